@@ -1,0 +1,152 @@
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Logger } from '@postmesh/telemetry';
+import { publishDurable } from './publish.js';
+import { Subjects } from './topology.js';
+
+/** What a job handler decided. Expected failures are values; a thrown error counts as `retry`. */
+export type JobOutcome =
+  | { readonly kind: 'ack' }
+  /** Try again later (nak with delay); after `maxDeliver` attempts the job goes to the DLQ. */
+  | { readonly kind: 'retry'; readonly reason: string; readonly delayMs?: number }
+  /** Will never succeed: straight to the DLQ with the reason. */
+  | { readonly kind: 'reject'; readonly reason: string }
+  /** Finished with on purpose, nothing more to do (e.g. a cancelled job). */
+  | { readonly kind: 'drop'; readonly reason: string };
+
+export const JobOutcomes = {
+  ack: { kind: 'ack' } as JobOutcome,
+  retry: (reason: string, delayMs?: number): JobOutcome =>
+    delayMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, delayMs },
+  reject: (reason: string): JobOutcome => ({ kind: 'reject', reason }),
+  drop: (reason: string): JobOutcome => ({ kind: 'drop', reason }),
+} as const;
+
+export interface ConsumerLoopOptions {
+  readonly js: JetStreamClient;
+  readonly stream: string;
+  readonly consumer: string;
+  readonly handler: (msg: JsMsg) => Promise<JobOutcome>;
+  readonly logger: Logger;
+  /** Jobs processed at once. */
+  readonly concurrency?: number;
+  /** Attempts before a failing job is moved to MAIL_DLQ; mirror the consumer's `max_deliver`. */
+  readonly maxDeliver?: number;
+  /** Delay before the n-th retry (last value repeats). */
+  readonly backoffMs?: readonly number[];
+}
+
+/**
+ * A durable pull-consumer loop with explicit acks. Each job is acked only after its handler's
+ * effect is durable; a crash before that leaves it unacked and JetStream redelivers it, which is
+ * why handlers must be idempotent (DESIGN §2 step 6). Jobs that fail `maxDeliver` times are
+ * published to `mail.dlq.<stream>` with the error and then terminated: never dropped silently,
+ * never retried forever (DESIGN §2 step 8).
+ */
+export class ConsumerLoop {
+  private messages: ConsumerMessages | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  processed = 0;
+
+  constructor(private readonly options: ConsumerLoopOptions) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { js, stream, consumer, logger } = this.options;
+    const concurrency = this.options.concurrency ?? 16;
+    // Re-attach after NATS outages: consume() ends on some errors; keep going until stopped.
+    while (!this.stopping) {
+      try {
+        const c = await js.consumers.get(stream, consumer);
+        const messages = await c.consume({ max_messages: concurrency });
+        this.messages = messages;
+        for await (const msg of messages) {
+          while (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
+          const job = this.process(msg).finally(() => this.inFlight.delete(job));
+          this.inFlight.add(job);
+          if (this.stopping) break;
+        }
+      } catch (error) {
+        if (this.stopping) break;
+        logger.warn({ err: error, stream, consumer }, 'consumer interrupted; re-attaching');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  private async process(msg: JsMsg): Promise<void> {
+    const { logger, stream } = this.options;
+    const maxDeliver = this.options.maxDeliver ?? 10;
+    const heartbeat = setInterval(() => msg.working(), 15_000);
+    let outcome: JobOutcome;
+    try {
+      outcome = await this.options.handler(msg);
+    } catch (error) {
+      logger.error({ err: error, stream, seq: msg.seq, attempt: msg.info.deliveryCount }, 'job handler failed');
+      outcome = { kind: 'retry', reason: error instanceof Error ? error.message : String(error) };
+    } finally {
+      clearInterval(heartbeat);
+    }
+    try {
+      switch (outcome.kind) {
+        case 'ack':
+          await msg.ackAck();
+          this.processed += 1;
+          return;
+        case 'drop':
+          logger.info({ stream, seq: msg.seq, reason: outcome.reason }, 'job dropped');
+          msg.term(outcome.reason);
+          return;
+        case 'reject':
+          await this.deadLetter(msg, outcome.reason);
+          return;
+        case 'retry': {
+          const attempt = msg.info.deliveryCount;
+          if (maxDeliver > 0 && attempt >= maxDeliver) {
+            await this.deadLetter(msg, `${outcome.reason} (after ${attempt} attempts)`);
+            return;
+          }
+          const schedule = this.options.backoffMs ?? [1_000, 5_000, 15_000, 60_000];
+          const delay = outcome.delayMs ?? schedule[Math.min(attempt - 1, schedule.length - 1)] ?? 1_000;
+          logger.warn({ stream, seq: msg.seq, attempt, delayMs: delay, reason: outcome.reason }, 'job will be retried');
+          msg.nak(delay);
+          return;
+        }
+      }
+    } catch (error) {
+      // The ack/nak itself failed (e.g. NATS went away): the job stays unacked and is redelivered.
+      logger.warn({ err: error, stream, seq: msg.seq }, 'could not settle job; it will be redelivered');
+    }
+  }
+
+  private async deadLetter(msg: JsMsg, reason: string): Promise<void> {
+    const { js, stream, logger } = this.options;
+    const headers: Record<string, string> = {
+      'Postmesh-Error': reason.slice(0, 1_000),
+      'Postmesh-Original-Subject': msg.subject,
+      'Postmesh-Original-Stream': stream,
+      'Postmesh-Original-Seq': String(msg.seq),
+      'Postmesh-Attempts': String(msg.info.deliveryCount),
+    };
+    for (const [key, values] of msg.headers ?? natsHeaders()) {
+      if (!key.startsWith('Nats-') && values[0] !== undefined) headers[key] = values[0];
+    }
+    // Dedup id from stream+seq: a crash between this publish and term() cannot duplicate the DLQ entry.
+    await publishDurable(js, Subjects.dlq(stream), msg.data, { msgId: `dlq:${stream}:${msg.seq}`, headers });
+    msg.term(reason);
+    logger.error({ stream, seq: msg.seq, reason }, 'job moved to the dead-letter queue');
+  }
+
+  /** Stop taking jobs, let those in flight finish, and return. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.messages?.close();
+    await Promise.allSettled([...this.inFlight]);
+    await this.loop;
+  }
+}

@@ -1,0 +1,18 @@
+export { Bus, checkJetStreamDurability, type BusOptions } from './connection.js';
+export { publishDurable, PublishError, type DurablePublishOptions } from './publish.js';
+export { ConsumerLoop, JobOutcomes, type ConsumerLoopOptions, type JobOutcome } from './consumer.js';
+export {
+  Buckets,
+  Consumers,
+  INLINE_MESSAGE_LIMIT,
+  Streams,
+  Subjects,
+  consumerDefinitions,
+  ensureTopology,
+  streamConfigs,
+  type ConsumerName,
+  type StreamName,
+  type TopologyOptions,
+} from './topology.js';
+export type { JsMsg, PubAck } from '@nats-io/jetstream';
+export type { NatsConnection } from '@nats-io/transport-node';

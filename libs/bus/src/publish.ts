@@ -1,0 +1,44 @@
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+
+export class PublishError extends Error {
+  override readonly name = 'PublishError';
+}
+
+export interface DurablePublishOptions {
+  /** `Nats-Msg-Id`: a retried publish with the same id inside the duplicate window is dropped. */
+  readonly msgId: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** How long to wait for the PubAck. */
+  readonly timeoutMs?: number;
+  /** Fail unless the subject is bound to this stream (catches a missing stream early). */
+  readonly expectStream?: string;
+}
+
+/**
+ * Publish and wait until JetStream has stored the message (and, with `sync_always`, fsynced it):
+ * the PubAck is the point after which a message may be acknowledged to its sender (DESIGN §2 step 4).
+ * `duplicate` in the result means an earlier attempt already stored it, which is also success.
+ */
+export async function publishDurable(
+  js: JetStreamClient,
+  subject: string,
+  payload: Uint8Array,
+  options: DurablePublishOptions,
+): Promise<PubAck> {
+  let hdrs: MsgHdrs | undefined;
+  if (options.headers) {
+    hdrs = natsHeaders();
+    for (const [key, value] of Object.entries(options.headers)) hdrs.set(key, value);
+  }
+  try {
+    return await js.publish(subject, payload, {
+      msgID: options.msgId,
+      timeout: options.timeoutMs ?? 10_000,
+      ...(hdrs ? { headers: hdrs } : {}),
+      ...(options.expectStream ? { expect: { streamName: options.expectStream } } : {}),
+    });
+  } catch (error) {
+    throw new PublishError(`publish to ${subject} was not acknowledged`, { cause: error });
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Typed, validated configuration from the environment. Each service declares one schema
+ * (an object of variable name → field); `loadConfig` reads every variable, reports *all*
+ * problems at once, and the service stops at start with a message naming each bad variable.
+ * Defaults are the local stack's (STYLE.md: "Defaults are the local stack's").
+ */
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly { variable: string; problem: string }[]) {
+    super(
+      `Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`,
+    );
+  }
+}
+
+/** A field reads one environment variable (raw string or undefined) into a typed value. */
+export interface Field<T> {
+  readonly describe: string;
+  readonly parse: (raw: string | undefined) => { ok: true; value: T } | { ok: false; problem: string };
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = (problem: string): Parsed<never> => ({ ok: false, problem });
+
+function withDefault<T>(
+  describe: string,
+  fallback: T | undefined,
+  parseSet: (raw: string) => Parsed<T>,
+): Field<T> {
+  return {
+    describe,
+    parse(raw) {
+      if (raw === undefined || raw === '') {
+        return fallback === undefined ? bad(`required (${describe})`) : ok(fallback);
+      }
+      return parseSet(raw);
+    },
+  };
+}
+
+const show = (raw: string): string => JSON.stringify(raw.length > 60 ? `${raw.slice(0, 57)}...` : raw);
+
+export function integer(
+  fallback?: number,
+  { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = {},
+): Field<number> {
+  const describe = `an integer from ${min} to ${max}`;
+  return withDefault(describe, fallback, (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) return bad(`expected ${describe}, got ${show(raw)}`);
+    const n = Number(raw.trim());
+    return n >= min && n <= max ? ok(n) : bad(`expected ${describe}, got ${show(raw)}`);
+  });
+}
+
+/** A TCP port; 0 means "pick a free one" and is accepted only where `allowZero` says so. */
+export function port(fallback?: number, { allowZero = false } = {}): Field<number> {
+  return integer(fallback, { min: allowZero ? 0 : 1, max: 65535 });
+}
+
+export function string(fallback?: string, { pattern }: { pattern?: RegExp } = {}): Field<string> {
+  const describe = pattern ? `a string matching ${String(pattern)}` : 'a string';
+  return withDefault(describe, fallback, (raw) =>
+    pattern && !pattern.test(raw) ? bad(`expected ${describe}, got ${show(raw)}`) : ok(raw),
+  );
+}
+
+/** An optional string: absent → `undefined`. */
+export function optionalString(): Field<string | undefined> {
+  return { describe: 'an optional string', parse: (raw) => ok(raw === '' ? undefined : raw) };
+}
+
+export function boolean(fallback?: boolean): Field<boolean> {
+  const describe = 'true or false';
+  return withDefault(describe, fallback, (raw) => {
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(v)) return ok(true);
+    if (['false', '0', 'no', 'off'].includes(v)) return ok(false);
+    return bad(`expected ${describe}, got ${show(raw)}`);
+  });
+}
+
+export function oneOf<const T extends string>(values: readonly T[], fallback?: T): Field<T> {
+  const describe = `one of ${values.join(', ')}`;
+  return withDefault(describe, fallback, (raw) =>
+    (values as readonly string[]).includes(raw) ? ok(raw as T) : bad(`expected ${describe}, got ${show(raw)}`),
+  );
+}
+
+/** A URL whose scheme is one of `protocols` (e.g. `['nats:', 'tls:']`). */
+export function url(fallback: string | undefined, protocols: readonly string[]): Field<string> {
+  const describe = `a URL (${protocols.join(' or ')})`;
+  return withDefault(describe, fallback, (raw) => {
+    // A NATS URL may list several servers separated by commas.
+    for (const part of raw.split(',')) {
+      let parsed: URL;
+      try {
+        parsed = new URL(part.trim());
+      } catch {
+        return bad(`expected ${describe}, got ${show(raw)}`);
+      }
+      if (!protocols.includes(parsed.protocol)) return bad(`expected ${describe}, got ${show(raw)}`);
+    }
+    return ok(raw);
+  });
+}
+
+/** `host:port`, as used for gRPC targets. */
+export function hostPort(fallback?: string): Field<string> {
+  const describe = 'host:port';
+  return withDefault(describe, fallback, (raw) =>
+    /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(raw) ? ok(raw) : bad(`expected ${describe}, got ${show(raw)}`),
+  );
+}
+
+export type Schema = Record<string, Field<unknown>>;
+export type ConfigOf<S extends Schema> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
+
+/** Read and validate every variable of `schema`; throws one ConfigError listing all problems. */
+export function loadConfig<S extends Schema>(
+  schema: S,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ConfigOf<S> {
+  const problems: { variable: string; problem: string }[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [variable, field] of Object.entries(schema)) {
+    const result = field.parse(env[variable]);
+    if (result.ok) out[variable] = result.value;
+    else problems.push({ variable, problem: result.problem });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as ConfigOf<S>;
+}
+
+/**
+ * Variables every service reads. The ops port has no shared default: each service's schema
+ * supplies its own local-stack port (smtp-inbound 9101, storage 9102, imap 9103,
+ * mta-delivery 9104, admin 9105).
+ */
+export const commonSchema = {
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  NATS_URL: url('nats://127.0.0.1:4222', ['nats:', 'tls:', 'ws:', 'wss:']),
+  /** NATS monitoring endpoint, used to verify JetStream fsyncs before every ack (DESIGN §2). */
+  NATS_MONITOR_URL: optionalString(),
+  /** Opt out of the `sync_always` check (never in production; see DESIGN §2). */
+  POSTMESH_ALLOW_WEAK_DURABILITY: boolean(false),
+  /** JetStream stream replicas: 1 on one node, 3 in a cluster. */
+  POSTMESH_STREAM_REPLICAS: integer(1, { min: 1, max: 5 }),
+  POSTMESH_OPS_HOST: string('127.0.0.1'),
+  /** Budget for a graceful stop: stop accepting, drain in-flight work, then exit. */
+  POSTMESH_SHUTDOWN_TIMEOUT_MS: integer(15_000, { min: 100, max: 600_000 }),
+} as const;

@@ -1,0 +1,4 @@
+export { createLogger, type Logger } from './logger.js';
+export { startTracing, type Tracing } from './tracing.js';
+export { OpsServer, type CheckResult, type OpsServerOptions, type ReadinessCheck } from './ops-server.js';
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';

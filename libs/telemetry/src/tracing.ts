@@ -1,0 +1,26 @@
+import { NodeSDK } from '@opentelemetry/sdk-node';
+
+/**
+ * OpenTelemetry tracing configured from the standard `OTEL_*` variables
+ * (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED, …).
+ * Without an exporter configured, spans are still created and propagated (W3C `traceparent`
+ * in NATS headers and gRPC metadata) but not exported, so the local stack needs no collector.
+ */
+export interface Tracing {
+  shutdown(): Promise<void>;
+}
+
+export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Tracing {
+  if (env.OTEL_SDK_DISABLED === 'true') return { shutdown: () => Promise.resolve() };
+  const exporterConfigured = Boolean(
+    env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_TRACES_EXPORTER,
+  );
+  const sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
+    // No auto-instrumentations: Postmesh creates its own spans where a message crosses a boundary.
+    instrumentations: [],
+    ...(exporterConfigured ? {} : { traceExporter: undefined, spanProcessors: [] }),
+  });
+  sdk.start();
+  return { shutdown: () => sdk.shutdown() };
+}

@@ -1,0 +1,14 @@
+export { repoRoot, binDir } from './repo.js';
+export {
+  installTool,
+  installTools,
+  isInstalled,
+  requireTool,
+  toolPath,
+  MissingToolchainError,
+  type NativeTool,
+} from './binaries.js';
+export { ManagedProcess, freePort, waitForPort, type ManagedProcessOptions } from './process.js';
+export { NatsServer, type NatsServerOptions } from './nats.js';
+export { FerretDb, type FerretDbOptions } from './ferretdb.js';
+export { startTestEnvironment, type TestEnvironment, type TestEnvironmentOptions } from './environment.js';

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { dirname } from 'node:path';
+
+/** Every child started through this module, so none outlives the test run or the stack. */
+const living = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of living) child.kill('SIGKILL');
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (the kernel picks it; a tiny race remains until the user binds it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+/** Resolve once something accepts TCP connections on host:port, or reject after `timeoutMs`. */
+export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 30_000, isAlive?: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (isAlive && !isAlive()) throw new Error(`process exited before ${host}:${port} accepted connections`);
+    if (Date.now() > deadline) throw new Error(`nothing listened on ${host}:${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface ManagedProcessOptions {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Where stdout and stderr go (appended). */
+  readonly logFile: string;
+  readonly name: string;
+}
+
+/** A child process with its output in a log file, stoppable gently (SIGTERM) or not (SIGKILL). */
+export class ManagedProcess {
+  private child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+  private exitPromise: Promise<number | null> = Promise.resolve(null);
+
+  constructor(readonly options: ManagedProcessOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves with the exit code (null when killed by a signal) once the current child exits. */
+  get exited(): Promise<number | null> {
+    return this.exitPromise;
+  }
+
+  start(): void {
+    if (this.running) throw new Error(`${this.options.name} is already running`);
+    installExitHook();
+    mkdirSync(dirname(this.options.logFile), { recursive: true });
+    this.log = createWriteStream(this.options.logFile, { flags: 'a' });
+    const child = spawn(this.options.command, [...this.options.args], {
+      env: this.options.env ?? process.env,
+      cwd: this.options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    living.add(child);
+    child.stdout?.pipe(this.log, { end: false });
+    child.stderr?.pipe(this.log, { end: false });
+    this.exitPromise = new Promise((resolve) => {
+      child.once('exit', (code) => {
+        living.delete(child);
+        resolve(code);
+      });
+      child.once('error', () => {
+        living.delete(child);
+        resolve(-1);
+      });
+    });
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 10_000): Promise<number | null> {
+    const child = this.child;
+    if (!child || !this.running) return this.exitPromise;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const code = await this.exitPromise;
+    clearTimeout(timer);
+    this.log?.end();
+    return code;
+  }
+
+  /** `kill -9`: no chance to clean up, as in a crash or a power cut of the process. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    child.kill('SIGKILL');
+    await this.exitPromise;
+  }
+}
