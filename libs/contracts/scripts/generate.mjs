@@ -54,6 +54,7 @@ export function generateToTemp() {
     throw new Error(`buf generate failed (exit ${String(result.status)}):\n${why}`);
   }
   const out = join(tmp, 'gen');
+  writeFileSync(join(out, 'README.md'), readmeText(), 'utf8');
   return out;
 }
 
@@ -61,7 +62,6 @@ export function generateToTemp() {
 export function generate(outDir = genDir) {
   const fresh = generateToTemp();
   try {
-    writeFileSync(join(fresh, 'README.md'), readmeText(), 'utf8');
     rmSync(outDir, { recursive: true, force: true });
     renameOrCopy(fresh, outDir);
   } finally {
