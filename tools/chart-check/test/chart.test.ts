@@ -1,0 +1,382 @@
+// The Helm chart charts/postmesh (issue 8): lints strictly, renders with the default, HA and EKS
+// values, every object passes the Kubernetes API schemas, and the deployment policy holds. The
+// negative cases prove the gates can fail: the values schema refuses bad values, and the policy
+// checker catches a broken object.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import type { K8sObject, PolicyViolation } from '../src/index.js';
+import {
+  HelmNotFoundError,
+  PolicyRule,
+  checkPolicy,
+  lintChart,
+  parseManifests,
+  renderChart,
+  requireHelm,
+  validateObject,
+  validateObjects,
+} from '../src/index.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const chartDir = join(repoRoot, 'charts', 'postmesh');
+const ha = join(chartDir, 'values-ha.yaml');
+const eks = join(chartDir, 'values-eks.yaml');
+
+let helm = '';
+beforeAll(() => {
+  // Fails the suite with "helm not found at …/.bin/helm. Install … with `npm run deps`" if missing.
+  helm = requireHelm(repoRoot);
+});
+
+function render(valuesFiles: string[] = [], set: Record<string, string> = {}): K8sObject[] {
+  const rendered = renderChart(helm, { chartDir, valuesFiles, set, releaseName: 'pm', namespace: 'mail' });
+  if (!rendered.ok) throw new Error(rendered.error);
+  return parseManifests(rendered.manifests).map((r) => r.object);
+}
+
+function renderError(set: Record<string, string>, valuesFiles: string[] = []): string {
+  const rendered = renderChart(helm, { chartDir, valuesFiles, set });
+  expect(rendered.ok).toBe(false);
+  return rendered.ok ? '' : rendered.error;
+}
+
+function find(objects: K8sObject[], kind: string, name: string): K8sObject {
+  const found = objects.find((o) => o.kind === kind && o.metadata?.name === name);
+  if (found === undefined) throw new Error(`${kind}/${name} not rendered`);
+  return found;
+}
+
+function count(objects: K8sObject[], kind: string): number {
+  return objects.filter((o) => o.kind === kind).length;
+}
+
+/** A deep copy that tests may mutate freely. */
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+// Typed access into a cloned object for the negative tests.
+type Json = Record<string, unknown>;
+function at(value: unknown, ...keys: (string | number)[]): Json {
+  let current: unknown = value;
+  for (const key of keys) current = (current as Record<string | number, unknown>)[key];
+  return current as Json;
+}
+
+function rules(violations: PolicyViolation[]): string[] {
+  return violations.map((v) => `${v.rule} ${v.object}`);
+}
+
+const SERVICES = ['smtp-inbound', 'storage', 'imap', 'mta-delivery', 'admin'] as const;
+
+const valueSets: [string, string[]][] = [
+  ['default values', []],
+  ['values-ha.yaml', [ha]],
+  ['values-eks.yaml', [eks]],
+  ['values-ha.yaml + values-eks.yaml', [ha, eks]],
+];
+
+describe.each(valueSets)('chart with %s', (_label, valuesFiles) => {
+  it('passes helm lint --strict', () => {
+    const run = lintChart(helm, { chartDir, valuesFiles });
+    expect(run.stderr + run.stdout).toContain('0 chart(s) failed');
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('renders objects that all validate against the Kubernetes API schemas', () => {
+    const objects = render(valuesFiles);
+    expect(count(objects, 'Deployment')).toBe(5);
+    expect(validateObjects(objects)).toEqual([]);
+  });
+
+  it('meets the deployment policy', () => {
+    expect(checkPolicy(render(valuesFiles))).toEqual([]);
+  });
+});
+
+describe('rendered defaults', () => {
+  let objects: K8sObject[] = [];
+  beforeAll(() => {
+    objects = render();
+  });
+
+  it('runs each service from the one image, chosen by argument, with a pinned tag', () => {
+    for (const service of SERVICES) {
+      const container = at(
+        find(objects, 'Deployment', `pm-postmesh-${service}`),
+        'spec',
+        'template',
+        'spec',
+        'containers',
+        0,
+      );
+      expect(container.args).toEqual([service]);
+      expect(container.image).toBe('ghcr.io/postmesh/postmesh:0.1.0');
+    }
+  });
+
+  it('publishes only mail ports on the load balancers, mapped onto unprivileged container ports', () => {
+    const smtp = at(find(objects, 'Service', 'pm-postmesh-smtp-public'), 'spec');
+    expect(smtp.type).toBe('LoadBalancer');
+    expect(smtp.externalTrafficPolicy).toBe('Local');
+    expect((smtp.ports as Json[]).map((p) => [p.port, p.targetPort])).toEqual([
+      [25, 'smtp'],
+      [587, 'submission'],
+      [465, 'submissions'],
+    ]);
+    const imap = at(find(objects, 'Service', 'pm-postmesh-imap-public'), 'spec');
+    expect((imap.ports as Json[]).map((p) => p.port)).toEqual([143, 993]);
+    const storage = at(find(objects, 'Service', 'pm-postmesh-storage'), 'spec');
+    expect(storage.type).toBe('ClusterIP');
+    expect((storage.ports as Json[]).map((p) => p.port)).toEqual([9100, 7001]);
+  });
+
+  it('wires the service contract: NATS, ops port, storage gRPC, KEK file, owner secret', () => {
+    const storageConfig = at(find(objects, 'ConfigMap', 'pm-postmesh-storage'), 'data');
+    expect(storageConfig).toMatchObject({
+      NATS_URL: 'nats://nats.nats.svc.cluster.local:4222',
+      NATS_MONITOR_URL: 'http://nats.nats.svc.cluster.local:8222',
+      POSTMESH_OPS_HOST: '0.0.0.0',
+      POSTMESH_OPS_PORT: '9100',
+      POSTMESH_GRPC_PORT: '7001',
+      POSTMESH_KEK_FILE: '/etc/postmesh/kek/kek',
+      POSTMESH_ALLOW_WEAK_DURABILITY: 'false',
+    });
+    for (const service of ['smtp-inbound', 'imap', 'mta-delivery', 'admin']) {
+      expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').POSTMESH_STORAGE_GRPC).toBe(
+        'pm-postmesh-storage:7001',
+      );
+    }
+    const kek = find(objects, 'Secret', 'pm-postmesh-kek');
+    expect(at(kek, 'metadata', 'annotations')['helm.sh/resource-policy']).toBe('keep');
+    // A 32-byte key, base64, as the key file's content.
+    const keyFile = Buffer.from(String(at(kek, 'data').kek), 'base64').toString('utf8');
+    expect(Buffer.from(keyFile, 'base64')).toHaveLength(32);
+    const adminEnv = at(
+      find(objects, 'Deployment', 'pm-postmesh-admin'),
+      'spec',
+      'template',
+      'spec',
+      'containers',
+      0,
+    ).env as Json[];
+    expect(adminEnv.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['POSTMESH_OWNER_EMAIL', 'POSTMESH_OWNER_PASSWORD']),
+    );
+  });
+
+  it('gives every service a grace period longer than its preStop sleep plus drain budget', () => {
+    const smtp = at(find(objects, 'Deployment', 'pm-postmesh-smtp-inbound'), 'spec', 'template', 'spec');
+    // 10 s preStop + 60 s drain + 10 s margin
+    expect(smtp.terminationGracePeriodSeconds).toBe(80);
+  });
+
+  it('keeps autoscaled Deployments free of a fixed replica count', () => {
+    expect(at(find(objects, 'Deployment', 'pm-postmesh-storage'), 'spec').replicas).toBeUndefined();
+    expect(at(find(objects, 'Deployment', 'pm-postmesh-admin'), 'spec').replicas).toBe(2);
+    expect(count(objects, 'HorizontalPodAutoscaler')).toBe(4);
+    expect(count(objects, 'NetworkPolicy')).toBe(5);
+    expect(count(objects, 'ScaledObject')).toBe(0);
+  });
+});
+
+describe('optional integrations', () => {
+  it('HA: KEDA scales storage and mta-delivery on consumer lag instead of CPU HPAs; cert-manager, ServiceMonitor', () => {
+    const objects = render([ha]);
+    const storage = find(objects, 'ScaledObject', 'pm-postmesh-storage');
+    expect(at(storage, 'spec', 'triggers', 0)).toMatchObject({
+      type: 'nats-jetstream',
+      metadata: { stream: 'MAIL_INBOUND', consumer: 'storage-deliver' },
+    });
+    expect(
+      at(find(objects, 'ScaledObject', 'pm-postmesh-mta-delivery'), 'spec', 'triggers', 0).metadata,
+    ).toMatchObject({
+      stream: 'MAIL_OUTBOUND',
+      consumer: 'mta-delivery',
+    });
+    expect(
+      objects.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata?.name === 'pm-postmesh-storage'),
+    ).toBe(false);
+    expect(at(find(objects, 'Certificate', 'pm-postmesh-mail'), 'spec').dnsNames).toEqual([
+      'mail.example.com',
+      'imap.example.com',
+    ]);
+    expect(count(objects, 'ServiceMonitor')).toBe(1);
+    expect(count(objects, 'Secret')).toBe(0);
+  });
+
+  it('EKS: NLB with PROXY protocol on both mail services, KMS via IRSA instead of a KEK Secret', () => {
+    const objects = render([eks]);
+    for (const name of ['smtp', 'imap']) {
+      const service = find(objects, 'Service', `pm-postmesh-${name}-public`);
+      expect(at(service, 'spec').loadBalancerClass).toBe('service.k8s.aws/nlb');
+      expect(
+        at(service, 'metadata', 'annotations')['service.beta.kubernetes.io/aws-load-balancer-proxy-protocol'],
+      ).toBe('*');
+    }
+    expect(at(find(objects, 'ConfigMap', 'pm-postmesh-smtp-inbound'), 'data').POSTMESH_PROXY_PROTOCOL).toBe(
+      'true',
+    );
+    expect(at(find(objects, 'ConfigMap', 'pm-postmesh-imap'), 'data').POSTMESH_PROXY_PROTOCOL).toBe('true');
+    const storageConfig = at(find(objects, 'ConfigMap', 'pm-postmesh-storage'), 'data');
+    expect(storageConfig.POSTMESH_KMS_KEY_ID).toMatch(/^arn:aws:kms:/);
+    expect(storageConfig.POSTMESH_KEK_FILE).toBeUndefined();
+    expect(objects.some((o) => o.kind === 'Secret' && o.metadata?.name === 'pm-postmesh-kek')).toBe(false);
+    expect(
+      at(find(objects, 'ServiceAccount', 'pm-postmesh-storage'), 'metadata', 'annotations'),
+    ).toHaveProperty('eks.amazonaws.com/role-arn');
+  });
+});
+
+describe('values.schema.json refuses bad values', () => {
+  it.each([
+    [{ 'storage.replicas': 'three' }, '/storage/replicas'],
+    [{ 'image.tag': 'latest' }, '/image/tag'],
+    [{ 'securityContext.runAsUser': '0' }, '/securityContext/runAsUser'],
+    [{ 'smtpInbound.service.type': 'ExternalName' }, '/smtpInbound/service/type'],
+    [{ 'smtpInbound.containerPorts.smtp': '25' }, '/smtpInbound/containerPorts/smtp'],
+    [{ 'tls.mode': 'none' }, '/tls/mode'],
+    [{ 'storage.resources.limits': 'null' }, '/storage/resources'],
+    [{ 'admin.replicaz': '2' }, '/admin'],
+    [{ 'nats.url': 'http://nats:4222' }, '/nats/url'],
+  ])('%o', (set, where) => {
+    const error = renderError(set);
+    expect(error).toContain("values don't meet the specifications of the schema");
+    expect(error).toContain(where);
+  });
+
+  it('refuses a grace period shorter than preStop sleep plus drain budget', () => {
+    expect(renderError({ 'imap.terminationGracePeriodSeconds': '20' })).toContain(
+      'imap.terminationGracePeriodSeconds (20) must exceed',
+    );
+  });
+
+  it('asks for the KMS key id when the KMS provider is chosen', () => {
+    expect(renderError({ 'keyEncryption.provider': 'kms' })).toContain('keyEncryption.kms.keyId is required');
+  });
+});
+
+describe('the checks can fail', () => {
+  let objects: K8sObject[] = [];
+  beforeAll(() => {
+    objects = render();
+  });
+
+  function mutate(kind: string, name: string, change: (object: Json) => void): K8sObject[] {
+    const copy = clone(objects);
+    change(find(copy, kind, name));
+    return copy;
+  }
+  const storageContainer = (o: Json): Json => at(o, 'spec', 'template', 'spec', 'containers', 0);
+
+  it('catches a container without resources', () => {
+    const broken = mutate('Deployment', 'pm-postmesh-storage', (o) => {
+      delete storageContainer(o).resources;
+    });
+    expect(rules(checkPolicy(broken))).toEqual([
+      'resources Deployment/pm-postmesh-storage/storage',
+      'resources Deployment/pm-postmesh-storage/storage',
+      'resources Deployment/pm-postmesh-storage/storage',
+      'resources Deployment/pm-postmesh-storage/storage',
+    ]);
+  });
+
+  it('catches a weakened securityContext and a missing probe', () => {
+    const broken = mutate('Deployment', 'pm-postmesh-imap', (o) => {
+      const container = at(o, 'spec', 'template', 'spec', 'containers', 0);
+      container.securityContext = { runAsUser: 0, capabilities: { add: ['NET_ADMIN'] } };
+      delete at(o, 'spec', 'template', 'spec').securityContext;
+      delete container.readinessProbe;
+    });
+    expect(new Set(checkPolicy(broken).map((v) => v.rule))).toEqual(
+      new Set([
+        PolicyRule.RunAsNonRoot,
+        PolicyRule.ReadOnlyRootFilesystem,
+        PolicyRule.NoPrivilegeEscalation,
+        PolicyRule.DropAllCapabilities,
+        PolicyRule.SeccompRuntimeDefault,
+        PolicyRule.Probes,
+      ]),
+    );
+  });
+
+  it('catches a :latest image and an image without a tag', () => {
+    const latest = mutate('Deployment', 'pm-postmesh-admin', (o) => {
+      at(o, 'spec', 'template', 'spec', 'containers', 0).image = 'ghcr.io/postmesh/postmesh:latest';
+    });
+    expect(rules(checkPolicy(latest))).toEqual(['image-pinned Deployment/pm-postmesh-admin/admin']);
+    const untagged = mutate('Deployment', 'pm-postmesh-admin', (o) => {
+      at(o, 'spec', 'template', 'spec', 'containers', 0).image = 'registry:5000/postmesh';
+    });
+    expect(rules(checkPolicy(untagged))).toEqual(['image-pinned Deployment/pm-postmesh-admin/admin']);
+  });
+
+  it('catches a Deployment without a PodDisruptionBudget or NetworkPolicy', () => {
+    const broken = objects.filter(
+      (o) =>
+        !(
+          ['PodDisruptionBudget', 'NetworkPolicy'].includes(o.kind) &&
+          o.metadata?.name === 'pm-postmesh-storage'
+        ),
+    );
+    expect(rules(checkPolicy(broken))).toEqual([
+      'disruption-budget Deployment/pm-postmesh-storage',
+      'network-policy Deployment/pm-postmesh-storage',
+    ]);
+  });
+
+  it('catches gRPC or ops ports exposed by a LoadBalancer or NodePort Service', () => {
+    const grpc = mutate('Service', 'pm-postmesh-storage', (o) => {
+      at(o, 'spec').type = 'LoadBalancer';
+    });
+    expect(rules(checkPolicy(grpc))).toEqual([
+      'internal-port-not-public Service/pm-postmesh-storage',
+      'internal-port-not-public Service/pm-postmesh-storage',
+    ]);
+    // A renamed port on the public service still resolves, through the pod, to 9100.
+    const ops = mutate('Service', 'pm-postmesh-smtp-public', (o) => {
+      (at(o, 'spec').ports as Json[]).push({ name: 'metrics', port: 8443, targetPort: 'ops' });
+    });
+    expect(rules(checkPolicy(ops))).toEqual(['internal-port-not-public Service/pm-postmesh-smtp-public']);
+  });
+
+  it('catches mounted service-account tokens and a grace period shorter than the drain', () => {
+    const token = mutate('ServiceAccount', 'pm-postmesh-admin', (o) => {
+      o.automountServiceAccountToken = true;
+    });
+    expect(rules(checkPolicy(token))).toEqual(['no-service-account-token ServiceAccount/pm-postmesh-admin']);
+    const grace = mutate('Deployment', 'pm-postmesh-smtp-inbound', (o) => {
+      at(o, 'spec', 'template', 'spec').terminationGracePeriodSeconds = 30;
+    });
+    expect(rules(checkPolicy(grace))).toEqual([
+      'grace-period-covers-drain Deployment/pm-postmesh-smtp-inbound/smtp-inbound',
+    ]);
+  });
+
+  it('catches an object that breaks its API schema, and a kind with no known schema', () => {
+    const broken = clone(find(objects, 'Deployment', 'pm-postmesh-storage')) as unknown as Json;
+    (at(broken, 'spec', 'template', 'spec', 'containers', 0).ports as Json[])[0]!.containerPort = 'ops';
+    expect(validateObject(broken as unknown as K8sObject)).toEqual([
+      {
+        object: 'Deployment/pm-postmesh-storage',
+        message: '/spec/template/spec/containers/0/ports/0/containerPort must be integer',
+      },
+    ]);
+    expect(validateObject({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).toEqual(
+      [{ object: 'Widget/w', message: 'no schema for example.com/v1 Widget' }],
+    );
+  });
+});
+
+describe('helm location', () => {
+  it('names the install command when .bin/helm is missing', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'no-helm-'));
+    writeFileSync(join(empty, 'package.json'), '{}');
+    expect(() => requireHelm(empty)).toThrow(HelmNotFoundError);
+    expect(() => requireHelm(empty)).toThrow(/npm run deps/);
+  });
+});
