@@ -98,7 +98,10 @@ function localPartText(tokens: readonly Token[]): string {
 /** Addr-spec from tokens without angle brackets; the name may come from a comment. */
 function bareMailbox(tokens: readonly Token[]): EnvelopeAddress | null {
   const words = tokens.filter((t) => t.kind !== 'comment');
-  const comment = tokens.find((t) => t.kind === 'comment' && t.text !== '');
+  // Only a comment after the address can stand for the name (`user@host (Real Name)`).
+  let lastWord = tokens.length - 1;
+  while (lastWord >= 0 && tokens[lastWord]?.kind === 'comment') lastWord--;
+  const comment = tokens.slice(lastWord + 1).find((t) => t.text !== '');
   if (words.length === 0) return null;
   const at = words.findIndex((t) => t.kind === 'special' && t.text === '@');
   if (at < 0) {

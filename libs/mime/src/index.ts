@@ -20,7 +20,13 @@ export { MimeIndexer, MimeIndexerStateError, indexMessage } from './indexer.js';
 export type { IndexOptions, IndexResult } from './indexer.js';
 export type { SearchAddress, SearchableHeaders } from './envelope.js';
 export { parseMessageIds } from './envelope.js';
-export { applyPartial, parseSectionSpec, resolveSection, selectHeaderFields } from './section.js';
+export {
+  applyPartial,
+  findSectionPart,
+  parseSectionSpec,
+  resolveSection,
+  selectHeaderFields,
+} from './section.js';
 export type { ByteRange, SectionError, SectionResolution, SectionSpec, SectionText } from './section.js';
 export { decodePartBody, decodePartText } from './decode.js';
 export type { DecodedBody } from './decode.js';

@@ -464,7 +464,7 @@ export class MimeIndexer {
   }
 }
 
-/** Match `--boundary` + padding (open) or `--boundary--` (close) at the start of a line. */
+/** Match `--boundary` (open) or `--boundary--` (close), each followed only by transport padding. */
 function matchDelimiter(
   kept: Uint8Array,
   tailHasText: boolean,
@@ -473,14 +473,15 @@ function matchDelimiter(
   const bl = boundary.length;
   if (kept.length < 2 + bl) return null;
   for (let k = 0; k < bl; k++) if (kept[2 + k] !== boundary[k]) return null;
-  const after = 2 + bl;
-  if (kept[after] === DASH && kept[after + 1] === DASH) return 'close';
+  let after = 2 + bl;
+  const close = kept[after] === DASH && kept[after + 1] === DASH;
+  if (close) after += 2;
   if (tailHasText) return null;
   for (let k = after; k < kept.length; k++) {
     const c = kept[k];
     if (c !== SP && c !== HTAB) return null; // transport-padding = *LWSP-char (RFC 2046 §5.1.1)
   }
-  return 'open';
+  return close ? 'close' : 'open';
 }
 
 function isSearchableText(info: PartInfo): boolean {

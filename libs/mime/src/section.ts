@@ -61,13 +61,15 @@ export function parseSectionSpec(section: string): SectionSpec | null {
   return { part, text, fields };
 }
 
-/** Resolve a section against the message's BODYSTRUCTURE (its root, as produced by the indexer). */
-export function resolveSection(root: BodyPart, section: string | SectionSpec): SectionResolution {
-  const spec = typeof section === 'string' ? parseSectionSpec(section) : section;
-  if (spec === null) return { ok: false, error: 'syntax' };
+type Located =
+  | { readonly ok: true; readonly part: BodyPart | null }
+  | { readonly ok: false; readonly error: SectionError };
+
+/** Walk part numbers (RFC 9051 §6.4.5); `part: null` is the top level (no numbers). */
+function locatePart(root: BodyPart, numbers: readonly number[]): Located {
   let messageBody: BodyPart = root;
   let current: BodyPart | null = null;
-  for (const n of spec.part) {
+  for (const n of numbers) {
     if (!Number.isInteger(n) || n < 1) return { ok: false, error: 'syntax' };
     if (current !== null) {
       if (current.kind === 'multipart') {
@@ -89,6 +91,27 @@ export function resolveSection(root: BodyPart, section: string | SectionSpec): S
       current = messageBody;
     }
   }
+  return { ok: true, part: current };
+}
+
+/**
+ * The part addressed by IMAP part numbers (`"1.2"` or `[1, 2]`), e.g. to learn the encoding for
+ * BINARY[1.2]; null when there is no such part. `""` / `[]` is the top-level body.
+ */
+export function findSectionPart(root: BodyPart, part: string | readonly number[]): BodyPart | null {
+  const numbers = typeof part === 'string' ? (part === '' ? [] : part.split('.').map(Number)) : part;
+  const found = locatePart(root, numbers);
+  if (!found.ok) return null;
+  return found.part ?? root;
+}
+
+/** Resolve a section against the message's BODYSTRUCTURE (its root, as produced by the indexer). */
+export function resolveSection(root: BodyPart, section: string | SectionSpec): SectionResolution {
+  const spec = typeof section === 'string' ? parseSectionSpec(section) : section;
+  if (spec === null) return { ok: false, error: 'syntax' };
+  const found = locatePart(root, spec.part);
+  if (!found.ok) return found;
+  const current = found.part;
   const ok = (start: number, end: number, fields: { names: readonly string[]; not: boolean } | null = null) =>
     ({ ok: true, range: { start, end }, fields }) as const;
   const text = spec.text;
