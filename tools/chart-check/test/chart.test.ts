@@ -175,6 +175,31 @@ describe('rendered defaults', () => {
     expect(smtp.terminationGracePeriodSeconds).toBe(80);
   });
 
+  it('lets only the DESIGN §1 flows through the NetworkPolicies', () => {
+    const storage = at(find(objects, 'NetworkPolicy', 'pm-postmesh-storage'), 'spec');
+    const grpcFrom = (storage.ingress as Json[]).find((r) =>
+      (r.ports as Json[]).some((p) => p.port === 'grpc'),
+    );
+    expect(at(grpcFrom, 'from', 0, 'podSelector', 'matchExpressions', 0).values).toEqual([
+      'smtp-inbound',
+      'imap',
+      'mta-delivery',
+      'admin',
+    ]);
+    // Only storage reaches MongoDB; only mta-delivery reaches remote MTAs and MTA-STS hosts.
+    const egressPorts = (name: string): unknown[] =>
+      (at(find(objects, 'NetworkPolicy', `pm-postmesh-${name}`), 'spec').egress as Json[]).flatMap((r) =>
+        (r.ports as Json[]).map((p) => p.port),
+      );
+    expect(egressPorts('storage')).toContain(27017);
+    expect(egressPorts('mta-delivery')).toEqual(expect.arrayContaining([25, 465, 587, 443]));
+    for (const name of ['smtp-inbound', 'imap', 'admin']) {
+      expect(egressPorts(name)).not.toContain(27017);
+      expect(egressPorts(name)).not.toContain(25);
+    }
+    expect(egressPorts('mta-delivery')).not.toContain(27017);
+  });
+
   it('keeps autoscaled Deployments free of a fixed replica count', () => {
     expect(at(find(objects, 'Deployment', 'pm-postmesh-storage'), 'spec').replicas).toBeUndefined();
     expect(at(find(objects, 'Deployment', 'pm-postmesh-admin'), 'spec').replicas).toBe(2);
