@@ -29,7 +29,11 @@ export function resolveSequenceSet(
   max: number,
   saved: readonly ResolvedRange[] = [],
 ): ResolvedRange[] {
-  if (set.kind === 'saved') return mergeRanges(saved.filter(([lo]) => lo <= max));
+  if (set.kind === 'saved') {
+    return mergeRanges(
+      saved.flatMap(([lo, hi]): ResolvedRange[] => (lo <= max ? [[lo, Math.min(hi, max)]] : [])),
+    );
+  }
   const out: [number, number][] = [];
   if (max < 1) return out;
   for (const r of set.ranges) {
