@@ -12,13 +12,19 @@ const depConstraints = [
   { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },
   { sourceTag: 'type:protocol', onlyDependOnLibsWithTags: ['type:protocol', 'type:util'] },
   { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
-  { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:protocol'] },
+  {
+    sourceTag: 'type:lib',
+    onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:protocol'],
+  },
   { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts'] },
   {
     sourceTag: 'type:service',
     onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:protocol'],
   },
-  { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:testing', 'type:protocol'] },
+  {
+    sourceTag: 'type:tool',
+    onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:testing', 'type:protocol'],
+  },
   // Only storage talks to MongoDB; only smtp-inbound embeds Haraka (DESIGN.md §1).
   { sourceTag: 'scope:smtp-inbound', bannedExternalImports: ['mongodb'] },
   { sourceTag: 'scope:imap', bannedExternalImports: ['mongodb', 'Haraka', 'haraka-*'] },
@@ -30,7 +36,17 @@ const depConstraints = [
   // Protocol libraries are pure: no sockets, no database, no broker (STYLE.md).
   {
     sourceTag: 'type:protocol',
-    bannedExternalImports: ['mongodb', 'Haraka', 'haraka-*', '@nats-io/*', '@grpc/*', 'node:net', 'node:tls', 'net', 'tls'],
+    bannedExternalImports: [
+      'mongodb',
+      'Haraka',
+      'haraka-*',
+      '@nats-io/*',
+      '@grpc/*',
+      'node:net',
+      'node:tls',
+      'net',
+      'tls',
+    ],
   },
 ];
 
@@ -52,7 +68,10 @@ export default tseslint.config(
   {
     files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['vitest.config.ts'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
       globals: { ...globals.node },
     },
     plugins: { '@nx': nx },
@@ -65,7 +84,13 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-syntax': ['error', { selector: 'TSEnumDeclaration', message: 'Use an `as const` object and a union type instead of a TS enum (STYLE.md).' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'TSEnumDeclaration',
+          message: 'Use an `as const` object and a union type instead of a TS enum (STYLE.md).',
+        },
+      ],
       '@nx/enforce-module-boundaries': [
         'error',
         { enforceBuildableLibDependency: true, allow: [], depConstraints, banTransitiveDependencies: false },
@@ -82,7 +107,9 @@ export default tseslint.config(
           enforceBuildableLibDependency: true,
           allow: [],
           depConstraints: depConstraints.map((c) =>
-            c.onlyDependOnLibsWithTags ? { ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:testing'] } : c,
+            c.onlyDependOnLibsWithTags
+              ? { ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:testing'] }
+              : c,
           ),
         },
       ],

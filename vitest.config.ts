@@ -5,7 +5,6 @@ import { defineConfig } from 'vitest/config';
 // servers through @postmesh/testing, so both projects can run in parallel.
 export default defineConfig({
   test: {
-    reporters: process.env.CI ? ['default'] : ['default'],
     projects: [
       {
         test: {
@@ -22,7 +21,9 @@ export default defineConfig({
           exclude: ['**/node_modules/**'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          globalSetup: ['libs/testing/src/global-setup.ts'],
+          // Each suite starts its own servers, so files run in parallel -- except against an
+          // external NATS or MongoDB (NATS_URL / MONGODB_URI), where stream names are shared.
+          fileParallelism: !process.env.NATS_URL && !process.env.MONGODB_URI,
         },
       },
     ],

@@ -87,7 +87,10 @@ export class ConsumerLoop {
     try {
       outcome = await this.options.handler(msg);
     } catch (error) {
-      logger.error({ err: error, stream, seq: msg.seq, attempt: msg.info.deliveryCount }, 'job handler failed');
+      logger.error(
+        { err: error, stream, seq: msg.seq, attempt: msg.info.deliveryCount },
+        'job handler failed',
+      );
       outcome = { kind: 'retry', reason: error instanceof Error ? error.message : String(error) };
     } finally {
       clearInterval(heartbeat);
@@ -113,7 +116,10 @@ export class ConsumerLoop {
           }
           const schedule = this.options.backoffMs ?? [1_000, 5_000, 15_000, 60_000];
           const delay = outcome.delayMs ?? schedule[Math.min(attempt - 1, schedule.length - 1)] ?? 1_000;
-          logger.warn({ stream, seq: msg.seq, attempt, delayMs: delay, reason: outcome.reason }, 'job will be retried');
+          logger.warn(
+            { stream, seq: msg.seq, attempt, delayMs: delay, reason: outcome.reason },
+            'job will be retried',
+          );
           msg.nak(delay);
           return;
         }

@@ -188,7 +188,11 @@ export async function ensureTopology(
   }
   const kvm = new Kvm(nc);
   await kvm.create(Buckets.RATE_LIMITS, { history: 1, ttl: 60 * 60 * 1000, replicas: options.replicas });
-  await kvm.create(Buckets.AUTH_FAILURES, { history: 1, ttl: 24 * 60 * 60 * 1000, replicas: options.replicas });
+  await kvm.create(Buckets.AUTH_FAILURES, {
+    history: 1,
+    ttl: 24 * 60 * 60 * 1000,
+    replicas: options.replicas,
+  });
   const objm = new Objm(nc);
   await objm.create(Buckets.MAIL_SPOOL, { replicas: options.replicas, storage: StorageType.File });
 }

@@ -8,9 +8,7 @@
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: readonly { variable: string; problem: string }[]) {
-    super(
-      `Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`,
-    );
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`);
   }
 }
 
@@ -84,7 +82,9 @@ export function boolean(fallback?: boolean): Field<boolean> {
 export function oneOf<const T extends string>(values: readonly T[], fallback?: T): Field<T> {
   const describe = `one of ${values.join(', ')}`;
   return withDefault(describe, fallback, (raw) =>
-    (values as readonly string[]).includes(raw) ? ok(raw as T) : bad(`expected ${describe}, got ${show(raw)}`),
+    (values as readonly string[]).includes(raw)
+      ? ok(raw as T)
+      : bad(`expected ${describe}, got ${show(raw)}`),
   );
 }
 

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, boolean, commonSchema, hostPort, integer, loadConfig, oneOf, port, url } from '../src/index.js';
+import {
+  ConfigError,
+  boolean,
+  commonSchema,
+  hostPort,
+  integer,
+  loadConfig,
+  oneOf,
+  port,
+  url,
+} from '../src/index.js';
 
 describe('loadConfig', () => {
   const schema = {
@@ -52,6 +62,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ N: integer(1, { min: 0, max: 3 }) }, { N: '1.5' })).toThrow(/N:/);
     expect(() => loadConfig({ B: boolean(false) }, { B: 'maybe' })).toThrow(/B: expected true or false/);
     expect(() => loadConfig({ L: oneOf(['a', 'b']) }, { L: 'c' })).toThrow(/L: expected one of a, b/);
-    expect(() => loadConfig({ U: url(undefined, ['nats:']) }, { U: 'not a url' })).toThrow(/U: expected a URL/);
+    expect(() => loadConfig({ U: url(undefined, ['nats:']) }, { U: 'not a url' })).toThrow(
+      /U: expected a URL/,
+    );
   });
 });

@@ -15,7 +15,16 @@ export function createLogger(service: string, level: LoggerOptions['level'] = 'i
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: {
-      paths: ['password', '*.password', 'secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization'],
+      paths: [
+        'password',
+        '*.password',
+        'secret',
+        '*.secret',
+        'token',
+        '*.token',
+        'authorization',
+        '*.authorization',
+      ],
       censor: '[redacted]',
     },
     mixin() {

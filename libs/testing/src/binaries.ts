@@ -36,7 +36,11 @@ function stampPath(tool: NativeTool): string {
 
 export function isInstalled(tool: NativeTool): boolean {
   const stamp = stampPath(tool);
-  return existsSync(toolPath(tool)) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === pins()[tool].version;
+  return (
+    existsSync(toolPath(tool)) &&
+    existsSync(stamp) &&
+    readFileSync(stamp, 'utf8').trim() === pins()[tool].version
+  );
 }
 
 async function goAvailable(): Promise<boolean> {
@@ -76,7 +80,11 @@ export async function installTool(tool: NativeTool, log: (line: string) => void 
       chmodSync(work, 0o755);
       await run('chmod', ['-R', 'u+w', work]);
       writeFileSync(join(work, 'build', 'version', 'version.txt'), `${pin.version}\n`);
-      await run('go', ['build', '-o', toolPath(tool), './cmd/ferretdb'], { env, cwd: work, maxBuffer: 1 << 24 });
+      await run('go', ['build', '-o', toolPath(tool), './cmd/ferretdb'], {
+        env,
+        cwd: work,
+        maxBuffer: 1 << 24,
+      });
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -88,7 +96,10 @@ export async function installTool(tool: NativeTool, log: (line: string) => void 
 }
 
 /** Build every missing tool; independent builds run side by side. */
-export async function installTools(tools: readonly NativeTool[], log?: (line: string) => void): Promise<void> {
+export async function installTools(
+  tools: readonly NativeTool[],
+  log?: (line: string) => void,
+): Promise<void> {
   await Promise.all(tools.map((t) => installTool(t, log)));
 }
 
@@ -96,7 +107,9 @@ export async function installTools(tools: readonly NativeTool[], log?: (line: st
 export function requireTool(tool: NativeTool): string {
   const path = toolPath(tool);
   if (!existsSync(path)) {
-    throw new MissingToolchainError(`${tool} is not installed at ${path}: run 'npm run deps' (it builds the pinned tools).`);
+    throw new MissingToolchainError(
+      `${tool} is not installed at ${path}: run 'npm run deps' (it builds the pinned tools).`,
+    );
   }
   return path;
 }

@@ -7,6 +7,7 @@ import { ManagedProcess, freePort, waitForPort } from './process.js';
 export interface FerretDbOptions {
   readonly dataDir?: string;
   readonly port?: number;
+  readonly detached?: boolean;
 }
 
 /** A real FerretDB (MongoDB wire protocol) on SQLite, listening on 127.0.0.1 only. */
@@ -17,6 +18,7 @@ export class FerretDb {
     readonly dataDir: string,
     private readonly ownsDataDir: boolean,
     command: string,
+    detached: boolean,
   ) {
     const sqliteDir = join(dataDir, 'sqlite');
     mkdirSync(sqliteDir, { recursive: true });
@@ -33,6 +35,7 @@ export class FerretDb {
         '--log-level=warn',
       ],
       logFile: join(dataDir, 'ferretdb.log'),
+      detached,
     });
   }
 
@@ -41,15 +44,21 @@ export class FerretDb {
   }
 
   static async start(options: FerretDbOptions = {}): Promise<FerretDb> {
-    const command = requireTool('ferretdb');
-    const ownsDataDir = options.dataDir === undefined;
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'postmesh-ferretdb-'));
-    const port = options.port ?? (await freePort());
-    const db = new FerretDb(port, dataDir, ownsDataDir, command);
+    const db = await FerretDb.create(options);
     await db.restart();
     return db;
   }
 
+  /** Pick the port and data directory without starting the process (see `restart()`). */
+  static async create(options: FerretDbOptions = {}): Promise<FerretDb> {
+    const command = requireTool('ferretdb');
+    const ownsDataDir = options.dataDir === undefined;
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'postmesh-ferretdb-'));
+    const port = options.port ?? (await freePort());
+    return new FerretDb(port, dataDir, ownsDataDir, command, options.detached ?? false);
+  }
+
+  /** (Re)start on the same port and data; resolves once it accepts connections. */
   async restart(): Promise<void> {
     if (this.process.running) await this.process.stop();
     this.process.start();

@@ -14,6 +14,7 @@ export interface NatsServerOptions {
   /** Cluster membership for multi-node tests on loopback. */
   readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] };
   readonly serverName?: string;
+  readonly detached?: boolean;
 }
 
 /** A real nats-server with JetStream, listening on 127.0.0.1 only. */
@@ -26,12 +27,14 @@ export class NatsServer {
     private readonly ownsDataDir: boolean,
     command: string,
     configFile: string,
+    detached: boolean,
   ) {
     this.process = new ManagedProcess({
       name: 'nats-server',
       command,
       args: ['-c', configFile],
       logFile: join(dataDir, 'nats-server.log'),
+      detached,
     });
   }
 
@@ -44,6 +47,13 @@ export class NatsServer {
   }
 
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    const server = await NatsServer.create(options);
+    await server.restart();
+    return server;
+  }
+
+  /** Write the configuration and pick ports, without starting the process (see `restart()`). */
+  static async create(options: NatsServerOptions = {}): Promise<NatsServer> {
     const command = requireTool('nats-server');
     const ownsDataDir = options.dataDir === undefined;
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'postmesh-nats-'));
@@ -72,20 +82,22 @@ export class NatsServer {
       );
     }
     writeFileSync(configFile, `${lines.filter(Boolean).join('\n')}\n`);
-    const server = new NatsServer(port, monitorPort, dataDir, ownsDataDir, command, configFile);
-    await server.startProcess();
-    return server;
+    return new NatsServer(
+      port,
+      monitorPort,
+      dataDir,
+      ownsDataDir,
+      command,
+      configFile,
+      options.detached ?? false,
+    );
   }
 
-  private async startProcess(): Promise<void> {
-    this.process.start();
-    await waitForPort(this.port, '127.0.0.1', 30_000, () => this.process.running);
-  }
-
-  /** Start again after stop() or kill(), on the same ports and data. */
+  /** (Re)start on the same ports and data, e.g. after stop() or kill(); resolves once it listens. */
   async restart(): Promise<void> {
     if (this.process.running) await this.process.stop();
-    await this.startProcess();
+    this.process.start();
+    await waitForPort(this.port, '127.0.0.1', 30_000, () => this.process.running);
   }
 
   async stop(): Promise<void> {

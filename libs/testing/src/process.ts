@@ -31,7 +31,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolve once something accepts TCP connections on host:port, or reject after `timeoutMs`. */
-export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 30_000, isAlive?: () => boolean): Promise<void> {
+export async function waitForPort(
+  port: number,
+  host = '127.0.0.1',
+  timeoutMs = 30_000,
+  isAlive?: () => boolean,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -57,6 +62,11 @@ export interface ManagedProcessOptions {
   /** Where stdout and stderr go (appended). */
   readonly logFile: string;
   readonly name: string;
+  /**
+   * Run in a process group of its own, so a terminal's Ctrl-C reaches only the parent, which
+   * then stops its children in order (the local stack). Children still die with the parent.
+   */
+  readonly detached?: boolean;
 }
 
 /** A child process with its output in a log file, stoppable gently (SIGTERM) or not (SIGKILL). */
@@ -89,6 +99,7 @@ export class ManagedProcess {
       env: this.options.env ?? process.env,
       cwd: this.options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: this.options.detached ?? false,
     });
     this.child = child;
     living.add(child);

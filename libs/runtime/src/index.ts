@@ -1,0 +1,141 @@
+import { hostname } from 'node:os';
+import { Bus, checkJetStreamDurability } from '@postmesh/bus';
+import {
+  ConfigError,
+  loadConfig,
+  type ConfigOf,
+  type Schema,
+  type commonSchema,
+  type port,
+} from '@postmesh/config';
+import { OpsServer, createLogger, startTracing, type Logger } from '@postmesh/telemetry';
+
+/** Every service's schema carries the common variables and its own ops port. */
+export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;
+
+export interface ServiceContext<S extends ServiceSchema> {
+  readonly name: string;
+  readonly config: ConfigOf<S>;
+  readonly logger: Logger;
+  readonly ops: OpsServer;
+  readonly bus: Bus;
+}
+
+/** What a started service hands back: how to stop accepting work and drain what is in flight. */
+export interface RunningService {
+  stop(): Promise<void>;
+}
+
+export interface ServiceDefinition<S extends ServiceSchema> {
+  readonly name: string;
+  readonly schema: S;
+  readonly start: (context: ServiceContext<S>) => Promise<RunningService>;
+}
+
+/** Exit code for a configuration error (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+/**
+ * The lifecycle every Postmesh service shares (DESIGN §1):
+ * 1. validate configuration (a bad variable stops the process, named, exit 78);
+ * 2. serve `/healthz/live` at once, `/healthz/ready` only when every dependency check passes;
+ * 3. connect to NATS (retrying forever) and create the JetStream topology;
+ * 4. start the service; on SIGTERM/SIGINT report draining, stop accepting, finish or hand back
+ *    work in flight (unacked jobs are redelivered), drain NATS and exit 0 — or exit 1 if that
+ *    took longer than POSTMESH_SHUTDOWN_TIMEOUT_MS.
+ */
+export async function runService<S extends ServiceSchema>(definition: ServiceDefinition<S>): Promise<void> {
+  let config: ConfigOf<S>;
+  try {
+    config = loadConfig(definition.schema);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${definition.name}: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+  // The generic schema hides the common fields' types; every ServiceSchema has them.
+  const common = config as unknown as ConfigOf<typeof commonSchema> & { readonly POSTMESH_OPS_PORT: number };
+  const logger = createLogger(definition.name, common.LOG_LEVEL);
+  const tracing = startTracing(`postmesh-${definition.name}`);
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (error) => {
+    logger.fatal({ err: error }, 'unhandled promise rejection; exiting');
+    process.exit(1);
+  });
+
+  const ops = new OpsServer({
+    service: definition.name,
+    host: common.POSTMESH_OPS_HOST,
+    port: common.POSTMESH_OPS_PORT,
+    logger,
+  });
+  const opsAddress = await ops.listen();
+  logger.info(
+    { ops: `http://${opsAddress.address}:${opsAddress.port}` },
+    'ops endpoints up (live; not ready yet)',
+  );
+
+  // Filled in as start-up proceeds; shutdown may begin at any point of it.
+  const state: { running?: RunningService; bus?: Bus } = {};
+  let shuttingDown = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    ops.setDraining();
+    logger.info({ signal, timeoutMs: common.POSTMESH_SHUTDOWN_TIMEOUT_MS }, 'shutting down: draining');
+    const timer = setTimeout(() => {
+      logger.error(
+        { timeoutMs: common.POSTMESH_SHUTDOWN_TIMEOUT_MS },
+        'drain did not finish in time; exiting',
+      );
+      process.exit(1);
+    }, common.POSTMESH_SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    try {
+      await state.running?.stop();
+      await state.bus?.drain();
+      await tracing.shutdown();
+      await ops.close();
+      logger.info('stopped cleanly');
+      clearTimeout(timer);
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'error while shutting down');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  logger.info({ url: common.NATS_URL }, 'connecting to NATS');
+  const bus = await Bus.connect({
+    url: common.NATS_URL,
+    name: `postmesh-${definition.name}@${hostname()}`,
+    logger,
+    replicas: common.POSTMESH_STREAM_REPLICAS,
+  });
+  state.bus = bus;
+  ops.addCheck({ name: 'nats', check: () => bus.check() });
+  if (!common.POSTMESH_ALLOW_WEAK_DURABILITY) {
+    const monitorUrl = common.NATS_MONITOR_URL;
+    ops.addCheck({
+      name: 'jetstream-durability',
+      check: () =>
+        monitorUrl === undefined
+          ? 'NATS_MONITOR_URL is not set, so JetStream fsync-before-ack cannot be verified (or set POSTMESH_ALLOW_WEAK_DURABILITY=true)'
+          : checkJetStreamDurability(monitorUrl),
+    });
+  } else {
+    logger.warn(
+      'POSTMESH_ALLOW_WEAK_DURABILITY=true: not verifying that JetStream fsyncs before acknowledging',
+    );
+  }
+  if (shuttingDown) return;
+  state.running = await definition.start({ name: definition.name, config, logger, ops, bus });
+  logger.info('started');
+}
