@@ -1,0 +1,155 @@
+import { integer, loadConfig, port, string } from '@postmesh/config';
+
+/**
+ * Ports and paths of the local stack. Every one can be overridden by env, so two stacks (or a
+ * stack and a test run) can share a machine.
+ */
+export const stackSchema = {
+  POSTMESH_DATA_DIR: string('.data'),
+  POSTMESH_NATS_PORT: port(4222),
+  POSTMESH_NATS_MONITOR_PORT: port(8222),
+  POSTMESH_MONGO_PORT: port(27017),
+  POSTMESH_SMTP_PORT: port(2525),
+  POSTMESH_SUBMISSION_PORT: port(2587),
+  POSTMESH_SUBMISSIONS_PORT: port(2465),
+  POSTMESH_IMAP_PORT: port(1143),
+  POSTMESH_IMAPS_PORT: port(1993),
+  POSTMESH_HTTP_PORT: port(8080),
+  POSTMESH_GRPC_PORT: port(7001),
+  POSTMESH_SMTP_INBOUND_OPS_PORT: port(9101),
+  POSTMESH_STORAGE_OPS_PORT: port(9102),
+  POSTMESH_IMAP_OPS_PORT: port(9103),
+  POSTMESH_MTA_DELIVERY_OPS_PORT: port(9104),
+  POSTMESH_ADMIN_OPS_PORT: port(9105),
+  /** How long to wait for every service to report ready. */
+  POSTMESH_STACK_READY_TIMEOUT_MS: integer(120_000, { min: 1_000 }),
+} as const;
+
+export type StackConfig = ReturnType<typeof loadStackConfig>;
+export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(stackSchema, env);
+
+export const SERVICES = ['storage', 'smtp-inbound', 'imap', 'mta-delivery', 'admin'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export function opsPort(config: StackConfig, service: ServiceName): number {
+  switch (service) {
+    case 'smtp-inbound':
+      return config.POSTMESH_SMTP_INBOUND_OPS_PORT;
+    case 'storage':
+      return config.POSTMESH_STORAGE_OPS_PORT;
+    case 'imap':
+      return config.POSTMESH_IMAP_OPS_PORT;
+    case 'mta-delivery':
+      return config.POSTMESH_MTA_DELIVERY_OPS_PORT;
+    case 'admin':
+      return config.POSTMESH_ADMIN_OPS_PORT;
+  }
+}
+
+export interface Endpoint {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly service: ServiceName | 'nats-server' | 'ferretdb';
+}
+
+/** What a user connects to, in the order it is printed. */
+export function endpoints(config: StackConfig): Endpoint[] {
+  const host = '127.0.0.1';
+  return [
+    {
+      name: 'SMTP (MX)',
+      url: `smtp://${host}:${config.POSTMESH_SMTP_PORT}`,
+      port: config.POSTMESH_SMTP_PORT,
+      service: 'smtp-inbound',
+    },
+    {
+      name: 'Submission (STARTTLS)',
+      url: `smtp://${host}:${config.POSTMESH_SUBMISSION_PORT}`,
+      port: config.POSTMESH_SUBMISSION_PORT,
+      service: 'smtp-inbound',
+    },
+    {
+      name: 'Submissions (TLS)',
+      url: `smtps://${host}:${config.POSTMESH_SUBMISSIONS_PORT}`,
+      port: config.POSTMESH_SUBMISSIONS_PORT,
+      service: 'smtp-inbound',
+    },
+    {
+      name: 'IMAP (STARTTLS)',
+      url: `imap://${host}:${config.POSTMESH_IMAP_PORT}`,
+      port: config.POSTMESH_IMAP_PORT,
+      service: 'imap',
+    },
+    {
+      name: 'IMAPS (TLS)',
+      url: `imaps://${host}:${config.POSTMESH_IMAPS_PORT}`,
+      port: config.POSTMESH_IMAPS_PORT,
+      service: 'imap',
+    },
+    {
+      name: 'Admin console',
+      url: `http://${host}:${config.POSTMESH_HTTP_PORT}`,
+      port: config.POSTMESH_HTTP_PORT,
+      service: 'admin',
+    },
+    {
+      name: 'Storage gRPC',
+      url: `grpc://${host}:${config.POSTMESH_GRPC_PORT}`,
+      port: config.POSTMESH_GRPC_PORT,
+      service: 'storage',
+    },
+    {
+      name: 'NATS',
+      url: `nats://${host}:${config.POSTMESH_NATS_PORT}`,
+      port: config.POSTMESH_NATS_PORT,
+      service: 'nats-server',
+    },
+    {
+      name: 'NATS monitoring',
+      url: `http://${host}:${config.POSTMESH_NATS_MONITOR_PORT}`,
+      port: config.POSTMESH_NATS_MONITOR_PORT,
+      service: 'nats-server',
+    },
+    {
+      name: 'MongoDB (FerretDB)',
+      url: `mongodb://${host}:${config.POSTMESH_MONGO_PORT}/`,
+      port: config.POSTMESH_MONGO_PORT,
+      service: 'ferretdb',
+    },
+  ];
+}
+
+/** Environment for one service process: where NATS and MongoDB are, and its ports. */
+export function serviceEnv(config: StackConfig, service: ServiceName): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
+    NATS_MONITOR_URL: `http://127.0.0.1:${config.POSTMESH_NATS_MONITOR_PORT}`,
+    POSTMESH_OPS_PORT: String(opsPort(config, service)),
+    POSTMESH_STORAGE_GRPC: `127.0.0.1:${config.POSTMESH_GRPC_PORT}`,
+    // A local stack stops quickly; production budgets are set by the chart.
+    POSTMESH_SHUTDOWN_TIMEOUT_MS: process.env.POSTMESH_SHUTDOWN_TIMEOUT_MS ?? '10000',
+  };
+  switch (service) {
+    case 'storage':
+      env.MONGODB_URI = `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`;
+      env.POSTMESH_GRPC_PORT = String(config.POSTMESH_GRPC_PORT);
+      break;
+    case 'smtp-inbound':
+      env.POSTMESH_SMTP_PORT = String(config.POSTMESH_SMTP_PORT);
+      env.POSTMESH_SUBMISSION_PORT = String(config.POSTMESH_SUBMISSION_PORT);
+      env.POSTMESH_SUBMISSIONS_PORT = String(config.POSTMESH_SUBMISSIONS_PORT);
+      break;
+    case 'imap':
+      env.POSTMESH_IMAP_PORT = String(config.POSTMESH_IMAP_PORT);
+      env.POSTMESH_IMAPS_PORT = String(config.POSTMESH_IMAPS_PORT);
+      break;
+    case 'admin':
+      env.POSTMESH_HTTP_PORT = String(config.POSTMESH_HTTP_PORT);
+      break;
+    case 'mta-delivery':
+      break;
+  }
+  return env;
+}

@@ -1,0 +1,281 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '@postmesh/config';
+import { FerretDb, ManagedProcess, NatsServer, installTools, repoRoot, waitForPort } from '@postmesh/testing';
+import {
+  SERVICES,
+  endpoints,
+  loadStackConfig,
+  opsPort,
+  serviceEnv,
+  type ServiceName,
+  type StackConfig,
+} from './layout.js';
+import { Supervised } from './supervisor.js';
+
+const say = (line: string): void => {
+  process.stdout.write(`postmesh | ${line}\n`);
+};
+
+/** `postmesh-stack <start|deps|test>`; returns the process exit code. */
+export async function main(command: string, args: readonly string[]): Promise<number> {
+  try {
+    switch (command) {
+      case 'start':
+        return await start();
+      case 'deps':
+        await deps();
+        return 0;
+      case 'test':
+        return await test(args);
+      default:
+        say(`unknown command '${command}' (start, deps, test, reset)`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      say(error.message);
+      return 78;
+    }
+    say(error instanceof Error ? error.message : String(error));
+    return 1;
+  }
+}
+
+/** Build the pinned native tools into .bin/ (nats-server, FerretDB, helm). */
+async function deps(): Promise<void> {
+  const started = Date.now();
+  await installTools(['nats-server', 'ferretdb', 'helm'], say);
+  say(`native tools ready in .bin/ (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+/** `npm test`: the whole check a fresh clone must pass, in order, stopping at the first failure. */
+async function test(args: readonly string[]): Promise<number> {
+  await deps();
+  const steps: [string, string, string[]][] = [
+    ['type-check (sources and tests)', 'npx', ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static']],
+    ['lint', 'npm', ['run', 'lint']],
+    ['generated contracts are current', 'npm', ['run', 'proto:check']],
+    ['unit and integration tests', 'npx', ['vitest', 'run', ...args]],
+  ];
+  for (const [what, cmd, cmdArgs] of steps) {
+    say(`${what}…`);
+    const started = Date.now();
+    const code = await new Promise<number>((done) => {
+      const child = spawn(cmd, cmdArgs, {
+        cwd: repoRoot(),
+        stdio: 'inherit',
+        env: { ...process.env, NX_DAEMON: 'false' },
+      });
+      child.once('exit', (c) => done(c ?? 1));
+    });
+    if (code !== 0) {
+      say(`${what} failed (exit ${code})`);
+      return code;
+    }
+    say(`${what}: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  return 0;
+}
+
+async function start(): Promise<number> {
+  const config = loadStackConfig();
+  const root = repoRoot();
+  const dataDir = resolve(root, config.POSTMESH_DATA_DIR);
+  const logDir = join(dataDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  await installTools(['nats-server', 'ferretdb'], say);
+
+  say(`data in ${dataDir} (wipe with 'npm run stack:reset'); logs in ${logDir}`);
+  const supervised: Supervised[] = [];
+  const processes: ManagedProcess[] = [];
+  let stopping = false;
+  const stopAll = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    for (const s of supervised) s.markStopping();
+    say(`${signal}: stopping services, then NATS and FerretDB…`);
+    // Services first (they drain into NATS), servers last.
+    for (const s of [...supervised].reverse()) await s.stop();
+    say('stopped; nothing left running');
+  };
+  const stopped = new Promise<void>((resolveStopped) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => void stopAll(signal).then(resolveStopped));
+    }
+  });
+
+  const nats = await NatsServer.create({
+    dataDir: join(dataDir, 'nats'),
+    port: config.POSTMESH_NATS_PORT,
+    monitorPort: config.POSTMESH_NATS_MONITOR_PORT,
+    serverName: 'postmesh-local',
+    detached: true,
+  });
+  const natsSupervised = new Supervised({
+    name: 'nats-server',
+    process: nats.process,
+    start: () => nats.restart(),
+    log: say,
+  });
+  await natsSupervised.start();
+  processes.push(nats.process);
+  supervised.push(natsSupervised);
+  say(`nats-server up on ${nats.url} (JetStream, fsync before every ack)`);
+
+  const ferret = await FerretDb.create({
+    dataDir: join(dataDir, 'ferretdb'),
+    port: config.POSTMESH_MONGO_PORT,
+    detached: true,
+  });
+  const ferretSupervised = new Supervised({
+    name: 'ferretdb',
+    process: ferret.process,
+    start: () => ferret.restart(),
+    log: say,
+  });
+  await ferretSupervised.start();
+  processes.push(ferret.process);
+  supervised.push(ferretSupervised);
+  say(`FerretDB up on ${ferret.uri} (SQLite)`);
+
+  for (const service of SERVICES) {
+    const proc = new ManagedProcess({
+      name: service,
+      command: process.execPath,
+      args: [join(root, 'services', service, 'dist', 'main.js')],
+      env: serviceEnv(config, service),
+      logFile: join(logDir, `${service}.log`),
+      detached: true,
+    });
+    const s = new Supervised({
+      name: service,
+      process: proc,
+      start: async () => {
+        proc.start();
+        await waitForPort(opsPort(config, service), '127.0.0.1', 30_000, () => proc.running);
+      },
+      log: say,
+    });
+    await s.start();
+    supervised.push(s);
+    processes.push(proc);
+    say(`${service} started (pid ${proc.pid ?? '?'}), waiting for it to be ready`);
+  }
+
+  const ready = await waitUntilReady(config, () => stopping);
+  if (stopping) {
+    await stopped;
+    return 0;
+  }
+  if (!ready) {
+    say(
+      `not every service became ready within ${config.POSTMESH_STACK_READY_TIMEOUT_MS / 1000} s; see ${logDir}`,
+    );
+    await stopAll('not ready');
+    return 1;
+  }
+  await report(config, dataDir, processes);
+  await stopped;
+  return 0;
+}
+
+async function readiness(port: number): Promise<{ ready: boolean; detail: string }> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz/ready`, {
+      signal: AbortSignal.timeout(3_000),
+    });
+    const body = (await response.json()) as { checks?: { name: string; ready: boolean; reason?: string }[] };
+    const failing = (body.checks ?? [])
+      .filter((c) => !c.ready)
+      .map((c) => `${c.name}: ${c.reason ?? 'not ready'}`);
+    return { ready: response.status === 200, detail: failing.join('; ') || `HTTP ${response.status}` };
+  } catch (error) {
+    return { ready: false, detail: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+async function waitUntilReady(config: StackConfig, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + config.POSTMESH_STACK_READY_TIMEOUT_MS;
+  const readySet = new Set<ServiceName>();
+  let lastProgress = 0;
+  while (Date.now() < deadline && !cancelled()) {
+    for (const service of SERVICES) {
+      if (readySet.has(service)) continue;
+      const { ready, detail } = await readiness(opsPort(config, service));
+      if (ready) {
+        readySet.add(service);
+        say(`${service} ready (${readySet.size}/${SERVICES.length})`);
+      } else if (Date.now() - lastProgress > 5_000) {
+        say(`still waiting for ${service}: ${detail}`);
+        lastProgress = Date.now();
+      }
+    }
+    if (readySet.size === SERVICES.length) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return readySet.size === SERVICES.length;
+}
+
+async function listening(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Print where to connect and write the same, machine-readable, to .data/stack.json. */
+async function report(
+  config: StackConfig,
+  dataDir: string,
+  processes: readonly ManagedProcess[],
+): Promise<void> {
+  const list = await Promise.all(
+    endpoints(config).map(async (e) => ({ ...e, listening: await listening(e.port) })),
+  );
+  const ops = SERVICES.map((service) => ({
+    service,
+    port: opsPort(config, service),
+    ready: `http://127.0.0.1:${opsPort(config, service)}/healthz/ready`,
+    metrics: `http://127.0.0.1:${opsPort(config, service)}/metrics`,
+  }));
+  const stackFile = join(dataDir, 'stack.json');
+  writeFileSync(
+    stackFile,
+    `${JSON.stringify(
+      {
+        startedAt: new Date().toISOString(),
+        pid: process.pid,
+        dataDir,
+        endpoints: list,
+        ops,
+        processes: processes.map((p) => ({ name: p.options.name, pid: p.pid })),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  const width = Math.max(...list.map((e) => e.name.length));
+  const lines = [
+    '',
+    'Postmesh is running. Connect to:',
+    ...list.map(
+      (e) =>
+        `  ${e.name.padEnd(width)}  ${e.url}${e.listening ? '' : `   (not served yet: ${e.service} has no listener on this port)`}`,
+    ),
+    '',
+    'Ops endpoints (GET /healthz/live, /healthz/ready, /metrics):',
+    ...ops.map((o) => `  ${o.service.padEnd(width)}  http://127.0.0.1:${o.port}`),
+    '',
+    `Machine-readable: ${stackFile}`,
+    'Press Ctrl-C to stop everything.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,124 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  type TestEnvironment,
+} from '@postmesh/testing';
+
+const root = repoRoot();
+const SERVICES = ['smtp-inbound', 'storage', 'imap', 'mta-delivery', 'admin'] as const;
+const mainOf = (service: string): string => join(root, 'services', service, 'dist', 'main.js');
+
+async function readyStatus(port: number): Promise<number> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz/ready`, { signal: AbortSignal.timeout(3_000) }))
+      .status;
+  } catch {
+    return 0;
+  }
+}
+
+async function waitForStatus(port: number, status: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = await readyStatus(port);
+    if (last === status) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`/healthz/ready on ${port} stayed ${last}, expected ${status}`);
+}
+
+describe.each(SERVICES)('%s refuses a bad configuration', (service) => {
+  it('exits non-zero and names the variable', () => {
+    const result = spawnSync(process.execPath, [mainOf(service)], {
+      env: { ...process.env, POSTMESH_OPS_PORT: 'ninety', NATS_URL: 'nats://127.0.0.1:1' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(78);
+    expect(result.stderr).toContain('POSTMESH_OPS_PORT: expected an integer from 1 to 65535, got "ninety"');
+  });
+});
+
+describe('service lifecycle against real NATS and FerretDB', () => {
+  let env: TestEnvironment;
+  const logDir = mkdtempSync(join(tmpdir(), 'postmesh-services-'));
+  const running: ManagedProcess[] = [];
+
+  beforeAll(async () => {
+    env = await startTestEnvironment();
+  });
+  afterAll(async () => {
+    await Promise.all(running.map((p) => p.kill()));
+    await env?.stop();
+    rmSync(logDir, { recursive: true, force: true });
+  });
+
+  async function startService(
+    service: (typeof SERVICES)[number],
+  ): Promise<{ proc: ManagedProcess; opsPort: number }> {
+    const opsPort = await freePort();
+    const proc = new ManagedProcess({
+      name: service,
+      command: process.execPath,
+      args: [mainOf(service)],
+      env: {
+        ...process.env,
+        NATS_URL: env.natsUrl,
+        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        MONGODB_URI: env.mongoUri,
+        POSTMESH_MONGODB_DB: env.database,
+        POSTMESH_OPS_PORT: String(opsPort),
+        POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
+        LOG_LEVEL: 'info',
+      },
+      logFile: join(logDir, `${service}-${opsPort}.log`),
+    });
+    proc.start();
+    running.push(proc);
+    return { proc, opsPort };
+  }
+
+  it.each(SERVICES)('%s becomes ready and exits 0 on SIGTERM within the drain budget', async (service) => {
+    const { proc, opsPort } = await startService(service);
+    await waitForStatus(opsPort, 200);
+    const started = Date.now();
+    const code = await proc.stop(10_000);
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('turns not-ready while NATS is down and ready again when it returns, without a restart', async () => {
+    if (!env.nats) throw new Error('this test needs the local nats-server (unset NATS_URL)');
+    const { proc, opsPort } = await startService('mta-delivery');
+    await waitForStatus(opsPort, 200);
+    const pid = proc.pid;
+    await env.nats.process.kill();
+    await waitForStatus(opsPort, 503, 10_000);
+    await env.nats.restart();
+    await waitForStatus(opsPort, 200, 20_000);
+    expect(proc.pid).toBe(pid);
+    expect(proc.running).toBe(true);
+    expect(await proc.stop()).toBe(0);
+  });
+
+  it('storage is not ready while its database is unreachable', async () => {
+    if (!env.ferret) throw new Error('this test needs the local FerretDB (unset MONGODB_URI)');
+    const { proc, opsPort } = await startService('storage');
+    await waitForStatus(opsPort, 200);
+    await env.ferret.process.kill();
+    await waitForStatus(opsPort, 503, 15_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${readFileSync(proc.options.logFile, 'utf8')}`);
+    });
+    await env.ferret.restart();
+    await waitForStatus(opsPort, 200, 30_000);
+    expect(await proc.stop()).toBe(0);
+  });
+});

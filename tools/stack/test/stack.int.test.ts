@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, repoRoot } from '@postmesh/testing';
+
+interface StackJson {
+  endpoints: { name: string; port: number; listening: boolean }[];
+  ops: { service: string; port: number; ready: string }[];
+  processes: { name: string; pid: number }[];
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('npm start (the local stack)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts everything, reports ready endpoints in stack.json, and Ctrl-C leaves nothing running', async () => {
+    const names = [
+      'NATS_PORT',
+      'NATS_MONITOR_PORT',
+      'MONGO_PORT',
+      'SMTP_PORT',
+      'SUBMISSION_PORT',
+      'SUBMISSIONS_PORT',
+      'IMAP_PORT',
+      'IMAPS_PORT',
+      'HTTP_PORT',
+      'GRPC_PORT',
+      'SMTP_INBOUND_OPS_PORT',
+      'STORAGE_OPS_PORT',
+      'IMAP_OPS_PORT',
+      'MTA_DELIVERY_OPS_PORT',
+      'ADMIN_OPS_PORT',
+    ];
+    const ports: Record<string, string> = {};
+    for (const name of names) ports[`POSTMESH_${name}`] = String(await freePort());
+    const stack = spawn(
+      process.execPath,
+      [join(repoRoot(), 'tools', 'stack', 'bin', 'postmesh-stack.mjs'), 'start'],
+      {
+        env: { ...process.env, ...ports, POSTMESH_DATA_DIR: dataDir, POSTMESH_SKIP_BUILD: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
+
+    const stackFile = join(dataDir, 'stack.json');
+    const deadline = Date.now() + 90_000;
+    while (!existsSync(stackFile) || !output.includes('Press Ctrl-C')) {
+      if (Date.now() > deadline || stack.exitCode !== null)
+        throw new Error(`stack did not come up:\n${output}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackJson;
+    expect(output).toContain('Postmesh is running. Connect to:');
+    expect(output).toContain(`SMTP (MX)`);
+    expect(info.endpoints.find((e) => e.name === 'SMTP (MX)')?.port).toBe(Number(ports.POSTMESH_SMTP_PORT));
+    expect(info.endpoints.find((e) => e.name === 'NATS')).toMatchObject({ listening: true });
+    expect(info.ops.map((o) => o.service).sort()).toEqual([
+      'admin',
+      'imap',
+      'mta-delivery',
+      'smtp-inbound',
+      'storage',
+    ]);
+    for (const o of info.ops) {
+      expect(o.port).toBe(Number(ports[`POSTMESH_${o.service.toUpperCase().replace('-', '_')}_OPS_PORT`]));
+      const response = await fetch(o.ready);
+      expect(response.status, `${o.service} ready`).toBe(200);
+    }
+    const pids = info.processes.map((p) => p.pid);
+    expect(info.processes.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['nats-server', 'ferretdb', 'storage', 'admin']),
+    );
+    expect(pids.every(alive)).toBe(true);
+
+    stack.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(output).toContain('stopped; nothing left running');
+    expect(pids.filter(alive)).toEqual([]);
+  });
+});
