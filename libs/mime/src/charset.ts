@@ -44,10 +44,32 @@ function aliasOf(key: string): string {
   }
 }
 
+/**
+ * windows-1252 (which WHATWG also uses for `us-ascii`, `iso-8859-1` and `latin1` labels) decoded by
+ * table: Node 20's TextDecoder maps 0x80-0x9F to C1 controls instead of `€`, `“`, `”`, ….
+ */
+const CP1252_C1 = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d,
+  0x17d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a,
+  0x153, 0x9d, 0x17e, 0x178,
+];
+
+function decodeWindows1252(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 8192) {
+    const codes = Array.from(bytes.subarray(i, i + 8192), (b) =>
+      b >= 0x80 && b < 0xa0 ? (CP1252_C1[b - 0x80] as number) : b,
+    );
+    out += String.fromCharCode(...codes);
+  }
+  return out;
+}
+
 /** Decode `bytes` in `charset` (see module comment for the fallback rules). Never throws. */
 export function decodeCharset(bytes: Uint8Array, charset: string | null | undefined): string {
   const encoding = resolveCharset(charset);
   if (encoding === null) return isValidUtf8(bytes) ? new TextDecoder('utf-8').decode(bytes) : latin1(bytes);
+  if (encoding === 'windows-1252') return decodeWindows1252(bytes);
   return new TextDecoder(encoding).decode(bytes);
 }
 
@@ -62,7 +84,9 @@ export interface CharsetDecoder {
  * check UTF-8 validity, so it decodes as UTF-8 with U+FFFD for invalid sequences.
  */
 export function createCharsetDecoder(charset: string | null | undefined): CharsetDecoder {
-  const decoder = new TextDecoder(resolveCharset(charset) ?? 'utf-8');
+  const encoding = resolveCharset(charset) ?? 'utf-8';
+  if (encoding === 'windows-1252') return { write: decodeWindows1252, end: () => '' };
+  const decoder = new TextDecoder(encoding);
   return {
     write: (bytes) => decoder.decode(bytes, { stream: true }),
     end: () => decoder.decode(),
