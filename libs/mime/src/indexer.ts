@@ -346,8 +346,8 @@ export class MimeIndexer {
     if (e.search !== null) {
       const s = e.search;
       s.text += s.charset.write(s.transfer.final()) + s.charset.end();
-      const text = s.html ? htmlToText(s.text) : s.text;
-      if (text.trim() !== '') this.searchTexts.push(text);
+      const text = (s.html ? htmlToText(s.text) : s.text).trim();
+      if (text !== '') this.searchTexts.push(text);
       e.search = null;
     }
     if (e.inner !== null && e.inner.header !== null) this.close(e.inner, end);
