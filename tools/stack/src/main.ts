@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
@@ -54,11 +55,16 @@ async function deps(): Promise<void> {
 /** `npm test`: the whole check a fresh clone must pass, in order, stopping at the first failure. */
 async function test(args: readonly string[]): Promise<number> {
   await deps();
+  const resultsFile = join(repoRoot(), '.tmp', 'vitest-results.json');
   const steps: [string, string, string[]][] = [
     ['type-check (sources and tests)', 'npx', ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static']],
     ['lint', 'npm', ['run', 'lint']],
     ['generated contracts are current', 'npm', ['run', 'proto:check']],
-    ['unit and integration tests', 'npx', ['vitest', 'run', ...args]],
+    [
+      'unit and integration tests',
+      'npx',
+      ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`, ...args],
+    ],
   ];
   for (const [what, cmd, cmdArgs] of steps) {
     say(`${what}…`);
@@ -71,6 +77,7 @@ async function test(args: readonly string[]): Promise<number> {
       });
       child.once('exit', (c) => done(c ?? 1));
     });
+    if (cmd === 'npx' && cmdArgs[0] === 'vitest') printTotals(resultsFile);
     if (code !== 0) {
       say(`${what} failed (exit ${code})`);
       return code;
@@ -78,6 +85,51 @@ async function test(args: readonly string[]): Promise<number> {
     say(`${what}: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   return 0;
+}
+
+/**
+ * Local-only secrets, made on first start and kept in the data directory: the key-encryption key
+ * (DESIGN §5; production takes it from a Kubernetes Secret or a KMS) and the demo users' password
+ * (POSTMESH_DEV_PASSWORD, else generated and printed once).
+ */
+function ensureDevSecrets(dataDir: string): { env: NodeJS.ProcessEnv; generatedPassword?: string } {
+  const secretsDir = join(dataDir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  const kekFile = join(secretsDir, 'kek.b64');
+  if (!existsSync(kekFile))
+    writeFileSync(kekFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  let password = process.env.POSTMESH_DEV_PASSWORD;
+  let generatedPassword: string | undefined;
+  const passwordFile = join(secretsDir, 'dev-password');
+  if (!password) {
+    if (existsSync(passwordFile)) {
+      password = readFileSync(passwordFile, 'utf8').trim();
+    } else {
+      password = randomBytes(12).toString('base64url');
+      generatedPassword = password;
+      writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    }
+  }
+  return {
+    env: { POSTMESH_KEK_FILE: kekFile, POSTMESH_DEV_SEED: 'true', POSTMESH_DEV_PASSWORD: password },
+    ...(generatedPassword ? { generatedPassword } : {}),
+  };
+}
+
+/** One plain closing line, `N passed, N failed`, that any CI reader understands. */
+function printTotals(resultsFile: string): void {
+  try {
+    const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
+      numPassedTests: number;
+      numFailedTests: number;
+      numPendingTests: number;
+    };
+    process.stdout.write(
+      `tests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests} skipped\n`,
+    );
+  } catch {
+    say('no test results were written');
+  }
 }
 
 async function start(): Promise<number> {
@@ -89,6 +141,7 @@ async function start(): Promise<number> {
   await installTools(['nats-server', 'ferretdb'], say);
 
   say(`data in ${dataDir} (wipe with 'npm run stack:reset'); logs in ${logDir}`);
+  const secrets = ensureDevSecrets(dataDir);
   const supervised: Supervised[] = [];
   const processes: ManagedProcess[] = [];
   let stopping = false;
@@ -146,7 +199,7 @@ async function start(): Promise<number> {
       name: service,
       command: process.execPath,
       args: [join(root, 'services', service, 'dist', 'main.js')],
-      env: serviceEnv(config, service),
+      env: { ...serviceEnv(config, service), ...secrets.env },
       logFile: join(logDir, `${service}.log`),
       detached: true,
     });
@@ -178,6 +231,14 @@ async function start(): Promise<number> {
     return 1;
   }
   await report(config, dataDir, processes);
+  if (secrets.generatedPassword) {
+    say(
+      `demo users (demo@example.test, admin@example.test) have the generated password: ${secrets.generatedPassword}`,
+    );
+    say(
+      'it is shown only this once; set POSTMESH_DEV_PASSWORD to choose your own, or run npm run stack:reset',
+    );
+  }
   await stopped;
   return 0;
 }

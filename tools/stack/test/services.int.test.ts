@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +51,8 @@ describe.each(SERVICES)('%s refuses a bad configuration', (service) => {
 describe('service lifecycle against real NATS and FerretDB', () => {
   let env: TestEnvironment;
   const logDir = mkdtempSync(join(tmpdir(), 'postmesh-services-'));
+  const kekFile = join(logDir, 'kek.b64');
+  writeFileSync(kekFile, randomBytes(32).toString('base64'));
   const running: ManagedProcess[] = [];
 
   beforeAll(async () => {
@@ -77,6 +80,7 @@ describe('service lifecycle against real NATS and FerretDB', () => {
         POSTMESH_MONGODB_DB: env.database,
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
+        POSTMESH_KEK_FILE: kekFile,
         LOG_LEVEL: 'info',
       },
       logFile: join(logDir, `${service}-${opsPort}.log`),
