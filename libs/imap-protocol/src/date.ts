@@ -43,9 +43,11 @@ export function parseDateText(text: string): ImapDate | null {
 
 /** date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE (unquoted). */
 export function parseDateTimeText(text: string): ImapDateTime | null {
-  const m = /^([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$/.exec(text);
+  // date-day-fixed is (SP DIGIT) / 2DIGIT; a single digit without the space is accepted too,
+  // as some clients send it.
+  const m = /^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$/.exec(text);
   if (m === null) return null;
-  const day = Number(m[1]!.trim());
+  const day = Number(m[1]);
   const month = monthIndex(m[2]!) + 1;
   const year = Number(m[3]);
   const [hh, mm, ss] = [Number(m[4]), Number(m[5]), Number(m[6])];

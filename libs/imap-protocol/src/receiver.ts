@@ -83,19 +83,31 @@ interface LiteralMarker {
 
 type State =
   | { readonly kind: 'line' }
-  | { readonly kind: 'literal'; readonly marker: LiteralMarker }
+  /** Collecting the octets of an announced literal. */
+  | { readonly kind: 'literal'; readonly marker: LiteralMarker; readonly parts: Buffer[]; received: number }
   /** Discarding `remaining` literal octets, then lines until the command ends. */
-  | { kind: 'skipLiteral'; remaining: number }
-  | { readonly kind: 'skipLine' };
+  | { readonly kind: 'skipLiteral'; remaining: number }
+  /** Discarding a line; `tail` keeps its last octets to see whether it announces a literal. */
+  | { readonly kind: 'skipLine'; tail: Buffer };
 
 const LF = 0x0a;
 const CR = 0x0d;
 
+const MAX_LITERAL_DIGITS = 15; // below 2^53, so the size is an exact number
+/** `~{` + digits + `+}` + CR */
+const MAX_MARKER_LENGTH = MAX_LITERAL_DIGITS + 5;
+
 export class CommandReceiver {
   readonly #limits: ReceiverLimits;
-  #buffer: Buffer = Buffer.alloc(0);
-  /** How far into `#buffer` the current line has been searched for LF. */
-  #scanned = 0;
+  /**
+   * Input not yet looked at. Chunks are kept as pushed (no concatenation per push), so a large
+   * literal arriving in many small chunks is copied once, when it is complete.
+   */
+  #queue: Buffer[] = [];
+  #queued = 0;
+  /** The pieces of the current, incomplete line. */
+  #lineParts: Buffer[] = [];
+  #lineLength = 0;
   #state: State = { kind: 'line' };
   #lines: Buffer[] = [];
   #literals: ReceivedLiteral[] = [];
@@ -109,100 +121,122 @@ export class CommandReceiver {
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    this.#buffer = this.#buffer.length === 0 ? bytes : Buffer.concat([this.#buffer, bytes]);
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
   }
 
-  /** Number of buffered, not yet consumed octets (bounded by the limits). */
+  /** Octets held: unread input and what has been received of the current command. */
   get buffered(): number {
-    return this.#buffer.length;
+    let held = this.#queued + this.#lineLength;
+    if (this.#state.kind === 'literal') held += this.#state.received;
+    for (const line of this.#lines) held += line.length;
+    for (const literal of this.#literals) held += literal.data.length;
+    return held;
   }
 
-  /** True when the receiver is in the middle of a command (useful to detect a truncated stream). */
+  /** True in the middle of a command (e.g. to tell a clean end of stream from a truncated one). */
   get inCommand(): boolean {
-    return this.#lines.length > 0 || this.#state.kind !== 'line' || this.#buffer.length > 0;
+    return this.#lines.length > 0 || this.#state.kind !== 'line' || this.#lineLength > 0 || this.#queued > 0;
   }
 
   next(): ReceiverEvent {
     for (;;) {
+      const head = this.#queue[0];
+      if (head === undefined) return { kind: 'needMore' };
       const state = this.#state;
       switch (state.kind) {
         case 'line': {
-          const event = this.#readLine();
+          const event = this.#readLine(head);
           if (event !== undefined) return event;
           break;
         }
         case 'literal': {
-          const { size } = state.marker;
-          if (this.#buffer.length < size) return { kind: 'needMore' };
-          // Copy out so the (possibly large) connection chunk the literal came from is released.
-          const data = Buffer.from(this.#buffer.subarray(0, size));
-          this.#consume(size);
-          this.#literals.push({
-            data,
-            binary: state.marker.binary,
-            nonSynchronizing: state.marker.nonSynchronizing,
-          });
-          this.#state = { kind: 'line' };
+          const take = Math.min(state.marker.size - state.received, head.length);
+          state.parts.push(this.#take(take));
+          state.received += take;
+          if (state.received === state.marker.size) {
+            // One copy, which also releases the (possibly large) connection chunks.
+            const data = Buffer.concat(state.parts, state.marker.size);
+            this.#literals.push({
+              data,
+              binary: state.marker.binary,
+              nonSynchronizing: state.marker.nonSynchronizing,
+            });
+            this.#state = { kind: 'line' };
+          }
           break;
         }
         case 'skipLiteral': {
-          const n = Math.min(state.remaining, this.#buffer.length);
-          this.#consume(n);
-          state.remaining -= n;
-          if (state.remaining > 0) return { kind: 'needMore' };
-          this.#state = { kind: 'skipLine' };
+          const take = Math.min(state.remaining, head.length);
+          this.#take(take);
+          state.remaining -= take;
+          if (state.remaining === 0) this.#state = { kind: 'skipLine', tail: Buffer.alloc(0) };
           break;
         }
         case 'skipLine': {
-          const lf = this.#buffer.indexOf(LF);
-          if (lf < 0) {
-            // Keep the tail, which may hold the start of a literal marker split across chunks.
-            this.#consume(Math.max(0, this.#buffer.length - MAX_MARKER_LENGTH));
-            return { kind: 'needMore' };
-          }
-          const line = stripCr(this.#buffer.subarray(0, lf));
-          const marker = findLiteralMarker(line);
-          this.#consume(lf + 1);
-          if (marker !== null && marker.nonSynchronizing) {
-            this.#state = { kind: 'skipLiteral', remaining: marker.size };
-          } else {
-            // A synchronizing literal here is never sent: the client waits for `+` and sees the
-            // tagged response instead, so the command ends with this line.
-            this.#state = { kind: 'line' };
-          }
+          const lf = head.indexOf(LF);
+          const piece = this.#take(lf < 0 ? head.length : lf + 1);
+          const joined = Buffer.concat([state.tail, lf < 0 ? piece : piece.subarray(0, lf)]);
+          state.tail = joined.subarray(Math.max(0, joined.length - MAX_MARKER_LENGTH));
+          if (lf < 0) break;
+          const marker = findLiteralMarker(stripCr(state.tail));
+          // A synchronizing literal announced here is never sent: the client waits for `+` and
+          // gets the tagged response instead, so the command ends with this line.
+          this.#state =
+            marker !== null && marker.nonSynchronizing
+              ? { kind: 'skipLiteral', remaining: marker.size }
+              : { kind: 'line' };
           break;
         }
       }
     }
   }
 
-  /** Returns an event, or undefined when a literal state was entered and reading goes on. */
-  #readLine(): ReceiverEvent | undefined {
-    const lf = this.#buffer.indexOf(LF, this.#scanned);
-    if (lf < 0) {
-      this.#scanned = this.#buffer.length;
-      if (this.#buffer.length > this.#limits.maxLineLength + 1) {
-        const tag = this.#lines.length > 0 ? tagOf(this.#lines[0]!) : tagOf(this.#buffer);
-        this.#resetCommand();
-        this.#consume(this.#buffer.length);
-        this.#state = { kind: 'skipLine' };
-        return {
-          kind: 'error',
-          error: {
-            code: 'lineTooLong',
-            tag,
-            message: `line longer than ${this.#limits.maxLineLength} octets`,
-            recovery: 'discardLine',
-            limit: this.#limits.maxLineLength,
-          },
-        };
-      }
-      return { kind: 'needMore' };
+  /** Removes and returns the first n octets of the head chunk (n <= its length). */
+  #take(n: number): Buffer {
+    const head = this.#queue[0]!;
+    this.#queued -= n;
+    if (n === head.length) {
+      this.#queue.shift();
+      return head;
     }
-    const line = Buffer.from(stripCr(this.#buffer.subarray(0, lf)));
-    this.#consume(lf + 1);
+    this.#queue[0] = head.subarray(n);
+    return head.subarray(0, n);
+  }
+
+  /** Moves input into the current line; an event when the line ended or broke a limit. */
+  #readLine(head: Buffer): ReceiverEvent | undefined {
+    const lf = head.indexOf(LF);
+    if (lf < 0) {
+      this.#lineParts.push(this.#take(head.length));
+      this.#lineLength += head.length;
+      // + 1 leaves room for the CR of a line that is exactly at the limit.
+      if (this.#lineLength <= this.#limits.maxLineLength + 1) return undefined;
+      const tag = tagOf(this.#lines[0] ?? Buffer.concat(this.#lineParts));
+      const parts = this.#lineParts;
+      this.#resetCommand();
+      const joined = Buffer.concat(parts.slice(-2));
+      this.#state = {
+        kind: 'skipLine',
+        tail: joined.subarray(Math.max(0, joined.length - MAX_MARKER_LENGTH)),
+      };
+      return {
+        kind: 'error',
+        error: {
+          code: 'lineTooLong',
+          tag,
+          message: `line longer than ${this.#limits.maxLineLength} octets`,
+          recovery: 'discardLine',
+          limit: this.#limits.maxLineLength,
+        },
+      };
+    }
+    this.#lineParts.push(this.#take(lf + 1).subarray(0, lf));
+    const line = stripCr(Buffer.concat(this.#lineParts));
+    this.#lineParts = [];
+    this.#lineLength = 0;
     if (line.length > this.#limits.maxLineLength) {
-      const tag = this.#lines.length > 0 ? tagOf(this.#lines[0]!) : tagOf(line);
+      const tag = tagOf(this.#lines[0] ?? line);
       this.#resetCommand();
       return {
         kind: 'error',
@@ -232,7 +266,8 @@ export class CommandReceiver {
     if (this.#commandSize > this.#limits.maxCommandSize) {
       return this.#literalTooLarge(tag, marker, this.#limits.maxCommandSize, 'commandTooLarge');
     }
-    this.#state = { kind: 'literal', marker };
+    this.#state = { kind: 'literal', marker, parts: [], received: 0 };
+    // RFC 9051 §7.5: the client sends a synchronizing literal only after the server's "+".
     if (!marker.nonSynchronizing) return { kind: 'continue', size: marker.size, tag };
     return undefined;
   }
@@ -278,14 +313,11 @@ export class CommandReceiver {
     };
   }
 
-  #consume(n: number): void {
-    this.#buffer = n >= this.#buffer.length ? Buffer.alloc(0) : this.#buffer.subarray(n);
-    this.#scanned = 0;
-  }
-
   #resetCommand(): void {
     this.#lines = [];
     this.#literals = [];
+    this.#lineParts = [];
+    this.#lineLength = 0;
     this.#commandSize = 0;
     this.#state = { kind: 'line' };
   }
@@ -294,10 +326,6 @@ export class CommandReceiver {
 function stripCr(line: Buffer): Buffer {
   return line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
 }
-
-const MAX_LITERAL_DIGITS = 15; // below 2^53, so the size is an exact number
-/** `~{` + digits + `+}` + CR */
-const MAX_MARKER_LENGTH = MAX_LITERAL_DIGITS + 5;
 
 /**
  * The literal announced at the end of a line (RFC 9051 §9 `literal`, RFC 7888 `literal-nonsync`,

@@ -23,9 +23,7 @@ export class SyntaxFailure extends Error {
 }
 
 export type SyntaxResponseCode =
-  | { readonly code: 'BADCHARSET'; readonly charsets: readonly string[] }
-  | { readonly code: 'TOOBIG' }
-  | { readonly code: 'CLIENTBUG' };
+  { readonly code: 'BADCHARSET'; readonly charsets: readonly string[] } | { readonly code: 'CLIENTBUG' };
 
 const SP = 0x20;
 const DQUOTE = 0x22;

@@ -205,6 +205,19 @@ const okCases: readonly OkCase[] = [
     },
   },
   {
+    input: 'A APPEND INBOX "5-Mar-2024 10:00:00 +0000" {1}\r\nx\r\n',
+    expected: {
+      name: 'APPEND',
+      tag: 'A',
+      mailbox: 'INBOX',
+      flags: [],
+      internalDate: { date: new Date('2024-03-05T10:00:00Z'), offsetMinutes: 0 },
+      message: Buffer.from('x'),
+      binary: false,
+      utf8: false,
+    },
+  },
+  {
     input: 'A APPEND INBOX ~{3+}\r\n\0\0\0\r\n',
     expected: {
       name: 'APPEND',

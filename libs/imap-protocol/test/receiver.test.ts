@@ -197,6 +197,24 @@ describe('CommandReceiver', () => {
     }
   });
 
+  it('assembles a large literal sent in many small chunks', () => {
+    const r = new CommandReceiver();
+    const body = Buffer.alloc(1_000_000);
+    for (let i = 0; i < body.length; i++) body[i] = 0x20 + (i % 90);
+    r.push(Buffer.from(`a APPEND INBOX {${body.length}+}\r\n`));
+    expect(r.next()).toEqual({ kind: 'needMore' });
+    for (let i = 0; i < body.length; i += 1000) {
+      r.push(body.subarray(i, i + 1000));
+      expect(r.next()).toEqual({ kind: 'needMore' });
+      expect(r.buffered).toBe(`a APPEND INBOX {${body.length}+}`.length + i + 1000);
+    }
+    r.push(Buffer.from('\r\n'));
+    const event = r.next();
+    expect(event.kind).toBe('command');
+    if (event.kind === 'command') expect(event.command.literals[0]!.data.equals(body)).toBe(true);
+    expect(r.inCommand).toBe(false);
+  });
+
   it('reports no tag when the line does not start with one', () => {
     const r = new CommandReceiver({ maxLineLength: 5 });
     r.push(Buffer.from('+bad line\r\n'));

@@ -37,7 +37,8 @@ export const COMMAND_STATES: Readonly<Record<CommandName, readonly SessionStateN
   STARTTLS: NOT_AUTH,
   AUTHENTICATE: NOT_AUTH,
   LOGIN: NOT_AUTH,
-  ENABLE: AUTH,
+  // RFC 9051 §6.3.1, RFC 5161 §3.1: ENABLE is only valid in the authenticated state.
+  ENABLE: ['authenticated'],
   SELECT: AUTH,
   EXAMINE: AUTH,
   CREATE: AUTH,

@@ -10,9 +10,6 @@ import { ResponseBuilder, type LiteralData, type OutputChunk, type StringOptions
 import { writeBodyStructure, writeEnvelope } from './bodystructure.js';
 import { checkFlag } from './status.js';
 
-/** Binary literal data whose content is not known up front must say whether it has NUL. */
-export type BinaryData = LiteralData;
-
 export type FetchItem =
   | { readonly item: 'UID'; readonly uid: number }
   | { readonly item: 'FLAGS'; readonly flags: readonly string[] }
