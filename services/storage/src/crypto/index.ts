@@ -1,0 +1,14 @@
+export { KeyIntegrityError, type KeyProvider, type UserKeyring } from './types.js';
+export { bytesOf, open, seal } from './aead.js';
+export { LocalKeyProvider, kekIdOf, loadLocalKeyProvider, type LocalKekFiles } from './local-key-provider.js';
+export {
+  MongoUserKeyring,
+  UnknownUserKeyError,
+  dkimKeyContext,
+  newUserDataKey,
+  rotateKek,
+  userDataKeyContext,
+  type KekRotationOptions,
+  type KekRotationResult,
+  type UserKeyringOptions,
+} from './user-keyring.js';

@@ -1,0 +1,224 @@
+/**
+ * The MongoDB data model of DESIGN §4: collection names and document shapes, shared by the
+ * directory, mailstore, delivery and trace modules of the storage service. Only storage imports
+ * this (and the driver). Keep to the subset FerretDB and MongoDB 7 share: no transactions, no
+ * change streams, no `$text`, no nested arrays, no `.`/`$` in field names, no NUL in strings.
+ */
+import type { Binary, ObjectId } from 'mongodb';
+import type { BodyPart, Envelope } from '@postmesh/mime';
+
+export const Collections = {
+  domains: 'domains',
+  users: 'users',
+  addresses: 'addresses',
+  appPasswords: 'app_passwords',
+  dkimKeys: 'dkim_keys',
+  mailboxes: 'mailboxes',
+  messages: 'messages',
+  /** Expunged (mailboxId, uid, modseq) for QRESYNC VANISHED and session catch-up. */
+  tombstones: 'tombstones',
+  /** GridFS bucket name for encrypted bodies (collections `blobs.files`, `blobs.chunks`). */
+  blobs: 'blobs',
+  /** Reference counts of blobs shared by several mailboxes. */
+  blobRefs: 'blob_refs',
+  /** `(spoolId, recipient)` unique: the idempotency record of a delivery (DESIGN §2 step 6). */
+  deliveries: 'deliveries',
+  events: 'events',
+  admins: 'admins',
+  audit: 'audit',
+  apiTokens: 'api_tokens',
+  /** Key-encryption key metadata (which KEK wraps which data keys; rotation progress). */
+  keyring: 'keyring',
+} as const;
+
+/** A key wrapped (encrypted) by another key with AES-256-GCM. */
+export interface WrappedKey {
+  /** Id of the wrapping key: a KEK id, or `user:<userId>:<version>` for a user data key. */
+  readonly by: string;
+  readonly iv: Binary;
+  readonly tag: Binary;
+  readonly ciphertext: Binary;
+}
+
+export type DomainStatus = 'active' | 'suspended';
+
+export interface DomainDoc {
+  _id: ObjectId;
+  /** Lower-case ASCII (A-labels for IDNs). Unique. */
+  name: string;
+  status: DomainStatus;
+  /** User id receiving mail for unknown addresses of this domain, if any. */
+  catchAllUserId?: string;
+  /** Quota given to new users when CreateUser leaves it unset; 0 = unlimited. */
+  defaultQuotaBytes?: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type UserStatus = 'active' | 'suspended';
+
+export interface UserDoc {
+  _id: ObjectId;
+  /** Primary address as given (local part case kept); `addressKey` is the normalised form. */
+  address: string;
+  addressKey: string;
+  domain: string;
+  displayName: string;
+  /** argon2id PHC string. */
+  passwordHash: string;
+  status: UserStatus;
+  /** Quota in bytes; 0 = unlimited. */
+  quotaBytes: number;
+  /** Bytes used by stored messages (kept by the mailstore with `$inc`). */
+  usedBytes: number;
+  /** Sending limits for submission (messages per hour, recipients per message). */
+  limits: { messagesPerHour: number; recipientsPerMessage: number };
+  /** The user's data key, wrapped by the key-encryption key (DESIGN §5). */
+  dataKey: WrappedKey;
+  dataKeyVersion: number;
+  /** When the password was last set. */
+  passwordChangedAt?: Date;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type AddressKind = 'primary' | 'alias' | 'forward' | 'catch-all';
+
+/** Every address the directory knows, unique by `addressKey` (DESIGN §4 `addresses`). */
+export interface AddressDoc {
+  _id: ObjectId;
+  address: string;
+  /** Normalised: lower-cased domain and local part. Unique. */
+  addressKey: string;
+  domain: string;
+  kind: AddressKind;
+  /** Local users this address delivers to (primary and alias). */
+  userIds: string[];
+  /** External targets of a forward. */
+  forwardTo: string[];
+  createdAt: Date;
+}
+
+/** Protocols an app password may be used for (never the web console). */
+export type AppPasswordProtocol = 'imap' | 'smtp';
+
+/** `app_passwords`: a generated secret usable instead of the account password. */
+export interface AppPasswordDoc {
+  _id: ObjectId;
+  userId: string;
+  label: string;
+  protocols: AppPasswordProtocol[];
+  /** argon2id PHC string of the secret; the secret itself is shown once and never stored. */
+  secretHash: string;
+  createdAt: Date;
+  lastUsedAt?: Date;
+  lastUsedIp?: string;
+  expiresAt?: Date;
+}
+
+export type DkimAlgorithm = 'ed25519' | 'rsa2048';
+export type DkimKeyStatus = 'pending' | 'active' | 'retired';
+
+/** `dkim_keys`: unique by (domain, selector). */
+export interface DkimKeyDoc {
+  _id: ObjectId;
+  domainId: string;
+  /** Domain name (`d=`). */
+  domain: string;
+  selector: string;
+  algorithm: DkimAlgorithm;
+  status: DkimKeyStatus;
+  /** PKCS#8 DER of the private key, wrapped by the KEK with context `dkim:<domain>:<selector>`. */
+  privateKey: WrappedKey;
+  /** The TXT record value to publish at `<selector>._domainkey.<domain>`. */
+  dnsTxtValue: string;
+  createdAt: Date;
+  activatedAt?: Date;
+  retiredAt?: Date;
+}
+
+export interface MailboxDoc {
+  _id: ObjectId;
+  userId: string;
+  /** Full path with `/` as delimiter; `INBOX` is upper-case. Unique with userId. */
+  path: string;
+  specialUse: string | null;
+  subscribed: boolean;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  /** Counters kept with `$inc` so STATUS needs no scan. */
+  messages: number;
+  unseen: number;
+  size: number;
+  createdAt: Date;
+}
+
+export interface MessageDoc {
+  _id: ObjectId;
+  userId: string;
+  mailboxId: string;
+  /** Unique with mailboxId; allocated by `$inc` on the mailbox's uidNext. */
+  uid: number;
+  modseq: number;
+  /** System flags (`\Seen` …) and keywords, as IMAP writes them. */
+  flags: string[];
+  internalDate: Date;
+  size: number;
+  /** GridFS file id of the encrypted body (shared by the recipients of one delivery). */
+  blobId: ObjectId;
+  /** The body's content key, wrapped with this user's data key. */
+  contentKey: WrappedKey;
+  /** Precomputed at store time (libs/mime); encrypted with the content key when at rest. */
+  meta: Binary;
+  /** Delivery idempotency: the spool job this message came from, when delivered. */
+  spoolId?: string;
+  /**
+   * Searchable terms, as keyed hashes (HMAC with the user's search key): see docs/adr on
+   * searching encrypted mail. Never plaintext.
+   */
+  terms: string[];
+  /** Header date (Date:) for SENTBEFORE/SENTON/SENTSINCE, or internalDate when absent. */
+  sentDate: Date;
+}
+
+/** What `meta` decrypts to. */
+export interface MessageMeta {
+  envelope: Envelope;
+  bodystructure: BodyPart;
+}
+
+export interface TombstoneDoc {
+  _id: ObjectId;
+  mailboxId: string;
+  uid: number;
+  modseq: number;
+  expungedAt: Date;
+}
+
+export interface DeliveryDoc {
+  _id: ObjectId;
+  spoolId: string;
+  recipient: string;
+  userId: string;
+  mailboxId: string;
+  uid: number;
+  deliveredAt: Date;
+}
+
+export interface EventDoc {
+  _id: ObjectId;
+  /** Event id from the publisher, unique: a redelivered event is stored once. */
+  eventId: string;
+  time: Date;
+  service: string;
+  kind: string;
+  queueId?: string;
+  messageId?: string;
+  sender?: string;
+  recipient?: string;
+  detail: Record<string, string>;
+  traceId?: string;
+  /** TTL index field. */
+  expiresAt: Date;
+}
