@@ -93,4 +93,5 @@ export {
   type StatusValues,
 } from './serialize/data.js';
 export { serializeFetch, formatSection, type FetchItem } from './serialize/fetch.js';
+export { parseErrorResponse, receiverErrorResponse } from './serialize/errors.js';
 export { writeBodyStructure, writeEnvelope } from './serialize/bodystructure.js';
