@@ -22,7 +22,8 @@ export interface ErrorDetailInit {
 /**
  * A gRPC status with an `ErrorDetail` attached. It is an `Error` with `code`, `details` and
  * `metadata`, so grpc-js accepts it as is: `callback(err)` in unary and client-streaming handlers,
- * `call.destroy(err)` in server-streaming ones.
+ * `call.emit('error', err)` in server-streaming ones. (Not `call.destroy(err)`: grpc-js then
+ * never sends the status, and the client waits until its deadline.)
  */
 export class ContractError extends Error implements StatusObject {
   override readonly name = 'ContractError';
