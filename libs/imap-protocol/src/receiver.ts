@@ -70,8 +70,17 @@ export interface ReceiverError {
 
 export type ReceiverEvent =
   | { readonly kind: 'command'; readonly command: RawCommand }
-  /** Send `+ <text>\r\n` now: the client waits for it before sending `size` octets (RFC 9051 §7.5). */
-  | { readonly kind: 'continue'; readonly size: number; readonly tag: string | null }
+  /**
+   * Send `+ <text>\r\n` now: the client waits for it before sending `size` octets (RFC 9051
+   * §7.5). `partial` is the command so far, so the server may refuse instead (e.g. APPEND to a
+   * missing mailbox or over quota): it then sends the tagged response and calls `refuseLiteral()`.
+   */
+  | {
+      readonly kind: 'continue';
+      readonly size: number;
+      readonly tag: string | null;
+      readonly partial: RawCommand;
+    }
   | { readonly kind: 'error'; readonly error: ReceiverError }
   | { readonly kind: 'needMore' };
 
@@ -192,6 +201,19 @@ export class CommandReceiver {
     }
   }
 
+  /**
+   * Drops the command whose synchronizing literal was just announced (after a `continue` event),
+   * when the server answers with a tagged NO or BAD instead of `+`: the client then does not
+   * send the literal (RFC 9051 §7.5), so the next line is a new command.
+   */
+  refuseLiteral(): void {
+    const state = this.#state;
+    if (state.kind !== 'literal' || state.marker.nonSynchronizing || state.received > 0) {
+      throw new TypeError('refuseLiteral() is only valid right after a continue event');
+    }
+    this.#resetCommand();
+  }
+
   /** Removes and returns the first n octets of the head chunk (n <= its length). */
   #take(n: number): Buffer {
     const head = this.#queue[0]!;
@@ -268,7 +290,14 @@ export class CommandReceiver {
     }
     this.#state = { kind: 'literal', marker, parts: [], received: 0 };
     // RFC 9051 §7.5: the client sends a synchronizing literal only after the server's "+".
-    if (!marker.nonSynchronizing) return { kind: 'continue', size: marker.size, tag };
+    if (!marker.nonSynchronizing) {
+      return {
+        kind: 'continue',
+        size: marker.size,
+        tag,
+        partial: { lines: [...this.#lines], literals: [...this.#literals] },
+      };
+    }
     return undefined;
   }
 

@@ -60,7 +60,7 @@ describe('CommandReceiver', () => {
   it('asks for a continuation before a synchronizing literal (RFC 9051 §7.5)', () => {
     const r = new CommandReceiver();
     r.push(Buffer.from('A003 APPEND saved-messages (\\Seen) {5}\r\n'));
-    expect(r.next()).toEqual({ kind: 'continue', size: 5, tag: 'A003' });
+    expect(r.next()).toMatchObject({ kind: 'continue', size: 5, tag: 'A003' });
     expect(r.next()).toEqual({ kind: 'needMore' });
     r.push(Buffer.from('hello\r\n'));
     expect(summarize(drain(r))).toEqual([
@@ -213,6 +213,20 @@ describe('CommandReceiver', () => {
     expect(event.kind).toBe('command');
     if (event.kind === 'command') expect(event.command.literals[0]!.data.equals(body)).toBe(true);
     expect(r.inCommand).toBe(false);
+  });
+
+  it('lets the server refuse a synchronizing literal instead of sending "+"', () => {
+    const r = new CommandReceiver();
+    r.push(Buffer.from('a1 APPEND Missing (\\Seen) {500}\r\n'));
+    const event = r.next();
+    expect(event).toMatchObject({ kind: 'continue', size: 500, tag: 'a1' });
+    if (event.kind === 'continue') {
+      expect(event.partial.lines.map(text)).toEqual(['a1 APPEND Missing (\\Seen) {500}']);
+    }
+    r.refuseLiteral();
+    r.push(Buffer.from('a2 NOOP\r\n'));
+    expect(summarize(drain(r))).toEqual([{ lines: ['a2 NOOP'], literals: [] }]);
+    expect(() => r.refuseLiteral()).toThrow(TypeError);
   });
 
   it('reports no tag when the line does not start with one', () => {

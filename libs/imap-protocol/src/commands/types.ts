@@ -225,7 +225,10 @@ export interface SearchCommand extends Tagged {
   readonly uid: boolean;
   /** Upper-cased CHARSET, or null when absent (US-ASCII / UTF-8, RFC 9051 §6.4.4). */
   readonly charset: string | null;
-  /** `RETURN (...)` options; null without RETURN (a plain SEARCH, untagged `SEARCH` answer). */
+  /**
+   * `RETURN (...)` options; null without RETURN (a plain SEARCH, untagged `SEARCH` answer).
+   * An empty list means `ALL` (RFC 4731 §3.1), answered with ESEARCH.
+   */
   readonly returnOptions: readonly SearchReturnOption[] | null;
   /** The criteria: always an `AND` of the top-level keys. */
   readonly criteria: SearchKey & { readonly key: 'AND' };
