@@ -1050,6 +1050,11 @@ export interface AuthSuccess {
     | undefined;
   /** The app password used, if any; empty for the account password. */
   appPasswordId: string;
+  /**
+   * Addresses this user may use as MAIL FROM and in From: when submitting (DESIGN.md §5): the
+   * primary address and the aliases that deliver to them, normalised.
+   */
+  senderAddresses: string[];
 }
 
 /** A refused login. */
@@ -5605,7 +5610,7 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
 };
 
 function createBaseAuthSuccess(): AuthSuccess {
-  return { user: undefined, appPasswordId: "" };
+  return { user: undefined, appPasswordId: "", senderAddresses: [] };
 }
 
 export const AuthSuccess: MessageFns<AuthSuccess> = {
@@ -5615,6 +5620,9 @@ export const AuthSuccess: MessageFns<AuthSuccess> = {
     }
     if (message.appPasswordId !== "") {
       writer.uint32(18).string(message.appPasswordId);
+    }
+    for (const v of message.senderAddresses) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -5648,6 +5656,14 @@ export const AuthSuccess: MessageFns<AuthSuccess> = {
             message.appPasswordId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.senderAddresses.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5668,6 +5684,11 @@ export const AuthSuccess: MessageFns<AuthSuccess> = {
         : isSet(object.app_password_id)
         ? globalThis.String(object.app_password_id)
         : "",
+      senderAddresses: globalThis.Array.isArray(object?.senderAddresses)
+        ? object.senderAddresses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.sender_addresses)
+        ? object.sender_addresses.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -5679,6 +5700,9 @@ export const AuthSuccess: MessageFns<AuthSuccess> = {
     if (message.appPasswordId !== "") {
       obj.appPasswordId = message.appPasswordId;
     }
+    if (message.senderAddresses?.length) {
+      obj.senderAddresses = message.senderAddresses;
+    }
     return obj;
   },
 
@@ -5689,6 +5713,7 @@ export const AuthSuccess: MessageFns<AuthSuccess> = {
     const message = createBaseAuthSuccess();
     message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
     message.appPasswordId = object.appPasswordId ?? "";
+    message.senderAddresses = object.senderAddresses?.map((e) => e) || [];
     return message;
   },
 };

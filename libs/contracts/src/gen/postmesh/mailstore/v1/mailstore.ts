@@ -606,6 +606,13 @@ export interface GetMailboxStatusResponse {
     | undefined;
   /** Its special use, for the SELECT response's LIST data. */
   specialUse: SpecialUse;
+  /**
+   * With `claim_recent`: the lowest UID that is \Recent for the claiming session (every message
+   * with a UID from here to `status.uid_next - 1` is); equals `status.uid_next` when none are.
+   * 0 without `claim_recent`. The imap service uses it for the \Recent flag and SEARCH RECENT /
+   * NEW (RFC 3501 §2.3.2, §6.4.4).
+   */
+  firstRecentUid: number;
 }
 
 /** First message of an AppendMessage stream. */
@@ -2916,7 +2923,7 @@ export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
 };
 
 function createBaseGetMailboxStatusResponse(): GetMailboxStatusResponse {
-  return { status: undefined, specialUse: SpecialUse.UNSPECIFIED };
+  return { status: undefined, specialUse: SpecialUse.UNSPECIFIED, firstRecentUid: 0 };
 }
 
 export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
@@ -2926,6 +2933,9 @@ export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
     }
     if (message.specialUse !== SpecialUse.UNSPECIFIED) {
       writer.uint32(16).int32(specialUseToNumber(message.specialUse));
+    }
+    if (message.firstRecentUid !== 0) {
+      writer.uint32(24).uint32(message.firstRecentUid);
     }
     return writer;
   },
@@ -2959,6 +2969,14 @@ export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
             message.specialUse = specialUseFromJSON(reader.int32());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.firstRecentUid = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2979,6 +2997,11 @@ export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
         : isSet(object.special_use)
         ? specialUseFromJSON(object.special_use)
         : SpecialUse.UNSPECIFIED,
+      firstRecentUid: isSet(object.firstRecentUid)
+        ? globalThis.Number(object.firstRecentUid)
+        : isSet(object.first_recent_uid)
+        ? globalThis.Number(object.first_recent_uid)
+        : 0,
     };
   },
 
@@ -2989,6 +3012,9 @@ export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
     }
     if (message.specialUse !== SpecialUse.UNSPECIFIED) {
       obj.specialUse = specialUseToJSON(message.specialUse);
+    }
+    if (message.firstRecentUid !== 0) {
+      obj.firstRecentUid = Math.round(message.firstRecentUid);
     }
     return obj;
   },
@@ -3002,6 +3028,7 @@ export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
       ? MailboxStatus.fromPartial(object.status)
       : undefined;
     message.specialUse = object.specialUse ?? SpecialUse.UNSPECIFIED;
+    message.firstRecentUid = object.firstRecentUid ?? 0;
     return message;
   },
 };
