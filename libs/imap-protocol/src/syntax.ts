@@ -167,6 +167,8 @@ export class Cursor {
     if (close !== this.#current.length - 1 || this.#line >= this.#literals.length) {
       this.fail('literal must end the line');
     }
+    // The receiver matched the marker from the end of the line; make sure this "{" starts it.
+    if (!/^\d+\+?$/.test(this.#current.toString('latin1', this.#pos, close))) this.fail('invalid literal');
     const literal = this.#literals[this.#line]!;
     this.#line++;
     this.#pos = 0;

@@ -421,6 +421,8 @@ const errCases: readonly ErrCase[] = [
   { input: 'a APPEND INBOX hello\r\n', tag: 'a', message: /message literal/ },
   { input: 'a APPEND INBOX {0}\r\n\r\n', tag: 'a', message: /empty/ },
   { input: 'a LOGIN {3}\r\na\0b x\r\n', tag: 'a', message: /NUL/ },
+  { input: 'a LOGIN {x {1}\r\nb c\r\n', tag: 'a', message: /invalid literal/ },
+  { input: 'a LOGIN {1} x\r\n', tag: 'a', message: /literal must end the line/ },
   { input: 'a FETCH 0 FLAGS\r\n', tag: 'a', message: /zero/ },
   { input: 'a FETCH 1:2, FLAGS\r\n', tag: 'a', message: /sequence number/ },
   { input: 'a FETCH 1 (FLAGS\r\n', tag: 'a', message: /missing argument/ },
