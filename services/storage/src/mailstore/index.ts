@@ -1,0 +1,38 @@
+/**
+ * The mailstore of the storage service (issue 3 items 3, 6, 8, 9): mailboxes and messages of
+ * each user, bodies encrypted once in GridFS and shared by reference, searchable through a
+ * blind index. `createMailstoreService` is what main.ts registers with the gRPC server;
+ * `Mailstore` is the API the inbound delivery consumer calls (`deliverToMailboxes`).
+ */
+import type { MailstoreServiceServer } from '@postmesh/contracts';
+import type { Logger } from '@postmesh/telemetry';
+import type { Db } from 'mongodb';
+import type { UserKeyring } from '../crypto/types.js';
+import { Mailstore } from './mailstore.js';
+import { mailstoreServer } from './service.js';
+
+export { Mailstore, DEFAULT_LIMITS } from './mailstore.js';
+export type {
+  AppendInput,
+  AppendResult,
+  ContentResult,
+  DeliveryOutcome,
+  DeliveryRecipient,
+  MailboxRef,
+  MailstoreDeps,
+  MailstoreLimits,
+} from './mailstore.js';
+export { createDefaultMailboxes, DEFAULT_MAILBOXES } from './mailboxes.js';
+export { BlobIntegrityError, MailstoreError } from './errors.js';
+export { MailstoreCollections } from './types.js';
+export type { MailboxRecord, MessageRecord, SealedMeta } from './types.js';
+
+/** The gRPC `MailstoreService` implementation (proto/postmesh/mailstore/v1/mailstore.proto). */
+export function createMailstoreService(deps: {
+  db: Db;
+  keyring: UserKeyring;
+  logger: Logger;
+  onMailboxChanged?: (userId: string) => void;
+}): MailstoreServiceServer {
+  return mailstoreServer(new Mailstore(deps), deps.logger);
+}

@@ -1,0 +1,254 @@
+/**
+ * Mailboxes of one user (RFC 9051 §6.3.4 CREATE, §6.3.5 DELETE, §6.3.6 RENAME, §6.3.7/§6.3.8
+ * SUBSCRIBE/UNSUBSCRIBE, §6.3.9 LIST; RFC 5258 LIST-EXTENDED; RFC 6154 SPECIAL-USE).
+ *
+ * Parents are always real mailboxes (CREATE and RENAME create missing ones, DELETE refuses a
+ * mailbox with children), so LIST never has to invent \Noselect or \NonExistent parents for
+ * existing mailboxes.
+ */
+import { ErrorReason, SpecialUseValues, type SpecialUseValue } from './contract.js';
+import { ObjectId, type Db } from 'mongodb';
+import { Collections, type UserDoc } from '../db/schema.js';
+import { isDuplicateKey } from './blob-store.js';
+import { MailstoreError } from './errors.js';
+import { DELIMITER, canonicalPath, listMatcher, parentPaths } from './paths.js';
+import {
+  MailstoreCollections,
+  type MailboxRecord,
+  type SubscriptionDoc,
+  type UidValidityDoc,
+} from './types.js';
+
+/** RFC 6154 attribute names as stored in `MailboxDoc.specialUse`. */
+const SPECIAL_USE_ATTRIBUTE: Readonly<Record<SpecialUseValue, string | null>> = {
+  [SpecialUseValues.UNSPECIFIED]: null,
+  [SpecialUseValues.ALL]: '\\All',
+  [SpecialUseValues.ARCHIVE]: '\\Archive',
+  [SpecialUseValues.DRAFTS]: '\\Drafts',
+  [SpecialUseValues.FLAGGED]: '\\Flagged',
+  [SpecialUseValues.JUNK]: '\\Junk',
+  [SpecialUseValues.SENT]: '\\Sent',
+  [SpecialUseValues.TRASH]: '\\Trash',
+  [SpecialUseValues.UNRECOGNIZED]: null,
+};
+
+export function specialUseAttribute(value: SpecialUseValue): string | null {
+  return SPECIAL_USE_ATTRIBUTE[value];
+}
+
+export function specialUseValue(attribute: string | null): SpecialUseValue {
+  for (const [value, name] of Object.entries(SPECIAL_USE_ATTRIBUTE)) {
+    if (name !== null && name === attribute) return value as SpecialUseValue;
+  }
+  return SpecialUseValues.UNSPECIFIED;
+}
+
+/** New users' mailboxes (issue 3 item 5; RFC 6154 §2). */
+export const DEFAULT_MAILBOXES: readonly { path: string; specialUse: string | null }[] = [
+  { path: 'INBOX', specialUse: null },
+  { path: 'Drafts', specialUse: '\\Drafts' },
+  { path: 'Sent', specialUse: '\\Sent' },
+  { path: 'Junk', specialUse: '\\Junk' },
+  { path: 'Trash', specialUse: '\\Trash' },
+  { path: 'Archive', specialUse: '\\Archive' },
+];
+
+export function mailboxes(db: Db) {
+  return db.collection<MailboxRecord>(Collections.mailboxes);
+}
+
+export function subscriptions(db: Db) {
+  return db.collection<SubscriptionDoc>(MailstoreCollections.subscriptions);
+}
+
+/** The filter of a user's document, or null when the id cannot name one. */
+export function userFilter(userId: string): { _id: ObjectId } | null {
+  return /^[0-9a-f]{24}$/i.test(userId) ? { _id: new ObjectId(userId) } : null;
+}
+
+export function users(db: Db) {
+  return db.collection<UserDoc>(Collections.users);
+}
+
+/**
+ * A UIDVALIDITY greater than every one this user had (RFC 9051 §2.3.1.1: a recreated mailbox
+ * MUST get a greater UIDVALIDITY), near the current time in seconds.
+ */
+export async function nextUidValidity(db: Db, userId: string): Promise<number> {
+  const col = db.collection<UidValidityDoc>(MailstoreCollections.uidValidity);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const current = await col.findOne({ _id: userId });
+    const next = Math.max(Math.floor(Date.now() / 1000), (current?.last ?? 0) + 1);
+    if (current === null) {
+      try {
+        await col.insertOne({ _id: userId, last: next });
+        return next;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        continue;
+      }
+    }
+    const result = await col.updateOne({ _id: userId, last: current.last }, { $set: { last: next } });
+    if (result.modifiedCount === 1) return next;
+  }
+  throw new MailstoreError(ErrorReason.CONFLICT, 'UIDVALIDITY allocation kept conflicting');
+}
+
+export async function newMailboxRecord(
+  db: Db,
+  userId: string,
+  path: string,
+  specialUse: string | null,
+  subscribed: boolean,
+): Promise<MailboxRecord> {
+  return {
+    _id: new ObjectId(),
+    userId,
+    path,
+    specialUse,
+    subscribed,
+    uidValidity: await nextUidValidity(db, userId),
+    uidNext: 1,
+    highestModseq: 1,
+    messages: 0,
+    unseen: 0,
+    size: 0,
+    deleted: 0,
+    recentFloor: 1,
+    createdAt: new Date(),
+  };
+}
+
+/**
+ * Inserts a mailbox; false when the path exists already (the unique `(userId, path)` index
+ * decides, so concurrent creators cannot both win).
+ */
+export async function insertMailbox(db: Db, record: MailboxRecord): Promise<boolean> {
+  try {
+    await mailboxes(db).insertOne(record);
+    return true;
+  } catch (error) {
+    if (isDuplicateKey(error)) return false;
+    throw error;
+  }
+}
+
+/** Creates the parents of `path` that do not exist; returns those it created, shallowest first. */
+export async function ensureParents(db: Db, userId: string, path: string): Promise<string[]> {
+  const parents = parentPaths(path);
+  if (parents.length === 0) return [];
+  const existing = new Set(
+    (
+      await mailboxes(db)
+        .find({ userId, path: { $in: parents } }, { projection: { path: 1 } })
+        .toArray()
+    ).map((m) => m.path),
+  );
+  const created: string[] = [];
+  for (const parent of parents) {
+    if (existing.has(parent)) continue;
+    const subscribed = await isSubscribed(db, userId, parent);
+    if (await insertMailbox(db, await newMailboxRecord(db, userId, parent, null, subscribed))) {
+      created.push(parent);
+    }
+  }
+  return created;
+}
+
+export async function isSubscribed(db: Db, userId: string, path: string): Promise<boolean> {
+  return (await subscriptions(db).countDocuments({ userId, path }, { limit: 1 })) > 0;
+}
+
+/**
+ * Creates INBOX, Drafts, Sent, Junk, Trash and Archive with their SPECIAL-USE attributes
+ * (RFC 6154 §2), all subscribed. Idempotent: existing mailboxes are left as they are.
+ */
+export async function createDefaultMailboxes(db: Db, userId: string): Promise<void> {
+  const existing = await mailboxes(db)
+    .find({ userId }, { projection: { path: 1, specialUse: 1 } })
+    .toArray();
+  const paths = new Set(existing.map((m) => m.path));
+  const uses = new Set(existing.map((m) => m.specialUse).filter((u) => u !== null));
+  for (const { path, specialUse } of DEFAULT_MAILBOXES) {
+    if (paths.has(path)) continue;
+    // A user who already gave the special use to another mailbox keeps it there.
+    const use = specialUse !== null && uses.has(specialUse) ? null : specialUse;
+    await insertMailbox(db, await newMailboxRecord(db, userId, path, use, true));
+    await subscriptions(db).updateOne(
+      { userId, path },
+      { $setOnInsert: { _id: new ObjectId(), userId, path } },
+      { upsert: true },
+    );
+  }
+}
+
+export interface ListRequest {
+  readonly userId: string;
+  readonly reference: string;
+  readonly pattern: string;
+  readonly subscribedOnly: boolean;
+  readonly specialUse: readonly SpecialUseValue[];
+}
+
+export interface ListedMailbox {
+  /** Null for a subscription whose mailbox does not exist (\NonExistent, RFC 5258 §3). */
+  readonly record: MailboxRecord | null;
+  readonly path: string;
+  readonly subscribed: boolean;
+  readonly hasChildren: boolean;
+}
+
+/** LIST / LSUB / LIST (SUBSCRIBED SPECIAL-USE): RFC 9051 §6.3.9, RFC 5258 §3, RFC 6154 §3. */
+export async function listMailboxes(db: Db, request: ListRequest): Promise<ListedMailbox[]> {
+  // RFC 9051 §6.3.9: an empty pattern asks for the delimiter; the imap service answers that.
+  if (request.pattern === '') return [];
+  const all = await mailboxes(db).find({ userId: request.userId }).toArray();
+  const subscribed = new Set(
+    (await subscriptions(db).find({ userId: request.userId }).toArray()).map((s) => canonicalPath(s.path)),
+  );
+  const byPath = new Map(all.map((m) => [m.path, m]));
+  const parents = new Set(all.flatMap((m) => parentPaths(m.path)));
+  const matcher = listMatcher(request.reference, request.pattern);
+  const wanted = new Set(request.specialUse.map((u) => specialUseAttribute(u)).filter((a) => a !== null));
+  const candidates = request.subscribedOnly ? [...subscribed] : [...byPath.keys()];
+  const out: ListedMailbox[] = [];
+  for (const path of candidates) {
+    if (!matcher(path)) continue;
+    const record = byPath.get(path) ?? null;
+    if (wanted.size > 0 && (record?.specialUse === null || !wanted.has(record?.specialUse ?? ''))) continue;
+    out.push({ record, path, subscribed: subscribed.has(path), hasChildren: parents.has(path) });
+  }
+  // Ordered by path; a parent is a prefix of its children, so it sorts before them.
+  return out.sort((a, b) => comparePaths(a.path, b.path));
+}
+
+function comparePaths(a: string, b: string): number {
+  const x = a.split(DELIMITER);
+  const y = b.split(DELIMITER);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i] ?? '';
+    const q = y[i] ?? '';
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
+export async function setSubscribed(
+  db: Db,
+  userId: string,
+  rawPath: string,
+  subscribed: boolean,
+): Promise<void> {
+  if (rawPath === '') throw new MailstoreError(ErrorReason.INVALID_NAME, 'mailbox name is empty', 'path');
+  const path = canonicalPath(rawPath.endsWith(DELIMITER) ? rawPath.slice(0, -1) : rawPath);
+  if (subscribed) {
+    await subscriptions(db).updateOne(
+      { userId, path },
+      { $setOnInsert: { _id: new ObjectId(), userId, path } },
+      { upsert: true },
+    );
+  } else {
+    await subscriptions(db).deleteMany({ userId, path });
+  }
+  await mailboxes(db).updateOne({ userId, path }, { $set: { subscribed } });
+}

@@ -1,0 +1,1462 @@
+/**
+ * The mailstore: mailboxes and messages of each user, encrypted at rest (DESIGN §4, §5).
+ *
+ * Implements the storage side of RFC 9051 (IMAP4rev2), RFC 7162 (CONDSTORE/QRESYNC), RFC 4315
+ * (UIDPLUS), RFC 6851 (MOVE), RFC 9208 (QUOTA) and RFC 5032 (WITHIN), on the portable subset of
+ * MongoDB that FerretDB shares: no transactions. Invariants hold without them:
+ * - UIDs and mod-sequences are allocated by one `findOneAndUpdate` with `$inc` on the mailbox
+ *   before the message is written. A crash in between leaves a gap in UIDs, which IMAP allows
+ *   (RFC 9051 §2.3.1.1 "strictly ascending", not "contiguous"), never a duplicate: the unique
+ *   index `(mailboxId, uid)` refuses one.
+ * - Blob references are added before the copies that hold them and dropped after the copies are
+ *   gone, so a crash can leak a blob but never delete one still in use.
+ * - Counters (`messages`, `unseen`, `deleted`, `size`) change with `$inc`, never by scanning;
+ *   a crash between a message write and its counter update can leave them off by that message.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  MAX_UID,
+  resolveUidSet,
+  uidSetFromUids,
+  uidSetProblem,
+  type UidSet,
+  type mailstore,
+} from '@postmesh/contracts';
+import {
+  MimeIndexer,
+  decodePartBody,
+  findSectionPart,
+  parseHeaderBlock,
+  parseSectionSpec,
+  resolveSection,
+  applyPartial,
+  selectHeaderFields,
+  type HeaderField,
+  type IndexResult,
+} from '@postmesh/mime';
+import type { Logger } from '@postmesh/telemetry';
+import { ObjectId, type AnyBulkWriteOperation, type Binary, type Db, type Filter } from 'mongodb';
+import type { UserKeyring } from '../crypto/types.js';
+import { Collections, type DeliveryDoc, type TombstoneDoc } from '../db/schema.js';
+import {
+  BlobWriter,
+  addBlobRefs,
+  blobInfos,
+  createBlobRef,
+  isDuplicateKey,
+  readBlobBytes,
+  readBlobRange,
+  releaseBlobRefs,
+  seal,
+  unseal,
+  type BlobInfo,
+} from './blob-store.js';
+import {
+  ErrorReason,
+  FetchFields,
+  SpecialUseValues,
+  StoreModes,
+  type FetchFieldValue,
+  type SpecialUseValue,
+  type StoreModeValue,
+} from './contract.js';
+import { BlobIntegrityError, MailstoreError } from './errors.js';
+import { DELETED, SEEN, splitFlags } from './flags.js';
+import {
+  createDefaultMailboxes,
+  ensureParents,
+  insertMailbox,
+  isSubscribed,
+  listMailboxes,
+  mailboxes,
+  newMailboxRecord,
+  setSubscribed,
+  specialUseAttribute,
+  specialUseValue,
+  subscriptions,
+  userFilter,
+  users,
+  type ListRequest,
+  type ListedMailbox,
+} from './mailboxes.js';
+import { DELIMITER, isDescendant, validateNewPath } from './paths.js';
+import { matches, prefilterFor, type SearchContext, type SearchSubject } from './search.js';
+import { TermHasher, termsFor, trigramsFor, type IndexedTrigrams } from './search-terms.js';
+import type { MailboxRecord, MessageRecord, SealedMeta } from './types.js';
+
+export type MailboxRef = { readonly id: string } | { readonly path: string };
+
+export interface MailstoreDeps {
+  readonly db: Db;
+  readonly keyring: UserKeyring;
+  readonly logger: Logger;
+  /** Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`). */
+  readonly onMailboxChanged?: (userId: string) => void;
+}
+
+export interface MailstoreLimits {
+  /** Largest message accepted, in octets (TOO_BIG beyond). */
+  readonly maxMessageBytes: number;
+  /** Raw octets of text parts decoded for BODY/TEXT search per message. */
+  readonly searchTextBytes: number;
+}
+
+export const DEFAULT_LIMITS: MailstoreLimits = {
+  maxMessageBytes: 64 * 1024 * 1024,
+  searchTextBytes: 1024 * 1024,
+};
+
+/** Raw header blocks up to this size are kept in the sealed metadata (FETCH BODY[HEADER] of many). */
+const RAW_HEADER_LIMIT = 64 * 1024;
+/** Section bytes read and authenticated before the first byte is answered. */
+const VERIFY_BEFORE_ANSWER = 1024 * 1024;
+const BATCH = 256;
+/** Octets per streamed content chunk. */
+const CHUNK = 64 * 1024;
+
+const META_LABEL = 'pm-meta-v1';
+const TEXT_LABEL = 'pm-text-v1';
+
+export interface AppendInput {
+  readonly userId: string;
+  readonly mailbox: MailboxRef;
+  /** Stored flag names (`\Seen`, keywords). */
+  readonly flags: readonly string[];
+  readonly internalDate?: Date;
+  /** The size the client announced (the literal's length), checked before and after reading. */
+  readonly declaredSize?: number;
+  readonly spoolId?: string;
+}
+
+export interface AppendResult {
+  readonly mailboxId: string;
+  readonly uidValidity: number;
+  readonly uid: number;
+  readonly modseq: number;
+}
+
+export interface DeliveryRecipient {
+  /** The RCPT TO address, as in the `deliveries` idempotency key. */
+  readonly recipient: string;
+  readonly userId: string;
+  /** Mailbox path, INBOX when absent (the pipeline picks Junk for spam verdicts). */
+  readonly mailbox?: string;
+  readonly flags?: readonly string[];
+}
+
+export type DeliveryOutcome =
+  | {
+      readonly status: 'delivered';
+      readonly recipient: string;
+      readonly mailboxId: string;
+      readonly uid: number;
+    }
+  | {
+      readonly status: 'duplicate';
+      readonly recipient: string;
+      readonly mailboxId: string;
+      readonly uid: number;
+    }
+  | { readonly status: 'over-quota'; readonly recipient: string }
+  | { readonly status: 'no-mailbox'; readonly recipient: string };
+
+/** A body written once to GridFS, ready to be referenced by one or more mailboxes. */
+interface IngestedBody {
+  readonly blobId: ObjectId;
+  readonly contentKey: Uint8Array;
+  readonly size: number;
+  readonly meta: Binary;
+  readonly searchText: Binary | null;
+  readonly trigrams: IndexedTrigrams;
+  readonly sentDate: Date | null;
+  readonly sentDay: number | null;
+}
+
+export interface ContentResult {
+  readonly info: mailstore.ContentInfo;
+  readonly chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
+}
+
+function contentContext(blobId: ObjectId): string {
+  return `msg:${blobId.toHexString()}`;
+}
+
+/** YYYYMMDD of the Date: header as written, i.e. in the header's own zone (RFC 9051 §6.4.4). */
+export function sentDayOf(date: string | null): number | null {
+  if (date === null) return null;
+  const m = /(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+(\d{2,4})/i.exec(date);
+  if (m === null) return null;
+  const months = 'janfebmaraprmayjunjulaugsepoctnovdec';
+  const month = months.indexOf((m[2] ?? '').toLowerCase()) / 3 + 1;
+  let year = Number(m[3]);
+  // RFC 5322 §4.3 obsolete years: two digits below 50 are 20xx, otherwise add 1900.
+  if ((m[3] ?? '').length === 2) year += year < 50 ? 2000 : 1900;
+  else if ((m[3] ?? '').length === 3) year += 1900;
+  return year * 10_000 + month * 100 + Number(m[1]);
+}
+
+function utcDay(date: Date): number {
+  return date.getUTCFullYear() * 10_000 + (date.getUTCMonth() + 1) * 100 + date.getUTCDate();
+}
+
+function notFound(what: string, field = ''): MailstoreError {
+  return new MailstoreError(ErrorReason.NOT_FOUND, `${what} does not exist`, field);
+}
+
+export class Mailstore {
+  private readonly db: Db;
+  private readonly keyring: UserKeyring;
+  private readonly logger: Logger;
+  private readonly limits: MailstoreLimits;
+  private readonly onChanged: (userId: string) => void;
+
+  constructor(deps: MailstoreDeps, limits: Partial<MailstoreLimits> = {}) {
+    this.db = deps.db;
+    this.keyring = deps.keyring;
+    this.logger = deps.logger;
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    const notify = deps.onMailboxChanged;
+    this.onChanged = (userId) => {
+      try {
+        notify?.(userId);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'mailbox change notification failed');
+      }
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Mailboxes
+
+  createDefaultMailboxes(userId: string): Promise<void> {
+    return createDefaultMailboxes(this.db, userId);
+  }
+
+  listMailboxes(request: ListRequest): Promise<ListedMailbox[]> {
+    return listMailboxes(this.db, request);
+  }
+
+  async resolveMailbox(userId: string, ref: MailboxRef, field = 'mailbox'): Promise<MailboxRecord> {
+    let found: MailboxRecord | null;
+    if ('id' in ref) {
+      found =
+        ObjectId.isValid(ref.id) && /^[0-9a-f]{24}$/i.test(ref.id)
+          ? await mailboxes(this.db).findOne({ _id: new ObjectId(ref.id), userId })
+          : null;
+    } else {
+      const path =
+        ref.path.toUpperCase() === 'INBOX' || ref.path.toUpperCase().startsWith('INBOX/')
+          ? `INBOX${ref.path.slice(5)}`
+          : ref.path;
+      found = await mailboxes(this.db).findOne({ userId, path });
+    }
+    if (found === null) throw notFound('mailbox', field);
+    return found;
+  }
+
+  async createMailbox(
+    userId: string,
+    rawPath: string,
+    specialUse: SpecialUseValue,
+    subscribe: boolean,
+  ): Promise<{ mailbox: ListedMailbox; createdParents: string[] }> {
+    const path = validateNewPath(rawPath, 'path');
+    const attribute = specialUseAttribute(specialUse);
+    if (attribute !== null) {
+      // RFC 6154 §3: one mailbox per special use in Postmesh, so clients find a single \Sent.
+      const taken = await mailboxes(this.db).countDocuments({ userId, specialUse: attribute }, { limit: 1 });
+      if (taken > 0) {
+        throw new MailstoreError(
+          ErrorReason.NOT_ALLOWED,
+          'special use already given to another mailbox',
+          'special_use',
+        );
+      }
+    }
+    if ((await mailboxes(this.db).countDocuments({ userId, path }, { limit: 1 })) > 0) {
+      throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'path');
+    }
+    const createdParents = await ensureParents(this.db, userId, path);
+    if (subscribe) await setSubscribed(this.db, userId, path, true);
+    const record = await newMailboxRecord(
+      this.db,
+      userId,
+      path,
+      attribute,
+      subscribe || (await isSubscribed(this.db, userId, path)),
+    );
+    if (!(await insertMailbox(this.db, record))) {
+      throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'path');
+    }
+    this.onChanged(userId);
+    return {
+      mailbox: { record, path, subscribed: record.subscribed, hasChildren: false },
+      createdParents,
+    };
+  }
+
+  /**
+   * RFC 9051 §6.3.6 RENAME: the mailbox and all its children. Renaming INBOX moves its messages
+   * to a new mailbox and leaves INBOX empty; INBOX's children stay where they are.
+   */
+  async renameMailbox(userId: string, ref: MailboxRef, rawNewPath: string): Promise<ListedMailbox> {
+    const source = await this.resolveMailbox(userId, ref);
+    const newPath = validateNewPath(rawNewPath, 'new_path');
+    if (source.path === 'INBOX') return this.renameInbox(source, newPath);
+    if (newPath === source.path || newPath === 'INBOX') {
+      throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
+    }
+    if (isDescendant(newPath, source.path)) {
+      throw new MailstoreError(ErrorReason.NOT_ALLOWED, 'cannot rename a mailbox into itself', 'new_path');
+    }
+    const all = await mailboxes(this.db)
+      .find({ userId }, { projection: { _id: 1, path: 1 } })
+      .toArray();
+    const existing = new Set(all.map((m) => m.path));
+    const moving = all.filter((m) => m.path === source.path || isDescendant(m.path, source.path));
+    const renames = moving.map((m) => ({ id: m._id, to: newPath + m.path.slice(source.path.length) }));
+    if (renames.some((r) => existing.has(r.to))) {
+      throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
+    }
+    await ensureParents(this.db, userId, newPath);
+    for (const { id, to } of renames) {
+      try {
+        await mailboxes(this.db).updateOne(
+          { _id: id, userId },
+          { $set: { path: to, subscribed: await isSubscribed(this.db, userId, to) } },
+        );
+      } catch (error) {
+        if (isDuplicateKey(error))
+          throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
+        throw error;
+      }
+    }
+    this.onChanged(userId);
+    const renamed = await this.resolveMailbox(userId, { id: source._id.toHexString() });
+    return {
+      record: renamed,
+      path: renamed.path,
+      subscribed: renamed.subscribed,
+      hasChildren: renames.length > 1,
+    };
+  }
+
+  private async renameInbox(inbox: MailboxRecord, newPath: string): Promise<ListedMailbox> {
+    const userId = inbox.userId;
+    if (
+      newPath === 'INBOX' ||
+      (await mailboxes(this.db).countDocuments({ userId, path: newPath }, { limit: 1 })) > 0
+    ) {
+      throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
+    }
+    await ensureParents(this.db, userId, newPath);
+    // One mod-sequence for the expunges INBOX's sessions will see (RFC 7162 §3.2.10 VANISHED).
+    const after = await mailboxes(this.db).findOneAndUpdate(
+      { _id: inbox._id },
+      { $inc: { highestModseq: 1 } },
+      { returnDocument: 'after' },
+    );
+    if (after === null) throw notFound('mailbox');
+    const modseq = after.highestModseq;
+    const lastUid = after.uidNext - 1;
+    const moving = await this.messages()
+      .find(
+        { mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } },
+        { projection: { uid: 1, size: 1, flags: 1 } },
+      )
+      .toArray();
+    const target = await newMailboxRecord(
+      this.db,
+      userId,
+      newPath,
+      null,
+      await isSubscribed(this.db, userId, newPath),
+    );
+    // The moved messages keep their UIDs: the new mailbox starts where INBOX stands, so its UIDs
+    // stay ascending; its UIDVALIDITY is new, as for any new mailbox.
+    target.uidNext = after.uidNext;
+    target.highestModseq = modseq;
+    target.messages = moving.length;
+    target.size = moving.reduce((s, m) => s + m.size, 0);
+    target.unseen = moving.filter((m) => !m.flags.includes(SEEN)).length;
+    target.deleted = moving.filter((m) => m.flags.includes(DELETED)).length;
+    target.recentFloor = after.uidNext;
+    if (!(await insertMailbox(this.db, target))) {
+      throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
+    }
+    if (moving.length > 0) {
+      await this.messages().updateMany(
+        { mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } },
+        { $set: { mailboxId: target._id.toHexString() } },
+      );
+      await this.tombstones().insertMany(
+        moving.map((m) => ({
+          _id: new ObjectId(),
+          mailboxId: inbox._id.toHexString(),
+          uid: m.uid,
+          modseq,
+          expungedAt: new Date(),
+        })),
+      );
+      await mailboxes(this.db).updateOne(
+        { _id: inbox._id },
+        {
+          $inc: {
+            messages: -target.messages,
+            size: -target.size,
+            unseen: -target.unseen,
+            deleted: -target.deleted,
+          },
+        },
+      );
+    }
+    this.onChanged(userId);
+    return { record: target, path: newPath, subscribed: target.subscribed, hasChildren: false };
+  }
+
+  /**
+   * RFC 9051 §6.3.5 DELETE. INBOX cannot be deleted. A mailbox with children is refused
+   * (NOT_ALLOWED, IMAP `NO [HASCHILDREN]` of RFC 5530 §3): Postmesh has no \Noselect mailboxes,
+   * so the RFC's alternative of keeping a non-selectable parent does not arise.
+   */
+  async deleteMailbox(userId: string, ref: MailboxRef): Promise<string> {
+    const mailbox = await this.resolveMailbox(userId, ref);
+    if (mailbox.path === 'INBOX') {
+      throw new MailstoreError(ErrorReason.NOT_ALLOWED, 'INBOX cannot be deleted', 'mailbox'); // RFC 9051 §6.3.5
+    }
+    const all = await mailboxes(this.db)
+      .find({ userId }, { projection: { path: 1 } })
+      .toArray();
+    if (all.some((m) => isDescendant(m.path, mailbox.path))) {
+      throw new MailstoreError(ErrorReason.NOT_ALLOWED, 'mailbox has children', 'mailbox');
+    }
+    const mailboxId = mailbox._id.toHexString();
+    // The mailbox goes first so nothing new lands in it; then its messages and their blobs.
+    await mailboxes(this.db).deleteOne({ _id: mailbox._id, userId });
+    const refs = new Map<string, { id: ObjectId; n: number }>();
+    let bytes = 0;
+    let count = 0;
+    for await (const m of this.messages().find({ mailboxId }, { projection: { blobId: 1, size: 1 } })) {
+      const key = m.blobId.toHexString();
+      const entry = refs.get(key) ?? { id: m.blobId, n: 0 };
+      entry.n++;
+      refs.set(key, entry);
+      bytes += m.size;
+      count++;
+    }
+    await this.messages().deleteMany({ mailboxId });
+    await this.tombstones().deleteMany({ mailboxId });
+    await releaseBlobRefs(this.db, refs);
+    if (count > 0) await this.adjustUsage(userId, -bytes);
+    this.onChanged(userId);
+    return mailboxId;
+  }
+
+  setSubscribed(userId: string, path: string, subscribed: boolean): Promise<void> {
+    return setSubscribed(this.db, userId, path, subscribed);
+  }
+
+  /** SELECT / EXAMINE / STATUS counters (RFC 9051 §6.3.2, §6.3.11; RFC 7162 §3.1.2.1). */
+  async getMailboxStatus(
+    userId: string,
+    ref: MailboxRef,
+    claimRecent: boolean,
+  ): Promise<mailstore.GetMailboxStatusResponse> {
+    const mailbox = await this.resolveMailbox(userId, ref);
+    const mailboxId = mailbox._id.toHexString();
+    const recent = await this.messages().countDocuments({ mailboxId, uid: { $gte: mailbox.recentFloor } });
+    let firstRecentUid = 0;
+    if (claimRecent) {
+      // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
+      const before = await mailboxes(this.db).findOneAndUpdate(
+        { _id: mailbox._id },
+        { $max: { recentFloor: mailbox.uidNext } },
+        { returnDocument: 'before' },
+      );
+      firstRecentUid = Math.min(before?.recentFloor ?? mailbox.uidNext, mailbox.uidNext);
+    }
+    const firstUnseen = await this.messages().findOne(
+      { mailboxId, flags: { $ne: SEEN } },
+      { sort: { uid: 1 }, projection: { uid: 1 } },
+    );
+    return {
+      status: {
+        mailboxId,
+        path: mailbox.path,
+        messages: mailbox.messages,
+        recent,
+        uidNext: mailbox.uidNext,
+        uidValidity: mailbox.uidValidity,
+        unseen: mailbox.unseen,
+        deleted: mailbox.deleted,
+        highestModseq: mailbox.highestModseq,
+        size: mailbox.size,
+        firstUnseenUid: firstUnseen?.uid ?? 0,
+      },
+      specialUse: specialUseValue(mailbox.specialUse),
+      firstRecentUid,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Storing
+
+  /**
+   * Reads a message once: parses it with libs/mime and encrypts it into GridFS as it streams
+   * (neither the body nor its ciphertext is held in memory whole).
+   */
+  private async ingest(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    declaredSize?: number,
+  ): Promise<IngestedBody> {
+    const blobId = new ObjectId();
+    const contentKey = randomBytes(32);
+    const writer = BlobWriter.open(this.db, blobId, contentKey);
+    const indexer = new MimeIndexer({ searchTextBytes: this.limits.searchTextBytes });
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let size = 0;
+    let result: IndexResult;
+    try {
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > this.limits.maxMessageBytes) {
+          throw new MailstoreError(ErrorReason.TOO_BIG, 'message larger than the limit');
+        }
+        if (declaredSize !== undefined && size > declaredSize) {
+          throw new MailstoreError(
+            ErrorReason.INVALID_ARGUMENT,
+            'message longer than its declared size',
+            'header.size',
+          );
+        }
+        if (headBytes < RAW_HEADER_LIMIT) {
+          head.push(Buffer.from(chunk.subarray(0, RAW_HEADER_LIMIT - headBytes)));
+          headBytes += Math.min(chunk.length, RAW_HEADER_LIMIT - headBytes);
+        }
+        indexer.write(chunk);
+        await writer.write(chunk);
+      }
+      if (declaredSize !== undefined && size !== declaredSize) {
+        throw new MailstoreError(
+          ErrorReason.INVALID_ARGUMENT,
+          'message shorter than its declared size',
+          'header.size',
+        );
+      }
+      result = indexer.end();
+      await writer.end();
+    } catch (error) {
+      await writer.abort(this.db).catch((cause: unknown) => {
+        this.logger.warn({ err: cause, blobId: blobId.toHexString() }, 'could not remove a partial blob');
+      });
+      throw error;
+    }
+    const headerEnd = result.bodystructure.offsets.bodyStart;
+    const rawHeader = headerEnd <= headBytes ? Buffer.concat(head).subarray(0, headerEnd) : null;
+    const meta: SealedMeta = {
+      envelope: result.envelope,
+      bodystructure: result.bodystructure,
+      headers: result.headers,
+      rawHeader: rawHeader === null ? null : rawHeader.toString('base64'),
+    };
+    const addresses = (list: readonly { name: string | null; address: string }[]) =>
+      list.map((a) => `${a.name ?? ''} ${a.address}`);
+    const body = result.textForSearch ?? '';
+    const sentDay = sentDayOf(result.envelope.date);
+    return {
+      blobId,
+      contentKey,
+      size,
+      meta: seal(contentKey, META_LABEL, blobId, Buffer.from(JSON.stringify(meta), 'utf8')),
+      searchText: body === '' ? null : seal(contentKey, TEXT_LABEL, blobId, Buffer.from(body, 'utf8')),
+      trigrams: trigramsFor({
+        subject: result.headers.subject,
+        from: addresses(result.headers.from),
+        to: addresses(result.headers.to),
+        cc: addresses(result.headers.cc),
+        bcc: addresses(result.headers.bcc),
+        body,
+      }),
+      sentDate: result.headers.date === null ? null : new Date(result.headers.date),
+      sentDay,
+    };
+  }
+
+  /** Refuses with OVER_QUOTA when `bytes` more would exceed the user's quota (RFC 9208 §5). */
+  private async checkQuota(userId: string, bytes: number): Promise<void> {
+    const filter = userFilter(userId);
+    if (filter === null) return;
+    const user = await users(this.db).findOne(filter, { projection: { quotaBytes: 1, usedBytes: 1 } });
+    if (user === null || !(user.quotaBytes > 0)) return;
+    if ((user.usedBytes ?? 0) + bytes > user.quotaBytes) {
+      throw new MailstoreError(ErrorReason.OVER_QUOTA, 'storage quota exceeded');
+    }
+  }
+
+  private async adjustUsage(userId: string, bytes: number): Promise<void> {
+    const filter = userFilter(userId);
+    if (filter === null || bytes === 0) return;
+    await users(this.db).updateOne(filter, { $inc: { usedBytes: bytes } });
+  }
+
+  /** Writes one mailbox's message document for an ingested body (the blob ref is already held). */
+  private async insertMessage(
+    mailbox: MailboxRecord,
+    body: IngestedBody,
+    flags: readonly string[],
+    internalDate: Date,
+    spoolId: string | undefined,
+  ): Promise<{ uid: number; modseq: number }> {
+    const userId = mailbox.userId;
+    const hasher = new TermHasher(await this.keyring.searchKey(userId));
+    const { terms, complete } = termsFor(hasher, body.trigrams);
+    const contentKey = await this.keyring.wrapForUser(userId, body.contentKey, contentContext(body.blobId));
+    const seen = flags.includes(SEEN);
+    const deleted = flags.includes(DELETED);
+    const counters = { messages: 1, size: body.size, unseen: seen ? 0 : 1, deleted: deleted ? 1 : 0 };
+    // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UID and MODSEQ allocated atomically, before the write.
+    const before = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id, uidNext: { $lte: MAX_UID } },
+      { $inc: { uidNext: 1, highestModseq: 1, ...counters } },
+      { returnDocument: 'before' },
+    );
+    if (before === null) {
+      const exists = await mailboxes(this.db).countDocuments({ _id: mailbox._id }, { limit: 1 });
+      if (exists === 0) throw notFound('mailbox', 'mailbox');
+      throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'mailbox ran out of UIDs');
+    }
+    const uid = before.uidNext;
+    const modseq = before.highestModseq + 1;
+    const doc: MessageRecord = {
+      _id: new ObjectId(),
+      userId,
+      mailboxId: mailbox._id.toHexString(),
+      uid,
+      modseq,
+      flags: [...flags],
+      internalDate,
+      size: body.size,
+      blobId: body.blobId,
+      contentKey,
+      meta: body.meta,
+      terms,
+      sentDate: body.sentDate ?? internalDate,
+      searchText: body.searchText,
+      termsComplete: complete,
+      sentDay: body.sentDay ?? utcDay(internalDate),
+      ...(spoolId === undefined ? {} : { spoolId }),
+    };
+    try {
+      await this.messages().insertOne(doc);
+    } catch (error) {
+      await mailboxes(this.db)
+        .updateOne(
+          { _id: mailbox._id },
+          { $inc: { messages: -1, size: -body.size, unseen: -counters.unseen, deleted: -counters.deleted } },
+        )
+        .catch(() => undefined);
+      throw error;
+    }
+    await this.adjustUsage(userId, body.size);
+    return { uid, modseq };
+  }
+
+  /** RFC 9051 §6.3.12 APPEND with RFC 4315 §3 APPENDUID. */
+  async appendMessage(input: AppendInput, body: AsyncIterable<Uint8Array>): Promise<AppendResult> {
+    const mailbox = await this.resolveMailbox(input.userId, input.mailbox, 'header.mailbox');
+    if (input.declaredSize !== undefined) {
+      if (input.declaredSize > this.limits.maxMessageBytes) {
+        throw new MailstoreError(ErrorReason.TOO_BIG, 'message larger than the limit', 'header.size');
+      }
+      await this.checkQuota(input.userId, input.declaredSize);
+    }
+    const ingested = await this.ingest(body, input.declaredSize);
+    try {
+      await this.checkQuota(input.userId, ingested.size);
+      await createBlobRef(this.db, ingested.blobId, 1);
+    } catch (error) {
+      await releaseBlobRefs(
+        this.db,
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 }]]),
+      );
+      throw error;
+    }
+    let stored: { uid: number; modseq: number };
+    try {
+      stored = await this.insertMessage(
+        mailbox,
+        ingested,
+        input.flags,
+        input.internalDate ?? new Date(),
+        input.spoolId,
+      );
+    } catch (error) {
+      await releaseBlobRefs(
+        this.db,
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 }]]),
+      );
+      throw error;
+    }
+    this.onChanged(input.userId);
+    return { mailboxId: mailbox._id.toHexString(), uidValidity: mailbox.uidValidity, ...stored };
+  }
+
+  /**
+   * Inbound delivery (DESIGN §2 steps 5–6): the body is encrypted and written once, and a message
+   * is stored in each recipient's mailbox. `(spoolId, recipient)` is the idempotency key: a
+   * redelivered job finds its deliveries and stores nothing twice.
+   */
+  async deliverToMailboxes(
+    spoolId: string,
+    body: Uint8Array | AsyncIterable<Uint8Array>,
+    recipients: readonly DeliveryRecipient[],
+    receivedAt: Date = new Date(),
+  ): Promise<DeliveryOutcome[]> {
+    const outcomes: DeliveryOutcome[] = [];
+    const pending: { recipient: DeliveryRecipient; mailbox: MailboxRecord }[] = [];
+    for (const recipient of recipients) {
+      const done = await this.deliveries().findOne({ spoolId, recipient: recipient.recipient });
+      if (done !== null && done.uid > 0) {
+        outcomes.push({
+          status: 'duplicate',
+          recipient: recipient.recipient,
+          mailboxId: done.mailboxId,
+          uid: done.uid,
+        });
+        continue;
+      }
+      const path = recipient.mailbox ?? 'INBOX';
+      let mailbox = await mailboxes(this.db).findOne({ userId: recipient.userId, path });
+      if (mailbox === null && path === 'INBOX') {
+        await createDefaultMailboxes(this.db, recipient.userId);
+        mailbox = await mailboxes(this.db).findOne({ userId: recipient.userId, path });
+      }
+      if (mailbox === null) {
+        outcomes.push({ status: 'no-mailbox', recipient: recipient.recipient });
+        continue;
+      }
+      if (done !== null) {
+        // A claim from an attempt that stopped before recording its UID: finish it if the
+        // message got written, else deliver again.
+        const written = await this.messages().findOne({ mailboxId: done.mailboxId, spoolId });
+        if (written !== null) {
+          await this.deliveries().updateOne({ _id: done._id }, { $set: { uid: written.uid } });
+          outcomes.push({
+            status: 'duplicate',
+            recipient: recipient.recipient,
+            mailboxId: done.mailboxId,
+            uid: written.uid,
+          });
+          continue;
+        }
+      }
+      pending.push({ recipient, mailbox });
+    }
+    if (pending.length === 0) return outcomes;
+    const ingested = await this.ingest(body instanceof Uint8Array ? [body] : body);
+    const accepted: typeof pending = [];
+    for (const entry of pending) {
+      try {
+        await this.checkQuota(entry.recipient.userId, ingested.size);
+        accepted.push(entry);
+      } catch (error) {
+        if (!(error instanceof MailstoreError) || error.reason !== ErrorReason.OVER_QUOTA) throw error;
+        outcomes.push({ status: 'over-quota', recipient: entry.recipient.recipient });
+      }
+    }
+    const blobRef = new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: accepted.length }]]);
+    await createBlobRef(this.db, ingested.blobId, accepted.length);
+    if (accepted.length === 0) {
+      await releaseBlobRefs(this.db, blobRef);
+      return outcomes;
+    }
+    for (const { recipient, mailbox } of accepted) {
+      const claim: DeliveryDoc = {
+        _id: new ObjectId(),
+        spoolId,
+        recipient: recipient.recipient,
+        userId: recipient.userId,
+        mailboxId: mailbox._id.toHexString(),
+        uid: 0,
+        deliveredAt: new Date(),
+      };
+      try {
+        await this.deliveries().insertOne(claim);
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        // A claim left by an earlier attempt (checked above): take it over.
+        await this.deliveries().updateOne(
+          { spoolId, recipient: recipient.recipient },
+          { $set: { mailboxId: claim.mailboxId, userId: claim.userId } },
+        );
+      }
+      try {
+        const { uid } = await this.insertMessage(
+          mailbox,
+          ingested,
+          recipient.flags ?? [],
+          receivedAt,
+          spoolId,
+        );
+        await this.deliveries().updateOne(
+          { spoolId, recipient: recipient.recipient },
+          { $set: { uid, deliveredAt: new Date() } },
+        );
+        outcomes.push({
+          status: 'delivered',
+          recipient: recipient.recipient,
+          mailboxId: claim.mailboxId,
+          uid,
+        });
+        this.onChanged(recipient.userId);
+      } catch (error) {
+        blobRef.set(ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 });
+        await releaseBlobRefs(this.db, blobRef);
+        throw error;
+      }
+    }
+    return outcomes;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading
+
+  private messages() {
+    return this.db.collection<MessageRecord>(Collections.messages);
+  }
+
+  private tombstones() {
+    return this.db.collection<TombstoneDoc>(Collections.tombstones);
+  }
+
+  private deliveries() {
+    return this.db.collection<DeliveryDoc>(Collections.deliveries);
+  }
+
+  private async mailboxById(userId: string, mailboxId: string): Promise<MailboxRecord> {
+    return this.resolveMailbox(userId, { id: mailboxId }, 'mailbox_id');
+  }
+
+  /** Highest UID in use (RFC 9051 §9 `*`), 0 for an empty mailbox. */
+  private async highestUid(mailboxId: string): Promise<number> {
+    const last = await this.messages().findOne({ mailboxId }, { sort: { uid: -1 }, projection: { uid: 1 } });
+    return last?.uid ?? 0;
+  }
+
+  private uidFilter(set: UidSet, highest: number, field: string): Filter<MessageRecord> {
+    const problem = uidSetProblem(set);
+    if (problem !== undefined) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, problem, field);
+    const intervals = resolveUidSet(set, highest);
+    if (intervals.length === 0) return { uid: -1 };
+    if (intervals.length > 64) {
+      // Many ranges: one range scan, the rest filtered here (`inSet`).
+      return { uid: { $gte: intervals[0]?.[0] ?? 1, $lte: intervals.at(-1)?.[1] ?? 0 } };
+    }
+    return { $or: intervals.map(([a, b]) => (a === b ? { uid: a } : { uid: { $gte: a, $lte: b } })) };
+  }
+
+  private async unwrapKey(doc: MessageRecord): Promise<Uint8Array> {
+    return this.keyring.unwrapForUser(doc.userId, doc.contentKey, contentContext(doc.blobId));
+  }
+
+  private async openMeta(doc: MessageRecord, key?: Uint8Array): Promise<SealedMeta> {
+    const contentKey = key ?? (await this.unwrapKey(doc));
+    return JSON.parse(unseal(contentKey, META_LABEL, doc.blobId, doc.meta).toString('utf8')) as SealedMeta;
+  }
+
+  private async blobInfo(doc: MessageRecord): Promise<BlobInfo> {
+    const info = (await blobInfos(this.db, [doc.blobId])).get(doc.blobId.toHexString());
+    if (info === undefined) throw new BlobIntegrityError(`blob ${doc.blobId.toHexString()} is missing`);
+    return info;
+  }
+
+  private async rawHeader(doc: MessageRecord, meta: SealedMeta, key: Uint8Array): Promise<Buffer> {
+    if (meta.rawHeader !== null) return Buffer.from(meta.rawHeader, 'base64');
+    const root = meta.bodystructure.offsets;
+    return readBlobBytes(this.db, await this.blobInfo(doc), key, root.headerStart, root.bodyStart);
+  }
+
+  /**
+   * RFC 9051 §6.4.5 FETCH of metadata, RFC 7162 §3.1.4.1 CHANGEDSINCE. Reads in batches of
+   * documents (one cursor), never one round trip per message.
+   */
+  async *fetchMessages(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet | undefined,
+    changedSince: number | undefined,
+    fields: readonly FetchFieldValue[],
+  ): AsyncGenerator<mailstore.MessageMetadata> {
+    await this.mailboxById(userId, mailboxId);
+    const highest = await this.highestUid(mailboxId);
+    const filter: Filter<MessageRecord> = { mailboxId };
+    const set = uids ?? { ranges: [{ first: 1, last: 0 }] };
+    const intervals = resolveUidSet(set, highest);
+    Object.assign(filter, this.uidFilter(set, highest, 'uids'));
+    if (changedSince !== undefined) filter.modseq = { $gt: changedSince };
+    const wantEnvelope = fields.includes(FetchFields.ENVELOPE);
+    const wantStructure = fields.includes(FetchFields.BODYSTRUCTURE);
+    const wantHeader = fields.includes(FetchFields.HEADER);
+    const needMeta = wantEnvelope || wantStructure || wantHeader;
+    const cursor = this.messages()
+      .find(filter, {
+        projection: { terms: 0, searchText: 0, ...(needMeta ? {} : { meta: 0, contentKey: 0 }) },
+      })
+      .sort({ uid: 1 })
+      .batchSize(BATCH);
+    for await (const doc of cursor) {
+      if (!intervals.some(([a, b]) => doc.uid >= a && doc.uid <= b)) continue;
+      const { flags, keywords } = splitFlags(doc.flags);
+      const out: mailstore.MessageMetadata = {
+        uid: doc.uid,
+        modseq: doc.modseq,
+        flags,
+        keywords,
+        internalDate: doc.internalDate,
+        size: doc.size,
+        envelopeJson: '',
+        bodystructureJson: '',
+        header: Buffer.alloc(0),
+      };
+      if (needMeta) {
+        const key = await this.unwrapKey(doc);
+        const meta = await this.openMeta(doc, key);
+        if (wantEnvelope) out.envelopeJson = JSON.stringify(meta.envelope);
+        if (wantStructure) out.bodystructureJson = JSON.stringify(meta.bodystructure);
+        if (wantHeader) out.header = await this.rawHeader(doc, meta, key);
+      }
+      yield out;
+    }
+  }
+
+  /**
+   * RFC 9051 §6.4.5 BODY[section]<partial> and RFC 3516 BINARY[section]: resolves the section to
+   * a byte range with the part offsets and decrypts only the records it covers.
+   */
+  async getMessageContent(
+    userId: string,
+    mailboxId: string,
+    uid: number,
+    section: string,
+    partial: { offset: number; length: number } | undefined,
+    decode: boolean,
+  ): Promise<ContentResult> {
+    await this.mailboxById(userId, mailboxId);
+    const doc = await this.messages().findOne(
+      { mailboxId, uid },
+      { projection: { terms: 0, searchText: 0 } },
+    );
+    if (doc === null) throw notFound('message', 'uid');
+    const key = await this.unwrapKey(doc);
+    const meta = await this.openMeta(doc, key);
+    const spec = parseSectionSpec(section);
+    if (spec === null)
+      throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'not a section-spec', 'section');
+    const resolved = resolveSection(meta.bodystructure, spec);
+    if (!resolved.ok) {
+      if (resolved.error === 'syntax')
+        throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'not a section-spec', 'section');
+      throw notFound('section', 'section');
+    }
+    const info = await this.blobInfo(doc);
+    const slice = (bytes: Buffer): Buffer => {
+      if (partial === undefined) return bytes;
+      const start = Math.min(partial.offset, bytes.length);
+      return bytes.subarray(start, Math.min(bytes.length, start + partial.length));
+    };
+    const inMemory = (bytes: Buffer, sectionSize: number, containsNul: boolean): ContentResult => {
+      const out = slice(bytes);
+      return {
+        info: { size: out.length, sectionSize, modseq: doc.modseq, containsNul },
+        chunks: Array.from({ length: Math.ceil(out.length / CHUNK) }, (_, i) =>
+          out.subarray(i * CHUNK, (i + 1) * CHUNK),
+        ),
+      };
+    };
+    if (resolved.fields !== null) {
+      const header = await readBlobBytes(this.db, info, key, resolved.range.start, resolved.range.end);
+      const selected = Buffer.from(selectHeaderFields(header, resolved.fields.names, resolved.fields.not));
+      return inMemory(selected, selected.length, false);
+    }
+    if (decode && spec.part.length > 0 && spec.text === null) {
+      const part = findSectionPart(meta.bodystructure, spec.part);
+      if (part === null) throw notFound('section', 'section');
+      const raw = await readBlobBytes(this.db, info, key, resolved.range.start, resolved.range.end);
+      const decoded = decodePartBody(part, raw);
+      if (!decoded.ok) {
+        // RFC 3516 §4.3: UNKNOWN-CTE; BINARY of a multipart is not a single body.
+        throw new MailstoreError(
+          ErrorReason.INVALID_ARGUMENT,
+          `cannot decode: ${decoded.error}`,
+          'decode_transfer_encoding',
+        );
+      }
+      const bytes = Buffer.from(decoded.bytes);
+      return inMemory(bytes, bytes.length, bytes.includes(0));
+    }
+    const sectionSize = resolved.range.end - resolved.range.start;
+    const range =
+      partial === undefined ? resolved.range : applyPartial(resolved.range, partial.offset, partial.length);
+    const size = range.end - range.start;
+    if (size <= VERIFY_BEFORE_ANSWER) {
+      // Authenticated before anything is answered: tampering fails the call, not mid-literal.
+      const bytes = await readBlobBytes(this.db, info, key, range.start, range.end);
+      return inMemory(bytes, sectionSize, false);
+    }
+    return {
+      info: { size, sectionSize, modseq: doc.modseq, containsNul: false },
+      chunks: readBlobRange(this.db, info, key, range.start, range.end),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Changing flags, copying, moving, expunging
+
+  /** RFC 9051 §6.4.6 STORE, RFC 7162 §3.1.3 UNCHANGEDSINCE. */
+  async storeFlags(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet,
+    mode: StoreModeValue,
+    flags: readonly string[],
+    unchangedSince: number | undefined,
+  ): Promise<mailstore.StoreFlagsResponse> {
+    const mailbox = await this.mailboxById(userId, mailboxId);
+    if (mode !== StoreModes.ADD && mode !== StoreModes.REMOVE && mode !== StoreModes.REPLACE) {
+      throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'store mode not set', 'mode');
+    }
+    const highest = await this.highestUid(mailboxId);
+    const intervals = resolveUidSet(uids, highest);
+    const baseFilter: Filter<MessageRecord> = { mailboxId, ...this.uidFilter(uids, highest, 'uids') };
+    const apply = (current: readonly string[]): string[] => {
+      switch (mode) {
+        case StoreModes.ADD:
+          return [...new Set([...current, ...flags])];
+        case StoreModes.REMOVE:
+          return current.filter((f) => !flags.includes(f));
+        default:
+          return [...new Set(flags)];
+      }
+    };
+    const sameSet = (a: readonly string[], b: readonly string[]) =>
+      a.length === b.length && a.every((f) => b.includes(f));
+    const changed = new Map<number, mailstore.MessageFlags>();
+    const modified = new Set<number>();
+    let filter: Filter<MessageRecord> = baseFilter;
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const docs = (
+        await this.messages()
+          .find(filter, { projection: { _id: 1, uid: 1, flags: 1, modseq: 1 } })
+          .sort({ uid: 1 })
+          .toArray()
+      ).filter((d) => intervals.some(([a, b]) => d.uid >= a && d.uid <= b));
+      const updates: { doc: (typeof docs)[number]; next: string[] }[] = [];
+      for (const doc of docs) {
+        // RFC 7162 §3.1.3: a message changed after UNCHANGEDSINCE is not touched; MODIFIED lists it.
+        if (unchangedSince !== undefined && doc.modseq > unchangedSince) {
+          modified.add(doc.uid);
+          continue;
+        }
+        const next = apply(doc.flags);
+        if (!sameSet(next, doc.flags)) updates.push({ doc, next });
+      }
+      if (updates.length === 0) break;
+      let unseen = 0;
+      let deleted = 0;
+      for (const { doc, next } of updates) {
+        unseen += Number(!next.includes(SEEN)) - Number(!doc.flags.includes(SEEN));
+        deleted += Number(next.includes(DELETED)) - Number(doc.flags.includes(DELETED));
+      }
+      // One new mod-sequence for this command's changes (RFC 7162 §3.1.1: greater than any before).
+      const after = await mailboxes(this.db).findOneAndUpdate(
+        { _id: mailbox._id },
+        { $inc: { highestModseq: 1 } },
+        { returnDocument: 'after' },
+      );
+      if (after === null) throw notFound('mailbox', 'mailbox_id');
+      const modseq = after.highestModseq;
+      const ops: AnyBulkWriteOperation<MessageRecord>[] = updates.map(({ doc, next }) => ({
+        updateOne: {
+          filter: { _id: doc._id, modseq: doc.modseq },
+          update: { $set: { flags: next, modseq } },
+        },
+      }));
+      const result = await this.messages().bulkWrite(ops, { ordered: false });
+      const ids = updates.map((u) => u.doc._id);
+      let lost: ObjectId[] = [];
+      if (result.matchedCount !== updates.length) {
+        // Someone changed some of them meanwhile: those are read again and recomputed.
+        const now = await this.messages()
+          .find({ _id: { $in: ids } }, { projection: { _id: 1, modseq: 1 } })
+          .toArray();
+        const applied = new Set(now.filter((d) => d.modseq === modseq).map((d) => d._id.toHexString()));
+        lost = ids.filter((id) => !applied.has(id.toHexString()) && now.some((d) => d._id.equals(id)));
+        for (const u of updates.filter((x) => !applied.has(x.doc._id.toHexString()))) {
+          unseen -= Number(!u.next.includes(SEEN)) - Number(!u.doc.flags.includes(SEEN));
+          deleted -= Number(u.next.includes(DELETED)) - Number(u.doc.flags.includes(DELETED));
+        }
+      }
+      const lostSet = new Set(lost.map((id) => id.toHexString()));
+      for (const { doc, next } of updates) {
+        if (lostSet.has(doc._id.toHexString())) continue;
+        const split = splitFlags(next);
+        changed.set(doc.uid, { uid: doc.uid, modseq, flags: split.flags, keywords: split.keywords });
+      }
+      if (unseen !== 0 || deleted !== 0) {
+        await mailboxes(this.db).updateOne({ _id: mailbox._id }, { $inc: { unseen, deleted } });
+      }
+      if (lost.length === 0) break;
+      filter = { _id: { $in: lost } };
+    }
+    if (changed.size > 0) this.onChanged(userId);
+    const final = await mailboxes(this.db).findOne(
+      { _id: mailbox._id },
+      { projection: { highestModseq: 1 } },
+    );
+    return {
+      changed: [...changed.values()].sort((a, b) => a.uid - b.uid),
+      modifiedUids: [...modified].sort((a, b) => a - b),
+      highestModseq: final?.highestModseq ?? mailbox.highestModseq,
+    };
+  }
+
+  private async selectForTransfer(mailboxId: string, uids: UidSet): Promise<MessageRecord[]> {
+    const highest = await this.highestUid(mailboxId);
+    const intervals = resolveUidSet(uids, highest);
+    const docs = await this.messages()
+      .find({ mailboxId, ...this.uidFilter(uids, highest, 'uids') })
+      .sort({ uid: 1 })
+      .toArray();
+    return docs.filter((d) => intervals.some(([a, b]) => d.uid >= a && d.uid <= b));
+  }
+
+  /** Allocates `n` UIDs and one mod-sequence in `mailbox`, adding the counters of `docs`. */
+  private async allocate(mailbox: MailboxRecord, docs: readonly MessageRecord[]) {
+    const counters = {
+      messages: docs.length,
+      size: docs.reduce((s, d) => s + d.size, 0),
+      unseen: docs.filter((d) => !d.flags.includes(SEEN)).length,
+      deleted: docs.filter((d) => d.flags.includes(DELETED)).length,
+    };
+    const before = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id, uidNext: { $lte: MAX_UID - docs.length + 1 } },
+      { $inc: { uidNext: docs.length, highestModseq: 1, ...counters } },
+      { returnDocument: 'before' },
+    );
+    if (before === null) throw notFound('mailbox', 'destination');
+    return {
+      firstUid: before.uidNext,
+      modseq: before.highestModseq + 1,
+      counters,
+      uidValidity: before.uidValidity,
+    };
+  }
+
+  /** RFC 9051 §6.4.7 COPY with RFC 4315 §3 COPYUID. Copies share the stored body. */
+  async copyMessages(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet,
+    destination: MailboxRef,
+  ): Promise<mailstore.CopyMessagesResponse> {
+    await this.mailboxById(userId, mailboxId);
+    const dest = await this.resolveMailbox(userId, destination, 'destination');
+    const docs = await this.selectForTransfer(mailboxId, uids);
+    if (docs.length === 0) {
+      return {
+        destinationMailboxId: dest._id.toHexString(),
+        destinationUidValidity: dest.uidValidity,
+        mappings: [],
+      };
+    }
+    await this.checkQuota(
+      userId,
+      docs.reduce((s, d) => s + d.size, 0),
+    );
+    const refs = new Map<string, { id: ObjectId; n: number }>();
+    for (const d of docs) {
+      const entry = refs.get(d.blobId.toHexString()) ?? { id: d.blobId, n: 0 };
+      entry.n++;
+      refs.set(d.blobId.toHexString(), entry);
+    }
+    await addBlobRefs(this.db, refs);
+    const { firstUid, modseq, counters, uidValidity } = await this.allocate(dest, docs);
+    const destId = dest._id.toHexString();
+    const copies: MessageRecord[] = docs.map((d, i) => ({
+      ...d,
+      _id: new ObjectId(),
+      mailboxId: destId,
+      uid: firstUid + i,
+      modseq,
+    }));
+    try {
+      await this.messages().insertMany(copies, { ordered: true });
+    } catch (error) {
+      await releaseBlobRefs(this.db, refs);
+      throw error;
+    }
+    await this.adjustUsage(userId, counters.size);
+    this.onChanged(userId);
+    return {
+      destinationMailboxId: destId,
+      destinationUidValidity: uidValidity,
+      mappings: docs.map((d, i) => ({ sourceUid: d.uid, destinationUid: firstUid + i })),
+    };
+  }
+
+  /**
+   * RFC 6851 §3.3 MOVE: each message document is re-pointed to the destination with its new UID
+   * in one update, so it is in exactly one of the two mailboxes at any time; the source then gets
+   * a tombstone (VANISHED, RFC 7162 §3.2.10). Bodies stay where they are.
+   */
+  async moveMessages(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet,
+    destination: MailboxRef,
+  ): Promise<mailstore.MoveMessagesResponse> {
+    const source = await this.mailboxById(userId, mailboxId);
+    const dest = await this.resolveMailbox(userId, destination, 'destination');
+    const destId = dest._id.toHexString();
+    if (destId === mailboxId) {
+      throw new MailstoreError(
+        ErrorReason.NOT_ALLOWED,
+        'source and destination are the same mailbox',
+        'destination',
+      );
+    }
+    const docs = await this.selectForTransfer(mailboxId, uids);
+    if (docs.length === 0) {
+      return {
+        destinationMailboxId: destId,
+        destinationUidValidity: dest.uidValidity,
+        mappings: [],
+        sourceHighestModseq: source.highestModseq,
+      };
+    }
+    const { firstUid, modseq, uidValidity } = await this.allocate(dest, docs);
+    const result = await this.messages().bulkWrite(
+      docs.map((d, i) => ({
+        updateOne: {
+          filter: { _id: d._id, mailboxId, expungeClaim: { $exists: false } },
+          update: { $set: { mailboxId: destId, uid: firstUid + i, modseq } },
+        },
+      })),
+      { ordered: false },
+    );
+    let moved = docs.map((d, i) => ({ doc: d, destinationUid: firstUid + i }));
+    if (result.matchedCount !== docs.length) {
+      // Some were expunged concurrently: their destination UIDs stay unused (a gap).
+      const now = await this.messages()
+        .find({ _id: { $in: docs.map((d) => d._id) }, mailboxId: destId }, { projection: { _id: 1 } })
+        .toArray();
+      const there = new Set(now.map((d) => d._id.toHexString()));
+      const missing = moved.filter((m) => !there.has(m.doc._id.toHexString())).map((m) => m.doc);
+      moved = moved.filter((m) => there.has(m.doc._id.toHexString()));
+      await mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) });
+    }
+    const sourceModseq = await this.removeFromSource(
+      source,
+      moved.map((m) => m.doc),
+    );
+    this.onChanged(userId);
+    return {
+      destinationMailboxId: destId,
+      destinationUidValidity: uidValidity,
+      mappings: moved.map((m) => ({ sourceUid: m.doc.uid, destinationUid: m.destinationUid })),
+      sourceHighestModseq: sourceModseq,
+    };
+  }
+
+  private negated(docs: readonly MessageRecord[]) {
+    return {
+      messages: -docs.length,
+      size: -docs.reduce((s, d) => s + d.size, 0),
+      unseen: -docs.filter((d) => !d.flags.includes(SEEN)).length,
+      deleted: -docs.filter((d) => d.flags.includes(DELETED)).length,
+    };
+  }
+
+  /** Counters down and tombstones in for messages that left `mailbox`; returns its HIGHESTMODSEQ. */
+  private async removeFromSource(mailbox: MailboxRecord, gone: readonly MessageRecord[]): Promise<number> {
+    const after = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id },
+      { $inc: { highestModseq: 1, ...(gone.length > 0 ? this.negated(gone) : {}) } },
+      { returnDocument: 'after' },
+    );
+    if (after === null) return mailbox.highestModseq;
+    if (gone.length > 0) {
+      await this.tombstones().insertMany(
+        gone.map((d) => ({
+          _id: new ObjectId(),
+          mailboxId: mailbox._id.toHexString(),
+          uid: d.uid,
+          modseq: after.highestModseq,
+          expungedAt: new Date(),
+        })),
+        { ordered: false },
+      );
+    }
+    return after.highestModseq;
+  }
+
+  /**
+   * RFC 9051 §6.4.3 EXPUNGE, RFC 4315 §2.1 UID EXPUNGE: removes \Deleted messages, leaves
+   * tombstones with a new mod-sequence (RFC 7162 §3.2.10) and releases their bodies.
+   */
+  async expunge(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet | undefined,
+  ): Promise<mailstore.ExpungeResponse> {
+    const mailbox = await this.mailboxById(userId, mailboxId);
+    let docs: MessageRecord[];
+    if (uids === undefined) {
+      docs = await this.messages()
+        .find({ mailboxId, flags: DELETED }, { projection: { terms: 0, searchText: 0, meta: 0 } })
+        .sort({ uid: 1 })
+        .toArray();
+    } else {
+      docs = (await this.selectForTransfer(mailboxId, uids)).filter((d) => d.flags.includes(DELETED));
+    }
+    if (docs.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
+    // Claim, then delete what was claimed: a concurrent EXPUNGE or MOVE of the same messages
+    // cannot make both count (and release) one message.
+    const claim = new ObjectId().toHexString();
+    await this.messages().updateMany(
+      { _id: { $in: docs.map((d) => d._id) }, mailboxId, expungeClaim: { $exists: false } },
+      { $set: { expungeClaim: claim } },
+    );
+    const mine = new Set(
+      (
+        await this.messages()
+          .find({ expungeClaim: claim }, { projection: { _id: 1 } })
+          .toArray()
+      ).map((d) => d._id.toHexString()),
+    );
+    docs = docs.filter((d) => mine.has(d._id.toHexString()));
+    await this.messages().deleteMany({ expungeClaim: claim });
+    if (docs.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
+    const highestModseq = await this.removeFromSource(mailbox, docs);
+    const refs = new Map<string, { id: ObjectId; n: number }>();
+    for (const d of docs) {
+      const entry = refs.get(d.blobId.toHexString()) ?? { id: d.blobId, n: 0 };
+      entry.n++;
+      refs.set(d.blobId.toHexString(), entry);
+    }
+    await releaseBlobRefs(this.db, refs);
+    await this.adjustUsage(userId, -docs.reduce((s, d) => s + d.size, 0));
+    this.onChanged(userId);
+    return { expungedUids: docs.map((d) => d.uid), highestModseq };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Search, quota, changes
+
+  /** RFC 9051 §6.4.4 SEARCH (with RFC 7162 §3.1.5 MODSEQ) over encrypted messages. */
+  async search(
+    userId: string,
+    mailboxId: string,
+    query: mailstore.SearchKey,
+  ): Promise<mailstore.SearchResponse> {
+    await this.mailboxById(userId, mailboxId);
+    const ctx: SearchContext = {
+      hasher: new TermHasher(await this.keyring.searchKey(userId)),
+      highestUid: await this.highestUid(mailboxId),
+      now: Date.now(),
+    };
+    const prefilter = prefilterFor(query, ctx);
+    const filter: Filter<MessageRecord> =
+      prefilter === null ? { mailboxId } : { $and: [{ mailboxId }, prefilter] };
+    const uids: number[] = [];
+    let highestModseq = 0;
+    const cursor = this.messages()
+      .find(filter, { projection: { terms: 0 } })
+      .sort({ uid: 1 })
+      .batchSize(BATCH);
+    for await (const doc of cursor) {
+      let key: Uint8Array | null = null;
+      let meta: SealedMeta | null = null;
+      let fields: HeaderField[] | null = null;
+      const contentKey = async () => (key ??= await this.unwrapKey(doc));
+      const subject: SearchSubject = {
+        doc,
+        meta: async () => (meta ??= await this.openMeta(doc, await contentKey())),
+        headerFields: async () =>
+          (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
+        bodyText: async () =>
+          doc.searchText === null
+            ? ''
+            : unseal(await contentKey(), TEXT_LABEL, doc.blobId, doc.searchText).toString('utf8'),
+      };
+      if (await matches(query, subject, ctx)) {
+        uids.push(doc.uid);
+        highestModseq = Math.max(highestModseq, doc.modseq);
+      }
+    }
+    return { uids, highestModseq };
+  }
+
+  /** RFC 9208 §5.1: one quota root per user. */
+  async getQuota(userId: string): Promise<mailstore.GetQuotaResponse> {
+    const filter = userFilter(userId);
+    const user =
+      filter === null
+        ? null
+        : await users(this.db).findOne(filter, { projection: { quotaBytes: 1, usedBytes: 1 } });
+    if (user === null) throw notFound('user', 'user_id');
+    const boxes = await mailboxes(this.db)
+      .find({ userId }, { projection: { messages: 1 } })
+      .toArray();
+    return {
+      usedBytes: Math.max(0, user.usedBytes ?? 0),
+      limitBytes: user.quotaBytes ?? 0,
+      usedMessages: boxes.reduce((s, b) => s + b.messages, 0),
+      limitMessages: 0,
+    };
+  }
+
+  /** RFC 7162 §3.2.5 QRESYNC catch-up: changed messages and vanished UIDs since a mod-sequence. */
+  async getChanges(
+    userId: string,
+    mailboxId: string,
+    sinceModseq: number,
+    uidValidity: number,
+    knownUids: UidSet | undefined,
+  ): Promise<mailstore.GetChangesResponse> {
+    const mailbox = await this.mailboxById(userId, mailboxId);
+    const base = {
+      highestModseq: mailbox.highestModseq,
+      uidValidity: mailbox.uidValidity,
+      uidNext: mailbox.uidNext,
+    };
+    if (uidValidity !== 0 && uidValidity !== mailbox.uidValidity) {
+      // RFC 7162 §3.2.5.2: the client's cache is void.
+      return { ...base, changed: [], vanished: { ranges: [] }, uidValidityChanged: true };
+    }
+    const highest = Math.max(await this.highestUid(mailboxId), mailbox.uidNext - 1);
+    const known = knownUids === undefined ? null : resolveUidSet(knownUids, highest);
+    const inKnown = (uid: number) => known === null || known.some(([a, b]) => uid >= a && uid <= b);
+    const changed: mailstore.MessageFlags[] = [];
+    const cursor = this.messages()
+      .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1, modseq: 1, flags: 1 } })
+      .sort({ uid: 1 })
+      .batchSize(BATCH * 4);
+    for await (const doc of cursor) {
+      const split = splitFlags(doc.flags);
+      changed.push({ uid: doc.uid, modseq: doc.modseq, flags: split.flags, keywords: split.keywords });
+    }
+    const vanished = await this.tombstones()
+      .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1 } })
+      .toArray();
+    return {
+      ...base,
+      changed,
+      vanished: uidSetFromUids(vanished.map((t) => t.uid).filter(inKnown)),
+      uidValidityChanged: false,
+    };
+  }
+}
+
+export { DELIMITER, SpecialUseValues, subscriptions };

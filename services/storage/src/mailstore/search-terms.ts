@@ -1,0 +1,111 @@
+/**
+ * Blind index of searchable text (docs/adr/0003-search-over-encrypted-mail.md): normalised
+ * trigrams of header fields and body text, stored as keyed hashes (HMAC-SHA256 under the user's
+ * search key, truncated to 96 bits) prefixed by field, never as plaintext.
+ *
+ * IMAP SEARCH string keys are case-insensitive substring matches (RFC 9051 §6.4.4). Every
+ * substring of at least three characters of a token contains the trigrams the query yields, so
+ * the index narrows the candidates without missing any; candidates are then confirmed by
+ * decrypting the message, which gives exact substring semantics.
+ */
+import { createHmac } from 'node:crypto';
+
+/** Field prefixes of terms. */
+export const TermField = {
+  subject: 's',
+  from: 'f',
+  to: 't',
+  cc: 'c',
+  bcc: 'bc',
+  body: 'b',
+} as const;
+export type TermField = (typeof TermField)[keyof typeof TermField];
+
+/** Case folding for matching: NFKC, then lower case (RFC 9051 §6.4.4 leaves the method open). */
+export function foldForSearch(text: string): string {
+  return text.normalize('NFKC').toLowerCase();
+}
+
+const TOKEN = /[\p{L}\p{N}]+/gu;
+
+/** Trigrams of the tokens of a text (tokens shorter than three characters are kept whole). */
+export function trigramsOf(text: string, out = new Set<string>()): Set<string> {
+  for (const match of foldForSearch(text).matchAll(TOKEN)) {
+    const chars = [...match[0]];
+    if (chars.length < 3) {
+      out.add(`=${chars.join('')}`);
+      continue;
+    }
+    for (let i = 0; i + 3 <= chars.length; i++) out.add(chars.slice(i, i + 3).join(''));
+  }
+  return out;
+}
+
+/**
+ * Trigrams every message matching the substring `query` must have. Only trigrams that lie
+ * entirely inside one query token are certain: a token at the edge of the query may be the
+ * middle of a longer stored token, and its trigrams are still trigrams of that token.
+ */
+export function requiredTrigrams(query: string): Set<string> {
+  const out = new Set<string>();
+  for (const match of foldForSearch(query).matchAll(TOKEN)) {
+    const chars = [...match[0]];
+    for (let i = 0; i + 3 <= chars.length; i++) out.add(chars.slice(i, i + 3).join(''));
+  }
+  return out;
+}
+
+export class TermHasher {
+  constructor(private readonly searchKey: Uint8Array) {}
+
+  hash(field: TermField, trigram: string): string {
+    return createHmac('sha256', this.searchKey)
+      .update(`${field}:${trigram}`, 'utf8')
+      .digest()
+      .subarray(0, 12)
+      .toString('base64url');
+  }
+
+  hashAll(field: TermField, trigrams: Iterable<string>, out: Set<string>): void {
+    for (const t of trigrams) out.add(this.hash(field, t));
+  }
+}
+
+/** Trigrams of each indexed part of a message, computed once per body. */
+export type IndexedTrigrams = ReadonlyMap<TermField, ReadonlySet<string>>;
+
+/** The parts of a message the index covers. */
+export interface IndexedText {
+  readonly subject: string | null;
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+  readonly cc: readonly string[];
+  readonly bcc: readonly string[];
+  readonly body: string;
+}
+
+export function trigramsFor(text: IndexedText): IndexedTrigrams {
+  return new Map<TermField, ReadonlySet<string>>([
+    [TermField.subject, trigramsOf(text.subject ?? '')],
+    [TermField.from, trigramsOf(text.from.join(' '))],
+    [TermField.to, trigramsOf(text.to.join(' '))],
+    [TermField.cc, trigramsOf(text.cc.join(' '))],
+    [TermField.bcc, trigramsOf(text.bcc.join(' '))],
+    [TermField.body, trigramsOf(text.body)],
+  ]);
+}
+
+/** Most terms kept per message (bounds the document size; the rest is found by scanning). */
+export const MAX_TERMS = 20_000;
+
+/** The keyed hashes stored in `MessageDoc.terms` for one user. */
+export function termsFor(
+  hasher: TermHasher,
+  trigrams: IndexedTrigrams,
+): { terms: string[]; complete: boolean } {
+  const out = new Set<string>();
+  for (const [field, set] of trigrams) hasher.hashAll(field, set, out);
+  const terms = [...out];
+  if (terms.length <= MAX_TERMS) return { terms, complete: true };
+  return { terms: terms.slice(0, MAX_TERMS), complete: false };
+}

@@ -1,0 +1,249 @@
+/**
+ * SEARCH (RFC 9051 §6.4.4; RFC 7162 §3.1.5 MODSEQ; RFC 5032 OLDER/YOUNGER) over encrypted
+ * messages, in two steps:
+ *   1. `prefilterFor` turns the query into a MongoDB filter that keeps every match (flags,
+ *      dates, sizes, UIDs and modseq exactly; string keys through the blind trigram index).
+ *   2. `matches` decides each candidate exactly, decrypting metadata or search text only when a
+ *      string key needs it.
+ */
+import { ErrorReason, resolveUidSet, type UidSet } from '@postmesh/contracts';
+import type { mailstore } from '@postmesh/contracts';
+import { decodeEncodedWords, type HeaderField, type SearchAddress } from '@postmesh/mime';
+import type { Filter } from 'mongodb';
+import { MailstoreError } from './errors.js';
+import { systemFlagName } from './flags.js';
+import { TermField, foldForSearch, requiredTrigrams, type TermHasher } from './search-terms.js';
+import type { MessageRecord, SealedMeta } from './types.js';
+
+type SearchKey = mailstore.SearchKey;
+type CalendarDate = mailstore.CalendarDate;
+
+const DAY_MS = 86_400_000;
+
+function dayStart(date: CalendarDate, field: string): number {
+  const { year, month, day } = date;
+  const ms = Date.UTC(year, month - 1, day);
+  const check = new Date(ms);
+  if (
+    !Number.isInteger(year) ||
+    check.getUTCFullYear() !== year ||
+    check.getUTCMonth() !== month - 1 ||
+    check.getUTCDate() !== day
+  ) {
+    throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'not a calendar date', field);
+  }
+  return ms;
+}
+
+function dayNumber(date: CalendarDate): number {
+  return date.year * 10_000 + date.month * 100 + date.day;
+}
+
+/** Everything a string key may need, decrypted on first use. */
+export interface SearchSubject {
+  readonly doc: MessageRecord;
+  meta(): Promise<SealedMeta>;
+  headerFields(): Promise<readonly HeaderField[]>;
+  bodyText(): Promise<string>;
+}
+
+export interface SearchContext {
+  readonly hasher: TermHasher;
+  /** Highest UID in the mailbox, for `*` (RFC 9051 §9). */
+  readonly highestUid: number;
+  readonly now: number;
+}
+
+function uidFilter(set: UidSet, highestUid: number): Filter<MessageRecord> {
+  const intervals = resolveUidSet(set, highestUid);
+  if (intervals.length === 0) return { uid: -1 };
+  if (intervals.length > 64) {
+    return { uid: { $gte: intervals[0]?.[0] ?? 1, $lte: intervals.at(-1)?.[1] ?? 0 } };
+  }
+  return { $or: intervals.map(([a, b]) => (a === b ? { uid: a } : { uid: { $gte: a, $lte: b } })) };
+}
+
+function stringPrefilter(
+  ctx: SearchContext,
+  fields: readonly TermField[],
+  query: string,
+): Filter<MessageRecord> | null {
+  const trigrams = [...requiredTrigrams(query)];
+  if (trigrams.length === 0) return null;
+  const [only] = fields;
+  if (fields.length === 1 && only !== undefined) {
+    return {
+      $or: [{ terms: { $all: trigrams.map((t) => ctx.hasher.hash(only, t)) } }, { termsComplete: false }],
+    };
+  }
+  return null;
+}
+
+/**
+ * A filter every match satisfies, or null for "no narrowing". Only conjunctions and
+ * disjunctions of narrowable keys narrow; NOT narrows only for flags.
+ */
+export function prefilterFor(
+  key: SearchKey,
+  ctx: SearchContext,
+  path = 'query',
+): Filter<MessageRecord> | null {
+  const k = key.key;
+  if (k === undefined) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'empty search key', path);
+  switch (k.$case) {
+    case 'all':
+      return null;
+    case 'uid':
+      return uidFilter(k.value, ctx.highestUid);
+    case 'flag':
+      return { flags: systemFlagName(k.value, path) };
+    case 'keyword':
+      return { flags: k.value };
+    case 'before':
+      return { internalDate: { $lt: new Date(dayStart(k.value, path)) } };
+    case 'on': {
+      const start = dayStart(k.value, path);
+      return { internalDate: { $gte: new Date(start), $lt: new Date(start + DAY_MS) } };
+    }
+    case 'since':
+      return { internalDate: { $gte: new Date(dayStart(k.value, path)) } };
+    case 'sentBefore':
+      dayStart(k.value, path);
+      return { sentDay: { $lt: dayNumber(k.value) } };
+    case 'sentOn':
+      dayStart(k.value, path);
+      return { sentDay: dayNumber(k.value) };
+    case 'sentSince':
+      dayStart(k.value, path);
+      return { sentDay: { $gte: dayNumber(k.value) } };
+    case 'larger':
+      return { size: { $gt: k.value } };
+    case 'smaller':
+      return { size: { $lt: k.value } };
+    case 'modseq':
+      return { modseq: { $gte: k.value } };
+    case 'olderThanSeconds':
+      return { internalDate: { $lt: new Date(ctx.now - k.value * 1000) } };
+    case 'youngerThanSeconds':
+      return { internalDate: { $gte: new Date(ctx.now - k.value * 1000) } };
+    case 'subject':
+      return stringPrefilter(ctx, [TermField.subject], k.value);
+    case 'from':
+      return stringPrefilter(ctx, [TermField.from], k.value);
+    case 'to':
+      return stringPrefilter(ctx, [TermField.to], k.value);
+    case 'cc':
+      return stringPrefilter(ctx, [TermField.cc], k.value);
+    case 'bcc':
+      return stringPrefilter(ctx, [TermField.bcc], k.value);
+    case 'body':
+      return stringPrefilter(ctx, [TermField.body], k.value);
+    case 'text':
+    case 'header':
+      // TEXT and HEADER cover header fields the index does not hold: confirmed by scanning.
+      return null;
+    case 'not': {
+      const inner = k.value.key;
+      if (inner?.$case === 'flag') return { flags: { $ne: systemFlagName(inner.value, `${path}.not`) } };
+      if (inner?.$case === 'keyword') return { flags: { $ne: inner.value } };
+      return null;
+    }
+    case 'and': {
+      const parts = k.value.keys
+        .map((child, i) => prefilterFor(child, ctx, `${path}.and.keys[${i}]`))
+        .filter((f): f is Filter<MessageRecord> => f !== null);
+      if (parts.length === 0) return null;
+      return parts.length === 1 ? (parts[0] ?? null) : { $and: parts };
+    }
+    case 'or': {
+      if (k.value.keys.length === 0) return { uid: -1 };
+      const parts = k.value.keys.map((child, i) => prefilterFor(child, ctx, `${path}.or.keys[${i}]`));
+      if (parts.some((p) => p === null)) return null;
+      return { $or: parts as Filter<MessageRecord>[] };
+    }
+  }
+}
+
+function addressText(list: readonly SearchAddress[]): string {
+  return list.map((a) => (a.name === null ? `<${a.address}>` : `${a.name} <${a.address}>`)).join(', ');
+}
+
+function contains(haystack: string, needle: string): boolean {
+  // RFC 9051 §6.4.4: case-insensitive substring match.
+  return foldForSearch(haystack).includes(foldForSearch(needle));
+}
+
+function headerText(fields: readonly HeaderField[]): string {
+  return fields.map((f) => `${f.name}: ${decodeEncodedWords(f.value)}`).join('\n');
+}
+
+/** Whether the message matches the key exactly. */
+export async function matches(key: SearchKey, m: SearchSubject, ctx: SearchContext): Promise<boolean> {
+  const k = key.key;
+  if (k === undefined) return false;
+  const doc = m.doc;
+  const internal = doc.internalDate.getTime();
+  switch (k.$case) {
+    case 'all':
+      return true;
+    case 'uid':
+      return resolveUidSet(k.value, ctx.highestUid).some(([a, b]) => doc.uid >= a && doc.uid <= b);
+    case 'flag':
+      return doc.flags.includes(systemFlagName(k.value, 'query'));
+    case 'keyword':
+      return doc.flags.includes(k.value);
+    case 'before':
+      return internal < dayStart(k.value, 'query');
+    case 'on': {
+      const start = dayStart(k.value, 'query');
+      return internal >= start && internal < start + DAY_MS;
+    }
+    case 'since':
+      return internal >= dayStart(k.value, 'query');
+    case 'sentBefore':
+      return doc.sentDay < dayNumber(k.value);
+    case 'sentOn':
+      return doc.sentDay === dayNumber(k.value);
+    case 'sentSince':
+      return doc.sentDay >= dayNumber(k.value);
+    case 'larger':
+      return doc.size > k.value;
+    case 'smaller':
+      return doc.size < k.value;
+    case 'modseq':
+      return doc.modseq >= k.value;
+    case 'olderThanSeconds':
+      return internal < ctx.now - k.value * 1000;
+    case 'youngerThanSeconds':
+      return internal >= ctx.now - k.value * 1000;
+    case 'subject':
+      return contains((await m.meta()).headers.subject ?? '', k.value);
+    case 'from':
+      return contains(addressText((await m.meta()).headers.from), k.value);
+    case 'to':
+      return contains(addressText((await m.meta()).headers.to), k.value);
+    case 'cc':
+      return contains(addressText((await m.meta()).headers.cc), k.value);
+    case 'bcc':
+      return contains(addressText((await m.meta()).headers.bcc), k.value);
+    case 'body':
+      return contains(await m.bodyText(), k.value);
+    case 'text':
+      return contains(headerText(await m.headerFields()), k.value) || contains(await m.bodyText(), k.value);
+    case 'header': {
+      const name = k.value.field.toLowerCase();
+      const fields = (await m.headerFields()).filter((f) => f.name === name);
+      // RFC 9051 §6.4.4 HEADER: an empty string matches every message that has the field.
+      if (k.value.value === '') return fields.length > 0;
+      return fields.some((f) => contains(decodeEncodedWords(f.value), k.value.value));
+    }
+    case 'not':
+      return !(await matches(k.value, m, ctx));
+    case 'and':
+      for (const child of k.value.keys) if (!(await matches(child, m, ctx))) return false;
+      return true;
+    case 'or':
+      for (const child of k.value.keys) if (await matches(child, m, ctx)) return true;
+      return false;
+  }
+}

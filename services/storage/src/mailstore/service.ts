@@ -1,0 +1,240 @@
+/**
+ * The `MailstoreService` gRPC server (proto/postmesh/mailstore/v1/mailstore.proto): thin
+ * handlers that validate the request, call the Mailstore and map expected failures onto a gRPC
+ * status with an `ErrorDetail` (errors.proto). Unexpected failures are logged with their cause
+ * and answered INTERNAL without it; a body that fails authentication is DATA_LOSS.
+ */
+import { status, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  ErrorReason,
+  grpcCodeFor,
+  toGrpcError,
+  type MailstoreServiceServer,
+  type mailstore,
+} from '@postmesh/contracts';
+import type { Logger } from '@postmesh/telemetry';
+import { BlobIntegrityError, MailstoreError } from './errors.js';
+import { storedFlags } from './flags.js';
+import type { Mailstore, MailboxRef } from './mailstore.js';
+import type { ListedMailbox } from './mailboxes.js';
+import { DELIMITER } from './paths.js';
+import { specialUseValue } from './mailboxes.js';
+
+function failure(error: unknown, logger: Logger, rpc: string): Error {
+  if (error instanceof MailstoreError) {
+    return toGrpcError(grpcCodeFor(error.reason), {
+      reason: error.reason,
+      message: error.message,
+      field: error.field,
+    });
+  }
+  if (error instanceof BlobIntegrityError) {
+    logger.error({ err: error, rpc }, 'stored message failed authentication');
+    return Object.assign(new Error('stored message failed an integrity check'), { code: status.DATA_LOSS });
+  }
+  logger.error({ err: error, rpc }, 'mailstore request failed');
+  return Object.assign(new Error('internal error'), { code: status.INTERNAL });
+}
+
+function unary<Req, Res>(logger: Logger, rpc: string, run: (request: Req) => Promise<Res>) {
+  return (call: { request: Req }, callback: sendUnaryData<Res>): void => {
+    run(call.request).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(failure(error, logger, rpc)),
+    );
+  };
+}
+
+function required<T>(value: T | undefined, field: string): T {
+  if (value === undefined)
+    throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, `${field} is required`, field);
+  return value;
+}
+
+function userOf(request: { userId: string }): string {
+  if (request.userId === '')
+    throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'user_id is required', 'user_id');
+  return request.userId;
+}
+
+function selector(value: mailstore.MailboxSelector | undefined, field: string): MailboxRef {
+  const s = value?.selector;
+  if (s === undefined) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, `${field} is required`, field);
+  return s.$case === 'id' ? { id: s.value } : { path: s.value };
+}
+
+export function toMailbox(listed: ListedMailbox): mailstore.Mailbox {
+  const r = listed.record;
+  return {
+    id: r?._id.toHexString() ?? '',
+    path: listed.path,
+    delimiter: DELIMITER,
+    specialUse: specialUseValue(r?.specialUse ?? null),
+    subscribed: listed.subscribed,
+    hasChildren: listed.hasChildren,
+    uidValidity: r?.uidValidity ?? 0,
+    uidNext: r?.uidNext ?? 0,
+    highestModseq: r?.highestModseq ?? 0,
+    nonexistent: r === null,
+  };
+}
+
+async function streamOut<Req, Res>(
+  call: ServerWritableStream<Req, Res>,
+  logger: Logger,
+  rpc: string,
+  items: () => AsyncIterable<Res>,
+): Promise<void> {
+  try {
+    for await (const item of items()) {
+      if (call.cancelled) return;
+      if (!call.write(item)) await new Promise<void>((resolve) => call.once('drain', resolve));
+    }
+    call.end();
+  } catch (error) {
+    call.destroy(failure(error, logger, rpc));
+  }
+}
+
+/** The grpc-js implementation of `MailstoreService` over a Mailstore. */
+export function mailstoreServer(store: Mailstore, logger: Logger): MailstoreServiceServer {
+  return {
+    listMailboxes: unary(logger, 'ListMailboxes', async (r: mailstore.ListMailboxesRequest) => ({
+      mailboxes: (
+        await store.listMailboxes({
+          userId: userOf(r),
+          reference: r.reference,
+          pattern: r.pattern,
+          subscribedOnly: r.subscribedOnly,
+          specialUse: r.specialUse,
+        })
+      ).map(toMailbox),
+    })),
+    createMailbox: unary(logger, 'CreateMailbox', async (r: mailstore.CreateMailboxRequest) => {
+      const created = await store.createMailbox(userOf(r), r.path, r.specialUse, r.subscribe);
+      return { mailbox: toMailbox(created.mailbox), createdParents: created.createdParents };
+    }),
+    renameMailbox: unary(logger, 'RenameMailbox', async (r: mailstore.RenameMailboxRequest) => ({
+      mailbox: toMailbox(await store.renameMailbox(userOf(r), selector(r.mailbox, 'mailbox'), r.newPath)),
+    })),
+    deleteMailbox: unary(logger, 'DeleteMailbox', async (r: mailstore.DeleteMailboxRequest) => ({
+      mailboxId: await store.deleteMailbox(userOf(r), selector(r.mailbox, 'mailbox')),
+    })),
+    setSubscribed: unary(logger, 'SetSubscribed', async (r: mailstore.SetSubscribedRequest) => {
+      await store.setSubscribed(userOf(r), r.path, r.subscribed);
+      return {};
+    }),
+    getMailboxStatus: unary(
+      logger,
+      'GetMailboxStatus',
+      async (r: mailstore.GetMailboxStatusRequest): Promise<mailstore.GetMailboxStatusResponse> =>
+        store.getMailboxStatus(userOf(r), selector(r.mailbox, 'mailbox'), r.claimRecent),
+    ),
+    appendMessage(call, callback) {
+      const chunks = call as AsyncIterable<mailstore.AppendMessageRequest>;
+      const run = async (): Promise<mailstore.AppendMessageResponse> => {
+        const iterator = chunks[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        const header =
+          first.done === true || first.value.part?.$case !== 'header' ? undefined : first.value.part.value;
+        if (header === undefined) {
+          throw new MailstoreError(
+            ErrorReason.INVALID_ARGUMENT,
+            'the first message must be the header',
+            'header',
+          );
+        }
+        const body = (async function* () {
+          for (;;) {
+            const next = await iterator.next();
+            if (next.done === true) return;
+            const part = next.value.part;
+            if (part?.$case !== 'chunk') {
+              throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'header sent twice', 'header');
+            }
+            yield part.value;
+          }
+        })();
+        return store.appendMessage(
+          {
+            userId: userOf(header),
+            mailbox: selector(header.mailbox, 'header.mailbox'),
+            flags: storedFlags(header.flags, header.keywords, 'header'),
+            ...(header.internalDate === undefined ? {} : { internalDate: header.internalDate }),
+            ...(header.size > 0 ? { declaredSize: header.size } : {}),
+          },
+          body,
+        );
+      };
+      run().then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(failure(error, logger, 'AppendMessage')),
+      );
+    },
+    fetchMessages(call) {
+      const r = call.request;
+      void streamOut(call, logger, 'FetchMessages', async function* () {
+        for await (const message of store.fetchMessages(
+          userOf(r),
+          r.mailboxId,
+          r.uids,
+          r.changedSince,
+          r.fields,
+        )) {
+          yield { message };
+        }
+      });
+    },
+    getMessageContent(call) {
+      const r = call.request;
+      void streamOut(call, logger, 'GetMessageContent', async function* () {
+        const content = await store.getMessageContent(
+          userOf(r),
+          r.mailboxId,
+          r.uid,
+          r.section,
+          r.partial,
+          r.decodeTransferEncoding,
+        );
+        yield { part: { $case: 'info' as const, value: content.info } };
+        for await (const chunk of content.chunks) yield { part: { $case: 'chunk' as const, value: chunk } };
+      });
+    },
+    storeFlags: unary(logger, 'StoreFlags', async (r: mailstore.StoreFlagsRequest) =>
+      store.storeFlags(
+        userOf(r),
+        r.mailboxId,
+        required(r.uids, 'uids'),
+        r.mode,
+        storedFlags(r.flags, r.keywords, 'request'),
+        r.unchangedSince,
+      ),
+    ),
+    copyMessages: unary(logger, 'CopyMessages', async (r: mailstore.CopyMessagesRequest) =>
+      store.copyMessages(
+        userOf(r),
+        r.mailboxId,
+        required(r.uids, 'uids'),
+        selector(r.destination, 'destination'),
+      ),
+    ),
+    moveMessages: unary(logger, 'MoveMessages', async (r: mailstore.MoveMessagesRequest) =>
+      store.moveMessages(
+        userOf(r),
+        r.mailboxId,
+        required(r.uids, 'uids'),
+        selector(r.destination, 'destination'),
+      ),
+    ),
+    expunge: unary(logger, 'Expunge', async (r: mailstore.ExpungeRequest) =>
+      store.expunge(userOf(r), r.mailboxId, r.uids),
+    ),
+    search: unary(logger, 'Search', async (r: mailstore.SearchRequest) =>
+      store.search(userOf(r), r.mailboxId, required(r.query, 'query')),
+    ),
+    getQuota: unary(logger, 'GetQuota', async (r: mailstore.GetQuotaRequest) => store.getQuota(userOf(r))),
+    getChanges: unary(logger, 'GetChanges', async (r: mailstore.GetChangesRequest) =>
+      store.getChanges(userOf(r), r.mailboxId, r.sinceModseq, r.uidValidity, r.knownUids),
+    ),
+  };
+}

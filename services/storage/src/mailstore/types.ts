@@ -1,0 +1,52 @@
+/**
+ * Document shapes the mailstore keeps beyond the shared ones in ../db/schema.ts (the fields are
+ * additions to `mailboxes` and `messages`, plus two collections of its own). Listed in the
+ * storage report so they can move into schema.ts.
+ */
+import type { Binary, ObjectId } from 'mongodb';
+import type { SearchableHeaders } from '@postmesh/mime';
+import type { MailboxDoc, MessageDoc, MessageMeta } from '../db/schema.js';
+
+/** Collections only the mailstore uses. */
+export const MailstoreCollections = {
+  /** `(userId, path)` unique: subscriptions outlive their mailbox (RFC 9051 §6.3.7). */
+  subscriptions: 'mailbox_subscriptions',
+  /** `_id = userId`: the last UIDVALIDITY handed out, so a recreated path gets a greater one. */
+  uidValidity: 'mailbox_uidvalidity',
+} as const;
+
+export interface MailboxRecord extends MailboxDoc {
+  /** Messages flagged \Deleted (STATUS DELETED, RFC 9051 §6.3.11), kept with `$inc`. */
+  deleted: number;
+  /** Messages with a UID at or above this are \Recent (RFC 3501 §2.3.2); SELECT moves it. */
+  recentFloor: number;
+}
+
+export interface MessageRecord extends MessageDoc {
+  /** Decoded text of the text parts, sealed with the content key, for BODY/TEXT confirmation. */
+  searchText: Binary | null;
+  /** False when `terms` was cut at MAX_TERMS: such a message is always a search candidate. */
+  termsComplete: boolean;
+  /** Calendar date of the Date: header in its own zone, as YYYYMMDD (SENTON, RFC 9051 §6.4.4). */
+  sentDay: number;
+  /** Set by an EXPUNGE that is about to delete the message (see Mailstore.expunge). */
+  expungeClaim?: string;
+}
+
+/** What `MessageDoc.meta` decrypts to in this implementation. */
+export interface SealedMeta extends MessageMeta {
+  readonly headers: SearchableHeaders;
+  /** The raw header block (base64), when it is at most RAW_HEADER_LIMIT octets. */
+  readonly rawHeader: string | null;
+}
+
+export interface SubscriptionDoc {
+  _id: ObjectId;
+  userId: string;
+  path: string;
+}
+
+export interface UidValidityDoc {
+  _id: string;
+  last: number;
+}
