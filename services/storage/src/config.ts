@@ -1,4 +1,13 @@
-import { commonSchema, hostPort, port, string, url } from '@postmesh/config';
+import {
+  boolean,
+  commonSchema,
+  hostPort,
+  integer,
+  optionalString,
+  port,
+  string,
+  url,
+} from '@postmesh/config';
 
 /** Environment of the storage service; defaults are the local stack's. */
 export const schema = {
@@ -8,6 +17,24 @@ export const schema = {
   /** Database name (DESIGN §4: `postmesh`). */
   POSTMESH_MONGODB_DB: string('postmesh', { pattern: /^[A-Za-z0-9_-]{1,63}$/ }),
   POSTMESH_GRPC_HOST: string('127.0.0.1'),
-  POSTMESH_GRPC_PORT: port(7001),
+  POSTMESH_GRPC_PORT: port(7001, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /**
+   * File holding the key-encryption key: 32 random bytes in base64 (`openssl rand -base64 32`).
+   * Required: without it nothing can be stored encrypted (DESIGN §5). Checked at start by
+   * `loadLocalKeyProvider`, which names this variable when it is missing or invalid.
+   */
+  POSTMESH_KEK_FILE: optionalString(),
+  /** The previous KEK during a rotation (unwrap only); remove after `rotateKek` finished. */
+  POSTMESH_KEK_PREVIOUS_FILE: optionalString(),
+  /** Re-wrap every data key under the current KEK at start (resumable; see docs/adr/0002). */
+  POSTMESH_KEK_ROTATE_AT_START: boolean(false),
+  /** How long trace events are kept (TTL of `events`). */
+  POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
+  /** Local stack only: create `example.test` and `demo@example.test` at start. */
+  POSTMESH_DEV_SEED: boolean(false),
+  /** The demo user's password; required when POSTMESH_DEV_SEED=true. */
+  POSTMESH_DEV_PASSWORD: optionalString(),
+  /** Bound on a graceful gRPC stop before in-flight calls are cut. */
+  POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
 };

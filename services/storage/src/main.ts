@@ -1,16 +1,45 @@
+import { ConfigError } from '@postmesh/config';
 import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
+import { createStorageApp } from './app.js';
 import { schema } from './config.js';
+import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
+import { rotateKek } from './crypto/user-keyring.js';
+import { seedDevData } from './seed.js';
+
+/** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
+const EXIT_CONFIG = 78;
 
 /**
- * storage: the only service that talks to MongoDB (DESIGN §1). This wiring connects to the
- * database and NATS and reports ready only when both answer; the Directory, Mailstore and Trace
- * gRPC services and the delivery consumer are added by the storage and pipeline work.
+ * storage: the only service that talks to MongoDB (DESIGN §1). Serves Directory, Mailstore and
+ * Trace over gRPC, consumes MAIL_EVENTS into the trace store, and reports ready only when the
+ * database, NATS and the gRPC server all answer.
  */
 await runService({
   name: 'storage',
   schema,
-  async start({ config, logger, ops }) {
+  async start({ config, logger, ops, bus }) {
+    let keyProvider;
+    try {
+      keyProvider = loadLocalKeyProvider({
+        kekFile: config.POSTMESH_KEK_FILE,
+        previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+      });
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`storage: ${error.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
+      throw error;
+    }
+    if (config.POSTMESH_DEV_SEED && (config.POSTMESH_DEV_PASSWORD ?? '') === '') {
+      process.stderr.write(
+        'storage: Invalid configuration:\n  POSTMESH_DEV_PASSWORD: required when POSTMESH_DEV_SEED=true\n',
+      );
+      process.exit(EXIT_CONFIG);
+    }
+    logger.info({ kekId: keyProvider.currentKekId, knownKeks: keyProvider.knownKekIds.length }, 'KEK loaded');
+
     const client = new MongoClient(config.MONGODB_URI, {
       appName: 'postmesh-storage',
       serverSelectionTimeoutMS: 5_000,
@@ -27,8 +56,31 @@ await runService({
         return true;
       },
     });
+
+    const app = await createStorageApp({
+      db,
+      keyProvider,
+      logger,
+      bus,
+      grpcHost: config.POSTMESH_GRPC_HOST,
+      grpcPort: config.POSTMESH_GRPC_PORT,
+      traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+    });
+    ops.addCheck({ name: 'grpc', check: () => app.check() });
+
+    if (config.POSTMESH_KEK_ROTATE_AT_START) {
+      // In the background: serving continues; both KEKs unwrap until it finishes.
+      rotateKek({ db, keyProvider, logger }).catch((error: unknown) => {
+        logger.error({ err: error }, 'KEK rotation failed; it resumes at the next start');
+      });
+    }
+    if (config.POSTMESH_DEV_SEED) {
+      await seedDevData(app.directory, config.POSTMESH_DEV_PASSWORD, logger);
+    }
+
     return {
       async stop() {
+        await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
         await client.close();
       },
     };

@@ -63,6 +63,8 @@ export interface UserDoc {
   address: string;
   addressKey: string;
   domain: string;
+  /** Id of the domain document. */
+  domainId: string;
   displayName: string;
   /** argon2id PHC string. */
   passwordHash: string;
@@ -78,6 +80,12 @@ export interface UserDoc {
   dataKeyVersion: number;
   /** When the password was last set. */
   passwordChangedAt?: Date;
+  /**
+   * Set when the user was deleted but their mail is kept for the retention period
+   * (DeleteUser without `purge_data`). Such a user's `addressKey` is `deleted:<id>`, so the
+   * address is free again and no lookup finds them; the data key stays so the mail can be exported.
+   */
+  deletedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -91,6 +99,8 @@ export interface AddressDoc {
   /** Normalised: lower-cased domain and local part. Unique. */
   addressKey: string;
   domain: string;
+  /** Id of the domain document. */
+  domainId: string;
   kind: AddressKind;
   /** Local users this address delivers to (primary and alias). */
   userIds: string[];
@@ -108,7 +118,10 @@ export interface AppPasswordDoc {
   userId: string;
   label: string;
   protocols: AppPasswordProtocol[];
-  /** argon2id PHC string of the secret; the secret itself is shown once and never stored. */
+  /**
+   * SHA-256 (hex) of the secret. The secret is generated with 130 bits of entropy, so a slow
+   * hash adds nothing and a fast one lets Authenticate find it by value. Shown once, never stored.
+   */
   secretHash: string;
   createdAt: Date;
   lastUsedAt?: Date;
@@ -217,7 +230,10 @@ export interface EventDoc {
   messageId?: string;
   sender?: string;
   recipient?: string;
+  /** Structured extras (the payload's `attributes`; the proto's `attributes`). */
   detail: Record<string, string>;
+  /** Human-readable one-line summary (the payload's and the proto's `detail`). */
+  summary?: string;
   traceId?: string;
   /** TTL index field. */
   expiresAt: Date;

@@ -1,0 +1,123 @@
+/**
+ * The storage application without process concerns: indexes, key handling, the gRPC server with
+ * Directory, Trace (and Mailstore) services, and the trace-event consumer. `main.ts` wires it to
+ * configuration and signals; the integration tests build the same thing in-process.
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Subjects, type Bus, type ConsumerLoop } from '@postmesh/bus';
+import { DirectoryServiceDefinition, TraceServiceDefinition } from '@postmesh/contracts';
+import type { Logger } from '@postmesh/telemetry';
+import type { Db } from 'mongodb';
+import type { KeyProvider } from './crypto/types.js';
+import { MongoUserKeyring } from './crypto/user-keyring.js';
+import { ensureIndexes } from './db/indexes.js';
+import { insertDefaultMailboxes } from './directory/default-mailboxes.js';
+import { DirectoryService } from './directory/directory-service.js';
+import { directoryHandlers } from './grpc/directory.js';
+import { traceHandlers } from './grpc/trace.js';
+import { createEventsConsumer } from './trace/events-consumer.js';
+import { TraceStore } from './trace/trace-store.js';
+
+export interface StorageAppOptions {
+  readonly db: Db;
+  readonly keyProvider: KeyProvider;
+  readonly logger: Logger;
+  /** With a bus, trace events are consumed from MAIL_EVENTS and mailbox changes are published. */
+  readonly bus?: Bus;
+  /** Default 127.0.0.1: the gRPC API is internal (mTLS / network policy in a cluster). */
+  readonly grpcHost?: string;
+  /** 0 picks a free port (tests). */
+  readonly grpcPort: number;
+  readonly traceRetentionDays?: number;
+}
+
+export interface StorageApp {
+  /** The port the gRPC server listens on. */
+  readonly port: number;
+  readonly keyring: MongoUserKeyring;
+  readonly directory: DirectoryService;
+  readonly traceStore: TraceStore;
+  /** Readiness: the gRPC server is bound and not shutting down. */
+  check(): true | string;
+  /** Stop accepting calls, let in-flight ones finish within `graceMs`, then cut the rest. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function createStorageApp(options: StorageAppOptions): Promise<StorageApp> {
+  const { db, keyProvider, logger, bus } = options;
+  const indexes = await ensureIndexes(db);
+  const keyring = new MongoUserKeyring({ db, keyProvider });
+  const onMailboxChanged = (userId: string): void => {
+    // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
+    if (bus !== undefined && !bus.nc.isClosed()) bus.nc.publish(Subjects.mailboxChanged(userId));
+  };
+  void onMailboxChanged;
+  const directory = new DirectoryService({
+    db,
+    keyProvider,
+    logger: logger.child({ component: 'directory' }),
+    createDefaultMailboxes: insertDefaultMailboxes,
+    onUserDeleted: (userId) => keyring.forget(userId),
+  });
+  const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
+
+  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  server.addService(
+    DirectoryServiceDefinition,
+    directoryHandlers(directory, logger.child({ component: 'grpc' })),
+  );
+  server.addService(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' })));
+
+  const host = options.grpcHost ?? '127.0.0.1';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options.grpcPort}`, ServerCredentials.createInsecure(), (error, bound) =>
+      error === null ? resolve(bound) : reject(error),
+    );
+  });
+  logger.info({ grpc: `${host}:${port}` }, 'gRPC server listening');
+
+  // Without TTL indexes (FerretDB), expire trace events ourselves.
+  let sweeper: NodeJS.Timeout | undefined;
+  if (!indexes.ttl) {
+    logger.info('database has no TTL indexes; trace events are expired by a periodic sweep');
+    const sweep = (): void => {
+      traceStore.sweepExpired().catch((error: unknown) => {
+        logger.warn({ err: error }, 'trace sweep failed; it runs again later');
+      });
+    };
+    sweep();
+    sweeper = setInterval(sweep, 10 * 60_000);
+    sweeper.unref();
+  }
+
+  let consumer: ConsumerLoop | undefined;
+  if (bus !== undefined) {
+    consumer = createEventsConsumer(bus, traceStore, logger.child({ component: 'trace-events' }));
+    consumer.start();
+  }
+
+  let stopping = false;
+  return {
+    port,
+    keyring,
+    directory,
+    traceStore,
+    check: () => (stopping ? 'gRPC server is shutting down' : true),
+    async stop(graceMs = 5_000) {
+      stopping = true;
+      clearInterval(sweeper);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn({ graceMs }, 'gRPC calls still running after the grace period; cutting them');
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await consumer?.stop();
+    },
+  };
+}

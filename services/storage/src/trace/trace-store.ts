@@ -1,0 +1,178 @@
+/**
+ * The event store behind the Trace gRPC (DESIGN §4 `events`): each event from MAIL_EVENTS is
+ * stored once by `eventId` (a redelivered or re-published event is a no-op) with an `expiresAt`
+ * that the TTL index honours, and read back by message id, queue id or address, in time order.
+ */
+import { ErrorReason, trace } from '@postmesh/contracts';
+import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import { Collections, type EventDoc } from '../db/schema.js';
+import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
+import { fail, isDuplicateKey, ok, type Result } from '../directory/result.js';
+import { normaliseDomain } from '../directory/names.js';
+import { stripAngles, type MailEventPayload, type TraceEventKind } from './event.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export class TraceStore {
+  private readonly events: Collection<EventDoc>;
+
+  constructor(
+    db: Db,
+    private readonly retentionDays: number,
+  ) {
+    this.events = db.collection(Collections.events);
+  }
+
+  /**
+   * Deletes events past their `expiresAt`, in bounded batches. Needed where the database has no
+   * TTL indexes (FerretDB); harmless where it has (MongoDB deletes them first).
+   */
+  async sweepExpired(now = new Date(), maxBatches = 100): Promise<number> {
+    let deleted = 0;
+    for (let batch = 0; batch < maxBatches; batch += 1) {
+      const ids = await this.events
+        .find({ expiresAt: { $lte: now } }, { projection: { _id: 1 }, limit: 1_000 })
+        .toArray();
+      if (ids.length === 0) break;
+      const result = await this.events.deleteMany({ _id: { $in: ids.map((d) => d._id) } });
+      deleted += result.deletedCount;
+    }
+    return deleted;
+  }
+
+  /** Stores an event unless one with its `eventId` exists. Answers whether it was new. */
+  async store(event: MailEventPayload & { readonly date: Date }): Promise<boolean> {
+    const doc: Omit<EventDoc, '_id'> = {
+      eventId: event.eventId,
+      time: event.date,
+      service: event.service,
+      kind: event.kind,
+      detail: { ...event.attributes },
+      expiresAt: new Date(event.date.getTime() + this.retentionDays * DAY_MS),
+      ...(event.queueId === undefined ? {} : { queueId: event.queueId }),
+      ...(event.messageId === undefined ? {} : { messageId: event.messageId }),
+      ...(event.sender === undefined ? {} : { sender: event.sender }),
+      ...(event.recipient === undefined ? {} : { recipient: event.recipient }),
+      ...(event.detail === undefined ? {} : { summary: event.detail }),
+      ...(event.traceId === undefined ? {} : { traceId: event.traceId }),
+    };
+    try {
+      const result = await this.events.updateOne(
+        { eventId: event.eventId },
+        { $setOnInsert: { _id: new ObjectId(), ...doc } },
+        { upsert: true },
+      );
+      return result.upsertedCount === 1;
+    } catch (error) {
+      // Two deliveries of one event raced; the other one stored it.
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  async query(req: trace.QueryEventsRequest): Promise<Result<trace.QueryEventsResponse>> {
+    const filter = req.filter;
+    if (filter === undefined || filter.value.trim() === '') {
+      return fail(ErrorReason.INVALID_ARGUMENT, 'one of message_id, queue_id or address is required');
+    }
+    if (req.startTime !== undefined && req.endTime !== undefined && req.endTime < req.startTime) {
+      return fail(ErrorReason.INVALID_ARGUMENT, 'end_time is before start_time', 'end_time');
+    }
+    const token = decodePageToken(req.pageToken);
+    if (!token.ok) return token;
+    const clauses: Filter<EventDoc>[] = [];
+    switch (filter.$case) {
+      case 'messageId':
+        clauses.push({ messageId: stripAngles(filter.value) });
+        break;
+      case 'queueId':
+        clauses.push({ queueId: filter.value.trim() });
+        break;
+      case 'address': {
+        const address = filter.value.trim().toLowerCase();
+        clauses.push({ $or: [{ sender: address }, { recipient: address }] });
+        break;
+      }
+    }
+    const time: Record<string, Date> = {};
+    if (req.startTime !== undefined) time.$gte = req.startTime;
+    if (req.endTime !== undefined) time.$lt = req.endTime;
+    if (Object.keys(time).length > 0) clauses.push({ time });
+    if (req.domains.length > 0) {
+      const domains: string[] = [];
+      for (const raw of req.domains) {
+        const domain = normaliseDomain(raw);
+        if (domain === undefined) return fail(ErrorReason.INVALID_NAME, `not a domain: ${raw}`, 'domains');
+        domains.push(domain.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&'));
+      }
+      const pattern = `@(?:${domains.join('|')})$`;
+      clauses.push({ $or: [{ sender: { $regex: pattern } }, { recipient: { $regex: pattern } }] });
+    }
+    const after = token.value;
+    if (after !== undefined) {
+      const [ms, id] = after;
+      if (typeof ms !== 'number' || typeof id !== 'string') {
+        return fail(ErrorReason.INVALID_ARGUMENT, 'malformed page token', 'page_token');
+      }
+      const at = new Date(ms);
+      clauses.push({ $or: [{ time: { $gt: at } }, { time: at, eventId: { $gt: id } }] });
+    }
+    const size = pageSizeOf(req.pageSize);
+    const docs = await this.events
+      .find(clauses.length === 1 ? (clauses[0] ?? {}) : { $and: clauses }, {
+        sort: { time: 1, eventId: 1 },
+        limit: size + 1,
+      })
+      .toArray();
+    const page = docs.slice(0, size);
+    const last = page[page.length - 1];
+    return ok({
+      events: page.map(eventOut),
+      nextPageToken:
+        docs.length > size && last !== undefined ? encodePageToken([last.time.getTime(), last.eventId]) : '',
+    });
+  }
+}
+
+function kindOut(kind: string): trace.EventKind {
+  switch (kind as TraceEventKind) {
+    case 'received':
+      return trace.EventKind.RECEIVED;
+    case 'queued':
+      return trace.EventKind.QUEUED;
+    case 'delivered':
+      return trace.EventKind.DELIVERED;
+    case 'deferred':
+      return trace.EventKind.DEFERRED;
+    case 'relayed':
+      return trace.EventKind.RELAYED;
+    case 'bounced':
+      return trace.EventKind.BOUNCED;
+    case 'rejected':
+      return trace.EventKind.REJECTED;
+    case 'dlq':
+      return trace.EventKind.DLQ;
+    case 'delayed-notice':
+      return trace.EventKind.DELAYED_NOTICE;
+    case 'junked':
+      return trace.EventKind.JUNKED;
+    default:
+      return trace.EventKind.UNSPECIFIED;
+  }
+}
+
+function eventOut(doc: EventDoc): trace.TraceEvent {
+  return {
+    id: doc.eventId,
+    time: doc.time,
+    service: doc.service,
+    kind: kindOut(doc.kind),
+    queueId: doc.queueId ?? '',
+    messageId: doc.messageId ?? '',
+    sender: doc.sender ?? '',
+    recipient: doc.recipient ?? '',
+    detail: doc.summary ?? '',
+    attributes: doc.detail,
+    traceId: doc.traceId ?? '',
+  };
+}

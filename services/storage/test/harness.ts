@@ -1,0 +1,151 @@
+/**
+ * Shared integration harness for the storage service: a real FerretDB (and NATS, when asked)
+ * from @postmesh/testing, the real storage app built in-process on 127.0.0.1 with a free port
+ * and a temporary KEK, and typed gRPC clients from @postmesh/contracts. No database mocks.
+ *
+ *   const h = await startStorageHarness();            // in beforeAll
+ *   const { domain } = await call(h.directory.createDomain.bind(h.directory), { name: 'a.test', defaultQuotaBytes: 0 });
+ *   await h.stop();                                   // in afterAll
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  credentials,
+  Metadata,
+  type CallOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { Bus } from '@postmesh/bus';
+import {
+  DirectoryServiceClient,
+  MailstoreServiceClient,
+  TraceServiceClient,
+  isServiceError,
+} from '@postmesh/contracts';
+import { createLogger, type Logger } from '@postmesh/telemetry';
+import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
+import { MongoClient, type Db } from 'mongodb';
+import { createStorageApp, type StorageApp } from '../src/app.js';
+import { loadLocalKeyProvider, type LocalKeyProvider } from '../src/crypto/index.js';
+
+export interface StorageHarnessOptions {
+  /** Also start NATS and connect the app to it (trace consumer, mailbox.changed). Default false. */
+  readonly nats?: boolean;
+  readonly traceRetentionDays?: number;
+  readonly logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+export interface StorageHarness {
+  readonly env: TestEnvironment;
+  readonly db: Db;
+  readonly mongo: MongoClient;
+  readonly app: StorageApp;
+  readonly keyProvider: LocalKeyProvider;
+  /** Path of the temporary KEK file (base64). */
+  readonly kekFile: string;
+  readonly bus: Bus | undefined;
+  readonly logger: Logger;
+  readonly directory: DirectoryServiceClient;
+  readonly mailstore: MailstoreServiceClient;
+  readonly trace: TraceServiceClient;
+  /** `127.0.0.1:<port>` of the gRPC server. */
+  readonly target: string;
+  stop(): Promise<void>;
+}
+
+export async function startStorageHarness(options: StorageHarnessOptions = {}): Promise<StorageHarness> {
+  const env = await startTestEnvironment({ nats: options.nats ?? false });
+  try {
+    return await buildHarness(env, options);
+  } catch (error) {
+    await env.stop();
+    throw error;
+  }
+}
+
+async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions): Promise<StorageHarness> {
+  const dir = mkdtempSync(join(tmpdir(), 'postmesh-storage-test-'));
+  const kekFile = join(dir, 'kek');
+  writeFileSync(kekFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+  const keyProvider = loadLocalKeyProvider({ kekFile });
+  const logger = createLogger('storage-test', options.logLevel ?? 'silent');
+  const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+  await mongo.connect();
+  const db = mongo.db(env.database);
+  const bus =
+    options.nats === true
+      ? await Bus.connect({ url: env.natsUrl, name: 'storage-test', logger, replicas: 1 })
+      : undefined;
+  const app = await createStorageApp({
+    db,
+    keyProvider,
+    logger,
+    grpcPort: 0,
+    ...(bus === undefined ? {} : { bus }),
+    ...(options.traceRetentionDays === undefined ? {} : { traceRetentionDays: options.traceRetentionDays }),
+  });
+  const target = `127.0.0.1:${app.port}`;
+  const directory = new DirectoryServiceClient(target, credentials.createInsecure());
+  const mailstore = new MailstoreServiceClient(target, credentials.createInsecure());
+  const trace = new TraceServiceClient(target, credentials.createInsecure());
+  return {
+    env,
+    db,
+    mongo,
+    app,
+    keyProvider,
+    kekFile,
+    bus,
+    logger,
+    directory,
+    mailstore,
+    trace,
+    target,
+    async stop() {
+      directory.close();
+      mailstore.close();
+      trace.close();
+      await app.stop(2_000);
+      await bus?.drain();
+      // An external MongoDB (MONGODB_URI) keeps its data: drop this suite's database.
+      if (env.ferret === undefined) await db.dropDatabase();
+      await mongo.close();
+      await env.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Deadline for harness calls, so a hung server fails the test instead of hanging it. */
+export const callOptions = (): Partial<CallOptions> => ({ deadline: Date.now() + 30_000 });
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => ClientUnaryCall;
+
+/** Calls a unary RPC and answers its response (rejects with the ServiceError on failure). */
+export function call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(request, new Metadata(), callOptions(), (error, response) => {
+      if (error === null) resolve(response);
+      else reject(error);
+    });
+  });
+}
+
+/** The ServiceError a call failed with (fails the test when it succeeded). */
+export async function callError(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isServiceError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
