@@ -405,7 +405,7 @@ export class Mailstore {
             messages: -target.messages,
             size: -target.size,
             unseen: -target.unseen,
-            deleted: -target.deleted,
+            deleted: -(target.deleted ?? 0),
           },
         },
       );
@@ -464,7 +464,10 @@ export class Mailstore {
   ): Promise<mailstore.GetMailboxStatusResponse> {
     const mailbox = await this.resolveMailbox(userId, ref);
     const mailboxId = mailbox._id.toHexString();
-    const recent = await this.messages().countDocuments({ mailboxId, uid: { $gte: mailbox.recentFloor } });
+    const recent = await this.messages().countDocuments({
+      mailboxId,
+      uid: { $gte: mailbox.recentFloor ?? 1 },
+    });
     let firstRecentUid = 0;
     if (claimRecent) {
       // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
@@ -473,7 +476,7 @@ export class Mailstore {
         { $max: { recentFloor: mailbox.uidNext } },
         { returnDocument: 'before' },
       );
-      firstRecentUid = Math.min(before?.recentFloor ?? mailbox.uidNext, mailbox.uidNext);
+      firstRecentUid = Math.min(before?.recentFloor ?? 1, mailbox.uidNext);
     }
     const firstUnseen = await this.messages().findOne(
       { mailboxId, flags: { $ne: SEEN } },
@@ -488,7 +491,7 @@ export class Mailstore {
         uidNext: mailbox.uidNext,
         uidValidity: mailbox.uidValidity,
         unseen: mailbox.unseen,
-        deleted: mailbox.deleted,
+        deleted: Math.max(0, mailbox.deleted ?? 0),
         highestModseq: mailbox.highestModseq,
         size: mailbox.size,
         firstUnseenUid: firstUnseen?.uid ?? 0,

@@ -16,10 +16,13 @@ export const MailstoreCollections = {
 } as const;
 
 export interface MailboxRecord extends MailboxDoc {
-  /** Messages flagged \Deleted (STATUS DELETED, RFC 9051 §6.3.11), kept with `$inc`. */
-  deleted: number;
+  /**
+   * Messages flagged \Deleted (STATUS DELETED, RFC 9051 §6.3.11), kept with `$inc`. Absent in
+   * mailboxes created before the mailstore kept it: read as 0.
+   */
+  deleted?: number;
   /** Messages with a UID at or above this are \Recent (RFC 3501 §2.3.2); SELECT moves it. */
-  recentFloor: number;
+  recentFloor?: number;
 }
 
 export interface MessageRecord extends MessageDoc {
