@@ -44,7 +44,21 @@ export class Bus {
     const bus = new Bus(nc, jetstream(nc), jsm, options.logger);
     options.logger.info({ server: nc.getServer() }, 'connected to NATS');
     if (options.ensureTopology ?? true) {
-      await ensureTopology(nc, jsm, { replicas: options.replicas });
+      // NATS may go away mid-way (a restart, a failover): retry until the topology is in place.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ensureTopology(nc, jsm, { replicas: options.replicas });
+          break;
+        } catch (error) {
+          if (nc.isClosed()) throw error;
+          const delayMs = Math.min(5_000, 250 * 2 ** attempt);
+          options.logger.warn(
+            { err: error, attempt, delayMs },
+            'could not create the JetStream topology yet; retrying',
+          );
+          await new Promise((r) => setTimeout(r, delayMs));
+        }
+      }
     }
     return bus;
   }

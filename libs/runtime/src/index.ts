@@ -137,5 +137,6 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
   }
   if (shuttingDown) return;
   state.running = await definition.start({ name: definition.name, config, logger, ops, bus });
+  ops.markStarted();
   logger.info('started');
 }

@@ -36,6 +36,7 @@ export class OpsServer {
   private readonly checks: ReadinessCheck[] = [];
   private server: Server | undefined;
   private draining = false;
+  private started = false;
 
   constructor(private readonly options: OpsServerOptions) {
     this.registry = options.registry ?? new Registry();
@@ -45,6 +46,11 @@ export class OpsServer {
 
   addCheck(check: ReadinessCheck): void {
     this.checks.push(check);
+  }
+
+  /** Called once start-up is complete; until then readiness is 503 whatever the checks say. */
+  markStarted(): void {
+    this.started = true;
   }
 
   /** Once draining, readiness reports 503 so load balancers stop sending new work. */
@@ -111,9 +117,9 @@ export class OpsServer {
         return;
       case '/healthz/ready': {
         const checks = await this.runChecks();
-        const ready = !this.draining && checks.every((c) => c.ready);
+        const ready = this.started && !this.draining && checks.every((c) => c.ready);
         sendJson(res, ready ? 200 : 503, {
-          status: ready ? 'ready' : this.draining ? 'draining' : 'not ready',
+          status: ready ? 'ready' : this.draining ? 'draining' : this.started ? 'not ready' : 'starting',
           service: this.options.service,
           checks,
         });

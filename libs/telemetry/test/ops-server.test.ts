@@ -23,6 +23,13 @@ describe('OpsServer', () => {
     let natsUp = false;
     ops.addCheck({ name: 'nats', check: () => (natsUp ? true : 'NATS disconnected') });
     expect((await fetch(`${base}/healthz/live`)).status).toBe(200);
+    // Not ready while still starting, even if every check registered so far passes.
+    natsUp = true;
+    const starting = await fetch(`${base}/healthz/ready`);
+    expect(starting.status).toBe(503);
+    expect(await starting.json()).toMatchObject({ status: 'starting' });
+    ops.markStarted();
+    natsUp = false;
     const notReady = await fetch(`${base}/healthz/ready`);
     expect(notReady.status).toBe(503);
     expect(await notReady.json()).toMatchObject({
@@ -34,6 +41,7 @@ describe('OpsServer', () => {
 
   it('treats a hanging or throwing check as not ready', async () => {
     const { ops, base } = await start();
+    ops.markStarted();
     ops.addCheck({ name: 'slow', check: () => new Promise<true>(() => {}) });
     ops.addCheck({ name: 'broken', check: () => Promise.reject(new Error('boom')) });
     const response = await fetch(`${base}/healthz/ready`);

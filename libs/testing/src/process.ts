@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 /** Every child started through this module, so none outlives the test run or the stack. */
 const living = new Set<ChildProcess>();
@@ -11,23 +13,71 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.once('exit', () => {
     for (const child of living) child.kill('SIGKILL');
+    releaseReservations();
   });
 }
 
-/** A free TCP port on 127.0.0.1 (the kernel picks it; a tiny race remains until the user binds it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out by `freePort` come from below Linux's ephemeral range (32768+), so the kernel
+ * never gives them to an outgoing connection or a `listen(0)`, and each is reserved with an
+ * exclusive file until this process exits. Parallel test files (separate processes) therefore
+ * never get the same port between "probed free" and "bound by the server we start".
+ */
+const PORT_MIN = 20_000;
+const PORT_MAX = 32_000;
+const reservationDir = join(tmpdir(), 'postmesh-port-reservations');
+const reservedHere = new Set<number>();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function reserve(port: number): boolean {
+  mkdirSync(reservationDir, { recursive: true });
+  const file = join(reservationDir, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      reservedHere.add(port);
+      return true;
+    } catch {
+      // Taken: reclaim it only if its owner is gone.
+      const owner = Number(readFileSync(file, { encoding: 'utf8', flag: 'r' }) || 0);
+      if (owner && pidAlive(owner)) return false;
+      rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+function releaseReservations(): void {
+  for (const port of reservedHere) rmSync(join(reservationDir, String(port)), { force: true });
+  reservedHere.clear();
+}
+
+async function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A free TCP port on 127.0.0.1, reserved for this process (see above). */
+export async function freePort(): Promise<number> {
+  installExitHook();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_MIN + randomInt(PORT_MAX - PORT_MIN);
+    if (reservedHere.has(port) || !reserve(port)) continue;
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found between ${PORT_MIN} and ${PORT_MAX}`);
 }
 
 /** Resolve once something accepts TCP connections on host:port, or reject after `timeoutMs`. */

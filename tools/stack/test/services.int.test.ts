@@ -105,7 +105,9 @@ describe('service lifecycle against real NATS and FerretDB', () => {
     await waitForStatus(opsPort, 200);
     const pid = proc.pid;
     await env.nats.process.kill();
-    await waitForStatus(opsPort, 503, 10_000);
+    await waitForStatus(opsPort, 503, 10_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${readFileSync(proc.options.logFile, 'utf8')}`);
+    });
     await env.nats.restart();
     await waitForStatus(opsPort, 200, 20_000);
     expect(proc.pid).toBe(pid);
