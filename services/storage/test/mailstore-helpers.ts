@@ -1,0 +1,186 @@
+/**
+ * Helpers for the mailstore integration suites: users with real data keys, typed calls of every
+ * Mailstore RPC over a real gRPC connection (unary, client-streaming AppendMessage and the
+ * server-streaming Fetch/GetMessageContent), on top of the shared storage harness.
+ */
+import { credentials, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  MailstoreServiceClient,
+  MailstoreServiceDefinition,
+  errorDetailOf,
+  type ErrorReason,
+  type mailstore,
+} from '@postmesh/contracts';
+import { ObjectId } from 'mongodb';
+import { newUserDataKey } from '../src/crypto/index.js';
+import { Collections, type UserDoc } from '../src/db/schema.js';
+import { Mailstore, createDefaultMailboxes, createMailstoreService } from '../src/mailstore/index.js';
+import { call, callError, callOptions, startStorageHarness, type StorageHarness } from './harness.js';
+
+export interface MailstoreHarness {
+  readonly h: StorageHarness;
+  readonly client: MailstoreServiceClient;
+  /** The same store the server uses, for calls the pipeline makes in-process (delivery). */
+  readonly store: Mailstore;
+  readonly changed: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The storage harness plus a MailstoreService served by `createMailstoreService` over the
+ * harness's database and real user keyring, on its own 127.0.0.1 port.
+ */
+export async function startMailstoreHarness(): Promise<MailstoreHarness> {
+  const h = await startStorageHarness();
+  const changed: string[] = [];
+  const deps = {
+    db: h.db,
+    keyring: h.app.keyring,
+    logger: h.logger,
+    onMailboxChanged: (u: string) => changed.push(u),
+  };
+  const server = new Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  server.addService(MailstoreServiceDefinition, createMailstoreService(deps));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+      error === null ? resolve(bound) : reject(error),
+    );
+  });
+  const client = new MailstoreServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  return {
+    h,
+    client,
+    store: new Mailstore(deps),
+    changed,
+    async stop() {
+      client.close();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await h.stop();
+    },
+  };
+}
+
+/** A user document with a real data key (as the directory writes it) and the default mailboxes. */
+export async function createUser(h: StorageHarness, quotaBytes = 0): Promise<string> {
+  const id = new ObjectId();
+  const userId = id.toHexString();
+  const { dataKey, dataKeyVersion } = await newUserDataKey(h.keyProvider, userId);
+  const now = new Date();
+  const doc: UserDoc = {
+    _id: id,
+    address: `u${userId}@example.test`,
+    addressKey: `u${userId}@example.test`,
+    domain: 'example.test',
+    domainId: new ObjectId().toHexString(),
+    displayName: 'Test User',
+    passwordHash: 'unused',
+    status: 'active',
+    quotaBytes,
+    usedBytes: 0,
+    limits: { messagesPerHour: 100, recipientsPerMessage: 50 },
+    dataKey,
+    dataKeyVersion,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await h.db.collection<UserDoc>(Collections.users).insertOne(doc);
+  await createDefaultMailboxes(h.db, userId);
+  return userId;
+}
+
+export const byPath = (path: string): mailstore.MailboxSelector => ({
+  selector: { $case: 'path', value: path },
+});
+export const byId = (id: string): mailstore.MailboxSelector => ({ selector: { $case: 'id', value: id } });
+export const uids = (...ranges: [number, number][]): mailstore.UidSet => ({
+  ranges: ranges.map(([first, last]) => ({ first, last })),
+});
+export const ALL_UIDS = uids([1, 0]);
+
+export interface AppendOptions {
+  readonly flags?: mailstore.Flag[];
+  readonly keywords?: string[];
+  readonly internalDate?: Date;
+  /** Declared size; defaults to the real one. */
+  readonly size?: number;
+  readonly chunkSize?: number;
+}
+
+/** AppendMessage over the client stream: header, then the message in chunks. */
+export function append(
+  client: MailstoreServiceClient,
+  userId: string,
+  mailbox: mailstore.MailboxSelector,
+  raw: Uint8Array,
+  options: AppendOptions = {},
+): Promise<mailstore.AppendMessageResponse> {
+  return new Promise((resolve, reject) => {
+    const stream = client.appendMessage(callOptions(), (error, response) =>
+      error === null ? resolve(response) : reject(error),
+    );
+    stream.write({
+      part: {
+        $case: 'header',
+        value: {
+          userId,
+          mailbox,
+          flags: options.flags ?? [],
+          keywords: options.keywords ?? [],
+          internalDate: options.internalDate,
+          size: options.size ?? raw.length,
+        },
+      },
+    });
+    const step = options.chunkSize ?? 7_000;
+    for (let i = 0; i < raw.length; i += step) {
+      stream.write({ part: { $case: 'chunk', value: Buffer.from(raw.subarray(i, i + step)) } });
+    }
+    stream.end();
+  });
+}
+
+export async function fetchMessages(
+  client: MailstoreServiceClient,
+  request: Partial<mailstore.FetchMessagesRequest> & { userId: string; mailboxId: string },
+): Promise<mailstore.MessageMetadata[]> {
+  const stream = client.fetchMessages({ fields: [], uids: ALL_UIDS, ...request }, callOptions());
+  const out: mailstore.MessageMetadata[] = [];
+  for await (const item of stream as AsyncIterable<mailstore.FetchMessagesResponse>) {
+    if (item.message !== undefined) out.push(item.message);
+  }
+  return out;
+}
+
+export async function content(
+  client: MailstoreServiceClient,
+  request: Partial<mailstore.GetMessageContentRequest> & { userId: string; mailboxId: string; uid: number },
+): Promise<{ info: mailstore.ContentInfo; bytes: Buffer }> {
+  const stream = client.getMessageContent(
+    { section: '', decodeTransferEncoding: false, ...request },
+    callOptions(),
+  );
+  let info: mailstore.ContentInfo | undefined;
+  const chunks: Buffer[] = [];
+  for await (const item of stream as AsyncIterable<mailstore.GetMessageContentResponse>) {
+    if (item.part?.$case === 'info') info = item.part.value;
+    else if (item.part?.$case === 'chunk') chunks.push(item.part.value);
+  }
+  if (info === undefined) throw new Error('no info');
+  return { info, bytes: Buffer.concat(chunks) };
+}
+
+/** The reason and gRPC code a failed call carried. */
+export async function failureOf(
+  promise: Promise<unknown>,
+): Promise<{ code: number; reason: ErrorReason | undefined; field: string | undefined }> {
+  const error: ServiceError = await callError(promise);
+  const detail = errorDetailOf(error);
+  return { code: error.code, reason: detail?.reason, field: detail?.field };
+}
+
+export { call };
+
+/** Builds an RFC 5322 message with CRLF line ends. */
+export function message(lines: readonly string[]): Buffer {
+  return Buffer.from(lines.join('\r\n'), 'utf8');
+}
