@@ -15,6 +15,7 @@ import {
   type StackConfig,
 } from './layout.js';
 import { Supervised } from './supervisor.js';
+import { ensureAptPackages, testPackages } from './apt.js';
 
 const say = (line: string): void => {
   process.stdout.write(`postmesh | ${line}\n`);
@@ -55,6 +56,7 @@ async function deps(): Promise<void> {
 /** `npm test`: the whole check a fresh clone must pass, in order, stopping at the first failure. */
 async function test(args: readonly string[]): Promise<number> {
   await deps();
+  await ensureAptPackages(testPackages(), say);
   const resultsFile = join(repoRoot(), '.tmp', 'vitest-results.json');
   const steps: [string, string, string[]][] = [
     ['type-check (sources and tests)', 'npx', ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static']],

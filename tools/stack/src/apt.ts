@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from '@postmesh/testing';
+
+const run = promisify(execFile);
+
+/** Debian packages the tests drive as real peers (tools/deps.json `apt.test`): swaks, mbsync, … */
+export function testPackages(): string[] {
+  const deps = JSON.parse(readFileSync(join(repoRoot(), 'tools', 'deps.json'), 'utf8')) as {
+    apt?: { test?: string[] };
+  };
+  return deps.apt?.test ?? [];
+}
+
+async function installed(pkg: string): Promise<boolean> {
+  try {
+    const { stdout } = await run('dpkg-query', ['-W', '-f=${Status}', pkg]);
+    return stdout.includes('install ok installed');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Install missing Debian packages (as root, which CI and our machines are). Elsewhere, say
+ * exactly what to run instead of failing later inside a test.
+ */
+export async function ensureAptPackages(
+  packages: readonly string[],
+  log: (line: string) => void,
+): Promise<void> {
+  const missing: string[] = [];
+  for (const pkg of packages) if (!(await installed(pkg))) missing.push(pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      `the tests need Debian packages that are missing: run 'sudo apt-get install -y ${missing.join(' ')}'`,
+    );
+  }
+  const started = Date.now();
+  log(`installing Debian packages the tests use: ${missing.join(', ')} (apt-get; first run only)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await run('apt-get', ['update', '-q'], { env, maxBuffer: 1 << 26 });
+  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+    env,
+    maxBuffer: 1 << 26,
+  });
+  log(`installed ${missing.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
