@@ -10,11 +10,17 @@
  *
  * The most used names are also exported at the top level.
  */
+export * as admin from './gen/postmesh/admin/v1/admin.js';
 export * as common from './gen/postmesh/common/v1/errors.js';
 export * as directory from './gen/postmesh/directory/v1/directory.js';
 export * as mailstore from './gen/postmesh/mailstore/v1/mailstore.js';
 export * as trace from './gen/postmesh/trace/v1/trace.js';
 
+export {
+  AdminServiceClient,
+  AdminServiceService as AdminServiceDefinition,
+  type AdminServiceServer,
+} from './gen/postmesh/admin/v1/admin.js';
 export { ErrorDetail, ErrorReason } from './gen/postmesh/common/v1/errors.js';
 export {
   DirectoryServiceClient,
