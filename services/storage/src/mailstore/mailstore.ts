@@ -968,8 +968,7 @@ export class Mailstore {
       const start = Math.min(partial.offset, bytes.length);
       return bytes.subarray(start, Math.min(bytes.length, start + partial.length));
     };
-    const inMemory = (bytes: Buffer, sectionSize: number, containsNul: boolean): ContentResult => {
-      const out = slice(bytes);
+    const inMemory = (out: Buffer, sectionSize: number, containsNul: boolean): ContentResult => {
       return {
         info: { size: out.length, sectionSize, modseq: doc.modseq, containsNul },
         chunks: Array.from({ length: Math.ceil(out.length / CHUNK) }, (_, i) =>
@@ -980,7 +979,7 @@ export class Mailstore {
     if (resolved.fields !== null) {
       const header = await readBlobBytes(this.db, info, key, resolved.range.start, resolved.range.end);
       const selected = Buffer.from(selectHeaderFields(header, resolved.fields.names, resolved.fields.not));
-      return inMemory(selected, selected.length, false);
+      return inMemory(slice(selected), selected.length, false);
     }
     if (decode && spec.part.length > 0 && spec.text === null) {
       const part = findSectionPart(meta.bodystructure, spec.part);
@@ -996,7 +995,8 @@ export class Mailstore {
         );
       }
       const bytes = Buffer.from(decoded.bytes);
-      return inMemory(bytes, bytes.length, bytes.includes(0));
+      const out = slice(bytes);
+      return inMemory(out, bytes.length, out.includes(0));
     }
     const sectionSize = resolved.range.end - resolved.range.start;
     const range =

@@ -92,7 +92,8 @@ async function streamOut<Req, Res>(
     }
     call.end();
   } catch (error) {
-    call.destroy(failure(error, logger, rpc));
+    // grpc-js ends a server stream with a status (and its trailers) on an 'error' event.
+    call.emit('error', failure(error, logger, rpc));
   }
 }
 
