@@ -5,16 +5,21 @@
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Subjects, type Bus, type ConsumerLoop } from '@postmesh/bus';
-import { DirectoryServiceDefinition, TraceServiceDefinition } from '@postmesh/contracts';
+import {
+  DirectoryServiceDefinition,
+  MailstoreServiceDefinition,
+  TraceServiceDefinition,
+} from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
-import { insertDefaultMailboxes } from './directory/default-mailboxes.js';
 import { DirectoryService } from './directory/directory-service.js';
+import { purgeUserMailData } from './directory/purge.js';
 import { directoryHandlers } from './grpc/directory.js';
 import { traceHandlers } from './grpc/trace.js';
+import { createDefaultMailboxes, createMailstoreService } from './mailstore/index.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { TraceStore } from './trace/trace-store.js';
 
@@ -51,12 +56,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
     if (bus !== undefined && !bus.nc.isClosed()) bus.nc.publish(Subjects.mailboxChanged(userId));
   };
-  void onMailboxChanged;
   const directory = new DirectoryService({
     db,
     keyProvider,
     logger: logger.child({ component: 'directory' }),
-    createDefaultMailboxes: insertDefaultMailboxes,
+    createDefaultMailboxes,
+    purgeUserData: purgeUserMailData,
     onUserDeleted: (userId) => keyring.forget(userId),
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
@@ -67,6 +72,15 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     directoryHandlers(directory, logger.child({ component: 'grpc' })),
   );
   server.addService(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' })));
+  server.addService(
+    MailstoreServiceDefinition,
+    createMailstoreService({
+      db,
+      keyring,
+      logger: logger.child({ component: 'mailstore' }),
+      onMailboxChanged,
+    }),
+  );
 
   const host = options.grpcHost ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) => {

@@ -23,7 +23,9 @@ import {
   DirectoryServiceClient,
   MailstoreServiceClient,
   TraceServiceClient,
+  directory,
   isServiceError,
+  trace,
 } from '@postmesh/contracts';
 import { createLogger, type Logger } from '@postmesh/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
@@ -148,4 +150,51 @@ export async function callError(promise: Promise<unknown>): Promise<ServiceError
     throw error;
   }
   throw new Error('expected the call to fail');
+}
+
+/** Unary call with every unset request field at its proto default. */
+function partialCall<Req extends object, Res>(
+  empty: Req,
+  method: UnaryMethod<Req, Res>,
+): (request?: Partial<Req>) => Promise<Res> {
+  return (request = {}) => call(method, { ...empty, ...request });
+}
+
+/** The Directory RPCs as promise-returning functions taking partial requests. */
+export function directoryApi(c: DirectoryServiceClient) {
+  const d = directory;
+  return {
+    createDomain: partialCall(d.CreateDomainRequest.fromPartial({}), c.createDomain.bind(c)),
+    listDomains: partialCall(d.ListDomainsRequest.fromPartial({}), c.listDomains.bind(c)),
+    getDomain: partialCall(d.GetDomainRequest.fromPartial({}), c.getDomain.bind(c)),
+    setDomainStatus: partialCall(d.SetDomainStatusRequest.fromPartial({}), c.setDomainStatus.bind(c)),
+    deleteDomain: partialCall(d.DeleteDomainRequest.fromPartial({}), c.deleteDomain.bind(c)),
+    createUser: partialCall(d.CreateUserRequest.fromPartial({}), c.createUser.bind(c)),
+    getUser: partialCall(d.GetUserRequest.fromPartial({}), c.getUser.bind(c)),
+    listUsers: partialCall(d.ListUsersRequest.fromPartial({}), c.listUsers.bind(c)),
+    updateUser: partialCall(d.UpdateUserRequest.fromPartial({}), c.updateUser.bind(c)),
+    setPassword: partialCall(d.SetPasswordRequest.fromPartial({}), c.setPassword.bind(c)),
+    createAppPassword: partialCall(d.CreateAppPasswordRequest.fromPartial({}), c.createAppPassword.bind(c)),
+    listAppPasswords: partialCall(d.ListAppPasswordsRequest.fromPartial({}), c.listAppPasswords.bind(c)),
+    deleteAppPassword: partialCall(d.DeleteAppPasswordRequest.fromPartial({}), c.deleteAppPassword.bind(c)),
+    deleteUser: partialCall(d.DeleteUserRequest.fromPartial({}), c.deleteUser.bind(c)),
+    createAlias: partialCall(d.CreateAliasRequest.fromPartial({}), c.createAlias.bind(c)),
+    createForward: partialCall(d.CreateForwardRequest.fromPartial({}), c.createForward.bind(c)),
+    setCatchAll: partialCall(d.SetCatchAllRequest.fromPartial({}), c.setCatchAll.bind(c)),
+    listAddresses: partialCall(d.ListAddressesRequest.fromPartial({}), c.listAddresses.bind(c)),
+    deleteAddress: partialCall(d.DeleteAddressRequest.fromPartial({}), c.deleteAddress.bind(c)),
+    authenticate: partialCall(d.AuthenticateRequest.fromPartial({}), c.authenticate.bind(c)),
+    resolveRecipient: partialCall(d.ResolveRecipientRequest.fromPartial({}), c.resolveRecipient.bind(c)),
+    generateDkimKey: partialCall(d.GenerateDkimKeyRequest.fromPartial({}), c.generateDkimKey.bind(c)),
+    listDkimKeys: partialCall(d.ListDkimKeysRequest.fromPartial({}), c.listDkimKeys.bind(c)),
+    activateDkimKey: partialCall(d.ActivateDkimKeyRequest.fromPartial({}), c.activateDkimKey.bind(c)),
+    retireDkimKey: partialCall(d.RetireDkimKeyRequest.fromPartial({}), c.retireDkimKey.bind(c)),
+    getSigningKey: partialCall(d.GetSigningKeyRequest.fromPartial({}), c.getSigningKey.bind(c)),
+  };
+}
+export type DirectoryApi = ReturnType<typeof directoryApi>;
+
+/** Trace.QueryEvents taking a partial request. */
+export function traceApi(c: TraceServiceClient) {
+  return { queryEvents: partialCall(trace.QueryEventsRequest.fromPartial({}), c.queryEvents.bind(c)) };
 }

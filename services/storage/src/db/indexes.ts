@@ -37,6 +37,8 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
     { key: { userId: 1, terms: 1 }, name: 'userId_terms' },
     { key: { blobId: 1 }, name: 'blobId' },
   ],
+  // The mailstore's own (src/mailstore/types.ts MailstoreCollections.subscriptions).
+  mailbox_subscriptions: [{ key: { userId: 1, path: 1 }, name: 'userId_path_unique', unique: true }],
   [Collections.tombstones]: [{ key: { mailboxId: 1, modseq: 1 }, name: 'mailboxId_modseq' }],
   // DESIGN §2 step 6: a redelivered job finds its record and becomes a no-op.
   [Collections.deliveries]: [
