@@ -32,7 +32,11 @@ const DATE_TIME =
 
 /** Parse a Date field to epoch milliseconds, or null when it is not a valid date. */
 export function parseRfc5322Date(value: string): number | null {
-  const m = DATE_TIME.exec(stripComments(value).trim());
+  // Collapse whitespace and bound the length first: the pattern's optional separators would
+  // otherwise backtrack polynomially on long runs of spaces.
+  const text = stripComments(value).replace(/\s+/g, ' ').trim();
+  if (text.length > 200) return null;
+  const m = DATE_TIME.exec(text);
   if (m === null) return null;
   const day = Number(m[1]);
   const month = MONTHS.indexOf((m[2] ?? '').toLowerCase());

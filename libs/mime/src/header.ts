@@ -61,8 +61,16 @@ function toField(bytes: Uint8Array): HeaderField | null {
     if (c < 33 || c > 126) return null;
   }
   const name = headerBytesToString(bytes.subarray(0, nameEnd)).toLowerCase();
-  const value = headerBytesToString(bytes.subarray(colon + 1)).replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
-  return { name, value };
+  // Trim by hand: a `\s+$` regex backtracks quadratically on long inner runs of whitespace.
+  let start = colon + 1;
+  let end = bytes.length;
+  while (start < end && isWsp(bytes[start] as number)) start++;
+  while (end > start && isWsp(bytes[end - 1] as number)) end--;
+  return { name, value: headerBytesToString(bytes.subarray(start, end)) };
+}
+
+function isWsp(c: number): boolean {
+  return c === SP || c === HTAB || c === CR || c === LF;
 }
 
 /** The first field called `name` (first one wins for duplicated fields). */

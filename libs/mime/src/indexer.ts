@@ -71,8 +71,8 @@ interface Entity {
   /** Child of multipart/digest: default type message/rfc822 (RFC 2046 §5.1.5). */
   readonly inDigest: boolean;
   readonly headerStart: number;
-  /** Header lines collected so far; null once the header block has ended. */
-  header: { chunks: Uint8Array[]; bytes: number } | null;
+  /** Header bytes collected so far (one growing buffer); null once the header block has ended. */
+  header: { buf: Uint8Array; bytes: number } | null;
   bodyStart: number;
   lfAtBodyStart: number;
   bodyEnd: number;
@@ -105,7 +105,7 @@ function newEntity(depth: number, isMessage: boolean, inDigest: boolean, headerS
     isMessage,
     inDigest,
     headerStart,
-    header: { chunks: [], bytes: 0 },
+    header: { buf: new Uint8Array(0), bytes: 0 },
     bodyStart: headerStart,
     lfAtBodyStart: 0,
     bodyEnd: headerStart,
@@ -281,12 +281,17 @@ export class MimeIndexer {
         this.finishHeader(top, this.lineStart + this.lineLen + 1, this.lfCount + 1, true);
         return;
       }
-      if (top.header.bytes < this.maxHeaderBytes) {
-        const copy = new Uint8Array(kept.length + 1);
-        copy.set(kept);
-        copy[kept.length] = LF;
-        top.header.chunks.push(copy);
-        top.header.bytes += copy.length;
+      const h = top.header;
+      if (h.bytes < this.maxHeaderBytes) {
+        const need = h.bytes + kept.length + 1;
+        if (need > h.buf.length) {
+          const grown = new Uint8Array(Math.max(need, h.buf.length * 2, 256));
+          grown.set(h.buf.subarray(0, h.bytes));
+          h.buf = grown;
+        }
+        h.buf.set(kept, h.bytes);
+        h.buf[need - 1] = LF;
+        h.bytes = need;
       }
       return;
     }
@@ -354,9 +359,9 @@ export class MimeIndexer {
   }
 
   private finishHeader(e: Entity, bodyStart: number, lfAtBodyStart: number, openBody: boolean): void {
-    const chunks = e.header?.chunks ?? [];
+    const block = e.header === null ? new Uint8Array(0) : e.header.buf.subarray(0, e.header.bytes);
     e.header = null;
-    const fields = parseHeaderBlock(chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks));
+    const fields = parseHeaderBlock(block);
     const info = partInfoFromFields(fields, e.inDigest);
     e.info = info;
     e.bodyStart = bodyStart;

@@ -78,4 +78,17 @@ describe('never throws', () => {
     expect(r.envelope.from).toBeNull(); // beyond the kept bytes
     expect(raw.subarray(r.bodystructure.offsets.bodyStart).toString()).toBe('body');
   });
+
+  it.each([
+    ['whitespace inside a Date', `Date: 1${' '.repeat(200_000)}x\r\n\r\n`],
+    ['whitespace inside any field', `Subject: a${' '.repeat(200_000)}b\r\n\r\n`],
+    ['angle brackets in an address list', `From: ${'<'.repeat(200_000)}\r\n\r\n`],
+    ['unclosed comments in a Content-Type', `Content-Type: text/plain; ${'('.repeat(200_000)}\r\n\r\n`],
+    ['RFC 2231 section names', `Content-Type: text/plain; ${'a*'.repeat(100_000)}=1\r\n\r\n`],
+    ['encoded-word starts', `Subject: ${'=?a?q?'.repeat(30_000)}\r\n\r\n`],
+  ])('stays fast on adversarial headers: %s', (_name, raw) => {
+    const started = performance.now();
+    indexMessage(Buffer.from(raw));
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
 });
