@@ -12,6 +12,7 @@ import {
 } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
+import { createAdminService } from './admin/index.js';
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
@@ -66,7 +67,13 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
 
+  const adminService = await createAdminService({
+    db,
+    keyProvider,
+    logger: logger.child({ component: 'admin' }),
+  });
   const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  server.addService(adminService.definition, adminService.handlers);
   server.addService(
     DirectoryServiceDefinition,
     directoryHandlers(directory, logger.child({ component: 'grpc' })),
