@@ -5,7 +5,7 @@ import { createStorageApp } from './app.js';
 import { schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
-import { seedDevData } from './seed.js';
+import { DevSeedError, seedDevData } from './seed.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
 const EXIT_CONFIG = 78;
@@ -75,7 +75,15 @@ await runService({
       });
     }
     if (config.POSTMESH_DEV_SEED) {
-      await seedDevData(app.directory, config.POSTMESH_DEV_PASSWORD, logger);
+      try {
+        await seedDevData(app.directory, config.POSTMESH_DEV_PASSWORD, logger);
+      } catch (error) {
+        if (!(error instanceof DevSeedError)) throw error;
+        process.stderr.write(`storage: ${error.message}\n`);
+        await app.stop(0);
+        await client.close();
+        process.exit(EXIT_CONFIG);
+      }
     }
 
     return {

@@ -33,6 +33,9 @@ export async function seedDevData(
     throw new DevSeedError(`cannot create ${DEV_DOMAIN}: ${domain.error.message}`);
   }
   const user = await service.createUser({ address: DEV_USER, password, displayName: 'Demo User' });
+  if (!user.ok && user.error.reason === ErrorReason.WEAK_PASSWORD) {
+    throw new DevSeedError(`POSTMESH_DEV_PASSWORD is refused by the password policy: ${user.error.message}`);
+  }
   if (!user.ok && user.error.reason !== ErrorReason.ALREADY_EXISTS) {
     throw new DevSeedError(`cannot create ${DEV_USER}: ${user.error.message}`);
   }
