@@ -84,13 +84,12 @@ export class MongoUserKeyring implements UserKeyring {
     return (await this.entry(userId)).searchKey;
   }
 
-  /** Drops a user's cached key (e.g. when the user is deleted). */
+  /**
+   * Drops a user's cached key (e.g. when the user is deleted). The bytes are left to the garbage
+   * collector rather than zeroed: a call that already holds the entry may still be using them.
+   */
   forget(userId: string): void {
-    const entry = this.cache.get(userId);
-    if (entry !== undefined) {
-      entry.dataKey.fill(0);
-      this.cache.delete(userId);
-    }
+    this.cache.delete(userId);
   }
 
   private async entry(userId: string): Promise<CachedKey> {
