@@ -16,3 +16,16 @@ export {
 } from './topology.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export type { NatsConnection } from '@nats-io/transport-node';
+export {
+  JobFormatError,
+  decodeInboundJob,
+  encodeInboundJob,
+  jobMessageId,
+  spoolObjectName,
+  type DecodedInboundJob,
+  type InboundAuthVerdict,
+  type InboundBody,
+  type InboundEnvelope,
+  type InboundJob,
+} from './jobs.js';
+export { openRateLimits, openSpool, type KV, type ObjectStore } from './spool.js';

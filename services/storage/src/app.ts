@@ -16,11 +16,12 @@ import { createAdminService } from './admin/index.js';
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
+import { createDeliveryConsumer } from './delivery/index.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { purgeUserMailData } from './directory/purge.js';
 import { directoryHandlers } from './grpc/directory.js';
 import { traceHandlers } from './grpc/trace.js';
-import { createDefaultMailboxes, createMailstoreService } from './mailstore/index.js';
+import { Mailstore, createDefaultMailboxes, createMailstoreService } from './mailstore/index.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { TraceStore } from './trace/trace-store.js';
 
@@ -116,6 +117,18 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     consumer = createEventsConsumer(bus, traceStore, logger.child({ component: 'trace-events' }));
     consumer.start();
   }
+  // DESIGN §2 steps 5–8: deliver MAIL_INBOUND jobs into mailboxes.
+  let delivery: ConsumerLoop | undefined;
+  if (bus !== undefined) {
+    const deliveryLogger = logger.child({ component: 'delivery' });
+    delivery = createDeliveryConsumer({
+      bus,
+      mailstore: new Mailstore({ db, keyring, logger: deliveryLogger, onMailboxChanged }),
+      directory,
+      logger: deliveryLogger,
+    });
+    delivery.start();
+  }
 
   let stopping = false;
   return {
@@ -127,6 +140,8 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     async stop(graceMs = 5_000) {
       stopping = true;
       clearInterval(sweeper);
+      // Unacked jobs are redelivered; let those in flight finish before the database closes.
+      await delivery?.stop();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn({ graceMs }, 'gRPC calls still running after the grace period; cutting them');

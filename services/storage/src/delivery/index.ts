@@ -1,0 +1,7 @@
+export {
+  InboundDelivery,
+  createDeliveryConsumer,
+  planRecipients,
+  type DeliveryDeps,
+  type RecipientPlan,
+} from './inbound-delivery.js';
