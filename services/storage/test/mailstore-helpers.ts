@@ -30,8 +30,10 @@ export interface MailstoreHarness {
  * The storage harness plus a MailstoreService served by `createMailstoreService` over the
  * harness's database and real user keyring, on its own 127.0.0.1 port.
  */
-export async function startMailstoreHarness(): Promise<MailstoreHarness> {
-  const h = await startStorageHarness();
+export async function startMailstoreHarness(
+  options: { logLevel?: 'silent' | 'error' } = {},
+): Promise<MailstoreHarness> {
+  const h = await startStorageHarness(options);
   const changed: string[] = [];
   const deps = {
     db: h.db,

@@ -90,8 +90,16 @@ export class BlobWriter {
     if (this.failure !== null) throw this.failure;
     if (!this.upload.write(record)) {
       await new Promise<void>((resolve, reject) => {
-        this.upload.once('drain', resolve);
-        this.upload.once('error', reject);
+        const onDrain = (): void => {
+          this.upload.off('error', onError);
+          resolve();
+        };
+        const onError = (error: Error): void => {
+          this.upload.off('drain', onDrain);
+          reject(error);
+        };
+        this.upload.once('drain', onDrain);
+        this.upload.once('error', onError);
       });
     }
   }

@@ -5,9 +5,10 @@
  * (UIDPLUS), RFC 6851 (MOVE), RFC 9208 (QUOTA) and RFC 5032 (WITHIN), on the portable subset of
  * MongoDB that FerretDB shares: no transactions. Invariants hold without them:
  * - UIDs and mod-sequences are allocated by one `findOneAndUpdate` with `$inc` on the mailbox
- *   before the message is written. A crash in between leaves a gap in UIDs, which IMAP allows
- *   (RFC 9051 §2.3.1.1 "strictly ascending", not "contiguous"), never a duplicate: the unique
- *   index `(mailboxId, uid)` refuses one.
+ *   (serialised per mailbox within the process, see `serial`) before the message is written. A
+ *   crash in between leaves a gap in UIDs, which IMAP allows (RFC 9051 §2.3.1.1 "strictly
+ *   ascending", not "contiguous"), never a duplicate: the unique index `(mailboxId, uid)`
+ *   refuses one.
  * - Blob references are added before the copies that hold them and dropped after the copies are
  *   gone, so a crash can leak a blob but never delete one still in use.
  * - Counters (`messages`, `unseen`, `deleted`, `size`) change with `$inc`, never by scanning;
@@ -177,6 +178,33 @@ export interface ContentResult {
   readonly chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
 }
 
+/**
+ * Per-mailbox (and per-user) serialisation of counter updates inside this process.
+ *
+ * FerretDB 1.24 on SQLite does not apply single-document updates atomically under concurrency:
+ * 50 concurrent `$inc` of one field leave it at about 11, and concurrent `findOneAndUpdate`
+ * calls return the same "before" document (measured; see docs/adr/0003 and the storage report).
+ * MongoDB applies them atomically. Serialising the read-modify-write sections per mailbox within
+ * the process makes one storage process correct on both; the unique `(mailboxId, uid)` index
+ * turns any cross-process race on FerretDB into a retried allocation, never a duplicate UID.
+ * Shared by every Mailstore instance of the process (the gRPC service and the delivery consumer).
+ */
+const queues = new Map<string, Promise<void>>();
+
+function serial<T>(key: string, run: () => Promise<T>): Promise<T> {
+  const previous = queues.get(key) ?? Promise.resolve();
+  const result = previous.then(run);
+  const tail = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(key, tail);
+  void tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return result;
+}
+
 function contentContext(blobId: ObjectId): string {
   return `msg:${blobId.toHexString()}`;
 }
@@ -341,7 +369,15 @@ export class Mailstore {
     };
   }
 
-  private async renameInbox(inbox: MailboxRecord, newPath: string): Promise<ListedMailbox> {
+  private renameInbox(inbox: MailboxRecord, newPath: string): Promise<ListedMailbox> {
+    return serial(this.lockKey(inbox._id.toHexString()), () => this.renameInboxLocked(inbox, newPath));
+  }
+
+  private lockKey(id: string): string {
+    return `${this.db.databaseName}:${id}`;
+  }
+
+  private async renameInboxLocked(inbox: MailboxRecord, newPath: string): Promise<ListedMailbox> {
     const userId = inbox.userId;
     if (
       newPath === 'INBOX' ||
@@ -471,10 +507,12 @@ export class Mailstore {
     let firstRecentUid = 0;
     if (claimRecent) {
       // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
-      const before = await mailboxes(this.db).findOneAndUpdate(
-        { _id: mailbox._id },
-        { $max: { recentFloor: mailbox.uidNext } },
-        { returnDocument: 'before' },
+      const before = await serial(this.lockKey(mailboxId), () =>
+        mailboxes(this.db).findOneAndUpdate(
+          { _id: mailbox._id },
+          { $max: { recentFloor: mailbox.uidNext } },
+          { returnDocument: 'before' },
+        ),
       );
       firstRecentUid = Math.min(before?.recentFloor ?? 1, mailbox.uidNext);
     }
@@ -600,7 +638,9 @@ export class Mailstore {
   private async adjustUsage(userId: string, bytes: number): Promise<void> {
     const filter = userFilter(userId);
     if (filter === null || bytes === 0) return;
-    await users(this.db).updateOne(filter, { $inc: { usedBytes: bytes } });
+    await serial(this.lockKey(`user:${userId}`), () =>
+      users(this.db).updateOne(filter, { $inc: { usedBytes: bytes } }),
+    );
   }
 
   /** Writes one mailbox's message document for an ingested body (the blob ref is already held). */
@@ -618,51 +658,66 @@ export class Mailstore {
     const seen = flags.includes(SEEN);
     const deleted = flags.includes(DELETED);
     const counters = { messages: 1, size: body.size, unseen: seen ? 0 : 1, deleted: deleted ? 1 : 0 };
-    // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UID and MODSEQ allocated atomically, before the write.
-    const before = await mailboxes(this.db).findOneAndUpdate(
-      { _id: mailbox._id, uidNext: { $lte: MAX_UID } },
-      { $inc: { uidNext: 1, highestModseq: 1, ...counters } },
-      { returnDocument: 'before' },
-    );
-    if (before === null) {
-      const exists = await mailboxes(this.db).countDocuments({ _id: mailbox._id }, { limit: 1 });
-      if (exists === 0) throw notFound('mailbox', 'mailbox');
-      throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'mailbox ran out of UIDs');
-    }
-    const uid = before.uidNext;
-    const modseq = before.highestModseq + 1;
-    const doc: MessageRecord = {
-      _id: new ObjectId(),
-      userId,
-      mailboxId: mailbox._id.toHexString(),
-      uid,
-      modseq,
-      flags: [...flags],
-      internalDate,
-      size: body.size,
-      blobId: body.blobId,
-      contentKey,
-      meta: body.meta,
-      terms,
-      sentDate: body.sentDate ?? internalDate,
-      searchText: body.searchText,
-      termsComplete: complete,
-      sentDay: body.sentDay ?? utcDay(internalDate),
-      ...(spoolId === undefined ? {} : { spoolId }),
-    };
-    try {
-      await this.messages().insertOne(doc);
-    } catch (error) {
-      await mailboxes(this.db)
-        .updateOne(
-          { _id: mailbox._id },
-          { $inc: { messages: -1, size: -body.size, unseen: -counters.unseen, deleted: -counters.deleted } },
-        )
-        .catch(() => undefined);
-      throw error;
-    }
+    const mailboxId = mailbox._id.toHexString();
+    const stored = await serial(this.lockKey(mailboxId), async () => {
+      for (let attempt = 0; ; attempt++) {
+        // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UID and MODSEQ allocated before the write.
+        const before = await mailboxes(this.db).findOneAndUpdate(
+          { _id: mailbox._id, uidNext: { $lte: MAX_UID } },
+          { $inc: { uidNext: 1, highestModseq: 1, ...counters } },
+          { returnDocument: 'before' },
+        );
+        if (before === null) {
+          const exists = await mailboxes(this.db).countDocuments({ _id: mailbox._id }, { limit: 1 });
+          if (exists === 0) throw notFound('mailbox', 'mailbox');
+          throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'mailbox ran out of UIDs');
+        }
+        const uid = before.uidNext;
+        const modseq = before.highestModseq + 1;
+        const doc: MessageRecord = {
+          _id: new ObjectId(),
+          userId,
+          mailboxId,
+          uid,
+          modseq,
+          flags: [...flags],
+          internalDate,
+          size: body.size,
+          blobId: body.blobId,
+          contentKey,
+          meta: body.meta,
+          terms,
+          sentDate: body.sentDate ?? internalDate,
+          searchText: body.searchText,
+          termsComplete: complete,
+          sentDay: body.sentDay ?? utcDay(internalDate),
+          ...(spoolId === undefined ? {} : { spoolId }),
+        };
+        try {
+          await this.messages().insertOne(doc);
+          return { uid, modseq };
+        } catch (error) {
+          await mailboxes(this.db)
+            .updateOne(
+              { _id: mailbox._id },
+              {
+                $inc: {
+                  messages: -1,
+                  size: -body.size,
+                  unseen: -counters.unseen,
+                  deleted: -counters.deleted,
+                },
+              },
+            )
+            .catch(() => undefined);
+          // The unique (mailboxId, uid) index refused a UID another process also got (possible
+          // only where updates are not atomic, see `serial`): allocate again, leaving a gap.
+          if (!isDuplicateKey(error) || attempt >= 10) throw error;
+        }
+      }
+    });
     await this.adjustUsage(userId, body.size);
-    return { uid, modseq };
+    return stored;
   }
 
   /** RFC 9051 §6.3.12 APPEND with RFC 4315 §3 APPENDUID. */
@@ -1017,7 +1072,20 @@ export class Mailstore {
   // Changing flags, copying, moving, expunging
 
   /** RFC 9051 §6.4.6 STORE, RFC 7162 §3.1.3 UNCHANGEDSINCE. */
-  async storeFlags(
+  storeFlags(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet,
+    mode: StoreModeValue,
+    flags: readonly string[],
+    unchangedSince: number | undefined,
+  ): Promise<mailstore.StoreFlagsResponse> {
+    return serial(this.lockKey(mailboxId), () =>
+      this.storeFlagsLocked(userId, mailboxId, uids, mode, flags, unchangedSince),
+    );
+  }
+
+  private async storeFlagsLocked(
     userId: string,
     mailboxId: string,
     uids: UidSet,
@@ -1142,10 +1210,12 @@ export class Mailstore {
       unseen: docs.filter((d) => !d.flags.includes(SEEN)).length,
       deleted: docs.filter((d) => d.flags.includes(DELETED)).length,
     };
-    const before = await mailboxes(this.db).findOneAndUpdate(
-      { _id: mailbox._id, uidNext: { $lte: MAX_UID - docs.length + 1 } },
-      { $inc: { uidNext: docs.length, highestModseq: 1, ...counters } },
-      { returnDocument: 'before' },
+    const before = await serial(this.lockKey(mailbox._id.toHexString()), () =>
+      mailboxes(this.db).findOneAndUpdate(
+        { _id: mailbox._id, uidNext: { $lte: MAX_UID - docs.length + 1 } },
+        { $inc: { uidNext: docs.length, highestModseq: 1, ...counters } },
+        { returnDocument: 'before' },
+      ),
     );
     if (before === null) throw notFound('mailbox', 'destination');
     return {
@@ -1257,11 +1327,15 @@ export class Mailstore {
       const there = new Set(now.map((d) => d._id.toHexString()));
       const missing = moved.filter((m) => !there.has(m.doc._id.toHexString())).map((m) => m.doc);
       moved = moved.filter((m) => there.has(m.doc._id.toHexString()));
-      await mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) });
+      await serial(this.lockKey(destId), () =>
+        mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) }),
+      );
     }
-    const sourceModseq = await this.removeFromSource(
-      source,
-      moved.map((m) => m.doc),
+    const sourceModseq = await serial(this.lockKey(mailboxId), () =>
+      this.removeFromSource(
+        source,
+        moved.map((m) => m.doc),
+      ),
     );
     this.onChanged(userId);
     return {
@@ -1308,7 +1382,11 @@ export class Mailstore {
    * RFC 9051 §6.4.3 EXPUNGE, RFC 4315 §2.1 UID EXPUNGE: removes \Deleted messages, leaves
    * tombstones with a new mod-sequence (RFC 7162 §3.2.10) and releases their bodies.
    */
-  async expunge(
+  expunge(userId: string, mailboxId: string, uids: UidSet | undefined): Promise<mailstore.ExpungeResponse> {
+    return serial(this.lockKey(mailboxId), () => this.expungeLocked(userId, mailboxId, uids));
+  }
+
+  private async expungeLocked(
     userId: string,
     mailboxId: string,
     uids: UidSet | undefined,
