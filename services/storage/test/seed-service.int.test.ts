@@ -1,0 +1,177 @@
+/**
+ * The storage service as the local stack runs it (`node services/storage/dist/main.js`, built by
+ * `npm test` / `nx build` beforehand): it seeds the demo account, becomes ready only with MongoDB,
+ * NATS and the gRPC server up, stores trace events from NATS, stops cleanly on SIGTERM, and
+ * refuses to start without a KEK, naming the variable.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import { Bus, Subjects, publishDurable } from '@postmesh/bus';
+import { DirectoryServiceClient, TraceServiceClient, directory } from '@postmesh/contracts';
+import { createLogger } from '@postmesh/telemetry';
+import {
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  type TestEnvironment,
+} from '@postmesh/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directoryApi, traceApi } from './harness.js';
+
+const main = join(repoRoot(), 'services/storage/dist/main.js');
+let env: TestEnvironment;
+let dir: string;
+beforeAll(async () => {
+  if (!existsSync(main))
+    throw new Error(`${main} is missing: build the workspace first (npx nx run-many -t build)`);
+  env = await startTestEnvironment();
+  dir = mkdtempSync(join(tmpdir(), 'postmesh-storage-service-'));
+});
+afterAll(async () => {
+  await env.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function serviceEnv(
+  extra: NodeJS.ProcessEnv,
+): Promise<NodeJS.ProcessEnv & { POSTMESH_OPS_PORT: string; POSTMESH_GRPC_PORT: string }> {
+  return {
+    PATH: process.env.PATH,
+    LOG_LEVEL: 'info',
+    NATS_URL: env.natsUrl,
+    NATS_MONITOR_URL: env.natsMonitorUrl,
+    MONGODB_URI: env.mongoUri,
+    POSTMESH_MONGODB_DB: env.database,
+    POSTMESH_OPS_PORT: String(await freePort()),
+    POSTMESH_GRPC_PORT: String(await freePort()),
+    ...extra,
+  };
+}
+
+async function waitReady(opsPort: string, service: ManagedProcess): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    if (!service.running) throw new Error('storage exited before it was ready');
+    try {
+      const res = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('storage did not become ready in 30 s');
+}
+
+describe('storage service process', () => {
+  it('seeds the demo account, serves gRPC and trace, and stops cleanly on SIGTERM', async () => {
+    const kekFile = join(dir, 'kek');
+    writeFileSync(kekFile, randomBytes(32).toString('base64'));
+    const vars = await serviceEnv({
+      POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_DEV_SEED: 'true',
+      POSTMESH_DEV_PASSWORD: 'stack passphrase 42',
+    });
+    const logFile = join(dir, 'storage.log');
+    const service = new ManagedProcess({
+      name: 'storage',
+      command: process.execPath,
+      args: [main],
+      env: vars,
+      logFile,
+    });
+    service.start();
+    const target = `127.0.0.1:${vars.POSTMESH_GRPC_PORT}`;
+    const directoryClient = new DirectoryServiceClient(target, credentials.createInsecure());
+    const traceClient = new TraceServiceClient(target, credentials.createInsecure());
+    const bus = await Bus.connect({
+      url: env.natsUrl,
+      name: 'storage-service-test',
+      logger: createLogger('t', 'silent'),
+      replicas: 1,
+    });
+    try {
+      await waitReady(vars.POSTMESH_OPS_PORT, service);
+      const auth = await directoryApi(directoryClient).authenticate({
+        address: 'demo@example.test',
+        password: 'stack passphrase 42',
+        protocol: directory.Protocol.IMAP,
+      });
+      expect(auth.result?.$case).toBe('success');
+
+      const queueId = `q-${randomUUID()}`;
+      const event = {
+        eventId: randomUUID(),
+        time: new Date().toISOString(),
+        service: 'smtp-inbound',
+        kind: 'received',
+        queueId,
+      };
+      await publishDurable(
+        bus.js,
+        Subjects.events('received'),
+        new TextEncoder().encode(JSON.stringify(event)),
+        { msgId: event.eventId },
+      );
+      let found = 0;
+      for (let attempt = 0; attempt < 100 && found === 0; attempt += 1) {
+        found = (await traceApi(traceClient).queryEvents({ filter: { $case: 'queueId', value: queueId } }))
+          .events.length;
+        if (found === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(found).toBe(1);
+    } finally {
+      directoryClient.close();
+      traceClient.close();
+      await bus.drain();
+      expect(await service.stop(15_000)).toBe(0);
+    }
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('dev seed: created the demo account');
+    expect(log).toContain('stopped cleanly');
+    // Secrets never reach the log.
+    expect(log).not.toContain('stack passphrase 42');
+    expect(log).not.toContain(readFileSync(kekFile, 'utf8').trim());
+  });
+
+  it.each([
+    ['without a KEK file', {}, 'POSTMESH_KEK_FILE'],
+    ['with a KEK of the wrong size', { POSTMESH_KEK_FILE: 'short' }, 'POSTMESH_KEK_FILE'],
+    [
+      'seeding without a password',
+      { POSTMESH_KEK_FILE: 'good', POSTMESH_DEV_SEED: 'true' },
+      'POSTMESH_DEV_PASSWORD',
+    ],
+  ])(
+    'refuses to start %s, naming the variable (exit 78)',
+    async (_what, extra: Record<string, string>, variable) => {
+      const files: Record<string, string> = {
+        short: Buffer.from(randomBytes(16)).toString('base64'),
+        good: randomBytes(32).toString('base64'),
+      };
+      const resolved: NodeJS.ProcessEnv = { ...extra };
+      if (extra.POSTMESH_KEK_FILE !== undefined) {
+        const path = join(dir, `kek-${randomUUID()}`);
+        writeFileSync(path, files[extra.POSTMESH_KEK_FILE] ?? '');
+        resolved.POSTMESH_KEK_FILE = path;
+      }
+      const logFile = join(dir, `refused-${randomUUID()}.log`);
+      const service = new ManagedProcess({
+        name: 'storage',
+        command: process.execPath,
+        args: [main],
+        env: await serviceEnv(resolved),
+        logFile,
+      });
+      service.start();
+      const timer = setTimeout(() => void service.kill(), 30_000);
+      const code = await service.exited;
+      clearTimeout(timer);
+      expect(code).toBe(78);
+      expect(readFileSync(logFile, 'utf8')).toContain(variable);
+    },
+  );
+});
