@@ -1,13 +1,57 @@
-import { commonSchema, hostPort, port, string } from '@postmesh/config';
+import {
+  boolean,
+  commonSchema,
+  hostPort,
+  integer,
+  optionalString,
+  port,
+  string,
+  type ConfigOf,
+} from '@postmesh/config';
 
-/** Environment of the smtp-inbound service; defaults are the local stack's. */
+/**
+ * Environment of the smtp-inbound service; defaults are the local stack's. The variable names
+ * are a contract with the Helm chart (charts/postmesh).
+ */
 export const schema = {
   ...commonSchema,
   POSTMESH_OPS_PORT: port(9101),
-  /** MX listener (dev 2525); the Haraka listeners arrive with the inbound pipeline. */
+  /** Address the SMTP listeners bind to. */
   POSTMESH_SMTP_HOST: string('127.0.0.1'),
+  /** MX listener (port 25 in production, 2525 on the local stack). */
   POSTMESH_SMTP_PORT: port(2525),
+  /** Submission (STARTTLS) and submissions (implicit TLS): issue 6; reserved here. */
   POSTMESH_SUBMISSION_PORT: port(2587),
   POSTMESH_SUBMISSIONS_PORT: port(2465),
+  /** PEM certificate and key for STARTTLS; a self-signed pair is made in the data dir when unset. */
+  POSTMESH_TLS_CERT_FILE: optionalString(),
+  POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** Name in the banner, EHLO and Received:/Authentication-Results: (authserv-id, RFC 8601 §2.5). */
+  POSTMESH_HOSTNAME: string('mx.example.test', { pattern: /^[A-Za-z0-9.-]{1,253}$/ }),
+  /** Accept a PROXY protocol header (v1) from these comma-separated load balancer addresses. */
+  POSTMESH_PROXY_PROTOCOL: optionalString(),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /** Where the generated Haraka config and the self-signed certificate live. */
+  POSTMESH_SMTP_DATA_DIR: optionalString(),
+  /** RFC 1870 SIZE: largest message accepted, in octets (default 50 MB). */
+  POSTMESH_SMTP_MAX_MESSAGE_BYTES: integer(50 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
+  /** RCPT TO per transaction; RFC 5321 §4.5.3.1.8 requires at least 100. */
+  POSTMESH_SMTP_MAX_RECIPIENTS: integer(100, { min: 100, max: 10_000 }),
+  /** Idle time before a session is closed (RFC 5321 §4.5.3.2.7 suggests 5 minutes). */
+  POSTMESH_SMTP_IDLE_TIMEOUT_S: integer(300, { min: 5, max: 3_600 }),
+  /** New connections per client IP per minute, counted across replicas (0 = no limit). */
+  POSTMESH_SMTP_CONNECTIONS_PER_MINUTE: integer(600, { min: 0, max: 1_000_000 }),
+  /** Accepted messages per client IP per minute, counted across replicas (0 = no limit). */
+  POSTMESH_SMTP_MESSAGES_PER_MINUTE: integer(6_000, { min: 0, max: 10_000_000 }),
+  /**
+   * Test hook: a JSON file of DNS answers used instead of the system resolver for SPF, DKIM,
+   * DMARC and ARC, as `{"TXT": {"name": [["chunk", ...], ...]}, ...}`. Never set in production.
+   */
+  POSTMESH_SMTP_DNS_FIXTURE_FILE: optionalString(),
+  /** Verify SPF/DKIM/DMARC/ARC (on by default; off only for benchmarks of the queue path). */
+  POSTMESH_SMTP_VERIFY_SENDERS: boolean(true),
+  /** How long a session may wait for the PubAck before answering 451. */
+  POSTMESH_SMTP_QUEUE_TIMEOUT_MS: integer(15_000, { min: 100, max: 120_000 }),
 };
+
+export type SmtpInboundConfig = ConfigOf<typeof schema>;

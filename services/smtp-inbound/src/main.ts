@@ -1,15 +1,158 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Subjects, openRateLimits, openSpool, type KV, type ObjectStore } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { schema } from './config.js';
+import { GrpcRecipientDirectory } from './directory.js';
+import { fixtureResolver } from './dns-fixture.js';
+import { writeHarakaRoot } from './haraka/config-dir.js';
+import { startHaraka } from './haraka/server.js';
+import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits.js';
+import { queueHooks } from './plugins/queue.js';
+import { recipientHooks } from './plugins/recipients.js';
+import { senderAuthHooks } from './plugins/sender-auth.js';
+import { ensureTlsFiles } from './tls-cert.js';
+
+/** Retries a failed lazy open on the next use instead of caching the failure. */
+function lazy<T>(open: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= open().catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
 
 /**
- * smtp-inbound: receives mail (MX and submission) and answers 250 only once a message is
- * durably queued in JetStream (DESIGN §2). This wiring connects to NATS and reports ready; the
- * Haraka listeners and plugins are added by the inbound pipeline work.
+ * smtp-inbound: receives mail on the MX port with Haraka and our plugins, and answers 250 only
+ * once a message is durably queued in JetStream (DESIGN §2 steps 1–4).
  */
 await runService({
   name: 'smtp-inbound',
   schema,
-  start() {
-    return Promise.resolve({ stop: () => Promise.resolve() });
+  async start({ config, logger, ops, bus }) {
+    const dataDir = resolve(config.POSTMESH_SMTP_DATA_DIR ?? join('.data', 'smtp-inbound'));
+    const tls = await ensureTlsFiles(
+      { certFile: config.POSTMESH_TLS_CERT_FILE, keyFile: config.POSTMESH_TLS_KEY_FILE },
+      dataDir,
+      config.POSTMESH_HOSTNAME,
+    );
+    logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
+
+    const directory = new GrpcRecipientDirectory(config.POSTMESH_STORAGE_GRPC);
+    ops.addCheck({ name: 'directory', check: () => directory.check() });
+
+    const kv = lazy<KV>(() => openRateLimits(bus.nc));
+    const spool = lazy<ObjectStore>(() => openSpool(bus.nc));
+    const counter = new SharedRateCounter(kv, (error) =>
+      logger.warn({ err: error }, 'rate-limit counters not shared this round'),
+    );
+    counter.start();
+    const sessions = new SessionTracker();
+    const resolver =
+      config.POSTMESH_SMTP_DNS_FIXTURE_FILE === undefined
+        ? undefined
+        : fixtureResolver(config.POSTMESH_SMTP_DNS_FIXTURE_FILE);
+    if (resolver)
+      logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
+
+    const root = mkdtempSync(join(tmpdir(), 'postmesh-haraka-'));
+    writeHarakaRoot(root, {
+      listenHost: config.POSTMESH_SMTP_HOST,
+      listenPort: config.POSTMESH_SMTP_PORT,
+      hostname: config.POSTMESH_HOSTNAME,
+      maxMessageBytes: config.POSTMESH_SMTP_MAX_MESSAGE_BYTES,
+      idleTimeoutSeconds: config.POSTMESH_SMTP_IDLE_TIMEOUT_S,
+      tls,
+      proxyFrom: (config.POSTMESH_PROXY_PROTOCOL ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      queueTimeoutSeconds: Math.ceil(config.POSTMESH_SMTP_QUEUE_TIMEOUT_MS / 1000) + 120,
+    });
+
+    const haraka = await startHaraka(root, {
+      postmesh_limits: limitsHooks({
+        counter,
+        sessions,
+        connectionsPerMinute: config.POSTMESH_SMTP_CONNECTIONS_PER_MINUTE,
+        messagesPerMinute: config.POSTMESH_SMTP_MESSAGES_PER_MINUTE,
+      }),
+      postmesh_rcpt: recipientHooks({
+        directory,
+        maxRecipients: config.POSTMESH_SMTP_MAX_RECIPIENTS,
+        onError: (error) => logger.warn({ err: error }, 'recipient lookup failed; answered 451'),
+      }),
+      postmesh_sender_auth: config.POSTMESH_SMTP_VERIFY_SENDERS
+        ? senderAuthHooks({
+            hostname: config.POSTMESH_HOSTNAME,
+            directory,
+            ...(resolver ? { resolver } : {}),
+            onError: (error) => logger.warn({ err: error }, 'sender verification failed; answered 451'),
+          })
+        : {},
+      postmesh_queue: queueHooks({
+        js: () => bus.js,
+        spool,
+        timeoutMs: config.POSTMESH_SMTP_QUEUE_TIMEOUT_MS,
+        onQueued({ spoolId, job, connection }) {
+          counter.hit('msg', connection.remote.ip, 0);
+          logger.info(
+            {
+              spoolId,
+              size: job.body.size,
+              rcpts: job.envelope.rcptTo.length,
+              remoteIp: job.envelope.remoteIp,
+            },
+            'queued',
+          );
+          // Trace (best effort; the message itself is already durable).
+          const event = {
+            eventId: randomUUID(),
+            time: new Date().toISOString(),
+            service: 'smtp-inbound',
+            kind: 'queued',
+            queueId: spoolId,
+            ...(job.messageId === '' ? {} : { messageId: job.messageId }),
+            ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
+            detail: `250 2.0.0 queued as ${spoolId}`,
+            attributes: {
+              remote_ip: job.envelope.remoteIp,
+              recipients: String(job.envelope.rcptTo.length),
+              size: String(job.body.size),
+              spf: job.authResults.spf,
+              dkim: job.authResults.dkim,
+              dmarc: job.authResults.dmarc,
+            },
+          };
+          bus.js
+            .publish(Subjects.events('queued'), JSON.stringify(event), { msgID: event.eventId })
+            .catch((error: unknown) => logger.warn({ err: error, spoolId }, 'trace event not published'));
+        },
+        onError: (error, connection) =>
+          logger.error(
+            { err: error, remoteIp: connection.remote.ip },
+            'could not queue a message; answered 451',
+          ),
+      }),
+    });
+    logger.info({ listen: haraka.addresses, hostname: config.POSTMESH_HOSTNAME }, 'SMTP (MX) listening');
+    ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
+
+    return {
+      async stop() {
+        // Stop accepting; let open sessions finish within the drain budget (runService's timer).
+        haraka.closeListeners();
+        const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));
+        if (left > 0) logger.warn({ sessions: left }, 'sessions still open at the end of the drain');
+        await counter.stop();
+        directory.close();
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
   },
 });

@@ -1,0 +1,121 @@
+/**
+ * The Directory gRPC client as smtp-inbound needs it: every answer is a value, and a Directory
+ * that cannot be reached is an `unavailable` value (the session then answers 451, never 550).
+ */
+import { Metadata, credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
+
+export type RecipientResolution =
+  | { readonly kind: 'users'; readonly users: readonly { userId: string; overQuota: boolean }[] }
+  | { readonly kind: 'forward'; readonly targets: readonly string[] }
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'over-quota' }
+  | { readonly kind: 'suspended' }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+export type DomainOwnership =
+  | { readonly kind: 'ours' }
+  | { readonly kind: 'not-ours' }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+export interface RecipientDirectory {
+  resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution>;
+  domainOwnership(domain: string): Promise<DomainOwnership>;
+  /** Readiness: the channel is connected (or connects within the budget). */
+  check(): Promise<true | string>;
+  close(): void;
+}
+
+const reasonOf = (error: unknown): string =>
+  error instanceof Error ? error.message : typeof error === 'string' ? error : 'unknown error';
+
+export class GrpcRecipientDirectory implements RecipientDirectory {
+  private readonly client: DirectoryServiceClient;
+  /** Domain answers are cached briefly: every message asks about its sender's domain. */
+  private readonly domainCache = new Map<string, { answer: DomainOwnership; until: number }>();
+
+  constructor(
+    target: string,
+    private readonly timeoutMs = 5_000,
+  ) {
+    this.client = new DirectoryServiceClient(target, credentials.createInsecure());
+  }
+
+  resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution> {
+    return new Promise((resolve) => {
+      this.client.resolveRecipient(
+        { address, messageSize },
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (error: ServiceError | null, response?: directory.ResolveRecipientResponse) => {
+          if (error !== null || response === undefined) {
+            resolve({ kind: 'unavailable', reason: reasonOf(error) });
+            return;
+          }
+          const result = response.result;
+          switch (result?.$case) {
+            case 'users':
+              resolve({
+                kind: 'users',
+                users: result.value.users.map((u) => ({ userId: u.userId, overQuota: u.overQuota })),
+              });
+              return;
+            case 'forward':
+              resolve({ kind: 'forward', targets: result.value.targets });
+              return;
+            case 'notFound':
+              resolve({ kind: 'not-found' });
+              return;
+            case 'overQuota':
+              resolve({ kind: 'over-quota' });
+              return;
+            case 'suspended':
+              resolve({ kind: 'suspended' });
+              return;
+            case undefined:
+              resolve({ kind: 'unavailable', reason: 'ResolveRecipient answered without a result' });
+              return;
+          }
+        },
+      );
+    });
+  }
+
+  domainOwnership(domain: string): Promise<DomainOwnership> {
+    const key = domain.toLowerCase();
+    const cached = this.domainCache.get(key);
+    if (cached !== undefined && cached.until > Date.now()) return Promise.resolve(cached.answer);
+    return new Promise((resolve) => {
+      this.client.getDomain(
+        { selector: { $case: 'name', value: key } },
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (error: ServiceError | null) => {
+          let answer: DomainOwnership;
+          if (error === null) answer = { kind: 'ours' };
+          else if (error.code === GrpcStatus.NOT_FOUND || error.code === GrpcStatus.INVALID_ARGUMENT)
+            answer = { kind: 'not-ours' };
+          else {
+            resolve({ kind: 'unavailable', reason: reasonOf(error) });
+            return;
+          }
+          if (this.domainCache.size > 10_000) this.domainCache.clear();
+          this.domainCache.set(key, { answer, until: Date.now() + 60_000 });
+          resolve(answer);
+        },
+      );
+    });
+  }
+
+  check(): Promise<true | string> {
+    return new Promise((resolve) => {
+      this.client.waitForReady(Date.now() + 1_500, (error) => {
+        resolve(error ? `Directory (storage gRPC) unreachable: ${error.message}` : true);
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

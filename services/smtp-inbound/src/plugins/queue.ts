@@ -1,0 +1,157 @@
+/**
+ * The queue hook of DESIGN §2 steps 2–4: a message up to INLINE_MESSAGE_LIMIT travels inline in
+ * the job; a larger one is streamed into the `mail-spool` object store first. The job is
+ * published to MAIL_INBOUND with `Nats-Msg-Id = <spoolId>:MAIL_INBOUND`, and the client hears
+ * `250 2.0.0 queued as <spoolId>` only once the PubAck is in (with `sync_interval: always`, after
+ * fsync). Any failure before that is a 451 4.3.0: the sender keeps the message and retries
+ * (RFC 5321 §4.2.5: a 250 after DATA means we have taken responsibility).
+ */
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import {
+  INLINE_MESSAGE_LIMIT,
+  Streams,
+  Subjects,
+  encodeInboundJob,
+  jobMessageId,
+  publishDurable,
+  spoolObjectName,
+  type InboundAuthVerdict,
+  type InboundJob,
+  type ObjectStore,
+} from '@postmesh/bus';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { HookCode, type HarakaConnection, type PluginHooks } from '../haraka/types.js';
+
+/** Time-ordered, URL-safe, unique: `<ms base36><80 random bits base64url>`. */
+export function newSpoolId(now = Date.now()): string {
+  return `${now.toString(36).padStart(9, '0')}${randomBytes(10).toString('base64url')}`;
+}
+
+export const NO_VERDICT: InboundAuthVerdict = {
+  spf: 'none',
+  dkim: 'none',
+  dmarc: 'none',
+  arc: 'none',
+  dmarcPolicy: '',
+  junk: false,
+};
+
+export interface QueueEvent {
+  readonly spoolId: string;
+  readonly job: InboundJob;
+  readonly connection: HarakaConnection;
+}
+
+export interface QueuePluginOptions {
+  readonly js: () => JetStreamClient;
+  readonly spool: () => Promise<ObjectStore>;
+  readonly timeoutMs: number;
+  readonly onQueued: (event: QueueEvent) => void;
+  readonly onError: (error: unknown, connection: HarakaConnection) => void;
+}
+
+/** Reads the first `limit + 1` octets; says whether the whole message fit. */
+async function readHead(
+  iterator: AsyncIterator<Buffer>,
+  limit: number,
+): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  while (size <= limit) {
+    const step: IteratorResult<Buffer> = await iterator.next();
+    if (step.done === true) return { chunks, size, complete: true };
+    chunks.push(step.value);
+    size += step.value.length;
+  }
+  return { chunks, size, complete: false };
+}
+
+function webStream(first: Buffer[], rest: AsyncIterator<Buffer>): ReadableStream<Uint8Array> {
+  const pending = [...first];
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const head = pending.shift();
+      if (head !== undefined) {
+        controller.enqueue(new Uint8Array(head.buffer, head.byteOffset, head.byteLength));
+        return;
+      }
+      const step: IteratorResult<Buffer> = await rest.next();
+      if (step.done === true) controller.close();
+      else
+        controller.enqueue(new Uint8Array(step.value.buffer, step.value.byteOffset, step.value.byteLength));
+    },
+  });
+}
+
+/** The job and its frame; a JSON overhead margin keeps the frame below the inline limit. */
+const JSON_MARGIN = 16 * 1024;
+
+export function queueHooks(options: QueuePluginOptions): PluginHooks {
+  return {
+    hook_queue(next, connection) {
+      const transaction = connection.transaction;
+      if (transaction === null) {
+        next(HookCode.CONT, '4.3.0 Internal error, try again later');
+        return;
+      }
+      const spoolId = newSpoolId();
+      let objectName: string | undefined;
+      const run = async (): Promise<void> => {
+        const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }), {
+          dot_stuffed: false,
+        });
+        const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+        const head = await readHead(iterator, INLINE_MESSAGE_LIMIT - JSON_MARGIN);
+        const base = {
+          version: 1 as const,
+          spoolId,
+          envelope: {
+            mailFrom: transaction.mail_from.isNull() ? '' : transaction.mail_from.address,
+            rcptTo: transaction.rcpt_to.map((r) => r.address),
+            remoteIp: connection.remote.ip,
+            helo: connection.hello.host ?? '',
+          },
+          authResults: (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_VERDICT,
+          receivedAt: new Date().toISOString(),
+          messageId: (transaction.header.get('Message-ID') || '').trim().replace(/^<|>$/g, '').slice(0, 998),
+          traceparent: '',
+        };
+        let frame: Uint8Array;
+        let job: InboundJob;
+        if (head.complete) {
+          const body = Buffer.concat(head.chunks, head.size);
+          job = { ...base, body: { kind: 'inline', size: body.length } };
+          frame = encodeInboundJob(job, body);
+        } else {
+          objectName = spoolObjectName(spoolId);
+          const store = await options.spool();
+          const info = await store.put({ name: objectName }, webStream(head.chunks, iterator));
+          job = { ...base, body: { kind: 'object', size: info.size, object: objectName } };
+          frame = encodeInboundJob(job);
+        }
+        await publishDurable(options.js(), Subjects.inbound(spoolId), frame, {
+          msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
+          expectStream: Streams.MAIL_INBOUND,
+          timeoutMs: options.timeoutMs,
+        });
+        options.onQueued({ spoolId, job, connection });
+        // RFC 3463 X.0.0 success; the id lets the sender and the trace find the message.
+        next(HookCode.OK, `2.0.0 queued as ${spoolId}`);
+      };
+      run().catch((error: unknown) => {
+        options.onError(error, connection);
+        if (objectName !== undefined) {
+          const name = objectName;
+          // Nothing references it: the job was not stored. Best effort; a sweep can find leftovers.
+          void options
+            .spool()
+            .then((store) => store.delete(name))
+            .catch(() => undefined);
+        }
+        // Haraka answers a queue hook that ends in CONT with 451 and our text (RFC 3463 X.3.0).
+        next(HookCode.CONT, '4.3.0 Could not queue the message, try again later');
+      });
+    },
+  };
+}

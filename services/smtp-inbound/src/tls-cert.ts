@@ -1,0 +1,51 @@
+/**
+ * STARTTLS needs a certificate (DESIGN §5). When none is configured the service makes a
+ * self-signed one once, in its data dir, and reuses it on later starts (the local stack).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly generated: boolean;
+}
+
+export async function ensureTlsFiles(
+  configured: { certFile: string | undefined; keyFile: string | undefined },
+  dataDir: string,
+  hostname: string,
+): Promise<TlsFiles> {
+  if (configured.certFile !== undefined && configured.keyFile !== undefined) {
+    return { certFile: configured.certFile, keyFile: configured.keyFile, generated: false };
+  }
+  const dir = join(dataDir, 'tls');
+  const certFile = join(dir, 'self-signed-cert.pem');
+  const keyFile = join(dir, 'self-signed-key.pem');
+  if (existsSync(certFile) && existsSync(keyFile)) return { certFile, keyFile, generated: false };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '825',
+    '-subj',
+    `/CN=${hostname}`,
+    '-addext',
+    `subjectAltName=DNS:${hostname}`,
+  ]);
+  return { certFile, keyFile, generated: true };
+}
