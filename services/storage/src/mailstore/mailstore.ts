@@ -38,6 +38,7 @@ import {
 import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type AnyBulkWriteOperation, type Binary, type Db, type Filter } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
+import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections, type DeliveryDoc, type TombstoneDoc } from '../db/schema.js';
 import {
   BlobWriter,
@@ -179,30 +180,16 @@ export interface ContentResult {
 }
 
 /**
- * Per-mailbox (and per-user) serialisation of counter updates inside this process.
- *
- * FerretDB 1.24 on SQLite does not apply single-document updates atomically under concurrency:
- * 50 concurrent `$inc` of one field leave it at about 11, and concurrent `findOneAndUpdate`
- * calls return the same "before" document (measured; see docs/adr/0003 and the storage report).
- * MongoDB applies them atomically. Serialising the read-modify-write sections per mailbox within
- * the process makes one storage process correct on both; the unique `(mailboxId, uid)` index
- * turns any cross-process race on FerretDB into a retried allocation, never a duplicate UID.
- * Shared by every Mailstore instance of the process (the gRPC service and the delivery consumer).
+ * Every read-modify-write of one mailbox's or one user's counters runs under this lock
+ * (docs/adr/0005-ferretdb-concurrent-updates.md: FerretDB applies concurrent `$inc` and
+ * `findOneAndUpdate` without isolation). One instance per process, shared by every Mailstore (the
+ * gRPC service and the delivery consumer); the unique `(mailboxId, uid)` index covers races
+ * between processes.
  */
-const queues = new Map<string, Promise<void>>();
+const locks = new KeyedLock();
 
 function serial<T>(key: string, run: () => Promise<T>): Promise<T> {
-  const previous = queues.get(key) ?? Promise.resolve();
-  const result = previous.then(run);
-  const tail = result.then(
-    () => undefined,
-    () => undefined,
-  );
-  queues.set(key, tail);
-  void tail.then(() => {
-    if (queues.get(key) === tail) queues.delete(key);
-  });
-  return result;
+  return locks.run(key, run);
 }
 
 function contentContext(blobId: ObjectId): string {
