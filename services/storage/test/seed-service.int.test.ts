@@ -8,9 +8,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { Metadata, credentials } from '@grpc/grpc-js';
 import { Bus, Subjects, publishDurable } from '@postmesh/bus';
-import { DirectoryServiceClient, TraceServiceClient, directory } from '@postmesh/contracts';
+import {
+  DirectoryServiceClient,
+  MailstoreServiceClient,
+  TraceServiceClient,
+  directory,
+} from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
 import {
   ManagedProcess,
@@ -101,6 +106,41 @@ describe('storage service process', () => {
         protocol: directory.Protocol.IMAP,
       });
       expect(auth.result?.$case).toBe('success');
+      const userId = auth.result?.$case === 'success' ? (auth.result.value.user?.id ?? '') : '';
+
+      // A stored message nudges IMAP sessions on core NATS (DESIGN §3 mailbox.changed.<userId>).
+      const changed = bus.nc.subscribe(Subjects.mailboxChanged(userId), { max: 1, timeout: 10_000 });
+      const raw = Buffer.from('From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n');
+      const mailstoreClient = new MailstoreServiceClient(target, credentials.createInsecure());
+      try {
+        const stored = await new Promise<number>((resolve, reject) => {
+          const stream = mailstoreClient.appendMessage(
+            new Metadata(),
+            { deadline: Date.now() + 30_000 },
+            (error, res) => (error === null ? resolve(res.uid) : reject(error)),
+          );
+          stream.write({
+            part: {
+              $case: 'header',
+              value: {
+                userId,
+                mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+                flags: [],
+                keywords: [],
+                size: raw.length,
+              },
+            },
+          });
+          stream.write({ part: { $case: 'chunk', value: raw } });
+          stream.end();
+        });
+        expect(stored).toBe(1);
+        let nudges = 0;
+        for await (const _msg of changed) nudges += 1;
+        expect(nudges).toBe(1);
+      } finally {
+        mailstoreClient.close();
+      }
 
       const queueId = `q-${randomUUID()}`;
       const event = {
