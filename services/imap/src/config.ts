@@ -1,11 +1,42 @@
-import { commonSchema, hostPort, port, string } from '@postmesh/config';
+import { boolean, commonSchema, hostPort, integer, optionalString, port, string } from '@postmesh/config';
 
-/** Environment of the imap service; defaults are the local stack's. */
+/**
+ * Environment of the imap service; defaults are the local stack's. The names are a contract
+ * with the Helm chart (charts/postmesh).
+ */
 export const schema = {
   ...commonSchema,
   POSTMESH_OPS_PORT: port(9103),
   POSTMESH_IMAP_HOST: string('127.0.0.1'),
-  POSTMESH_IMAP_PORT: port(1143),
-  POSTMESH_IMAPS_PORT: port(1993),
+  /** Plain port with STARTTLS (143 in production). 0 picks a free port. */
+  POSTMESH_IMAP_PORT: port(1143, { allowZero: true }),
+  /** Implicit-TLS port (993 in production). 0 picks a free port. */
+  POSTMESH_IMAPS_PORT: port(1993, { allowZero: true }),
+  /** PEM certificate chain and key; without them a self-signed pair is made under the data dir. */
+  POSTMESH_TLS_CERT_FILE: optionalString(),
+  POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** Where generated material (the self-signed certificate) is kept. */
+  POSTMESH_IMAP_DATA_DIR: string('.data/imap'),
+  /** Connections start with a PROXY protocol v1 header (behind a TCP load balancer). */
+  POSTMESH_PROXY_PROTOCOL: boolean(false),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /** Allow LOGIN/AUTHENTICATE without TLS (development and tests on loopback only). */
+  POSTMESH_IMAP_ALLOW_PLAINTEXT: boolean(false),
+  /** Largest message APPEND accepts (APPENDLIMIT, RFC 7889). */
+  POSTMESH_IMAP_APPEND_LIMIT: integer(64 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
+  POSTMESH_IMAP_MAX_LINE: integer(64 * 1024, { min: 1024, max: 1024 * 1024 }),
+  /** Autologout after this much inactivity once authenticated (RFC 9051 §5.4: ≥ 30 min). */
+  POSTMESH_IMAP_IDLE_TIMEOUT_MS: integer(30 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
+  /** Autologout before authentication. */
+  POSTMESH_IMAP_PREAUTH_TIMEOUT_MS: integer(60_000, { min: 1_000, max: 3_600_000 }),
+  /** Sustained commands per second per connection (bursts of 4x are allowed). */
+  POSTMESH_IMAP_COMMAND_RATE: integer(500, { min: 1, max: 1_000_000 }),
+  /** How often an idling session polls storage for changes it may have missed. */
+  POSTMESH_IMAP_IDLE_POLL_MS: integer(60_000, { min: 100, max: 3_600_000 }),
+  /** Failed logins per account / per IP within the window before lockout (shared via NATS KV). */
+  POSTMESH_AUTH_LOCKOUT_ACCOUNT: integer(10, { min: 1, max: 1_000_000 }),
+  POSTMESH_AUTH_LOCKOUT_IP: integer(50, { min: 1, max: 1_000_000 }),
+  POSTMESH_AUTH_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
+  /** Delay after the first failures; doubles with each further failure up to 8 s. */
+  POSTMESH_AUTH_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
 };

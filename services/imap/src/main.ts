@@ -1,14 +1,104 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { Kvm } from '@nats-io/kv';
+import { Buckets } from '@postmesh/bus';
+import { Gauge } from '@postmesh/telemetry';
 import { runService } from '@postmesh/runtime';
+import { DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from './auth-throttle.js';
+import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
+import { ImapServer } from './server.js';
+import { connectStorage } from './storage.js';
+import { loadTls } from './tls.js';
+
+const VERSION = '0.1.0';
 
 /**
- * imap: the IMAP4rev2/IMAP4rev1 server (DESIGN §1). This wiring connects to NATS and reports
- * ready; the listeners and the protocol session are added by the IMAP work.
+ * imap: the IMAP4rev2/IMAP4rev1 server (DESIGN §1). Reads and writes mail only through the
+ * storage service's gRPC API, learns about changes from `mailbox.changed.<userId>`, and counts
+ * failed logins in the shared `auth-failures` KV bucket.
  */
 await runService({
   name: 'imap',
   schema,
-  start() {
-    return Promise.resolve({ stop: () => Promise.resolve() });
+  async start({ config, logger, ops, bus }) {
+    const tls = loadTls({
+      certFile: config.POSTMESH_TLS_CERT_FILE,
+      keyFile: config.POSTMESH_TLS_KEY_FILE,
+      dataDir: resolve(config.POSTMESH_IMAP_DATA_DIR),
+      hostname: hostname(),
+    });
+    if (tls.generated)
+      logger.warn({ cert: tls.certFile, key: tls.keyFile }, 'generated a self-signed TLS certificate');
+    else logger.info({ cert: tls.certFile }, 'TLS certificate loaded');
+    if (config.POSTMESH_IMAP_ALLOW_PLAINTEXT) {
+      logger.warn('POSTMESH_IMAP_ALLOW_PLAINTEXT=true: passwords are accepted without TLS');
+    }
+
+    const storage = connectStorage(config.POSTMESH_STORAGE_GRPC);
+    let kvPromise: ReturnType<Kvm['open']> | null = null;
+    const kv = (): ReturnType<Kvm['open']> => {
+      kvPromise ??= new Kvm(bus.nc).open(Buckets.AUTH_FAILURES);
+      kvPromise.catch(() => (kvPromise = null));
+      return kvPromise;
+    };
+    const throttle = new KvAuthThrottle(
+      kv,
+      {
+        ...DEFAULT_THROTTLE_POLICY,
+        windowMs: config.POSTMESH_AUTH_WINDOW_MS,
+        accountLockout: config.POSTMESH_AUTH_LOCKOUT_ACCOUNT,
+        ipLockout: config.POSTMESH_AUTH_LOCKOUT_IP,
+        baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
+      },
+      logger.child({ component: 'auth-throttle' }),
+    );
+    const changes = new ChangeFeed(bus.nc);
+    const server = new ImapServer({
+      host: config.POSTMESH_IMAP_HOST,
+      port: config.POSTMESH_IMAP_PORT,
+      tlsPort: config.POSTMESH_IMAPS_PORT,
+      secureContext: tls.context,
+      proxyProtocol: config.POSTMESH_PROXY_PROTOCOL,
+      changes,
+      services: {
+        mailstore: storage.mailstore,
+        directory: storage.directory,
+        throttle,
+        logger,
+        allowPlaintext: config.POSTMESH_IMAP_ALLOW_PLAINTEXT,
+        starttls: true,
+        serverName: 'Postmesh IMAP',
+        version: VERSION,
+        limits: {
+          appendLimit: config.POSTMESH_IMAP_APPEND_LIMIT,
+          preAuthLiteralLimit: 8 * 1024,
+          maxLineLength: config.POSTMESH_IMAP_MAX_LINE,
+          idleTimeoutMs: config.POSTMESH_IMAP_IDLE_TIMEOUT_MS,
+          preAuthTimeoutMs: config.POSTMESH_IMAP_PREAUTH_TIMEOUT_MS,
+          commandRate: config.POSTMESH_IMAP_COMMAND_RATE,
+          commandBurst: config.POSTMESH_IMAP_COMMAND_RATE * 4,
+          idlePollMs: config.POSTMESH_IMAP_IDLE_POLL_MS,
+          maxAuthFailuresPerConnection: 5,
+        },
+      },
+    });
+    const { port, tlsPort } = await server.listen();
+    logger.info({ host: config.POSTMESH_IMAP_HOST, port, tlsPort }, 'IMAP listening');
+    const gauge = new Gauge({
+      name: 'postmesh_imap_connections',
+      help: 'Open IMAP connections',
+      registers: [ops.registry],
+      collect() {
+        this.set(server.connections);
+      },
+    });
+    void gauge;
+    return {
+      async stop() {
+        await server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000));
+        storage.close();
+      },
+    };
   },
 });

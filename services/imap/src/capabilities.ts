@@ -1,0 +1,46 @@
+/**
+ * The capability list (RFC 9051 §6.1.1, §7.2.2): exactly what this server implements. Before TLS
+ * the server offers STARTTLS and announces LOGINDISABLED (RFC 9051 §6.2.3, §11.1) unless
+ * plaintext logins are allowed for development; AUTH= mechanisms appear only where they work.
+ */
+import type { SessionState } from './state.js';
+
+export interface CapabilityInput {
+  readonly state: SessionState['kind'];
+  readonly tls: boolean;
+  readonly starttls: boolean;
+  readonly allowPlaintext: boolean;
+  readonly appendLimit: number;
+}
+
+const BASE = [
+  'IMAP4rev2',
+  'IMAP4rev1',
+  'LITERAL+',
+  'SASL-IR',
+  'ENABLE',
+  'IDLE',
+  'NAMESPACE',
+  'UIDPLUS',
+  'MOVE',
+  'UNSELECT',
+  'CHILDREN',
+  'SPECIAL-USE',
+  'LIST-EXTENDED',
+  'LIST-STATUS',
+  'ESEARCH',
+  'ID',
+  'BINARY',
+  'STATUS=SIZE',
+  'UTF8=ACCEPT',
+] as const;
+
+export function capabilityList(input: CapabilityInput): string[] {
+  const caps: string[] = [...BASE, `APPENDLIMIT=${input.appendLimit}`];
+  if (input.state === 'notAuthenticated') {
+    if (!input.tls && input.starttls) caps.push('STARTTLS');
+    if (input.tls || input.allowPlaintext) caps.push('AUTH=PLAIN', 'AUTH=LOGIN');
+    else caps.push('LOGINDISABLED'); // RFC 9051 §6.2.3
+  }
+  return caps;
+}

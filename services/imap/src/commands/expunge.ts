@@ -1,0 +1,25 @@
+/**
+ * EXPUNGE — RFC 9051 §6.4.3 and UID EXPUNGE — RFC 4315 §2.1, RFC 9051 §6.4.9: removes \Deleted
+ * messages and sends `* n EXPUNGE` for each (§7.5.1). `NO [READ-ONLY]`-style refusal in a
+ * mailbox opened with EXAMINE.
+ */
+import { serializeExpunge } from '@postmesh/imap-protocol';
+import type { CommandOf, Handler } from './context.js';
+import { resolveUids, selectedOf, toUidSet } from './selection.js';
+
+export const expunge: Handler<CommandOf<'EXPUNGE' | 'UID EXPUNGE'>> = async (ctx, command) => {
+  const { user, mailbox } = selectedOf(ctx);
+  if (mailbox.readOnly) {
+    return { tag: command.tag, condition: 'NO', code: { code: 'READ-ONLY' }, text: 'Mailbox is read-only' };
+  }
+  let uids;
+  if (command.name === 'UID EXPUNGE') {
+    const resolved = resolveUids(mailbox, command.uids, true);
+    if (resolved.length === 0) return { tag: command.tag, condition: 'OK', text: 'UID EXPUNGE completed' };
+    uids = toUidSet(resolved);
+  }
+  const result = await ctx.services.mailstore.expunge({ userId: user.id, mailboxId: mailbox.id, uids });
+  const msns = mailbox.map.removeMany(result.expungedUids);
+  if (msns.length > 0) await ctx.send(msns.map(serializeExpunge));
+  return { tag: command.tag, condition: 'OK', text: `${command.name} completed` };
+};

@@ -1,0 +1,354 @@
+/**
+ * FETCH and UID FETCH — RFC 9051 §6.4.5, §6.4.9, §7.5.2 (FLAGS, INTERNALDATE, RFC822.SIZE,
+ * ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]<partial>, BODY.PEEK, UID, MODSEQ), BINARY[],
+ * BINARY.PEEK[] and BINARY.SIZE[] (RFC 3516 §4.2), RFC822 / RFC822.HEADER / RFC822.TEXT
+ * (RFC 3501 §6.4.5). A non-PEEK body fetch sets \Seen (§6.4.5) unless the mailbox is read-only.
+ *
+ * Fast path (issue item 5): metadata for the whole set comes from one streamed FetchMessages
+ * call, processed in batches; \Seen for a batch is one StoreFlags call; header-only sections are
+ * cut from the batched raw header. Only real body sections need one GetMessageContent stream
+ * per message, and those bytes are piped to the socket without being buffered.
+ */
+import { mailstore } from '@postmesh/contracts';
+import type { BodyPart, Envelope } from '@postmesh/mime';
+import {
+  formatSection,
+  serializeFetch,
+  type FetchAttribute,
+  type FetchItem,
+  type Section,
+  type StatusResponse,
+} from '@postmesh/imap-protocol';
+import { isNotFound } from '../errors.js';
+import { imapFlags } from '../flags.js';
+import { StorageError, ErrorReason } from '../storage.js';
+import type { SelectedMailbox } from '../state.js';
+import type { CommandContext, CommandOf, Handler } from './context.js';
+import { msnOutOfRange, resolveUids, selectedOf, toUidSet } from './selection.js';
+
+const BATCH = 256;
+
+type FetchCommand = CommandOf<'FETCH'>;
+
+interface Plan {
+  readonly attributes: readonly FetchAttribute[];
+  readonly fields: mailstore.FetchField[];
+  /** Some attribute sets \Seen. */
+  readonly setsSeen: boolean;
+}
+
+function plan(command: FetchCommand, readOnly: boolean): Plan {
+  const attributes: FetchAttribute[] = [...command.attributes];
+  // RFC 9051 §6.4.9: UID FETCH always returns UID.
+  if (command.uid && !attributes.some((a) => a.kind === 'UID')) attributes.unshift({ kind: 'UID' });
+  const fields = new Set<mailstore.FetchField>();
+  let setsSeen = false;
+  for (const a of attributes) {
+    switch (a.kind) {
+      case 'ENVELOPE':
+        fields.add(mailstore.FetchField.ENVELOPE);
+        break;
+      case 'BODY':
+      case 'BODYSTRUCTURE':
+        fields.add(mailstore.FetchField.BODYSTRUCTURE);
+        break;
+      case 'RFC822.HEADER':
+        fields.add(mailstore.FetchField.HEADER);
+        break;
+      case 'RFC822':
+      case 'RFC822.TEXT':
+        setsSeen = true;
+        break;
+      case 'BODY[]':
+        if (headerOnly(a.section)) fields.add(mailstore.FetchField.HEADER);
+        if (!a.peek) setsSeen = true;
+        break;
+      case 'BINARY[]':
+        if (!a.peek) setsSeen = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return { attributes, fields: [...fields], setsSeen: setsSeen && !readOnly };
+}
+
+function headerOnly(section: Section): boolean {
+  return (
+    section.part.length === 0 &&
+    (section.text.kind === 'HEADER' ||
+      section.text.kind === 'HEADER.FIELDS' ||
+      section.text.kind === 'HEADER.FIELDS.NOT')
+  );
+}
+
+/**
+ * RFC 9051 §6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT: the matching (or non-matching) fields of a
+ * header block, as they appear, followed by the blank line.
+ */
+export function filterHeader(header: Buffer, names: readonly string[], exclude: boolean): Buffer {
+  const wanted = new Set(names.map((n) => n.toLowerCase()));
+  const text = header.toString('latin1');
+  const lines = text.split('\r\n');
+  const out: string[] = [];
+  let keep = false;
+  for (const line of lines) {
+    if (line === '') break;
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (keep) out.push(line);
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const name = (colon < 0 ? line : line.slice(0, colon)).trim().toLowerCase();
+    keep = wanted.has(name) !== exclude;
+    if (keep) out.push(line);
+  }
+  return Buffer.from(out.map((l) => `${l}\r\n`).join('') + '\r\n', 'latin1');
+}
+
+function slice(data: Buffer, partial: { origin: number; length: number } | null): Buffer {
+  if (partial === null) return data;
+  return data.subarray(
+    Math.min(partial.origin, data.length),
+    Math.min(partial.origin + partial.length, data.length),
+  );
+}
+
+/** Open content streams, closed if the message turns out to be gone. */
+type Opened = { chunks: AsyncGenerator<Buffer, void> };
+
+async function content(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  uid: number,
+  section: string,
+  partial: { origin: number; length: number } | null,
+  decode: boolean,
+  opened: Opened[],
+): Promise<{
+  info: mailstore.ContentInfo;
+  data: { kind: 'stream'; size: number; source: AsyncIterable<Uint8Array> };
+}> {
+  const { info, chunks } = await ctx.services.mailstore.getMessageContent({
+    userId,
+    mailboxId: mailbox.id,
+    uid,
+    section,
+    partial: partial === null ? undefined : { offset: partial.origin, length: partial.length },
+    decodeTransferEncoding: decode,
+  });
+  opened.push({ chunks });
+  return { info, data: { kind: 'stream', size: info.size, source: chunks } };
+}
+
+async function itemsFor(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  attributes: readonly FetchAttribute[],
+  message: mailstore.MessageMetadata,
+  opened: Opened[],
+): Promise<FetchItem[]> {
+  const items: FetchItem[] = [];
+  const uid = message.uid;
+  const recent = !ctx.rev2 && uid >= mailbox.recentFloor;
+  for (const a of attributes) {
+    switch (a.kind) {
+      case 'UID':
+        items.push({ item: 'UID', uid });
+        break;
+      case 'FLAGS':
+        items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
+        break;
+      case 'INTERNALDATE':
+        items.push({ item: 'INTERNALDATE', date: message.internalDate ?? new Date(0) });
+        break;
+      case 'RFC822.SIZE':
+        items.push({ item: 'RFC822.SIZE', size: message.size });
+        break;
+      case 'MODSEQ':
+        items.push({ item: 'MODSEQ', modseq: message.modseq });
+        break;
+      case 'ENVELOPE':
+        items.push({ item: 'ENVELOPE', envelope: JSON.parse(message.envelopeJson) as Envelope });
+        break;
+      case 'BODYSTRUCTURE':
+      case 'BODY':
+        items.push({ item: a.kind, body: JSON.parse(message.bodystructureJson) as BodyPart });
+        break;
+      case 'RFC822.HEADER':
+        items.push({ item: 'RFC822.HEADER', data: message.header });
+        break;
+      case 'RFC822':
+      case 'RFC822.TEXT': {
+        const { data } = await content(
+          ctx,
+          userId,
+          mailbox,
+          uid,
+          a.kind === 'RFC822' ? '' : 'TEXT',
+          null,
+          false,
+          opened,
+        );
+        items.push({ item: a.kind, data });
+        break;
+      }
+      case 'BODY[]': {
+        const origin = a.partial?.origin ?? null;
+        if (headerOnly(a.section)) {
+          const text = a.section.text;
+          const whole =
+            text.kind === 'HEADER.FIELDS' || text.kind === 'HEADER.FIELDS.NOT'
+              ? filterHeader(message.header, text.fields, text.kind === 'HEADER.FIELDS.NOT')
+              : message.header;
+          items.push({ item: 'BODY[]', section: a.section, origin, data: slice(whole, a.partial) });
+          break;
+        }
+        const { data } = await content(
+          ctx,
+          userId,
+          mailbox,
+          uid,
+          formatSection(a.section),
+          a.partial,
+          false,
+          opened,
+        );
+        items.push({ item: 'BODY[]', section: a.section, origin, data });
+        break;
+      }
+      case 'BINARY[]': {
+        const { info, data } = await content(
+          ctx,
+          userId,
+          mailbox,
+          uid,
+          a.part.join('.'),
+          a.partial,
+          true,
+          opened,
+        );
+        items.push({
+          item: 'BINARY[]',
+          part: a.part,
+          origin: a.partial?.origin ?? null,
+          data,
+          hasNul: info.containsNul,
+        });
+        break;
+      }
+      case 'BINARY.SIZE': {
+        const { info } = await content(ctx, userId, mailbox, uid, a.part.join('.'), null, true, opened);
+        const last = opened.pop();
+        await last?.chunks.return();
+        items.push({ item: 'BINARY.SIZE', part: a.part, size: info.sectionSize });
+        break;
+      }
+    }
+  }
+  return items;
+}
+
+export const fetch: Handler<FetchCommand> = async (ctx, command) => {
+  const { user, mailbox } = selectedOf(ctx);
+  if (msnOutOfRange(mailbox, command.set, command.uid)) {
+    return { tag: command.tag, condition: 'BAD', text: 'Invalid message sequence number' };
+  }
+  const uids = resolveUids(mailbox, command.set, command.uid);
+  const p = plan(command, mailbox.readOnly);
+  if (uids.length === 0) return done(command);
+  const stream = ctx.services.mailstore.fetchMessages({
+    userId: user.id,
+    mailboxId: mailbox.id,
+    uids: toUidSet(uids),
+    changedSince: command.changedSince === null ? undefined : Number(command.changedSince),
+    fields: p.fields,
+  });
+  let batch: mailstore.MessageMetadata[] = [];
+  const flush = async (): Promise<void> => {
+    const nowSeen = p.setsSeen ? await markSeen(ctx, user.id, mailbox, batch) : new Set<number>();
+    for (const message of batch) {
+      const msn = mailbox.map.msnOf(message.uid);
+      if (msn === 0) continue;
+      const opened: Opened[] = [];
+      let items: FetchItem[];
+      try {
+        items = await itemsFor(ctx, user.id, mailbox, p.attributes, message, opened);
+      } catch (error) {
+        for (const o of opened) await o.chunks.return();
+        // Expunged by another session meanwhile: RFC 9051 §6.4.5 lets the server omit it.
+        if (isNotFound(error)) continue;
+        if (error instanceof StorageError && error.reason === ErrorReason.INVALID_ARGUMENT) {
+          throw new UnknownCte(error.message, { cause: error });
+        }
+        throw error;
+      }
+      if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
+        // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
+        items.push({
+          item: 'FLAGS',
+          flags: imapFlags(message.flags, message.keywords, !ctx.rev2 && message.uid >= mailbox.recentFloor),
+        });
+      }
+      await ctx.send(serializeFetch(msn, items, { utf8: ctx.utf8 }));
+    }
+    batch = [];
+  };
+  try {
+    for await (const message of stream) {
+      batch.push(message);
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+  } catch (error) {
+    if (error instanceof UnknownCte) {
+      return {
+        tag: command.tag,
+        condition: 'NO',
+        code: { code: 'UNKNOWN-CTE' },
+        text: 'Cannot decode this part',
+      };
+    }
+    throw error;
+  }
+  return done(command);
+};
+
+class UnknownCte extends Error {
+  override readonly name = 'UnknownCte';
+}
+
+function done(command: FetchCommand): StatusResponse {
+  return { tag: command.tag, condition: 'OK', text: `${command.uid ? 'UID ' : ''}FETCH completed` };
+}
+
+/** Sets \Seen on the batch's unseen messages in one call and updates the metadata to match. */
+async function markSeen(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  batch: mailstore.MessageMetadata[],
+): Promise<Set<number>> {
+  const unseen = batch.filter((m) => !m.flags.includes(mailstore.Flag.SEEN)).map((m) => m.uid);
+  if (unseen.length === 0) return new Set();
+  const result = await ctx.services.mailstore.storeFlags({
+    userId,
+    mailboxId: mailbox.id,
+    uids: toUidSet(unseen),
+    mode: mailstore.StoreMode.ADD,
+    flags: [mailstore.Flag.SEEN],
+    keywords: [],
+    unchangedSince: undefined,
+  });
+  const changed = new Map(result.changed.map((c) => [c.uid, c]));
+  for (let i = 0; i < batch.length; i++) {
+    const message = batch[i]!;
+    const after = changed.get(message.uid);
+    if (after === undefined) continue;
+    batch[i] = { ...message, flags: after.flags, keywords: after.keywords, modseq: after.modseq };
+    mailbox.map.setModseq(message.uid, after.modseq);
+  }
+  return new Set(changed.keys());
+}

@@ -1,0 +1,151 @@
+/**
+ * SEARCH and UID SEARCH — RFC 9051 §6.4.4 (the full key grammar; CHARSET UTF-8 / US-ASCII, other
+ * charsets refused by the parser with `NO [BADCHARSET]`), ESEARCH return options (RFC 4731 §3.1,
+ * RFC 9051 §7.3.4), NEW/OLD/RECENT (RFC 3501 §6.4.4), SAVE (RFC 5182). The whole program goes
+ * to storage in one Search call; sequence-number keys are translated to UIDs here.
+ */
+import { mailstore } from '@postmesh/contracts';
+import { serializeEsearch, serializeSearch, type SearchKey } from '@postmesh/imap-protocol';
+import type { SelectedMailbox } from '../state.js';
+import type { CommandOf, Handler } from './context.js';
+import { resolveUids, selectedOf, toRanges, toUidSet } from './selection.js';
+
+const FLAG_KEYS: Readonly<Record<string, [mailstore.Flag, boolean]>> = {
+  ANSWERED: [mailstore.Flag.ANSWERED, true],
+  DELETED: [mailstore.Flag.DELETED, true],
+  DRAFT: [mailstore.Flag.DRAFT, true],
+  FLAGGED: [mailstore.Flag.FLAGGED, true],
+  SEEN: [mailstore.Flag.SEEN, true],
+  UNANSWERED: [mailstore.Flag.ANSWERED, false],
+  UNDELETED: [mailstore.Flag.DELETED, false],
+  UNDRAFT: [mailstore.Flag.DRAFT, false],
+  UNFLAGGED: [mailstore.Flag.FLAGGED, false],
+  UNSEEN: [mailstore.Flag.SEEN, false],
+};
+
+type Key = mailstore.SearchKey;
+const not = (key: Key): Key => ({ key: { $case: 'not', value: key } });
+const and = (keys: Key[]): Key => ({ key: { $case: 'and', value: { keys } } });
+
+/** Translates an IMAP search key into a Mailstore search program. */
+export function toStorageKey(key: SearchKey, mailbox: SelectedMailbox): Key {
+  const map = mailbox.map;
+  const recent = (): Key => ({
+    key: { $case: 'uid', value: toUidSet(map.uidsInUidRange(mailbox.recentFloor, map.maxUid)) },
+  });
+  switch (key.key) {
+    case 'ALL':
+      return { key: { $case: 'all', value: true } };
+    case 'ANSWERED':
+    case 'DELETED':
+    case 'DRAFT':
+    case 'FLAGGED':
+    case 'SEEN':
+    case 'UNANSWERED':
+    case 'UNDELETED':
+    case 'UNDRAFT':
+    case 'UNFLAGGED':
+    case 'UNSEEN': {
+      const [flag, set] = FLAG_KEYS[key.key]!;
+      const k: Key = { key: { $case: 'flag', value: flag } };
+      return set ? k : not(k);
+    }
+    case 'RECENT':
+      return recent();
+    case 'NEW':
+      return and([recent(), not({ key: { $case: 'flag', value: mailstore.Flag.SEEN } })]);
+    case 'OLD':
+      return not(recent());
+    case 'BCC':
+      return { key: { $case: 'bcc', value: key.value } };
+    case 'CC':
+      return { key: { $case: 'cc', value: key.value } };
+    case 'FROM':
+      return { key: { $case: 'from', value: key.value } };
+    case 'TO':
+      return { key: { $case: 'to', value: key.value } };
+    case 'SUBJECT':
+      return { key: { $case: 'subject', value: key.value } };
+    case 'BODY':
+      return { key: { $case: 'body', value: key.value } };
+    case 'TEXT':
+      return { key: { $case: 'text', value: key.value } };
+    case 'BEFORE':
+      return { key: { $case: 'before', value: key.date } };
+    case 'ON':
+      return { key: { $case: 'on', value: key.date } };
+    case 'SINCE':
+      return { key: { $case: 'since', value: key.date } };
+    case 'SENTBEFORE':
+      return { key: { $case: 'sentBefore', value: key.date } };
+    case 'SENTON':
+      return { key: { $case: 'sentOn', value: key.date } };
+    case 'SENTSINCE':
+      return { key: { $case: 'sentSince', value: key.date } };
+    case 'HEADER':
+      return { key: { $case: 'header', value: { field: key.field, value: key.value } } };
+    case 'KEYWORD':
+      return { key: { $case: 'keyword', value: key.flag } };
+    case 'UNKEYWORD':
+      return not({ key: { $case: 'keyword', value: key.flag } });
+    case 'LARGER':
+      return { key: { $case: 'larger', value: key.size } };
+    case 'SMALLER':
+      return { key: { $case: 'smaller', value: key.size } };
+    case 'UID':
+      return { key: { $case: 'uid', value: toUidSet(resolveUids(mailbox, key.set, true)) } };
+    case 'SEQUENCE':
+      return { key: { $case: 'uid', value: toUidSet(resolveUids(mailbox, key.set, false)) } };
+    case 'NOT':
+      return not(toStorageKey(key.operand, mailbox));
+    case 'OR':
+      return {
+        key: {
+          $case: 'or',
+          value: { keys: [toStorageKey(key.left, mailbox), toStorageKey(key.right, mailbox)] },
+        },
+      };
+    case 'AND':
+      return and(key.operands.map((k) => toStorageKey(k, mailbox)));
+    case 'MODSEQ':
+      return { key: { $case: 'modseq', value: Number(key.modseq) } };
+    case 'OLDER':
+      return { key: { $case: 'olderThanSeconds', value: key.seconds } };
+    case 'YOUNGER':
+      return { key: { $case: 'youngerThanSeconds', value: key.seconds } };
+  }
+}
+
+export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
+  const { user, mailbox } = selectedOf(ctx);
+  const result = await ctx.services.mailstore.search({
+    userId: user.id,
+    mailboxId: mailbox.id,
+    query: toStorageKey(command.criteria, mailbox),
+  });
+  // Only messages this session knows (a delivery it has not announced yet has no MSN).
+  const uids = result.uids.filter((uid) => mailbox.map.has(uid));
+  const numbers = command.uid ? uids : uids.map((uid) => mailbox.map.msnOf(uid));
+  const options = command.returnOptions;
+  if (options === null) {
+    await ctx.send(serializeSearch(numbers));
+  } else {
+    const wanted = options.length === 0 ? ['ALL'] : options;
+    if (wanted.includes('SAVE')) mailbox.savedSearch = toRanges(uids);
+    const only = wanted.filter((o) => o !== 'SAVE');
+    if (only.length > 0 || !wanted.includes('SAVE')) {
+      const all = only.length === 0 ? true : only.includes('ALL');
+      await ctx.send(
+        serializeEsearch({
+          tag: command.tag,
+          uid: command.uid,
+          ...(only.includes('MIN') && numbers.length > 0 ? { min: numbers[0] } : {}),
+          ...(only.includes('MAX') && numbers.length > 0 ? { max: numbers[numbers.length - 1] } : {}),
+          ...(only.includes('COUNT') ? { count: numbers.length } : {}),
+          ...(all ? { all: numbers } : {}),
+        }),
+      );
+    }
+  }
+  return { tag: command.tag, condition: 'OK', text: `${command.uid ? 'UID ' : ''}SEARCH completed` };
+};

@@ -1,0 +1,59 @@
+/**
+ * Checking credentials for LOGIN and AUTHENTICATE: Directory.Authenticate (account passwords and
+ * app passwords), behind the shared brute-force throttle (DESIGN §5; issue item 4). A failure
+ * answers `NO [AUTHENTICATIONFAILED]` after the throttle's delay (RFC 5530 §3), never saying
+ * whether the address exists.
+ */
+import { directory } from '@postmesh/contracts';
+import type { StatusResponse } from '@postmesh/imap-protocol';
+import type { CommandContext } from './commands/context.js';
+
+export async function authenticate(
+  ctx: CommandContext,
+  tag: string,
+  username: string,
+  password: string,
+): Promise<StatusResponse> {
+  const { throttle, directory: dir } = ctx.services;
+  const verdict = await throttle.check(ctx.remoteAddress, username);
+  if (verdict.kind === 'locked') {
+    ctx.logger.warn({ scope: verdict.scope }, 'login refused: too many failures');
+    await sleep(verdict.delayMs);
+    return failed(ctx, tag, 'Too many failed logins; try again later');
+  }
+  await sleep(verdict.delayMs);
+  const response = await dir.authenticate({
+    address: username,
+    password,
+    protocol: directory.Protocol.IMAP,
+    remoteIp: ctx.remoteAddress,
+  });
+  const result = response.result;
+  if (result?.$case === 'success' && result.value.user !== undefined) {
+    const user = result.value.user;
+    await throttle.succeeded(username);
+    ctx.setState({ kind: 'authenticated', user: { id: user.id, address: user.address } });
+    ctx.watchUser(user.id);
+    ctx.logger.info({ user: user.id, appPassword: result.value.appPasswordId !== '' }, 'logged in');
+    return {
+      tag,
+      condition: 'OK',
+      code: { code: 'CAPABILITY', capabilities: ctx.capabilities() },
+      text: 'Logged in',
+    };
+  }
+  await throttle.failed(ctx.remoteAddress, username);
+  const reason = result?.$case === 'failure' ? result.value.reason : 'none';
+  ctx.logger.info({ reason }, 'login failed');
+  return failed(ctx, tag, 'Invalid credentials');
+}
+
+function failed(ctx: CommandContext, tag: string, text: string): StatusResponse {
+  // Too many failures on one connection: BYE after the tagged NO.
+  if (ctx.authFailed()) ctx.closeAfterReply('Too many failed authentication attempts');
+  return { tag, condition: 'NO', code: { code: 'AUTHENTICATIONFAILED' }, text };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}

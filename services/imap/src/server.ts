@@ -1,0 +1,121 @@
+/**
+ * The listeners: the plain port (STARTTLS, RFC 9051 §6.2.1) and the implicit-TLS port (RFC 8314
+ * §3.3), each connection served by a Session. On stop: stop accepting, let a running command
+ * finish, send `* BYE` (RFC 9051 §7.1.5) and close every session within the drain budget.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { ImapServices } from './commands/context.js';
+import type { ChangeFeed } from './change-feed.js';
+import { readProxyHeader } from './proxy-protocol.js';
+import { Session } from './session.js';
+
+export interface ImapServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** 0 disables the implicit-TLS listener. */
+  readonly tlsPort: number;
+  readonly secureContext: SecureContext | null;
+  readonly services: ImapServices;
+  readonly changes: ChangeFeed;
+  /** RFC 8314 §3.3 / HAProxy PROXY protocol v1 header on each connection. */
+  readonly proxyProtocol: boolean;
+}
+
+export class ImapServer {
+  readonly #sessions = new Set<Session>();
+  readonly #servers: Server[] = [];
+  #nextId = 1;
+  #stopping = false;
+
+  constructor(private readonly options: ImapServerOptions) {}
+
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  async listen(): Promise<{ port: number; tlsPort: number | null }> {
+    const plain = createServer((socket) => this.#accept(socket, false));
+    const port = await listenOn(plain, this.options.host, this.options.port);
+    this.#servers.push(plain);
+    let tlsPort: number | null = null;
+    if (this.options.secureContext !== null && this.options.tlsPort !== 0) {
+      const secure = createServer((socket) => this.#accept(socket, true));
+      tlsPort = await listenOn(secure, this.options.host, this.options.tlsPort);
+      this.#servers.push(secure);
+    }
+    return { port, tlsPort };
+  }
+
+  #accept(socket: Socket, tls: boolean): void {
+    if (this.#stopping) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    if (!this.options.proxyProtocol) {
+      this.#start(socket, socket.remoteAddress ?? '', tls);
+      return;
+    }
+    void readProxyHeader(socket).then((header) => {
+      if (header !== null && !this.#stopping)
+        this.#start(header.stream, header.address || (socket.remoteAddress ?? ''), tls);
+    });
+  }
+
+  #start(stream: Duplex, remoteAddress: string, tls: boolean): void {
+    let socket = stream;
+    if (tls) {
+      const context = this.options.secureContext;
+      if (context === null) {
+        stream.destroy();
+        return;
+      }
+      const secure = new TLSSocket(stream, { isServer: true, secureContext: context });
+      secure.on('error', (error) =>
+        this.options.services.logger.debug({ err: error }, 'TLS connection error'),
+      );
+      socket = secure;
+    }
+    const session = new Session({
+      socket,
+      remoteAddress,
+      tls,
+      secureContext: this.options.secureContext,
+      services: this.options.services,
+      id: this.#nextId++,
+      subscribeChanges: (userId, onChange) => this.options.changes.subscribe(userId, onChange),
+      onClose: () => this.#sessions.delete(session),
+    });
+    this.#sessions.add(session);
+    void session.run();
+  }
+
+  /** Stop accepting; BYE to every session; wait for them to close (at most `graceMs`). */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const deadline = Date.now() + graceMs;
+    // Let commands in progress finish (bounded), then say goodbye.
+    while ([...this.#sessions].some((s) => s.busy) && Date.now() < deadline - 500) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.race([
+      Promise.all([...this.#sessions].map((s) => s.close('Server shutting down'))),
+      new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()))),
+    ]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 100))]);
+  }
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}

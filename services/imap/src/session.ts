@@ -1,0 +1,532 @@
+/**
+ * One IMAP connection: reads commands with the pure receiver of @postmesh/imap-protocol, checks
+ * each against the session state, runs its handler and writes the serialized responses.
+ *
+ * RFC 9051 §2.2 (client/server protocol, one command at a time here), §3 (states), §5.4
+ * (autologout timer), §7.5.1 (when unsolicited EXISTS/EXPUNGE may be sent), §11.1 (STARTTLS
+ * discards buffered plaintext); RFC 7888 §4 (literal limits); RFC 5530 (response codes).
+ */
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import {
+  COMMAND_STATES,
+  CommandReceiver,
+  parseCommand,
+  parseErrorResponse,
+  receiverErrorResponse,
+  serializeContinuation,
+  serializeExists,
+  serializeExpunge,
+  serializeFetch,
+  serializeStatus,
+  type Command,
+  type OutputChunk,
+  type RawCommand,
+  type StatusResponse,
+} from '@postmesh/imap-protocol';
+import type { Logger } from '@postmesh/telemetry';
+import { capabilityList } from './capabilities.js';
+import { COMMANDS } from './commands/index.js';
+import type { CommandContext, ImapServices } from './commands/context.js';
+import { storageFailure } from './errors.js';
+import { imapFlags } from './flags.js';
+import type { SessionState } from './state.js';
+import { StorageError, ErrorReason } from './storage.js';
+
+export interface SessionOptions {
+  /** The connection (a socket, a TLS socket, or the stream after a PROXY header). */
+  readonly socket: Duplex;
+  readonly remoteAddress: string;
+  readonly tls: boolean;
+  readonly secureContext: SecureContext | null;
+  readonly services: ImapServices;
+  readonly id: number;
+  /** Subscribes to `mailbox.changed.<userId>`; returns the unsubscribe function. */
+  readonly subscribeChanges: (userId: string, onChange: () => void) => () => void;
+  readonly onClose: () => void;
+}
+
+type Signal = { promise: Promise<void>; resolve: () => void };
+function signal(): Signal {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export class Session implements CommandContext {
+  #socket: Duplex;
+  #tls: boolean;
+  readonly #secureContext: SecureContext | null;
+  readonly services: ImapServices;
+  readonly logger: Logger;
+  readonly remoteAddress: string;
+  #receiver: CommandReceiver;
+  #state: SessionState = { kind: 'notAuthenticated' };
+  #closed = false;
+  #input = signal();
+  #changes = signal();
+  #changesPending = false;
+  #utf8 = false;
+  #rev2 = false;
+  #authFailures = 0;
+  #unsubscribe: (() => void) | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
+  #tokens: number;
+  #tokensAt = Date.now();
+  readonly #options: SessionOptions;
+  #commandInProgress = false;
+  #closeReason: string | null = null;
+
+  constructor(options: SessionOptions) {
+    this.#options = options;
+    this.#socket = options.socket;
+    this.#tls = options.tls;
+    this.#secureContext = options.secureContext;
+    this.services = options.services;
+    this.remoteAddress = normalizeAddress(options.remoteAddress);
+    this.logger = options.services.logger.child({ session: options.id, remote: this.remoteAddress });
+    this.#receiver = this.#newReceiver();
+    this.#tokens = options.services.limits.commandBurst;
+    this.#attach(this.#socket);
+    this.#socket.resume();
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+  setState(state: SessionState): void {
+    this.#state = state;
+    this.#armTimer();
+  }
+  get tls(): boolean {
+    return this.#tls;
+  }
+  get utf8(): boolean {
+    return this.#utf8 || this.#rev2;
+  }
+  get rev2(): boolean {
+    return this.#rev2;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** Running a command (not idle between commands): shutdown lets it finish first. */
+  get busy(): boolean {
+    return this.#commandInProgress;
+  }
+
+  enable(capability: 'IMAP4REV2' | 'UTF8=ACCEPT'): boolean {
+    if (capability === 'IMAP4REV2') {
+      const was = this.#rev2;
+      this.#rev2 = true;
+      return !was;
+    }
+    const was = this.#utf8;
+    this.#utf8 = true;
+    return !was;
+  }
+
+  capabilities(): string[] {
+    return capabilityList({
+      state: this.#state.kind,
+      tls: this.#tls,
+      starttls: this.services.starttls,
+      allowPlaintext: this.services.allowPlaintext,
+      appendLimit: this.services.limits.appendLimit,
+    });
+  }
+
+  #newReceiver(): CommandReceiver {
+    const limits = this.services.limits;
+    return new CommandReceiver({
+      maxLineLength: limits.maxLineLength,
+      maxLiteralSize: limits.appendLimit,
+      maxCommandSize: limits.appendLimit + 2 * limits.maxLineLength,
+    });
+  }
+
+  #attach(socket: Duplex): void {
+    if (socket instanceof Socket) socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+  }
+
+  #detach(socket: Duplex): void {
+    socket.off('data', this.#onData);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onClose);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#receiver.push(chunk);
+    this.#armTimer();
+    // Back-pressure: stop reading while a command runs and input piles up (memory stays bounded
+    // by the receiver limits plus one socket buffer).
+    if (this.#receiver.buffered > 4 * this.services.limits.maxLineLength) this.#socket.pause();
+    this.#input.resolve();
+  };
+  readonly #onError = (error: Error): void => {
+    this.logger.debug({ err: error }, 'connection error');
+  };
+  readonly #onClose = (): void => {
+    this.#finish();
+  };
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#state = { kind: 'logout' };
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#input.resolve();
+    this.#changes.resolve();
+    this.#socket.destroy();
+    this.#options.onClose();
+  }
+
+  #armTimer(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    if (this.#closed) return;
+    const limits = this.services.limits;
+    const ms = this.#state.kind === 'notAuthenticated' ? limits.preAuthTimeoutMs : limits.idleTimeoutMs;
+    this.#idleTimer = setTimeout(() => {
+      // RFC 9051 §5.4 autologout; §7.1.5 BYE first.
+      void this.close('Autologout; idle for too long');
+    }, ms);
+    this.#idleTimer.unref();
+  }
+
+  /** Sends the greeting and serves commands until the connection ends. */
+  async run(): Promise<void> {
+    try {
+      // RFC 9051 §7.1.1: the greeting may carry the capabilities.
+      await this.send(
+        serializeStatus({
+          tag: null,
+          condition: 'OK',
+          code: { code: 'CAPABILITY', capabilities: this.capabilities() },
+          text: `${this.services.serverName} ready`,
+        }),
+      );
+      this.#armTimer();
+      for (;;) {
+        const raw = await this.readCommand();
+        if (raw === null) break;
+        await this.#rateLimit();
+        this.#commandInProgress = true;
+        try {
+          await this.#execute(raw);
+        } finally {
+          this.#commandInProgress = false;
+        }
+        if (this.#closed) break;
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, 'session failed; closing');
+    } finally {
+      this.#finish();
+    }
+  }
+
+  async #rateLimit(): Promise<void> {
+    const { commandRate, commandBurst } = this.services.limits;
+    const now = Date.now();
+    this.#tokens = Math.min(commandBurst, this.#tokens + ((now - this.#tokensAt) / 1000) * commandRate);
+    this.#tokensAt = now;
+    if (this.#tokens < 1) {
+      const waitMs = Math.ceil(((1 - this.#tokens) / commandRate) * 1000);
+      await new Promise((r) => setTimeout(r, waitMs));
+      this.#tokens = 1;
+      this.#tokensAt = Date.now();
+    }
+    this.#tokens -= 1;
+  }
+
+  /** The next complete command, answering continuations and receiver errors on the way. */
+  async readCommand(): Promise<RawCommand | null> {
+    for (;;) {
+      if (this.#closed) return null;
+      const event = this.#receiver.next();
+      switch (event.kind) {
+        case 'command':
+          return event.command;
+        case 'continue': {
+          // Before authentication only small literals (LOGIN arguments) are invited.
+          const preAuth = this.#state.kind === 'notAuthenticated';
+          if (preAuth && event.size > this.services.limits.preAuthLiteralLimit) {
+            this.#receiver.refuseLiteral();
+            await this.send(
+              serializeStatus({
+                tag: event.tag,
+                condition: 'NO',
+                code: { code: 'TOOBIG' },
+                text: 'Literal too large before authentication',
+              }),
+            );
+          } else {
+            await this.send(serializeContinuation());
+          }
+          continue;
+        }
+        case 'error':
+          await this.send(serializeStatus(receiverErrorResponse(event.error), { utf8: this.utf8 }));
+          continue;
+        case 'needMore':
+          if (this.#socket.isPaused()) this.#socket.resume();
+          await this.#input.promise;
+          this.#input = signal();
+          continue;
+      }
+    }
+  }
+
+  hasBufferedInput(): boolean {
+    return this.#receiver.buffered > 0;
+  }
+
+  async waitForInputOrChanges(timeoutMs: number): Promise<'input' | 'changes' | 'timeout' | 'closed'> {
+    if (this.#closed) return 'closed';
+    if (this.#changesPending) return 'changes';
+    if (this.#socket.isPaused()) this.#socket.resume();
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      this.#input.promise.then(() => 'input' as const),
+      this.#changes.promise.then(() => 'changes' as const),
+      new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (this.#closed) return 'closed';
+    if (result === 'input') this.#input = signal();
+    return result;
+  }
+
+  watchUser(userId: string): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = this.#options.subscribeChanges(userId, () => {
+      this.#changesPending = true;
+      this.#changes.resolve();
+    });
+  }
+
+  closeAfterReply(reason: string): void {
+    this.#closeReason = reason;
+  }
+
+  authFailed(): boolean {
+    this.#authFailures++;
+    return this.#authFailures >= this.services.limits.maxAuthFailuresPerConnection;
+  }
+
+  async #execute(raw: RawCommand): Promise<void> {
+    const parsed = parseCommand(raw, { utf8: this.utf8 });
+    if (!parsed.ok) {
+      await this.send(serializeStatus(parseErrorResponse(parsed.error), { utf8: this.utf8 }));
+      return;
+    }
+    const command = parsed.command;
+    const entry = COMMANDS[command.name];
+    const state = this.#state.kind;
+    if (state === 'logout') return;
+    if (!COMMAND_STATES[command.name].includes(state)) {
+      await this.send(
+        serializeStatus({
+          tag: command.tag,
+          condition: 'BAD',
+          text: `${command.name} is not allowed ${stateText(state)}`,
+        }),
+      );
+      return;
+    }
+    let response: StatusResponse;
+    try {
+      response = await entry.run(this, command);
+    } catch (error) {
+      response = this.#failure(command, error);
+    }
+    if (this.#closed) return;
+    try {
+      const policy = entry.updates(command);
+      if (policy !== 'none' && this.#state.kind === 'selected') {
+        await this.syncMailbox(policy === 'always');
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not apply mailbox changes; will retry');
+    }
+    await this.send(serializeStatus(response, { utf8: this.utf8 }));
+    if (command.name === 'STARTTLS' && response.condition === 'OK') await this.startTls();
+    if (command.name === 'LOGOUT') {
+      await this.#end();
+    } else if (this.#closeReason !== null) {
+      await this.close(this.#closeReason);
+    }
+  }
+
+  #failure(command: Command, error: unknown): StatusResponse {
+    const failure = storageFailure(error);
+    if (failure.log) this.logger.error({ err: error, command: command.name }, 'command failed');
+    return { tag: command.tag, condition: 'NO', code: { code: failure.code }, text: failure.text };
+  }
+
+  async syncMailbox(force: boolean): Promise<void> {
+    const state = this.#state;
+    if (this.#closed || (!force && !this.#changesPending)) return;
+    this.#changesPending = false;
+    this.#changes = signal();
+    if (state.kind !== 'selected') return;
+    const mailbox = state.mailbox;
+    let changes;
+    try {
+      changes = await this.services.mailstore.getChanges({
+        userId: state.user.id,
+        mailboxId: mailbox.id,
+        sinceModseq: mailbox.knownModseq,
+        uidValidity: mailbox.uidValidity,
+        knownUids: undefined,
+      });
+    } catch (error) {
+      if (error instanceof StorageError && error.reason === ErrorReason.NOT_FOUND) {
+        await this.#mailboxGone();
+        return;
+      }
+      this.#changesPending = true;
+      throw error;
+    }
+    if (this.#state !== state) return;
+    if (changes.uidValidityChanged) {
+      await this.#mailboxGone();
+      return;
+    }
+    const map = mailbox.map;
+    const out: Uint8Array[] = [];
+    // Expunges first (RFC 9051 §7.4.1), each MSN valid after the earlier ones.
+    const vanished: number[] = [];
+    for (const range of changes.vanished?.ranges ?? []) {
+      const last = range.last === 0 ? map.maxUid : range.last;
+      vanished.push(...map.uidsInUidRange(Math.min(range.first, last), Math.max(range.first, last)));
+    }
+    for (const msn of map.removeMany(vanished)) out.push(serializeExpunge(msn));
+    const before = map.size;
+    for (const message of changes.changed) {
+      if (map.has(message.uid)) {
+        if (message.modseq <= map.modseqOf(message.uid)) continue;
+        map.setModseq(message.uid, message.modseq);
+        const recent = !this.rev2 && message.uid >= mailbox.recentFloor;
+        out.push(
+          ...(serializeFetch(map.msnOf(message.uid), [
+            { item: 'UID', uid: message.uid },
+            { item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) },
+          ]) as Uint8Array[]),
+        );
+      } else if (message.uid > map.maxUid) {
+        map.append(message.uid, message.modseq);
+      }
+    }
+    if (map.size !== before) out.push(serializeExists(map.size));
+    mailbox.knownModseq = Math.max(mailbox.knownModseq, changes.highestModseq);
+    if (out.length > 0) await this.send(out);
+  }
+
+  async #mailboxGone(): Promise<void> {
+    const state = this.#state;
+    if (state.kind !== 'selected') return;
+    // The mailbox was deleted (or recreated) by another session: leave it (RFC 9051 §7.1, CLOSED).
+    this.#state = { kind: 'authenticated', user: state.user };
+    await this.send(
+      serializeStatus({ tag: null, condition: 'OK', code: { code: 'CLOSED' }, text: 'Mailbox was deleted' }),
+    );
+  }
+
+  async send(data: Uint8Array | readonly OutputChunk[]): Promise<void> {
+    if (this.#closed) return;
+    const chunks: readonly OutputChunk[] = data instanceof Uint8Array ? [data] : data;
+    for (const chunk of chunks) {
+      if (chunk instanceof Uint8Array) {
+        await this.#write(chunk);
+      } else {
+        let written = 0;
+        for await (const piece of chunk.source) {
+          written += piece.length;
+          await this.#write(piece);
+        }
+        // The literal announced its size: a short stream would desynchronise the client.
+        if (written !== chunk.size) {
+          this.logger.error({ expected: chunk.size, written }, 'streamed literal size mismatch');
+          this.#finish();
+          return;
+        }
+      }
+    }
+  }
+
+  #write(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#socket.write(bytes)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
+  }
+
+  async startTls(): Promise<void> {
+    if (this.#secureContext === null || this.#tls) return;
+    const plain = this.#socket;
+    this.#detach(plain);
+    // RFC 9051 §6.2.1 / RFC 8314: anything the client sent after STARTTLS before the handshake
+    // is discarded (command injection).
+    this.#receiver = this.#newReceiver();
+    const secure = new TLSSocket(plain, {
+      isServer: true,
+      secureContext: this.#secureContext,
+    });
+    this.#socket = secure;
+    this.#tls = true;
+    this.#attach(secure);
+    plain.resume();
+    await new Promise<void>((resolve) => {
+      secure.once('secure', () => resolve());
+      secure.once('close', () => resolve());
+      secure.once('error', () => resolve());
+    });
+  }
+
+  /** Sends `* BYE` and closes (LOGOUT, autologout, shutdown). */
+  async close(reason: string): Promise<void> {
+    if (this.#closed) return;
+    await this.send(serializeStatus({ tag: null, condition: 'BYE', text: reason }));
+    await this.#end();
+  }
+
+  async #end(): Promise<void> {
+    this.#state = { kind: 'logout' };
+    await new Promise<void>((resolve) => {
+      this.#socket.end(() => resolve());
+      setTimeout(resolve, 1000).unref();
+    });
+    this.#finish();
+  }
+}
+
+function stateText(state: SessionState['kind']): string {
+  switch (state) {
+    case 'notAuthenticated':
+      return 'before authentication';
+    case 'authenticated':
+      return 'without a selected mailbox';
+    case 'selected':
+      return 'with a mailbox selected';
+    case 'logout':
+      return 'after LOGOUT';
+  }
+}
+
+function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
