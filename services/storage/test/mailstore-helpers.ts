@@ -3,18 +3,17 @@
  * Mailstore RPC over a real gRPC connection (unary, client-streaming AppendMessage and the
  * server-streaming Fetch/GetMessageContent), on top of the shared storage harness.
  */
-import { credentials, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import {
-  MailstoreServiceClient,
-  MailstoreServiceDefinition,
   errorDetailOf,
+  type MailstoreServiceClient,
   type ErrorReason,
   type mailstore,
 } from '@postmesh/contracts';
 import { ObjectId } from 'mongodb';
 import { newUserDataKey } from '../src/crypto/index.js';
 import { Collections, type UserDoc } from '../src/db/schema.js';
-import { Mailstore, createDefaultMailboxes, createMailstoreService } from '../src/mailstore/index.js';
+import { Mailstore, createDefaultMailboxes } from '../src/mailstore/index.js';
 import { call, callError, callOptions, startStorageHarness, type StorageHarness } from './harness.js';
 
 export interface MailstoreHarness {
@@ -27,39 +26,22 @@ export interface MailstoreHarness {
 }
 
 /**
- * The storage harness plus a MailstoreService served by `createMailstoreService` over the
- * harness's database and real user keyring, on its own 127.0.0.1 port.
+ * The storage harness (the real storage app, its gRPC server and FerretDB), its Mailstore
+ * client, and an in-process Mailstore over the same database for what the delivery consumer calls
+ * directly (`deliverToMailboxes`), recording its change notifications.
  */
 export async function startMailstoreHarness(
   options: { logLevel?: 'silent' | 'error' } = {},
 ): Promise<MailstoreHarness> {
   const h = await startStorageHarness(options);
   const changed: string[] = [];
-  const deps = {
+  const store = new Mailstore({
     db: h.db,
     keyring: h.app.keyring,
     logger: h.logger,
-    onMailboxChanged: (u: string) => changed.push(u),
-  };
-  const server = new Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
-  server.addService(MailstoreServiceDefinition, createMailstoreService(deps));
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
-      error === null ? resolve(bound) : reject(error),
-    );
+    onMailboxChanged: (userId) => changed.push(userId),
   });
-  const client = new MailstoreServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  return {
-    h,
-    client,
-    store: new Mailstore(deps),
-    changed,
-    async stop() {
-      client.close();
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      await h.stop();
-    },
-  };
+  return { h, client: h.mailstore, store, changed, stop: () => h.stop() };
 }
 
 /** A user document with a real data key (as the directory writes it) and the default mailboxes. */
