@@ -98,9 +98,9 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
       const spoolId = newSpoolId();
       let objectName: string | undefined;
       const run = async (): Promise<void> => {
-        const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }), {
-          dot_stuffed: false,
-        });
+        // haraka-message-stream's default (`dot_stuffed: true`: the spool is dot-stuffed, undo it)
+        // yields the message as the client meant it (RFC 5321 §4.5.2).
+        const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }));
         const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
         const head = await readHead(iterator, INLINE_MESSAGE_LIMIT - JSON_MARGIN);
         const base = {

@@ -118,7 +118,8 @@ export function senderAuthHooks(options: SenderAuthOptions): PluginHooks {
       const run = async (): Promise<void> => {
         const mailFrom = transaction.mail_from.isNull() ? '' : transaction.mail_from.address;
         const input = new PassThrough();
-        transaction.message_stream.pipe(input, { dot_stuffed: false });
+        // Default options undo SMTP dot-stuffing (RFC 5321 §4.5.2): mailauth sees the real message.
+        transaction.message_stream.pipe(input);
         const result = await authenticate(input, {
           ip: connection.remote.ip,
           helo: connection.hello.host ?? '',

@@ -1,0 +1,277 @@
+/**
+ * The inbound pipeline as separate real processes, as production runs it: nats-server and
+ * FerretDB (from @postmesh/testing), the storage service (`services/storage/dist/main.js`, with
+ * the dev seed) and smtp-inbound (`services/smtp-inbound/dist/main.js`). Mailboxes are read back
+ * through storage's Mailstore gRPC API, as the imap service reads them.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metadata, credentials, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import { DirectoryServiceClient, MailstoreServiceClient, directory, mailstore } from '@postmesh/contracts';
+import {
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  type TestEnvironment,
+} from '@postmesh/testing';
+
+export const DEMO = 'demo@example.test';
+export const DEMO_PASSWORD = 'Correct-Horse-Battery-9';
+
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => unknown;
+
+export function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(request, new Metadata(), { deadline: Date.now() + 10_000 }, (error, response) => {
+      if (error === null) resolve(response);
+      else reject(error);
+    });
+  });
+}
+
+export interface StoredMessage {
+  readonly uid: number;
+  readonly bytes: Buffer;
+}
+
+export interface ServiceProcess {
+  readonly proc: ManagedProcess;
+  readonly opsPort: number;
+  log(): string;
+}
+
+export interface PipelineOptions {
+  /** Extra environment for smtp-inbound. */
+  readonly smtpEnv?: Readonly<Record<string, string>>;
+  readonly storageEnv?: Readonly<Record<string, string>>;
+  /** A NATS URL to use instead of the environment's own (cluster tests). */
+  readonly natsUrl?: string;
+  readonly natsMonitorUrl?: string;
+  readonly replicas?: number;
+}
+
+export class Pipeline {
+  readonly directory: DirectoryServiceClient;
+  readonly mailstore: MailstoreServiceClient;
+  storage!: ServiceProcess;
+  smtp!: ServiceProcess;
+  smtpPort = 0;
+
+  private constructor(
+    readonly env: TestEnvironment,
+    readonly dir: string,
+    readonly grpcPort: number,
+    private readonly options: PipelineOptions,
+  ) {
+    const target = `127.0.0.1:${grpcPort}`;
+    this.directory = new DirectoryServiceClient(target, credentials.createInsecure());
+    this.mailstore = new MailstoreServiceClient(target, credentials.createInsecure());
+  }
+
+  static async start(options: PipelineOptions = {}): Promise<Pipeline> {
+    const env = await startTestEnvironment({ nats: options.natsUrl === undefined });
+    const dir = mkdtempSync(join(tmpdir(), 'postmesh-pipeline-'));
+    writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
+    const pipeline = new Pipeline(env, dir, await freePort(), options);
+    pipeline.smtpPort = await freePort();
+    await pipeline.startStorage();
+    await pipeline.startSmtp();
+    return pipeline;
+  }
+
+  get natsUrl(): string {
+    return this.options.natsUrl ?? this.env.natsUrl;
+  }
+
+  private commonEnv(opsPort: number): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      NATS_URL: this.natsUrl,
+      NATS_MONITOR_URL: this.options.natsMonitorUrl ?? this.env.natsMonitorUrl ?? '',
+      POSTMESH_STREAM_REPLICAS: String(this.options.replicas ?? 1),
+      POSTMESH_OPS_PORT: String(opsPort),
+      POSTMESH_SHUTDOWN_TIMEOUT_MS: '10000',
+      LOG_LEVEL: 'info',
+    };
+  }
+
+  private async spawn(service: 'storage' | 'smtp-inbound', env: NodeJS.ProcessEnv): Promise<ServiceProcess> {
+    const opsPort = Number(env.POSTMESH_OPS_PORT);
+    const logFile = join(this.dir, `${service}-${Date.now()}.log`);
+    const proc = new ManagedProcess({
+      name: service,
+      command: process.execPath,
+      args: [join(repoRoot(), 'services', service, 'dist', 'main.js')],
+      env,
+      logFile,
+    });
+    proc.start();
+    const handle = { proc, opsPort, log: () => readFileSync(logFile, 'utf8') };
+    await waitReady(handle);
+    return handle;
+  }
+
+  async startStorage(): Promise<void> {
+    const opsPort = await freePort();
+    this.storage = await this.spawn('storage', {
+      ...this.commonEnv(opsPort),
+      MONGODB_URI: this.env.mongoUri,
+      POSTMESH_MONGODB_DB: this.env.database,
+      POSTMESH_GRPC_PORT: String(this.grpcPort),
+      POSTMESH_KEK_FILE: join(this.dir, 'kek'),
+      POSTMESH_DEV_SEED: 'true',
+      POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
+      ...this.options.storageEnv,
+    });
+  }
+
+  async startSmtp(extra: Readonly<Record<string, string>> = {}): Promise<void> {
+    const opsPort = await freePort();
+    this.smtp = await this.spawn('smtp-inbound', {
+      ...this.commonEnv(opsPort),
+      POSTMESH_SMTP_PORT: String(this.smtpPort),
+      POSTMESH_STORAGE_GRPC: `127.0.0.1:${this.grpcPort}`,
+      POSTMESH_SMTP_DATA_DIR: join(this.dir, 'smtp'),
+      ...this.options.smtpEnv,
+      ...extra,
+    });
+  }
+
+  async userId(address: string): Promise<string> {
+    const d = directory;
+    const res = await call(
+      this.directory.getUser.bind(this.directory),
+      d.GetUserRequest.fromPartial({
+        selector: { $case: 'address', value: address },
+      }),
+    );
+    if (res.user === undefined) throw new Error(`no user ${address}`);
+    return res.user.id;
+  }
+
+  async createUser(address: string): Promise<{ id: string; address: string }> {
+    const res = await call(
+      this.directory.createUser.bind(this.directory),
+      directory.CreateUserRequest.fromPartial({
+        address,
+        password: `Pw-${randomBytes(8).toString('hex')}-x`,
+      }),
+    );
+    if (res.user === undefined) throw new Error('CreateUser returned no user');
+    return { id: res.user.id, address: res.user.address };
+  }
+
+  async createAlias(address: string, userIds: readonly string[]): Promise<void> {
+    await call(
+      this.directory.createAlias.bind(this.directory),
+      directory.CreateAliasRequest.fromPartial({ address, userIds: [...userIds] }),
+    );
+  }
+
+  async mailboxId(userId: string, path: string): Promise<string> {
+    const res = await call(
+      this.mailstore.listMailboxes.bind(this.mailstore),
+      mailstore.ListMailboxesRequest.fromPartial({ userId, pattern: '*' }),
+    );
+    const box = res.mailboxes.find((m) => m.path === path);
+    if (box === undefined) throw new Error(`no mailbox ${path}`);
+    return box.id;
+  }
+
+  /** Every message of a mailbox with its full stored bytes, in UID order. */
+  async messages(address: string, path = 'INBOX'): Promise<StoredMessage[]> {
+    const userId = await this.userId(address);
+    const mailboxId = await this.mailboxId(userId, path);
+    const uids: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const stream = this.mailstore.fetchMessages(
+        mailstore.FetchMessagesRequest.fromPartial({
+          userId,
+          mailboxId,
+          uids: { ranges: [{ first: 1, last: 0 }] },
+        }),
+      );
+      stream.on('data', (r: mailstore.FetchMessagesResponse) => {
+        if (r.message) uids.push(r.message.uid);
+      });
+      stream.on('error', reject);
+      stream.on('end', resolve);
+    });
+    const out: StoredMessage[] = [];
+    for (const uid of uids) {
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const stream = this.mailstore.getMessageContent(
+          mailstore.GetMessageContentRequest.fromPartial({ userId, mailboxId, uid, section: '' }),
+        );
+        stream.on('data', (r: mailstore.GetMessageContentResponse) => {
+          if (r.part?.$case === 'chunk') chunks.push(Buffer.from(r.part.value));
+        });
+        stream.on('error', reject);
+        stream.on('end', resolve);
+      });
+      out.push({ uid, bytes: Buffer.concat(chunks) });
+    }
+    return out;
+  }
+
+  /** Polls until `predicate` holds for the mailbox (bounded). */
+  async waitForMessages(
+    address: string,
+    predicate: (messages: StoredMessage[]) => boolean,
+    { path = 'INBOX', timeoutMs = 30_000 } = {},
+  ): Promise<StoredMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    let last: StoredMessage[] = [];
+    while (Date.now() < deadline) {
+      last = await this.messages(address, path);
+      if (predicate(last)) return last;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(
+      `mailbox ${address}/${path} did not reach the expected state; has ${last.length} messages`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.directory.close();
+    this.mailstore.close();
+    await Promise.all([this.smtp?.proc.kill(), this.storage?.proc.kill()]);
+    await this.env.stop();
+    if (process.env.POSTMESH_KEEP_TEST_LOGS === undefined) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function waitReady(service: ServiceProcess, timeoutMs = 40_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!service.proc.running) throw new Error(`${service.proc.options.name} exited:\n${service.log()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${service.opsPort}/healthz/ready`, {
+        signal: AbortSignal.timeout(2_000),
+      });
+      if (res.status === 200) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(
+    `${service.proc.options.name} not ready in ${timeoutMs} ms:\n${service.log().slice(-4000)}`,
+  );
+}
+
+/** Headers our pipeline adds in front of what the client sent: Authentication-Results, Received. */
+export function splitAddedHeaders(stored: Buffer, sent: Buffer): { added: string; rest: Buffer } {
+  const at = stored.indexOf(sent);
+  if (at < 0) return { added: '', rest: stored };
+  return { added: stored.subarray(0, at).toString('latin1'), rest: stored.subarray(at) };
+}
