@@ -335,7 +335,7 @@ export class Session implements CommandContext {
         serializeStatus({
           tag: command.tag,
           condition: 'BAD',
-          text: `${command.name} is not allowed ${stateText(state)}`,
+          text: `${command.name} is not allowed ${stateText(state)}`, // RFC 9051 §6
         }),
       );
       return;
@@ -517,11 +517,11 @@ export class Session implements CommandContext {
 function stateText(state: SessionState['kind']): string {
   switch (state) {
     case 'notAuthenticated':
-      return 'before authentication';
+      return 'in the not authenticated state';
     case 'authenticated':
-      return 'without a selected mailbox';
+      return 'in the authenticated state';
     case 'selected':
-      return 'with a mailbox selected';
+      return 'in the selected state';
     case 'logout':
       return 'after LOGOUT';
   }

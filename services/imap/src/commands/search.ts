@@ -118,6 +118,15 @@ export function toStorageKey(key: SearchKey, mailbox: SelectedMailbox): Key {
 
 export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
   const { user, mailbox } = selectedOf(ctx);
+  // RFC 9051 §6.4.4: US-ASCII and UTF-8 are supported; any other charset is NO [BADCHARSET].
+  if (command.charset !== null && command.charset !== 'UTF-8' && command.charset !== 'US-ASCII') {
+    return {
+      tag: command.tag,
+      condition: 'NO',
+      code: { code: 'BADCHARSET', charsets: ['US-ASCII', 'UTF-8'] },
+      text: 'Unsupported charset',
+    };
+  }
   const result = await ctx.services.mailstore.search({
     userId: user.id,
     mailboxId: mailbox.id,
