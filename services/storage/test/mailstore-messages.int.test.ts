@@ -662,3 +662,90 @@ describe('GetQuota and OVER_QUOTA', () => {
     );
   });
 });
+
+describe('failures every message RPC shares', () => {
+  it("answers NOT_FOUND for another user's mailbox and malformed ids, so ids cannot be probed", async () => {
+    const owner = await createUser(m.h);
+    const other = await createUser(m.h);
+    const mbox = (await append(m.client, owner, byPath('INBOX'), message(['Subject: mine', '', 'x'])))
+      .mailboxId;
+    for (const mailboxId of [mbox, 'not-an-id', '']) {
+      const attempts: (() => Promise<unknown>)[] = [
+        () => fetchMessages(m.client, { userId: other, mailboxId }),
+        () => content(m.client, { userId: other, mailboxId, uid: 1 }),
+        () => store(other, mailboxId, ALL_UIDS, StoreMode.ADD, [Flag.SEEN]),
+        () =>
+          call(m.client.copyMessages.bind(m.client), {
+            userId: other,
+            mailboxId,
+            uids: ALL_UIDS,
+            destination: byPath('INBOX'),
+          }),
+        () =>
+          call(m.client.moveMessages.bind(m.client), {
+            userId: other,
+            mailboxId,
+            uids: ALL_UIDS,
+            destination: byPath('INBOX'),
+          }),
+        () => call(m.client.expunge.bind(m.client), { userId: other, mailboxId, uids: undefined }),
+        () =>
+          call(m.client.search.bind(m.client), {
+            userId: other,
+            mailboxId,
+            query: { key: { $case: 'all', value: true } },
+          }),
+        () =>
+          call(m.client.getChanges.bind(m.client), {
+            userId: other,
+            mailboxId,
+            sinceModseq: 0,
+            uidValidity: 0,
+            knownUids: undefined,
+          }),
+      ];
+      for (const attempt of attempts) expect((await failureOf(attempt())).reason).toBe(ErrorReason.NOT_FOUND);
+    }
+    // The owner's message is untouched.
+    expect((await fetchMessages(m.client, { userId: owner, mailboxId: mbox })).map((f) => f.flags)).toEqual([
+      [],
+    ]);
+  });
+
+  it('answers INVALID_ARGUMENT for a missing user, a missing query or UID set, and NOT_ALLOWED for a move onto itself', async () => {
+    const userId = await createUser(m.h);
+    const mbox = (await append(m.client, userId, byPath('INBOX'), message(['', 'x']))).mailboxId;
+    const noUser = await failureOf(call(m.client.getQuota.bind(m.client), { userId: '' }));
+    expect(noUser).toMatchObject({ reason: ErrorReason.INVALID_ARGUMENT, field: 'user_id' });
+    const noQuery = await failureOf(
+      call(m.client.search.bind(m.client), { userId, mailboxId: mbox, query: undefined }),
+    );
+    expect(noQuery).toMatchObject({ reason: ErrorReason.INVALID_ARGUMENT, field: 'query' });
+    const emptyKey = await failureOf(
+      call(m.client.search.bind(m.client), { userId, mailboxId: mbox, query: {} }),
+    );
+    expect(emptyKey.reason).toBe(ErrorReason.INVALID_ARGUMENT);
+    const noUids = await failureOf(
+      call(m.client.copyMessages.bind(m.client), {
+        userId,
+        mailboxId: mbox,
+        uids: undefined,
+        destination: byPath('Trash'),
+      }),
+    );
+    expect(noUids).toMatchObject({ reason: ErrorReason.INVALID_ARGUMENT, field: 'uids' });
+    const ontoItself = await failureOf(
+      call(m.client.moveMessages.bind(m.client), {
+        userId,
+        mailboxId: mbox,
+        uids: ALL_UIDS,
+        destination: byPath('INBOX'),
+      }),
+    );
+    expect(ontoItself.reason).toBe(ErrorReason.NOT_ALLOWED);
+    const emptyPath = await failureOf(
+      call(m.client.setSubscribed.bind(m.client), { userId, path: '', subscribed: true }),
+    );
+    expect(emptyPath.reason).toBe(ErrorReason.INVALID_NAME);
+  });
+});

@@ -29,7 +29,7 @@ const { Flag, StoreMode, FetchField } = mailstore;
 let m: MailstoreHarness;
 
 beforeAll(async () => {
-  m = await startMailstoreHarness({ logLevel: 'error' });
+  m = await startMailstoreHarness();
 });
 
 afterAll(async () => {
@@ -286,6 +286,29 @@ describe('delivery: one body for all recipients, reference-counted (issue 3 item
     });
     const copy = await content(m.client, { userId, mailboxId: archive.status?.mailboxId ?? '', uid: 1 });
     expect(copy.bytes.toString()).toContain('Subject: keep me');
+  });
+
+  it('purging one recipient releases only their references to a shared body', async () => {
+    const alice = await createUser(m.h);
+    const bob = await createUser(m.h);
+    const raw = message(['Subject: purge me', '', 'shared']);
+    await m.store.deliverToMailboxes('spool-purge-1', raw, [
+      { recipient: 'alice@example.test', userId: alice },
+      { recipient: 'bob@example.test', userId: bob },
+    ]);
+    const [doc] = await messagesCol().find({ spoolId: 'spool-purge-1' }).toArray();
+    const blobId = doc?.blobId as ObjectId;
+    await m.store.purgeUserMail(alice);
+    expect(await m.h.db.collection('mailboxes').countDocuments({ userId: alice })).toBe(0);
+    expect(await messagesCol().countDocuments({ userId: alice })).toBe(0);
+    expect(await m.h.db.collection('blobs.files').countDocuments({ _id: blobId })).toBe(1);
+    const bobInbox = await inboxOf(bob);
+    expect(
+      (await content(m.client, { userId: bob, mailboxId: bobInbox.mailboxId, uid: 1 })).bytes.equals(raw),
+    ).toBe(true);
+    await m.store.purgeUserMail(bob);
+    expect(await m.h.db.collection('blobs.files').countDocuments({ _id: blobId })).toBe(0);
+    expect(await chunksCol().countDocuments({ files_id: blobId })).toBe(0);
   });
 
   it('reports over-quota and missing-mailbox recipients without storing for them', async () => {

@@ -27,6 +27,14 @@ export { BlobIntegrityError, MailstoreError } from './errors.js';
 export { MailstoreCollections } from './types.js';
 export type { MailboxRecord, MessageRecord, SealedMeta } from './types.js';
 
+/** Removes a user's mail and releases their references to stored bodies (DeleteUser, purge). */
+export function purgeUserMail(
+  deps: { db: Db; keyring: UserKeyring; logger: Logger },
+  userId: string,
+): Promise<void> {
+  return new Mailstore(deps).purgeUserMail(userId);
+}
+
 /** The gRPC `MailstoreService` implementation (proto/postmesh/mailstore/v1/mailstore.proto). */
 export function createMailstoreService(deps: {
   db: Db;

@@ -84,7 +84,13 @@ import {
 import { DELIMITER, isDescendant, validateNewPath } from './paths.js';
 import { matches, prefilterFor, type SearchContext, type SearchSubject } from './search.js';
 import { TermHasher, termsFor, trigramsFor, type IndexedTrigrams } from './search-terms.js';
-import type { MailboxRecord, MessageRecord, SealedMeta } from './types.js';
+import {
+  MailstoreCollections,
+  type MailboxRecord,
+  type MessageRecord,
+  type SealedMeta,
+  type UidValidityDoc,
+} from './types.js';
 
 export type MailboxRef = { readonly id: string } | { readonly path: string };
 
@@ -473,6 +479,31 @@ export class Mailstore {
     if (count > 0) await this.adjustUsage(userId, -bytes);
     this.onChanged(userId);
     return mailboxId;
+  }
+
+  /**
+   * Removes all mail of a user (DeleteUser with purge): messages, tombstones, mailboxes,
+   * subscriptions, and the user's references to stored bodies, so a body is deleted when no other
+   * user's copy refers to it. The UIDVALIDITY record goes too: the user id is never reused.
+   */
+  async purgeUserMail(userId: string): Promise<void> {
+    const boxes = await mailboxes(this.db)
+      .find({ userId }, { projection: { _id: 1 } })
+      .toArray();
+    const mailboxIds = boxes.map((b) => b._id.toHexString());
+    // Mailboxes first, so nothing new lands in them while their messages go.
+    await mailboxes(this.db).deleteMany({ userId });
+    const refs = new Map<string, { id: ObjectId; n: number }>();
+    for await (const m of this.messages().find({ userId }, { projection: { blobId: 1 } })) {
+      const entry = refs.get(m.blobId.toHexString()) ?? { id: m.blobId, n: 0 };
+      entry.n++;
+      refs.set(m.blobId.toHexString(), entry);
+    }
+    await this.messages().deleteMany({ userId });
+    await releaseBlobRefs(this.db, refs);
+    await this.tombstones().deleteMany({ mailboxId: { $in: mailboxIds } });
+    await subscriptions(this.db).deleteMany({ userId });
+    await this.db.collection<UidValidityDoc>(MailstoreCollections.uidValidity).deleteMany({ _id: userId });
   }
 
   setSubscribed(userId: string, path: string, subscribed: boolean): Promise<void> {
