@@ -340,27 +340,33 @@ export class Session implements CommandContext {
       );
       return;
     }
+    const policy = entry.updates(command);
     let response: StatusResponse;
     try {
+      // Pending updates go first where allowed, so the command sees (and the client is told
+      // about) the current mailbox: a UID SEARCH finds a message delivered a moment ago.
+      if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(false);
       response = await entry.run(this, command);
     } catch (error) {
       response = this.#failure(command, error);
     }
     if (this.#closed) return;
-    try {
-      const policy = entry.updates(command);
-      if (policy !== 'none' && this.#state.kind === 'selected') {
-        await this.syncMailbox(policy === 'always');
-      }
-    } catch (error) {
-      this.logger.warn({ err: error }, 'could not apply mailbox changes; will retry');
-    }
+    if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(policy === 'always');
     await this.send(serializeStatus(response, { utf8: this.utf8 }));
     if (command.name === 'STARTTLS' && response.condition === 'OK') await this.startTls();
     if (command.name === 'LOGOUT') {
       await this.#end();
     } else if (this.#closeReason !== null) {
       await this.close(this.#closeReason);
+    }
+  }
+
+  /** Mailbox updates are best effort here: a failure is logged and retried at the next chance. */
+  async #syncQuietly(force: boolean): Promise<void> {
+    try {
+      await this.syncMailbox(force);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not apply mailbox changes; will retry');
     }
   }
 
