@@ -1,10 +1,30 @@
-import { commonSchema, hostPort, port, string } from '@postmesh/config';
+import { boolean, commonSchema, hostPort, integer, optionalString, port, string } from '@postmesh/config';
 
 /** Environment of the admin service; defaults are the local stack's. */
 export const schema = {
   ...commonSchema,
   POSTMESH_OPS_PORT: port(9105),
   POSTMESH_HTTP_HOST: string('127.0.0.1'),
-  POSTMESH_HTTP_PORT: port(8080),
+  POSTMESH_HTTP_PORT: port(8080, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /** Bootstrap owner (DESIGN §6): created in storage at start when no admin has this email. */
+  POSTMESH_OWNER_EMAIL: optionalString(),
+  POSTMESH_OWNER_PASSWORD: optionalString(),
+  /** Mark the session cookie Secure: true whenever the console is served over TLS (the chart). */
+  POSTMESH_COOKIE_SECURE: boolean(false),
+  /** Behind an ingress: take the client IP from X-Forwarded-For. */
+  POSTMESH_TRUST_PROXY: boolean(false),
+  POSTMESH_SESSION_IDLE_SECONDS: integer(1800, { min: 1, max: 7 * 86400 }),
+  POSTMESH_SESSION_ABSOLUTE_SECONDS: integer(12 * 3600, { min: 1, max: 30 * 86400 }),
+  POSTMESH_LOGIN_MAX_FAILURES_PER_IP: integer(10, { min: 1, max: 100_000 }),
+  POSTMESH_LOGIN_WINDOW_SECONDS: integer(900, { min: 1, max: 86400 }),
+  /** MX target shown by the DNS wizard. */
+  POSTMESH_MAIL_HOST: string('mail.example.test'),
+  /** Comma-separated DNS servers for the live record check; empty means the system's. */
+  POSTMESH_DNS_SERVERS: optionalString(),
+  /** `service=http://host:opsPort,…` probed by /api/v1/health. */
+  POSTMESH_HEALTH_TARGETS: string(
+    'smtp-inbound=http://127.0.0.1:9101,storage=http://127.0.0.1:9102,imap=http://127.0.0.1:9103,mta-delivery=http://127.0.0.1:9104,admin=http://127.0.0.1:9105',
+  ),
+  POSTMESH_CONSOLE_DIR: optionalString(),
 };

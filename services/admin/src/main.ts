@@ -1,14 +1,50 @@
 import { runService } from '@postmesh/runtime';
+import { createAdminApp } from './app.js';
 import { schema } from './config.js';
+import { parseHealthTargets } from './ops/health.js';
 
 /**
- * admin: the admin API and web console (DESIGN §1, §6). This wiring connects to NATS and
- * reports ready; the HTTP API and console are added by the admin work.
+ * admin: the admin REST API and web console (DESIGN §1, §6). Ready when the HTTP server is up;
+ * calls that need storage answer 503 while it is unreachable, and the bootstrap owner is created
+ * as soon as storage answers.
  */
 await runService({
   name: 'admin',
   schema,
-  start() {
-    return Promise.resolve({ stop: () => Promise.resolve() });
+  async start({ config, logger, ops, bus }) {
+    const owner =
+      config.POSTMESH_OWNER_EMAIL !== undefined && config.POSTMESH_OWNER_PASSWORD !== undefined
+        ? { email: config.POSTMESH_OWNER_EMAIL, password: config.POSTMESH_OWNER_PASSWORD }
+        : undefined;
+    if (owner === undefined)
+      logger.warn('POSTMESH_OWNER_EMAIL/POSTMESH_OWNER_PASSWORD not set: no bootstrap owner');
+    const app = await createAdminApp({
+      storageTarget: config.POSTMESH_STORAGE_GRPC,
+      logger,
+      bus,
+      host: config.POSTMESH_HTTP_HOST,
+      port: config.POSTMESH_HTTP_PORT,
+      settings: {
+        cookieSecure: config.POSTMESH_COOKIE_SECURE,
+        sessionIdleSeconds: config.POSTMESH_SESSION_IDLE_SECONDS,
+        sessionAbsoluteSeconds: config.POSTMESH_SESSION_ABSOLUTE_SECONDS,
+        mailHost: config.POSTMESH_MAIL_HOST,
+        dnsServers: (config.POSTMESH_DNS_SERVERS ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      },
+      healthTargets: parseHealthTargets(config.POSTMESH_HEALTH_TARGETS),
+      loginMaxFailuresPerIp: config.POSTMESH_LOGIN_MAX_FAILURES_PER_IP,
+      loginWindowSeconds: config.POSTMESH_LOGIN_WINDOW_SECONDS,
+      trustProxy: config.POSTMESH_TRUST_PROXY,
+      ...(config.POSTMESH_CONSOLE_DIR === undefined ? {} : { consoleDir: config.POSTMESH_CONSOLE_DIR }),
+      ...(owner === undefined ? {} : { owner }),
+    });
+    ops.addCheck({
+      name: 'bootstrap-owner',
+      check: () => (app.ownerReady() ? true : 'waiting for storage to create the bootstrap owner'),
+    });
+    return { stop: () => app.stop() };
   },
 });

@@ -1,0 +1,116 @@
+/** How storage's records look in the REST API: plain JSON, lower-case enums, ISO times. */
+import type { trace } from '@postmesh/contracts';
+import { admin, directory } from '@postmesh/contracts';
+import { roleName } from '../auth/principal.js';
+
+const iso = (d: Date | undefined): string | null => (d === undefined ? null : d.toISOString());
+
+export const domainView = (d: directory.Domain) => ({
+  id: d.id,
+  name: d.name,
+  status: d.status === directory.DomainStatus.SUSPENDED ? 'suspended' : 'active',
+  defaultQuotaBytes: d.defaultQuotaBytes,
+  createdAt: iso(d.createTime),
+  updatedAt: iso(d.updateTime),
+});
+
+export const userView = (u: directory.User) => ({
+  id: u.id,
+  address: u.address,
+  domain: u.address.slice(u.address.lastIndexOf('@') + 1).toLowerCase(),
+  displayName: u.displayName,
+  quotaBytes: u.quotaBytes,
+  status: u.status === directory.UserStatus.DISABLED ? 'disabled' : 'active',
+  createdAt: iso(u.createTime),
+  updatedAt: iso(u.updateTime),
+  passwordChangedAt: iso(u.passwordChangeTime),
+});
+
+export function addressView(a: directory.Address) {
+  const t = a.target;
+  const kind = t?.$case ?? 'unknown';
+  const targets = t === undefined ? [] : t.$case === 'forward' ? t.value.addresses : t.value.userIds;
+  return { id: a.id, address: a.address, kind, targets, createdAt: iso(a.createTime) };
+}
+
+export const dkimView = (k: directory.DkimKey) => ({
+  id: k.id,
+  domain: k.domain,
+  selector: k.selector,
+  algorithm: k.algorithm === directory.DkimAlgorithm.RSA2048 ? 'rsa2048' : 'ed25519',
+  status:
+    (
+      {
+        DKIM_KEY_STATUS_PENDING: 'pending',
+        DKIM_KEY_STATUS_ACTIVE: 'active',
+        DKIM_KEY_STATUS_RETIRED: 'retired',
+      } as Record<string, string>
+    )[k.status] ?? 'unknown',
+  dnsName: k.dnsName,
+  dnsTxtValue: k.dnsTxtValue,
+  createdAt: iso(k.createTime),
+  activatedAt: iso(k.activateTime),
+  retiredAt: iso(k.retireTime),
+});
+
+export const appPasswordView = (p: directory.AppPassword) => ({
+  id: p.id,
+  label: p.label,
+  protocols: p.protocols.map((x) =>
+    x === directory.Protocol.SMTP ? 'smtp' : x === directory.Protocol.IMAP ? 'imap' : 'unknown',
+  ),
+  createdAt: iso(p.createTime),
+  lastUsedAt: iso(p.lastUseTime),
+  expiresAt: iso(p.expireTime),
+});
+
+export const traceView = (e: trace.TraceEvent) => ({
+  id: e.id,
+  time: iso(e.time),
+  service: e.service,
+  kind: e.kind.replace(/^EVENT_KIND_/, '').toLowerCase(),
+  queueId: e.queueId,
+  messageId: e.messageId,
+  sender: e.sender,
+  recipient: e.recipient,
+  detail: e.detail,
+  attributes: e.attributes,
+});
+
+export const adminView = (a: admin.Admin) => ({
+  id: a.id,
+  email: a.email,
+  displayName: a.displayName,
+  role: roleName(a.role) ?? 'unknown',
+  domains: a.domains,
+  status: a.status === admin.AdminStatus.DISABLED ? 'disabled' : 'active',
+  totpEnabled: a.totpEnabled,
+  createdAt: iso(a.createTime),
+  lastLoginAt: iso(a.lastLoginTime),
+  lockedUntil: iso(a.lockedUntil),
+});
+
+export const tokenView = (t: admin.ApiToken) => ({
+  id: t.id,
+  adminId: t.adminId,
+  name: t.name,
+  scopes: t.scopes,
+  domains: t.domains,
+  createdAt: iso(t.createTime),
+  expiresAt: iso(t.expireTime),
+  lastUsedAt: iso(t.lastUseTime),
+});
+
+export const auditView = (e: admin.AuditEntry) => ({
+  id: e.id,
+  time: iso(e.time),
+  actor: e.actor,
+  actorRole: e.actorRole,
+  action: e.action,
+  target: e.target,
+  domain: e.domain,
+  sourceIp: e.sourceIp,
+  result: e.result.replace(/^AUDIT_RESULT_/, '').toLowerCase(),
+  detail: e.detail,
+  requestId: e.requestId,
+});

@@ -1,0 +1,219 @@
+/**
+ * The admin application without process concerns: NestJS on Fastify with the REST API under
+ * /api/v1, the OpenAPI document at /api/docs, the policy guard, the audit interceptor, the error
+ * filter, and the web console's static files. `main.ts` wires it to configuration and signals;
+ * tests build the same thing against a real storage process.
+ */
+import 'reflect-metadata';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { Bus } from '@postmesh/bus';
+import type { Logger } from '@postmesh/telemetry';
+import { errorBody, ApiError } from './api/errors.js';
+import { ApiExceptionFilter, toApiError } from './api/filter.js';
+import { AuditInterceptor } from './api/interceptor.js';
+import { AuditLog } from './audit.js';
+import { PolicyGuard } from './auth/guard.js';
+import { LoginThrottle } from './auth/throttle.js';
+import { AdminsController } from './controllers/admins.controller.js';
+import { AuthController } from './controllers/auth.controller.js';
+import { DocsController } from './controllers/docs.controller.js';
+import { DomainsController } from './controllers/domains.controller.js';
+import { OpsController } from './controllers/ops.controller.js';
+import { UsersController } from './controllers/users.controller.js';
+import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
+import { HealthProbe } from './ops/health.js';
+import { QueueInspector } from './ops/queue.js';
+import { connectStorage, type StoragePort } from './storage.js';
+
+export interface AdminAppOptions {
+  readonly storageTarget: string;
+  readonly logger: Logger;
+  readonly bus?: Bus;
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  readonly settings: AdminSettings;
+  readonly healthTargets: ReadonlyMap<string, string>;
+  readonly loginMaxFailuresPerIp: number;
+  readonly loginWindowSeconds: number;
+  /** Take the client IP from X-Forwarded-For (behind the ingress). */
+  readonly trustProxy: boolean;
+  /** The built console (index.html + assets); default dist/console next to this file. */
+  readonly consoleDir?: string;
+  /** Bootstrap owner (created in storage when missing). */
+  readonly owner?: { readonly email: string; readonly password: string };
+}
+
+export interface AdminApp {
+  readonly port: number;
+  readonly url: string;
+  readonly storage: StoragePort;
+  /** Whether the bootstrap owner exists (or none was configured). */
+  ownerReady(): boolean;
+  stop(): Promise<void>;
+}
+
+/** JSON bodies above this are refused with 413 (hostile input must not cost memory). */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+};
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+@Module({})
+class AdminModule {
+  static forRoot(deps: AdminDeps): DynamicModule {
+    return {
+      module: AdminModule,
+      controllers: [
+        AuthController,
+        DomainsController,
+        UsersController,
+        OpsController,
+        AdminsController,
+        DocsController,
+      ],
+      providers: [{ provide: DEPS, useValue: deps }],
+    };
+  }
+}
+
+export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
+  const { logger } = options;
+  const storage = connectStorage(options.storageTarget);
+  const queue = options.bus === undefined ? undefined : new QueueInspector(options.bus);
+  const deps: AdminDeps = {
+    settings: options.settings,
+    storage,
+    audit: new AuditLog(storage, logger.child({ component: 'audit' })),
+    logger,
+    throttle: new LoginThrottle(options.loginMaxFailuresPerIp, options.loginWindowSeconds * 1000),
+    queue,
+    health: new HealthProbe(options.healthTargets, queue),
+  };
+
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: options.trustProxy,
+    // Deep or huge JSON is refused by size; prototype poisoning keys are refused outright.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+  const fastify = adapter.getInstance();
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      if (!reply.hasHeader(name) || name === 'cache-control') reply.header(name, value);
+    }
+    done(null, payload);
+  });
+  registerConsole(fastify, options.consoleDir ?? fileURLToPath(new URL('./console/', import.meta.url)));
+
+  const app: INestApplication = await NestFactory.create(AdminModule.forRoot(deps), adapter, {
+    logger: false,
+  });
+  app.useGlobalGuards(new PolicyGuard(deps));
+  app.useGlobalInterceptors(new AuditInterceptor(deps));
+  app.useGlobalFilters(new ApiExceptionFilter(deps));
+  await app.init();
+  // Errors raised by Fastify before Nest sees the request (body too large, not JSON …).
+  fastify.setErrorHandler((error, request, reply) => {
+    const apiError = toApiError(error) ?? new ApiError('internal', 'internal error');
+    if (apiError.code === 'internal') logger.error({ err: error, url: request.url }, 'request failed');
+    void reply.status(apiError.status).send(errorBody(apiError, ''));
+  });
+  await app.listen(options.port, options.host);
+  const address = fastify.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  logger.info({ http: `http://${options.host}:${port}` }, 'admin API and console listening');
+
+  let ownerReady = options.owner === undefined;
+  let stopped = false;
+  const bootstrap = async (): Promise<void> => {
+    // Storage may start after us: keep trying (bounded delay) until the owner exists.
+    for (let attempt = 0; !stopped && options.owner !== undefined; attempt++) {
+      try {
+        const result = await storage.admin.ensureOwner(options.owner);
+        ownerReady = true;
+        if (result.created) logger.info({ email: result.admin?.email }, 'bootstrap owner created');
+        return;
+      } catch (error) {
+        if (attempt % 10 === 0)
+          logger.warn({ err: error }, 'could not ensure the bootstrap owner yet; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(attempt, 5))));
+      }
+    }
+  };
+  const bootstrapping = bootstrap();
+
+  return {
+    port,
+    url: `http://${options.host}:${port}`,
+    storage,
+    ownerReady: () => ownerReady,
+    async stop() {
+      stopped = true;
+      await app.close();
+      await bootstrapping;
+      storage.close();
+    },
+  };
+}
+
+interface StaticFastify {
+  get(
+    path: string,
+    handler: (
+      request: { url: string },
+      reply: { header(n: string, v: string): unknown; status(c: number): unknown; send(b: unknown): unknown },
+    ) => unknown,
+  ): unknown;
+}
+
+/** The console: files from its build directory; any other non-API path gets index.html (SPA). */
+function registerConsole(fastify: StaticFastify, dir: string): void {
+  const root = normalize(dir);
+  fastify.get('/*', (request, reply) => {
+    const path = decodeURIComponent(request.url.split('?')[0] ?? '/');
+    if (path.startsWith('/api/')) {
+      reply.status(404);
+      reply.header('content-type', 'application/json; charset=utf-8');
+      return reply.send(errorBody(new ApiError('not_found', 'no such endpoint'), ''));
+    }
+    let file = normalize(join(root, path));
+    if (
+      !file.startsWith(root.endsWith(sep) ? root : root + sep) ||
+      !existsSync(file) ||
+      !statSync(file).isFile()
+    ) {
+      file = join(root, 'index.html');
+    }
+    if (!existsSync(file)) {
+      reply.status(404);
+      reply.header('content-type', 'text/plain; charset=utf-8');
+      return reply.send('The web console is not built (npm run build -w @postmesh/admin).');
+    }
+    reply.header('content-type', CONTENT_TYPES[extname(file)] ?? 'application/octet-stream');
+    return reply.send(readFileSync(file));
+  });
+}

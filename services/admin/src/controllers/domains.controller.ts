@@ -1,0 +1,252 @@
+/** Domains, the DNS wizard and DKIM keys (issue 7 §4). */
+import { Controller, Inject, Req } from '@nestjs/common';
+import { directory } from '@postmesh/contracts';
+import { Endpoint } from '../api/endpoint.js';
+import { ApiError } from '../api/errors.js';
+import type { HttpRequest } from '../api/http.js';
+import {
+  bool,
+  domainName,
+  int,
+  objectId,
+  oneOf,
+  optional,
+  pageShape,
+  parseObject,
+  parseQuery,
+  required,
+  str,
+} from '../api/validate.js';
+import { dkimView, domainView } from '../api/views.js';
+import { DEPS, type AdminDeps } from '../deps.js';
+import { checkRecords, recordsFor } from '../ops/dns.js';
+import { decisionOf, domainIdOf } from './scope.js';
+
+const domainParam = (request: HttpRequest): string => domainName()(request.params.domain, 'domain');
+
+@Controller()
+export class DomainsController {
+  constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
+
+  @Endpoint({
+    method: 'GET',
+    path: '/domains',
+    action: 'domains.read',
+    target: { kind: 'list' },
+    summary: 'List domains (your scope)',
+    query: { pageSize: '1–1000', pageToken: 'from the previous page', q: 'name prefix' },
+  })
+  async list(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { ...pageShape, q: optional(str({ max: 253 })) });
+    const scope = decisionOf(request).domains;
+    const prefix = (query.q ?? '').toLowerCase();
+    if (scope === 'all') {
+      const page = await this.deps.storage.directory.listDomains({
+        pageSize: query.pageSize ?? 50,
+        pageToken: query.pageToken ?? '',
+      });
+      return {
+        items: page.domains.filter((d) => d.name.startsWith(prefix)).map(domainView),
+        nextPageToken: page.nextPageToken,
+      };
+    }
+    const items = [];
+    for (const name of scope) {
+      if (!name.startsWith(prefix)) continue;
+      const found = await this.deps.storage.directory
+        .getDomain({ selector: { $case: 'name', value: name } })
+        .catch(() => undefined);
+      if (found?.domain !== undefined) items.push(domainView(found.domain));
+    }
+    return { items, nextPageToken: '' };
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/domains',
+    action: 'domains.create',
+    target: { kind: 'system' },
+    summary: 'Add a domain',
+    body: { name: 'string', defaultQuotaBytes: 'integer (optional, 0 = unlimited)' },
+    status: 201,
+  })
+  async create(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      name: required(domainName()),
+      defaultQuotaBytes: optional(int({ min: 0 })),
+    });
+    authOfTarget(request, body.name);
+    const { domain } = await this.deps.storage.directory.createDomain({
+      name: body.name,
+      defaultQuotaBytes: body.defaultQuotaBytes ?? 0,
+    });
+    return domain === undefined ? {} : domainView(domain);
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/domains/:domain',
+    action: 'domains.read',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: 'One domain',
+  })
+  async get(@Req() request: HttpRequest) {
+    const { domain } = await this.deps.storage.directory.getDomain({
+      selector: { $case: 'name', value: domainParam(request) },
+    });
+    if (domain === undefined) throw new ApiError('not_found', 'domain not found');
+    return domainView(domain);
+  }
+
+  @Endpoint({
+    method: 'PATCH',
+    path: '/domains/:domain',
+    action: 'domains.update',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: 'Suspend or activate a domain',
+    body: { status: '"active" | "suspended"' },
+  })
+  async update(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, { status: required(oneOf(['active', 'suspended'])) });
+    const domainId = await domainIdOf(this.deps.storage, domainParam(request));
+    const { domain } = await this.deps.storage.directory.setDomainStatus({
+      domainId,
+      status: body.status === 'active' ? directory.DomainStatus.ACTIVE : directory.DomainStatus.SUSPENDED,
+    });
+    return domain === undefined ? {} : domainView(domain);
+  }
+
+  @Endpoint({
+    method: 'DELETE',
+    path: '/domains/:domain',
+    action: 'domains.delete',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: 'Remove a domain (cascade=true also removes its users and their mail)',
+    query: { cascade: 'true | false' },
+  })
+  async remove(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { cascade: optional(bool()) });
+    const domainId = await domainIdOf(this.deps.storage, domainParam(request));
+    await this.deps.storage.directory.deleteDomain({ domainId, cascade: query.cascade ?? false });
+    return { deleted: true };
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/domains/:domain/dns',
+    action: 'dns.read',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary:
+      'DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT); check=true also looks them up live',
+    query: { check: 'true | false' },
+  })
+  async dns(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { check: optional(bool()) });
+    const name = domainParam(request);
+    const domainId = await domainIdOf(this.deps.storage, name);
+    const { keys } = await this.deps.storage.directory.listDkimKeys({ domainId });
+    const publish = keys
+      .filter((k) => k.status !== directory.DkimKeyStatus.RETIRED)
+      .map((k) => ({ name: k.dnsName, value: k.dnsTxtValue }));
+    const created = keys.map((k) => k.createTime?.getTime() ?? 0).reduce((a, b) => Math.max(a, b), 0);
+    const policyId = new Date(created || Date.now()).toISOString().slice(0, 10).replace(/-/g, '');
+    const records = recordsFor(name, this.deps.settings.mailHost, publish, policyId);
+    if (query.check !== true) return { domain: name, records };
+    return {
+      domain: name,
+      records: await checkRecords(records, this.deps.settings.dnsServers),
+      checkedAt: new Date().toISOString(),
+    };
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/domains/:domain/dkim',
+    action: 'dkim.read',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: "A domain's DKIM keys, newest first",
+  })
+  async dkimList(@Req() request: HttpRequest) {
+    const domainId = await domainIdOf(this.deps.storage, domainParam(request));
+    const { keys } = await this.deps.storage.directory.listDkimKeys({ domainId });
+    return { items: keys.map(dkimView), nextPageToken: '' };
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/domains/:domain/dkim',
+    action: 'dkim.write',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: 'Generate a DKIM key (pending); activate=true makes it the signing key at once (rotation)',
+    body: {
+      selector: 'string (DNS label)',
+      algorithm: '"ed25519" | "rsa2048"',
+      activate: 'boolean (optional)',
+    },
+    status: 201,
+  })
+  async dkimGenerate(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      selector: required(
+        str({ min: 1, max: 63, pattern: /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/, what: 'a DNS label' }),
+      ),
+      algorithm: optional(oneOf(['ed25519', 'rsa2048'])),
+      activate: optional(bool()),
+    });
+    const domainId = await domainIdOf(this.deps.storage, domainParam(request));
+    const { key } = await this.deps.storage.directory.generateDkimKey({
+      domainId,
+      selector: body.selector,
+      algorithm:
+        body.algorithm === 'rsa2048' ? directory.DkimAlgorithm.RSA2048 : directory.DkimAlgorithm.ED25519,
+    });
+    if (key === undefined) throw new ApiError('internal', 'internal error');
+    if (body.activate === true) {
+      const activated = await this.deps.storage.directory.activateDkimKey({ keyId: key.id });
+      return dkimView(activated.key ?? key);
+    }
+    return dkimView(key);
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/domains/:domain/dkim/:keyId/activate',
+    action: 'dkim.write',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: 'Make a key the signing key (the previous one is retired)',
+  })
+  async dkimActivate(@Req() request: HttpRequest) {
+    const keyId = await this.keyOfDomain(request);
+    const { key } = await this.deps.storage.directory.activateDkimKey({ keyId });
+    return key === undefined ? {} : dkimView(key);
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/domains/:domain/dkim/:keyId/retire',
+    action: 'dkim.write',
+    target: { kind: 'domain-param', param: 'domain' },
+    summary: 'Stop signing with a key',
+  })
+  async dkimRetire(@Req() request: HttpRequest) {
+    const keyId = await this.keyOfDomain(request);
+    const { key } = await this.deps.storage.directory.retireDkimKey({ keyId });
+    return key === undefined ? {} : dkimView(key);
+  }
+
+  /** The key must belong to the domain in the path (which the guard authorised). */
+  private async keyOfDomain(request: HttpRequest): Promise<string> {
+    const keyId = objectId()(request.params.keyId, 'keyId');
+    const domainId = await domainIdOf(this.deps.storage, domainParam(request));
+    const { keys } = await this.deps.storage.directory.listDkimKeys({ domainId });
+    if (!keys.some((k) => k.id === keyId)) throw new ApiError('not_found', 'DKIM key not found');
+    return keyId;
+  }
+}
+
+function authOfTarget(request: HttpRequest, target: string): void {
+  if (request.pm !== undefined) {
+    request.pm.target = target;
+    request.pm.domain = target;
+  }
+}

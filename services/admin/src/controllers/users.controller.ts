@@ -1,0 +1,377 @@
+/** Users, their passwords and app passwords, and aliases/forwards (issue 7 §4). */
+import { Controller, Inject, Req } from '@nestjs/common';
+import { directory } from '@postmesh/contracts';
+import { Endpoint } from '../api/endpoint.js';
+import { ApiError } from '../api/errors.js';
+import { authOf, type HttpRequest } from '../api/http.js';
+import {
+  address,
+  bool,
+  domainName,
+  domainOf,
+  int,
+  list,
+  objectId,
+  oneOf,
+  optional,
+  pageShape,
+  parseObject,
+  parseQuery,
+  required,
+  str,
+  time,
+} from '../api/validate.js';
+import { addressView, appPasswordView, userView } from '../api/views.js';
+import { DEPS, type AdminDeps } from '../deps.js';
+import { decisionOf, domainIdOf, pagedAcross } from './scope.js';
+
+const userId = (request: HttpRequest): string => objectId()(request.params.id, 'id');
+
+@Controller()
+export class UsersController {
+  constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
+
+  @Endpoint({
+    method: 'GET',
+    path: '/users',
+    action: 'users.read',
+    target: { kind: 'list' },
+    summary: 'List users (your scope), optionally of one domain and by address prefix',
+    query: {
+      domain: 'domain name',
+      q: 'address prefix',
+      pageSize: '1–1000',
+      pageToken: 'from the previous page',
+    },
+  })
+  async list(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, {
+      ...pageShape,
+      domain: optional(domainName()),
+      q: optional(str({ max: 320 })),
+    });
+    const decision = decisionOf(request);
+    const { storage } = this.deps;
+    if (decision.self) {
+      const principal = authOf(request).principal;
+      return { items: principal?.kind === 'user' ? [userView(principal.user)] : [], nextPageToken: '' };
+    }
+    const pageSize = query.pageSize ?? 50;
+    const fetchPage = async (domain: string, token: string, size: number) => {
+      const domainId = domain === '' ? '' : await domainIdOf(storage, domain);
+      const page = await storage.directory.listUsers({
+        domainId,
+        pageSize: size,
+        pageToken: token,
+        addressPrefix: query.q ?? '',
+      });
+      return { items: page.users.map(userView), next: page.nextPageToken };
+    };
+    const domains =
+      query.domain !== undefined ? [query.domain] : decision.domains === 'all' ? [''] : decision.domains;
+    return pagedAcross(domains, query.pageToken, pageSize, fetchPage);
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/users',
+    action: 'users.create',
+    target: { kind: 'body-address', field: 'address' },
+    summary: 'Create a user (and their default mailboxes)',
+    body: {
+      address: 'string',
+      password: 'string (10+ characters)',
+      displayName: 'string (optional)',
+      quotaBytes: 'integer (optional, 0 = unlimited)',
+    },
+    status: 201,
+  })
+  async create(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      address: required(address()),
+      password: required(str({ min: 1, max: 256 })),
+      displayName: optional(str({ max: 200 })),
+      quotaBytes: optional(int({ min: 0 })),
+    });
+    const { user } = await this.deps.storage.directory.createUser({
+      address: body.address,
+      password: body.password,
+      displayName: body.displayName ?? '',
+      ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+    });
+    return user === undefined ? {} : userView(user);
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/users/:id',
+    action: 'users.read',
+    target: { kind: 'user-param', param: 'id' },
+    summary: 'One user, with their addresses',
+  })
+  async get(@Req() request: HttpRequest) {
+    const id = userId(request);
+    const { user } = await this.deps.storage.directory.getUser({ selector: { $case: 'id', value: id } });
+    if (user === undefined) throw new ApiError('not_found', 'user not found');
+    const { addresses } = await this.deps.storage.directory.listAddresses({
+      domainId: '',
+      userId: id,
+      pageSize: 200,
+      pageToken: '',
+    });
+    return { ...userView(user), addresses: addresses.map(addressView) };
+  }
+
+  @Endpoint({
+    method: 'PATCH',
+    path: '/users/:id',
+    action: 'users.update',
+    target: { kind: 'user-param', param: 'id' },
+    summary: 'Change display name, quota or status',
+    body: { displayName: 'string', quotaBytes: 'integer', status: '"active" | "disabled"' },
+  })
+  async update(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      displayName: optional(str({ max: 200 })),
+      quotaBytes: optional(int({ min: 0 })),
+      status: optional(oneOf(['active', 'disabled'])),
+    });
+    const { user } = await this.deps.storage.directory.updateUser({
+      userId: userId(request),
+      ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
+      ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+      status:
+        body.status === undefined
+          ? directory.UserStatus.UNSPECIFIED
+          : body.status === 'active'
+            ? directory.UserStatus.ACTIVE
+            : directory.UserStatus.DISABLED,
+    });
+    return user === undefined ? {} : userView(user);
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/users/:id/unlock',
+    action: 'users.unlock',
+    target: { kind: 'user-param', param: 'id' },
+    summary: 'Re-enable a disabled user',
+  })
+  async unlock(@Req() request: HttpRequest) {
+    const { user } = await this.deps.storage.directory.updateUser({
+      userId: userId(request),
+      status: directory.UserStatus.ACTIVE,
+    });
+    return user === undefined ? {} : userView(user);
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/users/:id/password',
+    action: 'users.password',
+    target: { kind: 'user-param', param: 'id' },
+    summary: 'Set a new password (optionally revoking app passwords)',
+    body: { password: 'string', revokeAppPasswords: 'boolean (optional)' },
+  })
+  async password(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      password: required(str({ min: 1, max: 256 })),
+      revokeAppPasswords: optional(bool()),
+    });
+    await this.deps.storage.directory.setPassword({
+      userId: userId(request),
+      password: body.password,
+      revokeAppPasswords: body.revokeAppPasswords ?? false,
+    });
+    return { changed: true };
+  }
+
+  @Endpoint({
+    method: 'DELETE',
+    path: '/users/:id',
+    action: 'users.delete',
+    target: { kind: 'user-param', param: 'id' },
+    summary:
+      'Delete a user; purge=true deletes their mail now, otherwise it is kept for the retention period',
+    query: { purge: 'true | false' },
+  })
+  async remove(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { purge: optional(bool()) });
+    await this.deps.storage.directory.deleteUser({
+      userId: userId(request),
+      purgeData: query.purge ?? false,
+    });
+    return { deleted: true, purged: query.purge ?? false };
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/users/:id/app-passwords',
+    action: 'apppasswords.read',
+    target: { kind: 'user-param', param: 'id' },
+    summary: "A user's app passwords (never their secrets)",
+  })
+  async appPasswords(@Req() request: HttpRequest) {
+    const { appPasswords } = await this.deps.storage.directory.listAppPasswords({ userId: userId(request) });
+    return { items: appPasswords.map(appPasswordView), nextPageToken: '' };
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/users/:id/app-passwords',
+    action: 'apppasswords.write',
+    target: { kind: 'user-param', param: 'id' },
+    summary: 'Create an app password; the secret is shown once',
+    body: { label: 'string', protocols: '["imap","smtp"]', expiresAt: 'ISO time (optional)' },
+    status: 201,
+  })
+  async createAppPassword(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      label: optional(str({ max: 200 })),
+      protocols: optional(list(oneOf(['imap', 'smtp']), { max: 2 })),
+      expiresAt: optional(time()),
+    });
+    const created = await this.deps.storage.directory.createAppPassword({
+      userId: userId(request),
+      label: body.label ?? '',
+      protocols: (body.protocols ?? []).map((p) =>
+        p === 'imap' ? directory.Protocol.IMAP : directory.Protocol.SMTP,
+      ),
+      ...(body.expiresAt === undefined ? {} : { expireTime: body.expiresAt }),
+    });
+    return {
+      ...(created.appPassword === undefined ? {} : appPasswordView(created.appPassword)),
+      secret: created.secret,
+    };
+  }
+
+  @Endpoint({
+    method: 'DELETE',
+    path: '/users/:id/app-passwords/:appPasswordId',
+    action: 'apppasswords.write',
+    target: { kind: 'user-param', param: 'id' },
+    summary: 'Revoke an app password',
+  })
+  async deleteAppPassword(@Req() request: HttpRequest) {
+    await this.deps.storage.directory.deleteAppPassword({
+      userId: userId(request),
+      appPasswordId: objectId()(request.params.appPasswordId, 'appPasswordId'),
+    });
+    return { deleted: true };
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/aliases',
+    action: 'aliases.read',
+    target: { kind: 'list' },
+    summary: "Aliases and forwards of a domain (required for administrators), or a user's own addresses",
+    query: { domain: 'domain name', pageSize: '1–1000', pageToken: 'from the previous page' },
+  })
+  async aliases(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { ...pageShape, domain: optional(domainName()) });
+    const decision = decisionOf(request);
+    const principal = authOf(request).principal;
+    const { storage } = this.deps;
+    if (decision.self) {
+      const own = principal?.kind === 'user' ? principal.user.id : '';
+      const page = await storage.directory.listAddresses({
+        domainId: '',
+        userId: own,
+        pageSize: query.pageSize ?? 100,
+        pageToken: query.pageToken ?? '',
+      });
+      return { items: page.addresses.map(addressView), nextPageToken: page.nextPageToken };
+    }
+    const domains =
+      query.domain !== undefined ? [query.domain] : decision.domains === 'all' ? [] : decision.domains;
+    if (domains.length === 0) throw new ApiError('invalid_argument', 'domain: is required', 'domain');
+    return pagedAcross(domains, query.pageToken, query.pageSize ?? 100, async (domain, token, size) => {
+      const page = await storage.directory.listAddresses({
+        domainId: await domainIdOf(storage, domain),
+        userId: '',
+        pageSize: size,
+        pageToken: token,
+      });
+      return {
+        items: page.addresses.filter((a) => a.target?.$case !== 'primary').map(addressView),
+        next: page.nextPageToken,
+      };
+    });
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/aliases',
+    action: 'aliases.write',
+    target: { kind: 'body-address', field: 'address' },
+    summary: 'Create an alias (to local users) or a forward (to other addresses)',
+    body: { address: 'string', userIds: 'string[] (alias)', forwardTo: 'string[] (forward)' },
+    status: 201,
+  })
+  async createAlias(@Req() request: HttpRequest) {
+    const body = parseObject(request.body, {
+      address: required(address()),
+      userIds: optional(list(objectId(), { min: 1, max: 100 })),
+      forwardTo: optional(list(address(), { min: 1, max: 50 })),
+    });
+    const { storage } = this.deps;
+    if ((body.userIds === undefined) === (body.forwardTo === undefined)) {
+      throw new ApiError(
+        'invalid_argument',
+        'give exactly one of userIds (alias) and forwardTo (forward)',
+        'userIds',
+      );
+    }
+    if (body.userIds !== undefined) {
+      // An alias may only deliver to users of the domains the caller manages (the guard checked the alias's own domain).
+      const scope = decisionOf(request).domains;
+      for (const id of body.userIds) {
+        const { user } = await storage.directory.getUser({ selector: { $case: 'id', value: id } });
+        if (user === undefined || (scope !== 'all' && !scope.includes(domainOf(user.address)))) {
+          throw new ApiError('not_found', `user ${id} not found`, 'userIds');
+        }
+      }
+      const { address: created } = await storage.directory.createAlias({
+        address: body.address,
+        userIds: body.userIds,
+      });
+      return created === undefined ? {} : addressView(created);
+    }
+    const { address: created } = await storage.directory.createForward({
+      address: body.address,
+      targets: body.forwardTo ?? [],
+    });
+    return created === undefined ? {} : addressView(created);
+  }
+
+  @Endpoint({
+    method: 'DELETE',
+    path: '/aliases/:address',
+    action: 'aliases.write',
+    target: { kind: 'address-param', param: 'address' },
+    summary: 'Remove an alias or forward (not a primary address)',
+  })
+  async deleteAlias(@Req() request: HttpRequest) {
+    const wanted = address()(request.params.address, 'address').toLowerCase();
+    const { storage } = this.deps;
+    const domainId = await domainIdOf(storage, domainOf(wanted));
+    let token = '';
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await storage.directory.listAddresses({
+        domainId,
+        userId: '',
+        pageSize: 1000,
+        pageToken: token,
+      });
+      const hit = page.addresses.find((a) => a.address.toLowerCase() === wanted);
+      if (hit !== undefined) {
+        await storage.directory.deleteAddress({ addressId: hit.id });
+        return { deleted: true };
+      }
+      if (page.nextPageToken === '') break;
+      token = page.nextPageToken;
+    }
+    throw new ApiError('not_found', 'alias not found');
+  }
+}

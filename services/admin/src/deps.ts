@@ -1,0 +1,30 @@
+import type { Logger } from '@postmesh/telemetry';
+import type { AuditLog } from './audit.js';
+import type { LoginThrottle } from './auth/throttle.js';
+import type { QueueInspector } from './ops/queue.js';
+import type { HealthProbe } from './ops/health.js';
+import type { StoragePort } from './storage.js';
+
+/** Injection token of AdminDeps (Nest cannot inject an interface by type). */
+export const DEPS = Symbol('postmesh-admin-deps');
+
+export interface AdminSettings {
+  readonly cookieSecure: boolean;
+  readonly sessionIdleSeconds: number;
+  readonly sessionAbsoluteSeconds: number;
+  /** Hostname that receives mail for hosted domains (the DNS wizard's MX target). */
+  readonly mailHost: string;
+  /** DNS servers for the live record check; empty means the system's. */
+  readonly dnsServers: readonly string[];
+}
+
+/** Everything the controllers and the guard use; built once in app.ts. */
+export interface AdminDeps {
+  readonly settings: AdminSettings;
+  readonly storage: StoragePort;
+  readonly audit: AuditLog;
+  readonly logger: Logger;
+  readonly throttle: LoginThrottle;
+  readonly queue: QueueInspector | undefined;
+  readonly health: HealthProbe;
+}
