@@ -69,7 +69,8 @@ export function recipientHooks(options: RecipientPluginOptions): PluginHooks {
         return;
       }
       // RFC 5321 §4.5.3.1.10: too many recipients is a 452, and the client sends the rest later.
-      if (transaction.rcpt_to.length >= options.maxRecipients) {
+      // Haraka has already appended this RCPT to rcpt_to (and drops it again on a refusal).
+      if (transaction.rcpt_to.length > options.maxRecipients) {
         next(HookCode.DENYSOFT, new DSN(452, '4.5.3 Too many recipients'));
         return;
       }

@@ -61,7 +61,7 @@ export async function planRecipients(
   const plans: RecipientPlan[] = [];
   const seenUsers = new Set<string>();
   const mailbox = job.authResults.junk ? JUNK : INBOX;
-  for (const rcpt of job.envelope.rcptTo) {
+  for (const rcpt of new Set(job.envelope.rcptTo.map((r) => r.toLowerCase()))) {
     const answer = await directory.resolveRecipient({ address: rcpt, messageSize: 0 });
     if (!answer.ok) return { retry: `directory: ${answer.error.message}` };
     const result = answer.value.result;

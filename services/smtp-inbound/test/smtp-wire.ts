@@ -1,0 +1,113 @@
+/** A tiny SMTP client over a raw socket, for tests that must send exactly the bytes they mean. */
+import { connect, type Socket } from 'node:net';
+
+export interface Reply {
+  readonly code: number;
+  readonly lines: readonly string[];
+  readonly text: string;
+}
+
+export class WireClient {
+  private buffer = '';
+  private closed = false;
+  private waiters: (() => void)[] = [];
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.buffer += d;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  static async open(port: number): Promise<{ client: WireClient; greeting: Reply }> {
+    const socket = connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new WireClient(socket);
+    return { client, greeting: await client.reply() };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** The next complete (possibly multi-line) reply, or a rejection on close/timeout. */
+  async reply(timeoutMs = 15_000): Promise<Reply> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lines: string[] = [];
+      let consumed = 0;
+      let complete = false;
+      for (;;) {
+        const end = this.buffer.indexOf('\r\n', consumed);
+        if (end < 0) break;
+        const line = this.buffer.slice(consumed, end);
+        consumed = end + 2;
+        lines.push(line);
+        if (/^\d{3}(?: |$)/.test(line)) {
+          complete = true;
+          break;
+        }
+      }
+      if (complete) {
+        this.buffer = this.buffer.slice(consumed);
+        const last = lines.at(-1) ?? '';
+        return { code: Number(last.slice(0, 3)), lines, text: lines.map((l) => l.slice(4)).join('\n') };
+      }
+      if (this.closed) throw new Error(`connection closed; pending ${JSON.stringify(this.buffer)}`);
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`no reply within ${timeoutMs} ms; pending ${JSON.stringify(this.buffer)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async command(line: string): Promise<Reply> {
+    this.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  /** Resolves when the server has closed the connection (bounded). */
+  async waitClosed(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
