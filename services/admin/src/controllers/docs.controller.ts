@@ -1,7 +1,7 @@
 /** The OpenAPI 3.1 document at /api/docs, generated from the endpoint registry. */
 import { Controller } from '@nestjs/common';
 import { ENDPOINTS, Endpoint, fullPath, type EndpointSpec } from '../api/endpoint.js';
-import { POLICY, Roles, type Action } from '../policy.js';
+import { POLICY, Roles } from '../policy.js';
 
 const ERROR_SCHEMA = {
   type: 'object',
