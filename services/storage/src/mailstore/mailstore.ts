@@ -516,7 +516,7 @@ export class Mailstore {
     ref: MailboxRef,
     claimRecent: boolean,
   ): Promise<mailstore.GetMailboxStatusResponse> {
-    const mailbox = await this.resolveMailbox(userId, ref);
+    const mailbox = await this.settled(await this.resolveMailbox(userId, ref));
     const mailboxId = mailbox._id.toHexString();
     const recent = await this.messages().countDocuments({
       mailboxId,
@@ -910,6 +910,18 @@ export class Mailstore {
     return this.db.collection<DeliveryDoc>(Collections.deliveries);
   }
 
+  /**
+   * The mailbox as it stands once this process's writes in flight to it have finished, so a
+   * HIGHESTMODSEQ or UIDNEXT handed out is never ahead of the messages that carry it.
+   */
+  private async settled(mailbox: MailboxRecord): Promise<MailboxRecord> {
+    const current = await serial(this.lockKey(mailbox._id.toHexString()), () =>
+      mailboxes(this.db).findOne({ _id: mailbox._id }),
+    );
+    if (current === null) throw notFound('mailbox', 'mailbox');
+    return current;
+  }
+
   private async mailboxById(userId: string, mailboxId: string): Promise<MailboxRecord> {
     return this.resolveMailbox(userId, { id: mailboxId }, 'mailbox_id');
   }
@@ -1220,7 +1232,11 @@ export class Mailstore {
     return docs.filter((d) => intervals.some(([a, b]) => d.uid >= a && d.uid <= b));
   }
 
-  /** Allocates `n` UIDs and one mod-sequence in `mailbox`, adding the counters of `docs`. */
+  /**
+   * Allocates `n` UIDs and one mod-sequence in `mailbox`, adding the counters of `docs`. The
+   * caller holds the mailbox's lock until the messages carrying them are written, so nobody sees
+   * the new HIGHESTMODSEQ before the messages that have it (RFC 7162 §3.1.2.1).
+   */
   private async allocate(mailbox: MailboxRecord, docs: readonly MessageRecord[]) {
     const counters = {
       messages: docs.length,
@@ -1228,12 +1244,10 @@ export class Mailstore {
       unseen: docs.filter((d) => !d.flags.includes(SEEN)).length,
       deleted: docs.filter((d) => d.flags.includes(DELETED)).length,
     };
-    const before = await serial(this.lockKey(mailbox._id.toHexString()), () =>
-      mailboxes(this.db).findOneAndUpdate(
-        { _id: mailbox._id, uidNext: { $lte: MAX_UID - docs.length + 1 } },
-        { $inc: { uidNext: docs.length, highestModseq: 1, ...counters } },
-        { returnDocument: 'before' },
-      ),
+    const before = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id, uidNext: { $lte: MAX_UID - docs.length + 1 } },
+      { $inc: { uidNext: docs.length, highestModseq: 1, ...counters } },
+      { returnDocument: 'before' },
     );
     if (before === null) throw notFound('mailbox', 'destination');
     return {
@@ -1272,21 +1286,27 @@ export class Mailstore {
       refs.set(d.blobId.toHexString(), entry);
     }
     await addBlobRefs(this.db, refs);
-    const { firstUid, modseq, counters, uidValidity } = await this.allocate(dest, docs);
     const destId = dest._id.toHexString();
-    const copies: MessageRecord[] = docs.map((d, i) => ({
-      ...d,
-      _id: new ObjectId(),
-      mailboxId: destId,
-      uid: firstUid + i,
-      modseq,
-    }));
-    try {
-      await this.messages().insertMany(copies, { ordered: true });
-    } catch (error) {
-      await releaseBlobRefs(this.db, refs);
-      throw error;
-    }
+    const { firstUid, counters, uidValidity } = await serial(this.lockKey(destId), async () => {
+      const allocated = await this.allocate(dest, docs);
+      const copies: MessageRecord[] = docs.map((d, i) => ({
+        ...d,
+        _id: new ObjectId(),
+        mailboxId: destId,
+        uid: allocated.firstUid + i,
+        modseq: allocated.modseq,
+      }));
+      try {
+        await this.messages().insertMany(copies, { ordered: true });
+      } catch (error) {
+        await mailboxes(this.db)
+          .updateOne({ _id: dest._id }, { $inc: this.negated(docs) })
+          .catch(() => undefined);
+        await releaseBlobRefs(this.db, refs);
+        throw error;
+      }
+      return allocated;
+    });
     await this.adjustUsage(userId, counters.size);
     this.onChanged(userId);
     return {
@@ -1326,29 +1346,30 @@ export class Mailstore {
         sourceHighestModseq: source.highestModseq,
       };
     }
-    const { firstUid, modseq, uidValidity } = await this.allocate(dest, docs);
-    const result = await this.messages().bulkWrite(
-      docs.map((d, i) => ({
-        updateOne: {
-          filter: { _id: d._id, mailboxId, expungeClaim: { $exists: false } },
-          update: { $set: { mailboxId: destId, uid: firstUid + i, modseq } },
-        },
-      })),
-      { ordered: false },
-    );
-    let moved = docs.map((d, i) => ({ doc: d, destinationUid: firstUid + i }));
-    if (result.matchedCount !== docs.length) {
-      // Some were expunged concurrently: their destination UIDs stay unused (a gap).
-      const now = await this.messages()
-        .find({ _id: { $in: docs.map((d) => d._id) }, mailboxId: destId }, { projection: { _id: 1 } })
-        .toArray();
-      const there = new Set(now.map((d) => d._id.toHexString()));
-      const missing = moved.filter((m) => !there.has(m.doc._id.toHexString())).map((m) => m.doc);
-      moved = moved.filter((m) => there.has(m.doc._id.toHexString()));
-      await serial(this.lockKey(destId), () =>
-        mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) }),
+    const { moved, uidValidity } = await serial(this.lockKey(destId), async () => {
+      const { firstUid, modseq, uidValidity: validity } = await this.allocate(dest, docs);
+      const result = await this.messages().bulkWrite(
+        docs.map((d, i) => ({
+          updateOne: {
+            filter: { _id: d._id, mailboxId, expungeClaim: { $exists: false } },
+            update: { $set: { mailboxId: destId, uid: firstUid + i, modseq } },
+          },
+        })),
+        { ordered: false },
       );
-    }
+      let done = docs.map((d, i) => ({ doc: d, destinationUid: firstUid + i }));
+      if (result.matchedCount !== docs.length) {
+        // Some were expunged concurrently: their destination UIDs stay unused (a gap).
+        const now = await this.messages()
+          .find({ _id: { $in: docs.map((d) => d._id) }, mailboxId: destId }, { projection: { _id: 1 } })
+          .toArray();
+        const there = new Set(now.map((d) => d._id.toHexString()));
+        const missing = done.filter((m) => !there.has(m.doc._id.toHexString())).map((m) => m.doc);
+        done = done.filter((m) => there.has(m.doc._id.toHexString()));
+        await mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) });
+      }
+      return { moved: done, uidValidity: validity };
+    });
     const sourceModseq = await serial(this.lockKey(mailboxId), () =>
       this.removeFromSource(
         source,
@@ -1524,7 +1545,7 @@ export class Mailstore {
     uidValidity: number,
     knownUids: UidSet | undefined,
   ): Promise<mailstore.GetChangesResponse> {
-    const mailbox = await this.mailboxById(userId, mailboxId);
+    const mailbox = await this.settled(await this.mailboxById(userId, mailboxId));
     const base = {
       highestModseq: mailbox.highestModseq,
       uidValidity: mailbox.uidValidity,
