@@ -288,6 +288,31 @@ describe('delivery: one body for all recipients, reference-counted (issue 3 item
     expect(copy.bytes.toString()).toContain('Subject: keep me');
   });
 
+  it('finishes an interrupted delivery on redelivery without storing twice', async () => {
+    const userId = await createUser(m.h);
+    const raw = message(['Subject: interrupted', '', 'x']);
+    const rcpt = [{ recipient: 'carol@example.test', userId }];
+    const deliveries = m.h.db.collection<{ spoolId: string; uid: number }>('deliveries');
+    const [first] = await m.store.deliverToMailboxes('spool-crash-1', raw, rcpt);
+    // Crash after the message was written but before its UID was recorded.
+    await deliveries.updateOne({ spoolId: 'spool-crash-1' }, { $set: { uid: 0 } });
+    const [second] = await m.store.deliverToMailboxes('spool-crash-1', raw, rcpt);
+    expect(second).toMatchObject({
+      status: 'duplicate',
+      uid: first?.status === 'delivered' ? first.uid : -1,
+    });
+    expect(await messagesCol().countDocuments({ spoolId: 'spool-crash-1' })).toBe(1);
+    // Crash after the claim but before the message was written: delivered again, once.
+    await deliveries.updateOne({ spoolId: 'spool-crash-1' }, { $set: { uid: 0 } });
+    await messagesCol().deleteMany({ spoolId: 'spool-crash-1' });
+    const [third] = await m.store.deliverToMailboxes('spool-crash-1', raw, [...rcpt, ...rcpt]);
+    expect(third?.status).toBe('delivered');
+    expect(await messagesCol().countDocuments({ spoolId: 'spool-crash-1' })).toBe(1);
+    expect((await deliveries.findOne({ spoolId: 'spool-crash-1' }))?.uid).toBe(
+      third?.status === 'delivered' ? third.uid : -1,
+    );
+  });
+
   it('purging one recipient releases only their references to a shared body', async () => {
     const alice = await createUser(m.h);
     const bob = await createUser(m.h);

@@ -667,7 +667,7 @@ export class Mailstore {
     body: IngestedBody,
     flags: readonly string[],
     internalDate: Date,
-    spoolId: string | undefined,
+    delivery: { spoolId: string; recipient?: string } | undefined,
   ): Promise<{ uid: number; modseq: number }> {
     const userId = mailbox.userId;
     const hasher = new TermHasher(await this.keyring.searchKey(userId));
@@ -709,7 +709,7 @@ export class Mailstore {
           searchText: body.searchText,
           termsComplete: complete,
           sentDay: body.sentDay ?? utcDay(internalDate),
-          ...(spoolId === undefined ? {} : { spoolId }),
+          ...(delivery === undefined ? {} : delivery),
         };
         try {
           await this.messages().insertOne(doc);
@@ -765,7 +765,7 @@ export class Mailstore {
         ingested,
         input.flags,
         input.internalDate ?? new Date(),
-        input.spoolId,
+        input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
       );
     } catch (error) {
       await releaseBlobRefs(
@@ -791,7 +791,8 @@ export class Mailstore {
   ): Promise<DeliveryOutcome[]> {
     const outcomes: DeliveryOutcome[] = [];
     const pending: { recipient: DeliveryRecipient; mailbox: MailboxRecord }[] = [];
-    for (const recipient of recipients) {
+    const unique = [...new Map(recipients.map((r) => [r.recipient, r])).values()];
+    for (const recipient of unique) {
       const done = await this.deliveries().findOne({ spoolId, recipient: recipient.recipient });
       if (done !== null && done.uid > 0) {
         outcomes.push({
@@ -815,7 +816,11 @@ export class Mailstore {
       if (done !== null) {
         // A claim from an attempt that stopped before recording its UID: finish it if the
         // message got written, else deliver again.
-        const written = await this.messages().findOne({ mailboxId: done.mailboxId, spoolId });
+        const written = await this.messages().findOne({
+          mailboxId: done.mailboxId,
+          spoolId,
+          recipient: recipient.recipient,
+        });
         if (written !== null) {
           await this.deliveries().updateOne({ _id: done._id }, { $set: { uid: written.uid } });
           outcomes.push({
@@ -847,6 +852,7 @@ export class Mailstore {
       await releaseBlobRefs(this.db, blobRef);
       return outcomes;
     }
+    let stored = 0;
     for (const { recipient, mailbox } of accepted) {
       const claim: DeliveryDoc = {
         _id: new ObjectId(),
@@ -868,13 +874,11 @@ export class Mailstore {
         );
       }
       try {
-        const { uid } = await this.insertMessage(
-          mailbox,
-          ingested,
-          recipient.flags ?? [],
-          receivedAt,
+        const { uid } = await this.insertMessage(mailbox, ingested, recipient.flags ?? [], receivedAt, {
           spoolId,
-        );
+          recipient: recipient.recipient,
+        });
+        stored++;
         await this.deliveries().updateOne(
           { spoolId, recipient: recipient.recipient },
           { $set: { uid, deliveredAt: new Date() } },
@@ -887,7 +891,8 @@ export class Mailstore {
         });
         this.onChanged(recipient.userId);
       } catch (error) {
-        blobRef.set(ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 });
+        // The references of this and every later recipient are not held by any message.
+        blobRef.set(ingested.blobId.toHexString(), { id: ingested.blobId, n: accepted.length - stored });
         await releaseBlobRefs(this.db, blobRef);
         throw error;
       }

@@ -32,6 +32,8 @@ export interface MessageRecord extends MessageDoc {
   termsComplete: boolean;
   /** Calendar date of the Date: header in its own zone, as YYYYMMDD (SENTON, RFC 9051 §6.4.4). */
   sentDay: number;
+  /** The RCPT TO address of the delivery that stored it (with `spoolId`: the idempotency key). */
+  recipient?: string;
   /** Set by an EXPUNGE that is about to delete the message (see Mailstore.expunge). */
   expungeClaim?: string;
 }
