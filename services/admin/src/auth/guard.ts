@@ -60,7 +60,8 @@ export class PolicyGuard implements CanActivate {
     if (!decision.allow || (extra !== undefined && extra !== true)) {
       const reason = !decision.allow ? decision.reason : String(extra);
       await this.deny(request, spec, principal, 'denied', reason);
-      throw new ApiError('permission_denied', `not allowed: ${reason}`);
+      // The reason goes to the audit log; the caller learns only that the action is not theirs.
+      throw new ApiError('permission_denied', `not allowed: ${spec.action}`);
     }
     auth.decision = decision;
     return true;
@@ -118,8 +119,15 @@ export class PolicyGuard implements CanActivate {
     switch (t.kind) {
       case 'system':
         return { target: {}, label: '' };
-      case 'list':
-        return { target: { list: true }, label: '' };
+      case 'list': {
+        // A list narrowed to one domain is a request about that domain.
+        const query = (request.query ?? {}) as Record<string, unknown>;
+        const domain =
+          typeof query.domain === 'string' && query.domain !== '' ? query.domain.toLowerCase() : undefined;
+        return domain === undefined
+          ? { target: { list: true }, label: '' }
+          : { target: { list: true, domain }, label: domain };
+      }
       case 'domain-param': {
         const domain = param(t.param).toLowerCase();
         return { target: { domain }, label: domain };
