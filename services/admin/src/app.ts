@@ -127,6 +127,26 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     }
     done(null, payload);
   });
+  // The API speaks JSON only: a body of any other type (an HTML form posted from another site,
+  // text/plain …) is refused before it is parsed.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const type = String(request.headers['content-type'] ?? '');
+    const hasBody =
+      request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0';
+    if (
+      (hasBody || request.headers['transfer-encoding'] !== undefined) &&
+      !/^application\/json\b/i.test(type)
+    ) {
+      void reply
+        .status(415)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(
+          errorBody(new ApiError('unsupported_media_type', 'send JSON (Content-Type: application/json)'), ''),
+        );
+      return;
+    }
+    done();
+  });
   registerConsole(fastify, options.consoleDir ?? fileURLToPath(new URL('./console/', import.meta.url)));
 
   const app: INestApplication = await NestFactory.create(AdminModule.forRoot(deps), adapter, {

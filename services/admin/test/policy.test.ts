@@ -1,0 +1,93 @@
+/** The policy table and its helpers, without servers. */
+import { describe, expect, it } from 'vitest';
+import { LoginThrottle } from '../src/auth/throttle.js';
+import { canGrantAdmin, decide, tokenAllows, type Subject } from '../src/policy.js';
+
+const da: Subject = { role: 'domain-admin', id: 'a1', domains: ['a.test'] };
+
+describe('decide', () => {
+  it('keeps domain-scoped roles inside their domains', () => {
+    expect(decide(da, 'users.create', { domain: 'a.test' })).toMatchObject({ allow: true });
+    expect(decide(da, 'users.create', { domain: 'b.test' })).toMatchObject({ allow: false });
+    expect(decide(da, 'domains.create', {})).toMatchObject({ allow: false });
+    expect(decide(da, 'users.read', { list: true })).toEqual({
+      allow: true,
+      domains: ['a.test'],
+      self: false,
+    });
+  });
+
+  it('lets an auditor read everything and change nothing', () => {
+    const auditor: Subject = { role: 'auditor', id: 'x', domains: [] };
+    expect(decide(auditor, 'audit.read', {})).toMatchObject({ allow: true, domains: 'all' });
+    for (const action of [
+      'users.create',
+      'domains.delete',
+      'dkim.write',
+      'dlq.write',
+      'admins.write',
+    ] as const) {
+      expect(decide(auditor, action, { domain: 'a.test' })).toMatchObject({ allow: false });
+    }
+  });
+
+  it('limits a user to their own account', () => {
+    const user: Subject = { role: 'user', id: 'u1', domains: ['a.test'] };
+    expect(decide(user, 'users.password', { domain: 'a.test', userId: 'u1' })).toMatchObject({
+      allow: true,
+      self: true,
+    });
+    expect(decide(user, 'users.password', { domain: 'a.test', userId: 'u2' })).toMatchObject({
+      allow: false,
+    });
+    expect(decide(user, 'users.delete', { domain: 'a.test', userId: 'u1' })).toMatchObject({ allow: false });
+  });
+
+  it('narrows by token scopes and token domains', () => {
+    const owner: Subject = {
+      role: 'owner',
+      id: 'o',
+      domains: [],
+      token: { scopes: ['users:read'], domains: ['a.test'] },
+    };
+    expect(decide(owner, 'users.read', { domain: 'a.test' })).toMatchObject({
+      allow: true,
+      domains: ['a.test'],
+    });
+    expect(decide(owner, 'users.read', { domain: 'b.test' })).toMatchObject({ allow: false });
+    expect(decide(owner, 'users.create', { domain: 'a.test' })).toMatchObject({ allow: false });
+    expect(tokenAllows(['users:write'], 'users.read')).toBe(true);
+    expect(tokenAllows(['users:read'], 'users.password')).toBe(false);
+    expect(tokenAllows(['*'], 'dlq.write')).toBe(true);
+  });
+});
+
+describe('canGrantAdmin (no privilege escalation)', () => {
+  it('allows a domain-admin to grant only scoped roles within their domains', () => {
+    expect(canGrantAdmin(da, { role: 'helpdesk', domains: ['a.test'] })).toBe(true);
+    expect(canGrantAdmin(da, { role: 'domain-admin', domains: ['a.test'] })).toBe(true);
+    expect(canGrantAdmin(da, { role: 'helpdesk', domains: ['a.test', 'b.test'] })).toMatch(
+      /outside your scope/,
+    );
+    expect(canGrantAdmin(da, { role: 'owner', domains: [] })).toMatch(/only an owner/);
+    expect(canGrantAdmin(da, { role: 'auditor', domains: [] })).toMatch(/only an owner/);
+    expect(
+      canGrantAdmin(
+        { role: 'helpdesk', id: 'h', domains: ['a.test'] },
+        { role: 'helpdesk', domains: ['a.test'] },
+      ),
+    ).not.toBe(true);
+  });
+});
+
+describe('LoginThrottle', () => {
+  it('refuses after N failures in the window and forgets them after it', () => {
+    let now = 0;
+    const t = new LoginThrottle(3, 60_000, () => now);
+    for (let i = 0; i < 3; i++) t.fail('1.2.3.4');
+    expect(t.retryAfter('1.2.3.4')).toBe(60);
+    expect(t.retryAfter('5.6.7.8')).toBe(0);
+    now = 60_001;
+    expect(t.retryAfter('1.2.3.4')).toBe(0);
+  });
+});
