@@ -7,6 +7,7 @@
 import { status } from '@grpc/grpc-js';
 import { ErrorReason, mailstore } from '@postmesh/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Mailstore, MailstoreError } from '../src/mailstore/index.js';
 import {
   append,
   byId,
@@ -163,6 +164,22 @@ describe('CreateMailbox', () => {
     );
     const all = await create(userId, 'Everything', { specialUse: SpecialUse.ALL });
     expect(all.mailbox?.specialUse).toBe(SpecialUse.ALL);
+  });
+
+  it('refuses mailboxes beyond the per-user limit with LIMIT_EXCEEDED', async () => {
+    const userId = await createUser(m.h);
+    const limited = new Mailstore(
+      { db: m.h.db, keyring: m.h.app.keyring, logger: m.h.logger },
+      { maxMailboxes: 8 },
+    );
+    await limited.createMailbox(userId, 'Seventh', SpecialUse.UNSPECIFIED, false);
+    const error = await limited.createMailbox(userId, 'Eighth/Ninth', SpecialUse.UNSPECIFIED, false).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(MailstoreError);
+    expect((error as MailstoreError).reason).toBe(ErrorReason.LIMIT_EXCEEDED);
+    expect((await list(userId, 'Eighth*')).length).toBe(0);
   });
 
   it('gives a recreated path a greater UIDVALIDITY (RFC 9051 §2.3.1.1)', async () => {

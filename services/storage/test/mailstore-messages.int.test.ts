@@ -487,6 +487,30 @@ describe('CopyMessages, MoveMessages, Expunge, GetChanges', () => {
     expect(stale.changed).toEqual([]);
   });
 
+  it('takes over the claim of an expunge that died midway', async () => {
+    const userId = await createUser(m.h);
+    const appended = await append(m.client, userId, byPath('INBOX'), message(['Subject: stuck', '', 'x']), {
+      flags: [Flag.DELETED],
+    });
+    const messages = m.h.db.collection('messages');
+    const filter = { mailboxId: appended.mailboxId, uid: appended.uid };
+    await messages.updateOne(filter, { $set: { expungeClaim: 'live', expungeClaimedAt: new Date() } });
+    const blocked = await call(m.client.expunge.bind(m.client), {
+      userId,
+      mailboxId: appended.mailboxId,
+      uids: undefined,
+    });
+    expect(blocked.expungedUids).toEqual([]);
+    await messages.updateOne(filter, { $set: { expungeClaimedAt: new Date(Date.now() - 3_600_000) } });
+    const taken = await call(m.client.expunge.bind(m.client), {
+      userId,
+      mailboxId: appended.mailboxId,
+      uids: undefined,
+    });
+    expect(taken.expungedUids).toEqual([appended.uid]);
+    expect(await messages.countDocuments(filter)).toBe(0);
+  });
+
   it('GetChanges reports new and re-flagged messages since a modseq', async () => {
     const userId = await createUser(m.h);
     const raw = message(['Subject: c', '', 'x']);

@@ -107,10 +107,13 @@ export interface MailstoreLimits {
   readonly maxMessageBytes: number;
   /** Raw octets of text parts decoded for BODY/TEXT search per message. */
   readonly searchTextBytes: number;
+  /** Mailboxes per user (CreateMailbox and RenameMailbox answer LIMIT_EXCEEDED beyond). */
+  readonly maxMailboxes: number;
 }
 
 export const DEFAULT_LIMITS: MailstoreLimits = {
   maxMessageBytes: 64 * 1024 * 1024,
+  maxMailboxes: 10_000,
   searchTextBytes: 1024 * 1024,
 };
 
@@ -196,6 +199,19 @@ const locks = new KeyedLock();
 
 function serial<T>(key: string, run: () => Promise<T>): Promise<T> {
   return locks.run(key, run);
+}
+
+/** A claim older than this belongs to an expunge that died midway; it may be taken over. */
+const CLAIM_EXPIRY_MS = 5 * 60_000;
+
+/** Messages no live EXPUNGE is about to delete. */
+function unclaimed(): Filter<MessageRecord> {
+  return {
+    $or: [
+      { expungeClaim: { $exists: false } },
+      { expungeClaimedAt: { $lt: new Date(Date.now() - CLAIM_EXPIRY_MS) } },
+    ],
+  };
 }
 
 function contentContext(blobId: ObjectId): string {
@@ -297,6 +313,7 @@ export class Mailstore {
     if ((await mailboxes(this.db).countDocuments({ userId, path }, { limit: 1 })) > 0) {
       throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'path');
     }
+    await this.checkMailboxLimit(userId, path.split(DELIMITER).length);
     const createdParents = await ensureParents(this.db, userId, path);
     if (subscribe) await setSubscribed(this.db, userId, path, true);
     const record = await newMailboxRecord(
@@ -314,6 +331,14 @@ export class Mailstore {
       mailbox: { record, path, subscribed: record.subscribed, hasChildren: false },
       createdParents,
     };
+  }
+
+  /** LIMIT_EXCEEDED when `adding` more mailboxes would pass the per-user limit (a bound, not exact). */
+  private async checkMailboxLimit(userId: string, adding: number): Promise<void> {
+    const count = await mailboxes(this.db).countDocuments({ userId });
+    if (count + adding > this.limits.maxMailboxes) {
+      throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'too many mailboxes', 'path');
+    }
   }
 
   /**
@@ -339,6 +364,7 @@ export class Mailstore {
     if (renames.some((r) => existing.has(r.to))) {
       throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
     }
+    await this.checkMailboxLimit(userId, newPath.split(DELIMITER).length - 1);
     await ensureParents(this.db, userId, newPath);
     for (const { id, to } of renames) {
       try {
@@ -378,6 +404,7 @@ export class Mailstore {
     ) {
       throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
     }
+    await this.checkMailboxLimit(userId, newPath.split(DELIMITER).length);
     await ensureParents(this.db, userId, newPath);
     // One mod-sequence for the expunges INBOX's sessions will see (RFC 7162 §3.2.10 VANISHED).
     const after = await mailboxes(this.db).findOneAndUpdate(
@@ -1356,7 +1383,7 @@ export class Mailstore {
       const result = await this.messages().bulkWrite(
         docs.map((d, i) => ({
           updateOne: {
-            filter: { _id: d._id, mailboxId, expungeClaim: { $exists: false } },
+            filter: { _id: d._id, mailboxId, ...unclaimed() },
             update: { $set: { mailboxId: destId, uid: firstUid + i, modseq } },
           },
         })),
@@ -1450,8 +1477,8 @@ export class Mailstore {
     // cannot make both count (and release) one message.
     const claim = new ObjectId().toHexString();
     await this.messages().updateMany(
-      { _id: { $in: docs.map((d) => d._id) }, mailboxId, expungeClaim: { $exists: false } },
-      { $set: { expungeClaim: claim } },
+      { _id: { $in: docs.map((d) => d._id) }, mailboxId, ...unclaimed() },
+      { $set: { expungeClaim: claim, expungeClaimedAt: new Date() } },
     );
     const mine = new Set(
       (

@@ -36,6 +36,7 @@ export interface MessageRecord extends MessageDoc {
   recipient?: string;
   /** Set by an EXPUNGE that is about to delete the message (see Mailstore.expunge). */
   expungeClaim?: string;
+  expungeClaimedAt?: Date;
 }
 
 /** What `MessageDoc.meta` decrypts to in this implementation. */
