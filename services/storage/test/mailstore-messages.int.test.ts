@@ -261,6 +261,30 @@ describe('GetMessageContent', () => {
     expect((await get('1.1', { partial: { offset: 1000, length: 5 } })).bytes.length).toBe(0);
   });
 
+  it('streams a large message back exactly, and ranges across cipher records', async () => {
+    const big = Buffer.concat([
+      message(['Subject: big', 'Content-Type: application/octet-stream', '', '']),
+      Buffer.from(Array.from({ length: 5 * 1024 * 1024 }, (_, i) => (i * 7919) % 251)),
+    ]);
+    const stored = await append(m.client, userId, byPath('Archive'), big, { chunkSize: 1024 * 1024 - 1 });
+    const whole = await content(m.client, { userId, mailboxId: stored.mailboxId, uid: stored.uid });
+    expect(whole.info.size).toBe(big.length);
+    expect(whole.bytes.equals(big)).toBe(true);
+    for (const [offset, length] of [
+      [65_530, 20],
+      [3 * 65_536 - 1, 65_538],
+      [big.length - 10, 100],
+    ] as const) {
+      const range = await content(m.client, {
+        userId,
+        mailboxId: stored.mailboxId,
+        uid: stored.uid,
+        partial: { offset, length },
+      });
+      expect(range.bytes.equals(big.subarray(offset, offset + length))).toBe(true);
+    }
+  });
+
   it('filters HEADER.FIELDS and HEADER.FIELDS.NOT', async () => {
     expect((await get('HEADER.FIELDS (Subject FROM)')).bytes.toString()).toBe(
       'From: Alice Example <alice@example.test>\r\nSubject: Quarterly plan\r\n\r\n',
