@@ -1321,13 +1321,17 @@ export class Mailstore {
     const destId = dest._id.toHexString();
     const { firstUid, counters, uidValidity } = await serial(this.lockKey(destId), async () => {
       const allocated = await this.allocate(dest, docs);
-      const copies: MessageRecord[] = docs.map((d, i) => ({
-        ...d,
-        _id: new ObjectId(),
-        mailboxId: destId,
-        uid: allocated.firstUid + i,
-        modseq: allocated.modseq,
-      }));
+      // A copy carries neither a source's expunge claim (that EXPUNGE deletes by claim) nor its
+      // delivery key (the copy is not the delivered message).
+      const copies: MessageRecord[] = docs.map(
+        ({ expungeClaim: _claim, expungeClaimedAt: _at, spoolId: _spool, recipient: _rcpt, ...d }, i) => ({
+          ...d,
+          _id: new ObjectId(),
+          mailboxId: destId,
+          uid: allocated.firstUid + i,
+          modseq: allocated.modseq,
+        }),
+      );
       try {
         await this.messages().insertMany(copies, { ordered: true });
       } catch (error) {
@@ -1519,8 +1523,9 @@ export class Mailstore {
       now: Date.now(),
     };
     const prefilter = prefilterFor(query, ctx);
+    // userId first: the `(userId, terms)` index serves the trigram pre-filter.
     const filter: Filter<MessageRecord> =
-      prefilter === null ? { mailboxId } : { $and: [{ mailboxId }, prefilter] };
+      prefilter === null ? { userId, mailboxId } : { $and: [{ userId, mailboxId }, prefilter] };
     const uids: number[] = [];
     let highestModseq = 0;
     const cursor = this.messages()
