@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   Bus,
-  ConsumerLoop,
+  type ConsumerLoop,
   Streams,
   Subjects,
   encodeInboundJob,
@@ -127,7 +127,7 @@ describe('storage-deliver', () => {
     );
     const docs = await stored(spoolId, 2);
     expect(docs).toHaveLength(2);
-    expect(new Set(docs.map((d) => d.userId))).toEqual(new Set([users.ann, users.ben]));
+    expect(new Set(docs.map((d) => String(d.userId)))).toEqual(new Set([users.ann, users.ben]));
     // One encrypted body shared by both copies (DESIGN §4 GridFS blobs).
     expect(new Set(docs.map((d) => String(d.blobId))).size).toBe(1);
     for (const d of docs) expect(await mailboxPath(d.mailboxId)).toBe('INBOX');
@@ -141,7 +141,7 @@ describe('storage-deliver', () => {
     });
     expect(new TextDecoder().decode(events?.data)).toContain(spoolId);
     const deliveries = await h.db.collection('deliveries').find({ spoolId }).toArray();
-    expect(deliveries.map((d) => d.recipient).sort()).toEqual([`ann@${DOMAIN}`, `ben@${DOMAIN}`]);
+    expect(deliveries.map((d) => String(d.recipient)).sort()).toEqual([`ann@${DOMAIN}`, `ben@${DOMAIN}`]);
   });
 
   it('a redelivered job (same spoolId, published again) is a no-op that still acks', async () => {
