@@ -30,6 +30,8 @@ export interface AdminHarness {
 
 export interface AdminHarnessOptions {
   readonly adminEnv?: Readonly<Record<string, string>>;
+  /** Also run smtp-inbound (for end-to-end mail flow). */
+  readonly smtp?: boolean;
 }
 
 async function waitReady(port: number, proc: ManagedProcess, timeoutMs = 60_000): Promise<void> {
@@ -104,6 +106,35 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
     logFile: join(dir, 'admin.log'),
   });
   const procs = [storage, adminProc];
+  let smtpPort: number | undefined;
+  let smtp: ManagedProcess | undefined;
+  let smtpOpsPort = 0;
+  if (options.smtp === true) {
+    const [port, submission, submissions, ops] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    smtpPort = port;
+    smtpOpsPort = ops;
+    smtp = new ManagedProcess({
+      name: 'smtp-inbound',
+      command: process.execPath,
+      args: [join(root, 'services/smtp-inbound/dist/main.js')],
+      env: {
+        ...common,
+        POSTMESH_OPS_PORT: String(ops),
+        POSTMESH_SMTP_PORT: String(port),
+        POSTMESH_SUBMISSION_PORT: String(submission),
+        POSTMESH_SUBMISSIONS_PORT: String(submissions),
+        POSTMESH_STORAGE_GRPC: storageGrpc,
+        POSTMESH_SMTP_DATA_DIR: join(dir, 'smtp'),
+      },
+      logFile: join(dir, 'smtp-inbound.log'),
+    });
+    procs.push(smtp);
+  }
   const stop = async (): Promise<void> => {
     await Promise.all(procs.map((p) => p.stop(10_000).catch(() => p.kill())));
     await env.stop();
@@ -112,6 +143,10 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
   try {
     storage.start();
     await waitReady(storageOpsPort, storage);
+    if (smtp !== undefined) {
+      smtp.start();
+      await waitReady(smtpOpsPort, smtp);
+    }
     adminProc.start();
     // Ready includes the bootstrap owner existing in storage.
     await waitReady(adminOpsPort, adminProc);
@@ -122,6 +157,7 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
       storageGrpc,
       adminOpsPort,
       storageOpsPort,
+      ...(smtpPort === undefined ? {} : { smtpPort }),
       logs: () =>
         procs
           .map((p) => `--- ${p.options.name}\n${readFileSync(p.options.logFile, 'utf8').slice(-4000)}`)
