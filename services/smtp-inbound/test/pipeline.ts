@@ -187,7 +187,7 @@ export class Pipeline {
   }
 
   /** Every message of a mailbox with its full stored bytes, in UID order. */
-  async messages(address: string, path = 'INBOX'): Promise<StoredMessage[]> {
+  async messages(address: string, path = 'INBOX', section = ''): Promise<StoredMessage[]> {
     const userId = await this.userId(address);
     const mailboxId = await this.mailboxId(userId, path);
     const uids: number[] = [];
@@ -210,7 +210,7 @@ export class Pipeline {
       const chunks: Buffer[] = [];
       await new Promise<void>((resolve, reject) => {
         const stream = this.mailstore.getMessageContent(
-          mailstore.GetMessageContentRequest.fromPartial({ userId, mailboxId, uid, section: '' }),
+          mailstore.GetMessageContentRequest.fromPartial({ userId, mailboxId, uid, section }),
         );
         stream.on('data', (r: mailstore.GetMessageContentResponse) => {
           if (r.part?.$case === 'chunk') chunks.push(Buffer.from(r.part.value));
@@ -223,16 +223,45 @@ export class Pipeline {
     return out;
   }
 
+  /** Messages in a mailbox (STATUS), cheap enough to poll. */
+  async count(address: string, path = 'INBOX'): Promise<number> {
+    const userId = await this.userId(address);
+    const res = await call(
+      this.mailstore.getMailboxStatus.bind(this.mailstore),
+      mailstore.GetMailboxStatusRequest.fromPartial({
+        userId,
+        mailbox: { selector: { $case: 'path', value: path } },
+      }),
+    );
+    return res.status?.messages ?? 0;
+  }
+
+  /** Polls STATUS until the mailbox holds at least `n` messages (bounded); returns the count. */
+  async waitForCount(
+    address: string,
+    n: number,
+    { path = 'INBOX', timeoutMs = 30_000 } = {},
+  ): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 0;
+    while (Date.now() < deadline) {
+      last = await this.count(address, path);
+      if (last >= n) return last;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return last;
+  }
+
   /** Polls until `predicate` holds for the mailbox (bounded). */
   async waitForMessages(
     address: string,
     predicate: (messages: StoredMessage[]) => boolean,
-    { path = 'INBOX', timeoutMs = 30_000 } = {},
+    { path = 'INBOX', timeoutMs = 30_000, section = '' } = {},
   ): Promise<StoredMessage[]> {
     const deadline = Date.now() + timeoutMs;
     let last: StoredMessage[] = [];
     while (Date.now() < deadline) {
-      last = await this.messages(address, path);
+      last = await this.messages(address, path, section);
       if (predicate(last)) return last;
       await new Promise((r) => setTimeout(r, 200));
     }
