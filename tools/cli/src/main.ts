@@ -1,0 +1,319 @@
+/**
+ * `postmesh`: the admin API for platform teams (issue 7 §6). Authenticates with an API token
+ * (POSTMESH_TOKEN or --token) against POSTMESH_API_URL (or --url); prints tables, or JSON with
+ * --json. Exit codes: 0 done, 1 the server refused or failed, 2 usage error.
+ */
+import { flag, flags, has, parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { AdminClient, ApiError } from './client.js';
+import { formatTable, type Column } from './table.js';
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const USAGE = `Usage: postmesh <area> <command> [arguments] [--json] [--url URL] [--token TOKEN]
+
+  domain list | show <name> | add <name> [--quota BYTES] | suspend <name> | activate <name>
+         delete <name> [--cascade] | dns <name> [--check]
+  user   list [--domain D] [--prefix P] [--all] | show <id|address> | add <address> --password P [--name N] [--quota B]
+         password <id|address> <new-password> | disable <id|address> | enable <id|address> | delete <id|address> [--purge]
+  alias  list --domain D | add <address> (--user ID ... | --forward ADDRESS ...) | delete <address>
+  dkim   list <domain> | generate <domain> <selector> [--algorithm ed25519|rsa2048] [--activate]
+         activate <domain> <key-id> | retire <domain> <key-id>
+  queue  list [--domain D] [--all]
+  trace  (--message-id ID | --queue-id ID | --address A) [--since ISO] [--until ISO] [--all]
+  dlq    list [--all] | redrive <seq> | discard <seq>
+
+Environment: POSTMESH_API_URL (default http://127.0.0.1:8080), POSTMESH_TOKEN (an API token, pmt_…).
+`;
+
+type Row = Record<string, unknown>;
+const col = (title: string, key: string): Column<Row> => ({ title, value: (r) => r[key] });
+
+const COLUMNS = {
+  domain: [
+    col('name', 'name'),
+    col('status', 'status'),
+    col('default quota', 'defaultQuotaBytes'),
+    col('created', 'createdAt'),
+  ],
+  user: [
+    col('id', 'id'),
+    col('address', 'address'),
+    col('name', 'displayName'),
+    col('quota', 'quotaBytes'),
+    col('status', 'status'),
+  ],
+  alias: [col('id', 'id'), col('address', 'address'), col('kind', 'kind'), col('targets', 'targets')],
+  dkim: [
+    col('id', 'id'),
+    col('selector', 'selector'),
+    col('algorithm', 'algorithm'),
+    col('status', 'status'),
+    col('dns name', 'dnsName'),
+  ],
+  dns: [col('type', 'type'), col('name', 'name'), col('value', 'value'), col('live', 'status')],
+  queue: [
+    col('seq', 'seq'),
+    col('time', 'time'),
+    col('sender', 'sender'),
+    col('recipients', 'recipients'),
+    col('message-id', 'messageId'),
+  ],
+  trace: [
+    col('time', 'time'),
+    col('service', 'service'),
+    col('event', 'kind'),
+    col('sender', 'sender'),
+    col('recipient', 'recipient'),
+    col('queue id', 'queueId'),
+    col('detail', 'detail'),
+  ],
+  dlq: [
+    col('seq', 'seq'),
+    col('time', 'time'),
+    col('from', 'originalSubject'),
+    col('attempts', 'attempts'),
+    col('error', 'error'),
+  ],
+} as const;
+
+const need = (args: ParsedArgs, index: number, what: string): string => {
+  const value = args.positionals[index];
+  if (value === undefined || value === '') throw new UsageError(`missing ${what}`);
+  return value;
+};
+const enc = encodeURIComponent;
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (error) {
+    io.err(`postmesh: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.positionals.length === 0 || has(args, 'help')) {
+    io.out(USAGE);
+    return args.positionals.length === 0 && !has(args, 'help') ? 2 : 0;
+  }
+  const token = flag(args, 'token') ?? env.POSTMESH_TOKEN ?? '';
+  const url = flag(args, 'url') ?? env.POSTMESH_API_URL ?? 'http://127.0.0.1:8080';
+  if (token === '') {
+    io.err(
+      'postmesh: no API token: set POSTMESH_TOKEN or pass --token (create one in the console under API tokens)\n',
+    );
+    return 2;
+  }
+  const client = new AdminClient(url, token);
+  const json = has(args, 'json');
+  const show = (value: unknown, columns?: readonly Column<Row>[]): void => {
+    if (json || columns === undefined) io.out(`${JSON.stringify(value, null, 2)}\n`);
+    else io.out(formatTable(Array.isArray(value) ? (value as Row[]) : [value as Row], columns));
+  };
+  try {
+    await run(args, client, show);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`postmesh: ${error.message}\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(
+        `postmesh: ${error.message} (${error.code}${error.status > 0 ? `, HTTP ${error.status}` : ''})\n`,
+      );
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function userId(client: AdminClient, idOrAddress: string): Promise<string> {
+  if (!idOrAddress.includes('@')) return idOrAddress;
+  const domain = idOrAddress.slice(idOrAddress.lastIndexOf('@') + 1);
+  const found = await client.list<Row>('/users', { domain, q: idOrAddress }, true);
+  const match = found.find((u) => String(u.address).toLowerCase() === idOrAddress.toLowerCase());
+  if (match === undefined) throw new ApiError(404, 'not_found', `no user ${idOrAddress}`);
+  return String(match.id);
+}
+
+async function run(
+  args: ParsedArgs,
+  client: AdminClient,
+  show: (value: unknown, columns?: readonly Column<Row>[]) => void,
+): Promise<void> {
+  const [area, command] = args.positionals;
+  const all = has(args, 'all');
+  const key = `${area ?? ''} ${command ?? ''}`;
+  switch (key) {
+    case 'domain list':
+      return show(await client.list<Row>('/domains', {}, true), COLUMNS.domain);
+    case 'domain show':
+      return show(
+        await client.request('GET', `/domains/${enc(need(args, 2, 'domain name'))}`),
+        COLUMNS.domain,
+      );
+    case 'domain add': {
+      const quota = flag(args, 'quota');
+      return show(
+        await client.request('POST', '/domains', {
+          name: need(args, 2, 'domain name'),
+          ...(quota === undefined ? {} : { defaultQuotaBytes: Number(quota) }),
+        }),
+        COLUMNS.domain,
+      );
+    }
+    case 'domain suspend':
+    case 'domain activate':
+      return show(
+        await client.request('PATCH', `/domains/${enc(need(args, 2, 'domain name'))}`, {
+          status: command === 'suspend' ? 'suspended' : 'active',
+        }),
+        COLUMNS.domain,
+      );
+    case 'domain delete':
+      return show(
+        await client.request(
+          'DELETE',
+          `/domains/${enc(need(args, 2, 'domain name'))}?cascade=${has(args, 'cascade')}`,
+        ),
+      );
+    case 'domain dns': {
+      const dns = await client.request<{ records: Row[] }>(
+        'GET',
+        `/domains/${enc(need(args, 2, 'domain name'))}/dns?check=${has(args, 'check')}`,
+      );
+      return show(dns.records, COLUMNS.dns);
+    }
+    case 'user list':
+      return show(
+        await client.list<Row>('/users', { domain: flag(args, 'domain'), q: flag(args, 'prefix') }, all),
+        COLUMNS.user,
+      );
+    case 'user show':
+      return show(
+        await client.request('GET', `/users/${await userId(client, need(args, 2, 'user id or address'))}`),
+        COLUMNS.user,
+      );
+    case 'user add': {
+      const password = flag(args, 'password');
+      if (password === undefined) throw new UsageError('user add needs --password');
+      const quota = flag(args, 'quota');
+      return show(
+        await client.request('POST', '/users', {
+          address: need(args, 2, 'address'),
+          password,
+          displayName: flag(args, 'name') ?? '',
+          ...(quota === undefined ? {} : { quotaBytes: Number(quota) }),
+        }),
+        COLUMNS.user,
+      );
+    }
+    case 'user password':
+      return show(
+        await client.request('POST', `/users/${await userId(client, need(args, 2, 'user'))}/password`, {
+          password: need(args, 3, 'new password'),
+        }),
+      );
+    case 'user disable':
+    case 'user enable':
+      return show(
+        await client.request('PATCH', `/users/${await userId(client, need(args, 2, 'user'))}`, {
+          status: command === 'disable' ? 'disabled' : 'active',
+        }),
+        COLUMNS.user,
+      );
+    case 'user delete':
+      return show(
+        await client.request(
+          'DELETE',
+          `/users/${await userId(client, need(args, 2, 'user'))}?purge=${has(args, 'purge')}`,
+        ),
+      );
+    case 'alias list': {
+      const domain = flag(args, 'domain');
+      if (domain === undefined) throw new UsageError('alias list needs --domain');
+      return show(await client.list<Row>('/aliases', { domain }, all), COLUMNS.alias);
+    }
+    case 'alias add': {
+      const users = flags(args, 'user');
+      const forwards = flags(args, 'forward');
+      if ((users.length === 0) === (forwards.length === 0))
+        throw new UsageError('alias add needs --user ID… or --forward ADDRESS…');
+      const ids = await Promise.all(users.map((u) => userId(client, u)));
+      return show(
+        await client.request('POST', '/aliases', {
+          address: need(args, 2, 'address'),
+          ...(ids.length > 0 ? { userIds: ids } : { forwardTo: forwards }),
+        }),
+        COLUMNS.alias,
+      );
+    }
+    case 'alias delete':
+      return show(await client.request('DELETE', `/aliases/${enc(need(args, 2, 'address'))}`));
+    case 'dkim list':
+      return show(
+        (await client.request<{ items: Row[] }>('GET', `/domains/${enc(need(args, 2, 'domain'))}/dkim`))
+          .items,
+        COLUMNS.dkim,
+      );
+    case 'dkim generate': {
+      const algorithm = flag(args, 'algorithm') ?? 'ed25519';
+      if (algorithm !== 'ed25519' && algorithm !== 'rsa2048')
+        throw new UsageError('--algorithm is ed25519 or rsa2048');
+      return show(
+        await client.request('POST', `/domains/${enc(need(args, 2, 'domain'))}/dkim`, {
+          selector: need(args, 3, 'selector'),
+          algorithm,
+          activate: has(args, 'activate'),
+        }),
+        COLUMNS.dkim,
+      );
+    }
+    case 'dkim activate':
+    case 'dkim retire':
+      return show(
+        await client.request(
+          'POST',
+          `/domains/${enc(need(args, 2, 'domain'))}/dkim/${enc(need(args, 3, 'key id'))}/${command ?? ''}`,
+          {},
+        ),
+        COLUMNS.dkim,
+      );
+    case 'queue list':
+      return show(await client.list<Row>('/queue', { domain: flag(args, 'domain') }, all), COLUMNS.queue);
+    case 'trace list':
+    case 'trace search':
+      return trace(args, client, show, all);
+    case 'dlq list':
+      return show(await client.list<Row>('/dlq', {}, all), COLUMNS.dlq);
+    case 'dlq redrive':
+      return show(await client.request('POST', `/dlq/${enc(need(args, 2, 'sequence number'))}/redrive`, {}));
+    case 'dlq discard':
+      return show(await client.request('DELETE', `/dlq/${enc(need(args, 2, 'sequence number'))}`));
+    default:
+      if (area === 'trace') return trace(args, client, show, all);
+      throw new UsageError(`unknown command: ${key.trim()}`);
+  }
+}
+
+async function trace(
+  args: ParsedArgs,
+  client: AdminClient,
+  show: (value: unknown, columns?: readonly Column<Row>[]) => void,
+  all: boolean,
+): Promise<void> {
+  const query = {
+    messageId: flag(args, 'message-id'),
+    queueId: flag(args, 'queue-id'),
+    address: flag(args, 'address'),
+    start: flag(args, 'since'),
+    end: flag(args, 'until'),
+  };
+  if ([query.messageId, query.queueId, query.address].filter((v) => v !== undefined).length !== 1) {
+    throw new UsageError('trace needs exactly one of --message-id, --queue-id, --address');
+  }
+  show(await client.list<Row>('/trace', query, all), COLUMNS.trace);
+}

@@ -1,0 +1,188 @@
+/**
+ * `postmesh` against the real admin service (and real storage, NATS, FerretDB): run as a process,
+ * with an API token, the way a platform team uses it through `kubectl exec`.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  type TestEnvironment,
+} from '@postmesh/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = repoRoot();
+const OWNER = { email: 'admin@example.test', password: 'cli owner password 1' };
+let env: TestEnvironment;
+let dir: string;
+const procs: ManagedProcess[] = [];
+let baseUrl = '';
+let token = '';
+let scopedToken = '';
+
+async function ready(port: number, proc: ManagedProcess): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (!proc.running) throw new Error(readFileSync(proc.options.logFile, 'utf8').slice(-2000));
+    const status = await fetch(`http://127.0.0.1:${port}/healthz/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`${proc.options.name} not ready`);
+}
+
+function cli(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(root, 'tools/cli/bin/postmesh.mjs'), ...args], {
+    env: { PATH: process.env.PATH ?? '', POSTMESH_API_URL: baseUrl, POSTMESH_TOKEN: token, ...extraEnv },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(async () => {
+  env = await startTestEnvironment();
+  dir = mkdtempSync(join(tmpdir(), 'postmesh-cli-'));
+  writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'));
+  const [sOps, grpc, aOps, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const common = {
+    ...process.env,
+    NATS_URL: env.natsUrl,
+    NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+    LOG_LEVEL: 'warn',
+  };
+  const storage = new ManagedProcess({
+    name: 'storage',
+    command: process.execPath,
+    args: [join(root, 'services/storage/dist/main.js')],
+    env: {
+      ...common,
+      MONGODB_URI: env.mongoUri,
+      POSTMESH_MONGODB_DB: env.database,
+      POSTMESH_OPS_PORT: String(sOps),
+      POSTMESH_GRPC_PORT: String(grpc),
+      POSTMESH_KEK_FILE: join(dir, 'kek'),
+    },
+    logFile: join(dir, 'storage.log'),
+  });
+  const admin = new ManagedProcess({
+    name: 'admin',
+    command: process.execPath,
+    args: [join(root, 'services/admin/dist/main.js')],
+    env: {
+      ...common,
+      POSTMESH_OPS_PORT: String(aOps),
+      POSTMESH_HTTP_PORT: String(http),
+      POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpc}`,
+      POSTMESH_OWNER_EMAIL: OWNER.email,
+      POSTMESH_OWNER_PASSWORD: OWNER.password,
+    },
+    logFile: join(dir, 'admin.log'),
+  });
+  procs.push(storage, admin);
+  storage.start();
+  await ready(sOps, storage);
+  admin.start();
+  await ready(aOps, admin);
+  baseUrl = `http://127.0.0.1:${http}`;
+  // Tokens are created by a signed-in administrator (cookie + CSRF token), as in the console.
+  const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(OWNER),
+  });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const mint = async (body: unknown): Promise<string> => {
+    const r = await fetch(`${baseUrl}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+      body: JSON.stringify(body),
+    });
+    return ((await r.json()) as { secret: string }).secret;
+  };
+  token = await mint({ name: 'cli', scopes: ['*'] });
+  scopedToken = await mint({ name: 'cli-read', scopes: ['domains:read'] });
+});
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop(10_000).catch(() => p.kill())));
+  await env?.stop();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('postmesh', () => {
+  it('manages domains and users with table and JSON output', () => {
+    expect(cli(['domain', 'add', 'cli.test']).code).toBe(0);
+    const domains = cli(['domain', 'list']);
+    expect(domains.code).toBe(0);
+    expect(domains.out).toMatch(/^NAME\s+STATUS\s+DEFAULT QUOTA\s+CREATED\ncli\.test\s+active\s+0\s+/);
+    const add = cli([
+      'user',
+      'add',
+      'dave@cli.test',
+      '--password',
+      'secret words 2026',
+      '--name',
+      'Dave',
+      '--json',
+    ]);
+    expect(add.code, add.err).toBe(0);
+    expect(JSON.parse(add.out)).toMatchObject({
+      address: 'dave@cli.test',
+      displayName: 'Dave',
+      status: 'active',
+    });
+    expect(cli(['user', 'disable', 'dave@cli.test']).out).toMatch(/dave@cli\.test\s+Dave\s+0\s+disabled/);
+    const users = JSON.parse(cli(['user', 'list', '--domain', 'cli.test', '--json']).out) as {
+      address: string;
+      status: string;
+    }[];
+    expect(users).toEqual([expect.objectContaining({ address: 'dave@cli.test', status: 'disabled' })]);
+  });
+
+  it('manages aliases and DKIM, and shows DNS records', () => {
+    expect(cli(['alias', 'add', 'd@cli.test', '--user', 'dave@cli.test']).code).toBe(0);
+    expect(cli(['alias', 'add', 'out@cli.test', '--forward', 'someone@example.net']).code).toBe(0);
+    const aliases = cli(['alias', 'list', '--domain', 'cli.test']);
+    expect(aliases.out).toMatch(/d@cli\.test\s+alias/);
+    expect(aliases.out).toMatch(/out@cli\.test\s+forward\s+someone@example\.net/);
+    expect(cli(['alias', 'delete', 'out@cli.test']).code).toBe(0);
+    expect(cli(['alias', 'list', '--domain', 'cli.test']).out).not.toContain('out@cli.test');
+    const key = cli(['dkim', 'generate', 'cli.test', 'sel1', '--activate']);
+    expect(key.out).toMatch(/sel1\s+ed25519\s+active\s+sel1\._domainkey\.cli\.test/);
+    const dns = cli(['domain', 'dns', 'cli.test']);
+    expect(dns.out).toContain('sel1._domainkey.cli.test');
+    expect(dns.out).toMatch(/MX\s+cli\.test\s+10 /);
+  });
+
+  it('reads queue, trace and DLQ', () => {
+    expect(cli(['queue', 'list']).out).toMatch(/^SEQ\s+TIME\s+SENDER/);
+    expect(cli(['trace', '--address', 'dave@cli.test']).code).toBe(0);
+    expect(cli(['dlq', 'list', '--json']).out.trim()).toBe('[]');
+    const missing = cli(['trace']);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('exactly one of');
+  });
+
+  it('reports refusals with the server message and exit code 1', () => {
+    const denied = cli(['domain', 'add', 'nope.test'], { POSTMESH_TOKEN: scopedToken });
+    expect(denied.code).toBe(1);
+    expect(denied.err).toContain('permission_denied, HTTP 403');
+    const bad = cli(['user', 'add', 'x@cli.test', '--password', 'short']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('invalid_argument, HTTP 400');
+    const wrong = cli(['domain', 'list'], { POSTMESH_TOKEN: 'pmt_wrong' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain('HTTP 401');
+  });
+});
