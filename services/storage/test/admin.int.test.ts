@@ -318,7 +318,7 @@ describe('audit log', () => {
       result: admin.AuditResult.SUCCESS,
       time: new Date(0),
     });
-    expect(stored.entry?.time.getTime()).toBeGreaterThanOrEqual(before.getTime() - 1000);
+    expect(stored.entry?.time?.getTime()).toBeGreaterThanOrEqual(before.getTime() - 1000);
 
     const users = await api.audit({ action: 'users.' });
     expect(users.entries.map((e) => e.action)).toEqual(['users.delete', 'users.create']);
