@@ -14,7 +14,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { Bus } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import { errorBody, ApiError } from './api/errors.js';
-import { ApiExceptionFilter, toApiError } from './api/filter.js';
+import { ApiExceptionFilter } from './api/filter.js';
 import { AuditInterceptor } from './api/interceptor.js';
 import { AuditLog } from './audit.js';
 import { PolicyGuard } from './auth/guard.js';
@@ -156,12 +156,6 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
   app.useGlobalInterceptors(new AuditInterceptor(deps));
   app.useGlobalFilters(new ApiExceptionFilter(deps));
   await app.init();
-  // Errors raised by Fastify before Nest sees the request (body too large, not JSON …).
-  fastify.setErrorHandler((error, request, reply) => {
-    const apiError = toApiError(error) ?? new ApiError('internal', 'internal error');
-    if (apiError.code === 'internal') logger.error({ err: error, url: request.url }, 'request failed');
-    void reply.status(apiError.status).send(errorBody(apiError, ''));
-  });
   await app.listen(options.port, options.host);
   const address = fastify.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
