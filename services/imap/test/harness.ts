@@ -153,7 +153,9 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
       await Promise.all(started.map((p) => p.stop(10_000)));
       await storage.stop(10_000);
       await env.stop();
-      rmSync(logDir, { recursive: true, force: true });
+      // POSTMESH_KEEP_TEST_LOGS=1 keeps the service logs for a post-mortem.
+      if (process.env.POSTMESH_KEEP_TEST_LOGS === undefined) rmSync(logDir, { recursive: true, force: true });
+      else process.stderr.write(`imap test logs kept in ${logDir}\n`);
     },
   };
 }
