@@ -83,6 +83,11 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
     logFile: join(logDir, 'storage.log'),
   });
   storage.start();
+  let stopping = false;
+  void storage.exited.then((code) => {
+    if (!stopping)
+      process.stderr.write(`storage exited unexpectedly (code ${String(code)}); log in ${logDir}\n`);
+  });
   await waitForPort(grpcPort, '127.0.0.1', 60_000, () => storage.running).catch((error: unknown) => {
     throw new Error(`${String(error)}\n${readFileSync(join(logDir, 'storage.log'), 'utf8')}`);
   });
@@ -148,6 +153,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
       return { id, address, password };
     },
     async stop() {
+      stopping = true;
       dir.close();
       grpc.close();
       await Promise.all(started.map((p) => p.stop(10_000)));

@@ -27,6 +27,8 @@ import type { CommandContext, CommandOf, Handler } from './context.js';
 import { msnOutOfRange, resolveUids, selectedOf, toUidSet } from './selection.js';
 
 const BATCH = 256;
+/** Messages whose body sections are requested ahead of the one being written. */
+const LOOKAHEAD = 4;
 
 type FetchCommand = CommandOf<'FETCH'>;
 
@@ -269,30 +271,51 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
   let batch: mailstore.MessageMetadata[] = [];
   const flush = async (): Promise<void> => {
     const nowSeen = p.setsSeen ? await markSeen(ctx, user.id, mailbox, batch) : new Set<number>();
-    for (const message of batch) {
-      const msn = mailbox.map.msnOf(message.uid);
-      if (msn === 0) continue;
-      const opened: Opened[] = [];
-      let items: FetchItem[];
-      try {
-        items = await itemsFor(ctx, user.id, mailbox, p.attributes, message, opened);
-      } catch (error) {
-        for (const o of opened) await o.chunks.return();
-        // Expunged by another session meanwhile: RFC 9051 §6.4.5 lets the server omit it.
-        if (isNotFound(error)) continue;
-        if (error instanceof StorageError && error.reason === ErrorReason.INVALID_ARGUMENT) {
-          throw new UnknownCte(error.message, { cause: error });
+    // Body streams of the next few messages are opened while the current one is written, so
+    // storage latency overlaps with output (bounded: LOOKAHEAD open streams at most).
+    type Prepared = { message: mailstore.MessageMetadata; opened: Opened[]; result: Promise<FetchItem[]> };
+    const pending: Prepared[] = [];
+    let next = 0;
+    const prepare = (): void => {
+      while (pending.length < LOOKAHEAD && next < batch.length) {
+        const message = batch[next++]!;
+        if (mailbox.map.msnOf(message.uid) === 0) continue;
+        const opened: Opened[] = [];
+        const result = itemsFor(ctx, user.id, mailbox, p.attributes, message, opened);
+        result.catch(() => undefined); // handled when its turn comes
+        pending.push({ message, opened, result });
+      }
+    };
+    const abandon = async (): Promise<void> => {
+      for (const item of pending.splice(0)) {
+        await item.result.catch(() => undefined);
+        for (const o of item.opened) await o.chunks.return();
+      }
+    };
+    try {
+      for (prepare(); pending.length > 0; prepare()) {
+        const { message, opened, result } = pending.shift()!;
+        let items: FetchItem[];
+        try {
+          items = await result;
+        } catch (error) {
+          for (const o of opened) await o.chunks.return();
+          // Expunged by another session meanwhile: RFC 9051 §6.4.5 lets the server omit it.
+          if (isNotFound(error)) continue;
+          if (error instanceof StorageError && error.reason === ErrorReason.INVALID_ARGUMENT) {
+            throw new UnknownCte(error.message, { cause: error });
+          }
+          throw error;
         }
-        throw error;
+        if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
+          // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
+          const recent = !ctx.rev2 && message.uid >= mailbox.recentFloor;
+          items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
+        }
+        await ctx.send(serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 }));
       }
-      if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
-        // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
-        items.push({
-          item: 'FLAGS',
-          flags: imapFlags(message.flags, message.keywords, !ctx.rev2 && message.uid >= mailbox.recentFloor),
-        });
-      }
-      await ctx.send(serializeFetch(msn, items, { utf8: ctx.utf8 }));
+    } finally {
+      await abandon();
     }
     batch = [];
   };
