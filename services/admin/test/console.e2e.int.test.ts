@@ -168,6 +168,16 @@ describe('admin console in Chromium', () => {
     await page.getByRole('button', { name: 'Create user' }).click();
     await page.getByRole('cell', { name: 'carol@e2e.test' }).waitFor();
     await shot(page, '05-users');
+    await page
+      .getByRole('row', { name: /carol@e2e\.test/ })
+      .getByRole('button', { name: 'Reset password' })
+      .click();
+    await page.getByLabel('New password *').fill('short');
+    await page.getByRole('button', { name: 'Set password', exact: true }).click();
+    await page.getByText('Use at least 10 characters.').waitFor();
+    await page.getByLabel('New password *').fill('another console pass 1');
+    await page.getByRole('button', { name: 'Set password', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Password of carol@e2e.test changed.' }).waitFor();
 
     // A message over SMTP, then its trace.
     const queued = await sendMail(
@@ -178,7 +188,8 @@ describe('admin console in Chromium', () => {
     );
     expect(queued).toMatch(/^250 /);
     const api = new ApiClient(h.baseUrl);
-    await api.login(OWNER.email, OWNER.password);
+    const signedIn = await api.login(OWNER.email, OWNER.password);
+    expect(signedIn.status, signedIn.text).toBe(200);
     await expect
       .poll(async () => JSON.stringify((await api.get('/api/v1/trace?address=carol@e2e.test')).body), {
         timeout: 30_000,
@@ -207,7 +218,8 @@ describe('admin console in Chromium', () => {
 
   it('domain-admin of another domain: sees only their domain and is refused the first one', async () => {
     const api = new ApiClient(h.baseUrl);
-    await api.login(OWNER.email, OWNER.password);
+    const signedIn = await api.login(OWNER.email, OWNER.password);
+    expect(signedIn.status, signedIn.text).toBe(200);
     const created = await api.post('/api/v1/admins', {
       email: 'ops@other.test',
       password: PASSWORD,

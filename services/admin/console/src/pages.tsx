@@ -385,14 +385,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
       `${u.address} deleted.`,
     );
   };
-  const reset = async (u: User) => {
-    const password = window.prompt(`New password for ${u.address} (at least 10 characters)`);
-    if (password === null) return;
-    await act(
-      () => api('POST', `/v1/users/${u.id}/password`, { password }),
-      `Password of ${u.address} changed.`,
-    );
-  };
+  const [resetFor, setResetFor] = useState<User | undefined>();
   return (
     <>
       <h2>Users</h2>
@@ -427,6 +420,31 @@ export function UsersPage({ me }: { readonly me: Me }) {
           }}
         />
       )}
+      {resetFor !== undefined && (
+        <Form
+          key={resetFor.id}
+          title={`New password for ${resetFor.address}`}
+          submitLabel="Set password"
+          fields={[
+            {
+              name: 'password',
+              label: 'New password',
+              type: 'password',
+              required: true,
+              validate: isPassword,
+            },
+            { name: 'revoke', label: 'Also revoke app passwords', type: 'select', options: ['no', 'yes'] },
+          ]}
+          onSubmit={async (v) => {
+            await api('POST', `/v1/users/${resetFor.id}/password`, {
+              password: v.password,
+              revokeAppPasswords: v.revoke === 'yes',
+            });
+            setNotice(`Password of ${resetFor.address} changed.`);
+            setResetFor(undefined);
+          }}
+        />
+      )}
       <div className="field inline">
         <label htmlFor="users-domain">Domain</label>
         <input
@@ -455,7 +473,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
             cell: (u) => (
               <div className="row-actions">
                 {can('users.password') && (
-                  <button type="button" onClick={() => void reset(u)}>
+                  <button type="button" onClick={() => setResetFor(u)} aria-expanded={resetFor?.id === u.id}>
                     Reset password
                   </button>
                 )}
