@@ -411,6 +411,13 @@ describe('CopyMessages, MoveMessages, Expunge, GetChanges', () => {
     expect(archive).toMatchObject({ messages: 3, unseen: 1, uidNext: 4 });
     const copy = await content(m.client, { userId, mailboxId: archive.mailboxId, uid: 3 });
     expect(copy.bytes.toString()).toContain('Subject: three');
+    // The copy is searchable in its new mailbox through the index.
+    const found = await call(m.client.search.bind(m.client), {
+      userId,
+      mailboxId: archive.mailboxId,
+      query: { key: { $case: 'subject', value: 'hree' } },
+    });
+    expect(found.uids).toEqual([3]);
     const blobs = await m.h.db.collection('messages').distinct('blobId', { userId });
     expect(blobs.length).toBe(4);
     const refs = await m.h.db
@@ -434,8 +441,9 @@ describe('CopyMessages, MoveMessages, Expunge, GetChanges', () => {
 
   it('moves: the source loses the messages (VANISHED), the destination gains them', async () => {
     const userId = await createUser(m.h);
-    for (const s of ['a', 'b', 'c'])
+    for (const s of ['alpha', 'bravo', 'charlie']) {
       await append(m.client, userId, byPath('INBOX'), message([`Subject: ${s}`, '', s]));
+    }
     const inbox = await statusOf(userId, 'INBOX');
     const moved = await call(m.client.moveMessages.bind(m.client), {
       userId,
@@ -458,7 +466,17 @@ describe('CopyMessages, MoveMessages, Expunge, GetChanges', () => {
     const trash = await statusOf(userId, 'Trash');
     expect(trash).toMatchObject({ messages: 2, unseen: 2 });
     const body = await content(m.client, { userId, mailboxId: trash.mailboxId, uid: 2 });
-    expect(body.bytes.toString()).toContain('Subject: c');
+    expect(body.bytes.toString()).toContain('Subject: charlie');
+    const searchFor = async (mailboxId: string) =>
+      (
+        await call(m.client.search.bind(m.client), {
+          userId,
+          mailboxId,
+          query: { key: { $case: 'subject', value: 'charl' } },
+        })
+      ).uids;
+    expect(await searchFor(trash.mailboxId)).toEqual([2]);
+    expect(await searchFor(inbox.mailboxId)).toEqual([]);
     const changes = await call(m.client.getChanges.bind(m.client), {
       userId,
       mailboxId: inbox.mailboxId,

@@ -116,13 +116,18 @@ describe('encryption at rest (DESIGN §5)', () => {
     '',
   ]);
 
-  it('keeps no plaintext in GridFS chunks or message documents', async () => {
+  it('keeps no plaintext in GridFS chunks, message documents or the search index', async () => {
     const userId = await createUser(m.h);
     const appended = await append(m.client, userId, byPath('INBOX'), raw);
     const doc = await messagesCol().findOne({ mailboxId: appended.mailboxId, uid: appended.uid });
     expect(doc).not.toBeNull();
+    const entry = await m.h.db
+      .collection<{ terms: string[]; searchText: Binary | null }>('message_terms')
+      .findOne({ _id: doc?._id });
+    expect(entry?.searchText).not.toBeNull();
     const stored = Buffer.concat([
       Buffer.from(BSON.serialize(doc ?? {})),
+      Buffer.from(BSON.serialize(entry ?? {})),
       ...(await chunksCol().find({ files_id: doc?.blobId }).sort({ n: 1 }).toArray()).map((c) =>
         Buffer.from(c.data.buffer),
       ),
@@ -144,8 +149,8 @@ describe('encryption at rest (DESIGN §5)', () => {
     needles.push(attachment.subarray(100, 132), attachment.subarray(2000, 2032));
     for (const needle of needles) expect(stored.includes(needle)).toBe(false);
     // The terms are keyed hashes, not trigrams in clear.
-    expect(doc?.terms.length).toBeGreaterThan(10);
-    expect(doc?.terms.some((t) => ['zan', 'mer', 'pin', 'app'].includes(t))).toBe(false);
+    expect(entry?.terms.length).toBeGreaterThan(10);
+    expect(entry?.terms.some((t) => ['zan', 'mer', 'pin', 'app'].includes(t))).toBe(false);
     // …and the message still reads back exactly, and is found by search.
     expect(
       (await content(m.client, { userId, mailboxId: appended.mailboxId, uid: appended.uid })).bytes.equals(

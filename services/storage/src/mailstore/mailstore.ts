@@ -89,6 +89,7 @@ import {
   type MailboxRecord,
   type MessageRecord,
   type SealedMeta,
+  type SearchIndexDoc,
   type UidValidityDoc,
 } from './types.js';
 
@@ -445,6 +446,10 @@ export class Mailstore {
         { mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } },
         { $set: { mailboxId: target._id.toHexString() } },
       );
+      await this.searchIndex().updateMany(
+        { _id: { $in: moving.map((m) => m._id) } },
+        { $set: { mailboxId: target._id.toHexString() } },
+      );
       await this.tombstones().insertMany(
         moving.map((m) => ({
           _id: new ObjectId(),
@@ -501,6 +506,7 @@ export class Mailstore {
       count++;
     }
     await this.messages().deleteMany({ mailboxId });
+    await this.searchIndex().deleteMany({ mailboxId });
     await this.tombstones().deleteMany({ mailboxId });
     await releaseBlobRefs(this.db, refs);
     if (count > 0) await this.adjustUsage(userId, -bytes);
@@ -527,6 +533,7 @@ export class Mailstore {
       refs.set(m.blobId.toHexString(), entry);
     }
     await this.messages().deleteMany({ userId });
+    await this.searchIndex().deleteMany({ userId });
     await releaseBlobRefs(this.db, refs);
     await this.tombstones().deleteMany({ mailboxId: { $in: mailboxIds } });
     await subscriptions(this.db).deleteMany({ userId });
@@ -704,6 +711,17 @@ export class Mailstore {
     const deleted = flags.includes(DELETED);
     const counters = { messages: 1, size: body.size, unseen: seen ? 0 : 1, deleted: deleted ? 1 : 0 };
     const mailboxId = mailbox._id.toHexString();
+    const messageId = new ObjectId();
+    // The search entry first: a message is never visible without it (an entry without a message,
+    // left by a crash, matches nothing because search joins on the message).
+    await this.searchIndex().insertOne({
+      _id: messageId,
+      userId,
+      mailboxId,
+      terms,
+      termsComplete: complete,
+      searchText: body.searchText,
+    });
     const stored = await serial(this.lockKey(mailboxId), async () => {
       for (let attempt = 0; ; attempt++) {
         // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UID and MODSEQ allocated before the write.
@@ -720,7 +738,7 @@ export class Mailstore {
         const uid = before.uidNext;
         const modseq = before.highestModseq + 1;
         const doc: MessageRecord = {
-          _id: new ObjectId(),
+          _id: messageId,
           userId,
           mailboxId,
           uid,
@@ -731,10 +749,8 @@ export class Mailstore {
           blobId: body.blobId,
           contentKey,
           meta: body.meta,
-          terms,
+          terms: [],
           sentDate: body.sentDate ?? internalDate,
-          searchText: body.searchText,
-          termsComplete: complete,
           sentDay: body.sentDay ?? utcDay(internalDate),
           ...(delivery === undefined ? {} : delivery),
         };
@@ -757,7 +773,12 @@ export class Mailstore {
             .catch(() => undefined);
           // The unique (mailboxId, uid) index refused a UID another process also got (possible
           // only where updates are not atomic, see `serial`): allocate again, leaving a gap.
-          if (!isDuplicateKey(error) || attempt >= 10) throw error;
+          if (!isDuplicateKey(error) || attempt >= 10) {
+            await this.searchIndex()
+              .deleteOne({ _id: messageId })
+              .catch(() => undefined);
+            throw error;
+          }
         }
       }
     });
@@ -934,6 +955,10 @@ export class Mailstore {
     return this.db.collection<MessageRecord>(Collections.messages);
   }
 
+  private searchIndex() {
+    return this.db.collection<SearchIndexDoc>(MailstoreCollections.searchIndex);
+  }
+
   private tombstones() {
     return this.db.collection<TombstoneDoc>(Collections.tombstones);
   }
@@ -1021,7 +1046,7 @@ export class Mailstore {
     const needMeta = wantEnvelope || wantStructure || wantHeader;
     const cursor = this.messages()
       .find(filter, {
-        projection: { terms: 0, searchText: 0, ...(needMeta ? {} : { meta: 0, contentKey: 0 }) },
+        projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
       })
       .sort({ uid: 1 })
       .batchSize(BATCH);
@@ -1063,10 +1088,7 @@ export class Mailstore {
     decode: boolean,
   ): Promise<ContentResult> {
     await this.mailboxById(userId, mailboxId);
-    const doc = await this.messages().findOne(
-      { mailboxId, uid },
-      { projection: { terms: 0, searchText: 0 } },
-    );
+    const doc = await this.messages().findOne({ mailboxId, uid }, { projection: { terms: 0 } });
     if (doc === null) throw notFound('message', 'uid');
     const key = await this.unwrapKey(doc);
     const meta = await this.openMeta(doc, key);
@@ -1319,6 +1341,22 @@ export class Mailstore {
     }
     await addBlobRefs(this.db, refs);
     const destId = dest._id.toHexString();
+    // Search entries of the copies first (entry before message, as for a new message).
+    const copyIds = docs.map(() => new ObjectId());
+    const sourceEntries = new Map(
+      (
+        await this.searchIndex()
+          .find({ _id: { $in: docs.map((d) => d._id) } })
+          .toArray()
+      ).map((e) => [e._id.toHexString(), e]),
+    );
+    const entries: SearchIndexDoc[] = [];
+    docs.forEach((d, i) => {
+      const entry = sourceEntries.get(d._id.toHexString());
+      const id = copyIds[i];
+      if (entry !== undefined && id !== undefined) entries.push({ ...entry, _id: id, mailboxId: destId });
+    });
+    if (entries.length > 0) await this.searchIndex().insertMany(entries, { ordered: false });
     const { firstUid, counters, uidValidity } = await serial(this.lockKey(destId), async () => {
       const allocated = await this.allocate(dest, docs);
       // A copy carries neither a source's expunge claim (that EXPUNGE deletes by claim) nor its
@@ -1326,7 +1364,7 @@ export class Mailstore {
       const copies: MessageRecord[] = docs.map(
         ({ expungeClaim: _claim, expungeClaimedAt: _at, spoolId: _spool, recipient: _rcpt, ...d }, i) => ({
           ...d,
-          _id: new ObjectId(),
+          _id: copyIds[i] ?? new ObjectId(),
           mailboxId: destId,
           uid: allocated.firstUid + i,
           modseq: allocated.modseq,
@@ -1339,6 +1377,9 @@ export class Mailstore {
           .updateOne({ _id: dest._id }, { $inc: this.negated(docs) })
           .catch(() => undefined);
         await releaseBlobRefs(this.db, refs);
+        await this.searchIndex()
+          .deleteMany({ _id: { $in: copyIds } })
+          .catch(() => undefined);
         throw error;
       }
       return allocated;
@@ -1404,6 +1445,10 @@ export class Mailstore {
         done = done.filter((m) => there.has(m.doc._id.toHexString()));
         await mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) });
       }
+      await this.searchIndex().updateMany(
+        { _id: { $in: done.map((m) => m.doc._id) } },
+        { $set: { mailboxId: destId } },
+      );
       return { moved: done, uidValidity: validity };
     });
     const sourceModseq = await serial(this.lockKey(mailboxId), () =>
@@ -1470,7 +1515,7 @@ export class Mailstore {
     let docs: MessageRecord[];
     if (uids === undefined) {
       docs = await this.messages()
-        .find({ mailboxId, flags: DELETED }, { projection: { terms: 0, searchText: 0, meta: 0 } })
+        .find({ mailboxId, flags: DELETED }, { projection: { terms: 0, meta: 0 } })
         .sort({ uid: 1 })
         .toArray();
     } else {
@@ -1493,6 +1538,7 @@ export class Mailstore {
     );
     docs = docs.filter((d) => mine.has(d._id.toHexString()));
     await this.messages().deleteMany({ expungeClaim: claim });
+    await this.searchIndex().deleteMany({ _id: { $in: docs.map((d) => d._id) } });
     if (docs.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
     const highestModseq = await this.removeFromSource(mailbox, docs);
     const refs = new Map<string, { id: ObjectId; n: number }>();
@@ -1517,15 +1563,27 @@ export class Mailstore {
     query: mailstore.SearchKey,
   ): Promise<mailstore.SearchResponse> {
     await this.mailboxById(userId, mailboxId);
-    const ctx: SearchContext = {
+    const base = {
       hasher: new TermHasher(await this.keyring.searchKey(userId)),
       highestUid: await this.highestUid(mailboxId),
       now: Date.now(),
     };
-    const prefilter = prefilterFor(query, ctx);
-    // userId first: the `(userId, terms)` index serves the trigram pre-filter.
-    const filter: Filter<MessageRecord> =
-      prefilter === null ? { userId, mailboxId } : { $and: [{ userId, mailboxId }, prefilter] };
+    const ctx: SearchContext = { ...base, target: 'message' };
+    const parts: Filter<MessageRecord>[] = [{ userId, mailboxId }];
+    const onMessages = prefilterFor(query, ctx);
+    if (onMessages !== null) parts.push(onMessages);
+    // The blind index narrows string keys: its candidates (by message id) join the filter.
+    const onIndex = prefilterFor(query, { ...base, target: 'index' });
+    if (onIndex !== null) {
+      const hits = await this.searchIndex()
+        .find(
+          { $and: [{ userId, mailboxId }, onIndex as Filter<SearchIndexDoc>] },
+          { projection: { _id: 1 } },
+        )
+        .toArray();
+      parts.push({ _id: { $in: hits.map((h) => h._id) } });
+    }
+    const filter: Filter<MessageRecord> = parts.length === 1 ? { userId, mailboxId } : { $and: parts };
     const uids: number[] = [];
     let highestModseq = 0;
     const cursor = this.messages()
@@ -1542,10 +1600,13 @@ export class Mailstore {
         meta: async () => (meta ??= await this.openMeta(doc, await contentKey())),
         headerFields: async () =>
           (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
-        bodyText: async () =>
-          doc.searchText === null
+        bodyText: async () => {
+          const entry = await this.searchIndex().findOne({ _id: doc._id }, { projection: { searchText: 1 } });
+          const sealed = entry?.searchText ?? null;
+          return sealed === null
             ? ''
-            : unseal(await contentKey(), TEXT_LABEL, doc.blobId, doc.searchText).toString('utf8'),
+            : unseal(await contentKey(), TEXT_LABEL, doc.blobId, sealed).toString('utf8');
+        },
       };
       if (await matches(query, subject, ctx)) {
         uids.push(doc.uid);

@@ -13,10 +13,12 @@ import type { Filter } from 'mongodb';
 import { MailstoreError } from './errors.js';
 import { systemFlagName } from './flags.js';
 import { TermField, foldForSearch, requiredTrigrams, type TermHasher } from './search-terms.js';
-import type { MessageRecord, SealedMeta } from './types.js';
+import type { MessageRecord, SealedMeta, SearchIndexDoc } from './types.js';
 
 type SearchKey = mailstore.SearchKey;
 type CalendarDate = mailstore.CalendarDate;
+/** Either collection a pre-filter may apply to. */
+type Narrowed = MessageRecord | SearchIndexDoc;
 
 const DAY_MS = 86_400_000;
 
@@ -49,6 +51,11 @@ export interface SearchSubject {
 
 export interface SearchContext {
   readonly hasher: TermHasher;
+  /**
+   * `message`: a filter over `messages` (string keys do not narrow). `index`: a filter over the
+   * search index collection (only string keys narrow).
+   */
+  readonly target: 'message' | 'index';
   /** Highest UID in the mailbox, for `*` (RFC 9051 §9). */
   readonly highestUid: number;
   readonly now: number;
@@ -67,7 +74,8 @@ function stringPrefilter(
   ctx: SearchContext,
   fields: readonly TermField[],
   query: string,
-): Filter<MessageRecord> | null {
+): Filter<Narrowed> | null {
+  if (ctx.target !== 'index') return null;
   const trigrams = [...requiredTrigrams(query)];
   if (trigrams.length === 0) return null;
   const [only] = fields;
@@ -83,49 +91,47 @@ function stringPrefilter(
  * A filter every match satisfies, or null for "no narrowing". Only conjunctions and
  * disjunctions of narrowable keys narrow; NOT narrows only for flags.
  */
-export function prefilterFor(
-  key: SearchKey,
-  ctx: SearchContext,
-  path = 'query',
-): Filter<MessageRecord> | null {
+export function prefilterFor(key: SearchKey, ctx: SearchContext, path = 'query'): Filter<Narrowed> | null {
+  const message = (filter: Filter<MessageRecord>): Filter<Narrowed> | null =>
+    ctx.target === 'message' ? (filter as Filter<Narrowed>) : null;
   const k = key.key;
   if (k === undefined) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'empty search key', path);
   switch (k.$case) {
     case 'all':
       return null;
     case 'uid':
-      return uidFilter(k.value, ctx.highestUid);
+      return message(uidFilter(k.value, ctx.highestUid));
     case 'flag':
-      return { flags: systemFlagName(k.value, path) };
+      return message({ flags: systemFlagName(k.value, path) });
     case 'keyword':
-      return { flags: k.value };
+      return message({ flags: k.value });
     case 'before':
-      return { internalDate: { $lt: new Date(dayStart(k.value, path)) } };
+      return message({ internalDate: { $lt: new Date(dayStart(k.value, path)) } });
     case 'on': {
       const start = dayStart(k.value, path);
-      return { internalDate: { $gte: new Date(start), $lt: new Date(start + DAY_MS) } };
+      return message({ internalDate: { $gte: new Date(start), $lt: new Date(start + DAY_MS) } });
     }
     case 'since':
-      return { internalDate: { $gte: new Date(dayStart(k.value, path)) } };
+      return message({ internalDate: { $gte: new Date(dayStart(k.value, path)) } });
     case 'sentBefore':
       dayStart(k.value, path);
-      return { sentDay: { $lt: dayNumber(k.value) } };
+      return message({ sentDay: { $lt: dayNumber(k.value) } });
     case 'sentOn':
       dayStart(k.value, path);
-      return { sentDay: dayNumber(k.value) };
+      return message({ sentDay: dayNumber(k.value) });
     case 'sentSince':
       dayStart(k.value, path);
-      return { sentDay: { $gte: dayNumber(k.value) } };
+      return message({ sentDay: { $gte: dayNumber(k.value) } });
     case 'larger':
-      return { size: { $gt: k.value } };
+      return message({ size: { $gt: k.value } });
     case 'smaller':
-      return { size: { $lt: k.value } };
+      return message({ size: { $lt: k.value } });
     case 'modseq':
-      return { modseq: { $gte: k.value } };
+      return message({ modseq: { $gte: k.value } });
     case 'olderThanSeconds':
-      return { internalDate: { $lt: new Date(ctx.now - k.value * 1000) } };
+      return message({ internalDate: { $lt: new Date(ctx.now - k.value * 1000) } });
     case 'youngerThanSeconds':
-      return { internalDate: { $gte: new Date(ctx.now - k.value * 1000) } };
+      return message({ internalDate: { $gte: new Date(ctx.now - k.value * 1000) } });
     case 'subject':
       return stringPrefilter(ctx, [TermField.subject], k.value);
     case 'from':
@@ -144,14 +150,15 @@ export function prefilterFor(
       return null;
     case 'not': {
       const inner = k.value.key;
-      if (inner?.$case === 'flag') return { flags: { $ne: systemFlagName(inner.value, `${path}.not`) } };
-      if (inner?.$case === 'keyword') return { flags: { $ne: inner.value } };
+      if (inner?.$case === 'flag')
+        return message({ flags: { $ne: systemFlagName(inner.value, `${path}.not`) } });
+      if (inner?.$case === 'keyword') return message({ flags: { $ne: inner.value } });
       return null;
     }
     case 'and': {
       const parts = k.value.keys
         .map((child, i) => prefilterFor(child, ctx, `${path}.and.keys[${i}]`))
-        .filter((f): f is Filter<MessageRecord> => f !== null);
+        .filter((f): f is Filter<Narrowed> => f !== null);
       if (parts.length === 0) return null;
       return parts.length === 1 ? (parts[0] ?? null) : { $and: parts };
     }
@@ -159,7 +166,7 @@ export function prefilterFor(
       if (k.value.keys.length === 0) return { uid: -1 };
       const parts = k.value.keys.map((child, i) => prefilterFor(child, ctx, `${path}.or.keys[${i}]`));
       if (parts.some((p) => p === null)) return null;
-      return { $or: parts as Filter<MessageRecord>[] };
+      return { $or: parts as Filter<Narrowed>[] };
     }
   }
 }

@@ -13,6 +13,13 @@ export const MailstoreCollections = {
   subscriptions: 'mailbox_subscriptions',
   /** `_id = userId`: the last UIDVALIDITY handed out, so a recreated path gets a greater one. */
   uidValidity: 'mailbox_uidvalidity',
+  /**
+   * The blind search index, one document per message with the message's `_id` (ADR 0003). Kept
+   * out of `messages` because FerretDB 1.24 (SQLite) scans and decodes whole documents for any
+   * filter other than `_id`: with the terms inside, a lookup by `(mailboxId, uid)` in a
+   * 300-message mailbox took 461 ms instead of 113 ms (measured).
+   */
+  searchIndex: 'message_terms',
 } as const;
 
 export interface MailboxRecord extends MailboxDoc {
@@ -25,11 +32,11 @@ export interface MailboxRecord extends MailboxDoc {
   recentFloor?: number;
 }
 
+/**
+ * A message document. `terms` (schema.ts) stays empty here: the terms live in the search index
+ * collection (`SearchIndexDoc`), see MailstoreCollections.searchIndex.
+ */
 export interface MessageRecord extends MessageDoc {
-  /** Decoded text of the text parts, sealed with the content key, for BODY/TEXT confirmation. */
-  searchText: Binary | null;
-  /** False when `terms` was cut at MAX_TERMS: such a message is always a search candidate. */
-  termsComplete: boolean;
   /** Calendar date of the Date: header in its own zone, as YYYYMMDD (SENTON, RFC 9051 §6.4.4). */
   sentDay: number;
   /** The RCPT TO address of the delivery that stored it (with `spoolId`: the idempotency key). */
@@ -44,6 +51,19 @@ export interface SealedMeta extends MessageMeta {
   readonly headers: SearchableHeaders;
   /** The raw header block (base64), when it is at most RAW_HEADER_LIMIT octets. */
   readonly rawHeader: string | null;
+}
+
+/** The search entry of one message (same `_id` as the message). */
+export interface SearchIndexDoc {
+  _id: ObjectId;
+  userId: string;
+  mailboxId: string;
+  /** Keyed hashes of trigrams (search-terms.ts). */
+  terms: string[];
+  /** False when `terms` was cut at MAX_TERMS: such a message is always a search candidate. */
+  termsComplete: boolean;
+  /** Decoded text of the text parts, sealed with the content key, for BODY/TEXT confirmation. */
+  searchText: Binary | null;
 }
 
 export interface SubscriptionDoc {
