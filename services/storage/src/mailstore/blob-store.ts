@@ -128,7 +128,9 @@ export interface BlobInfo {
 export async function blobInfos(db: Db, blobIds: readonly ObjectId[]): Promise<Map<string, BlobInfo>> {
   const files = await db
     .collection<BlobFileDoc>(`${Collections.blobs}.files`)
-    .find({ _id: { $in: [...blobIds] } })
+    // Equality on `_id` for the common single blob: FerretDB answers it from its primary key but
+    // scans the collection for `$in`.
+    .find(blobIds.length === 1 ? { _id: blobIds[0] } : { _id: { $in: [...blobIds] } })
     .toArray();
   const out = new Map<string, BlobInfo>();
   for (const file of files) {
