@@ -1,7 +1,7 @@
 /**
  * The mailstore of the storage service (issue 3 items 3, 6, 8, 9): mailboxes and messages of
  * each user, bodies encrypted once in GridFS and shared by reference, searchable through a
- * blind index. `createMailstoreService` is what main.ts registers with the gRPC server;
+ * blind index. `createMailstoreService` is what app.ts registers with the gRPC server;
  * `Mailstore` is the API the inbound delivery consumer calls (`deliverToMailboxes`).
  */
 import type { MailstoreServiceServer } from '@postmesh/contracts';
@@ -25,7 +25,7 @@ export type {
 export { createDefaultMailboxes, DEFAULT_MAILBOXES } from './mailboxes.js';
 export { BlobIntegrityError, MailstoreError } from './errors.js';
 export { MailstoreCollections } from './types.js';
-export type { MailboxRecord, MessageRecord, SealedMeta } from './types.js';
+export type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc } from './types.js';
 
 /** Removes a user's mail and releases their references to stored bodies (DeleteUser, purge). */
 export function purgeUserMail(
