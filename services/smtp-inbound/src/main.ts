@@ -6,6 +6,7 @@ import { Subjects, openRateLimits, openSpool, type KV, type ObjectStore } from '
 import { runService } from '@postmesh/runtime';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
+import { cachingResolver, systemResolver } from './dns-cache.js';
 import { fixtureResolver } from './dns-fixture.js';
 import { writeHarakaRoot } from './haraka/config-dir.js';
 import { startHaraka } from './haraka/server.js';
@@ -53,12 +54,14 @@ await runService({
     );
     counter.start();
     const sessions = new SessionTracker();
-    const resolver =
+    const resolver = cachingResolver(
       config.POSTMESH_SMTP_DNS_FIXTURE_FILE === undefined
-        ? undefined
-        : fixtureResolver(config.POSTMESH_SMTP_DNS_FIXTURE_FILE);
-    if (resolver)
+        ? systemResolver()
+        : fixtureResolver(config.POSTMESH_SMTP_DNS_FIXTURE_FILE),
+    );
+    if (config.POSTMESH_SMTP_DNS_FIXTURE_FILE !== undefined) {
       logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
+    }
 
     const root = mkdtempSync(join(tmpdir(), 'postmesh-haraka-'));
     writeHarakaRoot(root, {
@@ -91,7 +94,7 @@ await runService({
         ? senderAuthHooks({
             hostname: config.POSTMESH_HOSTNAME,
             directory,
-            ...(resolver ? { resolver } : {}),
+            resolver,
             onError: (error) => logger.warn({ err: error }, 'sender verification failed; answered 451'),
           })
         : {},

@@ -21,7 +21,7 @@ export interface HarakaSettings {
   readonly hostname: string;
   readonly maxMessageBytes: number;
   readonly idleTimeoutSeconds: number;
-  readonly tls: { readonly certFile: string; readonly keyFile: string };
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly dhparamFile: string };
   /** Load balancer addresses allowed to send a PROXY header; empty = PROXY off. */
   readonly proxyFrom: readonly string[];
   /** Seconds a plugin hook may take before Haraka gives up (451). */
@@ -98,6 +98,7 @@ export function harakaConfigFiles(settings: HarakaSettings, spoolDir: string): M
       main: {
         key: settings.tls.keyFile,
         cert: settings.tls.certFile,
+        dhparam: settings.tls.dhparamFile,
         // DESIGN §5: TLS 1.2 or newer.
         minVersion: 'TLSv1.2',
         requestCert: false,
