@@ -18,10 +18,14 @@ import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDeliveryConsumer } from './delivery/index.js';
 import { DirectoryService } from './directory/directory-service.js';
-import { purgeUserMailData } from './directory/purge.js';
 import { directoryHandlers } from './grpc/directory.js';
 import { traceHandlers } from './grpc/trace.js';
-import { Mailstore, createDefaultMailboxes, createMailstoreService } from './mailstore/index.js';
+import {
+  Mailstore,
+  createDefaultMailboxes,
+  createMailstoreService,
+  purgeUserMail,
+} from './mailstore/index.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { TraceStore } from './trace/trace-store.js';
 
@@ -63,7 +67,9 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     keyProvider,
     logger: logger.child({ component: 'directory' }),
     createDefaultMailboxes,
-    purgeUserData: purgeUserMailData,
+    // Releases blob references and search entries too, so shared bodies are freed (ADR 0003).
+    purgeUserData: (_db, userId) =>
+      purgeUserMail({ db, keyring, logger: logger.child({ component: 'mailstore' }) }, userId),
     onUserDeleted: (userId) => keyring.forget(userId),
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);

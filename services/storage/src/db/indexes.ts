@@ -34,8 +34,12 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
     // DESIGN §6 of the issue: a UID is never reused within a mailbox.
     { key: { mailboxId: 1, uid: 1 }, name: 'mailboxId_uid_unique', unique: true },
     { key: { mailboxId: 1, modseq: 1 }, name: 'mailboxId_modseq' },
-    { key: { userId: 1, terms: 1 }, name: 'userId_terms' },
     { key: { blobId: 1 }, name: 'blobId' },
+  ],
+  // The blind search index, kept out of `messages` (ADR 0003; src/mailstore/types.ts).
+  message_terms: [
+    { key: { userId: 1, mailboxId: 1, terms: 1 }, name: 'userId_mailboxId_terms' },
+    { key: { mailboxId: 1 }, name: 'mailboxId' },
   ],
   // The mailstore's own (src/mailstore/types.ts MailstoreCollections.subscriptions).
   mailbox_subscriptions: [{ key: { userId: 1, path: 1 }, name: 'userId_path_unique', unique: true }],

@@ -187,8 +187,8 @@ export interface MessageDoc {
   /** Delivery idempotency: the spool job this message came from, when delivered. */
   spoolId?: string;
   /**
-   * Searchable terms, as keyed hashes (HMAC with the user's search key): see docs/adr on
-   * searching encrypted mail. Never plaintext.
+   * Unused (always empty): the keyed-hash search terms live in the `message_terms` collection,
+   * one document per message, because FerretDB decodes whole documents when filtering (ADR 0003).
    */
   terms: string[];
   /** Header date (Date:) for SENTBEFORE/SENTON/SENTSINCE, or internalDate when absent. */
