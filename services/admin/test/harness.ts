@@ -138,7 +138,9 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
   const stop = async (): Promise<void> => {
     await Promise.all(procs.map((p) => p.stop(10_000).catch(() => p.kill())));
     await env.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // POSTMESH_KEEP_TEST_LOGS=1 keeps the service logs for a failed run.
+    if (process.env.POSTMESH_KEEP_TEST_LOGS === undefined) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`admin test logs kept in ${dir}\n`);
   };
   try {
     storage.start();
