@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { ErrorReason, directory, errorDetailOf } from '@postmesh/contracts';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Mailstore } from '../src/mailstore/index.js';
 import { Collections } from '../src/db/schema.js';
 import {
   callError,
@@ -377,8 +378,17 @@ describe('users', () => {
     expect(await h.db.collection(Collections.mailboxes).countDocuments({ userId: user.id })).toBe(6);
     const again = await newUser('gone@users.test');
     expect(again.id).not.toBe(user.id);
+    // Purging releases the stored body as well (it is not shared with anyone else here).
+    const store = new Mailstore({ db: h.db, keyring: h.app.keyring, logger: h.logger });
+    await store.deliverToMailboxes('spool-gone-1', Buffer.from('Subject: bye\r\n\r\nbody\r\n'), [
+      { recipient: 'gone@users.test', userId: again.id },
+    ]);
+    expect(await h.db.collection('blobs.files').countDocuments()).toBeGreaterThan(0);
+    const blobsBefore = await h.db.collection('blobs.files').countDocuments();
     await d.deleteUser({ userId: again.id, purgeData: true });
     expect(await h.db.collection(Collections.mailboxes).countDocuments({ userId: again.id })).toBe(0);
+    expect(await h.db.collection(Collections.messages).countDocuments({ userId: again.id })).toBe(0);
+    expect(await h.db.collection('blobs.files').countDocuments()).toBe(blobsBefore - 1);
     await expectFailure(d.deleteUser({ userId: user.id }), status.NOT_FOUND, ErrorReason.NOT_FOUND);
   });
 });
