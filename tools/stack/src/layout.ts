@@ -121,7 +121,7 @@ export function endpoints(config: StackConfig): Endpoint[] {
 }
 
 /** Environment for one service process: where NATS and MongoDB are, and its ports. */
-export function serviceEnv(config: StackConfig, service: ServiceName): NodeJS.ProcessEnv {
+export function serviceEnv(config: StackConfig, service: ServiceName, dataDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
@@ -137,16 +137,24 @@ export function serviceEnv(config: StackConfig, service: ServiceName): NodeJS.Pr
       env.POSTMESH_GRPC_PORT = String(config.POSTMESH_GRPC_PORT);
       break;
     case 'smtp-inbound':
+      env.POSTMESH_SMTP_DATA_DIR = `${dataDir}/smtp-inbound`;
       env.POSTMESH_SMTP_PORT = String(config.POSTMESH_SMTP_PORT);
       env.POSTMESH_SUBMISSION_PORT = String(config.POSTMESH_SUBMISSION_PORT);
       env.POSTMESH_SUBMISSIONS_PORT = String(config.POSTMESH_SUBMISSIONS_PORT);
       break;
     case 'imap':
+      env.POSTMESH_IMAP_DATA_DIR = `${dataDir}/imap`;
+      // Everything listens on 127.0.0.1 only, so the local stack lets clients log in without
+      // STARTTLS too (IMAPS and STARTTLS work as in production, with a self-signed certificate).
+      env.POSTMESH_IMAP_ALLOW_PLAINTEXT = process.env.POSTMESH_IMAP_ALLOW_PLAINTEXT ?? 'true';
       env.POSTMESH_IMAP_PORT = String(config.POSTMESH_IMAP_PORT);
       env.POSTMESH_IMAPS_PORT = String(config.POSTMESH_IMAPS_PORT);
       break;
     case 'admin':
       env.POSTMESH_HTTP_PORT = String(config.POSTMESH_HTTP_PORT);
+      env.POSTMESH_HEALTH_TARGETS = SERVICES.map((s) => `${s}=http://127.0.0.1:${opsPort(config, s)}`).join(
+        ',',
+      );
       break;
     case 'mta-delivery':
       break;

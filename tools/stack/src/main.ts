@@ -113,7 +113,14 @@ function ensureDevSecrets(dataDir: string): { env: NodeJS.ProcessEnv; generatedP
     }
   }
   return {
-    env: { POSTMESH_KEK_FILE: kekFile, POSTMESH_DEV_SEED: 'true', POSTMESH_DEV_PASSWORD: password },
+    env: {
+      POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_DEV_SEED: 'true',
+      POSTMESH_DEV_PASSWORD: password,
+      // The admin console's bootstrap owner (DESIGN §6), with the same local password.
+      POSTMESH_OWNER_EMAIL: 'admin@example.test',
+      POSTMESH_OWNER_PASSWORD: password,
+    },
     ...(generatedPassword ? { generatedPassword } : {}),
   };
 }
@@ -201,7 +208,7 @@ async function start(): Promise<number> {
       name: service,
       command: process.execPath,
       args: [join(root, 'services', service, 'dist', 'main.js')],
-      env: { ...serviceEnv(config, service), ...secrets.env },
+      env: { ...serviceEnv(config, service, dataDir), ...secrets.env },
       logFile: join(logDir, `${service}.log`),
       detached: true,
     });

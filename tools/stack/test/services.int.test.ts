@@ -54,9 +54,14 @@ describe('service lifecycle against real NATS and FerretDB', () => {
   const kekFile = join(logDir, 'kek.b64');
   writeFileSync(kekFile, randomBytes(32).toString('base64'));
   const running: ManagedProcess[] = [];
+  /** A storage instance the other services depend on (their readiness includes the Directory). */
+  let sharedStorageGrpc = '';
 
   beforeAll(async () => {
     env = await startTestEnvironment();
+    const storage = await startService('storage');
+    await waitForStatus(storage.opsPort, 200);
+    sharedStorageGrpc = storage.grpc;
   });
   afterAll(async () => {
     await Promise.all(running.map((p) => p.kill()));
@@ -66,8 +71,22 @@ describe('service lifecycle against real NATS and FerretDB', () => {
 
   async function startService(
     service: (typeof SERVICES)[number],
-  ): Promise<{ proc: ManagedProcess; opsPort: number }> {
+  ): Promise<{ proc: ManagedProcess; opsPort: number; grpc: string }> {
     const opsPort = await freePort();
+    // Every listener on a port of its own, so these processes never collide with a running
+    // stack or with other suites.
+    const listeners: Record<string, string> = {};
+    for (const name of [
+      'POSTMESH_SMTP_PORT',
+      'POSTMESH_SUBMISSION_PORT',
+      'POSTMESH_SUBMISSIONS_PORT',
+      'POSTMESH_IMAP_PORT',
+      'POSTMESH_IMAPS_PORT',
+      'POSTMESH_HTTP_PORT',
+      'POSTMESH_GRPC_PORT',
+    ]) {
+      listeners[name] = String(await freePort());
+    }
     const proc = new ManagedProcess({
       name: service,
       command: process.execPath,
@@ -81,13 +100,20 @@ describe('service lifecycle against real NATS and FerretDB', () => {
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
         POSTMESH_KEK_FILE: kekFile,
+        ...listeners,
+        POSTMESH_STORAGE_GRPC:
+          service === 'storage' || !sharedStorageGrpc
+            ? `127.0.0.1:${listeners.POSTMESH_GRPC_PORT}`
+            : sharedStorageGrpc,
+        POSTMESH_IMAP_DATA_DIR: join(logDir, `imap-${opsPort}`),
+        POSTMESH_SMTP_DATA_DIR: join(logDir, `smtp-${opsPort}`),
         LOG_LEVEL: 'info',
       },
       logFile: join(logDir, `${service}-${opsPort}.log`),
     });
     proc.start();
     running.push(proc);
-    return { proc, opsPort };
+    return { proc, opsPort, grpc: `127.0.0.1:${listeners.POSTMESH_GRPC_PORT}` };
   }
 
   it.each(SERVICES)('%s becomes ready and exits 0 on SIGTERM within the drain budget', async (service) => {
