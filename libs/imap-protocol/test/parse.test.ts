@@ -18,6 +18,8 @@ const okCases: readonly OkCase[] = [
   { input: 'a STARTTLS\r\n', expected: { name: 'STARTTLS', tag: 'a' } },
   { input: 'a NAMESPACE\r\n', expected: { name: 'NAMESPACE', tag: 'a' } },
   { input: 'a IDLE\r\n', expected: { name: 'IDLE', tag: 'a' } },
+  // RFC 3501 §6.4.1: IMAP4rev1 clients (mbsync) still send CHECK.
+  { input: 'a CHECK\r\n', expected: { name: 'CHECK', tag: 'a' } },
   { input: 'a CLOSE\r\n', expected: { name: 'CLOSE', tag: 'a' } },
   { input: 'a UNSELECT\r\n', expected: { name: 'UNSELECT', tag: 'a' } },
   { input: 'a EXPUNGE\r\n', expected: { name: 'EXPUNGE', tag: 'a' } },

@@ -496,6 +496,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
             '<tag> OK [READ-WRITE] SELECT completed',
           ],
         ],
+        ['CHECK', ['<tag> OK CHECK completed']],
         ['CLOSE', ['<tag> OK CLOSE completed']],
         ['STATUS INBOX (MESSAGES)', ['* STATUS INBOX (MESSAGES 0)', '<tag> OK STATUS completed']],
       ],

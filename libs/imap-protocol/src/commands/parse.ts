@@ -52,6 +52,8 @@ export const COMMAND_STATES: Readonly<Record<CommandName, readonly SessionStateN
   STATUS: AUTH,
   APPEND: AUTH,
   IDLE: AUTH,
+  // RFC 3501 §6.4.1: CHECK is valid in the selected state (IMAP4rev1 clients still send it).
+  CHECK: SELECTED,
   CLOSE: SELECTED,
   UNSELECT: SELECTED,
   EXPUNGE: SELECTED,
@@ -70,6 +72,7 @@ const NO_ARGUMENT = new Set([
   'STARTTLS',
   'NAMESPACE',
   'IDLE',
+  'CHECK',
   'CLOSE',
   'UNSELECT',
   'EXPUNGE',

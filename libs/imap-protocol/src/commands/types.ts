@@ -165,6 +165,10 @@ export interface IdleCommand extends Tagged {
 
 // ---- Selected (RFC 9051 §6.4) ---------------------------------------------------------------
 
+/** RFC 3501 §6.4.1 CHECK (IMAP4rev1; RFC 9051 Appendix E folds it into NOOP). */
+export interface CheckCommand extends Tagged {
+  readonly name: 'CHECK';
+}
 export interface CloseCommand extends Tagged {
   readonly name: 'CLOSE';
 }
@@ -339,6 +343,7 @@ export type Command =
   | StatusCommand
   | AppendCommand
   | IdleCommand
+  | CheckCommand
   | CloseCommand
   | UnselectCommand
   | ExpungeCommand

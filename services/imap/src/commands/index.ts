@@ -26,7 +26,7 @@ import { login } from './login.js';
 import { logout } from './logout.js';
 import { lsub } from './lsub.js';
 import { namespace } from './namespace.js';
-import { noop } from './noop.js';
+import { check, noop } from './noop.js';
 import { rename } from './rename.js';
 import { search } from './search.js';
 import { select } from './select.js';
@@ -68,6 +68,7 @@ const TABLE: Table = {
   STATUS: { run: status, updates: pending },
   APPEND: { run: append, updates: pending },
   IDLE: { run: idle, updates: never },
+  CHECK: { run: check, updates: () => 'always' },
   CLOSE: { run: close, updates: never },
   UNSELECT: { run: unselect, updates: never },
   EXPUNGE: { run: expunge, updates: pending },

@@ -6,3 +6,10 @@ import type { CommandOf, Handler } from './context.js';
 
 export const noop: Handler<CommandOf<'NOOP'>> = (_ctx, command) =>
   Promise.resolve({ tag: command.tag, condition: 'OK', text: 'NOOP completed' });
+
+/**
+ * CHECK — RFC 3501 §6.4.1 (IMAP4rev1): a checkpoint of the selected mailbox. Every change is
+ * already durable in storage, so it acts as NOOP, which RFC 9051 Appendix E says it became.
+ */
+export const check: Handler<CommandOf<'CHECK'>> = (_ctx, command) =>
+  Promise.resolve({ tag: command.tag, condition: 'OK', text: 'CHECK completed' });
