@@ -29,3 +29,29 @@ export {
   type InboundJob,
 } from './jobs.js';
 export { openRateLimits, openSpool, type KV, type ObjectStore } from './spool.js';
+export {
+  OutboundJobFormatError,
+  decodeOutboundJob,
+  encodeOutboundJob,
+  outboundJobMessageId,
+  type DecodedOutboundJob,
+  type OutboundAttempt,
+  type OutboundBody,
+  type OutboundEnvelope,
+  type OutboundJob,
+} from './outbound-job.js';
+export {
+  QUEUE_CALLER_ROLES,
+  QueueSubjects,
+  type QueueCallerRole,
+  type QueueCaller,
+  type QueueCancelRequest,
+  type QueueCancelResponse,
+  type QueueEntry,
+  type QueueErrorCode,
+  type QueueFailure,
+  type QueueListRequest,
+  type QueueListResponse,
+  type QueueRetryRequest,
+  type QueueRetryResponse,
+} from './queue-ops.js';
