@@ -143,6 +143,10 @@ async function main(): Promise<void> {
     }),
   );
   const acceptSeconds = (performance.now() - start) / 1000;
+  // The accept figure is known now; the stored one may take much longer.
+  process.stderr.write(
+    `accepted ${accepted} (failed ${failed}) in ${acceptSeconds.toFixed(1)} s = ${(accepted / acceptSeconds).toFixed(1)} msg/s; waiting for storage\n`,
+  );
   const deadline = Date.now() + Number(values['wait-ms']);
   while (acceptedAt.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const storeSeconds = (performance.now() - start) / 1000;
