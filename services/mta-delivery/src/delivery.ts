@@ -155,7 +155,7 @@ export class OutboundDelivery {
         remoteMta: stored?.record.remoteMta || undefined,
         local: true,
       }));
-      await this.finish(job, outcomes, attemptNo, 'expired');
+      await this.finish(job, outcomes, attemptNo, 'expired', await this.body(job, inlineBody));
       if (stored !== undefined) await this.deps.queue.remove(key);
       return JobOutcomes.ack;
     }
@@ -165,7 +165,7 @@ export class OutboundDelivery {
     if (signed.kind === 'retry') return JobOutcomes.retry(signed.reason, Math.min(tickMs, 60_000));
     const outcomes = await this.attempt(job, remaining, signed.message);
 
-    await this.finish(job, outcomes, attemptNo, 'attempt');
+    await this.finish(job, outcomes, attemptNo, 'attempt', body);
     const deferred = outcomes.filter((o) => o.kind === 'deferred');
     if (deferred.length === 0) {
       if (stored !== undefined) await this.deps.queue.remove(key);
@@ -416,6 +416,7 @@ export class OutboundDelivery {
     outcomes: readonly RcptOutcome[],
     attemptNo: number,
     phase: 'attempt' | 'expired',
+    body: Uint8Array,
   ): Promise<void> {
     const relayed = this.deps.settings.relay !== undefined;
     for (const o of outcomes) {
@@ -466,7 +467,7 @@ export class OutboundDelivery {
       })),
       `failed:${attemptNo}`,
       undefined,
-      undefined,
+      body,
     );
   }
 

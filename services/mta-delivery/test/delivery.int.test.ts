@@ -1,0 +1,390 @@
+/**
+ * mta-delivery as a process against a real nats-server, local SMTP sinks (smtp-server) and a DNS
+ * fixture: MX/A/null-MX routing, retries on a compressed schedule, bounces as DSN jobs for the
+ * sender, MTA-STS enforcement, queue operations, relay mode with AUTH after STARTTLS.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  QueueSubjects,
+  Streams,
+  Subjects,
+  decodeInboundJob,
+  encodeOutboundJob,
+  outboundJobMessageId,
+  publishDurable,
+  type QueueListResponse,
+  type QueueCancelResponse,
+  type QueueRetryResponse,
+} from '@postmesh/bus';
+import {
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  type TestEnvironment,
+} from '@postmesh/testing';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SmtpSink } from './sink.js';
+
+const mainJs = join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js');
+
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function ready(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz/ready`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function message(from: string, to: string, subject: string): Uint8Array {
+  return new TextEncoder().encode(
+    `From: <${from}>\r\nTo: <${to}>\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@example.test>\r\nDate: Fri, 27 Nov 2026 19:00:00 +0000\r\n\r\n${'x'.repeat(200)}\r\n`,
+  );
+}
+
+describe('mta-delivery', () => {
+  let env: TestEnvironment;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  let sink: SmtpSink;
+  let relaySink: SmtpSink;
+  let policyServer: Server;
+  const procs: ManagedProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-test-'));
+
+  async function startMta(extra: Record<string, string>): Promise<ManagedProcess> {
+    const opsPort = await freePort();
+    const proc = new ManagedProcess({
+      name: 'mta-delivery',
+      command: process.execPath,
+      args: [mainJs],
+      env: {
+        ...process.env,
+        NATS_URL: env.natsUrl,
+        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        POSTMESH_OPS_PORT: String(opsPort),
+        POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
+        POSTMESH_MTA_DKIM: 'false',
+        POSTMESH_HOSTNAME: 'mta.example.test',
+        POSTMESH_MTA_RETRY_SCHEDULE_MS: '300,600',
+        POSTMESH_MTA_RETRY_JITTER_PCT: '0',
+        POSTMESH_MTA_QUEUE_TICK_MS: '200',
+        POSTMESH_MTA_CONNECT_TIMEOUT_MS: '2000',
+        POSTMESH_MTA_COMMAND_TIMEOUT_MS: '5000',
+        LOG_LEVEL: 'info',
+        ...extra,
+      },
+      logFile: join(dir, `mta-${opsPort}.log`),
+    });
+    proc.start();
+    procs.push(proc);
+    await until('mta-delivery ready', () => ready(opsPort), 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${readFileSync(proc.options.logFile, 'utf8')}`);
+    });
+    return proc;
+  }
+
+  let published = 0;
+  async function send(
+    domain: string,
+    rcpts: string[],
+    subject: string,
+    mailFrom = 'alice@example.test',
+  ): Promise<string> {
+    published += 1;
+    const spoolId = `t${published}${randomBytes(6).toString('hex')}`;
+    const body = message(mailFrom || 'daemon@example.test', rcpts[0] ?? '', subject);
+    const frame = encodeOutboundJob(
+      {
+        version: 1,
+        spoolId,
+        domain,
+        envelope: { mailFrom, rcptTo: rcpts },
+        body: { kind: 'inline', size: body.length },
+        queuedAt: new Date().toISOString(),
+        messageId: `${subject}@example.test`,
+        traceparent: '',
+      },
+      body,
+    );
+    await publishDurable(js, Subjects.outbound(domain), frame, {
+      msgId: outboundJobMessageId(spoolId, domain),
+    });
+    return spoolId;
+  }
+
+  /** DSN jobs published to MAIL_INBOUND (no storage runs in this suite, so they stay there). */
+  async function dsns(): Promise<{ rcpt: string; text: string; raw: Buffer }[]> {
+    const info = await jsm.streams.info(Streams.MAIL_INBOUND);
+    const out: { rcpt: string; text: string; raw: Buffer }[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage(Streams.MAIL_INBOUND, { seq }).catch(() => null);
+      if (!m) continue;
+      const decoded = decodeInboundJob(m.data);
+      if (!decoded.ok || decoded.inlineBody === undefined) continue;
+      const raw = Buffer.from(decoded.inlineBody);
+      out.push({ rcpt: decoded.job.envelope.rcptTo[0] ?? '', text: raw.toString('utf8'), raw });
+    }
+    return out;
+  }
+
+  async function request<T>(subject: string, body: unknown): Promise<T> {
+    const reply = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), {
+      timeout: 5_000,
+    });
+    return reply.json<T>();
+  }
+
+  beforeAll(async () => {
+    env = await startTestEnvironment({ mongo: false });
+    const smtpPort = await freePort();
+    sink = new SmtpSink({
+      port: smtpPort,
+      rcpt: (address, count) => {
+        if (address.startsWith('unknown@')) return { code: 550, message: '5.1.1 no such user' };
+        if (address.startsWith('later@') && count <= 2)
+          return { code: 451, message: '4.7.1 try again later' };
+        if (address.startsWith('never@')) return { code: 451, message: '4.3.0 mailbox busy' };
+        return undefined;
+      },
+    });
+    await sink.listen();
+    const policyPort = await freePort();
+    policyServer = createServer((req, res) => {
+      if (req.url === '/sts.test/.well-known/mta-sts.txt') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n');
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => policyServer.listen(policyPort, '127.0.0.1', resolve));
+    const fixture = join(dir, 'dns.json');
+    writeFileSync(
+      fixture,
+      JSON.stringify({
+        MX: {
+          'one.test': [{ exchange: 'mx.one.test', priority: 10 }],
+          // The preferred MX refuses connections (nothing listens on 127.0.0.2): the next one is used.
+          'two.test': [
+            { exchange: 'dead.two.test', priority: 5 },
+            { exchange: 'mx.two.test', priority: 10 },
+          ],
+          'nullmx.test': [{ exchange: '', priority: 0 }],
+          'sts.test': [{ exchange: 'mx.sts.test', priority: 10 }],
+        },
+        A: {
+          'mx.one.test': ['127.0.0.1'],
+          'dead.two.test': ['127.0.0.2'],
+          'mx.two.test': ['127.0.0.1'],
+          'aonly.test': ['127.0.0.1'],
+          'mx.sts.test': ['127.0.0.1'],
+        },
+        TXT: { '_mta-sts.sts.test': ['v=STSv1; id=20261127'] },
+      }),
+    );
+    nc = await connect({ servers: env.natsUrl });
+    await startMta({
+      POSTMESH_DNS_FIXTURE_FILE: fixture,
+      POSTMESH_MTA_SMTP_PORT: String(smtpPort),
+      POSTMESH_MTA_STS_FETCH_BASE: `http://127.0.0.1:${policyPort}`,
+    });
+    js = jetstream(nc);
+    jsm = await jetstreamManager(nc);
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop(5_000)));
+    await nc?.close();
+    await sink?.close();
+    await relaySink?.close();
+    await new Promise((r) => policyServer?.close(r));
+    await env?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers to two MX domains (falling back past a dead MX) and to an A-only domain, over STARTTLS', async () => {
+    await send('one.test', ['bob@one.test', 'carol@one.test'], 'two-rcpts');
+    await send('two.test', ['dave@two.test'], 'fallback');
+    await send('aonly.test', ['erin@aonly.test'], 'a-only');
+    await until(
+      'three deliveries',
+      () =>
+        ['bob@one.test', 'dave@two.test', 'erin@aonly.test'].every((r) => sink.for(r).length > 0) ||
+        undefined,
+    );
+    const one = sink.for('bob@one.test');
+    expect(one).toHaveLength(1);
+    expect(one[0]?.to).toEqual(['bob@one.test', 'carol@one.test']);
+    expect(one[0]?.from).toBe('alice@example.test');
+    expect(one[0]?.secure).toBe(true);
+    expect(one[0]?.data.toString()).toContain('Subject: two-rcpts');
+    expect(sink.for('dave@two.test')).toHaveLength(1);
+    expect(sink.for('erin@aonly.test')).toHaveLength(1);
+  });
+
+  it('bounces a null-MX domain at once, and a 550 recipient, with a DSN for the sender', async () => {
+    const nullSpool = await send('nullmx.test', ['x@nullmx.test'], 'nullmx');
+    await send('one.test', ['unknown@one.test', 'frank@one.test'], 'half-bounce');
+    const found = await until('two DSNs', async () => {
+      const all = await dsns();
+      const a = all.find((d) => d.text.includes('x@nullmx.test'));
+      const b = all.find((d) => d.text.includes('unknown@one.test'));
+      return a && b ? { a, b } : undefined;
+    });
+    expect(sink.for('x@nullmx.test')).toHaveLength(0);
+    expect(found.a.rcpt).toBe('alice@example.test');
+    expect(found.a.text).toContain('Status: 5.1.10');
+    expect(found.a.text).toContain(`X-Postmesh-Queue-ID: ${nullSpool}`);
+    const parsed = await simpleParser(found.b.raw);
+    expect(parsed.text).toContain('Final-Recipient: rfc822; unknown@one.test');
+    expect(parsed.text).toContain('Status: 5.1.1');
+    expect(parsed.text).toContain('Diagnostic-Code: smtp; 550 5.1.1 no such user');
+    expect(parsed.text).not.toContain('frank@one.test');
+    const headers = parsed.attachments.find((a) => a.contentType === 'text/rfc822-headers');
+    expect(headers?.content.toString()).toContain('Subject: half-bounce');
+    expect(sink.for('frank@one.test')).toHaveLength(1);
+  });
+
+  it('never sends a DSN to the null sender', async () => {
+    const before = (await dsns()).length;
+    await send('one.test', ['unknown@one.test'], 'null-sender-bounce', '');
+    await until('the bounce attempt', () =>
+      (sink.rcptCounts.get('unknown@one.test') ?? 0) >= 2 ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await dsns()).length).toBe(before);
+  });
+
+  it('retries 4xx on the schedule and delivers on the third attempt', async () => {
+    const started = Date.now();
+    await send('one.test', ['later@one.test'], 'greylisted');
+    await until('delivery after two 451s', () => (sink.for('later@one.test').length > 0 ? true : undefined));
+    expect(sink.rcptCounts.get('later@one.test')).toBe(3);
+    // 300 ms then 600 ms (no jitter): the third attempt cannot come before 900 ms.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(sink.for('later@one.test')).toHaveLength(1);
+  });
+
+  it('defers an MTA-STS enforce domain whose MX has no valid certificate, never in plaintext; queue ops see it', async () => {
+    const spoolId = await send('sts.test', ['gina@sts.test'], 'sts');
+    const owner = { actor: 'admin-1', role: 'owner', domains: [] };
+    const listed = await until('the deferred entry', async () => {
+      const r = await request<QueueListResponse>(QueueSubjects.list, { caller: owner });
+      return r.ok ? r.items.find((i) => i.spoolId === spoolId) : undefined;
+    });
+    expect(listed.id).toBe(`${spoolId}:sts.test`);
+    expect(listed.recipients).toEqual(['gina@sts.test']);
+    expect(listed.lastError).toMatch(/^451 4\.4\.1 mx\.sts\.test \[127\.0\.0\.1\]/);
+    expect(sink.for('gina@sts.test')).toHaveLength(0);
+    expect(sink.rcptCounts.get('gina@sts.test')).toBeUndefined();
+
+    const other = await request<QueueListResponse>(QueueSubjects.list, {
+      caller: { actor: 'da', role: 'domain-admin', domains: ['other.test'] },
+    });
+    expect(other.ok && other.items.some((i) => i.spoolId === spoolId)).toBe(false);
+    const helpdesk = await request<QueueListResponse>(QueueSubjects.list, {
+      caller: { actor: 'hd', role: 'helpdesk', domains: ['example.test'] },
+    });
+    expect(helpdesk).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    const auditorRetry = await request<QueueRetryResponse>(QueueSubjects.retry, {
+      caller: { actor: 'au', role: 'auditor', domains: [] },
+      id: listed.id,
+    });
+    expect(auditorRetry).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    const retry = await request<QueueRetryResponse>(QueueSubjects.retry, {
+      caller: { actor: 'da', role: 'domain-admin', domains: ['example.test'] },
+      id: listed.id,
+    });
+    expect(retry.ok).toBe(true);
+
+    const cancel = await request<QueueCancelResponse>(QueueSubjects.cancel, {
+      caller: owner,
+      id: listed.id,
+      dsn: true,
+    });
+    expect(cancel).toEqual({ ok: true, id: listed.id, dsnSent: true });
+    await until('the cancel DSN', async () =>
+      (await dsns()).find((d) => d.text.includes('gina@sts.test')) ? true : undefined,
+    );
+    await until('the entry gone', async () => {
+      const r = await request<QueueListResponse>(QueueSubjects.list, { caller: owner });
+      return r.ok && !r.items.some((i) => i.spoolId === spoolId) ? true : undefined;
+    });
+    expect(sink.for('gina@sts.test')).toHaveLength(0);
+  });
+
+  it('relays everything through a smart host with AUTH after STARTTLS', async () => {
+    const certDir = mkdtempSync(join(dir, 'cert-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=relay.test',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(certDir, 'key.pem'),
+        '-out',
+        join(certDir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const relayPort = await freePort();
+    relaySink = new SmtpSink({
+      port: relayPort,
+      auth: { user: 'relay-user', pass: 'relay-secret' },
+      cert: {
+        key: readFileSync(join(certDir, 'key.pem'), 'utf8'),
+        cert: readFileSync(join(certDir, 'cert.pem'), 'utf8'),
+      },
+    });
+    await relaySink.listen();
+    // A second mta-delivery in relay mode takes over the consumer from the first.
+    await Promise.all(procs.map((p) => p.stop(5_000)));
+    await startMta({
+      POSTMESH_RELAY_HOST: '127.0.0.1',
+      POSTMESH_RELAY_PORT: String(relayPort),
+      POSTMESH_RELAY_USER: 'relay-user',
+      POSTMESH_RELAY_PASSWORD: 'relay-secret',
+      POSTMESH_MTA_TLS_CA_FILE: join(certDir, 'cert.pem'),
+    });
+    await send('anywhere.example', ['henry@anywhere.example'], 'relayed');
+    await until('relay delivery', () =>
+      relaySink.for('henry@anywhere.example').length > 0 ? true : undefined,
+    );
+    const got = relaySink.for('henry@anywhere.example')[0];
+    expect(got?.secure).toBe(true);
+    expect(got?.user).toBe('relay-user');
+  });
+});

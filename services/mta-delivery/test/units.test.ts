@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { simpleParser } from 'mailparser';
+import { decodeOutboundJob, encodeOutboundJob, outboundJobMessageId, type OutboundJob } from '@postmesh/bus';
+import { DestinationLimiter, retryDelay } from '../src/backoff.js';
+import { fixtureResolver } from '../src/dns.js';
+import { buildDsn, statusOf } from '../src/dsn.js';
+import { fromDomain, headerSection } from '../src/message.js';
+import { StsPolicyCache, mxMatches, parseStsPolicy, parseStsRecord } from '../src/mta-sts.js';
+import { resolveRoute } from '../src/routes.js';
+
+const enc = new TextEncoder();
+
+describe('route (RFC 5321 §5.1, RFC 7505)', () => {
+  const resolver = fixtureResolver({
+    MX: {
+      'two.example': [
+        { exchange: 'mx2.two.example', priority: 20 },
+        { exchange: 'mx1.two.example', priority: 10 },
+      ],
+      'null.example': [{ exchange: '', priority: 0 }],
+      'temp.example': 'TEMPERROR',
+    },
+    A: {
+      'mx1.two.example': ['192.0.2.1'],
+      'mx2.two.example': ['192.0.2.2'],
+      'a-only.example': ['192.0.2.3'],
+    },
+    AAAA: { 'mx1.two.example': ['2001:db8::1'] },
+  });
+
+  it('orders MX by preference and lists IPv6 and IPv4 addresses', async () => {
+    const route = await resolveRoute('two.example', resolver);
+    expect(route).toEqual({
+      kind: 'hosts',
+      implicit: false,
+      hosts: [
+        { name: 'mx1.two.example', preference: 10, addresses: ['2001:db8::1', '192.0.2.1'] },
+        { name: 'mx2.two.example', preference: 20, addresses: ['192.0.2.2'] },
+      ],
+    });
+  });
+  it('falls back to the A record as an implicit MX', async () => {
+    expect(await resolveRoute('a-only.example', resolver)).toEqual({
+      kind: 'hosts',
+      implicit: true,
+      hosts: [{ name: 'a-only.example', preference: 0, addresses: ['192.0.2.3'] }],
+    });
+  });
+  it('recognises a null MX, a missing domain and a DNS timeout', async () => {
+    expect((await resolveRoute('null.example', resolver)).kind).toBe('null-mx');
+    expect((await resolveRoute('nowhere.example', resolver)).kind).toBe('no-domain');
+    expect((await resolveRoute('temp.example', resolver)).kind).toBe('temp');
+  });
+});
+
+describe('MTA-STS (RFC 8461)', () => {
+  it('parses a policy and rejects a malformed one', () => {
+    expect(
+      parseStsPolicy(
+        'version: STSv1\r\nmode: enforce\r\nmx: mx1.example.org\r\nmx: *.example.net\r\nmax_age: 86400\r\n',
+      ),
+    ).toEqual({
+      ok: true,
+      policy: { mode: 'enforce', mx: ['mx1.example.org', '*.example.net'], maxAge: 86400 },
+    });
+    expect(parseStsPolicy('version: STSv1\nmode: enforce\nmax_age: 1\n').ok).toBe(false);
+    expect(parseStsPolicy('version: STSv2\nmode: enforce\nmx: a\nmax_age: 1\n').ok).toBe(false);
+    expect(parseStsPolicy('version: STSv1\nmode: strict\nmx: a\nmax_age: 1\n').ok).toBe(false);
+  });
+  it('matches a wildcard on exactly one label (§4.1)', () => {
+    expect(mxMatches('mx.example.net', ['*.example.net'])).toBe(true);
+    expect(mxMatches('a.b.example.net', ['*.example.net'])).toBe(false);
+    expect(mxMatches('example.net', ['*.example.net'])).toBe(false);
+    expect(mxMatches('MX1.Example.org.', ['mx1.example.org'])).toBe(true);
+  });
+  it('reads the TXT record id; two STSv1 records mean no policy (§3.1)', () => {
+    expect(parseStsRecord(['v=STSv1; id=20261127T1'])).toEqual({ id: '20261127T1' });
+    expect(parseStsRecord(['v=STSv1; id=a', 'v=STSv1; id=b'])).toBeUndefined();
+    expect(parseStsRecord(['v=spf1 -all'])).toBeUndefined();
+  });
+  it('caches by id and max_age, and refetches when the id changes (§5.1)', async () => {
+    const zones: Record<string, Record<string, unknown>> = {
+      TXT: { '_mta-sts.example.org': ['v=STSv1; id=one'] },
+    };
+    let fetches = 0;
+    const cache = new StsPolicyCache(fixtureResolver(zones), () => {
+      fetches += 1;
+      return Promise.resolve({
+        status: 200,
+        contentType: 'text/plain',
+        body: 'version: STSv1\nmode: enforce\nmx: mx.example.org\nmax_age: 600\n',
+      });
+    });
+    expect((await cache.lookup('example.org')).policy?.mode).toBe('enforce');
+    await cache.lookup('example.org');
+    expect(fetches).toBe(1);
+    (zones.TXT as Record<string, unknown>)['_mta-sts.example.org'] = ['v=STSv1; id=two'];
+    await cache.lookup('example.org');
+    expect(fetches).toBe(2);
+  });
+  it('reports a fetch that is not a 200 text/plain', async () => {
+    const cache = new StsPolicyCache(
+      fixtureResolver({ TXT: { '_mta-sts.example.org': ['v=STSv1; id=1'] } }),
+      () => Promise.resolve({ status: 301, contentType: 'text/html', body: '' }),
+    );
+    const lookup = await cache.lookup('example.org');
+    expect(lookup.policy).toBeUndefined();
+    expect(lookup.failure?.type).toBe('sts-policy-fetch-error');
+  });
+});
+
+describe('retry schedule', () => {
+  it('follows the schedule, repeats the last delay, stays within the jitter', () => {
+    expect(retryDelay([100, 200, 400], 1, 0)).toBe(100);
+    expect(retryDelay([100, 200, 400], 2, 0)).toBe(200);
+    expect(retryDelay([100, 200, 400], 9, 0)).toBe(400);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (n, r) => {
+          const d = retryDelay([1000, 2000], n, 20, () => r);
+          const base = n === 1 ? 1000 : 2000;
+          return d >= base * 0.8 && d <= base * 1.2;
+        },
+      ),
+    );
+  });
+  it('limits transactions at once per destination', async () => {
+    const limiter = new DestinationLimiter(2, undefined);
+    const a = await limiter.acquire();
+    await limiter.acquire();
+    let third = false;
+    const pending = limiter.acquire().then((release) => {
+      third = true;
+      return release;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(third).toBe(false);
+    a();
+    (await pending)();
+    expect(third).toBe(true);
+  });
+});
+
+describe('outbound job codec', () => {
+  const job: OutboundJob = {
+    version: 1,
+    spoolId: 'abcdEFGH1234',
+    domain: 'example.org',
+    envelope: { mailFrom: 'alice@example.test', rcptTo: ['bob@example.org', 'carol@EXAMPLE.org'] },
+    body: { kind: 'inline', size: 5 },
+    queuedAt: '2026-11-27T19:00:00.000Z',
+    messageId: 'm@x',
+    traceparent: '',
+  };
+  it('round-trips and names the dedup id', () => {
+    const decoded = decodeOutboundJob(encodeOutboundJob(job, enc.encode('hello')));
+    expect(decoded.ok && decoded.job).toEqual(job);
+    expect(decoded.ok && new TextDecoder().decode(decoded.inlineBody)).toBe('hello');
+    expect(outboundJobMessageId('abcdEFGH1234', 'Example.org')).toBe(
+      'abcdEFGH1234:example.org:MAIL_OUTBOUND',
+    );
+  });
+  it('refuses a recipient outside the job domain and a truncated body', () => {
+    const wrong = { ...job, envelope: { ...job.envelope, rcptTo: ['eve@example.net'] } };
+    expect(decodeOutboundJob(encodeOutboundJob(wrong, enc.encode('hello'))).ok).toBe(false);
+    const frame = encodeOutboundJob(job, enc.encode('hello'));
+    expect(decodeOutboundJob(frame.subarray(0, frame.length - 1)).ok).toBe(false);
+  });
+  it('never throws on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 200 }),
+        (bytes) => typeof decodeOutboundJob(bytes).ok === 'boolean',
+      ),
+    );
+  });
+});
+
+describe('DSN (RFC 3464, RFC 6522)', () => {
+  const original = enc.encode(
+    'From: Alice <alice@example.test>\r\nTo: bob@example.org\r\nSubject: hello\r\nMessage-ID: <m1@example.test>\r\n\r\nbody\r\n',
+  );
+  it('reads the enhanced status code of a reply, or derives one', () => {
+    expect(statusOf(550, '550 5.1.1 no such user')).toBe('5.1.1');
+    expect(statusOf(550, '550 no such user')).toBe('5.0.0');
+    expect(statusOf(451, '451 4.7.1 greylisted')).toBe('4.7.1');
+  });
+  it('is a multipart/report a mail parser reads: status, diagnostic code, original headers', async () => {
+    const dsn = buildDsn({
+      reportingMta: 'mx.example.test',
+      sender: 'alice@example.test',
+      queueId: 'abcdEFGH1234',
+      arrival: new Date('2026-11-27T19:00:00Z'),
+      recipients: [
+        {
+          rcpt: 'bob@example.org',
+          action: 'failed',
+          status: '5.1.1',
+          remoteMta: 'mx1.example.org',
+          diagnostic: '550 5.1.1 no such user',
+          diagnosticType: 'smtp',
+          lastAttempt: new Date('2026-11-27T19:00:01Z'),
+        },
+      ],
+      originalHeaders: headerSection(original),
+      date: new Date('2026-11-27T19:00:02Z'),
+    });
+    const parsed = await simpleParser(Buffer.from(dsn));
+    expect(parsed.headers.get('content-type')).toMatchObject({
+      value: 'multipart/report',
+      params: { 'report-type': 'delivery-status' },
+    });
+    // mailparser shows message/delivery-status (a text type, RFC 3464 §2.1) with the body text.
+    const text = parsed.text ?? '';
+    expect(text).toContain('Final-Recipient: rfc822; bob@example.org');
+    expect(text).toContain('Action: failed');
+    expect(text).toContain('Status: 5.1.1');
+    expect(text).toContain('Diagnostic-Code: smtp; 550 5.1.1 no such user');
+    const headers = parsed.attachments.find((a) => a.contentType === 'text/rfc822-headers');
+    expect(headers?.content.toString('utf8')).toContain('Subject: hello');
+    expect(parsed.headers.get('auto-submitted')).toBe('auto-replied');
+  });
+});
+
+describe('message facts', () => {
+  it('finds the From: domain (the DKIM signing domain)', () => {
+    expect(fromDomain(enc.encode('Subject: x\r\nFrom: "A, B" <a@Sub.Example.TEST>\r\n\r\nbody'))).toBe(
+      'sub.example.test',
+    );
+    expect(fromDomain(enc.encode('From: a@example.test\r\n\r\n'))).toBe('example.test');
+    expect(fromDomain(enc.encode('Subject: none\r\n\r\n'))).toBeUndefined();
+  });
+});
