@@ -21,6 +21,8 @@ export interface SinkOptions {
   readonly noStartTls?: boolean;
   readonly cert?: { key: string; cert: string };
   readonly auth?: { user: string; pass: string };
+  /** Wait this long before answering the end of data (a slow remote MTA). */
+  readonly dataDelayMs?: number;
 }
 
 export class SmtpSink {
@@ -61,7 +63,7 @@ export class SmtpSink {
             data: Buffer.concat(chunks),
             user: typeof session.user === 'string' ? session.user : undefined,
           });
-          callback(null, '2.0.0 Ok: queued');
+          setTimeout(() => callback(null, '2.0.0 Ok: queued'), options.dataDelayMs ?? 0);
         });
       },
     };
