@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+/**
+ * Storage benchmark (issue 3): what one storage process sustains over gRPC, measured the way the
+ * IMAP and delivery paths use it.
+ *
+ *   1. appends/s into ONE mailbox (UID/MODSEQ allocation contends on one mailbox document),
+ *      at a given client concurrency, with message bodies encrypted at rest as in production;
+ *   2. metadata fetch of the whole mailbox (`UID FETCH 1:* (FLAGS ENVELOPE)` equivalent: one
+ *      FetchMessages stream with ENVELOPE), repeated, reporting messages/s and wall time.
+ *
+ * It starts its own FerretDB and NATS (libs/testing) and the real storage service process, so a
+ * run needs nothing else and leaves nothing behind:
+ *
+ *   npm run build && node tools/bench/storage/dist/main.js --messages 10000 --concurrency 8
+ *
+ * Options: --messages N (default 10000), --concurrency C (8), --size BYTES (10240),
+ * --fetch-rounds R (5), --storage PATH (the storage entry point to run, default
+ * services/storage/dist/main.js: lets a saved build be measured against the current one),
+ * --json (print the result as JSON too).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  DirectoryServiceClient,
+  MailstoreServiceClient,
+  mailstore,
+  type directory as dir,
+} from '@postmesh/contracts';
+import { ManagedProcess, freePort, repoRoot, startTestEnvironment, waitForPort } from '@postmesh/testing';
+
+const { values: opts } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '8' },
+    size: { type: 'string', default: '10240' },
+    'fetch-rounds': { type: 'string', default: '5' },
+    storage: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const MESSAGES = Number(opts.messages);
+const CONCURRENCY = Number(opts.concurrency);
+const SIZE = Number(opts.size);
+const FETCH_ROUNDS = Number(opts['fetch-rounds']);
+
+const log = (line: string): void => {
+  process.stderr.write(`bench-storage | ${line}\n`);
+};
+
+function unary<Req, Res>(
+  fn: (req: Req, callback: (error: ServiceError | null, res: Res) => void) => unknown,
+  req: Req,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, (error, res) => (error ? reject(error) : resolve(res)));
+  });
+}
+
+/** A plausible 10 KB message: headers, a text part and a little base64 attachment. */
+function makeMessage(i: number, size: number): Buffer {
+  const head =
+    `From: Sender ${i} <sender${i}@bench.test>\r\nTo: bench@bench.test\r\n` +
+    `Subject: Benchmark message number ${i}\r\nDate: ${new Date(Date.UTC(2026, 0, 1, 0, 0, i % 60)).toUTCString()}\r\n` +
+    `Message-ID: <bench-${i}-${randomBytes(4).toString('hex')}@bench.test>\r\nMIME-Version: 1.0\r\n` +
+    'Content-Type: text/plain; charset=utf-8\r\n\r\n';
+  const line = 'The quick brown fox jumps over the lazy dog while the mail keeps flowing. \r\n';
+  let body = '';
+  while (head.length + body.length < size) body += line;
+  return Buffer.from((head + body).slice(0, Math.max(size, head.length + 2)), 'utf8');
+}
+
+function append(
+  client: MailstoreServiceClient,
+  userId: string,
+  raw: Buffer,
+): Promise<mailstore.AppendMessageResponse> {
+  return new Promise((resolve, reject) => {
+    const call = client.appendMessage((error, res) => (error ? reject(error) : resolve(res)));
+    call.write({
+      part: {
+        $case: 'header',
+        value: {
+          userId,
+          mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+          flags: [],
+          keywords: [],
+          size: raw.length,
+        },
+      },
+    });
+    for (let offset = 0; offset < raw.length; offset += 64 * 1024) {
+      call.write({ part: { $case: 'chunk', value: raw.subarray(offset, offset + 64 * 1024) } });
+    }
+    call.end();
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function main(): Promise<void> {
+  const env = await startTestEnvironment();
+  const work = mkdtempSync(join(tmpdir(), 'postmesh-bench-storage-'));
+  const kekFile = join(work, 'kek');
+  writeFileSync(kekFile, randomBytes(32).toString('base64'));
+  const grpcPort = await freePort();
+  const opsPort = await freePort();
+  const storage = new ManagedProcess({
+    name: 'storage',
+    command: process.execPath,
+    args: [opts.storage ?? join(repoRoot(), 'services', 'storage', 'dist', 'main.js')],
+    env: {
+      ...process.env,
+      NATS_URL: env.natsUrl,
+      NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+      MONGODB_URI: env.mongoUri,
+      POSTMESH_MONGODB_DB: env.database,
+      POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_GRPC_PORT: String(grpcPort),
+      POSTMESH_OPS_PORT: String(opsPort),
+      LOG_LEVEL: 'warn',
+    },
+    logFile: join(work, 'storage.log'),
+  });
+  try {
+    storage.start();
+    await waitForPort(grpcPort, '127.0.0.1', 60_000, () => storage.running);
+    const target = `127.0.0.1:${grpcPort}`;
+    const directory = new DirectoryServiceClient(target, credentials.createInsecure());
+    const store = new MailstoreServiceClient(target, credentials.createInsecure());
+    await unary(directory.createDomain.bind(directory), { name: 'bench.test', defaultQuotaBytes: 0 });
+    const created = await unary<dir.CreateUserRequest, dir.CreateUserResponse>(
+      directory.createUser.bind(directory),
+      {
+        address: 'bench@bench.test',
+        password: randomBytes(12).toString('base64url'),
+        displayName: 'Bench',
+      },
+    );
+    const userId = created.user?.id ?? '';
+
+    log(
+      `appending ${MESSAGES} messages of ${SIZE} bytes into one mailbox with ${CONCURRENCY} concurrent clients`,
+    );
+    const latencies: number[] = [];
+    let next = 0;
+    let lastReport = Date.now();
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= MESSAGES) return;
+          const raw = makeMessage(i, SIZE);
+          const t0 = performance.now();
+          await append(store, userId, raw);
+          latencies.push(performance.now() - t0);
+          if (Date.now() - lastReport > 5_000) {
+            lastReport = Date.now();
+            log(`  ${latencies.length}/${MESSAGES} appended`);
+          }
+        }
+      }),
+    );
+    const appendSeconds = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+
+    const inbox = (
+      await unary<mailstore.ListMailboxesRequest, mailstore.ListMailboxesResponse>(
+        store.listMailboxes.bind(store),
+        { userId, reference: '', pattern: 'INBOX', subscribedOnly: false, specialUse: [] },
+      )
+    ).mailboxes[0];
+    if (!inbox) throw new Error('INBOX not found');
+    log(`fetching FLAGS + ENVELOPE of all ${MESSAGES} messages, ${FETCH_ROUNDS} rounds`);
+    const fetchTimes: number[] = [];
+    for (let round = 0; round < FETCH_ROUNDS; round++) {
+      const t0 = performance.now();
+      let count = 0;
+      await new Promise<void>((resolve, reject) => {
+        const stream = store.fetchMessages({
+          userId,
+          mailboxId: inbox.id,
+          uids: { ranges: [{ first: 1, last: 0 }] },
+          fields: [mailstore.FetchField.ENVELOPE],
+        });
+        stream.on('data', () => (count += 1));
+        stream.on('error', reject);
+        stream.on('end', () => resolve());
+      });
+      if (count !== MESSAGES) throw new Error(`fetched ${count} messages, expected ${MESSAGES}`);
+      fetchTimes.push(performance.now() - t0);
+      log(`  round ${round + 1}: ${count} messages in ${(fetchTimes.at(-1)! / 1000).toFixed(2)} s`);
+    }
+    fetchTimes.sort((a, b) => a - b);
+    const medianFetch = percentile(fetchTimes, 50);
+
+    const result = {
+      messages: MESSAGES,
+      sizeBytes: SIZE,
+      concurrency: CONCURRENCY,
+      appendsPerSecond: Math.round(MESSAGES / appendSeconds),
+      appendLatencyMs: {
+        p50: +percentile(latencies, 50).toFixed(1),
+        p99: +percentile(latencies, 99).toFixed(1),
+      },
+      fetchAllMedianSeconds: +(medianFetch / 1000).toFixed(3),
+      fetchMessagesPerSecond: Math.round(MESSAGES / (medianFetch / 1000)),
+    };
+    process.stdout.write(
+      [
+        `appends: ${result.appendsPerSecond} msg/s into one mailbox (${MESSAGES} x ${SIZE} B, concurrency ${CONCURRENCY}); ` +
+          `latency p50 ${result.appendLatencyMs.p50} ms, p99 ${result.appendLatencyMs.p99} ms`,
+        `fetch 1:* (FLAGS ENVELOPE) of ${MESSAGES} messages: median ${result.fetchAllMedianSeconds} s ` +
+          `(${result.fetchMessagesPerSecond} msg/s) over ${FETCH_ROUNDS} rounds`,
+        '',
+      ].join('\n'),
+    );
+    if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    directory.close();
+    store.close();
+  } catch (error) {
+    log(
+      `failed; storage log:\n${readFileSync(join(work, 'storage.log'), 'utf8').split('\n').slice(-20).join('\n')}`,
+    );
+    throw error;
+  } finally {
+    await storage.stop();
+    await env.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
