@@ -121,9 +121,11 @@ describe('encryption at rest (DESIGN §5)', () => {
     const appended = await append(m.client, userId, byPath('INBOX'), raw);
     const doc = await messagesCol().findOne({ mailboxId: appended.mailboxId, uid: appended.uid });
     expect(doc).not.toBeNull();
+    // The message's `_id` names its mailbox and UID; its search entry is found by `searchId`.
+    expect(doc?._id).toBe(`${appended.mailboxId}:${String(appended.uid).padStart(10, '0')}`);
     const entry = await m.h.db
-      .collection<{ terms: string[]; searchText: Binary | null }>('message_terms')
-      .findOne({ _id: doc?._id });
+      .collection<{ _id: string | ObjectId; terms: string[]; searchText: Binary | null }>('message_terms')
+      .findOne({ _id: doc?.searchId });
     expect(entry?.searchText).not.toBeNull();
     const stored = Buffer.concat([
       Buffer.from(BSON.serialize(doc ?? {})),

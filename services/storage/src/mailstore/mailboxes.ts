@@ -115,6 +115,7 @@ export async function newMailboxRecord(
     size: 0,
     deleted: 0,
     recentFloor: 1,
+    keyedMessages: true,
     createdAt: new Date(),
   };
 }

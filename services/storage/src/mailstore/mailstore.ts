@@ -36,7 +36,15 @@ import {
   type IndexResult,
 } from '@postmesh/mime';
 import type { Logger } from '@postmesh/telemetry';
-import { ObjectId, type AnyBulkWriteOperation, type Binary, type Db, type Filter } from 'mongodb';
+import {
+  ObjectId,
+  type AnyBulkWriteOperation,
+  type Binary,
+  type Collection,
+  type Db,
+  type Filter,
+  type WithId,
+} from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
 import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections, type DeliveryDoc, type TombstoneDoc } from '../db/schema.js';
@@ -87,6 +95,7 @@ import { TermHasher, termsFor, trigramsFor, type IndexedTrigrams } from './searc
 import {
   MailstoreCollections,
   type MailboxRecord,
+  type MessageId,
   type MessageRecord,
   type SealedMeta,
   type SearchIndexDoc,
@@ -217,6 +226,64 @@ function unclaimed(): Filter<MessageRecord> {
 
 function contentContext(blobId: ObjectId): string {
   return `msg:${blobId.toHexString()}`;
+}
+
+/**
+ * The `_id` of the message with `uid` in `mailboxId`: the mailbox id and the UID in ten digits
+ * (UIDs are below 2^32), so ids sort by mailbox, then UID. A message is found by UID with an
+ * `_id` lookup, the only filter FerretDB 1.24 (SQLite) does not answer by decoding every message
+ * of every mailbox; on MongoDB it is the primary index. A UID is never reused in a mailbox, so
+ * the id is unique for good; MOVE gives the message a new id in the destination.
+ */
+export function messageKey(mailboxId: string, uid: number): string {
+  return `${mailboxId}:${String(uid).padStart(10, '0')}`;
+}
+
+function idText(id: MessageId): string {
+  return typeof id === 'string' ? id : id.toHexString();
+}
+
+/** The `_id` of a message's search entry. */
+function searchIdOf(doc: Pick<MessageRecord, '_id' | 'searchId'>): MessageId {
+  return doc.searchId ?? doc._id;
+}
+
+/**
+ * UID sets of at most this many UIDs are read by `_id` lookups (in keyed mailboxes), larger ones
+ * by one query over the mailbox.
+ */
+const POINT_LOOKUPS = 64;
+/** `_id` lookups in flight at once. */
+const LOOKUP_CONCURRENCY = 8;
+
+/** `run` over every item, at most `limit` at a time; results in the items' order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= items.length) return;
+        out[i] = await run(items[i] as T);
+      }
+    }),
+  );
+  return out;
+}
+
+type Intervals = readonly (readonly [number, number])[];
+
+function inIntervals(intervals: Intervals, uid: number): boolean {
+  return intervals.some(([a, b]) => uid >= a && uid <= b);
+}
+
+function intervalSize(intervals: Intervals): number {
+  return intervals.reduce((n, [a, b]) => n + b - a + 1, 0);
 }
 
 /** YYYYMMDD of the Date: header as written, i.e. in the header's own zone (RFC 9051 §6.4.4). */
@@ -417,10 +484,7 @@ export class Mailstore {
     const modseq = after.highestModseq;
     const lastUid = after.uidNext - 1;
     const moving = await this.messages()
-      .find(
-        { mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } },
-        { projection: { uid: 1, size: 1, flags: 1 } },
-      )
+      .find({ mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } }, { projection: { terms: 0 } })
       .toArray();
     const target = await newMailboxRecord(
       this.db,
@@ -442,13 +506,25 @@ export class Mailstore {
       throw new MailstoreError(ErrorReason.ALREADY_EXISTS, 'mailbox exists', 'new_path');
     }
     if (moving.length > 0) {
-      await this.messages().updateMany(
-        { mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } },
-        { $set: { mailboxId: target._id.toHexString() } },
+      // The messages get ids in the new mailbox (same UIDs), with blob references of their own
+      // until the INBOX documents are gone, as for MOVE.
+      const targetId = target._id.toHexString();
+      const refs = Mailstore.refsOf(moving);
+      await addBlobRefs(this.db, refs);
+      await this.messages().insertMany(
+        moving.map(({ expungeClaim: _claim, expungeClaimedAt: _at, ...m }) => ({
+          ...m,
+          _id: messageKey(targetId, m.uid),
+          searchId: searchIdOf(m),
+          mailboxId: targetId,
+        })),
+        { ordered: false },
       );
+      await this.messages().deleteMany({ _id: { $in: moving.map((m) => m._id) } });
+      await releaseBlobRefs(this.db, refs);
       await this.searchIndex().updateMany(
-        { _id: { $in: moving.map((m) => m._id) } },
-        { $set: { mailboxId: target._id.toHexString() } },
+        { _id: { $in: moving.map(searchIdOf) } },
+        { $set: { mailboxId: targetId } },
       );
       await this.tombstones().insertMany(
         moving.map((m) => ({
@@ -552,10 +628,15 @@ export class Mailstore {
   ): Promise<mailstore.GetMailboxStatusResponse> {
     const mailbox = await this.settled(await this.resolveMailbox(userId, ref));
     const mailboxId = mailbox._id.toHexString();
-    const recent = await this.messages().countDocuments({
-      mailboxId,
-      uid: { $gte: mailbox.recentFloor ?? 1 },
-    });
+    const recentFrom = mailbox.recentFloor ?? 1;
+    let recent = 0;
+    if (mailbox.keyedMessages === true && mailbox.uidNext - recentFrom <= POINT_LOOKUPS) {
+      // A few UIDs since the last SELECT (the usual case): `_id` lookups, not a count over the mailbox.
+      const range: Intervals = recentFrom < mailbox.uidNext ? [[recentFrom, mailbox.uidNext - 1]] : [];
+      for await (const _ of this.messagesIn(mailbox, range, { projection: { _id: 1 } })) recent++;
+    } else {
+      recent = await this.messages().countDocuments({ mailboxId, uid: { $gte: recentFrom } });
+    }
     let firstRecentUid = 0;
     if (claimRecent) {
       // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
@@ -568,10 +649,15 @@ export class Mailstore {
       );
       firstRecentUid = Math.min(before?.recentFloor ?? 1, mailbox.uidNext);
     }
-    const firstUnseen = await this.messages().findOne(
-      { mailboxId, flags: { $ne: SEEN } },
-      { sort: { uid: 1 }, projection: { uid: 1 } },
-    );
+    // The counter says whether there is one to look for (a crash can leave it off by one: then
+    // the answer is 0, "none", as when the counter is right).
+    const firstUnseen =
+      mailbox.unseen > 0
+        ? await this.messages().findOne(
+            { mailboxId, flags: { $ne: SEEN } },
+            { sort: { uid: 1 }, projection: { uid: 1 } },
+          )
+        : null;
     return {
       status: {
         mailboxId,
@@ -711,11 +797,11 @@ export class Mailstore {
     const deleted = flags.includes(DELETED);
     const counters = { messages: 1, size: body.size, unseen: seen ? 0 : 1, deleted: deleted ? 1 : 0 };
     const mailboxId = mailbox._id.toHexString();
-    const messageId = new ObjectId();
+    const searchId = new ObjectId();
     // The search entry first: a message is never visible without it (an entry without a message,
     // left by a crash, matches nothing because search joins on the message).
     await this.searchIndex().insertOne({
-      _id: messageId,
+      _id: searchId,
       userId,
       mailboxId,
       terms,
@@ -738,7 +824,8 @@ export class Mailstore {
         const uid = before.uidNext;
         const modseq = before.highestModseq + 1;
         const doc: MessageRecord = {
-          _id: messageId,
+          _id: messageKey(mailboxId, uid),
+          searchId,
           userId,
           mailboxId,
           uid,
@@ -775,7 +862,7 @@ export class Mailstore {
           // only where updates are not atomic, see `serial`): allocate again, leaving a gap.
           if (!isDuplicateKey(error) || attempt >= 10) {
             await this.searchIndex()
-              .deleteOne({ _id: messageId })
+              .deleteOne({ _id: searchId })
               .catch(() => undefined);
             throw error;
           }
@@ -984,21 +1071,80 @@ export class Mailstore {
   }
 
   /** Highest UID in use (RFC 9051 §9 `*`), 0 for an empty mailbox. */
-  private async highestUid(mailboxId: string): Promise<number> {
+  private async highestUid(mailbox: MailboxRecord): Promise<number> {
+    const mailboxId = mailbox._id.toHexString();
+    if (mailbox.keyedMessages === true && mailbox.uidNext > 1) {
+      // Usually the last UID handed out is still there: one `_id` lookup instead of a scan.
+      const last = await this.messages().findOne(
+        { _id: messageKey(mailboxId, mailbox.uidNext - 1) },
+        { projection: { uid: 1 } },
+      );
+      if (last !== null) return last.uid;
+    }
     const last = await this.messages().findOne({ mailboxId }, { sort: { uid: -1 }, projection: { uid: 1 } });
     return last?.uid ?? 0;
   }
 
-  private uidFilter(set: UidSet, highest: number, field: string): Filter<MessageRecord> {
+  /**
+   * The UID intervals a set names in `mailbox`. `*` is the highest UID in use (RFC 9051 §9); it is
+   * looked up only when it matters: in `1:*` any upper bound at or above it names the same
+   * messages, and UIDNEXT - 1 is one.
+   */
+  private async intervalsOf(mailbox: MailboxRecord, set: UidSet, field: string): Promise<Intervals> {
     const problem = uidSetProblem(set);
     if (problem !== undefined) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, problem, field);
-    const intervals = resolveUidSet(set, highest);
+    const exact = set.ranges.some((r) => r.last === 0 && r.first > 1);
+    const highest = exact ? await this.highestUid(mailbox) : mailbox.uidNext - 1;
+    return resolveUidSet(set, highest);
+  }
+
+  private uidFilter(intervals: Intervals): Filter<MessageRecord> {
     if (intervals.length === 0) return { uid: -1 };
     if (intervals.length > 64) {
-      // Many ranges: one range scan, the rest filtered here (`inSet`).
+      // Many ranges: one range scan, the rest filtered here (`inIntervals`).
       return { uid: { $gte: intervals[0]?.[0] ?? 1, $lte: intervals.at(-1)?.[1] ?? 0 } };
     }
     return { $or: intervals.map(([a, b]) => (a === b ? { uid: a } : { uid: { $gte: a, $lte: b } })) };
+  }
+
+  /**
+   * The messages of `mailbox` with UIDs in `intervals`, in UID order: by `_id` lookups when the
+   * set is small and the mailbox keyed, else by one cursor over the mailbox (batched, never one
+   * round trip per message).
+   */
+  private async *messagesIn(
+    mailbox: MailboxRecord,
+    intervals: Intervals,
+    options: { projection?: Record<string, 0 | 1>; changedSince?: number } = {},
+  ): AsyncGenerator<MessageRecord> {
+    const mailboxId = mailbox._id.toHexString();
+    const projection = options.projection ?? { terms: 0 };
+    const since = options.changedSince;
+    if (mailbox.keyedMessages === true && intervalSize(intervals) <= POINT_LOOKUPS) {
+      const uids = intervals.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+      const docs = await mapLimited(uids, LOOKUP_CONCURRENCY, (uid) =>
+        this.messages().findOne({ _id: messageKey(mailboxId, uid) }, { projection }),
+      );
+      for (const doc of docs) {
+        if (doc !== null && (since === undefined || doc.modseq > since)) yield doc;
+      }
+      return;
+    }
+    const filter: Filter<MessageRecord> = { mailboxId, ...this.uidFilter(intervals) };
+    if (since !== undefined) filter.modseq = { $gt: since };
+    const cursor = this.messages().find(filter, { projection }).sort({ uid: 1 }).batchSize(BATCH);
+    for await (const doc of cursor) if (inIntervals(intervals, doc.uid)) yield doc;
+  }
+
+  /** One message by UID, or null. */
+  private async messageByUid(mailbox: MailboxRecord, uid: number): Promise<MessageRecord | null> {
+    const mailboxId = mailbox._id.toHexString();
+    const doc = await this.messages().findOne(
+      { _id: messageKey(mailboxId, uid) },
+      { projection: { terms: 0 } },
+    );
+    if (doc !== null || mailbox.keyedMessages === true) return doc;
+    return this.messages().findOne({ mailboxId, uid }, { projection: { terms: 0 } });
   }
 
   private async unwrapKey(doc: MessageRecord): Promise<Uint8Array> {
@@ -1033,25 +1179,17 @@ export class Mailstore {
     changedSince: number | undefined,
     fields: readonly FetchFieldValue[],
   ): AsyncGenerator<mailstore.MessageMetadata> {
-    await this.mailboxById(userId, mailboxId);
-    const highest = await this.highestUid(mailboxId);
-    const filter: Filter<MessageRecord> = { mailboxId };
-    const set = uids ?? { ranges: [{ first: 1, last: 0 }] };
-    const intervals = resolveUidSet(set, highest);
-    Object.assign(filter, this.uidFilter(set, highest, 'uids'));
-    if (changedSince !== undefined) filter.modseq = { $gt: changedSince };
+    const mailbox = await this.mailboxById(userId, mailboxId);
+    const intervals = await this.intervalsOf(mailbox, uids ?? { ranges: [{ first: 1, last: 0 }] }, 'uids');
     const wantEnvelope = fields.includes(FetchFields.ENVELOPE);
     const wantStructure = fields.includes(FetchFields.BODYSTRUCTURE);
     const wantHeader = fields.includes(FetchFields.HEADER);
     const needMeta = wantEnvelope || wantStructure || wantHeader;
-    const cursor = this.messages()
-      .find(filter, {
-        projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
-      })
-      .sort({ uid: 1 })
-      .batchSize(BATCH);
-    for await (const doc of cursor) {
-      if (!intervals.some(([a, b]) => doc.uid >= a && doc.uid <= b)) continue;
+    const docs = this.messagesIn(mailbox, intervals, {
+      projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
+      ...(changedSince === undefined ? {} : { changedSince }),
+    });
+    for await (const doc of docs) {
       const { flags, keywords } = splitFlags(doc.flags);
       const out: mailstore.MessageMetadata = {
         uid: doc.uid,
@@ -1087,8 +1225,7 @@ export class Mailstore {
     partial: { offset: number; length: number } | undefined,
     decode: boolean,
   ): Promise<ContentResult> {
-    await this.mailboxById(userId, mailboxId);
-    const doc = await this.messages().findOne({ mailboxId, uid }, { projection: { terms: 0 } });
+    const doc = await this.messageByUid(await this.mailboxById(userId, mailboxId), uid);
     if (doc === null) throw notFound('message', 'uid');
     const key = await this.unwrapKey(doc);
     const meta = await this.openMeta(doc, key);
@@ -1181,9 +1318,7 @@ export class Mailstore {
     if (mode !== StoreModes.ADD && mode !== StoreModes.REMOVE && mode !== StoreModes.REPLACE) {
       throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'store mode not set', 'mode');
     }
-    const highest = await this.highestUid(mailboxId);
-    const intervals = resolveUidSet(uids, highest);
-    const baseFilter: Filter<MessageRecord> = { mailboxId, ...this.uidFilter(uids, highest, 'uids') };
+    const intervals = await this.intervalsOf(mailbox, uids, 'uids');
     const apply = (current: readonly string[]): string[] => {
       switch (mode) {
         case StoreModes.ADD:
@@ -1198,14 +1333,20 @@ export class Mailstore {
       a.length === b.length && a.every((f) => b.includes(f));
     const changed = new Map<number, mailstore.MessageFlags>();
     const modified = new Set<number>();
-    let filter: Filter<MessageRecord> = baseFilter;
+    const projection = { _id: 1, uid: 1, flags: 1, modseq: 1 } as const;
+    let retry: MessageId[] | null = null;
     for (let attempt = 0; attempt < 8; attempt++) {
-      const docs = (
-        await this.messages()
-          .find(filter, { projection: { _id: 1, uid: 1, flags: 1, modseq: 1 } })
-          .sort({ uid: 1 })
-          .toArray()
-      ).filter((d) => intervals.some(([a, b]) => d.uid >= a && d.uid <= b));
+      const docs: MessageRecord[] = [];
+      if (retry === null) {
+        for await (const doc of this.messagesIn(mailbox, intervals, { projection })) docs.push(doc);
+      } else {
+        docs.push(
+          ...(await this.messages()
+            .find({ _id: { $in: retry } }, { projection })
+            .sort({ uid: 1 })
+            .toArray()),
+        );
+      }
       const updates: { doc: (typeof docs)[number]; next: string[] }[] = [];
       for (const doc of docs) {
         // RFC 7162 §3.1.3: a message changed after UNCHANGEDSINCE is not touched; MODIFIED lists it.
@@ -1239,22 +1380,23 @@ export class Mailstore {
       }));
       const result = await this.messages().bulkWrite(ops, { ordered: false });
       const ids = updates.map((u) => u.doc._id);
-      let lost: ObjectId[] = [];
+      let lost: MessageId[] = [];
       if (result.matchedCount !== updates.length) {
         // Someone changed some of them meanwhile: those are read again and recomputed.
         const now = await this.messages()
           .find({ _id: { $in: ids } }, { projection: { _id: 1, modseq: 1 } })
           .toArray();
-        const applied = new Set(now.filter((d) => d.modseq === modseq).map((d) => d._id.toHexString()));
-        lost = ids.filter((id) => !applied.has(id.toHexString()) && now.some((d) => d._id.equals(id)));
-        for (const u of updates.filter((x) => !applied.has(x.doc._id.toHexString()))) {
+        const applied = new Set(now.filter((d) => d.modseq === modseq).map((d) => idText(d._id)));
+        const present = new Set(now.map((d) => idText(d._id)));
+        lost = ids.filter((id) => !applied.has(idText(id)) && present.has(idText(id)));
+        for (const u of updates.filter((x) => !applied.has(idText(x.doc._id)))) {
           unseen -= Number(!u.next.includes(SEEN)) - Number(!u.doc.flags.includes(SEEN));
           deleted -= Number(u.next.includes(DELETED)) - Number(u.doc.flags.includes(DELETED));
         }
       }
-      const lostSet = new Set(lost.map((id) => id.toHexString()));
+      const lostSet = new Set(lost.map(idText));
       for (const { doc, next } of updates) {
-        if (lostSet.has(doc._id.toHexString())) continue;
+        if (lostSet.has(idText(doc._id))) continue;
         const split = splitFlags(next);
         changed.set(doc.uid, { uid: doc.uid, modseq, flags: split.flags, keywords: split.keywords });
       }
@@ -1262,7 +1404,7 @@ export class Mailstore {
         await mailboxes(this.db).updateOne({ _id: mailbox._id }, { $inc: { unseen, deleted } });
       }
       if (lost.length === 0) break;
-      filter = { _id: { $in: lost } };
+      retry = lost;
     }
     if (changed.size > 0) this.onChanged(userId);
     const final = await mailboxes(this.db).findOne(
@@ -1276,14 +1418,37 @@ export class Mailstore {
     };
   }
 
-  private async selectForTransfer(mailboxId: string, uids: UidSet): Promise<MessageRecord[]> {
-    const highest = await this.highestUid(mailboxId);
-    const intervals = resolveUidSet(uids, highest);
-    const docs = await this.messages()
-      .find({ mailboxId, ...this.uidFilter(uids, highest, 'uids') })
-      .sort({ uid: 1 })
-      .toArray();
-    return docs.filter((d) => intervals.some(([a, b]) => d.uid >= a && d.uid <= b));
+  private async selectForTransfer(mailbox: MailboxRecord, uids: UidSet): Promise<MessageRecord[]> {
+    const intervals = await this.intervalsOf(mailbox, uids, 'uids');
+    const docs: MessageRecord[] = [];
+    for await (const doc of this.messagesIn(mailbox, intervals)) docs.push(doc);
+    return docs;
+  }
+
+  /** Documents by `_id` (equality lookups for a few: FerretDB decodes the collection for `$in`). */
+  private async byIds<T extends { _id: MessageId }>(
+    collection: Collection<T>,
+    ids: readonly MessageId[],
+  ): Promise<WithId<T>[]> {
+    if (ids.length === 0) return [];
+    if (ids.length > POINT_LOOKUPS) {
+      return collection.find({ _id: { $in: [...ids] } } as Filter<T>).toArray();
+    }
+    const found = await mapLimited(ids, LOOKUP_CONCURRENCY, (id) =>
+      collection.findOne({ _id: id } as Filter<T>),
+    );
+    return found.filter((d): d is WithId<T> => d !== null);
+  }
+
+  /** Blob references held by `docs`, one per document. */
+  private static refsOf(docs: readonly MessageRecord[]): Map<string, { id: ObjectId; n: number }> {
+    const refs = new Map<string, { id: ObjectId; n: number }>();
+    for (const d of docs) {
+      const entry = refs.get(d.blobId.toHexString()) ?? { id: d.blobId, n: 0 };
+      entry.n++;
+      refs.set(d.blobId.toHexString(), entry);
+    }
+    return refs;
   }
 
   /**
@@ -1319,9 +1484,9 @@ export class Mailstore {
     uids: UidSet,
     destination: MailboxRef,
   ): Promise<mailstore.CopyMessagesResponse> {
-    await this.mailboxById(userId, mailboxId);
+    const source = await this.mailboxById(userId, mailboxId);
     const dest = await this.resolveMailbox(userId, destination, 'destination');
-    const docs = await this.selectForTransfer(mailboxId, uids);
+    const docs = await this.selectForTransfer(source, uids);
     if (docs.length === 0) {
       return {
         destinationMailboxId: dest._id.toHexString(),
@@ -1333,70 +1498,83 @@ export class Mailstore {
       userId,
       docs.reduce((s, d) => s + d.size, 0),
     );
-    const refs = new Map<string, { id: ObjectId; n: number }>();
-    for (const d of docs) {
-      const entry = refs.get(d.blobId.toHexString()) ?? { id: d.blobId, n: 0 };
-      entry.n++;
-      refs.set(d.blobId.toHexString(), entry);
-    }
-    await addBlobRefs(this.db, refs);
-    const destId = dest._id.toHexString();
-    // Search entries of the copies first (entry before message, as for a new message).
-    const copyIds = docs.map(() => new ObjectId());
-    const sourceEntries = new Map(
-      (
-        await this.searchIndex()
-          .find({ _id: { $in: docs.map((d) => d._id) } })
-          .toArray()
-      ).map((e) => [e._id.toHexString(), e]),
+    const { firstUid, counters, uidValidity } = await serial(this.lockKey(dest._id.toHexString()), () =>
+      this.writeCopies(dest, docs, 'copy'),
     );
-    const entries: SearchIndexDoc[] = [];
-    docs.forEach((d, i) => {
-      const entry = sourceEntries.get(d._id.toHexString());
-      const id = copyIds[i];
-      if (entry !== undefined && id !== undefined) entries.push({ ...entry, _id: id, mailboxId: destId });
-    });
-    if (entries.length > 0) await this.searchIndex().insertMany(entries, { ordered: false });
-    const { firstUid, counters, uidValidity } = await serial(this.lockKey(destId), async () => {
-      const allocated = await this.allocate(dest, docs);
-      // A copy carries neither a source's expunge claim (that EXPUNGE deletes by claim) nor its
-      // delivery key (the copy is not the delivered message).
-      const copies: MessageRecord[] = docs.map(
-        ({ expungeClaim: _claim, expungeClaimedAt: _at, spoolId: _spool, recipient: _rcpt, ...d }, i) => ({
-          ...d,
-          _id: copyIds[i] ?? new ObjectId(),
-          mailboxId: destId,
-          uid: allocated.firstUid + i,
-          modseq: allocated.modseq,
-        }),
-      );
-      try {
-        await this.messages().insertMany(copies, { ordered: true });
-      } catch (error) {
-        await mailboxes(this.db)
-          .updateOne({ _id: dest._id }, { $inc: this.negated(docs) })
-          .catch(() => undefined);
-        await releaseBlobRefs(this.db, refs);
-        await this.searchIndex()
-          .deleteMany({ _id: { $in: copyIds } })
-          .catch(() => undefined);
-        throw error;
-      }
-      return allocated;
-    });
     await this.adjustUsage(userId, counters.size);
     this.onChanged(userId);
     return {
-      destinationMailboxId: destId,
+      destinationMailboxId: dest._id.toHexString(),
       destinationUidValidity: uidValidity,
       mappings: docs.map((d, i) => ({ sourceUid: d.uid, destinationUid: firstUid + i })),
     };
   }
 
   /**
-   * RFC 6851 §3.3 MOVE: each message document is re-pointed to the destination with its new UID
-   * in one update, so it is in exactly one of the two mailboxes at any time; the source then gets
-   * a tombstone (VANISHED, RFC 7162 §3.2.10). Bodies stay where they are.
+   * Writes `docs` into `dest` with new UIDs and one new mod-sequence; the caller holds `dest`'s
+   * lock. Blob references for the new documents are added first. A `copy` gets search entries of
+   * its own (entry before message, as for a new message); a `move` keeps the source's entry
+   * (re-pointed by the caller once the source is gone).
+   */
+  private async writeCopies(dest: MailboxRecord, docs: readonly MessageRecord[], kind: 'copy' | 'move') {
+    const destId = dest._id.toHexString();
+    const refs = Mailstore.refsOf(docs);
+    await addBlobRefs(this.db, refs);
+    const searchIds = docs.map((d) => (kind === 'copy' ? new ObjectId() : searchIdOf(d)));
+    if (kind === 'copy') {
+      const sourceEntries = new Map(
+        (await this.byIds(this.searchIndex(), docs.map(searchIdOf))).map((e) => [idText(e._id), e]),
+      );
+      const entries: SearchIndexDoc[] = [];
+      docs.forEach((d, i) => {
+        const entry = sourceEntries.get(idText(searchIdOf(d)));
+        const id = searchIds[i];
+        if (entry !== undefined && id !== undefined) entries.push({ ...entry, _id: id, mailboxId: destId });
+      });
+      if (entries.length > 0) await this.searchIndex().insertMany(entries, { ordered: false });
+    }
+    const allocated = await this.allocate(dest, docs);
+    // A copy carries neither a source's expunge claim (that EXPUNGE deletes by claim) nor its
+    // delivery key (the copy is not the delivered message).
+    const copies: MessageRecord[] = docs.map(
+      ({ expungeClaim: _claim, expungeClaimedAt: _at, spoolId: _spool, recipient: _rcpt, ...d }, i) => ({
+        ...d,
+        _id: messageKey(destId, allocated.firstUid + i),
+        searchId: searchIds[i] ?? searchIdOf(d),
+        mailboxId: destId,
+        uid: allocated.firstUid + i,
+        modseq: allocated.modseq,
+      }),
+    );
+    try {
+      await this.messages().insertMany(copies, { ordered: true });
+    } catch (error) {
+      // Whatever got in stays out of sight only if removed: a half-written COPY is undone.
+      await this.messages()
+        .deleteMany({ _id: { $in: copies.map((c) => c._id) } })
+        .catch(() => undefined);
+      await mailboxes(this.db)
+        .updateOne({ _id: dest._id }, { $inc: this.negated(docs) })
+        .catch(() => undefined);
+      await releaseBlobRefs(this.db, refs);
+      if (kind === 'copy') {
+        await this.searchIndex()
+          .deleteMany({ _id: { $in: searchIds } })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+    return allocated;
+  }
+
+  /**
+   * RFC 6851 §3.3 MOVE. A message's `_id` names its mailbox and UID, so a move writes the message
+   * into the destination with its new UID and then deletes the source document: the source
+   * messages are first claimed (as by EXPUNGE, so a concurrent EXPUNGE or MOVE cannot take them
+   * too), then copied (with blob references of their own), then deleted by that claim, and the
+   * source gets tombstones (VANISHED, RFC 7162 §3.2.10). A crash in between can leave a message in
+   * both mailboxes (the claim expires and the source copy reappears), never in neither. Bodies
+   * and search entries stay where they are.
    */
   async moveMessages(
     userId: string,
@@ -1414,7 +1592,8 @@ export class Mailstore {
         'destination',
       );
     }
-    const docs = await this.selectForTransfer(mailboxId, uids);
+    const selected = await this.selectForTransfer(source, uids);
+    const docs = await this.claim(mailboxId, selected);
     if (docs.length === 0) {
       return {
         destinationMailboxId: destId,
@@ -1423,47 +1602,54 @@ export class Mailstore {
         sourceHighestModseq: source.highestModseq,
       };
     }
-    const { moved, uidValidity } = await serial(this.lockKey(destId), async () => {
-      const { firstUid, modseq, uidValidity: validity } = await this.allocate(dest, docs);
-      const result = await this.messages().bulkWrite(
-        docs.map((d, i) => ({
-          updateOne: {
-            filter: { _id: d._id, mailboxId, ...unclaimed() },
-            update: { $set: { mailboxId: destId, uid: firstUid + i, modseq } },
-          },
-        })),
-        { ordered: false },
-      );
-      let done = docs.map((d, i) => ({ doc: d, destinationUid: firstUid + i }));
-      if (result.matchedCount !== docs.length) {
-        // Some were expunged concurrently: their destination UIDs stay unused (a gap).
-        const now = await this.messages()
-          .find({ _id: { $in: docs.map((d) => d._id) }, mailboxId: destId }, { projection: { _id: 1 } })
-          .toArray();
-        const there = new Set(now.map((d) => d._id.toHexString()));
-        const missing = done.filter((m) => !there.has(m.doc._id.toHexString())).map((m) => m.doc);
-        done = done.filter((m) => there.has(m.doc._id.toHexString()));
-        await mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.negated(missing) });
+    const claim = docs[0]?.expungeClaim ?? '';
+    const { firstUid, uidValidity } = await serial(this.lockKey(destId), async () => {
+      try {
+        return await this.writeCopies(dest, docs, 'move');
+      } catch (error) {
+        // Nothing moved: give the sources back.
+        await this.messages()
+          .updateMany({ expungeClaim: claim }, { $unset: { expungeClaim: '', expungeClaimedAt: '' } })
+          .catch(() => undefined);
+        throw error;
       }
-      await this.searchIndex().updateMany(
-        { _id: { $in: done.map((m) => m.doc._id) } },
-        { $set: { mailboxId: destId } },
-      );
-      return { moved: done, uidValidity: validity };
     });
-    const sourceModseq = await serial(this.lockKey(mailboxId), () =>
-      this.removeFromSource(
-        source,
-        moved.map((m) => m.doc),
-      ),
-    );
+    await this.messages().deleteMany({ expungeClaim: claim });
+    const searchIds = docs.map(searchIdOf);
+    await this.searchIndex().updateMany({ _id: { $in: searchIds } }, { $set: { mailboxId: destId } });
+    await releaseBlobRefs(this.db, Mailstore.refsOf(docs));
+    const sourceModseq = await serial(this.lockKey(mailboxId), () => this.removeFromSource(source, docs));
     this.onChanged(userId);
     return {
       destinationMailboxId: destId,
       destinationUidValidity: uidValidity,
-      mappings: moved.map((m) => ({ sourceUid: m.doc.uid, destinationUid: m.destinationUid })),
+      mappings: docs.map((d, i) => ({ sourceUid: d.uid, destinationUid: firstUid + i })),
       sourceHighestModseq: sourceModseq,
     };
+  }
+
+  /**
+   * Marks `docs` (of `mailboxId`) as about to leave, unless a live EXPUNGE or MOVE claimed them
+   * first; returns those this call claimed, in UID order, with `expungeClaim` set.
+   */
+  private async claim(mailboxId: string, docs: readonly MessageRecord[]): Promise<MessageRecord[]> {
+    if (docs.length === 0) return [];
+    const claim = new ObjectId().toHexString();
+    const claimedAt = new Date();
+    await this.messages().updateMany(
+      { _id: { $in: docs.map((d) => d._id) }, mailboxId, ...unclaimed() },
+      { $set: { expungeClaim: claim, expungeClaimedAt: claimedAt } },
+    );
+    const mine = new Set(
+      (
+        await this.messages()
+          .find({ expungeClaim: claim }, { projection: { _id: 1 } })
+          .toArray()
+      ).map((d) => idText(d._id)),
+    );
+    return docs
+      .filter((d) => mine.has(idText(d._id)))
+      .map((d) => ({ ...d, expungeClaim: claim, expungeClaimedAt: claimedAt }));
   }
 
   private negated(docs: readonly MessageRecord[]) {
@@ -1519,35 +1705,17 @@ export class Mailstore {
         .sort({ uid: 1 })
         .toArray();
     } else {
-      docs = (await this.selectForTransfer(mailboxId, uids)).filter((d) => d.flags.includes(DELETED));
+      docs = (await this.selectForTransfer(mailbox, uids)).filter((d) => d.flags.includes(DELETED));
     }
     if (docs.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
     // Claim, then delete what was claimed: a concurrent EXPUNGE or MOVE of the same messages
     // cannot make both count (and release) one message.
-    const claim = new ObjectId().toHexString();
-    await this.messages().updateMany(
-      { _id: { $in: docs.map((d) => d._id) }, mailboxId, ...unclaimed() },
-      { $set: { expungeClaim: claim, expungeClaimedAt: new Date() } },
-    );
-    const mine = new Set(
-      (
-        await this.messages()
-          .find({ expungeClaim: claim }, { projection: { _id: 1 } })
-          .toArray()
-      ).map((d) => d._id.toHexString()),
-    );
-    docs = docs.filter((d) => mine.has(d._id.toHexString()));
-    await this.messages().deleteMany({ expungeClaim: claim });
-    await this.searchIndex().deleteMany({ _id: { $in: docs.map((d) => d._id) } });
+    docs = await this.claim(mailboxId, docs);
     if (docs.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
+    await this.messages().deleteMany({ expungeClaim: docs[0]?.expungeClaim ?? '' });
+    await this.searchIndex().deleteMany({ _id: { $in: docs.map(searchIdOf) } });
     const highestModseq = await this.removeFromSource(mailbox, docs);
-    const refs = new Map<string, { id: ObjectId; n: number }>();
-    for (const d of docs) {
-      const entry = refs.get(d.blobId.toHexString()) ?? { id: d.blobId, n: 0 };
-      entry.n++;
-      refs.set(d.blobId.toHexString(), entry);
-    }
-    await releaseBlobRefs(this.db, refs);
+    await releaseBlobRefs(this.db, Mailstore.refsOf(docs));
     await this.adjustUsage(userId, -docs.reduce((s, d) => s + d.size, 0));
     this.onChanged(userId);
     return { expungedUids: docs.map((d) => d.uid), highestModseq };
@@ -1562,10 +1730,10 @@ export class Mailstore {
     mailboxId: string,
     query: mailstore.SearchKey,
   ): Promise<mailstore.SearchResponse> {
-    await this.mailboxById(userId, mailboxId);
+    const mailbox = await this.mailboxById(userId, mailboxId);
     const base = {
       hasher: new TermHasher(await this.keyring.searchKey(userId)),
-      highestUid: await this.highestUid(mailboxId),
+      highestUid: await this.highestUid(mailbox),
       now: Date.now(),
     };
     const ctx: SearchContext = { ...base, target: 'message' };
@@ -1581,7 +1749,9 @@ export class Mailstore {
           { projection: { _id: 1 } },
         )
         .toArray();
-      parts.push({ _id: { $in: hits.map((h) => h._id) } });
+      const ids = hits.map((h) => h._id);
+      // Entries are joined by the message's `searchId`, or by its `_id` for older messages.
+      parts.push({ $or: [{ searchId: { $in: ids } }, { _id: { $in: ids } }] });
     }
     const filter: Filter<MessageRecord> = parts.length === 1 ? { userId, mailboxId } : { $and: parts };
     const uids: number[] = [];
@@ -1601,7 +1771,10 @@ export class Mailstore {
         headerFields: async () =>
           (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
         bodyText: async () => {
-          const entry = await this.searchIndex().findOne({ _id: doc._id }, { projection: { searchText: 1 } });
+          const entry = await this.searchIndex().findOne(
+            { _id: searchIdOf(doc) },
+            { projection: { searchText: 1 } },
+          );
           const sealed = entry?.searchText ?? null;
           return sealed === null
             ? ''
@@ -1653,7 +1826,8 @@ export class Mailstore {
       // RFC 7162 §3.2.5.2: the client's cache is void.
       return { ...base, changed: [], vanished: { ranges: [] }, uidValidityChanged: true };
     }
-    const highest = Math.max(await this.highestUid(mailboxId), mailbox.uidNext - 1);
+    // Every UID in use is below UIDNEXT, so it bounds `*` for the membership test.
+    const highest = mailbox.uidNext - 1;
     const known = knownUids === undefined ? null : resolveUidSet(knownUids, highest);
     const inKnown = (uid: number) => known === null || known.some(([a, b]) => uid >= a && uid <= b);
     const changed: mailstore.MessageFlags[] = [];

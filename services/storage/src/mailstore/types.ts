@@ -30,13 +30,31 @@ export interface MailboxRecord extends MailboxDoc {
   deleted?: number;
   /** Messages with a UID at or above this are \Recent (RFC 3501 §2.3.2); SELECT moves it. */
   recentFloor?: number;
+  /**
+   * Every message of this mailbox has the `_id` `messageKey(mailboxId, uid)`, so a UID is found by
+   * `_id` (set on mailboxes created since message ids became deterministic; older mailboxes may
+   * hold messages with ObjectId `_id`s and are read by `(mailboxId, uid)` queries).
+   */
+  keyedMessages?: boolean;
 }
+
+/**
+ * A message `_id`: `messageKey(mailboxId, uid)` for messages written since ids became
+ * deterministic, an ObjectId for older ones.
+ */
+export type MessageId = string | ObjectId;
 
 /**
  * A message document. `terms` (schema.ts) stays empty here: the terms live in the search index
  * collection (`SearchIndexDoc`), see MailstoreCollections.searchIndex.
  */
-export interface MessageRecord extends MessageDoc {
+export interface MessageRecord extends Omit<MessageDoc, '_id'> {
+  _id: MessageId;
+  /**
+   * `_id` of the message's search entry (`SearchIndexDoc`); absent on older messages, whose entry
+   * has the message's own `_id`. A MOVE gives the message a new `_id` but keeps its entry.
+   */
+  searchId?: MessageId;
   /** Calendar date of the Date: header in its own zone, as YYYYMMDD (SENTON, RFC 9051 §6.4.4). */
   sentDay: number;
   /** The RCPT TO address of the delivery that stored it (with `spoolId`: the idempotency key). */
@@ -53,9 +71,9 @@ export interface SealedMeta extends MessageMeta {
   readonly rawHeader: string | null;
 }
 
-/** The search entry of one message (same `_id` as the message). */
+/** The search entry of one message (`_id` = the message's `searchId`, or its `_id` if it has none). */
 export interface SearchIndexDoc {
-  _id: ObjectId;
+  _id: MessageId;
   userId: string;
   mailboxId: string;
   /** Keyed hashes of trigrams (search-terms.ts). */
