@@ -12,3 +12,4 @@ export { ManagedProcess, freePort, waitForPort, type ManagedProcessOptions } fro
 export { NatsServer, type NatsServerOptions } from './nats.js';
 export { FerretDb, type FerretDbOptions } from './ferretdb.js';
 export { startTestEnvironment, type TestEnvironment, type TestEnvironmentOptions } from './environment.js';
+export { NatsCluster } from './nats-cluster.js';
