@@ -69,7 +69,7 @@ describe('kill -9 storage while 500 messages flow', () => {
 
     // Jobs storage had taken but not acked come back after the consumer's ack_wait (60 s).
     // (Wait a little beyond N too, so a duplicate would have had the time to show.)
-    await p.waitForCount(DEMO, N, { timeoutMs: 150_000 });
+    expect(await p.waitForCount(DEMO, N, { timeoutMs: 150_000 })).toBeGreaterThanOrEqual(N);
     await new Promise((r) => setTimeout(r, 2_000));
     const subjects = await p.messages(DEMO, 'INBOX', 'HEADER.FIELDS (SUBJECT)');
     const counts = new Map<number, number>();
