@@ -96,9 +96,9 @@ export const schema = {
   /** Extra CA certificates (PEM) trusted when verifying MX certificates (private CAs, tests). */
   POSTMESH_MTA_TLS_CA_FILE: optionalString(),
   /** Jobs handled at once by this replica. */
-  POSTMESH_MTA_CONCURRENCY: integer(64, { min: 1, max: 10_000 }),
+  POSTMESH_MTA_CONCURRENCY: integer(256, { min: 1, max: 10_000 }),
   /** Default transactions at once per destination domain. */
-  POSTMESH_MTA_DOMAIN_CONCURRENCY: integer(8, { min: 1, max: 1_000 }),
+  POSTMESH_MTA_DOMAIN_CONCURRENCY: integer(20, { min: 1, max: 1_000 }),
   /** Per-domain overrides of concurrency and messages per minute (JSON). */
   POSTMESH_MTA_DOMAIN_LIMITS: domainLimits(),
   /** Retry delays after the 1st, 2nd, … failed attempt (the last one repeats). */

@@ -114,6 +114,7 @@ function tlsResultOf(reason: string): TlsResultType {
 
 export class OutboundDelivery {
   private readonly limiters = new Map<string, DestinationLimiter>();
+  private readonly pendingEvents = new Set<Promise<void>>();
   private readonly now: () => number;
 
   constructor(private readonly deps: DeliveryDeps) {
@@ -136,8 +137,9 @@ export class OutboundDelivery {
     if (stored !== undefined) {
       const due = Date.parse(stored.record.nextAttemptAt);
       if (due > now) return JobOutcomes.retry('not due yet', Math.min(due - now, tickMs));
-    } else if (msg.info.deliveryCount === 1) {
-      await this.events(job, 'queued', job.envelope.rcptTo, 'queued for delivery', {});
+    }
+    if (stored === undefined && msg.info.deliveryCount === 1) {
+      this.events(job, 'queued', job.envelope.rcptTo, 'queued for delivery', {});
     }
     const remaining = stored?.record.remaining ?? job.envelope.rcptTo;
     const queuedAt = Date.parse(job.queuedAt);
@@ -162,7 +164,9 @@ export class OutboundDelivery {
 
     const body = await this.body(job, inlineBody);
     const signed = await this.sign(job, body);
-    if (signed.kind === 'retry') return JobOutcomes.retry(signed.reason, Math.min(tickMs, 60_000));
+    if (signed.kind === 'retry') {
+      return JobOutcomes.retry(signed.reason, Math.min(tickMs, 60_000));
+    }
     const outcomes = await this.attempt(job, remaining, signed.message);
 
     await this.finish(job, outcomes, attemptNo, 'attempt', body);
@@ -422,7 +426,7 @@ export class OutboundDelivery {
     for (const o of outcomes) {
       switch (o.kind) {
         case 'delivered':
-          await this.events(job, relayed ? 'relayed' : 'delivered', [o.rcpt], o.reply, {
+          this.events(job, relayed ? 'relayed' : 'delivered', [o.rcpt], o.reply, {
             remote_mta: o.remoteMta,
             remote_ip: o.remoteIp,
             attempt: String(attemptNo),
@@ -433,13 +437,13 @@ export class OutboundDelivery {
           });
           break;
         case 'deferred':
-          await this.events(job, 'deferred', [o.rcpt], o.reply, {
+          this.events(job, 'deferred', [o.rcpt], o.reply, {
             attempt: String(attemptNo),
             ...(o.remoteMta === undefined ? {} : { remote_mta: o.remoteMta }),
           });
           break;
         case 'failed':
-          await this.events(job, 'bounced', [o.rcpt], o.reply, {
+          this.events(job, 'bounced', [o.rcpt], o.reply, {
             attempt: String(attemptNo),
             ...(o.remoteMta === undefined ? {} : { remote_mta: o.remoteMta }),
           });
@@ -494,7 +498,7 @@ export class OutboundDelivery {
       new Date(expiry),
       body,
     );
-    await this.events(
+    this.events(
       job,
       'delayed-notice',
       deferred.map((o) => o.rcpt),
@@ -559,15 +563,20 @@ export class OutboundDelivery {
     return data === null ? new Uint8Array() : headerSection(data);
   }
 
-  private async events(
+  /**
+   * Trace events are best effort and do not hold up the job: a delivered message must not wait
+   * for (or be sent again because of) its trace. Each is published durably with its eventId as
+   * Nats-Msg-Id; `drain()` waits for those still in flight at shutdown.
+   */
+  private events(
     job: OutboundJob,
     kind: EventKind,
     rcpts: readonly string[],
     detail: string,
     attributes: Record<string, string>,
-  ): Promise<void> {
+  ): void {
     const traceId = /^00-([0-9a-f]{32})-/.exec(job.traceparent)?.[1];
-    await Promise.all(
+    const publishing = Promise.all(
       rcpts.map(async (recipient) => {
         const event = {
           eventId: randomUUID(),
@@ -596,7 +605,14 @@ export class OutboundDelivery {
           this.deps.logger.warn({ err: error, kind, spoolId: job.spoolId }, 'trace event not published');
         }
       }),
-    );
+    ).then(() => undefined);
+    this.pendingEvents.add(publishing);
+    void publishing.finally(() => this.pendingEvents.delete(publishing));
+  }
+
+  /** Waits for trace events still being published (graceful shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.pendingEvents]);
   }
 
   /** RFC 8460: remember a TLS problem for the daily TLS-RPT report (reporting itself is later work). */

@@ -122,6 +122,7 @@ await runService({
       async stop() {
         ops.stop();
         await loop.stop();
+        await delivery.drain();
         smtp.close();
         keys?.close();
       },

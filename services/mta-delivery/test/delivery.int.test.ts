@@ -64,7 +64,17 @@ function message(from: string, to: string, subject: string): Uint8Array {
   );
 }
 
+interface TraceEvent {
+  readonly kind: string;
+  readonly service: string;
+  readonly queueId: string;
+  readonly recipient: string;
+  readonly detail: string;
+  readonly attributes: Record<string, string>;
+}
+
 describe('mta-delivery', () => {
+  const events: TraceEvent[] = [];
   let env: TestEnvironment;
   let nc: NatsConnection;
   let js: JetStreamClient;
@@ -207,6 +217,11 @@ describe('mta-delivery', () => {
       }),
     );
     nc = await connect({ servers: env.natsUrl });
+    nc.subscribe('mail.events.>', {
+      callback: (_error, msg) => {
+        events.push(msg.json<TraceEvent>());
+      },
+    });
     await startMta({
       POSTMESH_DNS_FIXTURE_FILE: fixture,
       POSTMESH_MTA_SMTP_PORT: String(smtpPort),
@@ -244,6 +259,14 @@ describe('mta-delivery', () => {
     expect(one[0]?.data.toString()).toContain('Subject: two-rcpts');
     expect(sink.for('dave@two.test')).toHaveLength(1);
     expect(sink.for('erin@aonly.test')).toHaveLength(1);
+    const delivered = await until('the delivered trace event', () =>
+      events.find((e) => e.kind === 'delivered' && e.recipient === 'carol@one.test'),
+    );
+    expect(delivered.service).toBe('mta-delivery');
+    expect(delivered.detail).toMatch(/^250 /);
+    expect(delivered.attributes.remote_mta).toBe('mx.one.test');
+    expect(delivered.attributes.tls).toMatch(/^TLSv1\.[23]$/);
+    expect(events.some((e) => e.kind === 'queued' && e.recipient === 'carol@one.test')).toBe(true);
   });
 
   it('bounces a null-MX domain at once, and a 550 recipient, with a DSN for the sender', async () => {
@@ -267,6 +290,10 @@ describe('mta-delivery', () => {
     const headers = parsed.attachments.find((a) => a.contentType === 'text/rfc822-headers');
     expect(headers?.content.toString()).toContain('Subject: half-bounce');
     expect(sink.for('frank@one.test')).toHaveLength(1);
+    const bounced = await until('the bounced trace event', () =>
+      events.find((e) => e.kind === 'bounced' && e.recipient === 'unknown@one.test'),
+    );
+    expect(bounced.detail).toBe('550 5.1.1 no such user');
   });
 
   it('never sends a DSN to the null sender', async () => {
@@ -287,6 +314,9 @@ describe('mta-delivery', () => {
     // 300 ms then 600 ms (no jitter): the third attempt cannot come before 900 ms.
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(sink.for('later@one.test')).toHaveLength(1);
+    const deferred = events.filter((e) => e.kind === 'deferred' && e.recipient === 'later@one.test');
+    expect(deferred.map((e) => e.detail)).toEqual(['451 4.7.1 try again later', '451 4.7.1 try again later']);
+    expect(deferred.map((e) => e.attributes.attempt)).toEqual(['1', '2']);
   });
 
   it('defers an MTA-STS enforce domain whose MX has no valid certificate, never in plaintext; queue ops see it', async () => {
