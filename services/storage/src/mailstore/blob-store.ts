@@ -96,16 +96,20 @@ export class BlobWriter {
     for (const record of this.encryptor.update(chunk)) await this.push(record);
   }
 
-  /** Writes the last record and then the file document: a body without one is unfinished. */
+  /**
+   * Writes the last records and the file document, side by side: no message refers to the body
+   * before `end()` returns, so their order does not matter (a crash in between leaks a body, as
+   * any crash before the message is written does).
+   */
   async end(): Promise<void> {
     await this.push(this.encryptor.end());
-    await this.flush();
     const metadata: BlobFileMetadata = {
       format: 'pm-body-v1',
       baseNonce: new Binary(this.baseNonce),
       keyedChunks: true,
     };
-    await files(this.db).insertOne({
+    const last = this.flush();
+    const file = files(this.db).insertOne({
       _id: this.blobId,
       length: this.storedLength,
       chunkSize: RECORD,
@@ -113,6 +117,7 @@ export class BlobWriter {
       filename: this.blobId.toHexString(),
       metadata,
     });
+    await Promise.all([last, file]);
   }
 
   /** Removes whatever was written (a failed or refused append). */

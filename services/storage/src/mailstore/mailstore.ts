@@ -37,6 +37,7 @@ import {
 } from '@postmesh/mime';
 import type { Logger } from '@postmesh/telemetry';
 import {
+  MongoBulkWriteError,
   ObjectId,
   type AnyBulkWriteOperation,
   type Binary,
@@ -44,6 +45,8 @@ import {
   type Db,
   type Filter,
   type WithId,
+  type OneOrMore,
+  type WriteError,
 } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
 import { KeyedLock } from '../db/keyed-lock.js';
@@ -210,6 +213,17 @@ const locks = new KeyedLock();
 function serial<T>(key: string, run: () => Promise<T>): Promise<T> {
   return locks.run(key, run);
 }
+
+/** A message waiting to join the next group committed into its mailbox (`insertMessage`). */
+interface PendingInsert {
+  readonly entry: SearchIndexDoc;
+  readonly doc: MessageRecord;
+  readonly resolve: (stored: { uid: number; modseq: number }) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Messages waiting for their mailbox's lock, by lock key (one group each). */
+const pendingInserts = new Map<string, PendingInsert[]>();
 
 /** A claim older than this belongs to an expunge that died midway; it may be taken over. */
 const CLAIM_EXPIRY_MS = 5 * 60_000;
@@ -687,6 +701,7 @@ export class Mailstore {
   private async ingest(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     declaredSize?: number,
+    refs?: number,
   ): Promise<IngestedBody> {
     const blobId = new ObjectId();
     const contentKey = randomBytes(32);
@@ -724,9 +739,14 @@ export class Mailstore {
         );
       }
       result = indexer.end();
-      await writer.end();
+      // The reference count, when known, is written alongside the body's last records.
+      await Promise.all([writer.end(), refs === undefined ? null : createBlobRef(this.db, blobId, refs)]);
     } catch (error) {
-      await writer.abort(this.db).catch((cause: unknown) => {
+      const cleanUp =
+        refs === undefined
+          ? writer.abort(this.db)
+          : releaseBlobRefs(this.db, new Map([[blobId.toHexString(), { id: blobId, n: refs }]]));
+      await cleanUp.catch((cause: unknown) => {
         this.logger.warn({ err: cause, blobId: blobId.toHexString() }, 'could not remove a partial blob');
       });
       throw error;
@@ -781,7 +801,17 @@ export class Mailstore {
     );
   }
 
-  /** Writes one mailbox's message document for an ingested body (the blob ref is already held). */
+  /**
+   * Writes one mailbox's message document for an ingested body (the blob ref is already held).
+   *
+   * Appends to one mailbox are committed in groups: whoever arrives while the mailbox's lock is
+   * busy joins the next group, and a group costs one insert of search entries, one allocation of
+   * its UIDs and MODSEQs (`$inc` by the group's size), one insert of messages and one usage
+   * update per user, instead of four writes per message. On FerretDB (SQLite) every write is a
+   * transaction with its own fsync and writes are serialised, so writes per message bound the
+   * append rate (docs/benchmarks.md). Each message still gets its own UID and MODSEQ, in arrival
+   * order.
+   */
   private async insertMessage(
     mailbox: MailboxRecord,
     body: IngestedBody,
@@ -793,43 +823,25 @@ export class Mailstore {
     const hasher = new TermHasher(await this.keyring.searchKey(userId));
     const { terms, complete } = termsFor(hasher, body.trigrams);
     const contentKey = await this.keyring.wrapForUser(userId, body.contentKey, contentContext(body.blobId));
-    const seen = flags.includes(SEEN);
-    const deleted = flags.includes(DELETED);
-    const counters = { messages: 1, size: body.size, unseen: seen ? 0 : 1, deleted: deleted ? 1 : 0 };
     const mailboxId = mailbox._id.toHexString();
     const searchId = new ObjectId();
-    // The search entry first: a message is never visible without it (an entry without a message,
-    // left by a crash, matches nothing because search joins on the message).
-    await this.searchIndex().insertOne({
-      _id: searchId,
-      userId,
-      mailboxId,
-      terms,
-      termsComplete: complete,
-      searchText: body.searchText,
-    });
-    const stored = await serial(this.lockKey(mailboxId), async () => {
-      for (let attempt = 0; ; attempt++) {
-        // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UID and MODSEQ allocated before the write.
-        const before = await mailboxes(this.db).findOneAndUpdate(
-          { _id: mailbox._id, uidNext: { $lte: MAX_UID } },
-          { $inc: { uidNext: 1, highestModseq: 1, ...counters } },
-          { returnDocument: 'before' },
-        );
-        if (before === null) {
-          const exists = await mailboxes(this.db).countDocuments({ _id: mailbox._id }, { limit: 1 });
-          if (exists === 0) throw notFound('mailbox', 'mailbox');
-          throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'mailbox ran out of UIDs');
-        }
-        const uid = before.uidNext;
-        const modseq = before.highestModseq + 1;
-        const doc: MessageRecord = {
-          _id: messageKey(mailboxId, uid),
+    return new Promise((resolve, reject) => {
+      const item: PendingInsert = {
+        entry: {
+          _id: searchId,
+          userId,
+          mailboxId,
+          terms,
+          termsComplete: complete,
+          searchText: body.searchText,
+        },
+        doc: {
+          _id: '',
           searchId,
           userId,
           mailboxId,
-          uid,
-          modseq,
+          uid: 0,
+          modseq: 0,
           flags: [...flags],
           internalDate,
           size: body.size,
@@ -840,52 +852,141 @@ export class Mailstore {
           sentDate: body.sentDate ?? internalDate,
           sentDay: body.sentDay ?? utcDay(internalDate),
           ...(delivery === undefined ? {} : delivery),
-        };
-        try {
-          await this.messages().insertOne(doc);
-          return { uid, modseq };
-        } catch (error) {
-          await mailboxes(this.db)
-            .updateOne(
-              { _id: mailbox._id },
-              {
-                $inc: {
-                  messages: -1,
-                  size: -body.size,
-                  unseen: -counters.unseen,
-                  deleted: -counters.deleted,
-                },
-              },
-            )
-            .catch(() => undefined);
-          // The unique (mailboxId, uid) index refused a UID another process also got (possible
-          // only where updates are not atomic, see `serial`): allocate again, leaving a gap.
-          if (!isDuplicateKey(error) || attempt >= 10) {
-            await this.searchIndex()
-              .deleteOne({ _id: searchId })
-              .catch(() => undefined);
-            throw error;
-          }
-        }
+        },
+        resolve,
+        reject,
+      };
+      const key = this.lockKey(mailboxId);
+      const queue = pendingInserts.get(key);
+      if (queue !== undefined) {
+        queue.push(item);
+        return;
       }
+      pendingInserts.set(key, [item]);
+      let group: PendingInsert[] = [];
+      serial(key, async () => {
+        group = pendingInserts.get(key) ?? [];
+        pendingInserts.delete(key);
+        await this.commitGroup(mailbox, group);
+      }).then(
+        async () => {
+          const usage = new Map<string, number>();
+          for (const it of group) usage.set(it.doc.userId, (usage.get(it.doc.userId) ?? 0) + it.doc.size);
+          try {
+            for (const [user, bytes] of usage) await this.adjustUsage(user, bytes);
+          } catch (error) {
+            this.logger.warn({ err: error }, 'could not count the usage of stored messages');
+          }
+          for (const it of group) it.resolve({ uid: it.doc.uid, modseq: it.doc.modseq });
+        },
+        (error: unknown) => {
+          for (const it of group) it.reject(error);
+        },
+      );
     });
-    await this.adjustUsage(userId, body.size);
-    return stored;
+  }
+
+  /**
+   * Stores a group of new messages of one mailbox (the caller holds its lock): search entries
+   * first (a message is never visible without its entry; an entry without a message, left by a
+   * crash, matches nothing because search joins on the message), then UIDs and MODSEQs, then the
+   * messages. Sets `uid`, `modseq` and `_id` of each document.
+   */
+  private async commitGroup(mailbox: MailboxRecord, group: readonly PendingInsert[]): Promise<void> {
+    if (group.length === 0) return;
+    const mailboxId = mailbox._id.toHexString();
+    await this.searchIndex().insertMany(
+      group.map((it) => it.entry),
+      { ordered: false },
+    );
+    let todo = [...group];
+    try {
+      for (let attempt = 0; todo.length > 0; attempt++) {
+        const counters = {
+          messages: todo.length,
+          size: todo.reduce((n, it) => n + it.doc.size, 0),
+          unseen: todo.filter((it) => !it.doc.flags.includes(SEEN)).length,
+          deleted: todo.filter((it) => it.doc.flags.includes(DELETED)).length,
+        };
+        // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UIDs and MODSEQs allocated before the write.
+        const before = await mailboxes(this.db).findOneAndUpdate(
+          { _id: mailbox._id, uidNext: { $lte: MAX_UID - todo.length + 1 } },
+          { $inc: { uidNext: todo.length, highestModseq: todo.length, ...counters } },
+          { returnDocument: 'before' },
+        );
+        if (before === null) {
+          const exists = await mailboxes(this.db).countDocuments({ _id: mailbox._id }, { limit: 1 });
+          if (exists === 0) throw notFound('mailbox', 'mailbox');
+          throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'mailbox ran out of UIDs');
+        }
+        todo.forEach((it, i) => {
+          it.doc.uid = before.uidNext + i;
+          it.doc.modseq = before.highestModseq + 1 + i;
+          it.doc._id = messageKey(mailboxId, it.doc.uid);
+        });
+        const refused = await this.insertNew(todo.map((it) => it.doc));
+        if (refused.size === 0) return;
+        const lost = todo.filter((_, i) => refused.has(i));
+        await mailboxes(this.db)
+          .updateOne({ _id: mailbox._id }, { $inc: this.negated(lost.map((it) => it.doc)) })
+          .catch(() => undefined);
+        // The unique `_id` (and `(mailboxId, uid)`) refused UIDs another process also got
+        // (possible only where updates are not atomic, see `serial`): allocate again, leaving gaps.
+        if (attempt >= 10) throw new Error('could not allocate a free UID in 10 attempts');
+        todo = lost;
+      }
+    } catch (error) {
+      await this.searchIndex()
+        .deleteMany({ _id: { $in: todo.map((it) => it.entry._id) } })
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Inserts new message documents; returns the indexes refused as duplicates. Any other failure
+   * takes the counters of every document back out and throws.
+   */
+  private async insertNew(docs: readonly MessageRecord[]): Promise<Set<number>> {
+    try {
+      await this.messages().insertMany([...docs], { ordered: false });
+      return new Set();
+    } catch (error) {
+      const reported: OneOrMore<WriteError> | null =
+        error instanceof MongoBulkWriteError ? error.writeErrors : null;
+      const writeErrors: readonly WriteError[] | null =
+        reported === null
+          ? null
+          : Array.isArray(reported)
+            ? (reported as readonly WriteError[])
+            : [reported as WriteError];
+      if (writeErrors !== null && writeErrors.length > 0 && writeErrors.every((e) => e.code === 11000)) {
+        return new Set(writeErrors.map((e) => e.index));
+      }
+      if (isDuplicateKey(error) && docs.length === 1) return new Set([0]);
+      throw error;
+    }
   }
 
   /** RFC 9051 §6.3.12 APPEND with RFC 4315 §3 APPENDUID. */
   async appendMessage(input: AppendInput, body: AsyncIterable<Uint8Array>): Promise<AppendResult> {
-    const mailbox = await this.resolveMailbox(input.userId, input.mailbox, 'header.mailbox');
-    if (input.declaredSize !== undefined) {
-      if (input.declaredSize > this.limits.maxMessageBytes) {
-        throw new MailstoreError(ErrorReason.TOO_BIG, 'message larger than the limit', 'header.size');
-      }
-      await this.checkQuota(input.userId, input.declaredSize);
+    const declared = input.declaredSize;
+    if (declared !== undefined && declared > this.limits.maxMessageBytes) {
+      throw new MailstoreError(ErrorReason.TOO_BIG, 'message larger than the limit', 'header.size');
     }
-    const ingested = await this.ingest(body, input.declaredSize);
+    // Both reads at once; a missing mailbox is reported before an exceeded quota, as one by one.
+    const [found, quota] = await Promise.allSettled([
+      this.resolveMailbox(input.userId, input.mailbox, 'header.mailbox'),
+      declared === undefined ? null : this.checkQuota(input.userId, declared),
+    ]);
+    if (found.status === 'rejected') throw found.reason;
+    if (quota.status === 'rejected') throw quota.reason;
+    const mailbox = found.value;
+    // With a declared size, `ingest` accepts exactly that many octets, already checked against the
+    // quota; without one, the quota is checked once the size is known.
+    const ingested = await this.ingest(body, declared, 1);
     try {
-      await this.checkQuota(input.userId, ingested.size);
-      await createBlobRef(this.db, ingested.blobId, 1);
+      if (declared === undefined) await this.checkQuota(input.userId, ingested.size);
     } catch (error) {
       await releaseBlobRefs(
         this.db,
