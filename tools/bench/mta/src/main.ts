@@ -13,9 +13,12 @@
  * receives to the moment the consumer has acknowledged all N.
  *
  * Options: --n (10000), --size bytes (10240), --domains (10), --concurrency jobs in flight (256),
- * --domain-concurrency per destination (20), --json.
+ * --domain-concurrency per destination (20), --dkim rsa|ed25519|none (rsa: every message is
+ * signed with an RSA-2048 key served by a stand-in Directory that answers GetSigningKey), --json.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { DirectoryServiceDefinition, directory, type DirectoryServiceServer } from '@postmesh/contracts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +43,7 @@ const { values: opts } = parseArgs({
     domains: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '256' },
     'domain-concurrency': { type: 'string', default: '20' },
+    dkim: { type: 'string', default: 'rsa' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -122,6 +126,33 @@ function body(i: number, domain: string): Uint8Array {
   return new TextEncoder().encode(text.padEnd(SIZE - 2, 'x') + '\r\n');
 }
 
+/** A stand-in Directory: only GetSigningKey, with a key made here (the rest answers UNIMPLEMENTED). */
+async function startDirectory(kind: 'rsa' | 'ed25519'): Promise<{ target: string; stop: () => void }> {
+  const { privateKey } =
+    kind === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+  const key = directory.SigningKey.fromPartial({
+    domain: 'example.test',
+    selector: 'bench',
+    algorithm: kind === 'rsa' ? directory.DkimAlgorithm.RSA2048 : directory.DkimAlgorithm.ED25519,
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    keyId: 'bench',
+  });
+  const server = new Server();
+  const impl: Partial<DirectoryServiceServer> = {
+    getSigningKey: (_call, callback) => callback(null, { key }),
+  };
+  server.addService(DirectoryServiceDefinition, impl as DirectoryServiceServer);
+  const port = await freePort();
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e) =>
+      e ? reject(e) : resolve(),
+    ),
+  );
+  return { target: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
+}
+
+const DKIM = opts.dkim === 'rsa' || opts.dkim === 'ed25519' ? opts.dkim : undefined;
+const dirServer = DKIM === undefined ? undefined : await startDirectory(DKIM);
 const env = await startTestEnvironment({ mongo: false });
 const dir = mkdtempSync(join(tmpdir(), 'postmesh-bench-mta-'));
 let mta: ManagedProcess | undefined;
@@ -158,8 +189,8 @@ try {
         NATS_URL: env.natsUrl,
         NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
         POSTMESH_OPS_PORT: String(opsPort),
-        POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
-        POSTMESH_MTA_DKIM: 'false',
+        POSTMESH_STORAGE_GRPC: dirServer?.target ?? '127.0.0.1:1',
+        POSTMESH_MTA_DKIM: String(dirServer !== undefined),
         POSTMESH_DNS_FIXTURE_FILE: fixture,
         POSTMESH_MTA_SMTP_PORT: String(smtpPort),
         POSTMESH_MTA_CONCURRENCY: String(opts.concurrency),
@@ -247,6 +278,7 @@ try {
     domains: D,
     concurrency: Number(opts.concurrency),
     domainConcurrency: Number(opts['domain-concurrency']),
+    dkim: DKIM ?? 'none',
     seconds: Number(seconds.toFixed(2)),
     msgPerSecond: Number((N / seconds).toFixed(1)),
     deliveredDistinct: received.size,
@@ -254,7 +286,7 @@ try {
     mtaCpuSeconds: cpuSeconds,
   };
   process.stdout.write(
-    `delivered ${result.deliveredDistinct}/${N} (${result.duplicates} duplicates) in ${result.seconds} s: ` +
+    `delivered ${result.deliveredDistinct}/${N} (${result.duplicates} duplicates, DKIM ${result.dkim}) in ${result.seconds} s: ` +
       `${result.msgPerSecond} msg/s, all acknowledged; mta-delivery used ${cpuSeconds} s CPU\n`,
   );
   if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -263,5 +295,6 @@ try {
   await mta?.stop();
   await stopSink?.();
   await env.stop();
+  dirServer?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
