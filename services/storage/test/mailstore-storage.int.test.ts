@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { mailstore } from '@postmesh/contracts';
-import { BSON, Binary, type ObjectId } from 'mongodb';
+import { BSON, Binary, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../src/mailstore/index.js';
 import {
@@ -363,5 +363,116 @@ describe('delivery: one body for all recipients, reference-counted (issue 3 item
     ).toMatchObject({
       refs: 1,
     });
+  });
+});
+
+describe('data written before ids were deterministic (docs/benchmarks.md, Storage)', () => {
+  it('reads and deletes a body whose records have GridFS ObjectId ids', async () => {
+    const userId = await createUser(m.h);
+    const big = Buffer.concat([message(['Subject: old layout', '', '']), Buffer.alloc(200 * 1024, 0x79)]);
+    const appended = await append(m.client, userId, byPath('INBOX'), big);
+    const doc = await messagesCol().findOne({ mailboxId: appended.mailboxId, uid: appended.uid });
+    const blobId = doc?.blobId as ObjectId;
+    // Rewrite the body as GridFSBucket stored it: ObjectId chunk ids, no `keyedChunks` flag.
+    const records = await chunksCol().find({ files_id: blobId }).sort({ n: 1 }).toArray();
+    expect(records.map((r) => r._id)).toEqual(
+      records.map((_, n) => `${blobId.toHexString()}:${String(n).padStart(8, '0')}`),
+    );
+    await chunksCol().deleteMany({ files_id: blobId });
+    await chunksCol().insertMany(records.map(({ _id: _old, ...r }) => ({ ...r, _id: new ObjectId() })));
+    await m.h.db
+      .collection('blobs.files')
+      .updateOne({ _id: blobId }, { $unset: { 'metadata.keyedChunks': '' } });
+
+    const read = await content(m.client, { userId, mailboxId: appended.mailboxId, uid: appended.uid });
+    expect(read.bytes.equals(big)).toBe(true);
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: appended.mailboxId,
+      uids: ALL_UIDS,
+      mode: StoreMode.ADD,
+      flags: [Flag.DELETED],
+      keywords: [],
+      unchangedSince: undefined,
+    });
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId: appended.mailboxId, uids: undefined });
+    expect(await chunksCol().countDocuments({ files_id: blobId })).toBe(0);
+    expect(await m.h.db.collection('blobs.files').countDocuments({ _id: blobId })).toBe(0);
+  });
+
+  it('finds messages with ObjectId ids in a mailbox from before keyed ids, and moves them', async () => {
+    const userId = await createUser(m.h);
+    const first = await append(m.client, userId, byPath('INBOX'), message(['Subject: old one', '', 'a']));
+    await append(m.client, userId, byPath('INBOX'), message(['Subject: old two', '', 'b']));
+    const mailboxId = first.mailboxId;
+    // As stored before: ObjectId `_id`s (search entries under the same id), unkeyed mailbox.
+    for (const doc of await messagesCol().find({ mailboxId }).toArray()) {
+      const oldId = new ObjectId();
+      const { searchId, ...rest } = doc;
+      await messagesCol().deleteOne({ _id: doc._id });
+      await messagesCol().insertOne({ ...rest, _id: oldId });
+      const terms = m.h.db.collection<{ _id: string | ObjectId }>('message_terms');
+      const entry = await terms.findOne({ _id: searchId });
+      await terms.deleteOne({ _id: searchId });
+      await terms.insertOne({ ...entry, _id: oldId });
+    }
+    await m.h.db
+      .collection('mailboxes')
+      .updateOne({ _id: new ObjectId(mailboxId) }, { $unset: { keyedMessages: '' } });
+
+    const read = await content(m.client, { userId, mailboxId, uid: 2 });
+    expect(read.bytes.toString()).toContain('Subject: old two');
+    const some = await fetchMessages(m.client, { userId, mailboxId, uids: uids([2, 2]) });
+    expect(some.map((f) => f.uid)).toEqual([2]);
+    const found = await call(m.client.search.bind(m.client), {
+      userId,
+      mailboxId,
+      query: { key: { $case: 'subject', value: 'old two' } },
+    });
+    expect(found.uids).toEqual([2]);
+    const moved = await call(m.client.moveMessages.bind(m.client), {
+      userId,
+      mailboxId,
+      uids: ALL_UIDS,
+      destination: byPath('Archive'),
+    });
+    expect(moved.mappings.map((x) => x.sourceUid)).toEqual([1, 2]);
+    expect(await messagesCol().countDocuments({ mailboxId })).toBe(0);
+    const archived = await content(m.client, {
+      userId,
+      mailboxId: moved.destinationMailboxId,
+      uid: moved.mappings[1]?.destinationUid ?? 0,
+    });
+    expect(archived.bytes.toString()).toContain('Subject: old two');
+    const again = await call(m.client.search.bind(m.client), {
+      userId,
+      mailboxId: moved.destinationMailboxId,
+      query: { key: { $case: 'subject', value: 'old two' } },
+    });
+    expect(again.uids).toEqual([moved.mappings[1]?.destinationUid]);
+  });
+
+  it('treats a redelivery as a duplicate when its delivery record has an ObjectId id', async () => {
+    const userId = await createUser(m.h);
+    const raw = message(['Subject: delivered long ago', '', 'once']);
+    const rcpt = [{ recipient: 'dora@example.test', userId }];
+    const deliveries = m.h.db.collection<{ _id: unknown; spoolId: string; uid: number }>('deliveries');
+    const [first] = await m.store.deliverToMailboxes('spool-legacy-1', raw, rcpt);
+    const record = await deliveries.findOne({ spoolId: 'spool-legacy-1' });
+    expect(record?._id).toBe('spool-legacy-1/dora@example.test');
+    await deliveries.deleteOne({ spoolId: 'spool-legacy-1' });
+    await deliveries.insertOne({
+      ...record,
+      _id: new ObjectId(),
+      spoolId: 'spool-legacy-1',
+      uid: record?.uid ?? 0,
+    });
+    const blobs = await m.h.db.collection('blobs.files').countDocuments({});
+
+    const [again] = await m.store.deliverToMailboxes('spool-legacy-1', raw, rcpt);
+    expect(again).toMatchObject({ status: 'duplicate', uid: first?.status === 'delivered' ? first.uid : -1 });
+    expect(await messagesCol().countDocuments({ spoolId: 'spool-legacy-1' })).toBe(1);
+    // The body ingested before the old record was found is not left behind.
+    expect(await m.h.db.collection('blobs.files').countDocuments({})).toBe(blobs);
   });
 });

@@ -50,7 +50,7 @@ import {
 } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
 import { KeyedLock } from '../db/keyed-lock.js';
-import { Collections, type DeliveryDoc, type TombstoneDoc } from '../db/schema.js';
+import { Collections, type TombstoneDoc } from '../db/schema.js';
 import {
   BlobWriter,
   addBlobRefs,
@@ -97,6 +97,7 @@ import { matches, prefilterFor, type SearchContext, type SearchSubject } from '.
 import { TermHasher, termsFor, trigramsFor, type IndexedTrigrams } from './search-terms.js';
 import {
   MailstoreCollections,
+  type DeliveryRecord,
   type MailboxRecord,
   type MessageId,
   type MessageRecord,
@@ -255,6 +256,14 @@ export function messageKey(mailboxId: string, uid: number): string {
 
 function idText(id: MessageId): string {
   return typeof id === 'string' ? id : id.toHexString();
+}
+
+/**
+ * The `_id` of the idempotency record of delivering spool job `spoolId` to `recipient`: the
+ * escaped spool id cannot contain `/`, so the first `/` separates the two.
+ */
+export function deliveryKey(spoolId: string, recipient: string): string {
+  return `${encodeURIComponent(spoolId)}/${recipient}`;
 }
 
 /** The `_id` of a message's search entry. */
@@ -1029,7 +1038,7 @@ export class Mailstore {
     const pending: { recipient: DeliveryRecipient; mailbox: MailboxRecord }[] = [];
     const unique = [...new Map(recipients.map((r) => [r.recipient, r])).values()];
     for (const recipient of unique) {
-      const done = await this.deliveries().findOne({ spoolId, recipient: recipient.recipient });
+      const done = await this.deliveries().findOne({ _id: deliveryKey(spoolId, recipient.recipient) });
       if (done !== null && done.uid > 0) {
         outcomes.push({
           status: 'duplicate',
@@ -1089,9 +1098,10 @@ export class Mailstore {
       return outcomes;
     }
     let stored = 0;
+    let unused = 0;
     for (const { recipient, mailbox } of accepted) {
-      const claim: DeliveryDoc = {
-        _id: new ObjectId(),
+      const claim: DeliveryRecord = {
+        _id: deliveryKey(spoolId, recipient.recipient),
         spoolId,
         recipient: recipient.recipient,
         userId: recipient.userId,
@@ -1099,13 +1109,29 @@ export class Mailstore {
         uid: 0,
         deliveredAt: new Date(),
       };
+      let claimId: DeliveryRecord['_id'] = claim._id;
       try {
         await this.deliveries().insertOne(claim);
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
-        // A claim left by an earlier attempt (checked above): take it over.
+        // A claim left by an earlier attempt (checked above), or a record written before ids were
+        // deterministic, found by the unique (spoolId, recipient) key.
+        const existing =
+          (await this.deliveries().findOne({ _id: claim._id })) ??
+          (await this.deliveries().findOne({ spoolId, recipient: recipient.recipient }));
+        if (existing !== null && existing.uid > 0) {
+          unused++;
+          outcomes.push({
+            status: 'duplicate',
+            recipient: recipient.recipient,
+            mailboxId: existing.mailboxId,
+            uid: existing.uid,
+          });
+          continue;
+        }
+        claimId = existing?._id ?? claimId;
         await this.deliveries().updateOne(
-          { spoolId, recipient: recipient.recipient },
+          { _id: claimId },
           { $set: { mailboxId: claim.mailboxId, userId: claim.userId } },
         );
       }
@@ -1115,10 +1141,7 @@ export class Mailstore {
           recipient: recipient.recipient,
         });
         stored++;
-        await this.deliveries().updateOne(
-          { spoolId, recipient: recipient.recipient },
-          { $set: { uid, deliveredAt: new Date() } },
-        );
+        await this.deliveries().updateOne({ _id: claimId }, { $set: { uid, deliveredAt: new Date() } });
         outcomes.push({
           status: 'delivered',
           recipient: recipient.recipient,
@@ -1132,6 +1155,13 @@ export class Mailstore {
         await releaseBlobRefs(this.db, blobRef);
         throw error;
       }
+    }
+    if (unused > 0) {
+      // References taken for recipients that turned out to be delivered already.
+      await releaseBlobRefs(
+        this.db,
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: unused }]]),
+      );
     }
     return outcomes;
   }
@@ -1152,7 +1182,7 @@ export class Mailstore {
   }
 
   private deliveries() {
-    return this.db.collection<DeliveryDoc>(Collections.deliveries);
+    return this.db.collection<DeliveryRecord>(Collections.deliveries);
   }
 
   /**

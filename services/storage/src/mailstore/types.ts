@@ -5,7 +5,7 @@
  */
 import type { Binary, ObjectId } from 'mongodb';
 import type { SearchableHeaders } from '@postmesh/mime';
-import type { MailboxDoc, MessageDoc, MessageMeta } from '../db/schema.js';
+import type { DeliveryDoc, MailboxDoc, MessageDoc, MessageMeta } from '../db/schema.js';
 
 /** Collections only the mailstore uses. */
 export const MailstoreCollections = {
@@ -93,4 +93,14 @@ export interface SubscriptionDoc {
 export interface UidValidityDoc {
   _id: string;
   last: number;
+}
+
+/**
+ * The idempotency record of one delivery (DESIGN §2 step 6). `_id` is `deliveryKey(spoolId,
+ * recipient)` for records written since it became deterministic, so a redelivered job is found
+ * with an `_id` lookup (FerretDB 1.24 decodes every record for a `(spoolId, recipient)` filter);
+ * older records have ObjectIds. The unique `(spoolId, recipient)` index holds either way.
+ */
+export interface DeliveryRecord extends Omit<DeliveryDoc, '_id'> {
+  _id: string | ObjectId;
 }
