@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { Streams, Subjects, publishDurable } from '@postmesh/bus';
 import { ErrorReason, errorDetailOf, trace } from '@postmesh/contracts';
+import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collections } from '../src/db/schema.js';
 import type { MailEventPayload } from '../src/trace/index.js';
@@ -221,6 +222,33 @@ describe('trace events', () => {
     expect(await h.db.collection(Collections.events).countDocuments({ eventId: event.eventId })).toBe(1);
     const res = await t.queryEvents({ filter: { $case: 'queueId', value: event.queueId ?? '' } });
     expect(res.events.map((e) => e.id)).toEqual([event.eventId, marker.eventId]);
+  });
+
+  it('keys an event by its eventId, and still finds one stored under an ObjectId', async () => {
+    const fresh: MailEventPayload = {
+      eventId: randomUUID(),
+      time: at(40),
+      service: 'storage',
+      kind: 'delivered',
+    };
+    const date = new Date(fresh.time);
+    expect(await h.app.traceStore.store({ ...fresh, date })).toBe(true);
+    expect(await h.app.traceStore.store({ ...fresh, date })).toBe(false);
+    const events = h.db.collection<{ _id: string | ObjectId; eventId: string }>(Collections.events);
+    expect((await events.findOne({ _id: fresh.eventId }))?.eventId).toBe(fresh.eventId);
+    // A record from before `_id = eventId`: a redelivery of its event is not a second copy.
+    const legacy: MailEventPayload = { ...fresh, eventId: randomUUID() };
+    await events.insertOne({
+      _id: new ObjectId(),
+      eventId: legacy.eventId,
+      time: date,
+      service: 'storage',
+      kind: 'delivered',
+      detail: {},
+      expiresAt: new Date(Date.now() + 86_400_000),
+    } as { _id: string | ObjectId; eventId: string });
+    expect(await h.app.traceStore.store({ ...legacy, date })).toBe(false);
+    expect(await events.countDocuments({ eventId: legacy.eventId })).toBe(1);
   });
 
   it('sets each stored event to expire after the retention period', async () => {

@@ -2,9 +2,15 @@
  * The event store behind the Trace gRPC (DESIGN §4 `events`): each event from MAIL_EVENTS is
  * stored once by `eventId` (a redelivered or re-published event is a no-op) with an `expiresAt`
  * that the TTL index honours, and read back by message id, queue id or address, in time order.
+ *
+ * An event's `_id` is its `eventId`, so storing one is a single insert whose duplicate-key
+ * error means "already stored": FerretDB 1.24 answers `_id` from its primary key but decodes
+ * every document for any other filter (docs/benchmarks.md, SMTP ingest). Events stored before
+ * this have ObjectId `_id`s; the unique `eventId` index still turns a re-insert of one of them
+ * into a duplicate-key error, so no migration is needed (they expire by TTL anyway).
  */
 import { ErrorReason, trace } from '@postmesh/contracts';
-import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import type { Collection, Db, Filter, ObjectId } from 'mongodb';
 import { Collections, type EventDoc } from '../db/schema.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
 import { fail, isDuplicateKey, ok, type Result } from '../directory/result.js';
@@ -13,8 +19,11 @@ import { stripAngles, type MailEventPayload, type TraceEventKind } from './event
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** A stored event: `_id` is the `eventId` (older records: an ObjectId). */
+type StoredEvent = Omit<EventDoc, '_id'> & { _id: string | ObjectId };
+
 export class TraceStore {
-  private readonly events: Collection<EventDoc>;
+  private readonly events: Collection<StoredEvent>;
 
   constructor(
     db: Db,
@@ -42,7 +51,8 @@ export class TraceStore {
 
   /** Stores an event unless one with its `eventId` exists. Answers whether it was new. */
   async store(event: MailEventPayload & { readonly date: Date }): Promise<boolean> {
-    const doc: Omit<EventDoc, '_id'> = {
+    const doc: StoredEvent = {
+      _id: event.eventId,
       eventId: event.eventId,
       time: event.date,
       service: event.service,
@@ -57,14 +67,10 @@ export class TraceStore {
       ...(event.traceId === undefined ? {} : { traceId: event.traceId }),
     };
     try {
-      const result = await this.events.updateOne(
-        { eventId: event.eventId },
-        { $setOnInsert: { _id: new ObjectId(), ...doc } },
-        { upsert: true },
-      );
-      return result.upsertedCount === 1;
+      await this.events.insertOne(doc);
+      return true;
     } catch (error) {
-      // Two deliveries of one event raced; the other one stored it.
+      // Stored before (same `_id`, or an older record with the same unique `eventId`).
       if (isDuplicateKey(error)) return false;
       throw error;
     }
@@ -80,7 +86,7 @@ export class TraceStore {
     }
     const token = decodePageToken(req.pageToken);
     if (!token.ok) return token;
-    const clauses: Filter<EventDoc>[] = [];
+    const clauses: Filter<StoredEvent>[] = [];
     switch (filter.$case) {
       case 'messageId':
         clauses.push({ messageId: stripAngles(filter.value) });
@@ -161,7 +167,7 @@ function kindOut(kind: string): trace.EventKind {
   }
 }
 
-function eventOut(doc: EventDoc): trace.TraceEvent {
+function eventOut(doc: StoredEvent): trace.TraceEvent {
   return {
     id: doc.eventId,
     time: doc.time,
