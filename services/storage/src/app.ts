@@ -40,6 +40,8 @@ export interface StorageAppOptions {
   /** 0 picks a free port (tests). */
   readonly grpcPort: number;
   readonly traceRetentionDays?: number;
+  /** Jobs in flight in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
+  readonly deliveryConcurrency?: number;
 }
 
 export interface StorageApp {
@@ -132,6 +134,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       mailstore: new Mailstore({ db, keyring, logger: deliveryLogger, onMailboxChanged }),
       directory,
       logger: deliveryLogger,
+      ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
     });
     delivery.start();
   }

@@ -29,6 +29,12 @@ export const schema = {
   POSTMESH_KEK_PREVIOUS_FILE: optionalString(),
   /** Re-wrap every data key under the current KEK at start (resumable; see docs/adr/0002). */
   POSTMESH_KEK_ROTATE_AT_START: boolean(false),
+  /**
+   * Inbound jobs in flight in the `storage-deliver` consumer. 16 suits MongoDB; FerretDB on
+   * SQLite has a single writer, so more jobs mostly wait on each other there: 2–4 suits it
+   * (docs/benchmarks.md, SMTP ingest; the local stack sets 4).
+   */
+  POSTMESH_DELIVERY_CONCURRENCY: integer(16, { min: 1, max: 256 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /** Local stack only: create `example.test` and `demo@example.test` at start. */

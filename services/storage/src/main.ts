@@ -65,6 +65,7 @@ await runService({
       grpcHost: config.POSTMESH_GRPC_HOST,
       grpcPort: config.POSTMESH_GRPC_PORT,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
 
