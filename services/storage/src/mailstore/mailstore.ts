@@ -367,10 +367,13 @@ export class Mailstore {
   async resolveMailbox(userId: string, ref: MailboxRef, field = 'mailbox'): Promise<MailboxRecord> {
     let found: MailboxRecord | null;
     if ('id' in ref) {
-      found =
+      // By `_id` alone, the owner checked here: FerretDB decodes every mailbox of every user for
+      // any other filter. Another user's mailbox is as absent as a missing one.
+      const byId =
         ObjectId.isValid(ref.id) && /^[0-9a-f]{24}$/i.test(ref.id)
-          ? await mailboxes(this.db).findOne({ _id: new ObjectId(ref.id), userId })
+          ? await mailboxes(this.db).findOne({ _id: new ObjectId(ref.id) })
           : null;
+      found = byId?.userId === userId ? byId : null;
     } else {
       const path =
         ref.path.toUpperCase() === 'INBOX' || ref.path.toUpperCase().startsWith('INBOX/')
