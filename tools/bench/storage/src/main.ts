@@ -6,7 +6,11 @@
  *   1. appends/s into ONE mailbox (UID/MODSEQ allocation contends on one mailbox document),
  *      at a given client concurrency, with message bodies encrypted at rest as in production;
  *   2. metadata fetch of the whole mailbox (`UID FETCH 1:* (FLAGS ENVELOPE)` equivalent: one
- *      FetchMessages stream with ENVELOPE), repeated, reporting messages/s and wall time.
+ *      FetchMessages stream with ENVELOPE), repeated, reporting messages/s and wall time;
+ *   3. what the IMAP server's SELECT asks of storage: GetMailboxStatus (claiming \Recent) and
+ *      the UID/MODSEQ list of the whole mailbox (FetchMessages with no fields), repeated;
+ *   4. GetMessageContent of whole messages picked at random, one after another (what `UID FETCH
+ *      n BODY.PEEK[]` of a syncing client such as mbsync costs), median and p99 latency.
  *
  * It starts its own FerretDB and NATS (libs/testing) and the real storage service process, so a
  * run needs nothing else and leaves nothing behind:
@@ -201,6 +205,59 @@ async function main(): Promise<void> {
     fetchTimes.sort((a, b) => a - b);
     const medianFetch = percentile(fetchTimes, 50);
 
+    log(`SELECT INBOX as the IMAP server asks it of storage, ${FETCH_ROUNDS} rounds`);
+    const selectTimes: number[] = [];
+    for (let round = 0; round < FETCH_ROUNDS; round++) {
+      const t0 = performance.now();
+      await unary<mailstore.GetMailboxStatusRequest, mailstore.GetMailboxStatusResponse>(
+        store.getMailboxStatus.bind(store),
+        { userId, mailbox: { selector: { $case: 'id', value: inbox.id } }, claimRecent: true },
+      );
+      let count = 0;
+      await new Promise<void>((resolve, reject) => {
+        const stream = store.fetchMessages({
+          userId,
+          mailboxId: inbox.id,
+          uids: { ranges: [{ first: 1, last: 0 }] },
+          fields: [],
+        });
+        stream.on('data', () => (count += 1));
+        stream.on('error', reject);
+        stream.on('end', () => resolve());
+      });
+      if (count !== MESSAGES) throw new Error(`listed ${count} messages, expected ${MESSAGES}`);
+      selectTimes.push(performance.now() - t0);
+      log(`  round ${round + 1}: ${(selectTimes.at(-1)! / 1000).toFixed(2)} s`);
+    }
+    selectTimes.sort((a, b) => a - b);
+    const medianSelect = percentile(selectTimes, 50);
+
+    const CONTENT_READS = 100;
+    log(`reading ${CONTENT_READS} whole messages picked at random, one at a time`);
+    const contentTimes: number[] = [];
+    for (let i = 0; i < CONTENT_READS; i++) {
+      const uid = 1 + Math.floor(Math.random() * MESSAGES);
+      const t0 = performance.now();
+      let bytes = 0;
+      await new Promise<void>((resolve, reject) => {
+        const stream = store.getMessageContent({
+          userId,
+          mailboxId: inbox.id,
+          uid,
+          section: '',
+          decodeTransferEncoding: false,
+        });
+        stream.on('data', (r: mailstore.GetMessageContentResponse) => {
+          if (r.part?.$case === 'chunk') bytes += r.part.value.length;
+        });
+        stream.on('error', reject);
+        stream.on('end', () => resolve());
+      });
+      if (bytes !== SIZE) throw new Error(`message ${uid} came back with ${bytes} octets, not ${SIZE}`);
+      contentTimes.push(performance.now() - t0);
+    }
+    contentTimes.sort((a, b) => a - b);
+
     const result = {
       messages: MESSAGES,
       sizeBytes: SIZE,
@@ -212,6 +269,11 @@ async function main(): Promise<void> {
       },
       fetchAllMedianSeconds: +(medianFetch / 1000).toFixed(3),
       fetchMessagesPerSecond: Math.round(MESSAGES / (medianFetch / 1000)),
+      selectMedianSeconds: +(medianSelect / 1000).toFixed(3),
+      contentLatencyMs: {
+        p50: +percentile(contentTimes, 50).toFixed(1),
+        p99: +percentile(contentTimes, 99).toFixed(1),
+      },
     };
     process.stdout.write(
       [
@@ -219,6 +281,9 @@ async function main(): Promise<void> {
           `latency p50 ${result.appendLatencyMs.p50} ms, p99 ${result.appendLatencyMs.p99} ms`,
         `fetch 1:* (FLAGS ENVELOPE) of ${MESSAGES} messages: median ${result.fetchAllMedianSeconds} s ` +
           `(${result.fetchMessagesPerSecond} msg/s) over ${FETCH_ROUNDS} rounds`,
+        `select (status + UID list of ${MESSAGES} messages): median ${result.selectMedianSeconds} s over ${FETCH_ROUNDS} rounds`,
+        `content of one whole message (${CONTENT_READS} at random, one at a time): ` +
+          `p50 ${result.contentLatencyMs.p50} ms, p99 ${result.contentLatencyMs.p99} ms`,
         '',
       ].join('\n'),
     );
