@@ -7,6 +7,8 @@
  */
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, directory } from '@postmesh/contracts';
+// Must come before the signer is loaded (see the module).
+import './mailauth-key-cache.js';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 
 export interface SigningKey {
