@@ -20,9 +20,14 @@ export const schema = {
   POSTMESH_SMTP_HOST: string('127.0.0.1'),
   /** MX listener (port 25 in production, 2525 on the local stack). */
   POSTMESH_SMTP_PORT: port(2525),
-  /** Submission (STARTTLS) and submissions (implicit TLS): issue 6; reserved here. */
-  POSTMESH_SUBMISSION_PORT: port(2587),
-  POSTMESH_SUBMISSIONS_PORT: port(2465),
+  /** Submission (STARTTLS, RFC 6409) and submissions (implicit TLS, RFC 8314); 0 = off. */
+  POSTMESH_SUBMISSION_PORT: port(2587, { allowZero: true }),
+  POSTMESH_SUBMISSIONS_PORT: port(2465, { allowZero: true }),
+  /** Failed-AUTH policy, the same variables and defaults as imap (shared KV `auth-failures`). */
+  POSTMESH_AUTH_LOCKOUT_ACCOUNT: integer(10, { min: 1, max: 1_000_000 }),
+  POSTMESH_AUTH_LOCKOUT_IP: integer(50, { min: 1, max: 1_000_000 }),
+  POSTMESH_AUTH_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
+  POSTMESH_AUTH_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
   /** PEM certificate and key for STARTTLS; a self-signed pair is made in the data dir when unset. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),

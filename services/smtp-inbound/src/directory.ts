@@ -3,7 +3,7 @@
  * that cannot be reached is an `unavailable` value (the session then answers 451, never 550).
  */
 import { Metadata, credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
+import { DirectoryServiceClient, directory } from '@postmesh/contracts';
 
 export type RecipientResolution =
   | { readonly kind: 'users'; readonly users: readonly { userId: string; overQuota: boolean }[] }
@@ -18,6 +18,22 @@ export type DomainOwnership =
   | { readonly kind: 'not-ours' }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
+/** Directory.Authenticate as submission needs it (the failure reason is for logs only). */
+export type AuthAnswer =
+  | {
+      readonly kind: 'success';
+      readonly userId: string;
+      readonly address: string;
+      /** Normalised addresses the user may use in MAIL FROM and From: (aliases included). */
+      readonly senderAddresses: readonly string[];
+    }
+  | { readonly kind: 'failure'; readonly reason: string }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+export interface Authenticator {
+  authenticate(address: string, password: string, remoteIp: string): Promise<AuthAnswer>;
+}
+
 export interface RecipientDirectory {
   resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution>;
   domainOwnership(domain: string): Promise<DomainOwnership>;
@@ -29,7 +45,7 @@ export interface RecipientDirectory {
 const reasonOf = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === 'string' ? error : 'unknown error';
 
-export class GrpcRecipientDirectory implements RecipientDirectory {
+export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator {
   private readonly client: DirectoryServiceClient;
   /** Domain answers are cached briefly: every message asks about its sender's domain. */
   private readonly domainCache = new Map<string, { answer: DomainOwnership; until: number }>();
@@ -74,6 +90,42 @@ export class GrpcRecipientDirectory implements RecipientDirectory {
               return;
             case undefined:
               resolve({ kind: 'unavailable', reason: 'ResolveRecipient answered without a result' });
+              return;
+          }
+        },
+      );
+    });
+  }
+
+  authenticate(address: string, password: string, remoteIp: string): Promise<AuthAnswer> {
+    return new Promise((resolve) => {
+      this.client.authenticate(
+        { address, password, protocol: directory.Protocol.SMTP, remoteIp },
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (error: ServiceError | null, response?: directory.AuthenticateResponse) => {
+          if (error !== null || response === undefined) {
+            // INVALID_ARGUMENT (a malformed login) is a refused login, not an outage.
+            if (error?.code === GrpcStatus.INVALID_ARGUMENT)
+              resolve({ kind: 'failure', reason: error.message });
+            else resolve({ kind: 'unavailable', reason: reasonOf(error) });
+            return;
+          }
+          const result = response.result;
+          switch (result?.$case) {
+            case 'success':
+              resolve({
+                kind: 'success',
+                userId: result.value.user?.id ?? '',
+                address: result.value.user?.address ?? address,
+                senderAddresses: result.value.senderAddresses.map((a) => a.toLowerCase()),
+              });
+              return;
+            case 'failure':
+              resolve({ kind: 'failure', reason: String(result.value.reason) });
+              return;
+            case undefined:
+              resolve({ kind: 'unavailable', reason: 'Authenticate answered without a result' });
               return;
           }
         },

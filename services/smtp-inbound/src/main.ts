@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Subjects, openRateLimits, openSpool, type KV, type ObjectStore } from '@postmesh/bus';
+import { Kvm } from '@nats-io/kv';
+import { Buckets, Subjects, openRateLimits, openSpool, type KV, type ObjectStore } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
@@ -15,6 +16,8 @@ import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { ensureTlsFiles } from './tls-cert.js';
+import { DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from './auth-throttle.js';
+import { submissionHooks } from './plugins/submission.js';
 
 /** Retries a failed lazy open on the next use instead of caching the failure. */
 function lazy<T>(open: () => Promise<T>): () => Promise<T> {
@@ -49,6 +52,18 @@ await runService({
 
     const kv = lazy<KV>(() => openRateLimits(bus.nc));
     const spool = lazy<ObjectStore>(() => openSpool(bus.nc));
+    const authFailures = lazy<KV>(() => new Kvm(bus.nc).open(Buckets.AUTH_FAILURES));
+    const throttle = new KvAuthThrottle(
+      authFailures,
+      {
+        ...DEFAULT_THROTTLE_POLICY,
+        accountLockout: config.POSTMESH_AUTH_LOCKOUT_ACCOUNT,
+        ipLockout: config.POSTMESH_AUTH_LOCKOUT_IP,
+        windowMs: config.POSTMESH_AUTH_WINDOW_MS,
+        baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
+      },
+      (error, what) => logger.warn({ err: error }, what),
+    );
     const counter = new SharedRateCounter(kv, (error) =>
       logger.warn({ err: error }, 'rate-limit counters not shared this round'),
     );
@@ -67,6 +82,8 @@ await runService({
     writeHarakaRoot(root, {
       listenHost: config.POSTMESH_SMTP_HOST,
       listenPort: config.POSTMESH_SMTP_PORT,
+      submissionPort: config.POSTMESH_SUBMISSION_PORT,
+      submissionsPort: config.POSTMESH_SUBMISSIONS_PORT,
       hostname: config.POSTMESH_HOSTNAME,
       maxMessageBytes: config.POSTMESH_SMTP_MAX_MESSAGE_BYTES,
       idleTimeoutSeconds: config.POSTMESH_SMTP_IDLE_TIMEOUT_S,
@@ -84,6 +101,15 @@ await runService({
         sessions,
         connectionsPerMinute: config.POSTMESH_SMTP_CONNECTIONS_PER_MINUTE,
         messagesPerMinute: config.POSTMESH_SMTP_MESSAGES_PER_MINUTE,
+      }),
+      postmesh_submission: submissionHooks({
+        ports: [config.POSTMESH_SUBMISSION_PORT, config.POSTMESH_SUBMISSIONS_PORT].filter((p) => p > 0),
+        authenticator: directory,
+        directory,
+        throttle,
+        hostname: config.POSTMESH_HOSTNAME,
+        onAuth: (event) => logger.info(event, 'submission AUTH'),
+        onError: (error) => logger.warn({ err: error }, 'submission: directory problem; answered 4xx'),
       }),
       postmesh_rcpt: recipientHooks({
         directory,
@@ -143,7 +169,10 @@ await runService({
           ),
       }),
     });
-    logger.info({ listen: haraka.addresses, hostname: config.POSTMESH_HOSTNAME }, 'SMTP (MX) listening');
+    logger.info(
+      { listen: haraka.addresses, hostname: config.POSTMESH_HOSTNAME },
+      'SMTP (MX, submission) listening',
+    );
     ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
 
     return {

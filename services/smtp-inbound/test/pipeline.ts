@@ -64,6 +64,8 @@ export class Pipeline {
   storage!: ServiceProcess;
   smtp!: ServiceProcess;
   smtpPort = 0;
+  submissionPort = 0;
+  submissionsPort = 0;
 
   private constructor(
     readonly env: TestEnvironment,
@@ -82,6 +84,8 @@ export class Pipeline {
     writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const pipeline = new Pipeline(env, dir, await freePort(), options);
     pipeline.smtpPort = await freePort();
+    pipeline.submissionPort = await freePort();
+    pipeline.submissionsPort = await freePort();
     await pipeline.startStorage();
     await pipeline.startSmtp();
     return pipeline;
@@ -138,6 +142,8 @@ export class Pipeline {
     this.smtp = await this.spawn('smtp-inbound', {
       ...this.commonEnv(opsPort),
       POSTMESH_SMTP_PORT: String(this.smtpPort),
+      POSTMESH_SUBMISSION_PORT: String(this.submissionPort),
+      POSTMESH_SUBMISSIONS_PORT: String(this.submissionsPort),
       POSTMESH_STORAGE_GRPC: `127.0.0.1:${this.grpcPort}`,
       POSTMESH_SMTP_DATA_DIR: join(this.dir, 'smtp'),
       ...this.options.smtpEnv,
@@ -157,16 +163,27 @@ export class Pipeline {
     return res.user.id;
   }
 
-  async createUser(address: string): Promise<{ id: string; address: string }> {
+  async createUser(address: string): Promise<{ id: string; address: string; password: string }> {
+    const password = `Pw-${randomBytes(8).toString('hex')}-x`;
     const res = await call(
       this.directory.createUser.bind(this.directory),
-      directory.CreateUserRequest.fromPartial({
-        address,
-        password: `Pw-${randomBytes(8).toString('hex')}-x`,
-      }),
+      directory.CreateUserRequest.fromPartial({ address, password }),
     );
     if (res.user === undefined) throw new Error('CreateUser returned no user');
-    return { id: res.user.id, address: res.user.address };
+    return { id: res.user.id, address: res.user.address, password };
+  }
+
+  /** An app password for SMTP; returns its secret. */
+  async createAppPassword(userId: string): Promise<string> {
+    const res = await call(
+      this.directory.createAppPassword.bind(this.directory),
+      directory.CreateAppPasswordRequest.fromPartial({
+        userId,
+        label: 'test',
+        protocols: [directory.Protocol.SMTP],
+      }),
+    );
+    return res.secret;
   }
 
   async createAlias(address: string, userIds: readonly string[]): Promise<void> {

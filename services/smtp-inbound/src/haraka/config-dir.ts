@@ -9,6 +9,7 @@ import { join } from 'node:path';
 /** Our plugins, in the order Haraka runs their hooks. */
 export const POSTMESH_PLUGINS = [
   'postmesh_limits',
+  'postmesh_submission',
   'postmesh_rcpt',
   'postmesh_sender_auth',
   'postmesh_queue',
@@ -18,6 +19,9 @@ export type PostmeshPluginName = (typeof POSTMESH_PLUGINS)[number];
 export interface HarakaSettings {
   readonly listenHost: string;
   readonly listenPort: number;
+  /** Submission (STARTTLS, RFC 6409) and submissions (implicit TLS, RFC 8314); 0 = not listening. */
+  readonly submissionPort?: number;
+  readonly submissionsPort?: number;
   readonly hostname: string;
   readonly maxMessageBytes: number;
   readonly idleTimeoutSeconds: number;
@@ -45,7 +49,15 @@ export function harakaConfigFiles(settings: HarakaSettings, spoolDir: string): M
     'smtp.ini',
     ini({
       main: {
-        listen: `${settings.listenHost.includes(':') ? `[${settings.listenHost}]` : settings.listenHost}:${settings.listenPort}`,
+        listen: [settings.listenPort, settings.submissionPort ?? 0, settings.submissionsPort ?? 0]
+          .filter((p) => p > 0)
+          .map(
+            (p) =>
+              `${settings.listenHost.includes(':') ? `[${settings.listenHost}]` : settings.listenHost}:${p}`,
+          )
+          .join(','),
+        // RFC 8314 §3.3: implicit TLS from the first octet on the submissions port.
+        smtps_port: settings.submissionsPort ?? 0,
         inactivity_timeout: settings.idleTimeoutSeconds,
         // One process: Postmesh scales by replicas, not by Haraka's cluster module.
         nodes: 0,

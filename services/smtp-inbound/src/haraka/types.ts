@@ -67,10 +67,15 @@ export interface HarakaConnection {
   readonly uuid: string;
   readonly remote: { readonly ip: string; readonly port: number; readonly host?: string };
   readonly hello: { readonly host?: string; readonly verb?: string };
+  readonly local: { readonly ip?: string; readonly port: number };
   readonly tls: { readonly enabled: boolean };
-  readonly relaying: boolean;
+  /** Haraka's relay flag: set once a submission client has authenticated. */
+  relaying: boolean;
+  /** EHLO keywords being advertised (only inside hook_capabilities). */
+  readonly capabilities?: string[];
   readonly transaction: HarakaTransaction | null;
   readonly notes: Record<string, unknown>;
+  respond(code: number, message: string, done?: () => void): void;
   loginfo(message: string, data?: Record<string, unknown>): void;
   logerror(message: string, data?: Record<string, unknown>): void;
 }

@@ -13,15 +13,40 @@ import {
   Streams,
   Subjects,
   encodeInboundJob,
+  encodeOutboundJob,
   jobMessageId,
+  outboundJobMessageId,
   publishDurable,
   spoolObjectName,
   type InboundAuthVerdict,
   type InboundJob,
   type ObjectStore,
+  type OutboundJob,
 } from '@postmesh/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { HookCode, type HarakaConnection, type PluginHooks } from '../haraka/types.js';
+import { HookCode, type HarakaConnection, type HookFunction, type PluginHooks } from '../haraka/types.js';
+
+/**
+ * Submitted mail (DESIGN §2 step 3): local recipients stay in the inbound job, remote ones are
+ * grouped by domain, one MAIL_OUTBOUND job each (libs/bus outbound-job.ts). Pure, unit-tested.
+ */
+export function routeRecipients(
+  rcptTo: readonly string[],
+  remote: readonly string[],
+): { local: string[]; remote: Map<string, string[]> } {
+  const remoteSet = new Set(remote.map((r) => r.toLowerCase()));
+  const local: string[] = [];
+  const byDomain = new Map<string, string[]>();
+  for (const rcpt of rcptTo) {
+    if (!remoteSet.has(rcpt.toLowerCase())) {
+      local.push(rcpt);
+      continue;
+    }
+    const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
+    byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
+  }
+  return { local, remote: byDomain };
+}
 
 /** Time-ordered, URL-safe, unique: `<ms base36><80 random bits base64url>`. */
 export function newSpoolId(now = Date.now()): string {
@@ -88,70 +113,110 @@ function webStream(first: Buffer[], rest: AsyncIterator<Buffer>): ReadableStream
 const JSON_MARGIN = 16 * 1024;
 
 export function queueHooks(options: QueuePluginOptions): PluginHooks {
-  return {
-    hook_queue(next, connection) {
-      const transaction = connection.transaction;
-      if (transaction === null) {
-        next(HookCode.CONT, '4.3.0 Internal error, try again later');
-        return;
-      }
-      const spoolId = newSpoolId();
-      let objectName: string | undefined;
-      const run = async (): Promise<void> => {
-        // haraka-message-stream's default (`dot_stuffed: true`: the spool is dot-stuffed, undo it)
-        // yields the message as the client meant it (RFC 5321 §4.5.2).
-        const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }));
-        const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-        const head = await readHead(iterator, INLINE_MESSAGE_LIMIT - JSON_MARGIN);
-        const base = {
-          version: 1 as const,
-          spoolId,
-          envelope: {
-            mailFrom: transaction.mail_from.isNull() ? '' : transaction.mail_from.address,
-            rcptTo: transaction.rcpt_to.map((r) => r.address),
-            remoteIp: connection.remote.ip,
-            helo: connection.hello.host ?? '',
-          },
-          authResults: (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_VERDICT,
-          receivedAt: new Date().toISOString(),
-          messageId: (transaction.header.get('Message-ID') || '').trim().replace(/^<|>$/g, '').slice(0, 998),
-          traceparent: '',
-        };
-        let frame: Uint8Array;
-        let job: InboundJob;
-        if (head.complete) {
-          const body = Buffer.concat(head.chunks, head.size);
-          job = { ...base, body: { kind: 'inline', size: body.length } };
-          frame = encodeInboundJob(job, body);
-        } else {
-          objectName = spoolObjectName(spoolId);
-          const store = await options.spool();
-          const info = await store.put({ name: objectName }, webStream(head.chunks, iterator));
-          job = { ...base, body: { kind: 'object', size: info.size, object: objectName } };
-          frame = encodeInboundJob(job);
-        }
-        await publishDurable(options.js(), Subjects.inbound(spoolId), frame, {
-          msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
-          expectStream: Streams.MAIL_INBOUND,
-          timeoutMs: options.timeoutMs,
-        });
-        options.onQueued({ spoolId, job, connection });
-        // RFC 3463 X.0.0 success; the id lets the sender and the trace find the message.
-        next(HookCode.OK, `2.0.0 queued as ${spoolId}`);
+  const queue: HookFunction = (next, connection) => {
+    const transaction = connection.transaction;
+    if (transaction === null) {
+      next(HookCode.CONT, '4.3.0 Internal error, try again later');
+      return;
+    }
+    const spoolId = newSpoolId();
+    let objectName: string | undefined;
+    const run = async (): Promise<void> => {
+      // haraka-message-stream's default (`dot_stuffed: true`: the spool is dot-stuffed, undo it)
+      // yields the message as the client meant it (RFC 5321 §4.5.2).
+      const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }));
+      const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const head = await readHead(iterator, INLINE_MESSAGE_LIMIT - JSON_MARGIN);
+      const base = {
+        version: 1 as const,
+        spoolId,
+        envelope: {
+          mailFrom: transaction.mail_from.isNull() ? '' : transaction.mail_from.address,
+          rcptTo: transaction.rcpt_to.map((r) => r.address),
+          remoteIp: connection.remote.ip,
+          helo: connection.hello.host ?? '',
+        },
+        authResults: (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_VERDICT,
+        receivedAt: new Date().toISOString(),
+        messageId: (transaction.header.get('Message-ID') || '').trim().replace(/^<|>$/g, '').slice(0, 998),
+        traceparent: '',
       };
-      run().catch((error: unknown) => {
-        options.onError(error, connection);
-        if (objectName !== undefined) {
-          const name = objectName;
-          // Nothing references it: the job was not stored. Best effort; a sweep can find leftovers.
-          void options
-            .spool()
-            .then((store) => store.delete(name))
-            .catch(() => undefined);
-        }
-        // Haraka answers a queue hook that ends in CONT with 451 and our text (RFC 3463 X.3.0).
-        next(HookCode.CONT, '4.3.0 Could not queue the message, try again later');
-      });
-    },
+      const remoteList = transaction.notes.postmeshRemote;
+      const routes = routeRecipients(
+        base.envelope.rcptTo,
+        Array.isArray(remoteList) ? (remoteList as string[]) : [],
+      );
+      let body:
+        { kind: 'inline'; size: number; bytes: Buffer } | { kind: 'object'; size: number; object: string };
+      if (head.complete) {
+        const bytes = Buffer.concat(head.chunks, head.size);
+        body = { kind: 'inline', size: bytes.length, bytes };
+      } else {
+        objectName = spoolObjectName(spoolId);
+        const store = await options.spool();
+        const info = await store.put({ name: objectName }, webStream(head.chunks, iterator));
+        body = { kind: 'object', size: info.size, object: objectName };
+      }
+      const jobBody =
+        body.kind === 'inline'
+          ? ({ kind: 'inline', size: body.size } as const)
+          : ({ kind: 'object', size: body.size, object: body.object } as const);
+      const inline = body.kind === 'inline' ? body.bytes : undefined;
+      const job: InboundJob = {
+        ...base,
+        envelope: { ...base.envelope, rcptTo: routes.local },
+        body: jobBody,
+      };
+      const publishes: Promise<unknown>[] = [];
+      if (routes.local.length > 0) {
+        publishes.push(
+          publishDurable(options.js(), Subjects.inbound(spoolId), encodeInboundJob(job, inline), {
+            msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
+            expectStream: Streams.MAIL_INBOUND,
+            timeoutMs: options.timeoutMs,
+          }),
+        );
+      }
+      for (const [domain, rcptTo] of routes.remote) {
+        const outbound: OutboundJob = {
+          version: 1,
+          spoolId,
+          domain,
+          envelope: { mailFrom: base.envelope.mailFrom, rcptTo },
+          body: jobBody,
+          queuedAt: base.receivedAt,
+          messageId: base.messageId,
+          traceparent: base.traceparent,
+        };
+        publishes.push(
+          publishDurable(options.js(), Subjects.outbound(domain), encodeOutboundJob(outbound, inline), {
+            msgId: outboundJobMessageId(spoolId, domain),
+            expectStream: Streams.MAIL_OUTBOUND,
+            timeoutMs: options.timeoutMs,
+          }),
+        );
+      }
+      // DESIGN §2 step 4: 250 only once every job is acknowledged.
+      await Promise.all(publishes);
+      options.onQueued({ spoolId, job, connection });
+      // RFC 3463 X.0.0 success; the id lets the sender and the trace find the message.
+      next(HookCode.OK, `2.0.0 queued as ${spoolId}`);
+    };
+    run().catch((error: unknown) => {
+      options.onError(error, connection);
+      if (objectName !== undefined) {
+        const name = objectName;
+        // Nothing references it: the job was not stored. Best effort; a sweep can find leftovers.
+        void options
+          .spool()
+          .then((store) => store.delete(name))
+          .catch(() => undefined);
+      }
+      // Haraka answers a queue hook that ends in CONT with 451 and our text (RFC 3463 X.3.0).
+      next(HookCode.CONT, '4.3.0 Could not queue the message, try again later');
+    });
   };
+  // Haraka runs `queue_outbound` instead of `queue` for a relaying (authenticated submission)
+  // session; both must end here, or Haraka's own (disabled) outbound would answer 250.
+  return { hook_queue: queue, hook_queue_outbound: queue };
 }

@@ -111,7 +111,8 @@ export function senderAuthHooks(options: SenderAuthOptions): PluginHooks {
   return {
     hook_data_post(next, connection) {
       const transaction = connection.transaction;
-      if (transaction === null) {
+      // Submitted mail (authenticated, postmesh_submission) is checked by ownership, not SPF/DMARC.
+      if (transaction === null || transaction.notes.postmeshSubmitter !== undefined) {
         next();
         return;
       }
