@@ -322,4 +322,40 @@ describe('GetMailboxStatus', () => {
     expect(trash.specialUse).toBe(SpecialUse.TRASH);
     expect((await failureOf(statusOf(userId, 'Nope'))).reason).toBe(ErrorReason.NOT_FOUND);
   });
+
+  it('finds the first unseen message wherever it is (RFC 3501 §7.1 UNSEEN)', async () => {
+    const userId = await createUser(m.h);
+    const raw = message(['Subject: u', '', 'hello']);
+    const seen = { flags: [mailstore.Flag.SEEN] };
+    const firstUnseen = async () => (await statusOf(userId, 'INBOX')).status?.firstUnseenUid;
+    const setFlags = async (uids: [number, number], mode: mailstore.StoreMode, flags: mailstore.Flag[]) => {
+      const inbox = (await statusOf(userId, 'INBOX')).status?.mailboxId ?? '';
+      await call(m.client.storeFlags.bind(m.client), {
+        userId,
+        mailboxId: inbox,
+        uids: { ranges: [{ first: uids[0], last: uids[1] }] },
+        mode,
+        flags,
+        keywords: [],
+        unchangedSince: undefined,
+      });
+      return inbox;
+    };
+    // Every message unseen, the lowest UIDs expunged: the lowest UID in use.
+    for (let i = 0; i < 4; i++) await append(m.client, userId, byPath('INBOX'), raw);
+    const inbox = await setFlags([1, 2], mailstore.StoreMode.ADD, [mailstore.Flag.DELETED]);
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId: inbox, uids: undefined });
+    expect(await firstUnseen()).toBe(3);
+    // Unseen only at the top: the lowest of them.
+    await setFlags([3, 3], mailstore.StoreMode.ADD, [mailstore.Flag.SEEN]);
+    expect(await firstUnseen()).toBe(4);
+    // Far more messages than one window of lookups, unseen at both ends.
+    for (let i = 0; i < 70; i++) await append(m.client, userId, byPath('INBOX'), raw, seen);
+    await append(m.client, userId, byPath('INBOX'), raw);
+    expect(await firstUnseen()).toBe(4);
+    await setFlags([4, 4], mailstore.StoreMode.ADD, [mailstore.Flag.SEEN]);
+    expect(await firstUnseen()).toBe(75);
+    await setFlags([1, 0], mailstore.StoreMode.ADD, [mailstore.Flag.SEEN]);
+    expect(await firstUnseen()).toBe(0);
+  });
 });

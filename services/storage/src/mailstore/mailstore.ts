@@ -675,15 +675,7 @@ export class Mailstore {
       );
       firstRecentUid = Math.min(before?.recentFloor ?? 1, mailbox.uidNext);
     }
-    // The counter says whether there is one to look for (a crash can leave it off by one: then
-    // the answer is 0, "none", as when the counter is right).
-    const firstUnseen =
-      mailbox.unseen > 0
-        ? await this.messages().findOne(
-            { mailboxId, flags: { $ne: SEEN } },
-            { sort: { uid: 1 }, projection: { uid: 1 } },
-          )
-        : null;
+    const firstUnseenUid = await this.firstUnseenUid(mailbox);
     return {
       status: {
         mailboxId,
@@ -696,11 +688,45 @@ export class Mailstore {
         deleted: Math.max(0, mailbox.deleted ?? 0),
         highestModseq: mailbox.highestModseq,
         size: mailbox.size,
-        firstUnseenUid: firstUnseen?.uid ?? 0,
+        firstUnseenUid,
       },
       specialUse: specialUseValue(mailbox.specialUse),
       firstRecentUid,
     };
+  }
+
+  /**
+   * UID of the first message without \Seen (RFC 3501 §7.1 `[UNSEEN n]`), 0 for none. The `unseen`
+   * counter says whether to look and, in keyed mailboxes, lets a window of `_id` lookups answer
+   * the usual cases without a query over the mailbox: when every message is unseen it is the
+   * lowest UID in use; when the unseen messages are the last ones it is the lowest unseen UID of
+   * the window at the top, if the window holds exactly `unseen` of them. Otherwise, one query.
+   */
+  private async firstUnseenUid(mailbox: MailboxRecord): Promise<number> {
+    if (mailbox.unseen <= 0) return 0;
+    const top = mailbox.uidNext - 1;
+    if (mailbox.keyedMessages === true && top >= 1) {
+      const window: Intervals =
+        mailbox.unseen >= mailbox.messages
+          ? [[1, Math.min(top, POINT_LOOKUPS)]]
+          : [[Math.max(1, top - POINT_LOOKUPS + 1), top]];
+      const docs: MessageRecord[] = [];
+      for await (const doc of this.messagesIn(mailbox, window, { projection: { uid: 1, flags: 1 } })) {
+        docs.push(doc);
+      }
+      const unseen = docs.filter((d) => !d.flags.includes(SEEN));
+      if (mailbox.unseen >= mailbox.messages) {
+        const lowest = docs[0];
+        if (lowest !== undefined && !lowest.flags.includes(SEEN)) return lowest.uid;
+      } else if (unseen.length === mailbox.unseen && unseen[0] !== undefined) {
+        return unseen[0].uid;
+      }
+    }
+    const first = await this.messages().findOne(
+      { mailboxId: mailbox._id.toHexString(), flags: { $ne: SEEN } },
+      { sort: { uid: 1 }, projection: { uid: 1 } },
+    );
+    return first?.uid ?? 0;
   }
 
   // ---------------------------------------------------------------------------------------------
