@@ -18,9 +18,9 @@
  *   npm run build && node tools/bench/storage/dist/main.js --messages 10000 --concurrency 8
  *
  * Options: --messages N (default 10000), --concurrency C (8), --size BYTES (10240),
- * --fetch-rounds R (5), --storage PATH (the storage entry point to run, default
- * services/storage/dist/main.js: lets a saved build be measured against the current one),
- * --json (print the result as JSON too).
+ * --fetch-rounds R (5), --content-reads K (100), --storage PATH (the storage entry point to run,
+ * default services/storage/dist/main.js: lets a saved build be measured against the current
+ * one), --json (print the result as JSON too).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +42,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     size: { type: 'string', default: '10240' },
     'fetch-rounds': { type: 'string', default: '5' },
+    'content-reads': { type: 'string', default: '100' },
     storage: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -50,6 +51,7 @@ const MESSAGES = Number(opts.messages);
 const CONCURRENCY = Number(opts.concurrency);
 const SIZE = Number(opts.size);
 const FETCH_ROUNDS = Number(opts['fetch-rounds']);
+const CONTENT_READS = Number(opts['content-reads']);
 
 const log = (line: string): void => {
   process.stderr.write(`bench-storage | ${line}\n`);
@@ -232,7 +234,6 @@ async function main(): Promise<void> {
     selectTimes.sort((a, b) => a - b);
     const medianSelect = percentile(selectTimes, 50);
 
-    const CONTENT_READS = 100;
     log(`reading ${CONTENT_READS} whole messages picked at random, one at a time`);
     const contentTimes: number[] = [];
     for (let i = 0; i < CONTENT_READS; i++) {
