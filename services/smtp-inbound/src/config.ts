@@ -28,6 +28,9 @@ export const schema = {
   POSTMESH_AUTH_LOCKOUT_IP: integer(50, { min: 1, max: 1_000_000 }),
   POSTMESH_AUTH_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
   POSTMESH_AUTH_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
+  /** Per-user sending limits on submission: messages per hour (shared) and recipients per message; 0 = off. */
+  POSTMESH_SUBMISSION_MESSAGES_PER_HOUR: integer(1_000, { min: 0, max: 10_000_000 }),
+  POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE: integer(100, { min: 0, max: 10_000 }),
   /** PEM certificate and key for STARTTLS; a self-signed pair is made in the data dir when unset. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),

@@ -18,6 +18,7 @@ import { senderAuthHooks } from './plugins/sender-auth.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from './auth-throttle.js';
 import { submissionHooks } from './plugins/submission.js';
+import { KvSendQuota } from './send-quota.js';
 
 /** Retries a failed lazy open on the next use instead of caching the failure. */
 function lazy<T>(open: () => Promise<T>): () => Promise<T> {
@@ -107,6 +108,10 @@ await runService({
         authenticator: directory,
         directory,
         throttle,
+        quota: new KvSendQuota(kv, config.POSTMESH_SUBMISSION_MESSAGES_PER_HOUR, (error) =>
+          logger.warn({ err: error }, 'sending-limit counter unavailable; allowing the message'),
+        ),
+        recipientsPerMessage: config.POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE,
         hostname: config.POSTMESH_HOSTNAME,
         onAuth: (event) => logger.info(event, 'submission AUTH'),
         onError: (error) => logger.warn({ err: error }, 'submission: directory problem; answered 4xx'),

@@ -229,3 +229,57 @@ describe('submission: AUTH, sender ownership, routing', () => {
     }
   }, 90_000);
 });
+
+describe('submission: per-user sending limits', () => {
+  let p: Pipeline;
+  beforeAll(async () => {
+    p = await Pipeline.start({
+      smtpEnv: {
+        POSTMESH_SUBMISSION_MESSAGES_PER_HOUR: '2',
+        POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE: '2',
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await p?.stop();
+  });
+
+  it('refuses a third recipient (452 4.5.3) and a third message in the hour (451 4.7.1), per user', async () => {
+    const carol = await p.createUser(`carol.${randomBytes(3).toString('hex')}@example.test`);
+    const transport = (user: string, pass: string) =>
+      nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: p.submissionsPort,
+        secure: true,
+        tls: { rejectUnauthorized: false },
+        auth: { user, pass },
+      });
+    const raw = (from: string) => Buffer.from(`From: ${from}\r\nSubject: limits\r\n\r\nhello\r\n`);
+    const tooMany = await transport(DEMO, DEMO_PASSWORD).sendMail({
+      envelope: { from: DEMO, to: [carol.address, 'a@remote.test', 'b@remote.test'] },
+      raw: raw(DEMO),
+    });
+    // nodemailer sends to the accepted recipients and reports the refused one.
+    expect(tooMany.accepted).toEqual([carol.address, 'a@remote.test']);
+    expect(tooMany.rejected).toEqual(['b@remote.test']);
+
+    await transport(DEMO, DEMO_PASSWORD).sendMail({
+      envelope: { from: DEMO, to: [carol.address] },
+      raw: raw(DEMO),
+    });
+    await expect(
+      transport(DEMO, DEMO_PASSWORD).sendMail({
+        envelope: { from: DEMO, to: [carol.address] },
+        raw: raw(DEMO),
+      }),
+    ).rejects.toMatchObject({ response: expect.stringMatching(/^451 4\.7\.1/) as unknown });
+    // Another user has their own allowance.
+    const info = await transport(carol.address, carol.password).sendMail({
+      envelope: { from: carol.address, to: [carol.address] },
+      raw: raw(carol.address),
+    });
+    expect(info.response).toMatch(/^250 2\.0\.0/);
+    await p.waitForCount(carol.address, 3);
+    expect(await p.count(carol.address)).toBe(3);
+  }, 60_000);
+});

@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AuthThrottle } from '../auth-throttle.js';
+import type { SendQuota } from '../send-quota.js';
 import type { Authenticator, RecipientDirectory } from '../directory.js';
 import {
   DSN,
@@ -38,6 +39,10 @@ export interface SubmissionOptions {
   readonly authenticator: Authenticator;
   readonly directory: Pick<RecipientDirectory, 'domainOwnership'>;
   readonly throttle: AuthThrottle;
+  /** Per-user messages per hour (shared counter). */
+  readonly quota?: SendQuota;
+  /** Recipients per submitted message; 0 = only the transaction limit of postmesh_rcpt. */
+  readonly recipientsPerMessage?: number;
   readonly hostname: string;
   /** Failed AUTH attempts on one connection before it is closed. */
   readonly maxFailuresPerConnection?: number;
@@ -270,7 +275,18 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
       }
       const transaction = connection.transaction;
       if (transaction !== null) transaction.notes.postmeshSubmitter = user;
-      next();
+      if (options.quota === undefined) return next();
+      options.quota
+        .take(user.userId)
+        .then((allowed) => {
+          // RFC 3463 §3.8 X.7.1: delivery not authorized (for now); temporary, the client retries later.
+          if (allowed) next();
+          else next(HookCode.DENYSOFT, new DSN(451, '4.7.1 Hourly sending limit reached, try again later'));
+        })
+        .catch((error: unknown) => {
+          options.onError(error);
+          next();
+        });
     },
 
     hook_rcpt(next, connection, params) {
@@ -278,6 +294,11 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
       const transaction = connection.transaction;
       const rcpt = Array.isArray(params) ? (params[0] as HarakaAddress | undefined) : undefined;
       if (transaction === null || rcpt === undefined || !rcpt.host) return next();
+      // RFC 5321 §4.5.3.1.10: 452 for too many recipients (Haraka has already appended this one).
+      const perMessage = options.recipientsPerMessage ?? 0;
+      if (perMessage > 0 && transaction.rcpt_to.length > perMessage) {
+        return next(HookCode.DENYSOFT, new DSN(452, '4.5.3 Too many recipients for one message'));
+      }
       options.directory
         .domainOwnership(rcpt.host.toLowerCase())
         .then((owned) => {

@@ -1,0 +1,55 @@
+/**
+ * Per-user sending limit for submission (issue 6): accepted transactions per user per clock
+ * hour, counted across every smtp-inbound replica in the KV bucket `rate-limits` under
+ * `submit.user.<userId>.<hour since epoch>` (JSON `{ "count": n }`; the bucket's TTL removes old
+ * hours). Counted at MAIL FROM, so a transaction abandoned after MAIL still counts: the limit is
+ * on attempts, which is what slows a hijacked account. Fails open when NATS is unavailable.
+ */
+import type { KV } from '@postmesh/bus';
+
+export interface SendQuota {
+  /** Takes one message from the user's hourly allowance; false when it is used up. */
+  take(userId: string): Promise<boolean>;
+}
+
+export function sendQuotaKey(userId: string, now: number): string {
+  return `submit.user.${userId.replace(/[^A-Za-z0-9_-]/g, '_')}.${Math.floor(now / 3_600_000)}`;
+}
+
+export class KvSendQuota implements SendQuota {
+  constructor(
+    private readonly kv: () => Promise<KV>,
+    private readonly perHour: number,
+    private readonly warn: (error: unknown) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async take(userId: string): Promise<boolean> {
+    if (this.perHour <= 0) return true;
+    try {
+      const kv = await this.kv();
+      const key = sendQuotaKey(userId, this.now());
+      // Compare-and-set, bounded retries on a concurrent update from another replica.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const entry = await kv.get(key);
+        const count =
+          entry !== null && entry.operation === 'PUT' && entry.length > 0
+            ? Number(entry.json<{ count?: unknown }>().count) || 0
+            : 0;
+        if (count >= this.perHour) return false;
+        const payload = JSON.stringify({ count: count + 1 });
+        try {
+          if (entry === null) await kv.create(key, payload);
+          else await kv.update(key, payload, entry.revision);
+          return true;
+        } catch {
+          // Lost the race: read again.
+        }
+      }
+      return true;
+    } catch (error) {
+      this.warn(error);
+      return true;
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/** Pure pieces of submission: SASL decoding, From: parsing, recipient routing, shared throttle keys. */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '../src/auth-throttle.js';
+import { harakaConfigFiles } from '../src/haraka/config-dir.js';
+import { routeRecipients } from '../src/plugins/queue.js';
+import { decodeBase64, fromAddresses, parsePlain, rfc5322Date } from '../src/plugins/submission.js';
+
+describe('AUTH decoding (RFC 4616, RFC 4954)', () => {
+  it('parses PLAIN with and without an authorization identity; refuses acting as someone else', () => {
+    expect(parsePlain('\0alice@example.test\0secret')).toEqual({
+      user: 'alice@example.test',
+      password: 'secret',
+    });
+    expect(parsePlain('alice@example.test\0alice@example.test\0secret')).toEqual({
+      user: 'alice@example.test',
+      password: 'secret',
+    });
+    expect(parsePlain('bob@example.test\0alice@example.test\0secret')).toBeUndefined();
+    expect(parsePlain('\0alice@example.test\0')).toBeUndefined();
+    expect(parsePlain('alice secret')).toBeUndefined();
+  });
+  it('accepts only well-formed base64', () => {
+    expect(decodeBase64(Buffer.from('user').toString('base64'))).toBe('user');
+    expect(decodeBase64('dXNlcg')).toBeUndefined();
+    expect(decodeBase64('d$Nlcg==')).toBeUndefined();
+  });
+});
+
+describe('From: addresses (RFC 5322 §3.4)', () => {
+  it('takes angle-addrs, bare addresses and groups of mailboxes, ignoring display names and comments', () => {
+    expect(fromAddresses('Alice <Alice@Example.TEST>')).toEqual(['alice@example.test']);
+    expect(fromAddresses('bob@example.test (Bob)')).toEqual(['bob@example.test']);
+    expect(fromAddresses('"Mallory, <demo@example.test>" <mallory@evil.test>')).toEqual([
+      'mallory@evil.test',
+    ]);
+    expect(fromAddresses('a@x.test, "B" <b@y.test>')).toEqual(['a@x.test', 'b@y.test']);
+    expect(fromAddresses('A\r\n <a@x.test>')).toEqual(['a@x.test']);
+  });
+  it('formats Date as RFC 5322 §3.3 date-time', () => {
+    expect(rfc5322Date(new Date(Date.UTC(2026, 10, 27, 9, 5, 3)))).toBe('Fri, 27 Nov 2026 09:05:03 +0000');
+  });
+});
+
+describe('routing submitted mail', () => {
+  it('keeps local recipients together and groups remote ones by lower-case domain', () => {
+    const r = routeRecipients(
+      ['a@example.test', 'x@Remote.test', 'y@remote.test', 'z@other.test'],
+      ['x@Remote.test', 'y@remote.test', 'z@other.test'],
+    );
+    expect(r.local).toEqual(['a@example.test']);
+    expect([...r.remote]).toEqual([
+      ['remote.test', ['x@Remote.test', 'y@remote.test']],
+      ['other.test', ['z@other.test']],
+    ]);
+  });
+});
+
+describe('failed-login counters shared with imap', () => {
+  it('uses the same keys and policy as services/imap/src/auth-throttle.ts', () => {
+    expect(ipKey('2001:db8::1')).toBe('ip.2001_db8__1');
+    // sha256("alice@example.test"), first 40 hex digits: the key imap writes for this login.
+    expect(accountKey(' Alice@Example.TEST')).toBe('account.69b1145a03334875161ea18c1373b5703aeeff14');
+    expect(delayFor(1, DEFAULT_THROTTLE_POLICY)).toBe(0);
+    expect(delayFor(3, DEFAULT_THROTTLE_POLICY)).toBe(1_000);
+    expect(delayFor(30, DEFAULT_THROTTLE_POLICY)).toBe(8_000);
+  });
+});
+
+describe('Haraka listeners', () => {
+  it('listens on MX, submission and submissions, with implicit TLS on the submissions port', () => {
+    const smtp =
+      harakaConfigFiles(
+        {
+          listenHost: '127.0.0.1',
+          listenPort: 2525,
+          submissionPort: 2587,
+          submissionsPort: 2465,
+          hostname: 'mx.example.test',
+          maxMessageBytes: 1024,
+          idleTimeoutSeconds: 60,
+          tls: { certFile: 'c', keyFile: 'k', dhparamFile: 'd' },
+          proxyFrom: [],
+          queueTimeoutSeconds: 30,
+        },
+        '/s',
+      ).get('smtp.ini') ?? '';
+    expect(smtp).toContain('listen=127.0.0.1:2525,127.0.0.1:2587,127.0.0.1:2465');
+    expect(smtp).toContain('smtps_port=2465');
+  });
+});
