@@ -17,6 +17,8 @@ import {
   Subjects,
   decodeInboundJob,
   encodeOutboundJob,
+  openSpool,
+  spoolObjectName,
   outboundJobMessageId,
   publishDurable,
   type QueueListResponse,
@@ -267,6 +269,35 @@ describe('mta-delivery', () => {
     expect(delivered.attributes.remote_mta).toBe('mx.one.test');
     expect(delivered.attributes.tls).toMatch(/^TLSv1\.[23]$/);
     expect(events.some((e) => e.kind === 'queued' && e.recipient === 'carol@one.test')).toBe(true);
+  });
+
+  it('delivers a large message kept in the mail-spool object store', async () => {
+    const spool = await openSpool(nc);
+    const spoolId = `big${randomBytes(8).toString('hex')}`;
+    const line = 'y'.repeat(998) + '\r\n';
+    const big = Buffer.from(
+      `From: <alice@example.test>\r\nTo: <big@one.test>\r\nSubject: big\r\n\r\n${line.repeat(400)}`,
+    );
+    await spool.putBlob({ name: spoolObjectName(spoolId) }, new Uint8Array(big));
+    await publishDurable(
+      js,
+      Subjects.outbound('one.test'),
+      encodeOutboundJob({
+        version: 1,
+        spoolId,
+        domain: 'one.test',
+        envelope: { mailFrom: 'alice@example.test', rcptTo: ['big@one.test'] },
+        body: { kind: 'object', size: big.length, object: spoolObjectName(spoolId) },
+        queuedAt: new Date().toISOString(),
+        messageId: '',
+        traceparent: '',
+      }),
+      { msgId: outboundJobMessageId(spoolId, 'one.test') },
+    );
+    await until('the large delivery', () => (sink.for('big@one.test').length > 0 ? true : undefined));
+    const got = sink.for('big@one.test')[0]?.data ?? Buffer.alloc(0);
+    expect(got.length).toBeGreaterThanOrEqual(big.length);
+    expect(got.subarray(got.length - big.length).equals(big)).toBe(true);
   });
 
   it('bounces a null-MX domain at once, and a 550 recipient, with a DSN for the sender', async () => {

@@ -1,12 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
-import { decodeOutboundJob, encodeOutboundJob, outboundJobMessageId, type OutboundJob } from '@postmesh/bus';
+import {
+  decodeOutboundJob,
+  encodeOutboundJob,
+  outboundJobMessageId,
+  type OutboundJob,
+  type QueueCaller,
+} from '@postmesh/bus';
 import { DestinationLimiter, retryDelay } from '../src/backoff.js';
 import { fixtureResolver } from '../src/dns.js';
 import { buildDsn, statusOf } from '../src/dsn.js';
 import { fromDomain, headerSection } from '../src/message.js';
 import { StsPolicyCache, mxMatches, parseStsPolicy, parseStsRecord } from '../src/mta-sts.js';
+import { allowed } from '../src/queue-ops.js';
+import { parseEntryId, type QueueRecord } from '../src/queue-store.js';
 import { resolveRoute } from '../src/routes.js';
 
 const enc = new TextEncoder();
@@ -232,5 +240,47 @@ describe('message facts', () => {
     );
     expect(fromDomain(enc.encode('From: a@example.test\r\n\r\n'))).toBe('example.test');
     expect(fromDomain(enc.encode('Subject: none\r\n\r\n'))).toBeUndefined();
+  });
+});
+
+describe('queue operation scope (DESIGN §6)', () => {
+  const record: QueueRecord = {
+    spoolId: 'abcdEFGH1234',
+    domain: 'example.org',
+    sender: 'alice@example.test',
+    messageId: '',
+    queuedAt: '2026-11-27T19:00:00.000Z',
+    remaining: ['bob@example.org'],
+    attempts: 1,
+    lastAttemptAt: '2026-11-27T19:00:00.000Z',
+    nextAttemptAt: '2026-11-27T19:05:00.000Z',
+    lastError: '451 4.7.1 later',
+    remoteMta: 'mx.example.org',
+    delayNoticeSent: false,
+    originalHeaders: '',
+  };
+  const caller = (role: QueueCaller['role'], domains: string[] = []): QueueCaller => ({
+    actor: 'a',
+    role,
+    domains,
+  });
+  it.each([
+    ['owner', [], true, true],
+    ['auditor', [], true, false],
+    ['domain-admin', ['example.test'], true, true],
+    ['domain-admin', ['example.org'], false, false],
+    ['helpdesk', ['example.test'], false, false],
+    ['user', [], false, false],
+  ] as const)('%s %j: read %s, change %s', (role, domains, read, write) => {
+    expect(allowed(caller(role, [...domains]), record, false)).toBe(read);
+    expect(allowed(caller(role, [...domains]), record, true)).toBe(write);
+  });
+  it('parses entry ids', () => {
+    expect(parseEntryId('abcdEFGH1234:example.org')).toEqual({
+      spoolId: 'abcdEFGH1234',
+      domain: 'example.org',
+    });
+    expect(parseEntryId('abcd:example.org')).toBeUndefined();
+    expect(parseEntryId('abcdEFGH1234:Example.org')).toBeUndefined();
   });
 });
