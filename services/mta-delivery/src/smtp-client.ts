@@ -198,8 +198,14 @@ export class SmtpClient {
         if (settled) return;
         settled = true;
         conn.close();
+        // nodemailer reports a failed handshake as a socket error (code ESOCKET) while its
+        // `upgrading` flag is still set; a refused STARTTLS command as ETLS.
+        const upgrading = (conn as unknown as { upgrading?: boolean }).upgrading === true;
         const tlsFailure =
-          error.code === 'ETLS' || (error.message.includes('STARTTLS') && dest.tls !== 'none')
+          error.code === 'ETLS' ||
+          upgrading ||
+          (dest.tls === 'implicit' && /certificate|ssl|tls|self.signed|altnames/i.test(error.message)) ||
+          (error.message.includes('STARTTLS') && dest.tls !== 'none')
             ? oneLine(error.message)
             : undefined;
         resolve({

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   QueueSubjects,
@@ -362,6 +363,20 @@ describe('mta-delivery', () => {
     expect(listed.lastError).toMatch(/^451 4\.4\.1 mx\.sts\.test \[127\.0\.0\.1\]/);
     expect(sink.for('gina@sts.test')).toHaveLength(0);
     expect(sink.rcptCounts.get('gina@sts.test')).toBeUndefined();
+    // RFC 8460: the failure is kept for the TLS report.
+    const reports = await new Kvm(nc).open('mta-tls-reports');
+    const keys: string[] = [];
+    for await (const key of await reports.keys()) keys.push(key);
+    const stsKey = keys.find((k) => k.includes('.sts.test.'));
+    expect(stsKey, JSON.stringify(keys)).toBeDefined();
+    const report = (await reports.get(stsKey ?? ''))?.json<{
+      resultType: string;
+      receivingMxHostname: string;
+    }>();
+    expect(report).toMatchObject({
+      resultType: 'certificate-not-trusted',
+      receivingMxHostname: 'mx.sts.test',
+    });
 
     const other = await request<QueueListResponse>(QueueSubjects.list, {
       caller: { actor: 'da', role: 'domain-admin', domains: ['other.test'] },
