@@ -221,6 +221,8 @@ interface PendingInsert {
   readonly doc: MessageRecord;
   readonly resolve: (stored: { uid: number; modseq: number }) => void;
   readonly reject: (error: unknown) => void;
+  /** Set once its message document is written. */
+  stored: boolean;
 }
 
 /** Messages waiting for their mailbox's lock, by lock key (one group each). */
@@ -893,6 +895,7 @@ export class Mailstore {
         },
         resolve,
         reject,
+        stored: false,
       };
       const key = this.lockKey(mailboxId);
       const queue = pendingInserts.get(key);
@@ -902,24 +905,29 @@ export class Mailstore {
       }
       pendingInserts.set(key, [item]);
       let group: PendingInsert[] = [];
+      const settle = async (error: unknown): Promise<void> => {
+        // A message that got written is reported stored even if others of its group failed:
+        // its caller must keep the blob reference it holds.
+        const stored = group.filter((it) => it.stored);
+        const usage = new Map<string, number>();
+        for (const it of stored) usage.set(it.doc.userId, (usage.get(it.doc.userId) ?? 0) + it.doc.size);
+        try {
+          for (const [user, bytes] of usage) await this.adjustUsage(user, bytes);
+        } catch (cause) {
+          this.logger.warn({ err: cause }, 'could not count the usage of stored messages');
+        }
+        for (const it of group) {
+          if (it.stored) it.resolve({ uid: it.doc.uid, modseq: it.doc.modseq });
+          else it.reject(error ?? new Error('message not stored'));
+        }
+      };
       serial(key, async () => {
         group = pendingInserts.get(key) ?? [];
         pendingInserts.delete(key);
         await this.commitGroup(mailbox, group);
       }).then(
-        async () => {
-          const usage = new Map<string, number>();
-          for (const it of group) usage.set(it.doc.userId, (usage.get(it.doc.userId) ?? 0) + it.doc.size);
-          try {
-            for (const [user, bytes] of usage) await this.adjustUsage(user, bytes);
-          } catch (error) {
-            this.logger.warn({ err: error }, 'could not count the usage of stored messages');
-          }
-          for (const it of group) it.resolve({ uid: it.doc.uid, modseq: it.doc.modseq });
-        },
-        (error: unknown) => {
-          for (const it of group) it.reject(error);
-        },
+        () => settle(null),
+        (error: unknown) => settle(error),
       );
     });
   }
@@ -963,6 +971,9 @@ export class Mailstore {
           it.doc._id = messageKey(mailboxId, it.doc.uid);
         });
         const refused = await this.insertNew(todo.map((it) => it.doc));
+        todo.forEach((it, i) => {
+          if (!refused.has(i)) it.stored = true;
+        });
         if (refused.size === 0) return;
         const lost = todo.filter((_, i) => refused.has(i));
         await mailboxes(this.db)
@@ -1693,7 +1704,18 @@ export class Mailstore {
       });
       if (entries.length > 0) await this.searchIndex().insertMany(entries, { ordered: false });
     }
-    const allocated = await this.allocate(dest, docs);
+    let allocated: Awaited<ReturnType<Mailstore['allocate']>>;
+    try {
+      allocated = await this.allocate(dest, docs);
+    } catch (error) {
+      await releaseBlobRefs(this.db, refs);
+      if (kind === 'copy') {
+        await this.searchIndex()
+          .deleteMany({ _id: { $in: searchIds } })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
     // A copy carries neither a source's expunge claim (that EXPUNGE deletes by claim) nor its
     // delivery key (the copy is not the delivered message).
     const copies: MessageRecord[] = docs.map(
