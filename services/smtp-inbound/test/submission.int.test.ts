@@ -128,6 +128,9 @@ describe('submission: AUTH, sender ownership, routing', () => {
     expect(info2.response).toMatch(/^250 2\.0\.0 queued as /);
     await p.waitForMessages(bob.address, (m) => m.some((x) => x.bytes.includes(t1)));
     await p.waitForMessages(DEMO, (m) => m.some((x) => x.bytes.includes(t2)));
+    // The service logs each AUTH outcome with its mechanism: both were used.
+    expect(p.smtp.log()).toMatch(/"outcome":"success-plain"/);
+    expect(p.smtp.log()).toMatch(/"outcome":"success-login"/);
   }, 60_000);
 
   it('an app password works, and an alias is a valid sender', async () => {
