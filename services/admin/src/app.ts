@@ -28,6 +28,7 @@ import { UsersController } from './controllers/users.controller.js';
 import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
 import { HealthProbe } from './ops/health.js';
 import { QueueInspector } from './ops/queue.js';
+import { QueueOps } from './ops/queue-ops.js';
 import { connectStorage, type StoragePort } from './storage.js';
 
 export interface AdminAppOptions {
@@ -110,6 +111,7 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     logger,
     throttle: new LoginThrottle(options.loginMaxFailuresPerIp, options.loginWindowSeconds * 1000),
     queue,
+    queueOps: options.bus === undefined ? undefined : new QueueOps(options.bus.nc),
     health: new HealthProbe(options.healthTargets, queue),
   };
 

@@ -2,6 +2,7 @@ import type { Logger } from '@postmesh/telemetry';
 import type { AuditLog } from './audit.js';
 import type { LoginThrottle } from './auth/throttle.js';
 import type { QueueInspector } from './ops/queue.js';
+import type { QueueOps } from './ops/queue-ops.js';
 import type { HealthProbe } from './ops/health.js';
 import type { StoragePort } from './storage.js';
 
@@ -26,5 +27,7 @@ export interface AdminDeps {
   readonly logger: Logger;
   readonly throttle: LoginThrottle;
   readonly queue: QueueInspector | undefined;
+  /** mta-delivery's queue operations (core NATS request/reply); undefined without NATS. */
+  readonly queueOps: QueueOps | undefined;
   readonly health: HealthProbe;
 }

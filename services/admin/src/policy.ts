@@ -202,3 +202,18 @@ export function canGrantAdmin(
   const outside = target.domains.filter((d) => !subject.domains.includes(d));
   return outside.length === 0 ? true : `domains outside your scope: ${outside.join(', ')}`;
 }
+
+/**
+ * The caller as mta-delivery's queue operations see it (libs/bus queue-ops.ts), from an allowing
+ * decision: a system-wide decision keeps the role; a decision narrowed to domains (a domain-admin,
+ * or an owner/auditor API token restricted to domains) is sent as that domain scope, so
+ * mta-delivery narrows it too. An empty scope needs no call at all: undefined.
+ */
+export function queueScope(
+  role: Role,
+  domains: 'all' | readonly string[],
+): { readonly role: Role; readonly domains: readonly string[] } | undefined {
+  if (domains === 'all') return { role, domains: [] };
+  if (domains.length === 0) return undefined;
+  return { role: role === 'helpdesk' || role === 'user' ? role : 'domain-admin', domains };
+}

@@ -12,6 +12,7 @@ import { endpointOf, type EndpointSpec } from '../api/endpoint.js';
 import { headerOf, type HttpRequest } from '../api/http.js';
 import { domainOf } from '../api/validate.js';
 import { DEPS, type AdminDeps } from '../deps.js';
+import { senderDomainOf } from '../ops/queue-ops.js';
 import { canGrantAdmin, decide, Roles, type AdminRoleName, type Subject, type Target } from '../policy.js';
 import { csrfMatches, CSRF_HEADER, readCookie, SESSION_COOKIE } from './cookies.js';
 import { roleName, subjectOf, type Principal, type RequestAuth } from './principal.js';
@@ -168,11 +169,21 @@ export class PolicyGuard implements CanActivate {
         };
       }
       case 'queue-param': {
-        const seq = Number(param(t.param));
-        const entry =
-          Number.isSafeInteger(seq) && seq > 0 ? await this.deps.queue?.outboundEntry(seq) : undefined;
+        // `<spoolId>:<recipient domain>`; the policy decides on the sender's domain, which only
+        // mta-delivery knows (DESIGN §6: queue of a domain = mail sent from it).
+        const id = param(t.param);
+        // A role that may change no queue entry at all is refused without asking mta-delivery
+        // (and learns nothing about which entries exist).
+        if (
+          spec.action !== 'public' &&
+          spec.action !== 'authenticated' &&
+          !decide(subject, spec.action, { list: true }).allow
+        )
+          return { target: { list: true }, label: `queue:${id}` };
+        if (this.deps.queueOps === undefined) throw new ApiError('unavailable', 'NATS is not connected');
+        const entry = await this.deps.queueOps.find(id, `${subject.role}:${subject.id}`);
         if (entry === undefined) throw new ApiError('not_found', 'no such queue entry');
-        return { target: { domain: entry.senderDomain }, label: `queue:${seq}` };
+        return { target: { domain: senderDomainOf(entry) }, label: `queue:${id}` };
       }
       case 'admin-body': {
         const body = (request.body ?? {}) as Record<string, unknown>;

@@ -3,11 +3,12 @@ import { Controller, Inject, Req } from '@nestjs/common';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
-import { int, optional, pageShape, parseQuery, str, time } from '../api/validate.js';
+import { bool, int, optional, pageShape, parseQuery, str, time } from '../api/validate.js';
 import { traceView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import type { QueueInspector } from '../ops/queue.js';
-import { decisionOf } from './scope.js';
+import type { QueueOps } from '../ops/queue-ops.js';
+import { decisionOf, queueCallerOf } from './scope.js';
 
 @Controller()
 export class OpsController {
@@ -18,55 +19,69 @@ export class OpsController {
     return this.deps.queue;
   }
 
+  private queueOps(): QueueOps {
+    if (this.deps.queueOps === undefined) throw new ApiError('unavailable', 'NATS is not connected');
+    return this.deps.queueOps;
+  }
+
   @Endpoint({
     method: 'GET',
     path: '/queue',
     action: 'queue.read',
     target: { kind: 'list' },
     summary:
-      'Outbound queue entries (MAIL_OUTBOUND), by stream sequence; read-only until mta-delivery exposes queue operations',
-    query: { domain: 'sender domain', pageSize: '1–1000', pageToken: 'from the previous page' },
+      "Deferred outbound mail (mta-delivery's queue), oldest first: recipients left, attempts, last error, next attempt",
+    query: {
+      domain: 'sender or recipient domain',
+      pageSize: '1–500',
+      pageToken: 'from the previous page',
+    },
   })
   async list(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { ...pageShape, domain: optional(str({ max: 253 })) });
-    const scope = decisionOf(request).domains;
-    const domain = query.domain?.toLowerCase();
-    const page = await this.queue().outbound(
-      query.pageSize ?? 50,
-      query.pageToken ?? '',
-      (e) =>
-        (scope === 'all' || scope.includes(e.senderDomain)) &&
-        (domain === undefined || e.senderDomain === domain),
-    );
-    return page;
+    const query = parseQuery(request.query, {
+      pageSize: optional(int({ min: 1, max: 500 })),
+      pageToken: optional(str({ max: 2000 })),
+      domain: optional(str({ max: 253 })),
+    });
+    const caller = queueCallerOf(request);
+    if (caller === undefined) return { items: [], nextPageToken: '' };
+    const page = await this.queueOps().list(caller, {
+      ...(query.domain === undefined ? {} : { domain: query.domain.toLowerCase() }),
+      limit: query.pageSize ?? 50,
+      ...(query.pageToken === undefined ? {} : { cursor: query.pageToken }),
+    });
+    return { items: page.items, nextPageToken: page.nextCursor };
   }
 
   @Endpoint({
     method: 'POST',
-    path: '/queue/:seq/retry',
+    path: '/queue/:id/retry',
     action: 'queue.write',
-    target: { kind: 'queue-param', param: 'seq' },
-    summary: 'Retry a deferred message now (501 until mta-delivery provides it)',
+    target: { kind: 'queue-param', param: 'id' },
+    summary: 'Retry a deferred message now (mta-delivery attempts it within one queue tick)',
   })
-  retry(): never {
-    throw new ApiError(
-      'not_implemented',
-      'retry is done by mta-delivery, whose queue operations are not available yet',
-    );
+  async retry(@Req() request: HttpRequest) {
+    const caller = queueCallerOf(request);
+    if (caller === undefined) throw new ApiError('permission_denied', 'not allowed: queue.write');
+    const done = await this.queueOps().retry(caller, request.params.id ?? '');
+    return { retried: true, id: done.id, nextAttemptAt: done.nextAttemptAt };
   }
 
   @Endpoint({
     method: 'DELETE',
-    path: '/queue/:seq',
+    path: '/queue/:id',
     action: 'queue.write',
-    target: { kind: 'queue-param', param: 'seq' },
-    summary: 'Cancel a deferred message (501 until mta-delivery provides it)',
+    target: { kind: 'queue-param', param: 'id' },
+    summary:
+      'Cancel a deferred message for its remaining recipients; dsn=true (the default) tells the sender (RFC 3464)',
+    query: { dsn: 'true (default) or false' },
   })
-  cancel(): never {
-    throw new ApiError(
-      'not_implemented',
-      'cancel is done by mta-delivery, whose queue operations are not available yet',
-    );
+  async cancel(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { dsn: optional(bool()) });
+    const caller = queueCallerOf(request);
+    if (caller === undefined) throw new ApiError('permission_denied', 'not allowed: queue.write');
+    const done = await this.queueOps().cancel(caller, request.params.id ?? '', query.dsn ?? true);
+    return { cancelled: true, id: done.id, dsnSent: done.dsnSent };
   }
 
   @Endpoint({

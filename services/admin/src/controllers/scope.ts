@@ -1,6 +1,9 @@
 /** Helpers for handlers: the guard's decision, and lists paged across several domains. */
 import { ApiError } from '../api/errors.js';
+import type { QueueCaller } from '@postmesh/bus';
 import { authOf, type HttpRequest } from '../api/http.js';
+import { actorOf } from '../auth/principal.js';
+import { queueScope } from '../policy.js';
 import type { StoragePort } from '../storage.js';
 
 export function decisionOf(request: HttpRequest): { domains: 'all' | readonly string[]; self: boolean } {
@@ -47,4 +50,14 @@ export async function pagedAcross<T>(
   }
   const more = index < domains.length;
   return { items, nextPageToken: more ? Buffer.from(`x${index}:${inner}`).toString('base64url') : '' };
+}
+
+/** The caller for mta-delivery's queue operations; undefined when the decision's scope is empty. */
+export function queueCallerOf(request: HttpRequest): QueueCaller | undefined {
+  const auth = authOf(request);
+  const principal = auth.principal;
+  if (principal === undefined) throw new ApiError('unauthenticated', 'sign in first');
+  const role = principal.kind === 'user' ? 'user' : principal.role;
+  const scope = queueScope(role, decisionOf(request).domains);
+  return scope === undefined ? undefined : { actor: actorOf(principal).actor, ...scope };
 }

@@ -1,9 +1,8 @@
 /**
  * Outbound queue and dead-letter queue inspection over JetStream (DESIGN §2 steps 8–10, §3).
  *
- * - Outbound (`MAIL_OUTBOUND`): read-only here. Entries are listed by reading the stream with
- *   direct gets; retry and cancel belong to mta-delivery (which owns retry state, backoff and the
- *   last error) and are answered 501 until its queue operations exist.
+ * - Outbound: deferred mail is mta-delivery's (retry state, backoff, the last error); the API lists,
+ *   retries and cancels it through mta-delivery's queue operations (queue-ops.ts), not here.
  * - DLQ (`MAIL_DLQ`): list entries with the headers the consumer loop writes (`Postmesh-Error`,
  *   `Postmesh-Original-Subject` …), re-drive one (republish its data to the original subject with a
  *   new Nats-Msg-Id, then delete the DLQ entry) or discard it.
@@ -134,15 +133,6 @@ export class QueueInspector {
       seq = m.seq + 1;
     }
     return { items, nextPageToken: String(seq) };
-  }
-
-  outbound(pageSize: number, pageToken: string, keep: (e: QueueEntry) => boolean): Promise<Page<QueueEntry>> {
-    return this.page(Streams.MAIL_OUTBOUND, 'mail.outbound.>', entryOf, pageSize, pageToken, keep);
-  }
-
-  async outboundEntry(seq: number): Promise<QueueEntry | undefined> {
-    const m = await this.get(Streams.MAIL_OUTBOUND, seq);
-    return m === undefined ? undefined : entryOf(m);
   }
 
   dlq(pageSize: number, pageToken: string): Promise<Page<DlqEntry>> {
