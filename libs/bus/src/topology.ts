@@ -132,7 +132,9 @@ export function consumerDefinitions(): ConsumerDefinition[] {
         durable_name: Consumers.MTA_DELIVERY,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: 5 * 60 * 1e9,
+        // ConsumerLoop reports progress every 15 s during a long SMTP transaction, so a short
+        // ack_wait is safe and a crashed replica's jobs come back within a minute.
+        ack_wait: 60 * 1e9,
         // mta-delivery schedules its own retries (nak with delay) up to the queue lifetime.
         max_deliver: -1,
         max_ack_pending: 10_000,
