@@ -9,7 +9,7 @@ export class UsageError extends Error {
 }
 
 /** Flags that take no value. */
-const BOOLEAN_FLAGS = new Set(['json', 'all', 'cascade', 'purge', 'check', 'activate', 'help']);
+const BOOLEAN_FLAGS = new Set(['json', 'all', 'cascade', 'purge', 'check', 'activate', 'help', 'no-dsn']);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];

@@ -21,7 +21,7 @@ export const USAGE = `Usage: postmesh <area> <command> [arguments] [--json] [--u
   alias  list --domain D | add <address> (--user ID ... | --forward ADDRESS ...) | delete <address>
   dkim   list <domain> | generate <domain> <selector> [--algorithm ed25519|rsa2048] [--activate]
          activate <domain> <key-id> | retire <domain> <key-id>
-  queue  list [--domain D] [--all]
+  queue  list [--domain D] [--all] | retry <id> | cancel <id> [--no-dsn]
   trace  (--message-id ID | --queue-id ID | --address A) [--since ISO] [--until ISO] [--all]
   dlq    list [--all] | redrive <seq> | discard <seq>
 
@@ -55,11 +55,12 @@ const COLUMNS = {
   ],
   dns: [col('type', 'type'), col('name', 'name'), col('value', 'value'), col('live', 'status')],
   queue: [
-    col('seq', 'seq'),
-    col('time', 'time'),
+    col('id', 'id'),
     col('sender', 'sender'),
     col('recipients', 'recipients'),
-    col('message-id', 'messageId'),
+    col('attempts', 'attempts'),
+    col('next attempt', 'nextAttemptAt'),
+    col('last error', 'lastError'),
   ],
   trace: [
     col('time', 'time'),
@@ -284,6 +285,15 @@ async function run(
       );
     case 'queue list':
       return show(await client.list<Row>('/queue', { domain: flag(args, 'domain') }, all), COLUMNS.queue);
+    case 'queue retry':
+      return show(await client.request('POST', `/queue/${enc(need(args, 2, 'queue id'))}/retry`, {}));
+    case 'queue cancel':
+      return show(
+        await client.request(
+          'DELETE',
+          `/queue/${enc(need(args, 2, 'queue id'))}?dsn=${String(!has(args, 'no-dsn'))}`,
+        ),
+      );
     case 'trace list':
     case 'trace search':
       return trace(args, client, show, all);

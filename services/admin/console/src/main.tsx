@@ -159,7 +159,7 @@ function App() {
         {current === 'domains' && <DomainsPage me={me} />}
         {current === 'users' && <UsersPage me={me} />}
         {current === 'aliases' && <AliasesPage me={me} />}
-        {current === 'queue' && <QueuePage />}
+        {current === 'queue' && <QueuePage me={me} />}
         {current === 'trace' && <TracePage />}
         {current === 'dlq' && <DlqPage me={me} />}
         {current === 'audit' && <AuditPage />}

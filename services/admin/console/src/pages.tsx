@@ -74,6 +74,18 @@ interface QueueEntry {
   attempts?: number;
   originalSubject?: string;
 }
+/** A deferred (message, recipient domain) pair in mta-delivery's queue. */
+interface OutboundEntry {
+  id: string;
+  domain: string;
+  sender: string;
+  recipients: string[];
+  messageId: string;
+  queuedAt: string;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string;
+}
 interface AuditEntry {
   id: string;
   time: string;
@@ -614,30 +626,73 @@ export function TracePage() {
   );
 }
 
-export function QueuePage() {
+export function QueuePage({ me }: { readonly me: Me }) {
+  const [reload, setReload] = useState(0);
+  const [error, setError] = useState<unknown>();
+  const [ask, dialog] = useConfirm();
   const load = useCallback(
-    (pageToken: string) => api<Page<QueueEntry>>('GET', `/v1/queue${qs({ pageToken })}`),
+    (pageToken: string) => api<Page<OutboundEntry>>('GET', `/v1/queue${qs({ pageToken })}`),
     [],
   );
+  const act = async (e: OutboundEntry, what: 'retry' | 'cancel') => {
+    const choice = await ask({
+      title: what === 'retry' ? `Retry ${e.id} now?` : `Cancel ${e.id}?`,
+      body:
+        what === 'retry'
+          ? 'The next delivery attempt starts within one queue tick.'
+          : `The message is not delivered to ${e.recipients.join(', ')}. The sender can be told (a failure notice).`,
+      choices:
+        what === 'retry'
+          ? [{ label: 'Retry now', value: 'retry' }]
+          : [
+              { label: 'Cancel and notify the sender', value: 'dsn', danger: true },
+              { label: 'Cancel silently', value: 'silent', danger: true },
+            ],
+    });
+    if (choice === undefined) return;
+    try {
+      const id = encodeURIComponent(e.id);
+      if (what === 'retry') await api('POST', `/v1/queue/${id}/retry`, {});
+      else await api('DELETE', `/v1/queue/${id}?dsn=${String(choice === 'dsn')}`);
+      setReload((n) => n + 1);
+    } catch (err) {
+      setError(err);
+    }
+  };
   return (
     <>
       <h2>Outbound queue</h2>
-      <p>
-        Messages waiting for delivery to remote servers. Retry and cancel become available with the outbound
-        delivery service.
-      </p>
+      <p>Messages waiting for another delivery attempt to remote servers, oldest first.</p>
+      <ErrorBanner error={error} />
       <PagedTable
-        label="Queued messages"
+        label="Deferred messages"
         load={load}
-        rowKey={(e) => String(e.seq)}
+        reloadKey={reload}
+        rowKey={(e) => e.id}
         columns={[
-          { title: 'Seq', cell: (e) => e.seq },
-          { title: 'Queued', cell: (e) => when(e.time) },
+          { title: 'Queued', cell: (e) => when(e.queuedAt) },
           { title: 'Sender', cell: (e) => e.sender || '<>' },
           { title: 'Recipients', cell: (e) => e.recipients.join(', ') },
-          { title: 'Message-ID', cell: (e) => <span className="mono">{e.messageId}</span> },
+          { title: 'Attempts', cell: (e) => e.attempts },
+          { title: 'Next attempt', cell: (e) => when(e.nextAttemptAt) },
+          { title: 'Last error', cell: (e) => e.lastError },
+          {
+            title: 'Actions',
+            cell: (e) =>
+              me.permissions.includes('queue.write') ? (
+                <div className="row-actions">
+                  <button type="button" onClick={() => void act(e, 'retry')}>
+                    Retry
+                  </button>
+                  <button type="button" className="danger" onClick={() => void act(e, 'cancel')}>
+                    Cancel
+                  </button>
+                </div>
+              ) : null,
+          },
         ]}
       />
+      {dialog}
     </>
   );
 }
