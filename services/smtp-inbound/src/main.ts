@@ -80,6 +80,9 @@ await runService({
     }
 
     const root = mkdtempSync(join(tmpdir(), 'postmesh-haraka-'));
+    // Removed only when the process exits: Haraka finishes some start-up work (its outbound
+    // queue scan) asynchronously, and exits 1 if its directory vanishes under it during a stop.
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
     writeHarakaRoot(root, {
       listenHost: config.POSTMESH_SMTP_HOST,
       listenPort: config.POSTMESH_SMTP_PORT,
@@ -188,7 +191,6 @@ await runService({
         if (left > 0) logger.warn({ sessions: left }, 'sessions still open at the end of the drain');
         await counter.stop();
         directory.close();
-        rmSync(root, { recursive: true, force: true });
       },
     };
   },

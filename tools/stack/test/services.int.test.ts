@@ -66,7 +66,7 @@ describe('service lifecycle against real NATS and FerretDB', () => {
   afterAll(async () => {
     await Promise.all(running.map((p) => p.kill()));
     await env?.stop();
-    rmSync(logDir, { recursive: true, force: true });
+    if (!process.env.POSTMESH_KEEP_TEST_LOGS) rmSync(logDir, { recursive: true, force: true });
   });
 
   async function startService(
@@ -121,7 +121,7 @@ describe('service lifecycle against real NATS and FerretDB', () => {
     await waitForStatus(opsPort, 200);
     const started = Date.now();
     const code = await proc.stop(10_000);
-    expect(code).toBe(0);
+    expect(code, `exit code; log:\n${readFileSync(proc.options.logFile, 'utf8').slice(-3_000)}`).toBe(0);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
