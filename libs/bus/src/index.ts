@@ -55,3 +55,14 @@ export {
   type QueueRetryRequest,
   type QueueRetryResponse,
 } from './queue-ops.js';
+export {
+  DEFAULT_THROTTLE_POLICY,
+  KvAuthThrottle,
+  NO_THROTTLE,
+  accountKey,
+  delayFor,
+  ipKey,
+  type AuthThrottle,
+  type ThrottlePolicy,
+  type ThrottleVerdict,
+} from './auth-throttle.js';

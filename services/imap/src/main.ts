@@ -1,10 +1,9 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
-import { Buckets } from '@postmesh/bus';
+import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from '@postmesh/bus';
 import { Gauge } from '@postmesh/telemetry';
 import { runService } from '@postmesh/runtime';
-import { DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from './auth-throttle.js';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
 import { ImapServer } from './server.js';
@@ -51,7 +50,7 @@ await runService({
         ipLockout: config.POSTMESH_AUTH_LOCKOUT_IP,
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
-      logger.child({ component: 'auth-throttle' }),
+      (error, what) => logger.warn({ err: error, component: 'auth-throttle' }, what),
     );
     const changes = new ChangeFeed(bus.nc);
     const server = new ImapServer({

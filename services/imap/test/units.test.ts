@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '../src/auth-throttle.js';
+import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '@postmesh/bus';
 import { capabilityList } from '../src/capabilities.js';
 import { filterHeader } from '../src/commands/fetch.js';
 import { toRanges } from '../src/commands/selection.js';

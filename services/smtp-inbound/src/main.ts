@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
-import { Buckets, Subjects, openRateLimits, openSpool, type KV, type ObjectStore } from '@postmesh/bus';
+import {
+  Buckets,
+  DEFAULT_THROTTLE_POLICY,
+  KvAuthThrottle,
+  Subjects,
+  openRateLimits,
+  openSpool,
+  type KV,
+  type ObjectStore,
+} from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
@@ -16,7 +25,6 @@ import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { ensureTlsFiles } from './tls-cert.js';
-import { DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from './auth-throttle.js';
 import { submissionHooks } from './plugins/submission.js';
 import { KvSendQuota } from './send-quota.js';
 

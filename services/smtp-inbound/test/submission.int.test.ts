@@ -12,7 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { Buckets, Streams, Subjects, decodeOutboundJob, outboundJobMessageId } from '@postmesh/bus';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accountKey } from '../src/auth-throttle.js';
+import { accountKey } from '@postmesh/bus';
 import { DEMO, DEMO_PASSWORD, Pipeline } from './pipeline.js';
 import { WireClient } from './smtp-wire.js';
 

@@ -1,6 +1,6 @@
 /** Pure pieces of submission: SASL decoding, From: parsing, recipient routing, shared throttle keys. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '../src/auth-throttle.js';
+import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '@postmesh/bus';
 import { harakaConfigFiles } from '../src/haraka/config-dir.js';
 import { routeRecipients } from '../src/plugins/queue.js';
 import { decodeBase64, fromAddresses, parsePlain, rfc5322Date } from '../src/plugins/submission.js';

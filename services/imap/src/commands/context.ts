@@ -5,7 +5,7 @@
  */
 import type { Command, OutputChunk, RawCommand, StatusResponse } from '@postmesh/imap-protocol';
 import type { Logger } from '@postmesh/telemetry';
-import type { AuthThrottle } from '../auth-throttle.js';
+import type { AuthThrottle } from '@postmesh/bus';
 import type { Directory, Mailstore } from '../storage.js';
 import type { SessionState } from '../state.js';
 

@@ -15,7 +15,7 @@
  *   mandatory).
  */
 import { randomBytes } from 'node:crypto';
-import type { AuthThrottle } from '../auth-throttle.js';
+import type { AuthThrottle } from '@postmesh/bus';
 import type { SendQuota } from '../send-quota.js';
 import type { Authenticator, RecipientDirectory } from '../directory.js';
 import {

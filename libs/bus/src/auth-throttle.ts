@@ -1,17 +1,19 @@
 /**
- * Failed-AUTH counting for submission (DESIGN §5), shared with IMAP: the same JetStream KV bucket
- * `auth-failures` (`Buckets.AUTH_FAILURES`), the same keys and the same default policy as
- * services/imap/src/auth-throttle.ts (its header documents the scheme), so a password guessed
- * over IMAP and SMTP counts once per attempt against one limit. This copy exists because a
- * service may not import another service; the key functions must stay byte-for-byte equal
- * (the unit test pins them to known values).
+ * Brute-force protection for IMAP LOGIN / AUTHENTICATE and SMTP AUTH (DESIGN §5): failed
+ * attempts are counted per client IP and per account in the JetStream KV bucket `auth-failures`
+ * (`Buckets.AUTH_FAILURES`), so every imap and smtp-inbound replica sees the same counters and a
+ * password guessed over IMAP and SMTP counts against one limit. Each failure within the window
+ * adds a delay before the answer (doubling from the third, capped); past a threshold the IP or
+ * account is locked out until the window passes. A success clears the account's counter (not the IP's).
  *
- * Keys: `ip.<address with unsafe characters as '_'>` and `account.<sha256(lower-case login)
- * hex, 40 chars>`; value JSON `{ "count": n, "last": <epoch ms> }`. Fails open when NATS is
- * down (logged): sending mail should not depend on the counter store.
+ * Keys: `ip.<address with ':' as '_'>` and `account.<sha256(lower-case login) hex, 40 chars>`.
+ * Value: JSON `{ "count": n, "last": <epoch ms> }`. The bucket's TTL (24 h) removes stale keys.
+ *
+ * If NATS is unavailable the throttle fails open (logins still work; a warning is logged):
+ * mail access should not depend on the counter store.
  */
 import { createHash } from 'node:crypto';
-import type { KV } from '@postmesh/bus';
+import type { KV } from '@nats-io/kv';
 
 export interface ThrottlePolicy {
   readonly windowMs: number;
@@ -22,7 +24,6 @@ export interface ThrottlePolicy {
   readonly maxDelayMs: number;
 }
 
-/** IMAP's defaults (services/imap/src/auth-throttle.ts DEFAULT_THROTTLE_POLICY). */
 export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = {
   windowMs: 15 * 60_000,
   accountLockout: 10,
@@ -140,3 +141,10 @@ export class KvAuthThrottle implements AuthThrottle {
     this.warn(new Error(key), 'failed-login counter kept changing; one failure not counted');
   }
 }
+
+/** For tests and for running without NATS: counts nothing, delays nothing. */
+export const NO_THROTTLE: AuthThrottle = {
+  check: () => Promise.resolve({ kind: 'allowed', delayMs: 0 }),
+  failed: () => Promise.resolve(),
+  succeeded: () => Promise.resolve(),
+};
