@@ -56,7 +56,7 @@ describe('routing submitted mail', () => {
 });
 
 describe('failed-login counters shared with imap', () => {
-  it('uses the same keys and policy as services/imap/src/auth-throttle.ts', () => {
+  it('keeps the KV key scheme imap has always written (libs/bus auth-throttle)', () => {
     expect(ipKey('2001:db8::1')).toBe('ip.2001_db8__1');
     // sha256("alice@example.test"), first 40 hex digits: the key imap writes for this login.
     expect(accountKey(' Alice@Example.TEST')).toBe('account.69b1145a03334875161ea18c1373b5703aeeff14');
