@@ -104,7 +104,7 @@ describe('DKIM keys', () => {
     },
   );
 
-  it('keeps one active key per domain: activating another retires the previous', async () => {
+  it('keeps one active key per algorithm: activating another of the same algorithm retires the previous', async () => {
     const { key: a } = await d.generateDkimKey({
       domainId: domain.id,
       selector: 'life-a',
@@ -121,7 +121,10 @@ describe('DKIM keys', () => {
     const second = await d.activateDkimKey({ keyId: b?.id ?? '' });
     expect(second.key?.status).toBe(directory.DkimKeyStatus.ACTIVE);
     expect(second.replaced).toMatchObject({ id: a?.id, status: directory.DkimKeyStatus.RETIRED });
-    expect((await d.getSigningKey({ domain: 'dkim.test' })).key?.selector).toBe('life-b');
+    // The RSA key activated by the test above stays active next to the new Ed25519 key.
+    const signing = await d.getSigningKey({ domain: 'dkim.test' });
+    expect(signing.keys.map((k) => k.selector)).toEqual(['life-b', 'rs']);
+    expect(signing.key?.selector).toBe('rs');
     await expectFailure(
       d.activateDkimKey({ keyId: a?.id ?? '' }),
       status.FAILED_PRECONDITION,
@@ -131,13 +134,64 @@ describe('DKIM keys', () => {
     const listed = await d.listDkimKeys({ domainId: domain.id });
     expect(
       listed.keys.filter((k) => k.status === directory.DkimKeyStatus.ACTIVE).map((k) => k.selector),
-    ).toEqual(['life-b']);
+    ).toEqual(['life-b', 'rs']);
     expect(listed.keys[0]?.selector).toBe('life-b'); // newest first
 
     const retired = await d.retireDkimKey({ keyId: b?.id ?? '' });
     expect(retired.key?.status).toBe(directory.DkimKeyStatus.RETIRED);
     expect(retired.key?.retireTime).toBeInstanceOf(Date);
-    expect((await d.getSigningKey({ domain: 'dkim.test' })).key).toBeUndefined();
+    const left = await d.getSigningKey({ domain: 'dkim.test' });
+    expect(left.keys.map((k) => k.selector)).toEqual(['rs']);
+    expect(left.key?.selector).toBe('rs');
+    const rs = listed.keys.find((k) => k.selector === 'rs');
+    await d.retireDkimKey({ keyId: rs?.id ?? '' });
+    const none = await d.getSigningKey({ domain: 'dkim.test' });
+    expect(none.key).toBeUndefined();
+    expect(none.keys).toEqual([]);
+  });
+
+  it('signs with Ed25519 and RSA at once (RFC 8463 §3), each rotating on its own', async () => {
+    const created = await d.createDomain({ name: 'dual.dkim.test' });
+    const domainId = created.domain?.id ?? '';
+    const make = async (selector: string, algorithm: directory.DkimAlgorithm) => {
+      const { key } = await d.generateDkimKey({ domainId, selector, algorithm });
+      await d.activateDkimKey({ keyId: key?.id ?? '' });
+      return key;
+    };
+    const rsa1 = await make('rsa1', directory.DkimAlgorithm.RSA2048);
+    const ed1 = await make('ed1', directory.DkimAlgorithm.ED25519);
+    const both = await d.getSigningKey({ domain: 'dual.dkim.test' });
+    expect(both.keys.map((k) => [k.selector, k.algorithm])).toEqual([
+      ['ed1', directory.DkimAlgorithm.ED25519],
+      ['rsa1', directory.DkimAlgorithm.RSA2048],
+    ]);
+    expect(both.key?.selector).toBe('rsa1'); // old callers keep signing with the RSA key
+    // Each private key verifies against its own published record.
+    const data = Buffer.from('both signatures');
+    for (const [k, pub] of [
+      [both.keys[0], ed1],
+      [both.keys[1], rsa1],
+    ] as const) {
+      const hash = k?.algorithm === directory.DkimAlgorithm.ED25519 ? null : 'sha256';
+      const signature = sign(hash, data, k?.privateKeyPem ?? '');
+      expect(verify(hash, data, publicKeyOf(pub?.dnsTxtValue ?? ''), signature)).toBe(true);
+    }
+    // Rotating the RSA key replaces only the RSA key.
+    const rsa2 = await d.generateDkimKey({
+      domainId,
+      selector: 'rsa2',
+      algorithm: directory.DkimAlgorithm.RSA2048,
+    });
+    const rotated = await d.activateDkimKey({ keyId: rsa2.key?.id ?? '' });
+    expect(rotated.replaced?.id).toBe(rsa1?.id);
+    const after = await d.getSigningKey({ domain: 'dual.dkim.test' });
+    expect(after.keys.map((k) => k.selector)).toEqual(['ed1', 'rsa2']);
+    const listed = await d.listDkimKeys({ domainId });
+    expect(Object.fromEntries(listed.keys.map((k) => [k.selector, k.status]))).toEqual({
+      rsa1: directory.DkimKeyStatus.RETIRED,
+      ed1: directory.DkimKeyStatus.ACTIVE,
+      rsa2: directory.DkimKeyStatus.ACTIVE,
+    });
   });
 
   it('refuses bad selectors, duplicates, unknown domains and keys, and a missing algorithm', async () => {

@@ -336,6 +336,33 @@ describe('users', () => {
     );
   });
 
+  it('stores sending limits: 0/unset is the service default, UpdateUser changes each alone', async () => {
+    const plain = await newUser('limits0@users.test');
+    expect(plain).toMatchObject({ messagesPerHour: 0, recipientsPerMessage: 0 });
+    const own = await newUser('limits1@users.test', { messagesPerHour: 20, recipientsPerMessage: 5 });
+    expect(own).toMatchObject({ messagesPerHour: 20, recipientsPerMessage: 5 });
+
+    const hourly = await d.updateUser({ userId: plain.id, messagesPerHour: 2 });
+    expect(hourly.user).toMatchObject({ messagesPerHour: 2, recipientsPerMessage: 0 });
+    const both = await d.updateUser({ userId: plain.id, recipientsPerMessage: 3, displayName: 'L' });
+    expect(both.user).toMatchObject({ messagesPerHour: 2, recipientsPerMessage: 3, displayName: 'L' });
+    // Other fields leave the limits alone; 0 goes back to the service default.
+    await d.updateUser({ userId: plain.id, quotaBytes: 99 });
+    const back = await d.updateUser({ userId: plain.id, messagesPerHour: 0 });
+    expect(back.user).toMatchObject({ messagesPerHour: 0, recipientsPerMessage: 3, quotaBytes: 99 });
+
+    // Read back by GetUser and handed to smtp-inbound by Authenticate.
+    expect((await d.getUser({ selector: { $case: 'id', value: plain.id } })).user).toMatchObject({
+      messagesPerHour: 0,
+      recipientsPerMessage: 3,
+    });
+    const auth = await login('limits1@users.test', PASSWORD, directory.Protocol.SMTP);
+    expect(auth?.$case === 'success' ? auth.value.user : undefined).toMatchObject({
+      messagesPerHour: 20,
+      recipientsPerMessage: 5,
+    });
+  });
+
   it('sets a password: the new one works, the old one no longer does', async () => {
     const user = await newUser('frank@users.test');
     await expectFailure(

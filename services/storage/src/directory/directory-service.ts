@@ -222,7 +222,11 @@ export class DirectoryService {
       status: 'active',
       quotaBytes: req.quotaBytes ?? domain.defaultQuotaBytes ?? 0,
       usedBytes: 0,
-      limits: { messagesPerHour: 1_000, recipientsPerMessage: 100 },
+      // 0 = smtp-inbound's service default (directory.proto User.messages_per_hour).
+      limits: {
+        messagesPerHour: req.messagesPerHour ?? 0,
+        recipientsPerMessage: req.recipientsPerMessage ?? 0,
+      },
       dataKey,
       dataKeyVersion,
       passwordChangedAt: now,
@@ -297,6 +301,10 @@ export class DirectoryService {
     const set: Partial<UserDoc> = { updatedAt: this.now() };
     if (req.displayName !== undefined) set.displayName = req.displayName;
     if (req.quotaBytes !== undefined) set.quotaBytes = req.quotaBytes;
+    const limits: { 'limits.messagesPerHour'?: number; 'limits.recipientsPerMessage'?: number } = {};
+    if (req.messagesPerHour !== undefined) limits['limits.messagesPerHour'] = req.messagesPerHour;
+    if (req.recipientsPerMessage !== undefined)
+      limits['limits.recipientsPerMessage'] = req.recipientsPerMessage;
     switch (req.status) {
       case directory.UserStatus.ACTIVE:
         set.status = 'active';
@@ -315,7 +323,7 @@ export class DirectoryService {
         ? null
         : await this.users.findOneAndUpdate(
             { _id: id, deletedAt: { $exists: false } },
-            { $set: set },
+            { $set: { ...set, ...limits } },
             { returnDocument: 'after' },
           );
     return user === null ? notFound('user', 'user_id') : ok({ user: userOut(user) });
@@ -778,8 +786,9 @@ export class DirectoryService {
   }
 
   /**
-   * At most one ACTIVE key per domain (directory.proto DkimKeyStatus): activating one retires
-   * the previous, whatever its algorithm, because GetSigningKey hands out one key.
+   * At most one ACTIVE key per domain and algorithm (directory.proto DkimKeyStatus): activating
+   * one retires the previous key of the same algorithm, so a domain can sign with Ed25519 and
+   * RSA at once (RFC 8463 §3) and rotate each on its own.
    */
   async activateDkimKey(
     req: directory.ActivateDkimKeyRequest,
@@ -791,7 +800,7 @@ export class DirectoryService {
     if (key.status === 'active') return ok({ key: dkimOut(key) });
     const now = this.now();
     const previous = await this.dkimKeys.findOneAndUpdate(
-      { domainId: key.domainId, status: 'active', _id: { $ne: key._id } },
+      { domainId: key.domainId, algorithm: key.algorithm, status: 'active', _id: { $ne: key._id } },
       { $set: { status: 'retired', retiredAt: now } },
       { returnDocument: 'after' },
     );
@@ -830,23 +839,41 @@ export class DirectoryService {
     return existing === null ? notFound('DKIM key', 'key_id') : ok({ key: dkimOut(existing) });
   }
 
+  /**
+   * Every active key of the domain, one per algorithm, Ed25519 first (RFC 8463 §3: sign with
+   * both so receivers that do not verify Ed25519 still find the RSA signature). `key` keeps the
+   * single-key answer of older callers: the RSA key when there is one.
+   */
   async getSigningKey(req: directory.GetSigningKeyRequest): Promise<Result<directory.GetSigningKeyResponse>> {
     const name = normaliseDomain(req.domain);
-    if (name === undefined) return ok({});
-    const key = await this.dkimKeys.findOne({ domain: name, status: 'active' });
-    if (key === null) return ok({});
-    const der = await this.deps.keyProvider.unwrap(key.privateKey, dkimKeyContext(key.domain, key.selector));
-    const pem = privateKeyPem(der);
-    der.fill(0);
-    return ok({
-      key: {
-        domain: key.domain,
-        selector: key.selector,
-        algorithm: algorithmOut(key.algorithm),
+    if (name === undefined) return ok({ keys: [] });
+    // Newest activation first, so if two keys of one algorithm are ever active at once (a
+    // concurrent activation), the newer one signs.
+    const docs = await this.dkimKeys
+      .find({ domain: name, status: 'active' }, { sort: { activatedAt: -1, _id: -1 } })
+      .toArray();
+    const chosen = new Map<DkimAlgorithm, DkimKeyDoc>();
+    for (const doc of docs) if (!chosen.has(doc.algorithm)) chosen.set(doc.algorithm, doc);
+    const keys: directory.SigningKey[] = [];
+    for (const algorithm of ['ed25519', 'rsa2048'] as const) {
+      const doc = chosen.get(algorithm);
+      if (doc === undefined) continue;
+      const der = await this.deps.keyProvider.unwrap(
+        doc.privateKey,
+        dkimKeyContext(doc.domain, doc.selector),
+      );
+      const pem = privateKeyPem(der);
+      der.fill(0);
+      keys.push({
+        domain: doc.domain,
+        selector: doc.selector,
+        algorithm: algorithmOut(doc.algorithm),
         privateKeyPem: pem,
-        keyId: key._id.toHexString(),
-      },
-    });
+        keyId: doc._id.toHexString(),
+      });
+    }
+    const single = keys.find((k) => k.algorithm === directory.DkimAlgorithm.RSA2048) ?? keys[0];
+    return ok(single === undefined ? { keys } : { key: single, keys });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -908,6 +935,8 @@ function userOut(doc: UserDoc): directory.User {
     createTime: doc.createdAt,
     updateTime: doc.updatedAt,
     passwordChangeTime: doc.passwordChangedAt,
+    messagesPerHour: doc.limits.messagesPerHour,
+    recipientsPerMessage: doc.limits.recipientsPerMessage,
   };
 }
 

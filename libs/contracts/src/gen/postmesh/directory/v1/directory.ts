@@ -538,7 +538,7 @@ export const DkimKeyStatus = {
   UNSPECIFIED: "DKIM_KEY_STATUS_UNSPECIFIED",
   /** PENDING - Generated; publish its DNS record, then activate it. */
   PENDING: "DKIM_KEY_STATUS_PENDING",
-  /** ACTIVE - Signs outgoing mail of the domain. At most one per domain. */
+  /** ACTIVE - Signs outgoing mail of the domain. At most one per domain and algorithm. */
   ACTIVE: "DKIM_KEY_STATUS_ACTIVE",
   /**
    * RETIRED - No longer signs. Its DNS record may be removed once messages signed with it have been
@@ -733,7 +733,21 @@ export interface User {
     | Date
     | undefined;
   /** When the password was last set. */
-  passwordChangeTime?: Date | undefined;
+  passwordChangeTime?:
+    | Date
+    | undefined;
+  /**
+   * Submission limit: messages this user may send per clock hour (RFC 6409 §8 leaves sending
+   * policy to the MSA); 0 means the service default (smtp-inbound's
+   * `POSTMESH_SUBMISSION_MESSAGES_PER_HOUR`).
+   */
+  messagesPerHour: number;
+  /**
+   * Submission limit: recipients per message; 0 means the service default
+   * (`POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE`). Further RCPTs get 452 4.5.3
+   * (RFC 5321 §4.5.3.1.8).
+   */
+  recipientsPerMessage: number;
 }
 
 /** Request of CreateUser. */
@@ -745,7 +759,15 @@ export interface CreateUserRequest {
   /** Human name; may be empty. */
   displayName: string;
   /** Quota in bytes (0 = unlimited); unset means the domain's `default_quota_bytes`. */
-  quotaBytes?: number | undefined;
+  quotaBytes?:
+    | number
+    | undefined;
+  /** Sending limit (see `User.messages_per_hour`); unset or 0 means the service default. */
+  messagesPerHour?:
+    | number
+    | undefined;
+  /** Sending limit (see `User.recipients_per_message`); unset or 0 means the service default. */
+  recipientsPerMessage?: number | undefined;
 }
 
 /** Response of CreateUser. */
@@ -810,6 +832,15 @@ export interface UpdateUserRequest {
     | undefined;
   /** New status; UNSPECIFIED (the default) leaves it unchanged. */
   status: UserStatus;
+  /** New sending limit (see `User.messages_per_hour`); 0 returns the user to the service default. */
+  messagesPerHour?:
+    | number
+    | undefined;
+  /**
+   * New sending limit (see `User.recipients_per_message`); 0 returns the user to the service
+   * default.
+   */
+  recipientsPerMessage?: number | undefined;
 }
 
 /** Response of UpdateUser. */
@@ -1044,7 +1075,10 @@ export interface AuthenticateRequest {
 
 /** A successful login. */
 export interface AuthSuccess {
-  /** The authenticated user. */
+  /**
+   * The authenticated user, including their sending limits (`messages_per_hour`,
+   * `recipients_per_message`), which smtp-inbound enforces on submission.
+   */
   user?:
     | User
     | undefined;
@@ -1278,10 +1312,19 @@ export interface SigningKey {
 /** Response of GetSigningKey. */
 export interface GetSigningKeyResponse {
   /**
-   * The active key; unset when the domain is unknown to Postmesh or has no active key (then the
-   * message is sent unsigned).
+   * One active key (the RSA one when there are both, as the most widely verified); unset when
+   * the domain is unknown to Postmesh or has no active key (then the message is sent unsigned).
+   * Kept for callers that sign once; new callers use `keys`.
    */
-  key?: SigningKey | undefined;
+  key?:
+    | SigningKey
+    | undefined;
+  /**
+   * Every active key of the domain, at most one per algorithm, Ed25519 first. A signer adds one
+   * DKIM-Signature per key (RFC 8463 §3, RFC 6376 §4.2: a verifier that does not know one
+   * algorithm ignores that signature and uses the other).
+   */
+  keys: SigningKey[];
 }
 
 function createBaseDomain(): Domain {
@@ -2272,6 +2315,8 @@ function createBaseUser(): User {
     createTime: undefined,
     updateTime: undefined,
     passwordChangeTime: undefined,
+    messagesPerHour: 0,
+    recipientsPerMessage: 0,
   };
 }
 
@@ -2303,6 +2348,12 @@ export const User: MessageFns<User> = {
     }
     if (message.passwordChangeTime !== undefined) {
       Timestamp.encode(toTimestamp(message.passwordChangeTime), writer.uint32(74).fork()).join();
+    }
+    if (message.messagesPerHour !== 0) {
+      writer.uint32(80).uint32(message.messagesPerHour);
+    }
+    if (message.recipientsPerMessage !== 0) {
+      writer.uint32(88).uint32(message.recipientsPerMessage);
     }
     return writer;
   },
@@ -2392,6 +2443,22 @@ export const User: MessageFns<User> = {
             message.passwordChangeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.messagesPerHour = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.recipientsPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2439,6 +2506,16 @@ export const User: MessageFns<User> = {
         : isSet(object.password_change_time)
         ? fromJsonTimestamp(object.password_change_time)
         : undefined,
+      messagesPerHour: isSet(object.messagesPerHour)
+        ? globalThis.Number(object.messagesPerHour)
+        : isSet(object.messages_per_hour)
+        ? globalThis.Number(object.messages_per_hour)
+        : 0,
+      recipientsPerMessage: isSet(object.recipientsPerMessage)
+        ? globalThis.Number(object.recipientsPerMessage)
+        : isSet(object.recipients_per_message)
+        ? globalThis.Number(object.recipients_per_message)
+        : 0,
     };
   },
 
@@ -2471,6 +2548,12 @@ export const User: MessageFns<User> = {
     if (message.passwordChangeTime !== undefined) {
       obj.passwordChangeTime = message.passwordChangeTime.toISOString();
     }
+    if (message.messagesPerHour !== 0) {
+      obj.messagesPerHour = Math.round(message.messagesPerHour);
+    }
+    if (message.recipientsPerMessage !== 0) {
+      obj.recipientsPerMessage = Math.round(message.recipientsPerMessage);
+    }
     return obj;
   },
 
@@ -2488,12 +2571,21 @@ export const User: MessageFns<User> = {
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.passwordChangeTime = object.passwordChangeTime ?? undefined;
+    message.messagesPerHour = object.messagesPerHour ?? 0;
+    message.recipientsPerMessage = object.recipientsPerMessage ?? 0;
     return message;
   },
 };
 
 function createBaseCreateUserRequest(): CreateUserRequest {
-  return { address: "", password: "", displayName: "", quotaBytes: undefined };
+  return {
+    address: "",
+    password: "",
+    displayName: "",
+    quotaBytes: undefined,
+    messagesPerHour: undefined,
+    recipientsPerMessage: undefined,
+  };
 }
 
 export const CreateUserRequest: MessageFns<CreateUserRequest> = {
@@ -2509,6 +2601,12 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     }
     if (message.quotaBytes !== undefined) {
       writer.uint32(32).uint64(message.quotaBytes);
+    }
+    if (message.messagesPerHour !== undefined) {
+      writer.uint32(40).uint32(message.messagesPerHour);
+    }
+    if (message.recipientsPerMessage !== undefined) {
+      writer.uint32(48).uint32(message.recipientsPerMessage);
     }
     return writer;
   },
@@ -2558,6 +2656,22 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
             message.quotaBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.messagesPerHour = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.recipientsPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2584,6 +2698,16 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
         : isSet(object.quota_bytes)
         ? globalThis.Number(object.quota_bytes)
         : undefined,
+      messagesPerHour: isSet(object.messagesPerHour)
+        ? globalThis.Number(object.messagesPerHour)
+        : isSet(object.messages_per_hour)
+        ? globalThis.Number(object.messages_per_hour)
+        : undefined,
+      recipientsPerMessage: isSet(object.recipientsPerMessage)
+        ? globalThis.Number(object.recipientsPerMessage)
+        : isSet(object.recipients_per_message)
+        ? globalThis.Number(object.recipients_per_message)
+        : undefined,
     };
   },
 
@@ -2601,6 +2725,12 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     if (message.quotaBytes !== undefined) {
       obj.quotaBytes = Math.round(message.quotaBytes);
     }
+    if (message.messagesPerHour !== undefined) {
+      obj.messagesPerHour = Math.round(message.messagesPerHour);
+    }
+    if (message.recipientsPerMessage !== undefined) {
+      obj.recipientsPerMessage = Math.round(message.recipientsPerMessage);
+    }
     return obj;
   },
 
@@ -2613,6 +2743,8 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     message.password = object.password ?? "";
     message.displayName = object.displayName ?? "";
     message.quotaBytes = object.quotaBytes ?? undefined;
+    message.messagesPerHour = object.messagesPerHour ?? undefined;
+    message.recipientsPerMessage = object.recipientsPerMessage ?? undefined;
     return message;
   },
 };
@@ -3075,7 +3207,14 @@ export const ListUsersResponse: MessageFns<ListUsersResponse> = {
 };
 
 function createBaseUpdateUserRequest(): UpdateUserRequest {
-  return { userId: "", displayName: undefined, quotaBytes: undefined, status: UserStatus.UNSPECIFIED };
+  return {
+    userId: "",
+    displayName: undefined,
+    quotaBytes: undefined,
+    status: UserStatus.UNSPECIFIED,
+    messagesPerHour: undefined,
+    recipientsPerMessage: undefined,
+  };
 }
 
 export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
@@ -3091,6 +3230,12 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     }
     if (message.status !== UserStatus.UNSPECIFIED) {
       writer.uint32(32).int32(userStatusToNumber(message.status));
+    }
+    if (message.messagesPerHour !== undefined) {
+      writer.uint32(40).uint32(message.messagesPerHour);
+    }
+    if (message.recipientsPerMessage !== undefined) {
+      writer.uint32(48).uint32(message.recipientsPerMessage);
     }
     return writer;
   },
@@ -3140,6 +3285,22 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
             message.status = userStatusFromJSON(reader.int32());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.messagesPerHour = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.recipientsPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3170,6 +3331,16 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
         ? globalThis.Number(object.quota_bytes)
         : undefined,
       status: isSet(object.status) ? userStatusFromJSON(object.status) : UserStatus.UNSPECIFIED,
+      messagesPerHour: isSet(object.messagesPerHour)
+        ? globalThis.Number(object.messagesPerHour)
+        : isSet(object.messages_per_hour)
+        ? globalThis.Number(object.messages_per_hour)
+        : undefined,
+      recipientsPerMessage: isSet(object.recipientsPerMessage)
+        ? globalThis.Number(object.recipientsPerMessage)
+        : isSet(object.recipients_per_message)
+        ? globalThis.Number(object.recipients_per_message)
+        : undefined,
     };
   },
 
@@ -3187,6 +3358,12 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     if (message.status !== UserStatus.UNSPECIFIED) {
       obj.status = userStatusToJSON(message.status);
     }
+    if (message.messagesPerHour !== undefined) {
+      obj.messagesPerHour = Math.round(message.messagesPerHour);
+    }
+    if (message.recipientsPerMessage !== undefined) {
+      obj.recipientsPerMessage = Math.round(message.recipientsPerMessage);
+    }
     return obj;
   },
 
@@ -3199,6 +3376,8 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     message.displayName = object.displayName ?? undefined;
     message.quotaBytes = object.quotaBytes ?? undefined;
     message.status = object.status ?? UserStatus.UNSPECIFIED;
+    message.messagesPerHour = object.messagesPerHour ?? undefined;
+    message.recipientsPerMessage = object.recipientsPerMessage ?? undefined;
     return message;
   },
 };
@@ -7716,13 +7895,16 @@ export const SigningKey: MessageFns<SigningKey> = {
 };
 
 function createBaseGetSigningKeyResponse(): GetSigningKeyResponse {
-  return { key: undefined };
+  return { key: undefined, keys: [] };
 }
 
 export const GetSigningKeyResponse: MessageFns<GetSigningKeyResponse> = {
   encode(message: GetSigningKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== undefined) {
       SigningKey.encode(message.key, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.keys) {
+      SigningKey.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -7748,6 +7930,14 @@ export const GetSigningKeyResponse: MessageFns<GetSigningKeyResponse> = {
             message.key = SigningKey.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(SigningKey.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7761,13 +7951,19 @@ export const GetSigningKeyResponse: MessageFns<GetSigningKeyResponse> = {
   },
 
   fromJSON(object: any): GetSigningKeyResponse {
-    return { key: isSet(object.key) ? SigningKey.fromJSON(object.key) : undefined };
+    return {
+      key: isSet(object.key) ? SigningKey.fromJSON(object.key) : undefined,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => SigningKey.fromJSON(e)) : [],
+    };
   },
 
   toJSON(message: GetSigningKeyResponse): unknown {
     const obj: any = {};
     if (message.key !== undefined) {
       obj.key = SigningKey.toJSON(message.key);
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => SigningKey.toJSON(e));
     }
     return obj;
   },
@@ -7778,6 +7974,7 @@ export const GetSigningKeyResponse: MessageFns<GetSigningKeyResponse> = {
   fromPartial<I extends Exact<DeepPartial<GetSigningKeyResponse>, I>>(object: I): GetSigningKeyResponse {
     const message = createBaseGetSigningKeyResponse();
     message.key = (object.key !== undefined && object.key !== null) ? SigningKey.fromPartial(object.key) : undefined;
+    message.keys = object.keys?.map((e) => SigningKey.fromPartial(e)) || [];
     return message;
   },
 };
@@ -7880,7 +8077,7 @@ export const DirectoryServiceService = {
     responseDeserialize: (value: Buffer): ListUsersResponse => ListUsersResponse.decode(value),
   },
   /**
-   * Changes a user's display name, quota or status; unset fields are left alone.
+   * Changes a user's display name, quota, status or sending limits; unset fields are left alone.
    * Reasons: NOT_FOUND.
    */
   updateUser: {
@@ -8076,9 +8273,11 @@ export const DirectoryServiceService = {
     responseDeserialize: (value: Buffer): ListDkimKeysResponse => ListDkimKeysResponse.decode(value),
   },
   /**
-   * Makes a key the one mta-delivery signs with. The previously active key of the domain, if
-   * any, becomes RETIRED (keep its DNS record published for a few days so messages in flight
-   * still verify). Reasons: NOT_FOUND, NOT_ALLOWED (the key is RETIRED).
+   * Makes a key one that mta-delivery signs with. A domain has at most one active key per
+   * algorithm, so it may sign twice, with Ed25519 and RSA (RFC 8463 §3, RFC 6376 §4.2). The
+   * previously active key of the same domain and algorithm, if any, becomes RETIRED (keep its
+   * DNS record published for a few days so messages in flight still verify); an active key of
+   * the other algorithm stays active. Reasons: NOT_FOUND, NOT_ALLOWED (the key is RETIRED).
    */
   activateDkimKey: {
     path: "/postmesh.directory.v1.DirectoryService/ActivateDkimKey" as const,
@@ -8106,10 +8305,10 @@ export const DirectoryServiceService = {
     responseDeserialize: (value: Buffer): RetireDkimKeyResponse => RetireDkimKeyResponse.decode(value),
   },
   /**
-   * Returns the private key that signs mail from a domain. ONLY mta-delivery may call this:
+   * Returns the private keys that sign mail from a domain. ONLY mta-delivery may call this:
    * storage rejects other callers (PERMISSION_DENIED) by their mTLS identity / service token,
    * and the response must never be logged or cached on disk. A domain without an active key is
-   * a normal answer (no `key`), not an error.
+   * a normal answer (no `key`, empty `keys`), not an error.
    */
   getSigningKey: {
     path: "/postmesh.directory.v1.DirectoryService/GetSigningKey" as const,
@@ -8151,7 +8350,7 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   /** Lists users, ordered by primary address. */
   listUsers: handleUnaryCall<ListUsersRequest, ListUsersResponse>;
   /**
-   * Changes a user's display name, quota or status; unset fields are left alone.
+   * Changes a user's display name, quota, status or sending limits; unset fields are left alone.
    * Reasons: NOT_FOUND.
    */
   updateUser: handleUnaryCall<UpdateUserRequest, UpdateUserResponse>;
@@ -8212,9 +8411,11 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   /** Lists a domain's DKIM keys, newest first. Reasons: NOT_FOUND. */
   listDkimKeys: handleUnaryCall<ListDkimKeysRequest, ListDkimKeysResponse>;
   /**
-   * Makes a key the one mta-delivery signs with. The previously active key of the domain, if
-   * any, becomes RETIRED (keep its DNS record published for a few days so messages in flight
-   * still verify). Reasons: NOT_FOUND, NOT_ALLOWED (the key is RETIRED).
+   * Makes a key one that mta-delivery signs with. A domain has at most one active key per
+   * algorithm, so it may sign twice, with Ed25519 and RSA (RFC 8463 §3, RFC 6376 §4.2). The
+   * previously active key of the same domain and algorithm, if any, becomes RETIRED (keep its
+   * DNS record published for a few days so messages in flight still verify); an active key of
+   * the other algorithm stays active. Reasons: NOT_FOUND, NOT_ALLOWED (the key is RETIRED).
    */
   activateDkimKey: handleUnaryCall<ActivateDkimKeyRequest, ActivateDkimKeyResponse>;
   /**
@@ -8223,10 +8424,10 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
    */
   retireDkimKey: handleUnaryCall<RetireDkimKeyRequest, RetireDkimKeyResponse>;
   /**
-   * Returns the private key that signs mail from a domain. ONLY mta-delivery may call this:
+   * Returns the private keys that sign mail from a domain. ONLY mta-delivery may call this:
    * storage rejects other callers (PERMISSION_DENIED) by their mTLS identity / service token,
    * and the response must never be logged or cached on disk. A domain without an active key is
-   * a normal answer (no `key`), not an error.
+   * a normal answer (no `key`, empty `keys`), not an error.
    */
   getSigningKey: handleUnaryCall<GetSigningKeyRequest, GetSigningKeyResponse>;
 }
@@ -8371,7 +8572,7 @@ export interface DirectoryServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListUsersResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Changes a user's display name, quota or status; unset fields are left alone.
+   * Changes a user's display name, quota, status or sending limits; unset fields are left alone.
    * Reasons: NOT_FOUND.
    */
   updateUser(
@@ -8642,9 +8843,11 @@ export interface DirectoryServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListDkimKeysResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Makes a key the one mta-delivery signs with. The previously active key of the domain, if
-   * any, becomes RETIRED (keep its DNS record published for a few days so messages in flight
-   * still verify). Reasons: NOT_FOUND, NOT_ALLOWED (the key is RETIRED).
+   * Makes a key one that mta-delivery signs with. A domain has at most one active key per
+   * algorithm, so it may sign twice, with Ed25519 and RSA (RFC 8463 §3, RFC 6376 §4.2). The
+   * previously active key of the same domain and algorithm, if any, becomes RETIRED (keep its
+   * DNS record published for a few days so messages in flight still verify); an active key of
+   * the other algorithm stays active. Reasons: NOT_FOUND, NOT_ALLOWED (the key is RETIRED).
    */
   activateDkimKey(
     request: ActivateDkimKeyRequest,
@@ -8681,10 +8884,10 @@ export interface DirectoryServiceClient extends Client {
     callback: (error: ServiceError | null, response: RetireDkimKeyResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Returns the private key that signs mail from a domain. ONLY mta-delivery may call this:
+   * Returns the private keys that sign mail from a domain. ONLY mta-delivery may call this:
    * storage rejects other callers (PERMISSION_DENIED) by their mTLS identity / service token,
    * and the response must never be logged or cached on disk. A domain without an active key is
-   * a normal answer (no `key`), not an error.
+   * a normal answer (no `key`, empty `keys`), not an error.
    */
   getSigningKey(
     request: GetSigningKeyRequest,
