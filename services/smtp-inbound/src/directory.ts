@@ -18,6 +18,15 @@ export type DomainOwnership =
   | { readonly kind: 'not-ours' }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
+/**
+ * A user's own submission limits (directory.proto `User.messages_per_hour`,
+ * `recipients_per_message`); 0 means the service default (POSTMESH_SUBMISSION_*).
+ */
+export interface SendingLimits {
+  readonly messagesPerHour: number;
+  readonly recipientsPerMessage: number;
+}
+
 /** Directory.Authenticate as submission needs it (the failure reason is for logs only). */
 export type AuthAnswer =
   | {
@@ -26,6 +35,7 @@ export type AuthAnswer =
       readonly address: string;
       /** Normalised addresses the user may use in MAIL FROM and From: (aliases included). */
       readonly senderAddresses: readonly string[];
+      readonly limits: SendingLimits;
     }
   | { readonly kind: 'failure'; readonly reason: string }
   | { readonly kind: 'unavailable'; readonly reason: string };
@@ -119,6 +129,11 @@ export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator
                 userId: result.value.user?.id ?? '',
                 address: result.value.user?.address ?? address,
                 senderAddresses: result.value.senderAddresses.map((a) => a.toLowerCase()),
+                // An older storage leaves them unset (0): the service defaults apply.
+                limits: {
+                  messagesPerHour: result.value.user?.messagesPerHour ?? 0,
+                  recipientsPerMessage: result.value.user?.recipientsPerMessage ?? 0,
+                },
               });
               return;
             case 'failure':

@@ -4,12 +4,23 @@
  * `submit.user.<userId>.<hour since epoch>` (JSON `{ "count": n }`; the bucket's TTL removes old
  * hours). Counted at MAIL FROM, so a transaction abandoned after MAIL still counts: the limit is
  * on attempts, which is what slows a hijacked account. Fails open when NATS is unavailable.
+ *
+ * The allowance is the user's own (directory.proto `User.messages_per_hour`) when set, else the
+ * service default (`POSTMESH_SUBMISSION_MESSAGES_PER_HOUR`); 0 for both means no limit.
  */
 import type { KV } from '@postmesh/bus';
 
 export interface SendQuota {
-  /** Takes one message from the user's hourly allowance; false when it is used up. */
-  take(userId: string): Promise<boolean>;
+  /**
+   * Takes one message from the user's hourly allowance; false when it is used up. `ownPerHour`
+   * is the user's own limit, 0 for the service default.
+   */
+  take(userId: string, ownPerHour?: number): Promise<boolean>;
+}
+
+/** The limit that applies: the user's own when set (> 0), else the service default. */
+export function effectiveLimit(own: number | undefined, serviceDefault: number): number {
+  return own !== undefined && own > 0 ? own : serviceDefault;
 }
 
 export function sendQuotaKey(userId: string, now: number): string {
@@ -24,8 +35,9 @@ export class KvSendQuota implements SendQuota {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async take(userId: string): Promise<boolean> {
-    if (this.perHour <= 0) return true;
+  async take(userId: string, ownPerHour = 0): Promise<boolean> {
+    const perHour = effectiveLimit(ownPerHour, this.perHour);
+    if (perHour <= 0) return true;
     try {
       const kv = await this.kv();
       const key = sendQuotaKey(userId, this.now());
@@ -36,7 +48,7 @@ export class KvSendQuota implements SendQuota {
           entry !== null && entry.operation === 'PUT' && entry.length > 0
             ? Number(entry.json<{ count?: unknown }>().count) || 0
             : 0;
-        if (count >= this.perHour) return false;
+        if (count >= perHour) return false;
         const payload = JSON.stringify({ count: count + 1 });
         try {
           if (entry === null) await kv.create(key, payload);

@@ -163,11 +163,15 @@ export class Pipeline {
     return res.user.id;
   }
 
-  async createUser(address: string): Promise<{ id: string; address: string; password: string }> {
+  /** A user; `limits` are their own sending limits (directory.proto, 0/unset = service default). */
+  async createUser(
+    address: string,
+    limits: { messagesPerHour?: number; recipientsPerMessage?: number } = {},
+  ): Promise<{ id: string; address: string; password: string }> {
     const password = `Pw-${randomBytes(8).toString('hex')}-x`;
     const res = await call(
       this.directory.createUser.bind(this.directory),
-      directory.CreateUserRequest.fromPartial({ address, password }),
+      directory.CreateUserRequest.fromPartial({ address, password, ...limits }),
     );
     if (res.user === undefined) throw new Error('CreateUser returned no user');
     return { id: res.user.id, address: res.user.address, password };

@@ -236,10 +236,11 @@ describe('submission: AUTH, sender ownership, routing', () => {
 describe('submission: per-user sending limits', () => {
   let p: Pipeline;
   beforeAll(async () => {
+    // Service defaults, for users without limits of their own.
     p = await Pipeline.start({
       smtpEnv: {
-        POSTMESH_SUBMISSION_MESSAGES_PER_HOUR: '2',
-        POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE: '2',
+        POSTMESH_SUBMISSION_MESSAGES_PER_HOUR: '3',
+        POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE: '3',
       },
     });
   }, 120_000);
@@ -247,42 +248,86 @@ describe('submission: per-user sending limits', () => {
     await p?.stop();
   });
 
-  it('refuses a third recipient (452 4.5.3) and a third message in the hour (451 4.7.1), per user', async () => {
-    const carol = await p.createUser(`carol.${randomBytes(3).toString('hex')}@example.test`);
-    const transport = (user: string, pass: string) =>
-      nodemailer.createTransport({
-        host: '127.0.0.1',
-        port: p.submissionsPort,
-        secure: true,
-        tls: { rejectUnauthorized: false },
-        auth: { user, pass },
-      });
-    const raw = (from: string) => Buffer.from(`From: ${from}\r\nSubject: limits\r\n\r\nhello\r\n`);
-    const tooMany = await transport(DEMO, DEMO_PASSWORD).sendMail({
-      envelope: { from: DEMO, to: [carol.address, 'a@remote.test', 'b@remote.test'] },
-      raw: raw(DEMO),
+  const transport = (user: string, pass: string) =>
+    nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: p.submissionsPort,
+      secure: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user, pass },
     });
-    // nodemailer sends to the accepted recipients and reports the refused one.
+  const raw = (from: string) => Buffer.from(`From: ${from}\r\nSubject: limits\r\n\r\nhello\r\n`);
+  const tag = () => randomBytes(3).toString('hex');
+
+  it("enforces the user's own limits from the Directory: a third recipient is 452 4.5.3, a third message 451 4.7.1", async () => {
+    const carol = await p.createUser(`carol.${tag()}@example.test`);
+    // Alice's own limits (CreateUser messages_per_hour / recipients_per_message) are below the defaults.
+    const alice = await p.createUser(`alice.${tag()}@example.test`, {
+      messagesPerHour: 2,
+      recipientsPerMessage: 2,
+    });
+    const tooMany = await transport(alice.address, alice.password).sendMail({
+      envelope: { from: alice.address, to: [carol.address, 'a@remote.test', 'b@remote.test'] },
+      raw: raw(alice.address),
+    });
+    // RFC 5321 §4.5.3.1.10: the third RCPT gets 452; nodemailer sends to the accepted ones and
+    // reports the refused one.
     expect(tooMany.accepted).toEqual([carol.address, 'a@remote.test']);
     expect(tooMany.rejected).toEqual(['b@remote.test']);
+    expect((tooMany as { rejectedErrors?: { response?: string }[] }).rejectedErrors?.[0]?.response).toMatch(
+      /^452 4\.5\.3/,
+    );
 
-    await transport(DEMO, DEMO_PASSWORD).sendMail({
-      envelope: { from: DEMO, to: [carol.address] },
-      raw: raw(DEMO),
+    await transport(alice.address, alice.password).sendMail({
+      envelope: { from: alice.address, to: [carol.address] },
+      raw: raw(alice.address),
     });
     await expect(
-      transport(DEMO, DEMO_PASSWORD).sendMail({
-        envelope: { from: DEMO, to: [carol.address] },
-        raw: raw(DEMO),
+      transport(alice.address, alice.password).sendMail({
+        envelope: { from: alice.address, to: [carol.address] },
+        raw: raw(alice.address),
       }),
     ).rejects.toMatchObject({ response: expect.stringMatching(/^451 4\.7\.1/) as unknown });
-    // Another user has their own allowance.
-    const info = await transport(carol.address, carol.password).sendMail({
-      envelope: { from: carol.address, to: [carol.address] },
-      raw: raw(carol.address),
+
+    // Bob has no limits of his own: the service defaults (3 and 3) apply, counted separately.
+    const bob = await p.createUser(`bob.${tag()}@example.test`);
+    const three = await transport(bob.address, bob.password).sendMail({
+      envelope: { from: bob.address, to: [carol.address, 'c@remote.test', 'd@remote.test', 'e@remote.test'] },
+      raw: raw(bob.address),
     });
-    expect(info.response).toMatch(/^250 2\.0\.0/);
-    await p.waitForCount(carol.address, 3);
-    expect(await p.count(carol.address)).toBe(3);
-  }, 60_000);
+    expect(three.accepted).toEqual([carol.address, 'c@remote.test', 'd@remote.test']);
+    expect(three.rejected).toEqual(['e@remote.test']);
+    for (let i = 0; i < 2; i++) {
+      const info = await transport(bob.address, bob.password).sendMail({
+        envelope: { from: bob.address, to: [carol.address] },
+        raw: raw(bob.address),
+      });
+      expect(info.response).toMatch(/^250 2\.0\.0/); // his second and third: alice would be refused
+    }
+    await expect(
+      transport(bob.address, bob.password).sendMail({
+        envelope: { from: bob.address, to: [carol.address] },
+        raw: raw(bob.address),
+      }),
+    ).rejects.toMatchObject({ response: expect.stringMatching(/^451 4\.7\.1/) as unknown });
+
+    // A user may also have more than the default: dave sends five recipients and a fourth message.
+    const dave = await p.createUser(`dave.${tag()}@example.test`, {
+      messagesPerHour: 10,
+      recipientsPerMessage: 5,
+    });
+    const five = await transport(dave.address, dave.password).sendMail({
+      envelope: { from: dave.address, to: [carol.address, 'f@r.test', 'g@r.test', 'h@r.test', 'i@r.test'] },
+      raw: raw(dave.address),
+    });
+    expect(five.rejected).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      await transport(dave.address, dave.password).sendMail({
+        envelope: { from: dave.address, to: [carol.address] },
+        raw: raw(dave.address),
+      });
+    }
+    await p.waitForCount(carol.address, 2 + 3 + 4);
+    expect(await p.count(carol.address)).toBe(9);
+  }, 90_000);
 });

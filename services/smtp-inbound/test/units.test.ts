@@ -13,6 +13,7 @@ import { counterKey } from '../src/plugins/limits.js';
 import { newSpoolId } from '../src/plugins/queue.js';
 import { rcptDecision } from '../src/plugins/recipients.js';
 import { forgedAuthResults } from '../src/plugins/sender-auth.js';
+import { effectiveLimit } from '../src/send-quota.js';
 
 const settings = {
   listenHost: '127.0.0.1',
@@ -128,6 +129,14 @@ describe('inbound job frames', () => {
 });
 
 describe('small helpers', () => {
+  it("a user's own sending limit wins over the service default; 0 or unset means the default", () => {
+    expect(effectiveLimit(2, 1000)).toBe(2);
+    expect(effectiveLimit(5000, 1000)).toBe(5000);
+    expect(effectiveLimit(0, 1000)).toBe(1000);
+    expect(effectiveLimit(undefined, 100)).toBe(100);
+    expect(effectiveLimit(0, 0)).toBe(0); // no limit at all
+    expect(effectiveLimit(7, 0)).toBe(7); // the default is off, the user's own still applies
+  });
   it('rate-limit keys are valid KV keys for IPv4 and IPv6', () => {
     expect(counterKey('conn', '192.0.2.1', 7)).toBe('smtp.conn.192.0.2.1.7');
     expect(counterKey('msg', '2001:db8::1', 7)).toMatch(/^[-/_=.a-zA-Z0-9]+$/);

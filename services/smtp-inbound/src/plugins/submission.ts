@@ -16,8 +16,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AuthThrottle } from '@postmesh/bus';
-import type { SendQuota } from '../send-quota.js';
-import type { Authenticator, RecipientDirectory } from '../directory.js';
+import { effectiveLimit, type SendQuota } from '../send-quota.js';
+import type { Authenticator, RecipientDirectory, SendingLimits } from '../directory.js';
 import {
   DSN,
   HookCode,
@@ -31,6 +31,8 @@ export interface SubmissionUser {
   readonly userId: string;
   readonly login: string;
   readonly senderAddresses: readonly string[];
+  /** The user's own limits from the Directory (0 = the service default). */
+  readonly limits: SendingLimits;
 }
 
 export interface SubmissionOptions {
@@ -39,9 +41,12 @@ export interface SubmissionOptions {
   readonly authenticator: Authenticator;
   readonly directory: Pick<RecipientDirectory, 'domainOwnership'>;
   readonly throttle: AuthThrottle;
-  /** Per-user messages per hour (shared counter). */
+  /** Per-user messages per hour (shared counter; the default is the quota's). */
   readonly quota?: SendQuota;
-  /** Recipients per submitted message; 0 = only the transaction limit of postmesh_rcpt. */
+  /**
+   * Default recipients per submitted message, for users without their own limit; 0 = only the
+   * transaction limit of postmesh_rcpt.
+   */
   readonly recipientsPerMessage?: number;
   readonly hostname: string;
   /** Failed AUTH attempts on one connection before it is closed. */
@@ -155,6 +160,7 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
           userId: answer.userId,
           login: user,
           senderAddresses: answer.senderAddresses,
+          limits: answer.limits,
         } satisfies SubmissionUser;
         connection.relaying = true;
         options.onAuth?.({ login: user, ip, outcome: `success-${method}` });
@@ -277,7 +283,7 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
       if (transaction !== null) transaction.notes.postmeshSubmitter = user;
       if (options.quota === undefined) return next();
       options.quota
-        .take(user.userId)
+        .take(user.userId, user.limits.messagesPerHour)
         .then((allowed) => {
           // RFC 3463 §3.8 X.7.1: delivery not authorized (for now); temporary, the client retries later.
           if (allowed) next();
@@ -294,8 +300,13 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
       const transaction = connection.transaction;
       const rcpt = Array.isArray(params) ? (params[0] as HarakaAddress | undefined) : undefined;
       if (transaction === null || rcpt === undefined || !rcpt.host) return next();
-      // RFC 5321 §4.5.3.1.10: 452 for too many recipients (Haraka has already appended this one).
-      const perMessage = options.recipientsPerMessage ?? 0;
+      // RFC 5321 §4.5.3.1.8 (the MSA's own recipient limit) and §4.5.3.1.10: 452 for too many
+      // recipients (Haraka has already appended this one). The user's own limit, else the default.
+      const submitter = submissionUser(connection);
+      const perMessage = effectiveLimit(
+        submitter?.limits.recipientsPerMessage,
+        options.recipientsPerMessage ?? 0,
+      );
       if (perMessage > 0 && transaction.rcpt_to.length > perMessage) {
         return next(HookCode.DENYSOFT, new DSN(452, '4.5.3 Too many recipients for one message'));
       }
