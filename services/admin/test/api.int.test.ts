@@ -3,6 +3,8 @@
  * as a mail user), the main features, DLQ re-drive over JetStream, pagination, one error format.
  */
 import { createHmac } from 'node:crypto';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { MailstoreServiceClient } from '@postmesh/contracts';
 import { Bus, publishDurable, Streams, Subjects } from '@postmesh/bus';
 import { createLogger } from '@postmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +34,32 @@ function totp(base32: string, at = Date.now()): string {
   const mac = createHmac('sha1', key).update(counter).digest();
   const offset = (mac[mac.length - 1] ?? 0) & 15;
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+/** Stores one message in the user's INBOX through Mailstore AppendMessage (as IMAP APPEND does). */
+function appendToInbox(userId: string, raw: Buffer): Promise<void> {
+  const client = new MailstoreServiceClient(h.storageGrpc, credentials.createInsecure());
+  return new Promise<void>((resolve, reject) => {
+    const stream = client.appendMessage(new Metadata(), { deadline: Date.now() + 15_000 }, (error) => {
+      client.close();
+      if (error === null) resolve();
+      else reject(error);
+    });
+    stream.write({
+      part: {
+        $case: 'header',
+        value: {
+          userId,
+          mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+          flags: [],
+          keywords: [],
+          size: raw.length,
+        },
+      },
+    });
+    stream.write({ part: { $case: 'chunk', value: raw } });
+    stream.end();
+  });
 }
 
 describe('domains, users and aliases', () => {
@@ -135,6 +163,48 @@ describe('domains, users and aliases', () => {
   });
 });
 
+describe('quota usage', () => {
+  it('shows each user the bytes and messages they store against their quota, in the list and one by one', async () => {
+    await owner.post('/api/v1/domains', { name: 'usage.test' });
+    const created = await owner.post('/api/v1/users', {
+      address: 'uma@usage.test',
+      password: PASSWORD,
+      quotaBytes: 1_000_000,
+    });
+    expect(created.status, created.text).toBe(201);
+    const uma = (created.body as { id: string }).id;
+    const idle = await owner.post('/api/v1/users', { address: 'ivo@usage.test', password: PASSWORD });
+    expect(idle.status, idle.text).toBe(201);
+
+    const raw = (subject: string) =>
+      Buffer.from(
+        [`From: a@example.test`, 'To: uma@usage.test', `Subject: ${subject}`, '', 'z'.repeat(3_000)].join(
+          '\r\n',
+        ),
+      );
+    await appendToInbox(uma, raw('one'));
+    await appendToInbox(uma, raw('two'));
+
+    const one = (await owner.get(`/api/v1/users/${uma}`)).body as {
+      usage: { usedBytes: number; quotaBytes: number; messages: number };
+    };
+    expect(one.usage.messages).toBe(2);
+    expect(one.usage.usedBytes).toBeGreaterThanOrEqual(6_000);
+    expect(one.usage.quotaBytes).toBe(1_000_000);
+
+    const list = (await owner.get('/api/v1/users?domain=usage.test')).body as {
+      items: { address: string; usage: { usedBytes: number; messages: number } | null }[];
+    };
+    expect(list.items).toEqual([
+      expect.objectContaining({
+        address: 'ivo@usage.test',
+        usage: { usedBytes: 0, quotaBytes: 0, messages: 0 },
+      }),
+      expect.objectContaining({ address: 'uma@usage.test', usage: one.usage }),
+    ]);
+  });
+});
+
 describe('sign-in', () => {
   it('supports TOTP for administrators', async () => {
     await owner.post('/api/v1/admins', { email: 'totp@example.test', password: PASSWORD, role: 'auditor' });
@@ -234,11 +304,29 @@ describe('dead-letter queue', () => {
     }
   });
 
-  it('reports each service and each stream on the health page', async () => {
+  it('reports each service, each stream and the storage size on the health page', async () => {
     const health = (await owner.get('/api/v1/health')).body as {
       services: { service: string; ready: boolean }[];
       streams: { name: string }[];
+      storage: {
+        database: string;
+        documents: number;
+        dataBytes: number;
+        totalBytes: number;
+        collections: { name: string; documents: number; storageBytes: number }[];
+      } | null;
     };
+    expect(health.storage?.database).toMatch(/^postmesh/);
+    expect(health.storage?.documents).toBeGreaterThan(0);
+    expect(health.storage?.dataBytes).toBeGreaterThan(0);
+    expect(health.storage?.totalBytes).toBeGreaterThan(0);
+    expect(health.storage?.collections).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'admins', documents: expect.any(Number) as unknown }),
+        expect.objectContaining({ name: 'audit' }),
+      ]),
+    );
+    expect(health.storage?.collections.find((c) => c.name === 'audit')?.documents).toBeGreaterThan(0);
     expect(health.services).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ service: 'storage', ready: true }),

@@ -128,6 +128,7 @@ describe('admin console in Chromium', () => {
     await page.getByRole('button', { name: 'Add domain' }).click();
     await page.getByText('Enter a domain name such as example.com.').waitFor();
     await page.getByLabel('Domain name *').fill('e2e.test');
+    await page.getByLabel('Default quota for new users (bytes)').fill(String(50 * 1024 * 1024));
     await page.getByRole('button', { name: 'Add domain' }).click();
     await page.getByRole('cell', { name: 'e2e.test', exact: true }).waitFor();
     await page.getByLabel('Domain name *').fill('other.test');
@@ -205,6 +206,18 @@ describe('admin console in Chromium', () => {
       .waitFor();
     await shot(page, '06-trace');
 
+    // The delivered message counts against carol's quota on the users screen.
+    await expect
+      .poll(async () => JSON.stringify((await api.get('/api/v1/users?domain=e2e.test')).body), {
+        timeout: 30_000,
+      })
+      .toContain('"messages":1');
+    await page.getByRole('link', { name: 'Users' }).click();
+    const carol = page.getByRole('row', { name: /carol@e2e\.test/ });
+    await carol.getByRole('cell', { name: /, 1 message$/ }).waitFor();
+    expect(await carol.textContent()).toMatch(/\d+(\.\d)? (bytes|KiB) of 50 MiB \(\d+%\), 1 message/);
+    await shot(page, '06b-users-quota-usage');
+
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.getByRole('cell', { name: 'domains.create' }).first().waitFor();
     await shot(page, '07-audit');
@@ -213,6 +226,11 @@ describe('admin console in Chromium', () => {
       .getByRole('table', { name: 'Streams and consumer lag' })
       .getByRole('cell', { name: 'MAIL_INBOUND' })
       .waitFor();
+    // The database's size, per collection, as storage reports it.
+    const size = page.getByRole('table', { name: /^Storage size — database postmesh/ });
+    await size.getByRole('cell', { name: 'messages', exact: true }).waitFor();
+    expect(await size.getByRole('row', { name: /^messages 1 / }).count()).toBe(1);
+    expect(await size.textContent()).toMatch(/\d+(\.\d)? (KiB|MiB) on disk/);
     await shot(page, '08-health');
   });
 

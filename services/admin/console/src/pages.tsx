@@ -29,6 +29,33 @@ interface User {
   quotaBytes: number;
   status: string;
   createdAt: string;
+  /** Mail stored against the quota; null when storage no longer knows the user. */
+  usage: { usedBytes: number; quotaBytes: number; messages: number } | null;
+}
+
+/** 1536 → "1.5 KiB" (binary units, as quotas are set). */
+export function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const shown =
+    unit === 0 || value >= 100 || Number.isInteger(value) ? Math.round(value).toString() : value.toFixed(1);
+  return `${shown} ${units[unit] ?? 'bytes'}`;
+}
+
+/** "12.3 KiB of 1.0 MiB (1%), 3 messages" — the users screen's usage cell. */
+function usageText(u: User): string {
+  if (u.usage === null) return '—';
+  const { usedBytes, quotaBytes, messages } = u.usage;
+  const of =
+    quotaBytes === 0
+      ? ' (no limit)'
+      : ` of ${formatBytes(quotaBytes)} (${Math.min(100, Math.round((usedBytes / quotaBytes) * 100))}%)`;
+  return `${formatBytes(usedBytes)}${of}, ${messages} ${messages === 1 ? 'message' : 'messages'}`;
 }
 interface Alias {
   id: string;
@@ -477,8 +504,9 @@ export function UsersPage({ me }: { readonly me: Me }) {
           { title: 'Name', cell: (u) => u.displayName || '—' },
           {
             title: 'Quota',
-            cell: (u) => (u.quotaBytes === 0 ? 'unlimited' : `${Math.round(u.quotaBytes / 1048576)} MiB`),
+            cell: (u) => (u.quotaBytes === 0 ? 'unlimited' : formatBytes(u.quotaBytes)),
           },
+          { title: 'Storage used', cell: (u) => usageText(u) },
           { title: 'Status', cell: (u) => <span className={`badge ${u.status}`}>{u.status}</span> },
           {
             title: 'Actions',
@@ -966,6 +994,21 @@ interface HealthReport {
     bytes: number;
     consumers: { name: string; pending: number; ackPending: number }[];
   }[];
+  storage: {
+    database: string;
+    documents: number;
+    dataBytes: number;
+    storageBytes: number;
+    indexBytes: number;
+    totalBytes: number;
+    collections: {
+      name: string;
+      documents: number;
+      dataBytes: number;
+      storageBytes: number;
+      indexBytes: number;
+    }[];
+  } | null;
 }
 
 export function HealthPage() {
@@ -1022,7 +1065,7 @@ export function HealthPage() {
                 <tr key={s.name}>
                   <td>{s.name}</td>
                   <td>{s.messages}</td>
-                  <td>{s.bytes}</td>
+                  <td>{formatBytes(s.bytes)}</td>
                   <td>
                     {s.consumers.map((c) => `${c.name}: ${c.pending} / ${c.ackPending}`).join('; ') || '—'}
                   </td>
@@ -1030,6 +1073,45 @@ export function HealthPage() {
               ))}
             </tbody>
           </table>
+          {report.storage === null ? (
+            <p role="status">Storage size unavailable: storage did not answer.</p>
+          ) : (
+            <table>
+              <caption>
+                Storage size — database {report.storage.database}: {formatBytes(report.storage.totalBytes)} on
+                disk, {report.storage.documents} documents
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Collection</th>
+                  <th scope="col">Documents</th>
+                  <th scope="col">Data</th>
+                  <th scope="col">On disk</th>
+                  <th scope="col">Indexes</th>
+                </tr>
+              </thead>
+              <tbody>
+                {report.storage.collections.map((c) => (
+                  <tr key={c.name}>
+                    <td>{c.name}</td>
+                    <td>{c.documents}</td>
+                    <td>{formatBytes(c.dataBytes)}</td>
+                    <td>{formatBytes(c.storageBytes)}</td>
+                    <td>{formatBytes(c.indexBytes)}</td>
+                  </tr>
+                ))}
+              </tbody>
+              <tfoot>
+                <tr>
+                  <th scope="row">Total</th>
+                  <td>{report.storage.documents}</td>
+                  <td>{formatBytes(report.storage.dataBytes)}</td>
+                  <td>{formatBytes(report.storage.storageBytes)}</td>
+                  <td>{formatBytes(report.storage.indexBytes)}</td>
+                </tr>
+              </tfoot>
+            </table>
+          )}
         </>
       )}
     </>

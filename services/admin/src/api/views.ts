@@ -26,6 +26,29 @@ export const userView = (u: directory.User) => ({
   passwordChangedAt: iso(u.passwordChangeTime),
 });
 
+/** Mail storage a user occupies (storage GetUserUsage, the figures of Mailstore GetQuota). */
+export const usageView = (u: admin.UserUsage) => ({
+  usedBytes: u.usedBytes,
+  quotaBytes: u.quotaBytes,
+  messages: u.messages,
+});
+
+export const storageStatsView = (s: admin.GetStorageStatsResponse) => ({
+  database: s.database,
+  documents: s.documents,
+  dataBytes: s.dataBytes,
+  storageBytes: s.storageBytes,
+  indexBytes: s.indexBytes,
+  totalBytes: s.totalBytes,
+  collections: s.collections.map((c) => ({
+    name: c.name,
+    documents: c.documents,
+    dataBytes: c.dataBytes,
+    storageBytes: c.storageBytes,
+    indexBytes: c.indexBytes,
+  })),
+});
+
 export function addressView(a: directory.Address) {
   const t = a.target;
   const kind = t?.$case ?? 'unknown';

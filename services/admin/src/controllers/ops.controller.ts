@@ -4,7 +4,7 @@ import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
 import { bool, int, optional, pageShape, parseQuery, str, time } from '../api/validate.js';
-import { traceView } from '../api/views.js';
+import { storageStatsView, traceView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import type { QueueInspector } from '../ops/queue.js';
 import type { QueueOps } from '../ops/queue-ops.js';
@@ -187,9 +187,17 @@ export class OpsController {
     path: '/health',
     action: 'health.read',
     target: { kind: 'system' },
-    summary: "Each service's readiness and each stream's size and consumer lag",
+    summary:
+      "Each service's readiness, each stream's size and consumer lag, and the database's size (totals and per collection; null when storage does not answer)",
   })
-  health() {
-    return this.deps.health.report();
+  async health() {
+    const [report, storage] = await Promise.all([
+      this.deps.health.report(),
+      this.deps.storage.admin.getStorageStats({}).then(storageStatsView, (error: unknown) => {
+        this.deps.logger.warn({ err: error }, 'storage size unavailable');
+        return null;
+      }),
+    ]);
+    return { ...report, storage };
   }
 }

@@ -21,11 +21,27 @@ import {
   str,
   time,
 } from '../api/validate.js';
-import { addressView, appPasswordView, userView } from '../api/views.js';
+import { addressView, appPasswordView, usageView, userView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import { decisionOf, domainIdOf, pagedAcross } from './scope.js';
 
 const userId = (request: HttpRequest): string => objectId()(request.params.id, 'id');
+
+type UserItem = ReturnType<typeof userView>;
+
+/**
+ * Adds each user's quota usage (`usage: {usedBytes, quotaBytes, messages}`, `null` when storage
+ * does not know the user any more) with one storage call for the whole page.
+ */
+async function withUsage(
+  storage: AdminDeps['storage'],
+  users: readonly UserItem[],
+): Promise<(UserItem & { usage: ReturnType<typeof usageView> | null })[]> {
+  if (users.length === 0) return [];
+  const { usage } = await storage.admin.getUserUsage({ userIds: users.map((u) => u.id) });
+  const byId = new Map(usage.map((u) => [u.userId, usageView(u)]));
+  return users.map((u) => ({ ...u, usage: byId.get(u.id) ?? null }));
+}
 
 @Controller()
 export class UsersController {
@@ -36,7 +52,8 @@ export class UsersController {
     path: '/users',
     action: 'users.read',
     target: { kind: 'list' },
-    summary: 'List users (your scope), optionally of one domain and by address prefix',
+    summary:
+      'List users (your scope), optionally of one domain and by address prefix, each with its quota usage',
     query: {
       domain: 'domain name',
       q: 'address prefix',
@@ -54,7 +71,8 @@ export class UsersController {
     const { storage } = this.deps;
     if (decision.self) {
       const principal = authOf(request).principal;
-      return { items: principal?.kind === 'user' ? [userView(principal.user)] : [], nextPageToken: '' };
+      const own = principal?.kind === 'user' ? [userView(principal.user)] : [];
+      return { items: await withUsage(storage, own), nextPageToken: '' };
     }
     const pageSize = query.pageSize ?? 50;
     const fetchPage = async (domain: string, token: string, size: number) => {
@@ -69,7 +87,8 @@ export class UsersController {
     };
     const domains =
       query.domain !== undefined ? [query.domain] : decision.domains === 'all' ? [''] : decision.domains;
-    return pagedAcross(domains, query.pageToken, pageSize, fetchPage);
+    const page = await pagedAcross(domains, query.pageToken, pageSize, fetchPage);
+    return { items: await withUsage(storage, page.items), nextPageToken: page.nextPageToken };
   }
 
   @Endpoint({
@@ -107,7 +126,7 @@ export class UsersController {
     path: '/users/:id',
     action: 'users.read',
     target: { kind: 'user-param', param: 'id' },
-    summary: 'One user, with their addresses',
+    summary: 'One user, with their addresses and quota usage',
   })
   async get(@Req() request: HttpRequest) {
     const id = userId(request);
@@ -119,7 +138,8 @@ export class UsersController {
       pageSize: 200,
       pageToken: '',
     });
-    return { ...userView(user), addresses: addresses.map(addressView) };
+    const [withFigures] = await withUsage(this.deps.storage, [userView(user)]);
+    return { ...withFigures, addresses: addresses.map(addressView) };
   }
 
   @Endpoint({

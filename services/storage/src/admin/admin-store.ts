@@ -22,6 +22,7 @@ import {
 } from '../directory/passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from '../directory/result.js';
 import { base32Encode, generateTotpSecret, matchTotp } from './totp.js';
+import { storageStats, userUsage } from './usage.js';
 
 /** Server-side console sessions: not in schema.ts's list, owned by this module. */
 export const ADMIN_SESSIONS = 'admin_sessions';
@@ -694,6 +695,16 @@ export class AdminStore {
     };
     await this.audit.insertOne(doc);
     return ok({ entry: auditOut(doc) });
+  }
+
+  /** Database size from the database's own accounting (usage.ts). */
+  async getStorageStats(_req: admin.GetStorageStatsRequest): Promise<Result<admin.GetStorageStatsResponse>> {
+    return ok(await storageStats(this.deps.db));
+  }
+
+  /** Quota usage of many users in two queries (usage.ts). */
+  async getUserUsage(req: admin.GetUserUsageRequest): Promise<Result<admin.GetUserUsageResponse>> {
+    return userUsage(this.deps.db, req.userIds);
   }
 
   async queryAudit(req: admin.QueryAuditRequest): Promise<Result<admin.QueryAuditResponse>> {

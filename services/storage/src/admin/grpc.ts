@@ -26,5 +26,7 @@ export function adminHandlers(store: AdminStore, logger: Logger): AdminServiceSe
     resolveApiToken: unary(logger, 'ResolveApiToken', (r) => store.resolveApiToken(r)),
     appendAudit: unary(logger, 'AppendAudit', (r) => store.appendAudit(r)),
     queryAudit: unary(logger, 'QueryAudit', (r) => store.queryAudit(r)),
+    getStorageStats: unary(logger, 'GetStorageStats', (r) => store.getStorageStats(r)),
+    getUserUsage: unary(logger, 'GetUserUsage', (r) => store.getUserUsage(r)),
   };
 }

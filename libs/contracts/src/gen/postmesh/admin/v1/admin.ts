@@ -901,6 +901,66 @@ export interface QueryAuditResponse {
   nextPageToken: string;
 }
 
+/** Request of GetStorageStats. */
+export interface GetStorageStatsRequest {
+}
+
+/** The size of one collection (GridFS buckets appear as their `.files` and `.chunks`). */
+export interface CollectionStats {
+  /** Collection name. */
+  name: string;
+  /** Number of documents. */
+  documents: number;
+  /** Uncompressed size of the documents in octets. */
+  dataBytes: number;
+  /** Space allocated for the documents on disk in octets. */
+  storageBytes: number;
+  /** Space of the collection's indexes in octets. */
+  indexBytes: number;
+}
+
+/** Response of GetStorageStats. */
+export interface GetStorageStatsResponse {
+  /** Database name. */
+  database: string;
+  /** Documents in all collections. */
+  documents: number;
+  /** Uncompressed size of all documents in octets. */
+  dataBytes: number;
+  /** Space allocated for documents on disk in octets. */
+  storageBytes: number;
+  /** Space of all indexes in octets. */
+  indexBytes: number;
+  /** Everything the database occupies on disk (documents, indexes, free space) in octets. */
+  totalBytes: number;
+  /** One row per collection, largest `storage_bytes + index_bytes` first. */
+  collections: CollectionStats[];
+}
+
+/** Request of GetUserUsage. */
+export interface GetUserUsageRequest {
+  /** Directory user ids; at most 1000. */
+  userIds: string[];
+}
+
+/** Mail storage used by one user (RFC 9208 STORAGE and MESSAGE resources of the user's root). */
+export interface UserUsage {
+  /** Directory user id. */
+  userId: string;
+  /** Octets used by all messages of the user. */
+  usedBytes: number;
+  /** Storage limit in octets; 0 means unlimited. */
+  quotaBytes: number;
+  /** Number of messages of the user, in all mailboxes. */
+  messages: number;
+}
+
+/** Response of GetUserUsage. */
+export interface GetUserUsageResponse {
+  /** One entry per known user, in the order of the request. */
+  usage: UserUsage[];
+}
+
 function createBaseAdmin(): Admin {
   return {
     id: "",
@@ -5632,6 +5692,657 @@ export const QueryAuditResponse: MessageFns<QueryAuditResponse> = {
   },
 };
 
+function createBaseGetStorageStatsRequest(): GetStorageStatsRequest {
+  return {};
+}
+
+export const GetStorageStatsRequest: MessageFns<GetStorageStatsRequest> = {
+  encode(_: GetStorageStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetStorageStatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetStorageStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetStorageStatsRequest {
+    return {};
+  },
+
+  toJSON(_: GetStorageStatsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetStorageStatsRequest>, I>>(base?: I): GetStorageStatsRequest {
+    return GetStorageStatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetStorageStatsRequest>, I>>(_: I): GetStorageStatsRequest {
+    const message = createBaseGetStorageStatsRequest();
+    return message;
+  },
+};
+
+function createBaseCollectionStats(): CollectionStats {
+  return { name: "", documents: 0, dataBytes: 0, storageBytes: 0, indexBytes: 0 };
+}
+
+export const CollectionStats: MessageFns<CollectionStats> = {
+  encode(message: CollectionStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.documents !== 0) {
+      writer.uint32(16).uint64(message.documents);
+    }
+    if (message.dataBytes !== 0) {
+      writer.uint32(24).uint64(message.dataBytes);
+    }
+    if (message.storageBytes !== 0) {
+      writer.uint32(32).uint64(message.storageBytes);
+    }
+    if (message.indexBytes !== 0) {
+      writer.uint32(40).uint64(message.indexBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectionStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectionStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.documents = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dataBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.storageBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.indexBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectionStats {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      documents: isSet(object.documents) ? globalThis.Number(object.documents) : 0,
+      dataBytes: isSet(object.dataBytes)
+        ? globalThis.Number(object.dataBytes)
+        : isSet(object.data_bytes)
+        ? globalThis.Number(object.data_bytes)
+        : 0,
+      storageBytes: isSet(object.storageBytes)
+        ? globalThis.Number(object.storageBytes)
+        : isSet(object.storage_bytes)
+        ? globalThis.Number(object.storage_bytes)
+        : 0,
+      indexBytes: isSet(object.indexBytes)
+        ? globalThis.Number(object.indexBytes)
+        : isSet(object.index_bytes)
+        ? globalThis.Number(object.index_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: CollectionStats): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.documents !== 0) {
+      obj.documents = Math.round(message.documents);
+    }
+    if (message.dataBytes !== 0) {
+      obj.dataBytes = Math.round(message.dataBytes);
+    }
+    if (message.storageBytes !== 0) {
+      obj.storageBytes = Math.round(message.storageBytes);
+    }
+    if (message.indexBytes !== 0) {
+      obj.indexBytes = Math.round(message.indexBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CollectionStats>, I>>(base?: I): CollectionStats {
+    return CollectionStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CollectionStats>, I>>(object: I): CollectionStats {
+    const message = createBaseCollectionStats();
+    message.name = object.name ?? "";
+    message.documents = object.documents ?? 0;
+    message.dataBytes = object.dataBytes ?? 0;
+    message.storageBytes = object.storageBytes ?? 0;
+    message.indexBytes = object.indexBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetStorageStatsResponse(): GetStorageStatsResponse {
+  return { database: "", documents: 0, dataBytes: 0, storageBytes: 0, indexBytes: 0, totalBytes: 0, collections: [] };
+}
+
+export const GetStorageStatsResponse: MessageFns<GetStorageStatsResponse> = {
+  encode(message: GetStorageStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.database !== "") {
+      writer.uint32(10).string(message.database);
+    }
+    if (message.documents !== 0) {
+      writer.uint32(16).uint64(message.documents);
+    }
+    if (message.dataBytes !== 0) {
+      writer.uint32(24).uint64(message.dataBytes);
+    }
+    if (message.storageBytes !== 0) {
+      writer.uint32(32).uint64(message.storageBytes);
+    }
+    if (message.indexBytes !== 0) {
+      writer.uint32(40).uint64(message.indexBytes);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(48).uint64(message.totalBytes);
+    }
+    for (const v of message.collections) {
+      CollectionStats.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetStorageStatsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetStorageStatsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.database = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.documents = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dataBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.storageBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.indexBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.collections.push(CollectionStats.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetStorageStatsResponse {
+    return {
+      database: isSet(object.database) ? globalThis.String(object.database) : "",
+      documents: isSet(object.documents) ? globalThis.Number(object.documents) : 0,
+      dataBytes: isSet(object.dataBytes)
+        ? globalThis.Number(object.dataBytes)
+        : isSet(object.data_bytes)
+        ? globalThis.Number(object.data_bytes)
+        : 0,
+      storageBytes: isSet(object.storageBytes)
+        ? globalThis.Number(object.storageBytes)
+        : isSet(object.storage_bytes)
+        ? globalThis.Number(object.storage_bytes)
+        : 0,
+      indexBytes: isSet(object.indexBytes)
+        ? globalThis.Number(object.indexBytes)
+        : isSet(object.index_bytes)
+        ? globalThis.Number(object.index_bytes)
+        : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+      collections: globalThis.Array.isArray(object?.collections)
+        ? object.collections.map((e: any) => CollectionStats.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetStorageStatsResponse): unknown {
+    const obj: any = {};
+    if (message.database !== "") {
+      obj.database = message.database;
+    }
+    if (message.documents !== 0) {
+      obj.documents = Math.round(message.documents);
+    }
+    if (message.dataBytes !== 0) {
+      obj.dataBytes = Math.round(message.dataBytes);
+    }
+    if (message.storageBytes !== 0) {
+      obj.storageBytes = Math.round(message.storageBytes);
+    }
+    if (message.indexBytes !== 0) {
+      obj.indexBytes = Math.round(message.indexBytes);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    if (message.collections?.length) {
+      obj.collections = message.collections.map((e) => CollectionStats.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetStorageStatsResponse>, I>>(base?: I): GetStorageStatsResponse {
+    return GetStorageStatsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetStorageStatsResponse>, I>>(object: I): GetStorageStatsResponse {
+    const message = createBaseGetStorageStatsResponse();
+    message.database = object.database ?? "";
+    message.documents = object.documents ?? 0;
+    message.dataBytes = object.dataBytes ?? 0;
+    message.storageBytes = object.storageBytes ?? 0;
+    message.indexBytes = object.indexBytes ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
+    message.collections = object.collections?.map((e) => CollectionStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetUserUsageRequest(): GetUserUsageRequest {
+  return { userIds: [] };
+}
+
+export const GetUserUsageRequest: MessageFns<GetUserUsageRequest> = {
+  encode(message: GetUserUsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.userIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserUsageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserUsageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserUsageRequest {
+    return {
+      userIds: globalThis.Array.isArray(object?.userIds)
+        ? object.userIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.user_ids)
+        ? object.user_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetUserUsageRequest): unknown {
+    const obj: any = {};
+    if (message.userIds?.length) {
+      obj.userIds = message.userIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUserUsageRequest>, I>>(base?: I): GetUserUsageRequest {
+    return GetUserUsageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUserUsageRequest>, I>>(object: I): GetUserUsageRequest {
+    const message = createBaseGetUserUsageRequest();
+    message.userIds = object.userIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseUserUsage(): UserUsage {
+  return { userId: "", usedBytes: 0, quotaBytes: 0, messages: 0 };
+}
+
+export const UserUsage: MessageFns<UserUsage> = {
+  encode(message: UserUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.usedBytes !== 0) {
+      writer.uint32(16).uint64(message.usedBytes);
+    }
+    if (message.quotaBytes !== 0) {
+      writer.uint32(24).uint64(message.quotaBytes);
+    }
+    if (message.messages !== 0) {
+      writer.uint32(32).uint64(message.messages);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.usedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.quotaBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.messages = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserUsage {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      usedBytes: isSet(object.usedBytes)
+        ? globalThis.Number(object.usedBytes)
+        : isSet(object.used_bytes)
+        ? globalThis.Number(object.used_bytes)
+        : 0,
+      quotaBytes: isSet(object.quotaBytes)
+        ? globalThis.Number(object.quotaBytes)
+        : isSet(object.quota_bytes)
+        ? globalThis.Number(object.quota_bytes)
+        : 0,
+      messages: isSet(object.messages) ? globalThis.Number(object.messages) : 0,
+    };
+  },
+
+  toJSON(message: UserUsage): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.usedBytes !== 0) {
+      obj.usedBytes = Math.round(message.usedBytes);
+    }
+    if (message.quotaBytes !== 0) {
+      obj.quotaBytes = Math.round(message.quotaBytes);
+    }
+    if (message.messages !== 0) {
+      obj.messages = Math.round(message.messages);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UserUsage>, I>>(base?: I): UserUsage {
+    return UserUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UserUsage>, I>>(object: I): UserUsage {
+    const message = createBaseUserUsage();
+    message.userId = object.userId ?? "";
+    message.usedBytes = object.usedBytes ?? 0;
+    message.quotaBytes = object.quotaBytes ?? 0;
+    message.messages = object.messages ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetUserUsageResponse(): GetUserUsageResponse {
+  return { usage: [] };
+}
+
+export const GetUserUsageResponse: MessageFns<GetUserUsageResponse> = {
+  encode(message: GetUserUsageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.usage) {
+      UserUsage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserUsageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserUsageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.usage.push(UserUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserUsageResponse {
+    return {
+      usage: globalThis.Array.isArray(object?.usage) ? object.usage.map((e: any) => UserUsage.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetUserUsageResponse): unknown {
+    const obj: any = {};
+    if (message.usage?.length) {
+      obj.usage = message.usage.map((e) => UserUsage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUserUsageResponse>, I>>(base?: I): GetUserUsageResponse {
+    return GetUserUsageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUserUsageResponse>, I>>(object: I): GetUserUsageResponse {
+    const message = createBaseGetUserUsageResponse();
+    message.usage = object.usage?.map((e) => UserUsage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Administrator accounts, sessions, API tokens and the audit log. */
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
@@ -5888,6 +6599,37 @@ export const AdminServiceService = {
     responseSerialize: (value: QueryAuditResponse): Buffer => Buffer.from(QueryAuditResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryAuditResponse => QueryAuditResponse.decode(value),
   },
+  /**
+   * Reports the size of the database as the database itself counts it (MongoDB `dbStats` and
+   * `$collStats`; FerretDB answers both): totals and one row per collection, largest first. For
+   * the health screen; reads no documents.
+   */
+  getStorageStats: {
+    path: "/postmesh.admin.v1.AdminService/GetStorageStats" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetStorageStatsRequest): Buffer =>
+      Buffer.from(GetStorageStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetStorageStatsRequest => GetStorageStatsRequest.decode(value),
+    responseSerialize: (value: GetStorageStatsResponse): Buffer =>
+      Buffer.from(GetStorageStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetStorageStatsResponse => GetStorageStatsResponse.decode(value),
+  },
+  /**
+   * Reports the mail storage used by several users at once (the same figures as Mailstore
+   * GetQuota, one call for a page of the users screen). Unknown or malformed ids are left out of
+   * the answer. Reasons: INVALID_ARGUMENT (field `user_ids`: more than 1000).
+   */
+  getUserUsage: {
+    path: "/postmesh.admin.v1.AdminService/GetUserUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUserUsageRequest): Buffer => Buffer.from(GetUserUsageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUserUsageRequest => GetUserUsageRequest.decode(value),
+    responseSerialize: (value: GetUserUsageResponse): Buffer =>
+      Buffer.from(GetUserUsageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetUserUsageResponse => GetUserUsageResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -5965,6 +6707,18 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * page token).
    */
   queryAudit: handleUnaryCall<QueryAuditRequest, QueryAuditResponse>;
+  /**
+   * Reports the size of the database as the database itself counts it (MongoDB `dbStats` and
+   * `$collStats`; FerretDB answers both): totals and one row per collection, largest first. For
+   * the health screen; reads no documents.
+   */
+  getStorageStats: handleUnaryCall<GetStorageStatsRequest, GetStorageStatsResponse>;
+  /**
+   * Reports the mail storage used by several users at once (the same figures as Mailstore
+   * GetQuota, one call for a page of the users screen). Unknown or malformed ids are left out of
+   * the answer. Reasons: INVALID_ARGUMENT (field `user_ids`: more than 1000).
+   */
+  getUserUsage: handleUnaryCall<GetUserUsageRequest, GetUserUsageResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -6322,6 +7076,46 @@ export interface AdminServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryAuditResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Reports the size of the database as the database itself counts it (MongoDB `dbStats` and
+   * `$collStats`; FerretDB answers both): totals and one row per collection, largest first. For
+   * the health screen; reads no documents.
+   */
+  getStorageStats(
+    request: GetStorageStatsRequest,
+    callback: (error: ServiceError | null, response: GetStorageStatsResponse) => void,
+  ): ClientUnaryCall;
+  getStorageStats(
+    request: GetStorageStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetStorageStatsResponse) => void,
+  ): ClientUnaryCall;
+  getStorageStats(
+    request: GetStorageStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetStorageStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reports the mail storage used by several users at once (the same figures as Mailstore
+   * GetQuota, one call for a page of the users screen). Unknown or malformed ids are left out of
+   * the answer. Reasons: INVALID_ARGUMENT (field `user_ids`: more than 1000).
+   */
+  getUserUsage(
+    request: GetUserUsageRequest,
+    callback: (error: ServiceError | null, response: GetUserUsageResponse) => void,
+  ): ClientUnaryCall;
+  getUserUsage(
+    request: GetUserUsageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetUserUsageResponse) => void,
+  ): ClientUnaryCall;
+  getUserUsage(
+    request: GetUserUsageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetUserUsageResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AdminServiceClient = makeGenericClientConstructor(
@@ -6366,6 +7160,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {
