@@ -241,12 +241,12 @@ export class OutboundDelivery {
       case 'unavailable':
         // Sending unsigned would fail DMARC at the receiver: wait for the Directory instead.
         return { kind: 'retry', reason: `Directory unavailable for the DKIM key: ${answer.reason}` };
-      case 'key':
+      case 'keys':
         try {
-          return { kind: 'ok', message: await signMessage(body, answer.key) };
+          return { kind: 'ok', message: await signMessage(body, answer.keys) };
         } catch (error) {
           this.deps.logger.error(
-            { err: error, spoolId: job.spoolId, keyId: answer.key.keyId },
+            { err: error, spoolId: job.spoolId, keyIds: answer.keys.map((k) => k.keyId) },
             'DKIM signing failed; sending unsigned',
           );
           return { kind: 'ok', message: body };

@@ -1,9 +1,10 @@
 /**
  * DKIM signing (RFC 6376 §5, relaxed/relaxed per §3.4.2 and §3.4.4; Ed25519 per RFC 8463) with
- * the active key of the From: domain, fetched from the Directory (`GetSigningKey`). Keys live in
+ * every active key of the From: domain, fetched from the Directory (`GetSigningKey`, at most one
+ * key per algorithm). A domain with an Ed25519 and an RSA key gets two DKIM-Signature fields
+ * (RFC 8463 §3; RFC 6376 §4.2: a verifier that cannot check one uses the other). Keys live in
  * memory for a minute only (the contract forbids caching them on disk) so an activation or
- * retirement takes effect quickly. The Directory hands out one active key per domain, so a
- * message gets one signature; dual Ed25519 + RSA signing needs the contract to return both.
+ * retirement takes effect quickly.
  */
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, directory } from '@postmesh/contracts';
@@ -20,7 +21,8 @@ export interface SigningKey {
 }
 
 export type KeyAnswer =
-  | { readonly kind: 'key'; readonly key: SigningKey }
+  /** One or more keys, Ed25519 first; never empty. */
+  | { readonly kind: 'keys'; readonly keys: readonly [SigningKey, ...SigningKey[]] }
   | { readonly kind: 'none' }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
@@ -55,21 +57,11 @@ export class DirectorySigningKeys implements SigningKeySource {
             resolve({ kind: 'unavailable', reason: error?.message ?? 'no response' });
             return;
           }
-          const key = response.key;
-          if (key === undefined) {
-            resolve({ kind: 'none' });
-            return;
-          }
-          resolve({
-            kind: 'key',
-            key: {
-              domain: key.domain,
-              selector: key.selector,
-              algorithm: key.algorithm === directory.DkimAlgorithm.ED25519 ? 'ed25519-sha256' : 'rsa-sha256',
-              privateKeyPem: key.privateKeyPem,
-              keyId: key.keyId,
-            },
-          });
+          // `keys` is every active key; an older storage fills only `key`.
+          const given =
+            response.keys.length > 0 ? response.keys : response.key === undefined ? [] : [response.key];
+          const [first, ...rest] = given.map(keyOf);
+          resolve(first === undefined ? { kind: 'none' } : { kind: 'keys', keys: [first, ...rest] });
         },
       );
     });
@@ -80,6 +72,16 @@ export class DirectorySigningKeys implements SigningKeySource {
   close(): void {
     this.client.close();
   }
+}
+
+function keyOf(key: directory.SigningKey): SigningKey {
+  return {
+    domain: key.domain,
+    selector: key.selector,
+    algorithm: key.algorithm === directory.DkimAlgorithm.ED25519 ? 'ed25519-sha256' : 'rsa-sha256',
+    privateKeyPem: key.privateKeyPem,
+    keyId: key.keyId,
+  };
 }
 
 /** Headers signed (RFC 6376 §5.4.1 recommends From, Subject, Date, To, Cc, MIME and list fields). */
@@ -102,21 +104,23 @@ const SIGNED_HEADERS = [
   'List-Unsubscribe-Post',
 ];
 
-/** Returns the message with a `DKIM-Signature` header field prepended (RFC 6376 §5.6). */
-export async function signMessage(message: Uint8Array, key: SigningKey): Promise<Uint8Array> {
+/**
+ * Returns the message with one `DKIM-Signature` header field per key prepended (RFC 6376 §5.6),
+ * in the order of `keys`. Each signature covers the header fields of the original message only,
+ * not the other signature, so either verifies on its own.
+ */
+export async function signMessage(message: Uint8Array, keys: readonly SigningKey[]): Promise<Uint8Array> {
   // mailauth's type declarations describe a flat option object; the signer reads `signatureData`.
   const options = {
     canonicalization: 'relaxed/relaxed',
     headerList: SIGNED_HEADERS,
-    signatureData: [
-      {
-        signingDomain: key.domain,
-        selector: key.selector,
-        privateKey: key.privateKeyPem,
-        algorithm: key.algorithm,
-        canonicalization: 'relaxed/relaxed',
-      },
-    ],
+    signatureData: keys.map((key) => ({
+      signingDomain: key.domain,
+      selector: key.selector,
+      privateKey: key.privateKeyPem,
+      algorithm: key.algorithm,
+      canonicalization: 'relaxed/relaxed',
+    })),
   } as unknown as Parameters<typeof dkimSign>[1];
   const result = await dkimSign(Buffer.from(message.buffer, message.byteOffset, message.byteLength), options);
   if (result.errors !== null && result.errors !== undefined && result.errors.length > 0) {

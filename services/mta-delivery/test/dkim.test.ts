@@ -32,7 +32,7 @@ describe('DKIM signing (RFC 6376 relaxed/relaxed, RFC 8463)', () => {
     async (kind) => {
       const { key, txt } = keyPair(kind);
       for (let i = 0; i < 3; i++) {
-        const signed = await signMessage(message, key);
+        const signed = await signMessage(message, [key]);
         expect(new TextDecoder().decode(signed.subarray(0, 200))).toMatch(
           /^DKIM-Signature: [^\r]*c=relaxed\/relaxed/,
         );
@@ -50,11 +50,43 @@ describe('DKIM signing (RFC 6376 relaxed/relaxed, RFC 8463)', () => {
   it('a signature made with one key does not verify against another (the cache keeps keys apart)', async () => {
     const a = keyPair('rsa');
     const b = keyPair('rsa');
-    await signMessage(message, a.key);
-    const signed = await signMessage(message, b.key);
+    await signMessage(message, [a.key]);
+    const signed = await signMessage(message, [b.key]);
     const result = await dkimVerify(Buffer.from(signed), {
       resolver: () => Promise.resolve([[a.txt]]),
     });
     expect(result.results[0]?.status.result).toBe('fail');
+  });
+
+  it('dual signing (RFC 8463 §3): one DKIM-Signature per key, Ed25519 first, each verifying on its own', async () => {
+    const ed = keyPair('ed25519');
+    const rsa = keyPair('rsa');
+    const signed = await signMessage(message, [ed.key, rsa.key]);
+    const text = new TextDecoder().decode(signed);
+    const fields = text.split('\r\n\r\n')[0]?.match(/^DKIM-Signature:/gm) ?? [];
+    expect(fields).toHaveLength(2);
+    expect(text).toMatch(/^DKIM-Signature: [^\r]*a=ed25519-sha256/);
+    const records: Record<string, string> = {
+      [`${ed.key.selector}._domainkey.example.test`]: ed.txt,
+      [`${rsa.key.selector}._domainkey.example.test`]: rsa.txt,
+    };
+    const verify = (publish: Record<string, string>) =>
+      dkimVerify(Buffer.from(signed), {
+        resolver: (name: string) => {
+          const txt = publish[name];
+          return txt === undefined
+            ? Promise.reject(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }))
+            : Promise.resolve([[txt]]);
+        },
+      });
+    const both = await verify(records);
+    expect(both.results.map((r) => [r.selector, r.status.result])).toEqual([
+      ['sed25519', 'pass'],
+      ['srsa', 'pass'],
+    ]);
+    // A receiver that only finds the RSA record still has a passing signature.
+    const rsaOnly = await verify({ [`${rsa.key.selector}._domainkey.example.test`]: rsa.txt });
+    expect(rsaOnly.results.find((r) => r.selector === 'srsa')?.status.result).toBe('pass');
+    expect(rsaOnly.results.find((r) => r.selector === 'sed25519')?.status.result).not.toBe('pass');
   });
 });

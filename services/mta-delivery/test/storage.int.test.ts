@@ -64,8 +64,8 @@ describe('mta-delivery with storage', () => {
   let sink: SmtpSink;
   let dirClient: DirectoryServiceClient;
   let store: MailstoreServiceClient;
-  let dkimTxt = '';
-  let dkimName = '';
+  /** The DNS records the Directory publishes for the domain's active keys: name → TXT value. */
+  const dkimRecords = new Map<string, string>();
   const procs: ManagedProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-storage-'));
 
@@ -178,20 +178,25 @@ describe('mta-delivery with storage', () => {
       dirClient.getDomain.bind(dirClient),
       directory.GetDomainRequest.fromPartial({ selector: { $case: 'name', value: 'example.test' } }),
     );
-    const generated = await call(
-      dirClient.generateDkimKey.bind(dirClient),
-      directory.GenerateDkimKeyRequest.fromPartial({
-        domainId: domain.domain?.id ?? '',
-        selector: 'pm2026a',
-        algorithm: directory.DkimAlgorithm.RSA2048,
-      }),
-    );
-    await call(
-      dirClient.activateDkimKey.bind(dirClient),
-      directory.ActivateDkimKeyRequest.fromPartial({ keyId: generated.key?.id ?? '' }),
-    );
-    dkimTxt = generated.key?.dnsTxtValue ?? '';
-    dkimName = generated.key?.dnsName ?? '';
+    // Dual DKIM (RFC 8463 §3): an RSA and an Ed25519 key, both active.
+    for (const [selector, algorithm] of [
+      ['pm2026a', directory.DkimAlgorithm.RSA2048],
+      ['pm2026e', directory.DkimAlgorithm.ED25519],
+    ] as const) {
+      const generated = await call(
+        dirClient.generateDkimKey.bind(dirClient),
+        directory.GenerateDkimKeyRequest.fromPartial({
+          domainId: domain.domain?.id ?? '',
+          selector,
+          algorithm,
+        }),
+      );
+      await call(
+        dirClient.activateDkimKey.bind(dirClient),
+        directory.ActivateDkimKeyRequest.fromPartial({ keyId: generated.key?.id ?? '' }),
+      );
+      dkimRecords.set(generated.key?.dnsName ?? '', generated.key?.dnsTxtValue ?? '');
+    }
 
     const smtpPort = await freePort();
     sink = new SmtpSink({
@@ -228,8 +233,11 @@ describe('mta-delivery with storage', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('signs with the Directory key; the signature verifies against the record the Directory publishes', async () => {
-    expect(dkimName).toBe('pm2026a._domainkey.example.test');
+  it('signs with both Directory keys (Ed25519 and RSA); each signature verifies against the record the Directory publishes', async () => {
+    expect([...dkimRecords.keys()].sort()).toEqual([
+      'pm2026a._domainkey.example.test',
+      'pm2026e._domainkey.example.test',
+    ]);
     await send('ivy@remote.test', 'signed');
     const deadline = Date.now() + 20_000;
     while (sink.for('ivy@remote.test').length === 0 && Date.now() < deadline)
@@ -238,15 +246,20 @@ describe('mta-delivery with storage', () => {
     expect(got).toBeDefined();
     const result = await dkimVerify(got?.data ?? Buffer.alloc(0), {
       resolver: (name: string, type: string) => {
-        if (type === 'TXT' && name === dkimName) return Promise.resolve([[dkimTxt]]);
+        const txt = dkimRecords.get(name);
+        if (type === 'TXT' && txt !== undefined) return Promise.resolve([[txt]]);
         return Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
       },
     });
-    const sig = result.results[0];
-    expect(sig?.status.result).toBe('pass');
-    expect(sig?.signingDomain).toBe('example.test');
-    expect(sig?.selector).toBe('pm2026a');
-    expect(got?.data.toString()).toMatch(/^DKIM-Signature: [^\r]*c=relaxed\/relaxed/);
+    expect(result.results.map((r) => [r.signingDomain, r.selector, r.status.result])).toEqual([
+      ['example.test', 'pm2026e', 'pass'],
+      ['example.test', 'pm2026a', 'pass'],
+    ]);
+    const headerSection = got?.data.toString().split('\r\n\r\n')[0] ?? '';
+    expect(headerSection.match(/^DKIM-Signature: [^\r]*c=relaxed\/relaxed/gm)).toHaveLength(2);
+    expect(headerSection).toMatch(
+      /^DKIM-Signature: [^\r]*a=ed25519-sha256[^]*\r\nDKIM-Signature: [^\r]*a=rsa-sha256/,
+    );
   });
 
   it('puts a DSN for a 550 into the sender INBOX, readable by a mail parser', async () => {

@@ -13,8 +13,9 @@
  * receives to the moment the consumer has acknowledged all N.
  *
  * Options: --n (10000), --size bytes (10240), --domains (10), --concurrency jobs in flight (256),
- * --domain-concurrency per destination (20), --dkim rsa|ed25519|none (rsa: every message is
- * signed with an RSA-2048 key served by a stand-in Directory that answers GetSigningKey), --json.
+ * --domain-concurrency per destination (20), --dkim rsa|ed25519|both|none (rsa: every message is
+ * signed with an RSA-2048 key served by a stand-in Directory that answers GetSigningKey; both:
+ * two signatures, Ed25519 and RSA, RFC 8463 §3), --json.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -127,19 +128,28 @@ function body(i: number, domain: string): Uint8Array {
 }
 
 /** A stand-in Directory: only GetSigningKey, with a key made here (the rest answers UNIMPLEMENTED). */
-async function startDirectory(kind: 'rsa' | 'ed25519'): Promise<{ target: string; stop: () => void }> {
-  const { privateKey } =
-    kind === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
-  const key = directory.SigningKey.fromPartial({
-    domain: 'example.test',
-    selector: 'bench',
-    algorithm: kind === 'rsa' ? directory.DkimAlgorithm.RSA2048 : directory.DkimAlgorithm.ED25519,
-    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    keyId: 'bench',
-  });
+async function startDirectory(
+  kind: 'rsa' | 'ed25519' | 'both',
+): Promise<{ target: string; stop: () => void }> {
+  const keyOf = (algorithm: 'rsa' | 'ed25519') => {
+    const { privateKey } =
+      algorithm === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ed25519');
+    return directory.SigningKey.fromPartial({
+      domain: 'example.test',
+      selector: `bench-${algorithm}`,
+      algorithm: algorithm === 'rsa' ? directory.DkimAlgorithm.RSA2048 : directory.DkimAlgorithm.ED25519,
+      privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      keyId: `bench-${algorithm}`,
+    });
+  };
+  // As storage answers: every active key, Ed25519 first; `key` is the RSA one when there is one.
+  const keys = kind === 'both' ? [keyOf('ed25519'), keyOf('rsa')] : [keyOf(kind)];
+  const key = keys[keys.length - 1];
   const server = new Server();
   const impl: Partial<DirectoryServiceServer> = {
-    getSigningKey: (_call, callback) => callback(null, { key }),
+    getSigningKey: (_call, callback) => callback(null, { key, keys }),
   };
   server.addService(DirectoryServiceDefinition, impl as DirectoryServiceServer);
   const port = await freePort();
@@ -151,7 +161,7 @@ async function startDirectory(kind: 'rsa' | 'ed25519'): Promise<{ target: string
   return { target: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
 }
 
-const DKIM = opts.dkim === 'rsa' || opts.dkim === 'ed25519' ? opts.dkim : undefined;
+const DKIM = opts.dkim === 'rsa' || opts.dkim === 'ed25519' || opts.dkim === 'both' ? opts.dkim : undefined;
 const dirServer = DKIM === undefined ? undefined : await startDirectory(DKIM);
 const env = await startTestEnvironment({ mongo: false });
 const dir = mkdtempSync(join(tmpdir(), 'postmesh-bench-mta-'));
