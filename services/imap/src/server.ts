@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { ImapServices } from './commands/context.js';
 import type { ChangeFeed } from './change-feed.js';
+import { SessionClock } from './clock.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { Session } from './session.js';
 
@@ -26,10 +27,17 @@ export interface ImapServerOptions {
 export class ImapServer {
   readonly #sessions = new Set<Session>();
   readonly #servers: Server[] = [];
+  /** One interval for every session's autologout deadline and IDLE poll. */
+  readonly #clock: SessionClock;
   #nextId = 1;
   #stopping = false;
 
-  constructor(private readonly options: ImapServerOptions) {}
+  constructor(private readonly options: ImapServerOptions) {
+    const limits = options.services.limits;
+    this.#clock = new SessionClock(
+      SessionClock.periodFor(Math.min(limits.preAuthTimeoutMs, limits.idleTimeoutMs, limits.idlePollMs)),
+    );
+  }
 
   get connections(): number {
     return this.#sessions.size;
@@ -87,6 +95,7 @@ export class ImapServer {
       id: this.#nextId++,
       subscribeChanges: (userId, onChange) => this.options.changes.subscribe(userId, onChange),
       onClose: () => this.#sessions.delete(session),
+      clock: this.#clock,
     });
     this.#sessions.add(session);
     void session.run();

@@ -5,6 +5,11 @@
  * RFC 9051 §2.2 (client/server protocol, one command at a time here), §3 (states), §5.4
  * (autologout timer), §7.5.1 (when unsolicited EXISTS/EXPUNGE may be sent), §11.1 (STARTTLS
  * discards buffered plaintext); RFC 7888 §4 (literal limits); RFC 5530 (response codes).
+ *
+ * Memory per idling connection is kept small (issue 5: ≤ 20 KB): no timer per session (the
+ * autologout deadline and the IDLE poll are checked by the server's shared SessionClock), one
+ * pending wake-up instead of a promise per event kind, and the raw command bytes (slices of the
+ * socket's read buffer) are not kept alive while a long command such as IDLE runs.
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -29,6 +34,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { capabilityList } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
 import type { CommandContext, ImapServices } from './commands/context.js';
+import type { SessionClock, Ticking } from './clock.js';
 import { storageFailure } from './errors.js';
 import { imapFlags } from './flags.js';
 import type { SessionState } from './state.js';
@@ -45,16 +51,13 @@ export interface SessionOptions {
   /** Subscribes to `mailbox.changed.<userId>`; returns the unsubscribe function. */
   readonly subscribeChanges: (userId: string, onChange: () => void) => () => void;
   readonly onClose: () => void;
+  /** The shared clock that checks the autologout deadline and wakes IDLE polls. */
+  readonly clock: SessionClock;
 }
 
-type Signal = { promise: Promise<void>; resolve: () => void };
-function signal(): Signal {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
+type Parsed = ReturnType<typeof parseCommand>;
 
-export class Session implements CommandContext {
+export class Session implements CommandContext, Ticking {
   #socket: Duplex;
   #tls: boolean;
   readonly #secureContext: SecureContext | null;
@@ -64,14 +67,17 @@ export class Session implements CommandContext {
   #receiver: CommandReceiver;
   #state: SessionState = { kind: 'notAuthenticated' };
   #closed = false;
-  #input = signal();
-  #changes = signal();
+  /** Resolves the one pending wait (input, mailbox changes, IDLE poll, close). */
+  #wake: (() => void) | null = null;
   #changesPending = false;
   #utf8 = false;
   #rev2 = false;
   #authFailures = 0;
   #unsubscribe: (() => void) | null = null;
-  #idleTimer: NodeJS.Timeout | null = null;
+  /** Autologout when the clock passes this (ms since the epoch). */
+  #deadline = Infinity;
+  /** While IDLE waits: when to poll storage for missed changes. */
+  #pollAt = Infinity;
   #tokens: number;
   #tokensAt = Date.now();
   readonly #options: SessionOptions;
@@ -90,6 +96,7 @@ export class Session implements CommandContext {
     this.#tokens = options.services.limits.commandBurst;
     this.#attach(this.#socket);
     this.#socket.resume();
+    options.clock.add(this);
   }
 
   get state(): SessionState {
@@ -165,7 +172,7 @@ export class Session implements CommandContext {
     // Back-pressure: stop reading while a command runs and input piles up (memory stays bounded
     // by the receiver limits plus one socket buffer).
     if (this.#receiver.buffered > 4 * this.services.limits.maxLineLength) this.#socket.pause();
-    this.#input.resolve();
+    this.#wakeUp();
   };
   readonly #onError = (error: Error): void => {
     this.logger.debug({ err: error }, 'connection error');
@@ -178,25 +185,52 @@ export class Session implements CommandContext {
     if (this.#closed) return;
     this.#closed = true;
     this.#state = { kind: 'logout' };
-    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#options.clock.delete(this);
     this.#unsubscribe?.();
     this.#unsubscribe = null;
-    this.#input.resolve();
-    this.#changes.resolve();
+    this.#wakeUp();
     this.#socket.destroy();
     this.#options.onClose();
   }
 
+  /** Restarts the inactivity deadline (checked by the shared clock in `tick`). */
   #armTimer(): void {
-    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     if (this.#closed) return;
     const limits = this.services.limits;
     const ms = this.#state.kind === 'notAuthenticated' ? limits.preAuthTimeoutMs : limits.idleTimeoutMs;
-    this.#idleTimer = setTimeout(() => {
+    this.#deadline = Date.now() + ms;
+  }
+
+  /** Called by the shared clock. */
+  tick(now: number): void {
+    if (this.#closed) return;
+    if (now >= this.#deadline) {
+      this.#deadline = Infinity;
       // RFC 9051 §5.4 autologout; §7.1.5 BYE first.
       void this.close('Autologout; idle for too long');
-    }, ms);
-    this.#idleTimer.unref();
+      return;
+    }
+    if (now >= this.#pollAt) this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /** Waits for the next wake-up (input, changes, IDLE poll time, close). */
+  #sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const earlier = this.#wake;
+      this.#wake =
+        earlier === null
+          ? resolve
+          : () => {
+              earlier();
+              resolve();
+            };
+    });
   }
 
   /** Sends the greeting and serves commands until the connection ends. */
@@ -213,12 +247,12 @@ export class Session implements CommandContext {
       );
       this.#armTimer();
       for (;;) {
-        const raw = await this.readCommand();
-        if (raw === null) break;
+        const parsed = await this.#nextCommand();
+        if (parsed === null) break;
         await this.#rateLimit();
         this.#commandInProgress = true;
         try {
-          await this.#execute(raw);
+          await this.#execute(parsed);
         } finally {
           this.#commandInProgress = false;
         }
@@ -229,6 +263,15 @@ export class Session implements CommandContext {
     } finally {
       this.#finish();
     }
+  }
+
+  /**
+   * The next command, parsed. The raw bytes are dropped here: they are slices of the socket's read
+   * buffer, which would otherwise stay alive for as long as the command runs (hours for IDLE).
+   */
+  async #nextCommand(): Promise<Parsed | null> {
+    const raw = await this.readCommand();
+    return raw === null ? null : parseCommand(raw, { utf8: this.utf8 });
   }
 
   async #rateLimit(): Promise<void> {
@@ -276,8 +319,7 @@ export class Session implements CommandContext {
           continue;
         case 'needMore':
           if (this.#socket.isPaused()) this.#socket.resume();
-          await this.#input.promise;
-          this.#input = signal();
+          await this.#sleep();
           continue;
       }
     }
@@ -288,26 +330,27 @@ export class Session implements CommandContext {
   }
 
   async waitForInputOrChanges(timeoutMs: number): Promise<'input' | 'changes' | 'timeout' | 'closed'> {
-    if (this.#closed) return 'closed';
-    if (this.#changesPending) return 'changes';
-    if (this.#socket.isPaused()) this.#socket.resume();
-    let timer: NodeJS.Timeout | undefined;
-    const result = await Promise.race([
-      this.#input.promise.then(() => 'input' as const),
-      this.#changes.promise.then(() => 'changes' as const),
-      new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (this.#closed) return 'closed';
-    if (result === 'input') this.#input = signal();
-    return result;
+    // The poll time is checked by the shared clock (`tick`), so it fires up to one clock period late.
+    this.#pollAt = Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        if (this.#closed) return 'closed';
+        if (this.#changesPending) return 'changes';
+        if (this.#receiver.buffered > 0) return 'input';
+        if (Date.now() >= this.#pollAt) return 'timeout';
+        if (this.#socket.isPaused()) this.#socket.resume();
+        await this.#sleep();
+      }
+    } finally {
+      this.#pollAt = Infinity;
+    }
   }
 
   watchUser(userId: string): void {
     this.#unsubscribe?.();
     this.#unsubscribe = this.#options.subscribeChanges(userId, () => {
       this.#changesPending = true;
-      this.#changes.resolve();
+      this.#wakeUp();
     });
   }
 
@@ -320,8 +363,7 @@ export class Session implements CommandContext {
     return this.#authFailures >= this.services.limits.maxAuthFailuresPerConnection;
   }
 
-  async #execute(raw: RawCommand): Promise<void> {
-    const parsed = parseCommand(raw, { utf8: this.utf8 });
+  async #execute(parsed: Parsed): Promise<void> {
     if (!parsed.ok) {
       await this.send(serializeStatus(parseErrorResponse(parsed.error), { utf8: this.utf8 }));
       return;
@@ -380,7 +422,6 @@ export class Session implements CommandContext {
     const state = this.#state;
     if (this.#closed || (!force && !this.#changesPending)) return;
     this.#changesPending = false;
-    this.#changes = signal();
     if (state.kind !== 'selected') return;
     const mailbox = state.mailbox;
     let changes;
