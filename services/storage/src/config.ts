@@ -35,6 +35,13 @@ export const schema = {
    * (docs/benchmarks.md, SMTP ingest; the local stack sets 4).
    */
   POSTMESH_DELIVERY_CONCURRENCY: integer(16, { min: 1, max: 256 }),
+  /**
+   * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
+   * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
+   * of large mailboxes without reading message documents (ADR 0006). It is a cache validated by
+   * HIGHESTMODSEQ, safe with one storage replica; see the ADR before running several.
+   */
+  POSTMESH_MAILBOX_INDEX_MESSAGES: integer(1_000_000, { min: 0, max: 100_000_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /** Local stack only: create `example.test` and `demo@example.test` at start. */

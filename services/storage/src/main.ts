@@ -2,6 +2,7 @@ import { ConfigError } from '@postmesh/config';
 import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
+import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
@@ -40,6 +41,7 @@ await runService({
     }
     logger.info({ kekId: keyProvider.currentKekId, knownKeks: keyProvider.knownKekIds.length }, 'KEK loaded');
 
+    sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
     const client = new MongoClient(config.MONGODB_URI, {
       appName: 'postmesh-storage',
       serverSelectionTimeoutMS: 5_000,

@@ -75,6 +75,7 @@ import {
 } from './contract.js';
 import { BlobIntegrityError, MailstoreError } from './errors.js';
 import { DELETED, SEEN, splitFlags } from './flags.js';
+import { MailboxIndexEntry, sharedMailboxIndex as index, type IndexedMessage } from './mailbox-index.js';
 import {
   createDefaultMailboxes,
   ensureParents,
@@ -227,6 +228,19 @@ interface PendingInsert {
 
 /** Messages waiting for their mailbox's lock, by lock key (one group each). */
 const pendingInserts = new Map<string, PendingInsert[]>();
+
+/** Index builds in progress, per mailbox: concurrent readers share one scan. */
+const indexBuilds = new Map<string, Promise<MailboxIndexEntry | undefined>>();
+
+function indexed(doc: MessageRecord): IndexedMessage {
+  return {
+    uid: doc.uid,
+    modseq: doc.modseq,
+    flags: doc.flags,
+    size: doc.size,
+    internalDate: doc.internalDate,
+  };
+}
 
 /** A claim older than this belongs to an expunge that died midway; it may be taken over. */
 const CLAIM_EXPIRY_MS = 5 * 60_000;
@@ -509,6 +523,7 @@ export class Mailstore {
       { returnDocument: 'after' },
     );
     if (after === null) throw notFound('mailbox');
+    index.drop(inbox._id.toHexString());
     const modseq = after.highestModseq;
     const lastUid = after.uidNext - 1;
     const moving = await this.messages()
@@ -598,6 +613,7 @@ export class Mailstore {
     const mailboxId = mailbox._id.toHexString();
     // The mailbox goes first so nothing new lands in it; then its messages and their blobs.
     await mailboxes(this.db).deleteOne({ _id: mailbox._id, userId });
+    index.drop(mailboxId);
     const refs = new Map<string, { id: ObjectId; n: number }>();
     let bytes = 0;
     let count = 0;
@@ -630,6 +646,7 @@ export class Mailstore {
     const mailboxIds = boxes.map((b) => b._id.toHexString());
     // Mailboxes first, so nothing new lands in them while their messages go.
     await mailboxes(this.db).deleteMany({ userId });
+    index.dropUser(userId);
     const refs = new Map<string, { id: ObjectId; n: number }>();
     for await (const m of this.messages().find({ userId }, { projection: { blobId: 1 } })) {
       const entry = refs.get(m.blobId.toHexString()) ?? { id: m.blobId, n: 0 };
@@ -658,7 +675,11 @@ export class Mailstore {
     const mailboxId = mailbox._id.toHexString();
     const recentFrom = mailbox.recentFloor ?? 1;
     let recent = 0;
-    if (mailbox.keyedMessages === true && mailbox.uidNext - recentFrom <= POINT_LOOKUPS) {
+    const fewRecent = mailbox.keyedMessages === true && mailbox.uidNext - recentFrom <= POINT_LOOKUPS;
+    const entry = await this.indexOf(mailbox, !fewRecent);
+    if (entry !== undefined) {
+      recent = entry.countFrom(recentFrom);
+    } else if (fewRecent) {
       // A few UIDs since the last SELECT (the usual case): `_id` lookups, not a count over the mailbox.
       const range: Intervals = recentFrom < mailbox.uidNext ? [[recentFrom, mailbox.uidNext - 1]] : [];
       for await (const _ of this.messagesIn(mailbox, range, { projection: { _id: 1 } })) recent++;
@@ -677,7 +698,7 @@ export class Mailstore {
       );
       firstRecentUid = Math.min(before?.recentFloor ?? 1, mailbox.uidNext);
     }
-    const firstUnseenUid = await this.firstUnseenUid(mailbox);
+    const firstUnseenUid = await this.firstUnseenUid(mailbox, entry);
     return {
       status: {
         mailboxId,
@@ -704,8 +725,9 @@ export class Mailstore {
    * lowest UID in use; when the unseen messages are the last ones it is the lowest unseen UID of
    * the window at the top, if the window holds exactly `unseen` of them. Otherwise, one query.
    */
-  private async firstUnseenUid(mailbox: MailboxRecord): Promise<number> {
+  private async firstUnseenUid(mailbox: MailboxRecord, entry?: MailboxIndexEntry): Promise<number> {
     if (mailbox.unseen <= 0) return 0;
+    if (entry !== undefined) return entry.firstWithout(SEEN);
     const top = mailbox.uidNext - 1;
     if (mailbox.keyedMessages === true && top >= 1) {
       const window: Intervals =
@@ -724,6 +746,8 @@ export class Mailstore {
         return unseen[0].uid;
       }
     }
+    const built = await this.indexOf(mailbox, true);
+    if (built !== undefined) return built.firstWithout(SEEN);
     const first = await this.messages().findOne(
       { mailboxId: mailbox._id.toHexString(), flags: { $ne: SEEN } },
       { sort: { uid: 1 }, projection: { uid: 1 } },
@@ -974,6 +998,9 @@ export class Mailstore {
         todo.forEach((it, i) => {
           if (!refused.has(i)) it.stored = true;
         });
+        index.patch(mailboxId, before.highestModseq, before.highestModseq + todo.length, (entry) =>
+          entry.add(todo.filter((_, i) => !refused.has(i)).map((it) => indexed(it.doc))),
+        );
         if (refused.size === 0) return;
         const lost = todo.filter((_, i) => refused.has(i));
         await mailboxes(this.db)
@@ -1279,6 +1306,58 @@ export class Mailstore {
   }
 
   /**
+   * The index of `mailbox` as of the document just read, built (under the mailbox's lock, one read
+   * of its messages) when `build` and the index is on; undefined otherwise.
+   */
+  private async indexOf(mailbox: MailboxRecord, build: boolean): Promise<MailboxIndexEntry | undefined> {
+    const mailboxId = mailbox._id.toHexString();
+    const entry = index.get(mailboxId, mailbox.highestModseq);
+    if (entry !== undefined || !build || !index.enabled) return entry;
+    let pending = indexBuilds.get(mailboxId);
+    if (pending === undefined) {
+      pending = serial(this.lockKey(mailboxId), () => this.buildIndex(mailbox)).finally(() =>
+        indexBuilds.delete(mailboxId),
+      );
+      indexBuilds.set(mailboxId, pending);
+    }
+    return pending;
+  }
+
+  /** The caller holds the mailbox's lock, so no change of this process is half done. */
+  private async buildIndex(mailbox: MailboxRecord): Promise<MailboxIndexEntry | undefined> {
+    const mailboxId = mailbox._id.toHexString();
+    const current = await mailboxes(this.db).findOne({ _id: mailbox._id });
+    if (current === null) return undefined;
+    // A writer may have patched the entry while this call waited for the lock.
+    const ready = index.get(mailboxId, current.highestModseq);
+    if (ready !== undefined) return ready;
+    const started = Date.now();
+    const entry = new MailboxIndexEntry(current.userId, current.highestModseq);
+    const batch: IndexedMessage[] = [];
+    const cursor = this.messages()
+      .find({ mailboxId }, { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
+      .sort({ uid: 1 })
+      .batchSize(1024);
+    for await (const doc of cursor) {
+      batch.push(indexed(doc));
+      if (batch.length >= 4096) entry.add(batch.splice(0));
+    }
+    entry.add(batch);
+    // Another storage process (MongoDB deployments) may have changed the mailbox meanwhile.
+    const after = await mailboxes(this.db).findOne(
+      { _id: mailbox._id },
+      { projection: { highestModseq: 1 } },
+    );
+    if (after?.highestModseq !== current.highestModseq) return undefined;
+    index.set(mailboxId, entry);
+    this.logger.info(
+      { mailboxId, messages: entry.size, ms: Date.now() - started, indexed: index.messages },
+      'mailbox index built',
+    );
+    return entry;
+  }
+
+  /**
    * The messages of `mailbox` with UIDs in `intervals`, in UID order: by `_id` lookups when the
    * set is small and the mailbox keyed, else by one cursor over the mailbox (batched, never one
    * round trip per message).
@@ -1356,6 +1435,29 @@ export class Mailstore {
     const wantStructure = fields.includes(FetchFields.BODYSTRUCTURE);
     const wantHeader = fields.includes(FetchFields.HEADER);
     const needMeta = wantEnvelope || wantStructure || wantHeader;
+    if (!needMeta) {
+      // UIDs, flags, sizes and dates only (SELECT, `FETCH 1:* (FLAGS)`): the index answers when a
+      // read of the messages would otherwise scan (ADR 0006).
+      const slow = mailbox.keyedMessages !== true || intervalSize(intervals) > POINT_LOOKUPS;
+      const entry = await this.indexOf(mailbox, slow);
+      if (entry !== undefined) {
+        for (const m of entry.select(intervals, changedSince)) {
+          const { flags, keywords } = splitFlags(m.flags);
+          yield {
+            uid: m.uid,
+            modseq: m.modseq,
+            flags,
+            keywords,
+            internalDate: m.internalDate,
+            size: m.size,
+            envelopeJson: '',
+            bodystructureJson: '',
+            header: Buffer.alloc(0),
+          };
+        }
+        return;
+      }
+    }
     const docs = this.messagesIn(mailbox, intervals, {
       projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
       ...(changedSince === undefined ? {} : { changedSince }),
@@ -1571,6 +1673,13 @@ export class Mailstore {
         const split = splitFlags(next);
         changed.set(doc.uid, { uid: doc.uid, modseq, flags: split.flags, keywords: split.keywords });
       }
+      if (lost.length > 0 || result.matchedCount !== updates.length) {
+        index.drop(mailboxId); // changed by someone else too: the entry cannot know how
+      } else {
+        index.patch(mailboxId, modseq - 1, modseq, (entry) => {
+          for (const { doc, next } of updates) entry.setFlags(doc.uid, next, modseq);
+        });
+      }
       if (unseen !== 0 || deleted !== 0) {
         await mailboxes(this.db).updateOne({ _id: mailbox._id }, { $inc: { unseen, deleted } });
       }
@@ -1642,6 +1751,7 @@ export class Mailstore {
     if (before === null) throw notFound('mailbox', 'destination');
     return {
       firstUid: before.uidNext,
+      previousModseq: before.highestModseq,
       modseq: before.highestModseq + 1,
       counters,
       uidValidity: before.uidValidity,
@@ -1744,8 +1854,12 @@ export class Mailstore {
           .deleteMany({ _id: { $in: searchIds } })
           .catch(() => undefined);
       }
+      index.drop(destId);
       throw error;
     }
+    index.patch(destId, allocated.previousModseq, allocated.modseq, (entry) =>
+      entry.add(copies.map(indexed)),
+    );
     return allocated;
   }
 
@@ -1851,6 +1965,9 @@ export class Mailstore {
       { returnDocument: 'after' },
     );
     if (after === null) return mailbox.highestModseq;
+    index.patch(mailbox._id.toHexString(), after.highestModseq - 1, after.highestModseq, (entry) =>
+      entry.remove(gone.map((d) => d.uid)),
+    );
     if (gone.length > 0) {
       await this.tombstones().insertMany(
         gone.map((d) => ({

@@ -20,10 +20,13 @@
  * Options: --messages N (default 10000), --concurrency C (8), --size BYTES (10240),
  * --fetch-rounds R (5), --content-reads K (100), --storage PATH (the storage entry point to run,
  * default services/storage/dist/main.js: lets a saved build be measured against the current
- * one), --json (print the result as JSON too).
+ * one), --keep DIR (keep FerretDB's data, the KEK and the user in DIR: a second run with the same
+ * DIR skips the append phase and measures the reads of the mailbox filled by the first, so a
+ * 100,000-message mailbox is filled once and read by several builds), --json (print the result as
+ * JSON too).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,7 +37,14 @@ import {
   mailstore,
   type directory as dir,
 } from '@postmesh/contracts';
-import { ManagedProcess, freePort, repoRoot, startTestEnvironment, waitForPort } from '@postmesh/testing';
+import {
+  FerretDb,
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  waitForPort,
+} from '@postmesh/testing';
 
 const { values: opts } = parseArgs({
   options: {
@@ -44,6 +54,7 @@ const { values: opts } = parseArgs({
     'fetch-rounds': { type: 'string', default: '5' },
     'content-reads': { type: 'string', default: '100' },
     storage: { type: 'string' },
+    keep: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -110,11 +121,26 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
+/** What a `--keep` directory remembers between runs. */
+interface KeptState {
+  readonly userId: string;
+  readonly messages: number;
+  readonly appendsPerSecond: number;
+  readonly appendLatencyMs: { p50: number; p99: number };
+}
+
 async function main(): Promise<void> {
-  const env = await startTestEnvironment();
-  const work = mkdtempSync(join(tmpdir(), 'postmesh-bench-storage-'));
+  const keep = opts.keep;
+  if (keep !== undefined) mkdirSync(keep, { recursive: true });
+  const env = await startTestEnvironment({ mongo: keep === undefined });
+  const ferret = keep === undefined ? undefined : await FerretDb.start({ dataDir: join(keep, 'ferretdb') });
+  const mongoUri = ferret?.uri ?? env.mongoUri;
+  const database = keep === undefined ? env.database : 'postmesh_bench_storage';
+  const work = keep ?? mkdtempSync(join(tmpdir(), 'postmesh-bench-storage-'));
   const kekFile = join(work, 'kek');
-  writeFileSync(kekFile, randomBytes(32).toString('base64'));
+  if (!existsSync(kekFile)) writeFileSync(kekFile, randomBytes(32).toString('base64'));
+  const stateFile = join(work, 'state.json');
+  const kept = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as KeptState) : undefined;
   const grpcPort = await freePort();
   const opsPort = await freePort();
   const storage = new ManagedProcess({
@@ -125,8 +151,8 @@ async function main(): Promise<void> {
       ...process.env,
       NATS_URL: env.natsUrl,
       NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
-      MONGODB_URI: env.mongoUri,
-      POSTMESH_MONGODB_DB: env.database,
+      MONGODB_URI: mongoUri,
+      POSTMESH_MONGODB_DB: database,
       POSTMESH_KEK_FILE: kekFile,
       POSTMESH_GRPC_PORT: String(grpcPort),
       POSTMESH_OPS_PORT: String(opsPort),
@@ -140,42 +166,64 @@ async function main(): Promise<void> {
     const target = `127.0.0.1:${grpcPort}`;
     const directory = new DirectoryServiceClient(target, credentials.createInsecure());
     const store = new MailstoreServiceClient(target, credentials.createInsecure());
-    await unary(directory.createDomain.bind(directory), { name: 'bench.test', defaultQuotaBytes: 0 });
-    const created = await unary<dir.CreateUserRequest, dir.CreateUserResponse>(
-      directory.createUser.bind(directory),
-      {
-        address: 'bench@bench.test',
-        password: randomBytes(12).toString('base64url'),
-        displayName: 'Bench',
-      },
-    );
-    const userId = created.user?.id ?? '';
+    let userId: string;
+    let appendsPerSecond: number;
+    let appendLatencyMs: { p50: number; p99: number };
+    if (kept !== undefined) {
+      if (kept.messages !== MESSAGES) {
+        throw new Error(
+          `${stateFile} holds a mailbox of ${kept.messages} messages, not --messages ${MESSAGES}`,
+        );
+      }
+      log(`reusing the ${kept.messages}-message mailbox kept in ${work}`);
+      ({ userId, appendsPerSecond, appendLatencyMs } = kept);
+    } else {
+      await unary(directory.createDomain.bind(directory), { name: 'bench.test', defaultQuotaBytes: 0 });
+      const created = await unary<dir.CreateUserRequest, dir.CreateUserResponse>(
+        directory.createUser.bind(directory),
+        {
+          address: 'bench@bench.test',
+          password: randomBytes(12).toString('base64url'),
+          displayName: 'Bench',
+        },
+      );
+      userId = created.user?.id ?? '';
 
-    log(
-      `appending ${MESSAGES} messages of ${SIZE} bytes into one mailbox with ${CONCURRENCY} concurrent clients`,
-    );
-    const latencies: number[] = [];
-    let next = 0;
-    let lastReport = Date.now();
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (;;) {
-          const i = next++;
-          if (i >= MESSAGES) return;
-          const raw = makeMessage(i, SIZE);
-          const t0 = performance.now();
-          await append(store, userId, raw);
-          latencies.push(performance.now() - t0);
-          if (Date.now() - lastReport > 5_000) {
-            lastReport = Date.now();
-            log(`  ${latencies.length}/${MESSAGES} appended`);
+      log(
+        `appending ${MESSAGES} messages of ${SIZE} bytes into one mailbox with ${CONCURRENCY} concurrent clients`,
+      );
+      const latencies: number[] = [];
+      let next = 0;
+      let lastReport = Date.now();
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          for (;;) {
+            const i = next++;
+            if (i >= MESSAGES) return;
+            const raw = makeMessage(i, SIZE);
+            const t0 = performance.now();
+            await append(store, userId, raw);
+            latencies.push(performance.now() - t0);
+            if (Date.now() - lastReport > 5_000) {
+              lastReport = Date.now();
+              log(`  ${latencies.length}/${MESSAGES} appended`);
+            }
           }
-        }
-      }),
-    );
-    const appendSeconds = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
+        }),
+      );
+      const appendSeconds = (performance.now() - started) / 1000;
+      latencies.sort((a, b) => a - b);
+      appendsPerSecond = Math.round(MESSAGES / appendSeconds);
+      appendLatencyMs = {
+        p50: +percentile(latencies, 50).toFixed(1),
+        p99: +percentile(latencies, 99).toFixed(1),
+      };
+      if (keep !== undefined) {
+        const state: KeptState = { userId, messages: MESSAGES, appendsPerSecond, appendLatencyMs };
+        writeFileSync(stateFile, JSON.stringify(state));
+      }
+    }
 
     const inbox = (
       await unary<mailstore.ListMailboxesRequest, mailstore.ListMailboxesResponse>(
@@ -263,11 +311,8 @@ async function main(): Promise<void> {
       messages: MESSAGES,
       sizeBytes: SIZE,
       concurrency: CONCURRENCY,
-      appendsPerSecond: Math.round(MESSAGES / appendSeconds),
-      appendLatencyMs: {
-        p50: +percentile(latencies, 50).toFixed(1),
-        p99: +percentile(latencies, 99).toFixed(1),
-      },
+      appendsPerSecond,
+      appendLatencyMs,
       fetchAllMedianSeconds: +(medianFetch / 1000).toFixed(3),
       fetchMessagesPerSecond: Math.round(MESSAGES / (medianFetch / 1000)),
       selectMedianSeconds: +(medianSelect / 1000).toFixed(3),
@@ -299,7 +344,8 @@ async function main(): Promise<void> {
   } finally {
     await storage.stop();
     await env.stop();
-    rmSync(work, { recursive: true, force: true });
+    await ferret?.stop();
+    if (keep === undefined) rmSync(work, { recursive: true, force: true });
   }
 }
 

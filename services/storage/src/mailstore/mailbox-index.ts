@@ -1,0 +1,224 @@
+/**
+ * The in-memory mailbox index: per mailbox, the UID, MODSEQ, flags, size and INTERNALDATE of
+ * every message, in UID order. It answers what SELECT, `FETCH 1:* (FLAGS)`, \Recent counts and
+ * `[UNSEEN n]` ask (RFC 9051 §6.3.2, §6.4.5; RFC 3501 §7.1) without reading message documents,
+ * which on FerretDB 1.24/SQLite costs a decoding scan of the whole collection per query
+ * (docs/benchmarks.md "Storage"; ADR 0006).
+ *
+ * Correctness rests on one invariant of the mailstore: every change to a mailbox's messages
+ * (append, flag change, copy or move in, expunge or move out) raises the mailbox's HIGHESTMODSEQ
+ * with a `findOneAndUpdate` that tells the writer the value before and after (RFC 7162 §3.1.1
+ * requires exactly that for CONDSTORE). An entry is stamped with the HIGHESTMODSEQ it reflects:
+ *
+ * - a reader uses an entry only when its stamp equals the mailbox document it just read;
+ * - a writer that knows its change took the mailbox from `pre` to `post` patches the entry only
+ *   when the entry's stamp is `pre` (so nothing happened in between that the entry missed), and
+ *   drops it otherwise;
+ * - an entry is built under the mailbox's lock from one read of its messages, stamped with the
+ *   HIGHESTMODSEQ read under that lock.
+ *
+ * So a stale entry is never used; at worst it is rebuilt. The index is shared by every Mailstore
+ * of the process (the delivery consumer's and the gRPC service's), like the mailbox locks, and
+ * bounded by a total number of messages: the least recently used mailboxes are dropped first.
+ */
+
+/** One message as the index holds it. */
+export interface IndexedMessage {
+  readonly uid: number;
+  readonly modseq: number;
+  readonly flags: readonly string[];
+  readonly size: number;
+  readonly internalDate: Date;
+}
+
+type Intervals = readonly (readonly [number, number])[];
+
+/** The index of one mailbox: parallel arrays in ascending UID order. */
+export class MailboxIndexEntry {
+  private readonly uids: number[] = [];
+  private readonly modseqs: number[] = [];
+  private readonly flagSets: (readonly string[])[] = [];
+  private readonly sizes: number[] = [];
+  private readonly dates: number[] = [];
+  /** Flag sets are shared between messages: most mailboxes have a handful of distinct ones. */
+  private readonly interned = new Map<string, readonly string[]>();
+
+  constructor(
+    readonly userId: string,
+    public stamp: number,
+  ) {}
+
+  get size(): number {
+    return this.uids.length;
+  }
+
+  private intern(flags: readonly string[]): readonly string[] {
+    const key = [...flags].sort().join('\u0000');
+    let shared = this.interned.get(key);
+    if (shared === undefined) {
+      shared = Object.freeze([...flags]);
+      this.interned.set(key, shared);
+    }
+    return shared;
+  }
+
+  /** Position of the first UID ≥ `uid`. */
+  private lowerBound(uid: number): number {
+    let lo = 0;
+    let hi = this.uids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.uids[mid] ?? 0) < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Adds messages (new UIDs are above every UID in use, so this is usually an append). */
+  add(messages: readonly IndexedMessage[]): void {
+    for (const m of messages) {
+      const at = this.lowerBound(m.uid);
+      if (this.uids[at] === m.uid) {
+        this.modseqs[at] = m.modseq;
+        this.flagSets[at] = this.intern(m.flags);
+        this.sizes[at] = m.size;
+        this.dates[at] = m.internalDate.getTime();
+        continue;
+      }
+      this.uids.splice(at, 0, m.uid);
+      this.modseqs.splice(at, 0, m.modseq);
+      this.flagSets.splice(at, 0, this.intern(m.flags));
+      this.sizes.splice(at, 0, m.size);
+      this.dates.splice(at, 0, m.internalDate.getTime());
+    }
+  }
+
+  /** Sets the flags and MODSEQ of one message (a STORE); unknown UIDs are ignored. */
+  setFlags(uid: number, flags: readonly string[], modseq: number): void {
+    const at = this.lowerBound(uid);
+    if (this.uids[at] !== uid) return;
+    this.flagSets[at] = this.intern(flags);
+    this.modseqs[at] = modseq;
+  }
+
+  /** Removes messages (EXPUNGE, MOVE out). */
+  remove(uids: Iterable<number>): void {
+    const gone = new Set(uids);
+    if (gone.size === 0) return;
+    let w = 0;
+    for (let r = 0; r < this.uids.length; r++) {
+      if (gone.has(this.uids[r] ?? 0)) continue;
+      this.uids[w] = this.uids[r] ?? 0;
+      this.modseqs[w] = this.modseqs[r] ?? 0;
+      this.flagSets[w] = this.flagSets[r] ?? [];
+      this.sizes[w] = this.sizes[r] ?? 0;
+      this.dates[w] = this.dates[r] ?? 0;
+      w++;
+    }
+    for (const a of [this.uids, this.modseqs, this.flagSets, this.sizes, this.dates]) a.length = w;
+  }
+
+  /** The messages whose UIDs fall in `intervals` (ascending, disjoint), changed after `since`. */
+  select(intervals: Intervals, since?: number): IndexedMessage[] {
+    const out: IndexedMessage[] = [];
+    for (const [first, last] of intervals) {
+      for (let i = this.lowerBound(first); i < this.uids.length; i++) {
+        const uid = this.uids[i] ?? 0;
+        if (uid > last) break;
+        const modseq = this.modseqs[i] ?? 0;
+        if (since !== undefined && modseq <= since) continue;
+        out.push({
+          uid,
+          modseq,
+          flags: this.flagSets[i] ?? [],
+          size: this.sizes[i] ?? 0,
+          internalDate: new Date(this.dates[i] ?? 0),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Messages with a UID ≥ `uid` (\Recent since a floor). */
+  countFrom(uid: number): number {
+    return this.uids.length - this.lowerBound(uid);
+  }
+
+  /** UID of the first message without `flag`, 0 for none. */
+  firstWithout(flag: string): number {
+    for (let i = 0; i < this.uids.length; i++) {
+      if (!(this.flagSets[i] ?? []).includes(flag)) return this.uids[i] ?? 0;
+    }
+    return 0;
+  }
+}
+
+/** The process's mailbox indexes, least recently used first. */
+export class MailboxIndex {
+  private readonly entries = new Map<string, MailboxIndexEntry>();
+
+  /** @param maxMessages messages held over all mailboxes; 0 turns the index off. */
+  constructor(public maxMessages: number) {}
+
+  get enabled(): boolean {
+    return this.maxMessages > 0;
+  }
+
+  /** Messages held now. */
+  get messages(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.size;
+    return n;
+  }
+
+  /** The entry of `mailboxId` if it reflects HIGHESTMODSEQ `stamp`. */
+  get(mailboxId: string, stamp: number): MailboxIndexEntry | undefined {
+    const entry = this.entries.get(mailboxId);
+    if (entry?.stamp !== stamp) return undefined;
+    this.entries.delete(mailboxId);
+    this.entries.set(mailboxId, entry);
+    return entry;
+  }
+
+  /** Keeps a freshly built entry, dropping the least recently used ones beyond the bound. */
+  set(mailboxId: string, entry: MailboxIndexEntry): void {
+    if (!this.enabled || entry.size > this.maxMessages) return;
+    this.entries.delete(mailboxId);
+    this.entries.set(mailboxId, entry);
+    let total = this.messages;
+    for (const [id, e] of this.entries) {
+      if (total <= this.maxMessages || id === mailboxId) break;
+      this.entries.delete(id);
+      total -= e.size;
+    }
+  }
+
+  /**
+   * A writer's change took the mailbox from HIGHESTMODSEQ `pre` to `post`: applies it to the
+   * entry if the entry is at `pre`, else drops the entry (it missed something).
+   */
+  patch(mailboxId: string, pre: number, post: number, change: (entry: MailboxIndexEntry) => void): void {
+    const entry = this.entries.get(mailboxId);
+    if (entry === undefined) return;
+    if (entry.stamp !== pre) {
+      this.entries.delete(mailboxId);
+      return;
+    }
+    change(entry);
+    entry.stamp = post;
+  }
+
+  drop(mailboxId: string): void {
+    this.entries.delete(mailboxId);
+  }
+
+  dropUser(userId: string): void {
+    for (const [id, e] of this.entries) if (e.userId === userId) this.entries.delete(id);
+  }
+}
+
+/** Messages the process indexes by default (about 50 bytes each): POSTMESH_MAILBOX_INDEX_MESSAGES. */
+export const DEFAULT_INDEX_MESSAGES = 1_000_000;
+
+/** The process's index, shared by its Mailstores (set its bound from the configuration). */
+export const sharedMailboxIndex = new MailboxIndex(DEFAULT_INDEX_MESSAGES);

@@ -1,0 +1,135 @@
+/**
+ * The mailbox index's data structure (ADR 0006): UID order under any insertion order, flag and
+ * MODSEQ updates, removals, UID-set and CHANGEDSINCE selection, \Recent and first-unseen answers,
+ * stamp checks and the bound on messages held. Checked against a plain list model with fast-check.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MailboxIndex, MailboxIndexEntry, type IndexedMessage } from '../src/mailstore/mailbox-index.js';
+
+const msg = (uid: number, modseq = uid, flags: string[] = []): IndexedMessage => ({
+  uid,
+  modseq,
+  flags,
+  size: uid * 10,
+  internalDate: new Date(uid * 1000),
+});
+
+describe('MailboxIndexEntry', () => {
+  it('keeps UID order, updates flags, removes, selects by UID set and CHANGEDSINCE', () => {
+    const e = new MailboxIndexEntry('u', 10);
+    e.add([msg(5), msg(1, 1, ['\\Seen']), msg(3)]);
+    e.add([msg(9, 9, ['\\Seen'])]);
+    expect(e.select([[1, 100]]).map((m) => m.uid)).toEqual([1, 3, 5, 9]);
+    e.setFlags(3, ['\\Seen', '\\Flagged'], 11);
+    e.setFlags(4, ['\\Deleted'], 12); // not there: ignored
+    expect(e.select([[3, 3]])[0]).toMatchObject({
+      uid: 3,
+      modseq: 11,
+      flags: ['\\Seen', '\\Flagged'],
+      size: 30,
+    });
+    expect(e.select([[1, 100]], 9).map((m) => m.uid)).toEqual([3]);
+    expect(e.firstWithout('\\Seen')).toBe(5);
+    expect(e.countFrom(4)).toBe(2);
+    e.remove([1, 5, 77]);
+    expect(e.select([[1, 100]]).map((m) => m.uid)).toEqual([3, 9]);
+    expect(e.firstWithout('\\Seen')).toBe(0);
+    expect(
+      e
+        .select([
+          [1, 3],
+          [8, 9],
+        ])
+        .map((m) => m.uid),
+    ).toEqual([3, 9]);
+  });
+
+  it('matches a plain list under random operations', () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant('add' as const),
+        uid: fc.integer({ min: 1, max: 60 }),
+        seen: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant('flag' as const),
+        uid: fc.integer({ min: 1, max: 60 }),
+        seen: fc.boolean(),
+      }),
+      fc.record({ kind: fc.constant('remove' as const), uid: fc.integer({ min: 1, max: 60 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 60 }), (ops, probe) => {
+        const e = new MailboxIndexEntry('u', 0);
+        const model = new Map<number, { seen: boolean; modseq: number }>();
+        let modseq = 0;
+        for (const o of ops) {
+          modseq++;
+          if (o.kind === 'add') {
+            e.add([msg(o.uid, modseq, o.seen ? ['\\Seen'] : [])]);
+            model.set(o.uid, { seen: o.seen, modseq });
+          } else if (o.kind === 'flag') {
+            e.setFlags(o.uid, o.seen ? ['\\Seen'] : [], modseq);
+            const cur = model.get(o.uid);
+            if (cur !== undefined) model.set(o.uid, { seen: o.seen, modseq });
+          } else {
+            e.remove([o.uid]);
+            model.delete(o.uid);
+          }
+        }
+        const uids = [...model.keys()].sort((a, b) => a - b);
+        expect(e.select([[1, 60]]).map((m) => m.uid)).toEqual(uids);
+        expect(e.size).toBe(uids.length);
+        expect(e.countFrom(probe)).toBe(uids.filter((u) => u >= probe).length);
+        expect(e.firstWithout('\\Seen')).toBe(uids.find((u) => model.get(u)?.seen === false) ?? 0);
+        const since = Math.floor(modseq / 2);
+        expect(e.select([[1, 60]], since).map((m) => m.uid)).toEqual(
+          uids.filter((u) => (model.get(u)?.modseq ?? 0) > since),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('MailboxIndex', () => {
+  it('serves an entry only at its stamp and drops it when a patch finds another', () => {
+    const index = new MailboxIndex(1000);
+    const e = new MailboxIndexEntry('u', 7);
+    e.add([msg(1)]);
+    index.set('a', e);
+    expect(index.get('a', 7)).toBe(e);
+    expect(index.get('a', 8)).toBeUndefined();
+    index.patch('a', 7, 8, (x) => x.add([msg(2)]));
+    expect(index.get('a', 8)?.size).toBe(2);
+    // A change this process did not see (stamp 8 → 9 elsewhere) then ours from 9: dropped.
+    index.patch('a', 9, 10, (x) => x.add([msg(3)]));
+    expect(index.get('a', 10)).toBeUndefined();
+    expect(index.get('a', 8)).toBeUndefined();
+  });
+
+  it('holds at most maxMessages, dropping the least recently used mailbox; 0 turns it off', () => {
+    const index = new MailboxIndex(5);
+    const entry = (userId: string, n: number) => {
+      const e = new MailboxIndexEntry(userId, 1);
+      e.add(Array.from({ length: n }, (_, i) => msg(i + 1)));
+      return e;
+    };
+    index.set('a', entry('u1', 2));
+    index.set('b', entry('u1', 2));
+    expect(index.get('a', 1)).toBeDefined(); // a is now the most recently used
+    index.set('c', entry('u2', 2));
+    expect(index.get('b', 1)).toBeUndefined();
+    expect(index.get('a', 1)).toBeDefined();
+    expect(index.messages).toBe(4);
+    index.set('huge', entry('u3', 6)); // larger than the bound: not kept
+    expect(index.get('huge', 1)).toBeUndefined();
+    index.dropUser('u1');
+    expect(index.get('a', 1)).toBeUndefined();
+    expect(index.get('c', 1)).toBeDefined();
+    const off = new MailboxIndex(0);
+    off.set('a', entry('u1', 1));
+    expect(off.get('a', 1)).toBeUndefined();
+  });
+});

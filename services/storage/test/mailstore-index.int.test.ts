@@ -1,0 +1,260 @@
+/**
+ * The in-memory mailbox index (ADR 0006) over real gRPC and FerretDB: after every kind of change
+ * (append, delivery, STORE, COPY, MOVE, EXPUNGE, RENAME of INBOX) what SELECT and `FETCH (FLAGS)`
+ * read from the index equals what the message documents say, and the index was patched in place
+ * rather than rebuilt or dropped.
+ */
+import { mailstore } from '@postmesh/contracts';
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
+import {
+  ALL_UIDS,
+  append,
+  byPath,
+  call,
+  createUser,
+  fetchMessages,
+  message,
+  startMailstoreHarness,
+  uids,
+  type MailstoreHarness,
+} from './mailstore-helpers.js';
+
+const { Flag, StoreMode, FetchField } = mailstore;
+
+let m: MailstoreHarness;
+
+beforeAll(async () => {
+  m = await startMailstoreHarness();
+});
+
+afterAll(async () => {
+  await m?.stop();
+});
+
+const status = async (userId: string, path: string, claimRecent = false) => {
+  const res = await call(m.client.getMailboxStatus.bind(m.client), {
+    userId,
+    mailbox: byPath(path),
+    claimRecent,
+  });
+  if (res.status === undefined) throw new Error('no status');
+  return res.status;
+};
+
+type Row = Pick<mailstore.MessageMetadata, 'uid' | 'modseq' | 'flags' | 'keywords' | 'size'>;
+const row = (f: mailstore.MessageMetadata): Row => ({
+  uid: f.uid,
+  modseq: f.modseq,
+  flags: [...f.flags].sort(),
+  keywords: [...f.keywords].sort(),
+  size: f.size,
+});
+
+/** What the index answers: a fetch with no metadata fields, the storage side of SELECT. */
+const fromIndex = async (userId: string, mailboxId: string): Promise<Row[]> =>
+  (await fetchMessages(m.client, { userId, mailboxId, fields: [] })).map(row);
+
+/** What the message documents say: ENVELOPE makes the mailstore read every document. */
+const fromDocuments = async (userId: string, mailboxId: string): Promise<Row[]> =>
+  (await fetchMessages(m.client, { userId, mailboxId, fields: [FetchField.ENVELOPE] })).map(row);
+
+/** The index holds an entry for the mailbox as it stands now (read without asking the mailstore). */
+const indexedNow = async (userId: string, path: string): Promise<boolean> => {
+  const doc = await m.h.db
+    .collection<{ highestModseq: number }>('mailboxes')
+    .findOne({ userId, path }, { projection: { highestModseq: 1 } });
+  if (doc === null) throw new Error(`no mailbox ${path}`);
+  return sharedMailboxIndex.get(doc._id.toHexString(), doc.highestModseq) !== undefined;
+};
+
+async function fill(userId: string, path: string, n: number, from = 0): Promise<void> {
+  for (let i = 0; i < n; i += 10) {
+    await Promise.all(
+      Array.from({ length: Math.min(10, n - i) }, (_, k) =>
+        append(m.client, userId, byPath(path), message([`Subject: m${from + i + k}`, '', `body ${i + k}`]), {
+          flags: (i + k) % 3 === 0 ? [Flag.SEEN] : [],
+        }),
+      ),
+    );
+  }
+}
+
+describe('mailbox index', () => {
+  it('answers SELECT and FETCH (FLAGS) like the documents after every kind of change', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 90);
+    // SELECT's status call counts \Recent over 90 UIDs: that builds the entry.
+    const inbox = await status(userId, 'INBOX');
+    expect(inbox.recent).toBe(90);
+    expect(sharedMailboxIndex.get(inbox.mailboxId, inbox.highestModseq)).toBeDefined();
+    const first = await fromIndex(userId, inbox.mailboxId);
+    expect(first).toHaveLength(90);
+    expect(first).toEqual(await fromDocuments(userId, inbox.mailboxId));
+    expect(await indexedNow(userId, 'INBOX')).toBe(true);
+
+    const agree = async (path: string, count: number) => {
+      const s = await status(userId, path);
+      const indexed = await fromIndex(userId, s.mailboxId);
+      expect(indexed).toHaveLength(count);
+      expect(indexed).toEqual(await fromDocuments(userId, s.mailboxId));
+      // Patched in place: the entry is still there for the mailbox as it stands.
+      expect(sharedMailboxIndex.get(s.mailboxId, s.highestModseq)).toBeDefined();
+      return s;
+    };
+
+    // Appends (gRPC) and a delivery (the pipeline's in-process path) after the build.
+    await fill(userId, 'INBOX', 5, 90);
+    const delivered = await m.store.deliverToMailboxes(
+      'spool-index-1',
+      message(['Subject: delivered', '', 'by the pipeline']),
+      [{ recipient: 'rcpt@example.test', userId }],
+    );
+    expect(delivered[0]?.status).toBe('delivered');
+    await agree('INBOX', 96);
+
+    // STORE: add, remove, replace, keywords.
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([1, 40]),
+      mode: StoreMode.ADD,
+      flags: [Flag.FLAGGED, Flag.SEEN],
+      keywords: ['$Important'],
+    });
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([30, 60]),
+      mode: StoreMode.REMOVE,
+      flags: [Flag.SEEN],
+      keywords: [],
+    });
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([5, 5], [70, 75]),
+      mode: StoreMode.REPLACE,
+      flags: [Flag.DELETED],
+      keywords: [],
+    });
+    let s = await agree('INBOX', 96);
+    // SELECT's counters come from the index too: \Recent and the first unseen message.
+    const docs = await fromDocuments(userId, inbox.mailboxId);
+    expect(s.firstUnseenUid).toBe(docs.find((d) => !d.flags.includes(Flag.SEEN))?.uid);
+
+    // COPY into Archive, whose entry is built and then patched by a MOVE into it.
+    await call(m.client.copyMessages.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([1, 70]),
+      destination: byPath('Archive'),
+    });
+    const archive = await status(userId, 'Archive');
+    expect(await fromIndex(userId, archive.mailboxId)).toEqual(
+      await fromDocuments(userId, archive.mailboxId),
+    );
+    await call(m.client.moveMessages.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([80, 85]),
+      destination: byPath('Archive'),
+    });
+    await agree('Archive', 76);
+    await agree('INBOX', 90);
+
+    // EXPUNGE of the \Deleted ones (UID 5 and 70–75) and UID EXPUNGE.
+    const gone = await call(m.client.expunge.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: undefined,
+    });
+    expect(gone.expungedUids).toEqual([5, 70, 71, 72, 73, 74, 75]);
+    s = await agree('INBOX', 83);
+    expect(s.messages).toBe(83);
+
+    // \Recent: counted from the index, then claimed by a SELECT.
+    const recent = await call(m.client.getMailboxStatus.bind(m.client), {
+      userId,
+      mailbox: byPath('INBOX'),
+      claimRecent: true,
+    });
+    expect(recent.status?.recent).toBe(83);
+    await fill(userId, 'INBOX', 2, 200);
+    expect((await status(userId, 'INBOX')).recent).toBe(2);
+    await agree('INBOX', 85);
+
+    // RENAME INBOX moves every message away: the entries are dropped, the reads stay right.
+    await call(m.client.renameMailbox.bind(m.client), {
+      userId,
+      mailbox: byPath('INBOX'),
+      newPath: 'Old',
+    });
+    expect(await fromIndex(userId, (await status(userId, 'INBOX')).mailboxId)).toEqual([]);
+    await agree('Old', 85);
+  });
+
+  it('never serves an entry that missed a change made behind its back', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 70);
+    const inbox = await status(userId, 'INBOX');
+    expect(await fromIndex(userId, inbox.mailboxId)).toHaveLength(70);
+    // Another storage process (simulated: a direct write) flags a message and raises HIGHESTMODSEQ.
+    const next = inbox.highestModseq + 1;
+    await m.h.db
+      .collection('messages')
+      .updateOne({ mailboxId: inbox.mailboxId, uid: 3 }, { $set: { flags: ['\\Answered'], modseq: next } });
+    await m.h.db
+      .collection('mailboxes')
+      .updateOne({ _id: new ObjectId(inbox.mailboxId) }, { $inc: { highestModseq: 1 } });
+    const after = await fromIndex(userId, inbox.mailboxId);
+    expect(after.find((r) => r.uid === 3)).toMatchObject({ flags: [Flag.ANSWERED], modseq: next });
+    expect(after).toEqual(await fromDocuments(userId, inbox.mailboxId));
+  });
+
+  it('is bounded: the least recently used mailbox is dropped first', async () => {
+    const saved = sharedMailboxIndex.maxMessages;
+    try {
+      const a = await createUser(m.h);
+      const b = await createUser(m.h);
+      await fill(a, 'INBOX', 70);
+      await fill(b, 'INBOX', 70);
+      sharedMailboxIndex.maxMessages = 100; // room for one of the two mailboxes
+      const boxA = await status(a, 'INBOX');
+      const boxB = await status(b, 'INBOX');
+      await fromIndex(a, boxA.mailboxId);
+      expect(await indexedNow(a, 'INBOX')).toBe(true);
+      await fromIndex(b, boxB.mailboxId);
+      expect(await indexedNow(b, 'INBOX')).toBe(true);
+      expect(await indexedNow(a, 'INBOX')).toBe(false);
+      // Without its entry the mailbox still reads right (rebuilt, or from the documents).
+      expect(await fromIndex(a, boxA.mailboxId)).toEqual(await fromDocuments(a, boxA.mailboxId));
+    } finally {
+      sharedMailboxIndex.maxMessages = saved;
+    }
+  });
+
+  it('reads every UID set the way the documents do', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 80);
+    const inbox = await status(userId, 'INBOX');
+    await fromIndex(userId, inbox.mailboxId);
+    for (const set of [uids([1, 1]), uids([79, 0]), uids([3, 9], [20, 20], [70, 200]), ALL_UIDS]) {
+      const viaIndex = await fetchMessages(m.client, { userId, mailboxId: inbox.mailboxId, uids: set });
+      const viaDocs = await fetchMessages(m.client, {
+        userId,
+        mailboxId: inbox.mailboxId,
+        uids: set,
+        fields: [FetchField.ENVELOPE],
+      });
+      expect(viaIndex.map(row)).toEqual(viaDocs.map(row));
+    }
+    const since = await fetchMessages(m.client, {
+      userId,
+      mailboxId: inbox.mailboxId,
+      changedSince: inbox.highestModseq - 5,
+    });
+    expect(since.map((f) => f.uid)).toEqual([76, 77, 78, 79, 80]);
+  });
+});
