@@ -35,7 +35,7 @@ import {
 } from '@postmesh/testing';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmtpSink } from './sink.js';
+import { BrokenStartTlsSink, SmtpSink } from './sink.js';
 
 const mainJs = join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js');
 
@@ -84,6 +84,7 @@ describe('mta-delivery', () => {
   let jsm: JetStreamManager;
   let sink: SmtpSink;
   let relaySink: SmtpSink;
+  let brokenTls: BrokenStartTlsSink;
   let policyServer: Server;
   const procs: ManagedProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-test-'));
@@ -185,11 +186,17 @@ describe('mta-delivery', () => {
       },
     });
     await sink.listen();
+    // Same port, another loopback address: the MX whose STARTTLS handshake always fails.
+    brokenTls = new BrokenStartTlsSink({ port: smtpPort, host: '127.0.0.3' });
+    await brokenTls.listen();
     const policyPort = await freePort();
     policyServer = createServer((req, res) => {
       if (req.url === '/sts.test/.well-known/mta-sts.txt') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n');
+      } else if (req.url === '/brokensts.test/.well-known/mta-sts.txt') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('version: STSv1\r\nmode: enforce\r\nmx: mx.broken.test\r\nmax_age: 86400\r\n');
       } else {
         res.writeHead(404).end();
       }
@@ -208,6 +215,10 @@ describe('mta-delivery', () => {
           ],
           'nullmx.test': [{ exchange: '', priority: 0 }],
           'sts.test': [{ exchange: 'mx.sts.test', priority: 10 }],
+          // Two domains served by the same MX with a broken STARTTLS: one without a policy,
+          // one with an MTA-STS enforce policy.
+          'brokentls.test': [{ exchange: 'mx.broken.test', priority: 10 }],
+          'brokensts.test': [{ exchange: 'mx.broken.test', priority: 10 }],
         },
         A: {
           'mx.one.test': ['127.0.0.1'],
@@ -215,8 +226,12 @@ describe('mta-delivery', () => {
           'mx.two.test': ['127.0.0.1'],
           'aonly.test': ['127.0.0.1'],
           'mx.sts.test': ['127.0.0.1'],
+          'mx.broken.test': ['127.0.0.3'],
         },
-        TXT: { '_mta-sts.sts.test': ['v=STSv1; id=20261127'] },
+        TXT: {
+          '_mta-sts.sts.test': ['v=STSv1; id=20261127'],
+          '_mta-sts.brokensts.test': ['v=STSv1; id=20261127b'],
+        },
       }),
     );
     nc = await connect({ servers: env.natsUrl });
@@ -239,6 +254,7 @@ describe('mta-delivery', () => {
     await nc?.close();
     await sink?.close();
     await relaySink?.close();
+    await brokenTls?.close();
     await new Promise((r) => policyServer?.close(r));
     await env?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -411,6 +427,75 @@ describe('mta-delivery', () => {
       return r.ok && !r.items.some((i) => i.spoolId === spoolId) ? true : undefined;
     });
     expect(sink.for('gina@sts.test')).toHaveLength(0);
+  });
+
+  interface TlsReportRecord {
+    resultType: string;
+    receivingMxHostname: string;
+    receivingIp: string;
+    detail: string;
+  }
+  /** TLS-RPT records (RFC 8460) kept for a policy domain. */
+  async function tlsReportsFor(policyDomain: string): Promise<TlsReportRecord[]> {
+    const reports = await new Kvm(nc).open('mta-tls-reports');
+    const out: TlsReportRecord[] = [];
+    for await (const key of await reports.keys(`*.${policyDomain}.*`)) {
+      const entry = await reports.get(key);
+      if (entry !== null) out.push(entry.json());
+    }
+    return out;
+  }
+
+  it('an MX whose STARTTLS handshake fails gets the mail in plaintext without a policy (RFC 7435 §4), the failure kept for TLS-RPT', async () => {
+    const before = brokenTls.startTlsAttempts;
+    await send('brokentls.test', ['hal@brokentls.test'], 'broken-tls');
+    await until('the plaintext delivery', () =>
+      brokenTls.for('hal@brokentls.test').length > 0 ? true : undefined,
+    );
+    const got = brokenTls.for('hal@brokentls.test');
+    expect(got).toHaveLength(1);
+    expect(got[0]?.secure).toBe(false);
+    expect(got[0]?.from).toBe('alice@example.test');
+    expect(got[0]?.data.toString()).toContain('Subject: broken-tls');
+    // STARTTLS was tried first: the plaintext session is the fallback, not the first choice.
+    expect(brokenTls.startTlsAttempts).toBeGreaterThan(before);
+    expect(sink.for('hal@brokentls.test')).toHaveLength(0);
+    const reports = await until('the TLS failure record', async () => {
+      const r = await tlsReportsFor('brokentls.test');
+      return r.length > 0 ? r : undefined;
+    });
+    expect(reports[0]).toMatchObject({ receivingMxHostname: 'mx.broken.test' });
+    // RFC 8460 §4.3: a handshake failing for no more specific reason is a `validation-failure`.
+    expect(reports[0]).toMatchObject({ resultType: 'validation-failure', receivingIp: '127.0.0.3' });
+    expect(reports[0]?.detail).toMatch(/wrong version number|SSL|TLS/i);
+    const delivered = await until('the delivered trace event', () =>
+      events.find((e) => e.kind === 'delivered' && e.recipient === 'hal@brokentls.test'),
+    );
+    expect(delivered.attributes.remote_mta).toBe('mx.broken.test');
+    expect(delivered.attributes.tls ?? '').not.toMatch(/^TLS/);
+  });
+
+  it('the same MX under an MTA-STS enforce policy: deferred, never in plaintext (RFC 8461 §5)', async () => {
+    const spoolId = await send('brokensts.test', ['ivan@brokensts.test'], 'broken-sts');
+    const owner = { actor: 'admin-1', role: 'owner', domains: [] };
+    const listed = await until('the deferred entry', async () => {
+      const r = await request<QueueListResponse>(QueueSubjects.list, { caller: owner });
+      return r.ok ? r.items.find((i) => i.spoolId === spoolId && i.attempts >= 2) : undefined;
+    });
+    expect(listed.lastError).toMatch(/^451 4\.4\.1 mx\.broken\.test \[127\.0\.0\.3\]/);
+    expect(brokenTls.for('ivan@brokensts.test')).toHaveLength(0);
+    const reports = await until('the TLS failure record', async () => {
+      const r = await tlsReportsFor('brokensts.test');
+      return r.some((x) => x.receivingMxHostname === 'mx.broken.test') ? r : undefined;
+    });
+    expect(reports.length).toBeGreaterThan(0);
+    const cancel = await request<QueueCancelResponse>(QueueSubjects.cancel, {
+      caller: owner,
+      id: listed.id,
+      dsn: false,
+    });
+    expect(cancel).toEqual({ ok: true, id: listed.id, dsnSent: false });
+    expect(brokenTls.for('ivan@brokensts.test')).toHaveLength(0);
   });
 
   it('relays everything through a smart host with AUTH after STARTTLS', async () => {
