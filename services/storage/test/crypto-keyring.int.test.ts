@@ -133,7 +133,12 @@ describe('rotateKek', () => {
 
     // Resumed: only the rest is re-wrapped.
     const result = await rotateKek({ db: h.db, keyProvider: rotating, logger, batchSize: 2 });
-    expect(result).toEqual({ kekId: rotating.currentKekId, users: userIds.length - 2, dkimKeys: 1 });
+    expect(result).toEqual({
+      kekId: rotating.currentKekId,
+      users: userIds.length - 2,
+      dkimKeys: 1,
+      adminTotpSeeds: 0,
+    });
     expect(await users.countDocuments({ 'dataKey.by': oldKekId })).toBe(0);
     const progress = await h.db.collection(Collections.keyring).findOne({ _id: 'kek-rotation' as never });
     expect(progress?.finishedAt).toBeInstanceOf(Date);
@@ -163,6 +168,7 @@ describe('rotateKek', () => {
       kekId: onlyNew.currentKekId,
       users: 0,
       dkimKeys: 0,
+      adminTotpSeeds: 0,
     });
   });
 });

@@ -10,6 +10,7 @@ import { admin, ErrorReason } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import type { KeyProvider } from '../crypto/types.js';
+import { adminTotpContext as totpContext } from '../crypto/user-keyring.js';
 import { Collections, type WrappedKey } from '../db/schema.js';
 import { normaliseDomain } from '../directory/names.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
@@ -148,7 +149,6 @@ const RESULT_OUT: Record<AuditResultName, admin.AuditResult> = {
 const objectIdOf = (id: string): ObjectId | undefined =>
   /^[0-9a-f]{24}$/i.test(id) ? new ObjectId(id) : undefined;
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-const totpContext = (adminId: string): string => `admin-totp:${adminId}`;
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A practical address check for login names (not full RFC 5322; admins type these). */
@@ -485,6 +485,7 @@ export class AdminStore {
 
   async confirmTotpEnrollment(
     req: admin.ConfirmTotpEnrollmentRequest,
+    attempt = 1,
   ): Promise<Result<admin.ConfirmTotpEnrollmentResponse>> {
     const doc = await this.adminById(req.adminId);
     if (doc === null) return notFound('admin', 'admin_id');
@@ -498,15 +499,25 @@ export class AdminStore {
     const now = this.now();
     const step = matchTotp(seed, req.code.trim(), now);
     if (step === undefined) return fail(ErrorReason.INVALID_ARGUMENT, 'wrong TOTP code', 'code');
+    // Compare-and-set on the pending seed's wrapping: a KEK rotation (or a new enrollment) may
+    // have replaced it since it was read; then read it again rather than store a stale wrapping.
     const updated = await this.admins.findOneAndUpdate(
-      { _id: doc._id },
+      {
+        _id: doc._id,
+        'pendingTotpSecret.by': doc.pendingTotpSecret.by,
+        'pendingTotpSecret.iv': doc.pendingTotpSecret.iv,
+      },
       {
         $set: { totpSecret: doc.pendingTotpSecret, totpEnabled: true, totpLastStep: step, updatedAt: now },
         $unset: { pendingTotpSecret: '' },
       },
       { returnDocument: 'after' },
     );
-    return updated === null ? notFound('admin', 'admin_id') : ok({ admin: adminOut(updated) });
+    if (updated === null) {
+      if (attempt < 3) return this.confirmTotpEnrollment(req, attempt + 1);
+      return fail(ErrorReason.NOT_ALLOWED, 'the TOTP enrollment changed meanwhile; begin again');
+    }
+    return ok({ admin: adminOut(updated) });
   }
 
   async disableTotp(req: admin.DisableTotpRequest): Promise<Result<admin.DisableTotpResponse>> {

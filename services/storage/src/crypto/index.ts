@@ -3,6 +3,7 @@ export { bytesOf, open, seal } from './aead.js';
 export { LocalKeyProvider, kekIdOf, loadLocalKeyProvider, type LocalKekFiles } from './local-key-provider.js';
 export {
   MongoUserKeyring,
+  adminTotpContext,
   UnknownUserKeyError,
   dkimKeyContext,
   newUserDataKey,

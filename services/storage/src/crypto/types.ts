@@ -4,7 +4,8 @@
  *     └ wraps each user's data key (stored in `users.dataKey`)
  *         └ wraps each message's content key (stored in `messages.contentKey`)
  *             └ encrypts the body once (GridFS), shared by every recipient of one delivery.
- * Rotating the KEK re-wraps user data keys only; bodies are never rewritten.
+ * Rotating the KEK re-wraps what it wraps directly (user data keys, DKIM keys, admin TOTP seeds);
+ * bodies are never rewritten.
  */
 import type { WrappedKey } from '../db/schema.js';
 

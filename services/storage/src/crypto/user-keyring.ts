@@ -139,6 +139,8 @@ export interface RotationProgressDoc {
   kekId: string;
   users: number;
   dkimKeys: number;
+  /** Administrator TOTP seeds (confirmed or pending enrollment) re-wrapped. */
+  adminTotpSeeds?: number;
   startedAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;
@@ -148,10 +150,20 @@ export interface KekRotationResult {
   readonly kekId: string;
   readonly users: number;
   readonly dkimKeys: number;
+  readonly adminTotpSeeds: number;
 }
 
+/** The KEK wrapping context of an administrator's TOTP seed (RFC 6238 shared secret). */
+export const adminTotpContext = (adminId: string): string => `admin-totp:${adminId}`;
+
+/** The KEK-wrapped fields of an `admins` document (admin/admin-store.ts). */
+const TOTP_FIELDS = ['totpSecret', 'pendingTotpSecret'] as const;
+type TotpField = (typeof TOTP_FIELDS)[number];
+type AdminSecrets = { _id: ObjectId } & Partial<Record<TotpField, WrappedKey>>;
+
 /**
- * Re-wraps every user data key and DKIM private key that is not yet under the current KEK.
+ * Re-wraps every user data key, DKIM private key and administrator TOTP seed (DESIGN §5: secrets
+ * are encrypted the same way) that is not yet under the current KEK.
  * Bodies and content keys are untouched: their keys (the data keys) do not change, only the
  * wrapping. Safe to run while the service serves traffic (each document is swapped with a
  * compare-and-set on its old wrapping) and resumable: a restarted rotation picks up exactly the
@@ -168,7 +180,15 @@ export async function rotateKek(options: KekRotationOptions): Promise<KekRotatio
     // A rotation towards a new KEK starts its counters afresh; a resumed one keeps them.
     await progress.replaceOne(
       { _id: 'kek-rotation' },
-      { kekId, users: 0, dkimKeys: 0, startedAt: new Date(), updatedAt: new Date(), finishedAt: null },
+      {
+        kekId,
+        users: 0,
+        dkimKeys: 0,
+        adminTotpSeeds: 0,
+        startedAt: new Date(),
+        updatedAt: new Date(),
+        finishedAt: null,
+      },
       { upsert: true },
     );
   }
@@ -218,10 +238,47 @@ export async function rotateKek(options: KekRotationOptions): Promise<KekRotatio
   }
   await progress.updateOne(
     { _id: 'kek-rotation' },
-    { $inc: { dkimKeys: dkimCount }, $set: { finishedAt: new Date(), updatedAt: new Date() } },
+    { $inc: { dkimKeys: dkimCount }, $set: { updatedAt: new Date() } },
   );
-  logger.info({ kekId, users: userCount, dkimKeys: dkimCount }, 'KEK rotation finished');
-  return { kekId, users: userCount, dkimKeys: dkimCount };
+
+  // Administrator TOTP seeds, confirmed and pending: without this a TOTP login would fail once
+  // the previous KEK is removed.
+  const admins = db.collection<AdminSecrets>(Collections.admins);
+  let totpCount = 0;
+  const stale = {
+    $or: TOTP_FIELDS.map((field) => ({ [`${field}.by`]: { $exists: true, $ne: kekId } })),
+  };
+  for (const doc of await admins
+    .find(stale, { projection: { totpSecret: 1, pendingTotpSecret: 1 } })
+    .toArray()) {
+    const context = adminTotpContext(doc._id.toHexString());
+    for (const field of TOTP_FIELDS) {
+      const wrapped = doc[field];
+      if (wrapped === undefined || wrapped.by === kekId) continue;
+      const seed = await keyProvider.unwrap(wrapped, context);
+      const rewrapped = await keyProvider.wrap(seed, context);
+      seed.fill(0);
+      // Compare-and-set: an enrollment that replaced the seed meanwhile wrapped it with the
+      // current KEK already, and must not be overwritten with the old seed.
+      const result = await admins.updateOne(
+        { _id: doc._id, [`${field}.by`]: wrapped.by, [`${field}.iv`]: wrapped.iv },
+        { $set: { [field]: rewrapped } },
+      );
+      totpCount += result.modifiedCount;
+    }
+  }
+  await progress.updateOne(
+    { _id: 'kek-rotation' },
+    {
+      $inc: { adminTotpSeeds: totpCount },
+      $set: { finishedAt: new Date(), updatedAt: new Date() },
+    },
+  );
+  logger.info(
+    { kekId, users: userCount, dkimKeys: dkimCount, adminTotpSeeds: totpCount },
+    'KEK rotation finished',
+  );
+  return { kekId, users: userCount, dkimKeys: dkimCount, adminTotpSeeds: totpCount };
 }
 
 /** The KEK wrapping context of a DKIM private key. */
