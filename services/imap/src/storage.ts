@@ -107,6 +107,8 @@ export interface Directory {
 }
 
 const APPEND_CHUNK = 64 * 1024;
+/** Messages per FetchMessages response asked of storage (it also bounds them to ~1 MiB). */
+const FETCH_BATCH = 1024;
 
 export interface StorageClients {
   readonly mailstore: Mailstore;
@@ -137,8 +139,11 @@ export function connectStorage(address: string): StorageClients {
     getQuota: (r) => unary((md, o, cb) => ms.getQuota(r, md, o, cb)),
     getChanges: (r) => unary((md, o, cb) => ms.getChanges(r, md, o, cb)),
     async *fetchMessages(request) {
-      for await (const response of streamed(ms.fetchMessages(request, new Metadata()))) {
+      // Batched responses: SELECT of a 100,000-message mailbox is a few hundred stream messages.
+      const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
+      for await (const response of streamed(ms.fetchMessages(batched, new Metadata()))) {
         if (response.message !== undefined) yield response.message;
+        yield* response.messages;
       }
     },
     async getMessageContent(request) {

@@ -250,6 +250,23 @@ describe('mailbox index', () => {
       });
       expect(viaIndex.map(row)).toEqual(viaDocs.map(row));
     }
+    // Batched responses (what the imap service asks for): the same messages in a few responses.
+    const stream = m.client.fetchMessages({
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: ALL_UIDS,
+      fields: [],
+      maxBatch: 32,
+    });
+    const sizes: number[] = [];
+    const batched: number[] = [];
+    for await (const r of stream as AsyncIterable<mailstore.FetchMessagesResponse>) {
+      expect(r.message).toBeUndefined();
+      sizes.push(r.messages.length);
+      batched.push(...r.messages.map((f) => f.uid));
+    }
+    expect(sizes).toEqual([32, 32, 16]);
+    expect(batched).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
     const since = await fetchMessages(m.client, {
       userId,
       mailboxId: inbox.mailboxId,

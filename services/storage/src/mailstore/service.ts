@@ -20,6 +20,11 @@ import type { ListedMailbox } from './mailboxes.js';
 import { DELIMITER } from './paths.js';
 import { specialUseValue } from './mailboxes.js';
 
+/** Messages per FetchMessages response at most, whatever the client asks. */
+const FETCH_BATCH_MAX = 4096;
+/** Approximate bytes per batched response (gRPC's default limit on a message is 4 MiB). */
+const FETCH_BATCH_BYTES = 1024 * 1024;
+
 function failure(error: unknown, logger: Logger, rpc: string): Error {
   if (error instanceof MailstoreError) {
     return toGrpcError(grpcCodeFor(error.reason), {
@@ -175,15 +180,26 @@ export function mailstoreServer(store: Mailstore, logger: Logger): MailstoreServ
     fetchMessages(call) {
       const r = call.request;
       void streamOut(call, logger, 'FetchMessages', async function* () {
-        for await (const message of store.fetchMessages(
-          userOf(r),
-          r.mailboxId,
-          r.uids,
-          r.changedSince,
-          r.fields,
-        )) {
-          yield { message };
+        const messages = store.fetchMessages(userOf(r), r.mailboxId, r.uids, r.changedSince, r.fields);
+        const maxBatch = Math.min(r.maxBatch ?? 0, FETCH_BATCH_MAX);
+        if (maxBatch <= 1) {
+          for await (const message of messages) yield { message, messages: [] };
+          return;
         }
+        // Batched (SELECT, FETCH 1:*): few stream messages, each under FETCH_BATCH_BYTES.
+        let batch: mailstore.MessageMetadata[] = [];
+        let bytes = 0;
+        for await (const message of messages) {
+          batch.push(message);
+          bytes +=
+            64 + message.envelopeJson.length + message.bodystructureJson.length + message.header.length;
+          if (batch.length >= maxBatch || bytes >= FETCH_BATCH_BYTES) {
+            yield { message: undefined, messages: batch };
+            batch = [];
+            bytes = 0;
+          }
+        }
+        if (batch.length > 0) yield { message: undefined, messages: batch };
       });
     },
     getMessageContent(call) {

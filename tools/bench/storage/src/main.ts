@@ -243,8 +243,12 @@ async function main(): Promise<void> {
           mailboxId: inbox.id,
           uids: { ranges: [{ first: 1, last: 0 }] },
           fields: [mailstore.FetchField.ENVELOPE],
+          maxBatch: 1024, // as the imap service asks
         });
-        stream.on('data', () => (count += 1));
+        stream.on(
+          'data',
+          (r: mailstore.FetchMessagesResponse) => (count += r.messages.length + (r.message ? 1 : 0)),
+        );
         stream.on('error', reject);
         stream.on('end', () => resolve());
       });
@@ -270,8 +274,12 @@ async function main(): Promise<void> {
           mailboxId: inbox.id,
           uids: { ranges: [{ first: 1, last: 0 }] },
           fields: [],
+          maxBatch: 1024,
         });
-        stream.on('data', () => (count += 1));
+        stream.on(
+          'data',
+          (r: mailstore.FetchMessagesResponse) => (count += r.messages.length + (r.message ? 1 : 0)),
+        );
         stream.on('error', reject);
         stream.on('end', () => resolve());
       });

@@ -680,6 +680,12 @@ export interface FetchMessagesRequest {
     | undefined;
   /** What to include beyond uid, modseq, flags, keywords, internal_date and size. */
   fields: FetchField[];
+  /**
+   * When > 0, the server may send up to this many messages per response in `messages` (about
+   * 1 MiB at most) instead of one per response in `message`: SELECT of a 100,000-message mailbox
+   * is then a few hundred stream messages, not 100,000. 0 or unset: one per response.
+   */
+  maxBatch?: number | undefined;
 }
 
 /** Metadata of one message. */
@@ -711,8 +717,12 @@ export interface MessageMetadata {
 
 /** One message of the FetchMessages stream. */
 export interface FetchMessagesResponse {
-  /** One message, in ascending UID order. */
-  message?: MessageMetadata | undefined;
+  /** One message, in ascending UID order (requests without `max_batch`). */
+  message?:
+    | MessageMetadata
+    | undefined;
+  /** Consecutive messages in ascending UID order (requests with `max_batch`). */
+  messages: MessageMetadata[];
 }
 
 /** A byte range of a section (RFC 9051 §6.4.5 `<offset.length>`). */
@@ -3433,7 +3443,7 @@ export const AppendMessageResponse: MessageFns<AppendMessageResponse> = {
 };
 
 function createBaseFetchMessagesRequest(): FetchMessagesRequest {
-  return { userId: "", mailboxId: "", uids: undefined, changedSince: undefined, fields: [] };
+  return { userId: "", mailboxId: "", uids: undefined, changedSince: undefined, fields: [], maxBatch: undefined };
 }
 
 export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
@@ -3456,6 +3466,9 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
         writer.int32(fetchFieldToNumber(v));
       }
       writer.join();
+    }
+    if (message.maxBatch !== undefined) {
+      writer.uint32(48).uint32(message.maxBatch);
     }
     return writer;
   },
@@ -3523,6 +3536,14 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
 
             break;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxBatch = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3554,6 +3575,11 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
         ? globalThis.Number(object.changed_since)
         : undefined,
       fields: globalThis.Array.isArray(object?.fields) ? object.fields.map((e: any) => fetchFieldFromJSON(e)) : [],
+      maxBatch: isSet(object.maxBatch)
+        ? globalThis.Number(object.maxBatch)
+        : isSet(object.max_batch)
+        ? globalThis.Number(object.max_batch)
+        : undefined,
     };
   },
 
@@ -3574,6 +3600,9 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
     if (message.fields?.length) {
       obj.fields = message.fields.map((e) => fetchFieldToJSON(e));
     }
+    if (message.maxBatch !== undefined) {
+      obj.maxBatch = Math.round(message.maxBatch);
+    }
     return obj;
   },
 
@@ -3587,6 +3616,7 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
     message.uids = (object.uids !== undefined && object.uids !== null) ? UidSet.fromPartial(object.uids) : undefined;
     message.changedSince = object.changedSince ?? undefined;
     message.fields = object.fields?.map((e) => e) || [];
+    message.maxBatch = object.maxBatch ?? undefined;
     return message;
   },
 };
@@ -3825,13 +3855,16 @@ export const MessageMetadata: MessageFns<MessageMetadata> = {
 };
 
 function createBaseFetchMessagesResponse(): FetchMessagesResponse {
-  return { message: undefined };
+  return { message: undefined, messages: [] };
 }
 
 export const FetchMessagesResponse: MessageFns<FetchMessagesResponse> = {
   encode(message: FetchMessagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.message !== undefined) {
       MessageMetadata.encode(message.message, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.messages) {
+      MessageMetadata.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -3857,6 +3890,14 @@ export const FetchMessagesResponse: MessageFns<FetchMessagesResponse> = {
             message.message = MessageMetadata.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.messages.push(MessageMetadata.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3870,13 +3911,21 @@ export const FetchMessagesResponse: MessageFns<FetchMessagesResponse> = {
   },
 
   fromJSON(object: any): FetchMessagesResponse {
-    return { message: isSet(object.message) ? MessageMetadata.fromJSON(object.message) : undefined };
+    return {
+      message: isSet(object.message) ? MessageMetadata.fromJSON(object.message) : undefined,
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => MessageMetadata.fromJSON(e))
+        : [],
+    };
   },
 
   toJSON(message: FetchMessagesResponse): unknown {
     const obj: any = {};
     if (message.message !== undefined) {
       obj.message = MessageMetadata.toJSON(message.message);
+    }
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => MessageMetadata.toJSON(e));
     }
     return obj;
   },
@@ -3889,6 +3938,7 @@ export const FetchMessagesResponse: MessageFns<FetchMessagesResponse> = {
     message.message = (object.message !== undefined && object.message !== null)
       ? MessageMetadata.fromPartial(object.message)
       : undefined;
+    message.messages = object.messages?.map((e) => MessageMetadata.fromPartial(e)) || [];
     return message;
   },
 };
