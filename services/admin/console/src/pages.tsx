@@ -614,6 +614,7 @@ export function TracePage() {
       <Form
         title="Find messages"
         submitLabel="Search"
+        keepValues
         fields={[
           { name: 'by', label: 'Search by', type: 'select', options: ['address', 'messageId', 'queueId'] },
           {
@@ -676,6 +677,7 @@ export function QueuePage({ me }: { readonly me: Me }) {
               { label: 'Cancel and notify the sender', value: 'dsn', danger: true },
               { label: 'Cancel silently', value: 'silent', danger: true },
             ],
+      dismissLabel: what === 'retry' ? 'Not now' : 'Keep it queued',
     });
     if (choice === undefined) return;
     try {
@@ -805,6 +807,7 @@ export function AuditPage() {
       <Form
         title="Filter"
         submitLabel="Apply filter"
+        keepValues
         fields={[
           { name: 'actor', label: 'Actor (e.g. admin:ops@example.com)' },
           { name: 'action', label: 'Action or prefix (e.g. users.)' },

@@ -149,6 +149,8 @@ export function Form(props: {
   readonly fields: readonly FieldSpec[];
   readonly submitLabel: string;
   readonly onSubmit: (values: Record<string, string>) => Promise<void>;
+  /** Keep what was typed after a successful submit (filters and searches); forms that create clear. */
+  readonly keepValues?: boolean;
 }) {
   const initial = Object.fromEntries(props.fields.map((f) => [f.name, f.initial ?? f.options?.[0] ?? '']));
   const [values, setValues] = useState<Record<string, string>>(initial);
@@ -173,7 +175,7 @@ export function Form(props: {
     setBusy(true);
     try {
       await props.onSubmit(values);
-      setValues(initial);
+      if (props.keepValues !== true) setValues(initial);
     } catch (error) {
       if (
         error instanceof ApiFailure &&
@@ -247,31 +249,25 @@ export function Form(props: {
   );
 }
 
-/** Confirmation for destructive actions: a modal dialog with the choices spelled out. */
-export function useConfirm(): [
-  (request: {
-    title: string;
-    body: ReactNode;
-    choices: { label: string; value: string; danger?: boolean }[];
-  }) => Promise<string | undefined>,
-  ReactNode,
-] {
+/**
+ * Confirmation for destructive actions: a modal dialog with the choices spelled out, and a button
+ * that changes nothing (`dismissLabel`, "Cancel" unless that would read like one of the choices).
+ */
+interface ConfirmRequest {
+  title: string;
+  body: ReactNode;
+  choices: { label: string; value: string; danger?: boolean }[];
+  dismissLabel?: string;
+}
+
+export function useConfirm(): [(request: ConfirmRequest) => Promise<string | undefined>, ReactNode] {
   const ref = useRef<HTMLDialogElement>(null);
   const [state, setState] = useState<
-    | {
-        title: string;
-        body: ReactNode;
-        choices: { label: string; value: string; danger?: boolean }[];
-        resolve: (v: string | undefined) => void;
-      }
-    | undefined
+    (ConfirmRequest & { resolve: (v: string | undefined) => void }) | undefined
   >();
   const ask = useCallback(
-    (request: {
-      title: string;
-      body: ReactNode;
-      choices: { label: string; value: string; danger?: boolean }[];
-    }) => new Promise<string | undefined>((resolve) => setState({ ...request, resolve })),
+    (request: ConfirmRequest) =>
+      new Promise<string | undefined>((resolve) => setState({ ...request, resolve })),
     [],
   );
   useEffect(() => {
@@ -300,7 +296,7 @@ export function useConfirm(): [
               </button>
             ))}
             <button type="button" onClick={() => close(undefined)} autoFocus>
-              Cancel
+              {state.dismissLabel ?? 'Cancel'}
             </button>
           </div>
         </>
