@@ -233,6 +233,68 @@ describe('submission: AUTH, sender ownership, routing', () => {
   }, 90_000);
 });
 
+describe('submission on the literal ports 587 and 465 (needs permission to bind ports below 1024)', () => {
+  let p: Pipeline;
+  beforeAll(async () => {
+    // Haraka core answers 550 to MAIL without AUTH on exactly these port numbers, before any
+    // hook: postmesh_submission's connect_init pre-check must answer first.
+    p = await Pipeline.start({
+      smtpEnv: { POSTMESH_SUBMISSION_PORT: '587', POSTMESH_SUBMISSIONS_PORT: '465' },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await p?.stop();
+  });
+
+  it("MAIL without AUTH is 530 5.7.0 (RFC 4954 §6), not Haraka core's 550, on 587 and 465", async () => {
+    const { client, greeting } = await WireClient.open(587);
+    expect(greeting.code).toBe(220);
+    expect((await client.command('EHLO client.example.test')).code).toBe(250);
+    const mail = await client.command(`MAIL FROM:<${DEMO}>`);
+    expect(`${mail.code} ${mail.text}`).toBe('530 5.7.0 Authentication required');
+    client.close();
+
+    for (const tls of [['--tls'], ['--tlsc']]) {
+      const port = tls[0] === '--tlsc' ? '465' : '587';
+      const swaks = await run('swaks', [
+        '--server',
+        `127.0.0.1:${port}`,
+        ...tls,
+        '--hide-informational',
+        '--from',
+        DEMO,
+        '--to',
+        DEMO,
+        '--helo',
+        'client.example.test',
+        '--timeout',
+        '20',
+      ]).catch((error: { stdout?: string; stderr?: string }) => ({
+        stdout: error.stdout ?? '',
+        stderr: error.stderr ?? '',
+      }));
+      const transcript = `${swaks.stdout}${swaks.stderr}`;
+      expect(transcript, port).toMatch(/<~\* +530 5\.7\.0 Authentication required/);
+      expect(transcript, port).not.toMatch(/550 Authentication required/);
+    }
+
+    // An authenticated client on 465 still sends.
+    const info = await nodemailer
+      .createTransport({
+        host: '127.0.0.1',
+        port: 465,
+        secure: true,
+        tls: { rejectUnauthorized: false },
+        auth: { user: DEMO, pass: DEMO_PASSWORD },
+      })
+      .sendMail({
+        envelope: { from: DEMO, to: [DEMO] },
+        raw: Buffer.from(`From: ${DEMO}\r\nSubject: on 465\r\n\r\nhello\r\n`),
+      });
+    expect(info.response).toMatch(/^250 2\.0\.0 queued as /);
+  }, 60_000);
+});
+
 describe('submission: per-user sending limits', () => {
   let p: Pipeline;
   beforeAll(async () => {

@@ -1,9 +1,18 @@
 /** Pure pieces of submission: SASL decoding, From: parsing, recipient routing, shared throttle keys. */
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '@postmesh/bus';
+import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey, type AuthThrottle } from '@postmesh/bus';
+import type { HarakaConnection } from '../src/haraka/types.js';
 import { harakaConfigFiles } from '../src/haraka/config-dir.js';
 import { routeRecipients } from '../src/plugins/queue.js';
-import { decodeBase64, fromAddresses, parsePlain, rfc5322Date } from '../src/plugins/submission.js';
+import {
+  answerMailWithoutAuthFirst,
+  decodeBase64,
+  fromAddresses,
+  parsePlain,
+  rfc5322Date,
+  submissionHooks,
+} from '../src/plugins/submission.js';
 
 describe('AUTH decoding (RFC 4616, RFC 4954)', () => {
   it('parses PLAIN with and without an authorization identity; refuses acting as someone else', () => {
@@ -87,4 +96,87 @@ describe('Haraka listeners', () => {
     expect(smtp).toContain('listen=127.0.0.1:2525,127.0.0.1:2587,127.0.0.1:2465');
     expect(smtp).toContain('smtps_port=2465');
   });
+});
+
+describe('MAIL without AUTH on the literal ports 587/465 (RFC 4954 §6)', () => {
+  // Haraka's real Connection class: its cmd_mail is the code path that answered 550.
+  const { Connection } = createRequire(import.meta.url)('Haraka/connection.js') as {
+    Connection: { prototype: object };
+  };
+  const SUBMISSION_PORTS = [587, 465];
+  const isSubmission = (c: HarakaConnection) => SUBMISSION_PORTS.includes(c.local.port);
+
+  function harakaConnection(port: number, over: Record<string, unknown> = {}) {
+    const replies: [number, string][] = [];
+    let transactions = 0;
+    const conn = Object.assign(Object.create(Connection.prototype) as object, {
+      local: { port },
+      remote: { ip: '192.0.2.1', port: 40000 },
+      hello: { host: 'client.example.test', verb: 'EHLO' },
+      esmtp: true,
+      tls: { enabled: true },
+      notes: {},
+      transaction: null,
+      _relaying: false,
+      errors: 0,
+      respond: (code: number, message: string) => replies.push([code, message]),
+      // Haraka's next step after its checks: count that MAIL went on to the hooks.
+      init_transaction: () => (transactions += 1),
+      lognotice: () => undefined,
+      logerror: () => undefined,
+      ...over,
+    }) as unknown as HarakaConnection & { cmd_mail: (line: string) => void; errors: number };
+    return { conn, replies, transactions: () => transactions };
+  }
+
+  it.each([587, 465])(
+    'Haraka core alone answers 550 on port %i; with our pre-check the client gets 530 5.7.0',
+    (port) => {
+      const bare = harakaConnection(port);
+      bare.conn.cmd_mail('FROM:<demo@example.test>');
+      expect(bare.replies).toEqual([[550, 'Authentication required']]);
+
+      const wrapped = harakaConnection(port);
+      const hooks = submissionHooksForTest();
+      hooks.hook_connect_init?.(() => undefined, wrapped.conn);
+      wrapped.conn.cmd_mail('FROM:<demo@example.test>');
+      expect(wrapped.replies).toEqual([[530, '5.7.0 Authentication required']]);
+      expect(wrapped.conn.errors).toBe(1);
+      expect(wrapped.transactions()).toBe(0);
+    },
+  );
+
+  it('leaves everything else to Haraka: no EHLO yet (503), an authenticated user, the MX port', () => {
+    const early = harakaConnection(587, { hello: { host: null, verb: null } });
+    answerMailWithoutAuthFirst(early.conn, isSubmission);
+    early.conn.cmd_mail('FROM:<demo@example.test>');
+    expect(early.replies).toEqual([[503, 'Use EHLO/HELO before MAIL']]);
+
+    const authed = harakaConnection(587, {
+      _relaying: true,
+      notes: { postmeshUser: { userId: 'u1', login: 'demo@example.test', senderAddresses: [], limits: {} } },
+    });
+    answerMailWithoutAuthFirst(authed.conn, isSubmission);
+    authed.conn.cmd_mail('FROM:<demo@example.test>');
+    expect(authed.replies).toEqual([]);
+    expect(authed.transactions()).toBe(1);
+
+    const mx = harakaConnection(25);
+    answerMailWithoutAuthFirst(mx.conn, isSubmission);
+    mx.conn.cmd_mail('FROM:<someone@remote.test>');
+    expect(mx.replies).toEqual([]);
+    expect(mx.transactions()).toBe(1);
+  });
+
+  /** The plugin's hooks with inert dependencies (only hook_connect_init is used here). */
+  function submissionHooksForTest() {
+    return submissionHooks({
+      ports: SUBMISSION_PORTS,
+      authenticator: { authenticate: () => Promise.resolve({ kind: 'failure', reason: 'unused' }) },
+      directory: { domainOwnership: () => Promise.resolve({ kind: 'not-ours' }) },
+      throttle: {} as AuthThrottle,
+      hostname: 'mx.example.test',
+      onError: () => undefined,
+    });
+  }
 });

@@ -6,7 +6,9 @@
  *   RFC 3207 §4, DESIGN §5), checked with Directory.Authenticate (passwords and app passwords).
  *   Failures are counted in the KV bucket `auth-failures` with IMAP's keys; each attempt waits a
  *   progressive delay, and a locked-out IP or account gets `454 4.7.0` (RFC 4954 §6).
- * - MAIL requires AUTH (`530 5.7.0`, RFC 4954 §6), and the MAIL FROM address and every From:
+ * - MAIL requires AUTH (`530 5.7.0`, RFC 4954 §6; also on the literal ports 587/465, where
+ *   Haraka's own `cmd_mail` would answer `550` before any hook runs: see
+ *   `answerMailWithoutAuthFirst`), and the MAIL FROM address and every From:
  *   mailbox must be addresses the authenticated user owns (aliases included), else `550 5.7.1`
  *   (DESIGN §5 anti-spoofing; RFC 6409 §6.1 lets the MSA enforce this).
  * - Recipients in our domains go through the usual RCPT checks (postmesh_rcpt); others are
@@ -124,6 +126,45 @@ export function submissionUser(connection: HarakaConnection): SubmissionUser | u
   return connection.notes.postmeshUser as SubmissionUser | undefined;
 }
 
+/** Haraka's connection as far as the MAIL pre-check needs it (`cmd_mail`, `errors`). */
+interface MailCommandOwner {
+  cmd_mail?: (line: string) => void;
+  errors?: number;
+}
+
+/**
+ * Haraka 3.3.4 `Connection#cmd_mail` answers `550 Authentication required` to an unauthenticated
+ * MAIL when the listener is literally port 587 or 465 (`[587, 465].includes(this.local.port)`),
+ * before the `mail` hook runs, so our `530` never reached the client in production. RFC 4954 §6
+ * says `530 5.7.0 Authentication required`. This wraps the connection's `cmd_mail` (Haraka
+ * dispatches commands as `this["cmd_" + verb]`, so an own property wins over the prototype) and
+ * answers 530 first for an unauthenticated submission session; everything else (no EHLO yet,
+ * authenticated, MX port) goes to Haraka's own code.
+ */
+export function answerMailWithoutAuthFirst(
+  connection: HarakaConnection,
+  isSubmissionSession: (c: HarakaConnection) => boolean,
+): void {
+  const target = connection as HarakaConnection & MailCommandOwner;
+  const original = target.cmd_mail;
+  if (typeof original !== 'function') return;
+  target.cmd_mail = (line: string) => {
+    if (
+      isSubmissionSession(connection) &&
+      connection.hello.host !== undefined &&
+      connection.hello.host !== null &&
+      !connection.relaying &&
+      submissionUser(connection) === undefined
+    ) {
+      target.errors = (target.errors ?? 0) + 1;
+      // RFC 4954 §6: 530 5.7.0 Authentication required.
+      connection.respond(530, '5.7.0 Authentication required');
+      return;
+    }
+    original.call(connection, line);
+  };
+}
+
 /** Remote recipients of the transaction (set by this plugin, read by postmesh_queue). */
 export function remoteRecipients(notes: Record<string, unknown>): string[] {
   const value = notes.postmeshRemote;
@@ -199,6 +240,11 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
   };
 
   return {
+    hook_connect_init(next, connection) {
+      answerMailWithoutAuthFirst(connection, isSubmission);
+      next();
+    },
+
     hook_capabilities(next, connection) {
       // RFC 4954 §4 / DESIGN §5: AUTH is advertised only on an encrypted submission session.
       if (isSubmission(connection) && connection.tls.enabled && submissionUser(connection) === undefined) {
