@@ -1,19 +1,31 @@
 #!/usr/bin/env node
 /**
- * IMAP benchmark (issue 5, "Benchmarks"), against the real storage and imap service processes on
- * a private FerretDB and NATS (libs/testing), so a run needs nothing else and leaves nothing:
+ * IMAP benchmark (issue 5, "Benchmarks"), against the real storage, imap and smtp-inbound service
+ * processes on a private FerretDB and NATS (libs/testing), so a run needs nothing else and leaves
+ * nothing:
  *
  *   1. mix: C concurrent logged-in clients on one N-message mailbox, each running for D seconds a
  *      mix of SELECT INBOX, FETCH 1:* (FLAGS ENVELOPE), FETCH n BODY[], STORE n ±FLAGS and
  *      SEARCH; reports commands/s and p50/p99 latency per command and overall;
- *   2. idle: K authenticated connections in IDLE; reports the imap process's resident memory
- *      growth per connection (VmRSS from /proc, 3 s after the last one started idling).
+ *   2. latency: W clients IDLE on the INBOX of a second user while M messages are sent to that
+ *      user, one after the other, over SMTP to the real smtp-inbound service; for each message and
+ *      watcher, the time from the SMTP `250` reply to the `* n EXISTS` line on the idling
+ *      connection (both seen by this process); reports p50/p99/max;
+ *   3. idle: K authenticated connections in IDLE; reports the imap process's resident memory
+ *      growth per connection (VmRSS from /proc) 3 s after the last one started idling and once
+ *      settled (lowest sample over the next 12 s, after V8's idle-time garbage collection), and
+ *      the growth of the V8 heap in use (from the service's /metrics).
  *
- *   npm run build && node tools/bench/imap/dist/main.js --messages 10000 --clients 10 --seconds 30 --idle 2000
+ *   npm run build && node tools/bench/imap/dist/main.js --messages 10000 --clients 10 --seconds 30 \
+ *     --latency 200 --idle 5000
  *
- * Options: --messages N (10000), --clients C (10), --seconds D (30), --idle K (2000; 0 skips),
- * --json (print the result as JSON too). Every request goes to 127.0.0.1 only; loops are bounded
- * by --seconds and --idle.
+ * Options: --messages N (10000), --clients C (10), --seconds D (30; 0 skips the mix), --latency M
+ * (200; 0 skips), --watchers W (1), --idle K (2000; 0 skips), --idle-budget S (900: the idle
+ * phase stops opening connections after S seconds and reports how many it reached), --json (print
+ * the result as JSON too), --hold S (keep the idle connections open S more seconds, to profile),
+ * --imap-node-options "…" (NODE_OPTIONS for the imap process only, e.g. --max-semi-space-size=2).
+ * Every request goes to 127.0.0.1 only; every loop is bounded by a count and a deadline. K
+ * connections need K + some file descriptors on both sides (`ulimit -n`).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +40,7 @@ import {
   mailstore,
   type directory as dir,
 } from '@postmesh/contracts';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { ManagedProcess, freePort, repoRoot, startTestEnvironment, waitForPort } from '@postmesh/testing';
 
 const { values: opts } = parseArgs({
@@ -36,6 +49,11 @@ const { values: opts } = parseArgs({
     clients: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '30' },
     idle: { type: 'string', default: '2000' },
+    'idle-budget': { type: 'string', default: '900' },
+    hold: { type: 'string', default: '0' },
+    'imap-node-options': { type: 'string', default: '' },
+    latency: { type: 'string', default: '200' },
+    watchers: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -43,6 +61,10 @@ const MESSAGES = Number(opts.messages);
 const CLIENTS = Number(opts.clients);
 const SECONDS = Number(opts.seconds);
 const IDLE = Number(opts.idle);
+const IDLE_BUDGET_MS = Number(opts['idle-budget']) * 1000;
+const LATENCY = Number(opts.latency);
+const HOLD_MS = Number(opts.hold) * 1000;
+const WATCHERS = Number(opts.watchers);
 
 const log = (line: string): void => {
   process.stderr.write(`bench-imap | ${line}\n`);
@@ -147,6 +169,196 @@ const WEIGHTS: Record<Op, number> = {
   SEARCH: 3,
 };
 
+/** The V8 heap in use of a service, from its Prometheus endpoint (prom-client default metrics). */
+async function heapUsedKb(opsPort: number): Promise<number | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${opsPort}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const text = await res.text();
+    const value = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([0-9.e+]+)/m.exec(text)?.[1];
+    return value === undefined ? null : Math.round(Number(value) / 1024);
+  } catch {
+    return null;
+  }
+}
+
+async function waitReady(opsPort: number, running: () => boolean, logFile: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && running()) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`, {
+        signal: AbortSignal.timeout(2_000),
+      });
+      if (res.status === 200) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`service on ops port ${opsPort} never became ready\n${readFileSync(logFile, 'utf8')}`);
+}
+
+/**
+ * An IMAP connection idling on INBOX that timestamps each `* n EXISTS` line the moment its bytes
+ * arrive (no awaiting in between), so the figure is not inflated by this process's scheduling.
+ */
+class ExistsWatcher {
+  #buffer = '';
+  readonly #seen = new Map<number, number>();
+  /** Lines before IDLE, for the login steps. */
+  readonly #lines: string[] = [];
+  #idling = false;
+  #waiter: (() => void) | null = null;
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      const now = performance.now();
+      this.#buffer += d;
+      let end: number;
+      while ((end = this.#buffer.indexOf('\r\n')) >= 0) {
+        const line = this.#buffer.slice(0, end);
+        this.#buffer = this.#buffer.slice(end + 2);
+        const exists = /^\* (\d+) EXISTS$/.exec(line);
+        if (exists !== null) this.#seen.set(Number(exists[1]), now);
+        if (!this.#idling) this.#lines.push(line);
+      }
+      this.#waiter?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  /** Logs in through a Connection, selects INBOX, enters IDLE and hands the socket over. */
+  static async open(port: number, user: string, password: string): Promise<ExistsWatcher> {
+    const socket = connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const w = new ExistsWatcher(socket);
+    await w.#line((l) => l.startsWith('* OK'));
+    socket.write(`a LOGIN ${user} "${password}"\r\n`);
+    await w.#line((l) => l.startsWith('a OK'));
+    socket.write('b SELECT INBOX\r\n');
+    await w.#line((l) => l.startsWith('b OK'));
+    socket.write('c IDLE\r\n');
+    await w.#line((l) => l.startsWith('+'));
+    w.#idling = true;
+    return w;
+  }
+
+  async #line(match: (line: string) => boolean): Promise<void> {
+    // Only used before IDLE, on the lines the data handler queued.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      for (let line = this.#lines.shift(); line !== undefined; line = this.#lines.shift()) {
+        if (/^[abc] (NO|BAD)/.test(line)) throw new Error(`watcher: ${line}`);
+        if (match(line)) return;
+      }
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 1_000);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      this.#waiter = null;
+    }
+    throw new Error('watcher: no answer in 60 s');
+  }
+
+  /** When `* n EXISTS` arrived, waiting at most `timeoutMs`; null on timeout. */
+  async existsAt(n: number, timeoutMs: number): Promise<number | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const at = [...this.#seen].find(([count]) => count >= n)?.[1];
+      if (at !== undefined) return at;
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, left);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      this.#waiter = null;
+    }
+  }
+
+  close(): void {
+    this.socket.write('DONE\r\n');
+    this.socket.destroy();
+  }
+}
+
+/** One SMTP connection (RFC 5321) that timestamps each reply line as its bytes arrive. */
+class SmtpClient {
+  #buffer = '';
+  readonly #replies: { line: string; at: number }[] = [];
+  #waiter: (() => void) | null = null;
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.setNoDelay(true);
+    socket.on('data', (d: string) => {
+      const now = performance.now();
+      this.#buffer += d;
+      let end: number;
+      while ((end = this.#buffer.indexOf('\r\n')) >= 0) {
+        const line = this.#buffer.slice(0, end);
+        this.#buffer = this.#buffer.slice(end + 2);
+        if (/^\d{3} /.test(line)) this.#replies.push({ line, at: now });
+      }
+      this.#waiter?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static async open(port: number): Promise<SmtpClient> {
+    const socket = connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const c = new SmtpClient(socket);
+    await c.reply();
+    return c;
+  }
+
+  async reply(): Promise<{ line: string; at: number }> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const next = this.#replies.shift();
+      if (next !== undefined) return next;
+      if (Date.now() > deadline) throw new Error('SMTP: no reply in 60 s');
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 1_000);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      this.#waiter = null;
+    }
+  }
+
+  write(data: string): void {
+    this.socket.write(data);
+  }
+
+  close(): void {
+    this.socket.end('QUIT\r\n');
+  }
+}
+
+function summary(values: readonly number[]): { count: number; p50Ms: number; p99Ms: number; maxMs: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    count: sorted.length,
+    p50Ms: Number(percentile(sorted, 50).toFixed(1)),
+    p99Ms: Number(percentile(sorted, 99).toFixed(1)),
+    maxMs: Number((sorted.at(-1) ?? 0).toFixed(1)),
+  };
+}
+
 async function main(): Promise<void> {
   const root = repoRoot();
   const work = mkdtempSync(join(tmpdir(), 'postmesh-bench-imap-'));
@@ -201,6 +413,7 @@ async function main(): Promise<void> {
         POSTMESH_IMAP_DATA_DIR: join(work, 'imap'),
         POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
         POSTMESH_IMAP_COMMAND_RATE: '100000',
+        ...(opts['imap-node-options'] === '' ? {} : { NODE_OPTIONS: opts['imap-node-options'] }),
       },
       logFile: join(work, 'imap.log'),
     });
@@ -216,182 +429,398 @@ async function main(): Promise<void> {
     await unary<dir.CreateDomainResponse>((cb) =>
       directory.createDomain({ name: 'example.test', defaultQuotaBytes: 0 }, new Metadata(), cb),
     );
-    const password = `Pw-${randomBytes(9).toString('base64url')}`;
-    const created = await unary<dir.CreateUserResponse>((cb) =>
-      directory.createUser(
-        { address: 'bench@example.test', password, displayName: 'bench', quotaBytes: undefined },
-        new Metadata(),
-        cb,
-      ),
-    );
-    const userId = created.user?.id ?? '';
-
-    log(`appending ${MESSAGES} messages…`);
-    const fillStarted = Date.now();
-    let nextMessage = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (nextMessage < MESSAGES) {
-          const i = nextMessage++;
-          const data = sampleMessage(i);
-          await new Promise<void>((resolve, reject) => {
-            const call = store.appendMessage(new Metadata(), (error) => (error ? reject(error) : resolve()));
-            call.write({
-              part: {
-                $case: 'header',
-                value: {
-                  userId,
-                  mailbox: { selector: { $case: 'path', value: 'INBOX' } },
-                  flags: i % 3 === 0 ? [mailstore.Flag.SEEN] : [],
-                  keywords: [],
-                  internalDate: undefined,
-                  size: data.length,
-                },
-              },
-            });
-            call.write({ part: { $case: 'chunk', value: data } });
-            call.end();
-          });
-        }
-      }),
-    );
-    log(`filled in ${((Date.now() - fillStarted) / 1000).toFixed(1)} s`);
-
-    // 1. The mix.
-    const latencies = new Map<Op, number[]>(OPS.map((op) => [op, []]));
-    const failures: string[] = [];
-    const table = OPS.flatMap((op) => Array<Op>(WEIGHTS[op]).fill(op));
-    // Log every client in first (password hashing dominates logins), then measure the mix only.
-    const clients = await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        const c = await Connection.open(imapPort);
-        await c.command(`LOGIN bench@example.test "${password}"`);
-        await c.command('SELECT INBOX');
-        return c;
-      }),
-    );
-    const deadline = Date.now() + SECONDS * 1000;
-    const started = Date.now();
-    await Promise.all(
-      clients.map(async (c, client) => {
-        let k = client;
-        while (Date.now() < deadline) {
-          const op = table[(k * 7919 + client) % table.length]!;
-          const n = 1 + ((k * 104729) % MESSAGES);
-          k++;
-          const t0 = performance.now();
-          try {
-            await run(c, op, n, k);
-          } catch (error) {
-            // A refused command (e.g. NO [UNAVAILABLE] when storage is overloaded) is counted,
-            // not fatal: the figure says how many failed.
-            failures.push(`${op}: ${error instanceof Error ? error.message : String(error)}`);
-            continue;
-          }
-          latencies.get(op)!.push(performance.now() - t0);
-        }
-        await c.command('LOGOUT').catch(() => undefined);
-        c.close();
-      }),
-    );
-    async function run(c: Connection, op: Op, n: number, k: number): Promise<void> {
-      switch (op) {
-        case 'SELECT':
-          await c.command('SELECT INBOX');
-          break;
-        case 'FETCH 1:* (FLAGS ENVELOPE)':
-          await c.command('FETCH 1:* (FLAGS ENVELOPE)');
-          break;
-        case 'FETCH n BODY[]':
-          await c.command(`FETCH ${n} BODY.PEEK[]`);
-          break;
-        case 'STORE':
-          await c.command(`STORE ${n} ${k % 2 === 0 ? '+' : '-'}FLAGS.SILENT (\\Flagged)`);
-          break;
-        case 'SEARCH':
-          await c.command(k % 2 === 0 ? 'SEARCH UNSEEN' : `SEARCH FROM sender${k % 50}@`);
-          break;
-      }
-    }
-    const elapsed = (Date.now() - started) / 1000;
-    const all = [...latencies.values()].flat().sort((a, b) => a - b);
-    const mix = {
-      clients: CLIENTS,
-      messages: MESSAGES,
-      seconds: Number(elapsed.toFixed(1)),
-      commandsPerSecond: Number((all.length / elapsed).toFixed(1)),
-      p50Ms: Number(percentile(all, 50).toFixed(1)),
-      p99Ms: Number(percentile(all, 99).toFixed(1)),
-      failedCommands: failures.length,
-      firstFailure: failures[0] ?? null,
-      perCommand: Object.fromEntries(
-        OPS.map((op) => {
-          const sorted = latencies.get(op)!.sort((a, b) => a - b);
-          return [
-            op,
-            {
-              count: sorted.length,
-              p50Ms: Number(percentile(sorted, 50).toFixed(1)),
-              p99Ms: Number(percentile(sorted, 99).toFixed(1)),
-            },
-          ];
-        }),
-      ),
-    };
-    log(
-      `mix: ${mix.commandsPerSecond} commands/s, p50 ${mix.p50Ms} ms, p99 ${mix.p99Ms} ms, ${failures.length} failed`,
-    );
-    for (const [op, s] of Object.entries(mix.perCommand)) {
-      log(`  ${op.padEnd(28)} n=${String(s.count).padStart(6)} p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms`);
-    }
-
-    // 2. Memory per idling connection.
-    let idle: {
-      connections: number;
-      rssBeforeKb: number;
-      rssAfterKb: number;
-      perConnectionKb: number;
-    } | null = null;
-    const pid = imap.pid;
-    if (IDLE > 0 && pid !== undefined) {
-      await new Promise((r) => setTimeout(r, 1000));
-      const before = rssKb(pid);
-      const conns: Connection[] = [];
-      // Authenticated connections in IDLE (allowed without a selected mailbox, RFC 9051 §6.3.13);
-      // logins go 10 at a time, as password hashing dominates them.
-      for (let i = 0; i < IDLE; i += 10) {
-        const batch = await Promise.all(
-          Array.from({ length: Math.min(10, IDLE - i) }, async () => {
-            const c = await Connection.open(imapPort);
-            await c.command(`LOGIN bench@example.test "${password}"`);
-            await c.idle();
-            return c;
-          }),
-        );
-        conns.push(...batch);
-      }
-      await new Promise((r) => setTimeout(r, 3000));
-      const after = rssKb(pid);
-      idle = {
-        connections: IDLE,
-        rssBeforeKb: before,
-        rssAfterKb: after,
-        perConnectionKb: Number(((after - before) / IDLE).toFixed(1)),
-      };
-      log(
-        `idle: ${IDLE} connections in IDLE, RSS ${before} → ${after} KB, ${idle.perConnectionKb} KB per connection`,
+    const createUser = async (local: string): Promise<{ id: string; address: string; password: string }> => {
+      const password = `Pw-${randomBytes(9).toString('base64url')}`;
+      const created = await unary<dir.CreateUserResponse>((cb) =>
+        directory.createUser(
+          { address: `${local}@example.test`, password, displayName: local, quotaBytes: undefined },
+          new Metadata(),
+          cb,
+        ),
       );
-      for (const c of conns) c.close();
+      return { id: created.user?.id ?? '', address: `${local}@example.test`, password };
+    };
+    const bench = await createUser('bench');
+    const password = bench.password;
+    const userId = bench.id;
+
+    // 1. The mix (skipped with --seconds 0, and so is the fill).
+    let mix: Record<string, unknown> | null = null;
+    if (SECONDS > 0 && MESSAGES > 0) {
+      log(`appending ${MESSAGES} messages…`);
+      const fillStarted = Date.now();
+      let nextMessage = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (nextMessage < MESSAGES) {
+            const i = nextMessage++;
+            const data = sampleMessage(i);
+            await new Promise<void>((resolve, reject) => {
+              const call = store.appendMessage(new Metadata(), (error) =>
+                error ? reject(error) : resolve(),
+              );
+              call.write({
+                part: {
+                  $case: 'header',
+                  value: {
+                    userId,
+                    mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+                    flags: i % 3 === 0 ? [mailstore.Flag.SEEN] : [],
+                    keywords: [],
+                    internalDate: undefined,
+                    size: data.length,
+                  },
+                },
+              });
+              call.write({ part: { $case: 'chunk', value: data } });
+              call.end();
+            });
+          }
+        }),
+      );
+      const fillSeconds = (Date.now() - fillStarted) / 1000;
+      log(`filled in ${fillSeconds.toFixed(1)} s (${(MESSAGES / fillSeconds).toFixed(1)} appends/s)`);
+      mix = { ...(await runMix(imapPort, password)), fillSeconds: Number(fillSeconds.toFixed(1)) };
     }
+
+    // 2. SMTP 250 → * n EXISTS on idling clients.
+    let latency: Record<string, unknown> | null = null;
+    if (LATENCY > 0)
+      latency = await runLatency(work, common, env.natsUrl, grpcPort, imapPort, createUser, procs);
+
+    // 3. Memory per idling connection.
+    let idle: Record<string, unknown> | null = null;
+    const pid = imap.pid;
+    if (IDLE > 0 && pid !== undefined) idle = await runIdle(pid, imapPort, imapOps, password);
+
     directory.close();
     store.close();
-    if (opts.json) process.stdout.write(`${JSON.stringify({ mix, idle }, null, 2)}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify({ mix, latency, idle }, null, 2)}\n`);
     failed = false;
   } finally {
     await Promise.all(procs.map((p) => p.stop(10_000)));
     await env.stop();
     if (failed) log(`failed; service logs kept in ${work}`);
     else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function runMix(imapPort: number, password: string): Promise<Record<string, unknown>> {
+  const latencies = new Map<Op, number[]>(OPS.map((op) => [op, []]));
+  const failures: string[] = [];
+  const table = OPS.flatMap((op) => Array<Op>(WEIGHTS[op]).fill(op));
+  // Log every client in first (password hashing dominates logins), then measure the mix only.
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      const c = await Connection.open(imapPort);
+      await c.command(`LOGIN bench@example.test "${password}"`);
+      await c.command('SELECT INBOX');
+      return c;
+    }),
+  );
+  const deadline = Date.now() + SECONDS * 1000;
+  const started = Date.now();
+  await Promise.all(
+    clients.map(async (c, client) => {
+      let k = client;
+      while (Date.now() < deadline) {
+        const op = table[(k * 7919 + client) % table.length]!;
+        const n = 1 + ((k * 104729) % MESSAGES);
+        k++;
+        const t0 = performance.now();
+        try {
+          await run(c, op, n, k);
+        } catch (error) {
+          // A refused command (e.g. NO [UNAVAILABLE] when storage is overloaded) is counted,
+          // not fatal: the figure says how many failed.
+          failures.push(`${op}: ${error instanceof Error ? error.message : String(error)}`);
+          continue;
+        }
+        latencies.get(op)!.push(performance.now() - t0);
+      }
+      await c.command('LOGOUT').catch(() => undefined);
+      c.close();
+    }),
+  );
+  async function run(c: Connection, op: Op, n: number, k: number): Promise<void> {
+    switch (op) {
+      case 'SELECT':
+        await c.command('SELECT INBOX');
+        break;
+      case 'FETCH 1:* (FLAGS ENVELOPE)':
+        await c.command('FETCH 1:* (FLAGS ENVELOPE)');
+        break;
+      case 'FETCH n BODY[]':
+        await c.command(`FETCH ${n} BODY.PEEK[]`);
+        break;
+      case 'STORE':
+        await c.command(`STORE ${n} ${k % 2 === 0 ? '+' : '-'}FLAGS.SILENT (\\Flagged)`);
+        break;
+      case 'SEARCH':
+        await c.command(k % 2 === 0 ? 'SEARCH UNSEEN' : `SEARCH FROM sender${k % 50}@`);
+        break;
+    }
+  }
+  const elapsed = (Date.now() - started) / 1000;
+  const all = [...latencies.values()].flat().sort((a, b) => a - b);
+  const mix = {
+    clients: CLIENTS,
+    messages: MESSAGES,
+    seconds: Number(elapsed.toFixed(1)),
+    commandsPerSecond: Number((all.length / elapsed).toFixed(1)),
+    p50Ms: Number(percentile(all, 50).toFixed(1)),
+    p99Ms: Number(percentile(all, 99).toFixed(1)),
+    failedCommands: failures.length,
+    firstFailure: failures[0] ?? null,
+    perCommand: Object.fromEntries(
+      OPS.map((op) => {
+        const sorted = latencies.get(op)!.sort((a, b) => a - b);
+        return [
+          op,
+          {
+            count: sorted.length,
+            p50Ms: Number(percentile(sorted, 50).toFixed(1)),
+            p99Ms: Number(percentile(sorted, 99).toFixed(1)),
+          },
+        ];
+      }),
+    ),
+  };
+  log(
+    `mix: ${mix.commandsPerSecond} commands/s, p50 ${mix.p50Ms} ms, p99 ${mix.p99Ms} ms, ${failures.length} failed`,
+  );
+  for (const [op, s] of Object.entries(mix.perCommand)) {
+    log(`  ${op.padEnd(28)} n=${String(s.count).padStart(6)} p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms`);
+  }
+  return mix;
+}
+
+/**
+ * Starts the real smtp-inbound (MX listener) on the same NATS and storage, puts W clients in IDLE
+ * on a fresh user's INBOX, and sends M messages one after the other, each after the previous one
+ * was announced. Sender verification (SPF/DKIM/DMARC) is off: it happens before the `250`, so it
+ * is outside the measured interval, and the bench has no DNS to ask.
+ */
+async function runLatency(
+  work: string,
+  common: NodeJS.ProcessEnv,
+  natsUrl: string,
+  grpcPort: number,
+  imapPort: number,
+  createUser: (local: string) => Promise<{ id: string; address: string; password: string }>,
+  procs: ManagedProcess[],
+): Promise<Record<string, unknown>> {
+  const [smtpPort, smtpOps] = [await freePort(), await freePort()];
+  const logFile = join(work, 'smtp-inbound.log');
+  const smtp = new ManagedProcess({
+    name: 'smtp-inbound',
+    command: process.execPath,
+    args: [join(repoRoot(), 'services', 'smtp-inbound', 'dist', 'main.js')],
+    env: {
+      ...common,
+      POSTMESH_OPS_PORT: String(smtpOps),
+      POSTMESH_SMTP_PORT: String(smtpPort),
+      POSTMESH_SUBMISSION_PORT: '0',
+      POSTMESH_SUBMISSIONS_PORT: '0',
+      POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpcPort}`,
+      POSTMESH_SMTP_DATA_DIR: join(work, 'smtp'),
+      POSTMESH_SMTP_VERIFY_SENDERS: 'false',
+      POSTMESH_SMTP_CONNECTIONS_PER_MINUTE: '0',
+      POSTMESH_SMTP_MESSAGES_PER_MINUTE: '0',
+    },
+    logFile,
+  });
+  smtp.start();
+  procs.push(smtp);
+  await waitReady(smtpOps, () => smtp.running, logFile);
+  const user = await createUser('watch');
+  // The storage service's `mailbox.changed.<userId>` event (DESIGN §3), timestamped as it arrives,
+  // splits each sample into the delivery part (250 → event) and the imap part (event → EXISTS).
+  const nc = await natsConnect({ servers: natsUrl });
+  const events: number[] = [];
+  nc.subscribe(`mailbox.changed.${user.id}`, { callback: () => void events.push(performance.now()) });
+  await nc.flush();
+  const watchers = await Promise.all(
+    Array.from({ length: WATCHERS }, () => ExistsWatcher.open(imapPort, user.address, user.password)),
+  );
+  const client = await SmtpClient.open(smtpPort);
+  client.write('EHLO bench.example.org\r\n');
+  await client.reply();
+  const samples: number[] = [];
+  const deliveryPart: number[] = [];
+  const imapPart: number[] = [];
+  let early = 0;
+  let missed = 0;
+  let refused = 0;
+  const started = Date.now();
+  log(`latency: ${LATENCY} messages to ${user.address}, ${WATCHERS} watcher(s) in IDLE…`);
+  for (let i = 1; i <= LATENCY; i++) {
+    client.write(`MAIL FROM:<sender@bench.example.org>\r\nRCPT TO:<${user.address}>\r\nDATA\r\n`);
+    const [mail, rcpt, data] = [await client.reply(), await client.reply(), await client.reply()];
+    if (!mail.line.startsWith('250') || !rcpt.line.startsWith('250') || !data.line.startsWith('354')) {
+      refused++;
+      client.write('RSET\r\n');
+      await client.reply();
+      continue;
+    }
+    events.length = 0;
+    client.write(
+      `From: <sender@bench.example.org>\r\nTo: <${user.address}>\r\nSubject: latency ${i}\r\n` +
+        `Message-ID: <latency-${i}-${Date.now()}@bench.example.org>\r\nDate: ${new Date().toUTCString()}\r\n\r\n` +
+        `Message ${i}.\r\n.\r\n`,
+    );
+    const done = await client.reply();
+    if (!done.line.startsWith('250')) {
+      refused++;
+      continue;
+    }
+    const n = i - refused;
+    for (const w of watchers) {
+      const at = await w.existsAt(n, 10_000);
+      if (at === null) missed++;
+      else if (at < done.at) {
+        early++;
+        samples.push(0);
+      } else samples.push(at - done.at);
+      const event = events[0];
+      if (at !== null && event !== undefined) {
+        deliveryPart.push(Math.max(0, event - done.at));
+        imapPart.push(Math.max(0, at - event));
+      }
+    }
+  }
+  const seconds = (Date.now() - started) / 1000;
+  client.close();
+  for (const w of watchers) w.close();
+  const result = {
+    messages: LATENCY,
+    watchers: WATCHERS,
+    seconds: Number(seconds.toFixed(1)),
+    ...summary(samples),
+    deliveryTo: summary(deliveryPart),
+    eventToExists: summary(imapPart),
+    refused,
+    missed,
+    existsBefore250: early,
+  };
+  log(
+    `latency: 250 → EXISTS p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms ` +
+      `(${result.count} samples, ${missed} missed, ${refused} refused); 250 → mailbox.changed p50 ` +
+      `${result.deliveryTo.p50Ms} ms p99 ${result.deliveryTo.p99Ms} ms; mailbox.changed → EXISTS p50 ` +
+      `${result.eventToExists.p50Ms} ms p99 ${result.eventToExists.p99Ms} ms`,
+  );
+  await nc.drain();
+  await smtp.stop(10_000);
+  return result;
+}
+
+async function openIdling(imapPort: number, password: string): Promise<Connection> {
+  const c = await Connection.open(imapPort);
+  try {
+    await c.command(`LOGIN bench@example.test "${password}"`);
+    await c.idle();
+  } catch (error) {
+    c.close();
+    throw error;
+  }
+  return c;
+}
+
+async function runIdle(
+  pid: number,
+  imapPort: number,
+  imapOps: number,
+  password: string,
+): Promise<Record<string, unknown>> {
+  // Warm-up: the first logins open the KV bucket, the gRPC channel and compile the code paths;
+  // that one-time growth is not per connection.
+  const warm = await Promise.all(Array.from({ length: 20 }, () => openIdling(imapPort, password)));
+  for (const c of warm) c.close();
+  await new Promise((r) => setTimeout(r, 3000));
+  const before = rssKb(pid);
+  const heapBefore = await heapUsedKb(imapOps);
+  const conns: Connection[] = [];
+  const budgetEnds = Date.now() + IDLE_BUDGET_MS;
+  const started = Date.now();
+  let failures = 0;
+  let firstFailure: string | null = null;
+  // The marginal cost: RSS once a fifth of the connections idle (V8 has grown its young
+  // generation for the login burst by then, a one-time cost) against RSS at the end.
+  const markAt = Math.floor(IDLE / 5);
+  let mark: { connections: number; rssKb: number } | null = null;
+  // Authenticated connections in IDLE (allowed without a selected mailbox, RFC 9051 §6.3.13);
+  // logins go 20 at a time, as password hashing (argon2id in storage) dominates them.
+  try {
+    for (let i = 0; i < IDLE && Date.now() < budgetEnds; i += 20) {
+      const batch = await Promise.allSettled(
+        Array.from({ length: Math.min(20, IDLE - i) }, () => openIdling(imapPort, password)),
+      );
+      for (const r of batch) {
+        if (r.status === 'fulfilled') conns.push(r.value);
+        else {
+          failures++;
+          firstFailure ??= r.reason instanceof Error ? r.reason.message : String(r.reason);
+        }
+      }
+      if (failures > 100) break;
+      if (mark === null && conns.length >= markAt) {
+        await new Promise((r) => setTimeout(r, 2000));
+        mark = { connections: conns.length, rssKb: rssKb(pid) };
+      }
+      if (i % 1000 === 0 && i > 0)
+        log(`idle: ${conns.length} connections idling (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    }
+    const openSeconds = (Date.now() - started) / 1000;
+    const k = conns.length;
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = rssKb(pid);
+    // Settled: the lowest RSS over the next 12 s, once V8's memory reducer has collected the
+    // garbage of the logins.
+    let settled = after;
+    for (let s = 0; s < 12; s++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      settled = Math.min(settled, rssKb(pid));
+    }
+    const heapAfter = await heapUsedKb(imapOps);
+    const idle = {
+      requested: IDLE,
+      connections: k,
+      failedLogins: failures,
+      firstFailure,
+      openSeconds: Number(openSeconds.toFixed(1)),
+      rssBeforeKb: before,
+      rssAfterKb: after,
+      rssSettledKb: settled,
+      perConnectionKb: Number(((after - before) / Math.max(1, k)).toFixed(1)),
+      perConnectionSettledKb: Number(((settled - before) / Math.max(1, k)).toFixed(1)),
+      rssAtMarkKb: mark?.rssKb ?? null,
+      connectionsAtMark: mark?.connections ?? null,
+      marginalPerConnectionKb:
+        mark === null || k <= mark.connections
+          ? null
+          : Number(((settled - mark.rssKb) / (k - mark.connections)).toFixed(1)),
+      heapUsedBeforeKb: heapBefore,
+      heapUsedAfterKb: heapAfter,
+      heapPerConnectionKb:
+        heapBefore === null || heapAfter === null
+          ? null
+          : Number(((heapAfter - heapBefore) / Math.max(1, k)).toFixed(1)),
+    };
+    log(
+      `idle: ${k} of ${IDLE} connections in IDLE after ${idle.openSeconds} s; RSS ${before} → ${after} KB ` +
+        `(${idle.perConnectionKb} KB per connection), settled ${settled} KB (${idle.perConnectionSettledKb} KB); ` +
+        `marginal from ${String(idle.connectionsAtMark)} to ${k} connections ${String(idle.marginalPerConnectionKb)} KB; ` +
+        `V8 heap ${String(heapBefore)} → ${String(heapAfter)} KB (${String(idle.heapPerConnectionKb)} KB)`,
+    );
+    if (HOLD_MS > 0) {
+      // For profiling by hand (e.g. a heap snapshot of the imap process, started with
+      // NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2): keep the connections idling a while.
+      log(`idle: holding the connections for ${HOLD_MS / 1000} s; imap pid ${pid}`);
+      await new Promise((r) => setTimeout(r, HOLD_MS));
+    }
+    return idle;
+  } finally {
+    for (const c of conns) c.close();
   }
 }
 
