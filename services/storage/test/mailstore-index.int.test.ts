@@ -195,6 +195,58 @@ describe('mailbox index', () => {
     await agree('Old', 85);
   });
 
+  it('answers SEARCH on flags, UIDs, sizes and dates like the documents', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 75);
+    const inbox = await status(userId, 'INBOX');
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([10, 30]),
+      mode: StoreMode.ADD,
+      flags: [Flag.FLAGGED],
+      keywords: ['work'],
+    });
+    const key = (k: NonNullable<mailstore.SearchKey['key']>): mailstore.SearchKey => ({ key: k });
+    // The same query ANDed with a key only the documents answer (every message has Subject:).
+    const viaDocuments = (q: mailstore.SearchKey): mailstore.SearchKey =>
+      key({
+        $case: 'and',
+        value: { keys: [q, key({ $case: 'header', value: { field: 'Subject', value: '' } })] },
+      });
+    const search = async (q: mailstore.SearchKey) =>
+      (await call(m.client.search.bind(m.client), { userId, mailboxId: inbox.mailboxId, query: q })).uids;
+    const queries = [
+      key({ $case: 'not', value: key({ $case: 'flag', value: Flag.SEEN }) }),
+      key({ $case: 'flag', value: Flag.FLAGGED }),
+      key({ $case: 'keyword', value: 'work' }),
+      key({
+        $case: 'or',
+        value: {
+          keys: [key({ $case: 'uid', value: uids([70, 0]) }), key({ $case: 'larger', value: 1_000_000 })],
+        },
+      }),
+      key({ $case: 'since', value: { year: 2000, month: 1, day: 1 } }),
+      key({ $case: 'modseq', value: inbox.highestModseq + 1 }),
+    ];
+    const expected = [
+      (await fromDocuments(userId, inbox.mailboxId))
+        .filter((f) => !f.flags.includes(Flag.SEEN))
+        .map((f) => f.uid),
+      Array.from({ length: 21 }, (_, i) => i + 10),
+      Array.from({ length: 21 }, (_, i) => i + 10),
+      [70, 71, 72, 73, 74, 75],
+      Array.from({ length: 75 }, (_, i) => i + 1),
+      Array.from({ length: 21 }, (_, i) => i + 10),
+    ];
+    for (const [i, q] of queries.entries()) {
+      const fromIndexSearch = await search(q);
+      expect(fromIndexSearch).toEqual(expected[i]);
+      expect(fromIndexSearch).toEqual(await search(viaDocuments(q)));
+    }
+    expect(await indexedNow(userId, 'INBOX')).toBe(true);
+  });
+
   it('never serves an entry that missed a change made behind its back', async () => {
     const userId = await createUser(m.h);
     await fill(userId, 'INBOX', 70);

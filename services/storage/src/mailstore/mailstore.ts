@@ -94,7 +94,7 @@ import {
   type ListedMailbox,
 } from './mailboxes.js';
 import { DELIMITER, isDescendant, validateNewPath } from './paths.js';
-import { matches, prefilterFor, type SearchContext, type SearchSubject } from './search.js';
+import { indexAnswers, matches, prefilterFor, type SearchContext, type SearchSubject } from './search.js';
 import { TermHasher, termsFor, trigramsFor, type IndexedTrigrams } from './search-terms.js';
 import {
   MailstoreCollections,
@@ -2038,6 +2038,30 @@ export class Mailstore {
     const ctx: SearchContext = { ...base, target: 'message' };
     const parts: Filter<MessageRecord>[] = [{ userId, mailboxId }];
     const onMessages = prefilterFor(query, ctx);
+    // Flags, UIDs, dates, sizes only (`SEARCH UNSEEN`, `SEARCH DELETED`; prefilterFor has checked
+    // the query): the mailbox index answers without reading a message document (ADR 0006).
+    const entry = indexAnswers(query) ? await this.indexOf(mailbox, true) : undefined;
+    if (entry !== undefined) {
+      const noContent = (): never => {
+        throw new Error('the mailbox index has no message content');
+      };
+      const found: number[] = [];
+      let top = 0;
+      for (const m of entry.select([[1, MAX_UID]])) {
+        // sentDay is never read: indexAnswers refuses the sent-date keys.
+        const subject: SearchSubject = {
+          doc: { ...m, flags: [...m.flags], sentDay: 0 },
+          meta: noContent,
+          headerFields: noContent,
+          bodyText: noContent,
+        };
+        if (await matches(query, subject, ctx)) {
+          found.push(m.uid);
+          top = Math.max(top, m.modseq);
+        }
+      }
+      return { uids: found, highestModseq: top };
+    }
     if (onMessages !== null) parts.push(onMessages);
     // The blind index narrows string keys: its candidates (by message id) join the filter.
     const onIndex = prefilterFor(query, { ...base, target: 'index' });

@@ -41,9 +41,12 @@ function dayNumber(date: CalendarDate): number {
   return date.year * 10_000 + date.month * 100 + date.day;
 }
 
+/** The fields of a message the non-string keys test. */
+export type SearchDoc = Pick<MessageRecord, 'uid' | 'modseq' | 'flags' | 'size' | 'internalDate' | 'sentDay'>;
+
 /** Everything a string key may need, decrypted on first use. */
 export interface SearchSubject {
-  readonly doc: MessageRecord;
+  readonly doc: SearchDoc;
   meta(): Promise<SealedMeta>;
   headerFields(): Promise<readonly HeaderField[]>;
   bodyText(): Promise<string>;
@@ -182,6 +185,47 @@ function contains(haystack: string, needle: string): boolean {
 
 function headerText(fields: readonly HeaderField[]): string {
   return fields.map((f) => `${f.name}: ${decodeEncodedWords(f.value)}`).join('\n');
+}
+
+/**
+ * Whether the key tests only what the mailbox index holds (UID, flags, INTERNALDATE, size,
+ * MODSEQ): no string keys, no sent dates (the Date: header's day is not in the index).
+ */
+export function indexAnswers(key: SearchKey): boolean {
+  const k = key.key;
+  if (k === undefined) return false; // refused with INVALID_ARGUMENT by the document path
+  switch (k.$case) {
+    case 'all':
+    case 'uid':
+    case 'flag':
+    case 'keyword':
+    case 'before':
+    case 'on':
+    case 'since':
+    case 'larger':
+    case 'smaller':
+    case 'modseq':
+    case 'olderThanSeconds':
+    case 'youngerThanSeconds':
+      return true;
+    case 'sentBefore':
+    case 'sentOn':
+    case 'sentSince':
+    case 'subject':
+    case 'from':
+    case 'to':
+    case 'cc':
+    case 'bcc':
+    case 'body':
+    case 'text':
+    case 'header':
+      return false;
+    case 'not':
+      return indexAnswers(k.value);
+    case 'and':
+    case 'or':
+      return k.value.keys.every(indexAnswers);
+  }
 }
 
 /** Whether the message matches the key exactly. */

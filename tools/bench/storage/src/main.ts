@@ -23,10 +23,12 @@
  * one), --keep DIR (keep FerretDB's data, the KEK and the user in DIR: a second run with the same
  * DIR skips the append phase and measures the reads of the mailbox filled by the first, so a
  * 100,000-message mailbox is filled once and read by several builds), --json (print the result as
- * JSON too).
+ * JSON too), --imap (also start the real imap service on this storage and time `SELECT INBOX`
+ * and `UID FETCH 1:* (FLAGS)` over a socket, R rounds each).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -55,6 +57,7 @@ const { values: opts } = parseArgs({
     'content-reads': { type: 'string', default: '100' },
     storage: { type: 'string' },
     keep: { type: 'string' },
+    imap: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -119,6 +122,64 @@ function append(
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** A minimal IMAP client: sends one tagged command, resolves with the octets up to its tagged reply. */
+class ImapProbe {
+  private buffer = '';
+  private waiter: (() => void) | undefined;
+  private tagNo = 0;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      this.waiter?.();
+    });
+  }
+
+  static async open(port: number): Promise<ImapProbe> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const probe = new ImapProbe(socket);
+    await probe.until(/^\* OK/m, 'greeting');
+    return probe;
+  }
+
+  private until(pattern: RegExp, what: string, timeoutMs = 600_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const m = pattern.exec(this.buffer);
+        if (m !== null) {
+          const end = m.index + m[0].length;
+          const out = this.buffer.slice(0, end);
+          this.buffer = this.buffer.slice(end);
+          this.waiter = undefined;
+          resolve(out);
+        } else if (Date.now() > deadline) {
+          reject(new Error(`no ${what} within ${timeoutMs} ms`));
+        }
+      };
+      this.waiter = check;
+      check();
+    });
+  }
+
+  async command(text: string): Promise<string> {
+    const tag = `b${++this.tagNo}`;
+    this.socket.write(`${tag} ${text}\r\n`);
+    const out = await this.until(new RegExp(`^${tag} (OK|NO|BAD)[^\r\n]*\r\n`, 'm'), `reply to ${text}`);
+    if (!new RegExp(`^${tag} OK`, 'm').test(out)) throw new Error(`${text}: ${out.slice(-200)}`);
+    return out;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }
 
 /** What a `--keep` directory remembers between runs. */
@@ -315,7 +376,11 @@ async function main(): Promise<void> {
     }
     contentTimes.sort((a, b) => a - b);
 
+    let imapFigures: { selectMedianMs: number; selectMaxMs: number; fetchFlagsMedianMs: number } | undefined;
+    if (opts.imap) imapFigures = await imapPhase(userId, grpcPort, env, work);
+
     const result = {
+      ...(imapFigures === undefined ? {} : { imap: imapFigures }),
       messages: MESSAGES,
       sizeBytes: SIZE,
       concurrency: CONCURRENCY,
@@ -341,6 +406,12 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
+    if (imapFigures !== undefined) {
+      process.stdout.write(
+        `imap SELECT INBOX (${MESSAGES} messages) over a socket: median ${imapFigures.selectMedianMs} ms, ` +
+          `max ${imapFigures.selectMaxMs} ms; UID FETCH 1:* (FLAGS): median ${imapFigures.fetchFlagsMedianMs} ms\n`,
+      );
+    }
     if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     directory.close();
     store.close();
@@ -358,3 +429,80 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/**
+ * The real imap service on this storage: LOGIN once, then SELECT INBOX and UID FETCH 1:* (FLAGS)
+ * R times each, timed from the command to its tagged OK.
+ */
+async function imapPhase(
+  userId: string,
+  grpcPort: number,
+  env: { natsUrl: string; natsMonitorUrl: string | undefined },
+  work: string,
+): Promise<{ selectMedianMs: number; selectMaxMs: number; fetchFlagsMedianMs: number }> {
+  const password = randomBytes(12).toString('base64url');
+  const target = `127.0.0.1:${grpcPort}`;
+  const directory = new DirectoryServiceClient(target, credentials.createInsecure());
+  await unary<dir.SetPasswordRequest, dir.SetPasswordResponse>(directory.setPassword.bind(directory), {
+    userId,
+    password,
+    revokeAppPasswords: false,
+  });
+  const user = await unary<dir.GetUserRequest, dir.GetUserResponse>(directory.getUser.bind(directory), {
+    selector: { $case: 'id', value: userId },
+  });
+  directory.close();
+  const imapPort = await freePort();
+  const imap = new ManagedProcess({
+    name: 'imap',
+    command: process.execPath,
+    args: [join(repoRoot(), 'services', 'imap', 'dist', 'main.js')],
+    env: {
+      ...process.env,
+      NATS_URL: env.natsUrl,
+      NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+      POSTMESH_STORAGE_GRPC: target,
+      POSTMESH_IMAP_PORT: String(imapPort),
+      POSTMESH_IMAPS_PORT: '0',
+      POSTMESH_OPS_PORT: String(await freePort()),
+      POSTMESH_IMAP_DATA_DIR: join(work, 'imap'),
+      POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
+      LOG_LEVEL: 'warn',
+    },
+    logFile: join(work, 'imap.log'),
+  });
+  imap.start();
+  try {
+    await waitForPort(imapPort, '127.0.0.1', 60_000, () => imap.running);
+    const probe = await ImapProbe.open(imapPort);
+    await probe.command(`LOGIN "${user.user?.address ?? ''}" "${password}"`);
+    const selects: number[] = [];
+    const fetches: number[] = [];
+    for (let round = 0; round < FETCH_ROUNDS; round++) {
+      let t0 = performance.now();
+      const selected = await probe.command('SELECT INBOX');
+      selects.push(performance.now() - t0);
+      if (!selected.includes(`* ${MESSAGES} EXISTS`))
+        throw new Error(`SELECT said ${selected.slice(0, 200)}`);
+      t0 = performance.now();
+      const flags = await probe.command('UID FETCH 1:* (FLAGS)');
+      fetches.push(performance.now() - t0);
+      const lines = flags.split('\r\n').filter((l) => l.startsWith('* ')).length;
+      if (lines !== MESSAGES) throw new Error(`UID FETCH 1:* (FLAGS) gave ${lines} lines`);
+      log(
+        `  imap round ${round + 1}: SELECT ${selects.at(-1)?.toFixed(0)} ms, ` +
+          `UID FETCH 1:* (FLAGS) ${fetches.at(-1)?.toFixed(0)} ms`,
+      );
+    }
+    probe.close();
+    selects.sort((a, b) => a - b);
+    fetches.sort((a, b) => a - b);
+    return {
+      selectMedianMs: Math.round(percentile(selects, 50)),
+      selectMaxMs: Math.round(selects.at(-1) ?? 0),
+      fetchFlagsMedianMs: Math.round(percentile(fetches, 50)),
+    };
+  } finally {
+    await imap.stop();
+  }
+}
