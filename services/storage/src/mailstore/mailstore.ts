@@ -1607,10 +1607,20 @@ export class Mailstore {
     const changed = new Map<number, mailstore.MessageFlags>();
     const modified = new Set<number>();
     const projection = { _id: 1, uid: 1, flags: 1, modseq: 1 } as const;
+    // With a current index entry (one storage process, ADR 0006; this runs under the mailbox's
+    // lock) the flags and MODSEQs are known and nobody else writes them: no read, and updates by
+    // `_id` alone, which FerretDB finds without decoding the collection (a compare-and-set on
+    // `modseq` as well is a decoding scan per message there).
+    const entry = mailbox.keyedMessages === true ? index.get(mailboxId, mailbox.highestModseq) : undefined;
     let retry: MessageId[] | null = null;
     for (let attempt = 0; attempt < 8; attempt++) {
-      const docs: MessageRecord[] = [];
-      if (retry === null) {
+      const known = retry === null && entry !== undefined;
+      const docs: Pick<MessageRecord, '_id' | 'uid' | 'flags' | 'modseq'>[] = [];
+      if (known) {
+        for (const m of entry.select(intervals)) {
+          docs.push({ _id: messageKey(mailboxId, m.uid), uid: m.uid, flags: [...m.flags], modseq: m.modseq });
+        }
+      } else if (retry === null) {
         for await (const doc of this.messagesIn(mailbox, intervals, { projection })) docs.push(doc);
       } else {
         docs.push(
@@ -1647,7 +1657,7 @@ export class Mailstore {
       const modseq = after.highestModseq;
       const ops: AnyBulkWriteOperation<MessageRecord>[] = updates.map(({ doc, next }) => ({
         updateOne: {
-          filter: { _id: doc._id, modseq: doc.modseq },
+          filter: known ? { _id: doc._id } : { _id: doc._id, modseq: doc.modseq },
           update: { $set: { flags: next, modseq } },
         },
       }));
