@@ -109,6 +109,36 @@ describe('MailboxIndex', () => {
     expect(index.get('a', 8)).toBeUndefined();
   });
 
+  it('replays the changes made while an entry was built, and refuses one that missed a change', () => {
+    const index = new MailboxIndex(1000);
+    // The read saw messages 1 and 2; meanwhile 3 was added and 1 flagged (recorded patches).
+    index.beginBuild('a', 'u', 5);
+    index.patch('a', 5, 6, (x) => x.add([msg(3, 6)]));
+    index.patch('a', 6, 7, (x) => x.setFlags(1, ['\\Seen'], 7));
+    const built = new MailboxIndexEntry('u', 5);
+    built.add([msg(1), msg(2), msg(3, 6)]); // the read happened to see 3 already: harmless
+    expect(index.finishBuild('a', built, 7)).toBe(true);
+    expect(
+      index
+        .get('a', 7)
+        ?.select([[1, 10]])
+        .map((m) => [m.uid, m.modseq, m.flags]),
+    ).toEqual([
+      [1, 7, ['\\Seen']],
+      [2, 2, []],
+      [3, 6, []],
+    ]);
+    // A change this process did not record (HIGHESTMODSEQ moved past the last patch): refused.
+    index.beginBuild('b', 'u', 1);
+    index.patch('b', 1, 2, (x) => x.add([msg(9, 2)]));
+    expect(index.finishBuild('b', new MailboxIndexEntry('u', 1), 3)).toBe(false);
+    expect(index.get('b', 3)).toBeUndefined();
+    // Dropped (RENAME of INBOX, DELETE) while building: refused.
+    index.beginBuild('c', 'u', 1);
+    index.drop('c');
+    expect(index.finishBuild('c', new MailboxIndexEntry('u', 1), 1)).toBe(false);
+  });
+
   it('holds at most maxMessages, dropping the least recently used mailbox; 0 turns it off', () => {
     const index = new MailboxIndex(5);
     const entry = (userId: string, n: number) => {

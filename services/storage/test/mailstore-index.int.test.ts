@@ -247,6 +247,39 @@ describe('mailbox index', () => {
     expect(await indexedNow(userId, 'INBOX')).toBe(true);
   });
 
+  it('builds without holding up writers: appends and flag changes during a build are caught up', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 80);
+    const inbox = await status(userId, 'INBOX');
+    sharedMailboxIndex.drop(inbox.mailboxId); // as after a restart
+    expect(await indexedNow(userId, 'INBOX')).toBe(false);
+    const writers = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await Promise.all([
+          fill(userId, 'INBOX', 4, 300 + i * 4),
+          call(m.client.storeFlags.bind(m.client), {
+            userId,
+            mailboxId: inbox.mailboxId,
+            uids: uids([i * 10 + 1, i * 10 + 10]),
+            mode: StoreMode.ADD,
+            flags: [Flag.ANSWERED],
+            keywords: [],
+          }),
+        ]);
+      }
+    })();
+    // Several builds race the writers; each either lands caught up or is left out.
+    const reads = Array.from({ length: 4 }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, i * 40));
+      return fromIndex(userId, inbox.mailboxId);
+    });
+    await Promise.all([writers, ...reads]);
+    const finalRead = await fromIndex(userId, inbox.mailboxId);
+    expect(finalRead).toHaveLength(100);
+    expect(finalRead).toEqual(await fromDocuments(userId, inbox.mailboxId));
+    expect(await indexedNow(userId, 'INBOX')).toBe(true);
+  });
+
   it('never serves an entry that missed a change made behind its back', async () => {
     const userId = await createUser(m.h);
     await fill(userId, 'INBOX', 70);

@@ -153,9 +153,24 @@ export class MailboxIndexEntry {
   }
 }
 
+/** A change recorded while an entry is being built, replayed onto it afterwards. */
+interface RecordedPatch {
+  readonly pre: number;
+  readonly post: number;
+  readonly change: (entry: MailboxIndexEntry) => void;
+}
+
+interface Build {
+  readonly userId: string;
+  readonly stamp: number;
+  readonly patches: RecordedPatch[];
+  broken: boolean;
+}
+
 /** The process's mailbox indexes, least recently used first. */
 export class MailboxIndex {
   private readonly entries = new Map<string, MailboxIndexEntry>();
+  private readonly builds = new Map<string, Build>();
 
   /** @param maxMessages messages held over all mailboxes; 0 turns the index off. */
   constructor(public maxMessages: number) {}
@@ -198,6 +213,7 @@ export class MailboxIndex {
    * entry if the entry is at `pre`, else drops the entry (it missed something).
    */
   patch(mailboxId: string, pre: number, post: number, change: (entry: MailboxIndexEntry) => void): void {
+    this.builds.get(mailboxId)?.patches.push({ pre, post, change });
     const entry = this.entries.get(mailboxId);
     if (entry === undefined) return;
     if (entry.stamp !== pre) {
@@ -210,10 +226,49 @@ export class MailboxIndex {
 
   drop(mailboxId: string): void {
     this.entries.delete(mailboxId);
+    const build = this.builds.get(mailboxId);
+    if (build !== undefined) build.broken = true;
   }
 
   dropUser(userId: string): void {
     for (const [id, e] of this.entries) if (e.userId === userId) this.entries.delete(id);
+    for (const build of this.builds.values()) if (build.userId === userId) build.broken = true;
+  }
+
+  /**
+   * Starts building the entry of a mailbox at HIGHESTMODSEQ `stamp` (read under its lock): from
+   * now on the patches of its writers are recorded, so the read of its messages can run without
+   * the lock (deliveries and flag changes go on meanwhile) and be caught up afterwards.
+   */
+  beginBuild(mailboxId: string, userId: string, stamp: number): void {
+    this.builds.set(mailboxId, { userId, stamp, patches: [], broken: false });
+  }
+
+  abortBuild(mailboxId: string): void {
+    this.builds.delete(mailboxId);
+  }
+
+  /**
+   * Ends a build (under the mailbox's lock, `current` read there): replays the recorded patches,
+   * which must lead without a gap from the build's stamp to `current` — a change this process did
+   * not make (another storage process) or a dropped mailbox leaves the entry out. Replaying a
+   * change the read already saw is harmless: adds, flag updates and removals are idempotent and
+   * applied in order.
+   */
+  finishBuild(mailboxId: string, entry: MailboxIndexEntry, current: number): boolean {
+    const build = this.builds.get(mailboxId);
+    this.builds.delete(mailboxId);
+    if (build === undefined || build.broken) return false;
+    let stamp = build.stamp;
+    for (const p of build.patches) {
+      if (p.pre !== stamp) return false;
+      p.change(entry);
+      stamp = p.post;
+    }
+    if (stamp !== current) return false;
+    entry.stamp = stamp;
+    this.set(mailboxId, entry);
+    return this.entries.get(mailboxId) === entry;
   }
 }
 

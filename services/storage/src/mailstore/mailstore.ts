@@ -998,8 +998,9 @@ export class Mailstore {
         todo.forEach((it, i) => {
           if (!refused.has(i)) it.stored = true;
         });
+        const added = todo.filter((_, i) => !refused.has(i)).map((it) => indexed(it.doc));
         index.patch(mailboxId, before.highestModseq, before.highestModseq + todo.length, (entry) =>
-          entry.add(todo.filter((_, i) => !refused.has(i)).map((it) => indexed(it.doc))),
+          entry.add(added),
         );
         if (refused.size === 0) return;
         const lost = todo.filter((_, i) => refused.has(i));
@@ -1315,46 +1316,63 @@ export class Mailstore {
     if (entry !== undefined || !build || !index.enabled) return entry;
     let pending = indexBuilds.get(mailboxId);
     if (pending === undefined) {
-      pending = serial(this.lockKey(mailboxId), () => this.buildIndex(mailbox)).finally(() =>
-        indexBuilds.delete(mailboxId),
-      );
+      pending = this.buildIndex(mailbox).finally(() => indexBuilds.delete(mailboxId));
       indexBuilds.set(mailboxId, pending);
     }
     return pending;
   }
 
-  /** The caller holds the mailbox's lock, so no change of this process is half done. */
+  /**
+   * Builds the entry of `mailbox`: its HIGHESTMODSEQ is read under the mailbox's lock (no change of
+   * this process half done), its messages without it (writers go on; their patches are recorded),
+   * and the recorded patches are replayed under the lock again (ADR 0006).
+   */
   private async buildIndex(mailbox: MailboxRecord): Promise<MailboxIndexEntry | undefined> {
     const mailboxId = mailbox._id.toHexString();
-    const current = await mailboxes(this.db).findOne({ _id: mailbox._id });
-    if (current === null) return undefined;
-    // A writer may have patched the entry while this call waited for the lock.
-    const ready = index.get(mailboxId, current.highestModseq);
-    if (ready !== undefined) return ready;
+    const lock = this.lockKey(mailboxId);
+    const start = await serial(lock, async () => {
+      const current = await mailboxes(this.db).findOne({ _id: mailbox._id });
+      if (current === null) return undefined;
+      // A writer may have patched an entry while this call waited for the lock.
+      const ready = index.get(mailboxId, current.highestModseq);
+      if (ready === undefined) index.beginBuild(mailboxId, current.userId, current.highestModseq);
+      return { current, ready };
+    });
+    if (start === undefined) return undefined;
+    if (start.ready !== undefined) return start.ready;
     const started = Date.now();
-    const entry = new MailboxIndexEntry(current.userId, current.highestModseq);
-    const batch: IndexedMessage[] = [];
-    const cursor = this.messages()
-      .find({ mailboxId }, { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
-      .sort({ uid: 1 })
-      .batchSize(1024);
-    for await (const doc of cursor) {
-      batch.push(indexed(doc));
-      if (batch.length >= 4096) entry.add(batch.splice(0));
+    const entry = new MailboxIndexEntry(start.current.userId, start.current.highestModseq);
+    try {
+      const batch: IndexedMessage[] = [];
+      const cursor = this.messages()
+        .find({ mailboxId }, { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
+        .sort({ uid: 1 })
+        .batchSize(1024);
+      for await (const doc of cursor) {
+        batch.push(indexed(doc));
+        if (batch.length >= 4096) entry.add(batch.splice(0));
+      }
+      entry.add(batch);
+    } catch (error) {
+      index.abortBuild(mailboxId);
+      throw error;
     }
-    entry.add(batch);
-    // Another storage process (MongoDB deployments) may have changed the mailbox meanwhile.
-    const after = await mailboxes(this.db).findOne(
-      { _id: mailbox._id },
-      { projection: { highestModseq: 1 } },
-    );
-    if (after?.highestModseq !== current.highestModseq) return undefined;
-    index.set(mailboxId, entry);
+    const kept = await serial(lock, async () => {
+      const now = await mailboxes(this.db).findOne(
+        { _id: mailbox._id },
+        { projection: { highestModseq: 1 } },
+      );
+      if (now === null) {
+        index.abortBuild(mailboxId);
+        return false;
+      }
+      return index.finishBuild(mailboxId, entry, now.highestModseq);
+    });
     this.logger.info(
-      { mailboxId, messages: entry.size, ms: Date.now() - started, indexed: index.messages },
+      { mailboxId, messages: entry.size, ms: Date.now() - started, kept, indexed: index.messages },
       'mailbox index built',
     );
-    return entry;
+    return kept ? entry : undefined;
   }
 
   /**
