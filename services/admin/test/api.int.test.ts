@@ -205,6 +205,73 @@ describe('quota usage', () => {
   });
 });
 
+describe('sending limits', () => {
+  it("sets, reads and changes a user's submission limits; 0 returns to the service default; bad values are 400", async () => {
+    await owner.post('/api/v1/domains', { name: 'limits.test' });
+    const created = await owner.post('/api/v1/users', {
+      address: 'lea@limits.test',
+      password: PASSWORD,
+      limits: { messagesPerHour: 120, recipientsPerMessage: 25 },
+    });
+    expect(created.status, created.text).toBe(201);
+    const lea = created.body as { id: string; limits: unknown };
+    expect(lea.limits).toEqual({ messagesPerHour: 120, recipientsPerMessage: 25 });
+    expect((await owner.get(`/api/v1/users/${lea.id}`)).body).toMatchObject({
+      limits: { messagesPerHour: 120, recipientsPerMessage: 25 },
+    });
+
+    // One member changes, the other stays; other fields are untouched.
+    const changed = await owner.patch(`/api/v1/users/${lea.id}`, { limits: { recipientsPerMessage: 5 } });
+    expect(changed.body).toMatchObject({ limits: { messagesPerHour: 120, recipientsPerMessage: 5 } });
+    expect((await owner.patch(`/api/v1/users/${lea.id}`, { displayName: 'Lea' })).body).toMatchObject({
+      displayName: 'Lea',
+      limits: { messagesPerHour: 120, recipientsPerMessage: 5 },
+    });
+    const reset = await owner.patch(`/api/v1/users/${lea.id}`, { limits: { messagesPerHour: 0 } });
+    expect(reset.body).toMatchObject({ limits: { messagesPerHour: 0, recipientsPerMessage: 5 } });
+    const listed = (await owner.get('/api/v1/users?domain=limits.test')).body as {
+      items: { address: string; limits: unknown }[];
+    };
+    expect(listed.items).toEqual([
+      expect.objectContaining({
+        address: 'lea@limits.test',
+        limits: { messagesPerHour: 0, recipientsPerMessage: 5 },
+      }),
+    ]);
+
+    // A user created without limits has the service defaults (0).
+    const plain = await owner.post('/api/v1/users', { address: 'max@limits.test', password: PASSWORD });
+    expect((plain.body as { limits: unknown }).limits).toEqual({
+      messagesPerHour: 0,
+      recipientsPerMessage: 0,
+    });
+
+    for (const [limits, field] of [
+      [{ messagesPerHour: -1 }, 'limits.messagesPerHour'],
+      [{ recipientsPerMessage: 'many' }, 'limits.recipientsPerMessage'],
+      [{ perDay: 5 }, 'limits.perDay'],
+      [[1, 2], 'limits'],
+    ] as const) {
+      const r = await owner.patch(`/api/v1/users/${lea.id}`, { limits });
+      expect(r.body, JSON.stringify(limits)).toMatchObject({
+        error: { status: 400, code: 'invalid_argument', field },
+      });
+    }
+    expect((await owner.get(`/api/v1/users/${lea.id}`)).body).toMatchObject({
+      limits: { messagesPerHour: 0, recipientsPerMessage: 5 },
+    });
+
+    // The OpenAPI document describes the field.
+    const doc = (await owner.get('/api/docs')).body as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    expect(JSON.stringify(doc.paths['/api/v1/users/{id}']?.patch?.requestBody)).toContain(
+      '"recipientsPerMessage":{"type":"integer"',
+    );
+    expect(JSON.stringify(doc.paths['/api/v1/users']?.post?.requestBody)).toContain('messagesPerHour');
+  });
+});
+
 describe('sign-in', () => {
   it('supports TOTP for administrators', async () => {
     await owner.post('/api/v1/admins', { email: 'totp@example.test', password: PASSWORD, role: 'auditor' });

@@ -180,6 +180,27 @@ describe('admin console in Chromium', () => {
     await page.getByRole('button', { name: 'Set password', exact: true }).click();
     await page.getByRole('status').filter({ hasText: 'Password of carol@e2e.test changed.' }).waitFor();
 
+    // Sending limits: the form shows the current values (0 = service default) and saves new ones.
+    const carolRow = page.getByRole('row', { name: /carol@e2e\.test/ });
+    await carolRow.getByRole('cell', { name: 'default messages/hour, default recipients/message' }).waitFor();
+    await carolRow.getByRole('button', { name: 'Limits' }).click();
+    const perHour = page.getByLabel('Messages per hour *', { exact: true });
+    expect(await perHour.inputValue()).toBe('0');
+    await perHour.fill('many');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText('Enter a whole number (0 = the service default).').waitFor();
+    await perHour.fill('30');
+    await page.getByLabel('Recipients per message *', { exact: true }).fill('10');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByRole('status').filter({ hasText: 'Sending limits of carol@e2e.test changed.' }).waitFor();
+    await carolRow.getByRole('cell', { name: '30 messages/hour, 10 recipients/message' }).waitFor();
+    const ownerApi = new ApiClient(h.baseUrl);
+    expect((await ownerApi.login(OWNER.email, OWNER.password)).status).toBe(200);
+    const saved = (await ownerApi.get('/api/v1/users?domain=e2e.test')).body as {
+      items: { limits: unknown }[];
+    };
+    expect(saved.items[0]?.limits).toEqual({ messagesPerHour: 30, recipientsPerMessage: 10 });
+
     // A message over SMTP, then its trace.
     const queued = await sendMail(
       h.smtpPort ?? 0,

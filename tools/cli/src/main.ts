@@ -17,6 +17,8 @@ export const USAGE = `Usage: postmesh <area> <command> [arguments] [--json] [--u
   domain list | show <name> | add <name> [--quota BYTES] | suspend <name> | activate <name>
          delete <name> [--cascade] | dns <name> [--check]
   user   list [--domain D] [--prefix P] [--all] | show <id|address> | add <address> --password P [--name N] [--quota B]
+           [--messages-per-hour N] [--recipients-per-message N]
+         limits <id|address> [--messages-per-hour N] [--recipients-per-message N]   (0 = the service default)
          password <id|address> <new-password> | disable <id|address> | enable <id|address> | delete <id|address> [--purge]
   alias  list --domain D | add <address> (--user ID ... | --forward ADDRESS ...) | delete <address>
   dkim   list <domain> | generate <domain> <selector> [--algorithm ed25519|rsa2048] [--activate]
@@ -29,6 +31,28 @@ Environment: POSTMESH_API_URL (default http://127.0.0.1:8080), POSTMESH_TOKEN (a
 `;
 
 type Row = Record<string, unknown>;
+
+/** A sending limit for the table: 0 is the service default. */
+function limitOf(row: Row, key: 'messagesPerHour' | 'recipientsPerMessage'): string | undefined {
+  const value = (row.limits as Partial<Record<typeof key, number>> | undefined)?.[key];
+  return value === undefined ? undefined : value === 0 ? 'default' : String(value);
+}
+
+/** `--messages-per-hour` / `--recipients-per-message` → the API's `limits` object (absent flags left out). */
+function limitsFlags(args: ParsedArgs): { limits?: Record<string, number> } {
+  const limits: Record<string, number> = {};
+  for (const [name, key] of [
+    ['messages-per-hour', 'messagesPerHour'],
+    ['recipients-per-message', 'recipientsPerMessage'],
+  ] as const) {
+    const raw = flag(args, name);
+    if (raw === undefined) continue;
+    if (!/^\d{1,7}$/.test(raw))
+      throw new UsageError(`--${name} needs a whole number (0 = the service default)`);
+    limits[key] = Number(raw);
+  }
+  return Object.keys(limits).length === 0 ? {} : { limits };
+}
 const col = (title: string, key: string): Column<Row> => ({ title, value: (r) => r[key] });
 
 const COLUMNS = {
@@ -44,6 +68,10 @@ const COLUMNS = {
     col('name', 'displayName'),
     col('quota', 'quotaBytes'),
     col('status', 'status'),
+    { title: 'used bytes', value: (r: Row) => (r.usage as { usedBytes?: number } | null)?.usedBytes },
+    { title: 'messages', value: (r: Row) => (r.usage as { messages?: number } | null)?.messages },
+    { title: 'msgs/hour', value: (r: Row) => limitOf(r, 'messagesPerHour') },
+    { title: 'rcpts/msg', value: (r: Row) => limitOf(r, 'recipientsPerMessage') },
   ],
   alias: [col('id', 'id'), col('address', 'address'), col('kind', 'kind'), col('targets', 'targets')],
   dkim: [
@@ -208,9 +236,17 @@ async function run(
           password,
           displayName: flag(args, 'name') ?? '',
           ...(quota === undefined ? {} : { quotaBytes: Number(quota) }),
+          ...limitsFlags(args),
         }),
         COLUMNS.user,
       );
+    }
+    case 'user limits': {
+      const id = await userId(client, need(args, 2, 'user'));
+      const body = limitsFlags(args);
+      if (body.limits === undefined)
+        throw new UsageError('user limits needs --messages-per-hour and/or --recipients-per-message');
+      return show(await client.request('PATCH', `/users/${id}`, body), COLUMNS.user);
     }
     case 'user password':
       return show(

@@ -150,6 +150,41 @@ describe('postmesh', () => {
     expect(users).toEqual([expect.objectContaining({ address: 'dave@cli.test', status: 'disabled' })]);
   });
 
+  it('sets sending limits at creation and later, and shows them with quota usage', () => {
+    const add = cli([
+      'user',
+      'add',
+      'erin@cli.test',
+      '--password',
+      'secret words 2026',
+      '--messages-per-hour',
+      '40',
+      '--json',
+    ]);
+    expect(add.code, add.err).toBe(0);
+    expect(JSON.parse(add.out)).toMatchObject({ limits: { messagesPerHour: 40, recipientsPerMessage: 0 } });
+    const changed = cli(['user', 'limits', 'erin@cli.test', '--recipients-per-message', '12']);
+    expect(changed.code, changed.err).toBe(0);
+    expect(changed.out).toMatch(/USED BYTES\s+MESSAGES\s+MSGS\/HOUR\s+RCPTS\/MSG\n/);
+    expect(changed.out).toMatch(/erin@cli\.test\s+.*\sactive\s+0\s+0\s+40\s+12\n/);
+    const shown = JSON.parse(cli(['user', 'show', 'erin@cli.test', '--json']).out) as {
+      limits: unknown;
+      usage: unknown;
+    };
+    expect(shown).toMatchObject({
+      limits: { messagesPerHour: 40, recipientsPerMessage: 12 },
+      usage: { usedBytes: 0, messages: 0 },
+    });
+    expect(cli(['user', 'limits', 'erin@cli.test', '--messages-per-hour', '0']).out).toMatch(
+      /\sdefault\s+12\n/,
+    );
+    const bad = cli(['user', 'limits', 'erin@cli.test', '--messages-per-hour', 'lots']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--messages-per-hour needs a whole number');
+    expect(cli(['user', 'limits', 'erin@cli.test']).code).toBe(2);
+    expect(cli(['user', 'delete', 'erin@cli.test', '--purge']).code).toBe(0);
+  });
+
   it('manages aliases and DKIM, and shows DNS records', () => {
     expect(cli(['alias', 'add', 'd@cli.test', '--user', 'dave@cli.test']).code).toBe(0);
     expect(cli(['alias', 'add', 'out@cli.test', '--forward', 'someone@example.net']).code).toBe(0);

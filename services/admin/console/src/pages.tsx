@@ -31,6 +31,25 @@ interface User {
   createdAt: string;
   /** Mail stored against the quota; null when storage no longer knows the user. */
   usage: { usedBytes: number; quotaBytes: number; messages: number } | null;
+  /** Submission limits; 0 = the service default. */
+  limits: { messagesPerHour: number; recipientsPerMessage: number };
+}
+
+const isLimit = (v: string): string | undefined =>
+  /^\d{1,7}$/.test(v) ? undefined : 'Enter a whole number (0 = the service default).';
+
+/** "120 messages/hour, 25 recipients/message", with "default" where the service default applies. */
+function limitsText(u: User): string {
+  const { messagesPerHour: perHour, recipientsPerMessage: perMessage } = u.limits;
+  return `${perHour === 0 ? 'default' : perHour} messages/hour, ${perMessage === 0 ? 'default' : perMessage} recipients/message`;
+}
+
+/** The limits typed into a form → the API's `limits` object (empty fields are left out). */
+function limitsBody(v: Record<string, string>): { limits?: Record<string, number> } {
+  const limits: Record<string, number> = {};
+  if (v.messagesPerHour) limits.messagesPerHour = Number(v.messagesPerHour);
+  if (v.recipientsPerMessage) limits.recipientsPerMessage = Number(v.recipientsPerMessage);
+  return Object.keys(limits).length === 0 ? {} : { limits };
 }
 
 /** 1536 → "1.5 KiB" (binary units, as quotas are set). */
@@ -425,6 +444,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
     );
   };
   const [resetFor, setResetFor] = useState<User | undefined>();
+  const [limitsFor, setLimitsFor] = useState<User | undefined>();
   return (
     <>
       <h2>Users</h2>
@@ -446,6 +466,16 @@ export function UsersPage({ me }: { readonly me: Me }) {
               hint: 'At least 10 characters; not containing the address.',
             },
             { name: 'quotaBytes', label: 'Quota (bytes, empty = domain default)', validate: isCount },
+            {
+              name: 'messagesPerHour',
+              label: 'Messages per hour (empty = service default)',
+              validate: isLimit,
+            },
+            {
+              name: 'recipientsPerMessage',
+              label: 'Recipients per message (empty = service default)',
+              validate: isLimit,
+            },
           ]}
           onSubmit={async (v) => {
             await api('POST', '/v1/users', {
@@ -453,6 +483,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
               password: v.password,
               displayName: v.displayName ?? '',
               ...(v.quotaBytes ? { quotaBytes: Number(v.quotaBytes) } : {}),
+              ...limitsBody(v),
             });
             setNotice(`${v.address ?? ''} created.`);
             setReload((n) => n + 1);
@@ -484,6 +515,42 @@ export function UsersPage({ me }: { readonly me: Me }) {
           }}
         />
       )}
+      {limitsFor !== undefined && (
+        <Form
+          key={`limits-${limitsFor.id}`}
+          title={`Sending limits of ${limitsFor.address}`}
+          submitLabel="Save limits"
+          fields={[
+            {
+              name: 'messagesPerHour',
+              label: 'Messages per hour',
+              required: true,
+              validate: isLimit,
+              initial: String(limitsFor.limits.messagesPerHour),
+              hint: '0 = the service default.',
+            },
+            {
+              name: 'recipientsPerMessage',
+              label: 'Recipients per message',
+              required: true,
+              validate: isLimit,
+              initial: String(limitsFor.limits.recipientsPerMessage),
+              hint: '0 = the service default. Further recipients are refused with 452 4.5.3.',
+            },
+          ]}
+          onSubmit={async (v) => {
+            await api('PATCH', `/v1/users/${limitsFor.id}`, {
+              limits: {
+                messagesPerHour: Number(v.messagesPerHour),
+                recipientsPerMessage: Number(v.recipientsPerMessage),
+              },
+            });
+            setNotice(`Sending limits of ${limitsFor.address} changed.`);
+            setLimitsFor(undefined);
+            setReload((n) => n + 1);
+          }}
+        />
+      )}
       <div className="field inline">
         <label htmlFor="users-domain">Domain</label>
         <input
@@ -507,6 +574,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
             cell: (u) => (u.quotaBytes === 0 ? 'unlimited' : formatBytes(u.quotaBytes)),
           },
           { title: 'Storage used', cell: (u) => usageText(u) },
+          { title: 'Sending limits', cell: (u) => limitsText(u) },
           { title: 'Status', cell: (u) => <span className={`badge ${u.status}`}>{u.status}</span> },
           {
             title: 'Actions',
@@ -515,6 +583,15 @@ export function UsersPage({ me }: { readonly me: Me }) {
                 {can('users.password') && (
                   <button type="button" onClick={() => setResetFor(u)} aria-expanded={resetFor?.id === u.id}>
                     Reset password
+                  </button>
+                )}
+                {can('users.update') && (
+                  <button
+                    type="button"
+                    onClick={() => setLimitsFor(u)}
+                    aria-expanded={limitsFor?.id === u.id}
+                  >
+                    Limits
                   </button>
                 )}
                 {can('users.update') && (

@@ -39,8 +39,8 @@ export interface EndpointSpec {
   readonly action: Action | 'public' | 'authenticated';
   readonly target: TargetSpec;
   readonly summary: string;
-  /** For the OpenAPI document: body fields → JSON type and note. */
-  readonly body?: Readonly<Record<string, string>>;
+  /** For the OpenAPI document: body fields → JSON type and note, or a JSON Schema of the field. */
+  readonly body?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>;
   /** For the OpenAPI document: query parameters → note. */
   readonly query?: Readonly<Record<string, string>>;
   /** Expected success status (default 200). */

@@ -99,6 +99,25 @@ export function parseObject<S extends Shape>(input: unknown, shape: S, where = '
   return out as Infer<S>;
 }
 
+/** A nested JSON object (e.g. `limits`), checked like a body; errors name `outer.inner`. */
+export function nested<S extends Shape>(shape: S): Check<Infer<S>> {
+  return (value, field) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw bad(field, 'expected a JSON object');
+    try {
+      return parseObject(value, shape, field);
+    } catch (error) {
+      if (
+        error instanceof ApiError &&
+        error.field !== undefined &&
+        error.message.startsWith(`${error.field}: `)
+      )
+        throw bad(`${field}.${error.field}`, error.message.slice(error.field.length + 2));
+      throw error;
+    }
+  };
+}
+
 /** Query strings: like bodies, but every value is a string and unknown parameters are refused too. */
 export const parseQuery = <S extends Shape>(input: unknown, shape: S): Infer<S> =>
   parseObject(input ?? {}, shape, 'query');

@@ -24,6 +24,8 @@ export const userView = (u: directory.User) => ({
   createdAt: iso(u.createTime),
   updatedAt: iso(u.updateTime),
   passwordChangedAt: iso(u.passwordChangeTime),
+  /** Submission limits; 0 means the service default (smtp-inbound's configuration). */
+  limits: { messagesPerHour: u.messagesPerHour, recipientsPerMessage: u.recipientsPerMessage },
 });
 
 /** Mail storage a user occupies (storage GetUserUsage, the figures of Mailstore GetQuota). */

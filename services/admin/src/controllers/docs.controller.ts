@@ -77,7 +77,10 @@ export function openApiDocument(): object {
                     type: 'object',
                     additionalProperties: false,
                     properties: Object.fromEntries(
-                      Object.entries(spec.body).map(([k, v]) => [k, { description: v }]),
+                      Object.entries(spec.body).map(([k, v]) => [
+                        k,
+                        typeof v === 'string' ? { description: v } : v,
+                      ]),
                     ),
                   },
                 },

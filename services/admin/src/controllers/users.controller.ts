@@ -11,6 +11,7 @@ import {
   domainOf,
   int,
   list,
+  nested,
   objectId,
   oneOf,
   optional,
@@ -28,6 +29,39 @@ import { decisionOf, domainIdOf, pagedAcross } from './scope.js';
 const userId = (request: HttpRequest): string => objectId()(request.params.id, 'id');
 
 type UserItem = ReturnType<typeof userView>;
+
+/**
+ * Per-user sending limits for submission (directory.proto `User.messages_per_hour`,
+ * `recipients_per_message`); 0 means the service default.
+ */
+const limitsShape = {
+  messagesPerHour: optional(int({ min: 0, max: 1_000_000 })),
+  recipientsPerMessage: optional(int({ min: 0, max: 100_000 })),
+};
+const limitsDoc = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Submission limits (optional); 0 = the service default, an absent member is unchanged',
+  properties: {
+    messagesPerHour: { type: 'integer', minimum: 0, maximum: 1_000_000, description: 'messages per hour' },
+    recipientsPerMessage: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 100_000,
+      description: 'recipients per message (more get 452 4.5.3)',
+    },
+  },
+} as const;
+
+/** The request fields of a `limits` object; absent members are left out (unchanged). */
+function limitsRequest(limits: { messagesPerHour?: number; recipientsPerMessage?: number } | undefined) {
+  return {
+    ...(limits?.messagesPerHour === undefined ? {} : { messagesPerHour: limits.messagesPerHour }),
+    ...(limits?.recipientsPerMessage === undefined
+      ? {}
+      : { recipientsPerMessage: limits.recipientsPerMessage }),
+  };
+}
 
 /**
  * Adds each user's quota usage (`usage: {usedBytes, quotaBytes, messages}`, `null` when storage
@@ -102,6 +136,7 @@ export class UsersController {
       password: 'string (10+ characters)',
       displayName: 'string (optional)',
       quotaBytes: 'integer (optional, 0 = unlimited)',
+      limits: limitsDoc,
     },
     status: 201,
   })
@@ -111,14 +146,16 @@ export class UsersController {
       password: required(str({ min: 1, max: 256 })),
       displayName: optional(str({ max: 200 })),
       quotaBytes: optional(int({ min: 0 })),
+      limits: optional(nested(limitsShape)),
     });
     const { user } = await this.deps.storage.directory.createUser({
       address: body.address,
       password: body.password,
       displayName: body.displayName ?? '',
       ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+      ...limitsRequest(body.limits),
     });
-    return user === undefined ? {} : userView(user);
+    return user === undefined ? {} : ((await withUsage(this.deps.storage, [userView(user)]))[0] ?? {});
   }
 
   @Endpoint({
@@ -147,19 +184,26 @@ export class UsersController {
     path: '/users/:id',
     action: 'users.update',
     target: { kind: 'user-param', param: 'id' },
-    summary: 'Change display name, quota or status',
-    body: { displayName: 'string', quotaBytes: 'integer', status: '"active" | "disabled"' },
+    summary: 'Change display name, quota, status or sending limits (absent fields stay as they are)',
+    body: {
+      displayName: 'string',
+      quotaBytes: 'integer',
+      status: '"active" | "disabled"',
+      limits: limitsDoc,
+    },
   })
   async update(@Req() request: HttpRequest) {
     const body = parseObject(request.body, {
       displayName: optional(str({ max: 200 })),
       quotaBytes: optional(int({ min: 0 })),
       status: optional(oneOf(['active', 'disabled'])),
+      limits: optional(nested(limitsShape)),
     });
     const { user } = await this.deps.storage.directory.updateUser({
       userId: userId(request),
       ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
       ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+      ...limitsRequest(body.limits),
       status:
         body.status === undefined
           ? directory.UserStatus.UNSPECIFIED
@@ -167,7 +211,7 @@ export class UsersController {
             ? directory.UserStatus.ACTIVE
             : directory.UserStatus.DISABLED,
     });
-    return user === undefined ? {} : userView(user);
+    return user === undefined ? {} : ((await withUsage(this.deps.storage, [userView(user)]))[0] ?? {});
   }
 
   @Endpoint({
