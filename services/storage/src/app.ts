@@ -52,6 +52,11 @@ export interface StorageApp {
   readonly traceStore: TraceStore;
   /** Readiness: the gRPC server is bound and not shutting down. */
   check(): true | string;
+  /**
+   * Fills the in-memory mailbox index (ADR 0006) with the largest mailboxes, in the background of
+   * a start; resolves with the number of mailboxes indexed. Stopped by `stop()`.
+   */
+  warmMailboxIndex(): Promise<number>;
   /** Stop accepting calls, let in-flight ones finish within `graceMs`, then cut the rest. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -140,14 +145,20 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   }
 
   let stopping = false;
+  const warming = new AbortController();
   return {
     port,
     keyring,
+    warmMailboxIndex: () =>
+      new Mailstore({ db, keyring, logger: logger.child({ component: 'mailstore' }) }).warmIndex({
+        signal: warming.signal,
+      }),
     directory,
     traceStore,
     check: () => (stopping ? 'gRPC server is shutting down' : true),
     async stop(graceMs = 5_000) {
       stopping = true;
+      warming.abort();
       clearInterval(sweeper);
       // Unacked jobs are redelivered; let those in flight finish before the database closes.
       await delivery?.stop();

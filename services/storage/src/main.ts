@@ -70,6 +70,10 @@ await runService({
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
+    // In the background: until a mailbox is warm, its first large read builds its entry itself.
+    app.warmMailboxIndex().catch((error: unknown) => {
+      logger.warn({ err: error }, 'warming the mailbox index failed; mailboxes are indexed on first use');
+    });
 
     if (config.POSTMESH_KEK_ROTATE_AT_START) {
       // In the background: serving continues; both KEKs unwrap until it finishes.

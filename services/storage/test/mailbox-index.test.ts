@@ -112,12 +112,15 @@ describe('MailboxIndex', () => {
   it('replays the changes made while an entry was built, and refuses one that missed a change', () => {
     const index = new MailboxIndex(1000);
     // The read saw messages 1 and 2; meanwhile 3 was added and 1 flagged (recorded patches).
-    index.beginBuild('a', 'u', 5);
+    const a = index.beginBuild('a', 'u', 5);
+    if (a === undefined) throw new Error('no build');
+    expect(index.beginBuild('a', 'u', 5)).toBeUndefined(); // one build per mailbox at a time
     index.patch('a', 5, 6, (x) => x.add([msg(3, 6)]));
     index.patch('a', 6, 7, (x) => x.setFlags(1, ['\\Seen'], 7));
     const built = new MailboxIndexEntry('u', 5);
     built.add([msg(1), msg(2), msg(3, 6)]); // the read happened to see 3 already: harmless
-    expect(index.finishBuild('a', built, 7)).toBe(true);
+    expect(index.finishBuild(a, built, 7)).toBe(true);
+    expect(index.finishBuild(a, built, 7)).toBe(false); // only once
     expect(
       index
         .get('a', 7)
@@ -129,14 +132,16 @@ describe('MailboxIndex', () => {
       [3, 6, []],
     ]);
     // A change this process did not record (HIGHESTMODSEQ moved past the last patch): refused.
-    index.beginBuild('b', 'u', 1);
+    const b = index.beginBuild('b', 'u', 1);
+    if (b === undefined) throw new Error('no build');
     index.patch('b', 1, 2, (x) => x.add([msg(9, 2)]));
-    expect(index.finishBuild('b', new MailboxIndexEntry('u', 1), 3)).toBe(false);
+    expect(index.finishBuild(b, new MailboxIndexEntry('u', 1), 3)).toBe(false);
     expect(index.get('b', 3)).toBeUndefined();
     // Dropped (RENAME of INBOX, DELETE) while building: refused.
-    index.beginBuild('c', 'u', 1);
+    const c = index.beginBuild('c', 'u', 1);
+    if (c === undefined) throw new Error('no build');
     index.drop('c');
-    expect(index.finishBuild('c', new MailboxIndexEntry('u', 1), 1)).toBe(false);
+    expect(index.finishBuild(c, new MailboxIndexEntry('u', 1), 1)).toBe(false);
   });
 
   it('holds at most maxMessages, dropping the least recently used mailbox; 0 turns it off', () => {

@@ -160,7 +160,9 @@ interface RecordedPatch {
   readonly change: (entry: MailboxIndexEntry) => void;
 }
 
-interface Build {
+/** A build in progress (one per mailbox at a time). */
+export interface IndexBuild {
+  readonly mailboxId: string;
   readonly userId: string;
   readonly stamp: number;
   readonly patches: RecordedPatch[];
@@ -170,7 +172,7 @@ interface Build {
 /** The process's mailbox indexes, least recently used first. */
 export class MailboxIndex {
   private readonly entries = new Map<string, MailboxIndexEntry>();
-  private readonly builds = new Map<string, Build>();
+  private readonly builds = new Map<string, IndexBuild>();
 
   /** @param maxMessages messages held over all mailboxes; 0 turns the index off. */
   constructor(public maxMessages: number) {}
@@ -240,12 +242,15 @@ export class MailboxIndex {
    * now on the patches of its writers are recorded, so the read of its messages can run without
    * the lock (deliveries and flag changes go on meanwhile) and be caught up afterwards.
    */
-  beginBuild(mailboxId: string, userId: string, stamp: number): void {
-    this.builds.set(mailboxId, { userId, stamp, patches: [], broken: false });
+  beginBuild(mailboxId: string, userId: string, stamp: number): IndexBuild | undefined {
+    if (this.builds.has(mailboxId)) return undefined; // another build is under way
+    const build: IndexBuild = { mailboxId, userId, stamp, patches: [], broken: false };
+    this.builds.set(mailboxId, build);
+    return build;
   }
 
-  abortBuild(mailboxId: string): void {
-    this.builds.delete(mailboxId);
+  abortBuild(build: IndexBuild): void {
+    if (this.builds.get(build.mailboxId) === build) this.builds.delete(build.mailboxId);
   }
 
   /**
@@ -255,10 +260,11 @@ export class MailboxIndex {
    * change the read already saw is harmless: adds, flag updates and removals are idempotent and
    * applied in order.
    */
-  finishBuild(mailboxId: string, entry: MailboxIndexEntry, current: number): boolean {
-    const build = this.builds.get(mailboxId);
+  finishBuild(build: IndexBuild, entry: MailboxIndexEntry, current: number): boolean {
+    const mailboxId = build.mailboxId;
+    if (this.builds.get(mailboxId) !== build) return false;
     this.builds.delete(mailboxId);
-    if (build === undefined || build.broken) return false;
+    if (build.broken) return false;
     let stamp = build.stamp;
     for (const p of build.patches) {
       if (p.pre !== stamp) return false;

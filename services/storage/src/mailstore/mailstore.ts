@@ -75,7 +75,12 @@ import {
 } from './contract.js';
 import { BlobIntegrityError, MailstoreError } from './errors.js';
 import { DELETED, SEEN, splitFlags } from './flags.js';
-import { MailboxIndexEntry, sharedMailboxIndex as index, type IndexedMessage } from './mailbox-index.js';
+import {
+  MailboxIndexEntry,
+  sharedMailboxIndex as index,
+  type IndexBuild,
+  type IndexedMessage,
+} from './mailbox-index.js';
 import {
   createDefaultMailboxes,
   ensureParents,
@@ -1323,6 +1328,91 @@ export class Mailstore {
   }
 
   /**
+   * Fills the mailbox index at start, largest mailboxes first up to its bound, with ONE read of
+   * the messages collection for all of them (on FerretDB any read by mailbox is a read of the
+   * whole collection, so one per mailbox would cost as many). Builds as `buildIndex` does:
+   * stamps under each lock, writers recorded meanwhile, caught up at the end. Readers of a
+   * mailbox being warmed wait for it rather than read on their own. Logs progress.
+   */
+  async warmIndex(options: { minMessages?: number; signal?: AbortSignal } = {}): Promise<number> {
+    if (!index.enabled) return 0;
+    const minMessages = options.minMessages ?? POINT_LOOKUPS;
+    const started = Date.now();
+    const candidates = await mailboxes(this.db)
+      .find({ messages: { $gte: minMessages } }, { projection: { _id: 1, messages: 1 } })
+      .toArray();
+    candidates.sort((a, b) => b.messages - a.messages);
+    const chosen = new Map<string, { build: IndexBuild; entry: MailboxIndexEntry }>();
+    let planned = 0;
+    for (const c of candidates) {
+      if (planned + c.messages > index.maxMessages) continue;
+      const id = c._id.toHexString();
+      if (indexBuilds.has(id)) continue;
+      const started = await serial(this.lockKey(id), async () => {
+        const current = await mailboxes(this.db).findOne({ _id: c._id });
+        if (current === null || index.get(id, current.highestModseq) !== undefined) return undefined;
+        const build = index.beginBuild(id, current.userId, current.highestModseq);
+        if (build === undefined) return undefined;
+        return { build, entry: new MailboxIndexEntry(current.userId, current.highestModseq) };
+      });
+      if (started === undefined) continue;
+      chosen.set(id, started);
+      planned += c.messages;
+    }
+    if (chosen.size === 0) return 0;
+    this.logger.info({ mailboxes: chosen.size, messages: planned }, 'warming the mailbox index');
+    let finish!: (kept: Set<string>) => void;
+    const done = new Promise<Set<string>>((resolve) => (finish = resolve));
+    for (const [id, { entry }] of chosen) {
+      indexBuilds.set(
+        id,
+        done.then((kept) => (kept.has(id) ? entry : undefined)).finally(() => indexBuilds.delete(id)),
+      );
+    }
+    const kept = new Set<string>();
+    try {
+      let read = 0;
+      let lastLog = Date.now();
+      const cursor = this.messages()
+        .find({}, { projection: { mailboxId: 1, uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
+        .batchSize(1024);
+      for await (const doc of cursor) {
+        if (options.signal?.aborted === true) throw new Error('warming the mailbox index was stopped');
+        chosen.get(doc.mailboxId)?.entry.add([indexed(doc)]);
+        read++;
+        if (Date.now() - lastLog > 10_000) {
+          lastLog = Date.now();
+          this.logger.info({ read, ms: lastLog - started }, 'warming the mailbox index: messages read');
+        }
+      }
+      for (const [id, { build, entry }] of chosen) {
+        const ok = await serial(this.lockKey(id), async () => {
+          const now = await mailboxes(this.db).findOne(
+            { _id: new ObjectId(id) },
+            { projection: { highestModseq: 1 } },
+          );
+          if (now === null) {
+            index.abortBuild(build);
+            return false;
+          }
+          return index.finishBuild(build, entry, now.highestModseq);
+        });
+        if (ok) kept.add(id);
+      }
+      this.logger.info(
+        { mailboxes: kept.size, messages: index.messages, read, ms: Date.now() - started },
+        'mailbox index warm',
+      );
+      return kept.size;
+    } catch (error) {
+      for (const [id, { build }] of chosen) if (!kept.has(id)) index.abortBuild(build);
+      throw error;
+    } finally {
+      finish(kept);
+    }
+  }
+
+  /**
    * Builds the entry of `mailbox`: its HIGHESTMODSEQ is read under the mailbox's lock (no change of
    * this process half done), its messages without it (writers go on; their patches are recorded),
    * and the recorded patches are replayed under the lock again (ADR 0006).
@@ -1335,11 +1425,13 @@ export class Mailstore {
       if (current === null) return undefined;
       // A writer may have patched an entry while this call waited for the lock.
       const ready = index.get(mailboxId, current.highestModseq);
-      if (ready === undefined) index.beginBuild(mailboxId, current.userId, current.highestModseq);
-      return { current, ready };
+      if (ready !== undefined) return { current, ready, build: undefined };
+      return { current, ready, build: index.beginBuild(mailboxId, current.userId, current.highestModseq) };
     });
     if (start === undefined) return undefined;
     if (start.ready !== undefined) return start.ready;
+    const build = start.build;
+    if (build === undefined) return undefined; // the start-up warm-up has it
     const started = Date.now();
     const entry = new MailboxIndexEntry(start.current.userId, start.current.highestModseq);
     try {
@@ -1354,7 +1446,7 @@ export class Mailstore {
       }
       entry.add(batch);
     } catch (error) {
-      index.abortBuild(mailboxId);
+      index.abortBuild(build);
       throw error;
     }
     const kept = await serial(lock, async () => {
@@ -1363,10 +1455,10 @@ export class Mailstore {
         { projection: { highestModseq: 1 } },
       );
       if (now === null) {
-        index.abortBuild(mailboxId);
+        index.abortBuild(build);
         return false;
       }
-      return index.finishBuild(mailboxId, entry, now.highestModseq);
+      return index.finishBuild(build, entry, now.highestModseq);
     });
     this.logger.info(
       { mailboxId, messages: entry.size, ms: Date.now() - started, kept, indexed: index.messages },
