@@ -1386,18 +1386,7 @@ export class Mailstore {
         }
       }
       for (const [id, { build, entry }] of chosen) {
-        const ok = await serial(this.lockKey(id), async () => {
-          const now = await mailboxes(this.db).findOne(
-            { _id: new ObjectId(id) },
-            { projection: { highestModseq: 1 } },
-          );
-          if (now === null) {
-            index.abortBuild(build);
-            return false;
-          }
-          return index.finishBuild(build, entry, now.highestModseq);
-        });
-        if (ok) kept.add(id);
+        if (await this.finishIndexBuild(build, entry)) kept.add(id);
       }
       this.logger.info(
         { mailboxes: kept.size, messages: index.messages, read, ms: Date.now() - started },
@@ -1410,6 +1399,21 @@ export class Mailstore {
     } finally {
       finish(kept);
     }
+  }
+
+  /** Ends a build under the mailbox's lock against its HIGHESTMODSEQ now; true if the entry is kept. */
+  private finishIndexBuild(build: IndexBuild, entry: MailboxIndexEntry): Promise<boolean> {
+    return serial(this.lockKey(build.mailboxId), async () => {
+      const now = await mailboxes(this.db).findOne(
+        { _id: new ObjectId(build.mailboxId) },
+        { projection: { highestModseq: 1 } },
+      );
+      if (now === null) {
+        index.abortBuild(build);
+        return false;
+      }
+      return index.finishBuild(build, entry, now.highestModseq);
+    });
   }
 
   /**
@@ -1449,17 +1453,7 @@ export class Mailstore {
       index.abortBuild(build);
       throw error;
     }
-    const kept = await serial(lock, async () => {
-      const now = await mailboxes(this.db).findOne(
-        { _id: mailbox._id },
-        { projection: { highestModseq: 1 } },
-      );
-      if (now === null) {
-        index.abortBuild(build);
-        return false;
-      }
-      return index.finishBuild(build, entry, now.highestModseq);
-    });
+    const kept = await this.finishIndexBuild(build, entry);
     this.logger.info(
       { mailboxId, messages: entry.size, ms: Date.now() - started, kept, indexed: index.messages },
       'mailbox index built',
