@@ -32,7 +32,18 @@ export interface OutboundEnvelope {
 
 export type OutboundBody =
   | { readonly kind: 'inline'; readonly size: number }
-  | { readonly kind: 'object'; readonly size: number; readonly object: string };
+  | {
+      readonly kind: 'object';
+      readonly size: number;
+      readonly object: string;
+      /**
+       * The recipient domains of every outbound job that reads this object, this job's included.
+       * When present, nothing but these jobs references the object, and the last of them to
+       * become final (delivered, bounced, expired or cancelled) deletes it. Absent (older
+       * publishers, or an object shared with an inbound job): the object is left alone.
+       */
+      readonly sharedBy?: readonly string[];
+    };
 
 /** One earlier attempt, when a publisher re-queues a job (optional; mta-delivery keeps its own). */
 export interface OutboundAttempt {
@@ -144,6 +155,17 @@ export function decodeOutboundJob(frame: Uint8Array): DecodedOutboundJob {
   if (body.kind === 'inline') {
     if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };
     return { ok: true, job: value as OutboundJob, inlineBody: rest };
+  }
+  if (
+    body.sharedBy !== undefined &&
+    !(
+      Array.isArray(body.sharedBy) &&
+      body.sharedBy.length <= 10_000 &&
+      body.sharedBy.every((d) => isString(d) && DOMAIN.test(d)) &&
+      body.sharedBy.includes(domain)
+    )
+  ) {
+    return { ok: false, problem: "body.sharedBy must list lower-case domains, this job's included" };
   }
   if (body.kind === 'object' && isString(body.object) && rest.length === 0) {
     return { ok: true, job: value as OutboundJob, inlineBody: undefined };

@@ -119,6 +119,8 @@ export const schema = {
   POSTMESH_MTA_COMMAND_TIMEOUT_MS: integer(5 * 60_000, { min: 100 }),
   /** How long an idle connection to a destination is kept for reuse. */
   POSTMESH_MTA_IDLE_CONNECTION_MS: integer(5_000, { min: 0 }),
+  /** How often abandoned outbound spool objects (older than the lifetime + 2 days) are swept. */
+  POSTMESH_MTA_SPOOL_SWEEP_MS: integer(3_600_000, { min: 1_000 }),
   /** Sign with the sender domain's active DKIM key from the Directory. */
   POSTMESH_MTA_DKIM: boolean(true),
 };

@@ -65,6 +65,8 @@ export interface DeliveryDeps {
   readonly js: JetStreamClient;
   readonly queue: QueueStore;
   readonly tlsReports: KV;
+  /** SPOOL_REF_BUCKET: which jobs sharing a spool object are final. */
+  readonly spoolRefs: KV;
   readonly spool: () => Promise<ObjectStore>;
   readonly resolver: Resolver;
   readonly sts: StsPolicyCache;
@@ -127,11 +129,18 @@ export class OutboundDelivery {
     const { job, inlineBody } = decoded;
     const key = queueKey(job.spoolId, job.domain);
     const { tickMs } = this.deps.settings;
+    if (msg.info.deliveryCount > 1 && (await this.isFinal(job))) {
+      // Final before a crash or a lost ack (its spool object may be gone already): finish the
+      // cleanup and ack, never deliver again.
+      await this.releaseSpool(job);
+      return JobOutcomes.ack;
+    }
     // A first delivery has no queue record yet: skip the read (the hot path of most mail).
     const stored = msg.info.deliveryCount > 1 ? await this.deps.queue.get(key) : undefined;
     const now = this.now();
     if (stored?.record.cancelled !== undefined) {
       await this.deps.queue.remove(key);
+      await this.releaseSpool(job);
       return JobOutcomes.drop(`cancelled by ${stored.record.cancelled.by}`);
     }
     if (stored !== undefined) {
@@ -157,8 +166,14 @@ export class OutboundDelivery {
         remoteMta: stored?.record.remoteMta || undefined,
         local: true,
       }));
-      await this.finish(job, outcomes, attemptNo, 'expired', await this.body(job, inlineBody));
+      // The DSN quotes the original header section: from the body, or, if the spool object is
+      // gone (swept after a very long outage), from the queue record.
+      const original = await this.body(job, inlineBody).catch(
+        () => new Uint8Array(Buffer.from(stored?.record.originalHeaders ?? '', 'base64')),
+      );
+      await this.finish(job, outcomes, attemptNo, 'expired', original);
       if (stored !== undefined) await this.deps.queue.remove(key);
+      await this.releaseSpool(job);
       return JobOutcomes.ack;
     }
 
@@ -173,6 +188,7 @@ export class OutboundDelivery {
     const deferred = outcomes.filter((o) => o.kind === 'deferred');
     if (deferred.length === 0) {
       if (stored !== undefined) await this.deps.queue.remove(key);
+      await this.releaseSpool(job);
       return JobOutcomes.ack;
     }
     const first = deferred[0];
@@ -207,6 +223,7 @@ export class OutboundDelivery {
       const current = await this.deps.queue.get(key);
       if (current?.record.cancelled !== undefined) {
         await this.deps.queue.remove(key);
+        await this.releaseSpool(job);
         return JobOutcomes.drop(`cancelled by ${current.record.cancelled.by}`);
       }
       record = { ...record, nextAttemptAt: current?.record.nextAttemptAt ?? record.nextAttemptAt };
@@ -217,6 +234,49 @@ export class OutboundDelivery {
       lastError,
       Math.max(0, Math.min(Date.parse(record.nextAttemptAt) - this.now(), tickMs)),
     );
+  }
+
+  /** Whether this job was already final (its entry is in SPOOL_REF_BUCKET). */
+  private async isFinal(job: OutboundJob): Promise<boolean> {
+    if (job.body.kind !== 'object' || job.body.sharedBy === undefined) return false;
+    const entry = await this.deps.spoolRefs.get(queueKey(job.spoolId, job.domain));
+    return entry !== null && entry.operation === 'PUT';
+  }
+
+  /**
+   * Reference counting of a shared spool object (`body.sharedBy`), safe across crashes: a final
+   * job first records itself as final, then reads its siblings' records; only when all are final
+   * is the object deleted. Of two siblings finishing at once at least the later writer sees both
+   * records (each writes before it reads), so the object is deleted, maybe twice (harmless). A
+   * crash between the record and the ack redelivers the job, which `isFinal` turns into this
+   * cleanup again. Failures here only leave the object behind for the sweeper (`SpoolSweeper`).
+   */
+  private async releaseSpool(job: OutboundJob): Promise<void> {
+    const body = job.body;
+    if (body.kind !== 'object' || body.sharedBy === undefined) return;
+    try {
+      const refs = this.deps.spoolRefs;
+      await refs.put(
+        queueKey(job.spoolId, job.domain),
+        JSON.stringify({ at: new Date(this.now()).toISOString() }),
+      );
+      for (const domain of body.sharedBy) {
+        if (domain === job.domain) continue;
+        const entry = await refs.get(queueKey(job.spoolId, domain));
+        if (entry === null || entry.operation !== 'PUT') return;
+      }
+      const store = await this.deps.spool();
+      await store.delete(body.object);
+      this.deps.logger.info(
+        { spoolId: job.spoolId, object: body.object },
+        'spool object deleted: every job is final',
+      );
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, spoolId: job.spoolId },
+        'spool object not released; the sweeper will remove it',
+      );
+    }
   }
 
   private async body(job: OutboundJob, inline: Uint8Array | undefined): Promise<Uint8Array> {

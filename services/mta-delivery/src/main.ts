@@ -8,8 +8,9 @@ import { fixtureResolverFromFile, systemResolver } from './dns.js';
 import { OutboundDelivery } from './delivery.js';
 import { StsPolicyCache, httpsPolicyFetcher } from './mta-sts.js';
 import { QueueOperations } from './queue-ops.js';
-import { QUEUE_BUCKET, QueueStore, TLS_REPORT_BUCKET } from './queue-store.js';
+import { QUEUE_BUCKET, QueueStore, SPOOL_REF_BUCKET, TLS_REPORT_BUCKET } from './queue-store.js';
 import { SmtpClient } from './smtp-client.js';
+import { SPOOL_MARGIN_MS, SpoolSweeper } from './spool-sweeper.js';
 
 /** mta-delivery: sends queued mail out (DESIGN §2 steps 9-10); see README.md. */
 await runService({
@@ -20,6 +21,12 @@ await runService({
     const replicas = config.POSTMESH_STREAM_REPLICAS;
     const queue = new QueueStore(await kvm.create(QUEUE_BUCKET, { history: 1, replicas }));
     const tlsReports = await kvm.create(TLS_REPORT_BUCKET, { history: 1, replicas, ttl: 3 * 24 * 3_600_000 });
+    // Kept as long as a sibling job can still be in the queue (its lifetime), plus a margin.
+    const spoolRefs = await kvm.create(SPOOL_REF_BUCKET, {
+      history: 1,
+      replicas,
+      ttl: config.POSTMESH_MTA_QUEUE_LIFETIME_MS + SPOOL_MARGIN_MS,
+    });
     const resolver =
       config.POSTMESH_DNS_FIXTURE_FILE === undefined
         ? systemResolver()
@@ -46,6 +53,7 @@ await runService({
       js: bus.js,
       queue,
       tlsReports,
+      spoolRefs,
       spool: () => (spool ??= openSpool(bus.nc)),
       resolver,
       sts: new StsPolicyCache(resolver, httpsPolicyFetcher(config.POSTMESH_MTA_STS_FETCH_BASE)),
@@ -103,6 +111,13 @@ await runService({
         ),
     });
     ops.start();
+    const sweeper = new SpoolSweeper({
+      spool: () => (spool ??= openSpool(bus.nc)),
+      lifetimeMs: config.POSTMESH_MTA_QUEUE_LIFETIME_MS,
+      intervalMs: config.POSTMESH_MTA_SPOOL_SWEEP_MS,
+      logger,
+    });
+    sweeper.start();
     const loop = new ConsumerLoop({
       js: bus.js,
       stream: Streams.MAIL_OUTBOUND,
@@ -121,6 +136,7 @@ await runService({
     return {
       async stop() {
         ops.stop();
+        await sweeper.stop();
         await loop.stop();
         await delivery.drain();
         smtp.close();

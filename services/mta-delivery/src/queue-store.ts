@@ -10,6 +10,11 @@ import type { KV } from '@postmesh/bus';
 
 export const QUEUE_BUCKET = 'mta-queue';
 export const TLS_REPORT_BUCKET = 'mta-tls-reports';
+/**
+ * Final outbound jobs whose body is a shared `mail-spool` object: `<spoolId>.<domain>` → time.
+ * The last job of a message to become final sees every sibling's entry and deletes the object.
+ */
+export const SPOOL_REF_BUCKET = 'mta-spool-refs';
 
 export interface QueueRecord {
   readonly spoolId: string;

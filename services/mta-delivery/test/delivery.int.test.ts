@@ -317,6 +317,61 @@ describe('mta-delivery', () => {
     expect(got.subarray(got.length - big.length).equals(big)).toBe(true);
   });
 
+  it('deletes a spool object shared by two domain jobs once both are final (one delivered, one cancelled), not before', async () => {
+    const spool = await openSpool(nc);
+    const spoolId = `shared${randomBytes(8).toString('hex')}`;
+    const object = `out/${spoolId}`;
+    const big = Buffer.from(
+      `From: <alice@example.test>\r\nTo: <shared@one.test>\r\nSubject: shared\r\n\r\n${'z'.repeat(998)}\r\n`,
+    );
+    await spool.putBlob({ name: object }, new Uint8Array(big));
+    const sharedBy = ['one.test', 'two.test'];
+    const publish = (domain: string, rcpt: string) =>
+      publishDurable(
+        js,
+        Subjects.outbound(domain),
+        encodeOutboundJob({
+          version: 1,
+          spoolId,
+          domain,
+          envelope: { mailFrom: 'alice@example.test', rcptTo: [rcpt] },
+          body: { kind: 'object', size: big.length, object, sharedBy },
+          queuedAt: new Date().toISOString(),
+          messageId: '',
+          traceparent: '',
+        }),
+        { msgId: outboundJobMessageId(spoolId, domain) },
+      );
+    await publish('one.test', 'shared@one.test');
+    await publish('two.test', 'never@two.test'); // always 451: stays in the queue
+    await until('the one.test delivery', () => (sink.for('shared@one.test').length > 0 ? true : undefined));
+    const owner = { actor: 'admin-1', role: 'owner', domains: [] };
+    const listed = await until('the deferred two.test job', async () => {
+      const r = await request<QueueListResponse>(QueueSubjects.list, { caller: owner });
+      return r.ok ? r.items.find((i) => i.spoolId === spoolId && i.domain === 'two.test') : undefined;
+    });
+    const refs = await new Kvm(nc).open('mta-spool-refs');
+    await until('one.test recorded final', async () =>
+      (await refs.get(`${spoolId}.one.test`))?.operation === 'PUT' ? true : undefined,
+    );
+    // One job is final, the other still needs the body: the object stays.
+    expect((await spool.info(object))?.deleted ?? true).toBe(false);
+    expect(Buffer.from((await spool.getBlob(object)) ?? new Uint8Array()).equals(big)).toBe(true);
+
+    const cancel = await request<QueueCancelResponse>(QueueSubjects.cancel, {
+      caller: owner,
+      id: listed.id,
+      dsn: false,
+    });
+    expect(cancel.ok).toBe(true);
+    await until('the object deleted', async () => {
+      const info = await spool.info(object);
+      return info === null || info.deleted ? true : undefined;
+    });
+    expect((await refs.get(`${spoolId}.two.test`))?.operation).toBe('PUT');
+    expect(sink.for('never@two.test')).toHaveLength(0);
+  });
+
   it('bounces a null-MX domain at once, and a 550 recipient, with a DSN for the sender', async () => {
     const nullSpool = await send('nullmx.test', ['x@nullmx.test'], 'nullmx');
     await send('one.test', ['unknown@one.test', 'frank@one.test'], 'half-bounce');

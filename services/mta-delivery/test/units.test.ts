@@ -16,6 +16,9 @@ import { StsPolicyCache, mxMatches, parseStsPolicy, parseStsRecord } from '../sr
 import { allowed } from '../src/queue-ops.js';
 import { parseEntryId, type QueueRecord } from '../src/queue-store.js';
 import { resolveRoute } from '../src/routes.js';
+import { SPOOL_MARGIN_MS, SpoolSweeper, abandonedObjects } from '../src/spool-sweeper.js';
+import type { ObjectStore } from '@postmesh/bus';
+import type { Logger } from '@postmesh/telemetry';
 
 const enc = new TextEncoder();
 
@@ -184,6 +187,60 @@ describe('outbound job codec', () => {
         (bytes) => typeof decodeOutboundJob(bytes).ok === 'boolean',
       ),
     );
+  });
+  it('carries the domains sharing a spool object, which must include the job domain', () => {
+    const shared: OutboundJob = {
+      ...job,
+      body: { kind: 'object', size: 5, object: 'out/abcdEFGH1234', sharedBy: ['example.org', 'example.net'] },
+    };
+    const decoded = decodeOutboundJob(encodeOutboundJob(shared));
+    expect(decoded.ok && decoded.job.body).toEqual(shared.body);
+    for (const sharedBy of [['example.net'], ['Example.org'], 'example.org', [7]]) {
+      const bad = { ...shared, body: { ...shared.body, sharedBy } } as unknown as OutboundJob;
+      expect(decodeOutboundJob(encodeOutboundJob(bad)).ok, JSON.stringify(sharedBy)).toBe(false);
+    }
+  });
+});
+
+describe('outbound spool sweeper (bounded cleanup)', () => {
+  const hour = 3_600_000;
+  const now = Date.parse('2026-11-27T12:00:00Z');
+  const lifetime = 5 * 24 * hour;
+  const at = (ms: number) => new Date(ms).toISOString();
+  const objects = [
+    { name: 'out/old', mtime: at(now - lifetime - SPOOL_MARGIN_MS - hour) },
+    { name: 'out/young', mtime: at(now - lifetime) },
+    { name: 'out/gone', mtime: at(now - 30 * 24 * hour), deleted: true },
+    // Inbound objects are storage's (a dead-lettered inbound job still needs its body).
+    { name: 'msg/old', mtime: at(now - 30 * 24 * hour) },
+  ];
+  it('picks only outbound objects older than the queue lifetime plus the margin', () => {
+    expect(abandonedObjects(objects, now - lifetime - SPOOL_MARGIN_MS)).toEqual(['out/old']);
+  });
+  it('deletes them from the store, and keeps going after a failed listing', async () => {
+    const deleted: string[] = [];
+    let fail = true;
+    const store = {
+      list: () => (fail ? Promise.reject(new Error('nats down')) : Promise.resolve(objects)),
+      delete: (name: string) => {
+        deleted.push(name);
+        return Promise.resolve({ purged: 1, success: true });
+      },
+    } as unknown as ObjectStore;
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, m: string) => warnings.push(m) } as unknown as Logger;
+    const sweeper = new SpoolSweeper({
+      spool: () => Promise.resolve(store),
+      lifetimeMs: lifetime,
+      intervalMs: hour,
+      logger,
+      now: () => now,
+    });
+    expect(await sweeper.sweep()).toBe(0);
+    expect(warnings).toEqual(['spool sweep failed; next time']);
+    fail = false;
+    expect(await sweeper.sweep()).toBe(1);
+    expect(deleted).toEqual(['out/old']);
   });
 });
 

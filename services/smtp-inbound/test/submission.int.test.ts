@@ -9,7 +9,15 @@ import { promisify } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { Buckets, Streams, Subjects, decodeOutboundJob, outboundJobMessageId } from '@postmesh/bus';
+import {
+  Buckets,
+  Streams,
+  Subjects,
+  decodeOutboundJob,
+  openSpool,
+  outboundJobMessageId,
+  spoolObjectName,
+} from '@postmesh/bus';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountKey } from '@postmesh/bus';
@@ -59,9 +67,9 @@ describe('submission: AUTH, sender ownership, routing', () => {
       auth: { user, pass },
       name: 'client.example.test',
     });
-  const message = (from: string, to: string, token: string, extra: string[] = []) =>
+  const message = (from: string, to: string, token: string, extra: string[] = [], more = '') =>
     Buffer.from(
-      [`From: ${from}`, `To: ${to}`, `Subject: submit ${token}`, ...extra, '', `Body ${token}`, ''].join(
+      [`From: ${from}`, `To: ${to}`, `Subject: submit ${token}`, ...extra, '', `Body ${token}`, more].join(
         '\r\n',
       ),
     );
@@ -208,6 +216,53 @@ describe('submission: AUTH, sender ownership, routing', () => {
           `Body ${token}`,
         );
       }
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+
+  it('a large message to local and remote recipients: the outbound jobs get their own spool object, kept after storage deletes the inbound one', async () => {
+    const token = randomBytes(6).toString('hex');
+    const filler = `${'x'.repeat(76)}\r\n`.repeat(4_000); // ~312 KB: above the inline limit
+    const info = await starttls(DEMO, DEMO_PASSWORD).sendMail({
+      envelope: { from: DEMO, to: ['x@remote-three.test', 'y@remote-four.test', bob.address] },
+      raw: message(DEMO, bob.address, token, [], filler),
+    });
+    const spoolId = /queued as ([A-Za-z0-9_-]+)/.exec(info.response)?.[1] ?? '';
+    expect(spoolId).not.toBe('');
+    await p.waitForMessages(bob.address, (m) => m.some((x) => x.bytes.includes(token)));
+    const nc = await connect({ servers: p.natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const spool = await openSpool(nc);
+      let size = 0;
+      for (const domain of ['remote-three.test', 'remote-four.test']) {
+        const stored = await jsm.streams.getMessage(Streams.MAIL_OUTBOUND, {
+          last_by_subj: Subjects.outbound(domain),
+        });
+        const decoded = decodeOutboundJob(stored?.data ?? new Uint8Array());
+        expect(decoded.ok && decoded.job.spoolId).toBe(spoolId);
+        if (!decoded.ok) continue;
+        expect(decoded.job.body).toMatchObject({
+          kind: 'object',
+          object: `out/${spoolId}`,
+          sharedBy: ['remote-three.test', 'remote-four.test'],
+        });
+        size = decoded.job.body.size;
+      }
+      // Storage deletes the inbound object once the local copy is stored (DESIGN §2 step 7) ...
+      const deadline = Date.now() + 20_000;
+      let inbound = await spool.info(spoolObjectName(spoolId));
+      while (inbound !== null && inbound.deleted !== true && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        inbound = await spool.info(spoolObjectName(spoolId));
+      }
+      expect(inbound === null || inbound.deleted).toBe(true);
+      // ... and mta-delivery still finds the whole message in its own.
+      const outbound = Buffer.from((await spool.getBlob(`out/${spoolId}`)) ?? new Uint8Array());
+      expect(outbound.length).toBe(size);
+      expect(outbound.length).toBeGreaterThan(300_000);
+      expect(outbound.toString('latin1')).toContain(`Body ${token}`);
     } finally {
       await nc.close();
     }

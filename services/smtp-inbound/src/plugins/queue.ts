@@ -109,6 +109,16 @@ function webStream(first: Buffer[], rest: AsyncIterator<Buffer>): ReadableStream
   });
 }
 
+/**
+ * Name of the `mail-spool` object the outbound jobs of a large submitted message share. It is a
+ * separate object from the inbound job's (`spoolObjectName`): storage deletes the inbound
+ * object as soon as the local recipients have their copy, while mta-delivery may need its own
+ * for days; the last outbound job to become final deletes it (`body.sharedBy`).
+ */
+export function outboundSpoolObjectName(spoolId: string): string {
+  return `out/${spoolId}`;
+}
+
 /** The job and its frame; a JSON overhead margin keeps the frame below the inline limit. */
 const JSON_MARGIN = 16 * 1024;
 
@@ -120,7 +130,7 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
       return;
     }
     const spoolId = newSpoolId();
-    let objectName: string | undefined;
+    const objectNames: string[] = [];
     const run = async (): Promise<void> => {
       // haraka-message-stream's default (`dot_stuffed: true`: the spool is dot-stuffed, undo it)
       // yields the message as the client meant it (RFC 5321 §4.5.2).
@@ -146,26 +156,36 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
         base.envelope.rcptTo,
         Array.isArray(remoteList) ? (remoteList as string[]) : [],
       );
-      let body:
-        { kind: 'inline'; size: number; bytes: Buffer } | { kind: 'object'; size: number; object: string };
+      let inline: Buffer | undefined;
+      let inboundBody: InboundJob['body'];
+      let outboundBody: OutboundJob['body'];
       if (head.complete) {
-        const bytes = Buffer.concat(head.chunks, head.size);
-        body = { kind: 'inline', size: bytes.length, bytes };
+        inline = Buffer.concat(head.chunks, head.size);
+        inboundBody = outboundBody = { kind: 'inline', size: inline.length };
       } else {
-        objectName = spoolObjectName(spoolId);
+        // A large message: one object for the inbound job, another for the outbound jobs (each
+        // side deletes its own when done), written from one pass over the message.
+        const wantIn = routes.local.length > 0;
+        const wantOut = routes.remote.size > 0;
+        const inName = spoolObjectName(spoolId);
+        const outName = outboundSpoolObjectName(spoolId);
         const store = await options.spool();
-        const info = await store.put({ name: objectName }, webStream(head.chunks, iterator));
-        body = { kind: 'object', size: info.size, object: objectName };
+        const source = webStream(head.chunks, iterator);
+        const [forIn, forOut] = wantIn && wantOut ? source.tee() : [source, source];
+        if (wantIn) objectNames.push(inName);
+        if (wantOut) objectNames.push(outName);
+        const [inInfo, outInfo] = await Promise.all([
+          wantIn ? store.put({ name: inName }, forIn) : undefined,
+          wantOut ? store.put({ name: outName }, forOut) : undefined,
+        ]);
+        const size = inInfo?.size ?? outInfo?.size ?? 0;
+        inboundBody = { kind: 'object', size, object: inName };
+        outboundBody = { kind: 'object', size, object: outName, sharedBy: [...routes.remote.keys()] };
       }
-      const jobBody =
-        body.kind === 'inline'
-          ? ({ kind: 'inline', size: body.size } as const)
-          : ({ kind: 'object', size: body.size, object: body.object } as const);
-      const inline = body.kind === 'inline' ? body.bytes : undefined;
       const job: InboundJob = {
         ...base,
         envelope: { ...base.envelope, rcptTo: routes.local },
-        body: jobBody,
+        body: inboundBody,
       };
       const publishes: Promise<unknown>[] = [];
       if (routes.local.length > 0) {
@@ -183,7 +203,7 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
           spoolId,
           domain,
           envelope: { mailFrom: base.envelope.mailFrom, rcptTo },
-          body: jobBody,
+          body: outboundBody,
           queuedAt: base.receivedAt,
           messageId: base.messageId,
           traceparent: base.traceparent,
@@ -204,9 +224,10 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
     };
     run().catch((error: unknown) => {
       options.onError(error, connection);
-      if (objectName !== undefined) {
-        const name = objectName;
+      for (const name of objectNames) {
         // Nothing references it: the job was not stored. Best effort; a sweep can find leftovers.
+        // (If some jobs were acknowledged before another publish failed, they find their object
+        // missing and retry until their DLQ; the client retries with a new spoolId.)
         void options
           .spool()
           .then((store) => store.delete(name))
