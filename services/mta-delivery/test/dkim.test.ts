@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { signMessage, type SigningKey } from '../src/dkim.js';
 
 const message = new TextEncoder().encode(
@@ -88,5 +88,21 @@ describe('DKIM signing (RFC 6376 relaxed/relaxed, RFC 8463)', () => {
     const rsaOnly = await verify({ [`${rsa.key.selector}._domainkey.example.test`]: rsa.txt });
     expect(rsaOnly.results.find((r) => r.selector === 'srsa')?.status.result).toBe('pass');
     expect(rsaOnly.results.find((r) => r.selector === 'sed25519')?.status.result).not.toBe('pass');
+  });
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('signs and writes the same t= even when the clock moves on during signing', async () => {
+    // A clock that moves a second per reading makes every signature straddle a boundary.
+    let clock = Date.parse('2026-11-27T19:00:00.400Z');
+    vi.spyOn(Date, 'now').mockImplementation(() => (clock += 1_000));
+    for (const kind of ['ed25519', 'rsa'] as const) {
+      const { key, txt } = keyPair(kind);
+      const signed = await signMessage(message, [key]);
+      const result = await dkimVerify(Buffer.from(signed), { resolver: () => Promise.resolve([[txt]]) });
+      expect(result.results[0]?.status.result, kind).toBe('pass');
+    }
   });
 });
