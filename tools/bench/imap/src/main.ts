@@ -169,6 +169,37 @@ const WEIGHTS: Record<Op, number> = {
   SEARCH: 3,
 };
 
+/** CPU time (user + system) a process has used so far, in seconds (/proc/<pid>/stat, proc(5)). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start at field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** Where the CPU went during a phase: seconds per process and share of the wall time. */
+function cpuMeter(pids: Readonly<Record<string, number | undefined>>): () => Record<string, unknown> {
+  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const t0 = Date.now();
+  return () => {
+    const wall = (Date.now() - t0) / 1000;
+    return Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => {
+        const used = cpuSeconds(pid) - (start[name] ?? 0);
+        return [
+          name,
+          { cpuSeconds: Number(used.toFixed(1)), ofWallPercent: Number(((100 * used) / wall).toFixed(0)) },
+        ];
+      }),
+    );
+  };
+}
+
 /** The V8 heap in use of a service, from its Prometheus endpoint (prom-client default metrics). */
 async function heapUsedKb(opsPort: number): Promise<number | null> {
   try {
@@ -480,13 +511,23 @@ async function main(): Promise<void> {
       );
       const fillSeconds = (Date.now() - fillStarted) / 1000;
       log(`filled in ${fillSeconds.toFixed(1)} s (${(MESSAGES / fillSeconds).toFixed(1)} appends/s)`);
-      mix = { ...(await runMix(imapPort, password)), fillSeconds: Number(fillSeconds.toFixed(1)) };
+      const meter = cpuMeter({ imap: imap.pid, storage: storage.pid, ferretdb: env.ferret?.process.pid });
+      mix = {
+        ...(await runMix(imapPort, password)),
+        fillSeconds: Number(fillSeconds.toFixed(1)),
+        cpu: meter(),
+      };
+      log(`mix: CPU ${JSON.stringify(mix.cpu)}`);
     }
 
     // 2. SMTP 250 → * n EXISTS on idling clients.
     let latency: Record<string, unknown> | null = null;
-    if (LATENCY > 0)
+    if (LATENCY > 0) {
+      const meter = cpuMeter({ imap: imap.pid, storage: storage.pid, ferretdb: env.ferret?.process.pid });
       latency = await runLatency(work, common, env.natsUrl, grpcPort, imapPort, createUser, procs);
+      latency = { ...latency, cpu: meter() };
+      log(`latency: CPU ${JSON.stringify(latency.cpu)} (smtp-inbound not counted)`);
+    }
 
     // 3. Memory per idling connection.
     let idle: Record<string, unknown> | null = null;
@@ -654,7 +695,12 @@ async function runLatency(
   let refused = 0;
   const started = Date.now();
   log(`latency: ${LATENCY} messages to ${user.address}, ${WATCHERS} watcher(s) in IDLE…`);
-  for (let i = 1; i <= LATENCY; i++) {
+  // Bounded: at most 5 minutes of sending (a slow store would otherwise take 10 s per miss).
+  const phaseEnds = Date.now() + 300_000;
+  let sent = 0;
+  for (let i = 1; i <= LATENCY && Date.now() < phaseEnds; i++) {
+    sent = i;
+    if (i % 50 === 0) log(`latency: ${i} messages sent, ${samples.length} samples, ${missed} missed`);
     client.write(`MAIL FROM:<sender@bench.example.org>\r\nRCPT TO:<${user.address}>\r\nDATA\r\n`);
     const [mail, rcpt, data] = [await client.reply(), await client.reply(), await client.reply()];
     if (!mail.line.startsWith('250') || !rcpt.line.startsWith('250') || !data.line.startsWith('354')) {
@@ -694,6 +740,7 @@ async function runLatency(
   for (const w of watchers) w.close();
   const result = {
     messages: LATENCY,
+    sent,
     watchers: WATCHERS,
     seconds: Number(seconds.toFixed(1)),
     ...summary(samples),
