@@ -32,7 +32,8 @@ describe('MailboxIndexEntry', () => {
     expect(e.select([[1, 100]], 9).map((m) => m.uid)).toEqual([3]);
     expect(e.firstWithout('\\Seen')).toBe(5);
     expect(e.countFrom(4)).toBe(2);
-    e.remove([1, 5, 77]);
+    e.remove([1, 5, 77], 12);
+    expect(e.removedUpTo).toBe(12);
     expect(e.select([[1, 100]]).map((m) => m.uid)).toEqual([3, 9]);
     expect(e.firstWithout('\\Seen')).toBe(0);
     expect(
@@ -74,7 +75,7 @@ describe('MailboxIndexEntry', () => {
             const cur = model.get(o.uid);
             if (cur !== undefined) model.set(o.uid, { seen: o.seen, modseq });
           } else {
-            e.remove([o.uid]);
+            e.remove([o.uid], modseq);
             model.delete(o.uid);
           }
         }

@@ -299,6 +299,39 @@ describe('mailbox index', () => {
     expect(await indexedNow(userId, 'INBOX')).toBe(true);
   });
 
+  it('answers GetChanges (the IDLE wake-up) with changes and VANISHED from the index', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 70);
+    const inbox = await status(userId, 'INBOX');
+    const changes = (since: number) =>
+      call(m.client.getChanges.bind(m.client), {
+        userId,
+        mailboxId: inbox.mailboxId,
+        sinceModseq: since,
+        uidValidity: inbox.uidValidity,
+        knownUids: undefined,
+      });
+    await fill(userId, 'INBOX', 2, 100);
+    const news = await changes(inbox.highestModseq);
+    expect(news.changed.map((c) => c.uid)).toEqual([71, 72]);
+    expect(news.vanished?.ranges).toEqual([]);
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([3, 4]),
+      mode: StoreMode.ADD,
+      flags: [Flag.DELETED],
+      keywords: [],
+    });
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId: inbox.mailboxId, uids: uids([3, 3]) });
+    const later = await changes(news.highestModseq);
+    expect(later.changed.map((c) => c.uid)).toEqual([4]);
+    expect(later.changed[0]?.flags).toContain(Flag.DELETED);
+    expect(later.vanished?.ranges).toEqual([{ first: 3, last: 3 }]);
+    expect((await changes(later.highestModseq)).vanished?.ranges).toEqual([]);
+    expect(await indexedNow(userId, 'INBOX')).toBe(true);
+  });
+
   it('never serves an entry that missed a change made behind its back', async () => {
     const userId = await createUser(m.h);
     await fill(userId, 'INBOX', 70);

@@ -43,10 +43,18 @@ export class MailboxIndexEntry {
   /** Flag sets are shared between messages: most mailboxes have a handful of distinct ones. */
   private readonly interned = new Map<string, readonly string[]>();
 
+  /**
+   * No message left this mailbox after this HIGHESTMODSEQ (RFC 7162 VANISHED): the stamp at build
+   * (what happened before is unknown), then each removal's.
+   */
+  removedUpTo: number;
+
   constructor(
     readonly userId: string,
     public stamp: number,
-  ) {}
+  ) {
+    this.removedUpTo = stamp;
+  }
 
   get size(): number {
     return this.uids.length;
@@ -101,8 +109,9 @@ export class MailboxIndexEntry {
     this.modseqs[at] = modseq;
   }
 
-  /** Removes messages (EXPUNGE, MOVE out). */
-  remove(uids: Iterable<number>): void {
+  /** Removes messages (EXPUNGE, MOVE out) at HIGHESTMODSEQ `modseq`. */
+  remove(uids: Iterable<number>, modseq: number): void {
+    this.removedUpTo = Math.max(this.removedUpTo, modseq);
     const gone = new Set(uids);
     if (gone.size === 0) return;
     let w = 0;

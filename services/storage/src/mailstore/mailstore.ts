@@ -2080,7 +2080,10 @@ export class Mailstore {
     );
     if (after === null) return mailbox.highestModseq;
     index.patch(mailbox._id.toHexString(), after.highestModseq - 1, after.highestModseq, (entry) =>
-      entry.remove(gone.map((d) => d.uid)),
+      entry.remove(
+        gone.map((d) => d.uid),
+        after.highestModseq,
+      ),
     );
     if (gone.length > 0) {
       await this.tombstones().insertMany(
@@ -2267,6 +2270,27 @@ export class Mailstore {
     const highest = mailbox.uidNext - 1;
     const known = knownUids === undefined ? null : resolveUidSet(knownUids, highest);
     const inKnown = (uid: number) => known === null || known.some(([a, b]) => uid >= a && uid <= b);
+    // The mailbox index knows what changed, and whether anything left since (ADR 0006): the usual
+    // IDLE wake-up (new mail) then reads neither messages nor tombstones.
+    const entry = await this.indexOf(mailbox, true);
+    if (entry !== undefined) {
+      const changed = entry.select([[1, MAX_UID]], sinceModseq).map((m) => {
+        const split = splitFlags(m.flags);
+        return { uid: m.uid, modseq: m.modseq, flags: split.flags, keywords: split.keywords };
+      });
+      const vanished =
+        sinceModseq >= entry.removedUpTo
+          ? []
+          : await this.tombstones()
+              .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1 } })
+              .toArray();
+      return {
+        ...base,
+        changed,
+        vanished: uidSetFromUids(vanished.map((t) => t.uid).filter(inKnown)),
+        uidValidityChanged: false,
+      };
+    }
     const changed: mailstore.MessageFlags[] = [];
     const cursor = this.messages()
       .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1, modseq: 1, flags: 1 } })
