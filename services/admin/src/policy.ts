@@ -38,6 +38,9 @@ export const Actions = [
   'tokens.read',
   'tokens.write',
   'health.read',
+  /** The key-encryption key's status; `keys.write` re-wraps keys under the current KEK. */
+  'keys.read',
+  'keys.write',
 ] as const;
 export type Action = (typeof Actions)[number];
 

@@ -272,6 +272,34 @@ describe('sending limits', () => {
   });
 });
 
+describe('key-encryption key', () => {
+  it('shows the KEK id and what is still under another KEK, and re-wraps on request (audited)', async () => {
+    const before = (await owner.get('/api/v1/keys/kek')).body as {
+      currentKekId: string;
+      remaining: Record<string, number>;
+      running: boolean;
+    };
+    expect(before.currentKekId).toMatch(/^local:[0-9a-f]{16}$/);
+    expect(before.remaining).toEqual({ userKeys: 0, dkimKeys: 0, totpSeeds: 0 });
+
+    const started = await owner.post('/api/v1/keys/kek/rewrap');
+    expect(started.status, started.text).toBe(202);
+    expect(started.body).toMatchObject({ started: true, currentKekId: before.currentKekId });
+    let last: { lastRewrap: { kekId: string; finishedAt: string | null; error: string } | null } | undefined;
+    for (let i = 0; i < 100; i += 1) {
+      last = (await owner.get('/api/v1/keys/kek')).body as typeof last;
+      if (last?.lastRewrap?.finishedAt) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(last?.lastRewrap).toMatchObject({ kekId: before.currentKekId, error: '' });
+    expect(Date.parse(last?.lastRewrap?.finishedAt ?? '')).toBeGreaterThan(0);
+    const audit = (await owner.get('/api/v1/audit?action=keys.write')).body as {
+      items: { action: string; result: string }[];
+    };
+    expect(audit.items[0]).toMatchObject({ action: 'keys.write', result: 'success' });
+  });
+});
+
 describe('sign-in', () => {
   it('supports TOTP for administrators', async () => {
     await owner.post('/api/v1/admins', { email: 'totp@example.test', password: PASSWORD, role: 'auditor' });

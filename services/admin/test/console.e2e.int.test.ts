@@ -252,6 +252,19 @@ describe('admin console in Chromium', () => {
     await size.getByRole('cell', { name: 'messages', exact: true }).waitFor();
     expect(await size.getByRole('row', { name: /^messages 1 / }).count()).toBe(1);
     expect(await size.textContent()).toMatch(/\d+(\.\d)? (KiB|MiB) on disk/);
+    // The key-encryption key: nothing under a previous KEK; the owner re-wraps anyway (confirmed).
+    const kek = page.getByRole('table', { name: 'Keys wrapped by a previous KEK' });
+    await kek.getByRole('cell', { name: /^local:[0-9a-f]{16}$/ }).waitFor();
+    await page.getByText('Nothing is wrapped by a previous KEK: it can be removed.').waitFor();
+    await page.getByRole('button', { name: 'Re-wrap keys under the current KEK' }).click();
+    await page
+      .getByRole('dialog')
+      .getByRole('heading', { name: 'Re-wrap keys under the current KEK?' })
+      .waitFor();
+    await page.getByRole('dialog').getByRole('button', { name: 'Re-wrap now' }).click();
+    await kek
+      .getByRole('cell', { name: /^finished .* \(0 user keys, 0 DKIM keys, 0 TOTP seeds\)$/ })
+      .waitFor();
     await shot(page, '08-health');
   });
 

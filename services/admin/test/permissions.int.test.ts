@@ -428,6 +428,8 @@ const CASES: readonly Case[] = [
     allowed: ['owner', 'da', 'hd', 'aud'],
   },
   { name: 'system health', method: 'GET', path: '/api/v1/health', allowed: ['owner', 'aud'] },
+  { name: 'KEK status', method: 'GET', path: '/api/v1/keys/kek', allowed: ['owner', 'aud'] },
+  { name: 'KEK re-wrap', method: 'POST', path: '/api/v1/keys/kek/rewrap', allowed: ['owner'] },
   { name: 'who am I', method: 'GET', path: '/api/v1/me', allowed: ['owner', 'da', 'hd', 'aud', 'usr'] },
 ];
 

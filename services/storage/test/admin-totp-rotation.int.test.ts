@@ -4,13 +4,14 @@
  * same authenticator, and a pending enrollment can still be confirmed. Real FerretDB.
  */
 import { randomBytes } from 'node:crypto';
-import { admin } from '@postmesh/contracts';
+import { credentials } from '@grpc/grpc-js';
+import { admin, AdminServiceClient } from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminStore, base32Decode, totpCode } from '../src/admin/index.js';
 import { KeyIntegrityError, LocalKeyProvider, rotateKek } from '../src/crypto/index.js';
 import { Collections } from '../src/db/schema.js';
-import { startStorageHarness, type StorageHarness } from './harness.js';
+import { call, startStorageHarness, type StorageHarness } from './harness.js';
 
 let h: StorageHarness;
 beforeAll(async () => {
@@ -79,9 +80,54 @@ describe('rotateKek and administrator TOTP seeds', () => {
     // Without the re-wrap the seed is unreadable under the new KEK alone.
     await expect(login(totpCode(seed, later))).rejects.toBeInstanceOf(KeyIntegrityError);
 
+    // The console's operation (AdminService StartKekRewrap / GetKekStatus): a failed run says why…
     const rotating = new LocalKeyProvider(newKek, [await oldKek()]);
-    const result = await rotateKek({ db: h.db, keyProvider: rotating, logger });
-    expect(result).toMatchObject({ kekId: onlyNew.currentKekId, adminTotpSeeds: 2 });
+    const failing = new AdminStore({
+      db: h.db,
+      keyProvider: {
+        ...rotating,
+        currentKekId: rotating.currentKekId,
+        wrap: () => Promise.reject(new Error('KMS unavailable')),
+        unwrap: (w, c) => rotating.unwrap(w, c),
+      },
+      logger,
+    });
+    expect((await failing.kek.start()).started).toBe(true);
+    await failing.kek.idle();
+    expect(await failing.kek.status()).toMatchObject({
+      running: false,
+      remainingTotpSeeds: 2,
+      lastError: 'KMS unavailable',
+    });
+
+    // …and a good one re-wraps everything.
+    const rotatingStore = new AdminStore({ db: h.db, keyProvider: rotating, logger });
+    expect(await rotatingStore.kek.status()).toMatchObject({
+      currentKekId: onlyNew.currentKekId,
+      remainingTotpSeeds: 2,
+      running: false,
+    });
+    expect((await rotatingStore.kek.start()).started).toBe(true);
+    await rotatingStore.kek.idle();
+    const done = await rotatingStore.kek.status();
+    expect(done).toMatchObject({
+      remainingUserKeys: 0,
+      remainingDkimKeys: 0,
+      remainingTotpSeeds: 0,
+      running: false,
+      lastKekId: onlyNew.currentKekId,
+      rewrappedTotpSeeds: 2,
+      lastError: '',
+    });
+    expect(done.finishTime).toBeInstanceOf(Date);
+    // Over gRPC, the harness's storage (still on the old KEK) sees both seeds under another KEK.
+    const client = new AdminServiceClient(h.target, credentials.createInsecure());
+    try {
+      const { status } = await call(client.getKekStatus.bind(client), {});
+      expect(status).toMatchObject({ currentKekId: h.keyProvider.currentKekId, remainingTotpSeeds: 2 });
+    } finally {
+      client.close();
+    }
     const docs = await h.db
       .collection<{ email: string; totpSecret?: { by: string }; pendingTotpSecret?: { by: string } }>(
         Collections.admins,

@@ -165,7 +165,7 @@ function App() {
         {current === 'audit' && <AuditPage />}
         {current === 'admins' && <AdminsPage me={me} />}
         {current === 'tokens' && <TokensPage />}
-        {current === 'health' && <HealthPage />}
+        {current === 'health' && <HealthPage me={me} />}
       </main>
     </div>
   );

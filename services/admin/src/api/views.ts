@@ -51,6 +51,29 @@ export const storageStatsView = (s: admin.GetStorageStatsResponse) => ({
   })),
 });
 
+export const kekView = (k: admin.KekStatus | undefined) => ({
+  currentKekId: k?.currentKekId ?? '',
+  remaining: {
+    userKeys: k?.remainingUserKeys ?? 0,
+    dkimKeys: k?.remainingDkimKeys ?? 0,
+    totpSeeds: k?.remainingTotpSeeds ?? 0,
+  },
+  running: k?.running ?? false,
+  lastRewrap:
+    k === undefined || k.lastKekId === ''
+      ? null
+      : {
+          kekId: k.lastKekId,
+          userKeys: k.rewrappedUserKeys,
+          dkimKeys: k.rewrappedDkimKeys,
+          totpSeeds: k.rewrappedTotpSeeds,
+          startedAt: iso(k.startTime),
+          updatedAt: iso(k.updateTime),
+          finishedAt: iso(k.finishTime),
+          error: k.lastError,
+        },
+});
+
 export function addressView(a: directory.Address) {
   const t = a.target;
   const kind = t?.$case ?? 'unknown';

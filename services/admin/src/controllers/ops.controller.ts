@@ -4,7 +4,7 @@ import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
 import { bool, int, optional, pageShape, parseQuery, str, time } from '../api/validate.js';
-import { storageStatsView, traceView } from '../api/views.js';
+import { kekView, storageStatsView, traceView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import type { QueueInspector } from '../ops/queue.js';
 import type { QueueOps } from '../ops/queue-ops.js';
@@ -180,6 +180,32 @@ export class OpsController {
     if (request.pm !== undefined) request.pm.target = `dlq:${seq}`;
     if (!(await this.queue().discard(seq))) throw new ApiError('not_found', 'no such DLQ entry');
     return { deleted: true };
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/keys/kek',
+    action: 'keys.read',
+    target: { kind: 'system' },
+    summary:
+      'The key-encryption key in use (its id, never the key), how many wrapped keys are still under another KEK, and the last re-wrap',
+  })
+  async kekStatus() {
+    return kekView((await this.deps.storage.admin.getKekStatus({})).status);
+  }
+
+  @Endpoint({
+    method: 'POST',
+    path: '/keys/kek/rewrap',
+    action: 'keys.write',
+    target: { kind: 'system' },
+    summary:
+      'Re-wrap every user data key, DKIM key and TOTP seed under the current KEK (background, resumable); remove the previous KEK only when nothing remains',
+    status: 202,
+  })
+  async kekRewrap() {
+    const answer = await this.deps.storage.admin.startKekRewrap({});
+    return { started: answer.started, ...kekView(answer.status) };
   }
 
   @Endpoint({

@@ -23,6 +23,7 @@ import {
 } from '../directory/passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from '../directory/result.js';
 import { base32Encode, generateTotpSecret, matchTotp } from './totp.js';
+import { KekOperations } from './kek.js';
 import { storageStats, userUsage } from './usage.js';
 
 /** Server-side console sessions: not in schema.ts's list, owned by this module. */
@@ -180,8 +181,11 @@ export class AdminStore {
   private readonly tokens: Collection<ApiTokenDoc>;
   private readonly audit: Collection<AuditDoc>;
   private readonly now: () => Date;
+  /** The KEK re-wrap operation (kek.ts). */
+  readonly kek: KekOperations;
 
   constructor(private readonly deps: AdminStoreDeps) {
+    this.kek = new KekOperations(deps);
     this.admins = deps.db.collection<AdminDoc>(Collections.admins);
     this.sessions = deps.db.collection<SessionDoc>(ADMIN_SESSIONS);
     this.tokens = deps.db.collection<ApiTokenDoc>(Collections.apiTokens);
@@ -711,6 +715,14 @@ export class AdminStore {
   /** Database size from the database's own accounting (usage.ts). */
   async getStorageStats(_req: admin.GetStorageStatsRequest): Promise<Result<admin.GetStorageStatsResponse>> {
     return ok(await storageStats(this.deps.db));
+  }
+
+  async getKekStatus(_req: admin.GetKekStatusRequest): Promise<Result<admin.GetKekStatusResponse>> {
+    return ok({ status: await this.kek.status() });
+  }
+
+  async startKekRewrap(_req: admin.StartKekRewrapRequest): Promise<Result<admin.StartKekRewrapResponse>> {
+    return ok(await this.kek.start());
   }
 
   /** Quota usage of many users in two queries (usage.ts). */

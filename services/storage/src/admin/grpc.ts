@@ -28,5 +28,7 @@ export function adminHandlers(store: AdminStore, logger: Logger): AdminServiceSe
     queryAudit: unary(logger, 'QueryAudit', (r) => store.queryAudit(r)),
     getStorageStats: unary(logger, 'GetStorageStats', (r) => store.getStorageStats(r)),
     getUserUsage: unary(logger, 'GetUserUsage', (r) => store.getUserUsage(r)),
+    getKekStatus: unary(logger, 'GetKekStatus', (r) => store.getKekStatus(r)),
+    startKekRewrap: unary(logger, 'StartKekRewrap', (r) => store.startKekRewrap(r)),
   };
 }

@@ -961,6 +961,59 @@ export interface GetUserUsageResponse {
   usage: UserUsage[];
 }
 
+/** Request of GetKekStatus. */
+export interface GetKekStatusRequest {
+}
+
+/** The KEK and the re-wrap of the keys it protects. */
+export interface KekStatus {
+  /** Id of the KEK that wraps new keys (`local:<hash prefix>` or the KMS key id); never the key. */
+  currentKekId: string;
+  /** User data keys still wrapped by another KEK. */
+  remainingUserKeys: number;
+  /** DKIM private keys still wrapped by another KEK. */
+  remainingDkimKeys: number;
+  /** Administrator TOTP seeds (confirmed or pending) still wrapped by another KEK. */
+  remainingTotpSeeds: number;
+  /** Whether a re-wrap is running on the replica that answered. */
+  running: boolean;
+  /** The KEK the last re-wrap wrapped towards; empty if none ever ran. */
+  lastKekId: string;
+  /** Counts of the last re-wrap so far. */
+  rewrappedUserKeys: number;
+  rewrappedDkimKeys: number;
+  rewrappedTotpSeeds: number;
+  /** When the last re-wrap started, last progressed and finished (unset while it runs). */
+  startTime?: Date | undefined;
+  updateTime?: Date | undefined;
+  finishTime?:
+    | Date
+    | undefined;
+  /**
+   * Why the last re-wrap on this replica stopped early (e.g. the KMS was unreachable); empty if
+   * it did not fail. Starting it again resumes where it stopped.
+   */
+  lastError: string;
+}
+
+/** Response of GetKekStatus. */
+export interface GetKekStatusResponse {
+  /** The status. */
+  status?: KekStatus | undefined;
+}
+
+/** Request of StartKekRewrap. */
+export interface StartKekRewrapRequest {
+}
+
+/** Response of StartKekRewrap. */
+export interface StartKekRewrapResponse {
+  /** Whether this call started a re-wrap (false: one was already running on this replica). */
+  started: boolean;
+  /** The status right after starting. */
+  status?: KekStatus | undefined;
+}
+
 function createBaseAdmin(): Admin {
   return {
     id: "",
@@ -6343,6 +6396,589 @@ export const GetUserUsageResponse: MessageFns<GetUserUsageResponse> = {
   },
 };
 
+function createBaseGetKekStatusRequest(): GetKekStatusRequest {
+  return {};
+}
+
+export const GetKekStatusRequest: MessageFns<GetKekStatusRequest> = {
+  encode(_: GetKekStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetKekStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetKekStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetKekStatusRequest {
+    return {};
+  },
+
+  toJSON(_: GetKekStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetKekStatusRequest>, I>>(base?: I): GetKekStatusRequest {
+    return GetKekStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetKekStatusRequest>, I>>(_: I): GetKekStatusRequest {
+    const message = createBaseGetKekStatusRequest();
+    return message;
+  },
+};
+
+function createBaseKekStatus(): KekStatus {
+  return {
+    currentKekId: "",
+    remainingUserKeys: 0,
+    remainingDkimKeys: 0,
+    remainingTotpSeeds: 0,
+    running: false,
+    lastKekId: "",
+    rewrappedUserKeys: 0,
+    rewrappedDkimKeys: 0,
+    rewrappedTotpSeeds: 0,
+    startTime: undefined,
+    updateTime: undefined,
+    finishTime: undefined,
+    lastError: "",
+  };
+}
+
+export const KekStatus: MessageFns<KekStatus> = {
+  encode(message: KekStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.currentKekId !== "") {
+      writer.uint32(10).string(message.currentKekId);
+    }
+    if (message.remainingUserKeys !== 0) {
+      writer.uint32(16).uint64(message.remainingUserKeys);
+    }
+    if (message.remainingDkimKeys !== 0) {
+      writer.uint32(24).uint64(message.remainingDkimKeys);
+    }
+    if (message.remainingTotpSeeds !== 0) {
+      writer.uint32(32).uint64(message.remainingTotpSeeds);
+    }
+    if (message.running !== false) {
+      writer.uint32(40).bool(message.running);
+    }
+    if (message.lastKekId !== "") {
+      writer.uint32(50).string(message.lastKekId);
+    }
+    if (message.rewrappedUserKeys !== 0) {
+      writer.uint32(56).uint64(message.rewrappedUserKeys);
+    }
+    if (message.rewrappedDkimKeys !== 0) {
+      writer.uint32(64).uint64(message.rewrappedDkimKeys);
+    }
+    if (message.rewrappedTotpSeeds !== 0) {
+      writer.uint32(72).uint64(message.rewrappedTotpSeeds);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(82).fork()).join();
+    }
+    if (message.updateTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(90).fork()).join();
+    }
+    if (message.finishTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishTime), writer.uint32(98).fork()).join();
+    }
+    if (message.lastError !== "") {
+      writer.uint32(106).string(message.lastError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KekStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKekStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.currentKekId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.remainingUserKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.remainingDkimKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.remainingTotpSeeds = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.running = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastKekId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.rewrappedUserKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.rewrappedDkimKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.rewrappedTotpSeeds = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.finishTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KekStatus {
+    return {
+      currentKekId: isSet(object.currentKekId)
+        ? globalThis.String(object.currentKekId)
+        : isSet(object.current_kek_id)
+        ? globalThis.String(object.current_kek_id)
+        : "",
+      remainingUserKeys: isSet(object.remainingUserKeys)
+        ? globalThis.Number(object.remainingUserKeys)
+        : isSet(object.remaining_user_keys)
+        ? globalThis.Number(object.remaining_user_keys)
+        : 0,
+      remainingDkimKeys: isSet(object.remainingDkimKeys)
+        ? globalThis.Number(object.remainingDkimKeys)
+        : isSet(object.remaining_dkim_keys)
+        ? globalThis.Number(object.remaining_dkim_keys)
+        : 0,
+      remainingTotpSeeds: isSet(object.remainingTotpSeeds)
+        ? globalThis.Number(object.remainingTotpSeeds)
+        : isSet(object.remaining_totp_seeds)
+        ? globalThis.Number(object.remaining_totp_seeds)
+        : 0,
+      running: isSet(object.running) ? globalThis.Boolean(object.running) : false,
+      lastKekId: isSet(object.lastKekId)
+        ? globalThis.String(object.lastKekId)
+        : isSet(object.last_kek_id)
+        ? globalThis.String(object.last_kek_id)
+        : "",
+      rewrappedUserKeys: isSet(object.rewrappedUserKeys)
+        ? globalThis.Number(object.rewrappedUserKeys)
+        : isSet(object.rewrapped_user_keys)
+        ? globalThis.Number(object.rewrapped_user_keys)
+        : 0,
+      rewrappedDkimKeys: isSet(object.rewrappedDkimKeys)
+        ? globalThis.Number(object.rewrappedDkimKeys)
+        : isSet(object.rewrapped_dkim_keys)
+        ? globalThis.Number(object.rewrapped_dkim_keys)
+        : 0,
+      rewrappedTotpSeeds: isSet(object.rewrappedTotpSeeds)
+        ? globalThis.Number(object.rewrappedTotpSeeds)
+        : isSet(object.rewrapped_totp_seeds)
+        ? globalThis.Number(object.rewrapped_totp_seeds)
+        : 0,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      updateTime: isSet(object.updateTime)
+        ? fromJsonTimestamp(object.updateTime)
+        : isSet(object.update_time)
+        ? fromJsonTimestamp(object.update_time)
+        : undefined,
+      finishTime: isSet(object.finishTime)
+        ? fromJsonTimestamp(object.finishTime)
+        : isSet(object.finish_time)
+        ? fromJsonTimestamp(object.finish_time)
+        : undefined,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+    };
+  },
+
+  toJSON(message: KekStatus): unknown {
+    const obj: any = {};
+    if (message.currentKekId !== "") {
+      obj.currentKekId = message.currentKekId;
+    }
+    if (message.remainingUserKeys !== 0) {
+      obj.remainingUserKeys = Math.round(message.remainingUserKeys);
+    }
+    if (message.remainingDkimKeys !== 0) {
+      obj.remainingDkimKeys = Math.round(message.remainingDkimKeys);
+    }
+    if (message.remainingTotpSeeds !== 0) {
+      obj.remainingTotpSeeds = Math.round(message.remainingTotpSeeds);
+    }
+    if (message.running !== false) {
+      obj.running = message.running;
+    }
+    if (message.lastKekId !== "") {
+      obj.lastKekId = message.lastKekId;
+    }
+    if (message.rewrappedUserKeys !== 0) {
+      obj.rewrappedUserKeys = Math.round(message.rewrappedUserKeys);
+    }
+    if (message.rewrappedDkimKeys !== 0) {
+      obj.rewrappedDkimKeys = Math.round(message.rewrappedDkimKeys);
+    }
+    if (message.rewrappedTotpSeeds !== 0) {
+      obj.rewrappedTotpSeeds = Math.round(message.rewrappedTotpSeeds);
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.updateTime !== undefined) {
+      obj.updateTime = message.updateTime.toISOString();
+    }
+    if (message.finishTime !== undefined) {
+      obj.finishTime = message.finishTime.toISOString();
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KekStatus>, I>>(base?: I): KekStatus {
+    return KekStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KekStatus>, I>>(object: I): KekStatus {
+    const message = createBaseKekStatus();
+    message.currentKekId = object.currentKekId ?? "";
+    message.remainingUserKeys = object.remainingUserKeys ?? 0;
+    message.remainingDkimKeys = object.remainingDkimKeys ?? 0;
+    message.remainingTotpSeeds = object.remainingTotpSeeds ?? 0;
+    message.running = object.running ?? false;
+    message.lastKekId = object.lastKekId ?? "";
+    message.rewrappedUserKeys = object.rewrappedUserKeys ?? 0;
+    message.rewrappedDkimKeys = object.rewrappedDkimKeys ?? 0;
+    message.rewrappedTotpSeeds = object.rewrappedTotpSeeds ?? 0;
+    message.startTime = object.startTime ?? undefined;
+    message.updateTime = object.updateTime ?? undefined;
+    message.finishTime = object.finishTime ?? undefined;
+    message.lastError = object.lastError ?? "";
+    return message;
+  },
+};
+
+function createBaseGetKekStatusResponse(): GetKekStatusResponse {
+  return { status: undefined };
+}
+
+export const GetKekStatusResponse: MessageFns<GetKekStatusResponse> = {
+  encode(message: GetKekStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      KekStatus.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetKekStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetKekStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = KekStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetKekStatusResponse {
+    return { status: isSet(object.status) ? KekStatus.fromJSON(object.status) : undefined };
+  },
+
+  toJSON(message: GetKekStatusResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = KekStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetKekStatusResponse>, I>>(base?: I): GetKekStatusResponse {
+    return GetKekStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetKekStatusResponse>, I>>(object: I): GetKekStatusResponse {
+    const message = createBaseGetKekStatusResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? KekStatus.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStartKekRewrapRequest(): StartKekRewrapRequest {
+  return {};
+}
+
+export const StartKekRewrapRequest: MessageFns<StartKekRewrapRequest> = {
+  encode(_: StartKekRewrapRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartKekRewrapRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartKekRewrapRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): StartKekRewrapRequest {
+    return {};
+  },
+
+  toJSON(_: StartKekRewrapRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartKekRewrapRequest>, I>>(base?: I): StartKekRewrapRequest {
+    return StartKekRewrapRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartKekRewrapRequest>, I>>(_: I): StartKekRewrapRequest {
+    const message = createBaseStartKekRewrapRequest();
+    return message;
+  },
+};
+
+function createBaseStartKekRewrapResponse(): StartKekRewrapResponse {
+  return { started: false, status: undefined };
+}
+
+export const StartKekRewrapResponse: MessageFns<StartKekRewrapResponse> = {
+  encode(message: StartKekRewrapResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.started !== false) {
+      writer.uint32(8).bool(message.started);
+    }
+    if (message.status !== undefined) {
+      KekStatus.encode(message.status, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartKekRewrapResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartKekRewrapResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.started = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = KekStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartKekRewrapResponse {
+    return {
+      started: isSet(object.started) ? globalThis.Boolean(object.started) : false,
+      status: isSet(object.status) ? KekStatus.fromJSON(object.status) : undefined,
+    };
+  },
+
+  toJSON(message: StartKekRewrapResponse): unknown {
+    const obj: any = {};
+    if (message.started !== false) {
+      obj.started = message.started;
+    }
+    if (message.status !== undefined) {
+      obj.status = KekStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartKekRewrapResponse>, I>>(base?: I): StartKekRewrapResponse {
+    return StartKekRewrapResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartKekRewrapResponse>, I>>(object: I): StartKekRewrapResponse {
+    const message = createBaseStartKekRewrapResponse();
+    message.started = object.started ?? false;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? KekStatus.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
 /** Administrator accounts, sessions, API tokens and the audit log. */
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
@@ -6630,6 +7266,39 @@ export const AdminServiceService = {
       Buffer.from(GetUserUsageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetUserUsageResponse => GetUserUsageResponse.decode(value),
   },
+  /**
+   * Reports the key-encryption key in use, how many wrapped keys (user data keys, DKIM private
+   * keys, administrator TOTP seeds) are still under another KEK, and the progress of the last
+   * re-wrap (docs/adr/0002-encryption-at-rest.md). The previous KEK may be removed once nothing
+   * remains under it.
+   */
+  getKekStatus: {
+    path: "/postmesh.admin.v1.AdminService/GetKekStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetKekStatusRequest): Buffer => Buffer.from(GetKekStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetKekStatusRequest => GetKekStatusRequest.decode(value),
+    responseSerialize: (value: GetKekStatusResponse): Buffer =>
+      Buffer.from(GetKekStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetKekStatusResponse => GetKekStatusResponse.decode(value),
+  },
+  /**
+   * Starts re-wrapping every key still under an old KEK with the current one, in the background
+   * on the storage replica that receives the call (resumable and safe beside other replicas: each
+   * value is swapped with a compare-and-set). A re-wrap already running there is not started
+   * again (`started` false). Answers at once.
+   */
+  startKekRewrap: {
+    path: "/postmesh.admin.v1.AdminService/StartKekRewrap" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartKekRewrapRequest): Buffer =>
+      Buffer.from(StartKekRewrapRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartKekRewrapRequest => StartKekRewrapRequest.decode(value),
+    responseSerialize: (value: StartKekRewrapResponse): Buffer =>
+      Buffer.from(StartKekRewrapResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartKekRewrapResponse => StartKekRewrapResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -6719,6 +7388,20 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * the answer. Reasons: INVALID_ARGUMENT (field `user_ids`: more than 1000).
    */
   getUserUsage: handleUnaryCall<GetUserUsageRequest, GetUserUsageResponse>;
+  /**
+   * Reports the key-encryption key in use, how many wrapped keys (user data keys, DKIM private
+   * keys, administrator TOTP seeds) are still under another KEK, and the progress of the last
+   * re-wrap (docs/adr/0002-encryption-at-rest.md). The previous KEK may be removed once nothing
+   * remains under it.
+   */
+  getKekStatus: handleUnaryCall<GetKekStatusRequest, GetKekStatusResponse>;
+  /**
+   * Starts re-wrapping every key still under an old KEK with the current one, in the background
+   * on the storage replica that receives the call (resumable and safe beside other replicas: each
+   * value is swapped with a compare-and-set). A re-wrap already running there is not started
+   * again (`started` false). Answers at once.
+   */
+  startKekRewrap: handleUnaryCall<StartKekRewrapRequest, StartKekRewrapResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -7115,6 +7798,48 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetUserUsageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reports the key-encryption key in use, how many wrapped keys (user data keys, DKIM private
+   * keys, administrator TOTP seeds) are still under another KEK, and the progress of the last
+   * re-wrap (docs/adr/0002-encryption-at-rest.md). The previous KEK may be removed once nothing
+   * remains under it.
+   */
+  getKekStatus(
+    request: GetKekStatusRequest,
+    callback: (error: ServiceError | null, response: GetKekStatusResponse) => void,
+  ): ClientUnaryCall;
+  getKekStatus(
+    request: GetKekStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetKekStatusResponse) => void,
+  ): ClientUnaryCall;
+  getKekStatus(
+    request: GetKekStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetKekStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Starts re-wrapping every key still under an old KEK with the current one, in the background
+   * on the storage replica that receives the call (resumable and safe beside other replicas: each
+   * value is swapped with a compare-and-set). A re-wrap already running there is not started
+   * again (`started` false). Answers at once.
+   */
+  startKekRewrap(
+    request: StartKekRewrapRequest,
+    callback: (error: ServiceError | null, response: StartKekRewrapResponse) => void,
+  ): ClientUnaryCall;
+  startKekRewrap(
+    request: StartKekRewrapRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartKekRewrapResponse) => void,
+  ): ClientUnaryCall;
+  startKekRewrap(
+    request: StartKekRewrapRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartKekRewrapResponse) => void,
   ): ClientUnaryCall;
 }
 
