@@ -18,7 +18,9 @@ import { ApiExceptionFilter } from './api/filter.js';
 import { AuditInterceptor } from './api/interceptor.js';
 import { AuditLog } from './audit.js';
 import { PolicyGuard } from './auth/guard.js';
-import { LoginThrottle } from './auth/throttle.js';
+import { Kvm } from '@nats-io/kv';
+import { Buckets } from '@postmesh/bus';
+import { KvLoginThrottle, MemoryLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { AdminsController } from './controllers/admins.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { DocsController } from './controllers/docs.controller.js';
@@ -100,6 +102,22 @@ class AdminModule {
   }
 }
 
+/** Per-IP login throttle: shared through the KV bucket `auth-failures` when NATS is there. */
+function loginThrottle(options: AdminAppOptions): LoginThrottle {
+  const windowMs = options.loginWindowSeconds * 1000;
+  const bus = options.bus;
+  if (bus === undefined) return new MemoryLoginThrottle(options.loginMaxFailuresPerIp, windowMs);
+  let opened: ReturnType<Kvm['open']> | null = null;
+  const kv = (): ReturnType<Kvm['open']> => {
+    opened ??= new Kvm(bus.nc).open(Buckets.AUTH_FAILURES);
+    opened.catch(() => (opened = null));
+    return opened;
+  };
+  return new KvLoginThrottle(kv, options.loginMaxFailuresPerIp, windowMs, (error, what) =>
+    options.logger.warn({ err: error, component: 'login-throttle' }, what),
+  );
+}
+
 export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
   const { logger } = options;
   const storage = connectStorage(options.storageTarget);
@@ -109,7 +127,7 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     storage,
     audit: new AuditLog(storage, logger.child({ component: 'audit' })),
     logger,
-    throttle: new LoginThrottle(options.loginMaxFailuresPerIp, options.loginWindowSeconds * 1000),
+    throttle: loginThrottle(options),
     queue,
     queueOps: options.bus === undefined ? undefined : new QueueOps(options.bus.nc),
     health: new HealthProbe(options.healthTargets, queue),

@@ -1,6 +1,6 @@
 /** The policy table and its helpers, without servers. */
 import { describe, expect, it } from 'vitest';
-import { LoginThrottle } from '../src/auth/throttle.js';
+import { MemoryLoginThrottle } from '../src/auth/throttle.js';
 import { canGrantAdmin, decide, tokenAllows, type Subject } from '../src/policy.js';
 
 const da: Subject = { role: 'domain-admin', id: 'a1', domains: ['a.test'] };
@@ -80,14 +80,14 @@ describe('canGrantAdmin (no privilege escalation)', () => {
   });
 });
 
-describe('LoginThrottle', () => {
-  it('refuses after N failures in the window and forgets them after it', () => {
+describe('MemoryLoginThrottle', () => {
+  it('refuses after N failures in the window and forgets them after it', async () => {
     let now = 0;
-    const t = new LoginThrottle(3, 60_000, () => now);
-    for (let i = 0; i < 3; i++) t.fail('1.2.3.4');
-    expect(t.retryAfter('1.2.3.4')).toBe(60);
-    expect(t.retryAfter('5.6.7.8')).toBe(0);
+    const t = new MemoryLoginThrottle(3, 60_000, () => now);
+    for (let i = 0; i < 3; i++) await t.fail('1.2.3.4');
+    expect(await t.retryAfter('1.2.3.4')).toBe(60);
+    expect(await t.retryAfter('5.6.7.8')).toBe(0);
     now = 60_001;
-    expect(t.retryAfter('1.2.3.4')).toBe(0);
+    expect(await t.retryAfter('1.2.3.4')).toBe(0);
   });
 });

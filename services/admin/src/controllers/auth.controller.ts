@@ -54,7 +54,7 @@ export class AuthController {
     const { storage, throttle, settings, audit } = this.deps;
     const requestId = authOf(request).requestId;
     const ip = request.ip;
-    const wait = throttle.retryAfter(ip);
+    const wait = await throttle.retryAfter(ip);
     const record = (
       outcome: 'success' | 'denied',
       principal: Principal | undefined,
@@ -115,7 +115,7 @@ export class AuthController {
       }
     }
     if (principal === undefined) {
-      throttle.fail(ip);
+      await throttle.fail(ip);
       await record(
         'denied',
         undefined,
@@ -125,7 +125,7 @@ export class AuthController {
       // One answer for every reason, so accounts cannot be probed (DESIGN §5).
       throw new ApiError('unauthenticated', 'wrong email or password (or the account is locked)');
     }
-    throttle.succeed(ip);
+    await throttle.succeed(ip);
     const { secret } = await storage.admin.createSession({
       principalKind: kind,
       principalId,
