@@ -1,6 +1,7 @@
 /** Users, their passwords and app passwords, and aliases/forwards (issue 7 §4). */
 import { Controller, Inject, Req } from '@nestjs/common';
-import { directory } from '@postmesh/contracts';
+import { status } from '@grpc/grpc-js';
+import { directory, isServiceError } from '@postmesh/contracts';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
@@ -72,7 +73,14 @@ async function withUsage(
   users: readonly UserItem[],
 ): Promise<(UserItem & { usage: ReturnType<typeof usageView> | null })[]> {
   if (users.length === 0) return [];
-  const { usage } = await storage.admin.getUserUsage({ userIds: users.map((u) => u.id) });
+  const usage = await storage.admin.getUserUsage({ userIds: users.map((u) => u.id) }).then(
+    (r) => r.usage,
+    (error: unknown) => {
+      // A storage replica older than this RPC (during a rolling upgrade): list users without usage.
+      if (isServiceError(error) && error.code === status.UNIMPLEMENTED) return [];
+      throw error;
+    },
+  );
   const byId = new Map(usage.map((u) => [u.userId, usageView(u)]));
   return users.map((u) => ({ ...u, usage: byId.get(u.id) ?? null }));
 }
