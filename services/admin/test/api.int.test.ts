@@ -160,6 +160,28 @@ describe('domains, users and aliases', () => {
     expect(checked.records.every((r) => ['ok', 'missing', 'different', 'error'].includes(r.status))).toBe(
       true,
     );
+
+    // Dual signing (RFC 8463 §3): an RSA key activated beside the Ed25519 one; both publish, and a
+    // newer Ed25519 key replaces only the older Ed25519 one.
+    await owner.post('/api/v1/domains/dns.test/dkim', {
+      selector: 'pm2',
+      algorithm: 'rsa2048',
+      activate: true,
+    });
+    await owner.post('/api/v1/domains/dns.test/dkim', { selector: 'pm3', activate: true });
+    const keys = (await owner.get('/api/v1/domains/dns.test/dkim')).body as {
+      items: { selector: string; algorithm: string; status: string }[];
+    };
+    expect(Object.fromEntries(keys.items.map((k) => [k.selector, `${k.algorithm} ${k.status}`]))).toEqual({
+      pm1: 'ed25519 retired',
+      pm2: 'rsa2048 active',
+      pm3: 'ed25519 active',
+    });
+    const both = (await owner.get('/api/v1/domains/dns.test/dns')).body as { records: { name: string }[] };
+    expect(both.records.map((r) => r.name).filter((n) => n.includes('_domainkey'))).toEqual(
+      expect.arrayContaining(['pm2._domainkey.dns.test', 'pm3._domainkey.dns.test']),
+    );
+    expect(both.records.map((r) => r.name)).not.toContain('pm1._domainkey.dns.test');
   });
 });
 

@@ -387,7 +387,13 @@ function DomainDetail({ domain, me }: { readonly domain: string; readonly me: Me
                     /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i.test(v) ? undefined : 'Letters, digits and - only.',
                   initial: `pm${new Date().getFullYear()}`,
                 },
-                { name: 'algorithm', label: 'Algorithm', type: 'select', options: ['ed25519', 'rsa2048'] },
+                {
+                  name: 'algorithm',
+                  label: 'Algorithm',
+                  type: 'select',
+                  options: ['ed25519', 'rsa2048'],
+                  hint: 'Replaces the active key of this algorithm; an Ed25519 and an RSA key can sign side by side.',
+                },
               ]}
               onSubmit={async (v) => {
                 await api('POST', `/v1/domains/${encodeURIComponent(domain)}/dkim`, {

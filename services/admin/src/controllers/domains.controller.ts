@@ -177,7 +177,8 @@ export class DomainsController {
     path: '/domains/:domain/dkim',
     action: 'dkim.write',
     target: { kind: 'domain-param', param: 'domain' },
-    summary: 'Generate a DKIM key (pending); activate=true makes it the signing key at once (rotation)',
+    summary:
+      'Generate a DKIM key (pending); activate=true makes it a signing key at once, replacing the active key of the same algorithm (rotation); one Ed25519 and one RSA key may sign side by side (RFC 8463 §3)',
     body: {
       selector: 'string (DNS label)',
       algorithm: '"ed25519" | "rsa2048"',
