@@ -26,6 +26,7 @@ export const USAGE = `Usage: postmesh <area> <command> [arguments] [--json] [--u
   queue  list [--domain D] [--all] | retry <id> | cancel <id> [--no-dsn]
   trace  (--message-id ID | --queue-id ID | --address A) [--since ISO] [--until ISO] [--all]
   dlq    list [--all] | redrive <seq> | discard <seq>
+  kek    status | rewrap     (key-encryption key: keys still under a previous KEK; re-wrap them)
 
 Environment: POSTMESH_API_URL (default http://127.0.0.1:8080), POSTMESH_TOKEN (an API token, pmt_…).
 `;
@@ -72,6 +73,22 @@ const COLUMNS = {
     { title: 'messages', value: (r: Row) => (r.usage as { messages?: number } | null)?.messages },
     { title: 'msgs/hour', value: (r: Row) => limitOf(r, 'messagesPerHour') },
     { title: 'rcpts/msg', value: (r: Row) => limitOf(r, 'recipientsPerMessage') },
+  ],
+  kek: [
+    col('current kek', 'currentKekId'),
+    { title: 'old user keys', value: (r: Row) => (r.remaining as Record<string, number>).userKeys },
+    { title: 'old dkim keys', value: (r: Row) => (r.remaining as Record<string, number>).dkimKeys },
+    { title: 'old totp seeds', value: (r: Row) => (r.remaining as Record<string, number>).totpSeeds },
+    col('running', 'running'),
+    {
+      title: 'last re-wrap',
+      value: (r: Row) => {
+        const last = r.lastRewrap as { finishedAt: string | null; error: string } | null;
+        if (last === null) return 'never';
+        if (last.error !== '') return `stopped: ${last.error}`;
+        return last.finishedAt === null ? 'running' : `finished ${last.finishedAt}`;
+      },
+    },
   ],
   alias: [col('id', 'id'), col('address', 'address'), col('kind', 'kind'), col('targets', 'targets')],
   dkim: [
@@ -269,6 +286,10 @@ async function run(
           `/users/${await userId(client, need(args, 2, 'user'))}?purge=${has(args, 'purge')}`,
         ),
       );
+    case 'kek status':
+      return show(await client.request('GET', '/keys/kek'), COLUMNS.kek);
+    case 'kek rewrap':
+      return show(await client.request('POST', '/keys/kek/rewrap', {}), COLUMNS.kek);
     case 'alias list': {
       const domain = flag(args, 'domain');
       if (domain === undefined) throw new UsageError('alias list needs --domain');

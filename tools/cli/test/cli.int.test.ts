@@ -213,6 +213,24 @@ describe('postmesh', () => {
     expect(missing.err).toContain('exactly one of');
   });
 
+  it('shows the key-encryption key status and starts a re-wrap', () => {
+    const status = cli(['kek', 'status']);
+    expect(status.code, status.err).toBe(0);
+    expect(status.out).toMatch(
+      /^CURRENT KEK\s+OLD USER KEYS\s+OLD DKIM KEYS\s+OLD TOTP SEEDS\s+RUNNING\s+LAST RE-WRAP\n/,
+    );
+    expect(status.out).toMatch(/\nlocal:[0-9a-f]{16}\s+0\s+0\s+0\s+false\s+/);
+    const started = JSON.parse(cli(['kek', 'rewrap', '--json']).out) as {
+      started: boolean;
+      currentKekId: string;
+    };
+    expect(started).toMatchObject({
+      started: true,
+      currentKekId: expect.stringMatching(/^local:/) as unknown,
+    });
+    expect(cli(['kek', 'rewrap'], { POSTMESH_TOKEN: scopedToken }).err).toContain('HTTP 403');
+  });
+
   it('reports refusals with the server message and exit code 1', () => {
     const denied = cli(['domain', 'add', 'nope.test'], { POSTMESH_TOKEN: scopedToken });
     expect(denied.code).toBe(1);
