@@ -23,7 +23,8 @@
  * (200; 0 skips), --watchers W (1), --idle K (2000; 0 skips), --idle-budget S (900: the idle
  * phase stops opening connections after S seconds and reports how many it reached), --json (print
  * the result as JSON too), --hold S (keep the idle connections open S more seconds, to profile),
- * --imap-node-options "…" (NODE_OPTIONS for the imap process only, e.g. --max-semi-space-size=2).
+ * --imap-node-options "…" (NODE_OPTIONS for the imap process only, e.g. --max-semi-space-size=2),
+ * --imap-main PATH (another build of the imap service, for before/after comparisons).
  * Every request goes to 127.0.0.1 only; every loop is bounded by a count and a deadline. K
  * connections need K + some file descriptors on both sides (`ulimit -n`).
  */
@@ -52,6 +53,7 @@ const { values: opts } = parseArgs({
     'idle-budget': { type: 'string', default: '900' },
     hold: { type: 'string', default: '0' },
     'imap-node-options': { type: 'string', default: '' },
+    'imap-main': { type: 'string', default: '' },
     latency: { type: 'string', default: '200' },
     watchers: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
@@ -434,7 +436,9 @@ async function main(): Promise<void> {
     const imap = new ManagedProcess({
       name: 'imap',
       command: process.execPath,
-      args: [join(root, 'services', 'imap', 'dist', 'main.js')],
+      args: [
+        opts['imap-main'] === '' ? join(root, 'services', 'imap', 'dist', 'main.js') : opts['imap-main'],
+      ],
       env: {
         ...common,
         POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpcPort}`,
