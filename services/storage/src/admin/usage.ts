@@ -39,11 +39,17 @@ async function collectionStats(db: Db, name: string): Promise<admin.CollectionSt
 export async function storageStats(db: Db): Promise<admin.GetStorageStatsResponse> {
   const totals = await db.command({ dbStats: 1, scale: 1 });
   const names = (await db.listCollections({}, { nameOnly: true }).toArray())
+    // Views have no storage of their own ($collStats fails on them); FerretDB omits `type`.
+    .filter((c) => (('type' in c ? c.type : undefined) ?? 'collection') === 'collection')
     .map((c) => c.name)
     .filter((n) => !n.startsWith('system.'))
     .sort();
   const collections: admin.CollectionStats[] = [];
-  for (const name of names) collections.push(await collectionStats(db, name));
+  for (const name of names) {
+    // A collection dropped between listing and counting is simply left out.
+    const stats = await collectionStats(db, name).catch(() => undefined);
+    if (stats !== undefined) collections.push(stats);
+  }
   collections.sort(
     (a, b) => b.storageBytes + b.indexBytes - (a.storageBytes + a.indexBytes) || a.name.localeCompare(b.name),
   );
