@@ -107,6 +107,10 @@ describe('outbound queue screen in Chromium', () => {
     await shot(page, '12-queue-confirm-retry');
     await dialog.getByRole('button', { name: 'Retry now' }).click();
     await dialog.waitFor({ state: 'hidden' });
+    await page
+      .getByRole('status')
+      .filter({ hasText: `${id}: a new delivery attempt starts` })
+      .waitFor();
     await until('a second attempt', async () => {
       const e = await listed(id);
       return e !== undefined && e.attempts > deferred.attempts ? e : undefined;
@@ -125,12 +129,16 @@ describe('outbound queue screen in Chromium', () => {
     await row.getByRole('button', { name: 'Cancel' }).click();
     await dialog.getByRole('button', { name: 'Cancel silently' }).click();
     await dialog.waitFor({ state: 'hidden' });
+    await page
+      .getByRole('status')
+      .filter({ hasText: `${id} cancelled.` })
+      .waitFor();
     await until('the entry to leave the queue', async () =>
       (await listed(id)) === undefined ? true : undefined,
     );
     await reopenQueue(page);
-    await table.waitFor();
-    await row.waitFor({ state: 'detached' });
+    await table.getByRole('cell', { name: 'Nothing here yet.' }).waitFor();
+    expect(await row.count()).toBe(0);
     await shot(page, '14-queue-after-cancel');
 
     // The audit log has both actions on this message, by the owner, successful.

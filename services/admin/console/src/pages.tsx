@@ -741,6 +741,7 @@ export function TracePage() {
 export function QueuePage({ me }: { readonly me: Me }) {
   const [reload, setReload] = useState(0);
   const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState('');
   const [ask, dialog] = useConfirm();
   const load = useCallback(
     (pageToken: string) => api<Page<OutboundEntry>>('GET', `/v1/queue${qs({ pageToken })}`),
@@ -767,6 +768,12 @@ export function QueuePage({ me }: { readonly me: Me }) {
       const id = encodeURIComponent(e.id);
       if (what === 'retry') await api('POST', `/v1/queue/${id}/retry`, {});
       else await api('DELETE', `/v1/queue/${id}?dsn=${String(choice === 'dsn')}`);
+      setNotice(
+        what === 'retry'
+          ? `${e.id}: a new delivery attempt starts within one queue tick.`
+          : `${e.id} cancelled${choice === 'dsn' ? '; the sender is told' : ''}.`,
+      );
+      setError(undefined);
       setReload((n) => n + 1);
     } catch (err) {
       setError(err);
@@ -776,6 +783,7 @@ export function QueuePage({ me }: { readonly me: Me }) {
     <>
       <h2>Outbound queue</h2>
       <p>Messages waiting for another delivery attempt to remote servers, oldest first.</p>
+      {notice !== '' && <Notice>{notice}</Notice>}
       <ErrorBanner error={error} />
       <PagedTable
         label="Deferred messages"
