@@ -2,13 +2,12 @@
  * The admin REST API end to end against real storage, NATS and FerretDB: sign-in (with TOTP and
  * as a mail user), the main features, DLQ re-drive over JetStream, pagination, one error format.
  */
-import { createHmac } from 'node:crypto';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { MailstoreServiceClient } from '@postmesh/contracts';
 import { Bus, publishDurable, Streams, Subjects } from '@postmesh/bus';
 import { createLogger } from '@postmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, OWNER, startAdminHarness, type AdminHarness } from './harness.js';
+import { ApiClient, OWNER, startAdminHarness, totp, type AdminHarness } from './harness.js';
 
 let h: AdminHarness;
 let owner: ApiClient;
@@ -22,19 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-/** RFC 6238 TOTP (SHA-1, 30 s, 6 digits), as an authenticator app computes it. */
-function totp(base32: string, at = Date.now()): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of base32) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = (mac[mac.length - 1] ?? 0) & 15;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
 
 /** Stores one message in the user's INBOX through Mailstore AppendMessage (as IMAP APPEND does). */
 function appendToInbox(userId: string, raw: Buffer): Promise<void> {

@@ -3,7 +3,7 @@
  * storage process and the real admin process, each on free ports on 127.0.0.1, plus a small
  * HTTP client that signs in like the console does (cookie + CSRF token) or uses a bearer token.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,19 @@ import {
   type TestEnvironment,
 } from '@postmesh/testing';
 
+/** RFC 6238 TOTP (SHA-1, 30 s, 6 digits), as an authenticator app computes it. */
+export function totp(base32: string, at = Date.now()): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = (mac[mac.length - 1] ?? 0) & 15;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
 export const OWNER = { email: 'admin@example.test', password: 'owner password 2026!' } as const;
 
 export interface AdminHarness {
@@ -24,6 +37,15 @@ export interface AdminHarness {
   readonly adminOpsPort: number;
   readonly storageOpsPort: number;
   readonly smtpPort?: number;
+  /** The KEK file storage was started with (base64). */
+  readonly kekFile: string;
+  /**
+   * Stops storage and starts it again on the same ports and database with extra environment
+   * (e.g. another `POSTMESH_KEK_FILE` and `POSTMESH_KEK_PREVIOUS_FILE`); resolves when it is ready.
+   */
+  restartStorage(env: Readonly<Record<string, string>>): Promise<void>;
+  /** A new temporary file holding a random 256-bit KEK (removed with the harness). */
+  newKekFile(name: string): string;
   logs(): string;
   stop(): Promise<void>;
 }
@@ -74,20 +96,23 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
     LOG_LEVEL: 'info',
     POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
   };
-  const storage = new ManagedProcess({
-    name: 'storage',
-    command: process.execPath,
-    args: [join(root, 'services/storage/dist/main.js')],
-    env: {
-      ...common,
-      MONGODB_URI: env.mongoUri,
-      POSTMESH_MONGODB_DB: env.database,
-      POSTMESH_OPS_PORT: String(storageOpsPort),
-      POSTMESH_GRPC_PORT: String(grpcPort),
-      POSTMESH_KEK_FILE: kekFile,
-    },
-    logFile: join(dir, 'storage.log'),
-  });
+  const storageProcess = (extra: Readonly<Record<string, string>>): ManagedProcess =>
+    new ManagedProcess({
+      name: 'storage',
+      command: process.execPath,
+      args: [join(root, 'services/storage/dist/main.js')],
+      env: {
+        ...common,
+        MONGODB_URI: env.mongoUri,
+        POSTMESH_MONGODB_DB: env.database,
+        POSTMESH_OPS_PORT: String(storageOpsPort),
+        POSTMESH_GRPC_PORT: String(grpcPort),
+        POSTMESH_KEK_FILE: kekFile,
+        ...extra,
+      },
+      logFile: join(dir, 'storage.log'),
+    });
+  let storage = storageProcess({});
   const adminProc = new ManagedProcess({
     name: 'admin',
     command: process.execPath,
@@ -160,6 +185,19 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
       adminOpsPort,
       storageOpsPort,
       ...(smtpPort === undefined ? {} : { smtpPort }),
+      kekFile,
+      async restartStorage(extra) {
+        await storage.stop(10_000).catch(() => storage.kill());
+        storage = storageProcess(extra);
+        procs[0] = storage;
+        storage.start();
+        await waitReady(storageOpsPort, storage);
+      },
+      newKekFile(name) {
+        const file = join(dir, name);
+        writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+        return file;
+      },
       logs: () =>
         procs
           .map((p) => `--- ${p.options.name}\n${readFileSync(p.options.logFile, 'utf8').slice(-4000)}`)
