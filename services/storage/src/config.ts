@@ -42,6 +42,11 @@ export const schema = {
    * HIGHESTMODSEQ, safe with one storage replica; see the ADR before running several.
    */
   POSTMESH_MAILBOX_INDEX_MESSAGES: integer(1_000_000, { min: 0, max: 100_000_000 }),
+  /**
+   * Bytes of message documents (sealed metadata, body references; encrypted as at rest) cached
+   * for ENVELOPE/BODYSTRUCTURE fetches and whole-message reads of indexed mailboxes; 0 = off.
+   */
+  POSTMESH_MESSAGE_CACHE_BYTES: integer(64 * 1024 * 1024, { min: 0, max: 64 * 1024 * 1024 * 1024 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /** Local stack only: create `example.test` and `demo@example.test` at start. */

@@ -3,6 +3,7 @@ import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
+import { sharedMessageCache } from './mailstore/message-cache.js';
 import { schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
@@ -42,6 +43,7 @@ await runService({
     logger.info({ kekId: keyProvider.currentKekId, knownKeks: keyProvider.knownKekIds.length }, 'KEK loaded');
 
     sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
+    sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
     const client = new MongoClient(config.MONGODB_URI, {
       appName: 'postmesh-storage',
       serverSelectionTimeoutMS: 5_000,

@@ -2,10 +2,14 @@
  * The mailbox index's data structure (ADR 0006): UID order under any insertion order, flag and
  * MODSEQ updates, removals, UID-set and CHANGEDSINCE selection, \Recent and first-unseen answers,
  * stamp checks and the bound on messages held. Checked against a plain list model with fast-check.
+ * Also the message cache's byte bound.
  */
 import fc from 'fast-check';
+import { Binary } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { MailboxIndex, MailboxIndexEntry, type IndexedMessage } from '../src/mailstore/mailbox-index.js';
+import { MessageCache } from '../src/mailstore/message-cache.js';
+import type { MessageRecord } from '../src/mailstore/types.js';
 
 const msg = (uid: number, modseq = uid, flags: string[] = []): IndexedMessage => ({
   uid,
@@ -167,5 +171,30 @@ describe('MailboxIndex', () => {
     const off = new MailboxIndex(0);
     off.set('a', entry('u1', 1));
     expect(off.get('a', 1)).toBeUndefined();
+  });
+});
+
+describe('MessageCache', () => {
+  it('holds about maxBytes of documents, least recently used out first; 0 turns it off', () => {
+    const doc = (n: number) => ({ meta: new Binary(Buffer.alloc(n)) }) as unknown as MessageRecord;
+    const cache = new MessageCache(3 * (512 + 1000));
+    cache.put('a', doc(1000));
+    cache.put('b', doc(1000));
+    cache.put('c', doc(1000));
+    expect(cache.bytes).toBe(3 * 1512);
+    expect(cache.get('a')).toBeDefined(); // a is now the most recently used
+    cache.put('d', doc(1000));
+    expect(cache.has('b')).toBe(false);
+    expect(cache.has('a') && cache.has('c') && cache.has('d')).toBe(true);
+    cache.setBlob('a', {
+      blobId: {} as never,
+      storedLength: 5,
+      baseNonce: new Uint8Array(),
+      keyedChunks: true,
+    });
+    expect(cache.get('a')?.blob?.storedLength).toBe(5);
+    const off = new MessageCache(0);
+    off.put('a', doc(10));
+    expect(off.has('a')).toBe(false);
   });
 });

@@ -4,15 +4,20 @@
  * read from the index equals what the message documents say, and the index was patched in place
  * rather than rebuilt or dropped.
  */
-import { mailstore } from '@postmesh/contracts';
+import { ErrorReason, mailstore } from '@postmesh/contracts';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
+import { messageKey } from '../src/mailstore/mailstore.js';
+import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import {
   ALL_UIDS,
   append,
   byPath,
   call,
+  content,
+  failureOf,
   createUser,
   fetchMessages,
   message,
@@ -56,9 +61,24 @@ const row = (f: mailstore.MessageMetadata): Row => ({
 const fromIndex = async (userId: string, mailboxId: string): Promise<Row[]> =>
   (await fetchMessages(m.client, { userId, mailboxId, fields: [] })).map(row);
 
-/** What the message documents say: ENVELOPE makes the mailstore read every document. */
-const fromDocuments = async (userId: string, mailboxId: string): Promise<Row[]> =>
-  (await fetchMessages(m.client, { userId, mailboxId, fields: [FetchField.ENVELOPE] })).map(row);
+/** What the message documents in the database say (read directly, past every cache). */
+const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]> => {
+  const docs = await m.h.db
+    .collection<{ uid: number; modseq: number; flags: string[]; size: number }>('messages')
+    .find({ mailboxId })
+    .sort({ uid: 1 })
+    .toArray();
+  return docs.map((d) => {
+    const split = splitFlags(d.flags);
+    return {
+      uid: d.uid,
+      modseq: d.modseq,
+      flags: [...split.flags].sort(),
+      keywords: [...split.keywords].sort(),
+      size: d.size,
+    };
+  });
+};
 
 /** The index holds an entry for the mailbox as it stands now (read without asking the mailstore). */
 const indexedNow = async (userId: string, path: string): Promise<boolean> => {
@@ -332,6 +352,48 @@ describe('mailbox index', () => {
     expect(await indexedNow(userId, 'INBOX')).toBe(true);
   });
 
+  it('serves ENVELOPE fetches and message content of indexed mailboxes from the message cache', async () => {
+    const userId = await createUser(m.h);
+    await fill(userId, 'INBOX', 70);
+    const inbox = await status(userId, 'INBOX');
+    const envelopes = async () =>
+      (
+        await fetchMessages(m.client, {
+          userId,
+          mailboxId: inbox.mailboxId,
+          fields: [FetchField.ENVELOPE, FetchField.BODYSTRUCTURE],
+        })
+      ).map((f) => ({ ...row(f), envelope: f.envelopeJson, structure: f.bodystructureJson }));
+    const first = await envelopes();
+    expect(first).toHaveLength(70);
+    expect(sharedMessageCache.has(messageKey(inbox.mailboxId, 7))).toBe(true);
+    const body7 = (await content(m.client, { userId, mailboxId: inbox.mailboxId, uid: 7 })).bytes;
+    // Proof the second answers come from the cache: the stored metadata of message 7 is gone.
+    await m.h.db
+      .collection('messages')
+      .updateOne({ _id: messageKey(inbox.mailboxId, 7) as never }, { $unset: { meta: '' } });
+    expect(await envelopes()).toEqual(first);
+    expect((await content(m.client, { userId, mailboxId: inbox.mailboxId, uid: 7 })).bytes).toEqual(body7);
+    // Flags and MODSEQ come from the index, never from the cached document.
+    await call(m.client.storeFlags.bind(m.client), {
+      userId,
+      mailboxId: inbox.mailboxId,
+      uids: uids([7, 7]),
+      mode: StoreMode.REPLACE,
+      flags: [Flag.DELETED, Flag.FLAGGED],
+      keywords: ['cached'],
+    });
+    const flagged = (await envelopes()).find((r) => r.uid === 7);
+    expect(flagged?.flags).toEqual([Flag.FLAGGED, Flag.DELETED].sort());
+    expect(flagged?.keywords).toEqual(['cached']);
+    // An expunged message is not answered from its leftover cache entry.
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId: inbox.mailboxId, uids: undefined });
+    expect((await envelopes()).map((r) => r.uid)).not.toContain(7);
+    expect((await failureOf(content(m.client, { userId, mailboxId: inbox.mailboxId, uid: 7 }))).reason).toBe(
+      ErrorReason.NOT_FOUND,
+    );
+  });
+
   it('never serves an entry that missed a change made behind its back', async () => {
     const userId = await createUser(m.h);
     await fill(userId, 'INBOX', 70);
@@ -377,15 +439,27 @@ describe('mailbox index', () => {
     await fill(userId, 'INBOX', 80);
     const inbox = await status(userId, 'INBOX');
     await fromIndex(userId, inbox.mailboxId);
-    for (const set of [uids([1, 1]), uids([79, 0]), uids([3, 9], [20, 20], [70, 200]), ALL_UIDS]) {
+    const all = await fromDocuments(userId, inbox.mailboxId);
+    const cases: [mailstore.UidSet, number[]][] = [
+      [uids([1, 1]), [1]],
+      [uids([79, 0]), [79, 80]],
+      [
+        uids([3, 9], [20, 20], [70, 200]),
+        [3, 4, 5, 6, 7, 8, 9, 20, ...Array.from({ length: 11 }, (_, i) => 70 + i)],
+      ],
+      [ALL_UIDS, Array.from({ length: 80 }, (_, i) => i + 1)],
+    ];
+    for (const [set, expected] of cases) {
+      const want = all.filter((r) => expected.includes(r.uid));
       const viaIndex = await fetchMessages(m.client, { userId, mailboxId: inbox.mailboxId, uids: set });
-      const viaDocs = await fetchMessages(m.client, {
+      expect(viaIndex.map(row)).toEqual(want);
+      const viaCache = await fetchMessages(m.client, {
         userId,
         mailboxId: inbox.mailboxId,
         uids: set,
         fields: [FetchField.ENVELOPE],
       });
-      expect(viaIndex.map(row)).toEqual(viaDocs.map(row));
+      expect(viaCache.map(row)).toEqual(want);
     }
     // Batched responses (what the imap service asks for): the same messages in a few responses.
     const stream = m.client.fetchMessages({

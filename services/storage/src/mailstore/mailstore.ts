@@ -81,6 +81,7 @@ import {
   type IndexBuild,
   type IndexedMessage,
 } from './mailbox-index.js';
+import { sharedMessageCache as messageCache } from './message-cache.js';
 import {
   createDefaultMailboxes,
   ensureParents,
@@ -1562,11 +1563,14 @@ export class Mailstore {
         return;
       }
     }
-    const docs = this.messagesIn(mailbox, intervals, {
-      projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
-      ...(changedSince === undefined ? {} : { changedSince }),
-    });
+    const docs =
+      (needMeta ? await this.cachedMessages(mailbox, intervals, changedSince) : undefined) ??
+      this.messagesIn(mailbox, intervals, {
+        projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
+        ...(changedSince === undefined ? {} : { changedSince }),
+      });
     for await (const doc of docs) {
+      if (needMeta && typeof doc._id === 'string') messageCache.put(doc._id, doc);
       const { flags, keywords } = splitFlags(doc.flags);
       const out: mailstore.MessageMetadata = {
         uid: doc.uid,
@@ -1591,6 +1595,36 @@ export class Mailstore {
   }
 
   /**
+   * The messages of a set, in UID order, from the mailbox index entry (which ones, their flags and
+   * MODSEQ) and the message cache (the rest), loading by `_id` the few the cache lacks; undefined
+   * without a current entry or with too many missing (one read of the mailbox then fills the
+   * cache).
+   */
+  private async cachedMessages(
+    mailbox: MailboxRecord,
+    intervals: Intervals,
+    changedSince: number | undefined,
+  ): Promise<MessageRecord[] | undefined> {
+    if (!messageCache.enabled || mailbox.keyedMessages !== true) return undefined;
+    const mailboxId = mailbox._id.toHexString();
+    const entry = index.get(mailboxId, mailbox.highestModseq);
+    if (entry === undefined) return undefined;
+    const selection = entry.select(intervals, changedSince);
+    const missing = selection.filter((m) => !messageCache.has(messageKey(mailboxId, m.uid)));
+    if (missing.length > POINT_LOOKUPS) return undefined;
+    const loaded = await mapLimited(missing, LOOKUP_CONCURRENCY, (m) =>
+      this.messages().findOne({ _id: messageKey(mailboxId, m.uid) }, { projection: { terms: 0 } }),
+    );
+    for (const doc of loaded) if (doc !== null) messageCache.put(idText(doc._id), doc);
+    const out: MessageRecord[] = [];
+    for (const m of selection) {
+      const hit = messageCache.get(messageKey(mailboxId, m.uid));
+      if (hit !== undefined) out.push({ ...hit.doc, flags: [...m.flags], modseq: m.modseq });
+    }
+    return out;
+  }
+
+  /**
    * RFC 9051 §6.4.5 BODY[section]<partial> and RFC 3516 BINARY[section]: resolves the section to
    * a byte range with the part offsets and decrypts only the records it covers.
    */
@@ -1602,7 +1636,23 @@ export class Mailstore {
     partial: { offset: number; length: number } | undefined,
     decode: boolean,
   ): Promise<ContentResult> {
-    const doc = await this.messageByUid(await this.mailboxById(userId, mailboxId), uid);
+    const mailbox = await this.mailboxById(userId, mailboxId);
+    // A message in the current index entry may come from the message cache (its flags and
+    // MODSEQ from the entry); otherwise it is read, and cached for the next time.
+    const id = messageKey(mailboxId, uid);
+    const current =
+      messageCache.enabled && mailbox.keyedMessages === true
+        ? index.get(mailboxId, mailbox.highestModseq)?.select([[uid, uid]])[0]
+        : undefined;
+    const hit = current === undefined ? undefined : messageCache.get(id);
+    let doc: MessageRecord | null =
+      hit === undefined || current === undefined
+        ? null
+        : { ...hit.doc, flags: [...current.flags], modseq: current.modseq };
+    if (doc === null) {
+      doc = await this.messageByUid(mailbox, uid);
+      if (doc !== null && doc._id === id) messageCache.put(id, doc);
+    }
     if (doc === null) throw notFound('message', 'uid');
     const key = await this.unwrapKey(doc);
     const meta = await this.openMeta(doc, key);
@@ -1615,7 +1665,8 @@ export class Mailstore {
         throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'not a section-spec', 'section');
       throw notFound('section', 'section');
     }
-    const info = await this.blobInfo(doc);
+    const info = hit?.blob ?? (await this.blobInfo(doc));
+    if (hit?.blob === undefined && doc._id === id) messageCache.setBlob(id, info);
     const slice = (bytes: Buffer): Buffer => {
       if (partial === undefined) return bytes;
       const start = Math.min(partial.offset, bytes.length);
