@@ -197,6 +197,11 @@ export class MailboxIndex {
     return n;
   }
 
+  /** Whether the mailbox has an entry at all, current or not. */
+  has(mailboxId: string): boolean {
+    return this.entries.has(mailboxId);
+  }
+
   /** The entry of `mailboxId` if it reflects HIGHESTMODSEQ `stamp`. */
   get(mailboxId: string, stamp: number): MailboxIndexEntry | undefined {
     const entry = this.entries.get(mailboxId);

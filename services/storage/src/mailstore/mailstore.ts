@@ -100,7 +100,14 @@ import {
   type ListedMailbox,
 } from './mailboxes.js';
 import { DELIMITER, isDescendant, validateNewPath } from './paths.js';
-import { indexAnswers, matches, prefilterFor, type SearchContext, type SearchSubject } from './search.js';
+import {
+  indexAnswers,
+  matches,
+  needsBodyText,
+  prefilterFor,
+  type SearchContext,
+  type SearchSubject,
+} from './search.js';
 import { TermHasher, termsFor, trigramsFor, type IndexedTrigrams } from './search-terms.js';
 import {
   MailstoreCollections,
@@ -1402,6 +1409,24 @@ export class Mailstore {
     }
   }
 
+  /**
+   * The current entry of `mailbox` without building one: when the entry is a step behind the
+   * document just read (a writer of this process is between raising HIGHESTMODSEQ and patching),
+   * waits for the mailbox's lock and looks again.
+   */
+  private async currentIndex(mailbox: MailboxRecord): Promise<MailboxIndexEntry | undefined> {
+    const mailboxId = mailbox._id.toHexString();
+    const entry = index.get(mailboxId, mailbox.highestModseq);
+    if (entry !== undefined || !index.has(mailboxId)) return entry;
+    return serial(this.lockKey(mailboxId), async () => {
+      const now = await mailboxes(this.db).findOne(
+        { _id: mailbox._id },
+        { projection: { highestModseq: 1 } },
+      );
+      return now === null ? undefined : index.get(mailboxId, now.highestModseq);
+    });
+  }
+
   /** Ends a build under the mailbox's lock against its HIGHESTMODSEQ now; true if the entry is kept. */
   private finishIndexBuild(build: IndexBuild, entry: MailboxIndexEntry): Promise<boolean> {
     return serial(this.lockKey(build.mailboxId), async () => {
@@ -1607,7 +1632,11 @@ export class Mailstore {
   ): Promise<MessageRecord[] | undefined> {
     if (!messageCache.enabled || mailbox.keyedMessages !== true) return undefined;
     const mailboxId = mailbox._id.toHexString();
-    const entry = index.get(mailboxId, mailbox.highestModseq);
+    // A large set builds the entry (the read it replaces is as costly); a small one uses it if any.
+    const entry =
+      intervalSize(intervals) > POINT_LOOKUPS
+        ? await this.indexOf(mailbox, true)
+        : await this.currentIndex(mailbox);
     if (entry === undefined) return undefined;
     const selection = entry.select(intervals, changedSince);
     const missing = selection.filter((m) => !messageCache.has(messageKey(mailboxId, m.uid)));
@@ -1642,7 +1671,7 @@ export class Mailstore {
     const id = messageKey(mailboxId, uid);
     const current =
       messageCache.enabled && mailbox.keyedMessages === true
-        ? index.get(mailboxId, mailbox.highestModseq)?.select([[uid, uid]])[0]
+        ? (await this.currentIndex(mailbox))?.select([[uid, uid]])[0]
         : undefined;
     const hit = current === undefined ? undefined : messageCache.get(id);
     let doc: MessageRecord | null =
@@ -2191,6 +2220,31 @@ export class Mailstore {
   // ---------------------------------------------------------------------------------------------
   // Search, quota, changes
 
+  /** What SEARCH's string keys may need of a message, decrypted on first use. */
+  private searchSubject(doc: MessageRecord): SearchSubject {
+    let key: Uint8Array | null = null;
+    let meta: SealedMeta | null = null;
+    let fields: HeaderField[] | null = null;
+    const contentKey = async () => (key ??= await this.unwrapKey(doc));
+    const subject: SearchSubject = {
+      doc,
+      meta: async () => (meta ??= await this.openMeta(doc, await contentKey())),
+      headerFields: async () =>
+        (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
+      bodyText: async () => {
+        const entry = await this.searchIndex().findOne(
+          { _id: searchIdOf(doc) },
+          { projection: { searchText: 1 } },
+        );
+        const sealed = entry?.searchText ?? null;
+        return sealed === null
+          ? ''
+          : unseal(await contentKey(), TEXT_LABEL, doc.blobId, sealed).toString('utf8');
+      },
+    };
+    return subject;
+  }
+
   /** RFC 9051 §6.4.4 SEARCH (with RFC 7162 §3.1.5 MODSEQ) over encrypted messages. */
   async search(
     userId: string,
@@ -2230,6 +2284,24 @@ export class Mailstore {
       }
       return { uids: found, highestModseq: top };
     }
+    // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`) over a mailbox whose
+    // messages are all cached: decided from the cached (sealed) metadata, no read of the messages
+    // or of the blind index. BODY/TEXT need the stored search text: the path below.
+    const cached =
+      !needsBodyText(query) && messageCache.enabled
+        ? await this.cachedMessages(mailbox, [[1, MAX_UID]], undefined)
+        : undefined;
+    if (cached !== undefined) {
+      const found: number[] = [];
+      let top = 0;
+      for (const doc of cached) {
+        if (await matches(query, this.searchSubject(doc), ctx)) {
+          found.push(doc.uid);
+          top = Math.max(top, doc.modseq);
+        }
+      }
+      return { uids: found, highestModseq: top };
+    }
     if (onMessages !== null) parts.push(onMessages);
     // The blind index narrows string keys: its candidates (by message id) join the filter.
     const onIndex = prefilterFor(query, { ...base, target: 'index' });
@@ -2252,27 +2324,7 @@ export class Mailstore {
       .sort({ uid: 1 })
       .batchSize(BATCH);
     for await (const doc of cursor) {
-      let key: Uint8Array | null = null;
-      let meta: SealedMeta | null = null;
-      let fields: HeaderField[] | null = null;
-      const contentKey = async () => (key ??= await this.unwrapKey(doc));
-      const subject: SearchSubject = {
-        doc,
-        meta: async () => (meta ??= await this.openMeta(doc, await contentKey())),
-        headerFields: async () =>
-          (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
-        bodyText: async () => {
-          const entry = await this.searchIndex().findOne(
-            { _id: searchIdOf(doc) },
-            { projection: { searchText: 1 } },
-          );
-          const sealed = entry?.searchText ?? null;
-          return sealed === null
-            ? ''
-            : unseal(await contentKey(), TEXT_LABEL, doc.blobId, sealed).toString('utf8');
-        },
-      };
-      if (await matches(query, subject, ctx)) {
+      if (await matches(query, this.searchSubject(doc), ctx)) {
         uids.push(doc.uid);
         highestModseq = Math.max(highestModseq, doc.modseq);
       }

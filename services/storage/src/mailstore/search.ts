@@ -228,6 +228,24 @@ export function indexAnswers(key: SearchKey): boolean {
   }
 }
 
+/** Whether the key needs a message's decrypted body text (BODY, TEXT), kept outside the message. */
+export function needsBodyText(key: SearchKey): boolean {
+  const k = key.key;
+  if (k === undefined) return false;
+  switch (k.$case) {
+    case 'body':
+    case 'text':
+      return true;
+    case 'not':
+      return needsBodyText(k.value);
+    case 'and':
+    case 'or':
+      return k.value.keys.some(needsBodyText);
+    default:
+      return false;
+  }
+}
+
 /** Whether the message matches the key exactly. */
 export async function matches(key: SearchKey, m: SearchSubject, ctx: SearchContext): Promise<boolean> {
   const k = key.key;
