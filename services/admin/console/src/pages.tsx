@@ -577,7 +577,9 @@ export function UsersPage({ me }: { readonly me: Me }) {
           { title: 'Name', cell: (u) => u.displayName || '—' },
           {
             title: 'Quota',
-            cell: (u) => (u.quotaBytes === 0 ? 'unlimited' : formatBytes(u.quotaBytes)),
+            cell: (u) => (
+              <span className="nowrap">{u.quotaBytes === 0 ? 'unlimited' : formatBytes(u.quotaBytes)}</span>
+            ),
           },
           { title: 'Storage used', cell: (u) => usageText(u) },
           { title: 'Sending limits', cell: (u) => limitsText(u) },
