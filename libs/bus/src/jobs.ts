@@ -9,6 +9,8 @@
  * one durable write.
  */
 
+import { encodeJobFrame, isString, readJobFrame } from './job-frame.js';
+
 /** How the receiving server verified the sender (mailauth verdicts, RFC 8601 result values). */
 export interface InboundAuthVerdict {
   readonly spf: string;
@@ -67,33 +69,18 @@ export function encodeInboundJob(job: InboundJob, inlineBody?: Uint8Array): Uint
   if ((job.body.kind === 'inline') !== (inlineBody !== undefined)) {
     throw new JobFormatError('an inline job carries its body; an object job does not');
   }
-  const json = new TextEncoder().encode(JSON.stringify(job));
-  const frame = new Uint8Array(4 + json.length + (inlineBody?.length ?? 0));
-  new DataView(frame.buffer).setUint32(0, json.length, false);
-  frame.set(json, 4);
-  if (inlineBody) frame.set(inlineBody, 4 + json.length);
-  return frame;
+  return encodeJobFrame(job, inlineBody);
 }
 
 export type DecodedInboundJob =
   | { readonly ok: true; readonly job: InboundJob; readonly inlineBody: Uint8Array | undefined }
   | { readonly ok: false; readonly problem: string };
 
-const isString = (v: unknown): v is string => typeof v === 'string';
-
 /** Validates a job read from the stream (it comes from another process: trust nothing). */
 export function decodeInboundJob(frame: Uint8Array): DecodedInboundJob {
-  if (frame.length < 4) return { ok: false, problem: 'frame shorter than its length prefix' };
-  const length = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0, false);
-  if (4 + length > frame.length) return { ok: false, problem: 'JSON length beyond the frame' };
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray(4, 4 + length)));
-  } catch {
-    return { ok: false, problem: 'job is not UTF-8 JSON' };
-  }
-  if (typeof value !== 'object' || value === null) return { ok: false, problem: 'job is not an object' };
-  const o = value as Record<string, unknown>;
+  const read = readJobFrame(frame);
+  if (!read.ok) return read;
+  const o = read.fields;
   const env = o.envelope as Record<string, unknown> | undefined;
   const auth = o.authResults as Record<string, unknown> | undefined;
   const body = o.body as Record<string, unknown> | undefined;
@@ -124,13 +111,13 @@ export function decodeInboundJob(frame: Uint8Array): DecodedInboundJob {
     return { ok: false, problem: 'messageId or traceparent malformed' };
   if (typeof body !== 'object' || body === null || typeof body.size !== 'number')
     return { ok: false, problem: 'body missing or malformed' };
-  const rest = frame.subarray(4 + length);
+  const rest = read.rest;
   if (body.kind === 'inline') {
     if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };
-    return { ok: true, job: value as InboundJob, inlineBody: rest };
+    return { ok: true, job: o as unknown as InboundJob, inlineBody: rest };
   }
   if (body.kind === 'object' && isString(body.object) && rest.length === 0) {
-    return { ok: true, job: value as InboundJob, inlineBody: undefined };
+    return { ok: true, job: o as unknown as InboundJob, inlineBody: undefined };
   }
   return { ok: false, problem: 'body kind unknown or inconsistent' };
 }

@@ -20,6 +20,8 @@
  *     "queuedAt": "2026-11-27T19:00:00.000Z", "messageId": "abc@example.test",
  *     "traceparent": "00-…-…-01" }
  */
+
+import { encodeJobFrame, isString, readJobFrame } from './job-frame.js';
 import { jobMessageId } from './jobs.js';
 import { Streams } from './topology.js';
 
@@ -80,35 +82,21 @@ export function encodeOutboundJob(job: OutboundJob, inlineBody?: Uint8Array): Ui
   if ((job.body.kind === 'inline') !== (inlineBody !== undefined)) {
     throw new OutboundJobFormatError('an inline job carries its body; an object job does not');
   }
-  const json = new TextEncoder().encode(JSON.stringify(job));
-  const frame = new Uint8Array(4 + json.length + (inlineBody?.length ?? 0));
-  new DataView(frame.buffer).setUint32(0, json.length, false);
-  frame.set(json, 4);
-  if (inlineBody) frame.set(inlineBody, 4 + json.length);
-  return frame;
+  return encodeJobFrame(job, inlineBody);
 }
 
 export type DecodedOutboundJob =
   | { readonly ok: true; readonly job: OutboundJob; readonly inlineBody: Uint8Array | undefined }
   | { readonly ok: false; readonly problem: string };
 
-const isString = (v: unknown): v is string => typeof v === 'string';
 const DOMAIN =
   /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /** Validates a job read from the stream (it comes from another process: trust nothing). */
 export function decodeOutboundJob(frame: Uint8Array): DecodedOutboundJob {
-  if (frame.length < 4) return { ok: false, problem: 'frame shorter than its length prefix' };
-  const length = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0, false);
-  if (4 + length > frame.length) return { ok: false, problem: 'JSON length beyond the frame' };
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray(4, 4 + length)));
-  } catch {
-    return { ok: false, problem: 'job is not UTF-8 JSON' };
-  }
-  if (typeof value !== 'object' || value === null) return { ok: false, problem: 'job is not an object' };
-  const o = value as Record<string, unknown>;
+  const read = readJobFrame(frame);
+  if (!read.ok) return read;
+  const o = read.fields;
   const env = o.envelope as Record<string, unknown> | undefined;
   const body = o.body as Record<string, unknown> | undefined;
   if (o.version !== 1) return { ok: false, problem: `unknown job version ${String(o.version)}` };
@@ -151,10 +139,10 @@ export function decodeOutboundJob(frame: Uint8Array): DecodedOutboundJob {
     return { ok: false, problem: 'attempts malformed' };
   if (typeof body !== 'object' || body === null || typeof body.size !== 'number')
     return { ok: false, problem: 'body missing or malformed' };
-  const rest = frame.subarray(4 + length);
+  const rest = read.rest;
   if (body.kind === 'inline') {
     if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };
-    return { ok: true, job: value as OutboundJob, inlineBody: rest };
+    return { ok: true, job: o as unknown as OutboundJob, inlineBody: rest };
   }
   if (
     body.sharedBy !== undefined &&
@@ -168,7 +156,7 @@ export function decodeOutboundJob(frame: Uint8Array): DecodedOutboundJob {
     return { ok: false, problem: "body.sharedBy must list lower-case domains, this job's included" };
   }
   if (body.kind === 'object' && isString(body.object) && rest.length === 0) {
-    return { ok: true, job: value as OutboundJob, inlineBody: undefined };
+    return { ok: true, job: o as unknown as OutboundJob, inlineBody: undefined };
   }
   return { ok: false, problem: 'body kind unknown or inconsistent' };
 }
