@@ -25,3 +25,12 @@ export {
   type PartitionOwnershipOptions,
   type ReleaseHook,
 } from './ownership.js';
+export {
+  PartitionedInbound,
+  PartitionedJobs,
+  ensurePartitionConsumers,
+  groupByPartition,
+  type PartitionBatch,
+  type PartitionConsumerOptions,
+  type PartitionedJobsOptions,
+} from './delivery.js';
