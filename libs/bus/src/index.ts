@@ -66,3 +66,4 @@ export {
   type ThrottlePolicy,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export * from './partitions/index.js';
