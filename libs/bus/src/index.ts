@@ -73,3 +73,4 @@ export {
   type InboundSpoolSweepOptions,
   type SweepReport,
 } from './spool-sweep.js';
+export * from './partitions/index.js';

@@ -53,6 +53,18 @@ async function deadLetteredObjects(jsm: JetStreamManager): Promise<Set<string>> 
   }
 }
 
+/**
+ * Whether MAIL_INBOUND holds a job of this spoolId: unpartitioned (`mail.inbound.<spoolId>`) or
+ * for one partition's recipients (`mail.inbound.<partition>.<spoolId>`, partitions/delivery.ts).
+ */
+async function jobQueued(jsm: JetStreamManager, spoolId: string): Promise<boolean> {
+  for (const filter of [Subjects.inbound(spoolId), `mail.inbound.*.${spoolId}`]) {
+    const info = await jsm.streams.info(Streams.MAIL_INBOUND, { subjects_filter: filter });
+    if (Object.keys(info.state.subjects ?? {}).length > 0) return true;
+  }
+  return false;
+}
+
 /** One sweep over the `mail-spool` bucket; see the file comment. */
 export async function sweepInboundSpool(options: InboundSpoolSweepOptions): Promise<SweepReport> {
   const { jsm, logger } = options;
@@ -76,10 +88,7 @@ export async function sweepInboundSpool(options: InboundSpoolSweepOptions): Prom
   for (const [index, name] of candidates.entries()) {
     const spoolId = name.slice(INBOUND_SPOOL_PREFIX.length);
     try {
-      const queued = await jsm.streams.getMessage(Streams.MAIL_INBOUND, {
-        last_by_subj: Subjects.inbound(spoolId),
-      });
-      if (queued !== null || deadLettered.has(name)) {
+      if (deadLettered.has(name) || (await jobQueued(jsm, spoolId))) {
         referenced += 1;
       } else {
         await store.delete(name);

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '@postmesh/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import {
   Bus,
+  PartitionedInbound,
   Streams,
   Subjects,
   encodeInboundJob,
@@ -47,7 +48,12 @@ describe('inbound spool sweep', () => {
 
   it('deletes only old, unreferenced msg/ objects', async () => {
     const store = await openSpool(bus.nc);
-    const ids = { queued: 'queuedJob0001', deadLettered: 'deadLetter0001', orphan: 'orphanObj0001' };
+    const ids = {
+      queued: 'queuedJob0001',
+      partitioned: 'partitioned01',
+      deadLettered: 'deadLetter0001',
+      orphan: 'orphanObj0001',
+    };
     for (const id of Object.values(ids))
       await store.putBlob({ name: spoolObjectName(id) }, Buffer.from('hello'));
     await store.putBlob({ name: 'out/orphanOut0001' }, Buffer.from('hello'));
@@ -55,6 +61,13 @@ describe('inbound spool sweep', () => {
     await publishDurable(bus.js, Subjects.inbound(ids.queued), encodeInboundJob(objectJob(ids.queued)), {
       msgId: `${ids.queued}:MAIL_INBOUND`,
     });
+    // A partition's share of a job (`mail.inbound.<partition>.<spoolId>`).
+    await publishDurable(
+      bus.js,
+      PartitionedInbound.subject(3, ids.partitioned),
+      encodeInboundJob(objectJob(ids.partitioned)),
+      { msgId: PartitionedInbound.messageId(ids.partitioned, 3) },
+    );
     // A dead-lettered inbound job (ConsumerLoop copies the job frame into MAIL_DLQ).
     await publishDurable(
       bus.js,
@@ -84,14 +97,20 @@ describe('inbound spool sweep', () => {
       logger,
       progressEvery: 1,
     });
-    expect(report).toEqual({ candidates: 3, deleted: 1, referenced: 2, failed: 0 });
+    expect(report).toEqual({ candidates: 4, deleted: 1, referenced: 3, failed: 0 });
     const names = (await store.list())
       .filter((o) => o.deleted !== true)
       .map((o) => o.name)
       .sort();
-    expect(names).toEqual(['msg/deadLetter0001', 'msg/queuedJob0001', 'out/orphanOut0001']);
+    expect(names).toEqual([
+      'msg/deadLetter0001',
+      'msg/partitioned01',
+      'msg/queuedJob0001',
+      'out/orphanOut0001',
+    ]);
     expect(lines).toEqual([
       'inbound spool sweep: checking old objects',
+      'inbound spool sweep: progress',
       'inbound spool sweep: progress',
       'inbound spool sweep: progress',
       'inbound spool sweep done',
