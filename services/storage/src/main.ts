@@ -70,6 +70,8 @@ await runService({
       grpcPort: config.POSTMESH_GRPC_PORT,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
+      deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
+      deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     // In the background: until a mailbox is warm, its first large read builds its entry itself.
