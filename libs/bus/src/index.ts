@@ -74,3 +74,4 @@ export {
   type ThrottlePolicy,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export * from './partitions/index.js';
