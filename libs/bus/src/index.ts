@@ -74,4 +74,11 @@ export {
   type ThrottlePolicy,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export {
+  INBOUND_SPOOL_PREFIX,
+  InboundSpoolSweeper,
+  sweepInboundSpool,
+  type InboundSpoolSweepOptions,
+  type SweepReport,
+} from './spool-sweep.js';
 export * from './partitions/index.js';
