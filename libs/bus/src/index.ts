@@ -68,3 +68,11 @@ export {
   type ThrottleTicket,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export {
+  INBOUND_SPOOL_PREFIX,
+  InboundSpoolSweeper,
+  sweepInboundSpool,
+  type InboundSpoolSweepOptions,
+  type SweepReport,
+} from './spool-sweep.js';
+export * from './partitions/index.js';

@@ -53,6 +53,18 @@ export const schema = {
   POSTMESH_DEV_SEED: boolean(false),
   /** The demo user's password; required when POSTMESH_DEV_SEED=true. */
   POSTMESH_DEV_PASSWORD: optionalString(),
+  /**
+   * One owner per mailbox (ADR 0007): take part in the partition leases in NATS KV, publish this
+   * replica's gRPC address with them, and drop cached mailbox indexes of partitions that move
+   * away. Off until the partitioned write path and request routing use it.
+   */
+  POSTMESH_STORAGE_OWNERSHIP: boolean(false),
+  /** Partitions users are hashed into; fixed for the life of a deployment (changing it moves every user). */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
+  /** A replica that stops renewing its lease (crash, pause) loses its partitions after this long. */
+  POSTMESH_STORAGE_LEASE_TTL_MS: integer(6_000, { min: 1_000, max: 600_000 }),
+  /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
+  POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
 };
