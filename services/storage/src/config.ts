@@ -30,11 +30,14 @@ export const schema = {
   /** Re-wrap every data key under the current KEK at start (resumable; see docs/adr/0002). */
   POSTMESH_KEK_ROTATE_AT_START: boolean(false),
   /**
-   * Inbound jobs in flight in the `storage-deliver` consumer. 16 suits MongoDB; FerretDB on
-   * SQLite has a single writer, so more jobs mostly wait on each other there: 2–4 suits it
-   * (docs/benchmarks.md, SMTP ingest; the local stack sets 4).
+   * Inbound jobs of a batch parsed and encrypted at once in the `storage-deliver` consumer (the
+   * batch is then committed with one bulk write per collection).
    */
-  POSTMESH_DELIVERY_CONCURRENCY: integer(16, { min: 1, max: 256 }),
+  POSTMESH_DELIVERY_CONCURRENCY: integer(4, { min: 1, max: 256 }),
+  /** Inbound jobs committed together at most (docs/adr/0007-storage-ownership-and-write-path.md). */
+  POSTMESH_DELIVERY_BATCH: integer(64, { min: 1, max: 1_000 }),
+  /** How long the first job of a delivery batch waits for more, in milliseconds. */
+  POSTMESH_DELIVERY_BATCH_WAIT_MS: integer(20, { min: 0, max: 10_000 }),
   /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`

@@ -71,6 +71,8 @@ await runService({
       grpcPort: config.POSTMESH_GRPC_PORT,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
+      deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
+      deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     const coordinator = config.POSTMESH_STORAGE_OWNERSHIP
