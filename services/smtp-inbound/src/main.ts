@@ -123,6 +123,8 @@ await runService({
         sessions,
         connectionsPerMinute: config.POSTMESH_SMTP_CONNECTIONS_PER_MINUTE,
         messagesPerMinute: config.POSTMESH_SMTP_MESSAGES_PER_MINUTE,
+        maxConnectionsPerIp: config.POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP,
+        maxConnections: config.POSTMESH_SMTP_MAX_CONNECTIONS,
       }),
       postmesh_submission: submissionHooks({
         ports: [config.POSTMESH_SUBMISSION_PORT, config.POSTMESH_SUBMISSIONS_PORT].filter((p) => p > 0),
