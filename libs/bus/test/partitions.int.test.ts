@@ -128,6 +128,12 @@ describe('partition ownership on a real JetStream KV', () => {
     const P = 8;
     const a = await replica({ replicaId: 'scale-a', partitions: P });
     await waitFor('one replica owns everything', () => a.ownership.owned().length === P);
+    // The same events as an async iterator, for consumers that prefer `for await`.
+    const iterated: OwnershipEvent[] = [];
+    const stopIterating = new AbortController();
+    const iterating = (async () => {
+      for await (const event of a.ownership.events(stopIterating.signal)) iterated.push(event);
+    })();
 
     const confirmed: { partition: number; epoch: number; seq: number; by: string }[] = [];
     const live = new Set([a.ownership]);
@@ -170,6 +176,9 @@ describe('partition ownership on a real JetStream KV', () => {
       );
       expect(a.events.some((e) => e.type === 'lost' && e.reason === 'handoff')).toBe(true);
 
+      await waitFor('each replica confirmed batches of its own', () =>
+        ['scale-b', 'scale-c'].every((id) => confirmed.some((c) => c.by === id)),
+      );
       // Back to one: the two leave gracefully, one after the other.
       for (const leaving of [b, c]) {
         await leaving.ownership.stop();
@@ -181,7 +190,12 @@ describe('partition ownership on a real JetStream KV', () => {
       clearInterval(sampler);
       await Promise.all(writers);
     }
-    expect(overlaps).toBe(0);
+    stopIterating.abort();
+    await iterating;
+    // Subscribed later than `subscribe`, it saw the tail of the same sequence: the hand-offs.
+    expect(iterated.length).toBeGreaterThan(0);
+    expect(a.events.slice(-iterated.length)).toEqual(iterated);
+    expect(overlaps, 'samples with a partition owned by two replicas').toBe(0);
     expect(new Set(confirmed.map((c) => c.by)).size).toBe(3);
     // Every acknowledged confirm counts in the stored pointer, and each epoch had one writer.
     const writerOfEpoch = new Map<string, string>();

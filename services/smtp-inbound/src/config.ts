@@ -49,6 +49,10 @@ export const schema = {
   POSTMESH_SMTP_IDLE_TIMEOUT_S: integer(300, { min: 5, max: 3_600 }),
   /** New connections per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_CONNECTIONS_PER_MINUTE: integer(600, { min: 0, max: 1_000_000 }),
+  /** SMTP sessions open at once in one replica from one client IP; over it: 421 4.7.0 (0 = no cap). */
+  POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP: integer(50, { min: 0, max: 1_000_000 }),
+  /** SMTP sessions open at once in one replica; over it: 421 4.7.0 (0 = no cap). */
+  POSTMESH_SMTP_MAX_CONNECTIONS: integer(1_000, { min: 0, max: 1_000_000 }),
   /** Accepted messages per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_MESSAGES_PER_MINUTE: integer(6_000, { min: 0, max: 10_000_000 }),
   /**
@@ -58,6 +62,13 @@ export const schema = {
   POSTMESH_SMTP_DNS_FIXTURE_FILE: optionalString(),
   /** Verify SPF/DKIM/DMARC/ARC (on by default; off only for benchmarks of the queue path). */
   POSTMESH_SMTP_VERIFY_SENDERS: boolean(true),
+  /**
+   * Inbound spool sweep: `msg/` objects older than this that no queued or dead-lettered job
+   * references are deleted (the longest an inbound job can wait, retries included, plus margin).
+   */
+  POSTMESH_SPOOL_SWEEP_MIN_AGE_MS: integer(7 * 24 * 3_600_000, { min: 60_000 }),
+  /** How often this replica sweeps the inbound spool (0 = never). */
+  POSTMESH_SPOOL_SWEEP_INTERVAL_MS: integer(3_600_000, { min: 0 }),
   /** How long a session may wait for the PubAck before answering 451. */
   POSTMESH_SMTP_QUEUE_TIMEOUT_MS: integer(15_000, { min: 100, max: 120_000 }),
 };

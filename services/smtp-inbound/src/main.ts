@@ -6,6 +6,7 @@ import { Kvm } from '@nats-io/kv';
 import {
   Buckets,
   DEFAULT_THROTTLE_POLICY,
+  InboundSpoolSweeper,
   KvAuthThrottle,
   Subjects,
   openRateLimits,
@@ -72,12 +73,21 @@ await runService({
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
       (error, what) => logger.warn({ err: error }, what),
+      { resolveAccount: (login) => directory.accountOf(login) },
     );
     const counter = new SharedRateCounter(kv, (error) =>
       logger.warn({ err: error }, 'rate-limit counters not shared this round'),
     );
     counter.start();
     const sessions = new SessionTracker();
+    const sweeper = new InboundSpoolSweeper({
+      jsm: bus.jsm,
+      spool,
+      minAgeMs: config.POSTMESH_SPOOL_SWEEP_MIN_AGE_MS,
+      intervalMs: config.POSTMESH_SPOOL_SWEEP_INTERVAL_MS,
+      logger: logger.child({ component: 'spool-sweep' }),
+    });
+    if (config.POSTMESH_SPOOL_SWEEP_INTERVAL_MS > 0) sweeper.start();
     const resolver = cachingResolver(
       config.POSTMESH_SMTP_DNS_FIXTURE_FILE === undefined
         ? systemResolver()
@@ -113,6 +123,8 @@ await runService({
         sessions,
         connectionsPerMinute: config.POSTMESH_SMTP_CONNECTIONS_PER_MINUTE,
         messagesPerMinute: config.POSTMESH_SMTP_MESSAGES_PER_MINUTE,
+        maxConnectionsPerIp: config.POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP,
+        maxConnections: config.POSTMESH_SMTP_MAX_CONNECTIONS,
       }),
       postmesh_submission: submissionHooks({
         ports: [config.POSTMESH_SUBMISSION_PORT, config.POSTMESH_SUBMISSIONS_PORT].filter((p) => p > 0),
@@ -198,6 +210,7 @@ await runService({
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));
         if (left > 0) logger.warn({ sessions: left }, 'sessions still open at the end of the drain');
         await counter.stop();
+        await sweeper.stop();
         directory.close();
       },
     };
