@@ -51,6 +51,7 @@ await runService({
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
       (error, what) => logger.warn({ err: error, component: 'auth-throttle' }, what),
+      { resolveAccount: (login) => storage.accountOf(login) },
     );
     const changes = new ChangeFeed(bus.nc);
     const server = new ImapServer({
