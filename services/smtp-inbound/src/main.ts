@@ -76,6 +76,7 @@ await runService({
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
       (error, what) => logger.warn({ err: error }, what),
+      { resolveAccount: (login) => directory.accountOf(login) },
     );
     const counter = new SharedRateCounter(kv, (error) =>
       logger.warn({ err: error }, 'rate-limit counters not shared this round'),
