@@ -66,12 +66,14 @@ export {
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,
-  NO_THROTTLE,
   accountKey,
   delayFor,
   ipKey,
+  normaliseLogin,
   type AuthThrottle,
+  type AuthThrottleOptions,
   type ThrottlePolicy,
+  type ThrottleTicket,
   type ThrottleVerdict,
 } from './auth-throttle.js';
 export {

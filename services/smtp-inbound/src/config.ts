@@ -49,6 +49,10 @@ export const schema = {
   POSTMESH_SMTP_IDLE_TIMEOUT_S: integer(300, { min: 5, max: 3_600 }),
   /** New connections per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_CONNECTIONS_PER_MINUTE: integer(600, { min: 0, max: 1_000_000 }),
+  /** SMTP sessions open at once in one replica from one client IP; over it: 421 4.7.0 (0 = no cap). */
+  POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP: integer(50, { min: 0, max: 1_000_000 }),
+  /** SMTP sessions open at once in one replica; over it: 421 4.7.0 (0 = no cap). */
+  POSTMESH_SMTP_MAX_CONNECTIONS: integer(1_000, { min: 0, max: 1_000_000 }),
   /** Accepted messages per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_MESSAGES_PER_MINUTE: integer(6_000, { min: 0, max: 10_000_000 }),
   /**

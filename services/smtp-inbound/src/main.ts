@@ -73,6 +73,7 @@ await runService({
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
       (error, what) => logger.warn({ err: error }, what),
+      { resolveAccount: (login) => directory.accountOf(login) },
     );
     const counter = new SharedRateCounter(kv, (error) =>
       logger.warn({ err: error }, 'rate-limit counters not shared this round'),
@@ -122,6 +123,8 @@ await runService({
         sessions,
         connectionsPerMinute: config.POSTMESH_SMTP_CONNECTIONS_PER_MINUTE,
         messagesPerMinute: config.POSTMESH_SMTP_MESSAGES_PER_MINUTE,
+        maxConnectionsPerIp: config.POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP,
+        maxConnections: config.POSTMESH_SMTP_MAX_CONNECTIONS,
       }),
       postmesh_submission: submissionHooks({
         ports: [config.POSTMESH_SUBMISSION_PORT, config.POSTMESH_SUBMISSIONS_PORT].filter((p) => p > 0),
