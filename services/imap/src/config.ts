@@ -29,6 +29,10 @@ export const schema = {
   POSTMESH_IMAP_IDLE_TIMEOUT_MS: integer(30 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
   /** Autologout before authentication. */
   POSTMESH_IMAP_PREAUTH_TIMEOUT_MS: integer(60_000, { min: 1_000, max: 3_600_000 }),
+  /** Open connections per imap process; more get `* BYE` and are closed. */
+  POSTMESH_IMAP_MAX_CONNECTIONS: integer(10_000, { min: 1, max: 1_000_000 }),
+  /** Open connections from one client address (after the PROXY header); more get `* BYE`. */
+  POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP: integer(50, { min: 1, max: 1_000_000 }),
   /** Sustained commands per second per connection (bursts of 4x are allowed). */
   POSTMESH_IMAP_COMMAND_RATE: integer(500, { min: 1, max: 1_000_000 }),
   /** How often an idling session polls storage for changes it may have missed. */
