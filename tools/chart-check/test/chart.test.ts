@@ -146,6 +146,12 @@ describe('rendered defaults', () => {
       POSTMESH_KEK_FILE: '/etc/postmesh/kek/kek',
       POSTMESH_ALLOW_WEAK_DURABILITY: 'false',
     });
+    // DESIGN §2: every service creates (and its readiness verifies) three copies of each stream.
+    for (const service of SERVICES) {
+      expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').POSTMESH_STREAM_REPLICAS).toBe(
+        '3',
+      );
+    }
     for (const service of ['smtp-inbound', 'imap', 'mta-delivery', 'admin']) {
       expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').POSTMESH_STORAGE_GRPC).toBe(
         'pm-postmesh-storage:7001',
@@ -278,6 +284,14 @@ describe('values.schema.json refuses bad values', () => {
     expect(renderError({ 'imap.terminationGracePeriodSeconds': '20' })).toContain(
       'imap.terminationGracePeriodSeconds (20) must exceed',
     );
+  });
+
+  it('refuses fewer than three stream replicas unless weak durability is accepted', () => {
+    expect(renderError({ 'nats.streamReplicas': '1' })).toContain(
+      'nats.streamReplicas is 1: fewer than 3 copies lose acknowledged mail',
+    );
+    const single = render([], { 'nats.streamReplicas': '1', allowWeakDurability: 'true' });
+    expect(at(find(single, 'ConfigMap', 'pm-postmesh-imap'), 'data').POSTMESH_STREAM_REPLICAS).toBe('1');
   });
 
   it('asks for the KMS key id when the KMS provider is chosen', () => {
