@@ -27,7 +27,14 @@ beforeAll(() => {
 });
 
 function render(valuesFiles: string[] = [], set: Record<string, string> = {}): K8sObject[] {
-  const rendered = renderChart(helm, { chartDir, valuesFiles, set, releaseName: 'pm', namespace: 'mail' });
+  // The default values name no KEK Secret; let the chart generate one as `helm install` would.
+  const rendered = renderChart(helm, {
+    chartDir,
+    valuesFiles,
+    set: { 'keyEncryption.generate': 'true', ...set },
+    releaseName: 'pm',
+    namespace: 'mail',
+  });
   if (!rendered.ok) throw new Error(rendered.error);
   return parseManifests(rendered.manifests).map((r) => r.object);
 }
