@@ -1,4 +1,5 @@
 export { Bus, checkJetStreamDurability, type BusOptions } from './connection.js';
+export { checkStreamReplicas, replicaCount } from './replicas.js';
 export { publishDurable, PublishError, type DurablePublishOptions } from './publish.js';
 export {
   ConsumerLoop,

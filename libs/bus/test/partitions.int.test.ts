@@ -6,8 +6,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import {
+  OwnershipView,
   PartitionOwnership,
   assignPartitions,
+  partitionOf,
   type OwnershipEvent,
   type PartitionOwnershipOptions,
 } from '../src/index.js';
@@ -206,6 +208,29 @@ describe('partition ownership on a real JetStream KV', () => {
       const state = await a.ownership.commitState(c.partition);
       expect(state?.isConfirmed(c.epoch, c.seq)).toBe(true);
     }
+  });
+
+  it('routes each user to its owner’s address from a client’s view of the map, also after a hand-off', async () => {
+    const P = 8;
+    const a = await replica({ replicaId: 'route-a', partitions: P, address: '10.0.0.1:7001' });
+    const b = await replica({ replicaId: 'route-b', partitions: P, address: '10.0.0.2:7001' });
+    await waitFor(
+      'both own their share',
+      () => a.ownership.owned().length === 4 && b.ownership.owned().length === 4,
+    );
+    const nc = await connect({ servers: env.natsUrl });
+    connections.push(nc);
+    const view = await OwnershipView.open(nc, { partitions: P });
+    const users = Array.from({ length: 24 }, (_, i) => `route-user-${i}`);
+    const expectedAddress = (user: string): string =>
+      a.ownership.owns(partitionOf(user, P)) ? '10.0.0.1:7001' : '10.0.0.2:7001';
+    for (const user of users) expect(view.routeOf(user)?.address).toBe(expectedAddress(user));
+
+    await b.ownership.stop();
+    await waitFor('a owns everything', () => a.ownership.owned().length === P);
+    await waitFor('the view follows', () => users.every((u) => view.routeOf(u)?.owner === 'route-a'));
+    expect(await view.lookup(users[0]!)).toMatchObject({ owner: 'route-a', address: '10.0.0.1:7001' });
+    view.stop();
   });
 
   it('moves a killed replica’s partitions to a live one within the lease TTL', async () => {

@@ -15,9 +15,11 @@ export const schema = {
   /** PEM certificate chain and key; without them a self-signed pair is made under the data dir. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** The name clients connect to: the self-signed certificate's name (default: this host's name). */
+  POSTMESH_HOSTNAME: optionalString(),
   /** Where generated material (the self-signed certificate) is kept. */
   POSTMESH_IMAP_DATA_DIR: string('.data/imap'),
-  /** Connections start with a PROXY protocol v1 header (behind a TCP load balancer). */
+  /** Every connection starts with a PROXY protocol header, v1 or v2 (behind a TCP load balancer). */
   POSTMESH_PROXY_PROTOCOL: boolean(false),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
   /** Allow LOGIN/AUTHENTICATE without TLS (development and tests on loopback only). */

@@ -26,7 +26,7 @@ await runService({
       certFile: config.POSTMESH_TLS_CERT_FILE,
       keyFile: config.POSTMESH_TLS_KEY_FILE,
       dataDir: resolve(config.POSTMESH_IMAP_DATA_DIR),
-      hostname: hostname(),
+      hostname: config.POSTMESH_HOSTNAME ?? hostname(),
     });
     if (tls.generated)
       logger.warn({ cert: tls.certFile, key: tls.keyFile }, 'generated a self-signed TLS certificate');

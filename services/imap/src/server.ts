@@ -21,7 +21,7 @@ export interface ImapServerOptions {
   readonly secureContext: SecureContext | null;
   readonly services: ImapServices;
   readonly changes: ChangeFeed;
-  /** RFC 8314 §3.3 / HAProxy PROXY protocol v1 header on each connection. */
+  /** A HAProxy PROXY protocol header (v1 text or v2 binary) starts each connection. */
   readonly proxyProtocol: boolean;
   /** Open connections allowed in total and from one client address; over them: `* BYE`. */
   readonly maxConnections: number;
@@ -77,9 +77,15 @@ export class ImapServer {
       this.#start(socket, socket.remoteAddress ?? '', tls);
       return;
     }
-    void readProxyHeader(socket).then((header) => {
-      if (header !== null && !this.#stopping)
-        this.#start(header.stream, header.address || (socket.remoteAddress ?? ''), tls);
+    void readProxyHeader(socket).then((proxied) => {
+      if (proxied === null) return;
+      if (this.#stopping) {
+        socket.destroy();
+        return;
+      }
+      // The bytes after the header are back in the socket's buffer; a TLSSocket reads them first.
+      this.#start(socket, proxied.remoteAddress, tls);
+      socket.resume();
     });
   }
 

@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
-import { schema } from './config.js';
+import { rules, schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
@@ -21,7 +21,12 @@ const EXIT_CONFIG = 78;
 await runService({
   name: 'storage',
   schema,
+  rules,
   async start({ config, logger, ops, bus }) {
+    if (config.POSTMESH_KEY_PROVIDER === 'kms') {
+      process.stderr.write('storage: POSTMESH_KEY_PROVIDER=kms: this build has no KMS key provider\n');
+      process.exit(EXIT_CONFIG);
+    }
     let keyProvider;
     try {
       keyProvider = loadLocalKeyProvider({

@@ -34,3 +34,5 @@ export {
   type PartitionConsumerOptions,
   type PartitionedJobsOptions,
 } from './delivery.js';
+export { OwnershipView, type Route } from './view.js';
+export { PartitionWorkers, type PartitionWorker, type PartitionWorkerFactory } from './workers.js';
