@@ -153,6 +153,7 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     name: `postmesh-${definition.name}@${hostname()}`,
     logger,
     replicas: common.POSTMESH_STREAM_REPLICAS,
+    dlq: { maxAgeMs: common.POSTMESH_DLQ_MAX_AGE_MS, maxBytes: common.POSTMESH_DLQ_MAX_BYTES },
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });
