@@ -4,7 +4,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
-import { FerretDb, ManagedProcess, NatsServer, installTools, repoRoot, waitForPort } from '@postmesh/testing';
+import {
+  FerretDb,
+  ManagedProcess,
+  NatsServer,
+  installPythonTools,
+  installTools,
+  repoRoot,
+  waitForPort,
+} from '@postmesh/testing';
 import {
   SERVICES,
   endpoints,
@@ -50,6 +58,7 @@ export async function main(command: string, args: readonly string[]): Promise<nu
 async function deps(): Promise<void> {
   const started = Date.now();
   await installTools(['nats-server', 'ferretdb', 'helm'], say);
+  await installPythonTools(say);
   say(`native tools ready in .bin/ (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
