@@ -1,7 +1,8 @@
 /**
  * The `storage-deliver` consumer (DESIGN §2 steps 5–8) against real NATS JetStream and FerretDB:
  * exactly-once by (spoolId, recipient), one copy per user, Junk routing, trace events and
- * mailbox.changed, spool object removal, and MAIL_DLQ for jobs that cannot succeed.
+ * mailbox.changed, spool object removal, notices to the sender of mail over quota, and MAIL_DLQ for
+ * jobs that cannot succeed.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -9,6 +10,7 @@ import {
   type BatchConsumerLoop,
   Streams,
   Subjects,
+  decodeOutboundJob,
   encodeInboundJob,
   jobMessageId,
   openSpool,
@@ -20,6 +22,7 @@ import { NatsServer } from '@postmesh/testing';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeliveryConsumer } from '../src/delivery/index.js';
+import { noticeSpoolId } from '../src/delivery/over-quota.js';
 import { Mailstore } from '../src/mailstore/index.js';
 import { startStorageHarness, type StorageHarness } from './harness.js';
 
@@ -60,11 +63,13 @@ describe('storage-deliver', () => {
     bus = await Bus.connect({ url: nats.url, name: 'delivery-test', logger: h.logger, replicas: 1 });
     const domain = await h.app.directory.createDomain({ name: DOMAIN, defaultQuotaBytes: 0 });
     if (!domain.ok) throw new Error(domain.error.message);
-    for (const name of ['ann', 'ben']) {
+    for (const name of ['ann', 'ben', 'cat']) {
       const created = await h.app.directory.createUser({
         address: `${name}@${DOMAIN}`,
         password: `Pw-${randomBytes(8).toString('hex')}-x`,
         displayName: name,
+        // cat's mailbox is full from the first byte: every copy for cat is over quota.
+        ...(name === 'cat' ? { quotaBytes: 1 } : {}),
       });
       if (!created.ok || created.value.user === undefined) throw new Error('createUser failed');
       users[name] = created.value.user.id;
@@ -86,6 +91,7 @@ describe('storage-deliver', () => {
       logger: h.logger,
       maxDeliver: 3,
       backoffMs: [100],
+      overQuota: { minRetryMs: 200, giveUpAfterMs: 3_600_000, reportingMta: 'mx.deliver.test' },
     });
     consumer.start();
   }, 90_000);
@@ -161,6 +167,48 @@ describe('storage-deliver', () => {
     }
     expect(pending).toBe(0);
     expect(await stored(spoolId, 2, 500)).toHaveLength(1);
+  });
+
+  it('over quota: the others get their copy, a local sender a delay notice in INBOX, a remote sender one through MAIL_OUTBOUND', async () => {
+    const body = raw(randomBytes(6).toString('hex'));
+    const fromBen = {
+      ...job(`t${randomBytes(8).toString('hex')}`, [`cat@${DOMAIN}`, `ann@${DOMAIN}`], {
+        kind: 'inline',
+        size: body.length,
+      }),
+    };
+    const local: InboundJob = { ...fromBen, envelope: { ...fromBen.envelope, mailFrom: `ben@${DOMAIN}` } };
+    await publish(local, body);
+    const copies = await stored(local.spoolId, 1);
+    expect(copies.map((d) => String(d.userId))).toEqual([users.ann]);
+    // The delay notice (RFC 3464 action=delayed, 4.2.2) is an inbound job for ben, delivered once.
+    const notices = await stored(noticeSpoolId(local.spoolId, 'delayed'), 1);
+    expect(notices.map((d) => String(d.userId))).toEqual([users.ben]);
+    expect(await mailboxPath(notices[0]?.mailboxId)).toBe('INBOX');
+
+    const remote = job(`t${randomBytes(8).toString('hex')}`, [`cat@${DOMAIN}`], {
+      kind: 'inline',
+      size: body.length,
+    });
+    await publish(remote, body);
+    const deadline = Date.now() + 20_000;
+    let out: Awaited<ReturnType<typeof bus.jsm.streams.getMessage>> = null;
+    while (out === null && Date.now() < deadline) {
+      out = await bus.jsm.streams
+        .getMessage(Streams.MAIL_OUTBOUND, { last_by_subj: Subjects.outbound('remote.test') })
+        .catch(() => null);
+      if (out === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    const decoded = out === null ? null : decodeOutboundJob(out.data);
+    expect(decoded?.ok).toBe(true);
+    if (decoded?.ok !== true) return;
+    expect(decoded.job.spoolId).toBe(noticeSpoolId(remote.spoolId, 'delayed'));
+    expect(decoded.job.envelope).toEqual({ mailFrom: '', rcptTo: ['sender@remote.test'] });
+    const text = new TextDecoder().decode(decoded.inlineBody);
+    expect(text).toContain('Action: delayed');
+    expect(text).toContain('Status: 4.2.2');
+    // Nothing was stored for cat, and the job is still being retried, not dead-lettered.
+    expect(await stored(remote.spoolId, 1, 300)).toHaveLength(0);
   });
 
   it('routes a DMARC quarantine verdict to Junk', async () => {

@@ -33,6 +33,7 @@ import {
   type JsMsg,
   type ObjectStore,
 } from '@postmesh/bus';
+import { hostname } from 'node:os';
 import type { Logger } from '@postmesh/telemetry';
 import type { DirectoryService } from '../directory/directory-service.js';
 import type {
@@ -43,6 +44,7 @@ import type {
   PreparedBody,
 } from '../mailstore/index.js';
 import type { MailEventPayload } from '../trace/event.js';
+import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
 /** Where a recipient's copy goes, or why it has none. */
 export type RecipientPlan =
@@ -63,6 +65,8 @@ export interface DeliveryDeps {
   /** How long the first job of a batch waits for more. */
   readonly batchWaitMs?: number;
   readonly backoffMs?: readonly number[];
+  /** Notices to the sender of mail for a recipient over quota (over-quota.ts); defaults otherwise. */
+  readonly overQuota?: Partial<OverQuotaPolicy>;
   /** Test hook: called before each job is handled (e.g. to make one always fail). */
   readonly beforeJob?: (job: InboundJob) => void | Promise<void>;
   /** Test hook: called once a batch's writes are durable, before its jobs are acked. */
@@ -158,6 +162,9 @@ function traceEvent(
 /** A job read, planned and with its body stored, ready for its batch's commit. */
 interface PreparedJob {
   readonly job: InboundJob;
+  /** JetStream's delivery count of this attempt (the over-quota notices count them). */
+  readonly deliveryCount: number;
+  readonly inlineBody: Uint8Array | undefined;
   readonly plans: readonly RecipientPlan[];
   readonly targets: readonly DeliveryRecipient[];
   readonly body: PreparedBody | undefined;
@@ -279,19 +286,27 @@ export class InboundDelivery {
     const plans = await planRecipients(job, directory);
     if ('retry' in plans) return { outcome: JobOutcomes.retry(plans.retry) };
     const targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
-    if (targets.length === 0) return { job, plans, targets, body: undefined };
+    const deliveryCount = msg.info.deliveryCount;
+    if (targets.length === 0) return { job, deliveryCount, inlineBody, plans, targets, body: undefined };
     const source =
       job.body.kind === 'inline'
         ? (inlineBody ?? new Uint8Array())
         : spoolBody(() => this.openSpool(), job.body.object);
-    return { job, plans, targets, body: await this.deps.mailstore.prepareDelivery(source) };
+    return {
+      job,
+      deliveryCount,
+      inlineBody,
+      plans,
+      targets,
+      body: await this.deps.mailstore.prepareDelivery(source),
+    };
   }
 
   /** Trace events, then the job's outcome and the spool object's removal (step 7). */
   private async finish(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): Promise<JobOutcome> {
     const { job, plans } = p;
     const events: MailEventPayload[] = [];
-    let overQuota = 0;
+    const overQuota: string[] = [];
     const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
     for (const outcome of outcomes) {
       switch (outcome.status) {
@@ -308,7 +323,7 @@ export class InboundDelivery {
           );
           break;
         case 'over-quota':
-          overQuota += 1;
+          overQuota.push(outcome.recipient);
           break;
         case 'no-mailbox':
           events.push(traceEvent(job, 'rejected', outcome.recipient, 'recipient has no INBOX', attrs));
@@ -335,9 +350,34 @@ export class InboundDelivery {
       // Stored already; the retry finds its copies delivered and publishes the events again.
       return JobOutcomes.retry(`trace events: ${reasonOf(error)}`);
     }
-    if (overQuota > 0) {
-      // Accepted mail is never dropped: keep trying; after max_deliver it waits in MAIL_DLQ.
-      return JobOutcomes.retry(`${overQuota} recipient(s) over quota`, 60_000);
+    if (overQuota.length > 0) {
+      // We answered 250: the sender hears of it (a delay notice while retrying, a failure DSN
+      // when we give up), and the job never ends silently in MAIL_DLQ.
+      let outcome: JobOutcome;
+      try {
+        outcome = await overQuotaOutcome({
+          js: this.deps.bus.js,
+          logger: this.deps.logger,
+          policy: { ...DEFAULT_OVER_QUOTA_POLICY, reportingMta: hostname(), ...this.deps.overQuota },
+          job,
+          body:
+            job.body.kind === 'inline'
+              ? (p.inlineBody ?? new Uint8Array())
+              : spoolBody(() => this.openSpool(), job.body.object),
+          recipients: overQuota,
+          deliveryCount: p.deliveryCount,
+          maxDeliver: this.deps.maxDeliver ?? 10,
+          senderIsLocal: async (address) => {
+            const answer = await this.deps.directory.resolveRecipient({ address, messageSize: 0 });
+            if (!answer.ok) throw new Error(`directory: ${answer.error.message}`);
+            const kind = answer.value.result?.$case;
+            return kind === 'users' || kind === 'overQuota';
+          },
+        });
+      } catch (error) {
+        return JobOutcomes.retry(`over-quota notice: ${reasonOf(error)}`);
+      }
+      if (outcome.kind !== 'ack') return outcome;
     }
     if (job.body.kind === 'object') {
       // Step 7: only MAIL_INBOUND references MX mail's spool object; it is done with it.

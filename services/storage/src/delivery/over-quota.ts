@@ -17,7 +17,9 @@ import {
   Streams,
   Subjects,
   encodeInboundJob,
+  encodeOutboundJob,
   jobMessageId,
+  outboundJobMessageId,
   publishDurable,
   type InboundJob,
   type JobOutcome,
@@ -54,6 +56,12 @@ export interface OverQuotaInput {
   readonly deliveryCount: number;
   /** The consumer's max_deliver (and the consumer loop's): its last delivery must not be wasted. */
   readonly maxDeliver: number;
+  /**
+   * Whether the sender is one of our users. A local sender's notice is delivered to their
+   * mailbox (MAIL_INBOUND); a remote sender's goes out through mta-delivery (MAIL_OUTBOUND), as
+   * any bounce of mail we accepted with 250 must (RFC 5321 §6.1). Absent: treated as local.
+   */
+  readonly senderIsLocal?: (address: string) => Promise<boolean>;
   readonly now?: number;
 }
 
@@ -129,10 +137,34 @@ export async function overQuotaOutcome(input: OverQuotaInput): Promise<JobOutcom
       traceparent: job.traceparent,
       body: { kind: 'inline', size: dsn.length },
     };
-    await publishDurable(input.js, Subjects.inbound(spoolId), encodeInboundJob(notice, dsn), {
-      msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
-      expectStream: Streams.MAIL_INBOUND,
-    });
+    const sender = job.envelope.mailFrom;
+    const local = input.senderIsLocal === undefined ? true : await input.senderIsLocal(sender);
+    if (local) {
+      await publishDurable(input.js, Subjects.inbound(spoolId), encodeInboundJob(notice, dsn), {
+        msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
+        expectStream: Streams.MAIL_INBOUND,
+      });
+    } else {
+      const domain = sender.slice(sender.lastIndexOf('@') + 1).toLowerCase();
+      const outbound = encodeOutboundJob(
+        {
+          version: 1,
+          spoolId,
+          domain,
+          // RFC 5321 §4.5.5: the null reverse-path, so the notice itself never bounces back.
+          envelope: { mailFrom: '', rcptTo: [sender] },
+          body: { kind: 'inline', size: dsn.length },
+          queuedAt: new Date(now).toISOString(),
+          messageId: '',
+          traceparent: job.traceparent,
+        },
+        dsn,
+      );
+      await publishDurable(input.js, Subjects.outbound(domain), outbound, {
+        msgId: outboundJobMessageId(spoolId, domain),
+        expectStream: Streams.MAIL_OUTBOUND,
+      });
+    }
   }
   input.logger.warn(
     { spoolId: job.spoolId, recipients: input.recipients.length, notice: kind, attempt: input.deliveryCount },
