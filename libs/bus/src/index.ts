@@ -66,3 +66,4 @@ export {
   type ThrottlePolicy,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export { MtaBuckets, natsPermissions, ownedConsumers, type NatsPermissions } from './permissions.js';

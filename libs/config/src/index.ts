@@ -148,6 +148,13 @@ export const commonSchema = {
   /** JetStream stream replicas: 1 on one node, 3 in a cluster. */
   POSTMESH_STREAM_REPLICAS: integer(1, { min: 1, max: 5 }),
   POSTMESH_OPS_HOST: string('127.0.0.1'),
+  /**
+   * This service's internal identity: `<dir>/<service>/` holds `ca.crt`, `tls.crt`, `tls.key` (mutual
+   * TLS to storage's gRPC) and `nats.nk` or `nats.password` (its NATS user, over TLS).
+   */
+  POSTMESH_IDENTITY_DIR: optionalString(),
+  /** Development only: plaintext gRPC and NATS without identities (logged as a warning). */
+  POSTMESH_INSECURE_INTERNAL: boolean(false),
   /** Budget for a graceful stop: stop accepting, drain in-flight work, then exit. */
   POSTMESH_SHUTDOWN_TIMEOUT_MS: integer(15_000, { min: 100, max: 600_000 }),
 } as const;

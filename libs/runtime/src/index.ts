@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Bus, checkJetStreamDurability } from '@postmesh/bus';
+import { Bus, checkJetStreamDurability, ownedConsumers } from '@postmesh/bus';
 import {
   ConfigError,
   loadConfig,
@@ -9,6 +9,7 @@ import {
   type port,
 } from '@postmesh/config';
 import { OpsServer, createLogger, startTracing, type Logger } from '@postmesh/telemetry';
+import { loadInternalSecurity, type InternalIdentity, type InternalSecurity } from '@postmesh/identity';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;
@@ -19,6 +20,8 @@ export interface ServiceContext<S extends ServiceSchema> {
   readonly logger: Logger;
   readonly ops: OpsServer;
   readonly bus: Bus;
+  /** Credentials for gRPC (mutual TLS) and NATS, from POSTMESH_IDENTITY_DIR. */
+  readonly security: InternalSecurity;
 }
 
 /** What a started service hands back: how to stop accepting work and drain what is in flight. */
@@ -27,7 +30,8 @@ export interface RunningService {
 }
 
 export interface ServiceDefinition<S extends ServiceSchema> {
-  readonly name: string;
+  /** Also the service's internal identity (certificate and NATS user). */
+  readonly name: InternalIdentity;
   readonly schema: S;
   readonly start: (context: ServiceContext<S>) => Promise<RunningService>;
 }
@@ -46,8 +50,10 @@ export const EXIT_CONFIG = 78;
  */
 export async function runService<S extends ServiceSchema>(definition: ServiceDefinition<S>): Promise<void> {
   let config: ConfigOf<S>;
+  let security: InternalSecurity;
   try {
     config = loadConfig(definition.schema);
+    security = loadInternalSecurity(config as unknown as ConfigOf<typeof commonSchema>, definition.name);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${definition.name}: ${error.message}\n`);
@@ -58,6 +64,11 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
   // The generic schema hides the common fields' types; every ServiceSchema has them.
   const common = config as unknown as ConfigOf<typeof commonSchema> & { readonly POSTMESH_OPS_PORT: number };
   const logger = createLogger(definition.name, common.LOG_LEVEL);
+  if (security.insecure) {
+    logger.warn(
+      'POSTMESH_INSECURE_INTERNAL=true: gRPC and NATS run without TLS and without caller identities; for development only',
+    );
+  }
   const tracing = startTracing(`postmesh-${definition.name}`);
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
@@ -118,6 +129,8 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     name: `postmesh-${definition.name}@${hostname()}`,
     logger,
     replicas: common.POSTMESH_STREAM_REPLICAS,
+    consumers: ownedConsumers(definition.name),
+    ...security.natsOptions(),
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });
@@ -136,7 +149,14 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     );
   }
   if (shuttingDown) return;
-  state.running = await definition.start({ name: definition.name, config, logger, ops, bus });
+  state.running = await definition.start({
+    name: definition.name,
+    config,
+    logger,
+    ops,
+    bus,
+    security,
+  });
   ops.markStarted();
   logger.info('started');
 }

@@ -91,8 +91,7 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
   const storageGrpc = `127.0.0.1:${grpcPort}`;
   const common = {
     ...process.env,
-    NATS_URL: env.natsUrl,
-    NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+    ...env.serviceEnv,
     LOG_LEVEL: 'info',
     POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
   };

@@ -18,7 +18,7 @@ const warnings: string[] = [];
 beforeAll(async () => {
   env = await startTestEnvironment({ mongo: false });
   bus = await Bus.connect({
-    url: env.natsUrl,
+    ...env.busOptions('operator'),
     name: 'admin-throttle-test',
     logger: createLogger('admin-throttle-test', 'silent'),
     replicas: 1,

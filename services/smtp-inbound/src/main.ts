@@ -47,7 +47,7 @@ function lazy<T>(open: () => Promise<T>): () => Promise<T> {
 await runService({
   name: 'smtp-inbound',
   schema,
-  async start({ config, logger, ops, bus }) {
+  async start({ config, logger, ops, bus, security }) {
     const dataDir = resolve(config.POSTMESH_SMTP_DATA_DIR ?? join('.data', 'smtp-inbound'));
     const tls = await ensureTlsFiles(
       { certFile: config.POSTMESH_TLS_CERT_FILE, keyFile: config.POSTMESH_TLS_KEY_FILE },
@@ -56,7 +56,10 @@ await runService({
     );
     logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
 
-    const directory = new GrpcRecipientDirectory(config.POSTMESH_STORAGE_GRPC);
+    const directory = new GrpcRecipientDirectory(
+      config.POSTMESH_STORAGE_GRPC,
+      security.grpcClientCredentials(),
+    );
     ops.addCheck({ name: 'directory', check: () => directory.check() });
 
     const kv = lazy<KV>(() => openRateLimits(bus.nc));

@@ -3,7 +3,7 @@
  * Directory, Trace (and Mailstore) services, and the trace-event consumer. `main.ts` wires it to
  * configuration and signals; the integration tests build the same thing in-process.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, type ServerCredentials } from '@grpc/grpc-js';
 import { Subjects, type Bus, type ConsumerLoop } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
@@ -18,6 +18,7 @@ import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDeliveryConsumer } from './delivery/index.js';
 import { DirectoryService } from './directory/directory-service.js';
+import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { directoryHandlers } from './grpc/directory.js';
 import { traceHandlers } from './grpc/trace.js';
 import {
@@ -39,6 +40,12 @@ export interface StorageAppOptions {
   readonly grpcHost?: string;
   /** 0 picks a free port (tests). */
   readonly grpcPort: number;
+  /**
+   * Mutual TLS with the internal CA (`InternalSecurity.grpcServerCredentials()`): callers are
+   * identified by their certificate and held to the caller allow-list. `insecure` (the
+   * development opt-out) serves plaintext to anyone.
+   */
+  readonly grpcCredentials: { readonly insecure: boolean; readonly server: ServerCredentials };
   readonly traceRetentionDays?: number;
   /** Jobs in flight in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
@@ -86,7 +93,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     keyProvider,
     logger: logger.child({ component: 'admin' }),
   });
-  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  const server = new Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    interceptors: options.grpcCredentials.insecure
+      ? []
+      : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))],
+  });
   server.addService(adminService.definition, adminService.handlers);
   server.addService(
     DirectoryServiceDefinition,
@@ -105,11 +117,14 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
 
   const host = options.grpcHost ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.grpcPort}`, ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(`${host}:${options.grpcPort}`, options.grpcCredentials.server, (error, bound) =>
       error === null ? resolve(bound) : reject(error),
     );
   });
-  logger.info({ grpc: `${host}:${port}` }, 'gRPC server listening');
+  logger.info(
+    { grpc: `${host}:${port}`, mutualTls: !options.grpcCredentials.insecure },
+    'gRPC server listening',
+  );
 
   // Without TTL indexes (FerretDB), expire trace events ourselves.
   let sweeper: NodeJS.Timeout | undefined;

@@ -20,7 +20,7 @@ const EXIT_CONFIG = 78;
 await runService({
   name: 'storage',
   schema,
-  async start({ config, logger, ops, bus }) {
+  async start({ config, logger, ops, bus, security }) {
     let keyProvider;
     try {
       keyProvider = loadLocalKeyProvider({
@@ -68,6 +68,7 @@ await runService({
       bus,
       grpcHost: config.POSTMESH_GRPC_HOST,
       grpcPort: config.POSTMESH_GRPC_PORT,
+      grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
     });

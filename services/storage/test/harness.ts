@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  credentials,
   Metadata,
   type CallOptions,
+  type ChannelCredentials,
   type ClientUnaryCall,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -55,6 +55,8 @@ export interface StorageHarness {
   readonly trace: TraceServiceClient;
   /** `127.0.0.1:<port>` of the gRPC server. */
   readonly target: string;
+  /** Mutual TLS as the all-permitted `operator` identity, for clients a test makes itself. */
+  readonly clientCredentials: ChannelCredentials;
   stop(): Promise<void>;
 }
 
@@ -79,20 +81,22 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
   const db = mongo.db(env.database);
   const bus =
     options.nats === true
-      ? await Bus.connect({ url: env.natsUrl, name: 'storage-test', logger, replicas: 1 })
+      ? await Bus.connect({ ...env.busOptions('operator'), name: 'storage-test', logger, replicas: 1 })
       : undefined;
   const app = await createStorageApp({
     db,
     keyProvider,
     logger,
     grpcPort: 0,
+    grpcCredentials: { insecure: false, server: env.security('storage').grpcServerCredentials() },
     ...(bus === undefined ? {} : { bus }),
     ...(options.traceRetentionDays === undefined ? {} : { traceRetentionDays: options.traceRetentionDays }),
   });
   const target = `127.0.0.1:${app.port}`;
-  const directory = new DirectoryServiceClient(target, credentials.createInsecure());
-  const mailstore = new MailstoreServiceClient(target, credentials.createInsecure());
-  const trace = new TraceServiceClient(target, credentials.createInsecure());
+  const clientCredentials = env.security('operator').grpcClientCredentials();
+  const directory = new DirectoryServiceClient(target, clientCredentials);
+  const mailstore = new MailstoreServiceClient(target, clientCredentials);
+  const trace = new TraceServiceClient(target, clientCredentials);
   return {
     env,
     db,
@@ -106,6 +110,7 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
     mailstore,
     trace,
     target,
+    clientCredentials,
     async stop() {
       directory.close();
       mailstore.close();

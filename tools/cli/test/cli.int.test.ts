@@ -57,8 +57,7 @@ beforeAll(async () => {
   const [sOps, grpc, aOps, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const common = {
     ...process.env,
-    NATS_URL: env.natsUrl,
-    NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+    ...env.serviceEnv,
     LOG_LEVEL: 'warn',
   };
   const storage = new ManagedProcess({

@@ -121,9 +121,16 @@ export function endpoints(config: StackConfig): Endpoint[] {
 }
 
 /** Environment for one service process: where NATS and MongoDB are, and its ports. */
-export function serviceEnv(config: StackConfig, service: ServiceName, dataDir: string): NodeJS.ProcessEnv {
+export function serviceEnv(
+  config: StackConfig,
+  service: ServiceName,
+  dataDir: string,
+  identityDir: string | undefined,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    // Each service's certificate and NATS user (made by the stack; see ensureInternalPki).
+    ...(identityDir === undefined ? {} : { POSTMESH_IDENTITY_DIR: identityDir }),
     NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
     NATS_MONITOR_URL: `http://127.0.0.1:${config.POSTMESH_NATS_MONITOR_PORT}`,
     POSTMESH_OPS_PORT: String(opsPort(config, service)),
