@@ -1,6 +1,15 @@
 export { Bus, checkJetStreamDurability, type BusOptions } from './connection.js';
+export { checkStreamReplicas, replicaCount } from './replicas.js';
 export { publishDurable, PublishError, type DurablePublishOptions } from './publish.js';
-export { ConsumerLoop, JobOutcomes, type ConsumerLoopOptions, type JobOutcome } from './consumer.js';
+export {
+  ConsumerLoop,
+  JobOutcomes,
+  settleJob,
+  type ConsumerLoopOptions,
+  type JobOutcome,
+  type SettleOptions,
+} from './consumer.js';
+export { BatchConsumerLoop, type BatchConsumerLoopOptions } from './batch-consumer.js';
 export {
   Buckets,
   Consumers,
@@ -58,12 +67,22 @@ export {
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,
-  NO_THROTTLE,
   accountKey,
   delayFor,
   ipKey,
+  normaliseLogin,
   type AuthThrottle,
+  type AuthThrottleOptions,
   type ThrottlePolicy,
+  type ThrottleTicket,
   type ThrottleVerdict,
 } from './auth-throttle.js';
 export { MtaBuckets, natsPermissions, ownedConsumers, type NatsPermissions } from './permissions.js';
+export {
+  INBOUND_SPOOL_PREFIX,
+  InboundSpoolSweeper,
+  sweepInboundSpool,
+  type InboundSpoolSweepOptions,
+  type SweepReport,
+} from './spool-sweep.js';
+export * from './partitions/index.js';

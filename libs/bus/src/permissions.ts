@@ -1,4 +1,5 @@
 import type { InternalIdentity } from '@postmesh/identity';
+import { PartitionBuckets } from './partitions/ownership.js';
 import { Buckets, Consumers, Streams, type ConsumerName, type StreamName } from './topology.js';
 import { QueueSubjects } from './queue-ops.js';
 
@@ -122,6 +123,10 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...objectStore(Buckets.MAIL_SPOOL),
           ...kv(Buckets.RATE_LIMITS),
           ...kv(Buckets.AUTH_FAILURES),
+          // Publishers route a job to its recipients' partition (ADR 0007).
+          ...kv(PartitionBuckets.PARTITIONS),
+          // The orphaned-spool sweep keeps objects a dead-lettered inbound job still names.
+          `${API}.DIRECT.GET.${Streams.MAIL_DLQ}`,
         ],
         subscribe: [...inbox],
         allowResponses: false,
@@ -132,6 +137,16 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...common,
           ...consumerAccess(Streams.MAIL_INBOUND, Consumers.STORAGE_DELIVER),
           ...consumerAccess(Streams.MAIL_EVENTS, Consumers.STORAGE_EVENTS),
+          // One durable consumer per partition of MAIL_INBOUND (`storage-deliver-p<n>`, ADR 0007):
+          // storage reads every consumer of MAIL_INBOUND, and only storage does.
+          `${API}.CONSUMER.INFO.${Streams.MAIL_INBOUND}.*`,
+          `${API}.CONSUMER.CREATE.${Streams.MAIL_INBOUND}.*`,
+          `${API}.CONSUMER.CREATE.${Streams.MAIL_INBOUND}.*.>`,
+          `${API}.CONSUMER.DURABLE.CREATE.${Streams.MAIL_INBOUND}.*`,
+          `${API}.CONSUMER.MSG.NEXT.${Streams.MAIL_INBOUND}.*`,
+          `$JS.ACK.${Streams.MAIL_INBOUND}.>`,
+          ...kv(PartitionBuckets.PARTITIONS),
+          ...kv(PartitionBuckets.REPLICAS),
           'mail.events.>',
           'mail.dlq.>',
           // Forwarded mail leaves through mta-delivery.
@@ -141,7 +156,7 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
         ],
         subscribe: [
           ...inbox,
-          `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_INBOUND}.${Consumers.STORAGE_DELIVER}`,
+          `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_INBOUND}.*`,
           `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_EVENTS}.${Consumers.STORAGE_EVENTS}`,
         ],
         allowResponses: false,
@@ -165,6 +180,7 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...kv(MtaBuckets.QUEUE),
           ...kv(MtaBuckets.TLS_REPORTS),
           ...kv(MtaBuckets.SPOOL_REFS),
+          ...kv(PartitionBuckets.PARTITIONS),
         ],
         subscribe: [
           ...inbox,

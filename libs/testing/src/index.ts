@@ -20,3 +20,4 @@ export {
 } from './environment.js';
 export { InternalPki, PKI_IDENTITIES, type IdentityFiles } from './internal-pki.js';
 export { NatsCluster } from './nats-cluster.js';
+export { proxyV2Header } from './proxy-protocol.js';

@@ -3,22 +3,35 @@ import {
   commonSchema,
   hostPort,
   integer,
+  mongodbUri,
+  oneOf,
   optionalString,
   port,
   string,
-  url,
+  type ConfigRule,
 } from '@postmesh/config';
 
 /** Environment of the storage service; defaults are the local stack's. */
 export const schema = {
   ...commonSchema,
   POSTMESH_OPS_PORT: port(9102),
-  MONGODB_URI: url('mongodb://127.0.0.1:27017/', ['mongodb:', 'mongodb+srv:']),
+  MONGODB_URI: mongodbUri('mongodb://127.0.0.1:27017/'),
   /** Database name (DESIGN §4: `postmesh`). */
   POSTMESH_MONGODB_DB: string('postmesh', { pattern: /^[A-Za-z0-9_-]{1,63}$/ }),
   POSTMESH_GRPC_HOST: string('127.0.0.1'),
   POSTMESH_GRPC_PORT: port(7001, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /**
+   * Where the key-encryption key (KEK) lives (DESIGN §5): `file`, a mounted Secret
+   * (POSTMESH_KEK_FILE), or `kms`, an AWS KMS key (POSTMESH_KMS_KEY_ID) that wraps user data keys.
+   */
+  POSTMESH_KEY_PROVIDER: oneOf(['file', 'kms'], 'file'),
+  /** KMS key id, ARN or alias ARN (provider `kms`); credentials from the AWS default chain (IRSA, Pod Identity). */
+  POSTMESH_KMS_KEY_ID: optionalString(),
+  /** AWS region of the KMS key; default: the region in the key ARN, else AWS_REGION. */
+  POSTMESH_KMS_REGION: optionalString(),
+  /** KMS endpoint URL (a VPC interface endpoint, or a local KMS in tests); default: the region's. */
+  POSTMESH_KMS_ENDPOINT: optionalString(),
   /**
    * File holding the key-encryption key: 32 random bytes in base64 (`openssl rand -base64 32`).
    * Required: without it nothing can be stored encrypted (DESIGN §5). Checked at start by
@@ -30,11 +43,14 @@ export const schema = {
   /** Re-wrap every data key under the current KEK at start (resumable; see docs/adr/0002). */
   POSTMESH_KEK_ROTATE_AT_START: boolean(false),
   /**
-   * Inbound jobs in flight in the `storage-deliver` consumer. 16 suits MongoDB; FerretDB on
-   * SQLite has a single writer, so more jobs mostly wait on each other there: 2–4 suits it
-   * (docs/benchmarks.md, SMTP ingest; the local stack sets 4).
+   * Inbound jobs of a batch parsed and encrypted at once in the `storage-deliver` consumer (the
+   * batch is then committed with one bulk write per collection).
    */
-  POSTMESH_DELIVERY_CONCURRENCY: integer(16, { min: 1, max: 256 }),
+  POSTMESH_DELIVERY_CONCURRENCY: integer(4, { min: 1, max: 256 }),
+  /** Inbound jobs committed together at most (docs/adr/0007-storage-ownership-and-write-path.md). */
+  POSTMESH_DELIVERY_BATCH: integer(64, { min: 1, max: 1_000 }),
+  /** How long the first job of a delivery batch waits for more, in milliseconds. */
+  POSTMESH_DELIVERY_BATCH_WAIT_MS: integer(20, { min: 0, max: 10_000 }),
   /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
@@ -53,6 +69,46 @@ export const schema = {
   POSTMESH_DEV_SEED: boolean(false),
   /** The demo user's password; required when POSTMESH_DEV_SEED=true. */
   POSTMESH_DEV_PASSWORD: optionalString(),
+  /**
+   * One owner per mailbox (ADR 0007): take part in the partition leases in NATS KV, publish this
+   * replica's gRPC address with them, and drop cached mailbox indexes of partitions that move
+   * away. Off until the partitioned write path and request routing use it.
+   */
+  POSTMESH_STORAGE_OWNERSHIP: boolean(false),
+  /** Partitions users are hashed into; fixed for the life of a deployment (changing it moves every user). */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
+  /** A replica that stops renewing its lease (crash, pause) loses its partitions after this long. */
+  POSTMESH_STORAGE_LEASE_TTL_MS: integer(6_000, { min: 1_000, max: 600_000 }),
+  /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
+  POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
 };
+
+/** The chosen key provider has what it needs (file contents are checked when the file is read). */
+export const rules: readonly ConfigRule<typeof schema>[] = [
+  (c) =>
+    c.POSTMESH_KEY_PROVIDER === 'kms' && c.POSTMESH_KMS_KEY_ID === undefined
+      ? [{ variable: 'POSTMESH_KMS_KEY_ID', problem: 'required when POSTMESH_KEY_PROVIDER=kms' }]
+      : [],
+  (c) =>
+    c.POSTMESH_KEY_PROVIDER === 'file' && c.POSTMESH_KEK_FILE === undefined
+      ? [
+          {
+            variable: 'POSTMESH_KEK_FILE',
+            problem:
+              'required when POSTMESH_KEY_PROVIDER=file: path of a file holding a base64 32-byte key (e.g. `openssl rand -base64 32`)',
+          },
+        ]
+      : [],
+  (c) =>
+    c.POSTMESH_KEY_PROVIDER === 'kms' && c.POSTMESH_KEK_FILE !== undefined
+      ? [
+          {
+            variable: 'POSTMESH_KEK_FILE',
+            problem:
+              'set with POSTMESH_KEY_PROVIDER=kms: during a move from a file KEK to KMS, give the old key as POSTMESH_KEK_PREVIOUS_FILE',
+          },
+        ]
+      : [],
+];

@@ -4,10 +4,11 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
-import { schema } from './config.js';
+import { rules, schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
+import { PartitionCoordinator } from './ownership/index.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
 const EXIT_CONFIG = 78;
@@ -20,7 +21,12 @@ const EXIT_CONFIG = 78;
 await runService({
   name: 'storage',
   schema,
+  rules,
   async start({ config, logger, ops, bus, security }) {
+    if (config.POSTMESH_KEY_PROVIDER === 'kms') {
+      process.stderr.write('storage: POSTMESH_KEY_PROVIDER=kms: this build has no KMS key provider\n');
+      process.exit(EXIT_CONFIG);
+    }
     let keyProvider;
     try {
       keyProvider = loadLocalKeyProvider({
@@ -71,8 +77,21 @@ await runService({
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
+      deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
+      deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
+    const coordinator = config.POSTMESH_STORAGE_OWNERSHIP
+      ? await PartitionCoordinator.start({
+          nc: bus.nc,
+          logger: logger.child({ component: 'ownership' }),
+          address: config.POSTMESH_STORAGE_ADVERTISED_GRPC ?? `${config.POSTMESH_GRPC_HOST}:${app.port}`,
+          partitions: config.POSTMESH_STORAGE_PARTITIONS,
+          leaseTtlMs: config.POSTMESH_STORAGE_LEASE_TTL_MS,
+          replicas: config.POSTMESH_STREAM_REPLICAS,
+          caches: [sharedMailboxIndex],
+        })
+      : undefined;
     // In the background: until a mailbox is warm, its first large read builds its entry itself.
     app.warmMailboxIndex().catch((error: unknown) => {
       logger.warn({ err: error }, 'warming the mailbox index failed; mailboxes are indexed on first use');
@@ -98,6 +117,8 @@ await runService({
 
     return {
       async stop() {
+        // Hand the partitions over first, so the next owners take them at once, not after the TTL.
+        await coordinator?.stop();
         await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
         await client.close();
       },

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { admin } from '@postmesh/contracts';
+import { admin, directory } from '@postmesh/contracts';
 import { ApiError, fromGrpc } from '../api/errors.js';
 import { endpointOf, type EndpointSpec } from '../api/endpoint.js';
 import { headerOf, type HttpRequest } from '../api/http.js';
@@ -95,7 +95,8 @@ export class PolicyGuard implements CanActivate {
     const found = await storage.directory
       .getUser({ selector: { $case: 'id', value: session.principalId } })
       .catch(() => undefined);
-    if (found?.user === undefined) return undefined;
+    // A disabled user's sessions end (they are also revoked when the user is disabled).
+    if (found?.user === undefined || found.user.status === directory.UserStatus.DISABLED) return undefined;
     return { kind: 'user', user: found.user, via: 'session', sessionSecret: secret };
   }
 
@@ -202,7 +203,7 @@ export class PolicyGuard implements CanActivate {
         return {
           target: { list: true },
           label: typeof body.email === 'string' ? body.email.slice(0, 320) : '',
-          extraCheck: () => canGrantAdmin(subject, wanted),
+          extraCheck: (decision) => canGrantAdmin(subject, wanted, decision.domains),
         };
       }
       case 'admin-param': {
@@ -240,8 +241,8 @@ export class PolicyGuard implements CanActivate {
             }
             if (found.id === subject.id && subject.role !== 'owner')
               return 'you cannot change your own rights';
-            const now = canGrantAdmin(subject, current);
-            return now === true ? canGrantAdmin(subject, next) : now;
+            const now = canGrantAdmin(subject, current, decision.domains);
+            return now === true ? canGrantAdmin(subject, next, decision.domains) : now;
           },
         };
       }
