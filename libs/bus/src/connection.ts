@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type Authenticator, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
 import type { Logger } from '@postmesh/telemetry';
-import { ensureTopology, type ConsumerName } from './topology.js';
+import { ensureTopology, type ConsumerName, type DlqLimits } from './topology.js';
 
 export interface BusOptions {
   /** One or more server URLs, comma-separated (`nats://a:4222,nats://b:4222`). */
@@ -18,6 +18,7 @@ export interface BusOptions {
   readonly tls?: TlsOptions;
   /** This service's NATS user (its NKey seed or password). */
   readonly authenticator?: Authenticator;
+  readonly dlq?: DlqLimits;
 }
 
 /**
@@ -58,6 +59,7 @@ export class Bus {
           await ensureTopology(nc, jsm, {
             replicas: options.replicas,
             ...(options.consumers === undefined ? {} : { consumers: options.consumers }),
+            ...(options.dlq === undefined ? {} : { dlq: options.dlq }),
           });
           break;
         } catch (error) {

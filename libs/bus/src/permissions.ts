@@ -54,6 +54,21 @@ function storeAccess(stream: string, dataSubjects: string): string[] {
     dataSubjects,
   ];
 }
+/**
+ * Dead-lettering a job that exhausted max_deliver unseen (max-deliveries.ts): the server's
+ * advisory, the job by its sequence, its copy to MAIL_DLQ, and its removal from the work queue.
+ * smtp-inbound and mta-delivery run it, for both work queues.
+ */
+const deadLettering = {
+  publish: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND].flatMap((s) => [
+    `$JS.API.STREAM.MSG.GET.${s}`,
+    `$JS.API.DIRECT.GET.${s}`,
+    `$JS.API.STREAM.MSG.DELETE.${s}`,
+  ]),
+  subscribe: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND].map(
+    (s) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${s}.*`,
+  ),
+};
 const kv = (bucket: string): string[] => storeAccess(`KV_${bucket}`, `$KV.${bucket}.>`);
 const objectStore = (bucket: string): string[] => storeAccess(`OBJ_${bucket}`, `$O.${bucket}.>`);
 
@@ -127,8 +142,10 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...kv(PartitionBuckets.PARTITIONS),
           // The orphaned-spool sweep keeps objects a dead-lettered inbound job still names.
           `${API}.DIRECT.GET.${Streams.MAIL_DLQ}`,
+          'mail.dlq.>',
+          ...deadLettering.publish,
         ],
-        subscribe: [...inbox],
+        subscribe: [...inbox, ...deadLettering.subscribe],
         allowResponses: false,
       };
     case 'storage':
@@ -149,8 +166,9 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...kv(PartitionBuckets.REPLICAS),
           'mail.events.>',
           'mail.dlq.>',
-          // Forwarded mail leaves through mta-delivery.
+          // Forwarded mail leaves through mta-delivery; over-quota notices go to local senders.
           'mail.outbound.>',
+          'mail.inbound.>',
           'mailbox.changed.>',
           ...objectStore(Buckets.MAIL_SPOOL),
         ],
@@ -181,9 +199,11 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...kv(MtaBuckets.TLS_REPORTS),
           ...kv(MtaBuckets.SPOOL_REFS),
           ...kv(PartitionBuckets.PARTITIONS),
+          ...deadLettering.publish,
         ],
         subscribe: [
           ...inbox,
+          ...deadLettering.subscribe,
           // Queue operations: only admin may publish these (below), so the caller in a request
           // is the admin service's word, checked by NATS, not anyone's claim.
           `${QueueSubjects.list}`,

@@ -176,6 +176,7 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     replicas: common.POSTMESH_STREAM_REPLICAS,
     consumers: ownedConsumers(definition.name),
     ...security.natsOptions(),
+    dlq: { maxAgeMs: common.POSTMESH_DLQ_MAX_AGE_MS, maxBytes: common.POSTMESH_DLQ_MAX_BYTES },
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });

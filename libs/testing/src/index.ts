@@ -21,3 +21,4 @@ export {
 export { InternalPki, PKI_IDENTITIES, type IdentityFiles } from './internal-pki.js';
 export { NatsCluster } from './nats-cluster.js';
 export { proxyV2Header } from './proxy-protocol.js';
+export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';

@@ -27,6 +27,13 @@ export const schema = {
   /** Largest message APPEND accepts (APPENDLIMIT, RFC 7889). */
   POSTMESH_IMAP_APPEND_LIMIT: integer(64 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
   POSTMESH_IMAP_MAX_LINE: integer(64 * 1024, { min: 1024, max: 1024 * 1024 }),
+  /**
+   * Literal octets (APPEND messages) all connections may hold at once; at least the APPEND
+   * limit. A command that would exceed it waits up to POSTMESH_IMAP_LITERAL_WAIT_MS, then gets
+   * `NO [LIMIT]`.
+   */
+  POSTMESH_IMAP_LITERAL_MEMORY: integer(256 * 1024 * 1024, { min: 64 * 1024, max: 64 * 1024 * 1024 * 1024 }),
+  POSTMESH_IMAP_LITERAL_WAIT_MS: integer(10_000, { min: 0, max: 600_000 }),
   /** Autologout after this much inactivity once authenticated (RFC 9051 §5.4: ≥ 30 min). */
   POSTMESH_IMAP_IDLE_TIMEOUT_MS: integer(30 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
   /** Autologout before authentication. */

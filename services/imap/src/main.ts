@@ -6,6 +6,7 @@ import { Counter, Gauge } from '@postmesh/telemetry';
 import { runService } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
+import { LiteralBudget } from './literal-budget.js';
 import { ImapServer } from './server.js';
 import { connectStorage } from './storage.js';
 import { loadTls } from './tls.js';
@@ -54,6 +55,17 @@ await runService({
       { resolveAccount: (login) => storage.accountOf(login) },
     );
     const changes = new ChangeFeed(bus.nc);
+    const literalBudget = new LiteralBudget(
+      Math.max(config.POSTMESH_IMAP_LITERAL_MEMORY, config.POSTMESH_IMAP_APPEND_LIMIT),
+    );
+    new Gauge({
+      name: 'postmesh_imap_literal_bytes',
+      help: 'Literal octets (APPEND messages) reserved by sessions being received or stored',
+      registers: [ops.registry],
+      collect() {
+        this.set(literalBudget.used);
+      },
+    });
     const refused = new Counter({
       name: 'postmesh_imap_connections_refused_total',
       help: 'IMAP connections refused over a connection cap',
@@ -71,6 +83,7 @@ await runService({
       onRefused: (cap) => refused.inc({ cap }),
       changes,
       services: {
+        literalMemory: { budget: literalBudget, waitMs: config.POSTMESH_IMAP_LITERAL_WAIT_MS },
         mailstore: storage.mailstore,
         directory: storage.directory,
         throttle,

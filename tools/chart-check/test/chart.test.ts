@@ -6,10 +6,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pythonTool } from '@postmesh/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import type { K8sObject, PolicyViolation } from '../src/index.js';
 import {
+  DEFAULT_KUBE_VERSION,
   HelmNotFoundError,
   PolicyRule,
   checkPolicy,
@@ -19,6 +21,7 @@ import {
   requireHelm,
   validateObject,
   validateObjects,
+  validateStrict,
 } from '../src/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -108,6 +111,16 @@ describe.each(valueSets)('chart with %s', (_label, valuesFiles) => {
   it('meets the deployment policy', () => {
     expect(checkPolicy(render(valuesFiles))).toEqual([]);
   });
+
+  it(
+    'validates against the strict Kubernetes schemas, where unknown fields fail',
+    { timeout: 60_000 },
+    async () => {
+      expect(
+        await validateStrict(pythonTool('kubernetes-validate'), render(valuesFiles), DEFAULT_KUBE_VERSION),
+      ).toEqual([]);
+    },
+  );
 });
 
 describe('rendered defaults', () => {
@@ -311,14 +324,15 @@ describe('values.schema.json refuses bad values', () => {
     expect(error).toContain('keyEncryption.existingSecret is required');
     expect(error).toContain('under helm template, Argo CD or Flux every render would write a new key');
     // An existing Secret or KMS needs no generation, and no Secret is rendered for the KEK.
-    for (const set of [
+    const withKey: Record<string, string>[] = [
       { 'keyEncryption.generate': 'false', 'keyEncryption.existingSecret': 'postmesh-kek' },
       {
         'keyEncryption.generate': 'false',
         'keyEncryption.provider': 'kms',
         'keyEncryption.kms.keyId': 'alias/pm',
       },
-    ]) {
+    ];
+    for (const set of withKey) {
       const objects = render([], set);
       expect(objects.some((o) => o.kind === 'Secret' && o.metadata?.name === 'pm-postmesh-kek')).toBe(false);
     }
@@ -424,6 +438,49 @@ describe('the checks can fail', () => {
     expect(rules(checkPolicy(grace))).toEqual([
       'grace-period-covers-drain Deployment/pm-postmesh-smtp-inbound/smtp-inbound',
     ]);
+  });
+
+  it('catches a misspelt field the loose schemas let through', { timeout: 60_000 }, async () => {
+    const broken = mutate('Deployment', 'pm-postmesh-storage', (o) => {
+      const sc = storageContainer(o).securityContext as Json;
+      delete sc.readOnlyRootFilesystem;
+      sc.readOnlyRootFilesytem = true;
+    });
+    const storage = find(broken, 'Deployment', 'pm-postmesh-storage');
+    // The loose schemas accept it; the strict ones name the field.
+    expect(validateObject(storage)).toEqual([]);
+    const issues = await validateStrict(pythonTool('kubernetes-validate'), [storage], DEFAULT_KUBE_VERSION);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.object).toBe('deployment/pm-postmesh-storage');
+    expect(issues[0]?.message).toContain("'readOnlyRootFilesytem' was unexpected");
+  });
+
+  it('catches a Service that selects no pods', () => {
+    const typo = mutate('Service', 'pm-postmesh-imap-public', (o) => {
+      at(o, 'spec', 'selector')['app.kubernetes.io/component'] = 'imapd';
+    });
+    expect(rules(checkPolicy(typo))).toEqual(['service-selects-pods Service/pm-postmesh-imap-public']);
+    const none = mutate('Service', 'pm-postmesh-admin', (o) => {
+      delete at(o, 'spec').selector;
+    });
+    expect(checkPolicy(none)).toEqual([
+      { rule: PolicyRule.ServiceSelectsPods, object: 'Service/pm-postmesh-admin', detail: 'has no selector' },
+    ]);
+  });
+
+  it('catches a probe on an undeclared port, and liveness probing what readiness probes', () => {
+    const port = mutate('Deployment', 'pm-postmesh-imap', (o) => {
+      at(o, 'spec', 'template', 'spec', 'containers', 0, 'readinessProbe', 'httpGet').port = 'metrics';
+      at(o, 'spec', 'template', 'spec', 'containers', 0, 'startupProbe', 'httpGet').port = 9101;
+    });
+    expect(checkPolicy(port).map((v) => v.detail)).toEqual([
+      'startupProbe port 9101 is not a declared container port',
+      'readinessProbe port "metrics" is not a declared container port',
+    ]);
+    const same = mutate('Deployment', 'pm-postmesh-storage', (o) => {
+      at(o, 'spec', 'template', 'spec', 'containers', 0, 'livenessProbe', 'httpGet').path = '/healthz/ready';
+    });
+    expect(rules(checkPolicy(same))).toEqual(['probe-paths-differ Deployment/pm-postmesh-storage/storage']);
   });
 
   it('catches an object that breaks its API schema, and a kind with no known schema', () => {

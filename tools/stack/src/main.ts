@@ -11,6 +11,7 @@ import {
   InternalPki,
   ManagedProcess,
   NatsServer,
+  installPythonTools,
   installTools,
   repoRoot,
   waitForPort,
@@ -74,6 +75,7 @@ export function natsPermissionsJson(): string {
 async function deps(): Promise<void> {
   const started = Date.now();
   await installTools(['nats-server', 'ferretdb', 'helm'], say);
+  await installPythonTools(say);
   say(`native tools ready in .bin/ (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
