@@ -99,6 +99,9 @@ const TOPOLOGY_STREAMS = [
 ];
 const common: string[] = [
   `${API}.INFO`,
+  // Stream listings (the start-up check that streams have the configured replicas).
+  `${API}.STREAM.LIST`,
+  `${API}.STREAM.NAMES`,
   ...TOPOLOGY_STREAMS.flatMap((s) => [
     `${API}.STREAM.INFO.${s}`,
     `${API}.STREAM.CREATE.${s}`,
