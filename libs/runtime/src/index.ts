@@ -22,6 +22,13 @@ export {
   type ProxyHeader,
   type ProxyParse,
 } from './proxy-protocol.js';
+export {
+  loadCertificate,
+  watchCertificate,
+  type CertificateFiles,
+  type CertificateWatch,
+  type CertificateWatchOptions,
+} from './tls-reload.js';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;

@@ -15,6 +15,8 @@ export const schema = {
   /** PEM certificate chain and key; without them a self-signed pair is made under the data dir. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** How often the certificate files are compared for a renewal, besides watching them. */
+  POSTMESH_TLS_RELOAD_POLL_MS: integer(30_000, { min: 100, max: 3_600_000 }),
   /** The name clients connect to: the self-signed certificate's name (default: this host's name). */
   POSTMESH_HOSTNAME: optionalString(),
   /** Where generated material (the self-signed certificate) is kept. */

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from '@postmesh/bus';
 import { Counter, Gauge } from '@postmesh/telemetry';
-import { runService } from '@postmesh/runtime';
+import { runService, watchCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
 import { LiteralBudget } from './literal-budget.js';
@@ -116,8 +116,28 @@ await runService({
       },
     });
     void gauge;
+    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
+    const certificateWatch = tls.generated
+      ? undefined
+      : watchCertificate(
+          { certFile: tls.certFile, keyFile: tls.keyFile },
+          {
+            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
+            contextOptions: { minVersion: 'TLSv1.2' },
+            onReload(context) {
+              server.setSecureContext(context);
+              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
+            },
+            onError: (error) =>
+              logger.warn(
+                { err: error },
+                'TLS certificate changed but did not load; keeping the current one',
+              ),
+          },
+        );
     return {
       async stop() {
+        certificateWatch?.close();
         await server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000));
         storage.close();
       },

@@ -288,6 +288,109 @@ describe('optional integrations', () => {
   });
 });
 
+describe('extension points', () => {
+  const hardened = {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  const resources = { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '50m', memory: '32Mi' } };
+  let objects: K8sObject[] = [];
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'postmesh-values-'));
+    const file = join(dir, 'extensions.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        global: { imageRegistry: 'mirror.example.com:5000/hub' },
+        caBundle: { configMap: 'corp-ca', key: 'bundle.pem' },
+        storage: {
+          extraEnvFrom: [{ secretRef: { name: 'storage-extra' } }],
+          extraVolumes: [{ name: 'scratch', emptyDir: { sizeLimit: '64Mi' } }],
+          extraVolumeMounts: [{ name: 'scratch', mountPath: '/var/scratch' }],
+          initContainers: [
+            {
+              name: 'wait-db',
+              image: 'busybox:1.37',
+              command: ['true'],
+              securityContext: hardened,
+              resources,
+            },
+          ],
+          sidecars: [
+            {
+              name: 'log-shipper',
+              image: 'fluent-bit:3.2',
+              securityContext: hardened,
+              resources,
+              livenessProbe: { exec: { command: ['true'] } },
+              readinessProbe: { exec: { command: ['true'] } },
+            },
+          ],
+          probes: { readiness: { periodSeconds: 15, timeoutSeconds: 4 }, liveness: { failureThreshold: 6 } },
+        },
+      }),
+    );
+    objects = render([file]);
+  });
+  const pod = (name: string): Json =>
+    at(find(objects, 'Deployment', `pm-postmesh-${name}`), 'spec', 'template', 'spec');
+
+  it('prefixes every image with the global registry in place of the repository host', () => {
+    for (const service of SERVICES) {
+      expect(at(pod(service), 'containers', 0).image).toBe(
+        'mirror.example.com:5000/hub/postmesh/postmesh:0.1.0',
+      );
+    }
+  });
+
+  it('mounts the CA bundle into every service and hands it to Node for MongoDB and NATS TLS', () => {
+    for (const service of SERVICES) {
+      expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').NODE_EXTRA_CA_CERTS).toBe(
+        '/etc/postmesh/ca/bundle.pem',
+      );
+      expect(pod(service).volumes).toContainEqual({ name: 'ca-bundle', configMap: { name: 'corp-ca' } });
+      expect(at(pod(service), 'containers', 0).volumeMounts).toContainEqual({
+        name: 'ca-bundle',
+        mountPath: '/etc/postmesh/ca',
+        readOnly: true,
+      });
+    }
+  });
+
+  it('adds init containers, sidecars, envFrom, volumes and probe overrides to the chosen service only', () => {
+    const storage = pod('storage');
+    expect((storage.initContainers as Json[]).map((c) => c.name)).toEqual(['wait-db']);
+    expect((storage.containers as Json[]).map((c) => c.name)).toEqual(['storage', 'log-shipper']);
+    const main = at(storage, 'containers', 0);
+    expect(main.envFrom).toEqual([
+      { configMapRef: { name: 'pm-postmesh-storage' } },
+      { secretRef: { name: 'storage-extra' } },
+    ]);
+    expect(main.volumeMounts).toContainEqual({ name: 'scratch', mountPath: '/var/scratch' });
+    expect(storage.volumes).toContainEqual({ name: 'scratch', emptyDir: { sizeLimit: '64Mi' } });
+    expect(main.readinessProbe).toEqual({
+      httpGet: { path: '/healthz/ready', port: 'ops' },
+      periodSeconds: 15,
+      failureThreshold: 2,
+      timeoutSeconds: 4,
+    });
+    expect(at(main, 'livenessProbe').failureThreshold).toBe(6);
+    expect(pod('imap').initContainers).toBeUndefined();
+    expect((pod('imap').containers as Json[]).map((c) => c.name)).toEqual(['imap']);
+  });
+
+  it('still validates and meets the policy with the extensions', async () => {
+    expect(validateObjects(objects)).toEqual([]);
+    expect(checkPolicy(objects)).toEqual([]);
+    expect(await validateStrict(pythonTool('kubernetes-validate'), objects, DEFAULT_KUBE_VERSION)).toEqual(
+      [],
+    );
+  });
+});
+
 describe('values.schema.json refuses bad values', () => {
   it.each([
     [{ 'storage.replicas': 'three' }, '/storage/replicas'],
