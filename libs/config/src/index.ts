@@ -207,7 +207,7 @@ export const commonSchema = {
    * This service's internal identity: `<dir>/<service>/` holds `ca.crt`, `tls.crt`, `tls.key` (mutual
    * TLS to storage's gRPC) and `nats.nk` or `nats.password` (its NATS user, over TLS).
    */
-  POSTMESH_IDENTITY_DIR: optionalString(),
+  POSTMESH_IDENTITY_ROOT: optionalString(),
   /** Development only: plaintext gRPC and NATS without identities (logged as a warning). */
   POSTMESH_INSECURE_INTERNAL: boolean(false),
   /** `/healthz/live` fails while the event loop is blocked longer than this (0: never). */

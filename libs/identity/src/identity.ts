@@ -4,7 +4,7 @@
  * as over TLS (NATS allows each user only its own subjects). Both come from one directory per
  * identity, a Kubernetes Secret mounted as files:
  *
- *   <POSTMESH_IDENTITY_DIR>/<identity>/ca.crt     the internal CA (verifies storage and NATS)
+ *   <POSTMESH_IDENTITY_ROOT>/<identity>/ca.crt     the internal CA (verifies storage and NATS)
  *                                      tls.crt    this identity's certificate (CN = identity, SAN
  *                                                 URI spiffe://postmesh/<identity>)
  *                                      tls.key    its private key
@@ -68,7 +68,7 @@ export function readIdentityMaterial(dir: string, identity: string): IdentityMat
       return readFileSync(path);
     } catch (error) {
       problems.push({
-        variable: 'POSTMESH_IDENTITY_DIR',
+        variable: 'POSTMESH_IDENTITY_ROOT',
         problem: `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
       });
       return Buffer.alloc(0);
@@ -85,7 +85,7 @@ export function readIdentityMaterial(dir: string, identity: string): IdentityMat
   else if (existsSync(passwordFile)) natsPassword = readFileSync(passwordFile, 'utf8').trim();
   else
     problems.push({
-      variable: 'POSTMESH_IDENTITY_DIR',
+      variable: 'POSTMESH_IDENTITY_ROOT',
       problem: `neither ${seedFile} nor ${passwordFile} exists (the NATS user of ${identity})`,
     });
   if (problems.length > 0) throw new ConfigError(problems);
@@ -137,20 +137,20 @@ export const insecureInternal: InternalSecurity = {
  */
 export function loadInternalSecurity(
   config: {
-    readonly POSTMESH_IDENTITY_DIR: string | undefined;
+    readonly POSTMESH_IDENTITY_ROOT: string | undefined;
     readonly POSTMESH_INSECURE_INTERNAL: boolean;
   },
   identity: string,
 ): InternalSecurity {
   if (config.POSTMESH_INSECURE_INTERNAL) return insecureInternal;
-  if (config.POSTMESH_IDENTITY_DIR === undefined) {
+  if (config.POSTMESH_IDENTITY_ROOT === undefined) {
     throw new ConfigError([
       {
-        variable: 'POSTMESH_IDENTITY_DIR',
+        variable: 'POSTMESH_IDENTITY_ROOT',
         problem:
           'required: the directory of the internal certificates and NATS users (or POSTMESH_INSECURE_INTERNAL=true, for development only)',
       },
     ]);
   }
-  return mutualTls(identity, readIdentityMaterial(config.POSTMESH_IDENTITY_DIR, identity));
+  return mutualTls(identity, readIdentityMaterial(config.POSTMESH_IDENTITY_ROOT, identity));
 }

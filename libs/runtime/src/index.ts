@@ -39,7 +39,7 @@ export interface ServiceContext<S extends ServiceSchema> {
   readonly logger: Logger;
   readonly ops: OpsServer;
   readonly bus: Bus;
-  /** Credentials for gRPC (mutual TLS) and NATS, from POSTMESH_IDENTITY_DIR. */
+  /** Credentials for gRPC (mutual TLS) and NATS, from POSTMESH_IDENTITY_ROOT. */
   readonly security: InternalSecurity;
 }
 

@@ -31,7 +31,7 @@ export interface TestEnvironment {
   readonly pki: InternalPki;
   /**
    * Environment for a service process: where NATS is and where its identity lives
-   * (`NATS_URL`, `NATS_MONITOR_URL`, `POSTMESH_IDENTITY_DIR`). Spread it into the child's env.
+   * (`NATS_URL`, `NATS_MONITOR_URL`, `POSTMESH_IDENTITY_ROOT`). Spread it into the child's env.
    */
   readonly serviceEnv: Readonly<Record<string, string>>;
   /** An identity's credentials (gRPC channel and server credentials, NATS options). */
@@ -87,7 +87,7 @@ export async function startTestEnvironment(options: TestEnvironmentOptions = {})
     serviceEnv: {
       NATS_URL: natsUrl,
       NATS_MONITOR_URL: natsMonitorUrl ?? '',
-      POSTMESH_IDENTITY_DIR: pki.dir,
+      POSTMESH_IDENTITY_ROOT: pki.dir,
     },
     security,
     natsOptions: (identity = 'operator') => ({

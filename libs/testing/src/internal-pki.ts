@@ -1,7 +1,7 @@
 /**
  * The internal certificate authority of a test run or a local stack: one CA, a certificate per
  * service identity (mutual TLS to storage's gRPC), a server certificate for nats-server, and an
- * NKey per NATS user. Laid out as `POSTMESH_IDENTITY_DIR` expects (one directory per identity, the
+ * NKey per NATS user. Laid out as `POSTMESH_IDENTITY_ROOT` expects (one directory per identity, the
  * shape of a mounted Kubernetes Secret), made once and reused when the files are already there.
  * Certificates come from the `openssl` CLI (Debian's), NKeys from nats.js.
  */
@@ -34,7 +34,7 @@ export interface IdentityFiles {
 
 export class InternalPki {
   private constructor(
-    /** `POSTMESH_IDENTITY_DIR`: one subdirectory per identity. */
+    /** `POSTMESH_IDENTITY_ROOT`: one subdirectory per identity. */
     readonly dir: string,
   ) {}
 

@@ -130,7 +130,7 @@ export function serviceEnv(
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     // Each service's certificate and NATS user (made by the stack; see ensureInternalPki).
-    ...(identityDir === undefined ? {} : { POSTMESH_IDENTITY_DIR: identityDir }),
+    ...(identityDir === undefined ? {} : { POSTMESH_IDENTITY_ROOT: identityDir }),
     NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
     NATS_MONITOR_URL: `http://127.0.0.1:${config.POSTMESH_NATS_MONITOR_PORT}`,
     POSTMESH_OPS_PORT: String(opsPort(config, service)),
