@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
 import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
@@ -40,6 +41,12 @@ await runService({
       );
       process.exit(EXIT_CONFIG);
     }
+    if (config.POSTMESH_BLOB_STORE === 's3' && (config.POSTMESH_BLOB_S3_BUCKET ?? '') === '') {
+      process.stderr.write(
+        'storage: Invalid configuration:\n  POSTMESH_BLOB_S3_BUCKET: required when POSTMESH_BLOB_STORE=s3\n',
+      );
+      process.exit(EXIT_CONFIG);
+    }
     logger.info({ kekId: keyProvider.currentKekId, knownKeks: keyProvider.knownKekIds.length }, 'KEK loaded');
 
     sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
@@ -70,6 +77,29 @@ await runService({
       grpcPort: config.POSTMESH_GRPC_PORT,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
+      blobStore: {
+        kind: config.POSTMESH_BLOB_STORE,
+        dir: resolve(config.POSTMESH_BLOB_DIR),
+        ...(config.POSTMESH_BLOB_S3_BUCKET === undefined || config.POSTMESH_BLOB_S3_BUCKET === ''
+          ? {}
+          : {
+              s3: {
+                bucket: config.POSTMESH_BLOB_S3_BUCKET,
+                prefix: config.POSTMESH_BLOB_S3_PREFIX,
+                forcePathStyle: config.POSTMESH_BLOB_S3_FORCE_PATH_STYLE,
+                ...(config.POSTMESH_BLOB_S3_REGION === undefined
+                  ? {}
+                  : { region: config.POSTMESH_BLOB_S3_REGION }),
+                ...(config.POSTMESH_BLOB_S3_ENDPOINT === undefined
+                  ? {}
+                  : { endpoint: config.POSTMESH_BLOB_S3_ENDPOINT }),
+              },
+            }),
+      },
+      blobSweep: {
+        intervalMs: config.POSTMESH_BLOB_SWEEP_INTERVAL_MS,
+        minAgeMs: config.POSTMESH_BLOB_SWEEP_MIN_AGE_MS,
+      },
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     // In the background: until a mailbox is warm, its first large read builds its entry itself.
