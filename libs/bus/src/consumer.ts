@@ -81,7 +81,6 @@ export class ConsumerLoop {
 
   private async process(msg: JsMsg): Promise<void> {
     const { logger, stream } = this.options;
-    const maxDeliver = this.options.maxDeliver ?? 10;
     const heartbeat = setInterval(() => msg.working(), 15_000);
     let outcome: JobOutcome;
     try {
@@ -95,57 +94,7 @@ export class ConsumerLoop {
     } finally {
       clearInterval(heartbeat);
     }
-    try {
-      switch (outcome.kind) {
-        case 'ack':
-          await msg.ackAck();
-          this.processed += 1;
-          return;
-        case 'drop':
-          logger.info({ stream, seq: msg.seq, reason: outcome.reason }, 'job dropped');
-          msg.term(outcome.reason);
-          return;
-        case 'reject':
-          await this.deadLetter(msg, outcome.reason);
-          return;
-        case 'retry': {
-          const attempt = msg.info.deliveryCount;
-          if (maxDeliver > 0 && attempt >= maxDeliver) {
-            await this.deadLetter(msg, `${outcome.reason} (after ${attempt} attempts)`);
-            return;
-          }
-          const schedule = this.options.backoffMs ?? [1_000, 5_000, 15_000, 60_000];
-          const delay = outcome.delayMs ?? schedule[Math.min(attempt - 1, schedule.length - 1)] ?? 1_000;
-          logger.warn(
-            { stream, seq: msg.seq, attempt, delayMs: delay, reason: outcome.reason },
-            'job will be retried',
-          );
-          msg.nak(delay);
-          return;
-        }
-      }
-    } catch (error) {
-      // The ack/nak itself failed (e.g. NATS went away): the job stays unacked and is redelivered.
-      logger.warn({ err: error, stream, seq: msg.seq }, 'could not settle job; it will be redelivered');
-    }
-  }
-
-  private async deadLetter(msg: JsMsg, reason: string): Promise<void> {
-    const { js, stream, logger } = this.options;
-    const headers: Record<string, string> = {
-      'Postmesh-Error': reason.slice(0, 1_000),
-      'Postmesh-Original-Subject': msg.subject,
-      'Postmesh-Original-Stream': stream,
-      'Postmesh-Original-Seq': String(msg.seq),
-      'Postmesh-Attempts': String(msg.info.deliveryCount),
-    };
-    for (const [key, values] of msg.headers ?? natsHeaders()) {
-      if (!key.startsWith('Nats-') && values[0] !== undefined) headers[key] = values[0];
-    }
-    // Dedup id from stream+seq: a crash between this publish and term() cannot duplicate the DLQ entry.
-    await publishDurable(js, Subjects.dlq(stream), msg.data, { msgId: `dlq:${stream}:${msg.seq}`, headers });
-    msg.term(reason);
-    logger.error({ stream, seq: msg.seq, reason }, 'job moved to the dead-letter queue');
+    if (await settleJob(msg, outcome, this.options)) this.processed += 1;
   }
 
   /** Stop taking jobs, let those in flight finish, and return. */
@@ -155,4 +104,73 @@ export class ConsumerLoop {
     await Promise.allSettled([...this.inFlight]);
     await this.loop;
   }
+}
+
+/** What settling a job needs to know about its consumer. */
+export interface SettleOptions {
+  readonly js: JetStreamClient;
+  readonly stream: string;
+  readonly logger: Logger;
+  readonly maxDeliver?: number;
+  readonly backoffMs?: readonly number[];
+}
+
+/**
+ * Acks, naks (with backoff), terminates or dead-letters one job by its outcome; answers whether
+ * it was acked. A failed ack or nak leaves the job unacked, so JetStream redelivers it.
+ */
+export async function settleJob(msg: JsMsg, outcome: JobOutcome, options: SettleOptions): Promise<boolean> {
+  const { logger, stream } = options;
+  const maxDeliver = options.maxDeliver ?? 10;
+  try {
+    switch (outcome.kind) {
+      case 'ack':
+        await msg.ackAck();
+        return true;
+      case 'drop':
+        logger.info({ stream, seq: msg.seq, reason: outcome.reason }, 'job dropped');
+        msg.term(outcome.reason);
+        return false;
+      case 'reject':
+        await deadLetter(msg, outcome.reason, options);
+        return false;
+      case 'retry': {
+        const attempt = msg.info.deliveryCount;
+        if (maxDeliver > 0 && attempt >= maxDeliver) {
+          await deadLetter(msg, `${outcome.reason} (after ${attempt} attempts)`, options);
+          return false;
+        }
+        const schedule = options.backoffMs ?? [1_000, 5_000, 15_000, 60_000];
+        const delay = outcome.delayMs ?? schedule[Math.min(attempt - 1, schedule.length - 1)] ?? 1_000;
+        logger.warn(
+          { stream, seq: msg.seq, attempt, delayMs: delay, reason: outcome.reason },
+          'job will be retried',
+        );
+        msg.nak(delay);
+        return false;
+      }
+    }
+  } catch (error) {
+    // The ack/nak itself failed (e.g. NATS went away): the job stays unacked and is redelivered.
+    logger.warn({ err: error, stream, seq: msg.seq }, 'could not settle job; it will be redelivered');
+    return false;
+  }
+}
+
+async function deadLetter(msg: JsMsg, reason: string, options: SettleOptions): Promise<void> {
+  const { js, stream, logger } = options;
+  const headers: Record<string, string> = {
+    'Postmesh-Error': reason.slice(0, 1_000),
+    'Postmesh-Original-Subject': msg.subject,
+    'Postmesh-Original-Stream': stream,
+    'Postmesh-Original-Seq': String(msg.seq),
+    'Postmesh-Attempts': String(msg.info.deliveryCount),
+  };
+  for (const [key, values] of msg.headers ?? natsHeaders()) {
+    if (!key.startsWith('Nats-') && values[0] !== undefined) headers[key] = values[0];
+  }
+  // Dedup id from stream+seq: a crash between this publish and term() cannot duplicate the DLQ entry.
+  await publishDurable(js, Subjects.dlq(stream), msg.data, { msgId: `dlq:${stream}:${msg.seq}`, headers });
+  msg.term(reason);
+  logger.error({ stream, seq: msg.seq, reason }, 'job moved to the dead-letter queue');
 }

@@ -1,6 +1,14 @@
 export { Bus, checkJetStreamDurability, type BusOptions } from './connection.js';
 export { publishDurable, PublishError, type DurablePublishOptions } from './publish.js';
-export { ConsumerLoop, JobOutcomes, type ConsumerLoopOptions, type JobOutcome } from './consumer.js';
+export {
+  ConsumerLoop,
+  JobOutcomes,
+  settleJob,
+  type ConsumerLoopOptions,
+  type JobOutcome,
+  type SettleOptions,
+} from './consumer.js';
+export { BatchConsumerLoop, type BatchConsumerLoopOptions } from './batch-consumer.js';
 export {
   Buckets,
   Consumers,
@@ -66,3 +74,11 @@ export {
   type ThrottlePolicy,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export {
+  INBOUND_SPOOL_PREFIX,
+  InboundSpoolSweeper,
+  sweepInboundSpool,
+  type InboundSpoolSweepOptions,
+  type SweepReport,
+} from './spool-sweep.js';
+export * from './partitions/index.js';

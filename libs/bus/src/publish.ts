@@ -1,8 +1,23 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 
 export class PublishError extends Error {
   override readonly name = 'PublishError';
+  /**
+   * True only when the server answered that it did not store the message (an API error, or no
+   * stream listening). A timeout or a lost connection leaves it unknown: the request may sit in
+   * the client's reconnect buffer or the PubAck may have been lost, so the message can still be
+   * (or already be) in the stream, and whatever it references must be kept.
+   */
+  readonly notStored: boolean;
+
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    const cause = options.cause;
+    // `JetStreamNotEnabled` (no responders: no stream took the subject) is not exported by name.
+    this.notStored =
+      cause instanceof JetStreamApiError || (cause instanceof Error && cause.name === 'JetStreamNotEnabled');
+  }
 }
 
 export interface DurablePublishOptions {

@@ -119,6 +119,9 @@ export function consumerDefinitions(): ConsumerDefinition[] {
       stream: Streams.MAIL_INBOUND,
       config: {
         durable_name: Consumers.STORAGE_DELIVER,
+        // Only unpartitioned jobs (`mail.inbound.<spoolId>`): partitioned ones have a consumer per
+        // partition (partitions/delivery.ts), and a work queue allows no overlapping filters.
+        filter_subject: 'mail.inbound.*',
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: 60 * 1e9,

@@ -148,6 +148,8 @@ export const commonSchema = {
   /** JetStream stream replicas: 1 on one node, 3 in a cluster. */
   POSTMESH_STREAM_REPLICAS: integer(1, { min: 1, max: 5 }),
   POSTMESH_OPS_HOST: string('127.0.0.1'),
+  /** `/healthz/live` fails while the event loop is blocked longer than this (0: never). */
+  POSTMESH_EVENT_LOOP_STALL_MS: integer(10_000, { min: 0, max: 600_000 }),
   /** Budget for a graceful stop: stop accepting, drain in-flight work, then exit. */
   POSTMESH_SHUTDOWN_TIMEOUT_MS: integer(15_000, { min: 100, max: 600_000 }),
 } as const;

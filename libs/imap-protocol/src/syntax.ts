@@ -23,7 +23,10 @@ export class SyntaxFailure extends Error {
 }
 
 export type SyntaxResponseCode =
-  { readonly code: 'BADCHARSET'; readonly charsets: readonly string[] } | { readonly code: 'CLIENTBUG' };
+  | { readonly code: 'BADCHARSET'; readonly charsets: readonly string[] }
+  | { readonly code: 'CLIENTBUG' }
+  /** Well-formed syntax whose content cannot be used, such as a badly encoded mailbox name. */
+  | { readonly code: 'CANNOT' };
 
 const SP = 0x20;
 const DQUOTE = 0x22;

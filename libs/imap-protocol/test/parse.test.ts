@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isIdleDone, parseAuthenticateResponse, type Command } from '../src/index.js';
+import { isIdleDone, parseAuthenticateResponse, parseErrorResponse, type Command } from '../src/index.js';
 import { parseErr, parseOk, rawOf } from './helpers.js';
 
 const all = { kind: 'ranges', ranges: [{ start: 1, end: '*' }] } as const;
@@ -451,6 +451,28 @@ describe('parseCommand: syntax errors carry the tag and a reason', () => {
     const error = parseErr(Buffer.from(input, 'latin1'), { utf8: utf8 ?? false });
     expect(error.tag).toBe(tag);
     expect(error.message).toMatch(message);
+  });
+});
+
+describe('mailbox names that are well-formed but badly encoded', () => {
+  // Every atom-special a client may try as a name: valid astring / list-mailbox syntax, but `&`
+  // starts a modified BASE64 shift that is not valid here.
+  const name = "!#$&'+,-.0123456789:;<=>?@^_`|[}";
+  it.each([
+    [`a SELECT ${name}\r\n`, false],
+    [`a CREATE "${name}"\r\n`, false],
+    [`a LIST "" ${name}%*\r\n`, false],
+    [`a SUBSCRIBE "${name}"\r\n`, false],
+    ['a SELECT "caf\u00e9"\r\n', false],
+    ['a SELECT {2}\r\n\xff\xfe\r\n', true],
+  ])('%j is refused with NO [CANNOT], not BAD', (input, utf8) => {
+    const error = parseErr(Buffer.from(input, 'latin1'), { utf8 });
+    expect(parseErrorResponse(error)).toMatchObject({ tag: 'a', condition: 'NO', code: { code: 'CANNOT' } });
+  });
+
+  it('takes the same name as it is once UTF-8 is enabled', () => {
+    const command = parseOk(`a CREATE "${name}"\r\n`, { utf8: true });
+    expect(command).toMatchObject({ name: 'CREATE', mailbox: name });
   });
 });
 

@@ -73,6 +73,7 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     host: common.POSTMESH_OPS_HOST,
     port: common.POSTMESH_OPS_PORT,
     logger,
+    eventLoopStallMs: common.POSTMESH_EVENT_LOOP_STALL_MS,
   });
   const opsAddress = await ops.listen();
   logger.info(

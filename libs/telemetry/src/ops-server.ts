@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
+import { EventLoopWatchdog } from './event-loop.js';
 
 /** One readiness dependency: NATS connected, MongoDB reachable, listener bound, … */
 export interface ReadinessCheck {
@@ -18,6 +19,11 @@ export interface OpsServerOptions {
   readonly registry?: Registry;
   /** Per-check time budget; a check slower than this is "not ready". */
   readonly checkTimeoutMs?: number;
+  /**
+   * `/healthz/live` fails while the event loop is stalled longer than this, and for as long
+   * again afterwards (see EventLoopWatchdog). 0 disables that; the lag metrics stay.
+   */
+  readonly eventLoopStallMs?: number;
 }
 
 export interface CheckResult {
@@ -37,11 +43,16 @@ export class OpsServer {
   private server: Server | undefined;
   private draining = false;
   private started = false;
+  private readonly watchdog: EventLoopWatchdog;
 
   constructor(private readonly options: OpsServerOptions) {
     this.registry = options.registry ?? new Registry();
     this.registry.setDefaultLabels({ service: options.service });
     collectDefaultMetrics({ register: this.registry });
+    this.watchdog = new EventLoopWatchdog({
+      registry: this.registry,
+      stallThresholdMs: options.eventLoopStallMs ?? 0,
+    });
   }
 
   addCheck(check: ReadinessCheck): void {
@@ -99,6 +110,7 @@ export class OpsServer {
   }
 
   async close(): Promise<void> {
+    this.watchdog.stop();
     const server = this.server;
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -112,9 +124,19 @@ export class OpsServer {
     }
     const path = (req.url ?? '/').split('?')[0];
     switch (path) {
-      case '/healthz/live':
-        sendJson(res, 200, { status: 'live', service: this.options.service });
+      case '/healthz/live': {
+        const verdict = this.watchdog.liveness();
+        if (verdict.live) sendJson(res, 200, { status: 'live', service: this.options.service });
+        else {
+          sendJson(res, 503, {
+            status: 'stalled',
+            service: this.options.service,
+            reason: verdict.reason,
+            stalledMs: Math.round(verdict.stalledMs),
+          });
+        }
         return;
+      }
       case '/healthz/ready': {
         const checks = await this.runChecks();
         const ready = this.started && !this.draining && checks.every((c) => c.ready);

@@ -5,13 +5,14 @@ describe('OpsServer', () => {
   let server: OpsServer | undefined;
   afterEach(async () => server?.close());
 
-  async function start(): Promise<{ ops: OpsServer; base: string }> {
+  async function start(eventLoopStallMs?: number): Promise<{ ops: OpsServer; base: string }> {
     const ops = new OpsServer({
       service: 'test',
       host: '127.0.0.1',
       port: 0,
       logger: createLogger('test', 'silent'),
       checkTimeoutMs: 200,
+      eventLoopStallMs,
     });
     server = ops;
     const address = await ops.listen();
@@ -73,5 +74,34 @@ describe('OpsServer', () => {
     const { base } = await start();
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     expect((await fetch(`${base}/healthz/live`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('fails liveness after the event loop was blocked, counts the stall and reports the lag', async () => {
+    const { base } = await start(200);
+    expect((await fetch(`${base}/healthz/live`)).status).toBe(200);
+    // Block the loop as a synchronous request handler would (a busy loop, not a timer).
+    const until = performance.now() + 600;
+    while (performance.now() < until) {
+      // busy
+    }
+    const stalled = await fetch(`${base}/healthz/live`);
+    expect(stalled.status).toBe(503);
+    expect(await stalled.json()).toMatchObject({ status: 'stalled', service: 'test' });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/postmesh_event_loop_stalls_total\{service="test"\} [1-9]\d*\n/);
+    const lag = Number(/postmesh_event_loop_lag_seconds\{service="test"\} ([\d.e-]+)/.exec(metrics)?.[1]);
+    expect(lag).toBeGreaterThanOrEqual(0.5);
+    // Live again once the loop has turned freely for the threshold.
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await fetch(`${base}/healthz/live`)).status).toBe(200);
+  });
+
+  it('keeps liveness when the stall threshold is 0 (disabled)', async () => {
+    const { base } = await start(0);
+    const until = performance.now() + 300;
+    while (performance.now() < until) {
+      // busy
+    }
+    expect((await fetch(`${base}/healthz/live`)).status).toBe(200);
   });
 });

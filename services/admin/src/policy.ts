@@ -174,12 +174,20 @@ export function decide(subject: Subject, action: Action, target: Target): Decisi
       return { allow: true, domains: scope, self: true };
     case 'all':
     case 'domains':
-      if (target.domain !== undefined && scope !== 'all' && !scope.includes(target.domain)) {
-        return { allow: false, reason: `domain ${target.domain} is outside your scope` };
+      if (target.domain !== undefined) {
+        return scope !== 'all' && !scope.includes(target.domain)
+          ? { allow: false, reason: `domain ${target.domain} is outside your scope` }
+          : { allow: true, domains: scope, self: false };
       }
-      if (grant === 'domains' && target.domain === undefined && target.list !== true) {
-        // A domain-scoped role acting on a system-wide target (e.g. creating a domain).
-        return { allow: false, reason: `${action} on a system-wide target needs a system-wide role` };
+      if (target.list === true) return { allow: true, domains: scope, self: false };
+      // A system-wide target (creating a domain, the audit log, the DLQ, administrators, keys …)
+      // needs a system-wide scope. The scope, not the role's grant, decides: an owner's token
+      // restricted to some domains is domain-scoped and reaches nothing beyond them.
+      if (scope !== 'all') {
+        if (target.ownerAdminId !== undefined && target.ownerAdminId === subject.id) {
+          return { allow: true, domains: scope, self: true };
+        }
+        return { allow: false, reason: `${action} on a system-wide target needs a system-wide scope` };
       }
       return { allow: true, domains: scope, self: false };
   }
@@ -189,20 +197,26 @@ export function decide(subject: Subject, action: Action, target: Target): Decisi
 const RANK: Record<AdminRoleName, number> = { owner: 3, 'domain-admin': 2, helpdesk: 1, auditor: 0 };
 
 /**
- * No privilege escalation (issue 7 §3): a non-owner may create or change an admin only when both
- * the target's current and new state are within the caller's own rights: a domain-scoped role at
- * or below theirs, on a subset of their domains.
+ * No privilege escalation: a caller may create or change an administrator only when both the
+ * target's current and new state are within the caller's own rights. Only an owner with a
+ * system-wide scope grants anything; a domain-admin, or any token restricted to domains (the
+ * `scope` of the policy's decision), grants only a domain-scoped role at or below its own, on a
+ * subset of its scope.
  */
 export function canGrantAdmin(
   subject: Subject,
   target: { readonly role: AdminRoleName; readonly domains: readonly string[] },
+  scope: 'all' | readonly string[],
 ): true | string {
-  if (subject.role === 'owner') return true;
-  if (subject.role !== 'domain-admin') return `role ${subject.role} may not manage administrators`;
-  if (target.role === 'owner' || target.role === 'auditor') return `only an owner may grant ${target.role}`;
+  if (subject.role === 'owner' && scope === 'all') return true;
+  if (subject.role !== 'owner' && subject.role !== 'domain-admin')
+    return `role ${subject.role} may not manage administrators`;
+  if (target.role === 'owner' || target.role === 'auditor')
+    return `only an owner with a system-wide scope may grant ${target.role}`;
   if (RANK[target.role] > RANK[subject.role]) return `cannot grant ${target.role}`;
   if (target.domains.length === 0) return 'a domain-scoped administrator needs domains';
-  const outside = target.domains.filter((d) => !subject.domains.includes(d));
+  const within = scope === 'all' ? subject.domains : scope;
+  const outside = target.domains.filter((d) => !within.includes(d));
   return outside.length === 0 ? true : `domains outside your scope: ${outside.join(', ')}`;
 }
 

@@ -32,6 +32,8 @@ export interface ImapStack {
   readonly imapPort: number;
   readonly imapsPort: number;
   readonly opsPort: number;
+  /** The storage service's ops port (health, metrics). */
+  readonly storageOpsPort: number;
   readonly grpc: StorageClients;
   readonly logDir: string;
   createUser(local?: string): Promise<TestUser>;
@@ -138,6 +140,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
     imapPort: first.port,
     imapsPort: first.tlsPort,
     opsPort: first.opsPort,
+    storageOpsPort: storageOps,
     grpc,
     logDir,
     startImap,

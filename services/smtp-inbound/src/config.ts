@@ -58,6 +58,13 @@ export const schema = {
   POSTMESH_SMTP_DNS_FIXTURE_FILE: optionalString(),
   /** Verify SPF/DKIM/DMARC/ARC (on by default; off only for benchmarks of the queue path). */
   POSTMESH_SMTP_VERIFY_SENDERS: boolean(true),
+  /**
+   * Inbound spool sweep: `msg/` objects older than this that no queued or dead-lettered job
+   * references are deleted (the longest an inbound job can wait, retries included, plus margin).
+   */
+  POSTMESH_SPOOL_SWEEP_MIN_AGE_MS: integer(7 * 24 * 3_600_000, { min: 60_000 }),
+  /** How often this replica sweeps the inbound spool (0 = never). */
+  POSTMESH_SPOOL_SWEEP_INTERVAL_MS: integer(3_600_000, { min: 0 }),
   /** How long a session may wait for the PubAck before answering 451. */
   POSTMESH_SMTP_QUEUE_TIMEOUT_MS: integer(15_000, { min: 100, max: 120_000 }),
 };

@@ -6,6 +6,7 @@ import { Kvm } from '@nats-io/kv';
 import {
   Buckets,
   DEFAULT_THROTTLE_POLICY,
+  InboundSpoolSweeper,
   KvAuthThrottle,
   Subjects,
   openRateLimits,
@@ -78,6 +79,14 @@ await runService({
     );
     counter.start();
     const sessions = new SessionTracker();
+    const sweeper = new InboundSpoolSweeper({
+      jsm: bus.jsm,
+      spool,
+      minAgeMs: config.POSTMESH_SPOOL_SWEEP_MIN_AGE_MS,
+      intervalMs: config.POSTMESH_SPOOL_SWEEP_INTERVAL_MS,
+      logger: logger.child({ component: 'spool-sweep' }),
+    });
+    if (config.POSTMESH_SPOOL_SWEEP_INTERVAL_MS > 0) sweeper.start();
     const resolver = cachingResolver(
       config.POSTMESH_SMTP_DNS_FIXTURE_FILE === undefined
         ? systemResolver()
@@ -198,6 +207,7 @@ await runService({
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));
         if (left > 0) logger.warn({ sessions: left }, 'sessions still open at the end of the drain');
         await counter.stop();
+        await sweeper.stop();
         directory.close();
       },
     };

@@ -1,5 +1,6 @@
 /** A tiny SMTP client over a raw socket, for tests that must send exactly the bytes they mean. */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface Reply {
   readonly code: number;
@@ -12,7 +13,11 @@ export class WireClient {
   private closed = false;
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(private socket: Socket) {
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => {
       this.buffer += d;
@@ -32,14 +37,36 @@ export class WireClient {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  static async open(port: number): Promise<{ client: WireClient; greeting: Reply }> {
-    const socket = connect({ port, host: '127.0.0.1' });
+  /** `implicitTls`: TLS from the first octet (submissions, RFC 8314 §3.3); the test CA is not checked. */
+  static async open(
+    port: number,
+    { implicitTls = false, timeoutMs = 15_000 } = {},
+  ): Promise<{ client: WireClient; greeting: Reply }> {
+    const socket = implicitTls
+      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      : connect({ port, host: '127.0.0.1' });
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
+      socket.once(implicitTls ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);
     });
     const client = new WireClient(socket);
-    return { client, greeting: await client.reply() };
+    return { client, greeting: await client.reply(timeoutMs) };
+  }
+
+  /** RFC 3207: after the server's 220 to STARTTLS, the TLS handshake on the same connection. */
+  async upgradeToTls(): Promise<void> {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    plain.removeAllListeners('error');
+    const secure = tlsConnect({ socket: plain, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    this.buffer = '';
+    this.socket = secure;
+    this.attach(secure);
   }
 
   get isClosed(): boolean {
@@ -87,9 +114,9 @@ export class WireClient {
     }
   }
 
-  async command(line: string): Promise<Reply> {
+  async command(line: string, timeoutMs?: number): Promise<Reply> {
     this.write(`${line}\r\n`);
-    return this.reply();
+    return this.reply(timeoutMs);
   }
 
   /** Resolves when the server has closed the connection (bounded). */

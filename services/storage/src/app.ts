@@ -4,7 +4,7 @@
  * configuration and signals; the integration tests build the same thing in-process.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { Subjects, type Bus, type ConsumerLoop } from '@postmesh/bus';
+import { Subjects, type BatchConsumerLoop, type Bus } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
   MailstoreServiceDefinition,
@@ -41,7 +41,7 @@ export interface StorageAppOptions {
   /** 0 picks a free port (tests). */
   readonly grpcPort: number;
   readonly traceRetentionDays?: number;
-  /** Jobs in flight in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
+  /** Jobs of a batch parsed at once in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
   /** Where message bodies are written (POSTMESH_BLOB_STORE and its settings). */
   readonly blobStore: BlobStoreSettings;
@@ -50,6 +50,10 @@ export interface StorageAppOptions {
    * `minAgeMs` (POSTMESH_BLOB_SWEEP_INTERVAL_MS, POSTMESH_BLOB_SWEEP_MIN_AGE_MS).
    */
   readonly blobSweep?: { readonly intervalMs: number; readonly minAgeMs: number };
+  /** Jobs committed together by `storage-deliver` (POSTMESH_DELIVERY_BATCH). */
+  readonly deliveryBatch?: number;
+  /** How long a delivery batch waits for more jobs (POSTMESH_DELIVERY_BATCH_WAIT_MS). */
+  readonly deliveryBatchWaitMs?: number;
 }
 
 export interface StorageApp {
@@ -139,13 +143,13 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     sweeper.unref();
   }
 
-  let consumer: ConsumerLoop | undefined;
+  let consumer: BatchConsumerLoop | undefined;
   if (bus !== undefined) {
     consumer = createEventsConsumer(bus, traceStore, logger.child({ component: 'trace-events' }));
     consumer.start();
   }
   // DESIGN §2 steps 5–8: deliver MAIL_INBOUND jobs into mailboxes.
-  let delivery: ConsumerLoop | undefined;
+  let delivery: BatchConsumerLoop | undefined;
   if (bus !== undefined) {
     const deliveryLogger = logger.child({ component: 'delivery' });
     delivery = createDeliveryConsumer({
@@ -154,6 +158,8 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       directory,
       logger: deliveryLogger,
       ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
+      ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
+      ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
     });
     delivery.start();
   }

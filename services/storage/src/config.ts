@@ -31,11 +31,14 @@ export const schema = {
   /** Re-wrap every data key under the current KEK at start (resumable; see docs/adr/0002). */
   POSTMESH_KEK_ROTATE_AT_START: boolean(false),
   /**
-   * Inbound jobs in flight in the `storage-deliver` consumer. 16 suits MongoDB; FerretDB on
-   * SQLite has a single writer, so more jobs mostly wait on each other there: 2–4 suits it
-   * (docs/benchmarks.md, SMTP ingest; the local stack sets 4).
+   * Inbound jobs of a batch parsed and encrypted at once in the `storage-deliver` consumer (the
+   * batch is then committed with one bulk write per collection).
    */
-  POSTMESH_DELIVERY_CONCURRENCY: integer(16, { min: 1, max: 256 }),
+  POSTMESH_DELIVERY_CONCURRENCY: integer(4, { min: 1, max: 256 }),
+  /** Inbound jobs committed together at most (docs/adr/0007-storage-ownership-and-write-path.md). */
+  POSTMESH_DELIVERY_BATCH: integer(64, { min: 1, max: 1_000 }),
+  /** How long the first job of a delivery batch waits for more, in milliseconds. */
+  POSTMESH_DELIVERY_BATCH_WAIT_MS: integer(20, { min: 0, max: 10_000 }),
   /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
@@ -76,6 +79,18 @@ export const schema = {
   POSTMESH_DEV_SEED: boolean(false),
   /** The demo user's password; required when POSTMESH_DEV_SEED=true. */
   POSTMESH_DEV_PASSWORD: optionalString(),
+  /**
+   * One owner per mailbox (ADR 0007): take part in the partition leases in NATS KV, publish this
+   * replica's gRPC address with them, and drop cached mailbox indexes of partitions that move
+   * away. Off until the partitioned write path and request routing use it.
+   */
+  POSTMESH_STORAGE_OWNERSHIP: boolean(false),
+  /** Partitions users are hashed into; fixed for the life of a deployment (changing it moves every user). */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
+  /** A replica that stops renewing its lease (crash, pause) loses its partitions after this long. */
+  POSTMESH_STORAGE_LEASE_TTL_MS: integer(6_000, { min: 1_000, max: 600_000 }),
+  /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
+  POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
 };

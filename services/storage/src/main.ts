@@ -9,6 +9,7 @@ import { schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
+import { PartitionCoordinator } from './ownership/index.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
 const EXIT_CONFIG = 78;
@@ -77,6 +78,8 @@ await runService({
       grpcPort: config.POSTMESH_GRPC_PORT,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
+      deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
+      deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
       blobStore: {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),
@@ -102,6 +105,17 @@ await runService({
       },
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
+    const coordinator = config.POSTMESH_STORAGE_OWNERSHIP
+      ? await PartitionCoordinator.start({
+          nc: bus.nc,
+          logger: logger.child({ component: 'ownership' }),
+          address: config.POSTMESH_STORAGE_ADVERTISED_GRPC ?? `${config.POSTMESH_GRPC_HOST}:${app.port}`,
+          partitions: config.POSTMESH_STORAGE_PARTITIONS,
+          leaseTtlMs: config.POSTMESH_STORAGE_LEASE_TTL_MS,
+          replicas: config.POSTMESH_STREAM_REPLICAS,
+          caches: [sharedMailboxIndex],
+        })
+      : undefined;
     // In the background: until a mailbox is warm, its first large read builds its entry itself.
     app.warmMailboxIndex().catch((error: unknown) => {
       logger.warn({ err: error }, 'warming the mailbox index failed; mailboxes are indexed on first use');
@@ -127,6 +141,8 @@ await runService({
 
     return {
       async stop() {
+        // Hand the partitions over first, so the next owners take them at once, not after the TTL.
+        await coordinator?.stop();
         await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
         await client.close();
       },

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   Bus,
-  type ConsumerLoop,
+  type BatchConsumerLoop,
   Streams,
   Subjects,
   encodeInboundJob,
@@ -52,7 +52,7 @@ describe('storage-deliver', () => {
   let h: StorageHarness;
   let nats: NatsServer;
   let bus: Bus;
-  let consumer: ConsumerLoop;
+  let consumer: BatchConsumerLoop;
   const users: Record<string, string> = {};
 
   beforeAll(async () => {

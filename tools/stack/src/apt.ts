@@ -42,8 +42,11 @@ export async function ensureAptPackages(
   const started = Date.now();
   log(`installing Debian packages the tests use: ${missing.join(', ')} (apt-get; first run only)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['update', '-q'], { env, maxBuffer: 1 << 26 });
-  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+  // Wait for another apt/dpkg run (unattended upgrades, a second test run) instead of failing at
+  // once on its lock.
+  const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
+  await run('apt-get', [...lockWait, 'update', '-q'], { env, maxBuffer: 1 << 26 });
+  await run('apt-get', [...lockWait, 'install', '-y', '-q', '--no-install-recommends', ...missing], {
     env,
     maxBuffer: 1 << 26,
   });

@@ -13,18 +13,24 @@ export function parseMailbox(c: Cursor, options: ParseOptions): string {
   return decodeWireName(c, raw, options);
 }
 
+/**
+ * The name is a well-formed astring; only its encoding is wrong. That is a name the server
+ * cannot use (`NO [CANNOT]`), not a syntax error (`BAD`).
+ */
+const CANNOT = { code: 'CANNOT' } as const;
+
 export function decodeWireName(c: Cursor, raw: Buffer, options: ParseOptions): string {
   if (options.utf8) {
     const text = raw.toString('utf8');
     // RFC 6855 §3: names are UTF-8; reject malformed octets rather than guess.
-    if (!Buffer.from(text, 'utf8').equals(raw)) c.fail('mailbox name is not valid UTF-8');
+    if (!Buffer.from(text, 'utf8').equals(raw)) c.fail('mailbox name is not valid UTF-8', CANNOT);
     const decoded = decodeMailboxName(text, true);
-    return decoded.ok ? decoded.value : c.fail(decoded.reason);
+    return decoded.ok ? decoded.value : c.fail(decoded.reason, CANNOT);
   }
   // A rev1 client sends 7-bit names; 8-bit octets mean it is not using modified UTF-7.
-  if (raw.some((b) => b >= 0x80)) c.fail('mailbox name must be modified UTF-7 (RFC 3501 §5.1.3)');
+  if (raw.some((b) => b >= 0x80)) c.fail('mailbox name must be modified UTF-7 (RFC 3501 §5.1.3)', CANNOT);
   const decoded = decodeMailboxName(raw.toString('latin1'), false);
-  return decoded.ok ? decoded.value : c.fail(decoded.reason);
+  return decoded.ok ? decoded.value : c.fail(decoded.reason, CANNOT);
 }
 
 /** status-att list: "(" status-att *(SP status-att) ")" */

@@ -2,7 +2,8 @@
  * The wire answer to a command that failed before it ran (STYLE.md: syntax errors map to BAD,
  * refusals to NO with a code): a syntax error is `<tag> BAD <reason>` (RFC 9051 §7.1.3), or
  * `* BAD` when no tag could be read; an unknown SEARCH charset is `NO [BADCHARSET (...)]`
- * (§6.4.4); a literal over the limit is `NO [TOOBIG]` when the client waited for our `+`,
+ * (§6.4.4); a mailbox name that is a valid astring but not valid modified UTF-7 / UTF-8 is
+ * `NO [CANNOT]` (RFC 5530 §3); a literal over the limit is `NO [TOOBIG]` when the client waited for our `+`,
  * and `BAD [TOOBIG]` for a non-synchronizing literal it already sent (RFC 7888 §4).
  */
 import type { CommandParseError } from '../commands/types.js';
@@ -22,6 +23,9 @@ export function parseErrorResponse(error: CommandParseError): StatusResponse {
       };
     case 'CLIENTBUG':
       return { tag: error.tag, condition: 'BAD', code: { code: 'CLIENTBUG' }, text: error.message };
+    case 'CANNOT':
+      // RFC 5530 §3: the command was well formed, but the server cannot do it with that name.
+      return { tag: error.tag, condition: 'NO', code: { code: 'CANNOT' }, text: error.message };
   }
 }
 

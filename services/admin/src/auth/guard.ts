@@ -202,7 +202,7 @@ export class PolicyGuard implements CanActivate {
         return {
           target: { list: true },
           label: typeof body.email === 'string' ? body.email.slice(0, 320) : '',
-          extraCheck: () => canGrantAdmin(subject, wanted),
+          extraCheck: (decision) => canGrantAdmin(subject, wanted, decision.domains),
         };
       }
       case 'admin-param': {
@@ -240,8 +240,8 @@ export class PolicyGuard implements CanActivate {
             }
             if (found.id === subject.id && subject.role !== 'owner')
               return 'you cannot change your own rights';
-            const now = canGrantAdmin(subject, current);
-            return now === true ? canGrantAdmin(subject, next) : now;
+            const now = canGrantAdmin(subject, current, decision.domains);
+            return now === true ? canGrantAdmin(subject, next, decision.domains) : now;
           },
         };
       }

@@ -187,8 +187,10 @@ export class AdminsController {
   async tokens(@Req() request: HttpRequest) {
     const query = parseQuery(request.query, pageShape);
     const decision = decisionOf(request);
+    // Every administrator's tokens only for a system-wide scope: a token restricted to domains
+    // lists its own administrator's tokens, like a domain-scoped role.
     const page = await this.deps.storage.admin.listApiTokens({
-      adminId: decision.self ? adminIdOf(request) : '',
+      adminId: decision.self || decision.domains !== 'all' ? adminIdOf(request) : '',
       pageSize: query.pageSize ?? 50,
       pageToken: query.pageToken ?? '',
     });

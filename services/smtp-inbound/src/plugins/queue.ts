@@ -16,15 +16,24 @@ import {
   encodeOutboundJob,
   jobMessageId,
   outboundJobMessageId,
+  PublishError,
   publishDurable,
   spoolObjectName,
+  type DurablePublishOptions,
   type InboundAuthVerdict,
   type InboundJob,
   type ObjectStore,
   type OutboundJob,
 } from '@postmesh/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { HookCode, type HarakaConnection, type HookFunction, type PluginHooks } from '../haraka/types.js';
+import {
+  DSN,
+  HookCode,
+  type HarakaConnection,
+  type HookFunction,
+  type HookMessage,
+  type PluginHooks,
+} from '../haraka/types.js';
 
 /**
  * Submitted mail (DESIGN §2 step 3): local recipients stay in the inbound job, remote ones are
@@ -122,15 +131,59 @@ export function outboundSpoolObjectName(spoolId: string): string {
 /** The job and its frame; a JSON overhead margin keeps the frame below the inline limit. */
 const JSON_MARGIN = 16 * 1024;
 
+/** RFC 5321 §4.2.3 451 "local error in processing"; RFC 3463 X.3.0 (mail system). */
+export const COULD_NOT_QUEUE = new DSN(451, '4.3.0 Could not queue the message, try again later');
+
+/** Haraka's Connection methods (connection.js) that answer the result of a queue hook. */
+export interface QueueResultResponder {
+  queue_respond(retval: number, msg?: HookMessage): void;
+  queue_outbound_respond(retval: number, msg?: HookMessage): void;
+}
+
+/**
+ * Makes every queue result end as 250, 550 or 451, on every port. Haraka answers the `queue`
+ * hook in `queue_respond` and the `queue_outbound` hook (relaying, i.e. authenticated
+ * submission) in `queue_outbound_respond`, which hands any result other than OK, DENY* or
+ * DENYSOFT* (a CONT, a hook that threw) to Haraka's own outbound: it writes the message to
+ * `$HARAKA/queue` and answers `250 Message Queued`, for mail that never reached JetStream. And
+ * both answer DENYSOFT with 450 ("mailbox unavailable"), the wrong reason for a queue failure.
+ * Postmesh never uses Haraka's outbound, so both results are answered here the same way:
+ * OK → 250 with our text, DENY → 550, anything else → `451 4.3.0` (RFC 5321 §4.2.5: we have not
+ * taken responsibility; the sender keeps the message and retries).
+ */
+export function answerQueueResults(connection: QueueResultResponder): void {
+  const harakaRespond = connection.queue_respond.bind(connection);
+  const answer = (retval: number, msg?: HookMessage): void => {
+    switch (retval) {
+      case HookCode.OK:
+      case HookCode.DENY:
+      case HookCode.DENYDISCONNECT:
+        harakaRespond(retval, msg);
+        return;
+      default: {
+        const reply =
+          msg instanceof DSN && msg.code >= 400 && msg.code < 500 ? msg.reply : COULD_NOT_QUEUE.reply;
+        // Haraka's queue_respond answers a declined (CONT) queue hook with 451 and this text,
+        // then resets the transaction: the session goes on.
+        harakaRespond(HookCode.CONT, reply);
+      }
+    }
+  };
+  connection.queue_respond = answer;
+  connection.queue_outbound_respond = answer;
+}
+
 export function queueHooks(options: QueuePluginOptions): PluginHooks {
   const queue: HookFunction = (next, connection) => {
     const transaction = connection.transaction;
     if (transaction === null) {
-      next(HookCode.CONT, '4.3.0 Internal error, try again later');
+      next(HookCode.DENYSOFT, COULD_NOT_QUEUE);
       return;
     }
     const spoolId = newSpoolId();
     const objectNames: string[] = [];
+    /** Objects a stored (or possibly stored) job references: never deleted here. */
+    const referenced = new Set<string>();
     const run = async (): Promise<void> => {
       // haraka-message-stream's default (`dot_stuffed: true`: the spool is dot-stuffed, undo it)
       // yields the message as the client meant it (RFC 5321 §4.5.2).
@@ -187,14 +240,39 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
         envelope: { ...base.envelope, rcptTo: routes.local },
         body: inboundBody,
       };
+      // Each publish records the object its job references once the job is certainly or
+      // possibly in a stream: an acknowledged job needs its object, and so may one whose
+      // PubAck never came (the server may have stored it; PublishError.notStored).
       const publishes: Promise<unknown>[] = [];
+      const publish = (
+        referencing: string | undefined,
+        subject: string,
+        frame: Uint8Array,
+        publishOptions: DurablePublishOptions,
+      ): Promise<unknown> =>
+        publishDurable(options.js(), subject, frame, publishOptions).then(
+          (ack) => {
+            if (referencing !== undefined) referenced.add(referencing);
+            return ack;
+          },
+          (error: unknown) => {
+            if (referencing !== undefined && !(error instanceof PublishError && error.notStored))
+              referenced.add(referencing);
+            throw error;
+          },
+        );
       if (routes.local.length > 0) {
         publishes.push(
-          publishDurable(options.js(), Subjects.inbound(spoolId), encodeInboundJob(job, inline), {
-            msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
-            expectStream: Streams.MAIL_INBOUND,
-            timeoutMs: options.timeoutMs,
-          }),
+          publish(
+            inboundBody.kind === 'object' ? inboundBody.object : undefined,
+            Subjects.inbound(spoolId),
+            encodeInboundJob(job, inline),
+            {
+              msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
+              expectStream: Streams.MAIL_INBOUND,
+              timeoutMs: options.timeoutMs,
+            },
+          ),
         );
       }
       for (const [domain, rcptTo] of routes.remote) {
@@ -209,35 +287,53 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
           traceparent: base.traceparent,
         };
         publishes.push(
-          publishDurable(options.js(), Subjects.outbound(domain), encodeOutboundJob(outbound, inline), {
-            msgId: outboundJobMessageId(spoolId, domain),
-            expectStream: Streams.MAIL_OUTBOUND,
-            timeoutMs: options.timeoutMs,
-          }),
+          publish(
+            outboundBody.kind === 'object' ? outboundBody.object : undefined,
+            Subjects.outbound(domain),
+            encodeOutboundJob(outbound, inline),
+            {
+              msgId: outboundJobMessageId(spoolId, domain),
+              expectStream: Streams.MAIL_OUTBOUND,
+              timeoutMs: options.timeoutMs,
+            },
+          ),
         );
       }
-      // DESIGN §2 step 4: 250 only once every job is acknowledged.
-      await Promise.all(publishes);
+      // DESIGN §2 step 4: 250 only once every job is acknowledged. allSettled, not all: the
+      // cleanup below must know the fate of every publish, not only the first to fail.
+      const results = await Promise.allSettled(publishes);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
       options.onQueued({ spoolId, job, connection });
       // RFC 3463 X.0.0 success; the id lets the sender and the trace find the message.
       next(HookCode.OK, `2.0.0 queued as ${spoolId}`);
     };
     run().catch((error: unknown) => {
       options.onError(error, connection);
-      for (const name of objectNames) {
-        // Nothing references it: the job was not stored. Best effort; a sweep can find leftovers.
-        // (If some jobs were acknowledged before another publish failed, they find their object
-        // missing and retry until their DLQ; the client retries with a new spoolId.)
+      // Delete only objects no job can reference: when one publish of a message that goes to
+      // both MAIL_INBOUND and MAIL_OUTBOUND (or to several domains) was acknowledged and another
+      // failed, the acknowledged job is delivered (the client's retry is a new message) and
+      // needs its object. Whatever is kept and ends up unreferenced, the spool sweeper removes.
+      const unreferenced = objectNames.filter((name) => !referenced.has(name));
+      if (unreferenced.length > 0) {
         void options
           .spool()
-          .then((store) => store.delete(name))
+          .then(async (store) => {
+            for (const name of unreferenced) await store.delete(name);
+          })
           .catch(() => undefined);
       }
-      // Haraka answers a queue hook that ends in CONT with 451 and our text (RFC 3463 X.3.0).
-      next(HookCode.CONT, '4.3.0 Could not queue the message, try again later');
+      next(HookCode.DENYSOFT, COULD_NOT_QUEUE);
     });
   };
   // Haraka runs `queue_outbound` instead of `queue` for a relaying (authenticated submission)
-  // session; both must end here, or Haraka's own (disabled) outbound would answer 250.
-  return { hook_queue: queue, hook_queue_outbound: queue };
+  // session; both end here, and `answerQueueResults` keeps Haraka's own outbound out of reach.
+  return {
+    hook_connect_init(next, connection) {
+      answerQueueResults(connection as HarakaConnection & QueueResultResponder);
+      next();
+    },
+    hook_queue: queue,
+    hook_queue_outbound: queue,
+  };
 }

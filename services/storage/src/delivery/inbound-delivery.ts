@@ -2,18 +2,24 @@
  * Consumer `storage-deliver` on MAIL_INBOUND (DESIGN §2 steps 5–8): every job accepted by
  * smtp-inbound reaches each recipient mailbox exactly once.
  *
+ * - In batches: the jobs that arrive within a few milliseconds of each other (up to
+ *   `maxBatch`) are parsed and encrypted one by one, then committed together with one bulk write
+ *   per collection (Mailstore.commitDeliveries), and acked only once that write is durable
+ *   (`w: majority, j: true`). Each job keeps its own outcome: one that fails is retried or
+ *   dead-lettered alone while the others of its batch are acked.
  * - Exactly once: the Mailstore's `(spoolId, recipient)` record in `deliveries` makes a
  *   redelivered job a no-op that still acks (step 6). The recipient key is the resolved user's
  *   primary address, so a message sent to a user's alias *and* primary address lands once.
- * - One encrypted body per delivery, shared by all its recipients (Mailstore.deliverToMailboxes).
- * - Junk: the job's auth verdict (DMARC p=quarantine failure) routes to the Junk mailbox.
+ * - One encrypted body per delivery, shared by all its recipients.
+ * - Junk: the job's auth verdict (DMARC p=quarantine failure) routes to the Junk mailbox (to
+ *   INBOX for a user without one).
  * - Then a trace event per recipient (Nats-Msg-Id derived from spoolId and recipient, so a retry
  *   does not duplicate it), the ack, and the spool object's removal (step 7).
- * - A job that keeps failing goes to MAIL_DLQ with its error after max_deliver (ConsumerLoop,
- *   step 8); a malformed job goes there at once.
+ * - A job that keeps failing goes to MAIL_DLQ with its error after max_deliver (step 8); a
+ *   malformed job goes there at once.
  */
 import {
-  ConsumerLoop,
+  BatchConsumerLoop,
   Consumers,
   JobOutcomes,
   Streams,
@@ -29,7 +35,13 @@ import {
 } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import type { DirectoryService } from '../directory/directory-service.js';
-import type { DeliveryOutcome, DeliveryRecipient, Mailstore } from '../mailstore/index.js';
+import type {
+  BatchDelivery,
+  DeliveryOutcome,
+  DeliveryRecipient,
+  Mailstore,
+  PreparedBody,
+} from '../mailstore/index.js';
 import type { MailEventPayload } from '../trace/event.js';
 
 /** Where a recipient's copy goes, or why it has none. */
@@ -44,10 +56,17 @@ export interface DeliveryDeps {
   readonly logger: Logger;
   /** Attempts before MAIL_DLQ; mirrors the consumer's max_deliver (libs/bus topology). */
   readonly maxDeliver?: number;
+  /** Jobs of a batch parsed and encrypted at once. */
   readonly concurrency?: number;
+  /** Jobs committed together at most. */
+  readonly maxBatch?: number;
+  /** How long the first job of a batch waits for more. */
+  readonly batchWaitMs?: number;
   readonly backoffMs?: readonly number[];
   /** Test hook: called before each job is handled (e.g. to make one always fail). */
   readonly beforeJob?: (job: InboundJob) => void | Promise<void>;
+  /** Test hook: called once a batch's writes are durable, before its jobs are acked. */
+  readonly afterCommit?: (spoolIds: readonly string[]) => void | Promise<void>;
 }
 
 const JUNK = 'Junk';
@@ -74,7 +93,13 @@ export async function planRecipients(
           plans.push({
             kind: 'deliver',
             rcpt,
-            target: { recipient: user.address.toLowerCase(), userId: user.userId, mailbox },
+            target: {
+              recipient: user.address.toLowerCase(),
+              userId: user.userId,
+              mailbox,
+              // A user without a Junk mailbox gets quarantined mail in INBOX rather than not at all.
+              ...(mailbox === INBOX ? {} : { fallbackMailbox: INBOX }),
+            },
           });
         }
         break;
@@ -130,6 +155,32 @@ function traceEvent(
   };
 }
 
+/** A job read, planned and with its body stored, ready for its batch's commit. */
+interface PreparedJob {
+  readonly job: InboundJob;
+  readonly plans: readonly RecipientPlan[];
+  readonly targets: readonly DeliveryRecipient[];
+  readonly body: PreparedBody | undefined;
+}
+
+/** `run` over every item, at most `limit` at a time. */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) await run(items[i] as T, i);
+    }),
+  );
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export class InboundDelivery {
   private spool: Promise<ObjectStore> | undefined;
 
@@ -143,40 +194,106 @@ export class InboundDelivery {
     return this.spool;
   }
 
+  /** One job on its own (a batch of one). */
   async handle(msg: JsMsg): Promise<JobOutcome> {
+    const [outcome] = await this.handleBatch([msg]);
+    return outcome ?? JobOutcomes.retry('no outcome');
+  }
+
+  /** Delivers a batch of jobs with one commit; answers each job's outcome, in order. */
+  async handleBatch(msgs: readonly JsMsg[]): Promise<JobOutcome[]> {
+    const outcomes: (JobOutcome | undefined)[] = msgs.map(() => undefined);
+    const prepared: (PreparedJob | undefined)[] = msgs.map(() => undefined);
+    // The jobs of a batch mostly go to the same few recipients: resolve each address once.
+    const answers = new Map<string, ReturnType<DeliveryDeps['directory']['resolveRecipient']>>();
+    const directory: DeliveryDeps['directory'] = {
+      resolveRecipient: (req) => {
+        let answer = answers.get(req.address);
+        if (answer === undefined) {
+          answer = this.deps.directory.resolveRecipient(req);
+          answers.set(req.address, answer);
+        }
+        return answer;
+      },
+    };
+    await forEachLimited(msgs, this.deps.concurrency ?? 4, async (msg, i) => {
+      try {
+        const ready = await this.prepare(msg, directory);
+        if ('outcome' in ready) outcomes[i] = ready.outcome;
+        else prepared[i] = ready;
+      } catch (error) {
+        outcomes[i] = JobOutcomes.retry(reasonOf(error));
+      }
+    });
+
+    const committing = prepared.flatMap((p, i) =>
+      p?.body === undefined ? [] : [{ i, delivery: this.deliveryOf(p, p.body) }],
+    );
+    const results = await this.deps.mailstore.commitDeliveries(committing.map((c) => c.delivery));
+    const delivered = new Map<number, readonly DeliveryOutcome[]>();
+    for (const [k, { i, delivery }] of committing.entries()) {
+      const result = results[k];
+      if (result?.ok === true) {
+        delivered.set(i, result.outcomes);
+        continue;
+      }
+      outcomes[i] = JobOutcomes.retry(result === undefined ? 'not committed' : reasonOf(result.error));
+      await this.deps.mailstore.discardPrepared(delivery.body).catch((error: unknown) => {
+        this.deps.logger.warn(
+          { err: error, spoolId: delivery.spoolId },
+          'body of a failed delivery not removed',
+        );
+      });
+    }
+    const done = prepared.flatMap((p, i) =>
+      p === undefined || outcomes[i] !== undefined ? [] : [p.job.spoolId],
+    );
+    if (done.length > 0) await this.deps.afterCommit?.(done);
+
+    let stored = 0;
+    await Promise.all(
+      prepared.map(async (p, i) => {
+        if (p === undefined || outcomes[i] !== undefined) return;
+        const result = delivered.get(i) ?? [];
+        stored += result.filter((o) => o.status === 'delivered').length;
+        outcomes[i] = await this.finish(p, result);
+      }),
+    );
+    if (stored > 0) this.deps.logger.debug({ jobs: msgs.length, stored }, 'inbound batch delivered');
+    return outcomes.map((o) => o ?? JobOutcomes.retry('no outcome'));
+  }
+
+  private deliveryOf(p: PreparedJob, body: PreparedBody): BatchDelivery {
+    return { spoolId: p.job.spoolId, body, recipients: p.targets, receivedAt: new Date(p.job.receivedAt) };
+  }
+
+  /** Reads a job, resolves its recipients and stores its body (if anyone gets a copy). */
+  private async prepare(
+    msg: JsMsg,
+    directory: DeliveryDeps['directory'],
+  ): Promise<PreparedJob | { readonly outcome: JobOutcome }> {
     const decoded = decodeInboundJob(msg.data);
-    if (!decoded.ok) return JobOutcomes.reject(`malformed inbound job: ${decoded.problem}`);
+    if (!decoded.ok) return { outcome: JobOutcomes.reject(`malformed inbound job: ${decoded.problem}`) };
     const { job, inlineBody } = decoded;
     await this.deps.beforeJob?.(job);
-    const plans = await planRecipients(job, this.deps.directory);
-    if ('retry' in plans) return JobOutcomes.retry(plans.retry);
+    const plans = await planRecipients(job, directory);
+    if ('retry' in plans) return { outcome: JobOutcomes.retry(plans.retry) };
     const targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
-    const body =
+    if (targets.length === 0) return { job, plans, targets, body: undefined };
+    const source =
       job.body.kind === 'inline'
         ? (inlineBody ?? new Uint8Array())
         : spoolBody(() => this.openSpool(), job.body.object);
-    const receivedAt = new Date(job.receivedAt);
-    let outcomes: DeliveryOutcome[] =
-      targets.length === 0
-        ? []
-        : await this.deps.mailstore.deliverToMailboxes(job.spoolId, body, targets, receivedAt);
-    // A user without a Junk mailbox gets quarantined mail in INBOX rather than not at all.
-    const noJunk = outcomes.filter((o) => o.status === 'no-mailbox');
-    if (noJunk.length > 0 && job.authResults.junk) {
-      const again = targets
-        .filter((t) => noJunk.some((o) => o.recipient === t.recipient))
-        .map((t) => ({ ...t, mailbox: INBOX }));
-      const body2 =
-        job.body.kind === 'inline'
-          ? (inlineBody ?? new Uint8Array())
-          : spoolBody(() => this.openSpool(), job.body.object);
-      const retried = await this.deps.mailstore.deliverToMailboxes(job.spoolId, body2, again, receivedAt);
-      outcomes = [...outcomes.filter((o) => o.status !== 'no-mailbox'), ...retried];
-    }
+    return { job, plans, targets, body: await this.deps.mailstore.prepareDelivery(source) };
+  }
+
+  /** Trace events, then the job's outcome and the spool object's removal (step 7). */
+  private async finish(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): Promise<JobOutcome> {
+    const { job, plans } = p;
     const events: MailEventPayload[] = [];
     let overQuota = 0;
+    const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
     for (const outcome of outcomes) {
-      const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
       switch (outcome.status) {
         case 'delivered':
         case 'duplicate':
@@ -203,13 +320,20 @@ export class InboundDelivery {
         events.push(traceEvent(job, 'rejected', plan.rcpt, `recipient ${plan.reason} at delivery`, {}));
       }
     }
-    for (const event of events) {
-      await publishDurable(
-        this.deps.bus.js,
-        Subjects.events(event.kind),
-        new TextEncoder().encode(JSON.stringify(event)),
-        { msgId: event.eventId },
+    try {
+      await Promise.all(
+        events.map((event) =>
+          publishDurable(
+            this.deps.bus.js,
+            Subjects.events(event.kind),
+            new TextEncoder().encode(JSON.stringify(event)),
+            { msgId: event.eventId },
+          ),
+        ),
       );
+    } catch (error) {
+      // Stored already; the retry finds its copies delivered and publishes the events again.
+      return JobOutcomes.retry(`trace events: ${reasonOf(error)}`);
     }
     if (overQuota > 0) {
       // Accepted mail is never dropped: keep trying; after max_deliver it waits in MAIL_DLQ.
@@ -217,8 +341,9 @@ export class InboundDelivery {
     }
     if (job.body.kind === 'object') {
       // Step 7: only MAIL_INBOUND references MX mail's spool object; it is done with it.
+      const object = job.body.object;
       await this.openSpool()
-        .then((store) => store.delete(job.body.kind === 'object' ? job.body.object : ''))
+        .then((store) => store.delete(object))
         .catch((error: unknown) =>
           this.deps.logger.warn(
             { err: error, spoolId: job.spoolId },
@@ -226,25 +351,22 @@ export class InboundDelivery {
           ),
         );
     }
-    this.deps.logger.info(
-      { spoolId: job.spoolId, delivered: outcomes.filter((o) => o.status === 'delivered').length },
-      'inbound job delivered',
-    );
     return JobOutcomes.ack;
   }
 }
 
 /** The `storage-deliver` loop; `start()` it, and `stop()` it before closing the database. */
-export function createDeliveryConsumer(deps: DeliveryDeps): ConsumerLoop {
+export function createDeliveryConsumer(deps: DeliveryDeps): BatchConsumerLoop {
   const delivery = new InboundDelivery(deps);
-  return new ConsumerLoop({
+  return new BatchConsumerLoop({
     js: deps.bus.js,
     stream: Streams.MAIL_INBOUND,
     consumer: Consumers.STORAGE_DELIVER,
     logger: deps.logger,
     maxDeliver: deps.maxDeliver ?? 10,
-    concurrency: deps.concurrency ?? 16,
+    maxBatch: deps.maxBatch ?? 64,
+    maxWaitMs: deps.batchWaitMs ?? 20,
     ...(deps.backoffMs ? { backoffMs: deps.backoffMs } : {}),
-    handler: (msg) => delivery.handle(msg),
+    handler: (msgs) => delivery.handleBatch(msgs),
   });
 }

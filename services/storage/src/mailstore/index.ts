@@ -16,12 +16,15 @@ export { Mailstore, DEFAULT_LIMITS } from './mailstore.js';
 export type {
   AppendInput,
   AppendResult,
+  BatchDelivery,
+  BatchDeliveryResult,
   ContentResult,
   DeliveryOutcome,
   DeliveryRecipient,
   MailboxRef,
   MailstoreDeps,
   MailstoreLimits,
+  PreparedBody,
 } from './mailstore.js';
 export { createDefaultMailboxes, DEFAULT_MAILBOXES } from './mailboxes.js';
 export { BlobIntegrityError, MailstoreError } from './errors.js';

@@ -251,6 +251,12 @@ export class MailboxIndex {
     for (const build of this.builds.values()) if (build.userId === userId) build.broken = true;
   }
 
+  /** Drops the entries of every user `matches` selects (a partition moved to another replica). */
+  dropUsersWhere(matches: (userId: string) => boolean): void {
+    for (const [id, e] of this.entries) if (matches(e.userId)) this.entries.delete(id);
+    for (const build of this.builds.values()) if (matches(build.userId)) build.broken = true;
+  }
+
   /**
    * Starts building the entry of a mailbox at HIGHESTMODSEQ `stamp` (read under its lock): from
    * now on the patches of its writers are recorded, so the read of its messages can run without

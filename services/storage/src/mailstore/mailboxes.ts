@@ -11,7 +11,7 @@ import { ObjectId, type Db } from 'mongodb';
 import { Collections, type UserDoc } from '../db/schema.js';
 import { isDuplicateKey } from './blob-store.js';
 import { MailstoreError } from './errors.js';
-import { DELIMITER, canonicalPath, listMatcher, parentPaths } from './paths.js';
+import { DELIMITER, canonicalPath, listMatcher, parentPaths, validateNewPath } from './paths.js';
 import {
   MailstoreCollections,
   type MailboxRecord,
@@ -240,8 +240,18 @@ export async function setSubscribed(
   rawPath: string,
   subscribed: boolean,
 ): Promise<void> {
-  if (rawPath === '') throw new MailstoreError(ErrorReason.INVALID_NAME, 'mailbox name is empty', 'path');
-  const path = canonicalPath(rawPath.endsWith(DELIMITER) ? rawPath.slice(0, -1) : rawPath);
+  let path: string;
+  try {
+    // A subscription names a mailbox that may exist later (RFC 9051 §6.3.7), so it obeys the
+    // rules of CREATE: no wildcards or controls, bounded length and depth.
+    path = validateNewPath(rawPath, 'path');
+  } catch (error) {
+    // A subscription stored before names were checked can still be removed.
+    if (subscribed || !(error instanceof MailstoreError) || !(await isSubscribed(db, userId, rawPath))) {
+      throw error;
+    }
+    path = rawPath;
+  }
   if (subscribed) {
     await subscriptions(db).updateOne(
       { userId, path },

@@ -43,7 +43,9 @@ import {
   type Binary,
   type Collection,
   type Db,
+  type Document,
   type Filter,
+  type OptionalUnlessRequiredId,
   type WithId,
   type OneOrMore,
   type WriteError,
@@ -57,6 +59,7 @@ import {
   newBlobRef,
   releaseBlobRefs as releaseRefs,
   type BlobRefCounts,
+  type BlobRefDoc,
   type BlobStoreKind,
   type BlobStores,
 } from '../blob/index.js';
@@ -190,6 +193,8 @@ export interface DeliveryRecipient {
   readonly userId: string;
   /** Mailbox path, INBOX when absent (the pipeline picks Junk for spam verdicts). */
   readonly mailbox?: string;
+  /** Where the copy goes if `mailbox` does not exist (quarantined mail to INBOX, not nowhere). */
+  readonly fallbackMailbox?: string;
   readonly flags?: readonly string[];
 }
 
@@ -210,7 +215,7 @@ export type DeliveryOutcome =
   | { readonly status: 'no-mailbox'; readonly recipient: string };
 
 /** A body written once to the blob store, ready to be referenced by one or more mailboxes. */
-interface IngestedBody {
+export interface IngestedBody {
   readonly blobId: ObjectId;
   /** Recorded in each message document (`blob`): where the body is and how to open it. */
   readonly blob: StoredBody;
@@ -221,6 +226,91 @@ interface IngestedBody {
   readonly trigrams: IndexedTrigrams;
   readonly sentDate: Date | null;
   readonly sentDay: number | null;
+}
+
+/** A delivery's body, parsed, encrypted and written, waiting for its batch's commit. */
+export type PreparedBody = IngestedBody;
+
+/** One job's delivery in a batch (`commitDeliveries`). */
+export interface BatchDelivery {
+  readonly spoolId: string;
+  readonly body: PreparedBody;
+  readonly recipients: readonly DeliveryRecipient[];
+  readonly receivedAt: Date;
+}
+
+/** What became of one delivery of a batch: its outcomes, or why it must be tried again. */
+export type BatchDeliveryResult =
+  | { readonly ok: true; readonly outcomes: readonly DeliveryOutcome[] }
+  | { readonly ok: false; readonly error: unknown };
+
+/** One copy of a batch on its way into a mailbox. */
+interface DeliveryRow {
+  readonly item: number;
+  readonly recipient: DeliveryRecipient;
+  readonly mailbox: MailboxRecord;
+  readonly entry: SearchIndexDoc;
+  readonly doc: MessageRecord;
+  record: DeliveryRecord | undefined;
+  state: 'accepted' | 'allocated' | 'recorded' | 'stored' | 'redelivered' | 'failed';
+}
+
+/** MongoDB's duplicate-key error code (also FerretDB's). */
+const DUPLICATE_KEY = 11000;
+
+/** A document refused by a bulk insert. */
+interface WriteProblem {
+  readonly code: number;
+  readonly message: string;
+}
+
+function writeFailure(what: string, problem: WriteProblem): Error {
+  return new Error(`${what} not written: ${problem.message} (code ${problem.code})`);
+}
+
+/**
+ * Inserts `docs` with one unordered bulk write; answers the problem of each refused document by
+ * its index in `docs`. What is not a per-document refusal (the connection, the write concern) is
+ * thrown.
+ */
+async function insertUnordered<T extends Document>(
+  collection: Collection<T>,
+  docs: readonly OptionalUnlessRequiredId<T>[],
+): Promise<Map<number, WriteProblem>> {
+  if (docs.length === 0) return new Map();
+  try {
+    await collection.insertMany([...docs], { ordered: false });
+    return new Map();
+  } catch (error) {
+    if (error instanceof MongoBulkWriteError && error.writeConcernError === undefined) {
+      const reported: OneOrMore<WriteError> = error.writeErrors;
+      const list = Array.isArray(reported) ? (reported as readonly WriteError[]) : [reported as WriteError];
+      if (list.length > 0) {
+        return new Map(list.map((e) => [e.index, { code: e.code, message: e.errmsg ?? 'refused' }]));
+      }
+    }
+    if (docs.length === 1 && isDuplicateKey(error)) {
+      return new Map([[0, { code: DUPLICATE_KEY, message: 'duplicate key' }]]);
+    }
+    throw error;
+  }
+}
+
+/** The counters a mailbox gains with these new messages. */
+function counters(docs: readonly MessageRecord[]) {
+  return {
+    messages: docs.length,
+    size: docs.reduce((n, d) => n + d.size, 0),
+    unseen: docs.filter((d) => !d.flags.includes(SEEN)).length,
+    deleted: docs.filter((d) => d.flags.includes(DELETED)).length,
+  };
+}
+
+/** Mailboxes remembered for delivery, at most (then forgotten all at once). */
+const MAX_DELIVERY_TARGETS = 100_000;
+
+function targetKey(userId: string, path: string): string {
+  return `${userId}\u0000${path}`;
 }
 
 export interface ContentResult {
@@ -379,6 +469,8 @@ export class Mailstore {
   private readonly logger: Logger;
   private readonly limits: MailstoreLimits;
   private readonly onChanged: (userId: string) => void;
+  /** Delivery targets by user and path: a mailbox's `_id` never changes, its path is checked on use. */
+  private readonly deliveryTargets = new Map<string, MailboxRecord>();
 
   constructor(deps: MailstoreDeps, limits: Partial<MailstoreLimits> = {}) {
     this.db = deps.db;
@@ -902,6 +994,54 @@ export class Mailstore {
   }
 
   /**
+   * The search entry and message document of a new copy of `body` in `mailbox`, its UID, MODSEQ
+   * and `_id` still to be allocated.
+   */
+  private async newMessage(
+    mailbox: MailboxRecord,
+    body: IngestedBody,
+    flags: readonly string[],
+    internalDate: Date,
+    delivery: { spoolId: string; recipient?: string } | undefined,
+  ): Promise<{ entry: SearchIndexDoc; doc: MessageRecord }> {
+    const userId = mailbox.userId;
+    const hasher = new TermHasher(await this.keyring.searchKey(userId));
+    const { terms, complete } = termsFor(hasher, body.trigrams);
+    const contentKey = await this.keyring.wrapForUser(userId, body.contentKey, contentContext(body.blobId));
+    const mailboxId = mailbox._id.toHexString();
+    const searchId = new ObjectId();
+    return {
+      entry: {
+        _id: searchId,
+        userId,
+        mailboxId,
+        terms,
+        termsComplete: complete,
+        searchText: body.searchText,
+      },
+      doc: {
+        _id: '',
+        searchId,
+        userId,
+        mailboxId,
+        uid: 0,
+        modseq: 0,
+        flags: [...flags],
+        internalDate,
+        size: body.size,
+        blobId: body.blobId,
+        blob: body.blob,
+        contentKey,
+        meta: body.meta,
+        terms: [],
+        sentDate: body.sentDate ?? internalDate,
+        sentDay: body.sentDay ?? utcDay(internalDate),
+        ...(delivery === undefined ? {} : delivery),
+      },
+    };
+  }
+
+  /**
    * Writes one mailbox's message document for an ingested body (the blob ref is already held).
    *
    * Appends to one mailbox are committed in groups: whoever arrives while the mailbox's lock is
@@ -919,41 +1059,12 @@ export class Mailstore {
     internalDate: Date,
     delivery: { spoolId: string; recipient?: string } | undefined,
   ): Promise<{ uid: number; modseq: number }> {
-    const userId = mailbox.userId;
-    const hasher = new TermHasher(await this.keyring.searchKey(userId));
-    const { terms, complete } = termsFor(hasher, body.trigrams);
-    const contentKey = await this.keyring.wrapForUser(userId, body.contentKey, contentContext(body.blobId));
+    const { entry, doc } = await this.newMessage(mailbox, body, flags, internalDate, delivery);
     const mailboxId = mailbox._id.toHexString();
-    const searchId = new ObjectId();
     return new Promise((resolve, reject) => {
       const item: PendingInsert = {
-        entry: {
-          _id: searchId,
-          userId,
-          mailboxId,
-          terms,
-          termsComplete: complete,
-          searchText: body.searchText,
-        },
-        doc: {
-          _id: '',
-          searchId,
-          userId,
-          mailboxId,
-          uid: 0,
-          modseq: 0,
-          flags: [...flags],
-          internalDate,
-          size: body.size,
-          blobId: body.blobId,
-          blob: body.blob,
-          contentKey,
-          meta: body.meta,
-          terms: [],
-          sentDate: body.sentDate ?? internalDate,
-          sentDay: body.sentDay ?? utcDay(internalDate),
-          ...(delivery === undefined ? {} : delivery),
-        },
+        entry,
+        doc,
         resolve,
         reject,
         stored: false,
@@ -1102,7 +1213,9 @@ export class Mailstore {
     try {
       if (declared === undefined) await this.checkQuota(input.userId, ingested.size);
     } catch (error) {
-      await this.releaseBlobRefs(new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 }]]));
+      await this.releaseBlobRefs(
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }]]),
+      );
       throw error;
     }
     let stored: { uid: number; modseq: number };
@@ -1115,7 +1228,9 @@ export class Mailstore {
         input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
       );
     } catch (error) {
-      await this.releaseBlobRefs(new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 }]]));
+      await this.releaseBlobRefs(
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }]]),
+      );
       throw error;
     }
     this.onChanged(input.userId);
@@ -1123,9 +1238,9 @@ export class Mailstore {
   }
 
   /**
-   * Inbound delivery (DESIGN §2 steps 5–6): the body is encrypted and written once, and a message
-   * is stored in each recipient's mailbox. `(spoolId, recipient)` is the idempotency key: a
-   * redelivered job finds its deliveries and stores nothing twice.
+   * Inbound delivery of one job (DESIGN §2 steps 5–6): the body is encrypted and written once,
+   * and a message is stored in each recipient's mailbox, as a batch of one (`commitDeliveries`).
+   * `(spoolId, recipient)` is the idempotency key: a redelivered job stores nothing twice.
    */
   async deliverToMailboxes(
     spoolId: string,
@@ -1133,135 +1248,428 @@ export class Mailstore {
     recipients: readonly DeliveryRecipient[],
     receivedAt: Date = new Date(),
   ): Promise<DeliveryOutcome[]> {
-    const outcomes: DeliveryOutcome[] = [];
-    const pending: { recipient: DeliveryRecipient; mailbox: MailboxRecord }[] = [];
-    const unique = [...new Map(recipients.map((r) => [r.recipient, r])).values()];
-    for (const recipient of unique) {
-      const done = await this.deliveries().findOne({ _id: deliveryKey(spoolId, recipient.recipient) });
-      if (done !== null && done.uid > 0) {
-        outcomes.push({
-          status: 'duplicate',
-          recipient: recipient.recipient,
-          mailboxId: done.mailboxId,
-          uid: done.uid,
-        });
+    const prepared = await this.prepareDelivery(body);
+    const [result] = await this.commitDeliveries([{ spoolId, body: prepared, recipients, receivedAt }]);
+    if (result === undefined) throw new Error('delivery not committed');
+    if (!result.ok) throw result.error;
+    return [...result.outcomes];
+  }
+
+  /** Parses, encrypts and writes a delivery's body once, ahead of its batch's commit. */
+  prepareDelivery(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<PreparedBody> {
+    return this.ingest(body instanceof Uint8Array ? [body] : body);
+  }
+
+  /** Removes a prepared body that no commit will reference (its job failed before). */
+  async discardPrepared(body: PreparedBody): Promise<void> {
+    await this.releaseBlobRefs(
+      new Map([[body.blobId.toHexString(), { id: body.blobId, n: 0, store: body.blob.store }]]),
+    );
+  }
+
+  /**
+   * Commits the deliveries of a batch of jobs with one unordered bulk write per collection (blob
+   * references, search entries, idempotency records, messages), one counter update per mailbox
+   * and one usage update per user, instead of about twenty writes and reads per message: on
+   * FerretDB every write is a transaction of its own and every read a scan of its collection
+   * (docs/adr/0007-storage-ownership-and-write-path.md). Answers one result per delivery, in order.
+   *
+   * - No read on the way: mailboxes come from memory after their first use, quotas from one read
+   *   of the batch's users, and "already delivered?" from the insert of the `(spoolId, recipient)`
+   *   record itself, which a redelivered job's copy fails with a duplicate key. Only those copies
+   *   (jobs that came back after a crash) take the slow path that reads (`settleRedelivery`).
+   * - The record goes in before its message, both under the mailbox's lock after the UIDs were
+   *   allocated, so a message is never stored without its record; a record without its message
+   *   (a crash in between) is found and completed by the slow path.
+   * - A document refused for any other reason fails only its own delivery; a failure of the batch
+   *   as a whole is retried delivery by delivery, so one poisoned job never fails the others.
+   */
+  async commitDeliveries(batch: readonly BatchDelivery[]): Promise<BatchDeliveryResult[]> {
+    try {
+      return await this.commitBatch(batch);
+    } catch (error) {
+      if (batch.length <= 1) return batch.map(() => ({ ok: false, error }));
+      this.logger.warn(
+        { err: error, deliveries: batch.length },
+        'batch commit failed as a whole; committing its deliveries one by one',
+      );
+      const results: BatchDeliveryResult[] = [];
+      for (const delivery of batch) results.push(...(await this.commitDeliveries([delivery])));
+      return results;
+    }
+  }
+
+  private async commitBatch(batch: readonly BatchDelivery[]): Promise<BatchDeliveryResult[]> {
+    const outcomes: DeliveryOutcome[][] = batch.map(() => []);
+    const errors: unknown[] = batch.map(() => undefined);
+    const fail = (row: DeliveryRow, error: unknown): void => {
+      row.state = 'failed';
+      errors[row.item] ??= error;
+    };
+    const deliveryOf = (row: DeliveryRow): BatchDelivery => batch[row.item] as BatchDelivery;
+
+    const targets: { item: number; recipient: DeliveryRecipient; mailbox: MailboxRecord }[] = [];
+    for (const [item, delivery] of batch.entries()) {
+      for (const recipient of new Map(delivery.recipients.map((r) => [r.recipient, r])).values()) {
+        try {
+          const mailbox = await this.deliveryMailbox(recipient);
+          if (mailbox === null)
+            outcomes[item]?.push({ status: 'no-mailbox', recipient: recipient.recipient });
+          else targets.push({ item, recipient, mailbox });
+        } catch (error) {
+          errors[item] ??= error;
+        }
+      }
+    }
+    // RFC 9208 §5: what each user may still store, from one read, less this batch's own copies.
+    const room = await this.quotaRoom(targets.map((t) => t.recipient.userId));
+    const rows: DeliveryRow[] = [];
+    for (const target of targets) {
+      if (errors[target.item] !== undefined) continue;
+      const size = (batch[target.item] as BatchDelivery).body.size;
+      const left = room.get(target.recipient.userId);
+      if (left !== undefined && left < size) {
+        outcomes[target.item]?.push({ status: 'over-quota', recipient: target.recipient.recipient });
         continue;
       }
-      const path = recipient.mailbox ?? 'INBOX';
+      if (left !== undefined) room.set(target.recipient.userId, left - size);
+      const delivery = batch[target.item] as BatchDelivery;
+      const built = await this.newMessage(
+        target.mailbox,
+        delivery.body,
+        target.recipient.flags ?? [],
+        delivery.receivedAt,
+        { spoolId: delivery.spoolId, recipient: target.recipient.recipient },
+      );
+      rows.push({ ...target, ...built, record: undefined, state: 'accepted' });
+    }
+
+    // Blob references before the copies that hold them (a crash in between leaks, never loses).
+    const refCounts = new Map<number, number>();
+    for (const row of rows) refCounts.set(row.item, (refCounts.get(row.item) ?? 0) + 1);
+    const refItems = [...refCounts.keys()];
+    const refErrors = await insertUnordered(
+      this.db.collection<BlobRefDoc>(Collections.blobRefs),
+      refItems.map((item) => {
+        const body = (batch[item] as BatchDelivery).body;
+        return newBlobRef(body.blobId, refCounts.get(item) ?? 0, body.blob.store);
+      }),
+    );
+    const refFailed = new Map<number, WriteProblem>();
+    refItems.forEach((item, i) => {
+      const problem = refErrors.get(i);
+      // A duplicate is this very reference, written by a batch commit that then failed as a whole.
+      if (problem !== undefined && problem.code !== DUPLICATE_KEY) refFailed.set(item, problem);
+    });
+    for (const row of rows) {
+      const problem = refFailed.get(row.item);
+      if (problem !== undefined) fail(row, writeFailure('blob reference', problem));
+    }
+    // Search entries before messages: a message is never visible without its entry; an entry
+    // without a message matches nothing (search joins on the message).
+    const indexing = rows.filter((r) => r.state === 'accepted');
+    const entryErrors = await insertUnordered(
+      this.searchIndex(),
+      indexing.map((r) => r.entry),
+    );
+    indexing.forEach((row, i) => {
+      const problem = entryErrors.get(i);
+      if (problem !== undefined) fail(row, writeFailure('search entry', problem));
+    });
+
+    const byMailbox = new Map<string, DeliveryRow[]>();
+    for (const row of rows) {
+      if (row.state !== 'accepted') continue;
+      const id = row.mailbox._id.toHexString();
+      byMailbox.set(id, [...(byMailbox.get(id) ?? []), row]);
+    }
+    await this.underLocks(
+      [...byMailbox.keys()].map((id) => this.lockKey(id)),
+      () => this.writeMessages(byMailbox, fail),
+    );
+
+    const usage = new Map<string, number>();
+    for (const row of rows) {
+      if (row.state === 'stored') usage.set(row.doc.userId, (usage.get(row.doc.userId) ?? 0) + row.doc.size);
+    }
+    for (const [userId, bytes] of usage) {
+      await this.adjustUsage(userId, bytes).catch((error: unknown) => {
+        this.logger.warn({ err: error, userId }, 'could not count the usage of stored messages');
+      });
+    }
+    const changed = new Set(usage.keys());
+    const holding = new Map<number, number>();
+    for (const row of rows) {
+      if (row.state === 'stored') {
+        outcomes[row.item]?.push({
+          status: 'delivered',
+          recipient: row.recipient.recipient,
+          mailboxId: row.doc.mailboxId,
+          uid: row.doc.uid,
+        });
+        holding.set(row.item, (holding.get(row.item) ?? 0) + 1);
+      } else if (row.state === 'redelivered') {
+        try {
+          const settled = await this.settleRedelivery(row, deliveryOf(row));
+          outcomes[row.item]?.push(settled.outcome);
+          if (settled.holdsReference) {
+            holding.set(row.item, (holding.get(row.item) ?? 0) + 1);
+            changed.add(row.doc.userId);
+          }
+        } catch (error) {
+          fail(row, error);
+        }
+      }
+    }
+    // References that no message holds: copies that were duplicates or failed, and bodies that no
+    // copy needed at all (which deletes them).
+    for (const [item, delivery] of batch.entries()) {
+      const taken = refFailed.has(item) ? 0 : (refCounts.get(item) ?? 0);
+      const unused = taken - (holding.get(item) ?? 0);
+      if (unused > 0 || taken === 0) {
+        await this.releaseBlobRefs(
+          new Map([
+            [
+              delivery.body.blobId.toHexString(),
+              { id: delivery.body.blobId, n: unused, store: delivery.body.blob.store },
+            ],
+          ]),
+        ).catch((error: unknown) => {
+          this.logger.warn(
+            { err: error, blobId: delivery.body.blobId.toHexString() },
+            'unused body not removed',
+          );
+        });
+      }
+    }
+    const orphans = rows.filter((r) => r.state !== 'stored').map((r) => r.entry._id);
+    if (orphans.length > 0) {
+      await this.searchIndex()
+        .deleteMany({ _id: { $in: orphans } })
+        .catch(() => undefined);
+    }
+    for (const userId of changed) this.onChanged(userId);
+    return batch.map((_, item) =>
+      errors[item] === undefined
+        ? { ok: true, outcomes: outcomes[item] ?? [] }
+        : { ok: false, error: errors[item] },
+    );
+  }
+
+  /**
+   * Allocates the UIDs and MODSEQs of each mailbox's new messages (one counter update per
+   * mailbox: RFC 9051 §2.3.1.1, RFC 7162 §3.1), then writes the idempotency records and the
+   * messages, each with one bulk insert, and patches the mailbox index. The caller holds the
+   * locks of every mailbox in `byMailbox`.
+   */
+  private async writeMessages(
+    byMailbox: ReadonlyMap<string, DeliveryRow[]>,
+    fail: (row: DeliveryRow, error: unknown) => void,
+  ): Promise<void> {
+    const allocations: { mailboxId: string; before: MailboxRecord; rows: DeliveryRow[] }[] = [];
+    try {
+      for (const [mailboxId, group] of byMailbox) {
+        const todo = group.filter((r) => r.state === 'accepted');
+        const first = todo[0];
+        if (first === undefined) continue;
+        const before = await mailboxes(this.db).findOneAndUpdate(
+          { _id: first.mailbox._id, path: first.mailbox.path, uidNext: { $lte: MAX_UID - todo.length + 1 } },
+          { $inc: { uidNext: todo.length, highestModseq: todo.length, ...counters(todo.map((r) => r.doc)) } },
+          { returnDocument: 'before' },
+        );
+        if (before === null) {
+          this.deliveryTargets.delete(targetKey(first.mailbox.userId, first.mailbox.path));
+          const exists = await mailboxes(this.db).countDocuments(
+            { _id: first.mailbox._id, path: first.mailbox.path },
+            { limit: 1 },
+          );
+          const error =
+            exists === 0
+              ? notFound('mailbox', 'mailbox')
+              : new MailstoreError(ErrorReason.LIMIT_EXCEEDED, 'mailbox ran out of UIDs');
+          for (const row of todo) fail(row, error);
+          continue;
+        }
+        todo.forEach((row, i) => {
+          row.doc.uid = before.uidNext + i;
+          row.doc.modseq = before.highestModseq + 1 + i;
+          row.doc._id = messageKey(mailboxId, row.doc.uid);
+          row.record = {
+            _id: deliveryKey(row.doc.spoolId ?? '', row.recipient.recipient),
+            spoolId: row.doc.spoolId ?? '',
+            recipient: row.recipient.recipient,
+            userId: row.doc.userId,
+            mailboxId,
+            uid: row.doc.uid,
+            messageId: row.doc._id,
+            deliveredAt: new Date(),
+          };
+          row.state = 'allocated';
+        });
+        allocations.push({ mailboxId, before, rows: todo });
+      }
+      const recording = allocations.flatMap((a) => a.rows);
+      const recordErrors = await insertUnordered(
+        this.deliveries(),
+        recording.map((r) => r.record as DeliveryRecord),
+      );
+      recording.forEach((row, i) => {
+        const problem = recordErrors.get(i);
+        if (problem === undefined) row.state = 'recorded';
+        else if (problem.code === DUPLICATE_KEY) row.state = 'redelivered';
+        else fail(row, writeFailure('delivery record', problem));
+      });
+      const writing = recording.filter((r) => r.state === 'recorded');
+      const messageErrors = await insertUnordered(
+        this.messages(),
+        writing.map((r) => r.doc),
+      );
+      writing.forEach((row, i) => {
+        const problem = messageErrors.get(i);
+        if (problem === undefined) row.state = 'stored';
+        else fail(row, writeFailure('message', problem));
+      });
+    } catch (error) {
+      // Counters were raised for messages that may not be there: the entries must be rebuilt.
+      for (const a of allocations) index.drop(a.mailboxId);
+      throw error;
+    }
+    for (const a of allocations) {
+      const stored = a.rows.filter((r) => r.state === 'stored');
+      const lost = a.rows.filter((r) => r.state !== 'stored');
+      if (lost.length > 0) {
+        // Allocated but not written here: their UIDs stay unused (a gap, which IMAP allows).
+        await mailboxes(this.db)
+          .updateOne({ _id: a.before._id }, { $inc: this.negated(lost.map((r) => r.doc)) })
+          .catch(() => undefined);
+      }
+      index.patch(a.mailboxId, a.before.highestModseq, a.before.highestModseq + a.rows.length, (entry) =>
+        entry.add(stored.map((r) => indexed(r.doc))),
+      );
+    }
+  }
+
+  /** Runs `fn` holding every lock of `keys`, taken in one global order so holders never deadlock. */
+  private underLocks<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const step = (i: number): Promise<T> => {
+      const key = sorted[i];
+      return key === undefined ? fn() : serial(key, () => step(i + 1));
+    };
+    return step(0);
+  }
+
+  /** The mailbox a copy goes to (its fallback when that does not exist), from memory after the first time. */
+  private async deliveryMailbox(recipient: DeliveryRecipient): Promise<MailboxRecord | null> {
+    const paths = [recipient.mailbox ?? 'INBOX'];
+    if (recipient.fallbackMailbox !== undefined) paths.push(recipient.fallbackMailbox);
+    for (const path of paths) {
+      const key = targetKey(recipient.userId, path);
+      const known = this.deliveryTargets.get(key);
+      if (known !== undefined) return known;
       let mailbox = await mailboxes(this.db).findOne({ userId: recipient.userId, path });
       if (mailbox === null && path === 'INBOX') {
         await createDefaultMailboxes(this.db, recipient.userId);
         mailbox = await mailboxes(this.db).findOne({ userId: recipient.userId, path });
       }
-      if (mailbox === null) {
-        outcomes.push({ status: 'no-mailbox', recipient: recipient.recipient });
-        continue;
-      }
-      if (done !== null) {
-        // A claim from an attempt that stopped before recording its UID: finish it if the
-        // message got written, else deliver again.
-        const written = await this.messages().findOne({
-          mailboxId: done.mailboxId,
+      if (mailbox === null) continue;
+      if (this.deliveryTargets.size >= MAX_DELIVERY_TARGETS) this.deliveryTargets.clear();
+      this.deliveryTargets.set(key, mailbox);
+      return mailbox;
+    }
+    return null;
+  }
+
+  /** Bytes each of these users may still store, for those with a quota (one read). */
+  private async quotaRoom(userIds: readonly string[]): Promise<Map<string, number>> {
+    const ids = [...new Set(userIds)].flatMap((id) => {
+      const filter = userFilter(id);
+      return filter === null ? [] : [filter._id];
+    });
+    if (ids.length === 0) return new Map();
+    const docs = await users(this.db)
+      .find({ _id: { $in: ids } }, { projection: { quotaBytes: 1, usedBytes: 1 } })
+      .toArray();
+    return new Map(
+      docs
+        .filter((u) => u.quotaBytes > 0)
+        .map((u) => [u._id.toHexString(), u.quotaBytes - (u.usedBytes ?? 0)] as const),
+    );
+  }
+
+  /**
+   * A copy whose idempotency record already exists: the job came back (a crash or a lost ack
+   * after an earlier attempt). Reads, which is fine off the hot path: if the earlier attempt's
+   * message is there (or was since expunged or moved away), this is a duplicate; otherwise the
+   * attempt stopped between record and message, and the copy is stored now with a new UID (UIDs
+   * only ascend, RFC 9051 §2.3.1.1) and the record pointed at it.
+   */
+  private async settleRedelivery(
+    row: DeliveryRow,
+    delivery: BatchDelivery,
+  ): Promise<{ outcome: DeliveryOutcome; holdsReference: boolean }> {
+    const recipient = row.recipient.recipient;
+    const spoolId = delivery.spoolId;
+    const key = deliveryKey(spoolId, recipient);
+    const record =
+      (await this.deliveries().findOne({ _id: key })) ??
+      (await this.deliveries().findOne({ spoolId, recipient }));
+    const copy = record === null ? null : await this.deliveredCopy(record);
+    if (copy !== null) {
+      return { outcome: { status: 'duplicate', recipient, ...copy }, holdsReference: false };
+    }
+    const { uid } = await this.insertMessage(
+      row.mailbox,
+      delivery.body,
+      row.recipient.flags ?? [],
+      delivery.receivedAt,
+      { spoolId, recipient },
+    );
+    const mailboxId = row.mailbox._id.toHexString();
+    await this.deliveries().updateOne(
+      { _id: record?._id ?? key },
+      {
+        $set: {
           spoolId,
-          recipient: recipient.recipient,
-        });
-        if (written !== null) {
-          await this.deliveries().updateOne({ _id: done._id }, { $set: { uid: written.uid } });
-          outcomes.push({
-            status: 'duplicate',
-            recipient: recipient.recipient,
-            mailboxId: done.mailboxId,
-            uid: written.uid,
-          });
-          continue;
-        }
-      }
-      pending.push({ recipient, mailbox });
-    }
-    if (pending.length === 0) return outcomes;
-    const ingested = await this.ingest(body instanceof Uint8Array ? [body] : body);
-    const accepted: typeof pending = [];
-    for (const entry of pending) {
-      try {
-        await this.checkQuota(entry.recipient.userId, ingested.size);
-        accepted.push(entry);
-      } catch (error) {
-        if (!(error instanceof MailstoreError) || error.reason !== ErrorReason.OVER_QUOTA) throw error;
-        outcomes.push({ status: 'over-quota', recipient: entry.recipient.recipient });
-      }
-    }
-    const blobRef = new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: accepted.length }]]);
-    await insertBlobRefs(this.db, [newBlobRef(ingested.blobId, accepted.length, ingested.blob.store)]);
-    if (accepted.length === 0) {
-      await this.releaseBlobRefs(blobRef);
-      return outcomes;
-    }
-    let stored = 0;
-    let unused = 0;
-    for (const { recipient, mailbox } of accepted) {
-      const claim: DeliveryRecord = {
-        _id: deliveryKey(spoolId, recipient.recipient),
-        spoolId,
-        recipient: recipient.recipient,
-        userId: recipient.userId,
-        mailboxId: mailbox._id.toHexString(),
-        uid: 0,
-        deliveredAt: new Date(),
-      };
-      let claimId: DeliveryRecord['_id'] = claim._id;
-      try {
-        await this.deliveries().insertOne(claim);
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        // A claim left by an earlier attempt (checked above), or a record written before ids were
-        // deterministic, found by the unique (spoolId, recipient) key.
-        const existing =
-          (await this.deliveries().findOne({ _id: claim._id })) ??
-          (await this.deliveries().findOne({ spoolId, recipient: recipient.recipient }));
-        if (existing !== null && existing.uid > 0) {
-          unused++;
-          outcomes.push({
-            status: 'duplicate',
-            recipient: recipient.recipient,
-            mailboxId: existing.mailboxId,
-            uid: existing.uid,
-          });
-          continue;
-        }
-        claimId = existing?._id ?? claimId;
-        await this.deliveries().updateOne(
-          { _id: claimId },
-          { $set: { mailboxId: claim.mailboxId, userId: claim.userId } },
-        );
-      }
-      try {
-        const { uid } = await this.insertMessage(mailbox, ingested, recipient.flags ?? [], receivedAt, {
-          spoolId,
-          recipient: recipient.recipient,
-        });
-        stored++;
-        await this.deliveries().updateOne({ _id: claimId }, { $set: { uid, deliveredAt: new Date() } });
-        outcomes.push({
-          status: 'delivered',
-          recipient: recipient.recipient,
-          mailboxId: claim.mailboxId,
+          recipient,
+          userId: row.recipient.userId,
+          mailboxId,
           uid,
-        });
-        this.onChanged(recipient.userId);
-      } catch (error) {
-        // The references of this and every later recipient are not held by any message.
-        blobRef.set(ingested.blobId.toHexString(), { id: ingested.blobId, n: accepted.length - stored });
-        await this.releaseBlobRefs(blobRef);
-        throw error;
-      }
-    }
-    if (unused > 0) {
-      // References taken for recipients that turned out to be delivered already.
-      await this.releaseBlobRefs(
-        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: unused }]]),
+          messageId: messageKey(mailboxId, uid),
+          deliveredAt: new Date(),
+        },
+      },
+      { upsert: record === null },
+    );
+    return { outcome: { status: 'delivered', recipient, mailboxId, uid }, holdsReference: true };
+  }
+
+  /** Where the copy an idempotency record stands for is (or was), or null if it was never written. */
+  private async deliveredCopy(record: DeliveryRecord): Promise<{ mailboxId: string; uid: number } | null> {
+    const { spoolId, recipient } = record;
+    // Records written before batched delivery got their UID only once their message was written.
+    if (record.uid > 0 && record.messageId === undefined)
+      return { mailboxId: record.mailboxId, uid: record.uid };
+    if (record.messageId !== undefined) {
+      const doc = await this.messages().findOne(
+        { _id: record.messageId },
+        { projection: { spoolId: 1, recipient: 1, mailboxId: 1, uid: 1 } },
       );
+      if (doc !== null && doc.spoolId === spoolId && doc.recipient === recipient) {
+        return { mailboxId: doc.mailboxId, uid: doc.uid };
+      }
+      // Expunged or moved away since: delivered all the same (its tombstone says so).
+      const gone = await this.tombstones().countDocuments(
+        { mailboxId: record.mailboxId, uid: record.uid },
+        { limit: 1 },
+      );
+      if (record.uid > 0 && gone > 0) return { mailboxId: record.mailboxId, uid: record.uid };
     }
-    return outcomes;
+    const written = await this.messages().findOne(
+      { spoolId, recipient },
+      { projection: { mailboxId: 1, uid: 1 } },
+    );
+    return written === null ? null : { mailboxId: written.mailboxId, uid: written.uid };
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -61,31 +61,123 @@ export function isDescendant(path: string, ancestor: string): boolean {
   return path.startsWith(ancestor + DELIMITER);
 }
 
-function patternRegExp(pattern: string): RegExp {
-  let source = '';
+/** Pattern tokens: a Unicode code point, or one of the two wildcards. */
+const ANY = -1; // `*`: zero or more characters, the delimiter included
+const ANY_IN_LEVEL = -2; // `%`: zero or more characters except the delimiter
+const DELIMITER_CODE = DELIMITER.codePointAt(0)!;
+
+/**
+ * A compiled LIST pattern, matched by simulating its automaton with one bit per pattern
+ * position (bit-parallel): O(path length × pattern length / 32) per path whatever the pattern,
+ * so no pattern a client sends can make matching backtrack. A regular expression built from the
+ * pattern would backtrack exponentially on `*a*a*a*a*b` against a long name of `a`s.
+ */
+interface CompiledPattern {
+  /** Code points and wildcards; runs of wildcards are collapsed (`*%` is `*`, `%%` is `%`). */
+  readonly tokens: readonly number[];
+  /** How many tokens are not wildcards: a shorter path cannot match. */
+  readonly literals: number;
+  /** Words of the bit sets (positions 0..tokens.length). */
+  readonly words: number;
+  /** Positions holding `*` / `%` / any wildcard. */
+  readonly any: Uint32Array;
+  readonly anyInLevel: Uint32Array;
+  readonly wildcard: Uint32Array;
+  /** Per literal code point: the positions holding it. */
+  readonly literal: ReadonlyMap<number, Uint32Array>;
+}
+
+function compilePattern(pattern: string): CompiledPattern {
+  const tokens: number[] = [];
   for (const ch of pattern) {
-    // RFC 9051 §6.3.9: "*" matches zero or more characters; "%" is like "*" but does not match
-    // the hierarchy delimiter.
-    if (ch === '*') source += '.*';
-    else if (ch === '%') source += '[^/]*';
-    else source += ch.replace(/[\\^$.|?+()[\]{}/-]/g, '\\$&');
+    const cp = ch.codePointAt(0)!;
+    const token = ch === '*' ? ANY : ch === '%' ? ANY_IN_LEVEL : cp;
+    const last = tokens[tokens.length - 1];
+    if (token < 0 && last !== undefined && last < 0) {
+      // Adjacent wildcards match what the wider one matches alone.
+      if (token === ANY) tokens[tokens.length - 1] = ANY;
+      continue;
+    }
+    tokens.push(token);
   }
-  return new RegExp(`^${source}$`, 'su');
+  const words = (tokens.length >>> 5) + 1;
+  const any = new Uint32Array(words);
+  const anyInLevel = new Uint32Array(words);
+  const wildcard = new Uint32Array(words);
+  const literal = new Map<number, Uint32Array>();
+  let literals = 0;
+  tokens.forEach((token, position) => {
+    const word = position >>> 5;
+    const bit = 1 << (position & 31);
+    if (token === ANY) any[word]! |= bit;
+    else if (token === ANY_IN_LEVEL) anyInLevel[word]! |= bit;
+    else {
+      literals++;
+      let set = literal.get(token);
+      if (set === undefined) literal.set(token, (set = new Uint32Array(words)));
+      set[word]! |= bit;
+    }
+    if (token < 0) wildcard[word]! |= bit;
+  });
+  return { tokens, literals, words, any, anyInLevel, wildcard, literal };
+}
+
+/** Adds, for each wildcard position in `state`, the position after it (a wildcard may match ""). */
+function closeOverWildcards(state: Uint32Array, pattern: CompiledPattern): void {
+  // Wildcards never follow each other after compilation, so one step is the whole closure.
+  let carry = 0;
+  for (let w = 0; w < pattern.words; w++) {
+    const skipped = state[w]! & pattern.wildcard[w]!;
+    state[w] = state[w]! | ((skipped << 1) | carry);
+    carry = skipped >>> 31;
+  }
+}
+
+function matchesPattern(pattern: CompiledPattern, path: string): boolean {
+  const codePoints: number[] = [];
+  for (const ch of path) codePoints.push(ch.codePointAt(0)!);
+  if (codePoints.length < pattern.literals) return false;
+  const { words } = pattern;
+  let state = new Uint32Array(words);
+  let next = new Uint32Array(words);
+  state[0] = 1;
+  closeOverWildcards(state, pattern);
+  for (const cp of codePoints) {
+    const literal = pattern.literal.get(cp);
+    const inLevel = cp !== DELIMITER_CODE;
+    let carry = 0;
+    let alive = 0;
+    for (let w = 0; w < words; w++) {
+      const current = state[w]!;
+      // A wildcard consumes the character and stays; a matching literal moves one position on.
+      const stay = current & (pattern.any[w]! | (inLevel ? pattern.anyInLevel[w]! : 0));
+      const advanced = literal === undefined ? 0 : current & literal[w]!;
+      next[w] = stay | (advanced << 1) | carry;
+      carry = advanced >>> 31;
+      alive |= next[w]!;
+    }
+    if (alive === 0) return false;
+    closeOverWildcards(next, pattern);
+    [state, next] = [next, state];
+  }
+  const end = pattern.tokens.length;
+  return (state[end >>> 5]! & (1 << (end & 31))) !== 0;
 }
 
 /**
  * A LIST matcher for `reference` + `pattern` (RFC 9051 §6.3.9: the reference is prepended to the
- * pattern). The INBOX part of a path matches case-insensitively (RFC 9051 §5.1), other levels
- * exactly.
+ * pattern; `*` matches zero or more characters, `%` the same except the hierarchy delimiter). The
+ * INBOX part of a path matches case-insensitively (RFC 9051 §5.1), other levels exactly. Matching
+ * takes time linear in the path for a given pattern; no regular expression is built from input.
  */
 export function listMatcher(reference: string, pattern: string): (path: string) => boolean {
   const joined = reference + pattern;
-  const exact = patternRegExp(joined);
+  const exact = compilePattern(joined);
   const inboxVariant =
-    joined.slice(0, 5).toUpperCase() === 'INBOX' ? patternRegExp(`INBOX${joined.slice(5)}`) : null;
+    joined.slice(0, 5).toUpperCase() === 'INBOX' ? compilePattern(`INBOX${joined.slice(5)}`) : null;
   return (path) => {
-    if (exact.test(path)) return true;
+    if (matchesPattern(exact, path)) return true;
     if (inboxVariant === null || !(path === 'INBOX' || path.startsWith('INBOX/'))) return false;
-    return inboxVariant.test(path);
+    return matchesPattern(inboxVariant, path);
   };
 }

@@ -109,4 +109,10 @@ export interface UidValidityDoc {
  */
 export interface DeliveryRecord extends Omit<DeliveryDoc, '_id'> {
   _id: string | ObjectId;
+  /**
+   * The `_id` of the message the record stands for. Records that have it are written just
+   * before their message (batched delivery), so a reader checks that the message exists; records
+   * without it got their `uid` only once their message was written.
+   */
+  messageId?: string;
 }

@@ -10,7 +10,14 @@
  * into a duplicate-key error, so no migration is needed (they expire by TTL anyway).
  */
 import { ErrorReason, trace } from '@postmesh/contracts';
-import type { Collection, Db, Filter, ObjectId } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  type Collection,
+  type Db,
+  type Filter,
+  type ObjectId,
+  type WriteError,
+} from 'mongodb';
 import { Collections, type EventDoc } from '../db/schema.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
 import { fail, isDuplicateKey, ok, type Result } from '../directory/result.js';
@@ -51,7 +58,49 @@ export class TraceStore {
 
   /** Stores an event unless one with its `eventId` exists. Answers whether it was new. */
   async store(event: MailEventPayload & { readonly date: Date }): Promise<boolean> {
-    const doc: StoredEvent = {
+    try {
+      await this.events.insertOne(this.docOf(event));
+      return true;
+    } catch (error) {
+      // Stored before (same `_id`, or an older record with the same unique `eventId`).
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Stores events with one unordered bulk insert; an event stored before (same `eventId`) counts
+   * as stored. Answers, by position in `events`, why each event that was not stored was refused;
+   * a failure of the insert as a whole is thrown.
+   */
+  async storeMany(
+    events: readonly (MailEventPayload & { readonly date: Date })[],
+  ): Promise<Map<number, string>> {
+    if (events.length === 0) return new Map();
+    try {
+      await this.events.insertMany(
+        events.map((e) => this.docOf(e)),
+        { ordered: false },
+      );
+      return new Map();
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError) || error.writeConcernError !== undefined) {
+        if (events.length === 1 && isDuplicateKey(error)) return new Map();
+        throw error;
+      }
+      const reported = error.writeErrors;
+      const list = Array.isArray(reported) ? (reported as readonly WriteError[]) : [reported as WriteError];
+      if (list.length === 0) throw error;
+      const refused = new Map<number, string>();
+      for (const e of list) {
+        if (e.code !== 11000) refused.set(e.index, e.errmsg ?? `refused (code ${e.code})`);
+      }
+      return refused;
+    }
+  }
+
+  private docOf(event: MailEventPayload & { readonly date: Date }): StoredEvent {
+    return {
       _id: event.eventId,
       eventId: event.eventId,
       time: event.date,
@@ -66,14 +115,6 @@ export class TraceStore {
       ...(event.detail === undefined ? {} : { summary: event.detail }),
       ...(event.traceId === undefined ? {} : { traceId: event.traceId }),
     };
-    try {
-      await this.events.insertOne(doc);
-      return true;
-    } catch (error) {
-      // Stored before (same `_id`, or an older record with the same unique `eventId`).
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
   }
 
   async query(req: trace.QueryEventsRequest): Promise<Result<trace.QueryEventsResponse>> {

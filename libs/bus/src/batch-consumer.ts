@@ -1,0 +1,138 @@
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '@postmesh/telemetry';
+import { settleJob, type JobOutcome } from './consumer.js';
+
+export interface BatchConsumerLoopOptions {
+  readonly js: JetStreamClient;
+  readonly stream: string;
+  readonly consumer: string;
+  /**
+   * Handles a batch; answers one outcome per job, in the batch's order. A thrown error counts as
+   * `retry` for every job of the batch, so a handler that can tell its jobs apart should not throw.
+   */
+  readonly handler: (msgs: readonly JsMsg[]) => Promise<readonly JobOutcome[]>;
+  readonly logger: Logger;
+  /** Jobs in one batch at most. */
+  readonly maxBatch?: number;
+  /** How long the first job of a batch waits for more before the batch is handled. */
+  readonly maxWaitMs?: number;
+  /** Batches handled at once (the next one is parsed while the previous one is written). */
+  readonly batchesInFlight?: number;
+  /** Attempts before a failing job is moved to MAIL_DLQ; mirror the consumer's `max_deliver`. */
+  readonly maxDeliver?: number;
+  /** Delay before the n-th retry (last value repeats). */
+  readonly backoffMs?: readonly number[];
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/**
+ * A durable pull consumer that hands its handler batches of jobs: whatever arrived within
+ * `maxWaitMs` of the first job, up to `maxBatch`. Writing a batch with one bulk write per
+ * collection costs the database about what one job costs, where each write is a transaction with
+ * its own fsync (FerretDB) or a round trip (MongoDB). Acks, retries and dead letters are per job,
+ * as in `ConsumerLoop`: each job is settled by its own outcome once the handler returns, so one
+ * failing job never holds back the others of its batch.
+ */
+export class BatchConsumerLoop {
+  private messages: ConsumerMessages | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  processed = 0;
+  batches = 0;
+
+  constructor(private readonly options: BatchConsumerLoopOptions) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  private get maxBatch(): number {
+    return Math.max(1, this.options.maxBatch ?? 64);
+  }
+
+  private async run(): Promise<void> {
+    const { js, stream, consumer, logger } = this.options;
+    const inFlight = Math.max(1, this.options.batchesInFlight ?? 2);
+    while (!this.stopping) {
+      try {
+        const c = await js.consumers.get(stream, consumer);
+        const messages = await c.consume({ max_messages: this.maxBatch * inFlight });
+        this.messages = messages;
+        const jobs = messages[Symbol.asyncIterator]();
+        let next: Promise<IteratorResult<JsMsg>> | undefined;
+        for (;;) {
+          next ??= jobs.next();
+          const first = await next;
+          next = undefined;
+          if (first.done === true) break;
+          const batch = [first.value];
+          let ended = false;
+          const deadline = Date.now() + (this.options.maxWaitMs ?? 20);
+          while (batch.length < this.maxBatch) {
+            const left = deadline - Date.now();
+            if (left <= 0) break;
+            next ??= jobs.next();
+            let timer: NodeJS.Timeout | undefined;
+            const more = await Promise.race([
+              next,
+              new Promise<typeof TIMED_OUT>((resolve) => {
+                timer = setTimeout(() => resolve(TIMED_OUT), left);
+              }),
+            ]);
+            clearTimeout(timer);
+            if (more === TIMED_OUT) break;
+            next = undefined;
+            if (more.done === true) {
+              ended = true;
+              break;
+            }
+            batch.push(more.value);
+          }
+          while (this.inFlight.size >= inFlight) await Promise.race(this.inFlight);
+          const handled = this.process(batch).finally(() => this.inFlight.delete(handled));
+          this.inFlight.add(handled);
+          if (ended || this.stopping) break;
+        }
+      } catch (error) {
+        if (this.stopping) break;
+        logger.warn({ err: error, stream, consumer }, 'consumer interrupted; re-attaching');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  private async process(batch: readonly JsMsg[]): Promise<void> {
+    const { logger, stream } = this.options;
+    const heartbeat = setInterval(() => {
+      for (const msg of batch) msg.working();
+    }, 15_000);
+    let outcomes: readonly JobOutcome[];
+    try {
+      outcomes = await this.options.handler(batch);
+      if (outcomes.length !== batch.length) {
+        throw new Error(`handler answered ${outcomes.length} outcomes for ${batch.length} jobs`);
+      }
+    } catch (error) {
+      logger.error({ err: error, stream, jobs: batch.length }, 'batch handler failed');
+      const reason = error instanceof Error ? error.message : String(error);
+      outcomes = batch.map((): JobOutcome => ({ kind: 'retry', reason }));
+    } finally {
+      clearInterval(heartbeat);
+    }
+    this.batches += 1;
+    const acked = await Promise.all(
+      batch.map((msg, i) => settleJob(msg, outcomes[i] as JobOutcome, this.options)),
+    );
+    this.processed += acked.filter(Boolean).length;
+  }
+
+  /** Stop taking jobs, let the batches in flight finish, and return. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.messages?.close();
+    await Promise.allSettled([...this.inFlight]);
+    await this.loop;
+  }
+}

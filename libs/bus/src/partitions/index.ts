@@ -1,0 +1,36 @@
+export { DEFAULT_PARTITIONS, assignPartitions, fnv1a32, partitionOf, preferenceOrder } from './assignment.js';
+export {
+  MAX_CLOSED_EPOCHS,
+  PartitionRecordError,
+  acquiredRecord,
+  confirmationOf,
+  confirmedRecord,
+  decodeRecord,
+  encodeRecord,
+  isConfirmed,
+  releasedRecord,
+  type ClosedEpoch,
+  type Confirmation,
+  type PartitionRecord,
+} from './record.js';
+export {
+  CommitState,
+  PartitionBuckets,
+  PartitionOwnership,
+  type ConfirmResult,
+  type LossReason,
+  type OwnershipEvent,
+  type OwnershipMap,
+  type PartitionOwner,
+  type PartitionOwnershipOptions,
+  type ReleaseHook,
+} from './ownership.js';
+export {
+  PartitionedInbound,
+  PartitionedJobs,
+  ensurePartitionConsumers,
+  groupByPartition,
+  type PartitionBatch,
+  type PartitionConsumerOptions,
+  type PartitionedJobsOptions,
+} from './delivery.js';

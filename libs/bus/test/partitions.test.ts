@@ -1,0 +1,200 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  MAX_CLOSED_EPOCHS,
+  acquiredRecord,
+  assignPartitions,
+  confirmationOf,
+  confirmedRecord,
+  decodeRecord,
+  encodeRecord,
+  fnv1a32,
+  isConfirmed,
+  partitionOf,
+  releasedRecord,
+  type PartitionRecord,
+} from '../src/index.js';
+
+const P = 64;
+const ids = (n: number, prefix = 'r'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+function loads(assignment: Map<number, string>): Map<string, number> {
+  const count = new Map<string, number>();
+  for (const owner of assignment.values()) count.set(owner, (count.get(owner) ?? 0) + 1);
+  return count;
+}
+
+function moved(a: Map<number, string>, b: Map<number, string>): number {
+  let n = 0;
+  for (const [p, owner] of a) if (b.get(p) !== owner) n++;
+  return n;
+}
+
+describe('partitionOf', () => {
+  it('is FNV-1a 32 (the hash of nats-server subject partitioning) modulo the partition count', () => {
+    // Published FNV-1a test vectors.
+    expect(fnv1a32('')).toBe(0x811c9dc5);
+    expect(fnv1a32('a')).toBe(0xe40c292c);
+    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+    expect(partitionOf('foobar', 64)).toBe(0xbf9cf968 % 64);
+  });
+
+  it('spreads user ids over all partitions and keeps each user in one', () => {
+    const counts = new Array<number>(P).fill(0);
+    for (let i = 0; i < 6_400; i++) {
+      const user = `6650${i.toString(16).padStart(20, '0')}`;
+      const p = partitionOf(user, P);
+      expect(partitionOf(user, P)).toBe(p);
+      counts[p] = (counts[p] ?? 0) + 1;
+    }
+    // 100 expected per partition; a hash that ignored part of the id would leave some empty.
+    expect(Math.min(...counts)).toBeGreaterThan(50);
+    expect(Math.max(...counts)).toBeLessThan(160);
+  });
+
+  it('rejects a partition count that is not a positive integer', () => {
+    expect(() => partitionOf('u', 0)).toThrow(RangeError);
+    expect(() => partitionOf('u', 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('assignPartitions', () => {
+  it('assigns every partition, at most ⌈P/n⌉ per replica, whatever the order of the live set', () => {
+    for (let n = 1; n <= 9; n++) {
+      const live = ids(n);
+      const a = assignPartitions(P, live);
+      expect(a.size).toBe(P);
+      const perReplica = loads(a);
+      expect(perReplica.size).toBe(Math.min(n, P));
+      for (const count of perReplica.values()) expect(count).toBeLessThanOrEqual(Math.ceil(P / n));
+      expect(assignPartitions(P, [...live].reverse())).toEqual(a);
+    }
+  });
+
+  it('moves few partitions when a replica joins or leaves', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 6 }),
+        (live) => {
+          const before = assignPartitions(P, live);
+          const joined = assignPartitions(P, [...live, 'newcomer']);
+          // The newcomer takes about P/(n+1); the load bound may shift a few more.
+          expect(moved(before, joined)).toBeLessThanOrEqual(2 * Math.ceil(P / (live.length + 1)) + 2);
+          const left = assignPartitions(P, live.slice(1));
+          const departed = [...before.values()].filter((o) => o === live[0]).length;
+          expect(moved(before, left)).toBeLessThanOrEqual(2 * departed + 2);
+          expect([...left.values()]).not.toContain(live[0]);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('assigns nothing when no replica is live', () => {
+    expect(assignPartitions(P, []).size).toBe(0);
+  });
+});
+
+describe('partition record', () => {
+  it('round-trips through its encoding and rejects what is not a record', () => {
+    const r = confirmedRecord(acquiredRecord(acquiredRecord(null, 'a', 'h:1'), 'b', 'h:2'), 7);
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+    expect(() => decodeRecord(new TextEncoder().encode('{"owner":1}'))).toThrow(/shape/);
+    expect(() => decodeRecord(new TextEncoder().encode('nope'))).toThrow(/JSON/);
+  });
+
+  it('refuses to move the commit pointer backwards', () => {
+    const r = confirmedRecord(acquiredRecord(null, 'a', ''), 5);
+    expect(() => confirmedRecord(r, 4)).toThrow(/behind/);
+  });
+
+  /**
+   * A model of commit-then-confirm over a compare-and-set register (what KV does with a
+   * revision): three replicas read, acquire with possibly stale reads, write batches, confirm and
+   * release in any interleaving. Whatever happens, a written batch counts in the final record
+   * exactly when its writer was told `confirmed`, and no epoch ever has two owners.
+   */
+  it('counts a batch exactly when its confirm succeeded, under any interleaving', () => {
+    type Actor = {
+      snapshot?: { record: PartitionRecord | null; revision: number };
+      held?: { record: PartitionRecord; revision: number };
+      written: number;
+    };
+    const command = fc.oneof(
+      fc.record({ op: fc.constant('read' as const), actor: fc.nat(2) }),
+      fc.record({ op: fc.constant('acquire' as const), actor: fc.nat(2) }),
+      fc.record({ op: fc.constant('write' as const), actor: fc.nat(2) }),
+      fc.record({ op: fc.constant('confirm' as const), actor: fc.nat(2) }),
+      fc.record({ op: fc.constant('release' as const), actor: fc.nat(2) }),
+    );
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 10, maxLength: 80, size: 'max' }), (commands) => {
+        let stored: PartitionRecord | null = null;
+        let revision = 0;
+        const cas = (expected: number, next: PartitionRecord): number | undefined => {
+          if (expected !== revision) return undefined;
+          stored = next;
+          return ++revision;
+        };
+        const actors: Actor[] = [0, 1, 2].map(() => ({ written: 0 }));
+        const batches: { epoch: number; seq: number; acked: boolean }[] = [];
+        const ownerOfEpoch = new Map<number, number>();
+        for (const { op, actor: i } of commands) {
+          const a = actors[i] as Actor;
+          switch (op) {
+            case 'read':
+              a.snapshot = { record: stored, revision };
+              break;
+            case 'acquire': {
+              if (a.snapshot === undefined || a.held !== undefined) break;
+              const next = acquiredRecord(a.snapshot.record, `r${i}`, '');
+              const rev = cas(a.snapshot.revision, next);
+              a.snapshot = undefined;
+              if (rev === undefined) break;
+              expect(ownerOfEpoch.has(next.epoch)).toBe(false);
+              ownerOfEpoch.set(next.epoch, i);
+              a.held = { record: next, revision: rev };
+              a.written = 0;
+              break;
+            }
+            case 'write':
+              // The database write of a batch tagged (epoch, seq): it happens whatever the lease says.
+              if (a.held === undefined) break;
+              a.written++;
+              batches.push({ epoch: a.held.record.epoch, seq: a.written, acked: false });
+              break;
+            case 'confirm': {
+              if (a.held === undefined || a.written === a.held.record.seq) break;
+              const next = confirmedRecord(a.held.record, a.written);
+              const rev = cas(a.held.revision, next);
+              if (rev === undefined) {
+                a.held = undefined; // fenced: it learns it lost the partition
+                break;
+              }
+              a.held = { record: next, revision: rev };
+              for (const b of batches) if (b.epoch === next.epoch && b.seq <= next.seq) b.acked = true;
+              break;
+            }
+            case 'release': {
+              if (a.held === undefined) break;
+              cas(a.held.revision, releasedRecord(a.held.record));
+              a.held = undefined;
+              break;
+            }
+          }
+        }
+        const final = stored as PartitionRecord | null;
+        if (final === null) {
+          expect(batches).toEqual([]);
+          return;
+        }
+        for (const b of batches) {
+          if (confirmationOf(final, b.epoch, b.seq) === 'before-history') continue;
+          expect(isConfirmed(final, b.epoch, b.seq)).toBe(b.acked);
+        }
+        expect(final.closed.length).toBeLessThanOrEqual(MAX_CLOSED_EPOCHS);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,6 @@
+export {
+  PartitionCoordinator,
+  type BatchTag,
+  type PartitionCoordinatorOptions,
+  type PartitionScopedCache,
+} from './partition-coordinator.js';

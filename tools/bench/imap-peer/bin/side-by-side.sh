@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# IMAP side by side, one run on one machine: Dovecot (../shared/peers, Debian's package) and the
+# Postmesh stack (`npm start` with its own data directory), the same users and the same workload.
+#
+# Usage: tools/bench/imap-peer/bin/side-by-side.sh [bench options…]
+#   e.g. side-by-side.sh --messages 10000 --clients 10 --seconds 30 --stress-seconds 20 --json
+# Env: WORK (scratch dir, default a new mktemp -d; reused when given, so a second run skips the
+#      fill), PEERS (../shared/peers beside the repo), PEER_IMAP_PORT (10143), PEER_SMTP_PORT
+#      (10025), PEER_LMTP_PORT (10024), KEEP=1 (leave both running afterwards).
+# Needs root (Postfix and Dovecot masters), the workspace built (npm run build) and .bin/ tools.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../../.." && pwd)
+cd "$root"
+if [ -z "${PEERS:-}" ]; then
+  # ../shared/peers beside the checkout (a git worktree may sit one level deeper)
+  for candidate in "$root/../shared/peers" "$root/../../shared/peers"; do
+    [ -x "$candidate/setup-postfix-dovecot.sh" ] && PEERS=$candidate && break
+  done
+fi
+[ -n "${PEERS:-}" ] || { echo "side-by-side: ../shared/peers not found; set PEERS" >&2; exit 2; }
+WORK=${WORK:-$(mktemp -d /tmp/postmesh-imap-peer.XXXXXX)}
+PEER_IMAP_PORT=${PEER_IMAP_PORT:-10143}
+export SMTP_PORT=${PEER_SMTP_PORT:-10025} IMAP_PORT=$PEER_IMAP_PORT LMTP_PORT=${PEER_LMTP_PORT:-10024} NUSERS=${NUSERS:-10}
+say() { printf 'side-by-side | %s\n' "$*" >&2; }
+
+password=$(cat "$WORK/password" 2>/dev/null || true)
+if [ -z "$password" ]; then
+  password="Bench-$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')-9"
+  mkdir -p "$WORK" && printf '%s' "$password" >"$WORK/password"
+fi
+
+stack_pid=
+cleanup() {
+  [ "${KEEP:-0}" = 1 ] && { say "KEEP=1: both left running (stack pid $stack_pid, work $WORK)"; return; }
+  if [ -n "$stack_pid" ]; then
+    kill -INT "$stack_pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$stack_pid" 2>/dev/null || break; sleep 1; done
+  fi
+  "$PEERS/setup-postfix-dovecot.sh" "$WORK/peers" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "peers: Dovecot on 127.0.0.1:$PEER_IMAP_PORT (config and mail under $WORK/peers)"
+"$PEERS/setup-postfix-dovecot.sh" "$WORK/peers" start >&2
+
+say "postmesh: starting the stack with data in $WORK/postmesh"
+POSTMESH_DATA_DIR="$WORK/postmesh" POSTMESH_DEV_PASSWORD="$password" POSTMESH_SKIP_BUILD=1 \
+  node tools/stack/bin/postmesh-stack.mjs start >"$WORK/stack.log" 2>&1 &
+stack_pid=$!
+for _ in $(seq 1 180); do
+  grep -q 'Postmesh is running' "$WORK/stack.log" 2>/dev/null && break
+  kill -0 "$stack_pid" 2>/dev/null || { say "the stack exited; see $WORK/stack.log"; tail -20 "$WORK/stack.log" >&2; exit 1; }
+  sleep 1
+done
+grep -q 'Postmesh is running' "$WORK/stack.log" || { say "the stack did not start in 180 s; see $WORK/stack.log"; exit 1; }
+api=http://127.0.0.1:${POSTMESH_HTTP_PORT:-8080}
+imap_port=${POSTMESH_IMAP_PORT:-1143}
+
+# Users bench1..bench5@example.test through the admin API, as an administrator would.
+jar="$WORK/cookies"
+for _ in $(seq 1 60); do
+  csrf=$(curl -sf -c "$jar" -H 'content-type: application/json' \
+    -d "{\"email\":\"admin@example.test\",\"password\":\"$password\"}" "$api/api/v1/auth/login" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin).get("csrfToken",""))' 2>/dev/null) && [ -n "$csrf" ] && break
+  sleep 1
+done
+[ -n "${csrf:-}" ] || { say "could not sign in to $api as admin@example.test"; exit 1; }
+for i in 1 2 3 4 5; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -H 'content-type: application/json' -H "x-csrf-token: $csrf" \
+    -d "{\"address\":\"bench$i@example.test\",\"password\":\"$password\"}" "$api/api/v1/users")
+  case "$code" in 201 | 409) ;; *) say "creating bench$i@example.test: HTTP $code"; exit 1 ;; esac
+done
+
+say "running: postmesh on 127.0.0.1:$imap_port, dovecot on 127.0.0.1:$PEER_IMAP_PORT (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+node tools/bench/imap-peer/dist/main.js \
+  --target "postmesh,127.0.0.1:$imap_port,bench{i}@example.test,$password" \
+  --target "dovecot,127.0.0.1:$PEER_IMAP_PORT,testuser{i},pass" "$@"
+say "done (load: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Inbound ingest, side by side in one run: Postfix -> Dovecot (the peers), then Postmesh.
+
+Both are driven the same way by the peers' `bench-ingest.sh` (Postfix's `smtp-source`: N messages
+of SIZE bytes over CONC connections, one message per session), which reports the accept rate and
+the in-mailbox ("e2e") rate: counted in the Maildir for Dovecot, over IMAP STATUS for Postmesh.
+
+Around each run the CPU time of every process of the system under test is read from
+/proc/<pid>/stat (utime + stime + cutime + cstime, so children that came and went during the run,
+like Postfix's smtpd and Dovecot's lmtp, count towards their master) and reported per delivered
+message.
+
+Postmesh runs as `npm start` runs it (tools/stack), but with its own data directory, its own
+ports (so another stack on this machine is not disturbed) and the per-IP connection limit lifted
+(POSTMESH_SMTP_CONNECTIONS_PER_MINUTE=0), from this checkout's built services (`npm run build`
+first). The peers run on their own ports too.
+
+Usage (as root; the peers' setup installs Debian's postfix and dovecot when missing):
+  python3 tools/bench/ingest/side-by-side.py [--n 5000] [--size 10240] [--conc 10]
+      [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def say(line):
+    print(f"[ingest] {line}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stat(pid):
+    """(ppid, cpu seconds incl. reaped children) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; everything after its ')' is space-separated.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    ppid = int(fields[1])
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return ppid, (utime + stime + cutime + cstime) / TICK
+
+
+def tree_cpu(root_pid):
+    """CPU seconds of a process and all its live descendants (each with its reaped children)."""
+    children = {}
+    cpu = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = proc_stat(int(name))
+        if st is None:
+            continue
+        children.setdefault(st[0], []).append(int(name))
+        cpu[int(name)] = st[1]
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def snapshot(pids):
+    return {name: tree_cpu(pid) for name, pid in pids.items()}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def run_bench(peers, host, port, rcpt, n, size, conc, counter, label):
+    out = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False)
+    out.close()
+    env = {**os.environ, "RESULTS_JSONL": out.name, "LABEL": label, "TIMEOUT": "1200", "STALL": "180"}
+    cmd = [os.path.join(peers, "bench-ingest.sh"), host, str(port), rcpt, str(n), str(size), str(conc), counter]
+    say(" ".join(cmd))
+    subprocess.run(cmd, env=env, check=False)
+    with open(out.name) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    os.unlink(out.name)
+    if not lines:
+        raise SystemExit(f"bench-ingest.sh wrote no result for {label}")
+    return lines[-1]
+
+
+def delivered(result):
+    for key in ("delivered", "ok", "n_delivered"):
+        v = result.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return int(v)
+    return None
+
+
+def peer_run(args):
+    base = tempfile.mkdtemp(prefix="ingest-peer-")
+    smtp, imap, lmtp = free_port(), free_port(), free_port()
+    env = {**os.environ, "SMTP_PORT": str(smtp), "IMAP_PORT": str(imap), "LMTP_PORT": str(lmtp)}
+    setup = os.path.join(args.peers, "setup-postfix-dovecot.sh")
+    subprocess.run([setup, base, "reset"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        pids = {}
+        for name, path in (("postfix", "postfix/spool/pid/master.pid"), ("dovecot", "dovecot/run/master.pid")):
+            with open(os.path.join(base, path)) as f:
+                pids[name] = int(re.sub(r"\D", "", f.read()))
+        before = snapshot(pids)
+        load = loadavg()
+        result = run_bench(
+            args.peers, "127.0.0.1", smtp, "testuser1@example.test", args.n, args.size, args.conc,
+            os.path.join(base, "maildirs/testuser1/Maildir"), "postfix-dovecot",
+        )
+        after = snapshot(pids)
+    finally:
+        subprocess.run([setup, base, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+    return {"result": result, "cpu": {k: after[k] - before[k] for k in pids}, "load": load}
+
+
+def postmesh_run(args):
+    data = tempfile.mkdtemp(prefix="ingest-postmesh-")
+    password = "bench-" + os.urandom(6).hex()
+    ports = {
+        name: str(free_port())
+        for name in (
+            "NATS", "NATS_MONITOR", "MONGO", "SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP",
+            "GRPC", "SMTP_INBOUND_OPS", "STORAGE_OPS", "IMAP_OPS", "MTA_DELIVERY_OPS", "ADMIN_OPS",
+        )
+    }
+    env = {
+        **os.environ,
+        **{f"POSTMESH_{k}_PORT": v for k, v in ports.items()},
+        "POSTMESH_DATA_DIR": data,
+        "POSTMESH_DEV_PASSWORD": password,
+        "POSTMESH_SMTP_CONNECTIONS_PER_MINUTE": "0",
+    }
+    log = open(os.path.join(data, "stack.out"), "w")
+    stack = subprocess.Popen(
+        ["node", os.path.join(ROOT, "tools/stack/bin/postmesh-stack.mjs"), "start"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        stack_file = os.path.join(data, "stack.json")
+        deadline = time.time() + 300
+        while not os.path.exists(stack_file):
+            if stack.poll() is not None or time.time() > deadline:
+                log.flush()
+                with open(os.path.join(data, "stack.out")) as f:
+                    sys.stdout.write(f.read())
+                raise SystemExit("the Postmesh stack did not start")
+            time.sleep(0.5)
+        time.sleep(1)
+        with open(stack_file) as f:
+            pids = {p["name"]: p["pid"] for p in json.load(f)["processes"] if p.get("pid")}
+        say(f"Postmesh up: {pids}")
+        before = snapshot(pids)
+        load = loadavg()
+        result = run_bench(
+            args.peers, "127.0.0.1", ports["SMTP"], "demo@example.test", args.n, args.size, args.conc,
+            f"imap://demo@example.test:{password}@127.0.0.1:{ports['IMAP']}/INBOX", "postmesh",
+        )
+        after = snapshot(pids)
+    finally:
+        try:
+            os.killpg(stack.pid, signal.SIGTERM)
+            stack.wait(timeout=60)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(stack.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()
+        if args.keep:
+            say(f"kept {data}")
+        else:
+            shutil.rmtree(data, ignore_errors=True)
+    return {"result": result, "cpu": {k: after[k] - before[k] for k in pids}, "load": load}
+
+
+def report(name, run, n):
+    r = run["result"]
+    count = delivered(r) or n
+    say(
+        f"{name}: accept {r.get('accept_rate')} msg/s, in mailbox {r.get('e2e_rate')} msg/s, "
+        f"p50 {r.get('e2e_p50_ms')} ms, p99 {r.get('e2e_p99_ms')} ms, load average at start {run['load']}"
+    )
+    total = 0.0
+    for proc, seconds in sorted(run["cpu"].items(), key=lambda kv: -kv[1]):
+        total += seconds
+        say(f"  {proc:14} {seconds:8.2f} s CPU  {1000 * seconds / count:7.2f} ms/msg")
+    say(f"  {'total':14} {total:8.2f} s CPU  {1000 * total / count:7.2f} ms/msg")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--size", type=int, default=10240)
+    p.add_argument("--conc", type=int, default=10)
+    p.add_argument("--peers", default=os.path.abspath(os.path.join(ROOT, "..", "shared", "peers")))
+    p.add_argument("--only", choices=("peer", "postmesh"))
+    p.add_argument("--json", help="append the whole result as one JSON line to this file")
+    p.add_argument("--label", default="")
+    p.add_argument("--keep", action="store_true", help="keep Postmesh's data directory (logs)")
+    args = p.parse_args()
+    if not os.path.exists(os.path.join(args.peers, "bench-ingest.sh")):
+        if os.path.exists("/work/shared/peers/bench-ingest.sh"):
+            args.peers = "/work/shared/peers"
+        else:
+            raise SystemExit(f"no bench-ingest.sh under {args.peers} (--peers DIR)")
+    runs = {}
+    if args.only != "postmesh":
+        runs["postfix-dovecot"] = peer_run(args)
+    if args.only != "peer":
+        runs["postmesh"] = postmesh_run(args)
+    say(f"N={args.n} SIZE={args.size} CONC={args.conc} {args.label}")
+    for name, run in runs.items():
+        report(name, run, args.n)
+    if len(runs) == 2:
+        ours = runs["postmesh"]["result"].get("e2e_rate") or 0
+        theirs = runs["postfix-dovecot"]["result"].get("e2e_rate") or 0
+        ratio = ours / theirs if theirs else 0
+        say(f"ratio (Postmesh / Postfix->Dovecot, in mailbox): {ratio:.3f}")
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps({"time": time.time(), "label": args.label, "n": args.n, "runs": runs}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
