@@ -157,3 +157,12 @@ fsGroup: {{ . }}
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/* DESIGN.md §2: three copies of every stream unless the operator accepts weaker durability. */}}
+{{- define "postmesh.streamReplicas" -}}
+{{- $replicas := int .Values.nats.streamReplicas }}
+{{- if and (lt $replicas 3) (not .Values.allowWeakDurability) }}
+{{- fail (printf "nats.streamReplicas is %d: fewer than 3 copies lose acknowledged mail with one NATS volume; set allowWeakDurability: true to accept that (a single-node NATS)" $replicas) }}
+{{- end }}
+{{- $replicas }}
+{{- end }}

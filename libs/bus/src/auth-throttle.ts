@@ -1,23 +1,45 @@
 /**
- * Brute-force protection for IMAP LOGIN / AUTHENTICATE and SMTP AUTH (DESIGN §5): failed
- * attempts are counted per client IP and per account in the JetStream KV bucket `auth-failures`
- * (`Buckets.AUTH_FAILURES`), so every imap and smtp-inbound replica sees the same counters and a
- * password guessed over IMAP and SMTP counts against one limit. Each failure within the window
- * adds a delay before the answer (doubling from the third, capped); past a threshold the IP or
- * account is locked out until the window passes. A success clears the account's counter (not the IP's).
+ * Brute-force protection for every login (DESIGN §5): IMAP LOGIN / AUTHENTICATE, SMTP AUTH and
+ * the admin console's sign-in all use this one implementation. Failed attempts are counted per
+ * client IP and per account in the JetStream KV bucket `auth-failures` (`Buckets.AUTH_FAILURES`),
+ * so every replica of every service sees the same counters and a password guessed over IMAP, SMTP
+ * and the console counts against one limit per account. Each failure within the window adds a
+ * delay before the answer (doubling from `freeAttempts` on, capped); at the limit the IP or the
+ * account is locked out until the window has passed since its last failure.
  *
- * Keys: `ip.<address with ':' as '_'>` and `account.<sha256(lower-case login) hex, 40 chars>`.
- * Value: JSON `{ "count": n, "last": <epoch ms> }`. The bucket's TTL (24 h) removes stale keys.
+ * Check and increment are one step. `attempt` counts the attempt before any password is checked,
+ * with a compare-and-set on the key's KV revision (a write that expects the revision it read; a
+ * write that finds another revision reads again), and refuses it when the counter is already at
+ * the limit. Concurrent guesses from many connections or replicas each have to win their own
+ * revision, so no more than the limit ever get to the password check. A success then clears the
+ * account's counter and takes only its own attempt back off the IP's count: it never resets the
+ * IP's counter (an attacker holding one valid account could otherwise clear the counter of the
+ * address they guess from).
  *
- * If NATS is unavailable the throttle fails open (logins still work; a warning is logged):
- * mail access should not depend on the counter store.
+ * Accounts are keyed by the canonical account, not the login as typed: the user id the directory
+ * resolves the login to (primary address or any alias), so every alias shares one counter; a
+ * login that resolves to no account is keyed by its normalised form (trimmed, NFC, lower-case), so
+ * unknown names are throttled exactly like known ones and the throttle tells nothing about which
+ * accounts exist.
+ *
+ * Keys: `<ipPrefix>.<address with every character outside [A-Za-z0-9.-] as '_'>` (`ip.` for the
+ * mail protocols, `admin-ip.` for the console) and `account.<sha256(canonical account) hex, 40
+ * chars>`. Value: JSON `{ "count": n, "last": <epoch ms> }`. The bucket's TTL (24 h) removes stale
+ * keys.
+ *
+ * When NATS does not answer (within `storeTimeoutMs`), an in-process counter with the same rules
+ * takes over for a few seconds before the KV is tried again: throttling degrades to per-replica,
+ * never to no limit.
  */
 import { createHash } from 'node:crypto';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 
 export interface ThrottlePolicy {
   readonly windowMs: number;
+  /** Attempts per account in the window; the next one is refused. */
   readonly accountLockout: number;
+  /** Attempts per client IP in the window; the next one is refused. */
   readonly ipLockout: number;
   readonly freeAttempts: number;
   readonly baseDelayMs: number;
@@ -33,14 +55,38 @@ export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = {
   maxDelayMs: 8_000,
 };
 
+/** The counters one attempt was counted in (to take it back or clear them). */
+export interface ThrottleTicket {
+  readonly ipKey: string;
+  readonly accountKey: string;
+  /** Whether the attempt was counted in the KV (or in this process's fallback counters). */
+  readonly shared: boolean;
+}
+
 export type ThrottleVerdict =
-  | { readonly kind: 'allowed'; readonly delayMs: number }
-  | { readonly kind: 'locked'; readonly scope: 'ip' | 'account'; readonly delayMs: number };
+  | { readonly kind: 'allowed'; readonly delayMs: number; readonly ticket: ThrottleTicket }
+  | {
+      readonly kind: 'locked';
+      readonly scope: 'ip' | 'account';
+      readonly delayMs: number;
+      /** Until the window has passed since the counter's last failure. */
+      readonly retryAfterMs: number;
+    };
 
 export interface AuthThrottle {
-  check(ip: string, login: string): Promise<ThrottleVerdict>;
-  failed(ip: string, login: string): Promise<void>;
-  succeeded(login: string): Promise<void>;
+  /**
+   * Counts a login attempt before the credentials are checked (one compare-and-set per counter)
+   * and says whether it may go ahead, after `delayMs`. An allowed attempt stays counted as a
+   * failure unless `succeeded` or `release` is called with its ticket.
+   */
+  attempt(ip: string, login: string): Promise<ThrottleVerdict>;
+  /** The credentials were right: clears the account's counter, takes the attempt off the IP's. */
+  succeeded(ticket: ThrottleTicket): Promise<void>;
+  /**
+   * The attempt proved nothing either way (e.g. a second factor is still to come): takes it off
+   * both counters without clearing them.
+   */
+  release(ticket: ThrottleTicket): Promise<void>;
 }
 
 interface Counter {
@@ -48,12 +94,18 @@ interface Counter {
   readonly last: number;
 }
 
-export function ipKey(ip: string): string {
-  return `ip.${ip.replace(/[^A-Za-z0-9.-]/g, '_') || 'unknown'}`;
+export function ipKey(ip: string, prefix = 'ip'): string {
+  return `${prefix}.${ip.replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 100) || 'unknown'}`;
 }
 
-export function accountKey(login: string): string {
-  return `account.${createHash('sha256').update(login.trim().toLowerCase()).digest('hex').slice(0, 40)}`;
+/** The normalised form of a login name (how an unknown account is counted). */
+export function normaliseLogin(login: string): string {
+  return login.trim().normalize('NFC').toLowerCase();
+}
+
+/** Key of an account: its user id, or for a login that names no account, the normalised login. */
+export function accountKey(canonical: string): string {
+  return `account.${createHash('sha256').update(normaliseLogin(canonical)).digest('hex').slice(0, 40)}`;
 }
 
 /** Delay before answering an attempt after `failures` recent failures (progressive, capped). */
@@ -62,89 +114,274 @@ export function delayFor(failures: number, policy: ThrottlePolicy): number {
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failures - policy.freeAttempts));
 }
 
-export class KvAuthThrottle implements AuthThrottle {
+/** A key's counter with the revision it was read at (0: the key does not exist). */
+interface CounterEntry {
+  readonly value: Counter | undefined;
+  readonly revision: number;
+}
+
+/** Where counters live: the KV bucket, or this process's memory. */
+interface CounterStore {
+  read(key: string): Promise<CounterEntry>;
+  /** Writes `value` if the key is still at `revision`; false when another writer came first. */
+  write(key: string, value: Counter, revision: number): Promise<boolean>;
+  remove(key: string): Promise<void>;
+}
+
+function parseCounter(value: unknown): Counter | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { count, last } = value as Record<string, unknown>;
+  return typeof count === 'number' && typeof last === 'number' ? { count, last } : undefined;
+}
+
+class KvCounterStore implements CounterStore {
   constructor(
     private readonly kv: () => Promise<KV>,
-    private readonly policy: ThrottlePolicy,
-    private readonly warn: (error: unknown, what: string) => void,
-    private readonly now: () => number = Date.now,
+    private readonly timeoutMs: number,
   ) {}
 
-  async check(ip: string, login: string): Promise<ThrottleVerdict> {
+  async read(key: string): Promise<CounterEntry> {
+    const entry = await this.#bounded((kv) => kv.get(key));
+    if (entry === null) return { value: undefined, revision: 0 };
+    // A deleted key keeps its revision: the next write must expect it.
+    if (entry.operation !== 'PUT' || entry.length === 0)
+      return { value: undefined, revision: entry.revision };
+    let value: Counter | undefined;
     try {
-      const kv = await this.kv();
-      const [byIp, byAccount] = await Promise.all([
-        this.#read(kv, ipKey(ip)),
-        this.#read(kv, accountKey(login)),
-      ]);
-      const ipCount = this.#recent(byIp?.value);
-      const accountCount = this.#recent(byAccount?.value);
-      const delayMs = delayFor(Math.max(ipCount, accountCount), this.policy);
-      if (accountCount >= this.policy.accountLockout) return { kind: 'locked', scope: 'account', delayMs };
-      if (ipCount >= this.policy.ipLockout) return { kind: 'locked', scope: 'ip', delayMs };
-      return { kind: 'allowed', delayMs };
-    } catch (error) {
-      this.warn(error, 'auth throttle unavailable; allowing the attempt');
-      return { kind: 'allowed', delayMs: 0 };
-    }
-  }
-
-  async failed(ip: string, login: string): Promise<void> {
-    try {
-      const kv = await this.kv();
-      await Promise.all([this.#increment(kv, ipKey(ip)), this.#increment(kv, accountKey(login))]);
-    } catch (error) {
-      this.warn(error, 'could not record a failed login');
-    }
-  }
-
-  async succeeded(login: string): Promise<void> {
-    try {
-      const kv = await this.kv();
-      await kv.delete(accountKey(login));
-    } catch (error) {
-      this.warn(error, 'could not clear the failed-login counter');
-    }
-  }
-
-  #recent(counter: Counter | undefined): number {
-    if (counter === undefined) return 0;
-    return this.now() - counter.last > this.policy.windowMs ? 0 : counter.count;
-  }
-
-  async #read(kv: KV, key: string): Promise<{ value: Counter; revision: number } | null> {
-    const entry = await kv.get(key);
-    if (entry === null || entry.operation !== 'PUT' || entry.length === 0) return null;
-    try {
-      const parsed = entry.json<Counter>();
-      if (typeof parsed.count !== 'number' || typeof parsed.last !== 'number') return null;
-      return { value: parsed, revision: entry.revision };
+      value = parseCounter(entry.json());
     } catch {
-      return null;
+      value = undefined;
+    }
+    return { value, revision: entry.revision };
+  }
+
+  async write(key: string, value: Counter, revision: number): Promise<boolean> {
+    try {
+      await this.#bounded((kv) =>
+        kv.put(key, JSON.stringify(value), { previousSeq: revision, timeout: this.timeoutMs }),
+      );
+      return true;
+    } catch (error) {
+      if (
+        error instanceof JetStreamApiError &&
+        (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+          error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+      ) {
+        return false;
+      }
+      throw error;
     }
   }
 
-  /** Compare-and-set increment, retried (bounded) on a concurrent update from another node. */
-  async #increment(kv: KV, key: string): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.#read(kv, key);
-      const next: Counter = { count: this.#recent(current?.value) + 1, last: this.now() };
-      const payload = JSON.stringify(next);
-      try {
-        if (current === null) await kv.create(key, payload).catch(() => kv.put(key, payload));
-        else await kv.update(key, payload, current.revision);
-        return;
-      } catch {
-        // Lost the race: read again.
-      }
+  async remove(key: string): Promise<void> {
+    await this.#bounded((kv) => kv.delete(key));
+  }
+
+  async #bounded<T>(op: (kv: KV) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`auth-failures KV did not answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.kv().then(op), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
-    this.warn(new Error(key), 'failed-login counter kept changing; one failure not counted');
   }
 }
 
-/** For tests and for running without NATS: counts nothing, delays nothing. */
-export const NO_THROTTLE: AuthThrottle = {
-  check: () => Promise.resolve({ kind: 'allowed', delayMs: 0 }),
-  failed: () => Promise.resolve(),
-  succeeded: () => Promise.resolve(),
-};
+/** This process's counters: the fallback while the KV does not answer. Bounded in size. */
+class MemoryCounterStore implements CounterStore {
+  readonly #entries = new Map<string, { value: Counter; revision: number }>();
+  #revision = 0;
+
+  constructor(private readonly maxKeys = 100_000) {}
+
+  read(key: string): Promise<CounterEntry> {
+    const entry = this.#entries.get(key);
+    return Promise.resolve(entry ?? { value: undefined, revision: 0 });
+  }
+
+  write(key: string, value: Counter, revision: number): Promise<boolean> {
+    if ((this.#entries.get(key)?.revision ?? 0) !== revision) return Promise.resolve(false);
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, revision: ++this.#revision });
+    if (this.#entries.size > this.maxKeys) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return Promise.resolve(true);
+  }
+
+  remove(key: string): Promise<void> {
+    this.#entries.delete(key);
+    return Promise.resolve();
+  }
+}
+
+export interface AuthThrottleOptions {
+  /**
+   * The user id a login names (primary address or alias), or undefined when it names no account.
+   * Without it (or when it fails), accounts are keyed by the normalised login.
+   */
+  readonly resolveAccount?: (login: string) => Promise<string | undefined>;
+  /** Prefix of the per-IP keys: `ip` (mail protocols, the default) or the console's `admin-ip`. */
+  readonly ipPrefix?: string;
+  /** How long a KV operation may take before the local counters are used. */
+  readonly storeTimeoutMs?: number;
+  /** How long the local counters are used after the KV failed, before it is tried again. */
+  readonly fallbackMs?: number;
+  readonly now?: () => number;
+}
+
+/** Rounds of read → compare-and-set before an attempt is refused as contended. */
+const MAX_CAS_ROUNDS = 50;
+const RESOLVED_CACHE_MS = 30_000;
+const RESOLVED_CACHE_SIZE = 10_000;
+
+export class KvAuthThrottle implements AuthThrottle {
+  readonly #shared: CounterStore;
+  readonly #local = new MemoryCounterStore();
+  readonly #now: () => number;
+  readonly #fallbackMs: number;
+  readonly #ipPrefix: string;
+  #sharedDownUntil = 0;
+  readonly #resolved = new Map<string, { canonical: string; at: number }>();
+
+  constructor(
+    kv: () => Promise<KV>,
+    private readonly policy: ThrottlePolicy,
+    private readonly warn: (error: unknown, what: string) => void,
+    private readonly options: AuthThrottleOptions = {},
+  ) {
+    this.#shared = new KvCounterStore(kv, options.storeTimeoutMs ?? 2_000);
+    this.#now = options.now ?? Date.now;
+    this.#fallbackMs = options.fallbackMs ?? 5_000;
+    this.#ipPrefix = options.ipPrefix ?? 'ip';
+  }
+
+  async attempt(ip: string, login: string): Promise<ThrottleVerdict> {
+    const keys = { ipKey: ipKey(ip, this.#ipPrefix), accountKey: accountKey(await this.#canonical(login)) };
+    if (this.#now() >= this.#sharedDownUntil) {
+      try {
+        return await this.#attemptIn(this.#shared, keys, true);
+      } catch (error) {
+        this.#sharedDownUntil = this.#now() + this.#fallbackMs;
+        this.warn(error, 'shared auth throttle unavailable; counting in this process');
+      }
+    }
+    return this.#attemptIn(this.#local, keys, false);
+  }
+
+  async succeeded(ticket: ThrottleTicket): Promise<void> {
+    await this.#settle(ticket, 'clear');
+  }
+
+  async release(ticket: ThrottleTicket): Promise<void> {
+    await this.#settle(ticket, 'take-back');
+  }
+
+  async #settle(ticket: ThrottleTicket, account: 'clear' | 'take-back'): Promise<void> {
+    const store = ticket.shared ? this.#shared : this.#local;
+    try {
+      await Promise.all([
+        this.#decrement(store, ticket.ipKey),
+        account === 'clear' ? store.remove(ticket.accountKey) : this.#decrement(store, ticket.accountKey),
+      ]);
+    } catch (error) {
+      this.warn(error, 'could not settle a counted login attempt');
+    }
+  }
+
+  async #attemptIn(
+    store: CounterStore,
+    keys: { ipKey: string; accountKey: string },
+    shared: boolean,
+  ): Promise<ThrottleVerdict> {
+    // The IP first: a locked-out address gets no further, and its attempts on a locked account
+    // still count against it.
+    const byIp = await this.#reserve(store, keys.ipKey, this.policy.ipLockout);
+    if (!byIp.ok) return this.#locked('ip', byIp);
+    const byAccount = await this.#reserve(store, keys.accountKey, this.policy.accountLockout);
+    if (!byAccount.ok) return this.#locked('account', byAccount);
+    return {
+      kind: 'allowed',
+      delayMs: delayFor(Math.max(byIp.before, byAccount.before), this.policy),
+      ticket: { ...keys, shared },
+    };
+  }
+
+  #locked(scope: 'ip' | 'account', counted: { before: number; last: number }): ThrottleVerdict {
+    return {
+      kind: 'locked',
+      scope,
+      delayMs: delayFor(counted.before, this.policy),
+      retryAfterMs: Math.max(1_000, counted.last + this.policy.windowMs - this.#now()),
+    };
+  }
+
+  /** Within the window, the counter's count; after it, 0. */
+  #recent(counter: Counter | undefined): number {
+    if (counter === undefined) return 0;
+    return this.#now() - counter.last > this.policy.windowMs ? 0 : counter.count;
+  }
+
+  /** One compare-and-set: count one more attempt unless the counter is at `limit`. */
+  async #reserve(
+    store: CounterStore,
+    key: string,
+    limit: number,
+  ): Promise<{ ok: boolean; before: number; last: number }> {
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const current = await store.read(key);
+      const before = this.#recent(current.value);
+      if (before >= limit) return { ok: false, before, last: current.value?.last ?? this.#now() };
+      const now = this.#now();
+      if (await store.write(key, { count: before + 1, last: now }, current.revision)) {
+        return { ok: true, before, last: now };
+      }
+      // Another attempt counted first: read again (with a little jitter against lockstep).
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * Math.min(50, 2 ** round))));
+    }
+    // Never let contention become a way around the limit.
+    this.warn(new Error(key), 'login counter kept changing; attempt refused');
+    return { ok: false, before: limit, last: this.#now() };
+  }
+
+  /** Takes one attempt back off a counter (never below 0, never moving its `last`). */
+  async #decrement(store: CounterStore, key: string): Promise<void> {
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const current = await store.read(key);
+      const count = this.#recent(current.value);
+      if (current.value === undefined || count === 0) return;
+      if (await store.write(key, { count: count - 1, last: current.value.last }, current.revision)) return;
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * Math.min(50, 2 ** round))));
+    }
+  }
+
+  /** The user id a login names, or its normalised form (cached briefly). */
+  async #canonical(login: string): Promise<string> {
+    const normalised = normaliseLogin(login);
+    const resolve = this.options.resolveAccount;
+    if (resolve === undefined) return normalised;
+    const cached = this.#resolved.get(normalised);
+    if (cached !== undefined && this.#now() - cached.at < RESOLVED_CACHE_MS) return cached.canonical;
+    let canonical = normalised;
+    try {
+      canonical = (await resolve(login.trim())) ?? normalised;
+    } catch (error) {
+      this.warn(error, 'could not resolve a login to its account; counting it by name');
+      return normalised;
+    }
+    this.#resolved.delete(normalised);
+    this.#resolved.set(normalised, { canonical, at: this.#now() });
+    if (this.#resolved.size > RESOLVED_CACHE_SIZE) {
+      const oldest = this.#resolved.keys().next().value;
+      if (oldest !== undefined) this.#resolved.delete(oldest);
+    }
+    return canonical;
+  }
+}

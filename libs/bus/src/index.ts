@@ -1,4 +1,5 @@
 export { Bus, checkJetStreamDurability, type BusOptions } from './connection.js';
+export { checkStreamReplicas, replicaCount } from './replicas.js';
 export { publishDurable, PublishError, type DurablePublishOptions } from './publish.js';
 export {
   ConsumerLoop,
@@ -66,12 +67,14 @@ export {
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,
-  NO_THROTTLE,
   accountKey,
   delayFor,
   ipKey,
+  normaliseLogin,
   type AuthThrottle,
+  type AuthThrottleOptions,
   type ThrottlePolicy,
+  type ThrottleTicket,
   type ThrottleVerdict,
 } from './auth-throttle.js';
 export {

@@ -6,8 +6,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import {
+  OwnershipView,
   PartitionOwnership,
   assignPartitions,
+  partitionOf,
   type OwnershipEvent,
   type PartitionOwnershipOptions,
 } from '../src/index.js';
@@ -128,6 +130,12 @@ describe('partition ownership on a real JetStream KV', () => {
     const P = 8;
     const a = await replica({ replicaId: 'scale-a', partitions: P });
     await waitFor('one replica owns everything', () => a.ownership.owned().length === P);
+    // The same events as an async iterator, for consumers that prefer `for await`.
+    const iterated: OwnershipEvent[] = [];
+    const stopIterating = new AbortController();
+    const iterating = (async () => {
+      for await (const event of a.ownership.events(stopIterating.signal)) iterated.push(event);
+    })();
 
     const confirmed: { partition: number; epoch: number; seq: number; by: string }[] = [];
     const live = new Set([a.ownership]);
@@ -170,6 +178,9 @@ describe('partition ownership on a real JetStream KV', () => {
       );
       expect(a.events.some((e) => e.type === 'lost' && e.reason === 'handoff')).toBe(true);
 
+      await waitFor('each replica confirmed batches of its own', () =>
+        ['scale-b', 'scale-c'].every((id) => confirmed.some((c) => c.by === id)),
+      );
       // Back to one: the two leave gracefully, one after the other.
       for (const leaving of [b, c]) {
         await leaving.ownership.stop();
@@ -181,7 +192,12 @@ describe('partition ownership on a real JetStream KV', () => {
       clearInterval(sampler);
       await Promise.all(writers);
     }
-    expect(overlaps).toBe(0);
+    stopIterating.abort();
+    await iterating;
+    // Subscribed later than `subscribe`, it saw the tail of the same sequence: the hand-offs.
+    expect(iterated.length).toBeGreaterThan(0);
+    expect(a.events.slice(-iterated.length)).toEqual(iterated);
+    expect(overlaps, 'samples with a partition owned by two replicas').toBe(0);
     expect(new Set(confirmed.map((c) => c.by)).size).toBe(3);
     // Every acknowledged confirm counts in the stored pointer, and each epoch had one writer.
     const writerOfEpoch = new Map<string, string>();
@@ -194,20 +210,54 @@ describe('partition ownership on a real JetStream KV', () => {
     }
   });
 
+  it('routes each user to its owner’s address from a client’s view of the map, also after a hand-off', async () => {
+    const P = 8;
+    const a = await replica({ replicaId: 'route-a', partitions: P, address: '10.0.0.1:7001' });
+    const b = await replica({ replicaId: 'route-b', partitions: P, address: '10.0.0.2:7001' });
+    await waitFor(
+      'both own their share',
+      () => a.ownership.owned().length === 4 && b.ownership.owned().length === 4,
+    );
+    const nc = await connect({ servers: env.natsUrl });
+    connections.push(nc);
+    const view = await OwnershipView.open(nc, { partitions: P });
+    const users = Array.from({ length: 24 }, (_, i) => `route-user-${i}`);
+    const expectedAddress = (user: string): string =>
+      a.ownership.owns(partitionOf(user, P)) ? '10.0.0.1:7001' : '10.0.0.2:7001';
+    for (const user of users) expect(view.routeOf(user)?.address).toBe(expectedAddress(user));
+
+    await b.ownership.stop();
+    await waitFor('a owns everything', () => a.ownership.owned().length === P);
+    await waitFor('the view follows', () => users.every((u) => view.routeOf(u)?.owner === 'route-a'));
+    expect(await view.lookup(users[0]!)).toMatchObject({ owner: 'route-a', address: '10.0.0.1:7001' });
+    view.stop();
+  });
+
   it('moves a killed replica’s partitions to a live one within the lease TTL', async () => {
     const P = 6;
+    // The child keeps writing batches of a partition it keeps after the survivor joins.
+    const busy = [...assignPartitions(P, ['killed-1', 'survivor'])].find(([, o]) => o === 'killed-1')![0];
     const child = await ChildReplica.start({
       NATS_URL: env.natsUrl,
       REPLICA_ID: 'killed-1',
       PARTITIONS: String(P),
       LEASE_TTL_MS: String(TTL),
+      CONFIRM_PARTITION: String(busy),
     });
+    const acked = (): Extract<ChildLine, { type: 'confirm' }>[] =>
+      child.lines.filter((l): l is Extract<ChildLine, { type: 'confirm' }> => l.type === 'confirm' && l.ok);
     const gained = (): number => child.lines.filter((l) => l.type === 'gained').length;
     await waitFor('the child owns every partition', () => gained() === P);
     const b = await replica({ replicaId: 'survivor', partitions: P });
     await waitFor('the child handed some over', () => b.ownership.owned().length > 0);
     const childHeld = P - b.ownership.owned().length;
     expect(childHeld).toBeGreaterThan(0);
+
+    const ackedBeforeJoin = acked().length;
+    await waitFor(
+      'the child confirms batches after the hand-off',
+      () => acked().length > ackedBeforeJoin + 3,
+    );
 
     await child.kill();
     const killedAt = Date.now();
@@ -216,6 +266,11 @@ describe('partition ownership on a real JetStream KV', () => {
     expect(Date.now() - killedAt).toBeLessThan(TTL + 2_000);
     const map = await b.ownership.ownershipMap();
     for (let p = 0; p < P; p++) expect(map.owners.get(p)).toMatchObject({ owner: 'survivor', live: true });
+    // Everything the killed owner was told is confirmed still counts after the takeover.
+    const state = await b.ownership.commitState(busy);
+    const childEpoch = acked()[0]!.epoch;
+    expect(state!.epoch).toBeGreaterThan(childEpoch);
+    for (const c of acked()) expect(state!.isConfirmed(childEpoch, c.seq)).toBe(true);
   });
 
   it('a replica paused past its lease cannot confirm after it resumes, and notices the loss', async () => {

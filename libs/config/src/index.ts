@@ -106,6 +106,25 @@ export function url(fallback: string | undefined, protocols: readonly string[]):
   });
 }
 
+/**
+ * A MongoDB connection string (MongoDB manual, "Connection String Formats"): `mongodb://` with
+ * one or more comma-separated `host[:port]` (a replica set's seed list, which the WHATWG URL
+ * parser refuses) or `mongodb+srv://` with one host; optional credentials, database and options.
+ */
+export function mongodbUri(fallback?: string): Field<string> {
+  const describe = 'a MongoDB connection string (mongodb:// or mongodb+srv://)';
+  const host = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::\d{1,5})?`;
+  const standard = new RegExp(
+    String.raw`^mongodb://(?:[^@/?#\s]+@)?${host}(?:,${host})*(?:/[^?#\s]*)?(?:\?[^#\s]*)?$`,
+  );
+  const srv = new RegExp(
+    String.raw`^mongodb\+srv://(?:[^@/?#\s]+@)?[A-Za-z0-9._-]+(?:/[^?#\s]*)?(?:\?[^#\s]*)?$`,
+  );
+  return withDefault(describe, fallback, (raw) =>
+    standard.test(raw) || srv.test(raw) ? ok(raw) : bad(`expected ${describe}, got ${show(raw)}`),
+  );
+}
+
 /** `host:port`, as used for gRPC targets. */
 export function hostPort(fallback?: string): Field<string> {
   const describe = 'host:port';
@@ -117,12 +136,24 @@ export function hostPort(fallback?: string): Field<string> {
 export type Schema = Record<string, Field<unknown>>;
 export type ConfigOf<S extends Schema> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
 
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly problem: string;
+}
+
+/**
+ * A rule over several variables once each parsed on its own (e.g. "the KMS provider needs a key
+ * id"): answers the problems it finds, or none.
+ */
+export type ConfigRule<S extends Schema> = (config: ConfigOf<S>) => readonly ConfigProblem[];
+
 /** Read and validate every variable of `schema`; throws one ConfigError listing all problems. */
 export function loadConfig<S extends Schema>(
   schema: S,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  rules: readonly ConfigRule<S>[] = [],
 ): ConfigOf<S> {
-  const problems: { variable: string; problem: string }[] = [];
+  const problems: ConfigProblem[] = [];
   const out: Record<string, unknown> = {};
   for (const [variable, field] of Object.entries(schema)) {
     const result = field.parse(env[variable]);
@@ -130,7 +161,28 @@ export function loadConfig<S extends Schema>(
     else problems.push({ variable, problem: result.problem });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return out as ConfigOf<S>;
+  const config = out as ConfigOf<S>;
+  for (const rule of rules) problems.push(...rule(config));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Namespaces of the variables Postmesh services read (OTEL_* belongs to OpenTelemetry's SDK). */
+const POSTMESH_PREFIXES = ['POSTMESH_', 'NATS_', 'MONGODB_', 'LOG_'] as const;
+
+/**
+ * Variables in Postmesh's namespaces that the schema does not read: a typo, or a setting meant
+ * for another service or an older release, which would otherwise be ignored without a word.
+ */
+export function unknownVariables(
+  schema: Schema,
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
+  const prefixes = [...POSTMESH_PREFIXES];
+  return Object.keys(env)
+    .filter((name) => !Object.hasOwn(schema, name))
+    .filter((name) => prefixes.some((prefix) => name.startsWith(prefix)))
+    .sort();
 }
 
 /**

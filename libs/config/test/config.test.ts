@@ -6,8 +6,11 @@ import {
   hostPort,
   integer,
   loadConfig,
+  mongodbUri,
   oneOf,
+  optionalString,
   port,
+  unknownVariables,
   url,
 } from '../src/index.js';
 
@@ -65,5 +68,55 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ U: url(undefined, ['nats:']) }, { U: 'not a url' })).toThrow(
       /U: expected a URL/,
     );
+  });
+});
+
+describe('MongoDB connection strings', () => {
+  const schema = { MONGODB_URI: mongodbUri() };
+  it.each([
+    'mongodb://127.0.0.1:27017/',
+    // A replica set's seed list: several hosts, which the WHATWG URL parser refuses.
+    'mongodb://mongodb-0.mongodb-svc:27017,mongodb-1.mongodb-svc:27017,mongodb-2.mongodb-svc:27017/postmesh?replicaSet=mongodb',
+    'mongodb://user:p%40ss@[::1]:27017,db2/postmesh?authSource=admin',
+    'mongodb+srv://user:pw@cluster0.example.mongodb.net/postmesh?retryWrites=true',
+  ])('accepts %s', (uri) => {
+    expect(loadConfig(schema, { MONGODB_URI: uri }).MONGODB_URI).toBe(uri);
+  });
+  it.each(['http://db:27017', 'mongodb://', 'mongodb://a:27017,,b', 'mongodb+srv://a,b/x', 'mongodb://a b'])(
+    'refuses %s',
+    (uri) => {
+      expect(() => loadConfig(schema, { MONGODB_URI: uri })).toThrow(
+        /MONGODB_URI: expected a MongoDB connection string/,
+      );
+    },
+  );
+});
+
+describe('rules across variables and variables nobody reads', () => {
+  const schema = { POSTMESH_MODE: oneOf(['a', 'b'], 'a'), POSTMESH_B_KEY: optionalString() };
+  const needsKey = (c: { POSTMESH_MODE: string; POSTMESH_B_KEY: string | undefined }) =>
+    c.POSTMESH_MODE === 'b' && c.POSTMESH_B_KEY === undefined
+      ? [{ variable: 'POSTMESH_B_KEY', problem: 'required when POSTMESH_MODE=b' }]
+      : [];
+  it('applies rules once every variable parsed', () => {
+    expect(loadConfig(schema, { POSTMESH_MODE: 'b', POSTMESH_B_KEY: 'k' }, [needsKey]).POSTMESH_B_KEY).toBe(
+      'k',
+    );
+    expect(() => loadConfig(schema, { POSTMESH_MODE: 'b' }, [needsKey])).toThrow(
+      /POSTMESH_B_KEY: required when POSTMESH_MODE=b/,
+    );
+  });
+  it('names variables in Postmesh namespaces the schema does not read, and only those', () => {
+    expect(
+      unknownVariables(schema, {
+        POSTMESH_MODE: 'a',
+        POSTMESH_B_KEYS: 'typo',
+        NATS_CREDS: 'x',
+        MONGODB_URL: 'x',
+        PATH: '/bin',
+        HOME: '/tmp',
+        OTEL_SERVICE_NAME: 'x',
+      }),
+    ).toEqual(['MONGODB_URL', 'NATS_CREDS', 'POSTMESH_B_KEYS']);
   });
 });

@@ -107,7 +107,7 @@ const MAX_LITERAL_DIGITS = 15; // below 2^53, so the size is an exact number
 const MAX_MARKER_LENGTH = MAX_LITERAL_DIGITS + 5;
 
 export class CommandReceiver {
-  readonly #limits: ReceiverLimits;
+  #limits: ReceiverLimits;
   /**
    * Input not yet looked at. Chunks are kept as pushed (no concatenation per push), so a large
    * literal arriving in many small chunks is copied once, when it is complete.
@@ -124,6 +124,18 @@ export class CommandReceiver {
 
   constructor(limits: Partial<ReceiverLimits> = {}) {
     this.#limits = { ...DEFAULT_RECEIVER_LIMITS, ...limits };
+  }
+
+  /**
+   * Changes the limits for the commands that start from now on (a server accepts far less
+   * before authentication than after, RFC 7888 §4 / RFC 9051 §2.2.1).
+   */
+  setLimits(limits: Partial<ReceiverLimits>): void {
+    this.#limits = { ...this.#limits, ...limits };
+  }
+
+  get limits(): ReceiverLimits {
+    return this.#limits;
   }
 
   /** Appends bytes read from the connection. Call `next()` until it answers `needMore`. */

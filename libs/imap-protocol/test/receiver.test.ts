@@ -154,6 +154,18 @@ describe('CommandReceiver', () => {
     ]);
   });
 
+  it('applies changed limits to the next command, for both literal kinds', () => {
+    const r = new CommandReceiver({ maxLiteralSize: 1000 });
+    r.setLimits({ maxLiteralSize: 8, maxCommandSize: 100 });
+    expect(r.limits.maxLiteralSize).toBe(8);
+    r.push(Buffer.from('a1 LOGIN {9+}\r\n123456789 x\r\na2 LOGIN {9}\r\na3 LOGIN {8+}\r\n12345678 x\r\n'));
+    expect(summarize(drain(r))).toEqual([
+      { error: 'literalTooLarge', tag: 'a1', recovery: 'skipping' },
+      { error: 'literalTooLarge', tag: 'a2', recovery: 'resume' },
+      { lines: ['a3 LOGIN {8+}', ' x'], literals: ['12345678'] },
+    ]);
+  });
+
   it('never holds more than one line plus a literal, whatever the client sends', () => {
     const r = new CommandReceiver({ maxLineLength: 100, maxLiteralSize: 100, maxCommandSize: 300 });
     let maxBuffered = 0;

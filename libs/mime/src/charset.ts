@@ -55,6 +55,10 @@ const CP1252_C1 = [
 ];
 
 function decodeWindows1252(bytes: Uint8Array): string {
+  // Most text has no byte in 0x80-0x9F, where windows-1252 and latin1 differ: decode natively.
+  if (!bytes.some((b) => b >= 0x80 && b < 0xa0)) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  }
   let out = '';
   for (let i = 0; i < bytes.length; i += 8192) {
     const codes = Array.from(bytes.subarray(i, i + 8192), (b) =>

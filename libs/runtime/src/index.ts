@@ -1,14 +1,26 @@
 import { hostname } from 'node:os';
-import { Bus, checkJetStreamDurability } from '@postmesh/bus';
+import { Bus, checkJetStreamDurability, checkStreamReplicas } from '@postmesh/bus';
 import {
   ConfigError,
   loadConfig,
+  unknownVariables,
   type ConfigOf,
+  type ConfigRule,
   type Schema,
   type commonSchema,
   type port,
 } from '@postmesh/config';
 import { OpsServer, createLogger, startTracing, type Logger } from '@postmesh/telemetry';
+
+export {
+  PROXY_V2_SIGNATURE,
+  parseProxyHeader,
+  proxyV1Line,
+  readProxyHeader,
+  type ProxiedConnection,
+  type ProxyHeader,
+  type ProxyParse,
+} from './proxy-protocol.js';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;
@@ -29,6 +41,8 @@ export interface RunningService {
 export interface ServiceDefinition<S extends ServiceSchema> {
   readonly name: string;
   readonly schema: S;
+  /** Rules across several variables, checked with the schema before anything starts. */
+  readonly rules?: readonly ConfigRule<S>[];
   readonly start: (context: ServiceContext<S>) => Promise<RunningService>;
 }
 
@@ -46,18 +60,38 @@ export const EXIT_CONFIG = 78;
  */
 export async function runService<S extends ServiceSchema>(definition: ServiceDefinition<S>): Promise<void> {
   let config: ConfigOf<S>;
+  const unknown = unknownVariables(definition.schema, process.env);
   try {
-    config = loadConfig(definition.schema);
+    config = loadConfig(definition.schema, process.env, definition.rules);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${definition.name}: ${error.message}\n`);
+      if (unknown.length > 0) {
+        process.stderr.write(
+          `${definition.name}: variables this service does not read: ${unknown.join(', ')}\n`,
+        );
+      }
       process.exit(EXIT_CONFIG);
     }
     throw error;
   }
+  // `<service> --check-config`: validate the environment as a pod would get it, start nothing.
+  // Strict: a variable this service does not read fails too (a typo would be ignored otherwise).
+  if (process.argv.includes('--check-config')) {
+    if (unknown.length > 0) {
+      process.stderr.write(
+        `${definition.name}: variables this service does not read: ${unknown.join(', ')}\n`,
+      );
+      process.exit(EXIT_CONFIG);
+    }
+    process.stdout.write(`${definition.name}: configuration valid\n`);
+    process.exit(0);
+  }
   // The generic schema hides the common fields' types; every ServiceSchema has them.
   const common = config as unknown as ConfigOf<typeof commonSchema> & { readonly POSTMESH_OPS_PORT: number };
   const logger = createLogger(definition.name, common.LOG_LEVEL);
+  if (unknown.length > 0)
+    logger.warn({ variables: unknown }, 'environment variables this service does not read');
   const tracing = startTracing(`postmesh-${definition.name}`);
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
@@ -122,6 +156,11 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });
+  // Verified like sync_always: what the servers hold, not what this process asked for.
+  ops.addCheck({
+    name: 'jetstream-replicas',
+    check: () => checkStreamReplicas(bus.jsm, common.POSTMESH_STREAM_REPLICAS),
+  });
   if (!common.POSTMESH_ALLOW_WEAK_DURABILITY) {
     const monitorUrl = common.NATS_MONITOR_URL;
     ops.addCheck({

@@ -13,3 +13,4 @@ export { NatsServer, type NatsServerOptions } from './nats.js';
 export { FerretDb, type FerretDbOptions } from './ferretdb.js';
 export { startTestEnvironment, type TestEnvironment, type TestEnvironmentOptions } from './environment.js';
 export { NatsCluster } from './nats-cluster.js';
+export { proxyV2Header } from './proxy-protocol.js';

@@ -19,8 +19,9 @@ import { AuditInterceptor } from './api/interceptor.js';
 import { AuditLog } from './audit.js';
 import { PolicyGuard } from './auth/guard.js';
 import { Kvm } from '@nats-io/kv';
-import { Buckets } from '@postmesh/bus';
-import { KvLoginThrottle, MemoryLoginThrottle, type LoginThrottle } from './auth/throttle.js';
+import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, type AuthThrottle } from '@postmesh/bus';
+import { isServiceError } from '@postmesh/contracts';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { AdminsController } from './controllers/admins.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { DocsController } from './controllers/docs.controller.js';
@@ -42,10 +43,14 @@ export interface AdminAppOptions {
   readonly port: number;
   readonly settings: AdminSettings;
   readonly healthTargets: ReadonlyMap<string, string>;
-  readonly loginMaxFailuresPerIp: number;
-  readonly loginWindowSeconds: number;
-  /** Take the client IP from X-Forwarded-For (behind the ingress). */
-  readonly trustProxy: boolean;
+  readonly login: {
+    readonly maxFailuresPerIp: number;
+    readonly maxFailuresPerAccount: number;
+    readonly windowSeconds: number;
+    readonly baseDelayMs: number;
+  };
+  /** Proxy hops in front of the API whose X-Forwarded-For entries are trusted (0: none). */
+  readonly trustProxyHops: number;
   /** The built console (index.html + assets); default dist/console next to this file. */
   readonly consoleDir?: string;
   /** Bootstrap owner (created in storage when missing). */
@@ -102,19 +107,48 @@ class AdminModule {
   }
 }
 
-/** Per-IP login throttle: shared through the KV bucket `auth-failures` when NATS is there. */
-function loginThrottle(options: AdminAppOptions): LoginThrottle {
-  const windowMs = options.loginWindowSeconds * 1000;
+/**
+ * Sign-in throttle (libs/bus auth-throttle, the one imap and smtp-inbound use): per client IP
+ * under the console's own keys (`admin-ip.`, a stricter limit than the mail protocols'), per
+ * canonical account under the keys shared with them, so guesses over IMAP, SMTP and the console
+ * count against one account limit. Without NATS it counts in this process.
+ */
+function loginThrottle(options: AdminAppOptions, storage: StoragePort): AuthThrottle {
   const bus = options.bus;
-  if (bus === undefined) return new MemoryLoginThrottle(options.loginMaxFailuresPerIp, windowMs);
   let opened: ReturnType<Kvm['open']> | null = null;
   const kv = (): ReturnType<Kvm['open']> => {
+    if (bus === undefined) return Promise.reject(new Error('NATS is not connected'));
     opened ??= new Kvm(bus.nc).open(Buckets.AUTH_FAILURES);
     opened.catch(() => (opened = null));
     return opened;
   };
-  return new KvLoginThrottle(kv, options.loginMaxFailuresPerIp, windowMs, (error, what) =>
-    options.logger.warn({ err: error, component: 'login-throttle' }, what),
+  return new KvAuthThrottle(
+    kv,
+    {
+      ...DEFAULT_THROTTLE_POLICY,
+      windowMs: options.login.windowSeconds * 1000,
+      ipLockout: options.login.maxFailuresPerIp,
+      accountLockout: options.login.maxFailuresPerAccount,
+      baseDelayMs: options.login.baseDelayMs,
+    },
+    (error, what) => options.logger.warn({ err: error, component: 'login-throttle' }, what),
+    {
+      ipPrefix: 'admin-ip',
+      // The directory user a login names: a mail user's aliases share their account's counter.
+      resolveAccount: async (login) => {
+        try {
+          const { user } = await storage.directory.getUser({ selector: { $case: 'address', value: login } });
+          return user?.id;
+        } catch (error) {
+          if (
+            isServiceError(error) &&
+            (error.code === GrpcStatus.NOT_FOUND || error.code === GrpcStatus.INVALID_ARGUMENT)
+          )
+            return undefined;
+          throw error;
+        }
+      },
+    },
   );
 }
 
@@ -127,7 +161,7 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     storage,
     audit: new AuditLog(storage, logger.child({ component: 'audit' })),
     logger,
-    throttle: loginThrottle(options),
+    throttle: loginThrottle(options, storage),
     queue,
     queueOps: options.bus === undefined ? undefined : new QueueOps(options.bus.nc),
     health: new HealthProbe(options.healthTargets, queue),
@@ -135,7 +169,12 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
 
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: options.trustProxy,
+    // A number of hops, never `true`: with `true` any client could name its own address in
+    // X-Forwarded-For and so pick the per-IP counter it is throttled by. proxy-addr asks about the
+    // socket's peer (hop 0), then each X-Forwarded-For entry from the right: the first `hops` of
+    // them are our proxies, and the next one is the client.
+    trustProxy:
+      options.trustProxyHops > 0 ? (_address: string, hop: number) => hop < options.trustProxyHops : false,
     // Deep or huge JSON is refused by size; prototype poisoning keys are refused outright.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

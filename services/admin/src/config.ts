@@ -12,12 +12,22 @@ export const schema = {
   POSTMESH_OWNER_PASSWORD: optionalString(),
   /** Mark the session cookie Secure: true whenever the console is served over TLS (the chart). */
   POSTMESH_COOKIE_SECURE: boolean(false),
-  /** Behind an ingress: take the client IP from X-Forwarded-For. */
+  /**
+   * Reverse proxies in front of the API (the ingress): the client IP is taken from
+   * X-Forwarded-For that many hops from the right, never from an address the client wrote itself.
+   * 0 (the default) ignores X-Forwarded-For.
+   */
+  POSTMESH_TRUST_PROXY_HOPS: integer(0, { min: 0, max: 10 }),
+  /** Older spelling: `true` means one proxy hop (when POSTMESH_TRUST_PROXY_HOPS is 0). */
   POSTMESH_TRUST_PROXY: boolean(false),
   POSTMESH_SESSION_IDLE_SECONDS: integer(1800, { min: 1, max: 7 * 86400 }),
   POSTMESH_SESSION_ABSOLUTE_SECONDS: integer(12 * 3600, { min: 1, max: 30 * 86400 }),
   POSTMESH_LOGIN_MAX_FAILURES_PER_IP: integer(10, { min: 1, max: 100_000 }),
   POSTMESH_LOGIN_WINDOW_SECONDS: integer(900, { min: 1, max: 86400 }),
+  /** Sign-in attempts per account (shared with IMAP and SMTP AUTH) in the window before 429. */
+  POSTMESH_LOGIN_MAX_FAILURES_PER_ACCOUNT: integer(10, { min: 1, max: 100_000 }),
+  /** Progressive delay: from the third failure on, this doubled per failure, at most 8 s. */
+  POSTMESH_LOGIN_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
   /** MX target shown by the DNS wizard. */
   POSTMESH_MAIL_HOST: string('mail.example.test'),
   /** Comma-separated DNS servers for the live record check; empty means the system's. */

@@ -1,6 +1,6 @@
 import type { Logger } from '@postmesh/telemetry';
 import type { AuditLog } from './audit.js';
-import type { LoginThrottle } from './auth/throttle.js';
+import type { AuthThrottle } from '@postmesh/bus';
 import type { QueueInspector } from './ops/queue.js';
 import type { QueueOps } from './ops/queue-ops.js';
 import type { HealthProbe } from './ops/health.js';
@@ -25,7 +25,8 @@ export interface AdminDeps {
   readonly storage: StoragePort;
   readonly audit: AuditLog;
   readonly logger: Logger;
-  readonly throttle: LoginThrottle;
+  /** Sign-in throttle per client IP and per account (libs/bus, shared with imap and smtp-inbound). */
+  readonly throttle: AuthThrottle;
   readonly queue: QueueInspector | undefined;
   /** mta-delivery's queue operations (core NATS request/reply); undefined without NATS. */
   readonly queueOps: QueueOps | undefined;

@@ -35,9 +35,18 @@ await runService({
           .filter((s) => s !== ''),
       },
       healthTargets: parseHealthTargets(config.POSTMESH_HEALTH_TARGETS),
-      loginMaxFailuresPerIp: config.POSTMESH_LOGIN_MAX_FAILURES_PER_IP,
-      loginWindowSeconds: config.POSTMESH_LOGIN_WINDOW_SECONDS,
-      trustProxy: config.POSTMESH_TRUST_PROXY,
+      login: {
+        maxFailuresPerIp: config.POSTMESH_LOGIN_MAX_FAILURES_PER_IP,
+        maxFailuresPerAccount: config.POSTMESH_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        windowSeconds: config.POSTMESH_LOGIN_WINDOW_SECONDS,
+        baseDelayMs: config.POSTMESH_LOGIN_BASE_DELAY_MS,
+      },
+      trustProxyHops:
+        config.POSTMESH_TRUST_PROXY_HOPS > 0
+          ? config.POSTMESH_TRUST_PROXY_HOPS
+          : config.POSTMESH_TRUST_PROXY
+            ? 1
+            : 0,
       ...(config.POSTMESH_CONSOLE_DIR === undefined ? {} : { consoleDir: config.POSTMESH_CONSOLE_DIR }),
       ...(owner === undefined ? {} : { owner }),
     });

@@ -1,6 +1,5 @@
 /** The policy table and its helpers, without servers. */
 import { describe, expect, it } from 'vitest';
-import { MemoryLoginThrottle } from '../src/auth/throttle.js';
 import { canGrantAdmin, decide, tokenAllows, type Subject } from '../src/policy.js';
 
 const da: Subject = { role: 'domain-admin', id: 'a1', domains: ['a.test'] };
@@ -148,17 +147,5 @@ describe('canGrantAdmin (no privilege escalation)', () => {
     );
     expect(canGrantAdmin(owner, { role: 'domain-admin', domains: ['a.test'] }, scope)).toBe(true);
     expect(canGrantAdmin(owner, { role: 'owner', domains: [] }, 'all')).toBe(true);
-  });
-});
-
-describe('MemoryLoginThrottle', () => {
-  it('refuses after N failures in the window and forgets them after it', async () => {
-    let now = 0;
-    const t = new MemoryLoginThrottle(3, 60_000, () => now);
-    for (let i = 0; i < 3; i++) await t.fail('1.2.3.4');
-    expect(await t.retryAfter('1.2.3.4')).toBe(60);
-    expect(await t.retryAfter('5.6.7.8')).toBe(0);
-    now = 60_001;
-    expect(await t.retryAfter('1.2.3.4')).toBe(0);
   });
 });

@@ -10,7 +10,7 @@ let h: AdminHarness;
 let owner: ApiClient;
 const PASSWORD = 'security password 2026';
 let ipCounter = 10;
-/** Each test signs in from its own address (X-Forwarded-For is trusted here), so throttles do not mix. */
+/** Each test signs in from its own address (one proxy hop is trusted here), so throttles do not mix. */
 const freshIp = (): string => `192.0.2.${ipCounter++}`;
 
 function client(ip = freshIp(), bearer?: string): ApiClient {
@@ -25,8 +25,9 @@ beforeAll(async () => {
   h = await startAdminHarness({
     adminEnv: {
       POSTMESH_SESSION_IDLE_SECONDS: '3',
-      POSTMESH_TRUST_PROXY: 'true',
+      POSTMESH_TRUST_PROXY_HOPS: '1',
       POSTMESH_LOGIN_MAX_FAILURES_PER_IP: '5',
+      POSTMESH_LOGIN_BASE_DELAY_MS: '20',
     },
   });
   // Sessions idle out after 3 s here, so the suite's owner works through an API token.

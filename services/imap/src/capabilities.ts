@@ -16,6 +16,8 @@ export interface CapabilityInput {
 const BASE = [
   'IMAP4rev2',
   'IMAP4rev1',
+  // RFC 7888 §5: LITERAL+ once authenticated; replaced by LITERAL- (non-synchronizing literals
+  // up to 4096 octets only) before, where only small literals are taken.
   'LITERAL+',
   'SASL-IR',
   'ENABLE',
@@ -38,6 +40,7 @@ const BASE = [
 export function capabilityList(input: CapabilityInput): string[] {
   const caps: string[] = [...BASE, `APPENDLIMIT=${input.appendLimit}`];
   if (input.state === 'notAuthenticated') {
+    caps[caps.indexOf('LITERAL+')] = 'LITERAL-';
     if (!input.tls && input.starttls) caps.push('STARTTLS');
     if (input.tls || input.allowPlaintext) caps.push('AUTH=PLAIN', 'AUTH=LOGIN');
     else caps.push('LOGINDISABLED'); // RFC 9051 §6.2.3

@@ -15,9 +15,11 @@ export const schema = {
   /** PEM certificate chain and key; without them a self-signed pair is made under the data dir. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** The name clients connect to: the self-signed certificate's name (default: this host's name). */
+  POSTMESH_HOSTNAME: optionalString(),
   /** Where generated material (the self-signed certificate) is kept. */
   POSTMESH_IMAP_DATA_DIR: string('.data/imap'),
-  /** Connections start with a PROXY protocol v1 header (behind a TCP load balancer). */
+  /** Every connection starts with a PROXY protocol header, v1 or v2 (behind a TCP load balancer). */
   POSTMESH_PROXY_PROTOCOL: boolean(false),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
   /** Allow LOGIN/AUTHENTICATE without TLS (development and tests on loopback only). */
@@ -29,6 +31,10 @@ export const schema = {
   POSTMESH_IMAP_IDLE_TIMEOUT_MS: integer(30 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
   /** Autologout before authentication. */
   POSTMESH_IMAP_PREAUTH_TIMEOUT_MS: integer(60_000, { min: 1_000, max: 3_600_000 }),
+  /** Open connections per imap process; more get `* BYE` and are closed. */
+  POSTMESH_IMAP_MAX_CONNECTIONS: integer(10_000, { min: 1, max: 1_000_000 }),
+  /** Open connections from one client address (after the PROXY header); more get `* BYE`. */
+  POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP: integer(50, { min: 1, max: 1_000_000 }),
   /** Sustained commands per second per connection (bursts of 4x are allowed). */
   POSTMESH_IMAP_COMMAND_RATE: integer(500, { min: 1, max: 1_000_000 }),
   /** How often an idling session polls storage for changes it may have missed. */

@@ -15,7 +15,8 @@ export async function authenticate(
   password: string,
 ): Promise<StatusResponse> {
   const { throttle, directory: dir } = ctx.services;
-  const verdict = await throttle.check(ctx.remoteAddress, username);
+  // Counts the attempt before the password is checked (libs/bus auth-throttle).
+  const verdict = await throttle.attempt(ctx.remoteAddress, username);
   if (verdict.kind === 'locked') {
     ctx.logger.warn({ scope: verdict.scope }, 'login refused: too many failures');
     await sleep(verdict.delayMs);
@@ -31,7 +32,7 @@ export async function authenticate(
   const result = response.result;
   if (result?.$case === 'success' && result.value.user !== undefined) {
     const user = result.value.user;
-    await throttle.succeeded(username);
+    await throttle.succeeded(verdict.ticket);
     ctx.setState({ kind: 'authenticated', user: { id: user.id, address: user.address } });
     ctx.watchUser(user.id);
     ctx.logger.info({ user: user.id, appPassword: result.value.appPasswordId !== '' }, 'logged in');
@@ -42,7 +43,6 @@ export async function authenticate(
       text: 'Logged in',
     };
   }
-  await throttle.failed(ctx.remoteAddress, username);
   const reason = result?.$case === 'failure' ? result.value.reason : 'none';
   ctx.logger.info({ reason }, 'login failed');
   return failed(ctx, tag, 'Invalid credentials');

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from '@postmesh/bus';
-import { Gauge } from '@postmesh/telemetry';
+import { Counter, Gauge } from '@postmesh/telemetry';
 import { runService } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
@@ -25,7 +25,7 @@ await runService({
       certFile: config.POSTMESH_TLS_CERT_FILE,
       keyFile: config.POSTMESH_TLS_KEY_FILE,
       dataDir: resolve(config.POSTMESH_IMAP_DATA_DIR),
-      hostname: hostname(),
+      hostname: config.POSTMESH_HOSTNAME ?? hostname(),
     });
     if (tls.generated)
       logger.warn({ cert: tls.certFile, key: tls.keyFile }, 'generated a self-signed TLS certificate');
@@ -51,14 +51,24 @@ await runService({
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
       (error, what) => logger.warn({ err: error, component: 'auth-throttle' }, what),
+      { resolveAccount: (login) => storage.accountOf(login) },
     );
     const changes = new ChangeFeed(bus.nc);
+    const refused = new Counter({
+      name: 'postmesh_imap_connections_refused_total',
+      help: 'IMAP connections refused over a connection cap',
+      labelNames: ['cap'],
+      registers: [ops.registry],
+    });
     const server = new ImapServer({
       host: config.POSTMESH_IMAP_HOST,
       port: config.POSTMESH_IMAP_PORT,
       tlsPort: config.POSTMESH_IMAPS_PORT,
       secureContext: tls.context,
       proxyProtocol: config.POSTMESH_PROXY_PROTOCOL,
+      maxConnections: config.POSTMESH_IMAP_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: config.POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP,
+      onRefused: (cap) => refused.inc({ cap }),
       changes,
       services: {
         mailstore: storage.mailstore,

@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import { serializeStatus } from '@postmesh/imap-protocol';
 import type { ImapServices } from './commands/context.js';
 import type { ChangeFeed } from './change-feed.js';
 import { SessionClock } from './clock.js';
@@ -20,12 +21,22 @@ export interface ImapServerOptions {
   readonly secureContext: SecureContext | null;
   readonly services: ImapServices;
   readonly changes: ChangeFeed;
-  /** RFC 8314 §3.3 / HAProxy PROXY protocol v1 header on each connection. */
+  /** A HAProxy PROXY protocol header (v1 text or v2 binary) starts each connection. */
   readonly proxyProtocol: boolean;
+  /** Open connections allowed in total and from one client address; over them: `* BYE`. */
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  /** Called for each connection refused over a cap (for the metric). */
+  readonly onRefused?: (reason: 'total' | 'per_address') => void;
 }
+
+/** How long a refused connection may take to read its `* BYE` (and finish TLS) before it is cut. */
+const REFUSAL_GRACE_MS = 5_000;
 
 export class ImapServer {
   readonly #sessions = new Set<Session>();
+  /** Open sessions per client address (after the PROXY header, when there is one). */
+  readonly #perAddress = new Map<string, number>();
   readonly #servers: Server[] = [];
   /** One interval for every session's autologout deadline and IDLE poll. */
   readonly #clock: SessionClock;
@@ -66,13 +77,34 @@ export class ImapServer {
       this.#start(socket, socket.remoteAddress ?? '', tls);
       return;
     }
-    void readProxyHeader(socket).then((header) => {
-      if (header !== null && !this.#stopping)
-        this.#start(header.stream, header.address || (socket.remoteAddress ?? ''), tls);
+    void readProxyHeader(socket).then((proxied) => {
+      if (proxied === null) return;
+      if (this.#stopping) {
+        socket.destroy();
+        return;
+      }
+      // The bytes after the header are back in the socket's buffer; a TLSSocket reads them first.
+      this.#start(socket, proxied.remoteAddress, tls);
+      socket.resume();
     });
   }
 
-  #start(stream: Duplex, remoteAddress: string, tls: boolean): void {
+  #start(stream: Duplex, rawAddress: string, tls: boolean): void {
+    const remoteAddress = rawAddress.startsWith('::ffff:') ? rawAddress.slice(7) : rawAddress;
+    const fromAddress = this.#perAddress.get(remoteAddress) ?? 0;
+    const over =
+      this.#sessions.size >= this.options.maxConnections
+        ? 'total'
+        : fromAddress >= this.options.maxConnectionsPerAddress
+          ? 'per_address'
+          : null;
+    if (over !== null) {
+      this.options.onRefused?.(over);
+      this.options.services.logger.info({ remote: remoteAddress, cap: over }, 'connection refused over cap');
+      this.#refuse(stream, tls);
+      return;
+    }
+    this.#perAddress.set(remoteAddress, fromAddress + 1);
     let socket = stream;
     if (tls) {
       const context = this.options.secureContext;
@@ -94,11 +126,40 @@ export class ImapServer {
       services: this.options.services,
       id: this.#nextId++,
       subscribeChanges: (userId, onChange) => this.options.changes.subscribe(userId, onChange),
-      onClose: () => this.#sessions.delete(session),
+      onClose: () => {
+        this.#sessions.delete(session);
+        const left = (this.#perAddress.get(remoteAddress) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(remoteAddress, left);
+        else this.#perAddress.delete(remoteAddress);
+      },
       clock: this.#clock,
     });
     this.#sessions.add(session);
     void session.run();
+  }
+
+  /**
+   * Over a connection cap: the greeting may be `* BYE` (RFC 9051 §7.1.5), and the connection is
+   * closed. On the implicit-TLS port that is said over TLS, as the client expects.
+   */
+  #refuse(stream: Duplex, tls: boolean): void {
+    const bye = serializeStatus({
+      tag: null,
+      condition: 'BYE',
+      text: 'Too many connections; try again later',
+    });
+    const timer = setTimeout(() => stream.destroy(), REFUSAL_GRACE_MS);
+    timer.unref();
+    stream.on('close', () => clearTimeout(timer));
+    stream.on('error', () => stream.destroy());
+    const context = this.options.secureContext;
+    if (!tls || context === null) {
+      stream.end(bye);
+      return;
+    }
+    const secure = new TLSSocket(stream, { isServer: true, secureContext: context });
+    secure.on('error', () => stream.destroy());
+    secure.once('secure', () => secure.end(bye));
   }
 
   /** Stop accepting; BYE to every session; wait for them to close (at most `graceMs`). */

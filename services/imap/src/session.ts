@@ -28,6 +28,7 @@ import {
   type Command,
   type OutputChunk,
   type RawCommand,
+  type ReceiverLimits,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
 import type { Logger } from '@postmesh/telemetry';
@@ -104,6 +105,7 @@ export class Session implements CommandContext, Ticking {
   }
   setState(state: SessionState): void {
     this.#state = state;
+    this.#receiver.setLimits(this.#receiverLimits());
     this.#armTimer();
   }
   get tls(): boolean {
@@ -145,12 +147,22 @@ export class Session implements CommandContext, Ticking {
   }
 
   #newReceiver(): CommandReceiver {
+    return new CommandReceiver(this.#receiverLimits());
+  }
+
+  /**
+   * Before authentication only small literals (LOGIN / AUTHENTICATE arguments) are taken, of both
+   * kinds: a non-synchronizing literal arrives without an invitation, so the limit must be the
+   * receiver's, not only the continuation's (RFC 7888 §4, LITERAL- is what is advertised then).
+   */
+  #receiverLimits(): ReceiverLimits {
     const limits = this.services.limits;
-    return new CommandReceiver({
+    const literal = this.#state.kind === 'notAuthenticated' ? limits.preAuthLiteralLimit : limits.appendLimit;
+    return {
       maxLineLength: limits.maxLineLength,
-      maxLiteralSize: limits.appendLimit,
-      maxCommandSize: limits.appendLimit + 2 * limits.maxLineLength,
-    });
+      maxLiteralSize: literal,
+      maxCommandSize: literal + 2 * limits.maxLineLength,
+    };
   }
 
   #attach(socket: Duplex): void {
@@ -167,8 +179,12 @@ export class Session implements CommandContext, Ticking {
   }
 
   readonly #onData = (chunk: Buffer): void => {
+    // Logging out: input is read (so the connection closes cleanly) and dropped.
+    if (this.#state.kind === 'logout') return;
     this.#receiver.push(chunk);
-    this.#armTimer();
+    // Before authentication the deadline runs from the last complete command, not from the last
+    // byte: a client trickling one octet at a time cannot hold the connection open for ever.
+    if (this.#state.kind !== 'notAuthenticated') this.#armTimer();
     // Back-pressure: stop reading while a command runs and input piles up (memory stays bounded
     // by the receiver limits plus one socket buffer).
     if (this.#receiver.buffered > 4 * this.services.limits.maxLineLength) this.#socket.pause();
@@ -271,7 +287,9 @@ export class Session implements CommandContext, Ticking {
    */
   async #nextCommand(): Promise<Parsed | null> {
     const raw = await this.readCommand();
-    return raw === null ? null : parseCommand(raw, { utf8: this.utf8 });
+    if (raw === null) return null;
+    this.#armTimer();
+    return parseCommand(raw, { utf8: this.utf8 });
   }
 
   async #rateLimit(): Promise<void> {
@@ -296,27 +314,30 @@ export class Session implements CommandContext, Ticking {
       switch (event.kind) {
         case 'command':
           return event.command;
-        case 'continue': {
-          // Before authentication only small literals (LOGIN arguments) are invited.
+        case 'continue':
+          await this.send(serializeContinuation());
+          continue;
+        case 'error': {
+          const error = event.error;
           const preAuth = this.#state.kind === 'notAuthenticated';
-          if (preAuth && event.size > this.services.limits.preAuthLiteralLimit) {
-            this.#receiver.refuseLiteral();
-            await this.send(
-              serializeStatus({
-                tag: event.tag,
-                condition: 'NO',
-                code: { code: 'TOOBIG' },
-                text: 'Literal too large before authentication',
-              }),
-            );
-          } else {
-            await this.send(serializeContinuation());
+          const tooBig = error.code === 'literalTooLarge' || error.code === 'commandTooLarge';
+          await this.send(
+            serializeStatus(
+              preAuth && tooBig
+                ? { ...receiverErrorResponse(error), text: 'Literal too large before authentication' }
+                : receiverErrorResponse(error),
+              { utf8: this.utf8 },
+            ),
+          );
+          // RFC 7888 §4: after refusing a non-synchronizing literal the server may close the
+          // connection instead of reading the octets. Before authentication it does: nobody is
+          // accountable for them. (A synchronizing one is never sent, so that session goes on.)
+          if (preAuth && error.recovery === 'skipping') {
+            await this.close('Literal too large before authentication');
+            return null;
           }
           continue;
         }
-        case 'error':
-          await this.send(serializeStatus(receiverErrorResponse(event.error), { utf8: this.utf8 }));
-          continue;
         case 'needMore':
           if (this.#socket.isPaused()) this.#socket.resume();
           await this.#sleep();
@@ -553,8 +574,13 @@ export class Session implements CommandContext, Ticking {
 
   async #end(): Promise<void> {
     this.#state = { kind: 'logout' };
+    // Wait for the client to close its side too (at most a second), reading and dropping what it
+    // still sends: closing with unread input makes TCP reset the connection, and the client may
+    // then lose our last responses (a refused literal's BAD and the BYE).
     await new Promise<void>((resolve) => {
-      this.#socket.end(() => resolve());
+      this.#socket.once('close', () => resolve());
+      this.#socket.resume();
+      this.#socket.end();
       setTimeout(resolve, 1000).unref();
     });
     this.#finish();

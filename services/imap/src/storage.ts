@@ -113,6 +113,8 @@ const FETCH_BATCH = 1024;
 export interface StorageClients {
   readonly mailstore: Mailstore;
   readonly directory: Directory;
+  /** The id of the user a login names (address or alias), or undefined: the auth throttle's key. */
+  accountOf(login: string): Promise<string | undefined>;
   close(): void;
 }
 
@@ -199,6 +201,18 @@ export function connectStorage(address: string): StorageClients {
   return {
     mailstore: mailstoreApi,
     directory: directoryApi,
+    async accountOf(login) {
+      try {
+        const found = await unary<directory.GetUserResponse>((md, o, cb) =>
+          dir.getUser({ selector: { $case: 'address', value: login } }, md, o, cb),
+        );
+        return found.user?.id;
+      } catch (error) {
+        // NOT_FOUND, INVALID_ARGUMENT: the login names no account.
+        if (error instanceof StorageError) return undefined;
+        throw error;
+      }
+    },
     close() {
       ms.close();
       dir.close();

@@ -18,6 +18,8 @@ const MULTIPART = Buffer.from(
 const CAPS =
   'IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE ' +
   'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT APPENDLIMIT=67108864';
+/** Before authentication: LITERAL- instead of LITERAL+ (RFC 7888 §5). */
+const PRE_CAPS = CAPS.replace('LITERAL+', 'LITERAL-');
 const SELECT_FLAGS = [
   '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
   '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
@@ -84,14 +86,14 @@ describe('IMAP commands, exact bytes over a socket', () => {
     const client = await TestClient.connect(stack.imapPort);
     const greeting = await client.readLine('* OK');
     // Plaintext is allowed in this test stack, so AUTH= mechanisms are offered before STARTTLS.
-    if (greeting !== `* OK [CAPABILITY ${CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN] Postmesh IMAP ready\r\n`) {
+    if (greeting !== `* OK [CAPABILITY ${PRE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN] Postmesh IMAP ready\r\n`) {
       throw new Error(`unexpected greeting ${greeting}`);
     }
     await run(
       [
         [
           'CAPABILITY',
-          [`* CAPABILITY ${CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN`, '<tag> OK CAPABILITY completed'],
+          [`* CAPABILITY ${PRE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN`, '<tag> OK CAPABILITY completed'],
         ],
       ],
       client,

@@ -14,6 +14,8 @@ import { startImapStack, type ImapStack, type TestUser } from './harness.js';
 const CAPS =
   'IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE ' +
   'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT APPENDLIMIT=67108864';
+/** Before authentication: LITERAL- instead of LITERAL+ (RFC 7888 §5). */
+const PRE_CAPS = CAPS.replace('LITERAL+', 'LITERAL-');
 
 const STRICT = {
   POSTMESH_IMAP_ALLOW_PLAINTEXT: 'false',
@@ -44,7 +46,7 @@ describe('TLS, authentication and limits', () => {
   it('before TLS: LOGINDISABLED, no AUTH=, LOGIN refused with PRIVACYREQUIRED; after STARTTLS it works', async () => {
     const client = await TestClient.connect(strict.port);
     expect(await client.readLine('* OK')).toBe(
-      `* OK [CAPABILITY ${CAPS} STARTTLS LOGINDISABLED] Postmesh IMAP ready\r\n`,
+      `* OK [CAPABILITY ${PRE_CAPS} STARTTLS LOGINDISABLED] Postmesh IMAP ready\r\n`,
     );
     expect(await client.command('a1', `LOGIN ${user.address} ${quote(user.password)}`)).toBe(
       'a1 NO [PRIVACYREQUIRED] Use STARTTLS or the implicit-TLS port first\r\n',
@@ -55,7 +57,7 @@ describe('TLS, authentication and limits', () => {
     expect(await client.command('a3', 'STARTTLS')).toBe('a3 OK Begin TLS negotiation now\r\n');
     await client.startTls();
     expect(await client.command('a4', 'CAPABILITY')).toBe(
-      `* CAPABILITY ${CAPS} AUTH=PLAIN AUTH=LOGIN\r\na4 OK CAPABILITY completed\r\n`,
+      `* CAPABILITY ${PRE_CAPS} AUTH=PLAIN AUTH=LOGIN\r\na4 OK CAPABILITY completed\r\n`,
     );
     expect(await client.command('a5', 'STARTTLS')).toBe('a5 BAD TLS is already active\r\n');
     expect(await client.command('a6', `LOGIN ${user.address} ${quote(user.password)}`)).toBe(
@@ -78,7 +80,7 @@ describe('TLS, authentication and limits', () => {
   it('serves implicit TLS on the second port', async () => {
     const client = await TestClient.connect(strict.tlsPort, true);
     expect(await client.readLine('* OK')).toBe(
-      `* OK [CAPABILITY ${CAPS} AUTH=PLAIN AUTH=LOGIN] Postmesh IMAP ready\r\n`,
+      `* OK [CAPABILITY ${PRE_CAPS} AUTH=PLAIN AUTH=LOGIN] Postmesh IMAP ready\r\n`,
     );
     const plain = Buffer.from(`\0${user.address}\0${user.password}`).toString('base64');
     expect(await client.command('c1', `AUTHENTICATE PLAIN ${plain}`)).toBe(

@@ -39,9 +39,14 @@ const LIMITS: SessionLimits = {
 };
 
 const throttle: AuthThrottle = {
-  check: () => Promise.resolve({ kind: 'allowed', delayMs: 0 }),
-  failed: () => Promise.resolve(),
+  attempt: () =>
+    Promise.resolve({
+      kind: 'allowed',
+      delayMs: 0,
+      ticket: { ipKey: 'ip.test', accountKey: 'account.test', shared: false },
+    }),
   succeeded: () => Promise.resolve(),
+  release: () => Promise.resolve(),
 };
 const directory: Directory = {
   authenticate: (request) =>

@@ -64,12 +64,17 @@ describe('flags and UID sets', () => {
   });
 });
 
-describe('PROXY protocol v1 header', () => {
-  it('reads the client address and refuses anything else', () => {
-    expect(parseProxyHeader('PROXY TCP4 192.0.2.1 192.0.2.2 5555 993')).toBe('192.0.2.1');
-    expect(parseProxyHeader('PROXY TCP6 2001:db8::1 2001:db8::2 5555 993')).toBe('2001:db8::1');
-    expect(parseProxyHeader('PROXY UNKNOWN')).toBe('');
-    expect(parseProxyHeader('GET / HTTP/1.1')).toBeNull();
-    expect(parseProxyHeader('PROXY TCP4 1.2.3.4')).toBeNull();
+describe('PROXY protocol header', () => {
+  const address = (line: string): unknown => {
+    const parsed = parseProxyHeader(Buffer.from(`${line}\r\n`, 'latin1'));
+    if (parsed.status !== 'header') return null;
+    return parsed.header.kind === 'proxied' ? parsed.header.sourceAddress : '';
+  };
+  it('reads the client address of a v1 header and refuses anything else', () => {
+    expect(address('PROXY TCP4 192.0.2.1 192.0.2.2 5555 993')).toBe('192.0.2.1');
+    expect(address('PROXY TCP6 2001:db8::1 2001:db8::2 5555 993')).toBe('2001:db8::1');
+    expect(address('PROXY UNKNOWN')).toBe('');
+    expect(address('GET / HTTP/1.1')).toBeNull();
+    expect(address('PROXY TCP4 1.2.3.4')).toBeNull();
   });
 });

@@ -97,6 +97,13 @@ export const schema = {
   POSTMESH_MTA_TLS_CA_FILE: optionalString(),
   /** Jobs handled at once by this replica. */
   POSTMESH_MTA_CONCURRENCY: integer(256, { min: 1, max: 10_000 }),
+  /**
+   * Bytes of message bodies this replica holds at once (each attempted job counts twice its
+   * size: the body and its signed copy); other jobs wait, unacknowledged and in progress. The
+   * default leaves room for the runtime in the chart's 512 Mi pod; a single larger message runs
+   * alone.
+   */
+  POSTMESH_MTA_BODY_BUDGET_BYTES: integer(192 * 1024 * 1024, { min: 64 * 1024 }),
   /** Default transactions at once per destination domain. */
   POSTMESH_MTA_DOMAIN_CONCURRENCY: integer(20, { min: 1, max: 1_000 }),
   /** Per-domain overrides of concurrency and messages per minute (JSON). */

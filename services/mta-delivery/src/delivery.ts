@@ -29,13 +29,14 @@ import {
 } from '@postmesh/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { DestinationLimiter, retryDelay } from './backoff.js';
+import type { ByteBudget } from './body-budget.js';
 import type { DomainLimit } from './config.js';
 import { signMessage, type SigningKeySource } from './dkim.js';
 import type { Resolver } from './dns.js';
 import { buildDsn, statusOf, type DsnRecipient } from './dsn.js';
 import { fromDomain, headerSection } from './message.js';
 import { mxMatches, type StsPolicyCache } from './mta-sts.js';
-import { queueKey, type QueueRecord, type QueueStore } from './queue-store.js';
+import { queueKey, type QueueRecord, type QueueStore, type Versioned } from './queue-store.js';
 import { resolveRoute } from './routes.js';
 import type { Destination, SmtpClient, TlsDetails } from './smtp-client.js';
 import type { Logger } from '@postmesh/telemetry';
@@ -61,7 +62,14 @@ export interface DeliverySettings {
   readonly domainLimits: Readonly<Record<string, DomainLimit>>;
 }
 
+/** What a job holds in memory while attempted: its body and, while signing and sending, a signed copy. */
+export function bodyCost(job: OutboundJob): number {
+  return 2 * job.body.size;
+}
+
 export interface DeliveryDeps {
+  /** Bytes of bodies in memory at once (see ByteBudget); none = no limit. */
+  readonly bodies?: ByteBudget;
   readonly js: JetStreamClient;
   readonly queue: QueueStore;
   readonly tlsReports: KV;
@@ -150,6 +158,25 @@ export class OutboundDelivery {
     if (stored === undefined && msg.info.deliveryCount === 1) {
       this.events(job, 'queued', job.envelope.rcptTo, 'queued for delivery', {});
     }
+    // The body (and its signed copy) is loaded only within the replica's byte budget; waiting
+    // here keeps the job in progress (ConsumerLoop's heartbeat), not loaded.
+    const release = await this.deps.bodies?.acquire(bodyCost(job));
+    try {
+      return await this.attemptWithBody(job, inlineBody, stored);
+    } finally {
+      release?.();
+    }
+  }
+
+  /** The rest of `handle`, once the job may load its body. */
+  private async attemptWithBody(
+    job: OutboundJob,
+    inlineBody: Uint8Array | undefined,
+    stored: Versioned | undefined,
+  ): Promise<JobOutcome> {
+    const key = queueKey(job.spoolId, job.domain);
+    const { tickMs } = this.deps.settings;
+    const now = this.now();
     const remaining = stored?.record.remaining ?? job.envelope.rcptTo;
     const queuedAt = Date.parse(job.queuedAt);
     const expiry = queuedAt + this.deps.settings.lifetimeMs;

@@ -3,6 +3,7 @@ import { Kvm } from '@nats-io/kv';
 import { ConsumerLoop, Consumers, Streams, openSpool, type ObjectStore } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { schema } from './config.js';
+import { ByteBudget } from './body-budget.js';
 import { DirectorySigningKeys } from './dkim.js';
 import { fixtureResolverFromFile, systemResolver } from './dns.js';
 import { OutboundDelivery } from './delivery.js';
@@ -50,6 +51,7 @@ await runService({
       : undefined;
     let spool: Promise<ObjectStore> | undefined;
     const delivery = new OutboundDelivery({
+      bodies: new ByteBudget(config.POSTMESH_MTA_BODY_BUDGET_BYTES),
       js: bus.js,
       queue,
       tlsReports,

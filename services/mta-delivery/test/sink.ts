@@ -12,6 +12,8 @@ export interface Received {
   readonly secure: boolean;
   readonly data: Buffer;
   readonly user: string | undefined;
+  /** When the end of data arrived (ms since epoch); the reply follows after `dataDelayMs`. */
+  readonly at: number;
 }
 
 export interface SinkOptions {
@@ -63,6 +65,7 @@ export class SmtpSink {
             secure: session.secure,
             data: Buffer.concat(chunks),
             user: typeof session.user === 'string' ? session.user : undefined,
+            at: Date.now(),
           });
           setTimeout(() => callback(null, '2.0.0 Ok: queued'), options.dataDelayMs ?? 0);
         });
@@ -126,7 +129,7 @@ export class BrokenStartTlsSink {
           const data = Buffer.from(buffer.slice(0, end + 2), 'latin1');
           buffer = buffer.slice(end + 5);
           inData = false;
-          this.received.push({ from, to, secure: false, data, user: undefined });
+          this.received.push({ from, to, secure: false, data, user: undefined, at: Date.now() });
           reply('250 2.0.0 queued in plaintext');
           continue;
         }

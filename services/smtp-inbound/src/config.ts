@@ -36,11 +36,18 @@ export const schema = {
   POSTMESH_TLS_KEY_FILE: optionalString(),
   /** Name in the banner, EHLO and Received:/Authentication-Results: (authserv-id, RFC 8601 §2.5). */
   POSTMESH_HOSTNAME: string('mx.example.test', { pattern: /^[A-Za-z0-9.-]{1,253}$/ }),
-  /** Accept a PROXY protocol header (v1) from these comma-separated load balancer addresses. */
-  POSTMESH_PROXY_PROTOCOL: optionalString(),
+  /**
+   * Every connection starts with a PROXY protocol header, v1 or v2 (behind a TCP load balancer
+   * such as an AWS NLB); connections without one are closed. Same variable and meaning as imap.
+   */
+  POSTMESH_PROXY_PROTOCOL: boolean(false),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
-  /** Where the generated Haraka config and the self-signed certificate live. */
-  POSTMESH_SMTP_DATA_DIR: optionalString(),
+  /**
+   * Where a self-signed certificate is made when none is configured (the local stack). Nothing is
+   * written here when POSTMESH_TLS_CERT_FILE and POSTMESH_TLS_KEY_FILE are set; Haraka's generated
+   * configuration lives under the system temporary directory.
+   */
+  POSTMESH_SMTP_DATA_DIR: string('.data/smtp-inbound'),
   /** RFC 1870 SIZE: largest message accepted, in octets (default 50 MB). */
   POSTMESH_SMTP_MAX_MESSAGE_BYTES: integer(50 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
   /** RCPT TO per transaction; RFC 5321 §4.5.3.1.8 requires at least 100. */
@@ -49,6 +56,10 @@ export const schema = {
   POSTMESH_SMTP_IDLE_TIMEOUT_S: integer(300, { min: 5, max: 3_600 }),
   /** New connections per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_CONNECTIONS_PER_MINUTE: integer(600, { min: 0, max: 1_000_000 }),
+  /** SMTP sessions open at once in one replica from one client IP; over it: 421 4.7.0 (0 = no cap). */
+  POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP: integer(50, { min: 0, max: 1_000_000 }),
+  /** SMTP sessions open at once in one replica; over it: 421 4.7.0 (0 = no cap). */
+  POSTMESH_SMTP_MAX_CONNECTIONS: integer(1_000, { min: 0, max: 1_000_000 }),
   /** Accepted messages per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_MESSAGES_PER_MINUTE: integer(6_000, { min: 0, max: 10_000_000 }),
   /**

@@ -107,6 +107,23 @@ export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator
     });
   }
 
+  /** The id of the user a login names (address or alias), or undefined: the auth throttle's key. */
+  accountOf(login: string): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      this.client.getUser(
+        { selector: { $case: 'address', value: login } },
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (error: ServiceError | null, response?: directory.GetUserResponse) => {
+          if (error?.code === GrpcStatus.NOT_FOUND || error?.code === GrpcStatus.INVALID_ARGUMENT)
+            resolve(undefined);
+          else if (error !== null) reject(error);
+          else resolve(response?.user?.id);
+        },
+      );
+    });
+  }
+
   authenticate(address: string, password: string, remoteIp: string): Promise<AuthAnswer> {
     return new Promise((resolve) => {
       this.client.authenticate(

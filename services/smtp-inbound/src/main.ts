@@ -49,10 +49,13 @@ await runService({
   name: 'smtp-inbound',
   schema,
   async start({ config, logger, ops, bus }) {
-    const dataDir = resolve(config.POSTMESH_SMTP_DATA_DIR ?? join('.data', 'smtp-inbound'));
+    const root = mkdtempSync(join(tmpdir(), 'postmesh-haraka-'));
+    // Removed only when the process exits: Haraka finishes some start-up work (its outbound
+    // queue scan) asynchronously, and exits 1 if its directory vanishes under it during a stop.
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
     const tls = await ensureTlsFiles(
       { certFile: config.POSTMESH_TLS_CERT_FILE, keyFile: config.POSTMESH_TLS_KEY_FILE },
-      dataDir,
+      { dataDir: resolve(config.POSTMESH_SMTP_DATA_DIR), scratchDir: root },
       config.POSTMESH_HOSTNAME,
     );
     logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
@@ -73,6 +76,7 @@ await runService({
         baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
       },
       (error, what) => logger.warn({ err: error }, what),
+      { resolveAccount: (login) => directory.accountOf(login) },
     );
     const counter = new SharedRateCounter(kv, (error) =>
       logger.warn({ err: error }, 'rate-limit counters not shared this round'),
@@ -96,10 +100,6 @@ await runService({
       logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
     }
 
-    const root = mkdtempSync(join(tmpdir(), 'postmesh-haraka-'));
-    // Removed only when the process exits: Haraka finishes some start-up work (its outbound
-    // queue scan) asynchronously, and exits 1 if its directory vanishes under it during a stop.
-    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
     writeHarakaRoot(root, {
       listenHost: config.POSTMESH_SMTP_HOST,
       listenPort: config.POSTMESH_SMTP_PORT,
@@ -109,10 +109,7 @@ await runService({
       maxMessageBytes: config.POSTMESH_SMTP_MAX_MESSAGE_BYTES,
       idleTimeoutSeconds: config.POSTMESH_SMTP_IDLE_TIMEOUT_S,
       tls,
-      proxyFrom: (config.POSTMESH_PROXY_PROTOCOL ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
+      proxyProtocol: config.POSTMESH_PROXY_PROTOCOL,
       queueTimeoutSeconds: Math.ceil(config.POSTMESH_SMTP_QUEUE_TIMEOUT_MS / 1000) + 120,
     });
 
@@ -122,6 +119,8 @@ await runService({
         sessions,
         connectionsPerMinute: config.POSTMESH_SMTP_CONNECTIONS_PER_MINUTE,
         messagesPerMinute: config.POSTMESH_SMTP_MESSAGES_PER_MINUTE,
+        maxConnectionsPerIp: config.POSTMESH_SMTP_MAX_CONNECTIONS_PER_IP,
+        maxConnections: config.POSTMESH_SMTP_MAX_CONNECTIONS,
       }),
       postmesh_submission: submissionHooks({
         ports: [config.POSTMESH_SUBMISSION_PORT, config.POSTMESH_SUBMISSIONS_PORT].filter((p) => p > 0),
@@ -194,6 +193,8 @@ await runService({
           ),
       }),
     });
+    // Before readiness: the load balancer sends nothing to this pod until it is ready.
+    if (config.POSTMESH_PROXY_PROTOCOL) haraka.requireProxyHeader();
     logger.info(
       { listen: haraka.addresses, hostname: config.POSTMESH_HOSTNAME },
       'SMTP (MX, submission) listening',

@@ -38,16 +38,21 @@ async function ensureDhParams(dir: string): Promise<string> {
   return file;
 }
 
+/**
+ * `dirs.scratchDir` (under the system temporary directory) gets the DH parameters; `dirs.dataDir`
+ * is written only when no certificate is configured, so a pod with mounted certificates and a
+ * read-only root filesystem writes nothing outside its temporary directory.
+ */
 export async function ensureTlsFiles(
   configured: { certFile: string | undefined; keyFile: string | undefined },
-  dataDir: string,
+  dirs: { readonly dataDir: string; readonly scratchDir: string },
   hostname: string,
 ): Promise<TlsFiles> {
-  const dir = join(dataDir, 'tls');
-  const dhparamFile = await ensureDhParams(dir);
+  const dhparamFile = await ensureDhParams(dirs.scratchDir);
   if (configured.certFile !== undefined && configured.keyFile !== undefined) {
     return { certFile: configured.certFile, keyFile: configured.keyFile, dhparamFile, generated: false };
   }
+  const dir = join(dirs.dataDir, 'tls');
   const certFile = join(dir, 'self-signed-cert.pem');
   const keyFile = join(dir, 'self-signed-key.pem');
   if (existsSync(certFile) && existsSync(keyFile))

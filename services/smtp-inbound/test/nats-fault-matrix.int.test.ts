@@ -159,7 +159,11 @@ describe('NATS paused or killed at every step of an SMTP transaction, on 25 (MX)
     // Each round: the three ports at once; the fault starts before step `from` of every session
     // and ends once every session has had its reply to step `to` (or ended earlier).
     const rounds: { from: Step; to: Step; fault: Fault }[] = [
-      ...STEPS.map((s, i) => ({ from: s, to: s, fault: i % 2 === 0 ? 'pause' : 'kill' })),
+      ...STEPS.map((s, i): { from: Step; to: Step; fault: Fault } => ({
+        from: s,
+        to: s,
+        fault: i % 2 === 0 ? 'pause' : 'kill',
+      })),
       // The reproduced loss: NATS gone between RCPT and the end of DATA.
       { from: 'data', to: 'end', fault: 'pause' },
       { from: 'data', to: 'end', fault: 'kill' },

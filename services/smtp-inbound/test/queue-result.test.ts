@@ -29,6 +29,17 @@ function harakaConnection() {
   return { conn, replies };
 }
 
+describe('HookCode', () => {
+  it("has haraka-constants' numbers", () => {
+    // The copy Haraka itself loads.
+    const fromHaraka = createRequire(createRequire(import.meta.url).resolve('Haraka/connection.js'));
+    const constants = fromHaraka('haraka-constants') as Record<string, unknown>;
+    for (const [name, value] of Object.entries(HookCode)) {
+      expect([name, constants[name.toLowerCase()]]).toEqual([name, value]);
+    }
+  });
+});
+
 describe('queue results (RFC 5321 §4.2.5: no 250 without responsibility)', () => {
   it('Haraka alone answers DENYSOFT with 450, not the 451 of a local failure', () => {
     const { conn, replies } = harakaConnection();

@@ -37,14 +37,17 @@ export class WireClient {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** `implicitTls`: TLS from the first octet (submissions, RFC 8314 §3.3); the test CA is not checked. */
+  /**
+   * `implicitTls`: TLS from the first octet (submissions, RFC 8314 §3.3); the test CA is not
+   * checked. `localAddress` (plain connections): the client address the server sees.
+   */
   static async open(
     port: number,
-    { implicitTls = false, timeoutMs = 15_000 } = {},
+    { implicitTls = false, timeoutMs = 15_000, localAddress = undefined as string | undefined } = {},
   ): Promise<{ client: WireClient; greeting: Reply }> {
     const socket = implicitTls
       ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-      : connect({ port, host: '127.0.0.1' });
+      : connect({ port, host: '127.0.0.1', localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once(implicitTls ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);

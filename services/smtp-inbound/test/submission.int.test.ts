@@ -276,7 +276,8 @@ describe('submission: AUTH, sender ownership, routing', () => {
         await expect(starttls(bob.address, 'wrong-password').verify()).rejects.toMatchObject({
           response: expect.stringMatching(/^535 5\.7\.8/) as unknown,
         });
-        const entry = await kv.get(accountKey(bob.address));
+        // One counter per account: keyed by the user id the login resolves to.
+        const entry = await kv.get(accountKey(bob.id));
         expect(entry?.json<{ count: number }>().count).toBe(i);
       }
       await expect(starttls(bob.address, bob.password).verify()).rejects.toMatchObject({

@@ -88,7 +88,7 @@ describe('Haraka listeners', () => {
           maxMessageBytes: 1024,
           idleTimeoutSeconds: 60,
           tls: { certFile: 'c', keyFile: 'k', dhparamFile: 'd' },
-          proxyFrom: [],
+          proxyProtocol: false,
           queueTimeoutSeconds: 30,
         },
         '/s',

@@ -22,7 +22,7 @@ const settings = {
   maxMessageBytes: 50 * 1024 * 1024,
   idleTimeoutSeconds: 300,
   tls: { certFile: '/c.pem', keyFile: '/k.pem', dhparamFile: '/dh.pem' },
-  proxyFrom: ['10.0.0.1', '10.0.0.2'],
+  proxyProtocol: true,
   queueTimeoutSeconds: 135,
 };
 
@@ -43,7 +43,11 @@ describe('generated Haraka configuration', () => {
     expect(conn).toContain('line_length=512');
     expect(conn).toContain('data_line_length=1048576');
     expect(conn).toContain('clean_auth_results=false');
-    expect(conn).toContain('hosts[]=10.0.0.1\nhosts[]=10.0.0.2');
+    // proxy-front.ts checks every connection's header, then Haraka applies the v1 line it puts back.
+    expect(conn).toContain('[haproxy]\nenabled=true\nhosts[]=0.0.0.0/0\nhosts[]=::/0');
+    expect(harakaConfigFiles({ ...settings, proxyProtocol: false }, '/s').get('connection.ini')).toContain(
+      '[haproxy]\nenabled=false\n',
+    );
   });
   it('STARTTLS with TLS 1.2+, the given certificate and DH group', () => {
     const tls = files.get('tls.ini') ?? '';

@@ -3,23 +3,35 @@ import {
   commonSchema,
   hostPort,
   integer,
+  mongodbUri,
   oneOf,
   optionalString,
   port,
   string,
-  url,
+  type ConfigRule,
 } from '@postmesh/config';
 
 /** Environment of the storage service; defaults are the local stack's. */
 export const schema = {
   ...commonSchema,
   POSTMESH_OPS_PORT: port(9102),
-  MONGODB_URI: url('mongodb://127.0.0.1:27017/', ['mongodb:', 'mongodb+srv:']),
+  MONGODB_URI: mongodbUri('mongodb://127.0.0.1:27017/'),
   /** Database name (DESIGN §4: `postmesh`). */
   POSTMESH_MONGODB_DB: string('postmesh', { pattern: /^[A-Za-z0-9_-]{1,63}$/ }),
   POSTMESH_GRPC_HOST: string('127.0.0.1'),
   POSTMESH_GRPC_PORT: port(7001, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /**
+   * Where the key-encryption key (KEK) lives (DESIGN §5): `file`, a mounted Secret
+   * (POSTMESH_KEK_FILE), or `kms`, an AWS KMS key (POSTMESH_KMS_KEY_ID) that wraps user data keys.
+   */
+  POSTMESH_KEY_PROVIDER: oneOf(['file', 'kms'], 'file'),
+  /** KMS key id, ARN or alias ARN (provider `kms`); credentials from the AWS default chain (IRSA, Pod Identity). */
+  POSTMESH_KMS_KEY_ID: optionalString(),
+  /** AWS region of the KMS key; default: the region in the key ARN, else AWS_REGION. */
+  POSTMESH_KMS_REGION: optionalString(),
+  /** KMS endpoint URL (a VPC interface endpoint, or a local KMS in tests); default: the region's. */
+  POSTMESH_KMS_ENDPOINT: optionalString(),
   /**
    * File holding the key-encryption key: 32 random bytes in base64 (`openssl rand -base64 32`).
    * Required: without it nothing can be stored encrypted (DESIGN §5). Checked at start by
@@ -94,3 +106,35 @@ export const schema = {
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
 };
+
+/** The chosen key provider has what it needs (file contents are checked when the file is read). */
+export const rules: readonly ConfigRule<typeof schema>[] = [
+  (c) =>
+    c.POSTMESH_KEY_PROVIDER === 'kms' && c.POSTMESH_KMS_KEY_ID === undefined
+      ? [{ variable: 'POSTMESH_KMS_KEY_ID', problem: 'required when POSTMESH_KEY_PROVIDER=kms' }]
+      : [],
+  (c) =>
+    c.POSTMESH_KEY_PROVIDER === 'file' && c.POSTMESH_KEK_FILE === undefined
+      ? [
+          {
+            variable: 'POSTMESH_KEK_FILE',
+            problem:
+              'required when POSTMESH_KEY_PROVIDER=file: path of a file holding a base64 32-byte key (e.g. `openssl rand -base64 32`)',
+          },
+        ]
+      : [],
+  (c) =>
+    c.POSTMESH_KEY_PROVIDER === 'kms' && c.POSTMESH_KEK_FILE !== undefined
+      ? [
+          {
+            variable: 'POSTMESH_KEK_FILE',
+            problem:
+              'set with POSTMESH_KEY_PROVIDER=kms: during a move from a file KEK to KMS, give the old key as POSTMESH_KEK_PREVIOUS_FILE',
+          },
+        ]
+      : [],
+  (c) =>
+    c.POSTMESH_BLOB_STORE === 's3' && (c.POSTMESH_BLOB_S3_BUCKET ?? '') === ''
+      ? [{ variable: 'POSTMESH_BLOB_S3_BUCKET', problem: 'required when POSTMESH_BLOB_STORE=s3' }]
+      : [],
+];

@@ -5,7 +5,7 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
-import { schema } from './config.js';
+import { rules, schema } from './config.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
@@ -22,7 +22,12 @@ const EXIT_CONFIG = 78;
 await runService({
   name: 'storage',
   schema,
+  rules,
   async start({ config, logger, ops, bus }) {
+    if (config.POSTMESH_KEY_PROVIDER === 'kms') {
+      process.stderr.write('storage: POSTMESH_KEY_PROVIDER=kms: this build has no KMS key provider\n');
+      process.exit(EXIT_CONFIG);
+    }
     let keyProvider;
     try {
       keyProvider = loadLocalKeyProvider({
@@ -39,12 +44,6 @@ await runService({
     if (config.POSTMESH_DEV_SEED && (config.POSTMESH_DEV_PASSWORD ?? '') === '') {
       process.stderr.write(
         'storage: Invalid configuration:\n  POSTMESH_DEV_PASSWORD: required when POSTMESH_DEV_SEED=true\n',
-      );
-      process.exit(EXIT_CONFIG);
-    }
-    if (config.POSTMESH_BLOB_STORE === 's3' && (config.POSTMESH_BLOB_S3_BUCKET ?? '') === '') {
-      process.stderr.write(
-        'storage: Invalid configuration:\n  POSTMESH_BLOB_S3_BUCKET: required when POSTMESH_BLOB_STORE=s3\n',
       );
       process.exit(EXIT_CONFIG);
     }

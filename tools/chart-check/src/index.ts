@@ -14,3 +14,11 @@ export { knownKinds, validateObject, validateObjects } from './schema.js';
 export type { SchemaIssue } from './schema.js';
 export { PolicyRule, checkPolicy, selectorMatches } from './policy.js';
 export type { PolicyOptions, PolicyViolation } from './policy.js';
+export {
+  SERVICES,
+  checkServiceConfig,
+  containerEnvironments,
+  foreignVariables,
+  unmountedPaths,
+} from './env-contract.js';
+export type { ContainerEnvironment, ServiceConfigCheck } from './env-contract.js';

@@ -32,14 +32,26 @@ beforeAll(() => {
   helm = requireHelm(repoRoot);
 });
 
+/**
+ * The default values name no KEK Secret: tests of the defaults let the chart generate one (what
+ * `helm install --set keyEncryption.generate=true` does); HA and EKS bring their own key.
+ */
+const GENERATE_KEK = { 'keyEncryption.generate': 'true' } as const;
+
 function render(valuesFiles: string[] = [], set: Record<string, string> = {}): K8sObject[] {
-  const rendered = renderChart(helm, { chartDir, valuesFiles, set, releaseName: 'pm', namespace: 'mail' });
+  const rendered = renderChart(helm, {
+    chartDir,
+    valuesFiles,
+    set: { ...GENERATE_KEK, ...set },
+    releaseName: 'pm',
+    namespace: 'mail',
+  });
   if (!rendered.ok) throw new Error(rendered.error);
   return parseManifests(rendered.manifests).map((r) => r.object);
 }
 
 function renderError(set: Record<string, string>, valuesFiles: string[] = []): string {
-  const rendered = renderChart(helm, { chartDir, valuesFiles, set });
+  const rendered = renderChart(helm, { chartDir, valuesFiles, set: { ...GENERATE_KEK, ...set } });
   expect(rendered.ok).toBe(false);
   return rendered.ok ? '' : rendered.error;
 }
@@ -82,7 +94,7 @@ const valueSets: [string, string[]][] = [
 
 describe.each(valueSets)('chart with %s', (_label, valuesFiles) => {
   it('passes helm lint --strict', () => {
-    const run = lintChart(helm, { chartDir, valuesFiles });
+    const run = lintChart(helm, { chartDir, valuesFiles, set: GENERATE_KEK });
     expect(run.stderr + run.stdout).toContain('0 chart(s) failed');
     expect(run.exitCode).toBe(0);
   });
@@ -146,6 +158,12 @@ describe('rendered defaults', () => {
       POSTMESH_KEK_FILE: '/etc/postmesh/kek/kek',
       POSTMESH_ALLOW_WEAK_DURABILITY: 'false',
     });
+    // DESIGN §2: every service creates (and its readiness verifies) three copies of each stream.
+    for (const service of SERVICES) {
+      expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').POSTMESH_STREAM_REPLICAS).toBe(
+        '3',
+      );
+    }
     for (const service of ['smtp-inbound', 'imap', 'mta-delivery', 'admin']) {
       expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').POSTMESH_STORAGE_GRPC).toBe(
         'pm-postmesh-storage:7001',
@@ -278,6 +296,32 @@ describe('values.schema.json refuses bad values', () => {
     expect(renderError({ 'imap.terminationGracePeriodSeconds': '20' })).toContain(
       'imap.terminationGracePeriodSeconds (20) must exceed',
     );
+  });
+
+  it('refuses fewer than three stream replicas unless weak durability is accepted', () => {
+    expect(renderError({ 'nats.streamReplicas': '1' })).toContain(
+      'nats.streamReplicas is 1: fewer than 3 copies lose acknowledged mail',
+    );
+    const single = render([], { 'nats.streamReplicas': '1', allowWeakDurability: 'true' });
+    expect(at(find(single, 'ConfigMap', 'pm-postmesh-imap'), 'data').POSTMESH_STREAM_REPLICAS).toBe('1');
+  });
+
+  it('refuses to generate a KEK unless asked: under helm template or GitOps it would change on every render', () => {
+    const error = renderError({ 'keyEncryption.generate': 'false' });
+    expect(error).toContain('keyEncryption.existingSecret is required');
+    expect(error).toContain('under helm template, Argo CD or Flux every render would write a new key');
+    // An existing Secret or KMS needs no generation, and no Secret is rendered for the KEK.
+    for (const set of [
+      { 'keyEncryption.generate': 'false', 'keyEncryption.existingSecret': 'postmesh-kek' },
+      {
+        'keyEncryption.generate': 'false',
+        'keyEncryption.provider': 'kms',
+        'keyEncryption.kms.keyId': 'alias/pm',
+      },
+    ]) {
+      const objects = render([], set);
+      expect(objects.some((o) => o.kind === 'Secret' && o.metadata?.name === 'pm-postmesh-kek')).toBe(false);
+    }
   });
 
   it('asks for the KMS key id when the KMS provider is chosen', () => {

@@ -34,3 +34,4 @@ export {
   type PartitionConsumerOptions,
   type PartitionedJobsOptions,
 } from './delivery.js';
+export { OwnershipView, type Route } from './view.js';

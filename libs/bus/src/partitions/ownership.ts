@@ -350,10 +350,16 @@ export class PartitionOwnership {
     }
   }
 
-  private lose(partition: number, reason: LossReason): void {
-    if (reason !== 'expired') this.lapsed.delete(partition);
+  /**
+   * Forget a partition (the lease of `which`, when given: a late answer about an older epoch
+   * must not end a newer one).
+   */
+  private lose(partition: number, reason: LossReason, which?: Held): void {
+    if (reason !== 'expired' && (which === undefined || this.lapsed.get(partition) === which)) {
+      this.lapsed.delete(partition);
+    }
     const held = this.held.get(partition);
-    if (held === undefined) return;
+    if (held === undefined || (which !== undefined && held !== which)) return;
     this.held.delete(partition);
     if (reason === 'expired') this.lapsed.set(partition, held);
     this.emit({ type: 'lost', partition, epoch: held.epoch, reason });
@@ -502,7 +508,7 @@ export class PartitionOwnership {
       return 'retry';
     }
     if (!isCasConflict(error) && stored === null) return { ok: false, reason: 'unavailable' };
-    this.lose(partition, 'fenced');
+    this.lose(partition, 'fenced', held);
     return { ok: false, reason: 'fenced' };
   }
 
@@ -531,7 +537,7 @@ export class PartitionOwnership {
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           await this.records.update(partitionKey(partition), encodeRecord(next), held.revision);
-          this.lose(partition, reason);
+          this.lose(partition, reason, held);
           return;
         } catch (error) {
           const settled = await this.reconcile(partition, held, error);
@@ -539,7 +545,7 @@ export class PartitionOwnership {
         }
       }
       // Could not write the release: the lease expires on its own once we stop renewing it.
-      this.lose(partition, reason);
+      this.lose(partition, reason, held);
     });
     held.chain = done.catch(() => undefined);
     await held.chain;

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { admin } from '@postmesh/contracts';
+import { admin, directory } from '@postmesh/contracts';
 import { ApiError, fromGrpc } from '../api/errors.js';
 import { endpointOf, type EndpointSpec } from '../api/endpoint.js';
 import { headerOf, type HttpRequest } from '../api/http.js';
@@ -95,7 +95,8 @@ export class PolicyGuard implements CanActivate {
     const found = await storage.directory
       .getUser({ selector: { $case: 'id', value: session.principalId } })
       .catch(() => undefined);
-    if (found?.user === undefined) return undefined;
+    // A disabled user's sessions end (they are also revoked when the user is disabled).
+    if (found?.user === undefined || found.user.status === directory.UserStatus.DISABLED) return undefined;
     return { kind: 'user', user: found.user, via: 'session', sessionSecret: secret };
   }
 

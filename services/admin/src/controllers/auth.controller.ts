@@ -51,10 +51,9 @@ export class AuthController {
     body: { email: 'string', password: 'string', totp: 'string (6 digits, optional)' },
   })
   async login(@Req() request: HttpRequest, @Res({ passthrough: true }) reply: HttpReply) {
-    const { storage, throttle, settings, audit } = this.deps;
+    const { storage, throttle, audit } = this.deps;
     const requestId = authOf(request).requestId;
     const ip = request.ip;
-    const wait = await throttle.retryAfter(ip);
     const record = (
       outcome: 'success' | 'denied',
       principal: Principal | undefined,
@@ -71,14 +70,25 @@ export class AuthController {
         detail,
         requestId,
       });
-    if (wait > 0) {
-      await record('denied', undefined, '', 'throttled: too many failed logins from this address');
+    const body = parseObject(request.body, loginShape);
+    const email = body.email.trim();
+    // Counted before any password is checked (one compare-and-set per counter): concurrent
+    // guesses cannot slip past the limit between a check and an increment.
+    const verdict = await throttle.attempt(ip, email);
+    await sleep(verdict.delayMs);
+    if (verdict.kind === 'locked') {
+      const wait = Math.ceil(verdict.retryAfterMs / 1000);
+      await record(
+        'denied',
+        undefined,
+        email.slice(0, 320),
+        `throttled: too many failed sign-ins ${verdict.scope === 'ip' ? 'from this address' : 'for this account'}`,
+      );
+      // The same answer for a locked address and a locked account (known or not).
       throw new ApiError('too_many_requests', `too many failed sign-ins; try again in ${wait} s`, undefined, {
         'retry-after': String(wait),
       });
     }
-    const body = parseObject(request.body, loginShape);
-    const email = body.email.trim();
     const result = await storage.admin.authenticateAdmin({
       email,
       password: body.password,
@@ -97,6 +107,8 @@ export class AuthController {
     } else if (result.result?.$case === 'failure') {
       const reason = result.result.value.reason;
       if (reason === admin.AdminAuthFailureReason.TOTP_REQUIRED) {
+        // The password was right and the code is still to come: not a failure to count.
+        await throttle.release(verdict.ticket);
         throw new ApiError('unauthenticated', 'a TOTP code is required', 'totp');
       }
       if (reason === admin.AdminAuthFailureReason.INVALID_CREDENTIALS) {
@@ -115,7 +127,7 @@ export class AuthController {
       }
     }
     if (principal === undefined) {
-      await throttle.fail(ip);
+      // The attempt stays counted against the address and the account.
       await record(
         'denied',
         undefined,
@@ -125,7 +137,9 @@ export class AuthController {
       // One answer for every reason, so accounts cannot be probed (DESIGN §5).
       throw new ApiError('unauthenticated', 'wrong email or password (or the account is locked)');
     }
-    await throttle.succeed(ip);
+    // Clears the account's failures; the address keeps its count of the others' failures.
+    await throttle.succeeded(verdict.ticket);
+    const { settings } = this.deps;
     const { secret } = await storage.admin.createSession({
       principalKind: kind,
       principalId,
@@ -226,4 +240,8 @@ export class AuthController {
     }
     return principal;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }

@@ -1,7 +1,7 @@
 /** Users, their passwords and app passwords, and aliases/forwards (issue 7 §4). */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
-import { directory, isServiceError } from '@postmesh/contracts';
+import { admin, directory, isServiceError } from '@postmesh/contracts';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
@@ -192,12 +192,14 @@ export class UsersController {
     path: '/users/:id',
     action: 'users.update',
     target: { kind: 'user-param', param: 'id' },
-    summary: 'Change display name, quota, status or sending limits (absent fields stay as they are)',
+    summary:
+      'Change display name, quota, status or sending limits (absent fields stay as they are); disabling a user ends their console sessions, and with revokeAppPasswords=true deletes their app passwords',
     body: {
       displayName: 'string',
       quotaBytes: 'integer',
       status: '"active" | "disabled"',
       limits: limitsDoc,
+      revokeAppPasswords: 'boolean (optional, with status "disabled")',
     },
   })
   async update(@Req() request: HttpRequest) {
@@ -206,9 +208,18 @@ export class UsersController {
       quotaBytes: optional(int({ min: 0 })),
       status: optional(oneOf(['active', 'disabled'])),
       limits: optional(nested(limitsShape)),
+      revokeAppPasswords: optional(bool()),
     });
+    if (body.revokeAppPasswords === true && body.status !== 'disabled') {
+      throw new ApiError(
+        'invalid_argument',
+        'revokeAppPasswords: only with status "disabled" (or on a password reset)',
+        'revokeAppPasswords',
+      );
+    }
+    const id = userId(request);
     const { user } = await this.deps.storage.directory.updateUser({
-      userId: userId(request),
+      userId: id,
       ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
       ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
       ...limitsRequest(body.limits),
@@ -219,6 +230,7 @@ export class UsersController {
             ? directory.UserStatus.ACTIVE
             : directory.UserStatus.DISABLED,
     });
+    if (body.status === 'disabled') await this.revokeAccess(id, body.revokeAppPasswords ?? false);
     return user === undefined ? {} : ((await withUsage(this.deps.storage, [userView(user)]))[0] ?? {});
   }
 
@@ -242,7 +254,8 @@ export class UsersController {
     path: '/users/:id/password',
     action: 'users.password',
     target: { kind: 'user-param', param: 'id' },
-    summary: 'Set a new password (optionally revoking app passwords)',
+    summary:
+      "Set a new password: ends the user's console sessions (all but the caller's own when users change their own) and, with revokeAppPasswords=true, deletes their app passwords",
     body: { password: 'string', revokeAppPasswords: 'boolean (optional)' },
   })
   async password(@Req() request: HttpRequest) {
@@ -250,12 +263,37 @@ export class UsersController {
       password: required(str({ min: 1, max: 256 })),
       revokeAppPasswords: optional(bool()),
     });
+    const id = userId(request);
     await this.deps.storage.directory.setPassword({
-      userId: userId(request),
+      userId: id,
       password: body.password,
       revokeAppPasswords: body.revokeAppPasswords ?? false,
     });
-    return { changed: true };
+    // Whoever knew the old password may hold a session: it ends now. A user changing their own
+    // password keeps the session they did it from.
+    const principal = authOf(request).principal;
+    const own = principal?.kind === 'user' && principal.user.id === id ? principal.sessionSecret : '';
+    const { revoked } = await this.deps.storage.admin.revokeSessions({
+      principalKind: admin.PrincipalKind.USER,
+      principalId: id,
+      keepSecret: own,
+    });
+    return { changed: true, sessionsRevoked: revoked };
+  }
+
+  /** A disabled user keeps no console session, and (by the administrator's choice) no app password. */
+  private async revokeAccess(id: string, appPasswords: boolean): Promise<void> {
+    const { storage } = this.deps;
+    await storage.admin.revokeSessions({
+      principalKind: admin.PrincipalKind.USER,
+      principalId: id,
+      keepSecret: '',
+    });
+    if (!appPasswords) return;
+    const { appPasswords: existing } = await storage.directory.listAppPasswords({ userId: id });
+    for (const appPassword of existing) {
+      await storage.directory.deleteAppPassword({ userId: id, appPasswordId: appPassword.id });
+    }
   }
 
   @Endpoint({

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HARAKA_PROXY_PEERS } from './proxy-front.js';
 
 /** Our plugins, in the order Haraka runs their hooks. */
 export const POSTMESH_PLUGINS = [
@@ -26,8 +27,8 @@ export interface HarakaSettings {
   readonly maxMessageBytes: number;
   readonly idleTimeoutSeconds: number;
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly dhparamFile: string };
-  /** Load balancer addresses allowed to send a PROXY header; empty = PROXY off. */
-  readonly proxyFrom: readonly string[];
+  /** Every connection starts with a PROXY header, checked by `requireProxyHeader` in front of Haraka. */
+  readonly proxyProtocol: boolean;
   /** Seconds a plugin hook may take before Haraka gives up (451). */
   readonly queueTimeoutSeconds: number;
 }
@@ -77,7 +78,9 @@ export function harakaConfigFiles(settings: HarakaSettings, spoolDir: string): M
         spool_dir: spoolDir,
         spool_after: 1024 * 1024,
       },
-      haproxy: { hosts: settings.proxyFrom },
+      // Haraka reads the v1 line that proxy-front.ts puts back on every connection; off, no peer
+      // may send one (a client could otherwise claim any address).
+      haproxy: { enabled: settings.proxyProtocol, hosts: settings.proxyProtocol ? HARAKA_PROXY_PEERS : [] },
       headers: {
         add_received: true,
         // We replace only forged Authentication-Results claiming our authserv-id (RFC 8601 §5).

@@ -4,9 +4,12 @@
  * Haraka reads `process.env.HARAKA` when its modules load, so the config dir is written and the
  * variable set before the first `require`.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Server as NetServer } from 'node:net';
 import type { PostmeshPluginName } from './config-dir.js';
+import { requireProxyHeader } from './proxy-front.js';
 import type { PluginHooks } from './types.js';
 
 const REGISTRY = Symbol.for('postmesh.smtp-inbound.plugins');
@@ -22,6 +25,8 @@ export interface RunningHaraka {
   readonly addresses: readonly { address: string; port: number }[];
   /** True while every listener is open. */
   listening(): boolean;
+  /** Every connection must start with a PROXY header (v1 or v2); see proxy-front.ts. */
+  requireProxyHeader(): void;
   /** Stop accepting connections; sessions already open carry on. */
   closeListeners(): void;
 }
@@ -44,7 +49,7 @@ export async function startHaraka(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const bound = server.listeners.filter((l) => l.listening);
-    if (bound.length > 0 && bound.length === server.listeners.length) break;
+    if (bound.length >= expectedListeners(root) && bound.length === server.listeners.length) break;
     if (Date.now() > deadline) throw new Error(`Haraka did not listen within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -58,9 +63,22 @@ export async function startHaraka(
   return {
     addresses,
     listening: () => !closed && server.listeners.every((l) => l.listening),
+    requireProxyHeader() {
+      for (const listener of server.listeners) requireProxyHeader(listener);
+    },
     closeListeners() {
       closed = true;
       server.stopListeners();
     },
   };
+}
+
+/**
+ * Haraka opens its listeners one after another (one per `listen` address in smtp.ini): wait for
+ * all of them, or the ones opened last would miss what is set up on them after start.
+ */
+function expectedListeners(root: string): number {
+  const ini = readFileSync(join(root, 'config', 'smtp.ini'), 'utf8');
+  const listen = /^listen=(.*)$/m.exec(ini)?.[1] ?? '';
+  return Math.max(1, listen.split(',').filter((a) => a.trim() !== '').length);
 }

@@ -5,7 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 
-/** Return codes of `haraka-constants` (the numbers are Haraka's, fixed since 2012). */
+/**
+ * Return codes of `haraka-constants` (its index.js; unit-tested against it, since a wrong number
+ * silently means another code: 907 is NEXT_HOOK, not DENYSOFTDISCONNECT).
+ */
 export const HookCode = {
   CONT: 900,
   STOP: 901,
@@ -14,7 +17,7 @@ export const HookCode = {
   DENYDISCONNECT: 904,
   DISCONNECT: 905,
   OK: 906,
-  DENYSOFTDISCONNECT: 907,
+  DENYSOFTDISCONNECT: 909,
 } as const;
 export type HookCodeValue = (typeof HookCode)[keyof typeof HookCode];
 

@@ -1,7 +1,8 @@
 /**
  * Per-client-IP connection and message rate limits, counted across every smtp-inbound replica in
- * the JetStream KV bucket `rate-limits` (DESIGN §3), and the count of open sessions that a
- * graceful stop waits for.
+ * the JetStream KV bucket `rate-limits` (DESIGN §3); caps on the sessions open at once in this
+ * process, per client IP and in total; and the count of open sessions that a graceful stop waits
+ * for.
  *
  * Each replica adds its local counts to the shared per-minute counter about once a second
  * (compare-and-set on the key's revision), so a busy client costs one KV write per second per
@@ -115,18 +116,31 @@ export interface LimitsOptions {
   readonly counter: SharedRateCounter;
   readonly connectionsPerMinute: number;
   readonly messagesPerMinute: number;
+  /** Sessions open at once in this process from one client IP (0 = no cap). */
+  readonly maxConnectionsPerIp: number;
+  /** Sessions open at once in this process (0 = no cap). */
+  readonly maxConnections: number;
 }
 
-/** Open SMTP sessions, so a graceful stop can wait for them. */
+/** Open SMTP sessions, in total and per client IP: the connection caps and the graceful stop. */
 export class SessionTracker {
   open = 0;
+  private readonly byIp = new Map<string, number>();
   private waiters: (() => void)[] = [];
-  opened(): void {
+  opened(ip = ''): void {
     this.open += 1;
+    this.byIp.set(ip, (this.byIp.get(ip) ?? 0) + 1);
   }
-  closed(): void {
+  closed(ip = ''): void {
     this.open = Math.max(0, this.open - 1);
+    const left = (this.byIp.get(ip) ?? 0) - 1;
+    if (left > 0) this.byIp.set(ip, left);
+    else this.byIp.delete(ip);
     if (this.open === 0) for (const w of this.waiters.splice(0)) w();
+  }
+  /** Sessions open from `ip`, this one included once it is counted. */
+  openFrom(ip: string): number {
+    return this.byIp.get(ip) ?? 0;
   }
   /** Resolves when no session is open, or after `timeoutMs`, with the number still open. */
   async idle(timeoutMs: number): Promise<number> {
@@ -144,16 +158,37 @@ export class SessionTracker {
 
 export function limitsHooks(options: LimitsOptions & { readonly sessions: SessionTracker }): PluginHooks {
   return {
-    hook_connect_init(next) {
-      options.sessions.opened();
+    hook_connect_init(next, connection) {
+      options.sessions.opened(connection.remote.ip);
+      // Haraka may run the disconnect hook for a connection that never got here (a client gone
+      // during the PROXY header): only what was counted is uncounted.
+      connection.notes.postmeshCountedIp = connection.remote.ip;
       next();
     },
-    hook_disconnect(next) {
-      options.sessions.closed();
+    hook_disconnect(next, connection) {
+      const ip = connection.notes.postmeshCountedIp;
+      if (typeof ip === 'string') {
+        delete connection.notes.postmeshCountedIp;
+        options.sessions.closed(ip);
+      }
       next();
     },
     hook_connect(next, connection) {
-      if (!options.counter.hit('conn', connection.remote.ip, options.connectionsPerMinute)) {
+      const ip = connection.remote.ip;
+      // Caps on sessions open at once, so that no client (or flood) can hold every session and
+      // the memory behind them. RFC 5321 §3.8 / §4.2.3: 421 and close; RFC 3463 X.7.0 (policy).
+      if (options.maxConnectionsPerIp > 0 && options.sessions.openFrom(ip) > options.maxConnectionsPerIp) {
+        next(
+          HookCode.DENYSOFTDISCONNECT,
+          new DSN(421, '4.7.0 Too many connections from your address, try later'),
+        );
+        return;
+      }
+      if (options.maxConnections > 0 && options.sessions.open > options.maxConnections) {
+        next(HookCode.DENYSOFTDISCONNECT, new DSN(421, '4.7.0 Too many connections, try later'));
+        return;
+      }
+      if (!options.counter.hit('conn', ip, options.connectionsPerMinute)) {
         // RFC 5321 §3.8 / §4.2.3: 421 and close; RFC 3463 X.7.0 (policy).
         next(
           HookCode.DENYSOFTDISCONNECT,

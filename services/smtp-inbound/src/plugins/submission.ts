@@ -186,7 +186,8 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
     method: string,
   ): Promise<{ code: number; text: string; close?: boolean }> => {
     const ip = connection.remote.ip;
-    const verdict = await options.throttle.check(ip, user);
+    // Counts the attempt before the password is checked (libs/bus auth-throttle).
+    const verdict = await options.throttle.attempt(ip, user);
     if (verdict.delayMs > 0) await sleep(verdict.delayMs);
     if (verdict.kind === 'locked') {
       options.onAuth?.({ login: user, ip, outcome: `locked-${verdict.scope}` });
@@ -196,7 +197,7 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
     const answer = await options.authenticator.authenticate(user, password, ip);
     switch (answer.kind) {
       case 'success':
-        await options.throttle.succeeded(user);
+        await options.throttle.succeeded(verdict.ticket);
         connection.notes.postmeshUser = {
           userId: answer.userId,
           login: user,
@@ -207,7 +208,6 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
         options.onAuth?.({ login: user, ip, outcome: `success-${method}` });
         return { code: 235, text: '2.7.0 Authentication successful' };
       case 'failure': {
-        await options.throttle.failed(ip, user);
         const fails = (Number(connection.notes.postmeshAuthFailures) || 0) + 1;
         connection.notes.postmeshAuthFailures = fails;
         options.onAuth?.({ login: user, ip, outcome: 'failure' });

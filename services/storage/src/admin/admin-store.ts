@@ -604,6 +604,25 @@ export class AdminStore {
     return ok({});
   }
 
+  async revokeSessions(req: admin.RevokeSessionsRequest): Promise<Result<admin.RevokeSessionsResponse>> {
+    const principalKind =
+      req.principalKind === admin.PrincipalKind.ADMIN
+        ? 'admin'
+        : req.principalKind === admin.PrincipalKind.USER
+          ? 'user'
+          : undefined;
+    if (principalKind === undefined)
+      return fail(ErrorReason.INVALID_ARGUMENT, 'principal_kind is required', 'principal_kind');
+    if (req.principalId === '')
+      return fail(ErrorReason.INVALID_ARGUMENT, 'principal_id is required', 'principal_id');
+    const result = await this.sessions.deleteMany({
+      principalKind,
+      principalId: req.principalId,
+      ...(req.keepSecret === '' ? {} : { secretHash: { $ne: sha256(req.keepSecret) } }),
+    });
+    return ok({ revoked: result.deletedCount });
+  }
+
   // -------------------------------------------------------------------------------------------
   // API tokens
 

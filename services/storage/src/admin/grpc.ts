@@ -20,6 +20,7 @@ export function adminHandlers(store: AdminStore, logger: Logger): AdminServiceSe
     createSession: unary(logger, 'CreateSession', (r) => store.createSession(r)),
     resolveSession: unary(logger, 'ResolveSession', (r) => store.resolveSession(r)),
     deleteSession: unary(logger, 'DeleteSession', (r) => store.deleteSession(r)),
+    revokeSessions: unary(logger, 'RevokeSessions', (r) => store.revokeSessions(r)),
     createApiToken: unary(logger, 'CreateApiToken', (r) => store.createApiToken(r)),
     listApiTokens: unary(logger, 'ListApiTokens', (r) => store.listApiTokens(r)),
     revokeApiToken: unary(logger, 'RevokeApiToken', (r) => store.revokeApiToken(r)),

@@ -306,6 +306,9 @@ function counters(docs: readonly MessageRecord[]) {
   };
 }
 
+/** Users whose term hashers are kept, at most (then forgotten all at once). */
+const MAX_TERM_HASHERS = 16;
+
 /** Mailboxes remembered for delivery, at most (then forgotten all at once). */
 const MAX_DELIVERY_TARGETS = 100_000;
 
@@ -471,6 +474,8 @@ export class Mailstore {
   private readonly onChanged: (userId: string) => void;
   /** Delivery targets by user and path: a mailbox's `_id` never changes, its path is checked on use. */
   private readonly deliveryTargets = new Map<string, MailboxRecord>();
+  /** Term hashers of the users written to lately (their memos save most HMACs). */
+  private readonly termHashers = new Map<string, TermHasher>();
 
   constructor(deps: MailstoreDeps, limits: Partial<MailstoreLimits> = {}) {
     this.db = deps.db;
@@ -993,6 +998,17 @@ export class Mailstore {
     );
   }
 
+  /** The user's term hasher, kept (with its memo) while the user's search key stays the same. */
+  private async termHasher(userId: string): Promise<TermHasher> {
+    const key = await this.keyring.searchKey(userId);
+    const known = this.termHashers.get(userId);
+    if (known !== undefined && Buffer.from(known.searchKey).equals(key)) return known;
+    const hasher = new TermHasher(key);
+    if (this.termHashers.size >= MAX_TERM_HASHERS) this.termHashers.clear();
+    this.termHashers.set(userId, hasher);
+    return hasher;
+  }
+
   /**
    * The search entry and message document of a new copy of `body` in `mailbox`, its UID, MODSEQ
    * and `_id` still to be allocated.
@@ -1005,8 +1021,7 @@ export class Mailstore {
     delivery: { spoolId: string; recipient?: string } | undefined,
   ): Promise<{ entry: SearchIndexDoc; doc: MessageRecord }> {
     const userId = mailbox.userId;
-    const hasher = new TermHasher(await this.keyring.searchKey(userId));
-    const { terms, complete } = termsFor(hasher, body.trigrams);
+    const { terms, complete } = termsFor(await this.termHasher(userId), body.trigrams);
     const contentKey = await this.keyring.wrapForUser(userId, body.contentKey, contentContext(body.blobId));
     const mailboxId = mailbox._id.toHexString();
     const searchId = new ObjectId();
@@ -2690,7 +2705,7 @@ export class Mailstore {
   ): Promise<mailstore.SearchResponse> {
     const mailbox = await this.mailboxById(userId, mailboxId);
     const base = {
-      hasher: new TermHasher(await this.keyring.searchKey(userId)),
+      hasher: await this.termHasher(userId),
       highestUid: await this.highestUid(mailbox),
       now: Date.now(),
     };

@@ -28,15 +28,24 @@ export function foldForSearch(text: string): string {
 
 const TOKEN = /[\p{L}\p{N}]+/gu;
 
+/** A UTF-16 surrogate: the token has characters outside the BMP, which take two code units. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Trigrams of the tokens of a text (tokens shorter than three characters are kept whole). */
 export function trigramsOf(text: string, out = new Set<string>()): Set<string> {
-  for (const match of foldForSearch(text).matchAll(TOKEN)) {
-    const chars = [...match[0]];
-    if (chars.length < 3) {
-      out.add(`=${chars.join('')}`);
+  // Mail repeats its words: each distinct token once.
+  const tokens = new Set<string>();
+  for (const match of foldForSearch(text).matchAll(TOKEN)) tokens.add(match[0]);
+  for (const token of tokens) {
+    if (SURROGATE.test(token)) {
+      const chars = [...token];
+      if (chars.length < 3) out.add(`=${token}`);
+      else for (let i = 0; i + 3 <= chars.length; i++) out.add(chars.slice(i, i + 3).join(''));
       continue;
     }
-    for (let i = 0; i + 3 <= chars.length; i++) out.add(chars.slice(i, i + 3).join(''));
+    // One code unit per character: slice the string itself.
+    if (token.length < 3) out.add(`=${token}`);
+    else for (let i = 0; i + 3 <= token.length; i++) out.add(token.slice(i, i + 3));
   }
   return out;
 }
@@ -55,15 +64,31 @@ export function requiredTrigrams(query: string): Set<string> {
   return out;
 }
 
+/** Hashes remembered per hasher, at most (then forgotten all at once). */
+const MEMO_LIMIT = 16_384;
+
 export class TermHasher {
-  constructor(private readonly searchKey: Uint8Array) {}
+  /**
+   * `field:trigram` → hash: mail repeats most of its trigrams from message to message, and an
+   * HMAC costs microseconds. Holds no more than the search key already gives.
+   */
+  private readonly memo = new Map<string, string>();
+
+  constructor(readonly searchKey: Uint8Array) {}
 
   hash(field: TermField, trigram: string): string {
-    return createHmac('sha256', this.searchKey)
-      .update(`${field}:${trigram}`, 'utf8')
-      .digest()
-      .subarray(0, 12)
-      .toString('base64url');
+    const term = `${field}:${trigram}`;
+    let hashed = this.memo.get(term);
+    if (hashed === undefined) {
+      hashed = createHmac('sha256', this.searchKey)
+        .update(term, 'utf8')
+        .digest()
+        .subarray(0, 12)
+        .toString('base64url');
+      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+      this.memo.set(term, hashed);
+    }
+    return hashed;
   }
 
   hashAll(field: TermField, trigrams: Iterable<string>, out: Set<string>): void {

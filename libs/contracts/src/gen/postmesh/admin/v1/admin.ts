@@ -729,6 +729,22 @@ export interface DeleteSessionRequest {
 export interface DeleteSessionResponse {
 }
 
+/** Request of RevokeSessions. */
+export interface RevokeSessionsRequest {
+  /** Whose sessions; UNSPECIFIED is INVALID_ARGUMENT. */
+  principalKind: PrincipalKind;
+  /** Admin id or user id. */
+  principalId: string;
+  /** The secret value of a session to keep (empty: end them all). */
+  keepSecret: string;
+}
+
+/** Response of RevokeSessions. */
+export interface RevokeSessionsResponse {
+  /** How many sessions ended. */
+  revoked: number;
+}
+
 /** An API token's metadata; the secret is only in CreateApiTokenResponse. */
 export interface ApiToken {
   /** Opaque id. */
@@ -4127,6 +4143,186 @@ export const DeleteSessionResponse: MessageFns<DeleteSessionResponse> = {
   },
 };
 
+function createBaseRevokeSessionsRequest(): RevokeSessionsRequest {
+  return { principalKind: PrincipalKind.UNSPECIFIED, principalId: "", keepSecret: "" };
+}
+
+export const RevokeSessionsRequest: MessageFns<RevokeSessionsRequest> = {
+  encode(message: RevokeSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.principalKind !== PrincipalKind.UNSPECIFIED) {
+      writer.uint32(8).int32(principalKindToNumber(message.principalKind));
+    }
+    if (message.principalId !== "") {
+      writer.uint32(18).string(message.principalId);
+    }
+    if (message.keepSecret !== "") {
+      writer.uint32(26).string(message.keepSecret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeSessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.principalKind = principalKindFromJSON(reader.int32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.principalId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keepSecret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeSessionsRequest {
+    return {
+      principalKind: isSet(object.principalKind)
+        ? principalKindFromJSON(object.principalKind)
+        : isSet(object.principal_kind)
+        ? principalKindFromJSON(object.principal_kind)
+        : PrincipalKind.UNSPECIFIED,
+      principalId: isSet(object.principalId)
+        ? globalThis.String(object.principalId)
+        : isSet(object.principal_id)
+        ? globalThis.String(object.principal_id)
+        : "",
+      keepSecret: isSet(object.keepSecret)
+        ? globalThis.String(object.keepSecret)
+        : isSet(object.keep_secret)
+        ? globalThis.String(object.keep_secret)
+        : "",
+    };
+  },
+
+  toJSON(message: RevokeSessionsRequest): unknown {
+    const obj: any = {};
+    if (message.principalKind !== PrincipalKind.UNSPECIFIED) {
+      obj.principalKind = principalKindToJSON(message.principalKind);
+    }
+    if (message.principalId !== "") {
+      obj.principalId = message.principalId;
+    }
+    if (message.keepSecret !== "") {
+      obj.keepSecret = message.keepSecret;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeSessionsRequest>, I>>(base?: I): RevokeSessionsRequest {
+    return RevokeSessionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeSessionsRequest>, I>>(object: I): RevokeSessionsRequest {
+    const message = createBaseRevokeSessionsRequest();
+    message.principalKind = object.principalKind ?? PrincipalKind.UNSPECIFIED;
+    message.principalId = object.principalId ?? "";
+    message.keepSecret = object.keepSecret ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeSessionsResponse(): RevokeSessionsResponse {
+  return { revoked: 0 };
+}
+
+export const RevokeSessionsResponse: MessageFns<RevokeSessionsResponse> = {
+  encode(message: RevokeSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revoked !== 0) {
+      writer.uint32(8).int32(message.revoked);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeSessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revoked = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeSessionsResponse {
+    return { revoked: isSet(object.revoked) ? globalThis.Number(object.revoked) : 0 };
+  },
+
+  toJSON(message: RevokeSessionsResponse): unknown {
+    const obj: any = {};
+    if (message.revoked !== 0) {
+      obj.revoked = Math.round(message.revoked);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeSessionsResponse>, I>>(base?: I): RevokeSessionsResponse {
+    return RevokeSessionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeSessionsResponse>, I>>(object: I): RevokeSessionsResponse {
+    const message = createBaseRevokeSessionsResponse();
+    message.revoked = object.revoked ?? 0;
+    return message;
+  },
+};
+
 function createBaseApiToken(): ApiToken {
   return {
     id: "",
@@ -7160,6 +7356,22 @@ export const AdminServiceService = {
     responseDeserialize: (value: Buffer): DeleteSessionResponse => DeleteSessionResponse.decode(value),
   },
   /**
+   * Ends every session of one principal (after a password reset or when a user is disabled),
+   * except the one whose secret is `keep_secret` (the caller's own, when they changed their own
+   * password). Reasons: INVALID_ARGUMENT (no principal).
+   */
+  revokeSessions: {
+    path: "/postmesh.admin.v1.AdminService/RevokeSessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeSessionsRequest): Buffer =>
+      Buffer.from(RevokeSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeSessionsRequest => RevokeSessionsRequest.decode(value),
+    responseSerialize: (value: RevokeSessionsResponse): Buffer =>
+      Buffer.from(RevokeSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeSessionsResponse => RevokeSessionsResponse.decode(value),
+  },
+  /**
    * Creates an API token for an administrator; the secret is returned once. Reasons: NOT_FOUND
    * (administrator), INVALID_ARGUMENT (no scopes, expiry in the past), LIMIT_EXCEEDED.
    */
@@ -7355,6 +7567,12 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   resolveSession: handleUnaryCall<ResolveSessionRequest, ResolveSessionResponse>;
   /** Ends a session (logout). Ending an unknown session succeeds. */
   deleteSession: handleUnaryCall<DeleteSessionRequest, DeleteSessionResponse>;
+  /**
+   * Ends every session of one principal (after a password reset or when a user is disabled),
+   * except the one whose secret is `keep_secret` (the caller's own, when they changed their own
+   * password). Reasons: INVALID_ARGUMENT (no principal).
+   */
+  revokeSessions: handleUnaryCall<RevokeSessionsRequest, RevokeSessionsResponse>;
   /**
    * Creates an API token for an administrator; the secret is returned once. Reasons: NOT_FOUND
    * (administrator), INVALID_ARGUMENT (no scopes, expiry in the past), LIMIT_EXCEEDED.
@@ -7653,6 +7871,26 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteSessionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Ends every session of one principal (after a password reset or when a user is disabled),
+   * except the one whose secret is `keep_secret` (the caller's own, when they changed their own
+   * password). Reasons: INVALID_ARGUMENT (no principal).
+   */
+  revokeSessions(
+    request: RevokeSessionsRequest,
+    callback: (error: ServiceError | null, response: RevokeSessionsResponse) => void,
+  ): ClientUnaryCall;
+  revokeSessions(
+    request: RevokeSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeSessionsResponse) => void,
+  ): ClientUnaryCall;
+  revokeSessions(
+    request: RevokeSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeSessionsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Creates an API token for an administrator; the secret is returned once. Reasons: NOT_FOUND
