@@ -14,3 +14,4 @@ export { FerretDb, type FerretDbOptions } from './ferretdb.js';
 export { startTestEnvironment, type TestEnvironment, type TestEnvironmentOptions } from './environment.js';
 export { NatsCluster } from './nats-cluster.js';
 export { proxyV2Header } from './proxy-protocol.js';
+export { MotoServer, installMoto, isMotoInstalled, motoVenv } from './moto.js';

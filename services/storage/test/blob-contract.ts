@@ -31,14 +31,18 @@ async function* pieces(bytes: Buffer, sizes: readonly number[]): AsyncGenerator<
   }
 }
 
-export function describeBlobStore(name: string, open: () => Promise<OpenedStore>): void {
+export function describeBlobStore(
+  name: string,
+  open: () => Promise<OpenedStore>,
+  openTimeoutMs?: number,
+): void {
   describe(`${name} blob store`, () => {
     let opened: OpenedStore;
     let store: BlobStore;
     beforeAll(async () => {
       opened = await open();
       store = opened.store;
-    });
+    }, openTimeoutMs);
     afterAll(async () => {
       await opened?.close();
     });

@@ -4,7 +4,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
-import { FerretDb, ManagedProcess, NatsServer, installTools, repoRoot, waitForPort } from '@postmesh/testing';
+import {
+  FerretDb,
+  ManagedProcess,
+  NatsServer,
+  installMoto,
+  installTools,
+  repoRoot,
+  waitForPort,
+} from '@postmesh/testing';
 import {
   SERVICES,
   endpoints,
@@ -57,6 +65,8 @@ async function deps(): Promise<void> {
 async function test(args: readonly string[]): Promise<number> {
   await deps();
   await ensureAptPackages(testPackages(), say);
+  // The S3 blob store's tests run against moto (PyPI) in server mode.
+  await installMoto(say);
   const resultsFile = join(repoRoot(), '.tmp', 'vitest-results.json');
   const steps: [string, string, string[]][] = [
     ['type-check (sources and tests)', 'npx', ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static']],
