@@ -67,10 +67,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- if eq $tag "latest" }}
 {{- fail "image.tag \"latest\" is not allowed: pin a version so every replica runs the same code" }}
 {{- end }}
+{{- $repository := .Values.image.repository }}
+{{- with .Values.global.imageRegistry }}
+{{- /* A registry replaces the repository's own host (its first path segment when that names a host). */}}
+{{- $parts := splitList "/" $repository }}
+{{- if and (gt (len $parts) 1) (or (contains "." (first $parts)) (contains ":" (first $parts)) (eq (first $parts) "localhost")) }}
+{{- $repository = join "/" (rest $parts) }}
+{{- end }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}
+{{- end }}
 {{- if .Values.image.digest }}
-{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- printf "%s:%s@%s" $repository $tag .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- printf "%s:%s" $repository $tag }}
 {{- end }}
 {{- end }}
 
@@ -165,4 +174,15 @@ seccompProfile:
 {{- fail (printf "nats.streamReplicas is %d: fewer than 3 copies lose acknowledged mail with one NATS volume; set allowWeakDurability: true to accept that (a single-node NATS)" $replicas) }}
 {{- end }}
 {{- $replicas }}
+{{- end }}
+
+{{/* The CA bundle volume source, or nothing when no bundle is configured. */}}
+{{- define "postmesh.caBundleSource" -}}
+{{- if .Values.caBundle.configMap }}
+configMap:
+  name: {{ .Values.caBundle.configMap }}
+{{- else if .Values.caBundle.secret }}
+secret:
+  secretName: {{ .Values.caBundle.secret }}
+{{- end }}
 {{- end }}

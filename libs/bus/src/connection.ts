@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '@postmesh/telemetry';
-import { ensureTopology } from './topology.js';
+import { ensureTopology, type DlqLimits } from './topology.js';
 
 export interface BusOptions {
   /** One or more server URLs, comma-separated (`nats://a:4222,nats://b:4222`). */
@@ -12,6 +12,7 @@ export interface BusOptions {
   readonly replicas: number;
   /** Create or update streams, consumers and buckets at start (every service does). */
   readonly ensureTopology?: boolean;
+  readonly dlq?: DlqLimits;
 }
 
 /**
@@ -47,7 +48,10 @@ export class Bus {
       // NATS may go away mid-way (a restart, a failover): retry until the topology is in place.
       for (let attempt = 1; ; attempt++) {
         try {
-          await ensureTopology(nc, jsm, { replicas: options.replicas });
+          await ensureTopology(nc, jsm, {
+            replicas: options.replicas,
+            ...(options.dlq === undefined ? {} : { dlq: options.dlq }),
+          });
           break;
         } catch (error) {
           if (nc.isClosed()) throw error;

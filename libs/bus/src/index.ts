@@ -11,8 +11,18 @@ export {
 } from './consumer.js';
 export { BatchConsumerLoop, type BatchConsumerLoopOptions } from './batch-consumer.js';
 export {
+  MaxDeliveriesDeadLetter,
+  deadLetterMessageId,
+  maxDeliveriesSubject,
+  parseMaxDeliveriesAdvisory,
+  type DeadLetterResult,
+  type MaxDeliveriesAdvisory,
+  type MaxDeliveriesDeadLetterOptions,
+} from './max-deliveries.js';
+export {
   Buckets,
   Consumers,
+  DLQ_DEFAULTS,
   INLINE_MESSAGE_LIMIT,
   Streams,
   Subjects,
@@ -20,6 +30,7 @@ export {
   ensureTopology,
   streamConfigs,
   type ConsumerName,
+  type DlqLimits,
   type StreamName,
   type TopologyOptions,
 } from './topology.js';

@@ -63,11 +63,23 @@ const MINUTE_NS = 60 * 1e9;
 export interface TopologyOptions {
   /** 1 on a single node; 3 in a cluster (ack after quorum). */
   readonly replicas: number;
+  /** Limits of MAIL_DLQ (defaults: DLQ_DEFAULTS). */
+  readonly dlq?: DlqLimits;
 }
+
+export interface DlqLimits {
+  /** Dead letters older than this are removed (admins must act within it; alert on any entry). */
+  readonly maxAgeMs: number;
+  /** When MAIL_DLQ holds this many bytes, new dead letters are refused (the job then stays in its
+   * own stream, unacknowledged, rather than an older dead letter being dropped). */
+  readonly maxBytes: number;
+}
+
+export const DLQ_DEFAULTS: DlqLimits = { maxAgeMs: 30 * 24 * 3_600_000, maxBytes: 1024 * 1024 * 1024 };
 
 export type StreamDefinition = Partial<StreamConfig> & { name: StreamName };
 
-export function streamConfigs({ replicas }: TopologyOptions): StreamDefinition[] {
+export function streamConfigs({ replicas, dlq = DLQ_DEFAULTS }: TopologyOptions): StreamDefinition[] {
   const common = { storage: StorageType.File, num_replicas: replicas, allow_direct: true } as const;
   return [
     {
@@ -104,6 +116,10 @@ export function streamConfigs({ replicas }: TopologyOptions): StreamDefinition[]
       retention: RetentionPolicy.Limits,
       duplicate_window: 10 * MINUTE_NS,
       max_msg_size: 1024 * 1024,
+      max_age: dlq.maxAgeMs * 1e6,
+      max_bytes: dlq.maxBytes,
+      // Full: refuse the new dead letter (its job stays where it is), never drop an old one.
+      discard: DiscardPolicy.New,
     },
   ];
 }

@@ -159,8 +159,10 @@ describe('delivery jobs partitioned by user', () => {
     // b leaves while jobs keep coming: it finishes its batch, releases, and a takes over.
     const publishing = publishRound(5, 15);
     await new Promise((r) => setTimeout(r, 100));
-    await b.jobs.stop();
+    // Leaving releases each partition only after its puller finished the batch in hand.
     await b.ownership.stop();
+    expect(b.jobs.active()).toEqual([]);
+    await b.jobs.stop();
     await publishing;
     await waitFor('every job is handled', () => handled.length >= users.length * 15);
     await new Promise((r) => setTimeout(r, 500)); // a duplicate would show up by now

@@ -199,6 +199,9 @@ export const commonSchema = {
   POSTMESH_ALLOW_WEAK_DURABILITY: boolean(false),
   /** JetStream stream replicas: 1 on one node, 3 in a cluster. */
   POSTMESH_STREAM_REPLICAS: integer(1, { min: 1, max: 5 }),
+  /** MAIL_DLQ limits: dead letters are removed after this age; when full, new ones are refused. */
+  POSTMESH_DLQ_MAX_AGE_MS: integer(30 * 24 * 3_600_000, { min: 3_600_000 }),
+  POSTMESH_DLQ_MAX_BYTES: integer(1024 * 1024 * 1024, { min: 1024 * 1024 }),
   POSTMESH_OPS_HOST: string('127.0.0.1'),
   /** `/healthz/live` fails while the event loop is blocked longer than this (0: never). */
   POSTMESH_EVENT_LOOP_STALL_MS: integer(10_000, { min: 0, max: 600_000 }),

@@ -226,6 +226,44 @@ export class CommandReceiver {
     this.#resetCommand();
   }
 
+  /**
+   * The literal whose octets are being collected now, or null. The same object is returned for
+   * as long as the same literal is in progress, so a server can tell literals apart (e.g. to
+   * account for the memory each will take before more of it is read).
+   */
+  get pendingLiteral(): {
+    readonly size: number;
+    readonly received: number;
+    readonly nonSynchronizing: boolean;
+    readonly marker: object;
+    /** The command's tag, when its first line starts with a readable one. */
+    readonly tag: string | null;
+  } | null {
+    const state = this.#state;
+    if (state.kind !== 'literal') return null;
+    return {
+      size: state.marker.size,
+      received: state.received,
+      nonSynchronizing: state.marker.nonSynchronizing,
+      marker: state.marker,
+      tag: this.#lines[0] === undefined ? null : tagOf(this.#lines[0]),
+    };
+  }
+
+  /**
+   * Gives up the command whose literal is in progress: the octets received are dropped, the rest
+   * of the literal is counted off without being kept, then the rest of the command is discarded.
+   * For a literal the client sends anyway (non-synchronizing, or already invited with `+`).
+   */
+  skipLiteral(): void {
+    const state = this.#state;
+    if (state.kind !== 'literal') throw new TypeError('skipLiteral() needs a literal in progress');
+    const remaining = state.marker.size - state.received;
+    this.#resetCommand();
+    this.#state =
+      remaining > 0 ? { kind: 'skipLiteral', remaining } : { kind: 'skipLine', tail: Buffer.alloc(0) };
+  }
+
   /** Removes and returns the first n octets of the head chunk (n <= its length). */
   #take(n: number): Buffer {
     const head = this.#queue[0]!;

@@ -166,6 +166,22 @@ describe('CommandReceiver', () => {
     ]);
   });
 
+  it('tells which literal is in progress and can skip it, dropping the command', () => {
+    const r = new CommandReceiver();
+    r.push(Buffer.from('a1 APPEND INBOX {10+}\r\n12345'));
+    expect(drain(r)).toEqual([]);
+    const pending = r.pendingLiteral;
+    expect(pending).toMatchObject({ size: 10, received: 5, nonSynchronizing: true, tag: 'a1' });
+    r.push(Buffer.from('6'));
+    drain(r);
+    expect(r.pendingLiteral?.marker).toBe(pending?.marker);
+    r.skipLiteral();
+    expect(r.pendingLiteral).toBeNull();
+    r.push(Buffer.from('7890 (\\Seen)\r\na2 NOOP\r\n'));
+    expect(summarize(drain(r))).toEqual([{ lines: ['a2 NOOP'], literals: [] }]);
+    expect(() => r.skipLiteral()).toThrow(TypeError);
+  });
+
   it('never holds more than one line plus a literal, whatever the client sends', () => {
     const r = new CommandReceiver({ maxLineLength: 100, maxLiteralSize: 100, maxCommandSize: 300 });
     let maxBuffered = 0;

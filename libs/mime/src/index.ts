@@ -46,3 +46,5 @@ export { parseHeaderBlock } from './header.js';
 export type { HeaderField } from './header.js';
 export { paramValue, parseContentType, parseDisposition } from './mime-params.js';
 export type { ContentType } from './mime-params.js';
+export { buildDsn, rfc5322Date, statusOf } from './dsn.js';
+export type { DsnRecipient, DsnReport } from './dsn.js';

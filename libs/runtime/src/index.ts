@@ -21,6 +21,13 @@ export {
   type ProxyHeader,
   type ProxyParse,
 } from './proxy-protocol.js';
+export {
+  loadCertificate,
+  watchCertificate,
+  type CertificateFiles,
+  type CertificateWatch,
+  type CertificateWatchOptions,
+} from './tls-reload.js';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;
@@ -153,6 +160,7 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     name: `postmesh-${definition.name}@${hostname()}`,
     logger,
     replicas: common.POSTMESH_STREAM_REPLICAS,
+    dlq: { maxAgeMs: common.POSTMESH_DLQ_MAX_AGE_MS, maxBytes: common.POSTMESH_DLQ_MAX_BYTES },
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });

@@ -14,4 +14,5 @@ export { FerretDb, type FerretDbOptions } from './ferretdb.js';
 export { startTestEnvironment, type TestEnvironment, type TestEnvironmentOptions } from './environment.js';
 export { NatsCluster } from './nats-cluster.js';
 export { proxyV2Header } from './proxy-protocol.js';
-export { MotoServer, installMoto, isMotoInstalled, motoVenv } from './moto.js';
+export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';
+export { MotoServer } from './moto.js';

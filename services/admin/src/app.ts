@@ -6,6 +6,8 @@
  */
 import 'reflect-metadata';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
@@ -178,6 +180,15 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     // Deep or huge JSON is refused by size; prototype poisoning keys are refused outright.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Requests Node's HTTP parser or Fastify's router refuse before any route (a broken header
+    // line, oversized headers, a URL with broken percent-encoding) get the API's error format too.
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (...args: unknown[]) => {
+      void (args[2] as ErrorReply)
+        .status(400)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(errorBody(new ApiError('invalid_argument', 'malformed request URL'), ''));
+    },
   });
   const fastify = adapter.getInstance();
   fastify.addHook('onSend', (_request, reply, payload, done) => {
@@ -253,6 +264,33 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
   };
 }
 
+interface ErrorReply {
+  status(code: number): { header(name: string, value: string): { send(body: unknown): unknown } };
+}
+
+/** Fastify's clientErrorHandler, in the API's error format (it must answer on the raw socket). */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const apiError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ApiError('headers_too_large', 'request headers too large')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ApiError('request_timeout', 'request timed out')
+        : new ApiError('invalid_argument', 'malformed HTTP request');
+  const body = JSON.stringify(errorBody(apiError, ''));
+  // As Node's own handler does: no answer in the middle of one already being written (the rest
+  // of an unread body that failed to parse as the next request, after an early refusal).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    socket.write(
+      `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status] ?? 'Bad Request'}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 interface StaticFastify {
   get(
     path: string,
@@ -267,7 +305,14 @@ interface StaticFastify {
 function registerConsole(fastify: StaticFastify, dir: string): void {
   const root = normalize(dir);
   fastify.get('/*', (request, reply) => {
-    const path = decodeURIComponent(request.url.split('?')[0] ?? '/');
+    let path: string;
+    try {
+      path = decodeURIComponent(request.url.split('?')[0] ?? '/');
+    } catch {
+      reply.status(400);
+      reply.header('content-type', 'application/json; charset=utf-8');
+      return reply.send(errorBody(new ApiError('invalid_argument', 'malformed request URL'), ''));
+    }
     if (path.startsWith('/api/')) {
       reply.status(404);
       reply.header('content-type', 'application/json; charset=utf-8');

@@ -15,6 +15,8 @@ export const schema = {
   /** PEM certificate chain and key; without them a self-signed pair is made under the data dir. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** How often the certificate files are compared for a renewal, besides watching them. */
+  POSTMESH_TLS_RELOAD_POLL_MS: integer(30_000, { min: 100, max: 3_600_000 }),
   /** The name clients connect to: the self-signed certificate's name (default: this host's name). */
   POSTMESH_HOSTNAME: optionalString(),
   /** Where generated material (the self-signed certificate) is kept. */
@@ -27,6 +29,13 @@ export const schema = {
   /** Largest message APPEND accepts (APPENDLIMIT, RFC 7889). */
   POSTMESH_IMAP_APPEND_LIMIT: integer(64 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
   POSTMESH_IMAP_MAX_LINE: integer(64 * 1024, { min: 1024, max: 1024 * 1024 }),
+  /**
+   * Literal octets (APPEND messages) all connections may hold at once; at least the APPEND
+   * limit. A command that would exceed it waits up to POSTMESH_IMAP_LITERAL_WAIT_MS, then gets
+   * `NO [LIMIT]`.
+   */
+  POSTMESH_IMAP_LITERAL_MEMORY: integer(256 * 1024 * 1024, { min: 64 * 1024, max: 64 * 1024 * 1024 * 1024 }),
+  POSTMESH_IMAP_LITERAL_WAIT_MS: integer(10_000, { min: 0, max: 600_000 }),
   /** Autologout after this much inactivity once authenticated (RFC 9051 §5.4: ≥ 30 min). */
   POSTMESH_IMAP_IDLE_TIMEOUT_MS: integer(30 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
   /** Autologout before authentication. */

@@ -3,9 +3,10 @@ import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from '@postmesh/bus';
 import { Counter, Gauge } from '@postmesh/telemetry';
-import { runService } from '@postmesh/runtime';
+import { runService, watchCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
+import { LiteralBudget } from './literal-budget.js';
 import { ImapServer } from './server.js';
 import { connectStorage } from './storage.js';
 import { loadTls } from './tls.js';
@@ -54,6 +55,17 @@ await runService({
       { resolveAccount: (login) => storage.accountOf(login) },
     );
     const changes = new ChangeFeed(bus.nc);
+    const literalBudget = new LiteralBudget(
+      Math.max(config.POSTMESH_IMAP_LITERAL_MEMORY, config.POSTMESH_IMAP_APPEND_LIMIT),
+    );
+    new Gauge({
+      name: 'postmesh_imap_literal_bytes',
+      help: 'Literal octets (APPEND messages) reserved by sessions being received or stored',
+      registers: [ops.registry],
+      collect() {
+        this.set(literalBudget.used);
+      },
+    });
     const refused = new Counter({
       name: 'postmesh_imap_connections_refused_total',
       help: 'IMAP connections refused over a connection cap',
@@ -71,6 +83,7 @@ await runService({
       onRefused: (cap) => refused.inc({ cap }),
       changes,
       services: {
+        literalMemory: { budget: literalBudget, waitMs: config.POSTMESH_IMAP_LITERAL_WAIT_MS },
         mailstore: storage.mailstore,
         directory: storage.directory,
         throttle,
@@ -103,8 +116,28 @@ await runService({
       },
     });
     void gauge;
+    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
+    const certificateWatch = tls.generated
+      ? undefined
+      : watchCertificate(
+          { certFile: tls.certFile, keyFile: tls.keyFile },
+          {
+            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
+            contextOptions: { minVersion: 'TLSv1.2' },
+            onReload(context) {
+              server.setSecureContext(context);
+              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
+            },
+            onError: (error) =>
+              logger.warn(
+                { err: error },
+                'TLS certificate changed but did not load; keeping the current one',
+              ),
+          },
+        );
     return {
       async stop() {
+        certificateWatch?.close();
         await server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000));
         storage.close();
       },

@@ -34,6 +34,8 @@ export interface ImapServerOptions {
 const REFUSAL_GRACE_MS = 5_000;
 
 export class ImapServer {
+  /** Replaced when the certificate files change (renewal); new connections and STARTTLS use it. */
+  #secureContext: SecureContext | null;
   readonly #sessions = new Set<Session>();
   /** Open sessions per client address (after the PROXY header, when there is one). */
   readonly #perAddress = new Map<string, number>();
@@ -44,10 +46,16 @@ export class ImapServer {
   #stopping = false;
 
   constructor(private readonly options: ImapServerOptions) {
+    this.#secureContext = options.secureContext;
     const limits = options.services.limits;
     this.#clock = new SessionClock(
       SessionClock.periodFor(Math.min(limits.preAuthTimeoutMs, limits.idleTimeoutMs, limits.idlePollMs)),
     );
+  }
+
+  /** A renewed certificate: connections from now on get it; open ones keep theirs. */
+  setSecureContext(context: SecureContext): void {
+    this.#secureContext = context;
   }
 
   get connections(): number {
@@ -59,7 +67,7 @@ export class ImapServer {
     const port = await listenOn(plain, this.options.host, this.options.port);
     this.#servers.push(plain);
     let tlsPort: number | null = null;
-    if (this.options.secureContext !== null && this.options.tlsPort !== 0) {
+    if (this.#secureContext !== null && this.options.tlsPort !== 0) {
       const secure = createServer((socket) => this.#accept(socket, true));
       tlsPort = await listenOn(secure, this.options.host, this.options.tlsPort);
       this.#servers.push(secure);
@@ -107,7 +115,7 @@ export class ImapServer {
     this.#perAddress.set(remoteAddress, fromAddress + 1);
     let socket = stream;
     if (tls) {
-      const context = this.options.secureContext;
+      const context = this.#secureContext;
       if (context === null) {
         stream.destroy();
         return;
@@ -122,7 +130,7 @@ export class ImapServer {
       socket,
       remoteAddress,
       tls,
-      secureContext: this.options.secureContext,
+      secureContext: this.#secureContext,
       services: this.options.services,
       id: this.#nextId++,
       subscribeChanges: (userId, onChange) => this.options.changes.subscribe(userId, onChange),
@@ -152,7 +160,7 @@ export class ImapServer {
     timer.unref();
     stream.on('close', () => clearTimeout(timer));
     stream.on('error', () => stream.destroy());
-    const context = this.options.secureContext;
+    const context = this.#secureContext;
     if (!tls || context === null) {
       stream.end(bye);
       return;

@@ -84,6 +84,9 @@ export class Session implements CommandContext, Ticking {
   readonly #options: SessionOptions;
   #commandInProgress = false;
   #closeReason: string | null = null;
+  /** Literal budget held by the command being received or run, and the literal last counted. */
+  #literalBytes = 0;
+  #literalCounted: object | null = null;
 
   constructor(options: SessionOptions) {
     this.#options = options;
@@ -202,6 +205,7 @@ export class Session implements CommandContext, Ticking {
     this.#closed = true;
     this.#state = { kind: 'logout' };
     this.#options.clock.delete(this);
+    this.#releaseLiterals();
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#wakeUp();
@@ -271,6 +275,8 @@ export class Session implements CommandContext, Ticking {
           await this.#execute(parsed);
         } finally {
           this.#commandInProgress = false;
+          // The command's literals are garbage now (APPEND handed its message to storage).
+          this.#releaseLiterals();
         }
         if (this.#closed) break;
       }
@@ -314,10 +320,24 @@ export class Session implements CommandContext, Ticking {
       switch (event.kind) {
         case 'command':
           return event.command;
-        case 'continue':
+        case 'continue': {
+          const pending = this.#receiver.pendingLiteral;
+          if (!(await this.#reserveLiteral(event.size))) {
+            if (this.#closed) return null;
+            // RFC 9051 §7.5: a tagged response instead of "+", and the client does not send it.
+            if (pending !== null && this.#receiver.pendingLiteral?.received === 0)
+              this.#receiver.refuseLiteral();
+            else this.#receiver.skipLiteral();
+            this.#releaseLiterals();
+            await this.send(serializeStatus(busy(event.tag)));
+            continue;
+          }
+          this.#literalCounted = pending?.marker ?? null;
           await this.send(serializeContinuation());
           continue;
+        }
         case 'error': {
+          this.#releaseLiterals();
           const error = event.error;
           const preAuth = this.#state.kind === 'notAuthenticated';
           const tooBig = error.code === 'literalTooLarge' || error.code === 'commandTooLarge';
@@ -338,12 +358,48 @@ export class Session implements CommandContext, Ticking {
           }
           continue;
         }
-        case 'needMore':
+        case 'needMore': {
+          const pending = this.#receiver.pendingLiteral;
+          if (pending !== null && pending.marker !== this.#literalCounted) {
+            // A non-synchronizing literal (RFC 7888) arrives uninvited: count it against the
+            // budget before reading more of it, and skip it if the budget stays spent.
+            this.#literalCounted = pending.marker;
+            this.#socket.pause();
+            const reserved = await this.#reserveLiteral(pending.size);
+            if (this.#closed) return null;
+            if (!reserved) {
+              this.#receiver.skipLiteral();
+              this.#releaseLiterals();
+              await this.send(serializeStatus(busy(pending.tag)));
+              continue;
+            }
+          }
           if (this.#socket.isPaused()) this.#socket.resume();
           await this.#sleep();
           continue;
+        }
       }
     }
+  }
+
+  /** Reserves literal memory for the current command (see LiteralBudget). */
+  async #reserveLiteral(size: number): Promise<boolean> {
+    const memory = this.services.literalMemory;
+    if (memory === undefined) return true;
+    const reserved = await memory.budget.reserve(size, memory.waitMs);
+    if (!reserved) return false;
+    this.#literalBytes += size;
+    if (this.#closed) {
+      this.#releaseLiterals();
+      return false;
+    }
+    return true;
+  }
+
+  #releaseLiterals(): void {
+    if (this.#literalBytes > 0) this.services.literalMemory?.budget.release(this.#literalBytes);
+    this.#literalBytes = 0;
+    this.#literalCounted = null;
   }
 
   hasBufferedInput(): boolean {
@@ -585,6 +641,16 @@ export class Session implements CommandContext, Ticking {
     });
     this.#finish();
   }
+}
+
+/** RFC 5530 §3 LIMIT: the server's literal memory is taken by other sessions for now. */
+function busy(tag: string | null): StatusResponse {
+  return {
+    tag,
+    condition: 'NO',
+    code: { code: 'LIMIT' },
+    text: 'Too much mail being received at once; try again shortly',
+  };
 }
 
 function stateText(state: SessionState['kind']): string {

@@ -7,8 +7,8 @@
  * with `* BYE` (over TLS on the implicit-TLS port) and a metric.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, quote } from './client.js';
-import { startImapStack, type ImapStack, type TestUser } from './harness.js';
+import { TestClient, loggedIn, quote } from './client.js';
+import { message, startImapStack, type ImapStack, type TestUser } from './harness.js';
 
 describe('limits before authentication and connection caps', () => {
   let stack: ImapStack;
@@ -17,11 +17,13 @@ describe('limits before authentication and connection caps', () => {
   let cappedTls: { tlsPort: number };
   /** A short pre-login timeout, for the deadline tests only (a loaded machine may log in slowly). */
   let hurried: { port: number };
+  /** 1 MiB of literal memory for all its sessions together. */
+  let frugal: { port: number; opsPort: number };
 
   beforeAll(async () => {
     stack = await startImapStack();
     user = await stack.createUser();
-    [capped, cappedTls, hurried] = await Promise.all([
+    [capped, cappedTls, hurried, frugal] = await Promise.all([
       stack.startImap({
         POSTMESH_PROXY_PROTOCOL: 'true',
         POSTMESH_IMAP_MAX_CONNECTIONS: '4',
@@ -29,6 +31,11 @@ describe('limits before authentication and connection caps', () => {
       }),
       stack.startImap({ POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP: '1' }),
       stack.startImap({ POSTMESH_IMAP_PREAUTH_TIMEOUT_MS: '1500' }),
+      stack.startImap({
+        POSTMESH_IMAP_APPEND_LIMIT: String(1024 * 1024),
+        POSTMESH_IMAP_LITERAL_MEMORY: String(1024 * 1024),
+        POSTMESH_IMAP_LITERAL_WAIT_MS: '300',
+      }),
     ]);
   });
   afterAll(async () => {
@@ -155,5 +162,39 @@ describe('limits before authentication and connection caps', () => {
     expect(await second.readLine('* ')).toBe('* BYE Too many connections; try again later\r\n');
     await second.waitClosed();
     first.close();
+  });
+
+  it('bounds the literal memory of all sessions together: NO [LIMIT] when spent, served when freed', async () => {
+    const big = message('big', `${'x'.repeat(76)}\r\n`.repeat(10_000));
+    const holder = await loggedIn(frugal.port, user);
+    const other = await loggedIn(frugal.port, user);
+    // The holder is invited and sends half of its message: 0.78 of the 1 MiB is reserved.
+    holder.write(`h1 APPEND INBOX {${big.length}}\r\n`);
+    expect(await holder.readLine('+')).toMatch(/^\+ /);
+    holder.write(big.subarray(0, big.length / 2));
+    // Another synchronizing literal is not invited: the client keeps its message.
+    other.write(`o1 APPEND INBOX {${big.length}}\r\n`);
+    expect(await other.readLine('o1 ')).toBe(
+      'o1 NO [LIMIT] Too much mail being received at once; try again shortly\r\n',
+    );
+    // A non-synchronizing one is skipped without being kept, and the session goes on.
+    other.write(
+      Buffer.concat([Buffer.from(`o2 APPEND INBOX {${big.length}+}\r\n`), big, Buffer.from('\r\n')]),
+    );
+    expect(await other.readLine('o2 ')).toBe(
+      'o2 NO [LIMIT] Too much mail being received at once; try again shortly\r\n',
+    );
+    expect(await other.command('o3', 'NOOP')).toBe('o3 OK NOOP completed\r\n');
+    // Once the holder's APPEND is stored, its memory is free for the other.
+    holder.write(Buffer.concat([big.subarray(big.length / 2), Buffer.from('\r\n')]));
+    expect(await holder.readLine('h1 ')).toMatch(/^h1 OK \[APPENDUID \d+ 1\] APPEND completed\r\n$/);
+    other.write(`o4 APPEND INBOX {${big.length}}\r\n`);
+    expect(await other.readLine('+')).toMatch(/^\+ /);
+    other.write(Buffer.concat([big, Buffer.from('\r\n')]));
+    expect(await other.readLine('o4 ')).toMatch(/^o4 OK \[APPENDUID \d+ 2\] APPEND completed\r\n$/);
+    const metrics = await (await fetch(`http://127.0.0.1:${frugal.opsPort}/metrics`)).text();
+    expect(metrics).toMatch(/postmesh_imap_literal_bytes\{[^}]*\} 0\n/);
+    holder.close();
+    other.close();
   });
 });

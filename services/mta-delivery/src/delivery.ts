@@ -33,7 +33,7 @@ import type { ByteBudget } from './body-budget.js';
 import type { DomainLimit } from './config.js';
 import { signMessage, type SigningKeySource } from './dkim.js';
 import type { Resolver } from './dns.js';
-import { buildDsn, statusOf, type DsnRecipient } from './dsn.js';
+import { buildDsn, statusOf, type DsnRecipient } from '@postmesh/mime';
 import { fromDomain, headerSection } from './message.js';
 import { mxMatches, type StsPolicyCache } from './mta-sts.js';
 import { queueKey, type QueueRecord, type QueueStore, type Versioned } from './queue-store.js';

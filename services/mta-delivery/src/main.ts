@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Kvm } from '@nats-io/kv';
-import { ConsumerLoop, Consumers, Streams, openSpool, type ObjectStore } from '@postmesh/bus';
+import {
+  ConsumerLoop,
+  Consumers,
+  MaxDeliveriesDeadLetter,
+  Streams,
+  openSpool,
+  type ObjectStore,
+} from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { schema } from './config.js';
 import { ByteBudget } from './body-budget.js';
@@ -120,6 +127,16 @@ await runService({
       logger,
     });
     sweeper.start();
+    // Jobs that exhausted a consumer's max_deliver unseen go to MAIL_DLQ (one replica of any
+    // service subscribed handles each advisory).
+    const exhausted = new MaxDeliveriesDeadLetter({
+      nc: bus.nc,
+      js: bus.js,
+      jsm: bus.jsm,
+      streams: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND],
+      logger,
+    });
+    exhausted.start();
     const loop = new ConsumerLoop({
       js: bus.js,
       stream: Streams.MAIL_OUTBOUND,
@@ -139,6 +156,7 @@ await runService({
       async stop() {
         ops.stop();
         await sweeper.stop();
+        await exhausted.stop();
         await loop.stop();
         await delivery.drain();
         smtp.close();

@@ -10,7 +10,7 @@ import {
 } from '@postmesh/bus';
 import { DestinationLimiter, retryDelay } from '../src/backoff.js';
 import { fixtureResolver } from '../src/dns.js';
-import { buildDsn, statusOf } from '../src/dsn.js';
+import { buildDsn, statusOf } from '@postmesh/mime';
 import { fromDomain, headerSection } from '../src/message.js';
 import { StsPolicyCache, mxMatches, parseStsPolicy, parseStsRecord } from '../src/mta-sts.js';
 import { allowed } from '../src/queue-ops.js';

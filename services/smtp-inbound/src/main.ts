@@ -8,6 +8,8 @@ import {
   DEFAULT_THROTTLE_POLICY,
   InboundSpoolSweeper,
   KvAuthThrottle,
+  MaxDeliveriesDeadLetter,
+  Streams,
   Subjects,
   openRateLimits,
   openSpool,
@@ -82,6 +84,16 @@ await runService({
       logger.warn({ err: error }, 'rate-limit counters not shared this round'),
     );
     counter.start();
+    // Jobs that exhausted a consumer's max_deliver unseen go to MAIL_DLQ (one replica of any
+    // service subscribed handles each advisory).
+    const exhausted = new MaxDeliveriesDeadLetter({
+      nc: bus.nc,
+      js: bus.js,
+      jsm: bus.jsm,
+      streams: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND],
+      logger,
+    });
+    exhausted.start();
     const sessions = new SessionTracker();
     const sweeper = new InboundSpoolSweeper({
       jsm: bus.jsm,
@@ -209,6 +221,7 @@ await runService({
         if (left > 0) logger.warn({ sessions: left }, 'sessions still open at the end of the drain');
         await counter.stop();
         await sweeper.stop();
+        await exhausted.stop();
         directory.close();
       },
     };

@@ -1,6 +1,6 @@
 /**
  * AdminService over real gRPC and FerretDB: accounts and scopes, login with lockout and TOTP,
- * sessions with idle expiry, hashed API tokens, and the append-only audit log.
+ * sessions with idle expiry and revocation, hashed API tokens, and the append-only audit log.
  */
 import { credentials } from '@grpc/grpc-js';
 import { admin, AdminServiceClient, ErrorReason, errorDetailOf } from '@postmesh/contracts';
@@ -248,6 +248,43 @@ describe('sessions', () => {
     expect((await api.resolve(absolute.secret)).session).toBeDefined();
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await api.resolve(absolute.secret)).session).toBeUndefined();
+  });
+});
+
+describe('session revocation', () => {
+  it("ends every session of one principal but the one to keep, and nobody else's", async () => {
+    const open = (principalId: string) =>
+      api.session({
+        principalKind: admin.PrincipalKind.USER,
+        principalId,
+        idleTimeoutSeconds: 600,
+        absoluteTimeoutSeconds: 3600,
+      });
+    const [kept, ended, other] = await Promise.all([open('u-revoke'), open('u-revoke'), open('u-other')]);
+    const revoke = (r: Partial<admin.RevokeSessionsRequest>) =>
+      call(client.revokeSessions.bind(client), admin.RevokeSessionsRequest.fromPartial(r));
+    expect(
+      await revoke({
+        principalKind: admin.PrincipalKind.USER,
+        principalId: 'u-revoke',
+        keepSecret: kept.secret,
+      }),
+    ).toEqual({ revoked: 1 });
+    expect((await api.resolve(kept.secret)).session).toBeDefined();
+    expect((await api.resolve(ended.secret)).session).toBeUndefined();
+    expect((await api.resolve(other.secret)).session).toBeDefined();
+    // The same id as an administrator is another principal.
+    expect(await revoke({ principalKind: admin.PrincipalKind.ADMIN, principalId: 'u-revoke' })).toEqual({
+      revoked: 0,
+    });
+    expect(await revoke({ principalKind: admin.PrincipalKind.USER, principalId: 'u-revoke' })).toEqual({
+      revoked: 1,
+    });
+    expect((await api.resolve(kept.secret)).session).toBeUndefined();
+    expect(await reasonOf(revoke({ principalId: 'u-revoke' }))).toBe(ErrorReason.INVALID_ARGUMENT);
+    expect(await reasonOf(revoke({ principalKind: admin.PrincipalKind.USER }))).toBe(
+      ErrorReason.INVALID_ARGUMENT,
+    );
   });
 });
 

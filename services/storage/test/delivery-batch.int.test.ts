@@ -57,7 +57,7 @@ describe('batched delivery', () => {
     bus = await Bus.connect({ url: nats.url, name: 'delivery-batch-test', logger: h.logger, replicas: 1 });
     const domain = await h.app.directory.createDomain({ name: DOMAIN, defaultQuotaBytes: 0 });
     if (!domain.ok) throw new Error(domain.error.message);
-    for (const name of ['ann', 'ben', 'full', 'cid']) {
+    for (const name of ['ann', 'ben', 'full', 'cid', 'eve']) {
       const created = await h.app.directory.createUser({
         address: `${name}@${DOMAIN}`,
         password: `Pw-${randomBytes(8).toString('hex')}-x`,
@@ -294,5 +294,32 @@ describe('batched delivery', () => {
       expect(fromIndex).toEqual(fromDb);
       expect(box.uidNext).toBeGreaterThan(Math.max(...fromDb.map((d) => d.uid)));
     }
+  }, 60_000);
+
+  it('an index rebuilt from the database raises a UIDNEXT left below its messages, so no UID is reused', async () => {
+    const store = mailstore();
+    const userId = users.eve ?? '';
+    const deliver = async () => {
+      const spoolId = `u${randomBytes(6).toString('hex')}`;
+      const [result] = await store.commitDeliveries([
+        {
+          spoolId,
+          body: await store.prepareDelivery(raw(spoolId)),
+          recipients: [{ recipient: `eve@${DOMAIN}`, userId }],
+          receivedAt: new Date(),
+        },
+      ]);
+      const outcome = result?.ok === true ? result.outcomes[0] : undefined;
+      if (outcome?.status !== 'delivered') throw new Error(`not delivered: ${JSON.stringify(outcome)}`);
+      return outcome.uid;
+    };
+    const uids = [await deliver(), await deliver(), await deliver()];
+    // Counters persisted after their messages and lost in a crash (an owner allocating in memory).
+    const box = await inboxOf(userId);
+    await h.db.collection('mailboxes').updateOne({ _id: box._id }, { $set: { uidNext: 1 } });
+    sharedMailboxIndex.drop(box._id.toHexString());
+    await store.getChanges(userId, box._id.toHexString(), 0, 0, undefined);
+    expect((await inboxOf(userId)).uidNext).toBe(Math.max(...uids) + 1);
+    expect(await deliver()).toBe(Math.max(...uids) + 1);
   }, 60_000);
 });

@@ -7,7 +7,9 @@
 import { status } from '@grpc/grpc-js';
 import { ErrorReason, mailstore } from '@postmesh/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ObjectId } from 'mongodb';
 import { Mailstore, MailstoreError } from '../src/mailstore/index.js';
+import { subscriptions } from '../src/mailstore/mailboxes.js';
 import {
   append,
   byId,
@@ -120,6 +122,29 @@ describe('default mailboxes and LIST', () => {
     ]);
     expect(subscribed.find((b) => b.path === 'Gone/Away')?.id).toBe('');
     expect((await list(userId, 'Junk'))[0]?.subscribed).toBe(false);
+  });
+});
+
+describe('SetSubscribed names', () => {
+  it('refuses names CREATE would refuse, but still removes such a subscription stored earlier', async () => {
+    const userId = await createUser(m.h);
+    const subscribe = (path: string, subscribed: boolean) =>
+      call(m.client.setSubscribed.bind(m.client), { userId, path, subscribed });
+    expect(await failureOf(subscribe('bad*name', true))).toMatchObject({
+      reason: ErrorReason.INVALID_NAME,
+      field: 'path',
+    });
+    expect(await failureOf(subscribe('x'.repeat(1100), true))).toMatchObject({
+      reason: ErrorReason.LIMIT_EXCEEDED,
+    });
+    expect(await failureOf(subscribe('never*stored', false))).toMatchObject({
+      reason: ErrorReason.INVALID_NAME,
+    });
+    // A subscription written before names were checked.
+    await subscriptions(m.h.db).insertOne({ _id: new ObjectId(), userId, path: 'old%one' });
+    expect((await list(userId, '*', { subscribedOnly: true })).map((b) => b.path)).toContain('old%one');
+    await subscribe('old%one', false);
+    expect((await list(userId, '*', { subscribedOnly: true })).map((b) => b.path)).not.toContain('old%one');
   });
 });
 

@@ -112,10 +112,10 @@ export function containerEnvironments(objects: readonly K8sObject[]): ContainerE
   return out;
 }
 
-/** Variables outside the namespaces a Postmesh service reads or OpenTelemetry's SDK reads. */
+/** Variables outside the namespaces a Postmesh service, OpenTelemetry's SDK or Node itself reads. */
 export function foreignVariables(env: Readonly<Record<string, string>>): string[] {
   return Object.keys(env)
-    .filter((name) => !/^(POSTMESH_|NATS_|MONGODB_|LOG_LEVEL$|OTEL_)/.test(name))
+    .filter((name) => !/^(POSTMESH_|NATS_|MONGODB_|LOG_LEVEL$|OTEL_|NODE_EXTRA_CA_CERTS$)/.test(name))
     .sort();
 }
 
@@ -157,8 +157,9 @@ export function unmountedPaths(container: ContainerEnvironment): string[] {
   const under = (path: string, mount: string): boolean =>
     path === mount || path.startsWith(`${mount.replace(/\/$/, '')}/`);
   for (const [name, value] of Object.entries(container.env)) {
-    if (!name.startsWith('POSTMESH_') || value === '') continue;
-    if (name.endsWith('_FILE') && !container.mounts.some((m) => under(value, m.path))) {
+    if (!(name.startsWith('POSTMESH_') || name === 'NODE_EXTRA_CA_CERTS') || value === '') continue;
+    const isFile = name.endsWith('_FILE') || name === 'NODE_EXTRA_CA_CERTS';
+    if (isFile && !container.mounts.some((m) => under(value, m.path))) {
       problems.push(`${name}=${value} is not on a mounted volume`);
     }
     if (name.endsWith('_DIR') && !container.mounts.some((m) => !m.readOnly && under(value, m.path))) {

@@ -22,3 +22,4 @@ export {
   unmountedPaths,
 } from './env-contract.js';
 export type { ContainerEnvironment, ServiceConfigCheck } from './env-contract.js';
+export { validateStrict } from './strict-schema.js';

@@ -21,6 +21,9 @@ export const PolicyRule = {
   NoServiceAccountToken: 'no-service-account-token',
   NetworkPolicy: 'network-policy',
   AutoscalerTarget: 'autoscaler-target',
+  ServiceSelectsPods: 'service-selects-pods',
+  ProbePortDeclared: 'probe-port-declared',
+  ProbePathsDiffer: 'probe-paths-differ',
 } as const;
 export type PolicyRule = (typeof PolicyRule)[keyof typeof PolicyRule];
 
@@ -199,6 +202,7 @@ function checkContainers(w: Workload, objects: readonly K8sObject[], out: Policy
       if (!isMain) continue;
       if (rec(c.livenessProbe) === undefined) add(PolicyRule.Probes, 'no livenessProbe');
       if (rec(c.readinessProbe) === undefined) add(PolicyRule.Probes, 'no readinessProbe');
+      checkProbes(c, add);
       const drainMs = Number(envValue(c, 'POSTMESH_SHUTDOWN_TIMEOUT_MS', objects) ?? 0);
       const needed = preStopSleepSeconds(c) + Math.ceil((Number.isFinite(drainMs) ? drainMs : 0) / 1000);
       if (grace <= needed) {
@@ -215,6 +219,67 @@ function checkContainers(w: Workload, objects: readonly K8sObject[], out: Policy
       object: w.ref,
       detail: 'pod spec does not set automountServiceAccountToken: false',
     });
+  }
+}
+
+const PROBES = ['startupProbe', 'livenessProbe', 'readinessProbe'] as const;
+
+/**
+ * Probes reach a port the container declares (a typo'd name or number fails every probe and the
+ * pod never becomes ready, or is restarted forever), and liveness differs from readiness: a
+ * dependency outage (NATS, storage) must make a pod unready, not get it killed.
+ */
+function checkProbes(c: Rec, add: (rule: PolicyRule, detail: string) => void): void {
+  const ports = list(c.ports);
+  const names = new Set(ports.map((p) => str(path(p, 'name'))).filter((n) => n !== undefined));
+  const numbers = new Set(
+    ports.map((p) => path(p, 'containerPort')).filter((n): n is number => typeof n === 'number'),
+  );
+  for (const kind of PROBES) {
+    const probe = rec(c[kind]);
+    if (probe === undefined) continue;
+    const port =
+      path(probe, 'httpGet', 'port') ?? path(probe, 'tcpSocket', 'port') ?? path(probe, 'grpc', 'port');
+    if (port === undefined) continue; // exec probes use no port
+    const declared =
+      typeof port === 'string' ? names.has(port) : typeof port === 'number' && numbers.has(port);
+    if (!declared)
+      add(
+        PolicyRule.ProbePortDeclared,
+        `${kind} port ${JSON.stringify(port)} is not a declared container port`,
+      );
+  }
+  const live = path(c, 'livenessProbe', 'httpGet', 'path');
+  const ready = path(c, 'readinessProbe', 'httpGet', 'path');
+  if (typeof live === 'string' && live === ready) {
+    add(PolicyRule.ProbePathsDiffer, `livenessProbe and readinessProbe both GET ${live}`);
+  }
+}
+
+/** Every Service selects the pods of some rendered workload (else it has no endpoints). */
+function checkServiceSelectors(
+  objects: readonly K8sObject[],
+  all: readonly Workload[],
+  out: PolicyViolation[],
+): void {
+  for (const service of objects) {
+    if (service.kind !== 'Service') continue;
+    const selector = stringMap(path(service, 'spec', 'selector'));
+    if (str(path(service, 'spec', 'type')) === 'ExternalName') continue;
+    const detail =
+      Object.keys(selector).length === 0
+        ? 'has no selector'
+        : !all.some(
+              (w) =>
+                w.namespace === service.metadata?.namespace &&
+                selectorMatches({ matchLabels: selector }, w.podLabels),
+            )
+          ? `selects no pods (${Object.entries(selector)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')})`
+          : undefined;
+    if (detail !== undefined)
+      out.push({ rule: PolicyRule.ServiceSelectsPods, object: objectRef(service), detail });
   }
 }
 
@@ -325,6 +390,7 @@ export function checkPolicy(objects: readonly K8sObject[], options: PolicyOption
     }
   }
 
+  checkServiceSelectors(objects, all, out);
   checkServices(
     objects,
     all,

@@ -6,10 +6,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pythonTool } from '@postmesh/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import type { K8sObject, PolicyViolation } from '../src/index.js';
 import {
+  DEFAULT_KUBE_VERSION,
   HelmNotFoundError,
   PolicyRule,
   checkPolicy,
@@ -19,6 +21,7 @@ import {
   requireHelm,
   validateObject,
   validateObjects,
+  validateStrict,
 } from '../src/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -108,6 +111,16 @@ describe.each(valueSets)('chart with %s', (_label, valuesFiles) => {
   it('meets the deployment policy', () => {
     expect(checkPolicy(render(valuesFiles))).toEqual([]);
   });
+
+  it(
+    'validates against the strict Kubernetes schemas, where unknown fields fail',
+    { timeout: 60_000 },
+    async () => {
+      expect(
+        await validateStrict(pythonTool('kubernetes-validate'), render(valuesFiles), DEFAULT_KUBE_VERSION),
+      ).toEqual([]);
+    },
+  );
 });
 
 describe('rendered defaults', () => {
@@ -275,6 +288,109 @@ describe('optional integrations', () => {
   });
 });
 
+describe('extension points', () => {
+  const hardened = {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  const resources = { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '50m', memory: '32Mi' } };
+  let objects: K8sObject[] = [];
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'postmesh-values-'));
+    const file = join(dir, 'extensions.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        global: { imageRegistry: 'mirror.example.com:5000/hub' },
+        caBundle: { configMap: 'corp-ca', key: 'bundle.pem' },
+        storage: {
+          extraEnvFrom: [{ secretRef: { name: 'storage-extra' } }],
+          extraVolumes: [{ name: 'scratch', emptyDir: { sizeLimit: '64Mi' } }],
+          extraVolumeMounts: [{ name: 'scratch', mountPath: '/var/scratch' }],
+          initContainers: [
+            {
+              name: 'wait-db',
+              image: 'busybox:1.37',
+              command: ['true'],
+              securityContext: hardened,
+              resources,
+            },
+          ],
+          sidecars: [
+            {
+              name: 'log-shipper',
+              image: 'fluent-bit:3.2',
+              securityContext: hardened,
+              resources,
+              livenessProbe: { exec: { command: ['true'] } },
+              readinessProbe: { exec: { command: ['true'] } },
+            },
+          ],
+          probes: { readiness: { periodSeconds: 15, timeoutSeconds: 4 }, liveness: { failureThreshold: 6 } },
+        },
+      }),
+    );
+    objects = render([file]);
+  });
+  const pod = (name: string): Json =>
+    at(find(objects, 'Deployment', `pm-postmesh-${name}`), 'spec', 'template', 'spec');
+
+  it('prefixes every image with the global registry in place of the repository host', () => {
+    for (const service of SERVICES) {
+      expect(at(pod(service), 'containers', 0).image).toBe(
+        'mirror.example.com:5000/hub/postmesh/postmesh:0.1.0',
+      );
+    }
+  });
+
+  it('mounts the CA bundle into every service and hands it to Node for MongoDB and NATS TLS', () => {
+    for (const service of SERVICES) {
+      expect(at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data').NODE_EXTRA_CA_CERTS).toBe(
+        '/etc/postmesh/ca/bundle.pem',
+      );
+      expect(pod(service).volumes).toContainEqual({ name: 'ca-bundle', configMap: { name: 'corp-ca' } });
+      expect(at(pod(service), 'containers', 0).volumeMounts).toContainEqual({
+        name: 'ca-bundle',
+        mountPath: '/etc/postmesh/ca',
+        readOnly: true,
+      });
+    }
+  });
+
+  it('adds init containers, sidecars, envFrom, volumes and probe overrides to the chosen service only', () => {
+    const storage = pod('storage');
+    expect((storage.initContainers as Json[]).map((c) => c.name)).toEqual(['wait-db']);
+    expect((storage.containers as Json[]).map((c) => c.name)).toEqual(['storage', 'log-shipper']);
+    const main = at(storage, 'containers', 0);
+    expect(main.envFrom).toEqual([
+      { configMapRef: { name: 'pm-postmesh-storage' } },
+      { secretRef: { name: 'storage-extra' } },
+    ]);
+    expect(main.volumeMounts).toContainEqual({ name: 'scratch', mountPath: '/var/scratch' });
+    expect(storage.volumes).toContainEqual({ name: 'scratch', emptyDir: { sizeLimit: '64Mi' } });
+    expect(main.readinessProbe).toEqual({
+      httpGet: { path: '/healthz/ready', port: 'ops' },
+      periodSeconds: 15,
+      failureThreshold: 2,
+      timeoutSeconds: 4,
+    });
+    expect(at(main, 'livenessProbe').failureThreshold).toBe(6);
+    expect(pod('imap').initContainers).toBeUndefined();
+    expect((pod('imap').containers as Json[]).map((c) => c.name)).toEqual(['imap']);
+  });
+
+  it('still validates and meets the policy with the extensions', async () => {
+    expect(validateObjects(objects)).toEqual([]);
+    expect(checkPolicy(objects)).toEqual([]);
+    expect(await validateStrict(pythonTool('kubernetes-validate'), objects, DEFAULT_KUBE_VERSION)).toEqual(
+      [],
+    );
+  });
+});
+
 describe('values.schema.json refuses bad values', () => {
   it.each([
     [{ 'storage.replicas': 'three' }, '/storage/replicas'],
@@ -311,14 +427,15 @@ describe('values.schema.json refuses bad values', () => {
     expect(error).toContain('keyEncryption.existingSecret is required');
     expect(error).toContain('under helm template, Argo CD or Flux every render would write a new key');
     // An existing Secret or KMS needs no generation, and no Secret is rendered for the KEK.
-    for (const set of [
+    const withKey: Record<string, string>[] = [
       { 'keyEncryption.generate': 'false', 'keyEncryption.existingSecret': 'postmesh-kek' },
       {
         'keyEncryption.generate': 'false',
         'keyEncryption.provider': 'kms',
         'keyEncryption.kms.keyId': 'alias/pm',
       },
-    ]) {
+    ];
+    for (const set of withKey) {
       const objects = render([], set);
       expect(objects.some((o) => o.kind === 'Secret' && o.metadata?.name === 'pm-postmesh-kek')).toBe(false);
     }
@@ -424,6 +541,49 @@ describe('the checks can fail', () => {
     expect(rules(checkPolicy(grace))).toEqual([
       'grace-period-covers-drain Deployment/pm-postmesh-smtp-inbound/smtp-inbound',
     ]);
+  });
+
+  it('catches a misspelt field the loose schemas let through', { timeout: 60_000 }, async () => {
+    const broken = mutate('Deployment', 'pm-postmesh-storage', (o) => {
+      const sc = storageContainer(o).securityContext as Json;
+      delete sc.readOnlyRootFilesystem;
+      sc.readOnlyRootFilesytem = true;
+    });
+    const storage = find(broken, 'Deployment', 'pm-postmesh-storage');
+    // The loose schemas accept it; the strict ones name the field.
+    expect(validateObject(storage)).toEqual([]);
+    const issues = await validateStrict(pythonTool('kubernetes-validate'), [storage], DEFAULT_KUBE_VERSION);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.object).toBe('deployment/pm-postmesh-storage');
+    expect(issues[0]?.message).toContain("'readOnlyRootFilesytem' was unexpected");
+  });
+
+  it('catches a Service that selects no pods', () => {
+    const typo = mutate('Service', 'pm-postmesh-imap-public', (o) => {
+      at(o, 'spec', 'selector')['app.kubernetes.io/component'] = 'imapd';
+    });
+    expect(rules(checkPolicy(typo))).toEqual(['service-selects-pods Service/pm-postmesh-imap-public']);
+    const none = mutate('Service', 'pm-postmesh-admin', (o) => {
+      delete at(o, 'spec').selector;
+    });
+    expect(checkPolicy(none)).toEqual([
+      { rule: PolicyRule.ServiceSelectsPods, object: 'Service/pm-postmesh-admin', detail: 'has no selector' },
+    ]);
+  });
+
+  it('catches a probe on an undeclared port, and liveness probing what readiness probes', () => {
+    const port = mutate('Deployment', 'pm-postmesh-imap', (o) => {
+      at(o, 'spec', 'template', 'spec', 'containers', 0, 'readinessProbe', 'httpGet').port = 'metrics';
+      at(o, 'spec', 'template', 'spec', 'containers', 0, 'startupProbe', 'httpGet').port = 9101;
+    });
+    expect(checkPolicy(port).map((v) => v.detail)).toEqual([
+      'startupProbe port 9101 is not a declared container port',
+      'readinessProbe port "metrics" is not a declared container port',
+    ]);
+    const same = mutate('Deployment', 'pm-postmesh-storage', (o) => {
+      at(o, 'spec', 'template', 'spec', 'containers', 0, 'livenessProbe', 'httpGet').path = '/healthz/ready';
+    });
+    expect(rules(checkPolicy(same))).toEqual(['probe-paths-differ Deployment/pm-postmesh-storage/storage']);
   });
 
   it('catches an object that breaks its API schema, and a kind with no known schema', () => {

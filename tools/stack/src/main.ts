@@ -8,7 +8,7 @@ import {
   FerretDb,
   ManagedProcess,
   NatsServer,
-  installMoto,
+  installPythonTools,
   installTools,
   repoRoot,
   waitForPort,
@@ -58,6 +58,7 @@ export async function main(command: string, args: readonly string[]): Promise<nu
 async function deps(): Promise<void> {
   const started = Date.now();
   await installTools(['nats-server', 'ferretdb', 'helm'], say);
+  await installPythonTools(say);
   say(`native tools ready in .bin/ (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
@@ -65,8 +66,6 @@ async function deps(): Promise<void> {
 async function test(args: readonly string[]): Promise<number> {
   await deps();
   await ensureAptPackages(testPackages(), say);
-  // The S3 blob store's tests run against moto (PyPI) in server mode.
-  await installMoto(say);
   const resultsFile = join(repoRoot(), '.tmp', 'vitest-results.json');
   const steps: [string, string, string[]][] = [
     ['type-check (sources and tests)', 'npx', ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static']],

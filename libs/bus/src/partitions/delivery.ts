@@ -25,7 +25,8 @@ import {
 } from '@nats-io/jetstream';
 import { Streams } from '../topology.js';
 import { partitionOf } from './assignment.js';
-import type { OwnershipEvent, PartitionOwnership } from './ownership.js';
+import type { PartitionOwnership } from './ownership.js';
+import { PartitionWorkers } from './workers.js';
 
 export const PartitionedInbound = {
   /** Subject of a job for the recipients of one partition. */
@@ -120,7 +121,6 @@ export interface PartitionedJobsOptions {
 interface Puller {
   readonly epoch: number;
   stopped: boolean;
-  readonly done: Promise<void>;
 }
 
 /**
@@ -129,63 +129,39 @@ interface Puller {
  * hand-off the release waits for the batch in hand, so the next owner starts after it.
  */
 export class PartitionedJobs {
-  private readonly pullers = new Map<number, Puller>();
-  private unsubscribe: (() => void) | undefined;
-  private removeHook: (() => void) | undefined;
+  private readonly workers: PartitionWorkers;
   private readonly warn: (error: unknown, what: string) => void;
 
   constructor(private readonly options: PartitionedJobsOptions) {
     this.warn = options.warn ?? (() => undefined);
+    this.workers = new PartitionWorkers(
+      options.ownership,
+      (partition, epoch) => {
+        const puller: Puller = { epoch, stopped: false };
+        const done = this.run(partition, puller);
+        return {
+          stop: async () => {
+            puller.stopped = true;
+            await done;
+          },
+        };
+      },
+      this.warn,
+    );
   }
 
   start(): void {
-    const { ownership } = this.options;
-    this.unsubscribe = ownership.subscribe((event) => this.onEvent(event));
-    this.removeHook = ownership.onRelease((partition) => this.halt(partition));
-    for (const p of ownership.owned()) {
-      const epoch = ownership.epochOf(p);
-      if (epoch !== undefined) this.pull(p, epoch);
-    }
+    this.workers.start();
+  }
+
+  /** Partitions being pulled now. */
+  active(): number[] {
+    return this.workers.active();
   }
 
   /** Stop pulling every partition, after the batches in hand. */
   async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.removeHook?.();
-    await Promise.all([...this.pullers.keys()].map((p) => this.halt(p)));
-  }
-
-  private onEvent(event: OwnershipEvent): void {
-    switch (event.type) {
-      case 'gained':
-        this.pull(event.partition, event.epoch);
-        break;
-      case 'lost':
-        void this.halt(event.partition);
-        break;
-    }
-  }
-
-  private async halt(partition: number): Promise<void> {
-    const puller = this.pullers.get(partition);
-    if (puller === undefined) return;
-    puller.stopped = true;
-    await puller.done;
-    if (this.pullers.get(partition) === puller) this.pullers.delete(partition);
-  }
-
-  private pull(partition: number, epoch: number): void {
-    const previous = this.pullers.get(partition);
-    if (previous !== undefined && !previous.stopped && previous.epoch === epoch) return;
-    const puller: { epoch: number; stopped: boolean; done: Promise<void> } = {
-      epoch,
-      stopped: false,
-      done: Promise.resolve(),
-    };
-    // A new epoch starts after the previous puller of the partition has finished its batch.
-    if (previous !== undefined) previous.stopped = true;
-    puller.done = (previous?.done ?? Promise.resolve()).then(() => this.run(partition, puller));
-    this.pullers.set(partition, puller);
+    await this.workers.stop();
   }
 
   private async run(partition: number, puller: Puller): Promise<void> {

@@ -35,3 +35,4 @@ export {
   type PartitionedJobsOptions,
 } from './delivery.js';
 export { OwnershipView, type Route } from './view.js';
+export { PartitionWorkers, type PartitionWorker, type PartitionWorkerFactory } from './workers.js';

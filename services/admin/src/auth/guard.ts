@@ -34,6 +34,7 @@ export class PolicyGuard implements CanActivate {
     };
     request.pm = auth;
     if (spec === undefined) throw new ApiError('internal', 'internal error');
+    refuseUndeclaredInput(request, spec);
     if (spec.action === 'public') return true;
 
     const principal = await this.identify(request);
@@ -276,5 +277,27 @@ export class PolicyGuard implements CanActivate {
       detail: `${request.method} ${spec.path}: ${reason}`,
       requestId: request.pm?.requestId ?? '',
     });
+  }
+}
+
+/**
+ * An endpoint that declares no query parameters or no body takes none: anything sent there is a
+ * 400 naming it, not silently ignored (handlers that take them validate them field by field).
+ */
+function refuseUndeclaredInput(request: HttpRequest, spec: EndpointSpec): void {
+  if (spec.query === undefined) {
+    const query = request.query;
+    const keys = typeof query === 'object' && query !== null ? Object.keys(query) : [];
+    if (keys.length > 0) {
+      const name = (keys[0] ?? '').slice(0, 60);
+      throw new ApiError('invalid_argument', `${name}: unknown query parameter`, name);
+    }
+  }
+  if (spec.body === undefined) {
+    const body = request.body;
+    const empty =
+      body === undefined ||
+      (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
+    if (!empty) throw new ApiError('invalid_argument', 'this endpoint takes no body (send {} or nothing)');
   }
 }

@@ -6,6 +6,7 @@
 import type { Command, OutputChunk, RawCommand, StatusResponse } from '@postmesh/imap-protocol';
 import type { Logger } from '@postmesh/telemetry';
 import type { AuthThrottle } from '@postmesh/bus';
+import type { LiteralBudget } from '../literal-budget.js';
 import type { Directory, Mailstore } from '../storage.js';
 import type { SessionState } from '../state.js';
 
@@ -29,6 +30,12 @@ export interface SessionLimits {
 }
 
 export interface ImapServices {
+  /**
+   * The memory all sessions may hold in literals being received, and how long a session waits
+   * for some to be released before refusing with `NO [LIMIT]`. Without it, only the per-literal
+   * limits apply.
+   */
+  readonly literalMemory?: { readonly budget: LiteralBudget; readonly waitMs: number };
   readonly mailstore: Mailstore;
   readonly directory: Directory;
   readonly throttle: AuthThrottle;

@@ -2,7 +2,7 @@
  * The mailstore of the storage service (issue 3 items 3, 6, 8, 9): mailboxes and messages of
  * each user, bodies encrypted once in the blob store (../blob) and shared by reference, searchable through a
  * blind index. `createMailstoreService` is what app.ts registers with the gRPC server;
- * `Mailstore` is the API the inbound delivery consumer calls (`deliverToMailboxes`).
+ * `Mailstore` is the API the inbound delivery consumer calls (`prepareDelivery`, `commitDeliveries`).
  */
 import type { MailstoreServiceServer } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';

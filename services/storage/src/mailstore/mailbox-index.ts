@@ -60,6 +60,11 @@ export class MailboxIndexEntry {
     return this.uids.length;
   }
 
+  /** The highest UID in the mailbox, 0 when empty. */
+  get highestUid(): number {
+    return this.uids[this.uids.length - 1] ?? 0;
+  }
+
   private intern(flags: readonly string[]): readonly string[] {
     const key = [...flags].sort().join('\u0000');
     let shared = this.interned.get(key);

@@ -1867,18 +1867,29 @@ export class Mailstore {
     });
   }
 
-  /** Ends a build under the mailbox's lock against its HIGHESTMODSEQ now; true if the entry is kept. */
+  /**
+   * Ends a build under the mailbox's lock against its HIGHESTMODSEQ now; true if the entry is kept.
+   * A kept entry holds every message of the mailbox, so it also checks that UIDNEXT is above all
+   * of them and raises it if not (a counter written after its messages and lost in a crash): a UID
+   * is never handed out twice (RFC 9051 §2.3.1.1).
+   */
   private finishIndexBuild(build: IndexBuild, entry: MailboxIndexEntry): Promise<boolean> {
     return serial(this.lockKey(build.mailboxId), async () => {
-      const now = await mailboxes(this.db).findOne(
-        { _id: new ObjectId(build.mailboxId) },
-        { projection: { highestModseq: 1 } },
-      );
+      const _id = new ObjectId(build.mailboxId);
+      const now = await mailboxes(this.db).findOne({ _id }, { projection: { highestModseq: 1, uidNext: 1 } });
       if (now === null) {
         index.abortBuild(build);
         return false;
       }
-      return index.finishBuild(build, entry, now.highestModseq);
+      const kept = index.finishBuild(build, entry, now.highestModseq);
+      if (kept && entry.highestUid >= now.uidNext) {
+        this.logger.warn(
+          { mailboxId: build.mailboxId, uidNext: now.uidNext, highestUid: entry.highestUid },
+          'UIDNEXT was not above every message; raised',
+        );
+        await mailboxes(this.db).updateOne({ _id }, { $max: { uidNext: entry.highestUid + 1 } });
+      }
+      return kept;
     });
   }
 
