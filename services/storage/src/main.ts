@@ -6,6 +6,8 @@ import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema } from './config.js';
+import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
+import type { LocalKeyProvider } from './crypto/local-key-provider.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
@@ -24,16 +26,17 @@ await runService({
   schema,
   rules,
   async start({ config, logger, ops, bus }) {
-    if (config.POSTMESH_KEY_PROVIDER === 'kms') {
-      process.stderr.write('storage: POSTMESH_KEY_PROVIDER=kms: this build has no KMS key provider\n');
-      process.exit(EXIT_CONFIG);
-    }
-    let keyProvider;
+    let keyProvider: LocalKeyProvider | undefined;
     try {
-      keyProvider = loadLocalKeyProvider({
-        kekFile: config.POSTMESH_KEK_FILE,
-        previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
-      });
+      // With KMS the KEK is read once the database (which holds its KMS-encrypted copy) is up.
+      if (config.POSTMESH_KEY_PROVIDER === 'file') {
+        keyProvider = loadLocalKeyProvider({
+          kekFile: config.POSTMESH_KEK_FILE,
+          previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+        });
+      } else {
+        kmsClient({ keyId: config.POSTMESH_KMS_KEY_ID ?? '', region: config.POSTMESH_KMS_REGION });
+      }
     } catch (error) {
       if (error instanceof ConfigError) {
         process.stderr.write(`storage: ${error.message}\n`);
@@ -47,7 +50,6 @@ await runService({
       );
       process.exit(EXIT_CONFIG);
     }
-    logger.info({ kekId: keyProvider.currentKekId, knownKeks: keyProvider.knownKekIds.length }, 'KEK loaded');
 
     sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
     sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
@@ -60,6 +62,21 @@ await runService({
     await client.connect();
     const db = client.db(config.POSTMESH_MONGODB_DB);
     logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
+    keyProvider ??= await loadKmsKeyProvider({
+      db,
+      keyId: config.POSTMESH_KMS_KEY_ID ?? '',
+      region: config.POSTMESH_KMS_REGION,
+      endpoint: config.POSTMESH_KMS_ENDPOINT,
+      previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+    });
+    logger.info(
+      {
+        provider: config.POSTMESH_KEY_PROVIDER,
+        kekId: keyProvider.currentKekId,
+        knownKeks: keyProvider.knownKekIds.length,
+      },
+      'KEK loaded',
+    );
     ops.addCheck({
       name: 'mongodb',
       async check(): Promise<true> {
