@@ -22,3 +22,4 @@ export { InternalPki, PKI_IDENTITIES, type IdentityFiles } from './internal-pki.
 export { NatsCluster } from './nats-cluster.js';
 export { proxyV2Header } from './proxy-protocol.js';
 export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';
+export { MotoServer } from './moto.js';

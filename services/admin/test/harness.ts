@@ -107,6 +107,7 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
         POSTMESH_OPS_PORT: String(storageOpsPort),
         POSTMESH_GRPC_PORT: String(grpcPort),
         POSTMESH_KEK_FILE: kekFile,
+        POSTMESH_BLOB_DIR: join(dir, 'blobs'),
         ...extra,
       },
       logFile: join(dir, 'storage.log'),

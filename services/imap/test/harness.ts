@@ -78,6 +78,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
       MONGODB_URI: env.mongoUri,
       POSTMESH_MONGODB_DB: env.database,
       POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_BLOB_DIR: join(logDir, 'blobs'),
       POSTMESH_GRPC_PORT: String(grpcPort),
       POSTMESH_OPS_PORT: String(storageOps),
     },

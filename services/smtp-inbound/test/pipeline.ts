@@ -145,6 +145,7 @@ export class Pipeline {
       POSTMESH_MONGODB_DB: this.env.database,
       POSTMESH_GRPC_PORT: String(this.grpcPort),
       POSTMESH_KEK_FILE: join(this.dir, 'kek'),
+      POSTMESH_BLOB_DIR: join(this.dir, 'blobs'),
       POSTMESH_DEV_SEED: 'true',
       POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
       ...this.options.storageEnv,

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
 import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
@@ -5,6 +6,8 @@ import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema } from './config.js';
+import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
+import type { LocalKeyProvider } from './crypto/local-key-provider.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
@@ -23,16 +26,17 @@ await runService({
   schema,
   rules,
   async start({ config, logger, ops, bus, security }) {
-    if (config.POSTMESH_KEY_PROVIDER === 'kms') {
-      process.stderr.write('storage: POSTMESH_KEY_PROVIDER=kms: this build has no KMS key provider\n');
-      process.exit(EXIT_CONFIG);
-    }
-    let keyProvider;
+    let keyProvider: LocalKeyProvider | undefined;
     try {
-      keyProvider = loadLocalKeyProvider({
-        kekFile: config.POSTMESH_KEK_FILE,
-        previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
-      });
+      // With KMS the KEK is read once the database (which holds its KMS-encrypted copy) is up.
+      if (config.POSTMESH_KEY_PROVIDER === 'file') {
+        keyProvider = loadLocalKeyProvider({
+          kekFile: config.POSTMESH_KEK_FILE,
+          previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+        });
+      } else {
+        kmsClient({ keyId: config.POSTMESH_KMS_KEY_ID ?? '', region: config.POSTMESH_KMS_REGION });
+      }
     } catch (error) {
       if (error instanceof ConfigError) {
         process.stderr.write(`storage: ${error.message}\n`);
@@ -46,7 +50,6 @@ await runService({
       );
       process.exit(EXIT_CONFIG);
     }
-    logger.info({ kekId: keyProvider.currentKekId, knownKeks: keyProvider.knownKekIds.length }, 'KEK loaded');
 
     sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
     sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
@@ -59,6 +62,21 @@ await runService({
     await client.connect();
     const db = client.db(config.POSTMESH_MONGODB_DB);
     logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
+    keyProvider ??= await loadKmsKeyProvider({
+      db,
+      keyId: config.POSTMESH_KMS_KEY_ID ?? '',
+      region: config.POSTMESH_KMS_REGION,
+      endpoint: config.POSTMESH_KMS_ENDPOINT,
+      previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+    });
+    logger.info(
+      {
+        provider: config.POSTMESH_KEY_PROVIDER,
+        kekId: keyProvider.currentKekId,
+        knownKeks: keyProvider.knownKekIds.length,
+      },
+      'KEK loaded',
+    );
     ops.addCheck({
       name: 'mongodb',
       async check(): Promise<true> {
@@ -79,6 +97,29 @@ await runService({
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
+      blobStore: {
+        kind: config.POSTMESH_BLOB_STORE,
+        dir: resolve(config.POSTMESH_BLOB_DIR),
+        ...(config.POSTMESH_BLOB_S3_BUCKET === undefined || config.POSTMESH_BLOB_S3_BUCKET === ''
+          ? {}
+          : {
+              s3: {
+                bucket: config.POSTMESH_BLOB_S3_BUCKET,
+                prefix: config.POSTMESH_BLOB_S3_PREFIX,
+                forcePathStyle: config.POSTMESH_BLOB_S3_FORCE_PATH_STYLE,
+                ...(config.POSTMESH_BLOB_S3_REGION === undefined
+                  ? {}
+                  : { region: config.POSTMESH_BLOB_S3_REGION }),
+                ...(config.POSTMESH_BLOB_S3_ENDPOINT === undefined
+                  ? {}
+                  : { endpoint: config.POSTMESH_BLOB_S3_ENDPOINT }),
+              },
+            }),
+      },
+      blobSweep: {
+        intervalMs: config.POSTMESH_BLOB_SWEEP_INTERVAL_MS,
+        minAgeMs: config.POSTMESH_BLOB_SWEEP_MIN_AGE_MS,
+      },
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     const coordinator = config.POSTMESH_STORAGE_OWNERSHIP

@@ -52,6 +52,7 @@ async function serviceEnv(
     POSTMESH_MONGODB_DB: env.database,
     POSTMESH_OPS_PORT: String(await freePort()),
     POSTMESH_GRPC_PORT: String(await freePort()),
+    POSTMESH_BLOB_DIR: join(dir, 'blobs'),
     ...extra,
   };
 }

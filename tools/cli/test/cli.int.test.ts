@@ -71,6 +71,7 @@ beforeAll(async () => {
       POSTMESH_OPS_PORT: String(sOps),
       POSTMESH_GRPC_PORT: String(grpc),
       POSTMESH_KEK_FILE: join(dir, 'kek'),
+      POSTMESH_BLOB_DIR: join(dir, 'blobs'),
     },
     logFile: join(dir, 'storage.log'),
   });

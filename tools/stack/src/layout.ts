@@ -143,6 +143,8 @@ export function serviceEnv(
       env.MONGODB_URI = `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`;
       env.POSTMESH_GRPC_PORT = String(config.POSTMESH_GRPC_PORT);
       env.POSTMESH_DELIVERY_CONCURRENCY = process.env.POSTMESH_DELIVERY_CONCURRENCY ?? '4';
+      // Message bodies as files (the filesystem blob store), beside the database's data.
+      env.POSTMESH_BLOB_DIR = `${dataDir}/storage/blobs`;
       break;
     case 'smtp-inbound':
       env.POSTMESH_SMTP_DATA_DIR = `${dataDir}/smtp-inbound`;

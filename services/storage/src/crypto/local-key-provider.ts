@@ -86,6 +86,16 @@ export function loadLocalKeyProvider(files: LocalKekFiles): LocalKeyProvider {
   return new LocalKeyProvider(current, previous === undefined ? [] : [previous]);
 }
 
+/** The key in one KEK file; a ConfigError naming `variable` when it is unusable. */
+export function readKekFile(variable: string, path: string): Uint8Array {
+  const problems: { variable: string; problem: string }[] = [];
+  const key = readKek(variable, path, true, problems);
+  if (problems.length > 0 || key === undefined) {
+    throw new ConfigError(problems.length > 0 ? problems : [{ variable, problem: 'required' }]);
+  }
+  return key;
+}
+
 function readKek(
   variable: string,
   path: string | undefined,

@@ -422,6 +422,7 @@ async function main(): Promise<void> {
         MONGODB_URI: env.mongoUri,
         POSTMESH_MONGODB_DB: env.database,
         POSTMESH_KEK_FILE: kek,
+        POSTMESH_BLOB_DIR: join(work, 'blobs'),
         POSTMESH_GRPC_PORT: String(grpcPort),
         POSTMESH_OPS_PORT: String(storageOps),
       },

@@ -215,6 +215,7 @@ async function main(): Promise<void> {
       MONGODB_URI: mongoUri,
       POSTMESH_MONGODB_DB: database,
       POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_BLOB_DIR: join(work, 'blobs'),
       POSTMESH_GRPC_PORT: String(grpcPort),
       POSTMESH_OPS_PORT: String(opsPort),
       LOG_LEVEL: 'warn',
