@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Authenticator, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
 import type { Logger } from '@postmesh/telemetry';
-import { ensureTopology, type DlqLimits } from './topology.js';
+import { ensureTopology, type ConsumerName, type DlqLimits } from './topology.js';
 
 export interface BusOptions {
   /** One or more server URLs, comma-separated (`nats://a:4222,nats://b:4222`). */
@@ -12,6 +12,12 @@ export interface BusOptions {
   readonly replicas: number;
   /** Create or update streams, consumers and buckets at start (every service does). */
   readonly ensureTopology?: boolean;
+  /** The consumers this connection creates with the topology (default all; see `ownedConsumers`). */
+  readonly consumers?: readonly ConsumerName[];
+  /** TLS to the server (the internal CA); absent only when insecure internal traffic is allowed. */
+  readonly tls?: TlsOptions;
+  /** This service's NATS user (its NKey seed or password). */
+  readonly authenticator?: Authenticator;
   readonly dlq?: DlqLimits;
 }
 
@@ -40,6 +46,8 @@ export class Bus {
       waitOnFirstConnect: true,
       pingInterval: 10_000,
       maxPingOut: 3,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.authenticator === undefined ? {} : { authenticator: options.authenticator }),
     });
     const jsm = await jetstreamManager(nc);
     const bus = new Bus(nc, jetstream(nc), jsm, options.logger);
@@ -50,6 +58,7 @@ export class Bus {
         try {
           await ensureTopology(nc, jsm, {
             replicas: options.replicas,
+            ...(options.consumers === undefined ? {} : { consumers: options.consumers }),
             ...(options.dlq === undefined ? {} : { dlq: options.dlq }),
           });
           break;

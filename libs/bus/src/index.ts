@@ -88,6 +88,7 @@ export {
   type ThrottleTicket,
   type ThrottleVerdict,
 } from './auth-throttle.js';
+export { MtaBuckets, natsPermissions, ownedConsumers, type NatsPermissions } from './permissions.js';
 export {
   INBOUND_SPOOL_PREFIX,
   InboundSpoolSweeper,

@@ -2,6 +2,9 @@
  * Queue operations on mta-delivery's deferred mail, over core NATS request/reply (DESIGN §6:
  * queue of a domain = owner and domain-admin; auditor reads). Every request carries the caller's
  * role and domain scope as the admin service authenticated it; mta-delivery checks it again.
+ * The `caller` is not anyone's claim: only the admin service's NATS user may publish on
+ * `postmesh.queue.*` (libs/bus `natsPermissions`, enforced by the NATS server), so a request that
+ * reaches mta-delivery was sent by admin on behalf of the user it authenticated.
  *
  * Subjects (served by every mta-delivery replica in queue group `mta-delivery`):
  *   postmesh.queue.list    QueueListRequest   → QueueListResponse

@@ -63,6 +63,11 @@ const MINUTE_NS = 60 * 1e9;
 export interface TopologyOptions {
   /** 1 on a single node; 3 in a cluster (ack after quorum). */
   readonly replicas: number;
+  /**
+   * The consumers to create or update; default all. A service creates only those it reads
+   * (`ownedConsumers`), which is all its NATS user may create.
+   */
+  readonly consumers?: readonly ConsumerName[];
   /** Limits of MAIL_DLQ (defaults: DLQ_DEFAULTS). */
   readonly dlq?: DlqLimits;
 }
@@ -195,6 +200,7 @@ export async function ensureTopology(
     await ensureStream(jsm, config);
   }
   for (const { stream, config } of consumerDefinitions()) {
+    if (options.consumers !== undefined && !options.consumers.includes(config.durable_name)) continue;
     try {
       await jsm.consumers.info(stream, config.durable_name);
       await jsm.consumers.update(stream, config.durable_name, config);

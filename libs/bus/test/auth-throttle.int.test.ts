@@ -43,7 +43,12 @@ const freshIp = (): string => `198.51.100.${ipCounter++}`;
 
 /** One replica: its own NATS connection and its own throttle (as each service process has). */
 async function replica(warnings: string[] = []): Promise<KvAuthThrottle> {
-  const bus = await Bus.connect({ url: env.natsUrl, name: `replica-${buses.length}`, logger, replicas: 1 });
+  const bus = await Bus.connect({
+    ...env.busOptions(),
+    name: `replica-${buses.length}`,
+    logger,
+    replicas: 1,
+  });
   buses.push(bus);
   let opened: Promise<KV> | null = null;
   const open = (): Promise<KV> => {
@@ -59,7 +64,7 @@ async function replica(warnings: string[] = []): Promise<KvAuthThrottle> {
 
 beforeAll(async () => {
   env = await startTestEnvironment({ mongo: false });
-  const first = await Bus.connect({ url: env.natsUrl, name: 'auth-throttle-test', logger, replicas: 1 });
+  const first = await Bus.connect({ ...env.busOptions(), name: 'auth-throttle-test', logger, replicas: 1 });
   buses.push(first);
   kv = await new Kvm(first.nc).open(Buckets.AUTH_FAILURES);
 }, 60_000);

@@ -31,7 +31,7 @@ describe('bus on a real JetStream', () => {
 
   beforeAll(async () => {
     env = await startTestEnvironment({ mongo: false });
-    bus = await Bus.connect({ url: env.natsUrl, name: 'bus-test', logger, replicas: 1 });
+    bus = await Bus.connect({ ...env.busOptions(), name: 'bus-test', logger, replicas: 1 });
   });
   afterAll(async () => {
     await bus?.drain();
@@ -40,7 +40,7 @@ describe('bus on a real JetStream', () => {
 
   it('creates the DESIGN §3 topology idempotently', async () => {
     // A second service starting against the same server must not fail or change anything.
-    const again = await Bus.connect({ url: env.natsUrl, name: 'bus-test-2', logger, replicas: 1 });
+    const again = await Bus.connect({ ...env.busOptions(), name: 'bus-test-2', logger, replicas: 1 });
     await again.drain();
     const names: string[] = [];
     for await (const s of bus.jsm.streams.list()) names.push(s.config.name);

@@ -26,7 +26,7 @@ describe('max-deliveries advisories', () => {
   beforeAll(async () => {
     env = await startTestEnvironment({ mongo: false });
     bus = await Bus.connect({
-      url: env.natsUrl,
+      ...env.busOptions(),
       name: 'max-deliveries-test',
       logger,
       replicas: 1,

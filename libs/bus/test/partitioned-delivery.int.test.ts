@@ -46,7 +46,7 @@ describe('delivery jobs partitioned by user', () => {
 
   beforeAll(async () => {
     env = await startTestEnvironment({ mongo: false });
-    nc = await connect({ servers: env.natsUrl });
+    nc = await connect(env.natsOptions());
     jsm = await jetstreamManager(nc);
   });
   afterAll(async () => {
@@ -101,7 +101,7 @@ describe('delivery jobs partitioned by user', () => {
     const handled: { replica: string; user: string; n: number; owned: boolean }[] = [];
     const owners: { ownership: PartitionOwnership; jobs: PartitionedJobs; nc: NatsConnection }[] = [];
     for (const replicaId of ['jobs-a', 'jobs-b']) {
-      const conn = await connect({ servers: env.natsUrl });
+      const conn = await connect(env.natsOptions());
       const ownership = await PartitionOwnership.start(conn, { replicaId, partitions: P, leaseTtlMs: 2_000 });
       const seqs = new Map<string, number>();
       const jobs = new PartitionedJobs({

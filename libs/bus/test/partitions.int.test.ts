@@ -80,7 +80,7 @@ describe('partition ownership on a real JetStream KV', () => {
   async function replica(
     options: PartitionOwnershipOptions,
   ): Promise<{ ownership: PartitionOwnership; events: OwnershipEvent[] }> {
-    const nc = await connect({ servers: env.natsUrl });
+    const nc = await connect(env.natsOptions());
     connections.push(nc);
     const events: OwnershipEvent[] = [];
     // Subscribing right after start can miss nothing: the first acquisition needs a KV round trip.
@@ -218,7 +218,7 @@ describe('partition ownership on a real JetStream KV', () => {
       'both own their share',
       () => a.ownership.owned().length === 4 && b.ownership.owned().length === 4,
     );
-    const nc = await connect({ servers: env.natsUrl });
+    const nc = await connect(env.natsOptions());
     connections.push(nc);
     const view = await OwnershipView.open(nc, { partitions: P });
     const users = Array.from({ length: 24 }, (_, i) => `route-user-${i}`);
@@ -238,7 +238,7 @@ describe('partition ownership on a real JetStream KV', () => {
     // The child keeps writing batches of a partition it keeps after the survivor joins.
     const busy = [...assignPartitions(P, ['killed-1', 'survivor'])].find(([, o]) => o === 'killed-1')![0];
     const child = await ChildReplica.start({
-      NATS_URL: env.natsUrl,
+      ...env.serviceEnv,
       REPLICA_ID: 'killed-1',
       PARTITIONS: String(P),
       LEASE_TTL_MS: String(TTL),
@@ -276,7 +276,7 @@ describe('partition ownership on a real JetStream KV', () => {
   it('a replica paused past its lease cannot confirm after it resumes, and notices the loss', async () => {
     const P = 2;
     const child = await ChildReplica.start({
-      NATS_URL: env.natsUrl,
+      ...env.serviceEnv,
       REPLICA_ID: 'paused-1',
       PARTITIONS: String(P),
       LEASE_TTL_MS: String(TTL),

@@ -39,7 +39,7 @@ describe('inbound spool sweep', () => {
   let bus: Bus;
   beforeAll(async () => {
     env = await startTestEnvironment({ mongo: false });
-    bus = await Bus.connect({ url: env.natsUrl, name: 'spool-sweep-test', logger: silent, replicas: 1 });
+    bus = await Bus.connect({ ...env.busOptions(), name: 'spool-sweep-test', logger: silent, replicas: 1 });
   });
   afterAll(async () => {
     await bus?.drain();

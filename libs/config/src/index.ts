@@ -203,6 +203,13 @@ export const commonSchema = {
   POSTMESH_DLQ_MAX_AGE_MS: integer(30 * 24 * 3_600_000, { min: 3_600_000 }),
   POSTMESH_DLQ_MAX_BYTES: integer(1024 * 1024 * 1024, { min: 1024 * 1024 }),
   POSTMESH_OPS_HOST: string('127.0.0.1'),
+  /**
+   * This service's internal identity: `<dir>/<service>/` holds `ca.crt`, `tls.crt`, `tls.key` (mutual
+   * TLS to storage's gRPC) and `nats.nk` or `nats.password` (its NATS user, over TLS).
+   */
+  POSTMESH_IDENTITY_ROOT: optionalString(),
+  /** Development only: plaintext gRPC and NATS without identities (logged as a warning). */
+  POSTMESH_INSECURE_INTERNAL: boolean(false),
   /** `/healthz/live` fails while the event loop is blocked longer than this (0: never). */
   POSTMESH_EVENT_LOOP_STALL_MS: integer(10_000, { min: 0, max: 600_000 }),
   /** Budget for a graceful stop: stop accepting, drain in-flight work, then exit. */

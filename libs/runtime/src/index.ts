@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Bus, checkJetStreamDurability, checkStreamReplicas } from '@postmesh/bus';
+import { Bus, checkJetStreamDurability, checkStreamReplicas, ownedConsumers } from '@postmesh/bus';
 import {
   ConfigError,
   loadConfig,
@@ -11,6 +11,7 @@ import {
   type port,
 } from '@postmesh/config';
 import { OpsServer, createLogger, startTracing, type Logger } from '@postmesh/telemetry';
+import { loadInternalSecurity, type InternalIdentity, type InternalSecurity } from '@postmesh/identity';
 
 export {
   PROXY_V2_SIGNATURE,
@@ -38,6 +39,8 @@ export interface ServiceContext<S extends ServiceSchema> {
   readonly logger: Logger;
   readonly ops: OpsServer;
   readonly bus: Bus;
+  /** Credentials for gRPC (mutual TLS) and NATS, from POSTMESH_IDENTITY_ROOT. */
+  readonly security: InternalSecurity;
 }
 
 /** What a started service hands back: how to stop accepting work and drain what is in flight. */
@@ -46,7 +49,8 @@ export interface RunningService {
 }
 
 export interface ServiceDefinition<S extends ServiceSchema> {
-  readonly name: string;
+  /** Also the service's internal identity (certificate and NATS user). */
+  readonly name: InternalIdentity;
   readonly schema: S;
   /** Rules across several variables, checked with the schema before anything starts. */
   readonly rules?: readonly ConfigRule<S>[];
@@ -67,6 +71,7 @@ export const EXIT_CONFIG = 78;
  */
 export async function runService<S extends ServiceSchema>(definition: ServiceDefinition<S>): Promise<void> {
   let config: ConfigOf<S>;
+  let security: InternalSecurity;
   const unknown = unknownVariables(definition.schema, process.env);
   try {
     config = loadConfig(definition.schema, process.env, definition.rules);
@@ -94,9 +99,25 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     process.stdout.write(`${definition.name}: configuration valid\n`);
     process.exit(0);
   }
+  // The identity's files exist only where the service runs (a mounted Secret), so they are read
+  // here, after --check-config.
+  try {
+    security = loadInternalSecurity(config as unknown as ConfigOf<typeof commonSchema>, definition.name);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${definition.name}: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
   // The generic schema hides the common fields' types; every ServiceSchema has them.
   const common = config as unknown as ConfigOf<typeof commonSchema> & { readonly POSTMESH_OPS_PORT: number };
   const logger = createLogger(definition.name, common.LOG_LEVEL);
+  if (security.insecure) {
+    logger.warn(
+      'POSTMESH_INSECURE_INTERNAL=true: gRPC and NATS run without TLS and without caller identities; for development only',
+    );
+  }
   if (unknown.length > 0)
     logger.warn({ variables: unknown }, 'environment variables this service does not read');
   const tracing = startTracing(`postmesh-${definition.name}`);
@@ -160,6 +181,8 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     name: `postmesh-${definition.name}@${hostname()}`,
     logger,
     replicas: common.POSTMESH_STREAM_REPLICAS,
+    consumers: ownedConsumers(definition.name),
+    ...security.natsOptions(),
     dlq: { maxAgeMs: common.POSTMESH_DLQ_MAX_AGE_MS, maxBytes: common.POSTMESH_DLQ_MAX_BYTES },
   });
   state.bus = bus;
@@ -184,7 +207,14 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     );
   }
   if (shuttingDown) return;
-  state.running = await definition.start({ name: definition.name, config, logger, ops, bus });
+  state.running = await definition.start({
+    name: definition.name,
+    config,
+    logger,
+    ops,
+    bus,
+    security,
+  });
   ops.markStarted();
   logger.info('started');
 }

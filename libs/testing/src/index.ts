@@ -11,7 +11,15 @@ export {
 export { ManagedProcess, freePort, waitForPort, type ManagedProcessOptions } from './process.js';
 export { NatsServer, type NatsServerOptions } from './nats.js';
 export { FerretDb, type FerretDbOptions } from './ferretdb.js';
-export { startTestEnvironment, type TestEnvironment, type TestEnvironmentOptions } from './environment.js';
+export {
+  caCertificate,
+  pkiSecurity,
+  startTestEnvironment,
+  type TestEnvironment,
+  type TestEnvironmentOptions,
+} from './environment.js';
+export { InternalPki, PKI_IDENTITIES, type IdentityFiles } from './internal-pki.js';
 export { NatsCluster } from './nats-cluster.js';
 export { proxyV2Header } from './proxy-protocol.js';
 export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';
+export { MotoServer } from './moto.js';

@@ -1,4 +1,5 @@
 import { freePort } from './process.js';
+import type { InternalPki } from './internal-pki.js';
 import { NatsServer } from './nats.js';
 
 /**
@@ -14,7 +15,8 @@ export class NatsCluster {
     return this.nodes.map((n) => n.url).join(',');
   }
 
-  static async start(size = 3): Promise<NatsCluster> {
+  /** With `pki`, every node requires TLS and the identities' users, as a single server does. */
+  static async start(size = 3, pki?: InternalPki): Promise<NatsCluster> {
     const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const name = `postmesh-test-${clusterPorts[0] ?? 0}`;
     const nodes = await Promise.all(
@@ -22,6 +24,7 @@ export class NatsCluster {
         NatsServer.create({
           serverName: `n${i + 1}-${port}`,
           cluster: { name, port, routes: clusterPorts.filter((p) => p !== port) },
+          ...(pki === undefined ? {} : { pki }),
         }),
       ),
     );

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { Bus } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import { errorBody, ApiError } from './api/errors.js';
@@ -38,6 +39,8 @@ import { connectStorage, type StoragePort } from './storage.js';
 
 export interface AdminAppOptions {
   readonly storageTarget: string;
+  /** Mutual TLS to storage as the `admin` identity (`InternalSecurity.grpcClientCredentials()`). */
+  readonly storageCredentials: ChannelCredentials;
   readonly logger: Logger;
   readonly bus?: Bus;
   readonly host: string;
@@ -156,7 +159,7 @@ function loginThrottle(options: AdminAppOptions, storage: StoragePort): AuthThro
 
 export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
   const { logger } = options;
-  const storage = connectStorage(options.storageTarget);
+  const storage = connectStorage(options.storageTarget, options.storageCredentials);
   const queue = options.bus === undefined ? undefined : new QueueInspector(options.bus);
   const deps: AdminDeps = {
     settings: options.settings,

@@ -11,7 +11,7 @@ import { parseHealthTargets } from './ops/health.js';
 await runService({
   name: 'admin',
   schema,
-  async start({ config, logger, ops, bus }) {
+  async start({ config, logger, ops, bus, security }) {
     const owner =
       config.POSTMESH_OWNER_EMAIL !== undefined && config.POSTMESH_OWNER_PASSWORD !== undefined
         ? { email: config.POSTMESH_OWNER_EMAIL, password: config.POSTMESH_OWNER_PASSWORD }
@@ -20,6 +20,7 @@ await runService({
       logger.warn('POSTMESH_OWNER_EMAIL/POSTMESH_OWNER_PASSWORD not set: no bootstrap owner');
     const app = await createAdminApp({
       storageTarget: config.POSTMESH_STORAGE_GRPC,
+      storageCredentials: security.grpcClientCredentials(),
       logger,
       bus,
       host: config.POSTMESH_HTTP_HOST,

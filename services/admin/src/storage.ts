@@ -3,8 +3,8 @@
  * promise-returning functions with a deadline. Only this file knows about grpc-js calls.
  */
 import {
-  credentials,
   Metadata,
+  type ChannelCredentials,
   type CallOptions,
   type ClientUnaryCall,
   type ServiceError,
@@ -59,8 +59,8 @@ export interface StoragePort {
   close(): void;
 }
 
-export function connectStorage(target: string): StoragePort {
-  const creds = credentials.createInsecure();
+/** `creds`: this service's mutual-TLS identity (`InternalSecurity.grpcClientCredentials()`). */
+export function connectStorage(target: string, creds: ChannelCredentials): StoragePort {
   const directory = new DirectoryServiceClient(target, creds);
   const trace = new TraceServiceClient(target, creds);
   const admin = new AdminServiceClient(target, creds);

@@ -2,7 +2,7 @@
  * The admin REST API end to end against real storage, NATS and FerretDB: sign-in (with TOTP and
  * as a mail user), the main features, DLQ re-drive over JetStream, pagination, one error format.
  */
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { MailstoreServiceClient } from '@postmesh/contracts';
 import { Bus, publishDurable, Streams, Subjects } from '@postmesh/bus';
 import { createLogger } from '@postmesh/telemetry';
@@ -24,7 +24,10 @@ afterAll(async () => {
 
 /** Stores one message in the user's INBOX through Mailstore AppendMessage (as IMAP APPEND does). */
 function appendToInbox(userId: string, raw: Buffer): Promise<void> {
-  const client = new MailstoreServiceClient(h.storageGrpc, credentials.createInsecure());
+  const client = new MailstoreServiceClient(
+    h.storageGrpc,
+    h.env.security('operator').grpcClientCredentials(),
+  );
   return new Promise<void>((resolve, reject) => {
     const stream = client.appendMessage(new Metadata(), { deadline: Date.now() + 15_000 }, (error) => {
       client.close();
@@ -349,7 +352,12 @@ describe('sign-in', () => {
 describe('dead-letter queue', () => {
   it('lists an entry with its error, re-drives it to the original subject and discards another', async () => {
     const logger = createLogger('admin-test', 'silent');
-    const bus = await Bus.connect({ url: h.env.natsUrl, name: 'admin-test', logger, replicas: 1 });
+    const bus = await Bus.connect({
+      ...h.env.busOptions('operator'),
+      name: 'admin-test',
+      logger,
+      replicas: 1,
+    });
     try {
       const headers = {
         'Postmesh-Error': 'mailbox store failed (after 10 attempts)',

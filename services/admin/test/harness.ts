@@ -91,8 +91,7 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
   const storageGrpc = `127.0.0.1:${grpcPort}`;
   const common = {
     ...process.env,
-    NATS_URL: env.natsUrl,
-    NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+    ...env.serviceEnv,
     LOG_LEVEL: 'info',
     POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
   };
@@ -108,6 +107,7 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
         POSTMESH_OPS_PORT: String(storageOpsPort),
         POSTMESH_GRPC_PORT: String(grpcPort),
         POSTMESH_KEK_FILE: kekFile,
+        POSTMESH_BLOB_DIR: join(dir, 'blobs'),
         ...extra,
       },
       logFile: join(dir, 'storage.log'),

@@ -73,8 +73,7 @@ export async function startDeferringMta(h: AdminHarness): Promise<DeferringMta> 
     args: [join(repoRoot(), 'services/mta-delivery/dist/main.js')],
     env: {
       ...process.env,
-      NATS_URL: h.env.natsUrl,
-      NATS_MONITOR_URL: h.env.natsMonitorUrl ?? '',
+      ...h.env.serviceEnv,
       POSTMESH_OPS_PORT: String(opsPort),
       POSTMESH_STORAGE_GRPC: h.storageGrpc,
       POSTMESH_MTA_DKIM: 'false',
@@ -106,7 +105,7 @@ export async function startDeferringMta(h: AdminHarness): Promise<DeferringMta> 
       throw new Error(`${String(error)}\n${readFileSync(join(dir, 'mta.log'), 'utf8').slice(-3000)}`);
     });
     bus = await Bus.connect({
-      url: h.env.natsUrl,
+      ...h.env.busOptions('operator'),
       name: 'admin-queue-test',
       logger: createLogger('admin-queue-test', 'silent'),
       replicas: 1,

@@ -21,7 +21,7 @@ const VERSION = '0.1.0';
 await runService({
   name: 'imap',
   schema,
-  async start({ config, logger, ops, bus }) {
+  async start({ config, logger, ops, bus, security }) {
     const tls = loadTls({
       certFile: config.POSTMESH_TLS_CERT_FILE,
       keyFile: config.POSTMESH_TLS_KEY_FILE,
@@ -35,7 +35,7 @@ await runService({
       logger.warn('POSTMESH_IMAP_ALLOW_PLAINTEXT=true: passwords are accepted without TLS');
     }
 
-    const storage = connectStorage(config.POSTMESH_STORAGE_GRPC);
+    const storage = connectStorage(config.POSTMESH_STORAGE_GRPC, security.grpcClientCredentials());
     let kvPromise: ReturnType<Kvm['open']> | null = null;
     const kv = (): ReturnType<Kvm['open']> => {
       kvPromise ??= new Kvm(bus.nc).open(Buckets.AUTH_FAILURES);

@@ -6,7 +6,7 @@
  */
 import {
   Metadata,
-  credentials,
+  type ChannelCredentials,
   type CallOptions,
   type ClientReadableStream,
   type ServiceError,
@@ -118,14 +118,17 @@ export interface StorageClients {
   close(): void;
 }
 
-/** Connects (lazily, as grpc-js does) to the storage service at `host:port`. */
-export function connectStorage(address: string): StorageClients {
+/**
+ * Connects (lazily, as grpc-js does) to the storage service at `host:port`, as the identity of
+ * `credentials` (`InternalSecurity.grpcClientCredentials()`: mutual TLS).
+ */
+export function connectStorage(address: string, credentials: ChannelCredentials): StorageClients {
   const options = {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.keepalive_time_ms': 30_000,
   };
-  const ms = new MailstoreServiceClient(address, credentials.createInsecure(), options);
-  const dir = new DirectoryServiceClient(address, credentials.createInsecure(), options);
+  const ms = new MailstoreServiceClient(address, credentials, options);
+  const dir = new DirectoryServiceClient(address, credentials, options);
   const mailstoreApi: Mailstore = {
     listMailboxes: (r) => unary((md, o, cb) => ms.listMailboxes(r, md, o, cb)),
     createMailbox: (r) => unary((md, o, cb) => ms.createMailbox(r, md, o, cb)),

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
 import {
   ManagedProcess,
@@ -65,8 +65,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
   const storageOps = await freePort();
   const common = {
     ...process.env,
-    NATS_URL: env.natsUrl,
-    NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+    ...env.serviceEnv,
     POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
     LOG_LEVEL: 'info',
   };
@@ -79,6 +78,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
       MONGODB_URI: env.mongoUri,
       POSTMESH_MONGODB_DB: env.database,
       POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_BLOB_DIR: join(logDir, 'blobs'),
       POSTMESH_GRPC_PORT: String(grpcPort),
       POSTMESH_OPS_PORT: String(storageOps),
     },
@@ -126,8 +126,10 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
     return { proc, port, tlsPort, opsPort };
   };
   const first = await startImap();
-  const grpc = connectStorage(grpcAddress);
-  const dir = new DirectoryServiceClient(grpcAddress, credentials.createInsecure());
+  // The test plays the operator (it creates users); imap itself connects as `imap`.
+  const operatorCredentials = env.security('operator').grpcClientCredentials();
+  const grpc = connectStorage(grpcAddress, operatorCredentials);
+  const dir = new DirectoryServiceClient(grpcAddress, operatorCredentials);
   await call<directory.CreateDomainResponse>((cb) =>
     dir.createDomain({ name: 'example.test', defaultQuotaBytes: 0 }, new Metadata(), cb),
   );

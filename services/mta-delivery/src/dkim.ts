@@ -6,7 +6,7 @@
  * memory for a minute only (the contract forbids caching them on disk) so an activation or
  * retirement takes effect quickly.
  */
-import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, directory } from '@postmesh/contracts';
 // Must come before the signer is loaded (see the module).
 import './mailauth-key-cache.js';
@@ -35,12 +35,14 @@ export class DirectorySigningKeys implements SigningKeySource {
   private readonly client: DirectoryServiceClient;
   private readonly cache = new Map<string, { answer: KeyAnswer; until: number }>();
 
+  /** `credentials`: this service's mutual-TLS identity (`InternalSecurity.grpcClientCredentials()`). */
   constructor(
     target: string,
+    credentials: ChannelCredentials,
     private readonly ttlMs = 60_000,
     private readonly timeoutMs = 5_000,
   ) {
-    this.client = new DirectoryServiceClient(target, credentials.createInsecure());
+    this.client = new DirectoryServiceClient(target, credentials);
   }
 
   async signingKey(rawDomain: string): Promise<KeyAnswer> {

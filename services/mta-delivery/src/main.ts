@@ -24,7 +24,7 @@ import { SPOOL_MARGIN_MS, SpoolSweeper } from './spool-sweeper.js';
 await runService({
   name: 'mta-delivery',
   schema,
-  async start({ config, logger, bus }) {
+  async start({ config, logger, bus, security }) {
     const kvm = new Kvm(bus.nc);
     const replicas = config.POSTMESH_STREAM_REPLICAS;
     const queue = new QueueStore(await kvm.create(QUEUE_BUCKET, { history: 1, replicas }));
@@ -54,7 +54,7 @@ await runService({
       ...(ca === undefined ? {} : { ca }),
     });
     const keys = config.POSTMESH_MTA_DKIM
-      ? new DirectorySigningKeys(config.POSTMESH_STORAGE_GRPC)
+      ? new DirectorySigningKeys(config.POSTMESH_STORAGE_GRPC, security.grpcClientCredentials())
       : undefined;
     let spool: Promise<ObjectStore> | undefined;
     const delivery = new OutboundDelivery({

@@ -54,7 +54,7 @@ describe('mta-delivery body budget', () => {
         A: Object.fromEntries(DOMAINS.map((d) => [`mx.${d}`, ['127.0.0.1']])),
       }),
     );
-    nc = await connect({ servers: env.natsUrl });
+    nc = await connect(env.natsOptions());
     js = jetstream(nc);
     const opsPort = await freePort();
     proc = new ManagedProcess({
@@ -63,8 +63,7 @@ describe('mta-delivery body budget', () => {
       args: [join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js')],
       env: {
         ...process.env,
-        NATS_URL: env.natsUrl,
-        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        ...env.serviceEnv,
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',

@@ -97,8 +97,7 @@ describe('mta-delivery', () => {
       args: [mainJs],
       env: {
         ...process.env,
-        NATS_URL: env.natsUrl,
-        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        ...env.serviceEnv,
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
@@ -234,7 +233,7 @@ describe('mta-delivery', () => {
         },
       }),
     );
-    nc = await connect({ servers: env.natsUrl });
+    nc = await connect(env.natsOptions('operator'));
     nc.subscribe('mail.events.>', {
       callback: (_error, msg) => {
         events.push(msg.json<TraceEvent>());

@@ -50,8 +50,7 @@ describe('mta-delivery faults', () => {
       args: [join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js')],
       env: {
         ...process.env,
-        NATS_URL: env.natsUrl,
-        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        ...env.serviceEnv,
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
@@ -125,7 +124,7 @@ describe('mta-delivery faults', () => {
         A: Object.fromEntries(DOMAINS.map((d) => [`mx.${d}`, ['127.0.0.1']])),
       }),
     );
-    nc = await connect({ servers: env.natsUrl });
+    nc = await connect(env.natsOptions('operator'));
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
   });

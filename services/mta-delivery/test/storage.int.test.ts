@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, credentials, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects, encodeOutboundJob, outboundJobMessageId, publishDurable } from '@postmesh/bus';
@@ -77,8 +77,7 @@ describe('mta-delivery with storage', () => {
       args: [join(repoRoot(), 'services', service, 'dist', 'main.js')],
       env: {
         ...process.env,
-        NATS_URL: env.natsUrl,
-        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        ...env.serviceEnv,
         POSTMESH_OPS_PORT: String(opsPort),
         LOG_LEVEL: 'info',
         ...env2,
@@ -172,8 +171,14 @@ describe('mta-delivery with storage', () => {
       POSTMESH_DEV_SEED: 'true',
       POSTMESH_DEV_PASSWORD: 'Correct-Horse-Battery-9',
     });
-    dirClient = new DirectoryServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-    store = new MailstoreServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    dirClient = new DirectoryServiceClient(
+      `127.0.0.1:${grpcPort}`,
+      env.security('operator').grpcClientCredentials(),
+    );
+    store = new MailstoreServiceClient(
+      `127.0.0.1:${grpcPort}`,
+      env.security('operator').grpcClientCredentials(),
+    );
     const domain = await call(
       dirClient.getDomain.bind(dirClient),
       directory.GetDomainRequest.fromPartial({ selector: { $case: 'name', value: 'example.test' } }),
@@ -219,7 +224,7 @@ describe('mta-delivery with storage', () => {
       POSTMESH_MTA_SMTP_PORT: String(smtpPort),
       POSTMESH_HOSTNAME: 'mta.example.test',
     });
-    nc = await connect({ servers: env.natsUrl });
+    nc = await connect(env.natsOptions('operator'));
     js = jetstream(nc);
   });
 

@@ -2,7 +2,7 @@
  * The Directory gRPC client as smtp-inbound needs it: every answer is a value, and a Directory
  * that cannot be reached is an `unavailable` value (the session then answers 451, never 550).
  */
-import { Metadata, credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, directory } from '@postmesh/contracts';
 
 export type RecipientResolution =
@@ -60,11 +60,13 @@ export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator
   /** Domain answers are cached briefly: every message asks about its sender's domain. */
   private readonly domainCache = new Map<string, { answer: DomainOwnership; until: number }>();
 
+  /** `credentials`: this service's mutual-TLS identity (`InternalSecurity.grpcClientCredentials()`). */
   constructor(
     target: string,
+    credentials: ChannelCredentials,
     private readonly timeoutMs = 5_000,
   ) {
-    this.client = new DirectoryServiceClient(target, credentials.createInsecure());
+    this.client = new DirectoryServiceClient(target, credentials);
   }
 
   resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution> {

@@ -50,7 +50,7 @@ function lazy<T>(open: () => Promise<T>): () => Promise<T> {
 await runService({
   name: 'smtp-inbound',
   schema,
-  async start({ config, logger, ops, bus }) {
+  async start({ config, logger, ops, bus, security }) {
     const root = mkdtempSync(join(tmpdir(), 'postmesh-haraka-'));
     // Removed only when the process exits: Haraka finishes some start-up work (its outbound
     // queue scan) asynchronously, and exits 1 if its directory vanishes under it during a stop.
@@ -62,7 +62,10 @@ await runService({
     );
     logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
 
-    const directory = new GrpcRecipientDirectory(config.POSTMESH_STORAGE_GRPC);
+    const directory = new GrpcRecipientDirectory(
+      config.POSTMESH_STORAGE_GRPC,
+      security.grpcClientCredentials(),
+    );
     ops.addCheck({ name: 'directory', check: () => directory.check() });
 
     const kv = lazy<KV>(() => openRateLimits(bus.nc));

@@ -5,7 +5,10 @@
  * exactly once, checked by content.
  */
 import { randomBytes } from 'node:crypto';
-import { NatsCluster } from '@postmesh/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InternalPki, NatsCluster } from '@postmesh/testing';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, Pipeline } from './pipeline.js';
@@ -20,10 +23,13 @@ const N = 400;
 describe('three-node NATS cluster, one node killed', () => {
   let cluster: NatsCluster;
   let p: Pipeline;
+  const pkiDir = mkdtempSync(join(tmpdir(), 'postmesh-pki-'));
   beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
+    const pki = InternalPki.ensure(pkiDir);
+    cluster = await NatsCluster.start(3, pki);
     p = await Pipeline.start({
       natsUrl: cluster.url,
+      pki,
       natsMonitorUrl: cluster.nodes[0]?.monitorUrl ?? '',
       replicas: 3,
       smtpEnv: { POSTMESH_SMTP_QUEUE_TIMEOUT_MS: '5000' },
@@ -32,6 +38,7 @@ describe('three-node NATS cluster, one node killed', () => {
   afterAll(async () => {
     await p?.stop();
     await cluster?.stop();
+    rmSync(pkiDir, { recursive: true, force: true });
   });
 
   it('delivers every accepted message exactly once', async () => {

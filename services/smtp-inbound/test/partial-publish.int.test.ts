@@ -22,7 +22,7 @@ describe('a partial publish keeps the spool objects acknowledged jobs need', () 
   });
 
   it('MAIL_OUTBOUND refuses, MAIL_INBOUND acknowledges: 451, and the local copy is still delivered', async () => {
-    const nc = await connect({ servers: p.natsUrl });
+    const nc = await connect(p.natsOptions());
     try {
       // No stream takes mail.outbound.> any more: that publish is refused (no responders).
       const jsm = await jetstreamManager(nc);

@@ -8,13 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, credentials, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, MailstoreServiceClient, directory, mailstore } from '@postmesh/contracts';
+import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import {
   ManagedProcess,
   freePort,
   repoRoot,
   startTestEnvironment,
+  type InternalPki,
   type TestEnvironment,
 } from '@postmesh/testing';
 
@@ -55,6 +57,8 @@ export interface PipelineOptions {
   /** A NATS URL to use instead of the environment's own (cluster tests). */
   readonly natsUrl?: string;
   readonly natsMonitorUrl?: string;
+  /** The CA and NATS users that NATS at `natsUrl` was started with. */
+  readonly pki?: InternalPki;
   readonly replicas?: number;
 }
 
@@ -74,12 +78,16 @@ export class Pipeline {
     private readonly options: PipelineOptions,
   ) {
     const target = `127.0.0.1:${grpcPort}`;
-    this.directory = new DirectoryServiceClient(target, credentials.createInsecure());
-    this.mailstore = new MailstoreServiceClient(target, credentials.createInsecure());
+    const credentials = env.security('operator').grpcClientCredentials();
+    this.directory = new DirectoryServiceClient(target, credentials);
+    this.mailstore = new MailstoreServiceClient(target, credentials);
   }
 
   static async start(options: PipelineOptions = {}): Promise<Pipeline> {
-    const env = await startTestEnvironment({ nats: options.natsUrl === undefined });
+    const env = await startTestEnvironment({
+      nats: options.natsUrl === undefined,
+      ...(options.pki === undefined ? {} : { pki: options.pki }),
+    });
     const dir = mkdtempSync(join(tmpdir(), 'postmesh-pipeline-'));
     writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const pipeline = new Pipeline(env, dir, await freePort(), options);
@@ -95,9 +103,15 @@ export class Pipeline {
     return this.options.natsUrl ?? this.env.natsUrl;
   }
 
+  /** nats.js `connect()` options for the test itself (the all-permitted operator user). */
+  natsOptions(): NodeConnectionOptions {
+    return { ...this.env.natsOptions('operator'), servers: this.natsUrl.split(',') };
+  }
+
   private commonEnv(opsPort: number): NodeJS.ProcessEnv {
     return {
       ...process.env,
+      ...this.env.serviceEnv,
       NATS_URL: this.natsUrl,
       NATS_MONITOR_URL: this.options.natsMonitorUrl ?? this.env.natsMonitorUrl ?? '',
       POSTMESH_STREAM_REPLICAS: String(this.options.replicas ?? 1),
@@ -131,6 +145,7 @@ export class Pipeline {
       POSTMESH_MONGODB_DB: this.env.database,
       POSTMESH_GRPC_PORT: String(this.grpcPort),
       POSTMESH_KEK_FILE: join(this.dir, 'kek'),
+      POSTMESH_BLOB_DIR: join(this.dir, 'blobs'),
       POSTMESH_DEV_SEED: 'true',
       POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
       ...this.options.storageEnv,

@@ -61,7 +61,7 @@ describe('smtp-inbound with mounted certificates', () => {
       env: {
         PATH: process.env.PATH,
         TMPDIR: scratch,
-        NATS_URL: env.natsUrl,
+        ...env.serviceEnv,
         POSTMESH_ALLOW_WEAK_DURABILITY: 'true',
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_SMTP_PORT: String(smtpPort),

@@ -194,7 +194,7 @@ describe('submission: AUTH, sender ownership, routing', () => {
     const spoolId = /queued as ([A-Za-z0-9_-]+)/.exec(info.response)?.[1] ?? '';
     expect(spoolId).not.toBe('');
     await p.waitForMessages(bob.address, (m) => m.some((x) => x.bytes.includes(token)));
-    const nc = await connect({ servers: p.natsUrl });
+    const nc = await connect(p.natsOptions());
     try {
       const jsm = await jetstreamManager(nc);
       for (const [domain, rcpts] of [
@@ -231,7 +231,7 @@ describe('submission: AUTH, sender ownership, routing', () => {
     const spoolId = /queued as ([A-Za-z0-9_-]+)/.exec(info.response)?.[1] ?? '';
     expect(spoolId).not.toBe('');
     await p.waitForMessages(bob.address, (m) => m.some((x) => x.bytes.includes(token)));
-    const nc = await connect({ servers: p.natsUrl });
+    const nc = await connect(p.natsOptions());
     try {
       const jsm = await jetstreamManager(nc);
       const spool = await openSpool(nc);
@@ -269,7 +269,7 @@ describe('submission: AUTH, sender ownership, routing', () => {
   }, 60_000);
 
   it('a wrong password is 535 5.7.8 and counts in the shared auth-failures bucket; after the lockout even the right one is 454 4.7.0', async () => {
-    const nc = await connect({ servers: p.natsUrl });
+    const nc = await connect(p.natsOptions());
     try {
       const kv = await new Kvm(nc).open(Buckets.AUTH_FAILURES);
       for (let i = 1; i <= LOCKOUT; i++) {

@@ -3,7 +3,7 @@
  * Directory, Trace (and Mailstore) services, and the trace-event consumer. `main.ts` wires it to
  * configuration and signals; the integration tests build the same thing in-process.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, type ServerCredentials } from '@grpc/grpc-js';
 import { Subjects, type BatchConsumerLoop, type Bus } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
@@ -13,11 +13,13 @@ import {
 import type { Logger } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
 import { createAdminService } from './admin/index.js';
+import { BlobSweeper, openBlobStores, type BlobStoreSettings, type BlobStores } from './blob/index.js';
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDeliveryConsumer } from './delivery/index.js';
 import { DirectoryService } from './directory/directory-service.js';
+import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { directoryHandlers } from './grpc/directory.js';
 import { traceHandlers } from './grpc/trace.js';
 import {
@@ -39,9 +41,22 @@ export interface StorageAppOptions {
   readonly grpcHost?: string;
   /** 0 picks a free port (tests). */
   readonly grpcPort: number;
+  /**
+   * Mutual TLS with the internal CA (`InternalSecurity.grpcServerCredentials()`): callers are
+   * identified by their certificate and held to the caller allow-list. `insecure` (the
+   * development opt-out) serves plaintext to anyone.
+   */
+  readonly grpcCredentials: { readonly insecure: boolean; readonly server: ServerCredentials };
   readonly traceRetentionDays?: number;
   /** Jobs of a batch parsed at once in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
+  /** Where message bodies are written (POSTMESH_BLOB_STORE and its settings). */
+  readonly blobStore: BlobStoreSettings;
+  /**
+   * The sweep of bodies no message refers to: every `intervalMs` (0: never), bodies older than
+   * `minAgeMs` (POSTMESH_BLOB_SWEEP_INTERVAL_MS, POSTMESH_BLOB_SWEEP_MIN_AGE_MS).
+   */
+  readonly blobSweep?: { readonly intervalMs: number; readonly minAgeMs: number };
   /** Jobs committed together by `storage-deliver` (POSTMESH_DELIVERY_BATCH). */
   readonly deliveryBatch?: number;
   /** How long a delivery batch waits for more jobs (POSTMESH_DELIVERY_BATCH_WAIT_MS). */
@@ -54,6 +69,9 @@ export interface StorageApp {
   readonly keyring: MongoUserKeyring;
   readonly directory: DirectoryService;
   readonly traceStore: TraceStore;
+  /** The blob stores bodies are written to and read from. */
+  readonly blobs: BlobStores;
+  readonly blobSweeper: BlobSweeper;
   /** Readiness: the gRPC server is bound and not shutting down. */
   check(): true | string;
   /**
@@ -69,6 +87,8 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const { db, keyProvider, logger, bus } = options;
   const indexes = await ensureIndexes(db);
   const keyring = new MongoUserKeyring({ db, keyProvider });
+  const blobs = await openBlobStores(db, options.blobStore);
+  logger.info({ blobStore: blobs.primary.kind }, 'blob store open');
   const onMailboxChanged = (userId: string): void => {
     // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
     if (bus !== undefined && !bus.nc.isClosed()) bus.nc.publish(Subjects.mailboxChanged(userId));
@@ -80,7 +100,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     createDefaultMailboxes,
     // Releases blob references and search entries too, so shared bodies are freed (ADR 0003).
     purgeUserData: (_db, userId) =>
-      purgeUserMail({ db, keyring, logger: logger.child({ component: 'mailstore' }) }, userId),
+      purgeUserMail({ db, blobs, keyring, logger: logger.child({ component: 'mailstore' }) }, userId),
     onUserDeleted: (userId) => keyring.forget(userId),
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
@@ -90,7 +110,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     keyProvider,
     logger: logger.child({ component: 'admin' }),
   });
-  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  const server = new Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    interceptors: options.grpcCredentials.insecure
+      ? []
+      : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))],
+  });
   server.addService(adminService.definition, adminService.handlers);
   server.addService(
     DirectoryServiceDefinition,
@@ -101,6 +126,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     MailstoreServiceDefinition,
     createMailstoreService({
       db,
+      blobs,
       keyring,
       logger: logger.child({ component: 'mailstore' }),
       onMailboxChanged,
@@ -109,11 +135,14 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
 
   const host = options.grpcHost ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.grpcPort}`, ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(`${host}:${options.grpcPort}`, options.grpcCredentials.server, (error, bound) =>
       error === null ? resolve(bound) : reject(error),
     );
   });
-  logger.info({ grpc: `${host}:${port}` }, 'gRPC server listening');
+  logger.info(
+    { grpc: `${host}:${port}`, mutualTls: !options.grpcCredentials.insecure },
+    'gRPC server listening',
+  );
 
   // Without TTL indexes (FerretDB), expire trace events ourselves.
   let sweeper: NodeJS.Timeout | undefined;
@@ -140,7 +169,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     const deliveryLogger = logger.child({ component: 'delivery' });
     delivery = createDeliveryConsumer({
       bus,
-      mailstore: new Mailstore({ db, keyring, logger: deliveryLogger, onMailboxChanged }),
+      mailstore: new Mailstore({ db, blobs, keyring, logger: deliveryLogger, onMailboxChanged }),
       directory,
       logger: deliveryLogger,
       ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
@@ -150,17 +179,27 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     delivery.start();
   }
 
+  const blobSweeper = new BlobSweeper({
+    db,
+    stores: blobs,
+    logger: logger.child({ component: 'blob-sweeper' }),
+    minAgeMs: options.blobSweep?.minAgeMs ?? 60 * 60_000,
+  });
+  blobSweeper.start(options.blobSweep?.intervalMs ?? 0);
+
   let stopping = false;
   const warming = new AbortController();
   return {
     port,
     keyring,
     warmMailboxIndex: () =>
-      new Mailstore({ db, keyring, logger: logger.child({ component: 'mailstore' }) }).warmIndex({
+      new Mailstore({ db, blobs, keyring, logger: logger.child({ component: 'mailstore' }) }).warmIndex({
         signal: warming.signal,
       }),
     directory,
     traceStore,
+    blobs,
+    blobSweeper,
     check: () => (stopping ? 'gRPC server is shutting down' : true),
     async stop(graceMs = 5_000) {
       stopping = true;
@@ -180,6 +219,8 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      await blobSweeper.stop();
+      await blobs.close();
     },
   };
 }

@@ -63,6 +63,28 @@ export const schema = {
    * for ENVELOPE/BODYSTRUCTURE fetches and whole-message reads of indexed mailboxes; 0 = off.
    */
   POSTMESH_MESSAGE_CACHE_BYTES: integer(64 * 1024 * 1024, { min: 0, max: 64 * 1024 * 1024 * 1024 }),
+  /**
+   * Where new message bodies are written (docs/adr/0007): `fs` (files under POSTMESH_BLOB_DIR;
+   * one machine, or a volume of the one replica), `s3` (POSTMESH_BLOB_S3_*), `gridfs` (the
+   * database; for a real MongoDB). Bodies already stored stay readable where they are.
+   */
+  POSTMESH_BLOB_STORE: oneOf(['fs', 's3', 'gridfs'] as const, 'fs'),
+  /** Root directory of the filesystem blob store. */
+  POSTMESH_BLOB_DIR: string('.data/storage/blobs'),
+  /** Bucket of the S3 blob store; required when POSTMESH_BLOB_STORE=s3. */
+  POSTMESH_BLOB_S3_BUCKET: optionalString(),
+  /** Key prefix of every body in the bucket. */
+  POSTMESH_BLOB_S3_PREFIX: string('bodies/'),
+  /** The bucket's region (else the AWS SDK's AWS_REGION). */
+  POSTMESH_BLOB_S3_REGION: optionalString(),
+  /** An S3-compatible endpoint instead of AWS's, e.g. `http://127.0.0.1:9000`. */
+  POSTMESH_BLOB_S3_ENDPOINT: optionalString(),
+  /** Address buckets in the path (most S3-compatible services) instead of the host name. */
+  POSTMESH_BLOB_S3_FORCE_PATH_STYLE: boolean(false),
+  /** How often bodies no message refers to (left by a crash) are looked for; 0 = never. */
+  POSTMESH_BLOB_SWEEP_INTERVAL_MS: integer(60 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
+  /** Bodies younger than this are never swept: longer than any body's upload. */
+  POSTMESH_BLOB_SWEEP_MIN_AGE_MS: integer(60 * 60_000, { min: 60_000, max: 30 * 24 * 3_600_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /** Local stack only: create `example.test` and `demo@example.test` at start. */
@@ -110,5 +132,9 @@ export const rules: readonly ConfigRule<typeof schema>[] = [
               'set with POSTMESH_KEY_PROVIDER=kms: during a move from a file KEK to KMS, give the old key as POSTMESH_KEK_PREVIOUS_FILE',
           },
         ]
+      : [],
+  (c) =>
+    c.POSTMESH_BLOB_STORE === 's3' && (c.POSTMESH_BLOB_S3_BUCKET ?? '') === ''
+      ? [{ variable: 'POSTMESH_BLOB_S3_BUCKET', problem: 'required when POSTMESH_BLOB_STORE=s3' }]
       : [],
 ];

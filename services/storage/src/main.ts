@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
 import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
@@ -24,7 +25,7 @@ await runService({
   name: 'storage',
   schema,
   rules,
-  async start({ config, logger, ops, bus }) {
+  async start({ config, logger, ops, bus, security }) {
     let keyProvider: LocalKeyProvider | undefined;
     try {
       // With KMS the KEK is read once the database (which holds its KMS-encrypted copy) is up.
@@ -91,10 +92,34 @@ await runService({
       bus,
       grpcHost: config.POSTMESH_GRPC_HOST,
       grpcPort: config.POSTMESH_GRPC_PORT,
+      grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
+      blobStore: {
+        kind: config.POSTMESH_BLOB_STORE,
+        dir: resolve(config.POSTMESH_BLOB_DIR),
+        ...(config.POSTMESH_BLOB_S3_BUCKET === undefined || config.POSTMESH_BLOB_S3_BUCKET === ''
+          ? {}
+          : {
+              s3: {
+                bucket: config.POSTMESH_BLOB_S3_BUCKET,
+                prefix: config.POSTMESH_BLOB_S3_PREFIX,
+                forcePathStyle: config.POSTMESH_BLOB_S3_FORCE_PATH_STYLE,
+                ...(config.POSTMESH_BLOB_S3_REGION === undefined
+                  ? {}
+                  : { region: config.POSTMESH_BLOB_S3_REGION }),
+                ...(config.POSTMESH_BLOB_S3_ENDPOINT === undefined
+                  ? {}
+                  : { endpoint: config.POSTMESH_BLOB_S3_ENDPOINT }),
+              },
+            }),
+      },
+      blobSweep: {
+        intervalMs: config.POSTMESH_BLOB_SWEEP_INTERVAL_MS,
+        minAgeMs: config.POSTMESH_BLOB_SWEEP_MIN_AGE_MS,
+      },
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     const coordinator = config.POSTMESH_STORAGE_OWNERSHIP

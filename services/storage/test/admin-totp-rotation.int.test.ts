@@ -4,7 +4,6 @@
  * same authenticator, and a pending enrollment can still be confirmed. Real FerretDB.
  */
 import { randomBytes } from 'node:crypto';
-import { credentials } from '@grpc/grpc-js';
 import { admin, AdminServiceClient } from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,7 +120,7 @@ describe('rotateKek and administrator TOTP seeds', () => {
     });
     expect(done.finishTime).toBeInstanceOf(Date);
     // Over gRPC, the harness's storage (still on the old KEK) sees both seeds under another KEK.
-    const client = new AdminServiceClient(h.target, credentials.createInsecure());
+    const client = new AdminServiceClient(h.target, h.clientCredentials);
     try {
       const { status } = await call(client.getKekStatus.bind(client), {});
       expect(status).toMatchObject({ currentKekId: h.keyProvider.currentKekId, remainingTotpSeeds: 2 });

@@ -2,7 +2,6 @@
  * AdminService GetStorageStats and GetUserUsage over real gRPC and FerretDB: the database's own
  * size accounting (dbStats, $collStats) and per-user usage that matches Mailstore GetQuota.
  */
-import { credentials } from '@grpc/grpc-js';
 import { AdminServiceClient, ErrorReason, errorDetailOf } from '@postmesh/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collections } from '../src/db/schema.js';
@@ -21,7 +20,7 @@ let client: AdminServiceClient;
 
 beforeAll(async () => {
   m = await startMailstoreHarness({ logLevel: 'silent' });
-  client = new AdminServiceClient(m.h.target, credentials.createInsecure());
+  client = new AdminServiceClient(m.h.target, m.h.clientCredentials);
 });
 afterAll(async () => {
   client.close();

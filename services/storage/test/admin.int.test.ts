@@ -2,7 +2,6 @@
  * AdminService over real gRPC and FerretDB: accounts and scopes, login with lockout and TOTP,
  * sessions with idle expiry and revocation, hashed API tokens, and the append-only audit log.
  */
-import { credentials } from '@grpc/grpc-js';
 import { admin, AdminServiceClient, ErrorReason, errorDetailOf } from '@postmesh/contracts';
 import { serialize } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ const PASSWORD = 'correct horse battery';
 
 beforeAll(async () => {
   h = await startStorageHarness();
-  client = new AdminServiceClient(h.target, credentials.createInsecure());
+  client = new AdminServiceClient(h.target, h.clientCredentials);
 });
 afterAll(async () => {
   client.close();

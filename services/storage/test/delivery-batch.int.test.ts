@@ -77,7 +77,8 @@ describe('batched delivery', () => {
     await Promise.all([h?.stop(), nats?.stop()]);
   });
 
-  const mailstore = () => new Mailstore({ db: h.db, keyring: h.app.keyring, logger: h.logger });
+  const mailstore = () =>
+    new Mailstore({ db: h.db, blobs: h.app.blobs, keyring: h.app.keyring, logger: h.logger });
 
   const publish = async (spoolId: string, rcpt: string, token: string) => {
     const body = raw(token);
@@ -190,6 +191,7 @@ describe('batched delivery', () => {
           MONGODB_URI: h.env.mongoUri,
           POSTMESH_MONGODB_DB: h.env.database,
           POSTMESH_KEK_FILE: h.kekFile,
+          POSTMESH_BLOB_DIR: h.blobDir,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },

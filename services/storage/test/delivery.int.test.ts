@@ -83,6 +83,7 @@ describe('storage-deliver', () => {
       bus,
       mailstore: new Mailstore({
         db: h.db,
+        blobs: h.app.blobs,
         keyring: h.app.keyring,
         logger: h.logger,
         onMailboxChanged: (id) => bus.nc.publish(Subjects.mailboxChanged(id)),

@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  credentials,
   Metadata,
   type CallOptions,
+  type ChannelCredentials,
   type ClientUnaryCall,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -31,6 +31,7 @@ import { createLogger, type Logger } from '@postmesh/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import { MongoClient, type Db } from 'mongodb';
 import { createStorageApp, type StorageApp } from '../src/app.js';
+import type { BlobStoreKind, BlobStoreSettings } from '../src/blob/index.js';
 import { loadLocalKeyProvider, type LocalKeyProvider } from '../src/crypto/index.js';
 
 export interface StorageHarnessOptions {
@@ -38,6 +39,11 @@ export interface StorageHarnessOptions {
   readonly nats?: boolean;
   readonly traceRetentionDays?: number;
   readonly logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * Where bodies go: a kind (`fs` under the harness's temporary directory, the default as in the
+   * local stack; `gridfs` in the suite's database), or full settings (S3).
+   */
+  readonly blobStore?: BlobStoreKind | BlobStoreSettings;
 }
 
 export interface StorageHarness {
@@ -48,6 +54,8 @@ export interface StorageHarness {
   readonly keyProvider: LocalKeyProvider;
   /** Path of the temporary KEK file (base64). */
   readonly kekFile: string;
+  /** Root of the filesystem blob store (used when the blob store is `fs`). */
+  readonly blobDir: string;
   readonly bus: Bus | undefined;
   readonly logger: Logger;
   readonly directory: DirectoryServiceClient;
@@ -55,6 +63,8 @@ export interface StorageHarness {
   readonly trace: TraceServiceClient;
   /** `127.0.0.1:<port>` of the gRPC server. */
   readonly target: string;
+  /** Mutual TLS as the all-permitted `operator` identity, for clients a test makes itself. */
+  readonly clientCredentials: ChannelCredentials;
   stop(): Promise<void>;
 }
 
@@ -74,25 +84,34 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
   writeFileSync(kekFile, randomBytes(32).toString('base64'), { mode: 0o600 });
   const keyProvider = loadLocalKeyProvider({ kekFile });
   const logger = createLogger('storage-test', options.logLevel ?? 'silent');
-  const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+  // Command events let a test see which collections a call touched (`h.mongo.on('commandStarted')`).
+  const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000, monitorCommands: true });
   await mongo.connect();
   const db = mongo.db(env.database);
   const bus =
     options.nats === true
-      ? await Bus.connect({ url: env.natsUrl, name: 'storage-test', logger, replicas: 1 })
+      ? await Bus.connect({ ...env.busOptions('operator'), name: 'storage-test', logger, replicas: 1 })
       : undefined;
+  const blobDir = join(dir, 'blobs');
+  const blobStore =
+    typeof options.blobStore === 'object'
+      ? options.blobStore
+      : { kind: options.blobStore ?? 'fs', dir: blobDir };
   const app = await createStorageApp({
     db,
     keyProvider,
     logger,
     grpcPort: 0,
+    grpcCredentials: { insecure: false, server: env.security('storage').grpcServerCredentials() },
+    blobStore,
     ...(bus === undefined ? {} : { bus }),
     ...(options.traceRetentionDays === undefined ? {} : { traceRetentionDays: options.traceRetentionDays }),
   });
   const target = `127.0.0.1:${app.port}`;
-  const directory = new DirectoryServiceClient(target, credentials.createInsecure());
-  const mailstore = new MailstoreServiceClient(target, credentials.createInsecure());
-  const trace = new TraceServiceClient(target, credentials.createInsecure());
+  const clientCredentials = env.security('operator').grpcClientCredentials();
+  const directory = new DirectoryServiceClient(target, clientCredentials);
+  const mailstore = new MailstoreServiceClient(target, clientCredentials);
+  const trace = new TraceServiceClient(target, clientCredentials);
   return {
     env,
     db,
@@ -100,12 +119,14 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
     app,
     keyProvider,
     kekFile,
+    blobDir,
     bus,
     logger,
     directory,
     mailstore,
     trace,
     target,
+    clientCredentials,
     async stop() {
       directory.close();
       mailstore.close();
@@ -119,6 +140,13 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Ids of every body in the harness's blob store (where new bodies go). */
+export async function storedBlobIds(h: StorageHarness): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const id of h.app.blobs.primary.list({ before: 'f'.repeat(24) })) ids.push(id);
+  return ids;
 }
 
 /** Deadline for harness calls, so a hung server fails the test instead of hanging it. */

@@ -190,7 +190,7 @@ describe('MessageCache', () => {
       blobId: {} as never,
       storedLength: 5,
       baseNonce: new Uint8Array(),
-      keyedChunks: true,
+      store: 'fs',
     });
     expect(cache.get('a')?.blob?.storedLength).toBe(5);
     const off = new MessageCache(0);

@@ -14,7 +14,14 @@ import { ObjectId } from 'mongodb';
 import { newUserDataKey } from '../src/crypto/index.js';
 import { Collections, type UserDoc } from '../src/db/schema.js';
 import { Mailstore, createDefaultMailboxes } from '../src/mailstore/index.js';
-import { call, callError, callOptions, startStorageHarness, type StorageHarness } from './harness.js';
+import {
+  call,
+  callError,
+  callOptions,
+  startStorageHarness,
+  type StorageHarness,
+  type StorageHarnessOptions,
+} from './harness.js';
 
 export interface MailstoreHarness {
   readonly h: StorageHarness;
@@ -31,12 +38,13 @@ export interface MailstoreHarness {
  * directly (`deliverToMailboxes`), recording its change notifications.
  */
 export async function startMailstoreHarness(
-  options: { logLevel?: 'silent' | 'error' } = {},
+  options: Pick<StorageHarnessOptions, 'logLevel' | 'blobStore'> = {},
 ): Promise<MailstoreHarness> {
   const h = await startStorageHarness(options);
   const changed: string[] = [];
   const store = new Mailstore({
     db: h.db,
+    blobs: h.app.blobs,
     keyring: h.app.keyring,
     logger: h.logger,
     onMailboxChanged: (userId) => changed.push(userId),

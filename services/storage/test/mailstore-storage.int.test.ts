@@ -29,7 +29,9 @@ const { Flag, StoreMode, FetchField } = mailstore;
 let m: MailstoreHarness;
 
 beforeAll(async () => {
-  m = await startMailstoreHarness();
+  // The GridFS blob store (a real MongoDB's, and where older bodies are): these tests look at its
+  // chunks. The filesystem and S3 stores have suites of their own (blob-*.test.ts).
+  m = await startMailstoreHarness({ blobStore: 'gridfs' });
 });
 
 afterAll(async () => {

@@ -47,7 +47,7 @@ describe('over quota: delay notice, then failure DSN', () => {
   let bus: Bus;
   beforeAll(async () => {
     env = await startTestEnvironment({ mongo: false });
-    bus = await Bus.connect({ url: env.natsUrl, name: 'over-quota-test', logger, replicas: 1 });
+    bus = await Bus.connect({ ...env.busOptions(), name: 'over-quota-test', logger, replicas: 1 });
   });
   afterAll(async () => {
     await bus?.drain();

@@ -28,7 +28,7 @@ describe('storage partition coordinator', () => {
   });
 
   async function coordinator(replicaId: string, index: MailboxIndex): Promise<PartitionCoordinator> {
-    const nc = await connect({ servers: env.natsUrl });
+    const nc = await connect(env.natsOptions());
     connections.push(nc);
     return PartitionCoordinator.start({
       nc,

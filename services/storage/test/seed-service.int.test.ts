@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, credentials } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { Bus, Subjects, publishDurable } from '@postmesh/bus';
 import {
   DirectoryServiceClient,
@@ -47,12 +47,12 @@ async function serviceEnv(
   return {
     PATH: process.env.PATH,
     LOG_LEVEL: 'info',
-    NATS_URL: env.natsUrl,
-    NATS_MONITOR_URL: env.natsMonitorUrl,
+    ...env.serviceEnv,
     MONGODB_URI: env.mongoUri,
     POSTMESH_MONGODB_DB: env.database,
     POSTMESH_OPS_PORT: String(await freePort()),
     POSTMESH_GRPC_PORT: String(await freePort()),
+    POSTMESH_BLOB_DIR: join(dir, 'blobs'),
     ...extra,
   };
 }
@@ -90,10 +90,11 @@ describe('storage service process', () => {
     });
     service.start();
     const target = `127.0.0.1:${vars.POSTMESH_GRPC_PORT}`;
-    const directoryClient = new DirectoryServiceClient(target, credentials.createInsecure());
-    const traceClient = new TraceServiceClient(target, credentials.createInsecure());
+    const credentials = env.security('operator').grpcClientCredentials();
+    const directoryClient = new DirectoryServiceClient(target, credentials);
+    const traceClient = new TraceServiceClient(target, credentials);
     const bus = await Bus.connect({
-      url: env.natsUrl,
+      ...env.busOptions('operator'),
       name: 'storage-service-test',
       logger: createLogger('t', 'silent'),
       replicas: 1,
@@ -111,7 +112,7 @@ describe('storage service process', () => {
       // A stored message nudges IMAP sessions on core NATS (DESIGN §3 mailbox.changed.<userId>).
       const changed = bus.nc.subscribe(Subjects.mailboxChanged(userId), { max: 1, timeout: 10_000 });
       const raw = Buffer.from('From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n');
-      const mailstoreClient = new MailstoreServiceClient(target, credentials.createInsecure());
+      const mailstoreClient = new MailstoreServiceClient(target, credentials);
       try {
         const stored = await new Promise<number>((resolve, reject) => {
           const stream = mailstoreClient.appendMessage(

@@ -61,8 +61,8 @@ writeFileSync(kekFile, randomBytes(32).toString('base64'), { mode: 0o600 });
 const mongo = new MongoClient(env.mongoUri, { writeConcern: { w: 'majority', journal: true } });
 await mongo.connect();
 const db = mongo.db(env.database);
-const bus = await Bus.connect({ url: env.natsUrl, name: 'storage-delivery-bench', logger, replicas: 1 });
-const publisher = await Bus.connect({ url: env.natsUrl, name: 'bench-publisher', logger, replicas: 1 });
+const bus = await Bus.connect({ ...env.busOptions(), name: 'storage-delivery-bench', logger, replicas: 1 });
+const publisher = await Bus.connect({ ...env.busOptions(), name: 'bench-publisher', logger, replicas: 1 });
 try {
   // The user first (the app seeds nothing here), through a throw-away app without a bus.
   const keyProvider = loadLocalKeyProvider({ kekFile });

@@ -57,8 +57,7 @@ beforeAll(async () => {
   const [sOps, grpc, aOps, http] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const common = {
     ...process.env,
-    NATS_URL: env.natsUrl,
-    NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+    ...env.serviceEnv,
     LOG_LEVEL: 'warn',
   };
   const storage = new ManagedProcess({
@@ -72,6 +71,7 @@ beforeAll(async () => {
       POSTMESH_OPS_PORT: String(sOps),
       POSTMESH_GRPC_PORT: String(grpc),
       POSTMESH_KEK_FILE: join(dir, 'kek'),
+      POSTMESH_BLOB_DIR: join(dir, 'blobs'),
     },
     logFile: join(dir, 'storage.log'),
   });

@@ -121,9 +121,16 @@ export function endpoints(config: StackConfig): Endpoint[] {
 }
 
 /** Environment for one service process: where NATS and MongoDB are, and its ports. */
-export function serviceEnv(config: StackConfig, service: ServiceName, dataDir: string): NodeJS.ProcessEnv {
+export function serviceEnv(
+  config: StackConfig,
+  service: ServiceName,
+  dataDir: string,
+  identityDir: string | undefined,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    // Each service's certificate and NATS user (made by the stack; see ensureInternalPki).
+    ...(identityDir === undefined ? {} : { POSTMESH_IDENTITY_ROOT: identityDir }),
     NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
     NATS_MONITOR_URL: `http://127.0.0.1:${config.POSTMESH_NATS_MONITOR_PORT}`,
     POSTMESH_OPS_PORT: String(opsPort(config, service)),
@@ -136,6 +143,8 @@ export function serviceEnv(config: StackConfig, service: ServiceName, dataDir: s
       env.MONGODB_URI = `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`;
       env.POSTMESH_GRPC_PORT = String(config.POSTMESH_GRPC_PORT);
       env.POSTMESH_DELIVERY_CONCURRENCY = process.env.POSTMESH_DELIVERY_CONCURRENCY ?? '4';
+      // Message bodies as files (the filesystem blob store), beside the database's data.
+      env.POSTMESH_BLOB_DIR = `${dataDir}/storage/blobs`;
       break;
     case 'smtp-inbound':
       env.POSTMESH_SMTP_DATA_DIR = `${dataDir}/smtp-inbound`;

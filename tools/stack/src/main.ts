@@ -3,9 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { natsPermissions, type NatsPermissions } from '@postmesh/bus';
+import { SERVICE_IDENTITIES } from '@postmesh/identity';
 import { ConfigError } from '@postmesh/config';
 import {
   FerretDb,
+  InternalPki,
   ManagedProcess,
   NatsServer,
   installPythonTools,
@@ -40,6 +43,9 @@ export async function main(command: string, args: readonly string[]): Promise<nu
         return 0;
       case 'test':
         return await test(args);
+      case 'nats-permissions':
+        process.stdout.write(natsPermissionsJson());
+        return 0;
       default:
         say(`unknown command '${command}' (start, deps, test, reset)`);
         return 2;
@@ -52,6 +58,17 @@ export async function main(command: string, args: readonly string[]): Promise<nu
     say(error instanceof Error ? error.message : String(error));
     return 1;
   }
+}
+
+/**
+ * Every service's NATS allow-lists (libs/bus `natsPermissions`) as the Helm chart carries them in
+ * `charts/postmesh/files/nats-permissions.json` (regenerate with
+ * `POSTMESH_SKIP_BUILD=1 node tools/stack/bin/postmesh-stack.mjs nats-permissions`).
+ */
+export function natsPermissionsJson(): string {
+  const out: Record<string, NatsPermissions> = {};
+  for (const identity of SERVICE_IDENTITIES) out[identity] = natsPermissions(identity);
+  return `${JSON.stringify(out, null, 2)}\n`;
 }
 
 /** Build the pinned native tools into .bin/ (nats-server, FerretDB, helm). */
@@ -160,6 +177,15 @@ async function start(): Promise<number> {
 
   say(`data in ${dataDir} (wipe with 'npm run stack:reset'); logs in ${logDir}`);
   const secrets = ensureDevSecrets(dataDir);
+  // Internal identities (docs/operations.md): a local CA, a certificate per service for mutual
+  // TLS to storage, and a NATS user per service over TLS; the secure path is the everyday path.
+  const insecure = ['1', 'true', 'yes', 'on'].includes(
+    (process.env.POSTMESH_INSECURE_INTERNAL ?? '').trim().toLowerCase(),
+  );
+  const pki = insecure ? undefined : InternalPki.ensure(join(dataDir, 'secrets', 'identity'));
+  if (insecure) {
+    say('WARNING: POSTMESH_INSECURE_INTERNAL is set: NATS and gRPC run without TLS or identities');
+  }
   const supervised: Supervised[] = [];
   const processes: ManagedProcess[] = [];
   let stopping = false;
@@ -184,6 +210,7 @@ async function start(): Promise<number> {
     monitorPort: config.POSTMESH_NATS_MONITOR_PORT,
     serverName: 'postmesh-local',
     detached: true,
+    ...(pki === undefined ? {} : { pki }),
   });
   const natsSupervised = new Supervised({
     name: 'nats-server',
@@ -194,7 +221,9 @@ async function start(): Promise<number> {
   await natsSupervised.start();
   processes.push(nats.process);
   supervised.push(natsSupervised);
-  say(`nats-server up on ${nats.url} (JetStream, fsync before every ack)`);
+  say(
+    `nats-server up on ${nats.url} (JetStream, fsync before every ack, encrypted at rest${pki === undefined ? '' : ', TLS and a user per service'})`,
+  );
 
   const ferret = await FerretDb.create({
     dataDir: join(dataDir, 'ferretdb'),
@@ -217,7 +246,7 @@ async function start(): Promise<number> {
       name: service,
       command: process.execPath,
       args: [join(root, 'services', service, 'dist', 'main.js')],
-      env: { ...serviceEnv(config, service, dataDir), ...secrets.env },
+      env: { ...serviceEnv(config, service, dataDir, pki?.dir), ...secrets.env },
       logFile: join(logDir, `${service}.log`),
       detached: true,
     });

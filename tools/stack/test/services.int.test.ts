@@ -93,8 +93,7 @@ describe('service lifecycle against real NATS and FerretDB', () => {
       args: [mainOf(service)],
       env: {
         ...process.env,
-        NATS_URL: env.natsUrl,
-        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        ...env.serviceEnv,
         MONGODB_URI: env.mongoUri,
         POSTMESH_MONGODB_DB: env.database,
         POSTMESH_OPS_PORT: String(opsPort),

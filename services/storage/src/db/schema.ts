@@ -17,7 +17,7 @@ export const Collections = {
   messages: 'messages',
   /** Expunged (mailboxId, uid, modseq) for QRESYNC VANISHED and session catch-up. */
   tombstones: 'tombstones',
-  /** GridFS bucket name for encrypted bodies (collections `blobs.files`, `blobs.chunks`). */
+  /** GridFS bucket of the GridFS blob store (collections `blobs.files`, `blobs.chunks`). */
   blobs: 'blobs',
   /** Reference counts of blobs shared by several mailboxes. */
   blobRefs: 'blob_refs',
@@ -178,7 +178,7 @@ export interface MessageDoc {
   flags: string[];
   internalDate: Date;
   size: number;
-  /** GridFS file id of the encrypted body (shared by the recipients of one delivery). */
+  /** Blob id of the encrypted body in the blob store (shared by the recipients of one delivery). */
   blobId: ObjectId;
   /** The body's content key, wrapped with this user's data key. */
   contentKey: WrappedKey;

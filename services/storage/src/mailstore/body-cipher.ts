@@ -42,7 +42,7 @@ function aadFor(blobId: Uint8Array, index: number, final: boolean): Buffer {
 export interface BodyKey {
   readonly key: Uint8Array;
   readonly baseNonce: Uint8Array;
-  /** The 12-octet GridFS file id (ObjectId bytes). */
+  /** The 12-octet blob id (ObjectId bytes). */
   readonly blobId: Uint8Array;
 }
 

@@ -1,12 +1,13 @@
 /**
  * The mailstore of the storage service (issue 3 items 3, 6, 8, 9): mailboxes and messages of
- * each user, bodies encrypted once in GridFS and shared by reference, searchable through a
+ * each user, bodies encrypted once in the blob store (../blob) and shared by reference, searchable through a
  * blind index. `createMailstoreService` is what app.ts registers with the gRPC server;
  * `Mailstore` is the API the inbound delivery consumer calls (`prepareDelivery`, `commitDeliveries`).
  */
 import type { MailstoreServiceServer } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
+import type { BlobStores } from '../blob/index.js';
 import type { UserKeyring } from '../crypto/types.js';
 import { Mailstore } from './mailstore.js';
 import { mailstoreServer } from './service.js';
@@ -32,7 +33,7 @@ export type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc } from '.
 
 /** Removes a user's mail and releases their references to stored bodies (DeleteUser, purge). */
 export function purgeUserMail(
-  deps: { db: Db; keyring: UserKeyring; logger: Logger },
+  deps: { db: Db; blobs: BlobStores; keyring: UserKeyring; logger: Logger },
   userId: string,
 ): Promise<void> {
   return new Mailstore(deps).purgeUserMail(userId);
@@ -41,6 +42,7 @@ export function purgeUserMail(
 /** The gRPC `MailstoreService` implementation (proto/postmesh/mailstore/v1/mailstore.proto). */
 export function createMailstoreService(deps: {
   db: Db;
+  blobs: BlobStores;
   keyring: UserKeyring;
   logger: Logger;
   onMailboxChanged?: (userId: string) => void;

@@ -54,18 +54,26 @@ import type { UserKeyring } from '../crypto/types.js';
 import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
 import {
-  BlobWriter,
   addBlobRefs,
-  blobInfos,
-  createBlobRef,
+  insertBlobRefs,
+  newBlobRef,
+  releaseBlobRefs as releaseRefs,
+  type BlobRefCounts,
+  type BlobRefDoc,
+  type BlobStoreKind,
+  type BlobStores,
+} from '../blob/index.js';
+import {
   isDuplicateKey,
+  legacyBodyInfo,
   readBlobBytes,
   readBlobRange,
-  releaseBlobRefs,
   seal,
+  storedBodyInfo,
   unseal,
+  writeBody,
   type BlobInfo,
-  type BlobRefDoc,
+  type StoredBody,
 } from './blob-store.js';
 import {
   ErrorReason,
@@ -127,6 +135,8 @@ export type MailboxRef = { readonly id: string } | { readonly path: string };
 
 export interface MailstoreDeps {
   readonly db: Db;
+  /** Where bodies are written and read (../blob). */
+  readonly blobs: BlobStores;
   readonly keyring: UserKeyring;
   readonly logger: Logger;
   /** Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`). */
@@ -204,9 +214,11 @@ export type DeliveryOutcome =
   | { readonly status: 'over-quota'; readonly recipient: string }
   | { readonly status: 'no-mailbox'; readonly recipient: string };
 
-/** A body written once to GridFS, ready to be referenced by one or more mailboxes. */
+/** A body written once to the blob store, ready to be referenced by one or more mailboxes. */
 export interface IngestedBody {
   readonly blobId: ObjectId;
+  /** Recorded in each message document (`blob`): where the body is and how to open it. */
+  readonly blob: StoredBody;
   readonly contentKey: Uint8Array;
   readonly size: number;
   readonly meta: Binary;
@@ -455,6 +467,7 @@ function notFound(what: string, field = ''): MailstoreError {
 
 export class Mailstore {
   private readonly db: Db;
+  private readonly blobs: BlobStores;
   private readonly keyring: UserKeyring;
   private readonly logger: Logger;
   private readonly limits: MailstoreLimits;
@@ -466,6 +479,7 @@ export class Mailstore {
 
   constructor(deps: MailstoreDeps, limits: Partial<MailstoreLimits> = {}) {
     this.db = deps.db;
+    this.blobs = deps.blobs;
     this.keyring = deps.keyring;
     this.logger = deps.logger;
     this.limits = { ...DEFAULT_LIMITS, ...limits };
@@ -674,7 +688,7 @@ export class Mailstore {
         { ordered: false },
       );
       await this.messages().deleteMany({ _id: { $in: moving.map((m) => m._id) } });
-      await releaseBlobRefs(this.db, refs);
+      await this.releaseBlobRefs(refs);
       await this.searchIndex().updateMany(
         { _id: { $in: moving.map(searchIdOf) } },
         { $set: { mailboxId: targetId } },
@@ -738,7 +752,7 @@ export class Mailstore {
     await this.messages().deleteMany({ mailboxId });
     await this.searchIndex().deleteMany({ mailboxId });
     await this.tombstones().deleteMany({ mailboxId });
-    await releaseBlobRefs(this.db, refs);
+    await this.releaseBlobRefs(refs);
     if (count > 0) await this.adjustUsage(userId, -bytes);
     this.onChanged(userId);
     return mailboxId;
@@ -765,7 +779,7 @@ export class Mailstore {
     }
     await this.messages().deleteMany({ userId });
     await this.searchIndex().deleteMany({ userId });
-    await releaseBlobRefs(this.db, refs);
+    await this.releaseBlobRefs(refs);
     await this.tombstones().deleteMany({ mailboxId: { $in: mailboxIds } });
     await subscriptions(this.db).deleteMany({ userId });
     await this.db.collection<UidValidityDoc>(MailstoreCollections.uidValidity).deleteMany({ _id: userId });
@@ -869,8 +883,9 @@ export class Mailstore {
   // Storing
 
   /**
-   * Reads a message once: parses it with libs/mime and encrypts it into GridFS as it streams
-   * (neither the body nor its ciphertext is held in memory whole).
+   * Reads a message once: parses it with libs/mime and encrypts it into the blob store as it
+   * streams (neither the body nor its ciphertext is held in memory whole). With `refs`, the
+   * body's reference document is inserted once the body is durable, holding that many references.
    */
   private async ingest(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -879,16 +894,17 @@ export class Mailstore {
   ): Promise<IngestedBody> {
     const blobId = new ObjectId();
     const contentKey = randomBytes(32);
-    const writer = BlobWriter.open(this.db, blobId, contentKey);
     const indexer = new MimeIndexer({ searchTextBytes: this.limits.searchTextBytes });
     const head: Buffer[] = [];
     let headBytes = 0;
     let size = 0;
-    let result: IndexResult;
-    try {
+    let result: IndexResult | undefined;
+    const limits = this.limits;
+    // The message as it streams in: checked, kept for the header, indexed, then sealed and put.
+    async function* checked(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source) {
         size += chunk.length;
-        if (size > this.limits.maxMessageBytes) {
+        if (size > limits.maxMessageBytes) {
           throw new MailstoreError(ErrorReason.TOO_BIG, 'message larger than the limit');
         }
         if (declaredSize !== undefined && size > declaredSize) {
@@ -903,7 +919,7 @@ export class Mailstore {
           headBytes += Math.min(chunk.length, RAW_HEADER_LIMIT - headBytes);
         }
         indexer.write(chunk);
-        await writer.write(chunk);
+        yield chunk;
       }
       if (declaredSize !== undefined && size !== declaredSize) {
         throw new MailstoreError(
@@ -913,17 +929,23 @@ export class Mailstore {
         );
       }
       result = indexer.end();
-      // The reference count, when known, is written alongside the body's last records.
-      await Promise.all([writer.end(), refs === undefined ? null : createBlobRef(this.db, blobId, refs)]);
-    } catch (error) {
-      const cleanUp =
-        refs === undefined
-          ? writer.abort(this.db)
-          : releaseBlobRefs(this.db, new Map([[blobId.toHexString(), { id: blobId, n: refs }]]));
-      await cleanUp.catch((cause: unknown) => {
-        this.logger.warn({ err: cause, blobId: blobId.toHexString() }, 'could not remove a partial blob');
-      });
-      throw error;
+    }
+    // A failed put leaves nothing behind (BlobStore.put).
+    const blob = await writeBody(this.blobs, blobId, contentKey, checked());
+    if (result === undefined) throw new Error('message stream ended without being indexed');
+    if (refs !== undefined) {
+      try {
+        await insertBlobRefs(this.db, [newBlobRef(blobId, refs, blob.store)]);
+      } catch (error) {
+        await this.blobs.primary.delete(blobId.toHexString()).catch((cause: unknown) => {
+          // Swept later: a body without a reference document.
+          this.logger.warn(
+            { err: cause, blobId: blobId.toHexString() },
+            'could not remove an unreferenced blob',
+          );
+        });
+        throw error;
+      }
     }
     const headerEnd = result.bodystructure.offsets.bodyStart;
     const rawHeader = headerEnd <= headBytes ? Buffer.concat(head).subarray(0, headerEnd) : null;
@@ -939,6 +961,7 @@ export class Mailstore {
     const sentDay = sentDayOf(result.envelope.date);
     return {
       blobId,
+      blob,
       contentKey,
       size,
       meta: seal(contentKey, META_LABEL, blobId, Buffer.from(JSON.stringify(meta), 'utf8')),
@@ -1022,6 +1045,7 @@ export class Mailstore {
         internalDate,
         size: body.size,
         blobId: body.blobId,
+        blob: body.blob,
         contentKey,
         meta: body.meta,
         terms: [],
@@ -1204,9 +1228,8 @@ export class Mailstore {
     try {
       if (declared === undefined) await this.checkQuota(input.userId, ingested.size);
     } catch (error) {
-      await releaseBlobRefs(
-        this.db,
-        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 }]]),
+      await this.releaseBlobRefs(
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }]]),
       );
       throw error;
     }
@@ -1220,9 +1243,8 @@ export class Mailstore {
         input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
       );
     } catch (error) {
-      await releaseBlobRefs(
-        this.db,
-        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1 }]]),
+      await this.releaseBlobRefs(
+        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }]]),
       );
       throw error;
     }
@@ -1255,7 +1277,9 @@ export class Mailstore {
 
   /** Removes a prepared body that no commit will reference (its job failed before). */
   async discardPrepared(body: PreparedBody): Promise<void> {
-    await releaseBlobRefs(this.db, new Map([[body.blobId.toHexString(), { id: body.blobId, n: 0 }]]));
+    await this.releaseBlobRefs(
+      new Map([[body.blobId.toHexString(), { id: body.blobId, n: 0, store: body.blob.store }]]),
+    );
   }
 
   /**
@@ -1341,10 +1365,10 @@ export class Mailstore {
     const refItems = [...refCounts.keys()];
     const refErrors = await insertUnordered(
       this.db.collection<BlobRefDoc>(Collections.blobRefs),
-      refItems.map((item) => ({
-        _id: (batch[item] as BatchDelivery).body.blobId,
-        refs: refCounts.get(item) ?? 0,
-      })),
+      refItems.map((item) => {
+        const body = (batch[item] as BatchDelivery).body;
+        return newBlobRef(body.blobId, refCounts.get(item) ?? 0, body.blob.store);
+      }),
     );
     const refFailed = new Map<number, WriteProblem>();
     refItems.forEach((item, i) => {
@@ -1418,9 +1442,13 @@ export class Mailstore {
       const taken = refFailed.has(item) ? 0 : (refCounts.get(item) ?? 0);
       const unused = taken - (holding.get(item) ?? 0);
       if (unused > 0 || taken === 0) {
-        await releaseBlobRefs(
-          this.db,
-          new Map([[delivery.body.blobId.toHexString(), { id: delivery.body.blobId, n: unused }]]),
+        await this.releaseBlobRefs(
+          new Map([
+            [
+              delivery.body.blobId.toHexString(),
+              { id: delivery.body.blobId, n: unused, store: delivery.body.blob.store },
+            ],
+          ]),
         ).catch((error: unknown) => {
           this.logger.warn(
             { err: error, blobId: delivery.body.blobId.toHexString() },
@@ -1960,15 +1988,21 @@ export class Mailstore {
   }
 
   private async blobInfo(doc: MessageRecord): Promise<BlobInfo> {
-    const info = (await blobInfos(this.db, [doc.blobId])).get(doc.blobId.toHexString());
+    if (doc.blob !== undefined) return storedBodyInfo(doc.blobId, doc.blob);
+    const info = await legacyBodyInfo(this.blobs, doc.blobId);
     if (info === undefined) throw new BlobIntegrityError(`blob ${doc.blobId.toHexString()} is missing`);
     return info;
+  }
+
+  /** Drops blob references; bodies whose last reference goes are deleted from their store. */
+  private releaseBlobRefs(counts: BlobRefCounts): Promise<void> {
+    return releaseRefs(this.db, this.blobs, counts);
   }
 
   private async rawHeader(doc: MessageRecord, meta: SealedMeta, key: Uint8Array): Promise<Buffer> {
     if (meta.rawHeader !== null) return Buffer.from(meta.rawHeader, 'base64');
     const root = meta.bodystructure.offsets;
-    return readBlobBytes(this.db, await this.blobInfo(doc), key, root.headerStart, root.bodyStart);
+    return readBlobBytes(this.blobs, await this.blobInfo(doc), key, root.headerStart, root.bodyStart);
   }
 
   /**
@@ -2133,14 +2167,14 @@ export class Mailstore {
       };
     };
     if (resolved.fields !== null) {
-      const header = await readBlobBytes(this.db, info, key, resolved.range.start, resolved.range.end);
+      const header = await readBlobBytes(this.blobs, info, key, resolved.range.start, resolved.range.end);
       const selected = Buffer.from(selectHeaderFields(header, resolved.fields.names, resolved.fields.not));
       return inMemory(slice(selected), selected.length, false);
     }
     if (decode && spec.part.length > 0 && spec.text === null) {
       const part = findSectionPart(meta.bodystructure, spec.part);
       if (part === null) throw notFound('section', 'section');
-      const raw = await readBlobBytes(this.db, info, key, resolved.range.start, resolved.range.end);
+      const raw = await readBlobBytes(this.blobs, info, key, resolved.range.start, resolved.range.end);
       const decoded = decodePartBody(part, raw);
       if (!decoded.ok) {
         // RFC 3516 §4.3: UNKNOWN-CTE; BINARY of a multipart is not a single body.
@@ -2160,12 +2194,12 @@ export class Mailstore {
     const size = range.end - range.start;
     if (size <= VERIFY_BEFORE_ANSWER) {
       // Authenticated before anything is answered: tampering fails the call, not mid-literal.
-      const bytes = await readBlobBytes(this.db, info, key, range.start, range.end);
+      const bytes = await readBlobBytes(this.blobs, info, key, range.start, range.end);
       return inMemory(bytes, sectionSize, false);
     }
     return {
       info: { size, sectionSize, modseq: doc.modseq, containsNul: false },
-      chunks: readBlobRange(this.db, info, key, range.start, range.end),
+      chunks: readBlobRange(this.blobs, info, key, range.start, range.end),
     };
   }
 
@@ -2338,10 +2372,16 @@ export class Mailstore {
   }
 
   /** Blob references held by `docs`, one per document. */
-  private static refsOf(docs: readonly MessageRecord[]): Map<string, { id: ObjectId; n: number }> {
-    const refs = new Map<string, { id: ObjectId; n: number }>();
+  private static refsOf(
+    docs: readonly MessageRecord[],
+  ): Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }> {
+    const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
     for (const d of docs) {
-      const entry = refs.get(d.blobId.toHexString()) ?? { id: d.blobId, n: 0 };
+      const entry = refs.get(d.blobId.toHexString()) ?? {
+        id: d.blobId,
+        n: 0,
+        ...(d.blob === undefined ? {} : { store: d.blob.store }),
+      };
       entry.n++;
       refs.set(d.blobId.toHexString(), entry);
     }
@@ -2435,7 +2475,7 @@ export class Mailstore {
     try {
       allocated = await this.allocate(dest, docs);
     } catch (error) {
-      await releaseBlobRefs(this.db, refs);
+      await this.releaseBlobRefs(refs);
       if (kind === 'copy') {
         await this.searchIndex()
           .deleteMany({ _id: { $in: searchIds } })
@@ -2465,7 +2505,7 @@ export class Mailstore {
       await mailboxes(this.db)
         .updateOne({ _id: dest._id }, { $inc: this.negated(docs) })
         .catch(() => undefined);
-      await releaseBlobRefs(this.db, refs);
+      await this.releaseBlobRefs(refs);
       if (kind === 'copy') {
         await this.searchIndex()
           .deleteMany({ _id: { $in: searchIds } })
@@ -2530,7 +2570,7 @@ export class Mailstore {
     await this.messages().deleteMany({ expungeClaim: claim });
     const searchIds = docs.map(searchIdOf);
     await this.searchIndex().updateMany({ _id: { $in: searchIds } }, { $set: { mailboxId: destId } });
-    await releaseBlobRefs(this.db, Mailstore.refsOf(docs));
+    await this.releaseBlobRefs(Mailstore.refsOf(docs));
     const sourceModseq = await serial(this.lockKey(mailboxId), () => this.removeFromSource(source, docs));
     this.onChanged(userId);
     return {
@@ -2634,7 +2674,7 @@ export class Mailstore {
     await this.messages().deleteMany({ expungeClaim: docs[0]?.expungeClaim ?? '' });
     await this.searchIndex().deleteMany({ _id: { $in: docs.map(searchIdOf) } });
     const highestModseq = await this.removeFromSource(mailbox, docs);
-    await releaseBlobRefs(this.db, Mailstore.refsOf(docs));
+    await this.releaseBlobRefs(Mailstore.refsOf(docs));
     await this.adjustUsage(userId, -docs.reduce((s, d) => s + d.size, 0));
     this.onChanged(userId);
     return { expungedUids: docs.map((d) => d.uid), highestModseq };

@@ -6,6 +6,7 @@
 import type { Binary, ObjectId } from 'mongodb';
 import type { SearchableHeaders } from '@postmesh/mime';
 import type { DeliveryDoc, MailboxDoc, MessageDoc, MessageMeta } from '../db/schema.js';
+import type { StoredBody } from './blob-store.js';
 
 /** Collections only the mailstore uses. */
 export const MailstoreCollections = {
@@ -55,6 +56,11 @@ export interface MessageRecord extends Omit<MessageDoc, '_id'> {
    * has the message's own `_id`. A MOVE gives the message a new `_id` but keeps its entry.
    */
   searchId?: MessageId;
+  /**
+   * Where the body (`blobId`) is stored and how to open it. Absent on messages stored before the
+   * blob store had a choice of backends: their bodies are in GridFS, described by the file.
+   */
+  blob?: StoredBody;
   /** Calendar date of the Date: header in its own zone, as YYYYMMDD (SENTON, RFC 9051 §6.4.4). */
   sentDay: number;
   /** The RCPT TO address of the delivery that stored it (with `spoolId`: the idempotency key). */

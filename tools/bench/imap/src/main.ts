@@ -34,14 +34,14 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   DirectoryServiceClient,
   MailstoreServiceClient,
   mailstore,
   type directory as dir,
 } from '@postmesh/contracts';
-import { connect as natsConnect } from '@nats-io/transport-node';
+import { connect as natsConnect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { ManagedProcess, freePort, repoRoot, startTestEnvironment, waitForPort } from '@postmesh/testing';
 
 const { values: opts } = parseArgs({
@@ -410,8 +410,7 @@ async function main(): Promise<void> {
     ];
     const common = {
       ...process.env,
-      NATS_URL: env.natsUrl,
-      NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+      ...env.serviceEnv,
       LOG_LEVEL: 'warn',
     };
     const storage = new ManagedProcess({
@@ -423,6 +422,7 @@ async function main(): Promise<void> {
         MONGODB_URI: env.mongoUri,
         POSTMESH_MONGODB_DB: env.database,
         POSTMESH_KEK_FILE: kek,
+        POSTMESH_BLOB_DIR: join(work, 'blobs'),
         POSTMESH_GRPC_PORT: String(grpcPort),
         POSTMESH_OPS_PORT: String(storageOps),
       },
@@ -459,8 +459,8 @@ async function main(): Promise<void> {
     });
 
     const address = `127.0.0.1:${grpcPort}`;
-    const directory = new DirectoryServiceClient(address, credentials.createInsecure());
-    const store = new MailstoreServiceClient(address, credentials.createInsecure());
+    const directory = new DirectoryServiceClient(address, env.security('operator').grpcClientCredentials());
+    const store = new MailstoreServiceClient(address, env.security('operator').grpcClientCredentials());
     await unary<dir.CreateDomainResponse>((cb) =>
       directory.createDomain({ name: 'example.test', defaultQuotaBytes: 0 }, new Metadata(), cb),
     );
@@ -528,7 +528,15 @@ async function main(): Promise<void> {
     let latency: Record<string, unknown> | null = null;
     if (LATENCY > 0) {
       const meter = cpuMeter({ imap: imap.pid, storage: storage.pid, ferretdb: env.ferret?.process.pid });
-      latency = await runLatency(work, common, env.natsUrl, grpcPort, imapPort, createUser, procs);
+      latency = await runLatency(
+        work,
+        common,
+        env.natsOptions('operator'),
+        grpcPort,
+        imapPort,
+        createUser,
+        procs,
+      );
       latency = { ...latency, cpu: meter() };
       log(`latency: CPU ${JSON.stringify(latency.cpu)} (smtp-inbound not counted)`);
     }
@@ -649,7 +657,7 @@ async function runMix(imapPort: number, password: string): Promise<Record<string
 async function runLatency(
   work: string,
   common: NodeJS.ProcessEnv,
-  natsUrl: string,
+  natsOptions: NodeConnectionOptions,
   grpcPort: number,
   imapPort: number,
   createUser: (local: string) => Promise<{ id: string; address: string; password: string }>,
@@ -681,7 +689,7 @@ async function runLatency(
   const user = await createUser('watch');
   // The storage service's `mailbox.changed.<userId>` event (DESIGN §3), timestamped as it arrives,
   // splits each sample into the delivery part (250 → event) and the imap part (event → EXISTS).
-  const nc = await natsConnect({ servers: natsUrl });
+  const nc = await natsConnect(natsOptions);
   const events: number[] = [];
   nc.subscribe(`mailbox.changed.${user.id}`, { callback: () => void events.push(performance.now()) });
   await nc.flush();

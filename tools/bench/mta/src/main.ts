@@ -18,7 +18,7 @@
  * two signatures, Ed25519 and RSA, RFC 8463 §3), --json.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { DirectoryServiceDefinition, directory, type DirectoryServiceServer } from '@postmesh/contracts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -35,7 +35,13 @@ import {
   outboundJobMessageId,
   publishDurable,
 } from '@postmesh/bus';
-import { ManagedProcess, freePort, repoRoot, startTestEnvironment } from '@postmesh/testing';
+import {
+  ManagedProcess,
+  freePort,
+  repoRoot,
+  startTestEnvironment,
+  type TestEnvironment,
+} from '@postmesh/testing';
 
 const { values: opts } = parseArgs({
   options: {
@@ -130,6 +136,7 @@ function body(i: number, domain: string): Uint8Array {
 /** A stand-in Directory: only GetSigningKey, with a key made here (the rest answers UNIMPLEMENTED). */
 async function startDirectory(
   kind: 'rsa' | 'ed25519' | 'both',
+  env: TestEnvironment,
 ): Promise<{ target: string; stop: () => void }> {
   const keyOf = (algorithm: 'rsa' | 'ed25519') => {
     const { privateKey } =
@@ -154,7 +161,7 @@ async function startDirectory(
   server.addService(DirectoryServiceDefinition, impl as DirectoryServiceServer);
   const port = await freePort();
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e) =>
+    server.bindAsync(`127.0.0.1:${port}`, env.security('storage').grpcServerCredentials(), (e) =>
       e ? reject(e) : resolve(),
     ),
   );
@@ -162,8 +169,8 @@ async function startDirectory(
 }
 
 const DKIM = opts.dkim === 'rsa' || opts.dkim === 'ed25519' || opts.dkim === 'both' ? opts.dkim : undefined;
-const dirServer = DKIM === undefined ? undefined : await startDirectory(DKIM);
 const env = await startTestEnvironment({ mongo: false });
+const dirServer = DKIM === undefined ? undefined : await startDirectory(DKIM, env);
 const dir = mkdtempSync(join(tmpdir(), 'postmesh-bench-mta-'));
 let mta: ManagedProcess | undefined;
 let stopSink: (() => Promise<void>) | undefined;
@@ -196,8 +203,7 @@ try {
       args: [join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js')],
       env: {
         ...process.env,
-        NATS_URL: env.natsUrl,
-        NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+        ...env.serviceEnv,
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: dirServer?.target ?? '127.0.0.1:1',
         POSTMESH_MTA_DKIM: String(dirServer !== undefined),
@@ -228,7 +234,7 @@ try {
   await waitReady();
   await mta.stop();
 
-  const nc = await connect({ servers: env.natsUrl });
+  const nc = await connect(env.natsOptions('operator'));
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const run = randomBytes(4).toString('hex');

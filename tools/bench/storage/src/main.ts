@@ -32,7 +32,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import {
   DirectoryServiceClient,
   MailstoreServiceClient,
@@ -46,6 +46,7 @@ import {
   repoRoot,
   startTestEnvironment,
   waitForPort,
+  type TestEnvironment,
 } from '@postmesh/testing';
 
 const { values: opts } = parseArgs({
@@ -210,11 +211,11 @@ async function main(): Promise<void> {
     args: [opts.storage ?? join(repoRoot(), 'services', 'storage', 'dist', 'main.js')],
     env: {
       ...process.env,
-      NATS_URL: env.natsUrl,
-      NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+      ...env.serviceEnv,
       MONGODB_URI: mongoUri,
       POSTMESH_MONGODB_DB: database,
       POSTMESH_KEK_FILE: kekFile,
+      POSTMESH_BLOB_DIR: join(work, 'blobs'),
       POSTMESH_GRPC_PORT: String(grpcPort),
       POSTMESH_OPS_PORT: String(opsPort),
       LOG_LEVEL: 'warn',
@@ -225,8 +226,8 @@ async function main(): Promise<void> {
     storage.start();
     await waitForPort(grpcPort, '127.0.0.1', 60_000, () => storage.running);
     const target = `127.0.0.1:${grpcPort}`;
-    const directory = new DirectoryServiceClient(target, credentials.createInsecure());
-    const store = new MailstoreServiceClient(target, credentials.createInsecure());
+    const directory = new DirectoryServiceClient(target, env.security('operator').grpcClientCredentials());
+    const store = new MailstoreServiceClient(target, env.security('operator').grpcClientCredentials());
     let userId: string;
     let appendsPerSecond: number;
     let appendLatencyMs: { p50: number; p99: number };
@@ -437,12 +438,12 @@ await main();
 async function imapPhase(
   userId: string,
   grpcPort: number,
-  env: { natsUrl: string; natsMonitorUrl: string | undefined },
+  env: TestEnvironment,
   work: string,
 ): Promise<{ selectMedianMs: number; selectMaxMs: number; fetchFlagsMedianMs: number }> {
   const password = randomBytes(12).toString('base64url');
   const target = `127.0.0.1:${grpcPort}`;
-  const directory = new DirectoryServiceClient(target, credentials.createInsecure());
+  const directory = new DirectoryServiceClient(target, env.security('operator').grpcClientCredentials());
   await unary<dir.SetPasswordRequest, dir.SetPasswordResponse>(directory.setPassword.bind(directory), {
     userId,
     password,
@@ -459,8 +460,7 @@ async function imapPhase(
     args: [join(repoRoot(), 'services', 'imap', 'dist', 'main.js')],
     env: {
       ...process.env,
-      NATS_URL: env.natsUrl,
-      NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+      ...env.serviceEnv,
       POSTMESH_STORAGE_GRPC: target,
       POSTMESH_IMAP_PORT: String(imapPort),
       POSTMESH_IMAPS_PORT: '0',

@@ -1,0 +1,118 @@
+/**
+ * The blob stores of one storage process: the one new bodies go to (POSTMESH_BLOB_STORE), and
+ * every other kind a body already stored may be in, opened on first use. A message records
+ * the store its body went to, so changing POSTMESH_BLOB_STORE leaves older bodies readable where
+ * they are: GridFS always (it is the database storage already uses), the filesystem and S3 when
+ * their settings are present.
+ */
+import type { Db } from 'mongodb';
+import { FsBlobStore } from './fs-store.js';
+import { GridFsBlobStore } from './gridfs-store.js';
+import type { S3BlobStoreOptions } from './s3-store.js';
+import type { BlobStore, BlobStoreKind } from './types.js';
+
+export interface BlobStoreSettings {
+  /** Where new bodies are written. */
+  readonly kind: BlobStoreKind;
+  /** Root directory of the filesystem store (POSTMESH_BLOB_DIR). */
+  readonly dir?: string;
+  /** The S3 store's settings; required when `kind` is `s3`. */
+  readonly s3?: S3BlobStoreOptions;
+}
+
+export class BlobStoreUnavailableError extends Error {
+  override readonly name = 'BlobStoreUnavailableError';
+}
+
+export interface BlobStores {
+  /** Where new bodies are written. */
+  readonly primary: BlobStore;
+  /** The store of that kind; throws BlobStoreUnavailableError when it is not configured here. */
+  get(kind: BlobStoreKind): BlobStore;
+  /** The GridFS store (always there: it is storage's own database). */
+  readonly gridfs: GridFsBlobStore;
+  /** Every store opened so far (the sweeper's list). */
+  opened(): readonly BlobStore[];
+  close(): Promise<void>;
+}
+
+class ConfiguredBlobStores implements BlobStores {
+  private readonly stores = new Map<BlobStoreKind, BlobStore>();
+
+  constructor(
+    readonly primary: BlobStore,
+    readonly gridfs: GridFsBlobStore,
+    private readonly settings: BlobStoreSettings,
+    private readonly s3Factory: ((options: S3BlobStoreOptions) => BlobStore) | undefined,
+  ) {
+    this.stores.set(primary.kind, primary);
+  }
+
+  get(kind: BlobStoreKind): BlobStore {
+    const open = this.stores.get(kind);
+    if (open !== undefined) return open;
+    let store: BlobStore;
+    switch (kind) {
+      case 'gridfs':
+        store = this.gridfs;
+        break;
+      case 'fs':
+        if (this.settings.dir === undefined) {
+          throw new BlobStoreUnavailableError(
+            'a body is in the filesystem store, and POSTMESH_BLOB_DIR is not set',
+          );
+        }
+        store = FsBlobStore.at(this.settings.dir);
+        break;
+      case 's3':
+        if (this.settings.s3 === undefined || this.s3Factory === undefined) {
+          throw new BlobStoreUnavailableError(
+            'a body is in the S3 store, and POSTMESH_BLOB_S3_BUCKET is not set',
+          );
+        }
+        store = this.s3Factory(this.settings.s3);
+        break;
+    }
+    this.stores.set(kind, store);
+    return store;
+  }
+
+  opened(): readonly BlobStore[] {
+    return [...this.stores.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.stores.values()].map((s) => s.close()));
+  }
+}
+
+/** Opens the configured store (creating the filesystem store's root) and the registry around it. */
+export async function openBlobStores(db: Db, settings: BlobStoreSettings): Promise<BlobStores> {
+  // The AWS SDK is loaded only where S3 is configured.
+  const s3Factory =
+    settings.s3 === undefined
+      ? undefined
+      : await import('./s3-store.js').then(
+          (m) => (options: S3BlobStoreOptions) => new m.S3BlobStore(options),
+        );
+  const gridfs = new GridFsBlobStore(db);
+  let primary: BlobStore;
+  switch (settings.kind) {
+    case 'fs':
+      if (settings.dir === undefined) throw new BlobStoreUnavailableError('POSTMESH_BLOB_DIR is required');
+      primary = await FsBlobStore.open(settings.dir);
+      break;
+    case 's3':
+      if (settings.s3 === undefined || s3Factory === undefined) {
+        throw new BlobStoreUnavailableError(
+          'POSTMESH_BLOB_S3_BUCKET is required when POSTMESH_BLOB_STORE=s3',
+        );
+      }
+      primary = s3Factory(settings.s3);
+      break;
+    case 'gridfs':
+      primary = gridfs;
+      break;
+  }
+  return new ConfiguredBlobStores(primary, gridfs, settings, s3Factory);
+}

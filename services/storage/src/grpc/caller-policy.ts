@@ -1,0 +1,79 @@
+/**
+ * Who may call what on storage's gRPC server. Every caller presents a certificate from the
+ * internal CA (mutual TLS; the server refuses a TLS session without one), and the certificate
+ * names the caller: its SAN URI `spiffe://postmesh/<identity>`, or else its subject CN. Each
+ * identity gets only the RPCs its service uses, so a compromised smtp-inbound can resolve
+ * recipients but not read mailboxes, mint admin sessions, or fetch DKIM private keys.
+ * An unknown identity, or an RPC outside the caller's list, is PERMISSION_DENIED.
+ */
+import { ServerInterceptingCall, status, type ServerInterceptor, type ServerListener } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import type { Logger } from '@postmesh/telemetry';
+
+const DIRECTORY = 'postmesh.directory.v1.DirectoryService';
+const MAILSTORE = 'postmesh.mailstore.v1.MailstoreService';
+const TRACE = 'postmesh.trace.v1.TraceService';
+const ADMIN = 'postmesh.admin.v1.AdminService';
+
+/** `Service/*` allows every RPC of a service; `Service/Method` one RPC. */
+export const CALLER_ALLOW_LIST: Readonly<Record<string, readonly string[]>> = {
+  // RCPT checks, submission AUTH, and "is the sender's domain ours" (DMARC / relay decisions).
+  'smtp-inbound': [`${DIRECTORY}/ResolveRecipient`, `${DIRECTORY}/Authenticate`, `${DIRECTORY}/GetDomain`],
+  // IMAP LOGIN/AUTHENTICATE and every mailbox operation of a session.
+  imap: [`${DIRECTORY}/Authenticate`, `${MAILSTORE}/*`],
+  // DKIM signing of outbound mail.
+  'mta-delivery': [`${DIRECTORY}/GetSigningKey`],
+  // The console and REST API: directory management, admins, sessions, tokens, audit, trace.
+  admin: [`${DIRECTORY}/*`, `${ADMIN}/*`, `${TRACE}/*`],
+  // Operators' tools and the test harness.
+  operator: [`${DIRECTORY}/*`, `${MAILSTORE}/*`, `${TRACE}/*`, `${ADMIN}/*`],
+};
+
+const URI_PREFIX = 'spiffe://postmesh/';
+
+/** The caller a verified peer certificate names, or undefined when it names none. */
+export function callerIdentity(certificate: PeerCertificate | undefined): string | undefined {
+  if (certificate === undefined || Object.keys(certificate).length === 0) return undefined;
+  // `subjectaltname` is Node's rendering, e.g. "URI:spiffe://postmesh/imap, DNS:imap".
+  for (const entry of (certificate.subjectaltname ?? '').split(/,\s*/)) {
+    if (entry.startsWith(`URI:${URI_PREFIX}`)) return entry.slice(`URI:${URI_PREFIX}`.length);
+  }
+  const cn = certificate.subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
+}
+
+/** `/pkg.Service/Method` → may `identity` call it? */
+export function mayCall(identity: string | undefined, path: string): boolean {
+  if (identity === undefined) return false;
+  const allowed = CALLER_ALLOW_LIST[identity];
+  if (allowed === undefined) return false;
+  const [service = '', method = ''] = path.replace(/^\//, '').split('/');
+  return allowed.includes(`${service}/${method}`) || allowed.includes(`${service}/*`);
+}
+
+/** Enforces `CALLER_ALLOW_LIST` before any handler runs (the metadata stage of every call). */
+export function callerPolicyInterceptor(logger: Logger): ServerInterceptor {
+  return (methodDescriptor, call) =>
+    new ServerInterceptingCall(call, {
+      start(next) {
+        const listener: ServerListener = {
+          onReceiveMetadata(metadata, mdNext) {
+            const identity = callerIdentity(call.getAuthContext().sslPeerCertificate);
+            if (mayCall(identity, methodDescriptor.path)) {
+              mdNext(metadata);
+              return;
+            }
+            logger.warn(
+              { caller: identity ?? null, rpc: methodDescriptor.path },
+              'refused a gRPC call outside the caller allow-list',
+            );
+            call.sendStatus({
+              code: status.PERMISSION_DENIED,
+              details: `${identity ?? 'an unidentified caller'} may not call ${methodDescriptor.path}`,
+            });
+          },
+        };
+        next(listener);
+      },
+    });
+}
