@@ -17,10 +17,17 @@ const ADMIN = 'postmesh.admin.v1.AdminService';
 
 /** `Service/*` allows every RPC of a service; `Service/Method` one RPC. */
 export const CALLER_ALLOW_LIST: Readonly<Record<string, readonly string[]>> = {
-  // RCPT checks, submission AUTH, and "is the sender's domain ours" (DMARC / relay decisions).
-  'smtp-inbound': [`${DIRECTORY}/ResolveRecipient`, `${DIRECTORY}/Authenticate`, `${DIRECTORY}/GetDomain`],
-  // IMAP LOGIN/AUTHENTICATE and every mailbox operation of a session.
-  imap: [`${DIRECTORY}/Authenticate`, `${MAILSTORE}/*`],
+  // RCPT checks, submission AUTH, and "is the sender's domain ours" (DMARC / relay decisions);
+  // GetUser names the account a login belongs to, so the login throttle counts per account.
+  'smtp-inbound': [
+    `${DIRECTORY}/ResolveRecipient`,
+    `${DIRECTORY}/Authenticate`,
+    `${DIRECTORY}/GetDomain`,
+    `${DIRECTORY}/GetUser`,
+  ],
+  // IMAP LOGIN/AUTHENTICATE (and GetUser for the per-account throttle) and every mailbox
+  // operation of a session.
+  imap: [`${DIRECTORY}/Authenticate`, `${DIRECTORY}/GetUser`, `${MAILSTORE}/*`],
   // DKIM signing of outbound mail.
   'mta-delivery': [`${DIRECTORY}/GetSigningKey`],
   // The console and REST API: directory management, admins, sessions, tokens, audit, trace.
