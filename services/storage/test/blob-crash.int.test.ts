@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
 import { DirectoryServiceClient, MailstoreServiceClient } from '@postmesh/contracts';
 import {
   ManagedProcess,
@@ -64,8 +63,7 @@ describe('kill -9 of storage with bodies in the filesystem store', () => {
         env: {
           PATH: process.env.PATH,
           LOG_LEVEL: 'info',
-          NATS_URL: env.natsUrl,
-          NATS_MONITOR_URL: env.natsMonitorUrl,
+          ...env.serviceEnv,
           MONGODB_URI: env.mongoUri,
           POSTMESH_MONGODB_DB: env.database,
           POSTMESH_OPS_PORT: String(opsPort),
@@ -80,8 +78,9 @@ describe('kill -9 of storage with bodies in the filesystem store', () => {
       return service;
     };
     const target = `127.0.0.1:${grpcPort}`;
-    const directory = directoryApi(new DirectoryServiceClient(target, credentials.createInsecure()));
-    const mailstore = new MailstoreServiceClient(target, credentials.createInsecure());
+    const credentials = env.security('operator').grpcClientCredentials();
+    const directory = directoryApi(new DirectoryServiceClient(target, credentials));
+    const mailstore = new MailstoreServiceClient(target, credentials);
     let service = start();
     try {
       await waitReady(opsPort, service);
