@@ -36,6 +36,8 @@ export class EventLoopWatchdog {
   /** When the last stall ended (performance.now()) and how long it was. */
   #lastStallEnd = -Infinity;
   #lastStallMs = 0;
+  /** The latest heartbeat seen since the last scrape (ms): the histogram alone can miss a stall. */
+  #maxLateMs = 0;
 
   constructor(options: EventLoopWatchdogOptions) {
     this.#thresholdMs = options.stallThresholdMs;
@@ -48,13 +50,21 @@ export class EventLoopWatchdog {
       registers: [options.registry],
     });
     const histogram = this.#histogram;
+    const takeMaxLateMs = (): number => {
+      // A stall still in progress when the scrape runs has not reached the heartbeat yet.
+      const pending = performance.now() - this.#lastBeat - this.#heartbeatMs;
+      const max = Math.max(this.#maxLateMs, pending);
+      this.#maxLateMs = 0;
+      return max;
+    };
     new Gauge({
       name: 'postmesh_event_loop_lag_seconds',
       help: 'Longest event-loop delay since the last scrape',
       registers: [options.registry],
       collect() {
-        // The histogram is in nanoseconds; max is 0 before the first sample.
-        this.set(histogram.max / 1e9);
+        // The histogram is in nanoseconds; max is 0 before the first sample. Its sampling timer
+        // may not have run since a stall ended, so the heartbeat's own measure is taken too.
+        this.set(Math.max(histogram.max / 1e9, Math.max(0, takeMaxLateMs()) / 1e3));
         histogram.reset();
       },
     });
@@ -62,6 +72,7 @@ export class EventLoopWatchdog {
       const now = performance.now();
       const late = now - this.#lastBeat - this.#heartbeatMs;
       this.#lastBeat = now;
+      if (late > this.#maxLateMs) this.#maxLateMs = late;
       if (this.#thresholdMs > 0 && late > this.#thresholdMs) {
         this.#lastStallEnd = now;
         this.#lastStallMs = late;
