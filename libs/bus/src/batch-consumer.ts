@@ -22,6 +22,8 @@ export interface BatchConsumerLoopOptions {
   readonly maxDeliver?: number;
   /** Delay before the n-th retry (last value repeats). */
   readonly backoffMs?: readonly number[];
+  /** How often jobs in hand are reported in progress; well below the consumer's ack_wait. */
+  readonly heartbeatMs?: number;
 }
 
 const TIMED_OUT = Symbol('timed out');
@@ -62,6 +64,12 @@ export class BatchConsumerLoop {
         this.messages = messages;
         const jobs = messages[Symbol.asyncIterator]();
         let next: Promise<IteratorResult<JsMsg>> | undefined;
+        // Stopped while attaching: `stop()` found nothing to close.
+        if (this.stopping) {
+          void messages.close();
+          await this.drain(jobs, next);
+          break;
+        }
         for (;;) {
           next ??= jobs.next();
           const first = await next;
@@ -91,9 +99,20 @@ export class BatchConsumerLoop {
             batch.push(more.value);
           }
           while (this.inFlight.size >= inFlight) await Promise.race(this.inFlight);
+          if (this.stopping) {
+            // Fetched but not started: back to the stream now rather than after ack_wait (a
+            // partition handed over, ADR 0007, is pulled by its next owner at once).
+            for (const msg of batch) msg.nak();
+            await this.drain(jobs, next);
+            break;
+          }
           const handled = this.process(batch).finally(() => this.inFlight.delete(handled));
           this.inFlight.add(handled);
-          if (ended || this.stopping) break;
+          if (this.stopping) {
+            await this.drain(jobs, next);
+            break;
+          }
+          if (ended) break;
         }
       } catch (error) {
         if (this.stopping) break;
@@ -107,7 +126,7 @@ export class BatchConsumerLoop {
     const { logger, stream } = this.options;
     const heartbeat = setInterval(() => {
       for (const msg of batch) msg.working();
-    }, 15_000);
+    }, this.options.heartbeatMs ?? 15_000);
     let outcomes: readonly JobOutcome[];
     try {
       outcomes = await this.options.handler(batch);
@@ -128,11 +147,27 @@ export class BatchConsumerLoop {
     this.processed += acked.filter(Boolean).length;
   }
 
+  /**
+   * After `close()`: hands back what was fetched and not yet read, up to the end of the
+   * iteration. nats.js ends the iteration (and resolves `close()`) only once everything buffered
+   * before it has been read, so a loop that stops reading would never see it closed.
+   */
+  private async drain(
+    jobs: AsyncIterator<JsMsg>,
+    pending: Promise<IteratorResult<JsMsg>> | undefined,
+  ): Promise<void> {
+    for (let next = pending ?? jobs.next(); ; next = jobs.next()) {
+      const result = await next;
+      if (result.done === true) return;
+      result.value.nak();
+    }
+  }
+
   /** Stop taking jobs, let the batches in flight finish, and return. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.messages?.close();
-    await Promise.allSettled([...this.inFlight]);
+    void this.messages?.close();
     await this.loop;
+    await Promise.allSettled([...this.inFlight]);
   }
 }

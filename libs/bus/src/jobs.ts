@@ -49,6 +49,13 @@ export interface InboundJob {
   /** W3C traceparent of the SMTP transaction, '' when none. */
   readonly traceparent: string;
   readonly body: InboundBody;
+  /**
+   * On a job split by partition (`mail.inbound.<partition>.<spoolId>`): the users every recipient
+   * of the message resolved to at RCPT time, in all partitions. Storage delivers a job of
+   * partition n to its users in n, and to a user outside every share of the split (an alias
+   * changed since RCPT) so that nobody is left without a copy. Absent on unpartitioned jobs.
+   */
+  readonly users?: readonly string[];
 }
 
 export class JobFormatError extends Error {
@@ -111,6 +118,8 @@ export function decodeInboundJob(frame: Uint8Array): DecodedInboundJob {
     return { ok: false, problem: 'messageId or traceparent malformed' };
   if (typeof body !== 'object' || body === null || typeof body.size !== 'number')
     return { ok: false, problem: 'body missing or malformed' };
+  if (o.users !== undefined && !(Array.isArray(o.users) && o.users.every(isString)))
+    return { ok: false, problem: 'users malformed' };
   const rest = read.rest;
   if (body.kind === 'inline') {
     if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };

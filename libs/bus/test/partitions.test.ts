@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_CLOSED_EPOCHS,
+  PartitionedInbound,
   acquiredRecord,
   assignPartitions,
   confirmationOf,
@@ -12,6 +13,7 @@ import {
   isConfirmed,
   partitionOf,
   releasedRecord,
+  splitRecipientsByPartition,
   type PartitionRecord,
 } from '../src/index.js';
 
@@ -196,5 +198,67 @@ describe('partition record', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('splitting a message by partition', () => {
+  it('puts each recipient in the job of every partition of its users; unknown ones stay unpartitioned', () => {
+    const users: Record<string, string[]> = {
+      'ann@a.test': ['u-ann'],
+      'team@a.test': ['u-ann', 'u-ben', 'u-cid'],
+      'ben@a.test': ['u-ben'],
+    };
+    const split = splitRecipientsByPartition(
+      ['ann@a.test', 'team@a.test', 'ben@a.test', 'new@a.test'],
+      (rcpt) => users[rcpt],
+      P,
+    );
+    const expected = new Map<number, string[]>();
+    for (const rcpt of ['ann@a.test', 'team@a.test', 'ben@a.test']) {
+      for (const p of new Set((users[rcpt] ?? []).map((u) => partitionOf(u, P)))) {
+        expected.set(p, [...(expected.get(p) ?? []), rcpt]);
+      }
+    }
+    expect([...split.byPartition.keys()]).toEqual([...expected.keys()].sort((a, b) => a - b));
+    for (const [p, rcpts] of expected) expect(split.byPartition.get(p)).toEqual(rcpts);
+    expect(split.unresolved).toEqual(['new@a.test']);
+    expect([...split.users].sort()).toEqual(['u-ann', 'u-ben', 'u-cid']);
+  });
+
+  it('every user is reached through exactly the partition it belongs to', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.emailAddress(),
+            fc.array(
+              fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 1, maxLength: 24 }),
+              { maxLength: 4 },
+            ),
+          ),
+          {
+            maxLength: 20,
+          },
+        ),
+        (entries) => {
+          const table = new Map(entries);
+          const split = splitRecipientsByPartition([...table.keys()], (r) => table.get(r), 8);
+          for (const [rcpt, ids] of table) {
+            for (const id of ids) expect(split.byPartition.get(partitionOf(id, 8))).toContain(rcpt);
+            if (ids.length === 0) expect(split.unresolved).toContain(rcpt);
+          }
+          for (const [p, rcpts] of split.byPartition) {
+            for (const rcpt of rcpts)
+              expect(table.get(rcpt)?.some((id) => partitionOf(id, 8) === p)).toBe(true);
+          }
+        },
+      ),
+    );
+  });
+
+  it('reads the partition of a job from its subject', () => {
+    expect(PartitionedInbound.partitionOfSubject(PartitionedInbound.subject(7, 'abc123XYZ'))).toBe(7);
+    expect(PartitionedInbound.partitionOfSubject('mail.inbound.abc123XYZ')).toBeUndefined();
+    expect(PartitionedInbound.partitionOfSubject('mail.inbound.x.abc123XYZ')).toBeUndefined();
   });
 });

@@ -43,6 +43,13 @@ export const schema = {
   POSTMESH_PROXY_PROTOCOL: boolean(false),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
   /**
+   * Storage runs one owner per mailbox (its POSTMESH_STORAGE_OWNERSHIP, ADR 0007): publish each
+   * message's local recipients as one job per partition of their users. Set it with storage's.
+   */
+  POSTMESH_STORAGE_OWNERSHIP: boolean(false),
+  /** Storage's partition count (its POSTMESH_STORAGE_PARTITIONS); the same value on both. */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
+  /**
    * Where a self-signed certificate is made when none is configured (the local stack). Nothing is
    * written here when POSTMESH_TLS_CERT_FILE and POSTMESH_TLS_KEY_FILE are set; Haraka's generated
    * configuration lives under the system temporary directory.

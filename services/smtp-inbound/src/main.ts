@@ -167,6 +167,7 @@ await runService({
         js: () => bus.js,
         spool,
         timeoutMs: config.POSTMESH_SMTP_QUEUE_TIMEOUT_MS,
+        ...(config.POSTMESH_STORAGE_OWNERSHIP ? { partitions: config.POSTMESH_STORAGE_PARTITIONS } : {}),
         onQueued({ spoolId, job, connection }) {
           counter.hit('msg', connection.remote.ip, 0);
           logger.info(

@@ -4,7 +4,7 @@
  * configuration and signals; the integration tests build the same thing in-process.
  */
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
-import { Subjects, type BatchConsumerLoop, type Bus } from '@postmesh/bus';
+import { Subjects, type BatchConsumerLoop, type Bus, type PartitionWorkers } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
   MailstoreServiceDefinition,
@@ -17,7 +17,7 @@ import { BlobSweeper, openBlobStores, type BlobStoreSettings, type BlobStores } 
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
-import { createDeliveryConsumer } from './delivery/index.js';
+import { InboundDelivery, createDeliveryConsumer, startPartitionedDelivery } from './delivery/index.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { directoryHandlers } from './grpc/directory.js';
@@ -28,6 +28,7 @@ import {
   createMailstoreService,
   purgeUserMail,
 } from './mailstore/index.js';
+import { WriteConfirmation, type PartitionCoordinator } from './ownership/index.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { TraceStore } from './trace/trace-store.js';
 
@@ -79,6 +80,11 @@ export interface StorageApp {
    * a start; resolves with the number of mailboxes indexed. Stopped by `stop()`.
    */
   warmMailboxIndex(): Promise<number>;
+  /**
+   * One owner per mailbox (ADR 0007): from now on deliver the jobs of the partitions the
+   * coordinator owns (commit-then-confirm) and judge tagged writes by its leases.
+   */
+  startOwnership(coordinator: PartitionCoordinator, options?: { readonly ackWaitMs?: number }): Promise<void>;
   /** Stop accepting calls, let in-flight ones finish within `graceMs`, then cut the rest. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -86,6 +92,7 @@ export interface StorageApp {
 export async function createStorageApp(options: StorageAppOptions): Promise<StorageApp> {
   const { db, keyProvider, logger, bus } = options;
   const indexes = await ensureIndexes(db);
+  const writes = new WriteConfirmation();
   const keyring = new MongoUserKeyring({ db, keyProvider });
   const blobs = await openBlobStores(db, options.blobStore);
   logger.info({ blobStore: blobs.primary.kind }, 'blob store open');
@@ -130,6 +137,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       keyring,
       logger: logger.child({ component: 'mailstore' }),
       onMailboxChanged,
+      writeCounts: writes.counts,
     }),
   );
 
@@ -165,19 +173,30 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   }
   // DESIGN §2 steps 5–8: deliver MAIL_INBOUND jobs into mailboxes.
   let delivery: BatchConsumerLoop | undefined;
+  const deliveryLogger = logger.child({ component: 'delivery' });
+  const deliveryMailstore = new Mailstore({
+    db,
+    blobs,
+    keyring,
+    logger: deliveryLogger,
+    onMailboxChanged,
+    writeCounts: writes.counts,
+  });
+  const deliveryDeps = {
+    mailstore: deliveryMailstore,
+    directory,
+    logger: deliveryLogger,
+    ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
+    ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
+    ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
+  };
   if (bus !== undefined) {
-    const deliveryLogger = logger.child({ component: 'delivery' });
-    delivery = createDeliveryConsumer({
-      bus,
-      mailstore: new Mailstore({ db, blobs, keyring, logger: deliveryLogger, onMailboxChanged }),
-      directory,
-      logger: deliveryLogger,
-      ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
-      ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
-      ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
-    });
+    // Unpartitioned jobs (`mail.inbound.<spoolId>`: queued before partitioning, or by publishers
+    // without it) are delivered by every replica, as before.
+    delivery = createDeliveryConsumer({ bus, ...deliveryDeps });
     delivery.start();
   }
+  let partitioned: PartitionWorkers | undefined;
 
   const blobSweeper = new BlobSweeper({
     db,
@@ -193,9 +212,27 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     port,
     keyring,
     warmMailboxIndex: () =>
-      new Mailstore({ db, blobs, keyring, logger: logger.child({ component: 'mailstore' }) }).warmIndex({
-        signal: warming.signal,
-      }),
+      new Mailstore({
+        db,
+        blobs,
+        keyring,
+        logger: logger.child({ component: 'mailstore' }),
+        writeCounts: writes.counts,
+      }).warmIndex({ signal: warming.signal }),
+    async startOwnership(coordinator, ownershipOptions = {}) {
+      if (bus === undefined) throw new Error('delivery by partition needs the bus');
+      writes.use(coordinator.ownership);
+      partitioned = await startPartitionedDelivery({
+        bus,
+        ownership: coordinator.ownership,
+        delivery: new InboundDelivery({ bus, ...deliveryDeps, coordinator }),
+        mailstore: deliveryMailstore,
+        logger: deliveryLogger,
+        ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
+        ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
+        ...(ownershipOptions.ackWaitMs === undefined ? {} : { ackWaitMs: ownershipOptions.ackWaitMs }),
+      });
+    },
     directory,
     traceStore,
     blobs,
@@ -206,6 +243,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       warming.abort();
       clearInterval(sweeper);
       // Unacked jobs are redelivered; let those in flight finish before the database closes.
+      await partitioned?.stop();
       await delivery?.stop();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

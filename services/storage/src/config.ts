@@ -94,13 +94,20 @@ export const schema = {
   /**
    * One owner per mailbox (ADR 0007): take part in the partition leases in NATS KV, publish this
    * replica's gRPC address with them, and drop cached mailbox indexes of partitions that move
-   * away. Off until the partitioned write path and request routing use it.
+   * away; deliver the jobs of the partitions it owns (`mail.inbound.<partition>.<spoolId>`) with
+   * commit-then-confirm. smtp-inbound publishes by partition when its own setting is on.
    */
   POSTMESH_STORAGE_OWNERSHIP: boolean(false),
   /** Partitions users are hashed into; fixed for the life of a deployment (changing it moves every user). */
   POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
   /** A replica that stops renewing its lease (crash, pause) loses its partitions after this long. */
   POSTMESH_STORAGE_LEASE_TTL_MS: integer(6_000, { min: 1_000, max: 600_000 }),
+  /**
+   * With ownership on: how long a job fetched by a replica that then died stays invisible before
+   * the partition's next owner gets it (ack_wait of the per-partition consumers). Longer than
+   * the slowest batch; a live owner extends it while it works.
+   */
+  POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: integer(30_000, { min: 1_000, max: 600_000 }),
   /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
   POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */

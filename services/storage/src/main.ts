@@ -133,6 +133,9 @@ await runService({
           caches: [sharedMailboxIndex],
         })
       : undefined;
+    if (coordinator !== undefined) {
+      await app.startOwnership(coordinator, { ackWaitMs: config.POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS });
+    }
     // In the background: until a mailbox is warm, its first large read builds its entry itself.
     app.warmMailboxIndex().catch((error: unknown) => {
       logger.warn({ err: error }, 'warming the mailbox index failed; mailboxes are indexed on first use');

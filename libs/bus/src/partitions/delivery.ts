@@ -44,7 +44,55 @@ export const PartitionedInbound = {
   /** Nats-Msg-Id of a partition's share of a job, so a retried publish is deduplicated. */
   messageId: (spoolId: string, partition: number): string =>
     `${spoolId}:${Streams.MAIL_INBOUND}:${partition}`,
+  /** The partition of a job's subject; undefined for an unpartitioned one. */
+  partitionOfSubject: (subject: string): number | undefined => {
+    const match = /^mail\.inbound\.(\d{1,5})\.[^.]+$/.exec(subject);
+    return match === null ? undefined : Number(match[1]);
+  },
 } as const;
+
+/** A message's local recipients split into one job per partition (`splitRecipientsByPartition`). */
+export interface PartitionedRecipients {
+  /** Ascending partitions, each with the recipients that have a user in it (in envelope order). */
+  readonly byPartition: ReadonlyMap<number, readonly string[]>;
+  /** Recipients whose users are not known: published unpartitioned, as before partitioning. */
+  readonly unresolved: readonly string[];
+  /** Every user id the recipients resolved to (the jobs' `users`). */
+  readonly users: readonly string[];
+}
+
+/**
+ * Splits recipients by the partitions of the users they resolved to: a recipient that reaches
+ * users in several partitions (a group alias) is in the job of each, and storage delivers each
+ * job only to its own partition's users, so every user is written by its partition's owner.
+ */
+export function splitRecipientsByPartition(
+  rcptTo: readonly string[],
+  usersOf: (rcpt: string) => readonly string[] | undefined,
+  partitions: number,
+): PartitionedRecipients {
+  const groups = new Map<number, string[]>();
+  const unresolved: string[] = [];
+  const users = new Set<string>();
+  for (const rcpt of rcptTo) {
+    const ids = usersOf(rcpt) ?? [];
+    if (ids.length === 0) {
+      unresolved.push(rcpt);
+      continue;
+    }
+    for (const id of ids) users.add(id);
+    for (const p of new Set(ids.map((id) => partitionOf(id, partitions)))) {
+      const group = groups.get(p);
+      if (group === undefined) groups.set(p, [rcpt]);
+      else group.push(rcpt);
+    }
+  }
+  return {
+    byPartition: new Map([...groups].sort(([a], [b]) => a - b)),
+    unresolved,
+    users: [...users],
+  };
+}
 
 /** Splits recipients by partition (publishers send one job per partition). Ascending partitions. */
 export function groupByPartition<T>(

@@ -30,7 +30,9 @@ export {
   PartitionedJobs,
   ensurePartitionConsumers,
   groupByPartition,
+  splitRecipientsByPartition,
   type PartitionBatch,
+  type PartitionedRecipients,
   type PartitionConsumerOptions,
   type PartitionedJobsOptions,
 } from './delivery.js';

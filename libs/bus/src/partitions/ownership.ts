@@ -179,6 +179,7 @@ export class PartitionOwnership {
   private readonly listeners = new Set<(event: OwnershipEvent) => void>();
   private readonly releaseHooks = new Set<ReleaseHook>();
   private validUntil = 0;
+  private lastRenewalSentAt = 0;
   private stopped = false;
   private loop: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
@@ -305,6 +306,15 @@ export class PartitionOwnership {
     return new CommitState(decodeRecord(entry.value));
   }
 
+  /**
+   * The partition's record as this replica holds it (acquired, then moved by its own confirms),
+   * while it owns the partition: which earlier epochs' batches count, without a read of KV.
+   */
+  heldCommitState(partition: number): CommitState | undefined {
+    const held = this.held.get(partition);
+    return held === undefined ? undefined : new CommitState(held.record);
+  }
+
   /** Everyone's leases and addresses, read from KV (for routing to owners). */
   async ownershipMap(): Promise<OwnershipMap> {
     const liveReplicas = await this.liveReplicas();
@@ -392,6 +402,7 @@ export class PartitionOwnership {
 
   private async renew(): Promise<void> {
     const sentAt = performance.now();
+    this.lastRenewalSentAt = sentAt;
     const value: ReplicaValue = { id: this.replicaId, address: this.address, startedAt: this.startedAt };
     try {
       await this.replicas.put(replicaKey(this.replicaId), encoder.encode(JSON.stringify(value)));
@@ -436,6 +447,9 @@ export class PartitionOwnership {
       }
     }
     for (const p of wanted) {
+      // Taking many partitions (a replica died) takes a KV round trip each: keep the replica
+      // lease renewed meanwhile, or the slow acquisition itself lets every lease lapse.
+      if (performance.now() - this.lastRenewalSentAt >= this.renewIntervalMs) await this.renew();
       if (this.stopped || performance.now() >= this.validUntil) return;
       await this.tryAcquire(p, live);
     }

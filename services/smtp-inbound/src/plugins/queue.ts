@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import {
   INLINE_MESSAGE_LIMIT,
+  PartitionedInbound,
   Streams,
   Subjects,
   encodeInboundJob,
@@ -19,6 +20,7 @@ import {
   PublishError,
   publishDurable,
   spoolObjectName,
+  splitRecipientsByPartition,
   type DurablePublishOptions,
   type InboundAuthVerdict,
   type InboundJob,
@@ -34,6 +36,7 @@ import {
   type HookMessage,
   type PluginHooks,
 } from '../haraka/types.js';
+import { recipientUsers } from './recipients.js';
 
 /**
  * Submitted mail (DESIGN §2 step 3): local recipients stay in the inbound job, remote ones are
@@ -81,6 +84,12 @@ export interface QueuePluginOptions {
   readonly js: () => JetStreamClient;
   readonly spool: () => Promise<ObjectStore>;
   readonly timeoutMs: number;
+  /**
+   * Storage's partition count when storage runs one owner per mailbox (ADR 0007): local
+   * recipients are then published as one job per partition of their users, on
+   * `mail.inbound.<partition>.<spoolId>`. Undefined: one job on `mail.inbound.<spoolId>`.
+   */
+  readonly partitions?: number;
   readonly onQueued: (event: QueueEvent) => void;
   readonly onError: (error: unknown, connection: HarakaConnection) => void;
 }
@@ -261,18 +270,45 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
             throw error;
           },
         );
-      if (routes.local.length > 0) {
+      const inboundObject = inboundBody.kind === 'object' ? inboundBody.object : undefined;
+      const split =
+        options.partitions === undefined || routes.local.length === 0
+          ? undefined
+          : splitRecipientsByPartition(
+              routes.local,
+              (rcpt) => recipientUsers(transaction.notes)[rcpt.toLowerCase()],
+              options.partitions,
+            );
+      // One job per partition of the recipients' users, each pulled by that partition's owner;
+      // the shares use one spool object (the last to be delivered deletes it).
+      for (const [partition, rcptTo] of split?.byPartition ?? []) {
+        const share: InboundJob = {
+          ...job,
+          envelope: { ...job.envelope, rcptTo },
+          users: split?.users ?? [],
+        };
         publishes.push(
           publish(
-            inboundBody.kind === 'object' ? inboundBody.object : undefined,
-            Subjects.inbound(spoolId),
-            encodeInboundJob(job, inline),
+            inboundObject,
+            PartitionedInbound.subject(partition, spoolId),
+            encodeInboundJob(share, inline),
             {
-              msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
+              msgId: PartitionedInbound.messageId(spoolId, partition),
               expectStream: Streams.MAIL_INBOUND,
               timeoutMs: options.timeoutMs,
             },
           ),
+        );
+      }
+      const unpartitioned = split === undefined ? routes.local : split.unresolved;
+      if (unpartitioned.length > 0) {
+        const whole: InboundJob = { ...job, envelope: { ...job.envelope, rcptTo: unpartitioned } };
+        publishes.push(
+          publish(inboundObject, Subjects.inbound(spoolId), encodeInboundJob(whole, inline), {
+            msgId: jobMessageId(spoolId, Streams.MAIL_INBOUND),
+            expectStream: Streams.MAIL_INBOUND,
+            timeoutMs: options.timeoutMs,
+          }),
         );
       }
       for (const [domain, rcptTo] of routes.remote) {

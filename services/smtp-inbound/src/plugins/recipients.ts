@@ -50,6 +50,15 @@ function declaredSize(notes: Record<string, unknown>): number {
   return typeof size === 'number' && Number.isFinite(size) ? size : 0;
 }
 
+/** Users each accepted recipient (lower-cased address) resolved to, kept in the transaction's notes. */
+export function recipientUsers(notes: Record<string, unknown>): Record<string, string[]> {
+  const kept = notes.postmeshRcptUsers;
+  if (typeof kept === 'object' && kept !== null) return kept as Record<string, string[]>;
+  const users: Record<string, string[]> = {};
+  notes.postmeshRcptUsers = users;
+  return users;
+}
+
 export function recipientHooks(options: RecipientPluginOptions): PluginHooks {
   return {
     hook_mail(next, connection, params) {
@@ -84,6 +93,10 @@ export function recipientHooks(options: RecipientPluginOptions): PluginHooks {
         .then((resolution) => {
           const decision = rcptDecision(resolution);
           if (resolution.kind === 'unavailable') options.onError(new Error(resolution.reason));
+          if (resolution.kind === 'users') {
+            // The queue hook splits the job by the partitions of these users (ADR 0007).
+            recipientUsers(transaction.notes)[address.toLowerCase()] = resolution.users.map((u) => u.userId);
+          }
           if (decision.kind === 'accept') next(HookCode.OK);
           else next(decision.code, decision.dsn);
         })

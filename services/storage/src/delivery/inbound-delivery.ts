@@ -22,6 +22,7 @@ import {
   BatchConsumerLoop,
   Consumers,
   JobOutcomes,
+  PartitionedInbound,
   Streams,
   Subjects,
   decodeInboundJob,
@@ -43,6 +44,8 @@ import type {
   Mailstore,
   PreparedBody,
 } from '../mailstore/index.js';
+import type { BatchTag } from '../ownership/index.js';
+import { batchFilter } from '../ownership/index.js';
 import type { MailEventPayload } from '../trace/event.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
@@ -71,6 +74,18 @@ export interface DeliveryDeps {
   readonly beforeJob?: (job: InboundJob) => void | Promise<void>;
   /** Test hook: called once a batch's writes are durable, before its jobs are acked. */
   readonly afterCommit?: (spoolIds: readonly string[]) => void | Promise<void>;
+  /**
+   * One owner per mailbox (ADR 0007): hands out the tag of a partition's batch and confirms it.
+   * Needed for `handleBatch(msgs, { partition, epoch })`.
+   */
+  readonly coordinator?: DeliveryCoordinator;
+}
+
+/** What partitioned delivery needs of storage's PartitionCoordinator. */
+export interface DeliveryCoordinator {
+  partitionOf(userId: string): number;
+  beginBatch(partition: number): BatchTag | undefined;
+  confirm(tag: BatchTag): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }>;
 }
 
 const JUNK = 'Junk';
@@ -80,6 +95,7 @@ const INBOX = 'INBOX';
 export async function planRecipients(
   job: InboundJob,
   directory: Pick<DirectoryService, 'resolveRecipient'>,
+  ownedUser: (userId: string) => boolean = () => true,
 ): Promise<RecipientPlan[] | { readonly retry: string }> {
   const plans: RecipientPlan[] = [];
   const seenUsers = new Set<string>();
@@ -92,7 +108,7 @@ export async function planRecipients(
       case 'users':
       case 'overQuota':
         for (const user of result.value.users) {
-          if (seenUsers.has(user.userId)) continue;
+          if (seenUsers.has(user.userId) || !ownedUser(user.userId)) continue;
           seenUsers.add(user.userId);
           plans.push({
             kind: 'deliver',
@@ -168,6 +184,8 @@ interface PreparedJob {
   readonly plans: readonly RecipientPlan[];
   readonly targets: readonly DeliveryRecipient[];
   readonly body: PreparedBody | undefined;
+  /** The subject it came on, when it is one partition's share of a job (partitions/delivery.ts). */
+  readonly partitionedSubject: string | undefined;
 }
 
 /** `run` over every item, at most `limit` at a time. */
@@ -207,8 +225,28 @@ export class InboundDelivery {
     return outcome ?? JobOutcomes.retry('no outcome');
   }
 
-  /** Delivers a batch of jobs with one commit; answers each job's outcome, in order. */
-  async handleBatch(msgs: readonly JsMsg[]): Promise<JobOutcome[]> {
+  /**
+   * Delivers a batch of jobs with one commit; answers each job's outcome, in order. With a
+   * `partition` (the jobs of its consumer), commit-then-confirm (ADR 0007): the batch is written
+   * tagged with the coordinator's (epoch, seq), the partition's commit pointer is moved in KV,
+   * and only then are the jobs settled; an owner whose confirm fails removes what it wrote and
+   * leaves the jobs to the partition's owner.
+   */
+  async handleBatch(
+    msgs: readonly JsMsg[],
+    owned?: { readonly partition: number; readonly epoch: number },
+  ): Promise<JobOutcome[]> {
+    const coordinator = this.deps.coordinator;
+    const partition = owned?.partition;
+    let tag: BatchTag | undefined;
+    if (owned !== undefined) {
+      tag = coordinator?.beginBatch(owned.partition);
+      // Not (or no longer) ours, or ours again in another epoch, whose own consumer loop takes
+      // over: the jobs go back at once for the partition's owner.
+      if (tag === undefined || tag.epoch !== owned.epoch) {
+        return msgs.map(() => JobOutcomes.retry(`not the owner of partition ${owned.partition}`, 500));
+      }
+    }
     const outcomes: (JobOutcome | undefined)[] = msgs.map(() => undefined);
     const prepared: (PreparedJob | undefined)[] = msgs.map(() => undefined);
     // The jobs of a batch mostly go to the same few recipients: resolve each address once.
@@ -225,7 +263,7 @@ export class InboundDelivery {
     };
     await forEachLimited(msgs, this.deps.concurrency ?? 4, async (msg, i) => {
       try {
-        const ready = await this.prepare(msg, directory);
+        const ready = await this.prepare(msg, directory, partition);
         if ('outcome' in ready) outcomes[i] = ready.outcome;
         else prepared[i] = ready;
       } catch (error) {
@@ -236,7 +274,11 @@ export class InboundDelivery {
     const committing = prepared.flatMap((p, i) =>
       p?.body === undefined ? [] : [{ i, delivery: this.deliveryOf(p, p.body) }],
     );
-    const results = await this.deps.mailstore.commitDeliveries(committing.map((c) => c.delivery));
+    const writeTag = tag === undefined ? undefined : { p: tag.partition, e: tag.epoch, s: tag.seq };
+    const results = await this.deps.mailstore.commitDeliveries(
+      committing.map((c) => c.delivery),
+      writeTag,
+    );
     const delivered = new Map<number, readonly DeliveryOutcome[]>();
     for (const [k, { i, delivery }] of committing.entries()) {
       const result = results[k];
@@ -251,6 +293,27 @@ export class InboundDelivery {
           'body of a failed delivery not removed',
         );
       });
+    }
+    if (tag !== undefined && writeTag !== undefined && committing.length > 0 && coordinator !== undefined) {
+      const confirmed = await coordinator
+        .confirm(tag)
+        .catch((error: unknown) => ({ ok: false as const, reason: reasonOf(error) }));
+      if (!confirmed.ok) {
+        // Never counted: remove it now rather than leave it to the next owner's clean-up, and
+        // let the jobs come back (to the owner, which delivers them again).
+        this.deps.logger.warn(
+          { partition: tag.partition, epoch: tag.epoch, seq: tag.seq, reason: confirmed.reason },
+          'delivery batch not confirmed; discarding what it wrote',
+        );
+        await this.deps.mailstore
+          .discardWrites(batchFilter(writeTag), batchFilter(writeTag))
+          .catch((error: unknown) =>
+            this.deps.logger.warn({ err: error }, 'unconfirmed batch not removed; the next owner removes it'),
+          );
+        for (const { i } of committing) {
+          outcomes[i] ??= JobOutcomes.retry(`batch not confirmed: ${confirmed.reason}`, 500);
+        }
+      }
     }
     const done = prepared.flatMap((p, i) =>
       p === undefined || outcomes[i] !== undefined ? [] : [p.job.spoolId],
@@ -278,16 +341,28 @@ export class InboundDelivery {
   private async prepare(
     msg: JsMsg,
     directory: DeliveryDeps['directory'],
+    partition: number | undefined,
   ): Promise<PreparedJob | { readonly outcome: JobOutcome }> {
     const decoded = decodeInboundJob(msg.data);
     if (!decoded.ok) return { outcome: JobOutcomes.reject(`malformed inbound job: ${decoded.problem}`) };
     const { job, inlineBody } = decoded;
     await this.deps.beforeJob?.(job);
-    const plans = await planRecipients(job, directory);
+    const coordinator = this.deps.coordinator;
+    const split = job.users ?? [];
+    // A partition's share delivers to that partition's users, and to a user no share names (an
+    // alias changed since RCPT), who would otherwise get no copy.
+    const ownedUser =
+      partition === undefined || coordinator === undefined
+        ? undefined
+        : (userId: string) => coordinator.partitionOf(userId) === partition || !split.includes(userId);
+    const plans = await planRecipients(job, directory, ownedUser);
     if ('retry' in plans) return { outcome: JobOutcomes.retry(plans.retry) };
     const targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
     const deliveryCount = msg.info.deliveryCount;
-    if (targets.length === 0) return { job, deliveryCount, inlineBody, plans, targets, body: undefined };
+    const partitionedSubject =
+      PartitionedInbound.partitionOfSubject(msg.subject) === undefined ? undefined : msg.subject;
+    if (targets.length === 0)
+      return { job, deliveryCount, inlineBody, plans, targets, body: undefined, partitionedSubject };
     const source =
       job.body.kind === 'inline'
         ? (inlineBody ?? new Uint8Array())
@@ -299,6 +374,7 @@ export class InboundDelivery {
       plans,
       targets,
       body: await this.deps.mailstore.prepareDelivery(source),
+      partitionedSubject,
     };
   }
 
@@ -379,7 +455,7 @@ export class InboundDelivery {
       }
       if (outcome.kind !== 'ack') return outcome;
     }
-    if (job.body.kind === 'object') {
+    if (job.body.kind === 'object' && !(await this.spoolSharedWithAnotherShare(job.spoolId, p))) {
       // Step 7: only MAIL_INBOUND references MX mail's spool object; it is done with it.
       const object = job.body.object;
       await this.openSpool()
@@ -392,6 +468,27 @@ export class InboundDelivery {
         );
     }
     return JobOutcomes.ack;
+  }
+
+  /**
+   * Whether another partition's share of a split job is still queued: the shares use one spool
+   * object, which the last to finish deletes (when two finish at once, neither does, and the
+   * spool sweep removes it later).
+   */
+  private async spoolSharedWithAnotherShare(spoolId: string, p: PreparedJob): Promise<boolean> {
+    if (p.partitionedSubject === undefined) return false;
+    try {
+      const info = await this.deps.bus.jsm.streams.info(Streams.MAIL_INBOUND, {
+        subjects_filter: `mail.inbound.*.${spoolId}`,
+      });
+      return Object.keys(info.state.subjects ?? {}).some((subject) => subject !== p.partitionedSubject);
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, spoolId },
+        'could not tell whether the spool object is shared; kept',
+      );
+      return true;
+    }
   }
 }
 

@@ -5,3 +5,4 @@ export {
   type DeliveryDeps,
   type RecipientPlan,
 } from './inbound-delivery.js';
+export { startPartitionedDelivery, type PartitionedDeliveryOptions } from './partitioned-delivery.js';

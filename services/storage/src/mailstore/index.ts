@@ -10,6 +10,7 @@ import type { Db } from 'mongodb';
 import type { BlobStores } from '../blob/index.js';
 import type { UserKeyring } from '../crypto/types.js';
 import { Mailstore } from './mailstore.js';
+import type { WriteTag } from './types.js';
 import { mailstoreServer } from './service.js';
 
 export { Mailstore, DEFAULT_LIMITS } from './mailstore.js';
@@ -29,7 +30,7 @@ export type {
 export { createDefaultMailboxes, DEFAULT_MAILBOXES } from './mailboxes.js';
 export { BlobIntegrityError, MailstoreError } from './errors.js';
 export { MailstoreCollections } from './types.js';
-export type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc } from './types.js';
+export type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc, WriteTag } from './types.js';
 
 /** Removes a user's mail and releases their references to stored bodies (DeleteUser, purge). */
 export function purgeUserMail(
@@ -46,6 +47,7 @@ export function createMailstoreService(deps: {
   keyring: UserKeyring;
   logger: Logger;
   onMailboxChanged?: (userId: string) => void;
+  writeCounts?: (tag: WriteTag) => boolean;
 }): MailstoreServiceServer {
   return mailstoreServer(new Mailstore(deps), deps.logger);
 }

@@ -129,6 +129,7 @@ import {
   type SealedMeta,
   type SearchIndexDoc,
   type UidValidityDoc,
+  type WriteTag,
 } from './types.js';
 
 export type MailboxRef = { readonly id: string } | { readonly path: string };
@@ -141,6 +142,11 @@ export interface MailstoreDeps {
   readonly logger: Logger;
   /** Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`). */
   readonly onMailboxChanged?: (userId: string) => void;
+  /**
+   * Whether a document written by a partition's delivery batch counts (ADR 0007,
+   * Commit-then-confirm): false for a batch whose confirm never came. Default: all count.
+   */
+  readonly writeCounts?: (tag: WriteTag) => boolean;
 }
 
 export interface MailstoreLimits {
@@ -294,6 +300,11 @@ async function insertUnordered<T extends Document>(
     }
     throw error;
   }
+}
+
+/** Documents written in exactly this delivery batch. */
+function ownFilter(tag: WriteTag): { 'own.p': number; 'own.e': number; 'own.s': number } {
+  return { 'own.p': tag.p, 'own.e': tag.e, 'own.s': tag.s };
 }
 
 /** The counters a mailbox gains with these new messages. */
@@ -472,6 +483,7 @@ export class Mailstore {
   private readonly logger: Logger;
   private readonly limits: MailstoreLimits;
   private readonly onChanged: (userId: string) => void;
+  private readonly writeCounts: (tag: WriteTag) => boolean;
   /** Delivery targets by user and path: a mailbox's `_id` never changes, its path is checked on use. */
   private readonly deliveryTargets = new Map<string, MailboxRecord>();
   /** Term hashers of the users written to lately (their memos save most HMACs). */
@@ -483,6 +495,7 @@ export class Mailstore {
     this.keyring = deps.keyring;
     this.logger = deps.logger;
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.writeCounts = deps.writeCounts ?? (() => true);
     const notify = deps.onMailboxChanged;
     this.onChanged = (userId) => {
       try {
@@ -1072,9 +1085,10 @@ export class Mailstore {
     body: IngestedBody,
     flags: readonly string[],
     internalDate: Date,
-    delivery: { spoolId: string; recipient?: string } | undefined,
+    delivery: { spoolId: string; recipient?: string; own?: WriteTag } | undefined,
   ): Promise<{ uid: number; modseq: number }> {
     const { entry, doc } = await this.newMessage(mailbox, body, flags, internalDate, delivery);
+    if (delivery?.own !== undefined) doc.own = delivery.own;
     const mailboxId = mailbox._id.toHexString();
     return new Promise((resolve, reject) => {
       const item: PendingInsert = {
@@ -1299,9 +1313,9 @@ export class Mailstore {
    * - A document refused for any other reason fails only its own delivery; a failure of the batch
    *   as a whole is retried delivery by delivery, so one poisoned job never fails the others.
    */
-  async commitDeliveries(batch: readonly BatchDelivery[]): Promise<BatchDeliveryResult[]> {
+  async commitDeliveries(batch: readonly BatchDelivery[], tag?: WriteTag): Promise<BatchDeliveryResult[]> {
     try {
-      return await this.commitBatch(batch);
+      return await this.commitBatch(batch, tag);
     } catch (error) {
       if (batch.length <= 1) return batch.map(() => ({ ok: false, error }));
       this.logger.warn(
@@ -1309,12 +1323,12 @@ export class Mailstore {
         'batch commit failed as a whole; committing its deliveries one by one',
       );
       const results: BatchDeliveryResult[] = [];
-      for (const delivery of batch) results.push(...(await this.commitDeliveries([delivery])));
+      for (const delivery of batch) results.push(...(await this.commitDeliveries([delivery], tag)));
       return results;
     }
   }
 
-  private async commitBatch(batch: readonly BatchDelivery[]): Promise<BatchDeliveryResult[]> {
+  private async commitBatch(batch: readonly BatchDelivery[], tag?: WriteTag): Promise<BatchDeliveryResult[]> {
     const outcomes: DeliveryOutcome[][] = batch.map(() => []);
     const errors: unknown[] = batch.map(() => undefined);
     const fail = (row: DeliveryRow, error: unknown): void => {
@@ -1356,6 +1370,7 @@ export class Mailstore {
         delivery.receivedAt,
         { spoolId: delivery.spoolId, recipient: target.recipient.recipient },
       );
+      if (tag !== undefined) built.doc.own = tag;
       rows.push({ ...target, ...built, record: undefined, state: 'accepted' });
     }
 
@@ -1518,6 +1533,7 @@ export class Mailstore {
             uid: row.doc.uid,
             messageId: row.doc._id,
             deliveredAt: new Date(),
+            ...(row.doc.own === undefined ? {} : { own: row.doc.own }),
           };
           row.state = 'allocated';
         });
@@ -1638,7 +1654,7 @@ export class Mailstore {
       delivery.body,
       row.recipient.flags ?? [],
       delivery.receivedAt,
-      { spoolId, recipient },
+      { spoolId, recipient, ...(row.doc.own === undefined ? {} : { own: row.doc.own }) },
     );
     const mailboxId = row.mailbox._id.toHexString();
     await this.deliveries().updateOne(
@@ -1652,6 +1668,7 @@ export class Mailstore {
           uid,
           messageId: messageKey(mailboxId, uid),
           deliveredAt: new Date(),
+          ...(row.doc.own === undefined ? {} : { own: row.doc.own }),
         },
       },
       { upsert: record === null },
@@ -1662,6 +1679,14 @@ export class Mailstore {
   /** Where the copy an idempotency record stands for is (or was), or null if it was never written. */
   private async deliveredCopy(record: DeliveryRecord): Promise<{ mailboxId: string; uid: number } | null> {
     const { spoolId, recipient } = record;
+    if (record.own !== undefined && !this.writeCounts(record.own)) {
+      // Written by an owner whose batch was never confirmed (ADR 0007): it does not count; its
+      // message goes (the caller points the record at the copy it stores now).
+      if (record.messageId !== undefined) {
+        await this.discardWrites({ _id: record.messageId, ...ownFilter(record.own) });
+      }
+      return null;
+    }
     // Records written before batched delivery got their UID only once their message was written.
     if (record.uid > 0 && record.messageId === undefined)
       return { mailboxId: record.mailboxId, uid: record.uid };
@@ -1682,9 +1707,45 @@ export class Mailstore {
     }
     const written = await this.messages().findOne(
       { spoolId, recipient },
-      { projection: { mailboxId: 1, uid: 1 } },
+      { projection: { mailboxId: 1, uid: 1, own: 1 } },
     );
+    if (written?.own !== undefined && !this.writeCounts(written.own)) {
+      await this.discardWrites({ _id: written._id, ...ownFilter(written.own) });
+      return null;
+    }
     return written === null ? null : { mailboxId: written.mailboxId, uid: written.uid };
+  }
+
+  /**
+   * Removes messages that delivery batches wrote but never got confirmed (ADR 0007, Rebuild), as
+   * an EXPUNGE does (counters down, tombstones in, bodies released), and the idempotency records
+   * `records` selects, so their jobs, never acked, are delivered again by the partition's owner.
+   * Claims first, so several processes discarding the same messages count each once.
+   */
+  async discardWrites(messages: Filter<MessageRecord>, records?: Filter<DeliveryRecord>): Promise<number> {
+    const found = await this.messages()
+      .find(messages, { projection: { terms: 0, meta: 0 } })
+      .toArray();
+    const byMailbox = new Map<string, MessageRecord[]>();
+    for (const doc of found) byMailbox.set(doc.mailboxId, [...(byMailbox.get(doc.mailboxId) ?? []), doc]);
+    let removed = 0;
+    for (const [mailboxId, docs] of byMailbox) {
+      removed += await serial(this.lockKey(mailboxId), async () => {
+        const mine = await this.claim(mailboxId, docs);
+        const first = mine[0];
+        if (first === undefined) return 0;
+        await this.messages().deleteMany({ expungeClaim: first.expungeClaim ?? '' });
+        await this.searchIndex().deleteMany({ _id: { $in: mine.map(searchIdOf) } });
+        const mailbox = await mailboxes(this.db).findOne({ _id: new ObjectId(mailboxId) });
+        if (mailbox !== null) await this.removeFromSource(mailbox, mine);
+        await this.releaseBlobRefs(Mailstore.refsOf(mine));
+        await this.adjustUsage(first.userId, -mine.reduce((n, d) => n + d.size, 0));
+        this.onChanged(first.userId);
+        return mine.length;
+      });
+    }
+    if (records !== undefined) await this.deliveries().deleteMany(records);
+    return removed;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1822,10 +1883,14 @@ export class Mailstore {
       let read = 0;
       let lastLog = Date.now();
       const cursor = this.messages()
-        .find({}, { projection: { mailboxId: 1, uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
+        .find(
+          {},
+          { projection: { mailboxId: 1, uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1, own: 1 } },
+        )
         .batchSize(1024);
       for await (const doc of cursor) {
         if (options.signal?.aborted === true) throw new Error('warming the mailbox index was stopped');
+        if (doc.own !== undefined && !this.writeCounts(doc.own)) continue;
         chosen.get(doc.mailboxId)?.entry.add([indexed(doc)]);
         read++;
         if (Date.now() - lastLog > 10_000) {
@@ -1918,10 +1983,15 @@ export class Mailstore {
     try {
       const batch: IndexedMessage[] = [];
       const cursor = this.messages()
-        .find({ mailboxId }, { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
+        .find(
+          { mailboxId },
+          { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1, own: 1 } },
+        )
         .sort({ uid: 1 })
         .batchSize(1024);
       for await (const doc of cursor) {
+        // A batch whose confirm never came does not count (ADR 0007, Rebuild).
+        if (doc.own !== undefined && !this.writeCounts(doc.own)) continue;
         batch.push(indexed(doc));
         if (batch.length >= 4096) entry.add(batch.splice(0));
       }

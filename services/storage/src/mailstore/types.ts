@@ -49,8 +49,21 @@ export type MessageId = string | ObjectId;
  * A message document. `terms` (schema.ts) stays empty here: the terms live in the search index
  * collection (`SearchIndexDoc`), see MailstoreCollections.searchIndex.
  */
+/**
+ * The delivery batch a document was written in under one owner per mailbox (ADR 0007,
+ * Commit-then-confirm): partition, fencing epoch, sequence. It counts once the partition's commit
+ * pointer covers it; a rebuild drops it otherwise. Untagged documents always count.
+ */
+export interface WriteTag {
+  readonly p: number;
+  readonly e: number;
+  readonly s: number;
+}
+
 export interface MessageRecord extends Omit<MessageDoc, '_id'> {
   _id: MessageId;
+  /** Set on messages written by a partition's delivery batch. */
+  own?: WriteTag;
   /**
    * `_id` of the message's search entry (`SearchIndexDoc`); absent on older messages, whose entry
    * has the message's own `_id`. A MOVE gives the message a new `_id` but keeps its entry.
@@ -115,4 +128,6 @@ export interface DeliveryRecord extends Omit<DeliveryDoc, '_id'> {
    * without it got their `uid` only once their message was written.
    */
   messageId?: string;
+  /** Set on records written by a partition's delivery batch. */
+  own?: WriteTag;
 }

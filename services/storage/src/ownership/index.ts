@@ -4,3 +4,4 @@ export {
   type PartitionCoordinatorOptions,
   type PartitionScopedCache,
 } from './partition-coordinator.js';
+export { WriteConfirmation, batchFilter, unconfirmedFilter } from './write-confirmation.js';
