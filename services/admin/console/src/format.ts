@@ -38,5 +38,6 @@ export function usageText(u: User): string {
       ? ' (no limit)'
       : ` of ${formatBytes(quotaBytes)} (${Math.min(100, Math.round((usedBytes / quotaBytes) * 100))}%)`;
   return `${formatBytes(usedBytes)}${of}, ${messages} ${messages === 1 ? 'message' : 'messages'}`;
+}
 
 export const when = (iso: string | null | undefined): string => (iso ? new Date(iso).toLocaleString() : '—');

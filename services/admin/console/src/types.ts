@@ -1,5 +1,4 @@
 /** What the API returns, as the console uses it (the views of services/admin/src/api/views.ts). */
-import { when } from './format.js';
 
 export interface Domain {
   id: string;
@@ -147,4 +146,3 @@ export interface KekStatus {
     error: string;
   } | null;
 }
-

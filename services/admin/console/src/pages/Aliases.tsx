@@ -3,7 +3,7 @@ import { useCallback, useState } from 'react';
 import { api, qs, type Me, type Page } from '../api.js';
 import { Form } from '../components/Form.js';
 import { PagedTable } from '../components/PagedTable.js';
-import { type Alias, type Domain } from '../types.js';
+import { type Alias } from '../types.js';
 import { isAddress } from '../validate.js';
 
 export function AliasesPage({ me }: { readonly me: Me }) {

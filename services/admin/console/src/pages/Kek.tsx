@@ -4,7 +4,7 @@ import { api, type Me } from '../api.js';
 import { ErrorBanner } from '../components/Banner.js';
 import { useConfirm } from '../components/ConfirmDialog.js';
 import { when } from '../format.js';
-import { type KekStatus, type User } from '../types.js';
+import { type KekStatus } from '../types.js';
 
 /**
  * The key-encryption key (docs/operations.md §8): what is still wrapped by a previous KEK, and

@@ -6,7 +6,7 @@ import { useConfirm } from '../components/ConfirmDialog.js';
 import { Form } from '../components/Form.js';
 import { PagedTable } from '../components/PagedTable.js';
 import { formatBytes, limitsBody, limitsText, usageText } from '../format.js';
-import { type Domain, type User } from '../types.js';
+import { type User } from '../types.js';
 import { isAddress, isCount, isLimit, isPassword } from '../validate.js';
 
 export function UsersPage({ me }: { readonly me: Me }) {
