@@ -41,6 +41,9 @@ describe('npm start (the local stack)', () => {
       'IMAP_OPS_PORT',
       'MTA_DELIVERY_OPS_PORT',
       'ADMIN_OPS_PORT',
+      'RSPAMD_PORT',
+      'RSPAMD_CONTROLLER_PORT',
+      'RSPAMD_REDIS_PORT',
     ];
     const ports: Record<string, string> = {};
     for (const name of names) ports[`POSTMESH_${name}`] = String(await freePort());
@@ -48,7 +51,14 @@ describe('npm start (the local stack)', () => {
       process.execPath,
       [join(repoRoot(), 'tools', 'stack', 'bin', 'postmesh-stack.mjs'), 'start'],
       {
-        env: { ...process.env, ...ports, POSTMESH_DATA_DIR: dataDir, POSTMESH_SKIP_BUILD: '1' },
+        env: {
+          ...process.env,
+          ...ports,
+          POSTMESH_DATA_DIR: dataDir,
+          POSTMESH_SKIP_BUILD: '1',
+          // rspamd's compiled rules are shared with the suites' rspamd (compiled once per machine).
+          POSTMESH_RSPAMD_CACHE_DIR: join(repoRoot(), '.tmp', 'rspamd-cache'),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -83,7 +93,7 @@ describe('npm start (the local stack)', () => {
     }
     const pids = info.processes.map((p) => p.pid);
     expect(info.processes.map((p) => p.name)).toEqual(
-      expect.arrayContaining(['nats-server', 'ferretdb', 'storage', 'admin']),
+      expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage', 'admin']),
     );
     expect(pids.every(alive)).toBe(true);
 
