@@ -143,6 +143,7 @@ def postmesh_run(args):
         for name in (
             "NATS", "NATS_MONITOR", "MONGO", "SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP",
             "GRPC", "SMTP_INBOUND_OPS", "STORAGE_OPS", "IMAP_OPS", "MTA_DELIVERY_OPS", "ADMIN_OPS",
+            "RSPAMD", "RSPAMD_CONTROLLER", "RSPAMD_REDIS",
         )
     }
     env = {
@@ -151,6 +152,8 @@ def postmesh_run(args):
         "POSTMESH_DATA_DIR": data,
         "POSTMESH_DEV_PASSWORD": password,
         "POSTMESH_SMTP_CONNECTIONS_PER_MINUTE": "0",
+        # The peer runs no content filter: neither does Postmesh unless asked (POSTMESH_STACK_RSPAMD=true).
+        "POSTMESH_STACK_RSPAMD": os.environ.get("POSTMESH_STACK_RSPAMD", "false"),
     }
     log = open(os.path.join(data, "stack.out"), "w")
     stack = subprocess.Popen(
