@@ -28,7 +28,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ManagedProcess, freePort, waitForPort } from './process.js';
 import { repoRoot } from './repo.js';
 
@@ -107,6 +107,29 @@ function asUser(user: string, argv: readonly string[]): { command: string; args:
   };
 }
 
+/** Every directory above `path` must let others through, or the unprivileged users cannot reach it. */
+function assertReachable(path: string): void {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `${dir} is closed to other users (mode ${(statSync(dir).mode & 0o777).toString(8)}): rspamd and Redis run unprivileged and cannot reach ${path}; 'chmod o+x ${dir}' or choose another data directory`,
+      );
+    }
+    if (dirname(dir) === dir) return;
+  }
+}
+
+/** The preferred cache directory, or a machine-wide one under /tmp when rspamd could not reach it. */
+function reachableCacheDir(preferred: string): string {
+  if (process.getuid?.() !== 0) return preferred;
+  try {
+    assertReachable(preferred);
+    return preferred;
+  } catch {
+    return join(tmpdir(), 'postmesh-rspamd-cache');
+  }
+}
+
 function chownTree(path: string, owner: { uid: number; gid: number }): void {
   chownSync(path, owner.uid, owner.gid);
   if (!statSync(path).isDirectory()) return;
@@ -171,7 +194,7 @@ export class RspamdServer {
     }
     const ownsDataDir = options.dataDir === undefined;
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'postmesh-rspamd-'));
-    const cacheDir = options.cacheDir ?? join(repoRoot(), '.tmp', 'rspamd-cache');
+    const cacheDir = reachableCacheDir(options.cacheDir ?? join(repoRoot(), '.tmp', 'rspamd-cache'));
     const redisPort = options.redisPort ?? (await freePort());
     const port = options.port ?? (await freePort());
     const controllerPort = options.controllerPort ?? (await freePort());
@@ -226,6 +249,7 @@ export class RspamdServer {
     const rspamdUser = userExists('_rspamd');
     const redisUser = userExists('redis');
     if (process.getuid?.() === 0) {
+      assertReachable(dataDir);
       // mkdtemp makes 0700 directories: the unprivileged users must be able to reach their own.
       chmodSync(dataDir, 0o755);
       if (rspamdUser) {

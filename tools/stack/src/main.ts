@@ -314,14 +314,20 @@ async function startContentFilter(
     say(`content filtering off: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
-  const server = await RspamdServer.create({
-    dataDir: join(dataDir, 'rspamd'),
-    cacheDir: config.POSTMESH_RSPAMD_CACHE_DIR ?? join(dataDir, 'rspamd', 'cache'),
-    port: config.POSTMESH_RSPAMD_PORT,
-    controllerPort: config.POSTMESH_RSPAMD_CONTROLLER_PORT,
-    redisPort: config.POSTMESH_RSPAMD_REDIS_PORT,
-    detached: true,
-  });
+  let server: RspamdServer;
+  try {
+    server = await RspamdServer.create({
+      dataDir: join(dataDir, 'rspamd'),
+      cacheDir: config.POSTMESH_RSPAMD_CACHE_DIR ?? join(dataDir, 'rspamd', 'cache'),
+      port: config.POSTMESH_RSPAMD_PORT,
+      controllerPort: config.POSTMESH_RSPAMD_CONTROLLER_PORT,
+      redisPort: config.POSTMESH_RSPAMD_REDIS_PORT,
+      detached: true,
+    });
+  } catch (error) {
+    say(`content filtering off: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
   const redis = new Supervised({
     name: 'redis',
     process: server.redis,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ const alive = (pid: number): boolean => {
 
 describe('npm start (the local stack)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-'));
+  // rspamd and Redis run as unprivileged users (when we are root): they must reach the data dir.
+  chmodSync(dataDir, 0o755);
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('starts everything, reports ready endpoints in stack.json, and Ctrl-C leaves nothing running', async () => {
