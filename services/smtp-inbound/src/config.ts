@@ -35,6 +35,8 @@ export const schema = {
   /** PEM certificate and key for STARTTLS; a self-signed pair is made in the data dir when unset. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** Fallback check for renewed certificate files (milliseconds); same variable as imap. */
+  POSTMESH_TLS_RELOAD_POLL_MS: integer(30_000, { min: 100, max: 3_600_000 }),
   /** Name in the banner, EHLO and Received:/Authentication-Results: (authserv-id, RFC 8601 §2.5). */
   POSTMESH_HOSTNAME: string('mx.example.test', { pattern: /^[A-Za-z0-9.-]{1,253}$/ }),
   /**

@@ -16,7 +16,7 @@ import {
   type KV,
   type ObjectStore,
 } from '@postmesh/bus';
-import { runService } from '@postmesh/runtime';
+import { runService, watchCertificate } from '@postmesh/runtime';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
@@ -241,9 +241,29 @@ await runService({
       'SMTP (MX, submission) listening',
     );
     ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
+    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
+    const certificateWatch = tls.generated
+      ? undefined
+      : watchCertificate(
+          { certFile: tls.certFile, keyFile: tls.keyFile },
+          {
+            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
+            contextOptions: { minVersion: 'TLSv1.2' },
+            onReload(_context, pair) {
+              haraka.replaceCertificate(pair);
+              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
+            },
+            onError: (error) =>
+              logger.warn(
+                { err: error },
+                'TLS certificate changed but did not load; keeping the current one',
+              ),
+          },
+        );
 
     return {
       async stop() {
+        certificateWatch?.close();
         // Stop accepting; let open sessions finish within the drain budget (runService's timer).
         haraka.closeListeners();
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));
