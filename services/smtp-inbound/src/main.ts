@@ -27,6 +27,8 @@ import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits
 import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
+import { contentFilterHooks } from './plugins/content-filter.js';
+import { RspamdClient } from './content-filter/rspamd.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { submissionHooks } from './plugins/submission.js';
 import { KvSendQuota } from './send-quota.js';
@@ -163,6 +165,30 @@ await runService({
             onError: (error) => logger.warn({ err: error }, 'sender verification failed; answered 451'),
           })
         : {},
+      postmesh_content_filter:
+        config.POSTMESH_RSPAMD_URL === undefined
+          ? {}
+          : contentFilterHooks({
+              scanner: new RspamdClient({
+                url: config.POSTMESH_RSPAMD_URL,
+                timeoutMs: config.POSTMESH_RSPAMD_TIMEOUT_MS,
+              }),
+              hostname: config.POSTMESH_HOSTNAME,
+              onFailure: config.POSTMESH_RSPAMD_ON_FAILURE,
+              scanSubmissions: config.POSTMESH_RSPAMD_SCAN_SUBMISSIONS,
+              onVerdict(event) {
+                // Outgoing mail flagged as spam may be a compromised account: worth a warning.
+                const flagged = event.action !== 'no action';
+                if (flagged && event.submitted)
+                  logger.warn(event, 'content filter flagged a submitted message');
+                else logger.info(event, 'content filter verdict');
+              },
+              onFailureLogged: (error, queueId) =>
+                logger.warn(
+                  { err: error, queueId, policy: config.POSTMESH_RSPAMD_ON_FAILURE },
+                  'content filter unavailable; applying the failure policy',
+                ),
+            }),
       postmesh_queue: queueHooks({
         js: () => bus.js,
         spool,

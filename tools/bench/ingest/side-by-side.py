@@ -143,6 +143,7 @@ def postmesh_run(args):
         for name in (
             "NATS", "NATS_MONITOR", "MONGO", "SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP",
             "GRPC", "SMTP_INBOUND_OPS", "STORAGE_OPS", "IMAP_OPS", "MTA_DELIVERY_OPS", "ADMIN_OPS",
+            "RSPAMD", "RSPAMD_CONTROLLER", "RSPAMD_REDIS",
         )
     }
     env = {
@@ -154,6 +155,8 @@ def postmesh_run(args):
         # Measure the build that is there (`npm run build` first): the launcher's own build would
         # run inside the start-up deadline and compete with the peers for the CPU.
         "POSTMESH_SKIP_BUILD": "1",
+        # The peer runs no content filter: neither does Postmesh unless asked (POSTMESH_STACK_RSPAMD=true).
+        "POSTMESH_STACK_RSPAMD": os.environ.get("POSTMESH_STACK_RSPAMD", "false"),
     }
     if args.profile:
         # Every Node process of the stack (the launcher and the five services) writes a V8 CPU
