@@ -237,7 +237,7 @@ def main():
     p.add_argument(
         "--profile",
         metavar="DIR",
-        help="run Postmesh's Node processes under --cpu-prof, writing their profiles into DIR at exit "
+        help="run Postmesh's Node processes under V8's CPU profiler, writing their profiles into DIR at exit "
         "(profiling costs CPU: do not report the rates of a profiled run)",
     )
     args = p.parse_args()
