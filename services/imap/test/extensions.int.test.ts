@@ -332,7 +332,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
         'UID SEARCH RETURN (COUNT) OLDER 1 YOUNGER 4000000000',
         ['* ESEARCH (TAG "<tag>") UID COUNT 1', '<tag> OK UID SEARCH completed'],
       ],
-      ['SEARCH YOUNGER 0', ['<tag> BAD expected interval at "0"']],
+      ['SEARCH YOUNGER 0', ['<tag> BAD interval must not be zero']],
     ]);
   });
 
@@ -387,7 +387,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
       ],
       ['UID COPY $ Archive', ['<tag> OK [COPYUID <v> 1:2,4 1:3] UID COPY completed']],
       ['STORE $ +FLAGS.SILENT (\\Deleted)', ['<tag> OK STORE completed']],
-      ['UID EXPUNGE $', ['* 3 EXPUNGE', '* 2 EXPUNGE', '* 1 EXPUNGE', '<tag> OK UID EXPUNGE completed']],
+      ['UID EXPUNGE $', ['* 4 EXPUNGE', '* 2 EXPUNGE', '* 1 EXPUNGE', '<tag> OK UID EXPUNGE completed']],
       // Expunged messages leave $ (RFC 5182 §2.1).
       ['FETCH $ (UID)', ['<tag> OK FETCH completed']],
       ['UID SEARCH RETURN (SAVE) ALL', ['<tag> OK UID SEARCH completed']],
