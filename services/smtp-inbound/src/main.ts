@@ -29,6 +29,8 @@ import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { contentFilterHooks } from './plugins/content-filter.js';
+import { operatorDataHooks, operatorHooks, type OperatorPluginOptions } from './plugins/operator.js';
+import { loadPlugins } from './operator-plugins/loader.js';
 import { RspamdClient } from './content-filter/rspamd.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { submissionHooks } from './plugins/submission.js';
@@ -123,6 +125,23 @@ await runService({
       logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
     }
 
+    const operatorPlugins =
+      config.POSTMESH_SMTP_PLUGIN_DIR === undefined ? [] : await loadPlugins(config.POSTMESH_SMTP_PLUGIN_DIR);
+    if (operatorPlugins.length > 0) {
+      logger.info(
+        { dir: config.POSTMESH_SMTP_PLUGIN_DIR, plugins: operatorPlugins.map((p) => p.name) },
+        'operator SMTP plugins loaded (API version 1)',
+      );
+    }
+    const operator: OperatorPluginOptions = {
+      plugins: operatorPlugins,
+      timeoutMs: config.POSTMESH_SMTP_PLUGIN_TIMEOUT_MS,
+      onError: (error, plugin, hook) =>
+        logger.error({ err: error, plugin, hook }, 'operator SMTP plugin failed; answered 451'),
+      onVerdict: (plugin, hook, code, text) =>
+        logger.info({ plugin, hook, code, text }, 'operator SMTP plugin verdict'),
+    };
+
     writeHarakaRoot(root, {
       listenHost: config.POSTMESH_SMTP_HOST,
       listenPort: config.POSTMESH_SMTP_PORT,
@@ -195,6 +214,8 @@ await runService({
                   'content filter unavailable; applying the failure policy',
                 ),
             }),
+      postmesh_operator: operatorHooks(operator),
+      postmesh_operator_data: operatorDataHooks(operator),
       postmesh_queue: queueHooks({
         js: () => bus.js,
         spool,
