@@ -20,6 +20,7 @@ import {
   failureOf,
   createUser,
   fetchMessages,
+  foldedDocuments,
   message,
   startMailstoreHarness,
   uids,
@@ -61,14 +62,12 @@ const row = (f: mailstore.MessageMetadata): Row => ({
 const fromIndex = async (userId: string, mailboxId: string): Promise<Row[]> =>
   (await fetchMessages(m.client, { userId, mailboxId, fields: [] })).map(row);
 
-/** What the message documents in the database say (read directly, past every cache). */
-const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]> => {
-  const docs = await m.h.db
-    .collection<{ uid: number; modseq: number; flags: string[]; size: number }>('messages')
-    .find({ mailboxId })
-    .sort({ uid: 1 })
-    .toArray();
-  return docs.map((d) => {
+/**
+ * What the database says, read directly past every cache: the message documents with the pending
+ * flag and expunge records folded in (mailstore-helpers `foldedDocuments`).
+ */
+const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]> =>
+  (await foldedDocuments(m.h.db, mailboxId)).map((d) => {
     const split = splitFlags(d.flags);
     return {
       uid: d.uid,
@@ -78,7 +77,6 @@ const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]>
       size: d.size,
     };
   });
-};
 
 /** The index holds an entry for the mailbox as it stands now (read without asking the mailstore). */
 const indexedNow = async (userId: string, path: string): Promise<boolean> => {
