@@ -9,6 +9,7 @@ import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
+import { mailboxRecords } from '../src/mailstore/mailboxes.js';
 import { messageKey } from '../src/mailstore/mailstore.js';
 import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import {
@@ -421,6 +422,9 @@ describe('mailbox index', () => {
     await m.h.db
       .collection('mailboxes')
       .updateOne({ _id: new ObjectId(inbox.mailboxId) }, { $inc: { highestModseq: 1 } });
+    // This process learns of it once it forgets its copies of the mailbox documents, as an owner
+    // does whenever a partition moves (only an owner writes its mailboxes, ADR 0007).
+    mailboxRecords.dropUsersWhere((id) => id === userId);
     const after = await fromIndex(userId, inbox.mailboxId);
     expect(after.find((r) => r.uid === 3)).toMatchObject({ flags: [Flag.ANSWERED], modseq: next });
     expect(after).toEqual(await fromDocuments(userId, inbox.mailboxId));

@@ -218,13 +218,13 @@ describe('flag changes and expunges as appended records', () => {
     const mailboxId = await fill(userId, 66);
     await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.DELETED]);
     await store(userId, mailboxId, [20, 30], StoreMode.ADD, [Flag.FLAGGED], ['kept']);
+    const usage = async () =>
+      (await m.h.db.collection<{ usedBytes: number }>('users').findOne({ _id: new ObjectId(userId) }))
+        ?.usedBytes ?? 0;
+    const usedBefore = await usage();
     const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
     expect(gone.expungedUids).toHaveLength(10);
     const served = await answered(userId, mailboxId);
-    const usage = async () =>
-      (await m.h.db.collection<{ usedBytes: number }>('users').findOne({ _id: new ObjectId(userId) }))
-        ?.usedBytes;
-    const usedBefore = (await usage()) ?? 0;
     const expunged = await m.h.db
       .collection<Row & { blobId: ObjectId }>('messages')
       .find({ mailboxId, uid: { $lte: 10 } })
@@ -234,6 +234,8 @@ describe('flag changes and expunges as appended records', () => {
       (await storedBlobIds(m.h)).filter((id) => expunged.some((d) => d.blobId.toHexString() === id)),
     ).toHaveLength(10);
     expect(expungedBytes).toBeGreaterThan(0);
+    // Quota usage drops with the EXPUNGE itself (RFC 9208), not later.
+    expect(usedBefore - (await usage())).toBe(expungedBytes);
 
     expect(await m.store.compactChanges()).toBeGreaterThanOrEqual(10 + 10 + 11);
     expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(0);
@@ -258,7 +260,7 @@ describe('flag changes and expunges as appended records', () => {
     ).toBeNull();
     const blobsAfter = await storedBlobIds(m.h);
     expect(blobsAfter.filter((id) => expunged.some((d) => d.blobId.toHexString() === id))).toEqual([]);
-    expect(usedBefore - ((await usage()) ?? 0)).toBe(expungedBytes);
+    expect(usedBefore - (await usage())).toBe(expungedBytes);
     expect(await answered(userId, mailboxId)).toEqual(served);
     const changes = await call(m.client.getChanges.bind(m.client), {
       userId,

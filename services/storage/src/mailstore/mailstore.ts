@@ -106,6 +106,7 @@ import {
   insertMailbox,
   isSubscribed,
   listMailboxes,
+  mailboxRecords,
   mailboxes,
   newMailboxRecord,
   setSubscribed,
@@ -533,20 +534,30 @@ export class Mailstore {
 
   async resolveMailbox(userId: string, ref: MailboxRef, field = 'mailbox'): Promise<MailboxRecord> {
     let found: MailboxRecord | null;
+    // The owner's copy when it has one (mailboxes.ts `mailboxRecords`), else one read, kept.
     if ('id' in ref) {
       // By `_id` alone, the owner checked here: FerretDB decodes every mailbox of every user for
       // any other filter. Another user's mailbox is as absent as a missing one.
-      const byId =
-        ObjectId.isValid(ref.id) && /^[0-9a-f]{24}$/i.test(ref.id)
-          ? await mailboxes(this.db).findOne({ _id: new ObjectId(ref.id) })
-          : null;
+      const valid = ObjectId.isValid(ref.id) && /^[0-9a-f]{24}$/i.test(ref.id);
+      const id = ref.id.toLowerCase();
+      let byId = valid ? (mailboxRecords.byId(this.db, id) ?? null) : null;
+      if (valid && byId === null) {
+        const token = mailboxRecords.readToken(this.db, id);
+        byId = await mailboxes(this.db).findOne({ _id: new ObjectId(id) });
+        if (byId !== null) mailboxRecords.keep(this.db, byId, token);
+      }
       found = byId?.userId === userId ? byId : null;
     } else {
       const path =
         ref.path.toUpperCase() === 'INBOX' || ref.path.toUpperCase().startsWith('INBOX/')
           ? `INBOX${ref.path.slice(5)}`
           : ref.path;
-      found = await mailboxes(this.db).findOne({ userId, path });
+      found = mailboxRecords.byUserPath(this.db, userId, path) ?? null;
+      if (found === null) {
+        const token = mailboxRecords.readToken(this.db, undefined);
+        found = await mailboxes(this.db).findOne({ userId, path });
+        if (found !== null) mailboxRecords.keep(this.db, found, token);
+      }
     }
     if (found === null) throw notFound('mailbox', field);
     return found;
@@ -1835,7 +1846,6 @@ export class Mailstore {
           logger: this.logger,
           underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
-          adjustUsage: (userId, bytes) => this.adjustUsage(userId, bytes),
         });
         total += n;
         if (n === 0 || pending.size === 0) return total;
@@ -1856,9 +1866,15 @@ export class Mailstore {
    * HIGHESTMODSEQ or UIDNEXT handed out is never ahead of the messages that carry it.
    */
   private async settled(mailbox: MailboxRecord): Promise<MailboxRecord> {
-    const current = await serial(this.lockKey(mailbox._id.toHexString()), () =>
-      mailboxes(this.db).findOne({ _id: mailbox._id }),
-    );
+    const id = mailbox._id.toHexString();
+    const current = await serial(this.lockKey(id), async () => {
+      const known = mailboxRecords.byId(this.db, id);
+      if (known !== undefined) return known;
+      const token = mailboxRecords.readToken(this.db, id);
+      const read = await mailboxes(this.db).findOne({ _id: mailbox._id });
+      if (read !== null) mailboxRecords.keep(this.db, read, token);
+      return read;
+    });
     if (current === null) throw notFound('mailbox', 'mailbox');
     return current;
   }
@@ -2007,10 +2023,9 @@ export class Mailstore {
     const entry = index.get(mailboxId, mailbox.highestModseq);
     if (entry !== undefined || !index.has(mailboxId)) return entry;
     return serial(this.lockKey(mailboxId), async () => {
-      const now = await mailboxes(this.db).findOne(
-        { _id: mailbox._id },
-        { projection: { highestModseq: 1 } },
-      );
+      const now =
+        mailboxRecords.byId(this.db, mailboxId) ??
+        (await mailboxes(this.db).findOne({ _id: mailbox._id }, { projection: { highestModseq: 1 } }));
       return now === null ? undefined : index.get(mailboxId, now.highestModseq);
     });
   }
@@ -3032,6 +3047,10 @@ export class Mailstore {
       throw error;
     }
     for (const t of tombstones) pending.expunge(mailboxId, t.uid, t._id);
+    // Quota usage drops with the EXPUNGE (RFC 9208 §5), the bodies with compaction.
+    await this.adjustUsage(mailbox.userId, -gone.reduce((s, m) => s + m.size, 0)).catch((error: unknown) => {
+      this.logger.warn({ err: error, mailboxId }, 'could not count the usage of expunged messages');
+    });
     index.patch(mailboxId, modseq - 1, modseq, (e) =>
       e.remove(
         gone.map((m) => m.uid),

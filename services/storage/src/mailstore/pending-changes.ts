@@ -7,7 +7,7 @@
  * command's OK — and the owner folds them into what it answers at once: into the mailbox index
  * entry, and into every message document it reads (`PendingChanges.fold`). A background
  * compaction (`compactPending`) later writes the flags into the message documents, deletes the
- * expunged ones with their search entries, blob references and usage, and then removes the
+ * expunged ones with their search entries and blob references, and then removes the
  * records; it keeps the tombstones themselves, which QRESYNC's VANISHED needs (RFC 7162 §3.2.10).
  *
  * The records are the truth until compacted: on start (first use) the owner loads every record
@@ -200,7 +200,6 @@ export interface CompactionDeps {
   /** Runs `fn` holding the compaction lock of a mailbox (DELETE and purge of the mailbox take it too). */
   readonly underCompactionLock: <T>(mailboxId: string, fn: () => Promise<T>) => Promise<T>;
   readonly releaseBlobRefs: (counts: BlobRefCounts) => Promise<void>;
-  readonly adjustUsage: (userId: string, bytes: number) => Promise<void>;
 }
 
 /**
@@ -228,7 +227,7 @@ export async function compactPending(
       const docs = await messages
         .find(
           { mailboxId, uid: { $in: uids } },
-          { projection: { _id: 1, userId: 1, uid: 1, size: 1, blobId: 1, blob: 1, searchId: 1 } },
+          { projection: { _id: 1, uid: 1, blobId: 1, blob: 1, searchId: 1 } },
         )
         .toArray();
       if (docs.length > 0) {
@@ -237,7 +236,6 @@ export async function compactPending(
           .collection<SearchIndexDoc>(MailstoreCollections.searchIndex)
           .deleteMany({ _id: { $in: docs.map((d) => d.searchId ?? d._id) } });
         const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
-        const usage = new Map<string, number>();
         for (const d of docs) {
           const key = d.blobId.toHexString();
           const entry = refs.get(key) ?? {
@@ -246,10 +244,8 @@ export async function compactPending(
             ...(d.blob === undefined ? {} : { store: d.blob.store }),
           };
           refs.set(key, { ...entry, n: entry.n + 1 });
-          usage.set(d.userId, (usage.get(d.userId) ?? 0) + d.size);
         }
         await deps.releaseBlobRefs(refs);
-        for (const [userId, bytes] of usage) await deps.adjustUsage(userId, -bytes);
       }
       await flagChanges(db).deleteMany({ mailboxId, uid: { $in: uids } });
       await tombstones(db).updateMany(
