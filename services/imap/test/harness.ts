@@ -18,7 +18,7 @@ import {
   waitForPort,
   type TestEnvironment,
 } from '@postmesh/testing';
-import { connectStorage, type StorageClients } from '../src/storage.js';
+import { connectStorage, type StorageClient } from '@postmesh/storage-client';
 
 export interface ImapStackOptions {
   /** Extra environment for the imap service. */
@@ -34,7 +34,7 @@ export interface ImapStack {
   readonly opsPort: number;
   /** The storage service's ops port (health, metrics). */
   readonly storageOpsPort: number;
-  readonly grpc: StorageClients;
+  readonly grpc: StorageClient;
   readonly logDir: string;
   createUser(local?: string): Promise<TestUser>;
   /** Starts another imap process on the same storage (restart / shutdown tests). */
@@ -128,7 +128,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
   const first = await startImap();
   // The test plays the operator (it creates users); imap itself connects as `imap`.
   const operatorCredentials = env.security('operator').grpcClientCredentials();
-  const grpc = connectStorage(grpcAddress, operatorCredentials);
+  const grpc = connectStorage({ address: grpcAddress, security: env.security('operator') });
   const dir = new DirectoryServiceClient(grpcAddress, operatorCredentials);
   await call<directory.CreateDomainResponse>((cb) =>
     dir.createDomain({ name: 'example.test', defaultQuotaBytes: 0 }, new Metadata(), cb),
