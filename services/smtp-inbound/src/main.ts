@@ -17,6 +17,7 @@ import {
   type ObjectStore,
 } from '@postmesh/bus';
 import { runService, watchCertificate } from '@postmesh/runtime';
+import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
@@ -66,9 +67,14 @@ await runService({
     );
     logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
 
+    // A short budget per call: the client waits for RCPT and AUTH answers (the SMTP session then
+    // answers 451 rather than let Haraka's plugin timeout fire).
     const directory = new GrpcRecipientDirectory(
-      config.POSTMESH_STORAGE_GRPC,
-      security.grpcClientCredentials(),
+      connectStorage({
+        address: config.POSTMESH_STORAGE_GRPC,
+        security,
+        policy: { unaryDeadlineMs: 5_000 },
+      }),
     );
     ops.addCheck({ name: 'directory', check: () => directory.check() });
 

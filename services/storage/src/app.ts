@@ -22,6 +22,7 @@ import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { directoryHandlers } from './grpc/directory.js';
+import type { OwnerGate } from './grpc/owner-gate.js';
 import { traceHandlers } from './grpc/trace.js';
 import {
   Mailstore,
@@ -49,6 +50,8 @@ export interface StorageAppOptions {
    * development opt-out) serves plaintext to anyone.
    */
   readonly grpcCredentials: { readonly insecure: boolean; readonly server: ServerCredentials };
+  /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
+  readonly ownerGate?: OwnerGate;
   readonly traceRetentionDays?: number;
   /** Jobs of a batch parsed at once in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
@@ -127,9 +130,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   });
   const server = new Server({
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    interceptors: options.grpcCredentials.insecure
-      ? []
-      : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))],
+    interceptors: [
+      ...(options.grpcCredentials.insecure
+        ? []
+        : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))]),
+      ...(options.ownerGate === undefined ? [] : [options.ownerGate.interceptor()]),
+    ],
   });
   server.addService(adminService.definition, adminService.handlers);
   server.addService(
