@@ -4,6 +4,7 @@ import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
+import { mailboxRecords } from './mailstore/mailboxes.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
@@ -136,7 +137,7 @@ await runService({
           partitions: config.POSTMESH_STORAGE_PARTITIONS,
           leaseTtlMs: config.POSTMESH_STORAGE_LEASE_TTL_MS,
           replicas: config.POSTMESH_STREAM_REPLICAS,
-          caches: [sharedMailboxIndex],
+          caches: [sharedMailboxIndex, mailboxRecords],
         })
       : undefined;
     if (coordinator !== undefined) ownerGate.attach(coordinator);
