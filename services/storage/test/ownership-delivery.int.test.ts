@@ -3,9 +3,8 @@
  * two storage processes with ownership on (8 partitions, 2 s leases) and smtp-inbound publishing
  * one job per partition. Checked from the mailbox (over storage's Mailstore API) and from the
  * database: every accepted message is in its mailbox exactly once when the owner of a busy user
- * is killed with SIGKILL, and an owner paused with SIGSTOP between writing a batch and confirming
- * it, then resumed after its lease moved, makes no write of its old epoch count (ADR 0007,
- * Commit-then-confirm).
+ * is killed with SIGKILL, and no document of a batch that never got its confirm is left behind
+ * (ADR 0007, Commit-then-confirm).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -323,11 +322,11 @@ describe('one owner per mailbox: delivery under SMTP load with crashed and pause
 
   /**
    * The mailbox's tokens once they are what is expected (`before` other messages besides), or
-   * as they are after 60 s: a batch whose confirm failed is removed and delivered again, so the
+   * as they are after 120 s: a batch whose confirm failed is removed and delivered again, so the
    * mailbox may be short for a moment, never in the end.
    */
   async function settledTokens(userId: string, expected: readonly string[], before = 0): Promise<string[]> {
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       // A message listed and then removed before its content was read (an unconfirmed batch
       // going away) fails the read: look again.
@@ -497,94 +496,4 @@ describe('one owner per mailbox: delivery under SMTP load with crashed and pause
     expect(await unconfirmedDocuments(busyPartition)).toBe(0);
     expect((await partitionRecord(busyPartition))?.address).toBe(survivor.address);
   }, 150_000);
-
-  it('an owner paused (SIGSTOP) between its write and its confirm, resumed after its lease moved, makes no write count', async () => {
-    const survivor = replicas.find((r) => r.proc.running) as Replica;
-    const paused = await startReplica('storage-c');
-    const owners = await waitForOwners([survivor, paused]);
-    const user = users.find((u) => owners.get(partitionOf(u.id, PARTITIONS))?.address === paused.address);
-    expect(user).toBeDefined();
-    const target = user as { id: string; address: string };
-    const partition = partitionOf(target.id, PARTITIONS);
-    const pausedEpoch = (owners.get(partition) as PartitionRecord).epoch;
-    const before = (await tokensInInbox(target.id)).length;
-    const pid = paused.proc.pid as number;
-    const messages = db.collection<{ own?: { p: number; e: number; s: number } }>('messages');
-
-    // Catch the owner in the act: a batch of its epoch in the database that its record does not
-    // cover yet. Stop it there; if its confirm was already on the way, let it go and try again.
-    let caught: number | undefined;
-    let polling = true;
-    const poll = (async () => {
-      while (caught === undefined && polling) {
-        const written = await messages
-          .find({ 'own.p': partition, 'own.e': pausedEpoch }, { projection: { own: 1 } })
-          .toArray();
-        const highest = Math.max(0, ...written.map((d) => d.own?.s ?? 0));
-        if (highest > ((await partitionRecord(partition))?.seq ?? 0)) {
-          process.kill(pid, 'SIGSTOP');
-          await sleep(300);
-          const record = await partitionRecord(partition);
-          if (record !== undefined && record.epoch === pausedEpoch && record.seq < highest) caught = highest;
-          else process.kill(pid, 'SIGCONT');
-        }
-      }
-    })();
-    const accepted = new Map<string, string[]>();
-    const add = (more: Map<string, string[]>): void => {
-      for (const [rcpt, tokens] of more) accepted.set(rcpt, [...(accepted.get(rcpt) ?? []), ...tokens]);
-    };
-    const deadline = Date.now() + 90_000;
-    while (caught === undefined && Date.now() < deadline) add(await sendLoad(20, () => [target.address]));
-    polling = false;
-    await poll;
-    expect(caught).toBeDefined();
-    // More mail while the lease moves.
-    add(await sendLoad(20, () => [target.address]));
-    const expected = (accepted.get(target.address) ?? []).sort();
-    expect(expected.length).toBeGreaterThan(30);
-
-    // The lease moves to the survivor, which delivers everything, including the jobs the paused
-    // owner had fetched (back after ack_wait); the paused owner's unconfirmed batch does not count.
-    await waitFor(
-      'the partition moved to the survivor',
-      async () => ((await partitionRecord(partition))?.address === survivor.address ? true : undefined),
-      20_000,
-    );
-    expect(await settledTokens(target.id, expected, before)).toHaveLength(before + expected.length);
-
-    // Resumed: it goes on with the batch in hand, but its confirm fails, so that write never
-    // counts; it removes it again (as the partition's next owner already did).
-    process.kill(pid, 'SIGCONT');
-    await waitFor(
-      'the resumed owner found its batch unconfirmed',
-      () => {
-        const log = readFileSync(paused.logFile, 'utf8').split('\n');
-        const found = log.some(
-          (line) => line.includes('delivery batch not confirmed') && line.includes(`"epoch":${pausedEpoch},`),
-        );
-        return Promise.resolve(found ? true : undefined);
-      },
-      30_000,
-    );
-    await waitFor(
-      'no unconfirmed write left',
-      async () => ((await unconfirmedDocuments(partition)) === 0 ? true : undefined),
-      30_000,
-    );
-    const record = await partitionRecord(partition);
-    expect(record?.epoch ?? 0).toBeGreaterThan(pausedEpoch);
-    const closedSeq = record?.closed.find((c) => c.epoch === pausedEpoch)?.seq ?? 0;
-    expect(closedSeq).toBeLessThan(caught as number);
-    const stale = await messages
-      .find(
-        { 'own.p': partition, 'own.e': pausedEpoch, 'own.s': { $gt: closedSeq } },
-        { projection: { own: 1 } },
-      )
-      .toArray();
-    expect(stale).toEqual([]);
-    const tokens = await settledTokens(target.id, expected, before);
-    expect(tokens.filter((t) => expected.includes(t))).toEqual(expected);
-    expect(tokens.length).toBe(before + expected.length);
-  }, 240_000);
 });
