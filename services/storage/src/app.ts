@@ -4,7 +4,7 @@
  * configuration and signals; the integration tests build the same thing in-process.
  */
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
-import { Subjects, type BatchConsumerLoop, type Bus } from '@postmesh/bus';
+import { Subjects, type BatchConsumerLoop, type Bus, type ConsumerLoop } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
   MailstoreServiceDefinition,
@@ -31,6 +31,7 @@ import {
   purgeUserMail,
 } from './mailstore/index.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
+import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
 
 export interface StorageAppOptions {
@@ -65,6 +66,8 @@ export interface StorageAppOptions {
   readonly deliveryBatch?: number;
   /** How long a delivery batch waits for more jobs (POSTMESH_DELIVERY_BATCH_WAIT_MS). */
   readonly deliveryBatchWaitMs?: number;
+  /** rspamd's controller: learn from COPY/MOVE into and out of Junk (POSTMESH_RSPAMD_CONTROLLER_URL). */
+  readonly rspamdControllerUrl?: string;
 }
 
 export interface StorageApp {
@@ -140,15 +143,19 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     directoryHandlers(directory, logger.child({ component: 'grpc' })),
   );
   server.addService(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' })));
+  const mailstoreService = createMailstoreService({
+    db,
+    blobs,
+    keyring,
+    logger: logger.child({ component: 'mailstore' }),
+    onMailboxChanged,
+  });
+  const learning = bus !== undefined && options.rspamdControllerUrl !== undefined;
   server.addService(
     MailstoreServiceDefinition,
-    createMailstoreService({
-      db,
-      blobs,
-      keyring,
-      logger: logger.child({ component: 'mailstore' }),
-      onMailboxChanged,
-    }),
+    learning
+      ? withJunkLearning(mailstoreService, { db, bus, logger: logger.child({ component: 'spam-learning' }) })
+      : mailstoreService,
   );
 
   const host = options.grpcHost ?? '127.0.0.1';
@@ -197,6 +204,18 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     delivery.start();
   }
 
+  let learner: ConsumerLoop | undefined;
+  if (bus !== undefined && options.rspamdControllerUrl !== undefined) {
+    const learnLogger = logger.child({ component: 'spam-learning' });
+    learner = createSpamLearner({
+      bus,
+      mailstore: new Mailstore({ db, blobs, keyring, logger: learnLogger }),
+      controllerUrl: options.rspamdControllerUrl,
+      logger: learnLogger,
+    });
+    learner.start();
+  }
+
   const blobSweeper = new BlobSweeper({
     db,
     stores: blobs,
@@ -238,6 +257,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      await learner?.stop();
       directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();

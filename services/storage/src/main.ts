@@ -101,6 +101,9 @@ await runService({
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
+      ...(config.POSTMESH_RSPAMD_CONTROLLER_URL === undefined
+        ? {}
+        : { rspamdControllerUrl: config.POSTMESH_RSPAMD_CONTROLLER_URL }),
       blobStore: {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),
