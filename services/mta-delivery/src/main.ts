@@ -102,7 +102,7 @@ await runService({
             domain: record.domain,
             envelope: { mailFrom: record.sender, rcptTo: record.remaining },
             queuedAt: record.queuedAt,
-            traceparent: '',
+            traceparent: record.traceparent ?? '',
           },
           record.remaining.map((rcpt) => ({
             rcpt,

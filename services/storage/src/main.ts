@@ -94,6 +94,8 @@ await runService({
       grpcPort: config.POSTMESH_GRPC_PORT,
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      registry: ops.registry,
+      alerts: { postmaster: config.POSTMESH_POSTMASTER, perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR },
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
