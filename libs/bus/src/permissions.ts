@@ -1,6 +1,6 @@
 import type { InternalIdentity } from '@postmesh/identity';
 import { PartitionBuckets } from './partitions/ownership.js';
-import { Buckets, Consumers, Streams, type ConsumerName, type StreamName } from './topology.js';
+import { Buckets, Consumers, Streams, Subjects, type ConsumerName, type StreamName } from './topology.js';
 import { QueueSubjects } from './queue-ops.js';
 
 /**
@@ -173,10 +173,13 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           'mail.outbound.>',
           'mail.inbound.>',
           'mailbox.changed.>',
+          Subjects.directoryChanged,
           ...objectStore(Buckets.MAIL_SPOOL),
         ],
         subscribe: [
           ...inbox,
+          // Directory changes of the other storage replicas (directory/cache.ts).
+          Subjects.directoryChanged,
           `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_INBOUND}.*`,
           `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_EVENTS}.${Consumers.STORAGE_EVENTS}`,
         ],

@@ -16,7 +16,7 @@ import {
   type KV,
   type ObjectStore,
 } from '@postmesh/bus';
-import { runService } from '@postmesh/runtime';
+import { runService, watchCertificate } from '@postmesh/runtime';
 import { Counter } from '@postmesh/telemetry';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
@@ -28,6 +28,8 @@ import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits
 import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
+import { contentFilterHooks } from './plugins/content-filter.js';
+import { RspamdClient } from './content-filter/rspamd.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { submissionHooks } from './plugins/submission.js';
 import { transactionTraceHooks } from './plugins/trace.js';
@@ -176,6 +178,30 @@ await runService({
             onError: (error) => logger.warn({ err: error }, 'sender verification failed; answered 451'),
           })
         : {},
+      postmesh_content_filter:
+        config.POSTMESH_RSPAMD_URL === undefined
+          ? {}
+          : contentFilterHooks({
+              scanner: new RspamdClient({
+                url: config.POSTMESH_RSPAMD_URL,
+                timeoutMs: config.POSTMESH_RSPAMD_TIMEOUT_MS,
+              }),
+              hostname: config.POSTMESH_HOSTNAME,
+              onFailure: config.POSTMESH_RSPAMD_ON_FAILURE,
+              scanSubmissions: config.POSTMESH_RSPAMD_SCAN_SUBMISSIONS,
+              onVerdict(event) {
+                // Outgoing mail flagged as spam may be a compromised account: worth a warning.
+                const flagged = event.action !== 'no action';
+                if (flagged && event.submitted)
+                  logger.warn(event, 'content filter flagged a submitted message');
+                else logger.info(event, 'content filter verdict');
+              },
+              onFailureLogged: (error, queueId) =>
+                logger.warn(
+                  { err: error, queueId, policy: config.POSTMESH_RSPAMD_ON_FAILURE },
+                  'content filter unavailable; applying the failure policy',
+                ),
+            }),
       postmesh_queue: queueHooks({
         js: () => bus.js,
         spool,
@@ -225,9 +251,29 @@ await runService({
       'SMTP (MX, submission) listening',
     );
     ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
+    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
+    const certificateWatch = tls.generated
+      ? undefined
+      : watchCertificate(
+          { certFile: tls.certFile, keyFile: tls.keyFile },
+          {
+            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
+            contextOptions: { minVersion: 'TLSv1.2' },
+            onReload(_context, pair) {
+              haraka.replaceCertificate(pair);
+              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
+            },
+            onError: (error) =>
+              logger.warn(
+                { err: error },
+                'TLS certificate changed but did not load; keeping the current one',
+              ),
+          },
+        );
 
     return {
       async stop() {
+        certificateWatch?.close();
         // Stop accepting; let open sessions finish within the drain budget (runService's timer).
         haraka.closeListeners();
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));

@@ -18,6 +18,7 @@ import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDeliveryConsumer } from './delivery/index.js';
+import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { GrpcInstrumentation } from './grpc/instrument.js';
@@ -75,6 +76,8 @@ export interface StorageApp {
   readonly port: number;
   readonly keyring: MongoUserKeyring;
   readonly directory: DirectoryService;
+  /** The Directory's answers kept in memory (directory/cache.ts). */
+  readonly directoryCache: DirectoryCache;
   readonly traceStore: TraceStore;
   /** The blob stores bodies are written to and read from. */
   readonly blobs: BlobStores;
@@ -100,9 +103,18 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
     if (bus !== undefined && !bus.nc.isClosed()) bus.nc.publish(Subjects.mailboxChanged(userId));
   };
+  // Recipient resolution from memory, kept coherent across replicas by the change feed.
+  const directoryCache = new DirectoryCache();
+  const directoryFeed =
+    bus === undefined
+      ? undefined
+      : new DirectoryChangeFeed(bus.nc, directoryCache, logger.child({ component: 'directory' }));
+  await directoryFeed?.start();
   const directory = new DirectoryService({
     db,
     keyProvider,
+    cache: directoryCache,
+    ...(directoryFeed === undefined ? {} : { onDirectoryChanged: () => directoryFeed.announce() }),
     logger: logger.child({ component: 'directory' }),
     createDefaultMailboxes,
     // Releases blob references and search entries too, so shared bodies are freed (ADR 0003).
@@ -234,6 +246,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         signal: warming.signal,
       }),
     directory,
+    directoryCache,
     traceStore,
     blobs,
     blobSweeper,
@@ -256,6 +269,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();
     },

@@ -1,20 +1,18 @@
-/** The Postmesh admin console: sign-in, then one area per navigation entry (issue 7 §5). */
-import { StrictMode, useEffect, useId, useState, type FormEvent } from 'react';
+/** The Postmesh admin console: sign-in, then one area per navigation entry. */
+import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { ApiFailure, api, setCsrf, type Me } from './api.js';
-import {
-  AdminsPage,
-  AliasesPage,
-  AuditPage,
-  DlqPage,
-  DomainsPage,
-  HealthPage,
-  QueuePage,
-  TokensPage,
-  TracePage,
-  UsersPage,
-} from './pages.js';
-import { ErrorBanner } from './ui.js';
+import { api, setCsrf, type Me } from './api.js';
+import { AdminsPage } from './pages/Admins.js';
+import { AliasesPage } from './pages/Aliases.js';
+import { AuditPage } from './pages/Audit.js';
+import { DlqPage } from './pages/Dlq.js';
+import { DomainsPage } from './pages/Domains.js';
+import { HealthPage } from './pages/Health.js';
+import { QueuePage } from './pages/Queue.js';
+import { SignIn } from './pages/SignIn.js';
+import { TokensPage } from './pages/Tokens.js';
+import { TracePage } from './pages/Trace.js';
+import { UsersPage } from './pages/Users.js';
 import './style.css';
 
 const AREAS = [
@@ -30,78 +28,6 @@ const AREAS = [
   { id: 'health', label: 'Health', permission: 'health.read' },
 ] as const;
 type AreaId = (typeof AREAS)[number]['id'];
-
-function SignIn({ onSignedIn }: { readonly onSignedIn: (me: Me) => void }) {
-  const [email, setEmail] = useState('');
-  const [password, setPassword] = useState('');
-  const [totp, setTotp] = useState('');
-  const [needTotp, setNeedTotp] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const id = useId();
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      const me = await api<Me>('POST', '/v1/auth/login', { email, password, ...(needTotp ? { totp } : {}) });
-      setCsrf(me.csrfToken);
-      onSignedIn(me);
-    } catch (err) {
-      if (err instanceof ApiFailure && err.error.field === 'totp') setNeedTotp(true);
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <main className="signin">
-      <form onSubmit={(e) => void submit(e)} aria-labelledby={`${id}-title`} className="card">
-        <h1 id={`${id}-title`}>Postmesh admin</h1>
-        <p>Sign in to manage domains, users and mail flow.</p>
-        <ErrorBanner error={error} />
-        <div className="field">
-          <label htmlFor={`${id}-email`}>Email</label>
-          <input
-            id={`${id}-email`}
-            type="email"
-            autoComplete="username"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            autoFocus
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-password`}>Password</label>
-          <input
-            id={`${id}-password`}
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </div>
-        {needTotp && (
-          <div className="field">
-            <label htmlFor={`${id}-totp`}>Authenticator code</label>
-            <input
-              id={`${id}-totp`}
-              inputMode="numeric"
-              pattern="\d{6}"
-              autoComplete="one-time-code"
-              value={totp}
-              onChange={(e) => setTotp(e.target.value)}
-            />
-          </div>
-        )}
-        <button type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
-        </button>
-      </form>
-    </main>
-  );
-}
 
 function areaFromHash(): AreaId | undefined {
   const id = window.location.hash.replace(/^#\/?/, '');

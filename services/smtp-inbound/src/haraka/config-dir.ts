@@ -14,6 +14,7 @@ export const POSTMESH_PLUGINS = [
   'postmesh_submission',
   'postmesh_rcpt',
   'postmesh_sender_auth',
+  'postmesh_content_filter',
   'postmesh_queue',
 ] as const;
 export type PostmeshPluginName = (typeof POSTMESH_PLUGINS)[number];

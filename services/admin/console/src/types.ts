@@ -1,0 +1,148 @@
+/** What the API returns, as the console uses it (the views of services/admin/src/api/views.ts). */
+
+export interface Domain {
+  id: string;
+  name: string;
+  status: string;
+  defaultQuotaBytes: number;
+  createdAt: string;
+}
+export interface User {
+  id: string;
+  address: string;
+  domain: string;
+  displayName: string;
+  quotaBytes: number;
+  status: string;
+  createdAt: string;
+  /** Mail stored against the quota; null when storage no longer knows the user. */
+  usage: { usedBytes: number; quotaBytes: number; messages: number } | null;
+  /** Submission limits; 0 = the service default. */
+  limits: { messagesPerHour: number; recipientsPerMessage: number };
+}
+
+export interface Alias {
+  id: string;
+  address: string;
+  kind: string;
+  targets: string[];
+}
+export interface DnsRecord {
+  type: string;
+  name: string;
+  value: string;
+  purpose: string;
+  status?: string;
+  found?: string[];
+}
+export interface DkimKey {
+  id: string;
+  selector: string;
+  algorithm: string;
+  status: string;
+  dnsName: string;
+  dnsTxtValue: string;
+}
+export interface TraceEvent {
+  id: string;
+  time: string;
+  service: string;
+  kind: string;
+  queueId: string;
+  messageId: string;
+  sender: string;
+  recipient: string;
+  detail: string;
+}
+export interface QueueEntry {
+  seq: number;
+  subject: string;
+  time: string;
+  sender: string;
+  recipients: string[];
+  messageId: string;
+  error?: string;
+  attempts?: number;
+  originalSubject?: string;
+}
+/** A deferred (message, recipient domain) pair in mta-delivery's queue. */
+export interface OutboundEntry {
+  id: string;
+  domain: string;
+  sender: string;
+  recipients: string[];
+  messageId: string;
+  queuedAt: string;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string;
+}
+export interface AuditEntry {
+  id: string;
+  time: string;
+  actor: string;
+  actorRole: string;
+  action: string;
+  target: string;
+  sourceIp: string;
+  result: string;
+  detail: string;
+}
+export interface Admin {
+  id: string;
+  email: string;
+  role: string;
+  domains: string[];
+  status: string;
+  totpEnabled: boolean;
+  lastLoginAt: string | null;
+}
+export interface Token {
+  id: string;
+  name: string;
+  scopes: string[];
+  domains: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface HealthReport {
+  services: { service: string; ready: boolean; status: number; url: string }[];
+  streams: {
+    name: string;
+    messages: number;
+    bytes: number;
+    consumers: { name: string; pending: number; ackPending: number }[];
+  }[];
+  storage: {
+    database: string;
+    documents: number;
+    dataBytes: number;
+    storageBytes: number;
+    indexBytes: number;
+    totalBytes: number;
+    collections: {
+      name: string;
+      documents: number;
+      dataBytes: number;
+      storageBytes: number;
+      indexBytes: number;
+    }[];
+  } | null;
+}
+
+export interface KekStatus {
+  currentKekId: string;
+  remaining: { userKeys: number; dkimKeys: number; totpSeeds: number };
+  running: boolean;
+  lastRewrap: {
+    kekId: string;
+    userKeys: number;
+    dkimKeys: number;
+    totpSeeds: number;
+    startedAt: string | null;
+    finishedAt: string | null;
+    error: string;
+  } | null;
+}
