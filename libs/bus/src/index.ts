@@ -113,3 +113,4 @@ export {
 } from './mail-event.js';
 export { jobTraceContext } from './trace-headers.js';
 export { ALERT_NAMES, deadLetterAlert, serviceOf, type AlertName, type AlertSeverity } from './alerts.js';
+export { registerJetStreamMetrics, type JetStreamMetricsOptions } from './jetstream-metrics.js';

@@ -41,7 +41,7 @@ import { mxMatches, type StsPolicyCache } from './mta-sts.js';
 import { queueKey, type QueueRecord, type QueueStore, type Versioned } from './queue-store.js';
 import { resolveRoute } from './routes.js';
 import type { Destination, SmtpClient, TlsDetails } from './smtp-client.js';
-import type { Logger } from '@postmesh/telemetry';
+import type { Counter, Logger } from '@postmesh/telemetry';
 
 export interface RelaySettings {
   readonly host: string;
@@ -70,6 +70,8 @@ export function bodyCost(job: OutboundJob): number {
 }
 
 export interface DeliveryDeps {
+  /** `postmesh_deliveries_total{outcome, destination="remote"}`, per recipient and attempt. */
+  readonly deliveries?: Counter<'outcome' | 'destination'>;
   /** Bytes of bodies in memory at once (see ByteBudget); none = no limit. */
   readonly bodies?: ByteBudget;
   readonly js: JetStreamClient;
@@ -667,6 +669,9 @@ export class OutboundDelivery {
     attributes: Record<string, string>,
   ): void {
     const traceId = /^00-([0-9a-f]{32})-/.exec(job.traceparent)?.[1];
+    if (kind !== 'queued' && kind !== 'delayed-notice') {
+      this.deps.deliveries?.inc({ outcome: kind, destination: 'remote' }, rcpts.length);
+    }
     for (const recipient of rcpts) {
       void this.mailEvents.publish(
         mailEvent({

@@ -9,6 +9,7 @@ import {
   type ObjectStore,
 } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
+import { Counter } from '@postmesh/telemetry';
 import { schema } from './config.js';
 import { ByteBudget } from './body-budget.js';
 import { DirectorySigningKeys } from './dkim.js';
@@ -24,7 +25,7 @@ import { SPOOL_MARGIN_MS, SpoolSweeper } from './spool-sweeper.js';
 await runService({
   name: 'mta-delivery',
   schema,
-  async start({ config, logger, bus, security }) {
+  async start({ config, logger, bus, security, ops: opsServer }) {
     const kvm = new Kvm(bus.nc);
     const replicas = config.POSTMESH_STREAM_REPLICAS;
     const queue = new QueueStore(await kvm.create(QUEUE_BUCKET, { history: 1, replicas }));
@@ -58,6 +59,12 @@ await runService({
       : undefined;
     let spool: Promise<ObjectStore> | undefined;
     const delivery = new OutboundDelivery({
+      deliveries: new Counter({
+        name: 'postmesh_deliveries_total',
+        help: 'Delivery outcomes per recipient, by outcome and destination (local, remote)',
+        labelNames: ['outcome', 'destination'] as const,
+        registers: [opsServer.registry],
+      }),
       bodies: new ByteBudget(config.POSTMESH_MTA_BODY_BUDGET_BYTES),
       js: bus.js,
       queue,
