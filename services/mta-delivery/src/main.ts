@@ -10,6 +10,7 @@ import {
 } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { Counter } from '@postmesh/telemetry';
+import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { ByteBudget } from './body-budget.js';
 import { DirectorySigningKeys } from './dkim.js';
@@ -55,7 +56,7 @@ await runService({
       ...(ca === undefined ? {} : { ca }),
     });
     const keys = config.POSTMESH_MTA_DKIM
-      ? new DirectorySigningKeys(config.POSTMESH_STORAGE_GRPC, security.grpcClientCredentials())
+      ? new DirectorySigningKeys(connectStorage({ address: config.POSTMESH_STORAGE_GRPC, security }))
       : undefined;
     let spool: Promise<ObjectStore> | undefined;
     const delivery = new OutboundDelivery({

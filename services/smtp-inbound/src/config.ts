@@ -92,6 +92,13 @@ export const schema = {
   POSTMESH_RSPAMD_ON_FAILURE: oneOf(['accept', 'tempfail'] as const, 'accept'),
   /** Scan authenticated submissions too, so a compromised account cannot send spam unnoticed. */
   POSTMESH_RSPAMD_SCAN_SUBMISSIONS: boolean(true),
+  /**
+   * Operators' own SMTP plugins (docs/smtp-plugins.md, API version 1): every *.js/*.mjs module in
+   * this directory, in file-name order. Unset: none.
+   */
+  POSTMESH_SMTP_PLUGIN_DIR: optionalString(),
+  /** Longest one plugin hook may take; over it the command gets 451. */
+  POSTMESH_SMTP_PLUGIN_TIMEOUT_MS: integer(5_000, { min: 10, max: 60_000 }),
 };
 
 export type SmtpInboundConfig = ConfigOf<typeof schema>;

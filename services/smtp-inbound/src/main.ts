@@ -18,6 +18,7 @@ import {
 } from '@postmesh/bus';
 import { runService, watchCertificate } from '@postmesh/runtime';
 import { Counter } from '@postmesh/telemetry';
+import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
@@ -29,6 +30,8 @@ import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { contentFilterHooks } from './plugins/content-filter.js';
+import { operatorDataHooks, operatorHooks, type OperatorPluginOptions } from './plugins/operator.js';
+import { loadPlugins } from './operator-plugins/loader.js';
 import { RspamdClient } from './content-filter/rspamd.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { submissionHooks } from './plugins/submission.js';
@@ -66,9 +69,14 @@ await runService({
     );
     logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
 
+    // A short budget per call: the client waits for RCPT and AUTH answers (the SMTP session then
+    // answers 451 rather than let Haraka's plugin timeout fire).
     const directory = new GrpcRecipientDirectory(
-      config.POSTMESH_STORAGE_GRPC,
-      security.grpcClientCredentials(),
+      connectStorage({
+        address: config.POSTMESH_STORAGE_GRPC,
+        security,
+        policy: { unaryDeadlineMs: 5_000 },
+      }),
     );
     ops.addCheck({ name: 'directory', check: () => directory.check() });
 
@@ -125,6 +133,23 @@ await runService({
     if (config.POSTMESH_SMTP_DNS_FIXTURE_FILE !== undefined) {
       logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
     }
+
+    const operatorPlugins =
+      config.POSTMESH_SMTP_PLUGIN_DIR === undefined ? [] : await loadPlugins(config.POSTMESH_SMTP_PLUGIN_DIR);
+    if (operatorPlugins.length > 0) {
+      logger.info(
+        { dir: config.POSTMESH_SMTP_PLUGIN_DIR, plugins: operatorPlugins.map((p) => p.name) },
+        'operator SMTP plugins loaded (API version 1)',
+      );
+    }
+    const operator: OperatorPluginOptions = {
+      plugins: operatorPlugins,
+      timeoutMs: config.POSTMESH_SMTP_PLUGIN_TIMEOUT_MS,
+      onError: (error, plugin, hook) =>
+        logger.error({ err: error, plugin, hook }, 'operator SMTP plugin failed; answered 451'),
+      onVerdict: (plugin, hook, code, text) =>
+        logger.info({ plugin, hook, code, text }, 'operator SMTP plugin verdict'),
+    };
 
     writeHarakaRoot(root, {
       listenHost: config.POSTMESH_SMTP_HOST,
@@ -202,6 +227,8 @@ await runService({
                   'content filter unavailable; applying the failure policy',
                 ),
             }),
+      postmesh_operator: operatorHooks(operator),
+      postmesh_operator_data: operatorDataHooks(operator),
       postmesh_queue: queueHooks({
         js: () => bus.js,
         spool,

@@ -23,6 +23,7 @@ import { DirectoryService } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { GrpcInstrumentation } from './grpc/instrument.js';
 import { directoryHandlers } from './grpc/directory.js';
+import type { OwnerGate } from './grpc/owner-gate.js';
 import { traceHandlers } from './grpc/trace.js';
 import {
   Mailstore,
@@ -51,6 +52,8 @@ export interface StorageAppOptions {
    * development opt-out) serves plaintext to anyone.
    */
   readonly grpcCredentials: { readonly insecure: boolean; readonly server: ServerCredentials };
+  /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
+  readonly ownerGate?: OwnerGate;
   readonly traceRetentionDays?: number;
   /** Where the service's metrics go (the ops server's registry). */
   readonly registry?: Registry;
@@ -131,9 +134,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   });
   const server = new Server({
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    interceptors: options.grpcCredentials.insecure
-      ? []
-      : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))],
+    interceptors: [
+      ...(options.grpcCredentials.insecure
+        ? []
+        : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))]),
+      ...(options.ownerGate === undefined ? [] : [options.ownerGate.interceptor()]),
+    ],
   });
   const grpc = new GrpcInstrumentation(options.registry);
   server.addService(adminService.definition, grpc.wrap(adminService.definition, adminService.handlers));

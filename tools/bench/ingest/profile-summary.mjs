@@ -23,7 +23,10 @@ for (let i = 0; i < profile.samples.length; i += 1) {
   const id = profile.samples[i];
   selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 }
-const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
+const isIdle = (id) => byId.get(id)?.callFrame.functionName === '(idle)';
+const idle = [...selfUs].filter(([id]) => isIdle(id)).reduce((a, [, us]) => a + us, 0);
+/** Busy time: percentages below are of the time the process was not idle. */
+const total = [...selfUs].filter(([id]) => !isIdle(id)).reduce((a, [, us]) => a + us, 0);
 
 /** The package (node_modules/<name>), our source area, or node's internals, of a call frame. */
 function areaOf(url) {
@@ -38,6 +41,7 @@ function areaOf(url) {
 const byFunction = new Map();
 const byArea = new Map();
 for (const [id, us] of selfUs) {
+  if (isIdle(id)) continue;
   const node = byId.get(id);
   const frame = node.callFrame;
   const name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(services|libs)\//, '$1/')}:${frame.lineNumber + 1}`;
@@ -46,7 +50,7 @@ for (const [id, us] of selfUs) {
   byArea.set(area, (byArea.get(area) ?? 0) + us);
 }
 const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)} %`;
-console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
+console.log(`${file}: ${(total / 1e6).toFixed(1)} s busy, ${(idle / 1e6).toFixed(1)} s idle`);
 console.log('\nself time by package / area');
 for (const [area, us] of [...byArea].sort((a, b) => b[1] - a[1]).slice(0, top))
   console.log(`${pct(us)}  ${area}`);

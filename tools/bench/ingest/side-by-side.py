@@ -160,11 +160,13 @@ def postmesh_run(args):
     }
     if args.profile:
         # Every Node process of the stack (the launcher and the five services) writes a V8 CPU
-        # profile (.cpuprofile, for Chrome DevTools or speedscope) into this directory when it exits.
+        # profile (<service>-<pid>.cpuprofile, for Chrome DevTools, speedscope or
+        # profile-summary.mjs) into this directory when it exits. Node refuses --cpu-prof in
+        # NODE_OPTIONS, so a preloaded hook runs the profiler instead.
         os.makedirs(args.profile, exist_ok=True)
-        env["NODE_OPTIONS"] = (
-            os.environ.get("NODE_OPTIONS", "") + f" --cpu-prof --cpu-prof-dir={os.path.abspath(args.profile)}"
-        ).strip()
+        hook = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu-profile-hook.mjs")
+        env["NODE_OPTIONS"] = (os.environ.get("NODE_OPTIONS", "") + f" --import {hook}").strip()
+        env["POSTMESH_CPU_PROFILE_DIR"] = os.path.abspath(args.profile)
     log = open(os.path.join(data, "stack.out"), "w")
     stack = subprocess.Popen(
         ["node", os.path.join(ROOT, "tools/stack/bin/postmesh-stack.mjs"), "start"],
@@ -235,7 +237,7 @@ def main():
     p.add_argument(
         "--profile",
         metavar="DIR",
-        help="run Postmesh's Node processes under --cpu-prof, writing their profiles into DIR at exit "
+        help="run Postmesh's Node processes under V8's CPU profiler, writing their profiles into DIR at exit "
         "(profiling costs CPU: do not report the rates of a profiled run)",
     )
     args = p.parse_args()

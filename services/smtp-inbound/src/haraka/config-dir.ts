@@ -11,10 +11,12 @@ import { HARAKA_PROXY_PEERS } from './proxy-front.js';
 export const POSTMESH_PLUGINS = [
   'postmesh_trace',
   'postmesh_limits',
+  'postmesh_operator',
   'postmesh_submission',
   'postmesh_rcpt',
   'postmesh_sender_auth',
   'postmesh_content_filter',
+  'postmesh_operator_data',
   'postmesh_queue',
 ] as const;
 export type PostmeshPluginName = (typeof POSTMESH_PLUGINS)[number];

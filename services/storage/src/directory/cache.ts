@@ -109,7 +109,6 @@ export class DirectoryCache {
  */
 export class DirectoryChangeFeed {
   private subscription: Subscription | undefined;
-  private statusWatch: Promise<void> | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -125,7 +124,8 @@ export class DirectoryChangeFeed {
         this.cache.invalidate();
       },
     });
-    this.statusWatch = (async () => {
+    // Ends by itself when the connection closes.
+    void (async () => {
       for await (const status of this.nc.status()) {
         // Changes announced while this connection was down were not delivered here.
         if (status.type === 'reconnect' || status.type === 'disconnect') this.cache.invalidate();
@@ -153,6 +153,5 @@ export class DirectoryChangeFeed {
   stop(): void {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
-    void this.statusWatch;
   }
 }
