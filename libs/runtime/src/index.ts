@@ -38,6 +38,7 @@ export {
   type CertificateWatch,
   type CertificateWatchOptions,
 } from './tls-reload.js';
+export { ensureSelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;

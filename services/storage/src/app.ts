@@ -4,7 +4,7 @@
  * configuration and signals; the integration tests build the same thing in-process.
  */
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
-import { Subjects, type BatchConsumerLoop, type Bus } from '@postmesh/bus';
+import { Subjects, type BatchConsumerLoop, type Bus, type ConsumerLoop } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
   MailstoreServiceDefinition,
@@ -34,6 +34,7 @@ import {
 import { DeliveryMetrics } from './delivery/metrics.js';
 import { AlertMailer } from './trace/alert-mail.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
+import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
 
 export interface StorageAppOptions {
@@ -72,6 +73,8 @@ export interface StorageAppOptions {
   readonly deliveryBatch?: number;
   /** How long a delivery batch waits for more jobs (POSTMESH_DELIVERY_BATCH_WAIT_MS). */
   readonly deliveryBatchWaitMs?: number;
+  /** rspamd's controller: learn from COPY/MOVE into and out of Junk (POSTMESH_RSPAMD_CONTROLLER_URL). */
+  readonly rspamdControllerUrl?: string;
 }
 
 export interface StorageApp {
@@ -151,17 +154,25 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     TraceServiceDefinition,
     grpc.wrap(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' }))),
   );
+  const mailstoreService = createMailstoreService({
+    db,
+    blobs,
+    keyring,
+    logger: logger.child({ component: 'mailstore' }),
+    onMailboxChanged,
+  });
+  const learning = bus !== undefined && options.rspamdControllerUrl !== undefined;
   server.addService(
     MailstoreServiceDefinition,
     grpc.wrap(
       MailstoreServiceDefinition,
-      createMailstoreService({
-        db,
-        blobs,
-        keyring,
-        logger: logger.child({ component: 'mailstore' }),
-        onMailboxChanged,
-      }),
+      learning
+        ? withJunkLearning(mailstoreService, {
+            db,
+            bus,
+            logger: logger.child({ component: 'spam-learning' }),
+          })
+        : mailstoreService,
     ),
   );
 
@@ -234,6 +245,18 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     delivery.start();
   }
 
+  let learner: ConsumerLoop | undefined;
+  if (bus !== undefined && options.rspamdControllerUrl !== undefined) {
+    const learnLogger = logger.child({ component: 'spam-learning' });
+    learner = createSpamLearner({
+      bus,
+      mailstore: new Mailstore({ db, blobs, keyring, logger: learnLogger }),
+      controllerUrl: options.rspamdControllerUrl,
+      logger: learnLogger,
+    });
+    learner.start();
+  }
+
   const blobSweeper = new BlobSweeper({
     db,
     stores: blobs,
@@ -275,6 +298,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      await learner?.stop();
       directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();

@@ -52,6 +52,11 @@ export const schema = {
   /** How long the first job of a delivery batch waits for more, in milliseconds. */
   POSTMESH_DELIVERY_BATCH_WAIT_MS: integer(20, { min: 0, max: 10_000 }),
   /**
+   * rspamd's controller (e.g. http://127.0.0.1:11334): messages users move into Junk are learned
+   * as spam, out of Junk as ham (docs/content-filtering.md). Unset: no learning.
+   */
+  POSTMESH_RSPAMD_CONTROLLER_URL: optionalString(),
+  /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
    * of large mailboxes without reading message documents (ADR 0006). It is a cache validated by
