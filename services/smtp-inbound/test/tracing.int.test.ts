@@ -5,7 +5,8 @@
  * and storage's delivery span (its child, through the job's traceparent header) under one trace
  * id; a submitted message to a remote recipient gives the transaction span and mta-delivery's
  * attempt span, relayed to a sink. The trace events of both carry the same trace id, and every
- * service's `/metrics` parses as Prometheus text with counters that moved.
+ * service's `/metrics` parses as Prometheus text with counters that moved; at debug level no
+ * service logs a password, an AUTH token, a key or a message body.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -176,7 +177,11 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
 
   beforeAll(async () => {
     otlp = await OtlpReceiver.start();
-    p = await Pipeline.start({ smtpEnv: otlp.env(), storageEnv: otlp.env() });
+    // Debug logs: the most a service writes, for the check that no secret or body reaches them.
+    p = await Pipeline.start({
+      smtpEnv: { ...otlp.env(), LOG_LEVEL: 'debug' },
+      storageEnv: { ...otlp.env(), LOG_LEVEL: 'debug' },
+    });
     sink = new SmtpSink(await freePort());
     await sink.listen();
     mtaOpsPort = await freePort();
@@ -198,7 +203,7 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
         POSTMESH_RELAY_HOST: '127.0.0.1',
         POSTMESH_RELAY_PORT: String(sink.port),
         POSTMESH_RELAY_TLS: 'none',
-        LOG_LEVEL: 'info',
+        LOG_LEVEL: 'debug',
       },
       logFile: join(dir, 'mta.log'),
     });
@@ -246,15 +251,19 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
     }
   }
 
+  /** Body tokens of the messages this suite sent: none may appear in any service's log. */
+  const bodyTokens: string[] = [];
+
   const queueIdOf = (response: string): string => /queued as (\S+)/.exec(response)?.[1] ?? '';
 
   it('a message to a local user: SMTP transaction → storage delivery under one trace id', async () => {
     const token = randomBytes(6).toString('hex');
+    bodyTokens.push(`${token}-local-secret`);
     const info = await nodemailer
       .createTransport({ host: '127.0.0.1', port: p.smtpPort, secure: false, ignoreTLS: true })
       .sendMail({
         envelope: { from: 'sender@remote.example', to: [DEMO] },
-        raw: `From: sender@remote.example\r\nTo: ${DEMO}\r\nSubject: trace ${token}\r\n\r\nbody ${token}\r\n`,
+        raw: `From: sender@remote.example\r\nTo: ${DEMO}\r\nSubject: trace ${token}\r\n\r\nbody ${token}-local-secret\r\n`,
       });
     const queueId = queueIdOf(info.response);
     expect(queueId).not.toBe('');
@@ -284,6 +293,7 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
 
   it('a submitted message to a remote recipient: SMTP transaction → mta-delivery attempt under one trace id', async () => {
     const token = randomBytes(6).toString('hex');
+    bodyTokens.push(`${token}-remote-secret`);
     const info = await nodemailer
       .createTransport({
         host: '127.0.0.1',
@@ -295,7 +305,7 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
       })
       .sendMail({
         envelope: { from: DEMO, to: ['someone@remote.example'] },
-        raw: `From: ${DEMO}\r\nTo: someone@remote.example\r\nSubject: remote ${token}\r\n\r\nbody ${token}\r\n`,
+        raw: `From: ${DEMO}\r\nTo: someone@remote.example\r\nSubject: remote ${token}\r\n\r\nbody ${token}-remote-secret\r\n`,
       });
     const queueId = queueIdOf(info.response);
     expect(queueId).not.toBe('');
@@ -344,4 +354,23 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
       sum(mtaMetrics, 'postmesh_deliveries_total', { outcome: 'relayed', destination: 'remote' }),
     ).toBeGreaterThanOrEqual(1);
   }, 30_000);
+
+  it('no password, AUTH token, key or message body in any service log (debug level)', () => {
+    const logs = [p.smtp.log(), p.storage.log(), readFileSync(join(dir, 'mta.log'), 'utf8')];
+    expect(logs.every((log) => log.length > 0)).toBe(true);
+    const secrets = [
+      DEMO_PASSWORD,
+      // AUTH PLAIN's argument (RFC 4616), as the client sent it.
+      Buffer.from(`\0${DEMO}\0${DEMO_PASSWORD}`).toString('base64'),
+      // The key-encryption key and the internal identities' private keys.
+      readFileSync(join(p.dir, 'kek'), 'utf8').trim(),
+      'PRIVATE KEY',
+      ...bodyTokens,
+    ];
+    expect(bodyTokens).toHaveLength(2);
+    for (const log of logs) {
+      for (const secret of secrets)
+        expect(log.includes(secret), `a log holds ${secret.slice(0, 12)}…`).toBe(false);
+    }
+  });
 });
