@@ -10,37 +10,40 @@
 # numeric user and works with a read-only root filesystem (write only to /tmp, an emptyDir in the
 # chart). See docs/operations.md for build, push and signing.
 
+# Node 20 is the version every Postmesh machine and CI run tests on (package.json `engines`,
+# .nvmrc). It is past its end of life: moving to Node 22 is changing this argument (and .nvmrc,
+# `engines`, @types/node) once the test machines run 22; see docs/operations.md §2.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# ---- manifests: only what `npm ci` reads ---------------------------------------------------------
+# The whole context is copied here, but the next stages take only the manifests from it: a change
+# to sources leaves /manifests byte-identical, so the dependency layers below stay cached.
+FROM ${NODE_IMAGE} AS manifests
+WORKDIR /src
+COPY . .
+RUN sh tools/image/stage.sh manifests /src /manifests
 
 # ---- build: full dev toolchain, compile every workspace ----------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 ENV NX_DAEMON=false NX_NO_CLOUD=true CI=true
-# Manifests first so the dependency layer is cached while only sources change.
-COPY package.json package-lock.json ./
-COPY libs/ libs/
-COPY services/ services/
-COPY tools/ tools/
-COPY proto/ proto/
-COPY tsconfig.base.json nx.json ./
+COPY --from=manifests /manifests/ ./
 RUN npm ci --no-audit --no-fund
-RUN npm run build
-# Stage what the runtime needs: every workspace manifest (npm must see them to link workspaces),
-# its compiled dist/ and any runtime assets it ships, plus the gRPC contracts.
-RUN set -eu; mkdir -p /out; cp package.json package-lock.json /out/; cp -r proto /out/proto; \
-    for pkg in libs/* services/* tools/*; do \
-      [ -f "$pkg/package.json" ] || continue; \
-      mkdir -p "/out/$pkg"; cp "$pkg/package.json" "/out/$pkg/"; \
-      for d in dist assets config public bin; do \
-        if [ -d "$pkg/$d" ]; then cp -r "$pkg/$d" "/out/$pkg/$d"; fi; \
-      done; \
-    done
+COPY . .
+RUN npm run build && sh tools/image/stage.sh runtime /src /out
 
-# ---- prod-deps: production dependencies only --------------------------------------------------
+# ---- prod-deps: the services' production dependencies only -----------------------------------
+# `--workspace` for each service: npm installs what the services (and the libraries they link)
+# need at run time, and none of the tools' dependencies; `--omit=dev` leaves out the compilers,
+# test runners and the test harness. libs/testing is still linked as a workspace: unlink it.
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
-COPY --from=build /out/ ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=manifests /manifests/ ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+      --workspace=services/admin --workspace=services/imap --workspace=services/mta-delivery \
+      --workspace=services/smtp-inbound --workspace=services/storage \
+ && npm cache clean --force \
+ && rm -rf node_modules/@postmesh/testing libs/testing tools
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -49,8 +52,9 @@ LABEL org.opencontainers.image.title="postmesh" \
       org.opencontainers.image.description="Postmesh email platform services (smtp-inbound, storage, imap, mta-delivery, admin)" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${POSTMESH_VERSION}"
-# tini forwards signals to Node and reaps zombies; the package manager and npm are not needed at
-# run time, so they leave the image (smaller attack surface).
+# tini forwards signals to Node and reaps zombies; ca-certificates brings the openssl CLI, which
+# smtp-inbound uses to write the RFC 7919 DH group at start. The package manager and npm are not
+# needed at run time, so they leave the image (smaller attack surface).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -60,7 +64,9 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
             --shell /usr/sbin/nologin postmesh
 WORKDIR /app
+# Root-owned and read-only to the service user: nothing under /app is written at run time.
 COPY --from=prod-deps --chown=0:0 /app/ ./
+COPY --from=build --chown=0:0 /out/ ./
 COPY --chmod=0755 <<'SH' /usr/local/bin/postmesh
 #!/bin/sh
 # Usage: postmesh <smtp-inbound|storage|imap|mta-delivery|admin> [node args...]

@@ -1,6 +1,6 @@
 import type { InternalIdentity } from '@postmesh/identity';
 import { PartitionBuckets } from './partitions/ownership.js';
-import { Buckets, Consumers, Streams, type ConsumerName, type StreamName } from './topology.js';
+import { Buckets, Consumers, Streams, Subjects, type ConsumerName, type StreamName } from './topology.js';
 import { QueueSubjects } from './queue-ops.js';
 
 /**
@@ -70,6 +70,16 @@ const deadLettering = {
   ),
 };
 const kv = (bucket: string): string[] => storeAccess(`KV_${bucket}`, `$KV.${bucket}.>`);
+/** Reading and watching a KV bucket without the right to write or purge it. */
+const kvReader = (bucket: string): string[] =>
+  kv(bucket).filter(
+    (subject) =>
+      !['STREAM.CREATE', 'STREAM.UPDATE', 'STREAM.PURGE', 'STREAM.MSG.DELETE'].some((write) =>
+        subject.startsWith(`${API}.${write}.`),
+      ) &&
+      !subject.startsWith('$KV.') &&
+      !subject.startsWith('$JS.ACK.'),
+  );
 const objectStore = (bucket: string): string[] => storeAccess(`OBJ_${bucket}`, `$O.${bucket}.>`);
 
 /** A durable pull consumer the service owns: create or update it, read from it, ack. */
@@ -173,10 +183,13 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           'mail.outbound.>',
           'mail.inbound.>',
           'mailbox.changed.>',
+          Subjects.directoryChanged,
           ...objectStore(Buckets.MAIL_SPOOL),
         ],
         subscribe: [
           ...inbox,
+          // Directory changes of the other storage replicas (directory/cache.ts).
+          Subjects.directoryChanged,
           `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_INBOUND}.*`,
           `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${Streams.MAIL_EVENTS}.${Consumers.STORAGE_EVENTS}`,
         ],
@@ -184,7 +197,14 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
       };
     case 'imap':
       return {
-        publish: [...common, ...kv(Buckets.AUTH_FAILURES), ...kv(Buckets.RATE_LIMITS)],
+        publish: [
+          ...common,
+          ...kv(Buckets.AUTH_FAILURES),
+          ...kv(Buckets.RATE_LIMITS),
+          // Routing each user's calls to the storage replica that owns the user (ADR 0007): it
+          // reads the ownership map and must never write it (a forged record would move users).
+          ...kvReader(PartitionBuckets.PARTITIONS),
+        ],
         subscribe: [...inbox, 'mailbox.changed.>'],
         allowResponses: false,
       };

@@ -36,6 +36,8 @@ export const Subjects = {
   dlq: (stream: string) => `mail.dlq.${stream}`,
   /** Core NATS (not JetStream): a best-effort nudge for IMAP IDLE sessions. */
   mailboxChanged: (userId: string) => `mailbox.changed.${userId}`,
+  /** Core NATS: a storage replica changed the Directory; the others drop their cached answers. */
+  directoryChanged: 'directory.changed',
 } as const;
 
 export const Consumers = {

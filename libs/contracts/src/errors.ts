@@ -108,6 +108,8 @@ export function grpcCodeFor(reason: ErrorReason): status {
       return status.PERMISSION_DENIED;
     case ErrorReason.CONFLICT:
       return status.ABORTED;
+    case ErrorReason.NOT_OWNER:
+      return status.UNAVAILABLE;
     case ErrorReason.UNSPECIFIED:
     case ErrorReason.UNRECOGNIZED:
       return status.UNKNOWN;

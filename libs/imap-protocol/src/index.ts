@@ -43,6 +43,7 @@ export {
   normalizeMailboxName,
   type Mutf7DecodeResult,
 } from './mutf7.js';
+export { compileListPattern } from './pattern.js';
 export {
   formatDate,
   formatDateTime,
@@ -86,6 +87,12 @@ export {
   serializeSearch,
   serializeStatusData,
   serializeVanished,
+  serializeSort,
+  serializeThread,
+  serializeQuota,
+  serializeQuotaRoot,
+  type QuotaResource,
+  type ThreadNode,
   type EsearchResult,
   type ListExtendedItem,
   type ListResponse,

@@ -66,7 +66,12 @@ export function buildEnvelope(fields: readonly HeaderField[]): Envelope {
 function searchAddresses(list: readonly EnvelopeAddress[] | null): SearchAddress[] {
   const out: SearchAddress[] = [];
   for (const a of list ?? []) {
-    if (a.host === null) continue; // group markers
+    if (a.host === null) {
+      // A group's start marker carries its display name (RFC 9051 §7.5.2): `TO crew` finds
+      // `To: crew: a@x, b@y;` (RFC 9051 §6.4.4 matches the field's text). End markers have none.
+      if (a.mailbox !== null) out.push({ name: decodeEncodedWords(a.mailbox), address: '' });
+      continue;
+    }
     const mailbox = a.mailbox ?? '';
     out.push({
       name: a.name === null ? null : decodeEncodedWords(a.name),

@@ -62,6 +62,7 @@ describe('ENVELOPE defaults (RFC 9051 §7.5.2)', () => {
     expect(r.envelope.replyTo).toEqual(from);
     expect(r.envelope.to).toEqual([A(null, null, 'undisclosed', null), GROUP_END]);
     expect(r.envelope.cc).toBeNull();
-    expect(r.headers.to).toEqual([]);
+    // The group's name stays searchable (SEARCH TO undisclosed); it has no address.
+    expect(r.headers.to).toEqual([{ name: 'undisclosed', address: '' }]);
   });
 });

@@ -26,6 +26,7 @@ export {
   loadCertificate,
   watchCertificate,
   type CertificateFiles,
+  type CertificatePair,
   type CertificateWatch,
   type CertificateWatchOptions,
 } from './tls-reload.js';

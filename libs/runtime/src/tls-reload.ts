@@ -18,6 +18,12 @@ export interface CertificateFiles {
   readonly keyFile: string;
 }
 
+/** The PEM contents of a certificate and its key, as read from the files. */
+export interface CertificatePair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
 export interface CertificateWatchOptions {
   /** Quiet time after the last change before reloading. */
   readonly debounceMs?: number;
@@ -25,7 +31,8 @@ export interface CertificateWatchOptions {
   readonly pollMs?: number;
   /** Options every context gets besides cert and key (e.g. minVersion). */
   readonly contextOptions?: SecureContextOptions;
-  readonly onReload: (context: SecureContext) => void;
+  /** `pair` is what the context was made from, for servers that build their own contexts (Haraka). */
+  readonly onReload: (context: SecureContext, pair: CertificatePair) => void;
   readonly onError: (error: unknown) => void;
 }
 
@@ -48,11 +55,15 @@ function fingerprint(files: CertificateFiles): string {
 
 /** Load the pair into a context (throws when the files are missing or do not match). */
 export function loadCertificate(files: CertificateFiles, options: SecureContextOptions = {}): SecureContext {
-  return createSecureContext({
-    ...options,
-    cert: readFileSync(files.certFile),
-    key: readFileSync(files.keyFile),
-  });
+  return loadCertificatePair(files, options).context;
+}
+
+function loadCertificatePair(
+  files: CertificateFiles,
+  options: SecureContextOptions,
+): { context: SecureContext; pair: CertificatePair } {
+  const pair = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+  return { context: createSecureContext({ ...options, ...pair }), pair };
 }
 
 export function watchCertificate(
@@ -67,9 +78,9 @@ export function watchCertificate(
     const now = fingerprint(files);
     if (now === loaded) return;
     try {
-      const context = loadCertificate(files, options.contextOptions);
+      const { context, pair } = loadCertificatePair(files, options.contextOptions ?? {});
       loaded = now;
-      options.onReload(context);
+      options.onReload(context, pair);
     } catch (error) {
       // Leave `loaded` as it was: the next event or poll tries again.
       options.onError(error);

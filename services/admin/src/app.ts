@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { InternalSecurity } from '@postmesh/identity';
+import { connectStorage, type StorageClient } from '@postmesh/storage-client';
 import type { Bus } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import { errorBody, ApiError } from './api/errors.js';
@@ -23,8 +24,6 @@ import { AuditLog } from './audit.js';
 import { PolicyGuard } from './auth/guard.js';
 import { Kvm } from '@nats-io/kv';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, type AuthThrottle } from '@postmesh/bus';
-import { isServiceError } from '@postmesh/contracts';
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { AdminsController } from './controllers/admins.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { DocsController } from './controllers/docs.controller.js';
@@ -36,12 +35,11 @@ import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
 import { HealthProbe } from './ops/health.js';
 import { QueueInspector } from './ops/queue.js';
 import { QueueOps } from './ops/queue-ops.js';
-import { connectStorage, type StoragePort } from './storage.js';
 
 export interface AdminAppOptions {
   readonly storageTarget: string;
-  /** Mutual TLS to storage as the `admin` identity (`InternalSecurity.grpcClientCredentials()`). */
-  readonly storageCredentials: ChannelCredentials;
+  /** The `admin` identity: mutual TLS to storage, held to storage's caller allow-list. */
+  readonly storageSecurity: Pick<InternalSecurity, 'grpcClientCredentials'>;
   readonly logger: Logger;
   readonly bus?: Bus;
   readonly host: string;
@@ -66,7 +64,7 @@ export interface AdminAppOptions {
 export interface AdminApp {
   readonly port: number;
   readonly url: string;
-  readonly storage: StoragePort;
+  readonly storage: StorageClient;
   /** Whether the bootstrap owner exists (or none was configured). */
   ownerReady(): boolean;
   stop(): Promise<void>;
@@ -120,7 +118,7 @@ class AdminModule {
  * canonical account under the keys shared with them, so guesses over IMAP, SMTP and the console
  * count against one account limit. Without NATS it counts in this process.
  */
-function loginThrottle(options: AdminAppOptions, storage: StoragePort): AuthThrottle {
+function loginThrottle(options: AdminAppOptions, storage: StorageClient): AuthThrottle {
   const bus = options.bus;
   let opened: ReturnType<Kvm['open']> | null = null;
   const kv = (): ReturnType<Kvm['open']> => {
@@ -142,26 +140,14 @@ function loginThrottle(options: AdminAppOptions, storage: StoragePort): AuthThro
     {
       ipPrefix: 'admin-ip',
       // The directory user a login names: a mail user's aliases share their account's counter.
-      resolveAccount: async (login) => {
-        try {
-          const { user } = await storage.directory.getUser({ selector: { $case: 'address', value: login } });
-          return user?.id;
-        } catch (error) {
-          if (
-            isServiceError(error) &&
-            (error.code === GrpcStatus.NOT_FOUND || error.code === GrpcStatus.INVALID_ARGUMENT)
-          )
-            return undefined;
-          throw error;
-        }
-      },
+      resolveAccount: (login) => storage.accountOf(login),
     },
   );
 }
 
 export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
   const { logger } = options;
-  const storage = connectStorage(options.storageTarget, options.storageCredentials);
+  const storage = connectStorage({ address: options.storageTarget, security: options.storageSecurity });
   const queue = options.bus === undefined ? undefined : new QueueInspector(options.bus);
   const deps: AdminDeps = {
     settings: options.settings,

@@ -7,7 +7,7 @@ import { admin } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { Principal } from './auth/principal.js';
 import { actorOf } from './auth/principal.js';
-import type { StoragePort } from './storage.js';
+import type { StorageClient } from '@postmesh/storage-client';
 
 export type AuditOutcome = 'success' | 'denied' | 'failed';
 
@@ -30,7 +30,7 @@ const RESULT = {
 
 export class AuditLog {
   constructor(
-    private readonly storage: StoragePort,
+    private readonly storage: StorageClient,
     private readonly logger: Logger,
   ) {}
 

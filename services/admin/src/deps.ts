@@ -4,7 +4,7 @@ import type { AuthThrottle } from '@postmesh/bus';
 import type { QueueInspector } from './ops/queue.js';
 import type { QueueOps } from './ops/queue-ops.js';
 import type { HealthProbe } from './ops/health.js';
-import type { StoragePort } from './storage.js';
+import type { StorageClient } from '@postmesh/storage-client';
 
 /** Injection token of AdminDeps (Nest cannot inject an interface by type). */
 export const DEPS = Symbol('postmesh-admin-deps');
@@ -24,7 +24,7 @@ export interface AdminSettings {
 /** Everything the controllers and the guard use; built once in app.ts. */
 export interface AdminDeps {
   readonly settings: AdminSettings;
-  readonly storage: StoragePort;
+  readonly storage: StorageClient;
   readonly audit: AuditLog;
   readonly logger: Logger;
   /** Sign-in throttle per client IP and per account (libs/bus, shared with imap and smtp-inbound). */

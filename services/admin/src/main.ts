@@ -20,7 +20,7 @@ await runService({
       logger.warn('POSTMESH_OWNER_EMAIL/POSTMESH_OWNER_PASSWORD not set: no bootstrap owner');
     const app = await createAdminApp({
       storageTarget: config.POSTMESH_STORAGE_GRPC,
-      storageCredentials: security.grpcClientCredentials(),
+      storageSecurity: security,
       logger,
       bus,
       host: config.POSTMESH_HTTP_HOST,

@@ -11,6 +11,8 @@ export interface CapabilityInput {
   readonly starttls: boolean;
   readonly allowPlaintext: boolean;
   readonly appendLimit: number;
+  /** COMPRESS is active (RFC 4978 §3: not offered again). */
+  readonly compressed?: boolean;
 }
 
 const BASE = [
@@ -35,10 +37,26 @@ const BASE = [
   'BINARY',
   'STATUS=SIZE',
   'UTF8=ACCEPT',
+  // RFC 4978
+  'COMPRESS=DEFLATE',
+  // RFC 9208 §3.1: one quota root per user, with the STORAGE resource.
+  'QUOTA',
+  'QUOTA=RES-STORAGE',
+  // RFC 5256, RFC 5267 §3, RFC 5957
+  'SORT',
+  'SORT=DISPLAY',
+  'ESORT',
+  'THREAD=ORDEREDSUBJECT',
+  'THREAD=REFERENCES',
+  // RFC 5032: SEARCH OLDER / YOUNGER
+  'WITHIN',
+  // RFC 5182: SEARCH RETURN (SAVE) and `$`
+  'SEARCHRES',
 ] as const;
 
 export function capabilityList(input: CapabilityInput): string[] {
   const caps: string[] = [...BASE, `APPENDLIMIT=${input.appendLimit}`];
+  if (input.compressed === true) caps.splice(caps.indexOf('COMPRESS=DEFLATE'), 1);
   if (input.state === 'notAuthenticated') {
     caps[caps.indexOf('LITERAL+')] = 'LITERAL-';
     if (!input.tls && input.starttls) caps.push('STARTTLS');

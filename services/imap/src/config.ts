@@ -24,6 +24,13 @@ export const schema = {
   /** Every connection starts with a PROXY protocol header, v1 or v2 (behind a TCP load balancer). */
   POSTMESH_PROXY_PROTOCOL: boolean(false),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /**
+   * Storage runs with partition ownership (its POSTMESH_STORAGE_OWNERSHIP): each user's Mailstore
+   * calls go to the replica that owns the user, found in the `storage-partitions` KV bucket.
+   */
+  POSTMESH_STORAGE_OWNERSHIP: boolean(false),
+  /** Storage's partition count (its POSTMESH_STORAGE_PARTITIONS); must be the same everywhere. */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
   /** Allow LOGIN/AUTHENTICATE without TLS (development and tests on loopback only). */
   POSTMESH_IMAP_ALLOW_PLAINTEXT: boolean(false),
   /** Largest message APPEND accepts (APPENDLIMIT, RFC 7889). */

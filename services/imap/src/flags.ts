@@ -3,6 +3,7 @@
  * the wire, keywords are atoms. `\Recent` is per session and never stored (RFC 3501 §2.3.2).
  */
 import { mailstore } from '@postmesh/contracts';
+import { serializeFlags, serializeStatus } from '@postmesh/imap-protocol';
 
 const SYSTEM: ReadonlyMap<string, mailstore.Flag> = new Map([
   ['\\SEEN', mailstore.Flag.SEEN],
@@ -62,4 +63,50 @@ export function imapFlags(
   if (recent) out.push('\\Recent');
   for (const keyword of keywords) out.push(keyword);
   return out;
+}
+
+/** A keyword set seeded with the ones always listed in `* FLAGS`. */
+export function initialKeywords(): Map<string, string> {
+  return new Map(COMMON_KEYWORDS.map((k) => [k.toLowerCase(), k]));
+}
+
+/** Adds keywords to the set; true when one was new. */
+export function learnKeywords(known: Map<string, string>, keywords: readonly string[]): boolean {
+  let added = false;
+  for (const keyword of keywords) {
+    const key = keyword.toLowerCase();
+    if (!known.has(key)) {
+      known.set(key, keyword);
+      added = true;
+    }
+  }
+  return added;
+}
+
+/**
+ * `* FLAGS` and `* OK [PERMANENTFLAGS]` for the mailbox's keywords (RFC 9051 §7.3.5, §7.1):
+ * sent on SELECT, and again whenever a keyword appears that the session has not announced.
+ */
+export function flagsResponses(known: ReadonlyMap<string, string>, readOnly: boolean): Uint8Array[] {
+  const flags = [...SYSTEM_FLAGS, ...known.values()];
+  return [
+    serializeFlags(flags),
+    serializeStatus({
+      tag: null,
+      condition: 'OK',
+      code: { code: 'PERMANENTFLAGS', flags: readOnly ? [] : [...flags, '\\*'] },
+      text: readOnly ? 'No permanent flags permitted' : 'Flags permitted',
+    }),
+  ];
+}
+
+/**
+ * The `* FLAGS` / PERMANENTFLAGS update to send before a FETCH that shows `keywords`, or nothing
+ * when the session already announced them all.
+ */
+export function announceKeywords(
+  mailbox: { readonly keywords: Map<string, string>; readonly readOnly: boolean },
+  keywords: readonly string[],
+): Uint8Array[] {
+  return learnKeywords(mailbox.keywords, keywords) ? flagsResponses(mailbox.keywords, mailbox.readOnly) : [];
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
-import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle } from '@postmesh/bus';
+import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge } from '@postmesh/telemetry';
 import { runService, watchCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
@@ -35,7 +35,15 @@ await runService({
       logger.warn('POSTMESH_IMAP_ALLOW_PLAINTEXT=true: passwords are accepted without TLS');
     }
 
-    const storage = connectStorage(config.POSTMESH_STORAGE_GRPC, security.grpcClientCredentials());
+    // With ownership on, a user's calls go to the storage replica that owns the user (ADR 0007).
+    const routes = config.POSTMESH_STORAGE_OWNERSHIP
+      ? await OwnershipView.open(bus.nc, { partitions: config.POSTMESH_STORAGE_PARTITIONS })
+      : undefined;
+    const storage = connectStorage({
+      address: config.POSTMESH_STORAGE_GRPC,
+      security,
+      ...(routes === undefined ? {} : { routes }),
+    });
     let kvPromise: ReturnType<Kvm['open']> | null = null;
     const kv = (): ReturnType<Kvm['open']> => {
       kvPromise ??= new Kvm(bus.nc).open(Buckets.AUTH_FAILURES);
@@ -140,6 +148,7 @@ await runService({
         certificateWatch?.close();
         await server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000));
         storage.close();
+        routes?.stop();
       },
     };
   },

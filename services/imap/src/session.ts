@@ -12,6 +12,13 @@
  * socket's read buffer) are not kept alive while a long command such as IDLE runs.
  */
 import { Socket } from 'node:net';
+import {
+  constants as zlibConstants,
+  createDeflateRaw,
+  createInflateRaw,
+  type DeflateRaw,
+  type InflateRaw,
+} from 'node:zlib';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import {
@@ -24,6 +31,7 @@ import {
   serializeExists,
   serializeExpunge,
   serializeFetch,
+  serializeRecent,
   serializeStatus,
   type Command,
   type OutputChunk,
@@ -37,8 +45,8 @@ import { COMMANDS } from './commands/index.js';
 import type { CommandContext, ImapServices } from './commands/context.js';
 import type { SessionClock, Ticking } from './clock.js';
 import { storageFailure } from './errors.js';
-import { imapFlags } from './flags.js';
-import type { SessionState } from './state.js';
+import { flagsResponses, imapFlags, learnKeywords } from './flags.js';
+import type { SelectedMailbox, SessionState } from './state.js';
 import { StorageError, ErrorReason } from './storage.js';
 
 export interface SessionOptions {
@@ -87,6 +95,8 @@ export class Session implements CommandContext, Ticking {
   /** Literal budget held by the command being received or run, and the literal last counted. */
   #literalBytes = 0;
   #literalCounted: object | null = null;
+  /** COMPRESS=DEFLATE (RFC 4978): both directions once the tagged OK went out. */
+  #compression: { readonly inflate: InflateRaw; readonly deflate: DeflateRaw } | null = null;
 
   constructor(options: SessionOptions) {
     this.#options = options;
@@ -146,7 +156,46 @@ export class Session implements CommandContext, Ticking {
       starttls: this.services.starttls,
       allowPlaintext: this.services.allowPlaintext,
       appendLimit: this.services.limits.appendLimit,
+      compressed: this.#compression !== null,
     });
+  }
+
+  get compressed(): boolean {
+    return this.#compression !== null;
+  }
+
+  /**
+   * RFC 4978 §3: after the tagged OK of COMPRESS DEFLATE, everything in both directions is raw
+   * DEFLATE (RFC 1951, no zlib header). Each batch of responses is flushed with Z_SYNC_FLUSH
+   * (§4), so the client can decode every response as soon as it arrives, IDLE updates included.
+   * Like STARTTLS, anything pipelined behind the command is discarded: it cannot be known
+   * whether the client compressed it.
+   */
+  startCompression(): void {
+    if (this.#compression !== null || this.#closed) return;
+    const socket = this.#socket;
+    const inflate = createInflateRaw();
+    const deflate = createDeflateRaw({ level: 6 });
+    this.#compression = { inflate, deflate };
+    this.#receiver = this.#newReceiver();
+    socket.off('data', this.#onData);
+    socket.on('data', (chunk: Buffer) => {
+      if (!inflate.write(chunk)) socket.pause();
+    });
+    inflate.on('drain', () => {
+      if (this.#receiver.buffered <= 4 * this.services.limits.maxLineLength) socket.resume();
+    });
+    inflate.on('data', this.#onData);
+    inflate.on('error', (error) => {
+      // Not a DEFLATE stream: nothing the client sends can be read any more.
+      this.logger.debug({ err: error }, 'compressed input is corrupt; closing');
+      this.#finish();
+    });
+    // Back-pressure: a full socket pauses the compressor, whose full buffer then holds `send`.
+    deflate.on('data', (chunk: Buffer) => {
+      if (!socket.write(chunk)) deflate.pause();
+    });
+    socket.on('drain', () => deflate.resume());
   }
 
   #newReceiver(): CommandReceiver {
@@ -209,6 +258,8 @@ export class Session implements CommandContext, Ticking {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#wakeUp();
+    this.#compression?.inflate.destroy();
+    this.#compression?.deflate.destroy();
     this.#socket.destroy();
     this.#options.onClose();
   }
@@ -473,6 +524,7 @@ export class Session implements CommandContext, Ticking {
     if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(policy === 'always');
     await this.send(serializeStatus(response, { utf8: this.utf8 }));
     if (command.name === 'STARTTLS' && response.condition === 'OK') await this.startTls();
+    if (command.name === 'COMPRESS' && response.condition === 'OK') this.startCompression();
     if (command.name === 'LOGOUT') {
       await this.#end();
     } else if (this.#closeReason !== null) {
@@ -533,12 +585,16 @@ export class Session implements CommandContext, Ticking {
     }
     for (const msn of map.removeMany(vanished)) out.push(serializeExpunge(msn));
     const before = map.size;
+    const fetches: Uint8Array[] = [];
+    const added: number[] = [];
+    let newKeywords = false;
     for (const message of changes.changed) {
       if (map.has(message.uid)) {
         if (message.modseq <= map.modseqOf(message.uid)) continue;
         map.setModseq(message.uid, message.modseq);
-        const recent = !this.rev2 && message.uid >= mailbox.recentFloor;
-        out.push(
+        newKeywords = learnKeywords(mailbox.keywords, message.keywords) || newKeywords;
+        const recent = !this.rev2 && mailbox.recent.has(message.uid);
+        fetches.push(
           ...(serializeFetch(map.msnOf(message.uid), [
             { item: 'UID', uid: message.uid },
             { item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) },
@@ -546,11 +602,50 @@ export class Session implements CommandContext, Ticking {
         );
       } else if (message.uid > map.maxUid) {
         map.append(message.uid, message.modseq);
+        newKeywords = learnKeywords(mailbox.keywords, message.keywords) || newKeywords;
+        added.push(message.uid);
       }
     }
-    if (map.size !== before) out.push(serializeExists(map.size));
+    // RFC 9051 §7.3.5: a keyword is in `* FLAGS` before any FETCH shows it.
+    if (newKeywords) out.push(...flagsResponses(mailbox.keywords, mailbox.readOnly));
+    out.push(...fetches);
+    if (map.size !== before) {
+      out.push(serializeExists(map.size));
+      if (!this.rev2) {
+        await this.#claimRecent(state.user.id, mailbox, added);
+        out.push(serializeRecent(mailbox.recent.known(map).length));
+      }
+    }
     mailbox.knownModseq = Math.max(mailbox.knownModseq, changes.highestModseq);
     if (out.length > 0) await this.send(out);
+  }
+
+  /**
+   * RFC 3501 §2.3.2: new messages are \Recent in the first session told about them. A read-write
+   * session claims them in storage (which moves the mailbox's recent floor atomically, so only
+   * one session gets each); a read-only one (EXAMINE) takes the ones no session has claimed
+   * without claiming them (RFC 3501 §6.3.2).
+   */
+  async #claimRecent(userId: string, mailbox: SelectedMailbox, added: readonly number[]): Promise<void> {
+    if (added.length === 0) return;
+    const response = await this.services.mailstore.getMailboxStatus({
+      userId,
+      mailbox: { selector: { $case: 'id', value: mailbox.id } },
+      claimRecent: !mailbox.readOnly,
+    });
+    const counters = response.status;
+    if (counters === undefined) return;
+    let floor: number;
+    if (mailbox.readOnly) {
+      const below = mailbox.map.uidsInUidRange(1, counters.uidNext - 1);
+      floor =
+        counters.recent > 0
+          ? (below[Math.max(0, below.length - counters.recent)] ?? counters.uidNext)
+          : counters.uidNext;
+    } else {
+      floor = response.firstRecentUid || counters.uidNext;
+    }
+    for (const uid of added) if (uid >= floor && uid < counters.uidNext) mailbox.recent.add(uid, uid);
   }
 
   async #mailboxGone(): Promise<void> {
@@ -583,10 +678,14 @@ export class Session implements CommandContext, Ticking {
         }
       }
     }
+    const compression = this.#compression;
+    if (compression !== null) await this.#flushCompressed(compression.deflate);
   }
 
   #write(bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    const compression = this.#compression;
+    if (compression !== null) return this.#writeCompressed(compression.deflate, bytes);
     if (this.#socket.write(bytes)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
@@ -596,6 +695,31 @@ export class Session implements CommandContext, Ticking {
       };
       this.#socket.on('drain', done);
       this.#socket.on('close', done);
+    });
+  }
+
+  /** Hands bytes to the compressor, waiting while its buffer is full. */
+  #writeCompressed(deflate: DeflateRaw, bytes: Uint8Array): Promise<void> {
+    if (deflate.write(bytes)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        deflate.off('drain', done);
+        this.#socket.off('close', done);
+        resolve();
+      };
+      deflate.on('drain', done);
+      this.#socket.on('close', done);
+    });
+  }
+
+  /** RFC 4978 §4: Z_SYNC_FLUSH after each batch of responses, so the client can read them now. */
+  #flushCompressed(deflate: DeflateRaw): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.#closed) {
+        resolve();
+        return;
+      }
+      deflate.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve());
     });
   }
 

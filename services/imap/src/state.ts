@@ -4,6 +4,7 @@
  */
 import type { ResolvedRange } from '@postmesh/imap-protocol';
 import type { MessageMap } from './message-map.js';
+import type { RecentSet } from './recent.js';
 
 export interface AuthenticatedUser {
   readonly id: string;
@@ -20,8 +21,13 @@ export interface SelectedMailbox {
   readonly map: MessageMap;
   /** The mailbox HIGHESTMODSEQ up to which this session has applied changes. */
   knownModseq: number;
-  /** IMAP4rev1 \Recent: UIDs from here on are recent for this session (RFC 3501 §2.3.2). */
-  readonly recentFloor: number;
+  /** IMAP4rev1 \Recent: the UIDs that are recent in this session (RFC 3501 §2.3.2). */
+  readonly recent: RecentSet;
+  /**
+   * Keywords announced in `* FLAGS` (lower-cased → as first seen): a keyword is announced before
+   * any FETCH shows it (RFC 9051 §7.3.5, RFC 3501 §7.2.6).
+   */
+  readonly keywords: Map<string, string>;
   /** RFC 5182 `$`: UIDs of the last SEARCH RETURN (SAVE). */
   savedSearch: readonly ResolvedRange[];
 }

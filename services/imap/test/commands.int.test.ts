@@ -17,7 +17,8 @@ const MULTIPART = Buffer.from(
 );
 const CAPS =
   'IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE ' +
-  'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT APPENDLIMIT=67108864';
+  'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE QUOTA QUOTA=RES-STORAGE ' +
+  'SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN SEARCHRES APPENDLIMIT=67108864';
 /** Before authentication: LITERAL- instead of LITERAL+ (RFC 7888 §5). */
 const PRE_CAPS = CAPS.replace('LITERAL+', 'LITERAL-');
 const SELECT_FLAGS = [
@@ -269,7 +270,9 @@ describe('IMAP commands, exact bytes over a socket', () => {
           'EXAMINE INBOX',
           [
             '* 2 EXISTS',
-            '* 0 RECENT',
+            // RFC 3501 §2.3.2, §6.3.2: no session has seen them; EXAMINE shows them recent and
+            // leaves them so.
+            '* 2 RECENT',
             '* OK [UIDVALIDITY <v>] UIDs valid',
             '* OK [UIDNEXT 3] Predicted next UID',
             SELECT_FLAGS[0]!,
@@ -281,7 +284,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
         [
           'FETCH 1 (FLAGS INTERNALDATE)',
           [
-            '* 1 FETCH (FLAGS (\\Seen $Forwarded) INTERNALDATE " 8-Feb-1994 05:52:25 +0000")',
+            '* 1 FETCH (FLAGS (\\Seen \\Recent $Forwarded) INTERNALDATE " 8-Feb-1994 05:52:25 +0000")',
             '<tag> OK FETCH completed',
           ],
         ],
@@ -437,7 +440,13 @@ describe('IMAP commands, exact bytes over a socket', () => {
         ['STORE 2 -FLAGS ($Junk \\Deleted)', ['* 2 FETCH (FLAGS (\\Recent))', '<tag> OK STORE completed']],
         [
           'UID STORE 2 FLAGS (\\Answered Custom)',
-          ['* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent Custom))', '<tag> OK UID STORE completed'],
+          [
+            // RFC 9051 §7.3.5: a new keyword is in FLAGS before a FETCH shows it.
+            '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk Custom)',
+            '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk Custom \\*)] Flags permitted',
+            '* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent Custom))',
+            '<tag> OK UID STORE completed',
+          ],
         ],
         [
           'STORE 1 +FLAGS (\\Deleted)',
@@ -472,25 +481,27 @@ describe('IMAP commands, exact bytes over a socket', () => {
       [
         [
           appendCommand('INBOX', FIRST),
-          ['* 3 EXISTS', '* 1 RECENT', '<tag> OK [APPENDUID <v> 3] APPEND completed'].filter(
-            (l) => l !== '* 1 RECENT',
-          ),
+          // RFC 3501 §2.3.2: this session is the first told about it, so it is \Recent here.
+          ['* 3 EXISTS', '* 3 RECENT', '<tag> OK [APPENDUID <v> 3] APPEND completed'],
         ],
         ['STORE 1:3 +FLAGS.SILENT (\\Deleted)', ['<tag> OK STORE completed']],
         ['UID EXPUNGE 2', ['* 2 EXPUNGE', '<tag> OK UID EXPUNGE completed']],
         ['EXPUNGE', ['* 2 EXPUNGE', '* 1 EXPUNGE', '<tag> OK EXPUNGE completed']],
         [
           appendCommand('INBOX', FIRST, ' (\\Deleted)'),
-          ['* 1 EXISTS', '<tag> OK [APPENDUID <v> 4] APPEND completed'],
+          ['* 1 EXISTS', '* 1 RECENT', '<tag> OK [APPENDUID <v> 4] APPEND completed'],
         ],
         ['UNSELECT', ['<tag> OK UNSELECT completed']],
-        ['STATUS INBOX (MESSAGES)', ['* STATUS INBOX (MESSAGES 1)', '<tag> OK STATUS completed']],
-        // RFC 3501 §2.3.2: appended after the last SELECT, so still \Recent for this one.
+        [
+          'STATUS INBOX (MESSAGES RECENT)',
+          ['* STATUS INBOX (MESSAGES 1 RECENT 0)', '<tag> OK STATUS completed'],
+        ],
+        // RFC 3501 §2.3.2: the session that had it selected saw it first, so no later one does.
         [
           'SELECT INBOX',
           [
             '* 1 EXISTS',
-            '* 1 RECENT',
+            '* 0 RECENT',
             '* OK [UIDVALIDITY <v>] UIDs valid',
             '* OK [UIDNEXT 5] Predicted next UID',
             ...SELECT_FLAGS,
@@ -532,6 +543,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
       message: FIRST,
     });
     if ((await client.readLine('* 1 EXISTS')) !== '* 1 EXISTS\r\n') throw new Error('no EXISTS');
+    if ((await client.readLine('* 1 RECENT')) !== '* 1 RECENT\r\n') throw new Error('no RECENT');
     client.write('DONE\r\n');
     if ((await client.readLine('I1 ')) !== 'I1 OK IDLE terminated\r\n') throw new Error('IDLE did not end');
     client.write('I2 IDLE\r\n');

@@ -18,7 +18,7 @@ import {
   waitForPort,
   type TestEnvironment,
 } from '@postmesh/testing';
-import { connectStorage, type StorageClients } from '../src/storage.js';
+import { connectStorage, type StorageClient } from '@postmesh/storage-client';
 
 export interface ImapStackOptions {
   /** Extra environment for the imap service. */
@@ -34,9 +34,10 @@ export interface ImapStack {
   readonly opsPort: number;
   /** The storage service's ops port (health, metrics). */
   readonly storageOpsPort: number;
-  readonly grpc: StorageClients;
+  readonly grpc: StorageClient;
   readonly logDir: string;
-  createUser(local?: string): Promise<TestUser>;
+  /** A new user of example.test; `quotaBytes` sets a storage quota (default: none). */
+  createUser(local?: string, quotaBytes?: number): Promise<TestUser>;
   /** Starts another imap process on the same storage (restart / shutdown tests). */
   startImap(extraEnv?: Readonly<Record<string, string>>): Promise<{
     proc: ManagedProcess;
@@ -128,7 +129,7 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
   const first = await startImap();
   // The test plays the operator (it creates users); imap itself connects as `imap`.
   const operatorCredentials = env.security('operator').grpcClientCredentials();
-  const grpc = connectStorage(grpcAddress, operatorCredentials);
+  const grpc = connectStorage({ address: grpcAddress, security: env.security('operator') });
   const dir = new DirectoryServiceClient(grpcAddress, operatorCredentials);
   await call<directory.CreateDomainResponse>((cb) =>
     dir.createDomain({ name: 'example.test', defaultQuotaBytes: 0 }, new Metadata(), cb),
@@ -147,11 +148,11 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
     startImap,
     log: (name) =>
       readFileSync(join(logDir, name === 'storage' ? 'storage.log' : `imap-${first.port}.log`), 'utf8'),
-    async createUser(local = `user${++users}`) {
+    async createUser(local = `user${++users}`, quotaBytes?: number) {
       const address = `${local}@example.test`;
       const password = `Pw-${randomBytes(9).toString('base64url')}`;
       const response = await call<directory.CreateUserResponse>((cb) =>
-        dir.createUser({ address, password, displayName: local, quotaBytes: undefined }, new Metadata(), cb),
+        dir.createUser({ address, password, displayName: local, quotaBytes }, new Metadata(), cb),
       );
       const id = response.user?.id;
       if (id === undefined) throw new Error('CreateUser returned no user');

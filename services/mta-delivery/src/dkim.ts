@@ -6,8 +6,8 @@
  * memory for a minute only (the contract forbids caching them on disk) so an activation or
  * retirement takes effect quickly.
  */
-import { Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { DirectoryServiceClient, directory } from '@postmesh/contracts';
+import { directory } from '@postmesh/contracts';
+import type { StorageClient } from '@postmesh/storage-client';
 // Must come before the signer is loaded (see the module).
 import './mailauth-key-cache.js';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
@@ -32,47 +32,34 @@ export interface SigningKeySource {
 }
 
 export class DirectorySigningKeys implements SigningKeySource {
-  private readonly client: DirectoryServiceClient;
   private readonly cache = new Map<string, { answer: KeyAnswer; until: number }>();
 
-  /** `credentials`: this service's mutual-TLS identity (`InternalSecurity.grpcClientCredentials()`). */
   constructor(
-    target: string,
-    credentials: ChannelCredentials,
+    private readonly storage: StorageClient,
     private readonly ttlMs = 60_000,
-    private readonly timeoutMs = 5_000,
-  ) {
-    this.client = new DirectoryServiceClient(target, credentials);
-  }
+  ) {}
 
   async signingKey(rawDomain: string): Promise<KeyAnswer> {
     const domain = rawDomain.toLowerCase();
     const hit = this.cache.get(domain);
     if (hit !== undefined && hit.until > Date.now()) return hit.answer;
-    const answer = await new Promise<KeyAnswer>((resolve) => {
-      this.client.getSigningKey(
-        { domain },
-        new Metadata(),
-        { deadline: Date.now() + this.timeoutMs },
-        (error: ServiceError | null, response?: directory.GetSigningKeyResponse) => {
-          if (error !== null || response === undefined) {
-            resolve({ kind: 'unavailable', reason: error?.message ?? 'no response' });
-            return;
-          }
-          // `keys` is every active key; an older storage fills only `key`.
-          const given =
-            response.keys.length > 0 ? response.keys : response.key === undefined ? [] : [response.key];
-          const [first, ...rest] = given.map(keyOf);
-          resolve(first === undefined ? { kind: 'none' } : { kind: 'keys', keys: [first, ...rest] });
-        },
-      );
-    });
-    if (answer.kind !== 'unavailable') this.cache.set(domain, { answer, until: Date.now() + this.ttlMs });
+    let answer: KeyAnswer;
+    try {
+      const response = await this.storage.directory.getSigningKey({ domain });
+      // `keys` is every active key; an older storage fills only `key`.
+      const given =
+        response.keys.length > 0 ? response.keys : response.key === undefined ? [] : [response.key];
+      const [first, ...rest] = given.map(keyOf);
+      answer = first === undefined ? { kind: 'none' } : { kind: 'keys', keys: [first, ...rest] };
+    } catch (error) {
+      return { kind: 'unavailable', reason: error instanceof Error ? error.message : String(error) };
+    }
+    this.cache.set(domain, { answer, until: Date.now() + this.ttlMs });
     return answer;
   }
 
   close(): void {
-    this.client.close();
+    this.storage.close();
   }
 }
 

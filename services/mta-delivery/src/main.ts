@@ -9,6 +9,7 @@ import {
   type ObjectStore,
 } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
+import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { ByteBudget } from './body-budget.js';
 import { DirectorySigningKeys } from './dkim.js';
@@ -54,7 +55,7 @@ await runService({
       ...(ca === undefined ? {} : { ca }),
     });
     const keys = config.POSTMESH_MTA_DKIM
-      ? new DirectorySigningKeys(config.POSTMESH_STORAGE_GRPC, security.grpcClientCredentials())
+      ? new DirectorySigningKeys(connectStorage({ address: config.POSTMESH_STORAGE_GRPC, security }))
       : undefined;
     let spool: Promise<ObjectStore> | undefined;
     const delivery = new OutboundDelivery({

@@ -3,6 +3,7 @@ import {
   commonSchema,
   hostPort,
   integer,
+  oneOf,
   optionalString,
   port,
   string,
@@ -34,6 +35,8 @@ export const schema = {
   /** PEM certificate and key for STARTTLS; a self-signed pair is made in the data dir when unset. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),
+  /** Fallback check for renewed certificate files (milliseconds); same variable as imap. */
+  POSTMESH_TLS_RELOAD_POLL_MS: integer(30_000, { min: 100, max: 3_600_000 }),
   /** Name in the banner, EHLO and Received:/Authentication-Results: (authserv-id, RFC 8601 §2.5). */
   POSTMESH_HOSTNAME: string('mx.example.test', { pattern: /^[A-Za-z0-9.-]{1,253}$/ }),
   /**
@@ -78,6 +81,24 @@ export const schema = {
   POSTMESH_SPOOL_SWEEP_INTERVAL_MS: integer(3_600_000, { min: 0 }),
   /** How long a session may wait for the PubAck before answering 451. */
   POSTMESH_SMTP_QUEUE_TIMEOUT_MS: integer(15_000, { min: 100, max: 120_000 }),
+  /**
+   * rspamd's normal worker (its /checkv2 HTTP API), e.g. http://127.0.0.1:11333: every message is
+   * scanned before the 250 and rspamd's action honoured. Unset: no content filtering.
+   */
+  POSTMESH_RSPAMD_URL: optionalString(),
+  /** Longest a scan may take before the failure policy applies. */
+  POSTMESH_RSPAMD_TIMEOUT_MS: integer(10_000, { min: 100, max: 120_000 }),
+  /** When rspamd cannot answer: `accept` (with an X-Spam-Status saying not scanned) or `tempfail` (451). */
+  POSTMESH_RSPAMD_ON_FAILURE: oneOf(['accept', 'tempfail'] as const, 'accept'),
+  /** Scan authenticated submissions too, so a compromised account cannot send spam unnoticed. */
+  POSTMESH_RSPAMD_SCAN_SUBMISSIONS: boolean(true),
+  /**
+   * Operators' own SMTP plugins (docs/smtp-plugins.md, API version 1): every *.js/*.mjs module in
+   * this directory, in file-name order. Unset: none.
+   */
+  POSTMESH_SMTP_PLUGIN_DIR: optionalString(),
+  /** Longest one plugin hook may take; over it the command gets 451. */
+  POSTMESH_SMTP_PLUGIN_TIMEOUT_MS: integer(5_000, { min: 10, max: 60_000 }),
 };
 
 export type SmtpInboundConfig = ConfigOf<typeof schema>;

@@ -1,9 +1,11 @@
 /**
- * The Directory gRPC client as smtp-inbound needs it: every answer is a value, and a Directory
- * that cannot be reached is an `unavailable` value (the session then answers 451, never 550).
+ * The Directory as smtp-inbound needs it, over the shared storage client: every answer is a value,
+ * and a Directory that cannot be reached is an `unavailable` value (the session then answers 451,
+ * never 550).
  */
-import { Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { DirectoryServiceClient, directory } from '@postmesh/contracts';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { directory } from '@postmesh/contracts';
+import { StorageCallError, type StorageClient } from '@postmesh/storage-client';
 
 export type RecipientResolution =
   | { readonly kind: 'users'; readonly users: readonly { userId: string; overQuota: boolean }[] }
@@ -55,153 +57,109 @@ export interface RecipientDirectory {
 const reasonOf = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === 'string' ? error : 'unknown error';
 
+/** The gRPC code a failed call ended with (undefined: not a storage answer). */
+const codeOf = (error: unknown): GrpcStatus | undefined =>
+  error instanceof StorageCallError ? error.code : undefined;
+
 export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator {
-  private readonly client: DirectoryServiceClient;
   /** Domain answers are cached briefly: every message asks about its sender's domain. */
   private readonly domainCache = new Map<string, { answer: DomainOwnership; until: number }>();
 
-  /** `credentials`: this service's mutual-TLS identity (`InternalSecurity.grpcClientCredentials()`). */
-  constructor(
-    target: string,
-    credentials: ChannelCredentials,
-    private readonly timeoutMs = 5_000,
-  ) {
-    this.client = new DirectoryServiceClient(target, credentials);
-  }
+  constructor(private readonly storage: StorageClient) {}
 
-  resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution> {
-    return new Promise((resolve) => {
-      this.client.resolveRecipient(
-        { address, messageSize },
-        new Metadata(),
-        { deadline: Date.now() + this.timeoutMs },
-        (error: ServiceError | null, response?: directory.ResolveRecipientResponse) => {
-          if (error !== null || response === undefined) {
-            resolve({ kind: 'unavailable', reason: reasonOf(error) });
-            return;
-          }
-          const result = response.result;
-          switch (result?.$case) {
-            case 'users':
-              resolve({
-                kind: 'users',
-                users: result.value.users.map((u) => ({ userId: u.userId, overQuota: u.overQuota })),
-              });
-              return;
-            case 'forward':
-              resolve({ kind: 'forward', targets: result.value.targets });
-              return;
-            case 'notFound':
-              resolve({ kind: 'not-found' });
-              return;
-            case 'overQuota':
-              resolve({ kind: 'over-quota' });
-              return;
-            case 'suspended':
-              resolve({ kind: 'suspended' });
-              return;
-            case undefined:
-              resolve({ kind: 'unavailable', reason: 'ResolveRecipient answered without a result' });
-              return;
-          }
-        },
-      );
-    });
+  async resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution> {
+    let response: directory.ResolveRecipientResponse;
+    try {
+      response = await this.storage.directory.resolveRecipient({ address, messageSize });
+    } catch (error) {
+      return { kind: 'unavailable', reason: reasonOf(error) };
+    }
+    const result = response.result;
+    switch (result?.$case) {
+      case 'users':
+        return {
+          kind: 'users',
+          users: result.value.users.map((u) => ({ userId: u.userId, overQuota: u.overQuota })),
+        };
+      case 'forward':
+        return { kind: 'forward', targets: result.value.targets };
+      case 'notFound':
+        return { kind: 'not-found' };
+      case 'overQuota':
+        return { kind: 'over-quota' };
+      case 'suspended':
+        return { kind: 'suspended' };
+      case undefined:
+        return { kind: 'unavailable', reason: 'ResolveRecipient answered without a result' };
+    }
   }
 
   /** The id of the user a login names (address or alias), or undefined: the auth throttle's key. */
   accountOf(login: string): Promise<string | undefined> {
-    return new Promise((resolve, reject) => {
-      this.client.getUser(
-        { selector: { $case: 'address', value: login } },
-        new Metadata(),
-        { deadline: Date.now() + this.timeoutMs },
-        (error: ServiceError | null, response?: directory.GetUserResponse) => {
-          if (error?.code === GrpcStatus.NOT_FOUND || error?.code === GrpcStatus.INVALID_ARGUMENT)
-            resolve(undefined);
-          else if (error !== null) reject(error);
-          else resolve(response?.user?.id);
-        },
-      );
-    });
+    return this.storage.accountOf(login);
   }
 
-  authenticate(address: string, password: string, remoteIp: string): Promise<AuthAnswer> {
-    return new Promise((resolve) => {
-      this.client.authenticate(
-        { address, password, protocol: directory.Protocol.SMTP, remoteIp },
-        new Metadata(),
-        { deadline: Date.now() + this.timeoutMs },
-        (error: ServiceError | null, response?: directory.AuthenticateResponse) => {
-          if (error !== null || response === undefined) {
-            // INVALID_ARGUMENT (a malformed login) is a refused login, not an outage.
-            if (error?.code === GrpcStatus.INVALID_ARGUMENT)
-              resolve({ kind: 'failure', reason: error.message });
-            else resolve({ kind: 'unavailable', reason: reasonOf(error) });
-            return;
-          }
-          const result = response.result;
-          switch (result?.$case) {
-            case 'success':
-              resolve({
-                kind: 'success',
-                userId: result.value.user?.id ?? '',
-                address: result.value.user?.address ?? address,
-                senderAddresses: result.value.senderAddresses.map((a) => a.toLowerCase()),
-                // An older storage leaves them unset (0): the service defaults apply.
-                limits: {
-                  messagesPerHour: result.value.user?.messagesPerHour ?? 0,
-                  recipientsPerMessage: result.value.user?.recipientsPerMessage ?? 0,
-                },
-              });
-              return;
-            case 'failure':
-              resolve({ kind: 'failure', reason: String(result.value.reason) });
-              return;
-            case undefined:
-              resolve({ kind: 'unavailable', reason: 'Authenticate answered without a result' });
-              return;
-          }
-        },
-      );
-    });
+  async authenticate(address: string, password: string, remoteIp: string): Promise<AuthAnswer> {
+    let response: directory.AuthenticateResponse;
+    try {
+      response = await this.storage.directory.authenticate({
+        address,
+        password,
+        protocol: directory.Protocol.SMTP,
+        remoteIp,
+      });
+    } catch (error) {
+      // INVALID_ARGUMENT (a malformed login) is a refused login, not an outage.
+      if (codeOf(error) === GrpcStatus.INVALID_ARGUMENT) return { kind: 'failure', reason: reasonOf(error) };
+      return { kind: 'unavailable', reason: reasonOf(error) };
+    }
+    const result = response.result;
+    switch (result?.$case) {
+      case 'success':
+        return {
+          kind: 'success',
+          userId: result.value.user?.id ?? '',
+          address: result.value.user?.address ?? address,
+          senderAddresses: result.value.senderAddresses.map((a) => a.toLowerCase()),
+          // An older storage leaves them unset (0): the service defaults apply.
+          limits: {
+            messagesPerHour: result.value.user?.messagesPerHour ?? 0,
+            recipientsPerMessage: result.value.user?.recipientsPerMessage ?? 0,
+          },
+        };
+      case 'failure':
+        return { kind: 'failure', reason: String(result.value.reason) };
+      case undefined:
+        return { kind: 'unavailable', reason: 'Authenticate answered without a result' };
+    }
   }
 
-  domainOwnership(domain: string): Promise<DomainOwnership> {
+  async domainOwnership(domain: string): Promise<DomainOwnership> {
     const key = domain.toLowerCase();
     const cached = this.domainCache.get(key);
-    if (cached !== undefined && cached.until > Date.now()) return Promise.resolve(cached.answer);
-    return new Promise((resolve) => {
-      this.client.getDomain(
-        { selector: { $case: 'name', value: key } },
-        new Metadata(),
-        { deadline: Date.now() + this.timeoutMs },
-        (error: ServiceError | null) => {
-          let answer: DomainOwnership;
-          if (error === null) answer = { kind: 'ours' };
-          else if (error.code === GrpcStatus.NOT_FOUND || error.code === GrpcStatus.INVALID_ARGUMENT)
-            answer = { kind: 'not-ours' };
-          else {
-            resolve({ kind: 'unavailable', reason: reasonOf(error) });
-            return;
-          }
-          if (this.domainCache.size > 10_000) this.domainCache.clear();
-          this.domainCache.set(key, { answer, until: Date.now() + 60_000 });
-          resolve(answer);
-        },
-      );
-    });
+    if (cached !== undefined && cached.until > Date.now()) return cached.answer;
+    let answer: DomainOwnership;
+    try {
+      await this.storage.directory.getDomain({ selector: { $case: 'name', value: key } });
+      answer = { kind: 'ours' };
+    } catch (error) {
+      const code = codeOf(error);
+      if (code !== GrpcStatus.NOT_FOUND && code !== GrpcStatus.INVALID_ARGUMENT) {
+        return { kind: 'unavailable', reason: reasonOf(error) };
+      }
+      answer = { kind: 'not-ours' };
+    }
+    if (this.domainCache.size > 10_000) this.domainCache.clear();
+    this.domainCache.set(key, { answer, until: Date.now() + 60_000 });
+    return answer;
   }
 
-  check(): Promise<true | string> {
-    return new Promise((resolve) => {
-      this.client.waitForReady(Date.now() + 1_500, (error) => {
-        resolve(error ? `Directory (storage gRPC) unreachable: ${error.message}` : true);
-      });
-    });
+  async check(): Promise<true | string> {
+    const ready = await this.storage.check();
+    return ready === true ? true : `Directory ${ready}`;
   }
 
   close(): void {
-    this.client.close();
+    this.storage.close();
   }
 }

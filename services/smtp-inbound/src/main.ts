@@ -16,7 +16,8 @@ import {
   type KV,
   type ObjectStore,
 } from '@postmesh/bus';
-import { runService } from '@postmesh/runtime';
+import { runService, watchCertificate } from '@postmesh/runtime';
+import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
@@ -27,6 +28,10 @@ import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits
 import { queueHooks } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
+import { contentFilterHooks } from './plugins/content-filter.js';
+import { operatorDataHooks, operatorHooks, type OperatorPluginOptions } from './plugins/operator.js';
+import { loadPlugins } from './operator-plugins/loader.js';
+import { RspamdClient } from './content-filter/rspamd.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { submissionHooks } from './plugins/submission.js';
 import { KvSendQuota } from './send-quota.js';
@@ -62,9 +67,14 @@ await runService({
     );
     logger.info({ cert: tls.certFile, generated: tls.generated }, 'TLS certificate for STARTTLS');
 
+    // A short budget per call: the client waits for RCPT and AUTH answers (the SMTP session then
+    // answers 451 rather than let Haraka's plugin timeout fire).
     const directory = new GrpcRecipientDirectory(
-      config.POSTMESH_STORAGE_GRPC,
-      security.grpcClientCredentials(),
+      connectStorage({
+        address: config.POSTMESH_STORAGE_GRPC,
+        security,
+        policy: { unaryDeadlineMs: 5_000 },
+      }),
     );
     ops.addCheck({ name: 'directory', check: () => directory.check() });
 
@@ -115,6 +125,23 @@ await runService({
       logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
     }
 
+    const operatorPlugins =
+      config.POSTMESH_SMTP_PLUGIN_DIR === undefined ? [] : await loadPlugins(config.POSTMESH_SMTP_PLUGIN_DIR);
+    if (operatorPlugins.length > 0) {
+      logger.info(
+        { dir: config.POSTMESH_SMTP_PLUGIN_DIR, plugins: operatorPlugins.map((p) => p.name) },
+        'operator SMTP plugins loaded (API version 1)',
+      );
+    }
+    const operator: OperatorPluginOptions = {
+      plugins: operatorPlugins,
+      timeoutMs: config.POSTMESH_SMTP_PLUGIN_TIMEOUT_MS,
+      onError: (error, plugin, hook) =>
+        logger.error({ err: error, plugin, hook }, 'operator SMTP plugin failed; answered 451'),
+      onVerdict: (plugin, hook, code, text) =>
+        logger.info({ plugin, hook, code, text }, 'operator SMTP plugin verdict'),
+    };
+
     writeHarakaRoot(root, {
       listenHost: config.POSTMESH_SMTP_HOST,
       listenPort: config.POSTMESH_SMTP_PORT,
@@ -163,6 +190,32 @@ await runService({
             onError: (error) => logger.warn({ err: error }, 'sender verification failed; answered 451'),
           })
         : {},
+      postmesh_content_filter:
+        config.POSTMESH_RSPAMD_URL === undefined
+          ? {}
+          : contentFilterHooks({
+              scanner: new RspamdClient({
+                url: config.POSTMESH_RSPAMD_URL,
+                timeoutMs: config.POSTMESH_RSPAMD_TIMEOUT_MS,
+              }),
+              hostname: config.POSTMESH_HOSTNAME,
+              onFailure: config.POSTMESH_RSPAMD_ON_FAILURE,
+              scanSubmissions: config.POSTMESH_RSPAMD_SCAN_SUBMISSIONS,
+              onVerdict(event) {
+                // Outgoing mail flagged as spam may be a compromised account: worth a warning.
+                const flagged = event.action !== 'no action';
+                if (flagged && event.submitted)
+                  logger.warn(event, 'content filter flagged a submitted message');
+                else logger.info(event, 'content filter verdict');
+              },
+              onFailureLogged: (error, queueId) =>
+                logger.warn(
+                  { err: error, queueId, policy: config.POSTMESH_RSPAMD_ON_FAILURE },
+                  'content filter unavailable; applying the failure policy',
+                ),
+            }),
+      postmesh_operator: operatorHooks(operator),
+      postmesh_operator_data: operatorDataHooks(operator),
       postmesh_queue: queueHooks({
         js: () => bus.js,
         spool,
@@ -215,9 +268,29 @@ await runService({
       'SMTP (MX, submission) listening',
     );
     ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
+    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
+    const certificateWatch = tls.generated
+      ? undefined
+      : watchCertificate(
+          { certFile: tls.certFile, keyFile: tls.keyFile },
+          {
+            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
+            contextOptions: { minVersion: 'TLSv1.2' },
+            onReload(_context, pair) {
+              haraka.replaceCertificate(pair);
+              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
+            },
+            onError: (error) =>
+              logger.warn(
+                { err: error },
+                'TLS certificate changed but did not load; keeping the current one',
+              ),
+          },
+        );
 
     return {
       async stop() {
+        certificateWatch?.close();
         // Stop accepting; let open sessions finish within the drain budget (runService's timer).
         haraka.closeListeners();
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));

@@ -18,9 +18,11 @@ import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDeliveryConsumer } from './delivery/index.js';
+import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { directoryHandlers } from './grpc/directory.js';
+import type { OwnerGate } from './grpc/owner-gate.js';
 import { traceHandlers } from './grpc/trace.js';
 import {
   Mailstore,
@@ -47,6 +49,8 @@ export interface StorageAppOptions {
    * development opt-out) serves plaintext to anyone.
    */
   readonly grpcCredentials: { readonly insecure: boolean; readonly server: ServerCredentials };
+  /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
+  readonly ownerGate?: OwnerGate;
   readonly traceRetentionDays?: number;
   /** Jobs of a batch parsed at once in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
@@ -68,6 +72,8 @@ export interface StorageApp {
   readonly port: number;
   readonly keyring: MongoUserKeyring;
   readonly directory: DirectoryService;
+  /** The Directory's answers kept in memory (directory/cache.ts). */
+  readonly directoryCache: DirectoryCache;
   readonly traceStore: TraceStore;
   /** The blob stores bodies are written to and read from. */
   readonly blobs: BlobStores;
@@ -93,9 +99,18 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
     if (bus !== undefined && !bus.nc.isClosed()) bus.nc.publish(Subjects.mailboxChanged(userId));
   };
+  // Recipient resolution from memory, kept coherent across replicas by the change feed.
+  const directoryCache = new DirectoryCache();
+  const directoryFeed =
+    bus === undefined
+      ? undefined
+      : new DirectoryChangeFeed(bus.nc, directoryCache, logger.child({ component: 'directory' }));
+  await directoryFeed?.start();
   const directory = new DirectoryService({
     db,
     keyProvider,
+    cache: directoryCache,
+    ...(directoryFeed === undefined ? {} : { onDirectoryChanged: () => directoryFeed.announce() }),
     logger: logger.child({ component: 'directory' }),
     createDefaultMailboxes,
     // Releases blob references and search entries too, so shared bodies are freed (ADR 0003).
@@ -112,9 +127,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   });
   const server = new Server({
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    interceptors: options.grpcCredentials.insecure
-      ? []
-      : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))],
+    interceptors: [
+      ...(options.grpcCredentials.insecure
+        ? []
+        : [callerPolicyInterceptor(logger.child({ component: 'grpc' }))]),
+      ...(options.ownerGate === undefined ? [] : [options.ownerGate.interceptor()]),
+    ],
   });
   server.addService(adminService.definition, adminService.handlers);
   server.addService(
@@ -197,6 +215,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         signal: warming.signal,
       }),
     directory,
+    directoryCache,
     traceStore,
     blobs,
     blobSweeper,
@@ -219,6 +238,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();
     },

@@ -12,6 +12,7 @@ import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
 import { PartitionCoordinator } from './ownership/index.js';
+import { OwnerGate } from './grpc/owner-gate.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
 const EXIT_CONFIG = 78;
@@ -85,6 +86,7 @@ await runService({
       },
     });
 
+    const ownerGate = new OwnerGate();
     const app = await createStorageApp({
       db,
       keyProvider,
@@ -93,6 +95,7 @@ await runService({
       grpcHost: config.POSTMESH_GRPC_HOST,
       grpcPort: config.POSTMESH_GRPC_PORT,
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
+      ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
@@ -133,6 +136,7 @@ await runService({
           caches: [sharedMailboxIndex],
         })
       : undefined;
+    if (coordinator !== undefined) ownerGate.attach(coordinator);
     // In the background: until a mailbox is warm, its first large read builds its entry itself.
     app.warmMailboxIndex().catch((error: unknown) => {
       logger.warn({ err: error }, 'warming the mailbox index failed; mailboxes are indexed on first use');

@@ -731,6 +731,9 @@ describe('addresses and ResolveRecipient', () => {
     await h.db
       .collection(Collections.users)
       .updateOne({ _id: new ObjectId(mia.id) }, { $set: { usedBytes: 900 } });
+    // Usage is the mailstore's write, which resolution learns of within the cache's usage age;
+    // written here behind the service's back, so the cached answer is dropped by hand.
+    h.app.directoryCache.invalidate();
     const fits = await resolve('mia@route.test', 50);
     expect(fits.result?.$case).toBe('users');
     const full = await resolve('mia@route.test', 200);
@@ -747,6 +750,7 @@ describe('addresses and ResolveRecipient', () => {
     await h.db
       .collection(Collections.users)
       .updateOne({ _id: new ObjectId(mia.id) }, { $set: { usedBytes: 0 } });
+    h.app.directoryCache.invalidate();
   });
 
   it('answers suspended for a disabled user and a suspended domain', async () => {

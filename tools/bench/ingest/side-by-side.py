@@ -17,7 +17,7 @@ first). The peers run on their own ports too.
 
 Usage (as root; the peers' setup installs Debian's postfix and dovecot when missing):
   python3 tools/bench/ingest/side-by-side.py [--n 5000] [--size 10240] [--conc 10]
-      [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT]
+      [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT] [--profile DIR]
 """
 import argparse
 import json
@@ -143,6 +143,7 @@ def postmesh_run(args):
         for name in (
             "NATS", "NATS_MONITOR", "MONGO", "SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP",
             "GRPC", "SMTP_INBOUND_OPS", "STORAGE_OPS", "IMAP_OPS", "MTA_DELIVERY_OPS", "ADMIN_OPS",
+            "RSPAMD", "RSPAMD_CONTROLLER", "RSPAMD_REDIS",
         )
     }
     env = {
@@ -151,7 +152,21 @@ def postmesh_run(args):
         "POSTMESH_DATA_DIR": data,
         "POSTMESH_DEV_PASSWORD": password,
         "POSTMESH_SMTP_CONNECTIONS_PER_MINUTE": "0",
+        # Measure the build that is there (`npm run build` first): the launcher's own build would
+        # run inside the start-up deadline and compete with the peers for the CPU.
+        "POSTMESH_SKIP_BUILD": "1",
+        # The peer runs no content filter: neither does Postmesh unless asked (POSTMESH_STACK_RSPAMD=true).
+        "POSTMESH_STACK_RSPAMD": os.environ.get("POSTMESH_STACK_RSPAMD", "false"),
     }
+    if args.profile:
+        # Every Node process of the stack (the launcher and the five services) writes a V8 CPU
+        # profile (<service>-<pid>.cpuprofile, for Chrome DevTools, speedscope or
+        # profile-summary.mjs) into this directory when it exits. Node refuses --cpu-prof in
+        # NODE_OPTIONS, so a preloaded hook runs the profiler instead.
+        os.makedirs(args.profile, exist_ok=True)
+        hook = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu-profile-hook.mjs")
+        env["NODE_OPTIONS"] = (os.environ.get("NODE_OPTIONS", "") + f" --import {hook}").strip()
+        env["POSTMESH_CPU_PROFILE_DIR"] = os.path.abspath(args.profile)
     log = open(os.path.join(data, "stack.out"), "w")
     stack = subprocess.Popen(
         ["node", os.path.join(ROOT, "tools/stack/bin/postmesh-stack.mjs"), "start"],
@@ -219,6 +234,12 @@ def main():
     p.add_argument("--json", help="append the whole result as one JSON line to this file")
     p.add_argument("--label", default="")
     p.add_argument("--keep", action="store_true", help="keep Postmesh's data directory (logs)")
+    p.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run Postmesh's Node processes under V8's CPU profiler, writing their profiles into DIR at exit "
+        "(profiling costs CPU: do not report the rates of a profiled run)",
+    )
     args = p.parse_args()
     if not os.path.exists(os.path.join(args.peers, "bench-ingest.sh")):
         if os.path.exists("/work/shared/peers/bench-ingest.sh"):

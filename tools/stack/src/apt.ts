@@ -6,12 +6,21 @@ import { repoRoot } from '@postmesh/testing';
 
 const run = promisify(execFile);
 
+function aptLists(): { test?: string[]; runtime?: string[] } {
+  const deps = JSON.parse(readFileSync(join(repoRoot(), 'tools', 'deps.json'), 'utf8')) as {
+    apt?: { test?: string[]; runtime?: string[] };
+  };
+  return deps.apt ?? {};
+}
+
 /** Debian packages the tests drive as real peers (tools/deps.json `apt.test`): swaks, mbsync, … */
 export function testPackages(): string[] {
-  const deps = JSON.parse(readFileSync(join(repoRoot(), 'tools', 'deps.json'), 'utf8')) as {
-    apt?: { test?: string[] };
-  };
-  return deps.apt?.test ?? [];
+  return [...(aptLists().test ?? []), ...runtimePackages()];
+}
+
+/** Debian packages the local stack runs beside its own tools (`apt.runtime`): rspamd, Redis. */
+export function runtimePackages(): string[] {
+  return aptLists().runtime ?? [];
 }
 
 async function installed(pkg: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { integer, loadConfig, port, string } from '@postmesh/config';
+import { boolean, integer, loadConfig, optionalString, port, string } from '@postmesh/config';
 
 /**
  * Ports and paths of the local stack. Every one can be overridden by env, so two stacks (or a
@@ -21,6 +21,16 @@ export const stackSchema = {
   POSTMESH_IMAP_OPS_PORT: port(9103),
   POSTMESH_MTA_DELIVERY_OPS_PORT: port(9104),
   POSTMESH_ADMIN_OPS_PORT: port(9105),
+  /**
+   * Content filtering: a local rspamd (with its Redis) scanning every message smtp-inbound
+   * receives. Off: no filtering (for example to benchmark the bare mail path).
+   */
+  POSTMESH_STACK_RSPAMD: boolean(true),
+  POSTMESH_RSPAMD_PORT: port(11333),
+  POSTMESH_RSPAMD_CONTROLLER_PORT: port(11334),
+  POSTMESH_RSPAMD_REDIS_PORT: port(11379),
+  /** rspamd's compiled rules (Hyperscan); default `<data dir>/rspamd/cache`. */
+  POSTMESH_RSPAMD_CACHE_DIR: optionalString(),
   /** How long to wait for every service to report ready. */
   POSTMESH_STACK_READY_TIMEOUT_MS: integer(120_000, { min: 1_000 }),
 } as const;
@@ -151,6 +161,8 @@ export function serviceEnv(
       env.POSTMESH_SMTP_PORT = String(config.POSTMESH_SMTP_PORT);
       env.POSTMESH_SUBMISSION_PORT = String(config.POSTMESH_SUBMISSION_PORT);
       env.POSTMESH_SUBMISSIONS_PORT = String(config.POSTMESH_SUBMISSIONS_PORT);
+      if (config.POSTMESH_STACK_RSPAMD)
+        env.POSTMESH_RSPAMD_URL = `http://127.0.0.1:${config.POSTMESH_RSPAMD_PORT}`;
       break;
     case 'imap':
       env.POSTMESH_IMAP_DATA_DIR = `${dataDir}/imap`;

@@ -11,6 +11,7 @@ import {
   InternalPki,
   ManagedProcess,
   NatsServer,
+  RspamdServer,
   installPythonTools,
   installTools,
   repoRoot,
@@ -26,7 +27,7 @@ import {
   type StackConfig,
 } from './layout.js';
 import { Supervised } from './supervisor.js';
-import { ensureAptPackages, testPackages } from './apt.js';
+import { ensureAptPackages, runtimePackages, testPackages } from './apt.js';
 
 const say = (line: string): void => {
   process.stdout.write(`postmesh | ${line}\n`);
@@ -241,6 +242,14 @@ async function start(): Promise<number> {
   supervised.push(ferretSupervised);
   say(`FerretDB up on ${ferret.uri} (SQLite)`);
 
+  if (config.POSTMESH_STACK_RSPAMD) {
+    const filter = await startContentFilter(config, dataDir);
+    if (filter !== undefined) {
+      supervised.push(...filter.supervised);
+      processes.push(filter.server.redis, filter.server.process);
+    }
+  }
+
   for (const service of SERVICES) {
     const proc = new ManagedProcess({
       name: service,
@@ -288,6 +297,65 @@ async function start(): Promise<number> {
   }
   await stopped;
   return 0;
+}
+
+/**
+ * rspamd and its Redis for content filtering. rspamd's first start compiles its rules (a minute
+ * or two on a small machine; cached in the data dir afterwards): the services do not wait for it,
+ * and smtp-inbound accepts mail marked "not scanned" until it answers.
+ */
+async function startContentFilter(
+  config: StackConfig,
+  dataDir: string,
+): Promise<{ server: RspamdServer; supervised: Supervised[] } | undefined> {
+  try {
+    await ensureAptPackages(runtimePackages(), say);
+  } catch (error) {
+    say(`content filtering off: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  let server: RspamdServer;
+  try {
+    server = await RspamdServer.create({
+      dataDir: join(dataDir, 'rspamd'),
+      cacheDir: config.POSTMESH_RSPAMD_CACHE_DIR ?? join(dataDir, 'rspamd', 'cache'),
+      port: config.POSTMESH_RSPAMD_PORT,
+      controllerPort: config.POSTMESH_RSPAMD_CONTROLLER_PORT,
+      redisPort: config.POSTMESH_RSPAMD_REDIS_PORT,
+      detached: true,
+    });
+  } catch (error) {
+    say(`content filtering off: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  const redis = new Supervised({
+    name: 'redis',
+    process: server.redis,
+    start: () => server.startRedis(),
+    log: say,
+  });
+  const rspamd = new Supervised({
+    name: 'rspamd',
+    process: server.process,
+    start: () => server.restart(),
+    log: say,
+  });
+  await redis.start();
+  const started = Date.now();
+  say(
+    `rspamd starting on ${server.url} (controller ${server.controllerUrl}); mail is accepted unscanned until it answers`,
+  );
+  void rspamd.start().then(
+    () =>
+      say(
+        `rspamd up on ${server.url} after ${((Date.now() - started) / 1000).toFixed(1)} s (content filtering on)`,
+      ),
+    (error: unknown) =>
+      say(
+        `rspamd did not start (${error instanceof Error ? error.message : String(error)}); see ${server.dataDir}/rspamd.log`,
+      ),
+  );
+  return { server, supervised: [redis, rspamd] };
 }
 
 async function readiness(port: number): Promise<{ ready: boolean; detail: string }> {

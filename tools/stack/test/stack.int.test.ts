@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ const alive = (pid: number): boolean => {
 
 describe('npm start (the local stack)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-'));
+  // rspamd and Redis run as unprivileged users (when we are root): they must reach the data dir.
+  chmodSync(dataDir, 0o755);
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('starts everything, reports ready endpoints in stack.json, and Ctrl-C leaves nothing running', async () => {
@@ -41,6 +43,9 @@ describe('npm start (the local stack)', () => {
       'IMAP_OPS_PORT',
       'MTA_DELIVERY_OPS_PORT',
       'ADMIN_OPS_PORT',
+      'RSPAMD_PORT',
+      'RSPAMD_CONTROLLER_PORT',
+      'RSPAMD_REDIS_PORT',
     ];
     const ports: Record<string, string> = {};
     for (const name of names) ports[`POSTMESH_${name}`] = String(await freePort());
@@ -48,7 +53,14 @@ describe('npm start (the local stack)', () => {
       process.execPath,
       [join(repoRoot(), 'tools', 'stack', 'bin', 'postmesh-stack.mjs'), 'start'],
       {
-        env: { ...process.env, ...ports, POSTMESH_DATA_DIR: dataDir, POSTMESH_SKIP_BUILD: '1' },
+        env: {
+          ...process.env,
+          ...ports,
+          POSTMESH_DATA_DIR: dataDir,
+          POSTMESH_SKIP_BUILD: '1',
+          // rspamd's compiled rules are shared with the suites' rspamd (compiled once per machine).
+          POSTMESH_RSPAMD_CACHE_DIR: join(repoRoot(), '.tmp', 'rspamd-cache'),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -83,7 +95,7 @@ describe('npm start (the local stack)', () => {
     }
     const pids = info.processes.map((p) => p.pid);
     expect(info.processes.map((p) => p.name)).toEqual(
-      expect.arrayContaining(['nats-server', 'ferretdb', 'storage', 'admin']),
+      expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage', 'admin']),
     );
     expect(pids.every(alive)).toBe(true);
 

@@ -36,8 +36,12 @@ export function parseList(c: Cursor, tag: string, options: ParseOptions): ListCo
         c.sp();
       }
     }
-    // RFC 5258 §3.1: RECURSIVEMATCH alone "MUST" be rejected with BAD.
-    if (selectionOptions.includes('RECURSIVEMATCH') && selectionOptions.length === 1) {
+    // RFC 5258 §3.1: RECURSIVEMATCH alone, or with REMOTE only (which selects nothing by
+    // itself), "MUST" be rejected with BAD.
+    if (
+      selectionOptions.includes('RECURSIVEMATCH') &&
+      selectionOptions.every((o) => o === 'RECURSIVEMATCH' || o === 'REMOTE')
+    ) {
       c.fail('RECURSIVEMATCH needs another selection option');
     }
     c.sp();

@@ -11,6 +11,7 @@ import { parseAppend } from './append.js';
 import { parseAuthenticate, parseLogin } from './auth.js';
 import { parseCopy } from './copy.js';
 import { parseEnable } from './enable.js';
+import { parseCompress, parseGetQuota, parseGetQuotaRoot, parseSort, parseThread } from './extensions.js';
 import { parseFetch } from './fetch.js';
 import { parseId } from './id.js';
 import { parseList, parseLsub } from './list.js';
@@ -63,6 +64,12 @@ export const COMMAND_STATES: Readonly<Record<CommandName, readonly SessionStateN
   STORE: SELECTED,
   COPY: SELECTED,
   MOVE: SELECTED,
+  // RFC 4978 §3: after authentication (the server refuses it while it is already active).
+  COMPRESS: AUTH,
+  GETQUOTA: AUTH,
+  GETQUOTAROOT: AUTH,
+  SORT: SELECTED,
+  THREAD: SELECTED,
 };
 
 const NO_ARGUMENT = new Set([
@@ -156,6 +163,16 @@ function dispatch(c: Cursor, tag: string, name: string, options: ParseOptions): 
       return parseCopy(c, tag, name, false, options);
     case 'UID':
       return parseUid(c, tag, options);
+    case 'COMPRESS':
+      return parseCompress(c, tag);
+    case 'GETQUOTA':
+      return parseGetQuota(c, tag);
+    case 'GETQUOTAROOT':
+      return parseGetQuotaRoot(c, tag, options);
+    case 'SORT':
+      return parseSort(c, tag, false);
+    case 'THREAD':
+      return parseThread(c, tag, false);
     default:
       return c.fail(`unknown command ${name}`);
   }
@@ -180,6 +197,10 @@ function parseUid(c: Cursor, tag: string, options: ParseOptions): Command {
     case 'COPY':
     case 'MOVE':
       return parseCopy(c, tag, sub, true, options);
+    case 'SORT':
+      return parseSort(c, tag, true);
+    case 'THREAD':
+      return parseThread(c, tag, true);
     case 'EXPUNGE': {
       c.sp();
       const uids = c.sequenceSet();

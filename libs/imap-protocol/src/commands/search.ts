@@ -66,13 +66,24 @@ export function parseSearch(c: Cursor, tag: string, uid: boolean): SearchCommand
   let charset: string | null = null;
   if (c.takeWord('CHARSET')) {
     c.sp();
-    charset = c.astring('charset').toString('latin1').toUpperCase();
-    if (!REQUIRED_CHARSETS.some((s) => s === charset) && !isSupportedCharset(charset)) {
-      // RFC 9051 §6.4.4: unknown charset → tagged NO with BADCHARSET listing what is supported.
-      c.fail(`unsupported charset ${charset}`, { code: 'BADCHARSET', charsets: REQUIRED_CHARSETS });
-    }
+    charset = parseCharset(c);
     c.sp();
   }
+  return { name: 'SEARCH', tag, uid, charset, returnOptions, criteria: parseSearchKeys(c, charset) };
+}
+
+/** A charset name, upper-cased; an unknown one is `NO [BADCHARSET]` (RFC 9051 §6.4.4). */
+export function parseCharset(c: Cursor): string {
+  const charset = c.astring('charset').toString('latin1').toUpperCase();
+  if (!REQUIRED_CHARSETS.some((s) => s === charset) && !isSupportedCharset(charset)) {
+    // RFC 9051 §6.4.4: unknown charset → tagged NO with BADCHARSET listing what is supported.
+    c.fail(`unsupported charset ${charset}`, { code: 'BADCHARSET', charsets: REQUIRED_CHARSETS });
+  }
+  return charset;
+}
+
+/** `1*(SP search-key)` up to the end of the command, as an AND of the keys. */
+export function parseSearchKeys(c: Cursor, charset: string | null): SearchKey & { readonly key: 'AND' } {
   const decoder = new TextDecoder(charset === null || charset === 'US-ASCII' ? 'utf-8' : charset);
   const operands: SearchKey[] = [];
   for (;;) {
@@ -80,7 +91,7 @@ export function parseSearch(c: Cursor, tag: string, uid: boolean): SearchCommand
     if (c.atEnd()) break;
     c.sp();
   }
-  return { name: 'SEARCH', tag, uid, charset, returnOptions, criteria: { key: 'AND', operands } };
+  return { key: 'AND', operands };
 }
 
 function isSupportedCharset(label: string): boolean {

@@ -323,7 +323,61 @@ export interface CopyCommand extends Tagged {
   readonly mailbox: string;
 }
 
+/** RFC 4978 §3: `COMPRESS DEFLATE`. */
+export interface CompressCommand extends Tagged {
+  readonly name: 'COMPRESS';
+  /** Upper-cased mechanism name. */
+  readonly mechanism: string;
+}
+
+/** RFC 9208 §4.2: `GETQUOTA quota-root`. */
+export interface GetQuotaCommand extends Tagged {
+  readonly name: 'GETQUOTA';
+  readonly root: string;
+}
+
+/** RFC 9208 §4.3: `GETQUOTAROOT mailbox`. */
+export interface GetQuotaRootCommand extends Tagged {
+  readonly name: 'GETQUOTAROOT';
+  readonly mailbox: string;
+}
+
+/** RFC 5256 §3 sort keys; DISPLAYFROM / DISPLAYTO from RFC 5957 §3. */
+export type SortKey =
+  'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
+
+export interface SortCriterion {
+  readonly key: SortKey;
+  readonly reverse: boolean;
+}
+
+/** RFC 5256 §3 SORT, RFC 5267 §3.2 ESORT (`SORT RETURN (...)`). */
+export interface SortCommand extends Tagged {
+  readonly name: 'SORT';
+  readonly uid: boolean;
+  readonly criteria: readonly SortCriterion[];
+  /** Upper-cased; SORT always names one (RFC 5256 §3). */
+  readonly charset: string;
+  /** ESORT return options (RFC 5267 §3.2; SAVE from RFC 5182 is not offered with SORT). */
+  readonly returnOptions: readonly SearchReturnOption[] | null;
+  readonly search: SearchKey & { readonly key: 'AND' };
+}
+
+/** RFC 5256 §3 THREAD: ORDEREDSUBJECT or REFERENCES. */
+export interface ThreadCommand extends Tagged {
+  readonly name: 'THREAD';
+  readonly uid: boolean;
+  readonly algorithm: 'ORDEREDSUBJECT' | 'REFERENCES';
+  readonly charset: string;
+  readonly search: SearchKey & { readonly key: 'AND' };
+}
+
 export type Command =
+  | CompressCommand
+  | GetQuotaCommand
+  | GetQuotaRootCommand
+  | SortCommand
+  | ThreadCommand
   | CapabilityCommand
   | NoopCommand
   | LogoutCommand

@@ -163,6 +163,11 @@ export interface EsearchResult {
   readonly all?: readonly number[];
   /** RFC 7162 §3.1.5 */
   readonly modseq?: bigint;
+  /**
+   * ESORT (RFC 5267 §3.2): ALL lists the numbers in the given (sort) order, with ranges only
+   * for ascending consecutive runs.
+   */
+  readonly ordered?: boolean;
 }
 
 /** `* ESEARCH (TAG "A1") UID MIN 2 COUNT 3 ALL 2,10:11` (RFC 9051 §7.3.4, RFC 4731 §3.1). */
@@ -173,7 +178,11 @@ export function serializeEsearch(result: EsearchResult): Buffer {
   if (result.max !== undefined) b.text(` MAX ${result.max}`);
   if (result.count !== undefined) b.text(` COUNT ${result.count}`);
   // RFC 4731 §3.1: ALL is omitted when nothing matched.
-  if (result.all !== undefined && result.all.length > 0) b.text(` ALL ${formatNumberSet(result.all)}`);
+  if (result.all !== undefined && result.all.length > 0) {
+    b.text(
+      ` ALL ${result.ordered === true ? formatRanges(orderedRuns(result.all)) : formatNumberSet(result.all)}`,
+    );
+  }
   if (result.modseq !== undefined) b.text(` MODSEQ ${result.modseq}`);
   return b.crlf().bytes();
 }
@@ -218,5 +227,81 @@ export function serializeNamespace(
     }
     b.text(')');
   }
+  return b.crlf().bytes();
+}
+
+/** Consecutive ascending runs of a list kept in its order (`3 4 5 1` → `3:5,1`). */
+function orderedRuns(numbers: readonly number[]): ResolvedRange[] {
+  const out: [number, number][] = [];
+  for (const n of numbers) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] + 1 === n) last[1] = n;
+    else out.push([n, n]);
+  }
+  return out;
+}
+
+/** `* SORT 2 3 1` (RFC 5256 §4). */
+export function serializeSort(numbers: readonly number[]): Buffer {
+  return Buffer.from(`* SORT${numbers.map((n) => ` ${n}`).join('')}\r\n`, 'latin1');
+}
+
+/** A thread: a message (0 for a dummy parent the client does not see) and its children. */
+export interface ThreadNode {
+  readonly id: number;
+  readonly children: readonly ThreadNode[];
+}
+
+/**
+ * `* THREAD (2)(3 6 (4 23)(44 7 96))` (RFC 5256 §4): a chain of single children is written as a
+ * list of numbers; siblings are parenthesized threads; a dummy parent is left out, its
+ * children written as siblings.
+ */
+export function serializeThread(threads: readonly ThreadNode[]): Buffer {
+  let text = '* THREAD';
+  for (const root of threads) text += `(${threadBody(root)})`;
+  if (threads.length > 0) text = text.replace('* THREAD(', '* THREAD (');
+  return Buffer.from(text + '\r\n', 'latin1');
+}
+
+function threadBody(node: ThreadNode): string {
+  const parts: string[] = [];
+  let current: ThreadNode | undefined = node;
+  while (current !== undefined) {
+    if (current.id !== 0) parts.push(String(current.id));
+    const children: readonly ThreadNode[] = current.children;
+    if (children.length === 1 && current.id !== 0) {
+      current = children[0];
+      continue;
+    }
+    if (children.length > 0) parts.push(children.map((child) => `(${threadBody(child)})`).join(''));
+    current = undefined;
+  }
+  return parts.join(' ');
+}
+
+/** One resource of a QUOTA response (RFC 9208 §5: STORAGE in units of 1024 octets). */
+export interface QuotaResource {
+  readonly name: string;
+  readonly usage: number;
+  readonly limit: number;
+}
+
+/** `* QUOTA "" (STORAGE 10 512)` (RFC 9208 §7.1). */
+export function serializeQuota(root: string, resources: readonly QuotaResource[]): Buffer {
+  const b = untagged(DEFAULT_OPTIONS).atom('QUOTA ').string(root).text(' (');
+  b.text(resources.map((r) => `${r.name} ${r.usage} ${r.limit}`).join(' '));
+  return b.text(')').crlf().bytes();
+}
+
+/** `* QUOTAROOT INBOX ""` (RFC 9208 §7.2). */
+export function serializeQuotaRoot(
+  mailbox: string,
+  roots: readonly string[],
+  options: StringOptions = DEFAULT_OPTIONS,
+): Buffer {
+  const b = untagged(options).atom('QUOTAROOT ');
+  writeMailbox(b, mailbox);
+  for (const root of roots) b.sp().string(root);
   return b.crlf().bytes();
 }

@@ -38,6 +38,8 @@ export const SIMPLE_RESPONSE_CODES = [
   'OVERQUOTA',
   'ALREADYEXISTS',
   'NONEXISTENT',
+  // RFC 4978 §3: COMPRESS while compression is already active.
+  'COMPRESSIONACTIVE',
 ] as const;
 export type SimpleResponseCodeName = (typeof SIMPLE_RESPONSE_CODES)[number];
 

@@ -4,7 +4,7 @@ import type { QueueCaller } from '@postmesh/bus';
 import { authOf, type HttpRequest } from '../api/http.js';
 import { actorOf } from '../auth/principal.js';
 import { queueScope } from '../policy.js';
-import type { StoragePort } from '../storage.js';
+import type { StorageClient } from '@postmesh/storage-client';
 
 export function decisionOf(request: HttpRequest): { domains: 'all' | readonly string[]; self: boolean } {
   const decision = authOf(request).decision;
@@ -12,7 +12,7 @@ export function decisionOf(request: HttpRequest): { domains: 'all' | readonly st
   return decision;
 }
 
-export async function domainIdOf(storage: StoragePort, name: string): Promise<string> {
+export async function domainIdOf(storage: StorageClient, name: string): Promise<string> {
   const { domain } = await storage.directory.getDomain({ selector: { $case: 'name', value: name } });
   if (domain === undefined) throw new ApiError('not_found', 'domain not found');
   return domain.id;

@@ -55,6 +55,8 @@ export interface CommandContext {
   readonly state: SessionState;
   setState(state: SessionState): void;
   readonly tls: boolean;
+  /** COMPRESS=DEFLATE is active (RFC 4978). */
+  readonly compressed: boolean;
   readonly remoteAddress: string;
   /** Mailbox names are UTF-8 (IMAP4rev2 or UTF8=ACCEPT enabled). */
   readonly utf8: boolean;

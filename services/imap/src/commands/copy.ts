@@ -3,6 +3,7 @@
  * `OK [COPYUID]`, then EXPUNGE responses, then the tagged OK), COPYUID (RFC 4315 §3),
  * `NO [TRYCREATE]` for a missing destination (§6.4.7 MUST).
  */
+import { mailstore } from '@postmesh/contracts';
 import { serializeExpunge, serializeStatus, type UidSet } from '@postmesh/imap-protocol';
 import { isNotFound } from '../errors.js';
 import type { CommandOf, Handler } from './context.js';
@@ -25,12 +26,28 @@ export const copy: Handler<CommandOf<'COPY' | 'MOVE'>> = async (ctx, command) =>
     uids: toUidSet(uids),
     destination: { selector: { $case: 'path' as const, value: command.mailbox } },
   };
+  // MOVE into the selected mailbox itself gives the messages new UIDs (RFC 6851 §3.3 defines MOVE
+  // as COPY, STORE \Deleted and UID EXPUNGE of the sources); storage moves only between mailboxes.
+  const intoItself = command.name === 'MOVE' && samePath(command.mailbox, mailbox.path);
   let result;
   try {
     result =
-      command.name === 'COPY'
+      command.name === 'COPY' || intoItself
         ? await ctx.services.mailstore.copyMessages(request)
         : await ctx.services.mailstore.moveMessages(request);
+    if (intoItself && result.mappings.length > 0) {
+      const sources = toUidSet(result.mappings.map((m) => m.sourceUid));
+      await ctx.services.mailstore.storeFlags({
+        userId: user.id,
+        mailboxId: mailbox.id,
+        uids: sources,
+        mode: mailstore.StoreMode.ADD,
+        flags: [mailstore.Flag.DELETED],
+        keywords: [],
+        unchangedSince: undefined,
+      });
+      await ctx.services.mailstore.expunge({ userId: user.id, mailboxId: mailbox.id, uids: sources });
+    }
   } catch (error) {
     if (isNotFound(error)) {
       return { tag: command.tag, condition: 'NO', code: { code: 'TRYCREATE' }, text: 'No such mailbox' };
@@ -55,5 +72,12 @@ export const copy: Handler<CommandOf<'COPY' | 'MOVE'>> = async (ctx, command) =>
     out.push(serializeExpunge(msn));
   }
   await ctx.send(out);
+  // The moved copies are new messages of this mailbox: EXISTS (and RECENT) before the tagged OK.
+  if (intoItself) await ctx.syncMailbox(true);
   return { tag: command.tag, condition: 'OK', text: `${name} completed` };
 };
+
+/** Mailbox paths name the same mailbox (INBOX in any case, RFC 9051 §5.1). */
+function samePath(a: string, b: string): boolean {
+  return a === b || (a.toUpperCase() === 'INBOX' && b.toUpperCase() === 'INBOX');
+}

@@ -20,7 +20,7 @@ import {
   type StatusResponse,
 } from '@postmesh/imap-protocol';
 import { isNotFound } from '../errors.js';
-import { imapFlags } from '../flags.js';
+import { announceKeywords, imapFlags } from '../flags.js';
 import { StorageError, ErrorReason } from '../storage.js';
 import type { SelectedMailbox } from '../state.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
@@ -154,7 +154,7 @@ async function itemsFor(
 ): Promise<FetchItem[]> {
   const items: FetchItem[] = [];
   const uid = message.uid;
-  const recent = !ctx.rev2 && uid >= mailbox.recentFloor;
+  const recent = !ctx.rev2 && mailbox.recent.has(uid);
   for (const a of attributes) {
     switch (a.kind) {
       case 'UID':
@@ -309,10 +309,17 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
         }
         if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
           // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
-          const recent = !ctx.rev2 && message.uid >= mailbox.recentFloor;
+          const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
           items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
         }
-        await ctx.send(serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 }));
+        // RFC 9051 §7.3.5: a keyword shown for the first time is announced in `* FLAGS` first.
+        const announce = items.some((i) => i.item === 'FLAGS')
+          ? announceKeywords(mailbox, message.keywords)
+          : [];
+        await ctx.send([
+          ...announce,
+          ...serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 }),
+        ]);
       }
     } finally {
       await abandon();

@@ -12,6 +12,7 @@ import { append } from './append.js';
 import { authenticateCommand } from './authenticate.js';
 import { capability } from './capability.js';
 import { close, unselect } from './close.js';
+import { compress } from './compress.js';
 import type { CommandContext, UpdatePolicy } from './context.js';
 import { copy } from './copy.js';
 import { create } from './create.js';
@@ -27,9 +28,11 @@ import { logout } from './logout.js';
 import { lsub } from './lsub.js';
 import { namespace } from './namespace.js';
 import { check, noop } from './noop.js';
+import { getQuota, getQuotaRoot } from './quota.js';
 import { rename } from './rename.js';
 import { search } from './search.js';
 import { select } from './select.js';
+import { sort, thread } from './sort.js';
 import { starttls } from './starttls.js';
 import { status } from './status.js';
 import { store } from './store.js';
@@ -78,6 +81,11 @@ const TABLE: Table = {
   STORE: { run: store, updates: byUid },
   COPY: { run: copy, updates: byUid },
   MOVE: { run: copy, updates: byUid },
+  COMPRESS: { run: compress, updates: never },
+  GETQUOTA: { run: getQuota, updates: pending },
+  GETQUOTAROOT: { run: getQuotaRoot, updates: pending },
+  SORT: { run: sort, updates: byUid },
+  THREAD: { run: thread, updates: byUid },
 };
 
 /** Looked up by the parsed command's name; the cast is safe because the table is keyed by it. */

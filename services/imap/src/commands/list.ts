@@ -5,8 +5,13 @@
  * Mailbox names are sent as modified UTF-7 unless UTF-8 is enabled (serializer).
  */
 import { mailstore } from '@postmesh/contracts';
-import { serializeList, serializeStatusData, type StatusItem } from '@postmesh/imap-protocol';
-import type { CommandOf, Handler } from './context.js';
+import {
+  compileListPattern,
+  serializeList,
+  serializeStatusData,
+  type StatusItem,
+} from '@postmesh/imap-protocol';
+import type { CommandContext, CommandOf, Handler } from './context.js';
 import { userOf } from './selection.js';
 import { statusValues } from './status.js';
 
@@ -39,6 +44,10 @@ export const list: Handler<CommandOf<'LIST'>> = async (ctx, command) => {
   let statusItems: readonly StatusItem[] | null = null;
   for (const option of command.returnOptions) if (option.option === 'STATUS') statusItems = option.items;
 
+  if (subscribedOnly && command.selectionOptions.includes('RECURSIVEMATCH')) {
+    await ctx.send(await subscribedWithChildInfo(ctx, user.id, command, specialOnly));
+    return { tag: command.tag, condition: 'OK', text: 'LIST completed' };
+  }
   const seen = new Set<string>();
   const out: Uint8Array[] = [];
   for (const pattern of patterns) {
@@ -53,12 +62,7 @@ export const list: Handler<CommandOf<'LIST'>> = async (ctx, command) => {
     for (const mailbox of response.mailboxes) {
       if (seen.has(mailbox.path)) continue;
       seen.add(mailbox.path);
-      const attributes: string[] = [];
-      if (mailbox.nonexistent) attributes.push('\\NonExistent');
-      else attributes.push(mailbox.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
-      if (returnSubscribed && mailbox.subscribed) attributes.push('\\Subscribed');
-      const special = SPECIAL_USE_ATTRIBUTE[mailbox.specialUse];
-      if (special !== undefined) attributes.push(special);
+      const attributes = listAttributes(mailbox, returnSubscribed);
       out.push(serializeList({ kind: 'LIST', attributes, delimiter: '/', name: mailbox.path }, options));
       if (statusItems !== null && !mailbox.nonexistent && mailbox.id !== '') {
         // RFC 5819 §2: STATUS follows the LIST response of each selectable mailbox.
@@ -76,3 +80,99 @@ export const list: Handler<CommandOf<'LIST'>> = async (ctx, command) => {
   await ctx.send(out);
   return { tag: command.tag, condition: 'OK', text: 'LIST completed' };
 };
+
+function listAttributes(mailbox: mailstore.Mailbox, subscribed: boolean): string[] {
+  const attributes: string[] = [];
+  if (mailbox.nonexistent) attributes.push('\\NonExistent');
+  else attributes.push(mailbox.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+  if (subscribed && mailbox.subscribed) attributes.push('\\Subscribed');
+  const special = SPECIAL_USE_ATTRIBUTE[mailbox.specialUse];
+  if (special !== undefined) attributes.push(special);
+  return attributes;
+}
+
+/** The parents of a path (`a/b/c` → `a`, `a/b`). */
+export function parentPaths(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+/**
+ * `LIST (SUBSCRIBED RECURSIVEMATCH)` (RFC 5258 §3.1, §3.5; RFC 9051 §6.3.9.1): the subscribed
+ * mailboxes that match, plus every mailbox that matches and has a subscribed descendant the
+ * patterns do not match, with `CHILDINFO ("SUBSCRIBED")` and without `\Subscribed` unless it is
+ * subscribed itself; a parent that does not exist is `\NonExistent`.
+ */
+async function subscribedWithChildInfo(
+  ctx: CommandContext,
+  userId: string,
+  command: CommandOf<'LIST'>,
+  specialOnly: boolean,
+): Promise<Uint8Array[]> {
+  const all = async (subscribedOnly: boolean): Promise<mailstore.Mailbox[]> =>
+    (
+      await ctx.services.mailstore.listMailboxes({
+        userId,
+        reference: '',
+        pattern: '*',
+        subscribedOnly,
+        specialUse: specialOnly && subscribedOnly ? ALL_SPECIAL_USES : [],
+      })
+    ).mailboxes;
+  const subscribed = await all(true);
+  const existing = new Map((await all(false)).map((m) => [m.path, m]));
+  const matchers = command.patterns
+    .filter((p) => p !== '')
+    .map((p) => compileListPattern(command.reference + p));
+  const matches = (path: string): boolean => matchers.some((m) => m(path));
+  const listed = new Map<string, { mailbox: mailstore.Mailbox; childInfo: boolean }>();
+  for (const mailbox of subscribed) {
+    if (matches(mailbox.path)) listed.set(mailbox.path, { mailbox, childInfo: false });
+  }
+  for (const mailbox of subscribed) {
+    if (listed.has(mailbox.path)) continue;
+    for (const parent of parentPaths(mailbox.path)) {
+      if (!matches(parent)) continue;
+      const entry = listed.get(parent);
+      if (entry !== undefined) {
+        entry.childInfo = true;
+        continue;
+      }
+      const found = existing.get(parent);
+      listed.set(parent, {
+        mailbox:
+          found === undefined
+            ? mailstore.Mailbox.fromPartial({ path: parent, nonexistent: true })
+            : { ...found, subscribed: false },
+        childInfo: true,
+      });
+    }
+  }
+  const options = { utf8: ctx.utf8 };
+  return [...listed.values()]
+    .sort((a, b) => comparePaths(a.mailbox.path, b.mailbox.path))
+    .map(({ mailbox, childInfo }) =>
+      serializeList(
+        {
+          kind: 'LIST',
+          attributes: listAttributes(mailbox, true),
+          delimiter: '/',
+          name: mailbox.path,
+          ...(childInfo ? { extended: [{ item: 'CHILDINFO' as const, options: ['SUBSCRIBED'] }] } : {}),
+        },
+        options,
+      ),
+    );
+}
+
+/** Hierarchy order: a parent before its children, siblings by name. */
+export function comparePaths(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i] ?? '';
+    const q = y[i] ?? '';
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return x.length - y.length;
+}

@@ -31,7 +31,7 @@ const and = (keys: Key[]): Key => ({ key: { $case: 'and', value: { keys } } });
 export function toStorageKey(key: SearchKey, mailbox: SelectedMailbox): Key {
   const map = mailbox.map;
   const recent = (): Key => ({
-    key: { $case: 'uid', value: toUidSet(map.uidsInUidRange(mailbox.recentFloor, map.maxUid)) },
+    key: { $case: 'uid', value: toUidSet(mailbox.recent.known(map)) },
   });
   switch (key.key) {
     case 'ALL':
@@ -127,6 +127,9 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
       text: 'Unsupported charset',
     };
   }
+  const saving = command.returnOptions?.includes('SAVE') === true;
+  // RFC 5182 §2.1: a SEARCH with SAVE that fails leaves `$` empty.
+  if (saving) mailbox.savedSearch = [];
   const result = await ctx.services.mailstore.search({
     userId: user.id,
     mailboxId: mailbox.id,
@@ -140,8 +143,8 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
     await ctx.send(serializeSearch(numbers));
   } else {
     const wanted = options.length === 0 ? ['ALL'] : options;
-    if (wanted.includes('SAVE')) mailbox.savedSearch = toRanges(uids);
     const only = wanted.filter((o) => o !== 'SAVE');
+    if (saving) mailbox.savedSearch = toRanges(savedUids(uids, only));
     if (only.length > 0 || !wanted.includes('SAVE')) {
       const all = only.length === 0 ? true : only.includes('ALL');
       await ctx.send(
@@ -158,3 +161,15 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
   }
   return { tag: command.tag, condition: 'OK', text: `${command.uid ? 'UID ' : ''}SEARCH completed` };
 };
+
+/**
+ * What `SAVE` keeps (RFC 5182 §2.4, RFC 9051 §6.4.4.1): with MIN and/or MAX and neither ALL nor
+ * COUNT, only those messages; otherwise every match.
+ */
+function savedUids(uids: readonly number[], others: readonly string[]): number[] {
+  if (uids.length === 0 || others.includes('ALL') || others.includes('COUNT')) return [...uids];
+  const out: number[] = [];
+  if (others.includes('MIN')) out.push(uids[0]!);
+  if (others.includes('MAX') && uids[uids.length - 1] !== out[0]) out.push(uids[uids.length - 1]!);
+  return out.length > 0 ? out : [...uids];
+}

@@ -7,14 +7,14 @@
 import type { mailstore } from '@postmesh/contracts';
 import {
   serializeExists,
-  serializeFlags,
   serializeRecent,
   serializeStatus,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
 import { isNotFound } from '../errors.js';
-import { COMMON_KEYWORDS, SYSTEM_FLAGS } from '../flags.js';
+import { flagsResponses, initialKeywords, learnKeywords } from '../flags.js';
 import { MessageMap } from '../message-map.js';
+import { RecentSet } from '../recent.js';
 import type { SelectedMailbox } from '../state.js';
 import type { CommandOf, Handler } from './context.js';
 import { userOf } from './selection.js';
@@ -50,6 +50,7 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
   const counters = status.status;
   if (counters === undefined) throw new Error('GetMailboxStatus returned no status');
   const map = new MessageMap();
+  const keywords = initialKeywords();
   for await (const message of ctx.services.mailstore.fetchMessages({
     userId: user.id,
     mailboxId: counters.mailboxId,
@@ -58,8 +59,19 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
     fields: [],
   })) {
     map.append(message.uid, message.modseq);
+    learnKeywords(keywords, message.keywords);
   }
-  const recentFloor = readOnly ? counters.uidNext : status.firstRecentUid || counters.uidNext;
+  // RFC 3501 §2.3.2: SELECT claims the messages no session has seen yet. EXAMINE claims nothing
+  // (RFC 3501 §6.3.2: it MUST NOT make messages lose \Recent) but reports the ones still recent:
+  // the highest `status.recent` UIDs below UIDNEXT as storage counted them.
+  const recent = new RecentSet();
+  if (readOnly) {
+    const known = map.uidsInUidRange(1, counters.uidNext - 1);
+    const first = known[Math.max(0, known.length - counters.recent)];
+    if (counters.recent > 0 && first !== undefined) recent.add(first, counters.uidNext - 1);
+  } else {
+    recent.add(status.firstRecentUid || counters.uidNext, counters.uidNext - 1);
+  }
   const mailbox: SelectedMailbox = {
     id: counters.mailboxId,
     path: counters.path,
@@ -67,12 +79,15 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
     uidValidity: counters.uidValidity,
     map,
     knownModseq: counters.highestModseq,
-    recentFloor,
+    recent,
+    keywords,
     savedSearch: [],
   };
   const uidNext = Math.max(counters.uidNext, map.maxUid + 1);
   const out: Uint8Array[] = [serializeExists(map.size)];
-  if (!ctx.rev2) out.push(serializeRecent(map.uidsInUidRange(recentFloor, map.maxUid).length));
+  if (!ctx.rev2) {
+    out.push(serializeRecent(recent.known(map).length));
+  }
   out.push(
     serializeStatus({
       tag: null,
@@ -86,13 +101,7 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
       code: { code: 'UIDNEXT', value: uidNext },
       text: 'Predicted next UID',
     }),
-    serializeFlags([...SYSTEM_FLAGS, ...COMMON_KEYWORDS]),
-    serializeStatus({
-      tag: null,
-      condition: 'OK',
-      code: { code: 'PERMANENTFLAGS', flags: readOnly ? [] : [...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'] },
-      text: readOnly ? 'No permanent flags permitted' : 'Flags permitted',
-    }),
+    ...flagsResponses(keywords, readOnly),
   );
   if (!ctx.rev2 && counters.firstUnseenUid > 0) {
     const msn = map.msnOf(counters.firstUnseenUid);

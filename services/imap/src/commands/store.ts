@@ -5,7 +5,7 @@
  */
 import { mailstore } from '@postmesh/contracts';
 import { serializeFetch, type OutputChunk } from '@postmesh/imap-protocol';
-import { imapFlags, splitFlags } from '../flags.js';
+import { announceKeywords, imapFlags, splitFlags } from '../flags.js';
 import type { CommandOf, Handler } from './context.js';
 import { msnOutOfRange, resolveUids, selectedOf, toRanges, toUidSet } from './selection.js';
 
@@ -42,7 +42,8 @@ export const store: Handler<CommandOf<'STORE'>> = async (ctx, command) => {
     const msn = mailbox.map.msnOf(uid);
     if (msn === 0) return;
     reported.add(uid);
-    const recent = !ctx.rev2 && uid >= mailbox.recentFloor;
+    out.push(...announceKeywords(mailbox, k));
+    const recent = !ctx.rev2 && mailbox.recent.has(uid);
     out.push(
       ...serializeFetch(msn, [
         ...(command.uid ? [{ item: 'UID' as const, uid }] : []),

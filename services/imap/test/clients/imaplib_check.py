@@ -81,7 +81,10 @@ m.sock.settimeout(10)
 line = m.readline()
 check("idle exists", line == b"* 3 EXISTS\r\n", line)
 m.send(b"DONE\r\n")
+# Untagged data may come before the tagged OK (an IMAP4rev1 session gets "* 1 RECENT").
 line = m.readline()
+while line.startswith(b"* "):
+    line = m.readline()
 check("idle done", line.startswith(tag + b" OK"), line)
 m.sock.settimeout(None)
 

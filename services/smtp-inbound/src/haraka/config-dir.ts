@@ -10,9 +10,12 @@ import { HARAKA_PROXY_PEERS } from './proxy-front.js';
 /** Our plugins, in the order Haraka runs their hooks. */
 export const POSTMESH_PLUGINS = [
   'postmesh_limits',
+  'postmesh_operator',
   'postmesh_submission',
   'postmesh_rcpt',
   'postmesh_sender_auth',
+  'postmesh_content_filter',
+  'postmesh_operator_data',
   'postmesh_queue',
 ] as const;
 export type PostmeshPluginName = (typeof POSTMESH_PLUGINS)[number];

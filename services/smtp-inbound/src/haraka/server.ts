@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Server as NetServer } from 'node:net';
+import { Server as TlsServer, type SecureContextOptions } from 'node:tls';
 import type { PostmeshPluginName } from './config-dir.js';
 import { requireProxyHeader } from './proxy-front.js';
 import type { PluginHooks } from './types.js';
@@ -15,9 +16,22 @@ import type { PluginHooks } from './types.js';
 const REGISTRY = Symbol.for('postmesh.smtp-inbound.plugins');
 
 interface HarakaServerModule {
-  listeners: NetServer[];
+  listeners: (NetServer & { tlsServer?: TlsServer })[];
   createServer(params: Record<string, unknown>): void;
   stopListeners(): void;
+}
+
+/** Haraka's tls_socket.js: `certsByHost['*']` is the default TLS options object it serves from. */
+interface HarakaTlsSocketModule {
+  certsByHost: Record<string, (SecureContextOptions & Record<string, unknown>) | undefined>;
+  /** Rebuilds the context its SNI callback hands out from `certsByHost['*']`. */
+  load_default_opts(): void;
+}
+
+/** A PEM certificate (chain) and its private key. */
+export interface CertificatePair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 export interface RunningHaraka {
@@ -27,6 +41,11 @@ export interface RunningHaraka {
   listening(): boolean;
   /** Every connection must start with a PROXY header (v1 or v2); see proxy-front.ts. */
   requireProxyHeader(): void;
+  /**
+   * Serve this certificate to every TLS handshake from now on (STARTTLS and implicit TLS, with
+   * or without SNI); sessions already secured keep theirs. The pair must already be known to load.
+   */
+  replaceCertificate(pair: CertificatePair): void;
   /** Stop accepting connections; sessions already open carry on. */
   closeListeners(): void;
 }
@@ -45,6 +64,7 @@ export async function startHaraka(
   (process as unknown as Record<symbol, unknown>)[REGISTRY] = plugins;
   const require = createRequire(import.meta.url);
   const server = require('Haraka/server.js') as HarakaServerModule;
+  const tlsSocket = require('Haraka/tls_socket.js') as HarakaTlsSocketModule;
   server.createServer({});
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -66,11 +86,39 @@ export async function startHaraka(
     requireProxyHeader() {
       for (const listener of server.listeners) requireProxyHeader(listener);
     },
+    replaceCertificate(pair) {
+      replaceCertificate(server, tlsSocket, pair);
+    },
     closeListeners() {
       closed = true;
       server.stopListeners();
     },
   };
+}
+
+/**
+ * Haraka holds its certificate in three places (Haraka 3.3 tls_socket.js and server.js): the
+ * default options object `certsByHost['*']`, copied into a new TLSSocket at every STARTTLS; the
+ * context its SNI callback returns, built from that object by `load_default_opts`; and the
+ * implicit-TLS listener's own context, made once when the `tls.Server` was created (inside a
+ * plain listener as `tlsServer` when Haraka reads PROXY lines itself). Node's
+ * `Server.setSecureContext` replaces the last for new handshakes.
+ */
+function replaceCertificate(
+  server: HarakaServerModule,
+  tlsSocket: HarakaTlsSocketModule,
+  pair: CertificatePair,
+): void {
+  const defaults = tlsSocket.certsByHost['*'];
+  if (defaults === undefined) throw new Error('Haraka has no TLS configuration to update');
+  // Haraka keeps key and cert as arrays (one entry per configured pair).
+  defaults.key = [pair.key];
+  defaults.cert = [pair.cert];
+  tlsSocket.load_default_opts();
+  for (const listener of server.listeners) {
+    const secure = listener.tlsServer ?? listener;
+    if (secure instanceof TlsServer) secure.setSecureContext(defaults);
+  }
 }
 
 /**

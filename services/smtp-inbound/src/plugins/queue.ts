@@ -62,6 +62,14 @@ export function newSpoolId(now = Date.now()): string {
   return `${now.toString(36).padStart(9, '0')}${randomBytes(10).toString('base64url')}`;
 }
 
+/** The content filter's Junk verdict joins the sender-authentication one (either sends to Junk). */
+export function withSpamVerdict(
+  auth: InboundAuthVerdict,
+  spam: { junk?: unknown } | undefined,
+): InboundAuthVerdict {
+  return spam?.junk === true && !auth.junk ? { ...auth, junk: true } : auth;
+}
+
 export const NO_VERDICT: InboundAuthVerdict = {
   spf: 'none',
   dkim: 'none',
@@ -199,7 +207,10 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
           remoteIp: connection.remote.ip,
           helo: connection.hello.host ?? '',
         },
-        authResults: (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_VERDICT,
+        authResults: withSpamVerdict(
+          (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_VERDICT,
+          transaction.notes.postmeshSpam as { junk?: unknown } | undefined,
+        ),
         receivedAt: new Date().toISOString(),
         messageId: (transaction.header.get('Message-ID') || '').trim().replace(/^<|>$/g, '').slice(0, 998),
         traceparent: '',

@@ -19,6 +19,7 @@ import {
   type DomainDoc,
   type UserDoc,
 } from '../db/schema.js';
+import type { DirectoryCache, DirectoryCacheKind } from './cache.js';
 import { generateDkimKey, privateKeyPem } from './dkim.js';
 import {
   catchAllKey,
@@ -54,8 +55,32 @@ export interface DirectoryServiceDeps {
   readonly purgeUserData?: (db: Db, userId: string) => Promise<void>;
   /** Called when a user is deleted, so cached keys go too. */
   readonly onUserDeleted?: (userId: string) => void;
+  /**
+   * Recipient resolution answered from memory (cache.ts); without it every resolution reads the
+   * database.
+   */
+  readonly cache?: DirectoryCache;
+  /** Called after every write that can change a resolution (the cache's change feed). */
+  readonly onDirectoryChanged?: () => void;
   readonly now?: () => Date;
 }
+
+/**
+ * The methods that write domains, users or addresses, i.e. can change what a recipient resolves
+ * to: each is wrapped so that the cache is invalidated after it, whether it succeeded or not.
+ */
+const DIRECTORY_WRITES = [
+  'createDomain',
+  'setDomainStatus',
+  'deleteDomain',
+  'createUser',
+  'updateUser',
+  'deleteUser',
+  'createAlias',
+  'createForward',
+  'setCatchAll',
+  'deleteAddress',
+] as const satisfies readonly (keyof DirectoryService)[];
 
 type AuthFailureReason = directory.AuthFailureReason;
 
@@ -79,6 +104,27 @@ export class DirectoryService {
     this.appPasswords = deps.db.collection(Collections.appPasswords);
     this.dkimKeys = deps.db.collection(Collections.dkimKeys);
     this.now = deps.now ?? (() => new Date());
+    const changed = (): void => {
+      deps.cache?.invalidate();
+      deps.onDirectoryChanged?.();
+    };
+    for (const name of DIRECTORY_WRITES) {
+      const write = this[name].bind(this) as (req: never) => Promise<unknown>;
+      Object.defineProperty(this, name, {
+        value: async (req: never) => {
+          try {
+            return await write(req);
+          } finally {
+            changed();
+          }
+        },
+      });
+    }
+  }
+
+  /** A read of the lookups recipient resolution makes, through the cache when there is one. */
+  private cached<T>(kind: DirectoryCacheKind, key: string, load: () => Promise<T>): Promise<T> {
+    return this.deps.cache === undefined ? load() : this.deps.cache.get(kind, key, load);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -668,16 +714,18 @@ export class DirectoryService {
     // A syntactically impossible address cannot exist here: same answer as an unknown one.
     const address = parseAddress(req.address);
     if (address === undefined) return notFoundAnswer;
-    const domain = await this.domains.findOne({ name: address.domain });
+    const domain = await this.cached('domain', address.domain, () =>
+      this.domains.findOne({ name: address.domain }),
+    );
     if (domain === null) return notFoundAnswer;
 
     let match: directory.MatchKind = directory.MatchKind.EXACT;
     let detail = '';
-    let entry = await this.addresses.findOne({ addressKey: address.key });
+    let entry = await this.addressByKey(address.key);
     if (entry === null) {
       const sub = splitSubaddress(address);
       if (sub !== undefined) {
-        entry = await this.addresses.findOne({ addressKey: sub.base.key });
+        entry = await this.addressByKey(sub.base.key);
         if (entry !== null) {
           match = directory.MatchKind.SUBADDRESS;
           detail = sub.detail;
@@ -685,7 +733,7 @@ export class DirectoryService {
       }
     }
     if (entry === null) {
-      entry = await this.addresses.findOne({ addressKey: catchAllKey(domain.name) });
+      entry = await this.addressByKey(catchAllKey(domain.name));
       match = directory.MatchKind.CATCH_ALL;
     }
     if (entry === null) return notFoundAnswer;
@@ -700,8 +748,11 @@ export class DirectoryService {
     }
     if (entry.kind === 'forward') return answer({ $case: 'forward', value: { targets: entry.forwardTo } });
 
-    const ids = entry.userIds.map(objectIdOf).filter((id): id is ObjectId => id !== undefined);
-    const docs = await this.users.find({ _id: { $in: ids }, deletedAt: { $exists: false } }).toArray();
+    const userIds = entry.userIds;
+    const docs = await this.cached('user', userIds.join(','), () => {
+      const ids = userIds.map(objectIdOf).filter((id): id is ObjectId => id !== undefined);
+      return this.users.find({ _id: { $in: ids }, deletedAt: { $exists: false } }).toArray();
+    });
     const byId = new Map(docs.map((u) => [u._id.toHexString(), u]));
     const users = entry.userIds.map((id) => byId.get(id)).filter((u): u is UserDoc => u !== undefined);
     const active = users.filter((u) => u.status === 'active');
@@ -878,6 +929,10 @@ export class DirectoryService {
 
   // -------------------------------------------------------------------------------------------
   // Lookups
+
+  private addressByKey(addressKey: string): Promise<AddressDoc | null> {
+    return this.cached('address', addressKey, () => this.addresses.findOne({ addressKey }));
+  }
 
   private async domainById(id: string): Promise<DomainDoc | null> {
     const oid = objectIdOf(id);

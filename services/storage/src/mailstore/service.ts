@@ -2,9 +2,10 @@
  * The `MailstoreService` gRPC server (proto/postmesh/mailstore/v1/mailstore.proto): thin
  * handlers that validate the request, call the Mailstore and map expected failures onto a gRPC
  * status with an `ErrorDetail` (errors.proto). Unexpected failures are logged with their cause
- * and answered INTERNAL without it; a body that fails authentication is DATA_LOSS.
+ * and answered INTERNAL (UNAVAILABLE when the database is unreachable) without it, by storage's
+ * one adapter (../grpc/unary.ts); a body that fails authentication is DATA_LOSS.
  */
-import { status, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import {
   ErrorReason,
   grpcCodeFor,
@@ -13,6 +14,7 @@ import {
   type mailstore,
 } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
+import { failureStatus, serveUnary } from '../grpc/unary.js';
 import { BlobIntegrityError, MailstoreError } from './errors.js';
 import { storedFlags } from './flags.js';
 import type { Mailstore, MailboxRef } from './mailstore.js';
@@ -25,7 +27,8 @@ const FETCH_BATCH_MAX = 4096;
 /** Approximate bytes per batched response (gRPC's default limit on a message is 4 MiB). */
 const FETCH_BATCH_BYTES = 1024 * 1024;
 
-function failure(error: unknown, logger: Logger, rpc: string): Error {
+/** The mailstore's refusals; everything else goes through storage's one adapter (grpc/unary.ts). */
+function expectedFailure(error: unknown): Error | undefined {
   if (error instanceof MailstoreError) {
     return toGrpcError(grpcCodeFor(error.reason), {
       reason: error.reason,
@@ -34,20 +37,19 @@ function failure(error: unknown, logger: Logger, rpc: string): Error {
     });
   }
   if (error instanceof BlobIntegrityError) {
-    logger.error({ err: error, rpc }, 'stored message failed authentication');
     return Object.assign(new Error('stored message failed an integrity check'), { code: status.DATA_LOSS });
   }
-  logger.error({ err: error, rpc }, 'mailstore request failed');
-  return Object.assign(new Error('internal error'), { code: status.INTERNAL });
+  return undefined;
+}
+
+function failure(error: unknown, logger: Logger, rpc: string): Error {
+  if (error instanceof BlobIntegrityError)
+    logger.error({ err: error, rpc }, 'stored message failed authentication');
+  return failureStatus(error, logger, rpc, expectedFailure);
 }
 
 function unary<Req, Res>(logger: Logger, rpc: string, run: (request: Req) => Promise<Res>) {
-  return (call: { request: Req }, callback: sendUnaryData<Res>): void => {
-    run(call.request).then(
-      (response) => callback(null, response),
-      (error: unknown) => callback(failure(error, logger, rpc)),
-    );
-  };
+  return serveUnary(logger, rpc, run, expectedFailure);
 }
 
 function required<T>(value: T | undefined, field: string): T {

@@ -44,8 +44,9 @@ say "peers: Dovecot on 127.0.0.1:$PEER_IMAP_PORT (config and mail under $WORK/pe
 "$PEERS/setup-postfix-dovecot.sh" "$WORK/peers" start >&2
 
 say "postmesh: starting the stack with data in $WORK/postmesh"
+# No content filter (the IMAP workload does not receive mail over SMTP).
 POSTMESH_DATA_DIR="$WORK/postmesh" POSTMESH_DEV_PASSWORD="$password" POSTMESH_SKIP_BUILD=1 \
-  node tools/stack/bin/postmesh-stack.mjs start >"$WORK/stack.log" 2>&1 &
+  POSTMESH_STACK_RSPAMD="${POSTMESH_STACK_RSPAMD:-false}" node tools/stack/bin/postmesh-stack.mjs start >"$WORK/stack.log" 2>&1 &
 stack_pid=$!
 for _ in $(seq 1 180); do
   grep -q 'Postmesh is running' "$WORK/stack.log" 2>/dev/null && break

@@ -69,6 +69,12 @@ export const ErrorReason = {
    * is safe (gRPC ABORTED).
    */
   CONFLICT: "ERROR_REASON_CONFLICT",
+  /**
+   * NOT_OWNER - The storage replica that answered does not own the user's partition (ADR 0007, Routing); the
+   * call was not executed. The client refreshes its ownership map and calls the owner (gRPC
+   * UNAVAILABLE).
+   */
+  NOT_OWNER: "ERROR_REASON_NOT_OWNER",
   UNRECOGNIZED: "UNRECOGNIZED",
 } as const;
 
@@ -89,6 +95,7 @@ export namespace ErrorReason {
   export type TOO_BIG = typeof ErrorReason.TOO_BIG;
   export type PERMISSION_DENIED = typeof ErrorReason.PERMISSION_DENIED;
   export type CONFLICT = typeof ErrorReason.CONFLICT;
+  export type NOT_OWNER = typeof ErrorReason.NOT_OWNER;
   export type UNRECOGNIZED = typeof ErrorReason.UNRECOGNIZED;
 }
 
@@ -136,6 +143,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 13:
     case "ERROR_REASON_CONFLICT":
       return ErrorReason.CONFLICT;
+    case 14:
+    case "ERROR_REASON_NOT_OWNER":
+      return ErrorReason.NOT_OWNER;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -173,6 +183,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_PERMISSION_DENIED";
     case ErrorReason.CONFLICT:
       return "ERROR_REASON_CONFLICT";
+    case ErrorReason.NOT_OWNER:
+      return "ERROR_REASON_NOT_OWNER";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -209,6 +221,8 @@ export function errorReasonToNumber(object: ErrorReason): number {
       return 12;
     case ErrorReason.CONFLICT:
       return 13;
+    case ErrorReason.NOT_OWNER:
+      return 14;
     case ErrorReason.UNRECOGNIZED:
     default:
       return -1;

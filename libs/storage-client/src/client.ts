@@ -1,0 +1,475 @@
+/**
+ * The storage service's gRPC client, the only one services use (DESIGN §1: storage alone owns the
+ * data). Every call gets, in one place: a deadline (policy.ts), the caller's mutual-TLS identity
+ * (libs/identity), the active trace context in its metadata (W3C `traceparent` through
+ * `@opentelemetry/api`), retries of reads on UNAVAILABLE, typed errors (errors.ts), and — when
+ * an ownership map is given — the address of the storage replica that owns the user (ADR 0007,
+ * Routing).
+ *
+ * Routing: a user-scoped call (every Mailstore RPC, keyed by its `user_id`) goes to the owner of
+ * the user's partition as the local copy of the ownership map names it. A replica that does not
+ * own the user answers UNAVAILABLE with reason NOT_OWNER before running anything; the client then
+ * reads the partition's record again and sends the call to the owner once more, so a stale map
+ * costs one round trip. Without a map, every call goes to the configured address.
+ */
+import {
+  Channel,
+  Metadata,
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientReadableStream,
+  type ClientUnaryCall,
+  type ClientWritableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { context, propagation, type Context } from '@opentelemetry/api';
+import {
+  AdminServiceClient,
+  DirectoryServiceClient,
+  MailstoreServiceClient,
+  TraceServiceClient,
+  isServiceError,
+  type directory,
+  type mailstore,
+} from '@postmesh/contracts';
+import type { InternalSecurity } from '@postmesh/identity';
+import { StorageError, isNotOwner, storageErrorOf, unavailable } from './errors.js';
+import { DEFAULT_CALL_POLICY, backoffMs, isIdempotent, isRetryableCode, type CallPolicy } from './policy.js';
+
+/** Where a user's calls go (the shape of `@postmesh/bus`'s `Route`). */
+export interface OwnerRoute {
+  readonly partition: number;
+  readonly owner: string;
+  /** The owner's gRPC address, `host:port`. */
+  readonly address: string;
+}
+
+/**
+ * The ownership map as the client reads it: `OwnershipView` from `@postmesh/bus` (one KV watch of
+ * `storage-partitions`) satisfies it.
+ */
+export interface OwnerRoutes {
+  /** From the local copy; undefined when the partition has no owner right now. */
+  routeOf(userId: string): OwnerRoute | undefined;
+  /** Reads the partition's record again (after a "not owner" answer). */
+  lookup(userId: string): Promise<OwnerRoute | undefined>;
+}
+
+export interface StorageClientOptions {
+  /** The configured storage address (`POSTMESH_STORAGE_GRPC`): every call without routing. */
+  readonly address: string;
+  /** This service's internal identity: mutual TLS as it, checked by storage's caller policy. */
+  readonly security: Pick<InternalSecurity, 'grpcClientCredentials'>;
+  /** With ownership on (POSTMESH_STORAGE_OWNERSHIP), user-scoped calls go to the owner. */
+  readonly routes?: OwnerRoutes;
+  readonly policy?: Partial<CallPolicy>;
+}
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: Callback<Res>,
+) => ClientUnaryCall;
+
+/** The unary RPCs of a generated client, as promise-returning functions. */
+export type UnaryApi<C> = {
+  [K in keyof C as C[K] extends UnaryMethod<infer _Q, infer _S> ? K : never]: C[K] extends UnaryMethod<
+    infer Q,
+    infer S
+  >
+    ? (request: Q) => Promise<S>
+    : never;
+};
+
+export interface AppendInput {
+  readonly userId: string;
+  readonly mailbox: mailstore.MailboxSelector;
+  readonly flags: readonly mailstore.Flag[];
+  readonly keywords: readonly string[];
+  readonly internalDate: Date | undefined;
+  readonly message: Buffer;
+}
+
+/** The Mailstore RPCs (proto/postmesh/mailstore/v1/mailstore.proto), streams as async iterators. */
+export interface Mailstore {
+  listMailboxes(request: mailstore.ListMailboxesRequest): Promise<mailstore.ListMailboxesResponse>;
+  createMailbox(request: mailstore.CreateMailboxRequest): Promise<mailstore.CreateMailboxResponse>;
+  renameMailbox(request: mailstore.RenameMailboxRequest): Promise<mailstore.RenameMailboxResponse>;
+  deleteMailbox(request: mailstore.DeleteMailboxRequest): Promise<mailstore.DeleteMailboxResponse>;
+  setSubscribed(request: mailstore.SetSubscribedRequest): Promise<mailstore.SetSubscribedResponse>;
+  getMailboxStatus(request: mailstore.GetMailboxStatusRequest): Promise<mailstore.GetMailboxStatusResponse>;
+  appendMessage(input: AppendInput): Promise<mailstore.AppendMessageResponse>;
+  /** Messages one by one, however storage batched them. */
+  fetchMessages(request: mailstore.FetchMessagesRequest): AsyncGenerator<mailstore.MessageMetadata, void>;
+  getMessageContent(
+    request: mailstore.GetMessageContentRequest,
+  ): Promise<{ info: mailstore.ContentInfo; chunks: AsyncGenerator<Buffer, void> }>;
+  storeFlags(request: mailstore.StoreFlagsRequest): Promise<mailstore.StoreFlagsResponse>;
+  copyMessages(request: mailstore.CopyMessagesRequest): Promise<mailstore.CopyMessagesResponse>;
+  moveMessages(request: mailstore.MoveMessagesRequest): Promise<mailstore.MoveMessagesResponse>;
+  expunge(request: mailstore.ExpungeRequest): Promise<mailstore.ExpungeResponse>;
+  search(request: mailstore.SearchRequest): Promise<mailstore.SearchResponse>;
+  getQuota(request: mailstore.GetQuotaRequest): Promise<mailstore.GetQuotaResponse>;
+  getChanges(request: mailstore.GetChangesRequest): Promise<mailstore.GetChangesResponse>;
+}
+
+export interface StorageClient {
+  readonly directory: UnaryApi<DirectoryServiceClient>;
+  readonly trace: UnaryApi<TraceServiceClient>;
+  readonly admin: UnaryApi<AdminServiceClient>;
+  readonly mailstore: Mailstore;
+  /** The id of the user a login names (address or alias), or undefined: login throttles' key. */
+  accountOf(login: string): Promise<string | undefined>;
+  /** Readiness: the configured address accepts a connection within `timeoutMs`. */
+  check(timeoutMs?: number): Promise<true | string>;
+  close(): void;
+}
+
+const SERVICES = {
+  directory: { name: 'postmesh.directory.v1.DirectoryService', Client: DirectoryServiceClient },
+  mailstore: { name: 'postmesh.mailstore.v1.MailstoreService', Client: MailstoreServiceClient },
+  trace: { name: 'postmesh.trace.v1.TraceService', Client: TraceServiceClient },
+  admin: { name: 'postmesh.admin.v1.AdminService', Client: AdminServiceClient },
+} as const;
+type ServiceKey = keyof typeof SERVICES;
+
+/** One HTTP/2 channel per replica address, shared by the four service stubs. */
+interface Stubs {
+  readonly channel: Channel;
+  readonly directory: DirectoryServiceClient;
+  readonly mailstore: MailstoreServiceClient;
+  readonly trace: TraceServiceClient;
+  readonly admin: AdminServiceClient;
+}
+
+const CHANNEL_OPTIONS: ChannelOptions = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 30_000,
+};
+/** Channels kept to replicas other than the configured address (replicas come and go). */
+const MAX_ROUTED_CHANNELS = 32;
+const APPEND_CHUNK = 64 * 1024;
+/** Messages per FetchMessages response asked of storage (it also bounds them to ~1 MiB). */
+const FETCH_BATCH = 1024;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Connects lazily, as grpc-js does: nothing is dialled before the first call. */
+export function connectStorage(options: StorageClientOptions): StorageClient {
+  return new GrpcStorageClient(options).api();
+}
+
+class GrpcStorageClient {
+  private readonly policy: CallPolicy;
+  private readonly credentials: ChannelCredentials;
+  private readonly channels = new Map<string, Stubs>();
+
+  constructor(private readonly options: StorageClientOptions) {
+    this.policy = { ...DEFAULT_CALL_POLICY, ...options.policy };
+    // One credentials object: grpc-js shares connections only between equal credentials.
+    this.credentials = options.security.grpcClientCredentials();
+  }
+
+  api(): StorageClient {
+    const mailstoreApi = this.mailstoreApi();
+    return {
+      directory: this.unaryApi('directory'),
+      trace: this.unaryApi('trace'),
+      admin: this.unaryApi('admin'),
+      mailstore: mailstoreApi,
+      accountOf: async (login) => {
+        try {
+          const found = await this.unary<directory.GetUserResponse>('directory', 'getUser', {
+            selector: { $case: 'address', value: login },
+          });
+          return found.user?.id;
+        } catch (error) {
+          // NOT_FOUND, INVALID_ARGUMENT: the login names no account.
+          if (error instanceof StorageError) return undefined;
+          throw error;
+        }
+      },
+      check: (timeoutMs = 1_500) =>
+        new Promise((resolve) => {
+          this.stubs(this.options.address).directory.waitForReady(Date.now() + timeoutMs, (error) => {
+            resolve(error ? `storage gRPC (${this.options.address}) unreachable: ${error.message}` : true);
+          });
+        }),
+      close: () => {
+        for (const stubs of this.channels.values()) stubs.channel.close();
+        this.channels.clear();
+      },
+    };
+  }
+
+  private stubs(address: string): Stubs {
+    const known = this.channels.get(address);
+    if (known !== undefined) {
+      // Most recently used last, so the oldest routed channel is the one closed below.
+      this.channels.delete(address);
+      this.channels.set(address, known);
+      return known;
+    }
+    const channel = new Channel(address, this.credentials, CHANNEL_OPTIONS);
+    const shared = { channelOverride: channel };
+    const stubs: Stubs = {
+      channel,
+      directory: new SERVICES.directory.Client(address, this.credentials, shared),
+      mailstore: new SERVICES.mailstore.Client(address, this.credentials, shared),
+      trace: new SERVICES.trace.Client(address, this.credentials, shared),
+      admin: new SERVICES.admin.Client(address, this.credentials, shared),
+    };
+    this.channels.set(address, stubs);
+    if (this.channels.size > MAX_ROUTED_CHANNELS + 1) {
+      for (const [other, old] of this.channels) {
+        if (other === this.options.address) continue;
+        old.channel.close();
+        this.channels.delete(other);
+        break;
+      }
+    }
+    return stubs;
+  }
+
+  /** Metadata of one attempt: the trace context of the caller (W3C `traceparent`, `tracestate`). */
+  private metadata(traceContext: Context): Metadata {
+    const carrier: Record<string, string> = {};
+    propagation.inject(traceContext, carrier);
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries(carrier)) metadata.set(key, value);
+    return metadata;
+  }
+
+  /** The address of the replica to call for `userId`; `fresh` reads the record again. */
+  private async addressFor(rpc: string, userId: string | undefined, fresh: boolean): Promise<string> {
+    const routes = this.options.routes;
+    if (routes === undefined || userId === undefined || userId === '') return this.options.address;
+    let route: OwnerRoute | undefined;
+    try {
+      route = (fresh ? undefined : routes.routeOf(userId)) ?? (await routes.lookup(userId));
+    } catch (error) {
+      throw Object.assign(unavailable(rpc, 'the storage ownership map could not be read'), { cause: error });
+    }
+    // During a hand-off (a crashed owner's lease has not expired yet) nobody serves the user.
+    if (route === undefined) throw unavailable(rpc, "no storage replica owns the user's partition now");
+    return route.address;
+  }
+
+  /**
+   * Runs `attempt` against the right replica until it succeeds, under the policy: one
+   * re-route after "not owner", and for reads up to `maxAttempts` on UNAVAILABLE with backoff,
+   * never past `deadline`. Failures come out typed (errors.ts).
+   */
+  private async withPolicy<T>(
+    service: ServiceKey,
+    method: string,
+    request: unknown,
+    userId: string | undefined,
+    deadline: number,
+    attempt: (address: string) => Promise<T>,
+  ): Promise<T> {
+    const rpc = `${SERVICES[service].name}/${method}`;
+    const idempotent = isIdempotent(method, request);
+    let rerouted = false;
+    let address = await this.addressFor(rpc, userId, false);
+    for (let attempts = 1; ;) {
+      try {
+        return await attempt(address);
+      } catch (error) {
+        if (isNotOwner(error) && !rerouted && this.options.routes !== undefined) {
+          // Nothing ran on the replica: safe for every call, and not counted as an attempt.
+          rerouted = true;
+          address = await this.addressFor(rpc, userId, true);
+          continue;
+        }
+        const wait = backoffMs(this.policy, attempts + 1);
+        if (
+          idempotent &&
+          attempts < this.policy.maxAttempts &&
+          isServiceError(error) &&
+          isRetryableCode(error.code) &&
+          Date.now() + wait < deadline
+        ) {
+          attempts += 1;
+          await sleep(wait);
+          // The owner may have changed meanwhile (a crashed owner's partitions move).
+          address = await this.addressFor(rpc, userId, false);
+          continue;
+        }
+        throw storageErrorOf(rpc, error);
+      }
+    }
+  }
+
+  unary<Res>(service: ServiceKey, method: string, request: unknown, userId?: string): Promise<Res> {
+    const deadline = Date.now() + this.policy.unaryDeadlineMs;
+    const traceContext = context.active();
+    return this.withPolicy(service, method, request, userId, deadline, (address) => {
+      const stub = this.stubs(address)[service] as unknown as Record<string, UnaryMethod<unknown, Res>>;
+      const invoke = stub[method];
+      if (invoke === undefined) return Promise.reject(new TypeError(`no RPC ${method} on ${service}`));
+      return new Promise<Res>((resolve, reject) => {
+        invoke.call(stub, request, this.metadata(traceContext), { deadline }, (error, response) => {
+          if (error === null) resolve(response);
+          else reject(error);
+        });
+      });
+    });
+  }
+
+  /** A server stream; retried (or re-routed) only before its first message arrived. */
+  async *serverStream<Res>(
+    method: 'fetchMessages' | 'getMessageContent',
+    request: { readonly userId: string },
+  ): AsyncGenerator<Res, void, undefined> {
+    const rpc = `${SERVICES.mailstore.name}/${method}`;
+    const deadline = Date.now() + this.policy.streamDeadlineMs;
+    const traceContext = context.active();
+    const opened = await this.withPolicy(
+      'mailstore',
+      method,
+      request,
+      request.userId,
+      deadline,
+      async (address) => {
+        const stub = this.stubs(address).mailstore;
+        const call = (
+          stub[method] as unknown as (
+            r: unknown,
+            m: Metadata,
+            o: Partial<CallOptions>,
+          ) => ClientReadableStream<Res>
+        ).call(stub, request, this.metadata(traceContext), { deadline });
+        const iterator = (call as AsyncIterable<Res>)[Symbol.asyncIterator]();
+        try {
+          return { call, iterator, first: await iterator.next() };
+        } catch (error) {
+          call.cancel();
+          throw error;
+        }
+      },
+    );
+    try {
+      let next = opened.first;
+      while (next.done !== true) {
+        yield next.value;
+        next = await opened.iterator.next();
+      }
+    } catch (error) {
+      throw storageErrorOf(rpc, error);
+    } finally {
+      opened.call.cancel();
+    }
+  }
+
+  private unaryApi<K extends 'directory' | 'trace' | 'admin'>(service: K): UnaryApi<Stubs[K]> {
+    const api: Record<string, (request: unknown) => Promise<unknown>> = {};
+    // The definition's keys are the generated clients' (camelCase) method names.
+    const definition = SERVICES[service].Client.service as Record<
+      string,
+      { readonly requestStream: boolean; readonly responseStream: boolean }
+    >;
+    for (const [name, rpc] of Object.entries(definition)) {
+      if (rpc.requestStream || rpc.responseStream) continue;
+      api[name] = (request) => this.unary(service, name, request);
+    }
+    return api as UnaryApi<Stubs[K]>;
+  }
+
+  private mailstoreApi(): Mailstore {
+    const scoped =
+      <Req extends { readonly userId: string }, Res>(method: string) =>
+      (request: Req): Promise<Res> =>
+        this.unary<Res>('mailstore', method, request, request.userId);
+    const serverStream = <Res>(
+      method: 'fetchMessages' | 'getMessageContent',
+      request: { readonly userId: string },
+    ): AsyncGenerator<Res, void, undefined> => this.serverStream<Res>(method, request);
+    return {
+      listMailboxes: scoped('listMailboxes'),
+      createMailbox: scoped('createMailbox'),
+      renameMailbox: scoped('renameMailbox'),
+      deleteMailbox: scoped('deleteMailbox'),
+      setSubscribed: scoped('setSubscribed'),
+      getMailboxStatus: scoped('getMailboxStatus'),
+      storeFlags: scoped('storeFlags'),
+      copyMessages: scoped('copyMessages'),
+      moveMessages: scoped('moveMessages'),
+      expunge: scoped('expunge'),
+      search: scoped('search'),
+      getQuota: scoped('getQuota'),
+      getChanges: scoped('getChanges'),
+      async *fetchMessages(request) {
+        // Batched responses: SELECT of a 100,000-message mailbox is a few hundred stream messages.
+        const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
+        for await (const response of serverStream<mailstore.FetchMessagesResponse>(
+          'fetchMessages',
+          batched,
+        )) {
+          if (response.message !== undefined) yield response.message;
+          yield* response.messages;
+        }
+      },
+      async getMessageContent(request) {
+        const iterator = serverStream<mailstore.GetMessageContentResponse>('getMessageContent', request);
+        const first = await iterator.next();
+        if (first.done === true || first.value.part?.$case !== 'info') {
+          await iterator.return();
+          throw unavailable(
+            `${SERVICES.mailstore.name}/getMessageContent`,
+            'the answer did not start with info',
+          );
+        }
+        const info = first.value.part.value;
+        async function* chunks(): AsyncGenerator<Buffer, void> {
+          for await (const response of iterator) {
+            if (response.part?.$case === 'chunk') yield response.part.value;
+          }
+        }
+        return { info, chunks: chunks() };
+      },
+      appendMessage: (input) => this.append(input),
+    };
+  }
+
+  /** AppendMessage: header, then the message in chunks; sent again whole after "not owner". */
+  private append(input: AppendInput): Promise<mailstore.AppendMessageResponse> {
+    const deadline = Date.now() + this.policy.uploadDeadlineMs;
+    const traceContext = context.active();
+    return this.withPolicy('mailstore', 'appendMessage', input, input.userId, deadline, (address) => {
+      const stub = this.stubs(address).mailstore;
+      return new Promise<mailstore.AppendMessageResponse>((resolve, reject) => {
+        const call: ClientWritableStream<mailstore.AppendMessageRequest> = stub.appendMessage(
+          this.metadata(traceContext),
+          { deadline },
+          (error: ServiceError | null, response: mailstore.AppendMessageResponse) => {
+            if (error) reject(error);
+            else resolve(response);
+          },
+        );
+        call.write({
+          part: {
+            $case: 'header',
+            value: {
+              userId: input.userId,
+              mailbox: input.mailbox,
+              flags: [...input.flags],
+              keywords: [...input.keywords],
+              internalDate: input.internalDate,
+              size: input.message.length,
+            },
+          },
+        });
+        for (let offset = 0; offset < input.message.length; offset += APPEND_CHUNK) {
+          call.write({
+            part: { $case: 'chunk', value: input.message.subarray(offset, offset + APPEND_CHUNK) },
+          });
+        }
+        call.end();
+      });
+    });
+  }
+}

@@ -1,0 +1,219 @@
+// Every built service starts the way the chart's pod runs it from the image: the image's
+// application tree (tools/image/stage.sh runtime, as the Dockerfile lays it out: no tools/*, no
+// libs/testing) root-owned and read-only at /app, a read-only root filesystem, the container's
+// non-root uid, only the pod's emptyDirs (/tmp, data directories) writable, the Secrets and
+// ConfigMaps the chart mounts, and the environment the chart renders (default values). Only
+// addresses and ports are changed, to this machine's test NATS, FerretDB and free ports. Each
+// service must reach its readiness probe. (No container engine here: see pod-sandbox.ts.)
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startTestEnvironment, type ManagedProcess, type TestEnvironment } from '@postmesh/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifests, renderChart, requireHelm, type K8sObject } from '../src/index.js';
+import { podPlan, sandboxProcess, type PodPlan } from './pod-sandbox.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const chartDir = join(repoRoot, 'charts', 'postmesh');
+const RELEASE = 'pm';
+/** The Dockerfile's ENV of the runtime stage. */
+const IMAGE_ENV = { NODE_ENV: 'production', HOME: '/tmp' };
+
+const work = mkdtempSync(join(tmpdir(), 'postmesh-pod-runtime-'));
+const appDir = join(work, 'app');
+let env: TestEnvironment;
+let objects: K8sObject[] = [];
+const running: ManagedProcess[] = [];
+
+function render(): K8sObject[] {
+  const rendered = renderChart(requireHelm(repoRoot), {
+    chartDir,
+    set: { 'keyEncryption.generate': 'true' },
+    releaseName: RELEASE,
+    namespace: 'mail',
+  });
+  if (!rendered.ok) throw new Error(rendered.error);
+  return parseManifests(rendered.manifests).map((r) => r.object);
+}
+
+/** Addresses and ports on this machine instead of the cluster's; everything else as rendered. */
+async function localEnv(
+  plan: PodPlan,
+  storageGrpc: string,
+): Promise<{ env: Record<string, string>; opsPort: number }> {
+  const listen: Record<string, string> = {};
+  for (const [name, value] of Object.entries(plan.env)) {
+    if (name.endsWith('_HOST') && value === '0.0.0.0') listen[name] = '127.0.0.1';
+    if (name.endsWith('_PORT') && value !== '0') listen[name] = String(await freePort());
+  }
+  return {
+    env: {
+      ...listen,
+      NATS_URL: env.natsUrl,
+      NATS_MONITOR_URL: env.natsMonitorUrl ?? '',
+      // One test nats-server: streams with one replica, which the chart allows only when told.
+      POSTMESH_STREAM_REPLICAS: '1',
+      POSTMESH_ALLOW_WEAK_DURABILITY: 'true',
+      ...(plan.service === 'storage'
+        ? { MONGODB_URI: env.mongoUri, POSTMESH_MONGODB_DB: env.database }
+        : { POSTMESH_STORAGE_GRPC: storageGrpc }),
+    },
+    opsPort: Number(listen.POSTMESH_OPS_PORT),
+  };
+}
+
+/** The identity Secret holds the test CA's certificate for the service (NATS and storage trust it). */
+function identityFiles(service: string): Map<string, Buffer> {
+  const dir = join(env.pki.dir, service);
+  return new Map(readdirSync(dir).map((name) => [name, readFileSync(join(dir, name))]));
+}
+
+interface StartedPod {
+  readonly proc: ManagedProcess;
+  readonly opsPort: number;
+  readonly plan: PodPlan;
+  readonly env: Readonly<Record<string, string>>;
+  log(): string;
+}
+
+async function startPod(
+  service: string,
+  storageGrpc: string,
+  change: (env: Record<string, string>) => void = () => undefined,
+): Promise<StartedPod> {
+  const plan = podPlan(objects, `${RELEASE}-postmesh-${service}`);
+  const local = await localEnv(plan, storageGrpc);
+  const logFile = join(work, `${service}-${Date.now()}.log`);
+  const podEnv = { ...plan.env, ...local.env };
+  change(podEnv);
+  const proc = sandboxProcess(
+    { ...plan, env: podEnv },
+    {
+      appDir,
+      nodeModules: join(repoRoot, 'node_modules'),
+      imageEnv: IMAGE_ENV,
+      env: {},
+      volumeFiles: { identity: identityFiles(service) },
+      logFile,
+    },
+  );
+  proc.start();
+  running.push(proc);
+  return {
+    proc,
+    opsPort: local.opsPort,
+    plan,
+    env: podEnv,
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+  };
+}
+
+async function waitReady(pod: StartedPod, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!pod.proc.running) throw new Error(`${pod.plan.service} exited:\n${pod.log()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${pod.opsPort}${pod.plan.readinessPath}`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${pod.plan.service} not ready within ${timeoutMs} ms:\n${pod.log()}`);
+}
+
+async function exited(pod: StartedPod, timeoutMs = 30_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pod.proc.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return !pod.proc.running;
+}
+
+beforeAll(async () => {
+  objects = render();
+  execFileSync('sh', [join(repoRoot, 'tools', 'image', 'stage.sh'), 'runtime', repoRoot, appDir]);
+  mkdirSync(join(appDir, 'node_modules'));
+  chmodSync(appDir, 0o755);
+  env = await startTestEnvironment();
+});
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop(5_000)));
+  await env?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('the pod sandbox', () => {
+  it('runs as the container user with only the pod’s volumes writable', { timeout: 30_000 }, async () => {
+    const probe = [
+      "const fs = require('node:fs');",
+      'const tryWrite = (p) => { try { fs.writeFileSync(p, "x"); return "ok"; } catch (e) { return e.code; } };',
+      'console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), cwd: process.cwd(),',
+      '  app: tryWrite("/app/written"), root: tryWrite("/written"), tmp: tryWrite("/tmp/written"),',
+      '  data: tryWrite("/var/lib/postmesh/written"), tls: tryWrite("/etc/postmesh/tls/written"),',
+      '  tools: fs.existsSync("/app/tools"), testing: fs.existsSync("/app/libs/testing"),',
+      '  key: fs.readFileSync("/etc/postmesh/tls/tls.key", "utf8").includes("PRIVATE KEY") }));',
+    ].join('\n');
+    const plan = podPlan(objects, `${RELEASE}-postmesh-smtp-inbound`);
+    const logFile = join(work, 'probe.log');
+    const proc = sandboxProcess(plan, {
+      appDir,
+      nodeModules: join(repoRoot, 'node_modules'),
+      imageEnv: IMAGE_ENV,
+      env: {},
+      command: ['node', '-e', probe],
+      logFile,
+    });
+    proc.start();
+    expect(await proc.exited).toBe(0);
+    const seen: unknown = JSON.parse(readFileSync(logFile, 'utf8').trim().split('\n').pop() ?? '{}');
+    expect(seen).toEqual({
+      uid: 10001,
+      gid: 10001,
+      cwd: '/app',
+      app: 'EROFS',
+      root: 'EROFS',
+      tmp: 'ok',
+      data: 'ok',
+      tls: 'EROFS',
+      tools: false,
+      testing: false,
+      key: true,
+    });
+  });
+});
+
+describe('every service as its pod runs it (chart default values)', () => {
+  it(
+    'storage, then smtp-inbound, imap, mta-delivery and admin reach readiness',
+    { timeout: 150_000 },
+    async () => {
+      const storage = await startPod('storage', '');
+      await waitReady(storage);
+      const grpc = `127.0.0.1:${storage.env.POSTMESH_GRPC_PORT}`;
+      const others = await Promise.all(
+        ['smtp-inbound', 'imap', 'mta-delivery', 'admin'].map((s) => startPod(s, grpc)),
+      );
+      await Promise.all(others.map((pod) => waitReady(pod)));
+      for (const pod of [storage, ...others]) expect(pod.proc.running).toBe(true);
+    },
+  );
+
+  it(
+    'a service writing under its working directory fails there (the check can fail)',
+    { timeout: 60_000 },
+    async () => {
+      // Without a data directory from the chart and without a mounted certificate, smtp-inbound
+      // makes its self-signed pair under ./.data, which is /app: read-only in the pod.
+      const pod = await startPod('smtp-inbound', '127.0.0.1:1', (e) => {
+        delete e.POSTMESH_SMTP_DATA_DIR;
+        delete e.POSTMESH_TLS_CERT_FILE;
+        delete e.POSTMESH_TLS_KEY_FILE;
+      });
+      expect(await exited(pod)).toBe(true);
+      // Node's recursive mkdir on the read-only /app reports the missing parent (ENOENT).
+      expect(pod.log()).toMatch(/"fatal".*mkdir '\/app\/\.data\/smtp-inbound\/tls'/);
+    },
+  );
+});
