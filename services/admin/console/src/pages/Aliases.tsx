@@ -4,6 +4,7 @@ import { ApiFailure, api, qs, type Me, type Page } from '../api.js';
 import { ErrorBanner, Notice } from '../components/Banner.js';
 import { useConfirm } from '../components/ConfirmDialog.js';
 import { Form } from '../components/Form.js';
+import { Loading } from '../components/Loading.js';
 import { PagedTable } from '../components/PagedTable.js';
 import { useDomainNames } from '../domains.js';
 import { type Alias, type User } from '../types.js';
@@ -128,27 +129,30 @@ export function AliasesPage({ me }: { readonly me: Me }) {
       )}
       {notice !== '' && <Notice>{notice}</Notice>}
       <ErrorBanner error={error} />
-      <PagedTable
-        label="Addresses"
-        load={load}
-        reloadKey={reload}
-        rowKey={(a) => a.id}
-        empty={domain === '' ? 'No domain to show.' : 'No aliases or forwards in this domain.'}
-        columns={[
-          { title: 'Address', cell: (a) => a.address },
-          { title: 'Kind', cell: (a) => a.kind },
-          { title: 'Delivers to', cell: (a) => (a.targetAddresses ?? a.targets).join(', ') },
-          {
-            title: 'Actions',
-            cell: (a) =>
-              canWrite && a.kind !== 'primary' ? (
-                <button type="button" className="danger" onClick={() => void remove(a)}>
-                  Delete
-                </button>
-              ) : null,
-          },
-        ]}
-      />
+      {domains === undefined && <Loading what="your domains" />}
+      {domains !== undefined && (
+        <PagedTable
+          label="Addresses"
+          load={load}
+          reloadKey={reload}
+          rowKey={(a) => a.id}
+          empty={domain === '' ? 'No domain to show.' : 'No aliases or forwards in this domain.'}
+          columns={[
+            { title: 'Address', cell: (a) => a.address },
+            { title: 'Kind', cell: (a) => a.kind },
+            { title: 'Delivers to', cell: (a) => (a.targetAddresses ?? a.targets).join(', ') },
+            {
+              title: 'Actions',
+              cell: (a) =>
+                canWrite && a.kind !== 'primary' ? (
+                  <button type="button" className="danger" onClick={() => void remove(a)}>
+                    Delete
+                  </button>
+                ) : null,
+            },
+          ]}
+        />
+      )}
       {dialog}
     </>
   );
