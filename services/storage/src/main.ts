@@ -98,6 +98,8 @@ await runService({
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      registry: ops.registry,
+      alerts: { postmaster: config.POSTMESH_POSTMASTER, perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR },
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
