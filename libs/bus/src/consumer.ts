@@ -1,8 +1,11 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { Logger } from '@postmesh/telemetry';
+import { SpanKind, inSpan, type Logger } from '@postmesh/telemetry';
+import { deadLetterAlert, serviceOf } from './alerts.js';
+import { publishMailEvent } from './mail-event.js';
 import { publishDurable } from './publish.js';
 import { Subjects } from './topology.js';
+import { jobTraceContext } from './trace-headers.js';
 
 /** What a job handler decided. Expected failures are values; a thrown error counts as `retry`. */
 export type JobOutcome =
@@ -84,7 +87,25 @@ export class ConsumerLoop {
     const heartbeat = setInterval(() => msg.working(), 15_000);
     let outcome: JobOutcome;
     try {
-      outcome = await this.options.handler(msg);
+      // One span per attempt, a child of the span that published the job (its headers).
+      outcome = await inSpan(
+        `process ${stream}`,
+        {
+          kind: SpanKind.CONSUMER,
+          parent: jobTraceContext(msg),
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.destination.name': msg.subject,
+            'messaging.consumer.group.name': this.options.consumer,
+            'messaging.message.delivery_count': msg.info.deliveryCount,
+          },
+        },
+        async (span) => {
+          const result = await this.options.handler(msg);
+          span.setAttribute('postmesh.job.outcome', result.kind);
+          return result;
+        },
+      );
     } catch (error) {
       logger.error(
         { err: error, stream, seq: msg.seq, attempt: msg.info.deliveryCount },
@@ -171,6 +192,20 @@ async function deadLetter(msg: JsMsg, reason: string, options: SettleOptions): P
   }
   // Dedup id from stream+seq: a crash between this publish and term() cannot duplicate the DLQ entry.
   await publishDurable(js, Subjects.dlq(stream), msg.data, { msgId: `dlq:${stream}:${msg.seq}`, headers });
+  // The alert before the term: if it is not stored, the job stays and is dead-lettered again
+  // (both publishes are deduplicated), so a dead letter is never left unannounced.
+  await publishMailEvent(
+    js,
+    deadLetterAlert({
+      service: serviceOf(logger),
+      stream,
+      seq: msg.seq,
+      subject: msg.subject,
+      attempts: msg.info.deliveryCount,
+      reason: reason.slice(0, 1_000),
+      ...(headers.traceparent === undefined ? {} : { traceparent: headers.traceparent }),
+    }),
+  );
   msg.term(reason);
   logger.error({ stream, seq: msg.seq, reason }, 'job moved to the dead-letter queue');
 }

@@ -97,3 +97,20 @@ export {
   type SweepReport,
 } from './spool-sweep.js';
 export * from './partitions/index.js';
+export {
+  MAIL_EVENT_KINDS,
+  MailEventOutbox,
+  encodeMailEvent,
+  mailEvent,
+  parseMailEvent,
+  publishMailEvent,
+  stripAngles,
+  type MailEvent,
+  type MailEventFields,
+  type MailEventKind,
+  type MailEventOutboxOptions,
+  type ParsedMailEvent,
+} from './mail-event.js';
+export { jobTraceContext } from './trace-headers.js';
+export { ALERT_NAMES, deadLetterAlert, serviceOf, type AlertName, type AlertSeverity } from './alerts.js';
+export { registerJetStreamMetrics, type JetStreamMetricsOptions } from './jetstream-metrics.js';

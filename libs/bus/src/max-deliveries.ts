@@ -14,6 +14,8 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '@postmesh/telemetry';
+import { deadLetterAlert, serviceOf } from './alerts.js';
+import { publishMailEvent } from './mail-event.js';
 import { publishDurable } from './publish.js';
 import { Subjects } from './topology.js';
 
@@ -147,7 +149,20 @@ export class MaxDeliveriesDeadLetter {
         original: stored.header,
       }),
     });
-    // Only now, with the dead letter stored, out of the work queue.
+    const traceparent = stored.header?.get('traceparent') ?? '';
+    await publishMailEvent(
+      js,
+      deadLetterAlert({
+        service: serviceOf(logger),
+        stream: advisory.stream,
+        seq: advisory.streamSeq,
+        subject: stored.subject,
+        attempts: advisory.deliveries,
+        reason,
+        ...(traceparent === '' ? {} : { traceparent }),
+      }),
+    );
+    // Only now, with the dead letter and its alert stored, out of the work queue.
     await jsm.streams.deleteMessage(advisory.stream, advisory.streamSeq, false);
     logger.error(
       { stream: advisory.stream, consumer: advisory.consumer, seq: advisory.streamSeq, reason },

@@ -125,7 +125,7 @@ const inbox = ['_INBOX.>'];
 export function ownedConsumers(identity: InternalIdentity): readonly ConsumerName[] {
   switch (identity) {
     case 'storage':
-      return [Consumers.STORAGE_DELIVER, Consumers.STORAGE_EVENTS];
+      return [Consumers.STORAGE_DELIVER, Consumers.STORAGE_EVENTS, Consumers.STORAGE_SPAM_LEARN];
     case 'mta-delivery':
       return [Consumers.MTA_DELIVERY];
     case 'operator':
@@ -167,6 +167,9 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...common,
           ...consumerAccess(Streams.MAIL_INBOUND, Consumers.STORAGE_DELIVER),
           ...consumerAccess(Streams.MAIL_EVENTS, Consumers.STORAGE_EVENTS),
+          ...consumerAccess(Streams.SPAM_LEARN, Consumers.STORAGE_SPAM_LEARN),
+          // Learning requests from COPY/MOVE into and out of Junk (spam-learning/).
+          'spam.learn.>',
           // One durable consumer per partition of MAIL_INBOUND (`storage-deliver-p<n>`, ADR 0007):
           // storage reads every consumer of MAIL_INBOUND, and only storage does.
           `${API}.CONSUMER.INFO.${Streams.MAIL_INBOUND}.*`,

@@ -1,5 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import { JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import { injectTraceContext } from '@postmesh/telemetry';
 
 export class PublishError extends Error {
   override readonly name = 'PublishError';
@@ -34,6 +35,8 @@ export interface DurablePublishOptions {
  * Publish and wait until JetStream has stored the message (and, with `sync_always`, fsynced it):
  * the PubAck is the point after which a message may be acknowledged to its sender (DESIGN §2 step 4).
  * `duplicate` in the result means an earlier attempt already stored it, which is also success.
+ * The active span's W3C trace context travels in the `traceparent` header (DESIGN §3) unless
+ * the caller set one (a dead letter keeps its job's).
  */
 export async function publishDurable(
   js: JetStreamClient,
@@ -41,10 +44,12 @@ export async function publishDurable(
   payload: Uint8Array,
   options: DurablePublishOptions,
 ): Promise<PubAck> {
+  const fields: Record<string, string> = { ...options.headers };
+  if (fields.traceparent === undefined) injectTraceContext(fields);
   let hdrs: MsgHdrs | undefined;
-  if (options.headers) {
+  if (Object.keys(fields).length > 0) {
     hdrs = natsHeaders();
-    for (const [key, value] of Object.entries(options.headers)) hdrs.set(key, value);
+    for (const [key, value] of Object.entries(fields)) hdrs.set(key, value);
   }
   try {
     return await js.publish(subject, payload, {

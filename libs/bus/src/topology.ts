@@ -22,6 +22,8 @@ export const Streams = {
   MAIL_OUTBOUND: 'MAIL_OUTBOUND',
   MAIL_EVENTS: 'MAIL_EVENTS',
   MAIL_DLQ: 'MAIL_DLQ',
+  /** Requests to teach the content filter from what users sort into or out of Junk. */
+  SPAM_LEARN: 'SPAM_LEARN',
 } as const;
 export type StreamName = (typeof Streams)[keyof typeof Streams];
 
@@ -34,6 +36,8 @@ export const Subjects = {
   events: (kind: string) => `mail.events.${kind}`,
   /** `mail.dlq.<stream>`: a job that exhausted its deliveries, with its last error. */
   dlq: (stream: string) => `mail.dlq.${stream}`,
+  /** `spam.learn.<userId>`: messages a user moved into Junk (spam) or out of it (ham). */
+  spamLearn: (userId: string) => `spam.learn.${userId}`,
   /** Core NATS (not JetStream): a best-effort nudge for IMAP IDLE sessions. */
   mailboxChanged: (userId: string) => `mailbox.changed.${userId}`,
   /** Core NATS: a storage replica changed the Directory; the others drop their cached answers. */
@@ -44,6 +48,7 @@ export const Consumers = {
   STORAGE_DELIVER: 'storage-deliver',
   MTA_DELIVERY: 'mta-delivery',
   STORAGE_EVENTS: 'storage-events',
+  STORAGE_SPAM_LEARN: 'storage-spam-learn',
 } as const;
 export type ConsumerName = (typeof Consumers)[keyof typeof Consumers];
 
@@ -118,6 +123,17 @@ export function streamConfigs({ replicas, dlq = DLQ_DEFAULTS }: TopologyOptions)
     },
     {
       ...common,
+      name: Streams.SPAM_LEARN,
+      subjects: ['spam.learn.>'],
+      retention: RetentionPolicy.Workqueue,
+      duplicate_window: 2 * MINUTE_NS,
+      max_msg_size: 64 * 1024,
+      // A lesson not taken within a day is not worth keeping.
+      max_age: DAY_NS,
+      discard: DiscardPolicy.Old,
+    },
+    {
+      ...common,
       name: Streams.MAIL_DLQ,
       subjects: ['mail.dlq.>'],
       retention: RetentionPolicy.Limits,
@@ -164,6 +180,17 @@ export function consumerDefinitions(): ConsumerDefinition[] {
         // mta-delivery schedules its own retries (nak with delay) up to the queue lifetime.
         max_deliver: -1,
         max_ack_pending: 10_000,
+      },
+    },
+    {
+      stream: Streams.SPAM_LEARN,
+      config: {
+        durable_name: Consumers.STORAGE_SPAM_LEARN,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: 120 * 1e9,
+        max_deliver: 10,
+        max_ack_pending: 100,
       },
     },
     {

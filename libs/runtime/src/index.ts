@@ -1,5 +1,13 @@
 import { hostname } from 'node:os';
-import { Bus, checkJetStreamDurability, checkStreamReplicas, ownedConsumers } from '@postmesh/bus';
+import {
+  Bus,
+  Streams,
+  checkJetStreamDurability,
+  checkStreamReplicas,
+  consumerDefinitions,
+  ownedConsumers,
+  registerJetStreamMetrics,
+} from '@postmesh/bus';
 import {
   ConfigError,
   loadConfig,
@@ -30,6 +38,7 @@ export {
   type CertificateWatch,
   type CertificateWatchOptions,
 } from './tls-reload.js';
+export { ensureSelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;
@@ -188,6 +197,16 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });
+  const owned: readonly string[] = ownedConsumers(definition.name);
+  registerJetStreamMetrics({
+    jsm: () => bus.jsm,
+    registry: ops.registry,
+    streams: Object.values(Streams),
+    consumers: consumerDefinitions()
+      .filter((d) => owned.includes(d.config.durable_name))
+      .map((d) => ({ stream: d.stream, consumer: d.config.durable_name })),
+    logger,
+  });
   // Verified like sync_always: what the servers hold, not what this process asked for.
   ops.addCheck({
     name: 'jetstream-replicas',

@@ -1,10 +1,11 @@
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
 
 /**
  * OpenTelemetry tracing configured from the standard `OTEL_*` variables
  * (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED, …).
  * Without an exporter configured, spans are still created and propagated (W3C `traceparent`
- * in NATS headers and gRPC metadata) but not exported, so the local stack needs no collector.
+ * in NATS headers and gRPC metadata, trace ids in trace events and logs) but not exported, so
+ * the local stack needs no collector and its trace ids still link a message's hops.
  */
 export interface Tracing {
   shutdown(): Promise<void>;
@@ -19,7 +20,9 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
     serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
     // No auto-instrumentations: Postmesh creates its own spans where a message crosses a boundary.
     instrumentations: [],
-    ...(exporterConfigured ? {} : { traceExporter: undefined, spanProcessors: [] }),
+    // The SDK registers a tracer provider only when it has a span processor; a processor that
+    // drops every span keeps ids and propagation working when nothing is exported.
+    ...(exporterConfigured ? {} : { spanProcessors: [new tracing.NoopSpanProcessor()] }),
   });
   sdk.start();
   return { shutdown: () => sdk.shutdown() };

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
-import { Counter, Gauge } from '@postmesh/telemetry';
+import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
 import { runService, watchCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
@@ -80,6 +80,25 @@ await runService({
       labelNames: ['cap'],
       registers: [ops.registry],
     });
+    const commands = new Counter({
+      name: 'postmesh_imap_commands_total',
+      help: 'IMAP commands answered, by command and result (OK, NO, BAD)',
+      labelNames: ['command', 'result'],
+      registers: [ops.registry],
+    });
+    const commandSeconds = new Histogram({
+      name: 'postmesh_imap_command_seconds',
+      help: 'Time from reading an IMAP command to its tagged response, by command',
+      labelNames: ['command'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: [ops.registry],
+    });
+    const authFailures = new Counter({
+      name: 'postmesh_auth_failures_total',
+      help: 'Failed or refused logins, by protocol',
+      labelNames: ['protocol'],
+      registers: [ops.registry],
+    });
     const server = new ImapServer({
       host: config.POSTMESH_IMAP_HOST,
       port: config.POSTMESH_IMAP_PORT,
@@ -100,6 +119,14 @@ await runService({
         starttls: true,
         serverName: 'Postmesh IMAP',
         version: VERSION,
+        onCommand(name, condition, seconds) {
+          commands.inc({ command: name, result: condition });
+          commandSeconds.observe({ command: name }, seconds);
+          // A refused LOGIN/AUTHENTICATE (RFC 9051 §6.2.2, §6.2.3: tagged NO).
+          if ((name === 'LOGIN' || name === 'AUTHENTICATE') && condition === 'NO') {
+            authFailures.inc({ protocol: 'imap' });
+          }
+        },
         limits: {
           appendLimit: config.POSTMESH_IMAP_APPEND_LIMIT,
           preAuthLiteralLimit: 8 * 1024,

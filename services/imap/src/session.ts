@@ -39,7 +39,7 @@ import {
   type ReceiverLimits,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
-import type { Logger } from '@postmesh/telemetry';
+import { SpanKind, inSpan, type Logger } from '@postmesh/telemetry';
 import { capabilityList } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
 import type { CommandContext, ImapServices } from './commands/context.js';
@@ -511,15 +511,22 @@ export class Session implements CommandContext, Ticking {
       return;
     }
     const policy = entry.updates(command);
+    const started = performance.now();
     let response: StatusResponse;
     try {
       // Pending updates go first where allowed, so the command sees (and the client is told
       // about) the current mailbox: a UID SEARCH finds a message delivered a moment ago.
       if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(false);
-      response = await entry.run(this, command);
+      // One span per command: the storage calls it makes carry its trace context.
+      response = await inSpan(`imap ${command.name}`, { kind: SpanKind.SERVER }, async (span) => {
+        const answer = await entry.run(this, command);
+        span.setAttribute('postmesh.imap.condition', answer.condition);
+        return answer;
+      });
     } catch (error) {
       response = this.#failure(command, error);
     }
+    this.services.onCommand?.(command.name, response.condition, (performance.now() - started) / 1_000);
     if (this.#closed) return;
     if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(policy === 'always');
     await this.send(serializeStatus(response, { utf8: this.utf8 }));

@@ -14,11 +14,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   JobOutcomes,
+  MailEventOutbox,
   Streams,
   Subjects,
   decodeOutboundJob,
   encodeInboundJob,
   jobMessageId,
+  mailEvent,
   publishDurable,
   type InboundJob,
   type JobOutcome,
@@ -39,7 +41,7 @@ import { mxMatches, type StsPolicyCache } from './mta-sts.js';
 import { queueKey, type QueueRecord, type QueueStore, type Versioned } from './queue-store.js';
 import { resolveRoute } from './routes.js';
 import type { Destination, SmtpClient, TlsDetails } from './smtp-client.js';
-import type { Logger } from '@postmesh/telemetry';
+import type { Counter, Logger } from '@postmesh/telemetry';
 
 export interface RelaySettings {
   readonly host: string;
@@ -68,6 +70,8 @@ export function bodyCost(job: OutboundJob): number {
 }
 
 export interface DeliveryDeps {
+  /** `postmesh_deliveries_total{outcome, destination="remote"}`, per recipient and attempt. */
+  readonly deliveries?: Counter<'outcome' | 'destination'>;
   /** Bytes of bodies in memory at once (see ByteBudget); none = no limit. */
   readonly bodies?: ByteBudget;
   readonly js: JetStreamClient;
@@ -124,11 +128,12 @@ function tlsResultOf(reason: string): TlsResultType {
 
 export class OutboundDelivery {
   private readonly limiters = new Map<string, DestinationLimiter>();
-  private readonly pendingEvents = new Set<Promise<void>>();
+  private readonly mailEvents: MailEventOutbox;
   private readonly now: () => number;
 
   constructor(private readonly deps: DeliveryDeps) {
     this.now = deps.now ?? Date.now;
+    this.mailEvents = new MailEventOutbox({ js: () => deps.js, logger: deps.logger });
   }
 
   async handle(msg: JsMsg): Promise<JobOutcome> {
@@ -234,6 +239,7 @@ export class OutboundDelivery {
       sender: job.envelope.mailFrom,
       messageId: job.messageId,
       queuedAt: job.queuedAt,
+      traceparent: job.traceparent,
       remaining: deferred.map((o) => o.rcpt),
       attempts: attemptNo,
       lastAttemptAt: new Date(now).toISOString(),
@@ -651,9 +657,9 @@ export class OutboundDelivery {
   }
 
   /**
-   * Trace events are best effort and do not hold up the job: a delivered message must not wait
-   * for (or be sent again because of) its trace. Each is published durably with its eventId as
-   * Nats-Msg-Id; `drain()` waits for those still in flight at shutdown.
+   * Trace events do not hold up the job: a delivered message must not wait for (or be sent
+   * again because of) its trace. They go through a MailEventOutbox, which holds an event
+   * JetStream did not take and publishes it again; `drain()` flushes it at shutdown.
    */
   private events(
     job: OutboundJob,
@@ -663,43 +669,30 @@ export class OutboundDelivery {
     attributes: Record<string, string>,
   ): void {
     const traceId = /^00-([0-9a-f]{32})-/.exec(job.traceparent)?.[1];
-    const publishing = Promise.all(
-      rcpts.map(async (recipient) => {
-        const event = {
-          eventId: randomUUID(),
-          time: new Date(this.now()).toISOString(),
+    if (kind !== 'queued' && kind !== 'delayed-notice') {
+      this.deps.deliveries?.inc({ outcome: kind, destination: 'remote' }, rcpts.length);
+    }
+    for (const recipient of rcpts) {
+      void this.mailEvents.publish(
+        mailEvent({
           service: 'mta-delivery',
           kind,
+          time: new Date(this.now()),
           queueId: job.spoolId,
           ...(job.messageId === '' ? {} : { messageId: job.messageId }),
           ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
           recipient,
-          detail: detail.slice(0, 1_000),
+          detail,
           attributes,
           ...(traceId === undefined ? {} : { traceId }),
-        };
-        try {
-          await publishDurable(
-            this.deps.js,
-            Subjects.events(kind),
-            new TextEncoder().encode(JSON.stringify(event)),
-            {
-              msgId: event.eventId,
-            },
-          );
-        } catch (error) {
-          // Trace is for people; a lost event must not make a delivered message go out again.
-          this.deps.logger.warn({ err: error, kind, spoolId: job.spoolId }, 'trace event not published');
-        }
-      }),
-    ).then(() => undefined);
-    this.pendingEvents.add(publishing);
-    void publishing.finally(() => this.pendingEvents.delete(publishing));
+        }),
+      );
+    }
   }
 
   /** Waits for trace events still being published (graceful shutdown). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.pendingEvents]);
+    await this.mailEvents.drain();
   }
 
   /** RFC 8460: remember a TLS problem for the daily TLS-RPT report (reporting itself is later work). */

@@ -9,6 +9,7 @@ import {
   type ObjectStore,
 } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
+import { Counter } from '@postmesh/telemetry';
 import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { ByteBudget } from './body-budget.js';
@@ -25,7 +26,7 @@ import { SPOOL_MARGIN_MS, SpoolSweeper } from './spool-sweeper.js';
 await runService({
   name: 'mta-delivery',
   schema,
-  async start({ config, logger, bus, security }) {
+  async start({ config, logger, bus, security, ops: opsServer }) {
     const kvm = new Kvm(bus.nc);
     const replicas = config.POSTMESH_STREAM_REPLICAS;
     const queue = new QueueStore(await kvm.create(QUEUE_BUCKET, { history: 1, replicas }));
@@ -59,6 +60,12 @@ await runService({
       : undefined;
     let spool: Promise<ObjectStore> | undefined;
     const delivery = new OutboundDelivery({
+      deliveries: new Counter({
+        name: 'postmesh_deliveries_total',
+        help: 'Delivery outcomes per recipient, by outcome and destination (local, remote)',
+        labelNames: ['outcome', 'destination'] as const,
+        registers: [opsServer.registry],
+      }),
       bodies: new ByteBudget(config.POSTMESH_MTA_BODY_BUDGET_BYTES),
       js: bus.js,
       queue,
@@ -103,7 +110,7 @@ await runService({
             domain: record.domain,
             envelope: { mailFrom: record.sender, rcptTo: record.remaining },
             queuedAt: record.queuedAt,
-            traceparent: '',
+            traceparent: record.traceparent ?? '',
           },
           record.remaining.map((rcpt) => ({
             rcpt,

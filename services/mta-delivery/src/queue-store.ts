@@ -31,6 +31,8 @@ export interface QueueRecord {
   readonly delayNoticeSent: boolean;
   /** Base64 of the message's header section (at most 16 KiB), for a DSN on cancel. */
   readonly originalHeaders: string;
+  /** W3C traceparent of the message's trace, so a DSN sent on cancel joins it (older records: none). */
+  readonly traceparent?: string;
   /** Set by the `cancel` queue operation; the job is dropped at its next pickup. */
   readonly cancelled?: { readonly by: string; readonly at: string };
 }

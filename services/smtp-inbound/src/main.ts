@@ -1,22 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import {
   Buckets,
   DEFAULT_THROTTLE_POLICY,
   InboundSpoolSweeper,
   KvAuthThrottle,
+  MailEventOutbox,
   MaxDeliveriesDeadLetter,
   Streams,
-  Subjects,
+  mailEvent,
   openRateLimits,
   openSpool,
   type KV,
   type ObjectStore,
 } from '@postmesh/bus';
 import { runService, watchCertificate } from '@postmesh/runtime';
+import { Counter } from '@postmesh/telemetry';
 import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
@@ -34,6 +35,7 @@ import { loadPlugins } from './operator-plugins/loader.js';
 import { RspamdClient } from './content-filter/rspamd.js';
 import { ensureTlsFiles } from './tls-cert.js';
 import { submissionHooks } from './plugins/submission.js';
+import { transactionTraceHooks } from './plugins/trace.js';
 import { KvSendQuota } from './send-quota.js';
 
 /** Retries a failed lazy open on the next use instead of caching the failure. */
@@ -108,6 +110,13 @@ await runService({
     });
     exhausted.start();
     const sessions = new SessionTracker();
+    const mailEvents = new MailEventOutbox({ js: () => bus.js, logger });
+    const authFailureCount = new Counter({
+      name: 'postmesh_auth_failures_total',
+      help: 'Failed or refused logins, by protocol',
+      labelNames: ['protocol'],
+      registers: [ops.registry],
+    });
     const sweeper = new InboundSpoolSweeper({
       jsm: bus.jsm,
       spool,
@@ -156,6 +165,7 @@ await runService({
     });
 
     const haraka = await startHaraka(root, {
+      postmesh_trace: transactionTraceHooks({ registry: ops.registry }),
       postmesh_limits: limitsHooks({
         counter,
         sessions,
@@ -174,7 +184,10 @@ await runService({
         ),
         recipientsPerMessage: config.POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE,
         hostname: config.POSTMESH_HOSTNAME,
-        onAuth: (event) => logger.info(event, 'submission AUTH'),
+        onAuth: (event) => {
+          if (!event.outcome.startsWith('success')) authFailureCount.inc({ protocol: 'smtp' });
+          logger.info(event, 'submission AUTH');
+        },
         onError: (error) => logger.warn({ err: error }, 'submission: directory problem; answered 4xx'),
       }),
       postmesh_rcpt: recipientHooks({
@@ -231,10 +244,9 @@ await runService({
             },
             'queued',
           );
-          // Trace (best effort; the message itself is already durable).
-          const event = {
-            eventId: randomUUID(),
-            time: new Date().toISOString(),
+          // The message itself is already durable: its trace event must not hold up the 250,
+          // so it is queued locally and retried (MailEventOutbox) rather than awaited.
+          const event = mailEvent({
             service: 'smtp-inbound',
             kind: 'queued',
             queueId: spoolId,
@@ -249,10 +261,8 @@ await runService({
               dkim: job.authResults.dkim,
               dmarc: job.authResults.dmarc,
             },
-          };
-          bus.js
-            .publish(Subjects.events('queued'), JSON.stringify(event), { msgID: event.eventId })
-            .catch((error: unknown) => logger.warn({ err: error, spoolId }, 'trace event not published'));
+          });
+          void mailEvents.publish(event);
         },
         onError: (error, connection) =>
           logger.error(
@@ -298,6 +308,7 @@ await runService({
         await counter.stop();
         await sweeper.stop();
         await exhausted.stop();
+        await mailEvents.drain();
         directory.close();
       },
     };

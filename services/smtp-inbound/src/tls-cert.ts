@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ensureSelfSignedCertificate } from '@postmesh/runtime';
 
 const run = promisify(execFile);
 
@@ -52,30 +53,11 @@ export async function ensureTlsFiles(
   if (configured.certFile !== undefined && configured.keyFile !== undefined) {
     return { certFile: configured.certFile, keyFile: configured.keyFile, dhparamFile, generated: false };
   }
-  const dir = join(dirs.dataDir, 'tls');
-  const certFile = join(dir, 'self-signed-cert.pem');
-  const keyFile = join(dir, 'self-signed-key.pem');
-  if (existsSync(certFile) && existsSync(keyFile))
-    return { certFile, keyFile, dhparamFile, generated: false };
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '825',
-    '-subj',
-    `/CN=${hostname}`,
-    '-addext',
-    `subjectAltName=DNS:${hostname}`,
-  ]);
-  return { certFile, keyFile, dhparamFile, generated: true };
+  const { certFile, keyFile, generated } = ensureSelfSignedCertificate({
+    dir: join(dirs.dataDir, 'tls'),
+    certName: 'self-signed-cert.pem',
+    keyName: 'self-signed-key.pem',
+    hostname,
+  });
+  return { certFile, keyFile, dhparamFile, generated };
 }

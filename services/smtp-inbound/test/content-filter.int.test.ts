@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailstore } from '@postmesh/contracts';
 import { RspamdServer } from '@postmesh/testing';
-import { DEMO, DEMO_PASSWORD, Pipeline } from './pipeline.js';
+import { DEMO, DEMO_PASSWORD, Pipeline, call } from './pipeline.js';
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
@@ -72,6 +73,7 @@ describe('content filtering with rspamd', () => {
     writeFileSync(dns, '{}');
     p = await Pipeline.start({
       smtpEnv: { POSTMESH_RSPAMD_URL: rspamd.url, POSTMESH_SMTP_DNS_FIXTURE_FILE: dns },
+      storageEnv: { POSTMESH_RSPAMD_CONTROLLER_URL: rspamd.controllerUrl },
     });
   }, 660_000);
   afterAll(async () => {
@@ -167,6 +169,53 @@ describe('content filtering with rspamd', () => {
     expect(error?.responseCode).toBe(550);
     expect(error?.response).toMatch(/5\.7\.1/);
   });
+
+  /** Bayes revisions by class from rspamd's controller (`/stat`). */
+  async function learnedCounts(): Promise<{ spam: number; ham: number }> {
+    const stat = (await (await fetch(`${rspamd.controllerUrl}/stat`)).json()) as {
+      statfiles?: { symbol: string; revision: number }[];
+    };
+    const of = (symbol: string): number => stat.statfiles?.find((f) => f.symbol === symbol)?.revision ?? 0;
+    return { spam: of('BAYES_SPAM'), ham: of('BAYES_HAM') };
+  }
+
+  async function waitForLearned(want: { spam: number; ham: number }): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const now = await learnedCounts();
+      if (now.spam >= want.spam && now.ham >= want.ham) return;
+      if (Date.now() > deadline)
+        throw new Error(`rspamd learned ${JSON.stringify(now)}, expected ${JSON.stringify(want)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  it('moving a message into Junk teaches rspamd spam, moving it back out teaches ham (through JetStream)', async () => {
+    const token = randomBytes(6).toString('hex');
+    expect((await send(message(token, 'A newsletter nobody asked for, with offers.'))).code).toBe(250);
+    const inbox = await p.waitForMessages(DEMO, (m) => m.some((x) => x.bytes.includes(token)));
+    const uid = inbox.find((x) => x.bytes.includes(token))?.uid ?? 0;
+    const userId = await p.userId(DEMO);
+    const inboxId = await p.mailboxId(userId, 'INBOX');
+    const junkId = await p.mailboxId(userId, 'Junk');
+    const before = await learnedCounts();
+    const move = (from: string, to: string, one: number) =>
+      call(
+        p.mailstore.moveMessages.bind(p.mailstore),
+        mailstore.MoveMessagesRequest.fromPartial({
+          userId,
+          mailboxId: from,
+          uids: { ranges: [{ first: one, last: one }] },
+          destination: { selector: { $case: 'id', value: to } },
+        }),
+      );
+    const moved = await move(inboxId, junkId, uid);
+    const junkUid = moved.mappings[0]?.destinationUid ?? 0;
+    expect(junkUid).toBeGreaterThan(0);
+    await waitForLearned({ spam: before.spam + 1, ham: before.ham });
+    await move(junkId, inboxId, junkUid);
+    await waitForLearned({ spam: before.spam + 1, ham: before.ham + 1 });
+  }, 120_000);
 
   it('rspamd down: mail is accepted and says it was not scanned; with tempfail it gets 451', async () => {
     await rspamd.process.stop(10_000);

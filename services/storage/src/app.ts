@@ -4,13 +4,13 @@
  * configuration and signals; the integration tests build the same thing in-process.
  */
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
-import { Subjects, type BatchConsumerLoop, type Bus } from '@postmesh/bus';
+import { Subjects, type BatchConsumerLoop, type Bus, type ConsumerLoop } from '@postmesh/bus';
 import {
   DirectoryServiceDefinition,
   MailstoreServiceDefinition,
   TraceServiceDefinition,
 } from '@postmesh/contracts';
-import type { Logger } from '@postmesh/telemetry';
+import { Counter, type Logger, type Registry } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
 import { createAdminService } from './admin/index.js';
 import { BlobSweeper, openBlobStores, type BlobStoreSettings, type BlobStores } from './blob/index.js';
@@ -21,6 +21,7 @@ import { createDeliveryConsumer } from './delivery/index.js';
 import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
+import { GrpcInstrumentation } from './grpc/instrument.js';
 import { directoryHandlers } from './grpc/directory.js';
 import type { OwnerGate } from './grpc/owner-gate.js';
 import { traceHandlers } from './grpc/trace.js';
@@ -30,7 +31,10 @@ import {
   createMailstoreService,
   purgeUserMail,
 } from './mailstore/index.js';
+import { DeliveryMetrics } from './delivery/metrics.js';
+import { AlertMailer } from './trace/alert-mail.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
+import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
 
 export interface StorageAppOptions {
@@ -52,6 +56,10 @@ export interface StorageAppOptions {
   /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
   readonly ownerGate?: OwnerGate;
   readonly traceRetentionDays?: number;
+  /** Where the service's metrics go (the ops server's registry). */
+  readonly registry?: Registry;
+  /** Alerts mailed to the postmaster (POSTMESH_POSTMASTER, POSTMESH_ALERT_MAILS_PER_HOUR). */
+  readonly alerts?: { readonly postmaster: string | undefined; readonly perHour: number };
   /** Jobs of a batch parsed at once in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
   /** Where message bodies are written (POSTMESH_BLOB_STORE and its settings). */
@@ -65,6 +73,8 @@ export interface StorageAppOptions {
   readonly deliveryBatch?: number;
   /** How long a delivery batch waits for more jobs (POSTMESH_DELIVERY_BATCH_WAIT_MS). */
   readonly deliveryBatchWaitMs?: number;
+  /** rspamd's controller: learn from COPY/MOVE into and out of Junk (POSTMESH_RSPAMD_CONTROLLER_URL). */
+  readonly rspamdControllerUrl?: string;
 }
 
 export interface StorageApp {
@@ -134,21 +144,36 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       ...(options.ownerGate === undefined ? [] : [options.ownerGate.interceptor()]),
     ],
   });
-  server.addService(adminService.definition, adminService.handlers);
+  const grpc = new GrpcInstrumentation(options.registry);
+  server.addService(adminService.definition, grpc.wrap(adminService.definition, adminService.handlers));
   server.addService(
     DirectoryServiceDefinition,
-    directoryHandlers(directory, logger.child({ component: 'grpc' })),
+    grpc.wrap(DirectoryServiceDefinition, directoryHandlers(directory, logger.child({ component: 'grpc' }))),
   );
-  server.addService(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' })));
+  server.addService(
+    TraceServiceDefinition,
+    grpc.wrap(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' }))),
+  );
+  const mailstoreService = createMailstoreService({
+    db,
+    blobs,
+    keyring,
+    logger: logger.child({ component: 'mailstore' }),
+    onMailboxChanged,
+  });
+  const learning = bus !== undefined && options.rspamdControllerUrl !== undefined;
   server.addService(
     MailstoreServiceDefinition,
-    createMailstoreService({
-      db,
-      blobs,
-      keyring,
-      logger: logger.child({ component: 'mailstore' }),
-      onMailboxChanged,
-    }),
+    grpc.wrap(
+      MailstoreServiceDefinition,
+      learning
+        ? withJunkLearning(mailstoreService, {
+            db,
+            bus,
+            logger: logger.child({ component: 'spam-learning' }),
+          })
+        : mailstoreService,
+    ),
   );
 
   const host = options.grpcHost ?? '127.0.0.1';
@@ -178,7 +203,29 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
 
   let consumer: BatchConsumerLoop | undefined;
   if (bus !== undefined) {
-    consumer = createEventsConsumer(bus, traceStore, logger.child({ component: 'trace-events' }));
+    const alertLogger = logger.child({ component: 'alerts' });
+    const alertMailer = new AlertMailer({
+      js: bus.js,
+      logger: alertLogger,
+      postmaster: options.alerts?.postmaster,
+      perHour: options.alerts?.perHour ?? 10,
+      ...(options.registry === undefined
+        ? {}
+        : {
+            counter: new Counter({
+              name: 'postmesh_alerts_total',
+              help: 'Alerts raised (stored on MAIL_EVENTS), by alert name and whether they were mailed',
+              labelNames: ['alert', 'mailed'] as const,
+              registers: [options.registry],
+            }),
+          }),
+    });
+    consumer = createEventsConsumer(
+      bus,
+      traceStore,
+      logger.child({ component: 'trace-events' }),
+      alertMailer,
+    );
     consumer.start();
   }
   // DESIGN §2 steps 5–8: deliver MAIL_INBOUND jobs into mailboxes.
@@ -190,11 +237,24 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       mailstore: new Mailstore({ db, blobs, keyring, logger: deliveryLogger, onMailboxChanged }),
       directory,
       logger: deliveryLogger,
+      ...(options.registry === undefined ? {} : { metrics: new DeliveryMetrics(options.registry) }),
       ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
       ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
       ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
     });
     delivery.start();
+  }
+
+  let learner: ConsumerLoop | undefined;
+  if (bus !== undefined && options.rspamdControllerUrl !== undefined) {
+    const learnLogger = logger.child({ component: 'spam-learning' });
+    learner = createSpamLearner({
+      bus,
+      mailstore: new Mailstore({ db, blobs, keyring, logger: learnLogger }),
+      controllerUrl: options.rspamdControllerUrl,
+      logger: learnLogger,
+    });
+    learner.start();
   }
 
   const blobSweeper = new BlobSweeper({
@@ -238,6 +298,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      await learner?.stop();
       directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();

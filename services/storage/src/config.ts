@@ -52,6 +52,11 @@ export const schema = {
   /** How long the first job of a delivery batch waits for more, in milliseconds. */
   POSTMESH_DELIVERY_BATCH_WAIT_MS: integer(20, { min: 0, max: 10_000 }),
   /**
+   * rspamd's controller (e.g. http://127.0.0.1:11334): messages users move into Junk are learned
+   * as spam, out of Junk as ham (docs/content-filtering.md). Unset: no learning.
+   */
+  POSTMESH_RSPAMD_CONTROLLER_URL: optionalString(),
+  /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
    * of large mailboxes without reading message documents (ADR 0006). It is a cache validated by
@@ -87,6 +92,13 @@ export const schema = {
   POSTMESH_BLOB_SWEEP_MIN_AGE_MS: integer(60 * 60_000, { min: 60_000, max: 30 * 24 * 3_600_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
+  /**
+   * Who is mailed alerts (a job moved to the dead-letter queue, …): a local address, delivered
+   * to its INBOX through MAIL_INBOUND. Unset: alerts are only stored in the trace and logged.
+   */
+  POSTMESH_POSTMASTER: optionalString(),
+  /** Alert notices per alert kind and hour; alerts over it are counted in the next notice. */
+  POSTMESH_ALERT_MAILS_PER_HOUR: integer(10, { min: 1, max: 10_000 }),
   /** Local stack only: create `example.test` and `demo@example.test` at start. */
   POSTMESH_DEV_SEED: boolean(false),
   /** The demo user's password; required when POSTMESH_DEV_SEED=true. */

@@ -4,6 +4,7 @@ import { runService } from '@postmesh/runtime';
 import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
+import { mailboxRecords } from './mailstore/mailboxes.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
@@ -97,9 +98,14 @@ await runService({
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      registry: ops.registry,
+      alerts: { postmaster: config.POSTMESH_POSTMASTER, perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR },
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
+      ...(config.POSTMESH_RSPAMD_CONTROLLER_URL === undefined
+        ? {}
+        : { rspamdControllerUrl: config.POSTMESH_RSPAMD_CONTROLLER_URL }),
       blobStore: {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),
@@ -133,7 +139,7 @@ await runService({
           partitions: config.POSTMESH_STORAGE_PARTITIONS,
           leaseTtlMs: config.POSTMESH_STORAGE_LEASE_TTL_MS,
           replicas: config.POSTMESH_STREAM_REPLICAS,
-          caches: [sharedMailboxIndex],
+          caches: [sharedMailboxIndex, mailboxRecords],
         })
       : undefined;
     if (coordinator !== undefined) ownerGate.attach(coordinator);

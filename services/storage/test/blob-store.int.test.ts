@@ -72,6 +72,8 @@ async function expungeAll(userId: string): Promise<void> {
     unchangedSince: undefined,
   });
   await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+  // Bodies go when the expunge records are compacted (ADR 0007), normally in the background.
+  await m.store.compactChanges();
 }
 
 async function* bodyOf(bytes: Buffer): AsyncGenerator<Uint8Array> {

@@ -30,7 +30,7 @@ import {
 import { createLogger, type Logger } from '@postmesh/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import { MongoClient, type Db } from 'mongodb';
-import { createStorageApp, type StorageApp } from '../src/app.js';
+import { createStorageApp, type StorageApp, type StorageAppOptions } from '../src/app.js';
 import type { BlobStoreKind, BlobStoreSettings } from '../src/blob/index.js';
 import { loadLocalKeyProvider, type LocalKeyProvider } from '../src/crypto/index.js';
 
@@ -44,6 +44,8 @@ export interface StorageHarnessOptions {
    * local stack; `gridfs` in the suite's database), or full settings (S3).
    */
   readonly blobStore?: BlobStoreKind | BlobStoreSettings;
+  /** Alerts mailed to a postmaster (with `nats`). */
+  readonly alerts?: StorageAppOptions['alerts'];
 }
 
 export interface StorageHarness {
@@ -106,6 +108,7 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
     blobStore,
     ...(bus === undefined ? {} : { bus }),
     ...(options.traceRetentionDays === undefined ? {} : { traceRetentionDays: options.traceRetentionDays }),
+    ...(options.alerts === undefined ? {} : { alerts: options.alerts }),
   });
   const target = `127.0.0.1:${app.port}`;
   const clientCredentials = env.security('operator').grpcClientCredentials();

@@ -10,7 +10,7 @@ import {
   type ErrorReason,
   type mailstore,
 } from '@postmesh/contracts';
-import { ObjectId } from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import { newUserDataKey } from '../src/crypto/index.js';
 import { Collections, type UserDoc } from '../src/db/schema.js';
 import { Mailstore, createDefaultMailboxes } from '../src/mailstore/index.js';
@@ -175,4 +175,46 @@ export { call };
 /** Builds an RFC 5322 message with CRLF line ends. */
 export function message(lines: readonly string[]): Buffer {
   return Buffer.from(lines.join('\r\n'), 'utf8');
+}
+
+/** A message as the database holds it once its pending records are folded in. */
+export interface FoldedMessage {
+  readonly uid: number;
+  readonly modseq: number;
+  readonly flags: string[];
+  readonly size: number;
+}
+
+/**
+ * The messages of a mailbox read straight from the database, past every cache: the message
+ * documents, with the appended flag records (`message_changes`, the latest MODSEQ wins when above
+ * the document's) and the pending tombstones (expunged, document not deleted yet) folded in — what
+ * any owner rebuilding its index from the database must arrive at.
+ */
+export async function foldedDocuments(db: Db, mailboxId: string): Promise<FoldedMessage[]> {
+  const docs = await db
+    .collection<{ uid: number; modseq: number; flags: string[]; size: number }>('messages')
+    .find({ mailboxId })
+    .sort({ uid: 1 })
+    .toArray();
+  const changes = await db
+    .collection<{ uid: number; modseq: number; flags: string[] }>('message_changes')
+    .find({ mailboxId })
+    .toArray();
+  const expunged = new Set(
+    (await db.collection<{ uid: number }>('tombstones').find({ mailboxId, pending: true }).toArray()).map(
+      (t) => t.uid,
+    ),
+  );
+  const latest = new Map<number, { modseq: number; flags: string[] }>();
+  for (const c of changes) {
+    if ((latest.get(c.uid)?.modseq ?? 0) < c.modseq) latest.set(c.uid, c);
+  }
+  return docs
+    .filter((d) => !expunged.has(d.uid))
+    .map((d) => {
+      const change = latest.get(d.uid);
+      const folded = change !== undefined && change.modseq > d.modseq ? change : d;
+      return { uid: d.uid, modseq: folded.modseq, flags: [...folded.flags], size: d.size };
+    });
 }

@@ -9,6 +9,7 @@ import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
+import { mailboxRecords } from '../src/mailstore/mailboxes.js';
 import { messageKey } from '../src/mailstore/mailstore.js';
 import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import {
@@ -20,6 +21,7 @@ import {
   failureOf,
   createUser,
   fetchMessages,
+  foldedDocuments,
   message,
   startMailstoreHarness,
   uids,
@@ -61,14 +63,12 @@ const row = (f: mailstore.MessageMetadata): Row => ({
 const fromIndex = async (userId: string, mailboxId: string): Promise<Row[]> =>
   (await fetchMessages(m.client, { userId, mailboxId, fields: [] })).map(row);
 
-/** What the message documents in the database say (read directly, past every cache). */
-const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]> => {
-  const docs = await m.h.db
-    .collection<{ uid: number; modseq: number; flags: string[]; size: number }>('messages')
-    .find({ mailboxId })
-    .sort({ uid: 1 })
-    .toArray();
-  return docs.map((d) => {
+/**
+ * What the database says, read directly past every cache: the message documents with the pending
+ * flag and expunge records folded in (mailstore-helpers `foldedDocuments`).
+ */
+const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]> =>
+  (await foldedDocuments(m.h.db, mailboxId)).map((d) => {
     const split = splitFlags(d.flags);
     return {
       uid: d.uid,
@@ -78,7 +78,6 @@ const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]>
       size: d.size,
     };
   });
-};
 
 /** The index holds an entry for the mailbox as it stands now (read without asking the mailstore). */
 const indexedNow = async (userId: string, path: string): Promise<boolean> => {
@@ -423,6 +422,9 @@ describe('mailbox index', () => {
     await m.h.db
       .collection('mailboxes')
       .updateOne({ _id: new ObjectId(inbox.mailboxId) }, { $inc: { highestModseq: 1 } });
+    // This process learns of it once it forgets its copies of the mailbox documents, as an owner
+    // does whenever a partition moves (only an owner writes its mailboxes, ADR 0007).
+    mailboxRecords.dropUsersWhere((id) => id === userId);
     const after = await fromIndex(userId, inbox.mailboxId);
     expect(after.find((r) => r.uid === 3)).toMatchObject({ flags: [Flag.ANSWERED], modseq: next });
     expect(after).toEqual(await fromDocuments(userId, inbox.mailboxId));

@@ -6,6 +6,7 @@
  * (§6.4.4), GetQuota (RFC 9208) and GetChanges (RFC 7162 §3.2.5), with their typed failures.
  */
 import { ErrorReason, mailstore } from '@postmesh/contracts';
+import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ALL_UIDS,
@@ -528,28 +529,36 @@ describe('CopyMessages, MoveMessages, Expunge, GetChanges', () => {
     expect(stale.changed).toEqual([]);
   });
 
-  it('takes over the claim of an expunge that died midway', async () => {
-    const userId = await createUser(m.h);
-    const appended = await append(m.client, userId, byPath('INBOX'), message(['Subject: stuck', '', 'x']), {
-      flags: [Flag.DELETED],
-    });
-    const messages = m.h.db.collection('messages');
-    const filter = { mailboxId: appended.mailboxId, uid: appended.uid };
-    await messages.updateOne(filter, { $set: { expungeClaim: 'live', expungeClaimedAt: new Date() } });
-    const blocked = await call(m.client.expunge.bind(m.client), {
-      userId,
-      mailboxId: appended.mailboxId,
-      uids: undefined,
-    });
-    expect(blocked.expungedUids).toEqual([]);
-    await messages.updateOne(filter, { $set: { expungeClaimedAt: new Date(Date.now() - 3_600_000) } });
-    const taken = await call(m.client.expunge.bind(m.client), {
-      userId,
-      mailboxId: appended.mailboxId,
-      uids: undefined,
-    });
-    expect(taken.expungedUids).toEqual([appended.uid]);
-    expect(await messages.countDocuments(filter)).toBe(0);
+  it('takes over the claim of an expunge that died midway (several replicas: no mailbox index)', async () => {
+    // Claims order EXPUNGE and MOVE between replicas; one owner (index on) orders them with the
+    // mailbox's lock and writes tombstone records instead (mailstore-records.int.test.ts).
+    const saved = sharedMailboxIndex.maxMessages;
+    sharedMailboxIndex.maxMessages = 0;
+    try {
+      const userId = await createUser(m.h);
+      const appended = await append(m.client, userId, byPath('INBOX'), message(['Subject: stuck', '', 'x']), {
+        flags: [Flag.DELETED],
+      });
+      const messages = m.h.db.collection('messages');
+      const filter = { mailboxId: appended.mailboxId, uid: appended.uid };
+      await messages.updateOne(filter, { $set: { expungeClaim: 'live', expungeClaimedAt: new Date() } });
+      const blocked = await call(m.client.expunge.bind(m.client), {
+        userId,
+        mailboxId: appended.mailboxId,
+        uids: undefined,
+      });
+      expect(blocked.expungedUids).toEqual([]);
+      await messages.updateOne(filter, { $set: { expungeClaimedAt: new Date(Date.now() - 3_600_000) } });
+      const taken = await call(m.client.expunge.bind(m.client), {
+        userId,
+        mailboxId: appended.mailboxId,
+        uids: undefined,
+      });
+      expect(taken.expungedUids).toEqual([appended.uid]);
+      expect(await messages.countDocuments(filter)).toBe(0);
+    } finally {
+      sharedMailboxIndex.maxMessages = saved;
+    }
   });
 
   it('GetChanges reports new and re-flagged messages since a modseq', async () => {

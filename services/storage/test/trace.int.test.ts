@@ -5,12 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { Streams, Subjects, publishDurable } from '@postmesh/bus';
+import { Streams, Subjects, publishDurable, type MailEvent } from '@postmesh/bus';
 import { ErrorReason, errorDetailOf, trace } from '@postmesh/contracts';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collections } from '../src/db/schema.js';
-import type { MailEventPayload } from '../src/trace/index.js';
 import { callError, startStorageHarness, traceApi, type StorageHarness } from './harness.js';
 
 let h: StorageHarness;
@@ -26,7 +25,7 @@ afterAll(async () => {
 const base = Date.parse('2026-11-27T10:00:00.000Z');
 const at = (minutes: number): string => new Date(base + minutes * 60_000).toISOString();
 
-async function publish(event: MailEventPayload, msgId = event.eventId): Promise<void> {
+async function publish(event: MailEvent, msgId = event.eventId): Promise<void> {
   if (h.bus === undefined) throw new Error('harness without NATS');
   await publishDurable(
     h.bus.js,
@@ -53,7 +52,7 @@ describe('trace events', () => {
   const queueId = `q-${randomUUID()}`;
   const messageId = `${randomUUID()}@sender.example`;
   // Published out of order: the store answers in time order.
-  const hops: MailEventPayload[] = [
+  const hops: MailEvent[] = [
     {
       eventId: randomUUID(),
       time: at(2),
@@ -198,7 +197,7 @@ describe('trace events', () => {
   });
 
   it('stores a redelivered event once', async () => {
-    const event: MailEventPayload = {
+    const event: MailEvent = {
       eventId: randomUUID(),
       time: at(30),
       service: 'storage',
@@ -208,7 +207,7 @@ describe('trace events', () => {
     // A different Nats-Msg-Id gets past JetStream's dedup window: storage must dedup by eventId.
     await publish(event, `${event.eventId}-1`);
     await publish(event, `${event.eventId}-2`);
-    const marker: MailEventPayload = {
+    const marker: MailEvent = {
       eventId: randomUUID(),
       time: at(31),
       service: 'storage',
@@ -225,7 +224,7 @@ describe('trace events', () => {
   });
 
   it('keys an event by its eventId, and still finds one stored under an ObjectId', async () => {
-    const fresh: MailEventPayload = {
+    const fresh: MailEvent = {
       eventId: randomUUID(),
       time: at(40),
       service: 'storage',
@@ -237,7 +236,7 @@ describe('trace events', () => {
     const events = h.db.collection<{ _id: string | ObjectId; eventId: string }>(Collections.events);
     expect((await events.findOne({ _id: fresh.eventId }))?.eventId).toBe(fresh.eventId);
     // A record from before `_id = eventId`: a redelivery of its event is not a second copy.
-    const legacy: MailEventPayload = { ...fresh, eventId: randomUUID() };
+    const legacy: MailEvent = { ...fresh, eventId: randomUUID() };
     await events.insertOne({
       _id: new ObjectId(),
       eventId: legacy.eventId,

@@ -24,6 +24,7 @@ export const PolicyRule = {
   ServiceSelectsPods: 'service-selects-pods',
   ProbePortDeclared: 'probe-port-declared',
   ProbePathsDiffer: 'probe-paths-differ',
+  LoadBalancerHealthCheckAllowed: 'load-balancer-health-check-allowed',
 } as const;
 export type PolicyRule = (typeof PolicyRule)[keyof typeof PolicyRule];
 
@@ -329,6 +330,129 @@ function checkServices(
   }
 }
 
+const SERVICE_HEALTH_CHECK_PORT = 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port';
+const ALB_HEALTH_CHECK_PORT = 'alb.ingress.kubernetes.io/healthcheck-port';
+
+/** The container port numbers `port` (a number or a port name) means in `w`'s pods. */
+function containerPortNumbers(w: Workload, port: unknown): number[] {
+  const asNumber = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof asNumber === 'number') return [asNumber];
+  return list(w.podSpec.containers).flatMap((c) =>
+    list(path(c, 'ports'))
+      .filter((p) => path(p, 'name') === asNumber)
+      .map((p) => path(p, 'containerPort'))
+      .filter((n): n is number => typeof n === 'number'),
+  );
+}
+
+/**
+ * Whether the NetworkPolicies around `w` let a load balancer reach container port `port`: some
+ * ingress rule covers the port and admits addresses (no `from`, or an ipBlock), since balancers
+ * with IP targets (AWS NLB/ALB) come from their addresses in the VPC, not from pods.
+ */
+function admitsLoadBalancer(objects: readonly K8sObject[], w: Workload, port: number): boolean {
+  const policies = objects.filter(
+    (o) =>
+      o.kind === 'NetworkPolicy' &&
+      o.metadata?.namespace === w.namespace &&
+      list(path(o, 'spec', 'policyTypes')).includes('Ingress') &&
+      selectorMatches(path(o, 'spec', 'podSelector'), w.podLabels),
+  );
+  if (policies.length === 0) return true;
+  return policies.some((policy) =>
+    list(path(policy, 'spec', 'ingress')).some((rule) => {
+      const from = list(path(rule, 'from'));
+      const fromAddresses =
+        from.length === 0 || from.some((peer) => rec(path(peer, 'ipBlock')) !== undefined);
+      const ports = list(path(rule, 'ports'));
+      const coversPort =
+        ports.length === 0 || ports.some((p) => containerPortNumbers(w, path(p, 'port')).includes(port));
+      return fromAddresses && coversPort;
+    }),
+  );
+}
+
+/**
+ * The load balancers' health checks reach the pods: for every LoadBalancer Service and ALB Ingress, the
+ * port its health check uses (AWS Load Balancer Controller annotations; the traffic port when
+ * unset) is admitted by the NetworkPolicies of the pods behind it. A dropped check marks every
+ * target unhealthy, and with pod readiness gates no new pod ever becomes ready.
+ */
+function checkHealthChecks(
+  objects: readonly K8sObject[],
+  all: readonly Workload[],
+  out: PolicyViolation[],
+): void {
+  const backendsOf = (service: K8sObject): Workload[] => {
+    const selector = stringMap(path(service, 'spec', 'selector'));
+    return all.filter(
+      (w) =>
+        w.namespace === service.metadata?.namespace &&
+        Object.keys(selector).length > 0 &&
+        selectorMatches({ matchLabels: selector }, w.podLabels),
+    );
+  };
+  const check = (
+    source: K8sObject,
+    backends: Workload[],
+    healthPort: string | undefined,
+    trafficPorts: unknown[],
+  ) => {
+    for (const w of backends) {
+      const ports =
+        healthPort === undefined || healthPort === 'traffic-port'
+          ? trafficPorts.flatMap((p) => containerPortNumbers(w, p))
+          : containerPortNumbers(w, healthPort);
+      for (const port of ports) {
+        if (admitsLoadBalancer(objects, w, port)) continue;
+        out.push({
+          rule: PolicyRule.LoadBalancerHealthCheckAllowed,
+          object: objectRef(source),
+          detail: `health checks to port ${port} of ${w.ref} are not admitted by its NetworkPolicy`,
+        });
+      }
+    }
+  };
+  for (const service of objects) {
+    if (service.kind !== 'Service' || str(path(service, 'spec', 'type')) !== 'LoadBalancer') continue;
+    const traffic = list(path(service, 'spec', 'ports')).map((p) => path(p, 'targetPort') ?? path(p, 'port'));
+    check(
+      service,
+      backendsOf(service),
+      stringMap(service.metadata?.annotations)[SERVICE_HEALTH_CHECK_PORT],
+      traffic,
+    );
+  }
+  for (const ingress of objects) {
+    if (ingress.kind !== 'Ingress') continue;
+    const annotations = stringMap(ingress.metadata?.annotations);
+    // An in-cluster controller (ingress-nginx) proxies from its own pods and checks nothing; an
+    // ALB sends and health-checks from its addresses in the VPC.
+    const isAlb =
+      str(path(ingress, 'spec', 'ingressClassName')) === 'alb' ||
+      Object.keys(annotations).some((key) => key.startsWith('alb.ingress.kubernetes.io/'));
+    if (!isAlb) continue;
+    const healthPort = annotations[ALB_HEALTH_CHECK_PORT];
+    const backends = list(path(ingress, 'spec', 'rules')).flatMap((rule) =>
+      list(path(rule, 'http', 'paths')).map((p) => path(p, 'backend', 'service')),
+    );
+    for (const backend of backends) {
+      const service = objects.find(
+        (o) =>
+          o.kind === 'Service' &&
+          o.metadata?.namespace === ingress.metadata?.namespace &&
+          o.metadata?.name === str(path(backend, 'name')),
+      );
+      if (service === undefined) continue;
+      const wanted = path(backend, 'port', 'number') ?? path(backend, 'port', 'name');
+      const traffic = list(path(service, 'spec', 'ports'))
+        .filter((p) => path(p, 'port') === wanted || path(p, 'name') === wanted)
+        .map((p) => path(p, 'targetPort') ?? path(p, 'port'));
+      check(ingress, backendsOf(service), healthPort, traffic);
+    }
+  }
+}
+
 /** Every policy violation in a set of rendered objects; empty when the set complies. */
 export function checkPolicy(objects: readonly K8sObject[], options: PolicyOptions = {}): PolicyViolation[] {
   const out: PolicyViolation[] = [];
@@ -391,6 +515,7 @@ export function checkPolicy(objects: readonly K8sObject[], options: PolicyOption
   }
 
   checkServiceSelectors(objects, all, out);
+  checkHealthChecks(objects, all, out);
   checkServices(
     objects,
     all,

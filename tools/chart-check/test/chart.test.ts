@@ -286,6 +286,72 @@ describe('optional integrations', () => {
       at(find(objects, 'ServiceAccount', 'pm-postmesh-storage'), 'metadata', 'annotations'),
     ).toHaveProperty('eks.amazonaws.com/role-arn');
   });
+
+  it('EKS: load balancer health checks ask readiness on the ops port, and the NetworkPolicies admit them', () => {
+    const objects = render([ha, eks]);
+    // The NLB health check is the pods' own readiness probe, so a readiness gate follows readiness.
+    for (const [service, deployment] of [
+      ['smtp', 'smtp-inbound'],
+      ['imap', 'imap'],
+    ] as const) {
+      const annotations = at(
+        find(objects, 'Service', `pm-postmesh-${service}-public`),
+        'metadata',
+        'annotations',
+      );
+      const probe = at(
+        find(objects, 'Deployment', `pm-postmesh-${deployment}`),
+        'spec',
+        'template',
+        'spec',
+        'containers',
+        0,
+        'readinessProbe',
+        'httpGet',
+      );
+      expect(annotations['service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol']).toBe('HTTP');
+      expect(annotations['service.beta.kubernetes.io/aws-load-balancer-healthcheck-path']).toBe(probe.path);
+      expect(annotations['service.beta.kubernetes.io/aws-load-balancer-healthcheck-port']).toBe('9100');
+    }
+    const ingress = at(find(objects, 'Ingress', 'pm-postmesh-admin'), 'metadata', 'annotations');
+    expect(ingress['alb.ingress.kubernetes.io/healthcheck-port']).toBe('9100');
+    // ...and the policy rule that checks it finds nothing to object to.
+    expect(checkPolicy(objects).filter((v) => v.rule === PolicyRule.LoadBalancerHealthCheckAllowed)).toEqual(
+      [],
+    );
+    // The VPC may reach the ops port of exactly the services behind a load balancer.
+    const fromVpc = (component: string): boolean =>
+      (at(find(objects, 'NetworkPolicy', `pm-postmesh-${component}`), 'spec').ingress as Json[]).some(
+        (rule) =>
+          JSON.stringify(rule).includes('"cidr":"10.0.0.0/16"') &&
+          JSON.stringify(rule.ports).includes('"ops"'),
+      );
+    expect(SERVICES.filter(fromVpc)).toEqual(['smtp-inbound', 'imap', 'admin']);
+  });
+
+  it('EKS: storage reaches the Pod Identity agent, and only storage; the mail certificate comes by DNS-01', () => {
+    const objects = render([ha, eks]);
+    const agentEgress = (component: string): boolean =>
+      (at(find(objects, 'NetworkPolicy', `pm-postmesh-${component}`), 'spec').egress as Json[]).some(
+        (rule) =>
+          JSON.stringify(rule.to).includes('169.254.170.23/32') &&
+          JSON.stringify(rule.to).includes('fd00:ec2::23/128') &&
+          JSON.stringify(rule.ports) === JSON.stringify([{ port: 80, protocol: 'TCP' }]),
+      );
+    expect(SERVICES.filter(agentEgress)).toEqual(['storage']);
+    // Off by default: the link-local agent is otherwise unreachable (the internet peers exclude it).
+    const defaults = render();
+    expect(
+      SERVICES.filter((c) =>
+        JSON.stringify(find(defaults, 'NetworkPolicy', `pm-postmesh-${c}`)).includes('169.254.170.23'),
+      ),
+    ).toEqual([]);
+    expect(at(find(objects, 'Certificate', 'pm-postmesh-mail'), 'spec', 'issuerRef')).toEqual({
+      name: 'letsencrypt-route53',
+      kind: 'ClusterIssuer',
+      group: 'cert-manager.io',
+    });
+  });
 });
 
 describe('extension points', () => {
@@ -519,7 +585,10 @@ describe('the checks can fail', () => {
     const grpc = mutate('Service', 'pm-postmesh-storage', (o) => {
       at(o, 'spec').type = 'LoadBalancer';
     });
+    // (A balancer in front of storage would also find its health checks dropped by the policy.)
     expect(rules(checkPolicy(grpc))).toEqual([
+      'load-balancer-health-check-allowed Service/pm-postmesh-storage',
+      'load-balancer-health-check-allowed Service/pm-postmesh-storage',
       'internal-port-not-public Service/pm-postmesh-storage',
       'internal-port-not-public Service/pm-postmesh-storage',
     ]);
@@ -527,7 +596,10 @@ describe('the checks can fail', () => {
     const ops = mutate('Service', 'pm-postmesh-smtp-public', (o) => {
       (at(o, 'spec').ports as Json[]).push({ name: 'metrics', port: 8443, targetPort: 'ops' });
     });
-    expect(rules(checkPolicy(ops))).toEqual(['internal-port-not-public Service/pm-postmesh-smtp-public']);
+    expect(rules(checkPolicy(ops))).toEqual([
+      'load-balancer-health-check-allowed Service/pm-postmesh-smtp-public',
+      'internal-port-not-public Service/pm-postmesh-smtp-public',
+    ]);
   });
 
   it('catches mounted service-account tokens and a grace period shorter than the drain', () => {
@@ -556,6 +628,24 @@ describe('the checks can fail', () => {
     expect(issues).toHaveLength(1);
     expect(issues[0]?.object).toBe('deployment/pm-postmesh-storage');
     expect(issues[0]?.message).toContain("'readOnlyRootFilesytem' was unexpected");
+  });
+
+  it('catches a load balancer health check the NetworkPolicy drops', () => {
+    const eksObjects = render([ha, eks]);
+    // What the EKS profile had before: no health-check peers, so the ops port was open to
+    // monitoring only, while the ALB and NLBs check it.
+    for (const component of ['admin', 'smtp-inbound']) {
+      const policy = at(find(eksObjects, 'NetworkPolicy', `pm-postmesh-${component}`), 'spec');
+      policy.ingress = (policy.ingress as Json[]).filter(
+        (rule) => !JSON.stringify(rule.from ?? []).includes('ipBlock'),
+      );
+    }
+    expect(
+      rules(checkPolicy(eksObjects).filter((v) => v.rule === PolicyRule.LoadBalancerHealthCheckAllowed)),
+    ).toEqual([
+      'load-balancer-health-check-allowed Service/pm-postmesh-smtp-public',
+      'load-balancer-health-check-allowed Ingress/pm-postmesh-admin',
+    ]);
   });
 
   it('catches a Service that selects no pods', () => {

@@ -155,6 +155,10 @@ export function serviceEnv(
       env.POSTMESH_DELIVERY_CONCURRENCY = process.env.POSTMESH_DELIVERY_CONCURRENCY ?? '4';
       // Message bodies as files (the filesystem blob store), beside the database's data.
       env.POSTMESH_BLOB_DIR = `${dataDir}/storage/blobs`;
+      // Users' Junk moves teach the local rspamd (its controller).
+      if (config.POSTMESH_STACK_RSPAMD) {
+        env.POSTMESH_RSPAMD_CONTROLLER_URL = `http://127.0.0.1:${config.POSTMESH_RSPAMD_CONTROLLER_PORT}`;
+      }
       break;
     case 'smtp-inbound':
       env.POSTMESH_SMTP_DATA_DIR = `${dataDir}/smtp-inbound`;

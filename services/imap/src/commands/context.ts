@@ -47,6 +47,8 @@ export interface ImapServices {
   readonly starttls: boolean;
   readonly serverName: string;
   readonly version: string;
+  /** Told of every command answered (tagged OK/NO/BAD), for the ops port's metrics. */
+  readonly onCommand?: (name: string, condition: string, seconds: number) => void;
 }
 
 /** The session as a handler sees it. */

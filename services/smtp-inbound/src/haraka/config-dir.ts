@@ -9,6 +9,7 @@ import { HARAKA_PROXY_PEERS } from './proxy-front.js';
 
 /** Our plugins, in the order Haraka runs their hooks. */
 export const POSTMESH_PLUGINS = [
+  'postmesh_trace',
   'postmesh_limits',
   'postmesh_operator',
   'postmesh_submission',

@@ -26,6 +26,8 @@ import {
   type OutboundJob,
 } from '@postmesh/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { context, traceparentOf } from '@postmesh/telemetry';
+import { transactionContext } from './trace.js';
 import {
   DSN,
   HookCode,
@@ -189,6 +191,8 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
       return;
     }
     const spoolId = newSpoolId();
+    // The SMTP transaction's span: the jobs published below carry it (field and NATS header).
+    const traceContext = transactionContext(transaction);
     const objectNames: string[] = [];
     /** Objects a stored (or possibly stored) job references: never deleted here. */
     const referenced = new Set<string>();
@@ -213,7 +217,7 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
         ),
         receivedAt: new Date().toISOString(),
         messageId: (transaction.header.get('Message-ID') || '').trim().replace(/^<|>$/g, '').slice(0, 998),
-        traceparent: '',
+        traceparent: traceparentOf(traceContext),
       };
       const remoteList = transaction.notes.postmeshRemote;
       const routes = routeRecipients(
@@ -319,7 +323,7 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
       // RFC 3463 X.0.0 success; the id lets the sender and the trace find the message.
       next(HookCode.OK, `2.0.0 queued as ${spoolId}`);
     };
-    run().catch((error: unknown) => {
+    context.with(traceContext, run).catch((error: unknown) => {
       options.onError(error, connection);
       // Delete only objects no job can reference: when one publish of a message that goes to
       // both MAIL_INBOUND and MAIL_OUTBOUND (or to several domains) was acknowledged and another

@@ -23,18 +23,20 @@ import {
   Consumers,
   JobOutcomes,
   Streams,
-  Subjects,
   decodeInboundJob,
+  jobTraceContext,
+  mailEvent,
   openSpool,
-  publishDurable,
+  publishMailEvent,
   type Bus,
   type InboundJob,
   type JobOutcome,
   type JsMsg,
+  type MailEvent,
   type ObjectStore,
 } from '@postmesh/bus';
 import { hostname } from 'node:os';
-import type { Logger } from '@postmesh/telemetry';
+import { SpanKind, context, trace, tracer, type Logger, type Span } from '@postmesh/telemetry';
 import type { DirectoryService } from '../directory/directory-service.js';
 import type {
   BatchDelivery,
@@ -43,7 +45,7 @@ import type {
   Mailstore,
   PreparedBody,
 } from '../mailstore/index.js';
-import type { MailEventPayload } from '../trace/event.js';
+import type { DeliveryMetrics } from './metrics.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
 /** Where a recipient's copy goes, or why it has none. */
@@ -67,6 +69,8 @@ export interface DeliveryDeps {
   readonly backoffMs?: readonly number[];
   /** Notices to the sender of mail for a recipient over quota (over-quota.ts); defaults otherwise. */
   readonly overQuota?: Partial<OverQuotaPolicy>;
+  /** Delivery counters and latencies for the ops port. */
+  readonly metrics?: DeliveryMetrics;
   /** Test hook: called before each job is handled (e.g. to make one always fail). */
   readonly beforeJob?: (job: InboundJob) => void | Promise<void>;
   /** Test hook: called once a batch's writes are durable, before its jobs are acked. */
@@ -140,14 +144,13 @@ function spoolBody(open: () => Promise<ObjectStore>, name: string): AsyncIterabl
 
 function traceEvent(
   job: InboundJob,
-  kind: MailEventPayload['kind'],
+  kind: MailEvent['kind'],
   recipient: string,
   detail: string,
   attributes: Record<string, string>,
-): MailEventPayload {
-  return {
+): MailEvent {
+  return mailEvent({
     eventId: `${job.spoolId}:${kind}:${recipient}`.slice(0, 200),
-    time: new Date().toISOString(),
     service: 'storage',
     kind,
     queueId: job.spoolId,
@@ -156,7 +159,7 @@ function traceEvent(
     attributes,
     ...(job.messageId === '' ? {} : { messageId: job.messageId }),
     ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
-  };
+  });
 }
 
 /** A job read, planned and with its body stored, ready for its batch's commit. */
@@ -209,8 +212,6 @@ export class InboundDelivery {
 
   /** Delivers a batch of jobs with one commit; answers each job's outcome, in order. */
   async handleBatch(msgs: readonly JsMsg[]): Promise<JobOutcome[]> {
-    const outcomes: (JobOutcome | undefined)[] = msgs.map(() => undefined);
-    const prepared: (PreparedJob | undefined)[] = msgs.map(() => undefined);
     // The jobs of a batch mostly go to the same few recipients: resolve each address once.
     const answers = new Map<string, ReturnType<DeliveryDeps['directory']['resolveRecipient']>>();
     const directory: DeliveryDeps['directory'] = {
@@ -223,9 +224,44 @@ export class InboundDelivery {
         return answer;
       },
     };
+    // One span per job, a child of the SMTP transaction that queued it (the job's headers); the
+    // job's work runs inside it, so its trace events carry its trace id.
+    const spans = msgs.map((msg) =>
+      tracer().startSpan(
+        'deliver to mailboxes',
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.destination.name': msg.subject,
+            'messaging.message.delivery_count': msg.info.deliveryCount,
+          },
+        },
+        jobTraceContext(msg),
+      ),
+    );
+    const inSpanOf = <T>(i: number, work: () => Promise<T>): Promise<T> => {
+      const span = spans[i];
+      return span === undefined ? work() : context.with(trace.setSpan(context.active(), span), work);
+    };
+    try {
+      return await this.deliverBatch(msgs, directory, inSpanOf, spans);
+    } finally {
+      for (const span of spans) span.end();
+    }
+  }
+
+  private async deliverBatch(
+    msgs: readonly JsMsg[],
+    directory: DeliveryDeps['directory'],
+    inSpanOf: <T>(i: number, work: () => Promise<T>) => Promise<T>,
+    spans: readonly Span[],
+  ): Promise<JobOutcome[]> {
+    const outcomes: (JobOutcome | undefined)[] = msgs.map(() => undefined);
+    const prepared: (PreparedJob | undefined)[] = msgs.map(() => undefined);
     await forEachLimited(msgs, this.deps.concurrency ?? 4, async (msg, i) => {
       try {
-        const ready = await this.prepare(msg, directory);
+        const ready = await inSpanOf(i, () => this.prepare(msg, directory));
         if ('outcome' in ready) outcomes[i] = ready.outcome;
         else prepared[i] = ready;
       } catch (error) {
@@ -236,7 +272,10 @@ export class InboundDelivery {
     const committing = prepared.flatMap((p, i) =>
       p?.body === undefined ? [] : [{ i, delivery: this.deliveryOf(p, p.body) }],
     );
+    const commitStarted = performance.now();
     const results = await this.deps.mailstore.commitDeliveries(committing.map((c) => c.delivery));
+    if (committing.length > 0)
+      this.deps.metrics?.commitSeconds.observe((performance.now() - commitStarted) / 1_000);
     const delivered = new Map<number, readonly DeliveryOutcome[]>();
     for (const [k, { i, delivery }] of committing.entries()) {
       const result = results[k];
@@ -263,11 +302,15 @@ export class InboundDelivery {
         if (p === undefined || outcomes[i] !== undefined) return;
         const result = delivered.get(i) ?? [];
         stored += result.filter((o) => o.status === 'delivered').length;
-        outcomes[i] = await this.finish(p, result);
+        outcomes[i] = await inSpanOf(i, () => this.finish(p, result));
       }),
     );
     if (stored > 0) this.deps.logger.debug({ jobs: msgs.length, stored }, 'inbound batch delivered');
-    return outcomes.map((o) => o ?? JobOutcomes.retry('no outcome'));
+    return outcomes.map((o, i) => {
+      const outcome = o ?? JobOutcomes.retry('no outcome');
+      spans[i]?.setAttribute('postmesh.job.outcome', outcome.kind);
+      return outcome;
+    });
   }
 
   private deliveryOf(p: PreparedJob, body: PreparedBody): BatchDelivery {
@@ -282,6 +325,10 @@ export class InboundDelivery {
     const decoded = decodeInboundJob(msg.data);
     if (!decoded.ok) return { outcome: JobOutcomes.reject(`malformed inbound job: ${decoded.problem}`) };
     const { job, inlineBody } = decoded;
+    if (msg.info.deliveryCount === 1) {
+      const waited = (Date.now() - Date.parse(job.receivedAt)) / 1_000;
+      if (waited >= 0) this.deps.metrics?.queueWaitSeconds.observe({ stream: Streams.MAIL_INBOUND }, waited);
+    }
     await this.deps.beforeJob?.(job);
     const plans = await planRecipients(job, directory);
     if ('retry' in plans) return { outcome: JobOutcomes.retry(plans.retry) };
@@ -305,7 +352,7 @@ export class InboundDelivery {
   /** Trace events, then the job's outcome and the spool object's removal (step 7). */
   private async finish(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): Promise<JobOutcome> {
     const { job, plans } = p;
-    const events: MailEventPayload[] = [];
+    const events: MailEvent[] = [];
     const overQuota: string[] = [];
     const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
     for (const outcome of outcomes) {
@@ -336,16 +383,12 @@ export class InboundDelivery {
       }
     }
     try {
-      await Promise.all(
-        events.map((event) =>
-          publishDurable(
-            this.deps.bus.js,
-            Subjects.events(event.kind),
-            new TextEncoder().encode(JSON.stringify(event)),
-            { msgId: event.eventId },
-          ),
-        ),
-      );
+      await Promise.all(events.map((event) => publishMailEvent(this.deps.bus.js, event)));
+      for (const event of events)
+        this.deps.metrics?.deliveries.inc({ outcome: event.kind, destination: 'local' });
+      if (overQuota.length > 0) {
+        this.deps.metrics?.deliveries.inc({ outcome: 'over-quota', destination: 'local' }, overQuota.length);
+      }
     } catch (error) {
       // Stored already; the retry finds its copies delivered and publishes the events again.
       return JobOutcomes.retry(`trace events: ${reasonOf(error)}`);

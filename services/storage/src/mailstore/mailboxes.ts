@@ -7,10 +7,11 @@
  * existing mailboxes.
  */
 import { ErrorReason, SpecialUseValues, type SpecialUseValue } from './contract.js';
-import { ObjectId, type Db } from 'mongodb';
+import { ObjectId, type Collection, type Db } from 'mongodb';
 import { Collections, type UserDoc } from '../db/schema.js';
 import { isDuplicateKey } from './blob-store.js';
 import { MailstoreError } from './errors.js';
+import { sharedMailboxIndex } from './mailbox-index.js';
 import { DELIMITER, canonicalPath, listMatcher, parentPaths, validateNewPath } from './paths.js';
 import {
   MailstoreCollections,
@@ -53,8 +54,182 @@ export const DEFAULT_MAILBOXES: readonly { path: string; specialUse: string | nu
   { path: 'Archive', specialUse: '\\Archive' },
 ];
 
-export function mailboxes(db: Db) {
-  return db.collection<MailboxRecord>(Collections.mailboxes);
+/** Collection methods that write: every call through `mailboxes(db)` invalidates what it touches. */
+const WRITES = new Set([
+  'findOneAndUpdate',
+  'findOneAndReplace',
+  'findOneAndDelete',
+  'updateOne',
+  'updateMany',
+  'replaceOne',
+  'deleteOne',
+  'deleteMany',
+  'insertOne',
+  'insertMany',
+  'bulkWrite',
+]);
+
+/**
+ * The owner's copies of its mailbox documents (ADR 0007): with the mailbox index on, this process
+ * owns its mailboxes, so the documents it read or wrote last are what the database holds, and
+ * SELECT, FETCH, STORE and SEARCH take them from memory instead of a read per command (a scan of
+ * the `mailboxes` collection on FerretDB). Every write through `mailboxes(db)` goes through
+ * `write`: it drops the copy of the mailbox it names (of all mailboxes when the filter names none)
+ * for its duration, and keeps the document a `findOneAndUpdate` returns `after` when no other write
+ * of that mailbox overlapped. A read keeps what it read only if no write of the mailbox started
+ * meanwhile (generation numbers), so a copy is never older than a write that finished.
+ */
+interface ReadToken {
+  readonly key: string | undefined;
+  readonly generation: number;
+  readonly everything: number;
+  readonly writes: number;
+}
+
+class MailboxRecords {
+  private readonly records = new Map<string, MailboxRecord>();
+  private readonly byPath = new Map<string, string>();
+  private readonly generations = new Map<string, number>();
+  private readonly writing = new Map<string, number>();
+  private everything = 0;
+  /** Writes started, of any mailbox: a read by path (no id known before) keeps only if none did. */
+  private writesStarted = 0;
+
+  /** Only an owner keeps copies: the mailbox index on (ADR 0006, 0007). */
+  get enabled(): boolean {
+    return sharedMailboxIndex.enabled;
+  }
+
+  private key(db: Db, id: string): string {
+    return `${db.databaseName}:${id}`;
+  }
+
+  private pathKey(db: Db, userId: string, path: string): string {
+    return `${db.databaseName}:${userId}\u0000${path}`;
+  }
+
+  byId(db: Db, id: string): MailboxRecord | undefined {
+    if (!this.enabled) return undefined;
+    const record = this.records.get(this.key(db, id));
+    return record === undefined ? undefined : { ...record };
+  }
+
+  byUserPath(db: Db, userId: string, path: string): MailboxRecord | undefined {
+    if (!this.enabled) return undefined;
+    const id = this.byPath.get(this.pathKey(db, userId, path));
+    const record = id === undefined ? undefined : this.records.get(this.key(db, id));
+    return record?.userId === userId && record.path === path ? { ...record } : undefined;
+  }
+
+  /** A token to take before reading a mailbox from the database (`keep` checks it). */
+  readToken(db: Db, id: string | undefined): ReadToken {
+    const key = id === undefined ? undefined : this.key(db, id);
+    return {
+      key,
+      generation: key === undefined ? 0 : (this.generations.get(key) ?? 0),
+      everything: this.everything,
+      writes: this.writesStarted,
+    };
+  }
+
+  /** Keeps a document read from the database, unless a write of it started since `token`. */
+  keep(db: Db, record: MailboxRecord, token: ReadToken): void {
+    if (!this.enabled || token.everything !== this.everything) return;
+    const key = this.key(db, record._id.toHexString());
+    if (token.key === undefined ? token.writes !== this.writesStarted : token.key !== key) return;
+    if ((this.generations.get(key) ?? 0) !== token.generation || (this.writing.get(key) ?? 0) > 0) return;
+    if (this.records.size > 200_000) this.clear();
+    this.records.set(key, { ...record });
+    this.byPath.set(this.pathKey(db, record.userId, record.path), record._id.toHexString());
+  }
+
+  private clear(): void {
+    this.records.clear();
+    this.byPath.clear();
+  }
+
+  /** Forgets the copies of every user `matches` selects (a partition moved; ownership). */
+  dropUsersWhere(matches: (userId: string) => boolean): void {
+    this.everything++;
+    for (const [key, record] of this.records) if (matches(record.userId)) this.records.delete(key);
+  }
+
+  /** Runs a write of the mailbox `id` (of any mailbox when undefined). */
+  async write<T>(db: Db, id: string | undefined, keepAfter: boolean, run: () => Promise<T>): Promise<T> {
+    this.writesStarted++;
+    if (id === undefined) {
+      this.everything++;
+      this.clear();
+      try {
+        return await run();
+      } finally {
+        this.everything++;
+        this.clear();
+      }
+    }
+    const key = this.key(db, id);
+    const start = (this.generations.get(key) ?? 0) + 1;
+    this.generations.set(key, start);
+    this.writing.set(key, (this.writing.get(key) ?? 0) + 1);
+    this.records.delete(key);
+    let result: T | undefined;
+    try {
+      result = await run();
+      return result;
+    } finally {
+      const left = (this.writing.get(key) ?? 1) - 1;
+      if (left === 0) this.writing.delete(key);
+      else this.writing.set(key, left);
+      const alone = this.generations.get(key) === start && left === 0;
+      this.generations.set(key, start + 1);
+      const after = result as MailboxRecord | null | undefined;
+      if (
+        this.enabled &&
+        keepAfter &&
+        alone &&
+        after !== null &&
+        after !== undefined &&
+        after._id !== undefined
+      ) {
+        this.records.set(key, { ...after });
+        this.byPath.set(this.pathKey(db, after.userId, after.path), id);
+      }
+    }
+  }
+}
+
+export const mailboxRecords = new MailboxRecords();
+
+function idOf(value: unknown): string | undefined {
+  const id = (value as { _id?: unknown } | null | undefined)?._id;
+  if (id instanceof ObjectId) return id.toHexString();
+  return undefined;
+}
+
+/**
+ * The `mailboxes` collection. Writes through it keep the owner's copies (`mailboxRecords`) right;
+ * every write of a mailbox document in the mailstore goes through here.
+ */
+export function mailboxes(db: Db): Collection<MailboxRecord> {
+  const collection = db.collection<MailboxRecord>(Collections.mailboxes);
+  return new Proxy(collection, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !WRITES.has(property) || typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => Promise<unknown>;
+      return (...args: unknown[]) => {
+        const many =
+          property === 'insertMany' ||
+          property === 'bulkWrite' ||
+          property === 'updateMany' ||
+          property === 'deleteMany';
+        const id = many ? undefined : idOf(args[0]);
+        const options = args[2] as { returnDocument?: string } | undefined;
+        const keepAfter = property === 'findOneAndUpdate' && options?.returnDocument === 'after';
+        return mailboxRecords.write(db, id, keepAfter, () => method.apply(target, args));
+      };
+    },
+  });
 }
 
 export function subscriptions(db: Db) {

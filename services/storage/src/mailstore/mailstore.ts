@@ -52,7 +52,7 @@ import {
 } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
 import { KeyedLock } from '../db/keyed-lock.js';
-import { Collections, type TombstoneDoc } from '../db/schema.js';
+import { Collections } from '../db/schema.js';
 import {
   addBlobRefs,
   insertBlobRefs,
@@ -94,11 +94,19 @@ import {
 } from './mailbox-index.js';
 import { sharedMessageCache as messageCache } from './message-cache.js';
 import {
+  PendingChanges,
+  compactPending,
+  flagChanges,
+  type FlagChangeDoc,
+  type PendingTombstoneDoc,
+} from './pending-changes.js';
+import {
   createDefaultMailboxes,
   ensureParents,
   insertMailbox,
   isSubscribed,
   listMailboxes,
+  mailboxRecords,
   mailboxes,
   newMailboxRecord,
   setSubscribed,
@@ -347,6 +355,26 @@ interface PendingInsert {
 /** Messages waiting for their mailbox's lock, by lock key (one group each). */
 const pendingInserts = new Map<string, PendingInsert[]>();
 
+/**
+ * Flag changes and expunges not yet folded into the message documents, per database (loaded at
+ * first use; pending-changes.ts), and its background compaction.
+ */
+interface PendingState {
+  readonly changes: Promise<PendingChanges>;
+  timer: NodeJS.Timeout | undefined;
+  running: Promise<number> | undefined;
+  /** When the mailstore last wrote a record: compaction waits for a quiet moment. */
+  lastWrite: number;
+}
+const pendingByDb = new WeakMap<Db, PendingState>();
+/**
+ * Background compaction runs once writes paused for `quietMs`, or beyond `backlog` records
+ * whatever the load (each record is folded at every read of its mailbox's documents until then).
+ */
+export const compactionSettings = { quietMs: 2_000, backlog: 20_000 };
+/** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
+const compactionLocks = new KeyedLock();
+
 /** Index builds in progress, per mailbox: concurrent readers share one scan. */
 const indexBuilds = new Map<string, Promise<MailboxIndexEntry | undefined>>();
 
@@ -506,20 +534,30 @@ export class Mailstore {
 
   async resolveMailbox(userId: string, ref: MailboxRef, field = 'mailbox'): Promise<MailboxRecord> {
     let found: MailboxRecord | null;
+    // The owner's copy when it has one (mailboxes.ts `mailboxRecords`), else one read, kept.
     if ('id' in ref) {
       // By `_id` alone, the owner checked here: FerretDB decodes every mailbox of every user for
       // any other filter. Another user's mailbox is as absent as a missing one.
-      const byId =
-        ObjectId.isValid(ref.id) && /^[0-9a-f]{24}$/i.test(ref.id)
-          ? await mailboxes(this.db).findOne({ _id: new ObjectId(ref.id) })
-          : null;
+      const valid = ObjectId.isValid(ref.id) && /^[0-9a-f]{24}$/i.test(ref.id);
+      const id = ref.id.toLowerCase();
+      let byId = valid ? (mailboxRecords.byId(this.db, id) ?? null) : null;
+      if (valid && byId === null) {
+        const token = mailboxRecords.readToken(this.db, id);
+        byId = await mailboxes(this.db).findOne({ _id: new ObjectId(id) });
+        if (byId !== null) mailboxRecords.keep(this.db, byId, token);
+      }
       found = byId?.userId === userId ? byId : null;
     } else {
       const path =
         ref.path.toUpperCase() === 'INBOX' || ref.path.toUpperCase().startsWith('INBOX/')
           ? `INBOX${ref.path.slice(5)}`
           : ref.path;
-      found = await mailboxes(this.db).findOne({ userId, path });
+      found = mailboxRecords.byUserPath(this.db, userId, path) ?? null;
+      if (found === null) {
+        const token = mailboxRecords.readToken(this.db, undefined);
+        found = await mailboxes(this.db).findOne({ userId, path });
+        if (found !== null) mailboxRecords.keep(this.db, found, token);
+      }
     }
     if (found === null) throw notFound('mailbox', field);
     return found;
@@ -650,9 +688,13 @@ export class Mailstore {
     index.drop(inbox._id.toHexString());
     const modseq = after.highestModseq;
     const lastUid = after.uidNext - 1;
-    const moving = await this.messages()
-      .find({ mailboxId: inbox._id.toHexString(), uid: { $lte: lastUid } }, { projection: { terms: 0 } })
-      .toArray();
+    const inboxId = inbox._id.toHexString();
+    const pending = await this.pending();
+    const moving = (
+      await this.messages()
+        .find({ mailboxId: inboxId, uid: { $lte: lastUid } }, { projection: { terms: 0 } })
+        .toArray()
+    ).flatMap((m) => pending.fold(inboxId, m) ?? []);
     const target = await newMailboxRecord(
       this.db,
       userId,
@@ -735,9 +777,17 @@ export class Mailstore {
       throw new MailstoreError(ErrorReason.NOT_ALLOWED, 'mailbox has children', 'mailbox');
     }
     const mailboxId = mailbox._id.toHexString();
-    // The mailbox goes first so nothing new lands in it; then its messages and their blobs.
+    // The mailbox goes first so nothing new lands in it; then its messages and their blobs, and its
+    // pending records, whose compaction must not release a body a second time.
     await mailboxes(this.db).deleteOne({ _id: mailbox._id, userId });
     index.drop(mailboxId);
+    await compactionLocks.run(this.lockKey(mailboxId), () => this.deleteMessagesOf(userId, mailboxId));
+    this.onChanged(userId);
+    return mailboxId;
+  }
+
+  private async deleteMessagesOf(userId: string, mailboxId: string): Promise<void> {
+    const pending = await this.pending();
     const refs = new Map<string, { id: ObjectId; n: number }>();
     let bytes = 0;
     let count = 0;
@@ -752,10 +802,10 @@ export class Mailstore {
     await this.messages().deleteMany({ mailboxId });
     await this.searchIndex().deleteMany({ mailboxId });
     await this.tombstones().deleteMany({ mailboxId });
+    await flagChanges(this.db).deleteMany({ mailboxId });
+    pending.dropMailbox(mailboxId);
     await this.releaseBlobRefs(refs);
     if (count > 0) await this.adjustUsage(userId, -bytes);
-    this.onChanged(userId);
-    return mailboxId;
   }
 
   /**
@@ -768,9 +818,21 @@ export class Mailstore {
       .find({ userId }, { projection: { _id: 1 } })
       .toArray();
     const mailboxIds = boxes.map((b) => b._id.toHexString());
-    // Mailboxes first, so nothing new lands in them while their messages go.
+    // Mailboxes first, so nothing new lands in them while their messages go; compaction of their
+    // pending records is held off (it would release bodies a second time).
     await mailboxes(this.db).deleteMany({ userId });
     index.dropUser(userId);
+    const step = (i: number): Promise<void> => {
+      const id = mailboxIds[i];
+      return id === undefined
+        ? this.purgeMessagesOf(userId, mailboxIds)
+        : compactionLocks.run(this.lockKey(id), () => step(i + 1));
+    };
+    await step(0);
+  }
+
+  private async purgeMessagesOf(userId: string, mailboxIds: readonly string[]): Promise<void> {
+    const pending = await this.pending();
     const refs = new Map<string, { id: ObjectId; n: number }>();
     for await (const m of this.messages().find({ userId }, { projection: { blobId: 1 } })) {
       const entry = refs.get(m.blobId.toHexString()) ?? { id: m.blobId, n: 0 };
@@ -780,7 +842,9 @@ export class Mailstore {
     await this.messages().deleteMany({ userId });
     await this.searchIndex().deleteMany({ userId });
     await this.releaseBlobRefs(refs);
-    await this.tombstones().deleteMany({ mailboxId: { $in: mailboxIds } });
+    await this.tombstones().deleteMany({ mailboxId: { $in: [...mailboxIds] } });
+    await flagChanges(this.db).deleteMany({ mailboxId: { $in: [...mailboxIds] } });
+    for (const id of mailboxIds) pending.dropMailbox(id);
     await subscriptions(this.db).deleteMany({ userId });
     await this.db.collection<UidValidityDoc>(MailstoreCollections.uidValidity).deleteMany({ _id: userId });
   }
@@ -1699,11 +1763,102 @@ export class Mailstore {
   }
 
   private tombstones() {
-    return this.db.collection<TombstoneDoc>(Collections.tombstones);
+    return this.db.collection<PendingTombstoneDoc>(Collections.tombstones);
   }
 
   private deliveries() {
     return this.db.collection<DeliveryRecord>(Collections.deliveries);
+  }
+
+  private pendingState(): PendingState {
+    let state = pendingByDb.get(this.db);
+    if (state === undefined) {
+      const changes = PendingChanges.load(this.db);
+      state = { changes, timer: undefined, running: undefined, lastWrite: 0 };
+      const loaded = state;
+      changes.then(
+        (p) => {
+          if (p.size > 0) this.scheduleCompaction(loaded);
+        },
+        () => {
+          if (pendingByDb.get(this.db) === loaded) pendingByDb.delete(this.db);
+        },
+      );
+      pendingByDb.set(this.db, state);
+    }
+    return state;
+  }
+
+  /** The records not folded into message documents yet (loaded once per database). */
+  private pending(): Promise<PendingChanges> {
+    return this.pendingState().changes;
+  }
+
+  /**
+   * Whether flag changes and expunges are written as appended records: when this process owns
+   * its mailboxes' state, i.e. the mailbox index is on (ADR 0006, 0007). With the index off
+   * (several replicas on MongoDB) they update the documents in place, as other replicas read them.
+   */
+  private get appendsRecords(): boolean {
+    return index.enabled;
+  }
+
+  private scheduleCompaction(state: PendingState, delay = compactionSettings.quietMs): void {
+    if (state.timer !== undefined) return;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void (async () => {
+        const pending = await state.changes;
+        const quiet = Date.now() - state.lastWrite >= compactionSettings.quietMs;
+        if (!quiet && pending.size < compactionSettings.backlog) {
+          this.scheduleCompaction(state);
+          return;
+        }
+        await this.compactChanges().catch((error: unknown) => {
+          this.logger.warn({ err: error }, 'compacting flag and expunge records failed; retried later');
+        });
+        if (pending.size > 0) this.scheduleCompaction(state);
+      })();
+    }, delay);
+    state.timer.unref();
+  }
+
+  /** A record was written: compaction comes once writes pause. */
+  private recordWritten(): void {
+    const state = this.pendingState();
+    state.lastWrite = Date.now();
+    this.scheduleCompaction(state);
+  }
+
+  /**
+   * Folds every pending flag and expunge record into the message documents (normally in the
+   * background after writes pause; tests and shutdown call it). Answers the records compacted.
+   */
+  async compactChanges(): Promise<number> {
+    const state = this.pendingState();
+    const pending = await state.changes;
+    while (state.running !== undefined) await state.running.catch(() => undefined);
+    const run = (async () => {
+      let total = 0;
+      for (;;) {
+        const n = await compactPending(pending, {
+          db: this.db,
+          logger: this.logger,
+          underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
+          releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
+        });
+        total += n;
+        if (n === 0 || pending.size === 0) return total;
+      }
+    })();
+    state.running = run;
+    try {
+      const total = await run;
+      if (total > 0) this.logger.debug({ records: total }, 'flag and expunge records compacted');
+      return total;
+    } finally {
+      if (state.running === run) state.running = undefined;
+    }
   }
 
   /**
@@ -1711,9 +1866,15 @@ export class Mailstore {
    * HIGHESTMODSEQ or UIDNEXT handed out is never ahead of the messages that carry it.
    */
   private async settled(mailbox: MailboxRecord): Promise<MailboxRecord> {
-    const current = await serial(this.lockKey(mailbox._id.toHexString()), () =>
-      mailboxes(this.db).findOne({ _id: mailbox._id }),
-    );
+    const id = mailbox._id.toHexString();
+    const current = await serial(this.lockKey(id), async () => {
+      const known = mailboxRecords.byId(this.db, id);
+      if (known !== undefined) return known;
+      const token = mailboxRecords.readToken(this.db, id);
+      const read = await mailboxes(this.db).findOne({ _id: mailbox._id });
+      if (read !== null) mailboxRecords.keep(this.db, read, token);
+      return read;
+    });
     if (current === null) throw notFound('mailbox', 'mailbox');
     return current;
   }
@@ -1746,7 +1907,8 @@ export class Mailstore {
     const problem = uidSetProblem(set);
     if (problem !== undefined) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, problem, field);
     const exact = set.ranges.some((r) => r.last === 0 && r.first > 1);
-    const highest = exact ? await this.highestUid(mailbox) : mailbox.uidNext - 1;
+    const entry = exact ? index.get(mailbox._id.toHexString(), mailbox.highestModseq) : undefined;
+    const highest = !exact ? mailbox.uidNext - 1 : (entry?.highestUid ?? (await this.highestUid(mailbox)));
     return resolveUidSet(set, highest);
   }
 
@@ -1819,6 +1981,7 @@ export class Mailstore {
     }
     const kept = new Set<string>();
     try {
+      const pending = await this.pending();
       let read = 0;
       let lastLog = Date.now();
       const cursor = this.messages()
@@ -1826,7 +1989,8 @@ export class Mailstore {
         .batchSize(1024);
       for await (const doc of cursor) {
         if (options.signal?.aborted === true) throw new Error('warming the mailbox index was stopped');
-        chosen.get(doc.mailboxId)?.entry.add([indexed(doc)]);
+        const folded = pending.fold(doc.mailboxId, doc);
+        if (folded !== null) chosen.get(doc.mailboxId)?.entry.add([indexed(folded)]);
         read++;
         if (Date.now() - lastLog > 10_000) {
           lastLog = Date.now();
@@ -1859,10 +2023,9 @@ export class Mailstore {
     const entry = index.get(mailboxId, mailbox.highestModseq);
     if (entry !== undefined || !index.has(mailboxId)) return entry;
     return serial(this.lockKey(mailboxId), async () => {
-      const now = await mailboxes(this.db).findOne(
-        { _id: mailbox._id },
-        { projection: { highestModseq: 1 } },
-      );
+      const now =
+        mailboxRecords.byId(this.db, mailboxId) ??
+        (await mailboxes(this.db).findOne({ _id: mailbox._id }, { projection: { highestModseq: 1 } }));
       return now === null ? undefined : index.get(mailboxId, now.highestModseq);
     });
   }
@@ -1916,13 +2079,15 @@ export class Mailstore {
     const started = Date.now();
     const entry = new MailboxIndexEntry(start.current.userId, start.current.highestModseq);
     try {
+      const pending = await this.pending();
       const batch: IndexedMessage[] = [];
       const cursor = this.messages()
         .find({ mailboxId }, { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1 } })
         .sort({ uid: 1 })
         .batchSize(1024);
-      for await (const doc of cursor) {
-        batch.push(indexed(doc));
+      for await (const found of cursor) {
+        const doc = pending.fold(mailboxId, found);
+        if (doc !== null) batch.push(indexed(doc));
         if (batch.length >= 4096) entry.add(batch.splice(0));
       }
       entry.add(batch);
@@ -1951,31 +2116,45 @@ export class Mailstore {
     const mailboxId = mailbox._id.toHexString();
     const projection = options.projection ?? { terms: 0 };
     const since = options.changedSince;
+    // Documents as the pending flag and expunge records make them (pending-changes.ts).
+    const pending = await this.pending();
     if (mailbox.keyedMessages === true && intervalSize(intervals) <= POINT_LOOKUPS) {
-      const uids = intervals.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+      const uids = intervals
+        .flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i))
+        .filter((uid) => !pending.isExpunged(mailboxId, uid));
       const docs = await mapLimited(uids, LOOKUP_CONCURRENCY, (uid) =>
         this.messages().findOne({ _id: messageKey(mailboxId, uid) }, { projection }),
       );
-      for (const doc of docs) {
+      for (const found of docs) {
+        const doc = found === null ? null : pending.fold(mailboxId, found);
         if (doc !== null && (since === undefined || doc.modseq > since)) yield doc;
       }
       return;
     }
     const filter: Filter<MessageRecord> = { mailboxId, ...this.uidFilter(intervals) };
-    if (since !== undefined) filter.modseq = { $gt: since };
+    // A pending record may have raised a MODSEQ the document does not show yet: filtered here.
+    if (since !== undefined && !pending.has(mailboxId)) filter.modseq = { $gt: since };
     const cursor = this.messages().find(filter, { projection }).sort({ uid: 1 }).batchSize(BATCH);
-    for await (const doc of cursor) if (inIntervals(intervals, doc.uid)) yield doc;
+    for await (const found of cursor) {
+      if (!inIntervals(intervals, found.uid)) continue;
+      const doc = pending.fold(mailboxId, found);
+      if (doc !== null && (since === undefined || doc.modseq > since)) yield doc;
+    }
   }
 
   /** One message by UID, or null. */
   private async messageByUid(mailbox: MailboxRecord, uid: number): Promise<MessageRecord | null> {
     const mailboxId = mailbox._id.toHexString();
-    const doc = await this.messages().findOne(
+    const pending = await this.pending();
+    if (pending.isExpunged(mailboxId, uid)) return null;
+    let doc = await this.messages().findOne(
       { _id: messageKey(mailboxId, uid) },
       { projection: { terms: 0 } },
     );
-    if (doc !== null || mailbox.keyedMessages === true) return doc;
-    return this.messages().findOne({ mailboxId, uid }, { projection: { terms: 0 } });
+    if (doc === null && mailbox.keyedMessages !== true) {
+      doc = await this.messages().findOne({ mailboxId, uid }, { projection: { terms: 0 } });
+    }
+    return doc === null ? null : pending.fold(mailboxId, doc);
   }
 
   private async unwrapKey(doc: MessageRecord): Promise<Uint8Array> {
@@ -2245,6 +2424,18 @@ export class Mailstore {
     };
     const sameSet = (a: readonly string[], b: readonly string[]) =>
       a.length === b.length && a.every((f) => b.includes(f));
+    if (this.appendsRecords) {
+      return this.storeFlagsAsRecords(mailbox, intervals, unchangedSince, (current) => {
+        const next = apply(current);
+        return sameSet(next, current) ? null : next;
+      });
+    }
+    const pendingNow = await this.pending();
+    if (pendingNow.has(mailboxId)) {
+      // Records left by an owner that had the index on: folded into the documents first, since the
+      // updates below compare-and-set on the documents' MODSEQ.
+      await this.compactChanges();
+    }
     const changed = new Map<number, mailstore.MessageFlags>();
     const modified = new Set<number>();
     const projection = { _id: 1, uid: 1, flags: 1, modseq: 1 } as const;
@@ -2346,6 +2537,89 @@ export class Mailstore {
       changed: [...changed.values()].sort((a, b) => a.uid - b.uid),
       modifiedUids: [...modified].sort((a, b) => a - b),
       highestModseq: final?.highestModseq ?? mailbox.highestModseq,
+    };
+  }
+
+  /**
+   * STORE as appended records (the caller holds the mailbox's lock and this process owns the
+   * mailbox, ADR 0007): the flags and MODSEQs come from the index entry (or the documents, folded),
+   * one counter update allocates the command's MODSEQ (RFC 7162 §3.1.1) and moves UNSEEN/DELETED,
+   * and one insert writes a record per changed message; the entry and the pending records are
+   * patched once that insert is durable. No message document is read or updated.
+   */
+  private async storeFlagsAsRecords(
+    mailbox: MailboxRecord,
+    intervals: Intervals,
+    unchangedSince: number | undefined,
+    nextFlags: (current: readonly string[]) => string[] | null,
+  ): Promise<mailstore.StoreFlagsResponse> {
+    const mailboxId = mailbox._id.toHexString();
+    const pending = await this.pending();
+    const entry = index.get(mailboxId, mailbox.highestModseq);
+    const current: { uid: number; flags: readonly string[]; modseq: number }[] = [];
+    if (entry !== undefined) current.push(...entry.select(intervals));
+    else
+      for await (const doc of this.messagesIn(mailbox, intervals, {
+        projection: { _id: 1, uid: 1, flags: 1, modseq: 1 },
+      }))
+        current.push(doc);
+    const modified: number[] = [];
+    const updates: { uid: number; before: readonly string[]; next: string[] }[] = [];
+    for (const m of current) {
+      // RFC 7162 §3.1.3: a message changed after UNCHANGEDSINCE is not touched; MODIFIED lists it.
+      if (unchangedSince !== undefined && m.modseq > unchangedSince) {
+        modified.push(m.uid);
+        continue;
+      }
+      const next = nextFlags(m.flags);
+      if (next !== null) updates.push({ uid: m.uid, before: m.flags, next });
+    }
+    if (updates.length === 0) {
+      return { changed: [], modifiedUids: modified, highestModseq: mailbox.highestModseq };
+    }
+    let unseen = 0;
+    let deleted = 0;
+    for (const { before, next } of updates) {
+      unseen += Number(!next.includes(SEEN)) - Number(!before.includes(SEEN));
+      deleted += Number(next.includes(DELETED)) - Number(before.includes(DELETED));
+    }
+    const after = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id },
+      { $inc: { highestModseq: 1, unseen, deleted } },
+      { returnDocument: 'after' },
+    );
+    if (after === null) throw notFound('mailbox', 'mailbox_id');
+    const modseq = after.highestModseq;
+    const records: FlagChangeDoc[] = updates.map((u) => ({
+      _id: new ObjectId(),
+      mailboxId,
+      uid: u.uid,
+      flags: u.next,
+      modseq,
+    }));
+    try {
+      await flagChanges(this.db).insertMany(records, { ordered: false });
+    } catch (error) {
+      // Nothing of the command counts: its counters go back (the MODSEQ stays used, a gap).
+      await mailboxes(this.db)
+        .updateOne({ _id: mailbox._id }, { $inc: { unseen: -unseen, deleted: -deleted } })
+        .catch(() => undefined);
+      index.drop(mailboxId);
+      throw error;
+    }
+    for (const r of records) pending.setFlags(mailboxId, r.uid, r.flags, modseq, r._id);
+    index.patch(mailboxId, modseq - 1, modseq, (e) => {
+      for (const u of updates) e.setFlags(u.uid, u.next, modseq);
+    });
+    this.recordWritten();
+    this.onChanged(mailbox.userId);
+    return {
+      changed: updates.map((u) => {
+        const split = splitFlags(u.next);
+        return { uid: u.uid, modseq, flags: split.flags, keywords: split.keywords };
+      }),
+      modifiedUids: modified,
+      highestModseq: modseq,
     };
   }
 
@@ -2545,6 +2819,26 @@ export class Mailstore {
         'destination',
       );
     }
+    if (this.appendsRecords) {
+      // Both mailboxes locked for the whole move: an EXPUNGE of the source, which writes only a
+      // tombstone record under the source's lock, cannot take the same messages meanwhile.
+      return this.underLocks([this.lockKey(mailboxId), this.lockKey(destId)], () =>
+        this.moveLocked(userId, source, dest, uids, (_key, fn) => fn()),
+      );
+    }
+    return this.moveLocked(userId, source, dest, uids, (key, fn) => serial(key, fn));
+  }
+
+  private async moveLocked(
+    userId: string,
+    source: MailboxRecord,
+    dest: MailboxRecord,
+    uids: UidSet,
+    lock: <T>(key: string, fn: () => Promise<T>) => Promise<T>,
+  ): Promise<mailstore.MoveMessagesResponse> {
+    const mailboxId = source._id.toHexString();
+    const destId = dest._id.toHexString();
+    if (this.appendsRecords) source = await this.mailboxById(userId, mailboxId);
     const selected = await this.selectForTransfer(source, uids);
     const docs = await this.claim(mailboxId, selected);
     if (docs.length === 0) {
@@ -2556,7 +2850,7 @@ export class Mailstore {
       };
     }
     const claim = docs[0]?.expungeClaim ?? '';
-    const { firstUid, uidValidity } = await serial(this.lockKey(destId), async () => {
+    const { firstUid, uidValidity } = await lock(this.lockKey(destId), async () => {
       try {
         return await this.writeCopies(dest, docs, 'move');
       } catch (error) {
@@ -2571,7 +2865,7 @@ export class Mailstore {
     const searchIds = docs.map(searchIdOf);
     await this.searchIndex().updateMany({ _id: { $in: searchIds } }, { $set: { mailboxId: destId } });
     await this.releaseBlobRefs(Mailstore.refsOf(docs));
-    const sourceModseq = await serial(this.lockKey(mailboxId), () => this.removeFromSource(source, docs));
+    const sourceModseq = await lock(this.lockKey(mailboxId), () => this.removeFromSource(source, docs));
     this.onChanged(userId);
     return {
       destinationMailboxId: destId,
@@ -2657,6 +2951,8 @@ export class Mailstore {
     uids: UidSet | undefined,
   ): Promise<mailstore.ExpungeResponse> {
     const mailbox = await this.mailboxById(userId, mailboxId);
+    if (this.appendsRecords) return this.expungeAsRecords(mailbox, uids);
+    if ((await this.pending()).has(mailboxId)) await this.compactChanges();
     let docs: MessageRecord[];
     if (uids === undefined) {
       docs = await this.messages()
@@ -2678,6 +2974,92 @@ export class Mailstore {
     await this.adjustUsage(userId, -docs.reduce((s, d) => s + d.size, 0));
     this.onChanged(userId);
     return { expungedUids: docs.map((d) => d.uid), highestModseq };
+  }
+
+  /**
+   * EXPUNGE as appended records (the caller holds the mailbox's lock; this process owns the
+   * mailbox, ADR 0007): the \Deleted messages come from the index entry (or the documents,
+   * folded), one counter update allocates the MODSEQ of the removal (RFC 7162 §3.2.10) and takes
+   * the messages out of the counters, and one insert writes their tombstones, marked pending. The
+   * documents, search entries, blob references and usage follow in the background
+   * (`compactChanges`); until then every read folds the tombstones.
+   */
+  private async expungeAsRecords(
+    mailbox: MailboxRecord,
+    uids: UidSet | undefined,
+  ): Promise<mailstore.ExpungeResponse> {
+    const mailboxId = mailbox._id.toHexString();
+    const pending = await this.pending();
+    const intervals: Intervals =
+      uids === undefined ? [[1, MAX_UID]] : await this.intervalsOf(mailbox, uids, 'uids');
+    const entry = index.get(mailboxId, mailbox.highestModseq);
+    const gone: { uid: number; flags: readonly string[]; size: number }[] = [];
+    if (entry !== undefined) {
+      for (const m of entry.select(intervals)) if (m.flags.includes(DELETED)) gone.push(m);
+    } else {
+      const projection: Record<string, 0 | 1> = { _id: 1, uid: 1, flags: 1, modseq: 1, size: 1 };
+      for await (const d of this.messagesIn(mailbox, intervals, { projection })) {
+        if (d.flags.includes(DELETED)) gone.push(d);
+      }
+    }
+    if (gone.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
+    const after = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id },
+      {
+        $inc: {
+          highestModseq: 1,
+          messages: -gone.length,
+          size: -gone.reduce((s, m) => s + m.size, 0),
+          unseen: -gone.filter((m) => !m.flags.includes(SEEN)).length,
+          deleted: -gone.length,
+        },
+      },
+      { returnDocument: 'after' },
+    );
+    if (after === null) throw notFound('mailbox', 'mailbox_id');
+    const modseq = after.highestModseq;
+    const now = new Date();
+    const tombstones = gone.map((m) => ({
+      _id: new ObjectId(),
+      mailboxId,
+      uid: m.uid,
+      modseq,
+      expungedAt: now,
+      pending: true,
+    }));
+    try {
+      await this.tombstones().insertMany(tombstones, { ordered: false });
+    } catch (error) {
+      await mailboxes(this.db)
+        .updateOne(
+          { _id: mailbox._id },
+          {
+            $inc: {
+              messages: gone.length,
+              size: gone.reduce((s, m) => s + m.size, 0),
+              unseen: gone.filter((m) => !m.flags.includes(SEEN)).length,
+              deleted: gone.length,
+            },
+          },
+        )
+        .catch(() => undefined);
+      index.drop(mailboxId);
+      throw error;
+    }
+    for (const t of tombstones) pending.expunge(mailboxId, t.uid, t._id);
+    // Quota usage drops with the EXPUNGE (RFC 9208 §5), the bodies with compaction.
+    await this.adjustUsage(mailbox.userId, -gone.reduce((s, m) => s + m.size, 0)).catch((error: unknown) => {
+      this.logger.warn({ err: error, mailboxId }, 'could not count the usage of expunged messages');
+    });
+    index.patch(mailboxId, modseq - 1, modseq, (e) =>
+      e.remove(
+        gone.map((m) => m.uid),
+        modseq,
+      ),
+    );
+    this.recordWritten();
+    this.onChanged(mailbox.userId);
+    return { expungedUids: gone.map((m) => m.uid), highestModseq: modseq };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -2715,9 +3097,11 @@ export class Mailstore {
     query: mailstore.SearchKey,
   ): Promise<mailstore.SearchResponse> {
     const mailbox = await this.mailboxById(userId, mailboxId);
+    // `*` from the index entry when there is one (a read of the messages otherwise).
+    const current = index.enabled ? await this.indexOf(mailbox, true) : undefined;
     const base = {
       hasher: await this.termHasher(userId),
-      highestUid: await this.highestUid(mailbox),
+      highestUid: current?.highestUid ?? (await this.highestUid(mailbox)),
       now: Date.now(),
     };
     const ctx: SearchContext = { ...base, target: 'message' };
@@ -2725,7 +3109,7 @@ export class Mailstore {
     const onMessages = prefilterFor(query, ctx);
     // Flags, UIDs, dates, sizes only (`SEARCH UNSEEN`, `SEARCH DELETED`; prefilterFor has checked
     // the query): the mailbox index answers without reading a message document (ADR 0006).
-    const entry = indexAnswers(query) ? await this.indexOf(mailbox, true) : undefined;
+    const entry = indexAnswers(query) ? current : undefined;
     if (entry !== undefined) {
       const noContent = (): never => {
         throw new Error('the mailbox index has no message content');
@@ -2765,7 +3149,10 @@ export class Mailstore {
       }
       return { uids: found, highestModseq: top };
     }
-    if (onMessages !== null) parts.push(onMessages);
+    // Flags and MODSEQs of messages with pending records differ from their documents: the
+    // documents are then filtered here (`matches`), not by the database.
+    const pending = await this.pending();
+    if (onMessages !== null && !pending.has(mailboxId)) parts.push(onMessages);
     // The blind index narrows string keys: its candidates (by message id) join the filter.
     const onIndex = prefilterFor(query, { ...base, target: 'index' });
     if (onIndex !== null) {
@@ -2786,7 +3173,9 @@ export class Mailstore {
       .find(filter, { projection: { terms: 0 } })
       .sort({ uid: 1 })
       .batchSize(BATCH);
-    for await (const doc of cursor) {
+    for await (const found of cursor) {
+      const doc = pending.fold(mailboxId, found);
+      if (doc === null) continue;
       if (await matches(query, this.searchSubject(doc), ctx)) {
         uids.push(doc.uid);
         highestModseq = Math.max(highestModseq, doc.modseq);
@@ -2858,11 +3247,10 @@ export class Mailstore {
       };
     }
     const changed: mailstore.MessageFlags[] = [];
-    const cursor = this.messages()
-      .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1, modseq: 1, flags: 1 } })
-      .sort({ uid: 1 })
-      .batchSize(BATCH * 4);
-    for await (const doc of cursor) {
+    for await (const doc of this.messagesIn(mailbox, [[1, MAX_UID]], {
+      projection: { uid: 1, modseq: 1, flags: 1 },
+      changedSince: sinceModseq,
+    })) {
       const split = splitFlags(doc.flags);
       changed.push({ uid: doc.uid, modseq: doc.modseq, flags: split.flags, keywords: split.keywords });
     }

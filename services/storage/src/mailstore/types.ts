@@ -21,6 +21,11 @@ export const MailstoreCollections = {
    * 300-message mailbox took 461 ms instead of 113 ms (measured).
    */
   searchIndex: 'message_terms',
+  /**
+   * Flag changes appended by STORE, folded into the owner's answers at once and into the message
+   * documents by background compaction (pending-changes.ts; ADR 0007).
+   */
+  flagChanges: 'message_changes',
 } as const;
 
 export interface MailboxRecord extends MailboxDoc {

@@ -3,14 +3,29 @@
  * unordered bulk insert for whatever arrived within a few milliseconds, up to 256 events), then
  * acks each. A malformed event can never succeed, so it goes to the DLQ with the reason (never
  * silently dropped); an event the database refuses, or a batch it could not take at all, is
- * retried by redelivery.
+ * retried by redelivery. Stored alerts (kind `alert`) are then mailed to the postmaster
+ * (alert-mail.ts).
  */
-import { BatchConsumerLoop, Consumers, JobOutcomes, Streams, type Bus, type JobOutcome } from '@postmesh/bus';
+import {
+  BatchConsumerLoop,
+  Consumers,
+  JobOutcomes,
+  Streams,
+  parseMailEvent,
+  type Bus,
+  type JobOutcome,
+  type MailEvent,
+} from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
-import { parseMailEvent, type MailEventPayload } from './event.js';
+import type { AlertMailer } from './alert-mail.js';
 import type { TraceStore } from './trace-store.js';
 
-export function createEventsConsumer(bus: Bus, store: TraceStore, logger: Logger): BatchConsumerLoop {
+export function createEventsConsumer(
+  bus: Bus,
+  store: TraceStore,
+  logger: Logger,
+  alerts?: AlertMailer,
+): BatchConsumerLoop {
   return new BatchConsumerLoop({
     js: bus.js,
     stream: Streams.MAIL_EVENTS,
@@ -21,7 +36,7 @@ export function createEventsConsumer(bus: Bus, store: TraceStore, logger: Logger
     maxWaitMs: 50,
     async handler(msgs) {
       const outcomes: JobOutcome[] = [];
-      const events: (MailEventPayload & { readonly date: Date })[] = [];
+      const events: (MailEvent & { readonly date: Date })[] = [];
       const positions: number[] = [];
       for (const [i, msg] of msgs.entries()) {
         const parsed = parseMailEvent(msg.data);
@@ -37,10 +52,27 @@ export function createEventsConsumer(bus: Bus, store: TraceStore, logger: Logger
         positions.push(i);
       }
       const refused = await store.storeMany(events);
-      positions.forEach((i, k) => {
-        const problem = refused.get(k);
-        outcomes[i] = problem === undefined ? JobOutcomes.ack : JobOutcomes.retry(problem);
-      });
+      await Promise.all(
+        positions.map(async (i, k) => {
+          const problem = refused.get(k);
+          const event = events[k];
+          if (problem !== undefined || event === undefined) {
+            outcomes[i] = JobOutcomes.retry(problem ?? 'not stored');
+            return;
+          }
+          outcomes[i] = JobOutcomes.ack;
+          if (event.kind !== 'alert' || alerts === undefined) return;
+          // Stored, then mailed: a notice that could not be published is retried with the
+          // event (storing it again is a no-op; the notice job is deduplicated).
+          try {
+            await alerts.notify(event);
+          } catch (error) {
+            outcomes[i] = JobOutcomes.retry(
+              `alert notice: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          }
+        }),
+      );
       return outcomes;
     },
   });

@@ -22,7 +22,7 @@ import { Collections, type EventDoc } from '../db/schema.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
 import { fail, isDuplicateKey, ok, type Result } from '../directory/result.js';
 import { normaliseDomain } from '../directory/names.js';
-import { stripAngles, type MailEventPayload, type TraceEventKind } from './event.js';
+import { stripAngles, type MailEvent, type MailEventKind } from '@postmesh/bus';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -57,7 +57,7 @@ export class TraceStore {
   }
 
   /** Stores an event unless one with its `eventId` exists. Answers whether it was new. */
-  async store(event: MailEventPayload & { readonly date: Date }): Promise<boolean> {
+  async store(event: MailEvent & { readonly date: Date }): Promise<boolean> {
     try {
       await this.events.insertOne(this.docOf(event));
       return true;
@@ -73,9 +73,7 @@ export class TraceStore {
    * as stored. Answers, by position in `events`, why each event that was not stored was refused;
    * a failure of the insert as a whole is thrown.
    */
-  async storeMany(
-    events: readonly (MailEventPayload & { readonly date: Date })[],
-  ): Promise<Map<number, string>> {
+  async storeMany(events: readonly (MailEvent & { readonly date: Date })[]): Promise<Map<number, string>> {
     if (events.length === 0) return new Map();
     try {
       await this.events.insertMany(
@@ -99,7 +97,7 @@ export class TraceStore {
     }
   }
 
-  private docOf(event: MailEventPayload & { readonly date: Date }): StoredEvent {
+  private docOf(event: MailEvent & { readonly date: Date }): StoredEvent {
     return {
       _id: event.eventId,
       eventId: event.eventId,
@@ -182,7 +180,7 @@ export class TraceStore {
 }
 
 function kindOut(kind: string): trace.EventKind {
-  switch (kind as TraceEventKind) {
+  switch (kind as MailEventKind) {
     case 'received':
       return trace.EventKind.RECEIVED;
     case 'queued':
@@ -203,6 +201,8 @@ function kindOut(kind: string): trace.EventKind {
       return trace.EventKind.DELAYED_NOTICE;
     case 'junked':
       return trace.EventKind.JUNKED;
+    case 'alert':
+      return trace.EventKind.ALERT;
     default:
       return trace.EventKind.UNSPECIFIED;
   }

@@ -44,6 +44,8 @@ export const EventKind = {
   DELAYED_NOTICE: "EVENT_KIND_DELAYED_NOTICE",
   /** JUNKED - Classified as junk and stored in the Junk mailbox. */
   JUNKED: "EVENT_KIND_JUNKED",
+  /** ALERT - An operator alert (e.g. a job moved to MAIL_DLQ); attributes `alert` and `severity` say which. */
+  ALERT: "EVENT_KIND_ALERT",
   UNRECOGNIZED: "UNRECOGNIZED",
 } as const;
 
@@ -61,6 +63,7 @@ export namespace EventKind {
   export type DLQ = typeof EventKind.DLQ;
   export type DELAYED_NOTICE = typeof EventKind.DELAYED_NOTICE;
   export type JUNKED = typeof EventKind.JUNKED;
+  export type ALERT = typeof EventKind.ALERT;
   export type UNRECOGNIZED = typeof EventKind.UNRECOGNIZED;
 }
 
@@ -99,6 +102,9 @@ export function eventKindFromJSON(object: any): EventKind {
     case 10:
     case "EVENT_KIND_JUNKED":
       return EventKind.JUNKED;
+    case 11:
+    case "EVENT_KIND_ALERT":
+      return EventKind.ALERT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -130,6 +136,8 @@ export function eventKindToJSON(object: EventKind): string {
       return "EVENT_KIND_DELAYED_NOTICE";
     case EventKind.JUNKED:
       return "EVENT_KIND_JUNKED";
+    case EventKind.ALERT:
+      return "EVENT_KIND_ALERT";
     case EventKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -160,6 +168,8 @@ export function eventKindToNumber(object: EventKind): number {
       return 9;
     case EventKind.JUNKED:
       return 10;
+    case EventKind.ALERT:
+      return 11;
     case EventKind.UNRECOGNIZED:
     default:
       return -1;

@@ -1,0 +1,288 @@
+/**
+ * STORE and EXPUNGE as appended records (ADR 0007), over real gRPC and FerretDB: they insert
+ * records and never read, update or delete a message document; the index equals the database with
+ * the records folded in (read directly); an owner that restarts (a new connection, its index and
+ * records loaded afresh) rebuilds the same index, so a flag change that got its OK survives; and
+ * compaction later folds the records into the documents, deletes the expunged ones and releases
+ * their bodies, keeping the tombstones QRESYNC needs.
+ */
+import { mailstore } from '@postmesh/contracts';
+import { MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { splitFlags } from '../src/mailstore/flags.js';
+import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
+import { Mailstore, compactionSettings, messageKey } from '../src/mailstore/mailstore.js';
+import { storedBlobIds } from './harness.js';
+import {
+  append,
+  byPath,
+  call,
+  createUser,
+  fetchMessages,
+  foldedDocuments,
+  message,
+  startMailstoreHarness,
+  uids,
+  type MailstoreHarness,
+} from './mailstore-helpers.js';
+
+const { Flag, StoreMode } = mailstore;
+
+let m: MailstoreHarness;
+const savedQuiet = compactionSettings.quietMs;
+
+beforeAll(async () => {
+  m = await startMailstoreHarness();
+  // Compaction only when a test asks for it, so what a command wrote can be looked at.
+  compactionSettings.quietMs = 600_000;
+});
+
+afterAll(async () => {
+  compactionSettings.quietMs = savedQuiet;
+  await m?.stop();
+});
+
+afterEach(() => {
+  sharedMailboxIndex.maxMessages = 1_000_000;
+});
+
+interface Row {
+  uid: number;
+  modseq: number;
+  flags: string[];
+  size: number;
+}
+
+const sorted = (flags: readonly string[]) => [...flags].sort();
+
+/** What the owner answers (the index, the storage side of SELECT and FETCH FLAGS). */
+const answered = async (userId: string, mailboxId: string): Promise<Row[]> =>
+  (await fetchMessages(m.client, { userId, mailboxId, fields: [] })).map((f) => ({
+    uid: f.uid,
+    modseq: f.modseq,
+    flags: sorted([...f.flags, ...f.keywords]),
+    size: f.size,
+  }));
+
+/** The database, read directly, records folded (flag names as stored, keywords included). */
+const inDatabase = async (mailboxId: string): Promise<Row[]> =>
+  (await foldedDocuments(m.h.db, mailboxId)).map((d) => {
+    const split = splitFlags(d.flags);
+    return { uid: d.uid, modseq: d.modseq, flags: sorted([...split.flags, ...split.keywords]), size: d.size };
+  });
+
+/** Collections each database command of `run` touched, by command name. */
+async function commandsDuring(run: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const listener = (e: CommandStartedEvent) => {
+    const target = e.command[e.commandName] as unknown;
+    seen.push(`${e.commandName} ${typeof target === 'string' ? target : ''}`);
+  };
+  m.h.mongo.on('commandStarted', listener);
+  try {
+    await run();
+  } finally {
+    m.h.mongo.off('commandStarted', listener);
+  }
+  return seen;
+}
+
+async function fill(userId: string, n: number): Promise<string> {
+  for (let i = 0; i < n; i += 10) {
+    await Promise.all(
+      Array.from({ length: Math.min(10, n - i) }, (_, k) =>
+        append(m.client, userId, byPath('INBOX'), message([`Subject: r${i + k}`, '', `body ${i + k}`]), {
+          flags: (i + k) % 4 === 0 ? [Flag.SEEN] : [],
+        }),
+      ),
+    );
+  }
+  const status = await call(m.client.getMailboxStatus.bind(m.client), {
+    userId,
+    mailbox: byPath('INBOX'),
+    claimRecent: false,
+  });
+  const id = status.status?.mailboxId ?? '';
+  await answered(userId, id); // builds the index entry
+  return id;
+}
+
+const store = (
+  userId: string,
+  mailboxId: string,
+  range: [number, number],
+  mode: mailstore.StoreMode,
+  flags: mailstore.Flag[],
+  keywords: string[] = [],
+) =>
+  call(m.client.storeFlags.bind(m.client), { userId, mailboxId, uids: uids(range), mode, flags, keywords });
+
+describe('flag changes and expunges as appended records', () => {
+  it('STORE and EXPUNGE insert records only, and the index equals the folded database', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 70);
+    const before = await m.h.db.collection('messages').find({ mailboxId }).sort({ uid: 1 }).toArray();
+
+    let removalModseq = 0;
+    const touched = await commandsDuring(async () => {
+      await store(userId, mailboxId, [1, 20], StoreMode.ADD, [Flag.FLAGGED, Flag.SEEN], ['$Work']);
+      await store(userId, mailboxId, [10, 30], StoreMode.REMOVE, [Flag.SEEN]);
+      await store(userId, mailboxId, [5, 8], StoreMode.REPLACE, [Flag.DELETED]);
+      const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+      expect(gone.expungedUids).toEqual([5, 6, 7, 8]);
+      removalModseq = gone.highestModseq;
+    });
+    // No read, update or delete of a message document: inserts into the record collections.
+    expect(touched.filter((c) => c.endsWith(' messages'))).toEqual([]);
+    expect(touched.filter((c) => c.startsWith('insert'))).toEqual([
+      'insert message_changes',
+      'insert message_changes',
+      'insert message_changes',
+      'insert tombstones',
+    ]);
+    // The documents themselves are as they were.
+    const after = await m.h.db.collection('messages').find({ mailboxId }).sort({ uid: 1 }).toArray();
+    expect(after).toEqual(before);
+
+    const rows = await answered(userId, mailboxId);
+    expect(rows).toHaveLength(66);
+    expect(rows).toEqual(await inDatabase(mailboxId));
+    expect(rows.find((r) => r.uid === 12)?.flags).toEqual(sorted([Flag.FLAGGED, '$Work']));
+    expect(rows.find((r) => r.uid === 3)?.flags).toEqual(sorted([Flag.FLAGGED, Flag.SEEN, '$Work']));
+    // The counters SELECT and STATUS report agree with the folded messages.
+    const status = (
+      await call(m.client.getMailboxStatus.bind(m.client), {
+        userId,
+        mailbox: byPath('INBOX'),
+        claimRecent: false,
+      })
+    ).status;
+    expect(status?.messages).toBe(66);
+    expect(status?.unseen).toBe(rows.filter((r) => !r.flags.includes(Flag.SEEN)).length);
+    expect(status?.highestModseq).toBe(removalModseq);
+    expect(removalModseq).toBeGreaterThan(Math.max(...rows.map((r) => r.modseq)));
+  });
+
+  it('a restarted owner rebuilds the same index from the database; flags stored with OK survive', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 70);
+    await store(userId, mailboxId, [1, 70], StoreMode.ADD, [Flag.ANSWERED]);
+    await store(userId, mailboxId, [30, 40], StoreMode.REPLACE, [Flag.DELETED, Flag.SEEN], ['gone']);
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: uids([30, 35]) });
+    await store(userId, mailboxId, [50, 50], StoreMode.REMOVE, [Flag.ANSWERED]);
+    const served = await answered(userId, mailboxId);
+    expect(served).toHaveLength(64);
+
+    // A new process: its own connection (records loaded afresh) and no index entry.
+    const client = new MongoClient(m.h.env.mongoUri);
+    await client.connect();
+    try {
+      const restarted = new Mailstore({
+        db: client.db(m.h.db.databaseName),
+        blobs: m.h.app.blobs,
+        keyring: m.h.app.keyring,
+        logger: m.h.logger,
+      });
+      sharedMailboxIndex.drop(mailboxId);
+      const rebuilt: Row[] = [];
+      for await (const f of restarted.fetchMessages(userId, mailboxId, undefined, undefined, [])) {
+        rebuilt.push({
+          uid: f.uid,
+          modseq: f.modseq,
+          flags: sorted([...f.flags, ...f.keywords]),
+          size: f.size,
+        });
+      }
+      expect(rebuilt).toEqual(served);
+      expect(rebuilt).toEqual(await inDatabase(mailboxId));
+      // Without any index (several replicas), reads fold the records too.
+      sharedMailboxIndex.drop(mailboxId);
+      sharedMailboxIndex.maxMessages = 0;
+      const unindexed: Row[] = [];
+      for await (const f of restarted.fetchMessages(userId, mailboxId, undefined, undefined, [])) {
+        unindexed.push({
+          uid: f.uid,
+          modseq: f.modseq,
+          flags: sorted([...f.flags, ...f.keywords]),
+          size: f.size,
+        });
+      }
+      expect(unindexed).toEqual(served);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('compaction folds the records into the documents and releases the bodies of expunged messages', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 66);
+    await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.DELETED]);
+    await store(userId, mailboxId, [20, 30], StoreMode.ADD, [Flag.FLAGGED], ['kept']);
+    const usage = async () =>
+      (await m.h.db.collection<{ usedBytes: number }>('users').findOne({ _id: new ObjectId(userId) }))
+        ?.usedBytes ?? 0;
+    const usedBefore = await usage();
+    const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    expect(gone.expungedUids).toHaveLength(10);
+    const served = await answered(userId, mailboxId);
+    const expunged = await m.h.db
+      .collection<Row & { blobId: ObjectId }>('messages')
+      .find({ mailboxId, uid: { $lte: 10 } })
+      .toArray();
+    const expungedBytes = expunged.reduce((s, d) => s + d.size, 0);
+    expect(
+      (await storedBlobIds(m.h)).filter((id) => expunged.some((d) => d.blobId.toHexString() === id)),
+    ).toHaveLength(10);
+    expect(expungedBytes).toBeGreaterThan(0);
+    // Quota usage drops with the EXPUNGE itself (RFC 9208), not later.
+    expect(usedBefore - (await usage())).toBe(expungedBytes);
+
+    expect(await m.store.compactChanges()).toBeGreaterThanOrEqual(10 + 10 + 11);
+    expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(0);
+    expect(await m.h.db.collection('tombstones').countDocuments({ mailboxId, pending: true })).toBe(0);
+    // The tombstones stay for QRESYNC (RFC 7162 §3.2.10 VANISHED).
+    expect(await m.h.db.collection('tombstones').countDocuments({ mailboxId })).toBe(10);
+    // The raw documents now say what was answered; the expunged ones and their bodies are gone.
+    const raw = await m.h.db.collection<Row>('messages').find({ mailboxId }).sort({ uid: 1 }).toArray();
+    expect(
+      raw.map((d) => {
+        const split = splitFlags(d.flags);
+        return {
+          uid: d.uid,
+          modseq: d.modseq,
+          flags: sorted([...split.flags, ...split.keywords]),
+          size: d.size,
+        };
+      }),
+    ).toEqual(served);
+    expect(
+      await m.h.db.collection('messages').findOne({ _id: messageKey(mailboxId, 3) as never }),
+    ).toBeNull();
+    const blobsAfter = await storedBlobIds(m.h);
+    expect(blobsAfter.filter((id) => expunged.some((d) => d.blobId.toHexString() === id))).toEqual([]);
+    expect(usedBefore - (await usage())).toBe(expungedBytes);
+    expect(await answered(userId, mailboxId)).toEqual(served);
+    const changes = await call(m.client.getChanges.bind(m.client), {
+      userId,
+      mailboxId,
+      sinceModseq: 1,
+      uidValidity: 0,
+      knownUids: undefined,
+    });
+    expect(changes.vanished?.ranges).toEqual([{ first: 1, last: 10 }]);
+  });
+
+  it('with the index off, records left by an owner are compacted before a flag change in place', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 10);
+    await store(userId, mailboxId, [1, 5], StoreMode.ADD, [Flag.FLAGGED]);
+    sharedMailboxIndex.maxMessages = 0;
+    sharedMailboxIndex.drop(mailboxId);
+    await store(userId, mailboxId, [3, 8], StoreMode.ADD, [Flag.ANSWERED]);
+    expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(0);
+    const rows = await inDatabase(mailboxId);
+    expect(rows.filter((r) => r.flags.includes(Flag.FLAGGED)).map((r) => r.uid)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.filter((r) => r.flags.includes(Flag.ANSWERED)).map((r) => r.uid)).toEqual([3, 4, 5, 6, 7, 8]);
+    expect(await answered(userId, mailboxId)).toEqual(rows);
+  });
+});
