@@ -22,7 +22,7 @@ export interface CallPolicy {
 }
 
 export const DEFAULT_CALL_POLICY: CallPolicy = {
-  unaryDeadlineMs: 15_000,
+  unaryDeadlineMs: 30_000,
   uploadDeadlineMs: 5 * 60_000,
   streamDeadlineMs: 15 * 60_000,
   maxAttempts: 3,

@@ -29,6 +29,7 @@ import { AuthController } from './controllers/auth.controller.js';
 import { DocsController } from './controllers/docs.controller.js';
 import { DomainsController } from './controllers/domains.controller.js';
 import { OpsController } from './controllers/ops.controller.js';
+import { OverviewController } from './controllers/overview.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
 import { HealthProbe } from './ops/health.js';
@@ -102,6 +103,7 @@ class AdminModule {
         DomainsController,
         UsersController,
         OpsController,
+        OverviewController,
         AdminsController,
         DocsController,
       ],

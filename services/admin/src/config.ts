@@ -32,6 +32,11 @@ export const schema = {
   POSTMESH_MAIL_HOST: string('mail.example.test'),
   /** Comma-separated DNS servers for the live record check; empty means the system's. */
   POSTMESH_DNS_SERVERS: optionalString(),
+  /**
+   * Comma-separated `host:port` where mail clients meet the TLS certificate, checked by the
+   * console's overview; empty means POSTMESH_MAIL_HOST on 993 (IMAPS) and 465 (submissions).
+   */
+  POSTMESH_TLS_CHECK_TARGETS: optionalString(),
   /** `service=http://host:opsPort,…` probed by /api/v1/health. */
   POSTMESH_HEALTH_TARGETS: string(
     'smtp-inbound=http://127.0.0.1:9101,storage=http://127.0.0.1:9102,imap=http://127.0.0.1:9103,mta-delivery=http://127.0.0.1:9104,admin=http://127.0.0.1:9105',

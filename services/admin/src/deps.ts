@@ -17,6 +17,8 @@ export interface AdminSettings {
   readonly mailHost: string;
   /** DNS servers for the live record check; empty means the system's. */
   readonly dnsServers: readonly string[];
+  /** `host:port` pairs whose TLS certificate the overview checks (default: the mail host's 993 and 465). */
+  readonly tlsCheckTargets?: readonly string[];
 }
 
 /** Everything the controllers and the guard use; built once in app.ts. */

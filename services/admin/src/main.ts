@@ -34,6 +34,10 @@ await runService({
           .split(',')
           .map((s) => s.trim())
           .filter((s) => s !== ''),
+        tlsCheckTargets: (config.POSTMESH_TLS_CHECK_TARGETS ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
       },
       healthTargets: parseHealthTargets(config.POSTMESH_HEALTH_TARGETS),
       login: {

@@ -342,9 +342,18 @@ describe('sign-in', () => {
     expect(
       ((await u.get('/api/v1/users')).body as { items: { id: string }[] }).items.map((x) => x.id),
     ).toEqual([dan.id]);
+    // Their own password: only with the current one.
     expect((await u.post(`/api/v1/users/${dan.id}/password`, { password: 'a new password 2' })).status).toBe(
-      200,
+      400,
     );
+    expect(
+      (
+        await u.post(`/api/v1/users/${dan.id}/password`, {
+          password: 'a new password 2',
+          currentPassword: PASSWORD,
+        })
+      ).status,
+    ).toBe(200);
     expect((await u.get('/api/v1/domains')).status).toBe(403);
   });
 });

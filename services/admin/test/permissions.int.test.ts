@@ -326,7 +326,8 @@ const CASES: readonly Case[] = [
     name: 'reset password, own domain',
     method: 'POST',
     path: async (w) => `/api/v1/users/${w === 'usr' ? ids.ann : await freshUser('alpha.test', w)}/password`,
-    body: () => ({ password: PASSWORD }),
+    // A user changing their own password gives the current one (here the same, so it stays valid).
+    body: (w) => (w === 'usr' ? { password: PASSWORD, currentPassword: PASSWORD } : { password: PASSWORD }),
     allowed: anyWay('owner', 'da', 'hd', 'usr'),
   },
   {
@@ -608,6 +609,14 @@ const CASES: readonly Case[] = [
   { name: 'KEK status', method: 'GET', path: '/api/v1/keys/kek', allowed: systemWide('owner', 'aud') },
   { name: 'KEK re-wrap', method: 'POST', path: '/api/v1/keys/kek/rewrap', allowed: systemWide('owner') },
   { name: 'who am I', method: 'GET', path: '/api/v1/me', allowed: anyWay(...ALL_ROLES) },
+  // The console's landing page: scoped like the domains list (each section by its own action).
+  { name: 'overview', method: 'GET', path: '/api/v1/overview', allowed: anyWay('owner', 'da', 'hd', 'aud') },
+  {
+    name: 'overview setup checks',
+    method: 'GET',
+    path: '/api/v1/overview/setup',
+    allowed: anyWay('owner', 'da', 'hd', 'aud'),
+  },
 ];
 
 /** Principals limited to alpha.test: nothing they receive may mention beta.test. */

@@ -21,12 +21,15 @@ export interface Page<T> {
 export interface Me {
   readonly kind: 'admin' | 'user';
   readonly role: string;
-  readonly admin?: { readonly id: string; readonly email: string };
+  readonly admin?: { readonly id: string; readonly email: string; readonly totpEnabled?: boolean };
   readonly user?: { readonly id: string; readonly address: string };
   readonly domains: string[];
   readonly permissions: string[];
   readonly csrfToken?: string;
 }
+
+/** Dispatched on window when the API answers 401 to a signed-in request. */
+export const SESSION_ENDED = 'postmesh:session-ended';
 
 let csrfToken = '';
 export const setCsrf = (token: string | undefined): void => {
@@ -53,6 +56,10 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     });
   }
   const text = await response.text();
+  // The session ended (idle or absolute timeout, signed out elsewhere, password changed): the app
+  // returns to the sign-in form instead of showing errors on every screen.
+  if (response.status === 401 && path !== '/v1/auth/login' && path !== '/v1/me')
+    window.dispatchEvent(new Event(SESSION_ENDED));
   const parsed: unknown = text === '' ? {} : JSON.parse(text);
   if (!response.ok) {
     const error = (parsed as { error?: ApiErrorBody }).error;

@@ -40,4 +40,16 @@ export function usageText(u: User): string {
   return `${formatBytes(usedBytes)}${of}, ${messages} ${messages === 1 ? 'message' : 'messages'}`;
 }
 
-export const when = (iso: string | null | undefined): string => (iso ? new Date(iso).toLocaleString() : '—');
+/** A time in the browser's zone, saying which zone (people compare it with logs from elsewhere). */
+export const when = (iso: string | null | undefined): string =>
+  iso
+    ? new Date(iso).toLocaleString(undefined, {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        timeZoneName: 'short',
+      })
+    : '—';

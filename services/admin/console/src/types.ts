@@ -26,6 +26,8 @@ export interface Alias {
   address: string;
   kind: string;
   targets: string[];
+  /** Where it delivers, as addresses (the API resolves user ids). */
+  targetAddresses?: string[];
 }
 export interface DnsRecord {
   type: string;
@@ -34,6 +36,7 @@ export interface DnsRecord {
   purpose: string;
   status?: string;
   found?: string[];
+  problem?: string;
 }
 export interface DkimKey {
   id: string;
@@ -96,6 +99,7 @@ export interface Admin {
   status: string;
   totpEnabled: boolean;
   lastLoginAt: string | null;
+  lockedUntil?: string | null;
 }
 export interface Token {
   id: string;

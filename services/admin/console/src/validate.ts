@@ -1,4 +1,13 @@
 /** Client-side checks of form fields; the server checks again and its errors show the same way. */
+import { passwordProblem as policyProblem, PASSWORD_HINT } from '../../src/api/password-policy.js';
+
+export { PASSWORD_HINT };
+
+/** The password rule the API applies (one copy, shared with it), as a sentence. */
+export const passwordProblem = (v: string, address = ''): string | undefined => {
+  const problem = policyProblem(v, address);
+  return problem === undefined ? undefined : `The password ${problem}.`;
+};
 export const isDomain = (v: string): string | undefined =>
   /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i.test(
     v.trim(),
@@ -7,9 +16,26 @@ export const isDomain = (v: string): string | undefined =>
     : 'Enter a domain name such as example.com.';
 export const isAddress = (v: string): string | undefined =>
   /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.trim()) ? undefined : 'Enter an address such as name@example.com.';
-export const isPassword = (v: string): string | undefined =>
-  v.length >= 10 ? undefined : 'Use at least 10 characters.';
+export const isPassword = (v: string): string | undefined => passwordProblem(v);
 export const isCount = (v: string): string | undefined =>
   /^\d+$/.test(v) ? undefined : 'Enter a whole number (0 = unlimited).';
 export const isLimit = (v: string): string | undefined =>
   /^\d{1,7}$/.test(v) ? undefined : 'Enter a whole number (0 = the service default).';
+
+/** Sizes are typed in MiB or GiB (binary units, as quotas are shown). */
+export const SIZE_UNITS = ['MiB', 'GiB'] as const;
+const UNIT_BYTES: Readonly<Record<string, number>> = { MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+export const isSize = (v: string): string | undefined =>
+  /^\d{1,7}(\.\d{1,3})?$/.test(v.trim()) ? undefined : 'Enter a size such as 512 or 1.5 (0 = unlimited).';
+
+/** "1.5", "GiB" → 1610612736 (whole bytes). */
+export const toBytes = (value: string, unit: string): number =>
+  Math.round(Number(value.trim()) * (UNIT_BYTES[unit] ?? UNIT_BYTES.MiB ?? 1));
+
+/** 1610612736 → ["1.5", "GiB"]; 0 → ["0", "MiB"]: the starting values of a size field. */
+export function sizeFields(bytes: number): [string, string] {
+  const gib = UNIT_BYTES.GiB ?? 1;
+  if (bytes >= gib) return [String(Math.round((bytes / gib) * 1000) / 1000), 'GiB'];
+  return [String(Math.round((bytes / (UNIT_BYTES.MiB ?? 1)) * 1000) / 1000), 'MiB'];
+}

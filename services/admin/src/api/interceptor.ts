@@ -12,7 +12,7 @@ import {
 import { catchError, from, mergeMap, type Observable } from 'rxjs';
 import { DEPS, type AdminDeps } from '../deps.js';
 import { endpointOf } from './endpoint.js';
-import { ApiError } from './errors.js';
+import { toApiError } from './filter.js';
 import type { HttpRequest } from './http.js';
 
 @Injectable()
@@ -40,13 +40,18 @@ export class AuditInterceptor implements NestInterceptor {
       mergeMap((value: unknown) => from(write('success', '').then(() => value))),
       catchError((error: unknown) =>
         from(
-          write('failed', error instanceof ApiError ? error.message.slice(0, 300) : 'internal error').then(
-            () => {
-              throw error;
-            },
-          ),
+          // Storage's refusals (a weak password, a duplicate address …) arrive as gRPC errors: they
+          // are recorded with the code and reason the client is given, not as an internal error.
+          write('failed', describe(error)).then(() => {
+            throw error;
+          }),
         ),
       ),
     );
   }
+}
+
+function describe(error: unknown): string {
+  const known = toApiError(error);
+  return known === undefined ? 'internal error' : `${known.code}: ${known.message}`.slice(0, 300);
 }

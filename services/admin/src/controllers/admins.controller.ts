@@ -3,6 +3,7 @@ import { Controller, Inject, Req } from '@nestjs/common';
 import { admin } from '@postmesh/contracts';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
+import { toApiError } from '../api/filter.js';
 import { authOf, type HttpRequest } from '../api/http.js';
 import {
   bool,
@@ -18,11 +19,12 @@ import {
   str,
   time,
 } from '../api/validate.js';
+import { passwordProblem } from '../api/password-policy.js';
 import { adminView, auditView, tokenView } from '../api/views.js';
 import { roleEnum } from '../auth/principal.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import { Actions } from '../policy.js';
-import { decisionOf, pagedAcross } from './scope.js';
+import { decisionOf, domainIdOf, pagedAcross } from './scope.js';
 
 const ROLE = oneOf(['owner', 'domain-admin', 'helpdesk', 'auditor']);
 const AREAS = [...new Set(Actions.map((a) => a.slice(0, a.indexOf('.'))))];
@@ -88,6 +90,8 @@ export class AdminsController {
       role: required(ROLE),
       domains: optional(list(domainName(), { max: 1000 })),
     });
+    this.checkPassword(body.password, body.email);
+    await this.checkDomains(body.domains);
     const { admin: created } = await this.deps.storage.admin.createAdmin({
       email: body.email,
       password: body.password,
@@ -138,6 +142,8 @@ export class AdminsController {
       password: optional(str({ min: 1, max: 256 })),
     });
     const adminId = objectId()(request.params.id, 'id');
+    if (body.password !== undefined) this.checkPassword(body.password, '');
+    await this.checkDomains(body.domains);
     if (body.password !== undefined)
       await this.deps.storage.admin.setAdminPassword({ adminId, password: body.password });
     const { admin: updated } = await this.deps.storage.admin.updateAdmin({
@@ -154,6 +160,25 @@ export class AdminsController {
       unlock: body.unlock ?? false,
     });
     return updated === undefined ? {} : adminView(updated);
+  }
+
+  /** The password rule users are told (password-policy.ts), as a field error. */
+  private checkPassword(password: string, email: string): void {
+    const problem = passwordProblem(password, email);
+    if (problem !== undefined) throw new ApiError('invalid_argument', `password ${problem}`, 'password');
+  }
+
+  /** An administrator's domains must exist: a typo would otherwise grant a domain created later. */
+  private async checkDomains(domains: readonly string[] | undefined): Promise<void> {
+    for (const name of domains ?? []) {
+      try {
+        await domainIdOf(this.deps.storage, name);
+      } catch (error) {
+        if (toApiError(error)?.code === 'not_found')
+          throw new ApiError('invalid_argument', `domains: ${name} is not a domain here`, 'domains');
+        throw error;
+      }
+    }
   }
 
   @Endpoint({

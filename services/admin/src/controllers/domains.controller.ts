@@ -19,7 +19,7 @@ import {
 } from '../api/validate.js';
 import { dkimView, domainView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
-import { checkRecords, recordsFor } from '../ops/dns.js';
+import { checkRecords, mtaStsPolicyId, recordsFor } from '../ops/dns.js';
 import { decisionOf, domainIdOf } from './scope.js';
 
 const domainParam = (request: HttpRequest): string => domainName()(request.params.domain, 'domain');
@@ -148,8 +148,7 @@ export class DomainsController {
     const publish = keys
       .filter((k) => k.status !== directory.DkimKeyStatus.RETIRED)
       .map((k) => ({ name: k.dnsName, value: k.dnsTxtValue }));
-    const created = keys.map((k) => k.createTime?.getTime() ?? 0).reduce((a, b) => Math.max(a, b), 0);
-    const policyId = new Date(created || Date.now()).toISOString().slice(0, 10).replace(/-/g, '');
+    const policyId = mtaStsPolicyId(keys.map((k) => k.createTime));
     const records = recordsFor(name, this.deps.settings.mailHost, publish, policyId);
     if (query.check !== true) return { domain: name, records };
     return {

@@ -23,11 +23,18 @@ import {
   str,
   time,
 } from '../api/validate.js';
+import { passwordProblem } from '../api/password-policy.js';
 import { addressView, appPasswordView, usageView, userView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import { decisionOf, domainIdOf, pagedAcross } from './scope.js';
 
 const userId = (request: HttpRequest): string => objectId()(request.params.id, 'id');
+
+/** The password rule of password-policy.ts, answered as a field error before storage is asked. */
+function checkPassword(password: string, owner: string): void {
+  const problem = passwordProblem(password, owner);
+  if (problem !== undefined) throw new ApiError('invalid_argument', `password ${problem}`, 'password');
+}
 
 type UserItem = ReturnType<typeof userView>;
 
@@ -83,6 +90,33 @@ async function withUsage(
   );
   const byId = new Map(usage.map((u) => [u.userId, usageView(u)]));
   return users.map((u) => ({ ...u, usage: byId.get(u.id) ?? null }));
+}
+
+/**
+ * Adds `targetAddresses`: where each address delivers, as addresses (an alias's targets are user
+ * ids, which mean nothing to a person reading the list). A user that no longer exists shows as
+ * `(deleted user)`.
+ */
+async function withTargetAddresses(
+  storage: AdminDeps['storage'],
+  items: readonly ReturnType<typeof addressView>[],
+): Promise<(ReturnType<typeof addressView> & { targetAddresses: string[] })[]> {
+  const byId = new Map<string, string>();
+  for (const item of items) {
+    if (item.kind === 'forward') continue;
+    for (const id of item.targets) {
+      if (byId.has(id)) continue;
+      const { user } = await storage.directory
+        .getUser({ selector: { $case: 'id', value: id } })
+        .catch(() => ({ user: undefined }));
+      byId.set(id, user?.address ?? '(deleted user)');
+    }
+  }
+  return items.map((item) => ({
+    ...item,
+    targetAddresses:
+      item.kind === 'forward' ? [...item.targets] : item.targets.map((id) => byId.get(id) ?? id),
+  }));
 }
 
 @Controller()
@@ -141,7 +175,8 @@ export class UsersController {
     summary: 'Create a user (and their default mailboxes)',
     body: {
       address: 'string',
-      password: 'string (10+ characters)',
+      password:
+        'string (10–256 characters, at least 4 different, not containing the address, not a common password)',
       displayName: 'string (optional)',
       quotaBytes: 'integer (optional, 0 = unlimited)',
       limits: limitsDoc,
@@ -156,6 +191,7 @@ export class UsersController {
       quotaBytes: optional(int({ min: 0 })),
       limits: optional(nested(limitsShape)),
     });
+    checkPassword(body.password, body.address);
     const { user } = await this.deps.storage.directory.createUser({
       address: body.address,
       password: body.password,
@@ -255,15 +291,29 @@ export class UsersController {
     action: 'users.password',
     target: { kind: 'user-param', param: 'id' },
     summary:
-      "Set a new password: ends the user's console sessions (all but the caller's own when users change their own) and, with revokeAppPasswords=true, deletes their app passwords",
-    body: { password: 'string', revokeAppPasswords: 'boolean (optional)' },
+      "Set a new password: ends the user's console sessions (all but the caller's own when users change their own) and, with revokeAppPasswords=true, deletes their app passwords; users changing their own give currentPassword",
+    body: {
+      password: 'string',
+      currentPassword: 'string (required when users change their own password)',
+      revokeAppPasswords: 'boolean (optional)',
+    },
   })
   async password(@Req() request: HttpRequest) {
     const body = parseObject(request.body, {
       password: required(str({ min: 1, max: 256 })),
+      currentPassword: optional(str({ min: 1, max: 1024 })),
       revokeAppPasswords: optional(bool()),
     });
     const id = userId(request);
+    const caller = authOf(request).principal;
+    if (caller?.kind === 'user' && caller.user.id === id) {
+      // Whoever finds a signed-in session must not be able to take the account over with it.
+      await this.verifyCurrentPassword(request, caller.user.address, body.currentPassword);
+      checkPassword(body.password, caller.user.address);
+    } else {
+      const { user } = await this.deps.storage.directory.getUser({ selector: { $case: 'id', value: id } });
+      checkPassword(body.password, user?.address ?? '');
+    }
     await this.deps.storage.directory.setPassword({
       userId: id,
       password: body.password,
@@ -279,6 +329,40 @@ export class UsersController {
       keepSecret: own,
     });
     return { changed: true, sessionsRevoked: revoked };
+  }
+
+  /**
+   * The current password of a user changing their own, checked like a sign-in (the same throttle
+   * per address and account), so a session cannot be used to guess it either.
+   */
+  private async verifyCurrentPassword(
+    request: HttpRequest,
+    owner: string,
+    current: string | undefined,
+  ): Promise<void> {
+    if (current === undefined)
+      throw new ApiError('invalid_argument', 'currentPassword: is required', 'currentPassword');
+    const { throttle, storage } = this.deps;
+    const verdict = await throttle.attempt(request.ip, owner);
+    if (verdict.kind === 'locked') {
+      const wait = Math.ceil(verdict.retryAfterMs / 1000);
+      throw new ApiError('too_many_requests', `too many wrong passwords; try again in ${wait} s`, undefined, {
+        'retry-after': String(wait),
+      });
+    }
+    const result = await storage.directory.authenticate({
+      address: owner,
+      password: current,
+      protocol: directory.Protocol.WEB,
+      remoteIp: request.ip,
+    });
+    if (result.result?.$case !== 'success')
+      throw new ApiError(
+        'invalid_argument',
+        'currentPassword: is not your current password',
+        'currentPassword',
+      );
+    await throttle.succeeded(verdict.ticket);
   }
 
   /** A disabled user keeps no console session, and (by the administrator's choice) no app password. */
@@ -391,23 +475,32 @@ export class UsersController {
         pageSize: query.pageSize ?? 100,
         pageToken: query.pageToken ?? '',
       });
-      return { items: page.addresses.map(addressView), nextPageToken: page.nextPageToken };
+      return {
+        items: await withTargetAddresses(storage, page.addresses.map(addressView)),
+        nextPageToken: page.nextPageToken,
+      };
     }
     const domains =
       query.domain !== undefined ? [query.domain] : decision.domains === 'all' ? [] : decision.domains;
     if (domains.length === 0) throw new ApiError('invalid_argument', 'domain: is required', 'domain');
-    return pagedAcross(domains, query.pageToken, query.pageSize ?? 100, async (domain, token, size) => {
-      const page = await storage.directory.listAddresses({
-        domainId: await domainIdOf(storage, domain),
-        userId: '',
-        pageSize: size,
-        pageToken: token,
-      });
-      return {
-        items: page.addresses.filter((a) => a.target?.$case !== 'primary').map(addressView),
-        next: page.nextPageToken,
-      };
-    });
+    const page = await pagedAcross(
+      domains,
+      query.pageToken,
+      query.pageSize ?? 100,
+      async (domain, token, size) => {
+        const found = await storage.directory.listAddresses({
+          domainId: await domainIdOf(storage, domain),
+          userId: '',
+          pageSize: size,
+          pageToken: token,
+        });
+        return {
+          items: found.addresses.filter((a) => a.target?.$case !== 'primary').map(addressView),
+          next: found.nextPageToken,
+        };
+      },
+    );
+    return { items: await withTargetAddresses(storage, page.items), nextPageToken: page.nextPageToken };
   }
 
   @Endpoint({

@@ -15,6 +15,17 @@ export interface DnsRecord {
 export interface DnsCheck extends DnsRecord {
   readonly status: 'ok' | 'missing' | 'different' | 'error';
   readonly found: readonly string[];
+  /** What went wrong looking it up or comparing it, in words; '' when it matched. */
+  readonly problem: string;
+}
+
+/**
+ * The MTA-STS policy id (RFC 8461 §3.1 `id=`): the date of the newest DKIM key, so it changes
+ * when the published records do.
+ */
+export function mtaStsPolicyId(keyCreateTimes: readonly (Date | undefined)[]): string {
+  const created = keyCreateTimes.map((t) => t?.getTime() ?? 0).reduce((a, b) => Math.max(a, b), 0);
+  return new Date(created || Date.now()).toISOString().slice(0, 10).replace(/-/g, '');
 }
 
 export function recordsFor(
@@ -91,11 +102,24 @@ export async function checkRecords(
             : found.length === 0
               ? 'missing'
               : 'different';
-        return { ...record, status, found };
+        const problem =
+          status === 'ok'
+            ? ''
+            : status === 'missing'
+              ? `no ${record.type} record at ${record.name}`
+              : `${record.name} has ${found.length === 1 ? 'another value' : `${found.length} other values`}`;
+        return { ...record, status, found, problem };
       } catch (error) {
         const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
         const missing = code === 'ENOTFOUND' || code === 'ENODATA';
-        return { ...record, status: missing ? 'missing' : 'error', found: [] };
+        return {
+          ...record,
+          status: missing ? 'missing' : 'error',
+          found: [],
+          problem: missing
+            ? `no ${record.type} record at ${record.name}`
+            : `lookup failed: ${code || (error instanceof Error ? error.message : String(error))}`,
+        };
       }
     }),
   );

@@ -1,5 +1,5 @@
 /** Confirmation dialogs for what cannot be undone. */
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
 
 /**
  * Confirmation for destructive actions: a modal dialog with the choices spelled out, and a button
@@ -14,27 +14,37 @@ interface ConfirmRequest {
 
 export function useConfirm(): [(request: ConfirmRequest) => Promise<string | undefined>, ReactNode] {
   const ref = useRef<HTMLDialogElement>(null);
+  const dismissRef = useRef<HTMLButtonElement>(null);
+  const titleId = useId();
   const [state, setState] = useState<
-    (ConfirmRequest & { resolve: (v: string | undefined) => void }) | undefined
+    (ConfirmRequest & { resolve: (v: string | undefined) => void; opener: Element | null }) | undefined
   >();
   const ask = useCallback(
     (request: ConfirmRequest) =>
-      new Promise<string | undefined>((resolve) => setState({ ...request, resolve })),
+      new Promise<string | undefined>((resolve) =>
+        setState({ ...request, resolve, opener: document.activeElement }),
+      ),
     [],
   );
   useEffect(() => {
-    if (state !== undefined && ref.current !== null && !ref.current.open) ref.current.showModal();
+    if (state === undefined || ref.current === null || ref.current.open) return;
+    ref.current.showModal();
+    // showModal() focuses the first button, which is a destructive choice: Enter or a double
+    // click must not confirm it, so the choice that changes nothing takes the focus.
+    dismissRef.current?.focus();
   }, [state]);
   const close = (value: string | undefined) => {
     ref.current?.close();
     state?.resolve(value);
+    // Back to where the user was (the row's button), as after any dialog.
+    if (state?.opener instanceof HTMLElement) state.opener.focus();
     setState(undefined);
   };
   const dialog = (
-    <dialog ref={ref} aria-labelledby="confirm-title" onCancel={() => close(undefined)}>
+    <dialog ref={ref} aria-labelledby={titleId} onCancel={() => close(undefined)}>
       {state !== undefined && (
         <>
-          <h3 id="confirm-title">{state.title}</h3>
+          <h2 id={titleId}>{state.title}</h2>
           <div>{state.body}</div>
           <div className="actions">
             {state.choices.map((c) => (
@@ -47,7 +57,7 @@ export function useConfirm(): [(request: ConfirmRequest) => Promise<string | und
                 {c.label}
               </button>
             ))}
-            <button type="button" onClick={() => close(undefined)} autoFocus>
+            <button type="button" className="secondary" ref={dismissRef} onClick={() => close(undefined)}>
               {state.dismissLabel ?? 'Cancel'}
             </button>
           </div>

@@ -4,6 +4,7 @@ import { api, qs, type Page } from '../api.js';
 import { Form } from '../components/Form.js';
 import { PagedTable } from '../components/PagedTable.js';
 import { when } from '../format.js';
+import { isAddress } from '../validate.js';
 import { type AuditEntry } from '../types.js';
 
 export function AuditPage() {
@@ -15,18 +16,33 @@ export function AuditPage() {
   );
   return (
     <>
-      <h2>Audit log</h2>
+      <h1>Audit log</h1>
       <Form
         title="Filter"
         submitLabel="Apply filter"
         keepValues
         fields={[
-          { name: 'actor', label: 'Actor (e.g. admin:ops@example.com)' },
+          {
+            name: 'actor',
+            label: 'Who (address)',
+            hint: 'The administrator’s or mail user’s address, e.g. ops@example.com',
+            validate: (v) => (v.includes(':') ? undefined : isAddress(v)),
+          },
+          { name: 'actorKind', label: 'Who is', type: 'select', options: ['administrator', 'mail user'] },
           { name: 'action', label: 'Action or prefix (e.g. users.)' },
           { name: 'result', label: 'Result', type: 'select', options: ['', 'success', 'denied', 'failed'] },
         ]}
         onSubmit={(v) => {
-          setFilters(Object.fromEntries(Object.entries(v).filter(([, value]) => value !== '')));
+          const { actorKind, actor = '', ...rest } = v;
+          // The log names actors `admin:<email>` and `user:<address>`; people type the address.
+          const who = actor.trim();
+          const prefixed =
+            who === '' || who.includes(':') ? who : `${actorKind === 'mail user' ? 'user' : 'admin'}:${who}`;
+          setFilters(
+            Object.fromEntries(
+              Object.entries({ ...rest, actor: prefixed }).filter(([, value]) => value !== ''),
+            ),
+          );
           return Promise.resolve();
         }}
       />

@@ -40,7 +40,7 @@ export function DlqPage({ me }: { readonly me: Me }) {
   };
   return (
     <>
-      <h2>Dead-letter queue</h2>
+      <h1>Dead-letter queue</h1>
       <ErrorBanner error={error} />
       <PagedTable
         label="Dead-letter entries"

@@ -15,7 +15,7 @@ export function HealthPage({ me }: { readonly me: Me }) {
   useEffect(refresh, [refresh]);
   return (
     <>
-      <h2>System health</h2>
+      <h1>System health</h1>
       <ErrorBanner error={error} />
       <button type="button" onClick={refresh}>
         Refresh
@@ -73,8 +73,9 @@ export function HealthPage({ me }: { readonly me: Me }) {
           ) : (
             <table>
               <caption>
-                Storage size — database {report.storage.database}: {formatBytes(report.storage.totalBytes)} on
-                disk, {report.storage.documents} documents
+                Storage size — database {report.storage.database}: {formatBytes(report.storage.storageBytes)}{' '}
+                on disk and {formatBytes(report.storage.indexBytes)} of indexes (
+                {formatBytes(report.storage.totalBytes)} in all), {report.storage.documents} documents
               </caption>
               <thead>
                 <tr>

@@ -46,7 +46,7 @@ export function KekSection({ me }: { readonly me: Me }) {
   const last = status?.lastRewrap ?? null;
   return (
     <section aria-labelledby="kek-title">
-      <h3 id="kek-title">Key-encryption key</h3>
+      <h2 id="kek-title">Key-encryption key</h2>
       <ErrorBanner error={error} />
       {status !== undefined && (
         <>

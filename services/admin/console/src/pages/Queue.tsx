@@ -50,7 +50,7 @@ export function QueuePage({ me }: { readonly me: Me }) {
   };
   return (
     <>
-      <h2>Outbound queue</h2>
+      <h1>Outbound queue</h1>
       <p>Messages waiting for another delivery attempt to remote servers, oldest first.</p>
       {notice !== '' && <Notice>{notice}</Notice>}
       <ErrorBanner error={error} />

@@ -3,7 +3,11 @@ import { useId, useState, type FormEvent } from 'react';
 import { ApiFailure, api, setCsrf, type Me } from '../api.js';
 import { ErrorBanner } from '../components/Banner.js';
 
-export function SignIn({ onSignedIn }: { readonly onSignedIn: (me: Me) => void }) {
+export function SignIn(props: {
+  readonly onSignedIn: (me: Me) => void;
+  readonly notice?: string | undefined;
+}) {
+  const { onSignedIn } = props;
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [totp, setTotp] = useState('');
@@ -30,6 +34,11 @@ export function SignIn({ onSignedIn }: { readonly onSignedIn: (me: Me) => void }
       <form onSubmit={(e) => void submit(e)} aria-labelledby={`${id}-title`} className="card">
         <h1 id={`${id}-title`}>Postmesh admin</h1>
         <p>Sign in to manage domains, users and mail flow.</p>
+        {props.notice !== undefined && error === undefined && (
+          <p className="notice" role="status">
+            {props.notice}
+          </p>
+        )}
         <ErrorBanner error={error} />
         <div className="field">
           <label htmlFor={`${id}-email`}>Email</label>
@@ -62,6 +71,7 @@ export function SignIn({ onSignedIn }: { readonly onSignedIn: (me: Me) => void }
               inputMode="numeric"
               pattern="\d{6}"
               autoComplete="one-time-code"
+              autoFocus
               value={totp}
               onChange={(e) => setTotp(e.target.value)}
             />

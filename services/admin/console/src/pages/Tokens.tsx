@@ -35,7 +35,7 @@ export function TokensPage() {
   };
   return (
     <>
-      <h2>API tokens</h2>
+      <h1>API tokens</h1>
       <ErrorBanner error={error} />
       {secret !== '' && (
         <Notice>

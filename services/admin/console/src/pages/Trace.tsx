@@ -17,7 +17,7 @@ export function TracePage() {
   );
   return (
     <>
-      <h2>Message trace</h2>
+      <h1>Message trace</h1>
       <Form
         title="Find messages"
         submitLabel="Search"

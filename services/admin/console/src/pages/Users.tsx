@@ -1,19 +1,129 @@
-/** Mail users: create, reset the password, change limits, suspend, delete. */
+/** Mail users: create, edit (name, quota, limits), reset the password, app passwords, suspend, unlock, delete. */
 import { useCallback, useState } from 'react';
 import { api, qs, type Me, type Page } from '../api.js';
 import { ErrorBanner, Notice } from '../components/Banner.js';
 import { useConfirm } from '../components/ConfirmDialog.js';
 import { Form } from '../components/Form.js';
 import { PagedTable } from '../components/PagedTable.js';
+import { useDomainNames } from '../domains.js';
 import { formatBytes, limitsBody, limitsText, usageText } from '../format.js';
 import { type User } from '../types.js';
-import { isAddress, isCount, isLimit, isPassword } from '../validate.js';
+import {
+  isAddress,
+  isLimit,
+  isSize,
+  passwordProblem,
+  PASSWORD_HINT,
+  SIZE_UNITS,
+  sizeFields,
+  toBytes,
+} from '../validate.js';
+import { AppPasswords } from './AppPasswords.js';
+
+type Panel = { kind: 'edit' | 'password' | 'app-passwords'; user: User } | undefined;
+
+function EditUser({ user, onDone }: { readonly user: User; readonly onDone: (notice: string) => void }) {
+  const [quota, unit] = sizeFields(user.quotaBytes);
+  return (
+    <Form
+      title={`Edit ${user.address}`}
+      submitLabel="Save changes"
+      actions={
+        <button type="button" className="secondary" onClick={() => onDone('')}>
+          Close
+        </button>
+      }
+      fields={[
+        { name: 'displayName', label: 'Display name', initial: user.displayName },
+        {
+          name: 'quota',
+          label: 'Quota',
+          required: true,
+          validate: isSize,
+          initial: quota,
+          inputMode: 'decimal',
+          hint: `0 = unlimited. In use now: ${usageText(user)}.`,
+        },
+        {
+          name: 'quotaUnit',
+          label: 'Quota unit',
+          type: 'select',
+          options: SIZE_UNITS,
+          initial: unit,
+          unitOf: 'quota',
+        },
+        {
+          name: 'messagesPerHour',
+          label: 'Messages per hour',
+          required: true,
+          validate: isLimit,
+          initial: String(user.limits.messagesPerHour),
+          hint: '0 = the service default.',
+        },
+        {
+          name: 'recipientsPerMessage',
+          label: 'Recipients per message',
+          required: true,
+          validate: isLimit,
+          initial: String(user.limits.recipientsPerMessage),
+          hint: '0 = the service default. Further recipients are refused with 452 4.5.3.',
+        },
+      ]}
+      keepValues
+      onSubmit={async (v) => {
+        await api('PATCH', `/v1/users/${user.id}`, {
+          displayName: v.displayName ?? '',
+          quotaBytes: toBytes(v.quota ?? '0', v.quotaUnit ?? 'MiB'),
+          limits: {
+            messagesPerHour: Number(v.messagesPerHour),
+            recipientsPerMessage: Number(v.recipientsPerMessage),
+          },
+        });
+        onDone(`${user.address} saved.`);
+      }}
+    />
+  );
+}
+
+function ResetPassword({ user, onDone }: { readonly user: User; readonly onDone: (notice: string) => void }) {
+  return (
+    <Form
+      title={`New password for ${user.address}`}
+      submitLabel="Set password"
+      actions={
+        <button type="button" className="secondary" onClick={() => onDone('')}>
+          Close
+        </button>
+      }
+      fields={[
+        {
+          name: 'password',
+          label: 'New password',
+          type: 'password',
+          required: true,
+          hint: PASSWORD_HINT,
+          validate: (v) => passwordProblem(v, user.address),
+        },
+        { name: 'revoke', label: 'Also revoke app passwords', type: 'select', options: ['no', 'yes'] },
+      ]}
+      onSubmit={async (v) => {
+        await api('POST', `/v1/users/${user.id}/password`, {
+          password: v.password,
+          revokeAppPasswords: v.revoke === 'yes',
+        });
+        onDone(`Password of ${user.address} changed.`);
+      }}
+    />
+  );
+}
 
 export function UsersPage({ me }: { readonly me: Me }) {
   const [reload, setReload] = useState(0);
   const [domain, setDomain] = useState('');
+  const domains = useDomainNames();
   const [notice, setNotice] = useState('');
   const [error, setError] = useState<unknown>();
+  const [panel, setPanel] = useState<Panel>();
   const [ask, dialog] = useConfirm();
   const load = useCallback(
     (pageToken: string, q: string) =>
@@ -28,6 +138,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
       setError(undefined);
       setReload((n) => n + 1);
     } catch (e) {
+      setNotice('');
       setError(e);
     }
   };
@@ -46,13 +157,37 @@ export function UsersPage({ me }: { readonly me: Me }) {
       `${u.address} deleted.`,
     );
   };
-  const [resetFor, setResetFor] = useState<User | undefined>();
-  const [limitsFor, setLimitsFor] = useState<User | undefined>();
+  const suspend = async (u: User) => {
+    const choice = await ask({
+      title: `Suspend ${u.address}?`,
+      body: 'They can no longer sign in or send; mail to them is refused. Their console sessions end.',
+      choices: [
+        { label: 'Suspend', value: 'keep', danger: true },
+        { label: 'Suspend and revoke app passwords', value: 'revoke', danger: true },
+      ],
+    });
+    if (choice === undefined) return;
+    await act(
+      () =>
+        api('PATCH', `/v1/users/${u.id}`, { status: 'disabled', revokeAppPasswords: choice === 'revoke' }),
+      `${u.address} suspended.`,
+    );
+  };
+  const closePanel = (done: string) => {
+    setPanel(undefined);
+    if (done !== '') {
+      setNotice(done);
+      setError(undefined);
+      setReload((n) => n + 1);
+    }
+  };
+  const toggle = (kind: NonNullable<Panel>['kind'], user: User) =>
+    setPanel(panel?.kind === kind && panel.user.id === user.id ? undefined : { kind, user });
+  const open = (kind: NonNullable<Panel>['kind'], user: User) =>
+    panel?.kind === kind && panel.user.id === user.id;
   return (
     <>
-      <h2>Users</h2>
-      {notice !== '' && <Notice>{notice}</Notice>}
-      <ErrorBanner error={error} />
+      <h1>Users</h1>
       {can('users.create') && (
         <Form
           title="Create a user"
@@ -65,10 +200,16 @@ export function UsersPage({ me }: { readonly me: Me }) {
               label: 'Initial password',
               type: 'password',
               required: true,
-              validate: isPassword,
-              hint: 'At least 10 characters; not containing the address.',
+              hint: PASSWORD_HINT,
             },
-            { name: 'quotaBytes', label: 'Quota (bytes, empty = domain default)', validate: isCount },
+            {
+              name: 'quota',
+              label: 'Quota',
+              validate: isSize,
+              inputMode: 'decimal',
+              hint: 'Empty = the domain default; 0 = unlimited.',
+            },
+            { name: 'quotaUnit', label: 'Quota unit', type: 'select', options: SIZE_UNITS, unitOf: 'quota' },
             {
               name: 'messagesPerHour',
               label: 'Messages per hour (empty = service default)',
@@ -80,89 +221,53 @@ export function UsersPage({ me }: { readonly me: Me }) {
               validate: isLimit,
             },
           ]}
+          check={(v): Record<string, string> => {
+            const problem = passwordProblem(v.password ?? '', (v.address ?? '').trim());
+            return problem === undefined ? {} : { password: problem };
+          }}
           onSubmit={async (v) => {
             await api('POST', '/v1/users', {
               address: v.address?.trim(),
               password: v.password,
               displayName: v.displayName ?? '',
-              ...(v.quotaBytes ? { quotaBytes: Number(v.quotaBytes) } : {}),
+              ...(v.quota ? { quotaBytes: toBytes(v.quota, v.quotaUnit ?? 'MiB') } : {}),
               ...limitsBody(v),
             });
-            setNotice(`${v.address ?? ''} created.`);
             setReload((n) => n + 1);
+            return `${v.address?.trim() ?? ''} created.`;
           }}
         />
       )}
-      {resetFor !== undefined && (
-        <Form
-          key={resetFor.id}
-          title={`New password for ${resetFor.address}`}
-          submitLabel="Set password"
-          fields={[
-            {
-              name: 'password',
-              label: 'New password',
-              type: 'password',
-              required: true,
-              validate: isPassword,
-            },
-            { name: 'revoke', label: 'Also revoke app passwords', type: 'select', options: ['no', 'yes'] },
-          ]}
-          onSubmit={async (v) => {
-            await api('POST', `/v1/users/${resetFor.id}/password`, {
-              password: v.password,
-              revokeAppPasswords: v.revoke === 'yes',
-            });
-            setNotice(`Password of ${resetFor.address} changed.`);
-            setResetFor(undefined);
-          }}
-        />
+      {panel?.kind === 'edit' && <EditUser key={panel.user.id} user={panel.user} onDone={closePanel} />}
+      {panel?.kind === 'password' && (
+        <ResetPassword key={panel.user.id} user={panel.user} onDone={closePanel} />
       )}
-      {limitsFor !== undefined && (
-        <Form
-          key={`limits-${limitsFor.id}`}
-          title={`Sending limits of ${limitsFor.address}`}
-          submitLabel="Save limits"
-          fields={[
-            {
-              name: 'messagesPerHour',
-              label: 'Messages per hour',
-              required: true,
-              validate: isLimit,
-              initial: String(limitsFor.limits.messagesPerHour),
-              hint: '0 = the service default.',
-            },
-            {
-              name: 'recipientsPerMessage',
-              label: 'Recipients per message',
-              required: true,
-              validate: isLimit,
-              initial: String(limitsFor.limits.recipientsPerMessage),
-              hint: '0 = the service default. Further recipients are refused with 452 4.5.3.',
-            },
-          ]}
-          onSubmit={async (v) => {
-            await api('PATCH', `/v1/users/${limitsFor.id}`, {
-              limits: {
-                messagesPerHour: Number(v.messagesPerHour),
-                recipientsPerMessage: Number(v.recipientsPerMessage),
-              },
-            });
-            setNotice(`Sending limits of ${limitsFor.address} changed.`);
-            setLimitsFor(undefined);
-            setReload((n) => n + 1);
-          }}
-        />
+      {panel?.kind === 'app-passwords' && (
+        <div className="card">
+          <AppPasswords
+            key={panel.user.id}
+            userId={panel.user.id}
+            address={panel.user.address}
+            canWrite={can('apppasswords.write')}
+          />
+          <button type="button" className="secondary" onClick={() => setPanel(undefined)}>
+            Close
+          </button>
+        </div>
       )}
       <div className="field inline">
         <label htmlFor="users-domain">Domain</label>
-        <input
-          id="users-domain"
-          placeholder="all domains you manage"
-          value={domain}
-          onChange={(e) => setDomain(e.target.value.trim())}
-        />
+        <select id="users-domain" value={domain} onChange={(e) => setDomain(e.target.value)}>
+          <option value="">all domains you manage</option>
+          {(domains ?? []).map((d) => (
+            <option key={d} value={d}>
+              {d}
+            </option>
+          ))}
+        </select>
       </div>
+      {notice !== '' && <Notice>{notice}</Notice>}
+      <ErrorBanner error={error} />
       <PagedTable
         label="Users"
         searchLabel="Find addresses starting with"
@@ -185,34 +290,42 @@ export function UsersPage({ me }: { readonly me: Me }) {
             title: 'Actions',
             cell: (u) => (
               <div className="row-actions">
+                {can('users.update') && (
+                  <button type="button" onClick={() => toggle('edit', u)} aria-expanded={open('edit', u)}>
+                    Edit
+                  </button>
+                )}
                 {can('users.password') && (
-                  <button type="button" onClick={() => setResetFor(u)} aria-expanded={resetFor?.id === u.id}>
+                  <button
+                    type="button"
+                    onClick={() => toggle('password', u)}
+                    aria-expanded={open('password', u)}
+                  >
                     Reset password
                   </button>
                 )}
-                {can('users.update') && (
+                {can('apppasswords.read') && (
                   <button
                     type="button"
-                    onClick={() => setLimitsFor(u)}
-                    aria-expanded={limitsFor?.id === u.id}
+                    onClick={() => toggle('app-passwords', u)}
+                    aria-expanded={open('app-passwords', u)}
                   >
-                    Limits
+                    App passwords
                   </button>
                 )}
-                {can('users.update') && (
+                {can('users.update') && u.status === 'active' && (
+                  <button type="button" className="danger" onClick={() => void suspend(u)}>
+                    Suspend
+                  </button>
+                )}
+                {u.status !== 'active' && (can('users.unlock') || can('users.update')) && (
                   <button
                     type="button"
                     onClick={() =>
-                      void act(
-                        () =>
-                          api('PATCH', `/v1/users/${u.id}`, {
-                            status: u.status === 'active' ? 'disabled' : 'active',
-                          }),
-                        `${u.address} updated.`,
-                      )
+                      void act(() => api('POST', `/v1/users/${u.id}/unlock`, {}), `${u.address} unlocked.`)
                     }
                   >
-                    {u.status === 'active' ? 'Suspend' : 'Enable'}
+                    Unlock
                   </button>
                 )}
                 {can('users.delete') && (
