@@ -458,6 +458,7 @@ describe('dead-letter queue', () => {
       'MAIL_OUTBOUND',
       'MAIL_EVENTS',
       'MAIL_DLQ',
+      'SPAM_LEARN',
     ]);
   });
 });
