@@ -150,7 +150,10 @@ describe('session revocation', () => {
     const there = client(freshIp());
     expect((await here.login('self@throttle.test', PASSWORD)).status).toBe(200);
     expect((await there.login('self@throttle.test', PASSWORD)).status).toBe(200);
-    const changed = await here.post(`/api/v1/users/${user.id}/password`, { password: `${PASSWORD} mine` });
+    const changed = await here.post(`/api/v1/users/${user.id}/password`, {
+      password: `${PASSWORD} mine`,
+      currentPassword: PASSWORD,
+    });
     expect(changed.status, changed.text).toBe(200);
     expect((await here.get('/api/v1/me')).status).toBe(200);
     expect((await there.get('/api/v1/me')).status).toBe(401);
