@@ -69,9 +69,15 @@ const listed = async (id: string): Promise<Listed | undefined> =>
 
 /** The queue screen loads its list when opened: leave it and come back to see the latest. */
 async function reopenQueue(page: Page): Promise<void> {
-  await page.getByRole('link', { name: 'Health' }).click();
+  await page
+    .getByRole('navigation', { name: 'Areas' })
+    .getByRole('link', { name: 'Health', exact: true })
+    .click();
   await page.getByRole('heading', { name: 'System health' }).waitFor();
-  await page.getByRole('link', { name: 'Queue' }).click();
+  await page
+    .getByRole('navigation', { name: 'Areas' })
+    .getByRole('link', { name: 'Queue', exact: true })
+    .click();
   await page.getByRole('heading', { name: 'Outbound queue' }).waitFor();
 }
 
@@ -89,8 +95,10 @@ describe('outbound queue screen in Chromium', () => {
     await page.getByLabel('Email').fill(OWNER.email);
     await page.getByLabel('Password').fill(OWNER.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('navigation', { name: 'Areas' }).waitFor();
-    await page.getByRole('link', { name: 'Queue' }).click();
+    // The overview after sign-in links to the queue too: use the navigation's link.
+    const areas = page.getByRole('navigation', { name: 'Areas' });
+    await areas.waitFor();
+    await areas.getByRole('link', { name: 'Queue', exact: true }).click();
 
     const table = page.getByRole('table', { name: 'Deferred messages' });
     const row = table.getByRole('row', { name: new RegExp(SENDER.replace('.', '\\.')) });
