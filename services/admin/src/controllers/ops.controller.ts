@@ -1,4 +1,4 @@
-/** Outbound queue, message trace, dead-letter queue and system health (issue 7 §4). */
+/** Outbound queue, message trace, dead-letter queue and system health. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
