@@ -7,7 +7,7 @@ import { bool, int, optional, pageShape, parseQuery, str, time } from '../api/va
 import { kekView, storageStatsView, traceView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import type { QueueInspector } from '../ops/queue.js';
-import type { QueueOps } from '../ops/queue-ops.js';
+import type { QueueOps } from '../ops/queue-operations-client.js';
 import { decisionOf, queueCallerOf } from './scope.js';
 
 @Controller()
