@@ -66,6 +66,7 @@ describe('Sieve at delivery', () => {
       bus,
       mailstore: store,
       directory: h.app.directory,
+      traceStore: h.app.traceStore,
       logger: h.logger,
       maxDeliver: 3,
       backoffMs: [100],
