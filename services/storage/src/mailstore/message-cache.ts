@@ -60,6 +60,12 @@ export class MessageCache {
     }
   }
 
+  /** Forgets every entry (all of it can be read again from the database). */
+  clear(): void {
+    this.entries.clear();
+    this.used = 0;
+  }
+
   setBlob(id: string, blob: BlobInfo): void {
     const hit = this.entries.get(id);
     if (hit !== undefined) hit.blob = blob;
