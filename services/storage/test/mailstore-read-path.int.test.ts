@@ -25,6 +25,7 @@ const { FetchField } = mailstore;
 
 let m: MailstoreHarness;
 let blobReads = 0;
+let keyUnwraps = 0;
 
 beforeAll(async () => {
   m = await startMailstoreHarness();
@@ -39,6 +40,12 @@ beforeAll(async () => {
   store.stat = (...args) => {
     blobReads++;
     return stat(...args);
+  };
+  const keyring = m.h.app.keyring;
+  const unwrap = keyring.unwrapForUser.bind(keyring);
+  keyring.unwrapForUser = (...args) => {
+    keyUnwraps++;
+    return unwrap(...args);
   };
 });
 
@@ -106,6 +113,22 @@ describe('the IMAP read path from memory', () => {
     expect(fetched.map((f) => f.uid)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
     expect(subjects(fetched)).toEqual(expectedSubjects(80));
     expect(fetched.every((f) => f.bodystructureJson.includes('"text"'))).toBe(true);
+
+    // Opened once, kept with the cached message: the next fetch and a header SEARCH decrypt nothing.
+    keyUnwraps = 0;
+    const again = await envelopes(userId, mailboxId);
+    const found = await call(m.client.search.bind(m.client), {
+      userId,
+      mailboxId,
+      query: { key: { $case: 'subject', value: 'message 7' } },
+    });
+    expect(keyUnwraps).toBe(0);
+    expect(again).toEqual(fetched);
+    expect(found.uids).toEqual(
+      fetched
+        .filter((f) => (JSON.parse(f.envelopeJson) as Envelope).subject?.includes('message 7'))
+        .map((f) => f.uid),
+    );
   });
 
   it('writes nothing on SELECT when no message is new, and claims \\Recent once when one is', async () => {

@@ -92,7 +92,7 @@ import {
   type IndexBuild,
   type IndexedMessage,
 } from './mailbox-index.js';
-import { sharedMessageCache as messageCache } from './message-cache.js';
+import { sharedMessageCache as messageCache, type OpenedMessage } from './message-cache.js';
 import {
   PendingChanges,
   compactPending,
@@ -2284,6 +2284,17 @@ export class Mailstore {
     return this.keyring.unwrapForUser(doc.userId, doc.contentKey, contentContext(doc.blobId));
   }
 
+  /** The content key and metadata of `doc`, from the message cache when it opened them before. */
+  private async opened(doc: MessageRecord): Promise<OpenedMessage> {
+    const id = typeof doc._id === 'string' ? doc._id : undefined;
+    const known = id === undefined ? undefined : messageCache.opened(id);
+    if (known !== undefined) return known;
+    const key = await this.unwrapKey(doc);
+    const opened: OpenedMessage = { key, meta: await this.openMeta(doc, key) };
+    if (id !== undefined) messageCache.setOpened(id, opened);
+    return opened;
+  }
+
   private async openMeta(doc: MessageRecord, key?: Uint8Array): Promise<SealedMeta> {
     const contentKey = key ?? (await this.unwrapKey(doc));
     return JSON.parse(unseal(contentKey, META_LABEL, doc.blobId, doc.meta).toString('utf8')) as SealedMeta;
@@ -2367,11 +2378,12 @@ export class Mailstore {
         header: Buffer.alloc(0),
       };
       if (needMeta) {
-        const key = await this.unwrapKey(doc);
-        const meta = await this.openMeta(doc, key);
-        if (wantEnvelope) out.envelopeJson = JSON.stringify(meta.envelope);
-        if (wantStructure) out.bodystructureJson = JSON.stringify(meta.bodystructure);
-        if (wantHeader) out.header = await this.rawHeader(doc, meta, key);
+        const opened = await this.opened(doc);
+        if (wantEnvelope) out.envelopeJson = opened.envelopeJson ??= JSON.stringify(opened.meta.envelope);
+        if (wantStructure) {
+          out.bodystructureJson = opened.bodystructureJson ??= JSON.stringify(opened.meta.bodystructure);
+        }
+        if (wantHeader) out.header = await this.rawHeader(doc, opened.meta, opened.key);
       }
       yield out;
     }
@@ -2467,8 +2479,7 @@ export class Mailstore {
       if (doc !== null && doc._id === id) messageCache.put(id, doc);
     }
     if (doc === null) throw notFound('message', 'uid');
-    const key = await this.unwrapKey(doc);
-    const meta = await this.openMeta(doc, key);
+    const { key, meta } = await this.opened(doc);
     const spec = parseSectionSpec(section);
     if (spec === null)
       throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'not a section-spec', 'section');
@@ -3219,10 +3230,10 @@ export class Mailstore {
     let key: Uint8Array | null = null;
     let meta: SealedMeta | null = null;
     let fields: HeaderField[] | null = null;
-    const contentKey = async () => (key ??= await this.unwrapKey(doc));
+    const contentKey = async () => (key ??= (await this.opened(doc)).key);
     const subject: SearchSubject = {
       doc,
-      meta: async () => (meta ??= await this.openMeta(doc, await contentKey())),
+      meta: async () => (meta ??= (await this.opened(doc)).meta),
       headerFields: async () =>
         (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
       bodyText: async () => {
