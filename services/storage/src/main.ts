@@ -98,6 +98,7 @@ await runService({
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      authCacheTtlMs: config.POSTMESH_AUTH_CACHE_TTL_MS,
       registry: ops.registry,
       alerts: { postmaster: config.POSTMESH_POSTMASTER, perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR },
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,

@@ -356,12 +356,14 @@ export class UsersController {
       protocol: directory.Protocol.WEB,
       remoteIp: request.ip,
     });
-    if (result.result?.$case !== 'success')
+    if (result.result?.$case !== 'success') {
+      throttle.failed(verdict.ticket);
       throw new ApiError(
         'invalid_argument',
         'currentPassword: is not your current password',
         'currentPassword',
       );
+    }
     await throttle.succeeded(verdict.ticket);
   }
 
