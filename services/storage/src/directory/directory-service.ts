@@ -40,6 +40,7 @@ import {
   verifyPassword,
 } from './passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from './result.js';
+import { UserTotp } from './user-totp.js';
 
 /** Successful Authenticate answers, kept briefly (credential-cache.ts). */
 export type VerifiedCredentials = CredentialCache<directory.AuthenticateResponse>;
@@ -93,6 +94,9 @@ const DIRECTORY_WRITES = [
   'createForward',
   'setCatchAll',
   'deleteAddress',
+  // Two-factor changes what a login needs: cached verdicts of logins must go too.
+  'confirmUserTotpEnrollment',
+  'disableUserTotp',
 ] as const satisfies readonly (keyof DirectoryService)[];
 
 type AuthFailureReason = directory.AuthFailureReason;
@@ -109,6 +113,7 @@ export class DirectoryService {
   private readonly appPasswords: Collection<AppPasswordDoc>;
   private readonly dkimKeys: Collection<DkimKeyDoc>;
   private readonly now: () => Date;
+  private readonly totp: UserTotp;
 
   constructor(private readonly deps: DirectoryServiceDeps) {
     this.domains = deps.db.collection(Collections.domains);
@@ -117,6 +122,7 @@ export class DirectoryService {
     this.appPasswords = deps.db.collection(Collections.appPasswords);
     this.dkimKeys = deps.db.collection(Collections.dkimKeys);
     this.now = deps.now ?? (() => new Date());
+    this.totp = new UserTotp({ users: this.users, keyProvider: deps.keyProvider, now: this.now });
     const changed = (): void => {
       deps.cache?.invalidate();
       // Also dropped through `cache` when there is one; without it, here.
@@ -715,6 +721,16 @@ export class DirectoryService {
       return failure(directory.AuthFailureReason.DOMAIN_SUSPENDED);
     }
     if (user.status !== 'active') return failure(directory.AuthFailureReason.USER_DISABLED);
+    if (user.totpEnabled === true && appPasswordId === '') {
+      // With two-factor sign-in on, the account password alone is not enough: the web sign-in
+      // needs a current code, and IMAP/SMTP clients (which cannot ask for one) an app password.
+      if (req.protocol !== directory.Protocol.WEB) {
+        return failure(directory.AuthFailureReason.PROTOCOL_NOT_ALLOWED);
+      }
+      const verdict = await this.totp.verify(user, req.totpCode);
+      if (verdict === 'missing') return failure(directory.AuthFailureReason.TOTP_REQUIRED);
+      if (verdict === 'wrong') return failure(directory.AuthFailureReason.INVALID_CREDENTIALS);
+    }
     if (appPasswordId !== '') {
       await this.appPasswords.updateOne(
         { _id: new ObjectId(appPasswordId) },
@@ -735,6 +751,51 @@ export class DirectoryService {
       }),
       ...(expiresAt === undefined ? {} : { expiresAt }),
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Two-factor sign-in of mail users (user-totp.ts)
+
+  async beginUserTotpEnrollment(
+    req: directory.BeginUserTotpEnrollmentRequest,
+  ): Promise<Result<directory.BeginUserTotpEnrollmentResponse>> {
+    const user = await this.userById(req.userId);
+    if (user === null) return notFound('user', 'user_id');
+    return ok(await this.totp.begin(user));
+  }
+
+  async confirmUserTotpEnrollment(
+    req: directory.ConfirmUserTotpEnrollmentRequest,
+  ): Promise<Result<directory.ConfirmUserTotpEnrollmentResponse>> {
+    const user = await this.userById(req.userId);
+    if (user === null) return notFound('user', 'user_id');
+    const result = await this.totp.confirm(user, req.code);
+    switch (result.kind) {
+      case 'ok':
+        this.deps.logger.info({ userId: req.userId }, 'two-factor sign-in turned on');
+        return ok({ user: userOut(result.user) });
+      case 'wrong':
+        return fail(ErrorReason.INVALID_ARGUMENT, 'wrong TOTP code', 'code');
+      case 'no-enrolment':
+        return fail(ErrorReason.INVALID_ARGUMENT, 'no TOTP enrollment in progress; begin one first', 'code');
+      case 'changed':
+        return fail(
+          ErrorReason.INVALID_ARGUMENT,
+          'the TOTP enrollment changed meanwhile; begin again',
+          'code',
+        );
+    }
+  }
+
+  async disableUserTotp(
+    req: directory.DisableUserTotpRequest,
+  ): Promise<Result<directory.DisableUserTotpResponse>> {
+    const user = await this.userById(req.userId);
+    if (user === null) return notFound('user', 'user_id');
+    const updated = await this.totp.disable(user);
+    if (updated === null) return notFound('user', 'user_id');
+    this.deps.logger.info({ userId: req.userId }, 'two-factor sign-in turned off');
+    return ok({ user: userOut(updated) });
   }
 
   /**
@@ -1030,6 +1091,7 @@ function userOut(doc: UserDoc): directory.User {
     passwordChangeTime: doc.passwordChangedAt,
     messagesPerHour: doc.limits.messagesPerHour,
     recipientsPerMessage: doc.limits.recipientsPerMessage,
+    totpEnabled: doc.totpEnabled === true,
   };
 }
 
