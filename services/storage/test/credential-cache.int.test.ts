@@ -83,6 +83,7 @@ const request = (
   password,
   protocol,
   remoteIp: '192.0.2.1',
+  totpCode: '',
 });
 
 async function loginOnA(address: string, password: string, protocol?: directory.Protocol): Promise<Outcome> {
@@ -141,6 +142,11 @@ describe('verified credentials in memory', () => {
   it('answers a repeated login without reading the database, and never a wrong password', async () => {
     await newUser('ann@auth-cache.test');
     expect(await directoryReads(() => loginOnB('ann@auth-cache.test', PASSWORD))).toBeGreaterThan(0);
+    // The user's creation on A reaches B asynchronously and drops B's memory once more.
+    await eventually(
+      async () => String(await directoryReads(() => loginOnB('ann@auth-cache.test', PASSWORD))),
+      '0',
+    );
     const hitsBefore = b.credentials.hits;
     const repeated = await directoryReads(async () => {
       for (let i = 0; i < 10; i += 1) expect(await loginOnB('ann@auth-cache.test', PASSWORD)).toBe('success');
@@ -153,6 +159,19 @@ describe('verified credentials in memory', () => {
     expect(await loginOnB('ann@auth-cache.test', PASSWORD.toUpperCase())).toBe('INVALID_CREDENTIALS');
     // A success over IMAP says nothing about the web console (app passwords are never valid there).
     expect(await loginOnB('ann@auth-cache.test', PASSWORD, directory.Protocol.WEB)).toBe('success');
+  });
+
+  it('never answers a web sign-in from memory (it may need a one-time code as well)', async () => {
+    await newUser('web@auth-cache.test');
+    expect(await loginOnB('web@auth-cache.test', PASSWORD, directory.Protocol.WEB)).toBe('success');
+    const hitsBefore = b.credentials.hits;
+    const reads = await directoryReads(async () => {
+      for (let i = 0; i < 3; i += 1) {
+        expect(await loginOnB('web@auth-cache.test', PASSWORD, directory.Protocol.WEB)).toBe('success');
+      }
+    });
+    expect(reads).toBeGreaterThanOrEqual(3);
+    expect(b.credentials.hits).toBe(hitsBefore);
   });
 
   it('refuses a disabled user at once on both replicas, and lets them in again when enabled', async () => {

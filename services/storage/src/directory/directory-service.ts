@@ -674,7 +674,12 @@ export class DirectoryService {
       return fail(ErrorReason.INVALID_ARGUMENT, 'protocol is required', 'protocol');
     }
     const credentials = this.deps.credentials;
-    if (credentials === undefined || !credentials.enabled) return (await this.verifyCredentials(req)).result;
+    // Mail protocols only: a web sign-in may need a one-time code besides the password, which a
+    // remembered answer would skip; and console sign-ins are rare.
+    const cacheable = req.protocol === directory.Protocol.IMAP || req.protocol === directory.Protocol.SMTP;
+    if (credentials === undefined || !credentials.enabled || !cacheable) {
+      return (await this.verifyCredentials(req)).result;
+    }
     const key = credentials.keyOf(req.protocol, req.address, req.password);
     const hit = credentials.get(key);
     if (hit !== undefined) return ok(hit);
