@@ -155,6 +155,14 @@ const APPEND_CHUNK = 64 * 1024;
 /** Messages per FetchMessages response asked of storage (it also bounds them to ~1 MiB). */
 const FETCH_BATCH = 1024;
 
+/** The host of a `host:port` (or `[v6]:port`) address. */
+function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(address);
+  if (bracketed !== null) return bracketed[1] ?? '';
+  const colon = address.lastIndexOf(':');
+  return colon < 0 || address.indexOf(':') !== colon ? address : address.slice(0, colon);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Connects lazily, as grpc-js does: nothing is dialled before the first call. */
@@ -205,6 +213,21 @@ class GrpcStorageClient {
     };
   }
 
+  /**
+   * A routed call goes to a replica's own address (a pod IP), which its certificate does not
+   * name: every replica holds storage's one identity, issued for the configured address's host
+   * (the Service name), so the TLS handshake checks that name rather than the IP dialled.
+   */
+  private channelOptions(address: string): ChannelOptions {
+    const configuredHost = hostOf(this.options.address);
+    if (address === this.options.address || hostOf(address) === configuredHost) return CHANNEL_OPTIONS;
+    return {
+      ...CHANNEL_OPTIONS,
+      'grpc.ssl_target_name_override': configuredHost,
+      'grpc.default_authority': configuredHost,
+    };
+  }
+
   private stubs(address: string): Stubs {
     const known = this.channels.get(address);
     if (known !== undefined) {
@@ -213,7 +236,7 @@ class GrpcStorageClient {
       this.channels.set(address, known);
       return known;
     }
-    const channel = new Channel(address, this.credentials, CHANNEL_OPTIONS);
+    const channel = new Channel(address, this.credentials, this.channelOptions(address));
     const shared = { channelOverride: channel };
     const stubs: Stubs = {
       channel,
