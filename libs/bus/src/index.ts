@@ -74,7 +74,7 @@ export {
   type QueueListResponse,
   type QueueRetryRequest,
   type QueueRetryResponse,
-} from './queue-ops.js';
+} from './queue-operations-contract.js';
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,
@@ -103,6 +103,7 @@ export {
   encodeMailEvent,
   mailEvent,
   parseMailEvent,
+  validateMailEvent,
   publishMailEvent,
   stripAngles,
   type MailEvent,
@@ -112,5 +113,17 @@ export {
   type ParsedMailEvent,
 } from './mail-event.js';
 export { jobTraceContext } from './trace-headers.js';
-export { ALERT_NAMES, deadLetterAlert, serviceOf, type AlertName, type AlertSeverity } from './alerts.js';
+export {
+  ALERT_NAMES,
+  WindowCounter,
+  certificateExpiryAlert,
+  consumerLagAlert,
+  deadLetterAlert,
+  deliveryFailuresAlert,
+  queueDepthAlert,
+  serviceOf,
+  storageWriteErrorsAlert,
+  type AlertName,
+  type AlertSeverity,
+} from './alerts.js';
 export { registerJetStreamMetrics, type JetStreamMetricsOptions } from './jetstream-metrics.js';
