@@ -17,10 +17,12 @@ import {
   serializeVanished,
   type FetchAttribute,
   type FetchItem,
+  type OutputChunk,
   type Section,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
 import { isNotFound } from '../errors.js';
+import { PREVIEW_OCTETS, previewSource, previewText } from '../preview.js';
 import { announceKeywords, imapFlags } from '../flags.js';
 import { StorageError, ErrorReason } from '../storage.js';
 import type { SelectedMailbox } from '../state.js';
@@ -37,6 +39,8 @@ import {
 import { enableCondstore } from '../condstore.js';
 
 const BATCH = 256;
+/** Bytes of responses gathered before one socket write (a write per message costs a syscall each). */
+const OUTPUT_BYTES = 64 * 1024;
 /** Messages whose body sections are requested ahead of the one being written. */
 const LOOKAHEAD = 4;
 
@@ -62,6 +66,7 @@ function plan(command: FetchCommand, readOnly: boolean): Plan {
         break;
       case 'BODY':
       case 'BODYSTRUCTURE':
+      case 'PREVIEW':
         fields.add(mailstore.FetchField.BODYSTRUCTURE);
         break;
       case 'RFC822.HEADER':
@@ -251,6 +256,12 @@ async function itemsFor(
         });
         break;
       }
+      case 'PREVIEW':
+        items.push({
+          item: 'PREVIEW',
+          text: await preview(ctx, userId, mailbox, uid, JSON.parse(message.bodystructureJson) as BodyPart),
+        });
+        break;
       case 'BINARY.SIZE': {
         const { info } = await content(ctx, userId, mailbox, uid, a.part.join('.'), null, true, opened);
         const last = opened.pop();
@@ -288,6 +299,29 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
     fields: p.fields,
   });
   let batch: mailstore.MessageMetadata[] = [];
+  // Responses waiting to be written: consecutive byte chunks go out as one buffer; a streamed
+  // literal (a body section) is written at once, in order.
+  let output: Uint8Array[] = [];
+  let outputBytes = 0;
+  const writeOutput = async (): Promise<void> => {
+    if (output.length === 0) return;
+    const bytes = output.length === 1 ? output[0]! : Buffer.concat(output, outputBytes);
+    output = [];
+    outputBytes = 0;
+    await ctx.send(bytes);
+  };
+  const respond = async (chunks: readonly OutputChunk[]): Promise<void> => {
+    for (const chunk of chunks) {
+      if (chunk instanceof Uint8Array) {
+        output.push(chunk);
+        outputBytes += chunk.length;
+      } else {
+        await writeOutput();
+        await ctx.send([chunk]);
+      }
+    }
+    if (outputBytes >= OUTPUT_BYTES) await writeOutput();
+  };
   const flush = async (): Promise<void> => {
     const nowSeen = p.setsSeen ? await markSeen(ctx, user.id, mailbox, batch) : new Set<number>();
     // Body streams of the next few messages are opened while the current one is written, so
@@ -336,12 +370,14 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
         const announce = items.some((i) => i.item === 'FLAGS')
           ? announceKeywords(mailbox, message.keywords)
           : [];
-        await ctx.send([
+        await respond([
           ...announce,
           ...serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 }),
         ]);
       }
     } finally {
+      // What was answered so far goes out before the tagged response, even after a failure.
+      await writeOutput();
       await abandon();
     }
     batch = [];
@@ -387,6 +423,32 @@ async function sendVanishedEarlier(
   });
   const gone = vanishedUids(changes.vanished, mailbox);
   if (gone.length > 0) await ctx.send(serializeVanished(toRanges(gone), true));
+}
+
+/**
+ * RFC 8970: the preview of one message, from the first octets of its text part decoded from
+ * the transfer encoding (PREVIEW never sets \Seen). Computed when asked, so LAZY changes nothing.
+ */
+async function preview(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  uid: number,
+  body: BodyPart,
+): Promise<string> {
+  const source = previewSource(body);
+  if (source === null) return '';
+  const { chunks } = await ctx.services.mailstore.getMessageContent({
+    userId,
+    mailboxId: mailbox.id,
+    uid,
+    section: source.section,
+    partial: { offset: 0, length: PREVIEW_OCTETS },
+    decodeTransferEncoding: true,
+  });
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return previewText(Buffer.concat(parts), source);
 }
 
 class UnknownCte extends Error {
