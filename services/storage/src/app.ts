@@ -277,6 +277,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     mailstore: deliveryMailstore,
     directory,
     logger: deliveryLogger,
+    traceStore,
     ...(options.registry === undefined ? {} : { metrics: new DeliveryMetrics(options.registry) }),
     ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
     ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),

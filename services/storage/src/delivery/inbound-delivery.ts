@@ -13,8 +13,12 @@
  * - One encrypted body per delivery, shared by all its recipients.
  * - Junk: the job's auth verdict (DMARC p=quarantine failure) routes to the Junk mailbox (to
  *   INBOX for a user without one).
- * - Then a trace event per recipient (Nats-Msg-Id derived from spoolId and recipient, so a retry
- *   does not duplicate it), the ack, and the spool object's removal (step 7).
+ * - Then the trace events of the batch (one per recipient, and smtp-inbound's `queued` event that
+ *   the job carries) with one unordered insert into the event store, the same store the
+ *   `storage-events` consumer fills from MAIL_EVENTS: no publish and no fsync of its own per
+ *   message. Their ids derive from spoolId and recipient, so a retried job stores none twice; a
+ *   job whose events were not stored is retried, so no hop goes missing. Then the ack, and the
+ *   spool object's removal (step 7).
  * - A job that keeps failing goes to MAIL_DLQ with its error after max_deliver (step 8); a
  *   malformed job goes there at once.
  */
@@ -28,7 +32,7 @@ import {
   jobTraceContext,
   mailEvent,
   openSpool,
-  publishMailEvent,
+  validateMailEvent,
   type Bus,
   type InboundJob,
   type JobOutcome,
@@ -56,6 +60,7 @@ import type {
   PreparedBody,
 } from '../mailstore/index.js';
 import type { BatchTag } from '../ownership/index.js';
+import type { TraceStore } from '../trace/trace-store.js';
 import { batchFilter } from '../ownership/index.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
@@ -70,6 +75,8 @@ export interface DeliveryDeps {
   readonly mailstore: Mailstore;
   readonly directory: Pick<DirectoryService, 'resolveRecipient'>;
   readonly logger: Logger;
+  /** Where the delivery's trace events go (the Trace service's event store). */
+  readonly traceStore: Pick<TraceStore, 'storeMany'>;
   /** Attempts before MAIL_DLQ; mirrors the consumer's max_deliver (libs/bus topology). */
   readonly maxDeliver?: number;
   /** Jobs of a batch parsed and encrypted at once. */
@@ -191,6 +198,41 @@ function traceEvent(
     ...(job.messageId === '' ? {} : { messageId: job.messageId }),
     ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
   });
+}
+
+/** A delivered job's trace events: one per recipient with a copy or without one. */
+function jobEvents(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): MailEvent[] {
+  const { job, plans } = p;
+  const events: MailEvent[] = [];
+  const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
+  for (const outcome of outcomes) {
+    switch (outcome.status) {
+      case 'delivered':
+      case 'duplicate':
+        events.push(
+          traceEvent(
+            job,
+            job.authResults.junk ? 'junked' : 'delivered',
+            outcome.recipient,
+            `stored as UID ${outcome.uid}`,
+            { ...attrs, mailbox_id: outcome.mailboxId, uid: String(outcome.uid) },
+          ),
+        );
+        break;
+      case 'over-quota':
+        // No event: counted in `finish`, and the sender hears of it by a notice (over-quota.ts).
+        break;
+      case 'no-mailbox':
+        events.push(traceEvent(job, 'rejected', outcome.recipient, 'recipient has no INBOX', attrs));
+        break;
+    }
+  }
+  for (const plan of plans) {
+    if (plan.kind === 'skip') {
+      events.push(traceEvent(job, 'rejected', plan.rcpt, `recipient ${plan.reason} at delivery`, {}));
+    }
+  }
+  return events;
 }
 
 /** A job read, planned and with its body stored, ready for its batch's commit. */
@@ -376,6 +418,8 @@ export class InboundDelivery {
     );
     if (done.length > 0) await this.deps.afterCommit?.(done);
 
+    await this.storeTraceEvents(prepared, outcomes, delivered, inSpanOf);
+
     let stored = 0;
     await Promise.all(
       prepared.map(async (p, i) => {
@@ -391,6 +435,61 @@ export class InboundDelivery {
       spans[i]?.setAttribute('postmesh.job.outcome', outcome.kind);
       return outcome;
     });
+  }
+
+  /**
+   * The trace events of a batch, with one insert: each delivered job's events (a job whose events
+   * are refused is retried, and stores them again then) and the `queued` event every job carries,
+   * also of jobs that are retried (the hop is visible while the job waits; stored once by its id).
+   */
+  private async storeTraceEvents(
+    prepared: readonly (PreparedJob | undefined)[],
+    outcomes: (JobOutcome | undefined)[],
+    delivered: ReadonlyMap<number, readonly DeliveryOutcome[]>,
+    inSpanOf: <T>(i: number, work: () => Promise<T>) => Promise<T>,
+  ): Promise<void> {
+    const events: (MailEvent & { readonly date: Date })[] = [];
+    /** The job each event belongs to, when its storing decides the job's outcome. */
+    const owners: (number | undefined)[] = [];
+    const kinds = new Map<number, MailEvent['kind'][]>();
+    for (const [i, p] of prepared.entries()) {
+      if (p === undefined) continue;
+      const deciding = outcomes[i] === undefined ? i : undefined;
+      const queued = p.job.queuedEvent === undefined ? undefined : validateMailEvent(p.job.queuedEvent);
+      if (queued?.ok === true) {
+        events.push(queued.event);
+        owners.push(deciding);
+      }
+      if (deciding === undefined) continue;
+      // Built in the job's span: the events carry its trace id.
+      const own = await inSpanOf(i, () => Promise.resolve(jobEvents(p, delivered.get(i) ?? [])));
+      kinds.set(
+        i,
+        own.map((e) => e.kind),
+      );
+      for (const event of own) {
+        events.push({ ...event, date: new Date(event.time) });
+        owners.push(i);
+      }
+    }
+    let refused: ReadonlyMap<number, string>;
+    try {
+      refused = await this.deps.traceStore.storeMany(events);
+    } catch (error) {
+      // Stored already; the retry finds its copies delivered and stores the events again.
+      for (const i of new Set(owners)) {
+        if (i !== undefined) outcomes[i] ??= JobOutcomes.retry(`trace events: ${reasonOf(error)}`);
+      }
+      return;
+    }
+    for (const [k, problem] of refused) {
+      const i = owners[k];
+      if (i !== undefined) outcomes[i] ??= JobOutcomes.retry(`trace event refused: ${problem}`);
+    }
+    for (const [i, list] of kinds) {
+      if (outcomes[i] !== undefined) continue;
+      for (const kind of list) this.deps.metrics?.deliveries.inc({ outcome: kind, destination: 'local' });
+    }
   }
 
   private deliveryOf(p: PreparedJob, body: PreparedBody): BatchDelivery {
@@ -449,49 +548,12 @@ export class InboundDelivery {
     };
   }
 
-  /** Trace events, then the job's outcome and the spool object's removal (step 7). */
+  /** The job's outcome after its trace events: over-quota notices, and the spool object's removal (step 7). */
   private async finish(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): Promise<JobOutcome> {
-    const { job, plans } = p;
-    const events: MailEvent[] = [];
-    const overQuota: string[] = [];
-    const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
-    for (const outcome of outcomes) {
-      switch (outcome.status) {
-        case 'delivered':
-        case 'duplicate':
-          events.push(
-            traceEvent(
-              job,
-              job.authResults.junk ? 'junked' : 'delivered',
-              outcome.recipient,
-              `stored as UID ${outcome.uid}`,
-              { ...attrs, mailbox_id: outcome.mailboxId, uid: String(outcome.uid) },
-            ),
-          );
-          break;
-        case 'over-quota':
-          overQuota.push(outcome.recipient);
-          break;
-        case 'no-mailbox':
-          events.push(traceEvent(job, 'rejected', outcome.recipient, 'recipient has no INBOX', attrs));
-          break;
-      }
-    }
-    for (const plan of plans) {
-      if (plan.kind === 'skip') {
-        events.push(traceEvent(job, 'rejected', plan.rcpt, `recipient ${plan.reason} at delivery`, {}));
-      }
-    }
-    try {
-      await Promise.all(events.map((event) => publishMailEvent(this.deps.bus.js, event)));
-      for (const event of events)
-        this.deps.metrics?.deliveries.inc({ outcome: event.kind, destination: 'local' });
-      if (overQuota.length > 0) {
-        this.deps.metrics?.deliveries.inc({ outcome: 'over-quota', destination: 'local' }, overQuota.length);
-      }
-    } catch (error) {
-      // Stored already; the retry finds its copies delivered and publishes the events again.
-      return JobOutcomes.retry(`trace events: ${reasonOf(error)}`);
+    const { job } = p;
+    const overQuota = outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.recipient] : []));
+    if (overQuota.length > 0) {
+      this.deps.metrics?.deliveries.inc({ outcome: 'over-quota', destination: 'local' }, overQuota.length);
     }
     if (overQuota.length > 0) {
       // We answered 250: the sender hears of it (a delay notice while retrying, a failure DSN
@@ -570,6 +632,10 @@ export function createDeliveryConsumer(deps: DeliveryDeps): BatchConsumerLoop {
     maxDeliver: deps.maxDeliver ?? 10,
     maxBatch: deps.maxBatch ?? 64,
     maxWaitMs: deps.batchWaitMs ?? 20,
+    // One batch at a time, the next growing meanwhile (group commit): a batch costs the database
+    // about what one job costs, so under load fewer, larger batches are what keeps pace; as
+    // partitioned delivery does (partitioned-delivery.ts).
+    batchesInFlight: 1,
     ...(deps.backoffMs ? { backoffMs: deps.backoffMs } : {}),
     handler: (msgs) => delivery.handleBatch(msgs),
   });
