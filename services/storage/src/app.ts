@@ -46,6 +46,8 @@ import { StorageAlertRules, type AlertThreshold } from './trace/alert-rules.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
+import { SieveDelivery } from './sieve/index.js';
+import { hostname } from 'node:os';
 
 export interface StorageAppOptions {
   readonly db: Db;
@@ -283,6 +285,18 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
     ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
     ...(alertRules === undefined ? {} : { onWriteError: (reason: string) => alertRules.writeFailed(reason) }),
+    // Users' Sieve scripts run at delivery (docs/sieve.md); their replies need the bus.
+    ...(bus === undefined
+      ? {}
+      : {
+          sieve: new SieveDelivery({
+            db,
+            bus,
+            directory,
+            logger: deliveryLogger.child({ component: 'sieve' }),
+            reportingMta: hostname(),
+          }),
+        }),
   };
   if (bus !== undefined) {
     // Unpartitioned jobs (`mail.inbound.<spoolId>`: queued before partitioning, or by publishers

@@ -29,6 +29,10 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
     { key: { domain: 1, selector: 1 }, name: 'domain_selector_unique', unique: true },
     { key: { domainId: 1, createdAt: -1 }, name: 'domainId_createdAt' },
   ],
+  [Collections.sieveScripts]: [
+    { key: { userId: 1, name: 1 }, name: 'userId_name_unique', unique: true },
+    { key: { userId: 1, active: 1 }, name: 'userId_active' },
+  ],
   [Collections.mailboxes]: [{ key: { userId: 1, path: 1 }, name: 'userId_path_unique', unique: true }],
   [Collections.messages]: [
     // DESIGN §6 of the issue: a UID is never reused within a mailbox.

@@ -62,6 +62,7 @@ import type {
 import type { BatchTag } from '../ownership/index.js';
 import type { TraceStore } from '../trace/trace-store.js';
 import { batchFilter } from '../ownership/index.js';
+import type { SieveDelivery, SievePlan } from '../sieve/index.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
@@ -101,6 +102,8 @@ export interface DeliveryDeps {
    * Needed for `handleBatch(msgs, { partition, epoch })`.
    */
   readonly coordinator?: DeliveryCoordinator;
+  /** Users' Sieve scripts (sieve/): where each copy goes, and redirects, rejects, replies. */
+  readonly sieve?: SieveDelivery;
 }
 
 /** What partitioned delivery needs of storage's PartitionCoordinator. */
@@ -246,6 +249,8 @@ interface PreparedJob {
   readonly body: PreparedBody | undefined;
   /** The subject it came on, when it is one partition's share of a job (partitions/delivery.ts). */
   readonly partitionedSubject: string | undefined;
+  /** What the recipients' Sieve scripts decided, when any has one. */
+  readonly sieve?: SievePlan | undefined;
 }
 
 /** `run` over every item, at most `limit` at a time. */
@@ -260,6 +265,13 @@ async function forEachLimited<T>(
       for (let i = next++; i < items.length; i = next++) await run(items[i] as T, i);
     }),
   );
+}
+
+async function readAll(source: Uint8Array | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 function reasonOf(error: unknown): string {
@@ -527,16 +539,22 @@ export class InboundDelivery {
         : (userId: string) => coordinator.partitionOf(userId) === partition || !split.includes(userId);
     const plans = await planRecipients(job, directory, ownedUser);
     if ('retry' in plans) return { outcome: JobOutcomes.retry(plans.retry) };
-    const targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
+    let targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
     const deliveryCount = msg.info.deliveryCount;
     const partitionedSubject =
       PartitionedInbound.partitionOfSubject(msg.subject) === undefined ? undefined : msg.subject;
-    if (targets.length === 0)
-      return { job, deliveryCount, inlineBody, plans, targets, body: undefined, partitionedSubject };
-    const source =
+    let source: Uint8Array | AsyncIterable<Uint8Array> =
       job.body.kind === 'inline'
         ? (inlineBody ?? new Uint8Array())
         : spoolBody(() => this.openSpool(), job.body.object);
+    const sieve = await this.deps.sieve?.plan(
+      job,
+      plans.flatMap((p) => (p.kind === 'deliver' ? [p] : [])),
+      () => readAll(source),
+    );
+    if (sieve) [targets, source] = [[...sieve.targets], sieve.raw];
+    if (targets.length === 0)
+      return { job, deliveryCount, inlineBody, plans, targets, body: undefined, partitionedSubject, sieve };
     return {
       job,
       deliveryCount,
@@ -545,6 +563,7 @@ export class InboundDelivery {
       targets,
       body: await this.deps.mailstore.prepareDelivery(source),
       partitionedSubject,
+      sieve,
     };
   }
 
@@ -554,6 +573,14 @@ export class InboundDelivery {
     const overQuota = outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.recipient] : []));
     if (overQuota.length > 0) {
       this.deps.metrics?.deliveries.inc({ outcome: 'over-quota', destination: 'local' }, overQuota.length);
+    }
+    if (p.sieve !== undefined && this.deps.sieve !== undefined) {
+      // After the commit: a retry finds the copies stored and the side effects in the ledger.
+      try {
+        await this.deps.sieve.carryOut(job, p.sieve);
+      } catch (error) {
+        return JobOutcomes.retry(`sieve: ${reasonOf(error)}`);
+      }
     }
     if (overQuota.length > 0) {
       // We answered 250: the sender hears of it (a delay notice while retrying, a failure DSN
