@@ -32,5 +32,12 @@ export function directoryHandlers(service: DirectoryService, logger: Logger): Di
     activateDkimKey: unary(logger, 'ActivateDkimKey', (r) => service.activateDkimKey(r)),
     retireDkimKey: unary(logger, 'RetireDkimKey', (r) => service.retireDkimKey(r)),
     getSigningKey: unary(logger, 'GetSigningKey', (r) => service.getSigningKey(r)),
+    beginUserTotpEnrollment: unary(logger, 'BeginUserTotpEnrollment', (r) =>
+      service.beginUserTotpEnrollment(r),
+    ),
+    confirmUserTotpEnrollment: unary(logger, 'ConfirmUserTotpEnrollment', (r) =>
+      service.confirmUserTotpEnrollment(r),
+    ),
+    disableUserTotp: unary(logger, 'DisableUserTotp', (r) => service.disableUserTotp(r)),
   };
 }
