@@ -134,7 +134,11 @@ export const schema = {
    * the slowest batch; a live owner extends it while it works.
    */
   POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: integer(30_000, { min: 1_000, max: 600_000 }),
-  /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
+  /**
+   * The gRPC address other services reach this replica at, published for routing: `host:port`,
+   * or a bare IP or host name (a pod's IP) to which the gRPC port is added; default the host and
+   * port it binds.
+   */
   POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
