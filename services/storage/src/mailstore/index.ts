@@ -14,7 +14,7 @@ import type { WriteTag } from './types.js';
 import { mailstoreServer } from './service.js';
 import { SieveScripts } from '../sieve/script-store.js';
 
-export { Mailstore, DEFAULT_LIMITS } from './mailstore.js';
+export { Mailstore, DEFAULT_LIMITS, followRecordOwnership } from './mailstore.js';
 export type {
   AppendInput,
   AppendResult,
