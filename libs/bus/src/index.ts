@@ -114,3 +114,11 @@ export {
 export { jobTraceContext } from './trace-headers.js';
 export { ALERT_NAMES, deadLetterAlert, serviceOf, type AlertName, type AlertSeverity } from './alerts.js';
 export { registerJetStreamMetrics, type JetStreamMetricsOptions } from './jetstream-metrics.js';
+export {
+  WEBHOOK_EVENT_TYPES,
+  WEBHOOK_SOURCE_KINDS,
+  isWebhookEventType,
+  webhookDomainsOf,
+  webhookEventTypeOf,
+  type WebhookEventType,
+} from './webhook-events.js';

@@ -29,6 +29,8 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
     { key: { domain: 1, selector: 1 }, name: 'domain_selector_unique', unique: true },
     { key: { domainId: 1, createdAt: -1 }, name: 'domainId_createdAt' },
   ],
+  [Collections.webhooks]: [{ key: { domain: 1, createdAt: 1 }, name: 'domain_createdAt' }],
+  [Collections.webhookDeliveries]: [{ key: { at: 1 }, name: 'at' }],
   [Collections.mailboxes]: [{ key: { userId: 1, path: 1 }, name: 'userId_path_unique', unique: true }],
   [Collections.messages]: [
     // DESIGN §6 of the issue: a UID is never reused within a mailbox.
