@@ -98,6 +98,25 @@ export default tseslint.config(
     },
   },
   {
+    // The module-boundary rule sees imports, not `createRequire(...)('Haraka/…')`, the way
+    // smtp-inbound loads Haraka: outside smtp-inbound, such a require is refused here too.
+    files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
+    ignores: ['services/smtp-inbound/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'TSEnumDeclaration',
+          message: 'Use an `as const` object and a union type instead of a TS enum (STYLE.md).',
+        },
+        {
+          selector: "CallExpression[callee.name='require'] > Literal.arguments[value=/^(Haraka|haraka-)/]",
+          message: 'Only smtp-inbound embeds Haraka (DESIGN.md §1).',
+        },
+      ],
+    },
+  },
+  {
     // Tests may use the shared test infrastructure; everything else about boundaries still holds.
     files: ['**/test/**/*.ts', '**/*.test.ts'],
     rules: {

@@ -74,7 +74,7 @@ export {
   type QueueListResponse,
   type QueueRetryRequest,
   type QueueRetryResponse,
-} from './queue-ops.js';
+} from './queue-operations-contract.js';
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,

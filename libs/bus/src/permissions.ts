@@ -1,7 +1,7 @@
 import type { InternalIdentity } from '@postmesh/identity';
 import { PartitionBuckets } from './partitions/ownership.js';
 import { Buckets, Consumers, Streams, Subjects, type ConsumerName, type StreamName } from './topology.js';
-import { QueueSubjects } from './queue-ops.js';
+import { QueueSubjects } from './queue-operations-contract.js';
 
 /**
  * Who may do what on NATS. Every service connects as its own NATS user (an NKey, or a password in

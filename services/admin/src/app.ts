@@ -34,7 +34,7 @@ import { UsersController } from './controllers/users.controller.js';
 import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
 import { HealthProbe } from './ops/health.js';
 import { QueueInspector } from './ops/queue.js';
-import { QueueOps } from './ops/queue-ops.js';
+import { QueueOps } from './ops/queue-operations-client.js';
 
 export interface AdminAppOptions {
   readonly storageTarget: string;

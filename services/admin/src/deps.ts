@@ -2,7 +2,7 @@ import type { Logger } from '@postmesh/telemetry';
 import type { AuditLog } from './audit.js';
 import type { AuthThrottle } from '@postmesh/bus';
 import type { QueueInspector } from './ops/queue.js';
-import type { QueueOps } from './ops/queue-ops.js';
+import type { QueueOps } from './ops/queue-operations-client.js';
 import type { HealthProbe } from './ops/health.js';
 import type { StorageClient } from '@postmesh/storage-client';
 

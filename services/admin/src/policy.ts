@@ -221,7 +221,7 @@ export function canGrantAdmin(
 }
 
 /**
- * The caller as mta-delivery's queue operations see it (libs/bus queue-ops.ts), from an allowing
+ * The caller as mta-delivery's queue operations see it (libs/bus queue-operations-contract.ts), from an allowing
  * decision: a system-wide decision keeps the role; a decision narrowed to domains (a domain-admin,
  * or an owner/auditor API token restricted to domains) is sent as that domain scope, so
  * mta-delivery narrows it too. An empty scope needs no call at all: undefined.

@@ -1,5 +1,5 @@
 /**
- * Security behaviour of the admin API (issue 7 tests): CSRF, session expiry, login throttling and
+ * Security behaviour of the admin API: CSRF, session expiry, login throttling and
  * lockout, API token scopes, the audit trail of changes and denials, and hostile input answered
  * with 4xx in the one error format and never a stack trace.
  */

@@ -6,7 +6,7 @@
  * (autologout timer), §7.5.1 (when unsolicited EXISTS/EXPUNGE may be sent), §11.1 (STARTTLS
  * discards buffered plaintext); RFC 7888 §4 (literal limits); RFC 5530 (response codes).
  *
- * Memory per idling connection is kept small (issue 5: ≤ 20 KB): no timer per session (the
+ * Memory per idling connection is kept small (≤ 20 KB: thousands of idle clients per process): no timer per session (the
  * autologout deadline and the IDLE poll are checked by the server's shared SessionClock), one
  * pending wake-up instead of a promise per event kind, and the raw command bytes (slices of the
  * socket's read buffer) are not kept alive while a long command such as IDLE runs.

@@ -1,6 +1,6 @@
 /**
  * Sessions share one clock (src/clock.ts) for autologout (RFC 9051 §5.4) and the IDLE poll, so an
- * idling connection holds no timer of its own (issue 5: memory per idle connection). These tests
+ * idling connection holds no timer of its own (memory per idle connection). These tests
  * drive real Session objects over in-memory streams with stub storage: no sockets, no servers.
  */
 import { Duplex } from 'node:stream';

@@ -17,7 +17,7 @@ import { DirectorySigningKeys } from './dkim.js';
 import { fixtureResolverFromFile, systemResolver } from './dns.js';
 import { OutboundDelivery } from './delivery.js';
 import { StsPolicyCache, httpsPolicyFetcher } from './mta-sts.js';
-import { QueueOperations } from './queue-ops.js';
+import { QueueOperations } from './queue-operations-server.js';
 import { QUEUE_BUCKET, QueueStore, SPOOL_REF_BUCKET, TLS_REPORT_BUCKET } from './queue-store.js';
 import { SmtpClient } from './smtp-client.js';
 import { SPOOL_MARGIN_MS, SpoolSweeper } from './spool-sweeper.js';

@@ -13,7 +13,7 @@ import { fixtureResolver } from '../src/dns.js';
 import { buildDsn, statusOf } from '@postmesh/mime';
 import { fromDomain, headerSection } from '../src/message.js';
 import { StsPolicyCache, mxMatches, parseStsPolicy, parseStsRecord } from '../src/mta-sts.js';
-import { allowed } from '../src/queue-ops.js';
+import { allowed } from '../src/queue-operations-server.js';
 import { parseEntryId, type QueueRecord } from '../src/queue-store.js';
 import { resolveRoute } from '../src/routes.js';
 import { SPOOL_MARGIN_MS, SpoolSweeper, abandonedObjects } from '../src/spool-sweeper.js';

@@ -1,5 +1,5 @@
 /**
- * Per-user sending limit for submission (issue 6): accepted transactions per user per clock
+ * Per-user sending limit for submission: accepted transactions per user per clock
  * hour, counted across every smtp-inbound replica in the KV bucket `rate-limits` under
  * `submit.user.<userId>.<hour since epoch>` (JSON `{ "count": n }`; the bucket's TTL removes old
  * hours). Counted at MAIL FROM, so a transaction abandoned after MAIL still counts: the limit is

@@ -1,5 +1,5 @@
 /**
- * Issue 4 acceptance, happy paths: mail sent over SMTP (nodemailer, swaks) lands in the right
+ * Inbound (MX) acceptance, happy paths: mail sent over SMTP (nodemailer, swaks) lands in the right
  * mailboxes with exactly the bytes sent plus our Received and Authentication-Results headers.
  */
 import { execFile } from 'node:child_process';

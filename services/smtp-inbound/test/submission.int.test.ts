@@ -1,5 +1,5 @@
 /**
- * Issue 6 item 1, submission: real storage + NATS + FerretDB + smtp-inbound processes; clients
+ * Submission: real storage + NATS + FerretDB + smtp-inbound processes; clients
  * are nodemailer (AUTH over STARTTLS on the submission port and over implicit TLS on the
  * submissions port), swaks and a raw socket. Remote recipients are read back from MAIL_OUTBOUND.
  */

@@ -1,5 +1,5 @@
 /**
- * What the mailstore promises about storage itself (issue 3 items 6, 8, 9; DESIGN §2, §5):
+ * What the mailstore promises about storage itself (DESIGN §2, §5):
  * UIDs under concurrent appends, no plaintext at rest, tampering detected, one body per delivery
  * shared by reference until its last mailbox copy is expunged, idempotent redelivery.
  */
@@ -216,7 +216,7 @@ describe('encryption at rest (DESIGN §5)', () => {
   });
 });
 
-describe('delivery: one body for all recipients, reference-counted (issue 3 item 8)', () => {
+describe('delivery: one body for all recipients, reference-counted', () => {
   it('stores the body once, keeps it until the last copy is expunged, and ignores a redelivery', async () => {
     const alice = await createUser(m.h);
     const bob = await createUser(m.h);

@@ -1,4 +1,4 @@
-// Deployment policy for Postmesh's rendered manifests (issue 8, DESIGN.md §1 and §8): hardened
+// Deployment policy for Postmesh's rendered manifests (DESIGN.md §1 and §8): hardened
 // containers, bounded resources, health probes, drain budgets that fit the grace period,
 // disruption budgets, pinned images, nothing internal exposed outside the cluster, no API tokens
 // mounted, and NetworkPolicies around every workload. Pure: objects in, violations out.

@@ -1,4 +1,4 @@
-// The Helm chart charts/postmesh (issue 8): lints strictly, renders with the default, HA and EKS
+// The Helm chart charts/postmesh: lints strictly, renders with the default, HA and EKS
 // values, every object passes the Kubernetes API schemas, and the deployment policy holds. The
 // negative cases prove the gates can fail: the values schema refuses bad values, and the policy
 // checker catches a broken object.

@@ -1,5 +1,5 @@
 /**
- * `postmesh`: the admin API for platform teams (issue 7 §6). Authenticates with an API token
+ * `postmesh`: the admin API for platform teams. Authenticates with an API token
  * (POSTMESH_TOKEN or --token) against POSTMESH_API_URL (or --url); prints tables, or JSON with
  * --json. Exit codes: 0 done, 1 the server refused or failed, 2 usage error.
  */

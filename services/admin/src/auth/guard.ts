@@ -12,7 +12,7 @@ import { endpointOf, type EndpointSpec } from '../api/endpoint.js';
 import { headerOf, type HttpRequest } from '../api/http.js';
 import { domainOf } from '../api/validate.js';
 import { DEPS, type AdminDeps } from '../deps.js';
-import { senderDomainOf } from '../ops/queue-ops.js';
+import { senderDomainOf } from '../ops/queue-operations-client.js';
 import { canGrantAdmin, decide, Roles, type AdminRoleName, type Subject, type Target } from '../policy.js';
 import { csrfMatches, CSRF_HEADER, readCookie, SESSION_COOKIE } from './cookies.js';
 import { roleName, subjectOf, type Principal, type RequestAuth } from './principal.js';

@@ -1,4 +1,4 @@
-/** Administrators, API tokens and the audit log (issue 7 §2, §3). */
+/** Administrators, API tokens and the audit log. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { admin } from '@postmesh/contracts';
 import { Endpoint } from '../api/endpoint.js';

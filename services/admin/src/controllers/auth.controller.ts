@@ -1,4 +1,4 @@
-/** Sign-in, sign-out and who-am-I (issue 7 §2). Thin: the work is in storage and the guard. */
+/** Sign-in, sign-out and who-am-I. Thin: the work is in storage and the guard. */
 import { Controller, Inject, Req, Res } from '@nestjs/common';
 import { admin, directory } from '@postmesh/contracts';
 import { Endpoint } from '../api/endpoint.js';

@@ -1,4 +1,4 @@
-/** Domains, the DNS wizard and DKIM keys (issue 7 §4). */
+/** Domains, the DNS wizard and DKIM keys. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { directory } from '@postmesh/contracts';
 import { Endpoint } from '../api/endpoint.js';

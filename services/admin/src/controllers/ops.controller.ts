@@ -1,4 +1,4 @@
-/** Outbound queue, message trace, dead-letter queue and system health (issue 7 §4). */
+/** Outbound queue, message trace, dead-letter queue and system health. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
@@ -7,7 +7,7 @@ import { bool, int, optional, pageShape, parseQuery, str, time } from '../api/va
 import { kekView, storageStatsView, traceView } from '../api/views.js';
 import { DEPS, type AdminDeps } from '../deps.js';
 import type { QueueInspector } from '../ops/queue.js';
-import type { QueueOps } from '../ops/queue-ops.js';
+import type { QueueOps } from '../ops/queue-operations-client.js';
 import { decisionOf, queueCallerOf } from './scope.js';
 
 @Controller()

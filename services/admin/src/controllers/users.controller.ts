@@ -1,4 +1,4 @@
-/** Users, their passwords and app passwords, and aliases/forwards (issue 7 §4). */
+/** Users, their passwords and app passwords, and aliases/forwards. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { admin, directory, isServiceError } from '@postmesh/contracts';

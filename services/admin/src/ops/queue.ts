@@ -2,7 +2,7 @@
  * Outbound queue and dead-letter queue inspection over JetStream (DESIGN §2 steps 8–10, §3).
  *
  * - Outbound: deferred mail is mta-delivery's (retry state, backoff, the last error); the API lists,
- *   retries and cancels it through mta-delivery's queue operations (queue-ops.ts), not here.
+ *   retries and cancels it through mta-delivery's queue operations (queue-operations-client.ts), not here.
  * - DLQ (`MAIL_DLQ`): list entries with the headers the consumer loop writes (`Postmesh-Error`,
  *   `Postmesh-Original-Subject` …), re-drive one (republish its data to the original subject with a
  *   new Nats-Msg-Id, then delete the DLQ entry) or discard it.

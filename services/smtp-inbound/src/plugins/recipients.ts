@@ -24,7 +24,7 @@ export function rcptDecision(resolution: RecipientResolution): RcptDecision {
       // RFC 3463 §3.2 X.1.1 bad destination mailbox address.
       return reply(HookCode.DENY, 550, '5.1.1 No such user here');
     case 'over-quota':
-      // RFC 3463 §3.3 X.2.2 mailbox full; temporary so the sender retries (DESIGN, issue 4).
+      // RFC 3463 §3.3 X.2.2 mailbox full; temporary so the sender retries (DESIGN.md).
       return reply(HookCode.DENYSOFT, 452, '4.2.2 Mailbox full, try again later');
     case 'suspended':
       // RFC 3463 §3.3 X.2.1 mailbox disabled.

@@ -1,5 +1,5 @@
 /**
- * Storage size and per-user usage for the admin console (issue 7 §4 "system health … storage
+ * Storage size and per-user usage for the admin console ("system health … storage
  * size", "users … quota"). Sizes come from the database's own accounting — `dbStats` and the
  * `$collStats` aggregation stage (MongoDB 7 and FerretDB 1.24 both answer them) — so nothing is
  * read document by document. Usage is what Mailstore GetQuota reports (RFC 9208 §5.1: one quota

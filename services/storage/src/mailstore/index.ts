@@ -1,5 +1,5 @@
 /**
- * The mailstore of the storage service (issue 3 items 3, 6, 8, 9): mailboxes and messages of
+ * The mailstore of the storage service: mailboxes and messages of
  * each user, bodies encrypted once in the blob store (../blob) and shared by reference, searchable through a
  * blind index. `createMailstoreService` is what app.ts registers with the gRPC server;
  * `Mailstore` is the API the inbound delivery consumer calls (`prepareDelivery`, `commitDeliveries`).

@@ -44,7 +44,7 @@ export function specialUseValue(attribute: string | null): SpecialUseValue {
   return SpecialUseValues.UNSPECIFIED;
 }
 
-/** New users' mailboxes (issue 3 item 5; RFC 6154 §2). */
+/** New users' mailboxes (RFC 6154 §2). */
 export const DEFAULT_MAILBOXES: readonly { path: string; specialUse: string | null }[] = [
   { path: 'INBOX', specialUse: null },
   { path: 'Drafts', specialUse: '\\Drafts' },

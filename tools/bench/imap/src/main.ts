@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * IMAP benchmark (issue 5, "Benchmarks"), against the real storage, imap and smtp-inbound service
+ * IMAP benchmark, against the real storage, imap and smtp-inbound service
  * processes on a private FerretDB and NATS (libs/testing), so a run needs nothing else and leaves
  * nothing:
  *

@@ -1,5 +1,5 @@
 /**
- * Outbound benchmark (issue 6, "Benchmark"): messages per second delivered by the real
+ * Outbound benchmark: messages per second delivered by the real
  * mta-delivery process (`services/mta-delivery/dist/main.js`) to local SMTP sinks across D
  * destination domains, with every delivery acknowledged durably (JetStream `sync_interval:
  * always`; a job counts only once the consumer has no pending and no unacknowledged message).

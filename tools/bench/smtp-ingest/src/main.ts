@@ -1,5 +1,5 @@
 /**
- * SMTP ingest benchmark (issue 4): N messages of S bytes over C concurrent connections to the MX
+ * SMTP ingest benchmark: N messages of S bytes over C concurrent connections to the MX
  * port. Reports accepted msg/s (250s per second of wall time) and the end-to-end latency from the
  * 250 to "stored in the mailbox", observed as storage's `mail.events.delivered` trace event for
  * the spoolId the 250 named (storage publishes it after the message document is written, before

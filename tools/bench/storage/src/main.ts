@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Storage benchmark (issue 3): what one storage process sustains over gRPC, measured the way the
+ * Storage benchmark: what one storage process sustains over gRPC, measured the way the
  * IMAP and delivery paths use it.
  *
  *   1. appends/s into ONE mailbox (UID/MODSEQ allocation contends on one mailbox document),

@@ -1,5 +1,5 @@
 /**
- * Queue operations for operators (libs/bus queue-ops.ts has the contract): list deferred mail,
+ * Queue operations for operators (libs/bus queue-operations-contract.ts has the contract): list deferred mail,
  * retry now, cancel with or without a DSN. Served over core NATS request/reply in queue group
  * `mta-delivery`, so any one replica answers (the queue records are shared in JetStream KV).
  * Authorisation (DESIGN §6): owner everything; domain-admin the mail of their domains (by

@@ -1,6 +1,6 @@
 /**
  * Client of mta-delivery's queue operations (`postmesh.queue.*`, core NATS request/reply; the
- * contract is libs/bus/src/queue-ops.ts). mta-delivery owns the deferred mail (retry state, the
+ * contract is libs/bus/src/queue-operations-contract.ts). mta-delivery owns the deferred mail (retry state, the
  * last error, the next attempt), so listing, retrying and cancelling go through it.
  *
  * Every request carries the caller as the admin service authenticated it (role and domain scope);

@@ -3,7 +3,7 @@ import type { NatsConnection } from '@postmesh/bus';
 import { QueueSubjects, type QueueEntry } from '@postmesh/bus';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../src/api/errors.js';
-import { parseQueueId, QueueOps, senderDomainOf } from '../src/ops/queue-ops.js';
+import { parseQueueId, QueueOps, senderDomainOf } from '../src/ops/queue-operations-client.js';
 import { decide, queueScope, type Subject } from '../src/policy.js';
 
 type Handler = (subject: string, body: Record<string, unknown>) => unknown;
