@@ -112,7 +112,19 @@ export {
   type ParsedMailEvent,
 } from './mail-event.js';
 export { jobTraceContext } from './trace-headers.js';
-export { ALERT_NAMES, deadLetterAlert, serviceOf, type AlertName, type AlertSeverity } from './alerts.js';
+export {
+  ALERT_NAMES,
+  WindowCounter,
+  certificateExpiryAlert,
+  consumerLagAlert,
+  deadLetterAlert,
+  deliveryFailuresAlert,
+  queueDepthAlert,
+  serviceOf,
+  storageWriteErrorsAlert,
+  type AlertName,
+  type AlertSeverity,
+} from './alerts.js';
 export { registerJetStreamMetrics, type JetStreamMetricsOptions } from './jetstream-metrics.js';
 export {
   WEBHOOK_EVENT_TYPES,

@@ -52,6 +52,10 @@ const BASE = [
   'WITHIN',
   // RFC 5182: SEARCH RETURN (SAVE) and `$`
   'SEARCHRES',
+  // RFC 7162: per-message MODSEQ from storage's mailbox index; expunges leave tombstones, so
+  // VANISHED (EARLIER) is exact.
+  'CONDSTORE',
+  'QRESYNC',
 ] as const;
 
 export function capabilityList(input: CapabilityInput): string[] {

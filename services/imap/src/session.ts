@@ -29,7 +29,6 @@ import {
   receiverErrorResponse,
   serializeContinuation,
   serializeExists,
-  serializeExpunge,
   serializeFetch,
   serializeRecent,
   serializeStatus,
@@ -42,9 +41,10 @@ import {
 import { SpanKind, inSpan, type Logger } from '@postmesh/telemetry';
 import { capabilityList } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
-import type { CommandContext, ImapServices } from './commands/context.js';
+import type { CommandContext, EnableableCapability, ImapServices } from './commands/context.js';
 import type { SessionClock, Ticking } from './clock.js';
 import { storageFailure } from './errors.js';
+import { expungeResponses } from './expunged.js';
 import { flagsResponses, imapFlags, learnKeywords } from './flags.js';
 import type { SelectedMailbox, SessionState } from './state.js';
 import { StorageError, ErrorReason } from './storage.js';
@@ -81,6 +81,10 @@ export class Session implements CommandContext, Ticking {
   #changesPending = false;
   #utf8 = false;
   #rev2 = false;
+  /** RFC 7162 §3.1: a CONDSTORE enabling command was issued (QRESYNC implies it, §3.2.3). */
+  #condstore = false;
+  /** RFC 7162 §3.2.3: ENABLE QRESYNC was issued; expunges are announced as VANISHED. */
+  #qresync = false;
   #authFailures = 0;
   #unsubscribe: (() => void) | null = null;
   /** Autologout when the clock passes this (ms since the epoch). */
@@ -138,10 +142,28 @@ export class Session implements CommandContext, Ticking {
     return this.#commandInProgress;
   }
 
-  enable(capability: 'IMAP4REV2' | 'UTF8=ACCEPT'): boolean {
+  get condstore(): boolean {
+    return this.#condstore;
+  }
+  get qresync(): boolean {
+    return this.#qresync;
+  }
+
+  enable(capability: EnableableCapability): boolean {
     if (capability === 'IMAP4REV2') {
       const was = this.#rev2;
       this.#rev2 = true;
+      return !was;
+    }
+    if (capability === 'CONDSTORE') {
+      const was = this.#condstore;
+      this.#condstore = true;
+      return !was;
+    }
+    if (capability === 'QRESYNC') {
+      const was = this.#qresync;
+      this.#qresync = true;
+      this.#condstore = true;
       return !was;
     }
     const was = this.#utf8;
@@ -590,7 +612,7 @@ export class Session implements CommandContext, Ticking {
       const last = range.last === 0 ? map.maxUid : range.last;
       vanished.push(...map.uidsInUidRange(Math.min(range.first, last), Math.max(range.first, last)));
     }
-    for (const msn of map.removeMany(vanished)) out.push(serializeExpunge(msn));
+    out.push(...expungeResponses(map, vanished, this.#qresync));
     const before = map.size;
     const fetches: Uint8Array[] = [];
     const added: number[] = [];
@@ -605,6 +627,8 @@ export class Session implements CommandContext, Ticking {
           ...(serializeFetch(map.msnOf(message.uid), [
             { item: 'UID', uid: message.uid },
             { item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) },
+            // RFC 7162 §3.1: MODSEQ in every unsolicited FETCH once CONDSTORE is enabled.
+            ...(this.#condstore ? [{ item: 'MODSEQ' as const, modseq: message.modseq }] : []),
           ]) as Uint8Array[]),
         );
       } else if (message.uid > map.maxUid) {

@@ -5,6 +5,7 @@
  */
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
 import {
+  MailEventOutbox,
   Subjects,
   type BatchConsumerLoop,
   type Bus,
@@ -23,6 +24,7 @@ import { BlobSweeper, openBlobStores, type BlobStoreSettings, type BlobStores } 
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';
 import { ensureIndexes } from './db/indexes.js';
+import { Collections } from './db/schema.js';
 import { InboundDelivery, createDeliveryConsumer, startPartitionedDelivery } from './delivery/index.js';
 import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
 import { DirectoryService } from './directory/directory-service.js';
@@ -40,6 +42,7 @@ import {
 import { DeliveryMetrics } from './delivery/metrics.js';
 import { WriteConfirmation, type PartitionCoordinator } from './ownership/index.js';
 import { AlertMailer } from './trace/alert-mail.js';
+import { StorageAlertRules, type AlertThreshold } from './trace/alert-rules.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
@@ -69,7 +72,13 @@ export interface StorageAppOptions {
   /** Where the service's metrics go (the ops server's registry). */
   readonly registry?: Registry;
   /** Alerts mailed to the postmaster (POSTMESH_POSTMASTER, POSTMESH_ALERT_MAILS_PER_HOUR). */
-  readonly alerts?: { readonly postmaster: string | undefined; readonly perHour: number };
+  readonly alerts?: {
+    readonly postmaster: string | undefined;
+    readonly perHour: number;
+    /** The rules storage evaluates (alert-rules.ts); defaults in config.ts. */
+    readonly deliveryFailures?: AlertThreshold;
+    readonly writeErrors?: AlertThreshold;
+  };
   /** Jobs of a batch parsed at once in `storage-deliver` (POSTMESH_DELIVERY_CONCURRENCY). */
   readonly deliveryConcurrency?: number;
   /** Where message bodies are written (POSTMESH_BLOB_STORE and its settings). */
@@ -236,13 +245,23 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   }
 
   let consumer: BatchConsumerLoop | undefined;
+  let alertRules: StorageAlertRules | undefined;
+  let alertOutbox: MailEventOutbox | undefined;
   if (bus !== undefined) {
     const alertLogger = logger.child({ component: 'alerts' });
+    alertOutbox = new MailEventOutbox({ js: () => bus.js, logger: alertLogger });
+    alertRules = new StorageAlertRules({
+      outbox: alertOutbox,
+      logger: alertLogger,
+      deliveryFailures: options.alerts?.deliveryFailures ?? { threshold: 10, windowMs: 15 * 60_000 },
+      writeErrors: options.alerts?.writeErrors ?? { threshold: 5, windowMs: 5 * 60_000 },
+    });
     const alertMailer = new AlertMailer({
       js: bus.js,
       logger: alertLogger,
       postmaster: options.alerts?.postmaster,
       perHour: options.alerts?.perHour ?? 10,
+      domainRecipients: (domain) => alertRecipientsOf(db, directory, domain),
       ...(options.registry === undefined
         ? {}
         : {
@@ -259,6 +278,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       traceStore,
       logger.child({ component: 'trace-events' }),
       alertMailer,
+      alertRules,
     );
     consumer.start();
   }
@@ -281,6 +301,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
     ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
     ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
+    ...(alertRules === undefined ? {} : { onWriteError: (reason: string) => alertRules.writeFailed(reason) }),
   };
   if (bus !== undefined) {
     // Unpartitioned jobs (`mail.inbound.<spoolId>`: queued before partitioning, or by publishers
@@ -377,6 +398,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         });
       });
       await consumer?.stop();
+      await alertOutbox?.drain();
       await learner?.stop();
       await webhookSender?.stop();
       directoryFeed?.stop();
@@ -384,4 +406,25 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       await blobs.close();
     },
   };
+}
+
+/**
+ * Who besides the postmaster is told of an alert about `domain`: the active domain-admins of the
+ * domain and the owners, whose address is a mailbox here (notices are delivered locally).
+ */
+async function alertRecipientsOf(db: Db, directory: DirectoryService, domain: string): Promise<string[]> {
+  const admins = await db
+    .collection<{ email: string; role: string; domains: string[]; status: string }>(Collections.admins)
+    .find(
+      { status: 'active', $or: [{ role: 'owner' }, { role: 'domain-admin', domains: domain }] },
+      { projection: { email: 1 }, limit: 50 },
+    )
+    .toArray();
+  const local: string[] = [];
+  for (const { email } of admins) {
+    const answer = await directory.resolveRecipient({ address: email, messageSize: 0 });
+    const found = answer.ok ? answer.value.result?.$case : undefined;
+    if (found === 'users' || found === 'overQuota') local.push(email);
+  }
+  return local;
 }

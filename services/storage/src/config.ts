@@ -110,8 +110,17 @@ export const schema = {
    * to its INBOX through MAIL_INBOUND. Unset: alerts are only stored in the trace and logged.
    */
   POSTMESH_POSTMASTER: optionalString(),
-  /** Alert notices per alert kind and hour; alerts over it are counted in the next notice. */
+  /**
+   * Alert notices per alert rule and subject (a domain, a stream, a certificate) and hour;
+   * alerts over it are counted in the next notice (docs/alerts.md).
+   */
   POSTMESH_ALERT_MAILS_PER_HOUR: integer(10, { min: 1, max: 10_000 }),
+  /** Deferrals and bounces to one recipient domain within the window that raise an alert. */
+  POSTMESH_ALERT_DELIVERY_FAILURES: integer(10, { min: 1, max: 1_000_000 }),
+  POSTMESH_ALERT_DELIVERY_FAILURES_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 7 * 24 * 3_600_000 }),
+  /** Delivery writes the database refused within the window that raise an alert. */
+  POSTMESH_ALERT_STORAGE_WRITE_ERRORS: integer(5, { min: 1, max: 1_000_000 }),
+  POSTMESH_ALERT_STORAGE_WRITE_ERRORS_WINDOW_MS: integer(5 * 60_000, { min: 1_000, max: 7 * 24 * 3_600_000 }),
   /** Local stack only: create `example.test` and `demo@example.test` at start. */
   POSTMESH_DEV_SEED: boolean(false),
   /** The demo user's password; required when POSTMESH_DEV_SEED=true. */

@@ -99,7 +99,18 @@ await runService({
       ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       registry: ops.registry,
-      alerts: { postmaster: config.POSTMESH_POSTMASTER, perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR },
+      alerts: {
+        postmaster: config.POSTMESH_POSTMASTER,
+        perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR,
+        deliveryFailures: {
+          threshold: config.POSTMESH_ALERT_DELIVERY_FAILURES,
+          windowMs: config.POSTMESH_ALERT_DELIVERY_FAILURES_WINDOW_MS,
+        },
+        writeErrors: {
+          threshold: config.POSTMESH_ALERT_STORAGE_WRITE_ERRORS,
+          windowMs: config.POSTMESH_ALERT_STORAGE_WRITE_ERRORS_WINDOW_MS,
+        },
+      },
       deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
       deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
       deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,

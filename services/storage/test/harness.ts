@@ -225,7 +225,10 @@ export function directoryApi(c: DirectoryServiceClient) {
 }
 export type DirectoryApi = ReturnType<typeof directoryApi>;
 
-/** Trace.QueryEvents taking a partial request. */
+/** Trace.QueryEvents and RecentEvents taking a partial request. */
 export function traceApi(c: TraceServiceClient) {
-  return { queryEvents: partialCall(trace.QueryEventsRequest.fromPartial({}), c.queryEvents.bind(c)) };
+  return {
+    queryEvents: partialCall(trace.QueryEventsRequest.fromPartial({}), c.queryEvents.bind(c)),
+    recentEvents: partialCall(trace.RecentEventsRequest.fromPartial({}), c.recentEvents.bind(c)),
+  };
 }

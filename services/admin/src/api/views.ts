@@ -123,6 +123,8 @@ export const traceView = (e: trace.TraceEvent) => ({
   recipient: e.recipient,
   detail: e.detail,
   attributes: e.attributes,
+  /** W3C trace id; the stored message carries the same one (its delivery's trace). */
+  traceId: e.traceId,
 });
 
 export const adminView = (a: admin.Admin) => ({

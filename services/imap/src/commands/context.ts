@@ -51,6 +51,9 @@ export interface ImapServices {
   readonly onCommand?: (name: string, condition: string, seconds: number) => void;
 }
 
+/** What ENABLE (RFC 5161) and the implicitly enabling commands (RFC 7162 §3.1) can turn on. */
+export type EnableableCapability = 'IMAP4REV2' | 'UTF8=ACCEPT' | 'CONDSTORE' | 'QRESYNC';
+
 /** The session as a handler sees it. */
 export interface CommandContext {
   readonly services: ImapServices;
@@ -64,7 +67,12 @@ export interface CommandContext {
   readonly utf8: boolean;
   /** IMAP4rev2 was enabled (RFC 9051 §6.3.1): no \Recent, no RECENT responses. */
   readonly rev2: boolean;
-  enable(capability: 'IMAP4REV2' | 'UTF8=ACCEPT'): boolean;
+  /** RFC 7162 §3.1: CONDSTORE was enabled (by ENABLE or by a CONDSTORE enabling command). */
+  readonly condstore: boolean;
+  /** RFC 7162 §3.2.3: QRESYNC was enabled (VANISHED instead of EXPUNGE). */
+  readonly qresync: boolean;
+  /** Enables an extension for the rest of the connection; true when it was not enabled yet. */
+  enable(capability: EnableableCapability): boolean;
   capabilities(): string[];
   /** Writes untagged data (or a continuation request) now. */
   send(data: Uint8Array | readonly OutputChunk[]): Promise<void>;

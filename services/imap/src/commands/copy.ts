@@ -4,7 +4,8 @@
  * `NO [TRYCREATE]` for a missing destination (§6.4.7 MUST).
  */
 import { mailstore } from '@postmesh/contracts';
-import { serializeExpunge, serializeStatus, type UidSet } from '@postmesh/imap-protocol';
+import { serializeStatus, type UidSet } from '@postmesh/imap-protocol';
+import { expungeResponses } from '../expunged.js';
 import { isNotFound } from '../errors.js';
 import type { CommandOf, Handler } from './context.js';
 import { msnOutOfRange, resolveUids, selectedOf, toRanges, toUidSet } from './selection.js';
@@ -68,9 +69,14 @@ export const copy: Handler<CommandOf<'COPY' | 'MOVE'>> = async (ctx, command) =>
   if (copyuid !== null) {
     out.push(serializeStatus({ tag: null, condition: 'OK', code: copyuid, text: 'Moved' }));
   }
-  for (const msn of mailbox.map.removeMany(result.mappings.map((m) => m.sourceUid))) {
-    out.push(serializeExpunge(msn));
-  }
+  // EXPUNGE responses, or VANISHED once QRESYNC is enabled (RFC 6851 §3.3, RFC 7162 §3.2.10).
+  out.push(
+    ...expungeResponses(
+      mailbox.map,
+      result.mappings.map((m) => m.sourceUid),
+      ctx.qresync,
+    ),
+  );
   await ctx.send(out);
   // The moved copies are new messages of this mailbox: EXISTS (and RECENT) before the tagged OK.
   if (intoItself) await ctx.syncMailbox(true);

@@ -1,9 +1,9 @@
 /**
  * EXPUNGE — RFC 9051 §6.4.3 and UID EXPUNGE — RFC 4315 §2.1, RFC 9051 §6.4.9: removes \Deleted
  * messages and sends `* n EXPUNGE` for each (§7.5.1). `NO [READ-ONLY]`-style refusal in a
- * mailbox opened with EXAMINE.
+ * mailbox opened with EXAMINE. With QRESYNC enabled, one `* VANISHED` instead (RFC 7162 §3.2.10).
  */
-import { serializeExpunge } from '@postmesh/imap-protocol';
+import { expungeResponses } from '../expunged.js';
 import type { CommandOf, Handler } from './context.js';
 import { resolveUids, selectedOf, toUidSet } from './selection.js';
 
@@ -19,7 +19,7 @@ export const expunge: Handler<CommandOf<'EXPUNGE' | 'UID EXPUNGE'>> = async (ctx
     uids = toUidSet(resolved);
   }
   const result = await ctx.services.mailstore.expunge({ userId: user.id, mailboxId: mailbox.id, uids });
-  const msns = mailbox.map.removeMany(result.expungedUids);
-  if (msns.length > 0) await ctx.send(msns.map(serializeExpunge));
+  const out = expungeResponses(mailbox.map, result.expungedUids, ctx.qresync);
+  if (out.length > 0) await ctx.send(out);
   return { tag: command.tag, condition: 'OK', text: `${command.name} completed` };
 };

@@ -14,6 +14,7 @@ import type { BodyPart, Envelope } from '@postmesh/mime';
 import {
   formatSection,
   serializeFetch,
+  serializeVanished,
   type FetchAttribute,
   type FetchItem,
   type Section,
@@ -24,7 +25,16 @@ import { announceKeywords, imapFlags } from '../flags.js';
 import { StorageError, ErrorReason } from '../storage.js';
 import type { SelectedMailbox } from '../state.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
-import { msnOutOfRange, resolveUids, selectedOf, toUidSet } from './selection.js';
+import {
+  msnOutOfRange,
+  resolveUids,
+  selectedOf,
+  toRanges,
+  toUidSet,
+  uidSetOf,
+  vanishedUids,
+} from './selection.js';
+import { enableCondstore } from '../condstore.js';
 
 const BATCH = 256;
 /** Messages whose body sections are requested ahead of the one being written. */
@@ -258,8 +268,17 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
   if (msnOutOfRange(mailbox, command.set, command.uid)) {
     return { tag: command.tag, condition: 'BAD', text: 'Invalid message sequence number' };
   }
+  // RFC 7162 §3.2.6: the VANISHED modifier needs QRESYNC enabled first.
+  if (command.vanished && !ctx.qresync) {
+    return { tag: command.tag, condition: 'BAD', text: 'VANISHED requires ENABLE QRESYNC' };
+  }
+  // RFC 7162 §3.1: FETCH naming MODSEQ (CHANGEDSINCE implies it) is a CONDSTORE enabling command.
+  if (command.attributes.some((a) => a.kind === 'MODSEQ')) await enableCondstore(ctx);
   const uids = resolveUids(mailbox, command.set, command.uid);
   const p = plan(command, mailbox.readOnly);
+  if (command.vanished && command.changedSince !== null) {
+    await sendVanishedEarlier(ctx, user.id, mailbox, command.set, Number(command.changedSince));
+  }
   if (uids.length === 0) return done(command);
   const stream = ctx.services.mailstore.fetchMessages({
     userId: user.id,
@@ -312,6 +331,7 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
           const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
           items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
         }
+        if (nowSeen.has(message.uid) && ctx.condstore) addUidAndModseq(items, message);
         // RFC 9051 §7.3.5: a keyword shown for the first time is announced in `* FLAGS` first.
         const announce = items.some((i) => i.item === 'FLAGS')
           ? announceKeywords(mailbox, message.keywords)
@@ -346,12 +366,44 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
   return done(command);
 };
 
+/**
+ * RFC 7162 §3.2.6: `UID FETCH <set> (...) (CHANGEDSINCE n VANISHED)` first reports, as
+ * `* VANISHED (EARLIER)`, the UIDs of the set expunged since mod-sequence n. UIDs the session
+ * still has are left out: their expunge is announced by the next mailbox update.
+ */
+async function sendVanishedEarlier(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  set: FetchCommand['set'],
+  sinceModseq: number,
+): Promise<void> {
+  const changes = await ctx.services.mailstore.getChanges({
+    userId,
+    mailboxId: mailbox.id,
+    sinceModseq,
+    uidValidity: mailbox.uidValidity,
+    knownUids: uidSetOf(set, mailbox),
+  });
+  const gone = vanishedUids(changes.vanished, mailbox);
+  if (gone.length > 0) await ctx.send(serializeVanished(toRanges(gone), true));
+}
+
 class UnknownCte extends Error {
   override readonly name = 'UnknownCte';
 }
 
 function done(command: FetchCommand): StatusResponse {
   return { tag: command.tag, condition: 'OK', text: `${command.uid ? 'UID ' : ''}FETCH completed` };
+}
+
+/**
+ * RFC 7162 §3.1: once CONDSTORE is enabled, a FETCH response that reports flags the command
+ * changed (an implicit \Seen) carries UID and MODSEQ.
+ */
+function addUidAndModseq(items: FetchItem[], message: mailstore.MessageMetadata): void {
+  if (!items.some((i) => i.item === 'UID')) items.unshift({ item: 'UID', uid: message.uid });
+  if (!items.some((i) => i.item === 'MODSEQ')) items.push({ item: 'MODSEQ', modseq: message.modseq });
 }
 
 /** Sets \Seen on the batch's unseen messages in one call and updates the metadata to match. */

@@ -9,6 +9,7 @@ import { serializeEsearch, serializeSearch, type SearchKey } from '@postmesh/ima
 import type { SelectedMailbox } from '../state.js';
 import type { CommandOf, Handler } from './context.js';
 import { resolveUids, selectedOf, toRanges, toUidSet } from './selection.js';
+import { enableCondstore } from '../condstore.js';
 
 const FLAG_KEYS: Readonly<Record<string, [mailstore.Flag, boolean]>> = {
   ANSWERED: [mailstore.Flag.ANSWERED, true],
@@ -127,6 +128,10 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
       text: 'Unsupported charset',
     };
   }
+  // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command, and its answer carries the
+  // highest mod-sequence of the messages found (§3.1.5).
+  const byModseq = mentionsModseq(command.criteria);
+  if (byModseq) await enableCondstore(ctx);
   const saving = command.returnOptions?.includes('SAVE') === true;
   // RFC 5182 §2.1: a SEARCH with SAVE that fails leaves `$` empty.
   if (saving) mailbox.savedSearch = [];
@@ -139,8 +144,9 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
   const uids = result.uids.filter((uid) => mailbox.map.has(uid));
   const numbers = command.uid ? uids : uids.map((uid) => mailbox.map.msnOf(uid));
   const options = command.returnOptions;
+  const modseq = byModseq && numbers.length > 0 ? BigInt(result.highestModseq) : null;
   if (options === null) {
-    await ctx.send(serializeSearch(numbers));
+    await ctx.send(serializeSearch(numbers, modseq));
   } else {
     const wanted = options.length === 0 ? ['ALL'] : options;
     const only = wanted.filter((o) => o !== 'SAVE');
@@ -155,12 +161,28 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
           ...(only.includes('MAX') && numbers.length > 0 ? { max: numbers[numbers.length - 1] } : {}),
           ...(only.includes('COUNT') ? { count: numbers.length } : {}),
           ...(all ? { all: numbers } : {}),
+          ...(modseq !== null ? { modseq } : {}),
         }),
       );
     }
   }
   return { tag: command.tag, condition: 'OK', text: `${command.uid ? 'UID ' : ''}SEARCH completed` };
 };
+
+function mentionsModseq(key: SearchKey): boolean {
+  switch (key.key) {
+    case 'MODSEQ':
+      return true;
+    case 'NOT':
+      return mentionsModseq(key.operand);
+    case 'OR':
+      return mentionsModseq(key.left) || mentionsModseq(key.right);
+    case 'AND':
+      return key.operands.some(mentionsModseq);
+    default:
+      return false;
+  }
+}
 
 /**
  * What `SAVE` keeps (RFC 5182 §2.4, RFC 9051 §6.4.4.1): with MIN and/or MAX and neither ALL nor

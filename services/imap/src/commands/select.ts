@@ -3,25 +3,37 @@
  * RECENT, [UNSEEN n]); `* OK [CLOSED]` when another mailbox was selected (RFC 9051 §7.1).
  * The session's MSN↔UID map is built from one streamed FetchMessages call over `1:*`, so a
  * large mailbox costs one round trip, not one per message (issue item 5).
+ * CONDSTORE / QRESYNC (RFC 7162 §3.1.8, §3.2.5): HIGHESTMODSEQ always, and with QRESYNC the
+ * expunges and flag changes since the client's mod-sequence.
  */
-import type { mailstore } from '@postmesh/contracts';
+import { MAX_UID, resolveUidSet, type mailstore } from '@postmesh/contracts';
 import {
   serializeExists,
+  serializeFetch,
   serializeRecent,
   serializeStatus,
+  serializeVanished,
+  type QresyncParams,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
+import { highestModseqResponse } from '../condstore.js';
 import { isNotFound } from '../errors.js';
-import { flagsResponses, initialKeywords, learnKeywords } from '../flags.js';
+import { announceKeywords, flagsResponses, imapFlags, initialKeywords, learnKeywords } from '../flags.js';
 import { MessageMap } from '../message-map.js';
 import { RecentSet } from '../recent.js';
 import type { SelectedMailbox } from '../state.js';
-import type { CommandOf, Handler } from './context.js';
-import { userOf } from './selection.js';
+import type { CommandContext, CommandOf, Handler } from './context.js';
+import { toRanges, uidSetOf, userOf, vanishedUids } from './selection.js';
 
 export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, command) => {
   const user = userOf(ctx);
   const readOnly = command.name === 'EXAMINE';
+  // RFC 7162 §3.2.5: QRESYNC parameters without ENABLE QRESYNC are BAD (and nothing is closed).
+  if (command.qresync !== null && !ctx.qresync) {
+    return { tag: command.tag, condition: 'BAD', text: 'QRESYNC parameter requires ENABLE QRESYNC' };
+  }
+  // RFC 7162 §3.1.8: the CONDSTORE parameter is a CONDSTORE enabling command.
+  if (command.condstore) ctx.enable('CONDSTORE');
   if (ctx.state.kind === 'selected') {
     // RFC 9051 §6.3.2: selecting closes the current mailbox first, without expunging.
     ctx.setState({ kind: 'authenticated', user });
@@ -116,7 +128,14 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
       );
     }
   }
+  // RFC 7162 §3.1.2.1: HIGHESTMODSEQ once CONDSTORE is enabled (NOMODSEQ never: every mailbox
+  // keeps mod-sequences).
+  if (ctx.condstore) out.push(highestModseqResponse(counters.highestModseq));
   await ctx.send(out);
+  const qresync = command.qresync;
+  if (qresync !== null && qresync.uidValidity === counters.uidValidity) {
+    await resync(ctx, user.id, mailbox, qresync);
+  }
   ctx.setState({ kind: 'selected', user, mailbox });
   const done: StatusResponse = {
     tag: command.tag,
@@ -126,3 +145,50 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
   };
   return done;
 };
+
+/**
+ * RFC 7162 §3.2.5.2: the client's cache is valid (same UIDVALIDITY), so the changes since its
+ * mod-sequence follow the usual SELECT responses: `* VANISHED (EARLIER)` with the UIDs expunged
+ * since then, then `* n FETCH (UID FLAGS MODSEQ)` for each message whose flags changed, both
+ * limited to the client's known UIDs when it sent them. Storage keeps a tombstone for every
+ * expunge, so the VANISHED list is exact and the sequence match data (which only narrows a
+ * server's guess when it has forgotten expunges, §3.2.5.2) is not needed.
+ */
+async function resync(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  params: QresyncParams,
+): Promise<void> {
+  const known = params.knownUids === null ? undefined : uidSetOf(params.knownUids, mailbox);
+  const changes = await ctx.services.mailstore.getChanges({
+    userId,
+    mailboxId: mailbox.id,
+    sinceModseq: Number(params.modseq),
+    uidValidity: mailbox.uidValidity,
+    knownUids: known,
+  });
+  if (changes.uidValidityChanged) return;
+  const out: Uint8Array[] = [];
+  const gone = vanishedUids(changes.vanished, mailbox);
+  if (gone.length > 0) out.push(serializeVanished(toRanges(gone), true));
+  const knownRanges = known === undefined ? null : resolveUidSet(known, MAX_UID);
+  for (const message of changes.changed) {
+    const msn = mailbox.map.msnOf(message.uid);
+    if (msn === 0) continue;
+    if (knownRanges !== null && !knownRanges.some(([lo, hi]) => message.uid >= lo && message.uid <= hi))
+      continue;
+    mailbox.map.setModseq(message.uid, Math.max(mailbox.map.modseqOf(message.uid), message.modseq));
+    // RFC 9051 §7.3.5: a keyword first set since the FLAGS above is announced before its FETCH.
+    out.push(...announceKeywords(mailbox, message.keywords));
+    const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
+    out.push(
+      ...(serializeFetch(msn, [
+        { item: 'UID', uid: message.uid },
+        { item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) },
+        { item: 'MODSEQ', modseq: message.modseq },
+      ]) as Uint8Array[]),
+    );
+  }
+  if (out.length > 0) await ctx.send(out);
+}

@@ -2,7 +2,7 @@
  * Shared pieces of the mailbox and message commands: the state they need, and turning sequence
  * sets (MSNs or UIDs, RFC 9051 §6.4.8-§6.4.9) into the UIDs the session knows.
  */
-import { uidSetFromUids, type UidSet } from '@postmesh/contracts';
+import { MAX_UID, resolveUidSet, uidSetFromUids, type UidSet } from '@postmesh/contracts';
 import { resolveSequenceSet, type SequenceSet } from '@postmesh/imap-protocol';
 import type { AuthenticatedUser, SelectedMailbox } from '../state.js';
 import type { CommandContext } from './context.js';
@@ -59,6 +59,38 @@ export function toRanges(uids: readonly number[]): [number, number][] {
     const last = out[out.length - 1];
     if (last !== undefined && last[1] + 1 === uid) last[1] = uid;
     else out.push([uid, uid]);
+  }
+  return out;
+}
+
+/**
+ * A UID sequence set as storage's UidSet, for asking about UIDs the session may no longer have
+ * (QRESYNC known-uids, VANISHED): `*` is the highest UID the mailbox ever used, which is at least
+ * the session's highest (RFC 9051 §6.4.9).
+ */
+export function uidSetOf(set: SequenceSet, mailbox: SelectedMailbox): UidSet {
+  if (set.kind === 'saved') return { ranges: mailbox.savedSearch.map(([first, last]) => ({ first, last })) };
+  return {
+    ranges: set.ranges.map((r) => {
+      const a = r.start === '*' ? 0 : r.start;
+      const b = r.end === '*' ? 0 : r.end;
+      // `*:*` is the highest UID alone; `n:*` runs from n to it (either order, RFC 9051 §9).
+      if (a === 0 && b === 0) return { first: Math.max(1, mailbox.map.maxUid), last: 0 };
+      if (a === 0 || b === 0) return { first: Math.max(a, b), last: 0 };
+      return { first: Math.min(a, b), last: Math.max(a, b) };
+    }),
+  };
+}
+
+/**
+ * The UIDs of storage's `vanished` set the session does not have: those it may report as
+ * `VANISHED (EARLIER)` (RFC 7162 §3.2.5.2, §3.2.6). A vanished UID still in the session's map
+ * was expunged after the session last synchronized; the next update announces it.
+ */
+export function vanishedUids(vanished: UidSet | undefined, mailbox: SelectedMailbox): number[] {
+  const out: number[] = [];
+  for (const [lo, hi] of resolveUidSet(vanished ?? { ranges: [] }, MAX_UID)) {
+    for (let uid = lo; uid <= hi; uid++) if (!mailbox.map.has(uid)) out.push(uid);
   }
   return out;
 }

@@ -7,6 +7,7 @@ import { serializeStatusData, type StatusItem, type StatusValues } from '@postme
 import { isNotFound } from '../errors.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
 import { userOf } from './selection.js';
+import { enableCondstore } from '../condstore.js';
 
 export function statusValues(
   ctx: CommandContext,
@@ -64,6 +65,8 @@ export const status: Handler<CommandOf<'STATUS'>> = async (ctx, command) => {
     throw error;
   }
   if (response.status === undefined) throw new Error('GetMailboxStatus returned no status');
+  // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+  if (command.items.includes('HIGHESTMODSEQ')) await enableCondstore(ctx);
   await ctx.send(
     serializeStatusData(command.mailbox, statusValues(ctx, command.items, response.status), {
       utf8: ctx.utf8,

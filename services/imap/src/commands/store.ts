@@ -4,10 +4,11 @@
  * responses carry the new flags (with UID for UID STORE, §6.4.9). Refused in a read-only mailbox.
  */
 import { mailstore } from '@postmesh/contracts';
-import { serializeFetch, type OutputChunk } from '@postmesh/imap-protocol';
+import { serializeFetch, type FetchItem, type OutputChunk } from '@postmesh/imap-protocol';
 import { announceKeywords, imapFlags, splitFlags } from '../flags.js';
 import type { CommandOf, Handler } from './context.js';
 import { msnOutOfRange, resolveUids, selectedOf, toRanges, toUidSet } from './selection.js';
+import { enableCondstore } from '../condstore.js';
 
 const MODES = {
   add: mailstore.StoreMode.ADD,
@@ -27,6 +28,9 @@ export const store: Handler<CommandOf<'STORE'>> = async (ctx, command) => {
   const uids = resolveUids(mailbox, command.set, command.uid);
   if (uids.length === 0) return { tag: command.tag, condition: 'OK', text: `${name} completed` };
   const { flags, keywords } = splitFlags(command.flags);
+  // RFC 7162 §3.1: STORE with UNCHANGEDSINCE is a CONDSTORE enabling command.
+  if (command.unchangedSince !== null) await enableCondstore(ctx);
+  const condstore = ctx.condstore;
   const result = await ctx.services.mailstore.storeFlags({
     userId: user.id,
     mailboxId: mailbox.id,
@@ -38,22 +42,32 @@ export const store: Handler<CommandOf<'STORE'>> = async (ctx, command) => {
   });
   const out: OutputChunk[] = [];
   const reported = new Set<number>();
-  const fetchLine = (uid: number, f: readonly mailstore.Flag[], k: readonly string[]): void => {
+  /**
+   * One untagged FETCH. Once CONDSTORE is enabled it carries UID and MODSEQ, even for .SILENT
+   * (RFC 7162 §3.1, §3.1.3), so the client learns each message's new mod-sequence.
+   */
+  const fetchLine = (
+    uid: number,
+    f: readonly mailstore.Flag[],
+    k: readonly string[],
+    modseq: number,
+  ): void => {
     const msn = mailbox.map.msnOf(uid);
     if (msn === 0) return;
     reported.add(uid);
-    out.push(...announceKeywords(mailbox, k));
-    const recent = !ctx.rev2 && mailbox.recent.has(uid);
-    out.push(
-      ...serializeFetch(msn, [
-        ...(command.uid ? [{ item: 'UID' as const, uid }] : []),
-        { item: 'FLAGS', flags: imapFlags(f, k, recent) },
-      ]),
-    );
+    const items: FetchItem[] = [];
+    if (command.uid || condstore) items.push({ item: 'UID', uid });
+    if (!command.silent) {
+      out.push(...announceKeywords(mailbox, k));
+      const recent = !ctx.rev2 && mailbox.recent.has(uid);
+      items.push({ item: 'FLAGS', flags: imapFlags(f, k, recent) });
+    }
+    if (condstore) items.push({ item: 'MODSEQ', modseq });
+    out.push(...serializeFetch(msn, items));
   };
   for (const changed of result.changed) {
     mailbox.map.setModseq(changed.uid, changed.modseq);
-    if (!command.silent) fetchLine(changed.uid, changed.flags, changed.keywords);
+    if (!command.silent || condstore) fetchLine(changed.uid, changed.flags, changed.keywords, changed.modseq);
   }
   if (!command.silent) {
     // RFC 9051 §6.4.6: report the flags of every message in the set, changed or not.
@@ -67,7 +81,7 @@ export const store: Handler<CommandOf<'STORE'>> = async (ctx, command) => {
         changedSince: undefined,
         fields: [],
       })) {
-        fetchLine(message.uid, message.flags, message.keywords);
+        fetchLine(message.uid, message.flags, message.keywords, message.modseq);
       }
     }
   }

@@ -58,6 +58,8 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
     { key: { queueId: 1, time: 1 }, name: 'queueId_time' },
     { key: { sender: 1, time: 1 }, name: 'sender_time' },
     { key: { recipient: 1, time: 1 }, name: 'recipient_time' },
+    // The console's recent alerts and failed deliveries (TraceStore.recent).
+    { key: { kind: 1, time: -1 }, name: 'kind_time' },
   ],
 };
 

@@ -37,7 +37,16 @@ import {
   type ObjectStore,
 } from '@postmesh/bus';
 import { hostname } from 'node:os';
-import { SpanKind, context, trace, tracer, type Logger, type Span } from '@postmesh/telemetry';
+import {
+  SpanKind,
+  context,
+  contextFromTraceparent,
+  trace,
+  traceIdOf,
+  tracer,
+  type Logger,
+  type Span,
+} from '@postmesh/telemetry';
 import type { DirectoryService } from '../directory/directory-service.js';
 import type {
   BatchDelivery,
@@ -74,6 +83,8 @@ export interface DeliveryDeps {
   readonly overQuota?: Partial<OverQuotaPolicy>;
   /** Delivery counters and latencies for the ops port. */
   readonly metrics?: DeliveryMetrics;
+  /** A delivery write the database refused (the job is retried): the storage-write-errors rule. */
+  readonly onWriteError?: (reason: string) => void;
   /** Test hook: called before each job is handled (e.g. to make one always fail). */
   readonly beforeJob?: (job: InboundJob) => void | Promise<void>;
   /** Test hook: called once a batch's writes are durable, before its jobs are acked. */
@@ -165,7 +176,11 @@ function traceEvent(
   detail: string,
   attributes: Record<string, string>,
 ): MailEvent {
+  // The job's trace (the delivery span is its child): also when no tracing SDK is set up, so the
+  // event and the stored message name the same trace.
+  const traceId = traceIdOf() ?? traceIdOf(contextFromTraceparent(job.traceparent));
   return mailEvent({
+    ...(traceId === undefined ? {} : { traceId }),
     eventId: `${job.spoolId}:${kind}:${recipient}`.slice(0, 200),
     service: 'storage',
     kind,
@@ -327,6 +342,7 @@ export class InboundDelivery {
         continue;
       }
       outcomes[i] = JobOutcomes.retry(result === undefined ? 'not committed' : reasonOf(result.error));
+      if (result !== undefined) this.deps.onWriteError?.(reasonOf(result.error));
       await this.deps.mailstore.discardPrepared(delivery.body).catch((error: unknown) => {
         this.deps.logger.warn(
           { err: error, spoolId: delivery.spoolId },
@@ -378,7 +394,14 @@ export class InboundDelivery {
   }
 
   private deliveryOf(p: PreparedJob, body: PreparedBody): BatchDelivery {
-    return { spoolId: p.job.spoolId, body, recipients: p.targets, receivedAt: new Date(p.job.receivedAt) };
+    const traceId = traceIdOf(contextFromTraceparent(p.job.traceparent));
+    return {
+      spoolId: p.job.spoolId,
+      body,
+      recipients: p.targets,
+      receivedAt: new Date(p.job.receivedAt),
+      ...(traceId === undefined ? {} : { traceId }),
+    };
   }
 
   /** Reads a job, resolves its recipients and stores its body (if anyone gets a copy). */

@@ -5,5 +5,8 @@ import { unary } from './unary.js';
 
 /** TraceService over gRPC (proto/postmesh/trace/v1/trace.proto). */
 export function traceHandlers(store: TraceStore, logger: Logger): TraceServiceServer {
-  return { queryEvents: unary(logger, 'QueryEvents', (r) => store.query(r)) };
+  return {
+    queryEvents: unary(logger, 'QueryEvents', (r) => store.query(r)),
+    recentEvents: unary(logger, 'RecentEvents', (r) => store.recent(r)),
+  };
 }

@@ -251,6 +251,8 @@ export interface BatchDelivery {
   readonly body: PreparedBody;
   readonly recipients: readonly DeliveryRecipient[];
   readonly receivedAt: Date;
+  /** Trace id of the delivering job (its `traceparent`), recorded on each stored copy. */
+  readonly traceId?: string;
 }
 
 /** What became of one delivery of a batch: its outcomes, or why it must be tried again. */
@@ -1095,7 +1097,7 @@ export class Mailstore {
     body: IngestedBody,
     flags: readonly string[],
     internalDate: Date,
-    delivery: { spoolId: string; recipient?: string } | undefined,
+    delivery: { spoolId: string; recipient?: string; traceId?: string } | undefined,
   ): Promise<{ entry: SearchIndexDoc; doc: MessageRecord }> {
     const userId = mailbox.userId;
     const { terms, complete } = termsFor(await this.termHasher(userId), body.trigrams);
@@ -1432,7 +1434,11 @@ export class Mailstore {
         delivery.body,
         target.recipient.flags ?? [],
         delivery.receivedAt,
-        { spoolId: delivery.spoolId, recipient: target.recipient.recipient },
+        {
+          spoolId: delivery.spoolId,
+          recipient: target.recipient.recipient,
+          ...(delivery.traceId === undefined ? {} : { traceId: delivery.traceId }),
+        },
       );
       if (tag !== undefined) built.doc.own = tag;
       rows.push({ ...target, ...built, record: undefined, state: 'accepted' });

@@ -83,6 +83,11 @@ export interface MessageRecord extends Omit<MessageDoc, '_id'> {
   sentDay: number;
   /** The RCPT TO address of the delivery that stored it (with `spoolId`: the idempotency key). */
   recipient?: string;
+  /**
+   * W3C trace id (32 hex digits) of the delivery that stored it, from the job's `traceparent`:
+   * the same id as the message's trace events, so the console's message trace links the two.
+   */
+  traceId?: string;
   /** Set by an EXPUNGE that is about to delete the message (see Mailstore.expunge). */
   expungeClaim?: string;
   expungeClaimedAt?: Date;

@@ -4,7 +4,7 @@
  * acks each. A malformed event can never succeed, so it goes to the DLQ with the reason (never
  * silently dropped); an event the database refuses, or a batch it could not take at all, is
  * retried by redelivery. Stored alerts (kind `alert`) are then mailed to the postmaster
- * (alert-mail.ts).
+ * (alert-mail.ts), and stored deferrals and bounces feed the delivery-failure rule (alert-rules.ts).
  */
 import {
   BatchConsumerLoop,
@@ -18,6 +18,7 @@ import {
 } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import type { AlertMailer } from './alert-mail.js';
+import type { StorageAlertRules } from './alert-rules.js';
 import type { TraceStore } from './trace-store.js';
 
 export function createEventsConsumer(
@@ -25,6 +26,7 @@ export function createEventsConsumer(
   store: TraceStore,
   logger: Logger,
   alerts?: AlertMailer,
+  rules?: StorageAlertRules,
 ): BatchConsumerLoop {
   return new BatchConsumerLoop({
     js: bus.js,
@@ -51,7 +53,10 @@ export function createEventsConsumer(
         events.push(parsed.event);
         positions.push(i);
       }
-      const refused = await store.storeMany(events);
+      const refused = await store.storeMany(events).catch((error: unknown) => {
+        rules?.writeFailed(`trace events: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      });
       await Promise.all(
         positions.map(async (i, k) => {
           const problem = refused.get(k);
@@ -61,6 +66,7 @@ export function createEventsConsumer(
             return;
           }
           outcomes[i] = JobOutcomes.ack;
+          rules?.observe(event);
           if (event.kind !== 'alert' || alerts === undefined) return;
           // Stored, then mailed: a notice that could not be published is retried with the
           // event (storing it again is a no-op; the notice job is deduplicated).

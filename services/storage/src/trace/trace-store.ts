@@ -22,7 +22,7 @@ import { Collections, type EventDoc } from '../db/schema.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
 import { fail, isDuplicateKey, ok, type Result } from '../directory/result.js';
 import { normaliseDomain } from '../directory/names.js';
-import { stripAngles, type MailEvent, type MailEventKind } from '@postmesh/bus';
+import { MAIL_EVENT_KINDS, stripAngles, type MailEvent, type MailEventKind } from '@postmesh/bus';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -177,7 +177,51 @@ export class TraceStore {
         docs.length > size && last !== undefined ? encodePageToken([last.time.getTime(), last.eventId]) : '',
     });
   }
+
+  /**
+   * The latest events of some kinds, newest first, within a time window (7 days unless told):
+   * the overview's recent alerts and failed deliveries. Scoped to domains like `query`, except
+   * that an alert belongs to the domain its `domain` attribute names (alerts about the whole
+   * installation have none, so a scoped caller never sees them).
+   */
+  async recent(req: trace.RecentEventsRequest): Promise<Result<trace.RecentEventsResponse>> {
+    const kinds = [...new Set(req.kinds.map((k) => KIND_NAMES.get(k)))];
+    if (kinds.length === 0 || kinds.includes(undefined)) {
+      return fail(ErrorReason.INVALID_ARGUMENT, 'kinds needs at least one known event kind', 'kinds');
+    }
+    const domains: string[] = [];
+    for (const raw of req.domains) {
+      const domain = normaliseDomain(raw);
+      if (domain === undefined) return fail(ErrorReason.INVALID_NAME, `not a domain: ${raw}`, 'domains');
+      domains.push(domain);
+    }
+    const since = req.startTime ?? new Date(Date.now() - 7 * DAY_MS);
+    const clauses: Filter<StoredEvent>[] = [
+      { kind: { $in: kinds as MailEventKind[] } },
+      { time: { $gte: since } },
+    ];
+    if (domains.length > 0) {
+      const escaped = domains.map((d) => d.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&'));
+      const pattern = `@(?:${escaped.join('|')})$`;
+      clauses.push({
+        $or: [
+          { kind: 'alert', 'detail.domain': { $in: domains } },
+          { kind: { $ne: 'alert' }, sender: { $regex: pattern } },
+          { kind: { $ne: 'alert' }, recipient: { $regex: pattern } },
+        ],
+      });
+    }
+    const limit = Math.min(Math.max(req.limit <= 0 ? 20 : req.limit, 1), 100);
+    const docs = await this.events
+      .find({ $and: clauses }, { sort: { time: -1, eventId: -1 }, limit })
+      .toArray();
+    return ok({ events: docs.map(eventOut) });
+  }
 }
+
+const KIND_NAMES: ReadonlyMap<trace.EventKind, MailEventKind> = new Map(
+  MAIL_EVENT_KINDS.map((kind) => [kindOut(kind), kind] as const),
+);
 
 function kindOut(kind: string): trace.EventKind {
   switch (kind as MailEventKind) {

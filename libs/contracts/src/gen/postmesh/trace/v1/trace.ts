@@ -254,6 +254,31 @@ export interface QueryEventsResponse {
   nextPageToken: string;
 }
 
+/** Request of RecentEvents. */
+export interface RecentEventsRequest {
+  /** Which kinds, e.g. EVENT_KIND_ALERT, EVENT_KIND_BOUNCED, EVENT_KIND_DEFERRED; at least one. */
+  kinds: EventKind[];
+  /**
+   * Only events about one of these domains: an alert whose `domain` attribute names one, any
+   * other event whose sender or recipient belongs to one. Empty means no restriction (alerts
+   * about the whole installation included). The admin service sets it to a `domain-admin`'s or
+   * `helpdesk`'s domains (DESIGN.md §6).
+   */
+  domains: string[];
+  /** Earliest event time, inclusive; unset means 7 days ago. */
+  startTime?:
+    | Date
+    | undefined;
+  /** Maximum number of events: 0 means 20, at most 100. */
+  limit: number;
+}
+
+/** Response of RecentEvents. */
+export interface RecentEventsResponse {
+  /** Newest first. */
+  events: TraceEvent[];
+}
+
 function createBaseTraceEvent(): TraceEvent {
   return {
     id: "",
@@ -933,6 +958,210 @@ export const QueryEventsResponse: MessageFns<QueryEventsResponse> = {
   },
 };
 
+function createBaseRecentEventsRequest(): RecentEventsRequest {
+  return { kinds: [], domains: [], startTime: undefined, limit: 0 };
+}
+
+export const RecentEventsRequest: MessageFns<RecentEventsRequest> = {
+  encode(message: RecentEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kinds.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.kinds) {
+        writer.int32(eventKindToNumber(v));
+      }
+      writer.join();
+    }
+    for (const v of message.domains) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(26).fork()).join();
+    }
+    if (message.limit !== 0) {
+      writer.uint32(32).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecentEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecentEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.kinds.push(eventKindFromJSON(reader.int32()));
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.kinds.push(eventKindFromJSON(reader.int32()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.domains.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecentEventsRequest {
+    return {
+      kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => eventKindFromJSON(e)) : [],
+      domains: globalThis.Array.isArray(object?.domains) ? object.domains.map((e: any) => globalThis.String(e)) : [],
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: RecentEventsRequest): unknown {
+    const obj: any = {};
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds.map((e) => eventKindToJSON(e));
+    }
+    if (message.domains?.length) {
+      obj.domains = message.domains;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecentEventsRequest>, I>>(base?: I): RecentEventsRequest {
+    return RecentEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecentEventsRequest>, I>>(object: I): RecentEventsRequest {
+    const message = createBaseRecentEventsRequest();
+    message.kinds = object.kinds?.map((e) => e) || [];
+    message.domains = object.domains?.map((e) => e) || [];
+    message.startTime = object.startTime ?? undefined;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseRecentEventsResponse(): RecentEventsResponse {
+  return { events: [] };
+}
+
+export const RecentEventsResponse: MessageFns<RecentEventsResponse> = {
+  encode(message: RecentEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      TraceEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecentEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecentEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(TraceEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecentEventsResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => TraceEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RecentEventsResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => TraceEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecentEventsResponse>, I>>(base?: I): RecentEventsResponse {
+    return RecentEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecentEventsResponse>, I>>(object: I): RecentEventsResponse {
+    const message = createBaseRecentEventsResponse();
+    message.events = object.events?.map((e) => TraceEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Read access to message trace events. */
 export type TraceServiceService = typeof TraceServiceService;
 export const TraceServiceService = {
@@ -949,6 +1178,21 @@ export const TraceServiceService = {
     responseSerialize: (value: QueryEventsResponse): Buffer => Buffer.from(QueryEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryEventsResponse => QueryEventsResponse.decode(value),
   },
+  /**
+   * The latest events of some kinds across all messages, newest first (the console's overview:
+   * recent alerts and failed deliveries). Reasons: INVALID_ARGUMENT (no kind), INVALID_NAME (a
+   * malformed domain).
+   */
+  recentEvents: {
+    path: "/postmesh.trace.v1.TraceService/RecentEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecentEventsRequest): Buffer => Buffer.from(RecentEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecentEventsRequest => RecentEventsRequest.decode(value),
+    responseSerialize: (value: RecentEventsResponse): Buffer =>
+      Buffer.from(RecentEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecentEventsResponse => RecentEventsResponse.decode(value),
+  },
 } as const;
 
 export interface TraceServiceServer extends UntypedServiceImplementation {
@@ -957,6 +1201,12 @@ export interface TraceServiceServer extends UntypedServiceImplementation {
    * INVALID_ARGUMENT (no filter, or `end_time` before `start_time`).
    */
   queryEvents: handleUnaryCall<QueryEventsRequest, QueryEventsResponse>;
+  /**
+   * The latest events of some kinds across all messages, newest first (the console's overview:
+   * recent alerts and failed deliveries). Reasons: INVALID_ARGUMENT (no kind), INVALID_NAME (a
+   * malformed domain).
+   */
+  recentEvents: handleUnaryCall<RecentEventsRequest, RecentEventsResponse>;
 }
 
 export interface TraceServiceClient extends Client {
@@ -978,6 +1228,26 @@ export interface TraceServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryEventsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The latest events of some kinds across all messages, newest first (the console's overview:
+   * recent alerts and failed deliveries). Reasons: INVALID_ARGUMENT (no kind), INVALID_NAME (a
+   * malformed domain).
+   */
+  recentEvents(
+    request: RecentEventsRequest,
+    callback: (error: ServiceError | null, response: RecentEventsResponse) => void,
+  ): ClientUnaryCall;
+  recentEvents(
+    request: RecentEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecentEventsResponse) => void,
+  ): ClientUnaryCall;
+  recentEvents(
+    request: RecentEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecentEventsResponse) => void,
   ): ClientUnaryCall;
 }
 
