@@ -15,7 +15,7 @@ import { fail, notFound, ok, type Result } from '../directory/result.js';
 import type { DestinationPolicy } from './destination.js';
 import { generateWebhookSecret } from './signature.js';
 
-export const MAX_WEBHOOKS_PER_DOMAIN = 10;
+export const MAX_WEBHOOKS_PER_DOMAIN = 20;
 
 const objectIdOf = (id: string): ObjectId | undefined =>
   /^[0-9a-f]{24}$/i.test(id) ? new ObjectId(id) : undefined;
