@@ -16,7 +16,10 @@ export interface BatchConsumerLoopOptions {
   readonly maxBatch?: number;
   /** How long the first job of a batch waits for more before the batch is handled. */
   readonly maxWaitMs?: number;
-  /** Batches handled at once (the next one is parsed while the previous one is written). */
+  /**
+   * Batches handled at once (the next one is parsed while the previous one is written). While all
+   * are busy, the next batch keeps growing (up to `maxBatch`) with the jobs that arrive.
+   */
   readonly batchesInFlight?: number;
   /** Attempts before a failing job is moved to MAIL_DLQ; mirror the consumer's `max_deliver`. */
   readonly maxDeliver?: number;
@@ -27,6 +30,7 @@ export interface BatchConsumerLoopOptions {
 }
 
 const TIMED_OUT = Symbol('timed out');
+const SLOT_FREE = Symbol('slot free');
 
 /**
  * A durable pull consumer that hands its handler batches of jobs: whatever arrived within
@@ -98,7 +102,23 @@ export class BatchConsumerLoop {
             }
             batch.push(more.value);
           }
-          while (this.inFlight.size >= inFlight) await Promise.race(this.inFlight);
+          // Group commit: while every slot is busy, the waiting batch keeps taking the jobs that
+          // arrive, so batches grow with the load instead of staying at what `maxWaitMs` gathers.
+          while (this.inFlight.size >= inFlight) {
+            if (ended || this.stopping || batch.length >= this.maxBatch) {
+              await Promise.race(this.inFlight);
+              continue;
+            }
+            next ??= jobs.next();
+            const more = await Promise.race([
+              next,
+              Promise.race(this.inFlight).then((): typeof SLOT_FREE => SLOT_FREE),
+            ]);
+            if (more === SLOT_FREE) continue;
+            next = undefined;
+            if (more.done === true) ended = true;
+            else batch.push(more.value);
+          }
           if (this.stopping) {
             // Fetched but not started: back to the stream now rather than after ack_wait (a
             // partition handed over, ADR 0007, is pulled by its next owner at once).

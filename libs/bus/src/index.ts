@@ -103,6 +103,7 @@ export {
   encodeMailEvent,
   mailEvent,
   parseMailEvent,
+  validateMailEvent,
   publishMailEvent,
   stripAngles,
   type MailEvent,

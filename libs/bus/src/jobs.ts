@@ -10,6 +10,7 @@
  */
 
 import { encodeJobFrame, isString, readJobFrame } from './job-frame.js';
+import { validateMailEvent, type MailEvent } from './mail-event.js';
 
 /** How the receiving server verified the sender (mailauth verdicts, RFC 8601 result values). */
 export interface InboundAuthVerdict {
@@ -56,6 +57,13 @@ export interface InboundJob {
    * changed since RCPT) so that nobody is left without a copy. Absent on unpartitioned jobs.
    */
   readonly users?: readonly string[];
+  /**
+   * smtp-inbound's `queued` trace event of the message (mail-event.ts). It travels in the job,
+   * which is durable before the 250, instead of as a publish of its own: storage stores it with
+   * the delivery's events in one write, so the trace costs no fsync per message and never loses
+   * the hop. Every share of a split job carries the same event (one `eventId`, stored once).
+   */
+  readonly queuedEvent?: MailEvent;
 }
 
 export class JobFormatError extends Error {
@@ -120,6 +128,10 @@ export function decodeInboundJob(frame: Uint8Array): DecodedInboundJob {
     return { ok: false, problem: 'body missing or malformed' };
   if (o.users !== undefined && !(Array.isArray(o.users) && o.users.every(isString)))
     return { ok: false, problem: 'users malformed' };
+  if (o.queuedEvent !== undefined) {
+    const queued = validateMailEvent(o.queuedEvent);
+    if (!queued.ok) return { ok: false, problem: `queuedEvent: ${queued.problem}` };
+  }
   const rest = read.rest;
   if (body.kind === 'inline') {
     if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };

@@ -112,6 +112,11 @@ export function parseMailEvent(data: Uint8Array): ParsedMailEvent {
   } catch {
     return { ok: false, problem: 'not UTF-8 JSON' };
   }
+  return validateMailEvent(value);
+}
+
+/** Validates an event already parsed from JSON (one carried inside a job: trust nothing either). */
+export function validateMailEvent(value: unknown): ParsedMailEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { ok: false, problem: 'not an object' };
   const o = value as Record<string, unknown>;

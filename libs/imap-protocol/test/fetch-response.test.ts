@@ -65,6 +65,21 @@ describe('FETCH responses (RFC 9051 §7.5.2)', () => {
     ).toBe('* 2 FETCH (FLAGS () MODSEQ (12121231000))\r\n');
   });
 
+  it('writes PREVIEW as a string, a literal for UTF-8 without UTF8=ACCEPT, or NIL (RFC 8970 §3)', async () => {
+    expect(await text(serializeFetch(1, [{ item: 'PREVIEW', text: 'Hello there.' }]))).toBe(
+      '* 1 FETCH (PREVIEW "Hello there.")\r\n',
+    );
+    expect(await text(serializeFetch(1, [{ item: 'PREVIEW', text: 'Caf\u00e9' }]))).toBe(
+      '* 1 FETCH (PREVIEW {5}\r\nCaf\u00e9)\r\n',
+    );
+    expect(await text(serializeFetch(1, [{ item: 'PREVIEW', text: 'Caf\u00e9' }], { utf8: true }))).toBe(
+      '* 1 FETCH (PREVIEW "Caf\u00e9")\r\n',
+    );
+    expect(await text(serializeFetch(1, [{ item: 'PREVIEW', text: null }]))).toBe(
+      '* 1 FETCH (PREVIEW NIL)\r\n',
+    );
+  });
+
   it('reproduces the RFC 9051 §6.4.5 sample FETCH response', async () => {
     const items: FetchItem[] = [
       { item: 'FLAGS', flags: ['\\Seen'] },

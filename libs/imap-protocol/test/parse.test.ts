@@ -300,6 +300,47 @@ const okCases: readonly OkCase[] = [
       vanished: true,
     },
   },
+  // RFC 8970 §7: PREVIEW and PREVIEW (LAZY); a list after a lone PREVIEW that does not start
+  // with LAZY is the command's fetch-modifiers.
+  {
+    input: 'a FETCH 1 (UID PREVIEW (LAZY) FLAGS)\r\n',
+    expected: {
+      name: 'FETCH',
+      tag: 'a',
+      uid: false,
+      set: { kind: 'ranges', ranges: [{ start: 1, end: 1 }] },
+      attributes: [{ kind: 'UID' }, { kind: 'PREVIEW', lazy: true }, { kind: 'FLAGS' }],
+      macro: null,
+      changedSince: null,
+      vanished: false,
+    },
+  },
+  {
+    input: 'a FETCH 1 preview (lazy)\r\n',
+    expected: {
+      name: 'FETCH',
+      tag: 'a',
+      uid: false,
+      set: { kind: 'ranges', ranges: [{ start: 1, end: 1 }] },
+      attributes: [{ kind: 'PREVIEW', lazy: true }],
+      macro: null,
+      changedSince: null,
+      vanished: false,
+    },
+  },
+  {
+    input: 'a FETCH 1 PREVIEW (CHANGEDSINCE 5)\r\n',
+    expected: {
+      name: 'FETCH',
+      tag: 'a',
+      uid: false,
+      set: { kind: 'ranges', ranges: [{ start: 1, end: 1 }] },
+      attributes: [{ kind: 'PREVIEW', lazy: false }, { kind: 'MODSEQ' }],
+      macro: null,
+      changedSince: 5n,
+      vanished: false,
+    },
+  },
   {
     input: 'A003 STORE 2:4 +FLAGS (\\Deleted)\r\n',
     expected: {

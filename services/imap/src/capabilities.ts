@@ -56,6 +56,8 @@ const BASE = [
   // VANISHED (EARLIER) is exact.
   'CONDSTORE',
   'QRESYNC',
+  // RFC 8970: FETCH PREVIEW from the first text part.
+  'PREVIEW',
 ] as const;
 
 export function capabilityList(input: CapabilityInput): string[] {

@@ -10,7 +10,6 @@ import {
   MailEventOutbox,
   MaxDeliveriesDeadLetter,
   Streams,
-  mailEvent,
   openRateLimits,
   openSpool,
   type KV,
@@ -234,7 +233,7 @@ await runService({
         spool,
         timeoutMs: config.POSTMESH_SMTP_QUEUE_TIMEOUT_MS,
         ...(config.POSTMESH_STORAGE_OWNERSHIP ? { partitions: config.POSTMESH_STORAGE_PARTITIONS } : {}),
-        onQueued({ spoolId, job, connection }) {
+        onQueued({ spoolId, job, connection, queuedEvent, eventCarried }) {
           counter.hit('msg', connection.remote.ip, 0);
           logger.info(
             {
@@ -245,25 +244,11 @@ await runService({
             },
             'queued',
           );
-          // The message itself is already durable: its trace event must not hold up the 250,
-          // so it is queued locally and retried (MailEventOutbox) rather than awaited.
-          const event = mailEvent({
-            service: 'smtp-inbound',
-            kind: 'queued',
-            queueId: spoolId,
-            ...(job.messageId === '' ? {} : { messageId: job.messageId }),
-            ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
-            detail: `250 2.0.0 queued as ${spoolId}`,
-            attributes: {
-              remote_ip: job.envelope.remoteIp,
-              recipients: String(job.envelope.rcptTo.length),
-              size: String(job.body.size),
-              spf: job.authResults.spf,
-              dkim: job.authResults.dkim,
-              dmarc: job.authResults.dmarc,
-            },
-          });
-          void mailEvents.publish(event);
+          // Mail for local recipients carries its `queued` event in the inbound job (storage
+          // stores it with the delivery). Otherwise the event is published here; the message is
+          // already durable, so the event must not hold up the 250: it is queued locally and
+          // retried (MailEventOutbox) rather than awaited.
+          if (!eventCarried) void mailEvents.publish(queuedEvent);
         },
         onError: (error, connection) =>
           logger.error(

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { cachingResolver } from '../src/dns-cache.js';
 import { POSTMESH_PLUGINS, harakaConfigFiles, pluginShim } from '../src/haraka/config-dir.js';
 import { counterKey } from '../src/plugins/limits.js';
-import { newSpoolId } from '../src/plugins/queue.js';
+import { newSpoolId, queuedEvent } from '../src/plugins/queue.js';
 import { rcptDecision } from '../src/plugins/recipients.js';
 import { forgedAuthResults } from '../src/plugins/sender-auth.js';
 import { effectiveLimit } from '../src/send-quota.js';
@@ -122,6 +122,28 @@ describe('inbound job frames', () => {
     expect(decodeInboundJob(new TextEncoder().encode('{"version":1}')).ok).toBe(false);
     const bad = encodeInboundJob({ ...j, spoolId: '../../etc' }, Uint8Array.from([1, 2, 3]));
     expect(decodeInboundJob(bad)).toMatchObject({ ok: false, problem: 'spoolId missing or malformed' });
+  });
+  it("carries the message's queued trace event, and refuses a job whose event is malformed", () => {
+    const j = job({ kind: 'inline', size: 3 });
+    const event = queuedEvent({ ...j, messageId: 'm1@example.test' }, 3);
+    expect(event).toMatchObject({
+      eventId: `${j.spoolId}:queued`,
+      kind: 'queued',
+      service: 'smtp-inbound',
+      queueId: j.spoolId,
+      messageId: 'm1@example.test',
+      attributes: { recipients: '3', size: '3', remote_ip: '::1' },
+    });
+    expect(event.sender).toBeUndefined();
+    const carried = decodeInboundJob(
+      encodeInboundJob({ ...j, queuedEvent: event }, Uint8Array.from([1, 2, 3])),
+    );
+    expect(carried.ok && carried.job.queuedEvent).toEqual(event);
+    const bad = encodeInboundJob(
+      { ...j, queuedEvent: { ...event, kind: 'nonsense' as 'queued' } },
+      Uint8Array.from([1, 2, 3]),
+    );
+    expect(decodeInboundJob(bad)).toMatchObject({ ok: false, problem: 'queuedEvent: unknown kind nonsense' });
   });
   it('dedup ids and spool ids have the documented shapes', () => {
     expect(jobMessageId('abc', 'MAIL_INBOUND')).toBe('abc:MAIL_INBOUND');

@@ -49,6 +49,8 @@ import { TraceStore } from './trace/trace-store.js';
 import { DestinationPolicy } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookStore } from './webhooks/webhook-store.js';
+import { SieveDelivery } from './sieve/index.js';
+import { hostname } from 'node:os';
 
 export interface StorageAppOptions {
   readonly db: Db;
@@ -297,11 +299,24 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     mailstore: deliveryMailstore,
     directory,
     logger: deliveryLogger,
+    traceStore,
     ...(options.registry === undefined ? {} : { metrics: new DeliveryMetrics(options.registry) }),
     ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
     ...(options.deliveryBatch === undefined ? {} : { maxBatch: options.deliveryBatch }),
     ...(options.deliveryBatchWaitMs === undefined ? {} : { batchWaitMs: options.deliveryBatchWaitMs }),
     ...(alertRules === undefined ? {} : { onWriteError: (reason: string) => alertRules.writeFailed(reason) }),
+    // Users' Sieve scripts run at delivery (docs/sieve.md); their replies need the bus.
+    ...(bus === undefined
+      ? {}
+      : {
+          sieve: new SieveDelivery({
+            db,
+            bus,
+            directory,
+            logger: deliveryLogger.child({ component: 'sieve' }),
+            reportingMta: hostname(),
+          }),
+        }),
   };
   if (bus !== undefined) {
     // Unpartitioned jobs (`mail.inbound.<spoolId>`: queued before partitioning, or by publishers

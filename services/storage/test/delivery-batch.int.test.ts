@@ -2,8 +2,9 @@
  * Batched delivery (`storage-deliver` commits many jobs with one bulk write per collection)
  * against real NATS JetStream and FerretDB: a poisoned job fails alone and is dead-lettered while
  * the others of its batch are delivered; a process killed between the bulk write and the ack
- * duplicates nothing when its jobs come back; the in-memory index equals the database after
- * batches; UIDs keep ascending across the restart.
+ * duplicates nothing when its jobs come back, and their trace events (written with the batch,
+ * not published) are all there; the in-memory index equals the database after batches; UIDs
+ * keep ascending across the restart.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,7 @@ import {
   Subjects,
   encodeInboundJob,
   jobMessageId,
+  mailEvent,
   publishDurable,
   type InboundJob,
 } from '@postmesh/bus';
@@ -40,6 +42,13 @@ function job(spoolId: string, rcptTo: string[], size: number): InboundJob {
     messageId: `${spoolId}@remote.test`,
     traceparent: '',
     body: { kind: 'inline', size },
+    queuedEvent: mailEvent({
+      eventId: `${spoolId}:queued`,
+      service: 'smtp-inbound',
+      kind: 'queued',
+      queueId: spoolId,
+      detail: `250 2.0.0 queued as ${spoolId}`,
+    }),
   };
 }
 
@@ -138,6 +147,7 @@ describe('batched delivery', () => {
       mailstore: mailstore(),
       directory: h.app.directory,
       logger: h.logger,
+      traceStore: h.app.traceStore,
     });
     const loop = new BatchConsumerLoop({
       js: bus.js,
@@ -221,6 +231,7 @@ describe('batched delivery', () => {
       mailstore: mailstore(),
       directory: h.app.directory,
       logger: h.logger,
+      traceStore: h.app.traceStore,
     });
     consumer.start();
     try {
@@ -241,6 +252,23 @@ describe('batched delivery', () => {
       const later = all.filter((d) => second.includes(d.spoolId ?? ''));
       expect(Math.min(...later.map((d) => d.uid))).toBeGreaterThan(before);
       expect(new Set(all.map((d) => d.uid)).size).toBe(30);
+      // The crash came before the batch's trace events: the jobs that came back stored them, so
+      // every message has its `queued` hop (carried by the job) and its `delivered` one, each
+      // once, in the event store, and none went through MAIL_EVENTS.
+      const events = await h.db
+        .collection<{ queueId?: string; kind: string }>('events')
+        .find({ queueId: { $in: [...first, ...second] } })
+        .toArray();
+      const hops = new Map<string, string[]>();
+      for (const e of events) hops.set(e.queueId ?? '', [...(hops.get(e.queueId ?? '') ?? []), e.kind]);
+      expect([...hops.keys()].sort()).toEqual([...first, ...second].sort());
+      for (const kinds of hops.values()) expect(kinds.sort()).toEqual(['delivered', 'queued']);
+      const published = await bus.jsm.streams.info(Streams.MAIL_EVENTS, {
+        subjects_filter: 'mail.events.>',
+      });
+      const subjects = Object.keys(published.state.subjects ?? {});
+      expect(subjects).not.toContain(Subjects.events('delivered'));
+      expect(subjects).not.toContain(Subjects.events('queued'));
     } finally {
       await consumer.stop();
     }

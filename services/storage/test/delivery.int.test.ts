@@ -90,6 +90,7 @@ describe('storage-deliver', () => {
       }),
       directory: h.app.directory,
       logger: h.logger,
+      traceStore: h.app.traceStore,
       maxDeliver: 3,
       backoffMs: [100],
       overQuota: { minRetryMs: 200, giveUpAfterMs: 3_600_000, reportingMta: 'mx.deliver.test' },
@@ -143,10 +144,20 @@ describe('storage-deliver', () => {
     expect(notified.sort()).toEqual(
       [Subjects.mailboxChanged(users.ann ?? ''), Subjects.mailboxChanged(users.ben ?? '')].sort(),
     );
-    const events = await bus.jsm.streams.getMessage(Streams.MAIL_EVENTS, {
-      last_by_subj: Subjects.events('delivered'),
-    });
-    expect(new TextDecoder().decode(events?.data)).toContain(spoolId);
+    // The trace events are written with the delivery, before the ack.
+    const deadline = Date.now() + 20_000;
+    let events: { kind: string; recipient?: string }[] = [];
+    while (events.length < 2 && Date.now() < deadline) {
+      events = await h.db
+        .collection<{ kind: string; recipient?: string }>('events')
+        .find({ queueId: spoolId })
+        .toArray();
+      if (events.length < 2) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(events.map((e) => `${e.kind} ${e.recipient}`).sort()).toEqual([
+      `delivered ann@${DOMAIN}`,
+      `delivered ben@${DOMAIN}`,
+    ]);
     const deliveries = await h.db.collection('deliveries').find({ spoolId }).toArray();
     expect(deliveries.map((d) => String(d.recipient)).sort()).toEqual([`ann@${DOMAIN}`, `ben@${DOMAIN}`]);
   });

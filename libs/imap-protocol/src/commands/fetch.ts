@@ -2,7 +2,7 @@
  * FETCH and UID FETCH — RFC 9051 §6.4.5 and §9 `fetch`, `fetch-att`, `section`, `partial`;
  * RFC 3501 §6.4.5 (RFC822, RFC822.HEADER, RFC822.TEXT); BINARY, BINARY.PEEK, BINARY.SIZE
  * (RFC 3516 §4.2); MODSEQ and the CHANGEDSINCE / VANISHED modifiers (RFC 7162 §3.1.4.1,
- * §3.2.6).
+ * §3.2.6); PREVIEW with its LAZY modifier (RFC 8970 §3).
  */
 import type { Cursor } from '../syntax.js';
 import type { FetchAttribute, FetchCommand, FetchMacro, Partial, Section, SectionText } from './types.js';
@@ -118,11 +118,31 @@ function attributeNamed(c: Cursor, word: string): FetchAttribute {
       if (word === 'BINARY.SIZE') return { kind: 'BINARY.SIZE', part };
       return { kind: 'BINARY[]', part, partial: parsePartial(c), peek: word === 'BINARY.PEEK' };
     }
+    case 'PREVIEW':
+      return { kind: 'PREVIEW', lazy: parsePreviewModifiers(c) };
     default: {
       const simple = SIMPLE_ATTRIBUTES.find((a) => a === word);
       if (simple === undefined) c.fail(`unknown fetch attribute ${word}`);
       return { kind: simple };
     }
+  }
+}
+
+/**
+ * RFC 8970 §7: `"PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]`, preview-mod = "LAZY".
+ * A parenthesized list after PREVIEW is its modifiers only when it starts with LAZY; otherwise it
+ * is the command's fetch-modifiers (`FETCH 1 PREVIEW (CHANGEDSINCE 5)`).
+ */
+function parsePreviewModifiers(c: Cursor): boolean {
+  const lazy = [0x20, 0x28, 0x4c, 0x41, 0x5a, 0x59];
+  if (!lazy.every((ch, i) => (c.peek(i) & ~0x20) === (ch & ~0x20))) return false;
+  c.sp();
+  c.expect(0x28, '"(" before preview modifiers');
+  for (;;) {
+    const modifier = c.keyword('preview modifier');
+    if (modifier !== 'LAZY') c.fail(`unknown preview modifier ${modifier}`);
+    if (c.take(0x29)) return true;
+    c.sp();
   }
 }
 

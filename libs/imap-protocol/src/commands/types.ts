@@ -258,7 +258,10 @@ export interface Partial {
   readonly length: number;
 }
 
-/** FETCH data items (RFC 9051 §6.4.5; BINARY from RFC 3516 §4.2; MODSEQ from RFC 7162 §3.1.4.1). */
+/**
+ * FETCH data items (RFC 9051 §6.4.5; BINARY from RFC 3516 §4.2; MODSEQ from RFC 7162 §3.1.4.1;
+ * PREVIEW from RFC 8970 §3).
+ */
 export type FetchAttribute =
   | {
       readonly kind:
@@ -287,7 +290,9 @@ export type FetchAttribute =
       readonly partial: Partial | null;
       readonly peek: boolean;
     }
-  | { readonly kind: 'BINARY.SIZE'; readonly part: readonly number[] };
+  | { readonly kind: 'BINARY.SIZE'; readonly part: readonly number[] }
+  /** RFC 8970 §3: PREVIEW, with the LAZY modifier (the server may answer NIL for now). */
+  | { readonly kind: 'PREVIEW'; readonly lazy: boolean };
 
 export type FetchMacro = 'ALL' | 'FAST' | 'FULL';
 

@@ -1,7 +1,7 @@
 /**
  * FETCH responses — RFC 9051 §7.5.2 and §9 `message-data`, `msg-att-dynamic`, `msg-att-static`;
  * BINARY[...] and BINARY.SIZE (RFC 3516 §4.2, literal8 when the data holds NUL, §4.3);
- * MODSEQ (RFC 7162 §3.1.4.1); RFC822* items (RFC 3501 §7.4.2).
+ * MODSEQ (RFC 7162 §3.1.4.1); RFC822* items (RFC 3501 §7.4.2); PREVIEW (RFC 8970 §3).
  */
 import type { BodyPart, Envelope } from '@postmesh/mime';
 import type { Section } from '../commands/types.js';
@@ -38,6 +38,8 @@ export type FetchItem =
       readonly hasNul?: boolean;
     }
   | { readonly item: 'BINARY.SIZE'; readonly part: readonly number[]; readonly size: number }
+  /** RFC 8970 §3: UTF-8 text, or NIL (only for PREVIEW (LAZY) when not available yet). */
+  | { readonly item: 'PREVIEW'; readonly text: string | null }
   | { readonly item: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT'; readonly data: LiteralData | null };
 
 const DEFAULT_OPTIONS: StringOptions = { utf8: false };
@@ -91,6 +93,10 @@ function writeItem(b: ResponseBuilder, item: FetchItem): void {
       return;
     case 'MODSEQ':
       b.atom('MODSEQ (').number(item.modseq).text(')');
+      return;
+    case 'PREVIEW':
+      // A literal when the text is not ASCII and UTF8=ACCEPT is off (RFC 8970 §3: UTF-8 always).
+      b.atom('PREVIEW ').nstring(item.text);
       return;
     case 'BODY[]':
       b.atom(`BODY[${formatSection(item.section)}]`);

@@ -21,6 +21,7 @@ import {
   type StatusResponse,
 } from '@postmesh/imap-protocol';
 import { isNotFound } from '../errors.js';
+import { PREVIEW_OCTETS, previewSource, previewText } from '../preview.js';
 import { announceKeywords, imapFlags } from '../flags.js';
 import { StorageError, ErrorReason } from '../storage.js';
 import type { SelectedMailbox } from '../state.js';
@@ -62,6 +63,7 @@ function plan(command: FetchCommand, readOnly: boolean): Plan {
         break;
       case 'BODY':
       case 'BODYSTRUCTURE':
+      case 'PREVIEW':
         fields.add(mailstore.FetchField.BODYSTRUCTURE);
         break;
       case 'RFC822.HEADER':
@@ -251,6 +253,12 @@ async function itemsFor(
         });
         break;
       }
+      case 'PREVIEW':
+        items.push({
+          item: 'PREVIEW',
+          text: await preview(ctx, userId, mailbox, uid, JSON.parse(message.bodystructureJson) as BodyPart),
+        });
+        break;
       case 'BINARY.SIZE': {
         const { info } = await content(ctx, userId, mailbox, uid, a.part.join('.'), null, true, opened);
         const last = opened.pop();
@@ -387,6 +395,32 @@ async function sendVanishedEarlier(
   });
   const gone = vanishedUids(changes.vanished, mailbox);
   if (gone.length > 0) await ctx.send(serializeVanished(toRanges(gone), true));
+}
+
+/**
+ * RFC 8970: the preview of one message, from the first octets of its text part decoded from
+ * the transfer encoding (PREVIEW never sets \Seen). Computed when asked, so LAZY changes nothing.
+ */
+async function preview(
+  ctx: CommandContext,
+  userId: string,
+  mailbox: SelectedMailbox,
+  uid: number,
+  body: BodyPart,
+): Promise<string> {
+  const source = previewSource(body);
+  if (source === null) return '';
+  const { chunks } = await ctx.services.mailstore.getMessageContent({
+    userId,
+    mailboxId: mailbox.id,
+    uid,
+    section: source.section,
+    partial: { offset: 0, length: PREVIEW_OCTETS },
+    decodeTransferEncoding: true,
+  });
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return previewText(Buffer.concat(parts), source);
 }
 
 class UnknownCte extends Error {

@@ -16,6 +16,7 @@ import {
   encodeInboundJob,
   encodeOutboundJob,
   jobMessageId,
+  mailEvent,
   outboundJobMessageId,
   PublishError,
   publishDurable,
@@ -24,6 +25,7 @@ import {
   type DurablePublishOptions,
   type InboundAuthVerdict,
   type InboundJob,
+  type MailEvent,
   type ObjectStore,
   type OutboundJob,
 } from '@postmesh/bus';
@@ -88,6 +90,38 @@ export interface QueueEvent {
   readonly spoolId: string;
   readonly job: InboundJob;
   readonly connection: HarakaConnection;
+  /** The message's `queued` trace event. */
+  readonly queuedEvent: MailEvent;
+  /**
+   * Whether a MAIL_INBOUND job carries `queuedEvent` (storage stores it with the delivery); when
+   * none does (every recipient remote), the caller publishes it itself.
+   */
+  readonly eventCarried: boolean;
+}
+
+/**
+ * The `queued` trace event of an accepted message (DESIGN §3). Built before the jobs are
+ * published so that the inbound job can carry it (InboundJob.queuedEvent); its `eventId` is
+ * derived from the spool id, so whichever way it travels it is stored once.
+ */
+export function queuedEvent(job: InboundJob, recipients: number): MailEvent {
+  return mailEvent({
+    eventId: `${job.spoolId}:queued`,
+    service: 'smtp-inbound',
+    kind: 'queued',
+    queueId: job.spoolId,
+    ...(job.messageId === '' ? {} : { messageId: job.messageId }),
+    ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
+    detail: `250 2.0.0 queued as ${job.spoolId}`,
+    attributes: {
+      remote_ip: job.envelope.remoteIp,
+      recipients: String(recipients),
+      size: String(job.body.size),
+      spf: job.authResults.spf,
+      dkim: job.authResults.dkim,
+      dmarc: job.authResults.dmarc,
+    },
+  });
 }
 
 export interface QueuePluginOptions {
@@ -259,10 +293,12 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
         inboundBody = { kind: 'object', size, object: inName };
         outboundBody = { kind: 'object', size, object: outName, sharedBy: [...routes.remote.keys()] };
       }
+      const event = queuedEvent({ ...base, body: inboundBody }, base.envelope.rcptTo.length);
       const job: InboundJob = {
         ...base,
         envelope: { ...base.envelope, rcptTo: routes.local },
         body: inboundBody,
+        queuedEvent: event,
       };
       // Each publish records the object its job references once the job is certainly or
       // possibly in a stream: an acknowledged job needs its object, and so may one whose
@@ -355,7 +391,13 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
       const results = await Promise.allSettled(publishes);
       const failed = results.find((r) => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
-      options.onQueued({ spoolId, job, connection });
+      options.onQueued({
+        spoolId,
+        job,
+        connection,
+        queuedEvent: event,
+        eventCarried: routes.local.length > 0,
+      });
       // RFC 3463 X.0.0 success; the id lets the sender and the trace find the message.
       next(HookCode.OK, `2.0.0 queued as ${spoolId}`);
     };

@@ -31,6 +31,10 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
   ],
   [Collections.webhooks]: [{ key: { domain: 1, createdAt: 1 }, name: 'domain_createdAt' }],
   [Collections.webhookDeliveries]: [{ key: { at: 1 }, name: 'at' }],
+  [Collections.sieveScripts]: [
+    { key: { userId: 1, name: 1 }, name: 'userId_name_unique', unique: true },
+    { key: { userId: 1, active: 1 }, name: 'userId_active' },
+  ],
   [Collections.mailboxes]: [{ key: { userId: 1, path: 1 }, name: 'userId_path_unique', unique: true }],
   [Collections.messages]: [
     // DESIGN §6 of the issue: a UID is never reused within a mailbox.

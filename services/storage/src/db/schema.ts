@@ -33,7 +33,35 @@ export const Collections = {
   webhooks: 'webhooks',
   /** `<webhookId>:<eventId>`: an event sent to an endpoint (or given up on), sent once. */
   webhookDeliveries: 'webhook_deliveries',
+  /** Users' Sieve scripts (`(userId, name)` unique; at most one active per user). */
+  sieveScripts: 'sieve_scripts',
+  /** Sieve side effects already carried out, and vacation replies per (user, sender, handle). */
+  sieveLedger: 'sieve_ledger',
 } as const;
+
+export interface SieveScriptDoc {
+  userId: string;
+  name: string;
+  content: string;
+  /** sha256 hex of `content`. */
+  version: string;
+  active: boolean;
+  updatedAt: Date;
+}
+
+/**
+ * `_id` is `fx:<spoolId>:<userId>:<n>` (a redirect, reject or reply of one delivery, done),
+ * `vac:<userId>:<sha256(sender, handle)>` (the last vacation reply to a sender, RFC 5230 §4.2) or
+ * `notice:<userId>:<script version>` (the user was told that this script failed).
+ */
+export interface SieveLedgerDoc {
+  _id: string;
+  at: Date;
+  /** vac: no further reply to this sender with this handle before this time. */
+  until?: Date;
+  /** vac: the job that sent the reply (its redelivery may complete it, nothing else may). */
+  spoolId?: string;
+}
 
 /** A key wrapped (encrypted) by another key with AES-256-GCM. */
 export interface WrappedKey {

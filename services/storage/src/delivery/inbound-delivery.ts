@@ -13,8 +13,12 @@
  * - One encrypted body per delivery, shared by all its recipients.
  * - Junk: the job's auth verdict (DMARC p=quarantine failure) routes to the Junk mailbox (to
  *   INBOX for a user without one).
- * - Then a trace event per recipient (Nats-Msg-Id derived from spoolId and recipient, so a retry
- *   does not duplicate it), the ack, and the spool object's removal (step 7).
+ * - Then the trace events of the batch (one per recipient, and smtp-inbound's `queued` event that
+ *   the job carries) with one unordered insert into the event store, the same store the
+ *   `storage-events` consumer fills from MAIL_EVENTS: no publish and no fsync of its own per
+ *   message. Their ids derive from spoolId and recipient, so a retried job stores none twice; a
+ *   job whose events were not stored is retried, so no hop goes missing. Then the ack, and the
+ *   spool object's removal (step 7).
  * - A job that keeps failing goes to MAIL_DLQ with its error after max_deliver (step 8); a
  *   malformed job goes there at once.
  */
@@ -28,7 +32,7 @@ import {
   jobTraceContext,
   mailEvent,
   openSpool,
-  publishMailEvent,
+  validateMailEvent,
   type Bus,
   type InboundJob,
   type JobOutcome,
@@ -56,7 +60,9 @@ import type {
   PreparedBody,
 } from '../mailstore/index.js';
 import type { BatchTag } from '../ownership/index.js';
+import type { TraceStore } from '../trace/trace-store.js';
 import { batchFilter } from '../ownership/index.js';
+import type { SieveDelivery, SievePlan } from '../sieve/index.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
@@ -70,6 +76,8 @@ export interface DeliveryDeps {
   readonly mailstore: Mailstore;
   readonly directory: Pick<DirectoryService, 'resolveRecipient'>;
   readonly logger: Logger;
+  /** Where the delivery's trace events go (the Trace service's event store). */
+  readonly traceStore: Pick<TraceStore, 'storeMany'>;
   /** Attempts before MAIL_DLQ; mirrors the consumer's max_deliver (libs/bus topology). */
   readonly maxDeliver?: number;
   /** Jobs of a batch parsed and encrypted at once. */
@@ -94,6 +102,8 @@ export interface DeliveryDeps {
    * Needed for `handleBatch(msgs, { partition, epoch })`.
    */
   readonly coordinator?: DeliveryCoordinator;
+  /** Users' Sieve scripts (sieve/): where each copy goes, and redirects, rejects, replies. */
+  readonly sieve?: SieveDelivery;
 }
 
 /** What partitioned delivery needs of storage's PartitionCoordinator. */
@@ -193,6 +203,41 @@ function traceEvent(
   });
 }
 
+/** A delivered job's trace events: one per recipient with a copy or without one. */
+function jobEvents(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): MailEvent[] {
+  const { job, plans } = p;
+  const events: MailEvent[] = [];
+  const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
+  for (const outcome of outcomes) {
+    switch (outcome.status) {
+      case 'delivered':
+      case 'duplicate':
+        events.push(
+          traceEvent(
+            job,
+            job.authResults.junk ? 'junked' : 'delivered',
+            outcome.recipient,
+            `stored as UID ${outcome.uid}`,
+            { ...attrs, mailbox_id: outcome.mailboxId, uid: String(outcome.uid) },
+          ),
+        );
+        break;
+      case 'over-quota':
+        // No event: counted in `finish`, and the sender hears of it by a notice (over-quota.ts).
+        break;
+      case 'no-mailbox':
+        events.push(traceEvent(job, 'rejected', outcome.recipient, 'recipient has no INBOX', attrs));
+        break;
+    }
+  }
+  for (const plan of plans) {
+    if (plan.kind === 'skip') {
+      events.push(traceEvent(job, 'rejected', plan.rcpt, `recipient ${plan.reason} at delivery`, {}));
+    }
+  }
+  return events;
+}
+
 /** A job read, planned and with its body stored, ready for its batch's commit. */
 interface PreparedJob {
   readonly job: InboundJob;
@@ -204,6 +249,8 @@ interface PreparedJob {
   readonly body: PreparedBody | undefined;
   /** The subject it came on, when it is one partition's share of a job (partitions/delivery.ts). */
   readonly partitionedSubject: string | undefined;
+  /** What the recipients' Sieve scripts decided, when any has one. */
+  readonly sieve?: SievePlan | undefined;
 }
 
 /** `run` over every item, at most `limit` at a time. */
@@ -218,6 +265,13 @@ async function forEachLimited<T>(
       for (let i = next++; i < items.length; i = next++) await run(items[i] as T, i);
     }),
   );
+}
+
+async function readAll(source: Uint8Array | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 function reasonOf(error: unknown): string {
@@ -376,6 +430,8 @@ export class InboundDelivery {
     );
     if (done.length > 0) await this.deps.afterCommit?.(done);
 
+    await this.storeTraceEvents(prepared, outcomes, delivered, inSpanOf);
+
     let stored = 0;
     await Promise.all(
       prepared.map(async (p, i) => {
@@ -391,6 +447,61 @@ export class InboundDelivery {
       spans[i]?.setAttribute('postmesh.job.outcome', outcome.kind);
       return outcome;
     });
+  }
+
+  /**
+   * The trace events of a batch, with one insert: each delivered job's events (a job whose events
+   * are refused is retried, and stores them again then) and the `queued` event every job carries,
+   * also of jobs that are retried (the hop is visible while the job waits; stored once by its id).
+   */
+  private async storeTraceEvents(
+    prepared: readonly (PreparedJob | undefined)[],
+    outcomes: (JobOutcome | undefined)[],
+    delivered: ReadonlyMap<number, readonly DeliveryOutcome[]>,
+    inSpanOf: <T>(i: number, work: () => Promise<T>) => Promise<T>,
+  ): Promise<void> {
+    const events: (MailEvent & { readonly date: Date })[] = [];
+    /** The job each event belongs to, when its storing decides the job's outcome. */
+    const owners: (number | undefined)[] = [];
+    const kinds = new Map<number, MailEvent['kind'][]>();
+    for (const [i, p] of prepared.entries()) {
+      if (p === undefined) continue;
+      const deciding = outcomes[i] === undefined ? i : undefined;
+      const queued = p.job.queuedEvent === undefined ? undefined : validateMailEvent(p.job.queuedEvent);
+      if (queued?.ok === true) {
+        events.push(queued.event);
+        owners.push(deciding);
+      }
+      if (deciding === undefined) continue;
+      // Built in the job's span: the events carry its trace id.
+      const own = await inSpanOf(i, () => Promise.resolve(jobEvents(p, delivered.get(i) ?? [])));
+      kinds.set(
+        i,
+        own.map((e) => e.kind),
+      );
+      for (const event of own) {
+        events.push({ ...event, date: new Date(event.time) });
+        owners.push(i);
+      }
+    }
+    let refused: ReadonlyMap<number, string>;
+    try {
+      refused = await this.deps.traceStore.storeMany(events);
+    } catch (error) {
+      // Stored already; the retry finds its copies delivered and stores the events again.
+      for (const i of new Set(owners)) {
+        if (i !== undefined) outcomes[i] ??= JobOutcomes.retry(`trace events: ${reasonOf(error)}`);
+      }
+      return;
+    }
+    for (const [k, problem] of refused) {
+      const i = owners[k];
+      if (i !== undefined) outcomes[i] ??= JobOutcomes.retry(`trace event refused: ${problem}`);
+    }
+    for (const [i, list] of kinds) {
+      if (outcomes[i] !== undefined) continue;
+      for (const kind of list) this.deps.metrics?.deliveries.inc({ outcome: kind, destination: 'local' });
+    }
   }
 
   private deliveryOf(p: PreparedJob, body: PreparedBody): BatchDelivery {
@@ -428,16 +539,22 @@ export class InboundDelivery {
         : (userId: string) => coordinator.partitionOf(userId) === partition || !split.includes(userId);
     const plans = await planRecipients(job, directory, ownedUser);
     if ('retry' in plans) return { outcome: JobOutcomes.retry(plans.retry) };
-    const targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
+    let targets = plans.flatMap((p) => (p.kind === 'deliver' ? [p.target] : []));
     const deliveryCount = msg.info.deliveryCount;
     const partitionedSubject =
       PartitionedInbound.partitionOfSubject(msg.subject) === undefined ? undefined : msg.subject;
-    if (targets.length === 0)
-      return { job, deliveryCount, inlineBody, plans, targets, body: undefined, partitionedSubject };
-    const source =
+    let source: Uint8Array | AsyncIterable<Uint8Array> =
       job.body.kind === 'inline'
         ? (inlineBody ?? new Uint8Array())
         : spoolBody(() => this.openSpool(), job.body.object);
+    const sieve = await this.deps.sieve?.plan(
+      job,
+      plans.flatMap((p) => (p.kind === 'deliver' ? [p] : [])),
+      () => readAll(source),
+    );
+    if (sieve) [targets, source] = [[...sieve.targets], sieve.raw];
+    if (targets.length === 0)
+      return { job, deliveryCount, inlineBody, plans, targets, body: undefined, partitionedSubject, sieve };
     return {
       job,
       deliveryCount,
@@ -446,52 +563,24 @@ export class InboundDelivery {
       targets,
       body: await this.deps.mailstore.prepareDelivery(source),
       partitionedSubject,
+      sieve,
     };
   }
 
-  /** Trace events, then the job's outcome and the spool object's removal (step 7). */
+  /** The job's outcome after its trace events: over-quota notices, and the spool object's removal (step 7). */
   private async finish(p: PreparedJob, outcomes: readonly DeliveryOutcome[]): Promise<JobOutcome> {
-    const { job, plans } = p;
-    const events: MailEvent[] = [];
-    const overQuota: string[] = [];
-    const attrs = { spf: job.authResults.spf, dkim: job.authResults.dkim, dmarc: job.authResults.dmarc };
-    for (const outcome of outcomes) {
-      switch (outcome.status) {
-        case 'delivered':
-        case 'duplicate':
-          events.push(
-            traceEvent(
-              job,
-              job.authResults.junk ? 'junked' : 'delivered',
-              outcome.recipient,
-              `stored as UID ${outcome.uid}`,
-              { ...attrs, mailbox_id: outcome.mailboxId, uid: String(outcome.uid) },
-            ),
-          );
-          break;
-        case 'over-quota':
-          overQuota.push(outcome.recipient);
-          break;
-        case 'no-mailbox':
-          events.push(traceEvent(job, 'rejected', outcome.recipient, 'recipient has no INBOX', attrs));
-          break;
-      }
+    const { job } = p;
+    const overQuota = outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.recipient] : []));
+    if (overQuota.length > 0) {
+      this.deps.metrics?.deliveries.inc({ outcome: 'over-quota', destination: 'local' }, overQuota.length);
     }
-    for (const plan of plans) {
-      if (plan.kind === 'skip') {
-        events.push(traceEvent(job, 'rejected', plan.rcpt, `recipient ${plan.reason} at delivery`, {}));
+    if (p.sieve !== undefined && this.deps.sieve !== undefined) {
+      // After the commit: a retry finds the copies stored and the side effects in the ledger.
+      try {
+        await this.deps.sieve.carryOut(job, p.sieve);
+      } catch (error) {
+        return JobOutcomes.retry(`sieve: ${reasonOf(error)}`);
       }
-    }
-    try {
-      await Promise.all(events.map((event) => publishMailEvent(this.deps.bus.js, event)));
-      for (const event of events)
-        this.deps.metrics?.deliveries.inc({ outcome: event.kind, destination: 'local' });
-      if (overQuota.length > 0) {
-        this.deps.metrics?.deliveries.inc({ outcome: 'over-quota', destination: 'local' }, overQuota.length);
-      }
-    } catch (error) {
-      // Stored already; the retry finds its copies delivered and publishes the events again.
-      return JobOutcomes.retry(`trace events: ${reasonOf(error)}`);
     }
     if (overQuota.length > 0) {
       // We answered 250: the sender hears of it (a delay notice while retrying, a failure DSN
@@ -570,6 +659,10 @@ export function createDeliveryConsumer(deps: DeliveryDeps): BatchConsumerLoop {
     maxDeliver: deps.maxDeliver ?? 10,
     maxBatch: deps.maxBatch ?? 64,
     maxWaitMs: deps.batchWaitMs ?? 20,
+    // One batch at a time, the next growing meanwhile (group commit): a batch costs the database
+    // about what one job costs, so under load fewer, larger batches are what keeps pace; as
+    // partitioned delivery does (partitioned-delivery.ts).
+    batchesInFlight: 1,
     ...(deps.backoffMs ? { backoffMs: deps.backoffMs } : {}),
     handler: (msgs) => delivery.handleBatch(msgs),
   });

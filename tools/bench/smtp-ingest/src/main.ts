@@ -2,8 +2,9 @@
  * SMTP ingest benchmark: N messages of S bytes over C concurrent connections to the MX
  * port. Reports accepted msg/s (250s per second of wall time) and the end-to-end latency from the
  * 250 to "stored in the mailbox", observed as storage's `mail.events.delivered` trace event for
- * the spoolId the 250 named (storage publishes it after the message document is written, before
- * acking the job). Each connection pipelines MAIL/RCPT/DATA (RFC 2920) like a real MTA.
+ * the spoolId the 250 named. Storage now writes that event into its event store instead of
+ * publishing it (ADR 0007), so only the accept side is measured against it; tools/bench/ingest
+ * counts the mailbox over IMAP. Each connection pipelines MAIL/RCPT/DATA (RFC 2920) like a real MTA.
  *
  *   node tools/bench/smtp-ingest/bin/smtp-ingest.mjs --port 2525 --nats nats://127.0.0.1:4222 \
  *     --n 5000 --size 10240 --concurrency 10 --to demo@example.test
