@@ -394,6 +394,34 @@ describe('journeys', () => {
     await page.context().close();
   }, 120_000);
 
+  it('mail user: enrols an authenticator on a phone and signs in with it', async () => {
+    await ok(owner.post('/api/v1/users', { address: 'tia@journey.test', password: PASSWORD }));
+    const page = await open(390);
+    await signIn(page, 'tia@journey.test', PASSWORD);
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    const section = page.getByRole('region', { name: 'Authenticator code (two-factor sign-in)' });
+    await section.getByText('mail programs (IMAP and SMTP) sign in with app passwords only').waitFor();
+    await section.getByRole('button', { name: 'Set up an authenticator' }).click();
+    const key = (await page.getByLabel('Authenticator key').textContent())?.replace(/\s+/g, '') ?? '';
+    expect(key).toMatch(/^[A-Z2-7]{16,}$/);
+    await page.getByLabel('Code from the app *').fill(totp(key));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await page.getByText('The authenticator code is on').waitFor();
+    await section.getByText('on', { exact: true }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'journey-mail-user-totp.png'), fullPage: true });
+    await page.context().close();
+
+    // A new sign-in asks for the code after the password, and takes it.
+    const again = await open(390);
+    await signIn(again, 'tia@journey.test', PASSWORD, totp(key, Date.now() + 30_000));
+    await again.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    await again.context().close();
+    // Without the code the API says a code is needed, not that the password is wrong.
+    const bare = await new ApiClient(h.baseUrl).login('tia@journey.test', PASSWORD);
+    expect(bare.status).toBe(401);
+    expect((bare.body as { error: { field: string } }).error.field).toBe('totp');
+  }, 120_000);
+
   it('helpdesk: enrols an authenticator, signs in with it; a session that ends returns to sign-in', async () => {
     const page = await open(1366);
     await signIn(page, 'help@journey.test', PASSWORD);

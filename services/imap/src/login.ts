@@ -28,6 +28,8 @@ export async function authenticate(
     password,
     protocol: directory.Protocol.IMAP,
     remoteIp: ctx.remoteAddress,
+    // No second factor over IMAP/SMTP: with TOTP on, only app passwords are accepted.
+    totpCode: '',
   });
   const result = response.result;
   if (result?.$case === 'success' && result.value.user !== undefined) {

@@ -7,7 +7,8 @@
  * - the resync test: a client disconnects, another session expunges, moves, flags and appends,
  *   and the client reconnects with SELECT … QRESYNC: its cache patched with the answer equals a
  *   full fetch of the mailbox;
- * - imapflow with `qresync: true` doing the same through its public API.
+ * - imapflow with `qresync: true` doing the same through its public API, then, like a phone,
+ *   waiting in IDLE over COMPRESS=DEFLATE for the next expunge.
  *
  * Mod-sequences are exact: a new mailbox starts at HIGHESTMODSEQ 1 and every append, flag change
  * and expunge takes the next value (ADR 0006), so the numbers below follow from the steps.
@@ -437,6 +438,8 @@ describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
   it('imapflow with qresync: CONDSTORE fetch and store, then a reconnect resynchronizes through events', async () => {
     const user = await stack.createUser();
     await deliver(user, ['f1', 'f2', 'f3', 'f4', 'f5']); // modseq 2..6
+    const logs: unknown[] = [];
+    const log = (entry: unknown): void => void logs.push(entry);
     const connect = async (): Promise<ImapFlow> => {
       const client = new ImapFlow({
         host: '127.0.0.1',
@@ -445,7 +448,7 @@ describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
         auth: { user: user.address, pass: user.password },
         // STARTTLS with the suite's self-signed certificate.
         tls: { rejectUnauthorized: false },
-        logger: false,
+        logger: { debug: log, info: log, warn: log, error: log },
         qresync: true,
       });
       await client.connect();
@@ -499,11 +502,16 @@ describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
         [4, true, true],
       ]);
       expect(flagged.map((e) => [e.uid, canonicalFlags(e.flags), e.modseq])).toEqual([[3, '\\Answered', 8n]]);
-      // Live: an expunge in another session arrives as VANISHED (not EARLIER).
+      // Live, as a phone waits: an expunge in another session arrives during IDLE as VANISHED
+      // (not EARLIER), over the compressed connection imapflow set up by itself.
+      const live = new Promise<void>((resolve) => second.on('expunge', () => resolve()));
+      const idle = second.idle();
       expect(await other.command('O', 'UID STORE 5 +FLAGS.SILENT (\\Deleted)')).toMatch(/^O OK /m);
       expect(await other.command('O', 'EXPUNGE')).toMatch(/^O OK /m);
-      await second.noop();
+      await live;
       expect(expunged.slice(2).map((e) => [e.uid, e.vanished, e.earlier])).toEqual([[5, true, false]]);
+      expect(JSON.stringify(logs)).toMatch(/DEFLATE active/);
+      void idle;
       const uids: number[] = [];
       for await (const m of second.fetch('1:*', { uid: true })) uids.push(m.uid);
       expect(uids).toEqual([1, 3]);

@@ -107,6 +107,8 @@ export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator
         password,
         protocol: directory.Protocol.SMTP,
         remoteIp,
+        // No second factor over IMAP/SMTP: with TOTP on, only app passwords are accepted.
+        totpCode: '',
       });
     } catch (error) {
       // INVALID_ARGUMENT (a malformed login) is a refused login, not an outage.

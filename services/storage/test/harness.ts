@@ -221,6 +221,15 @@ export function directoryApi(c: DirectoryServiceClient) {
     activateDkimKey: partialCall(d.ActivateDkimKeyRequest.fromPartial({}), c.activateDkimKey.bind(c)),
     retireDkimKey: partialCall(d.RetireDkimKeyRequest.fromPartial({}), c.retireDkimKey.bind(c)),
     getSigningKey: partialCall(d.GetSigningKeyRequest.fromPartial({}), c.getSigningKey.bind(c)),
+    beginUserTotpEnrollment: partialCall(
+      d.BeginUserTotpEnrollmentRequest.fromPartial({}),
+      c.beginUserTotpEnrollment.bind(c),
+    ),
+    confirmUserTotpEnrollment: partialCall(
+      d.ConfirmUserTotpEnrollmentRequest.fromPartial({}),
+      c.confirmUserTotpEnrollment.bind(c),
+    ),
+    disableUserTotp: partialCall(d.DisableUserTotpRequest.fromPartial({}), c.disableUserTotp.bind(c)),
   };
 }
 export type DirectoryApi = ReturnType<typeof directoryApi>;

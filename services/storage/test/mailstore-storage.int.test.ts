@@ -9,6 +9,9 @@ import { mailstore } from '@postmesh/contracts';
 import { BSON, Binary, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../src/mailstore/index.js';
+import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
+import { mailboxRecords } from '../src/mailstore/mailboxes.js';
+import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import {
   ALL_UIDS,
   append,
@@ -188,6 +191,9 @@ describe('encryption at rest (DESIGN §5)', () => {
     const sealed = Buffer.from((doc?.meta as Binary).buffer);
     sealed[20] = (sealed[20] ?? 0) ^ 1;
     await messagesCol().updateOne({ _id: doc?._id }, { $set: { meta: new Binary(sealed) } });
+    // The metadata is read from the database again (as after a restart), not from the cache
+    // that APPEND filled with what it wrote.
+    sharedMessageCache.clear();
     const metaFailure = await failureOf(
       fetchMessages(m.client, { userId, mailboxId: appended.mailboxId, fields: [FetchField.ENVELOPE] }),
     );
@@ -426,6 +432,10 @@ describe('data written before ids were deterministic (docs/benchmarks.md, Storag
     await m.h.db
       .collection('mailboxes')
       .updateOne({ _id: new ObjectId(mailboxId) }, { $unset: { keyedMessages: '' } });
+    // The database was rewritten behind the owner's back: it forgets what it holds of the user,
+    // as an owner starting on such a database would not have it.
+    mailboxRecords.dropUsersWhere((u) => u === userId);
+    sharedMailboxIndex.dropUser(userId);
 
     const read = await content(m.client, { userId, mailboxId, uid: 2 });
     expect(read.bytes.toString()).toContain('Subject: old two');

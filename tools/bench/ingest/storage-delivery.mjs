@@ -23,6 +23,7 @@ import {
 } from '@postmesh/bus';
 import { createLogger } from '@postmesh/telemetry';
 import { startTestEnvironment } from '@postmesh/testing';
+import { ServerCredentials } from '@grpc/grpc-js';
 import { MongoClient } from 'mongodb';
 import { createStorageApp } from '../../../services/storage/dist/app.js';
 import { loadLocalKeyProvider } from '../../../services/storage/dist/crypto/index.js';
@@ -66,7 +67,11 @@ const publisher = await Bus.connect({ ...env.busOptions(), name: 'bench-publishe
 try {
   // The user first (the app seeds nothing here), through a throw-away app without a bus.
   const keyProvider = loadLocalKeyProvider({ kekFile });
-  const setup = await createStorageApp({ db, keyProvider, logger, grpcPort: 0 });
+  // Bodies in the filesystem blob store, as the local stack keeps them.
+  const blobStore = { kind: 'fs', dir: join(dir, 'blobs') };
+  // No gRPC caller here: plaintext on a random port of 127.0.0.1.
+  const grpcCredentials = { insecure: true, server: ServerCredentials.createInsecure() };
+  const setup = await createStorageApp({ db, keyProvider, logger, grpcPort: 0, blobStore, grpcCredentials });
   await setup.directory.createDomain({ name: 'example.test', defaultQuotaBytes: 0 });
   const user = await setup.directory.createUser({
     address: 'demo@example.test',
@@ -118,7 +123,7 @@ try {
     ...Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuOf(p)])),
   };
   const t0 = Date.now();
-  const app = await createStorageApp({ db, keyProvider, logger, bus, grpcPort: 0 });
+  const app = await createStorageApp({ db, keyProvider, logger, bus, grpcPort: 0, blobStore, grpcCredentials });
   const messages = db.collection('messages');
   for (;;) {
     const info = await bus.jsm.consumers.info(Streams.MAIL_INBOUND, Consumers.STORAGE_DELIVER);

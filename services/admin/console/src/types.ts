@@ -19,6 +19,8 @@ export interface User {
   usage: { usedBytes: number; quotaBytes: number; messages: number } | null;
   /** Submission limits; 0 = the service default. */
   limits: { messagesPerHour: number; recipientsPerMessage: number };
+  /** Two-factor sign-in is on. */
+  totpEnabled: boolean;
 }
 
 export interface Alias {

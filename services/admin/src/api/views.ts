@@ -26,6 +26,8 @@ export const userView = (u: directory.User) => ({
   passwordChangedAt: iso(u.passwordChangeTime),
   /** Submission limits; 0 means the service default (smtp-inbound's configuration). */
   limits: { messagesPerHour: u.messagesPerHour, recipientsPerMessage: u.recipientsPerMessage },
+  /** Two-factor sign-in is on (web sign-in needs a code; IMAP and SMTP an app password). */
+  totpEnabled: u.totpEnabled,
 });
 
 /** Mail storage a user occupies (storage GetUserUsage, the figures of Mailstore GetQuota). */

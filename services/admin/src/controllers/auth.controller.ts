@@ -118,7 +118,15 @@ export class AuthController {
           password: body.password,
           protocol: directory.Protocol.WEB,
           remoteIp: ip,
+          totpCode: body.totp ?? '',
         });
+        if (
+          user.result?.$case === 'failure' &&
+          user.result.value.reason === directory.AuthFailureReason.TOTP_REQUIRED
+        ) {
+          await throttle.release(verdict.ticket);
+          throw new ApiError('unauthenticated', 'a TOTP code is required', 'totp');
+        }
         if (user.result?.$case === 'success' && user.result.value.user !== undefined) {
           principal = { kind: 'user', user: user.result.value.user, via: 'session', sessionSecret: '' };
           kind = admin.PrincipalKind.USER;
@@ -195,8 +203,10 @@ export class AuthController {
     summary: 'Begin TOTP enrollment: returns the seed (base32) and an otpauth:// URI once',
   })
   async beginTotp(@Req() request: HttpRequest) {
-    const principal = this.sessionAdmin(request);
-    return this.deps.storage.admin.beginTotpEnrollment({ adminId: principal.admin.id });
+    const principal = this.sessionPrincipal(request);
+    return principal.kind === 'admin'
+      ? this.deps.storage.admin.beginTotpEnrollment({ adminId: principal.admin.id })
+      : this.deps.storage.directory.beginUserTotpEnrollment({ userId: principal.user.id });
   }
 
   @Endpoint({
@@ -208,10 +218,17 @@ export class AuthController {
     body: { code: 'string (6 digits)' },
   })
   async confirmTotp(@Req() request: HttpRequest) {
-    const principal = this.sessionAdmin(request);
+    const principal = this.sessionPrincipal(request);
     const body = parseObject(request.body, {
       code: required(str({ pattern: /^\d{6}$/, what: 'a 6-digit code' })),
     });
+    if (principal.kind === 'user') {
+      const { user } = await this.deps.storage.directory.confirmUserTotpEnrollment({
+        userId: principal.user.id,
+        code: body.code,
+      });
+      return user === undefined ? {} : userView(user);
+    }
     const { admin: updated } = await this.deps.storage.admin.confirmTotpEnrollment({
       adminId: principal.admin.id,
       code: body.code,
@@ -227,16 +244,23 @@ export class AuthController {
     summary: 'Turn TOTP off',
   })
   async disableTotp(@Req() request: HttpRequest) {
-    const principal = this.sessionAdmin(request);
+    const principal = this.sessionPrincipal(request);
+    if (principal.kind === 'user') {
+      const { user } = await this.deps.storage.directory.disableUserTotp({ userId: principal.user.id });
+      return user === undefined ? {} : userView(user);
+    }
     const { admin: updated } = await this.deps.storage.admin.disableTotp({ adminId: principal.admin.id });
     return updated === undefined ? {} : adminView(updated);
   }
 
-  /** TOTP is managed by the administrator in person (a session), never by an API token. */
-  private sessionAdmin(request: HttpRequest): Extract<Principal, { kind: 'admin' }> {
+  /**
+   * TOTP is managed by its owner in person (a signed-in session: an administrator or a mail user),
+   * never by an API token.
+   */
+  private sessionPrincipal(request: HttpRequest): Extract<Principal, { kind: 'admin' | 'user' }> {
     const principal = authOf(request).principal;
-    if (principal?.kind !== 'admin' || principal.via !== 'session') {
-      throw new ApiError('permission_denied', 'only a signed-in administrator manages their own TOTP');
+    if ((principal?.kind !== 'admin' && principal?.kind !== 'user') || principal.via !== 'session') {
+      throw new ApiError('permission_denied', 'only a signed-in person manages their own TOTP');
     }
     return principal;
   }

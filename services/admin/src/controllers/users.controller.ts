@@ -355,8 +355,15 @@ export class UsersController {
       password: current,
       protocol: directory.Protocol.WEB,
       remoteIp: request.ip,
+      totpCode: '',
     });
-    if (result.result?.$case !== 'success')
+    // With two-factor sign-in on, a right password answers "code required": the session already
+    // passed the second factor at sign-in, so the password is what is being checked here.
+    const passwordRight =
+      result.result?.$case === 'success' ||
+      (result.result?.$case === 'failure' &&
+        result.result.value.reason === directory.AuthFailureReason.TOTP_REQUIRED);
+    if (!passwordRight)
       throw new ApiError(
         'invalid_argument',
         'currentPassword: is not your current password',

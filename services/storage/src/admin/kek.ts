@@ -23,18 +23,20 @@ export class KekOperations {
     const { db, keyProvider } = this.deps;
     const kekId = keyProvider.currentKekId;
     const stale = (field: string) => ({ [`${field}.by`]: { $exists: true, $ne: kekId } });
-    const [users, dkim, totp, pendingTotp, progress] = await Promise.all([
+    const [users, dkim, totp, pendingTotp, userTotp, userPendingTotp, progress] = await Promise.all([
       db.collection(Collections.users).countDocuments(stale('dataKey')),
       db.collection(Collections.dkimKeys).countDocuments(stale('privateKey')),
       db.collection(Collections.admins).countDocuments(stale('totpSecret')),
       db.collection(Collections.admins).countDocuments(stale('pendingTotpSecret')),
+      db.collection(Collections.users).countDocuments(stale('totpSecret')),
+      db.collection(Collections.users).countDocuments(stale('pendingTotpSecret')),
       db.collection<RotationProgressDoc>(Collections.keyring).findOne({ _id: 'kek-rotation' }),
     ]);
     return {
       currentKekId: kekId,
       remainingUserKeys: users,
       remainingDkimKeys: dkim,
-      remainingTotpSeeds: totp + pendingTotp,
+      remainingTotpSeeds: totp + pendingTotp + userTotp + userPendingTotp,
       running: this.running !== undefined,
       lastKekId: progress?.kekId ?? '',
       rewrappedUserKeys: progress?.users ?? 0,

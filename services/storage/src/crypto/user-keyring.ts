@@ -145,7 +145,7 @@ export interface RotationProgressDoc {
   kekId: string;
   users: number;
   dkimKeys: number;
-  /** Administrator TOTP seeds (confirmed or pending enrollment) re-wrapped. */
+  /** TOTP seeds (administrators' and mail users', confirmed or pending) re-wrapped. */
   adminTotpSeeds?: number;
   startedAt: Date;
   updatedAt: Date;
@@ -161,11 +161,13 @@ export interface KekRotationResult {
 
 /** The KEK wrapping context of an administrator's TOTP seed (RFC 6238 shared secret). */
 export const adminTotpContext = (adminId: string): string => `admin-totp:${adminId}`;
+/** The KEK wrapping context of a mail user's TOTP seed. */
+export const userTotpContext = (userId: string): string => `user-totp:${userId}`;
 
-/** The KEK-wrapped fields of an `admins` document (admin/admin-store.ts). */
+/** The KEK-wrapped TOTP fields of an `admins` or `users` document. */
 const TOTP_FIELDS = ['totpSecret', 'pendingTotpSecret'] as const;
 type TotpField = (typeof TOTP_FIELDS)[number];
-type AdminSecrets = { _id: ObjectId } & Partial<Record<TotpField, WrappedKey>>;
+type TotpSecrets = { _id: ObjectId } & Partial<Record<TotpField, WrappedKey>>;
 
 /**
  * Re-wraps every user data key, DKIM private key and administrator TOTP seed (DESIGN §5: secrets
@@ -260,30 +262,36 @@ export async function rotateKek(options: KekRotationOptions): Promise<KekRotatio
     );
   }
 
-  // Administrator TOTP seeds, confirmed and pending: without this a TOTP login would fail once
-  // the previous KEK is removed.
-  const admins = db.collection<AdminSecrets>(Collections.admins);
+  // TOTP seeds of administrators and mail users, confirmed and pending: without this a TOTP
+  // sign-in would fail once the previous KEK is removed.
   let totpCount = 0;
   const stale = {
     $or: TOTP_FIELDS.map((field) => ({ [`${field}.by`]: { $exists: true, $ne: kekId } })),
   };
-  for (const doc of await admins
-    .find(stale, { projection: { totpSecret: 1, pendingTotpSecret: 1 } })
-    .toArray()) {
-    const context = adminTotpContext(doc._id.toHexString());
-    for (const field of TOTP_FIELDS) {
-      const wrapped = doc[field];
-      if (wrapped === undefined || wrapped.by === kekId) continue;
-      const seed = await keyProvider.unwrap(wrapped, context);
-      const rewrapped = await keyProvider.wrap(seed, context);
-      seed.fill(0);
-      // Compare-and-set: an enrollment that replaced the seed meanwhile wrapped it with the
-      // current KEK already, and must not be overwritten with the old seed.
-      const result = await admins.updateOne(
-        { _id: doc._id, [`${field}.by`]: wrapped.by, [`${field}.iv`]: wrapped.iv },
-        { $set: { [field]: rewrapped } },
-      );
-      totpCount += result.modifiedCount;
+  const holders = [
+    [Collections.admins, adminTotpContext],
+    [Collections.users, userTotpContext],
+  ] as const;
+  for (const [collection, contextOf] of holders) {
+    const docs = db.collection<TotpSecrets>(collection);
+    for (const doc of await docs
+      .find(stale, { projection: { totpSecret: 1, pendingTotpSecret: 1 } })
+      .toArray()) {
+      const context = contextOf(doc._id.toHexString());
+      for (const field of TOTP_FIELDS) {
+        const wrapped = doc[field];
+        if (wrapped === undefined || wrapped.by === kekId) continue;
+        const seed = await keyProvider.unwrap(wrapped, context);
+        const rewrapped = await keyProvider.wrap(seed, context);
+        seed.fill(0);
+        // Compare-and-set: an enrollment that replaced the seed meanwhile wrapped it with the
+        // current KEK already, and must not be overwritten with the old seed.
+        const result = await docs.updateOne(
+          { _id: doc._id, [`${field}.by`]: wrapped.by, [`${field}.iv`]: wrapped.iv },
+          { $set: { [field]: rewrapped } },
+        );
+        totpCount += result.modifiedCount;
+      }
     }
   }
   await progress.updateOne(

@@ -112,6 +112,13 @@ export interface UserDoc {
   dataKeyVersion: number;
   /** When the password was last set. */
   passwordChangedAt?: Date;
+  /** Two-factor sign-in (directory/user-totp.ts): the TOTP seed, wrapped by the KEK. */
+  totpSecret?: WrappedKey;
+  totpEnabled?: boolean;
+  /** A seed from a begun enrolment, not yet confirmed (same wrapping). */
+  pendingTotpSecret?: WrappedKey;
+  /** The last time step a code was accepted for (a code works once). */
+  totpLastStep?: number;
   /**
    * Set when the user was deleted but their mail is kept for the retention period
    * (DeleteUser without `purge_data`). Such a user's `addressKey` is `deleted:<id>`, so the

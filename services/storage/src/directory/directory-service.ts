@@ -39,6 +39,7 @@ import {
   verifyPassword,
 } from './passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from './result.js';
+import { UserTotp } from './user-totp.js';
 
 export const MAX_APP_PASSWORDS = 20;
 export const MAX_DKIM_KEYS = 20;
@@ -80,6 +81,9 @@ const DIRECTORY_WRITES = [
   'createForward',
   'setCatchAll',
   'deleteAddress',
+  // Two-factor changes what a login needs: cached verdicts of logins must go too.
+  'confirmUserTotpEnrollment',
+  'disableUserTotp',
 ] as const satisfies readonly (keyof DirectoryService)[];
 
 type AuthFailureReason = directory.AuthFailureReason;
@@ -96,6 +100,7 @@ export class DirectoryService {
   private readonly appPasswords: Collection<AppPasswordDoc>;
   private readonly dkimKeys: Collection<DkimKeyDoc>;
   private readonly now: () => Date;
+  private readonly totp: UserTotp;
 
   constructor(private readonly deps: DirectoryServiceDeps) {
     this.domains = deps.db.collection(Collections.domains);
@@ -104,6 +109,7 @@ export class DirectoryService {
     this.appPasswords = deps.db.collection(Collections.appPasswords);
     this.dkimKeys = deps.db.collection(Collections.dkimKeys);
     this.now = deps.now ?? (() => new Date());
+    this.totp = new UserTotp({ users: this.users, keyProvider: deps.keyProvider, now: this.now });
     const changed = (): void => {
       deps.cache?.invalidate();
       deps.onDirectoryChanged?.();
@@ -682,6 +688,16 @@ export class DirectoryService {
       return failure(directory.AuthFailureReason.DOMAIN_SUSPENDED);
     }
     if (user.status !== 'active') return failure(directory.AuthFailureReason.USER_DISABLED);
+    if (user.totpEnabled === true && appPasswordId === '') {
+      // With two-factor sign-in on, the account password alone is not enough: the web sign-in
+      // needs a current code, and IMAP/SMTP clients (which cannot ask for one) an app password.
+      if (req.protocol !== directory.Protocol.WEB) {
+        return failure(directory.AuthFailureReason.PROTOCOL_NOT_ALLOWED);
+      }
+      const verdict = await this.totp.verify(user, req.totpCode);
+      if (verdict === 'missing') return failure(directory.AuthFailureReason.TOTP_REQUIRED);
+      if (verdict === 'wrong') return failure(directory.AuthFailureReason.INVALID_CREDENTIALS);
+    }
     if (appPasswordId !== '') {
       await this.appPasswords.updateOne(
         { _id: new ObjectId(appPasswordId) },
@@ -699,6 +715,51 @@ export class DirectoryService {
     return ok({
       result: { $case: 'success', value: { user: userOut(user), appPasswordId, senderAddresses } },
     });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Two-factor sign-in of mail users (user-totp.ts)
+
+  async beginUserTotpEnrollment(
+    req: directory.BeginUserTotpEnrollmentRequest,
+  ): Promise<Result<directory.BeginUserTotpEnrollmentResponse>> {
+    const user = await this.userById(req.userId);
+    if (user === null) return notFound('user', 'user_id');
+    return ok(await this.totp.begin(user));
+  }
+
+  async confirmUserTotpEnrollment(
+    req: directory.ConfirmUserTotpEnrollmentRequest,
+  ): Promise<Result<directory.ConfirmUserTotpEnrollmentResponse>> {
+    const user = await this.userById(req.userId);
+    if (user === null) return notFound('user', 'user_id');
+    const result = await this.totp.confirm(user, req.code);
+    switch (result.kind) {
+      case 'ok':
+        this.deps.logger.info({ userId: req.userId }, 'two-factor sign-in turned on');
+        return ok({ user: userOut(result.user) });
+      case 'wrong':
+        return fail(ErrorReason.INVALID_ARGUMENT, 'wrong TOTP code', 'code');
+      case 'no-enrolment':
+        return fail(ErrorReason.INVALID_ARGUMENT, 'no TOTP enrollment in progress; begin one first', 'code');
+      case 'changed':
+        return fail(
+          ErrorReason.INVALID_ARGUMENT,
+          'the TOTP enrollment changed meanwhile; begin again',
+          'code',
+        );
+    }
+  }
+
+  async disableUserTotp(
+    req: directory.DisableUserTotpRequest,
+  ): Promise<Result<directory.DisableUserTotpResponse>> {
+    const user = await this.userById(req.userId);
+    if (user === null) return notFound('user', 'user_id');
+    const updated = await this.totp.disable(user);
+    if (updated === null) return notFound('user', 'user_id');
+    this.deps.logger.info({ userId: req.userId }, 'two-factor sign-in turned off');
+    return ok({ user: userOut(updated) });
   }
 
   /**
@@ -994,6 +1055,7 @@ function userOut(doc: UserDoc): directory.User {
     passwordChangeTime: doc.passwordChangedAt,
     messagesPerHour: doc.limits.messagesPerHour,
     recipientsPerMessage: doc.limits.recipientsPerMessage,
+    totpEnabled: doc.totpEnabled === true,
   };
 }
 

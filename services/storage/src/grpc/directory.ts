@@ -42,5 +42,12 @@ export function directoryHandlers(
     updateWebhook: unary(logger, 'UpdateWebhook', (r) => webhooks.updateWebhook(r)),
     rotateWebhookSecret: unary(logger, 'RotateWebhookSecret', (r) => webhooks.rotateWebhookSecret(r)),
     deleteWebhook: unary(logger, 'DeleteWebhook', (r) => webhooks.deleteWebhook(r)),
+    beginUserTotpEnrollment: unary(logger, 'BeginUserTotpEnrollment', (r) =>
+      service.beginUserTotpEnrollment(r),
+    ),
+    confirmUserTotpEnrollment: unary(logger, 'ConfirmUserTotpEnrollment', (r) =>
+      service.confirmUserTotpEnrollment(r),
+    ),
+    disableUserTotp: unary(logger, 'DisableUserTotp', (r) => service.disableUserTotp(r)),
   };
 }

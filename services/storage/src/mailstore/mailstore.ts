@@ -92,7 +92,7 @@ import {
   type IndexBuild,
   type IndexedMessage,
 } from './mailbox-index.js';
-import { sharedMessageCache as messageCache } from './message-cache.js';
+import { sharedMessageCache as messageCache, type OpenedMessage } from './message-cache.js';
 import {
   PendingChanges,
   compactPending,
@@ -429,6 +429,18 @@ export function messageKey(mailboxId: string, uid: number): string {
   return `${mailboxId}:${String(uid).padStart(10, '0')}`;
 }
 
+/**
+ * Puts message documents just written into the message cache (write-through), so the first
+ * ENVELOPE fetch or header SEARCH after a delivery or APPEND reads nothing back from the database.
+ * Only what never changes is used from it (message-cache.ts); flags and MODSEQ come from the index.
+ */
+function cacheWritten(docs: readonly MessageRecord[]): void {
+  if (!messageCache.enabled) return;
+  for (const doc of docs) {
+    if (typeof doc._id === 'string') messageCache.put(doc._id, { ...doc });
+  }
+}
+
 function idText(id: MessageId): string {
   return typeof id === 'string' ? id : id.toHexString();
 }
@@ -453,6 +465,10 @@ function searchIdOf(doc: Pick<MessageRecord, '_id' | 'searchId'>): MessageId {
 const POINT_LOOKUPS = 64;
 /** `_id` lookups in flight at once. */
 const LOOKUP_CONCURRENCY = 8;
+/** A generous estimate of one message's bytes in the message cache (sealed metadata and the rest). */
+const CACHED_MESSAGE_BYTES = 8 * 1024;
+/** Reads filling the message cache for a mailbox, by mailbox id, shared by concurrent readers. */
+const cacheFills = new Map<string, Promise<void>>();
 
 /** `run` over every item, at most `limit` at a time; results in the items' order. */
 async function mapLimited<T, R>(
@@ -879,7 +895,10 @@ export class Mailstore {
     const recentFrom = mailbox.recentFloor ?? 1;
     let recent = 0;
     const fewRecent = mailbox.keyedMessages === true && mailbox.uidNext - recentFrom <= POINT_LOOKUPS;
-    const entry = await this.indexOf(mailbox, !fewRecent);
+    // The owner builds the entry of any mailbox it is asked about, small ones too: on FerretDB an
+    // `_id` lookup decodes the collection as a read of the whole mailbox does, and after the
+    // build every command on the mailbox is answered from memory (ADR 0006).
+    const entry = await this.indexOf(mailbox, true);
     if (entry !== undefined) {
       recent = entry.countFrom(recentFrom);
     } else if (fewRecent) {
@@ -892,14 +911,28 @@ export class Mailstore {
     let firstRecentUid = 0;
     if (claimRecent) {
       // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
-      const before = await serial(this.lockKey(mailboxId), () =>
-        mailboxes(this.db).findOneAndUpdate(
+      const floor = await serial(this.lockKey(mailboxId), async () => {
+        // The owner's copy is what the database holds (ADR 0007): with nothing new to claim
+        // there is nothing to write, and a write keeps the copy (`after`) for the next command.
+        const known = mailboxRecords.byId(this.db, mailboxId);
+        if (known !== undefined) {
+          const was = known.recentFloor ?? 1;
+          if (was >= mailbox.uidNext) return was;
+          await mailboxes(this.db).findOneAndUpdate(
+            { _id: mailbox._id },
+            { $max: { recentFloor: mailbox.uidNext } },
+            { returnDocument: 'after' },
+          );
+          return was;
+        }
+        const before = await mailboxes(this.db).findOneAndUpdate(
           { _id: mailbox._id },
           { $max: { recentFloor: mailbox.uidNext } },
           { returnDocument: 'before' },
-        ),
-      );
-      firstRecentUid = Math.min(before?.recentFloor ?? 1, mailbox.uidNext);
+        );
+        return before?.recentFloor ?? 1;
+      });
+      firstRecentUid = Math.min(floor, mailbox.uidNext);
     }
     const firstUnseenUid = await this.firstUnseenUid(mailbox, entry);
     return {
@@ -1221,12 +1254,18 @@ export class Mailstore {
           unseen: todo.filter((it) => !it.doc.flags.includes(SEEN)).length,
           deleted: todo.filter((it) => it.doc.flags.includes(DELETED)).length,
         };
-        // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UIDs and MODSEQs allocated before the write.
-        const before = await mailboxes(this.db).findOneAndUpdate(
+        // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UIDs and MODSEQs allocated before the write. The
+        // document `after` (the values before follow from the increments) keeps the owner's copy
+        // of the mailbox, so the next SELECT or FETCH does not read it back.
+        const after = await mailboxes(this.db).findOneAndUpdate(
           { _id: mailbox._id, uidNext: { $lte: MAX_UID - todo.length + 1 } },
           { $inc: { uidNext: todo.length, highestModseq: todo.length, ...counters } },
-          { returnDocument: 'before' },
+          { returnDocument: 'after' },
         );
+        const before =
+          after === null
+            ? null
+            : { uidNext: after.uidNext - todo.length, highestModseq: after.highestModseq - todo.length };
         if (before === null) {
           const exists = await mailboxes(this.db).countDocuments({ _id: mailbox._id }, { limit: 1 });
           if (exists === 0) throw notFound('mailbox', 'mailbox');
@@ -1241,9 +1280,10 @@ export class Mailstore {
         todo.forEach((it, i) => {
           if (!refused.has(i)) it.stored = true;
         });
-        const added = todo.filter((_, i) => !refused.has(i)).map((it) => indexed(it.doc));
+        const written = todo.filter((_, i) => !refused.has(i)).map((it) => it.doc);
+        cacheWritten(written);
         index.patch(mailboxId, before.highestModseq, before.highestModseq + todo.length, (entry) =>
-          entry.add(added),
+          entry.add(written.map(indexed)),
         );
         if (refused.size === 0) return;
         const lost = todo.filter((_, i) => refused.has(i));
@@ -1644,6 +1684,7 @@ export class Mailstore {
           .updateOne({ _id: a.before._id }, { $inc: this.negated(lost.map((r) => r.doc)) })
           .catch(() => undefined);
       }
+      cacheWritten(stored.map((r) => r.doc));
       index.patch(a.mailboxId, a.before.highestModseq, a.before.highestModseq + a.rows.length, (entry) =>
         entry.add(stored.map((r) => indexed(r.doc))),
       );
@@ -1995,7 +2036,13 @@ export class Mailstore {
   private async indexOf(mailbox: MailboxRecord, build: boolean): Promise<MailboxIndexEntry | undefined> {
     const mailboxId = mailbox._id.toHexString();
     const entry = index.get(mailboxId, mailbox.highestModseq);
-    if (entry !== undefined || !build || !index.enabled) return entry;
+    if (entry !== undefined || !index.enabled) return entry;
+    if (index.has(mailboxId)) {
+      // A step behind the document just read (a writer is patching it): wait, do not rebuild.
+      const caught = await this.currentIndex(mailbox);
+      if (caught !== undefined) return caught;
+    }
+    if (!build) return undefined;
     let pending = indexBuilds.get(mailboxId);
     if (pending === undefined) {
       pending = this.buildIndex(mailbox).finally(() => indexBuilds.delete(mailboxId));
@@ -2237,6 +2284,17 @@ export class Mailstore {
     return this.keyring.unwrapForUser(doc.userId, doc.contentKey, contentContext(doc.blobId));
   }
 
+  /** The content key and metadata of `doc`, from the message cache when it opened them before. */
+  private async opened(doc: MessageRecord): Promise<OpenedMessage> {
+    const id = typeof doc._id === 'string' ? doc._id : undefined;
+    const known = id === undefined ? undefined : messageCache.opened(id);
+    if (known !== undefined) return known;
+    const key = await this.unwrapKey(doc);
+    const opened: OpenedMessage = { key, meta: await this.openMeta(doc, key) };
+    if (id !== undefined) messageCache.setOpened(id, opened);
+    return opened;
+  }
+
   private async openMeta(doc: MessageRecord, key?: Uint8Array): Promise<SealedMeta> {
     const contentKey = key ?? (await this.unwrapKey(doc));
     return JSON.parse(unseal(contentKey, META_LABEL, doc.blobId, doc.meta).toString('utf8')) as SealedMeta;
@@ -2278,10 +2336,9 @@ export class Mailstore {
     const wantHeader = fields.includes(FetchFields.HEADER);
     const needMeta = wantEnvelope || wantStructure || wantHeader;
     if (!needMeta) {
-      // UIDs, flags, sizes and dates only (SELECT, `FETCH 1:* (FLAGS)`): the index answers when a
-      // read of the messages would otherwise scan (ADR 0006).
-      const slow = mailbox.keyedMessages !== true || intervalSize(intervals) > POINT_LOOKUPS;
-      const entry = await this.indexOf(mailbox, slow);
+      // UIDs, flags, sizes and dates only (SELECT, `FETCH 1:* (FLAGS)`): the index answers
+      // (ADR 0006), built on first use if the index is on.
+      const entry = await this.indexOf(mailbox, true);
       if (entry !== undefined) {
         for (const m of entry.select(intervals, changedSince)) {
           const { flags, keywords } = splitFlags(m.flags);
@@ -2321,11 +2378,12 @@ export class Mailstore {
         header: Buffer.alloc(0),
       };
       if (needMeta) {
-        const key = await this.unwrapKey(doc);
-        const meta = await this.openMeta(doc, key);
-        if (wantEnvelope) out.envelopeJson = JSON.stringify(meta.envelope);
-        if (wantStructure) out.bodystructureJson = JSON.stringify(meta.bodystructure);
-        if (wantHeader) out.header = await this.rawHeader(doc, meta, key);
+        const opened = await this.opened(doc);
+        if (wantEnvelope) out.envelopeJson = opened.envelopeJson ??= JSON.stringify(opened.meta.envelope);
+        if (wantStructure) {
+          out.bodystructureJson = opened.bodystructureJson ??= JSON.stringify(opened.meta.bodystructure);
+        }
+        if (wantHeader) out.header = await this.rawHeader(doc, opened.meta, opened.key);
       }
       yield out;
     }
@@ -2341,18 +2399,21 @@ export class Mailstore {
     mailbox: MailboxRecord,
     intervals: Intervals,
     changedSince: number | undefined,
+    fill = true,
   ): Promise<MessageRecord[] | undefined> {
     if (!messageCache.enabled || mailbox.keyedMessages !== true) return undefined;
     const mailboxId = mailbox._id.toHexString();
-    // A large set builds the entry (the read it replaces is as costly); a small one uses it if any.
-    const entry =
-      intervalSize(intervals) > POINT_LOOKUPS
-        ? await this.indexOf(mailbox, true)
-        : await this.currentIndex(mailbox);
+    // Built if missing: one read of the mailbox, after which its commands read nothing.
+    const entry = await this.indexOf(mailbox, true);
     if (entry === undefined) return undefined;
     const selection = entry.select(intervals, changedSince);
     const missing = selection.filter((m) => !messageCache.has(messageKey(mailboxId, m.uid)));
-    if (missing.length > POINT_LOOKUPS) return undefined;
+    if (missing.length > POINT_LOOKUPS) {
+      if (!fill || !(await this.fillMessageCache(mailbox, missing.length))) return undefined;
+      // The entry may have moved on during the read: look again, from the mailbox as it is now.
+      const now = await this.resolveMailbox(mailbox.userId, { id: mailboxId });
+      return this.cachedMessages(now, intervals, changedSince, false);
+    }
     const loaded = await mapLimited(missing, LOOKUP_CONCURRENCY, (m) =>
       this.messages().findOne({ _id: messageKey(mailboxId, m.uid) }, { projection: { terms: 0 } }),
     );
@@ -2363,6 +2424,29 @@ export class Mailstore {
       if (hit !== undefined) out.push({ ...hit.doc, flags: [...m.flags], modseq: m.modseq });
     }
     return out;
+  }
+
+  /**
+   * Fills the message cache with the messages of `mailbox` by one read of the mailbox, shared by
+   * every reader that finds `missing` messages uncached meanwhile (several clients opening a cold
+   * mailbox at once cost one read, not one each). False, without reading, when that many would
+   * not fit well in the cache: the caller streams from the database instead.
+   */
+  private async fillMessageCache(mailbox: MailboxRecord, missing: number): Promise<boolean> {
+    if (missing * CACHED_MESSAGE_BYTES > messageCache.maxBytes / 2) return false;
+    const mailboxId = mailbox._id.toHexString();
+    let fill = cacheFills.get(mailboxId);
+    if (fill === undefined) {
+      fill = (async () => {
+        const all: Intervals = [[1, MAX_UID]];
+        for await (const doc of this.messagesIn(mailbox, all, { projection: { terms: 0 } })) {
+          if (typeof doc._id === 'string') messageCache.put(doc._id, doc);
+        }
+      })().finally(() => cacheFills.delete(mailboxId));
+      cacheFills.set(mailboxId, fill);
+    }
+    await fill;
+    return true;
   }
 
   /**
@@ -2383,7 +2467,7 @@ export class Mailstore {
     const id = messageKey(mailboxId, uid);
     const current =
       messageCache.enabled && mailbox.keyedMessages === true
-        ? (await this.currentIndex(mailbox))?.select([[uid, uid]])[0]
+        ? (await this.indexOf(mailbox, true))?.select([[uid, uid]])[0]
         : undefined;
     const hit = current === undefined ? undefined : messageCache.get(id);
     let doc: MessageRecord | null =
@@ -2395,8 +2479,7 @@ export class Mailstore {
       if (doc !== null && doc._id === id) messageCache.put(id, doc);
     }
     if (doc === null) throw notFound('message', 'uid');
-    const key = await this.unwrapKey(doc);
-    const meta = await this.openMeta(doc, key);
+    const { key, meta } = await this.opened(doc);
     const spec = parseSectionSpec(section);
     if (spec === null)
       throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, 'not a section-spec', 'section');
@@ -2864,6 +2947,7 @@ export class Mailstore {
       index.drop(destId);
       throw error;
     }
+    cacheWritten(copies);
     index.patch(destId, allocated.previousModseq, allocated.modseq, (entry) =>
       entry.add(copies.map(indexed)),
     );
@@ -3146,10 +3230,10 @@ export class Mailstore {
     let key: Uint8Array | null = null;
     let meta: SealedMeta | null = null;
     let fields: HeaderField[] | null = null;
-    const contentKey = async () => (key ??= await this.unwrapKey(doc));
+    const contentKey = async () => (key ??= (await this.opened(doc)).key);
     const subject: SearchSubject = {
       doc,
-      meta: async () => (meta ??= await this.openMeta(doc, await contentKey())),
+      meta: async () => (meta ??= (await this.opened(doc)).meta),
       headerFields: async () =>
         (fields ??= parseHeaderBlock(await this.rawHeader(doc, await subject.meta(), await contentKey()))),
       bodyText: async () => {

@@ -11,12 +11,26 @@
  * never answered from here, so an expunged message's leftover entry is harmless until evicted.
  */
 import type { BlobInfo } from './blob-store.js';
-import type { MessageRecord } from './types.js';
+import type { MessageRecord, SealedMeta } from './types.js';
+
+/**
+ * A cached message's content key and metadata once opened, and the ENVELOPE/BODYSTRUCTURE JSON
+ * made from them: FETCH ENVELOPE and header SEARCH of a hot mailbox then decrypt nothing. They
+ * are in memory only, like the user data keys the process already holds while it serves a user
+ * (crypto/user-keyring.ts), and go with the entry.
+ */
+export interface OpenedMessage {
+  readonly key: Uint8Array;
+  readonly meta: SealedMeta;
+  envelopeJson?: string;
+  bodystructureJson?: string;
+}
 
 interface Cached {
   readonly doc: MessageRecord;
   blob: BlobInfo | undefined;
-  readonly bytes: number;
+  opened: OpenedMessage | undefined;
+  bytes: number;
 }
 
 export class MessageCache {
@@ -51,13 +65,40 @@ export class MessageCache {
     if (!this.enabled || this.entries.has(id)) return;
     // The sealed metadata dominates; the rest of the document is a few hundred bytes.
     const bytes = 512 + doc.meta.length();
-    this.entries.set(id, { doc, blob: undefined, bytes });
+    this.entries.set(id, { doc, blob: undefined, opened: undefined, bytes });
     this.used += bytes;
+    this.evict();
+  }
+
+  private evict(): void {
     for (const [key, entry] of this.entries) {
       if (this.used <= this.maxBytes) break;
       this.entries.delete(key);
       this.used -= entry.bytes;
     }
+  }
+
+  /** The opened key and metadata of a cached message, if they were kept. */
+  opened(id: string): OpenedMessage | undefined {
+    return this.entries.get(id)?.opened;
+  }
+
+  /** Keeps what opening a cached message gave (nothing if the message is not cached). */
+  setOpened(id: string, opened: OpenedMessage): void {
+    const hit = this.entries.get(id);
+    if (hit === undefined || hit.opened !== undefined) return;
+    hit.opened = opened;
+    // The parsed metadata holds about what its sealed form does, and its JSON as much again.
+    const more = 2 * hit.doc.meta.length();
+    hit.bytes += more;
+    this.used += more;
+    this.evict();
+  }
+
+  /** Forgets every entry (all of it can be read again from the database). */
+  clear(): void {
+    this.entries.clear();
+    this.used = 0;
   }
 
   setBlob(id: string, blob: BlobInfo): void {

@@ -1,6 +1,6 @@
 /**
- * "My account": for a mail user, their own account (quota use, password, app passwords, addresses);
- * for an administrator, who they are and their authenticator code.
+ * "My account": for a mail user, their own account (quota use, password, authenticator code, app
+ * passwords, addresses); for an administrator, who they are and their authenticator code.
  */
 import { useCallback, useEffect, useState } from 'react';
 import { api, type Me, type Page } from '../api.js';
@@ -102,6 +102,13 @@ function MailUserAccount({ me }: { readonly me: Me }) {
             });
             return 'Password changed. Your other sessions were signed out; mail programs keep their app passwords.';
           }}
+        />
+      )}
+      {user !== undefined && (
+        <TotpSection
+          enabled={user.totpEnabled}
+          onChange={refresh}
+          note="While it is on, mail programs (IMAP and SMTP) sign in with app passwords only: they cannot ask for a code."
         />
       )}
       {me.user !== undefined && me.permissions.includes('apppasswords.read') && (

@@ -1,6 +1,6 @@
 /**
- * Two-factor sign-in with an authenticator app (TOTP, RFC 6238) for the signed-in administrator:
- * enrol (a new seed, confirmed with a current code before it counts) or turn it off.
+ * Two-factor sign-in with an authenticator app (TOTP, RFC 6238) for the signed-in administrator or
+ * mail user: enrol (a new seed, confirmed with a current code before it counts) or turn it off.
  */
 import { useState } from 'react';
 import { api } from '../api.js';
@@ -11,7 +11,12 @@ import { Form } from '../components/Form.js';
 /** `ABCDEFGH…` → `ABCD EFGH …`, easier to type into an app by hand. */
 const grouped = (secret: string): string => secret.replace(/(.{4})/g, '$1 ').trim();
 
-export function TotpSection(props: { readonly enabled: boolean; readonly onChange: () => void }) {
+export function TotpSection(props: {
+  readonly enabled: boolean;
+  readonly onChange: () => void;
+  /** What else changes while it is on (mail users: app passwords for mail programs). */
+  readonly note?: string;
+}) {
   const [enrolment, setEnrolment] = useState<{ secretBase32: string; otpauthUri: string } | undefined>();
   const [notice, setNotice] = useState('');
   const [error, setError] = useState<unknown>();
@@ -48,6 +53,7 @@ export function TotpSection(props: { readonly enabled: boolean; readonly onChang
         Status:{' '}
         <span className={`badge ${props.enabled ? 'ok' : 'missing'}`}>{props.enabled ? 'on' : 'off'}</span>
       </p>
+      {props.note !== undefined && <p className="hint">{props.note}</p>}
       {notice !== '' && <Notice>{notice}</Notice>}
       <ErrorBanner error={error} />
       {enrolment === undefined && (

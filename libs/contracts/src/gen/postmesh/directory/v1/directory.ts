@@ -247,6 +247,11 @@ export const AuthFailureReason = {
   DOMAIN_SUSPENDED: "AUTH_FAILURE_REASON_DOMAIN_SUSPENDED",
   /** PROTOCOL_NOT_ALLOWED - The password was an app password not allowed for this protocol, or expired. */
   PROTOCOL_NOT_ALLOWED: "AUTH_FAILURE_REASON_PROTOCOL_NOT_ALLOWED",
+  /**
+   * TOTP_REQUIRED - The password was right but a TOTP code is needed (PROTOCOL_WEB with two-factor sign-in on
+   * and no code given). A wrong code is INVALID_CREDENTIALS.
+   */
+  TOTP_REQUIRED: "AUTH_FAILURE_REASON_TOTP_REQUIRED",
   UNRECOGNIZED: "UNRECOGNIZED",
 } as const;
 
@@ -258,6 +263,7 @@ export namespace AuthFailureReason {
   export type USER_DISABLED = typeof AuthFailureReason.USER_DISABLED;
   export type DOMAIN_SUSPENDED = typeof AuthFailureReason.DOMAIN_SUSPENDED;
   export type PROTOCOL_NOT_ALLOWED = typeof AuthFailureReason.PROTOCOL_NOT_ALLOWED;
+  export type TOTP_REQUIRED = typeof AuthFailureReason.TOTP_REQUIRED;
   export type UNRECOGNIZED = typeof AuthFailureReason.UNRECOGNIZED;
 }
 
@@ -278,6 +284,9 @@ export function authFailureReasonFromJSON(object: any): AuthFailureReason {
     case 4:
     case "AUTH_FAILURE_REASON_PROTOCOL_NOT_ALLOWED":
       return AuthFailureReason.PROTOCOL_NOT_ALLOWED;
+    case 5:
+    case "AUTH_FAILURE_REASON_TOTP_REQUIRED":
+      return AuthFailureReason.TOTP_REQUIRED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -297,6 +306,8 @@ export function authFailureReasonToJSON(object: AuthFailureReason): string {
       return "AUTH_FAILURE_REASON_DOMAIN_SUSPENDED";
     case AuthFailureReason.PROTOCOL_NOT_ALLOWED:
       return "AUTH_FAILURE_REASON_PROTOCOL_NOT_ALLOWED";
+    case AuthFailureReason.TOTP_REQUIRED:
+      return "AUTH_FAILURE_REASON_TOTP_REQUIRED";
     case AuthFailureReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -315,6 +326,8 @@ export function authFailureReasonToNumber(object: AuthFailureReason): number {
       return 3;
     case AuthFailureReason.PROTOCOL_NOT_ALLOWED:
       return 4;
+    case AuthFailureReason.TOTP_REQUIRED:
+      return 5;
     case AuthFailureReason.UNRECOGNIZED:
     default:
       return -1;
@@ -748,6 +761,8 @@ export interface User {
    * (RFC 5321 §4.5.3.1.8).
    */
   recipientsPerMessage: number;
+  /** Two-factor sign-in (TOTP) is on: the web sign-in needs a code, IMAP and SMTP an app password. */
+  totpEnabled: boolean;
 }
 
 /** Request of CreateUser. */
@@ -1071,6 +1086,8 @@ export interface AuthenticateRequest {
   protocol: Protocol;
   /** The client's IP address (for the audit trail and app password `last_use_time`). */
   remoteIp: string;
+  /** The current TOTP code, for PROTOCOL_WEB when the user has two-factor sign-in on. */
+  totpCode: string;
 }
 
 /** A successful login. */
@@ -1432,6 +1449,46 @@ export interface DeleteWebhookRequest {
 
 /** Response of DeleteWebhook. */
 export interface DeleteWebhookResponse {
+}
+
+/** Request of BeginUserTotpEnrollment. */
+export interface BeginUserTotpEnrollmentRequest {
+  /** Which user. */
+  userId: string;
+}
+
+/** Response of BeginUserTotpEnrollment. */
+export interface BeginUserTotpEnrollmentResponse {
+  /** The seed in base32 (RFC 4648 §6), to type into an authenticator app; shown once. */
+  secretBase32: string;
+  /** `otpauth://totp/…` URI for a QR code. */
+  otpauthUri: string;
+}
+
+/** Request of ConfirmUserTotpEnrollment. */
+export interface ConfirmUserTotpEnrollmentRequest {
+  /** Which user. */
+  userId: string;
+  /** A current code from the seed BeginUserTotpEnrollment returned. */
+  code: string;
+}
+
+/** Response of ConfirmUserTotpEnrollment. */
+export interface ConfirmUserTotpEnrollmentResponse {
+  /** The user, now with `totp_enabled`. */
+  user?: User | undefined;
+}
+
+/** Request of DisableUserTotp. */
+export interface DisableUserTotpRequest {
+  /** Which user. */
+  userId: string;
+}
+
+/** Response of DisableUserTotp. */
+export interface DisableUserTotpResponse {
+  /** The user, now without `totp_enabled`. */
+  user?: User | undefined;
 }
 
 function createBaseDomain(): Domain {
@@ -2424,6 +2481,7 @@ function createBaseUser(): User {
     passwordChangeTime: undefined,
     messagesPerHour: 0,
     recipientsPerMessage: 0,
+    totpEnabled: false,
   };
 }
 
@@ -2461,6 +2519,9 @@ export const User: MessageFns<User> = {
     }
     if (message.recipientsPerMessage !== 0) {
       writer.uint32(88).uint32(message.recipientsPerMessage);
+    }
+    if (message.totpEnabled !== false) {
+      writer.uint32(96).bool(message.totpEnabled);
     }
     return writer;
   },
@@ -2566,6 +2627,14 @@ export const User: MessageFns<User> = {
             message.recipientsPerMessage = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.totpEnabled = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2623,6 +2692,11 @@ export const User: MessageFns<User> = {
         : isSet(object.recipients_per_message)
         ? globalThis.Number(object.recipients_per_message)
         : 0,
+      totpEnabled: isSet(object.totpEnabled)
+        ? globalThis.Boolean(object.totpEnabled)
+        : isSet(object.totp_enabled)
+        ? globalThis.Boolean(object.totp_enabled)
+        : false,
     };
   },
 
@@ -2661,6 +2735,9 @@ export const User: MessageFns<User> = {
     if (message.recipientsPerMessage !== 0) {
       obj.recipientsPerMessage = Math.round(message.recipientsPerMessage);
     }
+    if (message.totpEnabled !== false) {
+      obj.totpEnabled = message.totpEnabled;
+    }
     return obj;
   },
 
@@ -2680,6 +2757,7 @@ export const User: MessageFns<User> = {
     message.passwordChangeTime = object.passwordChangeTime ?? undefined;
     message.messagesPerHour = object.messagesPerHour ?? 0;
     message.recipientsPerMessage = object.recipientsPerMessage ?? 0;
+    message.totpEnabled = object.totpEnabled ?? false;
     return message;
   },
 };
@@ -5775,7 +5853,7 @@ export const DeleteAddressResponse: MessageFns<DeleteAddressResponse> = {
 };
 
 function createBaseAuthenticateRequest(): AuthenticateRequest {
-  return { address: "", password: "", protocol: Protocol.UNSPECIFIED, remoteIp: "" };
+  return { address: "", password: "", protocol: Protocol.UNSPECIFIED, remoteIp: "", totpCode: "" };
 }
 
 export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
@@ -5791,6 +5869,9 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
     }
     if (message.remoteIp !== "") {
       writer.uint32(34).string(message.remoteIp);
+    }
+    if (message.totpCode !== "") {
+      writer.uint32(42).string(message.totpCode);
     }
     return writer;
   },
@@ -5840,6 +5921,14 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
             message.remoteIp = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.totpCode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5862,6 +5951,11 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
         : isSet(object.remote_ip)
         ? globalThis.String(object.remote_ip)
         : "",
+      totpCode: isSet(object.totpCode)
+        ? globalThis.String(object.totpCode)
+        : isSet(object.totp_code)
+        ? globalThis.String(object.totp_code)
+        : "",
     };
   },
 
@@ -5879,6 +5973,9 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
     if (message.remoteIp !== "") {
       obj.remoteIp = message.remoteIp;
     }
+    if (message.totpCode !== "") {
+      obj.totpCode = message.totpCode;
+    }
     return obj;
   },
 
@@ -5891,6 +5988,7 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
     message.password = object.password ?? "";
     message.protocol = object.protocol ?? Protocol.UNSPECIFIED;
     message.remoteIp = object.remoteIp ?? "";
+    message.totpCode = object.totpCode ?? "";
     return message;
   },
 };
@@ -9133,6 +9231,480 @@ export const DeleteWebhookResponse: MessageFns<DeleteWebhookResponse> = {
   },
 };
 
+function createBaseBeginUserTotpEnrollmentRequest(): BeginUserTotpEnrollmentRequest {
+  return { userId: "" };
+}
+
+export const BeginUserTotpEnrollmentRequest: MessageFns<BeginUserTotpEnrollmentRequest> = {
+  encode(message: BeginUserTotpEnrollmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BeginUserTotpEnrollmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBeginUserTotpEnrollmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BeginUserTotpEnrollmentRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: BeginUserTotpEnrollmentRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BeginUserTotpEnrollmentRequest>, I>>(base?: I): BeginUserTotpEnrollmentRequest {
+    return BeginUserTotpEnrollmentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BeginUserTotpEnrollmentRequest>, I>>(
+    object: I,
+  ): BeginUserTotpEnrollmentRequest {
+    const message = createBaseBeginUserTotpEnrollmentRequest();
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseBeginUserTotpEnrollmentResponse(): BeginUserTotpEnrollmentResponse {
+  return { secretBase32: "", otpauthUri: "" };
+}
+
+export const BeginUserTotpEnrollmentResponse: MessageFns<BeginUserTotpEnrollmentResponse> = {
+  encode(message: BeginUserTotpEnrollmentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secretBase32 !== "") {
+      writer.uint32(10).string(message.secretBase32);
+    }
+    if (message.otpauthUri !== "") {
+      writer.uint32(18).string(message.otpauthUri);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BeginUserTotpEnrollmentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBeginUserTotpEnrollmentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secretBase32 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.otpauthUri = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BeginUserTotpEnrollmentResponse {
+    return {
+      secretBase32: isSet(object.secretBase32)
+        ? globalThis.String(object.secretBase32)
+        : isSet(object.secret_base32)
+        ? globalThis.String(object.secret_base32)
+        : "",
+      otpauthUri: isSet(object.otpauthUri)
+        ? globalThis.String(object.otpauthUri)
+        : isSet(object.otpauth_uri)
+        ? globalThis.String(object.otpauth_uri)
+        : "",
+    };
+  },
+
+  toJSON(message: BeginUserTotpEnrollmentResponse): unknown {
+    const obj: any = {};
+    if (message.secretBase32 !== "") {
+      obj.secretBase32 = message.secretBase32;
+    }
+    if (message.otpauthUri !== "") {
+      obj.otpauthUri = message.otpauthUri;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BeginUserTotpEnrollmentResponse>, I>>(base?: I): BeginUserTotpEnrollmentResponse {
+    return BeginUserTotpEnrollmentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BeginUserTotpEnrollmentResponse>, I>>(
+    object: I,
+  ): BeginUserTotpEnrollmentResponse {
+    const message = createBaseBeginUserTotpEnrollmentResponse();
+    message.secretBase32 = object.secretBase32 ?? "";
+    message.otpauthUri = object.otpauthUri ?? "";
+    return message;
+  },
+};
+
+function createBaseConfirmUserTotpEnrollmentRequest(): ConfirmUserTotpEnrollmentRequest {
+  return { userId: "", code: "" };
+}
+
+export const ConfirmUserTotpEnrollmentRequest: MessageFns<ConfirmUserTotpEnrollmentRequest> = {
+  encode(message: ConfirmUserTotpEnrollmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmUserTotpEnrollmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmUserTotpEnrollmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmUserTotpEnrollmentRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+    };
+  },
+
+  toJSON(message: ConfirmUserTotpEnrollmentRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfirmUserTotpEnrollmentRequest>, I>>(
+    base?: I,
+  ): ConfirmUserTotpEnrollmentRequest {
+    return ConfirmUserTotpEnrollmentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfirmUserTotpEnrollmentRequest>, I>>(
+    object: I,
+  ): ConfirmUserTotpEnrollmentRequest {
+    const message = createBaseConfirmUserTotpEnrollmentRequest();
+    message.userId = object.userId ?? "";
+    message.code = object.code ?? "";
+    return message;
+  },
+};
+
+function createBaseConfirmUserTotpEnrollmentResponse(): ConfirmUserTotpEnrollmentResponse {
+  return { user: undefined };
+}
+
+export const ConfirmUserTotpEnrollmentResponse: MessageFns<ConfirmUserTotpEnrollmentResponse> = {
+  encode(message: ConfirmUserTotpEnrollmentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmUserTotpEnrollmentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmUserTotpEnrollmentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmUserTotpEnrollmentResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: ConfirmUserTotpEnrollmentResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfirmUserTotpEnrollmentResponse>, I>>(
+    base?: I,
+  ): ConfirmUserTotpEnrollmentResponse {
+    return ConfirmUserTotpEnrollmentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfirmUserTotpEnrollmentResponse>, I>>(
+    object: I,
+  ): ConfirmUserTotpEnrollmentResponse {
+    const message = createBaseConfirmUserTotpEnrollmentResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseDisableUserTotpRequest(): DisableUserTotpRequest {
+  return { userId: "" };
+}
+
+export const DisableUserTotpRequest: MessageFns<DisableUserTotpRequest> = {
+  encode(message: DisableUserTotpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisableUserTotpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisableUserTotpRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisableUserTotpRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DisableUserTotpRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DisableUserTotpRequest>, I>>(base?: I): DisableUserTotpRequest {
+    return DisableUserTotpRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DisableUserTotpRequest>, I>>(object: I): DisableUserTotpRequest {
+    const message = createBaseDisableUserTotpRequest();
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseDisableUserTotpResponse(): DisableUserTotpResponse {
+  return { user: undefined };
+}
+
+export const DisableUserTotpResponse: MessageFns<DisableUserTotpResponse> = {
+  encode(message: DisableUserTotpResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisableUserTotpResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisableUserTotpResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisableUserTotpResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: DisableUserTotpResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DisableUserTotpResponse>, I>>(base?: I): DisableUserTotpResponse {
+    return DisableUserTotpResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DisableUserTotpResponse>, I>>(object: I): DisableUserTotpResponse {
+    const message = createBaseDisableUserTotpResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
 /** The directory of domains, users and addresses, plus DKIM keys. */
 export type DirectoryServiceService = typeof DirectoryServiceService;
 export const DirectoryServiceService = {
@@ -9538,6 +10110,53 @@ export const DirectoryServiceService = {
       Buffer.from(DeleteWebhookResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteWebhookResponse => DeleteWebhookResponse.decode(value),
   },
+  /**
+   * Begins two-factor sign-in for a mail user (TOTP, RFC 6238), managed by the user in person:
+   * returns a new seed once; it counts only after ConfirmUserTotpEnrollment. While it is on, the
+   * web sign-in needs a code and IMAP/SMTP accept app passwords only (the account password alone
+   * would bypass the second factor). Reasons: NOT_FOUND.
+   */
+  beginUserTotpEnrollment: {
+    path: "/postmesh.directory.v1.DirectoryService/BeginUserTotpEnrollment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BeginUserTotpEnrollmentRequest): Buffer =>
+      Buffer.from(BeginUserTotpEnrollmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BeginUserTotpEnrollmentRequest => BeginUserTotpEnrollmentRequest.decode(value),
+    responseSerialize: (value: BeginUserTotpEnrollmentResponse): Buffer =>
+      Buffer.from(BeginUserTotpEnrollmentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BeginUserTotpEnrollmentResponse =>
+      BeginUserTotpEnrollmentResponse.decode(value),
+  },
+  /**
+   * Turns two-factor sign-in on with a current code from the seed just begun. Reasons:
+   * NOT_FOUND; INVALID_ARGUMENT (wrong code, or no enrolment begun).
+   */
+  confirmUserTotpEnrollment: {
+    path: "/postmesh.directory.v1.DirectoryService/ConfirmUserTotpEnrollment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfirmUserTotpEnrollmentRequest): Buffer =>
+      Buffer.from(ConfirmUserTotpEnrollmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfirmUserTotpEnrollmentRequest =>
+      ConfirmUserTotpEnrollmentRequest.decode(value),
+    responseSerialize: (value: ConfirmUserTotpEnrollmentResponse): Buffer =>
+      Buffer.from(ConfirmUserTotpEnrollmentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfirmUserTotpEnrollmentResponse =>
+      ConfirmUserTotpEnrollmentResponse.decode(value),
+  },
+  /** Turns two-factor sign-in off. Reasons: NOT_FOUND. */
+  disableUserTotp: {
+    path: "/postmesh.directory.v1.DirectoryService/DisableUserTotp" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DisableUserTotpRequest): Buffer =>
+      Buffer.from(DisableUserTotpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DisableUserTotpRequest => DisableUserTotpRequest.decode(value),
+    responseSerialize: (value: DisableUserTotpResponse): Buffer =>
+      Buffer.from(DisableUserTotpResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DisableUserTotpResponse => DisableUserTotpResponse.decode(value),
+  },
 } as const;
 
 export interface DirectoryServiceServer extends UntypedServiceImplementation {
@@ -9666,6 +10285,20 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   rotateWebhookSecret: handleUnaryCall<RotateWebhookSecretRequest, RotateWebhookSecretResponse>;
   /** Removes a webhook; events not yet sent to it are not sent. Reasons: NOT_FOUND. */
   deleteWebhook: handleUnaryCall<DeleteWebhookRequest, DeleteWebhookResponse>;
+  /**
+   * Begins two-factor sign-in for a mail user (TOTP, RFC 6238), managed by the user in person:
+   * returns a new seed once; it counts only after ConfirmUserTotpEnrollment. While it is on, the
+   * web sign-in needs a code and IMAP/SMTP accept app passwords only (the account password alone
+   * would bypass the second factor). Reasons: NOT_FOUND.
+   */
+  beginUserTotpEnrollment: handleUnaryCall<BeginUserTotpEnrollmentRequest, BeginUserTotpEnrollmentResponse>;
+  /**
+   * Turns two-factor sign-in on with a current code from the seed just begun. Reasons:
+   * NOT_FOUND; INVALID_ARGUMENT (wrong code, or no enrolment begun).
+   */
+  confirmUserTotpEnrollment: handleUnaryCall<ConfirmUserTotpEnrollmentRequest, ConfirmUserTotpEnrollmentResponse>;
+  /** Turns two-factor sign-in off. Reasons: NOT_FOUND. */
+  disableUserTotp: handleUnaryCall<DisableUserTotpRequest, DisableUserTotpResponse>;
 }
 
 export interface DirectoryServiceClient extends Client {
@@ -10227,6 +10860,62 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteWebhookResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Begins two-factor sign-in for a mail user (TOTP, RFC 6238), managed by the user in person:
+   * returns a new seed once; it counts only after ConfirmUserTotpEnrollment. While it is on, the
+   * web sign-in needs a code and IMAP/SMTP accept app passwords only (the account password alone
+   * would bypass the second factor). Reasons: NOT_FOUND.
+   */
+  beginUserTotpEnrollment(
+    request: BeginUserTotpEnrollmentRequest,
+    callback: (error: ServiceError | null, response: BeginUserTotpEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  beginUserTotpEnrollment(
+    request: BeginUserTotpEnrollmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BeginUserTotpEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  beginUserTotpEnrollment(
+    request: BeginUserTotpEnrollmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BeginUserTotpEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Turns two-factor sign-in on with a current code from the seed just begun. Reasons:
+   * NOT_FOUND; INVALID_ARGUMENT (wrong code, or no enrolment begun).
+   */
+  confirmUserTotpEnrollment(
+    request: ConfirmUserTotpEnrollmentRequest,
+    callback: (error: ServiceError | null, response: ConfirmUserTotpEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  confirmUserTotpEnrollment(
+    request: ConfirmUserTotpEnrollmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfirmUserTotpEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  confirmUserTotpEnrollment(
+    request: ConfirmUserTotpEnrollmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfirmUserTotpEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  /** Turns two-factor sign-in off. Reasons: NOT_FOUND. */
+  disableUserTotp(
+    request: DisableUserTotpRequest,
+    callback: (error: ServiceError | null, response: DisableUserTotpResponse) => void,
+  ): ClientUnaryCall;
+  disableUserTotp(
+    request: DisableUserTotpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DisableUserTotpResponse) => void,
+  ): ClientUnaryCall;
+  disableUserTotp(
+    request: DisableUserTotpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DisableUserTotpResponse) => void,
   ): ClientUnaryCall;
 }
 
