@@ -213,6 +213,8 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           // Routing each user's calls to the storage replica that owns the user (ADR 0007): it
           // reads the ownership map and must never write it (a forged record would move users).
           ...kvReader(PartitionBuckets.PARTITIONS),
+          // Alerts about the certificate it serves (runtime alert-watch.ts); no other events.
+          Subjects.events('alert'),
         ],
         subscribe: [...inbox, 'mailbox.changed.>'],
         allowResponses: false,

@@ -103,6 +103,11 @@ export const schema = {
   POSTMESH_BLOB_SWEEP_INTERVAL_MS: integer(60 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
   /** Bodies younger than this are never swept: longer than any body's upload. */
   POSTMESH_BLOB_SWEEP_MIN_AGE_MS: integer(60 * 60_000, { min: 60_000, max: 30 * 24 * 3_600_000 }),
+  /**
+   * How long a successful login is remembered (as a keyed hash, never the password), so the same
+   * credentials skip the password hash until then or until any Directory change; 0 = never.
+   */
+  POSTMESH_AUTH_CACHE_TTL_MS: integer(60_000, { min: 0, max: 3_600_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /**
@@ -142,7 +147,11 @@ export const schema = {
    * the slowest batch; a live owner extends it while it works.
    */
   POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: integer(30_000, { min: 1_000, max: 600_000 }),
-  /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
+  /**
+   * The gRPC address other services reach this replica at, published for routing: `host:port`,
+   * or a bare IP or host name (a pod's IP) to which the gRPC port is added; default the host and
+   * port it binds.
+   */
   POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
