@@ -78,6 +78,7 @@ export {
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,
+  PENDING_MAX_MS,
   accountKey,
   delayFor,
   ipKey,

@@ -27,7 +27,8 @@ import { ensureIndexes } from './db/indexes.js';
 import { Collections } from './db/schema.js';
 import { InboundDelivery, createDeliveryConsumer, startPartitionedDelivery } from './delivery/index.js';
 import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
-import { DirectoryService } from './directory/directory-service.js';
+import { CredentialCache } from './directory/credential-cache.js';
+import { DirectoryService, type VerifiedCredentials } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { GrpcInstrumentation } from './grpc/instrument.js';
 import { directoryHandlers } from './grpc/directory.js';
@@ -68,6 +69,8 @@ export interface StorageAppOptions {
   /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
   readonly ownerGate?: OwnerGate;
   readonly traceRetentionDays?: number;
+  /** How long successful logins are remembered (POSTMESH_AUTH_CACHE_TTL_MS; default 60 s, 0 = never). */
+  readonly authCacheTtlMs?: number;
   /** Where the service's metrics go (the ops server's registry). */
   readonly registry?: Registry;
   /** Alerts mailed to the postmaster (POSTMESH_POSTMASTER, POSTMESH_ALERT_MAILS_PER_HOUR). */
@@ -102,6 +105,8 @@ export interface StorageApp {
   readonly directory: DirectoryService;
   /** The Directory's answers kept in memory (directory/cache.ts). */
   readonly directoryCache: DirectoryCache;
+  /** Successful logins kept briefly (directory/credential-cache.ts). */
+  readonly credentials: VerifiedCredentials;
   readonly traceStore: TraceStore;
   /** The blob stores bodies are written to and read from. */
   readonly blobs: BlobStores;
@@ -140,10 +145,16 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       ? undefined
       : new DirectoryChangeFeed(bus.nc, directoryCache, logger.child({ component: 'directory' }));
   await directoryFeed?.start();
+  // Successful logins, dropped with every Directory answer (both caches follow the same feed).
+  const credentials: VerifiedCredentials = new CredentialCache({
+    ttlMs: options.authCacheTtlMs ?? 60_000,
+  });
+  directoryCache.onInvalidate(() => credentials.invalidate());
   const directory = new DirectoryService({
     db,
     keyProvider,
     cache: directoryCache,
+    credentials,
     ...(directoryFeed === undefined ? {} : { onDirectoryChanged: () => directoryFeed.announce() }),
     logger: logger.child({ component: 'directory' }),
     createDefaultMailboxes,
@@ -355,6 +366,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     },
     directory,
     directoryCache,
+    credentials,
     traceStore,
     blobs,
     blobSweeper,

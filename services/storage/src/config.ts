@@ -90,6 +90,11 @@ export const schema = {
   POSTMESH_BLOB_SWEEP_INTERVAL_MS: integer(60 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
   /** Bodies younger than this are never swept: longer than any body's upload. */
   POSTMESH_BLOB_SWEEP_MIN_AGE_MS: integer(60 * 60_000, { min: 60_000, max: 30 * 24 * 3_600_000 }),
+  /**
+   * How long a successful login is remembered (as a keyed hash, never the password), so the same
+   * credentials skip the password hash until then or until any Directory change; 0 = never.
+   */
+  POSTMESH_AUTH_CACHE_TTL_MS: integer(60_000, { min: 0, max: 3_600_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /**

@@ -99,6 +99,7 @@ await runService({
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      authCacheTtlMs: config.POSTMESH_AUTH_CACHE_TTL_MS,
       registry: ops.registry,
       alerts: {
         postmaster: config.POSTMESH_POSTMASTER,
