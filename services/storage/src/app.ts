@@ -47,6 +47,9 @@ import { StorageAlertRules, type AlertThreshold } from './trace/alert-rules.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
+import { DestinationPolicy } from './webhooks/destination.js';
+import { WebhookSender } from './webhooks/sender.js';
+import { WebhookStore } from './webhooks/webhook-store.js';
 import { SieveDelivery } from './sieve/index.js';
 import { hostname } from 'node:os';
 
@@ -96,6 +99,13 @@ export interface StorageAppOptions {
   readonly deliveryBatchWaitMs?: number;
   /** rspamd's controller: learn from COPY/MOVE into and out of Junk (POSTMESH_RSPAMD_CONTROLLER_URL). */
   readonly rspamdControllerUrl?: string;
+  /** Webhooks (docs/webhooks.md): internal addresses allowed as destinations, attempts, timing. */
+  readonly webhooks?: {
+    readonly allowAddresses?: readonly string[];
+    readonly maxAttempts?: number;
+    readonly retryBaseMs?: number;
+    readonly timeoutMs?: number;
+  };
 }
 
 export interface StorageApp {
@@ -164,6 +174,13 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     onUserDeleted: (userId) => keyring.forget(userId),
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
+  const destinations = new DestinationPolicy(options.webhooks?.allowAddresses ?? []);
+  const webhookStore = new WebhookStore({
+    db,
+    keyProvider,
+    destinations,
+    logger: logger.child({ component: 'webhooks' }),
+  });
 
   const adminService = await createAdminService({
     db,
@@ -183,7 +200,10 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   server.addService(adminService.definition, grpc.wrap(adminService.definition, adminService.handlers));
   server.addService(
     DirectoryServiceDefinition,
-    grpc.wrap(DirectoryServiceDefinition, directoryHandlers(directory, logger.child({ component: 'grpc' }))),
+    grpc.wrap(
+      DirectoryServiceDefinition,
+      directoryHandlers(directory, webhookStore, logger.child({ component: 'grpc' })),
+    ),
   );
   server.addService(
     TraceServiceDefinition,
@@ -329,6 +349,21 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     learner.start();
   }
 
+  let webhookSender: WebhookSender | undefined;
+  if (bus !== undefined) {
+    webhookSender = new WebhookSender({
+      bus,
+      db,
+      store: webhookStore,
+      destinations,
+      logger: logger.child({ component: 'webhooks' }),
+      ...(options.webhooks?.maxAttempts === undefined ? {} : { maxAttempts: options.webhooks.maxAttempts }),
+      ...(options.webhooks?.retryBaseMs === undefined ? {} : { retryBaseMs: options.webhooks.retryBaseMs }),
+      ...(options.webhooks?.timeoutMs === undefined ? {} : { timeoutMs: options.webhooks.timeoutMs }),
+    });
+    webhookSender.start();
+  }
+
   const blobSweeper = new BlobSweeper({
     db,
     stores: blobs,
@@ -392,6 +427,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       await consumer?.stop();
       await alertOutbox?.drain();
       await learner?.stop();
+      await webhookSender?.stop();
       directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();

@@ -10,6 +10,7 @@ import {
   string,
   type ConfigRule,
 } from '@postmesh/config';
+import { allowListProblems } from './webhooks/destination.js';
 
 /** Environment of the storage service; defaults are the local stack's. */
 export const schema = {
@@ -56,6 +57,18 @@ export const schema = {
    * as spam, out of Junk as ham (docs/content-filtering.md). Unset: no learning.
    */
   POSTMESH_RSPAMD_CONTROLLER_URL: optionalString(),
+  /**
+   * Internal addresses webhooks may still be sent to (docs/webhooks.md): comma-separated IP
+   * addresses and CIDR ranges, e.g. `127.0.0.1` or `10.20.0.0/16`. Empty: loopback, private,
+   * link-local and reserved destinations are refused.
+   */
+  POSTMESH_WEBHOOK_ALLOW_ADDRESSES: string(''),
+  /** Deliveries of an event before a failing webhook endpoint is given up (and an alert raised). */
+  POSTMESH_WEBHOOK_MAX_ATTEMPTS: integer(8, { min: 1, max: 100 }),
+  /** First webhook retry delay in milliseconds; doubles per attempt, at most an hour. */
+  POSTMESH_WEBHOOK_RETRY_BASE_MS: integer(10_000, { min: 100, max: 3_600_000 }),
+  /** How long a webhook endpoint has to answer, in milliseconds. */
+  POSTMESH_WEBHOOK_TIMEOUT_MS: integer(10_000, { min: 100, max: 120_000 }),
   /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
@@ -174,4 +187,22 @@ export const rules: readonly ConfigRule<typeof schema>[] = [
     c.POSTMESH_BLOB_STORE === 's3' && (c.POSTMESH_BLOB_S3_BUCKET ?? '') === ''
       ? [{ variable: 'POSTMESH_BLOB_S3_BUCKET', problem: 'required when POSTMESH_BLOB_STORE=s3' }]
       : [],
+  (c) => {
+    const bad = allowListProblems(webhookAllowList(c.POSTMESH_WEBHOOK_ALLOW_ADDRESSES));
+    return bad.length === 0
+      ? []
+      : [
+          {
+            variable: 'POSTMESH_WEBHOOK_ALLOW_ADDRESSES',
+            problem: `not an IP address or CIDR range: ${bad.join(', ')}`,
+          },
+        ];
+  },
 ];
+
+/** POSTMESH_WEBHOOK_ALLOW_ADDRESSES as a list. */
+export const webhookAllowList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');

@@ -7,7 +7,7 @@ import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { mailboxRecords } from './mailstore/mailboxes.js';
 import { followRecordOwnership } from './mailstore/mailstore.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
-import { rules, schema } from './config.js';
+import { rules, schema, webhookAllowList } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
 import type { LocalKeyProvider } from './crypto/local-key-provider.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
@@ -119,6 +119,12 @@ await runService({
       ...(config.POSTMESH_RSPAMD_CONTROLLER_URL === undefined
         ? {}
         : { rspamdControllerUrl: config.POSTMESH_RSPAMD_CONTROLLER_URL }),
+      webhooks: {
+        allowAddresses: webhookAllowList(config.POSTMESH_WEBHOOK_ALLOW_ADDRESSES),
+        maxAttempts: config.POSTMESH_WEBHOOK_MAX_ATTEMPTS,
+        retryBaseMs: config.POSTMESH_WEBHOOK_RETRY_BASE_MS,
+        timeoutMs: config.POSTMESH_WEBHOOK_TIMEOUT_MS,
+      },
       blobStore: {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),

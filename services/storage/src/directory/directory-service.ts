@@ -255,6 +255,8 @@ export class DirectoryService {
       await this.addresses.deleteMany({ domainId });
       await this.dkimKeys.deleteMany({ domainId });
     }
+    // A domain's webhooks must not outlive it (a new domain of the same name is someone else's).
+    await this.deps.db.collection(Collections.webhooks).deleteMany({ domainId });
     await this.domains.deleteOne({ _id: domain._id });
     this.deps.logger.info({ domain: domain.name, cascade: req.cascade }, 'domain deleted');
     return ok({});
