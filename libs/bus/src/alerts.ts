@@ -21,6 +21,8 @@ export const ALERT_NAMES = [
   'consumer-lag',
   'certificate-expiry',
   'storage-write-errors',
+  /** A webhook endpoint gave no 2xx for an event within its attempts (docs/webhooks.md). */
+  'webhook-failed',
 ] as const;
 export type AlertName = (typeof ALERT_NAMES)[number];
 export type AlertSeverity = 'warning' | 'critical';

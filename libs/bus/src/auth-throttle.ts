@@ -16,6 +16,13 @@
  * IP's counter (an attacker holding one valid account could otherwise clear the counter of the
  * address they guess from).
  *
+ * The delay grows with failures only. An attempt still under way (its password being checked) is
+ * counted against the limit like a failure, but not in the delay of the attempts made beside it by
+ * the same process: many users behind one address (a NAT, a webmail front end) logging in at once
+ * are not each other's failures. `failed` says an attempt's credentials were wrong; an attempt
+ * never settled counts as a failure in the delay too after `PENDING_MAX_MS`. Attempts under way
+ * in other processes are not known here and count as failures (the safe side).
+ *
  * Accounts are keyed by the canonical account, not the login as typed: the user id the directory
  * resolves the login to (primary address or any alias), so every alias shares one counter; a
  * login that resolves to no account is keyed by its normalised form (trimmed, NFC, lower-case), so
@@ -82,6 +89,11 @@ export interface AuthThrottle {
   attempt(ip: string, login: string): Promise<ThrottleVerdict>;
   /** The credentials were right: clears the account's counter, takes the attempt off the IP's. */
   succeeded(ticket: ThrottleTicket): Promise<void>;
+  /**
+   * The credentials were wrong: the attempt stays counted, and from now on it adds to the delay
+   * of this process's next attempts on the same counters (see the module comment).
+   */
+  failed(ticket: ThrottleTicket): void;
   /**
    * The attempt proved nothing either way (e.g. a second factor is still to come): takes it off
    * both counters without clearing them.
@@ -241,6 +253,12 @@ export interface AuthThrottleOptions {
 const MAX_CAS_ROUNDS = 50;
 const RESOLVED_CACHE_MS = 30_000;
 const RESOLVED_CACHE_SIZE = 10_000;
+/**
+ * How long an attempt counts as under way (not in the delay) when it is never settled: longer
+ * than a password check takes, short enough that a caller which forgets `failed` loses little.
+ */
+export const PENDING_MAX_MS = 30_000;
+const PENDING_MAX_KEYS = 100_000;
 
 export class KvAuthThrottle implements AuthThrottle {
   readonly #shared: CounterStore;
@@ -250,6 +268,8 @@ export class KvAuthThrottle implements AuthThrottle {
   readonly #ipPrefix: string;
   #sharedDownUntil = 0;
   readonly #resolved = new Map<string, { canonical: string; at: number }>();
+  /** Attempts this process counted and has not settled, per counter, with when each began. */
+  readonly #pending = new Map<string, Map<ThrottleTicket, number>>();
 
   constructor(
     kv: () => Promise<KV>,
@@ -284,6 +304,10 @@ export class KvAuthThrottle implements AuthThrottle {
     await this.#settle(ticket, 'take-back');
   }
 
+  failed(ticket: ThrottleTicket): void {
+    this.#unpend(ticket);
+  }
+
   async #settle(ticket: ThrottleTicket, account: 'clear' | 'take-back'): Promise<void> {
     const store = ticket.shared ? this.#shared : this.#local;
     try {
@@ -293,6 +317,10 @@ export class KvAuthThrottle implements AuthThrottle {
       ]);
     } catch (error) {
       this.warn(error, 'could not settle a counted login attempt');
+    } finally {
+      // Under way until the counters no longer hold it, so no attempt in between takes it for a
+      // failure.
+      this.#unpend(ticket);
     }
   }
 
@@ -303,15 +331,51 @@ export class KvAuthThrottle implements AuthThrottle {
   ): Promise<ThrottleVerdict> {
     // The IP first: a locked-out address gets no further, and its attempts on a locked account
     // still count against it.
+    const ticket: ThrottleTicket = { ...keys, shared };
     const byIp = await this.#reserve(store, keys.ipKey, this.policy.ipLockout);
     if (!byIp.ok) return this.#locked('ip', byIp);
+    const ipFailures = Math.max(0, byIp.before - this.#pend(ticket, keys.ipKey));
     const byAccount = await this.#reserve(store, keys.accountKey, this.policy.accountLockout);
-    if (!byAccount.ok) return this.#locked('account', byAccount);
+    if (!byAccount.ok) {
+      this.#unpend(ticket);
+      return this.#locked('account', byAccount);
+    }
+    const accountFailures = Math.max(0, byAccount.before - this.#pend(ticket, keys.accountKey));
     return {
       kind: 'allowed',
-      delayMs: delayFor(Math.max(byIp.before, byAccount.before), this.policy),
-      ticket: { ...keys, shared },
+      delayMs: delayFor(Math.max(ipFailures, accountFailures), this.policy),
+      ticket,
     };
+  }
+
+  /**
+   * Registers `ticket` as under way on `key` and returns how many other attempts of this process
+   * were under way there (counted in the key's counter, but not failures, or not yet).
+   */
+  #pend(ticket: ThrottleTicket, key: string): number {
+    const id = `${ticket.shared ? 'shared' : 'local'}\u0000${key}`;
+    const now = this.#now();
+    let entries = this.#pending.get(id);
+    if (entries === undefined) {
+      // Bounded: forgetting attempts under way only makes them count as failures (the safe side).
+      if (this.#pending.size >= PENDING_MAX_KEYS) this.#pending.clear();
+      entries = new Map();
+      this.#pending.set(id, entries);
+    }
+    for (const [other, at] of entries) if (now - at > PENDING_MAX_MS) entries.delete(other);
+    const others = entries.size;
+    entries.set(ticket, now);
+    return others;
+  }
+
+  #unpend(ticket: ThrottleTicket): void {
+    for (const key of [ticket.ipKey, ticket.accountKey]) {
+      const id = `${ticket.shared ? 'shared' : 'local'}\u0000${key}`;
+      const entries = this.#pending.get(id);
+      if (entries === undefined) continue;
+      entries.delete(ticket);
+      if (entries.size === 0) this.#pending.delete(id);
+    }
   }
 
   #locked(scope: 'ip' | 'account', counted: { before: number; last: number }): ThrottleVerdict {

@@ -78,6 +78,7 @@ export {
 export {
   DEFAULT_THROTTLE_POLICY,
   KvAuthThrottle,
+  PENDING_MAX_MS,
   accountKey,
   delayFor,
   ipKey,
@@ -127,3 +128,11 @@ export {
   type AlertSeverity,
 } from './alerts.js';
 export { registerJetStreamMetrics, type JetStreamMetricsOptions } from './jetstream-metrics.js';
+export {
+  WEBHOOK_EVENT_TYPES,
+  WEBHOOK_SOURCE_KINDS,
+  isWebhookEventType,
+  webhookDomainsOf,
+  webhookEventTypeOf,
+  type WebhookEventType,
+} from './webhook-events.js';

@@ -125,7 +125,12 @@ const inbox = ['_INBOX.>'];
 export function ownedConsumers(identity: InternalIdentity): readonly ConsumerName[] {
   switch (identity) {
     case 'storage':
-      return [Consumers.STORAGE_DELIVER, Consumers.STORAGE_EVENTS, Consumers.STORAGE_SPAM_LEARN];
+      return [
+        Consumers.STORAGE_DELIVER,
+        Consumers.STORAGE_EVENTS,
+        Consumers.STORAGE_SPAM_LEARN,
+        Consumers.STORAGE_WEBHOOKS,
+      ];
     case 'mta-delivery':
       return [Consumers.MTA_DELIVERY];
     case 'operator':
@@ -168,6 +173,7 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           ...consumerAccess(Streams.MAIL_INBOUND, Consumers.STORAGE_DELIVER),
           ...consumerAccess(Streams.MAIL_EVENTS, Consumers.STORAGE_EVENTS),
           ...consumerAccess(Streams.SPAM_LEARN, Consumers.STORAGE_SPAM_LEARN),
+          ...consumerAccess(Streams.MAIL_EVENTS, Consumers.STORAGE_WEBHOOKS),
           // Learning requests from COPY/MOVE into and out of Junk (spam-learning/).
           'spam.learn.>',
           // One durable consumer per partition of MAIL_INBOUND (`storage-deliver-p<n>`, ADR 0007):
@@ -207,6 +213,8 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           // Routing each user's calls to the storage replica that owns the user (ADR 0007): it
           // reads the ownership map and must never write it (a forged record would move users).
           ...kvReader(PartitionBuckets.PARTITIONS),
+          // Alerts about the certificate it serves (runtime alert-watch.ts); no other events.
+          Subjects.events('alert'),
         ],
         subscribe: [...inbox, 'mailbox.changed.>'],
         allowResponses: false,

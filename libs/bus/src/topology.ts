@@ -12,6 +12,7 @@ import {
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { WEBHOOK_SOURCE_KINDS } from './webhook-events.js';
 
 /**
  * The JetStream topology of DESIGN §3, defined once. Names are contracts: other services and
@@ -49,6 +50,8 @@ export const Consumers = {
   MTA_DELIVERY: 'mta-delivery',
   STORAGE_EVENTS: 'storage-events',
   STORAGE_SPAM_LEARN: 'storage-spam-learn',
+  /** Mail events sent on to the domains' webhooks (storage/src/webhooks, docs/webhooks.md). */
+  STORAGE_WEBHOOKS: 'storage-webhooks',
 } as const;
 export type ConsumerName = (typeof Consumers)[keyof typeof Consumers];
 
@@ -202,6 +205,20 @@ export function consumerDefinitions(): ConsumerDefinition[] {
         ack_wait: 30 * 1e9,
         max_deliver: 20,
         max_ack_pending: 5_000,
+      },
+    },
+    {
+      stream: Streams.MAIL_EVENTS,
+      config: {
+        durable_name: Consumers.STORAGE_WEBHOOKS,
+        filter_subjects: WEBHOOK_SOURCE_KINDS.map((kind) => `mail.events.${kind}`),
+        ack_policy: AckPolicy.Explicit,
+        // Webhooks report what happens from now on; a new consumer does not replay the stream.
+        deliver_policy: DeliverPolicy.New,
+        ack_wait: 60 * 1e9,
+        // The sender bounds attempts per endpoint itself (webhooks/sender.ts) and acks.
+        max_deliver: -1,
+        max_ack_pending: 1_000,
       },
     },
   ];

@@ -1,6 +1,12 @@
 /** The login throttle's rules, on its in-process counters (the KV never answers here). */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THROTTLE_POLICY, KvAuthThrottle, accountKey, delayFor } from '../src/index.js';
+import {
+  DEFAULT_THROTTLE_POLICY,
+  KvAuthThrottle,
+  PENDING_MAX_MS,
+  accountKey,
+  delayFor,
+} from '../src/index.js';
 
 const policy = { ...DEFAULT_THROTTLE_POLICY, accountLockout: 3, ipLockout: 5, windowMs: 60_000 };
 
@@ -24,6 +30,7 @@ describe('KvAuthThrottle without NATS', () => {
       const v = await throttle.attempt(`192.0.2.${i}`, 'eve@example.test');
       expect(v.kind).toBe('allowed');
       delays.push(v.delayMs);
+      if (v.kind === 'allowed') throttle.failed(v.ticket);
     }
     // Progressive: nothing for the free attempts, then the base delay doubling.
     expect(delays).toEqual([0, 0, delayFor(2, policy)]);
@@ -41,6 +48,33 @@ describe('KvAuthThrottle without NATS', () => {
       expect(v.kind).toBe('allowed');
       if (v.kind === 'allowed') await throttle.release(v.ticket);
     }
+  });
+
+  it('delays after failures, not for attempts still under way beside them', async () => {
+    const now = 1_000_000;
+    const { throttle } = offline(() => now);
+    // Four users behind one address logging in at once: none of them has failed.
+    const together = [];
+    for (const user of ['ann', 'bob', 'cat', 'dan']) {
+      together.push(await throttle.attempt('192.0.2.60', `${user}@example.test`));
+    }
+    expect(together.map((v) => v.kind)).toEqual(['allowed', 'allowed', 'allowed', 'allowed']);
+    expect(together.map((v) => v.delayMs)).toEqual([0, 0, 0, 0]);
+    // Two of them typed a wrong password: the next attempt from that address waits for both.
+    for (const v of together.slice(0, 2)) if (v.kind === 'allowed') throttle.failed(v.ticket);
+    const third = await throttle.attempt('192.0.2.60', 'eve@example.test');
+    expect(third).toMatchObject({ kind: 'allowed', delayMs: delayFor(2, policy) });
+  });
+
+  it('counts an attempt never settled as a failure once PENDING_MAX_MS has passed', async () => {
+    let now = 1_000_000;
+    const { throttle } = offline(() => now);
+    for (const user of ['ann', 'bob']) await throttle.attempt('192.0.2.70', `${user}@example.test`);
+    expect(await throttle.attempt('192.0.2.70', 'cat@example.test')).toMatchObject({ delayMs: 0 });
+    now += PENDING_MAX_MS + 1;
+    expect(await throttle.attempt('192.0.2.70', 'dan@example.test')).toMatchObject({
+      delayMs: delayFor(3, policy),
+    });
   });
 
   it('keys accounts by the trimmed, case-folded login when nothing resolves them', () => {

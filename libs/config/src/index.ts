@@ -214,4 +214,14 @@ export const commonSchema = {
   POSTMESH_EVENT_LOOP_STALL_MS: integer(10_000, { min: 0, max: 600_000 }),
   /** Budget for a graceful stop: stop accepting, drain in-flight work, then exit. */
   POSTMESH_SHUTDOWN_TIMEOUT_MS: integer(15_000, { min: 100, max: 600_000 }),
+  /** Alerts (docs/alerts.md): a work queue the service consumes holding more messages than this. */
+  POSTMESH_ALERT_QUEUE_DEPTH: integer(10_000, { min: 1 }),
+  /** Alerts: a consumer the service owns more jobs behind than this. */
+  POSTMESH_ALERT_CONSUMER_LAG: integer(5_000, { min: 1 }),
+  /** How often queue depth and consumer lag are checked. */
+  POSTMESH_ALERT_CHECK_INTERVAL_MS: integer(60_000, { min: 100, max: 3_600_000 }),
+  /** Alerts: a served TLS certificate (SMTP, IMAP) expiring within this many days. */
+  POSTMESH_CERT_EXPIRY_WARN_DAYS: integer(14, { min: 0, max: 365 }),
+  /** How often the served certificate's expiry is checked (also at start). */
+  POSTMESH_CERT_EXPIRY_CHECK_MS: integer(6 * 3_600_000, { min: 100, max: 7 * 24 * 3_600_000 }),
 } as const;

@@ -449,6 +449,7 @@ const errCases: readonly ErrCase[] = [
   { input: 'a AUTHENTICATE PLAIN ###\r\n', tag: 'a', message: /BASE64/ },
   { input: 'a ENABLE\r\n', tag: 'a', message: /missing argument/ },
   { input: 'a SELECT INBOX (FOO)\r\n', tag: 'a', message: /unknown select parameter/ },
+  { input: 'a SELECT INBOX (QRESYNC (1 2 1:*))\r\n', tag: 'a', message: /"\*" is not allowed in known UIDs/ },
   { input: 'a SELECT "AT&T"\r\n', tag: 'a', message: /shift/ },
   { input: 'a SELECT "caf\u00e9"\r\n', tag: 'a', message: /modified UTF-7/ },
   { input: 'a SELECT {2}\r\n\xff\xfe\r\n', tag: 'a', message: /UTF-8/, utf8: true },

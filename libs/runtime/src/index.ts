@@ -20,6 +20,7 @@ import {
 } from '@postmesh/config';
 import { OpsServer, createLogger, startTracing, type Logger } from '@postmesh/telemetry';
 import { loadInternalSecurity, type InternalIdentity, type InternalSecurity } from '@postmesh/identity';
+import { watchQueues } from './alert-watch.js';
 
 export {
   PROXY_V2_SIGNATURE,
@@ -39,6 +40,14 @@ export {
   type CertificateWatchOptions,
 } from './tls-reload.js';
 export { ensureSelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
+export {
+  checkQueues,
+  readCertificate,
+  watchCertificateExpiry,
+  watchQueues,
+  type CertificateExpiryOptions,
+  type QueueWatchOptions,
+} from './alert-watch.js';
 
 /** Every service's schema carries the common variables and its own ops port. */
 export type ServiceSchema = typeof commonSchema & { POSTMESH_OPS_PORT: ReturnType<typeof port> } & Schema;
@@ -198,14 +207,27 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });
   const owned: readonly string[] = ownedConsumers(definition.name);
+  const ownedWithStreams = consumerDefinitions()
+    .filter((d) => owned.includes(d.config.durable_name))
+    .map((d) => ({ stream: d.stream, consumer: d.config.durable_name }));
   registerJetStreamMetrics({
     jsm: () => bus.jsm,
     registry: ops.registry,
     streams: Object.values(Streams),
-    consumers: consumerDefinitions()
-      .filter((d) => owned.includes(d.config.durable_name))
-      .map((d) => ({ stream: d.stream, consumer: d.config.durable_name })),
+    consumers: ownedWithStreams,
     logger,
+  });
+  // Alerts for the queues this service consumes (alert-watch.ts, docs/alerts.md).
+  watchQueues({
+    service: definition.name,
+    jsm: () => bus.jsm,
+    js: () => bus.js,
+    consumers: ownedWithStreams,
+    queues: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND],
+    queueDepth: common.POSTMESH_ALERT_QUEUE_DEPTH,
+    consumerLag: common.POSTMESH_ALERT_CONSUMER_LAG,
+    intervalMs: common.POSTMESH_ALERT_CHECK_INTERVAL_MS,
+    logger: logger.child({ component: 'alerts' }),
   });
   // Verified like sync_always: what the servers hold, not what this process asked for.
   ops.addCheck({

@@ -34,7 +34,7 @@ import {
   type mailstore,
 } from '@postmesh/contracts';
 import type { InternalSecurity } from '@postmesh/identity';
-import { StorageError, isNotOwner, storageErrorOf, unavailable } from './errors.js';
+import { StorageError, StorageUnavailableError, isNotOwner, storageErrorOf, unavailable } from './errors.js';
 import { DEFAULT_CALL_POLICY, backoffMs, isIdempotent, isRetryableCode, type CallPolicy } from './policy.js';
 
 /** Where a user's calls go (the shape of `@postmesh/bus`'s `Route`). */
@@ -155,6 +155,14 @@ const APPEND_CHUNK = 64 * 1024;
 /** Messages per FetchMessages response asked of storage (it also bounds them to ~1 MiB). */
 const FETCH_BATCH = 1024;
 
+/** The host of a `host:port` (or `[v6]:port`) address. */
+function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(address);
+  if (bracketed !== null) return bracketed[1] ?? '';
+  const colon = address.lastIndexOf(':');
+  return colon < 0 || address.indexOf(':') !== colon ? address : address.slice(0, colon);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Connects lazily, as grpc-js does: nothing is dialled before the first call. */
@@ -205,6 +213,21 @@ class GrpcStorageClient {
     };
   }
 
+  /**
+   * A routed call goes to a replica's own address (a pod IP), which its certificate does not
+   * name: every replica holds storage's one identity, issued for the configured address's host
+   * (the Service name), so the TLS handshake checks that name rather than the IP dialled.
+   */
+  private channelOptions(address: string): ChannelOptions {
+    const configuredHost = hostOf(this.options.address);
+    if (address === this.options.address || hostOf(address) === configuredHost) return CHANNEL_OPTIONS;
+    return {
+      ...CHANNEL_OPTIONS,
+      'grpc.ssl_target_name_override': configuredHost,
+      'grpc.default_authority': configuredHost,
+    };
+  }
+
   private stubs(address: string): Stubs {
     const known = this.channels.get(address);
     if (known !== undefined) {
@@ -213,7 +236,7 @@ class GrpcStorageClient {
       this.channels.set(address, known);
       return known;
     }
-    const channel = new Channel(address, this.credentials, CHANNEL_OPTIONS);
+    const channel = new Channel(address, this.credentials, this.channelOptions(address));
     const shared = { channelOverride: channel };
     const stubs: Stubs = {
       channel,
@@ -259,8 +282,30 @@ class GrpcStorageClient {
   }
 
   /**
-   * Runs `attempt` against the right replica until it succeeds, under the policy: one
-   * re-route after "not owner", and for reads up to `maxAttempts` on UNAVAILABLE with backoff,
+   * `addressFor`, waiting (with backoff, until `until`) while the partition has no owner: a
+   * graceful hand-off releases the partition a moment before the next owner takes it.
+   */
+  private async ownerAddress(
+    rpc: string,
+    userId: string | undefined,
+    fresh: boolean,
+    until: number,
+  ): Promise<string> {
+    for (let attempt = 2; ; attempt++) {
+      try {
+        return await this.addressFor(rpc, userId, fresh);
+      } catch (error) {
+        const wait = backoffMs(this.policy, attempt);
+        if (!(error instanceof StorageUnavailableError) || Date.now() + wait >= until) throw error;
+        await sleep(wait);
+        fresh = true;
+      }
+    }
+  }
+
+  /**
+   * Runs `attempt` against the right replica until it succeeds, under the policy: re-routes
+   * after "not owner" (at once, then while a hand-off lasts, up to `ownerWaitMs`), and for reads up to `maxAttempts` on UNAVAILABLE with backoff,
    * never past `deadline`. Failures come out typed (errors.ts).
    */
   private async withPolicy<T>(
@@ -273,16 +318,23 @@ class GrpcStorageClient {
   ): Promise<T> {
     const rpc = `${SERVICES[service].name}/${method}`;
     const idempotent = isIdempotent(method, request);
-    let rerouted = false;
-    let address = await this.addressFor(rpc, userId, false);
+    const ownerDeadline = Math.min(deadline, Date.now() + this.policy.ownerWaitMs);
+    let reroutes = 0;
+    let address = await this.ownerAddress(rpc, userId, false, ownerDeadline);
     for (let attempts = 1; ;) {
       try {
         return await attempt(address);
       } catch (error) {
-        if (isNotOwner(error) && !rerouted && this.options.routes !== undefined) {
-          // Nothing ran on the replica: safe for every call, and not counted as an attempt.
-          rerouted = true;
-          address = await this.addressFor(rpc, userId, true);
+        // Nothing ran on the replica: safe for every call, and not counted as an attempt. The
+        // first re-route is at once (a stale map); later ones wait for a hand-off to finish.
+        if (
+          isNotOwner(error) &&
+          this.options.routes !== undefined &&
+          (reroutes === 0 || Date.now() + backoffMs(this.policy, reroutes + 1) < ownerDeadline)
+        ) {
+          if (reroutes > 0) await sleep(backoffMs(this.policy, reroutes + 1));
+          reroutes += 1;
+          address = await this.ownerAddress(rpc, userId, true, ownerDeadline);
           continue;
         }
         const wait = backoffMs(this.policy, attempts + 1);
@@ -296,7 +348,7 @@ class GrpcStorageClient {
           attempts += 1;
           await sleep(wait);
           // The owner may have changed meanwhile (a crashed owner's partitions move).
-          address = await this.addressFor(rpc, userId, false);
+          address = await this.ownerAddress(rpc, userId, false, ownerDeadline);
           continue;
         }
         throw storageErrorOf(rpc, error);

@@ -19,6 +19,12 @@ export interface CallPolicy {
   /** Backoff before the second attempt; doubles per attempt up to `maxBackoffMs`, with jitter. */
   readonly initialBackoffMs: number;
   readonly maxBackoffMs: number;
+  /**
+   * With owner routing: how long a call waits for its user's partition to have an owner that
+   * accepts it (a hand-off in progress: the old owner already refuses, the new one has not taken
+   * it yet), with the same backoff. Nothing ran on a refusing replica, so writes wait too.
+   */
+  readonly ownerWaitMs: number;
 }
 
 export const DEFAULT_CALL_POLICY: CallPolicy = {
@@ -28,6 +34,9 @@ export const DEFAULT_CALL_POLICY: CallPolicy = {
   maxAttempts: 3,
   initialBackoffMs: 100,
   maxBackoffMs: 1_000,
+  // Above a graceful hand-off (the old owner finishes its delivery batch, then releases), well
+  // below a crashed owner's lease TTL, which callers see as UNAVAILABLE.
+  ownerWaitMs: 3_000,
 };
 
 /** Method names (the generated clients' camelCase) that only read. */

@@ -260,14 +260,34 @@ describe('owner routing', () => {
     expect(b.callsOf('getMailboxStatus')).toHaveLength(1);
   });
 
-  it('a second "not owner" is not chased: the call fails unavailable', async () => {
+  it('"not owner" from every replica is chased only for ownerWaitMs: the call fails unavailable', async () => {
     a.on('getMailboxStatus', () => notOwner);
     b.on('getMailboxStatus', () => notOwner);
-    const error = await client({}, routes(routeTo(a), routeTo(b)).routes)
+    const started = Date.now();
+    const error = await client({ ownerWaitMs: 600 }, routes(routeTo(a), routeTo(b)).routes)
       .mailstore.getMailboxStatus(statusRequest)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect(Date.now() - started).toBeLessThan(600 + 500);
     expect(a.callsOf('getMailboxStatus')).toHaveLength(1);
+    // Sent again with backoff while the hand-off might still finish, then given up.
+    expect(b.callsOf('getMailboxStatus').length).toBeGreaterThan(1);
+  });
+
+  it('during a hand-off (the old owner refuses, no owner yet) a write waits for the new owner', async () => {
+    a.on('getMailboxStatus', () => notOwner);
+    b.on('getMailboxStatus', () => ({
+      ok: mailstore.GetMailboxStatusResponse.fromPartial({ status: { messages: 8 } }),
+    }));
+    // The map names the old owner, then nobody (released, not taken yet), then the new owner.
+    const answers = [routeTo(a), undefined, undefined, routeTo(b)];
+    const handOff: OwnerRoutes = {
+      routeOf: () => routeTo(a),
+      lookup: () => Promise.resolve(answers.length > 1 ? answers.shift() : answers[0]),
+    };
+    await expect(client({}, handOff).mailstore.getMailboxStatus(statusRequest)).resolves.toMatchObject({
+      status: { messages: 8 },
+    });
     expect(b.callsOf('getMailboxStatus')).toHaveLength(1);
   });
 
@@ -295,11 +315,13 @@ describe('owner routing', () => {
     expect(body.equals(message)).toBe(true);
   });
 
-  it('no owner for the partition: unavailable, nothing sent', async () => {
-    const error = await client({}, routes(undefined, undefined).routes)
+  it('no owner for the partition: unavailable after ownerWaitMs, nothing sent', async () => {
+    const started = Date.now();
+    const error = await client({ ownerWaitMs: 300 }, routes(undefined, undefined).routes)
       .mailstore.getQuota(mailstore.GetQuotaRequest.fromPartial({ userId: 'u1' }))
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(a.calls).toHaveLength(0);
     expect(b.calls).toHaveLength(0);
   });

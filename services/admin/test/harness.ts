@@ -52,6 +52,8 @@ export interface AdminHarness {
 
 export interface AdminHarnessOptions {
   readonly adminEnv?: Readonly<Record<string, string>>;
+  /** Extra environment for storage (e.g. POSTMESH_POSTMASTER). */
+  readonly storageEnv?: Readonly<Record<string, string>>;
   /** Also run smtp-inbound (for end-to-end mail flow). */
   readonly smtp?: boolean;
 }
@@ -112,7 +114,7 @@ export async function startAdminHarness(options: AdminHarnessOptions = {}): Prom
       },
       logFile: join(dir, 'storage.log'),
     });
-  let storage = storageProcess({});
+  let storage = storageProcess(options.storageEnv ?? {});
   const adminProc = new ManagedProcess({
     name: 'admin',
     command: process.execPath,

@@ -34,7 +34,9 @@ export async function authenticate(
   const result = response.result;
   if (result?.$case === 'success' && result.value.user !== undefined) {
     const user = result.value.user;
-    await throttle.succeeded(verdict.ticket);
+    // Not waited for: the client need not wait for the counters (the throttle logs a failure),
+    // and the attempt does not count as a failure in the meantime.
+    void throttle.succeeded(verdict.ticket);
     ctx.setState({ kind: 'authenticated', user: { id: user.id, address: user.address } });
     ctx.watchUser(user.id);
     ctx.logger.info({ user: user.id, appPassword: result.value.appPasswordId !== '' }, 'logged in');
@@ -45,6 +47,7 @@ export async function authenticate(
       text: 'Logged in',
     };
   }
+  throttle.failed(verdict.ticket);
   const reason = result?.$case === 'failure' ? result.value.reason : 'none';
   ctx.logger.info({ reason }, 'login failed');
   return failed(ctx, tag, 'Invalid credentials');

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
-import { runService, watchCertificate } from '@postmesh/runtime';
+import { runService, watchCertificate, watchCertificateExpiry } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
 import { LiteralBudget } from './literal-budget.js';
@@ -151,6 +151,15 @@ await runService({
       },
     });
     void gauge;
+    // An alert while there is time to renew (docs/alerts.md); re-read at each check.
+    const expiryWatch = watchCertificateExpiry({
+      service: 'imap',
+      certFile: tls.certFile,
+      warnDays: config.POSTMESH_CERT_EXPIRY_WARN_DAYS,
+      intervalMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
+      js: () => bus.js,
+      logger: logger.child({ component: 'alerts' }),
+    });
     // cert-manager renews the mounted certificate in place: serve the new one without a restart.
     const certificateWatch = tls.generated
       ? undefined
@@ -173,6 +182,7 @@ await runService({
     return {
       async stop() {
         certificateWatch?.close();
+        expiryWatch.close();
         await server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000));
         storage.close();
         routes?.stop();

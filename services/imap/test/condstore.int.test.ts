@@ -142,6 +142,13 @@ describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
         'UID SEARCH RETURN (COUNT) OR MODSEQ 6 SEEN',
         ['* ESEARCH (TAG "<tag>") UID COUNT 3 MODSEQ 6', '<tag> OK UID SEARCH completed'],
       ],
+      // RFC 7162 §7 sort-data: SORT and ESORT carry the highest mod-sequence the same way.
+      ['SORT (SUBJECT) UTF-8 MODSEQ 5', ['* SORT 1 3 2 (MODSEQ 6)', '<tag> OK SORT completed']],
+      [
+        'UID SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 MODSEQ 6',
+        ['* ESEARCH (TAG "<tag>") UID ALL 2:3 MODSEQ 6', '<tag> OK UID SORT completed'],
+      ],
+      ['SORT (SUBJECT) UTF-8 MODSEQ 7', ['* SORT', '<tag> OK SORT completed']],
       [
         'STATUS INBOX (HIGHESTMODSEQ MESSAGES)',
         ['* STATUS INBOX (HIGHESTMODSEQ 6 MESSAGES 3)', '<tag> OK STATUS completed'],

@@ -47,6 +47,7 @@ const throttle: AuthThrottle = {
     }),
   succeeded: () => Promise.resolve(),
   release: () => Promise.resolve(),
+  failed: () => undefined,
 };
 const directory: Directory = {
   authenticate: (request) =>

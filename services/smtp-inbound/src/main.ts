@@ -15,7 +15,7 @@ import {
   type KV,
   type ObjectStore,
 } from '@postmesh/bus';
-import { runService, watchCertificate } from '@postmesh/runtime';
+import { runService, watchCertificate, watchCertificateExpiry } from '@postmesh/runtime';
 import { Counter } from '@postmesh/telemetry';
 import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
@@ -264,6 +264,15 @@ await runService({
       'SMTP (MX, submission) listening',
     );
     ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
+    // An alert while there is time to renew (docs/alerts.md); re-read at each check.
+    const expiryWatch = watchCertificateExpiry({
+      service: 'smtp-inbound',
+      certFile: tls.certFile,
+      warnDays: config.POSTMESH_CERT_EXPIRY_WARN_DAYS,
+      intervalMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
+      js: () => bus.js,
+      logger: logger.child({ component: 'alerts' }),
+    });
     // cert-manager renews the mounted certificate in place: serve the new one without a restart.
     const certificateWatch = tls.generated
       ? undefined
@@ -287,6 +296,7 @@ await runService({
     return {
       async stop() {
         certificateWatch?.close();
+        expiryWatch.close();
         // Stop accepting; let open sessions finish within the drain budget (runService's timer).
         haraka.closeListeners();
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));

@@ -27,7 +27,8 @@ import { ensureIndexes } from './db/indexes.js';
 import { Collections } from './db/schema.js';
 import { InboundDelivery, createDeliveryConsumer, startPartitionedDelivery } from './delivery/index.js';
 import { DirectoryCache, DirectoryChangeFeed } from './directory/cache.js';
-import { DirectoryService } from './directory/directory-service.js';
+import { CredentialCache } from './directory/credential-cache.js';
+import { DirectoryService, type VerifiedCredentials } from './directory/directory-service.js';
 import { callerPolicyInterceptor } from './grpc/caller-policy.js';
 import { GrpcInstrumentation } from './grpc/instrument.js';
 import { directoryHandlers } from './grpc/directory.js';
@@ -46,6 +47,9 @@ import { StorageAlertRules, type AlertThreshold } from './trace/alert-rules.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
 import { createSpamLearner, withJunkLearning } from './spam-learning/junk-learning.js';
 import { TraceStore } from './trace/trace-store.js';
+import { DestinationPolicy } from './webhooks/destination.js';
+import { WebhookSender } from './webhooks/sender.js';
+import { WebhookStore } from './webhooks/webhook-store.js';
 import { SieveDelivery } from './sieve/index.js';
 import { hostname } from 'node:os';
 
@@ -68,6 +72,8 @@ export interface StorageAppOptions {
   /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
   readonly ownerGate?: OwnerGate;
   readonly traceRetentionDays?: number;
+  /** How long successful logins are remembered (POSTMESH_AUTH_CACHE_TTL_MS; default 60 s, 0 = never). */
+  readonly authCacheTtlMs?: number;
   /** Where the service's metrics go (the ops server's registry). */
   readonly registry?: Registry;
   /** Alerts mailed to the postmaster (POSTMESH_POSTMASTER, POSTMESH_ALERT_MAILS_PER_HOUR). */
@@ -93,6 +99,13 @@ export interface StorageAppOptions {
   readonly deliveryBatchWaitMs?: number;
   /** rspamd's controller: learn from COPY/MOVE into and out of Junk (POSTMESH_RSPAMD_CONTROLLER_URL). */
   readonly rspamdControllerUrl?: string;
+  /** Webhooks (docs/webhooks.md): internal addresses allowed as destinations, attempts, timing. */
+  readonly webhooks?: {
+    readonly allowAddresses?: readonly string[];
+    readonly maxAttempts?: number;
+    readonly retryBaseMs?: number;
+    readonly timeoutMs?: number;
+  };
 }
 
 export interface StorageApp {
@@ -102,6 +115,8 @@ export interface StorageApp {
   readonly directory: DirectoryService;
   /** The Directory's answers kept in memory (directory/cache.ts). */
   readonly directoryCache: DirectoryCache;
+  /** Successful logins kept briefly (directory/credential-cache.ts). */
+  readonly credentials: VerifiedCredentials;
   readonly traceStore: TraceStore;
   /** The blob stores bodies are written to and read from. */
   readonly blobs: BlobStores;
@@ -140,10 +155,16 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       ? undefined
       : new DirectoryChangeFeed(bus.nc, directoryCache, logger.child({ component: 'directory' }));
   await directoryFeed?.start();
+  // Successful logins, dropped with every Directory answer (both caches follow the same feed).
+  const credentials: VerifiedCredentials = new CredentialCache({
+    ttlMs: options.authCacheTtlMs ?? 60_000,
+  });
+  directoryCache.onInvalidate(() => credentials.invalidate());
   const directory = new DirectoryService({
     db,
     keyProvider,
     cache: directoryCache,
+    credentials,
     ...(directoryFeed === undefined ? {} : { onDirectoryChanged: () => directoryFeed.announce() }),
     logger: logger.child({ component: 'directory' }),
     createDefaultMailboxes,
@@ -153,6 +174,13 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     onUserDeleted: (userId) => keyring.forget(userId),
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
+  const destinations = new DestinationPolicy(options.webhooks?.allowAddresses ?? []);
+  const webhookStore = new WebhookStore({
+    db,
+    keyProvider,
+    destinations,
+    logger: logger.child({ component: 'webhooks' }),
+  });
 
   const adminService = await createAdminService({
     db,
@@ -172,7 +200,10 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   server.addService(adminService.definition, grpc.wrap(adminService.definition, adminService.handlers));
   server.addService(
     DirectoryServiceDefinition,
-    grpc.wrap(DirectoryServiceDefinition, directoryHandlers(directory, logger.child({ component: 'grpc' }))),
+    grpc.wrap(
+      DirectoryServiceDefinition,
+      directoryHandlers(directory, webhookStore, logger.child({ component: 'grpc' })),
+    ),
   );
   server.addService(
     TraceServiceDefinition,
@@ -318,6 +349,21 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     learner.start();
   }
 
+  let webhookSender: WebhookSender | undefined;
+  if (bus !== undefined) {
+    webhookSender = new WebhookSender({
+      bus,
+      db,
+      store: webhookStore,
+      destinations,
+      logger: logger.child({ component: 'webhooks' }),
+      ...(options.webhooks?.maxAttempts === undefined ? {} : { maxAttempts: options.webhooks.maxAttempts }),
+      ...(options.webhooks?.retryBaseMs === undefined ? {} : { retryBaseMs: options.webhooks.retryBaseMs }),
+      ...(options.webhooks?.timeoutMs === undefined ? {} : { timeoutMs: options.webhooks.timeoutMs }),
+    });
+    webhookSender.start();
+  }
+
   const blobSweeper = new BlobSweeper({
     db,
     stores: blobs,
@@ -355,6 +401,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     },
     directory,
     directoryCache,
+    credentials,
     traceStore,
     blobs,
     blobSweeper,
@@ -380,6 +427,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       await consumer?.stop();
       await alertOutbox?.drain();
       await learner?.stop();
+      await webhookSender?.stop();
       directoryFeed?.stop();
       await blobSweeper.stop();
       await blobs.close();

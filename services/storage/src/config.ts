@@ -10,6 +10,7 @@ import {
   string,
   type ConfigRule,
 } from '@postmesh/config';
+import { allowListProblems } from './webhooks/destination.js';
 
 /** Environment of the storage service; defaults are the local stack's. */
 export const schema = {
@@ -57,6 +58,18 @@ export const schema = {
    */
   POSTMESH_RSPAMD_CONTROLLER_URL: optionalString(),
   /**
+   * Internal addresses webhooks may still be sent to (docs/webhooks.md): comma-separated IP
+   * addresses and CIDR ranges, e.g. `127.0.0.1` or `10.20.0.0/16`. Empty: loopback, private,
+   * link-local and reserved destinations are refused.
+   */
+  POSTMESH_WEBHOOK_ALLOW_ADDRESSES: string(''),
+  /** Deliveries of an event before a failing webhook endpoint is given up (and an alert raised). */
+  POSTMESH_WEBHOOK_MAX_ATTEMPTS: integer(8, { min: 1, max: 100 }),
+  /** First webhook retry delay in milliseconds; doubles per attempt, at most an hour. */
+  POSTMESH_WEBHOOK_RETRY_BASE_MS: integer(10_000, { min: 100, max: 3_600_000 }),
+  /** How long a webhook endpoint has to answer, in milliseconds. */
+  POSTMESH_WEBHOOK_TIMEOUT_MS: integer(10_000, { min: 100, max: 120_000 }),
+  /**
    * Messages held by the in-memory mailbox index over all mailboxes (about 50 bytes each; least
    * recently used mailboxes dropped first); 0 turns it off. It answers SELECT and `FETCH (FLAGS)`
    * of large mailboxes without reading message documents (ADR 0006). It is a cache validated by
@@ -90,6 +103,11 @@ export const schema = {
   POSTMESH_BLOB_SWEEP_INTERVAL_MS: integer(60 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
   /** Bodies younger than this are never swept: longer than any body's upload. */
   POSTMESH_BLOB_SWEEP_MIN_AGE_MS: integer(60 * 60_000, { min: 60_000, max: 30 * 24 * 3_600_000 }),
+  /**
+   * How long a successful login is remembered (as a keyed hash, never the password), so the same
+   * credentials skip the password hash until then or until any Directory change; 0 = never.
+   */
+  POSTMESH_AUTH_CACHE_TTL_MS: integer(60_000, { min: 0, max: 3_600_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /**
@@ -129,7 +147,11 @@ export const schema = {
    * the slowest batch; a live owner extends it while it works.
    */
   POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: integer(30_000, { min: 1_000, max: 600_000 }),
-  /** The gRPC address other services reach this replica at (a pod IP); default host:port it binds. */
+  /**
+   * The gRPC address other services reach this replica at, published for routing: `host:port`,
+   * or a bare IP or host name (a pod's IP) to which the gRPC port is added; default the host and
+   * port it binds.
+   */
   POSTMESH_STORAGE_ADVERTISED_GRPC: optionalString(),
   /** Bound on a graceful gRPC stop before in-flight calls are cut. */
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
@@ -165,4 +187,22 @@ export const rules: readonly ConfigRule<typeof schema>[] = [
     c.POSTMESH_BLOB_STORE === 's3' && (c.POSTMESH_BLOB_S3_BUCKET ?? '') === ''
       ? [{ variable: 'POSTMESH_BLOB_S3_BUCKET', problem: 'required when POSTMESH_BLOB_STORE=s3' }]
       : [],
+  (c) => {
+    const bad = allowListProblems(webhookAllowList(c.POSTMESH_WEBHOOK_ALLOW_ADDRESSES));
+    return bad.length === 0
+      ? []
+      : [
+          {
+            variable: 'POSTMESH_WEBHOOK_ALLOW_ADDRESSES',
+            problem: `not an IP address or CIDR range: ${bad.join(', ')}`,
+          },
+        ];
+  },
 ];
+
+/** POSTMESH_WEBHOOK_ALLOW_ADDRESSES as a list. */
+export const webhookAllowList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');

@@ -5,14 +5,15 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { mailboxRecords } from './mailstore/mailboxes.js';
+import { followRecordOwnership } from './mailstore/mailstore.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
-import { rules, schema } from './config.js';
+import { rules, schema, webhookAllowList } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
 import type { LocalKeyProvider } from './crypto/local-key-provider.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
-import { PartitionCoordinator } from './ownership/index.js';
+import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
 import { OwnerGate } from './grpc/owner-gate.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
@@ -98,6 +99,7 @@ await runService({
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       ownerGate,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      authCacheTtlMs: config.POSTMESH_AUTH_CACHE_TTL_MS,
       registry: ops.registry,
       alerts: {
         postmaster: config.POSTMESH_POSTMASTER,
@@ -117,6 +119,12 @@ await runService({
       ...(config.POSTMESH_RSPAMD_CONTROLLER_URL === undefined
         ? {}
         : { rspamdControllerUrl: config.POSTMESH_RSPAMD_CONTROLLER_URL }),
+      webhooks: {
+        allowAddresses: webhookAllowList(config.POSTMESH_WEBHOOK_ALLOW_ADDRESSES),
+        maxAttempts: config.POSTMESH_WEBHOOK_MAX_ATTEMPTS,
+        retryBaseMs: config.POSTMESH_WEBHOOK_RETRY_BASE_MS,
+        timeoutMs: config.POSTMESH_WEBHOOK_TIMEOUT_MS,
+      },
       blobStore: {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),
@@ -142,18 +150,31 @@ await runService({
       },
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
+    // Flag and expunge records follow ownership too; until the coordinator has started, this
+    // replica serves every user (the gate is open), so it keeps every record.
+    const started: { coordinator?: PartitionCoordinator } = {};
+    const records = config.POSTMESH_STORAGE_OWNERSHIP
+      ? followRecordOwnership(db, (userId) => started.coordinator?.owns(userId) ?? true)
+      : undefined;
     const coordinator = config.POSTMESH_STORAGE_OWNERSHIP
       ? await PartitionCoordinator.start({
           nc: bus.nc,
           logger: logger.child({ component: 'ownership' }),
-          address: config.POSTMESH_STORAGE_ADVERTISED_GRPC ?? `${config.POSTMESH_GRPC_HOST}:${app.port}`,
+          address: advertisedAddress(
+            config.POSTMESH_STORAGE_ADVERTISED_GRPC,
+            config.POSTMESH_GRPC_HOST,
+            app.port,
+          ),
           partitions: config.POSTMESH_STORAGE_PARTITIONS,
           leaseTtlMs: config.POSTMESH_STORAGE_LEASE_TTL_MS,
           replicas: config.POSTMESH_STREAM_REPLICAS,
-          caches: [sharedMailboxIndex, mailboxRecords],
+          caches: [sharedMailboxIndex, mailboxRecords, ...(records === undefined ? [] : [records])],
+          registry: ops.registry,
         })
       : undefined;
     if (coordinator !== undefined) {
+      started.coordinator = coordinator;
+      records?.dropUsersWhere(() => true);
       ownerGate.attach(coordinator);
       await app.startOwnership(coordinator, { ackWaitMs: config.POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS });
     }

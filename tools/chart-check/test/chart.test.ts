@@ -200,6 +200,36 @@ describe('rendered defaults', () => {
     );
   });
 
+  it('runs one owner per mailbox: ownership and the mailbox index on, one partition count, storage reachable at its pod IP', () => {
+    const config = (service: string): Json =>
+      at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data');
+    // ADR 0007: storage takes the leases, smtp-inbound queues by partition, imap calls the owner;
+    // all three must hash users into the same partitions.
+    for (const service of ['storage', 'smtp-inbound', 'imap']) {
+      expect(config(service), service).toMatchObject({
+        POSTMESH_STORAGE_OWNERSHIP: 'true',
+        POSTMESH_STORAGE_PARTITIONS: '64',
+      });
+    }
+    for (const service of ['mta-delivery', 'admin']) {
+      expect(config(service).POSTMESH_STORAGE_OWNERSHIP, service).toBeUndefined();
+    }
+    // ADR 0006: the index is always on, since each mailbox has one owner at a time.
+    expect(Number(config('storage').POSTMESH_MAILBOX_INDEX_MESSAGES)).toBeGreaterThan(0);
+    const storageEnv = at(
+      find(objects, 'Deployment', 'pm-postmesh-storage'),
+      'spec',
+      'template',
+      'spec',
+      'containers',
+      0,
+    ).env as Json[];
+    expect(storageEnv.find((e) => e.name === 'POSTMESH_STORAGE_ADVERTISED_GRPC')).toEqual({
+      name: 'POSTMESH_STORAGE_ADVERTISED_GRPC',
+      valueFrom: { fieldRef: { fieldPath: 'status.podIP' } },
+    });
+  });
+
   it('gives every service a grace period longer than its preStop sleep plus drain budget', () => {
     const smtp = at(find(objects, 'Deployment', 'pm-postmesh-smtp-inbound'), 'spec', 'template', 'spec');
     // 10 s preStop + 60 s drain + 10 s margin
@@ -478,6 +508,10 @@ describe('values.schema.json refuses bad values', () => {
     expect(renderError({ 'imap.terminationGracePeriodSeconds': '20' })).toContain(
       'imap.terminationGracePeriodSeconds (20) must exceed',
     );
+  });
+
+  it('refuses to turn the mailbox index off (ownership keeps it coherent on every replica count)', () => {
+    expect(renderError({ 'storage.mailboxIndexMessages': '0' })).toMatch(/mailboxIndexMessages/);
   });
 
   it('refuses fewer than three stream replicas unless weak durability is accepted', () => {

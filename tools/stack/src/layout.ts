@@ -148,6 +148,12 @@ export function serviceEnv(
     // A local stack stops quickly; production budgets are set by the chart.
     POSTMESH_SHUTDOWN_TIMEOUT_MS: process.env.POSTMESH_SHUTDOWN_TIMEOUT_MS ?? '10000',
   };
+  // One owner per mailbox (ADR 0007), as the chart runs it: storage takes the partition leases
+  // (one replica here owns them all), smtp-inbound queues each job on its users' partitions and
+  // imap sends each user's calls to the partition's owner.
+  if (service === 'storage' || service === 'smtp-inbound' || service === 'imap') {
+    env.POSTMESH_STORAGE_OWNERSHIP = process.env.POSTMESH_STORAGE_OWNERSHIP ?? 'true';
+  }
   switch (service) {
     case 'storage':
       env.MONGODB_URI = `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`;

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, repoRoot } from '@postmesh/testing';
 
@@ -10,6 +13,9 @@ interface StackJson {
   ops: { service: string; port: number; ready: string }[];
   processes: { name: string; pid: number }[];
 }
+
+const DEMO_USER = 'demo@example.test';
+const DEMO_PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw1`;
 
 const alive = (pid: number): boolean => {
   try {
@@ -26,7 +32,7 @@ describe('npm start (the local stack)', () => {
   chmodSync(dataDir, 0o755);
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('starts everything, reports ready endpoints in stack.json, and Ctrl-C leaves nothing running', async () => {
+  it('starts everything, reports ready endpoints in stack.json, delivers mail to IMAP, and Ctrl-C leaves nothing running', async () => {
     const names = [
       'NATS_PORT',
       'NATS_MONITOR_PORT',
@@ -58,6 +64,7 @@ describe('npm start (the local stack)', () => {
           ...ports,
           POSTMESH_DATA_DIR: dataDir,
           POSTMESH_SKIP_BUILD: '1',
+          POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
           // rspamd's compiled rules are shared with the suites' rspamd (compiled once per machine).
           POSTMESH_RSPAMD_CACHE_DIR: join(repoRoot(), '.tmp', 'rspamd-cache'),
         },
@@ -68,40 +75,107 @@ describe('npm start (the local stack)', () => {
     stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
-
-    const stackFile = join(dataDir, 'stack.json');
-    const deadline = Date.now() + 90_000;
-    while (!existsSync(stackFile) || !output.includes('Press Ctrl-C')) {
-      if (Date.now() > deadline || stack.exitCode !== null)
-        throw new Error(`stack did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 200));
+    try {
+      await checkStack();
+    } finally {
+      // A failed check must not leave the stack running (it stops its children on SIGINT).
+      if (stack.exitCode === null && stack.signalCode === null) {
+        stack.kill('SIGINT');
+        await exited;
+      }
     }
-    const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackJson;
-    expect(output).toContain('Postmesh is running. Connect to:');
-    expect(output).toContain(`SMTP (MX)`);
-    expect(info.endpoints.find((e) => e.name === 'SMTP (MX)')?.port).toBe(Number(ports.POSTMESH_SMTP_PORT));
-    expect(info.endpoints.find((e) => e.name === 'NATS')).toMatchObject({ listening: true });
-    expect(info.ops.map((o) => o.service).sort()).toEqual([
-      'admin',
-      'imap',
-      'mta-delivery',
-      'smtp-inbound',
-      'storage',
-    ]);
-    for (const o of info.ops) {
-      expect(o.port).toBe(Number(ports[`POSTMESH_${o.service.toUpperCase().replace('-', '_')}_OPS_PORT`]));
-      const response = await fetch(o.ready);
-      expect(response.status, `${o.service} ready`).toBe(200);
-    }
-    const pids = info.processes.map((p) => p.pid);
-    expect(info.processes.map((p) => p.name)).toEqual(
-      expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage', 'admin']),
-    );
-    expect(pids.every(alive)).toBe(true);
 
-    stack.kill('SIGINT');
-    expect(await exited).toBe(0);
-    expect(output).toContain('stopped; nothing left running');
-    expect(pids.filter(alive)).toEqual([]);
+    async function checkStack(): Promise<void> {
+      const stackFile = join(dataDir, 'stack.json');
+      const deadline = Date.now() + 90_000;
+      while (!existsSync(stackFile) || !output.includes('Press Ctrl-C')) {
+        if (Date.now() > deadline || stack.exitCode !== null)
+          throw new Error(`stack did not come up:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackJson;
+      expect(output).toContain('Postmesh is running. Connect to:');
+      expect(output).toContain(`SMTP (MX)`);
+      expect(info.endpoints.find((e) => e.name === 'SMTP (MX)')?.port).toBe(Number(ports.POSTMESH_SMTP_PORT));
+      expect(info.endpoints.find((e) => e.name === 'NATS')).toMatchObject({ listening: true });
+      expect(info.ops.map((o) => o.service).sort()).toEqual([
+        'admin',
+        'imap',
+        'mta-delivery',
+        'smtp-inbound',
+        'storage',
+      ]);
+      for (const o of info.ops) {
+        expect(o.port).toBe(Number(ports[`POSTMESH_${o.service.toUpperCase().replace('-', '_')}_OPS_PORT`]));
+        const response = await fetch(o.ready);
+        expect(response.status, `${o.service} ready`).toBe(200);
+      }
+      const pids = info.processes.map((p) => p.pid);
+      expect(info.processes.map((p) => p.name)).toEqual(
+        expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage', 'admin']),
+      );
+      expect(pids.every(alive)).toBe(true);
+
+      // One owner per mailbox is on by default (ADR 0007): the one storage replica owns every
+      // partition, submission queues on the user's partition and IMAP reads from its owner.
+      const storageOps = info.ops.find((o) => o.service === 'storage');
+      const metrics = await (
+        await fetch(storageOps?.ready.replace('/healthz/ready', '/metrics') ?? '')
+      ).text();
+      expect(metrics).toMatch(/^postmesh_storage_partitions_owned(\{[^}]*\})? 64$/m);
+      const token = `stack-${Date.now().toString(36)}`;
+      const smtp = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: Number(ports.POSTMESH_SUBMISSION_PORT),
+        secure: false,
+        requireTLS: true,
+        tls: { rejectUnauthorized: false },
+        auth: { user: DEMO_USER, pass: DEMO_PASSWORD },
+      });
+      try {
+        await smtp.sendMail({
+          from: DEMO_USER,
+          to: DEMO_USER,
+          subject: token,
+          text: `delivered through the local stack: ${token}`,
+        });
+      } finally {
+        smtp.close();
+      }
+      const imap = new ImapFlow({
+        host: '127.0.0.1',
+        port: Number(ports.POSTMESH_IMAP_PORT),
+        secure: false,
+        doSTARTTLS: false,
+        auth: { user: DEMO_USER, pass: DEMO_PASSWORD },
+        logger: false,
+      });
+      await imap.connect();
+      try {
+        const lock = await imap.getMailboxLock('INBOX');
+        try {
+          let uid: number | undefined;
+          for (const deadline = Date.now() + 30_000; uid === undefined && Date.now() < deadline;) {
+            const found = await imap.search({ subject: token }, { uid: true });
+            uid = Array.isArray(found) ? found[0] : undefined;
+            if (uid === undefined) await new Promise((r) => setTimeout(r, 300));
+          }
+          expect(uid, 'the submitted message in INBOX').toBeDefined();
+          // A flag change answered OK is what a later session sees.
+          expect(await imap.messageFlagsAdd(String(uid), ['\\Flagged'], { uid: true })).toBe(true);
+          const fetched = await imap.fetchOne(String(uid), { flags: true }, { uid: true });
+          expect(fetched && [...(fetched.flags ?? [])]).toContain('\\Flagged');
+        } finally {
+          lock.release();
+        }
+      } finally {
+        await imap.logout().catch(() => undefined);
+      }
+
+      stack.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(output).toContain('stopped; nothing left running');
+      expect(pids.filter(alive)).toEqual([]);
+    }
   });
 });

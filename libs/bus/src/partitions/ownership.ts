@@ -186,6 +186,12 @@ export class PartitionOwnership {
   private expiryTimer: NodeJS.Timeout | undefined;
   private watchStop: (() => void) | undefined;
   private readonly startedAt = Date.now();
+  private markJoined: (() => void) | undefined;
+  /**
+   * Settles after the first renewal and rebalance: the partitions assigned to this replica that
+   * were free are held by then (those of a crashed replica follow once its lease expires).
+   */
+  readonly joined: Promise<void> = new Promise((resolve) => (this.markJoined = resolve));
 
   private constructor(
     private readonly records: KV,
@@ -339,6 +345,7 @@ export class PartitionOwnership {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.markJoined?.();
     this.wake?.();
     await this.loop;
     clearInterval(this.expiryTimer);
@@ -389,6 +396,7 @@ export class PartitionOwnership {
       } catch (error) {
         this.warn(error, 'rebalance failed; retrying at the next renewal');
       }
+      this.markJoined?.();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.renewIntervalMs);
         this.wake = () => {

@@ -46,6 +46,9 @@ function parseQresync(c: Cursor): QresyncParams {
     if (c.peek() !== 0x28) {
       knownUids = c.sequenceSet();
       if (knownUids.kind === 'saved') c.fail('"$" is not allowed in QRESYNC');
+      // RFC 7162 §7: known-uids is a sequence-set of UIDs where "*" is not allowed.
+      if (knownUids.ranges.some((r) => r.start === '*' || r.end === '*'))
+        c.fail('"*" is not allowed in known UIDs');
     }
     if (knownUids === null || c.take(0x20)) {
       c.expect(0x28, '"(" before sequence match data');

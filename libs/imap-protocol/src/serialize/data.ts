@@ -242,8 +242,10 @@ function orderedRuns(numbers: readonly number[]): ResolvedRange[] {
 }
 
 /** `* SORT 2 3 1` (RFC 5256 §4). */
-export function serializeSort(numbers: readonly number[]): Buffer {
-  return Buffer.from(`* SORT${numbers.map((n) => ` ${n}`).join('')}\r\n`, 'latin1');
+export function serializeSort(numbers: readonly number[], highestModseq: bigint | null = null): Buffer {
+  // RFC 7162 §7 sort-data: `(MODSEQ n)` ends a non-empty result when the search used MODSEQ.
+  const modseq = highestModseq !== null && numbers.length > 0 ? ` (MODSEQ ${highestModseq})` : '';
+  return Buffer.from(`* SORT${numbers.map((n) => ` ${n}`).join('')}${modseq}\r\n`, 'latin1');
 }
 
 /** A thread: a message (0 for a dummy parent the client does not see) and its children. */

@@ -5,6 +5,7 @@ import { api, SESSION_ENDED, setCsrf, type Me } from './api.js';
 import { Loading } from './components/Loading.js';
 import { AccountPage } from './pages/Account.js';
 import { AdminsPage } from './pages/Admins.js';
+import { AlertsPage } from './pages/Alerts.js';
 import { AliasesPage } from './pages/Aliases.js';
 import { AuditPage } from './pages/Audit.js';
 import { DlqPage } from './pages/Dlq.js';
@@ -26,6 +27,7 @@ const AREAS = [
   { id: 'queue', label: 'Queue', permission: 'queue.read' },
   { id: 'trace', label: 'Message trace', permission: 'trace.read' },
   { id: 'dlq', label: 'Dead letters', permission: 'dlq.read' },
+  { id: 'alerts', label: 'Alerts', permission: 'trace.read', admin: true },
   { id: 'audit', label: 'Audit log', permission: 'audit.read' },
   { id: 'admins', label: 'Administrators', permission: 'admins.read' },
   { id: 'tokens', label: 'API tokens', permission: 'tokens.read' },
@@ -170,6 +172,7 @@ function App() {
         {id === 'queue' && <QueuePage me={me} />}
         {id === 'trace' && <TracePage />}
         {id === 'dlq' && <DlqPage me={me} />}
+        {id === 'alerts' && <AlertsPage />}
         {id === 'audit' && <AuditPage />}
         {id === 'admins' && <AdminsPage me={me} />}
         {id === 'tokens' && <TokensPage />}

@@ -58,6 +58,9 @@ export interface TraceEvent {
   sender: string;
   recipient: string;
   detail: string;
+  attributes: Record<string, string>;
+  /** W3C trace id; the stored message records the same one. */
+  traceId: string;
 }
 export interface QueueEntry {
   seq: number;

@@ -136,6 +136,7 @@ export class AuthController {
     }
     if (principal === undefined) {
       // The attempt stays counted against the address and the account.
+      throttle.failed(verdict.ticket);
       await record(
         'denied',
         undefined,

@@ -5,13 +5,15 @@
  * way as the endpoint it summarises.
  */
 import { Controller, Inject, Req } from '@nestjs/common';
-import { directory } from '@postmesh/contracts';
+import { directory, trace } from '@postmesh/contracts';
 import { Streams } from '@postmesh/bus';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
 import { actorOf, subjectOf } from '../auth/principal.js';
 import { DEPS, type AdminDeps } from '../deps.js';
+import { traceView } from '../api/views.js';
+import { parseQuery, optional, int } from '../api/validate.js';
 import { checkRecords, mtaStsPolicyId, recordsFor } from '../ops/dns.js';
 import { probeTls } from '../ops/tls-probe.js';
 import { decide, queueScope, type Action, type Target } from '../policy.js';
@@ -21,6 +23,8 @@ const SETUP_DOMAINS = 50;
 /** Deferred entries counted for the overview; beyond this it says "at least". */
 const DEFERRED_COUNTED = 500;
 const RECENT = 5;
+/** Alerts and failed deliveries on the overview (from the message trace). */
+const RECENT_EVENTS = 10;
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -42,13 +46,14 @@ export class OverviewController {
     action: 'domains.read',
     target: { kind: 'list' },
     summary:
-      "Landing figures: each service's readiness, inbound queue depth, deferred outbound mail, dead letters, recent failed deliveries (sections the role may not read are null)",
+      "Landing figures: each service's readiness, inbound queue depth, deferred outbound mail, dead letters, recent failed deliveries and alerts (sections the role may not read are null; alerts and failed deliveries are scoped to the caller's domains)",
   })
   async overview(@Req() request: HttpRequest) {
     const health = this.may(request, 'health.read');
     const dlq = this.may(request, 'dlq.read');
     const queue = this.may(request, 'queue.read', { list: true });
-    const [report, deferred, dead] = await Promise.all([
+    const traced = this.may(request, 'trace.read', { list: true });
+    const [report, deferred, dead, alerts, failures] = await Promise.all([
       health === undefined ? undefined : this.deps.health.report(),
       queue === undefined ? undefined : this.deferred(request, queue.domains),
       dlq === undefined || this.deps.queue === undefined
@@ -56,6 +61,16 @@ export class OverviewController {
         : this.deps.queue.dlq(RECENT, '').then(
             (page) => ({ recent: page.items, error: '' }),
             (error: unknown) => ({ recent: [], error: errorText(error) }),
+          ),
+      traced === undefined || traced.self
+        ? undefined
+        : this.recentEvents(traced.domains, [trace.EventKind.ALERT], RECENT_EVENTS),
+      traced === undefined || traced.self
+        ? undefined
+        : this.recentEvents(
+            traced.domains,
+            [trace.EventKind.BOUNCED, trace.EventKind.DEFERRED],
+            RECENT_EVENTS,
           ),
     ]);
     const stream = (name: string) => report?.streams.find((s) => s.name === name);
@@ -92,7 +107,46 @@ export class OverviewController {
               })),
               error: dead.error,
             },
+      alerts: alerts ?? null,
+      failedDeliveries: failures ?? null,
     };
+  }
+
+  @Endpoint({
+    method: 'GET',
+    path: '/alerts',
+    action: 'trace.read',
+    target: { kind: 'list' },
+    summary:
+      'Recent alerts (dead letters, repeated delivery failures, queues, consumer lag, certificates, storage write errors), newest first, of the last 7 days; a domain-admin or helpdesk sees the alerts about their domains',
+    query: { limit: 'at most this many (1–100, default 50)' },
+  })
+  async alerts(@Req() request: HttpRequest) {
+    const query = parseQuery(request.query, { limit: optional(int({ min: 1, max: 100 })) });
+    const decision = this.may(request, 'trace.read', { list: true });
+    if (decision === undefined || decision.self) throw new ApiError('permission_denied', 'not allowed');
+    const found = await this.recentEvents(decision.domains, [trace.EventKind.ALERT], query.limit ?? 50);
+    if (found.error !== '') throw new ApiError('unavailable', found.error);
+    return { items: found.recent, nextPageToken: '' };
+  }
+
+  /** The latest trace events of some kinds in the caller's scope (storage's Trace.RecentEvents). */
+  private async recentEvents(
+    scope: 'all' | readonly string[],
+    kinds: trace.EventKind[],
+    limit: number,
+  ): Promise<{ recent: ReturnType<typeof traceView>[]; error: string }> {
+    if (scope !== 'all' && scope.length === 0) return { recent: [], error: '' };
+    try {
+      const { events } = await this.deps.storage.trace.recentEvents({
+        kinds,
+        domains: scope === 'all' ? [] : [...scope],
+        limit,
+      });
+      return { recent: events.map(traceView), error: '' };
+    } catch (error) {
+      return { recent: [], error: errorText(error) };
+    }
   }
 
   /** How much outbound mail waits, and the latest failures among it (mta-delivery's queue). */

@@ -363,12 +363,14 @@ export class UsersController {
       result.result?.$case === 'success' ||
       (result.result?.$case === 'failure' &&
         result.result.value.reason === directory.AuthFailureReason.TOTP_REQUIRED);
-    if (!passwordRight)
+    if (!passwordRight) {
+      throttle.failed(verdict.ticket);
       throw new ApiError(
         'invalid_argument',
         'currentPassword: is not your current password',
         'currentPassword',
       );
+    }
     await throttle.succeeded(verdict.ticket);
   }
 

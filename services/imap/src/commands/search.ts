@@ -169,7 +169,8 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
   return { tag: command.tag, condition: 'OK', text: `${command.uid ? 'UID ' : ''}SEARCH completed` };
 };
 
-function mentionsModseq(key: SearchKey): boolean {
+/** The search program uses MODSEQ (RFC 7162 §3.1.5), anywhere in it. */
+export function mentionsModseq(key: SearchKey): boolean {
   switch (key.key) {
     case 'MODSEQ':
       return true;

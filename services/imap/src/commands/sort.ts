@@ -20,7 +20,8 @@ import {
   type SortableMessage,
 } from '../sort-thread.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
-import { toStorageKey } from './search.js';
+import { enableCondstore } from '../condstore.js';
+import { mentionsModseq, toStorageKey } from './search.js';
 import { selectedOf, toUidSet } from './selection.js';
 
 function badCharset(command: { readonly tag: string; readonly charset: string }): StatusResponse | null {
@@ -33,6 +34,9 @@ function badCharset(command: { readonly tag: string; readonly charset: string })
   };
 }
 
+/** A match: what sorting and threading need, and its mod-sequence (RFC 7162 §3.1.5). */
+type Matched = SortableMessage & { readonly modseq: number };
+
 /** The messages matching `search`, with what sorting and threading need. */
 async function matching(
   ctx: CommandContext,
@@ -40,7 +44,7 @@ async function matching(
   mailbox: SelectedMailbox,
   search: CommandOf<'SORT'>['search'],
   withReferences: boolean,
-): Promise<SortableMessage[]> {
+): Promise<Matched[]> {
   const result = await ctx.services.mailstore.search({
     userId,
     mailboxId: mailbox.id,
@@ -51,7 +55,7 @@ async function matching(
   if (uids.length === 0) return [];
   const fields: mailstore.FetchField[] = [mailstore.FetchField.ENVELOPE];
   if (withReferences) fields.push(mailstore.FetchField.HEADER);
-  const out: SortableMessage[] = [];
+  const out: Matched[] = [];
   for await (const message of ctx.services.mailstore.fetchMessages({
     userId,
     mailboxId: mailbox.id,
@@ -70,6 +74,7 @@ async function matching(
     out.push({
       msn,
       uid: message.uid,
+      modseq: message.modseq,
       size: message.size,
       internalDate: message.internalDate?.getTime() ?? 0,
       sentDate: envelope.date === null ? null : parseRfc5322Date(envelope.date),
@@ -89,11 +94,18 @@ export const sort: Handler<CommandOf<'SORT'>> = async (ctx, command) => {
   const { user, mailbox } = selectedOf(ctx);
   const refused = badCharset(command);
   if (refused !== null) return refused;
-  const sorted = sortMessages(await matching(ctx, user.id, mailbox, command.search, false), command.criteria);
+  // RFC 7162 §3.1: a search program naming MODSEQ is a CONDSTORE enabling command, and the
+  // answer carries the highest mod-sequence of the messages found (§7 sort-data).
+  const byModseq = mentionsModseq(command.search);
+  if (byModseq) await enableCondstore(ctx);
+  const matches = await matching(ctx, user.id, mailbox, command.search, false);
+  const sorted = sortMessages(matches, command.criteria);
   const numbers = sorted.map((m) => (command.uid ? m.uid : m.msn));
+  const modseq =
+    byModseq && matches.length > 0 ? BigInt(matches.reduce((high, m) => Math.max(high, m.modseq), 0)) : null;
   const options = command.returnOptions;
   if (options === null) {
-    await ctx.send(serializeSort(numbers));
+    await ctx.send(serializeSort(numbers, modseq));
   } else {
     // RFC 5267 §3.2: MIN / MAX are the first and last messages in sort order; ALL is in sort
     // order too.
@@ -108,6 +120,7 @@ export const sort: Handler<CommandOf<'SORT'>> = async (ctx, command) => {
         ...(wanted.includes('MAX') && max !== undefined ? { max } : {}),
         ...(wanted.includes('COUNT') ? { count: numbers.length } : {}),
         ...(wanted.includes('ALL') ? { all: numbers, ordered: true } : {}),
+        ...(modseq !== null ? { modseq } : {}),
       }),
     );
   }
@@ -118,6 +131,7 @@ export const thread: Handler<CommandOf<'THREAD'>> = async (ctx, command) => {
   const { user, mailbox } = selectedOf(ctx);
   const refused = badCharset(command);
   if (refused !== null) return refused;
+  if (mentionsModseq(command.search)) await enableCondstore(ctx);
   const references = command.algorithm === 'REFERENCES';
   const messages = await matching(ctx, user.id, mailbox, command.search, references);
   const id = (m: SortableMessage): number => (command.uid ? m.uid : m.msn);

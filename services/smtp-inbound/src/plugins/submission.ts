@@ -208,6 +208,7 @@ export function submissionHooks(options: SubmissionOptions): PluginHooks {
         options.onAuth?.({ login: user, ip, outcome: `success-${method}` });
         return { code: 235, text: '2.7.0 Authentication successful' };
       case 'failure': {
+        options.throttle.failed(verdict.ticket);
         const fails = (Number(connection.notes.postmeshAuthFailures) || 0) + 1;
         connection.notes.postmeshAuthFailures = fails;
         options.onAuth?.({ login: user, ip, outcome: 'failure' });

@@ -9,7 +9,13 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { ObjectId, type Db } from 'mongodb';
 import type { Logger } from '@postmesh/telemetry';
-import { Collections, type DkimKeyDoc, type UserDoc, type WrappedKey } from '../db/schema.js';
+import {
+  Collections,
+  type DkimKeyDoc,
+  type UserDoc,
+  type WebhookDoc,
+  type WrappedKey,
+} from '../db/schema.js';
 import { KEY_BYTES, open, seal } from './aead.js';
 import { KeyIntegrityError, type KeyProvider, type UserKeyring } from './types.js';
 
@@ -243,6 +249,19 @@ export async function rotateKek(options: KekRotationOptions): Promise<KekRotatio
     { $inc: { dkimKeys: dkimCount }, $set: { updatedAt: new Date() } },
   );
 
+  // Webhook signing secrets (webhooks/webhook-store.ts), like DKIM keys.
+  const webhooks = db.collection<WebhookDoc>(Collections.webhooks);
+  for (const doc of await webhooks.find({ 'secret.by': { $ne: kekId } }).toArray()) {
+    const context = webhookSecretContext(doc._id.toHexString());
+    const secret = await keyProvider.unwrap(doc.secret, context);
+    const rewrapped = await keyProvider.wrap(secret, context);
+    secret.fill(0);
+    await webhooks.updateOne(
+      { _id: doc._id, 'secret.by': doc.secret.by, 'secret.iv': doc.secret.iv },
+      { $set: { secret: rewrapped } },
+    );
+  }
+
   // TOTP seeds of administrators and mail users, confirmed and pending: without this a TOTP
   // sign-in would fail once the previous KEK is removed.
   let totpCount = 0;
@@ -291,3 +310,4 @@ export async function rotateKek(options: KekRotationOptions): Promise<KekRotatio
 
 /** The KEK wrapping context of a DKIM private key. */
 export const dkimKeyContext = (domain: string, selector: string): string => `dkim:${domain}:${selector}`;
+export const webhookSecretContext = (webhookId: string): string => `webhook:${webhookId}`;

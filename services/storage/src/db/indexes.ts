@@ -29,6 +29,8 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
     { key: { domain: 1, selector: 1 }, name: 'domain_selector_unique', unique: true },
     { key: { domainId: 1, createdAt: -1 }, name: 'domainId_createdAt' },
   ],
+  [Collections.webhooks]: [{ key: { domain: 1, createdAt: 1 }, name: 'domain_createdAt' }],
+  [Collections.webhookDeliveries]: [{ key: { at: 1 }, name: 'at' }],
   [Collections.sieveScripts]: [
     { key: { userId: 1, name: 1 }, name: 'userId_name_unique', unique: true },
     { key: { userId: 1, active: 1 }, name: 'userId_active' },

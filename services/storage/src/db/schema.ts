@@ -29,6 +29,10 @@ export const Collections = {
   apiTokens: 'api_tokens',
   /** Key-encryption key metadata (which KEK wraps which data keys; rotation progress). */
   keyring: 'keyring',
+  /** A domain's webhook endpoints (webhooks/webhook-store.ts). */
+  webhooks: 'webhooks',
+  /** `<webhookId>:<eventId>`: an event sent to an endpoint (or given up on), sent once. */
+  webhookDeliveries: 'webhook_deliveries',
   /** Users' Sieve scripts (`(userId, name)` unique; at most one active per user). */
   sieveScripts: 'sieve_scripts',
   /** Sieve side effects already carried out, and vacation replies per (user, sender, handle). */
@@ -272,4 +276,32 @@ export interface EventDoc {
   traceId?: string;
   /** TTL index field. */
   expiresAt: Date;
+}
+
+/** `webhooks`: an HTTP endpoint a domain's mail events are sent to (docs/webhooks.md). */
+export interface WebhookDoc {
+  _id: ObjectId;
+  domainId: string;
+  domain: string;
+  url: string;
+  /** Webhook event types (libs/bus WEBHOOK_EVENT_TYPES). */
+  events: string[];
+  enabled: boolean;
+  /** The signing secret's UTF-8 bytes, wrapped by the KEK with context `webhook:<id>`. */
+  secret: WrappedKey;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** `webhook_deliveries`: `_id` is `<webhookId>:<eventId>`, so an event reaches an endpoint once. */
+export interface WebhookDeliveryDoc {
+  _id: string;
+  webhookId: string;
+  eventId: string;
+  /** `delivered`: the endpoint answered 2xx; `failed`: attempts exhausted, an alert was raised. */
+  status: 'delivered' | 'failed';
+  attempts: number;
+  /** The endpoint's last HTTP status, or 0 when it did not answer. */
+  httpStatus: number;
+  at: Date;
 }

@@ -55,6 +55,7 @@ export class DirectoryCache {
   private readonly now: () => number;
   /** Loads that went to the database (for tests and metrics). */
   misses = 0;
+  readonly #onInvalidate: (() => void)[] = [];
 
   constructor(options: DirectoryCacheOptions = {}) {
     this.maxAgeMs = options.maxAgeMs ?? 60_000;
@@ -95,6 +96,12 @@ export class DirectoryCache {
   invalidate(): void {
     this.generation += 1;
     this.entries.clear();
+    for (const listener of this.#onInvalidate) listener();
+  }
+
+  /** Runs `listener` on every invalidation (other caches of Directory answers, e.g. credentials). */
+  onInvalidate(listener: () => void): void {
+    this.#onInvalidate.push(listener);
   }
 
   get size(): number {

@@ -20,6 +20,7 @@ import {
   type UserDoc,
 } from '../db/schema.js';
 import type { DirectoryCache, DirectoryCacheKind } from './cache.js';
+import type { CredentialCache } from './credential-cache.js';
 import { generateDkimKey, privateKeyPem } from './dkim.js';
 import {
   catchAllKey,
@@ -41,6 +42,9 @@ import {
 import { fail, isDuplicateKey, notFound, ok, type Result } from './result.js';
 import { UserTotp } from './user-totp.js';
 
+/** Successful Authenticate answers, kept briefly (credential-cache.ts). */
+export type VerifiedCredentials = CredentialCache<directory.AuthenticateResponse>;
+
 export const MAX_APP_PASSWORDS = 20;
 export const MAX_DKIM_KEYS = 20;
 export const MAX_FORWARD_TARGETS = 50;
@@ -61,14 +65,20 @@ export interface DirectoryServiceDeps {
    * database.
    */
   readonly cache?: DirectoryCache;
+  /**
+   * Successful authentications, kept briefly (credential-cache.ts). It must be dropped on every
+   * invalidation of `cache` (which covers this replica's writes and the other replicas').
+   */
+  readonly credentials?: VerifiedCredentials;
   /** Called after every write that can change a resolution (the cache's change feed). */
   readonly onDirectoryChanged?: () => void;
   readonly now?: () => Date;
 }
 
 /**
- * The methods that write domains, users or addresses, i.e. can change what a recipient resolves
- * to: each is wrapped so that the cache is invalidated after it, whether it succeeded or not.
+ * The methods that write domains, users, addresses or credentials, i.e. can change what a
+ * recipient resolves to or whether a login succeeds: each is wrapped so that the caches are
+ * invalidated after it, whether it succeeded or not.
  */
 const DIRECTORY_WRITES = [
   'createDomain',
@@ -76,6 +86,9 @@ const DIRECTORY_WRITES = [
   'deleteDomain',
   'createUser',
   'updateUser',
+  'setPassword',
+  'createAppPassword',
+  'deleteAppPassword',
   'deleteUser',
   'createAlias',
   'createForward',
@@ -112,6 +125,8 @@ export class DirectoryService {
     this.totp = new UserTotp({ users: this.users, keyProvider: deps.keyProvider, now: this.now });
     const changed = (): void => {
       deps.cache?.invalidate();
+      // Also dropped through `cache` when there is one; without it, here.
+      if (deps.cache === undefined) deps.credentials?.invalidate();
       deps.onDirectoryChanged?.();
     };
     for (const name of DIRECTORY_WRITES) {
@@ -240,6 +255,8 @@ export class DirectoryService {
       await this.addresses.deleteMany({ domainId });
       await this.dkimKeys.deleteMany({ domainId });
     }
+    // A domain's webhooks must not outlive it (a new domain of the same name is someone else's).
+    await this.deps.db.collection(Collections.webhooks).deleteMany({ domainId });
     await this.domains.deleteOne({ _id: domain._id });
     this.deps.logger.info({ domain: domain.name, cascade: req.cascade }, 'domain deleted');
     return ok({});
@@ -655,11 +672,34 @@ export class DirectoryService {
    * only after the credentials are right, so it reveals nothing about accounts to a guesser.
    */
   async authenticate(req: directory.AuthenticateRequest): Promise<Result<directory.AuthenticateResponse>> {
-    const failure = (reason: AuthFailureReason): Result<directory.AuthenticateResponse> =>
-      ok({ result: { $case: 'failure', value: { reason } } });
     if (req.protocol === directory.Protocol.UNSPECIFIED || req.protocol === directory.Protocol.UNRECOGNIZED) {
       return fail(ErrorReason.INVALID_ARGUMENT, 'protocol is required', 'protocol');
     }
+    const credentials = this.deps.credentials;
+    // Mail protocols only: a web sign-in may need a one-time code besides the password, which a
+    // remembered answer would skip; and console sign-ins are rare.
+    const cacheable = req.protocol === directory.Protocol.IMAP || req.protocol === directory.Protocol.SMTP;
+    if (credentials === undefined || !credentials.enabled || !cacheable) {
+      return (await this.verifyCredentials(req)).result;
+    }
+    const key = credentials.keyOf(req.protocol, req.address, req.password);
+    const hit = credentials.get(key);
+    if (hit !== undefined) return ok(hit);
+    const generation = credentials.generation;
+    const { result, expiresAt } = await this.verifyCredentials(req);
+    if (result.ok && result.value.result?.$case === 'success') {
+      credentials.set(key, result.value, generation, expiresAt?.getTime());
+    }
+    return result;
+  }
+
+  /** Authenticate without the credential cache; `expiresAt` is the app password's expiry. */
+  private async verifyCredentials(
+    req: directory.AuthenticateRequest,
+  ): Promise<{ result: Result<directory.AuthenticateResponse>; expiresAt?: Date }> {
+    const failure = (reason: AuthFailureReason): { result: Result<directory.AuthenticateResponse> } => ({
+      result: ok({ result: { $case: 'failure', value: { reason } } }),
+    });
     const user = await this.userByLogin(req.address);
     if (user === null) {
       await burnVerification(req.password);
@@ -667,6 +707,7 @@ export class DirectoryService {
     }
     const userId = user._id.toHexString();
     let appPasswordId = '';
+    let expiresAt: Date | undefined;
     if (!(await verifyPassword(user.passwordHash, req.password))) {
       // Not the account password: maybe one of the user's app passwords (never for the web).
       const app =
@@ -680,6 +721,7 @@ export class DirectoryService {
         return failure(directory.AuthFailureReason.PROTOCOL_NOT_ALLOWED);
       }
       appPasswordId = app._id.toHexString();
+      expiresAt = app.expiresAt;
     }
     const domain = await this.domains.findOne({ _id: objectIdOf(user.domainId) ?? new ObjectId() });
     if (domain === null || domain.status === 'suspended') {
@@ -710,9 +752,12 @@ export class DirectoryService {
       )
       .toArray();
     const senderAddresses = own.map((a) => a.addressKey);
-    return ok({
-      result: { $case: 'success', value: { user: userOut(user), appPasswordId, senderAddresses } },
-    });
+    return {
+      result: ok({
+        result: { $case: 'success', value: { user: userOut(user), appPasswordId, senderAddresses } },
+      }),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+    };
   }
 
   // -------------------------------------------------------------------------------------------

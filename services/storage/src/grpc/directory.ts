@@ -1,10 +1,15 @@
 import type { DirectoryServiceServer } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { DirectoryService } from '../directory/directory-service.js';
+import type { WebhookStore } from '../webhooks/webhook-store.js';
 import { unary } from './unary.js';
 
 /** DirectoryService over gRPC: one line per RPC (proto/postmesh/directory/v1/directory.proto). */
-export function directoryHandlers(service: DirectoryService, logger: Logger): DirectoryServiceServer {
+export function directoryHandlers(
+  service: DirectoryService,
+  webhooks: WebhookStore,
+  logger: Logger,
+): DirectoryServiceServer {
   return {
     createDomain: unary(logger, 'CreateDomain', (r) => service.createDomain(r)),
     listDomains: unary(logger, 'ListDomains', (r) => service.listDomains(r)),
@@ -32,6 +37,11 @@ export function directoryHandlers(service: DirectoryService, logger: Logger): Di
     activateDkimKey: unary(logger, 'ActivateDkimKey', (r) => service.activateDkimKey(r)),
     retireDkimKey: unary(logger, 'RetireDkimKey', (r) => service.retireDkimKey(r)),
     getSigningKey: unary(logger, 'GetSigningKey', (r) => service.getSigningKey(r)),
+    createWebhook: unary(logger, 'CreateWebhook', (r) => webhooks.createWebhook(r)),
+    listWebhooks: unary(logger, 'ListWebhooks', (r) => webhooks.listWebhooks(r)),
+    updateWebhook: unary(logger, 'UpdateWebhook', (r) => webhooks.updateWebhook(r)),
+    rotateWebhookSecret: unary(logger, 'RotateWebhookSecret', (r) => webhooks.rotateWebhookSecret(r)),
+    deleteWebhook: unary(logger, 'DeleteWebhook', (r) => webhooks.deleteWebhook(r)),
     beginUserTotpEnrollment: unary(logger, 'BeginUserTotpEnrollment', (r) =>
       service.beginUserTotpEnrollment(r),
     ),

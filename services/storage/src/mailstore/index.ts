@@ -13,7 +13,7 @@ import { Mailstore } from './mailstore.js';
 import type { WriteTag } from './types.js';
 import { mailstoreServer } from './service.js';
 
-export { Mailstore, DEFAULT_LIMITS } from './mailstore.js';
+export { Mailstore, DEFAULT_LIMITS, followRecordOwnership } from './mailstore.js';
 export type {
   AppendInput,
   AppendResult,

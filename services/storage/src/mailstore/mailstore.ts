@@ -96,6 +96,8 @@ import { sharedMessageCache as messageCache, type OpenedMessage } from './messag
 import {
   PendingChanges,
   compactPending,
+  retainOwnedRecords,
+  setRecordOwnership,
   flagChanges,
   type FlagChangeDoc,
   type PendingTombstoneDoc,
@@ -373,7 +375,9 @@ const pendingInserts = new Map<string, PendingInsert[]>();
  * first use; pending-changes.ts), and its background compaction.
  */
 interface PendingState {
-  readonly changes: Promise<PendingChanges>;
+  /** Replaced by a chained refresh when ownership moves (`followRecordOwnership`). */
+  changes: Promise<PendingChanges>;
+  refreshQueued: boolean;
   timer: NodeJS.Timeout | undefined;
   running: Promise<number> | undefined;
   /** When the mailstore last wrote a record: compaction waits for a quiet moment. */
@@ -387,6 +391,39 @@ const pendingByDb = new WeakMap<Db, PendingState>();
 export const compactionSettings = { quietMs: 2_000, backlog: 20_000 };
 /** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
 const compactionLocks = new KeyedLock();
+
+/**
+ * With ownership on (ADR 0007): fold and compact only the records of the users this process owns,
+ * and when partitions move (the returned cache's `dropUsersWhere`, called on every gain and loss)
+ * read the records again, so that the former owner's flag changes and expunges of a gained
+ * partition are folded before anything of it is served (readers wait on the refresh).
+ */
+export function followRecordOwnership(
+  db: Db,
+  ownsUser: (userId: string) => boolean,
+): { dropUsersWhere(inPartition: (userId: string) => boolean): void } {
+  setRecordOwnership(db, ownsUser);
+  return {
+    dropUsersWhere() {
+      const state = pendingByDb.get(db);
+      // Not loaded yet: the first use loads the owned records.
+      if (state === undefined || state.refreshQueued) return;
+      state.refreshQueued = true;
+      state.changes = state.changes.then(async (pending) => {
+        state.refreshQueued = false;
+        try {
+          await retainOwnedRecords(db, pending, await PendingChanges.load(db));
+        } catch (error) {
+          // Fail the waiting calls and start over at the next use rather than serve a gained
+          // partition without its former owner's records.
+          if (pendingByDb.get(db) === state) pendingByDb.delete(db);
+          throw error;
+        }
+        return pending;
+      });
+    },
+  };
+}
 
 /** Index builds in progress, per mailbox: concurrent readers share one scan. */
 const indexBuilds = new Map<string, Promise<MailboxIndexEntry | undefined>>();
@@ -1881,8 +1918,13 @@ export class Mailstore {
   private pendingState(): PendingState {
     let state = pendingByDb.get(this.db);
     if (state === undefined) {
-      const changes = PendingChanges.load(this.db);
-      state = { changes, timer: undefined, running: undefined, lastWrite: 0 };
+      const db = this.db;
+      const changes = PendingChanges.load(db).then(async (loaded) => {
+        const owned = new PendingChanges();
+        await retainOwnedRecords(db, owned, loaded);
+        return owned;
+      });
+      state = { changes, refreshQueued: false, timer: undefined, running: undefined, lastWrite: 0 };
       const loaded = state;
       changes.then(
         (p) => {

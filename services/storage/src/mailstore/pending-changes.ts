@@ -180,6 +180,39 @@ export class PendingChanges {
     if (flags?.size === 0) this.flags.delete(mailboxId);
   }
 
+  /** Mailboxes with any record. */
+  mailboxes(): string[] {
+    return [...new Set([...this.flags.keys(), ...this.expunged.keys()])];
+  }
+
+  /**
+   * Takes the records `other` (a fresh load) holds for the mailboxes `keep` selects, and drops
+   * every record of the other mailboxes: after ownership moved (ADR 0007), this replica folds
+   * what the former owners of its mailboxes wrote, and leaves the records of mailboxes it no
+   * longer owns to their owner (folding and compacting them is the owner's).
+   */
+  retainFrom(other: PendingChanges, keep: (mailboxId: string) => boolean): void {
+    for (const mailboxId of this.mailboxes()) if (!keep(mailboxId)) this.dropMailbox(mailboxId);
+    for (const [mailboxId, byUid] of other.flags) {
+      if (!keep(mailboxId)) continue;
+      for (const [uid, change] of byUid) {
+        const known = new Set(
+          this.flags
+            .get(mailboxId)
+            ?.get(uid)
+            ?.ids.map((id) => id.toHexString()),
+        );
+        for (const id of change.ids) {
+          if (!known.has(id.toHexString())) this.setFlags(mailboxId, uid, change.flags, change.modseq, id);
+        }
+      }
+    }
+    for (const [mailboxId, byUid] of other.expunged) {
+      if (!keep(mailboxId)) continue;
+      for (const [uid, tombstoneId] of byUid) this.expunge(mailboxId, uid, tombstoneId);
+    }
+  }
+
   /** Loads every record not compacted yet (one read of each collection, at first use). */
   static async load(db: Db): Promise<PendingChanges> {
     const pending = new PendingChanges();
@@ -191,6 +224,46 @@ export class PendingChanges {
     }
     return pending;
   }
+}
+
+/**
+ * With ownership on (ADR 0007), which users' records this process folds and compacts, per
+ * database: the owner of a mailbox is the one to fold its records into what it serves and to
+ * compact them (two replicas compacting one expunge would release its body's reference twice).
+ */
+const recordOwners = new WeakMap<Db, (userId: string) => boolean>();
+
+export function setRecordOwnership(db: Db, ownsUser: (userId: string) => boolean): void {
+  recordOwners.set(db, ownsUser);
+}
+
+/**
+ * `into` keeps, of its own records and those of `loaded`, only the mailboxes whose users this
+ * process owns now (every mailbox without ownership). One read of the mailboxes named.
+ */
+export async function retainOwnedRecords(
+  db: Db,
+  into: PendingChanges,
+  loaded: PendingChanges,
+): Promise<void> {
+  const ownsUser = recordOwners.get(db);
+  if (ownsUser === undefined) {
+    into.retainFrom(loaded, () => true);
+    return;
+  }
+  const ids = [...new Set([...into.mailboxes(), ...loaded.mailboxes()])].filter((id) => ObjectId.isValid(id));
+  const userOf = new Map<string, string>();
+  if (ids.length > 0) {
+    const found = db
+      .collection<{ _id: ObjectId; userId: string }>(Collections.mailboxes)
+      .find({ _id: { $in: ids.map((id) => new ObjectId(id)) } }, { projection: { userId: 1 } });
+    for await (const m of found) userOf.set(m._id.toHexString(), m.userId);
+  }
+  // A mailbox that is gone (deleted with its records) keeps nothing.
+  into.retainFrom(loaded, (mailboxId) => {
+    const userId = userOf.get(mailboxId);
+    return userId !== undefined && ownsUser(userId);
+  });
 }
 
 /** What compaction needs from the mailstore. */

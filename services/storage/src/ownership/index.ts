@@ -1,5 +1,6 @@
 export {
   PartitionCoordinator,
+  advertisedAddress,
   type BatchTag,
   type PartitionCoordinatorOptions,
   type PartitionScopedCache,

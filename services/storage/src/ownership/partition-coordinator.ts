@@ -21,7 +21,8 @@ import {
   type OwnershipEvent,
   type ReleaseHook,
 } from '@postmesh/bus';
-import type { Logger } from '@postmesh/telemetry';
+import { isIP } from 'node:net';
+import { Counter, Gauge, type Logger, type Registry } from '@postmesh/telemetry';
 
 /** A cache of per-user state that must not outlive this replica's ownership of the user. */
 export interface PartitionScopedCache {
@@ -40,6 +41,38 @@ export interface PartitionCoordinatorOptions {
   readonly replicas?: number;
   readonly caches?: readonly PartitionScopedCache[];
   readonly replicaId?: string;
+  /** Where the ownership metrics go (the ops server's registry). */
+  readonly registry?: Registry;
+}
+
+/** What ownership reports on the ops port (docs/metrics.md). */
+class OwnershipMetrics {
+  readonly changes: Counter<'event' | 'reason'>;
+  readonly confirms: Counter<'result'>;
+
+  constructor(registry: Registry, owned: () => number) {
+    const registers = [registry];
+    new Gauge({
+      name: 'postmesh_storage_partitions_owned',
+      help: 'Partitions this storage replica owns now (ADR 0007)',
+      registers,
+      collect() {
+        this.set(owned());
+      },
+    });
+    this.changes = new Counter({
+      name: 'postmesh_storage_partition_changes_total',
+      help: 'Partitions gained and lost by this replica, by reason of the loss (handoff, expired, fenced, stopped)',
+      labelNames: ['event', 'reason'] as const,
+      registers,
+    });
+    this.confirms = new Counter({
+      name: 'postmesh_storage_batch_confirms_total',
+      help: 'Commit-then-confirm of written batches, by result (ok, fenced, not-owner, unavailable)',
+      labelNames: ['result'] as const,
+      registers,
+    });
+  }
 }
 
 /** What a batch is tagged with in the database. */
@@ -53,12 +86,16 @@ export class PartitionCoordinator {
   /** Next sequence to hand out per partition, for the epoch held now. */
   private readonly nextSeq = new Map<number, { epoch: number; seq: number }>();
   private readonly unsubscribe: () => void;
+  private readonly metrics: OwnershipMetrics | undefined;
 
   private constructor(
     readonly ownership: PartitionOwnership,
     private readonly caches: readonly PartitionScopedCache[],
     private readonly logger: Logger,
+    registry: Registry | undefined,
   ) {
+    this.metrics =
+      registry === undefined ? undefined : new OwnershipMetrics(registry, () => this.owned().length);
     this.unsubscribe = ownership.subscribe((event) => this.onEvent(event));
   }
 
@@ -72,11 +109,26 @@ export class PartitionCoordinator {
       ...(options.replicaId === undefined ? {} : { replicaId: options.replicaId }),
       warn: (error, what) => logger.warn({ err: error }, what),
     });
+    const coordinator = new PartitionCoordinator(ownership, options.caches ?? [], logger, options.registry);
+    // Report ready only once the free partitions assigned to us are held: on a fresh start (one
+    // replica) that is every partition, so the first calls are not refused. Bounded, since a slow
+    // KV only delays ownership (the calls meanwhile get UNAVAILABLE and are retried).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      ownership.joined,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ownership.leaseTtlMs * 2))),
+    ]);
+    clearTimeout(timer);
     logger.info(
-      { replicaId: ownership.replicaId, partitions: ownership.partitions, leaseTtlMs: ownership.leaseTtlMs },
-      'joined the storage replicas; partitions are assigned within a few seconds',
+      {
+        replicaId: ownership.replicaId,
+        partitions: ownership.partitions,
+        owned: ownership.owned().length,
+        leaseTtlMs: ownership.leaseTtlMs,
+      },
+      'joined the storage replicas',
     );
-    return new PartitionCoordinator(ownership, options.caches ?? [], logger);
+    return coordinator;
   }
 
   get partitions(): number {
@@ -108,8 +160,10 @@ export class PartitionCoordinator {
   }
 
   /** Make a written batch count; reply or ack only on `{ ok: true }`. */
-  confirm(tag: BatchTag): Promise<ConfirmResult> {
-    return this.ownership.confirm(tag.partition, tag.epoch, tag.seq);
+  async confirm(tag: BatchTag): Promise<ConfirmResult> {
+    const result = await this.ownership.confirm(tag.partition, tag.epoch, tag.seq);
+    this.metrics?.confirms.inc({ result: result.ok ? 'ok' : result.reason });
+    return result;
   }
 
   /** Which (epoch, seq) batches of the partition count, for a rebuild from the database. */
@@ -135,12 +189,14 @@ export class PartitionCoordinator {
   private onEvent(event: OwnershipEvent): void {
     switch (event.type) {
       case 'gained':
+        this.metrics?.changes.inc({ event: 'gained', reason: '' });
         this.nextSeq.set(event.partition, { epoch: event.epoch, seq: 1 });
         this.logger.info({ partition: event.partition, epoch: event.epoch }, 'partition gained');
         // Caches of its users may hold what a former owner changed since: start from the database.
         this.dropPartition(event.partition);
         break;
       case 'lost':
+        this.metrics?.changes.inc({ event: 'lost', reason: event.reason });
         this.nextSeq.delete(event.partition);
         this.logger.info(
           { partition: event.partition, epoch: event.epoch, reason: event.reason },
@@ -154,5 +210,25 @@ export class PartitionCoordinator {
   private dropPartition(partition: number): void {
     const inPartition = (userId: string): boolean => this.partitionOf(userId) === partition;
     for (const cache of this.caches) cache.dropUsersWhere(inPartition);
+  }
+}
+
+/**
+ * The gRPC address this replica publishes for routing (`POSTMESH_STORAGE_ADVERTISED_GRPC`):
+ * `host:port` as given, or a bare host or IP (a pod's `status.podIP`, which Kubernetes hands over
+ * without a port) joined with the port gRPC listens on; unset, the host and port it binds.
+ */
+export function advertisedAddress(advertised: string | undefined, bindHost: string, port: number): string {
+  const value = advertised?.trim() ?? '';
+  if (value === '') return `${bindHost}:${port}`;
+  const bare = value.replace(/^\[(.*)\]$/, '$1');
+  switch (isIP(bare)) {
+    case 4:
+      return `${bare}:${port}`;
+    case 6:
+      return `[${bare}]:${port}`;
+    default:
+      // A host name with or without its port.
+      return /:\d+$/.test(value) ? value : `${value}:${port}`;
   }
 }

@@ -4,6 +4,7 @@ import { api, type Me } from '../api.js';
 import { ErrorBanner } from '../components/Banner.js';
 import { Loading } from '../components/Loading.js';
 import { when } from '../format.js';
+import { type TraceEvent } from '../types.js';
 
 interface Overview {
   generatedAt: string;
@@ -27,6 +28,9 @@ interface Overview {
     error: string;
     recent: { seq: number; time: string; sender: string; recipients: string[]; error: string }[];
   } | null;
+  /** Recent alerts and bounced/deferred deliveries from the message trace, in the caller's scope. */
+  alerts: { recent: TraceEvent[]; error: string } | null;
+  failedDeliveries: { recent: TraceEvent[]; error: string } | null;
 }
 
 interface Setup {
@@ -188,29 +192,61 @@ export function OverviewPage({ me }: { readonly me: Me }) {
           )}
         </div>
       )}
-      {overview !== undefined && (overview.deferred !== null || overview.dlq !== null) && (
-        <section className="card" aria-labelledby="ov-failures">
-          <h2 id="ov-failures">Recent failed deliveries</h2>
-          <ul className="plain failures">
-            {overview.deferred?.recentFailures.map((f) => (
-              <li key={f.id}>
-                <span className="badge deferred">deferred</span> {when(f.lastAttemptAt)} · {f.sender || '<>'}{' '}
-                → {f.recipients.join(', ')} · attempt {f.attempts}:{' '}
-                <span className="mono">{f.lastError}</span>
+      {overview?.alerts !== null && overview?.alerts !== undefined && (
+        <section className="card" aria-labelledby="ov-alerts">
+          <h2 id="ov-alerts">Recent alerts</h2>
+          {overview.alerts.error !== '' && <p className="hint">Unknown: {overview.alerts.error}</p>}
+          <ul className="plain alerts">
+            {overview.alerts.recent.map((a) => (
+              <li key={a.id}>
+                <span className={`badge ${a.attributes.severity === 'critical' ? 'failed' : 'deferred'}`}>
+                  {a.attributes.severity ?? 'alert'}
+                </span>{' '}
+                {when(a.time)} · <strong>{a.attributes.alert}</strong>
+                {a.attributes.about !== undefined && <> ({a.attributes.about})</>}: {a.detail}
               </li>
             ))}
-            {overview.dlq?.recent.map((f) => (
-              <li key={`dlq-${f.seq}`}>
-                <span className="badge failed">dead letter</span> {when(f.time)} · {f.sender || '<>'} →{' '}
-                {f.recipients.join(', ')}: <span className="mono">{f.error}</span>
-              </li>
-            ))}
-            {(overview.deferred?.recentFailures.length ?? 0) + (overview.dlq?.recent.length ?? 0) === 0 && (
-              <li>No failed deliveries.</li>
+            {overview.alerts.recent.length === 0 && overview.alerts.error === '' && (
+              <li>No alerts in the last 7 days.</li>
             )}
           </ul>
+          <a href="#/alerts">All alerts</a>
         </section>
       )}
+      {overview !== undefined &&
+        (overview.deferred !== null || overview.dlq !== null || overview.failedDeliveries !== null) && (
+          <section className="card" aria-labelledby="ov-failures">
+            <h2 id="ov-failures">Recent failed deliveries</h2>
+            <ul className="plain failures">
+              {overview.deferred?.recentFailures.map((f) => (
+                <li key={f.id}>
+                  <span className="badge deferred">deferred</span> {when(f.lastAttemptAt)} ·{' '}
+                  {f.sender || '<>'} → {f.recipients.join(', ')} · attempt {f.attempts}:{' '}
+                  <span className="mono">{f.lastError}</span>
+                </li>
+              ))}
+              {overview.dlq?.recent.map((f) => (
+                <li key={`dlq-${f.seq}`}>
+                  <span className="badge failed">dead letter</span> {when(f.time)} · {f.sender || '<>'} →{' '}
+                  {f.recipients.join(', ')}: <span className="mono">{f.error}</span>
+                </li>
+              ))}
+              {overview.failedDeliveries?.recent.map((e) => (
+                <li key={`trace-${e.id}`}>
+                  <span className={`badge ${e.kind}`}>{e.kind}</span> {when(e.time)} · {e.sender || '<>'} →{' '}
+                  {e.recipient}: <span className="mono">{e.detail}</span>{' '}
+                  <small className="hint">
+                    (queue id <span className="mono">{e.queueId}</span>)
+                  </small>
+                </li>
+              ))}
+              {(overview.deferred?.recentFailures.length ?? 0) +
+                (overview.dlq?.recent.length ?? 0) +
+                (overview.failedDeliveries?.recent.length ?? 0) ===
+                0 && <li>No failed deliveries.</li>}
+            </ul>
+          </section>
+        )}
       <section className="card" aria-labelledby="ov-setup" aria-busy={setup === undefined}>
         <h2 id="ov-setup">Left to set up</h2>
         <ErrorBanner error={setupError} />

@@ -56,6 +56,7 @@ export function TracePage() {
           { title: 'Recipient', cell: (e) => e.recipient || '—' },
           { title: 'Queue id', cell: (e) => <span className="mono">{e.queueId}</span> },
           { title: 'Detail', cell: (e) => e.detail },
+          { title: 'Trace id', cell: (e) => <span className="mono">{e.traceId || '—'}</span> },
         ]}
       />
     </>
