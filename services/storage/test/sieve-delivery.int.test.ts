@@ -309,6 +309,34 @@ describe('Sieve at delivery', () => {
     expect(local).toBe(1);
   });
 
+  it('two users redirecting to each other do not loop: the message comes back once and is kept', async () => {
+    await activate('gus', `redirect "ivy@${DOMAIN}";`);
+    await activate('ivy', `redirect "gus@${DOMAIN}";`);
+    const j = await send(
+      `gus@${DOMAIN}`,
+      'From: pat@remote.test\r\nTo: gus@sieve.test\r\nSubject: ping pong',
+    );
+    // gus → ivy → gus, who already redirected it once: kept in gus's INBOX.
+    const deadline = Date.now() + 30_000;
+    let kept = 0;
+    while (Date.now() < deadline) {
+      await settled();
+      kept = await h.db
+        .collection('messages')
+        .countDocuments({ userId: users.gus, spoolId: { $regex: '^sv' } });
+      if (kept > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await settled();
+    expect(kept).toBe(1);
+    expect(await copies(j.spoolId)).toEqual([]);
+    expect(
+      await h.db.collection('messages').countDocuments({ userId: users.ivy, spoolId: { $regex: '^sv' } }),
+    ).toBe(0);
+    await activate('gus', 'keep;');
+    await activate('ivy', 'keep;');
+  });
+
   it('a broken script delivers to INBOX and tells the user once per script version', async () => {
     // Stored directly: the store refuses invalid scripts, but one written by an older version
     // (or a runtime error) must still not lose mail.

@@ -106,6 +106,7 @@ export class SieveDelivery {
     const active = await this.scripts.active(planned.map((p) => p.target.userId));
     if (active.size === 0) return undefined;
     const raw = await readBody();
+    const redirectedBy = redirectHops(raw);
     const targets: DeliveryRecipient[] = [];
     const effects: SieveEffect[] = [];
     for (const { target } of planned) {
@@ -163,7 +164,17 @@ export class SieveDelivery {
           case 'discard':
             break;
           case 'redirect':
-            effects.push({ kind: 'redirect', userId: target.userId, user, address: action.address });
+            // Loop protection (RFC 5228 §4.2 asks for it): a message this user already redirected,
+            // or one redirected too often, is kept instead of being sent round again.
+            if (redirectedBy.includes(user.toLowerCase()) || redirectedBy.length >= MAX_REDIRECT_HOPS) {
+              this.deps.logger.warn(
+                { userId: target.userId, hops: redirectedBy.length, to: action.address },
+                'sieve redirect would loop; kept in INBOX instead',
+              );
+              deliverTo(INBOX, [], false);
+            } else {
+              effects.push({ kind: 'redirect', userId: target.userId, user, address: action.address });
+            }
             break;
           case 'reject':
           case 'ereject':
@@ -200,7 +211,8 @@ export class SieveDelivery {
             spoolId,
             mailFrom: effect.user,
             rcptTo: effect.address,
-            bytes: plan.raw,
+            // One trace header per redirect, read by redirectHops() at the next delivery.
+            bytes: Buffer.concat([Buffer.from(`${REDIRECT_HEADER}: ${effect.user}\r\n`), plan.raw]),
             local: await this.isLocal(effect.address),
             traceparent: job.traceparent,
             messageId: job.messageId,
@@ -384,4 +396,21 @@ export class SieveDelivery {
     });
     await this.ledger.updateOne({ _id: key }, { $set: { at: now } }, { upsert: true });
   }
+}
+
+/** Added to a message each time a Sieve script redirects it; counted to stop redirect loops. */
+export const REDIRECT_HEADER = 'X-Postmesh-Sieve-Redirected-By';
+/** Redirects one message may go through before it is kept where it is. */
+export const MAX_REDIRECT_HOPS = 5;
+
+/** The (lower-cased) users that redirected this message so far, from its header section. */
+export function redirectHops(raw: Uint8Array): string[] {
+  const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const end = bytes.indexOf('\r\n\r\n');
+  const head = bytes.subarray(0, end < 0 ? Math.min(bytes.length, 64 * 1024) : end).toString('latin1');
+  const prefix = `${REDIRECT_HEADER.toLowerCase()}:`;
+  return head
+    .split('\r\n')
+    .filter((line) => line.toLowerCase().startsWith(prefix))
+    .map((line) => line.slice(prefix.length).trim().toLowerCase());
 }
