@@ -19,12 +19,16 @@ const rootDev = new Set(Object.keys(rootPkg.devDependencies ?? {}));
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'gen', '.tmp', 'test-artifacts', 'coverage']);
 const SOURCE = /\.(?:ts|tsx|mts|js|mjs)$/;
 // `import x from 'p'`, `export … from 'p'`, `import 'p'`, `import('p')`, `require('p')`.
+// Statements only (at the start of a line), so a `from "…"` inside a string or a Sieve script in
+// a test is not taken for an import.
 const SPECIFIERS = [
-  /\bfrom\s+['"]([^'"]+)['"]/g,
-  /\bimport\s+['"]([^'"]+)['"]/g,
+  /^\s*(?:import|export)\s[^'"`;]*?\sfrom\s+['"]([^'"]+)['"]/gm,
+  /^\s*import\s+['"]([^'"]+)['"]/gm,
   /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
   /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g,
 ];
+/** npm package names (Haraka's capital H included). */
+const PACKAGE_NAME = /^(?:@[\w.~-]+\/)?[\w.~-]+$/;
 
 function* files(dir) {
   for (const name of readdirSync(dir)) {
@@ -39,7 +43,8 @@ function packageOf(specifier) {
   if (specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('#')) return null;
   if (specifier.startsWith('node:') || builtins.has(specifier.split('/')[0])) return null;
   const parts = specifier.split('/');
-  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+  const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+  return PACKAGE_NAME.test(name) ? name : null;
 }
 
 function stripComments(text) {

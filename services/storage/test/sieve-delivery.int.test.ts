@@ -19,14 +19,15 @@ import {
   type InboundJob,
   type OutboundJob,
 } from '@postmesh/bus';
-import { mailstore as contracts } from '@postmesh/contracts';
-import { NatsServer } from '@postmesh/testing';
+import { MailstoreServiceClient, mailstore as contracts } from '@postmesh/contracts';
+import { status } from '@grpc/grpc-js';
+import { NatsServer, pkiSecurity } from '@postmesh/testing';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeliveryConsumer } from '../src/delivery/index.js';
 import { Mailstore } from '../src/mailstore/index.js';
 import { SieveDelivery } from '../src/sieve/index.js';
-import { startStorageHarness, type StorageHarness } from './harness.js';
+import { call, callError, startStorageHarness, type StorageHarness } from './harness.js';
 
 const DOMAIN = 'sieve.test';
 
@@ -360,5 +361,44 @@ describe('Sieve at delivery', () => {
     ]);
     expect(await sieve.scripts.delete(userId, 'other')).toBe('active');
     expect(await sieve.scripts.delete(userId, 'main')).toBe('deleted');
+  });
+
+  it('IMAP (the imap identity) manages scripts over storage gRPC: put, check, list, activate, get, delete', async () => {
+    const client = new MailstoreServiceClient(
+      h.target,
+      pkiSecurity(h.env.pki, 'imap').grpcClientCredentials(),
+    );
+    const userId = users.hal ?? '';
+    try {
+      const bad = await callError(
+        call(client.putSieveScript.bind(client), {
+          userId,
+          name: 'x',
+          content: 'if true { stop }',
+          checkOnly: true,
+        }),
+      );
+      expect(bad.code).toBe(status.INVALID_ARGUMENT);
+      expect(bad.details).toBe('line 1, column 16: expected ";" after the "stop" command, found "}"');
+      const content = 'require "fileinto";\r\nfileinto "Work";\r\n';
+      await call(client.putSieveScript.bind(client), { userId, name: 'grpc', content, checkOnly: false });
+      await call(client.setActiveSieveScript.bind(client), { userId, name: 'grpc' });
+      const listed = await call(client.listSieveScripts.bind(client), { userId });
+      expect(listed.scripts.find((s) => s.name === 'grpc')).toEqual({ name: 'grpc', active: true });
+      expect(listed.scripts.filter((s) => s.active)).toHaveLength(1);
+      expect((await call(client.getSieveScript.bind(client), { userId, name: 'grpc' })).content).toBe(
+        content,
+      );
+      const active = await callError(call(client.deleteSieveScript.bind(client), { userId, name: 'grpc' }));
+      expect(active.message).toMatch(/active script cannot be deleted/);
+      expect(active.code).toBe(status.FAILED_PRECONDITION);
+      await call(client.setActiveSieveScript.bind(client), { userId, name: '' });
+      await call(client.deleteSieveScript.bind(client), { userId, name: 'grpc' });
+      const gone = await callError(call(client.getSieveScript.bind(client), { userId, name: 'grpc' }));
+      expect(gone.message).toMatch(/no such script/);
+      expect(gone.code).toBe(status.NOT_FOUND);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -17,7 +17,11 @@ first). The peers run on their own ports too.
 
 Usage (as root; the peers' setup installs Debian's postfix and dovecot when missing):
   python3 tools/bench/ingest/side-by-side.py [--n 5000] [--size 10240] [--conc 10]
-      [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT] [--profile DIR]
+      [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT] [--profile DIR] [--rspamd]
+
+--rspamd filters content on both sides with the same offline rspamd configuration: the peer gets
+rspamd's proxy worker as a milter (`smtpd_milters`), Postmesh the stack's rspamd, which
+smtp-inbound asks before the 250. Each side's rspamd counts towards its CPU.
 """
 import argparse
 import json
@@ -111,17 +115,66 @@ def delivered(result):
     return None
 
 
+def start_milter():
+    """rspamd with its proxy worker as a milter (rspamd-milter.mjs): (process, port, pids)."""
+    port = free_port()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rspamd-milter.mjs")
+    proc = subprocess.Popen(
+        ["node", script, str(port)], cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("rspamd (milter) did not start")
+    info = json.loads(line)
+    say(f"rspamd milter on 127.0.0.1:{port}: {info['pids']}")
+    return proc, port, info["pids"], info["controllerUrl"]
+
+
+def rspamd_scanned(controller_url):
+    """Messages rspamd scanned so far (its controller's /stat), to show the filter really ran."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{controller_url}/stat", timeout=10) as r:
+        return json.load(r).get("scanned")
+
+
+def stop_process_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def peer_run(args):
     base = tempfile.mkdtemp(prefix="ingest-peer-")
     smtp, imap, lmtp = free_port(), free_port(), free_port()
     env = {**os.environ, "SMTP_PORT": str(smtp), "IMAP_PORT": str(imap), "LMTP_PORT": str(lmtp)}
     setup = os.path.join(args.peers, "setup-postfix-dovecot.sh")
     subprocess.run([setup, base, "reset"], env=env, check=True, stdout=subprocess.DEVNULL)
+    milter = None
+    scanned = None
     try:
         pids = {}
         for name, path in (("postfix", "postfix/spool/pid/master.pid"), ("dovecot", "dovecot/run/master.pid")):
             with open(os.path.join(base, path)) as f:
                 pids[name] = int(re.sub(r"\D", "", f.read()))
+        if args.rspamd:
+            # Postfix + rspamd as a milter, the way rspamd's own MTA-integration guide sets it up:
+            # every message is scanned before Postfix answers the DATA.
+            milter, port, milter_pids, milter_controller = start_milter()
+            pids.update(milter_pids)
+            pconf = os.path.join(base, "postfix/etc")
+            subprocess.run(
+                ["postconf", "-c", pconf, "-e", f"smtpd_milters=inet:127.0.0.1:{port}",
+                 "milter_default_action=accept", "milter_protocol=6", "milter_mail_macros=i {mail_addr} {client_addr} {client_name} {auth_authen}"],
+                check=True,
+            )
+            subprocess.run(["postfix", "-c", pconf, "reload"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(2)
         before = snapshot(pids)
         load = loadavg()
         result = run_bench(
@@ -129,14 +182,20 @@ def peer_run(args):
             os.path.join(base, "maildirs/testuser1/Maildir"), "postfix-dovecot",
         )
         after = snapshot(pids)
+        if args.rspamd:
+            scanned = rspamd_scanned(milter_controller)
     finally:
+        if milter is not None:
+            stop_process_group(milter)
         subprocess.run([setup, base, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
         shutil.rmtree(base, ignore_errors=True)
-    return {"result": result, "cpu": {k: after[k] - before[k] for k in pids}, "load": load}
+    return {"result": result, "cpu": {k: after[k] - before[k] for k in pids}, "load": load, "scanned": scanned}
 
 
 def postmesh_run(args):
     data = tempfile.mkdtemp(prefix="ingest-postmesh-")
+    # rspamd and Redis run as their own unprivileged users and must reach their data under it.
+    os.chmod(data, 0o711)
     password = "bench-" + os.urandom(6).hex()
     ports = {
         name: str(free_port())
@@ -155,8 +214,9 @@ def postmesh_run(args):
         # Measure the build that is there (`npm run build` first): the launcher's own build would
         # run inside the start-up deadline and compete with the peers for the CPU.
         "POSTMESH_SKIP_BUILD": "1",
-        # The peer runs no content filter: neither does Postmesh unless asked (POSTMESH_STACK_RSPAMD=true).
-        "POSTMESH_STACK_RSPAMD": os.environ.get("POSTMESH_STACK_RSPAMD", "false"),
+        # Content filtering on both sides or on neither: --rspamd gives the peer rspamd as a milter
+        # and Postmesh the stack's rspamd (smtp-inbound asks it before the 250).
+        "POSTMESH_STACK_RSPAMD": "true" if args.rspamd else "false",
     }
     if args.profile:
         # Every Node process of the stack (the launcher and the five services) writes a V8 CPU
@@ -186,6 +246,19 @@ def postmesh_run(args):
         with open(stack_file) as f:
             pids = {p["name"]: p["pid"] for p in json.load(f)["processes"] if p.get("pid")}
         say(f"Postmesh up: {pids}")
+        if args.rspamd:
+            # The stack accepts mail unscanned until rspamd answers (its first start compiles
+            # Hyperscan databases for minutes): wait for it, or the run would measure no filter.
+            deadline = time.time() + 900
+            while True:
+                try:
+                    rspamd_scanned(f"http://127.0.0.1:{ports['RSPAMD_CONTROLLER']}")
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise SystemExit("the stack's rspamd did not answer within 15 minutes")
+                    time.sleep(2)
+            say("Postmesh's rspamd answers")
         before = snapshot(pids)
         load = loadavg()
         result = run_bench(
@@ -193,6 +266,7 @@ def postmesh_run(args):
             f"imap://demo@example.test:{password}@127.0.0.1:{ports['IMAP']}/INBOX", "postmesh",
         )
         after = snapshot(pids)
+        scanned = rspamd_scanned(f"http://127.0.0.1:{ports['RSPAMD_CONTROLLER']}") if args.rspamd else None
     finally:
         try:
             os.killpg(stack.pid, signal.SIGTERM)
@@ -207,7 +281,7 @@ def postmesh_run(args):
             say(f"kept {data}")
         else:
             shutil.rmtree(data, ignore_errors=True)
-    return {"result": result, "cpu": {k: after[k] - before[k] for k in pids}, "load": load}
+    return {"result": result, "cpu": {k: after[k] - before[k] for k in pids}, "load": load, "scanned": scanned}
 
 
 def report(name, run, n):
@@ -217,6 +291,8 @@ def report(name, run, n):
         f"{name}: accept {r.get('accept_rate')} msg/s, in mailbox {r.get('e2e_rate')} msg/s, "
         f"p50 {r.get('e2e_p50_ms')} ms, p99 {r.get('e2e_p99_ms')} ms, load average at start {run['load']}"
     )
+    if run.get("scanned") is not None:
+        say(f"  rspamd scanned {run['scanned']} messages (its controller's /stat)")
     total = 0.0
     for proc, seconds in sorted(run["cpu"].items(), key=lambda kv: -kv[1]):
         total += seconds
@@ -234,6 +310,11 @@ def main():
     p.add_argument("--json", help="append the whole result as one JSON line to this file")
     p.add_argument("--label", default="")
     p.add_argument("--keep", action="store_true", help="keep Postmesh's data directory (logs)")
+    p.add_argument(
+        "--rspamd",
+        action="store_true",
+        help="content filtering on both sides: Postfix with rspamd as a milter, Postmesh with the stack's rspamd",
+    )
     p.add_argument(
         "--profile",
         metavar="DIR",

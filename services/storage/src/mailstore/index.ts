@@ -12,6 +12,7 @@ import type { UserKeyring } from '../crypto/types.js';
 import { Mailstore } from './mailstore.js';
 import type { WriteTag } from './types.js';
 import { mailstoreServer } from './service.js';
+import { SieveScripts } from '../sieve/script-store.js';
 
 export { Mailstore, DEFAULT_LIMITS, followRecordOwnership } from './mailstore.js';
 export type {
@@ -49,5 +50,5 @@ export function createMailstoreService(deps: {
   onMailboxChanged?: (userId: string) => void;
   writeCounts?: (tag: WriteTag) => boolean;
 }): MailstoreServiceServer {
-  return mailstoreServer(new Mailstore(deps), deps.logger);
+  return mailstoreServer(new Mailstore(deps), deps.logger, new SieveScripts(deps.db));
 }

@@ -21,6 +21,8 @@ import type { Mailstore, MailboxRef } from './mailstore.js';
 import type { ListedMailbox } from './mailboxes.js';
 import { DELIMITER } from './paths.js';
 import { specialUseValue } from './mailboxes.js';
+import type { SieveScripts } from '../sieve/script-store.js';
+import { checkScript } from '@postmesh/sieve';
 
 /** Messages per FetchMessages response at most, whatever the client asks. */
 const FETCH_BATCH_MAX = 4096;
@@ -105,7 +107,18 @@ async function streamOut<Req, Res>(
 }
 
 /** The grpc-js implementation of `MailstoreService` over a Mailstore. */
-export function mailstoreServer(store: Mailstore, logger: Logger): MailstoreServiceServer {
+/** The user's Sieve scripts (docs/sieve.md); absent, the script RPCs answer UNIMPLEMENTED. */
+function sieveScripts(scripts: SieveScripts | undefined): SieveScripts {
+  if (scripts === undefined)
+    throw Object.assign(new Error('Sieve scripts are not served here'), { code: status.UNIMPLEMENTED });
+  return scripts;
+}
+
+export function mailstoreServer(
+  store: Mailstore,
+  logger: Logger,
+  scripts?: SieveScripts,
+): MailstoreServiceServer {
   return {
     listMailboxes: unary(logger, 'ListMailboxes', async (r: mailstore.ListMailboxesRequest) => ({
       mailboxes: (
@@ -255,5 +268,48 @@ export function mailstoreServer(store: Mailstore, logger: Logger): MailstoreServ
     getChanges: unary(logger, 'GetChanges', async (r: mailstore.GetChangesRequest) =>
       store.getChanges(userOf(r), r.mailboxId, r.sinceModseq, r.uidValidity, r.knownUids),
     ),
+    putSieveScript: unary(logger, 'PutSieveScript', async (r: mailstore.PutSieveScriptRequest) => {
+      const userId = userOf(r);
+      if (r.checkOnly) {
+        const check = checkScript(r.content);
+        if (!check.ok) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, check.error.message, 'content');
+        return {};
+      }
+      const put = await sieveScripts(scripts).put(userId, r.name, r.content);
+      if (put.ok) return {};
+      switch (put.code) {
+        case 'invalid':
+          throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, put.message, 'content');
+        case 'name':
+          throw new MailstoreError(ErrorReason.INVALID_NAME, put.message, 'name');
+        case 'quota':
+          throw new MailstoreError(ErrorReason.LIMIT_EXCEEDED, put.message, 'name');
+      }
+    }),
+    getSieveScript: unary(logger, 'GetSieveScript', async (r: mailstore.GetSieveScriptRequest) => {
+      const content = await sieveScripts(scripts).get(userOf(r), r.name);
+      if (content === null) throw new MailstoreError(ErrorReason.NOT_FOUND, 'no such script', 'name');
+      return { content };
+    }),
+    listSieveScripts: unary(logger, 'ListSieveScripts', async (r: mailstore.ListSieveScriptsRequest) => ({
+      scripts: await sieveScripts(scripts).list(userOf(r)),
+    })),
+    setActiveSieveScript: unary(
+      logger,
+      'SetActiveSieveScript',
+      async (r: mailstore.SetActiveSieveScriptRequest) => {
+        if (!(await sieveScripts(scripts).setActive(userOf(r), r.name === '' ? null : r.name)))
+          throw new MailstoreError(ErrorReason.NOT_FOUND, 'no such script', 'name');
+        return {};
+      },
+    ),
+    deleteSieveScript: unary(logger, 'DeleteSieveScript', async (r: mailstore.DeleteSieveScriptRequest) => {
+      const result = await sieveScripts(scripts).delete(userOf(r), r.name);
+      if (result === 'missing') throw new MailstoreError(ErrorReason.NOT_FOUND, 'no such script', 'name');
+      // RFC 5804 §2.10: the active script cannot be deleted.
+      if (result === 'active')
+        throw new MailstoreError(ErrorReason.NOT_ALLOWED, 'the active script cannot be deleted', 'name');
+      return {};
+    }),
   };
 }

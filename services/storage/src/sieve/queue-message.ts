@@ -37,7 +37,8 @@ export async function queueMessage(bus: Bus, m: QueuedMessage): Promise<void> {
     size: m.bytes.length,
   };
   if (m.bytes.length > INLINE_MESSAGE_LIMIT) {
-    const object = spoolObjectName(m.spoolId);
+    // `msg/` objects are swept against MAIL_INBOUND, `out/` ones by mta-delivery (docs/operations.md).
+    const object = m.local ? spoolObjectName(m.spoolId) : `out/${m.spoolId}`;
     const spool = await openSpool(bus.nc);
     await spool.putBlob({ name: object }, m.bytes);
     body = { kind: 'object', size: m.bytes.length, object };

@@ -1114,6 +1114,80 @@ export interface GetChangesResponse {
   uidNext: number;
 }
 
+/** Request of PutSieveScript. */
+export interface PutSieveScriptRequest {
+  /** Whose script. */
+  userId: string;
+  /** Script name (UTF-8, no control characters, at most 128 characters). */
+  name: string;
+  /** Script source (RFC 5228), UTF-8. */
+  content: string;
+  /** Validate only; store nothing. */
+  checkOnly: boolean;
+}
+
+/** Response of PutSieveScript. */
+export interface PutSieveScriptResponse {
+}
+
+/** Request of GetSieveScript. */
+export interface GetSieveScriptRequest {
+  /** Whose script. */
+  userId: string;
+  /** Script name. */
+  name: string;
+}
+
+/** Response of GetSieveScript. */
+export interface GetSieveScriptResponse {
+  /** Script source. */
+  content: string;
+}
+
+/** Request of ListSieveScripts. */
+export interface ListSieveScriptsRequest {
+  /** Whose scripts. */
+  userId: string;
+}
+
+/** One script of a user. */
+export interface SieveScriptInfo {
+  /** Script name. */
+  name: string;
+  /** Whether delivery runs this script. */
+  active: boolean;
+}
+
+/** Response of ListSieveScripts. */
+export interface ListSieveScriptsResponse {
+  /** The scripts, ordered by name. */
+  scripts: SieveScriptInfo[];
+}
+
+/** Request of SetActiveSieveScript. */
+export interface SetActiveSieveScriptRequest {
+  /** Whose script. */
+  userId: string;
+  /** Script to activate; empty deactivates the active script. */
+  name: string;
+}
+
+/** Response of SetActiveSieveScript. */
+export interface SetActiveSieveScriptResponse {
+}
+
+/** Request of DeleteSieveScript. */
+export interface DeleteSieveScriptRequest {
+  /** Whose script. */
+  userId: string;
+  /** Script name. */
+  name: string;
+}
+
+/** Response of DeleteSieveScript. */
+export interface DeleteSieveScriptResponse {
+}
+
 function createBaseMailboxSelector(): MailboxSelector {
   return { selector: undefined };
 }
@@ -7289,6 +7363,850 @@ export const GetChangesResponse: MessageFns<GetChangesResponse> = {
   },
 };
 
+function createBasePutSieveScriptRequest(): PutSieveScriptRequest {
+  return { userId: "", name: "", content: "", checkOnly: false };
+}
+
+export const PutSieveScriptRequest: MessageFns<PutSieveScriptRequest> = {
+  encode(message: PutSieveScriptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.content !== "") {
+      writer.uint32(26).string(message.content);
+    }
+    if (message.checkOnly !== false) {
+      writer.uint32(32).bool(message.checkOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutSieveScriptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutSieveScriptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.checkOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutSieveScriptRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+      checkOnly: isSet(object.checkOnly)
+        ? globalThis.Boolean(object.checkOnly)
+        : isSet(object.check_only)
+        ? globalThis.Boolean(object.check_only)
+        : false,
+    };
+  },
+
+  toJSON(message: PutSieveScriptRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    if (message.checkOnly !== false) {
+      obj.checkOnly = message.checkOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutSieveScriptRequest>, I>>(base?: I): PutSieveScriptRequest {
+    return PutSieveScriptRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutSieveScriptRequest>, I>>(object: I): PutSieveScriptRequest {
+    const message = createBasePutSieveScriptRequest();
+    message.userId = object.userId ?? "";
+    message.name = object.name ?? "";
+    message.content = object.content ?? "";
+    message.checkOnly = object.checkOnly ?? false;
+    return message;
+  },
+};
+
+function createBasePutSieveScriptResponse(): PutSieveScriptResponse {
+  return {};
+}
+
+export const PutSieveScriptResponse: MessageFns<PutSieveScriptResponse> = {
+  encode(_: PutSieveScriptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutSieveScriptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutSieveScriptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): PutSieveScriptResponse {
+    return {};
+  },
+
+  toJSON(_: PutSieveScriptResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutSieveScriptResponse>, I>>(base?: I): PutSieveScriptResponse {
+    return PutSieveScriptResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutSieveScriptResponse>, I>>(_: I): PutSieveScriptResponse {
+    const message = createBasePutSieveScriptResponse();
+    return message;
+  },
+};
+
+function createBaseGetSieveScriptRequest(): GetSieveScriptRequest {
+  return { userId: "", name: "" };
+}
+
+export const GetSieveScriptRequest: MessageFns<GetSieveScriptRequest> = {
+  encode(message: GetSieveScriptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSieveScriptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSieveScriptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSieveScriptRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: GetSieveScriptRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSieveScriptRequest>, I>>(base?: I): GetSieveScriptRequest {
+    return GetSieveScriptRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSieveScriptRequest>, I>>(object: I): GetSieveScriptRequest {
+    const message = createBaseGetSieveScriptRequest();
+    message.userId = object.userId ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSieveScriptResponse(): GetSieveScriptResponse {
+  return { content: "" };
+}
+
+export const GetSieveScriptResponse: MessageFns<GetSieveScriptResponse> = {
+  encode(message: GetSieveScriptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.content !== "") {
+      writer.uint32(10).string(message.content);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSieveScriptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSieveScriptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSieveScriptResponse {
+    return { content: isSet(object.content) ? globalThis.String(object.content) : "" };
+  },
+
+  toJSON(message: GetSieveScriptResponse): unknown {
+    const obj: any = {};
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSieveScriptResponse>, I>>(base?: I): GetSieveScriptResponse {
+    return GetSieveScriptResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSieveScriptResponse>, I>>(object: I): GetSieveScriptResponse {
+    const message = createBaseGetSieveScriptResponse();
+    message.content = object.content ?? "";
+    return message;
+  },
+};
+
+function createBaseListSieveScriptsRequest(): ListSieveScriptsRequest {
+  return { userId: "" };
+}
+
+export const ListSieveScriptsRequest: MessageFns<ListSieveScriptsRequest> = {
+  encode(message: ListSieveScriptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSieveScriptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSieveScriptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSieveScriptsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSieveScriptsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSieveScriptsRequest>, I>>(base?: I): ListSieveScriptsRequest {
+    return ListSieveScriptsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSieveScriptsRequest>, I>>(object: I): ListSieveScriptsRequest {
+    const message = createBaseListSieveScriptsRequest();
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseSieveScriptInfo(): SieveScriptInfo {
+  return { name: "", active: false };
+}
+
+export const SieveScriptInfo: MessageFns<SieveScriptInfo> = {
+  encode(message: SieveScriptInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.active !== false) {
+      writer.uint32(16).bool(message.active);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SieveScriptInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSieveScriptInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SieveScriptInfo {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+    };
+  },
+
+  toJSON(message: SieveScriptInfo): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SieveScriptInfo>, I>>(base?: I): SieveScriptInfo {
+    return SieveScriptInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SieveScriptInfo>, I>>(object: I): SieveScriptInfo {
+    const message = createBaseSieveScriptInfo();
+    message.name = object.name ?? "";
+    message.active = object.active ?? false;
+    return message;
+  },
+};
+
+function createBaseListSieveScriptsResponse(): ListSieveScriptsResponse {
+  return { scripts: [] };
+}
+
+export const ListSieveScriptsResponse: MessageFns<ListSieveScriptsResponse> = {
+  encode(message: ListSieveScriptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.scripts) {
+      SieveScriptInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSieveScriptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSieveScriptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scripts.push(SieveScriptInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSieveScriptsResponse {
+    return {
+      scripts: globalThis.Array.isArray(object?.scripts)
+        ? object.scripts.map((e: any) => SieveScriptInfo.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSieveScriptsResponse): unknown {
+    const obj: any = {};
+    if (message.scripts?.length) {
+      obj.scripts = message.scripts.map((e) => SieveScriptInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSieveScriptsResponse>, I>>(base?: I): ListSieveScriptsResponse {
+    return ListSieveScriptsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSieveScriptsResponse>, I>>(object: I): ListSieveScriptsResponse {
+    const message = createBaseListSieveScriptsResponse();
+    message.scripts = object.scripts?.map((e) => SieveScriptInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSetActiveSieveScriptRequest(): SetActiveSieveScriptRequest {
+  return { userId: "", name: "" };
+}
+
+export const SetActiveSieveScriptRequest: MessageFns<SetActiveSieveScriptRequest> = {
+  encode(message: SetActiveSieveScriptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetActiveSieveScriptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetActiveSieveScriptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetActiveSieveScriptRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: SetActiveSieveScriptRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetActiveSieveScriptRequest>, I>>(base?: I): SetActiveSieveScriptRequest {
+    return SetActiveSieveScriptRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetActiveSieveScriptRequest>, I>>(object: I): SetActiveSieveScriptRequest {
+    const message = createBaseSetActiveSieveScriptRequest();
+    message.userId = object.userId ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseSetActiveSieveScriptResponse(): SetActiveSieveScriptResponse {
+  return {};
+}
+
+export const SetActiveSieveScriptResponse: MessageFns<SetActiveSieveScriptResponse> = {
+  encode(_: SetActiveSieveScriptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetActiveSieveScriptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetActiveSieveScriptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SetActiveSieveScriptResponse {
+    return {};
+  },
+
+  toJSON(_: SetActiveSieveScriptResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetActiveSieveScriptResponse>, I>>(base?: I): SetActiveSieveScriptResponse {
+    return SetActiveSieveScriptResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetActiveSieveScriptResponse>, I>>(_: I): SetActiveSieveScriptResponse {
+    const message = createBaseSetActiveSieveScriptResponse();
+    return message;
+  },
+};
+
+function createBaseDeleteSieveScriptRequest(): DeleteSieveScriptRequest {
+  return { userId: "", name: "" };
+}
+
+export const DeleteSieveScriptRequest: MessageFns<DeleteSieveScriptRequest> = {
+  encode(message: DeleteSieveScriptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSieveScriptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSieveScriptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSieveScriptRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: DeleteSieveScriptRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteSieveScriptRequest>, I>>(base?: I): DeleteSieveScriptRequest {
+    return DeleteSieveScriptRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteSieveScriptRequest>, I>>(object: I): DeleteSieveScriptRequest {
+    const message = createBaseDeleteSieveScriptRequest();
+    message.userId = object.userId ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteSieveScriptResponse(): DeleteSieveScriptResponse {
+  return {};
+}
+
+export const DeleteSieveScriptResponse: MessageFns<DeleteSieveScriptResponse> = {
+  encode(_: DeleteSieveScriptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSieveScriptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSieveScriptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteSieveScriptResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteSieveScriptResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteSieveScriptResponse>, I>>(base?: I): DeleteSieveScriptResponse {
+    return DeleteSieveScriptResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteSieveScriptResponse>, I>>(_: I): DeleteSieveScriptResponse {
+    const message = createBaseDeleteSieveScriptResponse();
+    return message;
+  },
+};
+
 /** A user's mailboxes and messages. */
 export type MailstoreServiceService = typeof MailstoreServiceService;
 export const MailstoreServiceService = {
@@ -7512,6 +8430,70 @@ export const MailstoreServiceService = {
     responseSerialize: (value: GetChangesResponse): Buffer => Buffer.from(GetChangesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetChangesResponse => GetChangesResponse.decode(value),
   },
+  /**
+   * Stores (or replaces) a user's Sieve script after validating it (RFC 5228); with
+   * `check_only`, validates without storing (ManageSieve CHECKSCRIPT, RFC 5804 §2.12). An invalid
+   * script is INVALID_ARGUMENT with the line and column in the message.
+   */
+  putSieveScript: {
+    path: "/postmesh.mailstore.v1.MailstoreService/PutSieveScript" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutSieveScriptRequest): Buffer =>
+      Buffer.from(PutSieveScriptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutSieveScriptRequest => PutSieveScriptRequest.decode(value),
+    responseSerialize: (value: PutSieveScriptResponse): Buffer =>
+      Buffer.from(PutSieveScriptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PutSieveScriptResponse => PutSieveScriptResponse.decode(value),
+  },
+  /** One script's source; NOT_FOUND when the user has no script of that name. */
+  getSieveScript: {
+    path: "/postmesh.mailstore.v1.MailstoreService/GetSieveScript" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSieveScriptRequest): Buffer =>
+      Buffer.from(GetSieveScriptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSieveScriptRequest => GetSieveScriptRequest.decode(value),
+    responseSerialize: (value: GetSieveScriptResponse): Buffer =>
+      Buffer.from(GetSieveScriptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSieveScriptResponse => GetSieveScriptResponse.decode(value),
+  },
+  /** The user's scripts, by name, and which one is active (at most one). */
+  listSieveScripts: {
+    path: "/postmesh.mailstore.v1.MailstoreService/ListSieveScripts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSieveScriptsRequest): Buffer =>
+      Buffer.from(ListSieveScriptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSieveScriptsRequest => ListSieveScriptsRequest.decode(value),
+    responseSerialize: (value: ListSieveScriptsResponse): Buffer =>
+      Buffer.from(ListSieveScriptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSieveScriptsResponse => ListSieveScriptsResponse.decode(value),
+  },
+  /** Makes a script the active one, or deactivates all with an empty name (RFC 5804 §2.8). */
+  setActiveSieveScript: {
+    path: "/postmesh.mailstore.v1.MailstoreService/SetActiveSieveScript" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetActiveSieveScriptRequest): Buffer =>
+      Buffer.from(SetActiveSieveScriptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetActiveSieveScriptRequest => SetActiveSieveScriptRequest.decode(value),
+    responseSerialize: (value: SetActiveSieveScriptResponse): Buffer =>
+      Buffer.from(SetActiveSieveScriptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetActiveSieveScriptResponse => SetActiveSieveScriptResponse.decode(value),
+  },
+  /** Deletes a script; the active script cannot be deleted (NOT_ALLOWED, RFC 5804 §2.10). */
+  deleteSieveScript: {
+    path: "/postmesh.mailstore.v1.MailstoreService/DeleteSieveScript" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteSieveScriptRequest): Buffer =>
+      Buffer.from(DeleteSieveScriptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteSieveScriptRequest => DeleteSieveScriptRequest.decode(value),
+    responseSerialize: (value: DeleteSieveScriptResponse): Buffer =>
+      Buffer.from(DeleteSieveScriptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteSieveScriptResponse => DeleteSieveScriptResponse.decode(value),
+  },
 } as const;
 
 export interface MailstoreServiceServer extends UntypedServiceImplementation {
@@ -7594,6 +8576,20 @@ export interface MailstoreServiceServer extends UntypedServiceImplementation {
    * `mailbox.changed` events.
    */
   getChanges: handleUnaryCall<GetChangesRequest, GetChangesResponse>;
+  /**
+   * Stores (or replaces) a user's Sieve script after validating it (RFC 5228); with
+   * `check_only`, validates without storing (ManageSieve CHECKSCRIPT, RFC 5804 §2.12). An invalid
+   * script is INVALID_ARGUMENT with the line and column in the message.
+   */
+  putSieveScript: handleUnaryCall<PutSieveScriptRequest, PutSieveScriptResponse>;
+  /** One script's source; NOT_FOUND when the user has no script of that name. */
+  getSieveScript: handleUnaryCall<GetSieveScriptRequest, GetSieveScriptResponse>;
+  /** The user's scripts, by name, and which one is active (at most one). */
+  listSieveScripts: handleUnaryCall<ListSieveScriptsRequest, ListSieveScriptsResponse>;
+  /** Makes a script the active one, or deactivates all with an empty name (RFC 5804 §2.8). */
+  setActiveSieveScript: handleUnaryCall<SetActiveSieveScriptRequest, SetActiveSieveScriptResponse>;
+  /** Deletes a script; the active script cannot be deleted (NOT_ALLOWED, RFC 5804 §2.10). */
+  deleteSieveScript: handleUnaryCall<DeleteSieveScriptRequest, DeleteSieveScriptResponse>;
 }
 
 export interface MailstoreServiceClient extends Client {
@@ -7888,6 +8884,90 @@ export interface MailstoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetChangesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Stores (or replaces) a user's Sieve script after validating it (RFC 5228); with
+   * `check_only`, validates without storing (ManageSieve CHECKSCRIPT, RFC 5804 §2.12). An invalid
+   * script is INVALID_ARGUMENT with the line and column in the message.
+   */
+  putSieveScript(
+    request: PutSieveScriptRequest,
+    callback: (error: ServiceError | null, response: PutSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  putSieveScript(
+    request: PutSieveScriptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PutSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  putSieveScript(
+    request: PutSieveScriptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PutSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  /** One script's source; NOT_FOUND when the user has no script of that name. */
+  getSieveScript(
+    request: GetSieveScriptRequest,
+    callback: (error: ServiceError | null, response: GetSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  getSieveScript(
+    request: GetSieveScriptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  getSieveScript(
+    request: GetSieveScriptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  /** The user's scripts, by name, and which one is active (at most one). */
+  listSieveScripts(
+    request: ListSieveScriptsRequest,
+    callback: (error: ServiceError | null, response: ListSieveScriptsResponse) => void,
+  ): ClientUnaryCall;
+  listSieveScripts(
+    request: ListSieveScriptsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSieveScriptsResponse) => void,
+  ): ClientUnaryCall;
+  listSieveScripts(
+    request: ListSieveScriptsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSieveScriptsResponse) => void,
+  ): ClientUnaryCall;
+  /** Makes a script the active one, or deactivates all with an empty name (RFC 5804 §2.8). */
+  setActiveSieveScript(
+    request: SetActiveSieveScriptRequest,
+    callback: (error: ServiceError | null, response: SetActiveSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  setActiveSieveScript(
+    request: SetActiveSieveScriptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetActiveSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  setActiveSieveScript(
+    request: SetActiveSieveScriptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetActiveSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  /** Deletes a script; the active script cannot be deleted (NOT_ALLOWED, RFC 5804 §2.10). */
+  deleteSieveScript(
+    request: DeleteSieveScriptRequest,
+    callback: (error: ServiceError | null, response: DeleteSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  deleteSieveScript(
+    request: DeleteSieveScriptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  deleteSieveScript(
+    request: DeleteSieveScriptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteSieveScriptResponse) => void,
   ): ClientUnaryCall;
 }
 
