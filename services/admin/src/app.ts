@@ -28,6 +28,7 @@ import { AdminsController } from './controllers/admins.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { DocsController } from './controllers/docs.controller.js';
 import { DomainsController } from './controllers/domains.controller.js';
+import { WebhooksController } from './controllers/webhooks.controller.js';
 import { OpsController } from './controllers/ops.controller.js';
 import { OverviewController } from './controllers/overview.controller.js';
 import { UsersController } from './controllers/users.controller.js';
@@ -106,6 +107,7 @@ class AdminModule {
         OverviewController,
         AdminsController,
         DocsController,
+        WebhooksController,
       ],
       providers: [{ provide: DEPS, useValue: deps }],
     };

@@ -17,6 +17,9 @@ export const Actions = [
   'dns.read',
   'dkim.read',
   'dkim.write',
+  /** A domain's webhook endpoints (docs/webhooks.md). */
+  'webhooks.read',
+  'webhooks.write',
   'users.read',
   'users.create',
   'users.update',
@@ -62,6 +65,8 @@ export const POLICY: Readonly<Record<Role, Readonly<Partial<Record<Action, Grant
     'dns.read': 'domains',
     'dkim.read': 'domains',
     'dkim.write': 'domains',
+    'webhooks.read': 'domains',
+    'webhooks.write': 'domains',
     'users.read': 'domains',
     'users.create': 'domains',
     'users.update': 'domains',

@@ -458,4 +458,47 @@ describe('journeys', () => {
     await page.getByRole('heading', { level: 1 }).waitFor();
     await page.context().close();
   }, 120_000);
+
+  it('domain-admin: adds a webhook, sees its secret once, rotates it and removes it', async () => {
+    const page = await open(1366);
+    await signIn(page, 'da@journey.test', PASSWORD);
+    await visit(page, 'Domains', 'Domains');
+    await page
+      .getByRole('table', { name: 'Domains' })
+      .getByRole('row', { name: /journey\.test/ })
+      .getByRole('button', { name: 'DNS and DKIM' })
+      .click();
+    const section = page.getByRole('region', { name: 'Webhooks of journey.test' });
+    await section.getByText('No webhook yet.').waitFor();
+    // The URL is checked next to the field, and so are internal addresses (by the server).
+    await section.getByLabel('Endpoint URL *').fill('ftp://hooks.example.com/');
+    await section.getByRole('button', { name: 'Add webhook' }).click();
+    await section.getByText('An http:// or https:// URL.').waitFor();
+    await section.getByLabel('Endpoint URL *').fill('http://10.0.0.7/hook');
+    await section.getByRole('button', { name: 'Add webhook' }).click();
+    await section.getByText(/internal address/).waitFor();
+    await section.getByLabel('Endpoint URL *').fill('https://hooks.example.com/journey');
+    await section.getByRole('checkbox', { name: 'spam-rejected' }).check();
+    await section.getByRole('button', { name: 'Add webhook' }).click();
+    const secret = section.getByRole('status').filter({ hasText: 'shown only now' });
+    await secret.waitFor();
+    const first = (await secret.locator('code').textContent()) ?? '';
+    expect(first).toMatch(/^whsec_/);
+    const row = section.getByRole('row', { name: /hooks\.example\.com\/journey/ });
+    await row.getByRole('cell', { name: 'delivered, bounced, spam-rejected' }).waitFor();
+    expect(await axeViolations(page), 'webhooks section').toEqual([]);
+    await page.screenshot({ path: join(ARTIFACTS, 'journey-webhooks.png'), fullPage: true });
+
+    await row.getByRole('button', { name: /^Disable webhook/ }).click();
+    await row.getByText('disabled', { exact: true }).waitFor();
+    expect(await section.getByText(first).count()).toBe(0);
+    await row.getByRole('button', { name: /^Rotate secret of webhook/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Rotate secret' }).click();
+    await secret.waitFor();
+    expect(await secret.locator('code').textContent()).not.toBe(first);
+    await row.getByRole('button', { name: /^Remove webhook/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove webhook' }).click();
+    await section.getByText('No webhook yet.').waitFor();
+    await page.context().close();
+  }, 120_000);
 });

@@ -149,6 +149,20 @@ const dkimKey = (domain: string, purpose: 'activate' | 'retire'): Promise<string
   }
   return id;
 };
+/** A webhook made once per domain for the cases that change one (at most 20 per domain). */
+const sharedWebhooks = new Map<string, Promise<string>>();
+const freshWebhook = (domain: string): Promise<string> =>
+  ok(
+    owner().post(`/api/v1/domains/${domain}/webhooks`, {
+      url: `https://hooks.example.com/${domain}`,
+      events: ['delivered'],
+    }),
+  ).then((w) => String(w.id));
+const sharedWebhook = (domain: string): Promise<string> => {
+  let id = sharedWebhooks.get(domain);
+  if (id === undefined) sharedWebhooks.set(domain, (id = freshWebhook(domain)));
+  return id;
+};
 const freshAppPassword = async (userId: string, who: Who): Promise<string> =>
   String((await ok(owner().post(`/api/v1/users/${userId}/app-passwords`, { label: tag(who) }))).id);
 /** A new token of the administrator behind `who` (the owner's for the user, who has none). */
@@ -270,6 +284,71 @@ const CASES: readonly Case[] = [
     name: 'retire DKIM key, other domain',
     method: 'POST',
     path: async () => `/api/v1/domains/beta.test/dkim/${await dkimKey('beta.test', 'retire')}/retire`,
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'webhooks of own domain',
+    method: 'GET',
+    path: '/api/v1/domains/alpha.test/webhooks',
+    allowed: anyWay('owner', 'da', 'aud'),
+  },
+  {
+    name: 'add webhook, own domain',
+    method: 'POST',
+    path: '/api/v1/domains/alpha.test/webhooks',
+    body: (w) => ({ url: `https://hooks.example.com/${tag(w)}`, events: ['bounced'] }),
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: 'change webhook, own domain',
+    method: 'PATCH',
+    path: async () => `/api/v1/domains/alpha.test/webhooks/${await sharedWebhook('alpha.test')}`,
+    body: () => ({ enabled: true }),
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: 'rotate webhook secret, own domain',
+    method: 'POST',
+    path: async () =>
+      `/api/v1/domains/alpha.test/webhooks/${await sharedWebhook('alpha.test')}/rotate-secret`,
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: 'remove webhook, own domain',
+    method: 'DELETE',
+    path: async () => `/api/v1/domains/alpha.test/webhooks/${await freshWebhook('alpha.test')}`,
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: 'webhooks of other domain',
+    method: 'GET',
+    path: '/api/v1/domains/beta.test/webhooks',
+    allowed: systemWide('owner', 'aud'),
+  },
+  {
+    name: 'add webhook, other domain',
+    method: 'POST',
+    path: '/api/v1/domains/beta.test/webhooks',
+    body: (w) => ({ url: `https://hooks.example.com/${tag(w)}`, events: ['bounced'] }),
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'change webhook, other domain',
+    method: 'PATCH',
+    path: async () => `/api/v1/domains/beta.test/webhooks/${await sharedWebhook('beta.test')}`,
+    body: () => ({ enabled: true }),
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'rotate webhook secret, other domain',
+    method: 'POST',
+    path: async () => `/api/v1/domains/beta.test/webhooks/${await sharedWebhook('beta.test')}/rotate-secret`,
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'remove webhook, other domain',
+    method: 'DELETE',
+    path: async () => `/api/v1/domains/beta.test/webhooks/${await freshWebhook('beta.test')}`,
     allowed: systemWide('owner'),
   },
   { name: 'list users', method: 'GET', path: '/api/v1/users', allowed: anyWay(...ALL_ROLES) },

@@ -9,7 +9,17 @@ export class UsageError extends Error {
 }
 
 /** Flags that take no value. */
-const BOOLEAN_FLAGS = new Set(['json', 'all', 'cascade', 'purge', 'check', 'activate', 'help', 'no-dsn']);
+const BOOLEAN_FLAGS = new Set([
+  'json',
+  'all',
+  'cascade',
+  'purge',
+  'check',
+  'activate',
+  'help',
+  'no-dsn',
+  'disabled',
+]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];

@@ -23,6 +23,10 @@ export const USAGE = `Usage: postmesh <area> <command> [arguments] [--json] [--u
   alias  list --domain D | add <address> (--user ID ... | --forward ADDRESS ...) | delete <address>
   dkim   list <domain> | generate <domain> <selector> [--algorithm ed25519|rsa2048] [--activate]
          activate <domain> <key-id> | retire <domain> <key-id>
+  webhook list <domain> | add <domain> <url> --event TYPE ... [--disabled] | rotate <domain> <id>
+         update <domain> <id> [--url URL] [--event TYPE ...] | enable <domain> <id> | disable <domain> <id>
+         delete <domain> <id>   (TYPE: received delivered bounced deferred dead-lettered spam-rejected;
+                                 add and rotate print the signing secret, shown only then)
   queue  list [--domain D] [--all] | retry <id> | cancel <id> [--no-dsn]
   trace  (--message-id ID | --queue-id ID | --address A) [--since ISO] [--until ISO] [--all]
   dlq    list [--all] | redrive <seq> | discard <seq>
@@ -98,6 +102,12 @@ const COLUMNS = {
     col('status', 'status'),
     col('dns name', 'dnsName'),
   ],
+  webhook: [
+    col('id', 'id'),
+    col('url', 'url'),
+    { title: 'events', value: (r: Row) => (r.events as string[]).join(',') },
+    col('enabled', 'enabled'),
+  ],
   dns: [col('type', 'type'), col('name', 'name'), col('value', 'value'), col('live', 'status')],
   queue: [
     col('id', 'id'),
@@ -131,6 +141,8 @@ const need = (args: ParsedArgs, index: number, what: string): string => {
   return value;
 };
 const enc = encodeURIComponent;
+const webhookPath = (args: ParsedArgs): string =>
+  `/domains/${enc(need(args, 2, 'domain'))}/webhooks/${enc(need(args, 3, 'webhook id'))}`;
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
   let args: ParsedArgs;
@@ -340,6 +352,50 @@ async function run(
         ),
         COLUMNS.dkim,
       );
+    case 'webhook list':
+      return show(
+        (await client.request<{ items: Row[] }>('GET', `/domains/${enc(need(args, 2, 'domain'))}/webhooks`))
+          .items,
+        COLUMNS.webhook,
+      );
+    case 'webhook add': {
+      const events = flags(args, 'event');
+      if (events.length === 0) throw new UsageError('webhook add needs --event TYPE (one or more)');
+      return show(
+        await client.request('POST', `/domains/${enc(need(args, 2, 'domain'))}/webhooks`, {
+          url: need(args, 3, 'URL'),
+          events,
+          enabled: !has(args, 'disabled'),
+        }),
+        [...COLUMNS.webhook, col('secret (shown once)', 'secret')],
+      );
+    }
+    case 'webhook update': {
+      const events = flags(args, 'event');
+      const url = flag(args, 'url');
+      if (events.length === 0 && url === undefined)
+        throw new UsageError('webhook update needs --url and/or --event');
+      return show(
+        await client.request('PATCH', webhookPath(args), {
+          ...(url === undefined ? {} : { url }),
+          ...(events.length === 0 ? {} : { events }),
+        }),
+        COLUMNS.webhook,
+      );
+    }
+    case 'webhook enable':
+    case 'webhook disable':
+      return show(
+        await client.request('PATCH', webhookPath(args), { enabled: command === 'enable' }),
+        COLUMNS.webhook,
+      );
+    case 'webhook rotate':
+      return show(await client.request('POST', `${webhookPath(args)}/rotate-secret`, {}), [
+        ...COLUMNS.webhook,
+        col('secret (shown once)', 'secret'),
+      ]);
+    case 'webhook delete':
+      return show(await client.request('DELETE', webhookPath(args)));
     case 'queue list':
       return show(await client.list<Row>('/queue', { domain: flag(args, 'domain') }, all), COLUMNS.queue);
     case 'queue retry':

@@ -200,6 +200,40 @@ describe('postmesh', () => {
     expect(dns.out).toMatch(/MX\s+cli\.test\s+10 /);
   });
 
+  it('manages webhooks, printing the secret only when it is made', () => {
+    const added = cli([
+      'webhook',
+      'add',
+      'cli.test',
+      'https://hooks.example.com/a',
+      '--event',
+      'delivered',
+      '--event',
+      'bounced',
+      '--json',
+    ]);
+    expect(added.code, added.err).toBe(0);
+    const hook = JSON.parse(added.out) as { id: string; secret: string; events: string[] };
+    expect(hook.secret).toMatch(/^whsec_/);
+    expect(hook.events).toEqual(['delivered', 'bounced']);
+    const listed = cli(['webhook', 'list', 'cli.test']);
+    expect(listed.out).toMatch(
+      new RegExp(`${hook.id}\\s+https://hooks\\.example\\.com/a\\s+delivered,bounced\\s+true`),
+    );
+    expect(listed.out).not.toContain(hook.secret);
+    expect(cli(['webhook', 'disable', 'cli.test', hook.id]).out).toMatch(/false/);
+    const rotated = cli(['webhook', 'rotate', 'cli.test', hook.id]);
+    expect(rotated.out).toMatch(/secret \(shown once\)/i);
+    expect(rotated.out).toMatch(/whsec_/);
+    expect(rotated.out).not.toContain(hook.secret);
+    const refused = cli(['webhook', 'add', 'cli.test', 'http://127.0.0.1/x', '--event', 'delivered']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('HTTP 400');
+    expect(cli(['webhook', 'add', 'cli.test', 'https://hooks.example.com/b']).code).toBe(2);
+    expect(cli(['webhook', 'delete', 'cli.test', hook.id]).code).toBe(0);
+    expect(cli(['webhook', 'list', 'cli.test', '--json']).out.trim()).toBe('[]');
+  });
+
   it('reads queue, trace and DLQ', () => {
     // The queue is mta-delivery's, which this suite does not run: a clear 503 and exit code 1.
     const queue = cli(['queue', 'list']);

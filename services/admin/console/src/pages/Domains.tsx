@@ -7,6 +7,7 @@ import { Form } from '../components/Form.js';
 import { PagedTable } from '../components/PagedTable.js';
 import { when } from '../format.js';
 import { DomainDetail } from './DomainDetail.js';
+import { DomainWebhooks } from './Webhooks.js';
 import { type Domain } from '../types.js';
 import { type Alias, type User } from '../types.js';
 import { isDomain, isSize, SIZE_UNITS, toBytes } from '../validate.js';
@@ -183,6 +184,7 @@ export function DomainsPage({ me }: { readonly me: Me }) {
         ]}
       />
       {open !== undefined && <DomainDetail domain={open} me={me} />}
+      {open !== undefined && <DomainWebhooks domain={open} me={me} />}
       {dialog}
     </>
   );
