@@ -696,6 +696,13 @@ const CASES: readonly Case[] = [
     path: '/api/v1/overview/setup',
     allowed: anyWay('owner', 'da', 'hd', 'aud'),
   },
+  // Scoped like the message trace; a mail user's own trace does not include alerts.
+  {
+    name: 'recent alerts',
+    method: 'GET',
+    path: '/api/v1/alerts',
+    allowed: anyWay('owner', 'da', 'hd', 'aud'),
+  },
 ];
 
 /** Principals limited to alpha.test: nothing they receive may mention beta.test. */
