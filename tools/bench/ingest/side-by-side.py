@@ -170,7 +170,7 @@ def peer_run(args):
             pconf = os.path.join(base, "postfix/etc")
             subprocess.run(
                 ["postconf", "-c", pconf, "-e", f"smtpd_milters=inet:127.0.0.1:{port}",
-                 "milter_default_action=accept", "milter_protocol=6", "milter_mail_macros=i {mail_addr} {client_addr} {client_name} {auth_authen}"],
+                 "milter_default_action=tempfail", "milter_protocol=6", "milter_mail_macros=i {mail_addr} {client_addr} {client_name} {auth_authen}"],
                 check=True,
             )
             subprocess.run(["postfix", "-c", pconf, "reload"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
