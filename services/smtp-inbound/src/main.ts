@@ -9,6 +9,7 @@ import {
   KvAuthThrottle,
   MailEventOutbox,
   MaxDeliveriesDeadLetter,
+  mailEvent,
   Streams,
   openRateLimits,
   openSpool,
@@ -25,7 +26,7 @@ import { fixtureResolver } from './dns-fixture.js';
 import { writeHarakaRoot } from './haraka/config-dir.js';
 import { startHaraka } from './haraka/server.js';
 import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits.js';
-import { queueHooks } from './plugins/queue.js';
+import { queueHooks, recipientDomains } from './plugins/queue.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { contentFilterHooks } from './plugins/content-filter.js';
@@ -220,6 +221,24 @@ await runService({
                   logger.warn(event, 'content filter flagged a submitted message');
                 else logger.info(event, 'content filter verdict');
               },
+              // A spam refusal is a hop of the message's trace (and the spam-rejected webhook).
+              onRefused: (refused) =>
+                void mailEvents.publish(
+                  mailEvent({
+                    eventId: `${refused.queueId}:rejected`,
+                    service: 'smtp-inbound',
+                    kind: 'rejected',
+                    queueId: refused.queueId,
+                    ...(refused.sender === '' ? {} : { sender: refused.sender }),
+                    ...(refused.recipients[0] === undefined ? {} : { recipient: refused.recipients[0] }),
+                    detail: refused.reply,
+                    attributes: {
+                      spam_action: refused.action,
+                      ...(refused.score === undefined ? {} : { spam_score: refused.score.toFixed(2) }),
+                      recipient_domains: recipientDomains(refused.recipients),
+                    },
+                  }),
+                ),
               onFailureLogged: (error, queueId) =>
                 logger.warn(
                   { err: error, queueId, policy: config.POSTMESH_RSPAMD_ON_FAILURE },

@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailstore } from '@postmesh/contracts';
@@ -124,6 +126,26 @@ describe('content filtering with rspamd', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await p.messages(DEMO)).some((m) => m.bytes.includes(token))).toBe(false);
     expect((await p.messages(DEMO, 'Junk')).some((m) => m.bytes.includes(token))).toBe(false);
+    // The refusal is a hop of the trace (and what the spam-rejected webhook is made of).
+    const nc = await connect(p.natsOptions());
+    try {
+      const jsm = await jetstreamManager(nc);
+      const deadline = Date.now() + 10_000;
+      let event: { kind?: string; attributes?: Record<string, string>; recipient?: string } = {};
+      while (Date.now() < deadline) {
+        const m = await jsm.streams
+          .getMessage('MAIL_EVENTS', { last_by_subj: 'mail.events.rejected' })
+          .catch(() => null);
+        event = m === null ? {} : m.json<typeof event>();
+        if (event.attributes?.spam_action === 'reject') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(event.kind).toBe('rejected');
+      expect(event.recipient).toBe(DEMO);
+      expect(event.attributes).toMatchObject({ spam_action: 'reject', recipient_domains: 'example.test' });
+    } finally {
+      await nc.close();
+    }
   });
 
   it('"add header" delivers to Junk with the verdict and the symbols; a forged X-Spam-Status is replaced', async () => {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { cachingResolver } from '../src/dns-cache.js';
 import { POSTMESH_PLUGINS, harakaConfigFiles, pluginShim } from '../src/haraka/config-dir.js';
 import { counterKey } from '../src/plugins/limits.js';
-import { newSpoolId, queuedEvent } from '../src/plugins/queue.js';
+import { newSpoolId, queuedEvent, recipientDomains } from '../src/plugins/queue.js';
 import { rcptDecision } from '../src/plugins/recipients.js';
 import { forgedAuthResults } from '../src/plugins/sender-auth.js';
 import { effectiveLimit } from '../src/send-quota.js';
@@ -122,6 +122,14 @@ describe('inbound job frames', () => {
     expect(decodeInboundJob(new TextEncoder().encode('{"version":1}')).ok).toBe(false);
     const bad = encodeInboundJob({ ...j, spoolId: '../../etc' }, Uint8Array.from([1, 2, 3]));
     expect(decodeInboundJob(bad)).toMatchObject({ ok: false, problem: 'spoolId missing or malformed' });
+  });
+  it('names the distinct recipient domains for webhooks, never cutting one in the middle', () => {
+    // RFC 5321 §4.1.1.3 allows a bare "postmaster": no domain to name.
+    expect(recipientDomains(['a@One.test', 'b@one.test', 'c@two.test', 'postmaster'])).toBe(
+      'one.test,two.test',
+    );
+    expect(recipientDomains(['a@aaaa.test', 'b@bbbb.test'], 15)).toBe('aaaa.test');
+    expect(recipientDomains([])).toBe('');
   });
   it("carries the message's queued trace event, and refuses a job whose event is malformed", () => {
     const j = job({ kind: 'inline', size: 3 });

@@ -133,6 +133,15 @@ export interface ContentFilterOptions {
     readonly symbols?: readonly string[];
   }) => void;
   readonly onFailureLogged: (error: unknown, queueId: string) => void;
+  /** A message refused because of its content (not for a scanner failure): for the trace. */
+  readonly onRefused?: (event: {
+    readonly queueId: string;
+    readonly sender: string;
+    readonly recipients: readonly string[];
+    readonly action: string;
+    readonly score?: number;
+    readonly reply: string;
+  }) => void;
 }
 
 function applyHeaders(transaction: HarakaTransaction, decision: ContentDecision & { kind: 'accept' }): void {
@@ -201,6 +210,17 @@ export function contentFilterHooks(options: ContentFilterOptions): PluginHooks {
       run().then(
         (decision) => {
           if (decision.kind === 'refuse') {
+            const note = transaction.notes.postmeshSpam as SpamNote | undefined;
+            if (note !== undefined && note.action !== 'not scanned') {
+              options.onRefused?.({
+                queueId: transaction.uuid,
+                sender: envelope.from,
+                recipients: envelope.rcpt,
+                action: note.action,
+                ...(note.score === undefined ? {} : { score: note.score }),
+                reply: `${decision.dsn.code} ${decision.dsn.reply}`,
+              });
+            }
             next(decision.code === 'DENY' ? HookCode.DENY : HookCode.DENYSOFT, decision.dsn);
             return;
           }

@@ -120,8 +120,31 @@ export function queuedEvent(job: InboundJob, recipients: number): MailEvent {
       spf: job.authResults.spf,
       dkim: job.authResults.dkim,
       dmarc: job.authResults.dmarc,
+      // Which domains' webhooks hear of it (libs/bus webhook-events.ts).
+      recipient_domains: recipientDomains(job.envelope.rcptTo),
     },
   });
+}
+
+/**
+ * The distinct domains of some recipients, comma-separated, as many as fit an event attribute
+ * whole (never a domain cut in the middle).
+ */
+export function recipientDomains(recipients: readonly string[], max = 1_000): string {
+  const domains = new Set(
+    recipients
+      .filter((a) => a.includes('@'))
+      .map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase())
+      .filter((d) => d !== ''),
+  );
+  const out: string[] = [];
+  let length = 0;
+  for (const domain of domains) {
+    if (length + domain.length + (out.length > 0 ? 1 : 0) > max) break;
+    length += domain.length + (out.length > 0 ? 1 : 0);
+    out.push(domain);
+  }
+  return out.join(',');
 }
 
 export interface QueuePluginOptions {
