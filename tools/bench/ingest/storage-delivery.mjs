@@ -123,7 +123,15 @@ try {
     ...Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuOf(p)])),
   };
   const t0 = Date.now();
-  const app = await createStorageApp({ db, keyProvider, logger, bus, grpcPort: 0, blobStore, grpcCredentials });
+  const app = await createStorageApp({
+    db,
+    keyProvider,
+    logger,
+    bus,
+    grpcPort: 0,
+    blobStore,
+    grpcCredentials,
+  });
   const messages = db.collection('messages');
   for (;;) {
     const info = await bus.jsm.consumers.info(Streams.MAIL_INBOUND, Consumers.STORAGE_DELIVER);
