@@ -345,6 +345,16 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
       }),
     ).toBeGreaterThanOrEqual(1);
     expect(storage.has('postmesh_dlq_messages{service="storage"}')).toBe(true);
+    // The database commands and key unwraps the delivery made.
+    expect(
+      sum(storage, 'postmesh_storage_db_operations_total', { command: 'insert', outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sum(storage, 'postmesh_storage_db_operation_seconds_count', { command: 'find' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sum(storage, 'postmesh_storage_key_operations_total', { operation: 'unwrap', outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
     expect(
       sum(storage, 'postmesh_jetstream_consumer_pending', { consumer: 'storage-events' }) >= 0 &&
         [...storage.keys()].some((k) => k.startsWith('postmesh_jetstream_consumer_pending{')),

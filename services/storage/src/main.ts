@@ -15,6 +15,7 @@ import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
 import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
 import { OwnerGate } from './grpc/owner-gate.js';
+import { instrumentDatabase, instrumentKeyProvider } from './db/metrics.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
 const EXIT_CONFIG = 78;
@@ -61,7 +62,10 @@ await runService({
       serverSelectionTimeoutMS: 5_000,
       // DESIGN §2 step 6: every write is majority-acknowledged and journaled.
       writeConcern: { w: 'majority', journal: true },
+      // Command events feed the database metrics (db/metrics.ts).
+      monitorCommands: true,
     });
+    instrumentDatabase(client, ops.registry);
     await client.connect();
     const db = client.db(config.POSTMESH_MONGODB_DB);
     logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
@@ -88,6 +92,8 @@ await runService({
       },
     });
 
+    // Counted where every user key, DKIM key and TOTP seed is wrapped or unwrapped.
+    instrumentKeyProvider(keyProvider, ops.registry);
     const ownerGate = new OwnerGate();
     const app = await createStorageApp({
       db,

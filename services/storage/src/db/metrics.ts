@@ -1,0 +1,95 @@
+/**
+ * Database and key metrics of storage (docs/metrics.md): every command storage sends to MongoDB
+ * (FerretDB) by command name and outcome, with its latency from the driver's command monitoring,
+ * and every wrap and unwrap of a key by the KEK (local file or KMS), with its latency. The
+ * dashboard reads from these where a slow message spent its time in storage.
+ */
+import type { CommandFailedEvent, CommandSucceededEvent, MongoClient } from 'mongodb';
+import { Counter, Histogram, type Registry } from '@postmesh/telemetry';
+import type { KeyProvider } from '../crypto/index.js';
+import type { WrappedKey } from './schema.js';
+
+/** Commands by name only (a bounded set); anything unexpected is counted as `other`. */
+const KNOWN_COMMANDS = new Set([
+  'find',
+  'getMore',
+  'insert',
+  'update',
+  'delete',
+  'findAndModify',
+  'aggregate',
+  'count',
+  'distinct',
+  'createIndexes',
+  'listIndexes',
+  'listCollections',
+  'create',
+  'drop',
+  'ping',
+  'killCursors',
+  'endSessions',
+]);
+
+/** Starts counting the commands `client` sends; it must be created with `monitorCommands: true`. */
+export function instrumentDatabase(client: MongoClient, registry: Registry): void {
+  const registers = [registry];
+  const operations = new Counter({
+    name: 'postmesh_storage_db_operations_total',
+    help: 'Commands storage sent to the database, by command and outcome (ok, error)',
+    labelNames: ['command', 'outcome'] as const,
+    registers,
+  });
+  const seconds = new Histogram({
+    name: 'postmesh_storage_db_operation_seconds',
+    help: 'Latency of the commands storage sent to the database, by command',
+    labelNames: ['command'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const record = (event: CommandSucceededEvent | CommandFailedEvent, outcome: 'ok' | 'error'): void => {
+    const command = KNOWN_COMMANDS.has(event.commandName) ? event.commandName : 'other';
+    operations.inc({ command, outcome });
+    seconds.observe({ command }, event.duration / 1000);
+  };
+  client.on('commandSucceeded', (event) => record(event, 'ok'));
+  client.on('commandFailed', (event) => record(event, 'error'));
+}
+
+/** The same KeyProvider, counting its wraps and unwraps (a KMS call each with KMS). */
+export function instrumentKeyProvider<P extends KeyProvider>(provider: P, registry: Registry): P {
+  const registers = [registry];
+  const operations = new Counter({
+    name: 'postmesh_storage_key_operations_total',
+    help: 'Keys wrapped or unwrapped by the key-encryption key, by operation and outcome (ok, error)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers,
+  });
+  const seconds = new Histogram({
+    name: 'postmesh_storage_key_operation_seconds',
+    help: 'Latency of wrapping or unwrapping a key by the key-encryption key',
+    labelNames: ['operation'] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    registers,
+  });
+  const timed = async <T>(operation: 'wrap' | 'unwrap', run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      const result = await run();
+      operations.inc({ operation, outcome: 'ok' });
+      return result;
+    } catch (error) {
+      operations.inc({ operation, outcome: 'error' });
+      throw error;
+    } finally {
+      seconds.observe({ operation }, (performance.now() - started) / 1000);
+    }
+  };
+  const wrap = provider.wrap.bind(provider);
+  const unwrap = provider.unwrap.bind(provider);
+  // The same object (other code keeps using its other members), with the two methods counted.
+  return Object.assign(provider, {
+    wrap: (key: Uint8Array, context: string): Promise<WrappedKey> => timed('wrap', () => wrap(key, context)),
+    unwrap: (wrapped: WrappedKey, context: string): Promise<Uint8Array> =>
+      timed('unwrap', () => unwrap(wrapped, context)),
+  });
+}
