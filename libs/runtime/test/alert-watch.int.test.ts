@@ -73,6 +73,7 @@ describe('queue alerts', () => {
     const stored = [];
     for (let seq = stream.state.first_seq; seq <= stream.state.last_seq; seq += 1) {
       const msg = await bus.jsm.streams.getMessage(Streams.MAIL_EVENTS, { seq });
+      if (msg === null) continue;
       const parsed = parseMailEvent(msg.data);
       if (parsed.ok && parsed.event.kind === 'alert') stored.push(parsed.event.attributes?.alert);
     }
