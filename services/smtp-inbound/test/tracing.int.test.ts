@@ -325,9 +325,12 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
     expect(attempt).toBeDefined();
     expect(sink.received.some((m) => m.includes(`remote ${token}`))).toBe(true);
 
-    const events = await waitForEvents(queueId, [traceApi.EventKind.RELAYED]);
+    const events = await waitForEvents(queueId, [traceApi.EventKind.QUEUED, traceApi.EventKind.RELAYED]);
     const relayed = events.find((e) => e.kind === traceApi.EventKind.RELAYED);
     expect(relayed?.traceId).toBe(attempt?.traceId);
+    // Receipt and authentication are recorded on the queued hop.
+    const queued = events.find((e) => e.kind === traceApi.EventKind.QUEUED);
+    expect(queued?.attributes).toMatchObject({ authenticated_as: DEMO, remote_ip: '127.0.0.1' });
   }, 60_000);
 
   it('/metrics on every service parses as Prometheus text and the mail counters moved', async () => {

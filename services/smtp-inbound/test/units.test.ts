@@ -143,6 +143,8 @@ describe('inbound job frames', () => {
       attributes: { recipients: '3', size: '3', remote_ip: '::1' },
     });
     expect(event.sender).toBeUndefined();
+    expect(event.attributes?.authenticated_as).toBeUndefined();
+    expect(queuedEvent(j, 1, 'demo@example.test').attributes?.authenticated_as).toBe('demo@example.test');
     const carried = decodeInboundJob(
       encodeInboundJob({ ...j, queuedEvent: event }, Uint8Array.from([1, 2, 3])),
     );

@@ -104,7 +104,7 @@ export interface QueueEvent {
  * published so that the inbound job can carry it (InboundJob.queuedEvent); its `eventId` is
  * derived from the spool id, so whichever way it travels it is stored once.
  */
-export function queuedEvent(job: InboundJob, recipients: number): MailEvent {
+export function queuedEvent(job: InboundJob, recipients: number, authenticatedAs?: string): MailEvent {
   return mailEvent({
     eventId: `${job.spoolId}:queued`,
     service: 'smtp-inbound',
@@ -114,7 +114,11 @@ export function queuedEvent(job: InboundJob, recipients: number): MailEvent {
     ...(job.envelope.mailFrom === '' ? {} : { sender: job.envelope.mailFrom }),
     detail: `250 2.0.0 queued as ${job.spoolId}`,
     attributes: {
+      // The message's receipt and, for submission, its authentication are recorded on this hop
+      // rather than as events of their own: accepting a message pays one durable write.
       remote_ip: job.envelope.remoteIp,
+      helo: job.envelope.helo,
+      ...(authenticatedAs === undefined ? {} : { authenticated_as: authenticatedAs }),
       recipients: String(recipients),
       size: String(job.body.size),
       spf: job.authResults.spf,
@@ -316,7 +320,12 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
         inboundBody = { kind: 'object', size, object: inName };
         outboundBody = { kind: 'object', size, object: outName, sharedBy: [...routes.remote.keys()] };
       }
-      const event = queuedEvent({ ...base, body: inboundBody }, base.envelope.rcptTo.length);
+      const submitter = transaction.notes.postmeshSubmitter as { login?: unknown } | undefined;
+      const event = queuedEvent(
+        { ...base, body: inboundBody },
+        base.envelope.rcptTo.length,
+        typeof submitter?.login === 'string' ? submitter.login : undefined,
+      );
       const job: InboundJob = {
         ...base,
         envelope: { ...base.envelope, rcptTo: routes.local },
