@@ -4,6 +4,7 @@
  * filter, and the web console's static files. `main.ts` wires it to configuration and signals;
  * tests build the same thing against a real storage process.
  */
+import { setTraceUrlTemplate } from './api/views.js';
 import 'reflect-metadata';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
@@ -148,6 +149,7 @@ function loginThrottle(options: AdminAppOptions, storage: StorageClient): AuthTh
 }
 
 export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
+  setTraceUrlTemplate(options.settings.traceUrlTemplate);
   const { logger } = options;
   const storage = connectStorage({ address: options.storageTarget, security: options.storageSecurity });
   const queue = options.bus === undefined ? undefined : new QueueInspector(options.bus);

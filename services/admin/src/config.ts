@@ -42,4 +42,9 @@ export const schema = {
     'smtp-inbound=http://127.0.0.1:9101,storage=http://127.0.0.1:9102,imap=http://127.0.0.1:9103,mta-delivery=http://127.0.0.1:9104,admin=http://127.0.0.1:9105',
   ),
   POSTMESH_CONSOLE_DIR: optionalString(),
+  /**
+   * Link from a trace event to its trace in the operator's tracing UI, `{traceId}` replaced, e.g.
+   * `https://grafana.example/explore?traceId={traceId}` (http or https); unset: no link.
+   */
+  POSTMESH_TRACE_URL_TEMPLATE: optionalString(),
 };

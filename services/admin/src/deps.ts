@@ -19,6 +19,8 @@ export interface AdminSettings {
   readonly dnsServers: readonly string[];
   /** `host:port` pairs whose TLS certificate the overview checks (default: the mail host's 993 and 465). */
   readonly tlsCheckTargets?: readonly string[];
+  /** POSTMESH_TRACE_URL_TEMPLATE: where a trace id links to (`{traceId}` replaced). */
+  readonly traceUrlTemplate?: string;
 }
 
 /** Everything the controllers and the guard use; built once in app.ts. */

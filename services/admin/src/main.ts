@@ -38,6 +38,9 @@ await runService({
           .split(',')
           .map((s) => s.trim())
           .filter((s) => s !== ''),
+        ...(config.POSTMESH_TRACE_URL_TEMPLATE === undefined
+          ? {}
+          : { traceUrlTemplate: config.POSTMESH_TRACE_URL_TEMPLATE }),
       },
       healthTargets: parseHealthTargets(config.POSTMESH_HEALTH_TARGETS),
       login: {

@@ -99,7 +99,10 @@ async function sendMail(port: number, from: string, to: string, message: string)
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  h = await startAdminHarness({ smtp: true });
+  h = await startAdminHarness({
+    smtp: true,
+    adminEnv: { POSTMESH_TRACE_URL_TEMPLATE: 'https://tracing.example/trace/{traceId}' },
+  });
 });
 afterAll(async () => {
   for (const { context, dir } of contexts) {
@@ -229,6 +232,18 @@ describe('admin console in Chromium', () => {
       .first()
       .waitFor();
     await shot(page, '06-trace');
+    // Each event links to its trace in the operator's tracing UI (POSTMESH_TRACE_URL_TEMPLATE).
+    const events = (await api.get('/api/v1/trace?address=carol@e2e.test')).body as {
+      items: { traceId: string; traceUrl: string }[];
+    };
+    const traced = events.items.filter((e) => e.traceId !== '');
+    expect(traced.length).toBeGreaterThan(0);
+    for (const e of traced) expect(e.traceUrl).toBe(`https://tracing.example/trace/${e.traceId}`);
+    const link = page
+      .getByRole('table', { name: 'Trace events' })
+      .getByRole('link', { name: traced[0]?.traceId ?? '' })
+      .first();
+    expect(await link.getAttribute('href')).toBe(`https://tracing.example/trace/${traced[0]?.traceId ?? ''}`);
 
     // The delivered message counts against carol's quota on the users screen.
     await expect

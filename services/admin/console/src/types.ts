@@ -61,6 +61,8 @@ export interface TraceEvent {
   attributes: Record<string, string>;
   /** W3C trace id; the stored message records the same one. */
   traceId: string;
+  /** The trace in the operator's tracing UI; empty when none is configured. */
+  traceUrl: string;
 }
 export interface QueueEntry {
   seq: number;

@@ -127,6 +127,8 @@ export const traceView = (e: trace.TraceEvent) => ({
   attributes: e.attributes,
   /** W3C trace id; the stored message carries the same one (its delivery's trace). */
   traceId: e.traceId,
+  /** The trace in the operator's tracing UI (POSTMESH_TRACE_URL_TEMPLATE), when one is set. */
+  traceUrl: traceUrlOf(e.traceId),
 });
 
 export const adminView = (a: admin.Admin) => ({
@@ -166,3 +168,21 @@ export const auditView = (e: admin.AuditEntry) => ({
   detail: e.detail,
   requestId: e.requestId,
 });
+
+let traceUrlTemplate: string | undefined;
+
+/**
+ * Sets where trace ids link to (admin's POSTMESH_TRACE_URL_TEMPLATE): an http(s) URL with
+ * `{traceId}`. Anything else is refused, so a link in the console can never be `javascript:`.
+ */
+export function setTraceUrlTemplate(template: string | undefined): void {
+  if (template !== undefined && (!/^https?:\/\//i.test(template) || !template.includes('{traceId}'))) {
+    throw new Error('POSTMESH_TRACE_URL_TEMPLATE must be an http(s) URL containing {traceId}');
+  }
+  traceUrlTemplate = template;
+}
+
+function traceUrlOf(traceId: string): string {
+  if (traceUrlTemplate === undefined || !/^[0-9a-f]{32}$/.test(traceId)) return '';
+  return traceUrlTemplate.replaceAll('{traceId}', traceId);
+}

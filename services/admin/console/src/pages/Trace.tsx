@@ -56,7 +56,17 @@ export function TracePage() {
           { title: 'Recipient', cell: (e) => e.recipient || '—' },
           { title: 'Queue id', cell: (e) => <span className="mono">{e.queueId}</span> },
           { title: 'Detail', cell: (e) => e.detail },
-          { title: 'Trace id', cell: (e) => <span className="mono">{e.traceId || '—'}</span> },
+          {
+            title: 'Trace id',
+            cell: (e) =>
+              e.traceUrl !== '' ? (
+                <a className="mono" href={e.traceUrl} target="_blank" rel="noreferrer noopener">
+                  {e.traceId}
+                </a>
+              ) : (
+                <span className="mono">{e.traceId || '—'}</span>
+              ),
+          },
         ]}
       />
     </>
