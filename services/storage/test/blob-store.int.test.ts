@@ -22,6 +22,7 @@ import {
 } from '../src/blob/index.js';
 import { writeBody } from '../src/mailstore/blob-store.js';
 import { Mailstore, type MessageRecord } from '../src/mailstore/index.js';
+import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import { blobIdAt } from './blob-contract.js';
 import {
   ALL_UIDS,
@@ -158,6 +159,9 @@ describe('bodies in the filesystem blob store', () => {
         },
       },
     );
+    // Read from the database again (as after a restart), not from the cache delivery filled with
+    // bob's own message.
+    sharedMessageCache.clear();
     const forged = await content(m.client, { userId: bob, mailboxId: await inboxId(bob), uid: 1 }).then(
       (r) => r.bytes,
       (e: unknown) => e,
