@@ -888,9 +888,14 @@ export class Mailstore {
     const refs = new Map<string, { id: ObjectId; n: number }>();
     let bytes = 0;
     let count = 0;
-    for await (const m of this.messages().find({ mailboxId }, { projection: { blobId: 1, size: 1 } })) {
-      const key = m.blobId.toHexString();
-      const entry = refs.get(key) ?? { id: m.blobId, n: 0 };
+    for await (const m of this.messages().find(
+      { mailboxId },
+      { projection: { blobId: 1, blob: 1, size: 1 } },
+    )) {
+      // A body in a pack holds a reference to the pack (storePacked).
+      const id = bodyRefId(m.blobId, m.blob);
+      const key = id.toHexString();
+      const entry = refs.get(key) ?? { id, n: 0 };
       entry.n++;
       refs.set(key, entry);
       bytes += m.size;
@@ -931,10 +936,12 @@ export class Mailstore {
   private async purgeMessagesOf(userId: string, mailboxIds: readonly string[]): Promise<void> {
     const pending = await this.pending();
     const refs = new Map<string, { id: ObjectId; n: number }>();
-    for await (const m of this.messages().find({ userId }, { projection: { blobId: 1 } })) {
-      const entry = refs.get(m.blobId.toHexString()) ?? { id: m.blobId, n: 0 };
+    for await (const m of this.messages().find({ userId }, { projection: { blobId: 1, blob: 1 } })) {
+      // A body in a pack holds a reference to the pack (storePacked).
+      const id = bodyRefId(m.blobId, m.blob);
+      const entry = refs.get(id.toHexString()) ?? { id, n: 0 };
       entry.n++;
-      refs.set(m.blobId.toHexString(), entry);
+      refs.set(id.toHexString(), entry);
     }
     await this.messages().deleteMany({ userId });
     await this.searchIndex().deleteMany({ userId });
