@@ -114,6 +114,16 @@ export interface Mailstore {
   search(request: mailstore.SearchRequest): Promise<mailstore.SearchResponse>;
   getQuota(request: mailstore.GetQuotaRequest): Promise<mailstore.GetQuotaResponse>;
   getChanges(request: mailstore.GetChangesRequest): Promise<mailstore.GetChangesResponse>;
+  /** A user's Sieve scripts (docs/sieve.md): ManageSieve and the console are thin clients. */
+  putSieveScript(request: mailstore.PutSieveScriptRequest): Promise<mailstore.PutSieveScriptResponse>;
+  getSieveScript(request: mailstore.GetSieveScriptRequest): Promise<mailstore.GetSieveScriptResponse>;
+  listSieveScripts(request: mailstore.ListSieveScriptsRequest): Promise<mailstore.ListSieveScriptsResponse>;
+  setActiveSieveScript(
+    request: mailstore.SetActiveSieveScriptRequest,
+  ): Promise<mailstore.SetActiveSieveScriptResponse>;
+  deleteSieveScript(
+    request: mailstore.DeleteSieveScriptRequest,
+  ): Promise<mailstore.DeleteSieveScriptResponse>;
 }
 
 export interface StorageClient {
@@ -454,6 +464,11 @@ class GrpcStorageClient {
       search: scoped('search'),
       getQuota: scoped('getQuota'),
       getChanges: scoped('getChanges'),
+      putSieveScript: scoped('putSieveScript'),
+      getSieveScript: scoped('getSieveScript'),
+      listSieveScripts: scoped('listSieveScripts'),
+      setActiveSieveScript: scoped('setActiveSieveScript'),
+      deleteSieveScript: scoped('deleteSieveScript'),
       async *fetchMessages(request) {
         // Batched responses: SELECT of a 100,000-message mailbox is a few hundred stream messages.
         const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
