@@ -128,6 +128,16 @@ export interface Mailstore {
   listSharedMailboxes(
     request: mailstore.ListSharedMailboxesRequest,
   ): Promise<mailstore.ListSharedMailboxesResponse>;
+  /** A user's Sieve scripts (docs/sieve.md): ManageSieve and the console are thin clients. */
+  putSieveScript(request: mailstore.PutSieveScriptRequest): Promise<mailstore.PutSieveScriptResponse>;
+  getSieveScript(request: mailstore.GetSieveScriptRequest): Promise<mailstore.GetSieveScriptResponse>;
+  listSieveScripts(request: mailstore.ListSieveScriptsRequest): Promise<mailstore.ListSieveScriptsResponse>;
+  setActiveSieveScript(
+    request: mailstore.SetActiveSieveScriptRequest,
+  ): Promise<mailstore.SetActiveSieveScriptResponse>;
+  deleteSieveScript(
+    request: mailstore.DeleteSieveScriptRequest,
+  ): Promise<mailstore.DeleteSieveScriptResponse>;
 }
 
 export interface StorageClient {
@@ -474,6 +484,11 @@ class GrpcStorageClient {
       listMailboxRights: scoped('listMailboxRights'),
       getMyRights: scoped('getMyRights'),
       listSharedMailboxes: scoped('listSharedMailboxes'),
+      putSieveScript: scoped('putSieveScript'),
+      getSieveScript: scoped('getSieveScript'),
+      listSieveScripts: scoped('listSieveScripts'),
+      setActiveSieveScript: scoped('setActiveSieveScript'),
+      deleteSieveScript: scoped('deleteSieveScript'),
       async *fetchMessages(request) {
         // Batched responses: SELECT of a 100,000-message mailbox is a few hundred stream messages.
         const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };

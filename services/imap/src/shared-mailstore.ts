@@ -451,6 +451,31 @@ export class SharedNamespaceMailstore implements Mailstore {
   ): Promise<mailstore.ListSharedMailboxesResponse> {
     return this.base.listSharedMailboxes(request);
   }
+
+  // Sieve scripts are the user's own, whatever is shared with them.
+  putSieveScript(request: mailstore.PutSieveScriptRequest): Promise<mailstore.PutSieveScriptResponse> {
+    return this.base.putSieveScript(request);
+  }
+
+  getSieveScript(request: mailstore.GetSieveScriptRequest): Promise<mailstore.GetSieveScriptResponse> {
+    return this.base.getSieveScript(request);
+  }
+
+  listSieveScripts(request: mailstore.ListSieveScriptsRequest): Promise<mailstore.ListSieveScriptsResponse> {
+    return this.base.listSieveScripts(request);
+  }
+
+  setActiveSieveScript(
+    request: mailstore.SetActiveSieveScriptRequest,
+  ): Promise<mailstore.SetActiveSieveScriptResponse> {
+    return this.base.setActiveSieveScript(request);
+  }
+
+  deleteSieveScript(
+    request: mailstore.DeleteSieveScriptRequest,
+  ): Promise<mailstore.DeleteSieveScriptResponse> {
+    return this.base.deleteSieveScript(request);
+  }
 }
 
 /**
