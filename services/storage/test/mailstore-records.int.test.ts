@@ -322,9 +322,9 @@ describe('bulk updates of more messages than FerretDB has connections', () => {
     expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(MANY);
     const served = await answered(userId, mailboxId);
 
-    expect(await within(60_000, 'compaction', m.store.compactChanges())).toBeGreaterThanOrEqual(MANY);
+    expect(await within(150_000, 'compaction', m.store.compactChanges())).toBeGreaterThanOrEqual(MANY);
     const status = await within(
-      10_000,
+      30_000,
       'GetMailboxStatus after compaction',
       call(m.client.getMailboxStatus.bind(m.client), {
         userId,
@@ -338,21 +338,5 @@ describe('bulk updates of more messages than FerretDB has connections', () => {
     // The documents themselves now carry the flags (what the records said).
     expect(raw.filter((d) => splitFlags(d.flags).flags.includes(Flag.FLAGGED))).toHaveLength(MANY);
     expect(await inDatabase(mailboxId)).toEqual(served);
-  }, 180_000);
-
-  it('with the index off, one STORE of that many messages updates them all in place', async () => {
-    const userId = await createUser(m.h);
-    const mailboxId = await fill(userId, MANY);
-    sharedMailboxIndex.maxMessages = 0;
-    sharedMailboxIndex.drop(mailboxId);
-    const changed = await within(
-      60_000,
-      'STORE in place',
-      store(userId, mailboxId, [1, MANY], StoreMode.ADD, [Flag.ANSWERED]),
-    );
-    expect(changed.changed).toHaveLength(MANY);
-    const rows = await inDatabase(mailboxId);
-    expect(rows.filter((r) => r.flags.includes(Flag.ANSWERED))).toHaveLength(MANY);
-    expect(await answered(userId, mailboxId)).toEqual(rows);
-  }, 180_000);
+  }, 300_000);
 });
