@@ -61,6 +61,10 @@ const BASE = [
   'PREVIEW',
   // RFC 8474: MAILBOXID (SELECT, STATUS, CREATE), EMAILID and THREADID (FETCH, SEARCH).
   'OBJECTID',
+  // RFC 4314 §5.1.1: ACL, with the rights beyond RFC 2086; storage enforces them
+  // (docs/shared-mailboxes.md).
+  'ACL',
+  'RIGHTS=texk',
 ] as const;
 
 export function capabilityList(input: CapabilityInput): string[] {
