@@ -421,7 +421,7 @@ describe('IMAP ACL and shared mailboxes', () => {
     ]);
     // RFC 4314 §4 COPY: flags the user may not set at the destination are not stored there.
     await converse(o, [
-      ['CREATE Support/Done', ['<tag> OK CREATE completed']],
+      ['CREATE Support/Done', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [`SETACL Support/Done ${member.address} lri`, ['<tag> OK SETACL completed']],
     ]);
     await converse(m, [
