@@ -203,8 +203,10 @@ describe('content filtering with rspamd', () => {
   }
 
   async function waitForLearned(want: { spam: number; ham: number }): Promise<void> {
-    // A lesson can take one retry of the learning consumer (its backoff is 5 s, then 30 s) when
-    // rspamd's controller is busy, as on a loaded CI machine: 100 s, still bounded.
+    // The learning consumer hands a lesson to rspamd within a second (storage logs "content filter
+    // learned from the user"), but `/stat` reports the Redis backend's revisions as rspamd last
+    // synced them, which lags by seconds on a quiet machine and by up to a minute on a loaded CI
+    // machine: 100 s, still bounded.
     const deadline = Date.now() + 100_000;
     for (;;) {
       const now = await learnedCounts();

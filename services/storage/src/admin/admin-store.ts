@@ -22,7 +22,7 @@ import {
   verifyPassword,
 } from '../directory/passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from '../directory/result.js';
-import { base32Encode, generateTotpSecret, matchTotp } from './totp.js';
+import { TotpEnrolment } from './totp-enrolment.js';
 import { KekOperations } from './kek.js';
 import { storageStats, userUsage } from './usage.js';
 
@@ -181,6 +181,7 @@ export class AdminStore {
   private readonly tokens: Collection<ApiTokenDoc>;
   private readonly audit: Collection<AuditDoc>;
   private readonly now: () => Date;
+  private readonly totp: TotpEnrolment<AdminDoc>;
   /** The KEK re-wrap operation (kek.ts). */
   readonly kek: KekOperations;
 
@@ -191,6 +192,13 @@ export class AdminStore {
     this.tokens = deps.db.collection<ApiTokenDoc>(Collections.apiTokens);
     this.audit = deps.db.collection<AuditDoc>(Collections.audit);
     this.now = deps.now ?? (() => new Date());
+    this.totp = new TotpEnrolment({
+      accounts: this.admins,
+      keyProvider: deps.keyProvider,
+      context: totpContext,
+      label: (doc) => doc.email,
+      now: this.now,
+    });
   }
 
   /** Idempotent: run at start. */
@@ -422,14 +430,9 @@ export class AdminStore {
     const good = await verifyPassword(doc.passwordHash, req.password);
     if (!good) return this.countFailure(doc, refuse);
     if (doc.status === 'disabled') return refuse(admin.AdminAuthFailureReason.DISABLED);
-    if (doc.totpEnabled && doc.totpSecret !== undefined) {
-      if (req.totpCode === '') return refuse(admin.AdminAuthFailureReason.TOTP_REQUIRED);
-      const seed = await this.deps.keyProvider.unwrap(doc.totpSecret, totpContext(doc._id.toHexString()));
-      const step = matchTotp(seed, req.totpCode.trim(), now, doc.totpLastStep ?? -1);
-      if (step === undefined)
-        return this.countFailure(doc, refuse, admin.AdminAuthFailureReason.TOTP_INVALID);
-      await this.admins.updateOne({ _id: doc._id }, { $set: { totpLastStep: step } });
-    }
+    const totp = await this.totp.verify(doc, req.totpCode);
+    if (totp === 'missing') return refuse(admin.AdminAuthFailureReason.TOTP_REQUIRED);
+    if (totp === 'wrong') return this.countFailure(doc, refuse, admin.AdminAuthFailureReason.TOTP_INVALID);
     const updated = await this.admins.findOneAndUpdate(
       { _id: doc._id },
       { $set: { failedLogins: 0, lastLoginAt: now }, $unset: { lockedUntil: '' } },
@@ -472,19 +475,8 @@ export class AdminStore {
   ): Promise<Result<admin.BeginTotpEnrollmentResponse>> {
     const doc = await this.adminById(req.adminId);
     if (doc === null) return notFound('admin', 'admin_id');
-    const seed = generateTotpSecret();
-    const wrapped = await this.deps.keyProvider.wrap(seed, totpContext(doc._id.toHexString()));
     // A pending seed replaces the old one only when confirmed; until then TOTP stays as it was.
-    await this.admins.updateOne(
-      { _id: doc._id },
-      { $set: { pendingTotpSecret: wrapped, updatedAt: this.now() } },
-    );
-    const secretBase32 = base32Encode(seed);
-    const label = encodeURIComponent(`Postmesh:${doc.email}`);
-    return ok({
-      secretBase32,
-      otpauthUri: `otpauth://totp/${label}?secret=${secretBase32}&issuer=Postmesh&algorithm=SHA1&digits=6&period=30`,
-    });
+    return ok(await this.totp.begin(doc));
   }
 
   async confirmTotpEnrollment(
@@ -493,48 +485,25 @@ export class AdminStore {
   ): Promise<Result<admin.ConfirmTotpEnrollmentResponse>> {
     const doc = await this.adminById(req.adminId);
     if (doc === null) return notFound('admin', 'admin_id');
-    if (doc.pendingTotpSecret === undefined) {
-      return fail(ErrorReason.NOT_ALLOWED, 'no TOTP enrollment in progress');
+    const result = await this.totp.confirm(doc, req.code);
+    switch (result.kind) {
+      case 'ok':
+        return ok({ admin: adminOut(result.account) });
+      case 'no-enrolment':
+        return fail(ErrorReason.NOT_ALLOWED, 'no TOTP enrollment in progress');
+      case 'wrong':
+        return fail(ErrorReason.INVALID_ARGUMENT, 'wrong TOTP code', 'code');
+      case 'changed':
+        // A KEK rotation re-wraps a pending seed: read it again rather than give up at once.
+        if (attempt < 3) return this.confirmTotpEnrollment(req, attempt + 1);
+        return fail(ErrorReason.NOT_ALLOWED, 'the TOTP enrollment changed meanwhile; begin again');
     }
-    const seed = await this.deps.keyProvider.unwrap(
-      doc.pendingTotpSecret,
-      totpContext(doc._id.toHexString()),
-    );
-    const now = this.now();
-    const step = matchTotp(seed, req.code.trim(), now);
-    if (step === undefined) return fail(ErrorReason.INVALID_ARGUMENT, 'wrong TOTP code', 'code');
-    // Compare-and-set on the pending seed's wrapping: a KEK rotation (or a new enrollment) may
-    // have replaced it since it was read; then read it again rather than store a stale wrapping.
-    const updated = await this.admins.findOneAndUpdate(
-      {
-        _id: doc._id,
-        'pendingTotpSecret.by': doc.pendingTotpSecret.by,
-        'pendingTotpSecret.iv': doc.pendingTotpSecret.iv,
-      },
-      {
-        $set: { totpSecret: doc.pendingTotpSecret, totpEnabled: true, totpLastStep: step, updatedAt: now },
-        $unset: { pendingTotpSecret: '' },
-      },
-      { returnDocument: 'after' },
-    );
-    if (updated === null) {
-      if (attempt < 3) return this.confirmTotpEnrollment(req, attempt + 1);
-      return fail(ErrorReason.NOT_ALLOWED, 'the TOTP enrollment changed meanwhile; begin again');
-    }
-    return ok({ admin: adminOut(updated) });
   }
 
   async disableTotp(req: admin.DisableTotpRequest): Promise<Result<admin.DisableTotpResponse>> {
     const oid = objectIdOf(req.adminId);
     if (oid === undefined) return notFound('admin', 'admin_id');
-    const updated = await this.admins.findOneAndUpdate(
-      { _id: oid },
-      {
-        $set: { totpEnabled: false, updatedAt: this.now() },
-        $unset: { totpSecret: '', totpLastStep: '', pendingTotpSecret: '' },
-      },
-      { returnDocument: 'after' },
-    );
+    const updated = await this.totp.disable(oid);
     return updated === null ? notFound('admin', 'admin_id') : ok({ admin: adminOut(updated) });
   }
 

@@ -112,7 +112,7 @@ export interface UserDoc {
   dataKeyVersion: number;
   /** When the password was last set. */
   passwordChangedAt?: Date;
-  /** Two-factor sign-in (directory/user-totp.ts): the TOTP seed, wrapped by the KEK. */
+  /** Two-factor sign-in (admin/totp-enrolment.ts): the TOTP seed, wrapped by the KEK. */
   totpSecret?: WrappedKey;
   totpEnabled?: boolean;
   /** A seed from a begun enrolment, not yet confirmed (same wrapping). */

@@ -7,7 +7,8 @@
 import { ErrorReason, directory } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
-import { dkimKeyContext, newUserDataKey } from '../crypto/user-keyring.js';
+import { TotpEnrolment } from '../admin/totp-enrolment.js';
+import { dkimKeyContext, newUserDataKey, userTotpContext } from '../crypto/user-keyring.js';
 import type { KeyProvider } from '../crypto/types.js';
 import {
   Collections,
@@ -40,7 +41,6 @@ import {
   verifyPassword,
 } from './passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from './result.js';
-import { UserTotp } from './user-totp.js';
 
 /** Successful Authenticate answers, kept briefly (credential-cache.ts). */
 export type VerifiedCredentials = CredentialCache<directory.AuthenticateResponse>;
@@ -113,7 +113,7 @@ export class DirectoryService {
   private readonly appPasswords: Collection<AppPasswordDoc>;
   private readonly dkimKeys: Collection<DkimKeyDoc>;
   private readonly now: () => Date;
-  private readonly totp: UserTotp;
+  private readonly totp: TotpEnrolment<UserDoc>;
 
   constructor(private readonly deps: DirectoryServiceDeps) {
     this.domains = deps.db.collection(Collections.domains);
@@ -122,7 +122,13 @@ export class DirectoryService {
     this.appPasswords = deps.db.collection(Collections.appPasswords);
     this.dkimKeys = deps.db.collection(Collections.dkimKeys);
     this.now = deps.now ?? (() => new Date());
-    this.totp = new UserTotp({ users: this.users, keyProvider: deps.keyProvider, now: this.now });
+    this.totp = new TotpEnrolment({
+      accounts: this.users,
+      keyProvider: deps.keyProvider,
+      context: userTotpContext,
+      label: (user) => user.address,
+      now: this.now,
+    });
     const changed = (): void => {
       deps.cache?.invalidate();
       // Also dropped through `cache` when there is one; without it, here.
@@ -761,7 +767,7 @@ export class DirectoryService {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Two-factor sign-in of mail users (user-totp.ts)
+  // Two-factor sign-in of mail users (admin/totp-enrolment.ts, shared with administrators)
 
   async beginUserTotpEnrollment(
     req: directory.BeginUserTotpEnrollmentRequest,
@@ -780,7 +786,7 @@ export class DirectoryService {
     switch (result.kind) {
       case 'ok':
         this.deps.logger.info({ userId: req.userId }, 'two-factor sign-in turned on');
-        return ok({ user: userOut(result.user) });
+        return ok({ user: userOut(result.account) });
       case 'wrong':
         return fail(ErrorReason.INVALID_ARGUMENT, 'wrong TOTP code', 'code');
       case 'no-enrolment':
@@ -799,7 +805,7 @@ export class DirectoryService {
   ): Promise<Result<directory.DisableUserTotpResponse>> {
     const user = await this.userById(req.userId);
     if (user === null) return notFound('user', 'user_id');
-    const updated = await this.totp.disable(user);
+    const updated = await this.totp.disable(user._id);
     if (updated === null) return notFound('user', 'user_id');
     this.deps.logger.info({ userId: req.userId }, 'two-factor sign-in turned off');
     return ok({ user: userOut(updated) });

@@ -6,7 +6,11 @@
 #   e.g. side-by-side.sh --messages 10000 --clients 10 --seconds 30 --stress-seconds 20 --json
 # Env: WORK (scratch dir, default a new mktemp -d; reused when given, so a second run skips the
 #      fill), PEERS (../shared/peers beside the repo), PEER_IMAP_PORT (10143), PEER_SMTP_PORT
-#      (10025), PEER_LMTP_PORT (10024), KEEP=1 (leave both running afterwards).
+#      (10025), PEER_LMTP_PORT (10024), KEEP=1 (leave both running afterwards),
+#      POSTMESH_CPU_PROFILE_DIR=DIR (V8 CPU profiles of imap and storage during each Postmesh phase,
+#      summarised by tools/bench/ingest/profile-summary.mjs). The stack's ports follow its own
+#      POSTMESH_*_PORT variables, so two runs on one machine can use different ports.
+# Each phase reports the CPU time of every process of both servers per command (--cpu).
 # Needs root (Postfix and Dovecot masters), the workspace built (npm run build) and .bin/ tools.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../../.." && pwd)
@@ -45,7 +49,11 @@ say "peers: Dovecot on 127.0.0.1:$PEER_IMAP_PORT (config and mail under $WORK/pe
 
 say "postmesh: starting the stack with data in $WORK/postmesh"
 # No content filter (the IMAP workload does not receive mail over SMTP).
+profile_hook=
+[ -n "${POSTMESH_CPU_PROFILE_DIR:-}" ] && mkdir -p "$POSTMESH_CPU_PROFILE_DIR" &&
+  profile_hook="--import $root/tools/bench/imap-peer/bin/cpu-profile-on-signal.mjs"
 POSTMESH_DATA_DIR="$WORK/postmesh" POSTMESH_DEV_PASSWORD="$password" POSTMESH_SKIP_BUILD=1 \
+  NODE_OPTIONS="${NODE_OPTIONS:-} $profile_hook" \
   POSTMESH_STACK_RSPAMD="${POSTMESH_STACK_RSPAMD:-false}" node tools/stack/bin/postmesh-stack.mjs start >"$WORK/stack.log" 2>&1 &
 stack_pid=$!
 for _ in $(seq 1 180); do
@@ -73,7 +81,17 @@ for i in 1 2 3 4 5; do
 done
 
 say "running: postmesh on 127.0.0.1:$imap_port, dovecot on 127.0.0.1:$PEER_IMAP_PORT (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-node tools/bench/imap-peer/dist/main.js \
+# CPU accounting: the stack's process tree and the Dovecot master's (see src/cpu.ts).
+measure=(--cpu "postmesh=$stack_pid")
+dovecot_pid=$(tr -dc 0-9 <"$WORK/peers/dovecot/run/master.pid" 2>/dev/null || true)
+[ -n "$dovecot_pid" ] && measure+=(--cpu "dovecot=$dovecot_pid")
+if [ -n "$profile_hook" ]; then
+  for service in imap storage; do
+    pid=$(pgrep -f "$root/services/$service/dist/main.js" | head -1 || true)
+    [ -n "$pid" ] && measure+=(--profile "postmesh=$pid")
+  done
+fi
+node tools/bench/imap-peer/dist/main.js "${measure[@]}" \
   --target "postmesh,127.0.0.1:$imap_port,bench{i}@example.test,$password" \
   --target "dovecot,127.0.0.1:$PEER_IMAP_PORT,testuser{i},pass" "$@"
 say "done (load: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -22,11 +22,15 @@
  * Options: --target NAME,HOST:PORT,USER-PATTERN,PASSWORD (repeatable; {i} in the user is 1..U),
  * --users U (5), --messages N (10000), --stress-messages M (200), --size BYTES (4096), --clients C
  * (10), --seconds D (30; 0 skips the mix), --stress-clients S (10), --stress-seconds T (20; 0 skips
- * stress), --fill-connections F (4), --seed K (1), --json. Every connection goes to the addresses
+ * stress), --fill-connections F (4), --seed K (1), --json, --cpu NAME=PID (repeatable: the CPU
+ * time of that process tree during each phase, per process, in ms per command; see cpu.ts),
+ * --profile TARGET=PID (repeatable: SIGUSR2 to PID before and after each phase of TARGET, for
+ * bin/cpu-profile-on-signal.mjs). Every connection goes to the addresses
  * given (127.0.0.1 in our runs); every loop is bounded by a deadline.
  */
 import { parseArgs } from 'node:util';
 import { ConnectionLost, ImapClient, type Reply } from './client.js';
+import { cpuDelta, cpuOfTree } from './cpu.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -40,6 +44,8 @@ const { values: opts } = parseArgs({
     'stress-clients': { type: 'string', default: '10' },
     'stress-seconds': { type: 'string', default: '20' },
     'fill-connections': { type: 'string', default: '4' },
+    cpu: { type: 'string', multiple: true, default: [] },
+    profile: { type: 'string', multiple: true, default: [] },
     seed: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
@@ -195,7 +201,15 @@ async function fill(target: Target): Promise<void> {
   for (let user = 1; user <= USERS; user++) {
     const want = user === 1 ? MESSAGES : STRESS_MESSAGES;
     const probe = await login(target, user);
-    await probe.command('SELECT INBOX');
+    // A server that just started may not serve the mailbox yet (Postmesh's storage waits for a
+    // lease its previous run held): wait, bounded, rather than measure the start-up.
+    const ready = Date.now() + 180_000;
+    for (;;) {
+      const selected = await probe.command('SELECT INBOX');
+      if (selected.status === 'OK') break;
+      if (Date.now() > ready) throw new Error(`${target.name}: SELECT INBOX refused: ${selected.text}`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
     const have = probe.exists;
     await probe.command('LOGOUT').catch(() => undefined);
     probe.close();
@@ -357,6 +371,49 @@ async function stress(target: Target, churn: boolean): Promise<Record<string, un
   return tally.summary();
 }
 
+/** --profile: toggles the sampling profiler of the target's processes around a phase. */
+function profileSignal(target: Target): void {
+  for (const spec of opts.profile ?? []) {
+    const [name, pid] = spec.split('=');
+    if (name !== target.name) continue;
+    if (!pid || !/^\d+$/.test(pid)) throw new Error(`--profile ${spec}: expected TARGET=PID`);
+    process.kill(Number(pid), 'SIGUSR2');
+  }
+}
+
+/** The --cpu process trees: label → CPU ms so far. */
+function cpuSnapshot(): Map<string, number> {
+  const all = new Map<string, number>();
+  for (const spec of opts.cpu ?? []) {
+    const [name, pid] = spec.split('=');
+    if (!name || !pid || !/^\d+$/.test(pid)) throw new Error(`--cpu ${spec}: expected NAME=PID`);
+    for (const [label, ms] of cpuOfTree(name, Number(pid))) all.set(label, ms);
+  }
+  return all;
+}
+
+/** CPU ms per command of each process during a phase (what the other target used is ~0). */
+function cpuPerCommand(spent: Record<string, number>, commands: number): Record<string, unknown> {
+  const perProcess = Object.fromEntries(
+    Object.entries(spent)
+      .filter(([, ms]) => ms > 0)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([label, ms]) => [label, { ms, msPerCommand: commands === 0 ? null : round(ms / commands) }]),
+  );
+  const totals: Record<string, number> = {};
+  for (const [label, ms] of Object.entries(spent)) {
+    const tree = label.split(':')[0]!;
+    totals[tree] = (totals[tree] ?? 0) + ms;
+  }
+  const perTree = Object.fromEntries(
+    Object.entries(totals).map(([tree, ms]) => [
+      tree,
+      { ms, msPerCommand: commands === 0 ? null : Number((ms / commands).toFixed(2)) },
+    ]),
+  );
+  return { perProcess, perTree };
+}
+
 function printPhase(name: string, target: string, result: Record<string, unknown>): void {
   log(
     `${target} ${name}: ${String(result.commandsPerSecond)} commands/s, p50 ${String(result.p50Ms)} ms, ` +
@@ -367,6 +424,11 @@ function printPhase(name: string, target: string, result: Record<string, unknown
     log(`    ${op.padEnd(28)} n=${String(s.count).padStart(7)} p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms`);
   }
   for (const sample of result.failureSamples as string[]) log(`    failure: ${sample}`);
+  const cpu = result.cpu as
+    { perProcess: Record<string, { ms: number; msPerCommand: number | null }> } | undefined;
+  for (const [label, c] of Object.entries(cpu?.perProcess ?? {})) {
+    if (c.ms >= 50) log(`    cpu ${label.padEnd(26)} ${c.ms} ms, ${String(c.msPerCommand)} ms/command`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -387,7 +449,11 @@ async function main(): Promise<void> {
     if (!enabled) continue;
     for (const target of targets) {
       log(`${target.name}: ${phase}…`);
+      const cpuBefore = cpuSnapshot();
+      profileSignal(target);
       const result = await run(target);
+      profileSignal(target);
+      result.cpu = cpuPerCommand(cpuDelta(cpuBefore, cpuSnapshot()), result.commands as number);
       results[target.name]![phase] = result;
       printPhase(phase, target.name, result);
     }
@@ -403,6 +469,18 @@ async function main(): Promise<void> {
       log(
         `${phase}: ${targets[0]!.name} ${x} / ${targets[1]!.name} ${y} commands/s = ${String(ratios[phase])}×`,
       );
+      // With --cpu NAME=PID for both targets (NAME = the target's name): CPU per command, A / B.
+      const cpuOf = (r: Record<string, unknown>, name: string): number | undefined =>
+        (r[phase] as { cpu?: { perTree: Record<string, { msPerCommand: number | null }> } }).cpu?.perTree[
+          name
+        ]?.msPerCommand ?? undefined;
+      const [cx, cy] = [cpuOf(a, targets[0]!.name), cpuOf(b, targets[1]!.name)];
+      if (cx !== undefined && cy !== undefined && cy > 0) {
+        ratios[`${phase} cpu per command`] = Number((cx / cy).toFixed(2));
+        log(
+          `${phase}: CPU per command ${targets[0]!.name} ${cx} ms / ${targets[1]!.name} ${cy} ms = ${(cx / cy).toFixed(2)}×`,
+        );
+      }
     }
   }
   const out = {

@@ -1,0 +1,124 @@
+/**
+ * Two-factor sign-in (TOTP, RFC 6238) for any account kept in a collection: administrators and
+ * mail users share these rules, each with its own KEK wrapping context (DESIGN §5: secrets are
+ * encrypted the same way, and KEK rotation re-wraps them). A begun enrolment changes nothing until
+ * it is confirmed with a current code, and a code works once.
+ */
+import type { Collection, ObjectId } from 'mongodb';
+import type { KeyProvider } from '../crypto/types.js';
+import type { WrappedKey } from '../db/schema.js';
+import { base32Encode, generateTotpSecret, matchTotp } from './totp.js';
+
+/** The fields an account document keeps for TOTP. */
+export interface TotpFields {
+  _id: ObjectId;
+  /** The confirmed seed, wrapped by the KEK. */
+  totpSecret?: WrappedKey;
+  totpEnabled?: boolean;
+  /** A seed from `begin`, not yet confirmed (same wrapping). */
+  pendingTotpSecret?: WrappedKey;
+  /** The last step whose code was accepted: that code, and older ones, are refused. */
+  totpLastStep?: number;
+  updatedAt: Date;
+}
+
+/** What a sign-in's TOTP code amounts to. */
+export type TotpVerdict = 'not-enrolled' | 'accepted' | 'missing' | 'wrong';
+
+export type TotpConfirmation<Doc> =
+  { readonly kind: 'ok'; readonly account: Doc } | { readonly kind: 'no-enrolment' | 'wrong' | 'changed' };
+
+export class TotpEnrolment<Doc extends TotpFields> {
+  private readonly accounts: Collection<TotpFields>;
+
+  constructor(
+    private readonly deps: {
+      readonly accounts: Collection<Doc>;
+      readonly keyProvider: KeyProvider;
+      /** The KEK wrapping context of an account's seed, e.g. `user-totp:<id>`. */
+      readonly context: (id: string) => string;
+      /** The account name authenticator apps show (`Postmesh:<label>`). */
+      readonly label: (account: Doc) => string;
+      readonly now: () => Date;
+    },
+  ) {
+    // Every query below touches only the TotpFields, which every Doc has.
+    this.accounts = deps.accounts as unknown as Collection<TotpFields>;
+  }
+
+  /** A new seed, stored as pending; returned once, in base32 and as an otpauth:// URI. */
+  async begin(account: Doc): Promise<{ secretBase32: string; otpauthUri: string }> {
+    const seed = generateTotpSecret();
+    const wrapped = await this.deps.keyProvider.wrap(seed, this.deps.context(account._id.toHexString()));
+    await this.accounts.updateOne(
+      { _id: account._id },
+      { $set: { pendingTotpSecret: wrapped, updatedAt: this.deps.now() } },
+    );
+    const secretBase32 = base32Encode(seed);
+    seed.fill(0);
+    const label = encodeURIComponent(`Postmesh:${this.deps.label(account)}`);
+    return {
+      secretBase32,
+      otpauthUri: `otpauth://totp/${label}?secret=${secretBase32}&issuer=Postmesh&algorithm=SHA1&digits=6&period=30`,
+    };
+  }
+
+  /**
+   * Turns TOTP on when `code` matches the pending seed. `no-enrolment` when none was begun,
+   * `wrong` for a code that does not match, `changed` when the pending seed was replaced meanwhile
+   * (a new enrolment or a KEK rotation re-wrapping it): read the account again.
+   */
+  async confirm(account: Doc, code: string): Promise<TotpConfirmation<Doc>> {
+    const pending = account.pendingTotpSecret;
+    if (pending === undefined) return { kind: 'no-enrolment' };
+    const seed = await this.deps.keyProvider.unwrap(pending, this.deps.context(account._id.toHexString()));
+    const now = this.deps.now();
+    const step = matchTotp(seed, code.trim(), now);
+    seed.fill(0);
+    if (step === undefined) return { kind: 'wrong' };
+    // Compare-and-set on the pending wrapping, so a stale wrapping is never stored as the seed.
+    const updated = await this.accounts.findOneAndUpdate(
+      { _id: account._id, 'pendingTotpSecret.by': pending.by, 'pendingTotpSecret.iv': pending.iv },
+      {
+        $set: { totpSecret: pending, totpEnabled: true, totpLastStep: step, updatedAt: now },
+        $unset: { pendingTotpSecret: '' },
+      },
+      { returnDocument: 'after' },
+    );
+    return updated === null ? { kind: 'changed' } : { kind: 'ok', account: updated as unknown as Doc };
+  }
+
+  /** Turns TOTP off and forgets the seeds; `null` when the account is gone. */
+  async disable(id: ObjectId): Promise<Doc | null> {
+    const updated = await this.accounts.findOneAndUpdate(
+      { _id: id },
+      {
+        $set: { totpEnabled: false, updatedAt: this.deps.now() },
+        $unset: { totpSecret: '', totpLastStep: '', pendingTotpSecret: '' },
+      },
+      { returnDocument: 'after' },
+    );
+    return updated as unknown as Doc | null;
+  }
+
+  /**
+   * Checks a sign-in's code. A code works once (RFC 6238 §5.2): the step it matched is recorded
+   * with a compare-and-set, so two concurrent sign-ins with the same code cannot both pass.
+   */
+  async verify(account: Doc, code: string): Promise<TotpVerdict> {
+    if (account.totpEnabled !== true || account.totpSecret === undefined) return 'not-enrolled';
+    if (code.trim() === '') return 'missing';
+    const seed = await this.deps.keyProvider.unwrap(
+      account.totpSecret,
+      this.deps.context(account._id.toHexString()),
+    );
+    const step = matchTotp(seed, code.trim(), this.deps.now(), account.totpLastStep ?? -1);
+    seed.fill(0);
+    if (step === undefined) return 'wrong';
+    const claimed = await this.accounts.updateOne(
+      { _id: account._id, totpLastStep: account.totpLastStep ?? { $exists: false } },
+      { $set: { totpLastStep: step } },
+    );
+    return claimed.modifiedCount === 1 ? 'accepted' : 'wrong';
+  }
+}
