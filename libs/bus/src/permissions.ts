@@ -163,7 +163,8 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           'mail.dlq.>',
           ...deadLettering.publish,
         ],
-        subscribe: [...inbox, ...deadLettering.subscribe],
+        // Storage's Directory change announcements drop the cached recipient answers.
+        subscribe: [...inbox, ...deadLettering.subscribe, Subjects.directoryChanged],
         allowResponses: false,
       };
     case 'storage':

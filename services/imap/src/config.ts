@@ -12,6 +12,13 @@ export const schema = {
   POSTMESH_IMAP_PORT: port(1143, { allowZero: true }),
   /** Implicit-TLS port (993 in production). 0 picks a free port. */
   POSTMESH_IMAPS_PORT: port(1993, { allowZero: true }),
+  /**
+   * ManageSieve (RFC 5804) for users' Sieve scripts, on POSTMESH_IMAP_HOST with the IMAP
+   * certificate (STARTTLS). The port is 4190 in the chart and `npm start`; the default 0 picks a
+   * free port (logged), so test suites that start imap never collide on it.
+   */
+  POSTMESH_MANAGESIEVE_ENABLED: boolean(true),
+  POSTMESH_MANAGESIEVE_PORT: port(0, { allowZero: true }),
   /** PEM certificate chain and key; without them a self-signed pair is made under the data dir. */
   POSTMESH_TLS_CERT_FILE: optionalString(),
   POSTMESH_TLS_KEY_FILE: optionalString(),

@@ -1,17 +1,21 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
+import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
 import { runService, watchCertificate, watchCertificateExpiry } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
 import { LiteralBudget } from './literal-budget.js';
+import { ManageSieveServer } from './managesieve/server.js';
 import { ImapServer } from './server.js';
 import { connectStorage } from './storage.js';
 import { loadTls } from './tls.js';
 
 const VERSION = '0.1.0';
+/** Storage's Sieve limits (docs/sieve.md), for HAVESPACE and literals; storage enforces them. */
+const SIEVE_MAX_SCRIPTS = 16;
 
 /**
  * imap: the IMAP4rev2/IMAP4rev1 server (DESIGN §1). Reads and writes mail only through the
@@ -142,6 +146,42 @@ await runService({
     });
     const { port, tlsPort } = await server.listen();
     logger.info({ host: config.POSTMESH_IMAP_HOST, port, tlsPort }, 'IMAP listening');
+    // ManageSieve beside IMAP: same certificate, Directory, throttle and storage client.
+    const sieveServer = config.POSTMESH_MANAGESIEVE_ENABLED
+      ? new ManageSieveServer({
+          host: config.POSTMESH_IMAP_HOST,
+          port: config.POSTMESH_MANAGESIEVE_PORT,
+          secureContext: tls.context,
+          maxConnections: config.POSTMESH_IMAP_MAX_CONNECTIONS,
+          maxConnectionsPerAddress: config.POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP,
+          services: {
+            mailstore: storage.mailstore,
+            directory: storage.directory,
+            throttle,
+            logger,
+            allowPlaintext: config.POSTMESH_IMAP_ALLOW_PLAINTEXT,
+            implementation: `Postmesh ManageSieve ${VERSION}`,
+            onCommand(name, condition) {
+              if (name === 'AUTHENTICATE' && condition !== 'OK')
+                authFailures.inc({ protocol: 'managesieve' });
+            },
+            limits: {
+              maxScriptBytes: DEFAULT_MAX_SCRIPT_BYTES,
+              maxScripts: SIEVE_MAX_SCRIPTS,
+              maxRedirects: SIEVE_LIMITS.maxRedirects,
+              maxLine: 8 * 1024,
+              preAuthTimeoutMs: config.POSTMESH_IMAP_PREAUTH_TIMEOUT_MS,
+              idleTimeoutMs: config.POSTMESH_IMAP_IDLE_TIMEOUT_MS,
+              maxAuthFailures: 5,
+              maxBadCommands: 20,
+            },
+          },
+        })
+      : null;
+    if (sieveServer !== null) {
+      const sievePort = await sieveServer.listen();
+      logger.info({ host: config.POSTMESH_IMAP_HOST, port: sievePort }, 'ManageSieve listening');
+    }
     const gauge = new Gauge({
       name: 'postmesh_imap_connections',
       help: 'Open IMAP connections',
@@ -170,6 +210,7 @@ await runService({
             contextOptions: { minVersion: 'TLSv1.2' },
             onReload(context) {
               server.setSecureContext(context);
+              sieveServer?.setSecureContext(context);
               logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
             },
             onError: (error) =>
@@ -183,7 +224,10 @@ await runService({
       async stop() {
         certificateWatch?.close();
         expiryWatch.close();
-        await server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000));
+        await Promise.all([
+          server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000)),
+          sieveServer?.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000)),
+        ]);
         storage.close();
         routes?.stop();
       },

@@ -6,6 +6,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { directory } from '@postmesh/contracts';
 import { StorageCallError, type StorageClient } from '@postmesh/storage-client';
+import type { RecipientCache } from './recipient-cache.js';
 
 export type RecipientResolution =
   | { readonly kind: 'users'; readonly users: readonly { userId: string; overQuota: boolean }[] }
@@ -62,12 +63,20 @@ const codeOf = (error: unknown): GrpcStatus | undefined =>
   error instanceof StorageCallError ? error.code : undefined;
 
 export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator {
-  /** Domain answers are cached briefly: every message asks about its sender's domain. */
-  private readonly domainCache = new Map<string, { answer: DomainOwnership; until: number }>();
+  /**
+   * @param cache answers kept between messages (recipient-cache.ts); whoever passes one drops it
+   * on Directory changes (`watchDirectoryChanges`).
+   */
+  constructor(
+    private readonly storage: StorageClient,
+    private readonly cache: RecipientCache,
+  ) {}
 
-  constructor(private readonly storage: StorageClient) {}
+  resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution> {
+    return this.cache.recipient(address, messageSize, () => this.askRecipient(address, messageSize));
+  }
 
-  async resolveRecipient(address: string, messageSize: number): Promise<RecipientResolution> {
+  private async askRecipient(address: string, messageSize: number): Promise<RecipientResolution> {
     let response: directory.ResolveRecipientResponse;
     try {
       response = await this.storage.directory.resolveRecipient({ address, messageSize });
@@ -136,24 +145,22 @@ export class GrpcRecipientDirectory implements RecipientDirectory, Authenticator
     }
   }
 
-  async domainOwnership(domain: string): Promise<DomainOwnership> {
+  domainOwnership(domain: string): Promise<DomainOwnership> {
     const key = domain.toLowerCase();
-    const cached = this.domainCache.get(key);
-    if (cached !== undefined && cached.until > Date.now()) return cached.answer;
-    let answer: DomainOwnership;
+    return this.cache.domain(key, () => this.askDomain(key));
+  }
+
+  private async askDomain(key: string): Promise<DomainOwnership> {
     try {
       await this.storage.directory.getDomain({ selector: { $case: 'name', value: key } });
-      answer = { kind: 'ours' };
+      return { kind: 'ours' };
     } catch (error) {
       const code = codeOf(error);
       if (code !== GrpcStatus.NOT_FOUND && code !== GrpcStatus.INVALID_ARGUMENT) {
         return { kind: 'unavailable', reason: reasonOf(error) };
       }
-      answer = { kind: 'not-ours' };
+      return { kind: 'not-ours' };
     }
-    if (this.domainCache.size > 10_000) this.domainCache.clear();
-    this.domainCache.set(key, { answer, until: Date.now() + 60_000 });
-    return answer;
   }
 
   async check(): Promise<true | string> {

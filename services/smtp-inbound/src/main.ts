@@ -11,6 +11,7 @@ import {
   MaxDeliveriesDeadLetter,
   mailEvent,
   Streams,
+  Subjects,
   openRateLimits,
   openSpool,
   type KV,
@@ -21,6 +22,7 @@ import { Counter } from '@postmesh/telemetry';
 import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
+import { RecipientCache, watchDirectoryChanges } from './recipient-cache.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
 import { writeHarakaRoot } from './haraka/config-dir.js';
 import { startHaraka } from './haraka/server.js';
@@ -70,12 +72,20 @@ await runService({
 
     // A short budget per call: the client waits for RCPT and AUTH answers (the SMTP session then
     // answers 451 rather than let Haraka's plugin timeout fire).
+    const recipientCache = new RecipientCache();
+    const directoryChanges = await watchDirectoryChanges(
+      bus.nc,
+      Subjects.directoryChanged,
+      recipientCache,
+      (error) => logger.warn({ err: error }, 'directory change feed failed; dropped the cached answers'),
+    );
     const directory = new GrpcRecipientDirectory(
       connectStorage({
         address: config.POSTMESH_STORAGE_GRPC,
         security,
         policy: { unaryDeadlineMs: 5_000 },
       }),
+      recipientCache,
     );
     ops.addCheck({ name: 'directory', check: () => directory.check() });
 
@@ -316,6 +326,7 @@ await runService({
         await sweeper.stop();
         await exhausted.stop();
         await mailEvents.drain();
+        directoryChanges.stop();
         directory.close();
       },
     };

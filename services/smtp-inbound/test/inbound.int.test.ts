@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, Pipeline, splitAddedHeaders } from './pipeline.js';
+import { directory } from '@postmesh/contracts';
+import { DEMO, Pipeline, call, splitAddedHeaders } from './pipeline.js';
 
 const run = promisify(execFile);
 
@@ -139,5 +140,24 @@ describe('inbound pipeline: SMTP → JetStream → storage', () => {
     const errors = (info as { rejectedErrors?: { message: string }[] }).rejectedErrors;
     expect(errors?.[0]?.message).toMatch(/550 5\.1\.1/);
     await p.waitForMessages(DEMO, (m) => m.some((x) => x.bytes.includes(token)));
+  });
+
+  it('follows Directory changes at once: refused, then created and accepted, then deleted and refused', async () => {
+    // smtp-inbound keeps Directory answers in memory (recipient-cache.ts); storage's
+    // `directory.changed` announcement must drop them, or the first answer would stand.
+    const token = randomBytes(8).toString('hex');
+    const address = `late-${token}@example.test`;
+    const send = () =>
+      transport().sendMail({ from: 'alice@sender.test', to: [DEMO, address], subject: token, text: token });
+    expect((await send()).rejected).toEqual([address]);
+    const user = await p.createUser(address);
+    const accepted = await send();
+    expect(accepted.accepted).toEqual([DEMO, address]);
+    await p.waitForMessages(address, (m) => m.some((x) => x.bytes.includes(token)));
+    await call(
+      p.directory.deleteUser.bind(p.directory),
+      directory.DeleteUserRequest.fromPartial({ userId: user.id }),
+    );
+    expect((await send()).rejected).toEqual([address]);
   });
 });

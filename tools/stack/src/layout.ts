@@ -14,6 +14,7 @@ export const stackSchema = {
   POSTMESH_SUBMISSIONS_PORT: port(2465),
   POSTMESH_IMAP_PORT: port(1143),
   POSTMESH_IMAPS_PORT: port(1993),
+  POSTMESH_MANAGESIEVE_PORT: port(4190),
   POSTMESH_HTTP_PORT: port(8080),
   POSTMESH_GRPC_PORT: port(7001),
   POSTMESH_SMTP_INBOUND_OPS_PORT: port(9101),
@@ -95,6 +96,12 @@ export function endpoints(config: StackConfig): Endpoint[] {
       name: 'IMAPS (TLS)',
       url: `imaps://${host}:${config.POSTMESH_IMAPS_PORT}`,
       port: config.POSTMESH_IMAPS_PORT,
+      service: 'imap',
+    },
+    {
+      name: 'ManageSieve (STARTTLS)',
+      url: `sieve://${host}:${config.POSTMESH_MANAGESIEVE_PORT}`,
+      port: config.POSTMESH_MANAGESIEVE_PORT,
       service: 'imap',
     },
     {
@@ -181,6 +188,7 @@ export function serviceEnv(
       env.POSTMESH_IMAP_ALLOW_PLAINTEXT = process.env.POSTMESH_IMAP_ALLOW_PLAINTEXT ?? 'true';
       env.POSTMESH_IMAP_PORT = String(config.POSTMESH_IMAP_PORT);
       env.POSTMESH_IMAPS_PORT = String(config.POSTMESH_IMAPS_PORT);
+      env.POSTMESH_MANAGESIEVE_PORT = String(config.POSTMESH_MANAGESIEVE_PORT);
       break;
     case 'admin':
       env.POSTMESH_HTTP_PORT = String(config.POSTMESH_HTTP_PORT);

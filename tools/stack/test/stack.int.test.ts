@@ -42,6 +42,7 @@ describe('npm start (the local stack)', () => {
       'SUBMISSIONS_PORT',
       'IMAP_PORT',
       'IMAPS_PORT',
+      'MANAGESIEVE_PORT',
       'HTTP_PORT',
       'GRPC_PORT',
       'SMTP_INBOUND_OPS_PORT',

@@ -21,6 +21,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
 import type { BlobRefCounts, BlobStoreKind } from '../blob/index.js';
 import { MailstoreCollections, type MessageRecord, type SearchIndexDoc } from './types.js';
+import { bodyRefId } from './blob-store.js';
 
 /** One message's flags as changed by a STORE, appended (never updated in place). */
 export interface FlagChangeDoc {
@@ -310,9 +311,11 @@ export async function compactPending(
           .deleteMany({ _id: { $in: docs.map((d) => d.searchId ?? d._id) } });
         const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
         for (const d of docs) {
-          const key = d.blobId.toHexString();
+          // A body in a pack holds a reference to the pack (Mailstore.storePacked).
+          const id = bodyRefId(d.blobId, d.blob);
+          const key = id.toHexString();
           const entry = refs.get(key) ?? {
-            id: d.blobId,
+            id,
             n: 0,
             ...(d.blob === undefined ? {} : { store: d.blob.store }),
           };
