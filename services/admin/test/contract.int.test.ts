@@ -136,6 +136,36 @@ const CASES: readonly Case[] = [
   },
   {
     method: 'POST',
+    path: '/api/v1/users/{id}/sieve-scripts',
+    params: id('userId'),
+    body: () => ({ name: 'filters', content: 'keep;\r\n', activate: true }),
+  },
+  { method: 'GET', path: '/api/v1/users/{id}/sieve-scripts', params: id('userId') },
+  {
+    method: 'GET',
+    path: '/api/v1/users/{id}/sieve-scripts/{name}',
+    params: () => ({ id: state.userId ?? '', name: 'filters' }),
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/users/{id}/sieve-active',
+    params: id('userId'),
+    body: () => ({ name: '' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/api/v1/users/{id}/sieve-scripts/{name}',
+    params: () => ({ id: state.userId ?? '', name: 'filters' }),
+  },
+  { method: 'GET', path: '/api/v1/users/{id}/vacation', params: id('userId') },
+  {
+    method: 'POST',
+    path: '/api/v1/users/{id}/vacation',
+    params: id('userId'),
+    body: () => ({ enabled: true, subject: 'Away', body: 'Back on Monday.', days: 7 }),
+  },
+  {
+    method: 'POST',
     path: '/api/v1/aliases',
     body: () => ({ address: `info@${DOMAIN}`, userIds: [state.userId] }),
   },

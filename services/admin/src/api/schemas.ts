@@ -400,3 +400,16 @@ export const DocsSchema = Type.Object(
   { openapi: Type.Literal('3.1.0'), info: Type.Object({}), paths: Type.Object({}) },
   { description: 'an OpenAPI 3.1 document' },
 );
+
+export const SieveScriptSchema = Type.Object({ name: Type.String(), active: Type.Boolean() }, CLOSED);
+
+export const VacationSchema = Type.Object(
+  {
+    enabled: Type.Boolean(),
+    subject: Type.String(),
+    body: Type.String(),
+    days: Int,
+    editedByHand: Type.Boolean({ description: 'the vacation script was written by hand (not this form)' }),
+  },
+  CLOSED,
+);
