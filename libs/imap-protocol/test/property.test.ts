@@ -164,3 +164,23 @@ describe('serialize → parse round trips', () => {
     );
   });
 });
+
+describe('ResponseBuilder strings', () => {
+  // Text given as a JS string takes a shortcut for 7-bit quotable text; it must produce exactly
+  // the bytes the same text gives as UTF-8 octets (quoted, escaped, or a literal).
+  const text = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: fc.constantFrom('a', ' ', '"', '\\', '\r', '\n', '\0', 'é', '\u{1F600}', '~') }),
+    fc.string({ minLength: 1020, maxLength: 1030 }),
+  );
+  it('a string and its UTF-8 bytes serialize alike', () => {
+    fc.assert(
+      fc.property(text, fc.boolean(), (s, utf8) => {
+        const fromString = new ResponseBuilder({ utf8 }).text('A ').string(s).sp().nstring(s).bytes();
+        const bytes = Buffer.from(s, 'utf8');
+        const fromBytes = new ResponseBuilder({ utf8 }).text('A ').string(bytes).sp().nstring(bytes).bytes();
+        expect(fromString.toString('latin1')).toBe(fromBytes.toString('latin1'));
+      }),
+    );
+  });
+});

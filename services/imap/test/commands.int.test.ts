@@ -18,7 +18,7 @@ const MULTIPART = Buffer.from(
 const CAPS =
   'IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE ' +
   'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE QUOTA QUOTA=RES-STORAGE ' +
-  'SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN SEARCHRES CONDSTORE QRESYNC PREVIEW APPENDLIMIT=67108864';
+  'SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN SEARCHRES CONDSTORE QRESYNC PREVIEW ACL RIGHTS=texk APPENDLIMIT=67108864';
 /** Before authentication: LITERAL- instead of LITERAL+ (RFC 7888 §5). */
 const PRE_CAPS = CAPS.replace('LITERAL+', 'LITERAL-');
 const SELECT_FLAGS = [
@@ -108,7 +108,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
         'ID ("name" "test")',
         ['* ID ("name" "Postmesh IMAP" "vendor" "Postmesh" "version" "0.1.0")', '<tag> OK ID completed'],
       ],
-      ['NAMESPACE', ['* NAMESPACE (("" "/")) NIL NIL', '<tag> OK NAMESPACE completed']],
+      ['NAMESPACE', ['* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL', '<tag> OK NAMESPACE completed']],
       ['ENABLE UTF8=ACCEPT X-UNKNOWN', ['* ENABLED UTF8=ACCEPT', '<tag> OK ENABLE completed']],
       ['ENABLE UTF8=ACCEPT', ['* ENABLED', '<tag> OK ENABLE completed']],
     ]);

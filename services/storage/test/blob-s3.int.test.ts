@@ -12,6 +12,7 @@ import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PART_BYTES, S3BlobStore, type S3BlobStoreOptions } from '../src/blob/s3-store.js';
 import type { MessageRecord } from '../src/mailstore/index.js';
+import { bodyRefId } from '../src/mailstore/blob-store.js';
 import { blobIdAt, describeBlobStore } from './blob-contract.js';
 import {
   ALL_UIDS,
@@ -125,7 +126,9 @@ describe('the mailstore on the S3 blob store', () => {
       .collection<MessageRecord>('messages')
       .findOne({ spoolId: 'spool-s3-1' })) as MessageRecord;
     expect(doc.blob?.store).toBe('s3');
-    const blobId = doc.blobId.toHexString();
+    // The object: the pack of the delivery's batch (here of this body alone).
+    const blobId = bodyRefId(doc.blobId, doc.blob).toHexString();
+    expect(doc.blob?.offset).toBe(0);
     const store = m.h.app.blobs.primary;
     expect((await store.stat(blobId))?.size).toBe(doc.blob?.length);
     expect(

@@ -20,7 +20,7 @@ import {
   newBlobRef,
   type BlobStores,
 } from '../src/blob/index.js';
-import { writeBody } from '../src/mailstore/blob-store.js';
+import { bodyRefId, writeBody } from '../src/mailstore/blob-store.js';
 import { Mailstore, type MessageRecord } from '../src/mailstore/index.js';
 import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import { blobIdAt } from './blob-contract.js';
@@ -97,9 +97,12 @@ describe('bodies in the filesystem blob store', () => {
       .find({ spoolId: `spool-${secret}` })
       .toArray();
     expect(docs).toHaveLength(2);
-    const blobId = (docs[0] as MessageRecord).blobId.toHexString();
-    expect(docs.map((d) => d.blobId.toHexString())).toEqual([blobId, blobId]);
+    const bodyId = (docs[0] as MessageRecord).blobId.toHexString();
+    expect(docs.map((d) => d.blobId.toHexString())).toEqual([bodyId, bodyId]);
     expect(docs.map((d) => d.blob?.store)).toEqual(['fs', 'fs']);
+    // The delivery's batch (of one) is one pack: the file holds this body alone.
+    const blobId = bodyRefId((docs[0] as MessageRecord).blobId, docs[0]?.blob).toHexString();
+    expect(docs.map((d) => d.blob?.pack?.toHexString())).toEqual([blobId, blobId]);
     // Nothing of it in GridFS; the file holds ciphertext only.
     expect(await m.h.db.collection('blobs.files').countDocuments({ _id: new ObjectId(blobId) })).toBe(0);
     const file = readFileSync(fsStore.pathOf(blobId));
@@ -120,6 +123,88 @@ describe('bodies in the filesystem blob store', () => {
     await expungeAll(bob);
     expect(existsSync(fsStore.pathOf(blobId))).toBe(false);
     expect(await m.h.db.collection('blob_refs').countDocuments({ _id: new ObjectId(blobId) })).toBe(0);
+  });
+
+  it("writes a batch's bodies as one pack file with one fsync, deleted with the last copy of any of them", async () => {
+    const [alice, bob] = [await createUser(m.h), await createUser(m.h)];
+    const secret = marker();
+    const raws = [0, 1, 2].map((i) =>
+      message([`Subject: packed ${i}`, '', `${secret}-${i} `.repeat(2_000 + 3_000 * i)]),
+    );
+    const syncs: string[] = [];
+    const put = fsStore.put.bind(fsStore);
+    fsStore.put = (blobId, data) => {
+      syncs.push(blobId);
+      return put(blobId, data);
+    };
+    try {
+      const prepared = await Promise.all(raws.map((raw) => m.store.prepareDelivery(raw)));
+      // Sealed in memory until the commit: no file yet.
+      expect(prepared.map((p) => p.blob)).toEqual([undefined, undefined, undefined]);
+      expect(syncs).toEqual([]);
+      const results = await m.store.commitDeliveries(
+        [
+          [{ recipient: 'a@example.test', userId: alice }],
+          [{ recipient: 'b@example.test', userId: bob }],
+          [
+            { recipient: 'a@example.test', userId: alice },
+            { recipient: 'b@example.test', userId: bob },
+          ],
+        ].map((recipients, i) => ({
+          spoolId: `spool-${secret}-${i}`,
+          body: prepared[i] as (typeof prepared)[number],
+          recipients,
+          receivedAt: new Date(),
+        })),
+      );
+      expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+    } finally {
+      fsStore.put = put;
+    }
+    // One put (one file, one fsync) for the three bodies, counted once per copy.
+    expect(syncs).toHaveLength(1);
+    const packId = syncs[0] as string;
+    const docs = await messagesCol()
+      .find({ spoolId: { $regex: `^spool-${secret}-` } })
+      .sort({ spoolId: 1, userId: 1 })
+      .toArray();
+    expect(docs).toHaveLength(4);
+    expect(new Set(docs.map((d) => d.blob?.pack?.toHexString()))).toEqual(new Set([packId]));
+    expect(new Set(docs.map((d) => d.blobId.toHexString())).size).toBe(3);
+    const file = readFileSync(fsStore.pathOf(packId));
+    expect(file.length).toBe(
+      [0, 1, 2].reduce(
+        (n, i) => n + (docs.find((d) => d.spoolId === `spool-${secret}-${i}`)?.blob?.length ?? 0),
+        0,
+      ),
+    );
+    expect(file.includes(Buffer.from(secret))).toBe(false);
+    expect((await m.h.db.collection('blob_refs').findOne({ _id: new ObjectId(packId) }))?.refs).toBe(4);
+    // Each body reads back exactly from its place in the pack (and nothing of its neighbours).
+    for (const user of [alice, bob]) {
+      const mailboxId = await inboxId(user);
+      const mine = docs.filter((d) => d.userId === user).sort((a, b) => a.uid - b.uid);
+      for (const doc of mine) {
+        const i = Number(doc.spoolId?.split('-').pop());
+        const read = await content(m.client, { userId: user, mailboxId, uid: doc.uid });
+        expect(read.bytes.equals(raws[i] as Buffer)).toBe(true);
+      }
+    }
+    await expungeAll(alice);
+    expect(existsSync(fsStore.pathOf(packId))).toBe(true);
+    expect((await m.h.db.collection('blob_refs').findOne({ _id: new ObjectId(packId) }))?.refs).toBe(2);
+    const bobsBox = await inboxId(bob);
+    for (const doc of docs.filter((d) => d.userId === bob)) {
+      const i = Number(doc.spoolId?.split('-').pop());
+      expect(
+        (await content(m.client, { userId: bob, mailboxId: bobsBox, uid: doc.uid })).bytes.equals(
+          raws[i] as Buffer,
+        ),
+      ).toBe(true);
+    }
+    await expungeAll(bob);
+    expect(existsSync(fsStore.pathOf(packId))).toBe(false);
+    expect(await m.h.db.collection('blob_refs').countDocuments({ _id: new ObjectId(packId) })).toBe(0);
   });
 
   it("never opens a body with another user's key", async () => {

@@ -8,6 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { mailstore } from '@postmesh/contracts';
 import { BSON, Binary, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bodyRefId } from '../src/mailstore/blob-store.js';
 import type { MessageRecord } from '../src/mailstore/index.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
 import { mailboxRecords } from '../src/mailstore/mailboxes.js';
@@ -239,8 +240,10 @@ describe('delivery: one body for all recipients, reference-counted', () => {
     expect(m.changed).toEqual(expect.arrayContaining([alice, bob]));
     const docs = await messagesCol().find({ spoolId: 'spool-shared-1' }).toArray();
     expect(docs.length).toBe(2);
-    const blobId = docs[0]?.blobId as ObjectId;
-    expect(docs[1]?.blobId.equals(blobId)).toBe(true);
+    expect(docs[1]?.blobId.equals(docs[0]?.blobId as ObjectId)).toBe(true);
+    // The stored blob: the pack of the delivery's batch (here of this body alone).
+    const blobId = bodyRefId(docs[0]?.blobId as ObjectId, docs[0]?.blob);
+    expect(docs[1]?.blob?.pack?.equals(blobId)).toBe(true);
     expect(await m.h.db.collection('blobs.files').countDocuments({ _id: blobId })).toBe(1);
     // Each recipient has the content key wrapped for them alone.
     expect(docs[0]?.contentKey.by).not.toBe(docs[1]?.contentKey.by);
@@ -341,7 +344,7 @@ describe('delivery: one body for all recipients, reference-counted', () => {
       { recipient: 'bob@example.test', userId: bob },
     ]);
     const [doc] = await messagesCol().find({ spoolId: 'spool-purge-1' }).toArray();
-    const blobId = doc?.blobId as ObjectId;
+    const blobId = bodyRefId(doc?.blobId as ObjectId, doc?.blob);
     await m.store.purgeUserMail(alice);
     expect(await m.h.db.collection('mailboxes').countDocuments({ userId: alice })).toBe(0);
     expect(await messagesCol().countDocuments({ userId: alice })).toBe(0);
@@ -371,7 +374,9 @@ describe('delivery: one body for all recipients, reference-counted', () => {
     expect(await messagesCol().countDocuments({ spoolId: 'spool-quota-1' })).toBe(1);
     const [stored] = await messagesCol().find({ spoolId: 'spool-quota-1' }).toArray();
     expect(
-      await m.h.db.collection<{ refs: number }>('blob_refs').findOne({ _id: stored?.blobId }),
+      await m.h.db
+        .collection<{ refs: number }>('blob_refs')
+        .findOne({ _id: bodyRefId(stored?.blobId as ObjectId, stored?.blob) }),
     ).toMatchObject({
       refs: 1,
     });

@@ -45,8 +45,24 @@ export class ResponseBuilder {
 
   /** Raw protocol text (ASCII: keywords, numbers, punctuation). */
   text(s: string): this {
-    this.#parts.push(s);
+    this.#push(s);
     return this;
+  }
+
+  /**
+   * Consecutive text is kept as one string (one conversion to bytes at the end, not one small
+   * Buffer per token: a FETCH ENVELOPE of a large mailbox has dozens of tokens per message).
+   */
+  #push(part: string | Uint8Array): void {
+    const last = this.#parts.length - 1;
+    if (typeof part === 'string' && last >= 0) {
+      const previous = this.#parts[last];
+      if (typeof previous === 'string') {
+        this.#parts[last] = previous + part;
+        return;
+      }
+    }
+    this.#parts.push(part);
   }
 
   sp(): this {
@@ -67,6 +83,14 @@ export class ResponseBuilder {
 
   /** string (RFC 9051 §9): quoted when safe, else a literal. */
   string(value: string | Uint8Array): this {
+    // The common case, 7-bit text that may be quoted, without going through bytes.
+    if (typeof value === 'string' && value.length <= MAX_QUOTED) {
+      const quotable = plainQuotable(value);
+      if (quotable !== false) {
+        this.#push(`"${quotable === 'escape' ? value.replace(/(["\\])/g, '\\$1') : value}"`);
+        return this;
+      }
+    }
     const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
     if (canQuote(bytes, this.#options.utf8)) return this.#quoted(bytes);
     return this.literal(bytes);
@@ -94,10 +118,10 @@ export class ResponseBuilder {
   #quoted(bytes: Uint8Array): this {
     let escaped = false;
     for (const b of bytes) if (b === 0x22 || b === 0x5c) escaped = true;
-    this.#parts.push('"');
-    if (!escaped) this.#parts.push(bytes);
+    this.#push('"');
+    if (!escaped) this.#push(bytes);
     else
-      this.#parts.push(
+      this.#push(
         Buffer.from(
           Buffer.from(bytes)
             .toString('latin1')
@@ -105,7 +129,7 @@ export class ResponseBuilder {
           'latin1',
         ),
       );
-    this.#parts.push('"');
+    this.#push('"');
     return this;
   }
 
@@ -114,7 +138,7 @@ export class ResponseBuilder {
     const size = data instanceof Uint8Array ? data.length : data.size;
     this.text(`${binary ? '~' : ''}{${size}}\r\n`);
     if (data instanceof Uint8Array && data.length <= INLINE_LITERAL) {
-      this.#parts.push(data);
+      this.#push(data);
       return this;
     }
     this.#flush();
@@ -145,6 +169,21 @@ export class ResponseBuilder {
     });
     return bufs.length === 1 && Buffer.isBuffer(bufs[0]) ? bufs[0] : Buffer.concat(bufs);
   }
+}
+
+/**
+ * For a string of 7-bit characters that may be quoted (RFC 9051 §9 QUOTED-CHAR: no NUL, CR or LF):
+ * `true`, or `'escape'` when it holds `"` or `\`; `false` for anything else (8-bit text goes the
+ * byte way, which checks UTF-8 and length in octets).
+ */
+function plainQuotable(value: string): boolean | 'escape' {
+  let escape = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || c === 0x0a || c === 0x0d || c >= 0x80) return false;
+    if (c === 0x22 || c === 0x5c) escape = true;
+  }
+  return escape ? 'escape' : true;
 }
 
 /** Whether bytes may go in a quoted string (RFC 9051 §9 QUOTED-CHAR; 8-bit only as UTF-8). */

@@ -21,7 +21,7 @@ import {
   type Section,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
-import { isNotFound } from '../errors.js';
+import { isNotFound, isPermissionDenied } from '../errors.js';
 import { PREVIEW_OCTETS, previewSource, previewText } from '../preview.js';
 import { announceKeywords, imapFlags } from '../flags.js';
 import { StorageError, ErrorReason } from '../storage.js';
@@ -88,6 +88,33 @@ function plan(command: FetchCommand, readOnly: boolean): Plan {
     }
   }
   return { attributes, fields: [...fields], setsSeen: setsSeen && !readOnly };
+}
+
+/**
+ * Whether the answer needs nothing of the messages but their bodies: no flags, dates, sizes,
+ * envelope or structure, and no implicit \Seen (whose FLAGS response needs the flags). Then the
+ * metadata call is skipped and each body read is the only storage call per message (the common
+ * "fetch this message" command). A message expunged meanwhile is omitted either way: its body
+ * read answers NOT_FOUND (RFC 9051 §6.4.5 lets the server leave it out).
+ */
+function bodiesOnly(p: Plan, changedSince: bigint | number | null): boolean {
+  if (p.fields.length > 0 || p.setsSeen || changedSince !== null) return false;
+  // `FETCH n (UID)` alone still asks storage, which leaves out what another session expunged.
+  if (p.attributes.every((a) => a.kind === 'UID')) return false;
+  return p.attributes.every(
+    (a) =>
+      a.kind === 'UID' ||
+      a.kind === 'RFC822' ||
+      a.kind === 'RFC822.TEXT' ||
+      a.kind === 'BINARY[]' ||
+      a.kind === 'BINARY.SIZE' ||
+      (a.kind === 'BODY[]' && !headerOnly(a.section)),
+  );
+}
+
+/** The set's UIDs as metadata with only the UID, in order (for `bodiesOnly` fetches). */
+function* uidsOnly(uids: readonly number[]): Generator<mailstore.MessageMetadata> {
+  for (const uid of uids) yield mailstore.MessageMetadata.fromPartial({ uid });
 }
 
 function headerOnly(section: Section): boolean {
@@ -291,13 +318,15 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
     await sendVanishedEarlier(ctx, user.id, mailbox, command.set, Number(command.changedSince));
   }
   if (uids.length === 0) return done(command);
-  const stream = ctx.services.mailstore.fetchMessages({
-    userId: user.id,
-    mailboxId: mailbox.id,
-    uids: toUidSet(uids),
-    changedSince: command.changedSince === null ? undefined : Number(command.changedSince),
-    fields: p.fields,
-  });
+  const stream = bodiesOnly(p, command.changedSince)
+    ? uidsOnly(uids)
+    : ctx.services.mailstore.fetchMessages({
+        userId: user.id,
+        mailboxId: mailbox.id,
+        uids: toUidSet(uids),
+        changedSince: command.changedSince === null ? undefined : Number(command.changedSince),
+        fields: p.fields,
+      });
   let batch: mailstore.MessageMetadata[] = [];
   // Responses waiting to be written: consecutive byte chunks go out as one buffer; a streamed
   // literal (a body section) is written at once, in order.
@@ -477,15 +506,22 @@ async function markSeen(
 ): Promise<Set<number>> {
   const unseen = batch.filter((m) => !m.flags.includes(mailstore.Flag.SEEN)).map((m) => m.uid);
   if (unseen.length === 0) return new Set();
-  const result = await ctx.services.mailstore.storeFlags({
-    userId,
-    mailboxId: mailbox.id,
-    uids: toUidSet(unseen),
-    mode: mailstore.StoreMode.ADD,
-    flags: [mailstore.Flag.SEEN],
-    keywords: [],
-    unchangedSince: undefined,
-  });
+  let result: mailstore.StoreFlagsResponse;
+  try {
+    result = await ctx.services.mailstore.storeFlags({
+      userId,
+      mailboxId: mailbox.id,
+      uids: toUidSet(unseen),
+      mode: mailstore.StoreMode.ADD,
+      flags: [mailstore.Flag.SEEN],
+      keywords: [],
+      unchangedSince: undefined,
+    });
+  } catch (error) {
+    // RFC 4314 §4: without "s" on a shared mailbox, FETCH MUST NOT set \Seen (and still succeeds).
+    if (isPermissionDenied(error)) return new Set();
+    throw error;
+  }
   const changed = new Map(result.changed.map((c) => [c.uid, c]));
   for (let i = 0; i < batch.length; i++) {
     const message = batch[i]!;

@@ -11,7 +11,7 @@
  * parameters in the file document (`metadata.format`, `metadata.baseNonce`).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { Binary, MongoServerError, type ObjectId } from 'mongodb';
+import { Binary, MongoServerError, ObjectId } from 'mongodb';
 import { BlobNotFoundError, type BlobStoreKind, type BlobStores } from '../blob/index.js';
 import { BodyEncryptor, RECORD, SEGMENT, decryptSegment, plainLength, recordCount } from './body-cipher.js';
 import { BlobIntegrityError } from './errors.js';
@@ -22,6 +22,13 @@ export interface StoredBody {
   readonly baseNonce: Binary;
   /** Stored (ciphertext) octets. */
   readonly length: number;
+  /**
+   * The pack the body is in, when it shares one blob with the other bodies of its delivery
+   * batch (`writePack`): its octets are `[offset, offset + length)` of blob `pack`, and the
+   * reference count (`blob_refs`) is the pack's. Absent: the body is blob `blobId` on its own.
+   */
+  readonly pack?: ObjectId;
+  readonly offset?: number;
 }
 
 /** What a reader needs about a stored body besides its content key. */
@@ -30,6 +37,77 @@ export interface BlobInfo {
   readonly store: BlobStoreKind;
   readonly storedLength: number;
   readonly baseNonce: Uint8Array;
+  /** The blob that holds the body, and where in it the body starts (a pack), if not `blobId` at 0. */
+  readonly pack?: { readonly id: string; readonly offset: number };
+}
+
+/**
+ * The id of the blob whose reference count a message holds: its delivery batch's pack, or its
+ * own body.
+ */
+export function bodyRefId(blobId: ObjectId, body: StoredBody | undefined): ObjectId {
+  return body?.pack ?? blobId;
+}
+
+/** A body sealed in memory, waiting to be written into its batch's pack (`writePack`). */
+export interface SealedBody {
+  readonly baseNonce: Buffer;
+  readonly records: readonly Buffer[];
+  /** Stored (ciphertext) octets. */
+  readonly length: number;
+}
+
+/**
+ * Seals `plaintext` under `contentKey` in memory (the same records `writeBody` stores), for a
+ * body small enough to wait for its batch's pack.
+ */
+export async function sealBody(
+  blobId: ObjectId,
+  contentKey: Uint8Array,
+  plaintext: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<SealedBody> {
+  const baseNonce = randomBytes(12);
+  const encryptor = new BodyEncryptor({ key: contentKey, baseNonce, blobId: blobId.id });
+  const records: Buffer[] = [];
+  for await (const chunk of plaintext) records.push(...encryptor.update(chunk));
+  records.push(encryptor.end());
+  let length = 0;
+  for (const record of records) length += record.length;
+  return { baseNonce, records, length };
+}
+
+/**
+ * Puts the sealed bodies of one delivery batch as one blob (a pack) under a new id and resolves,
+ * once it is durable, with where each body is. One blob per batch instead of one per body: on
+ * the filesystem store a new file costs far more CPU than its octets (create, fsync of the file
+ * and of its directory; docs/benchmarks.md), and the durability before the ack is the same, one
+ * fsync covering the whole batch. A pack is deleted when the last message of any of its bodies
+ * goes (its reference count is the sum of theirs).
+ */
+export async function writePack(
+  stores: BlobStores,
+  bodies: readonly SealedBody[],
+): Promise<{ readonly packId: ObjectId; readonly stored: StoredBody[] }> {
+  const packId = new ObjectId();
+  const store = stores.primary;
+  const stored: StoredBody[] = [];
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const body of bodies) {
+    stored.push({
+      store: store.kind,
+      baseNonce: new Binary(body.baseNonce),
+      length: body.length,
+      pack: packId,
+      offset,
+    });
+    parts.push(...body.records);
+    offset += body.length;
+  }
+  // One buffer, one write: the store's put writes each chunk it is given with a call of its own.
+  const { size } = await store.put(packId.toHexString(), Buffer.concat(parts, offset));
+  if (size !== offset) throw new Error(`pack ${packId.toHexString()} stored ${size} of ${offset} octets`);
+  return { packId, stored };
 }
 
 /**
@@ -55,7 +133,13 @@ export async function writeBody(
 }
 
 export function storedBodyInfo(blobId: ObjectId, body: StoredBody): BlobInfo {
-  return { blobId, store: body.store, storedLength: body.length, baseNonce: body.baseNonce.buffer };
+  return {
+    blobId,
+    store: body.store,
+    storedLength: body.length,
+    baseNonce: body.baseNonce.buffer,
+    ...(body.pack === undefined ? {} : { pack: { id: body.pack.toHexString(), offset: body.offset ?? 0 } }),
+  };
 }
 
 /** A body stored before messages recorded where: in GridFS, cipher parameters in its file. */
@@ -76,9 +160,9 @@ const READ_RECORDS = 16;
 function readRecords(stores: BlobStores, info: BlobInfo, first: number, last: number): Promise<Buffer[]> {
   const read = Promise.resolve()
     .then(() =>
-      stores.get(info.store).read(info.blobId.toHexString(), {
-        start: first * RECORD,
-        end: Math.min((last + 1) * RECORD, info.storedLength),
+      stores.get(info.store).read(info.pack?.id ?? info.blobId.toHexString(), {
+        start: (info.pack?.offset ?? 0) + first * RECORD,
+        end: (info.pack?.offset ?? 0) + Math.min((last + 1) * RECORD, info.storedLength),
       }),
     )
     .catch((error: unknown) => {

@@ -51,6 +51,7 @@ import {
   type WriteError,
 } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
+import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections } from '../db/schema.js';
 import {
@@ -64,15 +65,19 @@ import {
   type BlobStores,
 } from '../blob/index.js';
 import {
+  bodyRefId,
   isDuplicateKey,
   legacyBodyInfo,
   readBlobBytes,
   readBlobRange,
   seal,
+  sealBody,
   storedBodyInfo,
   unseal,
   writeBody,
+  writePack,
   type BlobInfo,
+  type SealedBody,
   type StoredBody,
 } from './blob-store.js';
 import {
@@ -244,8 +249,23 @@ export interface IngestedBody {
   readonly sentDay: number | null;
 }
 
-/** A delivery's body, parsed, encrypted and written, waiting for its batch's commit. */
-export type PreparedBody = IngestedBody;
+/**
+ * A delivery's body, parsed and encrypted, waiting for its batch's commit: written already
+ * (`blob`), or sealed in memory (`sealed`) until its batch's pack is written.
+ */
+export interface PreparedBody extends Omit<IngestedBody, 'blob'> {
+  blob: StoredBody | undefined;
+  sealed: SealedBody | undefined;
+}
+
+/**
+ * Bodies up to this size wait in memory for their batch's pack (one blob per batch); larger
+ * ones (and bodies that stream from the spool) are written on their own as they arrive.
+ */
+const PACKED_BODY_LIMIT = 1024 * 1024;
+
+/** A pack takes bodies up to about this many octets; a batch with more writes several. */
+const PACK_BYTES = 16 * 1024 * 1024;
 
 /** One job's delivery in a batch (`commitDeliveries`). */
 export interface BatchDelivery {
@@ -280,6 +300,16 @@ const DUPLICATE_KEY = 11000;
 interface WriteProblem {
   readonly code: number;
   readonly message: string;
+}
+
+/** A delivery's recipients, each once (by address): one copy each at most. */
+function distinctRecipients(delivery: BatchDelivery): DeliveryRecipient[] {
+  return [...new Map(delivery.recipients.map((r) => [r.recipient, r])).values()];
+}
+
+/** The copies a delivery's commit tries to store, which its pack's reference counts (storePacked). */
+function plannedCopies(delivery: BatchDelivery): number {
+  return distinctRecipients(delivery).length;
 }
 
 function writeFailure(what: string, problem: WriteProblem): Error {
@@ -391,6 +421,12 @@ const pendingByDb = new WeakMap<Db, PendingState>();
 export const compactionSettings = { quietMs: 2_000, backlog: 20_000 };
 /** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
 const compactionLocks = new KeyedLock();
+
+/** The mailstore's locks by what they guard, for db/stall-watch.ts to report one held too long. */
+export const mailstoreLocks: Readonly<Record<string, KeyedLock>> = {
+  mailbox: locks,
+  compaction: compactionLocks,
+};
 
 /**
  * With ownership on (ADR 0007): fold and compact only the records of the users this process owns,
@@ -859,9 +895,14 @@ export class Mailstore {
     const refs = new Map<string, { id: ObjectId; n: number }>();
     let bytes = 0;
     let count = 0;
-    for await (const m of this.messages().find({ mailboxId }, { projection: { blobId: 1, size: 1 } })) {
-      const key = m.blobId.toHexString();
-      const entry = refs.get(key) ?? { id: m.blobId, n: 0 };
+    for await (const m of this.messages().find(
+      { mailboxId },
+      { projection: { blobId: 1, blob: 1, size: 1 } },
+    )) {
+      // A body in a pack holds a reference to the pack (storePacked).
+      const id = bodyRefId(m.blobId, m.blob);
+      const key = id.toHexString();
+      const entry = refs.get(key) ?? { id, n: 0 };
       entry.n++;
       refs.set(key, entry);
       bytes += m.size;
@@ -902,10 +943,12 @@ export class Mailstore {
   private async purgeMessagesOf(userId: string, mailboxIds: readonly string[]): Promise<void> {
     const pending = await this.pending();
     const refs = new Map<string, { id: ObjectId; n: number }>();
-    for await (const m of this.messages().find({ userId }, { projection: { blobId: 1 } })) {
-      const entry = refs.get(m.blobId.toHexString()) ?? { id: m.blobId, n: 0 };
+    for await (const m of this.messages().find({ userId }, { projection: { blobId: 1, blob: 1 } })) {
+      // A body in a pack holds a reference to the pack (storePacked).
+      const id = bodyRefId(m.blobId, m.blob);
+      const entry = refs.get(id.toHexString()) ?? { id, n: 0 };
       entry.n++;
-      refs.set(m.blobId.toHexString(), entry);
+      refs.set(id.toHexString(), entry);
     }
     await this.messages().deleteMany({ userId });
     await this.searchIndex().deleteMany({ userId });
@@ -1041,6 +1084,21 @@ export class Mailstore {
     declaredSize?: number,
     refs?: number,
   ): Promise<IngestedBody> {
+    const body = await this.parseAndSeal(source, 'own', declaredSize, refs);
+    if (body.blob === undefined) throw new Error('body not written');
+    return { ...body, blob: body.blob };
+  }
+
+  /**
+   * `ingest`, or with `pack` the body sealed in memory only, to be written with the other bodies
+   * of its delivery batch (`storePacked`).
+   */
+  private async parseAndSeal(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    into: 'own' | 'pack',
+    declaredSize?: number,
+    refs?: number,
+  ): Promise<PreparedBody> {
     const blobId = new ObjectId();
     const contentKey = randomBytes(32);
     const indexer = new MimeIndexer({ searchTextBytes: this.limits.searchTextBytes });
@@ -1079,10 +1137,13 @@ export class Mailstore {
       }
       result = indexer.end();
     }
+    let blob: StoredBody | undefined;
+    let sealed: SealedBody | undefined;
     // A failed put leaves nothing behind (BlobStore.put).
-    const blob = await writeBody(this.blobs, blobId, contentKey, checked());
+    if (into === 'pack') sealed = await sealBody(blobId, contentKey, checked());
+    else blob = await writeBody(this.blobs, blobId, contentKey, checked());
     if (result === undefined) throw new Error('message stream ended without being indexed');
-    if (refs !== undefined) {
+    if (refs !== undefined && blob !== undefined) {
       try {
         await insertBlobRefs(this.db, [newBlobRef(blobId, refs, blob.store)]);
       } catch (error) {
@@ -1111,6 +1172,7 @@ export class Mailstore {
     return {
       blobId,
       blob,
+      sealed,
       contentKey,
       size,
       meta: seal(contentKey, META_LABEL, blobId, Buffer.from(JSON.stringify(meta), 'utf8')),
@@ -1427,16 +1489,78 @@ export class Mailstore {
     return [...result.outcomes];
   }
 
-  /** Parses, encrypts and writes a delivery's body once, ahead of its batch's commit. */
+  /**
+   * Parses and encrypts a delivery's body once, ahead of its batch's commit: a body in memory of
+   * up to PACKED_BODY_LIMIT octets waits there for its batch's pack (written by
+   * `commitDeliveries`); any other is written on its own now.
+   */
   prepareDelivery(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<PreparedBody> {
-    return this.ingest(body instanceof Uint8Array ? [body] : body);
+    if (body instanceof Uint8Array && body.length <= PACKED_BODY_LIMIT) {
+      return this.parseAndSeal([body], 'pack');
+    }
+    return this.parseAndSeal(body instanceof Uint8Array ? [body] : body, 'own');
   }
 
   /** Removes a prepared body that no commit will reference (its job failed before). */
   async discardPrepared(body: PreparedBody): Promise<void> {
-    await this.releaseBlobRefs(
-      new Map([[body.blobId.toHexString(), { id: body.blobId, n: 0, store: body.blob.store }]]),
+    // Never written (or its pack failed): nothing to remove.
+    if (body.blob === undefined) return;
+    // A body of a pack: its own copies were released by its commit; the pack goes with the
+    // last reference of any of its bodies, which this release (of none) deletes if it is gone.
+    const id = bodyRefId(body.blobId, body.blob);
+    await this.releaseBlobRefs(new Map([[id.toHexString(), { id, n: 0, store: body.blob.store }]]));
+  }
+
+  /**
+   * Writes the bodies of `batch` still sealed in memory, as packs (`writePack`: one blob and one
+   * fsync for many bodies), each with its reference document counting every copy its bodies'
+   * deliveries are about to store (so the commit writes no reference of its own for them, and
+   * releases what it does not store). Answers, per delivery, why it cannot be committed (its
+   * pack was not written), or undefined.
+   */
+  private async storePacked(batch: readonly BatchDelivery[]): Promise<unknown[]> {
+    const errors: unknown[] = batch.map(() => undefined);
+    const waiting = [...batch.entries()].filter(
+      ([, d]) => d.body.blob === undefined && d.body.sealed !== undefined,
     );
+    const groups: [number, BatchDelivery][][] = [];
+    let bytes = Infinity;
+    for (const entry of waiting) {
+      const size = entry[1].body.sealed?.length ?? 0;
+      if (bytes + size > PACK_BYTES) {
+        groups.push([]);
+        bytes = 0;
+      }
+      groups[groups.length - 1]?.push(entry);
+      bytes += size;
+    }
+    for (const group of groups) {
+      const store = this.blobs.primary;
+      let packId: ObjectId | undefined;
+      try {
+        const written = await writePack(
+          this.blobs,
+          group.map(([, d]) => d.body.sealed as SealedBody),
+        );
+        packId = written.packId;
+        const copies = group.reduce((n, [, d]) => n + plannedCopies(d), 0);
+        await insertBlobRefs(this.db, [newBlobRef(written.packId, copies, store.kind)]);
+        group.forEach(([, d], k) => {
+          d.body.blob = written.stored[k];
+          d.body.sealed = undefined;
+        });
+      } catch (error) {
+        for (const [item] of group) errors[item] = error;
+        if (packId !== undefined) {
+          const id = packId.toHexString();
+          await store.delete(id).catch((cause: unknown) => {
+            // Swept later: a pack without a reference document.
+            this.logger.warn({ err: cause, blobId: id }, 'could not remove an unreferenced pack');
+          });
+        }
+      }
+    }
+    return errors;
   }
 
   /**
@@ -1457,6 +1581,17 @@ export class Mailstore {
    *   as a whole is retried delivery by delivery, so one poisoned job never fails the others.
    */
   async commitDeliveries(batch: readonly BatchDelivery[], tag?: WriteTag): Promise<BatchDeliveryResult[]> {
+    const unwritten = await this.storePacked(batch);
+    if (unwritten.some((e) => e !== undefined)) {
+      const ready = batch.flatMap((d, item) => (unwritten[item] === undefined ? [d] : []));
+      const results = ready.length === 0 ? [] : await this.commitDeliveries(ready, tag);
+      let next = 0;
+      return batch.map((_, item) => {
+        const error = unwritten[item];
+        if (error !== undefined) return { ok: false, error };
+        return results[next++] ?? { ok: false, error: new Error('not committed') };
+      });
+    }
     try {
       return await this.commitBatch(batch, tag);
     } catch (error) {
@@ -1479,10 +1614,23 @@ export class Mailstore {
       errors[row.item] ??= error;
     };
     const deliveryOf = (row: DeliveryRow): BatchDelivery => batch[row.item] as BatchDelivery;
+    // Every body is written by now (storePacked, or prepareDelivery for a body on its own).
+    const bodies = batch.map((d): IngestedBody | undefined =>
+      d.body.blob === undefined ? undefined : { ...d.body, blob: d.body.blob },
+    );
+    const bodyOf = (item: number): IngestedBody => {
+      const body = bodies[item];
+      if (body === undefined) throw new Error('delivery body not written');
+      return body;
+    };
 
     const targets: { item: number; recipient: DeliveryRecipient; mailbox: MailboxRecord }[] = [];
     for (const [item, delivery] of batch.entries()) {
-      for (const recipient of new Map(delivery.recipients.map((r) => [r.recipient, r])).values()) {
+      if (bodies[item] === undefined) {
+        errors[item] = new Error('delivery body not written');
+        continue;
+      }
+      for (const recipient of distinctRecipients(delivery)) {
         try {
           const mailbox = await this.deliveryMailbox(recipient);
           if (mailbox === null)
@@ -1498,7 +1646,7 @@ export class Mailstore {
     const rows: DeliveryRow[] = [];
     for (const target of targets) {
       if (errors[target.item] !== undefined) continue;
-      const size = (batch[target.item] as BatchDelivery).body.size;
+      const size = bodyOf(target.item).size;
       const left = room.get(target.recipient.userId);
       if (left !== undefined && left < size) {
         outcomes[target.item]?.push({ status: 'over-quota', recipient: target.recipient.recipient });
@@ -1508,7 +1656,7 @@ export class Mailstore {
       const delivery = batch[target.item] as BatchDelivery;
       const built = await this.newMessage(
         target.mailbox,
-        delivery.body,
+        bodyOf(target.item),
         target.recipient.flags ?? [],
         delivery.receivedAt,
         {
@@ -1524,11 +1672,12 @@ export class Mailstore {
     // Blob references before the copies that hold them (a crash in between leaks, never loses).
     const refCounts = new Map<number, number>();
     for (const row of rows) refCounts.set(row.item, (refCounts.get(row.item) ?? 0) + 1);
-    const refItems = [...refCounts.keys()];
+    // A packed body's copies are counted already, in its pack's reference (storePacked).
+    const refItems = [...refCounts.keys()].filter((item) => bodyOf(item).blob.pack === undefined);
     const refErrors = await insertUnordered(
       this.db.collection<BlobRefDoc>(Collections.blobRefs),
       refItems.map((item) => {
-        const body = (batch[item] as BatchDelivery).body;
+        const body = bodyOf(item);
         return newBlobRef(body.blobId, refCounts.get(item) ?? 0, body.blob.store);
       }),
     );
@@ -1587,7 +1736,7 @@ export class Mailstore {
         holding.set(row.item, (holding.get(row.item) ?? 0) + 1);
       } else if (row.state === 'redelivered') {
         try {
-          const settled = await this.settleRedelivery(row, deliveryOf(row));
+          const settled = await this.settleRedelivery(row, deliveryOf(row), bodyOf(row.item));
           outcomes[row.item]?.push(settled.outcome);
           if (settled.holdsReference) {
             holding.set(row.item, (holding.get(row.item) ?? 0) + 1);
@@ -1601,21 +1750,17 @@ export class Mailstore {
     // References that no message holds: copies that were duplicates or failed, and bodies that no
     // copy needed at all (which deletes them).
     for (const [item, delivery] of batch.entries()) {
-      const taken = refFailed.has(item) ? 0 : (refCounts.get(item) ?? 0);
+      const body = bodies[item];
+      if (body === undefined) continue;
+      const packed = body.blob.pack !== undefined;
+      const taken = packed ? plannedCopies(delivery) : refFailed.has(item) ? 0 : (refCounts.get(item) ?? 0);
       const unused = taken - (holding.get(item) ?? 0);
       if (unused > 0 || taken === 0) {
+        const id = bodyRefId(body.blobId, body.blob);
         await this.releaseBlobRefs(
-          new Map([
-            [
-              delivery.body.blobId.toHexString(),
-              { id: delivery.body.blobId, n: unused, store: delivery.body.blob.store },
-            ],
-          ]),
+          new Map([[id.toHexString(), { id, n: unused, store: body.blob.store }]]),
         ).catch((error: unknown) => {
-          this.logger.warn(
-            { err: error, blobId: delivery.body.blobId.toHexString() },
-            'unused body not removed',
-          );
+          this.logger.warn({ err: error, blobId: id.toHexString() }, 'unused body not removed');
         });
       }
     }
@@ -1786,6 +1931,7 @@ export class Mailstore {
   private async settleRedelivery(
     row: DeliveryRow,
     delivery: BatchDelivery,
+    body: IngestedBody,
   ): Promise<{ outcome: DeliveryOutcome; holdsReference: boolean }> {
     const recipient = row.recipient.recipient;
     const spoolId = delivery.spoolId;
@@ -1799,7 +1945,7 @@ export class Mailstore {
     }
     const { uid } = await this.insertMessage(
       row.mailbox,
-      delivery.body,
+      body,
       row.recipient.flags ?? [],
       delivery.receivedAt,
       { spoolId, recipient, ...(row.doc.own === undefined ? {} : { own: row.doc.own }) },
@@ -2694,7 +2840,8 @@ export class Mailstore {
           update: { $set: { flags: next, modseq } },
         },
       }));
-      const result = await this.messages().bulkWrite(ops, { ordered: false });
+      // In commands of a few statements: one `update` of ~100 matched statements deadlocks FerretDB.
+      const result = await boundedBulkWrite(this.messages(), ops, { ordered: false });
       const ids = updates.map((u) => u.doc._id);
       let lost: MessageId[] = [];
       if (result.matchedCount !== updates.length) {
@@ -2852,13 +2999,15 @@ export class Mailstore {
   ): Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }> {
     const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
     for (const d of docs) {
-      const entry = refs.get(d.blobId.toHexString()) ?? {
-        id: d.blobId,
+      // A body in a pack holds a reference to the pack (storePacked).
+      const id = bodyRefId(d.blobId, d.blob);
+      const entry = refs.get(id.toHexString()) ?? {
+        id,
         n: 0,
         ...(d.blob === undefined ? {} : { store: d.blob.store }),
       };
       entry.n++;
-      refs.set(d.blobId.toHexString(), entry);
+      refs.set(id.toHexString(), entry);
     }
     return refs;
   }

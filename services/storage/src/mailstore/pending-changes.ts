@@ -18,9 +18,11 @@
  */
 import { ObjectId, type Collection, type Db } from 'mongodb';
 import type { Logger } from '@postmesh/telemetry';
+import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
 import type { BlobRefCounts, BlobStoreKind } from '../blob/index.js';
 import { MailstoreCollections, type MessageRecord, type SearchIndexDoc } from './types.js';
+import { bodyRefId } from './blob-store.js';
 
 /** One message's flags as changed by a STORE, appended (never updated in place). */
 export interface FlagChangeDoc {
@@ -310,9 +312,11 @@ export async function compactPending(
           .deleteMany({ _id: { $in: docs.map((d) => d.searchId ?? d._id) } });
         const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
         for (const d of docs) {
-          const key = d.blobId.toHexString();
+          // A body in a pack holds a reference to the pack (Mailstore.storePacked).
+          const id = bodyRefId(d.blobId, d.blob);
+          const key = id.toHexString();
           const entry = refs.get(key) ?? {
-            id: d.blobId,
+            id,
             n: 0,
             ...(d.blob === undefined ? {} : { store: d.blob.store }),
           };
@@ -333,7 +337,10 @@ export async function compactPending(
     if (done >= limit) return done;
     const batch = pending.flagsOf(mailboxId).slice(0, limit - done);
     if (batch.length === 0) continue;
-    await messages.bulkWrite(
+    // In commands of a few statements: one `update` of ~100 matched statements deadlocks FerretDB
+    // (db/bulk-updates.ts).
+    await boundedBulkWrite(
+      messages,
       batch.map(([uid, p]) => ({
         updateOne: {
           // Never lowers a MODSEQ: a document moved or rewritten since keeps its own.
