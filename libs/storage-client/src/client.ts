@@ -86,6 +86,8 @@ export type UnaryApi<C> = {
 
 export interface AppendInput {
   readonly userId: string;
+  /** A grantee appending into the owner's (`userId`'s) shared mailbox (RFC 4314 "i"). */
+  readonly actingUserId?: string;
   readonly mailbox: mailstore.MailboxSelector;
   readonly flags: readonly mailstore.Flag[];
   readonly keywords: readonly string[];
@@ -114,6 +116,18 @@ export interface Mailstore {
   search(request: mailstore.SearchRequest): Promise<mailstore.SearchResponse>;
   getQuota(request: mailstore.GetQuotaRequest): Promise<mailstore.GetQuotaResponse>;
   getChanges(request: mailstore.GetChangesRequest): Promise<mailstore.GetChangesResponse>;
+  // RFC 4314 access control; the owner's partition serves them, like every call on a mailbox.
+  setMailboxAcl(request: mailstore.SetMailboxAclRequest): Promise<mailstore.SetMailboxAclResponse>;
+  deleteMailboxAcl(request: mailstore.DeleteMailboxAclRequest): Promise<mailstore.DeleteMailboxAclResponse>;
+  getMailboxAcl(request: mailstore.GetMailboxAclRequest): Promise<mailstore.GetMailboxAclResponse>;
+  listMailboxRights(
+    request: mailstore.ListMailboxRightsRequest,
+  ): Promise<mailstore.ListMailboxRightsResponse>;
+  getMyRights(request: mailstore.GetMyRightsRequest): Promise<mailstore.GetMyRightsResponse>;
+  /** Routed by the grantee (`user_id`): the mailboxes others share with them. */
+  listSharedMailboxes(
+    request: mailstore.ListSharedMailboxesRequest,
+  ): Promise<mailstore.ListSharedMailboxesResponse>;
   /** A user's Sieve scripts (docs/sieve.md): ManageSieve and the console are thin clients. */
   putSieveScript(request: mailstore.PutSieveScriptRequest): Promise<mailstore.PutSieveScriptResponse>;
   getSieveScript(request: mailstore.GetSieveScriptRequest): Promise<mailstore.GetSieveScriptResponse>;
@@ -464,6 +478,12 @@ class GrpcStorageClient {
       search: scoped('search'),
       getQuota: scoped('getQuota'),
       getChanges: scoped('getChanges'),
+      setMailboxAcl: scoped('setMailboxAcl'),
+      deleteMailboxAcl: scoped('deleteMailboxAcl'),
+      getMailboxAcl: scoped('getMailboxAcl'),
+      listMailboxRights: scoped('listMailboxRights'),
+      getMyRights: scoped('getMyRights'),
+      listSharedMailboxes: scoped('listSharedMailboxes'),
       putSieveScript: scoped('putSieveScript'),
       getSieveScript: scoped('getSieveScript'),
       listSieveScripts: scoped('listSieveScripts'),
@@ -522,6 +542,7 @@ class GrpcStorageClient {
             $case: 'header',
             value: {
               userId: input.userId,
+              ...(input.actingUserId === undefined ? {} : { actingUserId: input.actingUserId }),
               mailbox: input.mailbox,
               flags: [...input.flags],
               keywords: [...input.keywords],

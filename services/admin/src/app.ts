@@ -32,6 +32,7 @@ import { DomainsController } from './controllers/domains.controller.js';
 import { WebhooksController } from './controllers/webhooks.controller.js';
 import { OpsController } from './controllers/ops.controller.js';
 import { OverviewController } from './controllers/overview.controller.js';
+import { SieveController } from './controllers/sieve.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
 import { HealthProbe } from './ops/health.js';
@@ -109,6 +110,7 @@ class AdminModule {
         AdminsController,
         DocsController,
         WebhooksController,
+        SieveController,
       ],
       providers: [{ provide: DEPS, useValue: deps }],
     };

@@ -30,6 +30,9 @@ export const Actions = [
   'apppasswords.write',
   'aliases.read',
   'aliases.write',
+  /** A mail user's Sieve filters and vacation reply (docs/sieve.md). */
+  'sieve.read',
+  'sieve.write',
   'queue.read',
   'queue.write',
   'trace.read',
@@ -77,6 +80,8 @@ export const POLICY: Readonly<Record<Role, Readonly<Partial<Record<Action, Grant
     'apppasswords.write': 'domains',
     'aliases.read': 'domains',
     'aliases.write': 'domains',
+    'sieve.read': 'domains',
+    'sieve.write': 'domains',
     'queue.read': 'domains',
     'queue.write': 'domains',
     'trace.read': 'domains',
@@ -105,6 +110,8 @@ export const POLICY: Readonly<Record<Role, Readonly<Partial<Record<Action, Grant
     'apppasswords.read': 'self',
     'apppasswords.write': 'self',
     'aliases.read': 'self',
+    'sieve.read': 'self',
+    'sieve.write': 'self',
     'trace.read': 'self',
   },
 };

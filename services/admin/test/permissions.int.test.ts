@@ -165,6 +165,19 @@ const sharedWebhook = (domain: string): Promise<string> => {
 };
 const freshAppPassword = async (userId: string, who: Who): Promise<string> =>
   String((await ok(owner().post(`/api/v1/users/${userId}/app-passwords`, { label: tag(who) }))).id);
+/** A new Sieve script of a user, named for the principal (a user may have 16). */
+const freshSieveScript = async (userId: string, who: Who): Promise<string> => {
+  const name = `s-${tag(who)}`;
+  await ok(owner().post(`/api/v1/users/${userId}/sieve-scripts`, { name, content: 'keep;' }));
+  return encodeURIComponent(name);
+};
+/** One script per user for the reads (the 16-script limit leaves no room for one per principal). */
+const sharedSieveScripts = new Map<string, Promise<string>>();
+const sharedSieveScript = (userId: string): Promise<string> => {
+  let name = sharedSieveScripts.get(userId);
+  if (name === undefined) sharedSieveScripts.set(userId, (name = freshSieveScript(userId, 'owner')));
+  return name;
+};
 /** A new token of the administrator behind `who` (the owner's for the user, who has none). */
 const freshOwnToken = async (who: Who): Promise<string> => {
   const session = sessionOf(who);
@@ -478,6 +491,96 @@ const CASES: readonly Case[] = [
     name: 'revoke app password, other domain',
     method: 'DELETE',
     path: async (w) => `/api/v1/users/${ids.bob}/app-passwords/${await freshAppPassword(ids.bob, w)}`,
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'list Sieve scripts, own domain',
+    method: 'GET',
+    path: () => Promise.resolve(`/api/v1/users/${ids.ann}/sieve-scripts`),
+    allowed: anyWay('owner', 'da', 'aud', 'usr'),
+  },
+  {
+    name: 'get a Sieve script, own domain',
+    method: 'GET',
+    path: async () => `/api/v1/users/${ids.ann}/sieve-scripts/${await sharedSieveScript(ids.ann)}`,
+    allowed: anyWay('owner', 'da', 'aud', 'usr'),
+  },
+  {
+    name: 'put a Sieve script, own domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.ann}/sieve-scripts`),
+    body: () => ({ name: 'matrix', content: 'keep;' }),
+    allowed: anyWay('owner', 'da', 'usr'),
+  },
+  {
+    name: 'set the active Sieve script, own domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.ann}/sieve-active`),
+    body: () => ({ name: '' }),
+    allowed: anyWay('owner', 'da', 'usr'),
+  },
+  {
+    name: 'delete a Sieve script, own domain',
+    method: 'DELETE',
+    path: async (w) => `/api/v1/users/${ids.ann}/sieve-scripts/${await freshSieveScript(ids.ann, w)}`,
+    allowed: anyWay('owner', 'da', 'usr'),
+  },
+  {
+    name: 'read the vacation reply, own domain',
+    method: 'GET',
+    path: () => Promise.resolve(`/api/v1/users/${ids.ann}/vacation`),
+    allowed: anyWay('owner', 'da', 'aud', 'usr'),
+  },
+  {
+    name: 'set the vacation reply, own domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.ann}/vacation`),
+    body: () => ({ enabled: false, subject: 'Away', body: 'Back soon.', days: 7 }),
+    allowed: anyWay('owner', 'da', 'usr'),
+  },
+  {
+    name: 'list Sieve scripts, other domain',
+    method: 'GET',
+    path: () => Promise.resolve(`/api/v1/users/${ids.bob}/sieve-scripts`),
+    allowed: systemWide('owner', 'aud'),
+  },
+  {
+    name: 'get a Sieve script, other domain',
+    method: 'GET',
+    path: async () => `/api/v1/users/${ids.bob}/sieve-scripts/${await sharedSieveScript(ids.bob)}`,
+    allowed: systemWide('owner', 'aud'),
+  },
+  {
+    name: 'put a Sieve script, other domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.bob}/sieve-scripts`),
+    body: () => ({ name: 'matrix', content: 'keep;' }),
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'set the active Sieve script, other domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.bob}/sieve-active`),
+    body: () => ({ name: '' }),
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'delete a Sieve script, other domain',
+    method: 'DELETE',
+    path: async (w) => `/api/v1/users/${ids.bob}/sieve-scripts/${await freshSieveScript(ids.bob, w)}`,
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'read the vacation reply, other domain',
+    method: 'GET',
+    path: () => Promise.resolve(`/api/v1/users/${ids.bob}/vacation`),
+    allowed: systemWide('owner', 'aud'),
+  },
+  {
+    name: 'set the vacation reply, other domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.bob}/vacation`),
+    body: () => ({ enabled: false, subject: 'Away', body: 'Back soon.', days: 7 }),
     allowed: systemWide('owner'),
   },
   {

@@ -49,3 +49,8 @@ export function storageFailure(error: unknown): Failure {
 export function isNotFound(error: unknown): boolean {
   return error instanceof StorageError && error.reason === ErrorReason.NOT_FOUND;
 }
+
+/** RFC 4314: the user lacks a right on another user's (shared) mailbox. */
+export function isPermissionDenied(error: unknown): boolean {
+  return error instanceof StorageError && error.reason === ErrorReason.PERMISSION_DENIED;
+}

@@ -48,6 +48,7 @@ import { expungeResponses } from './expunged.js';
 import { flagsResponses, imapFlags, learnKeywords } from './flags.js';
 import type { SelectedMailbox, SessionState } from './state.js';
 import { StorageError, ErrorReason } from './storage.js';
+import { SharedNamespaceMailstore } from './shared-mailstore.js';
 
 export interface SessionOptions {
   /** The connection (a socket, a TLS socket, or the stream after a PROXY header). */
@@ -70,7 +71,11 @@ export class Session implements CommandContext, Ticking {
   #socket: Duplex;
   #tls: boolean;
   readonly #secureContext: SecureContext | null;
-  readonly services: ImapServices;
+  /** Once authenticated, the mailstore is seen through the user's namespaces (shared-mailstore.ts). */
+  services: ImapServices;
+  #namespaces: SharedNamespaceMailstore | null = null;
+  /** Change events of the owner of the selected shared mailbox reach this session too. */
+  #watchedOwner: { readonly id: string; readonly unsubscribe: () => void } | null = null;
   readonly logger: Logger;
   readonly remoteAddress: string;
   #receiver: CommandReceiver;
@@ -122,6 +127,11 @@ export class Session implements CommandContext, Ticking {
   }
   setState(state: SessionState): void {
     this.#state = state;
+    if (state.kind === 'authenticated' && this.#namespaces === null) {
+      this.#namespaces = new SharedNamespaceMailstore(this.#options.services.mailstore, state.user.id);
+      this.services = { ...this.#options.services, mailstore: this.#namespaces };
+    }
+    this.#watchOwner(state.kind === 'selected' ? this.#namespaces?.ownerOf(state.mailbox.id)?.id : undefined);
     this.#receiver.setLimits(this.#receiverLimits());
     this.#armTimer();
   }
@@ -279,6 +289,7 @@ export class Session implements CommandContext, Ticking {
     this.#releaseLiterals();
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+    this.#watchOwner(undefined);
     this.#wakeUp();
     this.#compression?.inflate.destroy();
     this.#compression?.deflate.destroy();
@@ -494,6 +505,22 @@ export class Session implements CommandContext, Ticking {
     } finally {
       this.#pollAt = Infinity;
     }
+  }
+
+  /** Storage publishes a shared mailbox's changes on its owner's subject (DESIGN §3). */
+  #watchOwner(ownerId: string | undefined): void {
+    if (this.#watchedOwner?.id === ownerId) return;
+    this.#watchedOwner?.unsubscribe();
+    this.#watchedOwner =
+      ownerId === undefined
+        ? null
+        : {
+            id: ownerId,
+            unsubscribe: this.#options.subscribeChanges(ownerId, () => {
+              this.#changesPending = true;
+              this.#wakeUp();
+            }),
+          };
   }
 
   watchUser(userId: string): void {

@@ -108,7 +108,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
         'ID ("name" "test")',
         ['* ID ("name" "Postmesh IMAP" "vendor" "Postmesh" "version" "0.1.0")', '<tag> OK ID completed'],
       ],
-      ['NAMESPACE', ['* NAMESPACE (("" "/")) NIL NIL', '<tag> OK NAMESPACE completed']],
+      ['NAMESPACE', ['* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL', '<tag> OK NAMESPACE completed']],
       ['ENABLE UTF8=ACCEPT X-UNKNOWN', ['* ENABLED UTF8=ACCEPT', '<tag> OK ENABLE completed']],
       ['ENABLE UTF8=ACCEPT', ['* ENABLED', '<tag> OK ENABLE completed']],
     ]);

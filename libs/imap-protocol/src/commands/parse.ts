@@ -7,6 +7,7 @@
 import type { RawCommand } from '../receiver.js';
 import { isTagChar } from '../receiver.js';
 import { Cursor, SyntaxFailure } from '../syntax.js';
+import { parseDeleteAcl, parseGetAcl, parseListRights, parseMyRights, parseSetAcl } from './acl.js';
 import { parseAppend } from './append.js';
 import { parseAuthenticate, parseLogin } from './auth.js';
 import { parseCopy } from './copy.js';
@@ -68,6 +69,12 @@ export const COMMAND_STATES: Readonly<Record<CommandName, readonly SessionStateN
   COMPRESS: AUTH,
   GETQUOTA: AUTH,
   GETQUOTAROOT: AUTH,
+  // RFC 4314 §3: authenticated or selected state.
+  SETACL: AUTH,
+  DELETEACL: AUTH,
+  GETACL: AUTH,
+  LISTRIGHTS: AUTH,
+  MYRIGHTS: AUTH,
   SORT: SELECTED,
   THREAD: SELECTED,
 };
@@ -169,6 +176,16 @@ function dispatch(c: Cursor, tag: string, name: string, options: ParseOptions): 
       return parseGetQuota(c, tag);
     case 'GETQUOTAROOT':
       return parseGetQuotaRoot(c, tag, options);
+    case 'SETACL':
+      return parseSetAcl(c, tag, options);
+    case 'DELETEACL':
+      return parseDeleteAcl(c, tag, options);
+    case 'GETACL':
+      return parseGetAcl(c, tag, options);
+    case 'LISTRIGHTS':
+      return parseListRights(c, tag, options);
+    case 'MYRIGHTS':
+      return parseMyRights(c, tag, options);
     case 'SORT':
       return parseSort(c, tag, false);
     case 'THREAD':

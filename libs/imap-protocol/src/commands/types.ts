@@ -347,6 +347,41 @@ export interface GetQuotaRootCommand extends Tagged {
   readonly mailbox: string;
 }
 
+/** RFC 4314 §3.1: `SETACL mailbox identifier mod-rights`. */
+export interface SetAclCommand extends Tagged {
+  readonly name: 'SETACL';
+  readonly mailbox: string;
+  readonly identifier: string;
+  /** As sent: optional `+`/`-`, then rights letters. */
+  readonly rights: string;
+}
+
+/** RFC 4314 §3.2: `DELETEACL mailbox identifier`. */
+export interface DeleteAclCommand extends Tagged {
+  readonly name: 'DELETEACL';
+  readonly mailbox: string;
+  readonly identifier: string;
+}
+
+/** RFC 4314 §3.3: `GETACL mailbox`. */
+export interface GetAclCommand extends Tagged {
+  readonly name: 'GETACL';
+  readonly mailbox: string;
+}
+
+/** RFC 4314 §3.4: `LISTRIGHTS mailbox identifier`. */
+export interface ListRightsCommand extends Tagged {
+  readonly name: 'LISTRIGHTS';
+  readonly mailbox: string;
+  readonly identifier: string;
+}
+
+/** RFC 4314 §3.5: `MYRIGHTS mailbox`. */
+export interface MyRightsCommand extends Tagged {
+  readonly name: 'MYRIGHTS';
+  readonly mailbox: string;
+}
+
 /** RFC 5256 §3 sort keys; DISPLAYFROM / DISPLAYTO from RFC 5957 §3. */
 export type SortKey =
   'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
@@ -378,6 +413,11 @@ export interface ThreadCommand extends Tagged {
 }
 
 export type Command =
+  | SetAclCommand
+  | DeleteAclCommand
+  | GetAclCommand
+  | ListRightsCommand
+  | MyRightsCommand
   | CompressCommand
   | GetQuotaCommand
   | GetQuotaRootCommand

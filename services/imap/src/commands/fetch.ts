@@ -21,7 +21,7 @@ import {
   type Section,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
-import { isNotFound } from '../errors.js';
+import { isNotFound, isPermissionDenied } from '../errors.js';
 import { PREVIEW_OCTETS, previewSource, previewText } from '../preview.js';
 import { announceKeywords, imapFlags } from '../flags.js';
 import { StorageError, ErrorReason } from '../storage.js';
@@ -510,15 +510,22 @@ async function markSeen(
 ): Promise<Set<number>> {
   const unseen = batch.filter((m) => !m.flags.includes(mailstore.Flag.SEEN)).map((m) => m.uid);
   if (unseen.length === 0) return new Set();
-  const result = await ctx.services.mailstore.storeFlags({
-    userId,
-    mailboxId: mailbox.id,
-    uids: toUidSet(unseen),
-    mode: mailstore.StoreMode.ADD,
-    flags: [mailstore.Flag.SEEN],
-    keywords: [],
-    unchangedSince: undefined,
-  });
+  let result: mailstore.StoreFlagsResponse;
+  try {
+    result = await ctx.services.mailstore.storeFlags({
+      userId,
+      mailboxId: mailbox.id,
+      uids: toUidSet(unseen),
+      mode: mailstore.StoreMode.ADD,
+      flags: [mailstore.Flag.SEEN],
+      keywords: [],
+      unchangedSince: undefined,
+    });
+  } catch (error) {
+    // RFC 4314 §4: without "s" on a shared mailbox, FETCH MUST NOT set \Seen (and still succeeds).
+    if (isPermissionDenied(error)) return new Set();
+    throw error;
+  }
   const changed = new Map(result.changed.map((c) => [c.uid, c]));
   for (let i = 0; i < batch.length; i++) {
     const message = batch[i]!;

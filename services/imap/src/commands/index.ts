@@ -8,6 +8,7 @@
  * the mailbox commands may carry pending updates; NOOP always polls storage.
  */
 import type { Command, CommandName, StatusResponse } from '@postmesh/imap-protocol';
+import { deleteAcl, getAcl, listRights, myRights, setAcl } from './acl.js';
 import { append } from './append.js';
 import { authenticateCommand } from './authenticate.js';
 import { capability } from './capability.js';
@@ -86,6 +87,11 @@ const TABLE: Table = {
   GETQUOTAROOT: { run: getQuotaRoot, updates: pending },
   SORT: { run: sort, updates: byUid },
   THREAD: { run: thread, updates: byUid },
+  SETACL: { run: setAcl, updates: pending },
+  DELETEACL: { run: deleteAcl, updates: pending },
+  GETACL: { run: getAcl, updates: pending },
+  LISTRIGHTS: { run: listRights, updates: pending },
+  MYRIGHTS: { run: myRights, updates: pending },
 };
 
 /** Looked up by the parsed command's name; the cast is safe because the table is keyed by it. */

@@ -83,6 +83,8 @@ export const list: Handler<CommandOf<'LIST'>> = async (ctx, command) => {
 
 function listAttributes(mailbox: mailstore.Mailbox, subscribed: boolean): string[] {
   const attributes: string[] = [];
+  // A level of the "Other Users" hierarchy (shared-mailstore.ts): no mailbox, only children.
+  if (mailbox.id === '' && !mailbox.nonexistent) attributes.push('\\Noselect');
   if (mailbox.nonexistent) attributes.push('\\NonExistent');
   else attributes.push(mailbox.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
   if (subscribed && mailbox.subscribed) attributes.push('\\Subscribed');

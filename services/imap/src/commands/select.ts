@@ -24,10 +24,11 @@ import { RecentSet } from '../recent.js';
 import type { SelectedMailbox } from '../state.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
 import { toRanges, uidSetOf, userOf, vanishedUids } from './selection.js';
+import { sharedReadOnly } from './acl.js';
 
 export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, command) => {
   const user = userOf(ctx);
-  const readOnly = command.name === 'EXAMINE';
+  let readOnly = command.name === 'EXAMINE';
   // RFC 7162 §3.2.5: QRESYNC parameters without ENABLE QRESYNC are BAD (and nothing is closed).
   if (command.qresync !== null && !ctx.qresync) {
     return { tag: command.tag, condition: 'BAD', text: 'QRESYNC parameter requires ENABLE QRESYNC' };
@@ -61,6 +62,8 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
   }
   const counters = status.status;
   if (counters === undefined) throw new Error('GetMailboxStatus returned no status');
+  // RFC 4314 §5.2: a shared mailbox is READ-ONLY without any of "i", "e", "w", "s", "t".
+  if (!readOnly && (await sharedReadOnly(ctx, command.mailbox))) readOnly = true;
   const map = new MessageMap();
   const keywords = initialKeywords();
   for await (const message of ctx.services.mailstore.fetchMessages({

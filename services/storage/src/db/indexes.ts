@@ -49,6 +49,13 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
   ],
   // The mailstore's own (src/mailstore/types.ts MailstoreCollections.subscriptions).
   mailbox_subscriptions: [{ key: { userId: 1, path: 1 }, name: 'userId_path_unique', unique: true }],
+  // RFC 4314 ACLs (src/acl/acl-store.ts): by mailbox (GETACL, checks) and by grantee (LIST of
+  // the "Other Users" namespace).
+  mailbox_acls: [
+    { key: { mailboxId: 1 }, name: 'mailboxId' },
+    { key: { granteeId: 1 }, name: 'granteeId' },
+    { key: { identifierKey: 1, ownerDomain: 1 }, name: 'identifierKey_ownerDomain' },
+  ],
   [Collections.tombstones]: [{ key: { mailboxId: 1, modseq: 1 }, name: 'mailboxId_modseq' }],
   // DESIGN §2 step 6: a redelivered job finds its record and becomes a no-op.
   [Collections.deliveries]: [

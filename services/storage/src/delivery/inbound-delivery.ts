@@ -62,7 +62,7 @@ import type {
 import type { BatchTag } from '../ownership/index.js';
 import type { TraceStore } from '../trace/trace-store.js';
 import { batchFilter } from '../ownership/index.js';
-import type { SieveDelivery, SievePlan } from '../sieve/index.js';
+import type { ActiveScript, SieveDelivery, SievePlan } from '../sieve/index.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
@@ -253,6 +253,35 @@ interface PreparedJob {
   readonly sieve?: SievePlan | undefined;
 }
 
+/** Reads users' active Sieve scripts (SieveScripts.active). */
+export type ActiveScriptsOf = (userIds: readonly string[]) => Promise<ReadonlyMap<string, ActiveScript>>;
+
+/**
+ * The active scripts of a batch's recipients, read once per user for the whole batch rather than
+ * once per job (one query per job was a database round trip per delivered message). A script
+ * activated meanwhile applies from the next batch, milliseconds later.
+ */
+export function scriptsOncePerBatch(read: ActiveScriptsOf): ActiveScriptsOf {
+  const known = new Map<string, Promise<ActiveScript | undefined>>();
+  return async (userIds) => {
+    const missing = [...new Set(userIds)].filter((id) => !known.has(id));
+    if (missing.length > 0) {
+      const answer = read(missing);
+      for (const id of missing)
+        known.set(
+          id,
+          answer.then((scripts) => scripts.get(id)),
+        );
+    }
+    const out = new Map<string, ActiveScript>();
+    for (const id of userIds) {
+      const script = await known.get(id);
+      if (script !== undefined) out.set(id, script);
+    }
+    return out;
+  };
+}
+
 /** `run` over every item, at most `limit` at a time. */
 async function forEachLimited<T>(
   items: readonly T[],
@@ -367,9 +396,11 @@ export class InboundDelivery {
     const partition = tag?.partition;
     const outcomes: (JobOutcome | undefined)[] = msgs.map(() => undefined);
     const prepared: (PreparedJob | undefined)[] = msgs.map(() => undefined);
+    const sieve = this.deps.sieve;
+    const activeScripts = sieve && scriptsOncePerBatch((ids) => sieve.scripts.active(ids));
     await forEachLimited(msgs, this.deps.concurrency ?? 4, async (msg, i) => {
       try {
-        const ready = await inSpanOf(i, () => this.prepare(msg, directory, partition));
+        const ready = await inSpanOf(i, () => this.prepare(msg, directory, partition, activeScripts));
         if ('outcome' in ready) outcomes[i] = ready.outcome;
         else prepared[i] = ready;
       } catch (error) {
@@ -520,6 +551,7 @@ export class InboundDelivery {
     msg: JsMsg,
     directory: DeliveryDeps['directory'],
     partition: number | undefined,
+    activeScripts: ActiveScriptsOf | undefined,
   ): Promise<PreparedJob | { readonly outcome: JobOutcome }> {
     const decoded = decodeInboundJob(msg.data);
     if (!decoded.ok) return { outcome: JobOutcomes.reject(`malformed inbound job: ${decoded.problem}`) };
@@ -551,6 +583,7 @@ export class InboundDelivery {
       job,
       plans.flatMap((p) => (p.kind === 'deliver' ? [p] : [])),
       () => readAll(source),
+      activeScripts,
     );
     if (sieve) [targets, source] = [[...sieve.targets], sieve.raw];
     if (targets.length === 0)

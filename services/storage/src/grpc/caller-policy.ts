@@ -36,8 +36,18 @@ export const CALLER_ALLOW_LIST: Readonly<Record<string, readonly string[]>> = {
   imap: [`${DIRECTORY}/Authenticate`, `${DIRECTORY}/GetUser`, `${MAILSTORE}/*`],
   // DKIM signing of outbound mail.
   'mta-delivery': [`${DIRECTORY}/GetSigningKey`],
-  // The console and REST API: directory management, admins, sessions, tokens, audit, trace.
-  admin: [`${DIRECTORY}/*`, `${ADMIN}/*`, `${TRACE}/*`],
+  // The console and REST API: directory management, admins, sessions, tokens, audit, trace, and
+  // a mail user's Sieve scripts (their filters and vacation reply) but no mail.
+  admin: [
+    `${DIRECTORY}/*`,
+    `${ADMIN}/*`,
+    `${TRACE}/*`,
+    `${MAILSTORE}/PutSieveScript`,
+    `${MAILSTORE}/GetSieveScript`,
+    `${MAILSTORE}/ListSieveScripts`,
+    `${MAILSTORE}/SetActiveSieveScript`,
+    `${MAILSTORE}/DeleteSieveScript`,
+  ],
   // Operators' tools and the test harness.
   operator: [`${DIRECTORY}/*`, `${MAILSTORE}/*`, `${TRACE}/*`, `${ADMIN}/*`],
 };

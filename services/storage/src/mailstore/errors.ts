@@ -14,7 +14,9 @@ export type MailstoreReason =
   | typeof ErrorReason.NOT_ALLOWED
   | typeof ErrorReason.LIMIT_EXCEEDED
   | typeof ErrorReason.TOO_BIG
-  | typeof ErrorReason.CONFLICT;
+  | typeof ErrorReason.CONFLICT
+  /** RFC 4314: the acting user lacks a right on another user's mailbox (../acl). */
+  | typeof ErrorReason.PERMISSION_DENIED;
 
 /** An expected failure a caller can act on (a name that does not exist, a full quota …). */
 export class MailstoreError extends Error {

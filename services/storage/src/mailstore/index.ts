@@ -13,6 +13,7 @@ import { Mailstore } from './mailstore.js';
 import type { WriteTag } from './types.js';
 import { mailstoreServer } from './service.js';
 import { SieveScripts } from '../sieve/script-store.js';
+import { MailboxAcls } from '../acl/acl-store.js';
 
 export { Mailstore, DEFAULT_LIMITS, followRecordOwnership } from './mailstore.js';
 export type {
@@ -50,5 +51,10 @@ export function createMailstoreService(deps: {
   onMailboxChanged?: (userId: string) => void;
   writeCounts?: (tag: WriteTag) => boolean;
 }): MailstoreServiceServer {
-  return mailstoreServer(new Mailstore(deps), deps.logger, new SieveScripts(deps.db));
+  return mailstoreServer(
+    new Mailstore(deps),
+    deps.logger,
+    new SieveScripts(deps.db),
+    new MailboxAcls(deps.db),
+  );
 }

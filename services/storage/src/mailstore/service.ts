@@ -10,8 +10,8 @@ import {
   ErrorReason,
   grpcCodeFor,
   toGrpcError,
+  mailstore,
   type MailstoreServiceServer,
-  type mailstore,
 } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import { failureStatus, serveUnary } from '../grpc/unary.js';
@@ -23,6 +23,9 @@ import { DELIMITER } from './paths.js';
 import { specialUseValue } from './mailboxes.js';
 import type { SieveScripts } from '../sieve/script-store.js';
 import { checkScript } from '@postmesh/sieve';
+import { MailboxAccess, actsAsOwner, denied } from '../acl/access.js';
+import { aclHandlers, permittedFlags } from '../acl/handlers.js';
+import type { MailboxAcls } from '../acl/acl-store.js';
 
 /** Messages per FetchMessages response at most, whatever the client asks. */
 const FETCH_BATCH_MAX = 4096;
@@ -118,8 +121,31 @@ export function mailstoreServer(
   store: Mailstore,
   logger: Logger,
   scripts?: SieveScripts,
+  acls?: MailboxAcls,
 ): MailstoreServiceServer {
+  // RFC 4314: calls naming another acting user are checked against the owner's ACL (../acl).
+  const access = acls === undefined ? undefined : new MailboxAccess(store, acls);
+  const gate = (): MailboxAccess => {
+    if (access === undefined)
+      throw new MailstoreError(
+        ErrorReason.NOT_ALLOWED,
+        'shared mailboxes are not served here',
+        'acting_user_id',
+      );
+    return access;
+  };
+  /** Owner's calls skip the ACL (and its reads); others need `rights` on the mailbox. */
+  const allow = async (
+    r: { userId: string; actingUserId?: string | undefined },
+    ref: MailboxRef,
+    rights: Parameters<MailboxAccess['require']>[3],
+    field = 'mailbox',
+  ): Promise<string> => {
+    if (actsAsOwner(r.userId, r.actingUserId)) return 'lrswipkxtea';
+    return gate().require(userOf(r), r.actingUserId ?? '', ref, rights, field);
+  };
   return {
+    ...aclHandlers(gate, logger),
     listMailboxes: unary(logger, 'ListMailboxes', async (r: mailstore.ListMailboxesRequest) => ({
       mailboxes: (
         await store.listMailboxes({
@@ -132,15 +158,28 @@ export function mailstoreServer(
       ).map(toMailbox),
     })),
     createMailbox: unary(logger, 'CreateMailbox', async (r: mailstore.CreateMailboxRequest) => {
+      if (!actsAsOwner(r.userId, r.actingUserId))
+        await gate().requireCreate(userOf(r), r.actingUserId ?? '', r.path);
       const created = await store.createMailbox(userOf(r), r.path, r.specialUse, r.subscribe);
       return { mailbox: toMailbox(created.mailbox), createdParents: created.createdParents };
     }),
-    renameMailbox: unary(logger, 'RenameMailbox', async (r: mailstore.RenameMailboxRequest) => ({
-      mailbox: toMailbox(await store.renameMailbox(userOf(r), selector(r.mailbox, 'mailbox'), r.newPath)),
-    })),
-    deleteMailbox: unary(logger, 'DeleteMailbox', async (r: mailstore.DeleteMailboxRequest) => ({
-      mailboxId: await store.deleteMailbox(userOf(r), selector(r.mailbox, 'mailbox')),
-    })),
+    renameMailbox: unary(logger, 'RenameMailbox', async (r: mailstore.RenameMailboxRequest) => {
+      // RFC 4314 §4 RENAME: "x" on the mailbox and "k" on the new parent.
+      if (!actsAsOwner(r.userId, r.actingUserId)) {
+        await allow(r, selector(r.mailbox, 'mailbox'), ['x']);
+        await gate().requireCreate(userOf(r), r.actingUserId ?? '', r.newPath, 'new_path');
+      }
+      return {
+        mailbox: toMailbox(await store.renameMailbox(userOf(r), selector(r.mailbox, 'mailbox'), r.newPath)),
+      };
+    }),
+    deleteMailbox: unary(logger, 'DeleteMailbox', async (r: mailstore.DeleteMailboxRequest) => {
+      await allow(r, selector(r.mailbox, 'mailbox'), ['x']);
+      const mailboxId = await store.deleteMailbox(userOf(r), selector(r.mailbox, 'mailbox'));
+      // RFC 4314 §4: DELETE MUST delete the mailbox's ACL.
+      await acls?.removeMailbox(mailboxId);
+      return { mailboxId };
+    }),
     setSubscribed: unary(logger, 'SetSubscribed', async (r: mailstore.SetSubscribedRequest) => {
       await store.setSubscribed(userOf(r), r.path, r.subscribed);
       return {};
@@ -148,8 +187,10 @@ export function mailstoreServer(
     getMailboxStatus: unary(
       logger,
       'GetMailboxStatus',
-      async (r: mailstore.GetMailboxStatusRequest): Promise<mailstore.GetMailboxStatusResponse> =>
-        store.getMailboxStatus(userOf(r), selector(r.mailbox, 'mailbox'), r.claimRecent),
+      async (r: mailstore.GetMailboxStatusRequest): Promise<mailstore.GetMailboxStatusResponse> => {
+        await allow(r, selector(r.mailbox, 'mailbox'), ['r']);
+        return store.getMailboxStatus(userOf(r), selector(r.mailbox, 'mailbox'), r.claimRecent);
+      },
     ),
     appendMessage(call, callback) {
       const chunks = call as AsyncIterable<mailstore.AppendMessageRequest>;
@@ -176,11 +217,19 @@ export function mailstoreServer(
             yield part.value;
           }
         })();
+        // RFC 4314 §4: "i" to append; flags the user has no right to set are dropped, not refused.
+        const rights = await allow(
+          header,
+          selector(header.mailbox, 'header.mailbox'),
+          ['i'],
+          'header.mailbox',
+        );
+        const flags = permittedFlags(rights, header.flags, header.keywords);
         return store.appendMessage(
           {
             userId: userOf(header),
             mailbox: selector(header.mailbox, 'header.mailbox'),
-            flags: storedFlags(header.flags, header.keywords, 'header'),
+            flags: storedFlags(flags.flags, flags.keywords, 'header'),
             ...(header.internalDate === undefined ? {} : { internalDate: header.internalDate }),
             ...(header.size > 0 ? { declaredSize: header.size } : {}),
           },
@@ -195,6 +244,7 @@ export function mailstoreServer(
     fetchMessages(call) {
       const r = call.request;
       void streamOut(call, logger, 'FetchMessages', async function* () {
+        await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
         const messages = store.fetchMessages(userOf(r), r.mailboxId, r.uids, r.changedSince, r.fields);
         const maxBatch = Math.min(r.maxBatch ?? 0, FETCH_BATCH_MAX);
         if (maxBatch <= 1) {
@@ -220,6 +270,7 @@ export function mailstoreServer(
     getMessageContent(call) {
       const r = call.request;
       void streamOut(call, logger, 'GetMessageContent', async function* () {
+        await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
         const content = await store.getMessageContent(
           userOf(r),
           r.mailboxId,
@@ -232,42 +283,66 @@ export function mailstoreServer(
         for await (const chunk of content.chunks) yield { part: { $case: 'chunk' as const, value: chunk } };
       });
     },
-    storeFlags: unary(logger, 'StoreFlags', async (r: mailstore.StoreFlagsRequest) =>
-      store.storeFlags(
+    storeFlags: unary(logger, 'StoreFlags', async (r: mailstore.StoreFlagsRequest) => {
+      let flags: { flags: mailstore.Flag[]; keywords: string[] } = { flags: r.flags, keywords: r.keywords };
+      if (!actsAsOwner(r.userId, r.actingUserId)) {
+        const rights = await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
+        // RFC 4314 §4 STORE: "s" for \Seen, "t" for \Deleted, "w" for the others. FLAGS (replace)
+        // touches every kind, so it needs all three; +FLAGS/-FLAGS change what the user may and
+        // fail only when that is nothing ("SHOULD NOT fail if … at least one flag").
+        if (r.mode === mailstore.StoreMode.REPLACE) {
+          for (const right of ['s', 'w', 't'] as const) if (!rights.includes(right)) throw denied(right);
+        } else {
+          const permitted = permittedFlags(rights, r.flags, r.keywords);
+          const asked = r.flags.length + r.keywords.length;
+          if (asked > 0 && permitted.flags.length + permitted.keywords.length === 0)
+            throw denied(permitted.missing[0] ?? 'w');
+          flags = permitted;
+        }
+      }
+      return store.storeFlags(
         userOf(r),
         r.mailboxId,
         required(r.uids, 'uids'),
         r.mode,
-        storedFlags(r.flags, r.keywords, 'request'),
+        storedFlags(flags.flags, flags.keywords, 'request'),
         r.unchangedSince,
-      ),
-    ),
-    copyMessages: unary(logger, 'CopyMessages', async (r: mailstore.CopyMessagesRequest) =>
-      store.copyMessages(
+      );
+    }),
+    copyMessages: unary(logger, 'CopyMessages', async (r: mailstore.CopyMessagesRequest) => {
+      await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
+      await allow(r, selector(r.destination, 'destination'), ['i'], 'destination');
+      return store.copyMessages(
         userOf(r),
         r.mailboxId,
         required(r.uids, 'uids'),
         selector(r.destination, 'destination'),
-      ),
-    ),
-    moveMessages: unary(logger, 'MoveMessages', async (r: mailstore.MoveMessagesRequest) =>
-      store.moveMessages(
+      );
+    }),
+    moveMessages: unary(logger, 'MoveMessages', async (r: mailstore.MoveMessagesRequest) => {
+      // RFC 6851 §4.4 / RFC 4314 §4: MOVE is COPY, STORE \Deleted and EXPUNGE at the source.
+      await allow(r, { id: r.mailboxId }, ['r', 't', 'e'], 'mailbox_id');
+      await allow(r, selector(r.destination, 'destination'), ['i'], 'destination');
+      return store.moveMessages(
         userOf(r),
         r.mailboxId,
         required(r.uids, 'uids'),
         selector(r.destination, 'destination'),
-      ),
-    ),
-    expunge: unary(logger, 'Expunge', async (r: mailstore.ExpungeRequest) =>
-      store.expunge(userOf(r), r.mailboxId, r.uids),
-    ),
-    search: unary(logger, 'Search', async (r: mailstore.SearchRequest) =>
-      store.search(userOf(r), r.mailboxId, required(r.query, 'query')),
-    ),
+      );
+    }),
+    expunge: unary(logger, 'Expunge', async (r: mailstore.ExpungeRequest) => {
+      await allow(r, { id: r.mailboxId }, ['e'], 'mailbox_id');
+      return store.expunge(userOf(r), r.mailboxId, r.uids);
+    }),
+    search: unary(logger, 'Search', async (r: mailstore.SearchRequest) => {
+      await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
+      return store.search(userOf(r), r.mailboxId, required(r.query, 'query'));
+    }),
     getQuota: unary(logger, 'GetQuota', async (r: mailstore.GetQuotaRequest) => store.getQuota(userOf(r))),
-    getChanges: unary(logger, 'GetChanges', async (r: mailstore.GetChangesRequest) =>
-      store.getChanges(userOf(r), r.mailboxId, r.sinceModseq, r.uidValidity, r.knownUids),
-    ),
+    getChanges: unary(logger, 'GetChanges', async (r: mailstore.GetChangesRequest) => {
+      await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
+      return store.getChanges(userOf(r), r.mailboxId, r.sinceModseq, r.uidValidity, r.knownUids);
+    }),
     putSieveScript: unary(logger, 'PutSieveScript', async (r: mailstore.PutSieveScriptRequest) => {
       const userId = userOf(r);
       if (r.checkOnly) {

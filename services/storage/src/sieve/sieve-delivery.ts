@@ -102,8 +102,10 @@ export class SieveDelivery {
     job: InboundJob,
     planned: readonly SieveTarget[],
     readBody: () => Promise<Uint8Array>,
+    activeScripts: (userIds: readonly string[]) => Promise<ReadonlyMap<string, ActiveScript>> = (ids) =>
+      this.scripts.active(ids),
   ): Promise<SievePlan | undefined> {
-    const active = await this.scripts.active(planned.map((p) => p.target.userId));
+    const active = await activeScripts(planned.map((p) => p.target.userId));
     if (active.size === 0) return undefined;
     const raw = await readBody();
     const redirectedBy = redirectHops(raw);

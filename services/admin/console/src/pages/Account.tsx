@@ -1,6 +1,6 @@
 /**
  * "My account": for a mail user, their own account (quota use, password, authenticator code, app
- * passwords, addresses); for an administrator, who they are and their authenticator code.
+ * passwords, addresses, vacation reply and mail filters); for an administrator, who they are and their authenticator code.
  */
 import { useCallback, useEffect, useState } from 'react';
 import { api, type Me, type Page } from '../api.js';
@@ -11,6 +11,7 @@ import { usageText } from '../format.js';
 import type { Alias, User } from '../types.js';
 import { passwordProblem, PASSWORD_HINT } from '../validate.js';
 import { AppPasswords } from './AppPasswords.js';
+import { SieveFilters } from './SieveFilters.js';
 import { TotpSection } from './TotpSection.js';
 
 const KIND: Readonly<Record<string, string>> = {
@@ -119,6 +120,13 @@ function MailUserAccount({ me }: { readonly me: Me }) {
             canWrite={me.permissions.includes('apppasswords.write')}
           />
         </div>
+      )}
+      {me.user !== undefined && me.permissions.includes('sieve.read') && (
+        <SieveFilters
+          userId={me.user.id}
+          address={address}
+          canWrite={me.permissions.includes('sieve.write')}
+        />
       )}
     </>
   );

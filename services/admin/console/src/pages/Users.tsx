@@ -19,8 +19,9 @@ import {
   toBytes,
 } from '../validate.js';
 import { AppPasswords } from './AppPasswords.js';
+import { SieveFilters } from './SieveFilters.js';
 
-type Panel = { kind: 'edit' | 'password' | 'app-passwords'; user: User } | undefined;
+type Panel = { kind: 'edit' | 'password' | 'app-passwords' | 'filters'; user: User } | undefined;
 
 function EditUser({ user, onDone }: { readonly user: User; readonly onDone: (notice: string) => void }) {
   const [quota, unit] = sizeFields(user.quotaBytes);
@@ -255,6 +256,20 @@ export function UsersPage({ me }: { readonly me: Me }) {
           </button>
         </div>
       )}
+      {panel?.kind === 'filters' && (
+        <div className="card">
+          <h2>Filters and vacation reply of {panel.user.address}</h2>
+          <SieveFilters
+            key={panel.user.id}
+            userId={panel.user.id}
+            address={panel.user.address}
+            canWrite={can('sieve.write')}
+          />
+          <button type="button" className="secondary" onClick={() => setPanel(undefined)}>
+            Close
+          </button>
+        </div>
+      )}
       <div className="field inline">
         <label htmlFor="users-domain">Domain</label>
         <select id="users-domain" value={domain} onChange={(e) => setDomain(e.target.value)}>
@@ -311,6 +326,15 @@ export function UsersPage({ me }: { readonly me: Me }) {
                     aria-expanded={open('app-passwords', u)}
                   >
                     App passwords
+                  </button>
+                )}
+                {can('sieve.read') && (
+                  <button
+                    type="button"
+                    onClick={() => toggle('filters', u)}
+                    aria-expanded={open('filters', u)}
+                  >
+                    Filters
                   </button>
                 )}
                 {can('users.update') && u.status === 'active' && (

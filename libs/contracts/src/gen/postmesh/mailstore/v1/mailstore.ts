@@ -525,6 +525,13 @@ export interface CreateMailboxRequest {
   specialUse: SpecialUse;
   /** Subscribe to it as well. */
   subscribe: boolean;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of CreateMailbox. */
@@ -547,6 +554,13 @@ export interface RenameMailboxRequest {
     | undefined;
   /** Its new path. */
   newPath: string;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of RenameMailbox. */
@@ -560,7 +574,16 @@ export interface DeleteMailboxRequest {
   /** Owner. */
   userId: string;
   /** The mailbox to delete. */
-  mailbox?: MailboxSelector | undefined;
+  mailbox?:
+    | MailboxSelector
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of DeleteMailbox. */
@@ -596,6 +619,13 @@ export interface GetMailboxStatusRequest {
    * (RFC 3501 §6.3.1). `status.recent` is the count before the reset.
    */
   claimRecent: boolean;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of GetMailboxStatus. */
@@ -637,6 +667,13 @@ export interface AppendHeader {
    * not add up to it.
    */
   size: number;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** One message of the client-streamed AppendMessage request. */
@@ -685,7 +722,16 @@ export interface FetchMessagesRequest {
    * 1 MiB at most) instead of one per response in `message`: SELECT of a 100,000-message mailbox
    * is then a few hundred stream messages, not 100,000. 0 or unset: one per response.
    */
-  maxBatch?: number | undefined;
+  maxBatch?:
+    | number
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Metadata of one message. */
@@ -756,6 +802,13 @@ export interface GetMessageContentRequest {
    * an unknown encoding fails with INVALID_ARGUMENT (IMAP `NO [UNKNOWN-CTE]`).
    */
   decodeTransferEncoding: boolean;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /**
@@ -806,7 +859,16 @@ export interface StoreFlagsRequest {
    * UNCHANGEDSINCE (RFC 7162 §3.1.3): only change messages whose modseq is not greater; the
    * others are reported in `modified_uids`.
    */
-  unchangedSince?: number | undefined;
+  unchangedSince?:
+    | number
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** The flags of a message after a change. */
@@ -853,7 +915,16 @@ export interface CopyMessagesRequest {
     | UidSet
     | undefined;
   /** Where to. */
-  destination?: MailboxSelector | undefined;
+  destination?:
+    | MailboxSelector
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of CopyMessages. */
@@ -877,7 +948,16 @@ export interface MoveMessagesRequest {
     | UidSet
     | undefined;
   /** Where to. */
-  destination?: MailboxSelector | undefined;
+  destination?:
+    | MailboxSelector
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of MoveMessages. */
@@ -902,7 +982,16 @@ export interface ExpungeRequest {
   /** The mailbox. */
   mailboxId: string;
   /** UID EXPUNGE (RFC 4315 §2.1): only these of the \Deleted messages. Unset: all \Deleted. */
-  uids?: UidSet | undefined;
+  uids?:
+    | UidSet
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of Expunge. */
@@ -1040,7 +1129,16 @@ export interface SearchRequest {
   /** The mailbox. */
   mailboxId: string;
   /** The search program. */
-  query?: SearchKey | undefined;
+  query?:
+    | SearchKey
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of Search. */
@@ -1086,7 +1184,16 @@ export interface GetChangesRequest {
    */
   uidValidity: number;
   /** Restrict the answer to these UIDs (QRESYNC `known-uids`, RFC 7162 §3.2.5); unset means all. */
-  knownUids?: UidSet | undefined;
+  knownUids?:
+    | UidSet
+    | undefined;
+  /**
+   * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
+   * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
+   * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
+   * and PERMISSION_DENIED without the right the call needs.
+   */
+  actingUserId?: string | undefined;
 }
 
 /** Response of GetChanges. */
@@ -1186,6 +1293,138 @@ export interface DeleteSieveScriptRequest {
 
 /** Response of DeleteSieveScript. */
 export interface DeleteSieveScriptResponse {
+}
+
+/** Request of SetMailboxAcl. */
+export interface SetMailboxAclRequest {
+  /** Owner of the mailbox. */
+  userId: string;
+  /** The mailbox. */
+  mailbox?:
+    | MailboxSelector
+    | undefined;
+  /** `anyone` or a user's address (case-insensitive). */
+  identifier: string;
+  /** RFC 4314 §3.1 modification: optional `+` or `-`, then zero or more rights. */
+  rights: string;
+  /** Who asks (see GetMailboxStatusRequest.acting_user_id); needs "a". */
+  actingUserId?: string | undefined;
+}
+
+/** Response of SetMailboxAcl. */
+export interface SetMailboxAclResponse {
+  /** The identifier's rights now (empty: the entry was removed). */
+  rights: string;
+}
+
+/** Request of DeleteMailboxAcl. */
+export interface DeleteMailboxAclRequest {
+  /** Owner of the mailbox. */
+  userId: string;
+  /** The mailbox. */
+  mailbox?:
+    | MailboxSelector
+    | undefined;
+  /** The identifier whose entry goes. */
+  identifier: string;
+  /** Who asks; needs "a". */
+  actingUserId?: string | undefined;
+}
+
+/** Response of DeleteMailboxAcl. */
+export interface DeleteMailboxAclResponse {
+}
+
+/** One identifier and its rights. */
+export interface AclEntry {
+  /** `anyone` or a user's address. */
+  identifier: string;
+  /** Its rights. */
+  rights: string;
+}
+
+/** Request of GetMailboxAcl. */
+export interface GetMailboxAclRequest {
+  /** Owner of the mailbox. */
+  userId: string;
+  /** The mailbox. */
+  mailbox?:
+    | MailboxSelector
+    | undefined;
+  /** Who asks; needs "a". */
+  actingUserId?: string | undefined;
+}
+
+/** Response of GetMailboxAcl. */
+export interface GetMailboxAclResponse {
+  /** The owner first, then the entries ordered by identifier. */
+  entries: AclEntry[];
+}
+
+/** Request of ListMailboxRights. */
+export interface ListMailboxRightsRequest {
+  /** Owner of the mailbox. */
+  userId: string;
+  /** The mailbox. */
+  mailbox?:
+    | MailboxSelector
+    | undefined;
+  /** The identifier asked about. */
+  identifier: string;
+  /** Who asks; needs "a". */
+  actingUserId?: string | undefined;
+}
+
+/** Response of ListMailboxRights. */
+export interface ListMailboxRightsResponse {
+  /** Rights the identifier always has (all of them for the owner). */
+  required: string;
+  /** Rights that can be granted, each group all or nothing (RFC 4314 §3.7). */
+  optional: string[];
+}
+
+/** Request of GetMyRights. */
+export interface GetMyRightsRequest {
+  /** Owner of the mailbox. */
+  userId: string;
+  /** The mailbox. */
+  mailbox?:
+    | MailboxSelector
+    | undefined;
+  /** Who asks. */
+  actingUserId?: string | undefined;
+}
+
+/** Response of GetMyRights. */
+export interface GetMyRightsResponse {
+  /** The acting user's rights. */
+  rights: string;
+}
+
+/** Request of ListSharedMailboxes. */
+export interface ListSharedMailboxesRequest {
+  /** The grantee. */
+  userId: string;
+}
+
+/** A mailbox another user shares with the grantee. */
+export interface SharedMailbox {
+  /** The owner's user id (the id to name in calls on the mailbox, with the grantee acting). */
+  ownerUserId: string;
+  /** The owner's address, the second level of the "Other Users" namespace. */
+  ownerAddress: string;
+  /** The mailbox, its path in the owner's hierarchy. */
+  mailbox?:
+    | Mailbox
+    | undefined;
+  /** The grantee's rights on it. */
+  rights: string;
+}
+
+/** Response of ListSharedMailboxes. */
+export interface ListSharedMailboxesResponse {
+  /** Ordered by owner address, then path. */
+  mailboxes: SharedMailbox[];
 }
 
 function createBaseMailboxSelector(): MailboxSelector {
@@ -2179,7 +2418,7 @@ export const ListMailboxesResponse: MessageFns<ListMailboxesResponse> = {
 };
 
 function createBaseCreateMailboxRequest(): CreateMailboxRequest {
-  return { userId: "", path: "", specialUse: SpecialUse.UNSPECIFIED, subscribe: false };
+  return { userId: "", path: "", specialUse: SpecialUse.UNSPECIFIED, subscribe: false, actingUserId: undefined };
 }
 
 export const CreateMailboxRequest: MessageFns<CreateMailboxRequest> = {
@@ -2195,6 +2434,9 @@ export const CreateMailboxRequest: MessageFns<CreateMailboxRequest> = {
     }
     if (message.subscribe !== false) {
       writer.uint32(32).bool(message.subscribe);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -2244,6 +2486,14 @@ export const CreateMailboxRequest: MessageFns<CreateMailboxRequest> = {
             message.subscribe = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2270,6 +2520,11 @@ export const CreateMailboxRequest: MessageFns<CreateMailboxRequest> = {
         ? specialUseFromJSON(object.special_use)
         : SpecialUse.UNSPECIFIED,
       subscribe: isSet(object.subscribe) ? globalThis.Boolean(object.subscribe) : false,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -2287,6 +2542,9 @@ export const CreateMailboxRequest: MessageFns<CreateMailboxRequest> = {
     if (message.subscribe !== false) {
       obj.subscribe = message.subscribe;
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -2299,6 +2557,7 @@ export const CreateMailboxRequest: MessageFns<CreateMailboxRequest> = {
     message.path = object.path ?? "";
     message.specialUse = object.specialUse ?? SpecialUse.UNSPECIFIED;
     message.subscribe = object.subscribe ?? false;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -2395,7 +2654,7 @@ export const CreateMailboxResponse: MessageFns<CreateMailboxResponse> = {
 };
 
 function createBaseRenameMailboxRequest(): RenameMailboxRequest {
-  return { userId: "", mailbox: undefined, newPath: "" };
+  return { userId: "", mailbox: undefined, newPath: "", actingUserId: undefined };
 }
 
 export const RenameMailboxRequest: MessageFns<RenameMailboxRequest> = {
@@ -2408,6 +2667,9 @@ export const RenameMailboxRequest: MessageFns<RenameMailboxRequest> = {
     }
     if (message.newPath !== "") {
       writer.uint32(26).string(message.newPath);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -2449,6 +2711,14 @@ export const RenameMailboxRequest: MessageFns<RenameMailboxRequest> = {
             message.newPath = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2474,6 +2744,11 @@ export const RenameMailboxRequest: MessageFns<RenameMailboxRequest> = {
         : isSet(object.new_path)
         ? globalThis.String(object.new_path)
         : "",
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -2488,6 +2763,9 @@ export const RenameMailboxRequest: MessageFns<RenameMailboxRequest> = {
     if (message.newPath !== "") {
       obj.newPath = message.newPath;
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -2501,6 +2779,7 @@ export const RenameMailboxRequest: MessageFns<RenameMailboxRequest> = {
       ? MailboxSelector.fromPartial(object.mailbox)
       : undefined;
     message.newPath = object.newPath ?? "";
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -2575,7 +2854,7 @@ export const RenameMailboxResponse: MessageFns<RenameMailboxResponse> = {
 };
 
 function createBaseDeleteMailboxRequest(): DeleteMailboxRequest {
-  return { userId: "", mailbox: undefined };
+  return { userId: "", mailbox: undefined, actingUserId: undefined };
 }
 
 export const DeleteMailboxRequest: MessageFns<DeleteMailboxRequest> = {
@@ -2585,6 +2864,9 @@ export const DeleteMailboxRequest: MessageFns<DeleteMailboxRequest> = {
     }
     if (message.mailbox !== undefined) {
       MailboxSelector.encode(message.mailbox, writer.uint32(18).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -2618,6 +2900,14 @@ export const DeleteMailboxRequest: MessageFns<DeleteMailboxRequest> = {
             message.mailbox = MailboxSelector.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2638,6 +2928,11 @@ export const DeleteMailboxRequest: MessageFns<DeleteMailboxRequest> = {
         ? globalThis.String(object.user_id)
         : "",
       mailbox: isSet(object.mailbox) ? MailboxSelector.fromJSON(object.mailbox) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -2648,6 +2943,9 @@ export const DeleteMailboxRequest: MessageFns<DeleteMailboxRequest> = {
     }
     if (message.mailbox !== undefined) {
       obj.mailbox = MailboxSelector.toJSON(message.mailbox);
+    }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
     }
     return obj;
   },
@@ -2661,6 +2959,7 @@ export const DeleteMailboxRequest: MessageFns<DeleteMailboxRequest> = {
     message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
       ? MailboxSelector.fromPartial(object.mailbox)
       : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -2896,7 +3195,7 @@ export const SetSubscribedResponse: MessageFns<SetSubscribedResponse> = {
 };
 
 function createBaseGetMailboxStatusRequest(): GetMailboxStatusRequest {
-  return { userId: "", mailbox: undefined, claimRecent: false };
+  return { userId: "", mailbox: undefined, claimRecent: false, actingUserId: undefined };
 }
 
 export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
@@ -2909,6 +3208,9 @@ export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
     }
     if (message.claimRecent !== false) {
       writer.uint32(24).bool(message.claimRecent);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -2950,6 +3252,14 @@ export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
             message.claimRecent = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2975,6 +3285,11 @@ export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
         : isSet(object.claim_recent)
         ? globalThis.Boolean(object.claim_recent)
         : false,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -2989,6 +3304,9 @@ export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
     if (message.claimRecent !== false) {
       obj.claimRecent = message.claimRecent;
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -3002,6 +3320,7 @@ export const GetMailboxStatusRequest: MessageFns<GetMailboxStatusRequest> = {
       ? MailboxSelector.fromPartial(object.mailbox)
       : undefined;
     message.claimRecent = object.claimRecent ?? false;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -3118,7 +3437,15 @@ export const GetMailboxStatusResponse: MessageFns<GetMailboxStatusResponse> = {
 };
 
 function createBaseAppendHeader(): AppendHeader {
-  return { userId: "", mailbox: undefined, flags: [], keywords: [], internalDate: undefined, size: 0 };
+  return {
+    userId: "",
+    mailbox: undefined,
+    flags: [],
+    keywords: [],
+    internalDate: undefined,
+    size: 0,
+    actingUserId: undefined,
+  };
 }
 
 export const AppendHeader: MessageFns<AppendHeader> = {
@@ -3144,6 +3471,9 @@ export const AppendHeader: MessageFns<AppendHeader> = {
     }
     if (message.size !== 0) {
       writer.uint32(48).uint64(message.size);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -3219,6 +3549,14 @@ export const AppendHeader: MessageFns<AppendHeader> = {
             message.size = longToNumber(reader.uint64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3247,6 +3585,11 @@ export const AppendHeader: MessageFns<AppendHeader> = {
         ? fromJsonTimestamp(object.internal_date)
         : undefined,
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -3270,6 +3613,9 @@ export const AppendHeader: MessageFns<AppendHeader> = {
     if (message.size !== 0) {
       obj.size = Math.round(message.size);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -3286,6 +3632,7 @@ export const AppendHeader: MessageFns<AppendHeader> = {
     message.keywords = object.keywords?.map((e) => e) || [];
     message.internalDate = object.internalDate ?? undefined;
     message.size = object.size ?? 0;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -3517,7 +3864,15 @@ export const AppendMessageResponse: MessageFns<AppendMessageResponse> = {
 };
 
 function createBaseFetchMessagesRequest(): FetchMessagesRequest {
-  return { userId: "", mailboxId: "", uids: undefined, changedSince: undefined, fields: [], maxBatch: undefined };
+  return {
+    userId: "",
+    mailboxId: "",
+    uids: undefined,
+    changedSince: undefined,
+    fields: [],
+    maxBatch: undefined,
+    actingUserId: undefined,
+  };
 }
 
 export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
@@ -3543,6 +3898,9 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
     }
     if (message.maxBatch !== undefined) {
       writer.uint32(48).uint32(message.maxBatch);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -3618,6 +3976,14 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
             message.maxBatch = reader.uint32();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3654,6 +4020,11 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
         : isSet(object.max_batch)
         ? globalThis.Number(object.max_batch)
         : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -3677,6 +4048,9 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
     if (message.maxBatch !== undefined) {
       obj.maxBatch = Math.round(message.maxBatch);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -3691,6 +4065,7 @@ export const FetchMessagesRequest: MessageFns<FetchMessagesRequest> = {
     message.changedSince = object.changedSince ?? undefined;
     message.fields = object.fields?.map((e) => e) || [];
     message.maxBatch = object.maxBatch ?? undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -4103,7 +4478,15 @@ export const ByteRange: MessageFns<ByteRange> = {
 };
 
 function createBaseGetMessageContentRequest(): GetMessageContentRequest {
-  return { userId: "", mailboxId: "", uid: 0, section: "", partial: undefined, decodeTransferEncoding: false };
+  return {
+    userId: "",
+    mailboxId: "",
+    uid: 0,
+    section: "",
+    partial: undefined,
+    decodeTransferEncoding: false,
+    actingUserId: undefined,
+  };
 }
 
 export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
@@ -4125,6 +4508,9 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
     }
     if (message.decodeTransferEncoding !== false) {
       writer.uint32(48).bool(message.decodeTransferEncoding);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -4190,6 +4576,14 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
             message.decodeTransferEncoding = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4222,6 +4616,11 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
         : isSet(object.decode_transfer_encoding)
         ? globalThis.Boolean(object.decode_transfer_encoding)
         : false,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -4245,6 +4644,9 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
     if (message.decodeTransferEncoding !== false) {
       obj.decodeTransferEncoding = message.decodeTransferEncoding;
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -4261,6 +4663,7 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
       ? ByteRange.fromPartial(object.partial)
       : undefined;
     message.decodeTransferEncoding = object.decodeTransferEncoding ?? false;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -4500,6 +4903,7 @@ function createBaseStoreFlagsRequest(): StoreFlagsRequest {
     flags: [],
     keywords: [],
     unchangedSince: undefined,
+    actingUserId: undefined,
   };
 }
 
@@ -4529,6 +4933,9 @@ export const StoreFlagsRequest: MessageFns<StoreFlagsRequest> = {
     }
     if (message.unchangedSince !== undefined) {
       writer.uint32(56).uint64(message.unchangedSince);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -4612,6 +5019,14 @@ export const StoreFlagsRequest: MessageFns<StoreFlagsRequest> = {
             message.unchangedSince = longToNumber(reader.uint64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4645,6 +5060,11 @@ export const StoreFlagsRequest: MessageFns<StoreFlagsRequest> = {
         : isSet(object.unchanged_since)
         ? globalThis.Number(object.unchanged_since)
         : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -4671,6 +5091,9 @@ export const StoreFlagsRequest: MessageFns<StoreFlagsRequest> = {
     if (message.unchangedSince !== undefined) {
       obj.unchangedSince = Math.round(message.unchangedSince);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -4686,6 +5109,7 @@ export const StoreFlagsRequest: MessageFns<StoreFlagsRequest> = {
     message.flags = object.flags?.map((e) => e) || [];
     message.keywords = object.keywords?.map((e) => e) || [];
     message.unchangedSince = object.unchangedSince ?? undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -5040,7 +5464,7 @@ export const UidMapping: MessageFns<UidMapping> = {
 };
 
 function createBaseCopyMessagesRequest(): CopyMessagesRequest {
-  return { userId: "", mailboxId: "", uids: undefined, destination: undefined };
+  return { userId: "", mailboxId: "", uids: undefined, destination: undefined, actingUserId: undefined };
 }
 
 export const CopyMessagesRequest: MessageFns<CopyMessagesRequest> = {
@@ -5056,6 +5480,9 @@ export const CopyMessagesRequest: MessageFns<CopyMessagesRequest> = {
     }
     if (message.destination !== undefined) {
       MailboxSelector.encode(message.destination, writer.uint32(34).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -5105,6 +5532,14 @@ export const CopyMessagesRequest: MessageFns<CopyMessagesRequest> = {
             message.destination = MailboxSelector.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5131,6 +5566,11 @@ export const CopyMessagesRequest: MessageFns<CopyMessagesRequest> = {
         : "",
       uids: isSet(object.uids) ? UidSet.fromJSON(object.uids) : undefined,
       destination: isSet(object.destination) ? MailboxSelector.fromJSON(object.destination) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -5148,6 +5588,9 @@ export const CopyMessagesRequest: MessageFns<CopyMessagesRequest> = {
     if (message.destination !== undefined) {
       obj.destination = MailboxSelector.toJSON(message.destination);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -5162,6 +5605,7 @@ export const CopyMessagesRequest: MessageFns<CopyMessagesRequest> = {
     message.destination = (object.destination !== undefined && object.destination !== null)
       ? MailboxSelector.fromPartial(object.destination)
       : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -5278,7 +5722,7 @@ export const CopyMessagesResponse: MessageFns<CopyMessagesResponse> = {
 };
 
 function createBaseMoveMessagesRequest(): MoveMessagesRequest {
-  return { userId: "", mailboxId: "", uids: undefined, destination: undefined };
+  return { userId: "", mailboxId: "", uids: undefined, destination: undefined, actingUserId: undefined };
 }
 
 export const MoveMessagesRequest: MessageFns<MoveMessagesRequest> = {
@@ -5294,6 +5738,9 @@ export const MoveMessagesRequest: MessageFns<MoveMessagesRequest> = {
     }
     if (message.destination !== undefined) {
       MailboxSelector.encode(message.destination, writer.uint32(34).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -5343,6 +5790,14 @@ export const MoveMessagesRequest: MessageFns<MoveMessagesRequest> = {
             message.destination = MailboxSelector.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5369,6 +5824,11 @@ export const MoveMessagesRequest: MessageFns<MoveMessagesRequest> = {
         : "",
       uids: isSet(object.uids) ? UidSet.fromJSON(object.uids) : undefined,
       destination: isSet(object.destination) ? MailboxSelector.fromJSON(object.destination) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -5386,6 +5846,9 @@ export const MoveMessagesRequest: MessageFns<MoveMessagesRequest> = {
     if (message.destination !== undefined) {
       obj.destination = MailboxSelector.toJSON(message.destination);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -5400,6 +5863,7 @@ export const MoveMessagesRequest: MessageFns<MoveMessagesRequest> = {
     message.destination = (object.destination !== undefined && object.destination !== null)
       ? MailboxSelector.fromPartial(object.destination)
       : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -5536,7 +6000,7 @@ export const MoveMessagesResponse: MessageFns<MoveMessagesResponse> = {
 };
 
 function createBaseExpungeRequest(): ExpungeRequest {
-  return { userId: "", mailboxId: "", uids: undefined };
+  return { userId: "", mailboxId: "", uids: undefined, actingUserId: undefined };
 }
 
 export const ExpungeRequest: MessageFns<ExpungeRequest> = {
@@ -5549,6 +6013,9 @@ export const ExpungeRequest: MessageFns<ExpungeRequest> = {
     }
     if (message.uids !== undefined) {
       UidSet.encode(message.uids, writer.uint32(26).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -5590,6 +6057,14 @@ export const ExpungeRequest: MessageFns<ExpungeRequest> = {
             message.uids = UidSet.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5615,6 +6090,11 @@ export const ExpungeRequest: MessageFns<ExpungeRequest> = {
         ? globalThis.String(object.mailbox_id)
         : "",
       uids: isSet(object.uids) ? UidSet.fromJSON(object.uids) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -5629,6 +6109,9 @@ export const ExpungeRequest: MessageFns<ExpungeRequest> = {
     if (message.uids !== undefined) {
       obj.uids = UidSet.toJSON(message.uids);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -5640,6 +6123,7 @@ export const ExpungeRequest: MessageFns<ExpungeRequest> = {
     message.userId = object.userId ?? "";
     message.mailboxId = object.mailboxId ?? "";
     message.uids = (object.uids !== undefined && object.uids !== null) ? UidSet.fromPartial(object.uids) : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -6620,7 +7104,7 @@ export const SearchKey: MessageFns<SearchKey> = {
 };
 
 function createBaseSearchRequest(): SearchRequest {
-  return { userId: "", mailboxId: "", query: undefined };
+  return { userId: "", mailboxId: "", query: undefined, actingUserId: undefined };
 }
 
 export const SearchRequest: MessageFns<SearchRequest> = {
@@ -6633,6 +7117,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     }
     if (message.query !== undefined) {
       SearchKey.encode(message.query, writer.uint32(26).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -6674,6 +7161,14 @@ export const SearchRequest: MessageFns<SearchRequest> = {
             message.query = SearchKey.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6699,6 +7194,11 @@ export const SearchRequest: MessageFns<SearchRequest> = {
         ? globalThis.String(object.mailbox_id)
         : "",
       query: isSet(object.query) ? SearchKey.fromJSON(object.query) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -6713,6 +7213,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     if (message.query !== undefined) {
       obj.query = SearchKey.toJSON(message.query);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -6726,6 +7229,7 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     message.query = (object.query !== undefined && object.query !== null)
       ? SearchKey.fromPartial(object.query)
       : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -7040,7 +7544,7 @@ export const GetQuotaResponse: MessageFns<GetQuotaResponse> = {
 };
 
 function createBaseGetChangesRequest(): GetChangesRequest {
-  return { userId: "", mailboxId: "", sinceModseq: 0, uidValidity: 0, knownUids: undefined };
+  return { userId: "", mailboxId: "", sinceModseq: 0, uidValidity: 0, knownUids: undefined, actingUserId: undefined };
 }
 
 export const GetChangesRequest: MessageFns<GetChangesRequest> = {
@@ -7059,6 +7563,9 @@ export const GetChangesRequest: MessageFns<GetChangesRequest> = {
     }
     if (message.knownUids !== undefined) {
       UidSet.encode(message.knownUids, writer.uint32(42).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
     }
     return writer;
   },
@@ -7116,6 +7623,14 @@ export const GetChangesRequest: MessageFns<GetChangesRequest> = {
             message.knownUids = UidSet.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7155,6 +7670,11 @@ export const GetChangesRequest: MessageFns<GetChangesRequest> = {
         : isSet(object.known_uids)
         ? UidSet.fromJSON(object.known_uids)
         : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
     };
   },
 
@@ -7175,6 +7695,9 @@ export const GetChangesRequest: MessageFns<GetChangesRequest> = {
     if (message.knownUids !== undefined) {
       obj.knownUids = UidSet.toJSON(message.knownUids);
     }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
     return obj;
   },
 
@@ -7190,6 +7713,7 @@ export const GetChangesRequest: MessageFns<GetChangesRequest> = {
     message.knownUids = (object.knownUids !== undefined && object.knownUids !== null)
       ? UidSet.fromPartial(object.knownUids)
       : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
@@ -8207,6 +8731,1321 @@ export const DeleteSieveScriptResponse: MessageFns<DeleteSieveScriptResponse> = 
   },
 };
 
+function createBaseSetMailboxAclRequest(): SetMailboxAclRequest {
+  return { userId: "", mailbox: undefined, identifier: "", rights: "", actingUserId: undefined };
+}
+
+export const SetMailboxAclRequest: MessageFns<SetMailboxAclRequest> = {
+  encode(message: SetMailboxAclRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.mailbox !== undefined) {
+      MailboxSelector.encode(message.mailbox, writer.uint32(18).fork()).join();
+    }
+    if (message.identifier !== "") {
+      writer.uint32(26).string(message.identifier);
+    }
+    if (message.rights !== "") {
+      writer.uint32(34).string(message.rights);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMailboxAclRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMailboxAclRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mailbox = MailboxSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identifier = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rights = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMailboxAclRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      mailbox: isSet(object.mailbox) ? MailboxSelector.fromJSON(object.mailbox) : undefined,
+      identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "",
+      rights: isSet(object.rights) ? globalThis.String(object.rights) : "",
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetMailboxAclRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.mailbox !== undefined) {
+      obj.mailbox = MailboxSelector.toJSON(message.mailbox);
+    }
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    if (message.rights !== "") {
+      obj.rights = message.rights;
+    }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMailboxAclRequest>, I>>(base?: I): SetMailboxAclRequest {
+    return SetMailboxAclRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMailboxAclRequest>, I>>(object: I): SetMailboxAclRequest {
+    const message = createBaseSetMailboxAclRequest();
+    message.userId = object.userId ?? "";
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? MailboxSelector.fromPartial(object.mailbox)
+      : undefined;
+    message.identifier = object.identifier ?? "";
+    message.rights = object.rights ?? "";
+    message.actingUserId = object.actingUserId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetMailboxAclResponse(): SetMailboxAclResponse {
+  return { rights: "" };
+}
+
+export const SetMailboxAclResponse: MessageFns<SetMailboxAclResponse> = {
+  encode(message: SetMailboxAclResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rights !== "") {
+      writer.uint32(10).string(message.rights);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMailboxAclResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMailboxAclResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rights = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMailboxAclResponse {
+    return { rights: isSet(object.rights) ? globalThis.String(object.rights) : "" };
+  },
+
+  toJSON(message: SetMailboxAclResponse): unknown {
+    const obj: any = {};
+    if (message.rights !== "") {
+      obj.rights = message.rights;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMailboxAclResponse>, I>>(base?: I): SetMailboxAclResponse {
+    return SetMailboxAclResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMailboxAclResponse>, I>>(object: I): SetMailboxAclResponse {
+    const message = createBaseSetMailboxAclResponse();
+    message.rights = object.rights ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteMailboxAclRequest(): DeleteMailboxAclRequest {
+  return { userId: "", mailbox: undefined, identifier: "", actingUserId: undefined };
+}
+
+export const DeleteMailboxAclRequest: MessageFns<DeleteMailboxAclRequest> = {
+  encode(message: DeleteMailboxAclRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.mailbox !== undefined) {
+      MailboxSelector.encode(message.mailbox, writer.uint32(18).fork()).join();
+    }
+    if (message.identifier !== "") {
+      writer.uint32(26).string(message.identifier);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteMailboxAclRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteMailboxAclRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mailbox = MailboxSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identifier = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteMailboxAclRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      mailbox: isSet(object.mailbox) ? MailboxSelector.fromJSON(object.mailbox) : undefined,
+      identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "",
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeleteMailboxAclRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.mailbox !== undefined) {
+      obj.mailbox = MailboxSelector.toJSON(message.mailbox);
+    }
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteMailboxAclRequest>, I>>(base?: I): DeleteMailboxAclRequest {
+    return DeleteMailboxAclRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteMailboxAclRequest>, I>>(object: I): DeleteMailboxAclRequest {
+    const message = createBaseDeleteMailboxAclRequest();
+    message.userId = object.userId ?? "";
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? MailboxSelector.fromPartial(object.mailbox)
+      : undefined;
+    message.identifier = object.identifier ?? "";
+    message.actingUserId = object.actingUserId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteMailboxAclResponse(): DeleteMailboxAclResponse {
+  return {};
+}
+
+export const DeleteMailboxAclResponse: MessageFns<DeleteMailboxAclResponse> = {
+  encode(_: DeleteMailboxAclResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteMailboxAclResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteMailboxAclResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteMailboxAclResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteMailboxAclResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteMailboxAclResponse>, I>>(base?: I): DeleteMailboxAclResponse {
+    return DeleteMailboxAclResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteMailboxAclResponse>, I>>(_: I): DeleteMailboxAclResponse {
+    const message = createBaseDeleteMailboxAclResponse();
+    return message;
+  },
+};
+
+function createBaseAclEntry(): AclEntry {
+  return { identifier: "", rights: "" };
+}
+
+export const AclEntry: MessageFns<AclEntry> = {
+  encode(message: AclEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.identifier !== "") {
+      writer.uint32(10).string(message.identifier);
+    }
+    if (message.rights !== "") {
+      writer.uint32(18).string(message.rights);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AclEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAclEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.identifier = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rights = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AclEntry {
+    return {
+      identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "",
+      rights: isSet(object.rights) ? globalThis.String(object.rights) : "",
+    };
+  },
+
+  toJSON(message: AclEntry): unknown {
+    const obj: any = {};
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    if (message.rights !== "") {
+      obj.rights = message.rights;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AclEntry>, I>>(base?: I): AclEntry {
+    return AclEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AclEntry>, I>>(object: I): AclEntry {
+    const message = createBaseAclEntry();
+    message.identifier = object.identifier ?? "";
+    message.rights = object.rights ?? "";
+    return message;
+  },
+};
+
+function createBaseGetMailboxAclRequest(): GetMailboxAclRequest {
+  return { userId: "", mailbox: undefined, actingUserId: undefined };
+}
+
+export const GetMailboxAclRequest: MessageFns<GetMailboxAclRequest> = {
+  encode(message: GetMailboxAclRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.mailbox !== undefined) {
+      MailboxSelector.encode(message.mailbox, writer.uint32(18).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMailboxAclRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMailboxAclRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mailbox = MailboxSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMailboxAclRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      mailbox: isSet(object.mailbox) ? MailboxSelector.fromJSON(object.mailbox) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetMailboxAclRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.mailbox !== undefined) {
+      obj.mailbox = MailboxSelector.toJSON(message.mailbox);
+    }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMailboxAclRequest>, I>>(base?: I): GetMailboxAclRequest {
+    return GetMailboxAclRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMailboxAclRequest>, I>>(object: I): GetMailboxAclRequest {
+    const message = createBaseGetMailboxAclRequest();
+    message.userId = object.userId ?? "";
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? MailboxSelector.fromPartial(object.mailbox)
+      : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetMailboxAclResponse(): GetMailboxAclResponse {
+  return { entries: [] };
+}
+
+export const GetMailboxAclResponse: MessageFns<GetMailboxAclResponse> = {
+  encode(message: GetMailboxAclResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      AclEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMailboxAclResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMailboxAclResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(AclEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMailboxAclResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => AclEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetMailboxAclResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AclEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMailboxAclResponse>, I>>(base?: I): GetMailboxAclResponse {
+    return GetMailboxAclResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMailboxAclResponse>, I>>(object: I): GetMailboxAclResponse {
+    const message = createBaseGetMailboxAclResponse();
+    message.entries = object.entries?.map((e) => AclEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListMailboxRightsRequest(): ListMailboxRightsRequest {
+  return { userId: "", mailbox: undefined, identifier: "", actingUserId: undefined };
+}
+
+export const ListMailboxRightsRequest: MessageFns<ListMailboxRightsRequest> = {
+  encode(message: ListMailboxRightsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.mailbox !== undefined) {
+      MailboxSelector.encode(message.mailbox, writer.uint32(18).fork()).join();
+    }
+    if (message.identifier !== "") {
+      writer.uint32(26).string(message.identifier);
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMailboxRightsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMailboxRightsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mailbox = MailboxSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identifier = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMailboxRightsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      mailbox: isSet(object.mailbox) ? MailboxSelector.fromJSON(object.mailbox) : undefined,
+      identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "",
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ListMailboxRightsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.mailbox !== undefined) {
+      obj.mailbox = MailboxSelector.toJSON(message.mailbox);
+    }
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListMailboxRightsRequest>, I>>(base?: I): ListMailboxRightsRequest {
+    return ListMailboxRightsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListMailboxRightsRequest>, I>>(object: I): ListMailboxRightsRequest {
+    const message = createBaseListMailboxRightsRequest();
+    message.userId = object.userId ?? "";
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? MailboxSelector.fromPartial(object.mailbox)
+      : undefined;
+    message.identifier = object.identifier ?? "";
+    message.actingUserId = object.actingUserId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListMailboxRightsResponse(): ListMailboxRightsResponse {
+  return { required: "", optional: [] };
+}
+
+export const ListMailboxRightsResponse: MessageFns<ListMailboxRightsResponse> = {
+  encode(message: ListMailboxRightsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.required !== "") {
+      writer.uint32(10).string(message.required);
+    }
+    for (const v of message.optional) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMailboxRightsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMailboxRightsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.required = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.optional.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMailboxRightsResponse {
+    return {
+      required: isSet(object.required) ? globalThis.String(object.required) : "",
+      optional: globalThis.Array.isArray(object?.optional) ? object.optional.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ListMailboxRightsResponse): unknown {
+    const obj: any = {};
+    if (message.required !== "") {
+      obj.required = message.required;
+    }
+    if (message.optional?.length) {
+      obj.optional = message.optional;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListMailboxRightsResponse>, I>>(base?: I): ListMailboxRightsResponse {
+    return ListMailboxRightsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListMailboxRightsResponse>, I>>(object: I): ListMailboxRightsResponse {
+    const message = createBaseListMailboxRightsResponse();
+    message.required = object.required ?? "";
+    message.optional = object.optional?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetMyRightsRequest(): GetMyRightsRequest {
+  return { userId: "", mailbox: undefined, actingUserId: undefined };
+}
+
+export const GetMyRightsRequest: MessageFns<GetMyRightsRequest> = {
+  encode(message: GetMyRightsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.mailbox !== undefined) {
+      MailboxSelector.encode(message.mailbox, writer.uint32(18).fork()).join();
+    }
+    if (message.actingUserId !== undefined) {
+      writer.uint32(122).string(message.actingUserId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMyRightsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMyRightsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mailbox = MailboxSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.actingUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMyRightsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      mailbox: isSet(object.mailbox) ? MailboxSelector.fromJSON(object.mailbox) : undefined,
+      actingUserId: isSet(object.actingUserId)
+        ? globalThis.String(object.actingUserId)
+        : isSet(object.acting_user_id)
+        ? globalThis.String(object.acting_user_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetMyRightsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.mailbox !== undefined) {
+      obj.mailbox = MailboxSelector.toJSON(message.mailbox);
+    }
+    if (message.actingUserId !== undefined) {
+      obj.actingUserId = message.actingUserId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMyRightsRequest>, I>>(base?: I): GetMyRightsRequest {
+    return GetMyRightsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMyRightsRequest>, I>>(object: I): GetMyRightsRequest {
+    const message = createBaseGetMyRightsRequest();
+    message.userId = object.userId ?? "";
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? MailboxSelector.fromPartial(object.mailbox)
+      : undefined;
+    message.actingUserId = object.actingUserId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetMyRightsResponse(): GetMyRightsResponse {
+  return { rights: "" };
+}
+
+export const GetMyRightsResponse: MessageFns<GetMyRightsResponse> = {
+  encode(message: GetMyRightsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rights !== "") {
+      writer.uint32(10).string(message.rights);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMyRightsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMyRightsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rights = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMyRightsResponse {
+    return { rights: isSet(object.rights) ? globalThis.String(object.rights) : "" };
+  },
+
+  toJSON(message: GetMyRightsResponse): unknown {
+    const obj: any = {};
+    if (message.rights !== "") {
+      obj.rights = message.rights;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMyRightsResponse>, I>>(base?: I): GetMyRightsResponse {
+    return GetMyRightsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMyRightsResponse>, I>>(object: I): GetMyRightsResponse {
+    const message = createBaseGetMyRightsResponse();
+    message.rights = object.rights ?? "";
+    return message;
+  },
+};
+
+function createBaseListSharedMailboxesRequest(): ListSharedMailboxesRequest {
+  return { userId: "" };
+}
+
+export const ListSharedMailboxesRequest: MessageFns<ListSharedMailboxesRequest> = {
+  encode(message: ListSharedMailboxesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSharedMailboxesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSharedMailboxesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSharedMailboxesRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSharedMailboxesRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSharedMailboxesRequest>, I>>(base?: I): ListSharedMailboxesRequest {
+    return ListSharedMailboxesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSharedMailboxesRequest>, I>>(object: I): ListSharedMailboxesRequest {
+    const message = createBaseListSharedMailboxesRequest();
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseSharedMailbox(): SharedMailbox {
+  return { ownerUserId: "", ownerAddress: "", mailbox: undefined, rights: "" };
+}
+
+export const SharedMailbox: MessageFns<SharedMailbox> = {
+  encode(message: SharedMailbox, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ownerUserId !== "") {
+      writer.uint32(10).string(message.ownerUserId);
+    }
+    if (message.ownerAddress !== "") {
+      writer.uint32(18).string(message.ownerAddress);
+    }
+    if (message.mailbox !== undefined) {
+      Mailbox.encode(message.mailbox, writer.uint32(26).fork()).join();
+    }
+    if (message.rights !== "") {
+      writer.uint32(34).string(message.rights);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SharedMailbox {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSharedMailbox();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ownerUserId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ownerAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mailbox = Mailbox.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rights = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SharedMailbox {
+    return {
+      ownerUserId: isSet(object.ownerUserId)
+        ? globalThis.String(object.ownerUserId)
+        : isSet(object.owner_user_id)
+        ? globalThis.String(object.owner_user_id)
+        : "",
+      ownerAddress: isSet(object.ownerAddress)
+        ? globalThis.String(object.ownerAddress)
+        : isSet(object.owner_address)
+        ? globalThis.String(object.owner_address)
+        : "",
+      mailbox: isSet(object.mailbox) ? Mailbox.fromJSON(object.mailbox) : undefined,
+      rights: isSet(object.rights) ? globalThis.String(object.rights) : "",
+    };
+  },
+
+  toJSON(message: SharedMailbox): unknown {
+    const obj: any = {};
+    if (message.ownerUserId !== "") {
+      obj.ownerUserId = message.ownerUserId;
+    }
+    if (message.ownerAddress !== "") {
+      obj.ownerAddress = message.ownerAddress;
+    }
+    if (message.mailbox !== undefined) {
+      obj.mailbox = Mailbox.toJSON(message.mailbox);
+    }
+    if (message.rights !== "") {
+      obj.rights = message.rights;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SharedMailbox>, I>>(base?: I): SharedMailbox {
+    return SharedMailbox.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SharedMailbox>, I>>(object: I): SharedMailbox {
+    const message = createBaseSharedMailbox();
+    message.ownerUserId = object.ownerUserId ?? "";
+    message.ownerAddress = object.ownerAddress ?? "";
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? Mailbox.fromPartial(object.mailbox)
+      : undefined;
+    message.rights = object.rights ?? "";
+    return message;
+  },
+};
+
+function createBaseListSharedMailboxesResponse(): ListSharedMailboxesResponse {
+  return { mailboxes: [] };
+}
+
+export const ListSharedMailboxesResponse: MessageFns<ListSharedMailboxesResponse> = {
+  encode(message: ListSharedMailboxesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.mailboxes) {
+      SharedMailbox.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSharedMailboxesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSharedMailboxesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mailboxes.push(SharedMailbox.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSharedMailboxesResponse {
+    return {
+      mailboxes: globalThis.Array.isArray(object?.mailboxes)
+        ? object.mailboxes.map((e: any) => SharedMailbox.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSharedMailboxesResponse): unknown {
+    const obj: any = {};
+    if (message.mailboxes?.length) {
+      obj.mailboxes = message.mailboxes.map((e) => SharedMailbox.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSharedMailboxesResponse>, I>>(base?: I): ListSharedMailboxesResponse {
+    return ListSharedMailboxesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSharedMailboxesResponse>, I>>(object: I): ListSharedMailboxesResponse {
+    const message = createBaseListSharedMailboxesResponse();
+    message.mailboxes = object.mailboxes?.map((e) => SharedMailbox.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** A user's mailboxes and messages. */
 export type MailstoreServiceService = typeof MailstoreServiceService;
 export const MailstoreServiceService = {
@@ -8494,6 +10333,82 @@ export const MailstoreServiceService = {
       Buffer.from(DeleteSieveScriptResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteSieveScriptResponse => DeleteSieveScriptResponse.decode(value),
   },
+  /**
+   * RFC 4314 §3.1 SETACL: grants (replacing, `+` adding or `-` removing) rights on a mailbox
+   * to an identifier: a user's address, or `anyone` (every user of the owner's domain). Needs
+   * "a". Unknown rights are INVALID_ARGUMENT (IMAP BAD); an unknown user NOT_FOUND (field
+   * `identifier`); the owner's own rights cannot change (NOT_ALLOWED).
+   */
+  setMailboxAcl: {
+    path: "/postmesh.mailstore.v1.MailstoreService/SetMailboxAcl" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetMailboxAclRequest): Buffer => Buffer.from(SetMailboxAclRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetMailboxAclRequest => SetMailboxAclRequest.decode(value),
+    responseSerialize: (value: SetMailboxAclResponse): Buffer =>
+      Buffer.from(SetMailboxAclResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetMailboxAclResponse => SetMailboxAclResponse.decode(value),
+  },
+  /** RFC 4314 §3.2 DELETEACL: removes an identifier's entry. Needs "a". */
+  deleteMailboxAcl: {
+    path: "/postmesh.mailstore.v1.MailstoreService/DeleteMailboxAcl" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteMailboxAclRequest): Buffer =>
+      Buffer.from(DeleteMailboxAclRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteMailboxAclRequest => DeleteMailboxAclRequest.decode(value),
+    responseSerialize: (value: DeleteMailboxAclResponse): Buffer =>
+      Buffer.from(DeleteMailboxAclResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteMailboxAclResponse => DeleteMailboxAclResponse.decode(value),
+  },
+  /** RFC 4314 §3.3 GETACL: the owner (every right) and each entry. Needs "a". */
+  getMailboxAcl: {
+    path: "/postmesh.mailstore.v1.MailstoreService/GetMailboxAcl" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetMailboxAclRequest): Buffer => Buffer.from(GetMailboxAclRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetMailboxAclRequest => GetMailboxAclRequest.decode(value),
+    responseSerialize: (value: GetMailboxAclResponse): Buffer =>
+      Buffer.from(GetMailboxAclResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetMailboxAclResponse => GetMailboxAclResponse.decode(value),
+  },
+  /** RFC 4314 §3.4 LISTRIGHTS: what an identifier can be granted. Needs "a". */
+  listMailboxRights: {
+    path: "/postmesh.mailstore.v1.MailstoreService/ListMailboxRights" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMailboxRightsRequest): Buffer =>
+      Buffer.from(ListMailboxRightsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMailboxRightsRequest => ListMailboxRightsRequest.decode(value),
+    responseSerialize: (value: ListMailboxRightsResponse): Buffer =>
+      Buffer.from(ListMailboxRightsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMailboxRightsResponse => ListMailboxRightsResponse.decode(value),
+  },
+  /** RFC 4314 §3.5 MYRIGHTS: the acting user's rights. Needs one of "l", "r", "i", "k", "x", "a". */
+  getMyRights: {
+    path: "/postmesh.mailstore.v1.MailstoreService/GetMyRights" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetMyRightsRequest): Buffer => Buffer.from(GetMyRightsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetMyRightsRequest => GetMyRightsRequest.decode(value),
+    responseSerialize: (value: GetMyRightsResponse): Buffer => Buffer.from(GetMyRightsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetMyRightsResponse => GetMyRightsResponse.decode(value),
+  },
+  /**
+   * The mailboxes other users shared with `user_id` (directly or through `anyone`) with at least
+   * "l", for the "Other Users" namespace (RFC 2342 §5, docs/shared-mailboxes.md).
+   */
+  listSharedMailboxes: {
+    path: "/postmesh.mailstore.v1.MailstoreService/ListSharedMailboxes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSharedMailboxesRequest): Buffer =>
+      Buffer.from(ListSharedMailboxesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSharedMailboxesRequest => ListSharedMailboxesRequest.decode(value),
+    responseSerialize: (value: ListSharedMailboxesResponse): Buffer =>
+      Buffer.from(ListSharedMailboxesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSharedMailboxesResponse => ListSharedMailboxesResponse.decode(value),
+  },
 } as const;
 
 export interface MailstoreServiceServer extends UntypedServiceImplementation {
@@ -8590,6 +10505,26 @@ export interface MailstoreServiceServer extends UntypedServiceImplementation {
   setActiveSieveScript: handleUnaryCall<SetActiveSieveScriptRequest, SetActiveSieveScriptResponse>;
   /** Deletes a script; the active script cannot be deleted (NOT_ALLOWED, RFC 5804 §2.10). */
   deleteSieveScript: handleUnaryCall<DeleteSieveScriptRequest, DeleteSieveScriptResponse>;
+  /**
+   * RFC 4314 §3.1 SETACL: grants (replacing, `+` adding or `-` removing) rights on a mailbox
+   * to an identifier: a user's address, or `anyone` (every user of the owner's domain). Needs
+   * "a". Unknown rights are INVALID_ARGUMENT (IMAP BAD); an unknown user NOT_FOUND (field
+   * `identifier`); the owner's own rights cannot change (NOT_ALLOWED).
+   */
+  setMailboxAcl: handleUnaryCall<SetMailboxAclRequest, SetMailboxAclResponse>;
+  /** RFC 4314 §3.2 DELETEACL: removes an identifier's entry. Needs "a". */
+  deleteMailboxAcl: handleUnaryCall<DeleteMailboxAclRequest, DeleteMailboxAclResponse>;
+  /** RFC 4314 §3.3 GETACL: the owner (every right) and each entry. Needs "a". */
+  getMailboxAcl: handleUnaryCall<GetMailboxAclRequest, GetMailboxAclResponse>;
+  /** RFC 4314 §3.4 LISTRIGHTS: what an identifier can be granted. Needs "a". */
+  listMailboxRights: handleUnaryCall<ListMailboxRightsRequest, ListMailboxRightsResponse>;
+  /** RFC 4314 §3.5 MYRIGHTS: the acting user's rights. Needs one of "l", "r", "i", "k", "x", "a". */
+  getMyRights: handleUnaryCall<GetMyRightsRequest, GetMyRightsResponse>;
+  /**
+   * The mailboxes other users shared with `user_id` (directly or through `anyone`) with at least
+   * "l", for the "Other Users" namespace (RFC 2342 §5, docs/shared-mailboxes.md).
+   */
+  listSharedMailboxes: handleUnaryCall<ListSharedMailboxesRequest, ListSharedMailboxesResponse>;
 }
 
 export interface MailstoreServiceClient extends Client {
@@ -8968,6 +10903,110 @@ export interface MailstoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteSieveScriptResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RFC 4314 §3.1 SETACL: grants (replacing, `+` adding or `-` removing) rights on a mailbox
+   * to an identifier: a user's address, or `anyone` (every user of the owner's domain). Needs
+   * "a". Unknown rights are INVALID_ARGUMENT (IMAP BAD); an unknown user NOT_FOUND (field
+   * `identifier`); the owner's own rights cannot change (NOT_ALLOWED).
+   */
+  setMailboxAcl(
+    request: SetMailboxAclRequest,
+    callback: (error: ServiceError | null, response: SetMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  setMailboxAcl(
+    request: SetMailboxAclRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  setMailboxAcl(
+    request: SetMailboxAclRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  /** RFC 4314 §3.2 DELETEACL: removes an identifier's entry. Needs "a". */
+  deleteMailboxAcl(
+    request: DeleteMailboxAclRequest,
+    callback: (error: ServiceError | null, response: DeleteMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  deleteMailboxAcl(
+    request: DeleteMailboxAclRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  deleteMailboxAcl(
+    request: DeleteMailboxAclRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  /** RFC 4314 §3.3 GETACL: the owner (every right) and each entry. Needs "a". */
+  getMailboxAcl(
+    request: GetMailboxAclRequest,
+    callback: (error: ServiceError | null, response: GetMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  getMailboxAcl(
+    request: GetMailboxAclRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  getMailboxAcl(
+    request: GetMailboxAclRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetMailboxAclResponse) => void,
+  ): ClientUnaryCall;
+  /** RFC 4314 §3.4 LISTRIGHTS: what an identifier can be granted. Needs "a". */
+  listMailboxRights(
+    request: ListMailboxRightsRequest,
+    callback: (error: ServiceError | null, response: ListMailboxRightsResponse) => void,
+  ): ClientUnaryCall;
+  listMailboxRights(
+    request: ListMailboxRightsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListMailboxRightsResponse) => void,
+  ): ClientUnaryCall;
+  listMailboxRights(
+    request: ListMailboxRightsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMailboxRightsResponse) => void,
+  ): ClientUnaryCall;
+  /** RFC 4314 §3.5 MYRIGHTS: the acting user's rights. Needs one of "l", "r", "i", "k", "x", "a". */
+  getMyRights(
+    request: GetMyRightsRequest,
+    callback: (error: ServiceError | null, response: GetMyRightsResponse) => void,
+  ): ClientUnaryCall;
+  getMyRights(
+    request: GetMyRightsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetMyRightsResponse) => void,
+  ): ClientUnaryCall;
+  getMyRights(
+    request: GetMyRightsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetMyRightsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The mailboxes other users shared with `user_id` (directly or through `anyone`) with at least
+   * "l", for the "Other Users" namespace (RFC 2342 §5, docs/shared-mailboxes.md).
+   */
+  listSharedMailboxes(
+    request: ListSharedMailboxesRequest,
+    callback: (error: ServiceError | null, response: ListSharedMailboxesResponse) => void,
+  ): ClientUnaryCall;
+  listSharedMailboxes(
+    request: ListSharedMailboxesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSharedMailboxesResponse) => void,
+  ): ClientUnaryCall;
+  listSharedMailboxes(
+    request: ListSharedMailboxesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSharedMailboxesResponse) => void,
   ): ClientUnaryCall;
 }
 
