@@ -58,6 +58,10 @@ const BASE = [
   'QRESYNC',
   // RFC 8970: FETCH PREVIEW from the first text part.
   'PREVIEW',
+  // RFC 4314 §5.1.1: ACL, with the rights beyond RFC 2086; storage enforces them
+  // (docs/shared-mailboxes.md).
+  'ACL',
+  'RIGHTS=texk',
 ] as const;
 
 export function capabilityList(input: CapabilityInput): string[] {

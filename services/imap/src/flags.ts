@@ -87,17 +87,37 @@ export function learnKeywords(known: Map<string, string>, keywords: readonly str
  * `* FLAGS` and `* OK [PERMANENTFLAGS]` for the mailbox's keywords (RFC 9051 §7.3.5, §7.1):
  * sent on SELECT, and again whenever a keyword appears that the session has not announced.
  */
-export function flagsResponses(known: ReadonlyMap<string, string>, readOnly: boolean): Uint8Array[] {
+export function flagsResponses(
+  known: ReadonlyMap<string, string>,
+  readOnly: boolean,
+  rights?: string,
+): Uint8Array[] {
   const flags = [...SYSTEM_FLAGS, ...known.values()];
+  const permanent = readOnly ? [] : permittedBy(rights, [...flags, '\\*']);
   return [
     serializeFlags(flags),
     serializeStatus({
       tag: null,
       condition: 'OK',
-      code: { code: 'PERMANENTFLAGS', flags: readOnly ? [] : [...flags, '\\*'] },
-      text: readOnly ? 'No permanent flags permitted' : 'Flags permitted',
+      code: { code: 'PERMANENTFLAGS', flags: permanent },
+      text: permanent.length === 0 ? 'No permanent flags permitted' : 'Flags permitted',
     }),
   ];
+}
+
+/**
+ * RFC 4314 §5.1.1: PERMANENTFLAGS reflects the user's rights on a shared mailbox — \Seen with
+ * "s", \Deleted with "t", every other flag (and `\*`, new keywords) with "w". Without `rights`
+ * (the user's own mailbox) every flag.
+ */
+function permittedBy(rights: string | undefined, flags: readonly string[]): string[] {
+  if (rights === undefined) return [...flags];
+  return flags.filter((flag) => {
+    const lower = flag.toLowerCase();
+    if (lower === '\\seen') return rights.includes('s');
+    if (lower === '\\deleted') return rights.includes('t');
+    return rights.includes('w');
+  });
 }
 
 /**
@@ -105,8 +125,10 @@ export function flagsResponses(known: ReadonlyMap<string, string>, readOnly: boo
  * when the session already announced them all.
  */
 export function announceKeywords(
-  mailbox: { readonly keywords: Map<string, string>; readonly readOnly: boolean },
+  mailbox: { readonly keywords: Map<string, string>; readonly readOnly: boolean; readonly rights?: string },
   keywords: readonly string[],
 ): Uint8Array[] {
-  return learnKeywords(mailbox.keywords, keywords) ? flagsResponses(mailbox.keywords, mailbox.readOnly) : [];
+  return learnKeywords(mailbox.keywords, keywords)
+    ? flagsResponses(mailbox.keywords, mailbox.readOnly, mailbox.rights)
+    : [];
 }

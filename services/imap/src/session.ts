@@ -665,7 +665,7 @@ export class Session implements CommandContext, Ticking {
       }
     }
     // RFC 9051 §7.3.5: a keyword is in `* FLAGS` before any FETCH shows it.
-    if (newKeywords) out.push(...flagsResponses(mailbox.keywords, mailbox.readOnly));
+    if (newKeywords) out.push(...flagsResponses(mailbox.keywords, mailbox.readOnly, mailbox.rights));
     out.push(...fetches);
     if (map.size !== before) {
       out.push(serializeExists(map.size));

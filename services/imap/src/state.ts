@@ -28,6 +28,8 @@ export interface SelectedMailbox {
    * any FETCH shows it (RFC 9051 §7.3.5, RFC 3501 §7.2.6).
    */
   readonly keywords: Map<string, string>;
+  /** RFC 4314: the user's rights on another user's (shared) mailbox; absent for their own. */
+  readonly rights?: string;
   /** RFC 5182 `$`: UIDs of the last SEARCH RETURN (SAVE). */
   savedSearch: readonly ResolvedRange[];
 }

@@ -347,7 +347,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
-          '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
+          '* OK [PERMANENTFLAGS (\\Seen)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',
           '<tag> OK [READ-WRITE] SELECT completed',
         ],
@@ -404,14 +404,39 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 4] Predicted next UID',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
-          '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
+          '* OK [PERMANENTFLAGS (\\Deleted \\Seen)] Flags permitted',
           '* OK [UNSEEN 3] First unseen',
           '<tag> OK [READ-WRITE] SELECT completed',
         ],
       ],
       ['STORE 3 +FLAGS.SILENT (\\Deleted)', ['<tag> OK STORE completed']],
       ['EXPUNGE', ['* 3 EXPUNGE', '<tag> OK EXPUNGE completed']],
+      ['STORE 1 +FLAGS (\\Deleted)', ['* 1 FETCH (FLAGS (\\Seen \\Deleted))', '<tag> OK STORE completed']],
     ]);
+    // RFC 4314 §4 COPY: flags the user may not set at the destination are not stored there.
+    await converse(o, [
+      ['CREATE Support/Done', ['<tag> OK CREATE completed']],
+      [`SETACL Support/Done ${member.address} lri`, ['<tag> OK SETACL completed']],
+    ]);
+    await converse(m, [
+      ['COPY 1 "Other Users/olga@example.test/Support/Done"', ['<tag> OK [COPYUID <v> 1 1] COPY completed']],
+    ]);
+    const done = await stack.grpc.mailstore.getMailboxStatus({
+      userId: owner.id,
+      mailbox: { selector: { $case: 'path', value: 'Support/Done' } },
+      claimRecent: false,
+    });
+    const copies = [];
+    for await (const copy of stack.grpc.mailstore.fetchMessages({
+      userId: owner.id,
+      mailboxId: done.status?.mailboxId ?? '',
+      uids: { ranges: [{ first: 1, last: 0 }] },
+      changedSince: undefined,
+      fields: [],
+    })) {
+      copies.push({ uid: copy.uid, flags: copy.flags, keywords: copy.keywords });
+    }
+    expect(copies).toEqual([{ uid: 1, flags: [], keywords: [] }]);
   });
 
   it('an imapflow grantee in IDLE on the shared mailbox sees the owner append', async () => {

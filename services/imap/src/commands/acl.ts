@@ -100,14 +100,14 @@ export const myRights: Handler<CommandOf<'MYRIGHTS'>> = (ctx, command) =>
   });
 
 /**
- * RFC 4314 §5.2: SELECT of a shared mailbox answers READ-ONLY when none of "i", "e" and the
- * flag rights "w", "s", "t" is granted. The user's own mailboxes are always writable.
+ * The user's rights on a shared mailbox as SELECT needs them (RFC 4314 §5.1.1 PERMANENTFLAGS,
+ * §5.2 READ-ONLY); undefined for the user's own mailboxes, where every right is theirs.
  */
-export async function sharedReadOnly(ctx: CommandContext, mailbox: string): Promise<boolean> {
-  if (!mailbox.startsWith(`${OTHER_USERS}/`)) return false;
+export async function sharedRights(ctx: CommandContext, mailbox: string): Promise<string | undefined> {
+  if (!mailbox.startsWith(`${OTHER_USERS}/`)) return undefined;
   const { rights } = await ctx.services.mailstore.getMyRights({
     userId: userOf(ctx).id,
     mailbox: byPath(mailbox),
   });
-  return ![...'iewst'].some((right) => rights.includes(right));
+  return rights;
 }

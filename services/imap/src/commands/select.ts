@@ -24,7 +24,7 @@ import { RecentSet } from '../recent.js';
 import type { SelectedMailbox } from '../state.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
 import { toRanges, uidSetOf, userOf, vanishedUids } from './selection.js';
-import { sharedReadOnly } from './acl.js';
+import { sharedRights } from './acl.js';
 
 export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, command) => {
   const user = userOf(ctx);
@@ -63,7 +63,8 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
   const counters = status.status;
   if (counters === undefined) throw new Error('GetMailboxStatus returned no status');
   // RFC 4314 §5.2: a shared mailbox is READ-ONLY without any of "i", "e", "w", "s", "t".
-  if (!readOnly && (await sharedReadOnly(ctx, command.mailbox))) readOnly = true;
+  const rights = await sharedRights(ctx, command.mailbox);
+  if (rights !== undefined && ![...'iewst'].some((right) => rights.includes(right))) readOnly = true;
   const map = new MessageMap();
   const keywords = initialKeywords();
   for await (const message of ctx.services.mailstore.fetchMessages({
@@ -96,6 +97,7 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
     knownModseq: counters.highestModseq,
     recent,
     keywords,
+    ...(rights === undefined ? {} : { rights }),
     savedSearch: [],
   };
   const uidNext = Math.max(counters.uidNext, map.maxUid + 1);
@@ -116,7 +118,7 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
       code: { code: 'UIDNEXT', value: uidNext },
       text: 'Predicted next UID',
     }),
-    ...flagsResponses(keywords, readOnly),
+    ...flagsResponses(keywords, readOnly, rights),
   );
   if (!ctx.rev2 && counters.firstUnseenUid > 0) {
     const msn = map.msnOf(counters.firstUnseenUid);

@@ -8,13 +8,13 @@
  * "k", "x", "a") gets NOT_FOUND, exactly as for a mailbox that does not exist; a user who can
  * see it but lacks the right the call needs gets PERMISSION_DENIED (IMAP `NO [NOPERM]`).
  */
-import { ErrorReason } from '@postmesh/contracts';
+import { ErrorReason, mailstore } from '@postmesh/contracts';
 import { MailstoreError } from '../mailstore/errors.js';
 import type { MailboxRecord } from '../mailstore/types.js';
 import type { MailboxRef } from '../mailstore/mailstore.js';
 import { DELIMITER } from '../mailstore/paths.js';
 import type { AclUser, MailboxAcls } from './acl-store.js';
-import { ALL_RIGHTS, has, maySeeRights, type Right, type Rights } from './rights.js';
+import { ALL_RIGHTS, flagRight, has, maySeeRights, type Right, type Rights } from './rights.js';
 
 /** What access needs of the mailstore: finding a mailbox of its owner. */
 export interface MailboxFinder {
@@ -105,4 +105,65 @@ export class MailboxAccess {
     }
     throw denied('k');
   }
+}
+
+/** What dropping flags after a grantee's COPY needs of the mailstore. */
+export interface FlagStore {
+  fetchMessages(
+    userId: string,
+    mailboxId: string,
+    uids: mailstore.UidSet | undefined,
+    changedSince: number | undefined,
+    fields: readonly [],
+  ): AsyncIterable<mailstore.MessageMetadata>;
+  storeFlags(
+    userId: string,
+    mailboxId: string,
+    uids: mailstore.UidSet,
+    mode: typeof mailstore.StoreMode.REMOVE,
+    flags: readonly string[],
+    unchangedSince: undefined,
+  ): Promise<unknown>;
+}
+
+const SYSTEM_NAMES: Readonly<Record<string, string>> = {
+  [mailstore.Flag.SEEN]: '\\Seen',
+  [mailstore.Flag.ANSWERED]: '\\Answered',
+  [mailstore.Flag.FLAGGED]: '\\Flagged',
+  [mailstore.Flag.DELETED]: '\\Deleted',
+  [mailstore.Flag.DRAFT]: '\\Draft',
+};
+
+/**
+ * RFC 4314 §4 COPY/MOVE: "Only when the user has a particular right are the corresponding flags
+ * stored for the newly created message" — copies keep their source flags, so the ones the
+ * grantee may not set at the destination ("s" \Seen, "t" \Deleted, "w" the rest) are removed
+ * from the copies again, before the call answers. Nothing to do with all three rights.
+ */
+export async function dropUnpermittedFlags(
+  store: FlagStore,
+  ownerId: string,
+  destinationMailboxId: string,
+  destinationUids: readonly number[],
+  rights: Rights,
+): Promise<void> {
+  if (destinationUids.length === 0 || (['s', 't', 'w'] as const).every((r) => has(rights, r))) return;
+  const uids = { ranges: destinationUids.map((uid) => ({ first: uid, last: uid })) };
+  const remove = new Set<string>();
+  for await (const message of store.fetchMessages(ownerId, destinationMailboxId, uids, undefined, [])) {
+    for (const flag of message.flags) {
+      const name = SYSTEM_NAMES[flag];
+      if (name !== undefined && !has(rights, flagRight(name))) remove.add(name);
+    }
+    if (!has(rights, 'w')) for (const keyword of message.keywords) remove.add(keyword);
+  }
+  if (remove.size === 0) return;
+  await store.storeFlags(
+    ownerId,
+    destinationMailboxId,
+    uids,
+    mailstore.StoreMode.REMOVE,
+    [...remove],
+    undefined,
+  );
 }

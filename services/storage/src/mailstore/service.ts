@@ -23,7 +23,7 @@ import { DELIMITER } from './paths.js';
 import { specialUseValue } from './mailboxes.js';
 import type { SieveScripts } from '../sieve/script-store.js';
 import { checkScript } from '@postmesh/sieve';
-import { MailboxAccess, actsAsOwner, denied } from '../acl/access.js';
+import { MailboxAccess, actsAsOwner, denied, dropUnpermittedFlags } from '../acl/access.js';
 import { aclHandlers, permittedFlags } from '../acl/handlers.js';
 import type { MailboxAcls } from '../acl/acl-store.js';
 
@@ -311,24 +311,30 @@ export function mailstoreServer(
     }),
     copyMessages: unary(logger, 'CopyMessages', async (r: mailstore.CopyMessagesRequest) => {
       await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
-      await allow(r, selector(r.destination, 'destination'), ['i'], 'destination');
-      return store.copyMessages(
+      const rights = await allow(r, selector(r.destination, 'destination'), ['i'], 'destination');
+      const copied = await store.copyMessages(
         userOf(r),
         r.mailboxId,
         required(r.uids, 'uids'),
         selector(r.destination, 'destination'),
       );
+      const copies = copied.mappings.map((m) => m.destinationUid);
+      await dropUnpermittedFlags(store, userOf(r), copied.destinationMailboxId, copies, rights);
+      return copied;
     }),
     moveMessages: unary(logger, 'MoveMessages', async (r: mailstore.MoveMessagesRequest) => {
       // RFC 6851 §4.4 / RFC 4314 §4: MOVE is COPY, STORE \Deleted and EXPUNGE at the source.
       await allow(r, { id: r.mailboxId }, ['r', 't', 'e'], 'mailbox_id');
-      await allow(r, selector(r.destination, 'destination'), ['i'], 'destination');
-      return store.moveMessages(
+      const rights = await allow(r, selector(r.destination, 'destination'), ['i'], 'destination');
+      const moved = await store.moveMessages(
         userOf(r),
         r.mailboxId,
         required(r.uids, 'uids'),
         selector(r.destination, 'destination'),
       );
+      const copies = moved.mappings.map((m) => m.destinationUid);
+      await dropUnpermittedFlags(store, userOf(r), moved.destinationMailboxId, copies, rights);
+      return moved;
     }),
     expunge: unary(logger, 'Expunge', async (r: mailstore.ExpungeRequest) => {
       await allow(r, { id: r.mailboxId }, ['e'], 'mailbox_id');
