@@ -24,11 +24,11 @@ import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
 import { RecipientCache, watchDirectoryChanges } from './recipient-cache.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
-import { fixtureResolver } from './dns-fixture.js';
 import { writeHarakaRoot } from './haraka/config-dir.js';
 import { startHaraka } from './haraka/server.js';
 import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits.js';
 import { queueHooks, recipientDomains } from './plugins/queue.js';
+import { cachingReverseLookup, reverseDnsHooks } from './plugins/rdns.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { contentFilterHooks } from './plugins/content-filter.js';
@@ -135,14 +135,7 @@ await runService({
       logger: logger.child({ component: 'spool-sweep' }),
     });
     if (config.POSTMESH_SPOOL_SWEEP_INTERVAL_MS > 0) sweeper.start();
-    const resolver = cachingResolver(
-      config.POSTMESH_SMTP_DNS_FIXTURE_FILE === undefined
-        ? systemResolver()
-        : fixtureResolver(config.POSTMESH_SMTP_DNS_FIXTURE_FILE),
-    );
-    if (config.POSTMESH_SMTP_DNS_FIXTURE_FILE !== undefined) {
-      logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
-    }
+    const resolver = cachingResolver(systemResolver(config.POSTMESH_DNS_SERVERS));
 
     const operatorPlugins =
       config.POSTMESH_SMTP_PLUGIN_DIR === undefined ? [] : await loadPlugins(config.POSTMESH_SMTP_PLUGIN_DIR);
@@ -175,6 +168,7 @@ await runService({
     });
 
     const haraka = await startHaraka(root, {
+      postmesh_rdns: reverseDnsHooks(cachingReverseLookup()),
       postmesh_trace: transactionTraceHooks({ registry: ops.registry }),
       postmesh_limits: limitsHooks({
         counter,

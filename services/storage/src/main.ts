@@ -157,6 +157,7 @@ await runService({
         intervalMs: config.POSTMESH_BLOB_SWEEP_INTERVAL_MS,
         minAgeMs: config.POSTMESH_BLOB_SWEEP_MIN_AGE_MS,
       },
+      sieveLedgerSweepMs: config.POSTMESH_SIEVE_LEDGER_SWEEP_INTERVAL_MS,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     // Flag and expunge records follow ownership too; until the coordinator has started, this
