@@ -2180,6 +2180,7 @@ export class Mailstore {
           logger: this.logger,
           underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
+          ...(this.appendsRecords ? { keyOf: messageKey } : {}),
         });
         total += n;
         if (n === 0 || pending.size === 0) return total;
