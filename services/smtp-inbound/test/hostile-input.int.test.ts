@@ -151,7 +151,9 @@ async function run(
     socket.destroy();
   } else if (!closed) {
     socket.write('\r\n.\r\nQUIT\r\n');
-    await quiet(400, 5_000);
+    // The server closes after its 221; the 250 before it waits for JetStream's durable ack, which
+    // can take over a second on a loaded machine: wait for the close, or 2 s of silence.
+    await quiet(2_000, 8_000);
     socket.destroy();
   }
   return Buffer.concat(received);
