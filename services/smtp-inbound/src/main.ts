@@ -29,6 +29,7 @@ import { writeHarakaRoot } from './haraka/config-dir.js';
 import { startHaraka } from './haraka/server.js';
 import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits.js';
 import { queueHooks, recipientDomains } from './plugins/queue.js';
+import { cachingReverseLookup, reverseDnsHooks } from './plugins/rdns.js';
 import { recipientHooks } from './plugins/recipients.js';
 import { senderAuthHooks } from './plugins/sender-auth.js';
 import { contentFilterHooks } from './plugins/content-filter.js';
@@ -175,6 +176,7 @@ await runService({
     });
 
     const haraka = await startHaraka(root, {
+      postmesh_rdns: reverseDnsHooks(cachingReverseLookup()),
       postmesh_trace: transactionTraceHooks({ registry: ops.registry }),
       postmesh_limits: limitsHooks({
         counter,

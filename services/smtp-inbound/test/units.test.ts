@@ -11,6 +11,7 @@ import { cachingResolver } from '../src/dns-cache.js';
 import { POSTMESH_PLUGINS, harakaConfigFiles, pluginShim } from '../src/haraka/config-dir.js';
 import { counterKey } from '../src/plugins/limits.js';
 import { newSpoolId, queuedEvent, recipientDomains } from '../src/plugins/queue.js';
+import { cachingReverseLookup, reverseDnsHooks } from '../src/plugins/rdns.js';
 import { rcptDecision } from '../src/plugins/recipients.js';
 import { forgedAuthResults } from '../src/plugins/sender-auth.js';
 import { effectiveLimit } from '../src/send-quota.js';
@@ -200,5 +201,52 @@ describe('small helpers', () => {
     await new Promise((r) => setTimeout(r, 0));
     await expect(resolve('slow.test', 'TXT')).rejects.toThrow('ETIMEOUT');
     expect(calls).toBe(4);
+  });
+});
+
+describe('reverse DNS of the client (rdns.ts)', () => {
+  it("answers as Haraka's default lookup, keeping names and NXDOMAIN but not failures", async () => {
+    let clock = 0;
+    const asked: string[] = [];
+    const answers: Record<string, () => Promise<string[]>> = {
+      '192.0.2.1': () => Promise.resolve(['mx.sender.test', 'other.sender.test']),
+      '192.0.2.2': () => Promise.reject(Object.assign(new Error('none'), { code: 'ENOTFOUND' })),
+      '192.0.2.3': () => Promise.reject(Object.assign(new Error('slow'), { code: 'ETIMEOUT' })),
+      '192.0.2.4': () => Promise.resolve([]),
+    };
+    const lookup = cachingReverseLookup({
+      reverse: (ip) => {
+        asked.push(ip);
+        return answers[ip]?.() ?? Promise.reject(new Error('unexpected'));
+      },
+      ttlMs: 1_000,
+      now: () => clock,
+    });
+    expect(await lookup('192.0.2.1')).toBe('mx.sender.test');
+    expect(await lookup('192.0.2.2')).toBe('NXDOMAIN');
+    expect(await lookup('192.0.2.3')).toBe('DNSERROR');
+    expect(await lookup('192.0.2.4')).toBe('');
+    clock = 999;
+    for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']) await lookup(ip);
+    expect(asked).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.3']);
+    clock = 1_001;
+    await lookup('192.0.2.1');
+    expect(asked).toHaveLength(6);
+  });
+
+  it('hands the name to Haraka as the lookup_rdns result', async () => {
+    const hooks = reverseDnsHooks((ip) => Promise.resolve(`host-of-${ip}`));
+    const answer = await new Promise<unknown[]>((resolve) => {
+      hooks.hook_lookup_rdns?.((...args) => resolve(args), {
+        remote: { ip: '192.0.2.9', port: 1 },
+      } as never);
+    });
+    expect(answer).toEqual([906, 'host-of-192.0.2.9']);
+  });
+});
+
+describe('generated Haraka configuration, files Haraka reads per connection', () => {
+  it('writes results.ini (a missing file is stat-ed again at every read), with no Redis publishing', () => {
+    expect(harakaConfigFiles(settings, '/spool').get('results.ini')).toBe('[main]\nredis_publish=false\n');
   });
 });

@@ -50,7 +50,7 @@ import { TraceStore } from './trace/trace-store.js';
 import { DestinationPolicy } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookStore } from './webhooks/webhook-store.js';
-import { SieveDelivery } from './sieve/index.js';
+import { SieveDelivery, SieveLedgerSweep } from './sieve/index.js';
 import { hostname } from 'node:os';
 
 export interface StorageAppOptions {
@@ -93,6 +93,8 @@ export interface StorageAppOptions {
    * `minAgeMs` (POSTMESH_BLOB_SWEEP_INTERVAL_MS, POSTMESH_BLOB_SWEEP_MIN_AGE_MS).
    */
   readonly blobSweep?: { readonly intervalMs: number; readonly minAgeMs: number };
+  /** How often `sieve_ledger` records past their use are deleted (0: never; sieve/ledger-sweep.ts). */
+  readonly sieveLedgerSweepMs?: number;
   /** Jobs committed together by `storage-deliver` (POSTMESH_DELIVERY_BATCH). */
   readonly deliveryBatch?: number;
   /** How long a delivery batch waits for more jobs (POSTMESH_DELIVERY_BATCH_WAIT_MS). */
@@ -160,6 +162,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     ttlMs: options.authCacheTtlMs ?? 60_000,
   });
   directoryCache.onInvalidate(() => credentials.invalidate());
+  const sieveLedgerSweep = new SieveLedgerSweep(db, logger.child({ component: 'sieve-ledger' }));
   const directory = new DirectoryService({
     db,
     keyProvider,
@@ -172,6 +175,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     purgeUserData: (_db, userId) =>
       purgeUserMail({ db, blobs, keyring, logger: logger.child({ component: 'mailstore' }) }, userId),
     onUserDeleted: (userId) => keyring.forget(userId),
+    removeUserFilters: (userId) => sieveLedgerSweep.removeUser(userId),
   });
   const traceStore = new TraceStore(db, options.traceRetentionDays ?? 30);
   const destinations = new DestinationPolicy(options.webhooks?.allowAddresses ?? []);
@@ -371,6 +375,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     minAgeMs: options.blobSweep?.minAgeMs ?? 60 * 60_000,
   });
   blobSweeper.start(options.blobSweep?.intervalMs ?? 0);
+  sieveLedgerSweep.start(options.sieveLedgerSweepMs ?? 0);
 
   let stopping = false;
   const warming = new AbortController();
@@ -430,6 +435,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       await webhookSender?.stop();
       directoryFeed?.stop();
       await blobSweeper.stop();
+      await sieveLedgerSweep.stop();
       await blobs.close();
     },
   };

@@ -108,6 +108,11 @@ export const schema = {
    * credentials skip the password hash until then or until any Directory change; 0 = never.
    */
   POSTMESH_AUTH_CACHE_TTL_MS: integer(60_000, { min: 0, max: 3_600_000 }),
+  /**
+   * How often Sieve ledger records past their use (expired vacation memory, side-effect records
+   * older than 45 days, notices of scripts gone) are deleted; 0 = never (docs/sieve.md).
+   */
+  POSTMESH_SIEVE_LEDGER_SWEEP_INTERVAL_MS: integer(60 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
   /** How long trace events are kept (TTL of `events`). */
   POSTMESH_TRACE_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   /**

@@ -5,7 +5,7 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { mailboxRecords } from './mailstore/mailboxes.js';
-import { followRecordOwnership } from './mailstore/mailstore.js';
+import { followRecordOwnership, mailstoreLocks } from './mailstore/mailstore.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema, webhookAllowList } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
@@ -16,6 +16,7 @@ import { DevSeedError, seedDevData } from './seed.js';
 import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
 import { OwnerGate } from './grpc/owner-gate.js';
 import { instrumentDatabase, instrumentKeyProvider } from './db/metrics.js';
+import { watchStalls } from './db/stall-watch.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
 const EXIT_CONFIG = 78;
@@ -65,7 +66,9 @@ await runService({
       // Command events feed the database metrics (db/metrics.ts).
       monitorCommands: true,
     });
-    instrumentDatabase(client, ops.registry);
+    const commandsInFlight = instrumentDatabase(client, ops.registry);
+    // A database that stops answering or a lock never released is logged, not silent.
+    const stopStallWatch = watchStalls({ logger, commands: commandsInFlight, locks: mailstoreLocks });
     await client.connect();
     const db = client.db(config.POSTMESH_MONGODB_DB);
     logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
@@ -154,6 +157,7 @@ await runService({
         intervalMs: config.POSTMESH_BLOB_SWEEP_INTERVAL_MS,
         minAgeMs: config.POSTMESH_BLOB_SWEEP_MIN_AGE_MS,
       },
+      sieveLedgerSweepMs: config.POSTMESH_SIEVE_LEDGER_SWEEP_INTERVAL_MS,
     });
     ops.addCheck({ name: 'grpc', check: () => app.check() });
     // Flag and expunge records follow ownership too; until the coordinator has started, this
@@ -209,6 +213,7 @@ await runService({
 
     return {
       async stop() {
+        stopStallWatch();
         // Hand the partitions over first, so the next owners take them at once, not after the TTL.
         await coordinator?.stop();
         await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);

@@ -46,4 +46,23 @@ describe('KeyedLock', () => {
     await expect(lock.run('k', () => Promise.resolve(7))).resolves.toBe(7);
     expect(lock.size).toBe(0);
   });
+
+  it('reports a key held too long, how long and how many wait behind it', async () => {
+    const lock = new KeyedLock();
+    let release!: () => void;
+    const holding = lock.run('db:mailbox-1', () => new Promise<void>((r) => (release = r)));
+    const behind = [lock.run('db:mailbox-1', async () => {}), lock.run('db:mailbox-1', async () => {})];
+    await lock.run('db:mailbox-2', () => tick(1));
+    await tick(60);
+    expect(lock.heldLongerThan(10_000)).toEqual([]);
+    const held = lock.heldLongerThan(50);
+    expect(held).toHaveLength(1);
+    expect(held[0]?.key).toBe('db:mailbox-1');
+    expect(held[0]?.heldMs).toBeGreaterThanOrEqual(50);
+    expect(held[0]?.waiting).toBe(2);
+    release();
+    await Promise.all([holding, ...behind]);
+    expect(lock.heldLongerThan(0)).toEqual([]);
+    expect(lock.size).toBe(0);
+  });
 });

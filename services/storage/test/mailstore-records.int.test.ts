@@ -286,3 +286,57 @@ describe('flag changes and expunges as appended records', () => {
     expect(await answered(userId, mailboxId)).toEqual(rows);
   });
 });
+
+/** `promise`, or a failure naming what did not answer in `ms` (instead of a hung suite). */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// FerretDB 1.24 holds one of its 100 SQLite connections per matched `updateOne` of an `update`
+// command until the command ends (db/bulk-updates.ts): one bulk of ~100 such statements used to
+// hang every command of the database, storage's whole gRPC service with it.
+describe('bulk updates of more messages than FerretDB has connections', () => {
+  const MANY = 130;
+
+  it('compaction of that many flag records of one mailbox finishes and storage keeps answering', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, MANY);
+    // One record per message: each STORE changes one message.
+    for (let uid = 1; uid <= MANY; uid += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, MANY - uid + 1) }, (_, k) =>
+          store(userId, mailboxId, [uid + k, uid + k], StoreMode.ADD, [Flag.FLAGGED]),
+        ),
+      );
+    }
+    expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(MANY);
+    const served = await answered(userId, mailboxId);
+
+    expect(await within(150_000, 'compaction', m.store.compactChanges())).toBeGreaterThanOrEqual(MANY);
+    const status = await within(
+      30_000,
+      'GetMailboxStatus after compaction',
+      call(m.client.getMailboxStatus.bind(m.client), {
+        userId,
+        mailbox: byPath('INBOX'),
+        claimRecent: false,
+      }),
+    );
+    expect(status.status?.messages).toBe(MANY);
+    expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(0);
+    const raw = await m.h.db.collection<Row>('messages').find({ mailboxId }).sort({ uid: 1 }).toArray();
+    // The documents themselves now carry the flags (what the records said).
+    expect(raw.filter((d) => splitFlags(d.flags).flags.includes(Flag.FLAGGED))).toHaveLength(MANY);
+    expect(await inDatabase(mailboxId)).toEqual(served);
+  }, 300_000);
+});

@@ -200,8 +200,8 @@ def postmesh_run(args):
     ports = {
         name: str(free_port())
         for name in (
-            "NATS", "NATS_MONITOR", "MONGO", "SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP",
-            "GRPC", "SMTP_INBOUND_OPS", "STORAGE_OPS", "IMAP_OPS", "MTA_DELIVERY_OPS", "ADMIN_OPS",
+            "NATS", "NATS_MONITOR", "MONGO", "SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS",
+            "MANAGESIEVE", "HTTP", "GRPC", "SMTP_INBOUND_OPS", "STORAGE_OPS", "IMAP_OPS", "MTA_DELIVERY_OPS", "ADMIN_OPS",
             "RSPAMD", "RSPAMD_CONTROLLER", "RSPAMD_REDIS",
         )
     }

@@ -9,6 +9,7 @@ import { HARAKA_PROXY_PEERS } from './proxy-front.js';
 
 /** Our plugins, in the order Haraka runs their hooks. */
 export const POSTMESH_PLUGINS = [
+  'postmesh_rdns',
   'postmesh_trace',
   'postmesh_limits',
   'postmesh_operator',
@@ -111,6 +112,10 @@ export function harakaConfigFiles(settings: HarakaSettings, spoolDir: string): M
     }),
   );
   files.set('me', `${settings.hostname}\n`);
+  // Haraka reads results.ini for every connection and transaction (haraka-results); a missing
+  // config file is never cached (haraka-config), so each read cost a stat of the file. Results
+  // are never published to Redis here (there is no Redis).
+  files.set('results.ini', ini({ main: { redis_publish: false } }));
   files.set(
     'tls.ini',
     ini({

@@ -47,6 +47,11 @@ export interface HarakaAddress {
 export interface HarakaHeader {
   get(name: string): string;
   get_all(name: string): string[];
+  /**
+   * The header fields as `message_stream` writes them (each `name: value` with its folding and
+   * line end), added fields included; Haraka's parsed copy of the message's header section.
+   */
+  readonly header_list?: readonly string[];
 }
 
 export interface HarakaMessageStream extends Readable {

@@ -7,7 +7,7 @@
  * (RFC 5321 §4.2.5: a 250 after DATA means we have taken responsibility).
  */
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import {
   INLINE_MESSAGE_LIMIT,
   PartitionedInbound,
@@ -37,6 +37,7 @@ import {
   HookCode,
   type HarakaConnection,
   type HookFunction,
+  type HarakaMessageStream,
   type HookMessage,
   type PluginHooks,
 } from '../haraka/types.js';
@@ -181,6 +182,41 @@ async function readHead(
   return { chunks, size, complete: false };
 }
 
+/**
+ * Messages up to this size as received are read whole into memory in one pass, straight from
+ * Haraka's message stream into a sink, rather than through a stream and an async iterator.
+ */
+const READ_WHOLE_LIMIT = 128 * 1024;
+
+/** The whole message as `message_stream` writes it (dot-stuffing undone, RFC 5321 §4.5.2). */
+function readWhole(messageStream: HarakaMessageStream): Promise<{ chunks: Buffer[]; size: number }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const failed = (error: unknown): void =>
+      reject(error instanceof Error ? error : new Error(String(error)));
+    messageStream.once('error', failed);
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk);
+        size += chunk.length;
+        done();
+      },
+      final(done) {
+        messageStream.removeListener('error', failed);
+        resolve({ chunks, size });
+        done();
+      },
+    });
+    sink.once('error', failed);
+    messageStream.pipe(sink);
+  });
+}
+
+const NOTHING_MORE: AsyncIterator<Buffer> = {
+  next: () => Promise.resolve({ done: true, value: undefined }),
+};
+
 function webStream(first: Buffer[], rest: AsyncIterator<Buffer>): ReadableStream<Uint8Array> {
   const pending = [...first];
   return new ReadableStream<Uint8Array>({
@@ -269,9 +305,16 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
     const run = async (): Promise<void> => {
       // haraka-message-stream's default (`dot_stuffed: true`: the spool is dot-stuffed, undo it)
       // yields the message as the client meant it (RFC 5321 §4.5.2).
-      const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }));
-      const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      const head = await readHead(iterator, INLINE_MESSAGE_LIMIT - JSON_MARGIN);
+      let iterator = NOTHING_MORE;
+      let head: { chunks: Buffer[]; size: number; complete: boolean };
+      if (transaction.data_bytes <= READ_WHOLE_LIMIT) {
+        const whole = await readWhole(transaction.message_stream);
+        head = { ...whole, complete: whole.size <= INLINE_MESSAGE_LIMIT - JSON_MARGIN };
+      } else {
+        const stream = transaction.message_stream.pipe(new PassThrough({ highWaterMark: 256 * 1024 }));
+        iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+        head = await readHead(iterator, INLINE_MESSAGE_LIMIT - JSON_MARGIN);
+      }
       const base = {
         version: 1 as const,
         spoolId,

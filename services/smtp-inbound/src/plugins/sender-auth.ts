@@ -94,6 +94,33 @@ export function forgedAuthResults(header: HarakaHeader, hostname: string): strin
   });
 }
 
+/**
+ * Header fields whose presence makes the body part of verification: a DKIM signature covers a
+ * hash of the body (RFC 6376 §3.7), and so does an ARC-Message-Signature (RFC 8617 §4.1.2); an
+ * ARC set is verified as a whole.
+ */
+const BODY_BOUND_FIELDS = [
+  'DKIM-Signature',
+  'ARC-Seal',
+  'ARC-Message-Signature',
+  'ARC-Authentication-Results',
+];
+
+/**
+ * The message as mailauth needs to see it. Without any DKIM or ARC signature, nothing it checks
+ * reads the body (SPF: the envelope; DMARC: the From: field and the other results; DKIM and
+ * ARC: "none"), so it gets the header section alone, exactly as `message_stream` would write it,
+ * and the body is not read and parsed once more per message. Otherwise, or when Haraka has no
+ * parsed header section, undefined: the whole message is needed.
+ */
+export function headerOnlyMessage(header: HarakaHeader): Buffer | undefined {
+  const fields = header.header_list;
+  if (fields === undefined || fields.length === 0) return undefined;
+  if (BODY_BOUND_FIELDS.some((name) => header.get_all(name).length > 0)) return undefined;
+  // haraka-message-stream writes each field with CRLF line ends, then the empty line.
+  return Buffer.from(`${fields.map((f) => f.replace(/\r?\n/g, '\r\n')).join('')}\r\n`);
+}
+
 export interface SenderAuthOptions {
   readonly hostname: string;
   readonly directory: RecipientDirectory;
@@ -118,9 +145,12 @@ export function senderAuthHooks(options: SenderAuthOptions): PluginHooks {
       }
       const run = async (): Promise<void> => {
         const mailFrom = transaction.mail_from.isNull() ? '' : transaction.mail_from.address;
-        const input = new PassThrough();
-        // Default options undo SMTP dot-stuffing (RFC 5321 §4.5.2): mailauth sees the real message.
-        transaction.message_stream.pipe(input);
+        let input: Buffer | PassThrough | undefined = headerOnlyMessage(transaction.header);
+        if (input === undefined) {
+          input = new PassThrough();
+          // Default options undo SMTP dot-stuffing (RFC 5321 §4.5.2): mailauth sees the real message.
+          transaction.message_stream.pipe(input);
+        }
         const result = await authenticate(input, {
           ip: connection.remote.ip,
           helo: connection.hello.host ?? '',

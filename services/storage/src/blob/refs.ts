@@ -11,6 +11,7 @@
  * count too high (a leak), never a body deleted while a message refers to it.
  */
 import type { Db, ObjectId } from 'mongodb';
+import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { Collections } from '../db/schema.js';
 import type { BlobStores } from './stores.js';
 import type { BlobStoreKind } from './types.js';
@@ -47,7 +48,9 @@ export async function insertBlobRefs(db: Db, docs: readonly BlobRefDoc[]): Promi
  */
 export async function addBlobRefs(db: Db, counts: BlobRefCounts): Promise<void> {
   if (counts.size === 0) return;
-  await blobRefs(db).bulkWrite(
+  // In commands of a few statements: one `update` of ~100 matched statements deadlocks FerretDB.
+  await boundedBulkWrite(
+    blobRefs(db),
     [...counts.values()].map(({ id, n, store }) => ({
       updateOne: {
         filter: { _id: id },

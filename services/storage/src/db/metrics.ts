@@ -4,7 +4,7 @@
  * and every wrap and unwrap of a key by the KEK (local file or KMS), with its latency. The
  * dashboard reads from these where a slow message spent its time in storage.
  */
-import type { CommandFailedEvent, CommandSucceededEvent, MongoClient } from 'mongodb';
+import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, MongoClient } from 'mongodb';
 import { Counter, Histogram, type Registry } from '@postmesh/telemetry';
 import type { KeyProvider } from '../crypto/index.js';
 import type { WrappedKey } from './schema.js';
@@ -30,8 +30,65 @@ const KNOWN_COMMANDS = new Set([
   'endSessions',
 ]);
 
-/** Starts counting the commands `client` sends; it must be created with `monitorCommands: true`. */
-export function instrumentDatabase(client: MongoClient, registry: Registry): void {
+/** A command sent and not answered yet. */
+export interface CommandInFlight {
+  readonly command: string;
+  /** The collection it names, if any. */
+  readonly collection: string;
+  /** Statements of an insert, update or delete; 1 otherwise. */
+  readonly statements: number;
+  readonly runningMs: number;
+}
+
+/** Commands `client` sent that have not been answered yet (fed by `instrumentDatabase`). */
+export class CommandsInFlight {
+  private readonly started = new Map<
+    string,
+    { command: string; collection: string; statements: number; at: number }
+  >();
+
+  /** Commands running for at least `minMs` now. */
+  longerThan(minMs: number): CommandInFlight[] {
+    const now = performance.now();
+    const out: CommandInFlight[] = [];
+    for (const c of this.started.values()) {
+      const runningMs = now - c.at;
+      if (runningMs >= minMs) out.push({ ...omitAt(c), runningMs: Math.round(runningMs) });
+    }
+    return out;
+  }
+
+  /** @internal */
+  begin(event: CommandStartedEvent): void {
+    const target: unknown = event.command[event.commandName];
+    const list = (event.command.updates ?? event.command.deletes ?? event.command.documents) as unknown;
+    this.started.set(key(event), {
+      command: event.commandName,
+      collection: typeof target === 'string' ? target : '',
+      statements: Array.isArray(list) ? list.length : 1,
+      at: performance.now(),
+    });
+  }
+
+  /** @internal */
+  end(event: CommandSucceededEvent | CommandFailedEvent): void {
+    this.started.delete(key(event));
+  }
+}
+
+const key = (e: { connectionId?: string | number; requestId: number }): string =>
+  `${String(e.connectionId ?? '')}/${e.requestId}`;
+
+function omitAt(c: { command: string; collection: string; statements: number }) {
+  return { command: c.command, collection: c.collection, statements: c.statements };
+}
+
+/**
+ * Starts counting the commands `client` sends; it must be created with `monitorCommands: true`.
+ * Answers the commands in flight, which db/stall-watch.ts reports when one runs too long.
+ */
+export function instrumentDatabase(client: MongoClient, registry: Registry): CommandsInFlight {
+  const inFlight = new CommandsInFlight();
   const registers = [registry];
   const operations = new Counter({
     name: 'postmesh_storage_db_operations_total',
@@ -51,8 +108,16 @@ export function instrumentDatabase(client: MongoClient, registry: Registry): voi
     operations.inc({ command, outcome });
     seconds.observe({ command }, event.duration / 1000);
   };
-  client.on('commandSucceeded', (event) => record(event, 'ok'));
-  client.on('commandFailed', (event) => record(event, 'error'));
+  client.on('commandStarted', (event) => inFlight.begin(event));
+  client.on('commandSucceeded', (event) => {
+    inFlight.end(event);
+    record(event, 'ok');
+  });
+  client.on('commandFailed', (event) => {
+    inFlight.end(event);
+    record(event, 'error');
+  });
+  return inFlight;
 }
 
 /** The same KeyProvider, counting its wraps and unwraps (a KMS call each with KMS). */

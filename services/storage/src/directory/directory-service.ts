@@ -60,6 +60,8 @@ export interface DirectoryServiceDeps {
   readonly purgeUserData?: (db: Db, userId: string) => Promise<void>;
   /** Called when a user is deleted, so cached keys go too. */
   readonly onUserDeleted?: (userId: string) => void;
+  /** Deletes a deleted user's Sieve scripts and ledger records (nothing else would run them). */
+  readonly removeUserFilters?: (userId: string) => Promise<void>;
   /**
    * Recipient resolution answered from memory (cache.ts); without it every resolution reads the
    * database.
@@ -510,6 +512,7 @@ export class DirectoryService {
     await this.addresses.updateMany({ userIds: userId }, { $pull: { userIds: userId } });
     await this.domains.updateMany({ catchAllUserId: userId }, { $unset: { catchAllUserId: '' } });
     await this.appPasswords.deleteMany({ userId });
+    await this.deps.removeUserFilters?.(userId);
     if (purge) {
       await this.deps.purgeUserData?.(this.deps.db, userId);
       await this.users.deleteOne({ _id: id });

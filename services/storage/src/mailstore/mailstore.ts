@@ -51,6 +51,7 @@ import {
   type WriteError,
 } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
+import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections } from '../db/schema.js';
 import {
@@ -420,6 +421,12 @@ const pendingByDb = new WeakMap<Db, PendingState>();
 export const compactionSettings = { quietMs: 2_000, backlog: 20_000 };
 /** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
 const compactionLocks = new KeyedLock();
+
+/** The mailstore's locks by what they guard, for db/stall-watch.ts to report one held too long. */
+export const mailstoreLocks: Readonly<Record<string, KeyedLock>> = {
+  mailbox: locks,
+  compaction: compactionLocks,
+};
 
 /**
  * With ownership on (ADR 0007): fold and compact only the records of the users this process owns,
@@ -2833,7 +2840,8 @@ export class Mailstore {
           update: { $set: { flags: next, modseq } },
         },
       }));
-      const result = await this.messages().bulkWrite(ops, { ordered: false });
+      // In commands of a few statements: one `update` of ~100 matched statements deadlocks FerretDB.
+      const result = await boundedBulkWrite(this.messages(), ops, { ordered: false });
       const ids = updates.map((u) => u.doc._id);
       let lost: MessageId[] = [];
       if (result.matchedCount !== updates.length) {

@@ -18,6 +18,7 @@
  */
 import { ObjectId, type Collection, type Db } from 'mongodb';
 import type { Logger } from '@postmesh/telemetry';
+import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
 import type { BlobRefCounts, BlobStoreKind } from '../blob/index.js';
 import { MailstoreCollections, type MessageRecord, type SearchIndexDoc } from './types.js';
@@ -336,7 +337,10 @@ export async function compactPending(
     if (done >= limit) return done;
     const batch = pending.flagsOf(mailboxId).slice(0, limit - done);
     if (batch.length === 0) continue;
-    await messages.bulkWrite(
+    // In commands of a few statements: one `update` of ~100 matched statements deadlocks FerretDB
+    // (db/bulk-updates.ts).
+    await boundedBulkWrite(
+      messages,
       batch.map(([uid, p]) => ({
         updateOne: {
           // Never lowers a MODSEQ: a document moved or rewritten since keeps its own.
