@@ -4,6 +4,7 @@
  * problems at once, and the service stops at start with a message naming each bad variable.
  * Defaults are the local stack's (STYLE.md: "Defaults are the local stack's").
  */
+import { isIP } from 'node:net';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -131,6 +132,30 @@ export function hostPort(fallback?: string): Field<string> {
   return withDefault(describe, fallback, (raw) =>
     /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(raw) ? ok(raw) : bad(`expected ${describe}, got ${show(raw)}`),
   );
+}
+
+/**
+ * DNS servers, comma-separated, each an IP address with an optional port (`10.0.0.53`,
+ * `127.0.0.1:5353`, `2001:db8::53`, `[2001:db8::53]:53`), in the form node:dns `setServers`
+ * takes; unset → `undefined` (the system's resolvers).
+ */
+export function dnsServers(): Field<readonly string[] | undefined> {
+  const describe = 'IP addresses with optional ports, comma-separated';
+  return {
+    describe,
+    parse(raw) {
+      if (raw === undefined || raw.trim() === '') return ok(undefined);
+      const servers = raw.split(',').map((s) => s.trim());
+      for (const server of servers) {
+        const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(server);
+        const v4 = /^([\d.]+)(?::(\d{1,5}))?$/.exec(server);
+        const ip = bracketed?.[1] ?? v4?.[1] ?? server;
+        const port = Number(bracketed?.[2] ?? v4?.[2] ?? 53);
+        if (isIP(ip) === 0 || port < 1 || port > 65_535) return bad(`expected ${describe}, got ${show(raw)}`);
+      }
+      return ok(servers);
+    },
+  };
 }
 
 export type Schema = Record<string, Field<unknown>>;

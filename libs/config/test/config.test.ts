@@ -3,6 +3,7 @@ import {
   ConfigError,
   boolean,
   commonSchema,
+  dnsServers,
   hostPort,
   integer,
   loadConfig,
@@ -119,4 +120,23 @@ describe('rules across variables and variables nobody reads', () => {
       }),
     ).toEqual(['MONGODB_URL', 'NATS_CREDS', 'POSTMESH_B_KEYS']);
   });
+});
+
+describe('dnsServers', () => {
+  const schema = { POSTMESH_DNS_SERVERS: dnsServers() };
+  it('is undefined when unset (the system resolvers)', () => {
+    expect(loadConfig(schema, {}).POSTMESH_DNS_SERVERS).toBeUndefined();
+  });
+  it('reads addresses with and without ports, IPv4 and IPv6', () => {
+    expect(
+      loadConfig(schema, { POSTMESH_DNS_SERVERS: '10.0.0.53, 127.0.0.1:5353,2001:db8::53,[2001:db8::53]:53' })
+        .POSTMESH_DNS_SERVERS,
+    ).toEqual(['10.0.0.53', '127.0.0.1:5353', '2001:db8::53', '[2001:db8::53]:53']);
+  });
+  it.each(['resolver.example', '10.0.0.53:0', '10.0.0.53:70000', '10.0.0.53,', '[::1'])(
+    'refuses %s',
+    (raw) => {
+      expect(() => loadConfig(schema, { POSTMESH_DNS_SERVERS: raw })).toThrow(/POSTMESH_DNS_SERVERS/);
+    },
+  );
 });

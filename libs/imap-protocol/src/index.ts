@@ -99,7 +99,7 @@ export {
   type NamespaceDescriptor,
   type StatusValues,
 } from './serialize/data.js';
-export { serializeFetch, formatSection, type FetchItem } from './serialize/fetch.js';
+export { serializeFetch, serializeEnvelope, formatSection, type FetchItem } from './serialize/fetch.js';
 export { serializeAcl, serializeListRights, serializeMyRights, type AclPair } from './serialize/acl.js';
 export { parseErrorResponse, receiverErrorResponse } from './serialize/errors.js';
 export { writeBodyStructure, writeEnvelope } from './serialize/bodystructure.js';

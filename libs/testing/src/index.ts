@@ -23,4 +23,5 @@ export { NatsCluster } from './nats-cluster.js';
 export { proxyV2Header } from './proxy-protocol.js';
 export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';
 export { MotoServer } from './moto.js';
+export { FakeDnsServer, type DnsZones } from './dns-server.js';
 export { RspamdServer, type RspamdOptions } from './rspamd.js';

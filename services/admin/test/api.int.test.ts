@@ -276,9 +276,13 @@ describe('sending limits', () => {
     const doc = (await owner.get('/api/docs')).body as {
       paths: Record<string, Record<string, { requestBody?: unknown }>>;
     };
-    expect(JSON.stringify(doc.paths['/api/v1/users/{id}']?.patch?.requestBody)).toContain(
-      '"recipientsPerMessage":{"type":"integer"',
-    );
+    expect(doc.paths['/api/v1/users/{id}']?.patch?.requestBody).toMatchObject({
+      content: {
+        'application/json': {
+          schema: { properties: { limits: { properties: { recipientsPerMessage: { type: 'integer' } } } } },
+        },
+      },
+    });
     expect(JSON.stringify(doc.paths['/api/v1/users']?.post?.requestBody)).toContain('messagesPerHour');
   });
 });

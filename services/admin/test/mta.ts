@@ -4,13 +4,13 @@
  * and a publisher of outbound jobs (as smtp-inbound publishes submitted mail).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus, encodeOutboundJob, outboundJobMessageId, publishDurable, Subjects } from '@postmesh/bus';
 import { createLogger } from '@postmesh/telemetry';
-import { freePort, ManagedProcess, repoRoot } from '@postmesh/testing';
+import { freePort, ManagedProcess, repoRoot, FakeDnsServer } from '@postmesh/testing';
 import type { AdminHarness } from './harness.js';
 
 /** A remote MTA that accepts the sender and answers every recipient 451 (the message stays deferred). */
@@ -58,14 +58,10 @@ export async function startDeferringMta(h: AdminHarness): Promise<DeferringMta> 
   const smtpPort = await freePort();
   const sink = deferringSink();
   await new Promise<void>((resolve) => sink.listen(smtpPort, '127.0.0.1', resolve));
-  const fixture = join(dir, 'dns.json');
-  writeFileSync(
-    fixture,
-    JSON.stringify({
-      MX: { 'example.org': [{ exchange: 'mx.example.org', priority: 10 }] },
-      A: { 'mx.example.org': ['127.0.0.1'] },
-    }),
-  );
+  const dns = await FakeDnsServer.start({
+    MX: { 'example.org': [{ exchange: 'mx.example.org', priority: 10 }] },
+    A: { 'mx.example.org': ['127.0.0.1'] },
+  });
   const opsPort = await freePort();
   const mta = new ManagedProcess({
     name: 'mta-delivery',
@@ -83,7 +79,7 @@ export async function startDeferringMta(h: AdminHarness): Promise<DeferringMta> 
       POSTMESH_MTA_RETRY_JITTER_PCT: '0',
       POSTMESH_MTA_QUEUE_TICK_MS: '200',
       POSTMESH_MTA_CONNECT_TIMEOUT_MS: '2000',
-      POSTMESH_DNS_FIXTURE_FILE: fixture,
+      POSTMESH_DNS_SERVERS: dns.address,
       POSTMESH_MTA_SMTP_PORT: String(smtpPort),
       LOG_LEVEL: 'info',
     },
@@ -94,6 +90,7 @@ export async function startDeferringMta(h: AdminHarness): Promise<DeferringMta> 
     await bus?.drain();
     await mta.stop();
     await new Promise((r) => sink.close(r));
+    await dns.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {

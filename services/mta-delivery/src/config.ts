@@ -1,4 +1,5 @@
 import {
+  dnsServers,
   boolean,
   commonSchema,
   hostPort,
@@ -84,8 +85,11 @@ export const schema = {
   POSTMESH_RELAY_TLS: oneOf(['starttls', 'tls', 'none'], 'starttls'),
   POSTMESH_RELAY_USER: optionalString(),
   POSTMESH_RELAY_PASSWORD: optionalString(),
-  /** Tests only: answer DNS from this JSON file (see src/dns.ts). */
-  POSTMESH_DNS_FIXTURE_FILE: optionalString(),
+  /**
+   * The recursive resolvers asked for MX, A, AAAA and MTA-STS records, comma-separated
+   * (`10.0.0.53`, `[2001:db8::53]:53`, `127.0.0.1:5353`); unset: the system's (/etc/resolv.conf).
+   */
+  POSTMESH_DNS_SERVERS: dnsServers(),
   /** Tests only: the port of remote MTAs (RFC 5321 §4.5.4.2 says 25). */
   POSTMESH_MTA_SMTP_PORT: port(25),
   /**

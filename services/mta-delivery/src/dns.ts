@@ -1,10 +1,10 @@
 /**
- * The DNS questions mta-delivery asks (MX, A, AAAA, TXT), behind one small interface so tests
- * answer from a fixture. Answers are values: `nxdomain` (the name does not exist), `nodata` (it
- * exists without records of that type), `temp` (SERVFAIL, timeout: try again later).
+ * The DNS questions mta-delivery asks (MX, A, AAAA, TXT), behind one small interface (tests point
+ * the real resolver at libs/testing's FakeDnsServer). Answers are values: `nxdomain` (the name
+ * does not exist), `nodata` (it exists without records of that type), `temp` (SERVFAIL, timeout:
+ * try again later).
  */
 import { promises as dns } from 'node:dns';
-import { readFileSync } from 'node:fs';
 
 export type DnsAnswer<T> =
   | { readonly kind: 'ok'; readonly records: readonly T[] }
@@ -44,45 +44,14 @@ async function ask<T>(query: () => Promise<T[]>): Promise<DnsAnswer<T>> {
   }
 }
 
-export function systemResolver(): Resolver {
+/** node:dns, asking `servers` (`host[:port]`) or, without them, the system's resolvers. */
+export function systemResolver(servers?: readonly string[]): Resolver {
   const r = new dns.Resolver({ timeout: 5_000, tries: 2 });
+  if (servers !== undefined && servers.length > 0) r.setServers(servers);
   return {
     mx: (name) => ask(() => r.resolveMx(name)),
     a: (name) => ask(() => r.resolve4(name)),
     aaaa: (name) => ask(() => r.resolve6(name)),
     txt: (name) => ask(async () => (await r.resolveTxt(name)).map((chunks) => chunks.join(''))),
   };
-}
-
-/**
- * Answers from a JSON file (tests only):
- * `{ "MX": { "<name>": [{ "exchange": "mx1.example.org", "priority": 10 }] },
- *    "A": { "<name>": ["127.0.0.1"] }, "AAAA": { "<name>": ["::1"] },
- *    "TXT": { "<name>": ["v=STSv1; id=20261127"] } }`
- * A name listed under no type is NXDOMAIN; listed under another type only, NODATA; the value
- * `"TEMPERROR"` answers like a timeout.
- */
-export function fixtureResolver(
-  zones: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
-): Resolver {
-  const exists = (name: string): boolean => Object.values(zones).some((z) => name in z);
-  const lookup = <T>(type: string, raw: string): Promise<DnsAnswer<T>> => {
-    const name = raw.toLowerCase().replace(/\.$/, '');
-    const answer = zones[type]?.[name];
-    if (answer === 'TEMPERROR') return Promise.resolve({ kind: 'temp', reason: `ETIMEOUT: ${type} ${name}` });
-    if (answer === undefined)
-      return Promise.resolve(exists(name) ? { kind: 'nodata' } : { kind: 'nxdomain' });
-    const records = answer as T[];
-    return Promise.resolve(records.length === 0 ? { kind: 'nodata' } : { kind: 'ok', records });
-  };
-  return {
-    mx: (name) => lookup('MX', name),
-    a: (name) => lookup('A', name),
-    aaaa: (name) => lookup('AAAA', name),
-    txt: (name) => lookup('TXT', name),
-  };
-}
-
-export function fixtureResolverFromFile(file: string): Resolver {
-  return fixtureResolver(JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>);
 }

@@ -14,7 +14,7 @@ import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { ByteBudget } from './body-budget.js';
 import { DirectorySigningKeys } from './dkim.js';
-import { fixtureResolverFromFile, systemResolver } from './dns.js';
+import { systemResolver } from './dns.js';
 import { OutboundDelivery } from './delivery.js';
 import { StsPolicyCache, httpsPolicyFetcher } from './mta-sts.js';
 import { QueueOperations } from './queue-operations-server.js';
@@ -37,13 +37,7 @@ await runService({
       replicas,
       ttl: config.POSTMESH_MTA_QUEUE_LIFETIME_MS + SPOOL_MARGIN_MS,
     });
-    const resolver =
-      config.POSTMESH_DNS_FIXTURE_FILE === undefined
-        ? systemResolver()
-        : fixtureResolverFromFile(config.POSTMESH_DNS_FIXTURE_FILE);
-    if (config.POSTMESH_DNS_FIXTURE_FILE !== undefined) {
-      logger.warn({ file: config.POSTMESH_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
-    }
+    const resolver = systemResolver(config.POSTMESH_DNS_SERVERS);
     const ca =
       config.POSTMESH_MTA_TLS_CA_FILE === undefined
         ? undefined

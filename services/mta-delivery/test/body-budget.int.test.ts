@@ -6,7 +6,7 @@
  * not redelivered).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -25,6 +25,7 @@ import {
   repoRoot,
   startTestEnvironment,
   type TestEnvironment,
+  FakeDnsServer,
 } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpSink } from './sink.js';
@@ -38,6 +39,7 @@ describe('mta-delivery body budget', () => {
   let nc: NatsConnection;
   let js: JetStreamClient;
   let sink: SmtpSink;
+  let dns: FakeDnsServer | undefined;
   let proc: ManagedProcess | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-budget-'));
 
@@ -46,14 +48,11 @@ describe('mta-delivery body budget', () => {
     const smtpPort = await freePort();
     sink = new SmtpSink({ port: smtpPort, dataDelayMs: DATA_DELAY_MS });
     await sink.listen();
-    const fixture = join(dir, 'dns.json');
-    writeFileSync(
-      fixture,
-      JSON.stringify({
-        MX: Object.fromEntries(DOMAINS.map((d) => [d, [{ exchange: `mx.${d}`, priority: 10 }]])),
-        A: Object.fromEntries(DOMAINS.map((d) => [`mx.${d}`, ['127.0.0.1']])),
-      }),
-    );
+    const dnsServer = await FakeDnsServer.start({
+      MX: Object.fromEntries(DOMAINS.map((d) => [d, [{ exchange: `mx.${d}`, priority: 10 }]])),
+      A: Object.fromEntries(DOMAINS.map((d) => [`mx.${d}`, ['127.0.0.1']])),
+    });
+    dns = dnsServer;
     nc = await connect(env.natsOptions());
     js = jetstream(nc);
     const opsPort = await freePort();
@@ -67,7 +66,7 @@ describe('mta-delivery body budget', () => {
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
-        POSTMESH_DNS_FIXTURE_FILE: fixture,
+        POSTMESH_DNS_SERVERS: dnsServer.address,
         POSTMESH_MTA_SMTP_PORT: String(smtpPort),
         POSTMESH_MTA_BODY_BUDGET_BYTES: String(BUDGET),
         LOG_LEVEL: 'info',
@@ -92,6 +91,7 @@ describe('mta-delivery body budget', () => {
     await proc?.stop(5_000);
     await nc?.close();
     await sink?.close();
+    await dns?.stop();
     await env?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ import {
   repoRoot,
   startTestEnvironment,
   type TestEnvironment,
+  FakeDnsServer,
 } from '@postmesh/testing';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +84,7 @@ describe('mta-delivery', () => {
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let sink: SmtpSink;
+  let dns: FakeDnsServer | undefined;
   let relaySink: SmtpSink;
   let brokenTls: BrokenStartTlsSink;
   let policyServer: Server;
@@ -201,38 +203,34 @@ describe('mta-delivery', () => {
       }
     });
     await new Promise<void>((resolve) => policyServer.listen(policyPort, '127.0.0.1', resolve));
-    const fixture = join(dir, 'dns.json');
-    writeFileSync(
-      fixture,
-      JSON.stringify({
-        MX: {
-          'one.test': [{ exchange: 'mx.one.test', priority: 10 }],
-          // The preferred MX refuses connections (nothing listens on 127.0.0.2): the next one is used.
-          'two.test': [
-            { exchange: 'dead.two.test', priority: 5 },
-            { exchange: 'mx.two.test', priority: 10 },
-          ],
-          'nullmx.test': [{ exchange: '', priority: 0 }],
-          'sts.test': [{ exchange: 'mx.sts.test', priority: 10 }],
-          // Two domains served by the same MX with a broken STARTTLS: one without a policy,
-          // one with an MTA-STS enforce policy.
-          'brokentls.test': [{ exchange: 'mx.broken.test', priority: 10 }],
-          'brokensts.test': [{ exchange: 'mx.broken.test', priority: 10 }],
-        },
-        A: {
-          'mx.one.test': ['127.0.0.1'],
-          'dead.two.test': ['127.0.0.2'],
-          'mx.two.test': ['127.0.0.1'],
-          'aonly.test': ['127.0.0.1'],
-          'mx.sts.test': ['127.0.0.1'],
-          'mx.broken.test': ['127.0.0.3'],
-        },
-        TXT: {
-          '_mta-sts.sts.test': ['v=STSv1; id=20261127'],
-          '_mta-sts.brokensts.test': ['v=STSv1; id=20261127b'],
-        },
-      }),
-    );
+    dns = await FakeDnsServer.start({
+      MX: {
+        'one.test': [{ exchange: 'mx.one.test', priority: 10 }],
+        // The preferred MX refuses connections (nothing listens on 127.0.0.2): the next one is used.
+        'two.test': [
+          { exchange: 'dead.two.test', priority: 5 },
+          { exchange: 'mx.two.test', priority: 10 },
+        ],
+        'nullmx.test': [{ exchange: '', priority: 0 }],
+        'sts.test': [{ exchange: 'mx.sts.test', priority: 10 }],
+        // Two domains served by the same MX with a broken STARTTLS: one without a policy,
+        // one with an MTA-STS enforce policy.
+        'brokentls.test': [{ exchange: 'mx.broken.test', priority: 10 }],
+        'brokensts.test': [{ exchange: 'mx.broken.test', priority: 10 }],
+      },
+      A: {
+        'mx.one.test': ['127.0.0.1'],
+        'dead.two.test': ['127.0.0.2'],
+        'mx.two.test': ['127.0.0.1'],
+        'aonly.test': ['127.0.0.1'],
+        'mx.sts.test': ['127.0.0.1'],
+        'mx.broken.test': ['127.0.0.3'],
+      },
+      TXT: {
+        '_mta-sts.sts.test': ['v=STSv1; id=20261127'],
+        '_mta-sts.brokensts.test': ['v=STSv1; id=20261127b'],
+      },
+    });
     nc = await connect(env.natsOptions('operator'));
     nc.subscribe('mail.events.>', {
       callback: (_error, msg) => {
@@ -240,7 +238,7 @@ describe('mta-delivery', () => {
       },
     });
     await startMta({
-      POSTMESH_DNS_FIXTURE_FILE: fixture,
+      POSTMESH_DNS_SERVERS: dns.address,
       POSTMESH_MTA_SMTP_PORT: String(smtpPort),
       POSTMESH_MTA_STS_FETCH_BASE: `http://127.0.0.1:${policyPort}`,
     });
@@ -252,6 +250,7 @@ describe('mta-delivery', () => {
     await Promise.all(procs.map((p) => p.stop(5_000)));
     await nc?.close();
     await sink?.close();
+    await dns?.stop();
     await relaySink?.close();
     await brokenTls?.close();
     await new Promise((r) => policyServer?.close(r));

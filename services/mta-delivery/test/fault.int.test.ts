@@ -4,7 +4,7 @@
  * never accepts (delay notice, then the failure DSN when the queue lifetime runs out).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -24,6 +24,7 @@ import {
   repoRoot,
   startTestEnvironment,
   type TestEnvironment,
+  FakeDnsServer,
 } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpSink } from './sink.js';
@@ -38,9 +39,14 @@ describe('mta-delivery faults', () => {
   let jsm: JetStreamManager;
   let sink: SmtpSink;
   let smtpPort = 0;
-  let fixture = '';
+  let dns: FakeDnsServer | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-fault-'));
   const procs: ManagedProcess[] = [];
+
+  const dnsAddress = (): string => {
+    if (dns === undefined) throw new Error('the fake DNS server is not started');
+    return dns.address;
+  };
 
   async function startMta(extra: Record<string, string> = {}): Promise<ManagedProcess> {
     const opsPort = await freePort();
@@ -54,7 +60,7 @@ describe('mta-delivery faults', () => {
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
-        POSTMESH_DNS_FIXTURE_FILE: fixture,
+        POSTMESH_DNS_SERVERS: dnsAddress(),
         POSTMESH_MTA_SMTP_PORT: String(smtpPort),
         POSTMESH_MTA_CONCURRENCY: String(CONCURRENCY),
         POSTMESH_MTA_QUEUE_TICK_MS: '200',
@@ -116,14 +122,10 @@ describe('mta-delivery faults', () => {
       dataDelayMs: 20,
     });
     await sink.listen();
-    fixture = join(dir, 'dns.json');
-    writeFileSync(
-      fixture,
-      JSON.stringify({
-        MX: Object.fromEntries(DOMAINS.map((d) => [d, [{ exchange: `mx.${d}`, priority: 10 }]])),
-        A: Object.fromEntries(DOMAINS.map((d) => [`mx.${d}`, ['127.0.0.1']])),
-      }),
-    );
+    dns = await FakeDnsServer.start({
+      MX: Object.fromEntries(DOMAINS.map((d) => [d, [{ exchange: `mx.${d}`, priority: 10 }]])),
+      A: Object.fromEntries(DOMAINS.map((d) => [`mx.${d}`, ['127.0.0.1']])),
+    });
     nc = await connect(env.natsOptions('operator'));
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
@@ -133,6 +135,7 @@ describe('mta-delivery faults', () => {
     await Promise.all(procs.map((p) => p.stop(5_000)));
     await nc?.close();
     await sink?.close();
+    await dns?.stop();
     await env?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -17,6 +17,7 @@ import {
   repoRoot,
   startTestEnvironment,
   type TestEnvironment,
+  FakeDnsServer,
 } from '@postmesh/testing';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { simpleParser } from 'mailparser';
@@ -62,6 +63,7 @@ describe('mta-delivery with storage', () => {
   let nc: NatsConnection;
   let js: JetStreamClient;
   let sink: SmtpSink;
+  let dns: FakeDnsServer | undefined;
   let dirClient: DirectoryServiceClient;
   let store: MailstoreServiceClient;
   /** The DNS records the Directory publishes for the domain's active keys: name → TXT value. */
@@ -210,17 +212,13 @@ describe('mta-delivery with storage', () => {
         address.startsWith('unknown@') ? { code: 550, message: '5.1.1 no such user here' } : undefined,
     });
     await sink.listen();
-    const fixture = join(dir, 'dns.json');
-    writeFileSync(
-      fixture,
-      JSON.stringify({
-        MX: { 'remote.test': [{ exchange: 'mx.remote.test', priority: 10 }] },
-        A: { 'mx.remote.test': ['127.0.0.1'] },
-      }),
-    );
+    dns = await FakeDnsServer.start({
+      MX: { 'remote.test': [{ exchange: 'mx.remote.test', priority: 10 }] },
+      A: { 'mx.remote.test': ['127.0.0.1'] },
+    });
     await spawn('mta-delivery', {
       POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpcPort}`,
-      POSTMESH_DNS_FIXTURE_FILE: fixture,
+      POSTMESH_DNS_SERVERS: dns.address,
       POSTMESH_MTA_SMTP_PORT: String(smtpPort),
       POSTMESH_HOSTNAME: 'mta.example.test',
     });
@@ -234,6 +232,7 @@ describe('mta-delivery with storage', () => {
     store?.close();
     await nc?.close();
     await sink?.close();
+    await dns?.stop();
     await env?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { FakeDnsServer, type DnsZones } from '@postmesh/testing';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import {
@@ -9,7 +10,7 @@ import {
   type QueueCaller,
 } from '@postmesh/bus';
 import { DestinationLimiter, retryDelay } from '../src/backoff.js';
-import { fixtureResolver } from '../src/dns.js';
+import { systemResolver, type Resolver } from '../src/dns.js';
 import { buildDsn, statusOf } from '@postmesh/mime';
 import { fromDomain, headerSection } from '../src/message.js';
 import { StsPolicyCache, mxMatches, parseStsPolicy, parseStsRecord } from '../src/mta-sts.js';
@@ -22,8 +23,19 @@ import type { Logger } from '@postmesh/telemetry';
 
 const enc = new TextEncoder();
 
+/** The service's own resolver (node:dns), asking a FakeDnsServer that answers from `zones`. */
+const dnsServers: FakeDnsServer[] = [];
+async function resolverFor(zones: DnsZones): Promise<Resolver> {
+  const server = await FakeDnsServer.start(zones);
+  dnsServers.push(server);
+  return systemResolver([server.address]);
+}
+afterAll(async () => {
+  await Promise.all(dnsServers.map((s) => s.stop()));
+});
+
 describe('route (RFC 5321 §5.1, RFC 7505)', () => {
-  const resolver = fixtureResolver({
+  const resolver = resolverFor({
     MX: {
       'two.example': [
         { exchange: 'mx2.two.example', priority: 20 },
@@ -39,10 +51,11 @@ describe('route (RFC 5321 §5.1, RFC 7505)', () => {
     },
     AAAA: { 'mx1.two.example': ['2001:db8::1'] },
   });
+  let resolved: Resolver | undefined;
+  const route = async (domain: string) => resolveRoute(domain, (resolved ??= await resolver));
 
   it('orders MX by preference and lists IPv6 and IPv4 addresses', async () => {
-    const route = await resolveRoute('two.example', resolver);
-    expect(route).toEqual({
+    expect(await route('two.example')).toEqual({
       kind: 'hosts',
       implicit: false,
       hosts: [
@@ -52,16 +65,16 @@ describe('route (RFC 5321 §5.1, RFC 7505)', () => {
     });
   });
   it('falls back to the A record as an implicit MX', async () => {
-    expect(await resolveRoute('a-only.example', resolver)).toEqual({
+    expect(await route('a-only.example')).toEqual({
       kind: 'hosts',
       implicit: true,
       hosts: [{ name: 'a-only.example', preference: 0, addresses: ['192.0.2.3'] }],
     });
   });
   it('recognises a null MX, a missing domain and a DNS timeout', async () => {
-    expect((await resolveRoute('null.example', resolver)).kind).toBe('null-mx');
-    expect((await resolveRoute('nowhere.example', resolver)).kind).toBe('no-domain');
-    expect((await resolveRoute('temp.example', resolver)).kind).toBe('temp');
+    expect((await route('null.example')).kind).toBe('null-mx');
+    expect((await route('nowhere.example')).kind).toBe('no-domain');
+    expect((await route('temp.example')).kind).toBe('temp');
   });
 });
 
@@ -95,7 +108,7 @@ describe('MTA-STS (RFC 8461)', () => {
       TXT: { '_mta-sts.example.org': ['v=STSv1; id=one'] },
     };
     let fetches = 0;
-    const cache = new StsPolicyCache(fixtureResolver(zones), () => {
+    const cache = new StsPolicyCache(await resolverFor(zones), () => {
       fetches += 1;
       return Promise.resolve({
         status: 200,
@@ -112,7 +125,7 @@ describe('MTA-STS (RFC 8461)', () => {
   });
   it('reports a fetch that is not a 200 text/plain', async () => {
     const cache = new StsPolicyCache(
-      fixtureResolver({ TXT: { '_mta-sts.example.org': ['v=STSv1; id=1'] } }),
+      await resolverFor({ TXT: { '_mta-sts.example.org': ['v=STSv1; id=1'] } }),
       () => Promise.resolve({ status: 301, contentType: 'text/html', body: '' }),
     );
     const lookup = await cache.lookup('example.org');

@@ -1,4 +1,5 @@
 import {
+  dnsServers,
   boolean,
   commonSchema,
   hostPort,
@@ -73,10 +74,10 @@ export const schema = {
   /** Accepted messages per client IP per minute, counted across replicas (0 = no limit). */
   POSTMESH_SMTP_MESSAGES_PER_MINUTE: integer(6_000, { min: 0, max: 10_000_000 }),
   /**
-   * Test hook: a JSON file of DNS answers used instead of the system resolver for SPF, DKIM,
-   * DMARC and ARC, as `{"TXT": {"name": [["chunk", ...], ...]}, ...}`. Never set in production.
+   * The recursive resolvers asked for SPF, DKIM, DMARC and ARC records, comma-separated
+   * (`10.0.0.53`, `[2001:db8::53]:53`, `127.0.0.1:5353`); unset: the system's (/etc/resolv.conf).
    */
-  POSTMESH_SMTP_DNS_FIXTURE_FILE: optionalString(),
+  POSTMESH_DNS_SERVERS: dnsServers(),
   /** Verify SPF/DKIM/DMARC/ARC (on by default; off only for benchmarks of the queue path). */
   POSTMESH_SMTP_VERIFY_SENDERS: boolean(true),
   /**

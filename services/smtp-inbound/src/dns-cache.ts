@@ -10,8 +10,12 @@ import type { DnsResolver } from './plugins/sender-auth.js';
 
 const NEGATIVE = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
 
-export function systemResolver(): DnsResolver {
-  return (name, rrtype) => dns.resolve(name, rrtype);
+/** node:dns, asking `servers` (`host[:port]`, as `setServers` takes them) or the system's resolvers. */
+export function systemResolver(servers?: readonly string[]): DnsResolver {
+  if (servers === undefined || servers.length === 0) return (name, rrtype) => dns.resolve(name, rrtype);
+  const resolver = new dns.Resolver();
+  resolver.setServers(servers);
+  return (name, rrtype) => resolver.resolve(name, rrtype);
 }
 
 export function cachingResolver(

@@ -24,7 +24,6 @@ import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
 import { RecipientCache, watchDirectoryChanges } from './recipient-cache.js';
 import { cachingResolver, systemResolver } from './dns-cache.js';
-import { fixtureResolver } from './dns-fixture.js';
 import { writeHarakaRoot } from './haraka/config-dir.js';
 import { startHaraka } from './haraka/server.js';
 import { limitsHooks, SessionTracker, SharedRateCounter } from './plugins/limits.js';
@@ -136,14 +135,7 @@ await runService({
       logger: logger.child({ component: 'spool-sweep' }),
     });
     if (config.POSTMESH_SPOOL_SWEEP_INTERVAL_MS > 0) sweeper.start();
-    const resolver = cachingResolver(
-      config.POSTMESH_SMTP_DNS_FIXTURE_FILE === undefined
-        ? systemResolver()
-        : fixtureResolver(config.POSTMESH_SMTP_DNS_FIXTURE_FILE),
-    );
-    if (config.POSTMESH_SMTP_DNS_FIXTURE_FILE !== undefined) {
-      logger.warn({ file: config.POSTMESH_SMTP_DNS_FIXTURE_FILE }, 'DNS answers come from a fixture');
-    }
+    const resolver = cachingResolver(systemResolver(config.POSTMESH_DNS_SERVERS));
 
     const operatorPlugins =
       config.POSTMESH_SMTP_PLUGIN_DIR === undefined ? [] : await loadPlugins(config.POSTMESH_SMTP_PLUGIN_DIR);

@@ -9,7 +9,7 @@
  * add a multimap rule: rspamd's own rules cannot be made to land between the thresholds reliably.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -17,7 +17,7 @@ import { connect } from '@nats-io/transport-node';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailstore } from '@postmesh/contracts';
-import { RspamdServer } from '@postmesh/testing';
+import { FakeDnsServer, RspamdServer } from '@postmesh/testing';
 import { DEMO, DEMO_PASSWORD, Pipeline, call } from './pipeline.js';
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -66,21 +66,22 @@ function message(token: string, body: string, extra: string[] = [], subject = `f
 describe('content filtering with rspamd', () => {
   let rspamd: RspamdServer;
   let p: Pipeline;
+  let dns: FakeDnsServer | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-filter-'));
 
   beforeAll(async () => {
     rspamd = await RspamdServer.start({ localFiles: TEST_RULES });
-    // An empty DNS fixture: sender authentication answers "none" at once (no network here).
-    const dns = join(dir, 'dns.json');
-    writeFileSync(dns, '{}');
+    // An empty zone: sender authentication answers "none" at once (no network here).
+    dns = await FakeDnsServer.start({});
     p = await Pipeline.start({
-      smtpEnv: { POSTMESH_RSPAMD_URL: rspamd.url, POSTMESH_SMTP_DNS_FIXTURE_FILE: dns },
+      smtpEnv: { POSTMESH_RSPAMD_URL: rspamd.url, POSTMESH_DNS_SERVERS: dns.address },
       storageEnv: { POSTMESH_RSPAMD_CONTROLLER_URL: rspamd.controllerUrl },
     });
   }, 660_000);
   afterAll(async () => {
     await p?.stop();
     await rspamd?.stop();
+    await dns?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '@postmesh/testing';
+import { FakeDnsServer, repoRoot } from '@postmesh/testing';
 import { DEMO, Pipeline } from './pipeline.js';
 
 const EXAMPLES = join(repoRoot(), 'services', 'smtp-inbound', 'examples', 'plugins');
@@ -31,14 +31,14 @@ function message(token: string, subject: string): Buffer {
 
 describe('operator SMTP plugins', () => {
   let p: Pipeline;
+  let dns: FakeDnsServer | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-plugins-'));
 
   beforeAll(async () => {
-    const dns = join(dir, 'dns.json');
-    writeFileSync(dns, '{}');
+    dns = await FakeDnsServer.start({});
     p = await Pipeline.start({
       smtpEnv: {
-        POSTMESH_SMTP_DNS_FIXTURE_FILE: dns,
+        POSTMESH_DNS_SERVERS: dns.address,
         POSTMESH_SMTP_PLUGIN_DIR: EXAMPLES,
         POSTMESH_EXAMPLE_BLOCKED_SENDER_DOMAINS: 'blocked.test',
         POSTMESH_EXAMPLE_PAUSED_LOCAL_PARTS: 'moving',
@@ -48,6 +48,7 @@ describe('operator SMTP plugins', () => {
   }, 120_000);
   afterAll(async () => {
     await p?.stop();
+    await dns?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

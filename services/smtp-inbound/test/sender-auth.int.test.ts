@@ -1,15 +1,16 @@
 /**
  * SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489) and ARC (RFC 8617) through a fake DNS
- * (POSTMESH_SMTP_DNS_FIXTURE_FILE) with messages signed in the test; the verdict is recorded in
+ * (libs/testing's FakeDnsServer, via POSTMESH_DNS_SERVERS) with messages signed in the test; the verdict is recorded in
  * Authentication-Results (RFC 8601) and the DMARC policy is enforced.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dkimSign, sealMessage } from 'mailauth';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeDnsServer } from '@postmesh/testing';
 import { DEMO, Pipeline } from './pipeline.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -60,14 +61,15 @@ async function signed(raw: Buffer, domain: string): Promise<Buffer> {
 
 describe('sender authentication with a fake resolver', () => {
   let p: Pipeline;
+  let dnsServer: FakeDnsServer | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-dns-'));
   beforeAll(async () => {
-    const file = join(dir, 'dns.json');
-    writeFileSync(file, JSON.stringify(dns));
-    p = await Pipeline.start({ smtpEnv: { POSTMESH_SMTP_DNS_FIXTURE_FILE: file } });
+    dnsServer = await FakeDnsServer.start(dns);
+    p = await Pipeline.start({ smtpEnv: { POSTMESH_DNS_SERVERS: dnsServer.address } });
   }, 90_000);
   afterAll(async () => {
     await p?.stop();
+    await dnsServer?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -110,6 +110,15 @@ export class ResponseBuilder {
     return this.string(value);
   }
 
+  /**
+   * Protocol bytes another builder made with the same options (a cached ENVELOPE): written as
+   * they are.
+   */
+  raw(bytes: Uint8Array): this {
+    this.#push(bytes);
+    return this;
+  }
+
   /** An atom the caller knows is valid (flags, capabilities, keywords). */
   atom(value: string): this {
     return this.text(value);

@@ -16,6 +16,8 @@ export type FetchItem =
   | { readonly item: 'INTERNALDATE'; readonly date: Date; readonly offsetMinutes?: number }
   | { readonly item: 'RFC822.SIZE'; readonly size: number }
   | { readonly item: 'ENVELOPE'; readonly envelope: Envelope }
+  /** An ENVELOPE already serialized by `serializeEnvelope` with the same string options. */
+  | { readonly item: 'ENVELOPE'; readonly serialized: Uint8Array }
   | { readonly item: 'BODYSTRUCTURE'; readonly body: BodyPart }
   | { readonly item: 'BODY'; readonly body: BodyPart }
   | { readonly item: 'MODSEQ'; readonly modseq: bigint | number }
@@ -63,6 +65,13 @@ export function serializeFetch(
   return b.chunks();
 }
 
+/** RFC 9051 §9 `envelope` as bytes, for a FETCH item `{ item: 'ENVELOPE', serialized }`. */
+export function serializeEnvelope(envelope: Envelope, options: StringOptions = DEFAULT_OPTIONS): Buffer {
+  const b = new ResponseBuilder(options);
+  writeEnvelope(b, envelope);
+  return b.bytes();
+}
+
 function writeItem(b: ResponseBuilder, item: FetchItem): void {
   switch (item.item) {
     case 'UID':
@@ -81,7 +90,8 @@ function writeItem(b: ResponseBuilder, item: FetchItem): void {
       return;
     case 'ENVELOPE':
       b.atom('ENVELOPE ');
-      writeEnvelope(b, item.envelope);
+      if ('serialized' in item) b.raw(item.serialized);
+      else writeEnvelope(b, item.envelope);
       return;
     case 'BODYSTRUCTURE':
       b.atom('BODYSTRUCTURE ');

@@ -4,7 +4,9 @@
  * OpenAPI document). The registry of all endpoints feeds /api/docs and the permission-matrix test.
  */
 import { applyDecorators, HttpCode, RequestMapping, RequestMethod, SetMetadata } from '@nestjs/common';
+import type { TSchema } from '@sinclair/typebox';
 import type { Action } from '../policy.js';
+import type { Shape } from './validate.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -39,10 +41,15 @@ export interface EndpointSpec {
   readonly action: Action | 'public' | 'authenticated';
   readonly target: TargetSpec;
   readonly summary: string;
-  /** For the OpenAPI document: body fields → JSON type and note, or a JSON Schema of the field. */
-  readonly body?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>;
-  /** For the OpenAPI document: query parameters → note. */
-  readonly query?: Readonly<Record<string, string>>;
+  /**
+   * The JSON body's fields: the same shape the handler parses it with (`parseObject`), so the
+   * OpenAPI document's schema is the one enforced. Absent: the endpoint takes no body.
+   */
+  readonly body?: Shape;
+  /** The query parameters, likewise (`parseQuery`). Absent: the endpoint takes none. */
+  readonly query?: Shape;
+  /** The JSON Schema of the success response's body (absent: no body, e.g. 204). */
+  readonly response?: TSchema;
   /** Expected success status (default 200). */
   readonly status?: number;
 }

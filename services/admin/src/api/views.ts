@@ -1,11 +1,26 @@
 /** How storage's records look in the REST API: plain JSON, lower-case enums, ISO times. */
 import type { trace } from '@postmesh/contracts';
 import { admin, directory } from '@postmesh/contracts';
+import type { Static } from '@sinclair/typebox';
 import { roleName } from '../auth/principal.js';
+import type {
+  AddressSchema,
+  AdminSchema,
+  AppPasswordSchema,
+  AuditEntrySchema,
+  DkimKeySchema,
+  DomainSchema,
+  KekSchema,
+  StorageStatsSchema,
+  TokenSchema,
+  TraceEventSchema,
+  UsageSchema,
+  UserSchema,
+} from './schemas.js';
 
 const iso = (d: Date | undefined): string | null => (d === undefined ? null : d.toISOString());
 
-export const domainView = (d: directory.Domain) => ({
+export const domainView = (d: directory.Domain): Static<typeof DomainSchema> => ({
   id: d.id,
   name: d.name,
   status: d.status === directory.DomainStatus.SUSPENDED ? 'suspended' : 'active',
@@ -14,7 +29,7 @@ export const domainView = (d: directory.Domain) => ({
   updatedAt: iso(d.updateTime),
 });
 
-export const userView = (u: directory.User) => ({
+export const userView = (u: directory.User): Static<typeof UserSchema> => ({
   id: u.id,
   address: u.address,
   domain: u.address.slice(u.address.lastIndexOf('@') + 1).toLowerCase(),
@@ -31,13 +46,13 @@ export const userView = (u: directory.User) => ({
 });
 
 /** Mail storage a user occupies (storage GetUserUsage, the figures of Mailstore GetQuota). */
-export const usageView = (u: admin.UserUsage) => ({
+export const usageView = (u: admin.UserUsage): Static<typeof UsageSchema> => ({
   usedBytes: u.usedBytes,
   quotaBytes: u.quotaBytes,
   messages: u.messages,
 });
 
-export const storageStatsView = (s: admin.GetStorageStatsResponse) => ({
+export const storageStatsView = (s: admin.GetStorageStatsResponse): Static<typeof StorageStatsSchema> => ({
   database: s.database,
   documents: s.documents,
   dataBytes: s.dataBytes,
@@ -53,7 +68,7 @@ export const storageStatsView = (s: admin.GetStorageStatsResponse) => ({
   })),
 });
 
-export const kekView = (k: admin.KekStatus | undefined) => ({
+export const kekView = (k: admin.KekStatus | undefined): Static<typeof KekSchema> => ({
   currentKekId: k?.currentKekId ?? '',
   remaining: {
     userKeys: k?.remainingUserKeys ?? 0,
@@ -76,14 +91,14 @@ export const kekView = (k: admin.KekStatus | undefined) => ({
         },
 });
 
-export function addressView(a: directory.Address) {
+export function addressView(a: directory.Address): Static<typeof AddressSchema> {
   const t = a.target;
   const kind = t?.$case ?? 'unknown';
   const targets = t === undefined ? [] : t.$case === 'forward' ? t.value.addresses : t.value.userIds;
   return { id: a.id, address: a.address, kind, targets, createdAt: iso(a.createTime) };
 }
 
-export const dkimView = (k: directory.DkimKey) => ({
+export const dkimView = (k: directory.DkimKey): Static<typeof DkimKeySchema> => ({
   id: k.id,
   domain: k.domain,
   selector: k.selector,
@@ -103,7 +118,7 @@ export const dkimView = (k: directory.DkimKey) => ({
   retiredAt: iso(k.retireTime),
 });
 
-export const appPasswordView = (p: directory.AppPassword) => ({
+export const appPasswordView = (p: directory.AppPassword): Static<typeof AppPasswordSchema> => ({
   id: p.id,
   label: p.label,
   protocols: p.protocols.map((x) =>
@@ -114,7 +129,7 @@ export const appPasswordView = (p: directory.AppPassword) => ({
   expiresAt: iso(p.expireTime),
 });
 
-export const traceView = (e: trace.TraceEvent) => ({
+export const traceView = (e: trace.TraceEvent): Static<typeof TraceEventSchema> => ({
   id: e.id,
   time: iso(e.time),
   service: e.service,
@@ -131,7 +146,7 @@ export const traceView = (e: trace.TraceEvent) => ({
   traceUrl: traceUrlOf(e.traceId),
 });
 
-export const adminView = (a: admin.Admin) => ({
+export const adminView = (a: admin.Admin): Static<typeof AdminSchema> => ({
   id: a.id,
   email: a.email,
   displayName: a.displayName,
@@ -144,7 +159,7 @@ export const adminView = (a: admin.Admin) => ({
   lockedUntil: iso(a.lockedUntil),
 });
 
-export const tokenView = (t: admin.ApiToken) => ({
+export const tokenView = (t: admin.ApiToken): Static<typeof TokenSchema> => ({
   id: t.id,
   adminId: t.adminId,
   name: t.name,
@@ -155,7 +170,7 @@ export const tokenView = (t: admin.ApiToken) => ({
   lastUsedAt: iso(t.lastUseTime),
 });
 
-export const auditView = (e: admin.AuditEntry) => ({
+export const auditView = (e: admin.AuditEntry): Static<typeof AuditEntrySchema> => ({
   id: e.id,
   time: iso(e.time),
   actor: e.actor,

@@ -1,6 +1,7 @@
 /** Administrators, API tokens and the audit log. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { admin } from '@postmesh/contracts';
+import { AdminSchema, AuditEntrySchema, Done, Page, TokenSchema, WithSecret } from '../api/schemas.js';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { toApiError } from '../api/filter.js';
@@ -14,6 +15,7 @@ import {
   optional,
   pageShape,
   parseObject,
+  password,
   parseQuery,
   required,
   str,
@@ -34,6 +36,41 @@ const SCOPE = str({
   what: '`*` or `<area>:read|write`',
 });
 
+const createBody = {
+  email: required(str({ min: 3, max: 320 })),
+  password: required(password()),
+  displayName: optional(str({ max: 200 })),
+  role: required(ROLE),
+  domains: optional(list(domainName(), { max: 1000 })),
+};
+
+const updateBody = {
+  role: optional(ROLE),
+  domains: optional(list(domainName(), { max: 1000 })),
+  displayName: optional(str({ max: 200 })),
+  status: optional(oneOf(['active', 'disabled'])),
+  unlock: optional(bool()),
+  password: optional(password()),
+};
+
+const createTokenBody = {
+  name: required(str({ min: 1, max: 200 })),
+  scopes: required(list(SCOPE, { min: 1, max: 50 })),
+  domains: optional(list(domainName(), { max: 1000 })),
+  expiresAt: optional(time()),
+};
+
+const auditQuery = {
+  ...pageShape,
+  actor: optional(str({ max: 320 })),
+  action: optional(str({ max: 100 })),
+  target: optional(str({ max: 500 })),
+  domain: optional(domainName()),
+  result: optional(oneOf(['success', 'denied', 'failed'])),
+  start: optional(time()),
+  end: optional(time()),
+};
+
 @Controller()
 export class AdminsController {
   constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
@@ -44,7 +81,8 @@ export class AdminsController {
     action: 'admins.read',
     target: { kind: 'list' },
     summary: 'Administrators (a domain-admin sees those of their own domains)',
-    query: { pageSize: '1–1000', pageToken: 'from the previous page' },
+    query: pageShape,
+    response: Page(AdminSchema),
   })
   async list(@Req() request: HttpRequest) {
     const query = parseQuery(request.query, pageShape);
@@ -73,23 +111,12 @@ export class AdminsController {
     action: 'admins.write',
     target: { kind: 'admin-body' },
     summary: 'Create an administrator (never with more rights than your own)',
-    body: {
-      email: 'string',
-      password: 'string',
-      displayName: 'string (optional)',
-      role: '"owner" | "domain-admin" | "helpdesk" | "auditor"',
-      domains: 'string[] (domain-admin, helpdesk)',
-    },
     status: 201,
+    body: createBody,
+    response: AdminSchema,
   })
   async create(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      email: required(str({ min: 3, max: 320 })),
-      password: required(str({ min: 1, max: 256 })),
-      displayName: optional(str({ max: 200 })),
-      role: required(ROLE),
-      domains: optional(list(domainName(), { max: 1000 })),
-    });
+    const body = parseObject(request.body, createBody);
     this.checkPassword(body.password, body.email);
     await this.checkDomains(body.domains);
     const { admin: created } = await this.deps.storage.admin.createAdmin({
@@ -108,6 +135,7 @@ export class AdminsController {
     action: 'admins.read',
     target: { kind: 'admin-param', param: 'id' },
     summary: 'One administrator',
+    response: AdminSchema,
   })
   async get(@Req() request: HttpRequest) {
     const { admin: found } = await this.deps.storage.admin.getAdmin({
@@ -123,24 +151,11 @@ export class AdminsController {
     action: 'admins.write',
     target: { kind: 'admin-param', param: 'id' },
     summary: 'Change role, domains, name or status; unlock after failed logins; set a new password',
-    body: {
-      role: 'string',
-      domains: 'string[]',
-      displayName: 'string',
-      status: '"active" | "disabled"',
-      unlock: 'boolean',
-      password: 'string',
-    },
+    body: updateBody,
+    response: AdminSchema,
   })
   async update(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      role: optional(ROLE),
-      domains: optional(list(domainName(), { max: 1000 })),
-      displayName: optional(str({ max: 200 })),
-      status: optional(oneOf(['active', 'disabled'])),
-      unlock: optional(bool()),
-      password: optional(str({ min: 1, max: 256 })),
-    });
+    const body = parseObject(request.body, updateBody);
     const adminId = objectId()(request.params.id, 'id');
     if (body.password !== undefined) this.checkPassword(body.password, '');
     await this.checkDomains(body.domains);
@@ -187,6 +202,7 @@ export class AdminsController {
     action: 'admins.write',
     target: { kind: 'admin-param', param: 'id' },
     summary: 'Delete an administrator (with their sessions and tokens)',
+    response: Done('deleted'),
   })
   async remove(@Req() request: HttpRequest) {
     const adminId = objectId()(request.params.id, 'id');
@@ -207,7 +223,8 @@ export class AdminsController {
     action: 'tokens.read',
     target: { kind: 'list' },
     summary: 'API tokens: your own (an owner sees all)',
-    query: { pageSize: '1–1000', pageToken: 'from the previous page' },
+    query: pageShape,
+    response: Page(TokenSchema),
   })
   async tokens(@Req() request: HttpRequest) {
     const query = parseQuery(request.query, pageShape);
@@ -228,13 +245,9 @@ export class AdminsController {
     action: 'tokens.write',
     target: { kind: 'system' },
     summary: 'Create an API token for yourself; it never has more rights than you. The secret is shown once.',
-    body: {
-      name: 'string',
-      scopes: 'string[] (`*`, `users:read`, `users:write` …)',
-      domains: 'string[] (optional restriction)',
-      expiresAt: 'ISO time (optional)',
-    },
     status: 201,
+    body: createTokenBody,
+    response: WithSecret(TokenSchema),
   })
   async createToken(@Req() request: HttpRequest) {
     const principal = authOf(request).principal;
@@ -244,12 +257,7 @@ export class AdminsController {
         'API tokens are created by a signed-in administrator, not by a token',
       );
     }
-    const body = parseObject(request.body, {
-      name: required(str({ min: 1, max: 200 })),
-      scopes: required(list(SCOPE, { min: 1, max: 50 })),
-      domains: optional(list(domainName(), { max: 1000 })),
-      expiresAt: optional(time()),
-    });
+    const body = parseObject(request.body, createTokenBody);
     const own = principal.admin.domains;
     if (own.length > 0 && (body.domains ?? []).some((d) => !own.includes(d))) {
       throw new ApiError('permission_denied', 'a token cannot reach domains outside your scope', 'domains');
@@ -270,6 +278,7 @@ export class AdminsController {
     action: 'tokens.write',
     target: { kind: 'token-param', param: 'id' },
     summary: 'Revoke an API token',
+    response: Done('revoked'),
   })
   async revokeToken(@Req() request: HttpRequest) {
     await this.deps.storage.admin.revokeApiToken({ tokenId: objectId()(request.params.id, 'id') });
@@ -282,29 +291,11 @@ export class AdminsController {
     action: 'audit.read',
     target: { kind: 'system' },
     summary: 'The audit log, newest first, filterable',
-    query: {
-      actor: 'exact actor',
-      action: 'action or prefix ending in "."',
-      target: 'exact target',
-      domain: 'domain',
-      result: 'success | denied | failed',
-      start: 'ISO time',
-      end: 'ISO time',
-      pageSize: '1–1000',
-      pageToken: 'from the previous page',
-    },
+    query: auditQuery,
+    response: Page(AuditEntrySchema),
   })
   async audit(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, {
-      ...pageShape,
-      actor: optional(str({ max: 320 })),
-      action: optional(str({ max: 100 })),
-      target: optional(str({ max: 500 })),
-      domain: optional(domainName()),
-      result: optional(oneOf(['success', 'denied', 'failed'])),
-      start: optional(time()),
-      end: optional(time()),
-    });
+    const query = parseQuery(request.query, auditQuery);
     const page = await this.deps.storage.admin.queryAudit({
       actor: query.actor ?? '',
       action: query.action ?? '',

@@ -1,6 +1,8 @@
 /** Sign-in, sign-out and who-am-I. Thin: the work is in storage and the guard. */
 import { Controller, Inject, Req, Res } from '@nestjs/common';
 import { admin, directory } from '@postmesh/contracts';
+import { AdminSchema, Done, MeSchema, TotpEnrollmentSchema, UserSchema } from '../api/schemas.js';
+import { Type } from '@sinclair/typebox';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpReply, type HttpRequest } from '../api/http.js';
@@ -38,6 +40,10 @@ export function meView(principal: Principal, sessionSecret?: string) {
   };
 }
 
+const confirmTotpBody = {
+  code: required(str({ pattern: /^\d{6}$/, what: 'a 6-digit code' })),
+};
+
 @Controller()
 export class AuthController {
   constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
@@ -48,7 +54,8 @@ export class AuthController {
     action: 'public',
     target: { kind: 'system' },
     summary: 'Sign in with email and password (and TOTP code when enabled); sets the session cookie',
-    body: { email: 'string', password: 'string', totp: 'string (6 digits, optional)' },
+    body: loginShape,
+    response: MeSchema,
   })
   async login(@Req() request: HttpRequest, @Res({ passthrough: true }) reply: HttpReply) {
     const { storage, throttle, audit } = this.deps;
@@ -175,6 +182,7 @@ export class AuthController {
     action: 'authenticated',
     target: { kind: 'system' },
     summary: 'Sign out: ends the session and clears the cookie',
+    response: Done('signedOut'),
   })
   async logout(@Req() request: HttpRequest, @Res({ passthrough: true }) reply: HttpReply) {
     const secret = readCookie(headerOf(request, 'cookie'), SESSION_COOKIE);
@@ -189,6 +197,7 @@ export class AuthController {
     action: 'authenticated',
     target: { kind: 'system' },
     summary: 'The signed-in principal, its role, domains and permissions (and the CSRF token for a session)',
+    response: MeSchema,
   })
   me(@Req() request: HttpRequest) {
     const principal = authOf(request).principal;
@@ -202,6 +211,7 @@ export class AuthController {
     action: 'authenticated',
     target: { kind: 'system' },
     summary: 'Begin TOTP enrollment: returns the seed (base32) and an otpauth:// URI once',
+    response: TotpEnrollmentSchema,
   })
   async beginTotp(@Req() request: HttpRequest) {
     const principal = this.sessionPrincipal(request);
@@ -216,13 +226,12 @@ export class AuthController {
     action: 'authenticated',
     target: { kind: 'system' },
     summary: 'Turn TOTP on with a current code from the new seed',
-    body: { code: 'string (6 digits)' },
+    body: confirmTotpBody,
+    response: Type.Union([UserSchema, AdminSchema]),
   })
   async confirmTotp(@Req() request: HttpRequest) {
     const principal = this.sessionPrincipal(request);
-    const body = parseObject(request.body, {
-      code: required(str({ pattern: /^\d{6}$/, what: 'a 6-digit code' })),
-    });
+    const body = parseObject(request.body, confirmTotpBody);
     if (principal.kind === 'user') {
       const { user } = await this.deps.storage.directory.confirmUserTotpEnrollment({
         userId: principal.user.id,
@@ -243,6 +252,7 @@ export class AuthController {
     action: 'authenticated',
     target: { kind: 'system' },
     summary: 'Turn TOTP off',
+    response: Type.Union([UserSchema, AdminSchema]),
   })
   async disableTotp(@Req() request: HttpRequest) {
     const principal = this.sessionPrincipal(request);

@@ -1,6 +1,7 @@
 /** Domains, the DNS wizard and DKIM keys. */
 import { Controller, Inject, Req } from '@nestjs/common';
 import { directory } from '@postmesh/contracts';
+import { DkimKeySchema, DnsRecordsSchema, DomainSchema, Done, Page } from '../api/schemas.js';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import type { HttpRequest } from '../api/http.js';
@@ -24,6 +25,27 @@ import { decisionOf, domainIdOf } from './scope.js';
 
 const domainParam = (request: HttpRequest): string => domainName()(request.params.domain, 'domain');
 
+const listQuery = { ...pageShape, q: optional(str({ max: 253 })) };
+
+const createBody = {
+  name: required(domainName()),
+  defaultQuotaBytes: optional(int({ min: 0 })),
+};
+
+const updateBody = { status: required(oneOf(['active', 'suspended'])) };
+
+const removeQuery = { cascade: optional(bool()) };
+
+const dnsQuery = { check: optional(bool()) };
+
+const dkimGenerateBody = {
+  selector: required(
+    str({ min: 1, max: 63, pattern: /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/, what: 'a DNS label' }),
+  ),
+  algorithm: optional(oneOf(['ed25519', 'rsa2048'])),
+  activate: optional(bool()),
+};
+
 @Controller()
 export class DomainsController {
   constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
@@ -34,10 +56,11 @@ export class DomainsController {
     action: 'domains.read',
     target: { kind: 'list' },
     summary: 'List domains (your scope)',
-    query: { pageSize: '1–1000', pageToken: 'from the previous page', q: 'name prefix' },
+    query: listQuery,
+    response: Page(DomainSchema),
   })
   async list(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { ...pageShape, q: optional(str({ max: 253 })) });
+    const query = parseQuery(request.query, listQuery);
     const scope = decisionOf(request).domains;
     const prefix = (query.q ?? '').toLowerCase();
     if (scope === 'all') {
@@ -67,14 +90,12 @@ export class DomainsController {
     action: 'domains.create',
     target: { kind: 'system' },
     summary: 'Add a domain',
-    body: { name: 'string', defaultQuotaBytes: 'integer (optional, 0 = unlimited)' },
     status: 201,
+    body: createBody,
+    response: DomainSchema,
   })
   async create(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      name: required(domainName()),
-      defaultQuotaBytes: optional(int({ min: 0 })),
-    });
+    const body = parseObject(request.body, createBody);
     authOfTarget(request, body.name);
     const { domain } = await this.deps.storage.directory.createDomain({
       name: body.name,
@@ -89,6 +110,7 @@ export class DomainsController {
     action: 'domains.read',
     target: { kind: 'domain-param', param: 'domain' },
     summary: 'One domain',
+    response: DomainSchema,
   })
   async get(@Req() request: HttpRequest) {
     const { domain } = await this.deps.storage.directory.getDomain({
@@ -104,10 +126,11 @@ export class DomainsController {
     action: 'domains.update',
     target: { kind: 'domain-param', param: 'domain' },
     summary: 'Suspend or activate a domain',
-    body: { status: '"active" | "suspended"' },
+    body: updateBody,
+    response: DomainSchema,
   })
   async update(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, { status: required(oneOf(['active', 'suspended'])) });
+    const body = parseObject(request.body, updateBody);
     const domainId = await domainIdOf(this.deps.storage, domainParam(request));
     const { domain } = await this.deps.storage.directory.setDomainStatus({
       domainId,
@@ -122,10 +145,11 @@ export class DomainsController {
     action: 'domains.delete',
     target: { kind: 'domain-param', param: 'domain' },
     summary: 'Remove a domain (cascade=true also removes its users and their mail)',
-    query: { cascade: 'true | false' },
+    query: removeQuery,
+    response: Done('deleted'),
   })
   async remove(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { cascade: optional(bool()) });
+    const query = parseQuery(request.query, removeQuery);
     const domainId = await domainIdOf(this.deps.storage, domainParam(request));
     await this.deps.storage.directory.deleteDomain({ domainId, cascade: query.cascade ?? false });
     return { deleted: true };
@@ -138,10 +162,11 @@ export class DomainsController {
     target: { kind: 'domain-param', param: 'domain' },
     summary:
       'DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT); check=true also looks them up live',
-    query: { check: 'true | false' },
+    query: dnsQuery,
+    response: DnsRecordsSchema,
   })
   async dns(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { check: optional(bool()) });
+    const query = parseQuery(request.query, dnsQuery);
     const name = domainParam(request);
     const domainId = await domainIdOf(this.deps.storage, name);
     const { keys } = await this.deps.storage.directory.listDkimKeys({ domainId });
@@ -164,6 +189,7 @@ export class DomainsController {
     action: 'dkim.read',
     target: { kind: 'domain-param', param: 'domain' },
     summary: "A domain's DKIM keys, newest first",
+    response: Page(DkimKeySchema),
   })
   async dkimList(@Req() request: HttpRequest) {
     const domainId = await domainIdOf(this.deps.storage, domainParam(request));
@@ -178,21 +204,12 @@ export class DomainsController {
     target: { kind: 'domain-param', param: 'domain' },
     summary:
       'Generate a DKIM key (pending); activate=true makes it a signing key at once, replacing the active key of the same algorithm (rotation); one Ed25519 and one RSA key may sign side by side (RFC 8463 §3)',
-    body: {
-      selector: 'string (DNS label)',
-      algorithm: '"ed25519" | "rsa2048"',
-      activate: 'boolean (optional)',
-    },
     status: 201,
+    body: dkimGenerateBody,
+    response: DkimKeySchema,
   })
   async dkimGenerate(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      selector: required(
-        str({ min: 1, max: 63, pattern: /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/, what: 'a DNS label' }),
-      ),
-      algorithm: optional(oneOf(['ed25519', 'rsa2048'])),
-      activate: optional(bool()),
-    });
+    const body = parseObject(request.body, dkimGenerateBody);
     const domainId = await domainIdOf(this.deps.storage, domainParam(request));
     const { key } = await this.deps.storage.directory.generateDkimKey({
       domainId,
@@ -214,6 +231,7 @@ export class DomainsController {
     action: 'dkim.write',
     target: { kind: 'domain-param', param: 'domain' },
     summary: 'Make a key the signing key (the previous one is retired)',
+    response: DkimKeySchema,
   })
   async dkimActivate(@Req() request: HttpRequest) {
     const keyId = await this.keyOfDomain(request);
@@ -227,6 +245,7 @@ export class DomainsController {
     action: 'dkim.write',
     target: { kind: 'domain-param', param: 'domain' },
     summary: 'Stop signing with a key',
+    response: DkimKeySchema,
   })
   async dkimRetire(@Req() request: HttpRequest) {
     const keyId = await this.keyOfDomain(request);

@@ -1,5 +1,15 @@
 /** Outbound queue, message trace, dead-letter queue and system health. */
 import { Controller, Inject, Req } from '@nestjs/common';
+import {
+  DlqEntrySchema,
+  Done,
+  HealthSchema,
+  KekSchema,
+  Page,
+  QueueEntrySchema,
+  TraceEventSchema,
+} from '../api/schemas.js';
+import { Type } from '@sinclair/typebox';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
@@ -9,6 +19,23 @@ import { DEPS, type AdminDeps } from '../deps.js';
 import type { QueueInspector } from '../ops/queue.js';
 import type { QueueOps } from '../ops/queue-operations-client.js';
 import { decisionOf, queueCallerOf } from './scope.js';
+
+const listQuery = {
+  pageSize: optional(int({ min: 1, max: 500 })),
+  pageToken: optional(str({ max: 2000 })),
+  domain: optional(str({ max: 253 })),
+};
+
+const cancelQuery = { dsn: optional(bool()) };
+
+const traceQuery = {
+  ...pageShape,
+  messageId: optional(str({ max: 998 })),
+  queueId: optional(str({ max: 100 })),
+  address: optional(str({ max: 320 })),
+  start: optional(time()),
+  end: optional(time()),
+};
 
 @Controller()
 export class OpsController {
@@ -31,18 +58,11 @@ export class OpsController {
     target: { kind: 'list' },
     summary:
       "Deferred outbound mail (mta-delivery's queue), oldest first: recipients left, attempts, last error, next attempt",
-    query: {
-      domain: 'sender or recipient domain',
-      pageSize: '1–500',
-      pageToken: 'from the previous page',
-    },
+    query: listQuery,
+    response: Page(QueueEntrySchema),
   })
   async list(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, {
-      pageSize: optional(int({ min: 1, max: 500 })),
-      pageToken: optional(str({ max: 2000 })),
-      domain: optional(str({ max: 253 })),
-    });
+    const query = parseQuery(request.query, listQuery);
     const caller = queueCallerOf(request);
     if (caller === undefined) return { items: [], nextPageToken: '' };
     const page = await this.queueOps().list(caller, {
@@ -59,6 +79,7 @@ export class OpsController {
     action: 'queue.write',
     target: { kind: 'queue-param', param: 'id' },
     summary: 'Retry a deferred message now (mta-delivery attempts it within one queue tick)',
+    response: Type.Object({ retried: Type.Literal(true), id: Type.String(), nextAttemptAt: Type.String() }),
   })
   async retry(@Req() request: HttpRequest) {
     const caller = queueCallerOf(request);
@@ -74,10 +95,11 @@ export class OpsController {
     target: { kind: 'queue-param', param: 'id' },
     summary:
       'Cancel a deferred message for its remaining recipients; dsn=true (the default) tells the sender (RFC 3464)',
-    query: { dsn: 'true (default) or false' },
+    query: cancelQuery,
+    response: Type.Object({ cancelled: Type.Literal(true), id: Type.String(), dsnSent: Type.Boolean() }),
   })
   async cancel(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { dsn: optional(bool()) });
+    const query = parseQuery(request.query, cancelQuery);
     const caller = queueCallerOf(request);
     if (caller === undefined) throw new ApiError('permission_denied', 'not allowed: queue.write');
     const done = await this.queueOps().cancel(caller, request.params.id ?? '', query.dsn ?? true);
@@ -90,25 +112,11 @@ export class OpsController {
     action: 'trace.read',
     target: { kind: 'list' },
     summary: 'Message trace: every hop of messages by Message-ID, queue id or address, within a time range',
-    query: {
-      messageId: 'Message-ID',
-      queueId: 'spool id',
-      address: 'sender or recipient',
-      start: 'ISO time',
-      end: 'ISO time',
-      pageSize: '1–1000',
-      pageToken: 'from the previous page',
-    },
+    query: traceQuery,
+    response: Page(TraceEventSchema),
   })
   async trace(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, {
-      ...pageShape,
-      messageId: optional(str({ max: 998 })),
-      queueId: optional(str({ max: 100 })),
-      address: optional(str({ max: 320 })),
-      start: optional(time()),
-      end: optional(time()),
-    });
+    const query = parseQuery(request.query, traceQuery);
     const decision = decisionOf(request);
     const principal = authOf(request).principal;
     let filter: { $case: 'messageId' | 'queueId' | 'address'; value: string } | undefined;
@@ -146,7 +154,8 @@ export class OpsController {
     action: 'dlq.read',
     target: { kind: 'system' },
     summary: 'Dead-letter queue entries with their last error',
-    query: { pageSize: '1–1000', pageToken: 'from the previous page' },
+    query: pageShape,
+    response: Page(DlqEntrySchema),
   })
   dlq(@Req() request: HttpRequest) {
     const query = parseQuery(request.query, pageShape);
@@ -159,6 +168,7 @@ export class OpsController {
     action: 'dlq.write',
     target: { kind: 'system' },
     summary: 'Re-drive a DLQ entry: republish it to its original subject, then delete it from the DLQ',
+    response: Type.Object({ redriven: Type.Literal(true), subject: Type.String(), newSeq: Type.Integer() }),
   })
   async redrive(@Req() request: HttpRequest) {
     const seq = int({ min: 1 })(request.params.seq, 'seq');
@@ -174,6 +184,7 @@ export class OpsController {
     action: 'dlq.write',
     target: { kind: 'system' },
     summary: 'Discard a DLQ entry',
+    response: Done('deleted'),
   })
   async discard(@Req() request: HttpRequest) {
     const seq = int({ min: 1 })(request.params.seq, 'seq');
@@ -189,6 +200,7 @@ export class OpsController {
     target: { kind: 'system' },
     summary:
       'The key-encryption key in use (its id, never the key), how many wrapped keys are still under another KEK, and the last re-wrap',
+    response: KekSchema,
   })
   async kekStatus() {
     return kekView((await this.deps.storage.admin.getKekStatus({})).status);
@@ -202,6 +214,7 @@ export class OpsController {
     summary:
       'Re-wrap every user data key, DKIM key and TOTP seed under the current KEK (background, resumable); remove the previous KEK only when nothing remains',
     status: 202,
+    response: Type.Composite([Type.Object({ started: Type.Boolean() }), KekSchema]),
   })
   async kekRewrap() {
     const answer = await this.deps.storage.admin.startKekRewrap({});
@@ -215,6 +228,7 @@ export class OpsController {
     target: { kind: 'system' },
     summary:
       "Each service's readiness, each stream's size and consumer lag, and the database's size (totals and per collection; null when storage does not answer)",
+    response: HealthSchema,
   })
   async health() {
     const [report, storage] = await Promise.all([

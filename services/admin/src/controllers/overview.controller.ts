@@ -7,6 +7,7 @@
 import { Controller, Inject, Req } from '@nestjs/common';
 import { directory, trace } from '@postmesh/contracts';
 import { Streams } from '@postmesh/bus';
+import { OverviewSchema, Page, SetupSchema, TraceEventSchema } from '../api/schemas.js';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
@@ -28,6 +29,8 @@ const RECENT_EVENTS = 10;
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+const alertsQuery = { limit: optional(int({ min: 1, max: 100 })) };
+
 @Controller()
 export class OverviewController {
   constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
@@ -47,6 +50,7 @@ export class OverviewController {
     target: { kind: 'list' },
     summary:
       "Landing figures: each service's readiness, inbound queue depth, deferred outbound mail, dead letters, recent failed deliveries and alerts (sections the role may not read are null; alerts and failed deliveries are scoped to the caller's domains)",
+    response: OverviewSchema,
   })
   async overview(@Req() request: HttpRequest) {
     const health = this.may(request, 'health.read');
@@ -119,10 +123,11 @@ export class OverviewController {
     target: { kind: 'list' },
     summary:
       'Recent alerts (dead letters, repeated delivery failures, queues, consumer lag, certificates, storage write errors), newest first, of the last 7 days; a domain-admin or helpdesk sees the alerts about their domains',
-    query: { limit: 'at most this many (1–100, default 50)' },
+    query: alertsQuery,
+    response: Page(TraceEventSchema),
   })
   async alerts(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { limit: optional(int({ min: 1, max: 100 })) });
+    const query = parseQuery(request.query, alertsQuery);
     const decision = this.may(request, 'trace.read', { list: true });
     if (decision === undefined || decision.self) throw new ApiError('permission_denied', 'not allowed');
     const found = await this.recentEvents(decision.domains, [trace.EventKind.ALERT], query.limit ?? 50);
@@ -187,6 +192,7 @@ export class OverviewController {
     target: { kind: 'list' },
     summary:
       'What is left to set up, per domain in your scope (active DKIM key, postmaster address, DNS records looked up live) and for the mail host (a trusted TLS certificate)',
+    response: SetupSchema,
   })
   async setup(@Req() request: HttpRequest) {
     const scope = this.may(request, 'domains.read', { list: true })?.domains ?? [];

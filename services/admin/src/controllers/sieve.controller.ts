@@ -5,6 +5,8 @@
  * the interceptor like any other write.
  */
 import { Controller, Inject, Req } from '@nestjs/common';
+import { Done, Page, SieveScriptSchema, VacationSchema } from '../api/schemas.js';
+import { Type } from '@sinclair/typebox';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import type { HttpRequest } from '../api/http.js';
@@ -15,20 +17,33 @@ import { VACATION_SCRIPT, vacationScript, vacationSettingsOf } from '../sieve-va
 const userId = (request: HttpRequest): string => objectId()(request.params.id, 'id');
 
 /** RFC 5804 §1.6 names: 1–128 characters, no controls (storage checks them again). */
-const NAME = (value: unknown, field: string): string => {
-  const name = str({ min: 1, max: 128 })(value, field);
-  const control = [...name].some((c) => {
-    const code = c.codePointAt(0) ?? 0;
-    return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
-  });
-  if (control)
-    throw new ApiError('invalid_argument', `${field}: expected a name without control characters`, field);
-  return name;
-};
+const NAME = str({
+  min: 1,
+  max: 128,
+  // C0 and C1 controls, LINE SEPARATOR and PARAGRAPH SEPARATOR are refused (RFC 5804 §1.6).
+  // eslint-disable-next-line no-control-regex
+  pattern: /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/,
+  what: 'a name without control characters',
+});
 const scriptName = (request: HttpRequest): string => NAME(request.params.name, 'name');
 
 /** Storage's limit (docs/sieve.md); checked here too for a clear 400 before the call. */
 const MAX_SCRIPT_CHARS = 64 * 1024;
+
+const putBody = {
+  name: required(NAME),
+  content: required(str({ max: MAX_SCRIPT_CHARS })),
+  activate: optional(bool()),
+};
+
+const activateBody = { name: required(str({ max: 128 })) };
+
+const setVacationBody = {
+  enabled: required(bool()),
+  subject: required(str({ max: 200, pattern: /^[^\r\n]*$/, what: 'one line' })),
+  body: required(str({ max: 10_000 })),
+  days: required(int({ min: 1, max: 365 })),
+};
 
 @Controller()
 export class SieveController {
@@ -40,6 +55,7 @@ export class SieveController {
     action: 'sieve.read',
     target: { kind: 'user-param', param: 'id' },
     summary: "A user's Sieve scripts by name, and which one is active",
+    response: Page(SieveScriptSchema),
   })
   async list(@Req() request: HttpRequest) {
     const { scripts } = await this.deps.storage.mailstore.listSieveScripts({ userId: userId(request) });
@@ -52,6 +68,7 @@ export class SieveController {
     action: 'sieve.read',
     target: { kind: 'user-param', param: 'id' },
     summary: 'One Sieve script: its source and whether it is active',
+    response: Type.Composite([SieveScriptSchema, Type.Object({ content: Type.String() })]),
   })
   async get(@Req() request: HttpRequest) {
     const id = userId(request);
@@ -70,15 +87,12 @@ export class SieveController {
     target: { kind: 'user-param', param: 'id' },
     summary:
       'Store a Sieve script (new, or replacing one of the same name); an invalid one is a 400 whose message gives the line and column',
-    body: { name: 'string', content: 'Sieve source (RFC 5228)', activate: 'boolean (optional)' },
+    body: putBody,
+    response: SieveScriptSchema,
   })
   async put(@Req() request: HttpRequest) {
     const id = userId(request);
-    const body = parseObject(request.body, {
-      name: required(NAME),
-      content: required(str({ max: MAX_SCRIPT_CHARS })),
-      activate: optional(bool()),
-    });
+    const body = parseObject(request.body, putBody);
     const mailstore = this.deps.storage.mailstore;
     await mailstore.putSieveScript({ userId: id, name: body.name, content: body.content, checkOnly: false });
     if (body.activate === true) await mailstore.setActiveSieveScript({ userId: id, name: body.name });
@@ -92,10 +106,11 @@ export class SieveController {
     action: 'sieve.write',
     target: { kind: 'user-param', param: 'id' },
     summary: 'Make a script the active one, or (with an empty name) turn filtering off',
-    body: { name: 'string ("" for none)' },
+    body: activateBody,
+    response: Type.Object({ active: Type.Union([Type.String(), Type.Null()]) }),
   })
   async activate(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, { name: required(str({ max: 128 })) });
+    const body = parseObject(request.body, activateBody);
     if (body.name !== '') NAME(body.name, 'name');
     await this.deps.storage.mailstore.setActiveSieveScript({ userId: userId(request), name: body.name });
     return { active: body.name === '' ? null : body.name };
@@ -107,6 +122,7 @@ export class SieveController {
     action: 'sieve.write',
     target: { kind: 'user-param', param: 'id' },
     summary: 'Delete a script; the active one cannot be deleted (409: deactivate it first)',
+    response: Done('deleted'),
   })
   async remove(@Req() request: HttpRequest) {
     await this.deps.storage.mailstore.deleteSieveScript({
@@ -123,6 +139,7 @@ export class SieveController {
     target: { kind: 'user-param', param: 'id' },
     summary:
       'The vacation reply form: its fields, whether it is on, and whether the script was changed by hand',
+    response: VacationSchema,
   })
   async vacation(@Req() request: HttpRequest) {
     const id = userId(request);
@@ -146,16 +163,19 @@ export class SieveController {
     target: { kind: 'user-param', param: 'id' },
     summary:
       'Set the vacation reply (RFC 5230): stored as the script "vacation"; enabled makes it the active script (replacing any other), disabled deactivates it',
-    body: { enabled: 'boolean', subject: 'string', body: 'string', days: 'integer 1–365' },
+    body: setVacationBody,
+    response: Type.Composite([
+      VacationSchema,
+      Type.Object({
+        replaced: Type.Union([Type.String(), Type.Null()], {
+          description: 'the script that was active before, if another',
+        }),
+      }),
+    ]),
   })
   async setVacation(@Req() request: HttpRequest) {
     const id = userId(request);
-    const body = parseObject(request.body, {
-      enabled: required(bool()),
-      subject: required(str({ max: 200, pattern: /^[^\r\n]*$/, what: 'one line' })),
-      body: required(str({ max: 10_000 })),
-      days: required(int({ min: 1, max: 365 })),
-    });
+    const body = parseObject(request.body, setVacationBody);
     if (body.enabled && body.body.trim() === '')
       throw new ApiError('invalid_argument', 'body: the reply needs a text', 'body');
     const mailstore = this.deps.storage.mailstore;

@@ -2,6 +2,18 @@
 import { Controller, Inject, Req } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { admin, directory, isServiceError } from '@postmesh/contracts';
+import {
+  AddressSchema,
+  AddressWithTargetsSchema,
+  AppPasswordSchema,
+  Done,
+  Page,
+  UserDetailSchema,
+  UserSchema,
+  UserWithUsageSchema,
+  WithSecret,
+} from '../api/schemas.js';
+import { Type } from '@sinclair/typebox';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { authOf, type HttpRequest } from '../api/http.js';
@@ -18,6 +30,7 @@ import {
   optional,
   pageShape,
   parseObject,
+  password,
   parseQuery,
   required,
   str,
@@ -43,23 +56,12 @@ type UserItem = ReturnType<typeof userView>;
  * `recipients_per_message`); 0 means the service default.
  */
 const limitsShape = {
-  messagesPerHour: optional(int({ min: 0, max: 1_000_000 })),
-  recipientsPerMessage: optional(int({ min: 0, max: 100_000 })),
+  messagesPerHour: optional(int({ min: 0, max: 1_000_000, description: 'messages per hour' })),
+  recipientsPerMessage: optional(
+    int({ min: 0, max: 100_000, description: 'recipients per message (more get 452 4.5.3)' }),
+  ),
 };
-const limitsDoc = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'Submission limits (optional); 0 = the service default, an absent member is unchanged',
-  properties: {
-    messagesPerHour: { type: 'integer', minimum: 0, maximum: 1_000_000, description: 'messages per hour' },
-    recipientsPerMessage: {
-      type: 'integer',
-      minimum: 0,
-      maximum: 100_000,
-      description: 'recipients per message (more get 452 4.5.3)',
-    },
-  },
-} as const;
+const LIMITS_NOTE = 'Submission limits (optional); 0 = the service default, an absent member is unchanged';
 
 /** The request fields of a `limits` object; absent members are left out (unchanged). */
 function limitsRequest(limits: { messagesPerHour?: number; recipientsPerMessage?: number } | undefined) {
@@ -119,6 +121,50 @@ async function withTargetAddresses(
   }));
 }
 
+const listQuery = {
+  ...pageShape,
+  domain: optional(domainName()),
+  q: optional(str({ max: 320 })),
+};
+
+const createBody = {
+  address: required(address()),
+  password: required(password()),
+  displayName: optional(str({ max: 200 })),
+  quotaBytes: optional(int({ min: 0 })),
+  limits: optional(nested(limitsShape, LIMITS_NOTE)),
+};
+
+const updateBody = {
+  displayName: optional(str({ max: 200 })),
+  quotaBytes: optional(int({ min: 0 })),
+  status: optional(oneOf(['active', 'disabled'])),
+  limits: optional(nested(limitsShape, LIMITS_NOTE)),
+  revokeAppPasswords: optional(bool()),
+};
+
+const passwordBody = {
+  password: required(password()),
+  currentPassword: optional(str({ min: 1, max: 1024 })),
+  revokeAppPasswords: optional(bool()),
+};
+
+const removeQuery = { purge: optional(bool()) };
+
+const createAppPasswordBody = {
+  label: optional(str({ max: 200 })),
+  protocols: optional(list(oneOf(['imap', 'smtp']), { max: 2 })),
+  expiresAt: optional(time()),
+};
+
+const aliasesQuery = { ...pageShape, domain: optional(domainName()) };
+
+const createAliasBody = {
+  address: required(address()),
+  userIds: optional(list(objectId(), { min: 1, max: 100 })),
+  forwardTo: optional(list(address(), { min: 1, max: 50 })),
+};
+
 @Controller()
 export class UsersController {
   constructor(@Inject(DEPS) private readonly deps: AdminDeps) {}
@@ -130,19 +176,11 @@ export class UsersController {
     target: { kind: 'list' },
     summary:
       'List users (your scope), optionally of one domain and by address prefix, each with its quota usage',
-    query: {
-      domain: 'domain name',
-      q: 'address prefix',
-      pageSize: '1–1000',
-      pageToken: 'from the previous page',
-    },
+    query: listQuery,
+    response: Page(UserWithUsageSchema),
   })
   async list(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, {
-      ...pageShape,
-      domain: optional(domainName()),
-      q: optional(str({ max: 320 })),
-    });
+    const query = parseQuery(request.query, listQuery);
     const decision = decisionOf(request);
     const { storage } = this.deps;
     if (decision.self) {
@@ -173,24 +211,12 @@ export class UsersController {
     action: 'users.create',
     target: { kind: 'body-address', field: 'address' },
     summary: 'Create a user (and their default mailboxes)',
-    body: {
-      address: 'string',
-      password:
-        'string (10–256 characters, at least 4 different, not containing the address, not a common password)',
-      displayName: 'string (optional)',
-      quotaBytes: 'integer (optional, 0 = unlimited)',
-      limits: limitsDoc,
-    },
     status: 201,
+    body: createBody,
+    response: UserWithUsageSchema,
   })
   async create(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      address: required(address()),
-      password: required(str({ min: 1, max: 256 })),
-      displayName: optional(str({ max: 200 })),
-      quotaBytes: optional(int({ min: 0 })),
-      limits: optional(nested(limitsShape)),
-    });
+    const body = parseObject(request.body, createBody);
     checkPassword(body.password, body.address);
     const { user } = await this.deps.storage.directory.createUser({
       address: body.address,
@@ -208,6 +234,7 @@ export class UsersController {
     action: 'users.read',
     target: { kind: 'user-param', param: 'id' },
     summary: 'One user, with their addresses and quota usage',
+    response: UserDetailSchema,
   })
   async get(@Req() request: HttpRequest) {
     const id = userId(request);
@@ -230,22 +257,11 @@ export class UsersController {
     target: { kind: 'user-param', param: 'id' },
     summary:
       'Change display name, quota, status or sending limits (absent fields stay as they are); disabling a user ends their console sessions, and with revokeAppPasswords=true deletes their app passwords',
-    body: {
-      displayName: 'string',
-      quotaBytes: 'integer',
-      status: '"active" | "disabled"',
-      limits: limitsDoc,
-      revokeAppPasswords: 'boolean (optional, with status "disabled")',
-    },
+    body: updateBody,
+    response: UserWithUsageSchema,
   })
   async update(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      displayName: optional(str({ max: 200 })),
-      quotaBytes: optional(int({ min: 0 })),
-      status: optional(oneOf(['active', 'disabled'])),
-      limits: optional(nested(limitsShape)),
-      revokeAppPasswords: optional(bool()),
-    });
+    const body = parseObject(request.body, updateBody);
     if (body.revokeAppPasswords === true && body.status !== 'disabled') {
       throw new ApiError(
         'invalid_argument',
@@ -276,6 +292,7 @@ export class UsersController {
     action: 'users.unlock',
     target: { kind: 'user-param', param: 'id' },
     summary: 'Re-enable a disabled user',
+    response: UserSchema,
   })
   async unlock(@Req() request: HttpRequest) {
     const { user } = await this.deps.storage.directory.updateUser({
@@ -292,18 +309,11 @@ export class UsersController {
     target: { kind: 'user-param', param: 'id' },
     summary:
       "Set a new password: ends the user's console sessions (all but the caller's own when users change their own) and, with revokeAppPasswords=true, deletes their app passwords; users changing their own give currentPassword",
-    body: {
-      password: 'string',
-      currentPassword: 'string (required when users change their own password)',
-      revokeAppPasswords: 'boolean (optional)',
-    },
+    body: passwordBody,
+    response: Type.Object({ changed: Type.Literal(true), sessionsRevoked: Type.Integer() }),
   })
   async password(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      password: required(str({ min: 1, max: 256 })),
-      currentPassword: optional(str({ min: 1, max: 1024 })),
-      revokeAppPasswords: optional(bool()),
-    });
+    const body = parseObject(request.body, passwordBody);
     const id = userId(request);
     const caller = authOf(request).principal;
     if (caller?.kind === 'user' && caller.user.id === id) {
@@ -396,10 +406,11 @@ export class UsersController {
     target: { kind: 'user-param', param: 'id' },
     summary:
       'Delete a user; purge=true deletes their mail now, otherwise it is kept for the retention period',
-    query: { purge: 'true | false' },
+    query: removeQuery,
+    response: Type.Object({ deleted: Type.Literal(true), purged: Type.Boolean() }),
   })
   async remove(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { purge: optional(bool()) });
+    const query = parseQuery(request.query, removeQuery);
     await this.deps.storage.directory.deleteUser({
       userId: userId(request),
       purgeData: query.purge ?? false,
@@ -413,6 +424,7 @@ export class UsersController {
     action: 'apppasswords.read',
     target: { kind: 'user-param', param: 'id' },
     summary: "A user's app passwords (never their secrets)",
+    response: Page(AppPasswordSchema),
   })
   async appPasswords(@Req() request: HttpRequest) {
     const { appPasswords } = await this.deps.storage.directory.listAppPasswords({ userId: userId(request) });
@@ -425,15 +437,12 @@ export class UsersController {
     action: 'apppasswords.write',
     target: { kind: 'user-param', param: 'id' },
     summary: 'Create an app password; the secret is shown once',
-    body: { label: 'string', protocols: '["imap","smtp"]', expiresAt: 'ISO time (optional)' },
     status: 201,
+    body: createAppPasswordBody,
+    response: WithSecret(AppPasswordSchema),
   })
   async createAppPassword(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      label: optional(str({ max: 200 })),
-      protocols: optional(list(oneOf(['imap', 'smtp']), { max: 2 })),
-      expiresAt: optional(time()),
-    });
+    const body = parseObject(request.body, createAppPasswordBody);
     const created = await this.deps.storage.directory.createAppPassword({
       userId: userId(request),
       label: body.label ?? '',
@@ -454,6 +463,7 @@ export class UsersController {
     action: 'apppasswords.write',
     target: { kind: 'user-param', param: 'id' },
     summary: 'Revoke an app password',
+    response: Done('deleted'),
   })
   async deleteAppPassword(@Req() request: HttpRequest) {
     await this.deps.storage.directory.deleteAppPassword({
@@ -469,10 +479,11 @@ export class UsersController {
     action: 'aliases.read',
     target: { kind: 'list' },
     summary: "Aliases and forwards of a domain (required for administrators), or a user's own addresses",
-    query: { domain: 'domain name', pageSize: '1–1000', pageToken: 'from the previous page' },
+    query: aliasesQuery,
+    response: Page(AddressWithTargetsSchema),
   })
   async aliases(@Req() request: HttpRequest) {
-    const query = parseQuery(request.query, { ...pageShape, domain: optional(domainName()) });
+    const query = parseQuery(request.query, aliasesQuery);
     const decision = decisionOf(request);
     const principal = authOf(request).principal;
     const { storage } = this.deps;
@@ -518,15 +529,12 @@ export class UsersController {
     action: 'aliases.write',
     target: { kind: 'body-address', field: 'address' },
     summary: 'Create an alias (to local users) or a forward (to other addresses)',
-    body: { address: 'string', userIds: 'string[] (alias)', forwardTo: 'string[] (forward)' },
     status: 201,
+    body: createAliasBody,
+    response: AddressSchema,
   })
   async createAlias(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      address: required(address()),
-      userIds: optional(list(objectId(), { min: 1, max: 100 })),
-      forwardTo: optional(list(address(), { min: 1, max: 50 })),
-    });
+    const body = parseObject(request.body, createAliasBody);
     const { storage } = this.deps;
     if ((body.userIds === undefined) === (body.forwardTo === undefined)) {
       throw new ApiError(
@@ -563,6 +571,7 @@ export class UsersController {
     action: 'aliases.write',
     target: { kind: 'address-param', param: 'address' },
     summary: 'Remove an alias or forward (not a primary address)',
+    response: Done('deleted'),
   })
   async deleteAlias(@Req() request: HttpRequest) {
     const wanted = address()(request.params.address, 'address').toLowerCase();

@@ -4,8 +4,10 @@
  * in lists, not in the audit log, which records the method and path only).
  */
 import { Controller, Inject, Req } from '@nestjs/common';
+import type { Static } from '@sinclair/typebox';
 import { WEBHOOK_EVENT_TYPES } from '@postmesh/bus';
 import type { directory } from '@postmesh/contracts';
+import { Done, Page, WebhookSchema, WithSecret } from '../api/schemas.js';
 import { Endpoint } from '../api/endpoint.js';
 import { ApiError } from '../api/errors.js';
 import type { HttpRequest } from '../api/http.js';
@@ -26,9 +28,9 @@ import { domainIdOf } from './scope.js';
 const domainParam = (request: HttpRequest): string => domainName()(request.params.domain, 'domain');
 
 const eventTypes = () => list(oneOf(WEBHOOK_EVENT_TYPES), { min: 1, max: WEBHOOK_EVENT_TYPES.length });
-const url = () => str({ min: 8, max: 2_048, pattern: /^https?:\/\//i, what: 'an http(s) URL' });
+const url = () => str({ min: 8, max: 2_048, pattern: /^[Hh][Tt][Tt][Pp][Ss]?:\/\//, what: 'an http(s) URL' });
 
-export const webhookView = (w: directory.Webhook) => ({
+export const webhookView = (w: directory.Webhook): Static<typeof WebhookSchema> => ({
   id: w.id,
   domain: w.domain,
   url: w.url,
@@ -38,7 +40,17 @@ export const webhookView = (w: directory.Webhook) => ({
   updatedAt: w.updateTime?.toISOString() ?? null,
 });
 
-const EVENTS_NOTE = `array of ${WEBHOOK_EVENT_TYPES.map((t) => `"${t}"`).join(' | ')}`;
+const createBody = {
+  url: required(url()),
+  events: required(eventTypes()),
+  enabled: optional(bool()),
+};
+
+const updateBody = {
+  url: optional(url()),
+  events: optional(eventTypes()),
+  enabled: optional(bool()),
+};
 
 @Controller()
 export class WebhooksController {
@@ -50,6 +62,7 @@ export class WebhooksController {
     action: 'webhooks.read',
     target: { kind: 'domain-param', param: 'domain' },
     summary: "A domain's webhooks, oldest first (without their secrets)",
+    response: Page(WebhookSchema),
   })
   async list(@Req() request: HttpRequest) {
     const domainId = await domainIdOf(this.deps.storage, domainParam(request));
@@ -64,19 +77,12 @@ export class WebhooksController {
     target: { kind: 'domain-param', param: 'domain' },
     summary:
       'Add a webhook; the answer carries its signing secret, shown this once (internal addresses are refused unless the operator allows them)',
-    body: {
-      url: 'string (http or https URL)',
-      events: EVENTS_NOTE,
-      enabled: 'boolean (optional, default true)',
-    },
     status: 201,
+    body: createBody,
+    response: WithSecret(WebhookSchema),
   })
   async create(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      url: required(url()),
-      events: required(eventTypes()),
-      enabled: optional(bool()),
-    });
+    const body = parseObject(request.body, createBody);
     const domainId = await domainIdOf(this.deps.storage, domainParam(request));
     const created = await this.deps.storage.directory.createWebhook({
       domainId,
@@ -94,14 +100,11 @@ export class WebhooksController {
     action: 'webhooks.write',
     target: { kind: 'domain-param', param: 'domain' },
     summary: "Change a webhook's URL, events or enabled flag",
-    body: { url: 'string (optional)', events: `${EVENTS_NOTE} (optional)`, enabled: 'boolean (optional)' },
+    body: updateBody,
+    response: WebhookSchema,
   })
   async update(@Req() request: HttpRequest) {
-    const body = parseObject(request.body, {
-      url: optional(url()),
-      events: optional(eventTypes()),
-      enabled: optional(bool()),
-    });
+    const body = parseObject(request.body, updateBody);
     const webhookId = await this.webhookOfDomain(request);
     const { webhook } = await this.deps.storage.directory.updateWebhook({
       webhookId,
@@ -120,6 +123,7 @@ export class WebhooksController {
     action: 'webhooks.write',
     target: { kind: 'domain-param', param: 'domain' },
     summary: "Replace a webhook's signing secret; the answer carries the new one, shown this once",
+    response: WithSecret(WebhookSchema),
   })
   async rotate(@Req() request: HttpRequest) {
     const webhookId = await this.webhookOfDomain(request);
@@ -134,6 +138,7 @@ export class WebhooksController {
     action: 'webhooks.write',
     target: { kind: 'domain-param', param: 'domain' },
     summary: 'Remove a webhook',
+    response: Done('deleted'),
   })
   async remove(@Req() request: HttpRequest) {
     const webhookId = await this.webhookOfDomain(request);

@@ -10,7 +10,7 @@
  * per message, and those bytes are piped to the socket without being buffered.
  */
 import { mailstore } from '@postmesh/contracts';
-import type { BodyPart, Envelope } from '@postmesh/mime';
+import type { BodyPart } from '@postmesh/mime';
 import {
   formatSection,
   serializeFetch,
@@ -37,6 +37,7 @@ import {
   vanishedUids,
 } from './selection.js';
 import { enableCondstore } from '../condstore.js';
+import { envelopeCache } from '../envelope-cache.js';
 
 const BATCH = 256;
 /** Bytes of responses gathered before one socket write (a write per message costs a syscall each). */
@@ -215,7 +216,10 @@ async function itemsFor(
         items.push({ item: 'MODSEQ', modseq: message.modseq });
         break;
       case 'ENVELOPE':
-        items.push({ item: 'ENVELOPE', envelope: JSON.parse(message.envelopeJson) as Envelope });
+        items.push({
+          item: 'ENVELOPE',
+          serialized: envelopeCache.serialized(message.envelopeJson, ctx.utf8),
+        });
         break;
       case 'BODYSTRUCTURE':
       case 'BODY':

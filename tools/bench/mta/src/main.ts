@@ -6,7 +6,7 @@
  *
  *   npm run build && node tools/bench/mta/bin/mta.mjs --n 10000 --size 10240 --domains 10
  *
- * Setup: a private nats-server (libs/testing, fsync before every ack), a DNS fixture giving each
+ * Setup: a private nats-server (libs/testing, fsync before every ack), a fake DNS server giving each
  * domain `d<i>.bench.test` the MX `mx.d<i>.bench.test` → 127.0.0.1, and a minimal SMTP sink on
  * 127.0.0.1 (250 to everything, PIPELINING, optional STARTTLS off) so the sink costs little CPU
  * next to the MTA. The N jobs are queued first; the clock runs from the first message the sink
@@ -20,7 +20,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Server } from '@grpc/grpc-js';
 import { DirectoryServiceDefinition, directory, type DirectoryServiceServer } from '@postmesh/contracts';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,7 @@ import {
   repoRoot,
   startTestEnvironment,
   type TestEnvironment,
+  FakeDnsServer,
 } from '@postmesh/testing';
 
 const { values: opts } = parseArgs({
@@ -173,17 +174,15 @@ const env = await startTestEnvironment({ mongo: false });
 const dirServer = DKIM === undefined ? undefined : await startDirectory(DKIM, env);
 const dir = mkdtempSync(join(tmpdir(), 'postmesh-bench-mta-'));
 let mta: ManagedProcess | undefined;
+let dns: FakeDnsServer | undefined;
 let stopSink: (() => Promise<void>) | undefined;
 try {
   const domains = Array.from({ length: D }, (_, i) => `d${i}.bench.test`);
-  const fixture = join(dir, 'dns.json');
-  writeFileSync(
-    fixture,
-    JSON.stringify({
-      MX: Object.fromEntries(domains.map((d) => [d, [{ exchange: `mx.${d}`, priority: 10 }]])),
-      A: Object.fromEntries(domains.map((d) => [`mx.${d}`, ['127.0.0.1']])),
-    }),
-  );
+  const dnsServer = await FakeDnsServer.start({
+    MX: Object.fromEntries(domains.map((d) => [d, [{ exchange: `mx.${d}`, priority: 10 }]])),
+    A: Object.fromEntries(domains.map((d) => [`mx.${d}`, ['127.0.0.1']])),
+  });
+  dns = dnsServer;
   const received = new Map<string, number>();
   let firstAt = 0;
   let total = 0;
@@ -207,7 +206,7 @@ try {
         POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_STORAGE_GRPC: dirServer?.target ?? '127.0.0.1:1',
         POSTMESH_MTA_DKIM: String(dirServer !== undefined),
-        POSTMESH_DNS_FIXTURE_FILE: fixture,
+        POSTMESH_DNS_SERVERS: dnsServer.address,
         POSTMESH_MTA_SMTP_PORT: String(smtpPort),
         POSTMESH_MTA_CONCURRENCY: String(opts.concurrency),
         POSTMESH_MTA_DOMAIN_CONCURRENCY: String(opts['domain-concurrency']),
@@ -310,6 +309,7 @@ try {
 } finally {
   await mta?.stop();
   await stopSink?.();
+  await dns?.stop();
   await env.stop();
   dirServer?.stop();
   rmSync(dir, { recursive: true, force: true });
