@@ -39,9 +39,10 @@ const BASE = [
   'UTF8=ACCEPT',
   // RFC 4978
   'COMPRESS=DEFLATE',
-  // RFC 9208 §3.1: one quota root per user, with the STORAGE resource.
+  // RFC 9208 §3.1: one quota root per user, with the STORAGE and MESSAGE resources.
   'QUOTA',
   'QUOTA=RES-STORAGE',
+  'QUOTA=RES-MESSAGE',
   // RFC 5256, RFC 5267 §3, RFC 5957
   'SORT',
   'SORT=DISPLAY',
@@ -58,6 +59,8 @@ const BASE = [
   'QRESYNC',
   // RFC 8970: FETCH PREVIEW from the first text part.
   'PREVIEW',
+  // RFC 8474: MAILBOXID (SELECT, STATUS, CREATE), EMAILID and THREADID (FETCH, SEARCH).
+  'OBJECTID',
   // RFC 4314 §5.1.1: ACL, with the rights beyond RFC 2086; storage enforces them
   // (docs/shared-mailboxes.md).
   'ACL',

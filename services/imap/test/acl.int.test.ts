@@ -51,7 +51,7 @@ describe('IMAP ACL and shared mailboxes', () => {
     const chris = await stack.createUser('chris');
     const owner = await login(fred);
     await converse(owner, [
-      ['CREATE INBOX/Drafts', ['<tag> OK CREATE completed']],
+      ['CREATE INBOX/Drafts', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       ['MYRIGHTS INBOX', ['* MYRIGHTS INBOX lrswipkxteacd', '<tag> OK MYRIGHTS completed']],
       ['GETACL INBOX', ['* ACL INBOX fred@example.test lrswipkxteacd', '<tag> OK GETACL completed']],
       // §2.1.1: "d" expands to the "delete" rights (x t e here) and is shown again with them.
@@ -121,7 +121,7 @@ describe('IMAP ACL and shared mailboxes', () => {
     const bob = await stack.createUser('bob');
     const owner = await login(alice);
     await converse(owner, [
-      ['CREATE Team', ['<tag> OK CREATE completed']],
+      ['CREATE Team', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [
         appendCommand('Team', message('Hello team', 'first\r\n')),
         ['<tag> OK [APPENDUID <v> 1] APPEND completed'],
@@ -162,6 +162,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -177,6 +178,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -204,6 +206,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -326,7 +329,7 @@ describe('IMAP ACL and shared mailboxes', () => {
     const colleague = await stack.createUser('carl');
     const o = await login(owner);
     await converse(o, [
-      ['CREATE Support', ['<tag> OK CREATE completed']],
+      ['CREATE Support', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [
         appendCommand('Support', message('Ticket 1', 'help\r\n')),
         ['<tag> OK [APPENDUID <v> 1] APPEND completed'],
@@ -346,6 +349,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Seen)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -377,6 +381,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -403,6 +408,7 @@ describe('IMAP ACL and shared mailboxes', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 4] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Deleted \\Seen)] Flags permitted',
           '* OK [UNSEEN 3] First unseen',
@@ -415,7 +421,7 @@ describe('IMAP ACL and shared mailboxes', () => {
     ]);
     // RFC 4314 §4 COPY: flags the user may not set at the destination are not stored there.
     await converse(o, [
-      ['CREATE Support/Done', ['<tag> OK CREATE completed']],
+      ['CREATE Support/Done', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [`SETACL Support/Done ${member.address} lri`, ['<tag> OK SETACL completed']],
     ]);
     await converse(m, [
@@ -521,7 +527,7 @@ describe('IMAP ACL and shared mailboxes', () => {
     const grantee = await stack.createUser('gina');
     const o = await login(owner);
     await converse(o, [
-      ['CREATE Shared', ['<tag> OK CREATE completed']],
+      ['CREATE Shared', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [`SETACL Shared ${grantee.address} lrs`, ['<tag> OK SETACL completed']],
     ]);
     const client = new ImapFlow({

@@ -17,8 +17,8 @@ const MULTIPART = Buffer.from(
 );
 const CAPS =
   'IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE ' +
-  'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE QUOTA QUOTA=RES-STORAGE ' +
-  'SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN SEARCHRES CONDSTORE QRESYNC PREVIEW ACL RIGHTS=texk APPENDLIMIT=67108864';
+  'LIST-EXTENDED LIST-STATUS ESEARCH ID BINARY STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ' +
+  'SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN SEARCHRES CONDSTORE QRESYNC PREVIEW OBJECTID ACL RIGHTS=texk APPENDLIMIT=67108864';
 /** Before authentication: LITERAL- instead of LITERAL+ (RFC 7888 §5). */
 const PRE_CAPS = CAPS.replace('LITERAL+', 'LITERAL-');
 const SELECT_FLAGS = [
@@ -63,6 +63,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
             '* 2 RECENT',
             '* OK [UIDVALIDITY <v>] UIDs valid',
             '* OK [UIDNEXT 3] Predicted next UID',
+            '* OK [MAILBOXID (<id>)] Mailbox id',
             ...SELECT_FLAGS,
             '* OK [UNSEEN 2] First unseen',
             '<tag> OK [READ-WRITE] SELECT completed',
@@ -197,7 +198,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
 
   it('CREATE, RENAME, DELETE with children, special use and failures (RFC 9051 §6.3.4-§6.3.6, RFC 5530)', async () => {
     await run([
-      ['CREATE Work/Projects', ['<tag> OK CREATE completed']],
+      ['CREATE Work/Projects', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [
         'LIST "" "Work*"',
         [
@@ -215,14 +216,14 @@ describe('IMAP commands, exact bytes over a socket', () => {
       ['DELETE Work/Old', ['<tag> OK DELETE completed']],
       ['DELETE INBOX', ['<tag> NO [CANNOT] Operation not allowed on this mailbox']],
       ['LIST "" "Work*"', ['* LIST (\\HasNoChildren) "/" Work', '<tag> OK LIST completed']],
-      ['CREATE "&AMk-t&AOk-"', ['<tag> OK CREATE completed']],
+      ['CREATE "&AMk-t&AOk-"', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       ['LIST "" "&AMk-*"', ['* LIST (\\HasNoChildren) "/" &AMk-t&AOk-', '<tag> OK LIST completed']],
     ]);
   });
 
   it('SUBSCRIBE, UNSUBSCRIBE, LSUB (RFC 9051 §6.3.7-§6.3.8, RFC 3501 §6.3.9)', async () => {
     await run([
-      ['CREATE Lists', ['<tag> OK CREATE completed']],
+      ['CREATE Lists', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       ['SUBSCRIBE Lists', ['<tag> OK SUBSCRIBE completed']],
       ['LSUB "" "L*"', ['* LSUB () "/" Lists', '<tag> OK LSUB completed']],
       ['DELETE Lists', ['<tag> OK DELETE completed']],
@@ -275,6 +276,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
             '* 2 RECENT',
             '* OK [UIDVALIDITY <v>] UIDs valid',
             '* OK [UIDNEXT 3] Predicted next UID',
+            '* OK [MAILBOXID (<id>)] Mailbox id',
             SELECT_FLAGS[0]!,
             '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
             '* OK [UNSEEN 2] First unseen',
@@ -306,6 +308,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
             '* 0 RECENT',
             '* OK [UIDVALIDITY <v>] UIDs valid',
             '* OK [UIDNEXT 3] Predicted next UID',
+            '* OK [MAILBOXID (<id>)] Mailbox id',
             SELECT_FLAGS[0]!,
             '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
             '* OK [UNSEEN 2] First unseen',
@@ -504,6 +507,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
             '* 0 RECENT',
             '* OK [UIDVALIDITY <v>] UIDs valid',
             '* OK [UIDNEXT 5] Predicted next UID',
+            '* OK [MAILBOXID (<id>)] Mailbox id',
             ...SELECT_FLAGS,
             '* OK [UNSEEN 1] First unseen',
             '<tag> OK [READ-WRITE] SELECT completed',
@@ -527,6 +531,7 @@ describe('IMAP commands, exact bytes over a socket', () => {
           '* 0 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 1] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           ...SELECT_FLAGS,
           '<tag> OK [READ-WRITE] SELECT completed',
         ],

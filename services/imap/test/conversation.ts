@@ -11,6 +11,7 @@ export type Step = readonly [command: string | Buffer, expected: readonly string
 export function normalize(text: string): string {
   return text
     .replace(/(UIDVALIDITY|APPENDUID|COPYUID) \d+/g, '$1 <v>')
+    .replace(/MAILBOXID \([\w-]+\)/g, 'MAILBOXID (<id>)')
     .replace(/INTERNALDATE "[ \d]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}"/g, (m) =>
       m.includes('1994') ? m : 'INTERNALDATE "<now>"',
     );

@@ -30,6 +30,7 @@ function selectLines(exists: number, recent: number, uidNext: number, extra = ''
     `* ${recent} RECENT`,
     '* OK [UIDVALIDITY <v>] UIDs valid',
     `* OK [UIDNEXT ${uidNext}] Predicted next UID`,
+    '* OK [MAILBOXID (<id>)] Mailbox id',
     ...flagsLines(extra),
   ];
 }
@@ -59,7 +60,7 @@ describe('conformance corner cases, exact bytes', () => {
       c: [a, b, x],
     } = await clients(3);
     await converse(a!, [
-      ['CREATE box', ['<tag> OK CREATE completed']],
+      ['CREATE box', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       ['SELECT box', [...selectLines(0, 0, 1), '<tag> OK [READ-WRITE] SELECT completed']],
     ]);
     // Delivered while A has the mailbox selected: A is the first session told about it.
@@ -77,7 +78,7 @@ describe('conformance corner cases, exact bytes', () => {
       [
         'EXAMINE box',
         [
-          ...selectLines(1, 0, 2).slice(0, 5),
+          ...selectLines(1, 0, 2).slice(0, 6),
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
           '<tag> OK [READ-ONLY] EXAMINE completed',
@@ -97,12 +98,12 @@ describe('conformance corner cases, exact bytes', () => {
     // A message appended while no session has the mailbox selected: EXAMINE reports it recent
     // without taking \Recent away (RFC 3501 §6.3.2), STATUS still counts it, the next SELECT gets it.
     await converse(x!, [
-      ['CREATE other', ['<tag> OK CREATE completed']],
+      ['CREATE other', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [appendCommand('other', message('two')), ['<tag> OK [APPENDUID <v> 1] APPEND completed']],
       [
         'EXAMINE other',
         [
-          ...selectLines(1, 1, 2).slice(0, 5),
+          ...selectLines(1, 1, 2).slice(0, 6),
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
           '<tag> OK [READ-ONLY] EXAMINE completed',
@@ -174,18 +175,18 @@ describe('conformance corner cases, exact bytes', () => {
       c: [a, b],
     } = await clients(2);
     await converse(a!, [
-      ['CREATE src', ['<tag> OK CREATE completed']],
+      ['CREATE src', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [appendCommand('src', message('c1'), ' (\\Seen)'), ['<tag> OK [APPENDUID <v> 1] APPEND completed']],
       [
         appendCommand('src', message('c2'), ' (\\Draft \\Flagged)'),
         ['<tag> OK [APPENDUID <v> 2] APPEND completed'],
       ],
       [appendCommand('src', message('c3')), ['<tag> OK [APPENDUID <v> 3] APPEND completed']],
-      ['CREATE dst', ['<tag> OK CREATE completed']],
+      ['CREATE dst', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [
         'EXAMINE src',
         [
-          ...selectLines(3, 3, 4).slice(0, 5),
+          ...selectLines(3, 3, 4).slice(0, 6),
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 2] First unseen',
           '<tag> OK [READ-ONLY] EXAMINE completed',
@@ -275,6 +276,7 @@ describe('conformance corner cases, exact bytes', () => {
           '* 0 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 3] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           `* FLAGS (${SYSTEM} ${COMMON} alpha Beta Gamma)`,
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 2] First unseen',
@@ -289,12 +291,12 @@ describe('conformance corner cases, exact bytes', () => {
       c: [a],
     } = await clients(1);
     await converse(a!, [
-      ['CREATE t/one', ['<tag> OK CREATE completed']],
-      ['CREATE t/two/one', ['<tag> OK CREATE completed']],
-      ['CREATE t/three', ['<tag> OK CREATE completed']],
-      ['CREATE t/seven/seven', ['<tag> OK CREATE completed']],
-      ['CREATE t/eight/eight', ['<tag> OK CREATE completed']],
-      ['CREATE t/eight/nine', ['<tag> OK CREATE completed']],
+      ['CREATE t/one', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
+      ['CREATE t/two/one', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
+      ['CREATE t/three', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
+      ['CREATE t/seven/seven', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
+      ['CREATE t/eight/eight', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
+      ['CREATE t/eight/nine', ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       ['SUBSCRIBE t/one', ['<tag> OK SUBSCRIBE completed']],
       ['SUBSCRIBE t/two/one', ['<tag> OK SUBSCRIBE completed']],
       ['SUBSCRIBE t/seven/seven', ['<tag> OK SUBSCRIBE completed']],
@@ -413,14 +415,14 @@ describe('conformance corner cases, exact bytes', () => {
       [`LIST "" ${name}`, ['<tag> NO [CANNOT] invalid modified BASE64 in mailbox name']],
       [`SELECT ${name}`, ['<tag> NO [CANNOT] invalid modified BASE64 in mailbox name']],
       [`STATUS ${q} (MESSAGES)`, ['<tag> NO [CANNOT] invalid modified BASE64 in mailbox name']],
-      [`CREATE ${name.replace('&', '&-')}`, ['<tag> OK CREATE completed']],
+      [`CREATE ${name.replace('&', '&-')}`, ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [
         `LIST "" ${name.replace('&', '&-')}`,
         [`* LIST (\\HasNoChildren) "/" ${name.replace('&', '&-')}`, '<tag> OK LIST completed'],
       ],
       [`DELETE ${name.replace('&', '&-')}`, ['<tag> OK DELETE completed']],
       ['ENABLE UTF8=ACCEPT', ['* ENABLED UTF8=ACCEPT', '<tag> OK ENABLE completed']],
-      [`CREATE ${name}`, ['<tag> OK CREATE completed']],
+      [`CREATE ${name}`, ['<tag> OK [MAILBOXID (<id>)] CREATE completed']],
       [`LIST "" ${q}`, [`* LIST (\\HasNoChildren) "/" ${name}`, '<tag> OK LIST completed']],
       [`SELECT ${name}`, [...selectLines(0, 0, 1), '<tag> OK [READ-WRITE] SELECT completed']],
       ['NOOP', ['<tag> OK NOOP completed']],
@@ -452,7 +454,7 @@ describe('conformance corner cases, exact bytes', () => {
       [
         'EXAMINE INBOX',
         [
-          ...selectLines(5, 5, 6).slice(0, 5),
+          ...selectLines(5, 5, 6).slice(0, 6),
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
           '<tag> OK [READ-ONLY] EXAMINE completed',

@@ -1,6 +1,6 @@
 /**
  * IMAP extensions as exact-bytes conversations against the real imap and storage services:
- * - QUOTA (RFC 9208): GETQUOTAROOT / GETQUOTA from the user's storage quota, APPEND and COPY
+ * - QUOTA (RFC 9208): GETQUOTAROOT / GETQUOTA from the user's storage and message quotas, APPEND and COPY
  *   over quota refused with `NO [OVERQUOTA]`, no quota root for a user without limits;
  * - COMPRESS=DEFLATE (RFC 4978) end to end with Python's zlib, in plaintext and over TLS,
  *   through SELECT, APPEND, FETCH and IDLE; and with imapflow, which turns it on by itself;
@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { ErrorReason } from '@postmesh/contracts';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggedIn, type TestClient } from './client.js';
@@ -27,6 +28,63 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
   afterAll(async () => {
     for (const c of open) c.close();
     await stack?.stop();
+  });
+
+  it('QUOTA MESSAGE: the message count limit, APPEND / COPY / delivery over it, MOVE and EXPUNGE (RFC 9208 §5.2)', async () => {
+    const user = await stack.createUser(undefined, 10 * 1024, 3);
+    const client = await loggedIn(stack.imapPort, user);
+    open.push(client);
+    const small = message('m', 'x\r\n');
+    const overQuota = ['<tag> NO [OVERQUOTA] Quota exceeded'];
+    await converse(client, [
+      // RFC 9208 §5.2: MESSAGE counts the messages of every mailbox under the root.
+      [
+        'GETQUOTAROOT INBOX',
+        ['* QUOTAROOT INBOX ""', '* QUOTA "" (STORAGE 0 10 MESSAGE 0 3)', '<tag> OK GETQUOTAROOT completed'],
+      ],
+      [appendCommand('INBOX', small), ['<tag> OK [APPENDUID <v> 1] APPEND completed']],
+      [appendCommand('INBOX', small), ['<tag> OK [APPENDUID <v> 2] APPEND completed']],
+      [appendCommand('Archive', small), ['<tag> OK [APPENDUID <v> 1] APPEND completed']],
+      ['GETQUOTA ""', ['* QUOTA "" (STORAGE 1 10 MESSAGE 3 3)', '<tag> OK GETQUOTA completed']],
+      // RFC 9208 §4.1: an APPEND or COPY that would go over the limit fails with OVERQUOTA.
+      [appendCommand('INBOX', small), overQuota],
+      [appendCommand('Drafts', small), overQuota],
+    ]);
+    expect(await client.command('s1', 'SELECT INBOX')).toContain('s1 OK [READ-WRITE] SELECT completed');
+    await converse(client, [
+      ['COPY 1 Archive', overQuota],
+      // MOVE keeps the count: it is not refused.
+      ['MOVE 1 Archive', ['* OK [COPYUID <v> 1 2] Moved', '* 1 EXPUNGE', '<tag> OK MOVE completed']],
+      ['GETQUOTA ""', ['* QUOTA "" (STORAGE 1 10 MESSAGE 3 3)', '<tag> OK GETQUOTA completed']],
+    ]);
+    // A delivery over the limit is refused by storage as over quota (the over-quota delivery path:
+    // retries and a delay notice), and RCPT TO is answered as for a full mailbox.
+    await expect(
+      stack.grpc.mailstore.appendMessage({
+        userId: user.id,
+        mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+        flags: [],
+        keywords: [],
+        internalDate: undefined,
+        message: small,
+      }),
+    ).rejects.toMatchObject({ reason: ErrorReason.OVER_QUOTA });
+    const resolved = await stack.grpc.directory.resolveRecipient({ address: user.address, messageSize: 10 });
+    expect(resolved.result?.$case).toBe('overQuota');
+    // EXPUNGE frees a message: the next delivery and APPEND fit again.
+    await converse(client, [
+      ['STORE 1 +FLAGS.SILENT (\\Deleted)', ['<tag> OK STORE completed']],
+      ['EXPUNGE', ['* 1 EXPUNGE', '<tag> OK EXPUNGE completed']],
+      ['GETQUOTA ""', ['* QUOTA "" (STORAGE 1 10 MESSAGE 2 3)', '<tag> OK GETQUOTA completed']],
+    ]);
+    const fits = await stack.grpc.directory.resolveRecipient({ address: user.address, messageSize: 10 });
+    expect(fits.result?.$case).toBe('users');
+    await converse(client, [
+      [
+        appendCommand('INBOX', small),
+        ['* 1 EXISTS', '* 1 RECENT', '<tag> OK [APPENDUID <v> 3] APPEND completed'],
+      ],
+    ]);
   });
 
   it('QUOTA: GETQUOTAROOT, GETQUOTA, and NO [OVERQUOTA] for APPEND and COPY (RFC 9208)', async () => {
@@ -52,6 +110,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
           '* 1 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 2] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -128,6 +187,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
     '* 0 RECENT',
     '* OK [UIDVALIDITY <v>] UIDs valid',
     '* OK [UIDNEXT 1] Predicted next UID',
+    '* OK [MAILBOXID (<id>)] Mailbox id',
     '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
     '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
     'a4 OK [READ-WRITE] SELECT completed',
@@ -259,6 +319,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
           '* 6 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 7] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -320,6 +381,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
           '* 2 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 3] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS ()] No permanent flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -362,6 +424,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
           '* 4 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 5] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',
@@ -401,6 +464,7 @@ describe('QUOTA, COMPRESS, SORT and THREAD', () => {
           '* 3 RECENT',
           '* OK [UIDVALIDITY <v>] UIDs valid',
           '* OK [UIDNEXT 4] Predicted next UID',
+          '* OK [MAILBOXID (<id>)] Mailbox id',
           '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
           '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
           '* OK [UNSEEN 1] First unseen',

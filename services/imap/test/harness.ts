@@ -36,8 +36,11 @@ export interface ImapStack {
   readonly storageOpsPort: number;
   readonly grpc: StorageClient;
   readonly logDir: string;
-  /** A new user of example.test; `quotaBytes` sets a storage quota (default: none). */
-  createUser(local?: string, quotaBytes?: number): Promise<TestUser>;
+  /**
+   * A new user of example.test; `quotaBytes` sets a storage quota, `quotaMessages` a message
+   * count quota (default: none).
+   */
+  createUser(local?: string, quotaBytes?: number, quotaMessages?: number): Promise<TestUser>;
   /** Starts another imap process on the same storage (restart / shutdown tests). */
   startImap(extraEnv?: Readonly<Record<string, string>>): Promise<{
     proc: ManagedProcess;
@@ -148,11 +151,15 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
     startImap,
     log: (name) =>
       readFileSync(join(logDir, name === 'storage' ? 'storage.log' : `imap-${first.port}.log`), 'utf8'),
-    async createUser(local = `user${++users}`, quotaBytes?: number) {
+    async createUser(local = `user${++users}`, quotaBytes?: number, quotaMessages?: number) {
       const address = `${local}@example.test`;
       const password = `Pw-${randomBytes(9).toString('base64url')}`;
       const response = await call<directory.CreateUserResponse>((cb) =>
-        dir.createUser({ address, password, displayName: local, quotaBytes }, new Metadata(), cb),
+        dir.createUser(
+          { address, password, displayName: local, quotaBytes, quotaMessages },
+          new Metadata(),
+          cb,
+        ),
       );
       const id = response.user?.id;
       if (id === undefined) throw new Error('CreateUser returned no user');

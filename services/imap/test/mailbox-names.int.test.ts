@@ -37,9 +37,11 @@ describe('mailbox names and LIST patterns', () => {
   it('answers a backtracking-prone LIST pattern at once while storage stays healthy', async () => {
     const client = await loggedIn(stack.imapPort, user);
     const long = 'a'.repeat(400);
-    expect(await client.command('a1', `CREATE ${long}`)).toBe('a1 OK CREATE completed\r\n');
-    expect(await client.command('a2', `CREATE ${long}/${long.slice(0, 300)}`)).toBe(
-      'a2 OK CREATE completed\r\n',
+    expect(await client.command('a1', `CREATE ${long}`)).toMatch(
+      /^a1 OK \[MAILBOXID \([0-9a-f]{24}\)\] CREATE completed\r\n$/,
+    );
+    expect(await client.command('a2', `CREATE ${long}/${long.slice(0, 300)}`)).toMatch(
+      /^a2 OK \[MAILBOXID \([0-9a-f]{24}\)\] CREATE completed\r\n$/,
     );
     client.write('a3 LIST "" "*a*a*a*a*b"\r\n');
     // Storage answers its health endpoint during and after the LIST (it hung for minutes).
@@ -100,8 +102,12 @@ describe('mailbox names and LIST patterns', () => {
     );
     // The same name correctly encoded (`&` is `&-`) is an ordinary mailbox.
     const encoded = SPECIALS.replace('&', '&-');
-    expect(await client.command('r7', `CREATE "${encoded}"`)).toBe('r7 OK CREATE completed\r\n');
-    expect(await client.command('r8', `CREATE "${encoded}/child"`)).toBe('r8 OK CREATE completed\r\n');
+    expect(await client.command('r7', `CREATE "${encoded}"`)).toMatch(
+      /^r7 OK \[MAILBOXID \([0-9a-f]{24}\)\] CREATE completed\r\n$/,
+    );
+    expect(await client.command('r8', `CREATE "${encoded}/child"`)).toMatch(
+      /^r8 OK \[MAILBOXID \([0-9a-f]{24}\)\] CREATE completed\r\n$/,
+    );
     expect(await client.command('r9', `LIST "" ${encoded}%*`)).toBe(
       `* LIST (\\HasChildren) "/" ${encoded}\r\n* LIST (\\HasNoChildren) "/" ${encoded}/child\r\n` +
         'r9 OK LIST completed\r\n',
@@ -123,8 +129,12 @@ describe('mailbox names and LIST patterns', () => {
       // RFC 9051 §6.3.2: a failed SELECT closes the mailbox that was selected.
       '* OK [CLOSED] Previous mailbox closed\r\nu3 NO [NONEXISTENT] No such mailbox\r\n',
     );
-    expect(await client.command('u4', `CREATE "${SPECIALS}"`)).toBe('u4 OK CREATE completed\r\n');
-    expect(await client.command('u5', `CREATE ${SPECIALS}/child`)).toBe('u5 OK CREATE completed\r\n');
+    expect(await client.command('u4', `CREATE "${SPECIALS}"`)).toMatch(
+      /^u4 OK \[MAILBOXID \([0-9a-f]{24}\)\] CREATE completed\r\n$/,
+    );
+    expect(await client.command('u5', `CREATE ${SPECIALS}/child`)).toMatch(
+      /^u5 OK \[MAILBOXID \([0-9a-f]{24}\)\] CREATE completed\r\n$/,
+    );
     const listed = `* LIST (\\HasChildren) "/" ${SPECIALS}\r\n* LIST (\\HasNoChildren) "/" ${SPECIALS}/child\r\n`;
     expect(await client.command('u6', `LIST "" ${SPECIALS}%*`)).toBe(`${listed}u6 OK LIST completed\r\n`);
     expect(await client.command('u7', `LIST "" "${SPECIALS}%"`)).toBe(

@@ -19,6 +19,9 @@ const SIMPLE_ATTRIBUTES = [
   'RFC822.HEADER',
   'RFC822.TEXT',
   'MODSEQ',
+  // RFC 8474 §5.1, §5.2
+  'EMAILID',
+  'THREADID',
 ] as const;
 
 /** RFC 9051 §6.4.5 macros. */

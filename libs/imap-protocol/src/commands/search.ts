@@ -1,7 +1,8 @@
 /**
  * SEARCH and UID SEARCH — RFC 9051 §6.4.4 and §9 `search`, `search-key`, `search-program`;
  * RFC 3501 §6.4.4 (NEW, OLD, RECENT); ESEARCH return options (RFC 4731 §3.1, RFC 9051 §6.4.4);
- * SAVE and `$` (RFC 5182 §2); MODSEQ (RFC 7162 §3.1.5); OLDER / YOUNGER (RFC 5032 §3).
+ * SAVE and `$` (RFC 5182 §2); MODSEQ (RFC 7162 §3.1.5); OLDER / YOUNGER (RFC 5032 §3);
+ * EMAILID / THREADID (RFC 8474 §6).
  */
 import { TextDecoder } from 'node:util';
 import type { Cursor } from '../syntax.js';
@@ -169,7 +170,29 @@ function parseKey(c: Cursor, decoder: TextDecoder, depth: number): SearchKey {
     case 'YOUNGER':
       c.sp();
       return { key: word, seconds: c.nzNumber('interval') };
+    case 'EMAILID':
+    case 'THREADID':
+      // RFC 8474 §6, §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-").
+      c.sp();
+      return { key: word, id: objectId(c) };
     default:
       return c.fail(`unknown search key ${word}`);
   }
+}
+
+function isObjectIdChar(ch: number): boolean {
+  return (
+    (ch >= 0x41 && ch <= 0x5a) ||
+    (ch >= 0x61 && ch <= 0x7a) ||
+    (ch >= 0x30 && ch <= 0x39) ||
+    ch === 0x5f ||
+    ch === 0x2d
+  );
+}
+
+/** RFC 8474 §7 objectid, case-significant (§3). */
+function objectId(c: Cursor): string {
+  const id = c.atom('objectid', isObjectIdChar);
+  if (id.length > 255) c.fail('objectid longer than 255 characters');
+  return id;
 }

@@ -105,10 +105,11 @@ export const STATUS_ITEMS = [
   'RECENT',
   'HIGHESTMODSEQ',
   'APPENDLIMIT',
+  'MAILBOXID',
 ] as const;
 /**
  * RFC 9051 §6.3.11 status-att; SIZE (RFC 8438), RECENT (RFC 3501 only), HIGHESTMODSEQ
- * (RFC 7162 §3.1.6), APPENDLIMIT (RFC 7889).
+ * (RFC 7162 §3.1.6), APPENDLIMIT (RFC 7889), MAILBOXID (RFC 8474 §4.2).
  */
 export type StatusItem = (typeof STATUS_ITEMS)[number];
 
@@ -219,7 +220,9 @@ export type SearchKey =
   /** RFC 7162 §3.1.5 (entry name and type are parsed but only the modseq is kept). */
   | { readonly key: 'MODSEQ'; readonly modseq: bigint }
   /** RFC 5032 §3 */
-  | { readonly key: 'OLDER' | 'YOUNGER'; readonly seconds: number };
+  | { readonly key: 'OLDER' | 'YOUNGER'; readonly seconds: number }
+  /** RFC 8474 §6 */
+  | { readonly key: 'EMAILID' | 'THREADID'; readonly id: string };
 
 /** RFC 4731 §3.1 / RFC 9051 §6.4.4 search-return-opt; SAVE from RFC 5182. */
 export type SearchReturnOption = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE';
@@ -260,7 +263,7 @@ export interface Partial {
 
 /**
  * FETCH data items (RFC 9051 §6.4.5; BINARY from RFC 3516 §4.2; MODSEQ from RFC 7162 §3.1.4.1;
- * PREVIEW from RFC 8970 §3).
+ * PREVIEW from RFC 8970 §3; EMAILID and THREADID from RFC 8474 §5).
  */
 export type FetchAttribute =
   | {
@@ -275,7 +278,9 @@ export type FetchAttribute =
         | 'RFC822'
         | 'RFC822.HEADER'
         | 'RFC822.TEXT'
-        | 'MODSEQ';
+        | 'MODSEQ'
+        | 'EMAILID'
+        | 'THREADID';
     }
   | {
       readonly kind: 'BODY[]';

@@ -123,7 +123,10 @@ export function writeMailbox(b: ResponseBuilder, name: string): void {
   b.astring(encodeMailboxName(name, b.options.utf8));
 }
 
-export type StatusValues = Partial<Record<StatusItem, number | bigint>>;
+export type StatusValues = Partial<Record<Exclude<StatusItem, 'MAILBOXID'>, number | bigint>> & {
+  /** RFC 8474 §4.2: `MAILBOXID (<objectid>)`. */
+  readonly MAILBOXID?: string;
+};
 
 /** `* STATUS "name" (MESSAGES 2 UIDNEXT 5)` (RFC 9051 §7.2.4), items in the given order. */
 export function serializeStatusData(
@@ -139,7 +142,8 @@ export function serializeStatusData(
     if (value === undefined) continue;
     if (!first) b.sp();
     first = false;
-    b.atom(item).sp().number(value);
+    if (typeof value === 'string') b.atom(item).text(' (').atom(value).text(')');
+    else b.atom(item).sp().number(value);
   }
   return b.text(')').crlf().bytes();
 }

@@ -42,6 +42,10 @@ export type FetchItem =
   | { readonly item: 'BINARY.SIZE'; readonly part: readonly number[]; readonly size: number }
   /** RFC 8970 §3: UTF-8 text, or NIL (only for PREVIEW (LAZY) when not available yet). */
   | { readonly item: 'PREVIEW'; readonly text: string | null }
+  /** RFC 8474 §5.1 */
+  | { readonly item: 'EMAILID'; readonly id: string }
+  /** RFC 8474 §5.2: NIL when the server keeps no thread for the message. */
+  | { readonly item: 'THREADID'; readonly id: string | null }
   | { readonly item: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT'; readonly data: LiteralData | null };
 
 const DEFAULT_OPTIONS: StringOptions = { utf8: false };
@@ -103,6 +107,15 @@ function writeItem(b: ResponseBuilder, item: FetchItem): void {
       return;
     case 'MODSEQ':
       b.atom('MODSEQ (').number(item.modseq).text(')');
+      return;
+    case 'EMAILID':
+      // RFC 8474 §7: "EMAILID" SP "(" objectid ")"
+      b.atom('EMAILID (').atom(item.id).text(')');
+      return;
+    case 'THREADID':
+      // RFC 8474 §7: "THREADID" SP ( "(" objectid ")" / nil )
+      if (item.id === null) b.atom('THREADID NIL');
+      else b.atom('THREADID (').atom(item.id).text(')');
       return;
     case 'PREVIEW':
       // A literal when the text is not ASCII and UTF8=ACCEPT is off (RFC 8970 §3: UTF-8 always).

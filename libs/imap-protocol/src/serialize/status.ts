@@ -65,7 +65,9 @@ export type ResponseCode =
   /** RFC 7162 §3.1.3: the messages that failed UNCHANGEDSINCE. */
   | { readonly code: 'MODIFIED'; readonly set: SequenceSet | UidSet }
   /** RFC 7889 §4 */
-  | { readonly code: 'APPENDLIMIT'; readonly limit: number };
+  | { readonly code: 'APPENDLIMIT'; readonly limit: number }
+  /** RFC 8474 §4.1, §4.2: `MAILBOXID (<objectid>)` after CREATE and in SELECT/EXAMINE. */
+  | { readonly code: 'MAILBOXID'; readonly id: string };
 
 export type StatusCondition = 'OK' | 'NO' | 'BAD' | 'PREAUTH' | 'BYE';
 
@@ -156,6 +158,9 @@ export function writeResponseCode(b: ResponseBuilder, rc: ResponseCode): void {
       return;
     case 'APPENDLIMIT':
       b.atom('APPENDLIMIT').sp().number(rc.limit);
+      return;
+    case 'MAILBOXID':
+      b.atom('MAILBOXID (').atom(checkAtom(rc.id)).text(')');
       return;
     default:
       b.atom(rc.code);

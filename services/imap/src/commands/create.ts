@@ -1,6 +1,7 @@
 /**
  * CREATE — RFC 9051 §6.3.4; `(USE (\Drafts))` special use per RFC 6154 §3. Missing parents are
- * created by storage. Failures: `NO [ALREADYEXISTS]`, `NO [CANNOT]` (RFC 5530 §3).
+ * created by storage. Failures: `NO [ALREADYEXISTS]`, `NO [CANNOT]` (RFC 5530 §3). The OK carries
+ * `[MAILBOXID (…)]` (RFC 8474 §4.1).
  */
 import { mailstore } from '@postmesh/contracts';
 import type { CommandOf, Handler } from './context.js';
@@ -36,11 +37,18 @@ export const create: Handler<CommandOf<'CREATE'>> = async (ctx, command) => {
     }
     specialUse = use;
   }
-  await ctx.services.mailstore.createMailbox({
+  const created = await ctx.services.mailstore.createMailbox({
     userId: user.id,
     path: command.mailbox,
     specialUse,
     subscribe: false,
   });
-  return { tag: command.tag, condition: 'OK', text: 'CREATE completed' };
+  const id = created.mailbox?.id ?? '';
+  return {
+    tag: command.tag,
+    condition: 'OK',
+    // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    ...(id === '' ? {} : { code: { code: 'MAILBOXID', id } }),
+    text: 'CREATE completed',
+  };
 };

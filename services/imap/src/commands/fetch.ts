@@ -73,6 +73,10 @@ function plan(command: FetchCommand, readOnly: boolean): Plan {
       case 'RFC822.HEADER':
         fields.add(mailstore.FetchField.HEADER);
         break;
+      case 'EMAILID':
+      case 'THREADID':
+        fields.add(mailstore.FetchField.OBJECT_IDS);
+        break;
       case 'RFC822':
       case 'RFC822.TEXT':
         setsSeen = true;
@@ -214,6 +218,13 @@ async function itemsFor(
         break;
       case 'MODSEQ':
         items.push({ item: 'MODSEQ', modseq: message.modseq });
+        break;
+      case 'EMAILID':
+        items.push({ item: 'EMAILID', id: message.emailId });
+        break;
+      case 'THREADID':
+        // RFC 8474 §5.2: every message has a thread here (possibly of its own), so never NIL.
+        items.push({ item: 'THREADID', id: message.threadId });
         break;
       case 'ENVELOPE':
         items.push({

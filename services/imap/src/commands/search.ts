@@ -114,6 +114,10 @@ export function toStorageKey(key: SearchKey, mailbox: SelectedMailbox): Key {
       return { key: { $case: 'olderThanSeconds', value: key.seconds } };
     case 'YOUNGER':
       return { key: { $case: 'youngerThanSeconds', value: key.seconds } };
+    case 'EMAILID':
+      return { key: { $case: 'emailId', value: key.id } };
+    case 'THREADID':
+      return { key: { $case: 'threadId', value: key.id } };
   }
 }
 

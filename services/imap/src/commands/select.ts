@@ -118,6 +118,13 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
       code: { code: 'UIDNEXT', value: uidNext },
       text: 'Predicted next UID',
     }),
+    // RFC 8474 §4.2: SELECT and EXAMINE return the MAILBOXID.
+    serializeStatus({
+      tag: null,
+      condition: 'OK',
+      code: { code: 'MAILBOXID', id: counters.mailboxId },
+      text: 'Mailbox id',
+    }),
     ...flagsResponses(keywords, readOnly, rights),
   );
   if (!ctx.rev2 && counters.firstUnseenUid > 0) {

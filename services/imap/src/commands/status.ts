@@ -1,6 +1,7 @@
 /**
  * STATUS — RFC 9051 §6.3.11 (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE), RECENT for
- * IMAP4rev1 (RFC 3501 §6.3.10), APPENDLIMIT (RFC 7889 §4), HIGHESTMODSEQ (RFC 7162 §3.1.6).
+ * IMAP4rev1 (RFC 3501 §6.3.10), APPENDLIMIT (RFC 7889 §4), HIGHESTMODSEQ (RFC 7162 §3.1.6),
+ * MAILBOXID (RFC 8474 §4.2).
  */
 import type { mailstore } from '@postmesh/contracts';
 import { serializeStatusData, type StatusItem, type StatusValues } from '@postmesh/imap-protocol';
@@ -14,7 +15,7 @@ export function statusValues(
   items: readonly StatusItem[],
   status: mailstore.MailboxStatus,
 ): StatusValues {
-  const values: Partial<Record<StatusItem, number>> = {};
+  const values: { -readonly [K in keyof StatusValues]: StatusValues[K] } = {};
   for (const item of items) {
     switch (item) {
       case 'MESSAGES':
@@ -43,6 +44,9 @@ export function statusValues(
         break;
       case 'APPENDLIMIT':
         values.APPENDLIMIT = ctx.services.limits.appendLimit;
+        break;
+      case 'MAILBOXID':
+        values.MAILBOXID = status.mailboxId;
         break;
     }
   }

@@ -105,6 +105,11 @@ export interface UserDoc {
   quotaBytes: number;
   /** Bytes used by stored messages (kept by the mailstore with `$inc`). */
   usedBytes: number;
+  /**
+   * Message count quota (RFC 9208 §5.2 MESSAGE) over all mailboxes; 0 or absent (users created
+   * before it existed) = unlimited.
+   */
+  quotaMessages?: number;
   /** Sending limits for submission (messages per hour, recipients per message). */
   limits: { messagesPerHour: number; recipientsPerMessage: number };
   /** The user's data key, wrapped by the key-encryption key (DESIGN §5). */

@@ -299,6 +299,7 @@ export class DirectoryService {
       status: 'active',
       quotaBytes: req.quotaBytes ?? domain.defaultQuotaBytes ?? 0,
       usedBytes: 0,
+      quotaMessages: req.quotaMessages ?? 0,
       // 0 = smtp-inbound's service default (directory.proto User.messages_per_hour).
       limits: {
         messagesPerHour: req.messagesPerHour ?? 0,
@@ -378,6 +379,7 @@ export class DirectoryService {
     const set: Partial<UserDoc> = { updatedAt: this.now() };
     if (req.displayName !== undefined) set.displayName = req.displayName;
     if (req.quotaBytes !== undefined) set.quotaBytes = req.quotaBytes;
+    if (req.quotaMessages !== undefined) set.quotaMessages = req.quotaMessages;
     const limits: { 'limits.messagesPerHour'?: number; 'limits.recipientsPerMessage'?: number } = {};
     if (req.messagesPerHour !== undefined) limits['limits.messagesPerHour'] = req.messagesPerHour;
     if (req.recipientsPerMessage !== undefined)
@@ -876,13 +878,36 @@ export class DirectoryService {
         ? notFoundAnswer
         : answer({ $case: 'suspended', value: { reason: directory.SuspensionReason.USER_DISABLED } });
     }
-    const resolved = active.map((u) => ({
-      userId: u._id.toHexString(),
-      address: u.address,
-      overQuota: u.quotaBytes > 0 && u.usedBytes + req.messageSize > u.quotaBytes,
-    }));
+    const messageCounts = await this.messageCounts(
+      active.filter((u) => (u.quotaMessages ?? 0) > 0).map((u) => u._id.toHexString()),
+    );
+    const resolved = active.map((u) => {
+      const userId = u._id.toHexString();
+      const limit = u.quotaMessages ?? 0;
+      return {
+        userId,
+        address: u.address,
+        // RFC 9208 §5.1 STORAGE and §5.2 MESSAGE: one more message of this size must fit.
+        overQuota:
+          (u.quotaBytes > 0 && u.usedBytes + req.messageSize > u.quotaBytes) ||
+          (limit > 0 && (messageCounts.get(userId) ?? 0) >= limit),
+      };
+    });
     if (resolved.every((u) => u.overQuota)) return answer({ $case: 'overQuota', value: { users: resolved } });
     return answer({ $case: 'users', value: { users: resolved, detail } });
+  }
+
+  /** Messages of each of these users over all their mailboxes (read only when asked for some). */
+  private async messageCounts(userIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (userIds.length === 0) return out;
+    const boxes = this.deps.db.collection<{ userId: string; messages: number }>(Collections.mailboxes);
+    for (const box of await boxes
+      .find({ userId: { $in: [...userIds] } }, { projection: { userId: 1, messages: 1 } })
+      .toArray()) {
+      out.set(box.userId, (out.get(box.userId) ?? 0) + box.messages);
+    }
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1101,6 +1126,7 @@ function userOut(doc: UserDoc): directory.User {
     domainId: doc.domainId,
     displayName: doc.displayName,
     quotaBytes: doc.quotaBytes,
+    quotaMessages: doc.quotaMessages ?? 0,
     status: doc.status === 'active' ? directory.UserStatus.ACTIVE : directory.UserStatus.DISABLED,
     createTime: doc.createdAt,
     updateTime: doc.updatedAt,

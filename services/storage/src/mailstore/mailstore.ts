@@ -90,6 +90,7 @@ import {
   type StoreModeValue,
 } from './contract.js';
 import { BlobIntegrityError, MailstoreError } from './errors.js';
+import { emailIdOf, threadIdOf } from './object-ids.js';
 import { DELETED, SEEN, splitFlags } from './flags.js';
 import {
   MailboxIndexEntry,
@@ -1190,15 +1191,35 @@ export class Mailstore {
     };
   }
 
-  /** Refuses with OVER_QUOTA when `bytes` more would exceed the user's quota (RFC 9208 §5). */
-  private async checkQuota(userId: string, bytes: number): Promise<void> {
+  /**
+   * Refuses with OVER_QUOTA when `bytes` more would exceed the user's STORAGE quota or `messages`
+   * more the MESSAGE quota (RFC 9208 §5.1, §5.2).
+   */
+  private async checkQuota(userId: string, bytes: number, messages = 1): Promise<void> {
     const filter = userFilter(userId);
     if (filter === null) return;
-    const user = await users(this.db).findOne(filter, { projection: { quotaBytes: 1, usedBytes: 1 } });
-    if (user === null || !(user.quotaBytes > 0)) return;
-    if ((user.usedBytes ?? 0) + bytes > user.quotaBytes) {
+    const user = await users(this.db).findOne(filter, {
+      projection: { quotaBytes: 1, usedBytes: 1, quotaMessages: 1 },
+    });
+    if (user === null) return;
+    if (user.quotaBytes > 0 && (user.usedBytes ?? 0) + bytes > user.quotaBytes) {
       throw new MailstoreError(ErrorReason.OVER_QUOTA, 'storage quota exceeded');
     }
+    const limit = user.quotaMessages ?? 0;
+    if (limit > 0 && ((await this.messageCounts([userId])).get(userId) ?? 0) + messages > limit) {
+      throw new MailstoreError(ErrorReason.OVER_QUOTA, 'message quota exceeded');
+    }
+  }
+
+  /** Messages of each of these users over all their mailboxes (one read of the mailboxes). */
+  private async messageCounts(userIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (userIds.length === 0) return out;
+    const boxes = await mailboxes(this.db)
+      .find({ userId: { $in: [...new Set(userIds)] } }, { projection: { userId: 1, messages: 1 } })
+      .toArray();
+    for (const box of boxes) out.set(box.userId, (out.get(box.userId) ?? 0) + box.messages);
+    return out;
   }
 
   private async adjustUsage(userId: string, bytes: number): Promise<void> {
@@ -1647,12 +1668,14 @@ export class Mailstore {
     for (const target of targets) {
       if (errors[target.item] !== undefined) continue;
       const size = bodyOf(target.item).size;
-      const left = room.get(target.recipient.userId);
-      if (left !== undefined && left < size) {
+      const left = room.bytes.get(target.recipient.userId);
+      const leftMessages = room.messages.get(target.recipient.userId);
+      if ((left !== undefined && left < size) || (leftMessages !== undefined && leftMessages < 1)) {
         outcomes[target.item]?.push({ status: 'over-quota', recipient: target.recipient.recipient });
         continue;
       }
-      if (left !== undefined) room.set(target.recipient.userId, left - size);
+      if (left !== undefined) room.bytes.set(target.recipient.userId, left - size);
+      if (leftMessages !== undefined) room.messages.set(target.recipient.userId, leftMessages - 1);
       const delivery = batch[target.item] as BatchDelivery;
       const built = await this.newMessage(
         target.mailbox,
@@ -1904,21 +1927,36 @@ export class Mailstore {
     return null;
   }
 
-  /** Bytes each of these users may still store, for those with a quota (one read). */
-  private async quotaRoom(userIds: readonly string[]): Promise<Map<string, number>> {
+  /**
+   * Bytes and messages each of these users may still store, for those with a STORAGE or MESSAGE
+   * quota (one read of the users; the mailboxes are read only for users with a MESSAGE quota).
+   */
+  private async quotaRoom(
+    userIds: readonly string[],
+  ): Promise<{ bytes: Map<string, number>; messages: Map<string, number> }> {
     const ids = [...new Set(userIds)].flatMap((id) => {
       const filter = userFilter(id);
       return filter === null ? [] : [filter._id];
     });
-    if (ids.length === 0) return new Map();
+    if (ids.length === 0) return { bytes: new Map(), messages: new Map() };
     const docs = await users(this.db)
-      .find({ _id: { $in: ids } }, { projection: { quotaBytes: 1, usedBytes: 1 } })
+      .find({ _id: { $in: ids } }, { projection: { quotaBytes: 1, usedBytes: 1, quotaMessages: 1 } })
       .toArray();
-    return new Map(
-      docs
-        .filter((u) => u.quotaBytes > 0)
-        .map((u) => [u._id.toHexString(), u.quotaBytes - (u.usedBytes ?? 0)] as const),
-    );
+    const limited = docs.filter((u) => (u.quotaMessages ?? 0) > 0);
+    const counts = await this.messageCounts(limited.map((u) => u._id.toHexString()));
+    return {
+      bytes: new Map(
+        docs
+          .filter((u) => u.quotaBytes > 0)
+          .map((u) => [u._id.toHexString(), u.quotaBytes - (u.usedBytes ?? 0)] as const),
+      ),
+      messages: new Map(
+        limited.map((u) => {
+          const id = u._id.toHexString();
+          return [id, (u.quotaMessages ?? 0) - (counts.get(id) ?? 0)] as const;
+        }),
+      ),
+    };
   }
 
   /**
@@ -2142,6 +2180,7 @@ export class Mailstore {
           logger: this.logger,
           underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
+          ...(this.appendsRecords ? { keyOf: messageKey } : {}),
         });
         total += n;
         if (n === 0 || pending.size === 0) return total;
@@ -2522,7 +2561,8 @@ export class Mailstore {
     const wantEnvelope = fields.includes(FetchFields.ENVELOPE);
     const wantStructure = fields.includes(FetchFields.BODYSTRUCTURE);
     const wantHeader = fields.includes(FetchFields.HEADER);
-    const needMeta = wantEnvelope || wantStructure || wantHeader;
+    const wantObjectIds = fields.includes(FetchFields.OBJECT_IDS);
+    const needMeta = wantEnvelope || wantStructure || wantHeader || wantObjectIds;
     if (!needMeta) {
       // UIDs, flags, sizes and dates only (SELECT, `FETCH 1:* (FLAGS)`): the index answers
       // (ADR 0006), built on first use if the index is on.
@@ -2540,6 +2580,8 @@ export class Mailstore {
             envelopeJson: '',
             bodystructureJson: '',
             header: Buffer.alloc(0),
+            emailId: '',
+            threadId: '',
           };
         }
         return;
@@ -2564,6 +2606,8 @@ export class Mailstore {
         envelopeJson: '',
         bodystructureJson: '',
         header: Buffer.alloc(0),
+        emailId: '',
+        threadId: '',
       };
       if (needMeta) {
         const opened = await this.opened(doc);
@@ -2572,6 +2616,10 @@ export class Mailstore {
           out.bodystructureJson = opened.bodystructureJson ??= JSON.stringify(opened.meta.bodystructure);
         }
         if (wantHeader) out.header = await this.rawHeader(doc, opened.meta, opened.key);
+        if (wantObjectIds) {
+          out.emailId = emailIdOf(doc.blobId);
+          out.threadId = threadIdOf(opened.meta.headers, doc.blobId);
+        }
       }
       yield out;
     }
@@ -3059,6 +3107,7 @@ export class Mailstore {
     await this.checkQuota(
       userId,
       docs.reduce((s, d) => s + d.size, 0),
+      docs.length,
     );
     const { firstUid, counters, uidValidity } = await serial(this.lockKey(dest._id.toHexString()), () =>
       this.writeCopies(dest, docs, 'copy'),
@@ -3437,6 +3486,10 @@ export class Mailstore {
           ? ''
           : unseal(await contentKey(), TEXT_LABEL, doc.blobId, sealed).toString('utf8');
       },
+      objectIds: async () => ({
+        emailId: emailIdOf(doc.blobId),
+        threadId: threadIdOf((await subject.meta()).headers, doc.blobId),
+      }),
     };
     return subject;
   }
@@ -3474,6 +3527,7 @@ export class Mailstore {
           meta: noContent,
           headerFields: noContent,
           bodyText: noContent,
+          objectIds: noContent,
         };
         if (await matches(query, subject, ctx)) {
           found.push(m.uid);
@@ -3541,7 +3595,9 @@ export class Mailstore {
     const user =
       filter === null
         ? null
-        : await users(this.db).findOne(filter, { projection: { quotaBytes: 1, usedBytes: 1 } });
+        : await users(this.db).findOne(filter, {
+            projection: { quotaBytes: 1, usedBytes: 1, quotaMessages: 1 },
+          });
     if (user === null) throw notFound('user', 'user_id');
     const boxes = await mailboxes(this.db)
       .find({ userId }, { projection: { messages: 1 } })
@@ -3550,7 +3606,7 @@ export class Mailstore {
       usedBytes: Math.max(0, user.usedBytes ?? 0),
       limitBytes: user.quotaBytes ?? 0,
       usedMessages: boxes.reduce((s, b) => s + b.messages, 0),
-      limitMessages: 0,
+      limitMessages: user.quotaMessages ?? 0,
     };
   }
 

@@ -16,7 +16,7 @@
  * applies when its MODSEQ is above the document's (a compacted document carries the record's
  * MODSEQ), and an expunged message is gone whatever its document says.
  */
-import { ObjectId, type Collection, type Db } from 'mongodb';
+import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { Logger } from '@postmesh/telemetry';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
@@ -275,6 +275,11 @@ export interface CompactionDeps {
   /** Runs `fn` holding the compaction lock of a mailbox (DELETE and purge of the mailbox take it too). */
   readonly underCompactionLock: <T>(mailboxId: string, fn: () => Promise<T>) => Promise<T>;
   readonly releaseBlobRefs: (counts: BlobRefCounts) => Promise<void>;
+  /**
+   * With the mailbox index on, this process is the only writer of its messages' flags (ADR 0007):
+   * the `_id` a keyed message has (`<mailboxId>:<uid>`), so flags are compacted by key.
+   */
+  readonly keyOf?: (mailboxId: string, uid: number) => string;
 }
 
 /**
@@ -337,19 +342,27 @@ export async function compactPending(
     if (done >= limit) return done;
     const batch = pending.flagsOf(mailboxId).slice(0, limit - done);
     if (batch.length === 0) continue;
+    const ops: AnyBulkWriteOperation<MessageRecord>[] = [];
+    for (const [uid, p] of batch) {
+      const update = { $set: { flags: [...p.flags], modseq: p.modseq } };
+      const key = deps.keyOf?.(mailboxId, uid);
+      if (key !== undefined) {
+        // FerretDB answers a filter of `_id` alone from SQLite's index and scans the whole
+        // collection for any other, so: read the MODSEQ by key and write by key (nothing else
+        // writes these flags meanwhile: the owner's compaction runs one at a time).
+        const doc = await messages.findOne({ _id: key }, { projection: { modseq: 1 } });
+        if (doc !== null) {
+          if (doc.modseq < p.modseq) ops.push({ updateOne: { filter: { _id: key }, update } });
+          continue;
+        }
+      }
+      // Never lowers a MODSEQ: a document moved or rewritten since keeps its own. (A message
+      // stored before keyed ids is found by mailbox and UID: a scan on FerretDB.)
+      ops.push({ updateOne: { filter: { mailboxId, uid, modseq: { $lt: p.modseq } }, update } });
+    }
     // In commands of a few statements: one `update` of ~100 matched statements deadlocks FerretDB
     // (db/bulk-updates.ts).
-    await boundedBulkWrite(
-      messages,
-      batch.map(([uid, p]) => ({
-        updateOne: {
-          // Never lowers a MODSEQ: a document moved or rewritten since keeps its own.
-          filter: { mailboxId, uid, modseq: { $lt: p.modseq } },
-          update: { $set: { flags: [...p.flags], modseq: p.modseq } },
-        },
-      })),
-      { ordered: false },
-    );
+    await boundedBulkWrite(messages, ops, { ordered: false });
     const ids = batch.flatMap(([, p]) => p.ids);
     await flagChanges(db).deleteMany({ _id: { $in: ids } });
     pending.compactedFlags(

@@ -9,7 +9,7 @@
 import { ErrorReason, resolveUidSet, type UidSet } from '@postmesh/contracts';
 import type { mailstore } from '@postmesh/contracts';
 import { decodeEncodedWords, type HeaderField, type SearchAddress } from '@postmesh/mime';
-import type { Filter } from 'mongodb';
+import { ObjectId, type Filter } from 'mongodb';
 import { MailstoreError } from './errors.js';
 import { systemFlagName } from './flags.js';
 import { TermField, foldForSearch, requiredTrigrams, type TermHasher } from './search-terms.js';
@@ -50,6 +50,8 @@ export interface SearchSubject {
   meta(): Promise<SealedMeta>;
   headerFields(): Promise<readonly HeaderField[]>;
   bodyText(): Promise<string>;
+  /** RFC 8474 EMAILID and THREADID (object-ids.ts). */
+  objectIds(): Promise<{ readonly emailId: string; readonly threadId: string }>;
 }
 
 export interface SearchContext {
@@ -151,6 +153,13 @@ export function prefilterFor(key: SearchKey, ctx: SearchContext, path = 'query')
     case 'header':
       // TEXT and HEADER cover header fields the index does not hold: confirmed by scanning.
       return null;
+    case 'emailId': {
+      // EMAILID is `M` + the body's blob id (object-ids.ts); anything else names no message.
+      const hex = /^M([0-9a-f]{24})$/.exec(k.value)?.[1];
+      return message(hex === undefined ? { uid: -1 } : { blobId: ObjectId.createFromHexString(hex) });
+    }
+    case 'threadId':
+      return null;
     case 'not': {
       const inner = k.value.key;
       if (inner?.$case === 'flag')
@@ -219,6 +228,8 @@ export function indexAnswers(key: SearchKey): boolean {
     case 'body':
     case 'text':
     case 'header':
+    case 'emailId':
+    case 'threadId':
       return false;
     case 'not':
       return indexAnswers(k.value);
@@ -306,6 +317,11 @@ export async function matches(key: SearchKey, m: SearchSubject, ctx: SearchConte
       if (k.value.value === '') return fields.length > 0;
       return fields.some((f) => contains(decodeEncodedWords(f.value), k.value.value));
     }
+    case 'emailId':
+      // RFC 8474 §6: exact match of the objectid (case-significant, §3).
+      return (await m.objectIds()).emailId === k.value;
+    case 'threadId':
+      return (await m.objectIds()).threadId === k.value;
     case 'not':
       return !(await matches(k.value, m, ctx));
     case 'and':

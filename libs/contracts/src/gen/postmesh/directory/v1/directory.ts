@@ -763,6 +763,11 @@ export interface User {
   recipientsPerMessage: number;
   /** Two-factor sign-in (TOTP) is on: the web sign-in needs a code, IMAP and SMTP an app password. */
   totpEnabled: boolean;
+  /**
+   * Message count quota (RFC 9208 §5.2 MESSAGE) over all the user's mailboxes; 0 means
+   * unlimited. Usage is Mailstore.GetQuota.
+   */
+  quotaMessages: number;
 }
 
 /** Request of CreateUser. */
@@ -782,7 +787,11 @@ export interface CreateUserRequest {
     | number
     | undefined;
   /** Sending limit (see `User.recipients_per_message`); unset or 0 means the service default. */
-  recipientsPerMessage?: number | undefined;
+  recipientsPerMessage?:
+    | number
+    | undefined;
+  /** Message count quota (see `User.quota_messages`); unset or 0 means unlimited. */
+  quotaMessages?: number | undefined;
 }
 
 /** Response of CreateUser. */
@@ -855,7 +864,14 @@ export interface UpdateUserRequest {
    * New sending limit (see `User.recipients_per_message`); 0 returns the user to the service
    * default.
    */
-  recipientsPerMessage?: number | undefined;
+  recipientsPerMessage?:
+    | number
+    | undefined;
+  /**
+   * New message count quota (see `User.quota_messages`); 0 means unlimited. Lowering it below
+   * current usage is allowed, as for `quota_bytes`.
+   */
+  quotaMessages?: number | undefined;
 }
 
 /** Response of UpdateUser. */
@@ -2482,6 +2498,7 @@ function createBaseUser(): User {
     messagesPerHour: 0,
     recipientsPerMessage: 0,
     totpEnabled: false,
+    quotaMessages: 0,
   };
 }
 
@@ -2522,6 +2539,9 @@ export const User: MessageFns<User> = {
     }
     if (message.totpEnabled !== false) {
       writer.uint32(96).bool(message.totpEnabled);
+    }
+    if (message.quotaMessages !== 0) {
+      writer.uint32(104).uint64(message.quotaMessages);
     }
     return writer;
   },
@@ -2635,6 +2655,14 @@ export const User: MessageFns<User> = {
             message.totpEnabled = reader.bool();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.quotaMessages = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2697,6 +2725,11 @@ export const User: MessageFns<User> = {
         : isSet(object.totp_enabled)
         ? globalThis.Boolean(object.totp_enabled)
         : false,
+      quotaMessages: isSet(object.quotaMessages)
+        ? globalThis.Number(object.quotaMessages)
+        : isSet(object.quota_messages)
+        ? globalThis.Number(object.quota_messages)
+        : 0,
     };
   },
 
@@ -2738,6 +2771,9 @@ export const User: MessageFns<User> = {
     if (message.totpEnabled !== false) {
       obj.totpEnabled = message.totpEnabled;
     }
+    if (message.quotaMessages !== 0) {
+      obj.quotaMessages = Math.round(message.quotaMessages);
+    }
     return obj;
   },
 
@@ -2758,6 +2794,7 @@ export const User: MessageFns<User> = {
     message.messagesPerHour = object.messagesPerHour ?? 0;
     message.recipientsPerMessage = object.recipientsPerMessage ?? 0;
     message.totpEnabled = object.totpEnabled ?? false;
+    message.quotaMessages = object.quotaMessages ?? 0;
     return message;
   },
 };
@@ -2770,6 +2807,7 @@ function createBaseCreateUserRequest(): CreateUserRequest {
     quotaBytes: undefined,
     messagesPerHour: undefined,
     recipientsPerMessage: undefined,
+    quotaMessages: undefined,
   };
 }
 
@@ -2792,6 +2830,9 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     }
     if (message.recipientsPerMessage !== undefined) {
       writer.uint32(48).uint32(message.recipientsPerMessage);
+    }
+    if (message.quotaMessages !== undefined) {
+      writer.uint32(56).uint64(message.quotaMessages);
     }
     return writer;
   },
@@ -2857,6 +2898,14 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
             message.recipientsPerMessage = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.quotaMessages = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2893,6 +2942,11 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
         : isSet(object.recipients_per_message)
         ? globalThis.Number(object.recipients_per_message)
         : undefined,
+      quotaMessages: isSet(object.quotaMessages)
+        ? globalThis.Number(object.quotaMessages)
+        : isSet(object.quota_messages)
+        ? globalThis.Number(object.quota_messages)
+        : undefined,
     };
   },
 
@@ -2916,6 +2970,9 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     if (message.recipientsPerMessage !== undefined) {
       obj.recipientsPerMessage = Math.round(message.recipientsPerMessage);
     }
+    if (message.quotaMessages !== undefined) {
+      obj.quotaMessages = Math.round(message.quotaMessages);
+    }
     return obj;
   },
 
@@ -2930,6 +2987,7 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     message.quotaBytes = object.quotaBytes ?? undefined;
     message.messagesPerHour = object.messagesPerHour ?? undefined;
     message.recipientsPerMessage = object.recipientsPerMessage ?? undefined;
+    message.quotaMessages = object.quotaMessages ?? undefined;
     return message;
   },
 };
@@ -3399,6 +3457,7 @@ function createBaseUpdateUserRequest(): UpdateUserRequest {
     status: UserStatus.UNSPECIFIED,
     messagesPerHour: undefined,
     recipientsPerMessage: undefined,
+    quotaMessages: undefined,
   };
 }
 
@@ -3421,6 +3480,9 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     }
     if (message.recipientsPerMessage !== undefined) {
       writer.uint32(48).uint32(message.recipientsPerMessage);
+    }
+    if (message.quotaMessages !== undefined) {
+      writer.uint32(56).uint64(message.quotaMessages);
     }
     return writer;
   },
@@ -3486,6 +3548,14 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
             message.recipientsPerMessage = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.quotaMessages = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3526,6 +3596,11 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
         : isSet(object.recipients_per_message)
         ? globalThis.Number(object.recipients_per_message)
         : undefined,
+      quotaMessages: isSet(object.quotaMessages)
+        ? globalThis.Number(object.quotaMessages)
+        : isSet(object.quota_messages)
+        ? globalThis.Number(object.quota_messages)
+        : undefined,
     };
   },
 
@@ -3549,6 +3624,9 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     if (message.recipientsPerMessage !== undefined) {
       obj.recipientsPerMessage = Math.round(message.recipientsPerMessage);
     }
+    if (message.quotaMessages !== undefined) {
+      obj.quotaMessages = Math.round(message.quotaMessages);
+    }
     return obj;
   },
 
@@ -3563,6 +3641,7 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     message.status = object.status ?? UserStatus.UNSPECIFIED;
     message.messagesPerHour = object.messagesPerHour ?? undefined;
     message.recipientsPerMessage = object.recipientsPerMessage ?? undefined;
+    message.quotaMessages = object.quotaMessages ?? undefined;
     return message;
   },
 };

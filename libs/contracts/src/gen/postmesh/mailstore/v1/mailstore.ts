@@ -252,6 +252,8 @@ export const FetchField = {
    * without one GetMessageContent stream each).
    */
   HEADER: "FETCH_FIELD_HEADER",
+  /** OBJECT_IDS - `email_id` and `thread_id` (RFC 8474 §5 EMAILID, THREADID). */
+  OBJECT_IDS: "FETCH_FIELD_OBJECT_IDS",
   UNRECOGNIZED: "UNRECOGNIZED",
 } as const;
 
@@ -262,6 +264,7 @@ export namespace FetchField {
   export type ENVELOPE = typeof FetchField.ENVELOPE;
   export type BODYSTRUCTURE = typeof FetchField.BODYSTRUCTURE;
   export type HEADER = typeof FetchField.HEADER;
+  export type OBJECT_IDS = typeof FetchField.OBJECT_IDS;
   export type UNRECOGNIZED = typeof FetchField.UNRECOGNIZED;
 }
 
@@ -279,6 +282,9 @@ export function fetchFieldFromJSON(object: any): FetchField {
     case 3:
     case "FETCH_FIELD_HEADER":
       return FetchField.HEADER;
+    case 4:
+    case "FETCH_FIELD_OBJECT_IDS":
+      return FetchField.OBJECT_IDS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -296,6 +302,8 @@ export function fetchFieldToJSON(object: FetchField): string {
       return "FETCH_FIELD_BODYSTRUCTURE";
     case FetchField.HEADER:
       return "FETCH_FIELD_HEADER";
+    case FetchField.OBJECT_IDS:
+      return "FETCH_FIELD_OBJECT_IDS";
     case FetchField.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -312,6 +320,8 @@ export function fetchFieldToNumber(object: FetchField): number {
       return 2;
     case FetchField.HEADER:
       return 3;
+    case FetchField.OBJECT_IDS:
+      return 4;
     case FetchField.UNRECOGNIZED:
     default:
       return -1;
@@ -759,6 +769,17 @@ export interface MessageMetadata {
   bodystructureJson: string;
   /** The raw header block including the blank line that ends it; empty unless requested. */
   header: Buffer;
+  /**
+   * RFC 8474 §5.1 EMAILID: the same for every copy of the same stored content (COPY, MOVE and
+   * the recipients of one delivery share the body); empty unless requested.
+   */
+  emailId: string;
+  /**
+   * RFC 8474 §5.2 THREADID, derived from the thread's first message id (the first References
+   * entry, else In-Reply-To, else the message's own Message-ID); messages with none of them are
+   * a thread of their own. Empty unless requested.
+   */
+  threadId: string;
 }
 
 /** One message of the FetchMessages stream. */
@@ -1119,6 +1140,12 @@ export interface SearchKey {
     | //
     /** YOUNGER <n> (RFC 5032): INTERNALDATE at most n seconds ago. */
     { $case: "youngerThanSeconds"; value: number }
+    | //
+    /** EMAILID <objectid> (RFC 8474 §6): the message's `email_id` is exactly this. */
+    { $case: "emailId"; value: string }
+    | //
+    /** THREADID <objectid> (RFC 8474 §6): the message's `thread_id` is exactly this. */
+    { $case: "threadId"; value: string }
     | undefined;
 }
 
@@ -4101,6 +4128,8 @@ function createBaseMessageMetadata(): MessageMetadata {
     envelopeJson: "",
     bodystructureJson: "",
     header: Buffer.alloc(0),
+    emailId: "",
+    threadId: "",
   };
 }
 
@@ -4136,6 +4165,12 @@ export const MessageMetadata: MessageFns<MessageMetadata> = {
     }
     if (message.header.length !== 0) {
       writer.uint32(74).bytes(message.header);
+    }
+    if (message.emailId !== "") {
+      writer.uint32(82).string(message.emailId);
+    }
+    if (message.threadId !== "") {
+      writer.uint32(90).string(message.threadId);
     }
     return writer;
   },
@@ -4235,6 +4270,22 @@ export const MessageMetadata: MessageFns<MessageMetadata> = {
             message.header = Buffer.from(reader.bytes());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.emailId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.threadId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4270,6 +4321,16 @@ export const MessageMetadata: MessageFns<MessageMetadata> = {
         ? globalThis.String(object.bodystructure_json)
         : "",
       header: isSet(object.header) ? Buffer.from(bytesFromBase64(object.header)) : Buffer.alloc(0),
+      emailId: isSet(object.emailId)
+        ? globalThis.String(object.emailId)
+        : isSet(object.email_id)
+        ? globalThis.String(object.email_id)
+        : "",
+      threadId: isSet(object.threadId)
+        ? globalThis.String(object.threadId)
+        : isSet(object.thread_id)
+        ? globalThis.String(object.thread_id)
+        : "",
     };
   },
 
@@ -4302,6 +4363,12 @@ export const MessageMetadata: MessageFns<MessageMetadata> = {
     if (message.header.length !== 0) {
       obj.header = base64FromBytes(message.header);
     }
+    if (message.emailId !== "") {
+      obj.emailId = message.emailId;
+    }
+    if (message.threadId !== "") {
+      obj.threadId = message.threadId;
+    }
     return obj;
   },
 
@@ -4319,6 +4386,8 @@ export const MessageMetadata: MessageFns<MessageMetadata> = {
     message.envelopeJson = object.envelopeJson ?? "";
     message.bodystructureJson = object.bodystructureJson ?? "";
     message.header = object.header ?? Buffer.alloc(0);
+    message.emailId = object.emailId ?? "";
+    message.threadId = object.threadId ?? "";
     return message;
   },
 };
@@ -6593,6 +6662,12 @@ export const SearchKey: MessageFns<SearchKey> = {
       case "youngerThanSeconds":
         writer.uint32(208).uint32(message.key.value);
         break;
+      case "emailId":
+        writer.uint32(218).string(message.key.value);
+        break;
+      case "threadId":
+        writer.uint32(226).string(message.key.value);
+        break;
     }
     return writer;
   },
@@ -6818,6 +6893,22 @@ export const SearchKey: MessageFns<SearchKey> = {
             message.key = { $case: "youngerThanSeconds", value: reader.uint32() };
             continue;
           }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.key = { $case: "emailId", value: reader.string() };
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.key = { $case: "threadId", value: reader.string() };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6894,6 +6985,14 @@ export const SearchKey: MessageFns<SearchKey> = {
         ? { $case: "youngerThanSeconds", value: globalThis.Number(object.youngerThanSeconds) }
         : isSet(object.younger_than_seconds)
         ? { $case: "youngerThanSeconds", value: globalThis.Number(object.younger_than_seconds) }
+        : isSet(object.emailId)
+        ? { $case: "emailId", value: globalThis.String(object.emailId) }
+        : isSet(object.email_id)
+        ? { $case: "emailId", value: globalThis.String(object.email_id) }
+        : isSet(object.threadId)
+        ? { $case: "threadId", value: globalThis.String(object.threadId) }
+        : isSet(object.thread_id)
+        ? { $case: "threadId", value: globalThis.String(object.thread_id) }
         : undefined,
     };
   },
@@ -6952,6 +7051,10 @@ export const SearchKey: MessageFns<SearchKey> = {
       obj.olderThanSeconds = Math.round(message.key.value);
     } else if (message.key?.$case === "youngerThanSeconds") {
       obj.youngerThanSeconds = Math.round(message.key.value);
+    } else if (message.key?.$case === "emailId") {
+      obj.emailId = message.key.value;
+    } else if (message.key?.$case === "threadId") {
+      obj.threadId = message.key.value;
     }
     return obj;
   },
@@ -7115,6 +7218,18 @@ export const SearchKey: MessageFns<SearchKey> = {
       case "youngerThanSeconds": {
         if (object.key?.value !== undefined && object.key?.value !== null) {
           message.key = { $case: "youngerThanSeconds", value: object.key.value };
+        }
+        break;
+      }
+      case "emailId": {
+        if (object.key?.value !== undefined && object.key?.value !== null) {
+          message.key = { $case: "emailId", value: object.key.value };
+        }
+        break;
+      }
+      case "threadId": {
+        if (object.key?.value !== undefined && object.key?.value !== null) {
+          message.key = { $case: "threadId", value: object.key.value };
         }
         break;
       }
