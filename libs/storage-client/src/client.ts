@@ -128,6 +128,10 @@ export interface Mailstore {
   listSharedMailboxes(
     request: mailstore.ListSharedMailboxesRequest,
   ): Promise<mailstore.ListSharedMailboxesResponse>;
+  /** A team mailbox of `user_id` shared with its members (docs/shared-mailboxes.md). */
+  createSharedMailbox(
+    request: mailstore.CreateSharedMailboxRequest,
+  ): Promise<mailstore.CreateSharedMailboxResponse>;
   /** A user's Sieve scripts (docs/sieve.md): ManageSieve and the console are thin clients. */
   putSieveScript(request: mailstore.PutSieveScriptRequest): Promise<mailstore.PutSieveScriptResponse>;
   getSieveScript(request: mailstore.GetSieveScriptRequest): Promise<mailstore.GetSieveScriptResponse>;
@@ -484,6 +488,7 @@ class GrpcStorageClient {
       listMailboxRights: scoped('listMailboxRights'),
       getMyRights: scoped('getMyRights'),
       listSharedMailboxes: scoped('listSharedMailboxes'),
+      createSharedMailbox: scoped('createSharedMailbox'),
       putSieveScript: scoped('putSieveScript'),
       getSieveScript: scoped('getSieveScript'),
       listSieveScripts: scoped('listSieveScripts'),

@@ -452,6 +452,12 @@ export class SharedNamespaceMailstore implements Mailstore {
     return this.base.listSharedMailboxes(request);
   }
 
+  createSharedMailbox(
+    request: mailstore.CreateSharedMailboxRequest,
+  ): Promise<mailstore.CreateSharedMailboxResponse> {
+    return this.base.createSharedMailbox(request);
+  }
+
   // Sieve scripts are the user's own, whatever is shared with them.
   putSieveScript(request: mailstore.PutSieveScriptRequest): Promise<mailstore.PutSieveScriptResponse> {
     return this.base.putSieveScript(request);

@@ -445,6 +445,83 @@ describe('IMAP ACL and shared mailboxes', () => {
     expect(copies).toEqual([{ uid: 1, flags: [], keywords: [] }]);
   });
 
+  it('CreateSharedMailbox makes a team mailbox shared with its members, or changes nothing', async () => {
+    const support = await stack.createUser('support');
+    const agent = await stack.createUser('agent');
+    const viewer = await stack.createUser('viewer');
+    const api = stack.grpc.mailstore;
+    // An unknown member: refused before anything is created.
+    expect(
+      await refusal(() =>
+        api.createSharedMailbox({
+          userId: support.id,
+          path: 'Queue/Escalations',
+          members: [
+            { identifier: agent.address, rights: 'lrs' },
+            { identifier: 'ghost@example.test', rights: 'lr' },
+          ],
+        }),
+      ),
+    ).toBe(ErrorReason.NOT_FOUND);
+    expect(
+      await refusal(() =>
+        api.createSharedMailbox({
+          userId: support.id,
+          path: 'Queue/Escalations',
+          members: [{ identifier: agent.address, rights: '+lr' }],
+        }),
+      ),
+    ).toBe(ErrorReason.INVALID_ARGUMENT);
+    const none = await api.listMailboxes({
+      userId: support.id,
+      reference: '',
+      pattern: 'Queue*',
+      subscribedOnly: false,
+      specialUse: [],
+    });
+    expect(none.mailboxes).toEqual([]);
+    const created = await api.createSharedMailbox({
+      userId: support.id,
+      path: 'Queue/Escalations',
+      members: [
+        { identifier: agent.address, rights: 'lrswitea' },
+        { identifier: viewer.address, rights: 'lr' },
+      ],
+    });
+    expect(created.mailbox?.path).toBe('Queue/Escalations');
+    expect(created.entries).toEqual([
+      { identifier: 'support@example.test', rights: 'lrswipkxteacd' },
+      { identifier: 'agent@example.test', rights: 'lrswitead' },
+      { identifier: 'viewer@example.test', rights: 'lr' },
+    ]);
+    // The INBOX of the account itself can be the team mailbox too (it exists already).
+    const inbox = await api.createSharedMailbox({
+      userId: support.id,
+      path: 'INBOX',
+      members: [{ identifier: agent.address, rights: 'lrsi' }],
+    });
+    expect(inbox.entries.map((e) => e.identifier)).toEqual(['support@example.test', 'agent@example.test']);
+    const a = await login(agent);
+    await converse(a, [
+      [
+        'LIST "" "Other Users/support@example.test/*"',
+        [
+          '* LIST (\\HasNoChildren) "/" "Other Users/support@example.test/INBOX"',
+          '* LIST (\\Noselect \\HasChildren) "/" "Other Users/support@example.test/Queue"',
+          '* LIST (\\HasNoChildren) "/" "Other Users/support@example.test/Queue/Escalations"',
+          '<tag> OK LIST completed',
+        ],
+      ],
+      [
+        'MYRIGHTS "Other Users/support@example.test/Queue/Escalations"',
+        [
+          '* MYRIGHTS "Other Users/support@example.test/Queue/Escalations" lrswitead',
+          '<tag> OK MYRIGHTS completed',
+        ],
+      ],
+    ]);
+  });
+
   it('an imapflow grantee in IDLE on the shared mailbox sees the owner append', async () => {
     const owner = await stack.createUser('owen');
     const grantee = await stack.createUser('gina');

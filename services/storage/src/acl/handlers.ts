@@ -17,6 +17,7 @@ import { MailstoreError } from '../mailstore/errors.js';
 import { DELIMITER } from '../mailstore/paths.js';
 import { specialUseValue } from '../mailstore/mailboxes.js';
 import type { MailboxRef } from '../mailstore/mailstore.js';
+import type { MailboxRecord } from '../mailstore/types.js';
 import { mailboxes } from '../mailstore/mailboxes.js';
 import type { MailboxAccess } from './access.js';
 import { denied } from './access.js';
@@ -42,7 +43,34 @@ type AclRpcs = Pick<
   | 'listMailboxRights'
   | 'getMyRights'
   | 'listSharedMailboxes'
+  | 'createSharedMailbox'
 >;
+
+/** What CreateSharedMailbox needs of the mailstore. */
+export interface TeamMailboxStore {
+  createMailbox(
+    userId: string,
+    path: string,
+    specialUse: typeof mailstore.SpecialUse.UNSPECIFIED,
+    subscribe: boolean,
+  ): Promise<unknown>;
+  resolveMailbox(userId: string, ref: MailboxRef, field?: string): Promise<MailboxRecord>;
+}
+
+function mailboxMessage(doc: MailboxRecord, hasChildren: boolean): mailstore.Mailbox {
+  return {
+    id: doc._id.toHexString(),
+    path: doc.path,
+    delimiter: DELIMITER,
+    specialUse: specialUseValue(doc.specialUse),
+    subscribed: false,
+    hasChildren,
+    uidValidity: doc.uidValidity,
+    uidNext: doc.uidNext,
+    highestModseq: doc.highestModseq,
+    nonexistent: false,
+  };
+}
 
 const SYSTEM_FLAG_NAMES: Readonly<Record<string, string>> = {
   [mailstore.Flag.SEEN]: '\\Seen',
@@ -98,7 +126,7 @@ function isOwnerIdentifier(owner: AclUser, identifier: string): boolean {
 }
 
 /** `access` throws when this server keeps no ACLs. */
-export function aclHandlers(access: () => MailboxAccess, logger: Logger): AclRpcs {
+export function aclHandlers(access: () => MailboxAccess, logger: Logger, store: TeamMailboxStore): AclRpcs {
   const unary = <Req, Res>(rpc: string, run: (request: Req) => Promise<Res>) =>
     serveUnary(logger, rpc, run, expected);
 
@@ -113,7 +141,47 @@ export function aclHandlers(access: () => MailboxAccess, logger: Logger): AclRpc
     return grant;
   };
 
+  const aclOf = async (owner: AclUser, mailboxId: string): Promise<mailstore.AclEntry[]> => {
+    const entries = (await access().acls.entries(mailboxId))
+      .sort((a, b) => (a.identifierKey < b.identifierKey ? -1 : a.identifierKey > b.identifierKey ? 1 : 0))
+      .map((entry) => ({ identifier: entry.identifier, rights: withVirtualRights(entry.rights) }));
+    return [{ identifier: owner.address, rights: withVirtualRights(ALL_RIGHTS) }, ...entries];
+  };
+
   return {
+    createSharedMailbox: unary('CreateSharedMailbox', async (r: mailstore.CreateSharedMailboxRequest) => {
+      const owner = await access().owner(ownerOf(r));
+      // Everything is checked first, so a bad member changes nothing.
+      const grants = [];
+      for (const [i, member] of r.members.entries()) {
+        const change = parseModification(member.rights);
+        if (!change.ok || change.mode !== 'replace') {
+          const message = change.ok ? 'rights must be a plain set, without + or -' : change.message;
+          throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, message, `members[${i}].rights`);
+        }
+        if (isOwnerIdentifier(owner, member.identifier)) {
+          throw new MailstoreError(
+            ErrorReason.NOT_ALLOWED,
+            "the owner's rights cannot change",
+            `members[${i}]`,
+          );
+        }
+        const grantee = await access().acls.lookupIdentifier(member.identifier);
+        if (grantee.kind === 'unknown') {
+          throw new MailstoreError(ErrorReason.NOT_FOUND, 'no such user', `members[${i}].identifier`);
+        }
+        grants.push({ grantee, change });
+      }
+      try {
+        await store.createMailbox(owner.id, r.path, mailstore.SpecialUse.UNSPECIFIED, false);
+      } catch (error) {
+        if (!(error instanceof MailstoreError && error.reason === ErrorReason.ALREADY_EXISTS)) throw error;
+      }
+      const mailbox = await store.resolveMailbox(owner.id, { path: r.path.replace(/\/+$/, '') }, 'path');
+      const mailboxId = mailbox._id.toHexString();
+      for (const { grantee, change } of grants) await access().acls.set(owner, mailboxId, grantee, change);
+      return { mailbox: mailboxMessage(mailbox, false), entries: await aclOf(owner, mailboxId) };
+    }),
     setMailboxAcl: unary('SetMailboxAcl', async (r: mailstore.SetMailboxAclRequest) => {
       const change = parseModification(r.rights);
       if (!change.ok) throw new MailstoreError(ErrorReason.INVALID_ARGUMENT, change.message, 'rights');
@@ -138,12 +206,7 @@ export function aclHandlers(access: () => MailboxAccess, logger: Logger): AclRpc
     }),
     getMailboxAcl: unary('GetMailboxAcl', async (r: mailstore.GetMailboxAclRequest) => {
       const grant = await administer(r);
-      const entries = (await access().acls.entries(grant.mailbox._id.toHexString()))
-        .sort((a, b) => (a.identifierKey < b.identifierKey ? -1 : a.identifierKey > b.identifierKey ? 1 : 0))
-        .map((entry) => ({ identifier: entry.identifier, rights: withVirtualRights(entry.rights) }));
-      return {
-        entries: [{ identifier: grant.owner.address, rights: withVirtualRights(ALL_RIGHTS) }, ...entries],
-      };
+      return { entries: await aclOf(grant.owner, grant.mailbox._id.toHexString()) };
     }),
     listMailboxRights: unary('ListMailboxRights', async (r: mailstore.ListMailboxRightsRequest) => {
       const grant = await administer(r);

@@ -145,7 +145,7 @@ export function mailstoreServer(
     return gate().require(userOf(r), r.actingUserId ?? '', ref, rights, field);
   };
   return {
-    ...aclHandlers(gate, logger),
+    ...aclHandlers(gate, logger, store),
     listMailboxes: unary(logger, 'ListMailboxes', async (r: mailstore.ListMailboxesRequest) => ({
       mailboxes: (
         await store.listMailboxes({

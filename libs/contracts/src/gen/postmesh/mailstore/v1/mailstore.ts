@@ -1454,6 +1454,26 @@ export interface ListSharedMailboxesResponse {
   mailboxes: SharedMailbox[];
 }
 
+/** Request of CreateSharedMailbox. */
+export interface CreateSharedMailboxRequest {
+  /** The owner. */
+  userId: string;
+  /** The mailbox; created if it does not exist. */
+  path: string;
+  /** Who gets which rights: `anyone` or a user's address, and RFC 4314 rights. */
+  members: AclEntry[];
+}
+
+/** Response of CreateSharedMailbox. */
+export interface CreateSharedMailboxResponse {
+  /** The mailbox. */
+  mailbox?:
+    | Mailbox
+    | undefined;
+  /** Its ACL now, as GetMailboxAcl answers it. */
+  entries: AclEntry[];
+}
+
 function createBaseMailboxSelector(): MailboxSelector {
   return { selector: undefined };
 }
@@ -10161,6 +10181,198 @@ export const ListSharedMailboxesResponse: MessageFns<ListSharedMailboxesResponse
   },
 };
 
+function createBaseCreateSharedMailboxRequest(): CreateSharedMailboxRequest {
+  return { userId: "", path: "", members: [] };
+}
+
+export const CreateSharedMailboxRequest: MessageFns<CreateSharedMailboxRequest> = {
+  encode(message: CreateSharedMailboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    for (const v of message.members) {
+      AclEntry.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSharedMailboxRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSharedMailboxRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.members.push(AclEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSharedMailboxRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => AclEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CreateSharedMailboxRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => AclEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateSharedMailboxRequest>, I>>(base?: I): CreateSharedMailboxRequest {
+    return CreateSharedMailboxRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSharedMailboxRequest>, I>>(object: I): CreateSharedMailboxRequest {
+    const message = createBaseCreateSharedMailboxRequest();
+    message.userId = object.userId ?? "";
+    message.path = object.path ?? "";
+    message.members = object.members?.map((e) => AclEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCreateSharedMailboxResponse(): CreateSharedMailboxResponse {
+  return { mailbox: undefined, entries: [] };
+}
+
+export const CreateSharedMailboxResponse: MessageFns<CreateSharedMailboxResponse> = {
+  encode(message: CreateSharedMailboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mailbox !== undefined) {
+      Mailbox.encode(message.mailbox, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.entries) {
+      AclEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSharedMailboxResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSharedMailboxResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mailbox = Mailbox.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(AclEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSharedMailboxResponse {
+    return {
+      mailbox: isSet(object.mailbox) ? Mailbox.fromJSON(object.mailbox) : undefined,
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => AclEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CreateSharedMailboxResponse): unknown {
+    const obj: any = {};
+    if (message.mailbox !== undefined) {
+      obj.mailbox = Mailbox.toJSON(message.mailbox);
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AclEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateSharedMailboxResponse>, I>>(base?: I): CreateSharedMailboxResponse {
+    return CreateSharedMailboxResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSharedMailboxResponse>, I>>(object: I): CreateSharedMailboxResponse {
+    const message = createBaseCreateSharedMailboxResponse();
+    message.mailbox = (object.mailbox !== undefined && object.mailbox !== null)
+      ? Mailbox.fromPartial(object.mailbox)
+      : undefined;
+    message.entries = object.entries?.map((e) => AclEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** A user's mailboxes and messages. */
 export type MailstoreServiceService = typeof MailstoreServiceService;
 export const MailstoreServiceService = {
@@ -10524,6 +10736,25 @@ export const MailstoreServiceService = {
       Buffer.from(ListSharedMailboxesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSharedMailboxesResponse => ListSharedMailboxesResponse.decode(value),
   },
+  /**
+   * A team mailbox (e.g. the INBOX of a `support@` account, or `Team/Sales` of any user): the
+   * mailbox `path` of `user_id`, created with its parents when missing, shared with each member
+   * with the given rights (replacing the member's entry, as SetMailboxAcl without `+`/`-`). Every
+   * member and right is checked before anything changes. For admins and tools acting for the
+   * owner. Reasons: NOT_FOUND (field `members`: an unknown user), INVALID_ARGUMENT (rights),
+   * INVALID_NAME.
+   */
+  createSharedMailbox: {
+    path: "/postmesh.mailstore.v1.MailstoreService/CreateSharedMailbox" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateSharedMailboxRequest): Buffer =>
+      Buffer.from(CreateSharedMailboxRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateSharedMailboxRequest => CreateSharedMailboxRequest.decode(value),
+    responseSerialize: (value: CreateSharedMailboxResponse): Buffer =>
+      Buffer.from(CreateSharedMailboxResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateSharedMailboxResponse => CreateSharedMailboxResponse.decode(value),
+  },
 } as const;
 
 export interface MailstoreServiceServer extends UntypedServiceImplementation {
@@ -10640,6 +10871,15 @@ export interface MailstoreServiceServer extends UntypedServiceImplementation {
    * "l", for the "Other Users" namespace (RFC 2342 §5, docs/shared-mailboxes.md).
    */
   listSharedMailboxes: handleUnaryCall<ListSharedMailboxesRequest, ListSharedMailboxesResponse>;
+  /**
+   * A team mailbox (e.g. the INBOX of a `support@` account, or `Team/Sales` of any user): the
+   * mailbox `path` of `user_id`, created with its parents when missing, shared with each member
+   * with the given rights (replacing the member's entry, as SetMailboxAcl without `+`/`-`). Every
+   * member and right is checked before anything changes. For admins and tools acting for the
+   * owner. Reasons: NOT_FOUND (field `members`: an unknown user), INVALID_ARGUMENT (rights),
+   * INVALID_NAME.
+   */
+  createSharedMailbox: handleUnaryCall<CreateSharedMailboxRequest, CreateSharedMailboxResponse>;
 }
 
 export interface MailstoreServiceClient extends Client {
@@ -11122,6 +11362,29 @@ export interface MailstoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSharedMailboxesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A team mailbox (e.g. the INBOX of a `support@` account, or `Team/Sales` of any user): the
+   * mailbox `path` of `user_id`, created with its parents when missing, shared with each member
+   * with the given rights (replacing the member's entry, as SetMailboxAcl without `+`/`-`). Every
+   * member and right is checked before anything changes. For admins and tools acting for the
+   * owner. Reasons: NOT_FOUND (field `members`: an unknown user), INVALID_ARGUMENT (rights),
+   * INVALID_NAME.
+   */
+  createSharedMailbox(
+    request: CreateSharedMailboxRequest,
+    callback: (error: ServiceError | null, response: CreateSharedMailboxResponse) => void,
+  ): ClientUnaryCall;
+  createSharedMailbox(
+    request: CreateSharedMailboxRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateSharedMailboxResponse) => void,
+  ): ClientUnaryCall;
+  createSharedMailbox(
+    request: CreateSharedMailboxRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateSharedMailboxResponse) => void,
   ): ClientUnaryCall;
 }
 
