@@ -264,6 +264,12 @@ describe('Sieve at delivery', () => {
       mailFrom: 'pat@remote.test',
     });
     await settled();
+    // A job that met a transient error is retried after a delay, during which the consumer may
+    // count it neither pending nor unacknowledged: wait for the reply itself, bounded.
+    const deadline = Date.now() + 30_000;
+    while ((await outbound('pat@remote.test')).length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(await outbound('pat@remote.test')).toHaveLength(2);
   });
 
