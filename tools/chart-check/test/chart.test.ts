@@ -154,7 +154,8 @@ describe('rendered defaults', () => {
       [465, 'submissions'],
     ]);
     const imap = at(find(objects, 'Service', 'pm-postmesh-imap-public'), 'spec');
-    expect((imap.ports as Json[]).map((p) => p.port)).toEqual([143, 993]);
+    // IMAP, IMAPS and ManageSieve (RFC 5804), the ports mail clients connect to.
+    expect((imap.ports as Json[]).map((p) => p.port)).toEqual([143, 993, 4190]);
     const storage = at(find(objects, 'Service', 'pm-postmesh-storage'), 'spec');
     expect(storage.type).toBe('ClusterIP');
     expect((storage.ports as Json[]).map((p) => p.port)).toEqual([9100, 7001]);

@@ -6,7 +6,16 @@
 // addresses and ports are changed, to this machine's test NATS, FerretDB and free ports. Each
 // service must reach its readiness probe. (No container engine here: see pod-sandbox.ts.)
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +144,20 @@ beforeAll(async () => {
   objects = render();
   execFileSync('sh', [join(repoRoot, 'tools', 'image', 'stage.sh'), 'runtime', repoRoot, appDir]);
   mkdirSync(join(appDir, 'node_modules'));
+  // npm nests a workspace's dependency in the workspace's own node_modules when the root holds
+  // another version of it (admin's ajv 8 beside the tools' ajv 6). The image keeps those folders
+  // (its prod-deps stage is copied whole), so the staged app gets them too.
+  for (const group of ['libs', 'services']) {
+    for (const name of readdirSync(join(repoRoot, group))) {
+      const nested = join(repoRoot, group, name, 'node_modules');
+      if (existsSync(nested) && existsSync(join(appDir, group, name))) {
+        cpSync(nested, join(appDir, group, name, 'node_modules'), {
+          recursive: true,
+          verbatimSymlinks: true,
+        });
+      }
+    }
+  }
   chmodSync(appDir, 0o755);
   env = await startTestEnvironment();
 });
