@@ -145,6 +145,8 @@ export class ManagedProcess {
     installExitHook();
     mkdirSync(dirname(this.options.logFile), { recursive: true });
     this.log = createWriteStream(this.options.logFile, { flags: 'a' });
+    // A failed log write must not crash the test runner; the log is a diagnostic.
+    this.log.on('error', () => undefined);
     const child = spawn(this.options.command, [...this.options.args], {
       env: this.options.env ?? process.env,
       cwd: this.options.cwd,
@@ -175,6 +177,10 @@ export class ManagedProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     const code = await this.exitPromise;
     clearTimeout(timer);
+    // Output can still arrive after 'exit' (the pipes drain later, and a child's own children may
+    // hold them): detach the pipes before ending the log, or the next chunk is a write after end.
+    child.stdout?.unpipe();
+    child.stderr?.unpipe();
     this.log?.end();
     return code;
   }
