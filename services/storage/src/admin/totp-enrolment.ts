@@ -103,7 +103,9 @@ export class TotpEnrolment<Doc extends TotpFields> {
 
   /**
    * Checks a sign-in's code. A code works once (RFC 6238 §5.2): the step it matched is recorded
-   * with a compare-and-set, so two concurrent sign-ins with the same code cannot both pass.
+   * with a compare-and-set, so on MongoDB two concurrent sign-ins with the same code cannot both
+   * pass. FerretDB applies concurrent updates without isolation (ADR 0005): there, two sign-ins
+   * racing within the same moment may both pass; a replay after the first has finished is refused.
    */
   async verify(account: Doc, code: string): Promise<TotpVerdict> {
     if (account.totpEnabled !== true || account.totpSecret === undefined) return 'not-enrolled';
