@@ -1,27 +1,25 @@
 /**
  * A former owner that was paused past its lease and then resumed makes no write count (ADR 0007,
  * Commit-then-confirm): two storage processes with ownership on, smtp-inbound publishing by
- * partition, and the owner of a busy user stopped with SIGSTOP while it holds a batch of that
- * user's jobs (fetched, not acked: the consumer's ack-pending count says so). The other replica
+ * partition, and the owner of a busy user stopped with SIGSTOP in the middle of a commit of that
+ * user's jobs (the moment its batch's body pack appears as a temporary file). The other replica
  * takes the partition and delivers everything; the paused one, resumed, goes on with the batch in
  * hand, writes it under its old epoch, fails its confirm and removes it. Checked from the mailbox
  * (every accepted message exactly once, before and after the resume) and from the database (no
  * document of the old epoch beyond what its record confirmed).
  */
-import { readFileSync } from 'node:fs';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { PartitionedInbound, Streams } from '@postmesh/bus';
+import { readFileSync, watch } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OwnershipCluster, sleep, waitFor, type Replica, type User } from './ownership-cluster.js';
+import { OwnershipCluster, waitFor, type Replica, type User } from './ownership-cluster.js';
 
 /** Pauses at most this many times looking for a batch in hand (each pause is a separate trial). */
-const ATTEMPTS = 3;
-/** Jobs fetched and not acked by the owner at which it is paused (it is busy then). */
-const BACKLOG = 8;
+const ATTEMPTS = 4;
+/** Messages accepted before the pause is armed, so the owner is busy delivering by then. */
+const WARM_UP = 10;
 
 describe('one owner per mailbox: an owner paused past its lease', () => {
   let cluster: OwnershipCluster;
-  let jsm: JetStreamManager;
   let users: User[] = [];
 
   beforeAll(async () => {
@@ -37,7 +35,6 @@ describe('one owner per mailbox: an owner paused past its lease', () => {
     );
     await cluster.startReplica('storage-b');
     users = await cluster.createUsers(cluster.replicas[0] as Replica, 8);
-    jsm = await jetstreamManager(cluster.nc);
   }, 120_000);
 
   afterAll(async () => {
@@ -59,33 +56,26 @@ describe('one owner per mailbox: an owner paused past its lease', () => {
       const partition = cluster.partitionOf(target.id);
       const pausedEpoch = owners.get(partition)?.epoch as number;
       const before = (await cluster.tokensInInbox(target.id)).length;
-      const consumer = PartitionedInbound.consumer(partition);
 
-      // Stop the owner the moment it holds jobs of the partition that it has not acked.
+      // Stop the owner in the middle of a commit: a batch's bodies are written as one pack, a
+      // temporary file renamed once durable, before its documents are inserted and the batch is
+      // confirmed. Only this user gets mail, so a pack written now is the paused owner's. (Polling
+      // the consumer's ack-pending count instead mostly caught the owner between batches: it keeps
+      // up with this load, and a resumed owner that holds jobs it has not begun gives them up.)
       let stoppedAt: number | undefined;
-      let watching = true;
-      const watch = (async () => {
-        while (watching && stoppedAt === undefined) {
-          const info = await jsm.consumers.info(Streams.MAIL_INBOUND, consumer).catch(() => undefined);
-          // Jobs queue up in the owner's client buffer when mail arrives faster than it
-          // delivers: then it works batch after batch, and a pause lands inside one.
-          if (info !== undefined && info.num_ack_pending >= BACKLOG) {
-            process.kill(pid, 'SIGSTOP');
-            stoppedAt = Date.now();
-          } else {
-            await sleep(5);
-          }
-        }
-      })();
+      let armed = false;
+      const packs = watch(join(cluster.dir, 'blobs'), { recursive: true }, (_event, name) => {
+        if (!armed || stoppedAt !== undefined || name === null || !name.endsWith('.tmp')) return;
+        process.kill(pid, 'SIGSTOP');
+        stoppedAt = Date.now();
+      });
       const load = cluster.sendLoad(
         60,
         () => [target.address],
-        { accepted: 60, run: () => (watching = false) },
+        { accepted: WARM_UP, run: () => (armed = true) },
         8,
       );
-      const accepted = await load;
-      watching = false;
-      await watch;
+      const accepted = await load.finally(() => packs.close());
       const expected = (accepted.get(target.address) ?? []).sort();
       expect(expected.length).toBeGreaterThan(40);
       if (stoppedAt === undefined) continue;

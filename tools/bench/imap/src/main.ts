@@ -448,6 +448,13 @@ async function main(): Promise<void> {
         POSTMESH_IMAP_DATA_DIR: join(work, 'imap'),
         POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
         POSTMESH_IMAP_COMMAND_RATE: '100000',
+        // Every client of the bench connects from 127.0.0.1 as one account: the per-address
+        // connection cap (50 by default) would refuse all but the first idle connections, and
+        // the login throttle counts each attempt until it succeeds, so 20 concurrent logins
+        // of one account on a loaded machine reach its lockout (10).
+        POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP: String(IDLE + 100),
+        POSTMESH_AUTH_LOCKOUT_ACCOUNT: String(IDLE + 100),
+        POSTMESH_AUTH_LOCKOUT_IP: String(IDLE + 100),
         ...(opts['imap-node-options'] === '' ? {} : { NODE_OPTIONS: opts['imap-node-options'] }),
       },
       logFile: join(work, 'imap.log'),
