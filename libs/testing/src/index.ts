@@ -10,7 +10,15 @@ export {
 } from './binaries.js';
 export { ManagedProcess, freePort, waitForPort, type ManagedProcessOptions } from './process.js';
 export { NatsServer, type NatsServerOptions } from './nats.js';
-export { FerretDb, type FerretDbOptions } from './ferretdb.js';
+export {
+  DB_BACKENDS,
+  DEFAULT_DB_BACKEND,
+  FerretDb,
+  dbBackendFromEnv,
+  type DbBackend,
+  type FerretDbOptions,
+} from './ferretdb.js';
+export { PostgresServer, postgresBinDir, type PostgresOptions } from './postgres.js';
 export {
   caCertificate,
   pkiSecurity,
