@@ -152,6 +152,19 @@ describe('FETCH', () => {
     ]);
   });
 
+  it('answers a part the message does not have as NIL (RFC 9051 §7.5.2: BODY[section] is an nstring)', async () => {
+    const c = await imap.selected();
+    // Not left out: a FETCH without the message's data would read as an expunge to the client.
+    expect(await c.command('a FETCH 1 BODY.PEEK[4]')).toEqual([
+      '* 1 FETCH (BODY[4] NIL)',
+      'a OK FETCH completed',
+    ]);
+    expect(await c.command('b FETCH 2 (UID BODY.PEEK[3.1])')).toEqual([
+      '* 2 FETCH (UID 2 BODY[3.1] NIL)',
+      'b OK FETCH completed',
+    ]);
+  });
+
   it('decodes BINARY[] and answers BINARY.SIZE[] (RFC 3516 §4.2)', async () => {
     const c = await imap.selected();
     expect(await c.command('a FETCH 2 BINARY.PEEK[2]')).toEqual([
@@ -198,6 +211,14 @@ describe('FETCH', () => {
     ]);
     // RFC 9051 §6.4.9: UIDs not in the mailbox are ignored, no error.
     expect(await c.command('b UID FETCH 7:9 FLAGS')).toEqual(['b OK UID FETCH completed']);
+  });
+
+  it('answers "1:*" in an empty mailbox BAD, its UID form OK (RFC 9051 §9 seq-number, §6.4.9)', async () => {
+    const c = await imap.login();
+    await c.command('s SELECT Drafts');
+    // RFC 9051 §9: a sequence number beyond the messages is BAD, "*" in an empty mailbox included.
+    expect(await c.command('a FETCH 1:* FLAGS')).toEqual(['a BAD Invalid message sequence number']);
+    expect(await c.command('b UID FETCH 1:* FLAGS')).toEqual(['b OK UID FETCH completed']);
   });
 
   it('answers a sequence number beyond EXISTS with BAD (RFC 9051 §6.4.5, §9 seq-number)', async () => {

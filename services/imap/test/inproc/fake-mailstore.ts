@@ -10,6 +10,7 @@
  * something, this refuses it with the same `ErrorReason` and field, so the IMAP layer's error
  * mapping (src/errors.ts) is exercised as in production.
  */
+import { randomBytes } from 'node:crypto';
 import { Metadata, status } from '@grpc/grpc-js';
 import { ErrorReason, mailstore, resolveUidSet, uidSetFromUids, type UidInterval } from '@postmesh/contracts';
 import {
@@ -26,7 +27,12 @@ import {
   type SearchAddress,
 } from '@postmesh/mime';
 import { compileListPattern } from '@postmesh/imap-protocol';
-import { StorageError, type AppendInput, type Mailstore } from '../../src/storage.js';
+import {
+  StorageError,
+  StorageUnavailableError,
+  type AppendInput,
+  type Mailstore,
+} from '../../src/storage.js';
 
 const DELIMITER = '/';
 /** RFC 4314 §2.1, in the order responses list them. */
@@ -144,6 +150,11 @@ export class FakeMailstore implements Mailstore {
   readonly users = new Map<string, FakeUser>();
   readonly #mailboxes = new Map<string, FakeMailbox>();
   readonly #listeners = new Map<string, Set<() => void>>();
+  /**
+   * Ids are unique across instances, as storage's are across users and time: a cache in the
+   * imap process keyed by mailbox id must never see one id name two mailboxes.
+   */
+  readonly #idPrefix = randomBytes(8).toString('hex');
   #nextId = 1;
   #nextUidValidity = 1000;
   /** Calls by RPC name, so a test can tell what a command asked storage for. */
@@ -209,13 +220,18 @@ export class FakeMailstore implements Mailstore {
     this.calls.push(rpc);
     if (this.failNext === rpc) {
       this.failNext = null;
-      throw new Error(`${rpc}: storage unreachable (test)`);
+      throw new StorageUnavailableError(
+        rpc,
+        status.UNAVAILABLE,
+        'storage unreachable (test)',
+        new Metadata(),
+      );
     }
   }
 
   #newMailbox(userId: string, path: string, specialUse: mailstore.SpecialUse): FakeMailbox {
     const mailbox: FakeMailbox = {
-      id: (this.#nextId++).toString(16).padStart(24, '0'),
+      id: this.#idPrefix + (this.#nextId++).toString(16).padStart(8, '0'),
       ownerId: userId,
       path,
       specialUse,
@@ -560,7 +576,7 @@ export class FakeMailstore implements Mailstore {
     const body = Buffer.from(input.message);
     const index = indexMessage(body, { searchTextBytes: 1 << 20 });
     const modseq = ++mailbox.highestModseq;
-    const emailId = `M${(this.#nextId++).toString(16).padStart(8, '0')}`;
+    const emailId = `M${this.#idPrefix}${(this.#nextId++).toString(16).padStart(8, '0')}`;
     const message = this.#add(
       mailbox,
       {
