@@ -152,6 +152,19 @@ describe('FETCH', () => {
     ]);
   });
 
+  it('answers a part the message does not have as NIL (RFC 9051 §7.5.2: BODY[section] is an nstring)', async () => {
+    const c = await imap.selected();
+    // Not left out: a FETCH without the message's data would read as an expunge to the client.
+    expect(await c.command('a FETCH 1 BODY.PEEK[4]')).toEqual([
+      '* 1 FETCH (BODY[4] NIL)',
+      'a OK FETCH completed',
+    ]);
+    expect(await c.command('b FETCH 2 (UID BODY.PEEK[3.1])')).toEqual([
+      '* 2 FETCH (UID 2 BODY[3.1] NIL)',
+      'b OK FETCH completed',
+    ]);
+  });
+
   it('decodes BINARY[] and answers BINARY.SIZE[] (RFC 3516 §4.2)', async () => {
     const c = await imap.selected();
     expect(await c.command('a FETCH 2 BINARY.PEEK[2]')).toEqual([
