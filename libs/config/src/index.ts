@@ -11,7 +11,10 @@
  * addresses) is checked in code after the schema.
  */
 import { isIP } from 'node:net';
-import { Type, compile, type TSchema, type Validator } from '@postmesh/schema';
+import { Type, compile, type Static, type TSchema, type Validator } from '@postmesh/schema';
+
+/** Services declare the schema of a JSON-valued variable (`json`) with these. */
+export { Type, type Static } from '@postmesh/schema';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -139,6 +142,36 @@ export function boolean(fallback?: boolean): Field<boolean> {
 export function oneOf<const T extends string>(values: readonly T[], fallback?: T): Field<T> {
   const describe = `one of ${values.join(', ')}`;
   return schemaField<T>(Type.Unsafe<T>({ type: 'string', enum: [...values] }), describe, fallback);
+}
+
+/**
+ * A variable holding JSON (a table of per-domain settings, say), checked against `schema`; a
+ * refusal names the field inside the value: `expected …: ["example.org"].perMinute: must
+ * be at least 1`. Unset or blank: the fallback.
+ */
+export function json<S extends TSchema>(
+  schema: S,
+  fallback: Static<S> | undefined,
+  describe: string,
+): Field<Static<S>> {
+  const check = validatorOf(schema);
+  return {
+    describe,
+    schema: fallback === undefined ? schema : { ...schema, default: fallback },
+    parse(raw) {
+      if (raw === undefined || raw.trim() === '') {
+        return fallback === undefined ? bad(`required (${describe})`) : ok(fallback);
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        return bad(`expected ${describe}, got text that is not JSON`);
+      }
+      const checked = check(value);
+      return checked.ok ? ok(checked.value as Static<S>) : bad(`expected ${describe}: ${checked.problem}`);
+    },
+  };
 }
 
 /** A URL whose scheme is one of `protocols` (e.g. `['nats:', 'tls:']`). */

@@ -7,12 +7,14 @@ import {
   dnsServers,
   hostPort,
   integer,
+  json,
   loadConfig,
   mongodbUri,
   oneOf,
   optionalString,
   port,
   string,
+  Type,
   unknownVariables,
   url,
 } from '../src/index.js';
@@ -215,5 +217,44 @@ describe('schema first: every field checks its value with a JSON Schema', () => 
       ok: false,
       problem: `expected an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}, got "${'x'.repeat(57)}..."`,
     });
+  });
+});
+
+describe('json', () => {
+  const limits = json(
+    Type.Record(
+      Type.String(),
+      Type.Object(
+        { perMinute: Type.Optional(Type.Integer({ minimum: 1 })) },
+        { additionalProperties: false },
+      ),
+    ),
+    {},
+    'a JSON object of domain → {perMinute}',
+  );
+
+  it('reads JSON checked by the schema, the fallback when unset, and publishes the schema', () => {
+    expect(limits.parse('{"example.org":{"perMinute":60}}')).toEqual({
+      ok: true,
+      value: { 'example.org': { perMinute: 60 } },
+    });
+    expect(limits.parse(undefined)).toEqual({ ok: true, value: {} });
+    expect(limits.parse('  ')).toEqual({ ok: true, value: {} });
+    expect(limits.schema).toMatchObject({ type: 'object', default: {} });
+  });
+
+  it.each([
+    ['{"example.org":', 'expected a JSON object of domain → {perMinute}, got text that is not JSON'],
+    ['[1]', 'expected a JSON object of domain → {perMinute}: expected an object'],
+    [
+      '{"example.org":{"perMinute":0}}',
+      'expected a JSON object of domain → {perMinute}: ["example.org"].perMinute: must be at least 1',
+    ],
+    [
+      '{"x.test":{"perminute":5}}',
+      'expected a JSON object of domain → {perMinute}: ["x.test"].perminute: unknown field',
+    ],
+  ])('refuses %s, naming the field inside', (raw, problem) => {
+    expect(limits.parse(raw)).toEqual({ ok: false, problem });
   });
 });
