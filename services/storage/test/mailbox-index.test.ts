@@ -57,6 +57,25 @@ describe('MailboxIndexEntry', () => {
     ).toEqual([3, 9]);
   });
 
+  it('knows the UIDs removed since it was built, and says when it does not', () => {
+    const e = new MailboxIndexEntry('u', 10);
+    e.add([msg(1), msg(2), msg(3), msg(4)]);
+    expect(e.removedSince(10)).toEqual([]);
+    e.remove([2], 11);
+    e.setFlags(3, ['\\Seen'], 12);
+    e.remove([3, 4], 13);
+    expect(e.removedSince(9)).toBeUndefined(); // before the build: only the tombstones know
+    expect(e.removedSince(10)).toEqual([2, 3, 4]);
+    expect(e.removedSince(11)).toEqual([3, 4]);
+    expect(e.removedSince(12)).toEqual([3, 4]);
+    expect(e.removedSince(13)).toEqual([]);
+    // Bounded: the oldest removals are forgotten, and asking for them says so.
+    let modseq = 13;
+    for (let uid = 100; uid < 100 + 5_000; uid++) e.remove([uid], ++modseq);
+    expect(e.removedSince(10)).toBeUndefined();
+    expect(e.removedSince(modseq - 3)).toEqual([5_097, 5_098, 5_099]);
+  });
+
   it('matches a plain list under random operations', () => {
     const op = fc.oneof(
       fc.record({
@@ -75,6 +94,7 @@ describe('MailboxIndexEntry', () => {
       fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 60 }), (ops, probe) => {
         const e = new MailboxIndexEntry('u', 0);
         const model = new Map<number, { seen: boolean; modseq: number }>();
+        const removed: { uid: number; modseq: number }[] = [];
         let modseq = 0;
         for (const o of ops) {
           modseq++;
@@ -88,6 +108,7 @@ describe('MailboxIndexEntry', () => {
           } else {
             e.remove([o.uid], modseq);
             model.delete(o.uid);
+            removed.push({ uid: o.uid, modseq });
           }
         }
         const uids = [...model.keys()].sort((a, b) => a - b);
@@ -99,6 +120,8 @@ describe('MailboxIndexEntry', () => {
         expect(e.select([[1, 60]], since).map((m) => m.uid)).toEqual(
           uids.filter((u) => (model.get(u)?.modseq ?? 0) > since),
         );
+        // What tombstones would say vanished since then (every removal writes one).
+        expect(e.removedSince(since)).toEqual(removed.filter((r) => r.modseq > since).map((r) => r.uid));
       }),
       { numRuns: 200 },
     );

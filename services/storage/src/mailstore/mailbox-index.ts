@@ -89,11 +89,21 @@ export class MailboxIndexEntry {
    */
   removedUpTo: number;
 
+  /**
+   * The UIDs removed after `removalsKnownFrom`, each with the HIGHESTMODSEQ of its removal (the
+   * MODSEQ of its tombstone), oldest first, so a session catching up after another one's EXPUNGE
+   * learns what vanished (RFC 7162 §3.2.10) without reading the tombstones, which on FerretDB is a
+   * scan of every tombstone ever written. Bounded: the oldest half goes when it is full.
+   */
+  private removals: { uid: number; modseq: number }[] = [];
+  private removalsKnownFrom: number;
+
   constructor(
     readonly userId: string,
     public stamp: number,
   ) {
     this.removedUpTo = stamp;
+    this.removalsKnownFrom = stamp;
   }
 
   get size(): number {
@@ -185,6 +195,13 @@ export class MailboxIndexEntry {
     this.removedUpTo = Math.max(this.removedUpTo, modseq);
     const gone = new Set(uids);
     if (gone.size === 0) return;
+    if (modseq > this.removalsKnownFrom) {
+      for (const uid of gone) this.removals.push({ uid, modseq });
+      if (this.removals.length > MAX_REMOVALS) {
+        const dropped = this.removals.splice(0, this.removals.length - MAX_REMOVALS / 2);
+        this.removalsKnownFrom = Math.max(this.removalsKnownFrom, dropped.at(-1)?.modseq ?? 0);
+      }
+    }
     let w = 0;
     for (let r = 0; r < this.uids.length; r++) {
       if (gone.has(this.uids[r] ?? 0)) {
@@ -203,6 +220,23 @@ export class MailboxIndexEntry {
     for (const a of [this.uids, this.modseqs, this.flagSets, this.sizes, this.dates, this.summaries]) {
       a.length = w;
     }
+  }
+
+  /**
+   * The UIDs removed after HIGHESTMODSEQ `since` (what VANISHED (EARLIER) reports, RFC 7162
+   * §3.2.5.2), or undefined when the entry does not know them all (removals before it was built,
+   * or older than what it keeps): then the tombstones must be read.
+   */
+  removedSince(since: number): number[] | undefined {
+    if (since >= this.removedUpTo) return [];
+    if (since < this.removalsKnownFrom) return undefined;
+    const out: number[] = [];
+    for (let i = this.removals.length - 1; i >= 0; i--) {
+      const r = this.removals[i];
+      if (r === undefined || r.modseq <= since) break;
+      out.push(r.uid);
+    }
+    return out.reverse();
   }
 
   /** The messages whose UIDs fall in `intervals` (ascending, disjoint), changed after `since`. */
@@ -240,6 +274,9 @@ export class MailboxIndexEntry {
     return 0;
   }
 }
+
+/** Removals an entry remembers for VANISHED (about 16 bytes each). */
+const MAX_REMOVALS = 4_096;
 
 /** A change recorded while an entry is being built, replayed onto it afterwards. */
 interface RecordedPatch {

@@ -420,10 +420,14 @@ interface PendingState {
 }
 const pendingByDb = new WeakMap<Db, PendingState>();
 /**
- * Background compaction runs once writes paused for `quietMs`, or beyond `backlog` records
- * whatever the load (each record is folded at every read of its mailbox's documents until then).
+ * When background compaction runs: once writes paused for `quietMs` with at least `minBatch`
+ * records waiting, once they paused for `idleMs` with any, or beyond `backlog` records whatever the
+ * load (each record is folded at every read of its mailbox's documents until then). On FerretDB
+ * every update or delete by anything but one `_id`, and a delete or update even by one, costs about
+ * a scan of its collection, so a compaction costs about the same for 2 records as for 200: small
+ * batches spent most of the FerretDB CPU of long-lived IMAP sessions (docs/benchmarks.md).
  */
-export const compactionSettings = { quietMs: 2_000, backlog: 20_000 };
+export const compactionSettings = { quietMs: 2_000, minBatch: 128, idleMs: 60_000, backlog: 20_000 };
 /** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
 const compactionLocks = new KeyedLock();
 
@@ -2186,8 +2190,13 @@ export class Mailstore {
       state.timer = undefined;
       void (async () => {
         const pending = await state.changes;
-        const quiet = Date.now() - state.lastWrite >= compactionSettings.quietMs;
-        if (!quiet && pending.size < compactionSettings.backlog) {
+        const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
+        const quietFor = Date.now() - state.lastWrite;
+        const due =
+          pending.size >= backlog ||
+          (quietFor >= quietMs && pending.size >= minBatch) ||
+          quietFor >= Math.max(quietMs, idleMs);
+        if (!due) {
           this.scheduleCompaction(state);
           return;
         }
@@ -3861,16 +3870,18 @@ export class Mailstore {
         const split = splitFlags(m.flags);
         return { uid: m.uid, modseq: m.modseq, flags: split.flags, keywords: split.keywords };
       });
+      // Removals since the entry was built are in it; older ones only in the tombstones.
       const vanished =
-        sinceModseq >= entry.removedUpTo
-          ? []
-          : await this.tombstones()
-              .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1 } })
-              .toArray();
+        entry.removedSince(sinceModseq) ??
+        (
+          await this.tombstones()
+            .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1 } })
+            .toArray()
+        ).map((t) => t.uid);
       return {
         ...base,
         changed,
-        vanished: uidSetFromUids(vanished.map((t) => t.uid).filter(inKnown)),
+        vanished: uidSetFromUids(vanished.filter(inKnown)),
         uidValidityChanged: false,
       };
     }
