@@ -37,7 +37,12 @@ export {
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export type { NatsConnection } from '@nats-io/transport-node';
 export {
+  InboundAuthVerdictSchema,
+  InboundBodySchema,
+  InboundEnvelopeSchema,
+  InboundJobSchema,
   JobFormatError,
+  SpoolIdSchema,
   decodeInboundJob,
   encodeInboundJob,
   jobMessageId,
@@ -50,7 +55,11 @@ export {
 } from './jobs.js';
 export { openRateLimits, openSpool, type KV, type ObjectStore } from './spool.js';
 export {
+  OutboundAttemptSchema,
+  OutboundBodySchema,
+  OutboundEnvelopeSchema,
   OutboundJobFormatError,
+  OutboundJobSchema,
   decodeOutboundJob,
   encodeOutboundJob,
   outboundJobMessageId,
@@ -62,6 +71,12 @@ export {
 } from './outbound-job.js';
 export {
   QUEUE_CALLER_ROLES,
+  QueueCallerSchema,
+  QueueCancelRequestSchema,
+  QueueEntrySchema,
+  QueueListRequestSchema,
+  QueueRequestChecks,
+  QueueRetryRequestSchema,
   QueueSubjects,
   type QueueCallerRole,
   type QueueCaller,
@@ -101,6 +116,7 @@ export * from './partitions/index.js';
 export {
   MAIL_EVENT_KINDS,
   MailEventOutbox,
+  MailEventSchema,
   encodeMailEvent,
   mailEvent,
   parseMailEvent,
