@@ -33,3 +33,10 @@ export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';
 export { MotoServer } from './moto.js';
 export { FakeDnsServer, type DnsZones } from './dns-server.js';
 export { RspamdServer, type RspamdOptions } from './rspamd.js';
+export {
+  startService,
+  writeKekFile,
+  type RunningService,
+  type ServiceName,
+  type StartServiceOptions,
+} from './services.js';

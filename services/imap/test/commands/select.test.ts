@@ -122,7 +122,7 @@ describe('EXAMINE', () => {
     expect(await other.command('b SELECT INBOX')).toContain('* 1 RECENT');
   });
 
-  it('refuses STORE, EXPUNGE and APPEND-free changes in a read-only mailbox (RFC 9051 §6.3.3)', async () => {
+  it('refuses STORE and EXPUNGE, and BODY[] leaves \\Seen alone, in a read-only mailbox (RFC 9051 §6.3.3)', async () => {
     await imap.store.deliver(imap.alice.id, 'INBOX', message());
     const c = await imap.login();
     await c.command('a EXAMINE INBOX');
