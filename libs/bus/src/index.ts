@@ -34,6 +34,7 @@ export {
   type StreamName,
   type TopologyOptions,
 } from './topology.js';
+export { decodeMailboxChange, encodeMailboxChange, type MailboxChange } from './mailbox-changed.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export type { NatsConnection } from '@nats-io/transport-node';
 export {

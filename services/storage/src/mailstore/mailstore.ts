@@ -35,6 +35,7 @@ import {
   type HeaderField,
   type IndexResult,
 } from '@postmesh/mime';
+import type { MailboxChange } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import {
   MongoBulkWriteError,
@@ -160,8 +161,11 @@ export interface MailstoreDeps {
   readonly blobs: BlobStores;
   readonly keyring: UserKeyring;
   readonly logger: Logger;
-  /** Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`). */
-  readonly onMailboxChanged?: (userId: string) => void;
+  /**
+   * Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`), with the
+   * mailbox and its HIGHESTMODSEQ after the change where one mailbox changed by one write.
+   */
+  readonly onMailboxChanged?: (userId: string, change?: MailboxChange) => void;
   /**
    * Whether a document written by a partition's delivery batch counts (ADR 0007,
    * Commit-then-confirm): false for a batch whose confirm never came. Default: all count.
@@ -649,7 +653,7 @@ export class Mailstore {
   private readonly keyring: UserKeyring;
   private readonly logger: Logger;
   private readonly limits: MailstoreLimits;
-  private readonly onChanged: (userId: string) => void;
+  private readonly onChanged: (userId: string, change?: MailboxChange) => void;
   private readonly writeCounts: (tag: WriteTag) => boolean;
   /** Delivery targets by user and path: a mailbox's `_id` never changes, its path is checked on use. */
   private readonly deliveryTargets = new Map<string, MailboxRecord>();
@@ -673,9 +677,9 @@ export class Mailstore {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.writeCounts = deps.writeCounts ?? (() => true);
     const notify = deps.onMailboxChanged;
-    this.onChanged = (userId) => {
+    this.onChanged = (userId, change) => {
       try {
-        notify?.(userId);
+        notify?.(userId, change);
       } catch (error) {
         this.logger.warn({ err: error }, 'mailbox change notification failed');
       }
@@ -1544,7 +1548,7 @@ export class Mailstore {
       );
       throw error;
     }
-    this.onChanged(input.userId);
+    this.onChanged(input.userId, { mailboxId: mailbox._id.toHexString(), highestModseq: stored.modseq });
     return { mailboxId: mailbox._id.toHexString(), uidValidity: mailbox.uidValidity, ...stored };
   }
 
@@ -3245,7 +3249,7 @@ export class Mailstore {
       for (const u of updates) e.setFlags(u.uid, u.next, modseq);
     });
     this.recordWritten();
-    this.onChanged(mailbox.userId);
+    this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
     return {
       changed: updates.map((u) => {
         const split = splitFlags(u.next);
@@ -3695,7 +3699,7 @@ export class Mailstore {
       ),
     );
     this.recordWritten();
-    this.onChanged(mailbox.userId);
+    this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
     return { expungedUids: gone.map((m) => m.uid), highestModseq: modseq };
   }
 
