@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (pure, fast, no servers) and `integration` (real nats-server, FerretDB,
-// Haraka, clients). Integration files end in `.int.test.ts`; they start their own isolated
-// servers through @postmesh/testing, so both projects can run in parallel.
+// Three projects: `unit` (pure, fast, no servers), `imap-commands` (the in-process IMAP suite,
+// no servers either) and `integration` (real nats-server, FerretDB, Haraka, clients). Integration
+// files end in `.int.test.ts`; they start their own isolated servers through @postmesh/testing,
+// so the projects can run in parallel.
 export default defineConfig({
   test: {
     projects: [
@@ -10,7 +11,18 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{libs,services,tools}/*/test/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**', 'services/imap/test/commands/**'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        // The in-process IMAP command suite: some 30 small files over the same server modules.
+        // One module graph per worker instead of one per file makes the suite about six times
+        // cheaper; its tests keep no state between them (each builds its own InprocImap).
+        test: {
+          name: 'imap-commands',
+          include: ['services/imap/test/commands/**/*.test.ts'],
+          isolate: false,
           testTimeout: 20_000,
         },
       },

@@ -32,5 +32,3 @@ export function readJobFrame(frame: Uint8Array): ReadJobFrame {
   if (typeof value !== 'object' || value === null) return { ok: false, problem: 'job is not an object' };
   return { ok: true, fields: value as Record<string, unknown>, rest: frame.subarray(4 + length) };
 }
-
-export const isString = (v: unknown): v is string => typeof v === 'string';

@@ -9,62 +9,110 @@
  * one durable write.
  */
 
-import { encodeJobFrame, isString, readJobFrame } from './job-frame.js';
+import {
+  TaggedUnion,
+  Type,
+  compile,
+  nest,
+  refuse,
+  type DeepReadonly,
+  type Refusal,
+  type Static,
+} from '@postmesh/schema';
+import { encodeJobFrame, readJobFrame } from './job-frame.js';
 import { validateMailEvent, type MailEvent } from './mail-event.js';
 
+/** A spool id (newSpoolId in smtp-inbound): also part of object names and dedup ids. */
+export const SpoolIdSchema = Type.String({
+  pattern: '^[A-Za-z0-9_-]{8,64}$',
+  description: '8 to 64 letters, digits, _ or -',
+});
+
+/** An ISO 8601 time; decoders also check that it parses (Date.parse), which a pattern cannot. */
+export const TimeSchema = Type.String({ minLength: 1, description: 'an ISO 8601 time' });
+
 /** How the receiving server verified the sender (mailauth verdicts, RFC 8601 result values). */
-export interface InboundAuthVerdict {
-  readonly spf: string;
-  readonly dkim: string;
-  readonly dmarc: string;
-  readonly arc: string;
-  /** The sender domain's DMARC policy when DMARC failed (`none`, `quarantine`, `reject`), else ''. */
-  readonly dmarcPolicy: string;
-  /** Deliver to the recipients' Junk mailbox (DMARC `p=quarantine` failure or spam verdict). */
-  readonly junk: boolean;
-}
+export const InboundAuthVerdictSchema = Type.Object({
+  spf: Type.String(),
+  dkim: Type.String(),
+  dmarc: Type.String(),
+  arc: Type.String(),
+  dmarcPolicy: Type.String({
+    description: "the sender domain's DMARC policy when DMARC failed (none, quarantine, reject), else ''",
+  }),
+  junk: Type.Boolean({
+    description: "deliver to the recipients' Junk mailbox (DMARC p=quarantine failure or spam verdict)",
+  }),
+});
+export type InboundAuthVerdict = DeepReadonly<Static<typeof InboundAuthVerdictSchema>>;
 
-export interface InboundEnvelope {
-  /** MAIL FROM without angle brackets; '' for the null reverse-path `<>` (RFC 5321 §4.5.5). */
-  readonly mailFrom: string;
-  /** Every accepted RCPT TO, in order, without angle brackets. */
-  readonly rcptTo: readonly string[];
-  /** Client address and HELO name, for trace. */
-  readonly remoteIp: string;
-  readonly helo: string;
-}
+export const InboundEnvelopeSchema = Type.Object({
+  mailFrom: Type.String({
+    description: "MAIL FROM without angle brackets; '' for the null reverse-path <> (RFC 5321 §4.5.5)",
+  }),
+  rcptTo: Type.Array(Type.String(), {
+    minItems: 1,
+    description: 'every accepted RCPT TO, in order, without angle brackets',
+  }),
+  remoteIp: Type.String({ description: 'client address, for trace' }),
+  helo: Type.String({ description: 'HELO/EHLO name, for trace' }),
+});
+export type InboundEnvelope = DeepReadonly<Static<typeof InboundEnvelopeSchema>>;
 
-export type InboundBody =
-  | { readonly kind: 'inline'; readonly size: number }
-  | { readonly kind: 'object'; readonly size: number; readonly object: string };
+const Size = Type.Integer({ minimum: 0, description: 'octets of the raw message' });
 
-export interface InboundJob {
-  readonly version: 1;
-  readonly spoolId: string;
-  readonly envelope: InboundEnvelope;
-  readonly authResults: InboundAuthVerdict;
-  /** ISO 8601 time the 250 was about to be sent (the message's INTERNALDATE). */
-  readonly receivedAt: string;
-  /** Message-ID header without angle brackets, '' when absent (trace only). */
-  readonly messageId: string;
-  /** W3C traceparent of the SMTP transaction, '' when none. */
-  readonly traceparent: string;
-  readonly body: InboundBody;
-  /**
-   * On a job split by partition (`mail.inbound.<partition>.<spoolId>`): the users every recipient
-   * of the message resolved to at RCPT time, in all partitions. Storage delivers a job of
-   * partition n to its users in n, and to a user outside every share of the split (an alias
-   * changed since RCPT) so that nobody is left without a copy. Absent on unpartitioned jobs.
-   */
-  readonly users?: readonly string[];
-  /**
-   * smtp-inbound's `queued` trace event of the message (mail-event.ts). It travels in the job,
-   * which is durable before the 250, instead of as a publish of its own: storage stores it with
-   * the delivery's events in one write, so the trace costs no fsync per message and never loses
-   * the hop. Every share of a split job carries the same event (one `eventId`, stored once).
-   */
-  readonly queuedEvent?: MailEvent;
-}
+export const InboundBodySchema = TaggedUnion('kind', [
+  Type.Object({ kind: Type.Literal('inline'), size: Size }),
+  Type.Object({
+    kind: Type.Literal('object'),
+    size: Size,
+    object: Type.String({ minLength: 1, description: 'the mail-spool object holding the message' }),
+  }),
+]);
+export type InboundBody = DeepReadonly<Static<typeof InboundBodySchema>>;
+
+/**
+ * The JSON part of the frame. Unknown fields are allowed (and kept): a publisher of a newer
+ * release may add one before every consumer reads it.
+ */
+export const InboundJobSchema = Type.Object(
+  {
+    version: Type.Literal(1),
+    spoolId: SpoolIdSchema,
+    envelope: InboundEnvelopeSchema,
+    authResults: InboundAuthVerdictSchema,
+    receivedAt: Type.String({
+      minLength: 1,
+      description: "ISO 8601 time the 250 was about to be sent (the message's INTERNALDATE)",
+    }),
+    messageId: Type.String({ description: "Message-ID without angle brackets, '' when absent (trace only)" }),
+    traceparent: Type.String({ description: "W3C traceparent of the SMTP transaction, '' when none" }),
+    body: InboundBodySchema,
+    /**
+     * On a job split by partition (`mail.inbound.<partition>.<spoolId>`): the users every recipient
+     * of the message resolved to at RCPT time, in all partitions. Storage delivers a job of
+     * partition n to its users in n, and to a user outside every share of the split (an alias
+     * changed since RCPT) so that nobody is left without a copy. Absent on unpartitioned jobs.
+     */
+    users: Type.Optional(
+      Type.Array(Type.String(), { description: 'split jobs: the users every recipient resolved to' }),
+    ),
+    /**
+     * smtp-inbound's `queued` trace event of the message (mail-event.ts). It travels in the job,
+     * which is durable before the 250, instead of as a publish of its own: storage stores it with
+     * the delivery's events in one write, so the trace costs no fsync per message and never loses
+     * the hop. Every share of a split job carries the same event (one `eventId`, stored once).
+     * The object is checked by validateMailEvent (which also reads older emitters' conventions).
+     */
+    queuedEvent: Type.Optional(
+      Type.Unsafe<MailEvent>({ type: 'object', description: "smtp-inbound's queued mail event" }),
+    ),
+  },
+  { description: 'An inbound delivery job (mail.inbound.<spoolId>), the JSON part of its frame' },
+);
+export type InboundJob = DeepReadonly<Static<typeof InboundJobSchema>>;
+
+const checkInboundJob = compile(InboundJobSchema);
 
 export class JobFormatError extends Error {
   override readonly name = 'JobFormatError';
@@ -88,57 +136,26 @@ export function encodeInboundJob(job: InboundJob, inlineBody?: Uint8Array): Uint
 }
 
 export type DecodedInboundJob =
-  | { readonly ok: true; readonly job: InboundJob; readonly inlineBody: Uint8Array | undefined }
-  | { readonly ok: false; readonly problem: string };
+  { readonly ok: true; readonly job: InboundJob; readonly inlineBody: Uint8Array | undefined } | Refusal;
 
 /** Validates a job read from the stream (it comes from another process: trust nothing). */
 export function decodeInboundJob(frame: Uint8Array): DecodedInboundJob {
   const read = readJobFrame(frame);
-  if (!read.ok) return read;
-  const o = read.fields;
-  const env = o.envelope as Record<string, unknown> | undefined;
-  const auth = o.authResults as Record<string, unknown> | undefined;
-  const body = o.body as Record<string, unknown> | undefined;
-  if (o.version !== 1) return { ok: false, problem: `unknown job version ${String(o.version)}` };
-  if (!isString(o.spoolId) || !/^[A-Za-z0-9_-]{8,64}$/.test(o.spoolId))
-    return { ok: false, problem: 'spoolId missing or malformed' };
-  if (
-    typeof env !== 'object' ||
-    env === null ||
-    !isString(env.mailFrom) ||
-    !Array.isArray(env.rcptTo) ||
-    env.rcptTo.length === 0 ||
-    !env.rcptTo.every(isString) ||
-    !isString(env.remoteIp) ||
-    !isString(env.helo)
-  )
-    return { ok: false, problem: 'envelope missing or malformed' };
-  if (
-    typeof auth !== 'object' ||
-    auth === null ||
-    !['spf', 'dkim', 'dmarc', 'arc', 'dmarcPolicy'].every((k) => isString(auth[k])) ||
-    typeof auth.junk !== 'boolean'
-  )
-    return { ok: false, problem: 'authResults missing or malformed' };
-  if (!isString(o.receivedAt) || Number.isNaN(Date.parse(o.receivedAt)))
-    return { ok: false, problem: 'receivedAt is not a timestamp' };
-  if (!isString(o.messageId) || !isString(o.traceparent))
-    return { ok: false, problem: 'messageId or traceparent malformed' };
-  if (typeof body !== 'object' || body === null || typeof body.size !== 'number')
-    return { ok: false, problem: 'body missing or malformed' };
-  if (o.users !== undefined && !(Array.isArray(o.users) && o.users.every(isString)))
-    return { ok: false, problem: 'users malformed' };
-  if (o.queuedEvent !== undefined) {
-    const queued = validateMailEvent(o.queuedEvent);
-    if (!queued.ok) return { ok: false, problem: `queuedEvent: ${queued.problem}` };
+  if (!read.ok) return refuse('', read.problem);
+  const checked = checkInboundJob(read.fields);
+  if (!checked.ok) return checked;
+  const job = checked.value;
+  if (Number.isNaN(Date.parse(job.receivedAt))) return refuse('receivedAt', 'expected an ISO 8601 time');
+  if (job.queuedEvent !== undefined) {
+    const queued = validateMailEvent(job.queuedEvent);
+    if (!queued.ok) return nest('queuedEvent', queued);
   }
   const rest = read.rest;
-  if (body.kind === 'inline') {
-    if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };
-    return { ok: true, job: o as unknown as InboundJob, inlineBody: rest };
+  if (job.body.kind === 'inline') {
+    if (rest.length !== job.body.size)
+      return refuse('body.size', `${job.body.size} octets, but the frame carries ${rest.length}`);
+    return { ok: true, job, inlineBody: rest };
   }
-  if (body.kind === 'object' && isString(body.object) && rest.length === 0) {
-    return { ok: true, job: o as unknown as InboundJob, inlineBody: undefined };
-  }
-  return { ok: false, problem: 'body kind unknown or inconsistent' };
+  if (rest.length !== 0) return refuse('body.kind', 'an object job carries no message after its JSON');
+  return { ok: true, job, inlineBody: undefined };
 }

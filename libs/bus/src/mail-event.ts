@@ -20,6 +20,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import {
+  NO_NUL,
+  Type,
+  compile,
+  refuse,
+  type DeepReadonly,
+  type Refusal,
+  type Static,
+} from '@postmesh/schema';
 import { traceIdOf, type Logger } from '@postmesh/telemetry';
 import { publishDurable } from './publish.js';
 import { Streams, Subjects } from './topology.js';
@@ -40,28 +49,59 @@ export const MAIL_EVENT_KINDS = [
 ] as const;
 export type MailEventKind = (typeof MAIL_EVENT_KINDS)[number];
 
-export interface MailEvent {
-  readonly eventId: string;
-  /** ISO 8601 timestamp. */
-  readonly time: string;
-  readonly service: string;
-  readonly kind: MailEventKind;
-  readonly queueId?: string;
-  readonly messageId?: string;
-  readonly sender?: string;
-  readonly recipient?: string;
-  readonly detail?: string;
-  readonly attributes?: Readonly<Record<string, string>>;
-  readonly traceId?: string;
-}
+const MAX_FIELD = 1_000;
+
+/** A text field: at most MAX_FIELD characters and no NUL (MongoDB and the logs keep it). */
+const Text = (description: string) =>
+  Type.String({
+    minLength: 1,
+    maxLength: MAX_FIELD,
+    pattern: NO_NUL,
+    description,
+  });
+
+/**
+ * The event as published (JSON). Unknown fields are allowed and ignored, so an emitter of a newer
+ * release can add one before every consumer reads it. `null` or `''` in an optional field means
+ * absent (validateMailEvent drops them before the schema sees the event).
+ */
+export const MailEventSchema = Type.Object(
+  {
+    eventId: Text('unique id (a UUID, or derived from the job)'),
+    time: Text("ISO 8601 time with zone, the emitter's clock"),
+    service: Text('the emitting service'),
+    kind: Type.Unsafe<MailEventKind>({ type: 'string', enum: [...MAIL_EVENT_KINDS] }),
+    queueId: Type.Optional(Text('the spool id, shared by all events of one accepted message')),
+    messageId: Type.Optional(Text('Message-ID without angle brackets')),
+    sender: Type.Optional(Text('envelope MAIL FROM; absent for <>')),
+    recipient: Type.Optional(Text('the envelope recipient the event is about')),
+    detail: Type.Optional(Text('one-line human summary, no message content')),
+    attributes: Type.Optional(
+      Type.Record(Type.String(), Type.String({ maxLength: MAX_FIELD }), {
+        // DESIGN §4: no `.` or `$` in stored field names.
+        propertyNames: { pattern: '^[a-z0-9_]{1,64}$', description: 'snake_case, at most 64 characters' },
+        description: 'string values, no message content',
+      }),
+    ),
+    traceId: Type.Optional(
+      Type.String({ pattern: '^[0-9a-f]{32}$', description: 'a W3C trace id: 32 lower-case hex digits' }),
+    ),
+  },
+  { description: 'A mail event (message trace and alerts), published on mail.events.<kind>' },
+);
+
+export type MailEvent = DeepReadonly<Static<typeof MailEventSchema>>;
+
+const checkMailEvent = compile(MailEventSchema);
+
+/** Fields an older emitter may have written as `null` or `''` for "absent" (required ones: refused). */
+const TEXT_FIELDS: readonly string[] = [
+  ...['eventId', 'time', 'service', 'kind'],
+  ...['queueId', 'messageId', 'sender', 'recipient', 'detail', 'traceId'],
+];
 
 export type ParsedMailEvent =
-  | { readonly ok: true; readonly event: MailEvent & { readonly date: Date } }
-  | { readonly ok: false; readonly problem: string };
-
-const MAX_FIELD = 1_000;
-const ATTRIBUTE_KEY = /^[a-z0-9_]{1,64}$/;
-const TRACE_ID = /^[0-9a-f]{32}$/;
+  { readonly ok: true; readonly event: MailEvent & { readonly date: Date } } | Refusal;
 
 /** `<id@host>` → `id@host` (RFC 5322 §3.6.4 msg-id without its brackets). */
 export function stripAngles(messageId: string): string {
@@ -110,65 +150,46 @@ export function parseMailEvent(data: Uint8Array): ParsedMailEvent {
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
   } catch {
-    return { ok: false, problem: 'not UTF-8 JSON' };
+    return refuse('', 'not UTF-8 JSON');
   }
   return validateMailEvent(value);
+}
+
+/**
+ * The event without the fields that are absent by convention (`null`, `''`): a shallow copy when
+ * there are any (the caller's object is not changed), else the event itself, which is the usual
+ * case on the hot path.
+ */
+function withoutAbsent(event: Record<string, unknown>): Record<string, unknown> {
+  const absent = (key: string): boolean => event[key] === null || event[key] === '';
+  if (!TEXT_FIELDS.some(absent)) return event;
+  return Object.fromEntries(
+    Object.entries(event).filter(([key]) => !(TEXT_FIELDS.includes(key) && absent(key))),
+  );
 }
 
 /** Validates an event already parsed from JSON (one carried inside a job: trust nothing either). */
 export function validateMailEvent(value: unknown): ParsedMailEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return { ok: false, problem: 'not an object' };
-  const o = value as Record<string, unknown>;
-  const str = (key: string, required: boolean): string | undefined | null => {
-    const v = o[key];
-    if (v === undefined || v === null || v === '') return required ? null : undefined;
-    return typeof v === 'string' && v.length <= MAX_FIELD && !v.includes('\0') ? v : null;
-  };
-  const fields: Record<string, string | undefined> = {};
-  const required = ['eventId', 'time', 'service', 'kind'];
-  for (const key of [...required, 'queueId', 'messageId', 'sender', 'recipient', 'detail', 'traceId']) {
-    const v = str(key, required.includes(key));
-    if (v === null) {
-      return {
-        ok: false,
-        problem: `field ${key} is missing or not a string of at most ${MAX_FIELD} characters`,
-      };
-    }
-    fields[key] = v;
-  }
-  const kind = fields.kind ?? '';
-  if (!(MAIL_EVENT_KINDS as readonly string[]).includes(kind))
-    return { ok: false, problem: `unknown kind ${kind}` };
-  const date = new Date(fields.time ?? '');
-  if (Number.isNaN(date.getTime())) return { ok: false, problem: 'time is not an ISO 8601 timestamp' };
-  if (fields.traceId !== undefined && !TRACE_ID.test(fields.traceId))
-    return { ok: false, problem: 'traceId is not 32 lower-case hex digits' };
-  const attributes: Record<string, string> = {};
-  if (o.attributes !== undefined) {
-    if (typeof o.attributes !== 'object' || o.attributes === null || Array.isArray(o.attributes))
-      return { ok: false, problem: 'attributes is not an object' };
-    for (const [k, v] of Object.entries(o.attributes)) {
-      // DESIGN §4: no `.` or `$` in stored field names.
-      if (!ATTRIBUTE_KEY.test(k) || typeof v !== 'string' || v.length > MAX_FIELD) {
-        return { ok: false, problem: `attribute ${JSON.stringify(k.slice(0, 64))} is invalid` };
-      }
-      attributes[k] = v;
-    }
-  }
+    return refuse('', 'expected an object');
+  const checked = checkMailEvent(withoutAbsent(value as Record<string, unknown>));
+  if (!checked.ok) return checked;
+  const e = checked.value;
+  const date = new Date(e.time);
+  if (Number.isNaN(date.getTime())) return refuse('time', 'expected an ISO 8601 time');
   const event: MailEvent & { date: Date } = {
-    eventId: fields.eventId ?? '',
-    time: fields.time ?? '',
-    service: fields.service ?? '',
-    kind: kind as MailEventKind,
-    attributes,
+    eventId: e.eventId,
+    time: e.time,
+    service: e.service,
+    kind: e.kind,
+    attributes: { ...e.attributes },
     date,
-    ...(fields.queueId === undefined ? {} : { queueId: fields.queueId }),
-    ...(fields.messageId === undefined ? {} : { messageId: stripAngles(fields.messageId) }),
-    ...(fields.sender === undefined ? {} : { sender: fields.sender.toLowerCase() }),
-    ...(fields.recipient === undefined ? {} : { recipient: fields.recipient.toLowerCase() }),
-    ...(fields.detail === undefined ? {} : { detail: fields.detail }),
-    ...(fields.traceId === undefined ? {} : { traceId: fields.traceId }),
+    ...(e.queueId === undefined ? {} : { queueId: e.queueId }),
+    ...(e.messageId === undefined ? {} : { messageId: stripAngles(e.messageId) }),
+    ...(e.sender === undefined ? {} : { sender: e.sender.toLowerCase() }),
+    ...(e.recipient === undefined ? {} : { recipient: e.recipient.toLowerCase() }),
+    ...(e.detail === undefined ? {} : { detail: e.detail }),
+    ...(e.traceId === undefined ? {} : { traceId: e.traceId }),
   };
   return { ok: true, event };
 }

@@ -21,53 +21,84 @@
  *     "traceparent": "00-…-…-01" }
  */
 
-import { encodeJobFrame, isString, readJobFrame } from './job-frame.js';
-import { jobMessageId } from './jobs.js';
+import {
+  TaggedUnion,
+  Type,
+  compile,
+  refuse,
+  type DeepReadonly,
+  type Refusal,
+  type Static,
+} from '@postmesh/schema';
+import { encodeJobFrame, readJobFrame } from './job-frame.js';
+import { SpoolIdSchema, jobMessageId } from './jobs.js';
 import { Streams } from './topology.js';
 
-export interface OutboundEnvelope {
-  /** MAIL FROM without angle brackets; '' for the null reverse-path (then no DSN is ever sent). */
-  readonly mailFrom: string;
-  /** Remote recipients, all in `OutboundJob.domain`, without angle brackets; at least one. */
-  readonly rcptTo: readonly string[];
-}
+const DOMAIN_PATTERN =
+  '^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$';
+const Domain = (description: string) =>
+  Type.String({ pattern: DOMAIN_PATTERN, description: `a lower-case domain name (A-label): ${description}` });
 
-export type OutboundBody =
-  | { readonly kind: 'inline'; readonly size: number }
-  | {
-      readonly kind: 'object';
-      readonly size: number;
-      readonly object: string;
-      /**
-       * The recipient domains of every outbound job that reads this object, this job's included.
-       * When present, nothing but these jobs references the object, and the last of them to
-       * become final (delivered, bounced, expired or cancelled) deletes it. Absent (older
-       * publishers, or an object shared with an inbound job): the object is left alone.
-       */
-      readonly sharedBy?: readonly string[];
-    };
+export const OutboundEnvelopeSchema = Type.Object({
+  mailFrom: Type.String({
+    description: "MAIL FROM without angle brackets; '' for the null reverse-path (then no DSN is ever sent)",
+  }),
+  rcptTo: Type.Array(Type.String(), {
+    minItems: 1,
+    description: "remote recipients, all in the job's domain, without angle brackets",
+  }),
+});
+export type OutboundEnvelope = DeepReadonly<Static<typeof OutboundEnvelopeSchema>>;
+
+const Size = Type.Integer({ minimum: 0, description: 'octets of the raw message' });
+
+export const OutboundBodySchema = TaggedUnion('kind', [
+  Type.Object({ kind: Type.Literal('inline'), size: Size }),
+  Type.Object({
+    kind: Type.Literal('object'),
+    size: Size,
+    object: Type.String({ minLength: 1, description: 'the mail-spool object holding the message' }),
+    /**
+     * The recipient domains of every outbound job that reads this object, this job's included.
+     * When present, nothing but these jobs references the object, and the last of them to
+     * become final (delivered, bounced, expired or cancelled) deletes it. Absent (older
+     * publishers, or an object shared with an inbound job): the object is left alone.
+     */
+    sharedBy: Type.Optional(
+      Type.Array(Domain('a job reading the object'), {
+        maxItems: 10_000,
+        description: "the recipient domains of every job reading the object, this job's included",
+      }),
+    ),
+  }),
+]);
+export type OutboundBody = DeepReadonly<Static<typeof OutboundBodySchema>>;
 
 /** One earlier attempt, when a publisher re-queues a job (optional; mta-delivery keeps its own). */
-export interface OutboundAttempt {
-  readonly at: string;
-  readonly reply: string;
-}
+export const OutboundAttemptSchema = Type.Object({ at: Type.String(), reply: Type.String() });
+export type OutboundAttempt = DeepReadonly<Static<typeof OutboundAttemptSchema>>;
 
-export interface OutboundJob {
-  readonly version: 1;
-  readonly spoolId: string;
-  /** The recipient domain (lower case, A-label) every `rcptTo` belongs to. */
-  readonly domain: string;
-  readonly envelope: OutboundEnvelope;
-  readonly body: OutboundBody;
-  /** ISO 8601 time the message was accepted: the queue lifetime counts from here. */
-  readonly queuedAt: string;
-  /** Message-ID header without angle brackets, '' when absent (trace only). */
-  readonly messageId: string;
-  /** W3C traceparent of the SMTP transaction, '' when none. */
-  readonly traceparent: string;
-  readonly attempts?: readonly OutboundAttempt[];
-}
+/** The JSON part of the frame; unknown fields are allowed (and kept), as in the inbound job. */
+export const OutboundJobSchema = Type.Object(
+  {
+    version: Type.Literal(1),
+    spoolId: SpoolIdSchema,
+    domain: Domain('the recipient domain every rcptTo belongs to'),
+    envelope: OutboundEnvelopeSchema,
+    body: OutboundBodySchema,
+    queuedAt: Type.String({
+      minLength: 1,
+      description: 'ISO 8601 time the message was accepted: the queue lifetime counts from here',
+    }),
+    messageId: Type.String({ description: "Message-ID without angle brackets, '' when absent (trace only)" }),
+    traceparent: Type.String({ description: "W3C traceparent of the SMTP transaction, '' when none" }),
+    attempts: Type.Optional(Type.Array(OutboundAttemptSchema)),
+  },
+  { description: 'An outbound delivery job (mail.outbound.<domain>), the JSON part of its frame' },
+);
+export type OutboundJob = DeepReadonly<Static<typeof OutboundJobSchema>>;
+
+const checkOutboundJob = compile(OutboundJobSchema);
 
 /** `Nats-Msg-Id` of an outbound job: `<spoolId>:<domain>:MAIL_OUTBOUND`. */
 export function outboundJobMessageId(spoolId: string, domain: string): string {
@@ -86,77 +117,31 @@ export function encodeOutboundJob(job: OutboundJob, inlineBody?: Uint8Array): Ui
 }
 
 export type DecodedOutboundJob =
-  | { readonly ok: true; readonly job: OutboundJob; readonly inlineBody: Uint8Array | undefined }
-  | { readonly ok: false; readonly problem: string };
-
-const DOMAIN =
-  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+  { readonly ok: true; readonly job: OutboundJob; readonly inlineBody: Uint8Array | undefined } | Refusal;
 
 /** Validates a job read from the stream (it comes from another process: trust nothing). */
 export function decodeOutboundJob(frame: Uint8Array): DecodedOutboundJob {
   const read = readJobFrame(frame);
-  if (!read.ok) return read;
-  const o = read.fields;
-  const env = o.envelope as Record<string, unknown> | undefined;
-  const body = o.body as Record<string, unknown> | undefined;
-  if (o.version !== 1) return { ok: false, problem: `unknown job version ${String(o.version)}` };
-  if (!isString(o.spoolId) || !/^[A-Za-z0-9_-]{8,64}$/.test(o.spoolId))
-    return { ok: false, problem: 'spoolId missing or malformed' };
-  if (!isString(o.domain) || !DOMAIN.test(o.domain))
-    return { ok: false, problem: 'domain missing or not a lower-case domain name' };
-  const domain = o.domain;
-  if (
-    typeof env !== 'object' ||
-    env === null ||
-    !isString(env.mailFrom) ||
-    !Array.isArray(env.rcptTo) ||
-    env.rcptTo.length === 0 ||
-    !env.rcptTo.every(isString)
-  )
-    return { ok: false, problem: 'envelope missing or malformed' };
-  for (const rcpt of env.rcptTo) {
+  if (!read.ok) return refuse('', read.problem);
+  const checked = checkOutboundJob(read.fields);
+  if (!checked.ok) return checked;
+  const job = checked.value;
+  // Rules across fields, which the schema cannot say.
+  const { domain, envelope, body } = job;
+  for (const [i, rcpt] of envelope.rcptTo.entries()) {
     const at = rcpt.lastIndexOf('@');
     if (at < 1 || rcpt.slice(at + 1).toLowerCase() !== domain)
-      return { ok: false, problem: `recipient ${rcpt.slice(0, 100)} is not in ${domain}` };
+      return refuse(`envelope.rcptTo[${i}]`, `${rcpt.slice(0, 100)} is not in ${domain}`);
   }
-  if (!isString(o.queuedAt) || Number.isNaN(Date.parse(o.queuedAt)))
-    return { ok: false, problem: 'queuedAt is not a timestamp' };
-  if (!isString(o.messageId) || !isString(o.traceparent))
-    return { ok: false, problem: 'messageId or traceparent malformed' };
-  if (
-    o.attempts !== undefined &&
-    !(
-      Array.isArray(o.attempts) &&
-      o.attempts.every(
-        (a: unknown) =>
-          typeof a === 'object' &&
-          a !== null &&
-          isString((a as Record<string, unknown>).at) &&
-          isString((a as Record<string, unknown>).reply),
-      )
-    )
-  )
-    return { ok: false, problem: 'attempts malformed' };
-  if (typeof body !== 'object' || body === null || typeof body.size !== 'number')
-    return { ok: false, problem: 'body missing or malformed' };
+  if (Number.isNaN(Date.parse(job.queuedAt))) return refuse('queuedAt', 'expected an ISO 8601 time');
   const rest = read.rest;
   if (body.kind === 'inline') {
-    if (rest.length !== body.size) return { ok: false, problem: 'inline body length differs from its size' };
-    return { ok: true, job: o as unknown as OutboundJob, inlineBody: rest };
+    if (rest.length !== body.size)
+      return refuse('body.size', `${body.size} octets, but the frame carries ${rest.length}`);
+    return { ok: true, job, inlineBody: rest };
   }
-  if (
-    body.sharedBy !== undefined &&
-    !(
-      Array.isArray(body.sharedBy) &&
-      body.sharedBy.length <= 10_000 &&
-      body.sharedBy.every((d) => isString(d) && DOMAIN.test(d)) &&
-      body.sharedBy.includes(domain)
-    )
-  ) {
-    return { ok: false, problem: "body.sharedBy must list lower-case domains, this job's included" };
-  }
-  if (body.kind === 'object' && isString(body.object) && rest.length === 0) {
-    return { ok: true, job: o as unknown as OutboundJob, inlineBody: undefined };
-  }
-  return { ok: false, problem: 'body kind unknown or inconsistent' };
+  if (body.sharedBy !== undefined && !body.sharedBy.includes(domain))
+    return refuse('body.sharedBy', `does not list this job's domain ${domain}`);
+  if (rest.length !== 0) return refuse('body.kind', 'an object job carries no message after its JSON');
+  return { ok: true, job, inlineBody: undefined };
 }

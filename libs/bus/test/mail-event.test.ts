@@ -1,7 +1,7 @@
 /** Validation of published mail events (src/mail-event.ts): trust nothing from the bus. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { context, startTracing, trace, type Tracing } from '@postmesh/telemetry';
-import { encodeMailEvent, mailEvent, parseMailEvent } from '../src/mail-event.js';
+import { encodeMailEvent, mailEvent, parseMailEvent, validateMailEvent } from '../src/mail-event.js';
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 const valid = { eventId: 'e1', time: '2026-11-27T10:00:00Z', service: 'storage', kind: 'delivered' };
@@ -43,6 +43,57 @@ describe('parseMailEvent', () => {
     ['a non-string attribute', encode({ ...valid, attributes: { n: 1 } })],
   ])('refuses %s', (_what, data) => {
     expect(parseMailEvent(data).ok).toBe(false);
+  });
+
+  it.each<[string, unknown, string, string]>([
+    ['an empty eventId', { ...valid, eventId: '' }, 'eventId', 'is required'],
+    ['a null kind', { ...valid, kind: null }, 'kind', 'is required'],
+    [
+      'an unknown kind',
+      { ...valid, kind: 'exploded' },
+      'kind',
+      'expected one of received, queued, delivered, deferred, relayed, bounced, rejected, dlq, delayed-notice, junked, alert',
+    ],
+    ['a bad time', { ...valid, time: 'yesterday' }, 'time', 'expected an ISO 8601 time'],
+    ['a NUL in a field', { ...valid, sender: 'a\u0000b' }, 'sender', 'contains a NUL character'],
+    [
+      'an oversized field',
+      { ...valid, detail: 'x'.repeat(1_001) },
+      'detail',
+      'must be at most 1000 characters',
+    ],
+    [
+      'a dotted attribute key',
+      { ...valid, attributes: { 'a.b': 'x' } },
+      'attributes',
+      'key "a.b" is not allowed (snake_case, at most 64 characters)',
+    ],
+    ['a non-string attribute', { ...valid, attributes: { n: 1 } }, 'attributes.n', 'expected a string'],
+    ['attributes as a list', { ...valid, attributes: ['x'] }, 'attributes', 'expected an object'],
+    [
+      'an upper-case trace id',
+      { ...valid, traceId: 'A'.repeat(32) },
+      'traceId',
+      'expected a W3C trace id: 32 lower-case hex digits',
+    ],
+    ['an array', [valid], '', 'expected an object'],
+  ])('names the field of %s', (_what, value, field, reason) => {
+    expect(validateMailEvent(value)).toEqual({
+      ok: false,
+      field,
+      problem: field === '' ? reason : `${field}: ${reason}`,
+    });
+  });
+
+  it('reads null and empty optional fields as absent (as earlier releases wrote them), and keeps unknown fields out', () => {
+    const input = { ...valid, queueId: null, messageId: '', traceId: '', sender: null, newField: { x: 1 } };
+    const parsed = validateMailEvent(input);
+    expect(parsed).toEqual({
+      ok: true,
+      event: { ...valid, attributes: {}, date: new Date(valid.time) },
+    });
+    // The caller's object is not changed.
+    expect(input.queueId).toBeNull();
   });
 });
 

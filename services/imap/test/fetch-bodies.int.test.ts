@@ -78,6 +78,13 @@ describe('FETCH of bodies only', () => {
     expect(await calls(FETCH_MESSAGES)).toBe(before + 3);
   });
 
+  it("answers a part the message does not have as NIL, from storage's own refusal (RFC 9051 §7.5.2)", async () => {
+    const c = await session();
+    expect(await c.command('N1', 'FETCH 1 BODY.PEEK[4]')).toBe(
+      '* 1 FETCH (BODY[4] NIL)\r\nN1 OK FETCH completed\r\n',
+    );
+  });
+
   it('leaves out a message another session expunged, and completes OK', async () => {
     const a = await session();
     const b = await session();

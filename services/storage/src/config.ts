@@ -77,6 +77,13 @@ export const schema = {
    */
   POSTMESH_MAILBOX_INDEX_MESSAGES: integer(1_000_000, { min: 0, max: 100_000_000 }),
   /**
+   * Bytes of message summaries (ENVELOPE, the searchable header fields, sent day; about 1 KiB a
+   * message) the mailbox index keeps over all mailboxes once messages were opened, so ENVELOPE
+   * fetches and header SEARCHes of mailboxes larger than the message cache read nothing back
+   * from the database; least recently used mailboxes' summaries go first; 0 keeps none.
+   */
+  POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES: integer(128 * 1024 * 1024, { min: 0, max: 64 * 1024 * 1024 * 1024 }),
+  /**
    * Bytes of message documents (sealed metadata, body references; encrypted as at rest) cached
    * for ENVELOPE/BODYSTRUCTURE fetches and whole-message reads of indexed mailboxes; 0 = off.
    */

@@ -57,6 +57,7 @@ await runService({
     }
 
     sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
+    sharedMailboxIndex.maxSummaryBytes = config.POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES;
     sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
     const client = new MongoClient(config.MONGODB_URI, {
       appName: 'postmesh-storage',

@@ -7,7 +7,14 @@
 import fc from 'fast-check';
 import { Binary } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { MailboxIndex, MailboxIndexEntry, type IndexedMessage } from '../src/mailstore/mailbox-index.js';
+import {
+  MAX_SUMMARY_BYTES,
+  MailboxIndex,
+  MailboxIndexEntry,
+  summaryBytes,
+  type IndexedMessage,
+  type MessageSummary,
+} from '../src/mailstore/mailbox-index.js';
 import { MessageCache } from '../src/mailstore/message-cache.js';
 import type { MessageRecord } from '../src/mailstore/types.js';
 
@@ -50,6 +57,25 @@ describe('MailboxIndexEntry', () => {
     ).toEqual([3, 9]);
   });
 
+  it('knows the UIDs removed since it was built, and says when it does not', () => {
+    const e = new MailboxIndexEntry('u', 10);
+    e.add([msg(1), msg(2), msg(3), msg(4)]);
+    expect(e.removedSince(10)).toEqual([]);
+    e.remove([2], 11);
+    e.setFlags(3, ['\\Seen'], 12);
+    e.remove([3, 4], 13);
+    expect(e.removedSince(9)).toBeUndefined(); // before the build: only the tombstones know
+    expect(e.removedSince(10)).toEqual([2, 3, 4]);
+    expect(e.removedSince(11)).toEqual([3, 4]);
+    expect(e.removedSince(12)).toEqual([3, 4]);
+    expect(e.removedSince(13)).toEqual([]);
+    // Bounded: the oldest removals are forgotten, and asking for them says so.
+    let modseq = 13;
+    for (let uid = 100; uid < 100 + 5_000; uid++) e.remove([uid], ++modseq);
+    expect(e.removedSince(10)).toBeUndefined();
+    expect(e.removedSince(modseq - 3)).toEqual([5_097, 5_098, 5_099]);
+  });
+
   it('matches a plain list under random operations', () => {
     const op = fc.oneof(
       fc.record({
@@ -68,6 +94,7 @@ describe('MailboxIndexEntry', () => {
       fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 60 }), (ops, probe) => {
         const e = new MailboxIndexEntry('u', 0);
         const model = new Map<number, { seen: boolean; modseq: number }>();
+        const removed: { uid: number; modseq: number }[] = [];
         let modseq = 0;
         for (const o of ops) {
           modseq++;
@@ -81,6 +108,7 @@ describe('MailboxIndexEntry', () => {
           } else {
             e.remove([o.uid], modseq);
             model.delete(o.uid);
+            removed.push({ uid: o.uid, modseq });
           }
         }
         const uids = [...model.keys()].sort((a, b) => a - b);
@@ -92,6 +120,8 @@ describe('MailboxIndexEntry', () => {
         expect(e.select([[1, 60]], since).map((m) => m.uid)).toEqual(
           uids.filter((u) => (model.get(u)?.modseq ?? 0) > since),
         );
+        // What tombstones would say vanished since then (every removal writes one).
+        expect(e.removedSince(since)).toEqual(removed.filter((r) => r.modseq > since).map((r) => r.uid));
       }),
       { numRuns: 200 },
     );
@@ -171,6 +201,89 @@ describe('MailboxIndex', () => {
     const off = new MailboxIndex(0);
     off.set('a', entry('u1', 1));
     expect(off.get('a', 1)).toBeUndefined();
+  });
+});
+
+describe('message summaries in the index', () => {
+  const summary = (uid: number, pad = 0): MessageSummary => ({
+    envelopeJson: `{"subject":"message ${uid}${'x'.repeat(pad)}"}`,
+    sentDay: 20261206,
+    subject: `message ${uid}`,
+    from: `<sender${uid}@example.test>`,
+    to: '',
+    cc: '',
+    bcc: '',
+  });
+  const entry = (n: number) => {
+    const e = new MailboxIndexEntry('u', 1);
+    e.add(Array.from({ length: n }, (_, i) => msg(i + 1)));
+    return e;
+  };
+  const keep = (index: MailboxIndex, id: string, e: MailboxIndexEntry, uids: number[]) =>
+    index.keepSummaries(
+      id,
+      e,
+      uids.map((uid) => ({ uid, summary: summary(uid) })),
+    );
+
+  it('keeps summaries with their messages through flag changes, adds and removals, counting bytes', () => {
+    const index = new MailboxIndex(100, 1_000_000);
+    const e = entry(3);
+    index.set('a', e);
+    expect(keep(index, 'a', e, [1, 2, 3])).toBe(true);
+    const each = summaryBytes(summary(1));
+    expect(e.summaryBytes).toBe(3 * each);
+    e.setFlags(2, ['\\Seen'], 5);
+    e.add([msg(2, 6, ['\\Flagged'])]); // the same UID again (a rebuild's replay): summary stays
+    e.add([msg(4)]);
+    expect(e.select([[1, 10]]).map((m) => m.summary?.subject)).toEqual([
+      'message 1',
+      'message 2',
+      'message 3',
+      undefined,
+    ]);
+    e.remove([1, 3], 7);
+    expect(e.summaryBytes).toBe(each);
+    expect(e.select([[1, 10]]).map((m) => [m.uid, m.summary?.from])).toEqual([
+      [2, '<sender2@example.test>'],
+      [4, undefined],
+    ]);
+    // A UID the entry does not hold, or an entry that is not the mailbox's current one: not kept.
+    expect(keep(index, 'a', e, [9])).toBe(false);
+    expect(keep(index, 'a', entry(1), [1])).toBe(false);
+    // One message's summary larger than the per-message bound: made each time, never kept.
+    const large = summary(4, MAX_SUMMARY_BYTES);
+    expect(index.keepSummaries('a', e, [{ uid: 4, summary: large }])).toBe(false);
+    expect(e.select([[4, 4]])[0]?.summary).toBeUndefined();
+  });
+
+  it("holds at most maxSummaryBytes, dropping the least recently used mailboxes' summaries first", () => {
+    const each = summaryBytes(summary(1));
+    const index = new MailboxIndex(100, 5 * each);
+    const a = entry(2);
+    const b = entry(2);
+    const c = entry(4);
+    index.set('a', a);
+    index.set('b', b);
+    keep(index, 'a', a, [1, 2]);
+    keep(index, 'b', b, [1, 2]);
+    expect(index.summaryBytes).toBe(4 * each);
+    index.get('a', 1); // a is now the most recently used
+    index.set('c', c);
+    expect(keep(index, 'c', c, [1, 2])).toBe(true); // b's summaries go, not a's
+    expect(b.summaryBytes).toBe(0);
+    expect(a.summaryBytes).toBe(2 * each);
+    expect(b.select([[1, 2]]).map((m) => m.uid)).toEqual([1, 2]); // the entry itself stays
+    expect(index.summaryBytes).toBeLessThanOrEqual(5 * each);
+    // More than the bound for one mailbox alone: none kept.
+    const big = new MailboxIndex(100, 2 * each);
+    const d = entry(3);
+    big.set('d', d);
+    expect(keep(big, 'd', d, [1, 2, 3])).toBe(false);
+    expect(d.summaryBytes).toBe(0);
+    const off = new MailboxIndex(100, 0);
+    off.set('d', d);
+    expect(keep(off, 'd', d, [1])).toBe(false);
   });
 });
 

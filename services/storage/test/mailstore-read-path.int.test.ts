@@ -3,7 +3,9 @@
  * the database's command stream and by counting blob-store reads: ENVELOPE and BODYSTRUCTURE of
  * messages just written come from memory (the message cache is written through by APPEND and
  * delivery), SELECT writes only when it has new messages to claim as \Recent, and readers that
- * find a mailbox's messages uncached at the same time share one read of it.
+ * find a mailbox's messages uncached at the same time share one read of it. A mailbox larger than
+ * the message cache is synced (`FETCH (FLAGS ENVELOPE)`) and searched by header from the summaries
+ * the mailbox index keeps, without reading its messages again.
  */
 import { mailstore } from '@postmesh/contracts';
 import type { Envelope } from '@postmesh/mime';
@@ -175,5 +177,70 @@ describe('the IMAP read path from memory', () => {
     }
     // And afterwards from memory alone.
     expect(await commandsDuring(() => envelopes(userId, mailboxId))).toEqual([]);
+  });
+
+  it("answers a sync and header SEARCHes of a mailbox larger than the message cache from the index's summaries", async () => {
+    const { userId, mailboxId } = await filledInbox(80);
+    await fetchMessages(m.client, { userId, mailboxId, fields: [] });
+    // A cache far smaller than the mailbox, as a 10,000-message mailbox against 64 MiB: a walk
+    // of the mailbox in UID order evicts every message before the next walk reaches it.
+    const cacheBytes = sharedMessageCache.maxBytes;
+    sharedMessageCache.maxBytes = 4 * 1024;
+    sharedMessageCache.clear();
+    try {
+      const sync = () => fetchMessages(m.client, { userId, mailboxId, fields: [FetchField.ENVELOPE] });
+      const search = (key: mailstore.SearchKey['key']) =>
+        call(m.client.search.bind(m.client), { userId, mailboxId, query: { key } });
+      let first: mailstore.MessageMetadata[] = [];
+      const reading = await commandsDuring(async () => {
+        first = await sync();
+      });
+      // One read of the mailbox makes the summaries.
+      expect(reading.filter((c) => c === 'find messages')).toHaveLength(1);
+      expect(subjects(first)).toEqual(expectedSubjects(80));
+
+      keyUnwraps = 0;
+      let again: mailstore.MessageMetadata[] = [];
+      let from: mailstore.SearchResponse | undefined;
+      let subject: mailstore.SearchResponse | undefined;
+      let sent: mailstore.SearchResponse | undefined;
+      const quiet = await commandsDuring(async () => {
+        again = await sync();
+        from = await search({ $case: 'from', value: 'SENDER7@' });
+        subject = await search({ $case: 'subject', value: 'message 1' });
+        sent = await search({ $case: 'sentSince', value: { year: 1990, month: 1, day: 1 } });
+      });
+      expect(quiet).toEqual([]);
+      expect(keyUnwraps).toBe(0);
+      expect(again).toEqual(first);
+      const uidsWhere = (test: (e: Envelope) => boolean) =>
+        first.filter((f) => test(JSON.parse(f.envelopeJson) as Envelope)).map((f) => f.uid);
+      expect(from?.uids).toEqual(uidsWhere((e) => e.from?.[0]?.mailbox === 'sender7'));
+      expect(from?.uids).toHaveLength(1);
+      expect(subject?.uids).toEqual(uidsWhere((e) => e.subject?.startsWith('message 1') === true));
+      expect(subject?.uids).toHaveLength(11); // message 1 and 10..19
+      // Without a Date: header the sent day is the INTERNALDATE's: today.
+      expect(sent?.uids).toEqual(uidsWhere(() => true));
+
+      // A flag change shows in the next sync; the ENVELOPEs are still not read back.
+      await call(m.client.storeFlags.bind(m.client), {
+        userId,
+        mailboxId,
+        uids: { ranges: [{ first: 5, last: 5 }] },
+        mode: mailstore.StoreMode.ADD,
+        flags: [mailstore.Flag.FLAGGED],
+        keywords: [],
+      });
+      let synced: mailstore.MessageMetadata[] = [];
+      expect(
+        await commandsDuring(async () => {
+          synced = await sync();
+        }),
+      ).toEqual([]);
+      expect(synced.find((f) => f.uid === 5)?.flags).toContain(mailstore.Flag.FLAGGED);
+      expect(synced.map((f) => f.envelopeJson)).toEqual(first.map((f) => f.envelopeJson));
+    } finally {
+      sharedMessageCache.maxBytes = cacheBytes;
+    }
   });
 });

@@ -163,6 +163,51 @@ describe('flag changes and expunges as appended records', () => {
     expect(removalModseq).toBeGreaterThan(Math.max(...rows.map((r) => r.modseq)));
   });
 
+  it('a session catching up after an EXPUNGE learns what vanished from the index, not the tombstones', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 12);
+    const changesSince = (sinceModseq: number) =>
+      call(m.client.getChanges.bind(m.client), {
+        userId,
+        mailboxId,
+        sinceModseq,
+        uidValidity: 0,
+        knownUids: undefined,
+      });
+    const expungeOf = async (range: [number, number]) => {
+      await store(userId, mailboxId, range, StoreMode.ADD, [Flag.DELETED]);
+      return call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    };
+    const known = (await changesSince(0)).highestModseq;
+    const first = await expungeOf([2, 3]);
+    const afterFirst = first.highestModseq;
+    const second = await expungeOf([7, 9]);
+    expect([...first.expungedUids, ...second.expungedUids]).toEqual([2, 3, 7, 8, 9]);
+    let answers: mailstore.GetChangesResponse[] = [];
+    const touched = await commandsDuring(async () => {
+      answers = [
+        await changesSince(known),
+        await changesSince(afterFirst),
+        await changesSince(second.highestModseq),
+      ];
+    });
+    expect(touched.filter((c) => c.endsWith(' tombstones'))).toEqual([]);
+    expect(answers.map((a) => a.vanished?.ranges)).toEqual([
+      [
+        { first: 2, last: 3 },
+        { first: 7, last: 9 },
+      ],
+      [{ first: 7, last: 9 }],
+      [],
+    ]);
+    // The same as the tombstones say, read directly.
+    const tombstones = await m.h.db
+      .collection<{ uid: number; modseq: number }>('tombstones')
+      .find({ mailboxId, modseq: { $gt: known } })
+      .toArray();
+    expect(tombstones.map((t) => t.uid).sort((a, b) => a - b)).toEqual([2, 3, 7, 8, 9]);
+  });
+
   it('a restarted owner rebuilds the same index from the database; flags stored with OK survive', async () => {
     const userId = await createUser(m.h);
     const mailboxId = await fill(userId, 70);

@@ -17,6 +17,7 @@ import {
   serializeVanished,
   type FetchAttribute,
   type FetchItem,
+  type LiteralData,
   type OutputChunk,
   type Section,
   type StatusResponse,
@@ -191,6 +192,25 @@ async function content(
   return { info, data: { kind: 'stream', size: info.size, source: chunks } };
 }
 
+/**
+ * RFC 9051 §7.5.2: `BODY[section]` is an nstring; a part the message does not have is NIL (not a
+ * missing FETCH response, which a client would take for an expunged message).
+ */
+async function sectionOrNil(read: ReturnType<typeof content>): Promise<LiteralData | null> {
+  try {
+    return (await read).data;
+  } catch (error) {
+    if (
+      error instanceof StorageError &&
+      error.reason === ErrorReason.NOT_FOUND &&
+      error.field === 'section'
+    ) {
+      return null;
+    }
+    throw error;
+  }
+}
+
 async function itemsFor(
   ctx: CommandContext,
   userId: string,
@@ -265,15 +285,8 @@ async function itemsFor(
           items.push({ item: 'BODY[]', section: a.section, origin, data: slice(whole, a.partial) });
           break;
         }
-        const { data } = await content(
-          ctx,
-          userId,
-          mailbox,
-          uid,
-          formatSection(a.section),
-          a.partial,
-          false,
-          opened,
+        const data = await sectionOrNil(
+          content(ctx, userId, mailbox, uid, formatSection(a.section), a.partial, false, opened),
         );
         items.push({ item: 'BODY[]', section: a.section, origin, data });
         break;

@@ -22,6 +22,41 @@
  * bounded by a total number of messages: the least recently used mailboxes are dropped first.
  */
 
+/**
+ * What `FETCH (ENVELOPE)` and the header and sent-date keys of SEARCH need of a message, kept
+ * in the index next to its flags once the message was opened, so a mailbox larger than the
+ * message cache (message-cache.ts) answers them without reading its messages back from the
+ * database on every sync. A message's content never changes (its UID is never reused), so a
+ * summary is never stale; it goes with the entry. Plaintext, like the opened metadata the
+ * message cache keeps (the process holds the user's keys while it serves them).
+ */
+export interface MessageSummary {
+  /** The ENVELOPE as storage sends it (`envelopeJson` of FetchMessages). */
+  readonly envelopeJson: string;
+  /** The Date: header's day (yyyymmdd; the INTERNALDATE's without one): SENTBEFORE/ON/SINCE. */
+  readonly sentDay: number;
+  /** SUBJECT and the address lists as SEARCH matches them, already folded (search.ts). */
+  readonly subject: string;
+  readonly from: string;
+  readonly to: string;
+  readonly cc: string;
+  readonly bcc: string;
+}
+
+/** Approximate bytes a summary holds (strings at two bytes a character, plus the object). */
+export function summaryBytes(s: MessageSummary): number {
+  return (
+    96 +
+    2 * (s.envelopeJson.length + s.subject.length + s.from.length + s.to.length + s.cc.length + s.bcc.length)
+  );
+}
+
+/**
+ * A summary larger than this is not kept (a message with thousands of recipients): it is made
+ * from the message each time instead, so one message cannot take a large share of the bound.
+ */
+export const MAX_SUMMARY_BYTES = 8 * 1024;
+
 /** One message as the index holds it. */
 export interface IndexedMessage {
   readonly uid: number;
@@ -29,6 +64,8 @@ export interface IndexedMessage {
   readonly flags: readonly string[];
   readonly size: number;
   readonly internalDate: Date;
+  /** Known once the message was opened (or written by this process). */
+  readonly summary?: MessageSummary | undefined;
 }
 
 type Intervals = readonly (readonly [number, number])[];
@@ -40,6 +77,9 @@ export class MailboxIndexEntry {
   private readonly flagSets: (readonly string[])[] = [];
   private readonly sizes: number[] = [];
   private readonly dates: number[] = [];
+  private readonly summaries: (MessageSummary | undefined)[] = [];
+  /** Bytes of the summaries held (`summaryBytes`). */
+  summaryBytes = 0;
   /** Flag sets are shared between messages: most mailboxes have a handful of distinct ones. */
   private readonly interned = new Map<string, readonly string[]>();
 
@@ -49,11 +89,21 @@ export class MailboxIndexEntry {
    */
   removedUpTo: number;
 
+  /**
+   * The UIDs removed after `removalsKnownFrom`, each with the HIGHESTMODSEQ of its removal (the
+   * MODSEQ of its tombstone), oldest first, so a session catching up after another one's EXPUNGE
+   * learns what vanished (RFC 7162 §3.2.10) without reading the tombstones, which on FerretDB is a
+   * scan of every tombstone ever written. Bounded: the oldest half goes when it is full.
+   */
+  private removals: { uid: number; modseq: number }[] = [];
+  private removalsKnownFrom: number;
+
   constructor(
     readonly userId: string,
     public stamp: number,
   ) {
     this.removedUpTo = stamp;
+    this.removalsKnownFrom = stamp;
   }
 
   get size(): number {
@@ -96,6 +146,8 @@ export class MailboxIndexEntry {
         this.flagSets[at] = this.intern(m.flags);
         this.sizes[at] = m.size;
         this.dates[at] = m.internalDate.getTime();
+        // The content of a UID never changes: a summary already held stays.
+        if (m.summary !== undefined) this.setSummaryAt(at, m.summary);
         continue;
       }
       this.uids.splice(at, 0, m.uid);
@@ -103,7 +155,31 @@ export class MailboxIndexEntry {
       this.flagSets.splice(at, 0, this.intern(m.flags));
       this.sizes.splice(at, 0, m.size);
       this.dates.splice(at, 0, m.internalDate.getTime());
+      this.summaries.splice(at, 0, undefined);
+      if (m.summary !== undefined) this.setSummaryAt(at, m.summary);
     }
+  }
+
+  private setSummaryAt(at: number, summary: MessageSummary): boolean {
+    if (this.summaries[at] !== undefined) return true;
+    const bytes = summaryBytes(summary);
+    if (bytes > MAX_SUMMARY_BYTES) return false;
+    this.summaries[at] = summary;
+    this.summaryBytes += bytes;
+    return true;
+  }
+
+  /** Keeps the summary of message `uid` (false if the message is not here or it is too large). */
+  setSummary(uid: number, summary: MessageSummary): boolean {
+    const at = this.lowerBound(uid);
+    if (this.uids[at] !== uid) return false;
+    return this.setSummaryAt(at, summary);
+  }
+
+  /** Forgets every summary (the index's bound on summary bytes was reached). */
+  clearSummaries(): void {
+    this.summaries.fill(undefined);
+    this.summaryBytes = 0;
   }
 
   /** Sets the flags and MODSEQ of one message (a STORE); unknown UIDs are ignored. */
@@ -119,17 +195,48 @@ export class MailboxIndexEntry {
     this.removedUpTo = Math.max(this.removedUpTo, modseq);
     const gone = new Set(uids);
     if (gone.size === 0) return;
+    if (modseq > this.removalsKnownFrom) {
+      for (const uid of gone) this.removals.push({ uid, modseq });
+      if (this.removals.length > MAX_REMOVALS) {
+        const dropped = this.removals.splice(0, this.removals.length - MAX_REMOVALS / 2);
+        this.removalsKnownFrom = Math.max(this.removalsKnownFrom, dropped.at(-1)?.modseq ?? 0);
+      }
+    }
     let w = 0;
     for (let r = 0; r < this.uids.length; r++) {
-      if (gone.has(this.uids[r] ?? 0)) continue;
+      if (gone.has(this.uids[r] ?? 0)) {
+        const summary = this.summaries[r];
+        if (summary !== undefined) this.summaryBytes -= summaryBytes(summary);
+        continue;
+      }
       this.uids[w] = this.uids[r] ?? 0;
       this.modseqs[w] = this.modseqs[r] ?? 0;
       this.flagSets[w] = this.flagSets[r] ?? [];
       this.sizes[w] = this.sizes[r] ?? 0;
       this.dates[w] = this.dates[r] ?? 0;
+      this.summaries[w] = this.summaries[r];
       w++;
     }
-    for (const a of [this.uids, this.modseqs, this.flagSets, this.sizes, this.dates]) a.length = w;
+    for (const a of [this.uids, this.modseqs, this.flagSets, this.sizes, this.dates, this.summaries]) {
+      a.length = w;
+    }
+  }
+
+  /**
+   * The UIDs removed after HIGHESTMODSEQ `since` (what VANISHED (EARLIER) reports, RFC 7162
+   * §3.2.5.2), or undefined when the entry does not know them all (removals before it was built,
+   * or older than what it keeps): then the tombstones must be read.
+   */
+  removedSince(since: number): number[] | undefined {
+    if (since >= this.removedUpTo) return [];
+    if (since < this.removalsKnownFrom) return undefined;
+    const out: number[] = [];
+    for (let i = this.removals.length - 1; i >= 0; i--) {
+      const r = this.removals[i];
+      if (r === undefined || r.modseq <= since) break;
+      out.push(r.uid);
+    }
+    return out.reverse();
   }
 
   /** The messages whose UIDs fall in `intervals` (ascending, disjoint), changed after `since`. */
@@ -147,6 +254,7 @@ export class MailboxIndexEntry {
           flags: this.flagSets[i] ?? [],
           size: this.sizes[i] ?? 0,
           internalDate: new Date(this.dates[i] ?? 0),
+          summary: this.summaries[i],
         });
       }
     }
@@ -166,6 +274,9 @@ export class MailboxIndexEntry {
     return 0;
   }
 }
+
+/** Removals an entry remembers for VANISHED (about 16 bytes each). */
+const MAX_REMOVALS = 4_096;
 
 /** A change recorded while an entry is being built, replayed onto it afterwards. */
 interface RecordedPatch {
@@ -188,8 +299,47 @@ export class MailboxIndex {
   private readonly entries = new Map<string, MailboxIndexEntry>();
   private readonly builds = new Map<string, IndexBuild>();
 
-  /** @param maxMessages messages held over all mailboxes; 0 turns the index off. */
-  constructor(public maxMessages: number) {}
+  /**
+   * @param maxMessages messages held over all mailboxes; 0 turns the index off.
+   * @param maxSummaryBytes bytes of message summaries held over all mailboxes; 0 keeps none.
+   */
+  constructor(
+    public maxMessages: number,
+    public maxSummaryBytes = DEFAULT_INDEX_SUMMARY_BYTES,
+  ) {}
+
+  /** Bytes of message summaries held now. */
+  get summaryBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.summaryBytes;
+    return n;
+  }
+
+  /**
+   * Keeps summaries of messages of `entry` (a current entry of `mailboxId`), dropping those of the
+   * least recently used other mailboxes when the bound is reached; none are kept when this
+   * mailbox's alone would pass it. True if every one was kept.
+   */
+  keepSummaries(
+    mailboxId: string,
+    entry: MailboxIndexEntry,
+    summaries: readonly { readonly uid: number; readonly summary: MessageSummary }[],
+  ): boolean {
+    if (this.maxSummaryBytes <= 0 || this.entries.get(mailboxId) !== entry) return false;
+    let adding = 0;
+    for (const s of summaries) adding += summaryBytes(s.summary);
+    let total = this.summaryBytes + adding;
+    for (const [id, e] of this.entries) {
+      if (total <= this.maxSummaryBytes) break;
+      if (id === mailboxId || e.summaryBytes === 0) continue;
+      total -= e.summaryBytes;
+      e.clearSummaries();
+    }
+    if (total > this.maxSummaryBytes) return false;
+    let all = true;
+    for (const s of summaries) all = entry.setSummary(s.uid, s.summary) && all;
+    return all;
+  }
 
   get enabled(): boolean {
     return this.maxMessages > 0;
@@ -306,5 +456,11 @@ export class MailboxIndex {
 /** Messages the process indexes by default (about 50 bytes each): POSTMESH_MAILBOX_INDEX_MESSAGES. */
 export const DEFAULT_INDEX_MESSAGES = 1_000_000;
 
-/** The process's index, shared by its Mailstores (set its bound from the configuration). */
+/**
+ * Bytes of message summaries the process keeps by default (POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES):
+ * about 1 KiB a message with ordinary headers, so the ENVELOPEs of about 100,000 messages.
+ */
+export const DEFAULT_INDEX_SUMMARY_BYTES = 128 * 1024 * 1024;
+
+/** The process's index, shared by its Mailstores (set its bounds from the configuration). */
 export const sharedMailboxIndex = new MailboxIndex(DEFAULT_INDEX_MESSAGES);

@@ -97,6 +97,7 @@ import {
   sharedMailboxIndex as index,
   type IndexBuild,
   type IndexedMessage,
+  type MessageSummary,
 } from './mailbox-index.js';
 import { sharedMessageCache as messageCache, type OpenedMessage } from './message-cache.js';
 import {
@@ -132,6 +133,8 @@ import {
   matches,
   needsBodyText,
   prefilterFor,
+  searchTextsOf,
+  summaryAnswers,
   type SearchContext,
   type SearchSubject,
 } from './search.js';
@@ -416,10 +419,14 @@ interface PendingState {
 }
 const pendingByDb = new WeakMap<Db, PendingState>();
 /**
- * Background compaction runs once writes paused for `quietMs`, or beyond `backlog` records
- * whatever the load (each record is folded at every read of its mailbox's documents until then).
+ * When background compaction runs: once writes paused for `quietMs` with at least `minBatch`
+ * records waiting, once they paused for `idleMs` with any, or beyond `backlog` records whatever the
+ * load (each record is folded at every read of its mailbox's documents until then). On FerretDB
+ * every update or delete by anything but one `_id`, and a delete or update even by one, costs about
+ * a scan of its collection, so a compaction costs about the same for 2 records as for 200: small
+ * batches spent most of the FerretDB CPU of long-lived IMAP sessions (docs/benchmarks.md).
  */
-export const compactionSettings = { quietMs: 2_000, backlog: 20_000 };
+export const compactionSettings = { quietMs: 2_000, minBatch: 128, idleMs: 60_000, backlog: 20_000 };
 /** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
 const compactionLocks = new KeyedLock();
 
@@ -543,6 +550,17 @@ const LOOKUP_CONCURRENCY = 8;
 const CACHED_MESSAGE_BYTES = 8 * 1024;
 /** Reads filling the message cache for a mailbox, by mailbox id, shared by concurrent readers. */
 const cacheFills = new Map<string, Promise<void>>();
+/** Reads of a mailbox's messages for their index summaries, by mailbox id, shared likewise. */
+const summaryFills = new Map<string, Promise<Map<number, MessageSummary>>>();
+
+/** What the mailbox index keeps of an opened message (mailbox-index.ts `MessageSummary`). */
+function summaryOf(doc: MessageRecord, opened: OpenedMessage): MessageSummary {
+  return {
+    envelopeJson: (opened.envelopeJson ??= JSON.stringify(opened.meta.envelope)),
+    sentDay: doc.sentDay,
+    ...searchTextsOf(opened.meta.headers),
+  };
+}
 
 /** `run` over every item, at most `limit` at a time; results in the items' order. */
 async function mapLimited<T, R>(
@@ -2143,8 +2161,13 @@ export class Mailstore {
       state.timer = undefined;
       void (async () => {
         const pending = await state.changes;
-        const quiet = Date.now() - state.lastWrite >= compactionSettings.quietMs;
-        if (!quiet && pending.size < compactionSettings.backlog) {
+        const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
+        const quietFor = Date.now() - state.lastWrite;
+        const due =
+          pending.size >= backlog ||
+          (quietFor >= quietMs && pending.size >= minBatch) ||
+          quietFor >= Math.max(quietMs, idleMs);
+        if (!due) {
           this.scheduleCompaction(state);
           return;
         }
@@ -2587,6 +2610,36 @@ export class Mailstore {
         return;
       }
     }
+    if (wantEnvelope && !wantStructure && !wantHeader && !wantObjectIds) {
+      // `FETCH (FLAGS ENVELOPE)`, a client's sync: flags from the index, ENVELOPEs from the
+      // summaries it keeps, so a mailbox larger than the message cache is not read back on
+      // every sync.
+      const entry = await this.indexOf(mailbox, true);
+      const selection = entry?.select(intervals, changedSince);
+      const summaries =
+        entry === undefined || selection === undefined
+          ? undefined
+          : await this.summariesOf(mailbox, entry, selection);
+      if (selection !== undefined && summaries !== undefined) {
+        for (const [i, m] of selection.entries()) {
+          const { flags, keywords } = splitFlags(m.flags);
+          yield {
+            uid: m.uid,
+            modseq: m.modseq,
+            flags,
+            keywords,
+            internalDate: m.internalDate,
+            size: m.size,
+            envelopeJson: summaries[i]?.envelopeJson ?? '',
+            bodystructureJson: '',
+            header: Buffer.alloc(0),
+            emailId: '',
+            threadId: '',
+          };
+        }
+        return;
+      }
+    }
     const docs =
       (needMeta ? await this.cachedMessages(mailbox, intervals, changedSince) : undefined) ??
       this.messagesIn(mailbox, intervals, {
@@ -2660,6 +2713,98 @@ export class Mailstore {
       if (hit !== undefined) out.push({ ...hit.doc, flags: [...m.flags], modseq: m.modseq });
     }
     return out;
+  }
+
+  /**
+   * The summaries of `selection` (messages of the current index `entry` of `mailbox`), aligned
+   * with it: those the index keeps, the rest made from the message cache, by `_id` lookups when
+   * few, else by one read of the mailbox shared by concurrent readers; kept in the index within
+   * its bound. Undefined when a message could not be found (it went meanwhile): the caller takes
+   * the documents' path.
+   */
+  private async summariesOf(
+    mailbox: MailboxRecord,
+    entry: MailboxIndexEntry,
+    selection: readonly IndexedMessage[],
+  ): Promise<MessageSummary[] | undefined> {
+    if (mailbox.keyedMessages !== true) return undefined;
+    const mailboxId = mailbox._id.toHexString();
+    const made = new Map<number, MessageSummary>();
+    const unread: number[] = [];
+    for (const m of selection) {
+      if (m.summary !== undefined) continue;
+      const hit = messageCache.get(messageKey(mailboxId, m.uid));
+      if (hit !== undefined) made.set(m.uid, summaryOf(hit.doc, await this.opened(hit.doc)));
+      else unread.push(m.uid);
+    }
+    if (unread.length > POINT_LOOKUPS) {
+      let fill = summaryFills.get(mailboxId);
+      if (fill === undefined) {
+        fill = this.readSummaries(mailbox, entry).finally(() => summaryFills.delete(mailboxId));
+        summaryFills.set(mailboxId, fill);
+      }
+      const read = await fill;
+      for (const uid of unread) {
+        const summary = read.get(uid);
+        if (summary !== undefined) made.set(uid, summary);
+      }
+    } else if (unread.length > 0) {
+      const docs = await mapLimited(unread, LOOKUP_CONCURRENCY, (uid) =>
+        this.messages().findOne({ _id: messageKey(mailboxId, uid) }, { projection: { terms: 0 } }),
+      );
+      for (const doc of docs) if (doc !== null) made.set(doc.uid, summaryOf(doc, await this.opened(doc)));
+    }
+    if (made.size > 0) {
+      index.keepSummaries(
+        mailboxId,
+        entry,
+        [...made].map(([uid, summary]) => ({ uid, summary })),
+      );
+    }
+    const out: MessageSummary[] = [];
+    for (const m of selection) {
+      const summary = m.summary ?? made.get(m.uid);
+      if (summary === undefined) return undefined;
+      out.push(summary);
+    }
+    return out;
+  }
+
+  /**
+   * One read of the messages of `mailbox` that `entry` has no summary of, in `_id` order (the
+   * key names the mailbox and UID), opening each; not through the message cache, which a mailbox
+   * larger than it would only churn. Kept in the index as it goes, within its bound.
+   */
+  private async readSummaries(
+    mailbox: MailboxRecord,
+    entry: MailboxIndexEntry,
+  ): Promise<Map<number, MessageSummary>> {
+    const mailboxId = mailbox._id.toHexString();
+    const started = Date.now();
+    const read = new Map<number, MessageSummary>();
+    let batch: { uid: number; summary: MessageSummary }[] = [];
+    const cursor = this.messages()
+      .find(
+        { _id: { $gte: messageKey(mailboxId, 0), $lte: messageKey(mailboxId, MAX_UID) } },
+        { projection: { terms: 0 } },
+      )
+      .sort({ _id: 1 })
+      .batchSize(BATCH);
+    for await (const doc of cursor) {
+      const summary = summaryOf(doc, await this.opened(doc));
+      read.set(doc.uid, summary);
+      batch.push({ uid: doc.uid, summary });
+      if (batch.length >= 1024) {
+        index.keepSummaries(mailboxId, entry, batch);
+        batch = [];
+      }
+    }
+    index.keepSummaries(mailboxId, entry, batch);
+    this.logger.info(
+      { mailboxId, messages: read.size, ms: Date.now() - started, summaryBytes: entry.summaryBytes },
+      'mailbox index summaries read',
+    );
+    return read;
   }
 
   /**
@@ -3536,6 +3681,35 @@ export class Mailstore {
       }
       return { uids: found, highestModseq: top };
     }
+    // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`): the index's summaries
+    // answer them, made once per message (mailbox-index.ts `MessageSummary`).
+    if (current !== undefined && summaryAnswers(query)) {
+      const selection = current.select([[1, MAX_UID]]);
+      const summaries = await this.summariesOf(mailbox, current, selection);
+      if (summaries !== undefined) {
+        const noContent = (): never => {
+          throw new Error('the mailbox index has no message content');
+        };
+        const found: number[] = [];
+        let top = 0;
+        for (const [i, m] of selection.entries()) {
+          const summary = summaries[i];
+          const subject: SearchSubject = {
+            doc: { ...m, flags: [...m.flags], sentDay: summary?.sentDay ?? 0 },
+            summary,
+            meta: noContent,
+            headerFields: noContent,
+            bodyText: noContent,
+            objectIds: noContent,
+          };
+          if (await matches(query, subject, ctx)) {
+            found.push(m.uid);
+            top = Math.max(top, m.modseq);
+          }
+        }
+        return { uids: found, highestModseq: top };
+      }
+    }
     // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`) over a mailbox whose
     // messages are all cached: decided from the cached (sealed) metadata, no read of the messages
     // or of the blind index. BODY/TEXT need the stored search text: the path below.
@@ -3640,16 +3814,18 @@ export class Mailstore {
         const split = splitFlags(m.flags);
         return { uid: m.uid, modseq: m.modseq, flags: split.flags, keywords: split.keywords };
       });
+      // Removals since the entry was built are in it; older ones only in the tombstones.
       const vanished =
-        sinceModseq >= entry.removedUpTo
-          ? []
-          : await this.tombstones()
-              .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1 } })
-              .toArray();
+        entry.removedSince(sinceModseq) ??
+        (
+          await this.tombstones()
+            .find({ mailboxId, modseq: { $gt: sinceModseq } }, { projection: { uid: 1 } })
+            .toArray()
+        ).map((t) => t.uid);
       return {
         ...base,
         changed,
-        vanished: uidSetFromUids(vanished.map((t) => t.uid).filter(inKnown)),
+        vanished: uidSetFromUids(vanished.filter(inKnown)),
         uidValidityChanged: false,
       };
     }

@@ -16,7 +16,7 @@
  * applies when its MODSEQ is above the document's (a compacted document carries the record's
  * MODSEQ), and an expunged message is gone whatever its document says.
  */
-import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
 import type { Logger } from '@postmesh/telemetry';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
@@ -268,6 +268,31 @@ export async function retainOwnedRecords(
   });
 }
 
+/**
+ * Up to this many documents are looked up one `_id` at a time, and deleted one `_id` per
+ * statement: on FerretDB 1.24 (SQLite) `{_id: {$in: […]}}` decodes the whole collection, which at
+ * a few thousand messages costs as much FerretDB CPU as about twenty single-`_id` deletes
+ * (measured in docs/benchmarks.md, "Long-lived sessions").
+ */
+const POINT_LOOKUPS = 64;
+const POINT_DELETES = 16;
+
+/** Deletes documents by `_id`: one statement each for a few, one `$in` for many. */
+async function deleteByIds<T extends { _id: unknown }>(
+  collection: Collection<T>,
+  ids: readonly T['_id'][],
+): Promise<void> {
+  if (ids.length > POINT_DELETES) {
+    await collection.deleteMany({ _id: { $in: [...ids] } } as Filter<T>);
+    return;
+  }
+  await boundedBulkWrite(
+    collection,
+    ids.map((id) => ({ deleteOne: { filter: { _id: id } as Filter<T> } })),
+    { ordered: false },
+  );
+}
+
 /** What compaction needs from the mailstore. */
 export interface CompactionDeps {
   readonly db: Db;
@@ -304,17 +329,38 @@ export async function compactPending(
       const gone = pending.expungesOf(mailboxId).slice(0, limit);
       if (gone.length === 0) return 0;
       const uids = gone.map(([uid]) => uid);
-      const docs = await messages
-        .find(
-          { mailboxId, uid: { $in: uids } },
-          { projection: { _id: 1, uid: 1, blobId: 1, blob: 1, searchId: 1 } },
-        )
-        .toArray();
+      const projection = { _id: 1, uid: 1, blobId: 1, blob: 1, searchId: 1 } as const;
+      const docs: Pick<MessageRecord, keyof typeof projection>[] = [];
+      let unkeyed = uids;
+      const keyOf = deps.keyOf;
+      if (keyOf !== undefined && uids.length <= POINT_LOOKUPS) {
+        // A keyed document by its `_id` (FerretDB answers that from SQLite's index; any other
+        // filter decodes the whole collection); only the ones not found so are looked for by UID.
+        const found: (Pick<MessageRecord, keyof typeof projection> | null)[] = [];
+        for (let i = 0; i < uids.length; i += POINT_DELETES) {
+          found.push(
+            ...(await Promise.all(
+              uids
+                .slice(i, i + POINT_DELETES)
+                .map((uid) => messages.findOne({ _id: keyOf(mailboxId, uid) }, { projection })),
+            )),
+          );
+        }
+        docs.push(...found.filter((d) => d !== null));
+        unkeyed = uids.filter((_, i) => found[i] === null);
+      }
+      if (unkeyed.length > 0) {
+        docs.push(...(await messages.find({ mailboxId, uid: { $in: unkeyed } }, { projection }).toArray()));
+      }
       if (docs.length > 0) {
-        await messages.deleteMany({ _id: { $in: docs.map((d) => d._id) } });
-        await db
-          .collection<SearchIndexDoc>(MailstoreCollections.searchIndex)
-          .deleteMany({ _id: { $in: docs.map((d) => d.searchId ?? d._id) } });
+        await deleteByIds(
+          messages,
+          docs.map((d) => d._id),
+        );
+        await deleteByIds(
+          db.collection<SearchIndexDoc>(MailstoreCollections.searchIndex),
+          docs.map((d) => d.searchId ?? d._id),
+        );
         const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
         for (const d of docs) {
           // A body in a pack holds a reference to the pack (Mailstore.storePacked).
@@ -330,10 +376,18 @@ export async function compactPending(
         await deps.releaseBlobRefs(refs);
       }
       await flagChanges(db).deleteMany({ mailboxId, uid: { $in: uids } });
-      await tombstones(db).updateMany(
-        { _id: { $in: gone.map(([, id]) => id) } },
-        { $unset: { pending: '' } },
-      );
+      const tombstoneIds = gone.map(([, id]) => id);
+      if (tombstoneIds.length > POINT_DELETES) {
+        await tombstones(db).updateMany({ _id: { $in: tombstoneIds } }, { $unset: { pending: '' } });
+      } else {
+        await boundedBulkWrite(
+          tombstones(db),
+          tombstoneIds.map((_id) => ({
+            updateOne: { filter: { _id }, update: { $unset: { pending: '' } } },
+          })),
+          { ordered: false },
+        );
+      }
       pending.compactedExpunges(mailboxId, uids);
       return gone.length;
     });

@@ -8,11 +8,17 @@
  */
 import { ErrorReason, resolveUidSet, type UidSet } from '@postmesh/contracts';
 import type { mailstore } from '@postmesh/contracts';
-import { decodeEncodedWords, type HeaderField, type SearchAddress } from '@postmesh/mime';
+import {
+  decodeEncodedWords,
+  type HeaderField,
+  type SearchAddress,
+  type SearchableHeaders,
+} from '@postmesh/mime';
 import { ObjectId, type Filter } from 'mongodb';
 import { MailstoreError } from './errors.js';
 import { systemFlagName } from './flags.js';
 import { TermField, foldForSearch, requiredTrigrams, type TermHasher } from './search-terms.js';
+import type { MessageSummary } from './mailbox-index.js';
 import type { MessageRecord, SealedMeta, SearchIndexDoc } from './types.js';
 
 type SearchKey = mailstore.SearchKey;
@@ -47,6 +53,8 @@ export type SearchDoc = Pick<MessageRecord, 'uid' | 'modseq' | 'flags' | 'size' 
 /** Everything a string key may need, decrypted on first use. */
 export interface SearchSubject {
   readonly doc: SearchDoc;
+  /** The message's summary from the mailbox index: its header keys then decrypt nothing. */
+  readonly summary?: MessageSummary | undefined;
   meta(): Promise<SealedMeta>;
   headerFields(): Promise<readonly HeaderField[]>;
   bodyText(): Promise<string>;
@@ -189,7 +197,41 @@ function addressText(list: readonly SearchAddress[]): string {
 
 function contains(haystack: string, needle: string): boolean {
   // RFC 9051 §6.4.4: case-insensitive substring match.
-  return foldForSearch(haystack).includes(foldForSearch(needle));
+  return foldForSearch(haystack).includes(foldedNeedle(needle));
+}
+
+let lastNeedle = '';
+let lastFolded = '';
+/** The folded search string: one query tests the same string against every message. */
+function foldedNeedle(needle: string): string {
+  if (needle !== lastNeedle) {
+    lastFolded = foldForSearch(needle);
+    lastNeedle = needle;
+  }
+  return lastFolded;
+}
+
+/** What SUBJECT, FROM, TO, CC and BCC match in a message's headers, folded once. */
+export function searchTextsOf(
+  headers: SearchableHeaders,
+): Pick<MessageSummary, 'subject' | 'from' | 'to' | 'cc' | 'bcc'> {
+  return {
+    subject: foldForSearch(headers.subject ?? ''),
+    from: foldForSearch(addressText(headers.from)),
+    to: foldForSearch(addressText(headers.to)),
+    cc: foldForSearch(addressText(headers.cc)),
+    bcc: foldForSearch(addressText(headers.bcc)),
+  };
+}
+
+type SummaryField = 'subject' | 'from' | 'to' | 'cc' | 'bcc';
+
+/** Whether a message matches a string key on one of the summary's fields. */
+async function fieldContains(m: SearchSubject, field: SummaryField, needle: string): Promise<boolean> {
+  const known = m.summary?.[field];
+  if (known !== undefined) return known.includes(foldedNeedle(needle));
+  const headers = (await m.meta()).headers;
+  return contains(field === 'subject' ? (headers.subject ?? '') : addressText(headers[field]), needle);
 }
 
 function headerText(fields: readonly HeaderField[]): string {
@@ -236,6 +278,33 @@ export function indexAnswers(key: SearchKey): boolean {
     case 'and':
     case 'or':
       return k.value.keys.every(indexAnswers);
+  }
+}
+
+/**
+ * Whether the key tests only what the mailbox index holds once it has the messages' summaries:
+ * the keys `indexAnswers` takes, the sent dates and SUBJECT/FROM/TO/CC/BCC.
+ */
+export function summaryAnswers(key: SearchKey): boolean {
+  const k = key.key;
+  if (k === undefined) return false;
+  switch (k.$case) {
+    case 'sentBefore':
+    case 'sentOn':
+    case 'sentSince':
+    case 'subject':
+    case 'from':
+    case 'to':
+    case 'cc':
+    case 'bcc':
+      return true;
+    case 'not':
+      return summaryAnswers(k.value);
+    case 'and':
+    case 'or':
+      return k.value.keys.every(summaryAnswers);
+    default:
+      return indexAnswers(key);
   }
 }
 
@@ -297,15 +366,11 @@ export async function matches(key: SearchKey, m: SearchSubject, ctx: SearchConte
     case 'youngerThanSeconds':
       return internal >= ctx.now - k.value * 1000;
     case 'subject':
-      return contains((await m.meta()).headers.subject ?? '', k.value);
     case 'from':
-      return contains(addressText((await m.meta()).headers.from), k.value);
     case 'to':
-      return contains(addressText((await m.meta()).headers.to), k.value);
     case 'cc':
-      return contains(addressText((await m.meta()).headers.cc), k.value);
     case 'bcc':
-      return contains(addressText((await m.meta()).headers.bcc), k.value);
+      return fieldContains(m, k.$case, k.value);
     case 'body':
       return contains(await m.bodyText(), k.value);
     case 'text':
