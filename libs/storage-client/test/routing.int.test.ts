@@ -4,8 +4,7 @@
  * as the `imap` identity) reaches the owner of each user, a replica refuses the users it does not
  * own with "not owner", and after one replica leaves, its users are served by the other.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -13,10 +12,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { OwnershipView, partitionOf } from '@postmesh/bus';
 import { ErrorReason, directory, errorDetailOf, mailstore } from '@postmesh/contracts';
 import {
-  ManagedProcess,
-  freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type RunningService,
   type TestEnvironment,
 } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,10 +23,7 @@ import { connectStorage, type StorageClient } from '../src/index.js';
 const PARTITIONS = 8;
 const USERS = 12;
 
-interface Replica {
-  readonly proc: ManagedProcess;
-  readonly address: string;
-}
+type Replica = RunningService;
 
 async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -49,43 +44,18 @@ describe('storage client owner routing with two storage replicas', () => {
   const users: { id: string; address: string }[] = [];
 
   async function startReplica(name: string): Promise<Replica> {
-    const grpcPort = await freePort();
-    const opsPort = await freePort();
-    const proc = new ManagedProcess({
+    const replica = await startService('storage', {
+      env,
+      dir,
       name,
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'storage', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...env.serviceEnv,
-        MONGODB_URI: env.mongoUri,
-        POSTMESH_MONGODB_DB: env.database,
-        POSTMESH_GRPC_PORT: String(grpcPort),
-        POSTMESH_OPS_PORT: String(opsPort),
-        POSTMESH_KEK_FILE: join(dir, 'kek'),
-        // One body store for both, as the chart's shared stores: a new owner reads old bodies.
-        POSTMESH_BLOB_DIR: join(dir, 'blobs'),
+      // Both replicas share `dir` and so one body store, as the chart's shared stores: a new
+      // owner reads old bodies.
+      vars: {
         POSTMESH_STORAGE_OWNERSHIP: 'true',
         POSTMESH_STORAGE_PARTITIONS: String(PARTITIONS),
         POSTMESH_STORAGE_LEASE_TTL_MS: '2000',
-        LOG_LEVEL: 'info',
       },
-      logFile: join(dir, `${name}.log`),
     });
-    proc.start();
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`)).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (!proc.running || Date.now() > deadline) {
-        throw new Error(`${name} not ready:\n${readFileSync(join(dir, `${name}.log`), 'utf8').slice(-4000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    const replica = { proc, address: `127.0.0.1:${grpcPort}` };
     replicas.push(replica);
     return replica;
   }
@@ -100,7 +70,6 @@ describe('storage client owner routing with two storage replicas', () => {
   beforeAll(async () => {
     env = await startTestEnvironment();
     dir = mkdtempSync(join(tmpdir(), 'postmesh-routing-'));
-    writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
     await startReplica('storage-a');
     await startReplica('storage-b');
     // The client side reads the ownership map as imap does, with imap's NATS permissions.

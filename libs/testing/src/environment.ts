@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { mutualTls, readIdentityMaterial, type InternalSecurity } from '@postmesh/identity';
-import { FerretDb } from './ferretdb.js';
+import { FerretDb, type DbBackend } from './ferretdb.js';
 import { InternalPki } from './internal-pki.js';
 import { NatsServer } from './nats.js';
 
@@ -15,7 +15,8 @@ import { NatsServer } from './nats.js';
  * By default each suite gets its own nats-server and FerretDB on free ports with temporary data
  * (so suites run in parallel and leave nothing behind). With `NATS_URL` / `MONGODB_URI` set, the
  * same suites run against those instead (a NATS cluster, a MongoDB 7 replica set); each suite
- * then uses a database of its own name, dropped afterwards by the caller. An external NATS must
+ * then uses a database of its own name, dropped afterwards by the caller. The local FerretDB keeps
+ * its data in SQLite or in a PostgreSQL cluster of its own, as POSTMESH_DB_BACKEND says. An external NATS must
  * then be set up with this run's users itself (see docs/operations.md); none are sent to it.
  */
 export interface TestEnvironment {
@@ -46,6 +47,8 @@ export interface TestEnvironment {
 export interface TestEnvironmentOptions {
   readonly nats?: boolean;
   readonly mongo?: boolean;
+  /** FerretDB's backend; default POSTMESH_DB_BACKEND, else the project's default (sqlite). */
+  readonly dbBackend?: DbBackend;
   /**
    * Use this CA and these identities instead of making new ones: for suites that start their own
    * NATS with it (a `NatsCluster`), whose clients then connect with its users over TLS.
@@ -67,7 +70,9 @@ export async function startTestEnvironment(options: TestEnvironmentOptions = {})
   const pki = options.pki ?? InternalPki.ensure(pkiDir ?? '');
   const [nats, ferret] = await Promise.all([
     wantNats && !externalNats ? NatsServer.start({ pki }) : Promise.resolve(undefined),
-    wantMongo && !externalMongo ? FerretDb.start() : Promise.resolve(undefined),
+    wantMongo && !externalMongo
+      ? FerretDb.start(options.dbBackend === undefined ? {} : { backend: options.dbBackend })
+      : Promise.resolve(undefined),
   ]);
   const natsUrl = nats?.url ?? externalNats ?? '';
   const natsMonitorUrl = nats?.monitorUrl ?? process.env.NATS_MONITOR_URL;

@@ -10,7 +10,15 @@ export {
 } from './binaries.js';
 export { ManagedProcess, freePort, waitForPort, type ManagedProcessOptions } from './process.js';
 export { NatsServer, type NatsServerOptions } from './nats.js';
-export { FerretDb, type FerretDbOptions } from './ferretdb.js';
+export {
+  DB_BACKENDS,
+  DEFAULT_DB_BACKEND,
+  FerretDb,
+  dbBackendFromEnv,
+  type DbBackend,
+  type FerretDbOptions,
+} from './ferretdb.js';
+export { PostgresServer, postgresBinDir, type PostgresOptions } from './postgres.js';
 export {
   caCertificate,
   pkiSecurity,
@@ -25,3 +33,10 @@ export { installPythonTools, pythonTool, pythonVenv } from './python-tools.js';
 export { MotoServer } from './moto.js';
 export { FakeDnsServer, type DnsZones } from './dns-server.js';
 export { RspamdServer, type RspamdOptions } from './rspamd.js';
+export {
+  startService,
+  writeKekFile,
+  type RunningService,
+  type ServiceName,
+  type StartServiceOptions,
+} from './services.js';

@@ -117,6 +117,8 @@ export interface ManagedProcessOptions {
    * then stops its children in order (the local stack). Children still die with the parent.
    */
   readonly detached?: boolean;
+  /** The signal `stop()` sends first (default SIGTERM); SIGKILL follows after the grace period. */
+  readonly stopSignal?: NodeJS.Signals;
 }
 
 /** A child process with its output in a log file, stoppable gently (SIGTERM) or not (SIGKILL). */
@@ -169,11 +171,11 @@ export class ManagedProcess {
     });
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  /** SIGTERM (or `stopSignal`), then SIGKILL if it has not exited within `graceMs`. */
   async stop(graceMs = 10_000): Promise<number | null> {
     const child = this.child;
     if (!child || !this.running) return this.exitPromise;
-    child.kill('SIGTERM');
+    child.kill(this.options.stopSignal ?? 'SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     const code = await this.exitPromise;
     clearTimeout(timer);

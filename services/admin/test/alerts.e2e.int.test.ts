@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedProcess, freePort, repoRoot } from '@postmesh/testing';
+import { freePort, repoRoot, startService, type ManagedProcess } from '@postmesh/testing';
 import { ImapFlow } from 'imapflow';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,45 +45,24 @@ async function ok(response: Promise<{ status: number; text: string; body: unknow
 
 /** imap on free ports, serving the 3-day certificate and checking its expiry every 300 ms. */
 async function startImap(): Promise<{ proc: ManagedProcess; port: number }> {
-  const [port, tlsPort, opsPort] = [await freePort(), await freePort(), await freePort()];
-  const logFile = join(certDir, `imap-${port}.log`);
-  const proc = new ManagedProcess({
+  const [port, tlsPort] = [await freePort(), await freePort()];
+  const imap = await startService('imap', {
+    env: h.env,
+    dir: certDir,
     name: `imap-${port}`,
-    command: process.execPath,
-    args: [join(repoRoot(), 'services', 'imap', 'dist', 'main.js')],
-    env: {
-      ...process.env,
-      ...h.env.serviceEnv,
-      LOG_LEVEL: 'info',
+    vars: {
       POSTMESH_STORAGE_GRPC: h.storageGrpc,
       POSTMESH_IMAP_PORT: String(port),
       POSTMESH_IMAPS_PORT: String(tlsPort),
-      POSTMESH_OPS_PORT: String(opsPort),
       POSTMESH_IMAP_DATA_DIR: join(certDir, 'imap-data'),
       POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
       POSTMESH_TLS_CERT_FILE: join(certDir, 'tls.crt'),
       POSTMESH_TLS_KEY_FILE: join(certDir, 'tls.key'),
       POSTMESH_CERT_EXPIRY_WARN_DAYS: '14',
       POSTMESH_CERT_EXPIRY_CHECK_MS: '300',
-      POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
     },
-    logFile,
   });
-  proc.start();
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (!proc.running) throw new Error(`imap exited:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
-    const ready = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`, {
-      signal: AbortSignal.timeout(2_000),
-    }).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ready) return { proc, port };
-    if (Date.now() > deadline)
-      throw new Error(`imap not ready:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
+  return { proc: imap.proc, port };
 }
 
 /** Subjects of the messages in the postmaster's INBOX, read over IMAP. */

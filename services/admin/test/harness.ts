@@ -3,15 +3,16 @@
  * storage process and the real admin process, each on free ports on 127.0.0.1, plus a small
  * HTTP client that signs in like the console does (cookie + CSRF token) or uses a bearer token.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  writeKekFile,
+  type RunningService,
   type TestEnvironment,
 } from '@postmesh/testing';
 
@@ -58,152 +59,71 @@ export interface AdminHarnessOptions {
   readonly smtp?: boolean;
 }
 
-async function waitReady(port: number, proc: ManagedProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!proc.running)
-      throw new Error(
-        `${proc.options.name} exited:\n${readFileSync(proc.options.logFile, 'utf8').slice(-3000)}`,
-      );
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (r.status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(
-    `${proc.options.name} not ready:\n${readFileSync(proc.options.logFile, 'utf8').slice(-3000)}`,
-  );
-}
-
 export async function startAdminHarness(options: AdminHarnessOptions = {}): Promise<AdminHarness> {
-  const root = repoRoot();
   const env = await startTestEnvironment();
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-admin-test-'));
-  const kekFile = join(dir, 'kek.b64');
-  writeFileSync(kekFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-  const [storageOpsPort, grpcPort, adminOpsPort, httpPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
-  const storageGrpc = `127.0.0.1:${grpcPort}`;
-  const common = {
-    ...process.env,
-    ...env.serviceEnv,
-    LOG_LEVEL: 'info',
-    POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
-  };
-  const storageProcess = (extra: Readonly<Record<string, string>>): ManagedProcess =>
-    new ManagedProcess({
-      name: 'storage',
-      command: process.execPath,
-      args: [join(root, 'services/storage/dist/main.js')],
-      env: {
-        ...common,
-        MONGODB_URI: env.mongoUri,
-        POSTMESH_MONGODB_DB: env.database,
-        POSTMESH_OPS_PORT: String(storageOpsPort),
-        POSTMESH_GRPC_PORT: String(grpcPort),
-        POSTMESH_KEK_FILE: kekFile,
-        POSTMESH_BLOB_DIR: join(dir, 'blobs'),
-        ...extra,
-      },
-      logFile: join(dir, 'storage.log'),
-    });
-  let storage = storageProcess(options.storageEnv ?? {});
-  const adminProc = new ManagedProcess({
-    name: 'admin',
-    command: process.execPath,
-    args: [join(root, 'services/admin/dist/main.js')],
-    env: {
-      ...common,
-      POSTMESH_OPS_PORT: String(adminOpsPort),
-      POSTMESH_HTTP_PORT: String(httpPort),
-      POSTMESH_STORAGE_GRPC: storageGrpc,
-      POSTMESH_OWNER_EMAIL: OWNER.email,
-      POSTMESH_OWNER_PASSWORD: OWNER.password,
-      POSTMESH_HEALTH_TARGETS: `storage=http://127.0.0.1:${storageOpsPort},admin=http://127.0.0.1:${adminOpsPort}`,
-      POSTMESH_DNS_SERVERS: '127.0.0.1:9',
-      ...options.adminEnv,
-    },
-    logFile: join(dir, 'admin.log'),
-  });
-  const procs = [storage, adminProc];
-  let smtpPort: number | undefined;
-  let smtp: ManagedProcess | undefined;
-  let smtpOpsPort = 0;
-  if (options.smtp === true) {
-    const [port, submission, submissions, ops] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
-    smtpPort = port;
-    smtpOpsPort = ops;
-    smtp = new ManagedProcess({
-      name: 'smtp-inbound',
-      command: process.execPath,
-      args: [join(root, 'services/smtp-inbound/dist/main.js')],
-      env: {
-        ...common,
-        POSTMESH_OPS_PORT: String(ops),
-        POSTMESH_SMTP_PORT: String(port),
-        POSTMESH_SUBMISSION_PORT: String(submission),
-        POSTMESH_SUBMISSIONS_PORT: String(submissions),
-        POSTMESH_STORAGE_GRPC: storageGrpc,
-        POSTMESH_SMTP_DATA_DIR: join(dir, 'smtp'),
-      },
-      logFile: join(dir, 'smtp-inbound.log'),
-    });
-    procs.push(smtp);
-  }
+  const started: RunningService[] = [];
   const stop = async (): Promise<void> => {
-    await Promise.all(procs.map((p) => p.stop(10_000).catch(() => p.kill())));
+    await Promise.all(started.map((s) => s.stop(10_000).catch(() => s.kill())));
     await env.stop();
     // POSTMESH_KEEP_TEST_LOGS=1 keeps the service logs for a failed run.
     if (process.env.POSTMESH_KEEP_TEST_LOGS === undefined) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`admin test logs kept in ${dir}\n`);
   };
+  const start = async (
+    service: Parameters<typeof startService>[0],
+    vars: Readonly<Record<string, string>>,
+    opsPort?: number,
+  ): Promise<RunningService> => {
+    const running = await startService(service, {
+      env,
+      dir,
+      vars,
+      ...(opsPort === undefined ? {} : { opsPort }),
+    });
+    started.push(running);
+    return running;
+  };
   try {
-    storage.start();
-    await waitReady(storageOpsPort, storage);
-    if (smtp !== undefined) {
-      smtp.start();
-      await waitReady(smtpOpsPort, smtp);
+    const storage = await start('storage', options.storageEnv ?? {});
+    let smtpPort: number | undefined;
+    if (options.smtp === true) {
+      const [port, submission, submissions] = [await freePort(), await freePort(), await freePort()];
+      smtpPort = port;
+      await start('smtp-inbound', {
+        POSTMESH_SMTP_PORT: String(port),
+        POSTMESH_SUBMISSION_PORT: String(submission),
+        POSTMESH_SUBMISSIONS_PORT: String(submissions),
+        POSTMESH_STORAGE_GRPC: storage.address,
+        POSTMESH_SMTP_DATA_DIR: join(dir, 'smtp'),
+      });
     }
-    adminProc.start();
+    const [adminOpsPort, httpPort] = [await freePort(), await freePort()];
     // Ready includes the bootstrap owner existing in storage.
-    await waitReady(adminOpsPort, adminProc);
-    const baseUrl = `http://127.0.0.1:${httpPort}`;
+    await start(
+      'admin',
+      {
+        POSTMESH_HTTP_PORT: String(httpPort),
+        POSTMESH_STORAGE_GRPC: storage.address,
+        POSTMESH_OWNER_EMAIL: OWNER.email,
+        POSTMESH_OWNER_PASSWORD: OWNER.password,
+        POSTMESH_HEALTH_TARGETS: `storage=http://127.0.0.1:${storage.opsPort},admin=http://127.0.0.1:${adminOpsPort}`,
+        POSTMESH_DNS_SERVERS: '127.0.0.1:9',
+        ...options.adminEnv,
+      },
+      adminOpsPort,
+    );
     return {
       env,
-      baseUrl,
-      storageGrpc,
+      baseUrl: `http://127.0.0.1:${httpPort}`,
+      storageGrpc: storage.address,
       adminOpsPort,
-      storageOpsPort,
+      storageOpsPort: storage.opsPort,
       ...(smtpPort === undefined ? {} : { smtpPort }),
-      kekFile,
-      async restartStorage(extra) {
-        await storage.stop(10_000).catch(() => storage.kill());
-        storage = storageProcess(extra);
-        procs[0] = storage;
-        storage.start();
-        await waitReady(storageOpsPort, storage);
-      },
-      newKekFile(name) {
-        const file = join(dir, name);
-        writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
-        return file;
-      },
-      logs: () =>
-        procs
-          .map((p) => `--- ${p.options.name}\n${readFileSync(p.options.logFile, 'utf8').slice(-4000)}`)
-          .join('\n'),
+      kekFile: storage.vars.POSTMESH_KEK_FILE ?? '',
+      restartStorage: (vars) => storage.restart(vars),
+      newKekFile: (name) => writeKekFile(dir, name),
+      logs: () => started.map((s) => `--- ${s.name}\n${s.log().slice(-4000)}`).join('\n'),
       stop,
     };
   } catch (error) {

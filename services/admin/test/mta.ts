@@ -4,13 +4,13 @@
  * and a publisher of outbound jobs (as smtp-inbound publishes submitted mail).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus, encodeOutboundJob, outboundJobMessageId, publishDurable, Subjects } from '@postmesh/bus';
 import { createLogger } from '@postmesh/telemetry';
-import { freePort, ManagedProcess, repoRoot, FakeDnsServer } from '@postmesh/testing';
+import { freePort, startService, FakeDnsServer, type RunningService } from '@postmesh/testing';
 import type { AdminHarness } from './harness.js';
 
 /** A remote MTA that accepts the sender and answers every recipient 451 (the message stays deferred). */
@@ -62,44 +62,31 @@ export async function startDeferringMta(h: AdminHarness): Promise<DeferringMta> 
     MX: { 'example.org': [{ exchange: 'mx.example.org', priority: 10 }] },
     A: { 'mx.example.org': ['127.0.0.1'] },
   });
-  const opsPort = await freePort();
-  const mta = new ManagedProcess({
-    name: 'mta-delivery',
-    command: process.execPath,
-    args: [join(repoRoot(), 'services/mta-delivery/dist/main.js')],
-    env: {
-      ...process.env,
-      ...h.env.serviceEnv,
-      POSTMESH_OPS_PORT: String(opsPort),
-      POSTMESH_STORAGE_GRPC: h.storageGrpc,
-      POSTMESH_MTA_DKIM: 'false',
-      POSTMESH_HOSTNAME: 'mta.example.test',
-      // Long enough that the entry stays deferred while the test looks at it.
-      POSTMESH_MTA_RETRY_SCHEDULE_MS: '600000',
-      POSTMESH_MTA_RETRY_JITTER_PCT: '0',
-      POSTMESH_MTA_QUEUE_TICK_MS: '200',
-      POSTMESH_MTA_CONNECT_TIMEOUT_MS: '2000',
-      POSTMESH_DNS_SERVERS: dns.address,
-      POSTMESH_MTA_SMTP_PORT: String(smtpPort),
-      LOG_LEVEL: 'info',
-    },
-    logFile: join(dir, 'mta.log'),
-  });
+  let mta: RunningService | undefined;
   let bus: Bus | undefined;
   const stop = async (): Promise<void> => {
     await bus?.drain();
-    await mta.stop();
+    await mta?.stop();
     await new Promise((r) => sink.close(r));
     await dns.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    mta.start();
-    await until('mta-delivery ready', async () => {
-      const r = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`).catch(() => undefined);
-      return r?.status === 200 ? true : undefined;
-    }).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${readFileSync(join(dir, 'mta.log'), 'utf8').slice(-3000)}`);
+    mta = await startService('mta-delivery', {
+      env: h.env,
+      dir,
+      vars: {
+        POSTMESH_STORAGE_GRPC: h.storageGrpc,
+        POSTMESH_MTA_DKIM: 'false',
+        POSTMESH_HOSTNAME: 'mta.example.test',
+        // Long enough that the entry stays deferred while the test looks at it.
+        POSTMESH_MTA_RETRY_SCHEDULE_MS: '600000',
+        POSTMESH_MTA_RETRY_JITTER_PCT: '0',
+        POSTMESH_MTA_QUEUE_TICK_MS: '200',
+        POSTMESH_MTA_CONNECT_TIMEOUT_MS: '2000',
+        POSTMESH_DNS_SERVERS: dns.address,
+        POSTMESH_MTA_SMTP_PORT: String(smtpPort),
+      },
     });
     bus = await Bus.connect({
       ...h.env.busOptions('operator'),

@@ -412,6 +412,8 @@ describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
         '* OK [MAILBOXID (<id>)] Mailbox id',
         `* FLAGS (${flagList})`,
         `* OK [PERMANENTFLAGS (${flagList} \\*)] Flags permitted`,
+        // RFC 9051 §6.3.2: the LIST response an IMAP4rev2 SELECT requires.
+        '* LIST (\\HasNoChildren) "/" INBOX',
         '* OK [HIGHESTMODSEQ 15] Highest',
         '* VANISHED (EARLIER) 3,5,8',
         '* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (10))',

@@ -5,17 +5,17 @@
  * and put mail in place.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
-  waitForPort,
+  type ManagedProcess,
+  type RunningService,
   type TestEnvironment,
 } from '@postmesh/testing';
 import { connectStorage, type StorageClient } from '@postmesh/storage-client';
@@ -58,76 +58,39 @@ export interface TestUser {
   readonly password: string;
 }
 
-const root = repoRoot();
-
 export async function startImapStack(options: ImapStackOptions = {}): Promise<ImapStack> {
   const env = await startTestEnvironment();
   const logDir = mkdtempSync(join(tmpdir(), 'postmesh-imap-'));
-  const kekFile = join(logDir, 'kek.b64');
-  writeFileSync(kekFile, randomBytes(32).toString('base64'));
-  const grpcPort = await freePort();
-  const storageOps = await freePort();
-  const common = {
-    ...process.env,
-    ...env.serviceEnv,
-    POSTMESH_SHUTDOWN_TIMEOUT_MS: '5000',
-    LOG_LEVEL: 'info',
-  };
-  const storage = new ManagedProcess({
-    name: 'storage',
-    command: process.execPath,
-    args: [join(root, 'services', 'storage', 'dist', 'main.js')],
-    env: {
-      ...common,
-      MONGODB_URI: env.mongoUri,
-      POSTMESH_MONGODB_DB: env.database,
-      POSTMESH_KEK_FILE: kekFile,
-      POSTMESH_BLOB_DIR: join(logDir, 'blobs'),
-      POSTMESH_GRPC_PORT: String(grpcPort),
-      POSTMESH_OPS_PORT: String(storageOps),
-    },
-    logFile: join(logDir, 'storage.log'),
-  });
-  storage.start();
+  const storage = await startService('storage', { env, dir: logDir });
+  const grpcAddress = storage.address;
   let stopping = false;
-  void storage.exited.then((code) => {
+  void storage.proc.exited.then((code) => {
     if (!stopping)
       process.stderr.write(`storage exited unexpectedly (code ${String(code)}); log in ${logDir}\n`);
   });
-  await waitForPort(grpcPort, '127.0.0.1', 60_000, () => storage.running).catch((error: unknown) => {
-    throw new Error(`${String(error)}\n${readFileSync(join(logDir, 'storage.log'), 'utf8')}`);
-  });
-  await waitReady(storageOps, join(logDir, 'storage.log'));
-  const grpcAddress = `127.0.0.1:${grpcPort}`;
 
-  const started: ManagedProcess[] = [];
+  const started: RunningService[] = [];
   const startImap = async (
     extraEnv: Readonly<Record<string, string>> = {},
   ): Promise<{ proc: ManagedProcess; port: number; tlsPort: number; opsPort: number }> => {
-    const [port, tlsPort, opsPort] = [await freePort(), await freePort(), await freePort()];
-    const name = `imap-${port}`;
-    const proc = new ManagedProcess({
-      name,
-      command: process.execPath,
-      args: [join(root, 'services', 'imap', 'dist', 'main.js')],
-      env: {
-        ...common,
+    const [port, tlsPort] = [await freePort(), await freePort()];
+    const imap = await startService('imap', {
+      env,
+      dir: logDir,
+      name: `imap-${port}`,
+      vars: {
         POSTMESH_STORAGE_GRPC: grpcAddress,
         POSTMESH_IMAP_PORT: String(port),
         POSTMESH_IMAPS_PORT: String(tlsPort),
-        POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_IMAP_DATA_DIR: join(logDir, 'imap-data'),
         POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
         POSTMESH_AUTH_BASE_DELAY_MS: '0',
         ...options.imapEnv,
         ...extraEnv,
       },
-      logFile: join(logDir, `${name}.log`),
     });
-    proc.start();
-    started.push(proc);
-    await waitReady(opsPort, join(logDir, `${name}.log`));
-    return { proc, port, tlsPort, opsPort };
+    started.push(imap);
+    return { proc: imap.proc, port, tlsPort, opsPort: imap.opsPort };
   };
   const first = await startImap();
   // The test plays the operator (it creates users); imap itself connects as `imap`.
@@ -140,17 +103,17 @@ export async function startImapStack(options: ImapStackOptions = {}): Promise<Im
   let users = 0;
   return {
     env,
-    storage,
+    storage: storage.proc,
     imap: first.proc,
     imapPort: first.port,
     imapsPort: first.tlsPort,
     opsPort: first.opsPort,
-    storageOpsPort: storageOps,
+    storageOpsPort: storage.opsPort,
     grpc,
     logDir,
     startImap,
     log: (name) =>
-      readFileSync(join(logDir, name === 'storage' ? 'storage.log' : `imap-${first.port}.log`), 'utf8'),
+      name === 'storage' ? storage.log() : readFileSync(join(logDir, `imap-${first.port}.log`), 'utf8'),
     async createUser(local = `user${++users}`, quotaBytes?: number, quotaMessages?: number) {
       const address = `${local}@example.test`;
       const password = `Pw-${randomBytes(9).toString('base64url')}`;
@@ -183,22 +146,6 @@ function call<T>(run: (cb: (error: ServiceError | null, value: T) => void) => un
   return new Promise((resolve, reject) => {
     run((error, value) => (error ? reject(error) : resolve(value)));
   });
-}
-
-async function waitReady(opsPort: number, logFile: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`, {
-        signal: AbortSignal.timeout(2_000),
-      });
-      if (res.status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`service on ops port ${opsPort} never became ready\n${readFileSync(logFile, 'utf8')}`);
 }
 
 /** A small RFC 5322 message. */

@@ -117,6 +117,8 @@ describe('PREVIEW (RFC 8970)', () => {
             '* OK [MAILBOXID (<id>)] Mailbox id',
             '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk)',
             '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk \\*)] Flags permitted',
+            // RFC 9051 §6.3.2: an IMAP4rev2 SELECT answers the mailbox's LIST response too.
+            '* LIST (\\HasNoChildren) "/" INBOX',
             '<tag> OK [READ-WRITE] SELECT completed',
           ],
         ],

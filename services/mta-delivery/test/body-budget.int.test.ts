@@ -6,7 +6,7 @@
  * not redelivered).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -20,10 +20,10 @@ import {
   type OutboundJob,
 } from '@postmesh/bus';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type RunningService,
   type TestEnvironment,
   FakeDnsServer,
 } from '@postmesh/testing';
@@ -40,7 +40,7 @@ describe('mta-delivery body budget', () => {
   let js: JetStreamClient;
   let sink: SmtpSink;
   let dns: FakeDnsServer | undefined;
-  let proc: ManagedProcess | undefined;
+  let mta: RunningService | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-budget-'));
 
   beforeAll(async () => {
@@ -55,40 +55,22 @@ describe('mta-delivery body budget', () => {
     dns = dnsServer;
     nc = await connect(env.natsOptions());
     js = jetstream(nc);
-    const opsPort = await freePort();
-    proc = new ManagedProcess({
-      name: 'mta-delivery',
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...env.serviceEnv,
-        POSTMESH_OPS_PORT: String(opsPort),
+    mta = await startService('mta-delivery', {
+      env,
+      dir,
+      vars: {
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
         POSTMESH_DNS_SERVERS: dnsServer.address,
         POSTMESH_MTA_SMTP_PORT: String(smtpPort),
         POSTMESH_MTA_BODY_BUDGET_BYTES: String(BUDGET),
-        LOG_LEVEL: 'info',
       },
-      logFile: join(dir, 'mta.log'),
+      readyTimeoutMs: 30_000,
     });
-    proc.start();
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline || !proc.running)
-        throw new Error(`mta-delivery not ready:\n${readFileSync(proc.options.logFile, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }, 60_000);
 
   afterAll(async () => {
-    await proc?.stop(5_000);
+    await mta?.stop(5_000);
     await nc?.close();
     await sink?.close();
     await dns?.stop();

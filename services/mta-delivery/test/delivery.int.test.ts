@@ -27,18 +27,16 @@ import {
   type QueueRetryResponse,
 } from '@postmesh/bus';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type ManagedProcess,
   type TestEnvironment,
   FakeDnsServer,
 } from '@postmesh/testing';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokenStartTlsSink, SmtpSink } from './sink.js';
-
-const mainJs = join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js');
 
 async function until<T>(
   what: string,
@@ -51,14 +49,6 @@ async function until<T>(
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function ready(port: number): Promise<boolean> {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/healthz/ready`)).status === 200;
-  } catch {
-    return false;
   }
 }
 
@@ -93,14 +83,12 @@ describe('mta-delivery', () => {
 
   async function startMta(extra: Record<string, string>): Promise<ManagedProcess> {
     const opsPort = await freePort();
-    const proc = new ManagedProcess({
-      name: 'mta-delivery',
-      command: process.execPath,
-      args: [mainJs],
-      env: {
-        ...process.env,
-        ...env.serviceEnv,
-        POSTMESH_OPS_PORT: String(opsPort),
+    const { proc } = await startService('mta-delivery', {
+      env,
+      dir,
+      name: `mta-${opsPort}`,
+      opsPort,
+      vars: {
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
         POSTMESH_HOSTNAME: 'mta.example.test',
@@ -109,16 +97,11 @@ describe('mta-delivery', () => {
         POSTMESH_MTA_QUEUE_TICK_MS: '200',
         POSTMESH_MTA_CONNECT_TIMEOUT_MS: '2000',
         POSTMESH_MTA_COMMAND_TIMEOUT_MS: '5000',
-        LOG_LEVEL: 'info',
         ...extra,
       },
-      logFile: join(dir, `mta-${opsPort}.log`),
+      readyTimeoutMs: 30_000,
     });
-    proc.start();
     procs.push(proc);
-    await until('mta-delivery ready', () => ready(opsPort), 30_000).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${readFileSync(proc.options.logFile, 'utf8')}`);
-    });
     return proc;
   }
 
@@ -455,6 +438,19 @@ describe('mta-delivery', () => {
       caller: { actor: 'hd', role: 'helpdesk', domains: ['example.test'] },
     });
     expect(helpdesk).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    // A request that does not match its schema is refused with the field that is wrong.
+    const unknownRole = await request<QueueListResponse>(QueueSubjects.list, {
+      caller: { actor: 'x', role: 'root', domains: [] },
+    });
+    expect(unknownRole).toEqual({
+      ok: false,
+      error: {
+        code: 'invalid',
+        message: 'caller.role: expected one of owner, domain-admin, helpdesk, auditor, user',
+      },
+    });
+    const noDsn = await request<QueueCancelResponse>(QueueSubjects.cancel, { caller: owner, id: listed.id });
+    expect(noDsn).toEqual({ ok: false, error: { code: 'invalid', message: 'dsn: is required' } });
     const auditorRetry = await request<QueueRetryResponse>(QueueSubjects.retry, {
       caller: { actor: 'au', role: 'auditor', domains: [] },
       id: listed.id,

@@ -4,7 +4,7 @@
  * never accepts (delay notice, then the failure DSN when the queue lifetime runs out).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -19,10 +19,10 @@ import {
   publishDurable,
 } from '@postmesh/bus';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type ManagedProcess,
   type TestEnvironment,
   FakeDnsServer,
 } from '@postmesh/testing';
@@ -50,14 +50,12 @@ describe('mta-delivery faults', () => {
 
   async function startMta(extra: Record<string, string> = {}): Promise<ManagedProcess> {
     const opsPort = await freePort();
-    const proc = new ManagedProcess({
-      name: 'mta-delivery',
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...env.serviceEnv,
-        POSTMESH_OPS_PORT: String(opsPort),
+    const { proc } = await startService('mta-delivery', {
+      env,
+      dir,
+      name: `mta-${opsPort}`,
+      opsPort,
+      vars: {
         POSTMESH_STORAGE_GRPC: '127.0.0.1:1',
         POSTMESH_MTA_DKIM: 'false',
         POSTMESH_DNS_SERVERS: dnsAddress(),
@@ -65,24 +63,12 @@ describe('mta-delivery faults', () => {
         POSTMESH_MTA_CONCURRENCY: String(CONCURRENCY),
         POSTMESH_MTA_QUEUE_TICK_MS: '200',
         POSTMESH_MTA_RETRY_JITTER_PCT: '0',
-        LOG_LEVEL: 'info',
         ...extra,
       },
-      logFile: join(dir, `mta-${opsPort}.log`),
+      readyTimeoutMs: 30_000,
     });
-    proc.start();
     procs.push(proc);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) return proc;
-      if (Date.now() > deadline || !proc.running)
-        throw new Error(`mta-delivery not ready:\n${readFileSync(proc.options.logFile, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    return proc;
   }
 
   async function publish(rcpt: string, mailFrom = 'alice@example.test'): Promise<string> {

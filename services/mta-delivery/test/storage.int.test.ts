@@ -3,7 +3,7 @@
  * nats-server and FerretDB from @postmesh/testing, and an smtp-server sink as the remote MX.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
@@ -12,10 +12,11 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects, encodeOutboundJob, outboundJobMessageId, publishDurable } from '@postmesh/bus';
 import { DirectoryServiceClient, MailstoreServiceClient, directory, mailstore } from '@postmesh/contracts';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type RunningService,
+  type ServiceName,
   type TestEnvironment,
   FakeDnsServer,
 } from '@postmesh/testing';
@@ -42,22 +43,6 @@ function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
   });
 }
 
-async function waitReady(proc: ManagedProcess, opsPort: number): Promise<void> {
-  const deadline = Date.now() + 40_000;
-  while (Date.now() < deadline) {
-    if (!proc.running) break;
-    try {
-      if ((await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`)).status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(
-    `${proc.options.name} not ready:\n${readFileSync(proc.options.logFile, 'utf8').slice(-4000)}`,
-  );
-}
-
 describe('mta-delivery with storage', () => {
   let env: TestEnvironment;
   let nc: NatsConnection;
@@ -68,27 +53,13 @@ describe('mta-delivery with storage', () => {
   let store: MailstoreServiceClient;
   /** The DNS records the Directory publishes for the domain's active keys: name → TXT value. */
   const dkimRecords = new Map<string, string>();
-  const procs: ManagedProcess[] = [];
+  const procs: RunningService[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-mta-storage-'));
 
-  async function spawn(service: string, env2: Record<string, string>): Promise<void> {
-    const opsPort = await freePort();
-    const proc = new ManagedProcess({
-      name: service,
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', service, 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...env.serviceEnv,
-        POSTMESH_OPS_PORT: String(opsPort),
-        LOG_LEVEL: 'info',
-        ...env2,
-      },
-      logFile: join(dir, `${service}.log`),
-    });
-    proc.start();
-    procs.push(proc);
-    await waitReady(proc, opsPort);
+  async function spawn(service: ServiceName, vars: Record<string, string>): Promise<RunningService> {
+    const running = await startService(service, { env, dir, vars, readyTimeoutMs: 40_000 });
+    procs.push(running);
+    return running;
   }
 
   async function inbox(address: string): Promise<Buffer[]> {
@@ -163,24 +134,12 @@ describe('mta-delivery with storage', () => {
 
   beforeAll(async () => {
     env = await startTestEnvironment();
-    writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
-    const grpcPort = await freePort();
-    await spawn('storage', {
-      MONGODB_URI: env.mongoUri,
-      POSTMESH_MONGODB_DB: env.database,
-      POSTMESH_GRPC_PORT: String(grpcPort),
-      POSTMESH_KEK_FILE: join(dir, 'kek'),
+    const { address: storageAddress } = await spawn('storage', {
       POSTMESH_DEV_SEED: 'true',
       POSTMESH_DEV_PASSWORD: 'Correct-Horse-Battery-9',
     });
-    dirClient = new DirectoryServiceClient(
-      `127.0.0.1:${grpcPort}`,
-      env.security('operator').grpcClientCredentials(),
-    );
-    store = new MailstoreServiceClient(
-      `127.0.0.1:${grpcPort}`,
-      env.security('operator').grpcClientCredentials(),
-    );
+    dirClient = new DirectoryServiceClient(storageAddress, env.security('operator').grpcClientCredentials());
+    store = new MailstoreServiceClient(storageAddress, env.security('operator').grpcClientCredentials());
     const domain = await call(
       dirClient.getDomain.bind(dirClient),
       directory.GetDomainRequest.fromPartial({ selector: { $case: 'name', value: 'example.test' } }),
@@ -217,7 +176,7 @@ describe('mta-delivery with storage', () => {
       A: { 'mx.remote.test': ['127.0.0.1'] },
     });
     await spawn('mta-delivery', {
-      POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpcPort}`,
+      POSTMESH_STORAGE_GRPC: storageAddress,
       POSTMESH_DNS_SERVERS: dns.address,
       POSTMESH_MTA_SMTP_PORT: String(smtpPort),
       POSTMESH_HOSTNAME: 'mta.example.test',

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, Pipeline, waitReady } from './pipeline.js';
+import { DEMO, Pipeline } from './pipeline.js';
 import { WireClient } from './smtp-wire.js';
 
 describe('faults in the SMTP session', () => {
@@ -51,7 +51,7 @@ describe('faults in the SMTP session', () => {
     c2.close();
 
     await nats.restart();
-    await waitReady(p.smtp, 30_000);
+    await p.smtp.ready(30_000);
     // The sender retries, as a real MTA does after a 4xx.
     const deadline = Date.now() + 30_000;
     let accepted = false;

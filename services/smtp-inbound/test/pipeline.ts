@@ -5,17 +5,17 @@
  * through storage's Mailstore gRPC API, as the imap service reads them.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient, MailstoreServiceClient, directory, mailstore } from '@postmesh/contracts';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type RunningService,
   type InternalPki,
   type TestEnvironment,
 } from '@postmesh/testing';
@@ -44,12 +44,6 @@ export interface StoredMessage {
   readonly bytes: Buffer;
 }
 
-export interface ServiceProcess {
-  readonly proc: ManagedProcess;
-  readonly opsPort: number;
-  log(): string;
-}
-
 export interface PipelineOptions {
   /** Extra environment for smtp-inbound. */
   readonly smtpEnv?: Readonly<Record<string, string>>;
@@ -65,8 +59,8 @@ export interface PipelineOptions {
 export class Pipeline {
   readonly directory: DirectoryServiceClient;
   readonly mailstore: MailstoreServiceClient;
-  storage!: ServiceProcess;
-  smtp!: ServiceProcess;
+  storage!: RunningService;
+  smtp!: RunningService;
   smtpPort = 0;
   submissionPort = 0;
   submissionsPort = 0;
@@ -89,7 +83,6 @@ export class Pipeline {
       ...(options.pki === undefined ? {} : { pki: options.pki }),
     });
     const dir = mkdtempSync(join(tmpdir(), 'postmesh-pipeline-'));
-    writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const pipeline = new Pipeline(env, dir, await freePort(), options);
     pipeline.smtpPort = await freePort();
     pipeline.submissionPort = await freePort();
@@ -108,44 +101,35 @@ export class Pipeline {
     return { ...this.env.natsOptions('operator'), servers: this.natsUrl.split(',') };
   }
 
-  private commonEnv(opsPort: number): NodeJS.ProcessEnv {
+  /** What every service of the pipeline runs with: this pipeline's NATS (maybe a cluster). */
+  private commonEnv(): Record<string, string> {
     return {
-      ...process.env,
-      ...this.env.serviceEnv,
       NATS_URL: this.natsUrl,
       NATS_MONITOR_URL: this.options.natsMonitorUrl ?? this.env.natsMonitorUrl ?? '',
       POSTMESH_STREAM_REPLICAS: String(this.options.replicas ?? 1),
-      POSTMESH_OPS_PORT: String(opsPort),
       POSTMESH_SHUTDOWN_TIMEOUT_MS: '10000',
-      LOG_LEVEL: 'info',
     };
   }
 
-  private async spawn(service: 'storage' | 'smtp-inbound', env: NodeJS.ProcessEnv): Promise<ServiceProcess> {
-    const opsPort = Number(env.POSTMESH_OPS_PORT);
-    const logFile = join(this.dir, `${service}-${Date.now()}.log`);
-    const proc = new ManagedProcess({
-      name: service,
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', service, 'dist', 'main.js')],
-      env,
-      logFile,
+  /** A new process each time, on the same ports and data, with a log of its own. */
+  private spawn(
+    service: 'storage' | 'smtp-inbound',
+    vars: Readonly<Record<string, string>>,
+    opsPort?: number,
+  ): Promise<RunningService> {
+    return startService(service, {
+      env: this.env,
+      dir: this.dir,
+      name: `${service}-${Date.now()}`,
+      vars: { ...this.commonEnv(), ...vars },
+      grpcPort: this.grpcPort,
+      ...(opsPort === undefined ? {} : { opsPort }),
+      readyTimeoutMs: 40_000,
     });
-    proc.start();
-    const handle = { proc, opsPort, log: () => readFileSync(logFile, 'utf8') };
-    await waitReady(handle);
-    return handle;
   }
 
   async startStorage(): Promise<void> {
-    const opsPort = await freePort();
     this.storage = await this.spawn('storage', {
-      ...this.commonEnv(opsPort),
-      MONGODB_URI: this.env.mongoUri,
-      POSTMESH_MONGODB_DB: this.env.database,
-      POSTMESH_GRPC_PORT: String(this.grpcPort),
-      POSTMESH_KEK_FILE: join(this.dir, 'kek'),
-      POSTMESH_BLOB_DIR: join(this.dir, 'blobs'),
       POSTMESH_DEV_SEED: 'true',
       POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
       ...this.options.storageEnv,
@@ -153,9 +137,7 @@ export class Pipeline {
   }
 
   async startSmtp(extra: Readonly<Record<string, string>> = {}): Promise<void> {
-    const opsPort = await freePort();
     this.smtp = await this.spawn('smtp-inbound', {
-      ...this.commonEnv(opsPort),
       POSTMESH_SMTP_PORT: String(this.smtpPort),
       POSTMESH_SUBMISSION_PORT: String(this.submissionPort),
       POSTMESH_SUBMISSIONS_PORT: String(this.submissionsPort),
@@ -313,25 +295,6 @@ export class Pipeline {
     await this.env.stop();
     if (process.env.POSTMESH_KEEP_TEST_LOGS === undefined) rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-export async function waitReady(service: ServiceProcess, timeoutMs = 40_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!service.proc.running) throw new Error(`${service.proc.options.name} exited:\n${service.log()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${service.opsPort}/healthz/ready`, {
-        signal: AbortSignal.timeout(2_000),
-      });
-      if (res.status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(
-    `${service.proc.options.name} not ready in ${timeoutMs} ms:\n${service.log().slice(-4000)}`,
-  );
 }
 
 /** Headers our pipeline adds in front of what the client sent: Authentication-Results, Received. */

@@ -3,21 +3,21 @@
 // here a write would succeed, so the test looks at what was written rather than waiting for
 // EACCES; the image smoke test runs it as a non-root user on a read-only mount.)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type RunningService,
   type TestEnvironment,
 } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 describe('smtp-inbound with mounted certificates', () => {
   let env: TestEnvironment;
-  let proc: ManagedProcess | undefined;
+  let smtp: RunningService | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-smtp-fs-'));
   const cwd = join(dir, 'app');
   const dataDir = join(dir, 'data');
@@ -45,25 +45,22 @@ describe('smtp-inbound with mounted certificates', () => {
     ]);
   });
   afterAll(async () => {
-    await proc?.kill();
+    await smtp?.kill();
     await env?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('writes nothing under its working directory or data directory', async () => {
-    const [opsPort, smtpPort] = [await freePort(), await freePort()];
-    const logFile = join(dir, 'smtp.log');
-    proc = new ManagedProcess({
-      name: 'smtp-inbound',
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'smtp-inbound', 'dist', 'main.js')],
+    const smtpPort = await freePort();
+    // A pod's bare environment: a path, and a writable temporary directory of its own.
+    smtp = await startService('smtp-inbound', {
+      env,
+      dir,
+      name: 'smtp',
+      baseEnv: { PATH: process.env.PATH, TMPDIR: scratch },
       cwd,
-      env: {
-        PATH: process.env.PATH,
-        TMPDIR: scratch,
-        ...env.serviceEnv,
+      vars: {
         POSTMESH_ALLOW_WEAK_DURABILITY: 'true',
-        POSTMESH_OPS_PORT: String(opsPort),
         POSTMESH_SMTP_PORT: String(smtpPort),
         POSTMESH_SUBMISSION_PORT: '0',
         POSTMESH_SUBMISSIONS_PORT: '0',
@@ -71,13 +68,12 @@ describe('smtp-inbound with mounted certificates', () => {
         POSTMESH_TLS_CERT_FILE: join(dir, 'tls.crt'),
         POSTMESH_TLS_KEY_FILE: join(dir, 'tls.key'),
       },
-      logFile,
+      waitReady: false,
     });
-    proc.start();
     const deadline = Date.now() + 40_000;
-    const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
-    while (!log().includes('"msg":"started"')) {
-      if (!proc.running || Date.now() > deadline) throw new Error(`smtp-inbound did not start:\n${log()}`);
+    while (!smtp.log().includes('"msg":"started"')) {
+      if (!smtp.running || Date.now() > deadline)
+        throw new Error(`smtp-inbound did not start:\n${smtp.log()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(readdirSync(cwd)).toEqual([]);

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import { TraceServiceClient, trace as traceApi } from '@postmesh/contracts';
-import { ManagedProcess, freePort, repoRoot } from '@postmesh/testing';
+import { freePort, startService, type RunningService } from '@postmesh/testing';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
@@ -170,8 +170,7 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
   let otlp: OtlpReceiver;
   let p: Pipeline;
   let sink: SmtpSink;
-  let mta: ManagedProcess;
-  let mtaOpsPort = 0;
+  let mta: RunningService | undefined;
   let traces: TraceServiceClient;
   const dir = mkdtempSync(join(tmpdir(), 'postmesh-tracing-'));
 
@@ -184,19 +183,15 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
     });
     sink = new SmtpSink(await freePort());
     await sink.listen();
-    mtaOpsPort = await freePort();
-    mta = new ManagedProcess({
-      name: 'mta-delivery',
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'mta-delivery', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...p.env.serviceEnv,
+    mta = await startService('mta-delivery', {
+      env: p.env,
+      dir,
+      name: 'mta',
+      vars: {
         ...otlp.env(),
         NATS_URL: p.natsUrl,
         NATS_MONITOR_URL: p.env.natsMonitorUrl ?? '',
         POSTMESH_STREAM_REPLICAS: '1',
-        POSTMESH_OPS_PORT: String(mtaOpsPort),
         POSTMESH_STORAGE_GRPC: `127.0.0.1:${p.grpcPort}`,
         POSTMESH_MTA_DKIM: 'false',
         POSTMESH_HOSTNAME: 'mta.example.test',
@@ -205,18 +200,7 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
         POSTMESH_RELAY_TLS: 'none',
         LOG_LEVEL: 'debug',
       },
-      logFile: join(dir, 'mta.log'),
     });
-    mta.start();
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = await fetch(`http://127.0.0.1:${mtaOpsPort}/healthz/ready`).catch(() => undefined);
-      if (r?.status === 200) break;
-      if (Date.now() > deadline) {
-        throw new Error(`mta-delivery not ready\n${readFileSync(join(dir, 'mta.log'), 'utf8').slice(-3000)}`);
-      }
-      await new Promise((r2) => setTimeout(r2, 200));
-    }
     traces = new TraceServiceClient(
       `127.0.0.1:${p.grpcPort}`,
       p.env.security('operator').grpcClientCredentials(),
@@ -362,21 +346,21 @@ describe('one trace per message across smtp-inbound, storage and mta-delivery', 
       sum(storage, 'postmesh_jetstream_consumer_pending', { consumer: 'storage-events' }) >= 0 &&
         [...storage.keys()].some((k) => k.startsWith('postmesh_jetstream_consumer_pending{')),
     ).toBe(true);
-    const mtaMetrics = await scrape(mtaOpsPort);
+    const mtaMetrics = await scrape(mta?.opsPort ?? 0);
     expect(
       sum(mtaMetrics, 'postmesh_deliveries_total', { outcome: 'relayed', destination: 'remote' }),
     ).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
   it('no password, AUTH token, key or message body in any service log (debug level)', () => {
-    const logs = [p.smtp.log(), p.storage.log(), readFileSync(join(dir, 'mta.log'), 'utf8')];
+    const logs = [p.smtp.log(), p.storage.log(), mta?.log() ?? ''];
     expect(logs.every((log) => log.length > 0)).toBe(true);
     const secrets = [
       DEMO_PASSWORD,
       // AUTH PLAIN's argument (RFC 4616), as the client sent it.
       Buffer.from(`\0${DEMO}\0${DEMO_PASSWORD}`).toString('base64'),
       // The key-encryption key and the internal identities' private keys.
-      readFileSync(join(p.dir, 'kek'), 'utf8').trim(),
+      readFileSync(p.storage.vars.POSTMESH_KEK_FILE ?? '', 'utf8').trim(),
       'PRIVATE KEY',
       ...bodyTokens,
     ];

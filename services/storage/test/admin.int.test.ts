@@ -4,9 +4,11 @@
  */
 import { admin, AdminServiceClient, ErrorReason, errorDetailOf } from '@postmesh/contracts';
 import { serialize } from 'bson';
+import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_SESSIONS, base32Decode, totpCode } from '../src/admin/index.js';
-import { Collections } from '../src/db/schema.js';
+import { TotpEnrolment, type TotpFields } from '../src/admin/totp-enrolment.js';
+import { Collections, type TotpClaimDoc } from '../src/db/schema.js';
 import { call, callError, startStorageHarness, type StorageHarness } from './harness.js';
 
 let h: StorageHarness;
@@ -199,14 +201,59 @@ describe('administrator login', () => {
     const step = Math.floor(Date.now() / 30_000);
     await new Promise((r) => setTimeout(r, (step + 1) * 30_000 - Date.now() + 50));
     const code = totpCode(seed, new Date());
-    expect(
-      (await api.auth({ email: 'totp@example.test', password: PASSWORD, totpCode: code })).result?.$case,
-    ).toBe('success');
+    // Sign-ins racing with one code: the step is claimed by an insert with a unique key, atomic
+    // on FerretDB too, so exactly one gets through (four: fewer failures than lock the account).
+    const raced = await Promise.all(
+      [1, 2, 3, 4].map(() => api.auth({ email: 'totp@example.test', password: PASSWORD, totpCode: code })),
+    );
+    expect(raced.map((r) => r.result?.$case).sort()).toEqual(['failure', 'failure', 'failure', 'success']);
+    for (const r of raced.filter((r) => r.result?.$case === 'failure'))
+      expect(r.result?.$case === 'failure' && r.result.value.reason).toBe(
+        admin.AdminAuthFailureReason.TOTP_INVALID,
+      );
     const replay = await api.auth({ email: 'totp@example.test', password: PASSWORD, totpCode: code });
     expect(replay.result?.$case === 'failure' && replay.result.value.reason).toBe(
       admin.AdminAuthFailureReason.TOTP_INVALID,
     );
   }, 60_000);
+});
+
+describe('one TOTP code, many sign-ins at once', () => {
+  it('lets exactly one of the sign-ins racing with one code through, and none after it', async () => {
+    // Straight at the enrolment, without the password hashing of a sign-in in front, so the
+    // claims reach the database together; the clock is the test's, so no waiting for a new step.
+    let clock = new Date();
+    const accounts = h.db.collection<TotpFields>('totp_race_accounts');
+    const enrolment = new TotpEnrolment<TotpFields>({
+      accounts,
+      claims: h.db.collection<TotpClaimDoc>(Collections.totpClaims),
+      keyProvider: h.keyProvider,
+      context: (id) => `race-totp:${id}`,
+      label: () => 'race@example.test',
+      now: () => clock,
+    });
+    const read = async (id: ObjectId): Promise<TotpFields> => {
+      const doc = await accounts.findOne({ _id: id });
+      if (doc === null) throw new Error('account gone');
+      return doc;
+    };
+    for (let round = 0; round < 3; round++) {
+      const _id = new ObjectId();
+      await accounts.insertOne({ _id, updatedAt: clock });
+      const seed = base32Decode((await enrolment.begin(await read(_id))).secretBase32);
+      const confirmed = await enrolment.confirm(await read(_id), totpCode(seed, clock));
+      expect(confirmed.kind).toBe('ok');
+      clock = new Date(clock.getTime() + 30_000);
+      const code = totpCode(seed, clock);
+      // Every sign-in read the account before any of them claimed the step.
+      const snapshot = await read(_id);
+      const verdicts = await Promise.all(Array.from({ length: 8 }, () => enrolment.verify(snapshot, code)));
+      expect(verdicts.filter((v) => v === 'accepted')).toHaveLength(1);
+      expect(verdicts.filter((v) => v === 'wrong')).toHaveLength(7);
+      expect(await enrolment.verify(await read(_id), code)).toBe('wrong');
+      expect(await enrolment.verify(snapshot, code)).toBe('wrong');
+    }
+  });
 });
 
 describe('sessions', () => {

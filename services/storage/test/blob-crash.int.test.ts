@@ -5,31 +5,21 @@
  * every message that got OK is there with its exact bytes.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryServiceClient, MailstoreServiceClient } from '@postmesh/contracts';
-import {
-  ManagedProcess,
-  freePort,
-  repoRoot,
-  startTestEnvironment,
-  type TestEnvironment,
-} from '@postmesh/testing';
+import { startService, startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryApi } from './harness.js';
 import { append, byPath, call, content, message } from './mailstore-helpers.js';
 
-const main = join(repoRoot(), 'services/storage/dist/main.js');
 let env: TestEnvironment;
 let dir: string;
 
 beforeAll(async () => {
-  if (!existsSync(main))
-    throw new Error(`${main} is missing: build the workspace first (npx nx run-many -t build)`);
   env = await startTestEnvironment();
   dir = mkdtempSync(join(tmpdir(), 'postmesh-blob-crash-'));
-  writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
 });
 
 afterAll(async () => {
@@ -37,53 +27,20 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitReady(opsPort: number, service: ManagedProcess): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (!service.running) throw new Error('storage exited before it was ready');
-    const ready = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ready) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('storage did not become ready in 30 s');
-}
-
 describe('kill -9 of storage with bodies in the filesystem store', () => {
   it('keeps every acknowledged APPEND, byte for byte, across the crash', async () => {
-    const grpcPort = await freePort();
-    const opsPort = await freePort();
+    const service = await startService('storage', {
+      env,
+      dir,
+      baseEnv: { PATH: process.env.PATH },
+      vars: { POSTMESH_BLOB_STORE: 'fs' },
+      readyTimeoutMs: 30_000,
+    });
     const blobDir = join(dir, 'blobs');
-    const start = (): ManagedProcess => {
-      const service = new ManagedProcess({
-        name: 'storage',
-        command: process.execPath,
-        args: [main],
-        env: {
-          PATH: process.env.PATH,
-          LOG_LEVEL: 'info',
-          ...env.serviceEnv,
-          MONGODB_URI: env.mongoUri,
-          POSTMESH_MONGODB_DB: env.database,
-          POSTMESH_OPS_PORT: String(opsPort),
-          POSTMESH_GRPC_PORT: String(grpcPort),
-          POSTMESH_KEK_FILE: join(dir, 'kek'),
-          POSTMESH_BLOB_STORE: 'fs',
-          POSTMESH_BLOB_DIR: blobDir,
-        },
-        logFile: join(dir, 'storage.log'),
-      });
-      service.start();
-      return service;
-    };
-    const target = `127.0.0.1:${grpcPort}`;
     const credentials = env.security('operator').grpcClientCredentials();
-    const directory = directoryApi(new DirectoryServiceClient(target, credentials));
-    const mailstore = new MailstoreServiceClient(target, credentials);
-    let service = start();
+    const directory = directoryApi(new DirectoryServiceClient(service.address, credentials));
+    const mailstore = new MailstoreServiceClient(service.address, credentials);
     try {
-      await waitReady(opsPort, service);
       await directory.createDomain({ name: 'crash.test', defaultQuotaBytes: 0 });
       const created = await directory.createUser({
         address: 'crash@crash.test',
@@ -123,8 +80,7 @@ describe('kill -9 of storage with bodies in the filesystem store', () => {
       // The directories hold finished bodies, and possibly temporary files of cut puts.
       expect(readdirSync(blobDir).length).toBeGreaterThan(0);
 
-      service = start();
-      await waitReady(opsPort, service);
+      await service.restart();
       const mailboxId =
         (
           await call(mailstore.getMailboxStatus.bind(mailstore), {

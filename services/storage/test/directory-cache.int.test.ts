@@ -4,17 +4,19 @@
  * replica reaches the other's answers (over `directory.changed`, with the storage service's own
  * NATS permissions on the second replica).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Bus } from '@postmesh/bus';
 import { directory } from '@postmesh/contracts';
-import { createLogger } from '@postmesh/telemetry';
 import type { CommandStartedEvent } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStorageApp, type StorageApp } from '../src/app.js';
+import type { StorageApp } from '../src/app.js';
 import { Collections } from '../src/db/schema.js';
-import { directoryApi, startStorageHarness, type DirectoryApi, type StorageHarness } from './harness.js';
+import {
+  directoryApi,
+  startSecondReplica,
+  startStorageHarness,
+  type DirectoryApi,
+  type SecondReplica,
+  type StorageHarness,
+} from './harness.js';
 
 const PASSWORD = 'correct horse battery';
 const DIRECTORY_COLLECTIONS = new Set<string>([
@@ -28,37 +30,17 @@ let h: StorageHarness;
 let a: DirectoryApi;
 /** Replica B: a second storage app on the same database and NATS, as the `storage` identity. */
 let b: StorageApp;
-let busB: Bus;
-let blobDirB: string;
+let replicaB: SecondReplica | undefined;
 
 beforeAll(async () => {
   h = await startStorageHarness({ nats: true });
   a = directoryApi(h.directory);
-  const logger = createLogger('storage-test-b', 'silent');
-  busB = await Bus.connect({
-    ...h.env.busOptions('storage'),
-    name: 'storage-b',
-    logger,
-    replicas: 1,
-    // The harness's bus (the operator) made the streams; storage may not.
-    ensureTopology: false,
-  });
-  blobDirB = mkdtempSync(join(tmpdir(), 'postmesh-storage-b-'));
-  b = await createStorageApp({
-    db: h.db,
-    keyProvider: h.keyProvider,
-    logger,
-    grpcPort: 0,
-    grpcCredentials: { insecure: false, server: h.env.security('storage').grpcServerCredentials() },
-    blobStore: { kind: 'fs', dir: blobDirB },
-    bus: busB,
-  });
+  replicaB = await startSecondReplica(h);
+  b = replicaB.app;
 });
 afterAll(async () => {
-  await b?.stop(2_000);
-  await busB?.drain();
+  await replicaB?.stop();
   await h?.stop();
-  if (blobDirB !== undefined) rmSync(blobDirB, { recursive: true, force: true });
 });
 
 /** What replica B answers for an address (B's Directory, in process). */

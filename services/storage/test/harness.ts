@@ -146,6 +146,53 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
 }
 
 /** Ids of every body in the harness's blob store (where new bodies go). */
+/** A second storage replica in this process: the harness's database and NATS, its own body store. */
+export interface SecondReplica {
+  readonly app: StorageApp;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a second storage app beside the harness's (started with `nats: true`), as another
+ * replica would run: the same database and NATS, connected as the `storage` identity with the
+ * storage service's own NATS permissions.
+ */
+export async function startSecondReplica(h: StorageHarness): Promise<SecondReplica> {
+  const logger = createLogger('storage-test-b', 'silent');
+  const bus = await Bus.connect({
+    ...h.env.busOptions('storage'),
+    name: 'storage-b',
+    logger,
+    replicas: 1,
+    // The harness's bus (the operator) made the streams; storage may not.
+    ensureTopology: false,
+  });
+  const blobDir = mkdtempSync(join(tmpdir(), 'postmesh-storage-b-'));
+  try {
+    const app = await createStorageApp({
+      db: h.db,
+      keyProvider: h.keyProvider,
+      logger,
+      grpcPort: 0,
+      grpcCredentials: { insecure: false, server: h.env.security('storage').grpcServerCredentials() },
+      blobStore: { kind: 'fs', dir: blobDir },
+      bus,
+    });
+    return {
+      app,
+      async stop() {
+        await app.stop(2_000);
+        await bus.drain();
+        rmSync(blobDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await bus.drain();
+    rmSync(blobDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
 export async function storedBlobIds(h: StorageHarness): Promise<string[]> {
   const ids: string[] = [];
   for await (const id of h.app.blobs.primary.list({ before: 'f'.repeat(24) })) ids.push(id);

@@ -6,7 +6,7 @@
  * from the mailboxes (over the Mailstore API or IMAP) and from the database directly.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +22,12 @@ import {
 } from '@postmesh/bus';
 import { DirectoryServiceClient, MailstoreServiceClient, directory, mailstore } from '@postmesh/contracts';
 import {
-  ManagedProcess,
   freePort,
-  repoRoot,
+  startService,
   startTestEnvironment,
+  type ManagedProcess,
+  type RunningService,
+  type ServiceName,
   type TestEnvironment,
 } from '@postmesh/testing';
 import { MongoClient, type Db } from 'mongodb';
@@ -120,14 +122,8 @@ export async function sendSmtp(port: number, to: readonly string[], message: str
   }
 }
 
-export interface Replica {
-  readonly name: string;
-  readonly proc: ManagedProcess;
-  readonly grpcPort: number;
-  readonly opsPort: number;
-  readonly address: string;
-  readonly logFile: string;
-}
+/** One storage replica of the cluster. */
+export type Replica = RunningService;
 
 export interface User {
   readonly id: string;
@@ -142,25 +138,6 @@ export interface ClusterOptions {
   readonly ackWaitMs: number;
   readonly domain: string;
   readonly dirPrefix: string;
-}
-
-async function waitReady(
-  name: string,
-  proc: ManagedProcess,
-  opsPort: number,
-  logFile: string,
-): Promise<void> {
-  await waitFor(
-    `${name} ready`,
-    async () => {
-      if (!proc.running) throw new Error(`${name} exited:\n${readFileSync(logFile, 'utf8')}`);
-      const res = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`, {
-        signal: AbortSignal.timeout(2_000),
-      });
-      return res.status === 200 ? true : undefined;
-    },
-    60_000,
-  );
 }
 
 export class OwnershipCluster {
@@ -184,7 +161,6 @@ export class OwnershipCluster {
   static async start(options: ClusterOptions, first: string): Promise<OwnershipCluster> {
     const env = await startTestEnvironment({ nats: true });
     const dir = mkdtempSync(join(tmpdir(), options.dirPrefix));
-    writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const nc = await connect(env.natsOptions('operator'));
@@ -203,100 +179,57 @@ export class OwnershipCluster {
     }
   }
 
-  async startReplica(name: string): Promise<Replica> {
-    const grpcPort = await freePort();
-    const opsPort = await freePort();
-    const logFile = join(this.dir, `${name}.log`);
-    const proc = new ManagedProcess({
+  /** A service of this cluster: its NATS and database, one stream replica, ownership on. */
+  private start(service: ServiceName, name: string, vars: Readonly<Record<string, string>>) {
+    return startService(service, {
+      env: this.env,
+      dir: this.dir,
       name,
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'storage', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...this.env.serviceEnv,
+      vars: {
         POSTMESH_STREAM_REPLICAS: '1',
-        POSTMESH_OPS_PORT: String(opsPort),
-        POSTMESH_SHUTDOWN_TIMEOUT_MS: '10000',
-        LOG_LEVEL: 'info',
-        MONGODB_URI: this.env.mongoUri,
-        POSTMESH_MONGODB_DB: this.env.database,
-        POSTMESH_GRPC_PORT: String(grpcPort),
-        POSTMESH_KEK_FILE: join(this.dir, 'kek'),
-        POSTMESH_BLOB_DIR: join(this.dir, 'blobs'),
         POSTMESH_STORAGE_OWNERSHIP: 'true',
         POSTMESH_STORAGE_PARTITIONS: String(this.options.partitions),
-        POSTMESH_STORAGE_LEASE_TTL_MS: String(this.options.leaseTtlMs),
-        POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: String(this.options.ackWaitMs),
+        ...vars,
       },
-      logFile,
     });
-    proc.start();
-    const replica = { name, proc, grpcPort, opsPort, address: `127.0.0.1:${grpcPort}`, logFile };
+  }
+
+  async startReplica(name: string): Promise<Replica> {
+    const replica = await this.start('storage', name, {
+      POSTMESH_SHUTDOWN_TIMEOUT_MS: '10000',
+      POSTMESH_STORAGE_LEASE_TTL_MS: String(this.options.leaseTtlMs),
+      POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: String(this.options.ackWaitMs),
+    });
     this.replicas.push(replica);
-    await waitReady(name, proc, opsPort, logFile);
     return replica;
   }
 
   /** smtp-inbound on a free port, publishing one job per partition; Directory calls go to `storage`. */
   async startSmtp(storage: Replica): Promise<void> {
     this.smtpPort = await freePort();
-    const opsPort = await freePort();
-    const logFile = join(this.dir, 'smtp-inbound.log');
-    const proc = new ManagedProcess({
-      name: 'smtp-inbound',
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'smtp-inbound', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...this.env.serviceEnv,
-        POSTMESH_STREAM_REPLICAS: '1',
-        POSTMESH_OPS_PORT: String(opsPort),
-        LOG_LEVEL: 'info',
-        POSTMESH_SMTP_PORT: String(this.smtpPort),
-        POSTMESH_SUBMISSION_PORT: '0',
-        POSTMESH_SUBMISSIONS_PORT: '0',
-        POSTMESH_STORAGE_GRPC: storage.address,
-        POSTMESH_SMTP_DATA_DIR: join(this.dir, 'smtp'),
-        POSTMESH_SMTP_VERIFY_SENDERS: 'false',
-        POSTMESH_STORAGE_OWNERSHIP: 'true',
-        POSTMESH_STORAGE_PARTITIONS: String(this.options.partitions),
-      },
-      logFile,
+    const smtp = await this.start('smtp-inbound', 'smtp-inbound', {
+      POSTMESH_SMTP_PORT: String(this.smtpPort),
+      POSTMESH_SUBMISSION_PORT: '0',
+      POSTMESH_SUBMISSIONS_PORT: '0',
+      POSTMESH_STORAGE_GRPC: storage.address,
+      POSTMESH_SMTP_DATA_DIR: join(this.dir, 'smtp'),
+      POSTMESH_SMTP_VERIFY_SENDERS: 'false',
     });
-    this.smtp = proc;
-    proc.start();
-    await waitReady('smtp-inbound', proc, opsPort, logFile);
+    this.smtp = smtp.proc;
   }
 
   /** imap on a free port (plaintext login allowed), routing each user's calls to the owner. */
   async startImap(storage: Replica): Promise<void> {
     this.imapPort = await freePort();
-    const [tlsPort, opsPort] = [await freePort(), await freePort()];
-    const logFile = join(this.dir, 'imap.log');
-    const proc = new ManagedProcess({
-      name: 'imap',
-      command: process.execPath,
-      args: [join(repoRoot(), 'services', 'imap', 'dist', 'main.js')],
-      env: {
-        ...process.env,
-        ...this.env.serviceEnv,
-        POSTMESH_STREAM_REPLICAS: '1',
-        POSTMESH_OPS_PORT: String(opsPort),
-        LOG_LEVEL: 'info',
-        POSTMESH_STORAGE_GRPC: storage.address,
-        POSTMESH_IMAP_PORT: String(this.imapPort),
-        POSTMESH_IMAPS_PORT: String(tlsPort),
-        POSTMESH_IMAP_DATA_DIR: join(this.dir, 'imap'),
-        POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
-        POSTMESH_AUTH_BASE_DELAY_MS: '0',
-        POSTMESH_STORAGE_OWNERSHIP: 'true',
-        POSTMESH_STORAGE_PARTITIONS: String(this.options.partitions),
-      },
-      logFile,
+    const imap = await this.start('imap', 'imap', {
+      POSTMESH_STORAGE_GRPC: storage.address,
+      POSTMESH_IMAP_PORT: String(this.imapPort),
+      POSTMESH_IMAPS_PORT: String(await freePort()),
+      POSTMESH_IMAP_DATA_DIR: join(this.dir, 'imap'),
+      POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
+      POSTMESH_AUTH_BASE_DELAY_MS: '0',
     });
-    this.imap = proc;
-    proc.start();
-    await waitReady('imap', proc, opsPort, logFile);
+    this.imap = imap.proc;
   }
 
   clients(replica: Replica) {

@@ -5,7 +5,7 @@
  * refuses to start without a KEK, naming the variable.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
@@ -17,22 +17,13 @@ import {
   directory,
 } from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
-import {
-  ManagedProcess,
-  freePort,
-  repoRoot,
-  startTestEnvironment,
-  type TestEnvironment,
-} from '@postmesh/testing';
+import { startService, startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryApi, traceApi } from './harness.js';
 
-const main = join(repoRoot(), 'services/storage/dist/main.js');
 let env: TestEnvironment;
 let dir: string;
 beforeAll(async () => {
-  if (!existsSync(main))
-    throw new Error(`${main} is missing: build the workspace first (npx nx run-many -t build)`);
   env = await startTestEnvironment();
   dir = mkdtempSync(join(tmpdir(), 'postmesh-storage-service-'));
 });
@@ -41,55 +32,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function serviceEnv(
-  extra: NodeJS.ProcessEnv,
-): Promise<NodeJS.ProcessEnv & { POSTMESH_OPS_PORT: string; POSTMESH_GRPC_PORT: string }> {
-  return {
-    PATH: process.env.PATH,
-    LOG_LEVEL: 'info',
-    ...env.serviceEnv,
-    MONGODB_URI: env.mongoUri,
-    POSTMESH_MONGODB_DB: env.database,
-    POSTMESH_OPS_PORT: String(await freePort()),
-    POSTMESH_GRPC_PORT: String(await freePort()),
-    POSTMESH_BLOB_DIR: join(dir, 'blobs'),
-    ...extra,
-  };
-}
-
-async function waitReady(opsPort: string, service: ManagedProcess): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt += 1) {
-    if (!service.running) throw new Error('storage exited before it was ready');
-    try {
-      const res = await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('storage did not become ready in 30 s');
-}
-
 describe('storage service process', () => {
   it('seeds the demo account, serves gRPC and trace, and stops cleanly on SIGTERM', async () => {
-    const kekFile = join(dir, 'kek');
-    writeFileSync(kekFile, randomBytes(32).toString('base64'));
-    const vars = await serviceEnv({
-      POSTMESH_KEK_FILE: kekFile,
-      POSTMESH_DEV_SEED: 'true',
-      POSTMESH_DEV_PASSWORD: 'stack passphrase 42',
+    const service = await startService('storage', {
+      env,
+      dir,
+      baseEnv: { PATH: process.env.PATH },
+      vars: { POSTMESH_DEV_SEED: 'true', POSTMESH_DEV_PASSWORD: 'stack passphrase 42' },
+      waitReady: false,
     });
-    const logFile = join(dir, 'storage.log');
-    const service = new ManagedProcess({
-      name: 'storage',
-      command: process.execPath,
-      args: [main],
-      env: vars,
-      logFile,
-    });
-    service.start();
-    const target = `127.0.0.1:${vars.POSTMESH_GRPC_PORT}`;
+    const target = service.address;
     const credentials = env.security('operator').grpcClientCredentials();
     const directoryClient = new DirectoryServiceClient(target, credentials);
     const traceClient = new TraceServiceClient(target, credentials);
@@ -100,7 +52,7 @@ describe('storage service process', () => {
       replicas: 1,
     });
     try {
-      await waitReady(vars.POSTMESH_OPS_PORT, service);
+      await service.ready(30_000);
       const auth = await directoryApi(directoryClient).authenticate({
         address: 'demo@example.test',
         password: 'stack passphrase 42',
@@ -170,12 +122,12 @@ describe('storage service process', () => {
       await bus.drain();
       expect(await service.stop(15_000)).toBe(0);
     }
-    const log = readFileSync(logFile, 'utf8');
+    const log = service.log();
     expect(log).toContain('dev seed: created the demo account');
     expect(log).toContain('stopped cleanly');
     // Secrets never reach the log.
     expect(log).not.toContain('stack passphrase 42');
-    expect(log).not.toContain(readFileSync(kekFile, 'utf8').trim());
+    expect(log).not.toContain(readFileSync(service.vars.POSTMESH_KEK_FILE ?? '', 'utf8').trim());
   });
 
   it.each([
@@ -193,26 +145,26 @@ describe('storage service process', () => {
         short: Buffer.from(randomBytes(16)).toString('base64'),
         good: randomBytes(32).toString('base64'),
       };
-      const resolved: NodeJS.ProcessEnv = { ...extra };
+      const resolved: Record<string, string> = { ...extra };
       if (extra.POSTMESH_KEK_FILE !== undefined) {
         const path = join(dir, `kek-${randomUUID()}`);
         writeFileSync(path, files[extra.POSTMESH_KEK_FILE] ?? '');
         resolved.POSTMESH_KEK_FILE = path;
       }
-      const logFile = join(dir, `refused-${randomUUID()}.log`);
-      const service = new ManagedProcess({
-        name: 'storage',
-        command: process.execPath,
-        args: [main],
-        env: await serviceEnv(resolved),
-        logFile,
+      const service = await startService('storage', {
+        env,
+        dir,
+        name: `refused-${randomUUID()}`,
+        baseEnv: { PATH: process.env.PATH },
+        vars: resolved,
+        unset: extra.POSTMESH_KEK_FILE === undefined ? ['POSTMESH_KEK_FILE'] : [],
+        waitReady: false,
       });
-      service.start();
       const timer = setTimeout(() => void service.kill(), 30_000);
-      const code = await service.exited;
+      const code = await service.proc.exited;
       clearTimeout(timer);
       expect(code).toBe(78);
-      expect(readFileSync(logFile, 'utf8')).toContain(variable);
+      expect(service.log()).toContain(variable);
     },
   );
 });

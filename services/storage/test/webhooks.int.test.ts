@@ -6,8 +6,7 @@
  * failing endpoint is retried with backoff without repeating the event where it already
  * arrived, and given up with an alert after the configured attempts.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,17 +23,9 @@ import {
 import type { directory } from '@postmesh/contracts';
 import { DirectoryServiceClient, isServiceError } from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
-import {
-  ManagedProcess,
-  freePort,
-  repoRoot,
-  startTestEnvironment,
-  type TestEnvironment,
-} from '@postmesh/testing';
+import { freePort, startService, startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhookSignature } from '../src/webhooks/signature.js';
-
-const main = join(repoRoot(), 'services/storage/dist/main.js');
 
 interface Received {
   readonly path: string;
@@ -57,8 +48,6 @@ const received: Received[] = [];
 const failFirst = new Map<string, number>();
 
 beforeAll(async () => {
-  if (!existsSync(main))
-    throw new Error(`${main} is missing: build the workspace first (npx nx run-many -t build)`);
   env = await startTestEnvironment();
   dir = mkdtempSync(join(tmpdir(), 'postmesh-webhooks-'));
   receiverPort = await freePort();
@@ -102,27 +91,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startStorage(vars: NodeJS.ProcessEnv, opsPort: string, name: string): Promise<ManagedProcess> {
-  const service = new ManagedProcess({
-    name: 'storage',
-    command: process.execPath,
-    args: [main],
-    env: vars,
-    logFile: join(dir, `${name}.log`),
-  });
-  service.start();
-  for (let attempt = 0; attempt < 300; attempt += 1) {
-    if (!service.running) throw new Error('storage exited before it was ready');
-    try {
-      if ((await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`)).status === 200) return service;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('storage did not become ready in 30 s');
-}
-
 function rpc<Req, Res>(
   method: (
     req: Req,
@@ -155,28 +123,20 @@ const at = (path: string, event: MailEvent) =>
 
 describe('webhooks', () => {
   it('sends each event once per endpoint across a restart, signed, retrying failures', async () => {
-    const kekFile = join(dir, 'kek');
-    writeFileSync(kekFile, randomBytes(32).toString('base64'));
-    const opsPort = String(await freePort());
-    const grpcPort = String(await freePort());
-    const vars: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      LOG_LEVEL: 'info',
-      ...env.serviceEnv,
-      MONGODB_URI: env.mongoUri,
-      POSTMESH_MONGODB_DB: env.database,
-      POSTMESH_OPS_PORT: opsPort,
-      POSTMESH_GRPC_PORT: grpcPort,
-      POSTMESH_BLOB_DIR: join(dir, 'blobs'),
-      POSTMESH_KEK_FILE: kekFile,
-      POSTMESH_WEBHOOK_ALLOW_ADDRESSES: '127.0.0.1',
-      POSTMESH_WEBHOOK_RETRY_BASE_MS: '200',
-      POSTMESH_WEBHOOK_MAX_ATTEMPTS: '4',
-      POSTMESH_WEBHOOK_TIMEOUT_MS: '2000',
-    };
-    let storage = await startStorage(vars, opsPort, 'storage-1');
+    const storage = await startService('storage', {
+      env,
+      dir,
+      baseEnv: { PATH: process.env.PATH },
+      vars: {
+        POSTMESH_WEBHOOK_ALLOW_ADDRESSES: '127.0.0.1',
+        POSTMESH_WEBHOOK_RETRY_BASE_MS: '200',
+        POSTMESH_WEBHOOK_MAX_ATTEMPTS: '4',
+        POSTMESH_WEBHOOK_TIMEOUT_MS: '2000',
+      },
+      readyTimeoutMs: 30_000,
+    });
     const client = new DirectoryServiceClient(
-      `127.0.0.1:${grpcPort}`,
+      storage.address,
       env.security('operator').grpcClientCredentials(),
     );
     try {
@@ -241,7 +201,7 @@ describe('webhooks', () => {
       expect(await storage.stop(15_000)).toBe(0);
       const whileDown = event({ service: 'storage', kind: 'delivered', recipient: 'dave@hooks.test' });
       await publishMailEvent(bus.js, whileDown);
-      storage = await startStorage(vars, opsPort, 'storage-2');
+      await storage.restart();
 
       await until(
         'retries and the event published while storage was down',

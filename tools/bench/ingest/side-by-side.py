@@ -18,6 +18,10 @@ first). The peers run on their own ports too.
 Usage (as root; the peers' setup installs Debian's postfix and dovecot when missing):
   python3 tools/bench/ingest/side-by-side.py [--n 5000] [--size 10240] [--conc 10]
       [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT] [--profile DIR] [--rspamd]
+      [--db-backend sqlite|postgresql]
+
+--db-backend runs Postmesh's FerretDB on SQLite or on PostgreSQL (POSTMESH_DB_BACKEND; the stack
+starts its own cluster, whose CPU is reported as "postgresql").
 
 --rspamd filters content on both sides with the same offline rspamd configuration: the peer gets
 rspamd's proxy worker as a milter (`smtpd_milters`), Postmesh the stack's rspamd, which
@@ -218,6 +222,10 @@ def postmesh_run(args):
         # and Postmesh the stack's rspamd (smtp-inbound asks it before the 250).
         "POSTMESH_STACK_RSPAMD": "true" if args.rspamd else "false",
     }
+    if args.db_backend:
+        # FerretDB on SQLite or on the stack's own PostgreSQL cluster (its processes are counted
+        # as "postgresql"); unset, the stack's default.
+        env["POSTMESH_DB_BACKEND"] = args.db_backend
     if args.profile:
         # Every Node process of the stack (the launcher and the five services) writes a V8 CPU
         # profile (<service>-<pid>.cpuprofile, for Chrome DevTools, speedscope or
@@ -316,6 +324,11 @@ def main():
         help="content filtering on both sides: Postfix with rspamd as a milter, Postmesh with the stack's rspamd",
     )
     p.add_argument(
+        "--db-backend",
+        choices=("sqlite", "postgresql"),
+        help="FerretDB's backend for Postmesh (POSTMESH_DB_BACKEND); default: the stack's default",
+    )
+    p.add_argument(
         "--profile",
         metavar="DIR",
         help="run Postmesh's Node processes under V8's CPU profiler, writing their profiles into DIR at exit "
@@ -332,7 +345,7 @@ def main():
         runs["postfix-dovecot"] = peer_run(args)
     if args.only != "peer":
         runs["postmesh"] = postmesh_run(args)
-    say(f"N={args.n} SIZE={args.size} CONC={args.conc} {args.label}")
+    say(f"N={args.n} SIZE={args.size} CONC={args.conc} db-backend={args.db_backend or 'default'} {args.label}")
     for name, run in runs.items():
         report(name, run, args.n)
     if len(runs) == 2:
@@ -342,7 +355,7 @@ def main():
         say(f"ratio (Postmesh / Postfix->Dovecot, in mailbox): {ratio:.3f}")
     if args.json:
         with open(args.json, "a") as f:
-            f.write(json.dumps({"time": time.time(), "label": args.label, "n": args.n, "runs": runs}) + "\n")
+            f.write(json.dumps({"time": time.time(), "label": args.label, "n": args.n, "db_backend": args.db_backend, "runs": runs}) + "\n")
 
 
 if __name__ == "__main__":

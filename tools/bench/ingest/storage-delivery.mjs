@@ -32,11 +32,28 @@ const N = Number(process.argv[2] ?? 2000);
 const SIZE = Number(process.argv[3] ?? 10240);
 const TICK = 100; // USER_HZ on Linux
 
+/**
+ * CPU seconds of a process and its live descendants, each with its reaped children (PostgreSQL
+ * runs a backend process per connection under its postmaster).
+ */
 function cpuOf(pid) {
   if (pid === undefined) return 0;
-  const raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let raw;
+  try {
+    raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
   const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
+  let total = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICK;
+  let children = '';
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    // gone in between
+  }
+  for (const child of children.split(' ').filter(Boolean)) total += cpuOf(Number(child));
+  return total;
 }
 
 function body(i) {
@@ -117,7 +134,12 @@ try {
   );
   process.stdout.write(`published ${N} jobs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
-  const pids = { ferretdb: env.ferret?.process.pid, 'nats-server': env.nats?.process.pid };
+  const pids = {
+    ferretdb: env.ferret?.process.pid,
+    // FerretDB's own PostgreSQL cluster, with POSTMESH_DB_BACKEND=postgresql.
+    ...(env.ferret?.postgres === undefined ? {} : { postgresql: env.ferret.postgres.process.pid }),
+    'nats-server': env.nats?.process.pid,
+  };
   const before = {
     self: process.cpuUsage(),
     ...Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuOf(p)])),

@@ -6,16 +6,24 @@ import { repoRoot } from '@postmesh/testing';
 
 const run = promisify(execFile);
 
-function aptLists(): { test?: string[]; runtime?: string[] } {
+function aptLists(): { test?: string[]; runtime?: string[]; database?: string[] } {
   const deps = JSON.parse(readFileSync(join(repoRoot(), 'tools', 'deps.json'), 'utf8')) as {
-    apt?: { test?: string[]; runtime?: string[] };
+    apt?: { test?: string[]; runtime?: string[]; database?: string[] };
   };
   return deps.apt ?? {};
 }
 
 /** Debian packages the tests drive as real peers (tools/deps.json `apt.test`): swaks, mbsync, … */
 export function testPackages(): string[] {
-  return [...(aptLists().test ?? []), ...runtimePackages()];
+  return [...(aptLists().test ?? []), ...runtimePackages(), ...databasePackages()];
+}
+
+/**
+ * FerretDB's optional backend (`apt.database`: Debian's PostgreSQL), installed by `npm start` when
+ * POSTMESH_DB_BACKEND=postgresql and by `npm test`, whose suites run FerretDB on it too.
+ */
+export function databasePackages(): string[] {
+  return aptLists().database ?? [];
 }
 
 /** Debian packages the local stack runs beside its own tools (`apt.runtime`): rspamd, Redis. */

@@ -1,4 +1,5 @@
-import { boolean, integer, loadConfig, optionalString, port, string } from '@postmesh/config';
+import { boolean, integer, loadConfig, oneOf, optionalString, port, string } from '@postmesh/config';
+import { DB_BACKENDS, DEFAULT_DB_BACKEND } from '@postmesh/testing';
 
 /**
  * Ports and paths of the local stack. Every one can be overridden by env, so two stacks (or a
@@ -9,6 +10,12 @@ export const stackSchema = {
   POSTMESH_NATS_PORT: port(4222),
   POSTMESH_NATS_MONITOR_PORT: port(8222),
   POSTMESH_MONGO_PORT: port(27017),
+  /**
+   * What FerretDB keeps its data in: `sqlite` (files under `<data dir>/ferretdb/sqlite`) or
+   * `postgresql` (Debian's PostgreSQL, a cluster of the stack's own under
+   * `<data dir>/ferretdb/postgresql`, on a Unix socket only). docs/adr/0008-embedded-database.md.
+   */
+  POSTMESH_DB_BACKEND: oneOf(DB_BACKENDS, DEFAULT_DB_BACKEND),
   POSTMESH_SMTP_PORT: port(2525),
   POSTMESH_SUBMISSION_PORT: port(2587),
   POSTMESH_SUBMISSIONS_PORT: port(2465),

@@ -27,7 +27,7 @@ import {
   type StackConfig,
 } from './layout.js';
 import { Supervised } from './supervisor.js';
-import { ensureAptPackages, runtimePackages, testPackages } from './apt.js';
+import { databasePackages, ensureAptPackages, runtimePackages, testPackages } from './apt.js';
 
 const say = (line: string): void => {
   process.stdout.write(`postmesh | ${line}\n`);
@@ -194,7 +194,7 @@ async function start(): Promise<number> {
     if (stopping) return;
     stopping = true;
     for (const s of supervised) s.markStopping();
-    say(`${signal}: stopping services, then NATS and FerretDB…`);
+    say(`${signal}: stopping services, then FerretDB, its database and NATS…`);
     // Services first (they drain into NATS), servers last.
     for (const s of [...supervised].reverse()) await s.stop();
     say('stopped; nothing left running');
@@ -226,11 +226,27 @@ async function start(): Promise<number> {
     `nats-server up on ${nats.url} (JetStream, fsync before every ack, encrypted at rest${pki === undefined ? '' : ', TLS and a user per service'})`,
   );
 
+  const backend = config.POSTMESH_DB_BACKEND;
+  if (backend === 'postgresql') await ensureAptPackages(databasePackages(), say);
   const ferret = await FerretDb.create({
     dataDir: join(dataDir, 'ferretdb'),
     port: config.POSTMESH_MONGO_PORT,
     detached: true,
+    backend,
   });
+  const postgres = ferret.postgres;
+  if (postgres !== undefined) {
+    const postgresSupervised = new Supervised({
+      name: 'postgresql',
+      process: postgres.process,
+      start: () => postgres.restart(),
+      log: say,
+    });
+    await postgresSupervised.start();
+    processes.push(postgres.process);
+    supervised.push(postgresSupervised);
+    say(`PostgreSQL up for FerretDB (cluster ${postgres.clusterDir}, Unix socket only, fsync on)`);
+  }
   const ferretSupervised = new Supervised({
     name: 'ferretdb',
     process: ferret.process,
@@ -240,7 +256,7 @@ async function start(): Promise<number> {
   await ferretSupervised.start();
   processes.push(ferret.process);
   supervised.push(ferretSupervised);
-  say(`FerretDB up on ${ferret.uri} (SQLite)`);
+  say(`FerretDB up on ${ferret.uri} (${backend === 'postgresql' ? 'on PostgreSQL' : 'on SQLite'})`);
 
   if (config.POSTMESH_STACK_RSPAMD) {
     const filter = await startContentFilter(config, dataDir);

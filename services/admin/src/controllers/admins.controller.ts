@@ -206,11 +206,7 @@ export class AdminsController {
   })
   async remove(@Req() request: HttpRequest) {
     const adminId = objectId()(request.params.id, 'id');
-    if (
-      authOf(request).principal?.kind === 'admin' &&
-      authOf(request).principal?.kind === 'admin' &&
-      adminIdOf(request) === adminId
-    ) {
+    if (authOf(request).principal?.kind === 'admin' && adminIdOf(request) === adminId) {
       throw new ApiError('conflict', 'you cannot delete yourself');
     }
     await this.deps.storage.admin.deleteAdmin({ adminId });

@@ -81,7 +81,7 @@ export const list: Handler<CommandOf<'LIST'>> = async (ctx, command) => {
   return { tag: command.tag, condition: 'OK', text: 'LIST completed' };
 };
 
-function listAttributes(mailbox: mailstore.Mailbox, subscribed: boolean): string[] {
+export function listAttributes(mailbox: mailstore.Mailbox, subscribed: boolean): string[] {
   const attributes: string[] = [];
   // A level of the "Other Users" hierarchy (shared-mailstore.ts): no mailbox, only children.
   if (mailbox.id === '' && !mailbox.nonexistent) attributes.push('\\Noselect');

@@ -10,6 +10,7 @@ import { MAX_UID, resolveUidSet, type mailstore } from '@postmesh/contracts';
 import {
   serializeExists,
   serializeFetch,
+  serializeList,
   serializeRecent,
   serializeStatus,
   serializeVanished,
@@ -25,6 +26,7 @@ import type { SelectedMailbox } from '../state.js';
 import type { CommandContext, CommandOf, Handler } from './context.js';
 import { toRanges, uidSetOf, userOf, vanishedUids } from './selection.js';
 import { sharedRights } from './acl.js';
+import { listAttributes } from './list.js';
 
 export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, command) => {
   const user = userOf(ctx);
@@ -127,6 +129,7 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
     }),
     ...flagsResponses(keywords, readOnly, rights),
   );
+  if (ctx.rev2) out.push(...(await mailboxListing(ctx, user.id, command.mailbox)));
   if (!ctx.rev2 && counters.firstUnseenUid > 0) {
     const msn = map.msnOf(counters.firstUnseenUid);
     if (msn > 0) {
@@ -157,6 +160,26 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
   };
   return done;
 };
+
+/**
+ * RFC 9051 §6.3.2: an IMAP4rev2 SELECT / EXAMINE answers a LIST response with the mailbox name
+ * and its attributes, as LIST would show them (the canonical name, e.g. INBOX for "inbox").
+ */
+async function mailboxListing(ctx: CommandContext, userId: string, name: string): Promise<Uint8Array[]> {
+  const { mailboxes } = await ctx.services.mailstore.listMailboxes({
+    userId,
+    reference: '',
+    pattern: name,
+    subscribedOnly: false,
+    specialUse: [],
+  });
+  const mailbox = mailboxes[0];
+  if (mailbox === undefined) return [];
+  const attributes = listAttributes(mailbox, false);
+  return [
+    serializeList({ kind: 'LIST', attributes, delimiter: '/', name: mailbox.path }, { utf8: ctx.utf8 }),
+  ];
+}
 
 /**
  * RFC 7162 §3.2.5.2: the client's cache is valid (same UIDVALIDITY), so the changes since its

@@ -29,7 +29,7 @@ describe('AUTHENTICATE PLAIN', () => {
     expect((await c.lines(/a (OK|NO|BAD)[^\r]*\r\n/))[0]).toMatch(/^a OK \[CAPABILITY /);
   });
 
-  it('treats "=" as an empty initial response (RFC 4959 §3)', async () => {
+  it('takes "=" as an empty initial response, which PLAIN cannot use: BAD (RFC 4959 §3)', async () => {
     const c = await imap.connect();
     c.write('a AUTHENTICATE PLAIN =\r\n');
     const [done] = await c.lines(/a (OK|NO|BAD)[^\r]*\r\n/);

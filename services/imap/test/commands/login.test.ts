@@ -30,6 +30,15 @@ describe('LOGIN', () => {
     expect((await c.lines(/a (OK|NO|BAD)/))[0]).toMatch(/^a OK \[CAPABILITY /);
   });
 
+  it('refuses a non-synchronizing literal over 4096 octets before login with BAD and closes (RFC 7888 §4)', async () => {
+    const c = await imap.connect();
+    c.write(`a LOGIN {5000+}\r\n${'x'.repeat(5000)} pw\r\n`);
+    expect(await c.lines('* BYE')).toEqual([
+      'a BAD [TOOBIG] Literal too large before authentication',
+      '* BYE Literal too large before authentication',
+    ]);
+  });
+
   it('answers NO [AUTHENTICATIONFAILED] for a wrong password or unknown user, alike (RFC 5530 §3)', async () => {
     const c = await imap.connect();
     expect(await c.command('a LOGIN alice@example.test wrong')).toEqual([

@@ -35,6 +35,17 @@ describe('NOOP', () => {
     expect(await c.command('c NOOP')).toEqual(['* 1 EXPUNGE', 'c OK NOOP completed']);
   });
 
+  it('answers pipelined commands in order, each completion after its own data (RFC 9051 §5.5)', async () => {
+    const c = await imap.login();
+    c.write('p1 NOOP\r\np2 NAMESPACE\r\np3 NOOP\r\n');
+    expect(await c.lines(/p3 OK[^\r]*\r\n/)).toEqual([
+      'p1 OK NOOP completed',
+      '* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL',
+      'p2 OK NAMESPACE completed',
+      'p3 OK NOOP completed',
+    ]);
+  });
+
   it('refuses arguments with BAD', async () => {
     const c = await imap.connect();
     expect((await c.command('a NOOP now'))[0]).toMatch(/^a BAD /);

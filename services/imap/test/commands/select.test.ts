@@ -38,6 +38,30 @@ describe('SELECT', () => {
     ]);
   });
 
+  it('answers a LIST response with the mailbox name to an IMAP4rev2 client (RFC 9051 §6.3.2)', async () => {
+    await imap.store.deliver(imap.alice.id, 'INBOX', message());
+    const c = await imap.login();
+    await c.command('e ENABLE IMAP4rev2');
+    const response = await c.command('a SELECT inbox');
+    expect(
+      response.map((l) =>
+        l.replace(/\([0-9a-f]{24}\)/, '(<id>)').replace(/UIDVALIDITY \d+/, 'UIDVALIDITY <v>'),
+      ),
+    ).toEqual([
+      '* 1 EXISTS',
+      '* OK [UIDVALIDITY <v>] UIDs valid',
+      '* OK [UIDNEXT 2] Predicted next UID',
+      '* OK [MAILBOXID (<id>)] Mailbox id',
+      `* FLAGS (${FLAGS})`,
+      `* OK [PERMANENTFLAGS (${FLAGS} \\*)] Flags permitted`,
+      // RFC 9051 §6.3.2: REQUIRED; the attributes MUST be accurate; the name as LIST shows it.
+      '* LIST (\\HasNoChildren) "/" INBOX',
+      'a OK [READ-WRITE] SELECT completed',
+    ]);
+    await c.command('c CREATE Sent/2026');
+    expect(await c.command('b EXAMINE Sent')).toContain('* LIST (\\HasChildren \\Sent) "/" Sent');
+  });
+
   it('claims \\Recent: a second SELECT sees none (RFC 3501 §2.3.2)', async () => {
     await imap.store.deliver(imap.alice.id, 'INBOX', message());
     const first = await imap.login();
@@ -98,7 +122,7 @@ describe('EXAMINE', () => {
     expect(await other.command('b SELECT INBOX')).toContain('* 1 RECENT');
   });
 
-  it('refuses STORE, EXPUNGE and APPEND-free changes in a read-only mailbox (RFC 9051 §6.3.3)', async () => {
+  it('refuses STORE and EXPUNGE, and BODY[] leaves \\Seen alone, in a read-only mailbox (RFC 9051 §6.3.3)', async () => {
     await imap.store.deliver(imap.alice.id, 'INBOX', message());
     const c = await imap.login();
     await c.command('a EXAMINE INBOX');

@@ -11,7 +11,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import type { KeyProvider } from '../crypto/types.js';
 import { adminTotpContext as totpContext } from '../crypto/user-keyring.js';
-import { Collections, type WrappedKey } from '../db/schema.js';
+import { Collections, type TotpClaimDoc, type WrappedKey } from '../db/schema.js';
 import { normaliseDomain } from '../directory/names.js';
 import { decodePageToken, encodePageToken, pageSizeOf } from '../directory/paging.js';
 import {
@@ -194,6 +194,7 @@ export class AdminStore {
     this.now = deps.now ?? (() => new Date());
     this.totp = new TotpEnrolment({
       accounts: this.admins,
+      claims: deps.db.collection<TotpClaimDoc>(Collections.totpClaims),
       keyProvider: deps.keyProvider,
       context: totpContext,
       label: (doc) => doc.email,

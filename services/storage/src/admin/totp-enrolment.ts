@@ -6,8 +6,9 @@
  */
 import type { Collection, ObjectId } from 'mongodb';
 import type { KeyProvider } from '../crypto/types.js';
-import type { WrappedKey } from '../db/schema.js';
-import { base32Encode, generateTotpSecret, matchTotp } from './totp.js';
+import type { TotpClaimDoc, WrappedKey } from '../db/schema.js';
+import { isDuplicateKey } from '../directory/result.js';
+import { TOTP_WINDOW, base32Encode, generateTotpSecret, matchTotp } from './totp.js';
 
 /** The fields an account document keeps for TOTP. */
 export interface TotpFields {
@@ -34,6 +35,8 @@ export class TotpEnrolment<Doc extends TotpFields> {
   constructor(
     private readonly deps: {
       readonly accounts: Collection<Doc>;
+      /** The used codes of every account (`Collections.totpClaims`). */
+      readonly claims: Collection<TotpClaimDoc>;
       readonly keyProvider: KeyProvider;
       /** The KEK wrapping context of an account's seed, e.g. `user-totp:<id>`. */
       readonly context: (id: string) => string;
@@ -90,6 +93,8 @@ export class TotpEnrolment<Doc extends TotpFields> {
 
   /** Turns TOTP off and forgets the seeds; `null` when the account is gone. */
   async disable(id: ObjectId): Promise<Doc | null> {
+    // A later enrolment starts with no used codes (its seed's codes are not the old seed's).
+    await this.deps.claims.deleteMany({ account: this.deps.context(id.toHexString()) });
     const updated = await this.accounts.findOneAndUpdate(
       { _id: id },
       {
@@ -102,25 +107,35 @@ export class TotpEnrolment<Doc extends TotpFields> {
   }
 
   /**
-   * Checks a sign-in's code. A code works once (RFC 6238 §5.2): the step it matched is recorded
-   * with a compare-and-set, so on MongoDB two concurrent sign-ins with the same code cannot both
-   * pass. FerretDB applies concurrent updates without isolation (ADR 0005): there, two sign-ins
-   * racing within the same moment may both pass; a replay after the first has finished is refused.
+   * Checks a sign-in's code. A code works once (RFC 6238 §5.2: the verifier MUST NOT accept the
+   * second attempt of an OTP after a successful validation). Two guards: codes of steps up to
+   * the last accepted one no longer match (`totpLastStep`), which refuses a later replay; and the
+   * step is claimed by inserting `<account>:<step>` with a unique `_id`, so of two sign-ins racing
+   * with one code exactly one gets through. The insert is atomic on FerretDB too, where a
+   * compare-and-set update on the account is not isolated (ADR 0005).
    */
   async verify(account: Doc, code: string): Promise<TotpVerdict> {
     if (account.totpEnabled !== true || account.totpSecret === undefined) return 'not-enrolled';
     if (code.trim() === '') return 'missing';
-    const seed = await this.deps.keyProvider.unwrap(
-      account.totpSecret,
-      this.deps.context(account._id.toHexString()),
-    );
-    const step = matchTotp(seed, code.trim(), this.deps.now(), account.totpLastStep ?? -1);
+    const subject = this.deps.context(account._id.toHexString());
+    const seed = await this.deps.keyProvider.unwrap(account.totpSecret, subject);
+    const now = this.deps.now();
+    const step = matchTotp(seed, code.trim(), now, account.totpLastStep ?? -1);
     seed.fill(0);
     if (step === undefined) return 'wrong';
-    const claimed = await this.accounts.updateOne(
-      { _id: account._id, totpLastStep: account.totpLastStep ?? { $exists: false } },
+    try {
+      await this.deps.claims.insertOne({ _id: `${subject}:${step}`, account: subject, step, at: now });
+    } catch (error) {
+      if (isDuplicateKey(error)) return 'wrong';
+      throw error;
+    }
+    // Only ever forward: a slower sign-in with an older step must not lower it.
+    await this.accounts.updateOne(
+      { _id: account._id, $or: [{ totpLastStep: { $lt: step } }, { totpLastStep: { $exists: false } }] },
       { $set: { totpLastStep: step } },
     );
-    return claimed.modifiedCount === 1 ? 'accepted' : 'wrong';
+    // Claims of steps that no code can match any more are of no use.
+    await this.deps.claims.deleteMany({ account: subject, step: { $lt: step - 2 * TOTP_WINDOW } });
+    return 'accepted';
   }
 }

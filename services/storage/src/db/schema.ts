@@ -37,7 +37,24 @@ export const Collections = {
   sieveScripts: 'sieve_scripts',
   /** Sieve side effects already carried out, and vacation replies per (user, sender, handle). */
   sieveLedger: 'sieve_ledger',
+  /** `<account>:<step>`: a TOTP code used for a sign-in, so it works once (admin/totp-enrolment.ts). */
+  totpClaims: 'totp_claims',
 } as const;
+
+/**
+ * A TOTP time step whose code an account has used. Inserting it is the claim: the unique `_id`
+ * makes the insert succeed for exactly one of several sign-ins racing with the same code, on
+ * FerretDB as on MongoDB (an insert is atomic on both; a compare-and-set update is not isolated
+ * on FerretDB, ADR 0005).
+ */
+export interface TotpClaimDoc {
+  /** `<account>:<step>`. */
+  _id: string;
+  /** The account's KEK wrapping context of its seed (`user-totp:<id>`, `admin-totp:<id>`). */
+  account: string;
+  step: number;
+  at: Date;
+}
 
 export interface SieveScriptDoc {
   userId: string;

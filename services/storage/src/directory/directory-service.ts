@@ -18,6 +18,7 @@ import {
   type DkimAlgorithm,
   type DkimKeyDoc,
   type DomainDoc,
+  type TotpClaimDoc,
   type UserDoc,
 } from '../db/schema.js';
 import type { DirectoryCache, DirectoryCacheKind } from './cache.js';
@@ -126,6 +127,7 @@ export class DirectoryService {
     this.now = deps.now ?? (() => new Date());
     this.totp = new TotpEnrolment({
       accounts: this.users,
+      claims: deps.db.collection<TotpClaimDoc>(Collections.totpClaims),
       keyProvider: deps.keyProvider,
       context: userTotpContext,
       label: (user) => user.address,
