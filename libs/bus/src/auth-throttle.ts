@@ -41,6 +41,7 @@
 import { createHash } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { Type, compile, type Static } from '@postmesh/schema';
 
 export interface ThrottlePolicy {
   readonly windowMs: number;
@@ -101,10 +102,10 @@ export interface AuthThrottle {
   release(ticket: ThrottleTicket): Promise<void>;
 }
 
-interface Counter {
-  readonly count: number;
-  readonly last: number;
-}
+/** A key's failures and the time of the last one (ms since the epoch), as stored in KV. */
+const CounterSchema = Type.Object({ count: Type.Number(), last: Type.Number() });
+type Counter = Readonly<Static<typeof CounterSchema>>;
+const checkCounter = compile(CounterSchema);
 
 export function ipKey(ip: string, prefix = 'ip'): string {
   return `${prefix}.${ip.replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 100) || 'unknown'}`;
@@ -140,10 +141,10 @@ interface CounterStore {
   remove(key: string): Promise<void>;
 }
 
+/** A counter read from KV; one of another shape counts as none (the next failure rewrites it). */
 function parseCounter(value: unknown): Counter | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { count, last } = value as Record<string, unknown>;
-  return typeof count === 'number' && typeof last === 'number' ? { count, last } : undefined;
+  const checked = checkCounter(value);
+  return checked.ok ? { count: checked.value.count, last: checked.value.last } : undefined;
 }
 
 class KvCounterStore implements CounterStore {

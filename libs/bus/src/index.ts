@@ -34,10 +34,16 @@ export {
   type StreamName,
   type TopologyOptions,
 } from './topology.js';
+export { decodeMailboxChange, encodeMailboxChange, type MailboxChange } from './mailbox-changed.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export type { NatsConnection } from '@nats-io/transport-node';
 export {
+  InboundAuthVerdictSchema,
+  InboundBodySchema,
+  InboundEnvelopeSchema,
+  InboundJobSchema,
   JobFormatError,
+  SpoolIdSchema,
   decodeInboundJob,
   encodeInboundJob,
   jobMessageId,
@@ -50,7 +56,11 @@ export {
 } from './jobs.js';
 export { openRateLimits, openSpool, type KV, type ObjectStore } from './spool.js';
 export {
+  OutboundAttemptSchema,
+  OutboundBodySchema,
+  OutboundEnvelopeSchema,
   OutboundJobFormatError,
+  OutboundJobSchema,
   decodeOutboundJob,
   encodeOutboundJob,
   outboundJobMessageId,
@@ -62,6 +72,12 @@ export {
 } from './outbound-job.js';
 export {
   QUEUE_CALLER_ROLES,
+  QueueCallerSchema,
+  QueueCancelRequestSchema,
+  QueueEntrySchema,
+  QueueListRequestSchema,
+  QueueRequestChecks,
+  QueueRetryRequestSchema,
   QueueSubjects,
   type QueueCallerRole,
   type QueueCaller,
@@ -101,6 +117,7 @@ export * from './partitions/index.js';
 export {
   MAIL_EVENT_KINDS,
   MailEventOutbox,
+  MailEventSchema,
   encodeMailEvent,
   mailEvent,
   parseMailEvent,

@@ -13,6 +13,7 @@
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { Type, compile } from '@postmesh/schema';
 import type { Logger } from '@postmesh/telemetry';
 import { deadLetterAlert, serviceOf } from './alerts.js';
 import { publishMailEvent } from './mail-event.js';
@@ -64,6 +65,19 @@ export interface MaxDeliveriesAdvisory {
   readonly deliveries: number;
 }
 
+/**
+ * The part of the advisory (the NATS server's JSON schema `io.nats.jetstream.advisory.v1.max_deliver`)
+ * this module reads; the server's other fields are allowed and ignored.
+ */
+const MaxDeliveriesAdvisorySchema = Type.Object({
+  type: Type.Literal('io.nats.jetstream.advisory.v1.max_deliver'),
+  stream: Type.String(),
+  consumer: Type.String(),
+  stream_seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+  deliveries: Type.Optional(Type.Unknown()),
+});
+const checkAdvisory = compile(MaxDeliveriesAdvisorySchema);
+
 /** Parses an advisory (another process wrote it: trust nothing). */
 export function parseMaxDeliveriesAdvisory(data: Uint8Array): MaxDeliveriesAdvisory | undefined {
   let value: unknown;
@@ -72,12 +86,9 @@ export function parseMaxDeliveriesAdvisory(data: Uint8Array): MaxDeliveriesAdvis
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const o = value as Record<string, unknown>;
-  if (o.type !== 'io.nats.jetstream.advisory.v1.max_deliver') return undefined;
-  if (typeof o.stream !== 'string' || typeof o.consumer !== 'string') return undefined;
-  if (typeof o.stream_seq !== 'number' || !Number.isSafeInteger(o.stream_seq) || o.stream_seq < 1)
-    return undefined;
+  const checked = checkAdvisory(value);
+  if (!checked.ok) return undefined;
+  const o = checked.value;
   return {
     stream: o.stream,
     consumer: o.consumer,

@@ -12,6 +12,7 @@
  *   postmesh.queue.cancel  QueueCancelRequest → QueueCancelResponse
  * Payloads are UTF-8 JSON. A failure is `{ ok: false, error: { code, message } }`.
  */
+import { Type, compile, type DeepReadonly, type Static } from '@postmesh/schema';
 
 export const QueueSubjects = {
   list: 'postmesh.queue.list',
@@ -23,30 +24,79 @@ export const QueueSubjects = {
 export const QUEUE_CALLER_ROLES = ['owner', 'domain-admin', 'helpdesk', 'auditor', 'user'] as const;
 export type QueueCallerRole = (typeof QUEUE_CALLER_ROLES)[number];
 
-export interface QueueCaller {
-  /** Who asks (admin id or token id), for the log. */
-  readonly actor: string;
-  readonly role: QueueCallerRole;
-  /** The domains a `domain-admin` manages (lower case); ignored for system-wide roles. */
-  readonly domains: readonly string[];
-}
+export const QueueCallerSchema = Type.Object(
+  {
+    actor: Type.String({ maxLength: 320, description: 'who asks (admin id or token id), for the log' }),
+    role: Type.Unsafe<QueueCallerRole>({ type: 'string', enum: [...QUEUE_CALLER_ROLES] }),
+    domains: Type.Array(Type.String({ maxLength: 253 }), {
+      maxItems: 10_000,
+      description: 'the domains a domain-admin manages; ignored for system-wide roles',
+    }),
+  },
+  { description: 'the caller as the admin service authenticated it' },
+);
+export type QueueCaller = DeepReadonly<Static<typeof QueueCallerSchema>>;
 
 /** A deferred (message, recipient domain) pair. `id` is `<spoolId>:<domain>`. */
-export interface QueueEntry {
-  readonly id: string;
-  readonly spoolId: string;
-  readonly domain: string;
-  readonly sender: string;
-  /** Recipients not yet delivered nor bounced. */
-  readonly recipients: readonly string[];
-  readonly messageId: string;
-  readonly queuedAt: string;
-  readonly attempts: number;
-  readonly lastAttemptAt: string;
-  readonly nextAttemptAt: string;
-  /** The last remote reply or network error, e.g. `451 4.7.1 try later (mx.example.org)`. */
-  readonly lastError: string;
-}
+export const QueueEntrySchema = Type.Object({
+  id: Type.String({ description: '<spoolId>:<domain>' }),
+  spoolId: Type.String(),
+  domain: Type.String(),
+  sender: Type.String(),
+  recipients: Type.Array(Type.String(), { description: 'recipients not yet delivered nor bounced' }),
+  messageId: Type.String(),
+  queuedAt: Type.String(),
+  attempts: Type.Integer({ minimum: 0 }),
+  lastAttemptAt: Type.String(),
+  nextAttemptAt: Type.String(),
+  lastError: Type.String({
+    description: 'the last remote reply or network error, e.g. 451 4.7.1 try later (mx.example.org)',
+  }),
+});
+export type QueueEntry = DeepReadonly<Static<typeof QueueEntrySchema>>;
+
+const EntryId = Type.String({
+  pattern: '^[A-Za-z0-9_-]{8,64}:[a-z0-9.-]{1,253}$',
+  description: 'an entry id, <spoolId>:<domain>',
+});
+
+/**
+ * The requests. Unknown fields are allowed (and ignored), so an admin service of a newer release
+ * can send one before every mta-delivery replica reads it.
+ */
+export const QueueListRequestSchema = Type.Object({
+  caller: QueueCallerSchema,
+  domain: Type.Optional(
+    Type.String({ maxLength: 253, description: 'only entries whose sender or recipient domain is this one' }),
+  ),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 500, description: 'at most this many entries, oldest first (100)' }),
+  ),
+  cursor: Type.Optional(Type.String({ maxLength: 400, description: 'nextCursor of the previous page' })),
+});
+export type QueueListRequest = DeepReadonly<Static<typeof QueueListRequestSchema>>;
+
+export const QueueRetryRequestSchema = Type.Object({
+  caller: QueueCallerSchema,
+  id: EntryId,
+});
+export type QueueRetryRequest = DeepReadonly<Static<typeof QueueRetryRequestSchema>>;
+
+export const QueueCancelRequestSchema = Type.Object({
+  caller: QueueCallerSchema,
+  id: EntryId,
+  dsn: Type.Boolean({
+    description: 'send the sender a failure DSN (RFC 3464, Action: failed) for the remaining recipients',
+  }),
+});
+export type QueueCancelRequest = DeepReadonly<Static<typeof QueueCancelRequestSchema>>;
+
+/** The requests' validators (compiled once), for the server and for tests of clients. */
+export const QueueRequestChecks = {
+  list: compile(QueueListRequestSchema),
+  retry: compile(QueueRetryRequestSchema),
+  cancel: compile(QueueCancelRequestSchema),
+} as const;
 
 export type QueueErrorCode = 'forbidden' | 'invalid' | 'not-found' | 'unavailable';
 export interface QueueFailure {
@@ -54,15 +104,6 @@ export interface QueueFailure {
   readonly error: { readonly code: QueueErrorCode; readonly message: string };
 }
 
-export interface QueueListRequest {
-  readonly caller: QueueCaller;
-  /** Only entries whose sender or recipient domain is this one. */
-  readonly domain?: string;
-  /** At most this many entries (1..500, default 100), oldest `queuedAt` first. */
-  readonly limit?: number;
-  /** `nextCursor` of the previous page. */
-  readonly cursor?: string;
-}
 export type QueueListResponse =
   | {
       readonly ok: true;
@@ -71,18 +112,8 @@ export type QueueListResponse =
     }
   | QueueFailure;
 
-export interface QueueRetryRequest {
-  readonly caller: QueueCaller;
-  readonly id: string;
-}
 export type QueueRetryResponse =
   { readonly ok: true; readonly id: string; readonly nextAttemptAt: string } | QueueFailure;
 
-export interface QueueCancelRequest {
-  readonly caller: QueueCaller;
-  readonly id: string;
-  /** Send the sender a failure DSN (RFC 3464, Action: failed) for the remaining recipients. */
-  readonly dsn: boolean;
-}
 export type QueueCancelResponse =
   { readonly ok: true; readonly id: string; readonly dsnSent: boolean } | QueueFailure;

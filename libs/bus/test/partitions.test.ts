@@ -105,6 +105,36 @@ describe('partition record', () => {
     expect(() => decodeRecord(new TextEncoder().encode('nope'))).toThrow(/JSON/);
   });
 
+  it('reads a record as stored by an earlier release, drops fields it does not know, and names a bad field', () => {
+    const stored =
+      '{"owner":"storage-0","address":"10.0.0.5:7001","epoch":3,"seq":41,"closed":[{"epoch":2,"seq":9}],"note":"x"}';
+    expect(decodeRecord(new TextEncoder().encode(stored))).toEqual({
+      owner: 'storage-0',
+      address: '10.0.0.5:7001',
+      epoch: 3,
+      seq: 41,
+      closed: [{ epoch: 2, seq: 9 }],
+    });
+    const released = '{"owner":null,"address":"","epoch":3,"seq":41,"closed":[]}';
+    expect(decodeRecord(new TextEncoder().encode(released)).owner).toBeNull();
+    const bad = (json: string) => () => decodeRecord(new TextEncoder().encode(json));
+    expect(bad('{"owner":1,"address":"","epoch":1,"seq":0,"closed":[]}')).toThrow(
+      'partition record has an unexpected shape: owner: expected a string or null',
+    );
+    expect(bad('{"owner":null,"address":"","epoch":1.5,"seq":0,"closed":[]}')).toThrow(
+      /: epoch: expected an integer$/,
+    );
+    expect(bad('{"owner":null,"address":"","epoch":1,"seq":-1,"closed":[]}')).toThrow(
+      /: seq: must be at least 0$/,
+    );
+    expect(bad('{"owner":null,"address":"","epoch":1,"seq":0,"closed":[{"epoch":1}]}')).toThrow(
+      /: closed\[0\]\.seq: is required$/,
+    );
+    expect(bad(`{"owner":null,"address":"","epoch":${2 ** 53},"seq":0,"closed":[]}`)).toThrow(
+      /: epoch: must be at most 9007199254740991$/,
+    );
+  });
+
   it('refuses to move the commit pointer backwards', () => {
     const r = confirmedRecord(acquiredRecord(null, 'a', ''), 5);
     expect(() => confirmedRecord(r, 4)).toThrow(/behind/);

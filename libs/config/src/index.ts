@@ -3,8 +3,18 @@
  * (an object of variable name → field); `loadConfig` reads every variable, reports *all*
  * problems at once, and the service stops at start with a message naming each bad variable.
  * Defaults are the local stack's (STYLE.md: "Defaults are the local stack's").
+ *
+ * Schema first, as every other payload (libs/schema): a field carries the JSON Schema of its
+ * value (type, bounds, pattern, default, description) and the value read from the variable is
+ * checked by that schema's compiled Ajv validator; `configDocument` publishes the schemas of a
+ * service's whole environment. What JSON Schema cannot say (a URL's scheme, DNS server
+ * addresses) is checked in code after the schema.
  */
 import { isIP } from 'node:net';
+import { Type, compile, type Static, type TSchema, type Validator } from '@postmesh/schema';
+
+/** Services declare the schema of a JSON-valued variable (`json`) with these. */
+export { Type, type Static } from '@postmesh/schema';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -17,40 +27,71 @@ export class ConfigError extends Error {
 export interface Field<T> {
   readonly describe: string;
   readonly parse: (raw: string | undefined) => { ok: true; value: T } | { ok: false; problem: string };
+  /** The JSON Schema of the value (with its default); a service's own fields may leave it out. */
+  readonly schema?: TSchema;
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = (problem: string): Parsed<never> => ({ ok: false, problem });
 
-function withDefault<T>(
+const show = (raw: string): string => JSON.stringify(raw.length > 60 ? `${raw.slice(0, 57)}...` : raw);
+
+/**
+ * Validators by schema text: many variables share a schema (a port, a duration), and each is
+ * compiled once per process.
+ */
+const compiled = new Map<string, Validator<unknown>>();
+function validatorOf(schema: TSchema): Validator<unknown> {
+  const key = JSON.stringify(schema);
+  let check = compiled.get(key);
+  if (check === undefined) {
+    check = compile(schema);
+    compiled.set(key, check);
+  }
+  return check;
+}
+
+/**
+ * A field whose value, read from the variable's text by `fromText`, must match `schema`; then
+ * `after` may refuse it for what the schema cannot say. Unset or empty: the fallback, or a
+ * "required" problem when there is none.
+ */
+function schemaField<T>(
+  schema: TSchema,
   describe: string,
   fallback: T | undefined,
-  parseSet: (raw: string) => Parsed<T>,
+  fromText: (raw: string) => unknown = (raw) => raw,
+  after: (value: T, raw: string) => Parsed<T> = ok,
 ): Field<T> {
+  const check = validatorOf(schema);
   return {
     describe,
+    schema: fallback === undefined ? schema : { ...schema, default: fallback },
     parse(raw) {
       if (raw === undefined || raw === '') {
         return fallback === undefined ? bad(`required (${describe})`) : ok(fallback);
       }
-      return parseSet(raw);
+      const checked = check(fromText(raw));
+      return checked.ok ? after(checked.value as T, raw) : bad(`expected ${describe}, got ${show(raw)}`);
     },
   };
 }
 
-const show = (raw: string): string => JSON.stringify(raw.length > 60 ? `${raw.slice(0, 57)}...` : raw);
+/** Integers are written in decimal; anything else stays text, which the integer schema refuses. */
+const decimal = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw);
 
 export function integer(
   fallback?: number,
   { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = {},
 ): Field<number> {
   const describe = `an integer from ${min} to ${max}`;
-  return withDefault(describe, fallback, (raw) => {
-    if (!/^-?\d+$/.test(raw.trim())) return bad(`expected ${describe}, got ${show(raw)}`);
-    const n = Number(raw.trim());
-    return n >= min && n <= max ? ok(n) : bad(`expected ${describe}, got ${show(raw)}`);
-  });
+  return schemaField(
+    Type.Integer({ minimum: min, maximum: max, description: describe }),
+    describe,
+    fallback,
+    decimal,
+  );
 }
 
 /** A TCP port; 0 means "pick a free one" and is accepted only where `allowZero` says so. */
@@ -58,53 +99,104 @@ export function port(fallback?: number, { allowZero = false } = {}): Field<numbe
   return integer(fallback, { min: allowZero ? 0 : 1, max: 65535 });
 }
 
+/** JSON Schema patterns have no flags: a pattern with flags would not mean the same there. */
+function patternOf(pattern: RegExp): string {
+  if (pattern.flags !== '') throw new Error(`pattern ${String(pattern)} has flags`);
+  return pattern.source;
+}
+
 export function string(fallback?: string, { pattern }: { pattern?: RegExp } = {}): Field<string> {
   const describe = pattern ? `a string matching ${String(pattern)}` : 'a string';
-  return withDefault(describe, fallback, (raw) =>
-    pattern && !pattern.test(raw) ? bad(`expected ${describe}, got ${show(raw)}`) : ok(raw),
+  return schemaField<string>(
+    Type.String(pattern === undefined ? {} : { pattern: patternOf(pattern), description: describe }),
+    describe,
+    fallback,
   );
 }
 
 /** An optional string: absent → `undefined`. */
 export function optionalString(): Field<string | undefined> {
-  return { describe: 'an optional string', parse: (raw) => ok(raw === '' ? undefined : raw) };
+  return {
+    describe: 'an optional string',
+    schema: Type.String({ description: 'optional' }),
+    parse: (raw) => ok(raw === '' ? undefined : raw),
+  };
 }
+
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off'];
 
 export function boolean(fallback?: boolean): Field<boolean> {
   const describe = 'true or false';
-  return withDefault(describe, fallback, (raw) => {
-    const v = raw.trim().toLowerCase();
-    if (['true', '1', 'yes', 'on'].includes(v)) return ok(true);
-    if (['false', '0', 'no', 'off'].includes(v)) return ok(false);
-    return bad(`expected ${describe}, got ${show(raw)}`);
-  });
+  return schemaField<boolean>(
+    Type.Boolean({ description: `${TRUE_WORDS.join(', ')} or ${FALSE_WORDS.join(', ')}` }),
+    describe,
+    fallback,
+    (raw) => {
+      const word = raw.trim().toLowerCase();
+      return TRUE_WORDS.includes(word) ? true : FALSE_WORDS.includes(word) ? false : raw;
+    },
+  );
 }
 
 export function oneOf<const T extends string>(values: readonly T[], fallback?: T): Field<T> {
   const describe = `one of ${values.join(', ')}`;
-  return withDefault(describe, fallback, (raw) =>
-    (values as readonly string[]).includes(raw)
-      ? ok(raw as T)
-      : bad(`expected ${describe}, got ${show(raw)}`),
-  );
+  return schemaField<T>(Type.Unsafe<T>({ type: 'string', enum: [...values] }), describe, fallback);
+}
+
+/**
+ * A variable holding JSON (a table of per-domain settings, say), checked against `schema`; a
+ * refusal names the field inside the value: `expected …: ["example.org"].perMinute: must
+ * be at least 1`. Unset or blank: the fallback.
+ */
+export function json<S extends TSchema>(
+  schema: S,
+  fallback: Static<S> | undefined,
+  describe: string,
+): Field<Static<S>> {
+  const check = validatorOf(schema);
+  return {
+    describe,
+    schema: fallback === undefined ? schema : { ...schema, default: fallback },
+    parse(raw) {
+      if (raw === undefined || raw.trim() === '') {
+        return fallback === undefined ? bad(`required (${describe})`) : ok(fallback);
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        return bad(`expected ${describe}, got text that is not JSON`);
+      }
+      const checked = check(value);
+      return checked.ok ? ok(checked.value as Static<S>) : bad(`expected ${describe}: ${checked.problem}`);
+    },
+  };
 }
 
 /** A URL whose scheme is one of `protocols` (e.g. `['nats:', 'tls:']`). */
 export function url(fallback: string | undefined, protocols: readonly string[]): Field<string> {
   const describe = `a URL (${protocols.join(' or ')})`;
-  return withDefault(describe, fallback, (raw) => {
-    // A NATS URL may list several servers separated by commas.
-    for (const part of raw.split(',')) {
-      let parsed: URL;
-      try {
-        parsed = new URL(part.trim());
-      } catch {
-        return bad(`expected ${describe}, got ${show(raw)}`);
+  // The scheme of each URL is checked in code: JSON Schema's `format: uri` would not know them.
+  return schemaField<string>(
+    Type.String({ description: describe }),
+    describe,
+    fallback,
+    undefined,
+    (_, raw) => {
+      // A NATS URL may list several servers separated by commas.
+      for (const part of raw.split(',')) {
+        let parsed: URL;
+        try {
+          parsed = new URL(part.trim());
+        } catch {
+          return bad(`expected ${describe}, got ${show(raw)}`);
+        }
+        if (!protocols.includes(parsed.protocol)) return bad(`expected ${describe}, got ${show(raw)}`);
       }
-      if (!protocols.includes(parsed.protocol)) return bad(`expected ${describe}, got ${show(raw)}`);
-    }
-    return ok(raw);
-  });
+      return ok(raw);
+    },
+  );
 }
 
 /**
@@ -121,16 +213,20 @@ export function mongodbUri(fallback?: string): Field<string> {
   const srv = new RegExp(
     String.raw`^mongodb\+srv://(?:[^@/?#\s]+@)?[A-Za-z0-9._-]+(?:/[^?#\s]*)?(?:\?[^#\s]*)?$`,
   );
-  return withDefault(describe, fallback, (raw) =>
-    standard.test(raw) || srv.test(raw) ? ok(raw) : bad(`expected ${describe}, got ${show(raw)}`),
+  return schemaField<string>(
+    Type.String({ pattern: `${patternOf(standard)}|${patternOf(srv)}`, description: describe }),
+    describe,
+    fallback,
   );
 }
 
 /** `host:port`, as used for gRPC targets. */
 export function hostPort(fallback?: string): Field<string> {
   const describe = 'host:port';
-  return withDefault(describe, fallback, (raw) =>
-    /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(raw) ? ok(raw) : bad(`expected ${describe}, got ${show(raw)}`),
+  return schemaField<string>(
+    Type.String({ pattern: patternOf(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/), description: describe }),
+    describe,
+    fallback,
   );
 }
 
@@ -143,6 +239,8 @@ export function dnsServers(): Field<readonly string[] | undefined> {
   const describe = 'IP addresses with optional ports, comma-separated';
   return {
     describe,
+    // The addresses are checked in code (node:net isIP): JSON Schema has no IP-with-port format.
+    schema: Type.Array(Type.String(), { description: describe }),
     parse(raw) {
       if (raw === undefined || raw.trim() === '') return ok(undefined);
       const servers = raw.split(',').map((s) => s.trim());
@@ -190,6 +288,24 @@ export function loadConfig<S extends Schema>(
   for (const rule of rules) problems.push(...rule(config));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The JSON Schema of a service's configuration: one property per variable, with the schema of its
+ * value once read (an integer variable is an integer here; type, bounds, pattern, default and
+ * description), for the operations documentation and for tools that check settings.
+ */
+export function configDocument(schema: Schema, description?: string): TSchema {
+  return Type.Object(
+    Object.fromEntries(
+      Object.entries(schema).map(([variable, field]) => {
+        const value = field.schema ?? Type.Unknown({ description: field.describe });
+        // A variable is required when leaving it unset is a problem (no default, not optional).
+        return [variable, field.parse(undefined).ok ? Type.Optional(value) : value];
+      }),
+    ),
+    { additionalProperties: false, ...(description === undefined ? {} : { description }) },
+  );
 }
 
 /** Namespaces of the variables Postmesh services read (OTEL_* belongs to OpenTelemetry's SDK). */

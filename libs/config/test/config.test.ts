@@ -3,14 +3,18 @@ import {
   ConfigError,
   boolean,
   commonSchema,
+  configDocument,
   dnsServers,
   hostPort,
   integer,
+  json,
   loadConfig,
   mongodbUri,
   oneOf,
   optionalString,
   port,
+  string,
+  Type,
   unknownVariables,
   url,
 } from '../src/index.js';
@@ -139,4 +143,118 @@ describe('dnsServers', () => {
       expect(() => loadConfig(schema, { POSTMESH_DNS_SERVERS: raw })).toThrow(/POSTMESH_DNS_SERVERS/);
     },
   );
+});
+
+describe('schema first: every field checks its value with a JSON Schema', () => {
+  const schema = {
+    POSTMESH_OPS_PORT: port(9102),
+    POSTMESH_MODE: oneOf(['a', 'b'], 'a'),
+    POSTMESH_HOSTNAME: string('mx.example.test', { pattern: /^[A-Za-z0-9.-]{1,253}$/ }),
+    POSTMESH_SECRET: string(),
+    POSTMESH_FLAG: boolean(false),
+    POSTMESH_KEY: optionalString(),
+    NATS_URL: url('nats://127.0.0.1:4222', ['nats:']),
+    POSTMESH_DNS_SERVERS: dnsServers(),
+  };
+
+  it("publishes the configuration's JSON Schema: types, bounds, patterns, defaults; required when no default", () => {
+    const document = configDocument(schema, 'a test service') as unknown as {
+      properties: Record<string, Record<string, unknown>>;
+      required?: string[];
+      additionalProperties: boolean;
+      description: string;
+    };
+    expect(document.description).toBe('a test service');
+    expect(document.additionalProperties).toBe(false);
+    expect(document.required).toEqual(['POSTMESH_SECRET']);
+    expect(document.properties.POSTMESH_OPS_PORT).toMatchObject({
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      default: 9102,
+    });
+    expect(document.properties.POSTMESH_MODE).toMatchObject({
+      type: 'string',
+      enum: ['a', 'b'],
+      default: 'a',
+    });
+    expect(document.properties.POSTMESH_HOSTNAME).toMatchObject({
+      type: 'string',
+      pattern: '^[A-Za-z0-9.-]{1,253}$',
+      default: 'mx.example.test',
+    });
+    expect(document.properties.POSTMESH_FLAG).toMatchObject({ type: 'boolean', default: false });
+    expect(document.properties.NATS_URL).toMatchObject({ type: 'string', default: 'nats://127.0.0.1:4222' });
+    expect(document.properties.POSTMESH_DNS_SERVERS).toMatchObject({ type: 'array' });
+  });
+
+  it("checks each value against its field's schema (the schema's bounds are the ones applied)", () => {
+    const field = integer(5, { min: 1, max: 9 });
+    expect(field.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 9, default: 5 });
+    expect(field.parse('9')).toEqual({ ok: true, value: 9 });
+    expect(field.parse(' 3 ')).toEqual({ ok: true, value: 3 });
+    expect(field.parse('10')).toEqual({ ok: false, problem: 'expected an integer from 1 to 9, got "10"' });
+    expect(field.parse('1.5')).toEqual({ ok: false, problem: 'expected an integer from 1 to 9, got "1.5"' });
+    expect(field.parse('0x5')).toEqual({ ok: false, problem: 'expected an integer from 1 to 9, got "0x5"' });
+    expect(field.parse('')).toEqual({ ok: true, value: 5 });
+    const host = schema.POSTMESH_HOSTNAME;
+    expect(host.parse('mx 1')).toEqual({
+      ok: false,
+      problem: 'expected a string matching /^[A-Za-z0-9.-]{1,253}$/, got "mx 1"',
+    });
+    expect(boolean().parse('ON')).toEqual({ ok: true, value: true });
+    expect(boolean().parse('Off')).toEqual({ ok: true, value: false });
+    expect(string().parse(undefined)).toEqual({ ok: false, problem: 'required (a string)' });
+  });
+
+  it('refuses a pattern with flags, which JSON Schema cannot carry', () => {
+    expect(() => string(undefined, { pattern: /^a$/i })).toThrow(/has flags/);
+  });
+
+  it('cuts a long bad value in the message (a secret pasted in the wrong variable stays short)', () => {
+    const long = 'x'.repeat(100);
+    expect(integer().parse(long)).toEqual({
+      ok: false,
+      problem: `expected an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}, got "${'x'.repeat(57)}..."`,
+    });
+  });
+});
+
+describe('json', () => {
+  const limits = json(
+    Type.Record(
+      Type.String(),
+      Type.Object(
+        { perMinute: Type.Optional(Type.Integer({ minimum: 1 })) },
+        { additionalProperties: false },
+      ),
+    ),
+    {},
+    'a JSON object of domain → {perMinute}',
+  );
+
+  it('reads JSON checked by the schema, the fallback when unset, and publishes the schema', () => {
+    expect(limits.parse('{"example.org":{"perMinute":60}}')).toEqual({
+      ok: true,
+      value: { 'example.org': { perMinute: 60 } },
+    });
+    expect(limits.parse(undefined)).toEqual({ ok: true, value: {} });
+    expect(limits.parse('  ')).toEqual({ ok: true, value: {} });
+    expect(limits.schema).toMatchObject({ type: 'object', default: {} });
+  });
+
+  it.each([
+    ['{"example.org":', 'expected a JSON object of domain → {perMinute}, got text that is not JSON'],
+    ['[1]', 'expected a JSON object of domain → {perMinute}: expected an object'],
+    [
+      '{"example.org":{"perMinute":0}}',
+      'expected a JSON object of domain → {perMinute}: ["example.org"].perMinute: must be at least 1',
+    ],
+    [
+      '{"x.test":{"perminute":5}}',
+      'expected a JSON object of domain → {perMinute}: ["x.test"].perminute: unknown field',
+    ],
+  ])('refuses %s, naming the field inside', (raw, problem) => {
+    expect(limits.parse(raw)).toEqual({ ok: false, problem });
+  });
 });

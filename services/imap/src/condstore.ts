@@ -9,6 +9,7 @@
  */
 import { serializeStatus } from '@postmesh/imap-protocol';
 import type { CommandContext } from './commands/context.js';
+import type { SelectedMailbox } from './state.js';
 
 export async function enableCondstore(ctx: CommandContext): Promise<void> {
   if (!ctx.enable('CONDSTORE')) return;
@@ -25,4 +26,14 @@ export function highestModseqResponse(modseq: number): Buffer {
     code: { code: 'HIGHESTMODSEQ', value: modseq },
     text: 'Highest',
   });
+}
+
+/**
+ * After this session's own STORE or EXPUNGE changed the mailbox to HIGHESTMODSEQ `after`: when
+ * that is one above what the session knew, nothing else happened in between (each change takes
+ * a new, greater mod-sequence, RFC 7162 §3.1.1) and the session already applied its own change,
+ * so it knows the mailbox up to `after`, and the notification of that change asks storage nothing.
+ */
+export function knowOwnChange(mailbox: SelectedMailbox, changed: boolean, after: number): void {
+  if (changed && after === mailbox.knownModseq + 1) mailbox.knownModseq = after;
 }

@@ -38,6 +38,7 @@ import {
   type ReceiverLimits,
   type StatusResponse,
 } from '@postmesh/imap-protocol';
+import type { MailboxChange } from '@postmesh/bus';
 import { SpanKind, inSpan, type Logger } from '@postmesh/telemetry';
 import { capabilityList } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
@@ -59,7 +60,7 @@ export interface SessionOptions {
   readonly services: ImapServices;
   readonly id: number;
   /** Subscribes to `mailbox.changed.<userId>`; returns the unsubscribe function. */
-  readonly subscribeChanges: (userId: string, onChange: () => void) => () => void;
+  readonly subscribeChanges: (userId: string, onChange: (change?: MailboxChange) => void) => () => void;
   readonly onClose: () => void;
   /** The shared clock that checks the autologout deadline and wakes IDLE polls. */
   readonly clock: SessionClock;
@@ -516,19 +517,32 @@ export class Session implements CommandContext, Ticking {
         ? null
         : {
             id: ownerId,
-            unsubscribe: this.#options.subscribeChanges(ownerId, () => {
-              this.#changesPending = true;
-              this.#wakeUp();
-            }),
+            unsubscribe: this.#options.subscribeChanges(ownerId, (change) => this.#changed(change)),
           };
   }
 
   watchUser(userId: string): void {
     this.#unsubscribe?.();
-    this.#unsubscribe = this.#options.subscribeChanges(userId, () => {
-      this.#changesPending = true;
-      this.#wakeUp();
-    });
+    this.#unsubscribe = this.#options.subscribeChanges(userId, (change) => this.#changed(change));
+  }
+
+  /**
+   * A change notification: the session catches up before its next response (or at once in IDLE),
+   * unless the notification names another mailbox than the selected one, or a mod-sequence the
+   * session already knows (RFC 7162 §3.1.1: HIGHESTMODSEQ only grows, so nothing it has not seen
+   * happened at or below it) — then asking storage would only tell it what it knows.
+   */
+  #changed(change: MailboxChange | undefined): void {
+    const state = this.#state;
+    if (
+      change !== undefined &&
+      state.kind === 'selected' &&
+      (change.mailboxId !== state.mailbox.id || change.highestModseq <= state.mailbox.knownModseq)
+    ) {
+      return;
+    }
+    this.#changesPending = true;
+    this.#wakeUp();
   }
 
   closeAfterReply(reason: string): void {
@@ -562,6 +576,9 @@ export class Session implements CommandContext, Ticking {
     const policy = entry.updates(command);
     const started = performance.now();
     let response: StatusResponse;
+    // NOOP and CHECK poll storage after the command; when pending changes were just fetched before
+    // it, that was the poll (a change notified meanwhile is pending again and still fetched).
+    const pollAfter = policy === 'always' && !(this.#changesPending && this.#state.kind === 'selected');
     try {
       // Pending updates go first where allowed, so the command sees (and the client is told
       // about) the current mailbox: a UID SEARCH finds a message delivered a moment ago.
@@ -577,7 +594,7 @@ export class Session implements CommandContext, Ticking {
     }
     this.services.onCommand?.(command.name, response.condition, (performance.now() - started) / 1_000);
     if (this.#closed) return;
-    if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(policy === 'always');
+    if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(pollAfter);
     await this.send(serializeStatus(response, { utf8: this.utf8 }));
     if (command.name === 'STARTTLS' && response.condition === 'OK') await this.startTls();
     if (command.name === 'COMPRESS' && response.condition === 'OK') this.startCompression();

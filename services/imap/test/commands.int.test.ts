@@ -405,7 +405,8 @@ describe('IMAP commands, exact bytes over a socket', () => {
             '<tag> OK FETCH completed',
           ],
         ],
-        ['FETCH 1 (BODY[5])', ['<tag> OK FETCH completed']],
+        // RFC 9051 §7.5.2: a part the message does not have is NIL, not a response left out.
+        ['FETCH 1 (BODY[5])', ['* 1 FETCH (BODY[5] NIL)', '<tag> OK FETCH completed']],
       ],
       client,
     );

@@ -77,7 +77,13 @@ describe('two sessions on one mailbox', () => {
     await converse(a, [['NOOP', ['* 4 EXISTS', '<tag> OK NOOP completed']]], 'G');
     await converse(
       b,
-      [['UID SEARCH SUBJECT delivered', ['* 4 EXISTS', '* SEARCH 4', '<tag> OK UID SEARCH completed']]],
+      // IMAP4rev2 sessions: ESEARCH (RFC 9051 §6.4.4).
+      [
+        [
+          'UID SEARCH SUBJECT delivered',
+          ['* 4 EXISTS', '* ESEARCH (TAG "<tag>") UID ALL 4', '<tag> OK UID SEARCH completed'],
+        ],
+      ],
       'H',
     );
   });
@@ -100,7 +106,7 @@ describe('two sessions on one mailbox', () => {
           'FETCH 1:* (UID)',
           ['* 2 FETCH (UID 2)', '* 3 FETCH (UID 3)', '* 4 FETCH (UID 4)', '<tag> OK FETCH completed'],
         ],
-        ['SEARCH ALL', ['* SEARCH 2 3 4', '<tag> OK SEARCH completed']],
+        ['SEARCH ALL', ['* ESEARCH (TAG "<tag>") ALL 2:4', '<tag> OK SEARCH completed']],
         ['STORE 2 -FLAGS.SILENT (\\Flagged)', ['<tag> OK STORE completed']],
         ['NOOP', ['* 1 EXPUNGE', '<tag> OK NOOP completed']],
         [

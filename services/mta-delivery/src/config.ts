@@ -8,7 +8,10 @@ import {
   optionalString,
   port,
   string,
+  json,
+  Type,
   type Field,
+  type Static,
 } from '@postmesh/config';
 
 const HOUR = 60 * 60 * 1000;
@@ -17,6 +20,10 @@ const HOUR = 60 * 60 * 1000;
 function delays(fallback: readonly number[]): Field<readonly number[]> {
   return {
     describe: 'comma-separated delays in milliseconds',
+    schema: Type.Array(Type.Integer({ minimum: 0 }), {
+      default: fallback,
+      description: 'delays in milliseconds, written comma-separated',
+    }),
     parse(raw) {
       if (raw === undefined || raw.trim() === '') return { ok: true, value: fallback };
       const parts = raw.split(',').map((s) => s.trim());
@@ -30,43 +37,33 @@ function delays(fallback: readonly number[]): Field<readonly number[]> {
   };
 }
 
-export interface DomainLimit {
-  /** Connections (transactions) at once to this destination domain. */
-  readonly concurrency?: number;
-  /** Messages per minute to this destination domain. */
-  readonly perMinute?: number;
-}
+const DomainLimitSchema = Type.Object(
+  {
+    concurrency: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'connections (transactions) at once to this domain' }),
+    ),
+    perMinute: Type.Optional(Type.Integer({ minimum: 1, description: 'messages per minute to this domain' })),
+  },
+  { additionalProperties: false },
+);
+export type DomainLimit = Readonly<Static<typeof DomainLimitSchema>>;
 
-/** `{"example.org": {"concurrency": 2, "perMinute": 60}, ...}` */
+/** `{"example.org": {"concurrency": 2, "perMinute": 60}, ...}`; domains compare in lower case. */
 function domainLimits(): Field<Readonly<Record<string, DomainLimit>>> {
+  const field = json(
+    Type.Record(Type.String(), DomainLimitSchema),
+    {},
+    'a JSON object of domain → {concurrency, perMinute}',
+  );
   return {
-    describe: 'a JSON object of domain → {concurrency, perMinute}',
+    ...field,
     parse(raw) {
-      if (raw === undefined || raw.trim() === '') return { ok: true, value: {} };
-      let value: unknown;
-      try {
-        value = JSON.parse(raw);
-      } catch {
-        return { ok: false, problem: 'expected a JSON object of domain → {concurrency, perMinute}' };
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value))
-        return { ok: false, problem: 'expected a JSON object of domain → {concurrency, perMinute}' };
-      const out: Record<string, DomainLimit> = {};
-      for (const [domain, limit] of Object.entries(value as Record<string, unknown>)) {
-        const l = limit as Record<string, unknown> | null;
-        const okNumber = (v: unknown): boolean =>
-          v === undefined || (typeof v === 'number' && Number.isInteger(v) && v > 0);
-        if (typeof l !== 'object' || l === null || !okNumber(l.concurrency) || !okNumber(l.perMinute))
-          return {
-            ok: false,
-            problem: `limits of ${domain}: concurrency and perMinute are positive integers`,
-          };
-        out[domain.toLowerCase()] = {
-          ...(l.concurrency === undefined ? {} : { concurrency: l.concurrency as number }),
-          ...(l.perMinute === undefined ? {} : { perMinute: l.perMinute as number }),
-        };
-      }
-      return { ok: true, value: out };
+      const parsed = field.parse(raw);
+      if (!parsed.ok) return parsed;
+      const limits = Object.entries(parsed.value).map(
+        ([domain, limit]) => [domain.toLowerCase(), limit] as const,
+      );
+      return { ok: true, value: Object.fromEntries(limits) };
     },
   };
 }

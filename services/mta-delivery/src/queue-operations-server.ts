@@ -6,14 +6,17 @@
  * sender domain); auditor lists only; helpdesk and user nothing.
  */
 import {
-  QUEUE_CALLER_ROLES,
+  QueueRequestChecks,
   QueueSubjects,
   type NatsConnection,
   type QueueCaller,
+  type QueueCancelRequest,
   type QueueCancelResponse,
   type QueueEntry,
   type QueueFailure,
+  type QueueListRequest,
   type QueueListResponse,
+  type QueueRetryRequest,
   type QueueRetryResponse,
 } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
@@ -32,19 +35,6 @@ const fail = (code: QueueFailure['error']['code'], message: string): QueueFailur
   ok: false,
   error: { code, message },
 });
-
-function parseCaller(value: unknown): QueueCaller | undefined {
-  const c = value as Record<string, unknown> | null | undefined;
-  if (typeof c !== 'object' || c === null) return undefined;
-  if (typeof c.actor !== 'string' || !(QUEUE_CALLER_ROLES as readonly unknown[]).includes(c.role))
-    return undefined;
-  const domains = Array.isArray(c.domains) && c.domains.every((d) => typeof d === 'string') ? c.domains : [];
-  return {
-    actor: c.actor,
-    role: c.role as QueueCaller['role'],
-    domains: domains.map((d) => d.toLowerCase()),
-  };
-}
 
 const senderDomain = (r: QueueRecord): string => r.sender.slice(r.sender.lastIndexOf('@') + 1).toLowerCase();
 
@@ -89,9 +79,10 @@ export class QueueOperations {
   }
 
   start(): void {
-    const serve = (
+    const serve = <R extends { readonly caller: QueueCaller }>(
       subject: string,
-      handler: (body: Record<string, unknown>, caller: QueueCaller) => Promise<unknown>,
+      check: (value: unknown) => { ok: true; value: R } | { ok: false; problem: string },
+      handler: (request: R, caller: QueueCaller) => Promise<unknown>,
     ): void => {
       const sub = this.deps.nc.subscribe(subject, {
         queue: 'mta-delivery',
@@ -100,12 +91,15 @@ export class QueueOperations {
           void (async () => {
             let answer: unknown;
             try {
-              const body = msg.json<Record<string, unknown>>();
-              const caller = parseCaller(body.caller);
-              answer =
-                caller === undefined
-                  ? fail('invalid', 'caller {actor, role, domains} missing or malformed')
-                  : await handler(body, caller);
+              // The request is checked against its schema (libs/bus queue-operations-contract.ts);
+              // a refusal names the field, e.g. `caller.role: expected one of owner, …`.
+              const checked = check(msg.json<unknown>());
+              if (!checked.ok) answer = fail('invalid', checked.problem);
+              else {
+                const { caller } = checked.value;
+                const domains = caller.domains.map((d) => d.toLowerCase());
+                answer = await handler(checked.value, { ...caller, domains });
+              }
             } catch (e) {
               this.deps.logger.error({ err: e, subject }, 'queue operation failed');
               answer = fail(
@@ -119,22 +113,20 @@ export class QueueOperations {
       });
       this.subs.push(sub);
     };
-    serve(QueueSubjects.list, (body, caller) => this.list(body, caller));
-    serve(QueueSubjects.retry, (body, caller) => this.retry(body, caller));
-    serve(QueueSubjects.cancel, (body, caller) => this.cancel(body, caller));
+    serve(QueueSubjects.list, QueueRequestChecks.list, (request, caller) => this.list(request, caller));
+    serve(QueueSubjects.retry, QueueRequestChecks.retry, (request, caller) => this.retry(request, caller));
+    serve(QueueSubjects.cancel, QueueRequestChecks.cancel, (request, caller) => this.cancel(request, caller));
   }
 
   stop(): void {
     for (const sub of this.subs) sub.unsubscribe();
   }
 
-  async list(body: Record<string, unknown>, caller: QueueCaller): Promise<QueueListResponse> {
+  async list(body: QueueListRequest, caller: QueueCaller): Promise<QueueListResponse> {
     if (caller.role === 'helpdesk' || caller.role === 'user')
       return fail('forbidden', `role ${caller.role} may not read the queue`);
-    const limit = body.limit === undefined ? 100 : Number(body.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-      return fail('invalid', 'limit is an integer from 1 to 500');
-    const domain = typeof body.domain === 'string' ? body.domain.toLowerCase() : undefined;
+    const limit = body.limit ?? 100;
+    const domain = body.domain?.toLowerCase();
     const records: QueueRecord[] = [];
     for await (const { record } of this.deps.queue.all()) {
       if (record.cancelled !== undefined || !allowed(caller, record, false)) continue;
@@ -146,7 +138,7 @@ export class QueueOperations {
         a.queuedAt.localeCompare(b.queuedAt) ||
         entryId(a.spoolId, a.domain).localeCompare(entryId(b.spoolId, b.domain)),
     );
-    const cursor = typeof body.cursor === 'string' ? body.cursor : undefined;
+    const cursor = body.cursor;
     const start =
       cursor === undefined ? 0 : records.findIndex((r) => entryId(r.spoolId, r.domain) === cursor) + 1;
     const page = records.slice(start, start + limit);
@@ -160,8 +152,8 @@ export class QueueOperations {
     };
   }
 
-  private async find(body: Record<string, unknown>, caller: QueueCaller) {
-    const id = typeof body.id === 'string' ? parseEntryId(body.id) : undefined;
+  private async find(body: { readonly id: string }, caller: QueueCaller) {
+    const id = parseEntryId(body.id);
     if (id === undefined) return fail('invalid', 'id is "<spoolId>:<domain>"');
     const key = queueKey(id.spoolId, id.domain);
     const found = await this.deps.queue.get(key);
@@ -173,7 +165,7 @@ export class QueueOperations {
     return { key, ...found };
   }
 
-  async retry(body: Record<string, unknown>, caller: QueueCaller): Promise<QueueRetryResponse> {
+  async retry(body: QueueRetryRequest, caller: QueueCaller): Promise<QueueRetryResponse> {
     for (let i = 0; i < 5; i++) {
       const found = await this.find(body, caller);
       if ('ok' in found) return found;
@@ -186,8 +178,7 @@ export class QueueOperations {
     return fail('unavailable', 'the entry kept changing; try again');
   }
 
-  async cancel(body: Record<string, unknown>, caller: QueueCaller): Promise<QueueCancelResponse> {
-    if (typeof body.dsn !== 'boolean') return fail('invalid', 'dsn is true or false');
+  async cancel(body: QueueCancelRequest, caller: QueueCaller): Promise<QueueCancelResponse> {
     for (let i = 0; i < 5; i++) {
       const found = await this.find(body, caller);
       if ('ok' in found) return found;

@@ -438,6 +438,19 @@ describe('mta-delivery', () => {
       caller: { actor: 'hd', role: 'helpdesk', domains: ['example.test'] },
     });
     expect(helpdesk).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    // A request that does not match its schema is refused with the field that is wrong.
+    const unknownRole = await request<QueueListResponse>(QueueSubjects.list, {
+      caller: { actor: 'x', role: 'root', domains: [] },
+    });
+    expect(unknownRole).toEqual({
+      ok: false,
+      error: {
+        code: 'invalid',
+        message: 'caller.role: expected one of owner, domain-admin, helpdesk, auditor, user',
+      },
+    });
+    const noDsn = await request<QueueCancelResponse>(QueueSubjects.cancel, { caller: owner, id: listed.id });
+    expect(noDsn).toEqual({ ok: false, error: { code: 'invalid', message: 'dsn: is required' } });
     const auditorRetry = await request<QueueRetryResponse>(QueueSubjects.retry, {
       caller: { actor: 'au', role: 'auditor', domains: [] },
       id: listed.id,

@@ -7,6 +7,8 @@ import { Server, type ServerCredentials } from '@grpc/grpc-js';
 import {
   MailEventOutbox,
   Subjects,
+  encodeMailboxChange,
+  type MailboxChange,
   type BatchConsumerLoop,
   type Bus,
   type ConsumerLoop,
@@ -146,9 +148,14 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const keyring = new MongoUserKeyring({ db, keyProvider });
   const blobs = await openBlobStores(db, options.blobStore);
   logger.info({ blobStore: blobs.primary.kind }, 'blob store open');
-  const onMailboxChanged = (userId: string): void => {
+  const onMailboxChanged = (userId: string, change?: MailboxChange): void => {
     // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
-    if (bus !== undefined && !bus.nc.isClosed()) bus.nc.publish(Subjects.mailboxChanged(userId));
+    if (bus !== undefined && !bus.nc.isClosed()) {
+      bus.nc.publish(
+        Subjects.mailboxChanged(userId),
+        change === undefined ? '' : encodeMailboxChange(change),
+      );
+    }
   };
   // Recipient resolution from memory, kept coherent across replicas by the change feed.
   const directoryCache = new DirectoryCache();

@@ -11,6 +11,7 @@ import { mailstore } from '@postmesh/contracts';
 import type { Envelope } from '@postmesh/mime';
 import type { CommandStartedEvent } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
 import { sharedMessageCache } from '../src/mailstore/message-cache.js';
 import {
   append,
@@ -181,12 +182,12 @@ describe('the IMAP read path from memory', () => {
 
   it("answers a sync and header SEARCHes of a mailbox larger than the message cache from the index's summaries", async () => {
     const { userId, mailboxId } = await filledInbox(80);
-    await fetchMessages(m.client, { userId, mailboxId, fields: [] });
     // A cache far smaller than the mailbox, as a 10,000-message mailbox against 64 MiB: a walk
     // of the mailbox in UID order evicts every message before the next walk reaches it.
     const cacheBytes = sharedMessageCache.maxBytes;
     sharedMessageCache.maxBytes = 4 * 1024;
     sharedMessageCache.clear();
+    sharedMailboxIndex.drop(mailboxId); // as after a restart
     try {
       const sync = () => fetchMessages(m.client, { userId, mailboxId, fields: [FetchField.ENVELOPE] });
       const search = (key: mailstore.SearchKey['key']) =>
@@ -195,9 +196,12 @@ describe('the IMAP read path from memory', () => {
       const reading = await commandsDuring(async () => {
         first = await sync();
       });
-      // One read of the mailbox makes the summaries.
+      // One read of the mailbox builds its index entry with the summaries.
       expect(reading.filter((c) => c === 'find messages')).toHaveLength(1);
       expect(subjects(first)).toEqual(expectedSubjects(80));
+      const status = await select(userId, false);
+      const entry = sharedMailboxIndex.get(mailboxId, status.status?.highestModseq ?? -1);
+      expect(entry?.summaryBytes).toBeGreaterThan(0);
 
       keyUnwraps = 0;
       let again: mailstore.MessageMetadata[] = [];
@@ -239,6 +243,15 @@ describe('the IMAP read path from memory', () => {
       ).toEqual([]);
       expect(synced.find((f) => f.uid === 5)?.flags).toContain(mailstore.Flag.FLAGGED);
       expect(synced.map((f) => f.envelopeJson)).toEqual(first.map((f) => f.envelopeJson));
+
+      // Summaries dropped for the bound (the entry stays): one read of the mailbox makes them again.
+      entry?.clearSummaries();
+      const remade = await commandsDuring(async () => {
+        synced = await sync();
+      });
+      expect(remade.filter((c) => c === 'find messages')).toHaveLength(1);
+      expect(synced.map((f) => f.envelopeJson)).toEqual(first.map((f) => f.envelopeJson));
+      expect(await commandsDuring(sync)).toEqual([]);
     } finally {
       sharedMessageCache.maxBytes = cacheBytes;
     }

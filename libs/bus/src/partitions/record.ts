@@ -5,24 +5,38 @@
  * last saw, and every one of them is tested against a model (test/partition-record.test.ts).
  */
 
-/** The last confirmed sequence of an epoch that has ended (its owner was replaced). */
-export interface ClosedEpoch {
-  readonly epoch: number;
-  readonly seq: number;
-}
+import { Type, compile, type DeepReadonly, type Static } from '@postmesh/schema';
 
-export interface PartitionRecord {
-  /** Replica id holding the lease; null once released by a graceful hand-off. */
-  readonly owner: string | null;
-  /** Where the owner serves gRPC (for routing IMAP/admin calls); '' when released. */
-  readonly address: string;
-  /** Fencing epoch: +1 on every acquisition, never reused (the key is never deleted). */
-  readonly epoch: number;
-  /** Highest confirmed batch sequence of `epoch` (0: none yet). Covers every smaller one. */
-  readonly seq: number;
-  /** Ended epochs with their last confirmed sequence, most recent first, at most `MAX_CLOSED_EPOCHS`. */
-  readonly closed: readonly ClosedEpoch[];
-}
+/** A count or sequence number: an integer JavaScript numbers hold exactly. */
+const Count = (description?: string) =>
+  Type.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    ...(description === undefined ? {} : { description }),
+  });
+
+/** The last confirmed sequence of an epoch that has ended (its owner was replaced). */
+export const ClosedEpochSchema = Type.Object({ epoch: Count(), seq: Count() });
+export type ClosedEpoch = DeepReadonly<Static<typeof ClosedEpochSchema>>;
+
+export const PartitionRecordSchema = Type.Object(
+  {
+    owner: Type.Unsafe<string | null>({
+      type: ['string', 'null'],
+      description: 'replica id holding the lease; null once released by a graceful hand-off',
+    }),
+    address: Type.String({ description: "where the owner serves gRPC (for routing); '' when released" }),
+    epoch: Count('fencing epoch: +1 on every acquisition, never reused'),
+    seq: Count('highest confirmed batch sequence of epoch (0: none yet)'),
+    closed: Type.Array(ClosedEpochSchema, {
+      description: 'ended epochs with their last confirmed sequence, most recent first',
+    }),
+  },
+  { description: 'The KV entry partition.<n>: lease and commit pointer' },
+);
+export type PartitionRecord = DeepReadonly<Static<typeof PartitionRecordSchema>>;
+
+const checkRecord = compile(PartitionRecordSchema);
 
 /**
  * Ended epochs kept in the record. A gaining owner rebuilds its partition and discards the
@@ -92,10 +106,6 @@ export function encodeRecord(record: PartitionRecord): Uint8Array {
   return encoder.encode(JSON.stringify(record));
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
-
 export function decodeRecord(bytes: Uint8Array): PartitionRecord {
   let raw: unknown;
   try {
@@ -103,24 +113,16 @@ export function decodeRecord(bytes: Uint8Array): PartitionRecord {
   } catch (error) {
     throw new PartitionRecordError('partition record is not JSON', { cause: error });
   }
-  const r = raw as Partial<Record<keyof PartitionRecord, unknown>>;
-  if (
-    typeof raw !== 'object' ||
-    raw === null ||
-    !(r.owner === null || typeof r.owner === 'string') ||
-    typeof r.address !== 'string' ||
-    !isCount(r.epoch) ||
-    !isCount(r.seq) ||
-    !Array.isArray(r.closed) ||
-    !r.closed.every((c: { epoch?: unknown; seq?: unknown }) => isCount(c?.epoch) && isCount(c?.seq))
-  ) {
-    throw new PartitionRecordError('partition record has an unexpected shape');
-  }
+  const checked = checkRecord(raw);
+  if (!checked.ok)
+    throw new PartitionRecordError(`partition record has an unexpected shape: ${checked.problem}`);
+  const r = checked.value;
+  // Only the record's own fields, so an extra one never travels into the next compare-and-set.
   return {
     owner: r.owner,
     address: r.address,
     epoch: r.epoch,
     seq: r.seq,
-    closed: (r.closed as ClosedEpoch[]).map(({ epoch, seq }) => ({ epoch, seq })),
+    closed: r.closed.map(({ epoch, seq }) => ({ epoch, seq })),
   };
 }

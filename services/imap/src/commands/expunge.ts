@@ -3,6 +3,7 @@
  * messages and sends `* n EXPUNGE` for each (§7.5.1). `NO [READ-ONLY]`-style refusal in a
  * mailbox opened with EXAMINE. With QRESYNC enabled, one `* VANISHED` instead (RFC 7162 §3.2.10).
  */
+import { knowOwnChange } from '../condstore.js';
 import { expungeResponses } from '../expunged.js';
 import type { CommandOf, Handler } from './context.js';
 import { resolveUids, selectedOf, toUidSet } from './selection.js';
@@ -20,6 +21,7 @@ export const expunge: Handler<CommandOf<'EXPUNGE' | 'UID EXPUNGE'>> = async (ctx
   }
   const result = await ctx.services.mailstore.expunge({ userId: user.id, mailboxId: mailbox.id, uids });
   const out = expungeResponses(mailbox.map, result.expungedUids, ctx.qresync);
+  knowOwnChange(mailbox, result.expungedUids.length > 0, result.highestModseq);
   if (out.length > 0) await ctx.send(out);
   return { tag: command.tag, condition: 'OK', text: `${command.name} completed` };
 };

@@ -147,7 +147,9 @@ export const search: Handler<CommandOf<'SEARCH'>> = async (ctx, command) => {
   // Only messages this session knows (a delivery it has not announced yet has no MSN).
   const uids = result.uids.filter((uid) => mailbox.map.has(uid));
   const numbers = command.uid ? uids : uids.map((uid) => mailbox.map.msnOf(uid));
-  const options = command.returnOptions;
+  // RFC 9051 §6.4.4: once IMAP4rev2 is enabled, SEARCH answers ESEARCH, RETURN (ALL) when none is
+  // given (the SEARCH response is IMAP4rev1's, Appendix E).
+  const options = command.returnOptions ?? (ctx.rev2 ? [] : null);
   const modseq = byModseq && numbers.length > 0 ? BigInt(result.highestModseq) : null;
   if (options === null) {
     await ctx.send(serializeSearch(numbers, modseq));

@@ -8,7 +8,7 @@ import { serializeFetch, type FetchItem, type OutputChunk } from '@postmesh/imap
 import { announceKeywords, imapFlags, splitFlags } from '../flags.js';
 import type { CommandOf, Handler } from './context.js';
 import { msnOutOfRange, resolveUids, selectedOf, toRanges, toUidSet } from './selection.js';
-import { enableCondstore } from '../condstore.js';
+import { enableCondstore, knowOwnChange } from '../condstore.js';
 
 const MODES = {
   add: mailstore.StoreMode.ADD,
@@ -69,6 +69,7 @@ export const store: Handler<CommandOf<'STORE'>> = async (ctx, command) => {
     mailbox.map.setModseq(changed.uid, changed.modseq);
     if (!command.silent || condstore) fetchLine(changed.uid, changed.flags, changed.keywords, changed.modseq);
   }
+  knowOwnChange(mailbox, result.changed.length > 0, result.highestModseq);
   if (!command.silent) {
     // RFC 9051 §6.4.6: report the flags of every message in the set, changed or not.
     const modified = new Set(result.modifiedUids);

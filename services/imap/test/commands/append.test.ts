@@ -59,6 +59,33 @@ describe('APPEND', () => {
     ]);
   });
 
+  it('takes a binary literal8 with NUL octets (RFC 3516 §4.4 BINARY)', async () => {
+    const c = await imap.login();
+    const raw = 'Subject: bin\r\n\r\nab\x00cd\r\n';
+    expect((await c.command(`a APPEND INBOX ~{${raw.length}+}\r\n${raw}\r\n`))[0]).toMatch(
+      /^a OK \[APPENDUID \d+ 1\] /,
+    );
+    await c.command('s EXAMINE INBOX');
+    expect(await c.command('b FETCH 1 (RFC822.SIZE BINARY.SIZE[1])')).toEqual([
+      `* 1 FETCH (RFC822.SIZE ${raw.length} BINARY.SIZE[1] 7)`,
+      'b OK FETCH completed',
+    ]);
+  });
+
+  it('takes a UTF8 (~{n}) message once UTF8=ACCEPT is enabled (RFC 6855 §4)', async () => {
+    const c = await imap.login();
+    await c.command('e ENABLE UTF8=ACCEPT');
+    const raw = Buffer.from('Subject: Grüße\r\n\r\nhi\r\n', 'utf8').toString('latin1');
+    expect((await c.command(`a APPEND INBOX UTF8 (~{${raw.length}+}\r\n${raw})\r\n`))[0]).toMatch(
+      /^a OK \[APPENDUID \d+ 1\] /,
+    );
+    await c.command('s EXAMINE INBOX');
+    expect(await c.command('b FETCH 1 RFC822.SIZE')).toEqual([
+      `* 1 FETCH (RFC822.SIZE ${raw.length})`,
+      'b OK FETCH completed',
+    ]);
+  });
+
   it('appends to the selected mailbox and reports it as EXISTS (RFC 9051 §6.3.12)', async () => {
     const c = await imap.selected();
     const response = await c.command(`a APPEND INBOX {${MSG.length}+}\r\n${MSG}\r\n`);

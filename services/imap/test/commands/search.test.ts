@@ -142,6 +142,25 @@ describe('ESEARCH (RFC 4731) and SEARCHRES (RFC 5182)', () => {
     ]);
   });
 
+  it('answers ESEARCH, as RETURN (ALL), once IMAP4rev2 is enabled (RFC 9051 §6.4.4, appendix E)', async () => {
+    const c = await imap.login();
+    await c.command('e ENABLE IMAP4rev2');
+    await c.command('s SELECT INBOX');
+    expect(await c.command('a SEARCH SUBJECT report')).toEqual([
+      '* ESEARCH (TAG "a") ALL 1,3',
+      'a OK SEARCH completed',
+    ]);
+    expect(await c.command('b UID SEARCH ALL')).toEqual([
+      '* ESEARCH (TAG "b") UID ALL 1:3',
+      'b OK UID SEARCH completed',
+    ]);
+    // RFC 4731 §3.1: ALL is left out when nothing matches.
+    expect(await c.command('c SEARCH SUBJECT nothing')).toEqual([
+      '* ESEARCH (TAG "c")',
+      'c OK SEARCH completed',
+    ]);
+  });
+
   it('SAVE keeps the result for "$" in later commands (RFC 5182 §2.1-§2.2)', async () => {
     const c = await imap.selected();
     // RFC 5182 §2.1: with only SAVE, no ESEARCH response is sent.

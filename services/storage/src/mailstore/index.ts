@@ -4,6 +4,7 @@
  * blind index. `createMailstoreService` is what app.ts registers with the gRPC server;
  * `Mailstore` is the API the inbound delivery consumer calls (`prepareDelivery`, `commitDeliveries`).
  */
+import type { MailboxChange } from '@postmesh/bus';
 import type { MailstoreServiceServer } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
@@ -48,7 +49,7 @@ export function createMailstoreService(deps: {
   blobs: BlobStores;
   keyring: UserKeyring;
   logger: Logger;
-  onMailboxChanged?: (userId: string) => void;
+  onMailboxChanged?: (userId: string, change?: MailboxChange) => void;
   writeCounts?: (tag: WriteTag) => boolean;
 }): MailstoreServiceServer {
   return mailstoreServer(

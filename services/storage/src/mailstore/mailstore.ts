@@ -35,6 +35,7 @@ import {
   type HeaderField,
   type IndexResult,
 } from '@postmesh/mime';
+import type { MailboxChange } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import {
   MongoBulkWriteError,
@@ -97,6 +98,7 @@ import {
   sharedMailboxIndex as index,
   type IndexBuild,
   type IndexedMessage,
+  summaryBytes,
   type MessageSummary,
 } from './mailbox-index.js';
 import { sharedMessageCache as messageCache, type OpenedMessage } from './message-cache.js';
@@ -159,8 +161,11 @@ export interface MailstoreDeps {
   readonly blobs: BlobStores;
   readonly keyring: UserKeyring;
   readonly logger: Logger;
-  /** Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`). */
-  readonly onMailboxChanged?: (userId: string) => void;
+  /**
+   * Called after a change visible to IMAP sessions (publish `mailbox.changed.<userId>`), with the
+   * mailbox and its HIGHESTMODSEQ after the change where one mailbox changed by one write.
+   */
+  readonly onMailboxChanged?: (userId: string, change?: MailboxChange) => void;
   /**
    * Whether a document written by a partition's delivery batch counts (ADR 0007,
    * Commit-then-confirm): false for a batch whose confirm never came. Default: all count.
@@ -553,6 +558,34 @@ const cacheFills = new Map<string, Promise<void>>();
 /** Reads of a mailbox's messages for their index summaries, by mailbox id, shared likewise. */
 const summaryFills = new Map<string, Promise<Map<number, MessageSummary>>>();
 
+/**
+ * Documents asked for per batch by reads of whole mailboxes (index builds, the start-up warm-up,
+ * summaries). Measured on FerretDB 1.24/SQLite reading 10,000 messages (docs/benchmarks.md):
+ * 1,024 a batch was the fastest; one batch of everything took twice as long to arrive.
+ */
+const WHOLE_READ_BATCH = 1024;
+
+/**
+ * What an index build reads of each message: the entry's fields, and what the message's summary
+ * is made of (on FerretDB the database decodes whole documents whatever the projection, so one
+ * read that also yields the summaries costs about what the entry's fields alone cost, and the
+ * sync that follows a SELECT reads nothing more).
+ */
+const INDEX_BUILD_PROJECTION = {
+  mailboxId: 1,
+  uid: 1,
+  modseq: 1,
+  flags: 1,
+  size: 1,
+  internalDate: 1,
+  own: 1,
+  userId: 1,
+  blobId: 1,
+  contentKey: 1,
+  meta: 1,
+  sentDay: 1,
+} as const;
+
 /** What the mailbox index keeps of an opened message (mailbox-index.ts `MessageSummary`). */
 function summaryOf(doc: MessageRecord, opened: OpenedMessage): MessageSummary {
   return {
@@ -620,7 +653,7 @@ export class Mailstore {
   private readonly keyring: UserKeyring;
   private readonly logger: Logger;
   private readonly limits: MailstoreLimits;
-  private readonly onChanged: (userId: string) => void;
+  private readonly onChanged: (userId: string, change?: MailboxChange) => void;
   private readonly writeCounts: (tag: WriteTag) => boolean;
   /** Delivery targets by user and path: a mailbox's `_id` never changes, its path is checked on use. */
   private readonly deliveryTargets = new Map<string, MailboxRecord>();
@@ -635,9 +668,9 @@ export class Mailstore {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.writeCounts = deps.writeCounts ?? (() => true);
     const notify = deps.onMailboxChanged;
-    this.onChanged = (userId) => {
+    this.onChanged = (userId, change) => {
       try {
-        notify?.(userId);
+        notify?.(userId, change);
       } catch (error) {
         this.logger.warn({ err: error }, 'mailbox change notification failed');
       }
@@ -1506,7 +1539,7 @@ export class Mailstore {
       );
       throw error;
     }
-    this.onChanged(input.userId);
+    this.onChanged(input.userId, { mailboxId: mailbox._id.toHexString(), highestModseq: stored.modseq });
     return { mailboxId: mailbox._id.toHexString(), uidValidity: mailbox.uidValidity, ...stored };
   }
 
@@ -2346,30 +2379,38 @@ export class Mailstore {
     const kept = new Set<string>();
     try {
       const pending = await this.pending();
+      const budget = { bytes: index.maxSummaryBytes - index.summaryBytes };
       let read = 0;
       let lastLog = Date.now();
       const cursor = this.messages()
-        .find(
-          {},
-          { projection: { mailboxId: 1, uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1, own: 1 } },
-        )
-        .batchSize(1024);
+        .find({}, { projection: INDEX_BUILD_PROJECTION })
+        .batchSize(WHOLE_READ_BATCH);
       for await (const doc of cursor) {
         if (options.signal?.aborted === true) throw new Error('warming the mailbox index was stopped');
-        if (doc.own !== undefined && !this.writeCounts(doc.own)) continue;
-        const folded = pending.fold(doc.mailboxId, doc);
-        if (folded !== null) chosen.get(doc.mailboxId)?.entry.add([indexed(folded)]);
         read++;
         if (Date.now() - lastLog > 10_000) {
           lastLog = Date.now();
-          this.logger.info({ read, ms: lastLog - started }, 'warming the mailbox index: messages read');
+          this.logger.info(
+            { read, of: planned, ms: lastLog - started },
+            'warming the mailbox index: messages read',
+          );
         }
+        if (doc.own !== undefined && !this.writeCounts(doc.own)) continue;
+        const entry = chosen.get(doc.mailboxId)?.entry;
+        const folded = entry === undefined ? null : pending.fold(doc.mailboxId, doc);
+        if (folded !== null) entry?.add([await this.indexedWithSummary(folded, budget)]);
       }
       for (const [id, { build, entry }] of chosen) {
         if (await this.finishIndexBuild(build, entry)) kept.add(id);
       }
       this.logger.info(
-        { mailboxes: kept.size, messages: index.messages, read, ms: Date.now() - started },
+        {
+          mailboxes: kept.size,
+          messages: index.messages,
+          summaryBytes: index.summaryBytes,
+          read,
+          ms: Date.now() - started,
+        },
         'mailbox index warm',
       );
       return kept.size;
@@ -2448,19 +2489,17 @@ export class Mailstore {
     const entry = new MailboxIndexEntry(start.current.userId, start.current.highestModseq);
     try {
       const pending = await this.pending();
+      const budget = { bytes: index.maxSummaryBytes - index.summaryBytes };
       const batch: IndexedMessage[] = [];
       const cursor = this.messages()
-        .find(
-          { mailboxId },
-          { projection: { uid: 1, modseq: 1, flags: 1, size: 1, internalDate: 1, own: 1 } },
-        )
+        .find({ mailboxId }, { projection: INDEX_BUILD_PROJECTION })
         .sort({ uid: 1 })
-        .batchSize(1024);
+        .batchSize(WHOLE_READ_BATCH);
       for await (const found of cursor) {
         // A batch whose confirm never came does not count (ADR 0007, Rebuild).
         if (found.own !== undefined && !this.writeCounts(found.own)) continue;
         const doc = pending.fold(mailboxId, found);
-        if (doc !== null) batch.push(indexed(doc));
+        if (doc !== null) batch.push(await this.indexedWithSummary(doc, budget));
         if (batch.length >= 4096) entry.add(batch.splice(0));
       }
       entry.add(batch);
@@ -2474,6 +2513,27 @@ export class Mailstore {
       'mailbox index built',
     );
     return kept ? entry : undefined;
+  }
+
+  /**
+   * `doc` as the index holds it, with its summary while the build's `budget` (bytes of summaries
+   * it may still add within POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES) lasts. A message that cannot be
+   * opened is indexed without one: the fetch that needs it reports the problem.
+   */
+  private async indexedWithSummary(doc: MessageRecord, budget: { bytes: number }): Promise<IndexedMessage> {
+    const entry = indexed(doc);
+    if (budget.bytes <= 0 || doc.meta === undefined) return entry;
+    try {
+      const summary = summaryOf(doc, await this.opened(doc));
+      budget.bytes -= summaryBytes(summary);
+      return { ...entry, summary };
+    } catch (error) {
+      this.logger.warn(
+        { err: error, messageId: idText(doc._id) },
+        'message could not be opened for the index',
+      );
+      return entry;
+    }
   }
 
   /**
@@ -2789,7 +2849,7 @@ export class Mailstore {
         { projection: { terms: 0 } },
       )
       .sort({ _id: 1 })
-      .batchSize(BATCH);
+      .batchSize(WHOLE_READ_BATCH);
     for await (const doc of cursor) {
       const summary = summaryOf(doc, await this.opened(doc));
       read.set(doc.uid, summary);
@@ -3153,7 +3213,7 @@ export class Mailstore {
       for (const u of updates) e.setFlags(u.uid, u.next, modseq);
     });
     this.recordWritten();
-    this.onChanged(mailbox.userId);
+    this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
     return {
       changed: updates.map((u) => {
         const split = splitFlags(u.next);
@@ -3603,7 +3663,7 @@ export class Mailstore {
       ),
     );
     this.recordWritten();
-    this.onChanged(mailbox.userId);
+    this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
     return { expungedUids: gone.map((m) => m.uid), highestModseq: modseq };
   }
 
