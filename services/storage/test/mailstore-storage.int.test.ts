@@ -193,8 +193,9 @@ describe('encryption at rest (DESIGN §5)', () => {
     sealed[20] = (sealed[20] ?? 0) ^ 1;
     await messagesCol().updateOne({ _id: doc?._id }, { $set: { meta: new Binary(sealed) } });
     // The metadata is read from the database again (as after a restart), not from the cache
-    // that APPEND filled with what it wrote.
+    // that APPEND filled with what it wrote nor from the ENVELOPE the mailbox index keeps.
     sharedMessageCache.clear();
+    sharedMailboxIndex.dropUser(userId);
     const metaFailure = await failureOf(
       fetchMessages(m.client, { userId, mailboxId: appended.mailboxId, fields: [FetchField.ENVELOPE] }),
     );
