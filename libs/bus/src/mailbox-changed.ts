@@ -5,10 +5,15 @@
  * EXPUNGE), need not ask storage for changes. An empty payload means "something of this user
  * changed": every session catches up, as before the payload existed.
  */
-export interface MailboxChange {
-  readonly mailboxId: string;
-  readonly highestModseq: number;
-}
+import { Type, compile, type DeepReadonly, type Static } from '@postmesh/schema';
+
+/** Unknown fields are allowed (ignored): a newer publisher may add one. */
+export const MailboxChangeSchema = Type.Object({
+  mailboxId: Type.String({ minLength: 1 }),
+  highestModseq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+});
+export type MailboxChange = DeepReadonly<Static<typeof MailboxChangeSchema>>;
+const checkMailboxChange = compile(MailboxChangeSchema);
 
 export function encodeMailboxChange(change: MailboxChange): string {
   return JSON.stringify({ mailboxId: change.mailboxId, highestModseq: change.highestModseq });
@@ -17,16 +22,14 @@ export function encodeMailboxChange(change: MailboxChange): string {
 /** The change a payload names, or undefined (empty, or not understood: treat as "anything"). */
 export function decodeMailboxChange(data: Uint8Array): MailboxChange | undefined {
   if (data.length === 0 || data.length > 256) return undefined;
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(data)) as unknown;
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const { mailboxId, highestModseq } = parsed as Record<string, unknown>;
-    if (typeof mailboxId !== 'string' || mailboxId.length === 0) return undefined;
-    if (typeof highestModseq !== 'number' || !Number.isSafeInteger(highestModseq) || highestModseq < 1) {
-      return undefined;
-    }
-    return { mailboxId, highestModseq };
+    parsed = JSON.parse(new TextDecoder().decode(data));
   } catch {
     return undefined;
   }
+  const checked = checkMailboxChange(parsed);
+  return checked.ok
+    ? { mailboxId: checked.value.mailboxId, highestModseq: checked.value.highestModseq }
+    : undefined;
 }

@@ -57,3 +57,4 @@ export {
   uidSetProblem,
   type UidInterval,
 } from './uidset.js';
+export { adminRoleName, adminRoleOf, type AdminRoleName } from './admin-roles.js';

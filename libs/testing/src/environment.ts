@@ -47,7 +47,11 @@ export interface TestEnvironment {
 export interface TestEnvironmentOptions {
   readonly nats?: boolean;
   readonly mongo?: boolean;
-  /** FerretDB's backend; default POSTMESH_DB_BACKEND, else the project's default (sqlite). */
+  /**
+   * FerretDB's backend; default POSTMESH_DB_BACKEND, else the project's default (sqlite). Given
+   * here, the suite gets a local FerretDB on that backend even when MONGODB_URI is set: it is
+   * testing the backend itself.
+   */
   readonly dbBackend?: DbBackend;
   /**
    * Use this CA and these identities instead of making new ones: for suites that start their own
@@ -70,7 +74,7 @@ export async function startTestEnvironment(options: TestEnvironmentOptions = {})
   const pki = options.pki ?? InternalPki.ensure(pkiDir ?? '');
   const [nats, ferret] = await Promise.all([
     wantNats && !externalNats ? NatsServer.start({ pki }) : Promise.resolve(undefined),
-    wantMongo && !externalMongo
+    wantMongo && (!externalMongo || options.dbBackend !== undefined)
       ? FerretDb.start(options.dbBackend === undefined ? {} : { backend: options.dbBackend })
       : Promise.resolve(undefined),
   ]);

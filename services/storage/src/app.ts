@@ -21,7 +21,7 @@ import {
 } from '@postmesh/contracts';
 import { Counter, type Logger, type Registry } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
-import { createAdminService } from './admin/index.js';
+import { createAdminService } from './administrators/index.js';
 import { BlobSweeper, openBlobStores, type BlobStoreSettings, type BlobStores } from './blob/index.js';
 import type { KeyProvider } from './crypto/types.js';
 import { MongoUserKeyring } from './crypto/user-keyring.js';

@@ -1,6 +1,6 @@
 /** TOTP (RFC 6238) against the RFC's own test vectors, and base32 (RFC 4648 §10). */
 import { describe, expect, it } from 'vitest';
-import { base32Decode, base32Encode, hotp, matchTotp, totpCode } from '../src/admin/index.js';
+import { base32Decode, base32Encode, hotp, matchTotp, totpCode } from '../src/totp/index.js';
 
 const rfcSecret = Buffer.from('12345678901234567890', 'ascii');
 

@@ -6,8 +6,8 @@ import { admin, AdminServiceClient, ErrorReason, errorDetailOf } from '@postmesh
 import { serialize } from 'bson';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_SESSIONS, base32Decode, totpCode } from '../src/admin/index.js';
-import { TotpEnrolment, type TotpFields } from '../src/admin/totp-enrolment.js';
+import { ADMIN_SESSIONS } from '../src/administrators/index.js';
+import { TotpEnrolment, base32Decode, totpCode, type TotpFields } from '../src/totp/index.js';
 import { Collections, type TotpClaimDoc } from '../src/db/schema.js';
 import { call, callError, startStorageHarness, type StorageHarness } from './harness.js';
 

@@ -9,7 +9,7 @@ import { status } from '@grpc/grpc-js';
 import { directory, ErrorReason, errorDetailOf } from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { base32Decode, totpCode } from '../src/admin/index.js';
+import { base32Decode, totpCode } from '../src/totp/index.js';
 import { LocalKeyProvider, rotateKek } from '../src/crypto/index.js';
 import { DirectoryService } from '../src/directory/directory-service.js';
 import {

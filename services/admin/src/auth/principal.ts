@@ -1,4 +1,5 @@
-import { admin, type directory } from '@postmesh/contracts';
+import type { admin } from '@postmesh/contracts';
+import { type directory } from '@postmesh/contracts';
 import type { AdminRoleName, Decision, Subject } from '../policy.js';
 
 /** Who is calling: an administrator (by session or API token) or a directory user (session). */
@@ -24,33 +25,8 @@ export type Principal =
       readonly sessionSecret: string;
     };
 
-export function roleName(role: admin.AdminRole): AdminRoleName | undefined {
-  switch (role) {
-    case admin.AdminRole.OWNER:
-      return 'owner';
-    case admin.AdminRole.DOMAIN_ADMIN:
-      return 'domain-admin';
-    case admin.AdminRole.HELPDESK:
-      return 'helpdesk';
-    case admin.AdminRole.AUDITOR:
-      return 'auditor';
-    default:
-      return undefined;
-  }
-}
-
-export function roleEnum(role: AdminRoleName): admin.AdminRole {
-  switch (role) {
-    case 'owner':
-      return admin.AdminRole.OWNER;
-    case 'domain-admin':
-      return admin.AdminRole.DOMAIN_ADMIN;
-    case 'helpdesk':
-      return admin.AdminRole.HELPDESK;
-    case 'auditor':
-      return admin.AdminRole.AUDITOR;
-  }
-}
+/** Role names and wire values map one way for the whole system (`@postmesh/contracts`). */
+export { adminRoleName as roleName, adminRoleOf as roleEnum } from '@postmesh/contracts';
 
 export function subjectOf(principal: Principal): Subject {
   if (principal.kind === 'user') {

@@ -61,7 +61,7 @@ export const indexSpecs: Readonly<Record<string, readonly IndexDescription[]>> =
   [Collections.deliveries]: [
     { key: { spoolId: 1, recipient: 1 }, name: 'spoolId_recipient_unique', unique: true },
   ],
-  // Claims older than the TOTP window are swept by account (admin/totp-enrolment.ts).
+  // Claims older than the TOTP window are swept by account (totp/enrolment.ts).
   [Collections.totpClaims]: [{ key: { account: 1, step: 1 }, name: 'account_step' }],
   [Collections.events]: [
     { key: { eventId: 1 }, name: 'eventId_unique', unique: true },

@@ -37,7 +37,7 @@ export const Collections = {
   sieveScripts: 'sieve_scripts',
   /** Sieve side effects already carried out, and vacation replies per (user, sender, handle). */
   sieveLedger: 'sieve_ledger',
-  /** `<account>:<step>`: a TOTP code used for a sign-in, so it works once (admin/totp-enrolment.ts). */
+  /** `<account>:<step>`: a TOTP code used for a sign-in, so it works once (totp/enrolment.ts). */
   totpClaims: 'totp_claims',
 } as const;
 
@@ -134,7 +134,7 @@ export interface UserDoc {
   dataKeyVersion: number;
   /** When the password was last set. */
   passwordChangedAt?: Date;
-  /** Two-factor sign-in (admin/totp-enrolment.ts): the TOTP seed, wrapped by the KEK. */
+  /** Two-factor sign-in (totp/enrolment.ts): the TOTP seed, wrapped by the KEK. */
   totpSecret?: WrappedKey;
   totpEnabled?: boolean;
   /** A seed from a begun enrolment, not yet confirmed (same wrapping). */

@@ -7,7 +7,7 @@
 import { ErrorReason, directory } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
-import { TotpEnrolment } from '../admin/totp-enrolment.js';
+import { TotpEnrolment } from '../totp/index.js';
 import { dkimKeyContext, newUserDataKey, userTotpContext } from '../crypto/user-keyring.js';
 import type { KeyProvider } from '../crypto/types.js';
 import {
@@ -774,7 +774,7 @@ export class DirectoryService {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Two-factor sign-in of mail users (admin/totp-enrolment.ts, shared with administrators)
+  // Two-factor sign-in of mail users (totp/enrolment.ts, shared with administrators)
 
   async beginUserTotpEnrollment(
     req: directory.BeginUserTotpEnrollmentRequest,

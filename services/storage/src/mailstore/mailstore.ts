@@ -5,7 +5,7 @@
  * (UIDPLUS), RFC 6851 (MOVE), RFC 9208 (QUOTA) and RFC 5032 (WITHIN), on the portable subset of
  * MongoDB that FerretDB shares: no transactions. Invariants hold without them:
  * - UIDs and mod-sequences are allocated by one `findOneAndUpdate` with `$inc` on the mailbox
- *   (serialised per mailbox within the process, see `serial`) before the message is written. A
+ *   (serialised per mailbox within the process, see `withCounterLock`) before the message is written. A
  *   crash in between leaves a gap in UIDs, which IMAP allows (RFC 9051 §2.3.1.1 "strictly
  *   ascending", not "contiguous"), never a duplicate: the unique index `(mailboxId, uid)`
  *   refuses one.
@@ -392,7 +392,7 @@ export interface ContentResult {
  */
 const locks = new KeyedLock();
 
-function serial<T>(key: string, run: () => Promise<T>): Promise<T> {
+function withCounterLock<T>(key: string, run: () => Promise<T>): Promise<T> {
   return locks.run(key, run);
 }
 
@@ -477,7 +477,8 @@ export function followRecordOwnership(
 /** Index builds in progress, per mailbox: concurrent readers share one scan. */
 const indexBuilds = new Map<string, Promise<MailboxIndexEntry | undefined>>();
 
-function indexed(doc: MessageRecord): IndexedMessage {
+/** What a mailbox's in-memory index keeps of a message. */
+function indexEntryOf(doc: MessageRecord): IndexedMessage {
   return {
     uid: doc.uid,
     modseq: doc.modseq,
@@ -826,7 +827,9 @@ export class Mailstore {
   }
 
   private renameInbox(inbox: MailboxRecord, newPath: string): Promise<ListedMailbox> {
-    return serial(this.lockKey(inbox._id.toHexString()), () => this.renameInboxLocked(inbox, newPath));
+    return withCounterLock(this.lockKey(inbox._id.toHexString()), () =>
+      this.renameInboxLocked(inbox, newPath),
+    );
   }
 
   private lockKey(id: string): string {
@@ -1052,7 +1055,7 @@ export class Mailstore {
     let firstRecentUid = 0;
     if (claimRecent) {
       // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
-      const floor = await serial(this.lockKey(mailboxId), async () => {
+      const floor = await withCounterLock(this.lockKey(mailboxId), async () => {
         // The owner's copy is what the database holds (ADR 0007): with nothing new to claim
         // there is nothing to write, and a write keeps the copy (`after`) for the next command.
         const known = mailboxRecords.byId(this.db, mailboxId);
@@ -1285,7 +1288,7 @@ export class Mailstore {
   private async adjustUsage(userId: string, bytes: number): Promise<void> {
     const filter = userFilter(userId);
     if (filter === null || bytes === 0) return;
-    await serial(this.lockKey(`user:${userId}`), () =>
+    await withCounterLock(this.lockKey(`user:${userId}`), () =>
       users(this.db).updateOne(filter, { $inc: { usedBytes: bytes } }),
     );
   }
@@ -1401,7 +1404,7 @@ export class Mailstore {
           else it.reject(error ?? new Error('message not stored'));
         }
       };
-      serial(key, async () => {
+      withCounterLock(key, async () => {
         group = pendingInserts.get(key) ?? [];
         pendingInserts.delete(key);
         await this.commitGroup(mailbox, group);
@@ -1463,15 +1466,15 @@ export class Mailstore {
         const written = todo.filter((_, i) => !refused.has(i)).map((it) => it.doc);
         cacheWritten(written);
         index.patch(mailboxId, before.highestModseq, before.highestModseq + todo.length, (entry) =>
-          entry.add(written.map(indexed)),
+          entry.add(written.map(indexEntryOf)),
         );
         if (refused.size === 0) return;
         const lost = todo.filter((_, i) => refused.has(i));
         await mailboxes(this.db)
-          .updateOne({ _id: mailbox._id }, { $inc: this.negated(lost.map((it) => it.doc)) })
+          .updateOne({ _id: mailbox._id }, { $inc: this.counterDecrementsOf(lost.map((it) => it.doc)) })
           .catch(() => undefined);
         // The unique `_id` (and `(mailboxId, uid)`) refused UIDs another process also got
-        // (possible only where updates are not atomic, see `serial`): allocate again, leaving gaps.
+        // (possible only where updates are not atomic, see `withCounterLock`): allocate again, leaving gaps.
         if (attempt >= 10) throw new Error('could not allocate a free UID in 10 attempts');
         todo = lost;
       }
@@ -1946,12 +1949,12 @@ export class Mailstore {
       if (lost.length > 0) {
         // Allocated but not written here: their UIDs stay unused (a gap, which IMAP allows).
         await mailboxes(this.db)
-          .updateOne({ _id: a.before._id }, { $inc: this.negated(lost.map((r) => r.doc)) })
+          .updateOne({ _id: a.before._id }, { $inc: this.counterDecrementsOf(lost.map((r) => r.doc)) })
           .catch(() => undefined);
       }
       cacheWritten(stored.map((r) => r.doc));
       index.patch(a.mailboxId, a.before.highestModseq, a.before.highestModseq + a.rows.length, (entry) =>
-        entry.add(stored.map((r) => indexed(r.doc))),
+        entry.add(stored.map((r) => indexEntryOf(r.doc))),
       );
     }
   }
@@ -1961,7 +1964,7 @@ export class Mailstore {
     const sorted = [...new Set(keys)].sort();
     const step = (i: number): Promise<T> => {
       const key = sorted[i];
-      return key === undefined ? fn() : serial(key, () => step(i + 1));
+      return key === undefined ? fn() : withCounterLock(key, () => step(i + 1));
     };
     return step(0);
   }
@@ -2149,7 +2152,7 @@ export class Mailstore {
     for (const doc of found) byMailbox.set(doc.mailboxId, [...(byMailbox.get(doc.mailboxId) ?? []), doc]);
     let removed = 0;
     for (const [mailboxId, docs] of byMailbox) {
-      removed += await serial(this.lockKey(mailboxId), async () => {
+      removed += await withCounterLock(this.lockKey(mailboxId), async () => {
         const mine = await this.claim(mailboxId, docs);
         const first = mine[0];
         if (first === undefined) return 0;
@@ -2294,7 +2297,7 @@ export class Mailstore {
    */
   private async settled(mailbox: MailboxRecord): Promise<MailboxRecord> {
     const id = mailbox._id.toHexString();
-    const current = await serial(this.lockKey(id), async () => {
+    const current = await withCounterLock(this.lockKey(id), async () => {
       const known = mailboxRecords.byId(this.db, id);
       if (known !== undefined) return known;
       const token = mailboxRecords.readToken(this.db, id);
@@ -2391,7 +2394,7 @@ export class Mailstore {
       if (planned + c.messages > index.maxMessages) continue;
       const id = c._id.toHexString();
       if (indexBuilds.has(id)) continue;
-      const started = await serial(this.lockKey(id), async () => {
+      const started = await withCounterLock(this.lockKey(id), async () => {
         const current = await mailboxes(this.db).findOne({ _id: c._id });
         if (current === null || index.get(id, current.highestModseq) !== undefined) return undefined;
         const build = index.beginBuild(id, current.userId, current.highestModseq);
@@ -2467,7 +2470,7 @@ export class Mailstore {
     const mailboxId = mailbox._id.toHexString();
     const entry = index.get(mailboxId, mailbox.highestModseq);
     if (entry !== undefined || !index.has(mailboxId)) return entry;
-    return serial(this.lockKey(mailboxId), async () => {
+    return withCounterLock(this.lockKey(mailboxId), async () => {
       const now =
         mailboxRecords.byId(this.db, mailboxId) ??
         (await mailboxes(this.db).findOne({ _id: mailbox._id }, { projection: { highestModseq: 1 } }));
@@ -2482,7 +2485,7 @@ export class Mailstore {
    * is never handed out twice (RFC 9051 §2.3.1.1).
    */
   private finishIndexBuild(build: IndexBuild, entry: MailboxIndexEntry): Promise<boolean> {
-    return serial(this.lockKey(build.mailboxId), async () => {
+    return withCounterLock(this.lockKey(build.mailboxId), async () => {
       const _id = new ObjectId(build.mailboxId);
       const now = await mailboxes(this.db).findOne({ _id }, { projection: { highestModseq: 1, uidNext: 1 } });
       if (now === null) {
@@ -2509,7 +2512,7 @@ export class Mailstore {
   private async buildIndex(mailbox: MailboxRecord): Promise<MailboxIndexEntry | undefined> {
     const mailboxId = mailbox._id.toHexString();
     const lock = this.lockKey(mailboxId);
-    const start = await serial(lock, async () => {
+    const start = await withCounterLock(lock, async () => {
       const current = await mailboxes(this.db).findOne({ _id: mailbox._id });
       if (current === null) return undefined;
       // A writer may have patched an entry while this call waited for the lock.
@@ -2557,7 +2560,7 @@ export class Mailstore {
    * opened is indexed without one: the fetch that needs it reports the problem.
    */
   private async indexedWithSummary(doc: MessageRecord, budget: { bytes: number }): Promise<IndexedMessage> {
-    const entry = indexed(doc);
+    const entry = indexEntryOf(doc);
     if (budget.bytes <= 0 || doc.meta === undefined) return entry;
     try {
       const summary = summaryOf(doc, await this.opened(doc));
@@ -3030,7 +3033,7 @@ export class Mailstore {
     flags: readonly string[],
     unchangedSince: number | undefined,
   ): Promise<mailstore.StoreFlagsResponse> {
-    return serial(this.lockKey(mailboxId), () =>
+    return withCounterLock(this.lockKey(mailboxId), () =>
       this.storeFlagsLocked(userId, mailboxId, uids, mode, flags, unchangedSince),
     );
   }
@@ -3350,8 +3353,9 @@ export class Mailstore {
       docs.reduce((s, d) => s + d.size, 0),
       docs.length,
     );
-    const { firstUid, counters, uidValidity } = await serial(this.lockKey(dest._id.toHexString()), () =>
-      this.writeCopies(dest, docs, 'copy'),
+    const { firstUid, counters, uidValidity } = await withCounterLock(
+      this.lockKey(dest._id.toHexString()),
+      () => this.writeCopies(dest, docs, 'copy'),
     );
     await this.adjustUsage(userId, counters.size);
     this.onChanged(userId);
@@ -3417,7 +3421,7 @@ export class Mailstore {
         .deleteMany({ _id: { $in: copies.map((c) => c._id) } })
         .catch(() => undefined);
       await mailboxes(this.db)
-        .updateOne({ _id: dest._id }, { $inc: this.negated(docs) })
+        .updateOne({ _id: dest._id }, { $inc: this.counterDecrementsOf(docs) })
         .catch(() => undefined);
       await this.releaseBlobRefs(refs);
       if (kind === 'copy') {
@@ -3430,7 +3434,7 @@ export class Mailstore {
     }
     cacheWritten(copies);
     index.patch(destId, allocated.previousModseq, allocated.modseq, (entry) =>
-      entry.add(copies.map(indexed)),
+      entry.add(copies.map(indexEntryOf)),
     );
     return allocated;
   }
@@ -3467,7 +3471,7 @@ export class Mailstore {
         this.moveLocked(userId, source, dest, uids, (_key, fn) => fn()),
       );
     }
-    return this.moveLocked(userId, source, dest, uids, (key, fn) => serial(key, fn));
+    return this.moveLocked(userId, source, dest, uids, (key, fn) => withCounterLock(key, fn));
   }
 
   private async moveLocked(
@@ -3540,7 +3544,8 @@ export class Mailstore {
       .map((d) => ({ ...d, expungeClaim: claim, expungeClaimedAt: claimedAt }));
   }
 
-  private negated(docs: readonly MessageRecord[]) {
+  /** The `$inc` that takes `docs` out of their mailbox's counters (messages, size, unseen, deleted). */
+  private counterDecrementsOf(docs: readonly MessageRecord[]) {
     return {
       messages: -docs.length,
       size: -docs.reduce((s, d) => s + d.size, 0),
@@ -3553,7 +3558,7 @@ export class Mailstore {
   private async removeFromSource(mailbox: MailboxRecord, gone: readonly MessageRecord[]): Promise<number> {
     const after = await mailboxes(this.db).findOneAndUpdate(
       { _id: mailbox._id },
-      { $inc: { highestModseq: 1, ...(gone.length > 0 ? this.negated(gone) : {}) } },
+      { $inc: { highestModseq: 1, ...(gone.length > 0 ? this.counterDecrementsOf(gone) : {}) } },
       { returnDocument: 'after' },
     );
     if (after === null) return mailbox.highestModseq;
@@ -3583,7 +3588,7 @@ export class Mailstore {
    * tombstones with a new mod-sequence (RFC 7162 §3.2.10) and releases their bodies.
    */
   expunge(userId: string, mailboxId: string, uids: UidSet | undefined): Promise<mailstore.ExpungeResponse> {
-    return serial(this.lockKey(mailboxId), () => this.expungeLocked(userId, mailboxId, uids));
+    return withCounterLock(this.lockKey(mailboxId), () => this.expungeLocked(userId, mailboxId, uids));
   }
 
   private async expungeLocked(

@@ -11,7 +11,6 @@ import { AdminStore } from './admin-store.js';
 import { adminHandlers } from './grpc.js';
 
 export { AdminStore, ADMIN_SESSIONS, LOCKOUT_THRESHOLD } from './admin-store.js';
-export { base32Decode, base32Encode, hotp, matchTotp, totpCode } from './totp.js';
 
 export interface AdminServiceRegistration {
   readonly definition: typeof AdminServiceDefinition;

@@ -8,7 +8,7 @@ import type { Collection, ObjectId } from 'mongodb';
 import type { KeyProvider } from '../crypto/types.js';
 import type { TotpClaimDoc, WrappedKey } from '../db/schema.js';
 import { isDuplicateKey } from '../directory/result.js';
-import { TOTP_WINDOW, base32Encode, generateTotpSecret, matchTotp } from './totp.js';
+import { TOTP_WINDOW, base32Encode, generateTotpSecret, matchTotp } from './codes.js';
 
 /** The fields an account document keeps for TOTP. */
 export interface TotpFields {

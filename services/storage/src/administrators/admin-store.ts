@@ -6,7 +6,7 @@
  * caller and only keeps the data consistent and the secrets safe.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { admin, ErrorReason } from '@postmesh/contracts';
+import { admin, adminRoleName, adminRoleOf, ErrorReason, type AdminRoleName } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import type { KeyProvider } from '../crypto/types.js';
@@ -22,7 +22,7 @@ import {
   verifyPassword,
 } from '../directory/passwords.js';
 import { fail, isDuplicateKey, notFound, ok, type Result } from '../directory/result.js';
-import { TotpEnrolment } from './totp-enrolment.js';
+import { TotpEnrolment } from '../totp/index.js';
 import { KekOperations } from './kek.js';
 import { storageStats, userUsage } from './usage.js';
 
@@ -35,7 +35,7 @@ export const LOCKOUT_THRESHOLD = 5;
 const LOCKOUT_BASE_MS = 60_000;
 const LOCKOUT_MAX_MS = 60 * 60_000;
 
-type RoleName = 'owner' | 'domain-admin' | 'helpdesk' | 'auditor';
+type RoleName = AdminRoleName;
 type StatusName = 'active' | 'disabled';
 
 export interface AdminDoc {
@@ -106,26 +106,6 @@ export interface AuditDoc {
   requestId: string;
 }
 
-const roleToDoc = (role: admin.AdminRole): RoleName | undefined => {
-  switch (role) {
-    case admin.AdminRole.OWNER:
-      return 'owner';
-    case admin.AdminRole.DOMAIN_ADMIN:
-      return 'domain-admin';
-    case admin.AdminRole.HELPDESK:
-      return 'helpdesk';
-    case admin.AdminRole.AUDITOR:
-      return 'auditor';
-    default:
-      return undefined;
-  }
-};
-const ROLE_OUT: Record<RoleName, admin.AdminRole> = {
-  owner: admin.AdminRole.OWNER,
-  'domain-admin': admin.AdminRole.DOMAIN_ADMIN,
-  helpdesk: admin.AdminRole.HELPDESK,
-  auditor: admin.AdminRole.AUDITOR,
-};
 const scopedRole = (role: RoleName): boolean => role === 'domain-admin' || role === 'helpdesk';
 
 const resultToDoc = (result: admin.AuditResult): AuditResultName => {
@@ -242,7 +222,7 @@ export class AdminStore {
   async createAdmin(req: admin.CreateAdminRequest): Promise<Result<admin.CreateAdminResponse>> {
     const email = normaliseEmail(req.email);
     if (email === undefined) return fail(ErrorReason.INVALID_NAME, 'invalid email address', 'email');
-    const role = roleToDoc(req.role);
+    const role = adminRoleName(req.role);
     if (role === undefined) return fail(ErrorReason.INVALID_ARGUMENT, 'role is required', 'role');
     const domains = this.validateScope(role, req.domains);
     if (!domains.ok) return domains;
@@ -321,7 +301,7 @@ export class AdminStore {
     const set: Partial<AdminDoc> = { updatedAt: this.now() };
     const unset: Partial<Record<keyof AdminDoc, ''>> = {};
     if (req.displayName !== undefined) set.displayName = clip(req.displayName.trim(), 200);
-    const role = req.role === admin.AdminRole.UNSPECIFIED ? doc.role : roleToDoc(req.role);
+    const role = req.role === admin.AdminRole.UNSPECIFIED ? doc.role : adminRoleName(req.role);
     if (role === undefined) return fail(ErrorReason.INVALID_ARGUMENT, 'unknown role', 'role');
     if (req.role !== admin.AdminRole.UNSPECIFIED || req.domains !== undefined) {
       const scope = this.validateScope(role, req.domains?.domains ?? (scopedRole(role) ? doc.domains : []));
@@ -762,7 +742,7 @@ function adminOut(doc: AdminDoc): admin.Admin {
     id: doc._id.toHexString(),
     email: doc.email,
     displayName: doc.displayName,
-    role: ROLE_OUT[doc.role],
+    role: adminRoleOf(doc.role),
     domains: doc.domains,
     status: doc.status === 'active' ? admin.AdminStatus.ACTIVE : admin.AdminStatus.DISABLED,
     totpEnabled: doc.totpEnabled,
