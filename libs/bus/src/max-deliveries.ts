@@ -18,7 +18,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { deadLetterAlert, serviceOf } from './alerts.js';
 import { publishMailEvent } from './mail-event.js';
 import { publishDurable } from './publish.js';
-import { Subjects } from './topology.js';
+import { Streams, Subjects } from './topology.js';
 
 /**
  * `Nats-Msg-Id` of a dead letter: the consumer loop's (consumer.ts `deadLetter`) from stream and
@@ -114,6 +114,25 @@ export class MaxDeliveriesDeadLetter {
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly options: MaxDeliveriesDeadLetterOptions) {}
+
+  /**
+   * Started on both mail work queues (inbound and outbound), as smtp-inbound and mta-delivery
+   * run it: one replica of any subscribed service handles each advisory (a queue group).
+   */
+  static startForMailQueues(
+    connection: Pick<MaxDeliveriesDeadLetterOptions, 'nc' | 'js' | 'jsm'>,
+    logger: Logger,
+  ): MaxDeliveriesDeadLetter {
+    const deadLetter = new MaxDeliveriesDeadLetter({
+      nc: connection.nc,
+      js: connection.js,
+      jsm: connection.jsm,
+      streams: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND],
+      logger,
+    });
+    deadLetter.start();
+    return deadLetter;
+  }
 
   start(): void {
     for (const stream of this.options.streams) {

@@ -16,6 +16,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { SecureContext } from 'node:tls';
 import {
   certificateExpiryAlert,
   consumerLagAlert,
@@ -28,6 +29,7 @@ import {
 type JetStreamClient = Bus['js'];
 type JetStreamManager = Bus['jsm'];
 import type { Logger } from '@postmesh/telemetry';
+import { watchCertificate, type CertificatePair } from './tls-reload.js';
 
 const DAY_MS = 86_400_000;
 
@@ -172,4 +174,56 @@ export function watchQueues(options: QueueWatchOptions): { close(): void } {
   }, options.intervalMs);
   timer.unref();
   return { close: () => clearInterval(timer) };
+}
+
+export interface ServedCertificateOptions {
+  readonly service: string;
+  /** The served pair; a `generated` (self-signed, development) pair is not watched for renewal. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly generated: boolean };
+  readonly warnDays: number;
+  readonly expiryCheckMs: number;
+  readonly reloadPollMs: number;
+  readonly js: () => JetStreamClient;
+  readonly logger: Logger;
+  /** Serve the renewed pair to new connections (`pair` for servers that build their own contexts). */
+  readonly onReload: (context: SecureContext, pair: CertificatePair) => void;
+}
+
+/**
+ * The certificate a mail protocol server presents: an alert while there is time to renew
+ * (docs/alerts.md; re-read at each check), and, since cert-manager renews the mounted pair in
+ * place, the new pair served without a restart. A pair that does not load is logged and the
+ * current one stays in use.
+ */
+export function watchServedCertificate(options: ServedCertificateOptions): { close(): void } {
+  const { tls, logger } = options;
+  const expiry = watchCertificateExpiry({
+    service: options.service,
+    certFile: tls.certFile,
+    warnDays: options.warnDays,
+    intervalMs: options.expiryCheckMs,
+    js: options.js,
+    logger: logger.child({ component: 'alerts' }),
+  });
+  const renewal = tls.generated
+    ? undefined
+    : watchCertificate(
+        { certFile: tls.certFile, keyFile: tls.keyFile },
+        {
+          pollMs: options.reloadPollMs,
+          contextOptions: { minVersion: 'TLSv1.2' },
+          onReload(context, pair) {
+            options.onReload(context, pair);
+            logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
+          },
+          onError: (error) =>
+            logger.warn({ err: error }, 'TLS certificate changed but did not load; keeping the current one'),
+        },
+      );
+  return {
+    close() {
+      renewal?.close();
+      expiry.close();
+    },
+  };
 }

@@ -45,8 +45,10 @@ export {
   readCertificate,
   watchCertificateExpiry,
   watchQueues,
+  watchServedCertificate,
   type CertificateExpiryOptions,
   type QueueWatchOptions,
+  type ServedCertificateOptions,
 } from './alert-watch.js';
 
 /** Every service's schema carries the common variables and its own ops port. */

@@ -4,7 +4,7 @@ import { Kvm } from '@nats-io/kv';
 import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
 import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
-import { runService, watchCertificate, watchCertificateExpiry } from '@postmesh/runtime';
+import { runService, watchServedCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
 import { LiteralBudget } from './literal-budget.js';
@@ -191,39 +191,22 @@ await runService({
       },
     });
     void gauge;
-    // An alert while there is time to renew (docs/alerts.md); re-read at each check.
-    const expiryWatch = watchCertificateExpiry({
+    const certificate = watchServedCertificate({
       service: 'imap',
-      certFile: tls.certFile,
+      tls,
       warnDays: config.POSTMESH_CERT_EXPIRY_WARN_DAYS,
-      intervalMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
+      expiryCheckMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
+      reloadPollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
       js: () => bus.js,
-      logger: logger.child({ component: 'alerts' }),
+      logger,
+      onReload(context) {
+        server.setSecureContext(context);
+        sieveServer?.setSecureContext(context);
+      },
     });
-    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
-    const certificateWatch = tls.generated
-      ? undefined
-      : watchCertificate(
-          { certFile: tls.certFile, keyFile: tls.keyFile },
-          {
-            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
-            contextOptions: { minVersion: 'TLSv1.2' },
-            onReload(context) {
-              server.setSecureContext(context);
-              sieveServer?.setSecureContext(context);
-              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
-            },
-            onError: (error) =>
-              logger.warn(
-                { err: error },
-                'TLS certificate changed but did not load; keeping the current one',
-              ),
-          },
-        );
     return {
       async stop() {
-        certificateWatch?.close();
-        expiryWatch.close();
+        certificate.close();
         await Promise.all([
           server.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000)),
           sieveServer?.stop(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 1_000)),

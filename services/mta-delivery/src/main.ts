@@ -131,14 +131,7 @@ await runService({
     sweeper.start();
     // Jobs that exhausted a consumer's max_deliver unseen go to MAIL_DLQ (one replica of any
     // service subscribed handles each advisory).
-    const exhausted = new MaxDeliveriesDeadLetter({
-      nc: bus.nc,
-      js: bus.js,
-      jsm: bus.jsm,
-      streams: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND],
-      logger,
-    });
-    exhausted.start();
+    const exhausted = MaxDeliveriesDeadLetter.startForMailQueues(bus, logger);
     const loop = new ConsumerLoop({
       js: bus.js,
       stream: Streams.MAIL_OUTBOUND,

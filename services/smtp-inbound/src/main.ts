@@ -10,14 +10,13 @@ import {
   MailEventOutbox,
   MaxDeliveriesDeadLetter,
   mailEvent,
-  Streams,
   Subjects,
   openRateLimits,
   openSpool,
   type KV,
   type ObjectStore,
 } from '@postmesh/bus';
-import { runService, watchCertificate, watchCertificateExpiry } from '@postmesh/runtime';
+import { runService, watchServedCertificate } from '@postmesh/runtime';
 import { Counter } from '@postmesh/telemetry';
 import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
@@ -111,14 +110,7 @@ await runService({
     counter.start();
     // Jobs that exhausted a consumer's max_deliver unseen go to MAIL_DLQ (one replica of any
     // service subscribed handles each advisory).
-    const exhausted = new MaxDeliveriesDeadLetter({
-      nc: bus.nc,
-      js: bus.js,
-      jsm: bus.jsm,
-      streams: [Streams.MAIL_INBOUND, Streams.MAIL_OUTBOUND],
-      logger,
-    });
-    exhausted.start();
+    const exhausted = MaxDeliveriesDeadLetter.startForMailQueues(bus, logger);
     const sessions = new SessionTracker();
     const mailEvents = new MailEventOutbox({ js: () => bus.js, logger });
     const authFailureCount = new Counter({
@@ -287,39 +279,20 @@ await runService({
       'SMTP (MX, submission) listening',
     );
     ops.addCheck({ name: 'smtp', check: () => (haraka.listening() ? true : 'SMTP listeners closed') });
-    // An alert while there is time to renew (docs/alerts.md); re-read at each check.
-    const expiryWatch = watchCertificateExpiry({
+    const certificate = watchServedCertificate({
       service: 'smtp-inbound',
-      certFile: tls.certFile,
+      tls,
       warnDays: config.POSTMESH_CERT_EXPIRY_WARN_DAYS,
-      intervalMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
+      expiryCheckMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
+      reloadPollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
       js: () => bus.js,
-      logger: logger.child({ component: 'alerts' }),
+      logger,
+      onReload: (_context, pair) => haraka.replaceCertificate(pair),
     });
-    // cert-manager renews the mounted certificate in place: serve the new one without a restart.
-    const certificateWatch = tls.generated
-      ? undefined
-      : watchCertificate(
-          { certFile: tls.certFile, keyFile: tls.keyFile },
-          {
-            pollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
-            contextOptions: { minVersion: 'TLSv1.2' },
-            onReload(_context, pair) {
-              haraka.replaceCertificate(pair);
-              logger.info({ cert: tls.certFile }, 'TLS certificate reloaded');
-            },
-            onError: (error) =>
-              logger.warn(
-                { err: error },
-                'TLS certificate changed but did not load; keeping the current one',
-              ),
-          },
-        );
 
     return {
       async stop() {
-        certificateWatch?.close();
-        expiryWatch.close();
+        certificate.close();
         // Stop accepting; let open sessions finish within the drain budget (runService's timer).
         haraka.closeListeners();
         const left = await sessions.idle(Math.max(1_000, config.POSTMESH_SHUTDOWN_TIMEOUT_MS - 2_000));
