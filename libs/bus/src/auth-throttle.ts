@@ -63,6 +63,22 @@ export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = {
   maxDelayMs: 8_000,
 };
 
+/** The policy set by a service's `authThrottleSchema` variables (libs/config), on the defaults. */
+export function throttlePolicyOf(config: {
+  readonly POSTMESH_AUTH_LOCKOUT_ACCOUNT: number;
+  readonly POSTMESH_AUTH_LOCKOUT_IP: number;
+  readonly POSTMESH_AUTH_WINDOW_MS: number;
+  readonly POSTMESH_AUTH_BASE_DELAY_MS: number;
+}): ThrottlePolicy {
+  return {
+    ...DEFAULT_THROTTLE_POLICY,
+    accountLockout: config.POSTMESH_AUTH_LOCKOUT_ACCOUNT,
+    ipLockout: config.POSTMESH_AUTH_LOCKOUT_IP,
+    windowMs: config.POSTMESH_AUTH_WINDOW_MS,
+    baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
+  };
+}
+
 /** The counters one attempt was counted in (to take it back or clear them). */
 export interface ThrottleTicket {
   readonly ipKey: string;

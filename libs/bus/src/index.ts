@@ -93,6 +93,7 @@ export {
 } from './queue-operations-contract.js';
 export {
   DEFAULT_THROTTLE_POLICY,
+  throttlePolicyOf,
   KvAuthThrottle,
   PENDING_MAX_MS,
   accountKey,

@@ -6,6 +6,7 @@ import {
   PENDING_MAX_MS,
   accountKey,
   delayFor,
+  throttlePolicyOf,
 } from '../src/index.js';
 
 const policy = { ...DEFAULT_THROTTLE_POLICY, accountLockout: 3, ipLockout: 5, windowMs: 60_000 };
@@ -80,5 +81,23 @@ describe('KvAuthThrottle without NATS', () => {
   it('keys accounts by the trimmed, case-folded login when nothing resolves them', () => {
     expect(accountKey(' Alice@Example.TEST')).toBe(accountKey('alice@example.test'));
     expect(accountKey('alice@example.test')).toMatch(/^account\.[0-9a-f]{40}$/);
+  });
+});
+
+describe('throttlePolicyOf', () => {
+  it("takes the four variables imap and smtp-inbound share and keeps the defaults' other rules", () => {
+    const set = throttlePolicyOf({
+      POSTMESH_AUTH_LOCKOUT_ACCOUNT: 4,
+      POSTMESH_AUTH_LOCKOUT_IP: 40,
+      POSTMESH_AUTH_WINDOW_MS: 120_000,
+      POSTMESH_AUTH_BASE_DELAY_MS: 250,
+    });
+    expect(set).toEqual({
+      ...DEFAULT_THROTTLE_POLICY,
+      accountLockout: 4,
+      ipLockout: 40,
+      windowMs: 120_000,
+      baseDelayMs: 250,
+    });
   });
 });

@@ -331,6 +331,20 @@ export function unknownVariables(
  * supplies its own local-stack port (smtp-inbound 9101, storage 9102, imap 9103,
  * mta-delivery 9104, admin 9105).
  */
+/**
+ * The failed-login policy of the services that check mail passwords (imap, smtp-inbound): the same
+ * variables and defaults in each, because the counters they limit are shared (the NATS KV bucket
+ * `auth-failures`; libs/bus auth-throttle.ts).
+ */
+export const authThrottleSchema = {
+  /** Failed logins per account / per IP within the window before lockout. */
+  POSTMESH_AUTH_LOCKOUT_ACCOUNT: integer(10, { min: 1, max: 1_000_000 }),
+  POSTMESH_AUTH_LOCKOUT_IP: integer(50, { min: 1, max: 1_000_000 }),
+  POSTMESH_AUTH_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
+  /** Delay after the first failures; doubles with each further failure up to 8 s. */
+  POSTMESH_AUTH_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
+};
+
 export const commonSchema = {
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   NATS_URL: url('nats://127.0.0.1:4222', ['nats:', 'tls:', 'ws:', 'wss:']),

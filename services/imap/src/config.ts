@@ -1,4 +1,13 @@
-import { boolean, commonSchema, hostPort, integer, optionalString, port, string } from '@postmesh/config';
+import {
+  authThrottleSchema,
+  boolean,
+  commonSchema,
+  hostPort,
+  integer,
+  optionalString,
+  port,
+  string,
+} from '@postmesh/config';
 
 /**
  * Environment of the imap service; defaults are the local stack's. The names are a contract
@@ -62,10 +71,6 @@ export const schema = {
   POSTMESH_IMAP_COMMAND_RATE: integer(500, { min: 1, max: 1_000_000 }),
   /** How often an idling session polls storage for changes it may have missed. */
   POSTMESH_IMAP_IDLE_POLL_MS: integer(60_000, { min: 100, max: 3_600_000 }),
-  /** Failed logins per account / per IP within the window before lockout (shared via NATS KV). */
-  POSTMESH_AUTH_LOCKOUT_ACCOUNT: integer(10, { min: 1, max: 1_000_000 }),
-  POSTMESH_AUTH_LOCKOUT_IP: integer(50, { min: 1, max: 1_000_000 }),
-  POSTMESH_AUTH_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
-  /** Delay after the first failures; doubles with each further failure up to 8 s. */
-  POSTMESH_AUTH_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
+  /** Failed logins (shared with smtp-inbound via NATS KV). */
+  ...authThrottleSchema,
 };

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
-import { Buckets, DEFAULT_THROTTLE_POLICY, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
+import { Buckets, throttlePolicyOf, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
 import { runService, watchServedCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
@@ -56,13 +56,7 @@ await runService({
     };
     const throttle = new KvAuthThrottle(
       kv,
-      {
-        ...DEFAULT_THROTTLE_POLICY,
-        windowMs: config.POSTMESH_AUTH_WINDOW_MS,
-        accountLockout: config.POSTMESH_AUTH_LOCKOUT_ACCOUNT,
-        ipLockout: config.POSTMESH_AUTH_LOCKOUT_IP,
-        baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
-      },
+      throttlePolicyOf(config),
       (error, what) => logger.warn({ err: error, component: 'auth-throttle' }, what),
       { resolveAccount: (login) => storage.accountOf(login) },
     );

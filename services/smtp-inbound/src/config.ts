@@ -1,4 +1,5 @@
 import {
+  authThrottleSchema,
   dnsServers,
   boolean,
   commonSchema,
@@ -26,10 +27,7 @@ export const schema = {
   POSTMESH_SUBMISSION_PORT: port(2587, { allowZero: true }),
   POSTMESH_SUBMISSIONS_PORT: port(2465, { allowZero: true }),
   /** Failed-AUTH policy, the same variables and defaults as imap (shared KV `auth-failures`). */
-  POSTMESH_AUTH_LOCKOUT_ACCOUNT: integer(10, { min: 1, max: 1_000_000 }),
-  POSTMESH_AUTH_LOCKOUT_IP: integer(50, { min: 1, max: 1_000_000 }),
-  POSTMESH_AUTH_WINDOW_MS: integer(15 * 60_000, { min: 1_000, max: 24 * 3_600_000 }),
-  POSTMESH_AUTH_BASE_DELAY_MS: integer(500, { min: 0, max: 60_000 }),
+  ...authThrottleSchema,
   /** Per-user sending limits on submission: messages per hour (shared) and recipients per message; 0 = off. */
   POSTMESH_SUBMISSION_MESSAGES_PER_HOUR: integer(1_000, { min: 0, max: 10_000_000 }),
   POSTMESH_SUBMISSION_RECIPIENTS_PER_MESSAGE: integer(100, { min: 0, max: 10_000 }),

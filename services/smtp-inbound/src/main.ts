@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import {
   Buckets,
-  DEFAULT_THROTTLE_POLICY,
+  throttlePolicyOf,
   InboundSpoolSweeper,
   KvAuthThrottle,
   MailEventOutbox,
@@ -94,13 +94,7 @@ await runService({
     const authFailures = lazy<KV>(() => new Kvm(bus.nc).open(Buckets.AUTH_FAILURES));
     const throttle = new KvAuthThrottle(
       authFailures,
-      {
-        ...DEFAULT_THROTTLE_POLICY,
-        accountLockout: config.POSTMESH_AUTH_LOCKOUT_ACCOUNT,
-        ipLockout: config.POSTMESH_AUTH_LOCKOUT_IP,
-        windowMs: config.POSTMESH_AUTH_WINDOW_MS,
-        baseDelayMs: config.POSTMESH_AUTH_BASE_DELAY_MS,
-      },
+      throttlePolicyOf(config),
       (error, what) => logger.warn({ err: error }, what),
       { resolveAccount: (login) => directory.accountOf(login) },
     );
