@@ -49,6 +49,7 @@ export {
   jobMessageId,
   spoolObjectName,
   type DecodedInboundJob,
+  NO_AUTH_VERDICT,
   type InboundAuthVerdict,
   type InboundBody,
   type InboundEnvelope,

@@ -46,6 +46,16 @@ export const InboundAuthVerdictSchema = Type.Object({
 });
 export type InboundAuthVerdict = DeepReadonly<Static<typeof InboundAuthVerdictSchema>>;
 
+/** The verdict of a message nothing verified (local mail, or checks that were off): no results, not junk. */
+export const NO_AUTH_VERDICT: InboundAuthVerdict = {
+  spf: 'none',
+  dkim: 'none',
+  dmarc: 'none',
+  arc: 'none',
+  dmarcPolicy: '',
+  junk: false,
+};
+
 export const InboundEnvelopeSchema = Type.Object({
   mailFrom: Type.String({
     description: "MAIL FROM without angle brackets; '' for the null reverse-path <> (RFC 5321 §4.5.5)",

@@ -17,6 +17,7 @@ import {
   encodeOutboundJob,
   jobMessageId,
   mailEvent,
+  NO_AUTH_VERDICT,
   outboundJobMessageId,
   PublishError,
   publishDurable,
@@ -77,15 +78,6 @@ export function withSpamVerdict(
 ): InboundAuthVerdict {
   return spam?.junk === true && !auth.junk ? { ...auth, junk: true } : auth;
 }
-
-export const NO_VERDICT: InboundAuthVerdict = {
-  spf: 'none',
-  dkim: 'none',
-  dmarc: 'none',
-  arc: 'none',
-  dmarcPolicy: '',
-  junk: false,
-};
 
 export interface QueueEvent {
   readonly spoolId: string;
@@ -325,7 +317,7 @@ export function queueHooks(options: QueuePluginOptions): PluginHooks {
           helo: connection.hello.host ?? '',
         },
         authResults: withSpamVerdict(
-          (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_VERDICT,
+          (transaction.notes.postmeshAuth as InboundAuthVerdict | undefined) ?? NO_AUTH_VERDICT,
           transaction.notes.postmeshSpam as { junk?: unknown } | undefined,
         ),
         receivedAt: new Date().toISOString(),
