@@ -45,6 +45,11 @@ describe('HEADER.FIELDS (RFC 9051 §6.4.5)', () => {
     expect(filterHeader(header, ['subject', 'x-other'], true).toString()).toBe('From: a@b\r\n\r\n');
     expect(filterHeader(header, ['Missing'], false).toString()).toBe('\r\n');
   });
+  it('takes a header with bare LF line ends too, as a message stored that way has', () => {
+    const bare = Buffer.from('From: a@b\nSubject: one\n two\nX-Other: x\n\n');
+    expect(filterHeader(bare, ['subject'], false).toString()).toBe('Subject: one\n two\n\r\n');
+    expect(filterHeader(bare, ['subject'], true).toString()).toBe('From: a@b\nX-Other: x\n\r\n');
+  });
 });
 
 describe('flags and UID sets', () => {

@@ -10,7 +10,7 @@
  * per message, and those bytes are piped to the socket without being buffered.
  */
 import { mailstore } from '@postmesh/contracts';
-import type { BodyPart } from '@postmesh/mime';
+import { selectHeaderFields, type BodyPart } from '@postmesh/mime';
 import {
   formatSection,
   serializeFetch,
@@ -134,26 +134,12 @@ function headerOnly(section: Section): boolean {
 
 /**
  * RFC 9051 §6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT: the matching (or non-matching) fields of a
- * header block, as they appear, followed by the blank line.
+ * header block, as they appear, followed by the blank line. One implementation with the MIME
+ * library's section resolver (it takes bare-LF line ends as well as CRLF).
  */
 export function filterHeader(header: Buffer, names: readonly string[], exclude: boolean): Buffer {
-  const wanted = new Set(names.map((n) => n.toLowerCase()));
-  const text = header.toString('latin1');
-  const lines = text.split('\r\n');
-  const out: string[] = [];
-  let keep = false;
-  for (const line of lines) {
-    if (line === '') break;
-    if (line.startsWith(' ') || line.startsWith('\t')) {
-      if (keep) out.push(line);
-      continue;
-    }
-    const colon = line.indexOf(':');
-    const name = (colon < 0 ? line : line.slice(0, colon)).trim().toLowerCase();
-    keep = wanted.has(name) !== exclude;
-    if (keep) out.push(line);
-  }
-  return Buffer.from(out.map((l) => `${l}\r\n`).join('') + '\r\n', 'latin1');
+  const selected = selectHeaderFields(header, names, exclude);
+  return Buffer.from(selected.buffer, selected.byteOffset, selected.byteLength);
 }
 
 function slice(data: Buffer, partial: { origin: number; length: number } | null): Buffer {
