@@ -42,6 +42,7 @@ import { createHash } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Type, compile, type Static } from '@postmesh/schema';
+import { Counter as MetricCounter, type Registry } from '@postmesh/telemetry';
 
 export interface ThrottlePolicy {
   readonly windowMs: number;
@@ -62,6 +63,19 @@ export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = {
   baseDelayMs: 500,
   maxDelayMs: 8_000,
 };
+
+/**
+ * `postmesh_auth_failures_total{protocol}`: failed or refused logins, one series per protocol
+ * (imap, managesieve, smtp), the same metric in every service that checks mail passwords.
+ */
+export function authFailuresCounter(registry: Registry): MetricCounter<'protocol'> {
+  return new MetricCounter({
+    name: 'postmesh_auth_failures_total',
+    help: 'Failed or refused logins, by protocol',
+    labelNames: ['protocol'],
+    registers: [registry],
+  });
+}
 
 /** The policy set by a service's `authThrottleSchema` variables (libs/config), on the defaults. */
 export function throttlePolicyOf(config: {

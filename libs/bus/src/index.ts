@@ -95,6 +95,7 @@ export {
 export {
   DEFAULT_THROTTLE_POLICY,
   throttlePolicyOf,
+  authFailuresCounter,
   KvAuthThrottle,
   PENDING_MAX_MS,
   accountKey,

@@ -7,7 +7,9 @@ import {
   accountKey,
   delayFor,
   throttlePolicyOf,
+  authFailuresCounter,
 } from '../src/index.js';
+import { Registry } from '@postmesh/telemetry';
 
 const policy = { ...DEFAULT_THROTTLE_POLICY, accountLockout: 3, ipLockout: 5, windowMs: 60_000 };
 
@@ -99,5 +101,18 @@ describe('throttlePolicyOf', () => {
       windowMs: 120_000,
       baseDelayMs: 250,
     });
+  });
+});
+
+describe('authFailuresCounter', () => {
+  it('counts failed logins per protocol in the registry it is given, under one metric name', async () => {
+    const registry = new Registry();
+    const failures = authFailuresCounter(registry);
+    failures.inc({ protocol: 'imap' });
+    failures.inc({ protocol: 'imap' });
+    failures.inc({ protocol: 'smtp' });
+    const text = await registry.metrics();
+    expect(text).toContain('postmesh_auth_failures_total{protocol="imap"} 2');
+    expect(text).toContain('postmesh_auth_failures_total{protocol="smtp"} 1');
   });
 });

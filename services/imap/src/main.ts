@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
-import { Buckets, throttlePolicyOf, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
+import { Buckets, authFailuresCounter, throttlePolicyOf, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
 import { runService, watchServedCertificate } from '@postmesh/runtime';
 import { ChangeFeed } from './change-feed.js';
@@ -91,12 +91,7 @@ await runService({
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
       registers: [ops.registry],
     });
-    const authFailures = new Counter({
-      name: 'postmesh_auth_failures_total',
-      help: 'Failed or refused logins, by protocol',
-      labelNames: ['protocol'],
-      registers: [ops.registry],
-    });
+    const authFailures = authFailuresCounter(ops.registry);
     const server = new ImapServer({
       host: config.POSTMESH_IMAP_HOST,
       port: config.POSTMESH_IMAP_PORT,

@@ -5,6 +5,7 @@ import { Kvm } from '@nats-io/kv';
 import {
   Buckets,
   throttlePolicyOf,
+  authFailuresCounter,
   InboundSpoolSweeper,
   KvAuthThrottle,
   MailEventOutbox,
@@ -17,7 +18,6 @@ import {
   type ObjectStore,
 } from '@postmesh/bus';
 import { runService, watchServedCertificate } from '@postmesh/runtime';
-import { Counter } from '@postmesh/telemetry';
 import { connectStorage } from '@postmesh/storage-client';
 import { schema } from './config.js';
 import { GrpcRecipientDirectory } from './directory.js';
@@ -107,12 +107,7 @@ await runService({
     const exhausted = MaxDeliveriesDeadLetter.startForMailQueues(bus, logger);
     const sessions = new SessionTracker();
     const mailEvents = new MailEventOutbox({ js: () => bus.js, logger });
-    const authFailureCount = new Counter({
-      name: 'postmesh_auth_failures_total',
-      help: 'Failed or refused logins, by protocol',
-      labelNames: ['protocol'],
-      registers: [ops.registry],
-    });
+    const authFailureCount = authFailuresCounter(ops.registry);
     const sweeper = new InboundSpoolSweeper({
       jsm: bus.jsm,
       spool,
