@@ -180,9 +180,12 @@ export interface ServedCertificateOptions {
   readonly service: string;
   /** The served pair; a `generated` (self-signed, development) pair is not watched for renewal. */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly generated: boolean };
-  readonly warnDays: number;
-  readonly expiryCheckMs: number;
-  readonly reloadPollMs: number;
+  /** The common variables that set the checks (libs/runtime's service schema). */
+  readonly config: {
+    readonly POSTMESH_CERT_EXPIRY_WARN_DAYS: number;
+    readonly POSTMESH_CERT_EXPIRY_CHECK_MS: number;
+    readonly POSTMESH_TLS_RELOAD_POLL_MS: number;
+  };
   readonly js: () => JetStreamClient;
   readonly logger: Logger;
   /** Serve the renewed pair to new connections (`pair` for servers that build their own contexts). */
@@ -200,8 +203,8 @@ export function watchServedCertificate(options: ServedCertificateOptions): { clo
   const expiry = watchCertificateExpiry({
     service: options.service,
     certFile: tls.certFile,
-    warnDays: options.warnDays,
-    intervalMs: options.expiryCheckMs,
+    warnDays: options.config.POSTMESH_CERT_EXPIRY_WARN_DAYS,
+    intervalMs: options.config.POSTMESH_CERT_EXPIRY_CHECK_MS,
     js: options.js,
     logger: logger.child({ component: 'alerts' }),
   });
@@ -210,7 +213,7 @@ export function watchServedCertificate(options: ServedCertificateOptions): { clo
     : watchCertificate(
         { certFile: tls.certFile, keyFile: tls.keyFile },
         {
-          pollMs: options.reloadPollMs,
+          pollMs: options.config.POSTMESH_TLS_RELOAD_POLL_MS,
           contextOptions: { minVersion: 'TLSv1.2' },
           onReload(context, pair) {
             options.onReload(context, pair);

@@ -183,9 +183,7 @@ await runService({
     const certificate = watchServedCertificate({
       service: 'imap',
       tls,
-      warnDays: config.POSTMESH_CERT_EXPIRY_WARN_DAYS,
-      expiryCheckMs: config.POSTMESH_CERT_EXPIRY_CHECK_MS,
-      reloadPollMs: config.POSTMESH_TLS_RELOAD_POLL_MS,
+      config,
       js: () => bus.js,
       logger,
       onReload(context) {
