@@ -72,7 +72,7 @@ describe('CAPABILITY', () => {
 describe('unknown and malformed commands', () => {
   it('answers an unknown command BAD and keeps the connection (RFC 9051 §7.1.3)', async () => {
     const c = await imap.login();
-    // Not implemented: METADATA (RFC 5464) and SETQUOTA (RFC 9208 §4.1.3) are not advertised.
+    // METADATA (RFC 5464) and SETQUOTA (RFC 9208 §4.1.3) are not offered, so not advertised.
     expect(await c.command('a GETMETADATA INBOX /private/comment')).toEqual([
       'a BAD unknown command GETMETADATA',
     ]);
