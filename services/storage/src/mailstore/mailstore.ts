@@ -3759,17 +3759,22 @@ export class Mailstore {
     const onMessages = prefilterFor(query, ctx);
     // Flags, UIDs, dates, sizes only (`SEARCH UNSEEN`, `SEARCH DELETED`; prefilterFor has checked
     // the query): the mailbox index answers without reading a message document (ADR 0006).
-    const entry = indexAnswers(query) ? current : undefined;
-    if (entry !== undefined) {
+    // Matches the index's messages (with their summaries when given) without any content.
+    const fromIndex = async (
+      selection: readonly IndexedMessage[],
+      summaryAt?: (i: number) => MessageSummary | undefined,
+    ): Promise<mailstore.SearchResponse> => {
       const noContent = (): never => {
         throw new Error('the mailbox index has no message content');
       };
       const found: number[] = [];
       let top = 0;
-      for (const m of entry.select([[1, MAX_UID]])) {
-        // sentDay is never read: indexAnswers refuses the sent-date keys.
+      for (const [i, m] of selection.entries()) {
+        const summary = summaryAt?.(i);
         const subject: SearchSubject = {
-          doc: { ...m, flags: [...m.flags], sentDay: 0 },
+          // Without summaries sentDay is never read: indexAnswers refuses the sent-date keys.
+          doc: { ...m, flags: [...m.flags], sentDay: summary?.sentDay ?? 0 },
+          summary,
           meta: noContent,
           headerFields: noContent,
           bodyText: noContent,
@@ -3781,35 +3786,15 @@ export class Mailstore {
         }
       }
       return { uids: found, highestModseq: top };
-    }
+    };
+    const entry = indexAnswers(query) ? current : undefined;
+    if (entry !== undefined) return fromIndex(entry.select([[1, MAX_UID]]));
     // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`): the index's summaries
     // answer them, made once per message (mailbox-index.ts `MessageSummary`).
     if (current !== undefined && summaryAnswers(query)) {
       const selection = current.select([[1, MAX_UID]]);
       const summaries = await this.summariesOf(mailbox, current, selection);
-      if (summaries !== undefined) {
-        const noContent = (): never => {
-          throw new Error('the mailbox index has no message content');
-        };
-        const found: number[] = [];
-        let top = 0;
-        for (const [i, m] of selection.entries()) {
-          const summary = summaries[i];
-          const subject: SearchSubject = {
-            doc: { ...m, flags: [...m.flags], sentDay: summary?.sentDay ?? 0 },
-            summary,
-            meta: noContent,
-            headerFields: noContent,
-            bodyText: noContent,
-            objectIds: noContent,
-          };
-          if (await matches(query, subject, ctx)) {
-            found.push(m.uid);
-            top = Math.max(top, m.modseq);
-          }
-        }
-        return { uids: found, highestModseq: top };
-      }
+      if (summaries !== undefined) return fromIndex(selection, (i) => summaries[i]);
     }
     // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`) over a mailbox whose
     // messages are all cached: decided from the cached (sealed) metadata, no read of the messages
