@@ -132,6 +132,7 @@ import {
 import { DELIMITER, isDescendant, validateNewPath } from './paths.js';
 import {
   indexAnswers,
+  indexMatcher,
   matches,
   needsBodyText,
   prefilterFor,
@@ -421,8 +422,25 @@ interface PendingState {
   running: Promise<number> | undefined;
   /** When the mailstore last wrote a record: compaction waits for a quiet moment. */
   lastWrite: number;
+  /** Shutting down (`quiesceRecords`): no more background compaction. */
+  stopped: boolean;
 }
 const pendingByDb = new WeakMap<Db, PendingState>();
+
+/**
+ * Ends background record work on `db` before the database client closes (shutdown): no further
+ * compaction is scheduled, and the refresh or compaction under way is waited for, so none of it
+ * fails on a closed client later.
+ */
+export async function quiesceRecords(db: Db): Promise<void> {
+  const state = pendingByDb.get(db);
+  if (state === undefined) return;
+  state.stopped = true;
+  clearTimeout(state.timer);
+  state.timer = undefined;
+  await state.changes.catch(() => undefined);
+  await state.running?.catch(() => undefined);
+}
 /**
  * When background compaction runs: once writes paused for `quietMs` with at least `minBatch`
  * records waiting, once they paused for `idleMs` with any, or beyond `backlog` records whatever the
@@ -470,6 +488,9 @@ export function followRecordOwnership(
         }
         return pending;
       });
+      // The calls waiting on the refresh get its failure; with none waiting (an ownership move at
+      // shutdown) it must not become an unhandled rejection, which ends the process.
+      state.changes.catch(() => undefined);
     },
   };
 }
@@ -2198,7 +2219,14 @@ export class Mailstore {
         await retainOwnedRecords(db, owned, loaded);
         return owned;
       });
-      state = { changes, refreshQueued: false, timer: undefined, running: undefined, lastWrite: 0 };
+      state = {
+        changes,
+        refreshQueued: false,
+        timer: undefined,
+        running: undefined,
+        lastWrite: 0,
+        stopped: false,
+      };
       const loaded = state;
       changes.then(
         (p) => {
@@ -2228,10 +2256,10 @@ export class Mailstore {
   }
 
   private scheduleCompaction(state: PendingState, delay = compactionSettings.quietMs): void {
-    if (state.timer !== undefined) return;
+    if (state.timer !== undefined || state.stopped) return;
     state.timer = setTimeout(() => {
       state.timer = undefined;
-      void (async () => {
+      (async () => {
         const pending = await state.changes;
         const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
         const quietFor = Date.now() - state.lastWrite;
@@ -2247,7 +2275,10 @@ export class Mailstore {
           this.logger.warn({ err: error }, 'compacting flag and expunge records failed; retried later');
         });
         if (pending.size > 0) this.scheduleCompaction(state);
-      })();
+      })().catch((error: unknown) => {
+        // The records could not be loaded (the next use loads them again) or the client closed.
+        this.logger.warn({ err: error }, 'background compaction of flag and expunge records failed');
+      });
     }, delay);
     state.timer.unref();
   }
@@ -3760,29 +3791,19 @@ export class Mailstore {
     // Flags, UIDs, dates, sizes only (`SEARCH UNSEEN`, `SEARCH DELETED`; prefilterFor has checked
     // the query): the mailbox index answers without reading a message document (ADR 0006).
     // Matches the index's messages (with their summaries when given) without any content.
-    const fromIndex = async (
+    const fromIndex = (
       selection: readonly IndexedMessage[],
       summaryAt?: (i: number) => MessageSummary | undefined,
-    ): Promise<mailstore.SearchResponse> => {
-      const noContent = (): never => {
-        throw new Error('the mailbox index has no message content');
-      };
+    ): mailstore.SearchResponse => {
+      // Resolved once for the mailbox; each message is then tested without an allocation.
+      const test = indexMatcher(query, ctx);
       const found: number[] = [];
       let top = 0;
-      for (const [i, m] of selection.entries()) {
-        const summary = summaryAt?.(i);
-        const subject: SearchSubject = {
-          // Without summaries sentDay is never read: indexAnswers refuses the sent-date keys.
-          doc: { ...m, flags: [...m.flags], sentDay: summary?.sentDay ?? 0 },
-          summary,
-          meta: noContent,
-          headerFields: noContent,
-          bodyText: noContent,
-          objectIds: noContent,
-        };
-        if (await matches(query, subject, ctx)) {
+      for (let i = 0; i < selection.length; i++) {
+        const m = selection[i] as IndexedMessage;
+        if (test(m, summaryAt?.(i))) {
           found.push(m.uid);
-          top = Math.max(top, m.modseq);
+          if (m.modseq > top) top = m.modseq;
         }
       }
       return { uids: found, highestModseq: top };
