@@ -138,6 +138,7 @@ await runService({
       blobStore: {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),
+        readCacheBytes: config.POSTMESH_BLOB_READ_CACHE_BYTES,
         ...(config.POSTMESH_BLOB_S3_BUCKET === undefined || config.POSTMESH_BLOB_S3_BUCKET === ''
           ? {}
           : {

@@ -132,6 +132,7 @@ import {
 import { DELIMITER, isDescendant, validateNewPath } from './paths.js';
 import {
   indexAnswers,
+  indexMatcher,
   matches,
   needsBodyText,
   prefilterFor,
@@ -3790,29 +3791,19 @@ export class Mailstore {
     // Flags, UIDs, dates, sizes only (`SEARCH UNSEEN`, `SEARCH DELETED`; prefilterFor has checked
     // the query): the mailbox index answers without reading a message document (ADR 0006).
     // Matches the index's messages (with their summaries when given) without any content.
-    const fromIndex = async (
+    const fromIndex = (
       selection: readonly IndexedMessage[],
       summaryAt?: (i: number) => MessageSummary | undefined,
-    ): Promise<mailstore.SearchResponse> => {
-      const noContent = (): never => {
-        throw new Error('the mailbox index has no message content');
-      };
+    ): mailstore.SearchResponse => {
+      // Resolved once for the mailbox; each message is then tested without an allocation.
+      const test = indexMatcher(query, ctx);
       const found: number[] = [];
       let top = 0;
-      for (const [i, m] of selection.entries()) {
-        const summary = summaryAt?.(i);
-        const subject: SearchSubject = {
-          // Without summaries sentDay is never read: indexAnswers refuses the sent-date keys.
-          doc: { ...m, flags: [...m.flags], sentDay: summary?.sentDay ?? 0 },
-          summary,
-          meta: noContent,
-          headerFields: noContent,
-          bodyText: noContent,
-          objectIds: noContent,
-        };
-        if (await matches(query, subject, ctx)) {
+      for (let i = 0; i < selection.length; i++) {
+        const m = selection[i] as IndexedMessage;
+        if (test(m, summaryAt?.(i))) {
           found.push(m.uid);
-          top = Math.max(top, m.modseq);
+          if (m.modseq > top) top = m.modseq;
         }
       }
       return { uids: found, highestModseq: top };
