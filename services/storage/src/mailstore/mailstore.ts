@@ -437,8 +437,25 @@ interface PendingState {
   running: Promise<number> | undefined;
   /** When the mailstore last wrote a record: compaction waits for a quiet moment. */
   lastWrite: number;
+  /** Shutting down (`quiesceRecords`): no more background compaction. */
+  stopped: boolean;
 }
 const pendingByDb = new WeakMap<Db, PendingState>();
+
+/**
+ * Ends background record work on `db` before the database client closes (shutdown): no further
+ * compaction is scheduled, and the refresh or compaction under way is waited for, so none of it
+ * fails on a closed client later.
+ */
+export async function quiesceRecords(db: Db): Promise<void> {
+  const state = pendingByDb.get(db);
+  if (state === undefined) return;
+  state.stopped = true;
+  clearTimeout(state.timer);
+  state.timer = undefined;
+  await state.changes.catch(() => undefined);
+  await state.running?.catch(() => undefined);
+}
 /**
  * When background compaction runs: once writes paused for `quietMs` with at least `minBatch`
  * records waiting, once they paused for `idleMs` with any, or beyond `backlog` records whatever the
@@ -486,6 +503,9 @@ export function followRecordOwnership(
         }
         return pending;
       });
+      // The calls waiting on the refresh get its failure; with none waiting (an ownership move at
+      // shutdown) it must not become an unhandled rejection, which ends the process.
+      state.changes.catch(() => undefined);
     },
   };
 }
@@ -2229,7 +2249,14 @@ export class Mailstore {
         await retainOwnedRecords(db, owned, loaded);
         return owned;
       });
-      state = { changes, refreshQueued: false, timer: undefined, running: undefined, lastWrite: 0 };
+      state = {
+        changes,
+        refreshQueued: false,
+        timer: undefined,
+        running: undefined,
+        lastWrite: 0,
+        stopped: false,
+      };
       const loaded = state;
       changes.then(
         (p) => {
@@ -2259,10 +2286,10 @@ export class Mailstore {
   }
 
   private scheduleCompaction(state: PendingState, delay = compactionSettings.quietMs): void {
-    if (state.timer !== undefined) return;
+    if (state.timer !== undefined || state.stopped) return;
     state.timer = setTimeout(() => {
       state.timer = undefined;
-      void (async () => {
+      (async () => {
         const pending = await state.changes;
         const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
         const quietFor = Date.now() - state.lastWrite;
@@ -2278,7 +2305,10 @@ export class Mailstore {
           this.logger.warn({ err: error }, 'compacting flag and expunge records failed; retried later');
         });
         if (pending.size > 0) this.scheduleCompaction(state);
-      })();
+      })().catch((error: unknown) => {
+        // The records could not be loaded (the next use loads them again) or the client closed.
+        this.logger.warn({ err: error }, 'background compaction of flag and expunge records failed');
+      });
     }, delay);
     state.timer.unref();
   }
