@@ -277,6 +277,19 @@ const PACKED_BODY_LIMIT = 1024 * 1024;
 /** A pack takes bodies up to about this many octets; a batch with more writes several. */
 const PACK_BYTES = 16 * 1024 * 1024;
 
+/** Whole-batch retries of a delivery commit the database refused as busy, and the first pause. */
+const BUSY_RETRIES = 4;
+const BUSY_BACKOFF_MS = 100;
+
+/**
+ * FerretDB on SQLite answers a write that waited too long for SQLite's one writer with
+ * `database is locked (5) (SQLITE_BUSY)`: nothing was written, and the same write succeeds later.
+ */
+export function isDatabaseBusy(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /SQLITE_BUSY|database is locked/i.test(message);
+}
+
 /** One job's delivery in a batch (`commitDeliveries`). */
 export interface BatchDelivery {
   readonly spoolId: string;
@@ -285,6 +298,8 @@ export interface BatchDelivery {
   readonly receivedAt: Date;
   /** Trace id of the delivering job (its `traceparent`), recorded on each stored copy. */
   readonly traceId?: string;
+  /** Its partition batch's tag, when one commit carries several partitions' batches (else the commit's). */
+  readonly tag?: WriteTag;
 }
 
 /** What became of one delivery of a batch: its outcomes, or why it must be tried again. */
@@ -1685,7 +1700,11 @@ export class Mailstore {
    * - A document refused for any other reason fails only its own delivery; a failure of the batch
    *   as a whole is retried delivery by delivery, so one poisoned job never fails the others.
    */
-  async commitDeliveries(batch: readonly BatchDelivery[], tag?: WriteTag): Promise<BatchDeliveryResult[]> {
+  async commitDeliveries(
+    batch: readonly BatchDelivery[],
+    tag?: WriteTag,
+    busyAttempt = 0,
+  ): Promise<BatchDeliveryResult[]> {
     const unwritten = await this.storePacked(batch);
     if (unwritten.some((e) => e !== undefined)) {
       const ready = batch.flatMap((d, item) => (unwritten[item] === undefined ? [d] : []));
@@ -1700,6 +1719,16 @@ export class Mailstore {
     try {
       return await this.commitBatch(batch, tag);
     } catch (error) {
+      // The database's writer was busy (FerretDB on SQLite): the batch is fine, so it is tried
+      // again whole after a pause, rather than as one commit per delivery, which busies it more.
+      if (busyAttempt < BUSY_RETRIES && isDatabaseBusy(error)) {
+        this.logger.warn(
+          { err: error, deliveries: batch.length, attempt: busyAttempt + 1 },
+          'database busy; committing the batch again',
+        );
+        await new Promise((r) => setTimeout(r, BUSY_BACKOFF_MS * 2 ** busyAttempt * (0.5 + Math.random())));
+        return this.commitDeliveries(batch, tag, busyAttempt + 1);
+      }
       if (batch.length <= 1) return batch.map(() => ({ ok: false, error }));
       this.logger.warn(
         { err: error, deliveries: batch.length },
@@ -1772,7 +1801,8 @@ export class Mailstore {
           ...(delivery.traceId === undefined ? {} : { traceId: delivery.traceId }),
         },
       );
-      if (tag !== undefined) built.doc.own = tag;
+      const own = delivery.tag ?? tag;
+      if (own !== undefined) built.doc.own = own;
       rows.push({ ...target, ...built, record: undefined, state: 'accepted' });
     }
 
