@@ -41,8 +41,6 @@ import { enableCondstore } from '../condstore.js';
 import { envelopeCache } from '../envelope-cache.js';
 
 const BATCH = 256;
-/** Bytes of responses gathered before one socket write (a write per message costs a syscall each). */
-const OUTPUT_BYTES = 64 * 1024;
 /** Messages whose body sections are requested ahead of the one being written. */
 const LOOKAHEAD = 4;
 
@@ -342,29 +340,8 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
         fields: p.fields,
       });
   let batch: mailstore.MessageMetadata[] = [];
-  // Responses waiting to be written: consecutive byte chunks go out as one buffer; a streamed
-  // literal (a body section) is written at once, in order.
-  let output: Uint8Array[] = [];
-  let outputBytes = 0;
-  const writeOutput = async (): Promise<void> => {
-    if (output.length === 0) return;
-    const bytes = output.length === 1 ? output[0]! : Buffer.concat(output, outputBytes);
-    output = [];
-    outputBytes = 0;
-    await ctx.send(bytes);
-  };
-  const respond = async (chunks: readonly OutputChunk[]): Promise<void> => {
-    for (const chunk of chunks) {
-      if (chunk instanceof Uint8Array) {
-        output.push(chunk);
-        outputBytes += chunk.length;
-      } else {
-        await writeOutput();
-        await ctx.send([chunk]);
-      }
-    }
-    if (outputBytes >= OUTPUT_BYTES) await writeOutput();
-  };
+  // The session holds a command's output and writes it in large pieces (session.ts).
+  const respond = (chunks: readonly OutputChunk[]): Promise<void> => ctx.send(chunks);
   const flush = async (): Promise<void> => {
     const nowSeen = p.setsSeen ? await markSeen(ctx, user.id, mailbox, batch) : new Set<number>();
     // Body streams of the next few messages are opened while the current one is written, so
@@ -419,8 +396,6 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
         ]);
       }
     } finally {
-      // What was answered so far goes out before the tagged response, even after a failure.
-      await writeOutput();
       await abandon();
     }
     batch = [];
