@@ -19,9 +19,13 @@
  * The delay grows with failures only. An attempt still under way (its password being checked) is
  * counted against the limit like a failure, but not in the delay of the attempts made beside it by
  * the same process: many users behind one address (a NAT, a webmail front end) logging in at once
- * are not each other's failures. `failed` says an attempt's credentials were wrong; an attempt
- * never settled counts as a failure in the delay too after `PENDING_MAX_MS`. Attempts under way
- * in other processes are not known here and count as failures (the safe side).
+ * are not each other's failures. Nor are they each other's lockout: an attempt that finds a counter
+ * at its limit only because of this process's attempts under way waits for them to settle (at most
+ * `settleWaitMs` for each) and counts again, so a client opening twenty connections with the right
+ * password gets twenty sessions, while guesses are still refused once the failures fill the limit.
+ * `failed` says an attempt's credentials were wrong; an attempt never settled counts as a failure
+ * after `PENDING_MAX_MS`. Attempts under way in other processes are not known here and count as
+ * failures (the safe side).
  *
  * Accounts are keyed by the canonical account, not the login as typed: the user id the directory
  * resolves the login to (primary address or any alias), so every alias shares one counter; a
@@ -277,7 +281,17 @@ export interface AuthThrottleOptions {
   readonly storeTimeoutMs?: number;
   /** How long the local counters are used after the KV failed, before it is tried again. */
   readonly fallbackMs?: number;
+  /**
+   * How long an attempt refused only because of this process's attempts under way waits for one
+   * of them to settle before it is refused (default 10 s: longer than a password check).
+   */
+  readonly settleWaitMs?: number;
   readonly now?: () => number;
+}
+
+/** Key of a counter in this process's bookkeeping: which store, which counter. */
+function pendingId(shared: boolean, key: string): string {
+  return `${shared ? 'shared' : 'local'}\u0000${key}`;
 }
 
 /** Rounds of read → compare-and-set before an attempt is refused as contended. */
@@ -301,6 +315,13 @@ export class KvAuthThrottle implements AuthThrottle {
   readonly #resolved = new Map<string, { canonical: string; at: number }>();
   /** Attempts this process counted and has not settled, per counter, with when each began. */
   readonly #pending = new Map<string, Map<ThrottleTicket, number>>();
+  /** Attempts waiting for one under way on a counter to settle, per counter. */
+  readonly #settleWaiters = new Map<string, Set<() => void>>();
+  /** Settled attempts so far: an attempt that read a counter before a settle reads it again. */
+  #settledCount = 0;
+  /** This process's compare-and-set on a counter, one at a time (they would only collide). */
+  readonly #counterQueues = new Map<string, Promise<unknown>>();
+  readonly #settleWaitMs: number;
 
   constructor(
     kv: () => Promise<KV>,
@@ -312,6 +333,7 @@ export class KvAuthThrottle implements AuthThrottle {
     this.#now = options.now ?? Date.now;
     this.#fallbackMs = options.fallbackMs ?? 5_000;
     this.#ipPrefix = options.ipPrefix ?? 'ip';
+    this.#settleWaitMs = options.settleWaitMs ?? 10_000;
   }
 
   async attempt(ip: string, login: string): Promise<ThrottleVerdict> {
@@ -363,10 +385,10 @@ export class KvAuthThrottle implements AuthThrottle {
     // The IP first: a locked-out address gets no further, and its attempts on a locked account
     // still count against it.
     const ticket: ThrottleTicket = { ...keys, shared };
-    const byIp = await this.#reserve(store, keys.ipKey, this.policy.ipLockout);
+    const byIp = await this.#reserveOrWait(store, shared, keys.ipKey, this.policy.ipLockout);
     if (!byIp.ok) return this.#locked('ip', byIp);
     const ipFailures = Math.max(0, byIp.before - this.#pend(ticket, keys.ipKey));
-    const byAccount = await this.#reserve(store, keys.accountKey, this.policy.accountLockout);
+    const byAccount = await this.#reserveOrWait(store, shared, keys.accountKey, this.policy.accountLockout);
     if (!byAccount.ok) {
       this.#unpend(ticket);
       return this.#locked('account', byAccount);
@@ -380,11 +402,81 @@ export class KvAuthThrottle implements AuthThrottle {
   }
 
   /**
+   * `#reserve`, but a counter at its limit only because of this process's attempts under way is
+   * not a lockout yet: wait until one of them settles (a success takes its count back, a failure
+   * keeps it) and count again. Refused as before when failures, or attempts of other processes,
+   * fill the limit, or when nothing settles within `settleWaitMs`.
+   */
+  async #reserveOrWait(
+    store: CounterStore,
+    shared: boolean,
+    key: string,
+    limit: number,
+  ): Promise<{ ok: boolean; before: number; last: number }> {
+    const id = pendingId(shared, key);
+    const giveUpAt = this.#now() + PENDING_MAX_MS;
+    for (;;) {
+      const settledBefore = this.#settledCount;
+      const counted = await this.#serially(id, () => this.#reserve(store, key, limit));
+      if (counted.ok) return counted;
+      // Something settled while the counter was read: it may be lower now.
+      if (this.#settledCount !== settledBefore) continue;
+      const underWay = this.#underWay(id);
+      if (underWay === 0 || counted.before - underWay >= limit || this.#now() >= giveUpAt) return counted;
+      if (!(await this.#nextSettle(id))) return counted;
+    }
+  }
+
+  /** Attempts of this process under way on a counter (those older than PENDING_MAX_MS are not). */
+  #underWay(id: string): number {
+    const entries = this.#pending.get(id);
+    if (entries === undefined) return 0;
+    const now = this.#now();
+    let count = 0;
+    for (const at of entries.values()) if (now - at <= PENDING_MAX_MS) count++;
+    return count;
+  }
+
+  /** Resolves true when an attempt under way on the counter settles, false after `settleWaitMs`. */
+  #nextSettle(id: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      let waiters = this.#settleWaiters.get(id);
+      if (waiters === undefined) {
+        waiters = new Set();
+        this.#settleWaiters.set(id, waiters);
+      }
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(wake);
+        if (waiters.size === 0) this.#settleWaiters.delete(id);
+        resolve(false);
+      }, this.#settleWaitMs);
+      waiters.add(wake);
+    });
+  }
+
+  /** Runs `op` after this process's earlier operations on the same counter have finished. */
+  async #serially<T>(id: string, op: () => Promise<T>): Promise<T> {
+    const previous = this.#counterQueues.get(id) ?? Promise.resolve();
+    const run = previous.then(op, op);
+    const tail = run.catch(() => undefined);
+    this.#counterQueues.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#counterQueues.get(id) === tail) this.#counterQueues.delete(id);
+    }
+  }
+
+  /**
    * Registers `ticket` as under way on `key` and returns how many other attempts of this process
    * were under way there (counted in the key's counter, but not failures, or not yet).
    */
   #pend(ticket: ThrottleTicket, key: string): number {
-    const id = `${ticket.shared ? 'shared' : 'local'}\u0000${key}`;
+    const id = pendingId(ticket.shared, key);
     const now = this.#now();
     let entries = this.#pending.get(id);
     if (entries === undefined) {
@@ -401,11 +493,14 @@ export class KvAuthThrottle implements AuthThrottle {
 
   #unpend(ticket: ThrottleTicket): void {
     for (const key of [ticket.ipKey, ticket.accountKey]) {
-      const id = `${ticket.shared ? 'shared' : 'local'}\u0000${key}`;
+      const id = pendingId(ticket.shared, key);
       const entries = this.#pending.get(id);
-      if (entries === undefined) continue;
-      entries.delete(ticket);
+      if (entries === undefined || !entries.delete(ticket)) continue;
       if (entries.size === 0) this.#pending.delete(id);
+      this.#settledCount++;
+      const waiters = this.#settleWaiters.get(id);
+      this.#settleWaiters.delete(id);
+      for (const wake of waiters ?? []) wake();
     }
   }
 

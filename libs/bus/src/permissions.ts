@@ -269,6 +269,9 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           'mail.outbound.>',
           'mail.events.>',
           ...kv(Buckets.AUTH_FAILURES),
+          // Team mailboxes' ACLs and Sieve scripts go to the storage replica that owns the user
+          // (ADR 0007): it reads the ownership map, as imap does, and never writes it.
+          ...kvReader(PartitionBuckets.PARTITIONS),
         ],
         subscribe: [...inbox],
         allowResponses: false,

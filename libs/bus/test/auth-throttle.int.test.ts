@@ -42,7 +42,7 @@ let ipCounter = 1;
 const freshIp = (): string => `198.51.100.${ipCounter++}`;
 
 /** One replica: its own NATS connection and its own throttle (as each service process has). */
-async function replica(warnings: string[] = []): Promise<KvAuthThrottle> {
+async function replica(warnings: string[] = [], settleWaitMs = 300): Promise<KvAuthThrottle> {
   const bus = await Bus.connect({
     ...env.busOptions(),
     name: `replica-${buses.length}`,
@@ -59,6 +59,8 @@ async function replica(warnings: string[] = []): Promise<KvAuthThrottle> {
   return new KvAuthThrottle(open, POLICY, (_e, what) => warnings.push(what), {
     resolveAccount,
     storeTimeoutMs: 1_000,
+    // Most tests here never settle their attempts: they need not wait long for it.
+    settleWaitMs,
   });
 }
 
@@ -141,6 +143,33 @@ describe('KvAuthThrottle on a real KV', () => {
     expect(await t.attempt(ip, 'guess-last@example.test')).toMatchObject({ kind: 'allowed' });
     expect(await t.attempt(ip, 'carol@example.test')).toMatchObject({ kind: 'locked', scope: 'ip' });
   });
+
+  it('lets twenty simultaneous right logins to one account through, and still stops wrong ones', async () => {
+    const t = await replica([], 10_000);
+    const ip = freshIp();
+    // Each right login is settled as a success once checked, as imap and smtp-inbound do.
+    const right = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const verdict = await t.attempt(ip, 'erin@example.test');
+        if (verdict.kind === 'allowed') await t.succeeded(verdict.ticket);
+        return verdict.kind;
+      }),
+    );
+    expect(right).toEqual(Array.from({ length: 20 }, () => 'allowed'));
+    // Twenty wrong ones at once, from twenty addresses: only the account's limit gets through.
+    const wrong = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const verdict = await t.attempt(freshIp(), 'erin@example.test');
+        if (verdict.kind === 'allowed') t.failed(verdict.ticket);
+        return verdict.kind;
+      }),
+    );
+    expect(wrong.filter((k) => k === 'allowed')).toHaveLength(POLICY.accountLockout);
+    expect(await t.attempt(freshIp(), 'erin@example.test')).toMatchObject({
+      kind: 'locked',
+      scope: 'account',
+    });
+  }, 60_000);
 
   it('keeps a limit in each process while NATS is stopped', async () => {
     const warnings: string[] = [];

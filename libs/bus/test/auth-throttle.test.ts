@@ -80,6 +80,57 @@ describe('KvAuthThrottle without NATS', () => {
     });
   });
 
+  it('lets every one of many simultaneous right logins to one account through', async () => {
+    const { throttle } = offline(() => 1_000_000);
+    // Twenty connections of one client at once, each with the right password: each is settled as
+    // a success once its check is done. Only `policy.accountLockout` can be under way at a time.
+    const verdicts = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const verdict = await throttle.attempt('192.0.2.80', 'gina@example.test');
+        if (verdict.kind === 'allowed') {
+          await new Promise((r) => setTimeout(r, 5));
+          await throttle.succeeded(verdict.ticket);
+        }
+        return verdict;
+      }),
+    );
+    expect(verdicts.map((v) => v.kind)).toEqual(Array.from({ length: 20 }, () => 'allowed'));
+    expect(verdicts.map((v) => v.delayMs)).toEqual(Array.from({ length: 20 }, () => 0));
+  });
+
+  it('still refuses simultaneous wrong logins past the limit', async () => {
+    const { throttle } = offline(() => 1_000_000);
+    // Each from its own address: only the account's limit applies.
+    const verdicts = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const verdict = await throttle.attempt(`192.0.2.${100 + i}`, 'hank@example.test');
+        if (verdict.kind === 'allowed') {
+          await new Promise((r) => setTimeout(r, 5));
+          throttle.failed(verdict.ticket);
+        }
+        return verdict;
+      }),
+    );
+    expect(verdicts.filter((v) => v.kind === 'allowed')).toHaveLength(policy.accountLockout);
+    expect(verdicts.filter((v) => v.kind === 'locked' && v.scope === 'account')).toHaveLength(
+      20 - policy.accountLockout,
+    );
+  });
+
+  it('refuses at the limit after settleWaitMs when attempts under way never settle', async () => {
+    const warnings: string[] = [];
+    const throttle = new KvAuthThrottle(
+      () => Promise.reject(new Error('NATS is not connected')),
+      policy,
+      (_e, what) => warnings.push(what),
+      { settleWaitMs: 50 },
+    );
+    const verdicts = await Promise.all(
+      Array.from({ length: 5 }, () => throttle.attempt('192.0.2.82', 'ivy@example.test')),
+    );
+    expect(verdicts.map((v) => v.kind)).toEqual(['allowed', 'allowed', 'allowed', 'locked', 'locked']);
+  });
+
   it('keys accounts by the trimmed, case-folded login when nothing resolves them', () => {
     expect(accountKey(' Alice@Example.TEST')).toBe(accountKey('alice@example.test'));
     expect(accountKey('alice@example.test')).toMatch(/^account\.[0-9a-f]{40}$/);

@@ -23,14 +23,22 @@ export async function authenticate(
     return failed(ctx, tag, 'Too many failed logins; try again later');
   }
   await sleep(verdict.delayMs);
-  const response = await dir.authenticate({
-    address: username,
-    password,
-    protocol: directory.Protocol.IMAP,
-    remoteIp: ctx.remoteAddress,
-    // No second factor over IMAP/SMTP: with TOTP on, only app passwords are accepted.
-    totpCode: '',
-  });
+  let response;
+  try {
+    response = await dir.authenticate({
+      address: username,
+      password,
+      protocol: directory.Protocol.IMAP,
+      remoteIp: ctx.remoteAddress,
+      // No second factor over IMAP/SMTP: with TOTP on, only app passwords are accepted.
+      totpCode: '',
+    });
+  } catch (error) {
+    // No password was checked (storage unreachable): the attempt is no failure, and attempts
+    // waiting for it to settle must not wait in vain.
+    await throttle.release(verdict.ticket);
+    throw error;
+  }
   const result = response.result;
   if (result?.$case === 'success' && result.value.user !== undefined) {
     const user = result.value.user;

@@ -2,7 +2,7 @@
  * TLS, authentication and limits (issue items 1, 4 and 6): STARTTLS and implicit TLS with a
  * generated self-signed certificate, LOGINDISABLED before TLS (RFC 9051 §6.2.3), STARTTLS
  * plaintext injection (§11.1), failed-login lockout shared by two imap processes through the
- * JetStream KV bucket, per-connection failure limit, autologout, long lines, and a graceful
+ * JetStream KV bucket that never refuses simultaneous right logins, per-connection failure limit, autologout, long lines, and a graceful
  * shutdown that says BYE.
  */
 import { existsSync } from 'node:fs';
@@ -117,6 +117,37 @@ describe('TLS, authentication and limits', () => {
     );
     client.close();
   });
+
+  it('logs in twenty simultaneous connections with the right password; wrong ones are still locked out', async () => {
+    const owner = await stack.createUser();
+    const connect = async (): Promise<TestClient> => {
+      const client = await TestClient.connect(stack.imapPort);
+      await client.readLine('* OK');
+      return client;
+    };
+    // A client opening many connections at once (Thunderbird, mbsync, a webmail front end): an
+    // attempt under way is no failure, so none of them may be refused (the default limit is 10).
+    const right = await Promise.all(Array.from({ length: 20 }, connect));
+    const answers = await Promise.all(
+      right.map((c, i) => c.command(`p${i}`, `LOGIN ${owner.address} ${quote(owner.password)}`)),
+    );
+    expect(answers.filter((a) => !/^p\d+ OK \[CAPABILITY /.test(a))).toEqual([]);
+    for (const c of right) c.close();
+    // Wrong passwords at once: the account's limit (10) still stops them, and then the right one.
+    const wrong = await Promise.all(Array.from({ length: 12 }, connect));
+    const refused = await Promise.all(
+      wrong.map((c, i) => c.command(`w${i}`, `LOGIN ${owner.address} wrong${i}`)),
+    );
+    for (const c of wrong) c.close();
+    expect(refused.filter((a) => a.includes('Invalid credentials'))).toHaveLength(10);
+    expect(refused.filter((a) => a.includes('Too many failed logins'))).toHaveLength(2);
+    const after = await connect();
+    // RFC 5530 §3 AUTHENTICATIONFAILED: the locked account is refused even with its password.
+    expect(await after.command('r1', `LOGIN ${owner.address} ${quote(owner.password)}`)).toBe(
+      'r1 NO [AUTHENTICATIONFAILED] Too many failed logins; try again later\r\n',
+    );
+    after.close();
+  }, 60_000);
 
   it('closes a connection after five failed logins on it', async () => {
     const client = await TestClient.connect(strict.tlsPort, true);

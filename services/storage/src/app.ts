@@ -155,6 +155,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const keyring = new MongoUserKeyring({ db, keyProvider });
   const blobs = await openBlobStores(db, options.blobStore);
   logger.info({ blobStore: blobs.primary.kind }, 'blob store open');
+  if (options.registry !== undefined) blobs.readCache.instrument(options.registry);
   const onMailboxChanged = (userId: string, change?: MailboxChange): void => {
     // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
     if (bus !== undefined && !bus.nc.isClosed()) {

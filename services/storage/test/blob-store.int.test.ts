@@ -12,7 +12,7 @@ import { mailstore } from '@postmesh/contracts';
 import { createLogger } from '@postmesh/telemetry';
 import { ObjectId, type CommandStartedEvent } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FsBlobStore } from '../src/blob/index.js';
+import type { CachedBlobStore, FsBlobStore } from '../src/blob/index.js';
 import {
   BlobSweeper,
   GridFsBlobStore,
@@ -43,7 +43,8 @@ let fsStore: FsBlobStore;
 
 beforeAll(async () => {
   m = await startMailstoreHarness();
-  fsStore = m.h.app.blobs.primary as FsBlobStore;
+  // The filesystem store itself, under the read cache every store is wrapped in.
+  fsStore = (m.h.app.blobs.primary as CachedBlobStore).inner as FsBlobStore;
 });
 
 afterAll(async () => {

@@ -40,6 +40,8 @@ export const SIMPLE_RESPONSE_CODES = [
   'NONEXISTENT',
   // RFC 4978 §3: COMPRESS while compression is already active.
   'COMPRESSIONACTIVE',
+  // RFC 6154 §3, §6: CREATE with a special use the server cannot give that mailbox.
+  'USEATTR',
 ] as const;
 export type SimpleResponseCodeName = (typeof SIMPLE_RESPONSE_CODES)[number];
 

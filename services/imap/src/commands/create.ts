@@ -1,9 +1,11 @@
 /**
  * CREATE — RFC 9051 §6.3.4; `(USE (\Drafts))` special use per RFC 6154 §3. Missing parents are
- * created by storage. Failures: `NO [ALREADYEXISTS]`, `NO [CANNOT]` (RFC 5530 §3). The OK carries
- * `[MAILBOXID (…)]` (RFC 8474 §4.1).
+ * created by storage. Failures: `NO [ALREADYEXISTS]`, `NO [CANNOT]` (RFC 5530 §3), `NO [USEATTR]`
+ * for a special use that cannot be given (RFC 6154 §3). The OK carries `[MAILBOXID (…)]` (RFC 8474
+ * §4.1).
  */
 import { mailstore } from '@postmesh/contracts';
+import { ErrorReason, StorageError } from '../storage.js';
 import type { CommandOf, Handler } from './context.js';
 import { userOf } from './selection.js';
 
@@ -19,11 +21,13 @@ const SPECIAL_USES: Readonly<Record<string, mailstore.SpecialUse>> = {
 
 export const create: Handler<CommandOf<'CREATE'>> = async (ctx, command) => {
   const user = userOf(ctx);
+  // RFC 6154 §3: a special use the server cannot give fails the CREATE, and the tagged NO SHOULD
+  // carry USEATTR.
   if (command.specialUse.length > 1) {
     return {
       tag: command.tag,
       condition: 'NO',
-      code: { code: 'CANNOT' },
+      code: { code: 'USEATTR' },
       text: 'One special use per mailbox',
     };
   }
@@ -31,18 +35,41 @@ export const create: Handler<CommandOf<'CREATE'>> = async (ctx, command) => {
   const requested = command.specialUse[0];
   if (requested !== undefined) {
     const use = SPECIAL_USES[requested.toUpperCase()];
-    // RFC 6154 §3: an unsupported attribute fails the CREATE (USEATTR; CANNOT here).
+    // RFC 6154 §3: an unsupported attribute fails the CREATE with NO [USEATTR].
     if (use === undefined) {
-      return { tag: command.tag, condition: 'NO', code: { code: 'CANNOT' }, text: 'Unsupported special use' };
+      return {
+        tag: command.tag,
+        condition: 'NO',
+        code: { code: 'USEATTR' },
+        text: 'Unsupported special use',
+      };
     }
     specialUse = use;
   }
-  const created = await ctx.services.mailstore.createMailbox({
-    userId: user.id,
-    path: command.mailbox,
-    specialUse,
-    subscribe: false,
-  });
+  let created;
+  try {
+    created = await ctx.services.mailstore.createMailbox({
+      userId: user.id,
+      path: command.mailbox,
+      specialUse,
+      subscribe: false,
+    });
+  } catch (error) {
+    // RFC 6154 §3, §5.3: the use is already another mailbox's (one mailbox per use here): USEATTR.
+    if (
+      error instanceof StorageError &&
+      error.reason === ErrorReason.NOT_ALLOWED &&
+      error.field === 'special_use'
+    ) {
+      return {
+        tag: command.tag,
+        condition: 'NO',
+        code: { code: 'USEATTR' },
+        text: 'Special use already in use',
+      };
+    }
+    throw error;
+  }
   const id = created.mailbox?.id ?? '';
   return {
     tag: command.tag,

@@ -41,10 +41,15 @@ export function resolveUids(mailbox: SelectedMailbox, set: SequenceSet, uid: boo
   return resolveSequenceSet(set, map.size).flatMap(([lo, hi]) => map.uidsInMsnRange(lo, hi));
 }
 
-/** Whether an MSN set names numbers past the end of the mailbox (RFC 9051 §6.4.5: BAD). */
+/**
+ * Whether an MSN set names numbers past the end of the mailbox (RFC 9051 §6.4.5: BAD). In an
+ * empty mailbox every MSN is, `*` too (RFC 9051 §9 seq-number: "This includes "*" if the
+ * selected mailbox is empty"); the UID forms and SEARCH answer OK with nothing, as Dovecot does.
+ */
 export function msnOutOfRange(mailbox: SelectedMailbox, set: SequenceSet, uid: boolean): boolean {
   if (uid || set.kind === 'saved') return false;
   const size = mailbox.map.size;
+  if (size === 0) return set.ranges.length > 0;
   return set.ranges.some((r) => (r.start !== '*' && r.start > size) || (r.end !== '*' && r.end > size));
 }
 

@@ -23,6 +23,16 @@ async function validityOf(c: Awaited<ReturnType<InprocImap['login']>>, mailbox: 
 }
 
 describe('COPY', () => {
+  it('in an empty mailbox answers "1:*" and "*" BAD, the UID forms OK (RFC 9051 §9 seq-number, §6.4.9)', async () => {
+    const c = await imap.selected('Drafts');
+    // RFC 9051 §9 seq-number: an MSN past the messages is BAD, "*" included when the mailbox is empty.
+    expect(await c.command('a COPY 1:* INBOX')).toEqual(['a BAD Invalid message sequence number']);
+    expect(await c.command('b MOVE * INBOX')).toEqual(['b BAD Invalid message sequence number']);
+    // RFC 9051 §6.4.9: UIDs that do not exist are ignored; nothing is copied, so no COPYUID.
+    expect(await c.command('c UID COPY 1:* INBOX')).toEqual(['c OK UID COPY completed']);
+    expect(await c.command('d UID MOVE * INBOX')).toEqual(['d OK UID MOVE completed']);
+  });
+
   it('copies with flags and answers COPYUID source and destination UIDs (RFC 4315 §3)', async () => {
     const c = await imap.selected();
     const archive = await validityOf(c, 'Archive');

@@ -54,14 +54,14 @@ describe('CREATE', () => {
       '* LIST (\\HasNoChildren \\Archive) "/" Old',
       'c OK LIST completed',
     ]);
-    // RFC 6154 §3: a server MAY refuse a special use it already gave to another mailbox.
+    // RFC 6154 §3, §5.3: a use already given to another mailbox fails the CREATE with NO [USEATTR].
     expect(await c.command('d CREATE Older (USE (\\Archive))')).toEqual([
-      'd NO [CANNOT] Operation not allowed on this mailbox',
+      'd NO [USEATTR] Special use already in use',
     ]);
-    // RFC 6154 §3: a use the server cannot give MUST fail with NO, nothing created (it SHOULD say
-    // USEATTR; CREATE-SPECIAL-USE is not advertised, and the code is CANNOT here).
+    expect(await c.command('g LIST "" Older')).toEqual(['g OK LIST completed']);
+    // RFC 6154 §3: a use the server cannot give MUST fail with NO, nothing created, and SHOULD say USEATTR.
     expect(await c.command('e CREATE Later (USE (\\Important))')).toEqual([
-      'e NO [CANNOT] Unsupported special use',
+      'e NO [USEATTR] Unsupported special use',
     ]);
     expect(await c.command('f LIST "" Later')).toEqual(['f OK LIST completed']);
   });

@@ -213,12 +213,16 @@ describe('FETCH', () => {
     expect(await c.command('b UID FETCH 7:9 FLAGS')).toEqual(['b OK UID FETCH completed']);
   });
 
-  it('answers "1:*" in an empty mailbox BAD, its UID form OK (RFC 9051 §9 seq-number, §6.4.9)', async () => {
+  it('answers "1:*" and "*" in an empty mailbox BAD, the UID forms OK (RFC 9051 §9 seq-number, §6.4.9)', async () => {
     const c = await imap.login();
     await c.command('s SELECT Drafts');
     // RFC 9051 §9: a sequence number beyond the messages is BAD, "*" in an empty mailbox included.
     expect(await c.command('a FETCH 1:* FLAGS')).toEqual(['a BAD Invalid message sequence number']);
     expect(await c.command('b UID FETCH 1:* FLAGS')).toEqual(['b OK UID FETCH completed']);
+    // RFC 9051 §9 seq-number: "This includes "*" if the selected mailbox is empty" (Dovecot: BAD).
+    expect(await c.command('c FETCH * FLAGS')).toEqual(['c BAD Invalid message sequence number']);
+    // RFC 9051 §6.4.9: UID FETCH ignores UIDs that do not exist, `*` included.
+    expect(await c.command('d UID FETCH * FLAGS')).toEqual(['d OK UID FETCH completed']);
   });
 
   it('answers a sequence number beyond EXISTS with BAD (RFC 9051 §6.4.5, §9 seq-number)', async () => {

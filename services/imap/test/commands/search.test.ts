@@ -35,6 +35,15 @@ beforeEach(async () => {
 afterEach(() => imap.close());
 
 describe('SEARCH', () => {
+  it('matches nothing, without error, for "1:*" and "*" in an empty mailbox (RFC 9051 §6.4.4)', async () => {
+    const c = await imap.selected('Drafts');
+    // RFC 9051 §6.4.4: a sequence set is a search key, so numbers past the end match no message
+    // (Dovecot answers the same); only FETCH, STORE, COPY and MOVE name messages that must exist.
+    expect(await c.command('a SEARCH 1:*')).toEqual(['* SEARCH', 'a OK SEARCH completed']);
+    expect(await c.command('b SEARCH *')).toEqual(['* SEARCH', 'b OK SEARCH completed']);
+    expect(await c.command('c UID SEARCH UID 1:*')).toEqual(['* SEARCH', 'c OK UID SEARCH completed']);
+  });
+
   it('answers message numbers in SEARCH, UIDs for UID SEARCH (RFC 9051 §6.4.4, §6.4.9)', async () => {
     const c = await imap.selected();
     expect(await c.command('a SEARCH ALL')).toEqual(['* SEARCH 1 2 3', 'a OK SEARCH completed']);

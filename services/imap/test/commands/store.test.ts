@@ -52,6 +52,16 @@ describe('STORE', () => {
     ]);
   });
 
+  it('in an empty mailbox answers "1:*" and "*" BAD, the UID forms OK (RFC 9051 §9 seq-number, §6.4.9)', async () => {
+    const c = await imap.selected('Drafts');
+    // RFC 9051 §9 seq-number: an MSN past the messages is BAD, "*" included when the mailbox is empty.
+    expect(await c.command('a STORE 1:* +FLAGS (\\Seen)')).toEqual(['a BAD Invalid message sequence number']);
+    expect(await c.command('b STORE * +FLAGS (\\Seen)')).toEqual(['b BAD Invalid message sequence number']);
+    // RFC 9051 §6.4.9: UIDs that do not exist are ignored, so the UID forms succeed with nothing to do.
+    expect(await c.command('c UID STORE 1:* +FLAGS (\\Seen)')).toEqual(['c OK UID STORE completed']);
+    expect(await c.command('d UID STORE * +FLAGS (\\Seen)')).toEqual(['d OK UID STORE completed']);
+  });
+
   it('UID STORE answers UID in each FETCH (RFC 9051 §6.4.9)', async () => {
     const c = await imap.selected();
     expect(await c.command('a UID STORE 2 +FLAGS (\\Seen)')).toEqual([

@@ -12,6 +12,7 @@ export {
   type ByteRange,
 } from './types.js';
 export { FsBlobStore } from './fs-store.js';
+export { BlobReadCache, CachedBlobStore, DEFAULT_BLOB_READ_CACHE_BYTES } from './read-cache.js';
 export { GridFsBlobStore, GRIDFS_CHUNK_BYTES, chunkId, type GridFsFileDoc } from './gridfs-store.js';
 export type { S3BlobStoreOptions } from './s3-store.js';
 export {

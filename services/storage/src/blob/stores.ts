@@ -3,11 +3,12 @@
  * every other kind a body already stored may be in, opened on first use. A message records
  * the store its body went to, so changing POSTMESH_BLOB_STORE leaves older bodies readable where
  * they are: GridFS always (it is the database storage already uses), the filesystem and S3 when
- * their settings are present.
+ * their settings are present. Reads of every store go through one read cache (read-cache.ts).
  */
 import type { Db } from 'mongodb';
 import { FsBlobStore } from './fs-store.js';
 import { GridFsBlobStore } from './gridfs-store.js';
+import { BlobReadCache, CachedBlobStore, DEFAULT_BLOB_READ_CACHE_BYTES } from './read-cache.js';
 import type { S3BlobStoreOptions } from './s3-store.js';
 import type { BlobStore, BlobStoreKind } from './types.js';
 
@@ -18,6 +19,11 @@ export interface BlobStoreSettings {
   readonly dir?: string;
   /** The S3 store's settings; required when `kind` is `s3`. */
   readonly s3?: S3BlobStoreOptions;
+  /**
+   * Octets of stored (encrypted) bodies kept in memory to be read again
+   * (POSTMESH_BLOB_READ_CACHE_BYTES); 0 keeps none.
+   */
+  readonly readCacheBytes?: number;
 }
 
 export class BlobStoreUnavailableError extends Error {
@@ -27,9 +33,11 @@ export class BlobStoreUnavailableError extends Error {
 export interface BlobStores {
   /** Where new bodies are written. */
   readonly primary: BlobStore;
+  /** What the stores' reads are cached in (every store but `gridfs` below reads through it). */
+  readonly readCache: BlobReadCache;
   /** The store of that kind; throws BlobStoreUnavailableError when it is not configured here. */
   get(kind: BlobStoreKind): BlobStore;
-  /** The GridFS store (always there: it is storage's own database). */
+  /** The GridFS store itself, uncached (always there: it is storage's own database). */
   readonly gridfs: GridFsBlobStore;
   /** Every store opened so far (the sweeper's list). */
   opened(): readonly BlobStore[];
@@ -38,14 +46,18 @@ export interface BlobStores {
 
 class ConfiguredBlobStores implements BlobStores {
   private readonly stores = new Map<BlobStoreKind, BlobStore>();
+  readonly primary: BlobStore;
+  readonly readCache: BlobReadCache;
 
   constructor(
-    readonly primary: BlobStore,
+    primary: BlobStore,
     readonly gridfs: GridFsBlobStore,
     private readonly settings: BlobStoreSettings,
     private readonly s3Factory: ((options: S3BlobStoreOptions) => BlobStore) | undefined,
   ) {
-    this.stores.set(primary.kind, primary);
+    this.readCache = new BlobReadCache(settings.readCacheBytes ?? DEFAULT_BLOB_READ_CACHE_BYTES);
+    this.primary = new CachedBlobStore(primary, this.readCache);
+    this.stores.set(primary.kind, this.primary);
   }
 
   get(kind: BlobStoreKind): BlobStore {
@@ -73,8 +85,9 @@ class ConfiguredBlobStores implements BlobStores {
         store = this.s3Factory(this.settings.s3);
         break;
     }
-    this.stores.set(kind, store);
-    return store;
+    const cached = new CachedBlobStore(store, this.readCache);
+    this.stores.set(kind, cached);
+    return cached;
   }
 
   opened(): readonly BlobStore[] {

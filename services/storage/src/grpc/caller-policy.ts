@@ -36,8 +36,9 @@ export const CALLER_ALLOW_LIST: Readonly<Record<string, readonly string[]>> = {
   imap: [`${DIRECTORY}/Authenticate`, `${DIRECTORY}/GetUser`, `${MAILSTORE}/*`],
   // DKIM signing of outbound mail.
   'mta-delivery': [`${DIRECTORY}/GetSigningKey`],
-  // The console and REST API: directory management, admins, sessions, tokens, audit, trace, and
-  // a mail user's Sieve scripts (their filters and vacation reply) but no mail.
+  // The console and REST API: directory management, admins, sessions, tokens, audit, trace, a
+  // mail user's Sieve scripts (their filters and vacation reply) and team mailboxes' ACLs, but no
+  // mail.
   admin: [
     `${DIRECTORY}/*`,
     `${ADMIN}/*`,
@@ -47,6 +48,10 @@ export const CALLER_ALLOW_LIST: Readonly<Record<string, readonly string[]>> = {
     `${MAILSTORE}/ListSieveScripts`,
     `${MAILSTORE}/SetActiveSieveScript`,
     `${MAILSTORE}/DeleteSieveScript`,
+    `${MAILSTORE}/CreateSharedMailbox`,
+    `${MAILSTORE}/GetMailboxAcl`,
+    `${MAILSTORE}/SetMailboxAcl`,
+    `${MAILSTORE}/DeleteMailboxAcl`,
   ],
   // Operators' tools and the test harness.
   operator: [`${DIRECTORY}/*`, `${MAILSTORE}/*`, `${TRACE}/*`, `${ADMIN}/*`],

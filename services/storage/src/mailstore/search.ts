@@ -397,3 +397,132 @@ export async function matches(key: SearchKey, m: SearchSubject, ctx: SearchConte
       return false;
   }
 }
+
+/** What the mailbox index holds of a message (mailbox-index.ts `IndexedMessage`). */
+export type IndexedFields = Pick<MessageRecord, 'uid' | 'modseq' | 'size' | 'internalDate'> & {
+  readonly flags: readonly string[];
+};
+
+/** A synchronous `matches` for the keys the mailbox index answers (`summaryAnswers`). */
+export type IndexMatcher = (m: IndexedFields, summary: MessageSummary | undefined) => boolean;
+
+/**
+ * `key` as a test of a message in the mailbox index, for a key `summaryAnswers` takes: decides
+ * exactly what `matches` decides, but its dates, UID sets, flag names and search strings are
+ * resolved once for the whole mailbox, and testing a message allocates nothing and awaits
+ * nothing (a SEARCH over the index tests every message of the mailbox). Throws for a string or
+ * sent-date key of a message without a summary (the index knows nothing of its content).
+ */
+export function indexMatcher(key: SearchKey, ctx: SearchContext): IndexMatcher {
+  const k = key.key;
+  if (k === undefined) return () => false;
+  switch (k.$case) {
+    case 'all':
+      return () => true;
+    case 'uid': {
+      const intervals = resolveUidSet(k.value, ctx.highestUid);
+      return (m) => {
+        for (const [a, b] of intervals) if (m.uid >= a && m.uid <= b) return true;
+        return false;
+      };
+    }
+    case 'flag': {
+      const name = systemFlagName(k.value, 'query');
+      return (m) => m.flags.includes(name);
+    }
+    case 'keyword': {
+      const name = k.value;
+      return (m) => m.flags.includes(name);
+    }
+    case 'before': {
+      const start = dayStart(k.value, 'query');
+      return (m) => m.internalDate.getTime() < start;
+    }
+    case 'on': {
+      const start = dayStart(k.value, 'query');
+      return (m) => {
+        const internal = m.internalDate.getTime();
+        return internal >= start && internal < start + DAY_MS;
+      };
+    }
+    case 'since': {
+      const start = dayStart(k.value, 'query');
+      return (m) => m.internalDate.getTime() >= start;
+    }
+    case 'sentBefore': {
+      const day = dayNumber(k.value);
+      return (_, s) => sentDayOf(s) < day;
+    }
+    case 'sentOn': {
+      const day = dayNumber(k.value);
+      return (_, s) => sentDayOf(s) === day;
+    }
+    case 'sentSince': {
+      const day = dayNumber(k.value);
+      return (_, s) => sentDayOf(s) >= day;
+    }
+    case 'larger': {
+      const size = k.value;
+      return (m) => m.size > size;
+    }
+    case 'smaller': {
+      const size = k.value;
+      return (m) => m.size < size;
+    }
+    case 'modseq': {
+      const modseq = k.value;
+      return (m) => m.modseq >= modseq;
+    }
+    case 'olderThanSeconds': {
+      const before = ctx.now - k.value * 1000;
+      return (m) => m.internalDate.getTime() < before;
+    }
+    case 'youngerThanSeconds': {
+      const since = ctx.now - k.value * 1000;
+      return (m) => m.internalDate.getTime() >= since;
+    }
+    case 'subject':
+    case 'from':
+    case 'to':
+    case 'cc':
+    case 'bcc': {
+      const field = k.$case;
+      const needle = foldForSearch(k.value);
+      return (_, s) => summaryOf(s)[field].includes(needle);
+    }
+    case 'not': {
+      const inner = indexMatcher(k.value, ctx);
+      return (m, s) => !inner(m, s);
+    }
+    case 'and': {
+      const children = k.value.keys.map((child) => indexMatcher(child, ctx));
+      return (m, s) => {
+        for (const child of children) if (!child(m, s)) return false;
+        return true;
+      };
+    }
+    case 'or': {
+      const children = k.value.keys.map((child) => indexMatcher(child, ctx));
+      return (m, s) => {
+        for (const child of children) if (child(m, s)) return true;
+        return false;
+      };
+    }
+    case 'body':
+    case 'text':
+    case 'header':
+    case 'emailId':
+    case 'threadId':
+      throw new Error(`the mailbox index cannot answer SEARCH ${k.$case}`);
+  }
+}
+
+function summaryOf(summary: MessageSummary | undefined): MessageSummary {
+  if (summary === undefined) throw new Error('the mailbox index has no message content');
+  return summary;
+}
+
+/** Without summaries sentDay is never read: `indexAnswers` refuses the sent-date keys. */
+function sentDayOf(summary: MessageSummary | undefined): number {
+  return summary?.sentDay ?? 0;
+}
