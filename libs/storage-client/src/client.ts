@@ -506,7 +506,10 @@ class GrpcStorageClient {
         }
       },
       async getMessageContent(request) {
-        const iterator = serverStream<mailstore.GetMessageContentResponse>('getMessageContent', request);
+        // A small section then comes whole in `info` (one stream message instead of two); a
+        // storage that predates the field ignores it and streams chunks, read below alike.
+        const accepting: mailstore.GetMessageContentRequest = { ...request, acceptContentInInfo: true };
+        const iterator = serverStream<mailstore.GetMessageContentResponse>('getMessageContent', accepting);
         const first = await iterator.next();
         if (first.done === true || first.value.part?.$case !== 'info') {
           await iterator.return();
@@ -515,8 +518,9 @@ class GrpcStorageClient {
             'the answer did not start with info',
           );
         }
-        const info = first.value.part.value;
+        const { content, ...info } = first.value.part.value;
         async function* chunks(): AsyncGenerator<Buffer, void> {
+          if (content !== undefined && content.length > 0) yield content;
           for await (const response of iterator) {
             if (response.part?.$case === 'chunk') yield response.part.value;
           }
