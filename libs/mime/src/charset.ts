@@ -54,9 +54,18 @@ const CP1252_C1 = [
   0x153, 0x9d, 0x17e, 0x178,
 ];
 
+/** Whether any byte is in 0x80-0x9F (a plain loop: a callback per byte costs more than the decode). */
+function hasC1(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    if (b >= 0x80 && b < 0xa0) return true;
+  }
+  return false;
+}
+
 function decodeWindows1252(bytes: Uint8Array): string {
   // Most text has no byte in 0x80-0x9F, where windows-1252 and latin1 differ: decode natively.
-  if (!bytes.some((b) => b >= 0x80 && b < 0xa0)) {
+  if (!hasC1(bytes)) {
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   }
   let out = '';

@@ -58,11 +58,21 @@ const DASH = 0x2d;
 type EntityMode = 'leaf' | 'multipart' | 'message';
 
 interface SearchCollector {
-  readonly transfer: TransferDecoder;
+  /** Null for the identity encodings (7bit, 8bit, binary): lines are taken as they are. */
+  readonly transfer: TransferDecoder | null;
   readonly charset: CharsetDecoder;
   readonly html: boolean;
   text: string;
+  /**
+   * Transfer-decoded bytes not yet charset-decoded: lines are gathered here and decoded in large
+   * blocks, since a decode (and a string concatenation) per line costs more than the line.
+   */
+  pending: Uint8Array;
+  pendingLen: number;
 }
+
+/** Octets of transfer-decoded text gathered before they are charset-decoded. */
+const SEARCH_DECODE_BLOCK = 64 * 1024;
 
 interface Entity {
   readonly depth: number;
@@ -123,6 +133,19 @@ function newEntity(depth: number, isMessage: boolean, inDigest: boolean, headerS
 }
 
 const IDENTITY_ENCODINGS = new Set(['7BIT', '8BIT', 'BINARY']);
+
+const LF_LINE = Uint8Array.of(LF);
+
+function appendPending(s: SearchCollector, bytes: Uint8Array): void {
+  const need = s.pendingLen + bytes.length;
+  if (need > s.pending.length) {
+    const grown = new Uint8Array(Math.max(need, s.pending.length * 2));
+    grown.set(s.pending.subarray(0, s.pendingLen));
+    s.pending = grown;
+  }
+  s.pending.set(bytes, s.pendingLen);
+  s.pendingLen = need;
+}
 
 /**
  * Feed a message with `write(chunk)` in any chunking, then call `end()`. The result does not
@@ -350,7 +373,9 @@ export class MimeIndexer {
     e.lines = size === 0 ? 0 : end.lfAt - e.lfAtBodyStart + (end.endsWithLF ? 0 : 1);
     if (e.search !== null) {
       const s = e.search;
-      s.text += s.charset.write(s.transfer.final()) + s.charset.end();
+      if (s.transfer !== null) appendPending(s, s.transfer.final());
+      s.text += s.charset.write(s.pending.subarray(0, s.pendingLen)) + s.charset.end();
+      s.pendingLen = 0;
       const text = (s.html ? htmlToText(s.text) : s.text).trim();
       if (text !== '') this.searchTexts.push(text);
       e.search = null;
@@ -399,21 +424,34 @@ export class MimeIndexer {
       const transfer = createTransferDecoder(info.encoding);
       if (transfer !== null) {
         e.search = {
-          transfer,
+          transfer: IDENTITY_ENCODINGS.has(info.encoding) ? null : transfer,
           charset: createCharsetDecoder(paramValue(info.params, 'charset')),
           html: info.subtype === 'html',
           text: '',
+          pending: new Uint8Array(1024),
+          pendingLen: 0,
         };
       }
     }
   }
 
   private collectSearchText(s: SearchCollector, kept: Uint8Array, eolLen: number): void {
-    const line = new Uint8Array(kept.length + (eolLen > 0 ? 1 : 0));
-    line.set(kept);
-    if (eolLen > 0) line[kept.length] = LF;
-    this.searchBudget -= line.length;
-    s.text += s.charset.write(s.transfer.update(line));
+    const length = kept.length + (eolLen > 0 ? 1 : 0);
+    this.searchBudget -= length;
+    if (s.transfer === null) {
+      appendPending(s, kept);
+      if (eolLen > 0) appendPending(s, LF_LINE);
+    } else {
+      // The line break goes with its line: quoted-printable's soft line breaks need it (RFC 2045 §6.7).
+      const line = new Uint8Array(length);
+      line.set(kept);
+      if (eolLen > 0) line[kept.length] = LF;
+      appendPending(s, s.transfer.update(line));
+    }
+    if (s.pendingLen >= SEARCH_DECODE_BLOCK) {
+      s.text += s.charset.write(s.pending.subarray(0, s.pendingLen));
+      s.pendingLen = 0;
+    }
   }
 
   // ---- result -------------------------------------------------------------------------------

@@ -47,6 +47,33 @@ describe('textForSearch', () => {
   });
 });
 
+describe('textForSearch of long and 8-bit parts', () => {
+  // Lines are gathered and charset-decoded in blocks of 64 KiB: a character split between two
+  // blocks, or between two writes, must come out whole.
+  const line = `${'é'.repeat(33)}x\r\n`; // 69 octets: 64 KiB falls inside a 'é'
+  const body = line.repeat(2_000);
+  const message = `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${body}`;
+  const expected = body.replaceAll('\r\n', '\n').trim();
+
+  it('decodes a UTF-8 part longer than a decoding block without breaking characters', () => {
+    const raw = Buffer.from(message, 'utf8');
+    expect(indexMessage(raw, { searchTextBytes: 1 << 20 }).textForSearch).toBe(expected);
+    const ix = new MimeIndexer({ searchTextBytes: 1 << 20 });
+    for (let i = 0; i < raw.length; i += 7) ix.write(raw.subarray(i, i + 7));
+    expect(ix.end().textForSearch).toBe(expected);
+  });
+
+  it('decodes windows-1252 (and its us-ascii default) with the characters of 0x80-0x9F', () => {
+    const raw = Buffer.concat([
+      Buffer.from('Content-Type: text/plain; charset=windows-1252\r\n\r\n'),
+      Buffer.from([0x93, 0x61, 0x80, 0x94, 0x0d, 0x0a, 0xe9]),
+    ]);
+    expect(indexMessage(raw, { searchTextBytes: 1 << 20 }).textForSearch).toBe('\u201ca\u20ac\u201d\né');
+    const ascii = Buffer.from('Subject: s\r\n\r\nplain text\r\nsecond line\r\n');
+    expect(indexMessage(ascii, { searchTextBytes: 1 << 20 }).textForSearch).toBe('plain text\nsecond line');
+  });
+});
+
 describe('MimeIndexer', () => {
   it('rejects use after end() with a typed error', () => {
     const ix = new MimeIndexer();

@@ -15,7 +15,7 @@ import { Module, type DynamicModule, type INestApplication } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { InternalSecurity } from '@postmesh/identity';
-import { connectStorage, type StorageClient } from '@postmesh/storage-client';
+import { connectStorage, type OwnerRoutes, type StorageClient } from '@postmesh/storage-client';
 import type { Bus } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
 import { errorBody, ApiError } from './api/errors.js';
@@ -33,6 +33,7 @@ import { WebhooksController } from './controllers/webhooks.controller.js';
 import { OpsController } from './controllers/ops.controller.js';
 import { OverviewController } from './controllers/overview.controller.js';
 import { SieveController } from './controllers/sieve.controller.js';
+import { TeamMailboxesController } from './controllers/team-mailboxes.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { DEPS, type AdminDeps, type AdminSettings } from './deps.js';
 import { HealthProbe } from './ops/health.js';
@@ -43,6 +44,8 @@ export interface AdminAppOptions {
   readonly storageTarget: string;
   /** The `admin` identity: mutual TLS to storage, held to storage's caller allow-list. */
   readonly storageSecurity: Pick<InternalSecurity, 'grpcClientCredentials'>;
+  /** With storage ownership on: where each user's Mailstore calls go (ADR 0007, Routing). */
+  readonly storageRoutes?: OwnerRoutes;
   readonly logger: Logger;
   readonly bus?: Bus;
   readonly host: string;
@@ -111,6 +114,7 @@ class AdminModule {
         DocsController,
         WebhooksController,
         SieveController,
+        TeamMailboxesController,
       ],
       providers: [{ provide: DEPS, useValue: deps }],
     };
@@ -153,7 +157,11 @@ function loginThrottle(options: AdminAppOptions, storage: StorageClient): AuthTh
 export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
   setTraceUrlTemplate(options.settings.traceUrlTemplate);
   const { logger } = options;
-  const storage = connectStorage({ address: options.storageTarget, security: options.storageSecurity });
+  const storage = connectStorage({
+    address: options.storageTarget,
+    security: options.storageSecurity,
+    ...(options.storageRoutes === undefined ? {} : { routes: options.storageRoutes }),
+  });
   const queue = options.bus === undefined ? undefined : new QueueInspector(options.bus);
   const deps: AdminDeps = {
     settings: options.settings,

@@ -7,6 +7,14 @@ export const schema = {
   POSTMESH_HTTP_HOST: string('127.0.0.1'),
   POSTMESH_HTTP_PORT: port(8080, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
+  /**
+   * Storage runs with partition ownership (its POSTMESH_STORAGE_OWNERSHIP): the Mailstore calls
+   * admin makes (Sieve scripts, team mailboxes' ACLs) go to the replica that owns the user, found
+   * in the `storage-partitions` KV bucket.
+   */
+  POSTMESH_STORAGE_OWNERSHIP: boolean(false),
+  /** Storage's partition count (its POSTMESH_STORAGE_PARTITIONS); must be the same everywhere. */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
   /** Bootstrap owner (DESIGN §6): created in storage at start when no admin has this email. */
   POSTMESH_OWNER_EMAIL: optionalString(),
   POSTMESH_OWNER_PASSWORD: optionalString(),

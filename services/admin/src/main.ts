@@ -1,3 +1,4 @@
+import { OwnershipView } from '@postmesh/bus';
 import { runService } from '@postmesh/runtime';
 import { createAdminApp } from './app.js';
 import { schema } from './config.js';
@@ -18,9 +19,14 @@ await runService({
         : undefined;
     if (owner === undefined)
       logger.warn('POSTMESH_OWNER_EMAIL/POSTMESH_OWNER_PASSWORD not set: no bootstrap owner');
+    // With ownership on, a user's Mailstore calls go to the replica that owns the user (ADR 0007).
+    const routes = config.POSTMESH_STORAGE_OWNERSHIP
+      ? await OwnershipView.open(bus.nc, { partitions: config.POSTMESH_STORAGE_PARTITIONS })
+      : undefined;
     const app = await createAdminApp({
       storageTarget: config.POSTMESH_STORAGE_GRPC,
       storageSecurity: security,
+      ...(routes === undefined ? {} : { storageRoutes: routes }),
       logger,
       bus,
       host: config.POSTMESH_HTTP_HOST,
@@ -62,6 +68,11 @@ await runService({
       name: 'bootstrap-owner',
       check: () => (app.ownerReady() ? true : 'waiting for storage to create the bootstrap owner'),
     });
-    return { stop: () => app.stop() };
+    return {
+      stop: async () => {
+        await app.stop();
+        routes?.stop();
+      },
+    };
   },
 });

@@ -33,6 +33,9 @@ export const Actions = [
   /** A mail user's Sieve filters and vacation reply (docs/sieve.md). */
   'sieve.read',
   'sieve.write',
+  /** Team mailboxes: a user's mailbox shared with members, and its ACL (docs/shared-mailboxes.md). */
+  'teammailboxes.read',
+  'teammailboxes.write',
   'queue.read',
   'queue.write',
   'trace.read',
@@ -82,6 +85,8 @@ export const POLICY: Readonly<Record<Role, Readonly<Partial<Record<Action, Grant
     'aliases.write': 'domains',
     'sieve.read': 'domains',
     'sieve.write': 'domains',
+    'teammailboxes.read': 'domains',
+    'teammailboxes.write': 'domains',
     'queue.read': 'domains',
     'queue.write': 'domains',
     'trace.read': 'domains',
@@ -98,6 +103,7 @@ export const POLICY: Readonly<Record<Role, Readonly<Partial<Record<Action, Grant
     'users.unlock': 'domains',
     'apppasswords.read': 'domains',
     'aliases.read': 'domains',
+    'teammailboxes.read': 'domains',
     'trace.read': 'domains',
     'tokens.read': 'self',
     'tokens.write': 'self',

@@ -209,7 +209,7 @@ describe('quota usage', () => {
     expect(list.items).toEqual([
       expect.objectContaining({
         address: 'ivo@usage.test',
-        usage: { usedBytes: 0, quotaBytes: 0, messages: 0 },
+        usage: { usedBytes: 0, quotaBytes: 0, messages: 0, quotaMessages: 0 },
       }),
       expect.objectContaining({ address: 'uma@usage.test', usage: one.usage }),
     ]);

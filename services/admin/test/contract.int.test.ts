@@ -166,6 +166,30 @@ const CASES: readonly Case[] = [
   },
   {
     method: 'POST',
+    path: '/api/v1/users/{id}/team-mailboxes',
+    params: id('userId'),
+    body: () => ({ path: 'Team', members: [{ identifier: 'anyone', rights: 'lr' }] }),
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/users/{id}/team-mailboxes/acl',
+    params: id('userId'),
+    query: () => 'path=Team',
+  },
+  {
+    method: 'PATCH',
+    path: '/api/v1/users/{id}/team-mailboxes/acl',
+    params: id('userId'),
+    body: () => ({ path: 'Team', identifier: 'anyone', rights: 'lrs' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/api/v1/users/{id}/team-mailboxes/acl',
+    params: id('userId'),
+    query: () => 'path=Team&identifier=anyone',
+  },
+  {
+    method: 'POST',
     path: '/api/v1/aliases',
     body: () => ({ address: `info@${DOMAIN}`, userIds: [state.userId] }),
   },

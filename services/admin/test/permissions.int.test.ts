@@ -178,6 +178,23 @@ const sharedSieveScript = (userId: string): Promise<string> => {
   if (name === undefined) sharedSieveScripts.set(userId, (name = freshSieveScript(userId, 'owner')));
   return name;
 };
+/** A team mailbox `Team` of a user, shared with `anyone`, made once per user for the ACL cases. */
+const teamMailboxes = new Map<string, Promise<unknown>>();
+const teamMailboxPath = async (userId: string, query: string): Promise<string> => {
+  let made = teamMailboxes.get(userId);
+  if (made === undefined) {
+    made = ok(
+      owner().post(`/api/v1/users/${userId}/team-mailboxes`, {
+        path: 'Team',
+        members: [{ identifier: 'anyone', rights: 'lr' }],
+      }),
+    );
+    teamMailboxes.set(userId, made);
+  }
+  await made;
+  return `/api/v1/users/${userId}/team-mailboxes/acl${query}`;
+};
+const TEAM_BODY = () => ({ path: 'Team', members: [{ identifier: 'anyone', rights: 'lr' }] });
 /** A new token of the administrator behind `who` (the owner's for the user, who has none). */
 const freshOwnToken = async (who: Who): Promise<string> => {
   const session = sessionOf(who);
@@ -581,6 +598,58 @@ const CASES: readonly Case[] = [
     method: 'POST',
     path: () => Promise.resolve(`/api/v1/users/${ids.bob}/vacation`),
     body: () => ({ enabled: false, subject: 'Away', body: 'Back soon.', days: 7 }),
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'create a team mailbox, own domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.ann}/team-mailboxes`),
+    body: TEAM_BODY,
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: "read a team mailbox's ACL, own domain",
+    method: 'GET',
+    path: () => teamMailboxPath(ids.ann, '?path=Team'),
+    allowed: anyWay('owner', 'da', 'hd', 'aud'),
+  },
+  {
+    name: 'change a team mailbox member, own domain',
+    method: 'PATCH',
+    path: () => teamMailboxPath(ids.ann, ''),
+    body: () => ({ path: 'Team', identifier: 'anyone', rights: 'lr' }),
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: 'remove a team mailbox member, own domain',
+    method: 'DELETE',
+    path: () => teamMailboxPath(ids.ann, '?path=Team&identifier=anyone'),
+    allowed: anyWay('owner', 'da'),
+  },
+  {
+    name: 'create a team mailbox, other domain',
+    method: 'POST',
+    path: () => Promise.resolve(`/api/v1/users/${ids.bob}/team-mailboxes`),
+    body: TEAM_BODY,
+    allowed: systemWide('owner'),
+  },
+  {
+    name: "read a team mailbox's ACL, other domain",
+    method: 'GET',
+    path: () => teamMailboxPath(ids.bob, '?path=Team'),
+    allowed: systemWide('owner', 'aud'),
+  },
+  {
+    name: 'change a team mailbox member, other domain',
+    method: 'PATCH',
+    path: () => teamMailboxPath(ids.bob, ''),
+    body: () => ({ path: 'Team', identifier: 'anyone', rights: 'lr' }),
+    allowed: systemWide('owner'),
+  },
+  {
+    name: 'remove a team mailbox member, other domain',
+    method: 'DELETE',
+    path: () => teamMailboxPath(ids.bob, '?path=Team&identifier=anyone'),
     allowed: systemWide('owner'),
   },
   {

@@ -583,12 +583,22 @@ export class Session implements CommandContext, Ticking {
       // Pending updates go first where allowed, so the command sees (and the client is told
       // about) the current mailbox: a UID SEARCH finds a message delivered a moment ago.
       if (policy !== 'none' && this.#state.kind === 'selected') await this.#syncQuietly(false);
-      // One span per command: the storage calls it makes carry its trace context.
-      response = await inSpan(`imap ${command.name}`, { kind: SpanKind.SERVER }, async (span) => {
-        const answer = await entry.run(this, command);
-        span.setAttribute('postmesh.imap.condition', answer.condition);
-        return answer;
-      });
+      // One span per command, naming its session: the storage calls it makes carry its trace
+      // context. IDLE gets none: it lasts as long as the client idles (up to 29 minutes at a
+      // time, RFC 2177), and a span open for that long would keep each idle session's trace
+      // state in memory.
+      response =
+        command.name === 'IDLE'
+          ? await entry.run(this, command)
+          : await inSpan(
+              `imap ${command.name}`,
+              { kind: SpanKind.SERVER, attributes: { 'postmesh.imap.session': this.#options.id } },
+              async (span) => {
+                const answer = await entry.run(this, command);
+                span.setAttribute('postmesh.imap.condition', answer.condition);
+                return answer;
+              },
+            );
     } catch (error) {
       response = this.#failure(command, error);
     }

@@ -5,7 +5,7 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { mailboxRecords } from './mailstore/mailboxes.js';
-import { followRecordOwnership, mailstoreLocks } from './mailstore/mailstore.js';
+import { followRecordOwnership, mailstoreLocks, quiesceRecords } from './mailstore/mailstore.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema, webhookAllowList } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
@@ -219,6 +219,9 @@ await runService({
         // Hand the partitions over first, so the next owners take them at once, not after the TTL.
         await coordinator?.stop();
         await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
+        // The hand-over above re-reads the flag and expunge records in the background: let that
+        // (and any compaction) end before the client closes under it.
+        await quiesceRecords(db);
         await client.close();
       },
     };

@@ -204,17 +204,15 @@ describe('rendered defaults', () => {
   it('runs one owner per mailbox: ownership and the mailbox index on, one partition count, storage reachable at its pod IP', () => {
     const config = (service: string): Json =>
       at(find(objects, 'ConfigMap', `pm-postmesh-${service}`), 'data');
-    // ADR 0007: storage takes the leases, smtp-inbound queues by partition, imap calls the owner;
-    // all three must hash users into the same partitions.
-    for (const service of ['storage', 'smtp-inbound', 'imap']) {
+    // ADR 0007: storage takes the leases, smtp-inbound queues by partition, imap and admin call
+    // the owner; all of them must hash users into the same partitions.
+    for (const service of ['storage', 'smtp-inbound', 'imap', 'admin']) {
       expect(config(service), service).toMatchObject({
         POSTMESH_STORAGE_OWNERSHIP: 'true',
         POSTMESH_STORAGE_PARTITIONS: '64',
       });
     }
-    for (const service of ['mta-delivery', 'admin']) {
-      expect(config(service).POSTMESH_STORAGE_OWNERSHIP, service).toBeUndefined();
-    }
+    expect(config('mta-delivery').POSTMESH_STORAGE_OWNERSHIP).toBeUndefined();
     // ADR 0006: the index is always on, since each mailbox has one owner at a time.
     expect(Number(config('storage').POSTMESH_MAILBOX_INDEX_MESSAGES)).toBeGreaterThan(0);
     const storageEnv = at(

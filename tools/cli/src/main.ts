@@ -17,9 +17,14 @@ export const USAGE = `Usage: postmesh <area> <command> [arguments] [--json] [--u
   domain list | show <name> | add <name> [--quota BYTES] | suspend <name> | activate <name>
          delete <name> [--cascade] | dns <name> [--check]
   user   list [--domain D] [--prefix P] [--all] | show <id|address> | add <address> --password P [--name N] [--quota B]
-           [--messages-per-hour N] [--recipients-per-message N]
+           [--quota-messages N] [--messages-per-hour N] [--recipients-per-message N]
          limits <id|address> [--messages-per-hour N] [--recipients-per-message N]   (0 = the service default)
+         quota <id|address> [--bytes B] [--messages N]   (0 = unlimited)
          password <id|address> <new-password> | disable <id|address> | enable <id|address> | delete <id|address> [--purge]
+  team   share <owner> <path> --member ADDRESS=RIGHTS ... | acl <owner> <path>
+         set <owner> <path> <member> <rights> | remove <owner> <path> <member>
+         (a team mailbox: <path> of the account <owner>, e.g. INBOX; a member is a user's address or
+          anyone; RFC 4314 rights such as lr, lrs, lrswitea)
   alias  list --domain D | add <address> (--user ID ... | --forward ADDRESS ...) | delete <address>
   dkim   list <domain> | generate <domain> <selector> [--algorithm ed25519|rsa2048] [--activate]
          activate <domain> <key-id> | retire <domain> <key-id>
@@ -41,6 +46,25 @@ type Row = Record<string, unknown>;
 function limitOf(row: Row, key: 'messagesPerHour' | 'recipientsPerMessage'): string | undefined {
   const value = (row.limits as Partial<Record<typeof key, number>> | undefined)?.[key];
   return value === undefined ? undefined : value === 0 ? 'default' : String(value);
+}
+
+/** A whole-number flag (a quota: 0 = unlimited), or undefined when absent. */
+function countFlag(args: ParsedArgs, name: string): number | undefined {
+  const raw = flag(args, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,13}$/.test(raw)) throw new UsageError(`--${name} needs a whole number (0 = unlimited)`);
+  return Number(raw);
+}
+
+/** `--member ADDRESS=RIGHTS` (repeatable) → the API's team mailbox members. */
+function membersFlags(args: ParsedArgs): { identifier: string; rights: string }[] {
+  const members = flags(args, 'member').map((m) => {
+    const at = m.lastIndexOf('=');
+    if (at <= 0 || at === m.length - 1) throw new UsageError(`--member needs ADDRESS=RIGHTS, not ${m}`);
+    return { identifier: m.slice(0, at), rights: m.slice(at + 1) };
+  });
+  if (members.length === 0) throw new UsageError('team share needs at least one --member ADDRESS=RIGHTS');
+  return members;
 }
 
 /** `--messages-per-hour` / `--recipients-per-message` → the API's `limits` object (absent flags left out). */
@@ -75,6 +99,10 @@ const COLUMNS = {
     col('status', 'status'),
     { title: 'used bytes', value: (r: Row) => (r.usage as { usedBytes?: number } | null)?.usedBytes },
     { title: 'messages', value: (r: Row) => (r.usage as { messages?: number } | null)?.messages },
+    {
+      title: 'message limit',
+      value: (r: Row) => (r.quotaMessages === 0 ? 'unlimited' : (r.quotaMessages as number | undefined)),
+    },
     { title: 'msgs/hour', value: (r: Row) => limitOf(r, 'messagesPerHour') },
     { title: 'rcpts/msg', value: (r: Row) => limitOf(r, 'recipientsPerMessage') },
   ],
@@ -94,6 +122,7 @@ const COLUMNS = {
       },
     },
   ],
+  acl: [col('member', 'identifier'), col('rights', 'rights')],
   alias: [col('id', 'id'), col('address', 'address'), col('kind', 'kind'), col('targets', 'targets')],
   dkim: [
     col('id', 'id'),
@@ -259,12 +288,14 @@ async function run(
       const password = flag(args, 'password');
       if (password === undefined) throw new UsageError('user add needs --password');
       const quota = flag(args, 'quota');
+      const quotaMessages = countFlag(args, 'quota-messages');
       return show(
         await client.request('POST', '/users', {
           address: need(args, 2, 'address'),
           password,
           displayName: flag(args, 'name') ?? '',
           ...(quota === undefined ? {} : { quotaBytes: Number(quota) }),
+          ...(quotaMessages === undefined ? {} : { quotaMessages }),
           ...limitsFlags(args),
         }),
         COLUMNS.user,
@@ -276,6 +307,60 @@ async function run(
       if (body.limits === undefined)
         throw new UsageError('user limits needs --messages-per-hour and/or --recipients-per-message');
       return show(await client.request('PATCH', `/users/${id}`, body), COLUMNS.user);
+    }
+    case 'user quota': {
+      const id = await userId(client, need(args, 2, 'user'));
+      const [bytes, messages] = [countFlag(args, 'bytes'), countFlag(args, 'messages')];
+      if (bytes === undefined && messages === undefined)
+        throw new UsageError('user quota needs --bytes and/or --messages');
+      return show(
+        await client.request('PATCH', `/users/${id}`, {
+          ...(bytes === undefined ? {} : { quotaBytes: bytes }),
+          ...(messages === undefined ? {} : { quotaMessages: messages }),
+        }),
+        COLUMNS.user,
+      );
+    }
+    case 'team share': {
+      const owner = await userId(client, need(args, 2, 'owner'));
+      const path = need(args, 3, 'mailbox path');
+      const members = membersFlags(args);
+      const created = await client.request<{ acl: Row[] }>('POST', `/users/${owner}/team-mailboxes`, {
+        path,
+        members,
+      });
+      return show(created.acl, COLUMNS.acl);
+    }
+    case 'team acl': {
+      const owner = await userId(client, need(args, 2, 'owner'));
+      const path = need(args, 3, 'mailbox path');
+      const found = await client.request<{ acl: Row[] }>(
+        'GET',
+        `/users/${owner}/team-mailboxes/acl?path=${enc(path)}`,
+      );
+      return show(found.acl, COLUMNS.acl);
+    }
+    case 'team set': {
+      const owner = await userId(client, need(args, 2, 'owner'));
+      return show(
+        await client.request('PATCH', `/users/${owner}/team-mailboxes/acl`, {
+          path: need(args, 3, 'mailbox path'),
+          identifier: need(args, 4, 'member'),
+          rights: need(args, 5, 'rights'),
+        }),
+        COLUMNS.acl,
+      );
+    }
+    case 'team remove': {
+      const owner = await userId(client, need(args, 2, 'owner'));
+      const path = need(args, 3, 'mailbox path');
+      const member = need(args, 4, 'member');
+      return show(
+        await client.request(
+          'DELETE',
+          `/users/${owner}/team-mailboxes/acl?path=${enc(path)}&identifier=${enc(member)}`,
+        ),
+      );
     }
     case 'user password':
       return show(

@@ -165,8 +165,8 @@ describe('postmesh', () => {
     expect(JSON.parse(add.out)).toMatchObject({ limits: { messagesPerHour: 40, recipientsPerMessage: 0 } });
     const changed = cli(['user', 'limits', 'erin@cli.test', '--recipients-per-message', '12']);
     expect(changed.code, changed.err).toBe(0);
-    expect(changed.out).toMatch(/USED BYTES\s+MESSAGES\s+MSGS\/HOUR\s+RCPTS\/MSG\n/);
-    expect(changed.out).toMatch(/erin@cli\.test\s+.*\sactive\s+0\s+0\s+40\s+12\n/);
+    expect(changed.out).toMatch(/USED BYTES\s+MESSAGES\s+MESSAGE LIMIT\s+MSGS\/HOUR\s+RCPTS\/MSG\n/);
+    expect(changed.out).toMatch(/erin@cli\.test\s+.*\sactive\s+0\s+0\s+unlimited\s+40\s+12\n/);
     const shown = JSON.parse(cli(['user', 'show', 'erin@cli.test', '--json']).out) as {
       limits: unknown;
       usage: unknown;
@@ -183,6 +183,64 @@ describe('postmesh', () => {
     expect(bad.err).toContain('--messages-per-hour needs a whole number');
     expect(cli(['user', 'limits', 'erin@cli.test']).code).toBe(2);
     expect(cli(['user', 'delete', 'erin@cli.test', '--purge']).code).toBe(0);
+  });
+
+  it('sets the message count quota at creation and later', () => {
+    const add = cli([
+      'user',
+      'add',
+      'fay@cli.test',
+      '--password',
+      'secret words 2026',
+      '--quota-messages',
+      '200',
+      '--json',
+    ]);
+    expect(add.code, add.err).toBe(0);
+    expect(JSON.parse(add.out)).toMatchObject({ quotaMessages: 200, usage: { quotaMessages: 200 } });
+    const changed = cli(['user', 'quota', 'fay@cli.test', '--messages', '5000']);
+    expect(changed.code, changed.err).toBe(0);
+    expect(changed.out).toMatch(/fay@cli\.test\s+.*\sactive\s+0\s+0\s+5000\s+default\s+default\n/);
+    const bad = cli(['user', 'quota', 'fay@cli.test', '--messages', 'many']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--messages needs a whole number (0 = unlimited)');
+    expect(cli(['user', 'quota', 'fay@cli.test']).code).toBe(2);
+  });
+
+  it('shares a team mailbox, changes and removes a member, and shows its ACL', () => {
+    for (const address of ['help@cli.test', 'gus@cli.test', 'hal@cli.test']) {
+      expect(cli(['user', 'add', address, '--password', 'secret words 2026']).code).toBe(0);
+    }
+    const shared = cli([
+      'team',
+      'share',
+      'help@cli.test',
+      'INBOX',
+      '--member',
+      'gus@cli.test=lrswitea',
+      '--member',
+      'hal@cli.test=lr',
+    ]);
+    expect(shared.code, shared.err).toBe(0);
+    expect(shared.out).toMatch(
+      /^MEMBER\s+RIGHTS\nhelp@cli\.test\s+\S+\ngus@cli\.test\s+\S+\nhal@cli\.test\s+lr\n$/,
+    );
+    expect(cli(['team', 'set', 'help@cli.test', 'INBOX', 'gus@cli.test', 'lrs']).out).toMatch(
+      /gus@cli\.test\s+lrs\n/,
+    );
+    expect(cli(['team', 'remove', 'help@cli.test', 'INBOX', 'hal@cli.test']).code).toBe(0);
+    const acl = JSON.parse(cli(['team', 'acl', 'help@cli.test', 'INBOX', '--json']).out) as unknown[];
+    expect(acl).toEqual([
+      { identifier: 'help@cli.test', rights: expect.any(String) as unknown },
+      { identifier: 'gus@cli.test', rights: 'lrs' },
+    ]);
+    const bad = cli(['team', 'share', 'help@cli.test', 'INBOX', '--member', 'gus@cli.test=lrQ']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('members[0].rights');
+    expect(bad.err).toContain('invalid_argument, HTTP 400');
+    const usage = cli(['team', 'share', 'help@cli.test', 'INBOX', '--member', 'gus@cli.test']);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toContain('--member needs ADDRESS=RIGHTS');
   });
 
   it('manages aliases and DKIM, and shows DNS records', () => {

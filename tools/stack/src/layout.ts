@@ -164,8 +164,8 @@ export function serviceEnv(
   };
   // One owner per mailbox (ADR 0007), as the chart runs it: storage takes the partition leases
   // (one replica here owns them all), smtp-inbound queues each job on its users' partitions and
-  // imap sends each user's calls to the partition's owner.
-  if (service === 'storage' || service === 'smtp-inbound' || service === 'imap') {
+  // imap and admin send each user's calls to the partition's owner.
+  if (service === 'storage' || service === 'smtp-inbound' || service === 'imap' || service === 'admin') {
     env.POSTMESH_STORAGE_OWNERSHIP = process.env.POSTMESH_STORAGE_OWNERSHIP ?? 'true';
   }
   switch (service) {

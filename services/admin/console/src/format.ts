@@ -32,12 +32,15 @@ export function formatBytes(n: number): string {
 /** "12.3 KiB of 1.0 MiB (1%), 3 messages" — the users screen's usage cell. */
 export function usageText(u: User): string {
   if (u.usage === null) return '—';
-  const { usedBytes, quotaBytes, messages } = u.usage;
+  const { usedBytes, quotaBytes, messages, quotaMessages } = u.usage;
+  const percent = (used: number, limit: number) => Math.min(100, Math.round((used / limit) * 100));
   const of =
-    quotaBytes === 0
-      ? ' (no limit)'
-      : ` of ${formatBytes(quotaBytes)} (${Math.min(100, Math.round((usedBytes / quotaBytes) * 100))}%)`;
-  return `${formatBytes(usedBytes)}${of}, ${messages} ${messages === 1 ? 'message' : 'messages'}`;
+    quotaBytes === 0 ? ' (no limit)' : ` of ${formatBytes(quotaBytes)} (${percent(usedBytes, quotaBytes)}%)`;
+  const count =
+    quotaMessages === 0
+      ? `${messages} ${messages === 1 ? 'message' : 'messages'}`
+      : `${messages} of ${quotaMessages} messages (${percent(messages, quotaMessages)}%)`;
+  return `${formatBytes(usedBytes)}${of}, ${count}`;
 }
 
 /** A time in the browser's zone, saying which zone (people compare it with logs from elsewhere). */

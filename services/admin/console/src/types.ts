@@ -13,10 +13,12 @@ export interface User {
   domain: string;
   displayName: string;
   quotaBytes: number;
+  /** Messages the user may keep over all mailboxes; 0 = unlimited. */
+  quotaMessages: number;
   status: string;
   createdAt: string;
-  /** Mail stored against the quota; null when storage no longer knows the user. */
-  usage: { usedBytes: number; quotaBytes: number; messages: number } | null;
+  /** Mail stored against the quotas; null when storage no longer knows the user. */
+  usage: { usedBytes: number; quotaBytes: number; messages: number; quotaMessages: number } | null;
   /** Submission limits; 0 = the service default. */
   limits: { messagesPerHour: number; recipientsPerMessage: number };
   /** Two-factor sign-in is on. */

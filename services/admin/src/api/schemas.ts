@@ -27,7 +27,12 @@ export const LimitsSchema = Type.Object(
 );
 
 export const UsageSchema = Type.Object(
-  { usedBytes: Int, quotaBytes: Int, messages: Int },
+  {
+    usedBytes: Int,
+    quotaBytes: Int,
+    messages: Int,
+    quotaMessages: Type.Integer({ minimum: 0, description: 'message count limit; 0 = unlimited' }),
+  },
   { additionalProperties: false },
 );
 
@@ -38,6 +43,10 @@ export const UserSchema = Type.Object(
     domain: Type.String(),
     displayName: Type.String(),
     quotaBytes: Int,
+    quotaMessages: Type.Integer({
+      minimum: 0,
+      description: 'messages the user may keep over all mailboxes (RFC 9208 MESSAGE); 0 = unlimited',
+    }),
     status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
     createdAt: Time,
     updatedAt: Time,
@@ -73,6 +82,29 @@ export const AddressWithTargetsSchema = Type.Composite(
 export const UserDetailSchema = Type.Composite(
   [UserWithUsageSchema, Type.Object({ addresses: Type.Array(AddressSchema) })],
   CLOSED,
+);
+
+/** One entry of a mailbox's access control list (RFC 4314 §3.3 GETACL). */
+export const AclEntrySchema = Type.Object(
+  {
+    identifier: Type.String({
+      description: "a user's address, or anyone (every user of the owner's domain)",
+    }),
+    rights: Type.String({ description: 'RFC 4314 rights, c and d shown for their member rights' }),
+  },
+  { additionalProperties: false },
+);
+
+/** A team mailbox: a mailbox of an account and who may use it (docs/shared-mailboxes.md). */
+export const TeamMailboxSchema = Type.Object(
+  {
+    mailbox: Type.Object(
+      { id: Type.String({ description: 'empty when only the path was read' }), path: Type.String() },
+      { additionalProperties: false },
+    ),
+    acl: Type.Array(AclEntrySchema, { description: 'the owner first (every right), then by identifier' }),
+  },
+  { additionalProperties: false },
 );
 
 export const DkimKeySchema = Type.Object(

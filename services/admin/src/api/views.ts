@@ -35,6 +35,7 @@ export const userView = (u: directory.User): Static<typeof UserSchema> => ({
   domain: u.address.slice(u.address.lastIndexOf('@') + 1).toLowerCase(),
   displayName: u.displayName,
   quotaBytes: u.quotaBytes,
+  quotaMessages: u.quotaMessages,
   status: u.status === directory.UserStatus.DISABLED ? 'disabled' : 'active',
   createdAt: iso(u.createTime),
   updatedAt: iso(u.updateTime),
@@ -45,11 +46,15 @@ export const userView = (u: directory.User): Static<typeof UserSchema> => ({
   totpEnabled: u.totpEnabled,
 });
 
-/** Mail storage a user occupies (storage GetUserUsage, the figures of Mailstore GetQuota). */
-export const usageView = (u: admin.UserUsage): Static<typeof UsageSchema> => ({
+/**
+ * Mail storage a user occupies (storage GetUserUsage, the figures of Mailstore GetQuota), with the
+ * user's message count limit (the directory's, which GetUserUsage does not carry).
+ */
+export const usageView = (u: admin.UserUsage, quotaMessages: number): Static<typeof UsageSchema> => ({
   usedBytes: u.usedBytes,
   quotaBytes: u.quotaBytes,
   messages: u.messages,
+  quotaMessages,
 });
 
 export const storageStatsView = (s: admin.GetStorageStatsResponse): Static<typeof StorageStatsSchema> => ({

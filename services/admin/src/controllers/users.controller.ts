@@ -90,8 +90,11 @@ async function withUsage(
       throw error;
     },
   );
-  const byId = new Map(usage.map((u) => [u.userId, usageView(u)]));
-  return users.map((u) => ({ ...u, usage: byId.get(u.id) ?? null }));
+  const byId = new Map(usage.map((u) => [u.userId, u]));
+  return users.map((u) => {
+    const figures = byId.get(u.id);
+    return { ...u, usage: figures === undefined ? null : usageView(figures, u.quotaMessages) };
+  });
 }
 
 /**
@@ -127,17 +130,29 @@ const listQuery = {
   q: optional(str({ max: 320 })),
 };
 
+/** The message count quota (directory.proto `User.quota_messages`, enforced at delivery). */
+const quotaMessages = () =>
+  optional(
+    int({
+      min: 0,
+      max: 1_000_000_000,
+      description: 'messages the user may keep over all mailboxes; 0 = unlimited',
+    }),
+  );
+
 const createBody = {
   address: required(address()),
   password: required(password()),
   displayName: optional(str({ max: 200 })),
   quotaBytes: optional(int({ min: 0 })),
+  quotaMessages: quotaMessages(),
   limits: optional(nested(limitsShape, LIMITS_NOTE)),
 };
 
 const updateBody = {
   displayName: optional(str({ max: 200 })),
   quotaBytes: optional(int({ min: 0 })),
+  quotaMessages: quotaMessages(),
   status: optional(oneOf(['active', 'disabled'])),
   limits: optional(nested(limitsShape, LIMITS_NOTE)),
   revokeAppPasswords: optional(bool()),
@@ -223,6 +238,7 @@ export class UsersController {
       password: body.password,
       displayName: body.displayName ?? '',
       ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+      ...(body.quotaMessages === undefined ? {} : { quotaMessages: body.quotaMessages }),
       ...limitsRequest(body.limits),
     });
     return user === undefined ? {} : ((await withUsage(this.deps.storage, [userView(user)]))[0] ?? {});
@@ -256,7 +272,7 @@ export class UsersController {
     action: 'users.update',
     target: { kind: 'user-param', param: 'id' },
     summary:
-      'Change display name, quota, status or sending limits (absent fields stay as they are); disabling a user ends their console sessions, and with revokeAppPasswords=true deletes their app passwords',
+      'Change display name, quotas (bytes, messages), status or sending limits (absent fields stay as they are); disabling a user ends their console sessions, and with revokeAppPasswords=true deletes their app passwords',
     body: updateBody,
     response: UserWithUsageSchema,
   })
@@ -274,6 +290,7 @@ export class UsersController {
       userId: id,
       ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
       ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+      ...(body.quotaMessages === undefined ? {} : { quotaMessages: body.quotaMessages }),
       ...limitsRequest(body.limits),
       status:
         body.status === undefined

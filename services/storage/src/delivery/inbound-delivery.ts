@@ -54,6 +54,7 @@ import {
 import type { DirectoryService } from '../directory/directory-service.js';
 import type {
   BatchDelivery,
+  BatchDeliveryResult,
   DeliveryOutcome,
   DeliveryRecipient,
   Mailstore,
@@ -63,6 +64,7 @@ import type { BatchTag } from '../ownership/index.js';
 import type { TraceStore } from '../trace/trace-store.js';
 import { batchFilter } from '../ownership/index.js';
 import type { ActiveScript, SieveDelivery, SievePlan } from '../sieve/index.js';
+import { GroupedWrites } from './commit-group.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { DEFAULT_OVER_QUOTA_POLICY, overQuotaOutcome, type OverQuotaPolicy } from './over-quota.js';
 
@@ -84,6 +86,11 @@ export interface DeliveryDeps {
   readonly concurrency?: number;
   /** Jobs committed together at most. */
   readonly maxBatch?: number;
+  /**
+   * Delivery commits running at once in this process (default 1): partitions' batches that wait
+   * meanwhile are committed together (commit-group.ts).
+   */
+  readonly commitConcurrency?: number;
   /** How long the first job of a batch waits for more. */
   readonly batchWaitMs?: number;
   readonly backoffMs?: readonly number[];
@@ -112,6 +119,8 @@ export interface DeliveryCoordinator {
   beginBatch(partition: number): BatchTag | undefined;
   confirm(tag: BatchTag): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }>;
 }
+
+type TraceEventDoc = MailEvent & { readonly date: Date };
 
 const JUNK = 'Junk';
 const INBOX = 'INBOX';
@@ -310,7 +319,23 @@ function reasonOf(error: unknown): string {
 export class InboundDelivery {
   private spool: Promise<ObjectStore> | undefined;
 
-  constructor(private readonly deps: DeliveryDeps) {}
+  /** Partitions' batches committed together, a few commits at a time (commit-group.ts). */
+  private readonly commits: GroupedWrites<BatchDelivery, BatchDeliveryResult>;
+  /** Their trace events likewise: one insert for the batches that wait. */
+  private readonly traceWrites: GroupedWrites<TraceEventDoc, string | undefined>;
+
+  constructor(private readonly deps: DeliveryDeps) {
+    const concurrency = deps.commitConcurrency ?? 1;
+    this.commits = new GroupedWrites((batch) => deps.mailstore.commitDeliveries(batch), concurrency);
+    this.traceWrites = new GroupedWrites(
+      async (events) => {
+        const refused = await deps.traceStore.storeMany(events);
+        return events.map((_, k) => refused.get(k));
+      },
+      concurrency,
+      4_096,
+    );
+  }
 
   private openSpool(): Promise<ObjectStore> {
     this.spool ??= openSpool(this.deps.bus.nc).catch((error: unknown) => {
@@ -413,9 +438,8 @@ export class InboundDelivery {
     );
     const writeTag = tag === undefined ? undefined : { p: tag.partition, e: tag.epoch, s: tag.seq };
     const commitStarted = performance.now();
-    const results = await this.deps.mailstore.commitDeliveries(
-      committing.map((c) => c.delivery),
-      writeTag,
+    const results = await this.commits.submit(
+      committing.map((c) => (writeTag === undefined ? c.delivery : { ...c.delivery, tag: writeTag })),
     );
     if (committing.length > 0)
       this.deps.metrics?.commitSeconds.observe((performance.now() - commitStarted) / 1_000);
@@ -515,9 +539,12 @@ export class InboundDelivery {
         owners.push(i);
       }
     }
-    let refused: ReadonlyMap<number, string>;
+    const refused = new Map<number, string>();
     try {
-      refused = await this.deps.traceStore.storeMany(events);
+      const problems = await this.traceWrites.submit(events);
+      problems.forEach((problem, k) => {
+        if (problem !== undefined) refused.set(k, problem);
+      });
     } catch (error) {
       // Stored already; the retry finds its copies delivered and stores the events again.
       for (const i of new Set(owners)) {

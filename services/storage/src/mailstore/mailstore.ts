@@ -277,6 +277,19 @@ const PACKED_BODY_LIMIT = 1024 * 1024;
 /** A pack takes bodies up to about this many octets; a batch with more writes several. */
 const PACK_BYTES = 16 * 1024 * 1024;
 
+/** Whole-batch retries of a delivery commit the database refused as busy, and the first pause. */
+const BUSY_RETRIES = 4;
+const BUSY_BACKOFF_MS = 100;
+
+/**
+ * FerretDB on SQLite answers a write that waited too long for SQLite's one writer with
+ * `database is locked (5) (SQLITE_BUSY)`: nothing was written, and the same write succeeds later.
+ */
+export function isDatabaseBusy(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /SQLITE_BUSY|database is locked/i.test(message);
+}
+
 /** One job's delivery in a batch (`commitDeliveries`). */
 export interface BatchDelivery {
   readonly spoolId: string;
@@ -285,6 +298,8 @@ export interface BatchDelivery {
   readonly receivedAt: Date;
   /** Trace id of the delivering job (its `traceparent`), recorded on each stored copy. */
   readonly traceId?: string;
+  /** Its partition batch's tag, when one commit carries several partitions' batches (else the commit's). */
+  readonly tag?: WriteTag;
 }
 
 /** What became of one delivery of a batch: its outcomes, or why it must be tried again. */
@@ -422,8 +437,25 @@ interface PendingState {
   running: Promise<number> | undefined;
   /** When the mailstore last wrote a record: compaction waits for a quiet moment. */
   lastWrite: number;
+  /** Shutting down (`quiesceRecords`): no more background compaction. */
+  stopped: boolean;
 }
 const pendingByDb = new WeakMap<Db, PendingState>();
+
+/**
+ * Ends background record work on `db` before the database client closes (shutdown): no further
+ * compaction is scheduled, and the refresh or compaction under way is waited for, so none of it
+ * fails on a closed client later.
+ */
+export async function quiesceRecords(db: Db): Promise<void> {
+  const state = pendingByDb.get(db);
+  if (state === undefined) return;
+  state.stopped = true;
+  clearTimeout(state.timer);
+  state.timer = undefined;
+  await state.changes.catch(() => undefined);
+  await state.running?.catch(() => undefined);
+}
 /**
  * When background compaction runs: once writes paused for `quietMs` with at least `minBatch`
  * records waiting, once they paused for `idleMs` with any, or beyond `backlog` records whatever the
@@ -471,6 +503,9 @@ export function followRecordOwnership(
         }
         return pending;
       });
+      // The calls waiting on the refresh get its failure; with none waiting (an ownership move at
+      // shutdown) it must not become an unhandled rejection, which ends the process.
+      state.changes.catch(() => undefined);
     },
   };
 }
@@ -1665,7 +1700,11 @@ export class Mailstore {
    * - A document refused for any other reason fails only its own delivery; a failure of the batch
    *   as a whole is retried delivery by delivery, so one poisoned job never fails the others.
    */
-  async commitDeliveries(batch: readonly BatchDelivery[], tag?: WriteTag): Promise<BatchDeliveryResult[]> {
+  async commitDeliveries(
+    batch: readonly BatchDelivery[],
+    tag?: WriteTag,
+    busyAttempt = 0,
+  ): Promise<BatchDeliveryResult[]> {
     const unwritten = await this.storePacked(batch);
     if (unwritten.some((e) => e !== undefined)) {
       const ready = batch.flatMap((d, item) => (unwritten[item] === undefined ? [d] : []));
@@ -1680,6 +1719,16 @@ export class Mailstore {
     try {
       return await this.commitBatch(batch, tag);
     } catch (error) {
+      // The database's writer was busy (FerretDB on SQLite): the batch is fine, so it is tried
+      // again whole after a pause, rather than as one commit per delivery, which busies it more.
+      if (busyAttempt < BUSY_RETRIES && isDatabaseBusy(error)) {
+        this.logger.warn(
+          { err: error, deliveries: batch.length, attempt: busyAttempt + 1 },
+          'database busy; committing the batch again',
+        );
+        await new Promise((r) => setTimeout(r, BUSY_BACKOFF_MS * 2 ** busyAttempt * (0.5 + Math.random())));
+        return this.commitDeliveries(batch, tag, busyAttempt + 1);
+      }
       if (batch.length <= 1) return batch.map(() => ({ ok: false, error }));
       this.logger.warn(
         { err: error, deliveries: batch.length },
@@ -1752,7 +1801,8 @@ export class Mailstore {
           ...(delivery.traceId === undefined ? {} : { traceId: delivery.traceId }),
         },
       );
-      if (tag !== undefined) built.doc.own = tag;
+      const own = delivery.tag ?? tag;
+      if (own !== undefined) built.doc.own = own;
       rows.push({ ...target, ...built, record: undefined, state: 'accepted' });
     }
 
@@ -2199,7 +2249,14 @@ export class Mailstore {
         await retainOwnedRecords(db, owned, loaded);
         return owned;
       });
-      state = { changes, refreshQueued: false, timer: undefined, running: undefined, lastWrite: 0 };
+      state = {
+        changes,
+        refreshQueued: false,
+        timer: undefined,
+        running: undefined,
+        lastWrite: 0,
+        stopped: false,
+      };
       const loaded = state;
       changes.then(
         (p) => {
@@ -2229,10 +2286,10 @@ export class Mailstore {
   }
 
   private scheduleCompaction(state: PendingState, delay = compactionSettings.quietMs): void {
-    if (state.timer !== undefined) return;
+    if (state.timer !== undefined || state.stopped) return;
     state.timer = setTimeout(() => {
       state.timer = undefined;
-      void (async () => {
+      (async () => {
         const pending = await state.changes;
         const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
         const quietFor = Date.now() - state.lastWrite;
@@ -2248,7 +2305,10 @@ export class Mailstore {
           this.logger.warn({ err: error }, 'compacting flag and expunge records failed; retried later');
         });
         if (pending.size > 0) this.scheduleCompaction(state);
-      })();
+      })().catch((error: unknown) => {
+        // The records could not be loaded (the next use loads them again) or the client closed.
+        this.logger.warn({ err: error }, 'background compaction of flag and expunge records failed');
+      });
     }, delay);
     state.timer.unref();
   }

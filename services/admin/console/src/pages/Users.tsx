@@ -1,4 +1,7 @@
-/** Mail users: create, edit (name, quota, limits), reset the password, app passwords, suspend, unlock, delete. */
+/**
+ * Mail users: create, edit (name, quotas, limits), reset the password, app passwords, filters,
+ * team mailboxes, suspend, unlock, delete.
+ */
 import { useCallback, useState } from 'react';
 import { api, qs, type Me, type Page } from '../api.js';
 import { ErrorBanner, Notice } from '../components/Banner.js';
@@ -11,6 +14,7 @@ import { type User } from '../types.js';
 import {
   isAddress,
   isLimit,
+  isMessageCount,
   isSize,
   passwordProblem,
   PASSWORD_HINT,
@@ -20,8 +24,12 @@ import {
 } from '../validate.js';
 import { AppPasswords } from './AppPasswords.js';
 import { SieveFilters } from './SieveFilters.js';
+import { TeamMailboxes } from './TeamMailboxes.js';
 
-type Panel = { kind: 'edit' | 'password' | 'app-passwords' | 'filters'; user: User } | undefined;
+type Panel = { kind: 'edit' | 'password' | 'app-passwords' | 'filters' | 'team'; user: User } | undefined;
+
+/** A message count limit as the list shows it. */
+const messageLimitText = (limit: number): string => (limit === 0 ? 'no message limit' : `${limit} messages`);
 
 function EditUser({ user, onDone }: { readonly user: User; readonly onDone: (notice: string) => void }) {
   const [quota, unit] = sizeFields(user.quotaBytes);
@@ -54,6 +62,15 @@ function EditUser({ user, onDone }: { readonly user: User; readonly onDone: (not
           unitOf: 'quota',
         },
         {
+          name: 'quotaMessages',
+          label: 'Message limit',
+          required: true,
+          validate: isMessageCount,
+          initial: String(user.quotaMessages),
+          inputMode: 'numeric',
+          hint: `Messages kept over all mailboxes; 0 = unlimited. Stored now: ${user.usage?.messages ?? 0}.`,
+        },
+        {
           name: 'messagesPerHour',
           label: 'Messages per hour',
           required: true,
@@ -75,6 +92,7 @@ function EditUser({ user, onDone }: { readonly user: User; readonly onDone: (not
         await api('PATCH', `/v1/users/${user.id}`, {
           displayName: v.displayName ?? '',
           quotaBytes: toBytes(v.quota ?? '0', v.quotaUnit ?? 'MiB'),
+          quotaMessages: Number((v.quotaMessages ?? '0').trim()),
           limits: {
             messagesPerHour: Number(v.messagesPerHour),
             recipientsPerMessage: Number(v.recipientsPerMessage),
@@ -212,6 +230,13 @@ export function UsersPage({ me }: { readonly me: Me }) {
             },
             { name: 'quotaUnit', label: 'Quota unit', type: 'select', options: SIZE_UNITS, unitOf: 'quota' },
             {
+              name: 'quotaMessages',
+              label: 'Message limit',
+              validate: isMessageCount,
+              inputMode: 'numeric',
+              hint: 'Messages kept over all mailboxes; empty or 0 = unlimited.',
+            },
+            {
               name: 'messagesPerHour',
               label: 'Messages per hour (empty = service default)',
               validate: isLimit,
@@ -232,6 +257,7 @@ export function UsersPage({ me }: { readonly me: Me }) {
               password: v.password,
               displayName: v.displayName ?? '',
               ...(v.quota ? { quotaBytes: toBytes(v.quota, v.quotaUnit ?? 'MiB') } : {}),
+              ...(v.quotaMessages ? { quotaMessages: Number(v.quotaMessages.trim()) } : {}),
               ...limitsBody(v),
             });
             setReload((n) => n + 1);
@@ -270,6 +296,19 @@ export function UsersPage({ me }: { readonly me: Me }) {
           </button>
         </div>
       )}
+      {panel?.kind === 'team' && (
+        <div className="card">
+          <TeamMailboxes
+            key={panel.user.id}
+            userId={panel.user.id}
+            address={panel.user.address}
+            canWrite={can('teammailboxes.write')}
+          />
+          <button type="button" className="secondary" onClick={() => setPanel(undefined)}>
+            Close
+          </button>
+        </div>
+      )}
       <div className="field inline">
         <label htmlFor="users-domain">Domain</label>
         <select id="users-domain" value={domain} onChange={(e) => setDomain(e.target.value)}>
@@ -295,7 +334,10 @@ export function UsersPage({ me }: { readonly me: Me }) {
           {
             title: 'Quota',
             cell: (u) => (
-              <span className="nowrap">{u.quotaBytes === 0 ? 'unlimited' : formatBytes(u.quotaBytes)}</span>
+              <span className="nowrap">
+                {u.quotaBytes === 0 ? 'unlimited' : formatBytes(u.quotaBytes)},{' '}
+                {messageLimitText(u.quotaMessages)}
+              </span>
             ),
           },
           { title: 'Storage used', cell: (u) => usageText(u) },
@@ -335,6 +377,11 @@ export function UsersPage({ me }: { readonly me: Me }) {
                     aria-expanded={open('filters', u)}
                   >
                     Filters
+                  </button>
+                )}
+                {can('teammailboxes.read') && (
+                  <button type="button" onClick={() => toggle('team', u)} aria-expanded={open('team', u)}>
+                    Team mailboxes
                   </button>
                 )}
                 {can('users.update') && u.status === 'active' && (
