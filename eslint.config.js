@@ -21,6 +21,11 @@ const depConstraints = [
     sourceTag: 'type:service',
     onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:protocol'],
   },
+  // One process composed of services (services/storage-imap, ADR 0010) runs them, so imports them.
+  {
+    sourceTag: 'type:composition',
+    onlyDependOnLibsWithTags: ['type:service', 'type:lib', 'type:util', 'type:contracts', 'type:protocol'],
+  },
   {
     sourceTag: 'type:tool',
     onlyDependOnLibsWithTags: ['type:lib', 'type:util', 'type:contracts', 'type:testing', 'type:protocol'],

@@ -14,6 +14,7 @@ export {
   type StorageClientOptions,
   type UnaryApi,
 } from './client.js';
+export { colocatedStorage, type CallPath, type ColocatedOptions, type LocalStorage } from './local.js';
 export {
   StorageCallError,
   StorageError,

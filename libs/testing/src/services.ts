@@ -6,7 +6,10 @@ import { ManagedProcess, freePort } from './process.js';
 import { repoRoot } from './repo.js';
 
 /** The deployable services, each run as `node services/<name>/dist/main.js`. */
-export type ServiceName = 'storage' | 'imap' | 'smtp-inbound' | 'mta-delivery' | 'admin';
+export type ServiceName = 'storage' | 'imap' | 'smtp-inbound' | 'mta-delivery' | 'admin' | 'storage-imap';
+
+/** Services that run storage (storage-imap: storage with the IMAP server in its process). */
+const runsStorage = (service: ServiceName): boolean => service === 'storage' || service === 'storage-imap';
 
 export interface StartServiceOptions {
   /** NATS, the database and the internal identities the service uses. */
@@ -92,9 +95,9 @@ export async function startService(
   const { env, dir } = options;
   const name = options.name ?? service;
   const opsPort = options.opsPort ?? (await freePort());
-  const grpcPort = service === 'storage' ? (options.grpcPort ?? (await freePort())) : 0;
+  const grpcPort = runsStorage(service) ? (options.grpcPort ?? (await freePort())) : 0;
   const own: Record<string, string> = { POSTMESH_OPS_PORT: String(opsPort) };
-  if (service === 'storage') {
+  if (runsStorage(service)) {
     own.MONGODB_URI = env.mongoUri;
     own.POSTMESH_MONGODB_DB = env.database;
     own.POSTMESH_GRPC_PORT = String(grpcPort);

@@ -18,6 +18,8 @@ import {
   DirectoryServiceDefinition,
   MailstoreServiceDefinition,
   TraceServiceDefinition,
+  type DirectoryServiceServer,
+  type MailstoreServiceServer,
 } from '@postmesh/contracts';
 import { Counter, type Logger, type Registry } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
@@ -116,6 +118,11 @@ export interface StorageApp {
   /** The port the gRPC server listens on. */
   readonly port: number;
   readonly keyring: MongoUserKeyring;
+  /** The handlers the gRPC server runs, for a caller in this process (imap at the owner, ADR 0010). */
+  readonly handlers: {
+    readonly mailstore: MailstoreServiceServer;
+    readonly directory: DirectoryServiceServer;
+  };
   readonly directory: DirectoryService;
   /** The Directory's answers kept in memory (directory/cache.ts). */
   readonly directoryCache: DirectoryCache;
@@ -210,13 +217,11 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   });
   const grpc = new GrpcInstrumentation(options.registry);
   server.addService(adminService.definition, grpc.wrap(adminService.definition, adminService.handlers));
-  server.addService(
+  const directoryServer = grpc.wrap(
     DirectoryServiceDefinition,
-    grpc.wrap(
-      DirectoryServiceDefinition,
-      directoryHandlers(directory, webhookStore, logger.child({ component: 'grpc' })),
-    ),
+    directoryHandlers(directory, webhookStore, logger.child({ component: 'grpc' })),
   );
+  server.addService(DirectoryServiceDefinition, directoryServer);
   server.addService(
     TraceServiceDefinition,
     grpc.wrap(TraceServiceDefinition, traceHandlers(traceStore, logger.child({ component: 'grpc' }))),
@@ -230,19 +235,17 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     writeCounts: writes.counts,
   });
   const learning = bus !== undefined && options.rspamdControllerUrl !== undefined;
-  server.addService(
+  const mailstoreServer = grpc.wrap(
     MailstoreServiceDefinition,
-    grpc.wrap(
-      MailstoreServiceDefinition,
-      learning
-        ? withJunkLearning(mailstoreService, {
-            db,
-            bus,
-            logger: logger.child({ component: 'spam-learning' }),
-          })
-        : mailstoreService,
-    ),
+    learning
+      ? withJunkLearning(mailstoreService, {
+          db,
+          bus,
+          logger: logger.child({ component: 'spam-learning' }),
+        })
+      : mailstoreService,
   );
+  server.addService(MailstoreServiceDefinition, mailstoreServer);
 
   const host = options.grpcHost ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) => {
@@ -390,6 +393,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   return {
     port,
     keyring,
+    handlers: { mailstore: mailstoreServer, directory: directoryServer },
     warmMailboxIndex: () =>
       new Mailstore({
         db,
@@ -444,6 +448,13 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       directoryFeed?.stop();
       await blobSweeper.stop();
       await sieveLedgerSweep.stop();
+      // Mailbox counters moved in memory (ADR 0007); a partition handed over dropped its own.
+      await deliveryMailstore.flushCounters().catch((error: unknown) => {
+        logger.warn(
+          { err: error },
+          'could not write the mailbox counters; the next index build recounts them',
+        );
+      });
       await blobs.close();
     },
   };

@@ -39,6 +39,11 @@ export const stackSchema = {
   POSTMESH_RSPAMD_REDIS_PORT: port(11379),
   /** rspamd's compiled rules (Hyperscan); default `<data dir>/rspamd/cache`. */
   POSTMESH_RSPAMD_CACHE_DIR: optionalString(),
+  /**
+   * imap at the owner (ADR 0010, an experiment): one `storage-imap` process runs storage and the
+   * IMAP server, whose calls of the users it owns stay in-process; no separate imap process.
+   */
+  POSTMESH_STACK_IMAP_AT_STORAGE: boolean(false),
   /** How long to wait for every service to report ready. */
   POSTMESH_STACK_READY_TIMEOUT_MS: integer(120_000, { min: 1_000 }),
 } as const;
@@ -48,6 +53,24 @@ export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) => loadCon
 
 export const SERVICES = ['storage', 'smtp-inbound', 'imap', 'mta-delivery', 'admin'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+
+/** The service processes the stack runs (imap inside storage's with POSTMESH_STACK_IMAP_AT_STORAGE). */
+export function stackServices(config: StackConfig): readonly ServiceName[] {
+  return config.POSTMESH_STACK_IMAP_AT_STORAGE ? SERVICES.filter((s) => s !== 'imap') : SERVICES;
+}
+
+/** The entry point and environment of a service's process (storage-imap: both services' variables). */
+export function serviceProcess(
+  config: StackConfig,
+  service: ServiceName,
+  dataDir: string,
+  identityDir: string | undefined,
+): { readonly pkg: string; readonly env: NodeJS.ProcessEnv } {
+  const env = serviceEnv(config, service, dataDir, identityDir);
+  if (service !== 'storage' || !config.POSTMESH_STACK_IMAP_AT_STORAGE) return { pkg: service, env };
+  const { POSTMESH_OPS_PORT: _imapOps, ...imap } = serviceEnv(config, 'imap', dataDir, identityDir);
+  return { pkg: 'storage-imap', env: { ...imap, ...env } };
+}
 
 export function opsPort(config: StackConfig, service: ServiceName): number {
   switch (service) {

@@ -18,11 +18,11 @@ import {
   waitForPort,
 } from '@postmesh/testing';
 import {
-  SERVICES,
   endpoints,
   loadStackConfig,
   opsPort,
-  serviceEnv,
+  serviceProcess,
+  stackServices,
   type ServiceName,
   type StackConfig,
 } from './layout.js';
@@ -266,12 +266,13 @@ async function start(): Promise<number> {
     }
   }
 
-  for (const service of SERVICES) {
+  for (const service of stackServices(config)) {
+    const { pkg, env } = serviceProcess(config, service, dataDir, pki?.dir);
     const proc = new ManagedProcess({
       name: service,
       command: process.execPath,
-      args: [join(root, 'services', service, 'dist', 'main.js')],
-      env: { ...serviceEnv(config, service, dataDir, pki?.dir), ...secrets.env },
+      args: [join(root, 'services', pkg, 'dist', 'main.js')],
+      env: { ...env, ...secrets.env },
       logFile: join(logDir, `${service}.log`),
       detached: true,
     });
@@ -392,23 +393,24 @@ async function readiness(port: number): Promise<{ ready: boolean; detail: string
 async function waitUntilReady(config: StackConfig, cancelled: () => boolean): Promise<boolean> {
   const deadline = Date.now() + config.POSTMESH_STACK_READY_TIMEOUT_MS;
   const readySet = new Set<ServiceName>();
+  const services = stackServices(config);
   let lastProgress = 0;
   while (Date.now() < deadline && !cancelled()) {
-    for (const service of SERVICES) {
+    for (const service of services) {
       if (readySet.has(service)) continue;
       const { ready, detail } = await readiness(opsPort(config, service));
       if (ready) {
         readySet.add(service);
-        say(`${service} ready (${readySet.size}/${SERVICES.length})`);
+        say(`${service} ready (${readySet.size}/${services.length})`);
       } else if (Date.now() - lastProgress > 5_000) {
         say(`still waiting for ${service}: ${detail}`);
         lastProgress = Date.now();
       }
     }
-    if (readySet.size === SERVICES.length) return true;
+    if (readySet.size === services.length) return true;
     await new Promise((r) => setTimeout(r, 250));
   }
-  return readySet.size === SERVICES.length;
+  return readySet.size === services.length;
 }
 
 async function listening(port: number): Promise<boolean> {
@@ -431,7 +433,7 @@ async function report(
   const list = await Promise.all(
     endpoints(config).map(async (e) => ({ ...e, listening: await listening(e.port) })),
   );
-  const ops = SERVICES.map((service) => ({
+  const ops = stackServices(config).map((service) => ({
     service,
     port: opsPort(config, service),
     ready: `http://127.0.0.1:${opsPort(config, service)}/healthz/ready`,

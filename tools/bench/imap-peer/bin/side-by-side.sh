@@ -10,6 +10,7 @@
 #      POSTMESH_CPU_PROFILE_DIR=DIR (V8 CPU profiles of imap and storage during each Postmesh phase,
 #      summarised by tools/bench/ingest/profile-summary.mjs). The stack's ports follow its own
 #      POSTMESH_*_PORT variables, so two runs on one machine can use different ports.
+#      POSTMESH_STACK_IMAP_AT_STORAGE=true runs imap inside storage's process (ADR 0010).
 # Each phase reports the CPU time of every process of both servers per command (--cpu).
 # Needs root (Postfix and Dovecot masters), the workspace built (npm run build) and .bin/ tools.
 set -euo pipefail
@@ -86,7 +87,7 @@ measure=(--cpu "postmesh=$stack_pid")
 dovecot_pid=$(tr -dc 0-9 <"$WORK/peers/dovecot/run/master.pid" 2>/dev/null || true)
 [ -n "$dovecot_pid" ] && measure+=(--cpu "dovecot=$dovecot_pid")
 if [ -n "$profile_hook" ]; then
-  for service in imap storage; do
+  for service in imap storage storage-imap; do
     pid=$(pgrep -f "$root/services/$service/dist/main.js" | head -1 || true)
     [ -n "$pid" ] && measure+=(--profile "postmesh=$pid")
   done

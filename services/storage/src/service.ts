@@ -1,0 +1,246 @@
+import { resolve } from 'node:path';
+import { ConfigError } from '@postmesh/config';
+import type { RunningService, ServiceContext, ServiceDefinition } from '@postmesh/runtime';
+import type { LocalStorage } from '@postmesh/storage-client';
+import { MongoClient } from 'mongodb';
+import { createStorageApp } from './app.js';
+import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
+import { mailboxRecords } from './mailstore/mailboxes.js';
+import { followRecordOwnership, mailstoreLocks, quiesceRecords } from './mailstore/mailstore.js';
+import { sharedMessageCache } from './mailstore/message-cache.js';
+import { rules, schema, webhookAllowList } from './config.js';
+import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
+import type { LocalKeyProvider } from './crypto/local-key-provider.js';
+import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
+import { rotateKek } from './crypto/user-keyring.js';
+import { DevSeedError, seedDevData } from './seed.js';
+import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
+import { OwnerGate } from './grpc/owner-gate.js';
+import { instrumentDatabase, instrumentKeyProvider } from './db/metrics.js';
+import { watchStalls } from './db/stall-watch.js';
+
+/** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
+const EXIT_CONFIG = 78;
+
+/** A running storage, with what a process that also runs imap calls in-process (ADR 0010). */
+export interface RunningStorage extends RunningService {
+  readonly local: LocalStorage;
+}
+
+/**
+ * storage: the only service that talks to MongoDB (DESIGN §1). Serves Directory, Mailstore and
+ * Trace over gRPC, consumes MAIL_EVENTS into the trace store, and reports ready only when the
+ * database, NATS and the gRPC server all answer. main.ts runs it; so does storage-imap.
+ */
+export const storageService = {
+  name: 'storage',
+  schema,
+  rules,
+  async start({
+    config,
+    logger,
+    ops,
+    bus,
+    security,
+  }: ServiceContext<typeof schema>): Promise<RunningStorage> {
+    let keyProvider: LocalKeyProvider | undefined;
+    try {
+      // With KMS the KEK is read once the database (which holds its KMS-encrypted copy) is up.
+      if (config.POSTMESH_KEY_PROVIDER === 'file') {
+        keyProvider = loadLocalKeyProvider({
+          kekFile: config.POSTMESH_KEK_FILE,
+          previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+        });
+      } else {
+        kmsClient({ keyId: config.POSTMESH_KMS_KEY_ID ?? '', region: config.POSTMESH_KMS_REGION });
+      }
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`storage: ${error.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
+      throw error;
+    }
+    if (config.POSTMESH_DEV_SEED && (config.POSTMESH_DEV_PASSWORD ?? '') === '') {
+      process.stderr.write(
+        'storage: Invalid configuration:\n  POSTMESH_DEV_PASSWORD: required when POSTMESH_DEV_SEED=true\n',
+      );
+      process.exit(EXIT_CONFIG);
+    }
+
+    sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
+    sharedMailboxIndex.maxSummaryBytes = config.POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES;
+    sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
+    const client = new MongoClient(config.MONGODB_URI, {
+      appName: 'postmesh-storage',
+      serverSelectionTimeoutMS: 5_000,
+      // DESIGN §2 step 6: every write is majority-acknowledged and journaled.
+      writeConcern: { w: 'majority', journal: true },
+      // Command events feed the database metrics (db/metrics.ts).
+      monitorCommands: true,
+    });
+    const commandsInFlight = instrumentDatabase(client, ops.registry);
+    // A database that stops answering or a lock never released is logged, not silent.
+    const stopStallWatch = watchStalls({ logger, commands: commandsInFlight, locks: mailstoreLocks });
+    await client.connect();
+    const db = client.db(config.POSTMESH_MONGODB_DB);
+    logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
+    keyProvider ??= await loadKmsKeyProvider({
+      db,
+      keyId: config.POSTMESH_KMS_KEY_ID ?? '',
+      region: config.POSTMESH_KMS_REGION,
+      endpoint: config.POSTMESH_KMS_ENDPOINT,
+      previousKekFile: config.POSTMESH_KEK_PREVIOUS_FILE,
+    });
+    logger.info(
+      {
+        provider: config.POSTMESH_KEY_PROVIDER,
+        kekId: keyProvider.currentKekId,
+        knownKeks: keyProvider.knownKekIds.length,
+      },
+      'KEK loaded',
+    );
+    ops.addCheck({
+      name: 'mongodb',
+      async check(): Promise<true> {
+        await db.command({ ping: 1 }, { timeoutMS: 1_500 });
+        return true;
+      },
+    });
+
+    // Counted where every user key, DKIM key and TOTP seed is wrapped or unwrapped.
+    instrumentKeyProvider(keyProvider, ops.registry);
+    const ownerGate = new OwnerGate();
+    const app = await createStorageApp({
+      db,
+      keyProvider,
+      logger,
+      bus,
+      grpcHost: config.POSTMESH_GRPC_HOST,
+      grpcPort: config.POSTMESH_GRPC_PORT,
+      grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
+      ownerGate,
+      traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
+      authCacheTtlMs: config.POSTMESH_AUTH_CACHE_TTL_MS,
+      registry: ops.registry,
+      alerts: {
+        postmaster: config.POSTMESH_POSTMASTER,
+        perHour: config.POSTMESH_ALERT_MAILS_PER_HOUR,
+        deliveryFailures: {
+          threshold: config.POSTMESH_ALERT_DELIVERY_FAILURES,
+          windowMs: config.POSTMESH_ALERT_DELIVERY_FAILURES_WINDOW_MS,
+        },
+        writeErrors: {
+          threshold: config.POSTMESH_ALERT_STORAGE_WRITE_ERRORS,
+          windowMs: config.POSTMESH_ALERT_STORAGE_WRITE_ERRORS_WINDOW_MS,
+        },
+      },
+      deliveryConcurrency: config.POSTMESH_DELIVERY_CONCURRENCY,
+      deliveryBatch: config.POSTMESH_DELIVERY_BATCH,
+      deliveryBatchWaitMs: config.POSTMESH_DELIVERY_BATCH_WAIT_MS,
+      ...(config.POSTMESH_RSPAMD_CONTROLLER_URL === undefined
+        ? {}
+        : { rspamdControllerUrl: config.POSTMESH_RSPAMD_CONTROLLER_URL }),
+      webhooks: {
+        allowAddresses: webhookAllowList(config.POSTMESH_WEBHOOK_ALLOW_ADDRESSES),
+        maxAttempts: config.POSTMESH_WEBHOOK_MAX_ATTEMPTS,
+        retryBaseMs: config.POSTMESH_WEBHOOK_RETRY_BASE_MS,
+        timeoutMs: config.POSTMESH_WEBHOOK_TIMEOUT_MS,
+      },
+      blobStore: {
+        kind: config.POSTMESH_BLOB_STORE,
+        dir: resolve(config.POSTMESH_BLOB_DIR),
+        readCacheBytes: config.POSTMESH_BLOB_READ_CACHE_BYTES,
+        ...(config.POSTMESH_BLOB_S3_BUCKET === undefined || config.POSTMESH_BLOB_S3_BUCKET === ''
+          ? {}
+          : {
+              s3: {
+                bucket: config.POSTMESH_BLOB_S3_BUCKET,
+                prefix: config.POSTMESH_BLOB_S3_PREFIX,
+                forcePathStyle: config.POSTMESH_BLOB_S3_FORCE_PATH_STYLE,
+                ...(config.POSTMESH_BLOB_S3_REGION === undefined
+                  ? {}
+                  : { region: config.POSTMESH_BLOB_S3_REGION }),
+                ...(config.POSTMESH_BLOB_S3_ENDPOINT === undefined
+                  ? {}
+                  : { endpoint: config.POSTMESH_BLOB_S3_ENDPOINT }),
+              },
+            }),
+      },
+      blobSweep: {
+        intervalMs: config.POSTMESH_BLOB_SWEEP_INTERVAL_MS,
+        minAgeMs: config.POSTMESH_BLOB_SWEEP_MIN_AGE_MS,
+      },
+      sieveLedgerSweepMs: config.POSTMESH_SIEVE_LEDGER_SWEEP_INTERVAL_MS,
+    });
+    ops.addCheck({ name: 'grpc', check: () => app.check() });
+    // Flag and expunge records follow ownership too; until the coordinator has started, this
+    // replica serves every user (the gate is open), so it keeps every record.
+    const started: { coordinator?: PartitionCoordinator } = {};
+    const records = config.POSTMESH_STORAGE_OWNERSHIP
+      ? followRecordOwnership(db, (userId) => started.coordinator?.owns(userId) ?? true)
+      : undefined;
+    const coordinator = config.POSTMESH_STORAGE_OWNERSHIP
+      ? await PartitionCoordinator.start({
+          nc: bus.nc,
+          logger: logger.child({ component: 'ownership' }),
+          address: advertisedAddress(
+            config.POSTMESH_STORAGE_ADVERTISED_GRPC,
+            config.POSTMESH_GRPC_HOST,
+            app.port,
+          ),
+          partitions: config.POSTMESH_STORAGE_PARTITIONS,
+          leaseTtlMs: config.POSTMESH_STORAGE_LEASE_TTL_MS,
+          replicas: config.POSTMESH_STREAM_REPLICAS,
+          caches: [sharedMailboxIndex, mailboxRecords, ...(records === undefined ? [] : [records])],
+          registry: ops.registry,
+        })
+      : undefined;
+    if (coordinator !== undefined) {
+      started.coordinator = coordinator;
+      records?.dropUsersWhere(() => true);
+      ownerGate.attach(coordinator);
+      await app.startOwnership(coordinator, { ackWaitMs: config.POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS });
+    }
+    // In the background: until a mailbox is warm, its first large read builds its entry itself.
+    app.warmMailboxIndex().catch((error: unknown) => {
+      logger.warn({ err: error }, 'warming the mailbox index failed; mailboxes are indexed on first use');
+    });
+
+    if (config.POSTMESH_KEK_ROTATE_AT_START) {
+      // In the background: serving continues; both KEKs unwrap until it finishes.
+      rotateKek({ db, keyProvider, logger }).catch((error: unknown) => {
+        logger.error({ err: error }, 'KEK rotation failed; it resumes at the next start');
+      });
+    }
+    if (config.POSTMESH_DEV_SEED) {
+      try {
+        await seedDevData(app.directory, config.POSTMESH_DEV_PASSWORD, logger);
+      } catch (error) {
+        if (!(error instanceof DevSeedError)) throw error;
+        process.stderr.write(`storage: ${error.message}\n`);
+        await app.stop(0);
+        await client.close();
+        process.exit(EXIT_CONFIG);
+      }
+    }
+
+    return {
+      local: {
+        ...app.handlers,
+        // The owner gate's decision, asked before a call runs in-process as before it runs over gRPC.
+        serves: (userId) => ownerGate.mayServe(userId),
+      },
+      async stop() {
+        stopStallWatch();
+        // Hand the partitions over first, so the next owners take them at once, not after the TTL.
+        await coordinator?.stop();
+        await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
+        // The hand-over above re-reads the flag and expunge records in the background: let that
+        // (and any compaction) end before the client closes under it.
+        await quiesceRecords(db);
+        await client.close();
+      },
+    };
+  },
+} satisfies ServiceDefinition<typeof schema>;
