@@ -23,7 +23,7 @@ import {
   type ClientWritableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { context, propagation, type Context } from '@opentelemetry/api';
+import { context, propagation, type Context, type TextMapSetter } from '@opentelemetry/api';
 import {
   AdminServiceClient,
   DirectoryServiceClient,
@@ -191,7 +191,83 @@ function hostOf(address: string): string {
   return colon < 0 || address.indexOf(':') !== colon ? address : address.slice(0, colon);
 }
 
+/** Writes propagated fields (`traceparent`, …) straight into a call's metadata. */
+const METADATA_SETTER: TextMapSetter<Metadata> = {
+  set: (metadata, key, value) => metadata.set(key, value),
+};
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Server stream messages waiting to be read before the call is paused (HTTP/2 flow control). */
+const READ_AHEAD = 16;
+
+/**
+ * A server stream's messages one at a time, from the call's events: a promise per message at most,
+ * where the Readable's async iterator (an async generator waiting for events) costs several. The
+ * call is paused while READ_AHEAD messages wait, so a slow reader still holds the stream back.
+ * Messages that arrived before a failure are read first, then the failure.
+ */
+class CallReader<Res> {
+  readonly #call: ClientReadableStream<Res>;
+  readonly #queue: Res[] = [];
+  #ended = false;
+  #failure: { readonly error: Error } | null = null;
+  #waiting: { resolve(result: IteratorResult<Res, void>): void; reject(error: Error): void } | null = null;
+
+  constructor(call: ClientReadableStream<Res>) {
+    this.#call = call;
+    call.on('data', (message: Res) => {
+      const waiting = this.#waiting;
+      if (waiting !== null) {
+        this.#waiting = null;
+        waiting.resolve({ value: message, done: false });
+        return;
+      }
+      this.#queue.push(message);
+      if (this.#queue.length >= READ_AHEAD) call.pause();
+    });
+    call.on('end', () => {
+      this.#ended = true;
+      this.#settle();
+    });
+    call.on('error', (error: Error) => {
+      this.#failure ??= { error };
+      if (!call.isPaused()) this.#settle();
+    });
+    call.on('close', () => {
+      this.#ended = true;
+      this.#settle();
+    });
+  }
+
+  next(): Promise<IteratorResult<Res, void>> {
+    if (this.#queue.length > 0) return Promise.resolve({ value: this.#queue.shift() as Res, done: false });
+    if (this.#call.isPaused() && !this.#ended) {
+      // Messages the call holds come before its end or failure (settled by 'end' or 'close').
+      this.#call.resume();
+    } else {
+      if (this.#failure !== null) return Promise.reject(this.#failure.error);
+      if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
+  }
+
+  #settle(): void {
+    const waiting = this.#waiting;
+    if (waiting === null) return;
+    this.#waiting = null;
+    if (this.#failure !== null) waiting.reject(this.#failure.error);
+    else waiting.resolve({ value: undefined, done: true });
+  }
+}
+
+interface OpenStream<Res> {
+  readonly call: ClientReadableStream<Res>;
+  readonly reader: CallReader<Res>;
+  readonly first: IteratorResult<Res, void>;
+}
 
 /** Connects lazily, as grpc-js does: nothing is dialled before the first call. */
 export function connectStorage(options: StorageClientOptions): StorageClient {
@@ -202,6 +278,9 @@ class GrpcStorageClient {
   private readonly policy: CallPolicy;
   private readonly credentials: ChannelCredentials;
   private readonly channels = new Map<string, Stubs>();
+  /** The channel used last (most calls go to the same replica): found without the LRU reordering. */
+  private lastAddress: string | undefined;
+  private lastStubs: Stubs | undefined;
 
   constructor(private readonly options: StorageClientOptions) {
     this.policy = { ...DEFAULT_CALL_POLICY, ...options.policy };
@@ -237,6 +316,8 @@ class GrpcStorageClient {
       close: () => {
         for (const stubs of this.channels.values()) stubs.channel.close();
         this.channels.clear();
+        this.lastAddress = undefined;
+        this.lastStubs = undefined;
       },
     };
   }
@@ -257,11 +338,14 @@ class GrpcStorageClient {
   }
 
   private stubs(address: string): Stubs {
+    if (address === this.lastAddress && this.lastStubs !== undefined) return this.lastStubs;
     const known = this.channels.get(address);
     if (known !== undefined) {
       // Most recently used last, so the oldest routed channel is the one closed below.
       this.channels.delete(address);
       this.channels.set(address, known);
+      this.lastAddress = address;
+      this.lastStubs = known;
       return known;
     }
     const channel = new Channel(address, this.credentials, this.channelOptions(address));
@@ -274,6 +358,8 @@ class GrpcStorageClient {
       admin: new SERVICES.admin.Client(address, this.credentials, shared),
     };
     this.channels.set(address, stubs);
+    this.lastAddress = address;
+    this.lastStubs = stubs;
     if (this.channels.size > MAX_ROUTED_CHANNELS + 1) {
       for (const [other, old] of this.channels) {
         if (other === this.options.address) continue;
@@ -287,11 +373,23 @@ class GrpcStorageClient {
 
   /** Metadata of one attempt: the trace context of the caller (W3C `traceparent`, `tracestate`). */
   private metadata(traceContext: Context): Metadata {
-    const carrier: Record<string, string> = {};
-    propagation.inject(traceContext, carrier);
     const metadata = new Metadata();
-    for (const [key, value] of Object.entries(carrier)) metadata.set(key, value);
+    propagation.inject(traceContext, metadata, METADATA_SETTER);
     return metadata;
+  }
+
+  /**
+   * The address for `userId` when known without waiting (no routing, or the local copy of the
+   * map names an owner): most calls, answered without the promises of `ownerAddress`.
+   */
+  private knownAddress(userId: string | undefined): string | undefined {
+    const routes = this.options.routes;
+    if (routes === undefined || userId === undefined || userId === '') return this.options.address;
+    try {
+      return routes.routeOf(userId)?.address;
+    } catch {
+      return undefined; // `ownerAddress` reads the record again and reports the failure
+    }
   }
 
   /** The address of the replica to call for `userId`; `fresh` reads the record again. */
@@ -348,7 +446,7 @@ class GrpcStorageClient {
     const idempotent = isIdempotent(method, request);
     const ownerDeadline = Math.min(deadline, Date.now() + this.policy.ownerWaitMs);
     let reroutes = 0;
-    let address = await this.ownerAddress(rpc, userId, false, ownerDeadline);
+    let address = this.knownAddress(userId) ?? (await this.ownerAddress(rpc, userId, false, ownerDeadline));
     for (let attempts = 1; ;) {
       try {
         return await attempt(address);
@@ -400,46 +498,46 @@ class GrpcStorageClient {
     });
   }
 
-  /** A server stream; retried (or re-routed) only before its first message arrived. */
+  /** Opens a server stream and reads its first message; retried (or re-routed) until that arrived. */
+  private openStream<Res>(
+    method: 'fetchMessages' | 'getMessageContent',
+    request: { readonly userId: string },
+  ): Promise<OpenStream<Res>> {
+    const deadline = Date.now() + this.policy.streamDeadlineMs;
+    const traceContext = context.active();
+    return this.withPolicy('mailstore', method, request, request.userId, deadline, async (address) => {
+      const stub = this.stubs(address).mailstore;
+      const call = (
+        stub[method] as unknown as (
+          r: unknown,
+          m: Metadata,
+          o: Partial<CallOptions>,
+        ) => ClientReadableStream<Res>
+      ).call(stub, request, this.metadata(traceContext), { deadline });
+      const reader = new CallReader(call);
+      try {
+        return { call, reader, first: await reader.next() };
+      } catch (error) {
+        call.cancel();
+        throw error;
+      }
+    });
+  }
+
+  /** A server stream's messages; the call is cancelled when the consumer stops early. */
   async *serverStream<Res>(
     method: 'fetchMessages' | 'getMessageContent',
     request: { readonly userId: string },
   ): AsyncGenerator<Res, void, undefined> {
-    const rpc = `${SERVICES.mailstore.name}/${method}`;
-    const deadline = Date.now() + this.policy.streamDeadlineMs;
-    const traceContext = context.active();
-    const opened = await this.withPolicy(
-      'mailstore',
-      method,
-      request,
-      request.userId,
-      deadline,
-      async (address) => {
-        const stub = this.stubs(address).mailstore;
-        const call = (
-          stub[method] as unknown as (
-            r: unknown,
-            m: Metadata,
-            o: Partial<CallOptions>,
-          ) => ClientReadableStream<Res>
-        ).call(stub, request, this.metadata(traceContext), { deadline });
-        const iterator = (call as AsyncIterable<Res>)[Symbol.asyncIterator]();
-        try {
-          return { call, iterator, first: await iterator.next() };
-        } catch (error) {
-          call.cancel();
-          throw error;
-        }
-      },
-    );
+    const opened = await this.openStream<Res>(method, request);
     try {
       let next = opened.first;
       while (next.done !== true) {
         yield next.value;
-        next = await opened.iterator.next();
+        next = await opened.reader.next();
       }
     } catch (error) {
-      throw storageErrorOf(rpc, error);
+      throw storageErrorOf(`${SERVICES.mailstore.name}/${method}`, error);
     } finally {
       opened.call.cancel();
     }
@@ -505,23 +603,34 @@ class GrpcStorageClient {
           yield* response.messages;
         }
       },
-      async getMessageContent(request) {
-        const iterator = serverStream<mailstore.GetMessageContentResponse>('getMessageContent', request);
-        const first = await iterator.next();
+      getMessageContent: async (request) => {
+        const rpc = `${SERVICES.mailstore.name}/getMessageContent`;
+        const opened = await this.openStream<mailstore.GetMessageContentResponse>(
+          'getMessageContent',
+          request,
+        );
+        const first = opened.first;
         if (first.done === true || first.value.part?.$case !== 'info') {
-          await iterator.return();
-          throw unavailable(
-            `${SERVICES.mailstore.name}/getMessageContent`,
-            'the answer did not start with info',
-          );
+          opened.call.cancel();
+          throw unavailable(rpc, 'the answer did not start with info');
         }
-        const info = first.value.part.value;
+        // One generator straight over the call (a FETCH of a body reads it message by message).
         async function* chunks(): AsyncGenerator<Buffer, void> {
-          for await (const response of iterator) {
-            if (response.part?.$case === 'chunk') yield response.part.value;
+          try {
+            for (
+              let next = await opened.reader.next();
+              next.done !== true;
+              next = await opened.reader.next()
+            ) {
+              if (next.value.part?.$case === 'chunk') yield next.value.part.value;
+            }
+          } catch (error) {
+            throw storageErrorOf(rpc, error);
+          } finally {
+            opened.call.cancel();
           }
         }
-        return { info, chunks: chunks() };
+        return { info: first.value.part.value, chunks: chunks() };
       },
       appendMessage: (input) => this.append(input),
     };

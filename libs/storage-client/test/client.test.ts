@@ -108,6 +108,59 @@ describe('typed errors', () => {
   });
 });
 
+describe('streams', () => {
+  it('a long stream read slowly arrives whole and in order (the call pauses and resumes)', async () => {
+    const responses = Array.from({ length: 200 }, (_, i) =>
+      mailstore.FetchMessagesResponse.fromPartial({ messages: [{ uid: i + 1 }] }),
+    );
+    a.on('fetchMessages', () => ({ ok: responses }));
+    const uids: number[] = [];
+    for await (const m of client().mailstore.fetchMessages(
+      mailstore.FetchMessagesRequest.fromPartial({ userId: 'u1', mailboxId: 'x' }),
+    )) {
+      uids.push(m.uid);
+      if (uids.length % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(uids).toEqual(responses.map((_, i) => i + 1));
+  });
+
+  it('GetMessageContent gives the info, then every chunk in order', async () => {
+    const chunks = ['one ', 'two ', 'three'].map((text) => Buffer.from(text));
+    a.on('getMessageContent', () => ({
+      ok: [
+        mailstore.GetMessageContentResponse.fromPartial({
+          part: { $case: 'info', value: { size: 13, sectionSize: 13 } },
+        }),
+        ...chunks.map((value) =>
+          mailstore.GetMessageContentResponse.fromPartial({ part: { $case: 'chunk', value } }),
+        ),
+      ],
+    }));
+    const { info, chunks: read } = await client().mailstore.getMessageContent(
+      mailstore.GetMessageContentRequest.fromPartial({ userId: 'u1', mailboxId: 'x', uid: 1 }),
+    );
+    expect(info.size).toBe(13);
+    const got: Buffer[] = [];
+    for await (const chunk of read) got.push(chunk);
+    expect(Buffer.concat(got).toString()).toBe('one two three');
+  });
+
+  it('GetMessageContent that does not start with the info fails unavailable', async () => {
+    a.on('getMessageContent', () => ({
+      ok: [
+        mailstore.GetMessageContentResponse.fromPartial({
+          part: { $case: 'chunk', value: Buffer.from('x') },
+        }),
+      ],
+    }));
+    await expect(
+      client().mailstore.getMessageContent(
+        mailstore.GetMessageContentRequest.fromPartial({ userId: 'u1', mailboxId: 'x', uid: 1 }),
+      ),
+    ).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
+
 describe('retries', () => {
   it('a read is tried maxAttempts times on UNAVAILABLE, then fails', async () => {
     a.on('getUser', () => ({ code: status.UNAVAILABLE }));

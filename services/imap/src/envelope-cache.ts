@@ -11,14 +11,18 @@ import type { Envelope } from '@postmesh/mime';
 import { serializeEnvelope } from '@postmesh/imap-protocol';
 
 export class EnvelopeCache {
-  readonly #entries = new Map<string, Buffer>();
+  /**
+   * One map per string mode (plain, UTF-8), keyed by the JSON itself: a key built per lookup
+   * (a prefix plus the JSON) would be a new string to copy and hash on every message.
+   */
+  readonly #entries = [new Map<string, Buffer>(), new Map<string, Buffer>()] as const;
   #bytes = 0;
 
   /** @param maxBytes approximate memory held (keys counted at 2 bytes a character); 0 caches nothing. */
   constructor(readonly maxBytes: number) {}
 
   get size(): number {
-    return this.#entries.size;
+    return this.#entries[0].size + this.#entries[1].size;
   }
 
   get bytes(): number {
@@ -27,23 +31,26 @@ export class EnvelopeCache {
 
   /** The envelope of `json` serialized with `utf8` on or off. */
   serialized(json: string, utf8: boolean): Buffer {
-    const key = utf8 ? `u${json}` : `a${json}`;
-    const hit = this.#entries.get(key);
+    const entries = this.#entries[utf8 ? 1 : 0];
+    const hit = entries.get(json);
     if (hit !== undefined) {
       // Most recently used last (Map keeps insertion order).
-      this.#entries.delete(key);
-      this.#entries.set(key, hit);
+      entries.delete(json);
+      entries.set(json, hit);
       return hit;
     }
     const bytes = serializeEnvelope(JSON.parse(json) as Envelope, { utf8 });
-    const cost = key.length * 2 + bytes.length;
+    const cost = json.length * 2 + bytes.length;
     if (cost > this.maxBytes) return bytes;
-    this.#entries.set(key, bytes);
+    entries.set(json, bytes);
     this.#bytes += cost;
-    for (const [oldest, value] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(oldest);
-      this.#bytes -= oldest.length * 2 + value.length;
+    // Least recently used first out, from this mode's entries first.
+    for (const map of [entries, this.#entries[utf8 ? 0 : 1]]) {
+      for (const [oldest, value] of map) {
+        if (this.#bytes <= this.maxBytes) return bytes;
+        map.delete(oldest);
+        this.#bytes -= oldest.length * 2 + value.length;
+      }
     }
     return bytes;
   }

@@ -68,6 +68,9 @@ export interface SessionOptions {
 
 type Parsed = ReturnType<typeof parseCommand>;
 
+/** Held output written at once when it reaches this (see Session #output). */
+const OUTPUT_FLUSH_BYTES = 64 * 1024;
+
 export class Session implements CommandContext, Ticking {
   #socket: Duplex;
   #tls: boolean;
@@ -107,6 +110,15 @@ export class Session implements CommandContext, Ticking {
   #literalCounted: object | null = null;
   /** COMPRESS=DEFLATE (RFC 4978): both directions once the tagged OK went out. */
   #compression: { readonly inflate: InflateRaw; readonly deflate: DeflateRaw } | null = null;
+  /**
+   * Output not written yet. While a command runs, its responses are gathered here and written
+   * together (one write system call, one DEFLATE sync flush) when it ends, when they pass
+   * OUTPUT_FLUSH_BYTES, or before the session waits for the client (a continuation request, IDLE).
+   */
+  #output: Uint8Array[] = [];
+  #outputBytes = 0;
+  /** A command is running: its output is held until it ends (see #output). */
+  #holdOutput = false;
 
   constructor(options: SessionOptions) {
     this.#options = options;
@@ -206,6 +218,8 @@ export class Session implements CommandContext, Ticking {
    */
   startCompression(): void {
     if (this.#compression !== null || this.#closed) return;
+    // The tagged OK (still held) goes out uncompressed.
+    this.#writeOutputNow();
     const socket = this.#socket;
     const inflate = createInflateRaw();
     const deflate = createDeflateRaw({ level: 6 });
@@ -288,6 +302,8 @@ export class Session implements CommandContext, Ticking {
     this.#state = { kind: 'logout' };
     this.#options.clock.delete(this);
     this.#releaseLiterals();
+    this.#output = [];
+    this.#outputBytes = 0;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#watchOwner(undefined);
@@ -324,8 +340,12 @@ export class Session implements CommandContext, Ticking {
     wake?.();
   }
 
-  /** Waits for the next wake-up (input, changes, IDLE poll time, close). */
+  /**
+   * Waits for the next wake-up (input, changes, IDLE poll time, close). What is held goes out
+   * first: the client may be waiting for it (a continuation request, an IDLE update).
+   */
   #sleep(): Promise<void> {
+    this.#writeOutputNow();
     return new Promise<void>((resolve) => {
       const earlier = this.#wake;
       this.#wake =
@@ -356,9 +376,12 @@ export class Session implements CommandContext, Ticking {
         if (parsed === null) break;
         await this.#rateLimit();
         this.#commandInProgress = true;
+        this.#holdOutput = true;
         try {
           await this.#execute(parsed);
         } finally {
+          this.#holdOutput = false;
+          await this.flush();
           this.#commandInProgress = false;
           // The command's literals are garbage now (APPEND handed its message to storage).
           this.#releaseLiterals();
@@ -743,17 +766,25 @@ export class Session implements CommandContext, Ticking {
     );
   }
 
+  /**
+   * Queues responses. Outside a command they are written at once; while one runs they are held
+   * and written together (see #output), a streamed literal (a body section) included, so a
+   * small FETCH answer is one write however many pieces it is made of.
+   */
   async send(data: Uint8Array | readonly OutputChunk[]): Promise<void> {
     if (this.#closed) return;
-    const chunks: readonly OutputChunk[] = data instanceof Uint8Array ? [data] : data;
-    for (const chunk of chunks) {
+    if (data instanceof Uint8Array) {
+      if (this.#hold(data) || !this.#holdOutput) await this.flush();
+      return;
+    }
+    for (const chunk of data) {
       if (chunk instanceof Uint8Array) {
-        await this.#write(chunk);
+        if (this.#hold(chunk)) await this.flush();
       } else {
         let written = 0;
         for await (const piece of chunk.source) {
           written += piece.length;
-          await this.#write(piece);
+          if (this.#hold(piece)) await this.flush();
         }
         // The literal announced its size: a short stream would desynchronise the client.
         if (written !== chunk.size) {
@@ -763,53 +794,77 @@ export class Session implements CommandContext, Ticking {
         }
       }
     }
-    const compression = this.#compression;
-    if (compression !== null) await this.#flushCompressed(compression.deflate);
+    if (!this.#holdOutput) await this.flush();
   }
 
-  #write(bytes: Uint8Array): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  /** Adds bytes to the held output; true when enough is held to be written now. */
+  #hold(bytes: Uint8Array): boolean {
+    if (bytes.length === 0 || this.#closed) return false;
+    this.#output.push(bytes);
+    this.#outputBytes += bytes.length;
+    return this.#outputBytes >= OUTPUT_FLUSH_BYTES;
+  }
+
+  /**
+   * Writes the held output, then waits while the connection (or the compressor) is full:
+   * back-pressure, so a large FETCH holds at most OUTPUT_FLUSH_BYTES plus one piece.
+   */
+  async flush(): Promise<void> {
+    const bytes = this.#takeOutput();
+    if (bytes === null || this.#closed) return;
     const compression = this.#compression;
-    if (compression !== null) return this.#writeCompressed(compression.deflate, bytes);
-    if (this.#socket.write(bytes)) return Promise.resolve();
+    if (compression === null) {
+      if (!this.#socket.write(bytes)) await this.#drained(this.#socket);
+      return;
+    }
+    if (!compression.deflate.write(bytes)) await this.#drained(compression.deflate);
+    // RFC 4978 §4: Z_SYNC_FLUSH ends each batch, so the client can decode it as it arrives.
+    if (!this.#closed) {
+      await new Promise<void>((resolve) =>
+        compression.deflate.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()),
+      );
+    }
+  }
+
+  /** The held output as one buffer (null when none), no longer held. */
+  #takeOutput(): Uint8Array | null {
+    if (this.#outputBytes === 0) return null;
+    const output = this.#output;
+    this.#output = [];
+    this.#outputBytes = 0;
+    return output.length === 1 ? output[0]! : Buffer.concat(output);
+  }
+
+  /** Hands the held output to the connection (see `flush`) without waiting for it to drain. */
+  #writeOutputNow(): void {
+    const bytes = this.#takeOutput();
+    if (bytes === null || this.#closed) return;
+    const compression = this.#compression;
+    if (compression === null) {
+      this.#socket.write(bytes);
+      return;
+    }
+    compression.deflate.write(bytes);
+    compression.deflate.flush(zlibConstants.Z_SYNC_FLUSH);
+  }
+
+  /** Resolves once `stream` drained (or the connection closed). */
+  #drained(stream: Duplex): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        this.#socket.off('drain', done);
+        stream.off('drain', done);
         this.#socket.off('close', done);
         resolve();
       };
-      this.#socket.on('drain', done);
+      stream.on('drain', done);
       this.#socket.on('close', done);
-    });
-  }
-
-  /** Hands bytes to the compressor, waiting while its buffer is full. */
-  #writeCompressed(deflate: DeflateRaw, bytes: Uint8Array): Promise<void> {
-    if (deflate.write(bytes)) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        deflate.off('drain', done);
-        this.#socket.off('close', done);
-        resolve();
-      };
-      deflate.on('drain', done);
-      this.#socket.on('close', done);
-    });
-  }
-
-  /** RFC 4978 §4: Z_SYNC_FLUSH after each batch of responses, so the client can read them now. */
-  #flushCompressed(deflate: DeflateRaw): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.#closed) {
-        resolve();
-        return;
-      }
-      deflate.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve());
     });
   }
 
   async startTls(): Promise<void> {
     if (this.#secureContext === null || this.#tls) return;
+    // The tagged OK (still held) goes out in plaintext, before the handshake.
+    await this.flush();
     const plain = this.#socket;
     this.#detach(plain);
     // RFC 9051 §6.2.1 / RFC 8314: anything the client sent after STARTTLS before the handshake
@@ -839,6 +894,7 @@ export class Session implements CommandContext, Ticking {
 
   async #end(): Promise<void> {
     this.#state = { kind: 'logout' };
+    await this.flush();
     // Wait for the client to close its side too (at most a second), reading and dropping what it
     // still sends: closing with unread input makes TCP reset the connection, and the client may
     // then lose our last responses (a refused literal's BAD and the BYE).

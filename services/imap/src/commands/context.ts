@@ -74,8 +74,13 @@ export interface CommandContext {
   /** Enables an extension for the rest of the connection; true when it was not enabled yet. */
   enable(capability: EnableableCapability): boolean;
   capabilities(): string[];
-  /** Writes untagged data (or a continuation request) now. */
+  /**
+   * Queues untagged data (or a continuation request). It is written when the command ends, when
+   * enough is queued, before the session waits for the client, or at `flush`.
+   */
   send(data: Uint8Array | readonly OutputChunk[]): Promise<void>;
+  /** Writes what `send` queued now (waiting while the connection is full). */
+  flush(): Promise<void>;
   /** Reads the next client line (AUTHENTICATE responses, DONE); null when the client went away. */
   readCommand(): Promise<RawCommand | null>;
   /** Resolves when the client sent more input, when mailbox changes arrive, or on close. */

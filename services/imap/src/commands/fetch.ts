@@ -41,8 +41,6 @@ import { enableCondstore } from '../condstore.js';
 import { envelopeCache } from '../envelope-cache.js';
 
 const BATCH = 256;
-/** Bytes of responses gathered before one socket write (a write per message costs a syscall each). */
-const OUTPUT_BYTES = 64 * 1024;
 /** Messages whose body sections are requested ahead of the one being written. */
 const LOOKAHEAD = 4;
 
@@ -197,6 +195,76 @@ async function sectionOrNil(read: ReturnType<typeof content>): Promise<LiteralDa
   }
 }
 
+/**
+ * The item of an attribute answered from the message's metadata alone (no content read), or
+ * undefined when the attribute needs the message's content.
+ */
+function metadataItem(
+  ctx: CommandContext,
+  a: FetchAttribute,
+  message: mailstore.MessageMetadata,
+  recent: boolean,
+): FetchItem | undefined {
+  switch (a.kind) {
+    case 'UID':
+      return { item: 'UID', uid: message.uid };
+    case 'FLAGS':
+      return { item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) };
+    case 'INTERNALDATE':
+      return { item: 'INTERNALDATE', date: message.internalDate ?? new Date(0) };
+    case 'RFC822.SIZE':
+      return { item: 'RFC822.SIZE', size: message.size };
+    case 'MODSEQ':
+      return { item: 'MODSEQ', modseq: message.modseq };
+    case 'EMAILID':
+      return { item: 'EMAILID', id: message.emailId };
+    case 'THREADID':
+      // RFC 8474 §5.2: every message has a thread here (possibly of its own), so never NIL.
+      return { item: 'THREADID', id: message.threadId };
+    case 'ENVELOPE':
+      return { item: 'ENVELOPE', serialized: envelopeCache.serialized(message.envelopeJson, ctx.utf8) };
+    case 'BODYSTRUCTURE':
+    case 'BODY':
+      return { item: a.kind, body: JSON.parse(message.bodystructureJson) as BodyPart };
+    case 'RFC822.HEADER':
+      return { item: 'RFC822.HEADER', data: message.header };
+    case 'BODY[]': {
+      if (!headerOnly(a.section)) return undefined;
+      const text = a.section.text;
+      const whole =
+        text.kind === 'HEADER.FIELDS' || text.kind === 'HEADER.FIELDS.NOT'
+          ? filterHeader(message.header, text.fields, text.kind === 'HEADER.FIELDS.NOT')
+          : message.header;
+      return {
+        item: 'BODY[]',
+        section: a.section,
+        origin: a.partial?.origin ?? null,
+        data: slice(whole, a.partial),
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Whether every attribute is answered from metadata (then a message needs no content read). */
+function metadataOnly(attributes: readonly FetchAttribute[]): boolean {
+  return attributes.every((a) => {
+    switch (a.kind) {
+      case 'RFC822':
+      case 'RFC822.TEXT':
+      case 'BINARY[]':
+      case 'BINARY.SIZE':
+      case 'PREVIEW':
+        return false;
+      case 'BODY[]':
+        return headerOnly(a.section);
+      default:
+        return true;
+    }
+  });
+}
+
 async function itemsFor(
   ctx: CommandContext,
   userId: string,
@@ -209,42 +277,12 @@ async function itemsFor(
   const uid = message.uid;
   const recent = !ctx.rev2 && mailbox.recent.has(uid);
   for (const a of attributes) {
+    const known = metadataItem(ctx, a, message, recent);
+    if (known !== undefined) {
+      items.push(known);
+      continue;
+    }
     switch (a.kind) {
-      case 'UID':
-        items.push({ item: 'UID', uid });
-        break;
-      case 'FLAGS':
-        items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
-        break;
-      case 'INTERNALDATE':
-        items.push({ item: 'INTERNALDATE', date: message.internalDate ?? new Date(0) });
-        break;
-      case 'RFC822.SIZE':
-        items.push({ item: 'RFC822.SIZE', size: message.size });
-        break;
-      case 'MODSEQ':
-        items.push({ item: 'MODSEQ', modseq: message.modseq });
-        break;
-      case 'EMAILID':
-        items.push({ item: 'EMAILID', id: message.emailId });
-        break;
-      case 'THREADID':
-        // RFC 8474 §5.2: every message has a thread here (possibly of its own), so never NIL.
-        items.push({ item: 'THREADID', id: message.threadId });
-        break;
-      case 'ENVELOPE':
-        items.push({
-          item: 'ENVELOPE',
-          serialized: envelopeCache.serialized(message.envelopeJson, ctx.utf8),
-        });
-        break;
-      case 'BODYSTRUCTURE':
-      case 'BODY':
-        items.push({ item: a.kind, body: JSON.parse(message.bodystructureJson) as BodyPart });
-        break;
-      case 'RFC822.HEADER':
-        items.push({ item: 'RFC822.HEADER', data: message.header });
-        break;
       case 'RFC822':
       case 'RFC822.TEXT': {
         const { data } = await content(
@@ -262,15 +300,6 @@ async function itemsFor(
       }
       case 'BODY[]': {
         const origin = a.partial?.origin ?? null;
-        if (headerOnly(a.section)) {
-          const text = a.section.text;
-          const whole =
-            text.kind === 'HEADER.FIELDS' || text.kind === 'HEADER.FIELDS.NOT'
-              ? filterHeader(message.header, text.fields, text.kind === 'HEADER.FIELDS.NOT')
-              : message.header;
-          items.push({ item: 'BODY[]', section: a.section, origin, data: slice(whole, a.partial) });
-          break;
-        }
         const data = await sectionOrNil(
           content(ctx, userId, mailbox, uid, formatSection(a.section), a.partial, false, opened),
         );
@@ -310,6 +339,8 @@ async function itemsFor(
         items.push({ item: 'BINARY.SIZE', part: a.part, size: info.sectionSize });
         break;
       }
+      default:
+        break; // answered from metadata above
     }
   }
   return items;
@@ -342,31 +373,39 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
         fields: p.fields,
       });
   let batch: mailstore.MessageMetadata[] = [];
-  // Responses waiting to be written: consecutive byte chunks go out as one buffer; a streamed
-  // literal (a body section) is written at once, in order.
-  let output: Uint8Array[] = [];
-  let outputBytes = 0;
-  const writeOutput = async (): Promise<void> => {
-    if (output.length === 0) return;
-    const bytes = output.length === 1 ? output[0]! : Buffer.concat(output, outputBytes);
-    output = [];
-    outputBytes = 0;
-    await ctx.send(bytes);
-  };
-  const respond = async (chunks: readonly OutputChunk[]): Promise<void> => {
-    for (const chunk of chunks) {
-      if (chunk instanceof Uint8Array) {
-        output.push(chunk);
-        outputBytes += chunk.length;
-      } else {
-        await writeOutput();
-        await ctx.send([chunk]);
-      }
-    }
-    if (outputBytes >= OUTPUT_BYTES) await writeOutput();
-  };
+  // The session holds a command's output and writes it in large pieces (session.ts).
+  const respond = (chunks: readonly OutputChunk[]): Promise<void> => ctx.send(chunks);
+  const fromMetadata = metadataOnly(p.attributes);
   const flush = async (): Promise<void> => {
     const nowSeen = p.setsSeen ? await markSeen(ctx, user.id, mailbox, batch) : new Set<number>();
+    /** One message's responses, with what setting \Seen and new keywords add. */
+    const answer = (message: mailstore.MessageMetadata, items: FetchItem[]): OutputChunk[] => {
+      if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
+        // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
+        const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
+        items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
+      }
+      if (nowSeen.has(message.uid) && ctx.condstore) addUidAndModseq(items, message);
+      const fetched = serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 });
+      // RFC 9051 §7.3.5: a keyword shown for the first time is announced in `* FLAGS` first.
+      if (!items.some((i) => i.item === 'FLAGS')) return fetched;
+      const announce = announceKeywords(mailbox, message.keywords);
+      return announce.length === 0 ? fetched : [...announce, ...fetched];
+    };
+    if (fromMetadata) {
+      // Nothing to read per message: the batch's answers are built at once and sent together.
+      const out: OutputChunk[] = [];
+      for (const message of batch) {
+        if (mailbox.map.msnOf(message.uid) === 0) continue;
+        const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
+        const items: FetchItem[] = [];
+        for (const a of p.attributes) items.push(metadataItem(ctx, a, message, recent)!);
+        for (const chunk of answer(message, items)) out.push(chunk);
+      }
+      batch = [];
+      await respond(out);
+      return;
+    }
     // Body streams of the next few messages are opened while the current one is written, so
     // storage latency overlaps with output (bounded: LOOKAHEAD open streams at most).
     type Prepared = { message: mailstore.MessageMetadata; opened: Opened[]; result: Promise<FetchItem[]> };
@@ -403,24 +442,9 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
           }
           throw error;
         }
-        if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
-          // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
-          const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
-          items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
-        }
-        if (nowSeen.has(message.uid) && ctx.condstore) addUidAndModseq(items, message);
-        // RFC 9051 §7.3.5: a keyword shown for the first time is announced in `* FLAGS` first.
-        const announce = items.some((i) => i.item === 'FLAGS')
-          ? announceKeywords(mailbox, message.keywords)
-          : [];
-        await respond([
-          ...announce,
-          ...serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 }),
-        ]);
+        await respond(answer(message, items));
       }
     } finally {
-      // What was answered so far goes out before the tagged response, even after a failure.
-      await writeOutput();
       await abandon();
     }
     batch = [];

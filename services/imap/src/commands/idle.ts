@@ -9,6 +9,8 @@ import type { CommandOf, Handler } from './context.js';
 
 export const idle: Handler<CommandOf<'IDLE'>> = async (ctx, command) => {
   await ctx.send(serializeContinuation({ text: 'idling' }));
+  // The client learns at once that IDLE started, before the first look at storage.
+  await ctx.flush();
   await ctx.syncMailbox(true);
   for (;;) {
     if (ctx.hasBufferedInput()) {
