@@ -11,7 +11,13 @@ import { MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
-import { Mailstore, compactionSettings, messageKey } from '../src/mailstore/mailstore.js';
+import { mailboxRecords } from '../src/mailstore/mailboxes.js';
+import {
+  Mailstore,
+  compactionSettings,
+  counterFlushSettings,
+  messageKey,
+} from '../src/mailstore/mailstore.js';
 import { storedBlobIds } from './harness.js';
 import {
   append,
@@ -30,15 +36,19 @@ const { Flag, StoreMode } = mailstore;
 
 let m: MailstoreHarness;
 const savedQuiet = compactionSettings.quietMs;
+const savedFlushDelay = counterFlushSettings.delayMs;
 
 beforeAll(async () => {
   m = await startMailstoreHarness();
   // Compaction only when a test asks for it, so what a command wrote can be looked at.
   compactionSettings.quietMs = 600_000;
+  // Mailbox counters written only when a test asks for it (or a compaction), likewise.
+  counterFlushSettings.delayMs = 600_000;
 });
 
 afterAll(async () => {
   compactionSettings.quietMs = savedQuiet;
+  counterFlushSettings.delayMs = savedFlushDelay;
   await m?.stop();
 });
 
@@ -134,6 +144,8 @@ describe('flag changes and expunges as appended records', () => {
     });
     // No read, update or delete of a message document: inserts into the record collections.
     expect(touched.filter((c) => c.endsWith(' messages'))).toEqual([]);
+    // Nor of the mailbox document: the owner allocates the MODSEQs and moves the counters in memory.
+    expect(touched.filter((c) => c.endsWith(' mailboxes'))).toEqual([]);
     expect(touched.filter((c) => c.startsWith('insert'))).toEqual([
       'insert message_changes',
       'insert message_changes',
@@ -206,6 +218,51 @@ describe('flag changes and expunges as appended records', () => {
       .find({ mailboxId, modseq: { $gt: known } })
       .toArray();
     expect(tombstones.map((t) => t.uid).sort((a, b) => a - b)).toEqual([2, 3, 7, 8, 9]);
+  });
+
+  it('counters the owner held in memory and lost are raised and recounted by the next build: no UID or MODSEQ twice', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 20);
+    const raw = () =>
+      m.h.db
+        .collection<{ uidNext: number; highestModseq: number; messages: number; unseen: number }>('mailboxes')
+        .findOne({ _id: new ObjectId(mailboxId) });
+    const written = await raw();
+    // With the entry built, writes move the counters in memory only.
+    for (let i = 0; i < 3; i++) {
+      await append(m.client, userId, byPath('INBOX'), message([`Subject: late${i}`, '', 'body']));
+    }
+    await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.FLAGGED]);
+    await store(userId, mailboxId, [22, 23], StoreMode.ADD, [Flag.DELETED]);
+    const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    expect(gone.expungedUids).toEqual([22, 23]);
+    const served = await answered(userId, mailboxId);
+    expect(served).toHaveLength(21);
+    expect(await raw()).toEqual(written);
+
+    // The process dies before it writes them (the partition's caches dropped, as on a loss).
+    mailboxRecords.dropUsersWhere((id) => id === userId);
+    sharedMailboxIndex.drop(mailboxId);
+    const status = (
+      await call(m.client.getMailboxStatus.bind(m.client), {
+        userId,
+        mailbox: byPath('INBOX'),
+        claimRecent: false,
+      })
+    ).status;
+    expect(status?.uidNext).toBe(24);
+    expect(status?.highestModseq).toBe(gone.highestModseq);
+    expect(status?.messages).toBe(21);
+    expect(status?.unseen).toBe(served.filter((r) => !r.flags.includes(Flag.SEEN)).length);
+    expect(await answered(userId, mailboxId)).toEqual(served);
+    // New writes continue above everything handed out before.
+    const next = await append(m.client, userId, byPath('INBOX'), message(['Subject: after', '', 'body']));
+    expect(next.uid).toBe(24);
+    const flagged = await store(userId, mailboxId, [1, 1], StoreMode.ADD, [Flag.ANSWERED]);
+    expect(flagged.highestModseq).toBeGreaterThan(next.modseq);
+    expect(next.modseq).toBeGreaterThan(gone.highestModseq);
+    await m.store.flushCounters();
+    expect(await raw()).toMatchObject({ uidNext: 25, highestModseq: flagged.highestModseq, messages: 22 });
   });
 
   it('a restarted owner rebuilds the same index from the database; flags stored with OK survive', async () => {

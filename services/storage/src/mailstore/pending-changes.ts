@@ -60,6 +60,8 @@ export class PendingChanges {
   private readonly flags = new Map<string, Map<number, PendingFlags>>();
   /** Expunged messages whose documents are still there: UID → tombstone `_id`. */
   private readonly expunged = new Map<string, Map<number, ObjectId>>();
+  /** The highest UID and MODSEQ of the mailbox's expunges seen (kept after compaction). */
+  private readonly expungedTop = new Map<string, { uid: number; modseq: number }>();
 
   /** Records to compact. */
   get size(): number {
@@ -87,13 +89,35 @@ export class PendingChanges {
     }
   }
 
-  expunge(mailboxId: string, uid: number, tombstoneId: ObjectId): void {
+  expunge(mailboxId: string, uid: number, tombstoneId: ObjectId, modseq = 0): void {
     let byUid = this.expunged.get(mailboxId);
     if (byUid === undefined) {
       byUid = new Map();
       this.expunged.set(mailboxId, byUid);
     }
     byUid.set(uid, tombstoneId);
+    const top = this.expungedTop.get(mailboxId);
+    if (top === undefined || uid > top.uid || modseq > top.modseq) {
+      this.expungedTop.set(mailboxId, {
+        uid: Math.max(uid, top?.uid ?? 0),
+        modseq: Math.max(modseq, top?.modseq ?? 0),
+      });
+    }
+  }
+
+  /**
+   * The highest UID and MODSEQ of the mailbox's expunges not compacted yet and of its flag
+   * records: an index build raises UIDNEXT and HIGHESTMODSEQ above them (the owner writes its
+   * counters after the records, `Mailstore.advanceCounters`), so a UID or MODSEQ is never reused.
+   */
+  highestOf(mailboxId: string): { uid: number; modseq: number } {
+    const top = this.expungedTop.get(mailboxId) ?? { uid: 0, modseq: 0 };
+    let { uid, modseq } = top;
+    for (const [u, p] of this.flags.get(mailboxId) ?? []) {
+      uid = Math.max(uid, u);
+      modseq = Math.max(modseq, p.modseq);
+    }
+    return { uid, modseq };
   }
 
   isExpunged(mailboxId: string, uid: number): boolean {
@@ -136,6 +160,7 @@ export class PendingChanges {
   dropMailbox(mailboxId: string): void {
     this.flags.delete(mailboxId);
     this.expunged.delete(mailboxId);
+    this.expungedTop.delete(mailboxId);
   }
 
   mailboxesWithFlags(): string[] {
@@ -211,7 +236,8 @@ export class PendingChanges {
     }
     for (const [mailboxId, byUid] of other.expunged) {
       if (!keep(mailboxId)) continue;
-      for (const [uid, tombstoneId] of byUid) this.expunge(mailboxId, uid, tombstoneId);
+      const top = other.expungedTop.get(mailboxId)?.modseq ?? 0;
+      for (const [uid, tombstoneId] of byUid) this.expunge(mailboxId, uid, tombstoneId, top);
     }
   }
 
@@ -221,8 +247,9 @@ export class PendingChanges {
     for await (const c of flagChanges(db).find({})) {
       pending.setFlags(c.mailboxId, c.uid, c.flags, c.modseq, c._id);
     }
-    for await (const t of tombstones(db).find({ pending: true }, { projection: { mailboxId: 1, uid: 1 } })) {
-      pending.expunge(t.mailboxId, t.uid, t._id);
+    const projection = { mailboxId: 1, uid: 1, modseq: 1 };
+    for await (const t of tombstones(db).find({ pending: true }, { projection })) {
+      pending.expunge(t.mailboxId, t.uid, t._id, t.modseq);
     }
     return pending;
   }
@@ -301,6 +328,11 @@ export interface CompactionDeps {
   readonly underCompactionLock: <T>(mailboxId: string, fn: () => Promise<T>) => Promise<T>;
   readonly releaseBlobRefs: (counts: BlobRefCounts) => Promise<void>;
   /**
+   * Whether the owner holds counters of the mailbox not written yet: its expunges wait, since once
+   * compacted their tombstones no longer raise a rebuilt UIDNEXT (`PendingChanges.highestOf`).
+   */
+  readonly countersAhead?: (mailboxId: string) => boolean;
+  /**
    * With the mailbox index on, this process is the only writer of its messages' flags (ADR 0007):
    * the `_id` a keyed message has (`<mailboxId>:<uid>`), so flags are compacted by key.
    */
@@ -325,6 +357,7 @@ export async function compactPending(
   let done = 0;
   for (const mailboxId of pending.mailboxesWithExpunges()) {
     if (done >= limit) return done;
+    if (deps.countersAhead?.(mailboxId) === true) continue;
     done += await deps.underCompactionLock(mailboxId, async () => {
       const gone = pending.expungesOf(mailboxId).slice(0, limit);
       if (gone.length === 0) return 0;
