@@ -2334,6 +2334,7 @@ export class Mailstore {
       state.timer = undefined;
       (async () => {
         const pending = await state.changes;
+        pending.keepLatest = this.appendsRecords;
         const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
         const quietFor = Date.now() - state.lastWrite;
         const due =
@@ -2370,6 +2371,7 @@ export class Mailstore {
   async compactChanges(options: { holding?: string } = {}): Promise<number> {
     const state = this.pendingState();
     const pending = await state.changes;
+    pending.keepLatest = this.appendsRecords;
     // Counters first: an index build takes UIDNEXT and HIGHESTMODSEQ above the pending
     // tombstones, which compaction turns into ordinary ones (`finishIndexBuild`); the expunges
     // of a mailbox whose counters are still ahead wait for the next compaction.
@@ -2384,6 +2386,7 @@ export class Mailstore {
           underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
           countersAhead: (mailboxId) => mailboxRecords.aheadIds(this.db).includes(mailboxId),
+          keepLatestFlags: this.appendsRecords,
           ...(this.appendsRecords ? { keyOf: messageKey } : {}),
         });
         total += n;

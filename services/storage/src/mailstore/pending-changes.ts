@@ -45,6 +45,8 @@ interface PendingFlags {
   modseq: number;
   /** The records behind it (one per STORE that changed the message since the last compaction). */
   ids: ObjectId[];
+  /** The record of `flags` (the latest): the one kept when flag records are the flags' store. */
+  latest: ObjectId;
 }
 
 export function flagChanges(db: Db): Collection<FlagChangeDoc> {
@@ -57,6 +59,12 @@ function tombstones(db: Db): Collection<PendingTombstoneDoc> {
 
 /** The records of one database not folded into its message documents yet. */
 export class PendingChanges {
+  /**
+   * The owner keeps each message's latest flag record as the store of its flags (ADR 0007): only
+   * superseded records and expunges wait for compaction, which never writes a message document.
+   */
+  keepLatest = false;
+
   private readonly flags = new Map<string, Map<number, PendingFlags>>();
   /** Expunged messages whose documents are still there: UID → tombstone `_id`. */
   private readonly expunged = new Map<string, Map<number, ObjectId>>();
@@ -66,7 +74,8 @@ export class PendingChanges {
   /** Records to compact. */
   get size(): number {
     let n = 0;
-    for (const m of this.flags.values()) for (const p of m.values()) n += p.ids.length;
+    const kept = this.keepLatest ? 1 : 0;
+    for (const m of this.flags.values()) for (const p of m.values()) n += Math.max(0, p.ids.length - kept);
     for (const m of this.expunged.values()) n += m.size;
     return n;
   }
@@ -79,13 +88,14 @@ export class PendingChanges {
     }
     const known = byUid.get(uid);
     if (known === undefined) {
-      byUid.set(uid, { flags, modseq, ids: [id] });
+      byUid.set(uid, { flags, modseq, ids: [id], latest: id });
       return;
     }
     known.ids.push(id);
     if (modseq > known.modseq) {
       known.flags = flags;
       known.modseq = modseq;
+      known.latest = id;
     }
   }
 
@@ -194,6 +204,14 @@ export class PendingChanges {
       if (now.modseq <= written.modseq && now.ids.length === 0) byUid.delete(uid);
     }
     if (byUid.size === 0) this.flags.delete(mailboxId);
+  }
+
+  /** Forgets superseded flag records compaction deleted (the latest of each message stays). */
+  supersededDeleted(mailboxId: string, ids: readonly ObjectId[]): void {
+    const gone = new Set(ids.map((id) => id.toHexString()));
+    for (const p of this.flags.get(mailboxId)?.values() ?? []) {
+      p.ids = p.ids.filter((id) => !gone.has(id.toHexString()));
+    }
   }
 
   compactedExpunges(mailboxId: string, uids: readonly number[]): void {
@@ -333,6 +351,12 @@ export interface CompactionDeps {
    */
   readonly countersAhead?: (mailboxId: string) => boolean;
   /**
+   * The owner keeps the latest flag record of each message as its flags' store: compaction
+   * deletes the superseded records in bulk and writes no message document (an update by `_id`
+   * costs FerretDB a large part of a scan of `messages`, and one was spent per changed message).
+   */
+  readonly keepLatestFlags?: boolean;
+  /**
    * With the mailbox index on, this process is the only writer of its messages' flags (ADR 0007):
    * the `_id` a keyed message has (`<mailboxId>:<uid>`), so flags are compacted by key.
    */
@@ -424,6 +448,20 @@ export async function compactPending(
       pending.compactedExpunges(mailboxId, uids);
       return gone.length;
     });
+  }
+  if (deps.keepLatestFlags === true) {
+    for (const mailboxId of pending.mailboxesWithFlags()) {
+      if (done >= limit) return done;
+      const superseded: ObjectId[] = [];
+      for (const [, p] of pending.flagsOf(mailboxId)) {
+        for (const id of p.ids) if (!id.equals(p.latest)) superseded.push(id);
+      }
+      if (superseded.length === 0) continue;
+      await deleteByIds(flagChanges(db), superseded);
+      pending.supersededDeleted(mailboxId, superseded);
+      done += superseded.length;
+    }
+    return done;
   }
   for (const mailboxId of pending.mailboxesWithFlags()) {
     if (done >= limit) return done;
