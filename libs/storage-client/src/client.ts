@@ -605,18 +605,23 @@ class GrpcStorageClient {
       },
       getMessageContent: async (request) => {
         const rpc = `${SERVICES.mailstore.name}/getMessageContent`;
+        // A small section then comes whole in `info` (one stream message instead of two); a
+        // storage that predates the field ignores it and streams chunks, read below alike.
+        const accepting: mailstore.GetMessageContentRequest = { ...request, acceptContentInInfo: true };
         const opened = await this.openStream<mailstore.GetMessageContentResponse>(
           'getMessageContent',
-          request,
+          accepting,
         );
         const first = opened.first;
         if (first.done === true || first.value.part?.$case !== 'info') {
           opened.call.cancel();
           throw unavailable(rpc, 'the answer did not start with info');
         }
+        const { content, ...info } = first.value.part.value;
         // One generator straight over the call (a FETCH of a body reads it message by message).
         async function* chunks(): AsyncGenerator<Buffer, void> {
           try {
+            if (content !== undefined && content.length > 0) yield content;
             for (
               let next = await opened.reader.next();
               next.done !== true;
@@ -630,7 +635,7 @@ class GrpcStorageClient {
             opened.call.cancel();
           }
         }
-        return { info: first.value.part.value, chunks: chunks() };
+        return { info, chunks: chunks() };
       },
       appendMessage: (input) => this.append(input),
     };

@@ -10,7 +10,8 @@
  *   and their failures become `StorageError` / `StorageUnavailableError` exactly as after a call;
  * - answers are copied into fresh messages with every field set (`fromPartial`), as decoding would
  *   make them, so a caller never holds storage's cached objects;
- * - reads are tried again on UNAVAILABLE under the same policy (policy.ts).
+ * - the same deadlines (a caller stops waiting; a stream's handler is cancelled), and reads are
+ *   tried again on UNAVAILABLE under the same policy (policy.ts).
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
@@ -114,22 +115,61 @@ function asServiceError(error: unknown): ServiceError {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What a gRPC caller gets once its deadline passed: it stops waiting; the handler may still finish. */
+function deadlineExceeded(): ServiceError {
+  const details = 'Deadline exceeded';
+  return Object.assign(new Error(details), {
+    code: status.DEADLINE_EXCEEDED,
+    details,
+    metadata: new Metadata(),
+  });
+}
+
+/** A handler's answer, or DEADLINE_EXCEEDED at `deadline` (epoch ms), as a gRPC call's deadline. */
+function answerBy<T>(
+  deadline: number,
+  run: (resolve: (value: T) => void, reject: (error: unknown) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(deadlineExceeded()), Math.max(0, deadline - Date.now()));
+    timer.unref();
+    run(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(asServiceError(error));
+      },
+    );
+  });
+}
+
 /** Runs `attempt`, again on UNAVAILABLE when the call only reads (policy.ts, as over gRPC). */
 async function withRetries<Res>(
   policy: CallPolicy,
   rpc: string,
   method: string,
   request: unknown,
-  attempt: () => Promise<Res>,
+  attempt: (deadline: number) => Promise<Res>,
 ): Promise<Res> {
   const retryable = isIdempotent(method, request);
+  // One budget for the call, retries included (policy.ts).
+  const deadline = Date.now() + policy.unaryDeadlineMs;
   for (let attempts = 1; ; attempts++) {
     try {
-      return await attempt();
+      return await attempt(deadline);
     } catch (error) {
       const failure = asServiceError(error);
-      if (retryable && failure.code === status.UNAVAILABLE && attempts < policy.maxAttempts) {
-        await sleep(backoffMs(policy, attempts + 1));
+      const wait = backoffMs(policy, attempts + 1);
+      if (
+        retryable &&
+        failure.code === status.UNAVAILABLE &&
+        attempts < policy.maxAttempts &&
+        Date.now() + wait < deadline
+      ) {
+        await sleep(wait);
         continue;
       }
       throw storageErrorOf(rpc, failure);
@@ -148,9 +188,9 @@ function unaryCall<Req, Res>(
   const handler = handlers[method];
   const rpc = `${service}/${method}`;
   return (request) =>
-    withRetries(policy, rpc, method, request, () => {
+    withRetries(policy, rpc, method, request, (deadline) => {
       if (handler === undefined) return Promise.reject(unimplemented(method));
-      return new Promise<Res>((resolve, reject) => {
+      return answerBy<Res>(deadline, (resolve, reject) => {
         handler({ request, metadata: traceMetadata(), on: noop }, (error, response) => {
           if (error === null || error === undefined) resolve(messages.fromPartial(response as never));
           else reject(asServiceError(error));
@@ -183,8 +223,16 @@ class LocalServerStream<Req, Res> {
   private failure: unknown;
   private wake: (() => void) | undefined;
   private readonly listeners = new Map<string, ((...args: unknown[]) => void)[]>();
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly request: Req) {}
+  constructor(
+    readonly request: Req,
+    deadline: number,
+  ) {
+    // The deadline cancels the handler and fails the reader, as grpc-js does for a server stream.
+    this.timer = setTimeout(() => this.cancel(deadlineExceeded()), Math.max(0, deadline - Date.now()));
+    this.timer.unref();
+  }
 
   write(item: Res): boolean {
     if (this.finished) return false;
@@ -196,6 +244,7 @@ class LocalServerStream<Req, Res> {
   end(): void {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.timer);
     this.notify();
     this.emit('finish');
   }
@@ -229,6 +278,7 @@ class LocalServerStream<Req, Res> {
   emit(event: string, ...args: unknown[]): boolean {
     if (event === 'error' && !this.finished) {
       this.finished = true;
+      clearTimeout(this.timer);
       this.failure = args[0] ?? new Error('stream failed');
       this.notify();
     }
@@ -254,14 +304,21 @@ class LocalServerStream<Req, Res> {
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
     } finally {
-      if (!this.finished) {
-        // The reader stopped early (a FETCH cut short): the handler stops at its next write.
-        this.cancelled = true;
-        this.finished = true;
-        this.emit('cancelled');
-        this.emit('drain');
-      }
+      // The reader stopped early (a FETCH cut short): the handler stops at its next write.
+      if (!this.finished) this.cancel(undefined);
     }
+  }
+
+  /** Ends the call from the caller's side; the reader gets `failure`, if any. */
+  private cancel(failure: ServiceError | undefined): void {
+    if (this.finished) return;
+    this.cancelled = true;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.failure = failure;
+    this.notify();
+    this.emit('cancelled');
+    this.emit('drain');
   }
 
   private notify(): void {
@@ -311,7 +368,7 @@ function localMailstore(
     const rpc = `${service}/${method}`;
     const handler = handlers[method];
     if (handler === undefined) throw storageErrorOf(rpc, unimplemented(method));
-    const call = new LocalServerStream<Req, Res>(request);
+    const call = new LocalServerStream<Req, Res>(request, Date.now() + policy.streamDeadlineMs);
     handler(call);
     try {
       for await (const item of call.read()) yield messages.fromPartial(item as never);
@@ -380,7 +437,7 @@ function localMailstore(
       return { info, chunks: chunks() };
     },
     appendMessage: (input) =>
-      serves(input.userId) ? append(handlers, service, input) : remote.appendMessage(input),
+      serves(input.userId) ? append(handlers, service, input, policy) : remote.appendMessage(input),
   };
 }
 
@@ -389,6 +446,7 @@ function append(
   handlers: Handlers,
   service: string,
   input: AppendInput,
+  policy: CallPolicy,
 ): Promise<mailstore.AppendMessageResponse> {
   const rpc = `${service}/appendMessage`;
   const handler = handlers.appendMessage;
@@ -426,11 +484,14 @@ function append(
     },
   };
   // Never retried: an append that failed midway may have stored the message (policy.ts).
-  return new Promise<mailstore.AppendMessageResponse>((resolve, reject) => {
-    handler(call, (error, response) => {
-      if (error === null || error === undefined)
-        resolve(mailstoreMessages.AppendMessageResponse.fromPartial(response as never));
-      else reject(storageErrorOf(rpc, asServiceError(error)));
-    });
-  });
+  return answerBy<mailstore.AppendMessageResponse>(
+    Date.now() + policy.uploadDeadlineMs,
+    (resolve, reject) => {
+      handler(call, (error, response) => {
+        if (error === null || error === undefined)
+          resolve(mailstoreMessages.AppendMessageResponse.fromPartial(response as never));
+        else reject(error);
+      });
+    },
+  ).catch((error: unknown) => Promise.reject(storageErrorOf(rpc, asServiceError(error))));
 }

@@ -20,6 +20,7 @@ import {
   colocatedStorage,
   connectStorage,
   type CallPath,
+  type CallPolicy,
   type StorageClient,
 } from '../src/index.js';
 import { FakeStorage } from './grpc-server.js';
@@ -65,7 +66,11 @@ async function streamOut(call: StreamCall, items: Iterable<unknown>, seen: { wri
   }
 }
 
-function colocated(handlers: Handlers, served = (userId: string) => userId === 'mine') {
+function colocated(
+  handlers: Handlers,
+  served = (userId: string) => userId === 'mine',
+  policy: Partial<CallPolicy> = {},
+) {
   const paths: CallPath[] = [];
   const grpc = connectStorage({
     address: remote.address,
@@ -80,7 +85,7 @@ function colocated(handlers: Handlers, served = (userId: string) => userId === '
       directory: handlers as unknown as DirectoryServiceServer,
       serves: served,
     },
-    { policy: { initialBackoffMs: 5, maxBackoffMs: 10 }, onCall: (path) => paths.push(path) },
+    { policy: { initialBackoffMs: 5, maxBackoffMs: 10, ...policy }, onCall: (path) => paths.push(path) },
   );
   return { client, paths };
 }
@@ -170,6 +175,31 @@ describe('unary calls', () => {
     expect(writes).toBe(1);
   });
 
+  it('a handler that does not answer in time fails the call with DEADLINE_EXCEEDED', async () => {
+    const { client } = colocated(
+      {
+        getQuota: () => undefined,
+        appendMessage: () => undefined,
+      },
+      undefined,
+      { unaryDeadlineMs: 50, uploadDeadlineMs: 50 },
+    );
+    await expect(client.mailstore.getQuota({ userId: 'mine' })).rejects.toMatchObject({
+      name: 'StorageUnavailableError',
+      code: status.DEADLINE_EXCEEDED,
+    });
+    await expect(
+      client.mailstore.appendMessage({
+        userId: 'mine',
+        mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+        flags: [],
+        keywords: [],
+        internalDate: undefined,
+        message: Buffer.from('x'),
+      }),
+    ).rejects.toMatchObject({ name: 'StorageUnavailableError', code: status.DEADLINE_EXCEEDED });
+  });
+
   it('LOGIN is answered in-process; an unknown login names no account', async () => {
     const { client } = colocated({
       getUser: (_call, callback) =>
@@ -225,6 +255,28 @@ describe('streams', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(handlerCall?.cancelled).toBe(true);
     expect(seen.written).toBeLessThan(100);
+  });
+
+  it('a stream past its deadline cancels the handler and fails the reader', async () => {
+    let handlerCall: StreamCall | undefined;
+    const { client } = colocated(
+      {
+        fetchMessages: (call: StreamCall) => {
+          handlerCall = call;
+          call.write({ messages: [{ uid: 1 }] });
+        },
+      },
+      undefined,
+      { streamDeadlineMs: 50 },
+    );
+    const uids: number[] = [];
+    const failure = await (async () => {
+      for await (const message of client.mailstore.fetchMessages(fetchRequest)) uids.push(message.uid);
+    })().catch((error: unknown) => error);
+    expect(uids).toEqual([1]);
+    expect(failure).toBeInstanceOf(StorageUnavailableError);
+    expect(failure).toMatchObject({ code: status.DEADLINE_EXCEEDED });
+    expect(handlerCall?.cancelled).toBe(true);
   });
 
   it('a failure after the first message is a typed error', async () => {

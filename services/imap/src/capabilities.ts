@@ -30,6 +30,8 @@ const BASE = [
   'UNSELECT',
   'CHILDREN',
   'SPECIAL-USE',
+  // RFC 6154 §3: CREATE takes a USE list, so the server must say so.
+  'CREATE-SPECIAL-USE',
   'LIST-EXTENDED',
   'LIST-STATUS',
   'ESEARCH',

@@ -97,9 +97,9 @@ export const schema = {
   /** Root directory of the filesystem blob store. */
   POSTMESH_BLOB_DIR: string('.data/storage/blobs'),
   /**
-   * Octets of stored bodies kept in memory after a read, so a message FETCHed again is not read
-   * from the blob store again; still encrypted (decrypted on every read, ADR 0002); reads over
-   * 1 MiB are not kept; 0 keeps none.
+   * Octets of stored bodies kept in memory after a read or a write, so a message FETCHed again
+   * (or soon after it arrived) is not read from the blob store; still encrypted (decrypted on
+   * every read, ADR 0002); bodies over 1 MiB are not kept; 0 keeps none.
    */
   POSTMESH_BLOB_READ_CACHE_BYTES: integer(64 * 1024 * 1024, { min: 0, max: 64 * 1024 * 1024 * 1024 }),
   /** Bucket of the S3 blob store; required when POSTMESH_BLOB_STORE=s3. */

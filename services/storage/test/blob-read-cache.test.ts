@@ -120,13 +120,10 @@ describe('blob read cache', () => {
     expect(cache.bytes).toBe(0);
   });
 
-  it('holds ciphertext only, authenticated on every read: a damaged body fails each time', async () => {
+  it('keeps a body once written, holds ciphertext only, and authenticates it on every read', async () => {
     const cache = new BlobReadCache(1 << 20);
     const store = new CachedBlobStore(fs, cache);
-    const stores = {
-      primary: store,
-      get: () => store,
-    } as unknown as BlobStores;
+    const stores = { primary: store, get: () => store, readCache: cache } as unknown as BlobStores;
     const key = randomBytes(32);
     const secret = `plaintext-${randomBytes(8).toString('hex')}`;
     const plain = Buffer.from(`Subject: cached\r\n\r\n${secret}\r\n`);
@@ -134,11 +131,23 @@ describe('blob read cache', () => {
     const body = await writeBody(stores, blobId, key, [plain]);
     const info = storedBodyInfo(blobId, body);
     const path = fs.pathOf(blobId.toHexString());
-    // Damaged at rest before the first read: that read and every later one (from the cache) fail.
     const stored = readFileSync(path);
+    // Written, then kept: the first read does not reach the file.
+    expect(cache.bytes).toBe(body.length);
+    unlinkSync(path);
+    expect(await readBlobBytes(stores, info, key, 0, plain.length)).toEqual(plain);
+    expect(cache.hits).toBe(1);
+    // What is held is what the store holds: no plaintext in it.
+    const held = await store.read(blobId.toHexString(), { start: 0, end: body.length });
+    expect(held.equals(stored)).toBe(true);
+    expect(held.includes(Buffer.from(secret))).toBe(false);
+
+    // Damaged at rest and no longer cached (evicted, or after a restart): the read that brings it
+    // back fails, and so does every read of it from the cache.
     const damaged = Buffer.from(stored);
     damaged[10] = (damaged[10] ?? 0) ^ 0x40;
     writeFileSync(path, damaged);
+    cache.clear();
     await expect(readBlobBytes(stores, info, key, 0, plain.length)).rejects.toBeInstanceOf(
       BlobIntegrityError,
     );
@@ -146,16 +155,19 @@ describe('blob read cache', () => {
     await expect(readBlobBytes(stores, info, key, 0, plain.length)).rejects.toBeInstanceOf(
       BlobIntegrityError,
     );
-    // Repaired (restored from a backup) and the damaged read dropped: read and decrypted again.
+    expect(cache.hits).toBe(3);
+    // Repaired (restored from a backup) and the damaged copy dropped: read and decrypted again.
     writeFileSync(path, stored);
     cache.clear();
     expect(await readBlobBytes(stores, info, key, 0, plain.length)).toEqual(plain);
-    expect(cache.hits).toBe(1);
-    expect(await readBlobBytes(stores, info, key, 0, plain.length)).toEqual(plain);
-    expect(cache.hits).toBe(2);
-    // What is held is what the store holds: no plaintext in it.
-    const held = await store.read(blobId.toHexString(), { start: 0, end: body.length });
-    expect(held.equals(stored)).toBe(true);
-    expect(held.includes(Buffer.from(secret))).toBe(false);
+  });
+
+  it('keeps no body written while it is off, nor one larger than its longest read', async () => {
+    for (const cache of [new BlobReadCache(0), new BlobReadCache(1 << 20, 100)]) {
+      const store = new CachedBlobStore(fs, cache);
+      const stores = { primary: store, get: () => store, readCache: cache } as unknown as BlobStores;
+      await writeBody(stores, new ObjectId(), randomBytes(32), [randomBytes(500)]);
+      expect(cache.bytes).toBe(0);
+    }
   });
 });

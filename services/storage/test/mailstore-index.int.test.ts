@@ -81,6 +81,8 @@ const fromDocuments = async (_userId: string, mailboxId: string): Promise<Row[]>
 
 /** The index holds an entry for the mailbox as it stands now (read without asking the mailstore). */
 const indexedNow = async (userId: string, path: string): Promise<boolean> => {
+  // The owner writes the counters it moves in memory a moment later (ADR 0007): now, for this read.
+  await m.store.flushCounters();
   const doc = await m.h.db
     .collection<{ highestModseq: number }>('mailboxes')
     .findOne({ userId, path }, { projection: { highestModseq: 1 } });

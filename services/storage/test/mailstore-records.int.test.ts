@@ -11,7 +11,13 @@ import { MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
-import { Mailstore, compactionSettings, messageKey } from '../src/mailstore/mailstore.js';
+import { mailboxRecords } from '../src/mailstore/mailboxes.js';
+import {
+  Mailstore,
+  compactionSettings,
+  counterFlushSettings,
+  messageKey,
+} from '../src/mailstore/mailstore.js';
 import { storedBlobIds } from './harness.js';
 import {
   append,
@@ -30,15 +36,19 @@ const { Flag, StoreMode } = mailstore;
 
 let m: MailstoreHarness;
 const savedQuiet = compactionSettings.quietMs;
+const savedFlushDelay = counterFlushSettings.delayMs;
 
 beforeAll(async () => {
   m = await startMailstoreHarness();
   // Compaction only when a test asks for it, so what a command wrote can be looked at.
   compactionSettings.quietMs = 600_000;
+  // Mailbox counters written only when a test asks for it (or a compaction), likewise.
+  counterFlushSettings.delayMs = 600_000;
 });
 
 afterAll(async () => {
   compactionSettings.quietMs = savedQuiet;
+  counterFlushSettings.delayMs = savedFlushDelay;
   await m?.stop();
 });
 
@@ -134,6 +144,8 @@ describe('flag changes and expunges as appended records', () => {
     });
     // No read, update or delete of a message document: inserts into the record collections.
     expect(touched.filter((c) => c.endsWith(' messages'))).toEqual([]);
+    // Nor of the mailbox document: the owner allocates the MODSEQs and moves the counters in memory.
+    expect(touched.filter((c) => c.endsWith(' mailboxes'))).toEqual([]);
     expect(touched.filter((c) => c.startsWith('insert'))).toEqual([
       'insert message_changes',
       'insert message_changes',
@@ -208,6 +220,51 @@ describe('flag changes and expunges as appended records', () => {
     expect(tombstones.map((t) => t.uid).sort((a, b) => a - b)).toEqual([2, 3, 7, 8, 9]);
   });
 
+  it('counters the owner held in memory and lost are raised and recounted by the next build: no UID or MODSEQ twice', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 20);
+    const raw = () =>
+      m.h.db
+        .collection<{ uidNext: number; highestModseq: number; messages: number; unseen: number }>('mailboxes')
+        .findOne({ _id: new ObjectId(mailboxId) });
+    const written = await raw();
+    // With the entry built, writes move the counters in memory only.
+    for (let i = 0; i < 3; i++) {
+      await append(m.client, userId, byPath('INBOX'), message([`Subject: late${i}`, '', 'body']));
+    }
+    await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.FLAGGED]);
+    await store(userId, mailboxId, [22, 23], StoreMode.ADD, [Flag.DELETED]);
+    const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    expect(gone.expungedUids).toEqual([22, 23]);
+    const served = await answered(userId, mailboxId);
+    expect(served).toHaveLength(21);
+    expect(await raw()).toEqual(written);
+
+    // The process dies before it writes them (the partition's caches dropped, as on a loss).
+    mailboxRecords.dropUsersWhere((id) => id === userId);
+    sharedMailboxIndex.drop(mailboxId);
+    const status = (
+      await call(m.client.getMailboxStatus.bind(m.client), {
+        userId,
+        mailbox: byPath('INBOX'),
+        claimRecent: false,
+      })
+    ).status;
+    expect(status?.uidNext).toBe(24);
+    expect(status?.highestModseq).toBe(gone.highestModseq);
+    expect(status?.messages).toBe(21);
+    expect(status?.unseen).toBe(served.filter((r) => !r.flags.includes(Flag.SEEN)).length);
+    expect(await answered(userId, mailboxId)).toEqual(served);
+    // New writes continue above everything handed out before.
+    const next = await append(m.client, userId, byPath('INBOX'), message(['Subject: after', '', 'body']));
+    expect(next.uid).toBe(24);
+    const flagged = await store(userId, mailboxId, [1, 1], StoreMode.ADD, [Flag.ANSWERED]);
+    expect(flagged.highestModseq).toBeGreaterThan(next.modseq);
+    expect(next.modseq).toBeGreaterThan(gone.highestModseq);
+    await m.store.flushCounters();
+    expect(await raw()).toMatchObject({ uidNext: 25, highestModseq: flagged.highestModseq, messages: 22 });
+  });
+
   it('a restarted owner rebuilds the same index from the database; flags stored with OK survive', async () => {
     const userId = await createUser(m.h);
     const mailboxId = await fill(userId, 70);
@@ -258,11 +315,12 @@ describe('flag changes and expunges as appended records', () => {
     }
   });
 
-  it('compaction folds the records into the documents and releases the bodies of expunged messages', async () => {
+  it('compaction releases the bodies of expunged messages and keeps only the latest flag record of each message', async () => {
     const userId = await createUser(m.h);
     const mailboxId = await fill(userId, 66);
     await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.DELETED]);
     await store(userId, mailboxId, [20, 30], StoreMode.ADD, [Flag.FLAGGED], ['kept']);
+    await store(userId, mailboxId, [25, 30], StoreMode.REMOVE, [], ['kept']);
     const usage = async () =>
       (await m.h.db.collection<{ usedBytes: number }>('users').findOne({ _id: new ObjectId(userId) }))
         ?.usedBytes ?? 0;
@@ -282,24 +340,24 @@ describe('flag changes and expunges as appended records', () => {
     // Quota usage drops with the EXPUNGE itself (RFC 9208), not later.
     expect(usedBefore - (await usage())).toBe(expungedBytes);
 
-    expect(await m.store.compactChanges()).toBeGreaterThanOrEqual(10 + 10 + 11);
-    expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(0);
+    const rawBefore = await m.h.db
+      .collection<Row>('messages')
+      .find({ mailboxId, uid: { $gt: 10 } })
+      .toArray();
+    const written = await commandsDuring(async () => {
+      // The expunges and the 6 superseded records of 25..30 (and what earlier tests left).
+      expect(await m.store.compactChanges()).toBeGreaterThanOrEqual(10 + 6);
+    });
+    // The flag records are the flags' store (ADR 0007): no message document is updated.
+    expect(written.filter((c) => c.startsWith('update messages'))).toEqual([]);
+    expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(11);
     expect(await m.h.db.collection('tombstones').countDocuments({ mailboxId, pending: true })).toBe(0);
     // The tombstones stay for QRESYNC (RFC 7162 §3.2.10 VANISHED).
     expect(await m.h.db.collection('tombstones').countDocuments({ mailboxId })).toBe(10);
-    // The raw documents now say what was answered; the expunged ones and their bodies are gone.
-    const raw = await m.h.db.collection<Row>('messages').find({ mailboxId }).sort({ uid: 1 }).toArray();
-    expect(
-      raw.map((d) => {
-        const split = splitFlags(d.flags);
-        return {
-          uid: d.uid,
-          modseq: d.modseq,
-          flags: sorted([...split.flags, ...split.keywords]),
-          size: d.size,
-        };
-      }),
-    ).toEqual(served);
+    // The documents are as they were, the database with its records says what was answered; the
+    // expunged ones and their bodies are gone.
+    expect(await m.h.db.collection<Row>('messages').find({ mailboxId }).toArray()).toEqual(rawBefore);
+    expect(await inDatabase(mailboxId)).toEqual(served);
     expect(
       await m.h.db.collection('messages').findOne({ _id: messageKey(mailboxId, 3) as never }),
     ).toBeNull();
@@ -367,6 +425,9 @@ describe('bulk updates of more messages than FerretDB has connections', () => {
     expect(await m.h.db.collection('message_changes').countDocuments({ mailboxId })).toBe(MANY);
     const served = await answered(userId, mailboxId);
 
+    // Folding records into the documents is what a replica without the index does (an owner
+    // keeps the latest record of each message instead, see above).
+    sharedMailboxIndex.maxMessages = 0;
     expect(await within(150_000, 'compaction', m.store.compactChanges())).toBeGreaterThanOrEqual(MANY);
     const status = await within(
       30_000,

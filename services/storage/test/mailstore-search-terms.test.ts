@@ -8,9 +8,11 @@ import { describe, expect, it } from 'vitest';
 import {
   TermField,
   TermHasher,
+  asciiTokens,
   foldForSearch,
   requiredTrigrams,
   trigramsOf,
+  unicodeTokens,
 } from '../src/mailstore/search-terms.js';
 
 describe('search trigrams', () => {
@@ -30,6 +32,31 @@ describe('search trigrams', () => {
         for (const t of requiredTrigrams(query)) expect(have.has(t)).toBe(true);
       }),
     );
+  });
+
+  it('tokenises ASCII text by its character codes exactly as by the Unicode regex (property)', () => {
+    const ascii = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom('a', 'Z', '0', '9', ' ', '\n', '-', '_', '@', '.'),
+        fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)),
+      ),
+      maxLength: 80,
+    });
+    fc.assert(
+      fc.property(ascii, (text) => {
+        expect([...asciiTokens(text)].sort()).toEqual([...unicodeTokens(text)].sort());
+      }),
+    );
+    expect([...asciiTokens('Re: MEETING at 10:30, room B-2')]).toEqual([
+      're',
+      'meeting',
+      'at',
+      '10',
+      '30',
+      'room',
+      'b',
+      '2',
+    ]);
   });
 
   it('hashes depend on the key and the field', () => {

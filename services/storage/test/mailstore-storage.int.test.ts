@@ -178,6 +178,9 @@ describe('encryption at rest (DESIGN §5)', () => {
     const appended = await append(m.client, userId, byPath('INBOX'), raw);
     const doc = await messagesCol().findOne({ mailboxId: appended.mailboxId, uid: appended.uid });
     await flipByte(doc?.blobId as ObjectId, 0, 200);
+    // The body is read from the store again (as after a restart), not from the blob read cache
+    // that APPEND filled with what it wrote.
+    m.h.app.blobs.readCache.clear();
     const failure = await failureOf(
       content(m.client, { userId, mailboxId: appended.mailboxId, uid: appended.uid }),
     );

@@ -40,6 +40,7 @@ const EXERCISED_BY: Readonly<Record<string, RegExp>> = {
   UNSELECT: /\w UNSELECT'/,
   CHILDREN: /\\\\HasChildren/,
   'SPECIAL-USE': /LIST \(SPECIAL-USE\)/,
+  'CREATE-SPECIAL-USE': /CREATE \w+ \(USE \(/,
   'LIST-EXTENDED': /LIST \(SUBSCRIBED/,
   'LIST-STATUS': /RETURN \(STATUS \(/,
   ESEARCH: /\* ESEARCH \(TAG/,

@@ -2,12 +2,16 @@
  * A bounded cache of the octets read from the blob stores: a body FETCHed again (an IMAP client
  * opening the same message twice, or a second client of the same mailbox) is then answered from
  * memory instead of opening, reading and closing its file (or asking S3 or GridFS) once more.
+ * Bodies just written are put in too (mailstore/blob-store.ts), once durable: new mail is what
+ * clients fetch next.
  *
  * It holds exactly what the stores hold: ciphertext, sealed records that are authenticated and
  * decrypted on every read as before (mailstore/blob-store.ts), so no plaintext body stays in
  * memory after a read and a damaged record fails every read of it (ADR 0002). Blobs are never
  * rewritten and their ids never reused, so an entry cannot go stale; a deleted blob's entries go
- * with it (`CachedBlobStore.delete`). Entries are keyed by store, blob and the range's first
+ * with it (`CachedBlobStore.delete`). What the cache answers was authentic when it was read or
+ * written; a change to the stored copy afterwards (damage at rest) is found on the first read
+ * after the entry is gone (evicted, or the process restarted). Entries are keyed by store, blob and the range's first
  * octet (a body is always read from its first record, whether on its own or in a pack), and
  * answer any read of that start that ends within them.
  */
@@ -33,15 +37,20 @@ export class BlobReadCache {
   hits = 0;
   misses = 0;
 
+  /** The longest read kept (a quarter of `maxBytes` at most). */
+  readonly maxEntryBytes: number;
+
   /**
    * @param maxBytes octets held at most; 0 turns the cache off.
    * @param maxEntryBytes a read longer than this is not kept (one large message must not push
-   *   out hundreds of the small ones a mailbox is mostly made of); a quarter of `maxBytes` at most.
+   *   out hundreds of the small ones a mailbox is mostly made of).
    */
   constructor(
     readonly maxBytes: number,
-    private readonly maxEntryBytes = 1024 * 1024,
-  ) {}
+    maxEntryBytes = 1024 * 1024,
+  ) {
+    this.maxEntryBytes = Math.min(maxEntryBytes, Math.floor(maxBytes / 4));
+  }
 
   get enabled(): boolean {
     return this.maxBytes > 0;
@@ -73,10 +82,13 @@ export class BlobReadCache {
     return entry.bytes.subarray(0, Math.max(0, range.end - range.start));
   }
 
-  /** Keeps what a read of `blobId` from `start` returned (`bytes` is not changed afterwards). */
+  /**
+   * Keeps octets of `blobId` from `start`: what a read returned, or what a write just made
+   * durable (`bytes` is not changed afterwards).
+   */
   put(kind: BlobStoreKind, blobId: string, start: number, bytes: Buffer): void {
     if (!this.enabled || bytes.length === 0) return;
-    if (bytes.length > Math.min(this.maxEntryBytes, this.maxBytes / 4)) return;
+    if (bytes.length > this.maxEntryBytes) return;
     const blob = blobKey(kind, blobId);
     const key = entryKey(kind, blobId, start);
     const old = this.entries.get(key);

@@ -70,13 +70,30 @@ export function callerIdentity(certificate: PeerCertificate | undefined): string
   return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }
 
+/**
+ * Answers of `mayCall` by identity and path (the list is fixed; an unknown identity is never
+ * remembered): a call looks up a map instead of splitting and searching strings.
+ */
+const decided = new Map<string, Map<string, boolean>>();
+
 /** `/pkg.Service/Method` → may `identity` call it? */
 export function mayCall(identity: string | undefined, path: string): boolean {
   if (identity === undefined) return false;
   const allowed = CALLER_ALLOW_LIST[identity];
   if (allowed === undefined) return false;
+  let byPath = decided.get(identity);
+  const known = byPath?.get(path);
+  if (known !== undefined) return known;
   const [service = '', method = ''] = path.replace(/^\//, '').split('/');
-  return allowed.includes(`${service}/${method}`) || allowed.includes(`${service}/*`);
+  const answer = allowed.includes(`${service}/${method}`) || allowed.includes(`${service}/*`);
+  // Only the paths of the methods the server defines reach the interceptor (grpc-js answers any
+  // other UNIMPLEMENTED first): the maps hold at most the identities times those methods.
+  if (byPath === undefined) {
+    byPath = new Map<string, boolean>();
+    decided.set(identity, byPath);
+  }
+  byPath.set(path, answer);
+  return answer;
 }
 
 /**

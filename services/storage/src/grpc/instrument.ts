@@ -53,6 +53,9 @@ export class GrpcInstrumentation {
       if (handler === undefined) continue;
       const path = method.path;
       const streaming = method.responseStream;
+      // Made once per method rather than per call (the SDK copies the attributes into the span).
+      const spanName = path.replace(/^\//, '');
+      const spanOptions = { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': path } };
       wrapped[name] = (
         call: { metadata: Metadata; on(event: string, cb: () => void): unknown },
         callback?: unknown,
@@ -62,11 +65,7 @@ export class GrpcInstrumentation {
           const value = call.metadata.get(key)[0];
           return typeof value === 'string' ? value : undefined;
         });
-        const span = tracer().startSpan(
-          path.replace(/^\//, ''),
-          { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': path } },
-          parent,
-        );
+        const span = tracer().startSpan(spanName, spanOptions, parent);
         let ended = false;
         const end = (code: status): void => {
           if (ended) return;

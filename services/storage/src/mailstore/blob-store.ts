@@ -107,6 +107,14 @@ export async function writePack(
   // One buffer, one write: the store's put writes each chunk it is given with a call of its own.
   const { size } = await store.put(packId.toHexString(), Buffer.concat(parts, offset));
   if (size !== offset) throw new Error(`pack ${packId.toHexString()} stored ${size} of ${offset} octets`);
+  // New mail is what IMAP clients fetch next: each body's stored octets, now durable, are kept
+  // where its first read looks (the blob read cache; ciphertext, authenticated on every read).
+  bodies.forEach((body, i) => {
+    const at = stored[i]?.offset ?? 0;
+    if (body.length <= stores.readCache.maxEntryBytes) {
+      stores.readCache.put(store.kind, packId.toHexString(), at, Buffer.concat(body.records, body.length));
+    }
+  });
   return { packId, stored };
 }
 
@@ -123,12 +131,26 @@ export async function writeBody(
 ): Promise<StoredBody> {
   const baseNonce = randomBytes(12);
   const encryptor = new BodyEncryptor({ key: contentKey, baseNonce, blobId: blobId.id });
+  // A small body's records are kept for the read cache as they stream to the store (see writePack).
+  const cache = stores.readCache;
+  let kept: Buffer[] | undefined = cache.enabled ? [] : undefined;
+  let keptBytes = 0;
+  const keep = (record: Buffer): Buffer => {
+    if (kept === undefined) return record;
+    keptBytes += record.length;
+    if (keptBytes > cache.maxEntryBytes) kept = undefined;
+    else kept.push(record);
+    return record;
+  };
   async function* records(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of plaintext) yield* encryptor.update(chunk);
-    yield encryptor.end();
+    for await (const chunk of plaintext) for (const record of encryptor.update(chunk)) yield keep(record);
+    yield keep(encryptor.end());
   }
   const store = stores.primary;
   const { size } = await store.put(blobId.toHexString(), records());
+  if (kept !== undefined && keptBytes === size) {
+    cache.put(store.kind, blobId.toHexString(), 0, Buffer.concat(kept, size));
+  }
   return { store: store.kind, baseNonce: new Binary(baseNonce), length: size };
 }
 

@@ -115,6 +115,25 @@ export class MailboxIndexEntry {
     return this.uids[this.uids.length - 1] ?? 0;
   }
 
+  /**
+   * The mailbox's counters as its messages make them (an index build checks the mailbox document
+   * against them: the owner writes its counters after the messages, ADR 0007).
+   */
+  counters(): { messages: number; size: number; unseen: number; deleted: number; highestModseq: number } {
+    let size = 0;
+    let unseen = 0;
+    let deleted = 0;
+    let highestModseq = 0;
+    for (let i = 0; i < this.uids.length; i++) {
+      size += this.sizes[i] ?? 0;
+      const flags = this.flagSets[i] ?? [];
+      if (!flags.includes('\\Seen')) unseen++;
+      if (flags.includes('\\Deleted')) deleted++;
+      highestModseq = Math.max(highestModseq, this.modseqs[i] ?? 0);
+    }
+    return { messages: this.uids.length, size, unseen, deleted, highestModseq };
+  }
+
   private intern(flags: readonly string[]): readonly string[] {
     const key = [...flags].sort().join('\u0000');
     let shared = this.interned.get(key);

@@ -7,7 +7,7 @@
  * existing mailboxes.
  */
 import { ErrorReason, SpecialUseValues, type SpecialUseValue } from './contract.js';
-import { ObjectId, type Collection, type Db } from 'mongodb';
+import { ObjectId, type Collection, type Db, type FindCursor } from 'mongodb';
 import { Collections, type UserDoc } from '../db/schema.js';
 import { isDuplicateKey } from './blob-store.js';
 import { MailstoreError } from './errors.js';
@@ -86,6 +86,53 @@ interface ReadToken {
   readonly writes: number;
 }
 
+/** The counters of a mailbox document the owner may hold ahead of the database. */
+export const COUNTER_FIELDS = ['uidNext', 'highestModseq', 'messages', 'size', 'unseen', 'deleted'] as const;
+export type CounterField = (typeof COUNTER_FIELDS)[number];
+export type CounterDelta = Partial<Record<CounterField, number>>;
+
+function addDelta(into: CounterDelta, delta: CounterDelta): void {
+  for (const field of COUNTER_FIELDS) {
+    const n = delta[field];
+    if (n !== undefined && n !== 0) into[field] = (into[field] ?? 0) + n;
+  }
+}
+
+function isObject(value: unknown): value is object {
+  return value !== null && typeof value === 'object';
+}
+
+function isEmptyDelta(delta: CounterDelta): boolean {
+  return COUNTER_FIELDS.every((field) => (delta[field] ?? 0) === 0);
+}
+
+/** `doc` with `delta` added to the counters it holds (a projection may leave some out). */
+function withDelta<T extends object>(doc: T, delta: CounterDelta | undefined): T {
+  if (delta === undefined) return doc;
+  const out = { ...doc } as Record<string, unknown>;
+  for (const field of COUNTER_FIELDS) {
+    const n = delta[field];
+    if (n === undefined || n === 0) continue;
+    const value = out[field];
+    if (typeof value === 'number') out[field] = value + n;
+    else if (field === 'deleted' && value === undefined && 'unseen' in out) out[field] = n;
+  }
+  return out as T;
+}
+
+/** Whether an update sets a counter other than by `$inc` (the owner's delta then goes first). */
+function setsCounters(update: unknown): boolean {
+  if (Array.isArray(update) || update === null || typeof update !== 'object') return true;
+  for (const [operator, fields] of Object.entries(update as Record<string, unknown>)) {
+    if (operator === '$inc') continue;
+    if (!operator.startsWith('$')) return true; // a replacement
+    if (fields !== null && typeof fields === 'object') {
+      if (COUNTER_FIELDS.some((field) => field in fields)) return true;
+    }
+  }
+  return false;
+}
+
 class MailboxRecords {
   private readonly records = new Map<string, MailboxRecord>();
   private readonly byPath = new Map<string, string>();
@@ -94,6 +141,12 @@ class MailboxRecords {
   private everything = 0;
   /** Writes started, of any mailbox: a read by path (no id known before) keeps only if none did. */
   private writesStarted = 0;
+  /**
+   * Counters the owner moved in memory and has not written yet (`advance`), by mailbox, with the
+   * mailbox's user: every document read through `mailboxes(db)` gets them added, and the next
+   * write of the mailbox's counters (`flushCounters`, or any `$inc` of the mailbox) carries them.
+   */
+  private readonly ahead = new Map<string, { userId: string; delta: CounterDelta }>();
 
   /** Only an owner keeps copies: the mailbox index on (ADR 0006, 0007). */
   get enabled(): boolean {
@@ -139,6 +192,7 @@ class MailboxRecords {
     if (token.key === undefined ? token.writes !== this.writesStarted : token.key !== key) return;
     if ((this.generations.get(key) ?? 0) !== token.generation || (this.writing.get(key) ?? 0) > 0) return;
     if (this.records.size > 200_000) this.clear();
+    // `record` was read through `mailboxes(db)`, so it carries the counters held ahead already.
     this.records.set(key, { ...record });
     this.byPath.set(this.pathKey(db, record.userId, record.path), record._id.toHexString());
   }
@@ -152,6 +206,68 @@ class MailboxRecords {
   dropUsersWhere(matches: (userId: string) => boolean): void {
     this.everything++;
     for (const [key, record] of this.records) if (matches(record.userId)) this.records.delete(key);
+    // A partition moved: its new owner rebuilds the counters from the messages and records
+    // (`Mailstore.finishIndexBuild`); writing ours now could undo what it wrote since.
+    for (const [key, ahead] of this.ahead) if (matches(ahead.userId)) this.ahead.delete(key);
+  }
+
+  /**
+   * Moves the counters of the mailbox `id` in memory (ADR 0007, "Counters in the owner"): the
+   * caller holds the mailbox's lock and its index entry is current. Answers the document before
+   * and after, or undefined when this process holds no copy of it (then the caller writes the
+   * counters to the database). The database gets the change with the next write of the mailbox's
+   * counters (`takeAhead`).
+   */
+  advance(
+    db: Db,
+    id: string,
+    delta: CounterDelta,
+  ): { before: MailboxRecord; after: MailboxRecord } | undefined {
+    if (!this.enabled) return undefined;
+    const key = this.key(db, id);
+    const before = this.records.get(key);
+    if (before === undefined || (this.writing.get(key) ?? 0) > 0) return undefined;
+    const after = withDelta(before, delta);
+    if (after.deleted === undefined && delta.deleted !== undefined) after.deleted = delta.deleted;
+    this.records.set(key, after);
+    const ahead = this.ahead.get(key) ?? { userId: before.userId, delta: {} };
+    addDelta(ahead.delta, delta);
+    this.ahead.set(key, ahead);
+    return { before: { ...before }, after: { ...after } };
+  }
+
+  /** Mailboxes of `db` whose counters are ahead of the database. */
+  aheadIds(db: Db): string[] {
+    const prefix = `${db.databaseName}:`;
+    return [...this.ahead.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  }
+
+  /** Takes the counters held ahead of the database for a write that carries them. */
+  takeAhead(db: Db, id: string): { userId: string; delta: CounterDelta } | undefined {
+    const key = this.key(db, id);
+    const ahead = this.ahead.get(key);
+    this.ahead.delete(key);
+    return ahead === undefined || isEmptyDelta(ahead.delta) ? undefined : ahead;
+  }
+
+  /** Gives back counters a failed write took. */
+  restoreAhead(db: Db, id: string, userId: string, delta: CounterDelta): void {
+    const key = this.key(db, id);
+    const ahead = this.ahead.get(key) ?? { userId, delta: {} };
+    addDelta(ahead.delta, delta);
+    this.ahead.set(key, ahead);
+  }
+
+  /** Forgets counters held for a mailbox that was deleted. */
+  forgetAhead(db: Db, id: string): void {
+    this.ahead.delete(this.key(db, id));
+  }
+
+  /** A document read from the database as this process knows it: with its counters held ahead. */
+  overlay<T extends object>(db: Db, doc: T): T {
+    if (this.ahead.size === 0) return doc;
+    const id = idOf(doc);
+    return id === undefined ? doc : withDelta(doc, this.ahead.get(this.key(db, id))?.delta);
   }
 
   /** Runs a write of the mailbox `id` (of any mailbox when undefined). */
@@ -208,15 +324,31 @@ function idOf(value: unknown): string | undefined {
 
 /**
  * The `mailboxes` collection. Writes through it keep the owner's copies (`mailboxRecords`) right;
- * every write of a mailbox document in the mailstore goes through here.
+ * every write of a mailbox document in the mailstore goes through here. Documents read through it
+ * carry the counters the owner holds ahead of the database (`MailboxRecords.advance`), and a write
+ * of a mailbox's counters by `_id` carries them to the database (in its `$inc`, or just before it
+ * when it sets a counter otherwise).
  */
 export function mailboxes(db: Db): Collection<MailboxRecord> {
   const collection = db.collection<MailboxRecord>(Collections.mailboxes);
   return new Proxy(collection, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof property !== 'string' || !WRITES.has(property) || typeof value !== 'function') return value;
-      const method = value as (...args: unknown[]) => Promise<unknown>;
+      if (typeof property !== 'string' || typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (property === 'findOne') {
+        return async (...args: unknown[]) => {
+          const found = (await method.apply(target, args)) as MailboxRecord | null;
+          return found === null ? null : mailboxRecords.overlay(db, found);
+        };
+      }
+      if (property === 'find') {
+        return (...args: unknown[]) =>
+          (method.apply(target, args) as FindCursor<MailboxRecord>).map((doc) =>
+            mailboxRecords.overlay(db, doc),
+          );
+      }
+      if (!WRITES.has(property)) return value;
       return (...args: unknown[]) => {
         const many =
           property === 'insertMany' ||
@@ -226,7 +358,47 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
         const id = many ? undefined : idOf(args[0]);
         const options = args[2] as { returnDocument?: string } | undefined;
         const keepAfter = property === 'findOneAndUpdate' && options?.returnDocument === 'after';
-        return mailboxRecords.write(db, id, keepAfter, () => method.apply(target, args));
+        return mailboxRecords.write(db, id, keepAfter, async () => {
+          if (id === undefined) return method.apply(target, args);
+          if (property === 'deleteOne' || property === 'findOneAndDelete') {
+            mailboxRecords.forgetAhead(db, id);
+            return method.apply(target, args);
+          }
+          if (property !== 'findOneAndUpdate' && property !== 'updateOne') {
+            return method.apply(target, args);
+          }
+          const ahead = mailboxRecords.takeAhead(db, id);
+          if (ahead === undefined) return method.apply(target, args);
+          const { userId, delta } = ahead;
+          const update = args[1] as Record<string, unknown>;
+          try {
+            if (setsCounters(update)) {
+              await target.updateOne({ _id: new ObjectId(id) }, { $inc: delta });
+            } else {
+              const inc = { ...((update.$inc as Record<string, number> | undefined) ?? {}) };
+              for (const [field, n] of Object.entries(delta)) inc[field] = (inc[field] ?? 0) + n;
+              const merged: unknown[] = [args[0], { ...update, $inc: inc }, ...args.slice(2)];
+              const written: unknown = await method.apply(target, merged);
+              // The document `before` (the default) is as the database had it: the owner had the
+              // delta already, so its callers (allocating UIDs from it) get it added.
+              if (
+                property === 'findOneAndUpdate' &&
+                options?.returnDocument !== 'after' &&
+                isObject(written)
+              ) {
+                return withDelta(written, delta);
+              }
+              return written;
+            }
+          } catch (error) {
+            // Not known to be written: held again for the next write. Counting twice (a write that
+            // landed but failed to answer) only leaves a gap in UIDs and MODSEQs, and the next
+            // index build recounts; counting none could hand a UID out twice.
+            mailboxRecords.restoreAhead(db, id, userId, delta);
+            throw error;
+          }
+          return method.apply(target, args);
+        });
       };
     },
   });

@@ -53,6 +53,7 @@ import {
 } from 'mongodb';
 import type { UserKeyring } from '../crypto/types.js';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
+import { groupInsert } from '../db/group-insert.js';
 import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections } from '../db/schema.js';
 import {
@@ -126,6 +127,7 @@ import {
   subscriptions,
   userFilter,
   users,
+  type CounterDelta,
   type ListRequest,
   type ListedMailbox,
 } from './mailboxes.js';
@@ -467,6 +469,22 @@ export async function quiesceRecords(db: Db): Promise<void> {
 export const compactionSettings = { quietMs: 2_000, minBatch: 128, idleMs: 60_000, backlog: 20_000 };
 /** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
 const compactionLocks = new KeyedLock();
+
+/**
+ * How long counters moved in memory (`Mailstore.advanceCounters`) wait to be written: one update
+ * per mailbox per period instead of one per command.
+ */
+export const counterFlushSettings = { delayMs: 2_000 };
+const counterFlushes = new WeakMap<
+  Db,
+  { timer: NodeJS.Timeout | undefined; running: Promise<number> | undefined }
+>();
+
+function negated(delta: CounterDelta): CounterDelta {
+  const out: CounterDelta = {};
+  for (const [field, n] of Object.entries(delta) as [keyof CounterDelta, number][]) out[field] = -n;
+  return out;
+}
 
 /** The mailstore's locks by what they guard, for db/stall-watch.ts to report one held too long. */
 export const mailstoreLocks: Readonly<Record<string, KeyedLock>> = {
@@ -1070,15 +1088,17 @@ export class Mailstore {
     ref: MailboxRef,
     claimRecent: boolean,
   ): Promise<mailstore.GetMailboxStatusResponse> {
-    const mailbox = await this.settled(await this.resolveMailbox(userId, ref));
+    let mailbox = await this.settled(await this.resolveMailbox(userId, ref));
     const mailboxId = mailbox._id.toHexString();
-    const recentFrom = mailbox.recentFloor ?? 1;
-    let recent = 0;
-    const fewRecent = mailbox.keyedMessages === true && mailbox.uidNext - recentFrom <= POINT_LOOKUPS;
     // The owner builds the entry of any mailbox it is asked about, small ones too: on FerretDB an
     // `_id` lookup decodes the collection as a read of the whole mailbox does, and after the
     // build every command on the mailbox is answered from memory (ADR 0006).
     const entry = await this.indexOf(mailbox, true);
+    // A build that found counters behind the messages (lost with a former process) raised them.
+    if (entry !== undefined && entry.stamp !== mailbox.highestModseq) mailbox = await this.settled(mailbox);
+    const recentFrom = mailbox.recentFloor ?? 1;
+    let recent = 0;
+    const fewRecent = mailbox.keyedMessages === true && mailbox.uidNext - recentFrom <= POINT_LOOKUPS;
     if (entry !== undefined) {
       recent = entry.countFrom(recentFrom);
     } else if (fewRecent) {
@@ -1460,11 +1480,14 @@ export class Mailstore {
   private async commitGroup(mailbox: MailboxRecord, group: readonly PendingInsert[]): Promise<void> {
     if (group.length === 0) return;
     const mailboxId = mailbox._id.toHexString();
-    await this.searchIndex().insertMany(
+    // Shared with the other groups of this process committing now (group commit, ADR 0007).
+    await groupInsert(
+      this.db,
+      this.searchIndex(),
       group.map((it) => it.entry),
-      { ordered: false },
     );
     let todo = [...group];
+    let allocated: PendingInsert[] = [];
     try {
       for (let attempt = 0; todo.length > 0; attempt++) {
         const counters = {
@@ -1474,13 +1497,28 @@ export class Mailstore {
           deleted: todo.filter((it) => it.doc.flags.includes(DELETED)).length,
         };
         // RFC 9051 §2.3.1.1 / RFC 7162 §3.1: UIDs and MODSEQs allocated before the write. The
+        // owner with a current index entry allocates in memory (`advanceCounters`); otherwise the
         // document `after` (the values before follow from the increments) keeps the owner's copy
         // of the mailbox, so the next SELECT or FETCH does not read it back.
-        const after = await mailboxes(this.db).findOneAndUpdate(
-          { _id: mailbox._id, uidNext: { $lte: MAX_UID - todo.length + 1 } },
-          { $inc: { uidNext: todo.length, highestModseq: todo.length, ...counters } },
-          { returnDocument: 'after' },
-        );
+        const known = mailboxRecords.byId(this.db, mailboxId);
+        const entry = known === undefined ? undefined : index.get(mailboxId, known.highestModseq);
+        const moved =
+          known !== undefined && entry !== undefined && known.uidNext <= MAX_UID - todo.length + 1
+            ? mailboxRecords.advance(this.db, mailboxId, {
+                uidNext: todo.length,
+                highestModseq: todo.length,
+                ...counters,
+              })
+            : undefined;
+        if (moved !== undefined) this.countersAhead();
+        const after =
+          moved !== undefined
+            ? moved.after
+            : await mailboxes(this.db).findOneAndUpdate(
+                { _id: mailbox._id, uidNext: { $lte: MAX_UID - todo.length + 1 } },
+                { $inc: { uidNext: todo.length, highestModseq: todo.length, ...counters } },
+                { returnDocument: 'after' },
+              );
         const before =
           after === null
             ? null
@@ -1495,7 +1533,9 @@ export class Mailstore {
           it.doc.modseq = before.highestModseq + 1 + i;
           it.doc._id = messageKey(mailboxId, it.doc.uid);
         });
+        allocated = todo;
         const refused = await this.insertNew(todo.map((it) => it.doc));
+        allocated = [];
         todo.forEach((it, i) => {
           if (!refused.has(i)) it.stored = true;
         });
@@ -1506,15 +1546,18 @@ export class Mailstore {
         );
         if (refused.size === 0) return;
         const lost = todo.filter((_, i) => refused.has(i));
-        await mailboxes(this.db)
-          .updateOne({ _id: mailbox._id }, { $inc: this.counterDecrementsOf(lost.map((it) => it.doc)) })
-          .catch(() => undefined);
+        await this.takeBackCounters(mailbox, this.counterDecrementsOf(lost.map((it) => it.doc)));
         // The unique `_id` (and `(mailboxId, uid)`) refused UIDs another process also got
         // (possible only where updates are not atomic, see `withCounterLock`): allocate again, leaving gaps.
         if (attempt >= 10) throw new Error('could not allocate a free UID in 10 attempts');
         todo = lost;
       }
     } catch (error) {
+      // Messages whose insert failed leave the counters they were given (UIDs and MODSEQs stay
+      // used: gaps).
+      if (allocated.length > 0) {
+        await this.takeBackCounters(mailbox, this.counterDecrementsOf(allocated.map((it) => it.doc)));
+      }
       await this.searchIndex()
         .deleteMany({ _id: { $in: todo.map((it) => it.entry._id) } })
         .catch(() => undefined);
@@ -1528,8 +1571,8 @@ export class Mailstore {
    */
   private async insertNew(docs: readonly MessageRecord[]): Promise<Set<number>> {
     try {
-      await this.messages().insertMany([...docs], { ordered: false });
-      return new Set();
+      // Shared with the other inserts of messages of this process now (group commit, ADR 0007).
+      return await groupInsert(this.db, this.messages(), docs);
     } catch (error) {
       const reported: OneOrMore<WriteError> | null =
         error instanceof MongoBulkWriteError ? error.writeErrors : null;
@@ -2291,6 +2334,7 @@ export class Mailstore {
       state.timer = undefined;
       (async () => {
         const pending = await state.changes;
+        pending.keepLatest = this.appendsRecords;
         const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
         const quietFor = Date.now() - state.lastWrite;
         const due =
@@ -2324,9 +2368,14 @@ export class Mailstore {
    * Folds every pending flag and expunge record into the message documents (normally in the
    * background after writes pause; tests and shutdown call it). Answers the records compacted.
    */
-  async compactChanges(): Promise<number> {
+  async compactChanges(options: { holding?: string } = {}): Promise<number> {
     const state = this.pendingState();
     const pending = await state.changes;
+    pending.keepLatest = this.appendsRecords;
+    // Counters first: an index build takes UIDNEXT and HIGHESTMODSEQ above the pending
+    // tombstones, which compaction turns into ordinary ones (`finishIndexBuild`); the expunges
+    // of a mailbox whose counters are still ahead wait for the next compaction.
+    await this.flushCounters(options.holding);
     while (state.running !== undefined) await state.running.catch(() => undefined);
     const run = (async () => {
       let total = 0;
@@ -2336,6 +2385,8 @@ export class Mailstore {
           logger: this.logger,
           underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
+          countersAhead: (mailboxId) => mailboxRecords.aheadIds(this.db).includes(mailboxId),
+          keepLatestFlags: this.appendsRecords,
           ...(this.appendsRecords ? { keyOf: messageKey } : {}),
         });
         total += n;
@@ -2548,20 +2599,54 @@ export class Mailstore {
   private finishIndexBuild(build: IndexBuild, entry: MailboxIndexEntry): Promise<boolean> {
     return withCounterLock(this.lockKey(build.mailboxId), async () => {
       const _id = new ObjectId(build.mailboxId);
-      const now = await mailboxes(this.db).findOne({ _id }, { projection: { highestModseq: 1, uidNext: 1 } });
+      const pending = await this.pending();
+      const now = await mailboxes(this.db).findOne(
+        { _id },
+        { projection: { highestModseq: 1, uidNext: 1, messages: 1, size: 1, unseen: 1, deleted: 1 } },
+      );
       if (now === null) {
         index.abortBuild(build);
         return false;
       }
       const kept = index.finishBuild(build, entry, now.highestModseq);
-      if (kept && entry.highestUid >= now.uidNext) {
-        this.logger.warn(
-          { mailboxId: build.mailboxId, uidNext: now.uidNext, highestUid: entry.highestUid },
-          'UIDNEXT was not above every message; raised',
-        );
-        await mailboxes(this.db).updateOne({ _id }, { $max: { uidNext: entry.highestUid + 1 } });
-      }
-      return kept;
+      if (!kept) return false;
+      // The owner writes the counters it moves in memory after the messages and records that
+      // carry them (ADR 0007, "Counters in the owner"); lost with the process, they are recounted
+      // here, so a UID or MODSEQ is never handed out twice (RFC 9051 §2.3.1.1, RFC 7162 §3.1).
+      const counted = entry.counters();
+      const top = pending.highestOf(build.mailboxId);
+      const uidNext = Math.max(now.uidNext, entry.highestUid + 1, top.uid + 1);
+      const highestModseq = Math.max(now.highestModseq, counted.highestModseq, top.modseq);
+      const recount =
+        now.messages !== counted.messages ||
+        now.size !== counted.size ||
+        now.unseen !== counted.unseen ||
+        (now.deleted ?? 0) !== counted.deleted;
+      if (uidNext === now.uidNext && highestModseq === now.highestModseq && !recount) return true;
+      this.logger.warn(
+        {
+          mailboxId: build.mailboxId,
+          uidNext: [now.uidNext, uidNext],
+          highestModseq: [now.highestModseq, highestModseq],
+          messages: [now.messages, counted.messages],
+        },
+        'mailbox counters were behind its messages and records; raised and recounted',
+      );
+      await mailboxes(this.db).updateOne(
+        { _id },
+        {
+          $max: { uidNext, highestModseq },
+          $set: {
+            messages: counted.messages,
+            size: counted.size,
+            unseen: counted.unseen,
+            deleted: counted.deleted,
+          },
+        },
+      );
+      // The entry holds every message: it stands for the raised HIGHESTMODSEQ too.
+      entry.stamp = highestModseq;
+      return true;
     });
   }
 
@@ -3134,7 +3219,7 @@ export class Mailstore {
     if (pendingNow.has(mailboxId)) {
       // Records left by an owner that had the index on: folded into the documents first, since the
       // updates below compare-and-set on the documents' MODSEQ.
-      await this.compactChanges();
+      await this.compactChanges({ holding: mailboxId });
     }
     const changed = new Map<number, mailstore.MessageFlags>();
     const modified = new Set<number>();
@@ -3284,13 +3369,7 @@ export class Mailstore {
       unseen += Number(!next.includes(SEEN)) - Number(!before.includes(SEEN));
       deleted += Number(next.includes(DELETED)) - Number(before.includes(DELETED));
     }
-    const after = await mailboxes(this.db).findOneAndUpdate(
-      { _id: mailbox._id },
-      { $inc: { highestModseq: 1, unseen, deleted } },
-      { returnDocument: 'after' },
-    );
-    if (after === null) throw notFound('mailbox', 'mailbox_id');
-    const modseq = after.highestModseq;
+    const modseq = await this.advanceCounters(mailbox, entry, { highestModseq: 1, unseen, deleted });
     const records: FlagChangeDoc[] = updates.map((u) => ({
       _id: new ObjectId(),
       mailboxId,
@@ -3299,12 +3378,10 @@ export class Mailstore {
       modseq,
     }));
     try {
-      await flagChanges(this.db).insertMany(records, { ordered: false });
+      await groupInsert(this.db, flagChanges(this.db), records);
     } catch (error) {
       // Nothing of the command counts: its counters go back (the MODSEQ stays used, a gap).
-      await mailboxes(this.db)
-        .updateOne({ _id: mailbox._id }, { $inc: { unseen: -unseen, deleted: -deleted } })
-        .catch(() => undefined);
+      await this.takeBackCounters(mailbox, { unseen: -unseen, deleted: -deleted });
       index.drop(mailboxId);
       throw error;
     }
@@ -3322,6 +3399,96 @@ export class Mailstore {
       modifiedUids: modified,
       highestModseq: modseq,
     };
+  }
+
+  /**
+   * Moves the counters of `mailbox` (the caller holds its lock) and answers its new HIGHESTMODSEQ.
+   * With a current index entry the owner moves them in memory (ADR 0007, "Counters in the owner"):
+   * it is their only writer, `flushCounters` writes them later, and an index build recounts them
+   * from the messages and records should they be lost with the process. Otherwise one counter
+   * update of the mailbox document.
+   */
+  private async advanceCounters(
+    mailbox: MailboxRecord,
+    entry: MailboxIndexEntry | undefined,
+    delta: CounterDelta,
+  ): Promise<number> {
+    const mailboxId = mailbox._id.toHexString();
+    const moved =
+      entry === undefined || index.get(mailboxId, mailbox.highestModseq) !== entry
+        ? undefined
+        : mailboxRecords.advance(this.db, mailboxId, delta);
+    if (moved !== undefined && moved.before.highestModseq === mailbox.highestModseq) {
+      this.countersAhead();
+      return moved.after.highestModseq;
+    }
+    if (moved !== undefined) {
+      // The copy was not the document this command read: put it back and write to the database.
+      mailboxRecords.advance(this.db, mailboxId, negated(delta));
+    }
+    const after = await mailboxes(this.db).findOneAndUpdate(
+      { _id: mailbox._id },
+      { $inc: delta },
+      { returnDocument: 'after' },
+    );
+    if (after === null) throw notFound('mailbox', 'mailbox_id');
+    return after.highestModseq;
+  }
+
+  /** Takes counters of a write that failed back out (never UIDNEXT or HIGHESTMODSEQ: gaps). */
+  private async takeBackCounters(mailbox: MailboxRecord, delta: CounterDelta): Promise<void> {
+    const mailboxId = mailbox._id.toHexString();
+    if (mailboxRecords.advance(this.db, mailboxId, delta) !== undefined) {
+      this.countersAhead();
+      return;
+    }
+    await mailboxes(this.db)
+      .updateOne({ _id: mailbox._id }, { $inc: delta })
+      .catch(() => undefined);
+  }
+
+  /** Counters were moved in memory: written within `counterFlushSettings.delayMs`. */
+  private countersAhead(): void {
+    let state = counterFlushes.get(this.db);
+    if (state === undefined) {
+      state = { timer: undefined, running: undefined };
+      counterFlushes.set(this.db, state);
+    }
+    if (state.timer !== undefined) return;
+    state.timer = setTimeout(() => {
+      if (state !== undefined) state.timer = undefined;
+      this.flushCounters().catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'writing mailbox counters failed; retried later');
+        this.countersAhead();
+      });
+    }, counterFlushSettings.delayMs);
+    state.timer.unref();
+  }
+
+  /**
+   * Writes the counters this process moved in memory to the mailbox documents: one update per
+   * mailbox, under its lock (compaction and tests call it too). A restart or a new owner never
+   * needs them (the index build recounts), but other readers of the documents do (admin usage).
+   */
+  async flushCounters(holding?: string): Promise<number> {
+    let written = 0;
+    const flush = async (id: string): Promise<void> => {
+      if (!mailboxRecords.aheadIds(this.db).includes(id)) return;
+      // `mailboxes(db)` adds what is held ahead to this `$inc` (mailboxes.ts).
+      await mailboxes(this.db).findOneAndUpdate(
+        { _id: new ObjectId(id) },
+        { $inc: { highestModseq: 0 } },
+        { returnDocument: 'after' },
+      );
+      written++;
+    };
+    for (const id of mailboxRecords.aheadIds(this.db)) {
+      // A caller holding one mailbox's lock flushes that one only: taking another's could
+      // deadlock with a caller holding that one (compaction skips the mailboxes left ahead).
+      if (id === holding) await flush(id);
+      else if (holding === undefined) await withCounterLock(this.lockKey(id), () => flush(id));
+    }
+    return written;
   }
 
   private async selectForTransfer(mailbox: MailboxRecord, uids: UidSet): Promise<MessageRecord[]> {
@@ -3659,7 +3826,7 @@ export class Mailstore {
   ): Promise<mailstore.ExpungeResponse> {
     const mailbox = await this.mailboxById(userId, mailboxId);
     if (this.appendsRecords) return this.expungeAsRecords(mailbox, uids);
-    if ((await this.pending()).has(mailboxId)) await this.compactChanges();
+    if ((await this.pending()).has(mailboxId)) await this.compactChanges({ holding: mailboxId });
     let docs: MessageRecord[];
     if (uids === undefined) {
       docs = await this.messages()
@@ -3710,21 +3877,13 @@ export class Mailstore {
       }
     }
     if (gone.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
-    const after = await mailboxes(this.db).findOneAndUpdate(
-      { _id: mailbox._id },
-      {
-        $inc: {
-          highestModseq: 1,
-          messages: -gone.length,
-          size: -gone.reduce((s, m) => s + m.size, 0),
-          unseen: -gone.filter((m) => !m.flags.includes(SEEN)).length,
-          deleted: -gone.length,
-        },
-      },
-      { returnDocument: 'after' },
-    );
-    if (after === null) throw notFound('mailbox', 'mailbox_id');
-    const modseq = after.highestModseq;
+    const modseq = await this.advanceCounters(mailbox, entry, {
+      highestModseq: 1,
+      messages: -gone.length,
+      size: -gone.reduce((s, m) => s + m.size, 0),
+      unseen: -gone.filter((m) => !m.flags.includes(SEEN)).length,
+      deleted: -gone.length,
+    });
     const now = new Date();
     const tombstones = gone.map((m) => ({
       _id: new ObjectId(),
@@ -3735,25 +3894,18 @@ export class Mailstore {
       pending: true,
     }));
     try {
-      await this.tombstones().insertMany(tombstones, { ordered: false });
+      await groupInsert(this.db, this.tombstones(), tombstones);
     } catch (error) {
-      await mailboxes(this.db)
-        .updateOne(
-          { _id: mailbox._id },
-          {
-            $inc: {
-              messages: gone.length,
-              size: gone.reduce((s, m) => s + m.size, 0),
-              unseen: gone.filter((m) => !m.flags.includes(SEEN)).length,
-              deleted: gone.length,
-            },
-          },
-        )
-        .catch(() => undefined);
+      await this.takeBackCounters(mailbox, {
+        messages: gone.length,
+        size: gone.reduce((s, m) => s + m.size, 0),
+        unseen: gone.filter((m) => !m.flags.includes(SEEN)).length,
+        deleted: gone.length,
+      });
       index.drop(mailboxId);
       throw error;
     }
-    for (const t of tombstones) pending.expunge(mailboxId, t.uid, t._id);
+    for (const t of tombstones) pending.expunge(mailboxId, t.uid, t._id, modseq);
     // Quota usage drops with the EXPUNGE (RFC 9208 §5), the bodies with compaction.
     await this.adjustUsage(mailbox.userId, -gone.reduce((s, m) => s + m.size, 0)).catch((error: unknown) => {
       this.logger.warn({ err: error, mailboxId }, 'could not count the usage of expunged messages');

@@ -45,6 +45,8 @@ interface PendingFlags {
   modseq: number;
   /** The records behind it (one per STORE that changed the message since the last compaction). */
   ids: ObjectId[];
+  /** The record of `flags` (the latest): the one kept when flag records are the flags' store. */
+  latest: ObjectId;
 }
 
 export function flagChanges(db: Db): Collection<FlagChangeDoc> {
@@ -57,14 +59,23 @@ function tombstones(db: Db): Collection<PendingTombstoneDoc> {
 
 /** The records of one database not folded into its message documents yet. */
 export class PendingChanges {
+  /**
+   * The owner keeps each message's latest flag record as the store of its flags (ADR 0007): only
+   * superseded records and expunges wait for compaction, which never writes a message document.
+   */
+  keepLatest = false;
+
   private readonly flags = new Map<string, Map<number, PendingFlags>>();
   /** Expunged messages whose documents are still there: UID → tombstone `_id`. */
   private readonly expunged = new Map<string, Map<number, ObjectId>>();
+  /** The highest UID and MODSEQ of the mailbox's expunges seen (kept after compaction). */
+  private readonly expungedTop = new Map<string, { uid: number; modseq: number }>();
 
   /** Records to compact. */
   get size(): number {
     let n = 0;
-    for (const m of this.flags.values()) for (const p of m.values()) n += p.ids.length;
+    const kept = this.keepLatest ? 1 : 0;
+    for (const m of this.flags.values()) for (const p of m.values()) n += Math.max(0, p.ids.length - kept);
     for (const m of this.expunged.values()) n += m.size;
     return n;
   }
@@ -77,23 +88,46 @@ export class PendingChanges {
     }
     const known = byUid.get(uid);
     if (known === undefined) {
-      byUid.set(uid, { flags, modseq, ids: [id] });
+      byUid.set(uid, { flags, modseq, ids: [id], latest: id });
       return;
     }
     known.ids.push(id);
     if (modseq > known.modseq) {
       known.flags = flags;
       known.modseq = modseq;
+      known.latest = id;
     }
   }
 
-  expunge(mailboxId: string, uid: number, tombstoneId: ObjectId): void {
+  expunge(mailboxId: string, uid: number, tombstoneId: ObjectId, modseq = 0): void {
     let byUid = this.expunged.get(mailboxId);
     if (byUid === undefined) {
       byUid = new Map();
       this.expunged.set(mailboxId, byUid);
     }
     byUid.set(uid, tombstoneId);
+    const top = this.expungedTop.get(mailboxId);
+    if (top === undefined || uid > top.uid || modseq > top.modseq) {
+      this.expungedTop.set(mailboxId, {
+        uid: Math.max(uid, top?.uid ?? 0),
+        modseq: Math.max(modseq, top?.modseq ?? 0),
+      });
+    }
+  }
+
+  /**
+   * The highest UID and MODSEQ of the mailbox's expunges not compacted yet and of its flag
+   * records: an index build raises UIDNEXT and HIGHESTMODSEQ above them (the owner writes its
+   * counters after the records, `Mailstore.advanceCounters`), so a UID or MODSEQ is never reused.
+   */
+  highestOf(mailboxId: string): { uid: number; modseq: number } {
+    const top = this.expungedTop.get(mailboxId) ?? { uid: 0, modseq: 0 };
+    let { uid, modseq } = top;
+    for (const [u, p] of this.flags.get(mailboxId) ?? []) {
+      uid = Math.max(uid, u);
+      modseq = Math.max(modseq, p.modseq);
+    }
+    return { uid, modseq };
   }
 
   isExpunged(mailboxId: string, uid: number): boolean {
@@ -136,6 +170,7 @@ export class PendingChanges {
   dropMailbox(mailboxId: string): void {
     this.flags.delete(mailboxId);
     this.expunged.delete(mailboxId);
+    this.expungedTop.delete(mailboxId);
   }
 
   mailboxesWithFlags(): string[] {
@@ -169,6 +204,14 @@ export class PendingChanges {
       if (now.modseq <= written.modseq && now.ids.length === 0) byUid.delete(uid);
     }
     if (byUid.size === 0) this.flags.delete(mailboxId);
+  }
+
+  /** Forgets superseded flag records compaction deleted (the latest of each message stays). */
+  supersededDeleted(mailboxId: string, ids: readonly ObjectId[]): void {
+    const gone = new Set(ids.map((id) => id.toHexString()));
+    for (const p of this.flags.get(mailboxId)?.values() ?? []) {
+      p.ids = p.ids.filter((id) => !gone.has(id.toHexString()));
+    }
   }
 
   compactedExpunges(mailboxId: string, uids: readonly number[]): void {
@@ -211,7 +254,8 @@ export class PendingChanges {
     }
     for (const [mailboxId, byUid] of other.expunged) {
       if (!keep(mailboxId)) continue;
-      for (const [uid, tombstoneId] of byUid) this.expunge(mailboxId, uid, tombstoneId);
+      const top = other.expungedTop.get(mailboxId)?.modseq ?? 0;
+      for (const [uid, tombstoneId] of byUid) this.expunge(mailboxId, uid, tombstoneId, top);
     }
   }
 
@@ -221,8 +265,9 @@ export class PendingChanges {
     for await (const c of flagChanges(db).find({})) {
       pending.setFlags(c.mailboxId, c.uid, c.flags, c.modseq, c._id);
     }
-    for await (const t of tombstones(db).find({ pending: true }, { projection: { mailboxId: 1, uid: 1 } })) {
-      pending.expunge(t.mailboxId, t.uid, t._id);
+    const projection = { mailboxId: 1, uid: 1, modseq: 1 };
+    for await (const t of tombstones(db).find({ pending: true }, { projection })) {
+      pending.expunge(t.mailboxId, t.uid, t._id, t.modseq);
     }
     return pending;
   }
@@ -301,6 +346,17 @@ export interface CompactionDeps {
   readonly underCompactionLock: <T>(mailboxId: string, fn: () => Promise<T>) => Promise<T>;
   readonly releaseBlobRefs: (counts: BlobRefCounts) => Promise<void>;
   /**
+   * Whether the owner holds counters of the mailbox not written yet: its expunges wait, since once
+   * compacted their tombstones no longer raise a rebuilt UIDNEXT (`PendingChanges.highestOf`).
+   */
+  readonly countersAhead?: (mailboxId: string) => boolean;
+  /**
+   * The owner keeps the latest flag record of each message as its flags' store: compaction
+   * deletes the superseded records in bulk and writes no message document (an update by `_id`
+   * costs FerretDB a large part of a scan of `messages`, and one was spent per changed message).
+   */
+  readonly keepLatestFlags?: boolean;
+  /**
    * With the mailbox index on, this process is the only writer of its messages' flags (ADR 0007):
    * the `_id` a keyed message has (`<mailboxId>:<uid>`), so flags are compacted by key.
    */
@@ -325,6 +381,7 @@ export async function compactPending(
   let done = 0;
   for (const mailboxId of pending.mailboxesWithExpunges()) {
     if (done >= limit) return done;
+    if (deps.countersAhead?.(mailboxId) === true) continue;
     done += await deps.underCompactionLock(mailboxId, async () => {
       const gone = pending.expungesOf(mailboxId).slice(0, limit);
       if (gone.length === 0) return 0;
@@ -391,6 +448,20 @@ export async function compactPending(
       pending.compactedExpunges(mailboxId, uids);
       return gone.length;
     });
+  }
+  if (deps.keepLatestFlags === true) {
+    for (const mailboxId of pending.mailboxesWithFlags()) {
+      if (done >= limit) return done;
+      const superseded: ObjectId[] = [];
+      for (const [, p] of pending.flagsOf(mailboxId)) {
+        for (const id of p.ids) if (!id.equals(p.latest)) superseded.push(id);
+      }
+      if (superseded.length === 0) continue;
+      await deleteByIds(flagChanges(db), superseded);
+      pending.supersededDeleted(mailboxId, superseded);
+      done += superseded.length;
+    }
+    return done;
   }
   for (const mailboxId of pending.mailboxesWithFlags()) {
     if (done >= limit) return done;

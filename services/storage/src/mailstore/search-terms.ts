@@ -31,11 +31,40 @@ const TOKEN = /[\p{L}\p{N}]+/gu;
 /** A UTF-16 surrogate: the token has characters outside the BMP, which take two code units. */
 const SURROGATE = /[\uD800-\uDFFF]/;
 
+/** A character beyond US-ASCII. Without one, NFKC leaves a text as it is and its letters and digits are [A-Za-z0-9]. */
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/** The distinct tokens of a text, folded (`foldForSearch`, then TOKEN). */
+export function unicodeTokens(text: string): Set<string> {
+  const tokens = new Set<string>();
+  for (const match of foldForSearch(text).matchAll(TOKEN)) tokens.add(match[0]);
+  return tokens;
+}
+
+/**
+ * `unicodeTokens` of an ASCII text, by a scan of its character codes: mail is mostly ASCII, and
+ * the Unicode regex's matches cost more than the rest of the trigrams.
+ */
+export function asciiTokens(text: string): Set<string> {
+  const tokens = new Set<string>();
+  const folded = text.toLowerCase();
+  let start = -1;
+  for (let i = 0; i <= folded.length; i++) {
+    const c = i < folded.length ? folded.charCodeAt(i) : 0;
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      tokens.add(folded.slice(start, i));
+      start = -1;
+    }
+  }
+  return tokens;
+}
+
 /** Trigrams of the tokens of a text (tokens shorter than three characters are kept whole). */
 export function trigramsOf(text: string, out = new Set<string>()): Set<string> {
   // Mail repeats its words: each distinct token once.
-  const tokens = new Set<string>();
-  for (const match of foldForSearch(text).matchAll(TOKEN)) tokens.add(match[0]);
+  const tokens = NON_ASCII.test(text) ? unicodeTokens(text) : asciiTokens(text);
   for (const token of tokens) {
     if (SURROGATE.test(token)) {
       const chars = [...token];

@@ -279,6 +279,14 @@ export function mailstoreServer(
           r.partial,
           r.decodeTransferEncoding,
         );
+        if (r.acceptContentInInfo === true && Array.isArray(content.chunks)) {
+          // Read and authenticated in memory already (a small section): one response, not two
+          // or more, each of which costs its own encoding, write and stream bookkeeping.
+          const chunks = content.chunks as readonly Buffer[];
+          const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+          yield { part: { $case: 'info' as const, value: { ...content.info, content: whole } } };
+          return;
+        }
         yield { part: { $case: 'info' as const, value: content.info } };
         for await (const chunk of content.chunks) yield { part: { $case: 'chunk' as const, value: chunk } };
       });

@@ -824,6 +824,13 @@ export interface GetMessageContentRequest {
    */
   decodeTransferEncoding: boolean;
   /**
+   * The caller takes a small section whole in `ContentInfo.content` (the stream is then that one
+   * response). Unset: `info` and `chunk`s always, as servers before this field send them.
+   */
+  acceptContentInInfo?:
+    | boolean
+    | undefined;
+  /**
    * The user acting through a shared mailbox (RFC 4314): empty, or equal to `user_id`, is the
    * owner, who has every right. Otherwise storage checks the acting user's rights on the mailbox
    * (docs/shared-mailboxes.md) and answers NOT_FOUND without "l" (the mailbox stays invisible)
@@ -845,11 +852,16 @@ export interface ContentInfo {
   modseq: number;
   /** The decoded content contains NUL octets (RFC 3516 §4.2: must be sent as `~{n}` literal8). */
   containsNul: boolean;
+  /**
+   * The whole section (`size` octets), when the request accepted it here: no chunks follow.
+   * Storage sends sections it has already read and authenticated in memory this way (up to 1 MiB).
+   */
+  content?: Buffer | undefined;
 }
 
 /** One message of the GetMessageContent stream. */
 export interface GetMessageContentResponse {
-  /** `info` first, exactly once; then zero or more `chunk`s. */
+  /** `info` first, exactly once; then zero or more `chunk`s (none when `info` has the content). */
   part?:
     | //
     /** Sizes. */
@@ -4574,6 +4586,7 @@ function createBaseGetMessageContentRequest(): GetMessageContentRequest {
     section: "",
     partial: undefined,
     decodeTransferEncoding: false,
+    acceptContentInInfo: undefined,
     actingUserId: undefined,
   };
 }
@@ -4597,6 +4610,9 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
     }
     if (message.decodeTransferEncoding !== false) {
       writer.uint32(48).bool(message.decodeTransferEncoding);
+    }
+    if (message.acceptContentInInfo !== undefined) {
+      writer.uint32(56).bool(message.acceptContentInInfo);
     }
     if (message.actingUserId !== undefined) {
       writer.uint32(122).string(message.actingUserId);
@@ -4665,6 +4681,14 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
             message.decodeTransferEncoding = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.acceptContentInInfo = reader.bool();
+            continue;
+          }
           case 15: {
             if (tag !== 122) {
               break;
@@ -4705,6 +4729,11 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
         : isSet(object.decode_transfer_encoding)
         ? globalThis.Boolean(object.decode_transfer_encoding)
         : false,
+      acceptContentInInfo: isSet(object.acceptContentInInfo)
+        ? globalThis.Boolean(object.acceptContentInInfo)
+        : isSet(object.accept_content_in_info)
+        ? globalThis.Boolean(object.accept_content_in_info)
+        : undefined,
       actingUserId: isSet(object.actingUserId)
         ? globalThis.String(object.actingUserId)
         : isSet(object.acting_user_id)
@@ -4733,6 +4762,9 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
     if (message.decodeTransferEncoding !== false) {
       obj.decodeTransferEncoding = message.decodeTransferEncoding;
     }
+    if (message.acceptContentInInfo !== undefined) {
+      obj.acceptContentInInfo = message.acceptContentInInfo;
+    }
     if (message.actingUserId !== undefined) {
       obj.actingUserId = message.actingUserId;
     }
@@ -4752,13 +4784,14 @@ export const GetMessageContentRequest: MessageFns<GetMessageContentRequest> = {
       ? ByteRange.fromPartial(object.partial)
       : undefined;
     message.decodeTransferEncoding = object.decodeTransferEncoding ?? false;
+    message.acceptContentInInfo = object.acceptContentInInfo ?? undefined;
     message.actingUserId = object.actingUserId ?? undefined;
     return message;
   },
 };
 
 function createBaseContentInfo(): ContentInfo {
-  return { size: 0, sectionSize: 0, modseq: 0, containsNul: false };
+  return { size: 0, sectionSize: 0, modseq: 0, containsNul: false, content: undefined };
 }
 
 export const ContentInfo: MessageFns<ContentInfo> = {
@@ -4774,6 +4807,9 @@ export const ContentInfo: MessageFns<ContentInfo> = {
     }
     if (message.containsNul !== false) {
       writer.uint32(32).bool(message.containsNul);
+    }
+    if (message.content !== undefined) {
+      writer.uint32(42).bytes(message.content);
     }
     return writer;
   },
@@ -4823,6 +4859,14 @@ export const ContentInfo: MessageFns<ContentInfo> = {
             message.containsNul = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.content = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4849,6 +4893,7 @@ export const ContentInfo: MessageFns<ContentInfo> = {
         : isSet(object.contains_nul)
         ? globalThis.Boolean(object.contains_nul)
         : false,
+      content: isSet(object.content) ? Buffer.from(bytesFromBase64(object.content)) : undefined,
     };
   },
 
@@ -4866,6 +4911,9 @@ export const ContentInfo: MessageFns<ContentInfo> = {
     if (message.containsNul !== false) {
       obj.containsNul = message.containsNul;
     }
+    if (message.content !== undefined) {
+      obj.content = base64FromBytes(message.content);
+    }
     return obj;
   },
 
@@ -4878,6 +4926,7 @@ export const ContentInfo: MessageFns<ContentInfo> = {
     message.sectionSize = object.sectionSize ?? 0;
     message.modseq = object.modseq ?? 0;
     message.containsNul = object.containsNul ?? false;
+    message.content = object.content ?? undefined;
     return message;
   },
 };
