@@ -448,8 +448,9 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       directoryFeed?.stop();
       await blobSweeper.stop();
       await sieveLedgerSweep.stop();
-      // Mailbox counters moved in memory (ADR 0007); a partition handed over dropped its own.
-      await deliveryMailstore.flushCounters().catch((error: unknown) => {
+      // Mailbox counters moved in memory, and their marks taken off (ADR 0007); a partition
+      // handed over dropped its own and left its marks (its next owner recounts).
+      await deliveryMailstore.releaseCounters().catch((error: unknown) => {
         logger.warn(
           { err: error },
           'could not write the mailbox counters; the next index build recounts them',

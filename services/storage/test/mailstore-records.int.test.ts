@@ -11,7 +11,7 @@ import { MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
-import { mailboxRecords } from '../src/mailstore/mailboxes.js';
+import { counterTenure, mailboxRecords } from '../src/mailstore/mailboxes.js';
 import {
   Mailstore,
   compactionSettings,
@@ -144,8 +144,9 @@ describe('flag changes and expunges as appended records', () => {
     });
     // No read, update or delete of a message document: inserts into the record collections.
     expect(touched.filter((c) => c.endsWith(' messages'))).toEqual([]);
-    // Nor of the mailbox document: the owner allocates the MODSEQs and moves the counters in memory.
-    expect(touched.filter((c) => c.endsWith(' mailboxes'))).toEqual([]);
+    // Nor of the mailbox document: the owner allocates the MODSEQs and moves the counters in memory,
+    // after one update marking them held in memory (ADR 0007), once per mailbox per tenure.
+    expect(touched.filter((c) => c.endsWith(' mailboxes'))).toEqual(['update mailboxes']);
     expect(touched.filter((c) => c.startsWith('insert'))).toEqual([
       'insert message_changes',
       'insert message_changes',
@@ -238,7 +239,7 @@ describe('flag changes and expunges as appended records', () => {
     expect(gone.expungedUids).toEqual([22, 23]);
     const served = await answered(userId, mailboxId);
     expect(served).toHaveLength(21);
-    expect(await raw()).toEqual(written);
+    expect(await raw()).toEqual({ ...written, countersHeldBy: counterTenure });
 
     // The process dies before it writes them (the partition's caches dropped, as on a loss).
     mailboxRecords.dropUsersWhere((id) => id === userId);
@@ -263,6 +264,81 @@ describe('flag changes and expunges as appended records', () => {
     expect(next.modseq).toBeGreaterThan(gone.highestModseq);
     await m.store.flushCounters();
     expect(await raw()).toMatchObject({ uidNext: 25, highestModseq: flagged.highestModseq, messages: 22 });
+  });
+
+  it.each([
+    ['its index budget is full', 5],
+    ['the index is off', 0],
+  ])(
+    'a new owner allocating from the database when %s recounts the counters a lost holder had in memory: no UID or MODSEQ twice',
+    async (_, budget) => {
+      const userId = await createUser(m.h);
+      const mailboxId = await fill(userId, 20);
+      const raw = () =>
+        m.h.db
+          .collection<{ uidNext: number; highestModseq: number; countersHeldBy?: string }>('mailboxes')
+          .findOne({ _id: new ObjectId(mailboxId) });
+      const written = await raw();
+      for (let i = 0; i < 3; i++) {
+        await append(m.client, userId, byPath('INBOX'), message([`Subject: late${i}`, '', 'body']));
+      }
+      // The first counter moved in memory marked the document, durably, before its OK.
+      expect(await raw()).toMatchObject({ countersHeldBy: counterTenure });
+      await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.FLAGGED]);
+      await store(userId, mailboxId, [22, 23], StoreMode.ADD, [Flag.DELETED]);
+      const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+      expect(gone.expungedUids).toEqual([22, 23]);
+      const seen = await store(userId, mailboxId, [21, 21], StoreMode.ADD, [Flag.SEEN]);
+      const served = await answered(userId, mailboxId);
+      // Nothing of it written to the mailbox document yet.
+      expect(await raw()).toMatchObject({ uidNext: written?.uidNext, highestModseq: written?.highestModseq });
+
+      // The process dies before it writes the counters, and the next owner cannot build an entry
+      // for the mailbox, so it allocates from the document's counters.
+      mailboxRecords.dropUsersWhere((id) => id === userId);
+      sharedMailboxIndex.drop(mailboxId);
+      sharedMailboxIndex.maxMessages = budget;
+      const next = await append(m.client, userId, byPath('INBOX'), message(['Subject: after', '', 'body']));
+      expect(next.uid).toBeGreaterThan(23);
+      expect(next.modseq).toBeGreaterThan(seen.highestModseq);
+      const flagged = await store(userId, mailboxId, [1, 1], StoreMode.ADD, [Flag.ANSWERED]);
+      expect(flagged.highestModseq).toBeGreaterThan(next.modseq);
+      // Recounted, and the lost holder's mark taken off.
+      const status = (
+        await call(m.client.getMailboxStatus.bind(m.client), {
+          userId,
+          mailbox: byPath('INBOX'),
+          claimRecent: false,
+        })
+      ).status;
+      expect(status?.uidNext).toBe(next.uid + 1);
+      expect(status?.highestModseq).toBe(flagged.highestModseq);
+      expect(status?.messages).toBe(22);
+      expect(status?.unseen).toBe(served.filter((r) => !r.flags.includes(Flag.SEEN)).length + 1);
+      expect((await raw())?.countersHeldBy).toBeUndefined();
+      const now = await answered(userId, mailboxId);
+      expect(now.map((r) => r.uid)).toEqual([...served.map((r) => r.uid), next.uid]);
+    },
+  );
+
+  it('a clean shutdown writes the counters held in memory and takes the mark off', async () => {
+    const userId = await createUser(m.h);
+    const mailboxId = await fill(userId, 10);
+    const raw = () =>
+      m.h.db
+        .collection<{ uidNext: number; highestModseq: number; messages: number; countersHeldBy?: string }>(
+          'mailboxes',
+        )
+        .findOne({ _id: new ObjectId(mailboxId) });
+    const late = await append(m.client, userId, byPath('INBOX'), message(['Subject: late', '', 'body']));
+    expect(await raw()).toMatchObject({ uidNext: 11, countersHeldBy: counterTenure });
+    await m.store.releaseCounters();
+    const released = await raw();
+    expect(released).toMatchObject({ uidNext: 12, highestModseq: late.modseq, messages: 11 });
+    expect(released?.countersHeldBy).toBeUndefined();
+    // Moving them in memory again marks the document again.
+    await append(m.client, userId, byPath('INBOX'), message(['Subject: later', '', 'body']));
+    expect(await raw()).toMatchObject({ uidNext: 12, countersHeldBy: counterTenure });
   });
 
   it('a restarted owner rebuilds the same index from the database; flags stored with OK survive', async () => {

@@ -133,6 +133,38 @@ function setsCounters(update: unknown): boolean {
   return false;
 }
 
+/**
+ * This process's mark on a mailbox document whose counters it moves in memory (ADR 0007,
+ * "Counters in the owner"): written once per mailbox per tenure, before the first counter moved in
+ * memory, and taken off by `Mailstore.releaseCounters` once they are written at a clean shutdown.
+ * A mark this process does not hold (of another process, or of one of its own tenures whose
+ * memory was dropped) means counters may have been lost with their holder: whoever allocates
+ * from the database counters then recounts them first (`setCounterRecount`).
+ */
+export const counterTenure = new ObjectId().toHexString();
+
+/**
+ * Recounts the counters of a mailbox whose document carries the mark `mark` of another tenure,
+ * and takes the mark off (one conditional update); the caller holds the mailbox's counter lock.
+ */
+export type CounterRecount = (mailboxId: string, mark: string) => Promise<void>;
+const counterRecounts = new WeakMap<Db, CounterRecount>();
+
+export function setCounterRecount(db: Db, recount: CounterRecount): void {
+  counterRecounts.set(db, recount);
+}
+
+/** Whether an update allocates UIDs or MODSEQs from the mailbox document (a positive `$inc`). */
+function allocates(update: unknown): boolean {
+  if (!isObject(update) || Array.isArray(update)) return false;
+  const inc: unknown = (update as { $inc?: unknown }).$inc;
+  if (!isObject(inc)) return false;
+  const { uidNext, highestModseq } = inc as { uidNext?: unknown; highestModseq?: unknown };
+  return (
+    (typeof uidNext === 'number' && uidNext > 0) || (typeof highestModseq === 'number' && highestModseq > 0)
+  );
+}
+
 class MailboxRecords {
   private readonly records = new Map<string, MailboxRecord>();
   private readonly byPath = new Map<string, string>();
@@ -147,6 +179,8 @@ class MailboxRecords {
    * write of the mailbox's counters (`flushCounters`, or any `$inc` of the mailbox) carries them.
    */
   private readonly ahead = new Map<string, { userId: string; delta: CounterDelta }>();
+  /** Mailboxes whose documents carry this tenure's mark (`counterTenure`), with their users. */
+  private readonly held = new Map<string, string>();
 
   /** Only an owner keeps copies: the mailbox index on (ADR 0006, 0007). */
   get enabled(): boolean {
@@ -209,6 +243,36 @@ class MailboxRecords {
     // A partition moved: its new owner rebuilds the counters from the messages and records
     // (`Mailstore.finishIndexBuild`); writing ours now could undo what it wrote since.
     for (const [key, ahead] of this.ahead) if (matches(ahead.userId)) this.ahead.delete(key);
+    // Their marks stay on the documents: the new owner recounts before it allocates from them.
+    for (const [key, userId] of this.held) if (matches(userId)) this.held.delete(key);
+  }
+
+  /** Whether this tenure's mark is on the mailbox document (counters may move in memory). */
+  holds(db: Db, id: string): boolean {
+    return this.held.has(this.key(db, id));
+  }
+
+  /** The mark was written to the mailbox document. */
+  markHeld(db: Db, id: string, userId: string): void {
+    this.held.set(this.key(db, id), userId);
+  }
+
+  /** The mark was taken off the mailbox document. */
+  released(db: Db, id: string): void {
+    this.held.delete(this.key(db, id));
+  }
+
+  /** Mailboxes of `db` carrying this tenure's mark. */
+  heldIds(db: Db): string[] {
+    const prefix = `${db.databaseName}:`;
+    return [...this.held.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  }
+
+  /** The mark on a mailbox document when it is not this tenure's (counters maybe lost), else undefined. */
+  foreignMark(db: Db, id: string, doc: object): string | undefined {
+    const mark = (doc as { countersHeldBy?: unknown }).countersHeldBy;
+    if (typeof mark !== 'string') return undefined;
+    return mark === counterTenure && this.holds(db, id) ? undefined : mark;
   }
 
   /**
@@ -261,6 +325,7 @@ class MailboxRecords {
   /** Forgets counters held for a mailbox that was deleted. */
   forgetAhead(db: Db, id: string): void {
     this.ahead.delete(this.key(db, id));
+    this.held.delete(this.key(db, id));
   }
 
   /** A document read from the database as this process knows it: with its counters held ahead. */
@@ -358,7 +423,7 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
         const id = many ? undefined : idOf(args[0]);
         const options = args[2] as { returnDocument?: string } | undefined;
         const keepAfter = property === 'findOneAndUpdate' && options?.returnDocument === 'after';
-        return mailboxRecords.write(db, id, keepAfter, async () => {
+        const run = async (): Promise<unknown> => {
           if (id === undefined) return method.apply(target, args);
           if (property === 'deleteOne' || property === 'findOneAndDelete') {
             mailboxRecords.forgetAhead(db, id);
@@ -398,6 +463,26 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
             throw error;
           }
           return method.apply(target, args);
+        };
+        return mailboxRecords.write(db, id, keepAfter, async () => {
+          let written = await run();
+          // Allocating from the database counters: a mark of another tenure on the document means
+          // its holder may have lost counters it moved in memory (ADR 0007), so what was just
+          // allocated may repeat UIDs or MODSEQs it handed out (RFC 9051 §2.3.1.1). Recounted
+          // from the messages and records, and allocated again (the first allocation is a gap).
+          // The document returned, before or after the `$inc`, carries the mark as it stood.
+          for (let attempt = 0; ; attempt++) {
+            if (id === undefined || property !== 'findOneAndUpdate' || !allocates(args[1])) return written;
+            if (!isObject(written)) return written;
+            const mark = mailboxRecords.foreignMark(db, id, written);
+            if (mark === undefined) return written;
+            const recount = counterRecounts.get(db);
+            if (recount === undefined || attempt >= 3) {
+              throw new Error('mailbox counters held by another owner could not be recounted');
+            }
+            await recount(id, mark);
+            written = await run();
+          }
         });
       };
     },

@@ -127,6 +127,8 @@ import {
   subscriptions,
   userFilter,
   users,
+  counterTenure,
+  setCounterRecount,
   type CounterDelta,
   type ListRequest,
   type ListedMailbox,
@@ -739,6 +741,7 @@ export class Mailstore {
         this.logger.warn({ err: error }, 'mailbox change notification failed');
       }
     };
+    setCounterRecount(this.db, (mailboxId, mark) => this.recountCounters(mailboxId, mark));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1500,10 +1503,16 @@ export class Mailstore {
         // owner with a current index entry allocates in memory (`advanceCounters`); otherwise the
         // document `after` (the values before follow from the increments) keeps the owner's copy
         // of the mailbox, so the next SELECT or FETCH does not read it back.
-        const known = mailboxRecords.byId(this.db, mailboxId);
-        const entry = known === undefined ? undefined : index.get(mailboxId, known.highestModseq);
+        const current = (): MailboxIndexEntry | undefined => {
+          const known = mailboxRecords.byId(this.db, mailboxId);
+          return known === undefined || known.uidNext > MAX_UID - todo.length + 1
+            ? undefined
+            : index.get(mailboxId, known.highestModseq);
+        };
+        let entry = current();
+        if (entry !== undefined && !(await this.holdCounters(mailbox))) entry = undefined;
         const moved =
-          known !== undefined && entry !== undefined && known.uidNext <= MAX_UID - todo.length + 1
+          entry !== undefined && current() === entry
             ? mailboxRecords.advance(this.db, mailboxId, {
                 uidNext: todo.length,
                 highestModseq: todo.length,
@@ -2602,7 +2611,17 @@ export class Mailstore {
       const pending = await this.pending();
       const now = await mailboxes(this.db).findOne(
         { _id },
-        { projection: { highestModseq: 1, uidNext: 1, messages: 1, size: 1, unseen: 1, deleted: 1 } },
+        {
+          projection: {
+            highestModseq: 1,
+            uidNext: 1,
+            messages: 1,
+            size: 1,
+            unseen: 1,
+            deleted: 1,
+            countersHeldBy: 1,
+          },
+        },
       );
       if (now === null) {
         index.abortBuild(build);
@@ -2622,7 +2641,16 @@ export class Mailstore {
         now.size !== counted.size ||
         now.unseen !== counted.unseen ||
         (now.deleted ?? 0) !== counted.deleted;
-      if (uidNext === now.uidNext && highestModseq === now.highestModseq && !recount) return true;
+      // A mark of a lost holder (`holdCounters`) is answered by this recount: taken off.
+      const mark = mailboxRecords.foreignMark(this.db, build.mailboxId, now);
+      if (uidNext === now.uidNext && highestModseq === now.highestModseq && !recount) {
+        if (mark !== undefined) {
+          await this.db
+            .collection<MailboxRecord>(Collections.mailboxes)
+            .updateOne({ _id, countersHeldBy: mark }, { $unset: { countersHeldBy: '' } });
+        }
+        return true;
+      }
       this.logger.warn(
         {
           mailboxId: build.mailboxId,
@@ -2642,6 +2670,7 @@ export class Mailstore {
             unseen: counted.unseen,
             deleted: counted.deleted,
           },
+          ...(mark === undefined ? {} : { $unset: { countersHeldBy: '' } }),
         },
       );
       // The entry holds every message: it stands for the raised HIGHESTMODSEQ too.
@@ -3414,10 +3443,12 @@ export class Mailstore {
     delta: CounterDelta,
   ): Promise<number> {
     const mailboxId = mailbox._id.toHexString();
+    const current = (): boolean =>
+      entry !== undefined && index.get(mailboxId, mailbox.highestModseq) === entry;
     const moved =
-      entry === undefined || index.get(mailboxId, mailbox.highestModseq) !== entry
-        ? undefined
-        : mailboxRecords.advance(this.db, mailboxId, delta);
+      current() && (await this.holdCounters(mailbox)) && current()
+        ? mailboxRecords.advance(this.db, mailboxId, delta)
+        : undefined;
     if (moved !== undefined && moved.before.highestModseq === mailbox.highestModseq) {
       this.countersAhead();
       return moved.after.highestModseq;
@@ -3489,6 +3520,107 @@ export class Mailstore {
       else if (holding === undefined) await withCounterLock(this.lockKey(id), () => flush(id));
     }
     return written;
+  }
+
+  /**
+   * Before the first counter of `mailbox` moved in memory in this tenure: marks its document
+   * (`counterTenure`, ADR 0007 "Counters in the owner"), durably, so an owner that cannot rebuild
+   * the counters from an index entry knows they may have been lost and recounts them. Answers
+   * whether the counters may move in memory (false: the caller writes them to the database).
+   */
+  private async holdCounters(mailbox: MailboxRecord): Promise<boolean> {
+    const mailboxId = mailbox._id.toHexString();
+    if (mailboxRecords.holds(this.db, mailboxId)) return true;
+    try {
+      // Not through `mailboxes(db)`: the mark changes no counter, and the owner's copy stays.
+      await this.db
+        .collection<MailboxRecord>(Collections.mailboxes)
+        .updateOne({ _id: mailbox._id }, { $set: { countersHeldBy: counterTenure } });
+    } catch (error) {
+      this.logger.warn({ err: error, mailboxId }, 'could not mark the mailbox counters as held');
+      return false;
+    }
+    mailboxRecords.markHeld(this.db, mailboxId, mailbox.userId);
+    return true;
+  }
+
+  /**
+   * At a clean shutdown: writes the counters moved in memory (`flushCounters`) and takes this
+   * tenure's marks off the mailboxes whose counters are all written, so their next owner need not
+   * recount them. A mark left (a write failed) only costs that owner a recount.
+   */
+  async releaseCounters(): Promise<void> {
+    await this.flushCounters();
+    for (const id of mailboxRecords.heldIds(this.db)) {
+      await withCounterLock(this.lockKey(id), async () => {
+        if (mailboxRecords.aheadIds(this.db).includes(id)) return;
+        await this.db
+          .collection<MailboxRecord>(Collections.mailboxes)
+          .updateOne(
+            { _id: new ObjectId(id), countersHeldBy: counterTenure },
+            { $unset: { countersHeldBy: '' } },
+          );
+        mailboxRecords.released(this.db, id);
+      });
+    }
+  }
+
+  /**
+   * Recounts the counters of a mailbox whose document carries the mark `mark` of a tenure that
+   * may have lost counters it moved in memory, and takes the mark off, in one update conditional
+   * on the mark. UIDNEXT goes above every UID of its messages, flag records and tombstones,
+   * HIGHESTMODSEQ to at least every MODSEQ among them (RFC 9051 §2.3.1.1, RFC 7162 §3.1); MESSAGES,
+   * SIZE, UNSEEN and DELETED are counted from the messages not expunged, with their latest flags.
+   * Off the hot path: once per mailbox after its holder was lost, and only where no index entry
+   * was built (a build recounts the same way, `finishIndexBuild`). The caller holds the mailbox's
+   * counter lock.
+   */
+  private async recountCounters(mailboxId: string, mark: string): Promise<void> {
+    let uid = 0;
+    let modseq = 0;
+    const latest = new Map<number, { flags: readonly string[]; modseq: number }>();
+    for await (const c of flagChanges(this.db).find(
+      { mailboxId },
+      { projection: { uid: 1, flags: 1, modseq: 1 } },
+    )) {
+      uid = Math.max(uid, c.uid);
+      modseq = Math.max(modseq, c.modseq);
+      if ((latest.get(c.uid)?.modseq ?? 0) < c.modseq)
+        latest.set(c.uid, { flags: c.flags, modseq: c.modseq });
+    }
+    const expunged = new Set<number>();
+    for await (const t of this.tombstones().find({ mailboxId }, { projection: { uid: 1, modseq: 1 } })) {
+      uid = Math.max(uid, t.uid);
+      modseq = Math.max(modseq, t.modseq);
+      expunged.add(t.uid);
+    }
+    const counted = { messages: 0, size: 0, unseen: 0, deleted: 0 };
+    for await (const d of this.messages().find(
+      { mailboxId },
+      { projection: { uid: 1, size: 1, flags: 1, modseq: 1 } },
+    )) {
+      uid = Math.max(uid, d.uid);
+      modseq = Math.max(modseq, d.modseq);
+      if (expunged.has(d.uid)) continue;
+      const change = latest.get(d.uid);
+      const flags = change !== undefined && change.modseq > d.modseq ? change.flags : d.flags;
+      counted.messages++;
+      counted.size += d.size;
+      if (!flags.includes(SEEN)) counted.unseen++;
+      if (flags.includes(DELETED)) counted.deleted++;
+    }
+    this.logger.warn(
+      { mailboxId, heldBy: mark, highestUid: uid, highestModseq: modseq, messages: counted.messages },
+      'mailbox counters were held in memory by a lost owner; recounted from its messages and records',
+    );
+    // Not through `mailboxes(db)`: the caller is inside a write of this mailbox through it.
+    await this.db
+      .collection<MailboxRecord>(Collections.mailboxes)
+      .updateOne(
+        { _id: new ObjectId(mailboxId), countersHeldBy: mark },
+        { $max: { uidNext: uid + 1, highestModseq: modseq }, $set: counted, $unset: { countersHeldBy: '' } },
+      );
+    index.drop(mailboxId);
   }
 
   private async selectForTransfer(mailbox: MailboxRecord, uids: UidSet): Promise<MessageRecord[]> {

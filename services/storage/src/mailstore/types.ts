@@ -42,6 +42,11 @@ export interface MailboxRecord extends MailboxDoc {
    * hold messages with ObjectId `_id`s and are read by `(mailboxId, uid)` queries).
    */
   keyedMessages?: boolean;
+  /**
+   * The tenure (`counterTenure`) of the owner moving this mailbox's counters in memory, written
+   * before its first such move and taken off when it wrote them at a clean shutdown (ADR 0007).
+   */
+  countersHeldBy?: string;
 }
 
 /**
