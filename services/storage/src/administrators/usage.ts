@@ -7,8 +7,9 @@
  */
 import { ErrorReason, type admin } from '@postmesh/contracts';
 import { ObjectId, type Db, type Document } from 'mongodb';
-import { Collections, type MailboxDoc, type UserDoc } from '../db/schema.js';
+import { Collections, type UserDoc } from '../db/schema.js';
 import { fail, ok, type Result } from '../directory/result.js';
+import { mailboxes } from '../mailstore/mailboxes.js';
 
 export const MAX_USAGE_IDS = 1000;
 
@@ -80,9 +81,8 @@ export async function userUsage(
     )
     .toArray();
   const messages = new Map<string, number>();
-  const boxes = db
-    .collection<MailboxDoc>(Collections.mailboxes)
-    .find({ userId: { $in: ids } }, { projection: { userId: 1, messages: 1 } });
+  // Through `mailboxes(db)`: with the counters the owner holds ahead of the database (ADR 0007).
+  const boxes = mailboxes(db).find({ userId: { $in: ids } }, { projection: { userId: 1, messages: 1 } });
   for await (const box of boxes)
     messages.set(box.userId, (messages.get(box.userId) ?? 0) + Math.max(0, box.messages));
   const byId = new Map(users.map((u) => [u._id.toHexString(), u]));

@@ -9,6 +9,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { TotpEnrolment } from '../totp/index.js';
 import { dkimKeyContext, newUserDataKey, userTotpContext } from '../crypto/user-keyring.js';
+import { mailboxes } from '../mailstore/mailboxes.js';
 import type { KeyProvider } from '../crypto/types.js';
 import {
   Collections,
@@ -903,8 +904,9 @@ export class DirectoryService {
   private async messageCounts(userIds: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (userIds.length === 0) return out;
-    const boxes = this.deps.db.collection<{ userId: string; messages: number }>(Collections.mailboxes);
-    for (const box of await boxes
+    // Through `mailboxes(db)`: the owner moves message counts in memory and writes them later
+    // (ADR 0007), so the raw documents can lag a STORE, EXPUNGE or APPEND by seconds.
+    for (const box of await mailboxes(this.deps.db)
       .find({ userId: { $in: [...userIds] } }, { projection: { userId: 1, messages: 1 } })
       .toArray()) {
       out.set(box.userId, (out.get(box.userId) ?? 0) + box.messages);
