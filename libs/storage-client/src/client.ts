@@ -95,6 +95,24 @@ export interface AppendInput {
   readonly message: Buffer;
 }
 
+/** The first message of an AppendMessage stream, the same over gRPC and in-process. */
+export function appendHeaderPart(input: AppendInput): mailstore.AppendMessageRequest {
+  return {
+    part: {
+      $case: 'header',
+      value: {
+        userId: input.userId,
+        ...(input.actingUserId === undefined ? {} : { actingUserId: input.actingUserId }),
+        mailbox: input.mailbox,
+        flags: [...input.flags],
+        keywords: [...input.keywords],
+        internalDate: input.internalDate,
+        size: input.message.length,
+      },
+    },
+  };
+}
+
 /** The Mailstore RPCs (proto/postmesh/mailstore/v1/mailstore.proto), streams as async iterators. */
 export interface Mailstore {
   listMailboxes(request: mailstore.ListMailboxesRequest): Promise<mailstore.ListMailboxesResponse>;
@@ -656,20 +674,7 @@ class GrpcStorageClient {
             else resolve(response);
           },
         );
-        call.write({
-          part: {
-            $case: 'header',
-            value: {
-              userId: input.userId,
-              ...(input.actingUserId === undefined ? {} : { actingUserId: input.actingUserId }),
-              mailbox: input.mailbox,
-              flags: [...input.flags],
-              keywords: [...input.keywords],
-              internalDate: input.internalDate,
-              size: input.message.length,
-            },
-          },
-        });
+        call.write(appendHeaderPart(input));
         for (let offset = 0; offset < input.message.length; offset += APPEND_CHUNK) {
           call.write({
             part: { $case: 'chunk', value: input.message.subarray(offset, offset + APPEND_CHUNK) },

@@ -23,7 +23,7 @@ import {
   type directory,
   type mailstore,
 } from '@postmesh/contracts';
-import type { AppendInput, Mailstore, StorageClient } from './client.js';
+import { appendHeaderPart, type AppendInput, type Mailstore, type StorageClient } from './client.js';
 import { StorageError, storageErrorOf } from './errors.js';
 import { DEFAULT_CALL_POLICY, backoffMs, isIdempotent, type CallPolicy } from './policy.js';
 
@@ -452,20 +452,7 @@ function append(
   const handler = handlers.appendMessage;
   if (handler === undefined) return Promise.reject(storageErrorOf(rpc, unimplemented('appendMessage')));
   const parts: mailstore.AppendMessageRequest[] = [
-    {
-      part: {
-        $case: 'header',
-        value: {
-          userId: input.userId,
-          ...(input.actingUserId === undefined ? {} : { actingUserId: input.actingUserId }),
-          mailbox: input.mailbox,
-          flags: [...input.flags],
-          keywords: [...input.keywords],
-          internalDate: input.internalDate,
-          size: input.message.length,
-        },
-      },
-    },
+    appendHeaderPart(input),
     { part: { $case: 'chunk', value: input.message } },
   ];
   const call = {
