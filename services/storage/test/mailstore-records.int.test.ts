@@ -522,3 +522,60 @@ describe('bulk updates of more messages than FerretDB has connections', () => {
     expect(await inDatabase(mailboxId)).toEqual(served);
   }, 300_000);
 });
+
+describe('compaction of several mailboxes at once', () => {
+  it('costs one delete per collection for all of them, and VANISHED still answers', async () => {
+    const users = [await createUser(m.h), await createUser(m.h), await createUser(m.h)];
+    const boxes = await Promise.all(users.map((u) => fill(u, 8)));
+    const known = await Promise.all(
+      users.map(async (u, i) =>
+        (await answered(u, boxes[i] as string)).reduce((n, r) => Math.max(n, r.modseq), 0),
+      ),
+    );
+    for (const [i, u] of users.entries()) {
+      const mailboxId = boxes[i] as string;
+      await store(u, mailboxId, [2, 3], StoreMode.ADD, [Flag.DELETED]);
+      await store(u, mailboxId, [5, 5], StoreMode.ADD, [Flag.FLAGGED]);
+      await store(u, mailboxId, [5, 5], StoreMode.ADD, [Flag.SEEN]);
+      await call(m.client.expunge.bind(m.client), { userId: u, mailboxId, uids: undefined });
+    }
+    const served = await Promise.all(users.map((u, i) => answered(u, boxes[i] as string)));
+    // Whatever earlier tests left is compacted first, so the count below is this test's alone.
+    await m.store.compactChanges();
+    for (const [i, u] of users.entries()) {
+      const mailboxId = boxes[i] as string;
+      await store(u, mailboxId, [6, 7], StoreMode.ADD, [Flag.DELETED]);
+      await store(u, mailboxId, [8, 8], StoreMode.ADD, [Flag.ANSWERED]);
+      await store(u, mailboxId, [8, 8], StoreMode.ADD, [Flag.DRAFT]);
+      await call(m.client.expunge.bind(m.client), { userId: u, mailboxId, uids: undefined });
+    }
+    const after = await Promise.all(users.map((u, i) => answered(u, boxes[i] as string)));
+    const written = await commandsDuring(async () => {
+      // 2 expunges and the superseded records of message 8 (2), and of 6 and 7, per mailbox.
+      expect(await m.store.compactChanges()).toBeGreaterThanOrEqual(3 * 2);
+    });
+    const deletes = written.filter((c) => c.startsWith('delete'));
+    expect(deletes.filter((c) => c === 'delete messages')).toHaveLength(1);
+    expect(deletes.filter((c) => c === 'delete message_terms')).toHaveLength(1);
+    expect(deletes.filter((c) => c === 'delete message_changes')).toHaveLength(1);
+    expect(written.filter((c) => c === 'update tombstones')).toHaveLength(1);
+    for (const [i, u] of users.entries()) {
+      const mailboxId = boxes[i] as string;
+      expect(await answered(u, mailboxId)).toEqual(after[i]);
+      expect(await inDatabase(mailboxId)).toEqual(after[i]);
+      expect(served[i]?.length).toBe(6);
+      expect(await m.h.db.collection('messages').countDocuments({ mailboxId })).toBe(4);
+      const changes = await call(m.client.getChanges.bind(m.client), {
+        userId: u,
+        mailboxId,
+        sinceModseq: known[i] as number,
+        uidValidity: 0,
+        knownUids: undefined,
+      });
+      expect(changes.vanished?.ranges).toEqual([
+        { first: 2, last: 3 },
+        { first: 6, last: 7 },
+      ]);
+    }
+  });
+});

@@ -12,6 +12,7 @@
  */
 import type { Db, ObjectId } from 'mongodb';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
+import { groupInsert } from '../db/group-insert.js';
 import { Collections } from '../db/schema.js';
 import type { BlobStores } from './stores.js';
 import type { BlobStoreKind } from './types.js';
@@ -35,11 +36,16 @@ export function newBlobRef(blobId: ObjectId, refs: number, store: BlobStoreKind)
   return { _id: blobId, refs, store };
 }
 
-/** Inserts reference documents of new bodies, in one unordered write. */
+/**
+ * Inserts reference documents of new bodies, in one unordered write shared with whatever other
+ * writers of this process insert references meanwhile (group commit, db/group-insert.ts): the
+ * concurrent APPENDs of an owner's sessions cost one insert between them.
+ */
 export async function insertBlobRefs(db: Db, docs: readonly BlobRefDoc[]): Promise<void> {
   if (docs.length === 0) return;
-  if (docs.length === 1) await blobRefs(db).insertOne(docs[0] as BlobRefDoc);
-  else await blobRefs(db).insertMany([...docs], { ordered: false });
+  const refused = await groupInsert(db, blobRefs(db), docs);
+  // A fresh ObjectId is never a duplicate; should one be, the body is not referenced as asked.
+  if (refused.size > 0) throw new Error('blob reference already exists');
 }
 
 /**
@@ -65,6 +71,7 @@ export async function addBlobRefs(db: Db, counts: BlobRefCounts): Promise<void> 
 /** Drops references; a body whose last reference goes is deleted from the store it is in. */
 export async function releaseBlobRefs(db: Db, stores: BlobStores, counts: BlobRefCounts): Promise<void> {
   const refs = blobRefs(db);
+  const unused: ObjectId[] = [];
   for (const { id, n, store } of counts.values()) {
     const after = await refs.findOneAndUpdate(
       { _id: id },
@@ -73,7 +80,11 @@ export async function releaseBlobRefs(db: Db, stores: BlobStores, counts: BlobRe
     );
     if (after === null || after.refs <= 0) {
       await stores.get(after?.store ?? store ?? 'gridfs').delete(id.toHexString());
-      await refs.deleteOne({ _id: id, refs: { $lte: 0 } });
+      if (after !== null) unused.push(id);
     }
   }
+  // One delete for all of them: on FerretDB a filter of more than `_id` decodes the whole
+  // collection, so one per body cost a scan each (compaction releases many at once).
+  if (unused.length === 1) await refs.deleteOne({ _id: unused[0], refs: { $lte: 0 } });
+  else if (unused.length > 1) await refs.deleteMany({ _id: { $in: unused }, refs: { $lte: 0 } });
 }

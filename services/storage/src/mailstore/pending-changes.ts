@@ -363,6 +363,149 @@ export interface CompactionDeps {
   readonly keyOf?: (mailboxId: string, uid: number) => string;
 }
 
+/** Runs `fn` holding the compaction locks of all these mailboxes, taken in one order (by id). */
+function underCompactionLocks<T>(
+  deps: CompactionDeps,
+  mailboxIds: readonly string[],
+  fn: () => Promise<T>,
+): Promise<T> {
+  const sorted = [...new Set(mailboxIds)].sort();
+  const take = (i: number): Promise<T> =>
+    i === sorted.length ? fn() : deps.underCompactionLock(sorted[i] as string, () => take(i + 1));
+  return take(0);
+}
+
+/**
+ * The expunge half of compaction, for up to `limit` expunges of every mailbox at once: on
+ * FerretDB 1.24 a delete or update by `_id: {$in}` decodes its whole collection however few ids it
+ * names, so a compaction costs the same few scans — one each of `messages`, the search entries,
+ * `message_changes` and the tombstones — whether it removes the expunges of one mailbox or of
+ * fifty (it used to cost them per mailbox). Mailboxes whose counters the owner still holds in
+ * memory wait (`countersAhead`).
+ */
+async function compactExpunges(
+  pending: PendingChanges,
+  deps: CompactionDeps,
+  limit: number,
+  superseded: ReadonlyMap<string, readonly ObjectId[]>,
+): Promise<number> {
+  const { db } = deps;
+  const messages = db.collection<MessageRecord>(Collections.messages);
+  const eligible = pending.mailboxesWithExpunges().filter((id) => deps.countersAhead?.(id) !== true);
+  const dropSuperseded = async (): Promise<void> => {
+    const ids = [...superseded.values()].flat();
+    if (ids.length > 0) await deleteByIds(flagChanges(db), ids);
+    for (const [mailboxId, gone] of superseded) pending.supersededDeleted(mailboxId, gone);
+  };
+  if (eligible.length === 0) {
+    await dropSuperseded();
+    return 0;
+  }
+  return underCompactionLocks(deps, eligible, async () => {
+    // Taken under the locks: a DELETE of the mailbox that ran first dropped its records.
+    const batch: { mailboxId: string; gone: [number, ObjectId][] }[] = [];
+    let total = 0;
+    for (const mailboxId of eligible) {
+      if (total >= limit) break;
+      const gone = pending.expungesOf(mailboxId).slice(0, limit - total);
+      if (gone.length === 0) continue;
+      batch.push({ mailboxId, gone });
+      total += gone.length;
+    }
+    if (total === 0) {
+      await dropSuperseded();
+      return 0;
+    }
+    const projection = { _id: 1, uid: 1, mailboxId: 1, blobId: 1, blob: 1, searchId: 1 } as const;
+    type Found = Pick<MessageRecord, keyof typeof projection>;
+    const docs: Found[] = [];
+    const keyOf = deps.keyOf;
+    let unkeyed = batch;
+    if (keyOf !== undefined) {
+      // Keyed documents (`_id` = `<mailboxId>:<uid>`) by `_id`: a few one at a time (FerretDB
+      // answers a lone `_id` from SQLite), many with one `$in` (one scan, whatever the count).
+      const keys = batch.flatMap(({ mailboxId, gone }) => gone.map(([uid]) => keyOf(mailboxId, uid)));
+      if (keys.length <= POINT_LOOKUPS) {
+        for (let i = 0; i < keys.length; i += POINT_DELETES) {
+          const found = await Promise.all(
+            keys.slice(i, i + POINT_DELETES).map((_id) => messages.findOne({ _id }, { projection })),
+          );
+          for (const d of found) if (d !== null) docs.push(d);
+        }
+      } else {
+        docs.push(...(await messages.find({ _id: { $in: keys } }, { projection }).toArray()));
+      }
+      const found = new Set(docs.map((d) => `${d.mailboxId}\u0000${d.uid}`));
+      unkeyed = batch
+        .map(({ mailboxId, gone }) => ({
+          mailboxId,
+          gone: gone.filter(([uid]) => !found.has(`${mailboxId}\u0000${uid}`)),
+        }))
+        .filter((b) => b.gone.length > 0);
+    }
+    // Messages stored before keyed ids (or already deleted by a compaction that crashed later):
+    // looked for by mailbox and UID.
+    for (const { mailboxId, gone } of unkeyed) {
+      const uids = gone.map(([uid]) => uid);
+      docs.push(...(await messages.find({ mailboxId, uid: { $in: uids } }, { projection }).toArray()));
+    }
+    if (docs.length > 0) {
+      await deleteByIds(
+        messages,
+        docs.map((d) => d._id),
+      );
+      await deleteByIds(
+        db.collection<SearchIndexDoc>(MailstoreCollections.searchIndex),
+        docs.map((d) => d.searchId ?? d._id),
+      );
+      const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
+      for (const d of docs) {
+        // A body in a pack holds a reference to the pack (Mailstore.storePacked).
+        const id = bodyRefId(d.blobId, d.blob);
+        const key = id.toHexString();
+        const entry = refs.get(key) ?? {
+          id,
+          n: 0,
+          ...(d.blob === undefined ? {} : { store: d.blob.store }),
+        };
+        refs.set(key, { ...entry, n: entry.n + 1 });
+      }
+      await deps.releaseBlobRefs(refs);
+    }
+    // The flag records of the expunged messages, by the ids the owner holds (it loaded every
+    // record), with the superseded ones of every mailbox.
+    const records: ObjectId[] = [];
+    for (const { mailboxId, gone } of batch) {
+      const uids = new Set(gone.map(([uid]) => uid));
+      for (const [uid, p] of pending.flagsOf(mailboxId)) if (uids.has(uid)) records.push(...p.ids);
+    }
+    const seen = new Set(records.map((id) => id.toHexString()));
+    const extra = [...superseded.values()].flat().filter((id) => !seen.has(id.toHexString()));
+    const ids = [...records, ...extra];
+    if (ids.length > 0) await deleteByIds(flagChanges(db), ids);
+    for (const [mailboxId, gone] of superseded) pending.supersededDeleted(mailboxId, gone);
+    const tombstoneIds = batch.flatMap(({ gone }) => gone.map(([, id]) => id));
+    if (tombstoneIds.length > POINT_DELETES) {
+      await tombstones(db).updateMany({ _id: { $in: tombstoneIds } }, { $unset: { pending: '' } });
+    } else {
+      await boundedBulkWrite(
+        tombstones(db),
+        tombstoneIds.map((_id) => ({
+          updateOne: { filter: { _id }, update: { $unset: { pending: '' } } },
+        })),
+        { ordered: false },
+      );
+    }
+    for (const { mailboxId, gone } of batch) {
+      pending.compactedExpunges(
+        mailboxId,
+        gone.map(([uid]) => uid),
+      );
+    }
+    return total;
+  });
+}
+
 /**
  * Folds up to `limit` pending records into the message documents: flags written (one bulk write
  * per mailbox), expunged documents deleted with their search entries, then their blob references
@@ -377,92 +520,24 @@ export async function compactPending(
   limit = 512,
 ): Promise<number> {
   const { db } = deps;
-  const messages = db.collection<MessageRecord>(Collections.messages);
-  let done = 0;
-  for (const mailboxId of pending.mailboxesWithExpunges()) {
-    if (done >= limit) return done;
-    if (deps.countersAhead?.(mailboxId) === true) continue;
-    done += await deps.underCompactionLock(mailboxId, async () => {
-      const gone = pending.expungesOf(mailboxId).slice(0, limit);
-      if (gone.length === 0) return 0;
-      const uids = gone.map(([uid]) => uid);
-      const projection = { _id: 1, uid: 1, blobId: 1, blob: 1, searchId: 1 } as const;
-      const docs: Pick<MessageRecord, keyof typeof projection>[] = [];
-      let unkeyed = uids;
-      const keyOf = deps.keyOf;
-      if (keyOf !== undefined && uids.length <= POINT_LOOKUPS) {
-        // A keyed document by its `_id` (FerretDB answers that from SQLite's index; any other
-        // filter decodes the whole collection); only the ones not found so are looked for by UID.
-        const found: (Pick<MessageRecord, keyof typeof projection> | null)[] = [];
-        for (let i = 0; i < uids.length; i += POINT_DELETES) {
-          found.push(
-            ...(await Promise.all(
-              uids
-                .slice(i, i + POINT_DELETES)
-                .map((uid) => messages.findOne({ _id: keyOf(mailboxId, uid) }, { projection })),
-            )),
-          );
-        }
-        docs.push(...found.filter((d) => d !== null));
-        unkeyed = uids.filter((_, i) => found[i] === null);
-      }
-      if (unkeyed.length > 0) {
-        docs.push(...(await messages.find({ mailboxId, uid: { $in: unkeyed } }, { projection }).toArray()));
-      }
-      if (docs.length > 0) {
-        await deleteByIds(
-          messages,
-          docs.map((d) => d._id),
-        );
-        await deleteByIds(
-          db.collection<SearchIndexDoc>(MailstoreCollections.searchIndex),
-          docs.map((d) => d.searchId ?? d._id),
-        );
-        const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
-        for (const d of docs) {
-          // A body in a pack holds a reference to the pack (Mailstore.storePacked).
-          const id = bodyRefId(d.blobId, d.blob);
-          const key = id.toHexString();
-          const entry = refs.get(key) ?? {
-            id,
-            n: 0,
-            ...(d.blob === undefined ? {} : { store: d.blob.store }),
-          };
-          refs.set(key, { ...entry, n: entry.n + 1 });
-        }
-        await deps.releaseBlobRefs(refs);
-      }
-      await flagChanges(db).deleteMany({ mailboxId, uid: { $in: uids } });
-      const tombstoneIds = gone.map(([, id]) => id);
-      if (tombstoneIds.length > POINT_DELETES) {
-        await tombstones(db).updateMany({ _id: { $in: tombstoneIds } }, { $unset: { pending: '' } });
-      } else {
-        await boundedBulkWrite(
-          tombstones(db),
-          tombstoneIds.map((_id) => ({
-            updateOne: { filter: { _id }, update: { $unset: { pending: '' } } },
-          })),
-          { ordered: false },
-        );
-      }
-      pending.compactedExpunges(mailboxId, uids);
-      return gone.length;
-    });
-  }
   if (deps.keepLatestFlags === true) {
+    // The superseded flag records of every mailbox go with the expunges' records, in one delete.
+    const superseded = new Map<string, ObjectId[]>();
+    let n = 0;
     for (const mailboxId of pending.mailboxesWithFlags()) {
-      if (done >= limit) return done;
-      const superseded: ObjectId[] = [];
+      if (n >= limit) break;
+      const ids: ObjectId[] = [];
       for (const [, p] of pending.flagsOf(mailboxId)) {
-        for (const id of p.ids) if (!id.equals(p.latest)) superseded.push(id);
+        for (const id of p.ids) if (!id.equals(p.latest)) ids.push(id);
       }
-      if (superseded.length === 0) continue;
-      await deleteByIds(flagChanges(db), superseded);
-      pending.supersededDeleted(mailboxId, superseded);
-      done += superseded.length;
+      if (ids.length === 0) continue;
+      superseded.set(mailboxId, ids);
+      n += ids.length;
     }
-    return done;
+    return (await compactExpunges(pending, deps, limit, superseded)) + n;
   }
+  let done = await compactExpunges(pending, deps, limit, new Map());
+  const messages = db.collection<MessageRecord>(Collections.messages);
   for (const mailboxId of pending.mailboxesWithFlags()) {
     if (done >= limit) return done;
     const batch = pending.flagsOf(mailboxId).slice(0, limit - done);
