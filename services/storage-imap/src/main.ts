@@ -47,6 +47,12 @@ const storageImap: ServiceDefinition<typeof schema> = {
       });
       const imap = await imapService.start({
         ...context,
+        // Half the drain budget for the sessions (BYE, then wait for clients to close), so that
+        // storage keeps the other half to hand its partitions over after them.
+        config: {
+          ...config,
+          POSTMESH_SHUTDOWN_TIMEOUT_MS: Math.max(1_000, Math.floor(config.POSTMESH_SHUTDOWN_TIMEOUT_MS / 2)),
+        },
         name: 'imap',
         logger: imapLogger,
         bus,
@@ -60,11 +66,14 @@ const storageImap: ServiceDefinition<typeof schema> = {
           // Sessions first (they call storage), then storage hands its partitions over.
           await imap.stop();
           await bus.drain();
+          imapLogger.info('IMAP sessions closed; storage hands its partitions over');
           await storage.stop();
         },
       };
     } catch (error) {
-      await imapBus?.drain();
+      // The IMAP half did not start: say so (the process exits), and let storage hand over.
+      logger.fatal({ err: error }, 'imap did not start in this process; stopping storage');
+      await imapBus?.drain().catch(() => undefined);
       await storage.stop();
       throw error;
     }

@@ -6,6 +6,7 @@
  * with the same IMAP answers, failures included.
  */
 import { randomBytes } from 'node:crypto';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -237,4 +238,100 @@ describe('storage-imap: IMAP at the owner', () => {
     // The successful APPEND; the refused one is counted with its own code.
     expect(await appendsServedByOther()).toBe(otherBefore + 1);
   });
+
+  it('on SIGTERM says BYE to open sessions, then hands its partitions over, and exits 0', async () => {
+    const [mine, theirs] = [await userOwnedBy(combined.address), await userOwnedBy(other.address)];
+    // One session of each kind: IDLE on a user it owns, a selected mailbox of the other's user.
+    const idling = await RawSession.open(imapPort);
+    await idling.command(`LOGIN ${mine.address} ${mine.password}`);
+    await idling.command('SELECT INBOX');
+    idling.send('i1 IDLE\r\n');
+    await idling.waitFor(/^\+ /m);
+    const selected = await RawSession.open(imapPort);
+    await selected.command(`LOGIN ${theirs.address} ${theirs.password}`);
+    await selected.command('SELECT INBOX');
+    const logBefore = combined.log().length;
+
+    const code = await combined.stop(15_000);
+    const log = combined.log().slice(logBefore);
+    expect(code, log.slice(-3_000)).toBe(0);
+    for (const s of [idling, selected]) {
+      await s.closed;
+      expect(s.received).toMatch(/^\* BYE /m);
+    }
+    // Sessions closed before storage gave up a partition (the hand-off), and it stopped cleanly.
+    const sessionsClosed = log.indexOf('IMAP sessions closed');
+    const firstLost = log.indexOf('partition lost');
+    expect(sessionsClosed).toBeGreaterThanOrEqual(0);
+    expect(firstLost).toBeGreaterThan(sessionsClosed);
+    expect(log).toContain('stopped cleanly');
+    expect(log).not.toMatch(/"level":"(error|fatal)"/);
+    // The plain replica takes the partitions it handed over, without waiting out the lease TTL.
+    await waitFor(
+      'the other replica owns every partition',
+      async () => {
+        for (let probe = 0; probe < 40; probe++) {
+          const route = await routes.lookup(`partition-probe-${probe}`);
+          if (route?.address !== other.address) return undefined;
+        }
+        return true;
+      },
+      20_000,
+    );
+  });
 });
+
+/** A plain IMAP connection: what a client receives, byte for byte, until the server closes it. */
+class RawSession {
+  received = '';
+  #tag = 0;
+  #waiters: (() => void)[] = [];
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      this.received += chunk;
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+
+  static async open(port: number): Promise<RawSession> {
+    const socket = tcpConnect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const session = new RawSession(socket);
+    await session.waitFor(/^\* OK/m);
+    return session;
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.received)) {
+      if (Date.now() > deadline) throw new Error(`${String(pattern)} not received:\n${this.received}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends one command and waits for its tagged OK. */
+  async command(text: string): Promise<void> {
+    const tag = `t${++this.#tag}`;
+    this.send(`${tag} ${text}\r\n`);
+    await this.waitFor(new RegExp(`^${tag} (OK|NO|BAD)`, 'm'));
+    expect(this.received).toMatch(new RegExp(`^${tag} OK`, 'm'));
+  }
+}

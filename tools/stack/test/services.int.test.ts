@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,10 @@ import {
 } from '@postmesh/testing';
 
 const root = repoRoot();
-const SERVICES = ['smtp-inbound', 'storage', 'imap', 'mta-delivery', 'admin'] as const;
+// storage-imap: storage and imap in one process (ADR 0010), what `npm start` runs by default.
+const SERVICES = ['smtp-inbound', 'storage', 'imap', 'storage-imap', 'mta-delivery', 'admin'] as const;
+/** The processes that run storage (and so serve their own gRPC port). */
+const STORAGE = new Set<string>(['storage', 'storage-imap']);
 const mainOf = (service: string): string => join(root, 'services', service, 'dist', 'main.js');
 
 async function readyStatus(port: number): Promise<number> {
@@ -71,6 +75,7 @@ describe('service lifecycle against real NATS and FerretDB', () => {
 
   async function startService(
     service: (typeof SERVICES)[number],
+    vars: Readonly<Record<string, string>> = {},
   ): Promise<{ proc: ManagedProcess; opsPort: number; grpc: string }> {
     const opsPort = await freePort();
     // Every listener on a port of its own, so these processes never collide with a running
@@ -101,12 +106,13 @@ describe('service lifecycle against real NATS and FerretDB', () => {
         POSTMESH_KEK_FILE: kekFile,
         ...listeners,
         POSTMESH_STORAGE_GRPC:
-          service === 'storage' || !sharedStorageGrpc
+          STORAGE.has(service) || !sharedStorageGrpc
             ? `127.0.0.1:${listeners.POSTMESH_GRPC_PORT}`
             : sharedStorageGrpc,
         POSTMESH_IMAP_DATA_DIR: join(logDir, `imap-${opsPort}`),
         POSTMESH_SMTP_DATA_DIR: join(logDir, `smtp-${opsPort}`),
         LOG_LEVEL: 'info',
+        ...vars,
       },
       logFile: join(logDir, `${service}-${opsPort}.log`),
     });
@@ -122,6 +128,30 @@ describe('service lifecycle against real NATS and FerretDB', () => {
     const code = await proc.stop(10_000);
     expect(code, `exit code; log:\n${readFileSync(proc.options.logFile, 'utf8').slice(-3_000)}`).toBe(0);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('storage-imap whose IMAP half cannot start says so, stops storage and exits non-zero', async () => {
+    // The IMAP port is taken: storage starts, imap's listen fails.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const { proc } = await startService('storage-imap', { POSTMESH_IMAP_PORT: String(port) });
+      const code = await Promise.race([
+        proc.exited,
+        new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 60_000)),
+      ]);
+      // The log's last lines may reach the file just after the exit.
+      await new Promise((r) => setTimeout(r, 300));
+      const log = readFileSync(proc.options.logFile, 'utf8');
+      expect(code, `still running after 60 s:\n${log.slice(-3_000)}`).not.toBe('running');
+      expect(code, log.slice(-3_000)).not.toBe(0);
+      expect(code).not.toBeNull();
+      expect(log).toMatch(/"level":"fatal"[^\n]*imap did not start in this process; stopping storage/);
+      expect(log).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
   });
 
   it('turns not-ready while NATS is down and ready again when it returns, without a restart', async () => {
