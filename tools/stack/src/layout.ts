@@ -40,10 +40,12 @@ export const stackSchema = {
   /** rspamd's compiled rules (Hyperscan); default `<data dir>/rspamd/cache`. */
   POSTMESH_RSPAMD_CACHE_DIR: optionalString(),
   /**
-   * imap at the owner (ADR 0010, an experiment): one `storage-imap` process runs storage and the
-   * IMAP server, whose calls of the users it owns stay in-process; no separate imap process.
+   * imap at the owner (ADR 0010), the default: one `storage-imap` process runs storage and the
+   * IMAP server, whose calls of the users it owns (here all of them: the one replica owns every
+   * partition) stay in-process. `false`: storage and a separate imap process, imap calling storage
+   * over gRPC (DESIGN §1's shape, for comparisons and for deployments without the IMAP proxy).
    */
-  POSTMESH_STACK_IMAP_AT_STORAGE: boolean(false),
+  POSTMESH_STACK_IMAP_AT_STORAGE: boolean(true),
   /** How long to wait for every service to report ready. */
   POSTMESH_STACK_READY_TIMEOUT_MS: integer(120_000, { min: 1_000 }),
 } as const;
@@ -54,22 +56,58 @@ export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) => loadCon
 export const SERVICES = ['storage', 'smtp-inbound', 'imap', 'mta-delivery', 'admin'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-/** The service processes the stack runs (imap inside storage's with POSTMESH_STACK_IMAP_AT_STORAGE). */
-export function stackServices(config: StackConfig): readonly ServiceName[] {
-  return config.POSTMESH_STACK_IMAP_AT_STORAGE ? SERVICES.filter((s) => s !== 'imap') : SERVICES;
+/** One process the stack runs: its name (supervisor, log file, status), package and services. */
+export interface StackProcess {
+  readonly name: string;
+  /** The directory under services/ whose dist/main.js it runs. */
+  readonly pkg: string;
+  /** The services it serves: one, or storage and imap for storage-imap. */
+  readonly services: readonly ServiceName[];
+  /** Its ops port (/healthz/*, /metrics): the first service's. */
+  readonly opsPort: number;
 }
 
-/** The entry point and environment of a service's process (storage-imap: both services' variables). */
-export function serviceProcess(
+/**
+ * The processes the stack runs, in start order: by default imap runs inside storage's process
+ * (`storage-imap`, ADR 0010); with POSTMESH_STACK_IMAP_AT_STORAGE=false each service has its own.
+ */
+export function stackProcesses(config: StackConfig): readonly StackProcess[] {
+  const combined = config.POSTMESH_STACK_IMAP_AT_STORAGE;
+  return SERVICES.filter((s) => !(combined && s === 'imap')).map((service) =>
+    combined && service === 'storage'
+      ? {
+          name: 'storage-imap',
+          pkg: 'storage-imap',
+          services: ['storage', 'imap'],
+          opsPort: opsPort(config, 'storage'),
+        }
+      : { name: service, pkg: service, services: [service], opsPort: opsPort(config, service) },
+  );
+}
+
+/** The name of the process that serves `service`. */
+export function processOf(config: StackConfig, service: ServiceName): string {
+  const found = stackProcesses(config).find((p) => p.services.includes(service));
+  return found?.name ?? service;
+}
+
+/** The environment of one of the stack's processes (storage-imap: both services' variables). */
+export function processEnv(
   config: StackConfig,
-  service: ServiceName,
+  proc: StackProcess,
   dataDir: string,
   identityDir: string | undefined,
-): { readonly pkg: string; readonly env: NodeJS.ProcessEnv } {
-  const env = serviceEnv(config, service, dataDir, identityDir);
-  if (service !== 'storage' || !config.POSTMESH_STACK_IMAP_AT_STORAGE) return { pkg: service, env };
-  const { POSTMESH_OPS_PORT: _imapOps, ...imap } = serviceEnv(config, 'imap', dataDir, identityDir);
-  return { pkg: 'storage-imap', env: { ...imap, ...env } };
+): NodeJS.ProcessEnv {
+  const [first, ...rest] = proc.services;
+  if (first === undefined) throw new Error(`${proc.name} serves nothing`);
+  const env = serviceEnv(config, first, dataDir, identityDir);
+  // The first service's variables win where they share one (the ops port: storage's).
+  let merged: NodeJS.ProcessEnv = env;
+  for (const service of rest) {
+    const { POSTMESH_OPS_PORT: _ops, ...other } = serviceEnv(config, service, dataDir, identityDir);
+    merged = { ...other, ...merged };
+  }
+  return merged;
 }
 
 export function opsPort(config: StackConfig, service: ServiceName): number {
@@ -91,7 +129,8 @@ export interface Endpoint {
   readonly name: string;
   readonly url: string;
   readonly port: number;
-  readonly service: ServiceName | 'nats-server' | 'ferretdb';
+  /** The process that listens on it (a stack process's name, nats-server or ferretdb). */
+  readonly process: string;
 }
 
 /** What a user connects to, in the order it is printed. */
@@ -102,67 +141,67 @@ export function endpoints(config: StackConfig): Endpoint[] {
       name: 'SMTP (MX)',
       url: `smtp://${host}:${config.POSTMESH_SMTP_PORT}`,
       port: config.POSTMESH_SMTP_PORT,
-      service: 'smtp-inbound',
+      process: processOf(config, 'smtp-inbound'),
     },
     {
       name: 'Submission (STARTTLS)',
       url: `smtp://${host}:${config.POSTMESH_SUBMISSION_PORT}`,
       port: config.POSTMESH_SUBMISSION_PORT,
-      service: 'smtp-inbound',
+      process: processOf(config, 'smtp-inbound'),
     },
     {
       name: 'Submissions (TLS)',
       url: `smtps://${host}:${config.POSTMESH_SUBMISSIONS_PORT}`,
       port: config.POSTMESH_SUBMISSIONS_PORT,
-      service: 'smtp-inbound',
+      process: processOf(config, 'smtp-inbound'),
     },
     {
       name: 'IMAP (STARTTLS)',
       url: `imap://${host}:${config.POSTMESH_IMAP_PORT}`,
       port: config.POSTMESH_IMAP_PORT,
-      service: 'imap',
+      process: processOf(config, 'imap'),
     },
     {
       name: 'IMAPS (TLS)',
       url: `imaps://${host}:${config.POSTMESH_IMAPS_PORT}`,
       port: config.POSTMESH_IMAPS_PORT,
-      service: 'imap',
+      process: processOf(config, 'imap'),
     },
     {
       name: 'ManageSieve (STARTTLS)',
       url: `sieve://${host}:${config.POSTMESH_MANAGESIEVE_PORT}`,
       port: config.POSTMESH_MANAGESIEVE_PORT,
-      service: 'imap',
+      process: processOf(config, 'imap'),
     },
     {
       name: 'Admin console',
       url: `http://${host}:${config.POSTMESH_HTTP_PORT}`,
       port: config.POSTMESH_HTTP_PORT,
-      service: 'admin',
+      process: processOf(config, 'admin'),
     },
     {
       name: 'Storage gRPC',
       url: `grpc://${host}:${config.POSTMESH_GRPC_PORT}`,
       port: config.POSTMESH_GRPC_PORT,
-      service: 'storage',
+      process: processOf(config, 'storage'),
     },
     {
       name: 'NATS',
       url: `nats://${host}:${config.POSTMESH_NATS_PORT}`,
       port: config.POSTMESH_NATS_PORT,
-      service: 'nats-server',
+      process: 'nats-server',
     },
     {
       name: 'NATS monitoring',
       url: `http://${host}:${config.POSTMESH_NATS_MONITOR_PORT}`,
       port: config.POSTMESH_NATS_MONITOR_PORT,
-      service: 'nats-server',
+      process: 'nats-server',
     },
     {
       name: 'MongoDB (FerretDB)',
       url: `mongodb://${host}:${config.POSTMESH_MONGO_PORT}/`,
       port: config.POSTMESH_MONGO_PORT,
-      service: 'ferretdb',
+      process: 'ferretdb',
     },
   ];
 }
@@ -222,9 +261,10 @@ export function serviceEnv(
       break;
     case 'admin':
       env.POSTMESH_HTTP_PORT = String(config.POSTMESH_HTTP_PORT);
-      env.POSTMESH_HEALTH_TARGETS = SERVICES.map((s) => `${s}=http://127.0.0.1:${opsPort(config, s)}`).join(
-        ',',
-      );
+      // The console's health page: one row per process (storage-imap is one, ADR 0010).
+      env.POSTMESH_HEALTH_TARGETS = stackProcesses(config)
+        .map((p) => `${p.name}=http://127.0.0.1:${p.opsPort}`)
+        .join(',');
       break;
     case 'mta-delivery':
       break;

@@ -20,10 +20,9 @@ import {
 import {
   endpoints,
   loadStackConfig,
-  opsPort,
-  serviceProcess,
-  stackServices,
-  type ServiceName,
+  processEnv,
+  processOf,
+  stackProcesses,
   type StackConfig,
 } from './layout.js';
 import { Supervised } from './supervisor.js';
@@ -266,29 +265,31 @@ async function start(): Promise<number> {
     }
   }
 
-  for (const service of stackServices(config)) {
-    const { pkg, env } = serviceProcess(config, service, dataDir, pki?.dir);
+  for (const stackProcess of stackProcesses(config)) {
+    const { name, pkg, opsPort } = stackProcess;
     const proc = new ManagedProcess({
-      name: service,
+      name,
       command: process.execPath,
       args: [join(root, 'services', pkg, 'dist', 'main.js')],
-      env: { ...env, ...secrets.env },
-      logFile: join(logDir, `${service}.log`),
+      env: { ...processEnv(config, stackProcess, dataDir, pki?.dir), ...secrets.env },
+      logFile: join(logDir, `${name}.log`),
       detached: true,
     });
     const s = new Supervised({
-      name: service,
+      name,
       process: proc,
       start: async () => {
         proc.start();
-        await waitForPort(opsPort(config, service), '127.0.0.1', 30_000, () => proc.running);
+        await waitForPort(opsPort, '127.0.0.1', 30_000, () => proc.running);
       },
       log: say,
     });
     await s.start();
     supervised.push(s);
     processes.push(proc);
-    say(`${service} started (pid ${proc.pid ?? '?'}), waiting for it to be ready`);
+    say(
+      `${name} started (pid ${proc.pid ?? '?'}${stackProcess.services.length > 1 ? `; serves ${stackProcess.services.join(' and ')}` : ''}), waiting for it to be ready`,
+    );
   }
 
   const ready = await waitUntilReady(config, () => stopping);
@@ -392,25 +393,25 @@ async function readiness(port: number): Promise<{ ready: boolean; detail: string
 
 async function waitUntilReady(config: StackConfig, cancelled: () => boolean): Promise<boolean> {
   const deadline = Date.now() + config.POSTMESH_STACK_READY_TIMEOUT_MS;
-  const readySet = new Set<ServiceName>();
-  const services = stackServices(config);
+  const readySet = new Set<string>();
+  const processes = stackProcesses(config);
   let lastProgress = 0;
   while (Date.now() < deadline && !cancelled()) {
-    for (const service of services) {
-      if (readySet.has(service)) continue;
-      const { ready, detail } = await readiness(opsPort(config, service));
+    for (const { name, opsPort } of processes) {
+      if (readySet.has(name)) continue;
+      const { ready, detail } = await readiness(opsPort);
       if (ready) {
-        readySet.add(service);
-        say(`${service} ready (${readySet.size}/${services.length})`);
+        readySet.add(name);
+        say(`${name} ready (${readySet.size}/${processes.length})`);
       } else if (Date.now() - lastProgress > 5_000) {
-        say(`still waiting for ${service}: ${detail}`);
+        say(`still waiting for ${name}: ${detail}`);
         lastProgress = Date.now();
       }
     }
-    if (readySet.size === services.length) return true;
+    if (readySet.size === processes.length) return true;
     await new Promise((r) => setTimeout(r, 250));
   }
-  return readySet.size === services.length;
+  return readySet.size === processes.length;
 }
 
 async function listening(port: number): Promise<boolean> {
@@ -433,11 +434,12 @@ async function report(
   const list = await Promise.all(
     endpoints(config).map(async (e) => ({ ...e, listening: await listening(e.port) })),
   );
-  const ops = stackServices(config).map((service) => ({
-    service,
-    port: opsPort(config, service),
-    ready: `http://127.0.0.1:${opsPort(config, service)}/healthz/ready`,
-    metrics: `http://127.0.0.1:${opsPort(config, service)}/metrics`,
+  const ops = stackProcesses(config).map((p) => ({
+    process: p.name,
+    services: p.services,
+    port: p.opsPort,
+    ready: `http://127.0.0.1:${p.opsPort}/healthz/ready`,
+    metrics: `http://127.0.0.1:${p.opsPort}/metrics`,
   }));
   const stackFile = join(dataDir, 'stack.json');
   writeFileSync(
@@ -461,12 +463,18 @@ async function report(
     'Postmesh is running. Connect to:',
     ...list.map(
       (e) =>
-        `  ${e.name.padEnd(width)}  ${e.url}${e.listening ? '' : `   (not served yet: ${e.service} has no listener on this port)`}`,
+        `  ${e.name.padEnd(width)}  ${e.url}${e.listening ? '' : `   (not served yet: ${e.process} has no listener on this port)`}`,
     ),
     '',
     'Ops endpoints (GET /healthz/live, /healthz/ready, /metrics):',
-    ...ops.map((o) => `  ${o.service.padEnd(width)}  http://127.0.0.1:${o.port}`),
+    ...ops.map(
+      (o) =>
+        `  ${o.process.padEnd(width)}  http://127.0.0.1:${o.port}${o.services.length > 1 ? `   (${o.services.join(' and ')} in one process)` : ''}`,
+    ),
     '',
+    config.POSTMESH_STACK_IMAP_AT_STORAGE
+      ? `IMAP and ManageSieve are served by ${processOf(config, 'imap')}, in storage's process (docs/adr/0010-imap-at-the-owner.md); POSTMESH_STACK_IMAP_AT_STORAGE=false runs a separate imap.`
+      : 'IMAP and ManageSieve are served by a separate imap process, over gRPC to storage (POSTMESH_STACK_IMAP_AT_STORAGE=false).',
     `Machine-readable: ${stackFile}`,
     'Press Ctrl-C to stop everything.',
     '',

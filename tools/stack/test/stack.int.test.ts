@@ -9,8 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, repoRoot } from '@postmesh/testing';
 
 interface StackJson {
-  endpoints: { name: string; port: number; listening: boolean }[];
-  ops: { service: string; port: number; ready: string }[];
+  endpoints: { name: string; port: number; listening: boolean; process: string }[];
+  ops: { process: string; services: string[]; port: number; ready: string; metrics: string }[];
   processes: { name: string; pid: number }[];
 }
 
@@ -86,6 +86,24 @@ describe('npm start (the local stack)', () => {
       }
     }
 
+    /** GET /api/v1/health as the console's owner (admin@example.test, the stack's dev password). */
+    async function adminHealth(): Promise<{ service: string; ready: boolean }[]> {
+      const api = `http://127.0.0.1:${ports.POSTMESH_HTTP_PORT}`;
+      const login = await fetch(`${api}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'admin@example.test', password: DEMO_PASSWORD }),
+      });
+      expect(login.status, 'console login').toBe(200);
+      const { csrfToken } = (await login.json()) as { csrfToken: string };
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const response = await fetch(`${api}/api/v1/health`, {
+        headers: { cookie, 'x-csrf-token': csrfToken },
+      });
+      expect(response.status, 'GET /api/v1/health').toBe(200);
+      return ((await response.json()) as { services: { service: string; ready: boolean }[] }).services;
+    }
+
     async function checkStack(): Promise<void> {
       const stackFile = join(dataDir, 'stack.json');
       const deadline = Date.now() + 90_000;
@@ -99,31 +117,52 @@ describe('npm start (the local stack)', () => {
       expect(output).toContain(`SMTP (MX)`);
       expect(info.endpoints.find((e) => e.name === 'SMTP (MX)')?.port).toBe(Number(ports.POSTMESH_SMTP_PORT));
       expect(info.endpoints.find((e) => e.name === 'NATS')).toMatchObject({ listening: true });
-      expect(info.ops.map((o) => o.service).sort()).toEqual([
+      // imap runs inside storage's process by default (ADR 0010): one process, storage's ops port.
+      expect(info.ops.map((o) => o.process).sort()).toEqual([
         'admin',
-        'imap',
         'mta-delivery',
         'smtp-inbound',
-        'storage',
+        'storage-imap',
       ]);
+      expect(info.ops.find((o) => o.process === 'storage-imap')).toMatchObject({
+        services: ['storage', 'imap'],
+        port: Number(ports.POSTMESH_STORAGE_OPS_PORT),
+      });
+      for (const name of ['IMAP (STARTTLS)', 'IMAPS (TLS)', 'ManageSieve (STARTTLS)', 'Storage gRPC']) {
+        expect(info.endpoints.find((e) => e.name === name)).toMatchObject({
+          process: 'storage-imap',
+          listening: true,
+        });
+      }
+      expect(output).toMatch(/storage-imap +http:\/\/127\.0\.0\.1:\d+ +\(storage and imap in one process\)/);
+      expect(output).toContain('IMAP and ManageSieve are served by storage-imap');
+      for (const o of info.ops.filter((o) => o.services.length === 1)) {
+        expect(o.port).toBe(Number(ports[`POSTMESH_${o.process.toUpperCase().replace('-', '_')}_OPS_PORT`]));
+      }
       for (const o of info.ops) {
-        expect(o.port).toBe(Number(ports[`POSTMESH_${o.service.toUpperCase().replace('-', '_')}_OPS_PORT`]));
         const response = await fetch(o.ready);
-        expect(response.status, `${o.service} ready`).toBe(200);
+        expect(response.status, `${o.process} ready`).toBe(200);
       }
       const pids = info.processes.map((p) => p.pid);
       expect(info.processes.map((p) => p.name)).toEqual(
-        expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage', 'admin']),
+        expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage-imap', 'admin']),
       );
+      expect(info.processes.map((p) => p.name)).not.toContain('imap');
+      expect(info.processes.map((p) => p.name)).not.toContain('storage');
       expect(pids.every(alive)).toBe(true);
 
       // One owner per mailbox is on by default (ADR 0007): the one storage replica owns every
       // partition, submission queues on the user's partition and IMAP reads from its owner.
-      const storageOps = info.ops.find((o) => o.service === 'storage');
-      const metrics = await (
-        await fetch(storageOps?.ready.replace('/healthz/ready', '/metrics') ?? '')
-      ).text();
-      expect(metrics).toMatch(/^postmesh_storage_partitions_owned(\{[^}]*\})? 64$/m);
+      const storageOps = info.ops.find((o) => o.process === 'storage-imap');
+      const metricsText = async (): Promise<string> => (await fetch(storageOps?.metrics ?? '')).text();
+      const imapCalls = async (path: string): Promise<number> =>
+        Number(
+          new RegExp(`^postmesh_imap_storage_calls_total\\{[^}]*path="${path}"[^}]*\\} (\\d+)$`, 'm').exec(
+            await metricsText(),
+          )?.[1] ?? 0,
+        );
+      expect(await metricsText()).toMatch(/^postmesh_storage_partitions_owned(\{[^}]*\})? 64$/m);
+      const callsBefore = await imapCalls('in-process');
       const token = `stack-${Date.now().toString(36)}`;
       const smtp = nodemailer.createTransport({
         host: '127.0.0.1',
@@ -172,6 +211,19 @@ describe('npm start (the local stack)', () => {
       } finally {
         await imap.logout().catch(() => undefined);
       }
+      // The session's Mailstore calls ran in storage's process: the one replica owns every user.
+      expect(await imapCalls('in-process')).toBeGreaterThan(callsBefore);
+      expect(await imapCalls('grpc')).toBe(0);
+
+      // The console's health page lists the processes the stack runs, each ready.
+      const health = await adminHealth();
+      expect(health.map((h) => h.service).sort()).toEqual([
+        'admin',
+        'mta-delivery',
+        'smtp-inbound',
+        'storage-imap',
+      ]);
+      expect(health.filter((h) => !h.ready)).toEqual([]);
 
       stack.kill('SIGINT');
       expect(await exited).toBe(0);
