@@ -10,7 +10,8 @@
 #      POSTMESH_CPU_PROFILE_DIR=DIR (V8 CPU profiles of imap and storage during each Postmesh phase,
 #      summarised by tools/bench/ingest/profile-summary.mjs). The stack's ports follow its own
 #      POSTMESH_*_PORT variables, so two runs on one machine can use different ports.
-#      POSTMESH_STACK_IMAP_AT_STORAGE=true runs imap inside storage's process (ADR 0010).
+#      The stack runs its shipped shape, imap inside storage's process (storage-imap, ADR 0010);
+#      POSTMESH_STACK_IMAP_AT_STORAGE=false runs the gRPC shape (separate imap and storage).
 # Each phase reports the CPU time of every process of both servers per command (--cpu).
 # Needs root (Postfix and Dovecot masters), the workspace built (npm run build) and .bin/ tools.
 set -euo pipefail
@@ -81,6 +82,8 @@ for i in 1 2 3 4 5; do
   case "$code" in 201 | 409) ;; *) say "creating bench$i@example.test: HTTP $code"; exit 1 ;; esac
 done
 
+shape=$(grep -q 'served by storage-imap' "$WORK/stack.log" && echo 'storage-imap (imap at the owner)' || echo 'imap + storage over gRPC')
+say "postmesh shape: $shape"
 say "running: postmesh on 127.0.0.1:$imap_port, dovecot on 127.0.0.1:$PEER_IMAP_PORT (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 # CPU accounting: the stack's process tree and the Dovecot master's (see src/cpu.ts).
 measure=(--cpu "postmesh=$stack_pid")

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * IMAP benchmark, against the real storage, imap and smtp-inbound service
- * processes on a private FerretDB and NATS (libs/testing), so a run needs nothing else and leaves
+ * IMAP benchmark, against the real storage-imap (or storage and imap, `--shape grpc`) and
+ * smtp-inbound service processes on a private FerretDB and NATS (libs/testing), so a run needs nothing else and leaves
  * nothing:
  *
  *   1. mix: C concurrent logged-in clients on one N-message mailbox, each running for D seconds a
@@ -11,7 +11,7 @@
  *      user, one after the other, over SMTP to the real smtp-inbound service; for each message and
  *      watcher, the time from the SMTP `250` reply to the `* n EXISTS` line on the idling
  *      connection (both seen by this process); reports p50/p99/max;
- *   3. idle: K authenticated connections in IDLE; reports the imap process's resident memory
+ *   3. idle: K authenticated connections in IDLE; reports the IMAP-serving process's resident memory
  *      growth per connection (VmRSS from /proc) 3 s after the last one started idling and once
  *      settled (lowest sample over the next 12 s, after V8's idle-time garbage collection), and
  *      the growth of the V8 heap in use (from the service's /metrics).
@@ -24,7 +24,10 @@
  * phase stops opening connections after S seconds and reports how many it reached), --json (print
  * the result as JSON too), --hold S (keep the idle connections open S more seconds, to profile),
  * --imap-node-options "…" (NODE_OPTIONS for the imap process only, e.g. --max-semi-space-size=2),
- * --imap-main PATH (another build of the imap service, for before/after comparisons).
+ * --imap-main PATH (another build of the imap service, or of storage-imap, for before/after
+ * comparisons), --shape storage-imap|grpc (storage-imap, the default: storage and imap in one
+ * process as `npm start` runs them, ADR 0010, and the idle phase measures that process; grpc: a
+ * separate imap process calling storage over gRPC, DESIGN §1).
  * Every request goes to 127.0.0.1 only; every loop is bounded by a count and a deadline. K
  * connections need K + some file descriptors on both sides (`ulimit -n`).
  */
@@ -54,6 +57,7 @@ const { values: opts } = parseArgs({
     hold: { type: 'string', default: '0' },
     'imap-node-options': { type: 'string', default: '' },
     'imap-main': { type: 'string', default: '' },
+    shape: { type: 'string', default: 'storage-imap' },
     latency: { type: 'string', default: '200' },
     watchers: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
@@ -67,6 +71,12 @@ const IDLE_BUDGET_MS = Number(opts['idle-budget']) * 1000;
 const LATENCY = Number(opts.latency);
 const HOLD_MS = Number(opts.hold) * 1000;
 const WATCHERS = Number(opts.watchers);
+if (opts.shape !== 'storage-imap' && opts.shape !== 'grpc') {
+  process.stderr.write(`bench-imap | --shape ${opts.shape}: expected storage-imap or grpc\n`);
+  process.exit(2);
+}
+/** imap inside storage's process (ADR 0010), as `npm start` runs it. */
+const COLOCATED = opts.shape === 'storage-imap';
 
 const log = (line: string): void => {
   process.stderr.write(`bench-imap | ${line}\n`);
@@ -413,19 +423,38 @@ async function main(): Promise<void> {
       ...env.serviceEnv,
       LOG_LEVEL: 'warn',
     };
+    const storageEnv = {
+      MONGODB_URI: env.mongoUri,
+      POSTMESH_MONGODB_DB: env.database,
+      POSTMESH_KEK_FILE: kek,
+      POSTMESH_BLOB_DIR: join(work, 'blobs'),
+      POSTMESH_GRPC_PORT: String(grpcPort),
+      POSTMESH_OPS_PORT: String(storageOps),
+    };
+    const imapEnv = {
+      POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpcPort}`,
+      POSTMESH_IMAP_PORT: String(imapPort),
+      POSTMESH_IMAPS_PORT: String(imapsPort),
+      POSTMESH_IMAP_DATA_DIR: join(work, 'imap'),
+      POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
+      POSTMESH_IMAP_COMMAND_RATE: '100000',
+      // Every client of the bench connects from 127.0.0.1 as one account: the per-address
+      // connection cap (50 by default) would refuse all but the first idle connections, and
+      // the login throttle counts each attempt until it succeeds, so 20 concurrent logins
+      // of one account on a loaded machine reach its lockout (10).
+      POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP: String(IDLE + 100),
+      POSTMESH_AUTH_LOCKOUT_ACCOUNT: String(IDLE + 100),
+      POSTMESH_AUTH_LOCKOUT_IP: String(IDLE + 100),
+      ...(opts['imap-node-options'] === '' ? {} : { NODE_OPTIONS: opts['imap-node-options'] }),
+    };
+    const imapMain = (pkg: string): string =>
+      opts['imap-main'] === '' ? join(root, 'services', pkg, 'dist', 'main.js') : opts['imap-main'];
+    // storage-imap: one process, storage's ops port; grpc: storage, then imap on its own.
     const storage = new ManagedProcess({
-      name: 'storage',
+      name: COLOCATED ? 'storage-imap' : 'storage',
       command: process.execPath,
-      args: [join(root, 'services', 'storage', 'dist', 'main.js')],
-      env: {
-        ...common,
-        MONGODB_URI: env.mongoUri,
-        POSTMESH_MONGODB_DB: env.database,
-        POSTMESH_KEK_FILE: kek,
-        POSTMESH_BLOB_DIR: join(work, 'blobs'),
-        POSTMESH_GRPC_PORT: String(grpcPort),
-        POSTMESH_OPS_PORT: String(storageOps),
-      },
+      args: [COLOCATED ? imapMain('storage-imap') : join(root, 'services', 'storage', 'dist', 'main.js')],
+      env: { ...common, ...(COLOCATED ? imapEnv : {}), ...storageEnv },
       logFile: join(work, 'storage.log'),
     });
     storage.start();
@@ -433,37 +462,28 @@ async function main(): Promise<void> {
     await waitForPort(grpcPort, '127.0.0.1', 120_000, () => storage.running).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${readFileSync(join(work, 'storage.log'), 'utf8')}`);
     });
-    const imap = new ManagedProcess({
-      name: 'imap',
-      command: process.execPath,
-      args: [
-        opts['imap-main'] === '' ? join(root, 'services', 'imap', 'dist', 'main.js') : opts['imap-main'],
-      ],
-      env: {
-        ...common,
-        POSTMESH_STORAGE_GRPC: `127.0.0.1:${grpcPort}`,
-        POSTMESH_IMAP_PORT: String(imapPort),
-        POSTMESH_IMAPS_PORT: String(imapsPort),
-        POSTMESH_OPS_PORT: String(imapOps),
-        POSTMESH_IMAP_DATA_DIR: join(work, 'imap'),
-        POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
-        POSTMESH_IMAP_COMMAND_RATE: '100000',
-        // Every client of the bench connects from 127.0.0.1 as one account: the per-address
-        // connection cap (50 by default) would refuse all but the first idle connections, and
-        // the login throttle counts each attempt until it succeeds, so 20 concurrent logins
-        // of one account on a loaded machine reach its lockout (10).
-        POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP: String(IDLE + 100),
-        POSTMESH_AUTH_LOCKOUT_ACCOUNT: String(IDLE + 100),
-        POSTMESH_AUTH_LOCKOUT_IP: String(IDLE + 100),
-        ...(opts['imap-node-options'] === '' ? {} : { NODE_OPTIONS: opts['imap-node-options'] }),
-      },
-      logFile: join(work, 'imap.log'),
-    });
-    imap.start();
-    procs.push(imap);
+    const imap = COLOCATED
+      ? storage
+      : new ManagedProcess({
+          name: 'imap',
+          command: process.execPath,
+          args: [imapMain('imap')],
+          env: { ...common, ...imapEnv, POSTMESH_OPS_PORT: String(imapOps) },
+          logFile: join(work, 'imap.log'),
+        });
+    if (!COLOCATED) {
+      imap.start();
+      procs.push(imap);
+    }
+    const imapOpsPort = COLOCATED ? storageOps : imapOps;
     await waitForPort(imapPort, '127.0.0.1', 120_000, () => imap.running).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${readFileSync(join(work, 'imap.log'), 'utf8')}`);
+      throw new Error(`${String(error)}\n${readFileSync(imap.options.logFile, 'utf8')}`);
     });
+    log(`shape: ${COLOCATED ? "storage-imap (imap in storage's process)" : 'imap + storage over gRPC'}`);
+    const processes = (): Record<string, number | undefined> =>
+      COLOCATED
+        ? { 'storage-imap': storage.pid, ferretdb: env.ferret?.process.pid }
+        : { imap: imap.pid, storage: storage.pid, ferretdb: env.ferret?.process.pid };
 
     const address = `127.0.0.1:${grpcPort}`;
     const directory = new DirectoryServiceClient(address, env.security('operator').grpcClientCredentials());
@@ -522,7 +542,7 @@ async function main(): Promise<void> {
       );
       const fillSeconds = (Date.now() - fillStarted) / 1000;
       log(`filled in ${fillSeconds.toFixed(1)} s (${(MESSAGES / fillSeconds).toFixed(1)} appends/s)`);
-      const meter = cpuMeter({ imap: imap.pid, storage: storage.pid, ferretdb: env.ferret?.process.pid });
+      const meter = cpuMeter(processes());
       mix = {
         ...(await runMix(imapPort, password)),
         fillSeconds: Number(fillSeconds.toFixed(1)),
@@ -534,7 +554,7 @@ async function main(): Promise<void> {
     // 2. SMTP 250 → * n EXISTS on idling clients.
     let latency: Record<string, unknown> | null = null;
     if (LATENCY > 0) {
-      const meter = cpuMeter({ imap: imap.pid, storage: storage.pid, ferretdb: env.ferret?.process.pid });
+      const meter = cpuMeter(processes());
       latency = await runLatency(
         work,
         common,
@@ -551,7 +571,7 @@ async function main(): Promise<void> {
     // 3. Memory per idling connection.
     let idle: Record<string, unknown> | null = null;
     const pid = imap.pid;
-    if (IDLE > 0 && pid !== undefined) idle = await runIdle(pid, imapPort, imapOps, password);
+    if (IDLE > 0 && pid !== undefined) idle = await runIdle(pid, imapPort, imapOpsPort, password);
 
     directory.close();
     store.close();
