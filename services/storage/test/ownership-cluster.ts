@@ -303,6 +303,11 @@ export class OwnershipCluster {
 
   /** The token header of every message in the user's INBOX, read from its owner. */
   async tokensInInbox(userId: string): Promise<string[]> {
+    return (await this.inboxTokens(userId)).map((m) => m.token).sort();
+  }
+
+  /** Every message of the user's INBOX as its owner lists it: UID and token header. */
+  async inboxTokens(userId: string): Promise<{ uid: number; token: string }[]> {
     const { mailstore: ms, directory: dc } = this.clients(await this.ownerOf(userId));
     try {
       const boxes = await call(
@@ -326,7 +331,7 @@ export class OwnershipCluster {
         stream.on('error', reject);
         stream.on('end', resolve);
       });
-      const tokens: string[] = [];
+      const tokens: { uid: number; token: string }[] = [];
       for (const uid of uids) {
         const chunks: Buffer[] = [];
         await new Promise<void>((resolve, reject) => {
@@ -345,9 +350,9 @@ export class OwnershipCluster {
           stream.on('end', resolve);
         });
         const token = /^X-Load-Token: (\S+)/m.exec(Buffer.concat(chunks).toString('utf8'))?.[1];
-        tokens.push(token ?? `no token at UID ${uid}`);
+        tokens.push({ uid, token: token ?? `no token at UID ${uid}` });
       }
-      return tokens.sort();
+      return tokens;
     } finally {
       ms.close();
       dc.close();
@@ -443,6 +448,62 @@ export class OwnershipCluster {
       }),
     );
     return accepted;
+  }
+
+  /**
+   * What a mailbox that is not as expected holds, for a failure message: tokens twice, tokens
+   * that no load accepted, tokens missing, and each odd message's document (spool id, tag,
+   * whether the partition's record counts it) and the owners' view of the partition.
+   */
+  async inboxReport(userId: string, accepted: readonly string[]): Promise<string> {
+    const lines: string[] = [];
+    try {
+      const listed = await this.inboxTokens(userId);
+      const seen = new Map<string, number[]>();
+      for (const m of listed) seen.set(m.token, [...(seen.get(m.token) ?? []), m.uid]);
+      const twice = [...seen].filter(([, uids]) => uids.length > 1);
+      const unknown = [...seen].filter(([t]) => !accepted.includes(t));
+      const missing = accepted.filter((t) => !seen.has(t));
+      lines.push(
+        `listed ${listed.length}, distinct ${seen.size}, accepted ${accepted.length}; ` +
+          `twice ${twice.length}, not accepted ${unknown.length}, missing ${missing.length}`,
+      );
+      const partition = this.partitionOf(userId);
+      const record = await this.partitionRecord(partition);
+      lines.push(`partition ${partition} record ${JSON.stringify(record)}`);
+      const inbox = await this.db.collection('mailboxes').findOne({ userId, path: 'INBOX' });
+      lines.push(
+        `INBOX doc uidNext ${inbox?.uidNext} messages ${inbox?.messages} highestModseq ${inbox?.highestModseq} ` +
+          `heldBy ${inbox?.countersHeldBy ?? '-'}`,
+      );
+      const docs = await this.db
+        .collection<{ uid: number; spoolId?: string; own?: { p: number; e: number; s: number } }>('messages')
+        .find({ mailboxId: String(inbox?._id) }, { projection: { uid: 1, spoolId: 1, own: 1 } })
+        .toArray();
+      const byUid = new Map(docs.map((d) => [d.uid, d]));
+      const describe = (uid: number): string => {
+        const d = byUid.get(uid);
+        if (d === undefined) return `uid ${uid}: no document`;
+        const own = d.own;
+        const counts = own === undefined || record === undefined ? '-' : isConfirmed(record, own.e, own.s);
+        return `uid ${uid} spool ${d.spoolId} own ${own === undefined ? '-' : `${own.e}/${own.s}`} counts ${String(counts)}`;
+      };
+      for (const [token, uids] of [...twice, ...unknown].slice(0, 20)) {
+        lines.push(`${token}: ${uids.map(describe).join('; ')}`);
+      }
+      if (missing.length > 0) lines.push(`missing: ${missing.slice(0, 20).join(' ')}`);
+      const tags = new Map<string, number>();
+      for (const d of docs) {
+        const key = d.own === undefined ? '-' : `${d.own.e}/${d.own.s}`;
+        tags.set(key, (tags.get(key) ?? 0) + 1);
+      }
+      lines.push(
+        `documents ${docs.length} by epoch/seq: ${[...tags].map(([k, n]) => `${k}:${n}`).join(' ')}`,
+      );
+    } catch (error) {
+      lines.push(`report incomplete: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return lines.join('\n');
   }
 
   /** Documents of the partition's messages and delivery records whose batch never got its confirm. */
