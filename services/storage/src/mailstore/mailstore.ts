@@ -2155,6 +2155,10 @@ export class Mailstore {
       { spoolId, recipient, ...(row.doc.own === undefined ? {} : { own: row.doc.own }) },
     );
     const mailboxId = row.mailbox._id.toHexString();
+    // Upserted even when the record was found: a record that did not count (an unconfirmed batch
+    // of a former owner) may be removed meanwhile by the clean-up of such batches, which this
+    // owner runs alongside delivery (partitioned-delivery.ts). Without a record the copy stored
+    // now would be stored again the next time its job comes back (ADR 0007, Commit-then-confirm).
     await this.deliveries().updateOne(
       { _id: record?._id ?? key },
       {
@@ -2168,8 +2172,10 @@ export class Mailstore {
           deliveredAt: new Date(),
           ...(row.doc.own === undefined ? {} : { own: row.doc.own }),
         },
+        // Not tagged now: the former tag must not have the clean-up remove the record later.
+        ...(row.doc.own === undefined ? { $unset: { own: '' } } : {}),
       },
-      { upsert: record === null },
+      { upsert: true },
     );
     return { outcome: { status: 'delivered', recipient, mailboxId, uid }, holdsReference: true };
   }
