@@ -314,13 +314,14 @@ export async function retainOwnedRecords(
 }
 
 /**
- * Up to this many documents are looked up one `_id` at a time, and deleted one `_id` per
- * statement: on FerretDB 1.24 (SQLite) `{_id: {$in: […]}}` decodes the whole collection, which at
- * a few thousand messages costs as much FerretDB CPU as about twenty single-`_id` deletes
- * (measured in docs/benchmarks.md, "Long-lived sessions").
+ * Up to this many documents are deleted one `_id` per statement: on FerretDB 1.24 (SQLite)
+ * `{_id: {$in: […]}}` decodes the whole collection, which at a few thousand messages costs as much
+ * FerretDB CPU as about twenty single-`_id` deletes (measured in docs/benchmarks.md, "Long-lived
+ * sessions"). A single-`_id` lookup costs far less than a delete (about 1/40), so compaction
+ * looks up to COMPACTION_LOOKUPS documents (its default limit) one at a time.
  */
-const POINT_LOOKUPS = 64;
 const POINT_DELETES = 16;
+const COMPACTION_LOOKUPS = 512;
 
 /** Deletes documents by `_id`: one statement each for a few, one `$in` for many. */
 async function deleteByIds<T extends { _id: unknown }>(
@@ -422,10 +423,12 @@ async function compactExpunges(
     const keyOf = deps.keyOf;
     let unkeyed = batch;
     if (keyOf !== undefined) {
-      // Keyed documents (`_id` = `<mailboxId>:<uid>`) by `_id`: a few one at a time (FerretDB
-      // answers a lone `_id` from SQLite), many with one `$in` (one scan, whatever the count).
+      // Keyed documents (`_id` = `<mailboxId>:<uid>`) by `_id`: one at a time up to
+      // COMPACTION_LOOKUPS (FerretDB answers a lone `_id` from SQLite's index without decoding
+      // the collection: a few ms each, where one `$in` decodes every message, about as much as
+      // several hundred of them), more with one `$in`.
       const keys = batch.flatMap(({ mailboxId, gone }) => gone.map(([uid]) => keyOf(mailboxId, uid)));
-      if (keys.length <= POINT_LOOKUPS) {
+      if (keys.length <= COMPACTION_LOOKUPS) {
         for (let i = 0; i < keys.length; i += POINT_DELETES) {
           const found = await Promise.all(
             keys.slice(i, i + POINT_DELETES).map((_id) => messages.findOne({ _id }, { projection })),
