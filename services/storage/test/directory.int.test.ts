@@ -727,13 +727,13 @@ describe('addresses and ResolveRecipient', () => {
     );
   });
 
-  it('flags over-quota users from usedBytes and the declared size', async () => {
-    await h.db
-      .collection(Collections.users)
-      .updateOne({ _id: new ObjectId(mia.id) }, { $set: { usedBytes: 900 } });
-    // Usage is the mailstore's write, which resolution learns of within the cache's usage age;
-    // written here behind the service's back, so the cached answer is dropped by hand.
-    h.app.directoryCache.invalidate();
+  it('flags over-quota users from the sizes of their mailboxes and the declared size', async () => {
+    // Usage is the sum of the mailboxes' SIZE counters (read at each resolution, never cached),
+    // which the mailstore moves with every APPEND and EXPUNGE; set here behind its back.
+    const inbox = { userId: mia.id, path: 'INBOX' };
+    expect(
+      (await h.db.collection(Collections.mailboxes).updateOne(inbox, { $set: { size: 900 } })).matchedCount,
+    ).toBe(1);
     const fits = await resolve('mia@route.test', 50);
     expect(fits.result?.$case).toBe('users');
     const full = await resolve('mia@route.test', 200);
@@ -747,10 +747,7 @@ describe('addresses and ResolveRecipient', () => {
       { userId: mia.id, address: 'mia@route.test', overQuota: true },
       { userId: liz.id, address: 'Liz@route.test', overQuota: false },
     ]);
-    await h.db
-      .collection(Collections.users)
-      .updateOne({ _id: new ObjectId(mia.id) }, { $set: { usedBytes: 0 } });
-    h.app.directoryCache.invalidate();
+    await h.db.collection(Collections.mailboxes).updateOne(inbox, { $set: { size: 0 } });
   });
 
   it('answers suspended for a disabled user and a suspended domain', async () => {

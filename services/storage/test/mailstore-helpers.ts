@@ -68,7 +68,6 @@ export async function createUser(h: StorageHarness, quotaBytes = 0): Promise<str
     passwordHash: 'unused',
     status: 'active',
     quotaBytes,
-    usedBytes: 0,
     limits: { messagesPerHour: 100, recipientsPerMessage: 50 },
     dataKey,
     dataKeyVersion,

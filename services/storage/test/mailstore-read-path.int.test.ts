@@ -152,11 +152,13 @@ describe('the IMAP read path from memory', () => {
     const claiming = await commandsDuring(async () => {
       claimed = await select(userId, true);
     });
-    expect(claiming).toEqual(['findAndModify mailboxes']);
+    // The claim moves the owner's copy, written with the mailbox's counters (ADR 0007).
+    expect(claiming).toEqual([]);
     expect(claimed?.firstRecentUid).toBe(6);
     expect(claimed?.status?.recent).toBe(1);
     expect((await select(userId, true)).firstRecentUid).toBe(7); // claimed by the SELECT before
-    // The claim is in the database, not only in memory: a read of the document shows it.
+    // Then in the database, not only in memory: a read of the document shows it.
+    await m.store.flushCounters();
     const stored = await m.h.db
       .collection<{ _id: unknown; recentFloor?: number }>('mailboxes')
       .find({ userId, path: 'INBOX' })

@@ -6,9 +6,10 @@
  * compaction later folds the records into the documents, deletes the expunged ones and releases
  * their bodies, keeping the tombstones QRESYNC needs.
  */
-import { mailstore } from '@postmesh/contracts';
+import { ErrorReason, mailstore } from '@postmesh/contracts';
 import { MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { userUsage } from '../src/administrators/usage.js';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
 import { counterTenure, mailboxRecords } from '../src/mailstore/mailboxes.js';
@@ -17,6 +18,7 @@ import {
   compactionSettings,
   counterFlushSettings,
   messageKey,
+  quotaLimitSettings,
 } from '../src/mailstore/mailstore.js';
 import { storedBlobIds } from './harness.js';
 import {
@@ -24,6 +26,7 @@ import {
   byPath,
   call,
   createUser,
+  failureOf,
   fetchMessages,
   foldedDocuments,
   message,
@@ -37,6 +40,7 @@ const { Flag, StoreMode } = mailstore;
 let m: MailstoreHarness;
 const savedQuiet = compactionSettings.quietMs;
 const savedFlushDelay = counterFlushSettings.delayMs;
+const savedLimitsAge = quotaLimitSettings.maxAgeMs;
 
 beforeAll(async () => {
   m = await startMailstoreHarness();
@@ -49,6 +53,7 @@ beforeAll(async () => {
 afterAll(async () => {
   compactionSettings.quietMs = savedQuiet;
   counterFlushSettings.delayMs = savedFlushDelay;
+  quotaLimitSettings.maxAgeMs = savedLimitsAge;
   await m?.stop();
 });
 
@@ -397,9 +402,7 @@ describe('flag changes and expunges as appended records', () => {
     await store(userId, mailboxId, [1, 10], StoreMode.ADD, [Flag.DELETED]);
     await store(userId, mailboxId, [20, 30], StoreMode.ADD, [Flag.FLAGGED], ['kept']);
     await store(userId, mailboxId, [25, 30], StoreMode.REMOVE, [], ['kept']);
-    const usage = async () =>
-      (await m.h.db.collection<{ usedBytes: number }>('users').findOne({ _id: new ObjectId(userId) }))
-        ?.usedBytes ?? 0;
+    const usage = async () => (await call(m.client.getQuota.bind(m.client), { userId })).usedBytes;
     const usedBefore = await usage();
     const gone = await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
     expect(gone.expungedUids).toHaveLength(10);
@@ -521,6 +524,101 @@ describe('bulk updates of more messages than FerretDB has connections', () => {
     expect(raw.filter((d) => splitFlags(d.flags).flags.includes(Flag.FLAGGED))).toHaveLength(MANY);
     expect(await inDatabase(mailboxId)).toEqual(served);
   }, 300_000);
+});
+
+describe('quota usage from the mailbox counters (ADR 0007)', () => {
+  const quotaOf = (userId: string) => call(m.client.getQuota.bind(m.client), { userId });
+  const sizeOf = (rows: readonly Row[]) => rows.reduce((s, r) => s + r.size, 0);
+  const userDoc = (userId: string) => m.h.db.collection('users').findOne({ _id: new ObjectId(userId) });
+
+  it('APPEND and EXPUNGE write nothing to the user; usage and the quota follow at once', async () => {
+    const userId = await createUser(m.h, 10_000_000);
+    const mailboxId = await fill(userId, 12);
+    const userBefore = await userDoc(userId);
+    expect(await quotaOf(userId)).toMatchObject({
+      usedBytes: sizeOf(await answered(userId, mailboxId)),
+      usedMessages: 12,
+    });
+    const touched = await commandsDuring(async () => {
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          append(m.client, userId, byPath('INBOX'), message([`Subject: more${i}`, '', 'x'.repeat(300)])),
+        ),
+      );
+      await store(userId, mailboxId, [1, 5], StoreMode.ADD, [Flag.DELETED]);
+      await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    });
+    // No write of the user's document, and no read of it per APPEND (its limits are kept a moment).
+    expect(touched.filter((c) => c.endsWith(' users') && !c.startsWith('find'))).toEqual([]);
+    expect(touched.filter((c) => c === 'find users').length).toBeLessThanOrEqual(1);
+    expect(await userDoc(userId)).toEqual(userBefore);
+    const rows = await answered(userId, mailboxId);
+    expect(rows).toHaveLength(11);
+    expect(await quotaOf(userId)).toMatchObject({ usedBytes: sizeOf(rows), usedMessages: 11 });
+    // The admin's figures and the RCPT check read the same sums (the owner's counters in memory).
+    expect(await userUsage(m.h.db, [userId])).toMatchObject({
+      ok: true,
+      value: { usage: [{ usedBytes: sizeOf(rows), messages: 11 }] },
+    });
+  });
+
+  it('an APPEND beyond the quota is refused, and an EXPUNGE makes room at once', async () => {
+    const userId = await createUser(m.h, 0);
+    const mailboxId = await fill(userId, 3);
+    const used = (await quotaOf(userId)).usedBytes;
+    const raw = Buffer.concat([message(['Subject: big', '', '']), Buffer.alloc(800, 0x61)]);
+    await m.h.db
+      .collection('users')
+      .updateOne({ _id: new ObjectId(userId) }, { $set: { quotaBytes: used + raw.length + 10 } });
+    // The server's mailstore keeps a user's limits a moment (`quotaLimitSettings`): read them afresh.
+    quotaLimitSettings.maxAgeMs = 0;
+    await append(m.client, userId, byPath('INBOX'), raw);
+    const over = await failureOf(append(m.client, userId, byPath('INBOX'), raw));
+    expect(over.reason).toBe(ErrorReason.OVER_QUOTA);
+    await store(userId, mailboxId, [4, 4], StoreMode.ADD, [Flag.DELETED]);
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    expect((await append(m.client, userId, byPath('INBOX'), raw)).uid).toBe(5);
+    quotaLimitSettings.maxAgeMs = savedLimitsAge;
+  });
+
+  it('usage is right after a crash with counters not written, and after a restart', async () => {
+    const userId = await createUser(m.h, 10_000_000);
+    const mailboxId = await fill(userId, 10);
+    for (let i = 0; i < 3; i++) {
+      await append(m.client, userId, byPath('Archive'), message([`Subject: kept${i}`, '', 'y'.repeat(500)]));
+    }
+    await store(userId, mailboxId, [2, 4], StoreMode.ADD, [Flag.DELETED]);
+    await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
+    const expected = await quotaOf(userId);
+    expect(expected.usedMessages).toBe(10);
+    // The counters moved in memory only: the documents still say what they said before.
+    const raw = await m.h.db
+      .collection<{ size: number; messages: number }>('mailboxes')
+      .find({ userId })
+      .toArray();
+    expect(raw.reduce((s, b) => s + b.messages, 0)).not.toBe(10);
+
+    // The process dies before it writes them (its memory of the user dropped, as on a loss).
+    mailboxRecords.dropUsersWhere((id) => id === userId);
+    sharedMailboxIndex.drop(mailboxId);
+    expect(await quotaOf(userId)).toEqual(expected);
+
+    // A restarted owner (its own connection, nothing in memory) answers the same.
+    await m.store.flushCounters();
+    const client = new MongoClient(m.h.env.mongoUri);
+    await client.connect();
+    try {
+      const restarted = new Mailstore({
+        db: client.db(m.h.db.databaseName),
+        blobs: m.h.app.blobs,
+        keyring: m.h.app.keyring,
+        logger: m.h.logger,
+      });
+      expect(await restarted.getQuota(userId)).toEqual(expected);
+    } finally {
+      await client.close();
+    }
+  });
 });
 
 describe('compaction of several mailboxes at once', () => {

@@ -9,7 +9,7 @@ import { ErrorReason, type admin } from '@postmesh/contracts';
 import { ObjectId, type Db, type Document } from 'mongodb';
 import { Collections, type UserDoc } from '../db/schema.js';
 import { fail, ok, type Result } from '../directory/result.js';
-import { mailboxes } from '../mailstore/mailboxes.js';
+import { usageOf } from '../mailstore/mailboxes.js';
 
 export const MAX_USAGE_IDS = 1000;
 
@@ -75,16 +75,10 @@ export async function userUsage(
   if (ids.length === 0) return ok({ usage: [] });
   const users = await db
     .collection<UserDoc>(Collections.users)
-    .find(
-      { _id: { $in: ids.map((id) => new ObjectId(id)) } },
-      { projection: { quotaBytes: 1, usedBytes: 1 } },
-    )
+    .find({ _id: { $in: ids.map((id) => new ObjectId(id)) } }, { projection: { quotaBytes: 1 } })
     .toArray();
-  const messages = new Map<string, number>();
-  // Through `mailboxes(db)`: with the counters the owner holds ahead of the database (ADR 0007).
-  const boxes = mailboxes(db).find({ userId: { $in: ids } }, { projection: { userId: 1, messages: 1 } });
-  for await (const box of boxes)
-    messages.set(box.userId, (messages.get(box.userId) ?? 0) + Math.max(0, box.messages));
+  // The sums of the mailboxes' counters, with those the owner holds ahead of the database (ADR 0007).
+  const used = await usageOf(db, ids);
   const byId = new Map(users.map((u) => [u._id.toHexString(), u]));
   const usage: admin.UserUsage[] = [];
   for (const id of userIds.map((x) => x.toLowerCase())) {
@@ -93,9 +87,9 @@ export async function userUsage(
     byId.delete(id); // a repeated id is answered once
     usage.push({
       userId: id,
-      usedBytes: Math.max(0, user.usedBytes ?? 0),
+      usedBytes: used.get(id)?.bytes ?? 0,
       quotaBytes: user.quotaBytes ?? 0,
-      messages: messages.get(id) ?? 0,
+      messages: used.get(id)?.messages ?? 0,
     });
   }
   return ok({ usage });

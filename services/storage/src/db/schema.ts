@@ -120,8 +120,12 @@ export interface UserDoc {
   status: UserStatus;
   /** Quota in bytes; 0 = unlimited. */
   quotaBytes: number;
-  /** Bytes used by stored messages (kept by the mailstore with `$inc`). */
-  usedBytes: number;
+  /**
+   * No longer kept (2026-12-07): a user's usage is the sum of their mailboxes' SIZE and MESSAGES
+   * counters (`usageOf`, mailstore/mailboxes.ts), which the owner moves in memory, so an APPEND or
+   * EXPUNGE writes nothing here. Documents written before keep the figure they had; it is ignored.
+   */
+  usedBytes?: number;
   /**
    * Message count quota (RFC 9208 §5.2 MESSAGE) over all mailboxes; 0 or absent (users created
    * before it existed) = unlimited.

@@ -12,10 +12,10 @@
  *   while disconnected are lost, so everything is dropped);
  * - in any case after `maxAgeMs`, a bound on staleness should an invalidation be lost all the same.
  *
- * A user's storage usage (`usedBytes`, for the over-quota answer at RCPT time) changes with every
- * delivery and is written by the mailstore, not the Directory: user entries are kept for only
- * `usageMaxAgeMs`. That answer is an early refusal; delivery reads the usage itself and enforces
- * the quota (delivery/over-quota.ts).
+ * User entries (status, quota limits) are kept for only `usageMaxAgeMs`. A user's usage is not in
+ * them: the over-quota answer at RCPT time sums the user's mailbox counters at each resolution
+ * (`usageOf`, mailboxes.ts). That answer is an early refusal; delivery reads the usage itself and
+ * enforces the quota (delivery/over-quota.ts).
  *
  * A load that started before an invalidation is never stored after it (a generation count), so an
  * answer read before a change cannot outlive the change's invalidation.

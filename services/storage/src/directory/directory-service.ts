@@ -9,7 +9,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { TotpEnrolment } from '../totp/index.js';
 import { dkimKeyContext, newUserDataKey, userTotpContext } from '../crypto/user-keyring.js';
-import { mailboxes } from '../mailstore/mailboxes.js';
+import { usageOf } from '../mailstore/mailboxes.js';
 import type { KeyProvider } from '../crypto/types.js';
 import {
   Collections,
@@ -301,7 +301,6 @@ export class DirectoryService {
       passwordHash: await hashPassword(req.password),
       status: 'active',
       quotaBytes: req.quotaBytes ?? domain.defaultQuotaBytes ?? 0,
-      usedBytes: 0,
       quotaMessages: req.quotaMessages ?? 0,
       // 0 = smtp-inbound's service default (directory.proto User.messages_per_hour).
       limits: {
@@ -881,37 +880,27 @@ export class DirectoryService {
         ? notFoundAnswer
         : answer({ $case: 'suspended', value: { reason: directory.SuspensionReason.USER_DISABLED } });
     }
-    const messageCounts = await this.messageCounts(
-      active.filter((u) => (u.quotaMessages ?? 0) > 0).map((u) => u._id.toHexString()),
+    // Read only for users with a quota: the sums of their mailboxes' counters, with what the
+    // owner holds in memory (`usageOf`; the user document carries no usage).
+    const usage = await usageOf(
+      this.deps.db,
+      active.filter((u) => u.quotaBytes > 0 || (u.quotaMessages ?? 0) > 0).map((u) => u._id.toHexString()),
     );
     const resolved = active.map((u) => {
       const userId = u._id.toHexString();
       const limit = u.quotaMessages ?? 0;
+      const used = usage.get(userId) ?? { bytes: 0, messages: 0 };
       return {
         userId,
         address: u.address,
         // RFC 9208 §5.1 STORAGE and §5.2 MESSAGE: one more message of this size must fit.
         overQuota:
-          (u.quotaBytes > 0 && u.usedBytes + req.messageSize > u.quotaBytes) ||
-          (limit > 0 && (messageCounts.get(userId) ?? 0) >= limit),
+          (u.quotaBytes > 0 && used.bytes + req.messageSize > u.quotaBytes) ||
+          (limit > 0 && used.messages >= limit),
       };
     });
     if (resolved.every((u) => u.overQuota)) return answer({ $case: 'overQuota', value: { users: resolved } });
     return answer({ $case: 'users', value: { users: resolved, detail } });
-  }
-
-  /** Messages of each of these users over all their mailboxes (read only when asked for some). */
-  private async messageCounts(userIds: readonly string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    if (userIds.length === 0) return out;
-    // Through `mailboxes(db)`: the owner moves message counts in memory and writes them later
-    // (ADR 0007), so the raw documents can lag a STORE, EXPUNGE or APPEND by seconds.
-    for (const box of await mailboxes(this.deps.db)
-      .find({ userId: { $in: [...userIds] } }, { projection: { userId: 1, messages: 1 } })
-      .toArray()) {
-      out.set(box.userId, (out.get(box.userId) ?? 0) + box.messages);
-    }
-    return out;
   }
 
   // -------------------------------------------------------------------------------------------

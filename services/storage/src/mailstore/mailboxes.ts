@@ -178,7 +178,7 @@ class MailboxRecords {
    * mailbox's user: every document read through `mailboxes(db)` gets them added, and the next
    * write of the mailbox's counters (`flushCounters`, or any `$inc` of the mailbox) carries them.
    */
-  private readonly ahead = new Map<string, { userId: string; delta: CounterDelta }>();
+  private readonly ahead = new Map<string, { userId: string; delta: CounterDelta; recentFloor?: number }>();
   /** Mailboxes whose documents carry this tenure's mark (`counterTenure`), with their users. */
   private readonly held = new Map<string, string>();
 
@@ -300,6 +300,26 @@ class MailboxRecords {
     return { before: { ...before }, after: { ...after } };
   }
 
+  /**
+   * Raises the mailbox's `recentFloor` (RFC 3501 §2.3.2 \Recent: the UIDs a SELECT claimed) in
+   * memory, as `advance` moves counters, written with the next write of the mailbox's counters:
+   * a session's claim after every APPEND of another was one update of the mailbox each. Lost
+   * with the process, which only makes messages claimed since the last write \Recent once more
+   * to a session after the restart. Answers false when this process holds no copy of it.
+   */
+  raiseRecentFloor(db: Db, id: string, floor: number): boolean {
+    if (!this.enabled) return false;
+    const key = this.key(db, id);
+    const copy = this.records.get(key);
+    if (copy === undefined || (this.writing.get(key) ?? 0) > 0) return false;
+    if ((copy.recentFloor ?? 1) >= floor) return true;
+    this.records.set(key, { ...copy, recentFloor: floor });
+    const ahead = this.ahead.get(key) ?? { userId: copy.userId, delta: {} };
+    ahead.recentFloor = Math.max(ahead.recentFloor ?? 1, floor);
+    this.ahead.set(key, ahead);
+    return true;
+  }
+
   /** Mailboxes of `db` whose counters are ahead of the database. */
   aheadIds(db: Db): string[] {
     const prefix = `${db.databaseName}:`;
@@ -307,18 +327,21 @@ class MailboxRecords {
   }
 
   /** Takes the counters held ahead of the database for a write that carries them. */
-  takeAhead(db: Db, id: string): { userId: string; delta: CounterDelta } | undefined {
+  takeAhead(db: Db, id: string): { userId: string; delta: CounterDelta; recentFloor?: number } | undefined {
     const key = this.key(db, id);
     const ahead = this.ahead.get(key);
     this.ahead.delete(key);
-    return ahead === undefined || isEmptyDelta(ahead.delta) ? undefined : ahead;
+    return ahead === undefined || (isEmptyDelta(ahead.delta) && ahead.recentFloor === undefined)
+      ? undefined
+      : ahead;
   }
 
   /** Gives back counters a failed write took. */
-  restoreAhead(db: Db, id: string, userId: string, delta: CounterDelta): void {
+  restoreAhead(db: Db, id: string, userId: string, delta: CounterDelta, recentFloor?: number): void {
     const key = this.key(db, id);
     const ahead = this.ahead.get(key) ?? { userId, delta: {} };
     addDelta(ahead.delta, delta);
+    if (recentFloor !== undefined) ahead.recentFloor = Math.max(ahead.recentFloor ?? 1, recentFloor);
     this.ahead.set(key, ahead);
   }
 
@@ -332,7 +355,13 @@ class MailboxRecords {
   overlay<T extends object>(db: Db, doc: T): T {
     if (this.ahead.size === 0) return doc;
     const id = idOf(doc);
-    return id === undefined ? doc : withDelta(doc, this.ahead.get(this.key(db, id))?.delta);
+    if (id === undefined) return doc;
+    const ahead = this.ahead.get(this.key(db, id));
+    const out = withDelta(doc, ahead?.delta);
+    const floor = ahead?.recentFloor;
+    if (floor === undefined || !('recentFloor' in doc || 'uidNext' in doc)) return out;
+    const known = (out as { recentFloor?: number }).recentFloor ?? 1;
+    return known >= floor ? out : { ...out, recentFloor: floor };
   }
 
   /** Runs a write of the mailbox `id` (of any mailbox when undefined). */
@@ -434,15 +463,27 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
           }
           const ahead = mailboxRecords.takeAhead(db, id);
           if (ahead === undefined) return method.apply(target, args);
-          const { userId, delta } = ahead;
+          const { userId, delta, recentFloor } = ahead;
           const update = args[1] as Record<string, unknown>;
+          // What is held ahead, as update operators: `$inc` of the counters, `$max` of the floor.
+          const carried = (into: Record<string, unknown>): Record<string, unknown> => {
+            const out = { ...into };
+            const inc = { ...((into.$inc as Record<string, number> | undefined) ?? {}) };
+            for (const [field, n] of Object.entries(delta)) inc[field] = (inc[field] ?? 0) + n;
+            if (Object.keys(inc).length > 0) out.$inc = inc;
+            if (recentFloor !== undefined) {
+              const max = { ...((into.$max as Record<string, number> | undefined) ?? {}) };
+              max.recentFloor = Math.max(max.recentFloor ?? 1, recentFloor);
+              out.$max = max;
+            }
+            return out;
+          };
           try {
-            if (setsCounters(update)) {
-              await target.updateOne({ _id: new ObjectId(id) }, { $inc: delta });
+            const setsFloor = isObject(update.$set) && 'recentFloor' in update.$set;
+            if (setsCounters(update) || setsFloor) {
+              await target.updateOne({ _id: new ObjectId(id) }, carried({}));
             } else {
-              const inc = { ...((update.$inc as Record<string, number> | undefined) ?? {}) };
-              for (const [field, n] of Object.entries(delta)) inc[field] = (inc[field] ?? 0) + n;
-              const merged: unknown[] = [args[0], { ...update, $inc: inc }, ...args.slice(2)];
+              const merged: unknown[] = [args[0], carried(update), ...args.slice(2)];
               const written: unknown = await method.apply(target, merged);
               // The document `before` (the default) is as the database had it: the owner had the
               // delta already, so its callers (allocating UIDs from it) get it added.
@@ -459,7 +500,7 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
             // Not known to be written: held again for the next write. Counting twice (a write that
             // landed but failed to answer) only leaves a gap in UIDs and MODSEQs, and the next
             // index build recounts; counting none could hand a UID out twice.
-            mailboxRecords.restoreAhead(db, id, userId, delta);
+            mailboxRecords.restoreAhead(db, id, userId, delta, recentFloor);
             throw error;
           }
           return method.apply(target, args);
@@ -487,6 +528,49 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
       };
     },
   });
+}
+
+/** A user's quota usage: bytes (RFC 9208 §5.1 STORAGE) and messages (§5.2 MESSAGE). */
+export interface UserUsage {
+  bytes: number;
+  messages: number;
+}
+
+/**
+ * The quota usage of each of these users: the sums of the `size` and `messages` counters of their
+ * mailboxes (one read of the mailboxes). Read through `mailboxes(db)`, so with the counters the
+ * owner moved in memory and writes later (ADR 0007): an APPEND or EXPUNGE counts at once, and
+ * neither writes the user's document. With `recount` (the owner), a mailbox whose document carries
+ * the mark of a holder that may have lost counters (a crash before its flush) is recounted first
+ * and read again, so usage is right after a crash too; without it (any replica: the RCPT check,
+ * admin) such a mailbox counts as written. A user without mailboxes is absent.
+ */
+export async function usageOf(
+  db: Db,
+  userIds: readonly string[],
+  recount?: CounterRecount,
+): Promise<Map<string, UserUsage>> {
+  const out = new Map<string, UserUsage>();
+  if (userIds.length === 0) return out;
+  const projection = { userId: 1, messages: 1, size: 1, countersHeldBy: 1 } as const;
+  const boxes = await mailboxes(db)
+    .find({ userId: { $in: [...new Set(userIds)] } }, { projection })
+    .toArray();
+  for (const [i, box] of boxes.entries()) {
+    const mark =
+      recount === undefined ? undefined : mailboxRecords.foreignMark(db, box._id.toHexString(), box);
+    if (mark === undefined || recount === undefined) continue;
+    await recount(box._id.toHexString(), mark);
+    const again = await mailboxes(db).findOne({ _id: box._id }, { projection });
+    if (again !== null) boxes[i] = again;
+  }
+  for (const box of boxes) {
+    const usage = out.get(box.userId) ?? { bytes: 0, messages: 0 };
+    usage.bytes += Math.max(0, box.size ?? 0);
+    usage.messages += Math.max(0, box.messages ?? 0);
+    out.set(box.userId, usage);
+  }
+  return out;
 }
 
 export function subscriptions(db: Db) {

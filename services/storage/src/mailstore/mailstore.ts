@@ -129,6 +129,7 @@ import {
   users,
   counterTenure,
   setCounterRecount,
+  usageOf,
   type CounterDelta,
   type ListRequest,
   type ListedMailbox,
@@ -476,7 +477,13 @@ const compactionLocks = new KeyedLock();
  * How long counters moved in memory (`Mailstore.advanceCounters`) wait to be written: one update
  * per mailbox per period instead of one per command.
  */
-export const counterFlushSettings = { delayMs: 2_000 };
+export const counterFlushSettings = { delayMs: 10_000 };
+
+/**
+ * How long the owner keeps a user's quota limits (`Mailstore.quotaLimitsOf`): a limit an
+ * administrator changed applies to APPEND and COPY within this time.
+ */
+export const quotaLimitSettings = { maxAgeMs: 10_000 };
 const counterFlushes = new WeakMap<
   Db,
   { timer: NodeJS.Timeout | undefined; running: Promise<number> | undefined }
@@ -716,6 +723,11 @@ export class Mailstore {
   private readonly deliveryTargets = new Map<string, MailboxRecord>();
   /** Term hashers of the users written to lately (their memos save most HMACs). */
   private readonly termHashers = new Map<string, TermHasher>();
+  /** Quota limits of the users written to lately (`quotaLimitsOf`). */
+  private readonly quotaLimits = new Map<
+    string,
+    { at: number; limits: { quotaBytes: number; quotaMessages: number } | null }
+  >();
   /** The clean-up of unconfirmed writes running now, and the one collecting callers for after it. */
   private discarding: Promise<unknown> = Promise.resolve();
   private queuedDiscard:
@@ -1014,20 +1026,13 @@ export class Mailstore {
   private async deleteMessagesOf(userId: string, mailboxId: string): Promise<void> {
     const pending = await this.pending();
     const refs = new Map<string, { id: ObjectId; n: number }>();
-    let bytes = 0;
-    let count = 0;
-    for await (const m of this.messages().find(
-      { mailboxId },
-      { projection: { blobId: 1, blob: 1, size: 1 } },
-    )) {
+    for await (const m of this.messages().find({ mailboxId }, { projection: { blobId: 1, blob: 1 } })) {
       // A body in a pack holds a reference to the pack (storePacked).
       const id = bodyRefId(m.blobId, m.blob);
       const key = id.toHexString();
       const entry = refs.get(key) ?? { id, n: 0 };
       entry.n++;
       refs.set(key, entry);
-      bytes += m.size;
-      count++;
     }
     await this.messages().deleteMany({ mailboxId });
     await this.searchIndex().deleteMany({ mailboxId });
@@ -1035,7 +1040,6 @@ export class Mailstore {
     await flagChanges(this.db).deleteMany({ mailboxId });
     pending.dropMailbox(mailboxId);
     await this.releaseBlobRefs(refs);
-    if (count > 0) await this.adjustUsage(userId, -bytes);
   }
 
   /**
@@ -1047,7 +1051,8 @@ export class Mailstore {
     const boxes = await mailboxes(this.db)
       .find({ userId }, { projection: { _id: 1 } })
       .toArray();
-    const mailboxIds = boxes.map((b) => b._id.toHexString());
+    // Sorted: compaction takes the locks of several mailboxes in that order too (no deadlock).
+    const mailboxIds = boxes.map((b) => b._id.toHexString()).sort();
     // Mailboxes first, so nothing new lands in them while their messages go; compaction of their
     // pending records is held off (it would release bodies a second time).
     await mailboxes(this.db).deleteMany({ userId });
@@ -1121,6 +1126,12 @@ export class Mailstore {
         if (known !== undefined) {
           const was = known.recentFloor ?? 1;
           if (was >= mailbox.uidNext) return was;
+          // In memory, written with the mailbox's counters (ADR 0007): a session's claim after
+          // each APPEND of another session was an update of the mailbox each.
+          if (mailboxRecords.raiseRecentFloor(this.db, mailboxId, mailbox.uidNext)) {
+            this.countersAhead();
+            return was;
+          }
           await mailboxes(this.db).findOneAndUpdate(
             { _id: mailbox._id },
             { $max: { recentFloor: mailbox.uidNext } },
@@ -1318,39 +1329,47 @@ export class Mailstore {
    * more the MESSAGE quota (RFC 9208 §5.1, §5.2).
    */
   private async checkQuota(userId: string, bytes: number, messages = 1): Promise<void> {
-    const filter = userFilter(userId);
-    if (filter === null) return;
-    const user = await users(this.db).findOne(filter, {
-      projection: { quotaBytes: 1, usedBytes: 1, quotaMessages: 1 },
-    });
-    if (user === null) return;
-    if (user.quotaBytes > 0 && (user.usedBytes ?? 0) + bytes > user.quotaBytes) {
+    const limits = await this.quotaLimitsOf(userId);
+    if (limits === null || (limits.quotaBytes <= 0 && limits.quotaMessages <= 0)) return;
+    const used = (await usageOf(this.db, [userId], this.recountHeld)).get(userId) ?? {
+      bytes: 0,
+      messages: 0,
+    };
+    if (limits.quotaBytes > 0 && used.bytes + bytes > limits.quotaBytes) {
       throw new MailstoreError(ErrorReason.OVER_QUOTA, 'storage quota exceeded');
     }
-    const limit = user.quotaMessages ?? 0;
-    if (limit > 0 && ((await this.messageCounts([userId])).get(userId) ?? 0) + messages > limit) {
+    if (limits.quotaMessages > 0 && used.messages + messages > limits.quotaMessages) {
       throw new MailstoreError(ErrorReason.OVER_QUOTA, 'message quota exceeded');
     }
   }
 
-  /** Messages of each of these users over all their mailboxes (one read of the mailboxes). */
-  private async messageCounts(userIds: readonly string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    if (userIds.length === 0) return out;
-    const boxes = await mailboxes(this.db)
-      .find({ userId: { $in: [...new Set(userIds)] } }, { projection: { userId: 1, messages: 1 } })
-      .toArray();
-    for (const box of boxes) out.set(box.userId, (out.get(box.userId) ?? 0) + box.messages);
-    return out;
+  /**
+   * A user's STORAGE and MESSAGE limits, kept for `quotaLimitSettings.maxAgeMs` (null: no such
+   * user): an APPEND checks the quota without reading the user's document each time (a scan of
+   * `users` on FerretDB), and a limit an administrator changed applies within that time.
+   */
+  private async quotaLimitsOf(userId: string): Promise<{ quotaBytes: number; quotaMessages: number } | null> {
+    const now = Date.now();
+    const known = this.quotaLimits.get(userId);
+    if (known !== undefined && now - known.at < quotaLimitSettings.maxAgeMs) return known.limits;
+    const filter = userFilter(userId);
+    const user =
+      filter === null
+        ? null
+        : await users(this.db).findOne(filter, { projection: { quotaBytes: 1, quotaMessages: 1 } });
+    const limits =
+      user === null ? null : { quotaBytes: user.quotaBytes ?? 0, quotaMessages: user.quotaMessages ?? 0 };
+    if (this.quotaLimits.size >= 100_000) this.quotaLimits.clear();
+    this.quotaLimits.set(userId, { at: now, limits });
+    return limits;
   }
 
-  private async adjustUsage(userId: string, bytes: number): Promise<void> {
-    const filter = userFilter(userId);
-    if (filter === null || bytes === 0) return;
-    await withCounterLock(this.lockKey(`user:${userId}`), () =>
-      users(this.db).updateOne(filter, { $inc: { usedBytes: bytes } }),
-    );
-  }
+  /**
+   * Recounts, under its lock, a mailbox whose counters a lost holder may have kept in memory, so
+   * that usage read by the owner (`usageOf`) is right after a crash too.
+   */
+  private readonly recountHeld = (mailboxId: string, mark: string): Promise<void> =>
+    withCounterLock(this.lockKey(mailboxId), () => this.recountCounters(mailboxId, mark));
 
   /** The user's term hasher, kept (with its memo) while the user's search key stays the same. */
   private async termHasher(userId: string): Promise<TermHasher> {
@@ -1447,17 +1466,10 @@ export class Mailstore {
       }
       pendingInserts.set(key, [item]);
       let group: PendingInsert[] = [];
-      const settle = async (error: unknown): Promise<void> => {
+      const settle = (error: unknown): void => {
         // A message that got written is reported stored even if others of its group failed:
         // its caller must keep the blob reference it holds.
-        const stored = group.filter((it) => it.stored);
-        const usage = new Map<string, number>();
-        for (const it of stored) usage.set(it.doc.userId, (usage.get(it.doc.userId) ?? 0) + it.doc.size);
-        try {
-          for (const [user, bytes] of usage) await this.adjustUsage(user, bytes);
-        } catch (cause) {
-          this.logger.warn({ err: cause }, 'could not count the usage of stored messages');
-        }
+        // (Quota usage is the mailbox counters the group moved: nothing to write for it.)
         for (const it of group) {
           if (it.stored) it.resolve({ uid: it.doc.uid, modseq: it.doc.modseq });
           else it.reject(error ?? new Error('message not stored'));
@@ -1903,16 +1915,8 @@ export class Mailstore {
       () => this.writeMessages(byMailbox, fail),
     );
 
-    const usage = new Map<string, number>();
-    for (const row of rows) {
-      if (row.state === 'stored') usage.set(row.doc.userId, (usage.get(row.doc.userId) ?? 0) + row.doc.size);
-    }
-    for (const [userId, bytes] of usage) {
-      await this.adjustUsage(userId, bytes).catch((error: unknown) => {
-        this.logger.warn({ err: error, userId }, 'could not count the usage of stored messages');
-      });
-    }
-    const changed = new Set(usage.keys());
+    // Quota usage is the mailbox counters `writeMessages` moved: nothing to write for it.
+    const changed = new Set(rows.filter((row) => row.state === 'stored').map((row) => row.doc.userId));
     const holding = new Map<number, number>();
     for (const row of rows) {
       if (row.state === 'stored') {
@@ -2095,7 +2099,8 @@ export class Mailstore {
 
   /**
    * Bytes and messages each of these users may still store, for those with a STORAGE or MESSAGE
-   * quota (one read of the users; the mailboxes are read only for users with a MESSAGE quota).
+   * quota (one read of the users, one of the mailboxes of those with a quota: usage is the sum of
+   * their counters, `usageOf`).
    */
   private async quotaRoom(
     userIds: readonly string[],
@@ -2106,21 +2111,28 @@ export class Mailstore {
     });
     if (ids.length === 0) return { bytes: new Map(), messages: new Map() };
     const docs = await users(this.db)
-      .find({ _id: { $in: ids } }, { projection: { quotaBytes: 1, usedBytes: 1, quotaMessages: 1 } })
+      .find({ _id: { $in: ids } }, { projection: { quotaBytes: 1, quotaMessages: 1 } })
       .toArray();
-    const limited = docs.filter((u) => (u.quotaMessages ?? 0) > 0);
-    const counts = await this.messageCounts(limited.map((u) => u._id.toHexString()));
+    const limited = docs.filter((u) => u.quotaBytes > 0 || (u.quotaMessages ?? 0) > 0);
+    const used = await usageOf(
+      this.db,
+      limited.map((u) => u._id.toHexString()),
+      this.recountHeld,
+    );
+    const usedOf = (id: string) => used.get(id) ?? { bytes: 0, messages: 0 };
     return {
       bytes: new Map(
-        docs
+        limited
           .filter((u) => u.quotaBytes > 0)
-          .map((u) => [u._id.toHexString(), u.quotaBytes - (u.usedBytes ?? 0)] as const),
+          .map((u) => [u._id.toHexString(), u.quotaBytes - usedOf(u._id.toHexString()).bytes] as const),
       ),
       messages: new Map(
-        limited.map((u) => {
-          const id = u._id.toHexString();
-          return [id, (u.quotaMessages ?? 0) - (counts.get(id) ?? 0)] as const;
-        }),
+        limited
+          .filter((u) => (u.quotaMessages ?? 0) > 0)
+          .map((u) => {
+            const id = u._id.toHexString();
+            return [id, (u.quotaMessages ?? 0) - usedOf(id).messages] as const;
+          }),
       ),
     };
   }
@@ -2270,7 +2282,6 @@ export class Mailstore {
         const mailbox = await mailboxes(this.db).findOne({ _id: new ObjectId(mailboxId) });
         if (mailbox !== null) await this.removeFromSource(mailbox, mine);
         await this.releaseBlobRefs(Mailstore.refsOf(mine));
-        await this.adjustUsage(first.userId, -mine.reduce((n, d) => n + d.size, 0));
         this.onChanged(first.userId);
         return mine.length;
       });
@@ -3719,11 +3730,9 @@ export class Mailstore {
       docs.reduce((s, d) => s + d.size, 0),
       docs.length,
     );
-    const { firstUid, counters, uidValidity } = await withCounterLock(
-      this.lockKey(dest._id.toHexString()),
-      () => this.writeCopies(dest, docs, 'copy'),
+    const { firstUid, uidValidity } = await withCounterLock(this.lockKey(dest._id.toHexString()), () =>
+      this.writeCopies(dest, docs, 'copy'),
     );
-    await this.adjustUsage(userId, counters.size);
     this.onChanged(userId);
     return {
       destinationMailboxId: dest._id.toHexString(),
@@ -3983,7 +3992,6 @@ export class Mailstore {
     await this.searchIndex().deleteMany({ _id: { $in: docs.map(searchIdOf) } });
     const highestModseq = await this.removeFromSource(mailbox, docs);
     await this.releaseBlobRefs(Mailstore.refsOf(docs));
-    await this.adjustUsage(userId, -docs.reduce((s, d) => s + d.size, 0));
     this.onChanged(userId);
     return { expungedUids: docs.map((d) => d.uid), highestModseq };
   }
@@ -4044,10 +4052,8 @@ export class Mailstore {
       throw error;
     }
     for (const t of tombstones) pending.expunge(mailboxId, t.uid, t._id, modseq);
-    // Quota usage drops with the EXPUNGE (RFC 9208 §5), the bodies with compaction.
-    await this.adjustUsage(mailbox.userId, -gone.reduce((s, m) => s + m.size, 0)).catch((error: unknown) => {
-      this.logger.warn({ err: error, mailboxId }, 'could not count the usage of expunged messages');
-    });
+    // Quota usage drops with the EXPUNGE (RFC 9208 §5: it is the counters just moved), the
+    // bodies with compaction.
     index.patch(mailboxId, modseq - 1, modseq, (e) =>
       e.remove(
         gone.map((m) => m.uid),
@@ -4197,16 +4203,14 @@ export class Mailstore {
       filter === null
         ? null
         : await users(this.db).findOne(filter, {
-            projection: { quotaBytes: 1, usedBytes: 1, quotaMessages: 1 },
+            projection: { quotaBytes: 1, quotaMessages: 1 },
           });
     if (user === null) throw notFound('user', 'user_id');
-    const boxes = await mailboxes(this.db)
-      .find({ userId }, { projection: { messages: 1 } })
-      .toArray();
+    const used = (await usageOf(this.db, [userId], this.recountHeld)).get(userId);
     return {
-      usedBytes: Math.max(0, user.usedBytes ?? 0),
+      usedBytes: used?.bytes ?? 0,
       limitBytes: user.quotaBytes ?? 0,
-      usedMessages: boxes.reduce((s, b) => s + b.messages, 0),
+      usedMessages: used?.messages ?? 0,
       limitMessages: user.quotaMessages ?? 0,
     };
   }
