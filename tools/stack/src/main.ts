@@ -475,6 +475,7 @@ async function report(
     config.POSTMESH_STACK_IMAP_AT_STORAGE
       ? `IMAP and ManageSieve are served by ${processOf(config, 'imap')}, in storage's process (docs/adr/0010-imap-at-the-owner.md); POSTMESH_STACK_IMAP_AT_STORAGE=false runs a separate imap.`
       : 'IMAP and ManageSieve are served by a separate imap process, over gRPC to storage (POSTMESH_STACK_IMAP_AT_STORAGE=false).',
+    '',
     `Machine-readable: ${stackFile}`,
     'Press Ctrl-C to stop everything.',
     '',
