@@ -214,6 +214,8 @@ export function natsPermissions(identity: InternalIdentity): NatsPermissions {
           // Routing each user's calls to the storage replica that owns the user (ADR 0007): it
           // reads the ownership map and must never write it (a forged record would move users).
           ...kvReader(PartitionBuckets.PARTITIONS),
+          // The IMAP proxy (imap-proxy runs as imap) reads where each replica serves IMAP.
+          ...kvReader(PartitionBuckets.REPLICAS),
           // Alerts about the certificate it serves (runtime alert-watch.ts); no other events.
           Subjects.events('alert'),
         ],

@@ -18,6 +18,7 @@ export {
 } from './receiver.js';
 export { parseCommand, isIdleDone, COMMAND_STATES, type SessionStateName } from './commands/parse.js';
 export { parseAuthenticateResponse, type AuthenticateResponse } from './commands/auth.js';
+export { capabilityList, type CapabilityInput } from './capabilities.js';
 export type * from './commands/types.js';
 export { STATUS_ITEMS } from './commands/types.js';
 export type { SyntaxResponseCode } from './syntax.js';

@@ -264,6 +264,22 @@ export class CommandReceiver {
       remaining > 0 ? { kind: 'skipLiteral', remaining } : { kind: 'skipLine', tail: Buffer.alloc(0) };
   }
 
+  /**
+   * Removes and returns the input not yet part of a command (a proxy that stops parsing after
+   * LOGIN forwards it as it came). Only between commands.
+   */
+  takeUnread(): Buffer {
+    if (this.#state.kind !== 'line' || this.#lines.length > 0) {
+      throw new TypeError('takeUnread() needs to be between commands');
+    }
+    const unread = Buffer.concat([...this.#lineParts, ...this.#queue]);
+    this.#queue = [];
+    this.#queued = 0;
+    this.#lineParts = [];
+    this.#lineLength = 0;
+    return unread;
+  }
+
   /** Removes and returns the first n octets of the head chunk (n <= its length). */
   #take(n: number): Buffer {
     const head = this.#queue[0]!;

@@ -69,14 +69,27 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export interface ServiceDefinition<S extends ServiceSchema> {
-  /** Also the service's internal identity (certificate and NATS user). */
-  readonly name: InternalIdentity;
+interface ServiceDefinitionBase<S extends ServiceSchema> {
   readonly schema: S;
   /** Rules across several variables, checked with the schema before anything starts. */
   readonly rules?: readonly ConfigRule<S>[];
   readonly start: (context: ServiceContext<S>) => Promise<RunningService>;
 }
+
+export type ServiceDefinition<S extends ServiceSchema> = ServiceDefinitionBase<S> &
+  (
+    | {
+        /** Also the service's internal identity (certificate and NATS user). */
+        readonly name: InternalIdentity;
+        readonly identity?: undefined;
+      }
+    | {
+        /** The service's name (logs, traces, NATS client name). */
+        readonly name: string;
+        /** The internal identity it runs as, when its name is none (imap-proxy runs as `imap`). */
+        readonly identity: InternalIdentity;
+      }
+  );
 
 /** Exit code for a configuration error (sysexits EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -93,6 +106,7 @@ export const EXIT_CONFIG = 78;
 export async function runService<S extends ServiceSchema>(definition: ServiceDefinition<S>): Promise<void> {
   let config: ConfigOf<S>;
   let security: InternalSecurity;
+  const identity: InternalIdentity = definition.identity ?? definition.name;
   const unknown = unknownVariables(definition.schema, process.env);
   try {
     config = loadConfig(definition.schema, process.env, definition.rules);
@@ -123,7 +137,7 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
   // The identity's files exist only where the service runs (a mounted Secret), so they are read
   // here, after --check-config.
   try {
-    security = loadInternalSecurity(config as unknown as ConfigOf<typeof commonSchema>, definition.name);
+    security = loadInternalSecurity(config as unknown as ConfigOf<typeof commonSchema>, identity);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${definition.name}: ${error.message}\n`);
@@ -202,13 +216,13 @@ export async function runService<S extends ServiceSchema>(definition: ServiceDef
     name: `postmesh-${definition.name}@${hostname()}`,
     logger,
     replicas: common.POSTMESH_STREAM_REPLICAS,
-    consumers: ownedConsumers(definition.name),
+    consumers: ownedConsumers(identity),
     ...security.natsOptions(),
     dlq: { maxAgeMs: common.POSTMESH_DLQ_MAX_AGE_MS, maxBytes: common.POSTMESH_DLQ_MAX_BYTES },
   });
   state.bus = bus;
   ops.addCheck({ name: 'nats', check: () => bus.check() });
-  const owned: readonly string[] = ownedConsumers(definition.name);
+  const owned: readonly string[] = ownedConsumers(identity);
   const ownedWithStreams = consumerDefinitions()
     .filter((d) => owned.includes(d.config.durable_name))
     .map((d) => ({ stream: d.stream, consumer: d.config.durable_name }));

@@ -6,7 +6,8 @@ import { ManagedProcess, freePort } from './process.js';
 import { repoRoot } from './repo.js';
 
 /** The deployable services, each run as `node services/<name>/dist/main.js`. */
-export type ServiceName = 'storage' | 'imap' | 'smtp-inbound' | 'mta-delivery' | 'admin' | 'storage-imap';
+export type ServiceName =
+  'storage' | 'imap' | 'smtp-inbound' | 'mta-delivery' | 'admin' | 'storage-imap' | 'imap-proxy';
 
 /** Services that run storage (storage-imap: storage with the IMAP server in its process). */
 const runsStorage = (service: ServiceName): boolean => service === 'storage' || service === 'storage-imap';

@@ -28,6 +28,18 @@ export interface ImapServerOptions {
   readonly maxConnectionsPerAddress: number;
   /** Called for each connection refused over a cap (for the metric). */
   readonly onRefused?: (reason: 'total' | 'per_address') => void;
+  /**
+   * The listener for the IMAP proxy (storage-imap, ADR 0010): each connection starts with a PROXY
+   * header carrying the client's address, then implicit TLS in which the peer must present a
+   * certificate of the internal CA naming `trustedIdentity` — so only the proxy can claim a
+   * client address. `secureContext` null (POSTMESH_INSECURE_INTERNAL, development): plaintext,
+   * trusted as the rest of the internal traffic then is.
+   */
+  readonly backend?: {
+    readonly port: number;
+    readonly secureContext: SecureContext | null;
+    readonly trustedIdentity: string;
+  };
 }
 
 /** How long a refused connection may take to read its `* BYE` (and finish TLS) before it is cut. */
@@ -62,42 +74,52 @@ export class ImapServer {
     return this.#sessions.size;
   }
 
-  async listen(): Promise<{ port: number; tlsPort: number | null }> {
-    const plain = createServer((socket) => this.#accept(socket, false));
+  async listen(): Promise<{ port: number; tlsPort: number | null; backendPort: number | null }> {
+    const proxied = this.options.proxyProtocol;
+    const plain = createServer((socket) => this.#accept(socket, false, proxied));
     const port = await listenOn(plain, this.options.host, this.options.port);
     this.#servers.push(plain);
     let tlsPort: number | null = null;
     if (this.#secureContext !== null && this.options.tlsPort !== 0) {
-      const secure = createServer((socket) => this.#accept(socket, true));
+      const secure = createServer((socket) => this.#accept(socket, true, proxied));
       tlsPort = await listenOn(secure, this.options.host, this.options.tlsPort);
       this.#servers.push(secure);
     }
-    return { port, tlsPort };
+    let backendPort: number | null = null;
+    const backend = this.options.backend;
+    if (backend !== undefined) {
+      const server = createServer((socket) =>
+        this.#accept(socket, backend.secureContext !== null, true, backend),
+      );
+      backendPort = await listenOn(server, this.options.host, backend.port);
+      this.#servers.push(server);
+    }
+    return { port, tlsPort, backendPort };
   }
 
-  #accept(socket: Socket, tls: boolean): void {
+  #accept(socket: Socket, tls: boolean, proxied: boolean, backend?: ImapServerOptions['backend']): void {
     if (this.#stopping) {
       socket.destroy();
       return;
     }
     socket.on('error', () => undefined);
-    if (!this.options.proxyProtocol) {
+    if (!proxied) {
       this.#start(socket, socket.remoteAddress ?? '', tls);
       return;
     }
-    void readProxyHeader(socket).then((proxied) => {
-      if (proxied === null) return;
+    void readProxyHeader(socket).then((header) => {
+      if (header === null) return;
       if (this.#stopping) {
         socket.destroy();
         return;
       }
       // The bytes after the header are back in the socket's buffer; a TLSSocket reads them first.
-      this.#start(socket, proxied.remoteAddress, tls);
+      this.#start(socket, header.remoteAddress, tls, backend);
       socket.resume();
     });
   }
 
-  #start(stream: Duplex, rawAddress: string, tls: boolean): void {
+  #start(stream: Duplex, rawAddress: string, tls: boolean, backend?: ImapServerOptions['backend']): void {
     const remoteAddress = rawAddress.startsWith('::ffff:') ? rawAddress.slice(7) : rawAddress;
     const fromAddress = this.#perAddress.get(remoteAddress) ?? 0;
     const over =
@@ -115,15 +137,33 @@ export class ImapServer {
     this.#perAddress.set(remoteAddress, fromAddress + 1);
     let socket = stream;
     if (tls) {
-      const context = this.#secureContext;
+      const context = backend === undefined ? this.#secureContext : backend.secureContext;
       if (context === null) {
         stream.destroy();
         return;
       }
-      const secure = new TLSSocket(stream, { isServer: true, secureContext: context });
+      const secure = new TLSSocket(stream, {
+        isServer: true,
+        secureContext: context,
+        // The proxy's listener: only a certificate of the internal CA gets a session.
+        ...(backend === undefined ? {} : { requestCert: true, rejectUnauthorized: true }),
+      });
       secure.on('error', (error) =>
         this.options.services.logger.debug({ err: error }, 'TLS connection error'),
       );
+      if (backend !== undefined) {
+        secure.once('secure', () => {
+          const uri = `URI:spiffe://postmesh/${backend.trustedIdentity}`;
+          const names = (secure.getPeerCertificate().subjectaltname ?? '').split(', ');
+          if (!names.includes(uri)) {
+            this.options.services.logger.warn(
+              { peer: stream instanceof TLSSocket ? undefined : (stream as Socket).remoteAddress },
+              'refused a connection on the proxy listener: not the proxy identity',
+            );
+            secure.destroy();
+          }
+        });
+      }
       socket = secure;
     }
     const session = new Session({
@@ -168,6 +208,29 @@ export class ImapServer {
     const secure = new TLSSocket(stream, { isServer: true, secureContext: context });
     secure.on('error', () => stream.destroy());
     secure.once('secure', () => secure.end(bye));
+  }
+
+  /**
+   * `* BYE [UNAVAILABLE]` to the sessions of the users `which` picks (their partition moved to
+   * another replica): their clients reconnect through the proxy to the new owner.
+   */
+  closeUsers(which: (userId: string) => boolean, reason: string): number {
+    let closed = 0;
+    for (const session of this.#sessions) {
+      const state = session.state;
+      if ((state.kind === 'authenticated' || state.kind === 'selected') && which(state.user.id)) {
+        closed += 1;
+        void this.#closeWhenIdle(session, reason);
+      }
+    }
+    return closed;
+  }
+
+  /** A command in progress ends first (its calls go to the new owner over gRPC), within 5 s. */
+  async #closeWhenIdle(session: Session, reason: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (session.busy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await session.close(reason, { unavailable: true });
   }
 
   /** Stop accepting; BYE to every session; wait for them to close (at most `graceMs`). */

@@ -10,7 +10,7 @@ import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
 import { LiteralBudget } from './literal-budget.js';
 import { ManageSieveServer } from './managesieve/server.js';
-import { ImapServer } from './server.js';
+import { ImapServer, type ImapServerOptions } from './server.js';
 import { connectStorage } from './storage.js';
 import { loadTls } from './tls.js';
 
@@ -24,6 +24,8 @@ const SIEVE_MAX_SCRIPTS = 16;
  */
 export type ImapContext = ServiceContext<typeof schema> & {
   readonly connect?: (options: StorageClientOptions) => StorageClient;
+  /** The listener for the IMAP proxy (storage-imap only): see `ImapServerOptions.backend`. */
+  readonly backend?: ImapServerOptions['backend'];
 };
 
 /**
@@ -34,7 +36,7 @@ export type ImapContext = ServiceContext<typeof schema> & {
 export const imapService = {
   name: 'imap',
   schema,
-  async start({ config, logger, ops, bus, security, connect = connectStorage }: ImapContext) {
+  async start({ config, logger, ops, bus, security, connect = connectStorage, backend }: ImapContext) {
     const tls = loadTls({
       certFile: config.POSTMESH_TLS_CERT_FILE,
       keyFile: config.POSTMESH_TLS_KEY_FILE,
@@ -110,6 +112,7 @@ export const imapService = {
       maxConnections: config.POSTMESH_IMAP_MAX_CONNECTIONS,
       maxConnectionsPerAddress: config.POSTMESH_IMAP_MAX_CONNECTIONS_PER_IP,
       onRefused: (cap) => refused.inc({ cap }),
+      ...(backend === undefined ? {} : { backend }),
       changes,
       services: {
         literalMemory: { budget: literalBudget, waitMs: config.POSTMESH_IMAP_LITERAL_WAIT_MS },
@@ -142,8 +145,8 @@ export const imapService = {
         },
       },
     });
-    const { port, tlsPort } = await server.listen();
-    logger.info({ host: config.POSTMESH_IMAP_HOST, port, tlsPort }, 'IMAP listening');
+    const { port, tlsPort, backendPort } = await server.listen();
+    logger.info({ host: config.POSTMESH_IMAP_HOST, port, tlsPort, backendPort }, 'IMAP listening');
     // ManageSieve beside IMAP: same certificate, Directory, throttle and storage client.
     const sieveServer = config.POSTMESH_MANAGESIEVE_ENABLED
       ? new ManageSieveServer({
@@ -201,6 +204,10 @@ export const imapService = {
       },
     });
     return {
+      /** The proxy's listener port (with `backend`), else null. */
+      backendPort,
+      closeUsers: (which: (userId: string) => boolean, reason: string): number =>
+        server.closeUsers(which, reason),
       async stop() {
         certificate.close();
         await Promise.all([

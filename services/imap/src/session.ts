@@ -26,6 +26,7 @@ import {
   CommandReceiver,
   parseCommand,
   parseErrorResponse,
+  capabilityList,
   receiverErrorResponse,
   serializeContinuation,
   serializeExists,
@@ -40,7 +41,6 @@ import {
 } from '@postmesh/imap-protocol';
 import type { MailboxChange } from '@postmesh/bus';
 import { SpanKind, inSpan, type Logger } from '@postmesh/telemetry';
-import { capabilityList } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
 import type { CommandContext, EnableableCapability, ImapServices } from './commands/context.js';
 import type { SessionClock, Ticking } from './clock.js';
@@ -885,10 +885,20 @@ export class Session implements CommandContext, Ticking {
     });
   }
 
-  /** Sends `* BYE` and closes (LOGOUT, autologout, shutdown). */
-  async close(reason: string): Promise<void> {
+  /**
+   * Sends `* BYE` and closes (LOGOUT, autologout, shutdown); `unavailable` adds the
+   * `[UNAVAILABLE]` code (RFC 5530 §3: try again, e.g. after a partition hand-off).
+   */
+  async close(reason: string, options: { readonly unavailable?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
-    await this.send(serializeStatus({ tag: null, condition: 'BYE', text: reason }));
+    await this.send(
+      serializeStatus({
+        tag: null,
+        condition: 'BYE',
+        ...(options.unavailable === true ? { code: { code: 'UNAVAILABLE' as const } } : {}),
+        text: reason,
+      }),
+    );
     await this.#end();
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_THROTTLE_POLICY, accountKey, delayFor, ipKey } from '@postmesh/bus';
-import { capabilityList } from '../src/capabilities.js';
+import { capabilityList } from '@postmesh/imap-protocol';
 import { filterHeader } from '../src/commands/fetch.js';
 import { toRanges } from '../src/commands/selection.js';
 import { imapFlags, splitFlags } from '../src/flags.js';

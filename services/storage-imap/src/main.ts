@@ -7,16 +7,38 @@
  * calls to other replicas and its NATS subscriptions use imap's certificate and NATS user.
  */
 import { Bus, ownedConsumers } from '@postmesh/bus';
+import { optionalString, port } from '@postmesh/config';
 import { imapService } from '@postmesh/imap/dist/service.js';
-import { loadInternalSecurity } from '@postmesh/identity';
+import { loadInternalSecurity, readIdentityMaterial } from '@postmesh/identity';
 import { runService, type RunningService, type ServiceDefinition } from '@postmesh/runtime';
+import { advertisedAddress } from '@postmesh/storage/dist/ownership/partition-coordinator.js';
 import { storageService } from '@postmesh/storage/dist/service.js';
 import { colocatedStorage, connectStorage } from '@postmesh/storage-client';
 import { Counter } from '@postmesh/telemetry';
 import { hostname } from 'node:os';
+import { createSecureContext, type SecureContext } from 'node:tls';
 
 /** Both services' variables; storage's defaults win where they share one (the ops port). */
-const schema = { ...imapService.schema, ...storageService.schema };
+const schema = {
+  ...imapService.schema,
+  ...storageService.schema,
+  /**
+   * The listener for the IMAP proxy (services/imap-proxy): a PROXY protocol header with the
+   * client's address, then TLS with the storage certificate, where the peer must present the
+   * internal CA's certificate of the `imap` identity (the proxy's). 0 picks a free port (the
+   * address is published for the proxy either way); the chart uses 10993.
+   */
+  POSTMESH_IMAP_BACKEND_PORT: port(0, { allowZero: true }),
+  /**
+   * The address the proxy reaches that listener at, published in this replica's record of the
+   * `storage-replicas` bucket: `host:port`, or a bare host or IP (a pod's IP) joined with the
+   * port; unset, POSTMESH_IMAP_HOST and the port.
+   */
+  POSTMESH_STORAGE_ADVERTISED_IMAP: optionalString(),
+};
+
+/** The identity whose certificate may claim client addresses on the proxy's listener. */
+const PROXY_IDENTITY = 'imap';
 
 const storageImap: ServiceDefinition<typeof schema> = {
   name: 'storage',
@@ -59,10 +81,42 @@ const storageImap: ServiceDefinition<typeof schema> = {
         security,
         connect: (options) =>
           colocatedStorage(connectStorage(options), storage.local, { onCall: (path) => calls.inc({ path }) }),
+        backend: {
+          port: config.POSTMESH_IMAP_BACKEND_PORT,
+          secureContext: backendContext(config),
+          trustedIdentity: PROXY_IDENTITY,
+        },
       });
+      const ownership = storage.ownership;
+      const handoffs = new Counter({
+        name: 'postmesh_imap_handoff_closed_sessions_total',
+        help: 'IMAP sessions ended with BYE [UNAVAILABLE] because their partition left this replica',
+        registers: [context.ops.registry],
+      });
+      const unsubscribe = ownership?.subscribe((event) => {
+        // `stopped`: imap has stopped first and said goodbye itself.
+        if (event.type !== 'lost' || event.reason === 'stopped') return;
+        const closed = imap.closeUsers(
+          (userId) => ownership.partitionOf(userId) === event.partition,
+          'Mailbox moved to another server; please reconnect',
+        );
+        handoffs.inc(closed);
+        if (closed > 0)
+          logger.info({ partition: event.partition, reason: event.reason, closed }, 'sessions sent away');
+      });
+      if (ownership !== undefined && imap.backendPort !== null) {
+        const imapAddress = advertisedAddress(
+          config.POSTMESH_STORAGE_ADVERTISED_IMAP,
+          config.POSTMESH_IMAP_HOST,
+          imap.backendPort,
+        );
+        ownership.advertiseImap(imapAddress);
+        logger.info({ imapAddress }, 'IMAP proxy listener published');
+      }
       logger.info('imap runs in this process; calls of the users this replica owns stay in-process');
       return {
         async stop() {
+          unsubscribe?.();
           // Sessions first (they call storage), then storage hands its partitions over.
           await imap.stop();
           await bus.drain();
@@ -79,5 +133,20 @@ const storageImap: ServiceDefinition<typeof schema> = {
     }
   },
 };
+
+/** TLS for the proxy's listener: the storage certificate, and the internal CA for the peer's. */
+function backendContext(config: {
+  readonly POSTMESH_IDENTITY_ROOT: string | undefined;
+  readonly POSTMESH_INSECURE_INTERNAL: boolean;
+}): SecureContext | null {
+  if (config.POSTMESH_INSECURE_INTERNAL || config.POSTMESH_IDENTITY_ROOT === undefined) return null;
+  const material = readIdentityMaterial(config.POSTMESH_IDENTITY_ROOT, 'storage');
+  return createSecureContext({
+    cert: material.cert,
+    key: material.key,
+    ca: material.ca,
+    minVersion: 'TLSv1.2',
+  });
+}
 
 await runService(storageImap);

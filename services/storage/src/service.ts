@@ -15,6 +15,7 @@ import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
 import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
+import type { PartitionOwnership } from '@postmesh/bus';
 import { OwnerGate } from './grpc/owner-gate.js';
 import { instrumentDatabase, instrumentKeyProvider } from './db/metrics.js';
 import { watchStalls } from './db/stall-watch.js';
@@ -25,6 +26,8 @@ const EXIT_CONFIG = 78;
 /** A running storage, with what a process that also runs imap calls in-process (ADR 0010). */
 export interface RunningStorage extends RunningService {
   readonly local: LocalStorage;
+  /** This replica's partition ownership, with POSTMESH_STORAGE_OWNERSHIP (storage-imap uses it). */
+  readonly ownership: PartitionOwnership | undefined;
 }
 
 /**
@@ -231,6 +234,7 @@ export const storageService = {
         // The owner gate's decision, asked before a call runs in-process as before it runs over gRPC.
         serves: (userId) => ownerGate.mayServe(userId),
       },
+      ownership: coordinator?.ownership,
       async stop() {
         stopStallWatch();
         // Hand the partitions over first, so the next owners take them at once, not after the TTL.

@@ -24,7 +24,9 @@ export {
   type PartitionOwner,
   type PartitionOwnershipOptions,
   type ReleaseHook,
+  type ReplicaValue,
 } from './ownership.js';
+export { ReplicaMembers, type Member } from './members.js';
 export {
   PartitionedInbound,
   PartitionedJobs,

@@ -53,6 +53,11 @@ export interface PartitionOwnershipOptions {
   readonly replicaId?: string;
   /** This replica's gRPC address, published with its leases for routing. */
   readonly address?: string;
+  /**
+   * Where this replica serves IMAP to the IMAP proxy (storage-imap, ADR 0010), published in its
+   * replica record; '' (the default) when it serves none. `advertiseImap` sets it later.
+   */
+  readonly imapAddress?: string;
   /** Bound on the release hooks of a graceful hand-off. Default the lease TTL. */
   readonly releaseTimeoutMs?: number;
   /** KV replicas: 1 on one node, 3 in a cluster. */
@@ -120,10 +125,13 @@ interface Held {
   chain: Promise<unknown>;
 }
 
-interface ReplicaValue {
+/** The `replica.<id>` record (members.ts reads it too). */
+export interface ReplicaValue {
   readonly id: string;
   readonly address: string;
   readonly startedAt: number;
+  /** The proxy-facing IMAP address (storage-imap); absent in records of older replicas. */
+  readonly imapAddress?: string;
 }
 
 const partitionKey = (p: number): string => `partition.${p}`;
@@ -168,6 +176,7 @@ export class PartitionOwnership {
   private readonly renewIntervalMs: number;
   private readonly releaseTimeoutMs: number;
   private readonly address: string;
+  private imapAddress: string;
   private readonly warn: (error: unknown, what: string) => void;
   private readonly held = new Map<number, Held>();
   /**
@@ -206,6 +215,7 @@ export class PartitionOwnership {
       options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
     ).replace(/[^A-Za-z0-9_-]/g, '_');
     this.address = options.address ?? '';
+    this.imapAddress = options.imapAddress ?? '';
     this.warn = options.warn ?? (() => undefined);
     if (this.renewIntervalMs * 2 >= this.leaseTtlMs) {
       throw new RangeError('renewIntervalMs must be well below leaseTtlMs (at most a third)');
@@ -251,6 +261,15 @@ export class PartitionOwnership {
   /** Partitions owned now, ascending. */
   owned(): number[] {
     return [...this.held.keys()].filter((p) => this.owns(p)).sort((a, b) => a - b);
+  }
+
+  /**
+   * Publishes where this replica serves IMAP (known only once its listener is up): written with
+   * the next renewal, which this starts at once.
+   */
+  advertiseImap(imapAddress: string): void {
+    this.imapAddress = imapAddress;
+    this.wake?.();
   }
 
   /** Called for every gained/lost partition, in order; returns an unsubscribe function. */
@@ -411,7 +430,12 @@ export class PartitionOwnership {
   private async renew(): Promise<void> {
     const sentAt = performance.now();
     this.lastRenewalSentAt = sentAt;
-    const value: ReplicaValue = { id: this.replicaId, address: this.address, startedAt: this.startedAt };
+    const value: ReplicaValue = {
+      id: this.replicaId,
+      address: this.address,
+      startedAt: this.startedAt,
+      ...(this.imapAddress === '' ? {} : { imapAddress: this.imapAddress }),
+    };
     try {
       await this.replicas.put(replicaKey(this.replicaId), encoder.encode(JSON.stringify(value)));
       // The server expires the key TTL after it stored it, which is after `sentAt`; stop trusting

@@ -1,12 +1,14 @@
 /**
- * The capability list (RFC 9051 §6.1.1, §7.2.2): exactly what this server implements. Before TLS
+ * The capability list (RFC 9051 §6.1.1, §7.2.2): exactly what the imap server (services/imap)
+ * implements. Here, not in imap, so that the IMAP proxy (services/imap-proxy) announces before
+ * login what the backends it routes to announce, from the same list. Before TLS
  * the server offers STARTTLS and announces LOGINDISABLED (RFC 9051 §6.2.3, §11.1) unless
  * plaintext logins are allowed for development; AUTH= mechanisms appear only where they work.
  */
-import type { SessionState } from './state.js';
+import type { SessionStateName } from './commands/parse.js';
 
 export interface CapabilityInput {
-  readonly state: SessionState['kind'];
+  readonly state: SessionStateName;
   readonly tls: boolean;
   readonly starttls: boolean;
   readonly allowPlaintext: boolean;
