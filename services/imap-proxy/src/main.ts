@@ -1,0 +1,4 @@
+import { runService } from '@postmesh/runtime';
+import { imapProxyService } from './service.js';
+
+await runService(imapProxyService);
