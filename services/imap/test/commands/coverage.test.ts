@@ -1,6 +1,6 @@
 /**
  * Every command the server accepts (the dispatch table, src/commands/index.ts) and every
- * capability it advertises (src/capabilities.ts) is exercised by a file of this in-process suite.
+ * capability it advertises (libs/imap-protocol/src/capabilities.ts) is exercised by a file of this in-process suite.
  * Adding a command or a capability without a test here fails this file: add the test (one file
  * per command or RFC command group), and for a capability the syntax that exercises it below.
  */
@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { capabilityList } from '../../src/capabilities.js';
+import { capabilityList } from '@postmesh/imap-protocol';
 import { COMMANDS } from '../../src/commands/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
