@@ -118,6 +118,10 @@ export class ClientConnection {
       this.services.logger.debug({ err: error }, 'client connection error');
       this.#destroy();
     });
+    // The listeners allow half-open sockets (for the splice): before it, a client's end is the end.
+    this.#socket.once('end', () => {
+      if (this.#state === 'prelogin' || this.#state === 'routing') this.#end();
+    });
     if (!this.services.router.available) {
       this.services.metrics.unavailable();
       void this.#bye('No IMAP server available; try again later', true);
