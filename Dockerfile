@@ -42,6 +42,7 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --no-audit --no-fund \
       --workspace=services/admin --workspace=services/imap --workspace=services/mta-delivery \
       --workspace=services/smtp-inbound --workspace=services/storage \
+      --workspace=services/storage-imap --workspace=services/imap-proxy \
  && npm cache clean --force \
  && rm -rf node_modules/@postmesh/testing libs/testing tools
 
@@ -49,7 +50,7 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 FROM ${NODE_IMAGE} AS runtime
 ARG POSTMESH_VERSION=0.0.0-dev
 LABEL org.opencontainers.image.title="postmesh" \
-      org.opencontainers.image.description="Postmesh email platform services (smtp-inbound, storage, imap, mta-delivery, admin)" \
+      org.opencontainers.image.description="Postmesh email platform services (smtp-inbound, storage, imap, mta-delivery, admin, storage-imap, imap-proxy)" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${POSTMESH_VERSION}"
 # tini forwards signals to Node and reaps zombies; ca-certificates brings the openssl CLI, which
@@ -69,12 +70,12 @@ COPY --from=prod-deps --chown=0:0 /app/ ./
 COPY --from=build --chown=0:0 /out/ ./
 COPY --chmod=0755 <<'SH' /usr/local/bin/postmesh
 #!/bin/sh
-# Usage: postmesh <smtp-inbound|storage|imap|mta-delivery|admin> [node args...]
+# Usage: postmesh <smtp-inbound|storage|imap|mta-delivery|admin|storage-imap|imap-proxy> [node args...]
 set -eu
 name="${1:-}"
 case "$name" in
-  smtp-inbound|storage|imap|mta-delivery|admin) shift ;;
-  *) echo "usage: postmesh <smtp-inbound|storage|imap|mta-delivery|admin>" >&2; exit 64 ;;
+  smtp-inbound|storage|imap|mta-delivery|admin|storage-imap|imap-proxy) shift ;;
+  *) echo "usage: postmesh <smtp-inbound|storage|imap|mta-delivery|admin|storage-imap|imap-proxy>" >&2; exit 64 ;;
 esac
 # exec: Node replaces this shell, so tini's SIGTERM goes straight to it.
 exec node --enable-source-maps "/app/services/$name/dist/main.js" "$@"

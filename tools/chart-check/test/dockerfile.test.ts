@@ -66,7 +66,15 @@ describe('Dockerfile', () => {
   it('gives the runtime only production dependencies of the services and their compiled output', () => {
     const prodDeps = stage('prod-deps').instructions.join('\n');
     expect(prodDeps).toMatch(/npm ci --omit=dev/);
-    for (const service of ['admin', 'imap', 'mta-delivery', 'smtp-inbound', 'storage']) {
+    for (const service of [
+      'admin',
+      'imap',
+      'mta-delivery',
+      'smtp-inbound',
+      'storage',
+      'storage-imap',
+      'imap-proxy',
+    ]) {
       expect(prodDeps).toContain(`--workspace=services/${service}`);
     }
     expect(prodDeps).toMatch(/rm -rf [^\n]*libs\/testing[^\n]* tools\b/);
