@@ -233,6 +233,8 @@ async function startReplica(name: string): Promise<RunningService> {
     dir,
     name,
     grpcPort,
+    // Generous: the shared 2-core machine runs other suites beside this one.
+    readyTimeoutMs: 150_000,
     vars: {
       POSTMESH_STREAM_REPLICAS: '1',
       POSTMESH_STORAGE_OWNERSHIP: 'true',
@@ -290,7 +292,7 @@ beforeAll(async () => {
   await call<directory.CreateDomainResponse>((cb) =>
     directoryClient.createDomain({ name: 'example.test', defaultQuotaBytes: 0 }, new Metadata(), cb),
   );
-}, 240_000);
+}, 480_000);
 
 afterAll(async () => {
   directoryClient?.close();
