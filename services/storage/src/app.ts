@@ -40,6 +40,7 @@ import type { OwnerGate } from './grpc/owner-gate.js';
 import { traceHandlers } from './grpc/trace.js';
 import {
   Mailstore,
+  MailstoreRuntime,
   createDefaultMailboxes,
   createMailstoreService,
   purgeUserMail,
@@ -59,6 +60,11 @@ import { hostname } from 'node:os';
 
 export interface StorageAppOptions {
   readonly db: Db;
+  /**
+   * What the Mailstores over `db` share in this process (mailstore/runtime.ts); a new one by
+   * default. Another app in the same process on the same database passes the first one's.
+   */
+  readonly mailstoreRuntime?: MailstoreRuntime;
   readonly keyProvider: KeyProvider;
   readonly logger: Logger;
   /** With a bus, trace events are consumed from MAIL_EVENTS and mailbox changes are published. */
@@ -118,6 +124,8 @@ export interface StorageApp {
   /** The port the gRPC server listens on. */
   readonly port: number;
   readonly keyring: MongoUserKeyring;
+  /** What every Mailstore of this app shares: its locks, pending records, settings (runtime.ts). */
+  readonly mailstoreRuntime: MailstoreRuntime;
   /** The handlers the gRPC server runs, for a caller in this process (imap at the owner, ADR 0010). */
   readonly handlers: {
     readonly mailstore: MailstoreServiceServer;
@@ -154,6 +162,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const writes = new WriteConfirmation();
   const keyring = new MongoUserKeyring({ db, keyProvider });
   const blobs = await openBlobStores(db, options.blobStore);
+  const runtime = options.mailstoreRuntime ?? new MailstoreRuntime(db);
   logger.info({ blobStore: blobs.primary.kind }, 'blob store open');
   if (options.registry !== undefined) blobs.readCache.instrument(options.registry);
   const onMailboxChanged = (userId: string, change?: MailboxChange): void => {
@@ -188,7 +197,10 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     createDefaultMailboxes,
     // Releases blob references and search entries too, so shared bodies are freed (ADR 0003).
     purgeUserData: (_db, userId) =>
-      purgeUserMail({ db, blobs, keyring, logger: logger.child({ component: 'mailstore' }) }, userId),
+      purgeUserMail(
+        { db, runtime, blobs, keyring, logger: logger.child({ component: 'mailstore' }) },
+        userId,
+      ),
     onUserDeleted: (userId) => keyring.forget(userId),
     removeUserFilters: (userId) => sieveLedgerSweep.removeUser(userId),
   });
@@ -228,6 +240,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   );
   const mailstoreService = createMailstoreService({
     db,
+    runtime,
     blobs,
     keyring,
     logger: logger.child({ component: 'mailstore' }),
@@ -315,6 +328,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const deliveryLogger = logger.child({ component: 'delivery' });
   const deliveryMailstore = new Mailstore({
     db,
+    runtime,
     blobs,
     keyring,
     logger: deliveryLogger,
@@ -357,7 +371,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     const learnLogger = logger.child({ component: 'spam-learning' });
     learner = createSpamLearner({
       bus,
-      mailstore: new Mailstore({ db, blobs, keyring, logger: learnLogger }),
+      mailstore: new Mailstore({ db, runtime, blobs, keyring, logger: learnLogger }),
       controllerUrl: options.rspamdControllerUrl,
       logger: learnLogger,
     });
@@ -393,10 +407,12 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   return {
     port,
     keyring,
+    mailstoreRuntime: runtime,
     handlers: { mailstore: mailstoreServer, directory: directoryServer },
     warmMailboxIndex: () =>
       new Mailstore({
         db,
+        runtime,
         blobs,
         keyring,
         logger: logger.child({ component: 'mailstore' }),

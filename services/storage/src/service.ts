@@ -6,7 +6,7 @@ import { MongoClient } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { mailboxRecords } from './mailstore/mailboxes.js';
-import { followRecordOwnership, mailstoreLocks, quiesceRecords } from './mailstore/mailstore.js';
+import { MailstoreRuntime } from './mailstore/runtime.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
 import { rules, schema, webhookAllowList } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
@@ -84,9 +84,15 @@ export const storageService = {
     });
     const commandsInFlight = instrumentDatabase(client, ops.registry);
     // A database that stops answering or a lock never released is logged, not silent.
-    const stopStallWatch = watchStalls({ logger, commands: commandsInFlight, locks: mailstoreLocks });
-    await client.connect();
     const db = client.db(config.POSTMESH_MONGODB_DB);
+    // Shared by every Mailstore of this process (mailstore/runtime.ts).
+    const mailstoreRuntime = new MailstoreRuntime(db);
+    const stopStallWatch = watchStalls({
+      logger,
+      commands: commandsInFlight,
+      locks: mailstoreRuntime.locksByRole,
+    });
+    await client.connect();
     logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
     keyProvider ??= await loadKmsKeyProvider({
       db,
@@ -116,6 +122,7 @@ export const storageService = {
     const ownerGate = new OwnerGate();
     const app = await createStorageApp({
       db,
+      mailstoreRuntime,
       keyProvider,
       logger,
       bus,
@@ -181,7 +188,7 @@ export const storageService = {
     // replica serves every user (the gate is open), so it keeps every record.
     const started: { coordinator?: PartitionCoordinator } = {};
     const records = config.POSTMESH_STORAGE_OWNERSHIP
-      ? followRecordOwnership(db, (userId) => started.coordinator?.owns(userId) ?? true)
+      ? mailstoreRuntime.followRecordOwnership((userId) => started.coordinator?.owns(userId) ?? true)
       : undefined;
     const coordinator = config.POSTMESH_STORAGE_OWNERSHIP
       ? await PartitionCoordinator.start({
@@ -242,7 +249,7 @@ export const storageService = {
         await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
         // The hand-over above re-reads the flag and expunge records in the background: let that
         // (and any compaction) end before the client closes under it.
-        await quiesceRecords(db);
+        await mailstoreRuntime.quiesce();
         await client.close();
       },
     };

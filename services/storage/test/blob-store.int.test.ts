@@ -318,6 +318,7 @@ describe('bodies in the filesystem blob store', () => {
     };
     const older = new Mailstore({
       db: m.h.db,
+      runtime: m.h.app.mailstoreRuntime,
       blobs: gridfsBlobs,
       keyring: m.h.app.keyring,
       logger: m.h.logger,

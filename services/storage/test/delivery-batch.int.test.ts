@@ -87,7 +87,13 @@ describe('batched delivery', () => {
   });
 
   const mailstore = () =>
-    new Mailstore({ db: h.db, blobs: h.app.blobs, keyring: h.app.keyring, logger: h.logger });
+    new Mailstore({
+      db: h.db,
+      runtime: h.app.mailstoreRuntime,
+      blobs: h.app.blobs,
+      keyring: h.app.keyring,
+      logger: h.logger,
+    });
 
   const publish = async (spoolId: string, rcpt: string, token: string) => {
     const body = raw(token);

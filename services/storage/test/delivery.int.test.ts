@@ -83,6 +83,7 @@ describe('storage-deliver', () => {
       bus,
       mailstore: new Mailstore({
         db: h.db,
+        runtime: h.app.mailstoreRuntime,
         blobs: h.app.blobs,
         keyring: h.app.keyring,
         logger: h.logger,

@@ -407,7 +407,13 @@ describe('users', () => {
     const again = await newUser('gone@users.test');
     expect(again.id).not.toBe(user.id);
     // Purging releases the stored body as well (it is not shared with anyone else here).
-    const store = new Mailstore({ db: h.db, blobs: h.app.blobs, keyring: h.app.keyring, logger: h.logger });
+    const store = new Mailstore({
+      db: h.db,
+      runtime: h.app.mailstoreRuntime,
+      blobs: h.app.blobs,
+      keyring: h.app.keyring,
+      logger: h.logger,
+    });
     await store.deliverToMailboxes('spool-gone-1', Buffer.from('Subject: bye\r\n\r\nbody\r\n'), [
       { recipient: 'gone@users.test', userId: again.id },
     ]);

@@ -171,6 +171,8 @@ export async function startSecondReplica(h: StorageHarness): Promise<SecondRepli
   try {
     const app = await createStorageApp({
       db: h.db,
+      // One process: both apps' Mailstores share the locks and records, as they always have.
+      mailstoreRuntime: h.app.mailstoreRuntime,
       keyProvider: h.keyProvider,
       logger,
       grpcPort: 0,

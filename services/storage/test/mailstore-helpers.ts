@@ -44,6 +44,7 @@ export async function startMailstoreHarness(
   const changed: string[] = [];
   const store = new Mailstore({
     db: h.db,
+    runtime: h.app.mailstoreRuntime,
     blobs: h.app.blobs,
     keyring: h.app.keyring,
     logger: h.logger,

@@ -194,7 +194,13 @@ describe('CreateMailbox', () => {
   it('refuses mailboxes beyond the per-user limit with LIMIT_EXCEEDED', async () => {
     const userId = await createUser(m.h);
     const limited = new Mailstore(
-      { db: m.h.db, blobs: m.h.app.blobs, keyring: m.h.app.keyring, logger: m.h.logger },
+      {
+        db: m.h.db,
+        runtime: m.h.app.mailstoreRuntime,
+        blobs: m.h.app.blobs,
+        keyring: m.h.app.keyring,
+        logger: m.h.logger,
+      },
       { maxMailboxes: 8 },
     );
     await limited.createMailbox(userId, 'Seventh', SpecialUse.UNSPECIFIED, false);

@@ -13,13 +13,8 @@ import { userUsage } from '../src/administrators/usage.js';
 import { splitFlags } from '../src/mailstore/flags.js';
 import { sharedMailboxIndex } from '../src/mailstore/mailbox-index.js';
 import { counterTenure, mailboxRecords } from '../src/mailstore/mailboxes.js';
-import {
-  Mailstore,
-  compactionSettings,
-  counterFlushSettings,
-  messageKey,
-  quotaLimitSettings,
-} from '../src/mailstore/mailstore.js';
+import { Mailstore, messageKey } from '../src/mailstore/mailstore.js';
+import { MailstoreRuntime } from '../src/mailstore/runtime.js';
 import { storedBlobIds } from './harness.js';
 import {
   append,
@@ -38,22 +33,16 @@ import {
 const { Flag, StoreMode } = mailstore;
 
 let m: MailstoreHarness;
-const savedQuiet = compactionSettings.quietMs;
-const savedFlushDelay = counterFlushSettings.delayMs;
-const savedLimitsAge = quotaLimitSettings.maxAgeMs;
-
 beforeAll(async () => {
   m = await startMailstoreHarness();
+  const { settings } = m.h.app.mailstoreRuntime;
   // Compaction only when a test asks for it, so what a command wrote can be looked at.
-  compactionSettings.quietMs = 600_000;
+  settings.compaction.quietMs = 600_000;
   // Mailbox counters written only when a test asks for it (or a compaction), likewise.
-  counterFlushSettings.delayMs = 600_000;
+  settings.counterFlush.delayMs = 600_000;
 });
 
 afterAll(async () => {
-  compactionSettings.quietMs = savedQuiet;
-  counterFlushSettings.delayMs = savedFlushDelay;
-  quotaLimitSettings.maxAgeMs = savedLimitsAge;
   await m?.stop();
 });
 
@@ -360,8 +349,11 @@ describe('flag changes and expunges as appended records', () => {
     const client = new MongoClient(m.h.env.mongoUri);
     await client.connect();
     try {
+      const restartedDb = client.db(m.h.db.databaseName);
       const restarted = new Mailstore({
-        db: client.db(m.h.db.databaseName),
+        db: restartedDb,
+        // Its own runtime (a new process), held back like the harness's.
+        runtime: new MailstoreRuntime(restartedDb, m.h.app.mailstoreRuntime.settings),
         blobs: m.h.app.blobs,
         keyring: m.h.app.keyring,
         logger: m.h.logger,
@@ -570,15 +562,17 @@ describe('quota usage from the mailbox counters (ADR 0007)', () => {
     await m.h.db
       .collection('users')
       .updateOne({ _id: new ObjectId(userId) }, { $set: { quotaBytes: used + raw.length + 10 } });
-    // The server's mailstore keeps a user's limits a moment (`quotaLimitSettings`): read them afresh.
-    quotaLimitSettings.maxAgeMs = 0;
+    // The server's mailstore keeps a user's limits a moment (`settings.quotaLimits`): read them afresh.
+    const { quotaLimits } = m.h.app.mailstoreRuntime.settings;
+    const savedLimitsAge = quotaLimits.maxAgeMs;
+    quotaLimits.maxAgeMs = 0;
     await append(m.client, userId, byPath('INBOX'), raw);
     const over = await failureOf(append(m.client, userId, byPath('INBOX'), raw));
     expect(over.reason).toBe(ErrorReason.OVER_QUOTA);
     await store(userId, mailboxId, [4, 4], StoreMode.ADD, [Flag.DELETED]);
     await call(m.client.expunge.bind(m.client), { userId, mailboxId, uids: undefined });
     expect((await append(m.client, userId, byPath('INBOX'), raw)).uid).toBe(5);
-    quotaLimitSettings.maxAgeMs = savedLimitsAge;
+    quotaLimits.maxAgeMs = savedLimitsAge;
   });
 
   it('usage is right after a crash with counters not written, and after a restart', async () => {
@@ -608,8 +602,10 @@ describe('quota usage from the mailbox counters (ADR 0007)', () => {
     const client = new MongoClient(m.h.env.mongoUri);
     await client.connect();
     try {
+      const restartedDb = client.db(m.h.db.databaseName);
       const restarted = new Mailstore({
-        db: client.db(m.h.db.databaseName),
+        db: restartedDb,
+        runtime: new MailstoreRuntime(restartedDb, m.h.app.mailstoreRuntime.settings),
         blobs: m.h.app.blobs,
         keyring: m.h.app.keyring,
         logger: m.h.logger,

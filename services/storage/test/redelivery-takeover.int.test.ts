@@ -43,6 +43,7 @@ describe('redelivery to a new owner while its clean-up runs', () => {
     let onJudge: ((tag: WriteTag) => void) | undefined;
     const store = new Mailstore({
       db: h.db,
+      runtime: h.app.mailstoreRuntime,
       blobs: h.app.blobs,
       keyring: h.app.keyring,
       logger: h.logger,

@@ -54,7 +54,13 @@ describe('Sieve at delivery', () => {
       if (!created.ok || created.value.user === undefined) throw new Error('createUser failed');
       users[name] = created.value.user.id;
     }
-    store = new Mailstore({ db: h.db, blobs: h.app.blobs, keyring: h.app.keyring, logger: h.logger });
+    store = new Mailstore({
+      db: h.db,
+      runtime: h.app.mailstoreRuntime,
+      blobs: h.app.blobs,
+      keyring: h.app.keyring,
+      logger: h.logger,
+    });
     await store.createMailbox(users.fay ?? '', 'Work', contracts.SpecialUse.UNSPECIFIED, true);
     sieve = new SieveDelivery({
       db: h.db,

@@ -8,6 +8,7 @@ import type { MailboxChange } from '@postmesh/bus';
 import type { MailstoreServiceServer } from '@postmesh/contracts';
 import type { Logger } from '@postmesh/telemetry';
 import type { Db } from 'mongodb';
+import type { MailstoreRuntime } from './runtime.js';
 import type { BlobStores } from '../blob/index.js';
 import type { UserKeyring } from '../crypto/types.js';
 import { Mailstore } from './mailstore.js';
@@ -16,7 +17,9 @@ import { mailstoreServer } from './service.js';
 import { SieveScripts } from '../sieve/script-store.js';
 import { MailboxAcls } from '../acl/acl-store.js';
 
-export { Mailstore, DEFAULT_LIMITS, followRecordOwnership } from './mailstore.js';
+export { Mailstore, DEFAULT_LIMITS } from './mailstore.js';
+export { MailstoreRuntime } from './runtime.js';
+export type { CompactionSettings, CounterFlushSettings, MailstoreSettings } from './runtime.js';
 export type {
   AppendInput,
   AppendResult,
@@ -37,7 +40,7 @@ export type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc, WriteTag
 
 /** Removes a user's mail and releases their references to stored bodies (DeleteUser, purge). */
 export function purgeUserMail(
-  deps: { db: Db; blobs: BlobStores; keyring: UserKeyring; logger: Logger },
+  deps: { db: Db; runtime: MailstoreRuntime; blobs: BlobStores; keyring: UserKeyring; logger: Logger },
   userId: string,
 ): Promise<void> {
   return new Mailstore(deps).purgeUserMail(userId);
@@ -46,6 +49,7 @@ export function purgeUserMail(
 /** The gRPC `MailstoreService` implementation (proto/postmesh/mailstore/v1/mailstore.proto). */
 export function createMailstoreService(deps: {
   db: Db;
+  runtime: MailstoreRuntime;
   blobs: BlobStores;
   keyring: UserKeyring;
   logger: Logger;

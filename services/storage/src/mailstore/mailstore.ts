@@ -54,7 +54,6 @@ import {
 import type { UserKeyring } from '../crypto/types.js';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { groupInsert } from '../db/group-insert.js';
-import { KeyedLock } from '../db/keyed-lock.js';
 import { Collections } from '../db/schema.js';
 import {
   addBlobRefs,
@@ -103,11 +102,11 @@ import {
   type MessageSummary,
 } from './mailbox-index.js';
 import { sharedMessageCache as messageCache, type OpenedMessage } from './message-cache.js';
+import type { MailstoreRuntime, PendingInsert, PendingState } from './runtime.js';
 import {
   PendingChanges,
   compactPending,
   retainOwnedRecords,
-  setRecordOwnership,
   flagChanges,
   type FlagChangeDoc,
   type PendingTombstoneDoc,
@@ -163,6 +162,8 @@ export type MailboxRef = { readonly id: string } | { readonly path: string };
 
 export interface MailstoreDeps {
   readonly db: Db;
+  /** What every Mailstore of this process over `db` shares (runtime.ts): one per process and database. */
+  readonly runtime: MailstoreRuntime;
   /** Where bodies are written and read (../blob). */
   readonly blobs: BlobStores;
   readonly keyring: UserKeyring;
@@ -404,141 +405,11 @@ export interface ContentResult {
   readonly chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
 }
 
-/**
- * Every read-modify-write of one mailbox's or one user's counters runs under this lock
- * (docs/adr/0005-ferretdb-concurrent-updates.md: FerretDB applies concurrent `$inc` and
- * `findOneAndUpdate` without isolation). One instance per process, shared by every Mailstore (the
- * gRPC service and the delivery consumer); the unique `(mailboxId, uid)` index covers races
- * between processes.
- */
-const locks = new KeyedLock();
-
-function withCounterLock<T>(key: string, run: () => Promise<T>): Promise<T> {
-  return locks.run(key, run);
-}
-
-/** A message waiting to join the next group committed into its mailbox (`insertMessage`). */
-interface PendingInsert {
-  readonly entry: SearchIndexDoc;
-  readonly doc: MessageRecord;
-  readonly resolve: (stored: { uid: number; modseq: number }) => void;
-  readonly reject: (error: unknown) => void;
-  /** Set once its message document is written. */
-  stored: boolean;
-}
-
-/** Messages waiting for their mailbox's lock, by lock key (one group each). */
-const pendingInserts = new Map<string, PendingInsert[]>();
-
-/**
- * Flag changes and expunges not yet folded into the message documents, per database (loaded at
- * first use; pending-changes.ts), and its background compaction.
- */
-interface PendingState {
-  /** Replaced by a chained refresh when ownership moves (`followRecordOwnership`). */
-  changes: Promise<PendingChanges>;
-  refreshQueued: boolean;
-  timer: NodeJS.Timeout | undefined;
-  running: Promise<number> | undefined;
-  /** When the mailstore last wrote a record: compaction waits for a quiet moment. */
-  lastWrite: number;
-  /** Shutting down (`quiesceRecords`): no more background compaction. */
-  stopped: boolean;
-}
-const pendingByDb = new WeakMap<Db, PendingState>();
-
-/**
- * Ends background record work on `db` before the database client closes (shutdown): no further
- * compaction is scheduled, and the refresh or compaction under way is waited for, so none of it
- * fails on a closed client later.
- */
-export async function quiesceRecords(db: Db): Promise<void> {
-  const state = pendingByDb.get(db);
-  if (state === undefined) return;
-  state.stopped = true;
-  clearTimeout(state.timer);
-  state.timer = undefined;
-  await state.changes.catch(() => undefined);
-  await state.running?.catch(() => undefined);
-}
-/**
- * When background compaction runs: once writes paused for `quietMs` with at least `minBatch`
- * records waiting, once they paused for `idleMs` with any, or beyond `backlog` records whatever the
- * load (each record is folded at every read of its mailbox's documents until then). On FerretDB
- * every update or delete by anything but one `_id`, and a delete or update even by one, costs about
- * a scan of its collection, so a compaction costs about the same for 2 records as for 200: small
- * batches spent most of the FerretDB CPU of long-lived IMAP sessions (docs/benchmarks.md).
- */
-export const compactionSettings = { quietMs: 2_000, minBatch: 128, idleMs: 60_000, backlog: 20_000 };
-/** Compaction of one mailbox and its DELETE or purge exclude each other (never both release a body). */
-const compactionLocks = new KeyedLock();
-
-/**
- * How long counters moved in memory (`Mailstore.advanceCounters`) wait to be written: one update
- * per mailbox per period instead of one per command.
- */
-export const counterFlushSettings = { delayMs: 10_000 };
-
-/**
- * How long the owner keeps a user's quota limits (`Mailstore.quotaLimitsOf`): a limit an
- * administrator changed applies to APPEND and COPY within this time.
- */
-export const quotaLimitSettings = { maxAgeMs: 10_000 };
-const counterFlushes = new WeakMap<
-  Db,
-  { timer: NodeJS.Timeout | undefined; running: Promise<number> | undefined }
->();
-
 function negated(delta: CounterDelta): CounterDelta {
   const out: CounterDelta = {};
   for (const [field, n] of Object.entries(delta) as [keyof CounterDelta, number][]) out[field] = -n;
   return out;
 }
-
-/** The mailstore's locks by what they guard, for db/stall-watch.ts to report one held too long. */
-export const mailstoreLocks: Readonly<Record<string, KeyedLock>> = {
-  mailbox: locks,
-  compaction: compactionLocks,
-};
-
-/**
- * With ownership on (ADR 0007): fold and compact only the records of the users this process owns,
- * and when partitions move (the returned cache's `dropUsersWhere`, called on every gain and loss)
- * read the records again, so that the former owner's flag changes and expunges of a gained
- * partition are folded before anything of it is served (readers wait on the refresh).
- */
-export function followRecordOwnership(
-  db: Db,
-  ownsUser: (userId: string) => boolean,
-): { dropUsersWhere(inPartition: (userId: string) => boolean): void } {
-  setRecordOwnership(db, ownsUser);
-  return {
-    dropUsersWhere() {
-      const state = pendingByDb.get(db);
-      // Not loaded yet: the first use loads the owned records.
-      if (state === undefined || state.refreshQueued) return;
-      state.refreshQueued = true;
-      state.changes = state.changes.then(async (pending) => {
-        state.refreshQueued = false;
-        try {
-          await retainOwnedRecords(db, pending, await PendingChanges.load(db));
-        } catch (error) {
-          // Fail the waiting calls and start over at the next use rather than serve a gained
-          // partition without its former owner's records.
-          if (pendingByDb.get(db) === state) pendingByDb.delete(db);
-          throw error;
-        }
-        return pending;
-      });
-      // The calls waiting on the refresh get its failure; with none waiting (an ownership move at
-      // shutdown) it must not become an unhandled rejection, which ends the process.
-      state.changes.catch(() => undefined);
-    },
-  };
-}
-
-/** Index builds in progress, per mailbox: concurrent readers share one scan. */
-const indexBuilds = new Map<string, Promise<MailboxIndexEntry | undefined>>();
 
 /** What a mailbox's in-memory index keeps of a message. */
 function indexEntryOf(doc: MessageRecord): IndexedMessage {
@@ -617,10 +488,6 @@ const POINT_LOOKUPS = 64;
 const LOOKUP_CONCURRENCY = 8;
 /** A generous estimate of one message's bytes in the message cache (sealed metadata and the rest). */
 const CACHED_MESSAGE_BYTES = 8 * 1024;
-/** Reads filling the message cache for a mailbox, by mailbox id, shared by concurrent readers. */
-const cacheFills = new Map<string, Promise<void>>();
-/** Reads of a mailbox's messages for their index summaries, by mailbox id, shared likewise. */
-const summaryFills = new Map<string, Promise<Map<number, MessageSummary>>>();
 
 /**
  * Documents asked for per batch by reads of whole mailboxes (index builds, the start-up warm-up,
@@ -713,6 +580,7 @@ function notFound(what: string, field = ''): MailstoreError {
 
 export class Mailstore {
   private readonly db: Db;
+  private readonly rt: MailstoreRuntime;
   private readonly blobs: BlobStores;
   private readonly keyring: UserKeyring;
   private readonly logger: Logger;
@@ -739,7 +607,9 @@ export class Mailstore {
     | undefined;
 
   constructor(deps: MailstoreDeps, limits: Partial<MailstoreLimits> = {}) {
+    if (deps.runtime.db !== deps.db) throw new Error('the mailstore runtime belongs to another database');
     this.db = deps.db;
+    this.rt = deps.runtime;
     this.blobs = deps.blobs;
     this.keyring = deps.keyring;
     this.logger = deps.logger;
@@ -896,7 +766,7 @@ export class Mailstore {
   }
 
   private renameInbox(inbox: MailboxRecord, newPath: string): Promise<ListedMailbox> {
-    return withCounterLock(this.lockKey(inbox._id.toHexString()), () =>
+    return this.rt.withCounterLock(this.lockKey(inbox._id.toHexString()), () =>
       this.renameInboxLocked(inbox, newPath),
     );
   }
@@ -1018,7 +888,9 @@ export class Mailstore {
     // pending records, whose compaction must not release a body a second time.
     await mailboxes(this.db).deleteOne({ _id: mailbox._id, userId });
     index.drop(mailboxId);
-    await compactionLocks.run(this.lockKey(mailboxId), () => this.deleteMessagesOf(userId, mailboxId));
+    await this.rt.compactionLocks.run(this.lockKey(mailboxId), () =>
+      this.deleteMessagesOf(userId, mailboxId),
+    );
     this.onChanged(userId);
     return mailboxId;
   }
@@ -1061,7 +933,7 @@ export class Mailstore {
       const id = mailboxIds[i];
       return id === undefined
         ? this.purgeMessagesOf(userId, mailboxIds)
-        : compactionLocks.run(this.lockKey(id), () => step(i + 1));
+        : this.rt.compactionLocks.run(this.lockKey(id), () => step(i + 1));
     };
     await step(0);
   }
@@ -1119,7 +991,7 @@ export class Mailstore {
     let firstRecentUid = 0;
     if (claimRecent) {
       // RFC 3501 §6.3.1: the session that SELECTs claims \Recent; later ones see none.
-      const floor = await withCounterLock(this.lockKey(mailboxId), async () => {
+      const floor = await this.rt.withCounterLock(this.lockKey(mailboxId), async () => {
         // The owner's copy is what the database holds (ADR 0007): with nothing new to claim
         // there is nothing to write, and a write keeps the copy (`after`) for the next command.
         const known = mailboxRecords.byId(this.db, mailboxId);
@@ -1344,14 +1216,14 @@ export class Mailstore {
   }
 
   /**
-   * A user's STORAGE and MESSAGE limits, kept for `quotaLimitSettings.maxAgeMs` (null: no such
+   * A user's STORAGE and MESSAGE limits, kept for `MailstoreRuntime.settings.quotaLimits.maxAgeMs` (null: no such
    * user): an APPEND checks the quota without reading the user's document each time (a scan of
    * `users` on FerretDB), and a limit an administrator changed applies within that time.
    */
   private async quotaLimitsOf(userId: string): Promise<{ quotaBytes: number; quotaMessages: number } | null> {
     const now = Date.now();
     const known = this.quotaLimits.get(userId);
-    if (known !== undefined && now - known.at < quotaLimitSettings.maxAgeMs) return known.limits;
+    if (known !== undefined && now - known.at < this.rt.settings.quotaLimits.maxAgeMs) return known.limits;
     const filter = userFilter(userId);
     const user =
       filter === null
@@ -1369,7 +1241,7 @@ export class Mailstore {
    * that usage read by the owner (`usageOf`) is right after a crash too.
    */
   private readonly recountHeld = (mailboxId: string, mark: string): Promise<void> =>
-    withCounterLock(this.lockKey(mailboxId), () => this.recountCounters(mailboxId, mark));
+    this.rt.withCounterLock(this.lockKey(mailboxId), () => this.recountCounters(mailboxId, mark));
 
   /** The user's term hasher, kept (with its memo) while the user's search key stays the same. */
   private async termHasher(userId: string): Promise<TermHasher> {
@@ -1459,12 +1331,12 @@ export class Mailstore {
         stored: false,
       };
       const key = this.lockKey(mailboxId);
-      const queue = pendingInserts.get(key);
+      const queue = this.rt.pendingInserts.get(key);
       if (queue !== undefined) {
         queue.push(item);
         return;
       }
-      pendingInserts.set(key, [item]);
+      this.rt.pendingInserts.set(key, [item]);
       let group: PendingInsert[] = [];
       const settle = (error: unknown): void => {
         // A message that got written is reported stored even if others of its group failed:
@@ -1475,14 +1347,16 @@ export class Mailstore {
           else it.reject(error ?? new Error('message not stored'));
         }
       };
-      withCounterLock(key, async () => {
-        group = pendingInserts.get(key) ?? [];
-        pendingInserts.delete(key);
-        await this.commitGroup(mailbox, group);
-      }).then(
-        () => settle(null),
-        (error: unknown) => settle(error),
-      );
+      this.rt
+        .withCounterLock(key, async () => {
+          group = this.rt.pendingInserts.get(key) ?? [];
+          this.rt.pendingInserts.delete(key);
+          await this.commitGroup(mailbox, group);
+        })
+        .then(
+          () => settle(null),
+          (error: unknown) => settle(error),
+        );
     });
   }
 
@@ -2071,7 +1945,7 @@ export class Mailstore {
     const sorted = [...new Set(keys)].sort();
     const step = (i: number): Promise<T> => {
       const key = sorted[i];
-      return key === undefined ? fn() : withCounterLock(key, () => step(i + 1));
+      return key === undefined ? fn() : this.rt.withCounterLock(key, () => step(i + 1));
     };
     return step(0);
   }
@@ -2273,7 +2147,7 @@ export class Mailstore {
     for (const doc of found) byMailbox.set(doc.mailboxId, [...(byMailbox.get(doc.mailboxId) ?? []), doc]);
     let removed = 0;
     for (const [mailboxId, docs] of byMailbox) {
-      removed += await withCounterLock(this.lockKey(mailboxId), async () => {
+      removed += await this.rt.withCounterLock(this.lockKey(mailboxId), async () => {
         const mine = await this.claim(mailboxId, docs);
         const first = mine[0];
         if (first === undefined) return 0;
@@ -2310,7 +2184,7 @@ export class Mailstore {
   }
 
   private pendingState(): PendingState {
-    let state = pendingByDb.get(this.db);
+    let state = this.rt.records;
     if (state === undefined) {
       const db = this.db;
       const changes = PendingChanges.load(db).then(async (loaded) => {
@@ -2332,10 +2206,10 @@ export class Mailstore {
           if (p.size > 0) this.scheduleCompaction(loaded);
         },
         () => {
-          if (pendingByDb.get(this.db) === loaded) pendingByDb.delete(this.db);
+          if (this.rt.records === loaded) this.rt.records = undefined;
         },
       );
-      pendingByDb.set(this.db, state);
+      this.rt.records = state;
     }
     return state;
   }
@@ -2354,14 +2228,14 @@ export class Mailstore {
     return index.enabled;
   }
 
-  private scheduleCompaction(state: PendingState, delay = compactionSettings.quietMs): void {
+  private scheduleCompaction(state: PendingState, delay = this.rt.settings.compaction.quietMs): void {
     if (state.timer !== undefined || state.stopped) return;
     state.timer = setTimeout(() => {
       state.timer = undefined;
       (async () => {
         const pending = await state.changes;
         pending.keepLatest = this.appendsRecords;
-        const { quietMs, minBatch, idleMs, backlog } = compactionSettings;
+        const { quietMs, minBatch, idleMs, backlog } = this.rt.settings.compaction;
         const quietFor = Date.now() - state.lastWrite;
         const due =
           pending.size >= backlog ||
@@ -2409,7 +2283,7 @@ export class Mailstore {
         const n = await compactPending(pending, {
           db: this.db,
           logger: this.logger,
-          underCompactionLock: (mailboxId, fn) => compactionLocks.run(this.lockKey(mailboxId), fn),
+          underCompactionLock: (mailboxId, fn) => this.rt.compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
           countersAhead: (mailboxId) => mailboxRecords.aheadIds(this.db).includes(mailboxId),
           keepLatestFlags: this.appendsRecords,
@@ -2435,7 +2309,7 @@ export class Mailstore {
    */
   private async settled(mailbox: MailboxRecord): Promise<MailboxRecord> {
     const id = mailbox._id.toHexString();
-    const current = await withCounterLock(this.lockKey(id), async () => {
+    const current = await this.rt.withCounterLock(this.lockKey(id), async () => {
       const known = mailboxRecords.byId(this.db, id);
       if (known !== undefined) return known;
       const token = mailboxRecords.readToken(this.db, id);
@@ -2503,10 +2377,10 @@ export class Mailstore {
       if (caught !== undefined) return caught;
     }
     if (!build) return undefined;
-    let pending = indexBuilds.get(mailboxId);
+    let pending = this.rt.indexBuilds.get(mailboxId);
     if (pending === undefined) {
-      pending = this.buildIndex(mailbox).finally(() => indexBuilds.delete(mailboxId));
-      indexBuilds.set(mailboxId, pending);
+      pending = this.buildIndex(mailbox).finally(() => this.rt.indexBuilds.delete(mailboxId));
+      this.rt.indexBuilds.set(mailboxId, pending);
     }
     return pending;
   }
@@ -2531,8 +2405,8 @@ export class Mailstore {
     for (const c of candidates) {
       if (planned + c.messages > index.maxMessages) continue;
       const id = c._id.toHexString();
-      if (indexBuilds.has(id)) continue;
-      const started = await withCounterLock(this.lockKey(id), async () => {
+      if (this.rt.indexBuilds.has(id)) continue;
+      const started = await this.rt.withCounterLock(this.lockKey(id), async () => {
         const current = await mailboxes(this.db).findOne({ _id: c._id });
         if (current === null || index.get(id, current.highestModseq) !== undefined) return undefined;
         const build = index.beginBuild(id, current.userId, current.highestModseq);
@@ -2548,9 +2422,9 @@ export class Mailstore {
     let finish!: (kept: Set<string>) => void;
     const done = new Promise<Set<string>>((resolve) => (finish = resolve));
     for (const [id, { entry }] of chosen) {
-      indexBuilds.set(
+      this.rt.indexBuilds.set(
         id,
-        done.then((kept) => (kept.has(id) ? entry : undefined)).finally(() => indexBuilds.delete(id)),
+        done.then((kept) => (kept.has(id) ? entry : undefined)).finally(() => this.rt.indexBuilds.delete(id)),
       );
     }
     const kept = new Set<string>();
@@ -2608,7 +2482,7 @@ export class Mailstore {
     const mailboxId = mailbox._id.toHexString();
     const entry = index.get(mailboxId, mailbox.highestModseq);
     if (entry !== undefined || !index.has(mailboxId)) return entry;
-    return withCounterLock(this.lockKey(mailboxId), async () => {
+    return this.rt.withCounterLock(this.lockKey(mailboxId), async () => {
       const now =
         mailboxRecords.byId(this.db, mailboxId) ??
         (await mailboxes(this.db).findOne({ _id: mailbox._id }, { projection: { highestModseq: 1 } }));
@@ -2623,7 +2497,7 @@ export class Mailstore {
    * is never handed out twice (RFC 9051 §2.3.1.1).
    */
   private finishIndexBuild(build: IndexBuild, entry: MailboxIndexEntry): Promise<boolean> {
-    return withCounterLock(this.lockKey(build.mailboxId), async () => {
+    return this.rt.withCounterLock(this.lockKey(build.mailboxId), async () => {
       const _id = new ObjectId(build.mailboxId);
       const pending = await this.pending();
       const now = await mailboxes(this.db).findOne(
@@ -2704,7 +2578,7 @@ export class Mailstore {
   private async buildIndex(mailbox: MailboxRecord): Promise<MailboxIndexEntry | undefined> {
     const mailboxId = mailbox._id.toHexString();
     const lock = this.lockKey(mailboxId);
-    const start = await withCounterLock(lock, async () => {
+    const start = await this.rt.withCounterLock(lock, async () => {
       const current = await mailboxes(this.db).findOne({ _id: mailbox._id });
       if (current === null) return undefined;
       // A writer may have patched an entry while this call waited for the lock.
@@ -3029,10 +2903,10 @@ export class Mailstore {
       else unread.push(m.uid);
     }
     if (unread.length > POINT_LOOKUPS) {
-      let fill = summaryFills.get(mailboxId);
+      let fill = this.rt.summaryFills.get(mailboxId);
       if (fill === undefined) {
-        fill = this.readSummaries(mailbox, entry).finally(() => summaryFills.delete(mailboxId));
-        summaryFills.set(mailboxId, fill);
+        fill = this.readSummaries(mailbox, entry).finally(() => this.rt.summaryFills.delete(mailboxId));
+        this.rt.summaryFills.set(mailboxId, fill);
       }
       const read = await fill;
       for (const uid of unread) {
@@ -3107,15 +2981,15 @@ export class Mailstore {
   private async fillMessageCache(mailbox: MailboxRecord, missing: number): Promise<boolean> {
     if (missing * CACHED_MESSAGE_BYTES > messageCache.maxBytes / 2) return false;
     const mailboxId = mailbox._id.toHexString();
-    let fill = cacheFills.get(mailboxId);
+    let fill = this.rt.cacheFills.get(mailboxId);
     if (fill === undefined) {
       fill = (async () => {
         const all: Intervals = [[1, MAX_UID]];
         for await (const doc of this.messagesIn(mailbox, all, { projection: { terms: 0 } })) {
           if (typeof doc._id === 'string') messageCache.put(doc._id, doc);
         }
-      })().finally(() => cacheFills.delete(mailboxId));
-      cacheFills.set(mailboxId, fill);
+      })().finally(() => this.rt.cacheFills.delete(mailboxId));
+      this.rt.cacheFills.set(mailboxId, fill);
     }
     await fill;
     return true;
@@ -3225,7 +3099,7 @@ export class Mailstore {
     flags: readonly string[],
     unchangedSince: number | undefined,
   ): Promise<mailstore.StoreFlagsResponse> {
-    return withCounterLock(this.lockKey(mailboxId), () =>
+    return this.rt.withCounterLock(this.lockKey(mailboxId), () =>
       this.storeFlagsLocked(userId, mailboxId, uids, mode, flags, unchangedSince),
     );
   }
@@ -3495,21 +3369,17 @@ export class Mailstore {
       .catch(() => undefined);
   }
 
-  /** Counters were moved in memory: written within `counterFlushSettings.delayMs`. */
+  /** Counters were moved in memory: written within the runtime's `settings.counterFlush.delayMs`. */
   private countersAhead(): void {
-    let state = counterFlushes.get(this.db);
-    if (state === undefined) {
-      state = { timer: undefined, running: undefined };
-      counterFlushes.set(this.db, state);
-    }
+    const state = this.rt.counterFlush;
     if (state.timer !== undefined) return;
     state.timer = setTimeout(() => {
-      if (state !== undefined) state.timer = undefined;
+      state.timer = undefined;
       this.flushCounters().catch((error: unknown) => {
         this.logger.warn({ err: error }, 'writing mailbox counters failed; retried later');
         this.countersAhead();
       });
-    }, counterFlushSettings.delayMs);
+    }, this.rt.settings.counterFlush.delayMs);
     state.timer.unref();
   }
 
@@ -3534,7 +3404,7 @@ export class Mailstore {
       // A caller holding one mailbox's lock flushes that one only: taking another's could
       // deadlock with a caller holding that one (compaction skips the mailboxes left ahead).
       if (id === holding) await flush(id);
-      else if (holding === undefined) await withCounterLock(this.lockKey(id), () => flush(id));
+      else if (holding === undefined) await this.rt.withCounterLock(this.lockKey(id), () => flush(id));
     }
     return written;
   }
@@ -3569,7 +3439,7 @@ export class Mailstore {
   async releaseCounters(): Promise<void> {
     await this.flushCounters();
     for (const id of mailboxRecords.heldIds(this.db)) {
-      await withCounterLock(this.lockKey(id), async () => {
+      await this.rt.withCounterLock(this.lockKey(id), async () => {
         if (mailboxRecords.aheadIds(this.db).includes(id)) return;
         await this.db
           .collection<MailboxRecord>(Collections.mailboxes)
@@ -3730,8 +3600,9 @@ export class Mailstore {
       docs.reduce((s, d) => s + d.size, 0),
       docs.length,
     );
-    const { firstUid, uidValidity } = await withCounterLock(this.lockKey(dest._id.toHexString()), () =>
-      this.writeCopies(dest, docs, 'copy'),
+    const { firstUid, uidValidity } = await this.rt.withCounterLock(
+      this.lockKey(dest._id.toHexString()),
+      () => this.writeCopies(dest, docs, 'copy'),
     );
     this.onChanged(userId);
     return {
@@ -3846,7 +3717,7 @@ export class Mailstore {
         this.moveLocked(userId, source, dest, uids, (_key, fn) => fn()),
       );
     }
-    return this.moveLocked(userId, source, dest, uids, (key, fn) => withCounterLock(key, fn));
+    return this.moveLocked(userId, source, dest, uids, (key, fn) => this.rt.withCounterLock(key, fn));
   }
 
   private async moveLocked(
@@ -3963,7 +3834,9 @@ export class Mailstore {
    * tombstones with a new mod-sequence (RFC 7162 §3.2.10) and releases their bodies.
    */
   expunge(userId: string, mailboxId: string, uids: UidSet | undefined): Promise<mailstore.ExpungeResponse> {
-    return withCounterLock(this.lockKey(mailboxId), () => this.expungeLocked(userId, mailboxId, uids));
+    return this.rt.withCounterLock(this.lockKey(mailboxId), () =>
+      this.expungeLocked(userId, mailboxId, uids),
+    );
   }
 
   private async expungeLocked(
