@@ -39,7 +39,12 @@ export {
   type CertificateWatch,
   type CertificateWatchOptions,
 } from './tls-reload.js';
-export { ensureSelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
+export {
+  ensureSelfSignedCertificate,
+  loadListenerTls,
+  type ListenerTls,
+  type SelfSignedOptions,
+} from './self-signed.js';
 export {
   checkQueues,
   readCertificate,

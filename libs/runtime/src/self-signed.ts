@@ -4,8 +4,9 @@
  * so clients that pinned it keep working. Production mounts real certificates instead.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { CertificateFiles } from './tls-reload.js';
 
 export interface SelfSignedOptions {
@@ -54,4 +55,44 @@ export function ensureSelfSignedCertificate(
     { stdio: 'ignore' },
   );
   return { certFile, keyFile, generated: true };
+}
+
+/** A listener's TLS material: the files it was built from, and whether they were generated now. */
+export interface ListenerTls extends CertificateFiles {
+  readonly context: SecureContext;
+  readonly generated: boolean;
+}
+
+/**
+ * The TLS context of a public listener (STARTTLS and implicit TLS, RFC 8314 §3): the configured
+ * certificate and key, or without them a self-signed pair named `<name>-selfsigned.crt/.key` in
+ * `<dataDir>/tls/` (made once, reused on later starts). TLS 1.2 at least (DESIGN §5).
+ */
+export function loadListenerTls(options: {
+  /** File-name stem of the generated pair: the names earlier versions wrote (`imap`, …). */
+  readonly name: string;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  readonly dataDir: string;
+  readonly hostname: string;
+}): ListenerTls {
+  const configured =
+    options.certFile !== undefined &&
+    options.keyFile !== undefined &&
+    options.certFile !== '' &&
+    options.keyFile !== '';
+  const files = configured
+    ? { certFile: options.certFile, keyFile: options.keyFile, generated: false }
+    : ensureSelfSignedCertificate({
+        dir: join(options.dataDir, 'tls'),
+        certName: `${options.name}-selfsigned.crt`,
+        keyName: `${options.name}-selfsigned.key`,
+        hostname: options.hostname,
+      });
+  const context = createSecureContext({
+    cert: readFileSync(files.certFile),
+    key: readFileSync(files.keyFile),
+    minVersion: 'TLSv1.2',
+  });
+  return { ...files, context };
 }

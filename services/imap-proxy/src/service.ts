@@ -10,14 +10,18 @@ import { TLSSocket } from 'node:tls';
 import { OwnershipView, ReplicaMembers } from '@postmesh/bus';
 import { readIdentityMaterial } from '@postmesh/identity';
 import { capabilityList, serializeStatus } from '@postmesh/imap-protocol';
-import { readProxyHeader, watchServedCertificate, type ServiceDefinition } from '@postmesh/runtime';
+import {
+  loadListenerTls,
+  readProxyHeader,
+  watchServedCertificate,
+  type ServiceDefinition,
+} from '@postmesh/runtime';
 import { connectStorage } from '@postmesh/storage-client';
 import { Counter, Gauge } from '@postmesh/telemetry';
 import type { BackendTls, ClientEndpoints } from './backend.js';
 import { schema } from './config.js';
 import { ClientConnection, type ProxyServices } from './connection.js';
 import { Router } from './router.js';
-import { loadTls } from './tls.js';
 
 export const imapProxyService = {
   name: 'imap-proxy',
@@ -25,7 +29,8 @@ export const imapProxyService = {
   identity: 'imap',
   schema,
   async start({ config, logger, ops, bus, security }) {
-    let tls = loadTls({
+    let tls = loadListenerTls({
+      name: 'imap-proxy',
       certFile: config.POSTMESH_TLS_CERT_FILE,
       keyFile: config.POSTMESH_TLS_KEY_FILE,
       dataDir: resolve(config.POSTMESH_IMAP_PROXY_DATA_DIR),

@@ -4,7 +4,12 @@ import { Kvm } from '@nats-io/kv';
 import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
 import { Buckets, authFailuresCounter, throttlePolicyOf, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
 import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
-import { watchServedCertificate, type ServiceContext, type ServiceDefinition } from '@postmesh/runtime';
+import {
+  loadListenerTls,
+  watchServedCertificate,
+  type ServiceContext,
+  type ServiceDefinition,
+} from '@postmesh/runtime';
 import type { StorageClient, StorageClientOptions } from '@postmesh/storage-client';
 import { ChangeFeed } from './change-feed.js';
 import { schema } from './config.js';
@@ -12,7 +17,6 @@ import { LiteralBudget } from './literal-budget.js';
 import { ManageSieveServer } from './managesieve/server.js';
 import { ImapServer, type ImapServerOptions } from './server.js';
 import { connectStorage } from './storage.js';
-import { loadTls } from './tls.js';
 
 const VERSION = '0.1.0';
 /** Storage's Sieve limits (docs/sieve.md), for HAVESPACE and literals; storage enforces them. */
@@ -37,7 +41,8 @@ export const imapService = {
   name: 'imap',
   schema,
   async start({ config, logger, ops, bus, security, connect = connectStorage, backend }: ImapContext) {
-    const tls = loadTls({
+    const tls = loadListenerTls({
+      name: 'imap',
       certFile: config.POSTMESH_TLS_CERT_FILE,
       keyFile: config.POSTMESH_TLS_KEY_FILE,
       dataDir: resolve(config.POSTMESH_IMAP_DATA_DIR),
