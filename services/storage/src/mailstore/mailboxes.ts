@@ -241,7 +241,7 @@ class MailboxRecords {
     this.everything++;
     for (const [key, record] of this.records) if (matches(record.userId)) this.records.delete(key);
     // A partition moved: its new owner rebuilds the counters from the messages and records
-    // (`Mailstore.finishIndexBuild`); writing ours now could undo what it wrote since.
+    // (`IndexUpkeep.finishIndexBuild`); writing ours now could undo what it wrote since.
     for (const [key, ahead] of this.ahead) if (matches(ahead.userId)) this.ahead.delete(key);
     // Their marks stay on the documents: the new owner recounts before it allocates from them.
     for (const [key, userId] of this.held) if (matches(userId)) this.held.delete(key);

@@ -118,7 +118,7 @@ export class PendingChanges {
   /**
    * The highest UID and MODSEQ of the mailbox's expunges not compacted yet and of its flag
    * records: an index build raises UIDNEXT and HIGHESTMODSEQ above them (the owner writes its
-   * counters after the records, `Mailstore.advanceCounters`), so a UID or MODSEQ is never reused.
+   * counters after the records, `FlagStore.advanceCounters`), so a UID or MODSEQ is never reused.
    */
   highestOf(mailboxId: string): { uid: number; modseq: number } {
     const top = this.expungedTop.get(mailboxId) ?? { uid: 0, modseq: 0 };
@@ -463,7 +463,7 @@ async function compactExpunges(
       );
       const refs = new Map<string, { id: ObjectId; n: number; store?: BlobStoreKind }>();
       for (const d of docs) {
-        // A body in a pack holds a reference to the pack (Mailstore.storePacked).
+        // A body in a pack holds a reference to the pack (DeliveryCommit.storePacked).
         const id = bodyRefId(d.blobId, d.blob);
         const key = id.toHexString();
         const entry = refs.get(key) ?? {

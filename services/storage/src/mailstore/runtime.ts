@@ -12,7 +12,7 @@ import type { MailboxIndexEntry, MessageSummary } from './mailbox-index.js';
 import { PendingChanges, retainOwnedRecords, setRecordOwnership } from './pending-changes.js';
 import type { MessageRecord, SearchIndexDoc } from './types.js';
 
-/** A message waiting to join the next group committed into its mailbox (`insertMessage`). */
+/** A message waiting to join the next group committed into its mailbox (`MessageWriter.insertMessage`). */
 export interface PendingInsert {
   readonly entry: SearchIndexDoc;
   readonly doc: MessageRecord;
@@ -54,7 +54,7 @@ export interface CompactionSettings {
 }
 
 /**
- * How long counters moved in memory (`Mailstore.advanceCounters`) wait to be written: one update
+ * How long counters moved in memory (`FlagStore.advanceCounters`) wait to be written: one update
  * per mailbox per period instead of one per command.
  */
 export interface CounterFlushSettings {
@@ -62,7 +62,7 @@ export interface CounterFlushSettings {
 }
 
 /**
- * How long the owner keeps a user's quota limits (`Mailstore.quotaLimitsOf`): a limit an
+ * How long the owner keeps a user's quota limits (`QuotaChecks.quotaLimitsOf`): a limit an
  * administrator changed applies to APPEND and COPY within this time.
  */
 export interface QuotaLimitSettings {
@@ -98,9 +98,9 @@ export class MailstoreRuntime {
   readonly compactionLocks = new KeyedLock();
   /** Messages waiting for their mailbox's lock, by lock key (one group each). */
   readonly pendingInserts = new Map<string, PendingInsert[]>();
-  /** The flag and expunge records not folded yet, once loaded (`Mailstore.pendingState`). */
+  /** The flag and expunge records not folded yet, once loaded (`IndexUpkeep.pendingState`). */
   records: PendingState | undefined;
-  /** The timer of the next write of the counters moved in memory (`Mailstore.countersAhead`). */
+  /** The timer of the next write of the counters moved in memory (`FlagStore.countersAhead`). */
   readonly counterFlush: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
   /** Index builds in progress, per mailbox: concurrent readers share one scan. */
   readonly indexBuilds = new Map<string, Promise<MailboxIndexEntry | undefined>>();

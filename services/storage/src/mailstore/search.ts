@@ -6,19 +6,25 @@
  *   2. `matches` decides each candidate exactly, decrypting metadata or search text only when a
  *      string key needs it.
  */
-import { ErrorReason, resolveUidSet, type UidSet } from '@postmesh/contracts';
+import { ErrorReason, MAX_UID, resolveUidSet, type UidSet } from '@postmesh/contracts';
 import type { mailstore } from '@postmesh/contracts';
 import {
   decodeEncodedWords,
+  parseHeaderBlock,
   type HeaderField,
   type SearchAddress,
   type SearchableHeaders,
 } from '@postmesh/mime';
 import { ObjectId, type Filter } from 'mongodb';
+import { unseal } from './blob-store.js';
 import { MailstoreError } from './errors.js';
 import { systemFlagName } from './flags.js';
+import { sharedMailboxIndex as index, type IndexedMessage, type MessageSummary } from './mailbox-index.js';
+import { sharedMessageCache as messageCache } from './message-cache.js';
+import { emailIdOf, threadIdOf } from './object-ids.js';
 import { TermField, foldForSearch, requiredTrigrams, type TermHasher } from './search-terms.js';
-import type { MessageSummary } from './mailbox-index.js';
+import { BATCH, TEXT_LABEL, searchIdOf } from './store-common.js';
+import { StorePart } from './store-part.js';
 import type { MessageRecord, SealedMeta, SearchIndexDoc } from './types.js';
 
 type SearchKey = mailstore.SearchKey;
@@ -525,4 +531,137 @@ function summaryOf(summary: MessageSummary | undefined): MessageSummary {
 /** Without summaries sentDay is never read: `indexAnswers` refuses the sent-date keys. */
 function sentDayOf(summary: MessageSummary | undefined): number {
   return summary?.sentDay ?? 0;
+}
+
+/** SEARCH of the mailstore (`Mailstore.search`): the steps above over a mailbox's messages. */
+export class MessageSearch extends StorePart {
+  /** What SEARCH's string keys may need of a message, decrypted on first use. */
+  private searchSubject(doc: MessageRecord): SearchSubject {
+    let key: Uint8Array | null = null;
+    let meta: SealedMeta | null = null;
+    let fields: HeaderField[] | null = null;
+    const contentKey = async () => (key ??= (await this.s.reader.opened(doc)).key);
+    const subject: SearchSubject = {
+      doc,
+      meta: async () => (meta ??= (await this.s.reader.opened(doc)).meta),
+      headerFields: async () =>
+        (fields ??= parseHeaderBlock(
+          await this.s.reader.rawHeader(doc, await subject.meta(), await contentKey()),
+        )),
+      bodyText: async () => {
+        const entry = await this.searchIndex().findOne(
+          { _id: searchIdOf(doc) },
+          { projection: { searchText: 1 } },
+        );
+        const sealed = entry?.searchText ?? null;
+        return sealed === null
+          ? ''
+          : unseal(await contentKey(), TEXT_LABEL, doc.blobId, sealed).toString('utf8');
+      },
+      objectIds: async () => ({
+        emailId: emailIdOf(doc.blobId),
+        threadId: threadIdOf((await subject.meta()).headers, doc.blobId),
+      }),
+    };
+    return subject;
+  }
+
+  /** RFC 9051 §6.4.4 SEARCH (with RFC 7162 §3.1.5 MODSEQ) over encrypted messages. */
+  async search(
+    userId: string,
+    mailboxId: string,
+    query: mailstore.SearchKey,
+  ): Promise<mailstore.SearchResponse> {
+    const mailbox = await this.s.boxes.mailboxById(userId, mailboxId);
+    // `*` from the index entry when there is one (a read of the messages otherwise).
+    const current = index.enabled ? await this.s.upkeep.indexOf(mailbox, true) : undefined;
+    const base = {
+      hasher: await this.s.writer.termHasher(userId),
+      highestUid: current?.highestUid ?? (await this.s.upkeep.highestUid(mailbox)),
+      now: Date.now(),
+    };
+    const ctx: SearchContext = { ...base, target: 'message' };
+    const parts: Filter<MessageRecord>[] = [{ userId, mailboxId }];
+    const onMessages = prefilterFor(query, ctx);
+    // Flags, UIDs, dates, sizes only (`SEARCH UNSEEN`, `SEARCH DELETED`; prefilterFor has checked
+    // the query): the mailbox index answers without reading a message document (ADR 0006).
+    // Matches the index's messages (with their summaries when given) without any content.
+    const fromIndex = (
+      selection: readonly IndexedMessage[],
+      summaryAt?: (i: number) => MessageSummary | undefined,
+    ): mailstore.SearchResponse => {
+      // Resolved once for the mailbox; each message is then tested without an allocation.
+      const test = indexMatcher(query, ctx);
+      const found: number[] = [];
+      let top = 0;
+      for (let i = 0; i < selection.length; i++) {
+        const m = selection[i] as IndexedMessage;
+        if (test(m, summaryAt?.(i))) {
+          found.push(m.uid);
+          if (m.modseq > top) top = m.modseq;
+        }
+      }
+      return { uids: found, highestModseq: top };
+    };
+    const entry = indexAnswers(query) ? current : undefined;
+    if (entry !== undefined) return fromIndex(entry.select([[1, MAX_UID]]));
+    // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`): the index's summaries
+    // answer them, made once per message (mailbox-index.ts `MessageSummary`).
+    if (current !== undefined && summaryAnswers(query)) {
+      const selection = current.select([[1, MAX_UID]]);
+      const summaries = await this.s.reader.summariesOf(mailbox, current, selection);
+      if (summaries !== undefined) return fromIndex(selection, (i) => summaries[i]);
+    }
+    // Header and sent-date keys (`SEARCH FROM`, `SUBJECT`, `SENTSINCE`) over a mailbox whose
+    // messages are all cached: decided from the cached (sealed) metadata, no read of the messages
+    // or of the blind index. BODY/TEXT need the stored search text: the path below.
+    const cached =
+      !needsBodyText(query) && messageCache.enabled
+        ? await this.s.reader.cachedMessages(mailbox, [[1, MAX_UID]], undefined)
+        : undefined;
+    if (cached !== undefined) {
+      const found: number[] = [];
+      let top = 0;
+      for (const doc of cached) {
+        if (await matches(query, this.searchSubject(doc), ctx)) {
+          found.push(doc.uid);
+          top = Math.max(top, doc.modseq);
+        }
+      }
+      return { uids: found, highestModseq: top };
+    }
+    // Flags and MODSEQs of messages with pending records differ from their documents: the
+    // documents are then filtered here (`matches`), not by the database.
+    const pending = await this.s.upkeep.pending();
+    if (onMessages !== null && !pending.has(mailboxId)) parts.push(onMessages);
+    // The blind index narrows string keys: its candidates (by message id) join the filter.
+    const onIndex = prefilterFor(query, { ...base, target: 'index' });
+    if (onIndex !== null) {
+      const hits = await this.searchIndex()
+        .find(
+          { $and: [{ userId, mailboxId }, onIndex as Filter<SearchIndexDoc>] },
+          { projection: { _id: 1 } },
+        )
+        .toArray();
+      const ids = hits.map((h) => h._id);
+      // Entries are joined by the message's `searchId`, or by its `_id` for older messages.
+      parts.push({ $or: [{ searchId: { $in: ids } }, { _id: { $in: ids } }] });
+    }
+    const filter: Filter<MessageRecord> = parts.length === 1 ? { userId, mailboxId } : { $and: parts };
+    const uids: number[] = [];
+    let highestModseq = 0;
+    const cursor = this.messages()
+      .find(filter, { projection: { terms: 0 } })
+      .sort({ uid: 1 })
+      .batchSize(BATCH);
+    for await (const found of cursor) {
+      const doc = pending.fold(mailboxId, found);
+      if (doc === null) continue;
+      if (await matches(query, this.searchSubject(doc), ctx)) {
+        uids.push(doc.uid);
+        highestModseq = Math.max(highestModseq, doc.modseq);
+      }
+    }
+    return { uids, highestModseq };
+  }
 }

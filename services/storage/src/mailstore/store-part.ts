@@ -1,0 +1,121 @@
+/**
+ * The base of the mailstore's role modules (mailbox-ops.ts, message-writer.ts, delivery-commit.ts,
+ * content-reader.ts, flag-store.ts, copy-move-expunge.ts, search.ts, quota.ts, index-upkeep.ts):
+ * what they share, injected once by the `Mailstore` facade instead of module state.
+ */
+import type { MailboxChange } from '@postmesh/bus';
+import type { Logger } from '@postmesh/telemetry';
+import type { Db } from 'mongodb';
+import type { UserKeyring } from '../crypto/types.js';
+import { Collections } from '../db/schema.js';
+import { releaseBlobRefs as releaseRefs, type BlobRefCounts, type BlobStores } from '../blob/index.js';
+import type { MailstoreRuntime } from './runtime.js';
+import type { PendingTombstoneDoc } from './pending-changes.js';
+import {
+  MailstoreCollections,
+  type DeliveryRecord,
+  type MessageRecord,
+  type SearchIndexDoc,
+  type WriteTag,
+} from './types.js';
+import type { MailstoreLimits } from './store-common.js';
+import type { MailboxOps } from './mailbox-ops.js';
+import type { MessageWriter } from './message-writer.js';
+import type { DeliveryCommit } from './delivery-commit.js';
+import type { QuotaChecks } from './quota.js';
+import type { IndexUpkeep } from './index-upkeep.js';
+import type { ContentReader } from './content-reader.js';
+import type { FlagStore } from './flag-store.js';
+import type { CopyMoveExpunge } from './copy-move-expunge.js';
+import type { MessageSearch } from './search.js';
+
+export interface StoreBase {
+  readonly db: Db;
+  readonly rt: MailstoreRuntime;
+  readonly blobs: BlobStores;
+  readonly keyring: UserKeyring;
+  readonly logger: Logger;
+  readonly limits: MailstoreLimits;
+  readonly onChanged: (userId: string, change?: MailboxChange) => void;
+  readonly writeCounts: (tag: WriteTag) => boolean;
+}
+
+/** The mailstore's parts by role, each reaching the others through this (wired by `Mailstore`). */
+export interface StoreRoles {
+  boxes: MailboxOps;
+  writer: MessageWriter;
+  batches: DeliveryCommit;
+  quota: QuotaChecks;
+  upkeep: IndexUpkeep;
+  reader: ContentReader;
+  flags: FlagStore;
+  transfer: CopyMoveExpunge;
+  searcher: MessageSearch;
+}
+
+export type StoreParts = StoreBase & Readonly<StoreRoles>;
+
+/**
+ * A part of the mailstore: the dependencies every part shares (`StoreBase`), the runtime of the
+ * process (runtime.ts), and the other parts (`this.s.<role>`).
+ */
+export abstract class StorePart {
+  constructor(protected readonly s: StoreParts) {}
+
+  protected get db(): StoreBase['db'] {
+    return this.s.db;
+  }
+
+  protected get rt(): StoreBase['rt'] {
+    return this.s.rt;
+  }
+
+  protected get blobs(): StoreBase['blobs'] {
+    return this.s.blobs;
+  }
+
+  protected get keyring(): StoreBase['keyring'] {
+    return this.s.keyring;
+  }
+
+  protected get logger(): StoreBase['logger'] {
+    return this.s.logger;
+  }
+
+  protected get limits(): StoreBase['limits'] {
+    return this.s.limits;
+  }
+
+  protected get onChanged(): StoreBase['onChanged'] {
+    return this.s.onChanged;
+  }
+
+  protected get writeCounts(): StoreBase['writeCounts'] {
+    return this.s.writeCounts;
+  }
+
+  protected lockKey(id: string): string {
+    return `${this.db.databaseName}:${id}`;
+  }
+
+  protected messages() {
+    return this.db.collection<MessageRecord>(Collections.messages);
+  }
+
+  protected searchIndex() {
+    return this.db.collection<SearchIndexDoc>(MailstoreCollections.searchIndex);
+  }
+
+  protected tombstones() {
+    return this.db.collection<PendingTombstoneDoc>(Collections.tombstones);
+  }
+
+  protected deliveries() {
+    return this.db.collection<DeliveryRecord>(Collections.deliveries);
+  }
+
+  /** Drops blob references; bodies whose last reference goes are deleted from their store. */
+  protected releaseBlobRefs(counts: BlobRefCounts): Promise<void> {
+    return releaseRefs(this.db, this.blobs, counts);
+  }
+}
