@@ -20,13 +20,45 @@ values live under the camelCase key and its objects are named <fullname>-<kebab-
 {{- end }}
 {{- end }}
 
-{{/* values key -> service name, in one place */}}
+{{/*
+values key -> workload name, in one place. With imap.mode "owner" (ADR 0010) the storage workload
+runs storage-imap and the `imap` values configure the IMAP front door, imap-proxy.
+*/}}
 {{- define "postmesh.components" -}}
 smtpInbound: smtp-inbound
 storage: storage
+{{- if eq .Values.imap.mode "owner" }}
+imap: imap-proxy
+{{- else }}
 imap: imap
+{{- end }}
 mtaDelivery: mta-delivery
 admin: admin
+{{- end }}
+
+{{/* The internal identities (certificate + NATS user), one per service of DESIGN.md §1, whatever the shape. */}}
+{{- define "postmesh.identities" -}}
+{{- list "admin" "imap" "mta-delivery" "smtp-inbound" "storage" | toJson }}
+{{- end }}
+
+{{/* The identities a workload runs with: imap-proxy is `imap`; storage-imap is storage and imap. */}}
+{{- define "postmesh.workloadIdentities" -}}
+{{- if eq .component "imap-proxy" }}
+{{- list "imap" | toJson }}
+{{- else if and (eq .component "storage") (eq .root.Values.imap.mode "owner") }}
+{{- list "storage" "imap" | toJson }}
+{{- else }}
+{{- list .component | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* What the container runs (the image's entry script argument). */}}
+{{- define "postmesh.entry" -}}
+{{- if and (eq .component "storage") (eq .root.Values.imap.mode "owner") }}
+{{- "storage-imap" }}
+{{- else }}
+{{- .component }}
+{{- end }}
 {{- end }}
 
 {{- define "postmesh.labels" -}}

@@ -26,7 +26,16 @@ export interface ContainerEnvironment {
   readonly problems: readonly string[];
 }
 
-export const SERVICES = ['smtp-inbound', 'storage', 'imap', 'mta-delivery', 'admin'] as const;
+export const SERVICES = [
+  'smtp-inbound',
+  'storage',
+  'imap',
+  'mta-delivery',
+  'admin',
+  // imap.mode "owner" (ADR 0010): storage's workload runs storage-imap, the IMAP front door imap-proxy.
+  'storage-imap',
+  'imap-proxy',
+] as const;
 
 /**
  * Values for Secrets the chart only references (`existingSecret`): valid for the variable's

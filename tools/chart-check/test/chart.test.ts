@@ -2,6 +2,7 @@
 // values, every object passes the Kubernetes API schemas, and the deployment policy holds. The
 // negative cases prove the gates can fail: the values schema refuses bad values, and the policy
 // checker catches a broken object.
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,11 +42,18 @@ beforeAll(() => {
  */
 const GENERATE_KEK = { 'keyEncryption.generate': 'true' } as const;
 
+/**
+ * The tests below describe the standalone imap shape (imap.mode "standalone", today's Deployment
+ * per service) unless they set imap.mode; the default shape, IMAP at the owner behind imap-proxy
+ * (ADR 0010), has its own describe, and both run through lint, the API schemas and the policy.
+ */
+const STANDALONE = { 'imap.mode': 'standalone' } as const;
+
 function render(valuesFiles: string[] = [], set: Record<string, string> = {}): K8sObject[] {
   const rendered = renderChart(helm, {
     chartDir,
     valuesFiles,
-    set: { ...GENERATE_KEK, ...set },
+    set: { ...GENERATE_KEK, ...STANDALONE, ...set },
     releaseName: 'pm',
     namespace: 'mail',
   });
@@ -54,7 +62,11 @@ function render(valuesFiles: string[] = [], set: Record<string, string> = {}): K
 }
 
 function renderError(set: Record<string, string>, valuesFiles: string[] = []): string {
-  const rendered = renderChart(helm, { chartDir, valuesFiles, set: { ...GENERATE_KEK, ...set } });
+  const rendered = renderChart(helm, {
+    chartDir,
+    valuesFiles,
+    set: { ...GENERATE_KEK, ...STANDALONE, ...set },
+  });
   expect(rendered.ok).toBe(false);
   return rendered.ok ? '' : rendered.error;
 }
@@ -94,22 +106,27 @@ const valueSets: [string, string[]][] = [
   ['values-eks.yaml', [eks]],
   ['values-ha.yaml + values-eks.yaml', [ha, eks]],
 ];
+const modes = ['owner', 'standalone'] as const;
+const modeSets = modes.flatMap((mode) =>
+  valueSets.map(([label, files]) => [label, mode, files] as [string, (typeof modes)[number], string[]]),
+);
 
-describe.each(valueSets)('chart with %s', (_label, valuesFiles) => {
+describe.each(modeSets)('chart with %s, imap.mode %s', (_label, mode, valuesFiles) => {
+  const set = { 'imap.mode': mode };
   it('passes helm lint --strict', () => {
-    const run = lintChart(helm, { chartDir, valuesFiles, set: GENERATE_KEK });
+    const run = lintChart(helm, { chartDir, valuesFiles, set: { ...GENERATE_KEK, ...set } });
     expect(run.stderr + run.stdout).toContain('0 chart(s) failed');
     expect(run.exitCode).toBe(0);
   });
 
   it('renders objects that all validate against the Kubernetes API schemas', () => {
-    const objects = render(valuesFiles);
+    const objects = render(valuesFiles, set);
     expect(count(objects, 'Deployment')).toBe(5);
     expect(validateObjects(objects)).toEqual([]);
   });
 
   it('meets the deployment policy', () => {
-    expect(checkPolicy(render(valuesFiles))).toEqual([]);
+    expect(checkPolicy(render(valuesFiles, set))).toEqual([]);
   });
 
   it(
@@ -117,7 +134,11 @@ describe.each(valueSets)('chart with %s', (_label, valuesFiles) => {
     { timeout: 60_000 },
     async () => {
       expect(
-        await validateStrict(pythonTool('kubernetes-validate'), render(valuesFiles), DEFAULT_KUBE_VERSION),
+        await validateStrict(
+          pythonTool('kubernetes-validate'),
+          render(valuesFiles, set),
+          DEFAULT_KUBE_VERSION,
+        ),
       ).toEqual([]);
     },
   );
@@ -266,6 +287,132 @@ describe('rendered defaults', () => {
     expect(count(objects, 'HorizontalPodAutoscaler')).toBe(4);
     expect(count(objects, 'NetworkPolicy')).toBe(5);
     expect(count(objects, 'ScaledObject')).toBe(0);
+  });
+});
+
+describe('imap.mode owner, the default: IMAP at the owner behind imap-proxy (ADR 0010)', () => {
+  let objects: K8sObject[] = [];
+  beforeAll(() => {
+    objects = render([], { 'imap.mode': 'owner' });
+  });
+  const pod = (name: string): Json =>
+    at(find(objects, 'Deployment', `pm-postmesh-${name}`), 'spec', 'template', 'spec');
+  const container = (name: string): Json => at(pod(name), 'containers', 0);
+
+  it('is the default and renders storage-imap and imap-proxy in place of storage and imap', () => {
+    const defaults = parseManifests(
+      (() => {
+        const r = renderChart(helm, { chartDir, set: GENERATE_KEK, releaseName: 'pm', namespace: 'mail' });
+        if (!r.ok) throw new Error(r.error);
+        return r.manifests;
+      })(),
+    ).map((r) => r.object);
+    const deployments = (list: K8sObject[]): unknown[] =>
+      list.filter((o) => o.kind === 'Deployment').map((o) => o.metadata?.name);
+    expect(deployments(defaults)).toEqual(deployments(objects));
+    expect(objects.some((o) => o.kind === 'Deployment' && o.metadata?.name === 'pm-postmesh-imap')).toBe(
+      false,
+    );
+    expect(container('storage').args).toEqual(['storage-imap']);
+    expect(container('imap-proxy').args).toEqual(['imap-proxy']);
+  });
+
+  it('gives storage-imap both identities, the backend port and its pod IP to publish', () => {
+    const mounts = (container('storage').volumeMounts as Json[]).map((m) => m.mountPath);
+    expect(mounts).toEqual(
+      expect.arrayContaining([
+        '/etc/postmesh/identity/storage',
+        '/etc/postmesh/identity/imap',
+        '/etc/postmesh/tls',
+      ]),
+    );
+    const secrets = (pod('storage').volumes as Json[]).map((v) => (v.secret as Json | undefined)?.secretName);
+    expect(secrets).toEqual(
+      expect.arrayContaining(['pm-postmesh-identity-storage', 'pm-postmesh-identity-imap']),
+    );
+    const env = container('storage').env as Json[];
+    expect(env.find((e) => e.name === 'POSTMESH_STORAGE_ADVERTISED_IMAP')?.valueFrom).toEqual({
+      fieldRef: { fieldPath: 'status.podIP' },
+    });
+    expect(container('storage').ports).toContainEqual({
+      name: 'imap-backend',
+      containerPort: 10993,
+      protocol: 'TCP',
+    });
+    const data = at(find(objects, 'ConfigMap', 'pm-postmesh-storage'), 'data');
+    expect(data.POSTMESH_IMAP_BACKEND_PORT).toBe('10993');
+    expect(data.POSTMESH_MANAGESIEVE_ENABLED).toBe('false');
+    // The proxy runs as imap: that identity only.
+    expect((container('imap-proxy').volumeMounts as Json[]).map((m) => m.mountPath)).toContain(
+      '/etc/postmesh/identity/imap',
+    );
+    expect((container('imap-proxy').volumeMounts as Json[]).map((m) => m.mountPath)).not.toContain(
+      '/etc/postmesh/identity/storage',
+    );
+  });
+
+  it('verifies the backends by a name the generated storage certificate carries (not their pod IPs)', () => {
+    const name = at(find(objects, 'ConfigMap', 'pm-postmesh-imap-proxy'), 'data')
+      .POSTMESH_IMAP_PROXY_BACKEND_SERVERNAME as string;
+    const secret = at(find(objects, 'Secret', 'pm-postmesh-identity-storage'), 'data');
+    const cert = new X509Certificate(Buffer.from(secret['tls.crt'] as string, 'base64'));
+    expect(cert.subjectAltName?.split(', ')).toContain(`DNS:${name}`);
+    expect(cert.subjectAltName).not.toMatch(/IP Address/);
+  });
+
+  it('makes imap-proxy the IMAP Service, with its name and the IMAP ports', () => {
+    const svc = at(find(objects, 'Service', 'pm-postmesh-imap-public'), 'spec');
+    expect(svc.type).toBe('LoadBalancer');
+    expect(at(svc, 'selector')['app.kubernetes.io/component']).toBe('imap-proxy');
+    expect((svc.ports as Json[]).map((p) => [p.port, p.targetPort])).toEqual([
+      [143, 'imap'],
+      [993, 'imaps'],
+    ]);
+  });
+
+  it('lets only imap-proxy reach the backend port; the proxy reaches storage as imap did', () => {
+    const storage = at(find(objects, 'NetworkPolicy', 'pm-postmesh-storage'), 'spec');
+    const backendRules = (storage.ingress as Json[]).filter((r) =>
+      (r.ports as Json[]).some((p) => p.port === 'imap-backend'),
+    );
+    expect(backendRules).toHaveLength(1);
+    expect(at(backendRules[0], 'from')).toEqual([
+      {
+        podSelector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'postmesh',
+            'app.kubernetes.io/instance': 'pm',
+            'app.kubernetes.io/component': 'imap-proxy',
+          },
+        },
+      },
+    ]);
+    const grpcFrom = (storage.ingress as Json[]).find((r) =>
+      (r.ports as Json[]).some((p) => p.port === 'grpc'),
+    );
+    expect(at(grpcFrom, 'from', 0, 'podSelector', 'matchExpressions', 0).values).toEqual([
+      'smtp-inbound',
+      'storage',
+      'imap-proxy',
+      'mta-delivery',
+      'admin',
+    ]);
+    const proxy = at(find(objects, 'NetworkPolicy', 'pm-postmesh-imap-proxy'), 'spec');
+    const egress = (proxy.egress as Json[]).flatMap((r) => (r.ports as Json[]).map((p) => p.port));
+    expect(egress).toEqual(expect.arrayContaining([4222, 7001, 10993]));
+    expect(egress).not.toContain(27017);
+    const ingress = (proxy.ingress as Json[]).flatMap((r) => (r.ports as Json[]).map((p) => p.port));
+    expect(ingress).toEqual(expect.arrayContaining(['imap', 'imaps']));
+    expect(objects.some((o) => o.kind === 'NetworkPolicy' && o.metadata?.name === 'pm-postmesh-imap')).toBe(
+      false,
+    );
+  });
+
+  it('gives the proxy a PodDisruptionBudget, an autoscaler and the hardened securityContext', () => {
+    expect(find(objects, 'PodDisruptionBudget', 'pm-postmesh-imap-proxy')).toBeDefined();
+    expect(find(objects, 'HorizontalPodAutoscaler', 'pm-postmesh-imap-proxy')).toBeDefined();
+    expect(at(container('imap-proxy'), 'securityContext').readOnlyRootFilesystem).toBe(true);
+    expect(at(container('imap-proxy'), 'readinessProbe', 'httpGet').port).toBe('ops');
   });
 });
 

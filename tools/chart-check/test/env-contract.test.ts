@@ -70,17 +70,31 @@ async function allProblems(objects: K8sObject[]): Promise<Record<string, string[
   return Object.fromEntries(results.filter(([, p]) => p.length > 0));
 }
 
-describe.each([
-  ['default values', []],
-  ['values-ha.yaml', [ha]],
-  ['values-eks.yaml', [eks]],
-  ['values-ha.yaml + values-eks.yaml', [ha, eks]],
-])('environment contract with %s', (_label, valuesFiles) => {
+// imap.mode: owner (the default; storage-imap and imap-proxy) and standalone (storage and imap).
+const SHAPES = {
+  owner: ['smtp-inbound', 'storage-imap', 'imap-proxy', 'mta-delivery', 'admin'],
+  standalone: ['smtp-inbound', 'storage', 'imap', 'mta-delivery', 'admin'],
+} as const;
+
+describe.each(
+  (['owner', 'standalone'] as const).flatMap((mode) =>
+    (
+      [
+        ['default values', []],
+        ['values-ha.yaml', [ha]],
+        ['values-eks.yaml', [eks]],
+        ['values-ha.yaml + values-eks.yaml', [ha, eks]],
+      ] as [string, string[]][]
+    ).map(([label, files]) => [label, mode, files] as const),
+  ),
+)('environment contract with %s, imap.mode %s', (_label, mode, valuesFiles) => {
   it('every container environment passes its service’s own parser', { timeout: 90_000 }, async () => {
-    const objects = render(valuesFiles);
-    expect(containerEnvironments(objects).map((c) => c.service)).toEqual(
-      expect.arrayContaining(['smtp-inbound', 'storage', 'imap', 'mta-delivery', 'admin']),
-    );
+    const objects = render(valuesFiles, { 'imap.mode': mode });
+    expect(
+      containerEnvironments(objects)
+        .map((c) => c.service)
+        .sort(),
+    ).toEqual([...SHAPES[mode]].sort());
     expect(await allProblems(objects)).toEqual({});
   });
 });
@@ -88,7 +102,7 @@ describe.each([
 describe('the environment contract check can fail', () => {
   let objects: K8sObject[] = [];
   beforeAll(() => {
-    objects = render();
+    objects = render([], { 'imap.mode': 'standalone' });
   });
 
   function withConfig(service: string, change: (data: Record<string, string>) => void): K8sObject[] {

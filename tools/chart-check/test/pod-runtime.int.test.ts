@@ -16,6 +16,9 @@ import {
   readdirSync,
   rmSync,
 } from 'node:fs';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,12 +37,14 @@ const work = mkdtempSync(join(tmpdir(), 'postmesh-pod-runtime-'));
 const appDir = join(work, 'app');
 let env: TestEnvironment;
 let objects: K8sObject[] = [];
+/** The default shape (imap.mode owner, ADR 0010): storage runs storage-imap, imap-proxy in front. */
+let ownerObjects: K8sObject[] = [];
 const running: ManagedProcess[] = [];
 
-function render(): K8sObject[] {
+function render(mode: 'owner' | 'standalone'): K8sObject[] {
   const rendered = renderChart(requireHelm(repoRoot), {
     chartDir,
-    set: { 'keyEncryption.generate': 'true' },
+    set: { 'keyEncryption.generate': 'true', 'imap.mode': mode },
     releaseName: RELEASE,
     namespace: 'mail',
   });
@@ -67,7 +72,16 @@ async function localEnv(
       POSTMESH_ALLOW_WEAK_DURABILITY: 'true',
       ...(plan.service === 'storage'
         ? { MONGODB_URI: env.mongoUri, POSTMESH_MONGODB_DB: env.database }
-        : { POSTMESH_STORAGE_GRPC: storageGrpc }),
+        : plan.service === 'storage-imap'
+          ? {
+              MONGODB_URI: env.mongoUri,
+              POSTMESH_MONGODB_DB: env.database,
+              POSTMESH_STORAGE_GRPC: `127.0.0.1:${listen.POSTMESH_GRPC_PORT ?? ''}`,
+              // status.podIP in the pod; here the loopback its listeners are moved to.
+              POSTMESH_STORAGE_ADVERTISED_GRPC: '127.0.0.1',
+              POSTMESH_STORAGE_ADVERTISED_IMAP: '127.0.0.1',
+            }
+          : { POSTMESH_STORAGE_GRPC: storageGrpc }),
     },
     opsPort: Number(listen.POSTMESH_OPS_PORT),
   };
@@ -91,8 +105,9 @@ async function startPod(
   service: string,
   storageGrpc: string,
   change: (env: Record<string, string>) => void = () => undefined,
+  rendered: K8sObject[] = objects,
 ): Promise<StartedPod> {
-  const plan = podPlan(objects, `${RELEASE}-postmesh-${service}`);
+  const plan = podPlan(rendered, `${RELEASE}-postmesh-${service}`);
   const local = await localEnv(plan, storageGrpc);
   const logFile = join(work, `${service}-${Date.now()}.log`);
   const podEnv = { ...plan.env, ...local.env };
@@ -104,7 +119,14 @@ async function startPod(
       nodeModules: join(repoRoot, 'node_modules'),
       imageEnv: IMAGE_ENV,
       env: {},
-      volumeFiles: { identity: identityFiles(service) },
+      // The volume `identity` holds the workload's own identity (imap-proxy runs as imap);
+      // storage-imap also mounts imap's as `identity-imap`.
+      volumeFiles: {
+        identity: identityFiles(service === 'imap-proxy' ? 'imap' : service),
+        ...(plan.mounts.some((m) => m.name === 'identity-imap')
+          ? { 'identity-imap': identityFiles('imap') }
+          : {}),
+      },
       logFile,
     },
   );
@@ -117,6 +139,32 @@ async function startPod(
     env: podEnv,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
   };
+}
+
+/** The next CRLF-terminated line from `socket` (IMAP responses here fit in one line). */
+function line(socket: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('latin1');
+      const end = buffered.indexOf('\r\n');
+      if (end < 0) return;
+      cleanup();
+      resolve(buffered.slice(0, end));
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(new Error(`closed after ${JSON.stringify(buffered)}`));
+    };
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onEnd);
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onEnd);
+  });
 }
 
 async function waitReady(pod: StartedPod, timeoutMs = 60_000): Promise<void> {
@@ -141,7 +189,8 @@ async function exited(pod: StartedPod, timeoutMs = 30_000): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  objects = render();
+  objects = render('standalone');
+  ownerObjects = render('owner');
   execFileSync('sh', [join(repoRoot, 'tools', 'image', 'stage.sh'), 'runtime', repoRoot, appDir]);
   mkdirSync(join(appDir, 'node_modules'));
   // npm nests a workspace's dependency in the workspace's own node_modules when the root holds
@@ -207,7 +256,46 @@ describe('the pod sandbox', () => {
   });
 });
 
-describe('every service as its pod runs it (chart default values)', () => {
+describe('every service as its pod runs it (chart default values, imap.mode owner)', () => {
+  it(
+    'storage-imap, then imap-proxy reach readiness; the proxy greets with the IMAP capabilities',
+    { timeout: 150_000 },
+    async () => {
+      const storage = await startPod('storage', '', undefined, ownerObjects);
+      expect(storage.plan.service).toBe('storage-imap');
+      await waitReady(storage);
+      const grpc = `127.0.0.1:${storage.env.POSTMESH_GRPC_PORT}`;
+      // The proxy is ready only once it sees a backend published in storage-replicas.
+      const proxy = await startPod('imap-proxy', grpc, undefined, ownerObjects);
+      await waitReady(proxy);
+      expect(storage.log()).toMatch(/IMAP proxy listener published/);
+      const socket = connect(Number(proxy.env.POSTMESH_IMAP_PORT), '127.0.0.1');
+      socket.setTimeout(30_000, () => socket.destroy(new Error('no answer within 30 s')));
+      try {
+        expect(await line(socket)).toMatch(
+          /^\* OK \[CAPABILITY IMAP4rev2 IMAP4rev1 [^\]]* STARTTLS LOGINDISABLED\]/,
+        );
+        socket.write('a STARTTLS\r\n');
+        expect(await line(socket)).toMatch(/^a OK/);
+        // The proxy's certificate is the chart's self-signed mail pair: not verified here.
+        const secure = tlsConnect({ socket, rejectUnauthorized: false });
+        await once(secure, 'secureConnect');
+        // A login naming no account goes to a live backend (the fallback): over the backend port,
+        // PROXY header and mutual TLS with the name the chart gives (POSTMESH_IMAP_PROXY_BACKEND_SERVERNAME).
+        // The backend's own NO proves that path; an unreachable one would be NO [UNAVAILABLE].
+        secure.write('b LOGIN nobody@example.test "not-a-password"\r\n');
+        expect(await line(secure)).toMatch(/^b NO \[AUTHENTICATIONFAILED\]/);
+        secure.destroy();
+      } finally {
+        socket.destroy();
+      }
+      for (const pod of [storage, proxy]) expect(pod.proc.running).toBe(true);
+      await Promise.all([proxy.proc.stop(10_000), storage.proc.stop(20_000)]);
+    },
+  );
+});
+
+describe('every service as its pod runs it (chart default values, imap.mode standalone)', () => {
   it(
     'storage, then smtp-inbound, imap, mta-delivery and admin reach readiness',
     { timeout: 150_000 },
