@@ -9,6 +9,7 @@ export {
   type NativeTool,
 } from './binaries.js';
 export { ManagedProcess, freePort, waitForPort, type ManagedProcessOptions } from './process.js';
+export { metricValue, waitFor } from './probes.js';
 export { NatsServer, type NatsServerOptions } from './nats.js';
 export {
   DB_BACKENDS,

@@ -21,8 +21,10 @@ import { Buckets, OwnershipView, ReplicaMembers } from '@postmesh/bus';
 import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
 import {
   freePort,
+  metricValue,
   startService,
   startTestEnvironment,
+  waitFor,
   type RunningService,
   type TestEnvironment,
 } from '@postmesh/testing';
@@ -60,33 +62,9 @@ function call<T>(invoke: (cb: (error: ServiceError | null, value: T) => void) =>
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** The value of the `/metrics` sample of `name` with these labels among its own (0 when absent). */
-async function metric(
-  service: RunningService,
-  name: string,
-  labels: Readonly<Record<string, string>> = {},
-): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${service.opsPort}/metrics`)).text();
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) && wanted.length === 0) return Number(line.slice(name.length + 1));
-    if (!line.startsWith(`${name}{`)) continue;
-    const end = line.lastIndexOf('} ');
-    const own = line.slice(name.length + 1, end).split(',');
-    if (wanted.every((pair) => own.includes(pair))) return Number(line.slice(end + 2));
-  }
-  return 0;
-}
+/** The value of `name` (with these labels) on the service's ops port. */
+const metric = (service: RunningService, name: string, labels: Readonly<Record<string, string>> = {}) =>
+  metricValue(service.opsPort, name, labels);
 
 const calls = (replica: RunningService, path: 'in-process' | 'grpc'): Promise<number> =>
   metric(replica, 'postmesh_imap_storage_calls_total', { path });

@@ -16,8 +16,10 @@ import { OwnershipView } from '@postmesh/bus';
 import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
 import {
   freePort,
+  metricValue,
   startService,
   startTestEnvironment,
+  waitFor,
   type RunningService,
   type TestEnvironment,
 } from '@postmesh/testing';
@@ -47,40 +49,13 @@ function call<T>(run: (cb: (error: ServiceError | null, value: T) => void) => un
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** The value of the `/metrics` sample of `name` with these labels among its own (0 when absent). */
-async function metric(
-  opsPort: number,
-  name: string,
-  labels: Readonly<Record<string, string>>,
-): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const end = line.lastIndexOf('} ');
-    const own = line.slice(name.length + 1, end).split(',');
-    if (wanted.every((pair) => own.includes(pair))) return Number(line.slice(end + 2));
-  }
-  return 0;
-}
-
 const inProcess = (): Promise<number> =>
-  metric(combined.opsPort, 'postmesh_imap_storage_calls_total', { path: 'in-process' });
+  metricValue(combined.opsPort, 'postmesh_imap_storage_calls_total', { path: 'in-process' });
 const overGrpc = (): Promise<number> =>
-  metric(combined.opsPort, 'postmesh_imap_storage_calls_total', { path: 'grpc' });
+  metricValue(combined.opsPort, 'postmesh_imap_storage_calls_total', { path: 'grpc' });
 /** AppendMessage calls the plain replica's gRPC server answered OK. */
 const appendsServedByOther = (): Promise<number> =>
-  metric(other.opsPort, 'postmesh_grpc_server_duration_seconds_count', {
+  metricValue(other.opsPort, 'postmesh_grpc_server_duration_seconds_count', {
     method: '/postmesh.mailstore.v1.MailstoreService/AppendMessage',
     code: 'OK',
   });
