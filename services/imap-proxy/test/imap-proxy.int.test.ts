@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Buckets, OwnershipView, ReplicaMembers } from '@postmesh/bus';
+import { assignPartitions, Buckets, OwnershipView, ReplicaMembers } from '@postmesh/bus';
 import { DirectoryServiceClient, type directory } from '@postmesh/contracts';
 import {
   freePort,
@@ -426,21 +426,31 @@ describe('imap-proxy: partitions move', () => {
       sessions.set(route.partition, { user, client });
     }
     expect(sessions.size).toBe(PARTITIONS);
+    const ownerOf = async (user: User) => (await routes.lookup(user.id))?.owner ?? '';
+    const before = new Set(
+      (await Promise.all([...sessions.values()].map(({ user }) => ownerOf(user)))).filter((id) => id !== ''),
+    );
     const replicaC = await startReplica('replica-c');
     try {
+      // The rebalance moves partitions one renewal at a time; wait for the whole of it (the
+      // assignment is a function of the live replicas' ids) so no later move ends a session
+      // this test expects to stay.
       const moved = await waitFor(
-        'a partition handed to the new replica',
+        'the rebalance onto the new replica',
         async () => {
-          const taken: number[] = [];
-          for (const [partition, { user }] of sessions) {
-            if ((await routes.lookup(user.id))?.address === replicaC.address) taken.push(partition);
-          }
-          return taken.length > 0 ? taken : undefined;
+          const owners = new Map<number, string>();
+          for (const [partition, { user }] of sessions) owners.set(partition, await ownerOf(user));
+          const newcomer = [...owners.values()].find((id) => id !== '' && !before.has(id));
+          if (newcomer === undefined) return undefined;
+          const target = assignPartitions(PARTITIONS, [...before, newcomer]);
+          if ([...owners].some(([partition, id]) => target.get(partition) !== id)) return undefined;
+          return [...owners].filter(([, id]) => id === newcomer).map(([partition]) => partition);
         },
-        60_000,
+        90_000,
       ).catch((error: unknown) => {
         throw new Error(`${String(error)}\n${replicaC.log().slice(-6000)}`);
       });
+      expect(moved.length).toBeGreaterThan(0);
       for (const partition of moved) {
         const entry = sessions.get(partition);
         if (entry === undefined) continue;
