@@ -7,7 +7,7 @@
  * their bodies, keeping the tombstones QRESYNC needs.
  */
 import { ErrorReason, mailstore } from '@postmesh/contracts';
-import { MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
+import { Collection, MongoClient, ObjectId, type CommandStartedEvent } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { userUsage } from '../src/administrators/usage.js';
 import { splitFlags } from '../src/mailstore/flags.js';
@@ -552,6 +552,51 @@ describe('quota usage from the mailbox counters (ADR 0007)', () => {
       ok: true,
       value: { usage: [{ usedBytes: sizeOf(rows), messages: 11 }] },
     });
+  });
+
+  it('usage read while the counters are being written still counts them', async () => {
+    const userId = await createUser(m.h, 10_000_000);
+    const mailboxId = await fill(userId, 4);
+    // With the mailbox's entry loaded, APPENDs move its counters in memory (held ahead).
+    await answered(userId, mailboxId);
+    for (let i = 0; i < 2; i++) {
+      await append(m.client, userId, byPath('INBOX'), message([`Subject: ahead${i}`, '', 'y'.repeat(400)]));
+    }
+    const expected = await quotaOf(userId);
+    expect(expected.usedMessages).toBe(6);
+    expect(mailboxRecords.aheadIds(m.h.db)).toContain(mailboxId);
+    // Hold the write of the mailbox's counters (the flush) until the reads below have answered:
+    // the counters it carries are no longer held ahead, and the document does not show them yet.
+    const original = Collection.prototype.findOneAndUpdate;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered = (): void => undefined;
+    const writing = new Promise<void>((resolve) => (entered = resolve));
+    Collection.prototype.findOneAndUpdate = async function (this: Collection, ...args: unknown[]) {
+      if (this.collectionName === 'mailboxes') {
+        entered();
+        await held;
+      }
+      return (original as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+    } as typeof original;
+    try {
+      const flush = m.store.flushCounters();
+      await within(10_000, 'the counter write', writing);
+      expect(await quotaOf(userId)).toMatchObject({
+        usedBytes: expected.usedBytes,
+        usedMessages: 6,
+      });
+      expect(await userUsage(m.h.db, [userId])).toMatchObject({
+        value: { usage: [{ usedBytes: expected.usedBytes, messages: 6 }] },
+      });
+      release();
+      await within(10_000, 'the flush', flush);
+    } finally {
+      Collection.prototype.findOneAndUpdate = original;
+      release();
+    }
+    expect(mailboxRecords.aheadIds(m.h.db)).not.toContain(mailboxId);
+    expect(await quotaOf(userId)).toMatchObject({ usedBytes: expected.usedBytes, usedMessages: 6 });
   });
 
   it('an APPEND beyond the quota is refused, and an EXPUNGE makes room at once', async () => {

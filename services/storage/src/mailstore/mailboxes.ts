@@ -165,6 +165,13 @@ function allocates(update: unknown): boolean {
   );
 }
 
+/** Counters moved in memory and not yet written, with the mailbox's user. */
+interface AheadCounters {
+  readonly userId: string;
+  readonly delta: CounterDelta;
+  recentFloor?: number;
+}
+
 class MailboxRecords {
   private readonly records = new Map<string, MailboxRecord>();
   private readonly byPath = new Map<string, string>();
@@ -178,7 +185,13 @@ class MailboxRecords {
    * mailbox's user: every document read through `mailboxes(db)` gets them added, and the next
    * write of the mailbox's counters (`flushCounters`, or any `$inc` of the mailbox) carries them.
    */
-  private readonly ahead = new Map<string, { userId: string; delta: CounterDelta; recentFloor?: number }>();
+  private readonly ahead = new Map<string, AheadCounters>();
+  /**
+   * Counters taken by a write that has not answered yet (`takeAhead` → `settleAhead`): still added
+   * to documents read meanwhile, which may not show the write yet. Taken out of `ahead` so a
+   * concurrent write of the same mailbox does not carry them twice.
+   */
+  private readonly inflight = new Map<string, Set<AheadCounters>>();
   /** Mailboxes whose documents carry this tenure's mark (`counterTenure`), with their users. */
   private readonly held = new Map<string, string>();
 
@@ -320,20 +333,37 @@ class MailboxRecords {
     return true;
   }
 
-  /** Mailboxes of `db` whose counters are ahead of the database. */
+  /** Mailboxes of `db` whose counters are ahead of the database (held, or in a write not answered). */
   aheadIds(db: Db): string[] {
     const prefix = `${db.databaseName}:`;
-    return [...this.ahead.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    return [...new Set([...this.ahead.keys(), ...this.inflight.keys()])]
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length));
   }
 
-  /** Takes the counters held ahead of the database for a write that carries them. */
-  takeAhead(db: Db, id: string): { userId: string; delta: CounterDelta; recentFloor?: number } | undefined {
+  /**
+   * Takes the counters held ahead of the database for a write that carries them; until
+   * `settleAhead` they still count in documents read (a read during the write may not see it).
+   */
+  takeAhead(db: Db, id: string): AheadCounters | undefined {
     const key = this.key(db, id);
     const ahead = this.ahead.get(key);
     this.ahead.delete(key);
-    return ahead === undefined || (isEmptyDelta(ahead.delta) && ahead.recentFloor === undefined)
-      ? undefined
-      : ahead;
+    if (ahead === undefined || (isEmptyDelta(ahead.delta) && ahead.recentFloor === undefined))
+      return undefined;
+    const writes = this.inflight.get(key) ?? new Set<AheadCounters>();
+    writes.add(ahead);
+    this.inflight.set(key, writes);
+    return ahead;
+  }
+
+  /** The write that took `taken` answered: written, or (not known to be written) held again. */
+  settleAhead(db: Db, id: string, taken: AheadCounters, written: boolean): void {
+    const key = this.key(db, id);
+    const writes = this.inflight.get(key);
+    if (writes?.delete(taken) !== true) return; // forgotten meanwhile (the mailbox was deleted)
+    if (writes.size === 0) this.inflight.delete(key);
+    if (!written) this.restoreAhead(db, id, taken.userId, taken.delta, taken.recentFloor);
   }
 
   /** Gives back counters a failed write took. */
@@ -348,17 +378,24 @@ class MailboxRecords {
   /** Forgets counters held for a mailbox that was deleted. */
   forgetAhead(db: Db, id: string): void {
     this.ahead.delete(this.key(db, id));
+    this.inflight.delete(this.key(db, id));
     this.held.delete(this.key(db, id));
   }
 
   /** A document read from the database as this process knows it: with its counters held ahead. */
   overlay<T extends object>(db: Db, doc: T): T {
-    if (this.ahead.size === 0) return doc;
+    if (this.ahead.size === 0 && this.inflight.size === 0) return doc;
     const id = idOf(doc);
     if (id === undefined) return doc;
-    const ahead = this.ahead.get(this.key(db, id));
-    const out = withDelta(doc, ahead?.delta);
-    const floor = ahead?.recentFloor;
+    const key = this.key(db, id);
+    const held = [this.ahead.get(key), ...(this.inflight.get(key) ?? [])];
+    let out = doc;
+    let floor: number | undefined;
+    for (const ahead of held) {
+      if (ahead === undefined) continue;
+      out = withDelta(out, ahead.delta);
+      if (ahead.recentFloor !== undefined) floor = Math.max(floor ?? 1, ahead.recentFloor);
+    }
     if (floor === undefined || !('recentFloor' in doc || 'uidNext' in doc)) return out;
     const known = (out as { recentFloor?: number }).recentFloor ?? 1;
     return known >= floor ? out : { ...out, recentFloor: floor };
@@ -463,7 +500,7 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
           }
           const ahead = mailboxRecords.takeAhead(db, id);
           if (ahead === undefined) return method.apply(target, args);
-          const { userId, delta, recentFloor } = ahead;
+          const { delta, recentFloor } = ahead;
           const update = args[1] as Record<string, unknown>;
           // What is held ahead, as update operators: `$inc` of the counters, `$max` of the floor.
           const carried = (into: Record<string, unknown>): Record<string, unknown> => {
@@ -482,9 +519,11 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
             const setsFloor = isObject(update.$set) && 'recentFloor' in update.$set;
             if (setsCounters(update) || setsFloor) {
               await target.updateOne({ _id: new ObjectId(id) }, carried({}));
+              mailboxRecords.settleAhead(db, id, ahead, true);
             } else {
               const merged: unknown[] = [args[0], carried(update), ...args.slice(2)];
               const written: unknown = await method.apply(target, merged);
+              mailboxRecords.settleAhead(db, id, ahead, true);
               // The document `before` (the default) is as the database had it: the owner had the
               // delta already, so its callers (allocating UIDs from it) get it added.
               if (
@@ -500,7 +539,7 @@ export function mailboxes(db: Db): Collection<MailboxRecord> {
             // Not known to be written: held again for the next write. Counting twice (a write that
             // landed but failed to answer) only leaves a gap in UIDs and MODSEQs, and the next
             // index build recounts; counting none could hand a UID out twice.
-            mailboxRecords.restoreAhead(db, id, userId, delta, recentFloor);
+            mailboxRecords.settleAhead(db, id, ahead, false);
             throw error;
           }
           return method.apply(target, args);
