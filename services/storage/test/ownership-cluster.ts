@@ -29,6 +29,7 @@ import {
   type RunningService,
   type ServiceName,
   type TestEnvironment,
+  waitFor as pollUntil,
 } from '@postmesh/testing';
 import { MongoClient, type Db } from 'mongodb';
 
@@ -50,19 +51,12 @@ export function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<R
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(
+/** libs/testing's polling with this suite's 30 s default deadline. */
+export const waitFor = <T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await sleep(150);
-  }
-}
+): Promise<T> => pollUntil(what, probe, timeoutMs);
 
 /** One SMTP transaction (RFC 5321 §3.3) over a plain socket; answers the reply code after DATA. */
 export async function sendSmtp(port: number, to: readonly string[], message: string): Promise<number> {
