@@ -31,7 +31,10 @@
  * published ahead of delivery), --publishers P (16 concurrent publishes), --load-budget S (5400:
  * the load fails after S seconds), --snapshot PATH (write a heap snapshot of storage to PATH
  * after the first warm-up; large), --storage-node-options "..." (extra node flags for storage,
- * e.g. --max-semi-space-size=2), --json (the result as one JSON line too).
+ * e.g. --max-semi-space-size=2), --service storage|storage-imap (storage: the storage service
+ * alone; storage-imap: the shipped shape of `npm start` and the chart, ADR 0010, with the IMAP
+ * server in storage's process, listening on free ports of 127.0.0.1 but given no connection),
+ * --json (the result as one JSON line too).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -77,6 +80,7 @@ const { values: opts } = parseArgs({
     cold: { type: 'boolean', default: false },
     order: { type: 'string', default: 'user' },
     'log-level': { type: 'string', default: 'warn' },
+    service: { type: 'string', default: 'storage' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -86,6 +90,10 @@ const SIZE = Number(opts.size);
 const WINDOW = Number(opts.window);
 const PUBLISHERS = Number(opts.publishers);
 const LOAD_BUDGET_MS = Number(opts['load-budget']) * 1000;
+const SERVICE = opts.service;
+if (SERVICE !== 'storage' && SERVICE !== 'storage-imap') {
+  throw new Error(`--service must be storage or storage-imap, not ${String(SERVICE)}`);
+}
 // The storage service's default (POSTMESH_STORAGE_PARTITIONS), which the publisher must match.
 const PARTITIONS = 64;
 const DOMAIN = 'memory.test';
@@ -164,6 +172,18 @@ class StorageProcess {
     rmSync(hookDir, { recursive: true, force: true });
     mkdirSync(hookDir, { recursive: true });
     const nodeFlags = (opts['storage-node-options'] ?? '').split(/\s+/).filter((f) => f !== '');
+    // storage-imap: the IMAP half on free ports, plaintext allowed (no client connects).
+    const imapVars: Record<string, string> =
+      SERVICE === 'storage-imap'
+        ? {
+            POSTMESH_IMAP_PORT: String(await freePort()),
+            POSTMESH_IMAPS_PORT: String(await freePort()),
+            POSTMESH_IMAP_BACKEND_PORT: String(await freePort()),
+            POSTMESH_MANAGESIEVE_ENABLED: 'false',
+            POSTMESH_IMAP_DATA_DIR: join(work, 'imap'),
+            POSTMESH_IMAP_ALLOW_PLAINTEXT: 'true',
+          }
+        : {};
     const proc = new ManagedProcess({
       name,
       command: process.execPath,
@@ -171,7 +191,7 @@ class StorageProcess {
         ...nodeFlags,
         '--import',
         join(repoRoot(), 'tools', 'bench', 'memory', 'memory-hook.mjs'),
-        join(repoRoot(), 'services', 'storage', 'dist', 'main.js'),
+        join(repoRoot(), 'services', SERVICE, 'dist', 'main.js'),
       ],
       env: {
         ...process.env,
@@ -189,6 +209,7 @@ class StorageProcess {
         POSTMESH_STORAGE_OWNERSHIP: 'true',
         POSTMESH_STORAGE_PARTITIONS: String(PARTITIONS),
         LOG_LEVEL: opts['log-level'],
+        ...imapVars,
       },
       logFile: join(opts.logs ?? work, `${name}.log`),
     });
@@ -543,7 +564,7 @@ async function main(): Promise<void> {
     });
   }
   try {
-    log(`starting storage (ownership on, ${PARTITIONS} partitions) in ${work}`);
+    log(`starting ${SERVICE} (ownership on, ${PARTITIONS} partitions) in ${work}`);
     const first = await StorageProcess.start(env, work, 'storage');
     storage = first.storage;
     log(`  ready in ${(first.readyMs / 1000).toFixed(1)} s`);
@@ -629,6 +650,7 @@ async function main(): Promise<void> {
       'restarted, every mailbox hot, after GC': afterRewarmGc,
     };
     const result = {
+      service: SERVICE,
       users: USERS,
       messages: MESSAGES,
       sizeBytes: SIZE,
@@ -665,7 +687,7 @@ async function main(): Promise<void> {
       `every mailbox hot (SELECT + FETCH 1:* (FLAGS)): ${result.warmSeconds} s; again from memory: ${result.hotPassSeconds} s`,
       `restart: ready in ${result.restart.readySeconds} s, every mailbox hot again in ${result.restart.warmSeconds} s`,
       '',
-      '| storage process                          | VmRSS MiB | VmHWM MiB | heap used MiB | heap total MiB | external MiB |',
+      `| ${(SERVICE + ' process').padEnd(40)} | VmRSS MiB | VmHWM MiB | heap used MiB | heap total MiB | external MiB |`,
       '| ---------------------------------------- | --------- | --------- | ------------- | -------------- | ------------ |',
       ...Object.entries(samples).map(
         ([k, s]) =>
