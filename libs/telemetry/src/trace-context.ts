@@ -17,13 +17,25 @@ import {
   type Context,
   type Span,
   type TextMapGetter,
+  type Tracer,
 } from '@opentelemetry/api';
+import { UnexportedTracer } from './unexported-tracer.js';
 
 export { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span };
 
-/** The tracer every Postmesh service creates its spans with. */
-export function tracer(): ReturnType<typeof trace.getTracer> {
-  return trace.getTracer('postmesh');
+let unexported: Tracer | undefined;
+
+/**
+ * The tracer every Postmesh service creates its spans with: the registered provider's, or, once
+ * `startTracing` found no exporter configured, one whose spans carry ids only (unexported-tracer.ts).
+ */
+export function tracer(): Tracer {
+  return unexported ?? trace.getTracer('postmesh');
+}
+
+/** @internal `startTracing`'s choice: spans that carry ids only (`tracer`), or the provider's. */
+export function useUnexportedSpans(on: boolean): void {
+  unexported = on ? new UnexportedTracer() : undefined;
 }
 
 /** The trace id (32 hex digits) of the span active in `ctx`, or undefined when there is none. */

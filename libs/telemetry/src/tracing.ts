@@ -1,11 +1,13 @@
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import { useUnexportedSpans } from './trace-context.js';
 
 /**
  * OpenTelemetry tracing configured from the standard `OTEL_*` variables
  * (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED, …).
  * Without an exporter configured, spans are still created and propagated (W3C `traceparent`
  * in NATS headers and gRPC metadata, trace ids in trace events and logs) but not exported, so
- * the local stack needs no collector and its trace ids still link a message's hops.
+ * the local stack needs no collector and its trace ids still link a message's hops; Postmesh's
+ * own spans (`tracer()`) are then ids only, without the recording nobody would read.
  */
 export interface Tracing {
   shutdown(): Promise<void>;
@@ -25,5 +27,11 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
     ...(exporterConfigured ? {} : { spanProcessors: [new tracing.NoopSpanProcessor()] }),
   });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  useUnexportedSpans(!exporterConfigured);
+  return {
+    shutdown: () => {
+      useUnexportedSpans(false);
+      return sdk.shutdown();
+    },
+  };
 }
