@@ -14,7 +14,13 @@ export {
   type StorageClientOptions,
   type UnaryApi,
 } from './client.js';
-export { colocatedStorage, type CallPath, type ColocatedOptions, type LocalStorage } from './local.js';
+export {
+  CALLER_CONTEXT,
+  colocatedStorage,
+  type CallPath,
+  type ColocatedOptions,
+  type LocalStorage,
+} from './local.js';
 export {
   StorageCallError,
   StorageError,

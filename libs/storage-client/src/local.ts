@@ -11,10 +11,13 @@
  * - answers are copied into fresh messages with every field set (`fromPartial`), as decoding would
  *   make them, so a caller never holds storage's cached objects;
  * - the same deadlines (a caller stops waiting; a stream's handler is cancelled), and reads are
- *   tried again on UNAVAILABLE under the same policy (policy.ts).
+ *   tried again on UNAVAILABLE under the same policy (policy.ts);
+ * - the handler's span has the caller's span as its parent: the call hands over the caller's
+ *   context itself (`CALLER_CONTEXT`), and builds the `traceparent` metadata a gRPC call would
+ *   carry only if something reads `metadata`.
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { context, propagation } from '@opentelemetry/api';
+import { context, propagation, type Context } from '@opentelemetry/api';
 import {
   directory as directoryMessages,
   mailstore as mailstoreMessages,
@@ -27,7 +30,17 @@ import { appendHeaderPart, type AppendInput, type Mailstore, type StorageClient 
 import { StorageError, storageErrorOf } from './errors.js';
 import { DEFAULT_CALL_POLICY, backoffMs, isIdempotent, type CallPolicy } from './policy.js';
 
-/** What a process running storage lends its own storage client (storage's `app.local`). */
+/**
+ * Where an in-process call object carries the OpenTelemetry context of its caller, for storage's
+ * instrumentation (grpc/instrument.ts) to start the handler's span under it, as it would under
+ * the `traceparent` of a gRPC call's metadata.
+ */
+export const CALLER_CONTEXT: unique symbol = Symbol('postmesh.storage-client.caller-context');
+
+/**
+ * What a process running storage lends its own storage client (storage's `app.local`). Its
+ * handlers are called as grpc-js calls them, with call objects that also carry `CALLER_CONTEXT`.
+ */
 export interface LocalStorage {
   /** Storage's Mailstore handlers, as its gRPC server runs them (instrumented). */
   readonly mailstore: MailstoreServiceServer;
@@ -93,9 +106,9 @@ type Handler = (call: unknown, callback?: (error: unknown, response?: unknown) =
 type Handlers = Record<string, Handler | undefined>;
 
 /** Metadata carrying the caller's trace context, as the gRPC client sends it (`traceparent`). */
-function traceMetadata(): Metadata {
+function traceMetadata(caller: Context): Metadata {
   const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
+  propagation.inject(caller, carrier);
   const metadata = new Metadata();
   for (const [key, value] of Object.entries(carrier)) metadata.set(key, value);
   return metadata;
@@ -191,7 +204,16 @@ function unaryCall<Req, Res>(
     withRetries(policy, rpc, method, request, (deadline) => {
       if (handler === undefined) return Promise.reject(unimplemented(method));
       return answerBy<Res>(deadline, (resolve, reject) => {
-        handler({ request, metadata: traceMetadata(), on: noop }, (error, response) => {
+        const caller = context.active();
+        const call = {
+          request,
+          on: noop,
+          [CALLER_CONTEXT]: caller,
+          get metadata(): Metadata {
+            return traceMetadata(caller);
+          },
+        };
+        handler(call, (error, response) => {
           if (error === null || error === undefined) resolve(messages.fromPartial(response as never));
           else reject(asServiceError(error));
         });
@@ -217,7 +239,7 @@ const HIGH_WATER = 16;
  */
 class LocalServerStream<Req, Res> {
   cancelled = false;
-  readonly metadata = traceMetadata();
+  readonly [CALLER_CONTEXT]: Context = context.active();
   private readonly queue: Res[] = [];
   private finished = false;
   private failure: unknown;
@@ -232,6 +254,11 @@ class LocalServerStream<Req, Res> {
     // The deadline cancels the handler and fails the reader, as grpc-js does for a server stream.
     this.timer = setTimeout(() => this.cancel(deadlineExceeded()), Math.max(0, deadline - Date.now()));
     this.timer.unref();
+  }
+
+  /** The `traceparent` a gRPC call would carry, built only when read. */
+  get metadata(): Metadata {
+    return traceMetadata(this[CALLER_CONTEXT]);
   }
 
   write(item: Res): boolean {
@@ -455,8 +482,12 @@ function append(
     appendHeaderPart(input),
     { part: { $case: 'chunk', value: input.message } },
   ];
+  const caller = context.active();
   const call = {
-    metadata: traceMetadata(),
+    [CALLER_CONTEXT]: caller,
+    get metadata(): Metadata {
+      return traceMetadata(caller);
+    },
     on: noop,
     [Symbol.asyncIterator]: (): AsyncIterator<mailstore.AppendMessageRequest> => {
       let next = 0;

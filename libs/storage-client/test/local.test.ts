@@ -4,7 +4,10 @@
  * with back-pressure and cancellation); the others go over gRPC to a real grpc-js server. The
  * whole path against storage's real handlers is services/storage-imap/test.
  */
-import { status } from '@grpc/grpc-js';
+import { status, type Metadata } from '@grpc/grpc-js';
+import { context, propagation, trace, TraceFlags, type Context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   ErrorReason,
   mailstore,
@@ -15,6 +18,7 @@ import {
 import { insecureInternal } from '@postmesh/identity';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CALLER_CONTEXT,
   StorageError,
   StorageUnavailableError,
   colocatedStorage,
@@ -345,5 +349,68 @@ describe('streams', () => {
     expect(appended).toHaveLength(2);
     expect(appended[0]).toMatchObject({ part: { $case: 'header', value: { userId: 'mine', size: 20 } } });
     expect(appended[1]).toMatchObject({ part: { $case: 'chunk' } });
+  });
+});
+
+describe('trace context', () => {
+  /** What storage's instrumentation reads of a call: the caller's context, or the metadata. */
+  interface TracedCall {
+    readonly [CALLER_CONTEXT]?: Context;
+    readonly metadata: Metadata;
+  }
+  const spanContext = {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    traceFlags: TraceFlags.SAMPLED,
+  };
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  it("each in-process call hands over the caller's context, and its metadata carries it as traceparent", async () => {
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const calls: TracedCall[] = [];
+      const { client } = colocated({
+        getQuota: (call: TracedCall, callback: Callback) => {
+          calls.push(call);
+          callback(null, {});
+        },
+        fetchMessages: (call: TracedCall & StreamCall) => {
+          calls.push(call);
+          call.end();
+        },
+        appendMessage: (call: TracedCall, callback: Callback) => {
+          calls.push(call);
+          callback(null, { uid: 1, uidValidity: 1 });
+        },
+      });
+      await context.with(trace.setSpanContext(context.active(), spanContext), async () => {
+        await client.mailstore.getQuota({ userId: 'mine' });
+        const fetched: unknown[] = [];
+        for await (const message of client.mailstore.fetchMessages(
+          mailstore.FetchMessagesRequest.fromPartial({ userId: 'mine', mailboxId: 'm1' }),
+        ))
+          fetched.push(message);
+        expect(fetched).toEqual([]);
+        await client.mailstore.appendMessage({
+          userId: 'mine',
+          mailbox: { selector: { $case: 'path', value: 'INBOX' } },
+          flags: [],
+          keywords: [],
+          internalDate: undefined,
+          message: Buffer.from('Subject: x\r\n\r\nbody\r\n'),
+        });
+      });
+      expect(calls).toHaveLength(3);
+      for (const call of calls) {
+        const caller = call[CALLER_CONTEXT];
+        expect(caller === undefined ? undefined : trace.getSpanContext(caller)).toEqual(spanContext);
+        expect(call.metadata.get('traceparent')).toEqual([traceparent]);
+      }
+    } finally {
+      context.disable();
+      propagation.disable();
+    }
   });
 });

@@ -3,7 +3,9 @@
  * parent is the caller's W3C trace context from the request metadata (`traceparent`,
  * `tracestate`, written by the clients with `propagation.inject`), so a delivery or an IMAP
  * command and the storage calls it makes share one trace; its duration and status code go to
- * `postmesh_grpc_server_duration_seconds{method, code}`.
+ * `postmesh_grpc_server_duration_seconds{method, code}`. A call made in-process (the colocated
+ * storage client) hands over its caller's context itself (`CALLER_CONTEXT`), the same parent
+ * without writing and parsing a `traceparent`.
  */
 import {
   status,
@@ -11,12 +13,14 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { CALLER_CONTEXT } from '@postmesh/storage-client';
 import {
   Histogram,
   SpanKind,
   SpanStatusCode,
   context,
   extractTraceContext,
+  type Context,
   trace,
   tracer,
   type Registry,
@@ -57,14 +61,20 @@ export class GrpcInstrumentation {
       const spanName = path.replace(/^\//, '');
       const spanOptions = { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': path } };
       wrapped[name] = (
-        call: { metadata: Metadata; on(event: string, cb: () => void): unknown },
+        call: {
+          metadata: Metadata;
+          on(event: string, cb: () => void): unknown;
+          readonly [CALLER_CONTEXT]?: Context;
+        },
         callback?: unknown,
       ) => {
         const started = performance.now();
-        const parent = extractTraceContext((key) => {
-          const value = call.metadata.get(key)[0];
-          return typeof value === 'string' ? value : undefined;
-        });
+        const parent =
+          call[CALLER_CONTEXT] ??
+          extractTraceContext((key) => {
+            const value = call.metadata.get(key)[0];
+            return typeof value === 'string' ? value : undefined;
+          });
         const span = tracer().startSpan(spanName, spanOptions, parent);
         let ended = false;
         const end = (code: status): void => {
