@@ -41,6 +41,12 @@ describe('partitionOf', () => {
     expect(partitionOf('foobar', 64)).toBe(0xbf9cf968 % 64);
   });
 
+  it('hashes the UTF-8 bytes of a key beyond ASCII', () => {
+    expect(fnv1a32('é')).toBe(0x1e9de8c1);
+    expect(fnv1a32('user-ü-1')).toBe(0xed445664);
+    expect(fnv1a32('日本')).toBe(0x9f26ee51);
+  });
+
   it('spreads user ids over all partitions and keeps each user in one', () => {
     const counts = new Array<number>(P).fill(0);
     for (let i = 0; i < 6_400; i++) {
