@@ -29,7 +29,8 @@
  * each index from the database), --logs DIR (storage logs there), --log-level L (warn),
  * --users U (100), --messages N (100000), --size BYTES (3072), --window W (3000 jobs
  * published ahead of delivery), --publishers P (16 concurrent publishes), --load-budget S (5400:
- * the load fails after S seconds), --snapshot PATH (write a heap snapshot of storage to PATH
+ * the load fails after S seconds), --restart-budget S (900: after the restart, the pass over every
+ * mailbox is sampled at S seconds if it has not finished), --snapshot PATH (write a heap snapshot of storage to PATH
  * after the first warm-up; large), --storage-node-options "..." (extra node flags for storage,
  * e.g. --max-semi-space-size=2), --service storage|storage-imap (storage: the storage service
  * alone; storage-imap: the shipped shape of `npm start` and the chart, ADR 0010, with the IMAP
@@ -74,6 +75,7 @@ const { values: opts } = parseArgs({
     window: { type: 'string', default: '3000' },
     publishers: { type: 'string', default: '16' },
     'load-budget': { type: 'string', default: '5400' },
+    'restart-budget': { type: 'string', default: '900' },
     snapshot: { type: 'string' },
     'storage-node-options': { type: 'string', default: '' },
     logs: { type: 'string' },
@@ -90,6 +92,7 @@ const SIZE = Number(opts.size);
 const WINDOW = Number(opts.window);
 const PUBLISHERS = Number(opts.publishers);
 const LOAD_BUDGET_MS = Number(opts['load-budget']) * 1000;
+const RESTART_BUDGET_MS = Number(opts['restart-budget']) * 1000;
 const SERVICE = opts.service;
 if (SERVICE !== 'storage' && SERVICE !== 'storage-imap') {
   throw new Error(`--service must be storage or storage-imap, not ${String(SERVICE)}`);
@@ -626,9 +629,17 @@ async function main(): Promise<void> {
     log(`  ready in ${(second.readyMs / 1000).toFixed(1)} s`);
     const afterRestart = await storage.sample(false);
     store = new MailstoreServiceClient(storage.grpcTarget, env.security('operator').grpcClientCredentials());
-    const rewarm = await warmAll(store, users, perUser);
-    const rewarmMs = rewarm.ms;
-    log(`  all ${USERS} mailboxes hot again in ${describeWarm(rewarm)}`);
+    // Bounded: on FerretDB a restarted replica reads every index back through scans, which has
+    // taken longer than the rest of the run (docs/benchmarks.md); the samples are taken either way.
+    const rewarming = warmAll(store, users, perUser);
+    rewarming.catch(() => undefined); // still running when storage stops: its failure is expected
+    const rewarm = await Promise.race([rewarming, sleep(RESTART_BUDGET_MS).then(() => undefined)]);
+    const rewarmMs = rewarm?.ms;
+    log(
+      rewarm === undefined
+        ? `  NOT hot again within the restart budget of ${RESTART_BUDGET_MS / 1000} s (--restart-budget); sampling now`
+        : `  all ${USERS} mailboxes hot again in ${describeWarm(rewarm)}`,
+    );
     const afterRewarm = await storage.sample(false);
     const afterRewarmGc = await storage.sample(true);
     store.close();
@@ -646,8 +657,11 @@ async function main(): Promise<void> {
       'every mailbox hot, after GC': afterWarmGc,
       'second hot pass, after GC': afterSecondPassGc,
       'restarted, ready': afterRestart,
-      'restarted, every mailbox hot': afterRewarm,
-      'restarted, every mailbox hot, after GC': afterRewarmGc,
+      [rewarm === undefined ? 'restarted, at the restart budget' : 'restarted, every mailbox hot']:
+        afterRewarm,
+      [rewarm === undefined
+        ? 'restarted, at the budget, after GC'
+        : 'restarted, every mailbox hot, after GC']: afterRewarmGc,
     };
     const result = {
       service: SERVICE,
@@ -659,7 +673,8 @@ async function main(): Promise<void> {
       hotPassSeconds: +(warmAgainMs / 1000).toFixed(1),
       restart: {
         readySeconds: +(second.readyMs / 1000).toFixed(1),
-        warmSeconds: +(rewarmMs / 1000).toFixed(1),
+        // null: not hot again within --restart-budget.
+        warmSeconds: rewarmMs === undefined ? null : +(rewarmMs / 1000).toFixed(1),
       },
       samples: Object.fromEntries(
         Object.entries(samples).map(([k, s]) => [
@@ -685,7 +700,10 @@ async function main(): Promise<void> {
         `(${loaded.messagesPerSecond} msg/s; CPU ms/message storage ${loaded.cpuMsPerMessage.storage}, ` +
         `FerretDB ${loaded.cpuMsPerMessage.ferretdb}, nats-server ${loaded.cpuMsPerMessage.natsServer})`,
       `every mailbox hot (SELECT + FETCH 1:* (FLAGS)): ${result.warmSeconds} s; again from memory: ${result.hotPassSeconds} s`,
-      `restart: ready in ${result.restart.readySeconds} s, every mailbox hot again in ${result.restart.warmSeconds} s`,
+      `restart: ready in ${result.restart.readySeconds} s, ` +
+        (result.restart.warmSeconds === null
+          ? `not every mailbox hot again within ${RESTART_BUDGET_MS / 1000} s`
+          : `every mailbox hot again in ${result.restart.warmSeconds} s`),
       '',
       `| ${(SERVICE + ' process').padEnd(40)} | VmRSS MiB | VmHWM MiB | heap used MiB | heap total MiB | external MiB |`,
       '| ---------------------------------------- | --------- | --------- | ------------- | -------------- | ------------ |',
