@@ -46,12 +46,44 @@ export const stackSchema = {
    * over gRPC (DESIGN §1's shape, for comparisons and for deployments without the IMAP proxy).
    */
   POSTMESH_STACK_IMAP_AT_STORAGE: boolean(true),
+  /**
+   * storage-imap replicas (ADR 0007/0010, the chart's `imap.mode: owner` on one machine). 1, the
+   * default: one process owns every partition and serves IMAP on the public ports. 2..8: that many
+   * storage-imap processes (`storage-imap-1`…), one Node event loop each, sharing the data (KEK,
+   * body store, database) as replicas of one cluster and splitting the partitions between them;
+   * imap-proxy takes the public IMAP and IMAPS ports and splices each login to its user's owner.
+   * Needs POSTMESH_STACK_IMAP_AT_STORAGE=true.
+   */
+  POSTMESH_STACK_STORAGE_REPLICAS: integer(1, { min: 1, max: 8 }),
+  /**
+   * With several replicas: replica k (2..N) takes gRPC port BASE+10(k-1) and ops port
+   * BASE+10(k-1)+1; every replica takes its proxy listener (POSTMESH_IMAP_BACKEND_PORT) at
+   * BASE+10(k-1)+2. Replica 1 keeps POSTMESH_GRPC_PORT and POSTMESH_STORAGE_OPS_PORT, the
+   * addresses the other services are given.
+   */
+  POSTMESH_STACK_REPLICA_PORT_BASE: port(7100),
+  /** Storage's partition count (passed to the services as it is); the replicas split these. */
+  POSTMESH_STORAGE_PARTITIONS: integer(64, { min: 1, max: 4_096 }),
+  /** imap-proxy's ops port, with several replicas. */
+  POSTMESH_IMAP_PROXY_OPS_PORT: port(9106),
   /** How long to wait for every service to report ready. */
   POSTMESH_STACK_READY_TIMEOUT_MS: integer(120_000, { min: 1_000 }),
 } as const;
 
 export type StackConfig = ReturnType<typeof loadStackConfig>;
-export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(stackSchema, env);
+export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) =>
+  loadConfig(stackSchema, env, [
+    (c) =>
+      c.POSTMESH_STACK_STORAGE_REPLICAS > 1 && !c.POSTMESH_STACK_IMAP_AT_STORAGE
+        ? [
+            {
+              variable: 'POSTMESH_STACK_STORAGE_REPLICAS',
+              problem:
+                'above 1 runs storage-imap replicas behind imap-proxy: it needs POSTMESH_STACK_IMAP_AT_STORAGE=true',
+            },
+          ]
+        : [],
+  ]);
 
 export const SERVICES = ['storage', 'smtp-inbound', 'imap', 'mta-delivery', 'admin'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -65,6 +97,27 @@ export interface StackProcess {
   readonly services: readonly ServiceName[];
   /** Its ops port (/healthz/*, /metrics): the first service's. */
   readonly opsPort: number;
+  /** With several storage-imap replicas: which one (1..N). */
+  readonly replica?: number;
+  /** imap-proxy (several replicas): it serves the public IMAP ports for imap, in front of them. */
+  readonly proxy?: true;
+}
+
+/** The number of storage-imap replicas the stack runs (1 unless asked for more). */
+export const storageReplicas = (config: StackConfig): number =>
+  config.POSTMESH_STACK_IMAP_AT_STORAGE ? config.POSTMESH_STACK_STORAGE_REPLICAS : 1;
+
+/** Replica k's ports (1..N); replica 1 keeps the configured gRPC and ops ports. */
+export function replicaPorts(
+  config: StackConfig,
+  replica: number,
+): { grpc: number; ops: number; backend: number } {
+  const block = config.POSTMESH_STACK_REPLICA_PORT_BASE + 10 * (replica - 1);
+  return {
+    grpc: replica === 1 ? config.POSTMESH_GRPC_PORT : block,
+    ops: replica === 1 ? config.POSTMESH_STORAGE_OPS_PORT : block + 1,
+    backend: block + 2,
+  };
 }
 
 /**
@@ -73,21 +126,49 @@ export interface StackProcess {
  */
 export function stackProcesses(config: StackConfig): readonly StackProcess[] {
   const combined = config.POSTMESH_STACK_IMAP_AT_STORAGE;
-  return SERVICES.filter((s) => !(combined && s === 'imap')).map((service) =>
-    combined && service === 'storage'
-      ? {
+  const replicas = storageReplicas(config);
+  return SERVICES.filter((s) => !(combined && s === 'imap')).flatMap((service): StackProcess[] => {
+    if (!combined || service !== 'storage')
+      return [{ name: service, pkg: service, services: [service], opsPort: opsPort(config, service) }];
+    if (replicas === 1)
+      return [
+        {
           name: 'storage-imap',
           pkg: 'storage-imap',
           services: ['storage', 'imap'],
-          opsPort: opsPort(config, 'storage'),
-        }
-      : { name: service, pkg: service, services: [service], opsPort: opsPort(config, service) },
-  );
+          opsPort: opsPort(config, service),
+        },
+      ];
+    // Several replicas, then the proxy in front of them (it is ready once one publishes IMAP).
+    return [
+      ...Array.from({ length: replicas }, (_, i) => ({
+        name: `storage-imap-${i + 1}`,
+        pkg: 'storage-imap',
+        services: ['storage', 'imap'] as const,
+        opsPort: replicaPorts(config, i + 1).ops,
+        replica: i + 1,
+      })),
+      {
+        name: 'imap-proxy',
+        pkg: 'imap-proxy',
+        services: ['imap'],
+        opsPort: config.POSTMESH_IMAP_PROXY_OPS_PORT,
+        proxy: true,
+      },
+    ];
+  });
 }
 
-/** The name of the process that serves `service`. */
-export function processOf(config: StackConfig, service: ServiceName): string {
-  const found = stackProcesses(config).find((p) => p.services.includes(service));
+/**
+ * The name of the process that serves `service` (with several replicas: imap's public ports are
+ * the proxy's, storage's configured gRPC address and ManageSieve are replica 1's).
+ */
+export function processOf(config: StackConfig, service: ServiceName | 'managesieve'): string {
+  if (service === 'managesieve') return processOf(config, 'storage');
+  const processes = stackProcesses(config);
+  const found =
+    (service === 'imap' ? processes.find((p) => p.proxy === true) : undefined) ??
+    processes.find((p) => p.services.includes(service));
   return found?.name ?? service;
 }
 
@@ -98,6 +179,7 @@ export function processEnv(
   dataDir: string,
   identityDir: string | undefined,
 ): NodeJS.ProcessEnv {
+  if (proc.proxy === true) return proxyEnv(config, dataDir, identityDir);
   const [first, ...rest] = proc.services;
   if (first === undefined) throw new Error(`${proc.name} serves nothing`);
   const env = serviceEnv(config, first, dataDir, identityDir);
@@ -107,7 +189,45 @@ export function processEnv(
     const { POSTMESH_OPS_PORT: _ops, ...other } = serviceEnv(config, service, dataDir, identityDir);
     merged = { ...other, ...merged };
   }
-  return merged;
+  return proc.replica === undefined ? merged : { ...merged, ...replicaEnv(config, proc.replica, dataDir) };
+}
+
+/**
+ * One of several storage-imap replicas: its own gRPC, ops and proxy-listener ports (the address
+ * it publishes for routing is its gRPC port on 127.0.0.1), its own IMAP data directory; its
+ * client-facing IMAP ports are free ones (clients come through imap-proxy), and only replica 1
+ * serves ManageSieve, on the public port (calls of users it does not own go to their owner over
+ * gRPC, as IMAP's do). The data (KEK, body store, database) is shared.
+ */
+function replicaEnv(config: StackConfig, replica: number, dataDir: string): NodeJS.ProcessEnv {
+  const ports = replicaPorts(config, replica);
+  return {
+    POSTMESH_OPS_PORT: String(ports.ops),
+    POSTMESH_GRPC_PORT: String(ports.grpc),
+    POSTMESH_STORAGE_GRPC: `127.0.0.1:${ports.grpc}`,
+    POSTMESH_IMAP_BACKEND_PORT: String(ports.backend),
+    POSTMESH_IMAP_PORT: '0',
+    POSTMESH_IMAPS_PORT: '0',
+    POSTMESH_MANAGESIEVE_ENABLED: replica === 1 ? 'true' : 'false',
+    POSTMESH_IMAP_DATA_DIR: replica === 1 ? `${dataDir}/imap` : `${dataDir}/imap-${replica}`,
+  };
+}
+
+/** imap-proxy on the public IMAP and IMAPS ports, resolving logins at replica 1's gRPC. */
+function proxyEnv(config: StackConfig, dataDir: string, identityDir: string | undefined): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...(identityDir === undefined ? {} : { POSTMESH_IDENTITY_ROOT: identityDir }),
+    NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
+    NATS_MONITOR_URL: `http://127.0.0.1:${config.POSTMESH_NATS_MONITOR_PORT}`,
+    POSTMESH_OPS_PORT: String(config.POSTMESH_IMAP_PROXY_OPS_PORT),
+    POSTMESH_STORAGE_GRPC: `127.0.0.1:${config.POSTMESH_GRPC_PORT}`,
+    POSTMESH_IMAP_PORT: String(config.POSTMESH_IMAP_PORT),
+    POSTMESH_IMAPS_PORT: String(config.POSTMESH_IMAPS_PORT),
+    POSTMESH_IMAP_PROXY_DATA_DIR: `${dataDir}/imap-proxy`,
+    POSTMESH_IMAP_ALLOW_PLAINTEXT: process.env.POSTMESH_IMAP_ALLOW_PLAINTEXT ?? 'true',
+    POSTMESH_SHUTDOWN_TIMEOUT_MS: process.env.POSTMESH_SHUTDOWN_TIMEOUT_MS ?? '10000',
+  };
 }
 
 export function opsPort(config: StackConfig, service: ServiceName): number {
@@ -171,7 +291,7 @@ export function endpoints(config: StackConfig): Endpoint[] {
       name: 'ManageSieve (STARTTLS)',
       url: `sieve://${host}:${config.POSTMESH_MANAGESIEVE_PORT}`,
       port: config.POSTMESH_MANAGESIEVE_PORT,
-      process: processOf(config, 'imap'),
+      process: processOf(config, 'managesieve'),
     },
     {
       name: 'Admin console',
@@ -185,6 +305,17 @@ export function endpoints(config: StackConfig): Endpoint[] {
       port: config.POSTMESH_GRPC_PORT,
       process: processOf(config, 'storage'),
     },
+    ...stackProcesses(config)
+      .filter((p) => p.replica !== undefined && p.replica > 1)
+      .map((p) => {
+        const grpc = replicaPorts(config, p.replica ?? 1).grpc;
+        return {
+          name: `Storage gRPC (${p.name})`,
+          url: `grpc://${host}:${grpc}`,
+          port: grpc,
+          process: p.name,
+        };
+      }),
     {
       name: 'NATS',
       url: `nats://${host}:${config.POSTMESH_NATS_PORT}`,

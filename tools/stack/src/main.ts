@@ -23,6 +23,7 @@ import {
   processEnv,
   processOf,
   stackProcesses,
+  storageReplicas,
   type StackConfig,
 } from './layout.js';
 import { Supervised } from './supervisor.js';
@@ -271,7 +272,16 @@ async function start(): Promise<number> {
       name,
       command: process.execPath,
       args: [join(root, 'services', pkg, 'dist', 'main.js')],
-      env: { ...processEnv(config, stackProcess, dataDir, pki?.dir), ...secrets.env },
+      // POSTMESH_STACK_PROCESS: its name, for tools that tell processes apart (bench CPU figures).
+      env: {
+        ...processEnv(config, stackProcess, dataDir, pki?.dir),
+        ...secrets.env,
+        // The demo users are made once, by the first replica (the others share its database).
+        ...(stackProcess.replica !== undefined && stackProcess.replica > 1
+          ? { POSTMESH_DEV_SEED: 'false' }
+          : {}),
+        POSTMESH_STACK_PROCESS: name,
+      },
       logFile: join(logDir, `${name}.log`),
       detached: true,
     });
@@ -304,7 +314,8 @@ async function start(): Promise<number> {
     await stopAll('not ready');
     return 1;
   }
-  await report(config, dataDir, processes);
+  const partitions = storageReplicas(config) > 1 ? await waitForSplit(config, () => stopping) : undefined;
+  await report(config, dataDir, processes, partitions);
   if (secrets.generatedPassword) {
     say(
       `demo users (demo@example.test, admin@example.test) have the generated password: ${secrets.generatedPassword}`,
@@ -414,6 +425,45 @@ async function waitUntilReady(config: StackConfig, cancelled: () => boolean): Pr
   return readySet.size === processes.length;
 }
 
+/** Partitions a storage process owns now (`postmesh_storage_partitions_owned`), or undefined. */
+async function partitionsOwned(port: number): Promise<number | undefined> {
+  try {
+    const text = await (
+      await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3_000) })
+    ).text();
+    const match = /^postmesh_storage_partitions_owned(?:\{[^}]*\})? (\d+)$/m.exec(text);
+    return match === null ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Several replicas: wait (up to 60 s) until every one owns partitions and together they own all
+ * of them (a replica that joins takes its share from the others, ADR 0007 "Rebalancing"); the
+ * split, by process name, as it stands then.
+ */
+async function waitForSplit(config: StackConfig, cancelled: () => boolean): Promise<Record<string, number>> {
+  const replicas = stackProcesses(config).filter((p) => p.replica !== undefined);
+  const deadline = Date.now() + 60_000;
+  let split: Record<string, number> = {};
+  while (!cancelled()) {
+    split = {};
+    for (const p of replicas) split[p.name] = (await partitionsOwned(p.opsPort)) ?? 0;
+    const counts = Object.values(split);
+    const total = counts.reduce((a, b) => a + b, 0);
+    if ((counts.every((n) => n > 0) && total === config.POSTMESH_STORAGE_PARTITIONS) || Date.now() > deadline)
+      break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  say(
+    `partitions: ${Object.entries(split)
+      .map(([name, n]) => `${name} owns ${n}`)
+      .join(', ')} (of ${config.POSTMESH_STORAGE_PARTITIONS})`,
+  );
+  return split;
+}
+
 async function listening(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = connect({ port, host: '127.0.0.1' });
@@ -430,6 +480,7 @@ async function report(
   config: StackConfig,
   dataDir: string,
   processes: readonly ManagedProcess[],
+  partitions: Record<string, number> | undefined,
 ): Promise<void> {
   const list = await Promise.all(
     endpoints(config).map(async (e) => ({ ...e, listening: await listening(e.port) })),
@@ -452,6 +503,7 @@ async function report(
         endpoints: list,
         ops,
         processes: processes.map((p) => ({ name: p.options.name, pid: p.pid })),
+        ...(partitions === undefined ? {} : { partitions }),
       },
       null,
       2,
@@ -472,9 +524,11 @@ async function report(
         `  ${o.process.padEnd(width)}  http://127.0.0.1:${o.port}${o.services.length > 1 ? `   (${o.services.join(' and ')} in one process)` : ''}`,
     ),
     '',
-    config.POSTMESH_STACK_IMAP_AT_STORAGE
-      ? `IMAP and ManageSieve are served by ${processOf(config, 'imap')}, in storage's process (docs/adr/0010-imap-at-the-owner.md); POSTMESH_STACK_IMAP_AT_STORAGE=false runs a separate imap.`
-      : 'IMAP and ManageSieve are served by a separate imap process, over gRPC to storage (POSTMESH_STACK_IMAP_AT_STORAGE=false).',
+    storageReplicas(config) > 1
+      ? `IMAP is served by ${storageReplicas(config)} storage-imap replicas behind imap-proxy (the public IMAP ports), each user at the replica that owns its partition; ManageSieve by ${processOf(config, 'managesieve')}.`
+      : config.POSTMESH_STACK_IMAP_AT_STORAGE
+        ? `IMAP and ManageSieve are served by ${processOf(config, 'imap')}, in storage's process (docs/adr/0010-imap-at-the-owner.md); POSTMESH_STACK_IMAP_AT_STORAGE=false runs a separate imap.`
+        : 'IMAP and ManageSieve are served by a separate imap process, over gRPC to storage (POSTMESH_STACK_IMAP_AT_STORAGE=false).',
     '',
     `Machine-readable: ${stackFile}`,
     'Press Ctrl-C to stop everything.',

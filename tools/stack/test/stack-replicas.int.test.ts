@@ -1,0 +1,267 @@
+/**
+ * `npm start` with POSTMESH_STACK_STORAGE_REPLICAS=2: two storage-imap replicas split the
+ * partitions, imap-proxy serves the public IMAP port and splices each login to its user's owner
+ * (whose Mailstore calls then stay in-process), a message submitted over SMTP lands for users of
+ * both replicas, the status and stack.json list every process, and Ctrl-C leaves nothing running.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, repoRoot } from '@postmesh/testing';
+
+interface StackJson {
+  endpoints: { name: string; port: number; listening: boolean; process: string }[];
+  ops: { process: string; services: string[]; port: number; ready: string; metrics: string }[];
+  processes: { name: string; pid: number }[];
+  partitions?: Record<string, number>;
+}
+
+const PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw2`;
+const REPLICAS = ['storage-imap-1', 'storage-imap-2'] as const;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('npm start with two storage-imap replicas behind imap-proxy', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-replicas-'));
+  chmodSync(dataDir, 0o755);
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('splits the partitions, serves each user at its owner through the proxy, delivers mail, and stops cleanly', async () => {
+    const names = [
+      'NATS_PORT',
+      'NATS_MONITOR_PORT',
+      'MONGO_PORT',
+      'SMTP_PORT',
+      'SUBMISSION_PORT',
+      'SUBMISSIONS_PORT',
+      'IMAP_PORT',
+      'IMAPS_PORT',
+      'MANAGESIEVE_PORT',
+      'HTTP_PORT',
+      'GRPC_PORT',
+      'SMTP_INBOUND_OPS_PORT',
+      'STORAGE_OPS_PORT',
+      'IMAP_OPS_PORT',
+      'MTA_DELIVERY_OPS_PORT',
+      'ADMIN_OPS_PORT',
+      'IMAP_PROXY_OPS_PORT',
+      'STACK_REPLICA_PORT_BASE',
+    ];
+    const ports: Record<string, string> = {};
+    for (const name of names) ports[`POSTMESH_${name}`] = String(await freePort());
+    const stack = spawn(
+      process.execPath,
+      [join(repoRoot(), 'tools', 'stack', 'bin', 'postmesh-stack.mjs'), 'start'],
+      {
+        env: {
+          ...process.env,
+          ...ports,
+          POSTMESH_DATA_DIR: dataDir,
+          POSTMESH_SKIP_BUILD: '1',
+          POSTMESH_DEV_PASSWORD: PASSWORD,
+          POSTMESH_STACK_STORAGE_REPLICAS: '2',
+          // Mail is not what this test filters; the one-replica test covers rspamd.
+          POSTMESH_STACK_RSPAMD: 'false',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
+    try {
+      await checkStack();
+    } finally {
+      if (stack.exitCode === null && stack.signalCode === null) {
+        stack.kill('SIGINT');
+        await exited;
+      }
+    }
+
+    async function checkStack(): Promise<void> {
+      const stackFile = join(dataDir, 'stack.json');
+      const deadline = Date.now() + 150_000;
+      while (!existsSync(stackFile) || !output.includes('Press Ctrl-C')) {
+        if (Date.now() > deadline || stack.exitCode !== null)
+          throw new Error(`stack did not come up:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackJson;
+
+      // The processes, each ready; the status lists them.
+      expect(info.ops.map((o) => o.process).sort()).toEqual([
+        'admin',
+        'imap-proxy',
+        'mta-delivery',
+        'smtp-inbound',
+        ...REPLICAS,
+      ]);
+      for (const o of info.ops) {
+        expect((await fetch(o.ready)).status, `${o.process} ready`).toBe(200);
+        expect(output).toMatch(new RegExp(`^  ${o.process} +http://127\\.0\\.0\\.1:${o.port}`, 'm'));
+      }
+      expect(info.ops.find((o) => o.process === 'storage-imap-1')?.port).toBe(
+        Number(ports.POSTMESH_STORAGE_OPS_PORT),
+      );
+      expect(info.ops.find((o) => o.process === 'imap-proxy')?.port).toBe(
+        Number(ports.POSTMESH_IMAP_PROXY_OPS_PORT),
+      );
+      expect(output).toContain('IMAP is served by 2 storage-imap replicas behind imap-proxy');
+      const pids = info.processes.map((p) => p.pid);
+      expect(info.processes.map((p) => p.name)).toEqual(
+        expect.arrayContaining(['nats-server', 'ferretdb', 'imap-proxy', ...REPLICAS, 'admin']),
+      );
+      expect(pids.every(alive)).toBe(true);
+
+      // The public IMAP ports are the proxy's; ManageSieve and the configured gRPC are replica 1's.
+      const endpoint = (name: string) => info.endpoints.find((e) => e.name === name);
+      for (const name of ['IMAP (STARTTLS)', 'IMAPS (TLS)'])
+        expect(endpoint(name)).toMatchObject({ process: 'imap-proxy', listening: true });
+      expect(endpoint('ManageSieve (STARTTLS)')).toMatchObject({
+        process: 'storage-imap-1',
+        listening: true,
+      });
+      expect(endpoint('Storage gRPC')).toMatchObject({ process: 'storage-imap-1', listening: true });
+      expect(endpoint('Storage gRPC (storage-imap-2)')).toMatchObject({
+        process: 'storage-imap-2',
+        listening: true,
+      });
+
+      // Both replicas own partitions, together all 64, as reported.
+      const metricsOf = async (process: string): Promise<string> =>
+        (await fetch(info.ops.find((o) => o.process === process)?.metrics ?? '')).text();
+      const metric = async (process: string, pattern: RegExp): Promise<number> =>
+        Number(pattern.exec(await metricsOf(process))?.[1] ?? 0);
+      const owned = (process: string) =>
+        metric(process, /^postmesh_storage_partitions_owned(?:\{[^}]*\})? (\d+)$/m);
+      const calls = (process: string, path: string) =>
+        metric(
+          process,
+          new RegExp(`^postmesh_imap_storage_calls_total\\{[^}]*path="${path}"[^}]*\\} (\\d+)$`, 'm'),
+        );
+      const split = info.partitions ?? {};
+      expect(Object.keys(split).sort()).toEqual([...REPLICAS]);
+      for (const replica of REPLICAS) {
+        expect(split[replica], `${replica} owns partitions`).toBeGreaterThan(0);
+        expect(await owned(replica)).toBe(split[replica]);
+      }
+      expect((split['storage-imap-1'] ?? 0) + (split['storage-imap-2'] ?? 0)).toBe(64);
+      expect(output).toMatch(/partitions: storage-imap-1 owns \d+, storage-imap-2 owns \d+ \(of 64\)/);
+
+      // New users through the admin API until each replica has one: each user's IMAP session,
+      // through the proxy's public port, runs in-process at exactly one replica (its owner).
+      const api = `http://127.0.0.1:${ports.POSTMESH_HTTP_PORT}`;
+      const login = await fetch(`${api}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'admin@example.test', password: PASSWORD }),
+      });
+      expect(login.status, 'console login').toBe(200);
+      const { csrfToken } = (await login.json()) as { csrfToken: string };
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const userOf: Partial<Record<(typeof REPLICAS)[number], string>> = {};
+      const imap = (user: string) =>
+        new ImapFlow({
+          host: '127.0.0.1',
+          port: Number(ports.POSTMESH_IMAP_PORT),
+          secure: false,
+          doSTARTTLS: false,
+          auth: { user, pass: PASSWORD },
+          logger: false,
+        });
+      for (
+        let i = 0;
+        i < 24 && (userOf['storage-imap-1'] === undefined || userOf['storage-imap-2'] === undefined);
+        i++
+      ) {
+        const address = `split${i}-${randomBytes(3).toString('hex')}@example.test`;
+        const created = await fetch(`${api}/api/v1/users`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+          body: JSON.stringify({ address, password: PASSWORD }),
+        });
+        expect(created.status, `creating ${address}`).toBe(201);
+        const before = await Promise.all(REPLICAS.map((r) => calls(r, 'in-process')));
+        const grpcBefore = await Promise.all(REPLICAS.map((r) => calls(r, 'grpc')));
+        const client = imap(address);
+        await client.connect();
+        try {
+          const status = await client.status('INBOX', { messages: true });
+          expect(status === false ? undefined : status.messages).toBe(0);
+        } finally {
+          await client.logout().catch(() => undefined);
+        }
+        const after = await Promise.all(REPLICAS.map((r) => calls(r, 'in-process')));
+        const served = REPLICAS.filter((_, k) => (after[k] ?? 0) > (before[k] ?? 0));
+        expect(served, `${address} served in-process by exactly one replica`).toHaveLength(1);
+        expect(await Promise.all(REPLICAS.map((r) => calls(r, 'grpc')))).toEqual(grpcBefore);
+        const replica = served[0];
+        if (replica !== undefined) userOf[replica] ??= address;
+      }
+      const users = REPLICAS.map((r) => userOf[r]);
+      expect(
+        users.every((u) => u !== undefined),
+        `a user on each replica: ${JSON.stringify(userOf)}`,
+      ).toBe(true);
+
+      // One message over SMTP submission to a user of each replica lands in both INBOXes.
+      const token = `replicas-${Date.now().toString(36)}`;
+      const smtp = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: Number(ports.POSTMESH_SUBMISSION_PORT),
+        secure: false,
+        requireTLS: true,
+        tls: { rejectUnauthorized: false },
+        auth: { user: 'demo@example.test', pass: PASSWORD },
+      });
+      try {
+        await smtp.sendMail({
+          from: 'demo@example.test',
+          to: users as string[],
+          subject: token,
+          text: `delivered to two replicas: ${token}`,
+        });
+      } finally {
+        smtp.close();
+      }
+      for (const user of users as string[]) {
+        const client = imap(user);
+        await client.connect();
+        try {
+          const lock = await client.getMailboxLock('INBOX');
+          try {
+            let uid: number | undefined;
+            for (const until = Date.now() + 30_000; uid === undefined && Date.now() < until;) {
+              const found = await client.search({ subject: token }, { uid: true });
+              uid = Array.isArray(found) ? found[0] : undefined;
+              if (uid === undefined) await new Promise((r) => setTimeout(r, 300));
+            }
+            expect(uid, `the message in ${user}'s INBOX`).toBeDefined();
+          } finally {
+            lock.release();
+          }
+        } finally {
+          await client.logout().catch(() => undefined);
+        }
+      }
+
+      stack.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(output).toContain('stopped; nothing left running');
+      expect(pids.filter(alive)).toEqual([]);
+    }
+  }, 300_000);
+});
