@@ -11,7 +11,9 @@
 #      summarised by tools/bench/ingest/profile-summary.mjs). The stack's ports follow its own
 #      POSTMESH_*_PORT variables, so two runs on one machine can use different ports.
 #      The stack runs its shipped shape, imap inside storage's process (storage-imap, ADR 0010);
-#      POSTMESH_STACK_IMAP_AT_STORAGE=false runs the gRPC shape (separate imap and storage).
+#      POSTMESH_STACK_IMAP_AT_STORAGE=false runs the gRPC shape (separate imap and storage);
+#      POSTMESH_STACK_STORAGE_REPLICAS=N runs N storage-imap replicas behind imap-proxy (each
+#      counted on its own in the CPU figures, storage-imap-1…N; the users' split is printed).
 # Each phase reports the CPU time of every process of both servers per command (--cpu).
 # Needs root (Postfix and Dovecot masters), the workspace built (npm run build) and .bin/ tools.
 set -euo pipefail
@@ -82,7 +84,13 @@ for i in 1 2 3 4 5; do
   case "$code" in 201 | 409) ;; *) say "creating bench$i@example.test: HTTP $code"; exit 1 ;; esac
 done
 
-shape=$(grep -q 'served by storage-imap' "$WORK/stack.log" && echo 'storage-imap (imap at the owner)' || echo 'imap + storage over gRPC')
+if grep -q 'storage-imap replicas behind imap-proxy' "$WORK/stack.log"; then
+  shape="${POSTMESH_STACK_STORAGE_REPLICAS} storage-imap replicas behind imap-proxy ($(grep -o 'partitions: .*' "$WORK/stack.log" | head -1))"
+elif grep -q 'served by storage-imap' "$WORK/stack.log"; then
+  shape='storage-imap (imap at the owner)'
+else
+  shape='imap + storage over gRPC'
+fi
 say "postmesh shape: $shape"
 say "running: postmesh on 127.0.0.1:$imap_port, dovecot on 127.0.0.1:$PEER_IMAP_PORT (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 # CPU accounting: the stack's process tree and the Dovecot master's (see src/cpu.ts).
@@ -91,11 +99,32 @@ dovecot_pid=$(tr -dc 0-9 <"$WORK/peers/dovecot/run/master.pid" 2>/dev/null || tr
 [ -n "$dovecot_pid" ] && measure+=(--cpu "dovecot=$dovecot_pid")
 if [ -n "$profile_hook" ]; then
   for service in imap storage storage-imap; do
-    pid=$(pgrep -f "$root/services/$service/dist/main.js" | head -1 || true)
-    [ -n "$pid" ] && measure+=(--profile "postmesh=$pid")
+    for pid in $(pgrep -f "$root/services/$service/dist/main.js" || true); do
+      measure+=(--profile "postmesh=$pid")
+    done
   done
 fi
 node tools/bench/imap-peer/dist/main.js "${measure[@]}" \
   --target "postmesh,127.0.0.1:$imap_port,bench{i}@example.test,$password" \
   --target "dovecot,127.0.0.1:$PEER_IMAP_PORT,testuser{i},pass" "$@"
+# Several replicas: which replica served whom (distinct users logged in, from each replica's log)
+# and how many IMAP commands each ran (postmesh_imap_commands_total since the start).
+if [ "${POSTMESH_STACK_STORAGE_REPLICAS:-1}" -gt 1 ]; then
+  python3 - "$WORK/postmesh" <<'PY' >&2 || true
+import json, re, sys, urllib.request
+data = sys.argv[1]
+stack = json.load(open(f"{data}/stack.json"))
+for o in stack["ops"]:
+    if not o["process"].startswith("storage-imap-"):
+        continue
+    users = set()
+    for line in open(f"{data}/logs/{o['process']}.log", encoding="utf-8", errors="replace"):
+        if '"msg":"logged in"' in line:
+            users.add(json.loads(line).get("user"))
+    metrics = urllib.request.urlopen(o["metrics"], timeout=5).read().decode()
+    commands = sum(float(v) for v in re.findall(r"^postmesh_imap_commands_total(?:\{[^}]*\})? (\S+)$", metrics, re.M))
+    owned = stack.get("partitions", {}).get(o["process"], "?")
+    print(f"side-by-side | {o['process']}: {owned} partitions, {len(users)} users logged in, {int(commands)} IMAP commands")
+PY
+fi
 say "done (load: $(cut -d' ' -f1-3 /proc/loadavg))"

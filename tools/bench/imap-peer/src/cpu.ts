@@ -1,8 +1,9 @@
 /**
  * CPU time of the servers under test, per process, from /proc (Linux): rates on a shared machine
  * are noisy, CPU milliseconds per command much less so. A root process stands for its whole tree:
- * each live process in it is labelled (a Postmesh service by its `services/<name>/dist/main.js`,
- * a native tool by its executable name) and counts its own time plus that of the children it has
+ * each live process in it is labelled (a Postmesh service by the name `npm start` gives it in
+ * POSTMESH_STACK_PROCESS, else by its `services/<name>/dist/main.js`; a native tool by its
+ * executable name) and counts its own time plus that of the children it has
  * reaped (`cutime`/`cstime`), so Dovecot's per-connection `imap` processes that exit during a
  * phase still count against their parent. Per-process figures of short-lived processes are thus
  * approximate; the total of a tree is exact up to the clock tick.
@@ -33,6 +34,10 @@ function readStat(pid: number): Stat | undefined {
 }
 
 function labelOf(pid: number): string {
+  // A process of `npm start` carries its name (storage-imap-1, storage-imap-2 … when several
+  // replicas run one package), so that each is counted on its own.
+  const stackName = stackProcessName(pid);
+  if (stackName !== undefined) return stackName;
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
     for (const arg of argv) {
@@ -42,6 +47,17 @@ function labelOf(pid: number): string {
     return (argv[0] ?? '').split('/').pop() ?? String(pid);
   } catch {
     return String(pid);
+  }
+}
+
+function stackProcessName(pid: number): string | undefined {
+  try {
+    const entry = readFileSync(`/proc/${pid}/environ`, 'latin1')
+      .split('\0')
+      .find((e) => e.startsWith('POSTMESH_STACK_PROCESS='));
+    return entry?.slice('POSTMESH_STACK_PROCESS='.length) || undefined;
+  } catch {
+    return undefined; // exited, or not ours to read
   }
 }
 
