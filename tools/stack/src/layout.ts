@@ -217,7 +217,10 @@ function replicaEnv(config: StackConfig, replica: number, dataDir: string): Node
 function proxyEnv(config: StackConfig, dataDir: string, identityDir: string | undefined): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    ...(identityDir === undefined ? {} : { POSTMESH_IDENTITY_ROOT: identityDir }),
+    // The backends' storage certificate names `storage` (as the chart verifies it), not only an IP.
+    ...(identityDir === undefined
+      ? {}
+      : { POSTMESH_IDENTITY_ROOT: identityDir, POSTMESH_IMAP_PROXY_BACKEND_SERVERNAME: 'storage' }),
     NATS_URL: `nats://127.0.0.1:${config.POSTMESH_NATS_PORT}`,
     NATS_MONITOR_URL: `http://127.0.0.1:${config.POSTMESH_NATS_MONITOR_PORT}`,
     POSTMESH_OPS_PORT: String(config.POSTMESH_IMAP_PROXY_OPS_PORT),

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -32,6 +33,46 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+/**
+ * A plain ManageSieve session (RFC 5804; the stack allows it without TLS on loopback): after the
+ * greeting, each command and the lines up to its OK, NO or BYE. 20 s in all.
+ */
+async function manageSieve(port: number, commands: readonly string[]): Promise<string[]> {
+  const socket = connect({ port, host: '127.0.0.1' });
+  socket.setEncoding('utf8');
+  let buffer = '';
+  let closed = false;
+  socket.on('data', (text: string) => (buffer += text));
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => undefined);
+  const deadline = Date.now() + 20_000;
+  const lines: string[] = [];
+  const untilStatus = async (): Promise<void> => {
+    for (;;) {
+      const end = buffer.indexOf('\r\n');
+      if (end >= 0) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        lines.push(line);
+        if (/^(OK|NO|BYE)\b/.test(line)) return;
+        continue;
+      }
+      if (closed || Date.now() > deadline) throw new Error(`ManageSieve: ${lines.join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    await untilStatus();
+    for (const command of commands) {
+      socket.write(`${command}\r\n`);
+      await untilStatus();
+    }
+  } finally {
+    socket.destroy();
+  }
+  return lines.slice(lines.findIndex((l) => /^OK/.test(l)) + 1);
+}
 
 describe('npm start with two storage-imap replicas behind imap-proxy', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-replicas-'));
@@ -257,6 +298,24 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
           await client.logout().catch(() => undefined);
         }
       }
+
+      // ManageSieve is storage-imap-1's: a user of replica 2 stores a script there, which goes
+      // over gRPC to its owner.
+      const grpcBefore = await calls('storage-imap-1', 'grpc');
+      const sieveUser = users[1] as string;
+      const script = 'require "fileinto";\r\nif header :contains "subject" "x" { fileinto "INBOX"; }\r\n';
+      const transcript = await manageSieve(Number(ports.POSTMESH_MANAGESIEVE_PORT), [
+        `AUTHENTICATE "PLAIN" "${Buffer.from(`\0${sieveUser}\0${PASSWORD}`).toString('base64')}"`,
+        `PUTSCRIPT "replicas" {${Buffer.byteLength(script)}+}\r\n${script}`,
+        'LISTSCRIPTS',
+        'LOGOUT',
+      ]);
+      expect(
+        transcript.filter((line) => /^OK/.test(line)),
+        transcript.join('\n'),
+      ).toHaveLength(4);
+      expect(transcript).toContain('"replicas"');
+      expect(await calls('storage-imap-1', 'grpc')).toBeGreaterThan(grpcBefore);
 
       stack.kill('SIGINT');
       expect(await exited).toBe(0);

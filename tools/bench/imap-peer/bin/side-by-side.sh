@@ -108,7 +108,8 @@ node tools/bench/imap-peer/dist/main.js "${measure[@]}" \
   --target "postmesh,127.0.0.1:$imap_port,bench{i}@example.test,$password" \
   --target "dovecot,127.0.0.1:$PEER_IMAP_PORT,testuser{i},pass" "$@"
 # Several replicas: which replica served whom (distinct users logged in, from each replica's log)
-# and how many IMAP commands each ran (postmesh_imap_commands_total since the start).
+# how many IMAP commands each ran (postmesh_imap_commands_total since the start) and where their
+# Mailstore calls went (in-process: a user it owns; gRPC: another replica's user).
 if [ "${POSTMESH_STACK_STORAGE_REPLICAS:-1}" -gt 1 ]; then
   python3 - "$WORK/postmesh" <<'PY' >&2 || true
 import json, re, sys, urllib.request
@@ -124,7 +125,9 @@ for o in stack["ops"]:
     metrics = urllib.request.urlopen(o["metrics"], timeout=5).read().decode()
     commands = sum(float(v) for v in re.findall(r"^postmesh_imap_commands_total(?:\{[^}]*\})? (\S+)$", metrics, re.M))
     owned = stack.get("partitions", {}).get(o["process"], "?")
-    print(f"side-by-side | {o['process']}: {owned} partitions, {len(users)} users logged in, {int(commands)} IMAP commands")
+    paths = {p: int(float(v)) for p, v in re.findall(r'^postmesh_imap_storage_calls_total\{[^}]*path="([^"]+)"[^}]*\} (\S+)$', metrics, re.M)}
+    print(f"side-by-side | {o['process']}: {owned} partitions, {len(users)} users logged in, {int(commands)} IMAP commands, "
+          f"Mailstore calls in-process {paths.get('in-process', 0)} / gRPC {paths.get('grpc', 0)}")
 PY
 fi
 say "done (load: $(cut -d' ' -f1-3 /proc/loadavg))"
