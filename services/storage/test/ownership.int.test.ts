@@ -71,10 +71,26 @@ describe('storage partition coordinator', () => {
     const first = b.beginBatch(partition)!;
     const second = b.beginBatch(partition)!;
     expect(second).toEqual({ ...first, seq: first.seq + 1 });
-    expect(await b.confirm(second)).toEqual({ ok: true });
+    // A confirm covers every smaller seq: the second waits while the first is still being written.
+    let secondAnswered = false;
+    const secondConfirmed = b.confirm(second).then((result) => {
+      secondAnswered = true;
+      return result;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(secondAnswered).toBe(false);
+    expect((await a.commitState(partition))?.isConfirmed(first.epoch, first.seq)).toBe(false);
+    // The first wrote nothing after all: the second goes through.
+    b.abandon(first);
+    expect(await secondConfirmed).toEqual({ ok: true });
     const state = await a.commitState(partition);
     expect(state?.isConfirmed(first.epoch, first.seq)).toBe(true);
     expect(state?.isConfirmed(first.epoch, second.seq + 1)).toBe(false);
+    // Writes confirmed together share one compare-and-set, and each gets its answer.
+    const together = [b.beginBatch(partition)!, b.beginBatch(partition)!, b.beginBatch(partition)!];
+    const answers = await Promise.all([...together].reverse().map((tag) => b.confirm(tag)));
+    expect(answers).toEqual(together.map(() => ({ ok: true })));
+    expect((await a.commitState(partition))?.isConfirmed(first.epoch, together[2]!.seq)).toBe(true);
 
     const map = await a.ownership.ownershipMap();
     expect(map.owners.get(partition)).toMatchObject({

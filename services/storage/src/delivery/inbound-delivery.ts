@@ -118,6 +118,8 @@ export interface DeliveryCoordinator {
   partitionOf(userId: string): number;
   beginBatch(partition: number): BatchTag | undefined;
   confirm(tag: BatchTag): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }>;
+  /** The batch of `tag` will not be confirmed (nothing to confirm, or it failed): writes after it need not wait. */
+  abandon?(tag: BatchTag): void;
 }
 
 type TraceEventDoc = MailEvent & { readonly date: Date };
@@ -368,6 +370,7 @@ export class InboundDelivery {
       // Not (or no longer) ours, or ours again in another epoch, whose own consumer loop takes
       // over: the jobs go back at once for the partition's owner.
       if (tag === undefined || tag.epoch !== owned.epoch) {
+        if (tag !== undefined) this.deps.coordinator?.abandon?.(tag);
         return msgs.map(() => JobOutcomes.retry(`not the owner of partition ${owned.partition}`, 500));
       }
     }
@@ -406,6 +409,9 @@ export class InboundDelivery {
     try {
       return await this.deliverBatch(msgs, directory, inSpanOf, spans, tag);
     } finally {
+      // A tag the batch did not confirm (nothing committed, or it failed) must not hold back the
+      // confirms of the partition's later writes (a no-op once confirmed).
+      if (tag !== undefined) this.deps.coordinator?.abandon?.(tag);
       for (const span of spans) span.end();
     }
   }

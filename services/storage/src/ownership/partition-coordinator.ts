@@ -6,11 +6,15 @@
  *   1. `const tag = coordinator.beginBatch(partition)` — undefined when this replica does not own
  *      the partition (nak the jobs / refuse the call; the owner serves them);
  *   2. write the batch to the database with `tag.epoch` and `tag.seq` on every document;
- *   3. `await coordinator.confirm(tag)`; only on `{ ok: true }` reply OK or ack the jobs.
- * Batches of one partition must be confirmed in `seq` order (a confirm covers every smaller seq),
- * so the write path commits one batch per partition at a time, as the partition's delivery
- * consumer does. A rebuild keeps the documents whose (epoch, seq) `commitState(partition)`
- * reports confirmed, and the rebuilding owner deletes the others.
+ *   3. `await coordinator.confirm(tag)`; only on `{ ok: true }` reply OK or ack the jobs — or
+ *      `coordinator.abandon(tag)` when nothing was written under it (or what was is removed).
+ * A confirm of seq n covers every smaller seq of the epoch, so writers of one partition that run
+ * at once (a delivery batch, IMAP writes) must not confirm past a write still under way: the
+ * coordinator moves the partition's pointer only up to the highest seq below every tag handed out
+ * and neither confirmed nor abandoned yet, one compare-and-set at a time, and one such write
+ * answers every confirm it covers (the writes in flight together share one KV write). A rebuild
+ * keeps the documents whose (epoch, seq) `commitState(partition)` reports confirmed, and the
+ * rebuilding owner deletes the others.
  */
 import {
   DEFAULT_PARTITIONS,
@@ -68,7 +72,7 @@ class OwnershipMetrics {
     });
     this.confirms = new Counter({
       name: 'postmesh_storage_batch_confirms_total',
-      help: 'Commit-then-confirm of written batches, by result (ok, fenced, not-owner, unavailable)',
+      help: 'Compare-and-sets of partition commit pointers, each covering the delivery batches and IMAP writes in flight, by result (ok, fenced, not-owner, unavailable)',
       labelNames: ['result'] as const,
       registers,
     });
@@ -82,9 +86,24 @@ export interface BatchTag {
   readonly seq: number;
 }
 
+/**
+ * The tags of one epoch of a partition not confirmed yet: handed out and still being written
+ * (`writing`), or written and waiting for the pointer to cover them (`waiting`).
+ */
+interface Sequence {
+  readonly partition: number;
+  readonly epoch: number;
+  readonly writing: Set<number>;
+  readonly waiting: Map<number, ((result: ConfirmResult) => void)[]>;
+  /** A compare-and-set of the pointer is in flight. */
+  confirming: boolean;
+}
+
 export class PartitionCoordinator {
   /** Next sequence to hand out per partition, for the epoch held now. */
   private readonly nextSeq = new Map<number, { epoch: number; seq: number }>();
+  /** Tags not settled yet, by `partition/epoch`. */
+  private readonly sequences = new Map<string, Sequence>();
   private readonly unsubscribe: () => void;
   private readonly metrics: OwnershipMetrics | undefined;
 
@@ -156,12 +175,84 @@ export class PartitionCoordinator {
     const current = this.nextSeq.get(partition);
     const seq = current?.epoch === epoch ? current.seq : 1;
     this.nextSeq.set(partition, { epoch, seq: seq + 1 });
+    this.sequenceOf(partition, epoch).writing.add(seq);
     return { partition, epoch, seq };
   }
 
-  /** Make a written batch count; reply or ack only on `{ ok: true }`. */
-  async confirm(tag: BatchTag): Promise<ConfirmResult> {
-    const result = await this.ownership.confirm(tag.partition, tag.epoch, tag.seq);
+  /**
+   * Make a written batch count; reply or ack only on `{ ok: true }`. Answers once the partition's
+   * pointer covers the tag, which waits for the writes of smaller tags handed out before it.
+   */
+  confirm(tag: BatchTag): Promise<ConfirmResult> {
+    const sequence = this.sequences.get(sequenceKey(tag.partition, tag.epoch));
+    // No write of the epoch under way: nothing to wait for.
+    if (sequence === undefined) return this.confirmUpTo(tag.partition, tag.epoch, tag.seq);
+    sequence.writing.delete(tag.seq);
+    return new Promise<ConfirmResult>((resolve) => {
+      sequence.waiting.set(tag.seq, [...(sequence.waiting.get(tag.seq) ?? []), resolve]);
+      this.pump(sequence);
+    });
+  }
+
+  /**
+   * Nothing written under `tag` counts on it (nothing was written, or what was is removed): the
+   * writes of greater tags need not wait for it.
+   */
+  abandon(tag: BatchTag): void {
+    const sequence = this.sequences.get(sequenceKey(tag.partition, tag.epoch));
+    if (sequence === undefined || !sequence.writing.delete(tag.seq)) return;
+    this.pump(sequence);
+  }
+
+  /**
+   * Forget the cached state of the partition's users (a write of it was removed after a failed
+   * confirm: what the caches hold of it must be read again from the database).
+   */
+  forgetPartition(partition: number): void {
+    this.dropPartition(partition);
+  }
+
+  private sequenceOf(partition: number, epoch: number): Sequence {
+    const key = sequenceKey(partition, epoch);
+    let sequence = this.sequences.get(key);
+    if (sequence === undefined) {
+      sequence = { partition, epoch, writing: new Set(), waiting: new Map(), confirming: false };
+      this.sequences.set(key, sequence);
+    }
+    return sequence;
+  }
+
+  /** Moves the pointer over every waiting tag below the first one still being written. */
+  private pump(sequence: Sequence): void {
+    if (sequence.confirming) return;
+    let floor = Infinity;
+    for (const seq of sequence.writing) floor = Math.min(floor, seq);
+    let target = 0;
+    for (const seq of sequence.waiting.keys()) if (seq < floor && seq > target) target = seq;
+    if (target === 0) {
+      if (sequence.writing.size === 0 && sequence.waiting.size === 0) {
+        this.sequences.delete(sequenceKey(sequence.partition, sequence.epoch));
+      }
+      return;
+    }
+    const answered: ((result: ConfirmResult) => void)[] = [];
+    for (const [seq, resolvers] of sequence.waiting) {
+      if (seq > target) continue;
+      answered.push(...resolvers);
+      sequence.waiting.delete(seq);
+    }
+    sequence.confirming = true;
+    void this.confirmUpTo(sequence.partition, sequence.epoch, target).then((result) => {
+      sequence.confirming = false;
+      for (const resolve of answered) resolve(result);
+      this.pump(sequence);
+    });
+  }
+
+  private async confirmUpTo(partition: number, epoch: number, seq: number): Promise<ConfirmResult> {
+    const result = await this.ownership
+      .confirm(partition, epoch, seq)
+      .catch((): ConfirmResult => ({ ok: false, reason: 'unavailable' }));
     this.metrics?.confirms.inc({ result: result.ok ? 'ok' : result.reason });
     return result;
   }
@@ -211,6 +302,10 @@ export class PartitionCoordinator {
     const inPartition = (userId: string): boolean => this.partitionOf(userId) === partition;
     for (const cache of this.caches) cache.dropUsersWhere(inPartition);
   }
+}
+
+function sequenceKey(partition: number, epoch: number): string {
+  return `${partition}/${epoch}`;
 }
 
 /**
