@@ -45,8 +45,9 @@ import {
   createMailstoreService,
   purgeUserMail,
 } from './mailstore/index.js';
+import { setRecordJudge } from './mailstore/pending-changes.js';
 import { DeliveryMetrics } from './delivery/metrics.js';
-import { WriteConfirmation, type PartitionCoordinator } from './ownership/index.js';
+import { ImapWriteFence, WriteConfirmation, type PartitionCoordinator } from './ownership/index.js';
 import { AlertMailer } from './trace/alert-mail.js';
 import { StorageAlertRules, type AlertThreshold } from './trace/alert-rules.js';
 import { createEventsConsumer } from './trace/events-consumer.js';
@@ -81,6 +82,8 @@ export interface StorageAppOptions {
   readonly grpcCredentials: { readonly insecure: boolean; readonly server: ServerCredentials };
   /** With ownership on: refuses Mailstore calls of users another replica owns (ADR 0007, Routing). */
   readonly ownerGate?: OwnerGate;
+  /** Testing only: fenced IMAP writes wait this long before writing (`POSTMESH_STORAGE_TEST_HOLD_WRITES_MS`). */
+  readonly testHoldWritesMs?: number;
   readonly traceRetentionDays?: number;
   /** How long successful logins are remembered (POSTMESH_AUTH_CACHE_TTL_MS; default 60 s, 0 = never). */
   readonly authCacheTtlMs?: number;
@@ -160,6 +163,10 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const { db, keyProvider, logger, bus } = options;
   const indexes = await ensureIndexes(db);
   const writes = new WriteConfirmation();
+  // Flag and expunge records of writes never confirmed are not folded either (ADR 0007, Rebuild).
+  setRecordJudge(db, writes.counts);
+  // The IMAP writes of the gRPC service are fenced once ownership starts (commit-then-confirm).
+  const fence = new ImapWriteFence(logger.child({ component: 'ownership' }), options.testHoldWritesMs ?? 0);
   const keyring = new MongoUserKeyring({ db, keyProvider });
   const blobs = await openBlobStores(db, options.blobStore);
   const runtime = options.mailstoreRuntime ?? new MailstoreRuntime(db);
@@ -246,6 +253,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     logger: logger.child({ component: 'mailstore' }),
     onMailboxChanged,
     writeCounts: writes.counts,
+    fence,
   });
   const learning = bus !== undefined && options.rspamdControllerUrl !== undefined;
   const mailstoreServer = grpc.wrap(
@@ -421,6 +429,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
     async startOwnership(coordinator, ownershipOptions = {}) {
       if (bus === undefined) throw new Error('delivery by partition needs the bus');
       writes.use(coordinator.ownership);
+      fence.use(coordinator);
       partitioned = await startPartitionedDelivery({
         bus,
         ownership: coordinator.ownership,

@@ -166,6 +166,11 @@ export const schema = {
    */
   POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: integer(30_000, { min: 1_000, max: 600_000 }),
   /**
+   * Testing only: with ownership on, each IMAP write waits this long after taking its partition's
+   * tag and before writing (logged), so a test can stop the owner holding one (0: never).
+   */
+  POSTMESH_STORAGE_TEST_HOLD_WRITES_MS: integer(0, { min: 0, max: 60_000 }),
+  /**
    * The gRPC address other services reach this replica at, published for routing: `host:port`,
    * or a bare IP or host name (a pod's IP) to which the gRPC port is added; default the host and
    * port it binds.

@@ -130,6 +130,7 @@ export const storageService = {
       grpcPort: config.POSTMESH_GRPC_PORT,
       grpcCredentials: { insecure: security.insecure, server: security.grpcServerCredentials() },
       ownerGate,
+      testHoldWritesMs: config.POSTMESH_STORAGE_TEST_HOLD_WRITES_MS,
       traceRetentionDays: config.POSTMESH_TRACE_RETENTION_DAYS,
       authCacheTtlMs: config.POSTMESH_AUTH_CACHE_TTL_MS,
       registry: ops.registry,

@@ -7,7 +7,7 @@
  * release, so the next owner starts after the batch in hand.
  *
  * On a gain it also removes what earlier owners of the partition wrote and never confirmed
- * (`Mailstore.discardWrites`); until that is done the owner's own reads already ignore those
+ * (`Mailstore.discardWrites`, `discardRecords`), delivery batches and IMAP writes; until that is done the owner's own reads already ignore those
  * documents (WriteConfirmation), so delivery does not wait for it.
  */
 import {
@@ -63,6 +63,11 @@ export async function startPartitionedDelivery(
                   const removed = await mailstore.discardWrites(filter, filter);
                   if (removed > 0) {
                     logger.warn({ partition, removed }, 'removed messages of earlier owners never confirmed');
+                  }
+                  // Flag records and tombstones of their IMAP writes (STORE, EXPUNGE, MOVE).
+                  const records = await mailstore.discardRecords(filter);
+                  if (records > 0) {
+                    logger.warn({ partition, records }, 'removed records of earlier owners never confirmed');
                   }
                   return;
                 } catch (error) {

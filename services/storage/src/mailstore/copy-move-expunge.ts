@@ -10,7 +10,9 @@ import { MailstoreError } from './errors.js';
 import { DELETED, SEEN } from './flags.js';
 import { sharedMailboxIndex as index } from './mailbox-index.js';
 import { mailboxes } from './mailboxes.js';
-import type { MailboxRecord, MessageId, MessageRecord, SearchIndexDoc } from './types.js';
+import type { MailboxRecord, MessageId, MessageRecord, SearchIndexDoc, WriteTag } from './types.js';
+import type { FencedRecords } from './flag-store.js';
+import { taggedWith, type FencedWrite } from './write-fence.js';
 import { StorePart } from './store-part.js';
 import {
   type MailboxRef,
@@ -112,9 +114,16 @@ export class CopyMoveExpunge extends StorePart {
       docs.reduce((s, d) => s + d.size, 0),
       docs.length,
     );
-    const { firstUid, uidValidity } = await this.rt.withCounterLock(
-      this.lockKey(dest._id.toHexString()),
-      () => this.writeCopies(dest, docs, 'copy'),
+    // Tagged with its partition's (epoch, seq) and confirmed before the OK (ADR 0007).
+    const { firstUid, uidValidity } = await this.s.flags.fencedUnderLock(
+      userId,
+      dest._id.toHexString(),
+      async (fenced) => {
+        const write = (fenced.write = await fenced.begin());
+        const allocated = await this.writeCopies(dest, docs, 'copy', write?.tag);
+        if (write !== undefined) fenced.undo.push(() => this.undoCopies(dest, docs, 'copy', write.tag));
+        return allocated;
+      },
     );
     this.onChanged(userId);
     return {
@@ -130,7 +139,12 @@ export class CopyMoveExpunge extends StorePart {
    * its own (entry before message, as for a new message); a `move` keeps the source's entry
    * (re-pointed by the caller once the source is gone).
    */
-  private async writeCopies(dest: MailboxRecord, docs: readonly MessageRecord[], kind: 'copy' | 'move') {
+  private async writeCopies(
+    dest: MailboxRecord,
+    docs: readonly MessageRecord[],
+    kind: 'copy' | 'move',
+    own?: WriteTag,
+  ) {
     const destId = dest._id.toHexString();
     const refs = refsOf(docs);
     await addBlobRefs(this.db, refs);
@@ -143,7 +157,10 @@ export class CopyMoveExpunge extends StorePart {
       docs.forEach((d, i) => {
         const entry = sourceEntries.get(idText(searchIdOf(d)));
         const id = searchIds[i];
-        if (entry !== undefined && id !== undefined) entries.push({ ...entry, _id: id, mailboxId: destId });
+        if (entry !== undefined && id !== undefined) {
+          const { own: _own, ...copied } = entry;
+          entries.push({ ...copied, _id: id, mailboxId: destId, ...(own === undefined ? {} : { own }) });
+        }
       });
       if (entries.length > 0) await this.searchIndex().insertMany(entries, { ordered: false });
     }
@@ -161,14 +178,19 @@ export class CopyMoveExpunge extends StorePart {
     }
     // A copy carries neither a source's expunge claim (that EXPUNGE deletes by claim) nor its
     // delivery key (the copy is not the delivered message).
+    // A copy carries the tag of this write, not its source's (ADR 0007, Commit-then-confirm).
     const copies: MessageRecord[] = docs.map(
-      ({ expungeClaim: _claim, expungeClaimedAt: _at, spoolId: _spool, recipient: _rcpt, ...d }, i) => ({
+      (
+        { expungeClaim: _claim, expungeClaimedAt: _at, spoolId: _spool, recipient: _rcpt, own: _own, ...d },
+        i,
+      ) => ({
         ...d,
         _id: messageKey(destId, allocated.firstUid + i),
         searchId: searchIds[i] ?? searchIdOf(d),
         mailboxId: destId,
         uid: allocated.firstUid + i,
         modseq: allocated.modseq,
+        ...(own === undefined ? {} : { own }),
       }),
     );
     try {
@@ -195,6 +217,26 @@ export class CopyMoveExpunge extends StorePart {
       entry.add(copies.map(indexEntryOf)),
     );
     return allocated;
+  }
+
+  /**
+   * Takes back the copies a COPY or MOVE wrote under `tag` whose confirm failed (ADR 0007): as a
+   * failed insert of them is taken back in `writeCopies`.
+   */
+  private async undoCopies(
+    dest: MailboxRecord,
+    docs: readonly MessageRecord[],
+    kind: 'copy' | 'move',
+    tag: WriteTag,
+  ): Promise<void> {
+    const destId = dest._id.toHexString();
+    const removed = await this.messages().deleteMany({ mailboxId: destId, ...taggedWith(tag) });
+    if (removed.deletedCount > 0) {
+      await mailboxes(this.db).updateOne({ _id: dest._id }, { $inc: this.counterDecrementsOf(docs) });
+      await this.releaseBlobRefs(refsOf(docs));
+    }
+    if (kind === 'copy') await this.searchIndex().deleteMany({ mailboxId: destId, ...taggedWith(tag) });
+    index.drop(destId);
   }
 
   /**
@@ -253,16 +295,27 @@ export class CopyMoveExpunge extends StorePart {
       };
     }
     const claim = docs[0]?.expungeClaim ?? '';
+    const giveBack = () =>
+      this.messages().updateMany(
+        { expungeClaim: claim },
+        { $unset: { expungeClaim: '', expungeClaimedAt: '' } },
+      );
+    // The copies carry the partition's tag; the sources go only once it is confirmed (ADR 0007).
+    let write: FencedWrite | undefined;
     const { firstUid, uidValidity } = await lock(this.lockKey(destId), async () => {
       try {
-        return await this.writeCopies(dest, docs, 'move');
+        write = await this.beginWrite(userId);
+        return await this.writeCopies(dest, docs, 'move', write?.tag);
       } catch (error) {
+        write?.abandon();
         // Nothing moved: give the sources back.
-        await this.messages()
-          .updateMany({ expungeClaim: claim }, { $unset: { expungeClaim: '', expungeClaimedAt: '' } })
-          .catch(() => undefined);
+        await giveBack().catch(() => undefined);
         throw error;
       }
+    });
+    await this.confirmWrite(write, userId, async (tag) => {
+      await this.undoCopies(dest, docs, 'move', tag);
+      await giveBack();
     });
     await this.messages().deleteMany({ expungeClaim: claim });
     const searchIds = docs.map(searchIdOf);
@@ -346,8 +399,8 @@ export class CopyMoveExpunge extends StorePart {
    * tombstones with a new mod-sequence (RFC 7162 §3.2.10) and releases their bodies.
    */
   expunge(userId: string, mailboxId: string, uids: UidSet | undefined): Promise<mailstore.ExpungeResponse> {
-    return this.rt.withCounterLock(this.lockKey(mailboxId), () =>
-      this.expungeLocked(userId, mailboxId, uids),
+    return this.s.flags.fencedUnderLock(userId, mailboxId, (fenced) =>
+      this.expungeLocked(userId, mailboxId, uids, fenced),
     );
   }
 
@@ -355,9 +408,10 @@ export class CopyMoveExpunge extends StorePart {
     userId: string,
     mailboxId: string,
     uids: UidSet | undefined,
+    fenced: FencedRecords,
   ): Promise<mailstore.ExpungeResponse> {
     const mailbox = await this.s.boxes.mailboxById(userId, mailboxId);
-    if (this.s.upkeep.appendsRecords) return this.expungeAsRecords(mailbox, uids);
+    if (this.s.upkeep.appendsRecords) return this.expungeAsRecords(mailbox, uids, fenced);
     if ((await this.s.upkeep.pending()).has(mailboxId))
       await this.s.upkeep.compactChanges({ holding: mailboxId });
     let docs: MessageRecord[];
@@ -393,6 +447,7 @@ export class CopyMoveExpunge extends StorePart {
   private async expungeAsRecords(
     mailbox: MailboxRecord,
     uids: UidSet | undefined,
+    fenced?: FencedRecords,
   ): Promise<mailstore.ExpungeResponse> {
     const mailboxId = mailbox._id.toHexString();
     const pending = await this.s.upkeep.pending();
@@ -409,6 +464,8 @@ export class CopyMoveExpunge extends StorePart {
       }
     }
     if (gone.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
+    // Its partition's tag, taken once nothing but the write is left (ADR 0007).
+    const write = fenced === undefined ? undefined : (fenced.write = await fenced.begin());
     const modseq = await this.s.flags.advanceCounters(mailbox, entry, {
       highestModseq: 1,
       messages: -gone.length,
@@ -424,6 +481,7 @@ export class CopyMoveExpunge extends StorePart {
       modseq,
       expungedAt: now,
       pending: true,
+      ...(write === undefined ? {} : { own: write.tag }),
     }));
     try {
       await groupInsert(this.db, this.tombstones(), tombstones);
@@ -447,7 +505,10 @@ export class CopyMoveExpunge extends StorePart {
       ),
     );
     this.s.upkeep.recordWritten();
-    this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
+    // Announced once it counts.
+    const announce = (): void => this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
+    if (fenced === undefined) announce();
+    else fenced.confirmed.push(announce);
     return { expungedUids: gone.map((m) => m.uid), highestModseq: modseq };
   }
 }

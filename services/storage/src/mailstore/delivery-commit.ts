@@ -23,6 +23,7 @@ import { sharedMailboxIndex as index } from './mailbox-index.js';
 import { createDefaultMailboxes, mailboxes } from './mailboxes.js';
 import type { DeliveryRecord, MailboxRecord, MessageRecord, SearchIndexDoc, WriteTag } from './types.js';
 import { StorePart } from './store-part.js';
+import { flagChanges, type FlagChangeDoc, type PendingTombstoneDoc } from './pending-changes.js';
 import {
   type DeliveryRecipient,
   type DeliveryOutcome,
@@ -665,6 +666,17 @@ export class DeliveryCommit extends StorePart {
     next.messages.push(messages);
     if (records !== undefined) next.records.push(records);
     return next.run;
+  }
+
+  /**
+   * Removes the flag records and tombstones `tagged` selects: those of IMAP writes of earlier
+   * owners never confirmed (ADR 0007, Rebuild). No owner folds them (`PendingChanges.load`
+   * skips them), so they go without touching any message.
+   */
+  async discardRecords(tagged: Filter<FlagChangeDoc> & Filter<PendingTombstoneDoc>): Promise<number> {
+    const changes = await flagChanges(this.db).deleteMany(tagged);
+    const tombstones = await this.tombstones().deleteMany(tagged);
+    return changes.deletedCount + tombstones.deletedCount;
   }
 
   private async discardNow(

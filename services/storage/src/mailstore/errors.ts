@@ -15,6 +15,8 @@ export type MailstoreReason =
   | typeof ErrorReason.LIMIT_EXCEEDED
   | typeof ErrorReason.TOO_BIG
   | typeof ErrorReason.CONFLICT
+  /** A write whose commit-then-confirm failed (ADR 0007): the partition moved; the owner serves it. */
+  | typeof ErrorReason.NOT_OWNER
   /** RFC 4314: the acting user lacks a right on another user's mailbox (../acl). */
   | typeof ErrorReason.PERMISSION_DENIED;
 

@@ -17,6 +17,20 @@ import { mailboxRecords, mailboxes, counterTenure, type CounterDelta } from './m
 import type { MailboxRecord, MessageId, MessageRecord } from './types.js';
 import { StorePart } from './store-part.js';
 import { messageKey, idText, type Intervals, notFound } from './store-common.js';
+import { taggedWith, type FencedWrite } from './write-fence.js';
+
+/**
+ * A command's fenced write under its mailbox's lock (`FlagStore.fencedUnderLock`): `begin` takes
+ * the tag just before the records are written and keeps it in `write` for the confirm.
+ */
+export interface FencedRecords {
+  readonly begin: () => Promise<FencedWrite | undefined>;
+  write: FencedWrite | undefined;
+  /** What to do once the write counts (announce the change). */
+  readonly confirmed: (() => void)[];
+  /** What removes the write's documents besides its records, should its confirm fail. */
+  readonly undo: (() => Promise<void>)[];
+}
 
 function negated(delta: CounterDelta): CounterDelta {
   const out: CounterDelta = {};
@@ -34,9 +48,60 @@ export class FlagStore extends StorePart {
     flags: readonly string[],
     unchangedSince: number | undefined,
   ): Promise<mailstore.StoreFlagsResponse> {
-    return this.rt.withCounterLock(this.lockKey(mailboxId), () =>
-      this.storeFlagsLocked(userId, mailboxId, uids, mode, flags, unchangedSince),
+    return this.fencedUnderLock(userId, mailboxId, (fenced) =>
+      this.storeFlagsLocked(userId, mailboxId, uids, mode, flags, unchangedSince, fenced),
     );
+  }
+
+  /**
+   * Runs `locked` under the mailbox's lock and, when it wrote records under a tag
+   * (`fenced.write`), confirms that tag after the lock is released and before the call answers
+   * (ADR 0007, Commit-then-confirm): concurrent writers of the partition share the confirm, and
+   * the mailbox's next command does not wait for it. A failed confirm removes the records.
+   */
+  async fencedUnderLock<T>(
+    userId: string,
+    mailboxId: string,
+    locked: (fenced: FencedRecords) => Promise<T>,
+  ): Promise<T> {
+    // From its tag until it is confirmed or removed, compaction leaves the mailbox's records alone.
+    const confirming = this.rt.confirming;
+    let counted = false;
+    const fenced: FencedRecords = {
+      begin: async () => {
+        const write = await this.beginWrite(userId);
+        if (write !== undefined && !counted) {
+          counted = true;
+          confirming.set(mailboxId, (confirming.get(mailboxId) ?? 0) + 1);
+        }
+        return write;
+      },
+      write: undefined,
+      confirmed: [],
+      undo: [],
+    };
+    try {
+      let result: T;
+      try {
+        result = await this.rt.withCounterLock(this.lockKey(mailboxId), () => locked(fenced));
+      } catch (error) {
+        fenced.write?.abandon();
+        throw error;
+      }
+      await this.confirmWrite(fenced.write, userId, async (tag) => {
+        await flagChanges(this.db).deleteMany({ mailboxId, ...taggedWith(tag) });
+        await this.tombstones().deleteMany({ mailboxId, ...taggedWith(tag) });
+        for (const undo of fenced.undo) await undo();
+      });
+      for (const run of fenced.confirmed) run();
+      return result;
+    } finally {
+      if (counted) {
+        const left = (confirming.get(mailboxId) ?? 1) - 1;
+        if (left > 0) confirming.set(mailboxId, left);
+        else confirming.delete(mailboxId);
+      }
+    }
   }
 
   private async storeFlagsLocked(
@@ -46,6 +111,7 @@ export class FlagStore extends StorePart {
     mode: StoreModeValue,
     flags: readonly string[],
     unchangedSince: number | undefined,
+    fenced: FencedRecords,
   ): Promise<mailstore.StoreFlagsResponse> {
     const mailbox = await this.s.boxes.mailboxById(userId, mailboxId);
     if (mode !== StoreModes.ADD && mode !== StoreModes.REMOVE && mode !== StoreModes.REPLACE) {
@@ -65,10 +131,16 @@ export class FlagStore extends StorePart {
     const sameSet = (a: readonly string[], b: readonly string[]) =>
       a.length === b.length && a.every((f) => b.includes(f));
     if (this.s.upkeep.appendsRecords) {
-      return this.storeFlagsAsRecords(mailbox, intervals, unchangedSince, (current) => {
-        const next = apply(current);
-        return sameSet(next, current) ? null : next;
-      });
+      return this.storeFlagsAsRecords(
+        mailbox,
+        intervals,
+        unchangedSince,
+        (current) => {
+          const next = apply(current);
+          return sameSet(next, current) ? null : next;
+        },
+        fenced,
+      );
     }
     const pendingNow = await this.s.upkeep.pending();
     if (pendingNow.has(mailboxId)) {
@@ -193,6 +265,7 @@ export class FlagStore extends StorePart {
     intervals: Intervals,
     unchangedSince: number | undefined,
     nextFlags: (current: readonly string[]) => string[] | null,
+    fenced?: FencedRecords,
   ): Promise<mailstore.StoreFlagsResponse> {
     const mailboxId = mailbox._id.toHexString();
     const pending = await this.s.upkeep.pending();
@@ -224,6 +297,8 @@ export class FlagStore extends StorePart {
       unseen += Number(!next.includes(SEEN)) - Number(!before.includes(SEEN));
       deleted += Number(next.includes(DELETED)) - Number(before.includes(DELETED));
     }
+    // Its partition's tag, taken once nothing but the write is left (ADR 0007).
+    const write = fenced === undefined ? undefined : (fenced.write = await fenced.begin());
     const modseq = await this.advanceCounters(mailbox, entry, { highestModseq: 1, unseen, deleted });
     const records: FlagChangeDoc[] = updates.map((u) => ({
       _id: new ObjectId(),
@@ -231,6 +306,7 @@ export class FlagStore extends StorePart {
       uid: u.uid,
       flags: u.next,
       modseq,
+      ...(write === undefined ? {} : { own: write.tag }),
     }));
     try {
       await groupInsert(this.db, flagChanges(this.db), records);
@@ -245,7 +321,10 @@ export class FlagStore extends StorePart {
       for (const u of updates) e.setFlags(u.uid, u.next, modseq);
     });
     this.s.upkeep.recordWritten();
-    this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
+    // Announced once it counts.
+    const announce = (): void => this.onChanged(mailbox.userId, { mailboxId, highestModseq: modseq });
+    if (fenced === undefined) announce();
+    else fenced.confirmed.push(announce);
     return {
       changed: updates.map((u) => {
         const split = splitFlags(u.next);

@@ -155,6 +155,7 @@ export class IndexUpkeep extends StorePart {
           underCompactionLock: (mailboxId, fn) => this.rt.compactionLocks.run(this.lockKey(mailboxId), fn),
           releaseBlobRefs: (counts) => this.releaseBlobRefs(counts),
           countersAhead: (mailboxId) => mailboxRecords.aheadIds(this.db).includes(mailboxId),
+          confirming: (mailboxId) => this.rt.confirming.has(mailboxId),
           keepLatestFlags: this.appendsRecords,
           ...(this.appendsRecords ? { keyOf: messageKey } : {}),
         });

@@ -13,6 +13,7 @@ import type { BlobStores } from '../blob/index.js';
 import type { UserKeyring } from '../crypto/types.js';
 import { Mailstore } from './mailstore.js';
 import type { WriteTag } from './types.js';
+import type { WriteFence } from './write-fence.js';
 import { mailstoreServer } from './service.js';
 import { SieveScripts } from '../sieve/script-store.js';
 import { MailboxAcls } from '../acl/acl-store.js';
@@ -36,6 +37,7 @@ export type {
 export { createDefaultMailboxes, DEFAULT_MAILBOXES } from './mailboxes.js';
 export { BlobIntegrityError, MailstoreError } from './errors.js';
 export { MailstoreCollections } from './types.js';
+export type { FencedWrite, WriteFence } from './write-fence.js';
 export type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc, WriteTag } from './types.js';
 
 /** Removes a user's mail and releases their references to stored bodies (DeleteUser, purge). */
@@ -55,6 +57,7 @@ export function createMailstoreService(deps: {
   logger: Logger;
   onMailboxChanged?: (userId: string, change?: MailboxChange) => void;
   writeCounts?: (tag: WriteTag) => boolean;
+  fence?: WriteFence;
 }): MailstoreServiceServer {
   return mailstoreServer(
     new Mailstore(deps),

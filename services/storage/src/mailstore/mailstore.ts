@@ -34,6 +34,8 @@ import { subscriptions, setCounterRecount, type ListRequest, type ListedMailbox 
 import { DELIMITER } from './paths.js';
 import type { DeliveryRecord, MailboxRecord, MessageRecord, WriteTag } from './types.js';
 import type { StoreParts, StoreRoles } from './store-part.js';
+import type { WriteFence } from './write-fence.js';
+import type { FlagChangeDoc, PendingTombstoneDoc } from './pending-changes.js';
 import {
   type MailboxRef,
   type MailstoreLimits,
@@ -90,6 +92,11 @@ export interface MailstoreDeps {
    * Commit-then-confirm): false for a batch whose confirm never came. Default: all count.
    */
   readonly writeCounts?: (tag: WriteTag) => boolean;
+  /**
+   * Commit-then-confirm of the IMAP writes (APPEND, STORE, EXPUNGE, COPY, MOVE; write-fence.ts):
+   * given by storage's gRPC service with ownership on. Default: not fenced.
+   */
+  readonly fence?: WriteFence;
 }
 
 /** The mailstore's API; each call is answered by the part of its role (`this.s.<role>`). */
@@ -109,6 +116,7 @@ export class Mailstore {
       logger,
       limits: { ...DEFAULT_LIMITS, ...limits },
       writeCounts: deps.writeCounts ?? (() => true),
+      fence: deps.fence,
       onChanged: (userId: string, change?: MailboxChange) => {
         try {
           notify?.(userId, change);
@@ -212,6 +220,10 @@ export class Mailstore {
 
   discardWrites(messages: Filter<MessageRecord>, records?: Filter<DeliveryRecord>): Promise<number> {
     return this.s.batches.discardWrites(messages, records);
+  }
+
+  discardRecords(tagged: Filter<FlagChangeDoc> & Filter<PendingTombstoneDoc>): Promise<number> {
+    return this.s.batches.discardRecords(tagged);
   }
 
   // QuotaChecks (quota.ts)

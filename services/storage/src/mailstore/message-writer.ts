@@ -27,6 +27,7 @@ import { mailboxRecords, mailboxes } from './mailboxes.js';
 import { TermHasher, termsFor, trigramsFor } from './search-terms.js';
 import type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc, WriteTag } from './types.js';
 import { StorePart } from './store-part.js';
+import { taggedWith } from './write-fence.js';
 import {
   META_LABEL,
   TEXT_LABEL,
@@ -255,9 +256,13 @@ export class MessageWriter extends StorePart {
     flags: readonly string[],
     internalDate: Date,
     delivery: { spoolId: string; recipient?: string; own?: WriteTag } | undefined,
+    own: WriteTag | undefined = delivery?.own,
   ): Promise<{ uid: number; modseq: number }> {
     const { entry, doc } = await this.newMessage(mailbox, body, flags, internalDate, delivery);
-    if (delivery?.own !== undefined) doc.own = delivery.own;
+    if (own !== undefined) {
+      doc.own = own;
+      entry.own = own;
+    }
     const mailboxId = mailbox._id.toHexString();
     return new Promise((resolve, reject) => {
       const item: PendingInsert = {
@@ -453,23 +458,40 @@ export class MessageWriter extends StorePart {
       );
       throw error;
     }
+    const refs = new Map([
+      [ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }],
+    ]);
     let stored: { uid: number; modseq: number };
+    let write: Awaited<ReturnType<MessageWriter['beginWrite']>>;
     try {
+      // Tagged with its partition's (epoch, seq) and confirmed before the OK (ADR 0007).
+      write = await this.beginWrite(input.userId);
       stored = await this.insertMessage(
         mailbox,
         ingested,
         input.flags,
         input.internalDate ?? new Date(),
         input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
-      );
+        write?.tag,
+      ).catch((error: unknown) => {
+        write?.abandon();
+        throw error;
+      });
     } catch (error) {
-      await this.releaseBlobRefs(
-        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }]]),
-      );
+      await this.releaseBlobRefs(refs);
       throw error;
     }
-    this.onChanged(input.userId, { mailboxId: mailbox._id.toHexString(), highestModseq: stored.modseq });
-    return { mailboxId: mailbox._id.toHexString(), uidValidity: mailbox.uidValidity, ...stored };
+    const mailboxId = mailbox._id.toHexString();
+    await this.confirmWrite(write, input.userId, async (tag) => {
+      // Never counted: its message, search entry and body reference go (no tombstone: no client
+      // was told of its UID, and no owner counted it).
+      const id = messageKey(mailboxId, stored.uid);
+      const removed = await this.messages().deleteOne({ _id: id, ...taggedWith(tag) });
+      await this.searchIndex().deleteMany({ mailboxId, ...taggedWith(tag) });
+      if (removed.deletedCount > 0) await this.releaseBlobRefs(refs);
+    });
+    this.onChanged(input.userId, { mailboxId, highestModseq: stored.modseq });
+    return { mailboxId, uidValidity: mailbox.uidValidity, ...stored };
   }
 
   /**

@@ -21,7 +21,7 @@ import type { Logger } from '@postmesh/telemetry';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
 import { Collections, type TombstoneDoc } from '../db/schema.js';
 import type { BlobRefCounts, BlobStoreKind } from '../blob/index.js';
-import { MailstoreCollections, type MessageRecord, type SearchIndexDoc } from './types.js';
+import { MailstoreCollections, type MessageRecord, type SearchIndexDoc, type WriteTag } from './types.js';
 import { bodyRefId } from './blob-store.js';
 
 /** One message's flags as changed by a STORE, appended (never updated in place). */
@@ -33,11 +33,15 @@ export interface FlagChangeDoc {
   flags: string[];
   /** The MODSEQ the change got (RFC 7162 §3.1.1). */
   modseq: number;
+  /** The owner's STORE that wrote it (ADR 0007, Commit-then-confirm); absent: always counts. */
+  own?: WriteTag;
 }
 
 /** A tombstone whose message document is not deleted yet (`pending` is unset by compaction). */
 export interface PendingTombstoneDoc extends TombstoneDoc {
   pending?: boolean;
+  /** The owner's EXPUNGE or MOVE that wrote it (ADR 0007, Commit-then-confirm); absent: always counts. */
+  own?: WriteTag;
 }
 
 interface PendingFlags {
@@ -259,18 +263,32 @@ export class PendingChanges {
     }
   }
 
-  /** Loads every record not compacted yet (one read of each collection, at first use). */
+  /**
+   * Loads every record not compacted yet (one read of each collection, at first use), but those
+   * an owner wrote and never got confirmed (ADR 0007, Rebuild; `setRecordJudge`).
+   */
   static async load(db: Db): Promise<PendingChanges> {
     const pending = new PendingChanges();
+    const counts = recordJudges.get(db) ?? (() => true);
     for await (const c of flagChanges(db).find({})) {
+      if (c.own !== undefined && !counts(c.own)) continue;
       pending.setFlags(c.mailboxId, c.uid, c.flags, c.modseq, c._id);
     }
-    const projection = { mailboxId: 1, uid: 1, modseq: 1 };
+    const projection = { mailboxId: 1, uid: 1, modseq: 1, own: 1 };
     for await (const t of tombstones(db).find({ pending: true }, { projection })) {
+      if (t.own !== undefined && !counts(t.own)) continue;
       pending.expunge(t.mailboxId, t.uid, t._id, t.modseq);
     }
     return pending;
   }
+}
+
+/** Per database, which tagged records count (the storage process's `WriteConfirmation.counts`). */
+const recordJudges = new WeakMap<Db, (tag: WriteTag) => boolean>();
+
+/** With ownership on: records whose write was never confirmed are not folded (ADR 0007, Rebuild). */
+export function setRecordJudge(db: Db, counts: (tag: WriteTag) => boolean): void {
+  recordJudges.set(db, counts);
 }
 
 /**
@@ -352,6 +370,12 @@ export interface CompactionDeps {
    */
   readonly countersAhead?: (mailboxId: string) => boolean;
   /**
+   * Mailboxes with a write whose confirm is still to come (ADR 0007, Commit-then-confirm): none of
+   * their records is compacted meanwhile, since the write may yet be removed, and what it
+   * superseded or expunged must then still be there.
+   */
+  readonly confirming?: (mailboxId: string) => boolean;
+  /**
    * The owner keeps the latest flag record of each message as its flags' store: compaction
    * deletes the superseded records in bulk and writes no message document (an update by `_id`
    * costs FerretDB a large part of a scan of `messages`, and one was spent per changed message).
@@ -392,7 +416,9 @@ async function compactExpunges(
 ): Promise<number> {
   const { db } = deps;
   const messages = db.collection<MessageRecord>(Collections.messages);
-  const eligible = pending.mailboxesWithExpunges().filter((id) => deps.countersAhead?.(id) !== true);
+  const eligible = pending
+    .mailboxesWithExpunges()
+    .filter((id) => deps.countersAhead?.(id) !== true && deps.confirming?.(id) !== true);
   const dropSuperseded = async (): Promise<void> => {
     const ids = [...superseded.values()].flat();
     if (ids.length > 0) await deleteByIds(flagChanges(db), ids);
@@ -529,6 +555,7 @@ export async function compactPending(
     let n = 0;
     for (const mailboxId of pending.mailboxesWithFlags()) {
       if (n >= limit) break;
+      if (deps.confirming?.(mailboxId) === true) continue;
       const ids: ObjectId[] = [];
       for (const [, p] of pending.flagsOf(mailboxId)) {
         for (const id of p.ids) if (!id.equals(p.latest)) ids.push(id);
@@ -543,6 +570,7 @@ export async function compactPending(
   const messages = db.collection<MessageRecord>(Collections.messages);
   for (const mailboxId of pending.mailboxesWithFlags()) {
     if (done >= limit) return done;
+    if (deps.confirming?.(mailboxId) === true) continue;
     const batch = pending.flagsOf(mailboxId).slice(0, limit - done);
     if (batch.length === 0) continue;
     const ops: AnyBulkWriteOperation<MessageRecord>[] = [];

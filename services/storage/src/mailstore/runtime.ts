@@ -108,6 +108,11 @@ export class MailstoreRuntime {
   readonly cacheFills = new Map<string, Promise<void>>();
   /** Reads of a mailbox's messages for their index summaries, by mailbox id, shared likewise. */
   readonly summaryFills = new Map<string, Promise<Map<number, MessageSummary>>>();
+  /**
+   * Fenced writes of records (STORE, EXPUNGE) written and not confirmed yet, by mailbox id:
+   * compaction leaves those mailboxes alone until they are settled (ADR 0007).
+   */
+  readonly confirming = new Map<string, number>();
   /** Tunable while running (tests hold compaction and counter writes back). */
   readonly settings: MailstoreSettings;
 

@@ -28,6 +28,7 @@ import type { ContentReader } from './content-reader.js';
 import type { FlagStore } from './flag-store.js';
 import type { CopyMoveExpunge } from './copy-move-expunge.js';
 import type { MessageSearch } from './search.js';
+import { notOwner, type FencedWrite, type WriteFence } from './write-fence.js';
 
 export interface StoreBase {
   readonly db: Db;
@@ -38,6 +39,8 @@ export interface StoreBase {
   readonly limits: MailstoreLimits;
   readonly onChanged: (userId: string, change?: MailboxChange) => void;
   readonly writeCounts: (tag: WriteTag) => boolean;
+  /** Commit-then-confirm of IMAP writes (write-fence.ts); undefined: not fenced. */
+  readonly fence: WriteFence | undefined;
 }
 
 /** The mailstore's parts by role, each reaching the others through this (wired by `Mailstore`). */
@@ -92,6 +95,31 @@ export abstract class StorePart {
 
   protected get writeCounts(): StoreBase['writeCounts'] {
     return this.s.writeCounts;
+  }
+
+  /** The tag of a write of the user's mail, when writes are fenced (write-fence.ts). */
+  protected beginWrite(userId: string): Promise<FencedWrite | undefined> {
+    return this.s.fence?.begin(userId) ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Makes a fenced write count before the call answers: on a failed confirm, `undo` removes what it
+   * wrote, the caches of the user's partition are read again, and the call is refused NOT_OWNER.
+   */
+  protected async confirmWrite(
+    write: FencedWrite | undefined,
+    userId: string,
+    undo: (tag: WriteTag) => Promise<void>,
+  ): Promise<void> {
+    if (write === undefined || (await write.confirm())) return;
+    try {
+      await undo(write.tag);
+    } catch (error) {
+      // The owner's reads ignore it (never confirmed) and its next owner's clean-up removes it.
+      this.logger.warn({ err: error, tag: write.tag }, 'an unconfirmed write was not removed');
+    }
+    this.s.fence?.forget(userId);
+    throw notOwner();
   }
 
   protected lockKey(id: string): string {

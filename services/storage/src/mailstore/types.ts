@@ -60,9 +60,10 @@ export type MessageId = string | ObjectId;
  * collection (`SearchIndexDoc`), see MailstoreCollections.searchIndex.
  */
 /**
- * The delivery batch a document was written in under one owner per mailbox (ADR 0007,
- * Commit-then-confirm): partition, fencing epoch, sequence. It counts once the partition's commit
- * pointer covers it; a rebuild drops it otherwise. Untagged documents always count.
+ * The write a document was written in under one owner per mailbox (ADR 0007,
+ * Commit-then-confirm): a delivery batch or an IMAP write (APPEND, STORE, EXPUNGE, COPY, MOVE) of
+ * the partition, its fencing epoch, its sequence. It counts once the partition's commit pointer
+ * covers it; a rebuild drops it otherwise. Untagged documents always count.
  */
 export interface WriteTag {
   readonly p: number;
@@ -72,7 +73,7 @@ export interface WriteTag {
 
 export interface MessageRecord extends Omit<MessageDoc, '_id'> {
   _id: MessageId;
-  /** Set on messages written by a partition's delivery batch. */
+  /** Set on messages written by a partition's delivery batch or an owner's IMAP write. */
   own?: WriteTag;
   /**
    * `_id` of the message's search entry (`SearchIndexDoc`); absent on older messages, whose entry
@@ -116,6 +117,8 @@ export interface SearchIndexDoc {
   termsComplete: boolean;
   /** Decoded text of the text parts, sealed with the content key, for BODY/TEXT confirmation. */
   searchText: Binary | null;
+  /** The write that added it, as on its message. */
+  own?: WriteTag;
 }
 
 export interface SubscriptionDoc {

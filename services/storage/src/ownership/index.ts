@@ -6,3 +6,4 @@ export {
   type PartitionScopedCache,
 } from './partition-coordinator.js';
 export { WriteConfirmation, batchFilter, unconfirmedFilter } from './write-confirmation.js';
+export { ImapWriteFence } from './write-fence.js';

@@ -1,6 +1,6 @@
 /**
- * Which tagged writes count (ADR 0007, Commit-then-confirm and Rebuild). A delivery batch of a
- * partition is written tagged `(partition, epoch, seq)` and counts only once the partition's
+ * Which tagged writes count (ADR 0007, Commit-then-confirm and Rebuild). A delivery batch or an
+ * IMAP write of a partition is written tagged `(partition, epoch, seq)` and counts only once the partition's
  * commit pointer covers it; an owner that lost the partition before its confirm went through
  * (paused past its lease, cut off, killed) leaves documents that must never count, whenever they
  * reach the database.
@@ -13,6 +13,7 @@
 import type { PartitionOwnership } from '@postmesh/bus';
 import type { Filter } from 'mongodb';
 import type { DeliveryRecord, MessageRecord, WriteTag } from '../mailstore/types.js';
+import type { FlagChangeDoc, PendingTombstoneDoc } from '../mailstore/pending-changes.js';
 
 export class WriteConfirmation {
   private ownership: Pick<PartitionOwnership, 'epochOf' | 'heldCommitState'> | undefined;
@@ -37,6 +38,12 @@ export function batchFilter(tag: WriteTag): Filter<MessageRecord> & Filter<Deliv
   return { 'own.p': tag.p, 'own.e': tag.e, 'own.s': tag.s };
 }
 
+/** Documents of any collection with a tag (`own`): messages, records, flag records, tombstones. */
+type Tagged = Filter<MessageRecord> &
+  Filter<DeliveryRecord> &
+  Filter<FlagChangeDoc> &
+  Filter<PendingTombstoneDoc>;
+
 /**
  * Documents of the partition's earlier epochs that their owners wrote and never confirmed, from
  * the record this replica acquired (its `closed` list); undefined when there can be none.
@@ -44,7 +51,7 @@ export function batchFilter(tag: WriteTag): Filter<MessageRecord> & Filter<Deliv
 export function unconfirmedFilter(
   partition: number,
   closed: readonly { readonly epoch: number; readonly seq: number }[],
-): (Filter<MessageRecord> & Filter<DeliveryRecord>) | undefined {
+): Tagged | undefined {
   if (closed.length === 0) return undefined;
   return {
     'own.p': partition,
