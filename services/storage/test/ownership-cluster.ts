@@ -188,11 +188,13 @@ export class OwnershipCluster {
     });
   }
 
-  async startReplica(name: string): Promise<Replica> {
+  /** A storage replica; `vars` adds to (or overrides) its environment. */
+  async startReplica(name: string, vars: Readonly<Record<string, string>> = {}): Promise<Replica> {
     const replica = await this.start('storage', name, {
       POSTMESH_SHUTDOWN_TIMEOUT_MS: '10000',
       POSTMESH_STORAGE_LEASE_TTL_MS: String(this.options.leaseTtlMs),
       POSTMESH_STORAGE_DELIVERY_ACK_WAIT_MS: String(this.options.ackWaitMs),
+      ...vars,
     });
     this.replicas.push(replica);
     return replica;
@@ -500,12 +502,15 @@ export class OwnershipCluster {
     return lines.join('\n');
   }
 
-  /** Documents of the partition's messages and delivery records whose batch never got its confirm. */
+  /**
+   * Documents of the partition whose write never got its confirm: messages and delivery records
+   * of delivery batches, and what IMAP writes add (search entries, flag records, tombstones).
+   */
   async unconfirmedDocuments(partition: number): Promise<number> {
     const record = await this.partitionRecord(partition);
     if (record === undefined) throw new Error(`no record for partition ${partition}`);
     let unconfirmed = 0;
-    for (const collection of ['messages', 'deliveries']) {
+    for (const collection of ['messages', 'deliveries', 'message_terms', 'message_changes', 'tombstones']) {
       const docs = await this.db
         .collection<{ own?: { p: number; e: number; s: number } }>(collection)
         .find({ 'own.p': partition }, { projection: { own: 1 } })
