@@ -4,35 +4,18 @@
  * (whose Mailstore calls then stay in-process), a message submitted over SMTP lands for users of
  * both replicas, the status and stack.json list every process, and Ctrl-C leaves nothing running.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, repoRoot } from '@postmesh/testing';
-
-interface StackJson {
-  endpoints: { name: string; port: number; listening: boolean; process: string }[];
-  ops: { process: string; services: string[]; port: number; ready: string; metrics: string }[];
-  processes: { name: string; pid: number }[];
-  partitions?: Record<string, number>;
-}
+import { alive, consoleSession, freeStackPorts, withLocalStack, type LocalStack } from './local-stack.js';
 
 const PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw2`;
 const REPLICAS = ['storage-imap-1', 'storage-imap-2'] as const;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * A plain ManageSieve session (RFC 5804; the stack allows it without TLS on loopback): after the
@@ -80,67 +63,23 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('splits the partitions, serves each user at its owner through the proxy, delivers mail, and stops cleanly', async () => {
-    const names = [
-      'NATS_PORT',
-      'NATS_MONITOR_PORT',
-      'MONGO_PORT',
-      'SMTP_PORT',
-      'SUBMISSION_PORT',
-      'SUBMISSIONS_PORT',
-      'IMAP_PORT',
-      'IMAPS_PORT',
-      'MANAGESIEVE_PORT',
-      'HTTP_PORT',
-      'GRPC_PORT',
-      'SMTP_INBOUND_OPS_PORT',
-      'STORAGE_OPS_PORT',
-      'IMAP_OPS_PORT',
-      'MTA_DELIVERY_OPS_PORT',
-      'ADMIN_OPS_PORT',
-      'IMAP_PROXY_OPS_PORT',
-      'STACK_REPLICA_PORT_BASE',
-    ];
-    const ports: Record<string, string> = {};
-    for (const name of names) ports[`POSTMESH_${name}`] = String(await freePort());
-    const stack = spawn(
-      process.execPath,
-      [join(repoRoot(), 'tools', 'stack', 'bin', 'postmesh-stack.mjs'), 'start'],
+    const ports = await freeStackPorts(['IMAP_PROXY_OPS_PORT', 'STACK_REPLICA_PORT_BASE']);
+    await withLocalStack(
       {
+        dataDir,
+        ports,
         env: {
-          ...process.env,
-          ...ports,
-          POSTMESH_DATA_DIR: dataDir,
-          POSTMESH_SKIP_BUILD: '1',
           POSTMESH_DEV_PASSWORD: PASSWORD,
           POSTMESH_STACK_STORAGE_REPLICAS: '2',
           // Mail is not what this test filters; the one-replica test covers rspamd.
           POSTMESH_STACK_RSPAMD: 'false',
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
       },
+      checkStack,
     );
-    let output = '';
-    stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
-    try {
-      await checkStack();
-    } finally {
-      if (stack.exitCode === null && stack.signalCode === null) {
-        stack.kill('SIGINT');
-        await exited;
-      }
-    }
 
-    async function checkStack(): Promise<void> {
-      const stackFile = join(dataDir, 'stack.json');
-      const deadline = Date.now() + 150_000;
-      while (!existsSync(stackFile) || !output.includes('Press Ctrl-C')) {
-        if (Date.now() > deadline || stack.exitCode !== null)
-          throw new Error(`stack did not come up:\n${output}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackJson;
+    async function checkStack(stack: LocalStack): Promise<void> {
+      const info = await stack.untilUp(150_000);
 
       // The processes, each ready; the status lists them.
       expect(info.ops.map((o) => o.process).sort()).toEqual([
@@ -152,7 +91,7 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
       ]);
       for (const o of info.ops) {
         expect((await fetch(o.ready)).status, `${o.process} ready`).toBe(200);
-        expect(output).toMatch(new RegExp(`^  ${o.process} +http://127\\.0\\.0\\.1:${o.port}`, 'm'));
+        expect(stack.output()).toMatch(new RegExp(`^  ${o.process} +http://127\\.0\\.0\\.1:${o.port}`, 'm'));
       }
       expect(info.ops.find((o) => o.process === 'storage-imap-1')?.port).toBe(
         Number(ports.POSTMESH_STORAGE_OPS_PORT),
@@ -160,7 +99,7 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
       expect(info.ops.find((o) => o.process === 'imap-proxy')?.port).toBe(
         Number(ports.POSTMESH_IMAP_PROXY_OPS_PORT),
       );
-      expect(output).toContain('IMAP is served by 2 storage-imap replicas behind imap-proxy');
+      expect(stack.output()).toContain('IMAP is served by 2 storage-imap replicas behind imap-proxy');
       const pids = info.processes.map((p) => p.pid);
       expect(info.processes.map((p) => p.name)).toEqual(
         expect.arrayContaining(['nats-server', 'ferretdb', 'imap-proxy', ...REPLICAS, 'admin']),
@@ -200,19 +139,13 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
         expect(await owned(replica)).toBe(split[replica]);
       }
       expect((split['storage-imap-1'] ?? 0) + (split['storage-imap-2'] ?? 0)).toBe(64);
-      expect(output).toMatch(/partitions: storage-imap-1 owns \d+, storage-imap-2 owns \d+ \(of 64\)/);
+      expect(stack.output()).toMatch(
+        /partitions: storage-imap-1 owns \d+, storage-imap-2 owns \d+ \(of 64\)/,
+      );
 
       // New users through the admin API until each replica has one: each user's IMAP session,
       // through the proxy's public port, runs in-process at exactly one replica (its owner).
-      const api = `http://127.0.0.1:${ports.POSTMESH_HTTP_PORT}`;
-      const login = await fetch(`${api}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: 'admin@example.test', password: PASSWORD }),
-      });
-      expect(login.status, 'console login').toBe(200);
-      const { csrfToken } = (await login.json()) as { csrfToken: string };
-      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const { api, auth } = await consoleSession(ports.POSTMESH_HTTP_PORT, PASSWORD);
       const userOf: Partial<Record<(typeof REPLICAS)[number], string>> = {};
       const imap = (user: string) =>
         new ImapFlow({
@@ -231,7 +164,7 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
         const address = `split${i}-${randomBytes(3).toString('hex')}@example.test`;
         const created = await fetch(`${api}/api/v1/users`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+          headers: { 'content-type': 'application/json', ...auth },
           body: JSON.stringify({ address, password: PASSWORD }),
         });
         expect(created.status, `creating ${address}`).toBe(201);
@@ -317,9 +250,9 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
       expect(transcript).toContain('"replicas"');
       expect(await calls('storage-imap-1', 'grpc')).toBeGreaterThan(grpcBefore);
 
-      stack.kill('SIGINT');
-      expect(await exited).toBe(0);
-      expect(output).toContain('stopped; nothing left running');
+      stack.interrupt();
+      expect(await stack.exited).toBe(0);
+      expect(stack.output()).toContain('stopped; nothing left running');
       expect(pids.filter(alive)).toEqual([]);
     }
   }, 300_000);

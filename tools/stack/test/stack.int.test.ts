@@ -1,30 +1,15 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, repoRoot } from '@postmesh/testing';
-
-interface StackJson {
-  endpoints: { name: string; port: number; listening: boolean; process: string }[];
-  ops: { process: string; services: string[]; port: number; ready: string; metrics: string }[];
-  processes: { name: string; pid: number }[];
-}
+import { repoRoot } from '@postmesh/testing';
+import { alive, consoleSession, freeStackPorts, withLocalStack, type LocalStack } from './local-stack.js';
 
 const DEMO_USER = 'demo@example.test';
 const DEMO_PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw1`;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('npm start (the local stack)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-'));
@@ -33,86 +18,33 @@ describe('npm start (the local stack)', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('starts everything, reports ready endpoints in stack.json, delivers mail to IMAP, and Ctrl-C leaves nothing running', async () => {
-    const names = [
-      'NATS_PORT',
-      'NATS_MONITOR_PORT',
-      'MONGO_PORT',
-      'SMTP_PORT',
-      'SUBMISSION_PORT',
-      'SUBMISSIONS_PORT',
-      'IMAP_PORT',
-      'IMAPS_PORT',
-      'MANAGESIEVE_PORT',
-      'HTTP_PORT',
-      'GRPC_PORT',
-      'SMTP_INBOUND_OPS_PORT',
-      'STORAGE_OPS_PORT',
-      'IMAP_OPS_PORT',
-      'MTA_DELIVERY_OPS_PORT',
-      'ADMIN_OPS_PORT',
-      'RSPAMD_PORT',
-      'RSPAMD_CONTROLLER_PORT',
-      'RSPAMD_REDIS_PORT',
-    ];
-    const ports: Record<string, string> = {};
-    for (const name of names) ports[`POSTMESH_${name}`] = String(await freePort());
-    const stack = spawn(
-      process.execPath,
-      [join(repoRoot(), 'tools', 'stack', 'bin', 'postmesh-stack.mjs'), 'start'],
+    const ports = await freeStackPorts(['RSPAMD_PORT', 'RSPAMD_CONTROLLER_PORT', 'RSPAMD_REDIS_PORT']);
+    await withLocalStack(
       {
+        dataDir,
+        ports,
         env: {
-          ...process.env,
-          ...ports,
-          POSTMESH_DATA_DIR: dataDir,
-          POSTMESH_SKIP_BUILD: '1',
           POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
           // rspamd's compiled rules are shared with the suites' rspamd (compiled once per machine).
           POSTMESH_RSPAMD_CACHE_DIR: join(repoRoot(), '.tmp', 'rspamd-cache'),
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
       },
+      checkStack,
     );
-    let output = '';
-    stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
-    try {
-      await checkStack();
-    } finally {
-      // A failed check must not leave the stack running (it stops its children on SIGINT).
-      if (stack.exitCode === null && stack.signalCode === null) {
-        stack.kill('SIGINT');
-        await exited;
-      }
-    }
 
     /** GET /api/v1/health as the console's owner (admin@example.test, the stack's dev password). */
     async function adminHealth(): Promise<{ service: string; ready: boolean }[]> {
-      const api = `http://127.0.0.1:${ports.POSTMESH_HTTP_PORT}`;
-      const login = await fetch(`${api}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: 'admin@example.test', password: DEMO_PASSWORD }),
-      });
-      expect(login.status, 'console login').toBe(200);
-      const { csrfToken } = (await login.json()) as { csrfToken: string };
-      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const { api, auth } = await consoleSession(ports.POSTMESH_HTTP_PORT, DEMO_PASSWORD);
       const response = await fetch(`${api}/api/v1/health`, {
-        headers: { cookie, 'x-csrf-token': csrfToken },
+        headers: auth,
       });
       expect(response.status, 'GET /api/v1/health').toBe(200);
       return ((await response.json()) as { services: { service: string; ready: boolean }[] }).services;
     }
 
-    async function checkStack(): Promise<void> {
-      const stackFile = join(dataDir, 'stack.json');
-      const deadline = Date.now() + 90_000;
-      while (!existsSync(stackFile) || !output.includes('Press Ctrl-C')) {
-        if (Date.now() > deadline || stack.exitCode !== null)
-          throw new Error(`stack did not come up:\n${output}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackJson;
+    async function checkStack(stack: LocalStack): Promise<void> {
+      const info = await stack.untilUp(90_000);
+      const output = stack.output();
       expect(output).toContain('Postmesh is running. Connect to:');
       expect(output).toContain(`SMTP (MX)`);
       expect(info.endpoints.find((e) => e.name === 'SMTP (MX)')?.port).toBe(Number(ports.POSTMESH_SMTP_PORT));
@@ -225,9 +157,9 @@ describe('npm start (the local stack)', () => {
       ]);
       expect(health.filter((h) => !h.ready)).toEqual([]);
 
-      stack.kill('SIGINT');
-      expect(await exited).toBe(0);
-      expect(output).toContain('stopped; nothing left running');
+      stack.interrupt();
+      expect(await stack.exited).toBe(0);
+      expect(stack.output()).toContain('stopped; nothing left running');
       expect(pids.filter(alive)).toEqual([]);
     }
   });
