@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ImapFlow } from 'imapflow';
 import { freePort, repoRoot } from '@postmesh/testing';
 
 /** What the stack writes to `<data dir>/stack.json` (the parts the suites read). */
@@ -135,4 +136,15 @@ export async function consoleSession(
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   return { api, auth: { cookie, 'x-csrf-token': csrfToken } };
+}
+
+/** The UID of the message with `subject` in the selected mailbox, searched for up to 30 s. */
+export async function uidBySubject(client: ImapFlow, subject: string): Promise<number | undefined> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
+    const found = await client.search({ subject }, { uid: true });
+    const uid = Array.isArray(found) ? found[0] : undefined;
+    if (uid !== undefined) return uid;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return undefined;
 }

@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, consoleSession, freeStackPorts, withLocalStack, type LocalStack } from './local-stack.js';
+import {
+  alive,
+  consoleSession,
+  freeStackPorts,
+  uidBySubject,
+  withLocalStack,
+  type LocalStack,
+} from './local-stack.js';
 
 const PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw2`;
 const REPLICAS = ['storage-imap-1', 'storage-imap-2'] as const;
@@ -217,12 +224,7 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
         try {
           const lock = await client.getMailboxLock('INBOX');
           try {
-            let uid: number | undefined;
-            for (const until = Date.now() + 30_000; uid === undefined && Date.now() < until;) {
-              const found = await client.search({ subject: token }, { uid: true });
-              uid = Array.isArray(found) ? found[0] : undefined;
-              if (uid === undefined) await new Promise((r) => setTimeout(r, 300));
-            }
+            const uid = await uidBySubject(client, token);
             expect(uid, `the message in ${user}'s INBOX`).toBeDefined();
           } finally {
             lock.release();

@@ -6,7 +6,14 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '@postmesh/testing';
-import { alive, consoleSession, freeStackPorts, withLocalStack, type LocalStack } from './local-stack.js';
+import {
+  alive,
+  consoleSession,
+  freeStackPorts,
+  uidBySubject,
+  withLocalStack,
+  type LocalStack,
+} from './local-stack.js';
 
 const DEMO_USER = 'demo@example.test';
 const DEMO_PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw1`;
@@ -126,12 +133,7 @@ describe('npm start (the local stack)', () => {
       try {
         const lock = await imap.getMailboxLock('INBOX');
         try {
-          let uid: number | undefined;
-          for (const deadline = Date.now() + 30_000; uid === undefined && Date.now() < deadline;) {
-            const found = await imap.search({ subject: token }, { uid: true });
-            uid = Array.isArray(found) ? found[0] : undefined;
-            if (uid === undefined) await new Promise((r) => setTimeout(r, 300));
-          }
+          const uid = await uidBySubject(imap, token);
           expect(uid, 'the submitted message in INBOX').toBeDefined();
           // A flag change answered OK is what a later session sees.
           expect(await imap.messageFlagsAdd(String(uid), ['\\Flagged'], { uid: true })).toBe(true);
