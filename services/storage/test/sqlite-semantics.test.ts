@@ -556,6 +556,19 @@ describe('sortComparator', () => {
     expect(order({ a: -1, _id: 1 })).toEqual([5, 2, 1, 3, 4, 6]);
   });
 
+  it('a dotted path into an array of documents sorts by the extreme value among them', () => {
+    const rows = [
+      { _id: 1, arr: [{ k: 1 }, { k: 2 }] },
+      { _id: 2, arr: [{ k: 2 }] },
+      { _id: 3, arr: [{ k: 3 }, { v: 0 }] },
+      { _id: 4, arr: [{ k: 1 }, { k: 5 }] },
+    ];
+    const by = (sort: Document): unknown[] => [...rows].sort(sortComparator(sort)).map((d) => d._id);
+    expect(by({ 'arr.k': -1, _id: 1 })).toEqual([4, 3, 1, 2]);
+    // A document in the array without `k` gives null, the smallest key ascending.
+    expect(by({ 'arr.k': 1, _id: 1 })).toEqual([3, 1, 4, 2]);
+  });
+
   it('takes the driver spec forms: document, list of pairs, one pair, a name, and asc/desc', () => {
     expect(
       order([
