@@ -30,6 +30,7 @@ import {
 import { createLogger, type Logger } from '@postmesh/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
 import { MongoClient, type Db } from 'mongodb';
+import { openSqliteDatabase } from '../src/db/sqlite/index.js';
 import { createStorageApp, type StorageApp, type StorageAppOptions } from '../src/app.js';
 import type { BlobStoreKind, BlobStoreSettings } from '../src/blob/index.js';
 import { loadLocalKeyProvider, type LocalKeyProvider } from '../src/crypto/index.js';
@@ -89,7 +90,12 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
   // Command events let a test see which collections a call touched (`h.mongo.on('commandStarted')`).
   const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000, monitorCommands: true });
   await mongo.connect();
-  const db = mongo.db(env.database);
+  // POSTMESH_TEST_DB=sqlite runs the suite on the in-process SQLite database (ADR 0011) instead.
+  const sqlite =
+    process.env.POSTMESH_TEST_DB === 'sqlite'
+      ? openSqliteDatabase({ file: join(dir, 'postmesh.sqlite'), name: env.database })
+      : undefined;
+  const db = sqlite?.db ?? mongo.db(env.database);
   const bus =
     options.nats === true
       ? await Bus.connect({ ...env.busOptions('operator'), name: 'storage-test', logger, replicas: 1 })
@@ -137,7 +143,8 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
       await app.stop(2_000);
       await bus?.drain();
       // An external MongoDB (MONGODB_URI) keeps its data: drop this suite's database.
-      if (env.ferret === undefined) await db.dropDatabase();
+      if (sqlite !== undefined) await sqlite.close();
+      else if (env.ferret === undefined) await db.dropDatabase();
       await mongo.close();
       await env.stop();
       rmSync(dir, { recursive: true, force: true });

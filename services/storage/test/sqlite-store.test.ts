@@ -1,0 +1,305 @@
+/**
+ * The in-process SQLite database (ADR 0011) as storage's code sees it: the driver's results and
+ * errors, indexes that never hide a match, sorts and limits, the group commit, and writes that
+ * survive the process being killed right after their acknowledgement.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Binary, MongoBulkWriteError, ObjectId, type Db } from 'mongodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SqliteCollection } from '../src/db/sqlite/collection.js';
+import { openSqliteDatabase, type SqliteDatabase, type StoreEvent } from '../src/db/sqlite/index.js';
+
+let dir: string;
+let opened: SqliteDatabase[];
+let events: StoreEvent[];
+
+/** Documents with any `_id`, as storage's collections have. */
+/** The database as its classes type it (storage itself sees the driver's `Db`). */
+type TestDb = Omit<Db, 'collection'> & { collection: (name: string) => SqliteCollection };
+
+function open(name = 'a.sqlite'): TestDb {
+  const database = openSqliteDatabase({ file: join(dir, name), observe: (e) => events.push(e) });
+  opened.push(database);
+  return database.db as unknown as TestDb;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'postmesh-sqlite-'));
+  opened = [];
+  events = [];
+});
+
+afterEach(async () => {
+  for (const d of opened) await d.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the driver API over SQLite', () => {
+  it('inserts, finds by indexed and unindexed fields, updates and deletes with the driver results', async () => {
+    const db = open();
+    const c = db.collection('messages');
+    await c.createIndexes([{ key: { mailboxId: 1, uid: 1 }, name: 'mailboxId_uid_unique', unique: true }]);
+    const inserted = await c.insertMany([
+      { _id: 'm1:1', mailboxId: 'm1', uid: 1, flags: ['\\Seen'], size: 10 },
+      { _id: 'm1:2', mailboxId: 'm1', uid: 2, flags: [], size: 20 },
+      { _id: 'm2:1', mailboxId: 'm2', uid: 1, flags: ['\\Flagged'], size: 30 },
+    ]);
+    expect(inserted.insertedCount).toBe(3);
+    expect(await c.findOne({ mailboxId: 'm1', uid: 2 })).toMatchObject({ _id: 'm1:2', size: 20 });
+    expect(await c.countDocuments({ mailboxId: 'm1' })).toBe(2);
+    expect(await c.countDocuments({ flags: '\\Seen' })).toBe(1);
+    expect(
+      (
+        await c
+          .find({ size: { $gte: 20 } })
+          .sort({ size: -1 })
+          .toArray()
+      ).map((d) => d._id as unknown),
+    ).toEqual(['m2:1', 'm1:2']);
+
+    const updated = await c.updateOne(
+      { _id: 'm1:2' },
+      { $set: { flags: ['\\Deleted'] }, $inc: { modseq: 1 } },
+    );
+    expect(updated).toMatchObject({ matchedCount: 1, modifiedCount: 1, upsertedCount: 0 });
+    const same = await c.updateOne({ _id: 'm1:2' }, { $set: { flags: ['\\Deleted'] } });
+    expect(same).toMatchObject({ matchedCount: 1, modifiedCount: 0 });
+    const after = await c.findOneAndUpdate(
+      { mailboxId: 'm2', uid: 1 },
+      { $inc: { modseq: 5 } },
+      { returnDocument: 'after', projection: { modseq: 1 } },
+    );
+    expect(after).toEqual({ _id: 'm2:1', modseq: 5 });
+
+    const upserted = await c.updateOne(
+      { _id: 'm3:1' },
+      { $setOnInsert: { mailboxId: 'm3', uid: 1 } },
+      { upsert: true },
+    );
+    expect(upserted).toMatchObject({ matchedCount: 0, upsertedCount: 1, upsertedId: 'm3:1' });
+    expect(await c.findOne({ mailboxId: 'm3' })).toEqual({ _id: 'm3:1', mailboxId: 'm3', uid: 1 });
+
+    expect((await c.deleteMany({ mailboxId: 'm1' })).deletedCount).toBe(2);
+    expect(await c.countDocuments({})).toBe(2);
+  });
+
+  it('refuses a duplicate key with code 11000, and an unordered bulk keeps the other documents', async () => {
+    const db = open();
+    const c = db.collection('domains');
+    await c.createIndexes([{ key: { name: 1 }, name: 'name_unique', unique: true }]);
+    const id = new ObjectId();
+    await c.insertOne({ _id: id, name: 'example.org' });
+    await expect(c.insertOne({ name: 'example.org' })).rejects.toMatchObject({ code: 11000 });
+    await expect(c.insertOne({ _id: id, name: 'other.org' })).rejects.toMatchObject({ code: 11000 });
+
+    const error = await c
+      .insertMany([{ name: 'a.org' }, { name: 'example.org' }, { name: 'b.org' }], { ordered: false })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(MongoBulkWriteError);
+    const bulk = error as MongoBulkWriteError;
+    expect(bulk.insertedCount).toBe(2);
+    expect(
+      (bulk.writeErrors as unknown as { index: number; code: number }[]).map((e) => [e.index, e.code]),
+    ).toEqual([[1, 11000]]);
+    expect((await c.find({}).toArray()).map((d) => d.name as unknown).sort()).toEqual([
+      'a.org',
+      'b.org',
+      'example.org',
+    ]);
+
+    // An update that would make a duplicate changes nothing.
+    await expect(c.updateOne({ name: 'a.org' }, { $set: { name: 'b.org' } })).rejects.toMatchObject({
+      code: 11000,
+    });
+    expect(await c.countDocuments({ name: 'a.org' })).toBe(1);
+  });
+
+  it('finds documents whose indexed field is an array or missing (a column never hides a match)', async () => {
+    const db = open();
+    const c = db.collection('addresses');
+    await c.createIndexes([{ key: { userIds: 1, addressKey: 1 }, name: 'userIds_addressKey' }]);
+    const u1 = new ObjectId();
+    const u2 = new ObjectId();
+    await c.insertMany([
+      { addressKey: 'a', userIds: [u1, u2] },
+      { addressKey: 'b', userIds: u1 },
+      { addressKey: 'c' },
+    ]);
+    expect((await c.find({ userIds: u1 }).toArray()).map((d) => d.addressKey as unknown).sort()).toEqual([
+      'a',
+      'b',
+    ]);
+    expect((await c.find({ userIds: { $in: [u2] } }).toArray()).map((d) => d.addressKey as unknown)).toEqual([
+      'a',
+    ]);
+    expect((await c.find({ userIds: null }).toArray()).map((d) => d.addressKey as unknown)).toEqual(['c']);
+    expect(
+      (await c.find({ userIds: { $exists: false } }).toArray()).map((d) => d.addressKey as unknown),
+    ).toEqual(['c']);
+  });
+
+  it('keeps types apart in ranges and sorts, and pages with skip and limit', async () => {
+    const db = open();
+    const c = db.collection('events');
+    await c.createIndexes([{ key: { time: 1 }, name: 'time' }]);
+    const base = Date.UTC(2026, 0, 1);
+    await c.insertMany([
+      ...Array.from({ length: 30 }, (_, i) => ({ _id: i, time: new Date(base + i * 1000) })),
+      { _id: 100, time: 'not a date' },
+      { _id: 101, time: 5 },
+      { _id: 102 },
+    ]);
+    const since = await c.find({ time: { $gte: new Date(base + 25_000) } }).toArray();
+    expect(since.map((d) => d._id as unknown)).toEqual([25, 26, 27, 28, 29]);
+    const numbers = await c.find({ time: { $lt: 100 } }).toArray();
+    expect(numbers.map((d) => d._id as unknown)).toEqual([101]);
+    const page = await c.find({}).sort({ time: -1 }).skip(1).limit(3).toArray();
+    expect(page.map((d) => d._id as unknown)).toEqual([28, 27, 26]);
+    const ascending = await c.find({}, { sort: { time: 1 }, limit: 3 }).toArray();
+    // MongoDB's order across types: missing/null, numbers, strings, ..., dates.
+    expect(ascending.map((d) => d._id as unknown)).toEqual([102, 101, 100]);
+  });
+
+  it('sorts in JavaScript what the columns cannot order, and streams a large result in batches', async () => {
+    const db = open();
+    const c = db.collection('terms');
+    await c.createIndexes([{ key: { mailboxId: 1 }, name: 'mailboxId' }]);
+    const docs = Array.from({ length: 1_000 }, (_, i) => ({
+      _id: `t${i}`,
+      mailboxId: i % 2 === 0 ? 'even' : 'odd',
+      rank: (i * 7919) % 1000,
+      terms: [`w${i % 10}`, 'all'],
+    }));
+    await c.insertMany(docs);
+    const top = await c.find({ mailboxId: 'even', terms: 'w4' }).sort({ rank: -1 }).limit(2).toArray();
+    const expected = docs
+      .filter((d) => d.mailboxId === 'even' && d.terms.includes('w4'))
+      .sort((a, b) => b.rank - a.rank)
+      .slice(0, 2)
+      .map((d) => d._id as unknown);
+    expect(top.map((d) => d._id as unknown)).toEqual(expected);
+    let seen = 0;
+    for await (const doc of c.find({ terms: { $all: ['all'] } }, { projection: { _id: 1 } })) {
+      expect(Object.keys(doc)).toEqual(['_id']);
+      seen++;
+    }
+    expect(seen).toBe(1_000);
+  });
+
+  it('answers bulkWrite with counts and keeps binary values as Binary', async () => {
+    const db = open();
+    const c = db.collection('flags');
+    const key = new Binary(Buffer.from('secret'));
+    const result = await c.bulkWrite(
+      [
+        { insertOne: { document: { _id: 1, v: 1, key } } },
+        { insertOne: { document: { _id: 2, v: 2 } } },
+        { updateOne: { filter: { _id: 1 }, update: { $set: { v: 10 } } } },
+        { updateOne: { filter: { _id: 3 }, update: { $set: { v: 3 } }, upsert: true } },
+        { deleteOne: { filter: { _id: 2 } } },
+      ],
+      { ordered: false },
+    );
+    expect(result).toMatchObject({
+      insertedCount: 2,
+      matchedCount: 1,
+      modifiedCount: 1,
+      upsertedCount: 1,
+      deletedCount: 1,
+    });
+    const one = await c.findOne({ _id: 1 });
+    expect(one?.key).toBeInstanceOf(Binary);
+    expect(Buffer.from((one?.key as Binary).buffer).toString()).toBe('secret');
+    expect(await c.countDocuments({})).toBe(2);
+  });
+
+  it('commits the writes of one event-loop turn as one transaction', async () => {
+    const db = open();
+    const c = db.collection('group');
+    await c.insertOne({ _id: 'first' });
+    const before = opened[0]?.stats() ?? { commits: 0, writes: 0 };
+    await Promise.all(Array.from({ length: 200 }, (_, i) => c.insertOne({ _id: i })));
+    const after = opened[0]?.stats() ?? { commits: 0, writes: 0 };
+    expect(after.writes - before.writes).toBe(200);
+    expect(after.commits - before.commits).toBe(1);
+    expect(await c.countDocuments({})).toBe(201);
+    expect(events.filter((e) => e.command === 'insert')).toHaveLength(201);
+  });
+
+  it('sees another connection’s new collections and indexes (two replicas on one file)', async () => {
+    const a = open('shared.sqlite');
+    const b = open('shared.sqlite');
+    await a.collection('x').insertOne({ _id: 1, k: 'v' });
+    expect(await b.collection('x').findOne({ k: 'v' })).toEqual({ _id: 1, k: 'v' });
+    await b.collection('x').createIndexes([{ key: { k: 1 }, name: 'k' }]);
+    await a.collection('x').insertOne({ _id: 2, k: ['w', 'v'] });
+    expect((await b.collection('x').find({ k: 'v' }).toArray()).map((d) => d._id as unknown)).toEqual([1, 2]);
+    expect((await a.listCollections().toArray()).map((c) => c.name as unknown)).toContain('x');
+  });
+
+  it('answers what it does not support with a clear error, not a wrong result', async () => {
+    const db = open();
+    await expect(db.command({ serverStatus: 1 })).rejects.toMatchObject({ code: 115 });
+    await expect(
+      db
+        .collection('x')
+        .aggregate([{ $match: {} }])
+        .toArray(),
+    ).rejects.toMatchObject({ code: 115 });
+    await expect(db.collection('x').updateOne({}, { $bogus: { a: 1 } })).rejects.toThrow();
+  });
+});
+
+describe('durability', () => {
+  it('keeps every acknowledged write when the process is killed right after the acknowledgement', async () => {
+    const file = join(dir, 'crash.sqlite');
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./fixtures/sqlite-crash-writer.mjs', import.meta.url)), file],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let acknowledged = 0;
+    let text = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error('the writer did not acknowledge 300 writes within 20 s')),
+        20_000,
+      );
+      child.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const lines = text.split('\n');
+        text = lines.pop() ?? '';
+        for (const line of lines) if (line.startsWith('ack ')) acknowledged = Number(line.slice(4));
+        if (acknowledged >= 300) {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.on('exit', () => {
+        if (acknowledged < 300) {
+          clearTimeout(timer);
+          reject(new Error(`the writer exited after ${acknowledged} acknowledgements`));
+        }
+      });
+    });
+    await new Promise((resolve) => child.once('close', resolve));
+    const db = open('crash.sqlite');
+    const stored = await db.collection('messages').countDocuments({});
+    expect(stored).toBeGreaterThanOrEqual(acknowledged);
+    for (let i = 1; i <= acknowledged; i++) {
+      expect(await db.collection('messages').findOne({ _id: i }, { projection: { _id: 1 } })).toEqual({
+        _id: i,
+      });
+    }
+  });
+});
