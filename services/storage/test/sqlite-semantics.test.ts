@@ -213,6 +213,21 @@ describe('matches: ranges', () => {
     expect(ids(docs, { a: { $lt: null } })).toEqual([]);
   });
 
+  it('NaN equals only NaN, and compares false with every range bound except NaN under $gte/$lte', () => {
+    const rows = [
+      { _id: 1, n: NaN },
+      { _id: 2, n: -Infinity },
+      { _id: 3, n: [NaN, 2] },
+    ];
+    expect(ids(rows, { n: NaN })).toEqual([1, 3]);
+    expect(ids(rows, { n: { $lt: 0 } })).toEqual([2]);
+    expect(ids(rows, { n: { $gt: -Infinity } })).toEqual([3]);
+    expect(ids(rows, { n: { $gte: NaN } })).toEqual([1, 3]);
+    expect(ids(rows, { n: { $lt: NaN } })).toEqual([]);
+    // In a sort NaN is the smallest number.
+    expect([...rows].sort(sortComparator({ n: 1 })).map((d) => d._id)).toEqual([1, 3, 2]);
+  });
+
   it('MinKey and MaxKey bounds take every type', () => {
     expect(ids(docs, { a: { $gt: new MinKey() } })).toEqual([1, 2, 3, 4, 5, 7]);
     expect(ids(docs, { a: { $lt: new MaxKey() } })).toEqual([1, 2, 3, 4, 5, 7]);

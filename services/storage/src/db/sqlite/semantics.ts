@@ -573,11 +573,28 @@ const rangeOps = {
 } as const;
 type RangeOp = keyof typeof rangeOps;
 
+function isNaNValue(v: unknown): boolean {
+  if (rankOf(v) !== Rank.number) return false;
+  const n = numericOf(v);
+  return typeof n === 'number' && Number.isNaN(n);
+}
+
 /** Range operators compare within one type only ("type bracketing"): `{ $gt: 5 }` never matches a string. */
 function rangeValueTest(op: RangeOp, operand: unknown): ValueTest {
   const accept = rangeOps[op];
   const rank = rankOf(operand);
   if (rank === Rank.minKey || rank === Rank.maxKey) return (v) => accept(compareValues(v, operand));
+  if (rank === Rank.number) {
+    // NaN sorts below every number, but as a query bound it compares false to everything except
+    // NaN itself under $gte/$lte (MongoDB's ComparisonMatchExpression special case).
+    const operandNaN = isNaNValue(operand);
+    const inclusive = op === '$gte' || op === '$lte';
+    return (v) => {
+      if (rankOf(v) !== Rank.number) return false;
+      if (operandNaN || isNaNValue(v)) return inclusive && operandNaN && isNaNValue(v);
+      return accept(compareValues(v, operand));
+    };
+  }
   return (v) => rankOf(v) === rank && accept(compareValues(v, operand));
 }
 
