@@ -29,7 +29,7 @@ import {
 } from '@postmesh/contracts';
 import { createLogger, type Logger } from '@postmesh/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postmesh/testing';
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
 import { openSqliteDatabase } from '../src/db/sqlite/index.js';
 import { createStorageApp, type StorageApp, type StorageAppOptions } from '../src/app.js';
 import type { BlobStoreKind, BlobStoreSettings } from '../src/blob/index.js';
@@ -93,7 +93,17 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
   // POSTMESH_TEST_DB=sqlite runs the suite on the in-process SQLite database (ADR 0011) instead.
   const sqlite =
     process.env.POSTMESH_TEST_DB === 'sqlite'
-      ? openSqliteDatabase({ file: join(dir, 'postmesh.sqlite'), name: env.database })
+      ? openSqliteDatabase({
+          file: join(dir, 'postmesh.sqlite'),
+          name: env.database,
+          // The suites that count database commands (`h.mongo.on('commandStarted')`) see these.
+          observe: (e) =>
+            mongo.emit('commandStarted', {
+              commandName: e.command,
+              databaseName: env.database,
+              command: { [e.command]: e.collection },
+            } as unknown as CommandStartedEvent),
+        })
       : undefined;
   const db = sqlite?.db ?? mongo.db(env.database);
   const bus =

@@ -27,6 +27,15 @@ const UPDATE_OPERATORS = new Set([
   '$mul',
 ]);
 
+const BULK_COMMAND: Record<string, string> = {
+  insertOne: 'insert',
+  updateOne: 'update',
+  updateMany: 'update',
+  replaceOne: 'update',
+  deleteOne: 'delete',
+  deleteMany: 'delete',
+};
+
 type Row = { rowid: number; doc: Document; bytes: Buffer };
 
 function notSupported(what: string): MongoServerError {
@@ -112,7 +121,7 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
   }
 
   async next(): Promise<T | null> {
-    return this.store.read('find', this.collection, () => {
+    return this.store.read(this.next$ === undefined ? 'find' : 'getMore', this.collection, () => {
       this.fill();
       return this.buffer.shift() ?? null;
     });
@@ -121,7 +130,7 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
     return this.next();
   }
   async hasNext(): Promise<boolean> {
-    return this.store.read('getMore', this.collection, () => {
+    return this.store.read(this.next$ === undefined ? 'find' : 'getMore', this.collection, () => {
       this.fill();
       return this.buffer.length > 0;
     });
@@ -152,12 +161,16 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
   }
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     for (;;) {
-      const batch = await this.store.read('getMore', this.collection, () => {
-        this.fill();
-        const out = this.buffer;
-        this.buffer = [];
-        return out;
-      });
+      const batch = await this.store.read(
+        this.next$ === undefined ? 'find' : 'getMore',
+        this.collection,
+        () => {
+          this.fill();
+          const out = this.buffer;
+          this.buffer = [];
+          return out;
+        },
+      );
       if (batch.length === 0) return;
       for (const doc of batch) yield doc;
     }
@@ -491,7 +504,10 @@ export class SqliteCollection<T extends Document = Document> {
       if (insert === undefined) return op;
       return { insertOne: { document: BSON.deserialize(BSON.serialize(this.withId(insert.document))) } };
     });
-    return this.store.write('bulkWrite', this.collectionName, () => {
+    // Named as the driver's commands are: one kind of statement is one insert/update/delete.
+    const kinds = new Set(prepared.map((op) => BULK_COMMAND[Object.keys(op)[0] ?? ''] ?? 'bulkWrite'));
+    const command = kinds.size === 1 ? ([...kinds][0] as string) : 'bulkWrite';
+    return this.store.write(command, this.collectionName, () => {
       const counts = {
         insertedCount: 0,
         matchedCount: 0,
