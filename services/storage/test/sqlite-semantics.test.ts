@@ -322,6 +322,8 @@ describe('matches: dotted paths, arrays of documents, $elemMatch', () => {
   it('null at a path matches documents in an array that lack the field, and scalars on the way', () => {
     expect(ids(docs, { 'a.b': null })).toEqual([4, 6]);
     expect(ids(docs, { 'a.b': { $exists: false } })).toEqual([4, 5, 6]);
+    // $ne is the negation of $eq over every value the path reaches.
+    expect(ids(docs, { 'a.c': { $ne: 'y' } })).toEqual([3, 4, 5, 6]);
   });
 
   it('$elemMatch holds all conditions on one element, unlike separate dotted conditions', () => {
@@ -469,6 +471,37 @@ describe('applyUpdate', () => {
     expect(out.sub).toEqual({ n: 1, s: 'x' });
     expect(out).not.toHaveProperty('s');
     expect(applyUpdate(base, { $rename: { nope: 'x' } }, false)).toEqual(base);
+  });
+
+  it('a path through a scalar is PathNotViable (28) for $pop, $pull, $pullAll and $rename, a no-op for $unset', () => {
+    const doc = { _id: 1, a: 5, arr: [1] };
+    expect(codeOf(() => applyUpdate(doc, { $pop: { 'a.x': 1 } }, false))).toBe(28);
+    expect(codeOf(() => applyUpdate(doc, { $pull: { 'a.x': 1 } }, false))).toBe(28);
+    expect(codeOf(() => applyUpdate(doc, { $pullAll: { 'arr.x': [1] } }, false))).toBe(28);
+    expect(codeOf(() => applyUpdate(doc, { $rename: { 'a.x': 'b' } }, false))).toBe(28);
+    expect(applyUpdate(doc, { $unset: { 'a.x': 1 } }, false)).toEqual(doc);
+    // A missing step is not a scalar: nothing to do.
+    expect(applyUpdate(doc, { $pop: { 'm.x': 1 }, $rename: { 'm.y': 'z' } }, false)).toEqual(doc);
+    expect(codeOf(() => applyUpdate({ _id: 1, a: [{ b: 1 }] }, { $rename: { 'a.0.b': 'c' } }, false))).toBe(
+      2,
+    );
+  });
+
+  it('$rename conflicts with other operators on either path and runs at its target', () => {
+    expect(codeOf(() => applyUpdate(base, { $rename: { a: 'z' }, $inc: { a: 1 } }, false))).toBe(40);
+    expect(codeOf(() => applyUpdate(base, { $rename: { a: 'z' }, $set: { 'z.q': 1 } }, false))).toBe(40);
+    const out = applyUpdate({ _id: 1, a: 'x', c: 1 }, { $inc: { b: 2 }, $rename: { a: 'z' } }, false);
+    expect(Object.keys(out)).toEqual(['_id', 'c', 'b', 'z']);
+  });
+
+  it('$push and $addToSet with an empty $each still create the array', () => {
+    expect(
+      applyUpdate({ _id: 1 }, { $push: { p: { $each: [] } }, $addToSet: { q: { $each: [] } } }, false),
+    ).toEqual({
+      _id: 1,
+      p: [],
+      q: [],
+    });
   });
 
   it('conflicting paths are code 40, a field that cannot be made is 28, unknown modifiers 9', () => {

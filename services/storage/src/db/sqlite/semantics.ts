@@ -901,6 +901,8 @@ interface UpdateStep {
   readonly path: string;
   readonly parts: readonly string[];
   readonly arg: unknown;
+  /** Where the step runs in MongoDB's path order: its path, or $rename's target (its node sits there). */
+  readonly at: readonly string[];
 }
 
 /** True when `update` is a replacement document (no top-level $ operator). */
@@ -1019,10 +1021,11 @@ function parseUpdate(update: Document): UpdateStep[] {
         claim(arg);
       }
       claim(path);
-      steps.push({ op: op as UpdateOperator, path, parts, arg });
+      const at = op === '$rename' ? splitPath(arg as string) : parts;
+      steps.push({ op: op as UpdateOperator, path, parts, arg, at });
     }
   }
-  return steps.sort((a, b) => comparePaths(a.parts, b.parts));
+  return steps.sort((a, b) => comparePaths(a.at, b.at));
 }
 
 /** Where a path's last part lives: its container (a document or an array), or undefined when absent. */
@@ -1032,10 +1035,23 @@ interface Location {
 }
 
 /**
- * Walks to the container of `parts`' last part. With `create`, missing documents on the way are
- * made (and arrays padded with null); without it, a missing step gives undefined.
+ * How `locate` treats a path it cannot walk: `create` makes the missing documents (and pads
+ * arrays with null) and refuses a path through a scalar (28, PathNotViable); `existing` answers
+ * undefined for a missing step but still refuses a path that could never exist (what $pop, $pull,
+ * $pullAll and $rename's source do); `lenient` answers undefined for both (only $unset).
  */
-function locate(doc: Document, parts: readonly string[], create: boolean): Location | undefined {
+type LocateMode = 'create' | 'existing' | 'lenient';
+
+function notViable(parts: readonly string[], i: number, value: unknown): MongoServerError {
+  return serverError(
+    'PathNotViable',
+    `Cannot use the part (${parts[i + 1] as string}) of (${parts.join('.')}) to traverse the element ({${parts[i] as string}: ${describe(value)}})`,
+  );
+}
+
+/** Walks to the container of `parts`' last part, or undefined when a step is missing (see LocateMode). */
+function locate(doc: Document, parts: readonly string[], mode: LocateMode): Location | undefined {
+  const create = mode === 'create';
   let container: Document | unknown[] = doc;
   for (let i = 0; i < parts.length - 1; i++) {
     const part = parts[i] as string;
@@ -1043,7 +1059,7 @@ function locate(doc: Document, parts: readonly string[], create: boolean): Locat
     if (Array.isArray(container)) {
       const index = arrayIndex(part);
       if (index < 0) {
-        if (!create) return undefined;
+        if (mode === 'lenient') return undefined;
         throw serverError(
           'PathNotViable',
           `Cannot create field '${part}' in element {${parts.slice(0, i).join('.')}: ${describe(container)}}`,
@@ -1068,13 +1084,29 @@ function locate(doc: Document, parts: readonly string[], create: boolean): Locat
       container = next;
       continue;
     }
-    if (!create) return undefined;
+    if (mode === 'lenient') return undefined;
+    if (mode === 'existing') throw notViable(parts, i, next);
     throw serverError(
       'PathNotViable',
       `Cannot create field '${parts[i + 1] as string}' in element {${part}: ${describe(next)}}`,
     );
   }
-  return { container, key: parts[parts.length - 1] as string };
+  const key = parts[parts.length - 1] as string;
+  if (mode === 'existing' && Array.isArray(container) && arrayIndex(key) < 0) {
+    throw notViable(parts, parts.length - 2, container);
+  }
+  return { container, key };
+}
+
+/** Does the path pass through an array before its last part (as far as it exists)? */
+function throughArray(doc: Document, parts: readonly string[]): boolean {
+  let value: unknown = doc;
+  for (let i = 0; i < parts.length - 1; i++) {
+    if (Array.isArray(value)) return true;
+    if (!isPlainObject(value) || !Object.hasOwn(value, parts[i] as string)) return false;
+    value = value[parts[i] as string];
+  }
+  return Array.isArray(value);
 }
 
 function readAt(loc: Location | undefined): unknown {
@@ -1233,10 +1265,10 @@ function applyStep(doc: Document, step: UpdateStep): void {
   switch (op) {
     case '$set':
     case '$setOnInsert':
-      writeAt(locate(doc, parts, true) as Location, path, deepCopy(arg));
+      writeAt(locate(doc, parts, 'create') as Location, path, deepCopy(arg));
       return;
     case '$unset':
-      removeAt(locate(doc, parts, false));
+      removeAt(locate(doc, parts, 'lenient'));
       return;
     case '$inc':
     case '$mul': {
@@ -1247,7 +1279,7 @@ function applyStep(doc: Document, step: UpdateStep): void {
           `Cannot ${verb} with non-numeric argument: {${path}: ${describe(arg)}}`,
         );
       }
-      const loc = locate(doc, parts, true) as Location;
+      const loc = locate(doc, parts, 'create') as Location;
       const current = readAt(loc);
       if (current === MISSING) {
         writeAt(loc, path, op === '$inc' ? deepCopy(arg) : arithmetic('multiply', arg, 0));
@@ -1264,7 +1296,7 @@ function applyStep(doc: Document, step: UpdateStep): void {
     }
     case '$min':
     case '$max': {
-      const loc = locate(doc, parts, true) as Location;
+      const loc = locate(doc, parts, 'create') as Location;
       const current = readAt(loc);
       const c = current === MISSING ? 0 : compareValues(arg, current);
       if (current === MISSING || (op === '$max' ? c > 0 : c < 0)) writeAt(loc, path, deepCopy(arg));
@@ -1283,12 +1315,12 @@ function applyStep(doc: Document, step: UpdateStep): void {
           `${path} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`,
         );
       }
-      writeAt(locate(doc, parts, true) as Location, path, value);
+      writeAt(locate(doc, parts, 'create') as Location, path, value);
       return;
     }
     case '$push': {
       const mods = pushModifiers(path, arg);
-      const loc = locate(doc, parts, true) as Location;
+      const loc = locate(doc, parts, 'create') as Location;
       const current = arrayAt(doc, step, readAt(loc), op) ?? [];
       const items = mods.each.map((v) => deepCopy(v));
       let at = current.length;
@@ -1313,7 +1345,7 @@ function applyStep(doc: Document, step: UpdateStep): void {
           'TypeMismatch',
           `The argument to $each in $addToSet must be an array but it was of type ${typeName(each)}`,
         );
-      const loc = locate(doc, parts, true) as Location;
+      const loc = locate(doc, parts, 'create') as Location;
       const current = readAt(loc);
       if (current !== MISSING && !Array.isArray(current)) {
         throw serverError(
@@ -1338,7 +1370,7 @@ function applyStep(doc: Document, step: UpdateStep): void {
           );
         test = (el) => arg.some((v: unknown) => valuesEqual(el, v));
       }
-      const loc = locate(doc, parts, false);
+      const loc = locate(doc, parts, 'existing');
       const current = arrayAt(doc, step, readAt(loc), op);
       if (current === undefined || loc === undefined) return;
       writeAt(
@@ -1352,7 +1384,7 @@ function applyStep(doc: Document, step: UpdateStep): void {
       if (!isNumeric(arg) || (Number(numericOf(arg)) !== 1 && Number(numericOf(arg)) !== -1)) {
         throw serverError('FailedToParse', `$pop expects 1 or -1, found: ${describe(arg)}`);
       }
-      const loc = locate(doc, parts, false);
+      const loc = locate(doc, parts, 'existing');
       const current = readAt(loc);
       if (current === MISSING || loc === undefined) return;
       if (!Array.isArray(current)) {
@@ -1365,25 +1397,27 @@ function applyStep(doc: Document, step: UpdateStep): void {
       return;
     }
     case '$rename': {
+      // MongoDB renames neither out of nor into an array element (BadValue), and a source path
+      // through a scalar is PathNotViable.
       const target = arg as string;
-      const from = locate(doc, parts, false);
-      if (from !== undefined && Array.isArray(from.container)) {
-        throw serverError(
-          'BadValue',
-          `The source field cannot be an array element, '${path}' in doc with ${describe(doc)}`,
-        );
-      }
+      const from = locate(doc, parts, 'existing');
       const value = readAt(from);
       if (value === MISSING) return;
-      removeAt(from);
-      const to = locate(doc, splitPath(target), true) as Location;
-      if (Array.isArray(to.container)) {
+      if (throughArray(doc, parts)) {
         throw serverError(
           'BadValue',
-          `The destination field cannot be an array element, '${target}' in doc with ${describe(doc)}`,
+          `The source field cannot be an array element, '${path}' in doc with _id: ${describe(doc._id)}`,
         );
       }
-      writeAt(to, target, value);
+      const targetParts = splitPath(target);
+      if (throughArray(doc, targetParts)) {
+        throw serverError(
+          'BadValue',
+          `The destination field cannot be an array element, '${target}' in doc with _id: ${describe(doc._id)}`,
+        );
+      }
+      removeAt(from);
+      writeAt(locate(doc, targetParts, 'create') as Location, target, value);
       return;
     }
   }
