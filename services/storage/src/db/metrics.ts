@@ -1,6 +1,7 @@
 /**
  * Database and key metrics of storage (docs/metrics.md): every command storage sends to MongoDB
- * (FerretDB) by command name and outcome, with its latency from the driver's command monitoring,
+ * (FerretDB) by command name and outcome, with its latency from the driver's command monitoring
+ * (or, on the in-process SQLite database, from its `observe` callback),
  * and every wrap and unwrap of a key by the KEK (local file or KMS), with its latency. The
  * dashboard reads from these where a slow message spent its time in storage.
  */
@@ -28,6 +29,9 @@ const KNOWN_COMMANDS = new Set([
   'ping',
   'killCursors',
   'endSessions',
+  // The in-process SQLite database names a bulk write as one operation, and answers dbStats.
+  'bulkWrite',
+  'dbStats',
 ]);
 
 /** A command sent and not answered yet. */
@@ -83,12 +87,19 @@ function omitAt(c: { command: string; collection: string; statements: number }) 
   return { command: c.command, collection: c.collection, statements: c.statements };
 }
 
+/** What one finished database command is counted as. */
+export interface DatabaseCommand {
+  /** Its name (`find`, `insert`, …); names outside the known set are counted as `other`. */
+  readonly command: string;
+  readonly durationMs: number;
+  readonly failed: boolean;
+}
+
 /**
- * Starts counting the commands `client` sends; it must be created with `monitorCommands: true`.
- * Answers the commands in flight, which db/stall-watch.ts reports when one runs too long.
+ * The database metrics, fed by whichever database storage runs on: the MongoDB driver's command
+ * events (`instrumentDatabase`) or the in-process SQLite database's `observe` callback.
  */
-export function instrumentDatabase(client: MongoClient, registry: Registry): CommandsInFlight {
-  const inFlight = new CommandsInFlight();
+export function databaseMetrics(registry: Registry): (command: DatabaseCommand) => void {
   const registers = [registry];
   const operations = new Counter({
     name: 'postmesh_storage_db_operations_total',
@@ -103,19 +114,28 @@ export function instrumentDatabase(client: MongoClient, registry: Registry): Com
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
-  const record = (event: CommandSucceededEvent | CommandFailedEvent, outcome: 'ok' | 'error'): void => {
-    const command = KNOWN_COMMANDS.has(event.commandName) ? event.commandName : 'other';
-    operations.inc({ command, outcome });
-    seconds.observe({ command }, event.duration / 1000);
+  return ({ command: name, durationMs, failed }) => {
+    const command = KNOWN_COMMANDS.has(name) ? name : 'other';
+    operations.inc({ command, outcome: failed ? 'error' : 'ok' });
+    seconds.observe({ command }, durationMs / 1000);
   };
+}
+
+/**
+ * Starts counting the commands `client` sends; it must be created with `monitorCommands: true`.
+ * Answers the commands in flight, which db/stall-watch.ts reports when one runs too long.
+ */
+export function instrumentDatabase(client: MongoClient, registry: Registry): CommandsInFlight {
+  const inFlight = new CommandsInFlight();
+  const record = databaseMetrics(registry);
   client.on('commandStarted', (event) => inFlight.begin(event));
   client.on('commandSucceeded', (event) => {
     inFlight.end(event);
-    record(event, 'ok');
+    record({ command: event.commandName, durationMs: event.duration, failed: false });
   });
   client.on('commandFailed', (event) => {
     inFlight.end(event);
-    record(event, 'error');
+    record({ command: event.commandName, durationMs: event.duration, failed: true });
   });
   return inFlight;
 }
