@@ -1,6 +1,7 @@
 import {
   boolean,
   commonSchema,
+  type ConfigOf,
   hostPort,
   integer,
   mongodbUri,
@@ -12,13 +13,31 @@ import {
 } from '@postmesh/config';
 import { allowListProblems } from './webhooks/destination.js';
 
+/** The databases storage runs on (POSTMESH_STORAGE_DB). */
+export const STORAGE_DATABASES = ['mongodb', 'sqlite'] as const;
+export type StorageDatabase = (typeof STORAGE_DATABASES)[number];
+
 /** Environment of the storage service; defaults are the local stack's. */
 export const schema = {
   ...commonSchema,
   POSTMESH_OPS_PORT: port(9102),
+  /**
+   * Storage's database (docs/adr/0011-one-machine-command-budget.md): `mongodb`, a MongoDB replica
+   * set (or FerretDB) at MONGODB_URI, production's; `sqlite`, one SQLite file inside this process
+   * (POSTMESH_SQLITE_FILE), for one machine: `npm start`'s default. Not POSTMESH_DB_BACKEND,
+   * which picks FerretDB's own backend (libs/testing, tools/stack; ADR 0008).
+   */
+  POSTMESH_STORAGE_DB: oneOf(STORAGE_DATABASES, 'mongodb'),
+  /** With POSTMESH_STORAGE_DB=mongodb. */
   MONGODB_URI: mongodbUri('mongodb://127.0.0.1:27017/'),
-  /** Database name (DESIGN §4: `postmesh`). */
+  /** Database name (DESIGN §4: `postmesh`); with SQLite, the name the database answers to. */
   POSTMESH_MONGODB_DB: string('postmesh', { pattern: /^[A-Za-z0-9_-]{1,63}$/ }),
+  /**
+   * With POSTMESH_STORAGE_DB=sqlite: the database file (relative to the working directory; its
+   * directory is made). Storage replicas on one machine may share it (SQLite locks across
+   * processes); it must be on a local filesystem, not NFS.
+   */
+  POSTMESH_SQLITE_FILE: string('.data/storage/postmesh.sqlite'),
   POSTMESH_GRPC_HOST: string('127.0.0.1'),
   POSTMESH_GRPC_PORT: port(7001, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
@@ -180,6 +199,8 @@ export const schema = {
   POSTMESH_GRPC_SHUTDOWN_MS: integer(5_000, { min: 0, max: 600_000 }),
 };
 
+export type StorageConfig = ConfigOf<typeof schema>;
+
 /** The chosen key provider has what it needs (file contents are checked when the file is read). */
 export const rules: readonly ConfigRule<typeof schema>[] = [
   (c) =>
@@ -203,6 +224,15 @@ export const rules: readonly ConfigRule<typeof schema>[] = [
             variable: 'POSTMESH_KEK_FILE',
             problem:
               'set with POSTMESH_KEY_PROVIDER=kms: during a move from a file KEK to KMS, give the old key as POSTMESH_KEK_PREVIOUS_FILE',
+          },
+        ]
+      : [],
+  (c) =>
+    c.POSTMESH_BLOB_STORE === 'gridfs' && c.POSTMESH_STORAGE_DB !== 'mongodb'
+      ? [
+          {
+            variable: 'POSTMESH_BLOB_STORE',
+            problem: `gridfs keeps bodies in MongoDB: it needs POSTMESH_STORAGE_DB=mongodb (with ${c.POSTMESH_STORAGE_DB}, use fs or s3)`,
           },
         ]
       : [],

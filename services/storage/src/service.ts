@@ -2,13 +2,14 @@ import { resolve } from 'node:path';
 import { ConfigError } from '@postmesh/config';
 import type { RunningService, ServiceContext, ServiceDefinition } from '@postmesh/runtime';
 import type { LocalStorage } from '@postmesh/storage-client';
-import { MongoClient } from 'mongodb';
+import type { Registry } from '@postmesh/telemetry';
+import { MongoClient, type Db } from 'mongodb';
 import { createStorageApp } from './app.js';
 import { sharedMailboxIndex } from './mailstore/mailbox-index.js';
 import { mailboxRecords } from './mailstore/mailboxes.js';
 import { MailstoreRuntime } from './mailstore/runtime.js';
 import { sharedMessageCache } from './mailstore/message-cache.js';
-import { rules, schema, webhookAllowList } from './config.js';
+import { rules, schema, webhookAllowList, type StorageConfig } from './config.js';
 import { kmsClient, loadKmsKeyProvider } from './crypto/kms-key-provider.js';
 import type { LocalKeyProvider } from './crypto/local-key-provider.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
@@ -17,7 +18,13 @@ import { DevSeedError, seedDevData } from './seed.js';
 import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
 import type { PartitionOwnership } from '@postmesh/bus';
 import { OwnerGate } from './grpc/owner-gate.js';
-import { instrumentDatabase, instrumentKeyProvider } from './db/metrics.js';
+import {
+  databaseMetrics,
+  instrumentDatabase,
+  instrumentKeyProvider,
+  type CommandsInFlight,
+} from './db/metrics.js';
+import { openSqliteDatabase } from './db/sqlite/index.js';
 import { watchStalls } from './db/stall-watch.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
@@ -31,7 +38,8 @@ export interface RunningStorage extends RunningService {
 }
 
 /**
- * storage: the only service that talks to MongoDB (DESIGN §1). Serves Directory, Mailstore and
+ * storage: the only service that talks to the database (DESIGN §1; MongoDB, or SQLite in this
+ * process, ADR 0011). Serves Directory, Mailstore and
  * Trace over gRPC, consumes MAIL_EVENTS into the trace store, and reports ready only when the
  * database, NATS and the gRPC server all answer. main.ts runs it; so does storage-imap.
  */
@@ -74,26 +82,19 @@ export const storageService = {
     sharedMailboxIndex.maxMessages = config.POSTMESH_MAILBOX_INDEX_MESSAGES;
     sharedMailboxIndex.maxSummaryBytes = config.POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES;
     sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
-    const client = new MongoClient(config.MONGODB_URI, {
-      appName: 'postmesh-storage',
-      serverSelectionTimeoutMS: 5_000,
-      // DESIGN §2 step 6: every write is majority-acknowledged and journaled.
-      writeConcern: { w: 'majority', journal: true },
-      // Command events feed the database metrics (db/metrics.ts).
-      monitorCommands: true,
-    });
-    const commandsInFlight = instrumentDatabase(client, ops.registry);
-    // A database that stops answering or a lock never released is logged, not silent.
-    const db = client.db(config.POSTMESH_MONGODB_DB);
+    // The database (ADR 0011): a MongoDB replica set, or one SQLite file inside this process.
+    const database = openDatabase(config, ops.registry);
+    const { db } = database;
     // Shared by every Mailstore of this process (mailstore/runtime.ts).
     const mailstoreRuntime = new MailstoreRuntime(db);
+    // A database that stops answering or a lock never released is logged, not silent.
     const stopStallWatch = watchStalls({
       logger,
-      commands: commandsInFlight,
+      ...(database.commandsInFlight === undefined ? {} : { commands: database.commandsInFlight }),
       locks: mailstoreRuntime.locksByRole,
     });
-    await client.connect();
-    logger.info({ database: config.POSTMESH_MONGODB_DB }, 'connected to MongoDB');
+    await database.connect();
+    logger.info(database.describe, `database: ${database.summary}`);
     keyProvider ??= await loadKmsKeyProvider({
       db,
       keyId: config.POSTMESH_KMS_KEY_ID ?? '',
@@ -110,9 +111,9 @@ export const storageService = {
       'KEK loaded',
     );
     ops.addCheck({
-      name: 'mongodb',
+      name: 'database',
       async check(): Promise<true> {
-        await db.command({ ping: 1 }, { timeoutMS: 1_500 });
+        await database.ping();
         return true;
       },
     });
@@ -231,7 +232,7 @@ export const storageService = {
         if (!(error instanceof DevSeedError)) throw error;
         process.stderr.write(`storage: ${error.message}\n`);
         await app.stop(0);
-        await client.close();
+        await database.close();
         process.exit(EXIT_CONFIG);
       }
     }
@@ -249,10 +250,84 @@ export const storageService = {
         await coordinator?.stop();
         await app.stop(config.POSTMESH_GRPC_SHUTDOWN_MS);
         // The hand-over above re-reads the flag and expunge records in the background: let that
-        // (and any compaction) end before the client closes under it.
+        // (and any compaction) end before the database closes under it (SQLite: its pending group
+        // commits are flushed first).
         await mailstoreRuntime.quiesce();
-        await client.close();
+        await database.close();
       },
     };
   },
 } satisfies ServiceDefinition<typeof schema>;
+
+/** Storage's database, whichever it is: what service.ts needs beyond the `Db` itself. */
+interface OpenDatabase {
+  readonly db: Db;
+  /** What the start log says: the backend and where it is. */
+  readonly summary: string;
+  readonly describe: Readonly<Record<string, string>>;
+  /** MongoDB: commands sent and not answered (the stall watch reports long ones). */
+  readonly commandsInFlight?: CommandsInFlight;
+  connect(): Promise<void>;
+  /** Throws when the database does not answer (the readiness check `database`). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * POSTMESH_STORAGE_DB's database, its commands counted in the database metrics (db/metrics.ts):
+ * from the driver's command events for MongoDB, from `observe` for SQLite.
+ */
+function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
+  if (config.POSTMESH_STORAGE_DB === 'sqlite') {
+    const record = databaseMetrics(registry);
+    const sqlite = openSqliteDatabase({
+      file: resolve(config.POSTMESH_SQLITE_FILE),
+      name: config.POSTMESH_MONGODB_DB,
+      observe: ({ command, durationMs, failed }) => record({ command, durationMs, failed }),
+    });
+    return {
+      db: sqlite.db,
+      summary: `SQLite file ${sqlite.file}`,
+      describe: { backend: 'sqlite', file: sqlite.file, database: config.POSTMESH_MONGODB_DB },
+      // Opened already; the first ping says whether the file is usable.
+      connect: () => sqlite.ping(),
+      ping: () => sqlite.ping(),
+      close: () => sqlite.close(),
+    };
+  }
+  const client = new MongoClient(config.MONGODB_URI, {
+    appName: 'postmesh-storage',
+    serverSelectionTimeoutMS: 5_000,
+    // DESIGN §2 step 6: every write is majority-acknowledged and journaled.
+    writeConcern: { w: 'majority', journal: true },
+    // Command events feed the database metrics (db/metrics.ts).
+    monitorCommands: true,
+  });
+  const commandsInFlight = instrumentDatabase(client, registry);
+  const db = client.db(config.POSTMESH_MONGODB_DB);
+  return {
+    db,
+    summary: `MongoDB database ${config.POSTMESH_MONGODB_DB}`,
+    // The hosts only: the connection string may hold a password.
+    describe: {
+      backend: 'mongodb',
+      hosts: mongoHosts(config.MONGODB_URI),
+      database: config.POSTMESH_MONGODB_DB,
+    },
+    commandsInFlight,
+    connect: async () => {
+      await client.connect();
+    },
+    ping: async () => {
+      await db.command({ ping: 1 }, { timeoutMS: 1_500 });
+    },
+    close: () => client.close(),
+  };
+}
+
+/** The host list of a MongoDB connection string, without credentials or options. */
+function mongoHosts(uri: string): string {
+  const rest = uri.replace(/^mongodb(\+srv)?:\/\//, '');
+  const authority = rest.split(/[/?]/, 1)[0] ?? '';
+  return authority.slice(authority.lastIndexOf('@') + 1);
+}

@@ -52,6 +52,18 @@ describe.each(SERVICES)('%s refuses a bad configuration', (service) => {
   });
 });
 
+describe.each(['storage', 'storage-imap'])('%s refuses an unknown database', (service) => {
+  it('exits 78 and names POSTMESH_STORAGE_DB and its choices', () => {
+    const result = spawnSync(process.execPath, [mainOf(service)], {
+      env: { ...process.env, POSTMESH_STORAGE_DB: 'postgres', NATS_URL: 'nats://127.0.0.1:1' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(78);
+    expect(result.stderr).toContain('POSTMESH_STORAGE_DB: expected one of mongodb, sqlite, got "postgres"');
+  });
+});
+
 describe('service lifecycle against real NATS and FerretDB', () => {
   let env: TestEnvironment;
   const logDir = mkdtempSync(join(tmpdir(), 'postmesh-services-'));
