@@ -20,8 +20,9 @@ Usage (as root; the peers' setup installs Debian's postfix and dovecot when miss
       [--peers DIR] [--only peer|postmesh] [--json FILE] [--label TEXT] [--profile DIR] [--rspamd]
       [--db-backend sqlite|postgresql]
 
---db-backend runs Postmesh's FerretDB on SQLite or on PostgreSQL (POSTMESH_DB_BACKEND; the stack
-starts its own cluster, whose CPU is reported as "postgresql").
+--db-backend runs Postmesh's storage on FerretDB (POSTMESH_STACK_DB=ferretdb), on SQLite or on
+PostgreSQL (POSTMESH_DB_BACKEND; the stack starts its own cluster, whose CPU is reported as
+"postgresql"). Without it, the stack's default: SQLite inside storage's process (ADR 0011).
 
 --rspamd filters content on both sides with the same offline rspamd configuration: the peer gets
 rspamd's proxy worker as a milter (`smtpd_milters`), Postmesh the stack's rspamd, which
@@ -224,7 +225,9 @@ def postmesh_run(args):
     }
     if args.db_backend:
         # FerretDB on SQLite or on the stack's own PostgreSQL cluster (its processes are counted
-        # as "postgresql"); unset, the stack's default.
+        # as "postgresql"); unset, the stack's default (POSTMESH_STACK_DB, else SQLite inside
+        # storage's process, ADR 0011).
+        env["POSTMESH_STACK_DB"] = "ferretdb"
         env["POSTMESH_DB_BACKEND"] = args.db_backend
     if args.profile:
         # Every Node process of the stack (the launcher and the five services) writes a V8 CPU
@@ -326,7 +329,8 @@ def main():
     p.add_argument(
         "--db-backend",
         choices=("sqlite", "postgresql"),
-        help="FerretDB's backend for Postmesh (POSTMESH_DB_BACKEND); default: the stack's default",
+        help="run Postmesh on FerretDB with this backend (POSTMESH_STACK_DB=ferretdb, POSTMESH_DB_BACKEND); "
+        "default: the stack's default (SQLite in storage's process)",
     )
     p.add_argument(
         "--profile",

@@ -1,6 +1,11 @@
 import { boolean, integer, loadConfig, oneOf, optionalString, port, string } from '@postmesh/config';
 import { DB_BACKENDS, DEFAULT_DB_BACKEND } from '@postmesh/testing';
 
+/** The stack's databases (POSTMESH_STACK_DB). */
+export const STACK_DATABASES = ['sqlite', 'ferretdb'] as const;
+export type StackDatabase = (typeof STACK_DATABASES)[number];
+export const DEFAULT_STACK_DB: StackDatabase = 'ferretdb';
+
 /**
  * Ports and paths of the local stack. Every one can be overridden by env, so two stacks (or a
  * stack and a test run) can share a machine.
@@ -9,11 +14,20 @@ export const stackSchema = {
   POSTMESH_DATA_DIR: string('.data'),
   POSTMESH_NATS_PORT: port(4222),
   POSTMESH_NATS_MONITOR_PORT: port(8222),
+  /**
+   * Storage's database (docs/adr/0011-one-machine-command-budget.md): `sqlite`, one SQLite file
+   * (`<data dir>/storage/postmesh.sqlite`) inside the storage process, shared by every replica on
+   * this machine; `ferretdb`, a FerretDB process speaking MongoDB's wire protocol on
+   * POSTMESH_MONGO_PORT, storage reaching it with the MongoDB driver as it reaches production's
+   * replica set.
+   */
+  POSTMESH_STACK_DB: oneOf(STACK_DATABASES, DEFAULT_STACK_DB),
+  /** FerretDB's port (POSTMESH_STACK_DB=ferretdb). */
   POSTMESH_MONGO_PORT: port(27017),
   /**
-   * What FerretDB keeps its data in: `sqlite` (files under `<data dir>/ferretdb/sqlite`) or
-   * `postgresql` (Debian's PostgreSQL, a cluster of the stack's own under
-   * `<data dir>/ferretdb/postgresql`, on a Unix socket only). docs/adr/0008-embedded-database.md.
+   * With POSTMESH_STACK_DB=ferretdb: what FerretDB keeps its data in, `sqlite` (files under
+   * `<data dir>/ferretdb/sqlite`) or `postgresql` (Debian's PostgreSQL, a cluster of the stack's
+   * own under `<data dir>/ferretdb/postgresql`, on a Unix socket only). docs/adr/0008-embedded-database.md.
    */
   POSTMESH_DB_BACKEND: oneOf(DB_BACKENDS, DEFAULT_DB_BACKEND),
   POSTMESH_SMTP_PORT: port(2525),
@@ -73,6 +87,17 @@ export const stackSchema = {
 export type StackConfig = ReturnType<typeof loadStackConfig>;
 export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) =>
   loadConfig(stackSchema, env, [
+    // FerretDB's backend asked for by name, with no FerretDB to run it: say so rather than run
+    // SQLite in storage's process while PostgreSQL was meant.
+    (c) =>
+      c.POSTMESH_STACK_DB !== 'ferretdb' && (env.POSTMESH_DB_BACKEND ?? '').trim() === 'postgresql'
+        ? [
+            {
+              variable: 'POSTMESH_DB_BACKEND',
+              problem: `postgresql is FerretDB's backend: it needs POSTMESH_STACK_DB=ferretdb (POSTMESH_STACK_DB is ${c.POSTMESH_STACK_DB})`,
+            },
+          ]
+        : [],
     (c) =>
       c.POSTMESH_STACK_STORAGE_REPLICAS > 1 && !c.POSTMESH_STACK_IMAP_AT_STORAGE
         ? [
@@ -84,6 +109,35 @@ export const loadStackConfig = (env: NodeJS.ProcessEnv = process.env) =>
           ]
         : [],
   ]);
+
+/** Where the stack's database is: storage's SQLite file, or FerretDB's port. */
+export type StackDatabaseInfo =
+  | { readonly kind: 'sqlite'; readonly file: string; readonly process: string }
+  | {
+      readonly kind: 'ferretdb';
+      readonly backend: string;
+      readonly url: string;
+      readonly port: number;
+      readonly process: 'ferretdb';
+    };
+
+/** The SQLite file of the stack's storage (every replica shares it). */
+export const sqliteFile = (dataDir: string): string => `${dataDir}/storage/postmesh.sqlite`;
+
+/** The stack's database, as the status and stack.json report it. */
+export function stackDatabase(config: StackConfig, dataDir: string): StackDatabaseInfo {
+  if (config.POSTMESH_STACK_DB === 'sqlite') {
+    const storage = stackProcesses(config).filter((p) => p.services.includes('storage'));
+    return { kind: 'sqlite', file: sqliteFile(dataDir), process: storage.map((p) => p.name).join(', ') };
+  }
+  return {
+    kind: 'ferretdb',
+    backend: config.POSTMESH_DB_BACKEND,
+    url: `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`,
+    port: config.POSTMESH_MONGO_PORT,
+    process: 'ferretdb',
+  };
+}
 
 export const SERVICES = ['storage', 'smtp-inbound', 'imap', 'mta-delivery', 'admin'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -331,16 +385,21 @@ export function endpoints(config: StackConfig): Endpoint[] {
       port: config.POSTMESH_NATS_MONITOR_PORT,
       process: 'nats-server',
     },
-    {
-      name: 'MongoDB (FerretDB)',
-      url: `mongodb://${host}:${config.POSTMESH_MONGO_PORT}/`,
-      port: config.POSTMESH_MONGO_PORT,
-      process: 'ferretdb',
-    },
+    // The database's port, when it has one (with SQLite it is a file in storage's process).
+    ...(config.POSTMESH_STACK_DB === 'ferretdb'
+      ? [
+          {
+            name: 'MongoDB (FerretDB)',
+            url: `mongodb://${host}:${config.POSTMESH_MONGO_PORT}/`,
+            port: config.POSTMESH_MONGO_PORT,
+            process: 'ferretdb',
+          },
+        ]
+      : []),
   ];
 }
 
-/** Environment for one service process: where NATS and MongoDB are, and its ports. */
+/** Environment for one service process: where NATS and the database are, and its ports. */
 export function serviceEnv(
   config: StackConfig,
   service: ServiceName,
@@ -366,7 +425,16 @@ export function serviceEnv(
   }
   switch (service) {
     case 'storage':
-      env.MONGODB_URI = `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`;
+      // Set either way, so a POSTMESH_STORAGE_DB in the shell cannot contradict the stack's choice.
+      if (config.POSTMESH_STACK_DB === 'sqlite') {
+        // One file for every replica: SQLite locks it across processes (ADR 0011).
+        env.POSTMESH_STORAGE_DB = 'sqlite';
+        env.POSTMESH_SQLITE_FILE = sqliteFile(dataDir);
+        delete env.MONGODB_URI;
+      } else {
+        env.POSTMESH_STORAGE_DB = 'mongodb';
+        env.MONGODB_URI = `mongodb://127.0.0.1:${config.POSTMESH_MONGO_PORT}/`;
+      }
       env.POSTMESH_GRPC_PORT = String(config.POSTMESH_GRPC_PORT);
       env.POSTMESH_DELIVERY_CONCURRENCY = process.env.POSTMESH_DELIVERY_CONCURRENCY ?? '4';
       // Message bodies as files (the filesystem blob store), beside the database's data.

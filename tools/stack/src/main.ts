@@ -20,6 +20,8 @@ import {
 import {
   endpoints,
   loadStackConfig,
+  sqliteFile,
+  stackDatabase,
   processEnv,
   processOf,
   stackProcesses,
@@ -174,7 +176,8 @@ async function start(): Promise<number> {
   const dataDir = resolve(root, config.POSTMESH_DATA_DIR);
   const logDir = join(dataDir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  await installTools(['nats-server', 'ferretdb'], say);
+  const ferretdb = config.POSTMESH_STACK_DB === 'ferretdb';
+  await installTools(ferretdb ? ['nats-server', 'ferretdb'] : ['nats-server'], say);
 
   say(`data in ${dataDir} (wipe with 'npm run stack:reset'); logs in ${logDir}`);
   const secrets = ensureDevSecrets(dataDir);
@@ -194,7 +197,7 @@ async function start(): Promise<number> {
     if (stopping) return;
     stopping = true;
     for (const s of supervised) s.markStopping();
-    say(`${signal}: stopping services, then FerretDB, its database and NATS…`);
+    say(`${signal}: stopping services, then ${ferretdb ? 'FerretDB, its database and ' : ''}NATS…`);
     // Services first (they drain into NATS), servers last.
     for (const s of [...supervised].reverse()) await s.stop();
     say('stopped; nothing left running');
@@ -226,37 +229,14 @@ async function start(): Promise<number> {
     `nats-server up on ${nats.url} (JetStream, fsync before every ack, encrypted at rest${pki === undefined ? '' : ', TLS and a user per service'})`,
   );
 
-  const backend = config.POSTMESH_DB_BACKEND;
-  if (backend === 'postgresql') await ensureAptPackages(databasePackages(), say);
-  const ferret = await FerretDb.create({
-    dataDir: join(dataDir, 'ferretdb'),
-    port: config.POSTMESH_MONGO_PORT,
-    detached: true,
-    backend,
-  });
-  const postgres = ferret.postgres;
-  if (postgres !== undefined) {
-    const postgresSupervised = new Supervised({
-      name: 'postgresql',
-      process: postgres.process,
-      start: () => postgres.restart(),
-      log: say,
-    });
-    await postgresSupervised.start();
-    processes.push(postgres.process);
-    supervised.push(postgresSupervised);
-    say(`PostgreSQL up for FerretDB (cluster ${postgres.clusterDir}, Unix socket only, fsync on)`);
+  if (ferretdb) {
+    // Into the stack's lists as each starts, so Ctrl-C stops what did start.
+    await startFerretDb(config, dataDir, { supervised, processes });
+  } else {
+    say(
+      `database: SQLite file ${sqliteFile(dataDir)}, inside storage's process (POSTMESH_STACK_DB=ferretdb runs FerretDB instead)`,
+    );
   }
-  const ferretSupervised = new Supervised({
-    name: 'ferretdb',
-    process: ferret.process,
-    start: () => ferret.restart(),
-    log: say,
-  });
-  await ferretSupervised.start();
-  processes.push(ferret.process);
-  supervised.push(ferretSupervised);
-  say(`FerretDB up on ${ferret.uri} (${backend === 'postgresql' ? 'on PostgreSQL' : 'on SQLite'})`);
 
   if (config.POSTMESH_STACK_RSPAMD) {
     const filter = await startContentFilter(config, dataDir);
@@ -326,6 +306,45 @@ async function start(): Promise<number> {
   }
   await stopped;
   return 0;
+}
+
+/** FerretDB (POSTMESH_STACK_DB=ferretdb) on SQLite or on a PostgreSQL cluster of its own. */
+async function startFerretDb(
+  config: StackConfig,
+  dataDir: string,
+  out: { supervised: Supervised[]; processes: ManagedProcess[] },
+): Promise<void> {
+  const backend = config.POSTMESH_DB_BACKEND;
+  if (backend === 'postgresql') await ensureAptPackages(databasePackages(), say);
+  const ferret = await FerretDb.create({
+    dataDir: join(dataDir, 'ferretdb'),
+    port: config.POSTMESH_MONGO_PORT,
+    detached: true,
+    backend,
+  });
+  const postgres = ferret.postgres;
+  if (postgres !== undefined) {
+    const postgresSupervised = new Supervised({
+      name: 'postgresql',
+      process: postgres.process,
+      start: () => postgres.restart(),
+      log: say,
+    });
+    await postgresSupervised.start();
+    out.processes.push(postgres.process);
+    out.supervised.push(postgresSupervised);
+    say(`PostgreSQL up for FerretDB (cluster ${postgres.clusterDir}, Unix socket only, fsync on)`);
+  }
+  const ferretSupervised = new Supervised({
+    name: 'ferretdb',
+    process: ferret.process,
+    start: () => ferret.restart(),
+    log: say,
+  });
+  await ferretSupervised.start();
+  out.processes.push(ferret.process);
+  out.supervised.push(ferretSupervised);
+  say(`FerretDB up on ${ferret.uri} (${backend === 'postgresql' ? 'on PostgreSQL' : 'on SQLite'})`);
 }
 
 /**
@@ -492,6 +511,7 @@ async function report(
     ready: `http://127.0.0.1:${p.opsPort}/healthz/ready`,
     metrics: `http://127.0.0.1:${p.opsPort}/metrics`,
   }));
+  const database = stackDatabase(config, dataDir);
   const stackFile = join(dataDir, 'stack.json');
   writeFileSync(
     stackFile,
@@ -501,6 +521,7 @@ async function report(
         pid: process.pid,
         dataDir,
         endpoints: list,
+        database,
         ops,
         processes: processes.map((p) => ({ name: p.options.name, pid: p.pid })),
         ...(partitions === undefined ? {} : { partitions }),
@@ -517,6 +538,10 @@ async function report(
       (e) =>
         `  ${e.name.padEnd(width)}  ${e.url}${e.listening ? '' : `   (not served yet: ${e.process} has no listener on this port)`}`,
     ),
+    '',
+    database.kind === 'sqlite'
+      ? `Database: SQLite file ${database.file} (inside ${database.process}; POSTMESH_STACK_DB=ferretdb runs FerretDB instead)`
+      : `Database: FerretDB on ${database.backend === 'postgresql' ? 'PostgreSQL' : 'SQLite'} at ${database.url} (POSTMESH_STACK_DB=ferretdb)`,
     '',
     'Ops endpoints (GET /healthz/live, /healthz/ready, /metrics):',
     ...ops.map(

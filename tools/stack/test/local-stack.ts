@@ -13,6 +13,10 @@ export interface StackJson {
   endpoints: { name: string; port: number; listening: boolean; process: string }[];
   ops: { process: string; services: string[]; port: number; ready: string; metrics: string }[];
   processes: { name: string; pid: number }[];
+  /** Storage's database: its SQLite file (POSTMESH_STACK_DB=sqlite) or FerretDB's port. */
+  database:
+    | { kind: 'sqlite'; file: string; process: string }
+    | { kind: 'ferretdb'; backend: string; url: string; port: number; process: 'ferretdb' };
   /** Partitions each storage replica owns, with POSTMESH_STACK_STORAGE_REPLICAS > 1. */
   partitions?: Record<string, number>;
 }

@@ -2,7 +2,8 @@
  * `npm start` with POSTMESH_STACK_STORAGE_REPLICAS=2: two storage-imap replicas split the
  * partitions, imap-proxy serves the public IMAP port and splices each login to its user's owner
  * (whose Mailstore calls then stay in-process), a message submitted over SMTP lands for users of
- * both replicas, the status and stack.json list every process, and Ctrl-C leaves nothing running.
+ * both replicas (which share the one SQLite file), the status and stack.json list every process,
+ * and Ctrl-C leaves nothing running.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -109,9 +110,16 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
       expect(stack.output()).toContain('IMAP is served by 2 storage-imap replicas behind imap-proxy');
       const pids = info.processes.map((p) => p.pid);
       expect(info.processes.map((p) => p.name)).toEqual(
-        expect.arrayContaining(['nats-server', 'ferretdb', 'imap-proxy', ...REPLICAS, 'admin']),
+        expect.arrayContaining(['nats-server', 'imap-proxy', ...REPLICAS, 'admin']),
       );
       expect(pids.every(alive)).toBe(true);
+      // Both replicas open the one SQLite file (ADR 0011; SQLite locks it across processes).
+      expect(info.database).toEqual({
+        kind: 'sqlite',
+        file: join(dataDir, 'storage', 'postmesh.sqlite'),
+        process: REPLICAS.join(', '),
+      });
+      expect(info.processes.map((p) => p.name)).not.toContain('ferretdb');
 
       // The public IMAP ports are the proxy's; ManageSieve and the configured gRPC are replica 1's.
       const endpoint = (name: string) => info.endpoints.find((e) => e.name === name);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -14,6 +15,17 @@ import {
   withLocalStack,
   type LocalStack,
 } from './local-stack.js';
+
+/** Whether anything accepts a connection on 127.0.0.1:`port`. */
+const listening = (port: number): Promise<boolean> =>
+  new Promise((done) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
 
 const DEMO_USER = 'demo@example.test';
 const DEMO_PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw1`;
@@ -84,8 +96,16 @@ describe('npm start (the local stack)', () => {
       }
       const pids = info.processes.map((p) => p.pid);
       expect(info.processes.map((p) => p.name)).toEqual(
-        expect.arrayContaining(['nats-server', 'ferretdb', 'redis', 'rspamd', 'storage-imap', 'admin']),
+        expect.arrayContaining(['nats-server', 'redis', 'rspamd', 'storage-imap', 'admin']),
       );
+      // The database is a SQLite file in storage's process (ADR 0011): no FerretDB, no MongoDB port.
+      const sqliteFile = join(dataDir, 'storage', 'postmesh.sqlite');
+      expect(info.database).toEqual({ kind: 'sqlite', file: sqliteFile, process: 'storage-imap' });
+      expect(existsSync(sqliteFile), sqliteFile).toBe(true);
+      expect(info.processes.map((p) => p.name)).not.toContain('ferretdb');
+      expect(info.endpoints.map((e) => e.name)).not.toContain('MongoDB (FerretDB)');
+      expect(output).toContain(`Database: SQLite file ${sqliteFile} (inside storage-imap;`);
+      expect(await listening(Number(ports.POSTMESH_MONGO_PORT)), 'nothing on the MongoDB port').toBe(false);
       expect(info.processes.map((p) => p.name)).not.toContain('imap');
       expect(info.processes.map((p) => p.name)).not.toContain('storage');
       expect(pids.every(alive)).toBe(true);
@@ -163,6 +183,69 @@ describe('npm start (the local stack)', () => {
       expect(await stack.exited).toBe(0);
       expect(stack.output()).toContain('stopped; nothing left running');
       expect(pids.filter(alive)).toEqual([]);
+    }
+  });
+
+  it('with POSTMESH_STACK_DB=ferretdb still runs storage on FerretDB, and Ctrl-C stops it too', async () => {
+    const ferretDir = mkdtempSync(join(tmpdir(), 'postmesh-stack-ferretdb-'));
+    try {
+      const ports = await freeStackPorts();
+      await withLocalStack(
+        {
+          dataDir: ferretDir,
+          ports,
+          env: {
+            POSTMESH_DEV_PASSWORD: DEMO_PASSWORD,
+            POSTMESH_STACK_DB: 'ferretdb',
+            // Mail filtering is the other test's; this one is about the database.
+            POSTMESH_STACK_RSPAMD: 'false',
+          },
+        },
+        async (stack) => {
+          const info = await stack.untilUp(90_000);
+          const mongoPort = Number(ports.POSTMESH_MONGO_PORT);
+          expect(info.database).toEqual({
+            kind: 'ferretdb',
+            backend: 'sqlite',
+            url: `mongodb://127.0.0.1:${mongoPort}/`,
+            port: mongoPort,
+            process: 'ferretdb',
+          });
+          expect(info.endpoints.find((e) => e.name === 'MongoDB (FerretDB)')).toMatchObject({
+            port: mongoPort,
+            listening: true,
+          });
+          expect(info.processes.map((p) => p.name)).toEqual(
+            expect.arrayContaining(['nats-server', 'ferretdb', 'storage-imap']),
+          );
+          expect(existsSync(join(ferretDir, 'storage', 'postmesh.sqlite'))).toBe(false);
+          expect(stack.output()).toContain('Database: FerretDB on SQLite at mongodb://127.0.0.1:');
+          for (const o of info.ops) expect((await fetch(o.ready)).status, `${o.process} ready`).toBe(200);
+          // The demo user, seeded into FerretDB, logs in over IMAP and has an INBOX.
+          const imap = new ImapFlow({
+            host: '127.0.0.1',
+            port: Number(ports.POSTMESH_IMAP_PORT),
+            secure: false,
+            doSTARTTLS: false,
+            auth: { user: DEMO_USER, pass: DEMO_PASSWORD },
+            logger: false,
+          });
+          await imap.connect();
+          try {
+            const status = await imap.status('INBOX', { messages: true });
+            expect(status === false ? undefined : status.messages).toBe(0);
+          } finally {
+            await imap.logout().catch(() => undefined);
+          }
+          const pids = info.processes.map((p) => p.pid);
+          stack.interrupt();
+          expect(await stack.exited).toBe(0);
+          expect(stack.output()).toContain('stopping services, then FerretDB, its database and NATS');
+          expect(pids.filter(alive)).toEqual([]);
+        },
+      );
+    } finally {
+      rmSync(ferretDir, { recursive: true, force: true });
     }
   });
 });

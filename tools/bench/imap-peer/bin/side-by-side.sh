@@ -14,6 +14,8 @@
 #      POSTMESH_STACK_IMAP_AT_STORAGE=false runs the gRPC shape (separate imap and storage);
 #      POSTMESH_STACK_STORAGE_REPLICAS=N runs N storage-imap replicas behind imap-proxy (each
 #      counted on its own in the CPU figures, storage-imap-1…N; the users' split is printed).
+#      The database is the stack's default, SQLite in storage's process (ADR 0011);
+#      POSTMESH_STACK_DB=ferretdb runs FerretDB (its CPU then counted in the stack's tree).
 # Each phase reports the CPU time of every process of both servers per command (--cpu).
 # Needs root (Postfix and Dovecot masters), the workspace built (npm run build) and .bin/ tools.
 set -euo pipefail
@@ -91,7 +93,9 @@ elif grep -q 'served by storage-imap' "$WORK/stack.log"; then
 else
   shape='imap + storage over gRPC'
 fi
-say "postmesh shape: $shape"
+# The database (POSTMESH_STACK_DB): the SQLite file in storage's process, or FerretDB.
+database=$(grep -o 'Database: [^(]*' "$WORK/stack.log" | head -1 | sed 's/^Database: //; s/ *$//')
+say "postmesh shape: $shape; database: ${database:-unknown}"
 say "running: postmesh on 127.0.0.1:$imap_port, dovecot on 127.0.0.1:$PEER_IMAP_PORT (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 # CPU accounting: the stack's process tree and the Dovecot master's (see src/cpu.ts).
 measure=(--cpu "postmesh=$stack_pid")
