@@ -4,7 +4,7 @@ import { DB_BACKENDS, DEFAULT_DB_BACKEND } from '@postmesh/testing';
 /** The stack's databases (POSTMESH_STACK_DB). */
 export const STACK_DATABASES = ['sqlite', 'ferretdb'] as const;
 export type StackDatabase = (typeof STACK_DATABASES)[number];
-export const DEFAULT_STACK_DB: StackDatabase = 'ferretdb';
+export const DEFAULT_STACK_DB: StackDatabase = 'sqlite';
 
 /**
  * Ports and paths of the local stack. Every one can be overridden by env, so two stacks (or a
