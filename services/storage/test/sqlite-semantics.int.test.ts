@@ -533,6 +533,29 @@ describe('generated cases against FerretDB', () => {
     },
   );
 
+  it('generated projections give the same fields', async () => {
+    const projectionPath = fc.constantFrom('a', 'b', 'c', 'a.x', 'a.y', 'b.x', 'z', 'z.q');
+    const projections = fc.sample(
+      fc
+        .tuple(
+          fc.uniqueArray(projectionPath, { minLength: 1, maxLength: 3, selector: (p) => p.split('.')[0] }),
+          fc.constantFrom(0, 1),
+          fc.constantFrom<number | undefined>(undefined, 0, 1),
+        )
+        .map(([paths, value, id]) => {
+          const projection: Document = Object.fromEntries(paths.map((p) => [p, value]));
+          if (id !== undefined) projection._id = id;
+          return projection;
+        }),
+      { numRuns: 80, seed: 5 },
+    );
+    for (const projection of projections) {
+      const expected = await generated.find({}, { projection }).sort({ _id: 1 }).toArray();
+      const mine = storedGenerated.map((d) => applyProjection(d, projection));
+      expect(ordered({ ok: mine }), show(projection)).toEqual(ordered({ ok: expected }));
+    }
+  });
+
   it('400 generated updates give the same document or the same error code', async () => {
     const cases = fc.sample(fc.tuple(fc.nat(storedGenerated.length - 1), generatedUpdate), {
       numRuns: 400,

@@ -579,6 +579,7 @@ describe('applyProjection', () => {
     expect(applyProjection(doc, { _id: 0 })).toEqual({ a: 1, b: { c: 1, d: 2 }, e: doc.e, f: 'x' });
     expect(applyProjection(doc, undefined)).toEqual(doc);
     expect(applyProjection(doc, {})).toEqual(doc);
+    expect(applyProjection(doc, { e: 0, b: 0, f: 0, _id: 1 })).toEqual({ _id: 1, a: 1 });
   });
 
   it('refuses mixing inclusion and exclusion, and colliding paths', () => {

@@ -1546,9 +1546,11 @@ function projectionTree(projection: Document): { tree: ProjectionTree; inclusion
     else if (isNumeric(v)) include = Number(numericOf(v)) !== 0;
     else throw serverError('BadValue', `Unsupported projection option: ${path}: ${describe(v)}`);
     if (path === '_id') {
+      // _id is kept or dropped on its own in either kind of projection.
       id = include;
-      if (!include) continue;
-    } else if (inclusion === undefined) {
+      continue;
+    }
+    if (inclusion === undefined) {
       inclusion = include;
     } else if (inclusion !== include) {
       throw serverError(
