@@ -27,6 +27,16 @@ const listening = (port: number): Promise<boolean> =>
     socket.once('error', () => done(false));
   });
 
+/** The parts of the console's GET /api/v1/health this suite reads. */
+interface HealthReport {
+  services: { service: string; ready: boolean }[];
+  storage: {
+    database: string;
+    storageBytes: number;
+    collections: { name: string; documents: number }[];
+  } | null;
+}
+
 const DEMO_USER = 'demo@example.test';
 const DEMO_PASSWORD = `Stack-${randomBytes(9).toString('base64url')}-pw1`;
 
@@ -52,13 +62,13 @@ describe('npm start (the local stack)', () => {
     );
 
     /** GET /api/v1/health as the console's owner (admin@example.test, the stack's dev password). */
-    async function adminHealth(): Promise<{ service: string; ready: boolean }[]> {
+    async function adminHealth(): Promise<HealthReport> {
       const { api, auth } = await consoleSession(ports.POSTMESH_HTTP_PORT, DEMO_PASSWORD);
       const response = await fetch(`${api}/api/v1/health`, {
         headers: auth,
       });
       expect(response.status, 'GET /api/v1/health').toBe(200);
-      return ((await response.json()) as { services: { service: string; ready: boolean }[] }).services;
+      return (await response.json()) as HealthReport;
     }
 
     async function checkStack(stack: LocalStack): Promise<void> {
@@ -170,7 +180,7 @@ describe('npm start (the local stack)', () => {
       expect(await imapCalls('grpc')).toBe(0);
 
       // The console's health page lists the processes the stack runs, each ready.
-      const health = await adminHealth();
+      const { services: health, storage: size } = await adminHealth();
       expect(health.map((h) => h.service).sort()).toEqual([
         'admin',
         'mta-delivery',
@@ -178,6 +188,10 @@ describe('npm start (the local stack)', () => {
         'storage-imap',
       ]);
       expect(health.filter((h) => !h.ready)).toEqual([]);
+      // Its storage table: the SQLite database's own accounting, the delivered message counted.
+      expect(size?.database).toBe('postmesh');
+      expect(size?.storageBytes).toBeGreaterThan(0);
+      expect(size?.collections.find((c) => c.name === 'messages')?.documents).toBeGreaterThanOrEqual(1);
 
       stack.interrupt();
       expect(await stack.exited).toBe(0);
