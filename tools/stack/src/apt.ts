@@ -20,7 +20,8 @@ export function testPackages(): string[] {
 
 /**
  * FerretDB's optional backend (`apt.database`: Debian's PostgreSQL), installed by `npm start` when
- * POSTMESH_DB_BACKEND=postgresql and by `npm test`, whose suites run FerretDB on it too.
+ * it runs FerretDB on it (POSTMESH_STACK_DB=ferretdb POSTMESH_DB_BACKEND=postgresql) and by
+ * `npm test`, whose suites run FerretDB on it too.
  */
 export function databasePackages(): string[] {
   return aptLists().database ?? [];
