@@ -21,8 +21,10 @@ let events: StoreEvent[];
 /** The database as its classes type it (storage itself sees the driver's `Db`). */
 type TestDb = Omit<Db, 'collection'> & { collection: (name: string) => SqliteCollection };
 
+let writer: 'thread' | 'inline' = 'thread';
+
 function open(name = 'a.sqlite'): TestDb {
-  const database = openSqliteDatabase({ file: join(dir, name), observe: (e) => events.push(e) });
+  const database = openSqliteDatabase({ file: join(dir, name), observe: (e) => events.push(e), writer });
   opened.push(database);
   return database.db as unknown as TestDb;
 }
@@ -38,7 +40,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('the driver API over SQLite', () => {
+describe.each(['thread', 'inline'] as const)('the driver API over SQLite, writes %s', (mode) => {
+  beforeEach(() => {
+    writer = mode;
+  });
+
   it('inserts, finds by indexed and unindexed fields, updates and deletes with the driver results', async () => {
     const db = open();
     const c = db.collection('messages');
@@ -220,7 +226,7 @@ describe('the driver API over SQLite', () => {
     expect(await c.countDocuments({})).toBe(2);
   });
 
-  it('commits the writes of one event-loop turn as one transaction', async () => {
+  it('commits concurrent writes together (group commit), not one transaction each', async () => {
     const db = open();
     const c = db.collection('group');
     await c.insertOne({ _id: 'first' });
@@ -228,7 +234,9 @@ describe('the driver API over SQLite', () => {
     await Promise.all(Array.from({ length: 200 }, (_, i) => c.insertOne({ _id: i })));
     const after = opened[0]?.stats() ?? { commits: 0, writes: 0 };
     expect(after.writes - before.writes).toBe(200);
-    expect(after.commits - before.commits).toBe(1);
+    // Inline: the writes of one event-loop turn are one transaction. On the thread: what has
+    // arrived when a commit starts (the rest joins the next one).
+    expect(after.commits - before.commits).toBeLessThanOrEqual(mode === 'inline' ? 1 : 5);
     expect(await c.countDocuments({})).toBe(201);
     expect(events.filter((e) => e.command === 'insert')).toHaveLength(201);
   });

@@ -6,26 +6,11 @@
  * Anything storage does not use answers a clear `MongoServerError` (code 115, CommandNotSupported)
  * instead of a wrong result.
  */
-import { BSON, MongoBulkWriteError, MongoServerError, ObjectId, type Document } from 'mongodb';
-import { PartialFailure, sortEntries, type IndexSpec, type SqliteStore } from './store.js';
-import { applyProjection, applyUpdate, isReplacement, upsertSeed, type SortSpec } from './semantics.js';
-
-const UPDATE_OPERATORS = new Set([
-  '$set',
-  '$unset',
-  '$inc',
-  '$setOnInsert',
-  '$max',
-  '$min',
-  '$push',
-  '$addToSet',
-  '$pull',
-  '$pullAll',
-  '$pop',
-  '$currentDate',
-  '$rename',
-  '$mul',
-]);
+import { BSON, MongoServerError, ObjectId, type Document } from 'mongodb';
+import { applyProjection, isReplacement, type SortSpec } from './semantics.js';
+import { sortEntries, type IndexSpec, type SqliteStore } from './store.js';
+import { bulkResult, notSupported, type UpdateOutcome, type WriteOp } from './write-ops.js';
+import type { Writer } from './writer.js';
 
 const BULK_COMMAND: Record<string, string> = {
   insertOne: 'insert',
@@ -37,13 +22,6 @@ const BULK_COMMAND: Record<string, string> = {
 };
 
 type Row = { rowid: number; doc: Document; bytes: Buffer };
-
-function notSupported(what: string): MongoServerError {
-  return new MongoServerError({
-    message: `${what} is not supported by the in-process SQLite database`,
-    code: 115,
-  });
-}
 
 interface FindOptions {
   projection?: Document;
@@ -177,18 +155,18 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
   }
 }
 
-interface UpdateOutcome {
-  matchedCount: number;
-  modifiedCount: number;
-  upsertedCount: number;
-  upsertedId: unknown;
-  before: Document | null;
-  after: Document | null;
+interface FindAndModifyOptions {
+  upsert?: boolean;
+  sort?: SortSpec;
+  projection?: Document;
+  returnDocument?: 'before' | 'after';
+  includeResultMetadata?: boolean;
 }
 
 export class SqliteCollection<T extends Document = Document> {
   constructor(
     private readonly store: SqliteStore,
+    private readonly writer: Writer,
     readonly collectionName: string,
     readonly dbName: string,
   ) {}
@@ -275,107 +253,43 @@ export class SqliteCollection<T extends Document = Document> {
     return doc;
   }
 
+  private submit(command: string, op: WriteOp): Promise<unknown> {
+    return this.writer.submit(command, this.collectionName, op);
+  }
+
   async insertOne(doc: T): Promise<{ acknowledged: true; insertedId: unknown }> {
     this.withId(doc);
-    const copy = BSON.deserialize(BSON.serialize(doc));
-    return this.store.write('insert', this.collectionName, () => {
-      this.store.insertRow(this.table, copy);
-      return { acknowledged: true as const, insertedId: doc._id as unknown };
-    });
+    await this.submit('insert', { kind: 'insert', docs: [doc], ordered: true, one: true });
+    return { acknowledged: true, insertedId: doc._id as unknown };
   }
 
   async insertMany(
     docs: readonly T[],
     options: { ordered?: boolean } = {},
   ): Promise<{ acknowledged: true; insertedCount: number; insertedIds: Record<number, unknown> }> {
-    const copies = docs.map((d) => BSON.deserialize(BSON.serialize(this.withId(d))));
-    const ordered = options.ordered !== false;
-    return this.store.write('insert', this.collectionName, () => {
-      const insertedIds: Record<number, unknown> = {};
-      const writeErrors: Document[] = [];
-      let insertedCount = 0;
-      for (let i = 0; i < copies.length; i++) {
-        try {
-          this.store.insertRow(this.table, copies[i] as Document);
-          insertedIds[i] = copies[i]?._id;
-          insertedCount++;
-        } catch (error) {
-          writeErrors.push(writeError(error, i, copies[i]));
-          if (ordered) break;
-        }
-      }
-      const result = { acknowledged: true as const, insertedCount, insertedIds };
-      if (writeErrors.length > 0)
-        return new PartialFailure(bulkError(writeErrors, bulkResult({ insertedCount, insertedIds })));
-      return result;
-    });
+    for (const doc of docs) this.withId(doc);
+    const r = (await this.submit('insert', {
+      kind: 'insert',
+      docs: [...docs],
+      ordered: options.ordered !== false,
+    })) as { insertedCount: number; insertedIds: Record<number, unknown> };
+    return { acknowledged: true, insertedCount: r.insertedCount, insertedIds: r.insertedIds };
   }
 
-  /** One update statement, inside a write. */
-  private applyUpdateStatement(
+  private async update(
     filter: Document,
     update: Document,
-    options: { upsert?: boolean; multi?: boolean; sort?: SortSpec; replace?: boolean },
-  ): UpdateOutcome {
-    const table = this.table;
-    const replacing = options.replace === true;
-    if (!replacing && isReplacement(update) && !Array.isArray(update))
-      throw new MongoServerError({ message: 'Update document requires atomic operators', code: 9 });
-    if (Array.isArray(update)) throw notSupported('an update pipeline');
-    if (!replacing) {
-      for (const op of Object.keys(update))
-        if (!UPDATE_OPERATORS.has(op))
-          throw new MongoServerError({ message: `Unknown modifier: ${op}`, code: 9 });
-    }
-    const out: UpdateOutcome = {
-      matchedCount: 0,
-      modifiedCount: 0,
-      upsertedCount: 0,
-      upsertedId: null,
-      before: null,
-      after: null,
-    };
-    const next = this.store.query(table, filter, {
+    options: { upsert?: boolean; sort?: SortSpec },
+    how: { multi?: boolean; replace?: boolean },
+  ) {
+    const o = (await this.submit('update', {
+      kind: 'update',
+      filter,
+      update,
+      ...(options.upsert === undefined ? {} : { upsert: options.upsert }),
       ...(options.sort === undefined ? {} : { sort: options.sort }),
-      ...(options.multi === true ? {} : { limit: 1 }),
-    });
-    const rows: Row[] = [];
-    for (let batch = next(); batch.length > 0; batch = next()) rows.push(...batch);
-    for (const row of rows) {
-      out.matchedCount++;
-      const updated = replacing
-        ? { _id: row.doc._id as unknown, ...withoutId(update) }
-        : applyUpdate(row.doc, update, false);
-      if (updated._id !== undefined && !sameId(updated._id, row.doc._id))
-        throw new MongoServerError({
-          message: "Performing an update on the path '_id' would modify the immutable field '_id'",
-          code: 66,
-        });
-      const bytes = Buffer.from(BSON.serialize(updated));
-      out.before ??= row.doc;
-      const after = BSON.deserialize(bytes);
-      out.after ??= after;
-      if (bytes.equals(row.bytes)) continue;
-      this.store.updateRow(table, row.rowid, after, bytes);
-      out.modifiedCount++;
-    }
-    if (out.matchedCount === 0 && options.upsert === true) {
-      const seed = upsertSeed(filter);
-      let doc = replacing
-        ? { ...withoutId(update), ...(seed._id === undefined ? {} : { _id: seed._id as unknown }) }
-        : applyUpdate(seed, update, true);
-      if (replacing && update._id !== undefined) doc = { ...doc, _id: update._id as unknown };
-      if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
-      const stored = BSON.deserialize(BSON.serialize(doc));
-      this.store.insertRow(table, stored);
-      out.upsertedCount = 1;
-      out.upsertedId = stored._id;
-      out.after = stored;
-    }
-    return out;
-  }
-
-  private updateResult(o: UpdateOutcome) {
+      ...how,
+    })) as UpdateOutcome;
     return {
       acknowledged: true as const,
       matchedCount: o.matchedCount,
@@ -385,181 +299,110 @@ export class SqliteCollection<T extends Document = Document> {
     };
   }
 
-  async updateOne(filter: Document, update: Document, options: { upsert?: boolean; sort?: SortSpec } = {}) {
-    return this.store.write('update', this.collectionName, () =>
-      this.updateResult(this.applyUpdateStatement(filter, update, { ...options, multi: false })),
-    );
+  updateOne(filter: Document, update: Document, options: { upsert?: boolean; sort?: SortSpec } = {}) {
+    return this.update(filter, update, options, { multi: false });
   }
 
-  async updateMany(filter: Document, update: Document, options: { upsert?: boolean } = {}) {
-    return this.store.write('update', this.collectionName, () =>
-      this.updateResult(this.applyUpdateStatement(filter, update, { ...options, multi: true })),
-    );
+  updateMany(filter: Document, update: Document, options: { upsert?: boolean } = {}) {
+    return this.update(filter, update, options, { multi: true });
   }
 
-  async replaceOne(filter: Document, replacement: Document, options: { upsert?: boolean } = {}) {
+  replaceOne(filter: Document, replacement: Document, options: { upsert?: boolean } = {}) {
     if (!isReplacement(replacement))
-      throw new MongoServerError({
-        message: 'Replacement document must not contain atomic operators',
-        code: 9,
-      });
-    return this.store.write('update', this.collectionName, () =>
-      this.updateResult(this.applyUpdateStatement(filter, replacement, { ...options, replace: true })),
-    );
+      return Promise.reject(
+        new MongoServerError({ message: 'Replacement document must not contain atomic operators', code: 9 }),
+      );
+    return this.update(filter, replacement, options, { replace: true });
   }
 
-  private findAndModifyResult(
-    doc: Document | null,
-    options: { projection?: Document; includeResultMetadata?: boolean },
-    lastErrorObject?: Document,
-  ): unknown {
-    const value = doc === null ? null : applyProjection(doc, options.projection);
-    if (options.includeResultMetadata === true)
-      return { value, ok: 1, lastErrorObject: lastErrorObject ?? {} };
-    return value;
-  }
-
-  async findOneAndUpdate(
+  private async findAndModify(
     filter: Document,
     update: Document,
-    options: {
-      upsert?: boolean;
-      sort?: SortSpec;
-      projection?: Document;
-      returnDocument?: 'before' | 'after';
-      includeResultMetadata?: boolean;
-    } = {},
+    options: FindAndModifyOptions,
+    replace: boolean,
   ): Promise<T | null> {
-    return this.store.write('findAndModify', this.collectionName, () => {
-      const o = this.applyUpdateStatement(filter, update, { ...options, multi: false });
-      const doc = options.returnDocument === 'after' ? o.after : o.before;
-      return this.findAndModifyResult(doc, options, {
-        n: o.matchedCount + o.upsertedCount,
-        updatedExisting: o.matchedCount > 0,
-        ...(o.upsertedCount > 0 ? { upserted: o.upsertedId } : {}),
-      }) as T | null;
-    });
+    const o = (await this.submit('findAndModify', {
+      kind: 'update',
+      filter,
+      update,
+      replace,
+      want: options.returnDocument === 'after' ? 'after' : 'before',
+      ...(options.upsert === undefined ? {} : { upsert: options.upsert }),
+      ...(options.sort === undefined ? {} : { sort: options.sort }),
+    })) as UpdateOutcome;
+    const value = o.doc === undefined || o.doc === null ? null : applyProjection(o.doc, options.projection);
+    if (options.includeResultMetadata === true)
+      return {
+        value,
+        ok: 1,
+        lastErrorObject: {
+          n: o.matchedCount + o.upsertedCount,
+          updatedExisting: o.matchedCount > 0,
+          ...(o.upsertedCount > 0 ? { upserted: o.upsertedId } : {}),
+        },
+      } as unknown as T;
+    return value as T | null;
   }
 
-  async findOneAndReplace(
+  findOneAndUpdate(
+    filter: Document,
+    update: Document,
+    options: FindAndModifyOptions = {},
+  ): Promise<T | null> {
+    return this.findAndModify(filter, update, options, false);
+  }
+
+  findOneAndReplace(
     filter: Document,
     replacement: Document,
-    options: {
-      upsert?: boolean;
-      sort?: SortSpec;
-      projection?: Document;
-      returnDocument?: 'before' | 'after';
-      includeResultMetadata?: boolean;
-    } = {},
+    options: FindAndModifyOptions = {},
   ): Promise<T | null> {
-    return this.store.write('findAndModify', this.collectionName, () => {
-      const o = this.applyUpdateStatement(filter, replacement, { ...options, replace: true, multi: false });
-      const doc = options.returnDocument === 'after' ? o.after : o.before;
-      return this.findAndModifyResult(doc, options) as T | null;
-    });
+    return this.findAndModify(filter, replacement, options, true);
   }
 
   async findOneAndDelete(
     filter: Document,
     options: { sort?: SortSpec; projection?: Document; includeResultMetadata?: boolean } = {},
   ): Promise<T | null> {
-    return this.store.write('findAndModify', this.collectionName, () => {
-      const row = this.store.query(this.table, filter, {
-        ...(options.sort === undefined ? {} : { sort: options.sort }),
-        limit: 1,
-      })()[0];
-      if (row === undefined) return this.findAndModifyResult(null, options) as T | null;
-      this.store.deleteRow(this.table, row.rowid);
-      return this.findAndModifyResult(row.doc, options) as T | null;
-    });
+    const r = (await this.submit('findAndModify', {
+      kind: 'delete',
+      filter,
+      many: false,
+      want: true,
+      ...(options.sort === undefined ? {} : { sort: options.sort }),
+    })) as { doc?: Document | null };
+    const value = r.doc === undefined || r.doc === null ? null : applyProjection(r.doc, options.projection);
+    if (options.includeResultMetadata === true) return { value, ok: 1, lastErrorObject: {} } as unknown as T;
+    return value as T | null;
   }
 
-  private deleteStatement(filter: Document, many: boolean): number {
-    const next = this.store.query(this.table, filter, many ? {} : { limit: 1 });
-    const rows: Row[] = [];
-    for (let batch = next(); batch.length > 0; batch = next()) rows.push(...batch);
-    for (const row of rows) this.store.deleteRow(this.table, row.rowid);
-    return rows.length;
+  private async remove(filter: Document, many: boolean) {
+    const r = (await this.submit('delete', { kind: 'delete', filter, many })) as { deletedCount: number };
+    return { acknowledged: true as const, deletedCount: r.deletedCount };
   }
 
-  async deleteOne(filter: Document = {}) {
-    return this.store.write('delete', this.collectionName, () => ({
-      acknowledged: true as const,
-      deletedCount: this.deleteStatement(filter, false),
-    }));
+  deleteOne(filter: Document = {}) {
+    return this.remove(filter, false);
   }
 
-  async deleteMany(filter: Document = {}) {
-    return this.store.write('delete', this.collectionName, () => ({
-      acknowledged: true as const,
-      deletedCount: this.deleteStatement(filter, true),
-    }));
+  deleteMany(filter: Document = {}) {
+    return this.remove(filter, true);
   }
 
   async bulkWrite(operations: readonly Document[], options: { ordered?: boolean } = {}) {
-    const ordered = options.ordered !== false;
-    // Inserted documents get their _id now, as the driver gives them.
-    const prepared = operations.map((op) => {
+    for (const op of operations) {
       const insert = op.insertOne as { document: Document } | undefined;
-      if (insert === undefined) return op;
-      return { insertOne: { document: BSON.deserialize(BSON.serialize(this.withId(insert.document))) } };
-    });
+      if (insert !== undefined) this.withId(insert.document);
+    }
     // Named as the driver's commands are: one kind of statement is one insert/update/delete.
-    const kinds = new Set(prepared.map((op) => BULK_COMMAND[Object.keys(op)[0] ?? ''] ?? 'bulkWrite'));
+    const kinds = new Set(operations.map((op) => BULK_COMMAND[Object.keys(op)[0] ?? ''] ?? 'bulkWrite'));
     const command = kinds.size === 1 ? ([...kinds][0] as string) : 'bulkWrite';
-    return this.store.write(command, this.collectionName, () => {
-      const counts = {
-        insertedCount: 0,
-        matchedCount: 0,
-        modifiedCount: 0,
-        deletedCount: 0,
-        upsertedCount: 0,
-      };
-      const insertedIds: Record<number, unknown> = {};
-      const upsertedIds: Record<number, unknown> = {};
-      const writeErrors: Document[] = [];
-      for (let i = 0; i < prepared.length; i++) {
-        const op = prepared[i] as Document;
-        this.store.sql.exec('SAVEPOINT s');
-        try {
-          const kind = Object.keys(op)[0];
-          const body = op[kind ?? ''] as Document;
-          if (kind === 'insertOne') {
-            this.store.insertRow(this.table, body.document as Document);
-            counts.insertedCount++;
-            insertedIds[i] = (body.document as Document)._id;
-          } else if (kind === 'updateOne' || kind === 'updateMany' || kind === 'replaceOne') {
-            const replace = kind === 'replaceOne';
-            const o = this.applyUpdateStatement(
-              body.filter as Document,
-              (replace ? body.replacement : body.update) as Document,
-              {
-                upsert: body.upsert === true,
-                multi: kind === 'updateMany',
-                replace,
-              },
-            );
-            counts.matchedCount += o.matchedCount;
-            counts.modifiedCount += o.modifiedCount;
-            counts.upsertedCount += o.upsertedCount;
-            if (o.upsertedCount > 0) upsertedIds[i] = o.upsertedId;
-          } else if (kind === 'deleteOne' || kind === 'deleteMany') {
-            counts.deletedCount += this.deleteStatement(body.filter as Document, kind === 'deleteMany');
-          } else {
-            throw notSupported(`bulk operation ${String(kind)}`);
-          }
-          this.store.sql.exec('RELEASE s');
-        } catch (error) {
-          this.store.sql.exec('ROLLBACK TO s');
-          this.store.sql.exec('RELEASE s');
-          writeErrors.push(writeError(error, i, op));
-          if (ordered) break;
-        }
-      }
-      const result = bulkResult({ ...counts, insertedIds, upsertedIds });
-      if (writeErrors.length > 0) return new PartialFailure(bulkError(writeErrors, result));
-      return result;
-    });
+    const r = (await this.submit(command, {
+      kind: 'bulk',
+      ops: [...operations],
+      ordered: options.ordered !== false,
+    })) as Document;
+    return bulkResult(r);
   }
 
   // ---- indexes and the collection itself ----
@@ -568,36 +411,28 @@ export class SqliteCollection<T extends Document = Document> {
     key: Record<string, 1 | -1>,
     options: { name?: string; unique?: boolean } = {},
   ): Promise<string> {
-    const name =
-      options.name ??
-      Object.entries(key)
-        .map(([k, v]) => `${k}_${v}`)
-        .join('_');
-    return this.store.write('createIndexes', this.collectionName, () =>
-      this.store.ensureIndex(this.table, { name, key, ...(options.unique === true ? { unique: true } : {}) }),
-    );
+    const [name] = await this.createIndexes([{ key, ...options }]);
+    return name as string;
   }
 
-  async createIndexes(specs: readonly (IndexSpec & { expireAfterSeconds?: number })[]): Promise<string[]> {
+  async createIndexes(
+    specs: readonly (Omit<IndexSpec, 'name'> & { name?: string; expireAfterSeconds?: number })[],
+  ): Promise<string[]> {
     for (const spec of specs) {
       // TTL indexes are not kept by this store; storage's own sweepers delete what expires.
       if (spec.expireAfterSeconds !== undefined)
         throw new MongoServerError({ message: 'expireAfterSeconds is not implemented', code: 238 });
     }
-    return this.store.write('createIndexes', this.collectionName, () =>
-      specs.map((spec) => {
-        const name =
-          spec.name ??
-          Object.entries(spec.key)
-            .map(([k, v]) => `${k}_${v}`)
-            .join('_');
-        return this.store.ensureIndex(this.table, {
-          name,
-          key: spec.key,
-          ...(spec.unique === true ? { unique: true } : {}),
-        });
-      }),
-    );
+    const named: IndexSpec[] = specs.map((spec) => ({
+      name:
+        spec.name ??
+        Object.entries(spec.key)
+          .map(([k, v]) => `${k}_${v}`)
+          .join('_'),
+      key: spec.key,
+      ...(spec.unique === true ? { unique: true } : {}),
+    }));
+    return (await this.submit('createIndexes', { kind: 'indexes', specs: named })) as string[];
   }
 
   async indexes(): Promise<Document[]> {
@@ -625,11 +460,10 @@ export class SqliteCollection<T extends Document = Document> {
   }
 
   async drop(): Promise<boolean> {
-    return this.store.write('drop', this.collectionName, () => this.store.dropTable(this.collectionName));
+    return (await this.submit('drop', { kind: 'drop' })) as boolean;
   }
 }
 
-/** A cursor over documents computed at once (aggregation stats, index lists). */
 export class StaticCursor<T> {
   constructor(
     private readonly store: SqliteStore,
@@ -643,53 +477,6 @@ export class StaticCursor<T> {
     for (const doc of await this.toArray()) yield doc;
   }
   async close(): Promise<void> {}
-}
-
-function withoutId(doc: Document): Document {
-  const { _id: _ignored, ...rest } = doc;
-  return rest;
-}
-
-function sameId(a: unknown, b: unknown): boolean {
-  return Buffer.from(BSON.serialize({ v: a })).equals(BSON.serialize({ v: b }));
-}
-
-function writeError(error: unknown, index: number, op: unknown): Document {
-  const code = (error as { code?: unknown }).code;
-  return {
-    index,
-    code: typeof code === 'number' ? code : 1,
-    errmsg: error instanceof Error ? error.message : String(error),
-    errInfo: undefined,
-    op,
-  };
-}
-
-function bulkResult(partial: Document): Document {
-  const r = {
-    ok: 1,
-    insertedCount: 0,
-    matchedCount: 0,
-    modifiedCount: 0,
-    deletedCount: 0,
-    upsertedCount: 0,
-    insertedIds: {},
-    upsertedIds: {},
-    ...partial,
-  };
-  return { ...r, isOk: () => true, hasWriteErrors: () => false, getWriteErrorCount: () => 0 };
-}
-
-function bulkError(writeErrors: Document[], result: Document): MongoBulkWriteError {
-  const first = writeErrors[0] as Document;
-  return new MongoBulkWriteError(
-    {
-      message: String(first.errmsg),
-      code: first.code as number,
-      writeErrors,
-    } as unknown as ConstructorParameters<typeof MongoBulkWriteError>[0],
-    result as unknown as ConstructorParameters<typeof MongoBulkWriteError>[1],
-  );
 }
 
 /** Sort entries, re-exported for the Db's helpers. */

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { MongoServerError, type Db, type Document } from 'mongodb';
 import { SqliteCollection, StaticCursor } from './collection.js';
 import { SqliteStore, type StoreEvent } from './store.js';
+import { InlineWriter, ThreadWriter, type Writer } from './writer.js';
 
 export interface SqliteDatabaseOptions {
   /** The database file; its directory is created. */
@@ -15,6 +16,11 @@ export interface SqliteDatabaseOptions {
   readonly name?: string;
   /** Told of every operation (command name, collection, duration, outcome). */
   readonly observe?: (event: StoreEvent) => void;
+  /**
+   * Where writes run: `thread` (default) on a worker thread that owns the write connection, or
+   * `inline` on the event loop (one thread; the fsync of each group commit then blocks it).
+   */
+  readonly writer?: 'thread' | 'inline';
 }
 
 export interface SqliteDatabase {
@@ -34,13 +40,14 @@ class SqliteDb {
 
   constructor(
     private readonly store: SqliteStore,
+    private readonly writer: Writer,
     readonly databaseName: string,
   ) {}
 
   collection<T extends Document = Document>(name: string): SqliteCollection<T> {
     let c = this.byName.get(name);
     if (c === undefined) {
-      c = new SqliteCollection(this.store, name, this.databaseName);
+      c = new SqliteCollection(this.store, this.writer, name, this.databaseName);
       this.byName.set(name, c);
     }
     return c as unknown as SqliteCollection<T>;
@@ -120,17 +127,19 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     file: options.file,
     ...(options.observe === undefined ? {} : { observe: options.observe }),
   });
-  const db = new SqliteDb(store, options.name ?? 'postmesh');
+  const writer: Writer =
+    options.writer === 'inline' ? new InlineWriter(store) : new ThreadWriter(options.file, options.observe);
+  const db = new SqliteDb(store, writer, options.name ?? 'postmesh');
   return {
     db: db as unknown as Db,
     file: options.file,
     async ping() {
       await db.command({ ping: 1 });
     },
-    stats: () => ({ ...store.stats }),
-    close() {
+    stats: () => writer.stats(),
+    async close() {
+      await writer.close();
       store.close();
-      return Promise.resolve();
     },
   };
 }

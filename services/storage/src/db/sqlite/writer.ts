@@ -1,0 +1,161 @@
+/**
+ * Where the writes of the in-process SQLite database run (ADR 0011).
+ *
+ * `ThreadWriter` (the default): one worker thread per storage process owns the write connection.
+ * The event loop sends each write as BSON and awaits its answer; the thread commits whatever has
+ * arrived as one transaction and fsyncs it, so neither the writes' work nor the fsync's wait is
+ * on the event loop, and the wait for one fsync gathers the next group. Reads stay on the event
+ * loop's own connection: SQLite's WAL lets them read the last commit while the thread writes.
+ *
+ * `InlineWriter`: the same ops on the event loop's connection (one thread; for tools and tests
+ * that want it, and where worker threads are not wanted).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { SqliteStore, StoreEvent } from './store.js';
+import { decode, decodeError, encode, executeWrite, type WriteOp } from './write-ops.js';
+
+export interface Writer {
+  submit(command: string, collection: string, op: WriteOp): Promise<unknown>;
+  /** Transactions committed and the writes they carried (as last reported by the writer). */
+  stats(): { commits: number; writes: number };
+  close(): Promise<void>;
+}
+
+export class InlineWriter implements Writer {
+  constructor(private readonly store: SqliteStore) {}
+
+  submit(command: string, collection: string, op: WriteOp): Promise<unknown> {
+    // A copy, as the thread gets: what the caller changes after the call is not what it wrote.
+    const copy = decode(encode(op)) as WriteOp;
+    return this.store.write(command, collection, () => executeWrite(this.store, collection, copy));
+  }
+
+  stats(): { commits: number; writes: number } {
+    return { ...this.store.stats };
+  }
+
+  close(): Promise<void> {
+    this.store.close();
+    return Promise.resolve();
+  }
+}
+
+/** Messages to the writer thread. */
+export type ToWriter =
+  | { id: number; type: 'write'; command: string; collection: string; op: Uint8Array }
+  | { id: number; type: 'close' };
+/** Its answers. */
+export type FromWriter =
+  | { id: number; ok: true; value: Uint8Array; commits: number; writes: number }
+  | { id: number; ok: false; error: Uint8Array; commits: number; writes: number }
+  | { id: 0; ok: false; fatal: string };
+
+/** The compiled thread script, also when this module runs from source (the test runner). */
+function threadScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  const beside = here.replace(/\.ts$/, '.js').replace(/writer\.js$/, 'writer-thread.js');
+  if (here.endsWith('.js') && existsSync(beside)) return beside;
+  const built = here.replace(/\/src\/db\/sqlite\/writer\.(ts|js)$/, '/dist/db/sqlite/writer-thread.js');
+  if (existsSync(built)) return built;
+  throw new Error(`the SQLite writer thread's script is missing (${built}): build @postmesh/storage first`);
+}
+
+export class ThreadWriter implements Writer {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    {
+      resolve: (v: unknown) => void;
+      reject: (e: Error) => void;
+      command: string;
+      collection: string;
+      started: number;
+    }
+  >();
+  private failure: Error | undefined;
+  private counted = { commits: 0, writes: 0 };
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    file: string,
+    private readonly observe?: (event: StoreEvent) => void,
+  ) {
+    this.worker = new Worker(threadScript(), { workerData: { file } });
+    this.worker.on('message', (m: FromWriter) => this.answer(m));
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => {
+      if (this.closing === undefined) this.fail(new Error(`the SQLite writer thread exited (code ${code})`));
+    });
+    // An idle storage process may exit; the thread does not hold it open.
+    this.worker.unref();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const [id, w] of this.waiting) {
+      this.waiting.delete(id);
+      w.reject(error);
+    }
+  }
+
+  private answer(m: FromWriter): void {
+    if ('fatal' in m) {
+      this.fail(new Error(`the SQLite writer thread failed: ${m.fatal}`));
+      return;
+    }
+    this.counted = { commits: m.commits, writes: m.writes };
+    const w = this.waiting.get(m.id);
+    if (w === undefined) return;
+    this.waiting.delete(m.id);
+    if (this.waiting.size === 0) this.worker.unref();
+    this.observe?.({
+      command: w.command,
+      collection: w.collection,
+      durationMs: performance.now() - w.started,
+      failed: !m.ok,
+    });
+    if (m.ok) w.resolve(decode(m.value));
+    else w.reject(decodeError(m.error));
+  }
+
+  stats(): { commits: number; writes: number } {
+    return { ...this.counted };
+  }
+
+  submit(command: string, collection: string, op: WriteOp): Promise<unknown> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closing !== undefined) return Promise.reject(new Error('the database is closed'));
+    const id = this.nextId++;
+    const message: ToWriter = { id, type: 'write', command, collection, op: encode(op) };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, command, collection, started: performance.now() });
+      // Held open while a write waits for its answer.
+      this.worker.ref();
+      this.worker.postMessage(message);
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.failure === undefined) {
+        const id = this.nextId++;
+        this.worker.ref();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 10_000);
+          this.worker.on('message', (m: FromWriter) => {
+            if (m.id === id) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          this.worker.postMessage({ id, type: 'close' } satisfies ToWriter);
+        });
+      }
+      await this.worker.terminate();
+    })();
+    return this.closing;
+  }
+}
