@@ -173,6 +173,26 @@ describe.each(['thread', 'inline'] as const)('the driver API over SQLite, writes
     expect(ascending.map((d) => d._id as unknown)).toEqual([102, 101, 100]);
   });
 
+  it('orders indexed binary values and large integers as MongoDB does (no column order for them)', async () => {
+    const db = open();
+    const c = db.collection('keys');
+    await c.createIndexes([{ key: { k: 1 }, name: 'k' }]);
+    // MongoDB orders binary data by length first: 20 bytes of 0xff before 21 bytes of 0x00.
+    await c.insertMany([
+      { _id: 21, k: new Binary(Buffer.alloc(21, 0)) },
+      { _id: 20, k: new Binary(Buffer.alloc(20, 0xff)) },
+    ]);
+    expect((await c.find({}).sort({ k: 1 }).toArray()).map((d) => d._id as unknown)).toEqual([20, 21]);
+    expect(await c.countDocuments({ k: { $gt: new Binary(Buffer.alloc(21, 0)) } })).toBe(0);
+    const big = 2n ** 60n;
+    await c.insertMany([{ _id: 'a', k: big }, { _id: 'b', k: big + 1n }]);
+    expect((await c.find({ k: big + 1n }).toArray()).map((d) => d._id as unknown)).toEqual(['b']);
+    // A replacement keeps _id first, and may not change it.
+    await c.replaceOne({ _id: 'n' }, { v: 1 }, { upsert: true });
+    expect(Object.keys((await c.findOne({ _id: 'n' })) ?? {})).toEqual(['_id', 'v']);
+    await expect(c.replaceOne({ _id: 'n' }, { _id: 'm', v: 2 })).rejects.toMatchObject({ code: 66 });
+  });
+
   it('sorts in JavaScript what the columns cannot order, and streams a large result in batches', async () => {
     const db = open();
     const c = db.collection('terms');

@@ -4,12 +4,13 @@
  * MongoDB's order within and across the scalar types storage indexes:
  *
  *   null/missing → NULL, numbers → REAL/INTEGER, then TEXT with a one-letter type prefix:
- *   `c` strings, `e` binary, `f` ObjectId, `g` booleans, `h` dates.
+ *   `c` strings, `f` ObjectId, `g` booleans, `h` dates.
  *
  * SQLite sorts NULL < numbers < TEXT, and the prefixes follow MongoDB's BSON order (null < numbers
- * < strings < binData < ObjectId < bool < date), so `ORDER BY` on a column is MongoDB's sort as
+ * < strings < ObjectId < bool < date), so `ORDER BY` on a column is MongoDB's sort as
  * long as no value is opaque. Values an index column cannot order — arrays (MongoDB's multikey
- * entries), embedded documents, regular expressions, Decimal128 — are stored as the marker
+ * entries), embedded documents, binary data, timestamps, regular expressions, Decimal128, integers
+ * beyond 2^53 — are stored as the marker
  * `OPAQUE`: every query on that column also takes the marked rows as candidates and decides them
  * by the full filter in JavaScript, so a column never hides a match.
  */
@@ -40,7 +41,10 @@ export function encodeScalar(value: unknown): ColumnValue | undefined {
     case 'boolean':
       return value ? 'g1' : 'g0';
     case 'bigint':
-      return Number(value);
+      // Beyond 2^53 a double would merge distinct values: left to JavaScript.
+      return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(value)
+        : undefined;
     case 'object':
       break;
     default:
@@ -51,11 +55,15 @@ export function encodeScalar(value: unknown): ColumnValue | undefined {
     const ms = value.getTime();
     return Number.isNaN(ms) ? undefined : encodeDate(ms);
   }
-  if (value instanceof Long) return value.toNumber();
-  if (value instanceof Binary) return `e${Buffer.from(value.buffer).toString('hex')}`;
-  if (value instanceof Uint8Array) return `e${Buffer.from(value).toString('hex')}`;
-  if (value instanceof Decimal128) return undefined;
   const bsonType = (value as { _bsontype?: string })._bsontype;
+  // A Timestamp is a Long by class; MongoDB orders it as its own type.
+  if (bsonType === 'Timestamp') return undefined;
+  if (value instanceof Long) {
+    const n = value.toNumber();
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  // MongoDB orders binary by length, then subtype, then bytes: no column order of ours.
+  if (value instanceof Binary || value instanceof Uint8Array || value instanceof Decimal128) return undefined;
   if (bsonType === 'Int32' || bsonType === 'Double') return Number((value as { value: number }).value);
   return undefined;
 }

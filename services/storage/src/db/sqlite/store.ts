@@ -405,8 +405,7 @@ export class SqliteStore {
       if (encoded === undefined) return undefined;
       if (encoded === null) return { sql: orOpaque(`${col} IS NULL`), exact: true };
       params.push(encoded);
-      // Binary equality also compares the subtype, which the column does not hold.
-      return { sql: orOpaque(`${col} = ?`), exact: typeof encoded === 'number' || !encoded.startsWith('e') };
+      return { sql: orOpaque(`${col} = ?`), exact: true };
     };
     if (!isOperatorObject(condition)) {
       if (condition instanceof RegExp || Array.isArray(condition)) return undefined;
@@ -428,7 +427,7 @@ export class SqliteStore {
         let ok = true;
         for (const v of operand) {
           const encoded = encodeScalar(v);
-          if (encoded === undefined || (typeof encoded === 'string' && encoded.startsWith('e'))) ok = false;
+          if (encoded === undefined) ok = false;
           else if (encoded === null) nullable = true;
           else values.push(encoded);
         }

@@ -134,6 +134,11 @@ function updateStatement(
   for (let batch = next(); batch.length > 0; batch = next()) rows.push(...batch);
   for (const row of rows) {
     out.matchedCount++;
+    if (replacing && update._id !== undefined && !sameValue(update._id, row.doc._id))
+      throw new MongoServerError({
+        message: "After applying the update, the (immutable) field '_id' was found to have been altered",
+        code: 66,
+      });
     const updated = replacing
       ? { _id: row.doc._id as unknown, ...withoutId(update) }
       : applyUpdate(row.doc, update, false);
@@ -152,10 +157,10 @@ function updateStatement(
   }
   if (out.matchedCount === 0 && op.upsert === true) {
     const seed = upsertSeed(filter);
+    const id: unknown = replacing ? (update._id ?? seed._id) : undefined;
     let doc = replacing
-      ? { ...withoutId(update), ...(seed._id === undefined ? {} : { _id: seed._id as unknown }) }
+      ? { ...(id === undefined ? {} : { _id: id }), ...withoutId(update) }
       : applyUpdate(seed, update, true);
-    if (replacing && update._id !== undefined) doc = { ...doc, _id: update._id as unknown };
     if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
     const stored = BSON.deserialize(BSON.serialize(doc));
     store.insertRow(table, stored);
