@@ -38,6 +38,12 @@ export const schema = {
    * processes); it must be on a local filesystem, not NFS.
    */
   POSTMESH_SQLITE_FILE: string('.data/storage/postmesh.sqlite'),
+  /**
+   * With POSTMESH_STORAGE_DB=sqlite: where writes run. `thread` (default): a worker thread owns
+   * the write connection and group-commits, so no commit's fsync waits on the event loop;
+   * `inline`: on the event loop (one thread, less CPU per write, each commit's fsync blocks it).
+   */
+  POSTMESH_SQLITE_WRITER: oneOf(['thread', 'inline'] as const, 'thread'),
   POSTMESH_GRPC_HOST: string('127.0.0.1'),
   POSTMESH_GRPC_PORT: port(7001, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),

@@ -283,6 +283,7 @@ function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
     const sqlite = openSqliteDatabase({
       file: resolve(config.POSTMESH_SQLITE_FILE),
       name: config.POSTMESH_MONGODB_DB,
+      writer: config.POSTMESH_SQLITE_WRITER,
       observe: ({ command, durationMs, failed }) => record({ command, durationMs, failed }),
     });
     return {
