@@ -10,7 +10,7 @@
  * columns answer them exactly; otherwise they run in JavaScript over the matches.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BSON, MongoServerError, ObjectId, type Document } from 'mongodb';
 import {
@@ -115,7 +115,7 @@ export class SqliteStore {
   readonly stats = { commits: 0, writes: 0 };
 
   constructor(private readonly options: StoreOptions) {
-    mkdirSync(dirname(options.file), { recursive: true });
+    makeDirectory(dirname(options.file));
     this.sql = new Database(options.file, { timeout: 10_000 });
     this.sql.pragma('journal_mode = WAL');
     // Every commit is on disk before its callers hear OK (DESIGN §2 step 6's `j: true`).
@@ -685,6 +685,21 @@ export class SqliteStore {
 
   newId(): ObjectId {
     return new ObjectId();
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdirSync never returns for some paths it
+ * cannot create (measured: '/proc/nope' spins at 100 % CPU), where this throws the error.
+ */
+function makeDirectory(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirectory(parent);
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
   }
 }
 
