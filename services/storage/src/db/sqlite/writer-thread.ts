@@ -5,10 +5,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './store.js';
 import { decode, encode, encodeError, executeWrite, type WriteOp } from './write-ops.js';
-import type { FromWriter, ToWriter } from './writer.js';
+import type { FromWriter, ToWriter, WriteAnswer, WriteRequest } from './writer.js';
 
+if (parentPort === null) throw new Error('writer-thread.js runs as a worker thread');
 const port = parentPort;
-if (port === null) throw new Error('writer-thread.js runs as a worker thread');
 const { file } = workerData as { file: string };
 
 let store: SqliteStore;
@@ -23,30 +23,39 @@ try {
   throw error;
 }
 
-port.on('message', (m: ToWriter) => {
-  if (m.type === 'close') {
-    store.close();
-    port.postMessage({ id: m.id, ok: true, value: encode(null), ...store.stats } satisfies FromWriter);
-    return;
-  }
+/** Answers ready in one turn of this thread's loop go back as one message. */
+let answers: WriteAnswer[] = [];
+function answer(a: WriteAnswer): void {
+  answers.push(a);
+  if (answers.length === 1)
+    setImmediate(() => {
+      const out = answers;
+      answers = [];
+      port.postMessage(out satisfies FromWriter);
+    });
+}
+
+function write(m: WriteRequest): void {
   let op: WriteOp;
   try {
     op = decode(m.op) as WriteOp;
   } catch (error) {
-    port.postMessage({ id: m.id, ok: false, error: encodeError(error), ...store.stats } satisfies FromWriter);
+    answer({ id: m.id, ok: false, error: encodeError(error), ...store.stats });
     return;
   }
   store
     .write(m.command, m.collection, () => executeWrite(store, m.collection, op))
     .then(
-      (value) =>
-        port.postMessage({ id: m.id, ok: true, value: encode(value), ...store.stats } satisfies FromWriter),
-      (error: unknown) =>
-        port.postMessage({
-          id: m.id,
-          ok: false,
-          error: encodeError(error),
-          ...store.stats,
-        } satisfies FromWriter),
+      (value) => answer({ id: m.id, ok: true, value: encode(value), ...store.stats }),
+      (error: unknown) => answer({ id: m.id, ok: false, error: encodeError(error), ...store.stats }),
     );
+}
+
+port.on('message', (m: ToWriter) => {
+  if (m.type === 'close') {
+    store.close();
+    port.postMessage([{ id: m.id, ok: true, value: encode(null), ...store.stats }] satisfies FromWriter);
+    return;
+  }
+  for (const w of m.writes) write(w);
 });

@@ -42,15 +42,19 @@ export class InlineWriter implements Writer {
   }
 }
 
-/** Messages to the writer thread. */
-export type ToWriter =
-  | { id: number; type: 'write'; command: string; collection: string; op: Uint8Array }
-  | { id: number; type: 'close' };
-/** Its answers. */
-export type FromWriter =
+/** Messages to the writer thread: the writes of one event-loop turn go as one message. */
+export interface WriteRequest {
+  id: number;
+  command: string;
+  collection: string;
+  op: Uint8Array;
+}
+export type ToWriter = { type: 'writes'; writes: WriteRequest[] } | { id: number; type: 'close' };
+/** Its answers (those ready at once travel as one array). */
+export type WriteAnswer =
   | { id: number; ok: true; value: Uint8Array; commits: number; writes: number }
-  | { id: number; ok: false; error: Uint8Array; commits: number; writes: number }
-  | { id: 0; ok: false; fatal: string };
+  | { id: number; ok: false; error: Uint8Array; commits: number; writes: number };
+export type FromWriter = WriteAnswer[] | { id: 0; ok: false; fatal: string };
 
 /** The compiled thread script, also when this module runs from source (the test runner). */
 function threadScript(): string {
@@ -77,6 +81,7 @@ export class ThreadWriter implements Writer {
   >();
   private failure: Error | undefined;
   private counted = { commits: 0, writes: 0 };
+  private outbox: WriteRequest[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -84,7 +89,10 @@ export class ThreadWriter implements Writer {
     private readonly observe?: (event: StoreEvent) => void,
   ) {
     this.worker = new Worker(threadScript(), { workerData: { file } });
-    this.worker.on('message', (m: FromWriter) => this.answer(m));
+    this.worker.on('message', (m: FromWriter) => {
+      if (Array.isArray(m)) for (const a of m) this.answer(a);
+      else this.fail(new Error(`the SQLite writer thread failed: ${m.fatal}`));
+    });
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => {
       if (this.closing === undefined) this.fail(new Error(`the SQLite writer thread exited (code ${code})`));
@@ -101,11 +109,7 @@ export class ThreadWriter implements Writer {
     }
   }
 
-  private answer(m: FromWriter): void {
-    if ('fatal' in m) {
-      this.fail(new Error(`the SQLite writer thread failed: ${m.fatal}`));
-      return;
-    }
+  private answer(m: WriteAnswer): void {
     this.counted = { commits: m.commits, writes: m.writes };
     const w = this.waiting.get(m.id);
     if (w === undefined) return;
@@ -129,13 +133,21 @@ export class ThreadWriter implements Writer {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closing !== undefined) return Promise.reject(new Error('the database is closed'));
     const id = this.nextId++;
-    const message: ToWriter = { id, type: 'write', command, collection, op: encode(op) };
+    const request: WriteRequest = { id, command, collection, op: encode(op) };
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, command, collection, started: performance.now() });
       // Held open while a write waits for its answer.
       this.worker.ref();
-      this.worker.postMessage(message);
+      this.outbox.push(request);
+      if (this.outbox.length === 1) setImmediate(() => this.send());
     });
+  }
+
+  /** The writes asked since the last send, as one message. */
+  private send(): void {
+    const writes = this.outbox;
+    this.outbox = [];
+    if (writes.length > 0) this.worker.postMessage({ type: 'writes', writes } satisfies ToWriter);
   }
 
   close(): Promise<void> {
@@ -146,11 +158,12 @@ export class ThreadWriter implements Writer {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 10_000);
           this.worker.on('message', (m: FromWriter) => {
-            if (m.id === id) {
+            if (Array.isArray(m) && m.some((a) => a.id === id)) {
               clearTimeout(timer);
               resolve();
             }
           });
+          this.send();
           this.worker.postMessage({ id, type: 'close' } satisfies ToWriter);
         });
       }
