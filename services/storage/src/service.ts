@@ -24,7 +24,7 @@ import {
   instrumentKeyProvider,
   type CommandsInFlight,
 } from './db/metrics.js';
-import { openSqliteDatabase } from './db/sqlite/index.js';
+import { openSqliteDatabase, type SqliteDatabase } from './db/sqlite/index.js';
 import { watchStalls } from './db/stall-watch.js';
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), as runService uses. */
@@ -83,7 +83,20 @@ export const storageService = {
     sharedMailboxIndex.maxSummaryBytes = config.POSTMESH_MAILBOX_INDEX_SUMMARY_BYTES;
     sharedMessageCache.maxBytes = config.POSTMESH_MESSAGE_CACHE_BYTES;
     // The database (ADR 0011): a MongoDB replica set, or one SQLite file inside this process.
-    const database = openDatabase(config, ops.registry);
+    // A SQLite file that cannot be opened is a configuration error (named, exit 78), as a bad KEK file is.
+    const refuse = (error: unknown): never => {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`storage: ${error.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
+      throw error;
+    };
+    let database: OpenDatabase;
+    try {
+      database = openDatabase(config, ops.registry);
+    } catch (error) {
+      database = refuse(error);
+    }
     const { db } = database;
     // Shared by every Mailstore of this process (mailstore/runtime.ts).
     const mailstoreRuntime = new MailstoreRuntime(db);
@@ -93,7 +106,7 @@ export const storageService = {
       ...(database.commandsInFlight === undefined ? {} : { commands: database.commandsInFlight }),
       locks: mailstoreRuntime.locksByRole,
     });
-    await database.connect();
+    await database.connect().catch(refuse);
     logger.info(database.describe, `database: ${database.summary}`);
     keyProvider ??= await loadKmsKeyProvider({
       db,
@@ -280,18 +293,30 @@ interface OpenDatabase {
 function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
   if (config.POSTMESH_STORAGE_DB === 'sqlite') {
     const record = databaseMetrics(registry);
-    const sqlite = openSqliteDatabase({
-      file: resolve(config.POSTMESH_SQLITE_FILE),
-      name: config.POSTMESH_MONGODB_DB,
-      writer: config.POSTMESH_SQLITE_WRITER,
-      observe: ({ command, durationMs, failed }) => record({ command, durationMs, failed }),
-    });
+    const file = resolve(config.POSTMESH_SQLITE_FILE);
+    let sqlite: SqliteDatabase;
+    try {
+      sqlite = openSqliteDatabase({
+        file,
+        name: config.POSTMESH_MONGODB_DB,
+        writer: config.POSTMESH_SQLITE_WRITER,
+        observe: ({ command, durationMs, failed }) => record({ command, durationMs, failed }),
+      });
+    } catch (error) {
+      throw unusableFile(file, error);
+    }
     return {
       db: sqlite.db,
       summary: `SQLite file ${sqlite.file}`,
       describe: { backend: 'sqlite', file: sqlite.file, database: config.POSTMESH_MONGODB_DB },
       // Opened already; the first ping says whether the file is usable.
-      connect: () => sqlite.ping(),
+      connect: async () => {
+        try {
+          await sqlite.ping();
+        } catch (error) {
+          throw unusableFile(file, error);
+        }
+      },
       ping: () => sqlite.ping(),
       close: () => sqlite.close(),
     };
@@ -324,6 +349,34 @@ function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * Errors that say the path itself is wrong (no such directory, not a directory, no permission, a
+ * read-only filesystem, not a SQLite file): a configuration error naming the variable (exit 78).
+ * Anything else (a disk error, say) is thrown as it is.
+ */
+const PATH_ERRORS = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'EISDIR',
+  'SQLITE_CANTOPEN',
+  'SQLITE_NOTADB',
+  'SQLITE_READONLY',
+  'SQLITE_PERM',
+]);
+
+function unusableFile(file: string, error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !PATH_ERRORS.has(code))
+    return error instanceof Error ? error : new Error(String(error));
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConfigError([
+    { variable: 'POSTMESH_SQLITE_FILE', problem: `cannot open ${file} as a SQLite database: ${message}` },
+  ]);
 }
 
 /** The host list of a MongoDB connection string, without credentials or options. */

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +164,53 @@ describe('service lifecycle against real NATS and FerretDB', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('storage on its SQLite file becomes ready, checks it as `database`, and closes it on SIGTERM', async () => {
+    const file = join(logDir, 'sqlite', 'postmesh.sqlite');
+    const { proc, opsPort } = await startService('storage', {
+      POSTMESH_STORAGE_DB: 'sqlite',
+      POSTMESH_SQLITE_FILE: file,
+    });
+    await waitForStatus(opsPort, 200);
+    const ready = (await (await fetch(`http://127.0.0.1:${opsPort}/healthz/ready`)).json()) as {
+      checks: { name: string; ready: boolean }[];
+    };
+    expect(ready.checks).toContainEqual({ name: 'database', ready: true });
+    expect(ready.checks.map((c) => c.name)).not.toContain('mongodb');
+    expect(existsSync(file)).toBe(true);
+    expect(readFileSync(proc.options.logFile, 'utf8')).toContain(`"msg":"database: SQLite file ${file}"`);
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^postmesh_storage_db_operations_total\{command="createIndexes",outcome="ok"[^}]*\} [1-9]/m,
+    );
+    expect(await proc.stop(10_000)).toBe(0);
+    // Closed, not cut off: SQLite folds the write-ahead log into the file at the last close.
+    expect(existsSync(`${file}-wal`), 'the -wal file after a clean stop').toBe(false);
+  });
+
+  it.each([
+    ['below a regular file', (junk: string) => join(junk, 'postmesh.sqlite'), 'unable to open database file'],
+    ['not a SQLite database', (junk: string) => junk, 'not a database'],
+  ])('storage refuses a SQLite file %s: exit 78, naming POSTMESH_SQLITE_FILE', async (_, fileOf, why) => {
+    const junk = join(logDir, `junk-${randomBytes(4).toString('hex')}`);
+    writeFileSync(junk, 'not a database, and never written to by storage\n'.repeat(200));
+    const before = readFileSync(junk, 'utf8');
+    const file = fileOf(junk);
+    const { proc } = await startService('storage', {
+      POSTMESH_STORAGE_DB: 'sqlite',
+      POSTMESH_SQLITE_FILE: file,
+    });
+    const code = await Promise.race([
+      proc.exited,
+      new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 30_000)),
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    const log = readFileSync(proc.options.logFile, 'utf8');
+    expect(code, log.slice(-3_000)).toBe(78);
+    expect(log).toContain(`POSTMESH_SQLITE_FILE: cannot open ${file} as a SQLite database:`);
+    expect(log).toContain(why);
+    expect(readFileSync(junk, 'utf8')).toBe(before);
   });
 
   it('turns not-ready while NATS is down and ready again when it returns, without a restart', async () => {
