@@ -8,9 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { Binary, MongoBulkWriteError, ObjectId, type Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SqliteCollection } from '../src/db/sqlite/collection.js';
+import { ThreadWriter } from '../src/db/sqlite/writer.js';
 import { openSqliteDatabase, type SqliteDatabase, type StoreEvent } from '../src/db/sqlite/index.js';
 
 let dir: string;
@@ -185,7 +187,10 @@ describe.each(['thread', 'inline'] as const)('the driver API over SQLite, writes
     expect((await c.find({}).sort({ k: 1 }).toArray()).map((d) => d._id as unknown)).toEqual([20, 21]);
     expect(await c.countDocuments({ k: { $gt: new Binary(Buffer.alloc(21, 0)) } })).toBe(0);
     const big = 2n ** 60n;
-    await c.insertMany([{ _id: 'a', k: big }, { _id: 'b', k: big + 1n }]);
+    await c.insertMany([
+      { _id: 'a', k: big },
+      { _id: 'b', k: big + 1n },
+    ]);
     expect((await c.find({ k: big + 1n }).toArray()).map((d) => d._id as unknown)).toEqual(['b']);
     // A replacement keeps _id first, and may not change it.
     await c.replaceOne({ _id: 'n' }, { v: 1 }, { upsert: true });
@@ -282,6 +287,25 @@ describe.each(['thread', 'inline'] as const)('the driver API over SQLite, writes
         .toArray(),
     ).rejects.toMatchObject({ code: 115 });
     await expect(db.collection('x').updateOne({}, { $bogus: { a: 1 } })).rejects.toThrow();
+  });
+});
+
+describe('the writer thread', () => {
+  it('fails every waiting and later write, and says so, when the thread dies', async () => {
+    const writer = new ThreadWriter(join(dir, 'w.sqlite'));
+    try {
+      await writer.submit('insert', 'x', { kind: 'insert', docs: [{ _id: 1 }], ordered: true, one: true });
+      expect(writer.failure()).toBeUndefined();
+      expect(writer.stats().writes).toBe(1);
+      // White-box: end the thread as a crash inside it would.
+      await (writer as unknown as { worker: Worker }).worker.terminate();
+      await expect(
+        writer.submit('insert', 'x', { kind: 'insert', docs: [{ _id: 2 }], ordered: true, one: true }),
+      ).rejects.toThrow(/writer thread exited/);
+      expect(writer.failure()?.message).toMatch(/writer thread exited/);
+    } finally {
+      await writer.close();
+    }
   });
 });
 

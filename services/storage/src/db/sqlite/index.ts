@@ -134,6 +134,9 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     db: db as unknown as Db,
     file: options.file,
     async ping() {
+      // Readiness covers the writes too: a dead writer thread makes storage not ready.
+      const failure = writer.failure();
+      if (failure !== undefined) throw failure;
       await db.command({ ping: 1 });
     },
     stats: () => writer.stats(),

@@ -20,6 +20,8 @@ export interface Writer {
   submit(command: string, collection: string, op: WriteOp): Promise<unknown>;
   /** Transactions committed and the writes they carried (as last reported by the writer). */
   stats(): { commits: number; writes: number };
+  /** Why writes cannot run any more (the writer thread died), or undefined. */
+  failure(): Error | undefined;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,10 @@ export class InlineWriter implements Writer {
 
   stats(): { commits: number; writes: number } {
     return { ...this.store.stats };
+  }
+
+  failure(): Error | undefined {
+    return this.store.isClosed() ? new Error('the database is closed') : undefined;
   }
 
   close(): Promise<void> {
@@ -79,7 +85,7 @@ export class ThreadWriter implements Writer {
       started: number;
     }
   >();
-  private failure: Error | undefined;
+  private failed: Error | undefined;
   private counted = { commits: 0, writes: 0 };
   private outbox: WriteRequest[] = [];
   private closing: Promise<void> | undefined;
@@ -102,7 +108,7 @@ export class ThreadWriter implements Writer {
   }
 
   private fail(error: Error): void {
-    this.failure ??= error;
+    this.failed ??= error;
     for (const [id, w] of this.waiting) {
       this.waiting.delete(id);
       w.reject(error);
@@ -129,8 +135,12 @@ export class ThreadWriter implements Writer {
     return { ...this.counted };
   }
 
+  failure(): Error | undefined {
+    return this.failed;
+  }
+
   submit(command: string, collection: string, op: WriteOp): Promise<unknown> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.failed !== undefined) return Promise.reject(this.failed);
     if (this.closing !== undefined) return Promise.reject(new Error('the database is closed'));
     const id = this.nextId++;
     const request: WriteRequest = { id, command, collection, op: encode(op) };
@@ -152,7 +162,7 @@ export class ThreadWriter implements Writer {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.failure === undefined) {
+      if (this.failed === undefined) {
         const id = this.nextId++;
         this.worker.ref();
         await new Promise<void>((resolve) => {
