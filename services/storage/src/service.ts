@@ -279,7 +279,8 @@ interface OpenDatabase {
   readonly summary: string;
   readonly describe: Readonly<Record<string, string>>;
   /** MongoDB: commands sent and not answered (the stall watch reports long ones). */
-  readonly commandsInFlight?: CommandsInFlight;
+  /** Operations sent and not answered (the stall watch reports long ones). */
+  readonly commandsInFlight?: Pick<CommandsInFlight, 'longerThan'>;
   connect(): Promise<void>;
   /** Throws when the database does not answer (the readiness check `database`). */
   ping(): Promise<void>;
@@ -317,6 +318,9 @@ function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
           throw unusableFile(file, error);
         }
       },
+      // Writes waiting on the writer thread: a stuck thread or a file lock held by another
+      // process shows in the log, as an unanswered MongoDB command does.
+      commandsInFlight: { longerThan: (minMs) => sqlite.writesLongerThan(minMs) },
       ping: () => sqlite.ping(),
       close: () => sqlite.close(),
     };

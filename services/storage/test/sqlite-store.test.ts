@@ -297,6 +297,16 @@ describe('the writer thread', () => {
       await writer.submit('insert', 'x', { kind: 'insert', docs: [{ _id: 1 }], ordered: true, one: true });
       expect(writer.failure()).toBeUndefined();
       expect(writer.stats().writes).toBe(1);
+      // A write not answered yet is reported to the stall watch with its age.
+      const waiting = writer.submit('insert', 'x', {
+        kind: 'insert',
+        docs: [{ _id: 3 }],
+        ordered: true,
+        one: true,
+      });
+      expect(writer.longerThan(0)).toMatchObject([{ command: 'insert', collection: 'x', statements: 1 }]);
+      await waiting;
+      expect(writer.longerThan(0)).toEqual([]);
       // White-box: end the thread as a crash inside it would.
       await (writer as unknown as { worker: Worker }).worker.terminate();
       await expect(

@@ -12,7 +12,8 @@ import type { CommandsInFlight } from './metrics.js';
 
 export interface StallWatchOptions {
   readonly logger: Logger;
-  readonly commands?: CommandsInFlight;
+  /** The database's operations unanswered (MongoDB's commands, or SQLite's writes). */
+  readonly commands?: Pick<CommandsInFlight, 'longerThan'>;
   /** Locks by what their keys name (e.g. `mailbox`, `compaction`). */
   readonly locks?: Readonly<Record<string, KeyedLock>>;
   readonly thresholdMs?: number;

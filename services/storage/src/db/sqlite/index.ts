@@ -31,6 +31,10 @@ export interface SqliteDatabase {
   ping(): Promise<void>;
   /** Transactions committed and the writes they carried, since the file was opened here. */
   stats(): { commits: number; writes: number };
+  /** Writes asked and not answered for at least `minMs` (for the stall watch). */
+  writesLongerThan(
+    minMs: number,
+  ): { command: string; collection: string; statements: number; runningMs: number }[];
   /** Commits what is pending, then closes the file. */
   close(): Promise<void>;
 }
@@ -140,6 +144,7 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
       await db.command({ ping: 1 });
     },
     stats: () => writer.stats(),
+    writesLongerThan: (minMs) => writer.longerThan(minMs),
     async close() {
       await writer.close();
       store.close();

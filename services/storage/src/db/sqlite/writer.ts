@@ -22,6 +22,8 @@ export interface Writer {
   stats(): { commits: number; writes: number };
   /** Why writes cannot run any more (the writer thread died), or undefined. */
   failure(): Error | undefined;
+  /** Writes asked and not answered for at least `minMs`. */
+  longerThan(minMs: number): { command: string; collection: string; statements: number; runningMs: number }[];
   close(): Promise<void>;
 }
 
@@ -40,6 +42,11 @@ export class InlineWriter implements Writer {
 
   failure(): Error | undefined {
     return this.store.isClosed() ? new Error('the database is closed') : undefined;
+  }
+
+  longerThan(): { command: string; collection: string; statements: number; runningMs: number }[] {
+    // Inline writes run within the loop turn after they are asked: none can wait for long.
+    return [];
   }
 
   close(): Promise<void> {
@@ -137,6 +144,24 @@ export class ThreadWriter implements Writer {
 
   failure(): Error | undefined {
     return this.failed;
+  }
+
+  longerThan(
+    minMs: number,
+  ): { command: string; collection: string; statements: number; runningMs: number }[] {
+    const now = performance.now();
+    const out: { command: string; collection: string; statements: number; runningMs: number }[] = [];
+    for (const w of this.waiting.values()) {
+      const runningMs = now - w.started;
+      if (runningMs >= minMs)
+        out.push({
+          command: w.command,
+          collection: w.collection,
+          statements: 1,
+          runningMs: Math.round(runningMs),
+        });
+    }
+    return out;
   }
 
   submit(command: string, collection: string, op: WriteOp): Promise<unknown> {
