@@ -114,15 +114,22 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
     });
   }
   async toArray(): Promise<T[]> {
-    return this.store.read('find', this.collection, () => {
-      const out: T[] = [];
-      for (;;) {
-        this.fill();
-        if (this.buffer.length === 0) return out;
-        out.push(...this.buffer);
-        this.buffer = [];
-      }
-    });
+    // Batch by batch, each a read of its own, so a large result gives the event loop its turns.
+    const out: T[] = [];
+    for (;;) {
+      const batch = await this.store.read(
+        this.next$ === undefined ? 'find' : 'getMore',
+        this.collection,
+        () => {
+          this.fill();
+          const taken = this.buffer;
+          this.buffer = [];
+          return taken;
+        },
+      );
+      if (batch.length === 0) return out;
+      for (const doc of batch) out.push(doc);
+    }
   }
   async forEach(fn: (doc: T) => boolean | void): Promise<void> {
     for await (const doc of this) if (fn(doc) === false) return;
