@@ -8,7 +8,7 @@
  */
 import { BSON, MongoServerError, ObjectId, type Document } from 'mongodb';
 import { applyProjection, isReplacement, type SortSpec } from './semantics.js';
-import { sortEntries, type IndexSpec, type SqliteStore } from './store.js';
+import { sortEntries, type IndexSpec, type Scan, type SqliteStore } from './store.js';
 import { bulkResult, notSupported, type UpdateOutcome, type WriteOp } from './write-ops.js';
 import type { Writer } from './writer.js';
 
@@ -21,7 +21,8 @@ const BULK_COMMAND: Record<string, string> = {
   deleteMany: 'delete',
 };
 
-type Row = { rowid: number; doc: Document; bytes: Buffer };
+/** Candidates one cursor read examines at most (so it holds the event loop ~ a few ms). */
+const SCAN_STEP = 2_000;
 
 interface FindOptions {
   projection?: Document;
@@ -32,7 +33,7 @@ interface FindOptions {
 
 /** `collection.find()`'s cursor: lazy, read in batches, chainable like the driver's. */
 export class SqliteCursor<T = Document> implements AsyncIterable<T> {
-  private next$: (() => Row[]) | undefined;
+  private next$: Scan | undefined;
   private buffer: T[] = [];
   private done = false;
   private mapper: ((doc: Document) => unknown) | undefined;
@@ -87,48 +88,63 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
       const table = this.store.table(this.collection);
       this.next$ = this.store.query(table, this.filter, this.options);
     }
-    const rows = this.next$();
-    if (rows.length === 0) {
-      this.done = true;
-      return;
-    }
+    // A bounded step: a selective filter no column answers examines the collection a step per
+    // read, and the reads give the event loop its turns between them.
+    const { rows, done } = this.next$.some(SCAN_STEP);
+    if (done) this.done = true;
     for (const row of rows) {
       const projected = applyProjection(row.doc, this.options.projection);
       this.buffer.push((this.mapper === undefined ? projected : this.mapper(projected)) as T);
     }
   }
 
-  async next(): Promise<T | null> {
-    return this.store.read(this.next$ === undefined ? 'find' : 'getMore', this.collection, () => {
+  private command(): string {
+    return this.next$ === undefined ? 'find' : 'getMore';
+  }
+
+  /** The buffered documents after one bounded step; empty with `done` false means "read on". */
+  private step(): Promise<T[]> {
+    return this.store.read(this.command(), this.collection, () => {
       this.fill();
-      return this.buffer.shift() ?? null;
+      const taken = this.buffer;
+      this.buffer = [];
+      return taken;
     });
+  }
+
+  async next(): Promise<T | null> {
+    if (this.buffer.length > 0) return this.buffer.shift() ?? null;
+    for (;;) {
+      const batch = await this.step();
+      if (batch.length > 0) {
+        this.buffer = batch;
+        return this.buffer.shift() ?? null;
+      }
+      if (this.done) return null;
+    }
   }
   async tryNext(): Promise<T | null> {
     return this.next();
   }
   async hasNext(): Promise<boolean> {
-    return this.store.read(this.next$ === undefined ? 'find' : 'getMore', this.collection, () => {
-      this.fill();
-      return this.buffer.length > 0;
-    });
+    if (this.buffer.length > 0) return true;
+    for (;;) {
+      const batch = await this.step();
+      if (batch.length > 0) {
+        this.buffer = batch;
+        return true;
+      }
+      if (this.done) return false;
+    }
   }
   async toArray(): Promise<T[]> {
-    // Batch by batch, each a read of its own, so a large result gives the event loop its turns.
-    const out: T[] = [];
+    // Step by step, each a read of its own, so a large result gives the event loop its turns.
+    const out: T[] = [...this.buffer];
+    this.buffer = [];
     for (;;) {
-      const batch = await this.store.read(
-        this.next$ === undefined ? 'find' : 'getMore',
-        this.collection,
-        () => {
-          this.fill();
-          const taken = this.buffer;
-          this.buffer = [];
-          return taken;
-        },
-      );
-      if (batch.length === 0) return out;
+      const batch = await this.step();
       for (const doc of batch) out.push(doc);
+      if (batch.length === 0 && this.done) return out;
     }
   }
   async forEach(fn: (doc: T) => boolean | void): Promise<void> {
@@ -146,18 +162,10 @@ export class SqliteCursor<T = Document> implements AsyncIterable<T> {
   }
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     for (;;) {
-      const batch = await this.store.read(
-        this.next$ === undefined ? 'find' : 'getMore',
-        this.collection,
-        () => {
-          this.fill();
-          const out = this.buffer;
-          this.buffer = [];
-          return out;
-        },
-      );
-      if (batch.length === 0) return;
+      const batch = this.buffer.length > 0 ? this.buffer : await this.step();
+      this.buffer = [];
       for (const doc of batch) yield doc;
+      if (batch.length === 0 && this.done) return;
     }
   }
 }
@@ -193,20 +201,26 @@ export class SqliteCollection<T extends Document = Document> {
   }
 
   async findOne(filter: Document = {}, options: FindOptions = {}): Promise<T | null> {
-    return this.store.read('find', this.collectionName, () => {
-      const rows = this.store.query(this.table, filter, { ...options, limit: 1 })();
-      const row = rows[0];
-      return row === undefined ? null : (applyProjection(row.doc, options.projection) as T);
-    });
+    // Through a cursor: a filter no column answers is examined in bounded steps.
+    return new SqliteCursor<T>(this.store, this.collectionName, filter, { ...options, limit: 1 }).next();
   }
 
   async countDocuments(
     filter: Document = {},
     options: { limit?: number; skip?: number } = {},
   ): Promise<number> {
-    return this.store.read('count', this.collectionName, () =>
-      this.store.count(this.table, filter, options.limit, options.skip),
+    const counted = await this.store.read('count', this.collectionName, () =>
+      this.store.countExactly(this.table, filter, options.limit, options.skip),
     );
+    if (counted !== undefined) return counted;
+    let n = 0;
+    const cursor = new SqliteCursor(this.store, this.collectionName, filter, {
+      projection: { _id: 1 },
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      ...(options.skip === undefined ? {} : { skip: options.skip }),
+    });
+    for await (const _doc of cursor) n++;
+    return n;
   }
 
   async estimatedDocumentCount(): Promise<number> {

@@ -69,6 +69,29 @@ export class PartialFailure {
   constructor(readonly error: Error) {}
 }
 
+type Row = { rowid: number; doc: Document; bytes: Buffer };
+
+/** The rows of a query, read a batch at a time. */
+export interface Scan {
+  /** The next batch of matches; empty only at the end. */
+  (): Row[];
+  /**
+   * The next batch having examined at most `max` candidates: may be empty before the end (a
+   * selective filter no column answers), so that a cursor gives the event loop its turns.
+   */
+  some(max: number): { rows: Row[]; done: boolean };
+}
+
+function scanOf(step: (max: number) => { rows: Row[]; done: boolean }): Scan {
+  const all = (): Row[] => {
+    for (;;) {
+      const { rows, done } = step(Number.POSITIVE_INFINITY);
+      if (rows.length > 0 || done) return rows;
+    }
+  };
+  return Object.assign(all, { some: step });
+}
+
 /** A plan: the SQL condition over the columns, and whether it decides the filter alone. */
 interface Plan {
   readonly where: string;
@@ -492,13 +515,9 @@ export class SqliteStore {
    * The rows matching `filter`, in `sort` order, after `skip`, at most `limit`: rowids and their
    * decoded documents, read in batches (`next` answers the next batch, empty at the end).
    */
-  query(
-    table: Table,
-    filter: Document,
-    options: { sort?: SortSpec; limit?: number; skip?: number },
-  ): () => { rowid: number; doc: Document; bytes: Buffer }[] {
+  query(table: Table, filter: Document, options: { sort?: SortSpec; limit?: number; skip?: number }): Scan {
     this.refreshSchema();
-    if (!table.exists) return () => [];
+    if (!table.exists) return scanOf(() => ({ rows: [], done: true }));
     const plan = this.plan(table, filter);
     const matches = plan.exact ? () => true : compileFilter(filter);
     const order = this.orderBy(table, options.sort);
@@ -514,11 +533,11 @@ export class SqliteStore {
       if (compare !== undefined) all.sort((a, b) => compare(a.doc, b.doc));
       const page = all.slice(skip, limit === undefined ? undefined : skip + limit);
       let given = false;
-      return () => {
-        if (given) return [];
+      return scanOf(() => {
+        if (given) return { rows: [], done: true };
         given = true;
-        return page;
-      };
+        return { rows: page, done: false };
+      });
     }
     const rowids = plan.exact
       ? this.candidates(table, plan, order, limit, skip)
@@ -526,9 +545,10 @@ export class SqliteStore {
     let at = 0;
     let toSkip = plan.exact ? 0 : skip;
     let left = plan.exact ? Number.POSITIVE_INFINITY : (limit ?? Number.POSITIVE_INFINITY);
-    return () => {
-      const out: { rowid: number; doc: Document; bytes: Buffer }[] = [];
-      while (out.length < DOC_BATCH && at < rowids.length && left > 0) {
+    return scanOf((max) => {
+      const out: Row[] = [];
+      let examined = 0;
+      while (out.length < DOC_BATCH && at < rowids.length && left > 0 && examined++ < max) {
         const rowid = rowids[at++] as number;
         const row = this.load(table, rowid);
         if (row === undefined) continue;
@@ -540,8 +560,8 @@ export class SqliteStore {
         out.push(row);
         left--;
       }
-      return out;
-    };
+      return { rows: out, done: out.length === 0 && (at >= rowids.length || left <= 0) };
+    });
   }
 
   private candidates(
@@ -564,23 +584,15 @@ export class SqliteStore {
     return bytes === undefined ? undefined : { rowid, doc: this.decode(bytes), bytes };
   }
 
-  /** How many documents match (SQLite counts when the columns decide the filter). */
-  count(table: Table, filter: Document, limit?: number, skip?: number): number {
+  /** How many documents match, when SQLite can count them by the columns alone; else undefined. */
+  countExactly(table: Table, filter: Document, limit?: number, skip?: number): number | undefined {
     this.refreshSchema();
     if (!table.exists) return 0;
     const plan = this.plan(table, filter);
-    if (plan.exact && limit === undefined && (skip ?? 0) === 0) {
-      return this.stmt(`SELECT count(*) FROM ${quoteIdent(table.table)} WHERE ${plan.where}`)
-        .pluck()
-        .get(...plan.params) as number;
-    }
-    const next = this.query(table, filter, {
-      ...(limit === undefined ? {} : { limit }),
-      ...(skip === undefined ? {} : { skip }),
-    });
-    let n = 0;
-    for (let batch = next(); batch.length > 0; batch = next()) n += batch.length;
-    return n;
+    if (!plan.exact || limit !== undefined || (skip ?? 0) !== 0) return undefined;
+    return this.stmt(`SELECT count(*) FROM ${quoteIdent(table.table)} WHERE ${plan.where}`)
+      .pluck()
+      .get(...plan.params) as number;
   }
 
   // ---- writes: group commit -------------------------------------------------------------------
