@@ -896,6 +896,11 @@ const updateOperators = [
 ] as const;
 type UpdateOperator = (typeof updateOperators)[number];
 
+/** Is `name` an update operator this module applies (`$set`, `$inc`, …)? */
+export function isUpdateOperator(name: string): boolean {
+  return (updateOperators as readonly string[]).includes(name);
+}
+
 interface UpdateStep {
   readonly op: UpdateOperator;
   readonly path: string;

@@ -340,15 +340,19 @@ export class SqliteStore {
     return [...table.columns].filter(([path]) => path !== '_id');
   }
 
+  /** The index columns' values of `doc`, marking the columns that receive an OPAQUE value. */
+  private columnValues(table: Table, cols: [string, string][], doc: Document): ColumnValue[] {
+    return cols.map(([path, col]) => {
+      const value = columnValue(doc, path);
+      if (value === OPAQUE) this.markOpaque(table, col);
+      return value;
+    });
+  }
+
   insertRow(table: Table, doc: Document): void {
     this.ensureTable(table);
     const cols = this.columnsOf(table);
-    const values: ColumnValue[] = [];
-    for (const [path, col] of cols) {
-      const value = columnValue(doc, path);
-      if (value === OPAQUE) this.markOpaque(table, col);
-      values.push(value);
-    }
+    const values = this.columnValues(table, cols, doc);
     const sql = `INSERT INTO ${quoteIdent(table.table)} (id, doc${cols.map(([, c]) => `, ${quoteIdent(c)}`).join('')}) VALUES (?, ?${', ?'.repeat(cols.length)})`;
     try {
       this.stmt(sql).run(this.idValue(doc._id), Buffer.from(BSON.serialize(doc)), ...values);
@@ -360,12 +364,7 @@ export class SqliteStore {
 
   updateRow(table: Table, rowid: number, doc: Document, bytes: Buffer): void {
     const cols = this.columnsOf(table);
-    const values: ColumnValue[] = [];
-    for (const [path, col] of cols) {
-      const value = columnValue(doc, path);
-      if (value === OPAQUE) this.markOpaque(table, col);
-      values.push(value);
-    }
+    const values = this.columnValues(table, cols, doc);
     const sql = `UPDATE ${quoteIdent(table.table)} SET doc = ?${cols.map(([, c]) => `, ${quoteIdent(c)} = ?`).join('')} WHERE rowid = ?`;
     try {
       this.stmt(sql).run(bytes, ...values, rowid);

@@ -6,7 +6,7 @@
  * and reports its write errors with the counts, as the driver's `MongoBulkWriteError` does.
  */
 import { BSON, MongoBulkWriteError, MongoServerError, ObjectId, type Document } from 'mongodb';
-import { applyUpdate, isReplacement, upsertSeed, type SortSpec } from './semantics.js';
+import { applyUpdate, isReplacement, isUpdateOperator, upsertSeed, type SortSpec } from './semantics.js';
 import { PartialFailure, type IndexSpec, type SqliteStore } from './store.js';
 
 export type WriteOp =
@@ -34,23 +34,6 @@ export interface UpdateOutcome {
   upsertedId: unknown;
   doc?: Document | null;
 }
-
-const UPDATE_OPERATORS = new Set([
-  '$set',
-  '$unset',
-  '$inc',
-  '$setOnInsert',
-  '$max',
-  '$min',
-  '$push',
-  '$addToSet',
-  '$pull',
-  '$pullAll',
-  '$pop',
-  '$currentDate',
-  '$rename',
-  '$mul',
-]);
 
 export function notSupported(what: string): MongoServerError {
   return new MongoServerError({
@@ -120,7 +103,7 @@ function updateStatement(
     if (isReplacement(update))
       throw new MongoServerError({ message: 'Update document requires atomic operators', code: 9 });
     for (const name of Object.keys(update))
-      if (!UPDATE_OPERATORS.has(name))
+      if (!isUpdateOperator(name))
         throw new MongoServerError({ message: `Unknown modifier: ${name}`, code: 9 });
   }
   const out: UpdateOutcome = { matchedCount: 0, modifiedCount: 0, upsertedCount: 0, upsertedId: null };
