@@ -442,7 +442,10 @@ export class SqliteCollection<T extends Document = Document> {
     for (const spec of specs) {
       // TTL indexes are not kept by this store; storage's own sweepers delete what expires.
       if (spec.expireAfterSeconds !== undefined)
-        throw new MongoServerError({ message: 'expireAfterSeconds is not implemented', code: 238 });
+        throw new MongoServerError({
+          message: 'TTL indexes (expireAfterSeconds) are not kept by the in-process SQLite database',
+          code: 238,
+        });
     }
     const named: IndexSpec[] = specs.map((spec) => ({
       name:
