@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImapFlow } from 'imapflow';
+import { ImapFlow } from 'imapflow';
 import { freePort, repoRoot } from '@postmesh/testing';
 
 /** What the stack writes to `<data dir>/stack.json` (the parts the suites read). */
@@ -143,6 +143,18 @@ export async function consoleSession(
 }
 
 /** The UID of the message with `subject` in the selected mailbox, searched for up to 30 s. */
+/** An IMAP client (not connected) for `user` on the stack's plaintext IMAP port. */
+export function stackImap(ports: Readonly<Record<string, string>>, user: string, pass: string): ImapFlow {
+  return new ImapFlow({
+    host: '127.0.0.1',
+    port: Number(ports.POSTMESH_IMAP_PORT),
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user, pass },
+    logger: false,
+  });
+}
+
 export async function uidBySubject(client: ImapFlow, subject: string): Promise<number | undefined> {
   for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     const found = await client.search({ subject }, { uid: true });

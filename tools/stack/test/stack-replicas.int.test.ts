@@ -10,13 +10,13 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   alive,
   consoleSession,
   freeStackPorts,
+  stackImap,
   uidBySubject,
   withLocalStack,
   type LocalStack,
@@ -162,15 +162,7 @@ describe('npm start with two storage-imap replicas behind imap-proxy', () => {
       // through the proxy's public port, runs in-process at exactly one replica (its owner).
       const { api, auth } = await consoleSession(ports.POSTMESH_HTTP_PORT, PASSWORD);
       const userOf: Partial<Record<(typeof REPLICAS)[number], string>> = {};
-      const imap = (user: string) =>
-        new ImapFlow({
-          host: '127.0.0.1',
-          port: Number(ports.POSTMESH_IMAP_PORT),
-          secure: false,
-          doSTARTTLS: false,
-          auth: { user, pass: PASSWORD },
-          logger: false,
-        });
+      const imap = (user: string) => stackImap(ports, user, PASSWORD);
       for (
         let i = 0;
         i < 24 && (userOf['storage-imap-1'] === undefined || userOf['storage-imap-2'] === undefined);

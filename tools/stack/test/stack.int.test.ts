@@ -3,7 +3,6 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '@postmesh/testing';
@@ -11,6 +10,7 @@ import {
   alive,
   consoleSession,
   freeStackPorts,
+  stackImap,
   uidBySubject,
   withLocalStack,
   type LocalStack,
@@ -151,14 +151,7 @@ describe('npm start (the local stack)', () => {
       } finally {
         smtp.close();
       }
-      const imap = new ImapFlow({
-        host: '127.0.0.1',
-        port: Number(ports.POSTMESH_IMAP_PORT),
-        secure: false,
-        doSTARTTLS: false,
-        auth: { user: DEMO_USER, pass: DEMO_PASSWORD },
-        logger: false,
-      });
+      const imap = stackImap(ports, DEMO_USER, DEMO_PASSWORD);
       await imap.connect();
       try {
         const lock = await imap.getMailboxLock('INBOX');
@@ -236,14 +229,7 @@ describe('npm start (the local stack)', () => {
           expect(stack.output()).toContain('Database: FerretDB on SQLite at mongodb://127.0.0.1:');
           for (const o of info.ops) expect((await fetch(o.ready)).status, `${o.process} ready`).toBe(200);
           // The demo user, seeded into FerretDB, logs in over IMAP and has an INBOX.
-          const imap = new ImapFlow({
-            host: '127.0.0.1',
-            port: Number(ports.POSTMESH_IMAP_PORT),
-            secure: false,
-            doSTARTTLS: false,
-            auth: { user: DEMO_USER, pass: DEMO_PASSWORD },
-            logger: false,
-          });
+          const imap = stackImap(ports, DEMO_USER, DEMO_PASSWORD);
           await imap.connect();
           try {
             const status = await imap.status('INBOX', { messages: true });
