@@ -44,6 +44,14 @@ export const schema = {
    * `inline`: on the event loop (one thread, less CPU per write, each commit's fsync blocks it).
    */
   POSTMESH_SQLITE_WRITER: oneOf(['thread', 'inline'] as const, 'thread'),
+  /**
+   * Where the partitions' commit pointers live (ADR 0012): `kv`, in the NATS KV record beside the
+   * lease (ADR 0007); `database`, in storage's database, a conditional update per confirm instead
+   * of a JetStream round trip (SQLite only: FerretDB does not isolate such updates, ADR 0005);
+   * `auto` (default): `database` with POSTMESH_STORAGE_DB=sqlite, else `kv`. Every replica of a
+   * deployment must use the same.
+   */
+  POSTMESH_STORAGE_COMMIT_POINTERS: oneOf(['auto', 'kv', 'database'] as const, 'auto'),
   POSTMESH_GRPC_HOST: string('127.0.0.1'),
   POSTMESH_GRPC_PORT: port(7001, { allowZero: true }),
   POSTMESH_STORAGE_GRPC: hostPort('127.0.0.1:7001'),
@@ -230,6 +238,15 @@ export const rules: readonly ConfigRule<typeof schema>[] = [
             variable: 'POSTMESH_KEK_FILE',
             problem:
               'set with POSTMESH_KEY_PROVIDER=kms: during a move from a file KEK to KMS, give the old key as POSTMESH_KEK_PREVIOUS_FILE',
+          },
+        ]
+      : [],
+  (c) =>
+    c.POSTMESH_STORAGE_COMMIT_POINTERS === 'database' && c.POSTMESH_STORAGE_DB !== 'sqlite'
+      ? [
+          {
+            variable: 'POSTMESH_STORAGE_COMMIT_POINTERS',
+            problem: `database pointers need POSTMESH_STORAGE_DB=sqlite (with ${c.POSTMESH_STORAGE_DB}, use kv)`,
           },
         ]
       : [],

@@ -15,7 +15,7 @@ import type { LocalKeyProvider } from './crypto/local-key-provider.js';
 import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
-import { PartitionCoordinator, advertisedAddress } from './ownership/index.js';
+import { DatabaseCommitPointers, PartitionCoordinator, advertisedAddress } from './ownership/index.js';
 import type { PartitionOwnership } from '@postmesh/bus';
 import { OwnerGate } from './grpc/owner-gate.js';
 import {
@@ -219,6 +219,7 @@ export const storageService = {
           replicas: config.POSTMESH_STREAM_REPLICAS,
           caches: [sharedMailboxIndex, mailboxRecords, ...(records === undefined ? [] : [records])],
           registry: ops.registry,
+          ...(commitPointersIn(config) === 'database' ? { pointers: new DatabaseCommitPointers(db) } : {}),
         })
       : undefined;
     if (coordinator !== undefined) {
@@ -291,6 +292,13 @@ interface OpenDatabase {
  * POSTMESH_STORAGE_DB's database, its commands counted in the database metrics (db/metrics.ts):
  * from the driver's command events for MongoDB, from `observe` for SQLite.
  */
+/** Where the partitions' commit pointers live (POSTMESH_STORAGE_COMMIT_POINTERS, ADR 0012). */
+export function commitPointersIn(config: StorageConfig): 'kv' | 'database' {
+  const chosen = config.POSTMESH_STORAGE_COMMIT_POINTERS;
+  if (chosen !== 'auto') return chosen;
+  return config.POSTMESH_STORAGE_DB === 'sqlite' ? 'database' : 'kv';
+}
+
 function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
   if (config.POSTMESH_STORAGE_DB === 'sqlite') {
     const record = databaseMetrics(registry);

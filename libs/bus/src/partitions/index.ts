@@ -8,8 +8,10 @@ export {
   decodeRecord,
   encodeRecord,
   isConfirmed,
+  openedPointer,
   releasedRecord,
   type ClosedEpoch,
+  type CommitPointer,
   type Confirmation,
   type PartitionRecord,
 } from './record.js';
@@ -26,6 +28,7 @@ export {
   type ReleaseHook,
   type ReplicaValue,
 } from './ownership.js';
+export type { CommitPointerStore } from './pointers.js';
 export { ReplicaMembers, type Member } from './members.js';
 export {
   PartitionedInbound,

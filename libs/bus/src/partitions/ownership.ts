@@ -17,6 +17,10 @@
  *   (release hooks flush, then it writes `owner: null`, and the new owner takes it at once).
  * - Commit-then-confirm: the storage write path writes a batch tagged with (epoch, seq), then
  *   calls `confirm(partition, epoch, seq)`, and only acknowledges when that answers `ok`.
+ * - With a `CommitPointerStore` (option `pointers`; storage on SQLite, ADR 0012) the commit
+ *   pointers live there instead of in the KV record: acquiring takes the lease in KV, then opens
+ *   the epoch in the store before the partition counts as held; a confirm is the store's
+ *   conditional `advance`. The KV record then changes only when the lease moves.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -24,6 +28,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_PARTITIONS, assignPartitions, partitionOf } from './assignment.js';
+import type { CommitPointerStore } from './pointers.js';
 import {
   acquiredRecord,
   confirmationOf,
@@ -31,6 +36,7 @@ import {
   decodeRecord,
   encodeRecord,
   releasedRecord,
+  type CommitPointer,
   type Confirmation,
   type PartitionRecord,
 } from './record.js';
@@ -64,6 +70,11 @@ export interface PartitionOwnershipOptions {
   readonly replicas?: number;
   /** Warnings (a failed renewal, a hook that threw); default silent. */
   readonly warn?: (error: unknown, what: string) => void;
+  /**
+   * Where the commit pointers live when not in the KV record (pointers.ts): storage on one
+   * machine's database (ADR 0012). Every replica of a deployment must use the same.
+   */
+  readonly pointers?: CommitPointerStore;
 }
 
 export type LossReason =
@@ -178,6 +189,7 @@ export class PartitionOwnership {
   private readonly address: string;
   private imapAddress: string;
   private readonly warn: (error: unknown, what: string) => void;
+  private readonly pointers: CommitPointerStore | undefined;
   private readonly held = new Map<number, Held>();
   /**
    * Partitions whose lease lapsed on our clock (paused, NATS slow) without our seeing another
@@ -217,6 +229,7 @@ export class PartitionOwnership {
     this.address = options.address ?? '';
     this.imapAddress = options.imapAddress ?? '';
     this.warn = options.warn ?? (() => undefined);
+    this.pointers = options.pointers;
     if (this.renewIntervalMs * 2 >= this.leaseTtlMs) {
       throw new RangeError('renewIntervalMs must be well below leaseTtlMs (at most a third)');
     }
@@ -326,6 +339,10 @@ export class PartitionOwnership {
 
   /** The partition's record as stored now, for a rebuild: which (epoch, seq) batches count. */
   async commitState(partition: number): Promise<CommitState | null> {
+    if (this.pointers !== undefined) {
+      const pointer = await this.pointers.read(partition);
+      return pointer === null ? null : new CommitState(pointer);
+    }
     const entry = await this.records.get(partitionKey(partition));
     if (entry === null || entry.operation !== 'PUT') return null;
     return new CommitState(decodeRecord(entry.value));
@@ -493,7 +510,12 @@ export class PartitionOwnership {
     const current = entry !== null && entry.operation === 'PUT' ? decodeRecord(entry.value) : null;
     // A live owner hands over on its own (it sees the same assignment); wait for its release.
     if (current?.owner != null && current.owner !== this.replicaId && live.has(current.owner)) return;
-    const next = acquiredRecord(current, this.replicaId, this.address);
+    let next = acquiredRecord(current, this.replicaId, this.address);
+    // The store's epoch may be ahead of KV's (a KV bucket made anew beside an older database):
+    // take the lease in an epoch the store has not seen, or opening it would be fenced forever.
+    const stored = this.pointers === undefined ? null : await this.storedPointer(partition);
+    if (stored === undefined) return;
+    if (stored !== null && next.epoch <= stored.epoch) next = { ...next, epoch: stored.epoch + 1 };
     let revision: number;
     try {
       revision =
@@ -504,10 +526,26 @@ export class PartitionOwnership {
       if (!isCasConflict(error)) this.warn(error, `could not acquire partition ${partition}`);
       return;
     }
+    let record: CommitPointer = next;
+    if (this.pointers !== undefined) {
+      // Not held until its epoch is open in the store: nothing of the partition is read or
+      // written before a former owner's confirms are fenced. On failure the lease stays ours in
+      // KV, and the next rebalance takes it again in a new epoch.
+      const opened = await this.pointers.open(partition, next.epoch).catch((error: unknown) => {
+        this.warn(error, `partition ${partition}: could not open epoch ${next.epoch} in the commit pointers`);
+        return undefined;
+      });
+      if (opened === undefined) return;
+      if (opened === 'fenced') {
+        this.warn(new Error('a newer epoch is open'), `partition ${partition}: epoch ${next.epoch} fenced`);
+        return;
+      }
+      record = opened;
+    }
     this.lapsed.delete(partition);
     this.held.set(partition, {
       epoch: next.epoch,
-      record: next,
+      record: { ...next, seq: record.seq, closed: record.closed },
       revision,
       releasing: false,
       chain: Promise.resolve(),
@@ -520,6 +558,7 @@ export class PartitionOwnership {
       return { ok: false, reason: 'not-owner' };
     }
     if (seq <= held.record.seq) return { ok: true };
+    if (this.pointers !== undefined) return this.advanceStored(partition, held, seq);
     const next = confirmedRecord(held.record, seq);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -532,6 +571,33 @@ export class PartitionOwnership {
       }
     }
     return { ok: false, reason: 'unavailable' };
+  }
+
+  /** A confirm in the pointer store: its conditional write is the fence. */
+  private async advanceStored(partition: number, held: Held, seq: number): Promise<ConfirmResult> {
+    let result: 'ok' | 'fenced';
+    try {
+      result = await (this.pointers as CommitPointerStore).advance(partition, held.epoch, seq);
+    } catch (error) {
+      this.warn(error, `partition ${partition}: the commit pointer did not move`);
+      return { ok: false, reason: 'unavailable' };
+    }
+    if (result === 'ok') {
+      if (seq > held.record.seq) held.record = confirmedRecord(held.record, seq);
+      return { ok: true };
+    }
+    this.lose(partition, 'fenced', held);
+    return { ok: false, reason: 'fenced' };
+  }
+
+  /** The store's pointer (null: none yet), or undefined when the store did not answer. */
+  private async storedPointer(partition: number): Promise<CommitPointer | null | undefined> {
+    try {
+      return await (this.pointers as CommitPointerStore).read(partition);
+    } catch (error) {
+      this.warn(error, `partition ${partition}: could not read the commit pointer`);
+      return undefined;
+    }
   }
 
   /**
@@ -630,9 +696,9 @@ export class PartitionOwnership {
   }
 }
 
-/** A partition's commit pointer as read from KV: which batches a rebuild keeps. */
+/** A partition's commit pointer as read from KV or the pointer store: which batches a rebuild keeps. */
 export class CommitState {
-  constructor(readonly record: PartitionRecord) {}
+  constructor(readonly record: CommitPointer) {}
 
   get epoch(): number {
     return this.record.epoch;

@@ -65,6 +65,31 @@ export function acquiredRecord(
   };
 }
 
+/**
+ * A commit pointer kept outside the KV record (`CommitPointerStore`): the epoch confirms may move
+ * it in, its highest confirmed sequence, and the ended epochs, as in `PartitionRecord`.
+ */
+export type CommitPointer = Pick<PartitionRecord, 'epoch' | 'seq' | 'closed'>;
+
+/**
+ * The pointer once `epoch` began (its owner took the lease in KV): the stored epoch is closed with
+ * its last confirmed sequence. Epochs skipped (an owner that took the lease and died before
+ * opening its pointer) confirmed nothing, which `confirmationOf` reports for an epoch missing
+ * from `closed`.
+ */
+export function openedPointer(previous: CommitPointer | null, epoch: number): CommitPointer {
+  if (!Number.isSafeInteger(epoch) || epoch < 1) throw new PartitionRecordError(`epoch ${epoch} is not valid`);
+  if (previous === null) return { epoch, seq: 0, closed: [] };
+  if (epoch <= previous.epoch) {
+    throw new PartitionRecordError(`epoch ${epoch} does not follow the stored ${previous.epoch}`);
+  }
+  return {
+    epoch,
+    seq: 0,
+    closed: [{ epoch: previous.epoch, seq: previous.seq }, ...previous.closed].slice(0, MAX_CLOSED_EPOCHS),
+  };
+}
+
 /** The record after its owner confirmed every batch up to `seq` of the current epoch. */
 export function confirmedRecord(record: PartitionRecord, seq: number): PartitionRecord {
   if (!Number.isSafeInteger(seq) || seq < record.seq) {
@@ -84,18 +109,19 @@ export type Confirmation = 'confirmed' | 'unconfirmed' | 'before-history';
  * Whether a batch written with (epoch, seq) counts. `before-history` is an epoch older than the
  * retained ones: its owner's successors have long rebuilt and discarded what was unconfirmed.
  */
-export function confirmationOf(record: PartitionRecord, epoch: number, seq: number): Confirmation {
+export function confirmationOf(record: CommitPointer, epoch: number, seq: number): Confirmation {
   if (epoch === record.epoch) return seq <= record.seq ? 'confirmed' : 'unconfirmed';
   if (epoch > record.epoch) return 'unconfirmed';
   const closed = record.closed.find((c) => c.epoch === epoch);
   if (closed !== undefined) return seq <= closed.seq ? 'confirmed' : 'unconfirmed';
   const oldest = record.closed.at(-1)?.epoch ?? record.epoch;
-  // Epochs are consecutive, so every epoch from `oldest` on is either current or in `closed`.
+  // Every epoch from `oldest` on is current, in `closed`, or one that confirmed nothing (with the
+  // KV record epochs are consecutive; a `CommitPointerStore` may skip one, see `openedPointer`).
   return epoch < oldest ? 'before-history' : 'unconfirmed';
 }
 
 /** A rebuild keeps a batch iff this is true (see `confirmationOf` for older epochs). */
-export function isConfirmed(record: PartitionRecord, epoch: number, seq: number): boolean {
+export function isConfirmed(record: CommitPointer, epoch: number, seq: number): boolean {
   return confirmationOf(record, epoch, seq) !== 'unconfirmed';
 }
 

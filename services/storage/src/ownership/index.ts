@@ -7,3 +7,4 @@ export {
 } from './partition-coordinator.js';
 export { WriteConfirmation, batchFilter, unconfirmedFilter } from './write-confirmation.js';
 export { ImapWriteFence } from './write-fence.js';
+export { DatabaseCommitPointers, POINTERS_COLLECTION } from './database-pointers.js';

@@ -19,6 +19,7 @@
 import {
   DEFAULT_PARTITIONS,
   PartitionOwnership,
+  type CommitPointerStore,
   type CommitState,
   type ConfirmResult,
   type NatsConnection,
@@ -47,6 +48,8 @@ export interface PartitionCoordinatorOptions {
   readonly replicaId?: string;
   /** Where the ownership metrics go (the ops server's registry). */
   readonly registry?: Registry;
+  /** The commit pointers' store when not KV (storage on SQLite: database-pointers.ts, ADR 0012). */
+  readonly pointers?: CommitPointerStore;
 }
 
 /** What ownership reports on the ops port (docs/metrics.md). */
@@ -72,7 +75,7 @@ class OwnershipMetrics {
     });
     this.confirms = new Counter({
       name: 'postmesh_storage_batch_confirms_total',
-      help: 'Compare-and-sets of partition commit pointers, each covering the delivery batches and IMAP writes in flight, by result (ok, fenced, not-owner, unavailable)',
+      help: 'Moves of partition commit pointers (KV compare-and-sets, or conditional updates in the database), each covering the delivery batches and IMAP writes in flight, by result (ok, fenced, not-owner, unavailable)',
       labelNames: ['result'] as const,
       registers,
     });
@@ -126,6 +129,7 @@ export class PartitionCoordinator {
       ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       ...(options.replicaId === undefined ? {} : { replicaId: options.replicaId }),
+      ...(options.pointers === undefined ? {} : { pointers: options.pointers }),
       warn: (error, what) => logger.warn({ err: error }, what),
     });
     const coordinator = new PartitionCoordinator(ownership, options.caches ?? [], logger, options.registry);
