@@ -130,6 +130,13 @@ export const schema = {
   /** Root directory of the filesystem blob store. */
   POSTMESH_BLOB_DIR: string('.data/storage/blobs'),
   /**
+   * With the `fs` store: where bodies of up to 1 MiB are written. `thread` (default): on a thread
+   * of their own, one message to it per body instead of some nine filesystem calls on the event
+   * loop (ADR 0012); `loop`: on the event loop through libuv's pool. Larger bodies stream from the
+   * loop either way.
+   */
+  POSTMESH_BLOB_FS_WRITER: oneOf(['thread', 'loop'] as const, 'thread'),
+  /**
    * Octets of stored bodies kept in memory after a read or a write, so a message FETCHed again
    * (or soon after it arrived) is not read from the blob store; still encrypted (decrypted on
    * every read, ADR 0002); bodies over 1 MiB are not kept; 0 keeps none.

@@ -176,6 +176,7 @@ export const storageService = {
         kind: config.POSTMESH_BLOB_STORE,
         dir: resolve(config.POSTMESH_BLOB_DIR),
         readCacheBytes: config.POSTMESH_BLOB_READ_CACHE_BYTES,
+        fsWriterThread: config.POSTMESH_BLOB_FS_WRITER === 'thread',
         ...(config.POSTMESH_BLOB_S3_BUCKET === undefined || config.POSTMESH_BLOB_S3_BUCKET === ''
           ? {}
           : {

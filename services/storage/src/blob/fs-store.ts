@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FsBodyWriter } from './fs-writer.js';
 import {
   BlobNotFoundError,
   blobChunks,
@@ -80,6 +81,36 @@ async function sortedNames(path: string): Promise<string[]> {
   }
 }
 
+/**
+ * The chunks of `source` as one buffer when they end within `limit` octets; otherwise `rest`,
+ * the whole source again (what was read, then what follows).
+ */
+async function gather(
+  source: AsyncGenerator<Uint8Array>,
+  limit: number,
+): Promise<{ bytes: Uint8Array; rest?: undefined } | { bytes?: undefined; rest: AsyncGenerator<Uint8Array> }> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await source.next();
+    if (next.done === true) {
+      return { bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
+    }
+    chunks.push(next.value);
+    size += next.value.length;
+    if (size > limit) break;
+  }
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    yield* chunks;
+    for (;;) {
+      const next = await source.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+  return { rest: rest() };
+}
+
 async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
   let written = 0;
   while (written < chunk.length) {
@@ -88,11 +119,25 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * Bodies up to this size are gathered in memory and written by the body writer thread
+ * (fs-writer.ts); a larger one streams to its file from the event loop, as it arrives.
+ */
+export const THREAD_PUT_LIMIT = 1024 * 1024;
+
+export interface FsBlobStoreOptions {
+  /** Write bodies up to THREAD_PUT_LIMIT on a thread of their own (fs-writer.ts). Default false. */
+  readonly writerThread?: boolean;
+}
+
 export class FsBlobStore implements BlobStore {
   readonly kind = 'fs' as const;
   private readonly directorySync = new DirectorySync();
 
-  private constructor(readonly root: string) {}
+  private constructor(
+    readonly root: string,
+    private readonly writer?: FsBodyWriter,
+  ) {}
 
   /** The store under `root` as it is (for reading bodies written there before). */
   static at(root: string): FsBlobStore {
@@ -100,10 +145,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** The store under `root`, created (durably) when missing. */
-  static async open(root: string): Promise<FsBlobStore> {
+  static async open(root: string, options: FsBlobStoreOptions = {}): Promise<FsBlobStore> {
     await mkdir(root, { recursive: true });
     await fsyncDirectory(root);
-    return new FsBlobStore(root);
+    return new FsBlobStore(root, options.writerThread === true ? new FsBodyWriter() : undefined);
   }
 
   directoryOf(blobId: string): string {
@@ -116,6 +161,19 @@ export class FsBlobStore implements BlobStore {
 
   async put(blobId: string, data: BlobSource): Promise<BlobStat> {
     const path = this.pathOf(blobId);
+    if (this.writer !== undefined && this.writer.failure() === undefined) {
+      const gathered = await gather(blobChunks(data), THREAD_PUT_LIMIT);
+      if (gathered.rest === undefined) {
+        const level1 = join(this.root, blobId.slice(0, 4));
+        const size = await this.writer.put(path, [level1, this.root], gathered.bytes);
+        return { size, writtenAt: new Date() };
+      }
+      data = gathered.rest;
+    }
+    return this.putFromLoop(blobId, path, data);
+  }
+
+  private async putFromLoop(blobId: string, path: string, data: BlobSource): Promise<BlobStat> {
     const directory = this.directoryOf(blobId);
     const created = await mkdir(directory, { recursive: true });
     const temp = join(directory, `.${blobId}.${randomBytes(6).toString('hex')}.tmp`);
@@ -230,7 +288,7 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
+  async close(): Promise<void> {
+    await this.writer?.close();
   }
 }

@@ -24,6 +24,8 @@ export interface BlobStoreSettings {
    * (POSTMESH_BLOB_READ_CACHE_BYTES); 0 keeps none.
    */
   readonly readCacheBytes?: number;
+  /** The `fs` store writes bodies held in memory on a thread (POSTMESH_BLOB_FS_WRITER). */
+  readonly fsWriterThread?: boolean;
 }
 
 export class BlobStoreUnavailableError extends Error {
@@ -113,7 +115,7 @@ export async function openBlobStores(db: Db, settings: BlobStoreSettings): Promi
   switch (settings.kind) {
     case 'fs':
       if (settings.dir === undefined) throw new BlobStoreUnavailableError('POSTMESH_BLOB_DIR is required');
-      primary = await FsBlobStore.open(settings.dir);
+      primary = await FsBlobStore.open(settings.dir, { writerThread: settings.fsWriterThread === true });
       break;
     case 's3':
       if (settings.s3 === undefined || s3Factory === undefined) {
