@@ -11,9 +11,11 @@ import {
   encodeRecord,
   fnv1a32,
   isConfirmed,
+  openedPointer,
   partitionOf,
   releasedRecord,
   splitRecipientsByPartition,
+  type CommitPointer,
   type PartitionRecord,
 } from '../src/index.js';
 
@@ -229,6 +231,230 @@ describe('partition record', () => {
         for (const b of batches) {
           if (confirmationOf(final, b.epoch, b.seq) === 'before-history') continue;
           expect(isConfirmed(final, b.epoch, b.seq)).toBe(b.acked);
+        }
+        expect(final.closed.length).toBeLessThanOrEqual(MAX_CLOSED_EPOCHS);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('commit pointer in a pointer store', () => {
+  it('starts at the opened epoch with nothing confirmed and no history', () => {
+    expect(openedPointer(null, 1)).toEqual({ epoch: 1, seq: 0, closed: [] });
+    // A store that is empty beside an older KV bucket opens at whatever epoch the lease took.
+    expect(openedPointer(null, 7)).toEqual({ epoch: 7, seq: 0, closed: [] });
+    for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 53]) {
+      expect(() => openedPointer(null, bad)).toThrow(/is not valid/);
+    }
+  });
+
+  it('closes the stored epoch with its last confirmed sequence, most recent first', () => {
+    const first = { epoch: 1, seq: 12, closed: [] };
+    const second = openedPointer(first, 2);
+    expect(second).toEqual({ epoch: 2, seq: 0, closed: [{ epoch: 1, seq: 12 }] });
+    const third = openedPointer({ ...second, seq: 3 }, 3);
+    expect(third).toEqual({
+      epoch: 3,
+      seq: 0,
+      closed: [
+        { epoch: 2, seq: 3 },
+        { epoch: 1, seq: 12 },
+      ],
+    });
+    // The previous pointer is a stored value: opening leaves it as it was.
+    expect(second.closed).toEqual([{ epoch: 1, seq: 12 }]);
+  });
+
+  it('keeps at most MAX_CLOSED_EPOCHS ended epochs, dropping the oldest', () => {
+    let pointer: CommitPointer = openedPointer(null, 1);
+    for (let epoch = 2; epoch <= MAX_CLOSED_EPOCHS + 10; epoch++) {
+      pointer = openedPointer({ ...pointer, seq: pointer.epoch * 10 }, epoch);
+    }
+    expect(pointer.epoch).toBe(MAX_CLOSED_EPOCHS + 10);
+    expect(pointer.closed).toHaveLength(MAX_CLOSED_EPOCHS);
+    expect(pointer.closed[0]).toEqual({ epoch: MAX_CLOSED_EPOCHS + 9, seq: (MAX_CLOSED_EPOCHS + 9) * 10 });
+    expect(pointer.closed.at(-1)).toEqual({ epoch: 10, seq: 100 });
+    expect(confirmationOf(pointer, 10, 100)).toBe('confirmed');
+    expect(confirmationOf(pointer, 10, 101)).toBe('unconfirmed');
+    expect(confirmationOf(pointer, 9, 1)).toBe('before-history');
+  });
+
+  it('refuses an epoch that is not after the stored one (another opener was first)', () => {
+    const stored = { epoch: 4, seq: 9, closed: [{ epoch: 3, seq: 2 }] };
+    expect(() => openedPointer(stored, 4)).toThrow(/epoch 4 does not follow the stored 4/);
+    expect(() => openedPointer(stored, 3)).toThrow(/does not follow/);
+    expect(() => openedPointer(stored, 1)).toThrow(/does not follow/);
+  });
+
+  it('reports the batches of a skipped epoch unconfirmed, and those older than the history before it', () => {
+    // Epochs 4 and 5 took the lease in KV and never opened their pointer (died in between, or
+    // found a newer epoch open): nothing of theirs was confirmed, so a rebuild drops their batches.
+    const stored = { epoch: 3, seq: 7, closed: [{ epoch: 2, seq: 5 }] };
+    const pointer = openedPointer(stored, 6);
+    expect(pointer).toEqual({
+      epoch: 6,
+      seq: 0,
+      closed: [
+        { epoch: 3, seq: 7 },
+        { epoch: 2, seq: 5 },
+      ],
+    });
+    const table: [epoch: number, seq: number, expected: string][] = [
+      [6, 1, 'unconfirmed'],
+      [5, 1, 'unconfirmed'],
+      [4, 1, 'unconfirmed'],
+      [4, 1_000, 'unconfirmed'],
+      [3, 7, 'confirmed'],
+      [3, 8, 'unconfirmed'],
+      [2, 1, 'confirmed'],
+      [2, 5, 'confirmed'],
+      [2, 6, 'unconfirmed'],
+      [1, 1, 'before-history'],
+      [1, 1_000, 'before-history'],
+      [7, 1, 'unconfirmed'],
+    ];
+    for (const [epoch, seq, expected] of table) {
+      expect(confirmationOf(pointer, epoch, seq), `(${epoch}, ${seq})`).toBe(expected);
+    }
+    expect(isConfirmed({ ...pointer, seq: 4 }, 6, 4)).toBe(true);
+    expect(isConfirmed({ ...pointer, seq: 4 }, 6, 5)).toBe(false);
+    // A first pointer opened at a later epoch has no history: the epochs before it are older.
+    expect(confirmationOf(openedPointer(null, 5), 4, 1)).toBe('before-history');
+    expect(confirmationOf(openedPointer(null, 5), 5, 1)).toBe('unconfirmed');
+  });
+
+  /**
+   * The protocol of ownership.ts with a `CommitPointerStore`, as a model: the lease is a
+   * compare-and-set register (KV), the pointer a store whose `open` and `advance` are each one
+   * conditional write. Three replicas read, take leases with possibly stale reads (raising the
+   * epoch above the store's), die between taking and opening, open, write batches, confirm and
+   * release in any interleaving; the KV bucket may be made anew behind their backs. Whatever
+   * happens, a written batch counts in the final pointer exactly when its writer was told `ok`,
+   * and no epoch is opened twice.
+   */
+  it('counts a batch exactly when its advance succeeded, under any interleaving', () => {
+    type Snapshot = { record: PartitionRecord | null; revision: number; pointer: CommitPointer | null };
+    type Actor = {
+      snapshot?: Snapshot;
+      /** The lease taken in KV, not yet opened in the store. */
+      taken?: { record: PartitionRecord; revision: number };
+      /** The epoch open in the store (what the replica writes batches in) and its lease's revision. */
+      held?: { record: PartitionRecord; revision: number; epoch: number; seq: number };
+      written: number;
+    };
+    const weights = {
+      read: 6,
+      take: 6,
+      open: 6,
+      write: 8,
+      confirm: 6,
+      release: 2,
+      abandon: 2,
+      'new-bucket': 1,
+    };
+    const command = fc.oneof(
+      ...(Object.keys(weights) as (keyof typeof weights)[]).map((op) => ({
+        arbitrary: fc.record({ op: fc.constant(op), actor: fc.nat(2) }),
+        weight: weights[op],
+      })),
+    );
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 20, maxLength: 120, size: 'max' }), (commands) => {
+        let record: PartitionRecord | null = null;
+        // Revisions are never reused, also across a bucket made anew (JetStream's would restart,
+        // which is the store's epoch check's business, not this model's).
+        let revision = 0;
+        let bucketRevision = 0;
+        let pointer: CommitPointer | null = null;
+        const cas = (expected: number, next: PartitionRecord): number | undefined => {
+          if (expected !== bucketRevision) return undefined;
+          record = next;
+          bucketRevision = ++revision;
+          return bucketRevision;
+        };
+        const open = (epoch: number): CommitPointer | 'fenced' => {
+          if (pointer !== null && pointer.epoch >= epoch) return 'fenced';
+          pointer = openedPointer(pointer, epoch);
+          return pointer;
+        };
+        const advance = (epoch: number, seq: number): 'ok' | 'fenced' => {
+          if (pointer === null || pointer.epoch !== epoch) return 'fenced';
+          if (pointer.seq < seq) pointer = { ...pointer, seq };
+          return 'ok';
+        };
+        const actors: Actor[] = [0, 1, 2].map(() => ({ written: 0 }));
+        const batches: { epoch: number; seq: number; acked: boolean }[] = [];
+        const openerOfEpoch = new Map<number, number>();
+        for (const { op, actor: i } of commands) {
+          const a = actors[i] as Actor;
+          switch (op) {
+            case 'read':
+              a.snapshot = { record, revision: bucketRevision, pointer };
+              break;
+            case 'take': {
+              if (a.snapshot === undefined || a.held !== undefined || a.taken !== undefined) break;
+              let next = acquiredRecord(a.snapshot.record, `r${i}`, '');
+              const stored = a.snapshot.pointer;
+              if (stored !== null && next.epoch <= stored.epoch) next = { ...next, epoch: stored.epoch + 1 };
+              const rev = cas(a.snapshot.revision, next);
+              a.snapshot = undefined;
+              if (rev !== undefined) a.taken = { record: next, revision: rev };
+              break;
+            }
+            case 'open': {
+              if (a.taken === undefined) break;
+              const opened = open(a.taken.record.epoch);
+              if (opened !== 'fenced') {
+                expect(openerOfEpoch.has(opened.epoch)).toBe(false);
+                openerOfEpoch.set(opened.epoch, i);
+                a.held = { ...a.taken, epoch: opened.epoch, seq: opened.seq };
+                a.written = 0;
+              }
+              a.taken = undefined;
+              break;
+            }
+            case 'abandon':
+              // Took the lease and died before opening: its epoch is skipped in the store.
+              a.taken = undefined;
+              break;
+            case 'write':
+              // The database write of a batch tagged (epoch, seq): it happens whatever the lease says.
+              if (a.held === undefined) break;
+              a.written++;
+              batches.push({ epoch: a.held.epoch, seq: a.written, acked: false });
+              break;
+            case 'confirm': {
+              if (a.held === undefined || a.written === a.held.seq) break;
+              if (advance(a.held.epoch, a.written) === 'fenced') {
+                a.held = undefined; // it learns it lost the partition
+                break;
+              }
+              a.held = { ...a.held, seq: a.written };
+              for (const b of batches) if (b.epoch === a.held.epoch && b.seq <= a.written) b.acked = true;
+              break;
+            }
+            case 'release': {
+              if (a.held === undefined) break;
+              cas(a.held.revision, releasedRecord(a.held.record));
+              a.held = undefined;
+              break;
+            }
+            case 'new-bucket':
+              // KV made anew beside the older database: the store is ahead of KV from now on.
+              record = null;
+              bucketRevision = ++revision;
+              break;
+          }
+        }
+        const final = pointer as CommitPointer | null;
+        if (final === null) {
+          expect(batches).toEqual([]);
+          return;
+        }
+        for (const b of batches) {
+          if (confirmationOf(final, b.epoch, b.seq) === 'before-history') continue;
+          expect(isConfirmed(final, b.epoch, b.seq), `batch (${b.epoch}, ${b.seq})`).toBe(b.acked);
         }
         expect(final.closed.length).toBeLessThanOrEqual(MAX_CLOSED_EPOCHS);
       }),
