@@ -3,11 +3,22 @@
  * its process (ADR 0011): a confirm is one conditional update through the writer thread, in the
  * same group commit as other writes, where the KV pointer costs a JetStream round trip and the
  * watch of every replica. One document per partition in `partition_pointers`:
- * `{_id: <partition>, epoch, seq, closed}`.
+ * `{_id: <partition>, epoch, seq, closed}`, and `opening` while a newer epoch is being opened.
  *
  * The conditional writes are the fence, so they need a database that isolates a single-document
  * update (SQLite: every write runs in a `BEGIN IMMEDIATE` transaction, whichever process makes
  * it). FerretDB does not (ADR 0005), which is why configuration allows this store with SQLite only.
+ *
+ * `open` takes two writes. Closing the stored epoch needs its last sequence, which one update of
+ * this API cannot copy from the document, so it reads the pointer and writes it back conditional
+ * on that sequence; a former owner that keeps confirming moves the sequence between the two, and
+ * would make every such attempt fail (measured: with the inline writer an owner confirming back to
+ * back kept a new owner from opening for as long as it went on). So the opener first sets
+ * `opening: <epoch>`, conditional on the epochs alone, which confirms do not move; `advance`
+ * matches only a pointer without that mark, so from then on the sequence holds still and the
+ * second write, which begins the epoch and removes the mark, cannot be starved. A mark left by an
+ * opener that died in between keeps fencing the older epoch (its lease was taken) until a newer
+ * opener replaces it.
  */
 import { type CommitPointer, type CommitPointerStore, openedPointer } from '@postmesh/bus';
 import type { Db } from 'mongodb';
@@ -16,10 +27,9 @@ export const POINTERS_COLLECTION = 'partition_pointers';
 
 interface PointerDoc extends CommitPointer {
   _id: number;
+  /** The epoch being opened (see the header): advances of older epochs are refused. */
+  opening?: number;
 }
-
-/** Attempts of `open` against concurrent openers before it gives up (the caller retries later). */
-const OPEN_ATTEMPTS = 3;
 
 export class DatabaseCommitPointers implements CommitPointerStore {
   constructor(private readonly db: Db) {}
@@ -34,37 +44,49 @@ export class DatabaseCommitPointers implements CommitPointerStore {
   }
 
   async open(partition: number, epoch: number): Promise<CommitPointer | 'fenced'> {
-    for (let attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
-      const current = await this.read(partition);
-      if (current !== null && current.epoch >= epoch) return 'fenced';
-      const next = openedPointer(current, epoch);
-      if (current === null) {
+    if (!(await this.markOpening(partition, epoch))) {
+      if ((await this.read(partition)) === null) {
+        const first = openedPointer(null, epoch);
         try {
-          await this.pointers().insertOne({ _id: partition, ...next });
-          return next;
+          await this.pointers().insertOne({ _id: partition, ...first });
+          return first;
         } catch (error) {
-          if ((error as { code?: unknown }).code === 11000) continue; // another opener was first
-          throw error;
+          if ((error as { code?: unknown }).code !== 11000) throw error;
         }
       }
-      // Moves only the pointer read above: an opener or a confirm in between makes it read again.
-      const moved = await this.pointers().updateOne(
-        { _id: partition, epoch: current.epoch, seq: current.seq },
-        { $set: { epoch: next.epoch, seq: next.seq, closed: [...next.closed] } },
-      );
-      if (moved.matchedCount === 1) return next;
+      // There is a pointer (another opener may have created it since the mark was tried): only a
+      // stored or opening epoch at or after `epoch` keeps this one from marking it.
+      if (!(await this.markOpening(partition, epoch))) return 'fenced';
     }
-    throw new Error(`partition ${partition}: the commit pointer kept moving while epoch ${epoch} was opened`);
+    // Marked: no advance of an older epoch moves the pointer any more, only a newer opener's mark.
+    const current = await this.pointers().findOne({ _id: partition });
+    if (current === null || current.opening !== epoch) return 'fenced';
+    const next = openedPointer(current, epoch);
+    const moved = await this.pointers().updateOne(
+      { _id: partition, epoch: current.epoch, seq: current.seq, opening: epoch },
+      { $set: { epoch: next.epoch, seq: next.seq, closed: [...next.closed] }, $unset: { opening: '' } },
+    );
+    return moved.matchedCount === 1 ? next : 'fenced';
   }
 
+  /** `fenced` also once a newer epoch is being opened: its lease was taken. */
   async advance(partition: number, epoch: number, seq: number): Promise<'ok' | 'fenced'> {
     const moved = await this.pointers().updateOne(
-      { _id: partition, epoch, seq: { $lt: seq } },
+      { _id: partition, epoch, seq: { $lt: seq }, opening: { $exists: false } },
       { $set: { seq } },
     );
     if (moved.matchedCount === 1) return 'ok';
     // Not moved: already at or past `seq` in this epoch (a confirm that covered it), or fenced.
     const current = await this.read(partition);
     return current !== null && current.epoch === epoch && current.seq >= seq ? 'ok' : 'fenced';
+  }
+
+  /** Marks `epoch` as opening unless the stored epoch, or one being opened, is `epoch` or later. */
+  private async markOpening(partition: number, epoch: number): Promise<boolean> {
+    const marked = await this.pointers().updateOne(
+      { _id: partition, epoch: { $lt: epoch }, opening: { $not: { $gte: epoch } } },
+      { $set: { opening: epoch } },
+    );
+    return marked.matchedCount === 1;
   }
 }
