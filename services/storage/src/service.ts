@@ -289,10 +289,6 @@ interface OpenDatabase {
   close(): Promise<void>;
 }
 
-/**
- * POSTMESH_STORAGE_DB's database, its commands counted in the database metrics (db/metrics.ts):
- * from the driver's command events for MongoDB, from `observe` for SQLite.
- */
 /** Where the partitions' commit pointers live (POSTMESH_STORAGE_COMMIT_POINTERS, ADR 0012). */
 export function commitPointersIn(config: StorageConfig): 'kv' | 'database' {
   const chosen = config.POSTMESH_STORAGE_COMMIT_POINTERS;
@@ -300,6 +296,10 @@ export function commitPointersIn(config: StorageConfig): 'kv' | 'database' {
   return config.POSTMESH_STORAGE_DB === 'sqlite' ? 'database' : 'kv';
 }
 
+/**
+ * POSTMESH_STORAGE_DB's database, its commands counted in the database metrics (db/metrics.ts):
+ * from the driver's command events for MongoDB, from `observe` for SQLite.
+ */
 function openDatabase(config: StorageConfig, registry: Registry): OpenDatabase {
   if (config.POSTMESH_STORAGE_DB === 'sqlite') {
     const record = databaseMetrics(registry);

@@ -89,6 +89,40 @@ describe.each(['thread', 'inline'] as const)('DatabaseCommitPointers on SQLite (
     expect(await pointers.read(1)).toBeNull();
   });
 
+  it('seeds the first pointer from the pointer kept in KV until now, so its unconfirmed batches stay so', async () => {
+    const pointers = new DatabaseCommitPointers(openDatabase(freshFile(), writer).db);
+    const kept: CommitPointer = { epoch: 4, seq: 9, closed: [{ epoch: 3, seq: 2 }] };
+    const first = await pointers.open(0, 5, kept);
+    expect(first).toEqual({
+      epoch: 5,
+      seq: 0,
+      closed: [
+        { epoch: 4, seq: 9 },
+        { epoch: 3, seq: 2 },
+      ],
+    });
+    const stored = (await pointers.read(0))!;
+    expect(confirmationOf(stored, 4, 9)).toBe('confirmed');
+    expect(confirmationOf(stored, 4, 10)).toBe('unconfirmed');
+    expect(confirmationOf(stored, 3, 3)).toBe('unconfirmed');
+    // Once the store has a pointer, a seed changes nothing.
+    expect(await pointers.open(0, 6, { epoch: 40, seq: 1, closed: [] })).toEqual({
+      epoch: 6,
+      seq: 0,
+      closed: [
+        { epoch: 5, seq: 0 },
+        { epoch: 4, seq: 9 },
+        { epoch: 3, seq: 2 },
+      ],
+    });
+    // A seed that is not older than the epoch opened is no history of it.
+    expect(await pointers.open(1, 2, { epoch: 7, seq: 3, closed: [] })).toEqual({
+      epoch: 2,
+      seq: 0,
+      closed: [],
+    });
+  });
+
   it('refuses to open an epoch at or before the stored one, and leaves the pointer as it was', async () => {
     const pointers = new DatabaseCommitPointers(openDatabase(freshFile(), writer).db);
     expect(await pointers.open(5, 3)).toEqual({ epoch: 3, seq: 0, closed: [] });

@@ -531,7 +531,10 @@ export class PartitionOwnership {
       // Not held until its epoch is open in the store: nothing of the partition is read or
       // written before a former owner's confirms are fenced. On failure the lease stays ours in
       // KV, and the next rebalance takes it again in a new epoch.
-      const opened = await this.pointers.open(partition, next.epoch).catch((error: unknown) => {
+      // KV's record seeds a first pointer: the batches its epochs left unconfirmed stay so.
+      const seed =
+        current === null ? undefined : { epoch: current.epoch, seq: current.seq, closed: current.closed };
+      const opened = await this.pointers.open(partition, next.epoch, seed).catch((error: unknown) => {
         this.warn(error, `partition ${partition}: could not open epoch ${next.epoch} in the commit pointers`);
         return undefined;
       });

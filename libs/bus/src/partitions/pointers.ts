@@ -18,9 +18,11 @@ export interface CommitPointerStore {
   /**
    * Begins `epoch` (its lease was just taken in KV): the stored epoch is closed with its last
    * confirmed sequence (`openedPointer`). `fenced` when the stored epoch is already `epoch` or
-   * later: another replica opened a newer one, and this lease is not to be used.
+   * later: another replica opened a newer one, and this lease is not to be used. `seed`, the
+   * pointer kept in KV until now (a deployment moving from KV's pointers to the store's), is what
+   * the first pointer of the partition closes; without it the first pointer has no history.
    */
-  open(partition: number, epoch: number): Promise<CommitPointer | 'fenced'>;
+  open(partition: number, epoch: number, seed?: CommitPointer): Promise<CommitPointer | 'fenced'>;
   /**
    * Confirms every batch of `epoch` up to `seq` if the stored epoch is still `epoch` (`ok`; also
    * when the pointer already covers `seq`); `fenced` otherwise. Answers only once durable.

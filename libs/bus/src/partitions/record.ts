@@ -78,7 +78,8 @@ export type CommitPointer = Pick<PartitionRecord, 'epoch' | 'seq' | 'closed'>;
  * from `closed`.
  */
 export function openedPointer(previous: CommitPointer | null, epoch: number): CommitPointer {
-  if (!Number.isSafeInteger(epoch) || epoch < 1) throw new PartitionRecordError(`epoch ${epoch} is not valid`);
+  if (!Number.isSafeInteger(epoch) || epoch < 1)
+    throw new PartitionRecordError(`epoch ${epoch} is not valid`);
   if (previous === null) return { epoch, seq: 0, closed: [] };
   if (epoch <= previous.epoch) {
     throw new PartitionRecordError(`epoch ${epoch} does not follow the stored ${previous.epoch}`);

@@ -88,7 +88,9 @@ async function sortedNames(path: string): Promise<string[]> {
 async function gather(
   source: AsyncGenerator<Uint8Array>,
   limit: number,
-): Promise<{ bytes: Uint8Array; rest?: undefined } | { bytes?: undefined; rest: AsyncGenerator<Uint8Array> }> {
+): Promise<
+  { bytes: Uint8Array; rest?: undefined } | { bytes?: undefined; rest: AsyncGenerator<Uint8Array> }
+> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -4,7 +4,16 @@
  * synchronous calls, one message's puts at a time, and fsyncs each directory once per message.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import type { BodyPutAnswer, ToBodyWriter } from './fs-writer.js';
@@ -28,7 +37,8 @@ function syncDirectory(path: string): void {
 function writeOne(path: string, parents: string[], bytes: Uint8Array, dirty: Set<string>): number {
   const directory = dirname(path);
   if (!known.has(directory)) {
-    if (mkdirSync(directory, { recursive: true }) !== undefined) for (const parent of parents) dirty.add(parent);
+    if (mkdirSync(directory, { recursive: true }) !== undefined)
+      for (const parent of parents) dirty.add(parent);
     known.add(directory);
   }
   const temp = join(directory, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);

@@ -24,8 +24,7 @@ export interface BodyPut {
 }
 export type ToBodyWriter = { type: 'puts'; puts: BodyPut[] };
 export type BodyPutAnswer =
-  | { id: number; ok: true; size: number }
-  | { id: number; ok: false; message: string; code?: string };
+  { id: number; ok: true; size: number } | { id: number; ok: false; message: string; code?: string };
 
 function threadScript(): string {
   const here = fileURLToPath(import.meta.url);
@@ -39,7 +38,10 @@ function threadScript(): string {
 export class FsBodyWriter {
   private readonly worker: Worker;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (size: number) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (size: number) => void; reject: (e: Error) => void }
+  >();
   private outbox: BodyPut[] = [];
   private failed: Error | undefined;
   private closed = false;

@@ -43,10 +43,11 @@ export class DatabaseCommitPointers implements CommitPointerStore {
     return doc === null ? null : { epoch: doc.epoch, seq: doc.seq, closed: doc.closed };
   }
 
-  async open(partition: number, epoch: number): Promise<CommitPointer | 'fenced'> {
+  async open(partition: number, epoch: number, seed?: CommitPointer): Promise<CommitPointer | 'fenced'> {
     if (!(await this.markOpening(partition, epoch))) {
       if ((await this.read(partition)) === null) {
-        const first = openedPointer(null, epoch);
+        // A seed at or after `epoch` is not history of it (the store's epochs lead, see ownership).
+        const first = openedPointer(seed !== undefined && seed.epoch < epoch ? seed : null, epoch);
         try {
           await this.pointers().insertOne({ _id: partition, ...first });
           return first;
