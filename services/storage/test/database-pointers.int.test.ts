@@ -29,7 +29,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteDatabase, type SqliteDatabase } from '../src/db/sqlite/index.js';
 import { DatabaseCommitPointers, POINTERS_COLLECTION } from '../src/ownership/index.js';
 
-const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'pointer-replica.mjs');
+const here = dirname(fileURLToPath(import.meta.url));
+/** libs/bus's child replica, with its pointers in a SQLite file (fixtures/sqlite-pointers.mjs). */
+const fixture = join(here, '..', '..', '..', 'libs', 'bus', 'test', 'fixtures', 'partition-replica.mjs');
+const pointersModule = join(here, 'fixtures', 'sqlite-pointers.mjs');
 const TTL = 2_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -554,7 +557,7 @@ type ChildLine = (
   at?: number;
 };
 
-/** A replica in its own process (fixtures/pointer-replica.mjs), so it can be paused or killed whole. */
+/** A replica in its own process (libs/bus's fixture with the SQLite pointers), so it can be paused or killed whole. */
 class ChildReplica {
   readonly lines: ChildLine[] = [];
   private onConfirm: (() => void) | undefined;
@@ -570,7 +573,7 @@ class ChildReplica {
 
   static async start(registry: Set<ChildReplica>, env: Record<string, string>): Promise<ChildReplica> {
     const child = spawn(process.execPath, [fixture], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, POINTERS_MODULE: pointersModule },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const replica = new ChildReplica(child);
