@@ -1,4 +1,7 @@
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import type { ContextManager } from '@opentelemetry/api';
+import { PromiseHookContextManager } from './promise-context.js';
 import { useUnexportedSpans } from './trace-context.js';
 
 /**
@@ -13,6 +16,20 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/**
+ * How the active context follows async work (`POSTMESH_TRACE_CONTEXT`): `promise-hooks` (the
+ * default, promise-context.ts) or `async-local-storage` (the SDK's own, which also follows timers
+ * and callbacks, at about twice the cost per promise on Node 20).
+ */
+export function contextManagerFor(env: NodeJS.ProcessEnv = process.env): ContextManager {
+  const choice = env.POSTMESH_TRACE_CONTEXT ?? 'promise-hooks';
+  if (choice === 'promise-hooks') return new PromiseHookContextManager();
+  if (choice === 'async-local-storage') return new AsyncLocalStorageContextManager();
+  throw new Error(
+    `POSTMESH_TRACE_CONTEXT must be promise-hooks or async-local-storage, not ${JSON.stringify(choice)}`,
+  );
+}
+
 export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Tracing {
   if (env.OTEL_SDK_DISABLED === 'true') return { shutdown: () => Promise.resolve() };
   const exporterConfigured = Boolean(
@@ -22,6 +39,7 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
     serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
     // No auto-instrumentations: Postmesh creates its own spans where a message crosses a boundary.
     instrumentations: [],
+    contextManager: contextManagerFor(env),
     // The SDK registers a tracer provider only when it has a span processor; a processor that
     // drops every span keeps ids and propagation working when nothing is exported.
     ...(exporterConfigured ? {} : { spanProcessors: [new tracing.NoopSpanProcessor()] }),
