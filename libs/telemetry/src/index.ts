@@ -21,3 +21,4 @@ export {
   type SpanOptions,
 } from './trace-context.js';
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
+export { HotCounter, HotHistogram } from './hot-metrics.js';

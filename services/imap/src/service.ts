@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
 import { Buckets, authFailuresCounter, throttlePolicyOf, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
-import { Counter, Gauge, Histogram } from '@postmesh/telemetry';
+import { Counter, Gauge, HotCounter, HotHistogram } from '@postmesh/telemetry';
 import {
   loadListenerTls,
   watchServedCertificate,
@@ -94,13 +94,14 @@ export const imapService = {
       labelNames: ['cap'],
       registers: [ops.registry],
     });
-    const commands = new Counter({
+    // Counted on every command: the hot-path kinds (hot-metrics.ts).
+    const commands = new HotCounter({
       name: 'postmesh_imap_commands_total',
       help: 'IMAP commands answered, by command and result (OK, NO, BAD)',
       labelNames: ['command', 'result'],
       registers: [ops.registry],
     });
-    const commandSeconds = new Histogram({
+    const commandSeconds = new HotHistogram({
       name: 'postmesh_imap_command_seconds',
       help: 'Time from reading an IMAP command to its tagged response, by command',
       labelNames: ['command'],

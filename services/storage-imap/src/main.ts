@@ -14,7 +14,7 @@ import { runService, type RunningService, type ServiceDefinition } from '@postme
 import { advertisedAddress } from '@postmesh/storage/dist/ownership/partition-coordinator.js';
 import { storageService } from '@postmesh/storage/dist/service.js';
 import { colocatedStorage, connectStorage } from '@postmesh/storage-client';
-import { Counter } from '@postmesh/telemetry';
+import { Counter, HotCounter } from '@postmesh/telemetry';
 import { hostname } from 'node:os';
 import { createSecureContext, type SecureContext } from 'node:tls';
 
@@ -61,7 +61,7 @@ const storageImap: ServiceDefinition<typeof schema> = {
         dlq: { maxAgeMs: config.POSTMESH_DLQ_MAX_AGE_MS, maxBytes: config.POSTMESH_DLQ_MAX_BYTES },
       });
       const bus = imapBus;
-      const calls = new Counter({
+      const calls = new HotCounter({
         name: 'postmesh_imap_storage_calls_total',
         help: "imap's Mailstore calls, by path: in-process (users this replica owns) or grpc (another replica)",
         labelNames: ['path'] as const,

@@ -6,7 +6,7 @@
  * dashboard reads from these where a slow message spent its time in storage.
  */
 import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, MongoClient } from 'mongodb';
-import { Counter, Histogram, type Registry } from '@postmesh/telemetry';
+import { Counter, Histogram, HotCounter, HotHistogram, type Registry } from '@postmesh/telemetry';
 import type { KeyProvider } from '../crypto/index.js';
 import type { WrappedKey } from './schema.js';
 
@@ -101,13 +101,13 @@ export interface DatabaseCommand {
  */
 export function databaseMetrics(registry: Registry): (command: DatabaseCommand) => void {
   const registers = [registry];
-  const operations = new Counter({
+  const operations = new HotCounter({
     name: 'postmesh_storage_db_operations_total',
     help: 'Commands storage sent to the database, by command and outcome (ok, error)',
     labelNames: ['command', 'outcome'] as const,
     registers,
   });
-  const seconds = new Histogram({
+  const seconds = new HotHistogram({
     name: 'postmesh_storage_db_operation_seconds',
     help: 'Latency of the commands storage sent to the database, by command',
     labelNames: ['command'] as const,

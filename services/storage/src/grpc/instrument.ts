@@ -15,7 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import { CALLER_CONTEXT } from '@postmesh/storage-client';
 import {
-  Histogram,
+  HotHistogram,
   SpanKind,
   SpanStatusCode,
   context,
@@ -33,13 +33,13 @@ const CODE_NAMES = new Map<number, string>(
 );
 
 export class GrpcInstrumentation {
-  private readonly duration: Histogram<'method' | 'code'> | undefined;
+  private readonly duration: HotHistogram<'method' | 'code'> | undefined;
 
   constructor(registry: Registry | undefined) {
     this.duration =
       registry === undefined
         ? undefined
-        : new Histogram({
+        : new HotHistogram({
             name: 'postmesh_grpc_server_duration_seconds',
             help: 'Time storage took to answer a gRPC call, by method and status code',
             labelNames: ['method', 'code'] as const,

@@ -3,6 +3,9 @@
  * starts V8's sampling profiler, the next SIGUSR2 stops it and writes
  * `<service>-<pid>-<n>.cpuprofile` into POSTMESH_CPU_PROFILE_DIR. So a profile covers one
  * benchmark phase, not the start-up, the index rebuild or the fill before it.
+ * With POSTMESH_PROFILE_KIND=heap it samples allocations instead (V8's sampling heap profiler,
+ * one sample per 32 KiB allocated) and writes `<service>-<pid>-<n>.heapprofile`: what each function
+ * allocates during the phase, which is what the garbage collector's share of the CPU comes from.
  * (tools/bench/ingest/cpu-profile-hook.mjs profiles a process's whole life instead.)
  */
 import { writeFileSync } from 'node:fs';
@@ -18,7 +21,31 @@ if (dir) {
   session.connect();
   let running = false;
   let written = 0;
+  const heap = process.env.POSTMESH_PROFILE_KIND === 'heap';
   process.on('SIGUSR2', () => {
+    if (heap) {
+      if (!running) {
+        session.post('HeapProfiler.enable');
+        session.post('HeapProfiler.startSampling', {
+          samplingInterval: 32 * 1024,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+        running = true;
+        return;
+      }
+      running = false;
+      session.post('HeapProfiler.stopSampling', (error, result) => {
+        if (error === null && result !== undefined) {
+          written += 1;
+          writeFileSync(
+            join(dir, `${name}-${process.pid}-${written}.heapprofile`),
+            JSON.stringify(result.profile),
+          );
+        }
+      });
+      return;
+    }
     if (!running) {
       session.post('Profiler.enable');
       session.post('Profiler.setSamplingInterval', { interval: 1000 });
