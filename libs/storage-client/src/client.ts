@@ -124,6 +124,13 @@ export interface Mailstore {
   appendMessage(input: AppendInput): Promise<mailstore.AppendMessageResponse>;
   /** Messages one by one, however storage batched them. */
   fetchMessages(request: mailstore.FetchMessagesRequest): AsyncGenerator<mailstore.MessageMetadata, void>;
+  /**
+   * The same messages in the batches storage sent them in (never empty): one step of the caller's
+   * loop per batch rather than per message, which is what a FETCH or SELECT of many messages wants.
+   */
+  fetchMessageBatches(
+    request: mailstore.FetchMessagesRequest,
+  ): AsyncGenerator<readonly mailstore.MessageMetadata[], void>;
   getMessageContent(
     request: mailstore.GetMessageContentRequest,
   ): Promise<{ info: mailstore.ContentInfo; chunks: AsyncGenerator<Buffer, void> }>;
@@ -584,6 +591,16 @@ class GrpcStorageClient {
       method: 'fetchMessages' | 'getMessageContent',
       request: { readonly userId: string },
     ): AsyncGenerator<Res, void, undefined> => this.serverStream<Res>(method, request);
+    async function* fetchMessageBatches(
+      request: mailstore.FetchMessagesRequest,
+    ): AsyncGenerator<readonly mailstore.MessageMetadata[], void> {
+      // Batched responses: SELECT of a 100,000-message mailbox is a few hundred stream messages.
+      const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
+      for await (const response of serverStream<mailstore.FetchMessagesResponse>('fetchMessages', batched)) {
+        const messages = messagesOf(response);
+        if (messages.length > 0) yield messages;
+      }
+    }
     return {
       listMailboxes: scoped('listMailboxes'),
       createMailbox: scoped('createMailbox'),
@@ -611,16 +628,9 @@ class GrpcStorageClient {
       setActiveSieveScript: scoped('setActiveSieveScript'),
       deleteSieveScript: scoped('deleteSieveScript'),
       async *fetchMessages(request) {
-        // Batched responses: SELECT of a 100,000-message mailbox is a few hundred stream messages.
-        const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
-        for await (const response of serverStream<mailstore.FetchMessagesResponse>(
-          'fetchMessages',
-          batched,
-        )) {
-          if (response.message !== undefined) yield response.message;
-          yield* response.messages;
-        }
+        for await (const messages of fetchMessageBatches(request)) yield* messages;
       },
+      fetchMessageBatches,
       getMessageContent: async (request) => {
         const rpc = `${SERVICES.mailstore.name}/getMessageContent`;
         // A small section then comes whole in `info` (one stream message instead of two); a
@@ -684,4 +694,9 @@ class GrpcStorageClient {
       });
     });
   }
+}
+
+/** A FetchMessages stream message's messages: the single `message` (unbatched) or the batch. */
+export function messagesOf(response: mailstore.FetchMessagesResponse): readonly mailstore.MessageMetadata[] {
+  return response.message === undefined ? response.messages : [response.message, ...response.messages];
 }

@@ -26,7 +26,13 @@ import {
   type directory,
   type mailstore,
 } from '@postmesh/contracts';
-import { appendHeaderPart, type AppendInput, type Mailstore, type StorageClient } from './client.js';
+import {
+  appendHeaderPart,
+  messagesOf,
+  type AppendInput,
+  type Mailstore,
+  type StorageClient,
+} from './client.js';
 import { StorageError, storageErrorOf } from './errors.js';
 import { DEFAULT_CALL_POLICY, backoffMs, isIdempotent, type CallPolicy } from './policy.js';
 
@@ -101,6 +107,11 @@ export function colocatedStorage(
 interface MessageCopy<T> {
   fromPartial(object: never): T;
 }
+
+/** No copy: the FetchMessages answers, which the handler builds afresh (fetchMessageBatches). */
+const AS_SENT: MessageCopy<mailstore.FetchMessagesResponse> = {
+  fromPartial: (object: never) => object as mailstore.FetchMessagesResponse,
+};
 
 type Handler = (call: unknown, callback?: (error: unknown, response?: unknown) => void) => unknown;
 type Handlers = Record<string, Handler | undefined>;
@@ -404,6 +415,28 @@ function localMailstore(
     }
   }
 
+  /**
+   * FetchMessages in-process, batched as over gRPC (fewer stream items, fewer awaits). The
+   * handler builds every MessageMetadata it sends afresh and complete (content-reader.ts), so
+   * the batches are handed over as they are, without the copy-with-defaults other calls make:
+   * a FETCH of many messages would otherwise copy each one, its flag arrays included.
+   */
+  async function* fetchMessageBatches(
+    request: mailstore.FetchMessagesRequest,
+  ): AsyncGenerator<readonly mailstore.MessageMetadata[], void> {
+    if (!serves(request.userId)) {
+      yield* remote.fetchMessageBatches(request);
+      return;
+    }
+    const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
+    for await (const response of stream('fetchMessages', batched, AS_SENT)) {
+      // As sent: a handler may leave out the empty `messages` of an unbatched answer.
+      const sent = response as Partial<mailstore.FetchMessagesResponse>;
+      const messages = messagesOf({ message: sent.message, messages: sent.messages ?? [] });
+      if (messages.length > 0) yield messages;
+    }
+  }
+
   const m = mailstoreMessages;
   return {
     listMailboxes: scoped('listMailboxes', m.ListMailboxesResponse),
@@ -432,17 +465,9 @@ function localMailstore(
     setActiveSieveScript: scoped('setActiveSieveScript', m.SetActiveSieveScriptResponse),
     deleteSieveScript: scoped('deleteSieveScript', m.DeleteSieveScriptResponse),
     async *fetchMessages(request) {
-      if (!serves(request.userId)) {
-        yield* remote.fetchMessages(request);
-        return;
-      }
-      // Batched as over gRPC: fewer stream items, fewer awaits.
-      const batched = { ...request, maxBatch: request.maxBatch ?? FETCH_BATCH };
-      for await (const response of stream('fetchMessages', batched, m.FetchMessagesResponse)) {
-        if (response.message !== undefined) yield response.message;
-        yield* response.messages;
-      }
+      for await (const messages of fetchMessageBatches(request)) yield* messages;
     },
+    fetchMessageBatches,
     async getMessageContent(request) {
       if (!serves(request.userId)) return remote.getMessageContent(request);
       const rpc = `${service}/getMessageContent`;

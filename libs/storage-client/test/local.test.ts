@@ -240,6 +240,34 @@ describe('streams', () => {
     expect(uids).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
 
+  it('hands over the batches the handler sent, as sent, unbatched answers included', async () => {
+    const sent = [
+      { messages: [{ uid: 1, flags: [1] }, { uid: 2 }] },
+      { message: { uid: 3 } },
+      { messages: [] },
+      { message: { uid: 4 }, messages: [{ uid: 5 }] },
+    ];
+    const handler = {
+      fetchMessages: (call: StreamCall) => {
+        void streamOut(call, sent.values(), { written: 0 });
+      },
+    };
+    const { client } = colocated(handler);
+    const batches: number[][] = [];
+    let first: unknown;
+    for await (const batch of client.mailstore.fetchMessageBatches(fetchRequest)) {
+      first ??= batch[0];
+      batches.push(batch.map((m) => m.uid));
+    }
+    // Empty stream messages are skipped; the objects are the handler's own (no copy per message).
+    expect(batches).toEqual([[1, 2], [3], [4, 5]]);
+    expect(first).toBe(sent[0]?.messages?.[0]);
+    const one: number[] = [];
+    for await (const message of colocated(handler).client.mailstore.fetchMessages(fetchRequest))
+      one.push(message.uid);
+    expect(one).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('a reader that stops early cancels the handler', async () => {
     const seen = { written: 0 };
     let handlerCall: StreamCall | undefined;

@@ -261,6 +261,12 @@ export class SharedNamespaceMailstore implements Mailstore {
     return this.base.fetchMessages(this.#byId(request));
   }
 
+  fetchMessageBatches(
+    request: mailstore.FetchMessagesRequest,
+  ): AsyncGenerator<readonly mailstore.MessageMetadata[], void> {
+    return this.base.fetchMessageBatches(this.#byId(request));
+  }
+
   getMessageContent(
     request: mailstore.GetMessageContentRequest,
   ): Promise<{ info: mailstore.ContentInfo; chunks: AsyncGenerator<Buffer, void> }> {

@@ -117,8 +117,8 @@ function bodiesOnly(p: Plan, changedSince: bigint | number | null): boolean {
 }
 
 /** The set's UIDs as metadata with only the UID, in order (for `bodiesOnly` fetches). */
-function* uidsOnly(uids: readonly number[]): Generator<mailstore.MessageMetadata> {
-  for (const uid of uids) yield mailstore.MessageMetadata.fromPartial({ uid });
+function* uidsOnly(uids: readonly number[]): Generator<readonly mailstore.MessageMetadata[]> {
+  yield uids.map((uid) => mailstore.MessageMetadata.fromPartial({ uid }));
 }
 
 function headerOnly(section: Section): boolean {
@@ -365,7 +365,7 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
   if (uids.length === 0) return done(command);
   const stream = bodiesOnly(p, command.changedSince)
     ? uidsOnly(uids)
-    : ctx.services.mailstore.fetchMessages({
+    : ctx.services.mailstore.fetchMessageBatches({
         userId: user.id,
         mailboxId: mailbox.id,
         uids: toUidSet(uids),
@@ -450,9 +450,12 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
     batch = [];
   };
   try {
-    for await (const message of stream) {
-      batch.push(message);
-      if (batch.length >= BATCH) await flush();
+    // Storage's batches (one loop step each, not one per message), cut to BATCH for the answer.
+    for await (const messages of stream) {
+      for (const message of messages) {
+        batch.push(message);
+        if (batch.length >= BATCH) await flush();
+      }
     }
     await flush();
   } catch (error) {

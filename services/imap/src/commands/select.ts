@@ -69,15 +69,17 @@ export const select: Handler<CommandOf<'SELECT' | 'EXAMINE'>> = async (ctx, comm
   if (rights !== undefined && ![...'iewst'].some((right) => rights.includes(right))) readOnly = true;
   const map = new MessageMap();
   const keywords = initialKeywords();
-  for await (const message of ctx.services.mailstore.fetchMessages({
+  for await (const messages of ctx.services.mailstore.fetchMessageBatches({
     userId: user.id,
     mailboxId: counters.mailboxId,
     uids: { ranges: [{ first: 1, last: 0 }] },
     changedSince: undefined,
     fields: [],
   })) {
-    map.append(message.uid, message.modseq);
-    learnKeywords(keywords, message.keywords);
+    for (const message of messages) {
+      map.append(message.uid, message.modseq);
+      learnKeywords(keywords, message.keywords);
+    }
   }
   // RFC 3501 §2.3.2: SELECT claims the messages no session has seen yet. EXAMINE claims nothing
   // (RFC 3501 §6.3.2: it MUST NOT make messages lose \Recent) but reports the ones still recent:

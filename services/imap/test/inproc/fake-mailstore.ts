@@ -123,6 +123,9 @@ function withVirtualRights(rights: string): string {
   return out;
 }
 
+/** Messages per fetchMessageBatches batch. */
+const FAKE_BATCH = 7;
+
 /** RFC 9051 §6.4.4 string matching: case-insensitive substring. */
 function contains(haystack: string, needle: string): boolean {
   return haystack.toLowerCase().includes(needle.toLowerCase());
@@ -609,6 +612,24 @@ export class FakeMailstore implements Mailstore {
       }
     }
     return undefined;
+  }
+
+  /**
+   * fetchMessages in batches of FAKE_BATCH, a size unlike storage's and IMAP's own, so that the
+   * commands are run across batch boundaries.
+   */
+  async *fetchMessageBatches(
+    request: mailstore.FetchMessagesRequest,
+  ): AsyncGenerator<readonly mailstore.MessageMetadata[], void> {
+    let batch: mailstore.MessageMetadata[] = [];
+    for await (const message of this.fetchMessages(request)) {
+      batch.push(message);
+      if (batch.length >= FAKE_BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   }
 
   async *fetchMessages(

@@ -254,6 +254,16 @@ export class Mailstore {
     return this.s.reader.fetchMessages(userId, mailboxId, uids, changedSince, fields);
   }
 
+  fetchMessageBatches(
+    userId: string,
+    mailboxId: string,
+    uids: UidSet | undefined,
+    changedSince: number | undefined,
+    fields: readonly FetchFieldValue[],
+  ): AsyncGenerator<mailstore.MessageMetadata[]> {
+    return this.s.reader.fetchMessageBatches(userId, mailboxId, uids, changedSince, fields);
+  }
+
   getMessageContent(
     userId: string,
     mailboxId: string,

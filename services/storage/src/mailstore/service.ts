@@ -245,23 +245,27 @@ export function mailstoreServer(
       const r = call.request;
       void streamOut(call, logger, 'FetchMessages', async function* () {
         await allow(r, { id: r.mailboxId }, ['r'], 'mailbox_id');
-        const messages = store.fetchMessages(userOf(r), r.mailboxId, r.uids, r.changedSince, r.fields);
+        const batches = store.fetchMessageBatches(userOf(r), r.mailboxId, r.uids, r.changedSince, r.fields);
         const maxBatch = Math.min(r.maxBatch ?? 0, FETCH_BATCH_MAX);
         if (maxBatch <= 1) {
-          for await (const message of messages) yield { message, messages: [] };
+          for await (const messages of batches) {
+            for (const message of messages) yield { message, messages: [] };
+          }
           return;
         }
         // Batched (SELECT, FETCH 1:*): few stream messages, each under FETCH_BATCH_BYTES.
         let batch: mailstore.MessageMetadata[] = [];
         let bytes = 0;
-        for await (const message of messages) {
-          batch.push(message);
-          bytes +=
-            64 + message.envelopeJson.length + message.bodystructureJson.length + message.header.length;
-          if (batch.length >= maxBatch || bytes >= FETCH_BATCH_BYTES) {
-            yield { message: undefined, messages: batch };
-            batch = [];
-            bytes = 0;
+        for await (const messages of batches) {
+          for (const message of messages) {
+            batch.push(message);
+            bytes +=
+              64 + message.envelopeJson.length + message.bodystructureJson.length + message.header.length;
+            if (batch.length >= maxBatch || bytes >= FETCH_BATCH_BYTES) {
+              yield { message: undefined, messages: batch };
+              batch = [];
+              bytes = 0;
+            }
           }
         }
         if (batch.length > 0) yield { message: undefined, messages: batch };
