@@ -156,24 +156,101 @@ export function applyPartial(range: ByteRange, origin: number, count?: number): 
  * fields as written (folding kept), followed by the blank line. Names compare case-insensitively.
  */
 export function selectHeaderFields(header: Uint8Array, names: readonly string[], not: boolean): Uint8Array {
-  const wanted = new Set(names.map((n) => n.toLowerCase()));
-  const out: Uint8Array[] = [];
+  const wanted = matcherOf(names);
+  // The selected lines as [start, end) ranges, adjacent ones merged: copied once at the end.
+  const ranges: number[] = [];
+  let total = 0;
   let i = 0;
   let include = false;
   while (i < header.length) {
     const lf = header.indexOf(LF, i);
     const next = lf < 0 ? header.length : lf + 1;
-    const line = header.subarray(i, next);
-    i = next;
-    const isBlank = line.length === 0 || line[0] === LF || (line[0] === CR && line[1] === LF);
+    const first = header[i];
+    const isBlank = first === LF || (first === CR && header[i + 1] === LF && i + 1 < next);
     if (isBlank) break;
-    if (line[0] !== SP && line[0] !== HTAB) {
-      const colon = line.indexOf(0x3a);
-      const name = colon < 0 ? null : headerBytesToString(line.subarray(0, colon)).trim().toLowerCase();
-      include = name !== null && wanted.has(name) !== not;
+    if (first !== SP && first !== HTAB)
+      include = hasColon(header, i, next) && wanted.matches(header, i, next) !== not;
+    if (include) {
+      if (ranges.length > 0 && ranges[ranges.length - 1] === i) ranges[ranges.length - 1] = next;
+      else ranges.push(i, next);
+      total += next - i;
     }
-    if (include) out.push(line);
+    i = next;
   }
-  out.push(Uint8Array.of(CR, LF));
-  return Buffer.concat(out);
+  const out = Buffer.allocUnsafe(total + 2);
+  let at = 0;
+  for (let r = 0; r < ranges.length; r += 2) {
+    out.set(header.subarray(ranges[r], ranges[r + 1]), at);
+    at += (ranges[r + 1] as number) - (ranges[r] as number);
+  }
+  out[at] = CR;
+  out[at + 1] = LF;
+  return out;
+}
+
+function hasColon(header: Uint8Array, start: number, end: number): boolean {
+  const colon = header.indexOf(0x3a, start);
+  return colon >= 0 && colon < end;
+}
+
+/**
+ * The field names of one HEADER.FIELDS list, compared with a header line's name without
+ * decoding it: byte by byte, ASCII case folded, for the names that are ASCII (all real ones,
+ * RFC 5322 §3.6.8); a name with other bytes is decoded and compared as a string, as before.
+ * Kept per list, which is the same array for every message of one FETCH.
+ */
+class FieldNames {
+  readonly #strings: Set<string>;
+  readonly #ascii = new Map<number, Uint8Array[]>();
+
+  constructor(names: readonly string[]) {
+    this.#strings = new Set(names.map((n) => n.toLowerCase()));
+    for (const name of this.#strings) {
+      if ([...name].some((c) => c.charCodeAt(0) >= 0x80)) continue;
+      const bytes = Buffer.from(name, 'latin1');
+      const list = this.#ascii.get(bytes.length) ?? [];
+      list.push(bytes);
+      this.#ascii.set(bytes.length, list);
+    }
+  }
+
+  /** Whether the field starting at `start` (its line ends at `end`) has one of the names. */
+  matches(header: Uint8Array, start: number, end: number): boolean {
+    const colon = header.indexOf(0x3a, start);
+    if (colon < 0 || colon >= end) return false;
+    // String.prototype.trim's ASCII whitespace: TAB, LF, VT, FF, CR, SP.
+    let from = start;
+    let to = colon;
+    while (from < to && isTrimmed(header[from] as number)) from += 1;
+    while (to > from && isTrimmed(header[to - 1] as number)) to -= 1;
+    for (let k = from; k < to; k += 1) {
+      if ((header[k] as number) >= 0x80) {
+        return this.#strings.has(headerBytesToString(header.subarray(start, colon)).trim().toLowerCase());
+      }
+    }
+    const candidates = this.#ascii.get(to - from);
+    if (candidates === undefined) return false;
+    outer: for (const candidate of candidates) {
+      for (let k = 0; k < candidate.length; k += 1) {
+        let b = header[from + k] as number;
+        if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+        if (b !== candidate[k]) continue outer;
+      }
+      return true;
+    }
+    return false;
+  }
+}
+
+const isTrimmed = (b: number): boolean => b === SP || (b >= 0x09 && b <= 0x0d);
+
+const fieldNames = new WeakMap<readonly string[], FieldNames>();
+
+function matcherOf(names: readonly string[]): FieldNames {
+  let matcher = fieldNames.get(names);
+  if (matcher === undefined) {
+    matcher = new FieldNames(names);
+    fieldNames.set(names, matcher);
+  }
+  return matcher;
 }
