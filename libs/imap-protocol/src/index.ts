@@ -100,7 +100,13 @@ export {
   type NamespaceDescriptor,
   type StatusValues,
 } from './serialize/data.js';
-export { serializeFetch, serializeEnvelope, formatSection, type FetchItem } from './serialize/fetch.js';
+export {
+  serializeFetch,
+  serializeEnvelope,
+  writeFetch,
+  formatSection,
+  type FetchItem,
+} from './serialize/fetch.js';
 export { serializeAcl, serializeListRights, serializeMyRights, type AclPair } from './serialize/acl.js';
 export { parseErrorResponse, receiverErrorResponse } from './serialize/errors.js';
 export { writeBodyStructure, writeEnvelope } from './serialize/bodystructure.js';

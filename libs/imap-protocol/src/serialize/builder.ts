@@ -156,10 +156,17 @@ export class ResponseBuilder {
   }
 
   #flush(): void {
-    if (this.#parts.length === 0) return;
-    this.#chunks.push(
-      Buffer.concat(this.#parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))),
-    );
+    const parts = this.#parts;
+    if (parts.length === 0) return;
+    if (parts.length === 1) {
+      // The usual case (a FLAGS or UID answer is text only): converted without a second copy.
+      const only = parts[0] as string | Uint8Array;
+      this.#chunks.push(typeof only === 'string' ? Buffer.from(only, 'utf8') : only);
+    } else {
+      this.#chunks.push(
+        Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))),
+      );
+    }
     this.#parts = [];
   }
 

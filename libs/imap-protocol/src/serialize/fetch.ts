@@ -60,13 +60,21 @@ export function serializeFetch(
   options: StringOptions = DEFAULT_OPTIONS,
 ): OutputChunk[] {
   const b = new ResponseBuilder(options);
-  b.text(`* ${sequenceNumber} FETCH (`);
-  items.forEach((item, i) => {
-    if (i > 0) b.sp();
-    writeItem(b, item);
-  });
-  b.text(')').crlf();
+  writeFetch(b, sequenceNumber, items);
   return b.chunks();
+}
+
+/**
+ * `* <seq> FETCH (<items>)\r\n` added to a builder: the answers of many messages gathered into
+ * one (a `FETCH 1:* (FLAGS)` is then one buffer, not one builder and buffer per message).
+ */
+export function writeFetch(b: ResponseBuilder, sequenceNumber: number, items: readonly FetchItem[]): void {
+  b.text(`* ${sequenceNumber} FETCH (`);
+  for (let i = 0; i < items.length; i += 1) {
+    if (i > 0) b.sp();
+    writeItem(b, items[i] as FetchItem);
+  }
+  b.text(')').crlf();
 }
 
 /** RFC 9051 §9 `envelope` as bytes, for a FETCH item `{ item: 'ENVELOPE', serialized }`. */

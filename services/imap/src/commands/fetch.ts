@@ -12,8 +12,10 @@
 import { mailstore } from '@postmesh/contracts';
 import { selectHeaderFields, type BodyPart } from '@postmesh/mime';
 import {
+  ResponseBuilder,
   formatSection,
   serializeFetch,
+  writeFetch,
   serializeVanished,
   type FetchAttribute,
   type FetchItem,
@@ -378,32 +380,42 @@ export const fetch: Handler<FetchCommand> = async (ctx, command) => {
   const fromMetadata = metadataOnly(p.attributes);
   const flush = async (): Promise<void> => {
     const nowSeen = p.setsSeen ? await markSeen(ctx, user.id, mailbox, batch) : new Set<number>();
-    /** One message's responses, with what setting \Seen and new keywords add. */
-    const answer = (message: mailstore.MessageMetadata, items: FetchItem[]): OutputChunk[] => {
-      if (nowSeen.has(message.uid) && !items.some((i) => i.item === 'FLAGS')) {
+    /** What setting \Seen adds to one message's items. */
+    const addSeen = (message: mailstore.MessageMetadata, items: FetchItem[]): void => {
+      if (!nowSeen.has(message.uid)) return;
+      if (!items.some((i) => i.item === 'FLAGS')) {
         // RFC 9051 §6.4.5: the changed flags are reported with the data that set \Seen.
         const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
         items.push({ item: 'FLAGS', flags: imapFlags(message.flags, message.keywords, recent) });
       }
-      if (nowSeen.has(message.uid) && ctx.condstore) addUidAndModseq(items, message);
+      if (ctx.condstore) addUidAndModseq(items, message);
+    };
+    /** RFC 9051 §7.3.5: a keyword shown for the first time is announced in `* FLAGS` first. */
+    const announcements = (message: mailstore.MessageMetadata, items: FetchItem[]): Uint8Array[] =>
+      items.some((i) => i.item === 'FLAGS') ? announceKeywords(mailbox, message.keywords) : [];
+    /** One message's responses, with what setting \Seen and new keywords add. */
+    const answer = (message: mailstore.MessageMetadata, items: FetchItem[]): OutputChunk[] => {
+      addSeen(message, items);
       const fetched = serializeFetch(mailbox.map.msnOf(message.uid), items, { utf8: ctx.utf8 });
-      // RFC 9051 §7.3.5: a keyword shown for the first time is announced in `* FLAGS` first.
-      if (!items.some((i) => i.item === 'FLAGS')) return fetched;
-      const announce = announceKeywords(mailbox, message.keywords);
+      const announce = announcements(message, items);
       return announce.length === 0 ? fetched : [...announce, ...fetched];
     };
     if (fromMetadata) {
-      // Nothing to read per message: the batch's answers are built at once and sent together.
-      const out: OutputChunk[] = [];
+      // Nothing to read per message: the batch's answers are built at once, into one builder,
+      // and sent together.
+      const out = new ResponseBuilder({ utf8: ctx.utf8 });
       for (const message of batch) {
-        if (mailbox.map.msnOf(message.uid) === 0) continue;
+        const msn = mailbox.map.msnOf(message.uid);
+        if (msn === 0) continue;
         const recent = !ctx.rev2 && mailbox.recent.has(message.uid);
         const items: FetchItem[] = [];
         for (const a of p.attributes) items.push(metadataItem(ctx, a, message, recent)!);
-        for (const chunk of answer(message, items)) out.push(chunk);
+        addSeen(message, items);
+        for (const announced of announcements(message, items)) out.raw(announced);
+        writeFetch(out, msn, items);
       }
       batch = [];
-      await respond(out);
+      await respond(out.chunks());
       return;
     }
     // Body streams of the next few messages are opened while the current one is written, so
