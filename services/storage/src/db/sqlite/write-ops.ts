@@ -273,7 +273,21 @@ export function bulkError(writeErrors: Document[], result: Document): MongoBulkW
 // ---- crossing the thread boundary: BSON keeps ObjectId, Binary, Date, Long as they are ----
 
 export function encode(value: unknown): Uint8Array {
-  return BSON.serialize({ v: value });
+  const bytes = BSON.serialize({ v: value });
+  // A small result is a view into Node's 8 KiB buffer pool. Posted as it is, the whole pool would
+  // be copied to the other thread; in a buffer of its own it is moved (`transferable`).
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : new Uint8Array(bytes);
+}
+
+/** The buffers of encoded messages, to be moved rather than copied by `postMessage`. */
+export function transferable(encoded: readonly (Uint8Array | undefined)[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const bytes of encoded) {
+    if (bytes !== undefined && bytes.buffer instanceof ArrayBuffer) buffers.add(bytes.buffer);
+  }
+  return [...buffers];
 }
 
 export function decode(bytes: Uint8Array): unknown {

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './store.js';
-import { decode, encode, encodeError, executeWrite, type WriteOp } from './write-ops.js';
+import { decode, encode, encodeError, executeWrite, transferable, type WriteOp } from './write-ops.js';
 import type { FromWriter, ToWriter, WriteAnswer, WriteRequest } from './writer.js';
 
 if (parentPort === null) throw new Error('writer-thread.js runs as a worker thread');
@@ -31,7 +31,8 @@ function answer(a: WriteAnswer): void {
     setImmediate(() => {
       const out = answers;
       answers = [];
-      port.postMessage(out satisfies FromWriter);
+      // Each answer's bytes are its own: moved to the main thread, not copied.
+      port.postMessage(out satisfies FromWriter, transferable(out.map((a) => (a.ok ? a.value : a.error))));
     });
 }
 

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SqliteStore, StoreEvent } from './store.js';
-import { decode, decodeError, encode, executeWrite, type WriteOp } from './write-ops.js';
+import { decode, decodeError, encode, executeWrite, transferable, type WriteOp } from './write-ops.js';
 
 export interface Writer {
   submit(command: string, collection: string, op: WriteOp): Promise<unknown>;
@@ -182,7 +182,12 @@ export class ThreadWriter implements Writer {
   private send(): void {
     const writes = this.outbox;
     this.outbox = [];
-    if (writes.length > 0) this.worker.postMessage({ type: 'writes', writes } satisfies ToWriter);
+    if (writes.length === 0) return;
+    // The encoded operations are moved to the thread, not copied: nothing reads them here after.
+    this.worker.postMessage(
+      { type: 'writes', writes } satisfies ToWriter,
+      transferable(writes.map((w) => w.op)),
+    );
   }
 
   close(): Promise<void> {
