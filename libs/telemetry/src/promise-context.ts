@@ -8,7 +8,7 @@
  * cost about 8 % of storage-imap's CPU per IMAP command (ADR 0013). These hooks do only what a
  * trace context needs: a promise created while a context is active remembers it, and its
  * reactions (the code after an `await`, a `then` callback) run with it active again. That is
- * AsyncLocalStorage's behaviour for promises, at about half its cost (tools/bench/context).
+ * AsyncLocalStorage's behaviour for promises, at about half its cost (bench/context-cost.mjs).
  *
  * Unlike AsyncLocalStorage, a callback handed to a timer, `process.nextTick`, an event emitter or
  * a callback-style I/O API does not inherit the context it was registered in; such a callback
