@@ -82,29 +82,26 @@ function register(metric: { name: string }, registers: readonly Registry[] | und
   for (const registry of registers ?? []) registry.registerMetric(metric as never);
 }
 
-export class HotCounter<L extends string = string> {
+/** What the registry reads of a metric: its name, help and type, and its values when scraped. */
+abstract class HotMetric<L extends string, C> {
   readonly name: string;
   readonly help: string;
-  readonly type = 'counter';
+  abstract readonly type: 'counter' | 'histogram';
   readonly aggregator = 'sum';
-  readonly #cells: Cells<L, { value: number }>;
+  protected readonly cells: Cells<L, C>;
 
-  constructor(options: Options<L>) {
+  constructor(options: Options<L>, make: () => C) {
     this.name = options.name;
     this.help = options.help;
-    this.#cells = new Cells(options.labelNames, () => ({ value: 0 }));
-    register(this, options.registers);
+    this.cells = new Cells(options.labelNames, make);
   }
 
-  inc(labels: Labels<L>, amount = 1): void {
-    if (!(amount >= 0) || !Number.isFinite(amount)) {
-      throw new Error(`${this.name}: a counter only goes up (got ${amount})`);
-    }
-    this.#cells.get(labels).value += amount;
-  }
+  /** The exposition's samples of one label set's cell. */
+  protected abstract samples(labels: Record<string, string | number>, cell: C, out: MetricValue[]): void;
 
   get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
-    const values = this.#cells.entries().map(({ labels, cell }) => ({ value: cell.value, labels }));
+    const values: MetricValue[] = [];
+    for (const { labels, cell } of this.cells.entries()) this.samples(labels, cell, values);
     return Promise.resolve({
       name: this.name,
       help: this.help,
@@ -115,7 +112,31 @@ export class HotCounter<L extends string = string> {
   }
 
   reset(): void {
-    this.#cells.clear();
+    this.cells.clear();
+  }
+}
+
+export class HotCounter<L extends string = string> extends HotMetric<L, { value: number }> {
+  readonly type = 'counter';
+
+  constructor(options: Options<L>) {
+    super(options, () => ({ value: 0 }));
+    register(this, options.registers);
+  }
+
+  inc(labels: Labels<L>, amount = 1): void {
+    if (!(amount >= 0) || !Number.isFinite(amount)) {
+      throw new Error(`${this.name}: a counter only goes up (got ${amount})`);
+    }
+    this.cells.get(labels).value += amount;
+  }
+
+  protected samples(
+    labels: Record<string, string | number>,
+    cell: { value: number },
+    out: MetricValue[],
+  ): void {
+    out.push({ value: cell.value, labels });
   }
 }
 
@@ -126,33 +147,23 @@ interface HistogramCell {
   count: number;
 }
 
-export class HotHistogram<L extends string = string> {
-  readonly name: string;
-  readonly help: string;
+export class HotHistogram<L extends string = string> extends HotMetric<L, HistogramCell> {
   readonly type = 'histogram';
-  readonly aggregator = 'sum';
   readonly #bounds: readonly number[];
-  readonly #cells: Cells<L, HistogramCell>;
 
   constructor(options: Options<L> & { readonly buckets: readonly number[] }) {
-    this.name = options.name;
-    this.help = options.help;
     const bounds = [...options.buckets].sort((a, b) => a - b);
+    super(options, () => ({ counts: new Array<number>(bounds.length + 1).fill(0), sum: 0, count: 0 }));
     if (bounds.length === 0 || bounds.some((b, i) => !Number.isFinite(b) || (i > 0 && b === bounds[i - 1]))) {
       throw new Error(`${this.name}: buckets must be distinct finite numbers`);
     }
     this.#bounds = bounds;
-    this.#cells = new Cells(options.labelNames, () => ({
-      counts: new Array<number>(bounds.length + 1).fill(0),
-      sum: 0,
-      count: 0,
-    }));
     register(this, options.registers);
   }
 
   observe(labels: Labels<L>, value: number): void {
     if (Number.isNaN(value)) throw new Error(`${this.name}: cannot observe NaN`);
-    const cell = this.#cells.get(labels);
+    const cell = this.cells.get(labels);
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > (bounds[i] as number)) i += 1;
@@ -161,36 +172,15 @@ export class HotHistogram<L extends string = string> {
     cell.count += 1;
   }
 
-  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
-    const values: MetricValue[] = [];
-    for (const { labels, cell } of this.#cells.entries()) {
-      let cumulative = 0;
-      this.#bounds.forEach((bound, i) => {
-        cumulative += cell.counts[i] as number;
-        values.push({
-          value: cumulative,
-          labels: { le: bound, ...labels },
-          metricName: `${this.name}_bucket`,
-        });
-      });
-      values.push({
-        value: cell.count,
-        labels: { le: '+Inf', ...labels },
-        metricName: `${this.name}_bucket`,
-      });
-      values.push({ value: cell.sum, labels, metricName: `${this.name}_sum` });
-      values.push({ value: cell.count, labels, metricName: `${this.name}_count` });
-    }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
+  protected samples(labels: Record<string, string | number>, cell: HistogramCell, out: MetricValue[]): void {
+    const bucket = `${this.name}_bucket`;
+    let cumulative = 0;
+    this.#bounds.forEach((bound, i) => {
+      cumulative += cell.counts[i] as number;
+      out.push({ value: cumulative, labels: { le: bound, ...labels }, metricName: bucket });
     });
-  }
-
-  reset(): void {
-    this.#cells.clear();
+    out.push({ value: cell.count, labels: { le: '+Inf', ...labels }, metricName: bucket });
+    out.push({ value: cell.sum, labels, metricName: `${this.name}_sum` });
+    out.push({ value: cell.count, labels, metricName: `${this.name}_count` });
   }
 }
