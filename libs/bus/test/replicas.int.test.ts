@@ -1,5 +1,6 @@
 // Readiness verifies the replica count the JetStream servers actually keep for every stream, KV
 // bucket and object store (DESIGN §2), on a real three-node cluster and on a single node.
+import type { StreamConfig } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { createLogger } from '@postmesh/telemetry';
 import { NatsCluster, NatsServer } from '@postmesh/testing';
@@ -43,7 +44,7 @@ describe('stream replicas on a three-node cluster', () => {
 
   it('is ready once the operator scales the short bucket up', async () => {
     const info = await bus.jsm.streams.info(`KV_${Buckets.RATE_LIMITS}`);
-    await bus.jsm.streams.update(info.config.name, { ...info.config, num_replicas: 3 });
+    await scaleUp(cluster, bus, info.config.name, { ...info.config, num_replicas: 3 });
     expect(await checkStreamReplicas(bus.jsm, 3)).toBe(true);
     const names: string[] = [];
     for await (const s of bus.jsm.streams.list()) names.push(s.config.name);
@@ -80,3 +81,20 @@ describe('stream replicas on a single node', () => {
     expect(result).toContain(`KV_${Buckets.AUTH_FAILURES} has 1`);
   });
 });
+
+/**
+ * As an operator would: on a loaded machine the meta leader can briefly miss a node's statistics
+ * and refuse placement with "peer offline"; wait until it sees every peer again and retry, a
+ * bounded number of times.
+ */
+async function scaleUp(cluster: NatsCluster, bus: Bus, name: string, config: StreamConfig): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await bus.jsm.streams.update(name, config);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes('peer offline')) throw err;
+      await cluster.waitForMetaLeader();
+    }
+  }
+}

@@ -34,7 +34,10 @@ export class NatsCluster {
     return cluster;
   }
 
-  /** Resolves once the JetStream meta group has a leader and every node sees all peers. */
+  /**
+   * Resolves once the JetStream meta group has a leader and the leader sees every other running
+   * node as current and online: only then does it place new replicas on them.
+   */
   async waitForMetaLeader(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -43,20 +46,44 @@ export class NatsCluster {
         if (!node.process.running) continue;
         try {
           const res = await fetch(`${node.monitorUrl}/jsz`, { signal: AbortSignal.timeout(1_000) });
-          const jsz = (await res.json()) as { meta_cluster?: { leader?: string; cluster_size?: number } };
-          if (!jsz.meta_cluster?.leader) ready = false;
+          const jsz = (await res.json()) as { meta_cluster?: MetaCluster };
+          const meta = jsz.meta_cluster;
+          if (!meta?.leader) ready = false;
+          // The leader places replicas only on peers it sees as current and online; a peer whose
+          // server statistics it has not heard yet is refused with "peer offline".
+          else if (isLeader(meta) && !allPeersUp(meta, this.running())) ready = false;
         } catch {
           ready = false;
         }
       }
       if (ready) return;
       if (Date.now() > deadline)
-        throw new Error(`JetStream cluster had no meta leader within ${timeoutMs} ms`);
+        throw new Error(`JetStream cluster had no meta leader seeing all its peers within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  private running(): number {
+    return this.nodes.filter((n) => n.process.running).length;
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
   }
+}
+
+interface MetaCluster {
+  leader?: string;
+  replicas?: { name: string; current?: boolean; offline?: boolean }[];
+}
+
+/** The leader lists every peer but itself; any other node lists the leader among its peers. */
+function isLeader(meta: MetaCluster): boolean {
+  return !(meta.replicas ?? []).some((p) => p.name === meta.leader);
+}
+
+/** Whether the leader sees as many current, online peers as there are other running nodes. */
+function allPeersUp(meta: MetaCluster, running: number): boolean {
+  const up = (meta.replicas ?? []).filter((p) => p.current === true && p.offline !== true);
+  return up.length >= running - 1;
 }
