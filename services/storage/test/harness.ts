@@ -47,6 +47,8 @@ export interface StorageHarnessOptions {
   readonly blobStore?: BlobStoreKind | BlobStoreSettings;
   /** Alerts mailed to a postmaster (with `nats`). */
   readonly alerts?: StorageAppOptions['alerts'];
+  /** The in-process SQLite database whatever POSTMESH_TEST_DB says (a suite of its write path). */
+  readonly sqlite?: boolean;
 }
 
 export interface StorageHarness {
@@ -92,7 +94,7 @@ async function buildHarness(env: TestEnvironment, options: StorageHarnessOptions
   await mongo.connect();
   // POSTMESH_TEST_DB=sqlite runs the suite on the in-process SQLite database (ADR 0011) instead.
   const sqlite =
-    process.env.POSTMESH_TEST_DB === 'sqlite'
+    options.sqlite === true || process.env.POSTMESH_TEST_DB === 'sqlite'
       ? openSqliteDatabase({
           file: join(dir, 'postmesh.sqlite'),
           name: env.database,

@@ -38,7 +38,7 @@ export interface MailstoreHarness {
  * directly (`deliverToMailboxes`), recording its change notifications.
  */
 export async function startMailstoreHarness(
-  options: Pick<StorageHarnessOptions, 'logLevel' | 'blobStore'> = {},
+  options: Pick<StorageHarnessOptions, 'logLevel' | 'blobStore' | 'sqlite'> = {},
 ): Promise<MailstoreHarness> {
   const h = await startStorageHarness(options);
   const changed: string[] = [];

@@ -13,7 +13,13 @@ import { Binary, MongoBulkWriteError, ObjectId, type Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SqliteCollection } from '../src/db/sqlite/collection.js';
 import { ThreadWriter } from '../src/db/sqlite/writer.js';
-import { openSqliteDatabase, type SqliteDatabase, type StoreEvent } from '../src/db/sqlite/index.js';
+import {
+  GUARD_FAILED,
+  atomicWriterOf,
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type StoreEvent,
+} from '../src/db/sqlite/index.js';
 
 let dir: string;
 let opened: SqliteDatabase[];
@@ -304,6 +310,42 @@ describe.each(['thread', 'inline'] as const)('the driver API over SQLite, writes
     expect(after.commits - before.commits).toBeLessThanOrEqual(mode === 'inline' ? 1 : 5);
     expect(await c.countDocuments({})).toBe(201);
     expect(events.filter((e) => e.command === 'insert')).toHaveLength(201);
+  });
+
+  it('writes several collections atomically, only while the guard matches (ADR 0014)', async () => {
+    const db = open('shared.sqlite');
+    const other = open('shared.sqlite');
+    const write = atomicWriterOf(db as unknown as Db);
+    if (write === undefined) throw new Error('no atomic writer on SQLite');
+    await db.collection('pointers').insertOne({ _id: 3, epoch: 7 });
+    const guard = { collection: 'pointers', filter: { _id: 3, epoch: 7, opening: { $exists: false } } };
+    await write(guard, [
+      { collection: 'refs', docs: [{ _id: 'r1', refs: 1 }] },
+      { collection: 'msgs', docs: [{ _id: 'm:1' }, { _id: 'm:2' }] },
+    ]);
+    expect(await db.collection('msgs').countDocuments({})).toBe(2);
+    expect(await db.collection('refs').countDocuments({})).toBe(1);
+    // A newer owner marks the pointer through another connection: the guard fails, nothing is written.
+    await other.collection('pointers').updateOne({ _id: 3 }, { $set: { opening: 8 } });
+    await expect(
+      write(guard, [
+        { collection: 'refs', docs: [{ _id: 'r2', refs: 1 }] },
+        { collection: 'msgs', docs: [{ _id: 'm:3' }] },
+      ]),
+    ).rejects.toMatchObject({ code: GUARD_FAILED });
+    expect(await db.collection('refs').findOne({ _id: 'r2' })).toBeNull();
+    expect(await db.collection('msgs').findOne({ _id: 'm:3' })).toBeNull();
+    // A duplicate key in a later step undoes the earlier ones; other writes of the same commit stay.
+    const alone = db.collection('msgs').insertOne({ _id: 'beside' });
+    const duplicate = write(undefined, [
+      { collection: 'refs', docs: [{ _id: 'r3', refs: 1 }] },
+      { collection: 'msgs', docs: [{ _id: 'm:4' }, { _id: 'm:1' }] },
+    ]);
+    await expect(duplicate).rejects.toMatchObject({ code: 11000 });
+    await alone;
+    expect(await db.collection('refs').findOne({ _id: 'r3' })).toBeNull();
+    expect(await db.collection('msgs').findOne({ _id: 'm:4' })).toBeNull();
+    expect(await db.collection('msgs').findOne({ _id: 'beside' })).toEqual({ _id: 'beside' });
   });
 
   it('sees another connection’s new collections and indexes (two replicas on one file)', async () => {

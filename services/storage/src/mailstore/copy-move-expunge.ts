@@ -3,7 +3,6 @@
  */
 import { MAX_UID, type UidSet, type mailstore } from '@postmesh/contracts';
 import { ObjectId, type Collection, type Filter, type WithId } from 'mongodb';
-import { groupInsert } from '../db/group-insert.js';
 import { addBlobRefs } from '../blob/index.js';
 import { ErrorReason } from './contract.js';
 import { MailstoreError } from './errors.js';
@@ -464,8 +463,9 @@ export class CopyMoveExpunge extends StorePart {
       }
     }
     if (gone.length === 0) return { expungedUids: [], highestModseq: mailbox.highestModseq };
-    // Its partition's tag, taken once nothing but the write is left (ADR 0007).
-    const write = fenced === undefined ? undefined : (fenced.write = await fenced.begin());
+    // One guarded transaction (ADR 0014), or its partition's tag, taken once nothing but the
+    // write is left, and a confirm after (ADR 0007).
+    const { atomic, write } = await this.recordWrite(mailbox.userId, fenced);
     const modseq = await this.s.flags.advanceCounters(mailbox, entry, {
       highestModseq: 1,
       messages: -gone.length,
@@ -484,7 +484,7 @@ export class CopyMoveExpunge extends StorePart {
       ...(write === undefined ? {} : { own: write.tag }),
     }));
     try {
-      await groupInsert(this.db, this.tombstones(), tombstones);
+      await this.insertRecords(mailbox.userId, atomic, this.tombstones(), tombstones);
     } catch (error) {
       await this.s.flags.takeBackCounters(mailbox, {
         messages: gone.length,

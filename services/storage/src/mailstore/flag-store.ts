@@ -5,7 +5,6 @@
 import type { UidSet, mailstore } from '@postmesh/contracts';
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import { boundedBulkWrite } from '../db/bulk-updates.js';
-import { groupInsert } from '../db/group-insert.js';
 import { Collections } from '../db/schema.js';
 import { ErrorReason, StoreModes, type StoreModeValue } from './contract.js';
 import { MailstoreError } from './errors.js';
@@ -297,8 +296,9 @@ export class FlagStore extends StorePart {
       unseen += Number(!next.includes(SEEN)) - Number(!before.includes(SEEN));
       deleted += Number(next.includes(DELETED)) - Number(before.includes(DELETED));
     }
-    // Its partition's tag, taken once nothing but the write is left (ADR 0007).
-    const write = fenced === undefined ? undefined : (fenced.write = await fenced.begin());
+    // Written in one transaction guarded by the partition's pointer (ADR 0014), or under its
+    // partition's tag, taken once nothing but the write is left, and confirmed after (ADR 0007).
+    const { atomic, write } = await this.recordWrite(mailbox.userId, fenced);
     const modseq = await this.advanceCounters(mailbox, entry, { highestModseq: 1, unseen, deleted });
     const records: FlagChangeDoc[] = updates.map((u) => ({
       _id: new ObjectId(),
@@ -309,7 +309,7 @@ export class FlagStore extends StorePart {
       ...(write === undefined ? {} : { own: write.tag }),
     }));
     try {
-      await groupInsert(this.db, flagChanges(this.db), records);
+      await this.insertRecords(mailbox.userId, atomic, flagChanges(this.db), records);
     } catch (error) {
       // Nothing of the command counts: its counters go back (the MODSEQ stays used, a gap).
       await this.takeBackCounters(mailbox, { unseen: -unseen, deleted: -deleted });

@@ -7,7 +7,8 @@ import { MAX_UID } from '@postmesh/contracts';
 import { MimeIndexer, type IndexResult } from '@postmesh/mime';
 import { MongoBulkWriteError, ObjectId, type OneOrMore, type WriteError } from 'mongodb';
 import { groupInsert } from '../db/group-insert.js';
-import { insertBlobRefs, newBlobRef } from '../blob/index.js';
+import { insertBlobRefs, newBlobRef, type BlobRefDoc } from '../blob/index.js';
+import { Collections } from '../db/schema.js';
 import {
   bodyRefId,
   isDuplicateKey,
@@ -25,9 +26,16 @@ import { sharedMailboxIndex as index } from './mailbox-index.js';
 import type { PendingInsert } from './runtime.js';
 import { mailboxRecords, mailboxes } from './mailboxes.js';
 import { TermHasher, termsFor, trigramsFor } from './search-terms.js';
-import type { MailboxRecord, MessageRecord, SealedMeta, SearchIndexDoc, WriteTag } from './types.js';
-import { StorePart } from './store-part.js';
-import { taggedWith } from './write-fence.js';
+import {
+  MailstoreCollections,
+  type MailboxRecord,
+  type MessageRecord,
+  type SealedMeta,
+  type SearchIndexDoc,
+  type WriteTag,
+} from './types.js';
+import { StorePart, type AtomicWrite } from './store-part.js';
+import { guardFailed, taggedWith } from './write-fence.js';
 import {
   META_LABEL,
   TEXT_LABEL,
@@ -257,6 +265,7 @@ export class MessageWriter extends StorePart {
     internalDate: Date,
     delivery: { spoolId: string; recipient?: string; own?: WriteTag } | undefined,
     own: WriteTag | undefined = delivery?.own,
+    atomic?: AtomicWrite & { blobRef: BlobRefDoc },
   ): Promise<{ uid: number; modseq: number }> {
     const { entry, doc } = await this.newMessage(mailbox, body, flags, internalDate, delivery);
     if (own !== undefined) {
@@ -271,6 +280,9 @@ export class MessageWriter extends StorePart {
         resolve,
         reject,
         stored: false,
+        ...(atomic === undefined
+          ? {}
+          : { atomic: { write: atomic.write, guard: atomic.guard }, blobRef: atomic.blobRef }),
       };
       const key = this.lockKey(mailboxId);
       const queue = this.rt.pendingInserts.get(key);
@@ -293,7 +305,13 @@ export class MessageWriter extends StorePart {
         .withCounterLock(key, async () => {
           group = this.rt.pendingInserts.get(key) ?? [];
           this.rt.pendingInserts.delete(key);
-          await this.commitGroup(mailbox, group);
+          // Those of one way of writing (and one guard) at a time; in practice all of them.
+          const ways = new Map<string, PendingInsert[]>();
+          for (const it of group) {
+            const way = it.atomic === undefined ? '' : JSON.stringify(it.atomic.guard?.filter ?? null);
+            ways.set(way, [...(ways.get(way) ?? []), it]);
+          }
+          for (const part of ways.values()) await this.commitGroup(mailbox, part);
         })
         .then(
           () => settle(null),
@@ -311,12 +329,16 @@ export class MessageWriter extends StorePart {
   private async commitGroup(mailbox: MailboxRecord, group: readonly PendingInsert[]): Promise<void> {
     if (group.length === 0) return;
     const mailboxId = mailbox._id.toHexString();
+    const atomic = group[0]?.atomic;
     // Shared with the other groups of this process committing now (group commit, ADR 0007).
-    await groupInsert(
-      this.db,
-      this.searchIndex(),
-      group.map((it) => it.entry),
-    );
+    // Written atomically, the entries go in the messages' transaction (ADR 0014).
+    if (atomic === undefined) {
+      await groupInsert(
+        this.db,
+        this.searchIndex(),
+        group.map((it) => it.entry),
+      );
+    }
     let todo = [...group];
     let allocated: PendingInsert[] = [];
     try {
@@ -371,7 +393,10 @@ export class MessageWriter extends StorePart {
           it.doc._id = messageKey(mailboxId, it.doc.uid);
         });
         allocated = todo;
-        const refused = await this.insertNew(todo.map((it) => it.doc));
+        const refused =
+          atomic === undefined
+            ? await this.insertNew(todo.map((it) => it.doc))
+            : await this.insertAtomically(mailbox.userId, atomic, todo);
         allocated = [];
         todo.forEach((it, i) => {
           if (!refused.has(i)) it.stored = true;
@@ -401,9 +426,41 @@ export class MessageWriter extends StorePart {
           this.s.transfer.counterDecrementsOf(allocated.map((it) => it.doc)),
         );
       }
-      await this.searchIndex()
-        .deleteMany({ _id: { $in: todo.map((it) => it.entry._id) } })
-        .catch(() => undefined);
+      // Written atomically, nothing of them was.
+      if (atomic === undefined) {
+        await this.searchIndex()
+          .deleteMany({ _id: { $in: todo.map((it) => it.entry._id) } })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the bodies' references, search entries and messages of `todo` in one transaction,
+   * checked against the partition's guard (ADR 0014). Answers every index as refused when a
+   * message's `_id` or `(mailboxId, uid)` was taken (the transaction wrote nothing); a failed guard
+   * is NOT_OWNER, and what the caches hold of the user's partition is read again.
+   */
+  private async insertAtomically(
+    userId: string,
+    atomic: NonNullable<PendingInsert['atomic']>,
+    todo: readonly PendingInsert[],
+  ): Promise<Set<number>> {
+    const refs = todo.flatMap((it) => (it.blobRef === undefined ? [] : [it.blobRef]));
+    try {
+      await atomic.write(atomic.guard, [
+        ...(refs.length === 0 ? [] : [{ collection: Collections.blobRefs, docs: refs }]),
+        { collection: MailstoreCollections.searchIndex, docs: todo.map((it) => it.entry) },
+        { collection: Collections.messages, docs: todo.map((it) => it.doc) },
+      ]);
+      return new Set();
+    } catch (error) {
+      if (guardFailed(error)) throw this.refusedByGuard(error, userId, atomic.guard);
+      // One message's key taken (its bulk's first error, E11000): none of them was written.
+      if (isDuplicateKey(error)) {
+        return new Set(todo.map((_, i) => i));
+      }
       throw error;
     }
   }
@@ -447,9 +504,13 @@ export class MessageWriter extends StorePart {
     if (found.status === 'rejected') throw found.reason;
     if (quota.status === 'rejected') throw quota.reason;
     const mailbox = found.value;
+    // One transaction with the body's reference and the partition's guard, or a confirm after
+    // (ADR 0014). Asked first: a replica that does not own the user reads no body.
+    const atomic = await this.atomicWrite(input.userId);
     // With a declared size, `ingest` accepts exactly that many octets, already checked against the
-    // quota; without one, the quota is checked once the size is known.
-    const ingested = await this.ingest(body, declared, 1);
+    // quota; without one, the quota is checked once the size is known. Written atomically, the
+    // body's reference goes with its message.
+    const ingested = await this.ingest(body, declared, atomic === undefined ? 1 : undefined);
     try {
       if (declared === undefined) await this.s.quota.checkQuota(input.userId, ingested.size);
     } catch (error) {
@@ -461,6 +522,27 @@ export class MessageWriter extends StorePart {
     const refs = new Map([
       [ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }],
     ]);
+    const mailboxId = mailbox._id.toHexString();
+    if (atomic !== undefined) {
+      let stored: { uid: number; modseq: number };
+      try {
+        stored = await this.insertMessage(
+          mailbox,
+          ingested,
+          input.flags,
+          input.internalDate ?? new Date(),
+          input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
+          undefined,
+          { ...atomic, blobRef: newBlobRef(ingested.blobId, 1, ingested.blob.store) },
+        );
+      } catch (error) {
+        // Its reference was not written: the release finds none and deletes the body.
+        await this.releaseBlobRefs(refs);
+        throw error;
+      }
+      this.onChanged(input.userId, { mailboxId, highestModseq: stored.modseq });
+      return { mailboxId, uidValidity: mailbox.uidValidity, ...stored };
+    }
     let stored: { uid: number; modseq: number };
     let write: Awaited<ReturnType<MessageWriter['beginWrite']>>;
     try {
@@ -481,7 +563,6 @@ export class MessageWriter extends StorePart {
       await this.releaseBlobRefs(refs);
       throw error;
     }
-    const mailboxId = mailbox._id.toHexString();
     await this.confirmWrite(write, input.userId, async (tag) => {
       // Never counted: its message, search entry and body reference go (no tombstone: no client
       // was told of its UID, and no owner counted it).

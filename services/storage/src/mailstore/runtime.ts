@@ -7,7 +7,9 @@
  * and the index warm-up all serialise on the same locks and see the same pending records.
  */
 import type { Db } from 'mongodb';
+import type { BlobRefDoc } from '../blob/index.js';
 import { KeyedLock } from '../db/keyed-lock.js';
+import type { AtomicWriter, WriteGuard } from '../db/sqlite/index.js';
 import type { MailboxIndexEntry, MessageSummary } from './mailbox-index.js';
 import { PendingChanges, retainOwnedRecords, setRecordOwnership } from './pending-changes.js';
 import type { MessageRecord, SearchIndexDoc } from './types.js';
@@ -16,6 +18,12 @@ import type { MessageRecord, SearchIndexDoc } from './types.js';
 export interface PendingInsert {
   readonly entry: SearchIndexDoc;
   readonly doc: MessageRecord;
+  /**
+   * Written in one transaction of the database with its body's reference (`blobRef`), checked
+   * against this guard (ADR 0014); without it, search entries, then messages, then a confirm.
+   */
+  readonly atomic?: { readonly write: AtomicWriter; readonly guard: WriteGuard | undefined };
+  readonly blobRef?: BlobRefDoc;
   readonly resolve: (stored: { uid: number; modseq: number }) => void;
   readonly reject: (error: unknown) => void;
   /** Set once its message document is written. */

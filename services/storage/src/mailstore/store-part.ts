@@ -5,7 +5,8 @@
  */
 import type { MailboxChange } from '@postmesh/bus';
 import type { Logger } from '@postmesh/telemetry';
-import type { Db } from 'mongodb';
+import type { Collection, Db, Document } from 'mongodb';
+import { groupInsert } from '../db/group-insert.js';
 import type { UserKeyring } from '../crypto/types.js';
 import { Collections } from '../db/schema.js';
 import { releaseBlobRefs as releaseRefs, type BlobRefCounts, type BlobStores } from '../blob/index.js';
@@ -28,7 +29,9 @@ import type { ContentReader } from './content-reader.js';
 import type { FlagStore } from './flag-store.js';
 import type { CopyMoveExpunge } from './copy-move-expunge.js';
 import type { MessageSearch } from './search.js';
-import { notOwner, type FencedWrite, type WriteFence } from './write-fence.js';
+import { atomicWriterOf, type AtomicWriter } from '../db/sqlite/index.js';
+import { guardFailed, notOwner, type FencedWrite, type WriteFence, type WriteGuard } from './write-fence.js';
+import type { FencedRecords } from './flag-store.js';
 
 export interface StoreBase {
   readonly db: Db;
@@ -41,6 +44,12 @@ export interface StoreBase {
   readonly writeCounts: (tag: WriteTag) => boolean;
   /** Commit-then-confirm of IMAP writes (write-fence.ts); undefined: not fenced. */
   readonly fence: WriteFence | undefined;
+}
+
+/** A write made in one transaction of the database, checked against `guard` (ADR 0014). */
+export interface AtomicWrite {
+  readonly write: AtomicWriter;
+  readonly guard: WriteGuard | undefined;
 }
 
 /** The mailstore's parts by role, each reaching the others through this (wired by `Mailstore`). */
@@ -95,6 +104,71 @@ export abstract class StorePart {
 
   protected get writeCounts(): StoreBase['writeCounts'] {
     return this.s.writeCounts;
+  }
+
+  /**
+   * How a write of the user's mail can be made as one transaction that counts as it commits
+   * (ADR 0014): the database's atomic writer and the guard that transaction checks (undefined when
+   * writes are not fenced now); undefined when the database cannot (not the in-process SQLite) or
+   * the write must be confirmed after (`beginWrite`, `confirmWrite`). Throws NOT_OWNER when this
+   * replica does not own the user's partition.
+   */
+  protected async atomicWrite(userId: string): Promise<AtomicWrite | undefined> {
+    const write = atomicWriterOf(this.db);
+    if (write === undefined) return undefined;
+    const fence = this.s.fence;
+    if (fence === undefined) return { write, guard: undefined };
+    const guard = await fence.guard(userId);
+    if (guard === 'confirm') return undefined;
+    return { write, guard: guard === 'unfenced' ? undefined : guard };
+  }
+
+  /**
+   * How a command's records (flag changes, tombstones) are written: in one guarded transaction
+   * (`atomic`, ADR 0014), or under the partition's tag kept in `fenced.write` for the confirm
+   * after the lock (ADR 0007); neither when the caller is not fenced.
+   */
+  protected async recordWrite(
+    userId: string,
+    fenced: FencedRecords | undefined,
+  ): Promise<{ atomic?: AtomicWrite; write?: FencedWrite }> {
+    if (fenced === undefined) return {};
+    const atomic = await this.atomicWrite(userId);
+    if (atomic !== undefined) return { atomic };
+    const write = (fenced.write = await fenced.begin());
+    return write === undefined ? {} : { write };
+  }
+
+  /** Inserts a command's records as `recordWrite` said: atomically, or in the group insert. */
+  protected async insertRecords<T extends Document>(
+    userId: string,
+    atomic: AtomicWrite | undefined,
+    collection: Collection<T>,
+    docs: readonly T[],
+  ): Promise<void> {
+    if (atomic === undefined) {
+      await groupInsert(this.db, collection, docs);
+      return;
+    }
+    try {
+      await atomic.write(atomic.guard, [{ collection: collection.collectionName, docs }]);
+    } catch (error) {
+      throw this.refusedByGuard(error, userId, atomic.guard);
+    }
+  }
+
+  /**
+   * What a call answers when its guarded write was refused (ADR 0014): NOT_OWNER, with what the
+   * caches hold of the user's partition read again; any other error as it is.
+   */
+  protected refusedByGuard(error: unknown, userId: string, guard: WriteGuard | undefined): unknown {
+    if (!guardFailed(error)) return error;
+    this.logger.warn(
+      { userId, guard: guard?.filter },
+      'write not made: this replica no longer owns the partition',
+    );
+    this.s.fence?.forget(userId);
+    return notOwner();
   }
 
   /** The tag of a write of the user's mail, when writes are fenced (write-fence.ts). */

@@ -7,6 +7,7 @@
  */
 import { ErrorReason } from './contract.js';
 import { MailstoreError } from './errors.js';
+import { GUARD_FAILED, type WriteGuard } from '../db/sqlite/write-ops.js';
 import type { WriteTag } from './types.js';
 
 /** One write in progress under a tag of its user's partition. */
@@ -18,6 +19,8 @@ export interface FencedWrite {
   abandon(): void;
 }
 
+export type { WriteGuard } from '../db/sqlite/write-ops.js';
+
 /** Storage's ownership as the mailstore's writers see it (ownership/write-fence.ts). */
 export interface WriteFence {
   /**
@@ -26,6 +29,15 @@ export interface WriteFence {
    * not own the user's partition now.
    */
   begin(userId: string): Promise<FencedWrite | undefined>;
+  /**
+   * How a write of the user's mail is made to count when it can be one transaction of the
+   * mailstore's own database (ADR 0014): with the commit pointers in that database (ADR 0012), the
+   * guard its transaction checks (the partition's pointer still in this owner's epoch), and no
+   * confirm; `unfenced` when writes are not fenced now; `confirm` when the pointers are elsewhere
+   * and the write takes `begin` and its confirm. Throws NOT_OWNER when this replica does not own the
+   * user's partition now.
+   */
+  guard(userId: string): Promise<WriteGuard | 'unfenced' | 'confirm'>;
   /** What a failed write left in the caches of the user's partition is read again from the database. */
   forget(userId: string): void;
 }
@@ -33,6 +45,11 @@ export interface WriteFence {
 /** The refusal of a write whose confirm failed: UNAVAILABLE with reason NOT_OWNER (ADR 0007, Routing). */
 export function notOwner(): MailstoreError {
   return new MailstoreError(ErrorReason.NOT_OWNER, "this storage replica does not own the user's partition");
+}
+
+/** Whether an atomic write was refused because its guard no longer matched (ADR 0014). */
+export function guardFailed(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === GUARD_FAILED;
 }
 
 /** Documents written under exactly this tag. */

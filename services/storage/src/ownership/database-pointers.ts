@@ -22,6 +22,7 @@
  */
 import { type CommitPointer, type CommitPointerStore, openedPointer } from '@postmesh/bus';
 import type { Db } from 'mongodb';
+import type { WriteGuard } from '../db/sqlite/write-ops.js';
 
 export const POINTERS_COLLECTION = 'partition_pointers';
 
@@ -80,6 +81,20 @@ export class DatabaseCommitPointers implements CommitPointerStore {
     // Not moved: already at or past `seq` in this epoch (a confirm that covered it), or fenced.
     const current = await this.read(partition);
     return current !== null && current.epoch === epoch && current.seq >= seq ? 'ok' : 'fenced';
+  }
+
+  /**
+   * What a write of the partition made in one transaction of this database checks to count
+   * (ADR 0014): the pointer still in `epoch` with no newer epoch being opened, as `advance` asks.
+   * Every write transaction holds the file's lock, so the write either commits before a newer
+   * owner's mark (which then closes the epoch after it, and reads the partition after that) or
+   * finds the mark and writes nothing.
+   */
+  guard(partition: number, epoch: number): WriteGuard {
+    return {
+      collection: POINTERS_COLLECTION,
+      filter: { _id: partition, epoch, opening: { $exists: false } },
+    };
   }
 
   /** Marks `epoch` as opening unless the stored epoch, or one being opened, is `epoch` or later. */

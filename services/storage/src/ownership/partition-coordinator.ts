@@ -28,6 +28,8 @@ import {
 } from '@postmesh/bus';
 import { isIP } from 'node:net';
 import { Counter, Gauge, type Logger, type Registry } from '@postmesh/telemetry';
+import type { WriteGuard } from '../db/sqlite/write-ops.js';
+import { DatabaseCommitPointers } from './database-pointers.js';
 
 /** A cache of per-user state that must not outlive this replica's ownership of the user. */
 export interface PartitionScopedCache {
@@ -115,6 +117,8 @@ export class PartitionCoordinator {
     private readonly caches: readonly PartitionScopedCache[],
     private readonly logger: Logger,
     registry: Registry | undefined,
+    /** Where the commit pointers are when not in KV. */
+    private readonly pointers: CommitPointerStore | undefined,
   ) {
     this.metrics =
       registry === undefined ? undefined : new OwnershipMetrics(registry, () => this.owned().length);
@@ -132,7 +136,13 @@ export class PartitionCoordinator {
       ...(options.pointers === undefined ? {} : { pointers: options.pointers }),
       warn: (error, what) => logger.warn({ err: error }, what),
     });
-    const coordinator = new PartitionCoordinator(ownership, options.caches ?? [], logger, options.registry);
+    const coordinator = new PartitionCoordinator(
+      ownership,
+      options.caches ?? [],
+      logger,
+      options.registry,
+      options.pointers,
+    );
     // Report ready only once the free partitions assigned to us are held: on a fresh start (one
     // replica) that is every partition, so the first calls are not refused. Bounded, since a slow
     // KV only delays ownership (the calls meanwhile get UNAVAILABLE and are retried).
@@ -181,6 +191,21 @@ export class PartitionCoordinator {
     this.nextSeq.set(partition, { epoch, seq: seq + 1 });
     this.sequenceOf(partition, epoch).writing.add(seq);
     return { partition, epoch, seq };
+  }
+
+  /**
+   * For a write of the partition's mail made as one transaction of storage's database (ADR 0014):
+   * with the commit pointers in that database, the guard the transaction checks (the partition's
+   * pointer still in this replica's epoch, and no newer one being opened), and no confirm after;
+   * `confirm` when the pointers are in KV (`beginBatch` and `confirm`); undefined when this
+   * replica does not own the partition.
+   */
+  writeGuard(partition: number): WriteGuard | 'confirm' | undefined {
+    const epoch = this.ownership.epochOf(partition);
+    if (epoch === undefined) return undefined;
+    return this.pointers instanceof DatabaseCommitPointers
+      ? this.pointers.guard(partition, epoch)
+      : 'confirm';
   }
 
   /**

@@ -7,12 +7,12 @@
  * not fenced.
  */
 import type { Logger } from '@postmesh/telemetry';
-import { notOwner, type FencedWrite, type WriteFence } from '../mailstore/write-fence.js';
+import { notOwner, type FencedWrite, type WriteFence, type WriteGuard } from '../mailstore/write-fence.js';
 import type { BatchTag, PartitionCoordinator } from './partition-coordinator.js';
 
 type Coordinator = Pick<
   PartitionCoordinator,
-  'partitionOf' | 'beginBatch' | 'confirm' | 'abandon' | 'forgetPartition'
+  'partitionOf' | 'beginBatch' | 'confirm' | 'abandon' | 'forgetPartition' | 'writeGuard'
 >;
 
 export class ImapWriteFence implements WriteFence {
@@ -38,11 +38,24 @@ export class ImapWriteFence implements WriteFence {
     const partition = coordinator.partitionOf(userId);
     const tag = coordinator.beginBatch(partition);
     if (tag === undefined) throw notOwner();
-    if (this.holdMs > 0) {
-      this.logger.warn({ partition, epoch: tag.epoch, seq: tag.seq }, 'holding a fenced write (test hook)');
-      await new Promise((resolve) => setTimeout(resolve, this.holdMs));
-    }
+    await this.hold(partition, { epoch: tag.epoch, seq: tag.seq });
     return this.write(coordinator, tag);
+  }
+
+  async guard(userId: string): Promise<WriteGuard | 'unfenced' | 'confirm'> {
+    const coordinator = this.coordinator;
+    if (coordinator === undefined) return 'unfenced';
+    const partition = coordinator.partitionOf(userId);
+    const guard = coordinator.writeGuard(partition);
+    if (guard === undefined) throw notOwner();
+    if (guard !== 'confirm') await this.hold(partition, guard.filter);
+    return guard;
+  }
+
+  private async hold(partition: number, what: unknown): Promise<void> {
+    if (this.holdMs <= 0) return;
+    this.logger.warn({ partition, what }, 'holding a fenced write (test hook)');
+    await new Promise((resolve) => setTimeout(resolve, this.holdMs));
   }
 
   forget(userId: string): void {

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { MongoServerError, type Db, type Document } from 'mongodb';
 import { SqliteCollection, StaticCursor } from './collection.js';
 import { SqliteStore, type StoreEvent } from './store.js';
+import type { AtomicOp, WriteGuard } from './write-ops.js';
 import { InlineWriter, ThreadWriter, type Writer } from './writer.js';
 
 export interface SqliteDatabaseOptions {
@@ -38,6 +39,19 @@ export interface SqliteDatabase {
   /** Commits what is pending, then closes the file. */
   close(): Promise<void>;
 }
+
+/** One step of an atomic write: documents (each with its `_id`) inserted into a collection. */
+export interface AtomicInsert {
+  readonly collection: string;
+  readonly docs: readonly Document[];
+}
+
+/**
+ * Inserts into several collections in one transaction of the database, only if `guard` matches a
+ * document then (when given); rejects with a `MongoServerError` of code GUARD_FAILED when it does
+ * not, and with the first step's error (E11000 included) otherwise, having written nothing.
+ */
+export type AtomicWriter = (guard: WriteGuard | undefined, steps: readonly AtomicInsert[]) => Promise<void>;
 
 class SqliteDb {
   private readonly byName = new Map<string, SqliteCollection>();
@@ -104,6 +118,20 @@ class SqliteDb {
     });
   }
 
+  atomicInsert(guard: WriteGuard | undefined, steps: readonly AtomicInsert[]): Promise<void> {
+    const op: AtomicOp = {
+      kind: 'atomic',
+      ...(guard === undefined ? {} : { guard }),
+      steps: steps.map((s) => ({
+        collection: s.collection,
+        op: { kind: 'insert', docs: [...s.docs], ordered: true },
+      })),
+    };
+    return this.writer
+      .submit('atomic', guard?.collection ?? steps[0]?.collection ?? '', op)
+      .then(() => undefined);
+  }
+
   listCollections(_filter: Document = {}, _options: Document = {}): StaticCursor<Document> {
     return new StaticCursor(this.store, '', () => {
       this.store.refreshSchema();
@@ -124,6 +152,12 @@ class SqliteDb {
     await Promise.all(names.map((n) => this.collection(n).drop()));
     return true;
   }
+}
+
+/** The atomic writer of `db` when it is the in-process SQLite database; undefined for any other. */
+export function atomicWriterOf(db: Db): AtomicWriter | undefined {
+  const own = db as unknown;
+  return own instanceof SqliteDb ? (guard, steps) => own.atomicInsert(guard, steps) : undefined;
 }
 
 export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDatabase {
@@ -153,3 +187,4 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
 }
 
 export type { StoreEvent } from './store.js';
+export { GUARD_FAILED, type WriteGuard } from './write-ops.js';

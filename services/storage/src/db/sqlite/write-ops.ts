@@ -25,7 +25,29 @@ export type WriteOp =
   | { kind: 'delete'; filter: Document; many: boolean; sort?: SortSpec; want?: boolean }
   | { kind: 'bulk'; ops: Document[]; ordered: boolean }
   | { kind: 'indexes'; specs: IndexSpec[] }
-  | { kind: 'drop' };
+  | { kind: 'drop' }
+  | AtomicOp;
+
+/**
+ * Writes to several collections that take effect together or not at all (`atomicWrite` in
+ * index.ts): with a `guard`, only if the guard's collection holds a document matching its filter
+ * when the transaction runs (the partition's commit pointer still in this owner's epoch, ADR 0014).
+ * Any error of a step, a duplicate key included, undoes every step.
+ */
+export interface AtomicOp {
+  kind: 'atomic';
+  guard?: WriteGuard;
+  steps: { collection: string; op: WriteOp }[];
+}
+
+/** A document that must exist for an atomic write to be made. */
+export interface WriteGuard {
+  readonly collection: string;
+  readonly filter: Document;
+}
+
+/** The code of the error an atomic write answers when its guard matched nothing. */
+export const GUARD_FAILED = 90_001;
 
 export interface UpdateOutcome {
   matchedCount: number;
@@ -57,7 +79,28 @@ export function executeWrite(store: SqliteStore, collection: string, op: WriteOp
       return op.specs.map((spec) => store.ensureIndex(store.table(collection), spec));
     case 'drop':
       return store.dropTable(collection);
+    case 'atomic':
+      return atomic(store, op);
   }
+}
+
+/** Runs inside the write's savepoint (store.ts): a throw here undoes every step. */
+function atomic(store: SqliteStore, op: AtomicOp): unknown[] {
+  if (op.guard !== undefined) {
+    const found = store.query(store.table(op.guard.collection), op.guard.filter, { limit: 1 })();
+    if (found.length === 0) {
+      throw new MongoServerError({
+        message: `the write's guard matched nothing in ${op.guard.collection}`,
+        code: GUARD_FAILED,
+      });
+    }
+  }
+  return op.steps.map((step) => {
+    if (step.op.kind === 'atomic') throw notSupported('an atomic write inside another');
+    const result = executeWrite(store, step.collection, step.op);
+    if (result instanceof PartialFailure) throw result.error;
+    return result;
+  });
 }
 
 function insertDocs(
