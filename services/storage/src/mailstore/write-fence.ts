@@ -4,6 +4,10 @@
  * the coordinator confirmed that tag (its compare-and-set of the partition's commit pointer). A
  * former owner, paused past its lease and resumed, fails its confirm: it removes what the call
  * wrote and refuses the call as "not owner", so the client goes to the partition's owner.
+ *
+ * On SQLite with the commit pointers in the same file (ADR 0012), APPEND, STORE and EXPUNGE are
+ * instead one transaction that checks the partition's pointer is still in this owner's epoch
+ * (`guard`, ADR 0014): they count as they commit, untagged, with nothing to confirm.
  */
 import { ErrorReason } from './contract.js';
 import { MailstoreError } from './errors.js';
