@@ -20,6 +20,7 @@ import {
 import {
   endpoints,
   loadStackConfig,
+  nodeArgsOf,
   sqliteFile,
   stackDatabase,
   processEnv,
@@ -251,7 +252,7 @@ async function start(): Promise<number> {
     const proc = new ManagedProcess({
       name,
       command: process.execPath,
-      args: [join(root, 'services', pkg, 'dist', 'main.js')],
+      args: [...nodeArgsOf(config, stackProcess), join(root, 'services', pkg, 'dist', 'main.js')],
       // POSTMESH_STACK_PROCESS: its name, for tools that tell processes apart (bench CPU figures).
       env: {
         ...processEnv(config, stackProcess, dataDir, pki?.dir),

@@ -5,6 +5,7 @@ import {
   DEFAULT_STACK_DB,
   endpoints,
   loadStackConfig,
+  nodeArgsOf,
   processEnv,
   stackDatabase,
   stackProcesses,
@@ -110,5 +111,34 @@ describe('POSTMESH_STACK_DB', () => {
     ]);
     // FerretDB's default backend named explicitly is not a contradiction.
     expect(problemsOf({ POSTMESH_STACK_DB: 'sqlite', POSTMESH_DB_BACKEND: 'sqlite' })).toEqual([]);
+  });
+});
+
+describe('POSTMESH_STACK_STORAGE_SEMI_SPACE_MB', () => {
+  const argsOf = (env: Record<string, string>): Map<string, string[]> => {
+    const config = configOf(env);
+    return new Map(stackProcesses(config).map((p) => [p.name, nodeArgsOf(config, p)]));
+  };
+
+  it('gives the storage processes a 64 MiB semi-space by default, and no other process', () => {
+    const args = argsOf({});
+    expect(args.get('storage-imap')).toEqual(['--max-semi-space-size=64']);
+    for (const [name, a] of args) if (name !== 'storage-imap') expect(a, name).toEqual([]);
+    const replicas = argsOf({ POSTMESH_STACK_STORAGE_REPLICAS: '2' });
+    expect(replicas.get('storage-imap-2')).toEqual(['--max-semi-space-size=64']);
+    expect(replicas.get('imap-proxy')).toEqual([]);
+    expect(argsOf({ POSTMESH_STACK_IMAP_AT_STORAGE: 'false' }).get('storage')).toEqual([
+      '--max-semi-space-size=64',
+    ]);
+  });
+
+  it("takes another size, 0 for V8's own, and refuses a negative one", () => {
+    expect(argsOf({ POSTMESH_STACK_STORAGE_SEMI_SPACE_MB: '32' }).get('storage-imap')).toEqual([
+      '--max-semi-space-size=32',
+    ]);
+    expect(argsOf({ POSTMESH_STACK_STORAGE_SEMI_SPACE_MB: '0' }).get('storage-imap')).toEqual([]);
+    expect(problemsOf({ POSTMESH_STACK_STORAGE_SEMI_SPACE_MB: '-1' }).map((p) => p.variable)).toEqual([
+      'POSTMESH_STACK_STORAGE_SEMI_SPACE_MB',
+    ]);
   });
 });
