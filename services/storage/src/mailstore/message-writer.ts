@@ -511,30 +511,33 @@ export class MessageWriter extends StorePart {
     // quota; without one, the quota is checked once the size is known. Written atomically, the
     // body's reference goes with its message.
     const ingested = await this.ingest(body, declared, atomic === undefined ? 1 : undefined);
-    try {
-      if (declared === undefined) await this.s.quota.checkQuota(input.userId, ingested.size);
-    } catch (error) {
-      await this.releaseBlobRefs(
-        new Map([[ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }]]),
-      );
-      throw error;
-    }
     const refs = new Map([
       [ingested.blobId.toHexString(), { id: ingested.blobId, n: 1, store: ingested.blob.store }],
     ]);
+    try {
+      if (declared === undefined) await this.s.quota.checkQuota(input.userId, ingested.size);
+    } catch (error) {
+      await this.releaseBlobRefs(refs);
+      throw error;
+    }
     const mailboxId = mailbox._id.toHexString();
+    const insert = (own: WriteTag | undefined, atomicWrite?: Parameters<MessageWriter['insertMessage']>[6]) =>
+      this.insertMessage(
+        mailbox,
+        ingested,
+        input.flags,
+        input.internalDate ?? new Date(),
+        input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
+        own,
+        atomicWrite,
+      );
     if (atomic !== undefined) {
       let stored: { uid: number; modseq: number };
       try {
-        stored = await this.insertMessage(
-          mailbox,
-          ingested,
-          input.flags,
-          input.internalDate ?? new Date(),
-          input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
-          undefined,
-          { ...atomic, blobRef: newBlobRef(ingested.blobId, 1, ingested.blob.store) },
-        );
+        stored = await insert(undefined, {
+          ...atomic,
+          blobRef: newBlobRef(ingested.blobId, 1, ingested.blob.store),
+        });
       } catch (error) {
         // Its reference was not written: the release finds none and deletes the body.
         await this.releaseBlobRefs(refs);
@@ -548,14 +551,7 @@ export class MessageWriter extends StorePart {
     try {
       // Tagged with its partition's (epoch, seq) and confirmed before the OK (ADR 0007).
       write = await this.beginWrite(input.userId);
-      stored = await this.insertMessage(
-        mailbox,
-        ingested,
-        input.flags,
-        input.internalDate ?? new Date(),
-        input.spoolId === undefined ? undefined : { spoolId: input.spoolId },
-        write?.tag,
-      ).catch((error: unknown) => {
+      stored = await insert(write?.tag).catch((error: unknown) => {
         write?.abandon();
         throw error;
       });
