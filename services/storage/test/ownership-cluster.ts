@@ -270,7 +270,12 @@ export class OwnershipCluster {
     return entry === null || entry.operation !== 'PUT' ? undefined : decodeRecord(entry.value);
   }
 
-  /** Waits until every partition has an owner among `live` and each of them owns some. */
+  /**
+   * Waits until every partition has an owner among `live` and the share has settled: each of them
+   * owns at least ⌊P/n⌋ (the assignment caps every replica at ⌈P/n⌉, so that is the settled load).
+   * "Each owns some" returned mid-rebalance, with a newcomer holding one partition of its two, and a
+   * test that looks for one of its users among a few could find none.
+   */
   async waitForOwners(live: readonly Replica[], timeoutMs = 40_000): Promise<Map<number, PartitionRecord>> {
     const addresses = new Set(live.map((r) => r.address));
     return waitFor(
@@ -282,8 +287,10 @@ export class OwnershipCluster {
           if (record?.owner == null || !addresses.has(record.address)) return undefined;
           map.set(p, record);
         }
-        const used = new Set([...map.values()].map((r) => r.address));
-        return used.size === addresses.size ? map : undefined;
+        const floor = Math.floor(this.options.partitions / addresses.size);
+        const load = new Map<string, number>();
+        for (const record of map.values()) load.set(record.address, (load.get(record.address) ?? 0) + 1);
+        return [...addresses].every((a) => (load.get(a) ?? 0) >= Math.max(1, floor)) ? map : undefined;
       },
       timeoutMs,
     );

@@ -51,7 +51,8 @@ describe('one owner per mailbox: IMAP writes of an owner paused past its lease',
       'storage-a',
     );
     await cluster.startReplica('storage-b');
-    users = await cluster.createUsers(cluster.replicas[0] as Replica, 8);
+    // 20 users over 6 partitions: a replica's two hold none of them with a chance of (2/3)^20 < 0.1 %.
+    users = await cluster.createUsers(cluster.replicas[0] as Replica, 20);
   }, 120_000);
 
   afterAll(async () => {
