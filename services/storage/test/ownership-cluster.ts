@@ -32,6 +32,7 @@ import {
   waitFor as pollUntil,
 } from '@postmesh/testing';
 import { MongoClient, type Db } from 'mongodb';
+import { openSqliteDatabase } from '../src/db/sqlite/index.js';
 
 type Unary<Req, Res> = (
   request: Req,
@@ -132,6 +133,19 @@ export interface ClusterOptions {
   readonly ackWaitMs: number;
   readonly domain: string;
   readonly dirPrefix: string;
+  /**
+   * Every replica on one SQLite file in the cluster's directory (POSTMESH_STORAGE_DB=sqlite, the
+   * stack's default, with the commit pointers in that file: ADR 0011/0012/0014), as replicas on one
+   * machine share it; the test reads it over a connection of its own. Default: the suite's
+   * MongoDB-compatible database, with the pointers in NATS KV.
+   */
+  readonly sqlite?: boolean;
+}
+
+/** The database the test reads to check what the replicas wrote, and how to let go of it. */
+interface CheckedDatabase {
+  readonly db: Db;
+  close(): Promise<void>;
 }
 
 export class OwnershipCluster {
@@ -147,27 +161,35 @@ export class OwnershipCluster {
     readonly env: TestEnvironment,
     readonly dir: string,
     readonly nc: NatsConnection,
-    readonly mongo: MongoClient,
-    readonly db: Db,
+    private readonly database: CheckedDatabase,
   ) {}
+
+  get db(): Db {
+    return this.database.db;
+  }
+
+  /** The shared SQLite file (with `sqlite`). */
+  get sqliteFile(): string {
+    return join(this.dir, 'postmesh.sqlite');
+  }
 
   /** The environment and the first replica (which creates the buckets). */
   static async start(options: ClusterOptions, first: string): Promise<OwnershipCluster> {
-    const env = await startTestEnvironment({ nats: true });
+    const sqlite = options.sqlite === true;
+    const env = await startTestEnvironment({ nats: true, mongo: !sqlite });
     const dir = mkdtempSync(join(tmpdir(), options.dirPrefix));
-    const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
-    await mongo.connect();
+    const database = sqlite ? sqliteDatabase(join(dir, 'postmesh.sqlite')) : await mongoDatabase(env);
     const nc = await connect(env.natsOptions('operator'));
-    const pending = { env, dir, mongo, nc };
+    const pending = { env, dir, database, nc };
     try {
-      const cluster = new OwnershipCluster(options, env, dir, nc, mongo, mongo.db(env.database));
+      const cluster = new OwnershipCluster(options, env, dir, nc, database);
       await cluster.startReplica(first);
       // The first replica has created the bucket.
       cluster.recordsKv = await new Kvm(nc).open(PartitionBuckets.PARTITIONS);
       return cluster;
     } catch (error) {
       await pending.nc.close();
-      await pending.mongo.close();
+      await pending.database.close();
       await pending.env.stop();
       throw error;
     }
@@ -175,6 +197,7 @@ export class OwnershipCluster {
 
   /** A service of this cluster: its NATS and database, one stream replica, ownership on. */
   private start(service: ServiceName, name: string, vars: Readonly<Record<string, string>>) {
+    const sqlite = this.options.sqlite === true && service === 'storage';
     return startService(service, {
       env: this.env,
       dir: this.dir,
@@ -183,8 +206,10 @@ export class OwnershipCluster {
         POSTMESH_STREAM_REPLICAS: '1',
         POSTMESH_STORAGE_OWNERSHIP: 'true',
         POSTMESH_STORAGE_PARTITIONS: String(this.options.partitions),
+        ...(sqlite ? { POSTMESH_STORAGE_DB: 'sqlite', POSTMESH_SQLITE_FILE: this.sqliteFile } : {}),
         ...vars,
       },
+      ...(sqlite ? { unset: ['MONGODB_URI', 'POSTMESH_MONGODB_DB'] } : {}),
     });
   }
 
@@ -534,9 +559,27 @@ export class OwnershipCluster {
     }
     await Promise.all([this.smtp?.kill(), this.imap?.kill(), ...this.replicas.map((r) => r.proc.kill())]);
     await this.nc.close();
-    await this.db.dropDatabase().catch(() => undefined);
-    await this.mongo.close();
+    await this.database.close();
     await this.env.stop();
     if (process.env.POSTMESH_KEEP_TEST_LOGS === undefined) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+async function mongoDatabase(env: TestEnvironment): Promise<CheckedDatabase> {
+  const mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+  await mongo.connect();
+  const db = mongo.db(env.database);
+  return {
+    db,
+    async close() {
+      await db.dropDatabase().catch(() => undefined);
+      await mongo.close();
+    },
+  };
+}
+
+/** A connection of the test's own to the replicas' SQLite file (it only reads through it). */
+function sqliteDatabase(file: string): CheckedDatabase {
+  const sqlite = openSqliteDatabase({ file, writer: 'inline' });
+  return { db: sqlite.db, close: () => sqlite.close() };
 }
