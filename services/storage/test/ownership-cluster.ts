@@ -18,6 +18,7 @@ import {
   decodeRecord,
   isConfirmed,
   partitionOf,
+  type CommitPointer,
   type PartitionRecord,
 } from '@postmesh/bus';
 import { DirectoryServiceClient, MailstoreServiceClient, directory, mailstore } from '@postmesh/contracts';
@@ -141,6 +142,16 @@ export interface ClusterOptions {
    */
   readonly sqlite?: boolean;
 }
+
+/**
+ * The databases the ownership suites run on: FerretDB with the commit pointers in NATS KV (the
+ * chart's shape, MongoDB's stand-in), and one SQLite file the replicas share with the pointers in
+ * it (the stack's default). For `describe.each`.
+ */
+export const CLUSTER_BACKENDS = [
+  { name: 'FerretDB, pointers in NATS KV', sqlite: false },
+  { name: 'one shared SQLite file', sqlite: true },
+] as const;
 
 /** The database the test reads to check what the replicas wrote, and how to let go of it. */
 interface CheckedDatabase {
@@ -293,6 +304,18 @@ export class OwnershipCluster {
     if (this.recordsKv === undefined) throw new Error('no replica has started');
     const entry = await this.recordsKv.get(`partition.${partition}`);
     return entry === null || entry.operation !== 'PUT' ? undefined : decodeRecord(entry.value);
+  }
+
+  /**
+   * The partition's commit pointer, what decides which tagged batches count: in the KV record, or
+   * with `sqlite` in the file's `partition_pointers` (ADR 0012).
+   */
+  async commitPointer(partition: number): Promise<CommitPointer | undefined> {
+    if (this.options.sqlite !== true) return this.partitionRecord(partition);
+    const doc = await this.db
+      .collection<CommitPointer & { _id: number }>('partition_pointers')
+      .findOne({ _id: partition });
+    return doc === null ? undefined : { epoch: doc.epoch, seq: doc.seq, closed: doc.closed };
   }
 
   /**
@@ -497,8 +520,8 @@ export class OwnershipCluster {
           `twice ${twice.length}, not accepted ${unknown.length}, missing ${missing.length}`,
       );
       const partition = this.partitionOf(userId);
-      const record = await this.partitionRecord(partition);
-      lines.push(`partition ${partition} record ${JSON.stringify(record)}`);
+      const record = await this.commitPointer(partition);
+      lines.push(`partition ${partition} commit pointer ${JSON.stringify(record)}`);
       const inbox = await this.db.collection('mailboxes').findOne({ userId, path: 'INBOX' });
       lines.push(
         `INBOX doc uidNext ${inbox?.uidNext} messages ${inbox?.messages} highestModseq ${inbox?.highestModseq} ` +
@@ -539,8 +562,8 @@ export class OwnershipCluster {
    * of delivery batches, and what IMAP writes add (search entries, flag records, tombstones).
    */
   async unconfirmedDocuments(partition: number): Promise<number> {
-    const record = await this.partitionRecord(partition);
-    if (record === undefined) throw new Error(`no record for partition ${partition}`);
+    const record = await this.commitPointer(partition);
+    if (record === undefined) throw new Error(`no commit pointer for partition ${partition}`);
     let unconfirmed = 0;
     for (const collection of ['messages', 'deliveries', 'message_terms', 'message_changes', 'tombstones']) {
       const docs = await this.db

@@ -26,7 +26,14 @@ import {
   message,
   uids,
 } from './mailstore-helpers.js';
-import { OwnershipCluster, call, waitFor, type Replica, type User } from './ownership-cluster.js';
+import {
+  CLUSTER_BACKENDS,
+  OwnershipCluster,
+  call,
+  waitFor,
+  type Replica,
+  type User,
+} from './ownership-cluster.js';
 
 const HOLD_MS = 1_500;
 
@@ -38,12 +45,7 @@ function cpuMs(replica: Replica): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-const BACKENDS = [
-  { name: 'MongoDB-compatible database, pointers in NATS KV', sqlite: false },
-  { name: 'one shared SQLite file, guarded writes (ADR 0014)', sqlite: true },
-] as const;
-
-describe.each(BACKENDS)(
+describe.each(CLUSTER_BACKENDS)(
   'one owner per mailbox: IMAP writes of an owner paused past its lease ($name)',
   ({ sqlite }) => {
     let cluster: OwnershipCluster;
