@@ -126,6 +126,72 @@ describe('MailboxIndexEntry', () => {
       { numRuns: 200 },
     );
   });
+
+  it('answers a poll (CHANGEDSINCE) from its change log as a scan would, for any since and UID set', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('add' as const), uid: fc.integer({ min: 1, max: 40 }) }),
+      fc.record({ kind: fc.constant('flag' as const), uid: fc.integer({ min: 1, max: 40 }) }),
+      fc.record({ kind: fc.constant('remove' as const), uid: fc.integer({ min: 1, max: 40 }) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 20 }),
+        fc.array(op, { maxLength: 60 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 45 }), { minLength: 2, maxLength: 6 }),
+        (built, ops, bounds) => {
+          // Built from the database at HIGHESTMODSEQ 20 (messages at or below it), then patched.
+          const e = new MailboxIndexEntry('u', 20);
+          const model = new Map<number, number>();
+          built.forEach((uid, i) => model.set(uid, i + 1));
+          e.add(built.map((uid) => msg(uid, model.get(uid))));
+          let modseq = 20;
+          for (const o of ops) {
+            modseq++;
+            if (o.kind === 'add') {
+              e.add([msg(o.uid, modseq)]);
+              model.set(o.uid, modseq);
+            } else if (o.kind === 'flag') {
+              e.setFlags(o.uid, ['\\Seen'], modseq);
+              if (model.has(o.uid)) model.set(o.uid, modseq);
+            } else {
+              e.remove([o.uid], modseq);
+              model.delete(o.uid);
+            }
+          }
+          const sorted = [...bounds].sort((a, b) => a - b);
+          const intervals: [number, number][] = [];
+          for (let i = 0; i + 1 < sorted.length; i += 2) intervals.push([sorted[i]!, sorted[i + 1]!]);
+          const inSet = (uid: number): boolean => intervals.some(([a, b]) => uid >= a && uid <= b);
+          for (let since = 0; since <= modseq + 1; since++) {
+            const want = [...model]
+              .filter(([uid, m]) => m > since && inSet(uid))
+              .map(([uid]) => uid)
+              .sort((a, b) => a - b);
+            const got = e.select(intervals, since);
+            expect(got.map((m) => m.uid)).toEqual(want);
+            for (const m of got) expect(m.modseq).toBe(model.get(m.uid));
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('polls from before what its change log keeps by looking at every message', () => {
+    const e = new MailboxIndexEntry('u', 0);
+    e.add(Array.from({ length: 100 }, (_, i) => msg(i + 1, i + 1)));
+    // 10,000 flag changes, far more than the log keeps: the oldest are forgotten.
+    for (let m = 101; m <= 10_100; m++) e.setFlags(1 + (m % 100), ['\\Seen'], m);
+    expect(e.select([[1, 1_000]], 10_100)).toEqual([]);
+    expect(e.select([[1, 1_000]], 10_098).map((m) => m.uid)).toEqual([1, 100]);
+    // Every message changed after 1,000 (the last of them at 10,001..10,100).
+    expect(e.select([[1, 1_000]], 1_000)).toHaveLength(100);
+    expect(e.select([[50, 52]], 10_000).map((m) => [m.uid, m.modseq])).toEqual([
+      [50, 10_049],
+      [51, 10_050],
+      [52, 10_051],
+    ]);
+  });
 });
 
 describe('MailboxIndex', () => {

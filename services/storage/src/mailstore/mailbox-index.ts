@@ -98,12 +98,24 @@ export class MailboxIndexEntry {
   private removals: { uid: number; modseq: number }[] = [];
   private removalsKnownFrom: number;
 
+  /**
+   * Every MODSEQ given to a message after `changesKnownFrom`, with its UID, in ascending MODSEQ
+   * order: a session's poll (`select` with `since`, RFC 7162 CHANGEDSINCE and the sync after each
+   * command) then looks at what changed since, not at every message of the mailbox. A UID may be
+   * here more than once (its flags changed again) or no longer be in the mailbox. Bounded like
+   * `removals`: the oldest half goes when it is full, and a poll from before what is kept scans.
+   */
+  private changeUids: number[] = [];
+  private changeModseqs: number[] = [];
+  private changesKnownFrom: number;
+
   constructor(
     readonly userId: string,
     public stamp: number,
   ) {
     this.removedUpTo = stamp;
     this.removalsKnownFrom = stamp;
+    this.changesKnownFrom = stamp;
   }
 
   get size(): number {
@@ -156,9 +168,51 @@ export class MailboxIndexEntry {
     return lo;
   }
 
+  /** Notes that message `uid` got MODSEQ `modseq` (see `changeUids`). */
+  private logChange(uid: number, modseq: number): void {
+    if (modseq <= this.changesKnownFrom) return;
+    const modseqs = this.changeModseqs;
+    // MODSEQs are given in ascending order, so this is an append but for a patch replayed late.
+    let at = modseqs.length;
+    while (at > 0 && (modseqs[at - 1] ?? 0) > modseq) at--;
+    if (at === modseqs.length) {
+      modseqs.push(modseq);
+      this.changeUids.push(uid);
+    } else {
+      modseqs.splice(at, 0, modseq);
+      this.changeUids.splice(at, 0, uid);
+    }
+    if (modseqs.length > MAX_CHANGES) {
+      const drop = modseqs.length - MAX_CHANGES / 2;
+      this.changesKnownFrom = Math.max(this.changesKnownFrom, modseqs[drop - 1] ?? 0);
+      this.changeModseqs = modseqs.slice(drop);
+      this.changeUids = this.changeUids.slice(drop);
+    }
+  }
+
+  /**
+   * The positions of the messages whose MODSEQ is above `since`, in UID order, from the change
+   * log; undefined when the log does not reach back to `since` (then every message is looked at).
+   */
+  private changedSince(since: number): number[] | undefined {
+    if (since < this.changesKnownFrom) return undefined;
+    const seen = new Set<number>();
+    const positions: number[] = [];
+    for (let i = this.changeModseqs.length - 1; i >= 0; i--) {
+      if ((this.changeModseqs[i] ?? 0) <= since) break;
+      const uid = this.changeUids[i] ?? 0;
+      if (seen.has(uid)) continue;
+      seen.add(uid);
+      const at = this.lowerBound(uid);
+      if (this.uids[at] === uid && (this.modseqs[at] ?? 0) > since) positions.push(at);
+    }
+    return positions.sort((a, b) => a - b);
+  }
+
   /** Adds messages (new UIDs are above every UID in use, so this is usually an append). */
   add(messages: readonly IndexedMessage[]): void {
     for (const m of messages) {
+      this.logChange(m.uid, m.modseq);
       const at = this.lowerBound(m.uid);
       if (this.uids[at] === m.uid) {
         this.modseqs[at] = m.modseq;
@@ -207,6 +261,7 @@ export class MailboxIndexEntry {
     if (this.uids[at] !== uid) return;
     this.flagSets[at] = this.intern(flags);
     this.modseqs[at] = modseq;
+    this.logChange(uid, modseq);
   }
 
   /** Removes messages (EXPUNGE, MOVE out) at HIGHESTMODSEQ `modseq`. */
@@ -261,23 +316,38 @@ export class MailboxIndexEntry {
   /** The messages whose UIDs fall in `intervals` (ascending, disjoint), changed after `since`. */
   select(intervals: Intervals, since?: number): IndexedMessage[] {
     const out: IndexedMessage[] = [];
+    const changed = since === undefined ? undefined : this.changedSince(since);
+    if (changed !== undefined) {
+      let k = 0;
+      for (const i of changed) {
+        const uid = this.uids[i] ?? 0;
+        while (k < intervals.length && (intervals[k]?.[1] ?? 0) < uid) k++;
+        if (k === intervals.length) break;
+        if (uid < (intervals[k]?.[0] ?? 0)) continue;
+        out.push(this.messageAt(i));
+      }
+      return out;
+    }
     for (const [first, last] of intervals) {
       for (let i = this.lowerBound(first); i < this.uids.length; i++) {
         const uid = this.uids[i] ?? 0;
         if (uid > last) break;
-        const modseq = this.modseqs[i] ?? 0;
-        if (since !== undefined && modseq <= since) continue;
-        out.push({
-          uid,
-          modseq,
-          flags: this.flagSets[i] ?? [],
-          size: this.sizes[i] ?? 0,
-          internalDate: new Date(this.dates[i] ?? 0),
-          summary: this.summaries[i],
-        });
+        if (since !== undefined && (this.modseqs[i] ?? 0) <= since) continue;
+        out.push(this.messageAt(i));
       }
     }
     return out;
+  }
+
+  private messageAt(i: number): IndexedMessage {
+    return {
+      uid: this.uids[i] ?? 0,
+      modseq: this.modseqs[i] ?? 0,
+      flags: this.flagSets[i] ?? [],
+      size: this.sizes[i] ?? 0,
+      internalDate: new Date(this.dates[i] ?? 0),
+      summary: this.summaries[i],
+    };
   }
 
   /** Messages with a UID ≥ `uid` (\Recent since a floor). */
@@ -296,6 +366,9 @@ export class MailboxIndexEntry {
 
 /** Removals an entry remembers for VANISHED (about 16 bytes each). */
 const MAX_REMOVALS = 4_096;
+
+/** MODSEQ changes an entry remembers for polls (16 bytes each). */
+const MAX_CHANGES = 4_096;
 
 /** A change recorded while an entry is being built, replayed onto it afterwards. */
 interface RecordedPatch {
