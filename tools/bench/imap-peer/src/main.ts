@@ -15,14 +15,16 @@
  *           ENVELOPE), FETCH n BODY.PEEK[], STORE ±FLAGS, SEARCH (the weights of tools/bench/imap);
  *   stress  S clients over U users for T seconds, each session logging in, selecting, then a random
  *           run of header, body and flag fetches, flag stores, EXPUNGE, APPEND and NOOP, and logging
- *           out (churn); then the same with long-lived sessions (no logout).
+ *           out (churn); then the same with long-lived sessions (no logout);
+ *   only …  with --per-command-seconds P: each stress command alone over long-lived sessions for P
+ *           seconds, so the CPU per command of each can be compared.
  * Reports commands/s, p50/p99 per command, and every refused command (NO/BAD) or dropped
  * connection with samples; then the ratio first target / second target.
  *
  * Options: --target NAME,HOST:PORT,USER-PATTERN,PASSWORD (repeatable; {i} in the user is 1..U),
  * --users U (5), --messages N (10000), --stress-messages M (200), --size BYTES (4096), --clients C
  * (10), --seconds D (30; 0 skips the mix), --stress-clients S (10), --stress-seconds T (20; 0 skips
- * stress), --fill-connections F (4), --seed K (1), --json, --cpu NAME=PID (repeatable: the CPU
+ * stress), --per-command-seconds P (0: skipped), --fill-connections F (4), --seed K (1), --json, --cpu NAME=PID (repeatable: the CPU
  * time of that process tree during each phase, per process, in ms per command; see cpu.ts),
  * --profile TARGET=PID (repeatable: SIGUSR2 to PID before and after each phase of TARGET, for
  * bin/cpu-profile-on-signal.mjs). Every connection goes to the addresses
@@ -43,6 +45,7 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '30' },
     'stress-clients': { type: 'string', default: '10' },
     'stress-seconds': { type: 'string', default: '20' },
+    'per-command-seconds': { type: 'string', default: '0' },
     'fill-connections': { type: 'string', default: '4' },
     cpu: { type: 'string', multiple: true, default: [] },
     profile: { type: 'string', multiple: true, default: [] },
@@ -90,6 +93,7 @@ const CLIENTS = num('clients');
 const SECONDS = num('seconds');
 const STRESS_CLIENTS = num('stress-clients');
 const STRESS_SECONDS = num('stress-seconds');
+const PER_COMMAND_SECONDS = num('per-command-seconds');
 const FILL_CONNECTIONS = Math.max(1, num('fill-connections'));
 const SEED = num('seed');
 
@@ -305,34 +309,97 @@ async function mix(target: Target): Promise<Record<string, unknown>> {
   return tally.summary();
 }
 
-/** One random step of a stress session: what a busy desktop client does between two syncs. */
+/**
+ * The commands of a stress session, by the name they are reported under: what a busy desktop
+ * client does between two syncs. `n()` is a random message number of the selected mailbox.
+ */
+const STEPS: Record<
+  string,
+  (c: ImapClient, n: () => number, random: () => number, k: number) => Promise<Reply>
+> = {
+  APPEND: (c, _n, _r, k) => c.append('INBOX', message(1_000_000 + k)),
+  'FETCH headers': (c, n) => {
+    const from = n();
+    const to = Math.min(c.exists, from + 19);
+    return c.command(
+      `FETCH ${from}:${to} (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)])`,
+    );
+  },
+  'FETCH body': (c, n) => c.command(`FETCH ${n()} BODY.PEEK[]`),
+  'FETCH flags': (c) => c.command('FETCH 1:* (FLAGS)'),
+  STORE: (c, n, random) => {
+    const flag = random() < 0.5 ? '+FLAGS (\\Seen)' : '-FLAGS (\\Seen)';
+    return c.command(`STORE ${n()} ${flag}`);
+  },
+  'STORE \\Deleted': (c, n) => c.command(`STORE ${n()} +FLAGS.SILENT (\\Deleted)`),
+  EXPUNGE: (c) => c.command('EXPUNGE'),
+  NOOP: (c) => c.command('NOOP'),
+};
+
+/** The stress mix: each command's share of the steps (APPEND also when the mailbox is empty). */
+const STRESS_MIX: readonly [string, number][] = [
+  ['APPEND', 0.1],
+  ['FETCH headers', 0.3],
+  ['FETCH body', 0.5],
+  ['FETCH flags', 0.6],
+  ['STORE', 0.8],
+  ['STORE \\Deleted', 0.88],
+  ['EXPUNGE', 0.93],
+  ['NOOP', 1],
+];
+
+/** One random step of a stress session. */
 async function stressStep(c: ImapClient, tally: Tally, random: () => number, k: number): Promise<void> {
   const n = (): number => 1 + Math.floor(random() * c.exists);
   const roll = random();
-  if (c.exists === 0 || roll < 0.1) {
-    await tally.run('APPEND', () => c.append('INBOX', message(1_000_000 + k)));
-  } else if (roll < 0.3) {
-    const from = n();
-    const to = Math.min(c.exists, from + 19);
-    await tally.run('FETCH headers', () =>
-      c.command(
-        `FETCH ${from}:${to} (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)])`,
-      ),
-    );
-  } else if (roll < 0.5) {
-    await tally.run('FETCH body', () => c.command(`FETCH ${n()} BODY.PEEK[]`));
-  } else if (roll < 0.6) {
-    await tally.run('FETCH flags', () => c.command('FETCH 1:* (FLAGS)'));
-  } else if (roll < 0.8) {
-    const flag = random() < 0.5 ? '+FLAGS (\\Seen)' : '-FLAGS (\\Seen)';
-    await tally.run('STORE', () => c.command(`STORE ${n()} ${flag}`));
-  } else if (roll < 0.88) {
-    await tally.run('STORE \\Deleted', () => c.command(`STORE ${n()} +FLAGS.SILENT (\\Deleted)`));
-  } else if (roll < 0.93) {
-    await tally.run('EXPUNGE', () => c.command('EXPUNGE'));
-  } else {
-    await tally.run('NOOP', () => c.command('NOOP'));
-  }
+  const name = c.exists === 0 ? 'APPEND' : (STRESS_MIX.find(([, upTo]) => roll < upTo)?.[0] ?? 'NOOP');
+  await tally.run(name, () => STEPS[name]!(c, n, random, k));
+}
+
+/**
+ * --per-command-seconds: the stress commands one kind at a time, each for that long, over
+ * long-lived sessions (the stress clients over the users, logged in and selected once), so each
+ * command's rate and CPU per command can be compared on its own. STORE \Deleted and EXPUNGE take
+ * turns with an APPEND, which keeps the mailbox's size (it would otherwise empty within seconds);
+ * an empty mailbox gets an APPEND first.
+ */
+const PER_COMMAND: readonly (readonly [string, readonly string[]])[] = [
+  ['NOOP', ['NOOP']],
+  ['FETCH flags', ['FETCH flags']],
+  ['FETCH headers', ['FETCH headers']],
+  ['FETCH body', ['FETCH body']],
+  ['STORE', ['STORE']],
+  ['STORE \\Deleted + EXPUNGE + APPEND', ['STORE \\Deleted', 'EXPUNGE', 'APPEND']],
+  ['APPEND', ['APPEND']],
+];
+
+async function perCommand(target: Target, names: readonly string[]): Promise<Record<string, unknown>> {
+  const tally = new Tally();
+  const deadline = Date.now() + PER_COMMAND_SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: STRESS_CLIENTS }, async (_, client) => {
+      const random = prng(SEED * 1000 + client);
+      let c: ImapClient | null = null;
+      try {
+        c = await login(target, 1 + (client % USERS));
+        const session = c;
+        await tally.run('SELECT', () => session.command('SELECT INBOX'));
+        const n = (): number => 1 + Math.floor(random() * session.exists);
+        for (let k = client * 100_000; Date.now() < deadline; k++) {
+          const name = session.exists === 0 ? 'APPEND' : names[k % names.length]!;
+          await tally.run(name, () => STEPS[name]!(session, n, random, k));
+        }
+        await session.command('LOGOUT').catch(() => undefined);
+      } catch (error) {
+        // a lost connection is already counted; a refused LOGIN is one too
+        if (!(error instanceof ConnectionLost))
+          tally.fail('LOGIN', error instanceof Error ? error.message : String(error));
+      } finally {
+        c?.close();
+      }
+    }),
+  );
+  return tally.summary();
 }
 
 async function stress(target: Target, churn: boolean): Promise<Record<string, unknown>> {
@@ -444,6 +511,13 @@ async function main(): Promise<void> {
     ['mix', mix, SECONDS > 0],
     ['stress', (t) => stress(t, true), STRESS_SECONDS > 0],
     ['stress-no-logout', (t) => stress(t, false), STRESS_SECONDS > 0],
+    ...PER_COMMAND.map(
+      ([name, steps]): [string, (t: Target) => Promise<Record<string, unknown>>, boolean] => [
+        `only ${name}`,
+        (t) => perCommand(t, steps),
+        PER_COMMAND_SECONDS > 0,
+      ],
+    ),
   ];
   for (const [phase, run, enabled] of phases) {
     if (!enabled) continue;
@@ -493,6 +567,7 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       stressClients: STRESS_CLIENTS,
       stressSeconds: STRESS_SECONDS,
+      perCommandSeconds: PER_COMMAND_SECONDS,
       seed: SEED,
     },
     results,
