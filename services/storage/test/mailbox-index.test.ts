@@ -376,4 +376,39 @@ describe('MessageCache', () => {
     off.put('a', doc(10));
     expect(off.has('a')).toBe(false);
   });
+
+  it('gives a read entry one second chance per pass, and counts what is kept with an opened message', () => {
+    const doc = (n: number) => ({ meta: new Binary(Buffer.alloc(n)) }) as unknown as MessageRecord;
+    const cache = new MessageCache(4 * 1512);
+    for (const id of ['a', 'b', 'c', 'd']) cache.put(id, doc(1000));
+    cache.get('a');
+    cache.get('b');
+    cache.put('e', doc(1000)); // c goes: a and b were read, moved back once
+    expect(['a', 'b', 'c', 'd', 'e'].filter((id) => cache.has(id))).toEqual(['a', 'b', 'd', 'e']);
+    cache.put('f', doc(1000)); // d, the oldest unread
+    expect(cache.has('d')).toBe(false);
+    cache.put('g', doc(1000)); // e (put after a and b were moved back)
+    expect(cache.has('e')).toBe(false);
+    cache.put('h', doc(1000)); // a and b spent their chance: a, now the oldest, goes
+    expect(['a', 'b', 'f', 'g', 'h'].filter((id) => cache.has(id))).toEqual(['b', 'f', 'g', 'h']);
+    expect(cache.bytes).toBe(4 * 1512);
+    const room = new MessageCache(10 * 1512);
+    room.put('b', doc(1000));
+    const opened = { key: new Uint8Array(), meta: {} as never };
+    room.setOpened('b', opened);
+    expect(room.bytes).toBe(1512 + 2000);
+    room.grew('b', { key: new Uint8Array(), meta: {} as never }, 300); // not b's: not counted
+    room.grew('zz', opened, 300);
+    expect(room.bytes).toBe(1512 + 2000);
+    room.grew('b', opened, 300);
+    expect(room.bytes).toBe(1512 + 2300);
+    const big = new MessageCache(3 * 1512 + 2000 + 300);
+    for (const id of ['a', 'b', 'c']) big.put(id, doc(1000));
+    big.setOpened('a', opened);
+    big.grew('a', opened, 300);
+    expect(big.bytes).toBe(3 * 1512 + 2300);
+    big.grew('a', opened, 1); // over the bound: the oldest unread goes (a was never read)
+    expect(big.has('a')).toBe(false);
+    expect(big.bytes).toBe(2 * 1512);
+  });
 });

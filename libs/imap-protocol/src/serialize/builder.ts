@@ -163,9 +163,19 @@ export class ResponseBuilder {
       const only = parts[0] as string | Uint8Array;
       this.#chunks.push(typeof only === 'string' ? Buffer.from(only, 'utf8') : only);
     } else {
-      this.#chunks.push(
-        Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))),
-      );
+      // One buffer, each part written into it once (not a Buffer per text part, then a copy).
+      let size = 0;
+      for (const p of parts) size += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+      const out = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const p of parts) {
+        if (typeof p === 'string') at += out.write(p, at, 'utf8');
+        else {
+          out.set(p, at);
+          at += p.length;
+        }
+      }
+      this.#chunks.push(out);
     }
     this.#parts = [];
   }

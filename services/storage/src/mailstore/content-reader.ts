@@ -158,8 +158,23 @@ export class ContentReader extends StorePart {
     return info;
   }
 
-  async rawHeader(doc: MessageRecord, meta: SealedMeta, key: Uint8Array): Promise<Buffer> {
-    if (meta.rawHeader !== null) return Buffer.from(meta.rawHeader, 'base64');
+  async rawHeader(
+    doc: MessageRecord,
+    meta: SealedMeta,
+    key: Uint8Array,
+    opened?: OpenedMessage,
+  ): Promise<Buffer> {
+    if (meta.rawHeader !== null) {
+      if (opened === undefined) return Buffer.from(meta.rawHeader, 'base64');
+      // Decoded once and kept with the opened message, in a buffer of its own (a small one from
+      // Node's pool would keep the whole 8 KiB slab alive while cached).
+      if (opened.rawHeaderBytes === undefined) {
+        const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(meta.rawHeader, 'base64'));
+        opened.rawHeaderBytes = bytes.subarray(0, bytes.write(meta.rawHeader, 'base64'));
+        if (typeof doc._id === 'string') messageCache.grew(doc._id, opened, bytes.length);
+      }
+      return opened.rawHeaderBytes;
+    }
     const root = meta.bodystructure.offsets;
     return readBlobBytes(this.blobs, await this.blobInfo(doc), key, root.headerStart, root.bodyStart);
   }
@@ -261,15 +276,16 @@ export class ContentReader extends StorePart {
         return;
       }
     }
+    const cached = needMeta ? await this.cachedMessages(mailbox, intervals, changedSince) : undefined;
     const docs =
-      (needMeta ? await this.cachedMessages(mailbox, intervals, changedSince) : undefined) ??
+      cached ??
       this.messagesIn(mailbox, intervals, {
         projection: needMeta ? { terms: 0 } : { terms: 0, meta: 0, contentKey: 0 },
         ...(changedSince === undefined ? {} : { changedSince }),
       });
     let batch: mailstore.MessageMetadata[] = [];
     for await (const doc of docs) {
-      if (needMeta && typeof doc._id === 'string') messageCache.put(doc._id, doc);
+      if (needMeta && cached === undefined && typeof doc._id === 'string') messageCache.put(doc._id, doc);
       const { flags, keywords } = splitFlags(doc.flags);
       const out: mailstore.MessageMetadata = {
         uid: doc.uid,
@@ -285,12 +301,17 @@ export class ContentReader extends StorePart {
         threadId: '',
       };
       if (needMeta) {
-        const opened = await this.opened(doc);
+        // Opened before (a hot mailbox): no await, so a batch of cached messages costs no turns.
+        const opened =
+          (typeof doc._id === 'string' ? messageCache.opened(doc._id) : undefined) ??
+          (await this.opened(doc));
         if (wantEnvelope) out.envelopeJson = opened.envelopeJson ??= JSON.stringify(opened.meta.envelope);
         if (wantStructure) {
           out.bodystructureJson = opened.bodystructureJson ??= JSON.stringify(opened.meta.bodystructure);
         }
-        if (wantHeader) out.header = await this.rawHeader(doc, opened.meta, opened.key);
+        if (wantHeader) {
+          out.header = opened.rawHeaderBytes ?? (await this.rawHeader(doc, opened.meta, opened.key, opened));
+        }
         if (wantObjectIds) {
           out.emailId = emailIdOf(doc.blobId);
           out.threadId = threadIdOf(opened.meta.headers, doc.blobId);
@@ -323,7 +344,8 @@ export class ContentReader extends StorePart {
     const entry = await this.s.upkeep.indexOf(mailbox, true);
     if (entry === undefined) return undefined;
     const selection = entry.select(intervals, changedSince);
-    const missing = selection.filter((m) => !messageCache.has(messageKey(mailboxId, m.uid)));
+    const hits = selection.map((m) => messageCache.get(messageKey(mailboxId, m.uid)));
+    const missing = selection.filter((_, i) => hits[i] === undefined);
     if (missing.length > POINT_LOOKUPS) {
       if (!fill || !(await this.fillMessageCache(mailbox, missing.length))) return undefined;
       // The entry may have moved on during the read: look again, from the mailbox as it is now.
@@ -335,8 +357,8 @@ export class ContentReader extends StorePart {
     );
     for (const doc of loaded) if (doc !== null) messageCache.put(idText(doc._id), doc);
     const out: MessageRecord[] = [];
-    for (const m of selection) {
-      const hit = messageCache.get(messageKey(mailboxId, m.uid));
+    for (const [i, m] of selection.entries()) {
+      const hit = hits[i] ?? messageCache.get(messageKey(mailboxId, m.uid));
       if (hit !== undefined) out.push({ ...hit.doc, flags: [...m.flags], modseq: m.modseq });
     }
     return out;

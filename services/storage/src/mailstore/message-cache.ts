@@ -25,6 +25,8 @@ export interface OpenedMessage {
   readonly meta: SealedMeta;
   envelopeJson?: string;
   bodystructureJson?: string;
+  /** The raw header's bytes, decoded from `meta.rawHeader` once (FETCH of header fields). */
+  rawHeaderBytes?: Buffer;
 }
 
 interface Cached {
@@ -32,6 +34,8 @@ interface Cached {
   blob: BlobInfo | undefined;
   opened: OpenedMessage | undefined;
   bytes: number;
+  /** Read since eviction last came by (a second chance, see `evict`). */
+  used: boolean;
 }
 
 export class MessageCache {
@@ -56,9 +60,7 @@ export class MessageCache {
   /** The cached document (its flags and MODSEQ may be stale: take them from the index). */
   get(id: string): { doc: MessageRecord; blob: BlobInfo | undefined } | undefined {
     const hit = this.entries.get(id);
-    if (hit === undefined) return undefined;
-    this.entries.delete(id);
-    this.entries.set(id, hit);
+    if (hit !== undefined) hit.used = true;
     return hit;
   }
 
@@ -66,15 +68,27 @@ export class MessageCache {
     if (!this.enabled || this.entries.has(id)) return;
     // The sealed metadata dominates; the rest of the document is a few hundred bytes.
     const bytes = 512 + doc.meta.length();
-    this.entries.set(id, { doc: ownedCopy(doc), blob: undefined, opened: undefined, bytes });
+    this.entries.set(id, { doc: ownedCopy(doc), blob: undefined, opened: undefined, bytes, used: false });
     this.used += bytes;
     this.evict();
   }
 
+  /**
+   * Least recently used out first, approximately (the CLOCK algorithm): entries go oldest first,
+   * but one read since eviction last reached it moves to the back instead, once. A read then
+   * only sets a mark, rather than moving its entry in the Map, which a FETCH of many messages
+   * would pay for each of them.
+   */
   private evict(): void {
+    let chances = this.entries.size;
     for (const [key, entry] of this.entries) {
       if (this.used <= this.maxBytes) break;
       this.entries.delete(key);
+      if (entry.used && chances-- > 0) {
+        entry.used = false;
+        this.entries.set(key, entry);
+        continue;
+      }
       this.used -= entry.bytes;
     }
   }
@@ -93,6 +107,15 @@ export class MessageCache {
     const more = 2 * hit.doc.meta.length();
     hit.bytes += more;
     this.used += more;
+    this.evict();
+  }
+
+  /** Counts `bytes` more for `opened` (something kept with it), if it is a cached message's. */
+  grew(id: string, opened: OpenedMessage, bytes: number): void {
+    const hit = this.entries.get(id);
+    if (hit === undefined || hit.opened !== opened) return;
+    hit.bytes += bytes;
+    this.used += bytes;
     this.evict();
   }
 
