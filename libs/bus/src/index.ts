@@ -34,7 +34,13 @@ export {
   type StreamName,
   type TopologyOptions,
 } from './topology.js';
-export { decodeMailboxChange, encodeMailboxChange, type MailboxChange } from './mailbox-changed.js';
+export {
+  CHANGE_ORIGIN_HEADER,
+  LocalMailboxChanges,
+  decodeMailboxChange,
+  encodeMailboxChange,
+  type MailboxChange,
+} from './mailbox-changed.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export type { NatsConnection } from '@nats-io/transport-node';
 export {

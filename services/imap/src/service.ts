@@ -2,7 +2,14 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { DEFAULT_LIMITS as SIEVE_LIMITS, DEFAULT_MAX_SCRIPT_BYTES } from '@postmesh/sieve';
-import { Buckets, authFailuresCounter, throttlePolicyOf, KvAuthThrottle, OwnershipView } from '@postmesh/bus';
+import {
+  Buckets,
+  authFailuresCounter,
+  throttlePolicyOf,
+  KvAuthThrottle,
+  OwnershipView,
+  type LocalMailboxChanges,
+} from '@postmesh/bus';
 import { Counter, Gauge, HotCounter, HotHistogram } from '@postmesh/telemetry';
 import {
   loadListenerTls,
@@ -30,6 +37,8 @@ export type ImapContext = ServiceContext<typeof schema> & {
   readonly connect?: (options: StorageClientOptions) => StorageClient;
   /** The listener for the IMAP proxy (storage-imap only): see `ImapServerOptions.backend`. */
   readonly backend?: ImapServerOptions['backend'];
+  /** Beside storage in one process: the changes it makes, heard without NATS (libs/bus). */
+  readonly mailboxChanges?: LocalMailboxChanges;
 };
 
 /**
@@ -40,7 +49,16 @@ export type ImapContext = ServiceContext<typeof schema> & {
 export const imapService = {
   name: 'imap',
   schema,
-  async start({ config, logger, ops, bus, security, connect = connectStorage, backend }: ImapContext) {
+  async start({
+    config,
+    logger,
+    ops,
+    bus,
+    security,
+    connect = connectStorage,
+    backend,
+    mailboxChanges,
+  }: ImapContext) {
     const tls = loadListenerTls({
       name: 'imap',
       certFile: config.POSTMESH_TLS_CERT_FILE,
@@ -76,7 +94,7 @@ export const imapService = {
       (error, what) => logger.warn({ err: error, component: 'auth-throttle' }, what),
       { resolveAccount: (login) => storage.accountOf(login) },
     );
-    const changes = new ChangeFeed(bus.nc);
+    const changes = new ChangeFeed(bus.nc, mailboxChanges);
     const literalBudget = new LiteralBudget(
       Math.max(config.POSTMESH_IMAP_LITERAL_MEMORY, config.POSTMESH_IMAP_APPEND_LIMIT),
     );

@@ -81,6 +81,7 @@ const storageImap: ServiceDefinition<typeof schema> = {
         security,
         connect: (options) =>
           colocatedStorage(connectStorage(options), storage.local, { onCall: (path) => calls.inc({ path }) }),
+        ...(storage.mailboxChanges === undefined ? {} : { mailboxChanges: storage.mailboxChanges }),
         backend: {
           port: config.POSTMESH_IMAP_BACKEND_PORT,
           secureContext: backendContext(config),

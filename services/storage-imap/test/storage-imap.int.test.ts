@@ -214,6 +214,47 @@ describe('storage-imap: IMAP at the owner', () => {
     expect(await appendsServedByOther()).toBe(otherBefore + 1);
   });
 
+  it("tells an IDLE session of its owner's change in-process, and of the other replica's over NATS", async () => {
+    const [mine, theirs] = [await userOwnedBy(combined.address), await userOwnedBy(other.address)];
+    // Every replica still announces its changes over NATS, stamped with the process that made them.
+    const heard: string[] = [];
+    const sub = nc.subscribe(`mailbox.changed.${mine.id}`, {
+      callback: (_error, msg) => {
+        heard.push(msg.headers?.get('Postmesh-Origin') ?? '');
+      },
+    });
+    try {
+      for (const user of [mine, theirs]) {
+        const idling = await RawSession.open(imapPort);
+        await idling.command(`LOGIN ${user.address} ${user.password}`);
+        await idling.command('SELECT INBOX');
+        const exists = /^\* (\d+) EXISTS/m.exec(idling.received)?.[1];
+        idling.send('i1 IDLE\r\n');
+        await idling.waitFor(/^\+ /m);
+        const writer = await RawSession.open(imapPort);
+        await writer.command(`LOGIN ${user.address} ${user.password}`);
+        const message = 'Subject: while idling\r\n\r\nhello\r\n';
+        writer.send(`a1 APPEND INBOX {${message.length}+}\r\n${message}\r\n`);
+        await writer.waitFor(/^a1 OK/m);
+        // Mine: storage-imap's own write, heard in-process. Theirs: written by the other replica
+        // (over gRPC), heard over NATS.
+        await idling.waitFor(new RegExp(`^\\* ${Number(exists) + 1} EXISTS`, 'm'), 5_000);
+        idling.send('DONE\r\n');
+        await idling.waitFor(/^i1 OK/m);
+        for (const s of [idling, writer]) s.send('z LOGOUT\r\n');
+        await Promise.all([idling.closed, writer.closed]);
+      }
+      await waitFor(
+        'the NATS copy of the change',
+        () => Promise.resolve(heard.length > 0 ? true : undefined),
+        5_000,
+      );
+      expect(heard.every((origin) => origin.startsWith(`${String(combined.proc.pid)}-`))).toBe(true);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it('on SIGTERM says BYE to open sessions, then hands its partitions over, and exits 0', async () => {
     const [mine, theirs] = [await userOwnedBy(combined.address), await userOwnedBy(other.address)];
     // One session of each kind: IDLE on a user it owns, a selected mailbox of the other's user.

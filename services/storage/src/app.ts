@@ -4,7 +4,10 @@
  * configuration and signals; the integration tests build the same thing in-process.
  */
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
+  CHANGE_ORIGIN_HEADER,
+  LocalMailboxChanges,
   MailEventOutbox,
   Subjects,
   encodeMailboxChange,
@@ -135,6 +138,8 @@ export interface StorageApp {
     readonly directory: DirectoryServiceServer;
   };
   readonly directory: DirectoryService;
+  /** `mailbox.changed` for the IMAP sessions of this process, with a bus (libs/bus). */
+  readonly mailboxChanges: LocalMailboxChanges | undefined;
   /** The Directory's answers kept in memory (directory/cache.ts). */
   readonly directoryCache: DirectoryCache;
   /** Successful logins kept briefly (directory/credential-cache.ts). */
@@ -172,14 +177,23 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
   const runtime = options.mailstoreRuntime ?? new MailstoreRuntime(db);
   logger.info({ blobStore: blobs.primary.kind }, 'blob store open');
   if (options.registry !== undefined) blobs.readCache.instrument(options.registry);
+  // Best effort (DESIGN §3): an IMAP session that misses a change catches up from its modseq. The
+  // sessions of this process (storage-imap) hear of it at once, other processes over NATS.
+  const mailboxChanges =
+    bus === undefined
+      ? undefined
+      : new LocalMailboxChanges((userId, change, origin) => {
+          if (bus.nc.isClosed()) return;
+          const headers = natsHeaders();
+          headers.set(CHANGE_ORIGIN_HEADER, origin);
+          bus.nc.publish(
+            Subjects.mailboxChanged(userId),
+            change === undefined ? '' : encodeMailboxChange(change),
+            { headers },
+          );
+        });
   const onMailboxChanged = (userId: string, change?: MailboxChange): void => {
-    // Best effort (DESIGN §3): an IMAP session that misses it catches up from its modseq.
-    if (bus !== undefined && !bus.nc.isClosed()) {
-      bus.nc.publish(
-        Subjects.mailboxChanged(userId),
-        change === undefined ? '' : encodeMailboxChange(change),
-      );
-    }
+    mailboxChanges?.changed(userId, change);
   };
   // Recipient resolution from memory, kept coherent across replicas by the change feed.
   const directoryCache = new DirectoryCache();
@@ -442,6 +456,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
       });
     },
     directory,
+    mailboxChanges,
     directoryCache,
     credentials,
     traceStore,
@@ -482,6 +497,7 @@ export async function createStorageApp(options: StorageAppOptions): Promise<Stor
         );
       });
       await blobs.close();
+      mailboxChanges?.flush();
     },
   };
 }

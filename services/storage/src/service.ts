@@ -16,7 +16,7 @@ import { loadLocalKeyProvider } from './crypto/local-key-provider.js';
 import { rotateKek } from './crypto/user-keyring.js';
 import { DevSeedError, seedDevData } from './seed.js';
 import { DatabaseCommitPointers, PartitionCoordinator, advertisedAddress } from './ownership/index.js';
-import type { PartitionOwnership } from '@postmesh/bus';
+import type { LocalMailboxChanges, PartitionOwnership } from '@postmesh/bus';
 import { OwnerGate } from './grpc/owner-gate.js';
 import {
   databaseMetrics,
@@ -35,6 +35,8 @@ export interface RunningStorage extends RunningService {
   readonly local: LocalStorage;
   /** This replica's partition ownership, with POSTMESH_STORAGE_OWNERSHIP (storage-imap uses it). */
   readonly ownership: PartitionOwnership | undefined;
+  /** `mailbox.changed` for IMAP sessions in this process (storage-imap), with a bus. */
+  readonly mailboxChanges: LocalMailboxChanges | undefined;
 }
 
 /**
@@ -259,6 +261,7 @@ export const storageService = {
         serves: (userId) => ownerGate.mayServe(userId),
       },
       ownership: coordinator?.ownership,
+      mailboxChanges: app.mailboxChanges,
       async stop() {
         stopStallWatch();
         // Hand the partitions over first, so the next owners take them at once, not after the TTL.
